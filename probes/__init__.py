@@ -1,0 +1,1 @@
+"""Headless observation library for aksnet-top. Never imports textual."""

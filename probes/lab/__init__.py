@@ -1,0 +1,1 @@
+"""The simulated AKS cluster used by --demo and by the tests."""
