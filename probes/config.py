@@ -1,0 +1,194 @@
+"""One typed configuration, layered: defaults < config file < AKSNET_* environment < flags.
+
+Every key lives in a section dataclass; the file, the environment and the flags all go
+through the same coercion so a bad value gets the same clear message wherever it came
+from, naming the key and its origin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+class ConfigError(Exception):
+    """A configuration value or key the user must fix; the message says which and where."""
+
+
+@dataclass(frozen=True, slots=True)
+class KubeConfig:
+    kubeconfig: str = ""  # path; empty = $KUBECONFIG or ~/.kube/config, like kubectl
+    context: str = ""  # empty = current-context
+    page_size: int = 500  # list page size (limit/continue), as kubectl uses
+    request_timeout: float = 10.0  # seconds, for each list request
+    watch_timeout: int = 300  # seconds a watch stream may stay open before it is renewed
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    refresh_interval: float = 0.25  # seconds between checks for a new snapshot
+    theme: str = "textual-dark"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    scenario: str = "healthy"  # built-in name or path of a scenario file
+    nodes: int = 0  # 0 = as many as the scenario says
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    kube: KubeConfig = field(default_factory=KubeConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+
+# Bounds checked after coercion: key -> (predicate, what it must be)
+_CHECKS: dict[str, tuple[Any, str]] = {
+    "kube.page_size": (lambda v: 1 <= v <= 10_000, "an integer from 1 to 10000"),
+    "kube.request_timeout": (lambda v: 0 < v <= 600, "a number of seconds above 0 and at most 600"),
+    "kube.watch_timeout": (lambda v: 10 <= v <= 3600, "an integer of seconds from 10 to 3600"),
+    "ui.refresh_interval": (lambda v: 0.05 <= v <= 10, "a number of seconds from 0.05 to 10"),
+    "demo.nodes": (lambda v: 0 <= v <= 5000, "an integer from 0 to 5000"),
+}
+
+
+def default_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("AKSNET_CONFIG"):
+        return Path(env["AKSNET_CONFIG"]).expanduser()
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "aksnet-top" / "config.toml"
+
+
+def _sections() -> dict[str, type]:
+    hints = get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+def _coerce(value: Any, typ: Any, key: str, origin: str) -> Any:
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"{origin}: {key} must be {what}, got {value!r}")
+
+    from_text = isinstance(value, str)
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if from_text and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if from_text and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise bad("true or false")
+    if typ is int:
+        if isinstance(value, bool):
+            raise bad("an integer")
+        if isinstance(value, int):
+            return value
+        if from_text:
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise bad("an integer")
+    if typ is float:
+        if isinstance(value, bool):
+            raise bad("a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if from_text:
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise bad("a number")
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise bad("a string")
+    raise ConfigError(f"{origin}: {key} has an unsupported type")  # a programming error, said plainly
+
+
+def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -> Config:
+    sections = _sections()
+    changed: dict[str, Any] = {}
+    for sec_name, values in updates.items():
+        if sec_name not in sections:
+            known = ", ".join(sorted(sections))
+            raise ConfigError(f"{origin}: unknown section [{sec_name}] (known: {known})")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{origin}: [{sec_name}] must be a table of keys")
+        sec_type = sections[sec_name]
+        hints = get_type_hints(sec_type)
+        current = changed.get(sec_name, getattr(cfg, sec_name))
+        new_values: dict[str, Any] = {}
+        for key, raw in values.items():
+            full = f"{sec_name}.{key}"
+            if key not in hints:
+                known = ", ".join(sorted(hints))
+                raise ConfigError(f"{origin}: unknown key {full} (known in [{sec_name}]: {known})")
+            value = _coerce(raw, hints[key], full, origin)
+            check = _CHECKS.get(full)
+            if check and not check[0](value):
+                raise ConfigError(f"{origin}: {full} must be {check[1]}, got {raw!r}")
+            new_values[key] = value
+        changed[sec_name] = dataclasses.replace(current, **new_values)
+    return dataclasses.replace(cfg, **changed) if changed else cfg
+
+
+def from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """AKSNET_<SECTION>_<KEY>=value -> {section: {key: value}}; AKSNET_CONFIG is the file path."""
+    out: dict[str, dict[str, str]] = {}
+    sections = _sections()
+    for name, value in env.items():
+        if not name.startswith("AKSNET_") or name == "AKSNET_CONFIG":
+            continue
+        rest = name[len("AKSNET_") :].lower()
+        for sec in sections:
+            if rest.startswith(sec + "_"):
+                out.setdefault(sec, {})[rest[len(sec) + 1 :]] = value
+                break
+        else:
+            raise ConfigError(f"environment: unknown variable {name} (expected AKSNET_<SECTION>_<KEY>, sections: {', '.join(sorted(sections))})")
+    return out
+
+
+def load(
+    flags: Mapping[str, Mapping[str, Any]] | None = None,
+    env: Mapping[str, str] | None = None,
+    path: Path | None = None,
+) -> Config:
+    """Build the Config from all layers. `flags` holds only the flags the user gave."""
+    env = os.environ if env is None else env
+    cfg = Config()
+    file_path = path or default_path(env)
+    explicit = path is not None or bool(env.get("AKSNET_CONFIG"))
+    if file_path.exists():
+        try:
+            data = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{file_path}: not valid TOML: {e}") from None
+        except OSError as e:
+            raise ConfigError(f"{file_path}: cannot read: {e.strerror}") from None
+        cfg = _apply(cfg, data, str(file_path))
+    elif explicit:
+        raise ConfigError(f"{file_path}: config file not found")
+    cfg = _apply(cfg, from_env(env), "environment")
+    if flags:
+        cfg = _apply(cfg, flags, "command line")
+    return cfg
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(key, type, default) for every key: the README table and `aksnet-top config` come from here."""
+    rows = []
+    for sec_name, sec_type in _sections().items():
+        hints = get_type_hints(sec_type)
+        default = sec_type()
+        for f in dataclasses.fields(sec_type):
+            rows.append((f"{sec_name}.{f.name}", hints[f.name].__name__, repr(getattr(default, f.name))))
+    return rows

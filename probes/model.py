@@ -1,0 +1,141 @@
+"""Immutable records that flow from sources to views.
+
+Everything here is a frozen dataclass: a view can hold a snapshot for as long as it
+likes without a source changing it underneath.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+LOCAL_VANTAGE = "local"
+
+
+def node_vantage(node: str) -> str:
+    """The vantage name of probes run on `node` (by the agent, or the demo's stand-in)."""
+    return f"node/{node}"
+
+
+class NetworkPlugin(str, Enum):
+    KUBENET = "kubenet"
+    AZURE_CNI = "azure-cni"
+    AZURE_CNI_OVERLAY = "azure-cni-overlay"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class PodState:
+    """A kube-system pod we care about (CoreDNS, node-local-dns)."""
+
+    namespace: str
+    name: str
+    node: str
+    ip: str
+    phase: str
+    ready: bool
+    restarts: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    name: str
+    internal_ip: str
+    pod_cidrs: tuple[str, ...]
+    pool: str
+    ready: bool | None  # None: the node reports no Ready condition
+    ready_reason: str
+    cordoned: bool
+    network_unavailable: bool | None  # None: no NetworkUnavailable condition
+    network_reason: str
+    kubelet_version: str
+    zone: str
+    provider_id: str
+    vmss: str
+    instance_id: str
+    created: float  # epoch seconds, 0.0 when unknown
+    os_image: str = ""
+    instance_type: str = ""
+    mode: str = ""  # System / User pool mode
+    overlay: bool = False
+    cilium: bool = False
+    localdns: bool = False  # AKS managed LocalDNS enabled on this node
+    taints: tuple[str, ...] = ()
+    draining: bool = False  # cordoned and carrying the eviction taint of a drain
+    resource_group: str = ""  # node resource group, from kubernetes.azure.com/cluster
+
+
+@dataclass(frozen=True, slots=True)
+class PoolInfo:
+    name: str
+    mode: str
+    nodes: int
+    ready: int
+    instance_type: str
+    kubelet_versions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    namespace: str
+    name: str
+    type: str
+    cluster_ip: str
+    external_ips: tuple[str, ...]
+    ports: tuple[str, ...]
+    internal_lb: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.type == "LoadBalancer" and not self.external_ips
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """The cluster as the Kubernetes API describes it, at one moment."""
+
+    cluster: str  # node resource group (kubernetes.azure.com/cluster) or context name
+    plugin: NetworkPlugin
+    dataplane: str  # "azure", "cilium" or ""
+    pod_cidrs: tuple[str, ...]  # summarised cluster pod CIDR(s), from node pod CIDRs
+    dns_service_ip: str  # kube-dns ClusterIP, "" when unknown
+    nodes: tuple[NodeInfo, ...]  # sorted by pool, then name
+    pools: tuple[PoolInfo, ...]
+    coredns: tuple[PodState, ...]
+    nodelocal: dict[str, PodState] = field(default_factory=dict)  # node name -> pod
+    nodelocal_enabled: bool = False
+    services: tuple[ServiceInfo, ...] = ()  # LoadBalancer services, cluster-wide
+    server_version: str = ""
+
+    def node(self, name: str) -> NodeInfo | None:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+    @property
+    def ready_nodes(self) -> int:
+        return sum(1 for n in self.nodes if n.ready)
+
+
+class SourceState(str, Enum):
+    CONNECTING = "connecting"
+    SYNCING = "syncing"
+    LIVE = "live"
+    FORBIDDEN = "forbidden"
+    UNAUTHORIZED = "unauthorized"
+    UNREACHABLE = "unreachable"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """What a source is doing now, in words an operator can act on."""
+
+    source: str  # e.g. "kubernetes"
+    state: SourceState
+    message: str = ""
+    detail: str = ""  # e.g. the missing permission, or the server address
+    retry_at: float | None = None  # monotonic time of the next retry
+    since: float = 0.0  # monotonic time the state began

@@ -1,0 +1,154 @@
+"""The one store: latest objects from the sources, their statuses, and immutable snapshots.
+
+Sources write small records under a lock; views ask for `snapshot()` at their own
+cadence and get a frozen object, rebuilt only when something changed since the last one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from probes.model import NodeInfo, PodState, ServiceInfo, SourceState, SourceStatus, Topology
+from probes.topology import build_topology
+
+NODES = "nodes"
+COREDNS = "coredns"
+NODELOCAL = "nodelocal"
+SERVICES = "services"
+COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    topology: Topology
+    statuses: tuple[SourceStatus, ...]
+    synced: frozenset[str]  # collections whose first list completed
+    target: str  # "context @ server", or "" before a connection is set up
+    taken: float  # monotonic
+
+    def status(self, source: str) -> SourceStatus | None:
+        for s in self.statuses:
+            if s.source == source:
+                return s
+        return None
+
+
+class Store:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._data: dict[str, dict[str, Any]] = {c: {} for c in COLLECTIONS}
+        self._statuses: dict[str, SourceStatus] = {}
+        self._synced: set[str] = set()
+        self._version = 0
+        self._snapshot: Snapshot | None = None
+        self._cluster = ""
+        self._server_version = ""
+        self._target = ""
+        self.changed = threading.Event()  # set on every change; views may wait on it
+
+    # --- writes (sources) -------------------------------------------------------------
+    def _bump(self) -> None:
+        self._version += 1
+        self.changed.set()
+
+    def replace(self, collection: str, items: Mapping[str, Any]) -> None:
+        """Swap a whole collection after a (re)list, and mark it synced."""
+        with self._lock:
+            self._data[collection] = dict(items)
+            self._synced.add(collection)
+            self._bump()
+
+    def upsert(self, collection: str, key: str, item: Any) -> None:
+        with self._lock:
+            if self._data[collection].get(key) == item:
+                return
+            self._data[collection][key] = item
+            self._bump()
+
+    def delete(self, collection: str, key: str) -> None:
+        with self._lock:
+            if self._data[collection].pop(key, None) is not None:
+                self._bump()
+
+    def set_status(self, status: SourceStatus) -> None:
+        with self._lock:
+            old = self._statuses.get(status.source)
+            if old is not None and (old.state, old.message, old.detail, old.retry_at) == (
+                status.state,
+                status.message,
+                status.detail,
+                status.retry_at,
+            ):
+                return
+            if old is not None and old.state == status.state:
+                status = SourceStatus(status.source, status.state, status.message, status.detail, status.retry_at, old.since)
+            elif not status.since:
+                status = SourceStatus(status.source, status.state, status.message, status.detail, status.retry_at, self._clock())
+            self._statuses[status.source] = status
+            self._bump()
+
+    def set_meta(self, *, cluster: str | None = None, server_version: str | None = None, target: str | None = None) -> None:
+        with self._lock:
+            if cluster is not None:
+                self._cluster = cluster
+            if server_version is not None:
+                self._server_version = server_version
+            if target is not None:
+                self._target = target
+            self._bump()
+
+    # --- reads (views) ----------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            if self._snapshot is not None and self._snapshot.version == self._version:
+                return self._snapshot
+            nodes: dict[str, NodeInfo] = self._data[NODES]
+            cluster = self._cluster or next((n.resource_group for n in nodes.values() if n.resource_group), "")
+            services: dict[str, ServiceInfo] = self._data[SERVICES]
+            dns = services.get("kube-system/kube-dns")
+            topo = build_topology(
+                nodes,
+                cluster=cluster,
+                coredns=tuple(self._data[COREDNS].values()),
+                nodelocal=tuple(self._data[NODELOCAL].values()),
+                services=tuple(services.values()),
+                dns_service_ip=dns.cluster_ip if dns else "",
+                server_version=self._server_version,
+            )
+            snap = Snapshot(
+                version=self._version,
+                topology=topo,
+                statuses=tuple(sorted(self._statuses.values(), key=lambda s: s.source)),
+                synced=frozenset(self._synced),
+                target=self._target,
+                taken=self._clock(),
+            )
+            self._snapshot = snap
+            return snap
+
+
+def worst_status(statuses: tuple[SourceStatus, ...]) -> SourceStatus | None:
+    """The status an operator must see first: errors before progress before live."""
+    order = {
+        SourceState.UNAUTHORIZED: 0,
+        SourceState.UNREACHABLE: 1,
+        SourceState.FORBIDDEN: 2,
+        SourceState.ERROR: 3,
+        SourceState.CONNECTING: 4,
+        SourceState.SYNCING: 5,
+        SourceState.LIVE: 6,
+    }
+    return min(statuses, key=lambda s: order[s.state], default=None)
+
+
+__all__ = ["Store", "Snapshot", "worst_status", "NODES", "COREDNS", "NODELOCAL", "SERVICES", "PodState"]

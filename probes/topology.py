@@ -1,0 +1,269 @@
+"""Raw Kubernetes JSON -> topology records. Pure: no I/O, no clients.
+
+The parsers take plain dicts (as decoded from the API server's JSON) and keep only what
+the views need, so a 5,000-node list never lives in memory as full objects.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from probes.model import NetworkPlugin, NodeInfo, PodState, PoolInfo, ServiceInfo, Topology
+
+LABEL_POOL = ("kubernetes.azure.com/agentpool", "agentpool")
+LABEL_CLUSTER = "kubernetes.azure.com/cluster"
+LABEL_MODE = "kubernetes.azure.com/mode"
+LABEL_ZONE = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
+LABEL_INSTANCE_TYPE = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
+LABEL_OVERLAY = "kubernetes.azure.com/azure-cni-overlay"
+LABEL_PODNETWORK = "kubernetes.azure.com/podnetwork-type"
+LABEL_DATAPLANE = "kubernetes.azure.com/ebpf-dataplane"
+LABEL_LOCALDNS = "kubernetes.azure.com/localdns-state"
+TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+ANNOTATION_INTERNAL_LB = "service.beta.kubernetes.io/azure-load-balancer-internal"
+
+
+def _first(labels: Mapping[str, str], keys: Iterable[str]) -> str:
+    for k in keys:
+        v = labels.get(k)
+        if v:
+            return v
+    return ""
+
+
+def parse_time(value: Any) -> float:
+    """RFC 3339 timestamp -> epoch seconds; 0.0 for anything unparseable."""
+    if not isinstance(value, str) or not value:
+        return 0.0
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def parse_provider_id(provider_id: str) -> tuple[str, str]:
+    """azure:///subscriptions/…/virtualMachineScaleSets/<vmss>/virtualMachines/<n> -> (vmss, n)."""
+    parts = provider_id.split("/")
+    vmss = instance = ""
+    for i, part in enumerate(parts[:-1]):
+        low = part.lower()
+        if low == "virtualmachinescalesets":
+            vmss = parts[i + 1]
+        elif low == "virtualmachines":
+            instance = parts[i + 1]
+    return vmss, instance
+
+
+def _condition(conditions: list[dict[str, Any]], kind: str) -> tuple[bool | None, str]:
+    for c in conditions:
+        if isinstance(c, dict) and c.get("type") == kind:
+            status = c.get("status")
+            value = True if status == "True" else False if status == "False" else None
+            return value, str(c.get("reason") or "")
+    return None, ""
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
+    """One v1 Node as JSON -> NodeInfo. Missing fields become empty values, never errors."""
+    meta = _dict(obj.get("metadata"))
+    spec = _dict(obj.get("spec"))
+    status = _dict(obj.get("status"))
+    labels = {str(k): str(v) for k, v in _dict(meta.get("labels")).items()}
+    ip = ""
+    for addr in _list(status.get("addresses")):
+        if isinstance(addr, dict) and addr.get("type") == "InternalIP":
+            ip = str(addr.get("address") or "")
+            break
+    cidrs = tuple(str(c) for c in _list(spec.get("podCIDRs")) if c)
+    if not cidrs and spec.get("podCIDR"):
+        cidrs = (str(spec["podCIDR"]),)
+    conditions = _list(status.get("conditions"))
+    ready, ready_reason = _condition(conditions, "Ready")
+    net_unavail, net_reason = _condition(conditions, "NetworkUnavailable")
+    taints = tuple(
+        f"{t.get('key', '')}:{t.get('effect', '')}" for t in _list(spec.get("taints")) if isinstance(t, dict)
+    )
+    provider_id = str(spec.get("providerID") or "")
+    vmss, instance = parse_provider_id(provider_id)
+    cordoned = bool(spec.get("unschedulable"))
+    return NodeInfo(
+        name=str(meta.get("name") or ""),
+        internal_ip=ip,
+        pod_cidrs=cidrs,
+        pool=_first(labels, LABEL_POOL) or "(no pool)",
+        ready=ready,
+        ready_reason=ready_reason,
+        cordoned=cordoned,
+        network_unavailable=net_unavail,
+        network_reason=net_reason,
+        kubelet_version=str(_dict(status.get("nodeInfo")).get("kubeletVersion") or ""),
+        zone=_first(labels, LABEL_ZONE),
+        provider_id=provider_id,
+        vmss=vmss,
+        instance_id=instance,
+        created=parse_time(meta.get("creationTimestamp")),
+        os_image=str(_dict(status.get("nodeInfo")).get("osImage") or ""),
+        instance_type=_first(labels, LABEL_INSTANCE_TYPE),
+        mode=labels.get(LABEL_MODE, ""),
+        overlay=labels.get(LABEL_OVERLAY) == "true" or labels.get(LABEL_PODNETWORK) == "overlay",
+        cilium=labels.get(LABEL_DATAPLANE) == "cilium",
+        localdns=labels.get(LABEL_LOCALDNS) == "enabled",
+        taints=taints,
+        draining=cordoned and any(t.startswith("ToBeDeletedByClusterAutoscaler") or "drain" in t.lower() for t in taints),
+        resource_group=labels.get(LABEL_CLUSTER, ""),
+    )
+
+
+def parse_pod(obj: Mapping[str, Any]) -> PodState:
+    meta = _dict(obj.get("metadata"))
+    spec = _dict(obj.get("spec"))
+    status = _dict(obj.get("status"))
+    ready, _ = _condition(_list(status.get("conditions")), "Ready")
+    restarts = 0
+    reason = str(status.get("reason") or "")
+    for cs in _list(status.get("containerStatuses")):
+        if not isinstance(cs, dict):
+            continue
+        try:
+            restarts += int(cs.get("restartCount") or 0)
+        except (TypeError, ValueError):
+            pass
+        waiting = _dict(_dict(cs.get("state")).get("waiting"))
+        if waiting.get("reason") and not reason:
+            reason = str(waiting["reason"])
+    return PodState(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        node=str(spec.get("nodeName") or ""),
+        ip=str(status.get("podIP") or ""),
+        phase=str(status.get("phase") or "Unknown"),
+        ready=bool(ready),
+        restarts=restarts,
+        reason=reason,
+    )
+
+
+def parse_service(obj: Mapping[str, Any]) -> ServiceInfo:
+    meta = _dict(obj.get("metadata"))
+    spec = _dict(obj.get("spec"))
+    ingress = _list(_dict(_dict(obj.get("status")).get("loadBalancer")).get("ingress"))
+    external = tuple(
+        str(i.get("ip") or i.get("hostname")) for i in ingress if isinstance(i, dict) and (i.get("ip") or i.get("hostname"))
+    )
+    ports = tuple(
+        f"{p.get('port', '?')}/{p.get('protocol', 'TCP')}" for p in _list(spec.get("ports")) if isinstance(p, dict)
+    )
+    annotations = _dict(meta.get("annotations"))
+    return ServiceInfo(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        type=str(spec.get("type") or "ClusterIP"),
+        cluster_ip=str(spec.get("clusterIP") or ""),
+        external_ips=external,
+        ports=ports,
+        internal_lb=str(annotations.get(ANNOTATION_INTERNAL_LB, "")).lower() == "true",
+    )
+
+
+def infer_plugin(nodes: Iterable[NodeInfo]) -> tuple[NetworkPlugin, str]:
+    """Network plugin and dataplane from node labels and pod CIDRs.
+
+    Overlay nodes say so in a label; kubenet nodes have a pod CIDR and no overlay label;
+    Azure CNI (flat) nodes have no pod CIDR since pods take VNet IPs. The dataplane is
+    Cilium when any node carries the eBPF dataplane label.
+    """
+    any_nodes = overlay = cidr = cilium = False
+    for n in nodes:
+        any_nodes = True
+        overlay |= n.overlay
+        cidr |= bool(n.pod_cidrs)
+        cilium |= n.cilium
+    dataplane = "cilium" if cilium else ("azure" if any_nodes else "")
+    if not any_nodes:
+        return NetworkPlugin.UNKNOWN, dataplane
+    if overlay:
+        return NetworkPlugin.AZURE_CNI_OVERLAY, dataplane
+    if cidr:
+        return NetworkPlugin.KUBENET, dataplane
+    return NetworkPlugin.AZURE_CNI, dataplane
+
+
+def summarise_cidrs(cidrs: Iterable[str], max_prefix: int = 16) -> tuple[str, ...]:
+    """Collapse per-node pod CIDRs into the enclosing cluster range(s).
+
+    AKS hands out /24s from one pod CIDR (default 10.244.0.0/16); the supernet at
+    `max_prefix` is what the operator configured in nearly every cluster.
+    """
+    nets: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
+    for c in cidrs:
+        try:
+            net = ipaddress.ip_network(c, strict=False)
+        except ValueError:
+            continue
+        prefix = max_prefix if net.version == 4 else min(net.prefixlen, 64)
+        nets.add(net.supernet(new_prefix=prefix) if net.prefixlen > prefix else net)
+    return tuple(str(n) for n in sorted(nets, key=lambda n: (n.version, n)))
+
+
+def build_pools(nodes: Iterable[NodeInfo]) -> tuple[PoolInfo, ...]:
+    acc: dict[str, list[NodeInfo]] = {}
+    for n in nodes:
+        acc.setdefault(n.pool, []).append(n)
+    pools = []
+    for name in sorted(acc):
+        members = acc[name]
+        modes = {m.mode for m in members if m.mode}
+        types = {m.instance_type for m in members if m.instance_type}
+        pools.append(
+            PoolInfo(
+                name=name,
+                mode="/".join(sorted(modes)),
+                nodes=len(members),
+                ready=sum(1 for m in members if m.ready),
+                instance_type="/".join(sorted(types)),
+                kubelet_versions=tuple(sorted({m.kubelet_version for m in members if m.kubelet_version})),
+            )
+        )
+    return tuple(pools)
+
+
+def build_topology(
+    nodes: Mapping[str, NodeInfo],
+    cluster: str,
+    coredns: Iterable[PodState] = (),
+    nodelocal: Iterable[PodState] = (),
+    services: Iterable[ServiceInfo] = (),
+    dns_service_ip: str = "",
+    server_version: str = "",
+) -> Topology:
+    ordered = tuple(sorted(nodes.values(), key=lambda n: (n.pool, n.name)))
+    plugin, dataplane = infer_plugin(ordered)
+    nl_pods = list(nodelocal)
+    nl_by_node: dict[str, PodState] = {}
+    for p in sorted(nl_pods, key=lambda p: (p.ready, p.name)):
+        nl_by_node[p.node] = p  # a ready pod wins over a stale one on the same node
+    return Topology(
+        cluster=cluster,
+        plugin=plugin,
+        dataplane=dataplane,
+        pod_cidrs=summarise_cidrs(c for n in ordered for c in n.pod_cidrs),
+        dns_service_ip=dns_service_ip,
+        nodes=ordered,
+        pools=build_pools(ordered),
+        coredns=tuple(sorted(coredns, key=lambda p: p.name)),
+        nodelocal=nl_by_node,
+        nodelocal_enabled=bool(nl_pods),
+        services=tuple(sorted((s for s in services if s.type == "LoadBalancer"), key=lambda s: (s.namespace, s.name))),
+        server_version=server_version,
+    )

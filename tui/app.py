@@ -1,0 +1,213 @@
+"""The aksnet-top Textual app: header summary, status line, topology tree, filter."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Protocol
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.widgets import Footer, Input, Static, Tree
+
+from probes.model import SourceState
+from probes.state import Snapshot, Store, worst_status
+from tui import format as fmt
+from tui.screens import HelpScreen, NodeDetailScreen
+from tui.topology_pane import NodeRef, PoolRef, TopologyTree
+
+
+class Source(Protocol):
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
+class ClusterCommands(Provider):
+    """Command palette: app actions, plus "go to node" for every node by name or IP."""
+
+    def _actions(self) -> list[tuple[str, str, Callable[[], object]]]:
+        app = self.app
+        assert isinstance(app, AksnetTopApp)
+        return [
+            ("Filter nodes", "Type part of a node name, IP or pod CIDR", app.action_filter),
+            ("Clear filter", "Show every node again", app.action_clear_filter),
+            ("Expand all pools", "Load and open every node pool", app.action_expand_all),
+            ("Collapse all pools", "Close every node pool", app.action_collapse_all),
+            ("Keys", "List every key binding", app.action_help),
+        ]
+
+    async def discover(self) -> Hits:
+        for name, help_text, cb in self._actions():
+            yield DiscoveryHit(name, cb, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, AksnetTopApp)
+        matcher = self.matcher(query)
+        for name, help_text, cb in self._actions():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), cb, help=help_text)
+        topo = app.snapshot().topology
+        for node in topo.nodes[:5000]:
+            label = f"Go to node {node.name} {node.internal_ip}"
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), partial(app.goto_node, node.name), help=f"pool {node.pool}")
+
+
+class AksnetTopApp(App[None]):
+    TITLE = "aksnet-top"
+    COMMANDS = App.COMMANDS | {ClusterCommands}
+    CSS = """
+    Screen { layout: vertical; }
+    #summary { height: 1; background: $boost; padding: 0 1; }
+    #status { height: 1; padding: 0 1; }
+    TopologyTree { height: 1fr; }
+    #filter { dock: bottom; height: 3; display: none; }
+    #filter.visible { display: block; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter"),
+        Binding("question_mark,f1", "help", "Keys", id="help"),
+        Binding("e", "expand_all", "Expand all", show=False, id="expand_all"),
+        Binding("c", "collapse_all", "Collapse all", show=False, id="collapse_all"),
+        Binding("ctrl+p", "command_palette", "Commands", id="palette"),
+    ]
+
+    def __init__(self, store: Store, sources: Iterable[Source] = (), *, refresh_interval: float = 0.25, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time, banner: str = "") -> None:
+        super().__init__()
+        self.store = store
+        self.sources = list(sources)
+        self.refresh_interval = refresh_interval
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.banner = banner
+        self._shown_version = -1
+        self._status_text: Text | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("aksnet-top", style="bold"), id="summary")
+        yield Static(Text("◌ starting", style="yellow"), id="status")
+        yield TopologyTree(id="topology")
+        yield Input(placeholder="filter: part of a node name, IP or pod CIDR — Enter keeps it, Esc clears", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "aksnet-top" + (f" — {self.banner}" if self.banner else "")
+        for s in self.sources:
+            s.start()
+        self.refresh_view()
+        self.set_interval(self.refresh_interval, self.refresh_view)
+        self.query_one(TopologyTree).focus()
+
+    def on_unmount(self) -> None:
+        for s in self.sources:
+            try:
+                s.stop(2.0)
+            except Exception:
+                pass
+
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot()
+
+    # --- refresh ------------------------------------------------------------------------
+    def refresh_view(self) -> None:
+        snap = self.snapshot()
+        status = self._pick_status(snap)
+        line = fmt.status_line(status, snap.target, self.clock())
+        if self.banner and status is not None and status.state is SourceState.LIVE:
+            line.append(f"  {self.banner}", style="dim")
+        if line != self._status_text:
+            self._status_text = line
+            self.query_one("#status", Static).update(line)
+        if snap.version == self._shown_version:
+            return
+        self._shown_version = snap.version
+        topo = snap.topology
+        if "nodes" in snap.synced:
+            self.query_one("#summary", Static).update(fmt.summary(topo))
+            self.query_one(TopologyTree).show(topo, snap.target)
+        else:
+            tree = self.query_one(TopologyTree)
+            if status is not None and status.state not in (SourceState.LIVE, SourceState.SYNCING, SourceState.CONNECTING):
+                tree.root.set_label(Text.assemble(("no topology: ", "bold red"), (status.message, "")))
+            else:
+                tree.root.set_label(Text("loading nodes…", style="dim"))
+
+    def _pick_status(self, snap: Snapshot):  # type: ignore[no-untyped-def]
+        return worst_status(snap.statuses)
+
+    # --- actions ------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("visible")
+        tree = self.query_one(TopologyTree)
+        tree.set_filter("")
+        tree.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.query_one(TopologyTree).set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if not event.value.strip():
+                event.input.remove_class("visible")
+            self.query_one(TopologyTree).focus()
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[object]) -> None:
+        data = event.node.data
+        if isinstance(data, NodeRef):
+            self.push_screen(NodeDetailScreen(data.name, self.snapshot, self.wall_clock))
+        elif isinstance(data, PoolRef) or event.node.is_root:
+            event.node.toggle()
+
+    def goto_node(self, name: str) -> None:
+        tree = self.query_one(TopologyTree)
+        if not tree.select_node_named(name):
+            self.action_clear_filter()
+            tree.select_node_named(name)
+        tree.focus()
+
+    def action_expand_all(self) -> None:
+        tree = self.query_one(TopologyTree)
+        for child in tree.root.children:
+            if not child.is_expanded:
+                child.expand()
+
+    def action_collapse_all(self) -> None:
+        tree = self.query_one(TopologyTree)
+        for child in tree.root.children:
+            child.collapse()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        rows: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for key, active in self.active_bindings.items():
+            b = active.binding
+            what = b.description or b.action
+            display = self.get_key_display(b)
+            if (display, what) in seen:
+                continue
+            seen.add((display, what))  # type: ignore[arg-type]
+            rows.append((display, what))
+        rows += [
+            ("enter", "on a node: its detail; on a pool: open or close it"),
+            ("space", "show or hide a node's route, DNS and placement lines"),
+            ("shift+↑/↓", "previous / next sibling"),
+        ]
+        self.push_screen(HelpScreen(rows))

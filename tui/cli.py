@@ -1,0 +1,157 @@
+"""The `aksnet-top` command line.
+
+Sub-commands that must start fast (`lab`, `config`) never import textual; the app's
+modules are imported only when the app is about to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from probes import config as configmod
+
+EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+
+
+def _err(msg: str) -> None:
+    print(f"aksnet-top: {msg}", file=sys.stderr)
+
+
+def app_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aksnet-top",
+        description="Terminal dashboard for AKS networking. Read-only: it never writes to the cluster or to Azure.",
+        epilog="Other commands: `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration).",
+    )
+    p.add_argument("--demo", action="store_true", help="run on the embedded demo cluster (no kubeconfig needed)")
+    p.add_argument("--scenario", metavar="S", help="demo scenario: a built-in name (healthy, overlay, azure-cni, upgrade) or a file")
+    p.add_argument("--nodes", type=int, metavar="N", help="demo: scale the scenario to N nodes (up to 5000)")
+    p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
+    p.add_argument("--config", metavar="PATH", type=Path, help="config file (default: ~/.config/aksnet-top/config.toml)")
+    p.add_argument("--version", action="version", version="aksnet-top 0.1.0")
+    return p
+
+
+def lab_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aksnet-top lab", description="Run the simulated AKS cluster's API server in the foreground until Ctrl-C.")
+    p.add_argument("--scenario", default="healthy", metavar="S", help="built-in scenario name or scenario file (default: healthy)")
+    p.add_argument("--nodes", type=int, metavar="N", help="scale the scenario to N nodes (up to 5000)")
+    p.add_argument("--kubeconfig-out", required=True, metavar="PATH", help="where to write a kubeconfig for kubectl and aksnet-top")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="listen port (default: any free port)")
+    p.add_argument("--tls", action="store_true", help="serve HTTPS with a throwaway CA (written into the kubeconfig)")
+    p.add_argument("--token", metavar="T", help="require this bearer token")
+    return p
+
+
+def _flags(ns: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for attr, (sec, key) in {
+        "kubeconfig": ("kube", "kubeconfig"),
+        "context": ("kube", "context"),
+        "scenario": ("demo", "scenario"),
+        "nodes": ("demo", "nodes"),
+    }.items():
+        value = getattr(ns, attr, None)
+        if value is not None:
+            out.setdefault(sec, {})[key] = value
+    return out
+
+
+def run_lab(argv: list[str]) -> int:
+    ns = lab_parser().parse_args(argv)
+    if ns.nodes is not None and not 1 <= ns.nodes <= 5000:
+        _err("--nodes must be from 1 to 5000")
+        return EXIT_USAGE
+    from probes.lab.serve import serve_forever
+
+    return serve_forever(ns.scenario, nodes=ns.nodes, kubeconfig_out=ns.kubeconfig_out, host=ns.host, port=ns.port, tls=ns.tls, token=ns.token)
+
+
+def run_config(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="aksnet-top config", description="Print the effective configuration and where each key can be set.")
+    p.add_argument("--config", metavar="PATH", type=Path)
+    ns = p.parse_args(argv)
+    try:
+        cfg = configmod.load(path=ns.config)
+    except configmod.ConfigError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    print(f"# file: {ns.config or configmod.default_path()}")
+    for key, typ, _default in configmod.describe():
+        sec, name = key.split(".")
+        value = getattr(getattr(cfg, sec), name)
+        print(f"{key} = {value!r}  # {typ}, env AKSNET_{sec.upper()}_{name.upper()}")
+    return EXIT_OK
+
+
+def run_app(argv: list[str]) -> int:
+    ns = app_parser().parse_args(argv)
+    try:
+        cfg = configmod.load(flags=_flags(ns), path=ns.config)
+    except configmod.ConfigError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    if not ns.demo and (ns.scenario or ns.nodes):
+        _err("--scenario and --nodes go with --demo")
+        return EXIT_USAGE
+
+    from probes.kubesource import KubeSource
+    from probes.state import Store
+
+    lab = None
+    kubeconfig, context, banner = cfg.kube.kubeconfig, cfg.kube.context, ""
+    if ns.demo:
+        from probes.lab.serve import start_embedded
+
+        try:
+            lab, kubeconfig = start_embedded(cfg.demo.scenario, nodes=cfg.demo.nodes or None)
+        except Exception as e:  # unknown scenario, bad file: one line, no traceback
+            _err(f"cannot start the demo cluster: {e}")
+            return EXIT_USAGE
+        context, banner = "", f"demo: {cfg.demo.scenario}"
+    else:
+        from probes.kubeconnect import KubeConnectError, load
+
+        try:  # fail fast, before the screen opens, on what only the user can fix
+            load(kubeconfig, context)
+        except KubeConnectError as e:
+            _err(str(e))
+            return EXIT_FAILED
+
+    store = Store()
+    source = KubeSource(store, kubeconfig=kubeconfig, context=context, page_size=cfg.kube.page_size, request_timeout=cfg.kube.request_timeout, watch_timeout=cfg.kube.watch_timeout)
+    from tui.app import AksnetTopApp
+
+    app = AksnetTopApp(store, [source], refresh_interval=cfg.ui.refresh_interval, banner=banner)
+    try:
+        app.theme = cfg.ui.theme
+    except Exception:
+        _err(f"ui.theme {cfg.ui.theme!r} is not a known theme; using the default")
+    try:
+        app.run()
+    finally:
+        if lab is not None:
+            lab.stop()
+    return app.return_code or EXIT_OK
+
+
+COMMANDS = {"lab": run_lab, "config": run_config}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
+        return run_app(argv)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Rich Text builders for the topology views.
+
+Every external string (node names, reasons, messages) goes into Text as plain text,
+never through markup, so a node called `[red]x` renders as exactly that.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+
+from probes.model import NetworkPlugin, NodeInfo, PodState, PoolInfo, SourceState, SourceStatus, Topology
+
+OK, WARN, BAD, DIM = "green", "yellow", "bold red", "dim"
+
+PLUGIN_NAMES = {
+    NetworkPlugin.KUBENET: "kubenet",
+    NetworkPlugin.AZURE_CNI: "Azure CNI",
+    NetworkPlugin.AZURE_CNI_OVERLAY: "Azure CNI overlay",
+    NetworkPlugin.UNKNOWN: "plugin unknown",
+}
+
+
+def plugin_label(topo: Topology) -> str:
+    name = PLUGIN_NAMES[topo.plugin]
+    if topo.dataplane == "cilium":
+        name += " + Cilium"
+    return name
+
+
+def node_state(node: NodeInfo) -> tuple[str, str]:
+    """(short word, style) for a node, the way `kubectl get nodes` says it."""
+    if node.ready is None:
+        word, style = "Unknown", WARN
+    elif node.ready:
+        word, style = "Ready", OK
+    else:
+        word, style = "NotReady", BAD
+    if node.cordoned:
+        word += ",SchedulingDisabled"
+        if style == OK:
+            style = WARN
+    if node.network_unavailable:
+        word += ",NoRoute"
+        style = BAD
+    return word, style
+
+
+def route_line(topo: Topology, node: NodeInfo) -> Text:
+    """What carries this node's pod traffic, and whether the node says it is in place."""
+    if topo.plugin is NetworkPlugin.AZURE_CNI:
+        return Text.assemble(("pods ", DIM), ("VNet IPs", ""), (" · routed by the VNet, no UDR", DIM))
+    if topo.plugin is NetworkPlugin.AZURE_CNI_OVERLAY or node.overlay:
+        cidr = ", ".join(node.pod_cidrs) or "—"
+        return Text.assemble(("pods ", DIM), (cidr, "cyan"), (" · overlay, no UDR", DIM))
+    cidr = ", ".join(node.pod_cidrs) or "no pod CIDR"
+    via = node.internal_ip or "?"
+    if node.network_unavailable is True:
+        status = (f"route missing ({node.network_reason or 'NetworkUnavailable'})", BAD)
+    elif node.network_unavailable is False:
+        status = (f"route ok ({node.network_reason or 'RouteCreated'})", OK)
+    else:
+        status = ("route state not reported", WARN)
+    return Text.assemble(("route ", DIM), (cidr, "cyan"), (" → ", DIM), (via, ""), ("  ", ""), status)
+
+
+def nodelocal_line(topo: Topology, node: NodeInfo) -> Text | None:
+    if node.localdns:
+        return Text.assemble(("DNS  ", DIM), ("AKS LocalDNS 169.254.10.10/.11", ""), (" (node label)", DIM))
+    if not topo.nodelocal_enabled:
+        return None
+    pod = topo.nodelocal.get(node.name)
+    if pod is None:
+        return Text.assemble(("DNS  ", DIM), ("NodeLocal DNS: no pod on this node", BAD))
+    return Text.assemble(("DNS  ", DIM), ("NodeLocal 169.254.20.10 ", ""), *pod_state(pod))
+
+
+def pod_state(pod: PodState) -> list[tuple[str, str]]:
+    if pod.ready:
+        parts = [(pod.name, ""), (" Ready", OK)]
+    else:
+        parts = [(pod.name, ""), (f" {pod.reason or pod.phase or 'NotReady'}", BAD)]
+    if pod.restarts:
+        parts.append((f" ({pod.restarts} restarts)", WARN))
+    return parts
+
+
+def node_meta_line(node: NodeInfo) -> Text:
+    bits = [node.zone or "no zone", node.kubelet_version or "?", node.instance_type or "?"]
+    if node.vmss:
+        bits.append(f"{node.vmss} #{node.instance_id}")
+    return Text("  ·  ".join(bits), style=DIM)
+
+
+def node_label(node: NodeInfo, topo: Topology) -> Text:
+    word, style = node_state(node)
+    bullet = "●" if style == OK else "▲" if style == WARN else "✖"
+    cidr = node.pod_cidrs[0] if node.pod_cidrs else ""
+    text = Text.assemble((bullet + " ", style), (node.name, "bold" if style != OK else ""), "  ", (node.internal_ip or "no IP", ""))
+    if cidr:
+        text.append("  ")
+        text.append(cidr, style="cyan")
+    text.append("  ")
+    text.append(word, style=style)
+    if topo.nodelocal_enabled and not node.localdns:
+        pod = topo.nodelocal.get(node.name)
+        if pod is None or not pod.ready:
+            text.append("  NodeLocal✖", style=BAD)
+    return text
+
+
+def pool_label(pool: PoolInfo, shown: int | None = None) -> Text:
+    style = OK if pool.ready == pool.nodes else (BAD if pool.ready == 0 else WARN)
+    text = Text.assemble((pool.name, "bold"))
+    if pool.mode:
+        text.append(f" ({pool.mode})", style=DIM)
+    text.append("  ")
+    text.append(f"{pool.ready}/{pool.nodes} ready", style=style)
+    if shown is not None and shown != pool.nodes:
+        text.append(f"  {shown} match", style="magenta")
+    if pool.instance_type:
+        text.append(f"  {pool.instance_type}", style=DIM)
+    if pool.kubelet_versions:
+        text.append("  " + ",".join(pool.kubelet_versions), style=DIM if len(pool.kubelet_versions) == 1 else WARN)
+    return text
+
+
+def cluster_label(topo: Topology, target: str) -> Text:
+    name = topo.cluster or target or "cluster"
+    return Text.assemble((name, "bold"), ("  ", ""), (plugin_label(topo), "cyan"))
+
+
+def summary(topo: Topology) -> Text:
+    """The header line: what an operator checks first."""
+    nodes = len(topo.nodes)
+    ready = topo.ready_nodes
+    text = Text.assemble((plugin_label(topo), "bold cyan"))
+    if topo.pod_cidrs:
+        text.append("  pods ", style=DIM)
+        text.append(", ".join(topo.pod_cidrs))
+    if topo.dns_service_ip:
+        text.append("  dns ", style=DIM)
+        text.append(topo.dns_service_ip)
+    text.append("  nodes ", style=DIM)
+    text.append(f"{ready}/{nodes}", style=OK if ready == nodes else BAD)
+    text.append(f" in {len(topo.pools)} pools", style=DIM)
+    cordoned = sum(1 for n in topo.nodes if n.cordoned)
+    if cordoned:
+        text.append(f"  {cordoned} cordoned", style=WARN)
+    if topo.nodelocal_enabled:
+        nl_ready = sum(1 for p in topo.nodelocal.values() if p.ready)
+        text.append("  NodeLocal ", style=DIM)
+        text.append(f"{nl_ready}/{nodes}", style=OK if nl_ready >= nodes else BAD)
+    if topo.coredns:
+        cd_ready = sum(1 for p in topo.coredns if p.ready)
+        text.append("  CoreDNS ", style=DIM)
+        text.append(f"{cd_ready}/{len(topo.coredns)}", style=OK if cd_ready == len(topo.coredns) else BAD)
+    pending = sum(1 for s in topo.services if s.pending)
+    if topo.services:
+        text.append("  LB svc ", style=DIM)
+        text.append(str(len(topo.services)))
+        if pending:
+            text.append(f" ({pending} pending)", style=WARN)
+    if topo.server_version:
+        text.append(f"  {topo.server_version}", style=DIM)
+    return text
+
+
+STATE_STYLE = {
+    SourceState.LIVE: ("●", OK),
+    SourceState.SYNCING: ("◌", WARN),
+    SourceState.CONNECTING: ("◌", WARN),
+    SourceState.FORBIDDEN: ("✖", BAD),
+    SourceState.UNAUTHORIZED: ("✖", BAD),
+    SourceState.UNREACHABLE: ("✖", BAD),
+    SourceState.ERROR: ("✖", BAD),
+}
+
+
+def status_line(status: SourceStatus | None, target: str, now: float | None = None) -> Text:
+    if status is None:
+        return Text("◌ starting", style=WARN)
+    now = time.monotonic() if now is None else now
+    mark, style = STATE_STYLE[status.state]
+    if status.state is SourceState.LIVE:
+        return Text.assemble((f"{mark} live", style), ("  ", ""), (target, DIM))
+    text = Text.assemble((f"{mark} {status.message}", style))
+    if status.detail:
+        text.append(f" — {status.detail}", style="")
+    if status.retry_at is not None:
+        text.append(f"  (retry in {max(0, round(status.retry_at - now))}s)", style=DIM)
+    return text
+
+
+def age(seconds: float) -> str:
+    """kubectl-style age: 45s, 12m, 5h, 3d."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    if s < 172800:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple[str, Text]]:
+    """Rows for the node detail screen: (field, value)."""
+    word, style = node_state(node)
+    rows: list[tuple[str, Text]] = [
+        ("name", Text(node.name, style="bold")),
+        ("state", Text(word, style=style) + Text(f"  ({node.ready_reason})" if node.ready_reason else "", style=DIM)),
+        ("internal IP", Text(node.internal_ip or "—")),
+        ("pod CIDR(s)", Text(", ".join(node.pod_cidrs) or "— (pods take VNet IPs)")),
+        ("route / pod network", route_line(topo, node)),
+        (
+            "NetworkUnavailable",
+            Text("not reported" if node.network_unavailable is None else f"{node.network_unavailable} ({node.network_reason})",
+                 style=BAD if node.network_unavailable else ""),
+        ),
+        ("pool", Text(f"{node.pool} ({node.mode or '?'})")),
+        ("zone", Text(node.zone or "—")),
+        ("kubelet", Text(node.kubelet_version or "—")),
+        ("OS image", Text(node.os_image or "—")),
+        ("VM size", Text(node.instance_type or "—")),
+        ("scale set", Text(f"{node.vmss} instance {node.instance_id}" if node.vmss else "—")),
+        ("provider ID", Text(node.provider_id or "—", style=DIM)),
+        ("resource group", Text(node.resource_group or "—")),
+        ("age", Text(age(now_epoch - node.created) if node.created else "—")),
+        ("cordoned", Text("yes" + (" (draining)" if node.draining else ""), style=WARN) if node.cordoned else Text("no")),
+        ("taints", Text(", ".join(node.taints) or "none")),
+    ]
+    dns = nodelocal_line(topo, node)
+    if dns is not None:
+        rows.append(("node DNS", dns))
+    return rows

@@ -1,0 +1,208 @@
+"""The topology tree: cluster → pools → nodes → route / DNS / placement lines.
+
+The tree is kept, not rebuilt: each refresh adds what appeared, removes what left and
+relabels only what changed, so expansion and the cursor survive. A pool's nodes are
+created only once the pool is expanded, so 5,000 nodes cost nothing until looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from probes.model import NodeInfo, PoolInfo, Topology
+from tui import format as fmt
+
+AUTO_EXPAND_LIMIT = 60  # pools up to this size open by themselves on first sight
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRef:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    name: str
+
+
+def matches(node: NodeInfo, needle: str) -> bool:
+    """The `/` filter: a case-insensitive substring of the name, the IP or a pod CIDR."""
+    if not needle:
+        return True
+    n = needle.lower()
+    return n in node.name.lower() or n in node.internal_ip or any(n in c for c in node.pod_cidrs)
+
+
+class TopologyTree(Tree[object]):
+    BINDINGS = [
+        Binding("right,l", "expand_cursor", "Expand", show=False),
+        Binding("left,h", "collapse_cursor", "Collapse / parent", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(Text("connecting…", style="dim"), data=None, **kwargs)  # type: ignore[arg-type]
+        self.auto_expand = False
+        self.show_root = True
+        self.guide_depth = 3
+        self._pools: dict[str, TreeNode[object]] = {}
+        self._nodes: dict[str, dict[str, TreeNode[object]]] = {}  # pool -> node name -> tree node
+        self._labels: dict[int, Text] = {}  # tree node id -> last label, to skip no-op relabels
+        self._loaded: set[str] = set()  # pools whose node children exist
+        self._seen_pools: set[str] = set()
+        self.topology: Topology | None = None
+        self.target = ""
+        self.filter = ""
+
+    # --- helpers ----------------------------------------------------------------------
+    def _set_label(self, node: TreeNode[object], label: Text) -> None:
+        if self._labels.get(node.id) != label:
+            self._labels[node.id] = label
+            node.set_label(label)
+
+    def _node_lines(self, tnode: TreeNode[object], node: NodeInfo, topo: Topology) -> None:
+        lines = [fmt.route_line(topo, node)]
+        dns = fmt.nodelocal_line(topo, node)
+        if dns is not None:
+            lines.append(dns)
+        lines.append(fmt.node_meta_line(node))
+        kids = list(tnode.children)
+        for i, line in enumerate(lines):
+            if i < len(kids):
+                self._set_label(kids[i], line)
+            else:
+                self._labels[tnode.add_leaf(line, data=NodeRef(node.name)).id] = line
+        for extra in kids[len(lines) :]:
+            self._labels.pop(extra.id, None)
+            extra.remove()
+
+    def _sync_pool_nodes(self, pool: PoolInfo, pnode: TreeNode[object], members: list[NodeInfo], topo: Topology) -> None:
+        have = self._nodes.setdefault(pool.name, {})
+        wanted = {n.name for n in members}
+        for name in [n for n in have if n not in wanted]:
+            tn = have.pop(name)
+            for kid in tn.children:
+                self._labels.pop(kid.id, None)
+            self._labels.pop(tn.id, None)
+            tn.remove()
+        previous: TreeNode[object] | None = None
+        for node in members:  # members are sorted by name
+            tn = have.get(node.name)
+            if tn is None:
+                label = fmt.node_label(node, topo)
+                if previous is None:
+                    first = next(iter(pnode.children), None)
+                    tn = pnode.add(label, data=NodeRef(node.name), before=first) if first else pnode.add(label, data=NodeRef(node.name))
+                else:
+                    tn = pnode.add(label, data=NodeRef(node.name), after=previous)
+                self._labels[tn.id] = label
+                have[node.name] = tn
+            else:
+                self._set_label(tn, fmt.node_label(node, topo))
+            self._node_lines(tn, node, topo)
+            previous = tn
+
+    # --- public -----------------------------------------------------------------------
+    def show(self, topo: Topology, target: str = "") -> None:
+        """Bring the tree in line with `topo` (and the current filter)."""
+        self.topology = topo
+        self.target = target
+        self._set_label(self.root, fmt.cluster_label(topo, target))
+        by_pool: dict[str, list[NodeInfo]] = {}
+        for n in topo.nodes:
+            if matches(n, self.filter):
+                by_pool.setdefault(n.pool, []).append(n)
+        pools = {p.name: p for p in topo.pools if not self.filter or p.name in by_pool}
+        for name in [p for p in self._pools if p not in pools]:
+            pn = self._pools.pop(name)
+            self._nodes.pop(name, None)
+            self._loaded.discard(name)
+            pn.remove()
+        previous: TreeNode[object] | None = None
+        for name in sorted(pools):
+            pool = pools[name]
+            shown = len(by_pool.get(name, []))
+            label = fmt.pool_label(pool, shown if self.filter else None)
+            pn = self._pools.get(name)
+            if pn is None:
+                pn = self.root.add(label, data=PoolRef(name), after=previous) if previous else self.root.add(label, data=PoolRef(name), before=0) if self.root.children else self.root.add(label, data=PoolRef(name))
+                self._labels[pn.id] = label
+                self._pools[name] = pn
+                if name not in self._seen_pools and pool.nodes <= AUTO_EXPAND_LIMIT:
+                    pn.expand()
+                self._seen_pools.add(name)
+            else:
+                self._set_label(pn, label)
+            if pn.is_expanded or name in self._loaded or (self.filter and shown <= AUTO_EXPAND_LIMIT):
+                if self.filter and not pn.is_expanded:
+                    pn.expand()
+                self._loaded.add(name)
+                self._sync_pool_nodes(pool, pn, by_pool.get(name, []), topo)
+            elif not pn.children and pool.nodes:
+                # a placeholder so the pool shows an expand arrow before its nodes exist
+                self._labels[pn.add_leaf(Text(f"{pool.nodes} nodes (expand to load)", style="dim"), data=None).id] = Text()
+            previous = pn
+        if not self.root.is_expanded:
+            self.root.expand()
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[object]) -> None:
+        data = event.node.data
+        if isinstance(data, PoolRef) and data.name not in self._loaded and self.topology is not None:
+            for kid in list(event.node.children):
+                if kid.data is None:
+                    kid.remove()
+            self._loaded.add(data.name)
+            pool = next((p for p in self.topology.pools if p.name == data.name), None)
+            if pool is not None:
+                members = [n for n in self.topology.nodes if n.pool == data.name and matches(n, self.filter)]
+                self._sync_pool_nodes(pool, event.node, members, self.topology)
+
+    def set_filter(self, needle: str) -> None:
+        self.filter = needle.strip()
+        if self.topology is not None:
+            self.show(self.topology, self.target)
+
+    def select_node_named(self, name: str) -> bool:
+        """Move the cursor to a node, loading its pool if needed. False if not shown."""
+        if self.topology is None:
+            return False
+        node = self.topology.node(name)
+        if node is None:
+            return False
+        pn = self._pools.get(node.pool)
+        if pn is None:
+            return False
+        if not pn.is_expanded:
+            pn.expand()
+            self.on_tree_node_expanded(Tree.NodeExpanded(pn))
+        tn = self._nodes.get(node.pool, {}).get(name)
+        if tn is None:
+            return False
+        self.move_cursor(tn)
+        self.scroll_to_node(tn)
+        return True
+
+    def action_expand_cursor(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.allow_expand and not node.is_expanded:
+            node.expand()
+
+    def action_collapse_cursor(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.is_expanded and node.children:
+            node.collapse()
+        elif node.parent is not None:
+            self.move_cursor(node.parent)
+
+    @property
+    def cursor_ref(self) -> object:
+        node = self.cursor_node
+        return None if node is None else node.data
