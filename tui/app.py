@@ -64,7 +64,7 @@ class AksnetTopApp(App[None]):
     COMMANDS = App.COMMANDS | {ClusterCommands}
     CSS = """
     Screen { layout: vertical; }
-    #summary { height: 1; background: $boost; padding: 0 1; }
+    #summary { height: auto; max-height: 2; background: $boost; padding: 0 1; }
     #status { height: 1; padding: 0 1; }
     TopologyTree { height: 1fr; }
     #filter { dock: bottom; height: 3; display: none; }
@@ -77,7 +77,6 @@ class AksnetTopApp(App[None]):
         Binding("question_mark,f1", "help", "Keys", id="help"),
         Binding("e", "expand_all", "Expand all", show=False, id="expand_all"),
         Binding("c", "collapse_all", "Collapse all", show=False, id="collapse_all"),
-        Binding("ctrl+p", "command_palette", "Commands", id="palette"),
     ]
 
     def __init__(self, store: Store, sources: Iterable[Source] = (), *, refresh_interval: float = 0.25, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time, banner: str = "") -> None:
@@ -195,19 +194,21 @@ class AksnetTopApp(App[None]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        rows: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for key, active in self.active_bindings.items():
+        self.push_screen(HelpScreen(self.binding_rows()))
+
+    def binding_rows(self) -> list[tuple[str, str]]:
+        """(keys, what) for every active binding, the app's own first, keys of one action joined."""
+        groups: dict[str, list[str]] = {}
+        owners: dict[str, bool] = {}
+        for active in self.active_bindings.values():
             b = active.binding
             what = b.description or b.action
+            if b.action == "command_palette":
+                what = "Commands: go to a node, filter, theme…"
+            keys = groups.setdefault(what, [])
             display = self.get_key_display(b)
-            if (display, what) in seen:
-                continue
-            seen.add((display, what))  # type: ignore[arg-type]
-            rows.append((display, what))
-        rows += [
-            ("enter", "on a node: its detail; on a pool: open or close it"),
-            ("space", "show or hide a node's route, DNS and placement lines"),
-            ("shift+↑/↓", "previous / next sibling"),
-        ]
-        self.push_screen(HelpScreen(rows))
+            if display not in keys:
+                keys.append(display)
+            owners[what] = owners.get(what, False) or active.node is self
+        order = sorted(groups, key=lambda w: (not owners[w],))
+        return [(" ".join(groups[w]), w) for w in order]

@@ -137,33 +137,33 @@ def summary(topo: Topology) -> Text:
     ready = topo.ready_nodes
     text = Text.assemble((plugin_label(topo), "bold cyan"))
     if topo.pod_cidrs:
-        text.append("  pods ", style=DIM)
+        text.append(" · pods ", style=DIM)
         text.append(", ".join(topo.pod_cidrs))
     if topo.dns_service_ip:
-        text.append("  dns ", style=DIM)
+        text.append(" · dns ", style=DIM)
         text.append(topo.dns_service_ip)
-    text.append("  nodes ", style=DIM)
+    text.append(" · nodes ", style=DIM)
     text.append(f"{ready}/{nodes}", style=OK if ready == nodes else BAD)
-    text.append(f" in {len(topo.pools)} pools", style=DIM)
+    text.append(f" ({len(topo.pools)} pools)", style=DIM)
     cordoned = sum(1 for n in topo.nodes if n.cordoned)
     if cordoned:
-        text.append(f"  {cordoned} cordoned", style=WARN)
+        text.append(f" · {cordoned} cordoned", style=WARN)
     if topo.nodelocal_enabled:
         nl_ready = sum(1 for p in topo.nodelocal.values() if p.ready)
-        text.append("  NodeLocal ", style=DIM)
+        text.append(" · NodeLocal ", style=DIM)
         text.append(f"{nl_ready}/{nodes}", style=OK if nl_ready >= nodes else BAD)
     if topo.coredns:
         cd_ready = sum(1 for p in topo.coredns if p.ready)
-        text.append("  CoreDNS ", style=DIM)
+        text.append(" · CoreDNS ", style=DIM)
         text.append(f"{cd_ready}/{len(topo.coredns)}", style=OK if cd_ready == len(topo.coredns) else BAD)
     pending = sum(1 for s in topo.services if s.pending)
     if topo.services:
-        text.append("  LB svc ", style=DIM)
+        text.append(" · LB svc ", style=DIM)
         text.append(str(len(topo.services)))
         if pending:
             text.append(f" ({pending} pending)", style=WARN)
     if topo.server_version:
-        text.append(f"  {topo.server_version}", style=DIM)
+        text.append(f" · {topo.server_version}", style=DIM)
     return text
 
 

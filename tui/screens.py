@@ -35,6 +35,7 @@ class NodeDetailScreen(ModalScreen[None]):
         self._snapshot = snapshot
         self._wall = wall_clock
         self._version = -1
+        self.plain_rows: dict[str, str] = {}  # what is on screen, as text (tests and copy)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
@@ -58,7 +59,9 @@ class NodeDetailScreen(ModalScreen[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="dim", no_wrap=True)
         table.add_column()
-        for key, value in fmt.node_details(node, snap.topology, self._wall()):
+        rows = fmt.node_details(node, snap.topology, self._wall())
+        self.plain_rows = {key: value.plain for key, value in rows}
+        for key, value in rows:
             table.add_row(key, value)
         self.query_one("#detail", Static).update(table)
 

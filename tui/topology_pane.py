@@ -40,6 +40,8 @@ def matches(node: NodeInfo, needle: str) -> bool:
 
 class TopologyTree(Tree[object]):
     BINDINGS = [
+        Binding("enter", "select_cursor", "Node: open its detail · pool: open or close", show=False),
+        Binding("space", "toggle_node", "Show or hide a node's route, DNS and placement lines", show=False),
         Binding("right,l", "expand_cursor", "Expand", show=False),
         Binding("left,h", "collapse_cursor", "Collapse / parent", show=False),
         Binding("j", "cursor_down", "Down", show=False),
@@ -51,19 +53,20 @@ class TopologyTree(Tree[object]):
         self.auto_expand = False
         self.show_root = True
         self.guide_depth = 3
-        self._pools: dict[str, TreeNode[object]] = {}
-        self._nodes: dict[str, dict[str, TreeNode[object]]] = {}  # pool -> node name -> tree node
-        self._labels: dict[int, Text] = {}  # tree node id -> last label, to skip no-op relabels
-        self._loaded: set[str] = set()  # pools whose node children exist
+        self._pool_items: dict[str, TreeNode[object]] = {}
+        self._items: dict[str, dict[str, TreeNode[object]]] = {}  # pool -> node name -> tree node
+        self._last_label: dict[int, Text] = {}  # tree node id -> last label, to skip no-op relabels
+        self._pool_loaded: set[str] = set()  # pools whose node children exist
         self._seen_pools: set[str] = set()
+        self._was_expanded: set[str] = set()  # pools hidden by the filter while open
         self.topology: Topology | None = None
         self.target = ""
-        self.filter = ""
+        self.node_filter = ""
 
     # --- helpers ----------------------------------------------------------------------
     def _set_label(self, node: TreeNode[object], label: Text) -> None:
-        if self._labels.get(node.id) != label:
-            self._labels[node.id] = label
+        if self._last_label.get(node.id) != label:
+            self._last_label[node.id] = label
             node.set_label(label)
 
     def _node_lines(self, tnode: TreeNode[object], node: NodeInfo, topo: Topology) -> None:
@@ -77,19 +80,19 @@ class TopologyTree(Tree[object]):
             if i < len(kids):
                 self._set_label(kids[i], line)
             else:
-                self._labels[tnode.add_leaf(line, data=NodeRef(node.name)).id] = line
+                self._last_label[tnode.add_leaf(line, data=NodeRef(node.name)).id] = line
         for extra in kids[len(lines) :]:
-            self._labels.pop(extra.id, None)
+            self._last_label.pop(extra.id, None)
             extra.remove()
 
     def _sync_pool_nodes(self, pool: PoolInfo, pnode: TreeNode[object], members: list[NodeInfo], topo: Topology) -> None:
-        have = self._nodes.setdefault(pool.name, {})
+        have = self._items.setdefault(pool.name, {})
         wanted = {n.name for n in members}
         for name in [n for n in have if n not in wanted]:
             tn = have.pop(name)
             for kid in tn.children:
-                self._labels.pop(kid.id, None)
-            self._labels.pop(tn.id, None)
+                self._last_label.pop(kid.id, None)
+            self._last_label.pop(tn.id, None)
             tn.remove()
         previous: TreeNode[object] | None = None
         for node in members:  # members are sorted by name
@@ -101,7 +104,7 @@ class TopologyTree(Tree[object]):
                     tn = pnode.add(label, data=NodeRef(node.name), before=first) if first else pnode.add(label, data=NodeRef(node.name))
                 else:
                     tn = pnode.add(label, data=NodeRef(node.name), after=previous)
-                self._labels[tn.id] = label
+                self._last_label[tn.id] = label
                 have[node.name] = tn
             else:
                 self._set_label(tn, fmt.node_label(node, topo))
@@ -116,55 +119,63 @@ class TopologyTree(Tree[object]):
         self._set_label(self.root, fmt.cluster_label(topo, target))
         by_pool: dict[str, list[NodeInfo]] = {}
         for n in topo.nodes:
-            if matches(n, self.filter):
+            if matches(n, self.node_filter):
                 by_pool.setdefault(n.pool, []).append(n)
-        pools = {p.name: p for p in topo.pools if not self.filter or p.name in by_pool}
-        for name in [p for p in self._pools if p not in pools]:
-            pn = self._pools.pop(name)
-            self._nodes.pop(name, None)
-            self._loaded.discard(name)
+        pools = {p.name: p for p in topo.pools if not self.node_filter or p.name in by_pool}
+        for name in [p for p in self._pool_items if p not in pools]:
+            pn = self._pool_items.pop(name)
+            if pn.is_expanded:
+                self._was_expanded.add(name)
+            self._items.pop(name, None)
+            self._pool_loaded.discard(name)
             pn.remove()
         previous: TreeNode[object] | None = None
         for name in sorted(pools):
             pool = pools[name]
             shown = len(by_pool.get(name, []))
-            label = fmt.pool_label(pool, shown if self.filter else None)
-            pn = self._pools.get(name)
+            label = fmt.pool_label(pool, shown if self.node_filter else None)
+            pn = self._pool_items.get(name)
             if pn is None:
-                pn = self.root.add(label, data=PoolRef(name), after=previous) if previous else self.root.add(label, data=PoolRef(name), before=0) if self.root.children else self.root.add(label, data=PoolRef(name))
-                self._labels[pn.id] = label
-                self._pools[name] = pn
-                if name not in self._seen_pools and pool.nodes <= AUTO_EXPAND_LIMIT:
+                if previous is not None:
+                    pn = self.root.add(label, data=PoolRef(name), after=previous)
+                elif self.root.children:
+                    pn = self.root.add(label, data=PoolRef(name), before=0)
+                else:
+                    pn = self.root.add(label, data=PoolRef(name))
+                self._last_label[pn.id] = label
+                self._pool_items[name] = pn
+                if name in self._was_expanded or (name not in self._seen_pools and pool.nodes <= AUTO_EXPAND_LIMIT):
+                    self._was_expanded.discard(name)
                     pn.expand()
                 self._seen_pools.add(name)
             else:
                 self._set_label(pn, label)
-            if pn.is_expanded or name in self._loaded or (self.filter and shown <= AUTO_EXPAND_LIMIT):
-                if self.filter and not pn.is_expanded:
+            if pn.is_expanded or name in self._pool_loaded or (self.node_filter and shown <= AUTO_EXPAND_LIMIT):
+                if self.node_filter and not pn.is_expanded:
                     pn.expand()
-                self._loaded.add(name)
+                self._pool_loaded.add(name)
                 self._sync_pool_nodes(pool, pn, by_pool.get(name, []), topo)
             elif not pn.children and pool.nodes:
                 # a placeholder so the pool shows an expand arrow before its nodes exist
-                self._labels[pn.add_leaf(Text(f"{pool.nodes} nodes (expand to load)", style="dim"), data=None).id] = Text()
+                self._last_label[pn.add_leaf(Text(f"{pool.nodes} nodes (expand to load)", style="dim"), data=None).id] = Text()
             previous = pn
         if not self.root.is_expanded:
             self.root.expand()
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[object]) -> None:
         data = event.node.data
-        if isinstance(data, PoolRef) and data.name not in self._loaded and self.topology is not None:
+        if isinstance(data, PoolRef) and data.name not in self._pool_loaded and self.topology is not None:
             for kid in list(event.node.children):
                 if kid.data is None:
                     kid.remove()
-            self._loaded.add(data.name)
+            self._pool_loaded.add(data.name)
             pool = next((p for p in self.topology.pools if p.name == data.name), None)
             if pool is not None:
-                members = [n for n in self.topology.nodes if n.pool == data.name and matches(n, self.filter)]
+                members = [n for n in self.topology.nodes if n.pool == data.name and matches(n, self.node_filter)]
                 self._sync_pool_nodes(pool, event.node, members, self.topology)
 
     def set_filter(self, needle: str) -> None:
-        self.filter = needle.strip()
+        self.node_filter = needle.strip()
         if self.topology is not None:
             self.show(self.topology, self.target)
 
@@ -175,13 +186,13 @@ class TopologyTree(Tree[object]):
         node = self.topology.node(name)
         if node is None:
             return False
-        pn = self._pools.get(node.pool)
+        pn = self._pool_items.get(node.pool)
         if pn is None:
             return False
         if not pn.is_expanded:
             pn.expand()
             self.on_tree_node_expanded(Tree.NodeExpanded(pn))
-        tn = self._nodes.get(node.pool, {}).get(name)
+        tn = self._items.get(node.pool, {}).get(name)
         if tn is None:
             return False
         self.move_cursor(tn)
