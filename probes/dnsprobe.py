@@ -1,0 +1,341 @@
+"""One DNS query, classified the way an operator needs it.
+
+The transport is our own (a connected UDP socket, then TCP on TC) instead of
+dns.asyncquery so that the id, deadline and error handling are exact: a stub keeps
+listening past answers with the wrong query id until its deadline, an ICMP port
+unreachable arrives as ECONNREFUSED on a connected socket, and the TCP retry after a
+truncated answer shares the query's one deadline. Messages are dnspython's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Iterable, NamedTuple
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdatatype
+
+from probes.model import LOCAL_VANTAGE
+from probes.resolvers import Resolver
+
+DEFAULT_TIMEOUT = 2.0
+EDNS_PAYLOAD = 1232  # what modern stubs advertise (DNS flag day 2020)
+RAW_LIMIT = 4000  # characters of the last answer kept as text
+
+
+class Outcome(str, Enum):
+    OK = "ok"
+    NXDOMAIN = "nxdomain"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    OTHER_RCODE = "other-rcode"
+    TIMEOUT = "timeout"
+    TRUNCATED_TCP_OK = "truncated-tcp-ok"
+    TRUNCATED_TCP_FAILED = "truncated-tcp-failed"
+    NETWORK_ERROR = "network-error"
+    MALFORMED = "malformed"
+
+
+ANSWERED = frozenset({Outcome.OK, Outcome.NXDOMAIN, Outcome.TRUNCATED_TCP_OK})
+LOST = frozenset({Outcome.TIMEOUT, Outcome.NETWORK_ERROR})
+
+
+class ProbeKey(NamedTuple):
+    vantage: str
+    resolver: str
+    name: str
+    qtype: str = "A"
+
+
+@dataclass(frozen=True, slots=True)
+class DnsResult:
+    vantage: str
+    resolver: str  # Resolver.key
+    address: str  # production address queried (what the UI shows)
+    target: str  # "host:port" actually dialled
+    qname: str
+    qtype: str
+    outcome: Outcome
+    latency_ms: float  # send → answer (incl. TCP retry); time waited for timeouts
+    answers: int = 0
+    tc_seen: bool = False
+    via_tcp: bool = False
+    rcode: str = ""
+    error: str = ""
+    raw: str = ""
+    timestamp: float = 0.0  # wall clock
+
+    @property
+    def key(self) -> ProbeKey:
+        return ProbeKey(self.vantage, self.resolver, self.qname, self.qtype)
+
+    @property
+    def success(self) -> bool:
+        """A usable answer came back (its latency counts in percentiles)."""
+        return self.outcome in ANSWERED
+
+    @property
+    def lost(self) -> bool:
+        """No answer at all (counts as loss)."""
+        return self.outcome in LOST
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one received packet means for one query."""
+
+    outcome: Outcome
+    error: str = ""
+    message: dns.message.Message | None = None
+    truncated: bool = False  # TC set on a UDP answer: retry over TCP
+    ignorable: bool = False  # not an answer to this query (wrong id): keep listening
+    rcode: str = ""
+
+
+_RCODES = {
+    dns.rcode.NOERROR: Outcome.OK,
+    dns.rcode.NXDOMAIN: Outcome.NXDOMAIN,
+    dns.rcode.SERVFAIL: Outcome.SERVFAIL,
+    dns.rcode.REFUSED: Outcome.REFUSED,
+}
+
+
+def _hex(raw: bytes, limit: int = 48) -> str:
+    return f"<{len(raw)} bytes> {raw[:limit].hex(' ')}" + (" …" if len(raw) > limit else "")
+
+
+def classify(query: dns.message.Message, raw: bytes | None, *, tcp: bool = False) -> Verdict:
+    """Classify `raw` as an answer to `query` (None: nothing came). Pure; never raises."""
+    try:
+        return _classify(query, raw, tcp)
+    except Exception as e:  # noqa: BLE001 - a classifier of hostile bytes must not raise
+        return Verdict(Outcome.MALFORMED, f"unparseable answer ({type(e).__name__})")
+
+
+def _classify(query: dns.message.Message, raw: bytes | None, tcp: bool) -> Verdict:
+    if raw is None:
+        return Verdict(Outcome.TIMEOUT, "no answer before the deadline")
+    if len(raw) < 12:
+        return Verdict(Outcome.MALFORMED, f"answer too short for a DNS header ({len(raw)} bytes)")
+    rid = int.from_bytes(raw[0:2], "big")
+    flags = int.from_bytes(raw[2:4], "big")
+    if rid != query.id:
+        return Verdict(Outcome.MALFORMED, f"answer with the wrong query id ({rid}, sent {query.id})",
+                       ignorable=True)
+    if not flags & dns.flags.QR:
+        return Verdict(Outcome.MALFORMED, "not an answer (QR bit clear)")
+    if dns.opcode.from_flags(flags) != query.opcode():
+        return Verdict(Outcome.MALFORMED, "answer with a different opcode")
+    tc = bool(flags & dns.flags.TC)
+    try:
+        msg = dns.message.from_wire(raw)
+    except dns.exception.DNSException as e:
+        if tc and not tcp:  # a truncated answer may be cut anywhere; TC is what matters
+            return Verdict(Outcome.TRUNCATED_TCP_FAILED, "truncated (TC)", truncated=True)
+        return Verdict(Outcome.MALFORMED, f"unparseable answer: {_short(e)}")
+    q = query.question[0]
+    if len(msg.question) != 1:
+        if tc and not tcp and not msg.question:
+            return Verdict(Outcome.TRUNCATED_TCP_FAILED, "truncated (TC)", msg, truncated=True)
+        return Verdict(Outcome.MALFORMED, f"answer carries {len(msg.question)} questions, expected 1")
+    a = msg.question[0]
+    if a.name != q.name or a.rdtype != q.rdtype or a.rdclass != q.rdclass:
+        return Verdict(Outcome.MALFORMED, "answer for a different question (asked "
+                       f"{q.name} {dns.rdatatype.to_text(q.rdtype)}, got {a.name} "
+                       f"{dns.rdatatype.to_text(a.rdtype)})", msg)
+    rcode = msg.rcode()
+    rtext = dns.rcode.to_text(rcode)
+    if tc and not tcp:
+        return Verdict(Outcome.TRUNCATED_TCP_FAILED, "truncated (TC)", msg, truncated=True, rcode=rtext)
+    outcome = _RCODES.get(rcode, Outcome.OTHER_RCODE)
+    err = "" if outcome in (Outcome.OK, Outcome.NXDOMAIN) else f"server answered {rtext}"
+    return Verdict(outcome, err, msg, rcode=rtext)
+
+
+def _short(e: BaseException) -> str:
+    s = str(e) or type(e).__name__
+    return s if len(s) <= 120 else s[:117] + "…"
+
+
+def _count(msg: dns.message.Message | None) -> int:
+    return sum(len(rrset) for rrset in msg.answer) if msg is not None else 0
+
+
+def _text(msg: dns.message.Message | None, raw: bytes | None) -> str:
+    if msg is not None:
+        try:
+            t = msg.to_text()
+        except Exception:  # noqa: BLE001
+            t = _hex(raw or b"")
+    elif raw:
+        t = _hex(raw)
+    else:
+        return ""
+    return t if len(t) <= RAW_LIMIT else t[:RAW_LIMIT] + "\n… (truncated)"
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _neterr(e: OSError, host: str, port: int, proto: str) -> str:
+    if isinstance(e, ConnectionRefusedError):
+        if proto == "udp":
+            return f"port unreachable: nothing listens on {host} udp/{port}"
+        return f"TCP connection to {host}:{port} refused"
+    return f"{proto} to {host}:{port}: {e.strerror or _short(e)}"
+
+
+class DnsProbe:
+    """Queries resolvers from one vantage. Stateless apart from its settings: safe to
+    share across many concurrent queries."""
+
+    def __init__(self, vantage: str = LOCAL_VANTAGE, *, timeout: float = DEFAULT_TIMEOUT,
+                 payload: int = EDNS_PAYLOAD, wall: Callable[[], float] = time.time) -> None:
+        self.vantage = vantage
+        self.timeout = timeout
+        self.payload = payload
+        self._wall = wall
+
+    async def query(self, resolver: Resolver, name: str, rdtype: str = "A", *,
+                    timeout: float | None = None) -> DnsResult:
+        """Ask `resolver` for `name`/`rdtype` within one hard deadline. Whatever the
+        network does becomes a DnsResult; only an invalid name or type raises (validate
+        names at config time with probes.resolvers.validate_name)."""
+        loop = asyncio.get_running_loop()
+        budget = self.timeout if timeout is None else timeout
+        deadline = loop.time() + budget
+        host, port = resolver.dest
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        stamp = self._wall()
+        q = dns.message.make_query(name, rdtype, use_edns=0 if self.payload else None,
+                                   payload=self.payload or 512)
+        wire = q.to_wire()
+
+        def done(outcome: Outcome, t0: float, *, msg=None, raw=None, error="", tc=False,
+                 tcp=False, rcode="") -> DnsResult:
+            return DnsResult(
+                vantage=self.vantage, resolver=resolver.key, address=resolver.address,
+                target=target, qname=name, qtype=rdtype, outcome=outcome,
+                latency_ms=(time.perf_counter() - t0) * 1000.0 if t1 is None else (t1 - t0) * 1000.0,
+                answers=_count(msg), tc_seen=tc, via_tcp=tcp, rcode=rcode, error=error,
+                raw=_text(msg, raw), timestamp=stamp)
+
+        t1: float | None = None
+        stamps: list[float] = []  # send and arrival times, taken next to the syscalls
+        v, raw, err = await self._udp(loop, q, wire, host, port, deadline, stamps)
+        t0 = stamps[0] if stamps else time.perf_counter()
+        if err is not None:
+            return done(Outcome.NETWORK_ERROR, t0, error=err)
+        t1 = stamps[1] if len(stamps) > 1 and not v.truncated else time.perf_counter()
+        if not v.truncated:
+            return done(v.outcome, t0, msg=v.message, raw=raw, error=v.error, rcode=v.rcode)
+        t1 = None
+        tv, traw, terr = await self._tcp(loop, q, wire, host, port, deadline)
+        t1 = time.perf_counter()
+        if terr is None and tv.outcome in (Outcome.OK, Outcome.NXDOMAIN):
+            return done(Outcome.TRUNCATED_TCP_OK, t0, msg=tv.message, raw=traw, tc=True,
+                        tcp=True, rcode=tv.rcode)
+        why = terr if terr is not None else (tv.error or tv.outcome.value)
+        return done(Outcome.TRUNCATED_TCP_FAILED, t0, msg=tv.message if tv else v.message,
+                    raw=traw if traw else raw, tc=True, tcp=True, rcode=tv.rcode if tv else v.rcode,
+                    error=f"UDP answer truncated (TC); TCP retry failed: {why}")
+
+    async def _udp(self, loop: asyncio.AbstractEventLoop, q: dns.message.Message, wire: bytes,
+                   host: str, port: int, deadline: float,
+                   stamps: list[float]) -> tuple[Verdict, bytes | None, str | None]:
+        bad: Verdict | None = None
+        bad_raw: bytes | None = None
+        try:
+            sock = socket.socket(_family(host), socket.SOCK_DGRAM)
+        except OSError as e:
+            return Verdict(Outcome.NETWORK_ERROR), None, _neterr(e, host, port, "udp")
+        try:
+            sock.setblocking(False)
+            sock.connect((host, port))
+            stamps.append(time.perf_counter())
+            sock.send(wire)
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    data = await loop.sock_recv(sock, 65535)
+                    now = time.perf_counter()
+                    v = classify(q, data)
+                    if v.ignorable:
+                        bad, bad_raw = v, data
+                        continue
+                    stamps.append(now)
+                    return v, data, None
+        except TimeoutError:
+            if bad is not None:
+                return Verdict(Outcome.MALFORMED, bad.error + "; no good answer before the deadline"), bad_raw, None
+            return classify(q, None), None, None
+        except OSError as e:
+            return Verdict(Outcome.NETWORK_ERROR), None, _neterr(e, host, port, "udp")
+        finally:
+            sock.close()
+
+    async def _tcp(self, loop: asyncio.AbstractEventLoop, q: dns.message.Message, wire: bytes,
+                   host: str, port: int, deadline: float) -> tuple[Verdict | None, bytes | None, str | None]:
+        writer = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(len(wire).to_bytes(2, "big") + wire)
+                n = int.from_bytes(await reader.readexactly(2), "big")
+                data = await reader.readexactly(n)
+            return classify(q, data, tcp=True), data, None
+        except TimeoutError:
+            return None, None, "no TCP answer before the deadline"
+        except asyncio.IncompleteReadError:
+            return None, None, "TCP connection closed without an answer"
+        except OSError as e:
+            return None, None, _neterr(e, host, port, "tcp")
+        finally:
+            if writer is not None:
+                writer.transport.abort()
+
+
+async def probe(resolver: Resolver, name: str, rdtype: str = "A", *, vantage: str = LOCAL_VANTAGE,
+                timeout: float = DEFAULT_TIMEOUT) -> DnsResult:
+    """One query with a throwaway DnsProbe."""
+    return await DnsProbe(vantage, timeout=timeout).query(resolver, name, rdtype)
+
+
+def timeout_result(resolver: Resolver, name: str, rdtype: str, vantage: str, waited_s: float,
+                   error: str = "probe overran its deadline") -> DnsResult:
+    host, port = resolver.dest
+    return DnsResult(vantage, resolver.key, resolver.address,
+                     f"[{host}]:{port}" if ":" in host else f"{host}:{port}", name, rdtype,
+                     Outcome.TIMEOUT, waited_s * 1000.0, error=error, timestamp=time.time())
+
+
+def dns_jobs(resolvers: Iterable[Resolver], names: Iterable[str], *, probe: DnsProbe | None = None,
+             rdtype: str = "A", interval: float = 5.0, jitter: float = 0.1) -> list[Any]:
+    """Scheduler jobs, one per (resolver, name), keyed by ProbeKey. Pass them to
+    Scheduler.set_jobs whenever the resolver set changes; unchanged keys keep their cadence."""
+    from probes.scheduler import Job
+
+    p = probe or DnsProbe()
+    jobs = []
+    for r in resolvers:
+        for n in names:
+            key = ProbeKey(p.vantage, r.key, n, rdtype)
+
+            def run(r: Resolver = r, n: str = n) -> Any:
+                return p.query(r, n, rdtype)
+
+            def late(waited: float, r: Resolver = r, n: str = n) -> DnsResult:
+                return timeout_result(r, n, rdtype, p.vantage, waited)
+
+            jobs.append(Job(key, run, interval=interval, deadline=p.timeout + 1.0,
+                            jitter=jitter, on_timeout=late))
+    return jobs

@@ -1,0 +1,185 @@
+"""Bounded per-key history of probe results, written by the probe loop, read by views.
+
+Appends are O(1) under a lock (the asyncio thread); statistics are computed on read from
+a copy and cached per key until the key's next append, so a view polling at 4 Hz costs a
+sort of a few hundred floats per changed key. `version` (global) and `version_of(key)`
+let a view skip rows that did not change.
+
+Results are duck-typed (:class:`Observation`): DnsResult, the scheduler's JobFailure,
+and later the TCP egress result all fit.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Hashable, Iterable, Protocol, Sequence
+
+
+class Observation(Protocol):
+    latency_ms: float
+    timestamp: float
+    error: str
+    raw: str
+
+    @property
+    def success(self) -> bool: ...  # an answer whose latency counts in percentiles
+
+    @property
+    def lost(self) -> bool: ...  # no answer at all: counts as loss
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    count: int  # results ever recorded for this key
+    attempts: int  # results in the window
+    successes: int
+    p50: float | None  # latency percentiles of successful answers in the window, ms
+    p95: float | None
+    p99: float | None
+    loss_pct: float  # lost (timeout, network error) over attempts in the window, 0..100
+    last_outcome: str
+    last_error: str  # the most recent non-empty error
+    last_raw: str  # the most recent non-empty raw answer
+    last_ts: float
+    last: Any  # the most recent result itself
+    recent: tuple[float | None, ...]  # latency per attempt, oldest first; None = lost
+    version: int
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of an ascending, non-empty sequence."""
+    n = len(sorted_values)
+    rank = max(1, math.ceil(pct / 100.0 * n))
+    return sorted_values[min(rank, n) - 1]
+
+
+class _Series:
+    __slots__ = ("items", "count", "version", "last_error", "last_raw", "cached")
+
+    def __init__(self, maxlen: int) -> None:
+        self.items: deque = deque(maxlen=maxlen)
+        self.count = 0
+        self.version = 0
+        self.last_error = ""
+        self.last_raw = ""
+        self.cached: Stats | None = None
+
+
+class History:
+    def __init__(self, maxlen: int = 300, spark: int = 60) -> None:
+        self._maxlen = maxlen
+        self._spark = spark
+        self._lock = threading.Lock()
+        self._series: dict[Hashable, _Series] = {}
+        self._version = 0
+
+    # --- writer side -------------------------------------------------------------------
+    def add(self, key: Hashable, result: Any) -> None:
+        """Record `result` under `key` (the Scheduler's sink signature)."""
+        with self._lock:
+            s = self._series.get(key)
+            if s is None:
+                s = self._series[key] = _Series(self._maxlen)
+            s.items.append(result)
+            s.count += 1
+            self._version += 1
+            s.version = self._version
+            err = getattr(result, "error", "")
+            if err:
+                s.last_error = err
+            raw = getattr(result, "raw", "")
+            if raw:
+                s.last_raw = raw
+            s.cached = None
+
+    def retain(self, keys: Iterable[Hashable]) -> None:
+        """Forget keys not in `keys` (a resolver left the topology)."""
+        keep = set(keys)
+        with self._lock:
+            gone = [k for k in self._series if k not in keep]
+            for k in gone:
+                del self._series[k]
+            if gone:
+                self._version += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._series.clear()
+            self._version += 1
+
+    # --- reader side -------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def version_of(self, key: Hashable) -> int:
+        s = self._series.get(key)
+        return s.version if s is not None else 0
+
+    def keys(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._series)
+
+    def results(self, key: Hashable) -> list[Any]:
+        with self._lock:
+            s = self._series.get(key)
+            return list(s.items) if s is not None else []
+
+    def stats(self, key: Hashable) -> Stats | None:
+        with self._lock:
+            s = self._series.get(key)
+            if s is None:
+                return None
+            if s.cached is not None:
+                return s.cached
+            items = list(s.items)
+            count, version, last_error, last_raw = s.count, s.version, s.last_error, s.last_raw
+        st = _compute(items, count, version, last_error, last_raw, self._spark)
+        with self._lock:
+            if s.version == version:
+                s.cached = st
+        return st
+
+    def snapshot(self, since: int = 0) -> dict[Hashable, Stats]:
+        """Stats of every key changed after version `since` (0: all keys)."""
+        with self._lock:
+            keys = [k for k, s in self._series.items() if s.version > since]
+        out = {}
+        for k in keys:
+            st = self.stats(k)
+            if st is not None:
+                out[k] = st
+        return out
+
+
+def _compute(items: list[Any], count: int, version: int, last_error: str, last_raw: str,
+             spark: int) -> Stats:
+    lat: list[float] = []
+    lost = 0
+    for r in items:
+        if getattr(r, "success", False):
+            v = r.latency_ms
+            if v == v:  # not NaN
+                lat.append(v)
+        elif getattr(r, "lost", False):
+            lost += 1
+    lat.sort()
+    n = len(items)
+    last = items[-1]
+    recent = tuple(
+        (r.latency_ms if getattr(r, "success", False) else None) for r in items[-spark:]
+    )
+    outcome = getattr(last, "outcome", "")
+    return Stats(
+        count=count, attempts=n, successes=len(lat),
+        p50=percentile(lat, 50) if lat else None,
+        p95=percentile(lat, 95) if lat else None,
+        p99=percentile(lat, 99) if lat else None,
+        loss_pct=100.0 * lost / n if n else 0.0,
+        last_outcome=getattr(outcome, "value", str(outcome)),
+        last_error=last_error, last_raw=last_raw,
+        last_ts=getattr(last, "timestamp", 0.0), last=last, recent=recent, version=version,
+    )
