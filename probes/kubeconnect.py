@@ -8,7 +8,10 @@ streams are read line by line.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +76,7 @@ def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = N
             "run `az aks get-credentials -g <resource-group> -n <cluster>`, pass --kubeconfig, "
             "or try the embedded demo cluster with `aksnet-top --demo`",
         )
-    config_file = str(existing[0]) if kubeconfig else None  # None: let the client merge $KUBECONFIG
+    config_file = os.pathsep.join(str(p) for p in existing)  # several $KUBECONFIG files merge, like kubectl
     try:
         contexts, active = config.list_kube_config_contexts(config_file=config_file)
     except ConfigException as e:
@@ -94,18 +97,67 @@ def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = N
         )
     chosen = context or (active or {}).get("name", "")
     try:
-        config.load_kube_config(
-            config_file=config_file, context=context or None, client_configuration=cfg, persist_config=False
-        )
+        with _captured_client_errors() as errors:
+            config.load_kube_config(
+                config_file=config_file, context=context or None, client_configuration=cfg, persist_config=False
+            )
+        if errors and "exec" in " ".join(errors).lower() + _user_kind(contexts, chosen, config_file):
+            raise KubeConnectError(f"context {chosen!r}: the exec credential plugin failed: {errors[-1]}", KUBELOGIN_HINT)
     except ConfigException as e:
-        hint = ""
-        if "exec" in str(e).lower():
-            hint = "the credential plugin failed: for Entra ID clusters install kubelogin (`az aks install-cli`) and run `kubelogin convert-kubeconfig -l azurecli`"
+        hint = KUBELOGIN_HINT if "exec" in str(e).lower() else ""
         raise KubeConnectError(f"context {chosen!r}: {e}", hint) from None
+    except KubeConnectError:
+        raise
     except Exception as e:
         raise KubeConnectError(f"context {chosen!r} could not be loaded: {type(e).__name__}: {e}") from None
     source = os.pathsep.join(str(p) for p in existing)
     return _client(cfg), Target(context=chosen, server=cfg.host, source=source)
+
+
+KUBELOGIN_HINT = (
+    "for Entra ID clusters install kubelogin (`az aks install-cli`) and run "
+    "`kubelogin convert-kubeconfig -l azurecli`; check the plugin with `kubectl get nodes`"
+)
+
+
+@contextlib.contextmanager
+def _captured_client_errors() -> Iterator[list[str]]:
+    """The client logs (instead of raising) when an exec plugin fails; catch those lines.
+
+    They would otherwise go to stderr, under the TUI, and the failure would only show up
+    later as an anonymous 401.
+    """
+    errors: list[str] = []
+
+    class _Grab(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            errors.append(record.getMessage())
+
+    root = logging.getLogger()
+    handler = _Grab(level=logging.ERROR)
+    root.addHandler(handler)
+    try:
+        yield errors
+    finally:
+        root.removeHandler(handler)
+
+
+def _user_kind(contexts: list[dict[str, Any]] | None, chosen: str, config_file: str) -> str:
+    """'exec' when the chosen context's user runs a credential plugin (for the error text)."""
+    for c in contexts or []:
+        if c.get("name") == chosen:
+            user = (c.get("context") or {}).get("user", "")
+            try:
+                import yaml
+
+                for path in config_file.split(os.pathsep):
+                    doc = yaml.safe_load(Path(path).read_text()) or {}
+                    for u in doc.get("users") or []:
+                        if u.get("name") == user and "exec" in (u.get("user") or {}):
+                            return "exec"
+            except Exception:
+                return ""
+    return ""
 
 
 def _client(cfg: Any) -> Any:

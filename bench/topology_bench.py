@@ -1,0 +1,149 @@
+"""Foundation benchmark: topology collection vs kubectl, peak RSS, and time to first frame.
+
+    .venv/bin/python bench/topology_bench.py [--nodes 5000] [--repeat 3]
+
+Starts `aksnet-top lab` in its own process with N generated nodes, then, against that
+same server, times (median of --repeat runs) and measures peak RSS of:
+  - `kubectl get nodes` and `kubectl get nodes -o json` (output checked for N nodes)
+  - aksnet-top's collection, in a fresh process: from KubeSource.start() to a complete
+    Topology (nodes, DNS pods, services listed and parsed), and the whole process
+then the time from launching `aksnet-top --demo` in an 80×24 tmux pane to its first frame
+and to the first node on screen. The last line prints every figure as key=value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+BIN = Path(PY).parent / "aksnet-top"
+
+COLLECT = r"""
+import json, sys, time
+t_start = time.perf_counter()
+from probes.kubesource import KubeSource
+from probes.state import Store
+t0 = time.perf_counter()
+store = Store()
+src = KubeSource(store, kubeconfig=sys.argv[1])
+src.start()
+ok = src.wait_synced(120)
+topo = store.snapshot().topology
+t1 = time.perf_counter()
+src.stop()
+print(json.dumps({"ok": ok, "collect_s": t1 - t0, "import_s": t0 - t_start, "nodes": len(topo.nodes), "pools": len(topo.pools)}))
+"""
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run cmd; return (wall seconds, peak RSS MB of the child, stdout)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = proc.stdout.read() if proc.stdout else b""
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd[0]} failed: {err.decode()[-500:]}")
+    return wall, usage.ru_maxrss / 1024.0, out.decode()
+
+
+def start_lab(nodes: int, scenario: str, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    kubeconfig = tmp / "kubeconfig"
+    proc = subprocess.Popen([str(BIN), "lab", "--scenario", scenario, "--nodes", str(nodes), "--kubeconfig-out", str(kubeconfig)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not kubeconfig.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"lab did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+        time.sleep(0.05)
+    return proc, kubeconfig
+
+
+def first_frame(timeout: float = 20.0) -> tuple[float, float]:
+    """Seconds from launch to the first drawn frame, and to the first node row on screen."""
+    if not shutil.which("tmux"):
+        return float("nan"), float("nan")
+    session = f"aksnet-bench-{os.getpid()}"
+    t0 = time.perf_counter()
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", f"{BIN} --demo"], check=True)
+    frame = topo = float("nan")
+    try:
+        while time.perf_counter() - t0 < timeout:
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            now = time.perf_counter() - t0
+            if frame != frame and ("Quit" in screen or "starting" in screen or "connecting" in screen):
+                frame = now
+            if "vmss000000" in screen:
+                topo = now
+                break
+            time.sleep(0.005)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    return frame, topo
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--scenario", default="overlay", help="lab scenario to scale (default overlay: AKS allows 5,000 overlay nodes)")
+    args = ap.parse_args()
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        raise SystemExit("kubectl not found (apt-get install kubernetes-client)")
+    figures: dict[str, float | int | str] = {"nodes": args.nodes}
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        lab, kubeconfig = start_lab(args.nodes, args.scenario, tmp)
+        try:
+            env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=str(tmp))  # fresh kubectl discovery cache each run
+            rows = {"kubectl_get_nodes": [kubectl, "get", "nodes"], "kubectl_get_nodes_json": [kubectl, "get", "nodes", "-o", "json"]}
+            for key, cmd in rows.items():
+                walls, rss = [], []
+                for _ in range(args.repeat):
+                    shutil.rmtree(tmp / ".kube", ignore_errors=True)
+                    wall, peak, out = run_measured(cmd, env)
+                    count = len(json.loads(out)["items"]) if cmd[-1] == "json" else len(out.strip().splitlines()) - 1
+                    if count != args.nodes:
+                        raise SystemExit(f"{' '.join(cmd[1:])} saw {count} nodes, expected {args.nodes}")
+                    walls.append(wall)
+                    rss.append(peak)
+                figures[f"{key}_s"] = round(statistics.median(walls), 3)
+                figures[f"{key}_rss_mb"] = round(max(rss), 1)
+            collect, process, rss = [], [], []
+            for _ in range(args.repeat):
+                wall, peak, out = run_measured([PY, "-c", COLLECT, str(kubeconfig)], dict(os.environ, PYTHONPATH=str(ROOT)))
+                doc = json.loads(out.strip().splitlines()[-1])
+                if not doc["ok"] or doc["nodes"] != args.nodes:
+                    raise SystemExit(f"aksnet-top collected {doc}")
+                collect.append(doc["collect_s"])
+                process.append(wall)
+                rss.append(peak)
+            figures["aksnet_collect_s"] = round(statistics.median(collect), 3)
+            figures["aksnet_process_s"] = round(statistics.median(process), 3)
+            figures["aksnet_peak_rss_mb"] = round(max(rss), 1)
+            figures["collect_vs_kubectl_get_nodes"] = round(figures["aksnet_collect_s"] / figures["kubectl_get_nodes_s"], 3)  # type: ignore[operator]
+            figures["process_vs_kubectl_get_nodes"] = round(figures["aksnet_process_s"] / figures["kubectl_get_nodes_s"], 3)  # type: ignore[operator]
+        finally:
+            lab.terminate()
+            lab.wait(10)
+    frames = [first_frame() for _ in range(args.repeat)]
+    figures["first_frame_s"] = round(statistics.median(f for f, _ in frames), 3)
+    figures["first_topology_s"] = round(statistics.median(t for _, t in frames), 3)
+    for k, v in figures.items():
+        print(f"{k:32} {v}")
+    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Write SVG screenshots of the demo into screenshots/ (80×24, the real lab and source).
+
+    .venv/bin/python scripts/screenshots.py
+
+Each shot runs the app on the embedded demo cluster exactly as `aksnet-top --demo` does,
+waits for the topology to be complete, then drives it with keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from probes.kubesource import KubeSource  # noqa: E402
+from probes.lab.serve import start_embedded  # noqa: E402
+from probes.state import Store  # noqa: E402
+from textual.widgets import Input  # noqa: E402
+from tui.app import AksnetTopApp  # noqa: E402
+
+OUT = ROOT / "screenshots"
+Step = Callable[[object], Awaitable[None]]
+
+
+async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopApp], None]], nodes: int | None = None, size: tuple[int, int] = (80, 24)) -> Path:
+    lab, kubeconfig = start_embedded(scenario, nodes=nodes)
+    store = Store()
+    source = KubeSource(store, kubeconfig=kubeconfig)
+    app = AksnetTopApp(store, [source], banner=f"demo: {scenario}")
+    try:
+        async with app.run_test(size=size) as pilot:
+            app.query_one(Input).cursor_blink = False
+            deadline = time.monotonic() + 20
+            while "nodes" not in store.snapshot().synced and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            await pilot.pause(0.5)
+            for step in steps:
+                if callable(step):
+                    step(app)
+                else:
+                    await pilot.press(step)
+                await pilot.pause(0.1)
+            await pilot.pause(0.4)
+            path = Path(app.save_screenshot(f"{name}.svg", str(OUT)))
+    finally:
+        lab.stop()
+    return path
+
+
+async def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    first_node = lambda app: app.goto_node(app.snapshot().topology.nodes[0].name)  # noqa: E731
+    shots = [
+        ("topology", "healthy", [], None),
+        ("node-detail", "healthy", [first_node, "enter"], None),
+        ("filter", "healthy", ["slash", *"10.224.0.7"], None),
+        ("help", "healthy", ["question_mark"], None),
+        ("overlay-cilium", "overlay", [], None),
+        ("azure-cni", "azure-cni", [], None),
+        ("large-cluster-2000", "overlay", ["down", "enter"], 2000),
+    ]
+    for name, scenario, steps, nodes in shots:
+        path = await shot(name, scenario, steps, nodes)
+        print(path.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

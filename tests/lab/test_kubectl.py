@@ -1,0 +1,75 @@
+"""kubectl (a client nobody here wrote) against the lab."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_get_nodes_wide(make_lab, kubectl):
+    srv, kc = make_lab("healthy")
+    out = kubectl(kc, "get", "nodes", "-o", "wide").stdout.splitlines()
+    header = out[0].split()
+    assert header[:5] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"] and "INTERNAL-IP" in header
+    rows = [line.split() for line in out[1:]]
+    assert len(rows) == 5
+    ip_col = header.index("INTERNAL-IP")
+    assert [r[ip_col] for r in rows] == [f"10.224.0.{i}" for i in range(4, 9)]
+    assert all(r[1] == "Ready" for r in rows)
+
+
+def test_get_nodes_status_and_paging(make_lab, kubectl):
+    srv, kc = make_lab("overlay", nodes=1200)
+    n0 = srv.state.resolve_node(0)
+    srv.state.cordon(n0, True)
+    srv.state.set_node_ready(srv.state.resolve_node(1), False)
+    out = kubectl(kc, "get", "nodes", "--no-headers").stdout.splitlines()
+    assert len(out) == 1200                               # kubectl pages with limit=500
+    status = {line.split()[0]: line.split()[1] for line in out}
+    assert status[n0] == "Ready,SchedulingDisabled"
+    assert status[srv.state.resolve_node(1)] == "NotReady"
+    assert srv.requests.count(path="^/api/v1/nodes$", verb="list") >= 3
+    data = json.loads(kubectl(kc, "get", "nodes", "-o", "json").stdout)
+    assert data["kind"] == "List" and len(data["items"]) == 1200
+
+
+def test_get_pods_and_services_kube_system(make_lab, kubectl):
+    srv, kc = make_lab("healthy")
+    out = kubectl(kc, "get", "pods,svc", "-n", "kube-system", "-o", "wide").stdout
+    assert "pod/coredns-" in out and "pod/node-local-dns-" in out
+    svc = [line.split() for line in out.splitlines() if line.startswith("service/")]
+    kd = next(s for s in svc if s[0] == "service/kube-dns")
+    assert kd[1:5] == ["ClusterIP", "10.0.0.10", "<none>", "53/UDP,53/TCP"]
+    pods = [line.split() for line in out.splitlines() if line.startswith("pod/")]
+    assert all(p[1] == "1/1" and p[2] == "Running" for p in pods)
+    out = kubectl(kc, "get", "svc", "-A").stdout
+    web = next(line.split() for line in out.splitlines() if " web " in f" {line} ")
+    assert web[2] == "LoadBalancer" and web[4] == "20.31.144.17"
+
+
+def test_get_raw_version_and_events(make_lab, kubectl):
+    srv, kc = make_lab("azure-cni")
+    v = json.loads(kubectl(kc, "get", "--raw", "/version").stdout)
+    assert v["gitVersion"] == "v1.30.6"
+    out = kubectl(kc, "get", "events", "-n", "payments").stdout
+    assert "SyncLoadBalancerFailed" in out and "service/api-internal" in out
+    out = kubectl(kc, "get", "svc", "-n", "payments").stdout
+    assert "<pending>" in out
+
+
+def test_tls_token_and_client_cert(make_lab, kubectl, tmp_path):
+    srv, kc = make_lab("healthy", tls=True, token="t0ken")
+    assert len(json.loads(kubectl(kc, "get", "nodes", "-o", "json").stdout)["items"]) == 5
+    bad = tmp_path / "bad.kubeconfig"
+    bad.write_text(open(kc).read().replace("t0ken", "wrong"))
+    p = kubectl(str(bad), "get", "nodes", check=False)
+    assert p.returncode != 0 and "Unauthorized" in p.stderr
+    srv2, kc2 = make_lab("healthy", client_cert_auth=True)
+    assert len(json.loads(kubectl(kc2, "get", "nodes", "-o", "json").stdout)["items"]) == 5
+
+
+def test_forbidden_message_reaches_kubectl(make_lab, kubectl):
+    srv, kc = make_lab("healthy")
+    srv.faults.forbid("list", "nodes")
+    p = kubectl(kc, "get", "nodes", check=False)
+    assert p.returncode != 0
+    assert 'nodes is forbidden: User "system:serviceaccount:demo:aksnet-top" cannot list resource "nodes"' in p.stderr

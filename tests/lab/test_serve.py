@@ -1,0 +1,97 @@
+"""The `aksnet-top lab` entry point and the embedded demo lab."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+from probes.lab.serve import serve_forever, start_embedded
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_serve_forever_writes_kubeconfig_and_stops(tmp_path):
+    kc = tmp_path / "lab.kubeconfig"
+    err = io.StringIO()
+    stop = threading.Event()
+    rc = []
+    t = threading.Thread(target=lambda: rc.append(serve_forever("healthy", kubeconfig_out=str(kc), stderr=err,
+                                                                 stop_event=stop)))
+    t.start()
+    deadline = time.monotonic() + 5
+    while not err.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    line = err.getvalue()
+    assert f"export KUBECONFIG={kc}" in line and "kubectl get nodes -o wide" in line
+    import yaml
+    server = yaml.safe_load(kc.read_text())["clusters"][0]["cluster"]["server"]
+    with urllib.request.urlopen(server + "/api/v1/nodes", timeout=5) as r:
+        assert len(json.loads(r.read())["items"]) == 5
+    stop.set()
+    t.join(5)
+    assert rc == [0]
+    assert len(err.getvalue().strip().splitlines()) == 1
+
+
+def test_serve_forever_errors_are_one_line_exit_3(tmp_path):
+    err = io.StringIO()
+    assert serve_forever("nosuch", kubeconfig_out=str(tmp_path / "k"), stderr=err) == 3
+    assert err.getvalue().count("\n") == 1 and "unknown scenario 'nosuch'" in err.getvalue()
+    assert "Traceback" not in err.getvalue()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        err = io.StringIO()
+        assert serve_forever("healthy", port=port, kubeconfig_out=str(tmp_path / "k"), stderr=err) == 3
+    assert err.getvalue().count("\n") == 1 and "port already in use" in err.getvalue()
+
+
+def test_start_embedded_cleans_up():
+    srv, kc = start_embedded("upgrade", time_scale=0.001)
+    assert os.path.exists(kc)
+    with urllib.request.urlopen(srv.url + "/version", timeout=5) as r:
+        assert r.status == 200
+    srv.stop()
+    assert not os.path.exists(os.path.dirname(kc))
+
+
+def test_lab_starts_fast_and_light():
+    """No kubernetes, textual or cryptography imports; the small lab is up well under 200 ms."""
+    code = ("import time, sys; t = time.perf_counter()\n"
+            "from probes.lab.serve import start_embedded\n"
+            "srv, kc = start_embedded('healthy'); el = time.perf_counter() - t\n"
+            "bad = [m for m in ('kubernetes', 'textual', 'cryptography') if m in sys.modules]\n"
+            "srv.stop(); print(el, bad)\n")
+    best = 9.0
+    for _ in range(3):
+        p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        el, bad = p.stdout.split(" ", 1)
+        assert bad.strip() == "[]"
+        best = min(best, float(el))
+    assert best < 0.2, best
+
+
+def test_cli_sigint_stops_cleanly(tmp_path):
+    kc = tmp_path / "k"
+    code = f"import sys; from probes.lab.serve import serve_forever; sys.exit(serve_forever('healthy', kubeconfig_out={str(kc)!r}))"
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stderr.readline()
+        assert "export KUBECONFIG=" in line
+        p.send_signal(2)
+        assert p.wait(10) == 0
+        assert "Traceback" not in p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stderr.close()
