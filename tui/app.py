@@ -11,7 +11,8 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.widgets import Footer, Input, Static, Tree
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
 
 from probes.model import SourceState
 from probes.state import Snapshot, Store, worst_status
@@ -23,6 +24,14 @@ from tui.topology_pane import NodeRef, PoolRef, TopologyTree
 class Source(Protocol):
     def start(self) -> None: ...
     def stop(self, timeout: float = 5.0) -> None: ...
+
+
+class Pane(Protocol):
+    """A widget shown in its own tab. The app calls tick() at its refresh cadence."""
+
+    PANE_TITLE: str
+
+    def tick(self, snap: Snapshot) -> None: ...
 
 
 class ClusterCommands(Provider):
@@ -66,6 +75,8 @@ class AksnetTopApp(App[None]):
     Screen { layout: vertical; }
     #summary { height: auto; max-height: 2; background: $boost; padding: 0 1; }
     #status { height: 1; padding: 0 1; }
+    TabbedContent { height: 1fr; }
+    TabbedContent.single > ContentTabs { display: none; }
     TopologyTree { height: 1fr; }
     #filter { dock: bottom; height: 3; display: none; }
     #filter.visible { display: block; }
@@ -77,9 +88,10 @@ class AksnetTopApp(App[None]):
         Binding("question_mark,f1", "help", "Keys", id="help"),
         Binding("e", "expand_all", "Expand all", show=False, id="expand_all"),
         Binding("c", "collapse_all", "Collapse all", show=False, id="collapse_all"),
+        *[Binding(str(i), f"show_tab({i})", f"Tab {i}", show=False) for i in range(1, 6)],
     ]
 
-    def __init__(self, store: Store, sources: Iterable[Source] = (), *, refresh_interval: float = 0.25, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time, banner: str = "") -> None:
+    def __init__(self, store: Store, sources: Iterable[Source] = (), *, panes: Iterable[Widget] = (), refresh_interval: float = 0.25, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time, banner: str = "") -> None:
         super().__init__()
         self.store = store
         self.sources = list(sources)
@@ -87,13 +99,19 @@ class AksnetTopApp(App[None]):
         self.clock = clock
         self.wall_clock = wall_clock
         self.banner = banner
+        self.panes = list(panes)
         self._shown_version = -1
         self._status_text: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text("aksnet-top", style="bold"), id="summary")
         yield Static(Text("◌ starting", style="yellow"), id="status")
-        yield TopologyTree(id="topology")
+        with TabbedContent(id="tabs", classes="" if self.panes else "single"):
+            with TabPane("1 Topology", id="tab-topology"):
+                yield TopologyTree(id="topology")
+            for i, pane in enumerate(self.panes, start=2):
+                with TabPane(f"{i} {getattr(pane, 'PANE_TITLE', type(pane).__name__)}", id=f"tab-{i}"):
+                    yield pane
         yield Input(placeholder="filter: part of a node name, IP or pod CIDR — Enter keeps it, Esc clears", id="filter")
         yield Footer()
 
@@ -125,6 +143,10 @@ class AksnetTopApp(App[None]):
         if line != self._status_text:
             self._status_text = line
             self.query_one("#status", Static).update(line)
+        for pane in self.panes:
+            tick = getattr(pane, "tick", None)
+            if tick is not None:
+                tick(snap)
         if snap.version == self._shown_version:
             return
         self._shown_version = snap.version
@@ -143,6 +165,16 @@ class AksnetTopApp(App[None]):
         return worst_status(snap.statuses)
 
     # --- actions ------------------------------------------------------------------------
+    def action_show_tab(self, index: int) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        ids = ["tab-topology"] + [f"tab-{i}" for i in range(2, len(self.panes) + 2)]
+        if 1 <= index <= len(ids):
+            tabs.active = ids[index - 1]
+            if index == 1:
+                self.query_one(TopologyTree).focus()
+            else:
+                self.panes[index - 2].focus()
+
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("visible")

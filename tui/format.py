@@ -93,20 +93,36 @@ def node_meta_line(node: NodeInfo) -> Text:
     return Text("  ·  ".join(bits), style=DIM)
 
 
-def node_label(node: NodeInfo, topo: Topology) -> Text:
-    word, style = node_state(node)
-    bullet = "●" if style == OK else "▲" if style == WARN else "✖"
-    cidr = node.pod_cidrs[0] if node.pod_cidrs else ""
-    text = Text.assemble((bullet + " ", style), (node.name, "bold" if style != OK else ""), "  ", (node.internal_ip or "no IP", ""))
-    if cidr:
-        text.append("  ")
-        text.append(cidr, style="cyan")
-    text.append("  ")
-    text.append(word, style=style)
+def node_problems(node: NodeInfo, topo: Topology) -> list[tuple[str, str]]:
+    """Short words for what is wrong with a node, most serious first; empty when healthy."""
+    out: list[tuple[str, str]] = []
+    if node.ready is None:
+        out.append(("Unknown", WARN))
+    elif not node.ready:
+        out.append(("NotReady", BAD))
+    if node.network_unavailable:
+        out.append(("no route", BAD))
     if topo.nodelocal_enabled and not node.localdns:
         pod = topo.nodelocal.get(node.name)
         if pod is None or not pod.ready:
-            text.append("  NodeLocal✖", style=BAD)
+            out.append(("NodeLocal✖", BAD))
+    if node.cordoned:
+        out.append(("draining" if node.draining else "cordoned", WARN))
+    return out
+
+
+def node_label(node: NodeInfo, topo: Topology) -> Text:
+    """One tree row: bullet, name, IP, pod CIDR, then only what is wrong (a green bullet is Ready)."""
+    problems = node_problems(node, topo)
+    worst = BAD if any(s == BAD for _, s in problems) else WARN if problems else OK
+    bullet = "●" if worst == OK else "▲" if worst == WARN else "✖"
+    text = Text.assemble((bullet + " ", worst), (node.name, "bold" if worst != OK else ""), " ", (node.internal_ip or "no IP", ""))
+    if node.pod_cidrs:
+        text.append(" ")
+        text.append(node.pod_cidrs[0], style="cyan")
+    for word, style in problems:
+        text.append(" ")
+        text.append(word, style=style)
     return text
 
 

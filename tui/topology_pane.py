@@ -52,7 +52,7 @@ class TopologyTree(Tree[object]):
         super().__init__(Text("connecting…", style="dim"), data=None, **kwargs)  # type: ignore[arg-type]
         self.auto_expand = False
         self.show_root = True
-        self.guide_depth = 3
+        self.guide_depth = 2
         self._pool_items: dict[str, TreeNode[object]] = {}
         self._items: dict[str, dict[str, TreeNode[object]]] = {}  # pool -> node name -> tree node
         self._last_label: dict[int, Text] = {}  # tree node id -> last label, to skip no-op relabels

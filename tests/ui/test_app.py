@@ -46,7 +46,7 @@ async def test_topology_shows_pools_and_nodes():
         await pilot.pause()
         text = tree_text(app)
         assert "nodepool1" in text and "userpool" in text
-        assert "aks-nodepool1-12345678-vmss000000  10.224.0.4  10.244.0.0/24  Ready" in text
+        assert "● aks-nodepool1-12345678-vmss000000 10.224.0.4 10.244.0.0/24" in text
         assert "route 10.244.0.0/24 → 10.224.0.4  route ok (RouteCreated)" in text
         assert len(nodes_shown(app)) == 5
         summary = app.query_one("#summary").render()
@@ -65,7 +65,7 @@ async def test_node_appears_and_changes_live_without_keypress():
         down = parse_node(node(name="aks-userpool-12345678-vmss000009", ip="10.224.0.20", cidr="10.244.20.0/24", pool="userpool", ready="False"))
         store.upsert("nodes", new.name, down)
         await pilot.pause(0.4)
-        assert "aks-userpool-12345678-vmss000009  10.224.0.20  10.244.20.0/24  NotReady" in tree_text(app)
+        assert "✖ aks-userpool-12345678-vmss000009 10.224.0.20 10.244.20.0/24 NotReady" in tree_text(app)
         store.delete("nodes", new.name)
         await pilot.pause(0.4)
         assert new.name not in nodes_shown(app)
