@@ -1,0 +1,79 @@
+"""The command line with bad input: one clear line, the right exit code, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args: list[str], tmp_path: Path, env_extra: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AKSNET_", "KUBECONFIG"))}
+    env.update({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)})
+    env.update(env_extra or {})
+    out = subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    assert "Traceback" not in out.stderr, out.stderr
+    return out
+
+
+def test_unknown_flag(tmp_path):
+    out = run(["--bogus"], tmp_path)
+    assert out.returncode == 2 and "unrecognized arguments: --bogus" in out.stderr
+
+
+def test_no_kubeconfig_suggests_demo(tmp_path):
+    out = run([], tmp_path)
+    assert out.returncode == 3
+    assert "no kubeconfig found" in out.stderr and "aksnet-top --demo" in out.stderr
+
+
+def test_unknown_context(tmp_path):
+    from probes.lab.apiserver import LabApiServer
+
+    kc = LabApiServer("healthy", run_timeline=False).write_kubeconfig(str(tmp_path / "kc"))  # never started: only the file matters
+    out = run(["--kubeconfig", kc, "--context", "prod"], tmp_path)
+    assert out.returncode == 3 and "context 'prod' not found" in out.stderr and "lab" in out.stderr
+
+
+def test_bad_config_value_from_env(tmp_path):
+    out = run(["--demo"], tmp_path, {"AKSNET_KUBE_PAGE_SIZE": "lots"})
+    assert out.returncode == 2 and "environment: kube.page_size must be an integer" in out.stderr
+
+
+def test_bad_config_file_key(tmp_path):
+    (tmp_path / "cfg" / "aksnet-top").mkdir(parents=True)
+    (tmp_path / "cfg" / "aksnet-top" / "config.toml").write_text("[kube]\ncontex = 'x'\n")
+    out = run(["--demo"], tmp_path)
+    assert out.returncode == 2 and "unknown key kube.contex" in out.stderr
+
+
+def test_unknown_demo_scenario(tmp_path):
+    out = run(["--demo", "--scenario", "no-such-scenario"], tmp_path)
+    assert out.returncode == 2 and "cannot start the demo cluster" in out.stderr and "no-such-scenario" in out.stderr
+
+
+def test_scenario_without_demo(tmp_path):
+    out = run(["--scenario", "healthy"], tmp_path)
+    assert out.returncode == 2 and "go with --demo" in out.stderr
+
+
+def test_lab_unknown_scenario(tmp_path):
+    out = run(["lab", "--scenario", "nope", "--kubeconfig-out", str(tmp_path / "kc")], tmp_path)
+    assert out.returncode == 3 and "nope" in out.stderr
+
+
+@pytest.mark.parametrize("nodes", ["0", "6000"])
+def test_lab_node_count_bounds(tmp_path, nodes):
+    out = run(["lab", "--nodes", nodes, "--kubeconfig-out", str(tmp_path / "kc")], tmp_path)
+    assert out.returncode == 2 and "--nodes must be from 1 to 5000" in out.stderr
+
+
+def test_config_prints_effective_values(tmp_path):
+    out = run(["config"], tmp_path, {"AKSNET_UI_REFRESH_INTERVAL": "0.5"})
+    assert out.returncode == 0
+    assert "ui.refresh_interval = 0.5" in out.stdout and "AKSNET_KUBE_CONTEXT" in out.stdout
