@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ import orjson
 from probes import kubeconnect
 from probes.kubeconnect import HttpError, KubeConnectError
 from probes.model import SourceState, SourceStatus
+from probes.rawjson import loads_list, peek_continue
 from probes.state import COREDNS, NODELOCAL, NODES, SERVICES, Store
 from probes.topology import parse_node, parse_pod, parse_service
 
@@ -196,31 +198,56 @@ class Reflector:
             q.append(("labelSelector", self.kind.selector))
         return q
 
-    def list(self) -> str:
-        """Full paged list; replaces the kind's collections. Returns the list resourceVersion."""
-        items: dict[str, dict[str, Any]] = {c: {} for c in self.kind.collections}
-        cont, rv = "", ""
-        for _ in range(100_000):  # bounded: 100k pages is far beyond any cluster
-            resp = kubeconnect.get(
-                self.api, self.kind.path, self._query(limit=str(self.page_size), **{"continue": cont}), timeout=self.request_timeout
-            )
-            body = resp.data
+    def _fetch(self, cont: str) -> bytes:
+        resp = kubeconnect.get(self.api, self.kind.path, self._query(limit=str(self.page_size), **{"continue": cont}), timeout=self.request_timeout)
+        try:
+            return resp.data
+        finally:
             resp.release_conn()
-            try:
-                doc = orjson.loads(body)
-            except orjson.JSONDecodeError as e:
-                raise Malformed(f"list {self.kind.path}: {e}") from None
-            if not isinstance(doc, dict) or not isinstance(doc.get("items", []), list):
-                raise Malformed(f"list {self.kind.path}: not a List object")
-            for obj in doc.get("items") or []:
-                if isinstance(obj, dict):
-                    for coll, key, rec in self.kind.route(obj):
-                        items[coll][key] = rec
-            meta = doc.get("metadata") or {}
-            rv = str(meta.get("resourceVersion") or rv)
-            cont = str(meta.get("continue") or "")
-            if not cont:
-                break
+
+    def list(self) -> str:
+        """Full paged list; replaces the kind's collections. Returns the list resourceVersion.
+
+        While one page is decoded the next is already being fetched (its continue token is
+        read from the raw head of the body), so the network and the decoding overlap.
+        """
+        items: dict[str, dict[str, Any]] = {c: {} for c in self.kind.collections}
+        rv = ""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"kube-{self.kind.name}-page") as pool:
+            body = self._fetch("")
+            for _ in range(100_000):  # bounded: 100k pages is far beyond any cluster
+                early = peek_continue(body)
+                ahead: Future[bytes] | None = pool.submit(self._fetch, early) if early else None
+                try:
+                    try:
+                        doc = loads_list(body, trim_images=self.kind.name == "nodes")
+                    except orjson.JSONDecodeError as e:
+                        raise Malformed(f"list {self.kind.path}: {e}") from None
+                    if not isinstance(doc, dict) or not isinstance(doc.get("items", []), list):
+                        raise Malformed(f"list {self.kind.path}: not a List object")
+                    del body
+                    for obj in doc.get("items") or []:
+                        if isinstance(obj, dict):
+                            for coll, key, rec in self.kind.route(obj):
+                                items[coll][key] = rec
+                    meta = doc.get("metadata") or {}
+                    rv = str(meta.get("resourceVersion") or rv)
+                    cont = str(meta.get("continue") or "")
+                    del doc
+                except BaseException:
+                    if ahead is not None:
+                        ahead.cancel()
+                    raise
+                if not cont:
+                    if ahead is not None:
+                        ahead.cancel()
+                    break
+                if ahead is not None and early == cont:
+                    body = ahead.result()
+                else:  # the head was misread: fetch the right page
+                    if ahead is not None:
+                        ahead.cancel()
+                    body = self._fetch(cont)
         for coll, recs in items.items():
             self.store.replace(coll, recs)
         self.lists += 1
@@ -383,7 +410,7 @@ class KubeSource:
         deadline = time.monotonic() + timeout
         want = {c for k in KINDS for c in k.collections}
         while time.monotonic() < deadline:
-            if want <= self.store.snapshot().synced:
+            if want <= self.store.synced():
                 return True
             self.store.changed.wait(0.05)
             self.store.changed.clear()

@@ -108,6 +108,11 @@ class Store:
     def version(self) -> int:
         return self._version
 
+    def synced(self) -> frozenset[str]:
+        """Collections whose first list completed, without building a snapshot."""
+        with self._lock:
+            return frozenset(self._synced)
+
     def snapshot(self) -> Snapshot:
         with self._lock:
             if self._snapshot is not None and self._snapshot.version == self._version:

@@ -6,6 +6,7 @@ the views need, so a 5,000-node list never lives in memory as full objects.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -26,11 +27,11 @@ TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 ANNOTATION_INTERNAL_LB = "service.beta.kubernetes.io/azure-load-balancer-internal"
 
 
-def _first(labels: Mapping[str, str], keys: Iterable[str]) -> str:
+def _first(labels: Mapping[str, Any], keys: Iterable[str]) -> str:
     for k in keys:
         v = labels.get(k)
         if v:
-            return v
+            return str(v)
     return ""
 
 
@@ -46,24 +47,26 @@ def parse_time(value: Any) -> float:
 
 def parse_provider_id(provider_id: str) -> tuple[str, str]:
     """azure:///subscriptions/…/virtualMachineScaleSets/<vmss>/virtualMachines/<n> -> (vmss, n)."""
-    parts = provider_id.split("/")
-    vmss = instance = ""
-    for i, part in enumerate(parts[:-1]):
-        low = part.lower()
-        if low == "virtualmachinescalesets":
-            vmss = parts[i + 1]
-        elif low == "virtualmachines":
-            instance = parts[i + 1]
+    low = provider_id.lower()
+    i = low.find("/virtualmachinescalesets/")
+    vmss = provider_id[i + 25 :].split("/", 1)[0] if i >= 0 else ""
+    j = low.rfind("/virtualmachines/")
+    instance = provider_id[j + 17 :].split("/", 1)[0] if j >= 0 else ""
     return vmss, instance
 
 
-def _condition(conditions: list[dict[str, Any]], kind: str) -> tuple[bool | None, str]:
+def _conditions(conditions: list[Any]) -> dict[str, tuple[bool | None, str]]:
+    """type -> (True/False/None for Unknown, reason), in one pass."""
+    out: dict[str, tuple[bool | None, str]] = {}
     for c in conditions:
-        if isinstance(c, dict) and c.get("type") == kind:
+        if isinstance(c, dict):
             status = c.get("status")
-            value = True if status == "True" else False if status == "False" else None
-            return value, str(c.get("reason") or "")
-    return None, ""
+            out[str(c.get("type"))] = (True if status == "True" else False if status == "False" else None, str(c.get("reason") or ""))
+    return out
+
+
+def _condition(conditions: list[dict[str, Any]], kind: str) -> tuple[bool | None, str]:
+    return _conditions(conditions).get(kind, (None, ""))
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
     meta = _dict(obj.get("metadata"))
     spec = _dict(obj.get("spec"))
     status = _dict(obj.get("status"))
-    labels = {str(k): str(v) for k, v in _dict(meta.get("labels")).items()}
+    labels = _dict(meta.get("labels"))
     ip = ""
     for addr in _list(status.get("addresses")):
         if isinstance(addr, dict) and addr.get("type") == "InternalIP":
@@ -88,9 +91,9 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
     cidrs = tuple(str(c) for c in _list(spec.get("podCIDRs")) if c)
     if not cidrs and spec.get("podCIDR"):
         cidrs = (str(spec["podCIDR"]),)
-    conditions = _list(status.get("conditions"))
-    ready, ready_reason = _condition(conditions, "Ready")
-    net_unavail, net_reason = _condition(conditions, "NetworkUnavailable")
+    conds = _conditions(_list(status.get("conditions")))
+    ready, ready_reason = conds.get("Ready", (None, ""))
+    net_unavail, net_reason = conds.get("NetworkUnavailable", (None, ""))
     taints = tuple(
         f"{t.get('key', '')}:{t.get('effect', '')}" for t in _list(spec.get("taints")) if isinstance(t, dict)
     )
@@ -115,13 +118,13 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
         created=parse_time(meta.get("creationTimestamp")),
         os_image=str(_dict(status.get("nodeInfo")).get("osImage") or ""),
         instance_type=_first(labels, LABEL_INSTANCE_TYPE),
-        mode=labels.get(LABEL_MODE, ""),
+        mode=str(labels.get(LABEL_MODE, "")),
         overlay=labels.get(LABEL_OVERLAY) == "true" or labels.get(LABEL_PODNETWORK) == "overlay",
         cilium=labels.get(LABEL_DATAPLANE) == "cilium",
         localdns=labels.get(LABEL_LOCALDNS) == "enabled",
         taints=taints,
         draining=cordoned and any(t.startswith("ToBeDeletedByClusterAutoscaler") or "drain" in t.lower() for t in taints),
-        resource_group=labels.get(LABEL_CLUSTER, ""),
+        resource_group=str(labels.get(LABEL_CLUSTER, "")),
     )
 
 
@@ -199,20 +202,24 @@ def infer_plugin(nodes: Iterable[NodeInfo]) -> tuple[NetworkPlugin, str]:
     return NetworkPlugin.AZURE_CNI, dataplane
 
 
+@functools.lru_cache(maxsize=16384)
+def _enclosing(cidr: str, max_prefix: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return None
+    prefix = max_prefix if net.version == 4 else min(net.prefixlen, 64)
+    return net.supernet(new_prefix=prefix) if net.prefixlen > prefix else net
+
+
 def summarise_cidrs(cidrs: Iterable[str], max_prefix: int = 16) -> tuple[str, ...]:
     """Collapse per-node pod CIDRs into the enclosing cluster range(s).
 
     AKS hands out /24s from one pod CIDR (default 10.244.0.0/16); the supernet at
-    `max_prefix` is what the operator configured in nearly every cluster.
+    `max_prefix` is what the operator configured in nearly every cluster. Cached per
+    CIDR: snapshots are rebuilt on every change and node CIDRs rarely change.
     """
-    nets: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
-    for c in cidrs:
-        try:
-            net = ipaddress.ip_network(c, strict=False)
-        except ValueError:
-            continue
-        prefix = max_prefix if net.version == 4 else min(net.prefixlen, 64)
-        nets.add(net.supernet(new_prefix=prefix) if net.prefixlen > prefix else net)
+    nets = {n for n in (_enclosing(c, max_prefix) for c in set(cidrs)) if n is not None}
     return tuple(str(n) for n in sorted(nets, key=lambda n: (n.version, n)))
 
 
