@@ -65,15 +65,15 @@ def route_line(topo: Topology, node: NodeInfo) -> Text:
     return Text.assemble(("route ", DIM), (cidr, "cyan"), (" → ", DIM), (via, ""), ("  ", ""), status)
 
 
-def nodelocal_line(topo: Topology, node: NodeInfo) -> Text | None:
+def nodelocal_line(topo: Topology, node: NodeInfo, prefix: str = "DNS  ") -> Text | None:
     if node.localdns:
-        return Text.assemble(("DNS  ", DIM), ("AKS LocalDNS 169.254.10.10/.11", ""), (" (node label)", DIM))
+        return Text.assemble((prefix, DIM), ("AKS LocalDNS 169.254.10.10/.11", ""), (" (node label)", DIM))
     if not topo.nodelocal_enabled:
         return None
     pod = topo.nodelocal.get(node.name)
     if pod is None:
-        return Text.assemble(("DNS  ", DIM), ("NodeLocal DNS: no pod on this node", BAD))
-    return Text.assemble(("DNS  ", DIM), ("NodeLocal 169.254.20.10 ", ""), *pod_state(pod))
+        return Text.assemble((prefix, DIM), ("NodeLocal DNS: no pod on this node", BAD))
+    return Text.assemble((prefix, DIM), ("NodeLocal 169.254.20.10 ", ""), *pod_state(pod))
 
 
 def pod_state(pod: PodState) -> list[tuple[str, str]]:
@@ -247,7 +247,7 @@ def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple
         ("cordoned", Text("yes" + (" (draining)" if node.draining else ""), style=WARN) if node.cordoned else Text("no")),
         ("taints", Text(", ".join(node.taints) or "none")),
     ]
-    dns = nodelocal_line(topo, node)
+    dns = nodelocal_line(topo, node, prefix="")
     if dns is not None:
         rows.append(("node DNS", dns))
     return rows
