@@ -42,10 +42,21 @@ class DemoConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DnsConfig:
+    interval: float = 5.0  # seconds between queries of one (vantage, resolver, name)
+    timeout: float = 2.0  # seconds: one query's deadline, TCP retry included
+    names: tuple[str, ...] = ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
+    resolvers: tuple[str, ...] = ()  # extra servers: "10.1.0.4", "10.1.0.4:5353", "[fd00::53]:53"
+    azure_dns: bool = False  # also probe Azure DNS 168.63.129.16
+    overrides: tuple[str, ...] = ()  # "RESOLVER=HOST[:PORT]": dial HOST:PORT for that resolver
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     kube: KubeConfig = field(default_factory=KubeConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
 
 
 # Bounds checked after coercion: key -> (predicate, what it must be)
@@ -55,6 +66,50 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "kube.watch_timeout": (lambda v: 10 <= v <= 3600, "an integer of seconds from 10 to 3600"),
     "ui.refresh_interval": (lambda v: 0.05 <= v <= 10, "a number of seconds from 0.05 to 10"),
     "demo.nodes": (lambda v: 0 <= v <= 5000, "an integer from 0 to 5000"),
+    "dns.interval": (lambda v: 0.1 <= v <= 3600, "a number of seconds from 0.1 to 3600"),
+    "dns.timeout": (lambda v: 0.05 <= v <= 60, "a number of seconds from 0.05 to 60"),
+}
+
+
+def parse_override(text: str) -> tuple[str, tuple[str, int]]:
+    """'kube-dns=127.0.0.1:5353' or '169.254.20.10=[::1]:53' -> (resolver, (host, port)).
+    RESOLVER is a resolver key (nodelocal, kube-dns, coredns/<pod>, azure-dns) or the
+    production address it has; ValueError says what is wrong."""
+    from probes.resolvers import parse_address
+
+    who, sep, where = text.partition("=")
+    who, where = who.strip(), where.strip()
+    if not sep or not who or not where:
+        raise ValueError(f"{text!r} must look like RESOLVER=HOST[:PORT], e.g. kube-dns=127.0.0.1:5353")
+    return who, parse_address(where)
+
+
+def _check_names(v: tuple[str, ...]) -> tuple[str, ...]:
+    from probes.resolvers import validate_names
+
+    return validate_names(v)
+
+
+def _check_resolvers(v: tuple[str, ...]) -> tuple[str, ...]:
+    from probes.resolvers import parse_address
+
+    for text in v:
+        parse_address(text)
+    return v
+
+
+def _check_overrides(v: tuple[str, ...]) -> tuple[str, ...]:
+    for text in v:
+        parse_override(text)
+    return v
+
+
+# Validators run after coercion and the bounds: they may normalise, or raise ValueError
+# whose message is shown after the key's name.
+_VALIDATORS: dict[str, Any] = {
+    "dns.names": _check_names,
+    "dns.resolvers": _check_resolvers,
+    "dns.overrides": _check_overrides,
 }
 
 
@@ -110,6 +165,13 @@ def _coerce(value: Any, typ: Any, key: str, origin: str) -> Any:
         if isinstance(value, str):
             return value
         raise bad("a string")
+    if typ == tuple[str, ...]:
+        # a TOML array of strings, or (environment, flags) one string, comma-separated
+        if from_text:
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        if isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value):
+            return tuple(x.strip() for x in value)
+        raise bad("a list of strings")
     raise ConfigError(f"{origin}: {key} has an unsupported type")  # a programming error, said plainly
 
 
@@ -135,6 +197,12 @@ def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -
             check = _CHECKS.get(full)
             if check and not check[0](value):
                 raise ConfigError(f"{origin}: {full} must be {check[1]}, got {raw!r}")
+            validate = _VALIDATORS.get(full)
+            if validate is not None:
+                try:
+                    value = validate(value)
+                except ValueError as e:
+                    raise ConfigError(f"{origin}: {full}: {e}") from None
             new_values[key] = value
         changed[sec_name] = dataclasses.replace(current, **new_values)
     return dataclasses.replace(cfg, **changed) if changed else cfg
@@ -190,5 +258,6 @@ def describe() -> list[tuple[str, str, str]]:
         hints = get_type_hints(sec_type)
         default = sec_type()
         for f in dataclasses.fields(sec_type):
-            rows.append((f"{sec_name}.{f.name}", hints[f.name].__name__, repr(getattr(default, f.name))))
+            typ = "list[str]" if hints[f.name] == tuple[str, ...] else hints[f.name].__name__
+            rows.append((f"{sec_name}.{f.name}", typ, repr(getattr(default, f.name))))
     return rows

@@ -17,28 +17,39 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from probes.dnsservice import DnsService, DnsSettings  # noqa: E402
 from probes.kubesource import KubeSource  # noqa: E402
+from probes.lab.dnsdemo import DnsDemo  # noqa: E402
 from probes.lab.serve import start_embedded  # noqa: E402
 from probes.state import Store  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
+from tui.dns_pane import DnsPane  # noqa: E402
 
 OUT = ROOT / "screenshots"
 Step = Callable[[object], Awaitable[None]]
 
 
-async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopApp], None]], nodes: int | None = None, size: tuple[int, int] = (80, 24)) -> Path:
+async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopApp], None]], nodes: int | None = None, size: tuple[int, int] = (80, 24), dns_seconds: float = 0.0) -> Path:
     lab, kubeconfig = start_embedded(scenario, nodes=nodes)
     store = Store()
     source = KubeSource(store, kubeconfig=kubeconfig)
-    app = AksnetTopApp(store, [source], banner=f"demo: {scenario}")
+    sources: list[object] = [source]
+    panes = []
+    demo = None
+    if dns_seconds:  # the DNS pane, probing the demo's responders as `aksnet-top --demo` does
+        demo = DnsDemo(lab.scenario).start()
+        dns = DnsService(store, DnsSettings(interval=1.0, timeout=0.5), vantage_map=demo)
+        sources.append(dns)
+        panes.append(DnsPane(dns))
+    app = AksnetTopApp(store, sources, panes=panes, banner=f"demo: {scenario}")
     try:
         async with app.run_test(size=size) as pilot:
             app.query_one(Input).cursor_blink = False
             deadline = time.monotonic() + 20
             while "nodes" not in store.snapshot().synced and time.monotonic() < deadline:
                 await pilot.pause(0.05)
-            await pilot.pause(0.5)
+            await pilot.pause(0.5 + dns_seconds)
             for step in steps:
                 if callable(step):
                     step(app)
@@ -48,6 +59,8 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
             await pilot.pause(0.4)
             path = Path(app.save_screenshot(f"{name}.svg", str(OUT)))
     finally:
+        if demo is not None:
+            demo.stop()
         lab.stop()
     return path
 
@@ -64,8 +77,21 @@ async def main() -> None:
         ("azure-cni", "azure-cni", [], None),
         ("large-cluster-2000", "overlay", ["down", "enter"], 2000),
     ]
+    dns_shots = [
+        ("dns-healthy", "healthy", ["2"]),
+        ("dns-nodelocal-down", "dns-nodelocal-down", ["2", "p"]),
+        ("dns-detail", "dns-nodelocal-down", ["2", "p", "down", "enter"]),
+    ]
+    only = set(sys.argv[1:])
     for name, scenario, steps, nodes in shots:
+        if only and name not in only:
+            continue
         path = await shot(name, scenario, steps, nodes)
+        print(path.relative_to(ROOT))
+    for name, scenario, steps in dns_shots:
+        if only and name not in only:
+            continue
+        path = await shot(name, scenario, steps, dns_seconds=6.0)
         print(path.relative_to(ROOT))
 
 

@@ -27,7 +27,7 @@ def app_parser() -> argparse.ArgumentParser:
         epilog="Other commands: `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration).",
     )
     p.add_argument("--demo", action="store_true", help="run on the embedded demo cluster (no kubeconfig needed)")
-    p.add_argument("--scenario", metavar="S", help="demo scenario: a built-in name (healthy, overlay, azure-cni, upgrade) or a file")
+    p.add_argument("--scenario", metavar="S", help="demo scenario: a built-in name (healthy, overlay, azure-cni, upgrade, dns-nodelocal-down) or a file")
     p.add_argument("--nodes", type=int, metavar="N", help="demo: scale the scenario to N nodes (up to 5000)")
     p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
@@ -123,11 +123,28 @@ def run_app(argv: list[str]) -> int:
             _err(str(e))
             return EXIT_FAILED
 
+    from probes.dnsservice import DnsService, DnsSettings
+
+    # DNS vantages: the demo maps every node's resolvers to loopback responders (the lab
+    # reads the scenario, the probes see packets); a real cluster has `local` only until
+    # the per-node agent supplies its own VantageMap.
+    dns_demo = None
+    if lab is not None:
+        from probes.lab.dnsdemo import DnsDemo
+
+        try:
+            dns_demo = DnsDemo(lab.scenario).start()
+        except Exception as e:  # a bad dns: section, no free port: one line, no traceback
+            lab.stop()
+            _err(f"cannot start the demo DNS responders: {e}")
+            return EXIT_USAGE
     store = Store()
     source = KubeSource(store, kubeconfig=kubeconfig, context=context, page_size=cfg.kube.page_size, request_timeout=cfg.kube.request_timeout, watch_timeout=cfg.kube.watch_timeout)
+    dns = DnsService(store, DnsSettings.from_config(cfg.dns), vantage_map=dns_demo)
     from tui.app import AksnetTopApp
+    from tui.dns_pane import DnsPane
 
-    app = AksnetTopApp(store, [source], refresh_interval=cfg.ui.refresh_interval, banner=banner)
+    app = AksnetTopApp(store, [source, dns], panes=[DnsPane(dns)], refresh_interval=cfg.ui.refresh_interval, banner=banner)
     try:
         app.theme = cfg.ui.theme
     except Exception:
@@ -135,6 +152,9 @@ def run_app(argv: list[str]) -> int:
     try:
         app.run()
     finally:
+        dns.stop(2.0)  # the app stops its sources on unmount; this is a no-op then
+        if dns_demo is not None:
+            dns_demo.stop()
         if lab is not None:
             lab.stop()
     return app.return_code or EXIT_OK

@@ -865,3 +865,18 @@ def _widen_pod(cidr: Any, want_prefix: int, cl: dict) -> Any:
         if (n.is_private or n.subnet_of(cgnat)) and not any(n.overlaps(t) for t in taken):
             return cand
     return w
+
+
+# --------------------------------------------------------------------------- sections
+
+def _dns_section(r: _Reader) -> Any:
+    """``dns:``: how the lab's DNS responders behave (probes.lab.dnsspec; docs/scenarios.md)."""
+    from .dnsspec import parse_dns_section
+
+    try:
+        return parse_dns_section(r.data, r.file)
+    except ValueError as e:
+        raise ScenarioError(str(e)) from None
+
+
+SECTIONS["dns"] = _dns_section

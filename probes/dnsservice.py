@@ -1,0 +1,232 @@
+"""The DNS service: probes every resolver of the cluster from every vantage, forever.
+
+A Source (``start()``/``stop(timeout)``) for the app and ``check``. It runs the DNS
+scheduler on a :class:`~probes.scheduler.BackgroundLoop`, follows the store's topology
+(polling ``Store.version``, at most every ``poll`` seconds), recomputes the resolvers of
+each vantage with :func:`~probes.resolvers.resolvers_for` when the topology changes,
+swaps the scheduler's jobs (unchanged keys keep their cadence) and records results in
+``history``. Views read ``history`` and :meth:`DnsService.plan`; they never call the
+service otherwise.
+
+Vantages: ``local`` (this host) always. Per-node vantages come from a
+:class:`VantageMap` — **the seam where the per-node agent plugs in**. Today the demo's
+map (:class:`probes.lab.dnsdemo.DnsDemo`) says, per node, which loopback responder
+stands for each production address, and the probes run in-process. The agent issue
+replaces it with a map whose vantages are probed *by the agent on that node*; the plan,
+the history keys (``ProbeKey(vantage, resolver, name, type)``) and the pane stay as they
+are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Protocol, Sequence
+
+from probes.dnsprobe import DnsProbe, dns_jobs
+from probes.history import History
+from probes.model import LOCAL_VANTAGE, Topology
+from probes.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, resolvers_for
+from probes.scheduler import BackgroundLoop, Scheduler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Vantage:
+    """Where queries start from, and how production addresses are reached from there."""
+
+    name: str  # "local" or node_vantage(node)
+    node: str | None = None  # the node (its LocalDNS label decides); None for local
+    # production address or resolver key -> (host, port) actually dialled
+    overrides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    # probe only resolvers that have an override: the lab never dials a real address
+    confine: bool = False
+
+
+class VantageMap(Protocol):
+    """Supplies the per-node vantages for a topology (and optionally refines `local`).
+
+    Called on the service's loop thread whenever the topology changes, and every
+    `poll` seconds when ``version`` changes; must be quick and must not block.
+    Implementations: the demo's lab responders (probes.lab.dnsdemo.DnsDemo); later, the
+    per-node agents' results.
+    """
+
+    version: int  # bump when the vantages change without a topology change
+
+    def vantages(self, topology: Topology) -> Sequence[Vantage]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DnsSettings:
+    interval: float = 5.0
+    timeout: float = 2.0
+    names: tuple[str, ...] = DEFAULT_NAMES
+    resolvers: tuple[str, ...] = ()  # extra servers ("10.1.0.4", "[fd00::53]:5353")
+    azure_dns: bool = False
+    overrides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    jitter: float = 0.1
+    concurrency: int = 64
+    qtype: str = "A"
+
+    @staticmethod
+    def from_config(dns: object) -> "DnsSettings":
+        """From a validated probes.config.DnsConfig."""
+        from probes.config import parse_override
+
+        over = dict(parse_override(t) for t in getattr(dns, "overrides", ()))
+        return DnsSettings(interval=dns.interval, timeout=dns.timeout, names=tuple(dns.names),  # type: ignore[attr-defined]
+                           resolvers=tuple(dns.resolvers), azure_dns=dns.azure_dns,  # type: ignore[attr-defined]
+                           overrides=over)
+
+
+@dataclass(frozen=True, slots=True)
+class VantagePlan:
+    vantage: Vantage
+    resolvers: tuple[Resolver, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DnsPlan:
+    """What is probed now: vantages in display order (local first), their resolvers in
+    path order, and the names. Immutable; a new one replaces it on every change."""
+
+    version: int
+    vantages: tuple[VantagePlan, ...]
+    names: tuple[str, ...]
+    qtype: str = "A"
+    interval: float = 5.0
+    error: str = ""  # why the plan could not be (re)built, shown by views
+
+    @property
+    def jobs(self) -> int:
+        return sum(len(v.resolvers) for v in self.vantages) * len(self.names)
+
+
+EMPTY_PLAN = DnsPlan(0, (), DEFAULT_NAMES)
+
+
+def build_plan(topology: Topology, settings: DnsSettings, vantages: Sequence[Vantage],
+               version: int) -> DnsPlan:
+    """Pure: the resolvers of every vantage. `local` comes first and always exists."""
+    by_name: dict[str, Vantage] = {}
+    for v in vantages:
+        by_name.setdefault(v.name, v)
+    local = by_name.pop(LOCAL_VANTAGE, None) or Vantage(LOCAL_VANTAGE)
+    ordered = [local, *sorted(by_name.values(), key=lambda v: v.name)]
+    plans = []
+    for v in ordered:
+        overrides = {**settings.overrides, **v.overrides}
+        opts = ResolverOptions(azure_dns=settings.azure_dns, custom=settings.resolvers,
+                               overrides=overrides, node=v.node, names=settings.names)
+        rs = resolvers_for(topology, opts)
+        if v.confine:
+            rs = [r for r in rs if r.target is not None]
+        plans.append(VantagePlan(v, tuple(rs)))
+    return DnsPlan(version, tuple(plans), tuple(settings.names), settings.qtype, settings.interval)
+
+
+class DnsService:
+    """Source for the app: start() returns at once; stop(timeout) joins the loop thread."""
+
+    name = "dns"
+
+    def __init__(self, store: object, settings: DnsSettings | None = None, *,
+                 vantage_map: VantageMap | None = None, history: History | None = None,
+                 poll: float = 0.5) -> None:
+        self.store = store  # a probes.state.Store (version, snapshot())
+        self.settings = settings or DnsSettings()
+        self.vantage_map = vantage_map
+        self.history = history or History()
+        self.poll = min(max(poll, 0.05), 1.0)
+        self._plan = EMPTY_PLAN
+        self._lock = threading.Lock()
+        self._bg: BackgroundLoop | None = None
+        self._scheduler: Scheduler | None = None
+        self._follow = None
+        self._error = ""
+
+    # --- reads (views) -------------------------------------------------------------------
+    def plan(self) -> DnsPlan:
+        with self._lock:
+            return self._plan
+
+    @property
+    def error(self) -> str:
+        return self._error
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._bg is not None:
+            return
+        self._bg = BackgroundLoop(name="dns-probes")
+        self._scheduler = Scheduler(self.history.add, concurrency=self.settings.concurrency)
+        self._follow = self._bg.call(self._run())
+
+    def stop(self, timeout: float = 3.0) -> None:
+        bg, self._bg = self._bg, None
+        if bg is None:
+            return
+        sched = self._scheduler
+        if self._follow is not None:
+            self._follow.cancel()
+        if sched is not None:
+            try:
+                bg.call(sched.stop(timeout / 2)).result(timeout / 2 + 0.5)
+            except Exception:  # noqa: BLE001 - stopping must never raise
+                pass
+        bg.close(timeout / 2)
+
+    # --- the loop ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        assert self._scheduler is not None
+        await self._scheduler.start()
+        seen: tuple[int, int] | None = None
+        while True:
+            try:
+                key = (self.store.version, getattr(self.vantage_map, "version", 0))  # type: ignore[attr-defined]
+                if key != seen:
+                    seen = key
+                    self._replan()
+                self._error = ""
+            except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
+                self._error = f"DNS probes could not follow the cluster: {type(e).__name__}: {e}"[:300]
+                log.exception("dns service: replan failed")
+                with self._lock:
+                    self._plan = DnsPlan(self._plan.version, self._plan.vantages, self._plan.names,
+                                         self._plan.qtype, self._plan.interval, self._error)
+            await asyncio.sleep(self.poll)
+
+    def _replan(self) -> None:
+        snap = self.store.snapshot()  # type: ignore[attr-defined]
+        topo: Topology = snap.topology
+        vantages = list(self.vantage_map.vantages(topo)) if self.vantage_map is not None else []
+        old = self.plan()
+        plan = build_plan(topo, self.settings, vantages, old.version + 1)
+        if (plan.vantages, plan.names) == (old.vantages, old.names) and not old.error:
+            return
+        s = self.settings
+        jobs = []
+        for vp in plan.vantages:
+            probe = DnsProbe(vp.vantage.name, timeout=s.timeout)
+            jobs += dns_jobs(vp.resolvers, plan.names, probe=probe, rdtype=s.qtype,
+                             interval=s.interval, jitter=s.jitter)
+        assert self._scheduler is not None
+        self._scheduler.set_jobs(jobs)
+        self.history.retain(j.key for j in jobs)
+        with self._lock:
+            self._plan = plan
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+    """Poll `cond` until true or `timeout` s (tests and scripts)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()

@@ -1,0 +1,143 @@
+"""The demo's DNS world: loopback responders standing in for every node's resolvers.
+
+In ``--demo`` each scenario node is a vantage. From node X, NodeLocal DNS
+(169.254.20.10, or LocalDNS 169.254.10.10/.11 where X carries the label), the kube-dns
+ClusterIP and each CoreDNS pod IP are reached at loopback responders that behave as the
+scenario's ``dns:`` section says (default: everything answers). :class:`DnsDemo` is a
+:class:`probes.dnsservice.VantageMap`: it hands the DNS service, per node vantage, the
+production address → loopback (host, port) overrides. The probes still only see packets;
+this module is the one place that reads the scenario.
+
+Responders are shared by behaviour, not made per node: one for every node whose NodeLocal
+has no override of its own, one per overridden node, one for kube-dns, one for CoreDNS
+pods without an override, one per overridden pod. All start together, so timed changes
+(``at: 30s``) count from the demo's start. The `local` vantage (the laptop) is confined to
+kube-dns and CoreDNS, mapped to the same responders, so the demo never sends a packet
+beyond loopback.
+
+Until the agent issue lands, node vantages are probed in-process (the seam is
+``VantageMap``); at most ``max_nodes`` node vantages are offered (the first nodes by name)
+to keep a 2,000-node demo cheap.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from probes.lab.dnsserver import DnsResponder, responder_for
+from probes.lab.dnsspec import DnsLabSpec
+from probes.model import LOCAL_VANTAGE, Topology, node_vantage
+from probes.resolvers import LOCALDNS_IPS, NODELOCAL_IP
+
+MAX_NODES = 50
+
+
+def spec_of(scenario: Any) -> DnsLabSpec:
+    """The scenario's parsed ``dns:`` section, or the all-answer default."""
+    spec = getattr(scenario, "extra", {}).get("dns")
+    return spec if isinstance(spec, DnsLabSpec) else DnsLabSpec()
+
+
+def resolve_node(scenario: Any, ref: str) -> str:
+    """A ``dns.nodes`` key -> node name: 'pool/N' (VMSS instance N), an index, or a name."""
+    m = re.fullmatch(r"([a-z][a-z0-9]*)/(\d+)", ref)
+    if m and scenario is not None:
+        pool, n = m.group(1), int(m.group(2))
+        if not any(p.name == pool for p in scenario.pools):
+            from probes.lab.scenario import ScenarioError
+
+            raise ScenarioError(f"{scenario.source}: dns.nodes.{ref}: no pool {pool!r} in this cluster")
+        return scenario.node_name(pool, n)
+    if ref.isdigit() and scenario is not None:
+        nodes = scenario.nodes()
+        if int(ref) >= len(nodes):
+            from probes.lab.scenario import ScenarioError
+
+            raise ScenarioError(f"{scenario.source}: dns.nodes.{ref}: the cluster has {len(nodes)} nodes")
+        return nodes[int(ref)].name
+    return ref
+
+
+class DnsDemo:
+    """Start the responders, answer VantageMap queries, stop everything."""
+
+    version = 0
+
+    def __init__(self, scenario: Any = None, *, spec: DnsLabSpec | None = None,
+                 max_nodes: int = MAX_NODES, host: str = "127.0.0.1") -> None:
+        base = spec if spec is not None else spec_of(scenario)
+        # node refs ('nodepool1/1') become names once, with the scenario at hand
+        nodes = {resolve_node(scenario, k): tl for k, tl in base.nodes.items()}
+        self.spec = DnsLabSpec(base.nodelocal, base.kube_dns, base.coredns, base.upstream, nodes,
+                               base.pods, base.cluster_names, base.external_names, base.seed)
+        self.max_nodes = max_nodes
+        self._host = host
+        self._lock = threading.Lock()
+        self.responders: dict[str, DnsResponder] = {}
+        self._started = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> "DnsDemo":
+        wanted = {"nodelocal": ("nodelocal", None, None), "kube-dns": ("kube-dns", None, None),
+                  "coredns": ("coredns", None, None)}
+        for node in self.spec.nodes:
+            wanted[f"nodelocal/{node}"] = ("nodelocal", node, None)
+        for pod in self.spec.pods:
+            wanted[f"coredns/{pod}"] = ("coredns", None, pod)
+        try:
+            for key, (kind, node, pod) in wanted.items():
+                self.responders[key] = responder_for(self.spec, kind, node=node, pod=pod,
+                                                     host=self._host).start()
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        for r in list(self.responders.values()):
+            try:
+                r.stop(timeout)
+            except Exception:  # noqa: BLE001
+                pass
+        self.responders.clear()
+        self._started = False
+
+    def __enter__(self) -> "DnsDemo":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- VantageMap ----------------------------------------------------------------------
+    def _addr(self, key: str, fallback: str) -> tuple[str, int] | None:
+        r = self.responders.get(key) or self.responders.get(fallback)
+        return r.address if r is not None else None
+
+    def _shared(self, topology: Topology) -> dict[str, tuple[str, int]]:
+        out: dict[str, tuple[str, int]] = {}
+        if topology.dns_service_ip and (a := self._addr("kube-dns", "kube-dns")):
+            out[topology.dns_service_ip] = a
+        for pod in topology.coredns:
+            if pod.ip and (a := self._addr(f"coredns/{pod.name}", "coredns")):
+                out[f"coredns/{pod.name}"] = a  # by key: pod IPs are node IPs for hostNetwork pods
+        return out
+
+    def vantages(self, topology: Topology) -> list[Any]:
+        from probes.dnsservice import Vantage
+
+        if not self._started:
+            return []
+        shared = self._shared(topology)
+        out = [Vantage(LOCAL_VANTAGE, None, dict(shared), confine=True)]
+        for node in sorted(topology.nodes, key=lambda n: n.name)[: self.max_nodes]:
+            over = dict(shared)
+            local = self._addr(f"nodelocal/{node.name}", "nodelocal")
+            if local is not None:
+                over[NODELOCAL_IP] = local
+                for ip in LOCALDNS_IPS:
+                    over[ip] = local
+            out.append(Vantage(node_vantage(node.name), node.name, over, confine=True))
+        return out

@@ -1,0 +1,111 @@
+"""One DNS row in full: where the query went, its statistics, the outcome history and the
+last raw answer. Follows the live history until closed. Answers are external text: they
+are shown as plain Text, never parsed as markup."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from probes.dnsprobe import ProbeKey
+from probes.history import History
+from probes.resolvers import Resolver
+from tui.dns_pane import BAD, DIM, SHORT_OUTCOME, STYLE, fmt_ms, health
+
+HISTORY_ROWS = 20
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "--:--:--"
+
+
+class DnsDetailScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    DnsDetailScreen { align: center middle; }
+    DnsDetailScreen > VerticalScroll { width: 100%; max-width: 110; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,enter", "dismiss", "Back")]
+
+    def __init__(self, key: ProbeKey, resolver: Resolver, history: History) -> None:
+        super().__init__()
+        self.key = key
+        self.resolver = resolver
+        self.history = history
+        self._version = -1
+        self.plain = ""  # what is on screen, as text (tests)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as box:
+            box.border_title = Text(f"{self.key.resolver} · {self.key.name}")
+            box.border_subtitle = "Esc back"
+            yield Static(id="dns-detail")
+
+    def on_mount(self) -> None:
+        self.refresh_detail()
+        self.set_interval(0.5, self.refresh_detail)
+
+    def refresh_detail(self) -> None:
+        v = self.history.version_of(self.key)
+        if v == self._version and self._version != -1:
+            return
+        self._version = v
+        r, k = self.resolver, self.key
+        st = self.history.stats(k)
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style=DIM, no_wrap=True)
+        grid.add_column()
+        host, port = r.dest
+        rows: list[tuple[str, Text]] = [
+            ("vantage", Text(k.vantage)),
+            ("resolver", Text(f"{r.key} ({r.kind.value})" + (f" on {r.detail}" if r.detail else ""))),
+            ("address", Text(r.label.split(" ", 1)[-1])),
+            ("dialled", Text(f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                             style=DIM if r.target is None else "")),
+            ("query", Text(f"{k.name} {k.qtype}")),
+        ]
+        if st is None:
+            rows.append(("results", Text("none yet: the first query is on its way", style=DIM)))
+        else:
+            h = health(st)
+            rows += [
+                ("last outcome", Text(st.last_outcome, style=STYLE[h])),
+                ("latency", Text(f"p50 {fmt_ms(st.p50)}  p95 {fmt_ms(st.p95)}  p99 {fmt_ms(st.p99)} ms")),
+                ("loss", Text(f"{st.loss_pct:.0f}% of the last {st.attempts} ({st.count} ever)")),
+            ]
+            if st.last_error:
+                rows.append(("last error", Text(st.last_error, style=BAD if h == "bad" else "")))
+        for name, value in rows:
+            grid.add_row(name, value)
+        hist = Table.grid(padding=(0, 1))
+        for _ in range(5):
+            hist.add_column(no_wrap=True)
+        results = self.history.results(k)[-HISTORY_ROWS:]
+        for res in reversed(results):
+            out = getattr(res.outcome, "value", str(res.outcome))
+            flags = ",".join(f for f, on in (("TC", getattr(res, "tc_seen", False)),
+                                              ("TCP", getattr(res, "via_tcp", False))) if on)
+            style = "green" if out == "ok" else "yellow" if out in ("nxdomain", "truncated-tcp-ok") else BAD
+            hist.add_row(Text(_clock(res.timestamp), style=DIM), Text(SHORT_OUTCOME.get(out, out), style=style),
+                         Text(f"{res.latency_ms:.2f} ms", justify="right"), Text(flags, style=DIM),
+                         Text(res.error or "", overflow="ellipsis"))
+        raw = st.last_raw if st is not None else ""
+        body = Group(
+            grid,
+            Text(""),
+            Text(f"outcome history (newest first, last {len(results)})", style="bold"),
+            hist if results else Text("—", style=DIM),
+            Text(""),
+            Text("last raw answer", style="bold"),
+            Text(raw, style="") if raw else Text("— (no answer received yet)", style=DIM),
+        )
+        self.plain = "\n".join(f"{a}: {b.plain}" for a, b in rows) + "\n" + raw
+        self.query_one("#dns-detail", Static).update(body)
