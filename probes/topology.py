@@ -220,7 +220,10 @@ def summarise_cidrs(cidrs: Iterable[str], max_prefix: int = 16) -> tuple[str, ..
     CIDR: snapshots are rebuilt on every change and node CIDRs rarely change.
     """
     nets = {n for n in (_enclosing(c, max_prefix) for c in set(cidrs)) if n is not None}
-    return tuple(str(n) for n in sorted(nets, key=lambda n: (n.version, n)))
+    out: list[str] = []
+    for version in (4, 6):  # contiguous ranges merge: 100.64.0.0/16 + 100.65.0.0/16 -> 100.64.0.0/15
+        out += [str(n) for n in ipaddress.collapse_addresses(n for n in nets if n.version == version)]
+    return tuple(out)
 
 
 def build_pools(nodes: Iterable[NodeInfo]) -> tuple[PoolInfo, ...]:

@@ -154,7 +154,9 @@ def summary(topo: Topology) -> Text:
     text = Text.assemble((plugin_label(topo), "bold cyan"))
     if topo.pod_cidrs:
         text.append(" · pods ", style=DIM)
-        text.append(", ".join(topo.pod_cidrs))
+        text.append(", ".join(topo.pod_cidrs[:2]))
+        if len(topo.pod_cidrs) > 2:
+            text.append(f" +{len(topo.pod_cidrs) - 2} more", style=DIM)
     if topo.dns_service_ip:
         text.append(" · dns ", style=DIM)
         text.append(topo.dns_service_ip)

@@ -59,6 +59,12 @@ def test_infer_plugin():
     assert infer_plugin([])[0] is NetworkPlugin.UNKNOWN
 
 
+def test_contiguous_pod_ranges_merge():
+    cidrs = [f"100.{64 + i // 256}.{i % 256}.0/24" for i in range(2000)]
+    assert summarise_cidrs(cidrs) == ("100.64.0.0/13",)  # 2,000 /24s span 100.64-100.71
+    assert summarise_cidrs(["10.244.0.0/24", "10.245.3.0/24", "fd00::/64"]) == ("10.244.0.0/15", "fd00::/64")
+
+
 def test_provider_id_without_vmss():
     assert parse_provider_id("azure:///subscriptions/x/resourceGroups/y/providers/Microsoft.Compute/virtualMachines/vm1") == ("", "vm1")
     assert parse_provider_id("") == ("", "")
