@@ -8,6 +8,9 @@ apt_needed=()
 command -v kubectl >/dev/null 2>&1 || apt_needed+=(kubernetes-client)
 command -v dig >/dev/null 2>&1 || apt_needed+=(bind9-dnsutils)
 command -v ip >/dev/null 2>&1 || apt_needed+=(iproute2)
+command -v nft >/dev/null 2>&1 || apt_needed+=(nftables)
+command -v conntrack >/dev/null 2>&1 || apt_needed+=(conntrack)
+command -v setpriv >/dev/null 2>&1 || apt_needed+=(util-linux)
 if ((${#apt_needed[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "installing system packages: ${apt_needed[*]}" >&2

@@ -1,0 +1,561 @@
+"""TCP egress checks, classified the way an operator reads them.
+
+One check = resolve the target's name (dnspython, through an injectable resolve function)
+then one TCP handshake attempt to the first address:
+
+* **SYN mode** (raw sockets, packets built with scapy; see probes/egress_syn.py): send a
+  SYN from a reserved ephemeral port, wait for SYN-ACK, RST or ICMP, answer a SYN-ACK
+  with RST. Sees ICMP codes a plain connect cannot tell apart.
+* **connect mode**: a non-blocking connect with a timeout, like ``nc -v -w 2 host 443``;
+  an open connection is closed at once with RST (SO_LINGER 0), so thousands of checks
+  leave no TIME_WAIT behind on the jumpbox.
+
+``auto`` uses SYN mode when a raw socket can be opened and connect mode otherwise; every
+result carries the mode that ran and, on fallback, why.
+
+Outcomes: **open** (handshake time in ms, monotonic clock, first SYN → SYN-ACK),
+**refused** (RST, or ICMP port unreachable: a kernel turns both into ECONNREFUSED, so
+both modes agree), **timeout** (no answer: dropped by an NSG, a firewall, an exhausted SNAT
+pool or a silent blackhole on the way), **unreachable** (ICMP unreachable other than port,
+EHOSTUNREACH, ENETUNREACH, local blackhole/prohibit routes, a local firewall), **dns-failure**
+and **local-error** (this host: no free local port, out of descriptors).
+
+Both modes retransmit the SYN once after 1 s, as the kernel's connect does, so one lost
+packet does not read as "dropped".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import resource
+import select
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Awaitable, Callable, Iterable, Mapping, NamedTuple, Sequence
+
+from probes.model import LOCAL_VANTAGE
+from probes.targets import Target, parse_target
+
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_DNS_TIMEOUT = 2.0
+DEFAULT_INTERVAL = 10.0
+MAX_CONCURRENCY = 1024  # in-flight handshakes per probe, whatever the descriptor limit
+FD_RESERVE = 64  # descriptors left for everything else in the process
+
+
+class Outcome(str, Enum):
+    OPEN = "open"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    DNS_FAILURE = "dns-failure"
+    LOCAL_ERROR = "local-error"
+
+
+class Mode(str, Enum):
+    SYN = "syn"
+    CONNECT = "connect"
+
+
+# what did not complete a handshake because of the network (History counts it as loss)
+LOST = frozenset({Outcome.REFUSED, Outcome.TIMEOUT, Outcome.UNREACHABLE})
+
+
+class EgressKey(NamedTuple):
+    vantage: str
+    target: str  # Target.text
+
+
+@dataclass(frozen=True, slots=True)
+class EgressResult:
+    vantage: str
+    target: str  # "host:port" as configured (Target.text)
+    address: str  # address dialled ("" when DNS failed)
+    port: int
+    mode: Mode
+    outcome: Outcome
+    latency_ms: float  # handshake time when open; time waited otherwise
+    error: str = ""
+    timestamp: float = 0.0  # wall clock at the start of the check
+    fallback: str = ""  # why connect mode ran when SYN mode was asked for (auto)
+    via: str = ""  # "addr:port" actually dialled when the lab remapped the port
+    raw: str = ""  # the answering packet (SYN mode), e.g. "TCP 203.0.113.10:443 > … SA"
+
+    @property
+    def key(self) -> EgressKey:
+        return EgressKey(self.vantage, self.target)
+
+    @property
+    def success(self) -> bool:
+        return self.outcome is Outcome.OPEN
+
+    @property
+    def lost(self) -> bool:
+        return self.outcome in LOST
+
+
+# --- errno classification -------------------------------------------------------------
+
+_UNREACH = {
+    errno.EHOSTUNREACH: "no route to host (EHOSTUNREACH: an ICMP host unreachable or an "
+                        "'unreachable' route)",
+    errno.ENETUNREACH: "network unreachable (ENETUNREACH: no route to this network)",
+    errno.EINVAL: "no route: a blackhole route covers this address (EINVAL)",
+    errno.EACCES: "blocked on this host: a 'prohibit' route or a local firewall rule (EACCES)",
+    errno.EPERM: "blocked on this host: a local firewall rule dropped the SYN (EPERM)",
+    errno.EHOSTDOWN: "host is down (EHOSTDOWN: no ARP/ND answer)",
+    errno.ENONET: "machine is not on the network (ENONET)",
+}
+_LOCAL = {
+    errno.EADDRNOTAVAIL: "no free local port (EADDRNOTAVAIL): this host's ephemeral ports are exhausted",
+    errno.EADDRINUSE: "local address in use (EADDRINUSE)",
+    errno.EMFILE: "out of file descriptors (EMFILE): raise the open-files limit or lower concurrency",
+    errno.ENFILE: "system-wide file table full (ENFILE)",
+    errno.ENOBUFS: "kernel out of buffers (ENOBUFS)",
+    errno.ENOMEM: "kernel out of memory (ENOMEM)",
+    errno.EAFNOSUPPORT: "address family not supported on this host (no IPv6?)",
+}
+
+
+def classify_errno(err: int) -> tuple[Outcome, str]:
+    """What a socket error on connect/send means for egress."""
+    if err in (errno.ECONNREFUSED, errno.ECONNRESET):
+        return Outcome.REFUSED, "connection refused (RST, or ICMP port unreachable)"
+    if err == errno.ETIMEDOUT:
+        return Outcome.TIMEOUT, "no answer (the kernel's connect timed out)"
+    if err in _UNREACH:
+        return Outcome.UNREACHABLE, _UNREACH[err]
+    if err in _LOCAL:
+        return Outcome.LOCAL_ERROR, _LOCAL[err]
+    name = errno.errorcode.get(err, str(err))
+    return Outcome.LOCAL_ERROR, f"{name}: {os.strerror(err)}"
+
+
+# --- name resolution --------------------------------------------------------------------
+
+Resolve = Callable[[str], Awaitable[Sequence[str]]]
+
+
+class DnsFailure(Exception):
+    """A resolve function's way to say why a name did not resolve (user's language)."""
+
+
+def _dns_reason(e: BaseException, name: str) -> str:
+    import dns.resolver
+
+    if isinstance(e, DnsFailure):
+        return str(e)
+    if isinstance(e, dns.resolver.NXDOMAIN):
+        return f"{name}: name does not exist (NXDOMAIN)"
+    if isinstance(e, dns.resolver.NoAnswer):
+        return f"{name}: no A or AAAA record"
+    if isinstance(e, dns.resolver.NoNameservers):
+        return f"{name}: every DNS server failed (SERVFAIL or refused)"
+    if isinstance(e, (dns.resolver.LifetimeTimeout, TimeoutError)):
+        return f"{name}: no DNS answer before the deadline"
+    if isinstance(e, dns.resolver.NoResolverConfiguration):
+        return "no DNS servers configured on this host (/etc/resolv.conf)"
+    return f"{name}: {type(e).__name__}: {e}"[:200]
+
+
+def _dnspython_resolver(nameservers: Sequence[str] | None, port: int, timeout: float) -> Resolve:
+    state: dict[str, Any] = {}
+
+    async def resolve(name: str) -> list[str]:
+        import dns.asyncresolver
+        import dns.resolver
+
+        r = state.get("r")
+        if r is None:
+            if nameservers is None:
+                r = dns.asyncresolver.Resolver()
+            else:
+                r = dns.asyncresolver.Resolver(configure=False)
+                r.nameservers = list(nameservers)
+                r.port = port
+            r.lifetime = timeout
+            r.timeout = timeout
+            state["r"] = r
+        fq = name if name.endswith(".") else name + "."
+        out: list[str] = []
+        try:
+            ans = await r.resolve(fq, "A", search=False)
+            out = [rr.address for rr in ans]
+        except dns.resolver.NoAnswer:
+            pass
+        if not out:
+            ans = await r.resolve(fq, "AAAA", search=False)
+            out = [rr.address for rr in ans]
+        return out
+
+    return resolve
+
+
+def system_resolver(timeout: float = DEFAULT_DNS_TIMEOUT) -> Resolve:
+    """Resolve with the host's resolv.conf servers (A first, then AAAA)."""
+    return _dnspython_resolver(None, 53, timeout)
+
+
+def resolver_at(host: str, port: int = 53, timeout: float = DEFAULT_DNS_TIMEOUT) -> Resolve:
+    """Resolve by asking one server (a lab DNS responder, a node's resolver)."""
+    return _dnspython_resolver([host], port, timeout)
+
+
+def resolver_via(resolver: Any, timeout: float = DEFAULT_DNS_TIMEOUT) -> Resolve:
+    """Resolve through a probes.resolvers.Resolver (its dialled target), so a node's
+    egress uses the DNS path that node uses."""
+    host, port = resolver.dest
+    return resolver_at(host, port, timeout)
+
+
+def static_resolver(table: Mapping[str, str | Sequence[str]]) -> Resolve:
+    """A fixed name -> address(es) table (tests, demo); other names do not exist."""
+    norm = {k.lower().rstrip("."): ([v] if isinstance(v, str) else list(v)) for k, v in table.items()}
+
+    async def resolve(name: str) -> list[str]:
+        got = norm.get(name.lower().rstrip("."))
+        if not got:
+            raise DnsFailure(f"{name}: name does not exist (NXDOMAIN)")
+        return got
+
+    return resolve
+
+
+# --- descriptors ------------------------------------------------------------------------
+
+def open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+def default_concurrency(requested: int | None = None) -> int:
+    """In-flight handshakes allowed: at most half the descriptors left under the soft
+    RLIMIT_NOFILE (each check holds one socket), never above MAX_CONCURRENCY."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    room = max(1, (soft - open_fds() - FD_RESERVE) // 2)
+    cap = min(MAX_CONCURRENCY, room)
+    return max(1, min(cap, requested)) if requested else cap
+
+
+def raise_nofile_limit() -> tuple[int, int]:
+    """Lift the soft open-files limit to the hard one (call once at start-up; many
+    shells default to 1024). Returns the (soft, hard) limits now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+# --- the probe --------------------------------------------------------------------------
+
+RawSocketFactory = Callable[[int, int], socket.socket]
+
+
+def _raw_socket(family: int, proto: int) -> socket.socket:
+    return socket.socket(family, socket.SOCK_RAW, proto)
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class EgressProbe:
+    """Checks TCP targets from one vantage. Share one per vantage: it bounds in-flight
+    handshakes (descriptors) across all concurrent checks. Use from one event loop at a
+    time; `close()` when done (SYN mode's raw sockets already close when idle)."""
+
+    def __init__(self, vantage: str = LOCAL_VANTAGE, *, timeout: float = DEFAULT_TIMEOUT,
+                 dns_timeout: float = DEFAULT_DNS_TIMEOUT, mode: str | Mode = "auto",
+                 resolve: Resolve | None = None, dial_map: Mapping[str, int] | None = None,
+                 concurrency: int | None = None, retransmit: float | None = 1.0,
+                 raw_socket: RawSocketFactory = _raw_socket,
+                 wall: Callable[[], float] = time.time) -> None:
+        m = mode.value if isinstance(mode, Mode) else str(mode)
+        if m not in ("auto", "syn", "connect"):
+            raise ValueError(f"egress mode {mode!r}: choose auto, syn or connect")
+        if timeout <= 0:
+            raise ValueError("egress timeout must be > 0 s")
+        self.vantage = vantage
+        self.timeout = timeout
+        self.dns_timeout = dns_timeout
+        self.requested_mode = m
+        self.retransmit = retransmit
+        self._resolve = resolve or system_resolver(dns_timeout)
+        self._dial_map = dict(dial_map or {})
+        self.concurrency = default_concurrency(concurrency)
+        self._raw_socket = raw_socket
+        self._wall = wall
+        self._mode: Mode | None = None if m == "auto" else Mode(m)
+        self._fallback = ""
+        self._syn: Any = None  # probes.egress_syn.SynEngine, made on first SYN check
+        self._sem: asyncio.Semaphore | None = None
+        self._sem_loop: asyncio.AbstractEventLoop | None = None
+        self.inflight = 0
+        self.peak_inflight = 0
+
+    # --- mode ---------------------------------------------------------------------------
+    @property
+    def mode(self) -> Mode | None:
+        """The mode decided so far (None until the first check in auto mode)."""
+        return self._mode
+
+    @property
+    def fallback(self) -> str:
+        return self._fallback
+
+    def _decide(self) -> Mode:
+        if self._mode is not None:
+            return self._mode
+        try:
+            s = self._raw_socket(socket.AF_INET, socket.IPPROTO_TCP)
+            s.close()
+        except PermissionError:
+            self._fallback = ("raw sockets not permitted (SYN mode needs root or CAP_NET_RAW); "
+                              "using connect")
+            self._mode = Mode.CONNECT
+            return self._mode
+        except OSError as e:
+            self._fallback = f"raw socket unavailable ({e.strerror or e}); using connect"
+            self._mode = Mode.CONNECT
+            return self._mode
+        try:
+            import scapy  # noqa: F401 - presence check only; layers load in egress_syn
+        except ImportError:
+            self._fallback = "scapy is not installed (pip install scapy); using connect"
+            self._mode = Mode.CONNECT
+            return self._mode
+        self._mode = Mode.SYN
+        return self._mode
+
+    def _engine(self) -> Any:
+        if self._syn is None:
+            from probes.egress_syn import SynEngine
+
+            self._syn = SynEngine(self._raw_socket)
+        return self._syn
+
+    # --- checks -------------------------------------------------------------------------
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._sem_loop is not loop:
+            self._sem = asyncio.Semaphore(self.concurrency)
+            self._sem_loop = loop
+        return self._sem
+
+    async def probe(self, target: Target | str) -> EgressResult:
+        """Check one target. Whatever the network does becomes an EgressResult; only an
+        unparseable target string raises (ValueError)."""
+        t = target if isinstance(target, Target) else parse_target(target)
+        stamp = self._wall()
+        mode = self._decide()
+        fallback = self._fallback
+
+        def result(outcome: Outcome, latency_ms: float, *, address: str = "", error: str = "",
+                   m: Mode = mode, fb: str = fallback, via: str = "", raw: str = "") -> EgressResult:
+            return EgressResult(self.vantage, t.text, address, t.port, m, outcome, latency_ms,
+                                error, stamp, fb, via, raw)
+
+        # 1. resolve
+        if t.is_ip:
+            address = t.host
+        else:
+            d0 = time.monotonic()
+            try:
+                async with asyncio.timeout(self.dns_timeout):
+                    addrs = list(await self._resolve(t.host))
+                if not addrs:
+                    raise DnsFailure(f"{t.host}: no A or AAAA record")
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - every resolver failure is an outcome
+                return result(Outcome.DNS_FAILURE, (time.monotonic() - d0) * 1000.0,
+                              error=f"DNS: {_dns_reason(e, t.host)}")
+            address = addrs[0]
+        port = self._dial_map.get(address, t.port)
+        via = _hostport(address, port) if port != t.port else ""
+        v6 = ":" in address
+        m, fb = mode, fallback
+        if m is Mode.SYN and v6:
+            m, fb = Mode.CONNECT, "SYN mode is IPv4-only; using connect for this IPv6 address"
+        # 2. handshake, under the in-flight bound
+        async with self._semaphore():
+            self.inflight += 1
+            self.peak_inflight = max(self.peak_inflight, self.inflight)
+            try:
+                if m is Mode.SYN:
+                    outcome, ms, err, raw = await self._engine().check(
+                        address, port, self.timeout, self.retransmit)
+                else:
+                    outcome, ms, err = await self._connect(address, port)
+                    raw = ""
+            finally:
+                self.inflight -= 1
+        return result(outcome, ms, address=address, error=err, m=m, fb=fb, via=via, raw=raw)
+
+    async def _connect(self, address: str, port: int) -> tuple[Outcome, float, str]:
+        loop = asyncio.get_running_loop()
+        fam = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+        except OSError as e:
+            o, why = classify_errno(e.errno or 0)
+            return o, 0.0, why
+        registered = False
+        t0 = time.monotonic()
+        try:
+            s.setblocking(False)
+            t0 = time.monotonic()
+            err = s.connect_ex((address, port))
+            if err == 0:
+                return Outcome.OPEN, (time.monotonic() - t0) * 1000.0, ""
+            if err != errno.EINPROGRESS:
+                o, why = classify_errno(err)
+                return o, (time.monotonic() - t0) * 1000.0, why
+            # a fast path (loopback, a LAN): the handshake may already be done; look now
+            # rather than after an event-loop round trip, which would inflate the time
+            poller = select.poll()
+            poller.register(s.fileno(), select.POLLOUT)
+            if poller.poll(0):
+                t1 = time.monotonic()
+                return self._finish(s, t0, t1)
+            fut: asyncio.Future[float] = loop.create_future()
+
+            def ready() -> None:
+                if not fut.done():
+                    fut.set_result(time.monotonic())
+
+            loop.add_writer(s.fileno(), ready)
+            registered = True
+            try:
+                async with asyncio.timeout(self.timeout):
+                    t1 = await fut
+            except TimeoutError:
+                return (Outcome.TIMEOUT, (time.monotonic() - t0) * 1000.0,
+                        f"no answer to SYN within {self.timeout:g}s (dropped: NSG/firewall, "
+                        "SNAT exhaustion or a silent blackhole)")
+            return self._finish(s, t0, t1)
+        finally:
+            if registered:
+                loop.remove_writer(s.fileno())
+            try:  # abort: RST instead of FIN, no TIME_WAIT left on this host
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            except OSError:
+                pass
+            s.close()
+
+    @staticmethod
+    def _finish(s: socket.socket, t0: float, t1: float) -> tuple[Outcome, float, str]:
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err in (0, errno.ECONNRESET, errno.EPIPE):
+            # ECONNRESET/EPIPE: established, then reset by the peer before we looked; the
+            # handshake completed (a RST in SYN_SENT reads ECONNREFUSED instead)
+            return Outcome.OPEN, (t1 - t0) * 1000.0, ""
+        o, why = classify_errno(err)
+        return o, (t1 - t0) * 1000.0, why
+
+    async def probe_all(self, targets: Iterable[Target | str]) -> list[EgressResult]:
+        """One round over `targets`, all at once under the in-flight bound; results in
+        input order."""
+        return list(await asyncio.gather(*(self.probe(t) for t in targets)))
+
+    async def close(self) -> None:
+        if self._syn is not None:
+            self._syn.close()
+
+
+def overrun_result(target: Target, vantage: str, mode: Mode | None, waited_s: float) -> EgressResult:
+    """What the scheduler records when a check overran its deadline (a local problem:
+    the probe waited too long for a free slot, or the event loop was starved)."""
+    return EgressResult(vantage, target.text, "", target.port, mode or Mode.CONNECT,
+                        Outcome.LOCAL_ERROR, waited_s * 1000.0,
+                        "check did not finish within its deadline (too many targets for the "
+                        "concurrency limit, or this host is overloaded)", time.time())
+
+
+def egress_jobs(targets: Iterable[Target | str], probe: EgressProbe | None = None, *,
+                interval: float = DEFAULT_INTERVAL, jitter: float = 0.1) -> list[Any]:
+    """Scheduler jobs, one per target, keyed by EgressKey(vantage, 'host:port'). Pass them
+    to Scheduler.set_jobs whenever the target list changes. The probe bounds in-flight
+    handshakes; the scheduler's own concurrency bounds how many checks run at once."""
+    from probes.scheduler import Job
+
+    p = probe or EgressProbe()
+    jobs = []
+    seen: set[str] = set()
+    for raw in targets:
+        t = raw if isinstance(raw, Target) else parse_target(raw)
+        if t.text in seen:
+            continue
+        seen.add(t.text)
+
+        def run(t: Target = t) -> Any:
+            return p.probe(t)
+
+        def late(waited: float, t: Target = t) -> EgressResult:
+            return overrun_result(t, p.vantage, p.mode, waited)
+
+        deadline = p.dns_timeout + p.timeout + max(2.0, p.timeout)
+        jobs.append(Job(EgressKey(p.vantage, t.text), run, interval=interval,
+                        deadline=deadline, jitter=jitter, on_timeout=late))
+    return jobs
+
+
+# --- command line (used by the namespace tests: `ip netns exec NS python -m probes.egress`)
+
+def _as_json(r: EgressResult) -> str:
+    return json.dumps({"vantage": r.vantage, "target": r.target, "address": r.address,
+                       "port": r.port, "mode": r.mode.value, "outcome": r.outcome.value,
+                       "latency_ms": round(r.latency_ms, 3), "error": r.error,
+                       "fallback": r.fallback, "via": r.via, "raw": r.raw})
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m probes.egress",
+                                 description="TCP egress checks, one JSON line per target")
+    ap.add_argument("targets", nargs="+", help="host:port or [v6]:port")
+    ap.add_argument("--mode", default="auto", choices=("auto", "syn", "connect"))
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    ap.add_argument("--dns", help="ask this DNS server (host:port) instead of resolv.conf")
+    ap.add_argument("--vantage", default=LOCAL_VANTAGE)
+    a = ap.parse_args(argv)
+    try:
+        targets = [parse_target(t, source="cli") for t in a.targets]
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    resolve = None
+    if a.dns:
+        from probes.resolvers import parse_address
+
+        h, p = parse_address(a.dns)
+        resolve = resolver_at(h, p)
+
+    async def run() -> list[EgressResult]:
+        probe = EgressProbe(a.vantage, timeout=a.timeout, mode=a.mode, resolve=resolve)
+        try:
+            return await probe.probe_all(targets)
+        finally:
+            await probe.close()
+
+    for r in asyncio.run(run()):
+        print(_as_json(r), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
