@@ -33,13 +33,14 @@ BIN = Path(PY).parent / "aksnet-top"
 COLLECT = r"""
 import json, sys, time
 t_start = time.perf_counter()
+from probes.config import KubeConfig
 from probes.kubesource import KubeSource
 from probes.state import Store
 if sys.argv[2] == "warm":
     import kubernetes.client, kubernetes.config  # what the app has done by the time it connects
 t0 = time.perf_counter()
 store = Store()
-src = KubeSource(store, kubeconfig=sys.argv[1])
+src = KubeSource(store, KubeConfig(kubeconfig=sys.argv[1]))
 src.start()
 ok = src.wait_synced(120)
 topo = store.snapshot().topology

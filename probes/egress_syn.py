@@ -167,66 +167,62 @@ class SynEngine:
         self._users = 0
 
     # --- receive --------------------------------------------------------------------------
-    def _on_tcp(self) -> None:
-        assert self._tcp is not None
+    @staticmethod
+    def _drain(sock: socket.socket | None, handle: Callable[[bytes, float], None]) -> None:
+        """Read every queued packet off a non-blocking raw socket and hand it on."""
+        assert sock is not None
         while True:
             try:
-                data = self._tcp.recv(65535)
-            except (BlockingIOError, InterruptedError):
+                data = sock.recv(65535)
+            except OSError:  # BlockingIOError / InterruptedError: queue empty; others: socket closed
                 return
-            except OSError:
-                return
-            now = time.monotonic()
-            if len(data) < 20:
-                continue
-            ihl = (data[0] & 0x0F) * 4
-            if len(data) < ihl + 20 or data[9] != 6:
-                continue
-            src = socket.inet_ntoa(data[12:16])
-            sport, dport, seq, ack = struct.unpack_from("!HHII", data, ihl)
-            flags = data[ihl + 13]
-            p = self._pending.get((src, sport, dport))
-            if p is None or p.fut.done():
-                continue
-            want = (p.isn + 1) & 0xFFFFFFFF
-            if flags & (_TCP_SYN | _TCP_ACK) == (_TCP_SYN | _TCP_ACK) and ack == want:
-                p.fut.set_result(("synack", now, data, seq))
-            elif flags & _TCP_RST and (ack == want or not flags & _TCP_ACK):
-                p.fut.set_result(("rst", now, data, 0))
-            else:
-                self.stray += 1
+            if len(data) >= 20:
+                handle(data, time.monotonic())
+
+    def _on_tcp(self) -> None:
+        self._drain(self._tcp, self._tcp_packet)
 
     def _on_icmp(self) -> None:
-        assert self._icmp is not None
-        while True:
-            try:
-                data = self._icmp.recv(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            now = time.monotonic()
-            if len(data) < 20:
-                continue
-            ihl = (data[0] & 0x0F) * 4
-            if len(data) < ihl + 8 + 20 + 8:
-                continue
-            itype, icode = data[ihl], data[ihl + 1]
-            if itype not in (3, 11):
-                continue
-            inner = ihl + 8
-            iihl = (data[inner] & 0x0F) * 4
-            if data[inner + 9] != 6 or len(data) < inner + iihl + 8:
-                continue
-            dst = socket.inet_ntoa(data[inner + 16:inner + 20])
-            sport, dport, seq = struct.unpack_from("!HHI", data, inner + iihl)
-            p = self._pending.get((dst, dport, sport))
-            if p is None or p.fut.done():
-                continue
-            if seq != p.isn:
-                self.stray += 1
-                continue
-            p.fut.set_result(("icmp", now, data, (itype, icode, socket.inet_ntoa(data[12:16]))))
+        self._drain(self._icmp, self._icmp_packet)
+
+    def _tcp_packet(self, data: bytes, now: float) -> None:
+        ihl = (data[0] & 0x0F) * 4
+        if len(data) < ihl + 20 or data[9] != 6:
+            return
+        src = socket.inet_ntoa(data[12:16])
+        sport, dport, seq, ack = struct.unpack_from("!HHII", data, ihl)
+        flags = data[ihl + 13]
+        p = self._pending.get((src, sport, dport))
+        if p is None or p.fut.done():
+            return
+        want = (p.isn + 1) & 0xFFFFFFFF
+        if flags & (_TCP_SYN | _TCP_ACK) == (_TCP_SYN | _TCP_ACK) and ack == want:
+            p.fut.set_result(("synack", now, data, seq))
+        elif flags & _TCP_RST and (ack == want or not flags & _TCP_ACK):
+            p.fut.set_result(("rst", now, data, 0))
+        else:
+            self.stray += 1
+
+    def _icmp_packet(self, data: bytes, now: float) -> None:
+        ihl = (data[0] & 0x0F) * 4
+        if len(data) < ihl + 8 + 20 + 8:
+            return
+        itype, icode = data[ihl], data[ihl + 1]
+        if itype not in (3, 11):
+            return
+        inner = ihl + 8
+        iihl = (data[inner] & 0x0F) * 4
+        if data[inner + 9] != 6 or len(data) < inner + iihl + 8:
+            return
+        dst = socket.inet_ntoa(data[inner + 16:inner + 20])
+        sport, dport, seq = struct.unpack_from("!HHI", data, inner + iihl)
+        p = self._pending.get((dst, dport, sport))
+        if p is None or p.fut.done():
+            return
+        if seq != p.isn:
+            self.stray += 1
+            return
+        p.fut.set_result(("icmp", now, data, (itype, icode, socket.inet_ntoa(data[12:16]))))
 
     # --- one check --------------------------------------------------------------------------
     async def check(self, address: str, port: int, timeout: float,

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from probes import kubeconnect
+from probes.config import KubeConfig
 from probes.kubeconnect import HttpError, KubeConnectError
 from probes.model import SourceState, SourceStatus
 from probes.rawjson import loads_list, peek_continue
@@ -171,16 +172,13 @@ def _iter_lines(resp: Any, stop: threading.Event) -> Iterator[bytes]:
 
 
 class Reflector:
-    def __init__(self, kind: Kind, api: Any, store: Store, stop: threading.Event, target: str, page_size: int, request_timeout: float, watch_timeout: int, wait: Callable[[float], bool]) -> None:
+    def __init__(self, kind: Kind, api: Any, store: Store, stop: threading.Event, target: str, cfg: KubeConfig) -> None:
         self.kind = kind
         self.api = api
         self.store = store
         self.stop = stop
         self.target = target
-        self.page_size = page_size
-        self.request_timeout = request_timeout
-        self.watch_timeout = watch_timeout
-        self.wait = wait
+        self.cfg = cfg
         self.resp: Any = None
         self.lists = 0  # how many full lists this reflector made (tests and benchmarks read it)
         self.thread = threading.Thread(target=self.run, name=f"kube-{kind.name}", daemon=True)
@@ -199,7 +197,7 @@ class Reflector:
         return q
 
     def _fetch(self, cont: str) -> bytes:
-        resp = kubeconnect.get(self.api, self.kind.path, self._query(limit=str(self.page_size), **{"continue": cont}), timeout=self.request_timeout)
+        resp = kubeconnect.get(self.api, self.kind.path, self._query(limit=str(self.cfg.page_size), **{"continue": cont}), timeout=self.cfg.request_timeout)
         try:
             return resp.data
         finally:
@@ -255,9 +253,9 @@ class Reflector:
 
     def watch(self, rv: str) -> str:
         """Watch from `rv` until the stream ends; returns the last resourceVersion seen."""
-        timeout = int(self.watch_timeout * random.uniform(0.5, 1.0)) or 1
+        timeout = int(self.cfg.watch_timeout * random.uniform(0.5, 1.0)) or 1
         query = self._query(watch="1", resourceVersion=rv, allowWatchBookmarks="true", timeoutSeconds=str(timeout))
-        resp = kubeconnect.get(self.api, self.kind.path, query, timeout=(self.request_timeout, timeout + 30), stream=True)
+        resp = kubeconnect.get(self.api, self.kind.path, query, timeout=(self.cfg.request_timeout, timeout + 30), stream=True)
         self.resp = resp
         try:
             for line in _iter_lines(resp, self.stop):
@@ -319,7 +317,7 @@ class Reflector:
                 if isinstance(e, Malformed):
                     rv = ""  # we may have missed events; start from a clean list
                 self._status(state, message, detail, retry_at=time.monotonic() + delay)
-                self.wait(delay)
+                self.stop.wait(delay)
 
     def interrupt(self) -> None:
         resp = self.resp
@@ -333,13 +331,9 @@ class Reflector:
 class KubeSource:
     """Connects, then runs one reflector per kind until stop()."""
 
-    def __init__(self, store: Store, kubeconfig: str = "", context: str = "", page_size: int = 500, request_timeout: float = 10.0, watch_timeout: int = 300) -> None:
+    def __init__(self, store: Store, cfg: KubeConfig | None = None) -> None:
         self.store = store
-        self.kubeconfig = kubeconfig
-        self.context = context
-        self.page_size = page_size
-        self.request_timeout = request_timeout
-        self.watch_timeout = watch_timeout
+        self.cfg = cfg or KubeConfig()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kube-source", daemon=True)
         self.reflectors: list[Reflector] = []
@@ -354,7 +348,7 @@ class KubeSource:
     def _run(self) -> None:
         self._status(SourceState.CONNECTING, "loading kubeconfig")
         try:
-            self.api, target = kubeconnect.load(self.kubeconfig, self.context)
+            self.api, target = kubeconnect.load(self.cfg.kubeconfig, self.cfg.context)
         except KubeConnectError as e:
             self._status(SourceState.ERROR, e.message, e.hint)
             return
@@ -367,7 +361,7 @@ class KubeSource:
         while not self._stop.is_set():
             self._status(SourceState.CONNECTING, f"connecting to {target.server}")
             try:
-                resp = kubeconnect.get(self.api, "/version", timeout=self.request_timeout)
+                resp = kubeconnect.get(self.api, "/version", timeout=self.cfg.request_timeout)
                 doc = orjson.loads(resp.data)
                 resp.release_conn()
                 self.store.set_meta(server_version=str(doc.get("gitVersion", "")) if isinstance(doc, dict) else "")
@@ -386,7 +380,7 @@ class KubeSource:
                 return
         self._status(SourceState.LIVE, f"connected to {target.server}")
         for kind in KINDS:
-            r = Reflector(kind, self.api, self.store, self._stop, target.server, self.page_size, self.request_timeout, self.watch_timeout, self._stop.wait)
+            r = Reflector(kind, self.api, self.store, self._stop, target.server, self.cfg)
             self.reflectors.append(r)
             r.thread.start()
 

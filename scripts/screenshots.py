@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from probes.dnsservice import DnsService, DnsSettings  # noqa: E402
+from probes.config import KubeConfig
 from probes.kubesource import KubeSource  # noqa: E402
 from probes.lab.dnsdemo import DnsDemo  # noqa: E402
 from probes.lab.serve import start_embedded  # noqa: E402
@@ -33,7 +34,7 @@ Step = Callable[[object], Awaitable[None]]
 async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopApp], None]], nodes: int | None = None, size: tuple[int, int] = (80, 24), dns_seconds: float = 0.0) -> Path:
     lab, kubeconfig = start_embedded(scenario, nodes=nodes)
     store = Store()
-    source = KubeSource(store, kubeconfig=kubeconfig)
+    source = KubeSource(store, KubeConfig(kubeconfig=kubeconfig))
     sources: list[object] = [source]
     panes = []
     demo = None

@@ -7,6 +7,7 @@ modules are imported only when the app is about to run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,7 @@ def run_app(argv: list[str]) -> int:
             _err(f"cannot start the demo DNS responders: {e}")
             return EXIT_USAGE
     store = Store()
-    source = KubeSource(store, kubeconfig=kubeconfig, context=context, page_size=cfg.kube.page_size, request_timeout=cfg.kube.request_timeout, watch_timeout=cfg.kube.watch_timeout)
+    source = KubeSource(store, dataclasses.replace(cfg.kube, kubeconfig=kubeconfig, context=context))
     dns = DnsService(store, DnsSettings.from_config(cfg.dns), vantage_map=dns_demo)
     from tui.app import AksnetTopApp
     from tui.dns_pane import DnsPane

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from probes.kubeconnect import KubeConnectError, load
+from probes.config import KubeConfig
 from probes.kubesource import KubeSource
 from probes.lab.apiserver import LabApiServer
 from probes.model import NetworkPlugin, SourceState
@@ -37,7 +38,7 @@ def lab(tmp_path: Path) -> Iterator[LabApiServer]:
 
 def run_source(kubeconfig: str, store: Store | None = None, **kw) -> tuple[KubeSource, Store]:  # type: ignore[no-untyped-def]
     store = store or Store()
-    src = KubeSource(store, kubeconfig=kubeconfig, **kw)
+    src = KubeSource(store, KubeConfig(kubeconfig=kubeconfig, **kw))
     src.start()
     return src, store
 

@@ -3,11 +3,10 @@ guard that every test leaves no thread behind."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 
 import pytest
+
+from tests.leaks import guard_threads
 
 from probes.lab.dnsserver import DnsResponder
 from probes.resolvers import Resolver, ResolverKind
@@ -15,15 +14,7 @@ from probes.resolvers import Resolver, ResolverKind
 
 @pytest.fixture(autouse=True)
 def no_leftover_threads():
-    before = set(threading.enumerate())
-    yield
-    end = time.monotonic() + 3.0
-    while time.monotonic() < end:
-        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        if not extra:
-            return
-        time.sleep(0.02)
-    pytest.fail(f"test left threads running: {[t.name for t in extra]}")
+    yield from guard_threads()
 
 
 @pytest.fixture

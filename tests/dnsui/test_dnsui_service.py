@@ -6,14 +6,16 @@ and a guard fails the test if a thread is left behind.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
+from tests.leaks import guard_threads
+
 from probes.dnsprobe import Outcome
 from probes.dnsservice import DnsService, DnsSettings, Vantage, wait_for
 from probes.history import History
+from probes.config import KubeConfig
 from probes.kubesource import KubeSource
 from probes.lab.dnsdemo import DnsDemo
 from probes.lab.scenario import ScenarioError, load_scenario, parse_scenario
@@ -24,15 +26,7 @@ from probes.state import Store
 
 @pytest.fixture(autouse=True)
 def no_leftover_threads():
-    before = set(threading.enumerate())
-    yield
-    end = time.monotonic() + 3.0
-    while time.monotonic() < end:
-        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        if not extra:
-            return
-        time.sleep(0.02)
-    pytest.fail(f"test left threads running: {[t.name for t in extra]}")
+    yield from guard_threads()
 
 
 def run_demo(scenario: str, rounds: int = 3):  # type: ignore[no-untyped-def]
@@ -40,7 +34,7 @@ def run_demo(scenario: str, rounds: int = 3):  # type: ignore[no-untyped-def]
     results; return (plan, {key: stats}, scenario)."""
     lab, kubeconfig = start_embedded(scenario)
     store = Store()
-    source = KubeSource(store, kubeconfig=kubeconfig)
+    source = KubeSource(store, KubeConfig(kubeconfig=kubeconfig))
     demo = DnsDemo(lab.scenario)
     svc = DnsService(store, DnsSettings(interval=0.25, timeout=0.4, jitter=0.05), vantage_map=demo, poll=0.1)
     try:

@@ -5,10 +5,11 @@ network namespaces (skip without root, except when CI is set: then fail loudly).
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest
+
+from tests.leaks import guard_threads
 
 from probes.egress import open_fds
 from probes.lab.tcptargets import LoopbackTargets
@@ -37,18 +38,15 @@ def require_netns() -> None:
 
 @pytest.fixture(autouse=True)
 def no_leftovers():
-    before = set(threading.enumerate())
     fds = open_fds()
-    yield
-    end = time.monotonic() + 3.0
-    while time.monotonic() < end:
-        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        if not extra and open_fds() <= fds:
-            return
-        time.sleep(0.02)
-    if extra:
-        pytest.fail(f"test left threads running: {[t.name for t in extra]}")
-    pytest.fail(f"test left descriptors open: {fds} before, {open_fds()} after")
+
+    def descriptors() -> str | None:
+        end = time.monotonic() + 3.0
+        while open_fds() > fds and time.monotonic() < end:
+            time.sleep(0.02)
+        return f"test left descriptors open: {fds} before, {open_fds()} after" if open_fds() > fds else None
+
+    yield from guard_threads(descriptors)
 
 
 @pytest.fixture(scope="module")

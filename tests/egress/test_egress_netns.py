@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.leaks import guard_threads
+
 from probes.lab.netns import D, E, NetnsLab, cleanup_stale
 
 pytestmark = pytest.mark.netns
@@ -40,18 +42,8 @@ def no_leftovers():
     """Overrides the package guard: the module-wide namespace lab legitimately holds
     descriptors (its listeners' pipes) from the first test to the module's end, and they
     may open after a test's baseline was taken. Threads are still checked; the lab's own
-    stop() removes namespaces and listeners, and the next module's guard sees the result."""
-    import threading
-    import time
-
-    before = set(threading.enumerate())
-    yield
-    end = time.monotonic() + 3.0
-    while time.monotonic() < end:
-        if not [t for t in threading.enumerate() if t not in before and t.is_alive()]:
-            return
-        time.sleep(0.02)
-    pytest.fail(f"test left threads running: {[t.name for t in threading.enumerate() if t not in before]}")
+    stop() removes namespaces and listeners."""
+    yield from guard_threads()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from probes.config import KubeConfig
 from probes.kubesource import KubeSource
 from probes.lab.serve import start_embedded
 from probes.state import Store
@@ -27,7 +28,7 @@ async def wait_until(pilot, cond, timeout: float) -> float:  # type: ignore[no-u
 async def test_node_joins_goes_notready_and_leaves_live_through_the_lab():
     lab, kubeconfig = start_embedded("healthy", run_timeline=False)
     store = Store()
-    app = AksnetTopApp(store, [KubeSource(store, kubeconfig=kubeconfig)])
+    app = AksnetTopApp(store, [KubeSource(store, KubeConfig(kubeconfig=kubeconfig))])
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: len(shown(app)) == 5, 20)
@@ -46,7 +47,7 @@ async def test_node_joins_goes_notready_and_leaves_live_through_the_lab():
 async def test_command_palette_goes_to_a_node():
     lab, kubeconfig = start_embedded("healthy", run_timeline=False)
     store = Store()
-    app = AksnetTopApp(store, [KubeSource(store, kubeconfig=kubeconfig)])
+    app = AksnetTopApp(store, [KubeSource(store, KubeConfig(kubeconfig=kubeconfig))])
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: len(shown(app)) == 5, 20)
