@@ -17,15 +17,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from probes.dnsservice import DnsService, DnsSettings  # noqa: E402
-from probes.config import KubeConfig
+import dataclasses  # noqa: E402
+
+from probes.config import Config, KubeConfig  # noqa: E402
 from probes.kubesource import KubeSource  # noqa: E402
-from probes.lab.dnsdemo import DnsDemo  # noqa: E402
 from probes.lab.serve import start_embedded  # noqa: E402
 from probes.state import Store  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
-from tui.dns_pane import DnsPane  # noqa: E402
+from tui.features import build_all, run_cleanups  # noqa: E402
 
 OUT = ROOT / "screenshots"
 Step = Callable[[object], Awaitable[None]]
@@ -35,15 +35,11 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
     lab, kubeconfig = start_embedded(scenario, nodes=nodes)
     store = Store()
     source = KubeSource(store, KubeConfig(kubeconfig=kubeconfig))
-    sources: list[object] = [source]
-    panes = []
-    demo = None
-    if dns_seconds:  # the DNS pane, probing the demo's responders as `aksnet-top --demo` does
-        demo = DnsDemo(lab.scenario).start()
-        dns = DnsService(store, DnsSettings(interval=1.0, timeout=0.5), vantage_map=demo)
-        sources.append(dns)
-        panes.append(DnsPane(dns))
-    app = AksnetTopApp(store, sources, panes=panes, banner=f"demo: {scenario}")
+    # every pane exactly as `aksnet-top --demo` builds them, with quicker probe rounds
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, dns=dataclasses.replace(cfg.dns, interval=1.0, timeout=0.5))
+    features = build_all(cfg, store, lab)
+    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, banner=f"demo: {scenario}")
     try:
         async with app.run_test(size=size) as pilot:
             app.query_one(Input).cursor_blink = False
@@ -60,8 +56,7 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
             await pilot.pause(0.4)
             path = Path(app.save_screenshot(f"{name}.svg", str(OUT)))
     finally:
-        if demo is not None:
-            demo.stop()
+        run_cleanups(features)
         lab.stop()
     return path
 

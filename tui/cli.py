@@ -124,28 +124,20 @@ def run_app(argv: list[str]) -> int:
             _err(str(e))
             return EXIT_FAILED
 
-    from probes.dnsservice import DnsService, DnsSettings
+    from tui.features import FeatureError, build_all, run_cleanups
 
-    # DNS vantages: the demo maps every node's resolvers to loopback responders (the lab
-    # reads the scenario, the probes see packets); a real cluster has `local` only until
-    # the per-node agent supplies its own VantageMap.
-    dns_demo = None
-    if lab is not None:
-        from probes.lab.dnsdemo import DnsDemo
-
-        try:
-            dns_demo = DnsDemo(lab.scenario).start()
-        except Exception as e:  # a bad dns: section, no free port: one line, no traceback
-            lab.stop()
-            _err(f"cannot start the demo DNS responders: {e}")
-            return EXIT_USAGE
     store = Store()
     source = KubeSource(store, dataclasses.replace(cfg.kube, kubeconfig=kubeconfig, context=context))
-    dns = DnsService(store, DnsSettings.from_config(cfg.dns), vantage_map=dns_demo)
+    try:
+        features = build_all(cfg, store, lab)
+    except FeatureError as e:
+        if lab is not None:
+            lab.stop()
+        _err(str(e))
+        return EXIT_USAGE
     from tui.app import AksnetTopApp
-    from tui.dns_pane import DnsPane
 
-    app = AksnetTopApp(store, [source, dns], panes=[DnsPane(dns)], refresh_interval=cfg.ui.refresh_interval, banner=banner)
+    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, refresh_interval=cfg.ui.refresh_interval, banner=banner)
     try:
         app.theme = cfg.ui.theme
     except Exception:
@@ -153,9 +145,7 @@ def run_app(argv: list[str]) -> int:
     try:
         app.run()
     finally:
-        dns.stop(2.0)  # the app stops its sources on unmount; this is a no-op then
-        if dns_demo is not None:
-            dns_demo.stop()
+        run_cleanups(features)
         if lab is not None:
             lab.stop()
     return app.return_code or EXIT_OK
