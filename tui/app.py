@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -116,6 +117,9 @@ class AksnetTopApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Everything imported and built so far lives as long as the app: keep it out of the
+        # cyclic GC's full passes, which otherwise stall frames under a steady result flow.
+        gc.freeze()
         self.title = "aksnet-top" + (f" — {self.banner}" if self.banner else "")
         for s in self.sources:
             s.start()

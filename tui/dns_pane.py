@@ -183,6 +183,12 @@ class DnsTable(DataTable):
         if isinstance(pane, DnsPane):
             pane.toggle_problems()
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        pane = self.parent
+        if isinstance(pane, DnsPane):
+            pane.flush_visible()  # rows scrolled into view get the values they missed
+
 
 class DnsPane(Vertical):
     PANE_TITLE = "DNS"
@@ -202,6 +208,7 @@ class DnsPane(Vertical):
         self._cells: dict[str, list[Any]] = {}  # row key -> last cell texts, for diffing
         self._raw: dict[str, tuple] = {}  # row key -> last stats signature
         self._stats: dict[ProbeKey, Stats] = {}
+        self._dirty: dict[str, tuple[RowInfo, Stats]] = {}  # off-screen rows with newer stats
         self._health: dict[str, dict[ProbeKey, str]] = {}  # vantage -> key -> health
         self._seen_version = -1
         self._status: Text | None = None
@@ -266,8 +273,8 @@ class DnsPane(Vertical):
             for key, st in changed.items():
                 info = self._rows.get(key)  # type: ignore[arg-type]
                 if info is not None:
-                    raw = (st.p50, st.p95, st.loss_pct, st.last_outcome, spark_levels(st.recent))
-                    self._put(self._row_key(info.key), lambda i=info, s=st: self._row_cells(i, s), raw)
+                    self._dirty[self._row_key(info.key)] = (info, st)
+            self.flush_visible()
             for v in (set(self._vantage_order) if structural else touched):
                 self._put(self._vantage_key(v), self._vantage_cells(v))
             self._update_status(plan)
@@ -329,6 +336,7 @@ class DnsPane(Vertical):
                 cursor_key = None
         for k in [k for k in self._shown if k not in wanted_keys]:
             table.remove_row(k)
+            self._dirty.pop(k, None)
             self._shown.discard(k)
             self._cells.pop(k, None)
             self._raw.pop(k, None)
@@ -349,6 +357,24 @@ class DnsPane(Vertical):
             table.sort(key=lambda row: row[0].order if isinstance(row[0], SortText) else ())
         if cursor_key is not None and cursor_key in self._shown:
             table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+
+    def flush_visible(self, everything: bool = False) -> None:
+        """Redraw the rows on screen whose stats moved; off-screen rows wait until they
+        scroll into view. At 1,000 results/s nearly every row changes every tick, but only
+        a screenful is ever drawn: this keeps a tick's cost to what can be seen."""
+        if not self._dirty:
+            return
+        table = self.table
+        if everything:
+            keys = list(self._dirty)
+        else:
+            first = max(0, int(table.scroll_y))
+            rows = table.ordered_rows[first : first + max(1, table.size.height)]
+            keys = [r.key.value for r in rows if r.key.value in self._dirty]
+        for rk in keys:
+            info, st = self._dirty.pop(rk)
+            raw = (st.p50, st.p95, st.loss_pct, st.last_outcome, spark_levels(st.recent))
+            self._put(rk, lambda i=info, s=st: self._row_cells(i, s), raw)
 
     def _put(self, row_key: str, cells: list[Any], raw: tuple | None = None) -> None:
         """update_cell for what changed in a shown row. `raw`, when given, is a cheap
@@ -473,6 +499,7 @@ class DnsPane(Vertical):
 
     def plain_rows(self) -> list[str]:
         """The table as text, in display order (tests)."""
+        self.flush_visible(everything=True)
         table = self.table
         out = []
         for i in range(table.row_count):
