@@ -159,3 +159,26 @@ def test_build_plan_confine_and_local_first():
     assert [r.key for r in plan.vantages[1].resolvers] == ["nodelocal"]
     assert plan.vantages[1].resolvers[0].dest == ("127.0.0.1", 5300)
     assert plan.jobs == len(plan.vantages[0].resolvers) + 1
+
+
+async def test_off_screen_rows_wait_until_scrolled_into_view():
+    plan = small_plan(nodes=5)  # more rows than an 80×24 screen holds
+    src = FakeSource(plan)
+    fill(plan, src.history, bad=None)
+    app, pane = app_with(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.4)
+        table = pane.query_one(DnsTable)
+        assert table.row_count > table.size.height
+        last_key = table.ordered_rows[-1].key.value
+        _, v, res_key, name, _ = last_key.split("|", 4)
+        res = result(plan, v, res_key, name, Outcome.SERVFAIL, i=60)
+        src.history.add(res.key, res)
+        await pilot.pause(0.4)
+        assert last_key in pane._dirty  # off screen: not redrawn yet
+        assert "servfail" not in " ".join(c.plain for c in table.get_row(last_key))
+        table.move_cursor(row=table.row_count - 1)  # scroll it into view
+        await pilot.pause(0.3)
+        assert last_key not in pane._dirty
+        assert "servfail" in " ".join(c.plain for c in table.get_row(last_key))
