@@ -239,6 +239,12 @@ class AksnetTopApp(App[None]):
         for active in self.active_bindings.values():
             b = active.binding
             what = b.description or b.action
+            if b.action.startswith("show_tab("):
+                index = int(b.action[len("show_tab(") : -1])
+                titles = ["Topology"] + [getattr(p, "PANE_TITLE", type(p).__name__) for p in self.panes]
+                if index > len(titles):
+                    continue  # no such tab in this run
+                what = f"{titles[index - 1]} tab"
             if b.action == "command_palette":
                 what = "Commands: go to a node, filter, theme…"
             keys = groups.setdefault(what, [])

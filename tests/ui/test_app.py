@@ -118,6 +118,8 @@ async def test_help_lists_bindings():
         described = set(keys.values())
         assert {"Quit", "Filter", "Keys"} <= described
         assert any(v.startswith("Commands") for v in described)
+        assert "Topology tab" in described and not any(v.startswith("Tab ") for v in described)
+        assert "DNS tab" not in described  # this app has no DNS pane
         first_keys, first_what = app.screen.rows[0]
         assert first_what == "Quit" and "q" in first_keys.split()  # the app's own keys come first
         assert any("detail" in v for v in described)
