@@ -25,7 +25,7 @@ def app_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aksnet-top",
         description="Terminal dashboard for AKS networking. Read-only: it never writes to the cluster or to Azure.",
-        epilog="Other commands: `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration).",
+        epilog="Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration).",
     )
     p.add_argument("--demo", action="store_true", help="run on the embedded demo cluster (no kubeconfig needed)")
     p.add_argument("--scenario", metavar="S", help="demo scenario: a built-in name (healthy, overlay, azure-cni, upgrade, dns-nodelocal-down) or a file")
@@ -71,6 +71,64 @@ def run_lab(argv: list[str]) -> int:
     from probes.lab.serve import serve_forever
 
     return serve_forever(ns.scenario, nodes=ns.nodes, kubeconfig_out=ns.kubeconfig_out, host=ns.host, port=ns.port, tls=ns.tls, token=ns.token)
+
+
+def check_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aksnet-top check",
+        description="One headless run: list the cluster, probe for N cycles, print findings. "
+        "Exit 0 healthy, 1 warnings, 2 critical, 3 could not run.",
+    )
+    p.add_argument("--demo", action="store_true", help="check the embedded demo cluster")
+    p.add_argument("--scenario", metavar="S", help="demo scenario (built-in name or file)")
+    p.add_argument("--nodes", type=int, metavar="N", help="demo: scale the scenario to N nodes")
+    p.add_argument("--kubeconfig", metavar="PATH")
+    p.add_argument("--context", metavar="NAME")
+    p.add_argument("--config", metavar="PATH", type=Path)
+    p.add_argument("--cycles", type=int, default=2, help="probe cycles before the verdict (default 2)")
+    p.add_argument("--interval", type=float, metavar="SECONDS", help="probe interval for this run (default: dns.interval)")
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    return p
+
+
+def run_check(argv: list[str]) -> int:
+    ns = check_parser().parse_args(argv)
+    if not 1 <= ns.cycles <= 100:
+        _err("--cycles must be from 1 to 100")
+        return EXIT_USAGE
+    if ns.interval is not None and not 0.1 <= ns.interval <= 300:
+        _err("--interval must be from 0.1 to 300 seconds")
+        return EXIT_USAGE
+    if not ns.demo and (ns.scenario or ns.nodes):
+        _err("--scenario and --nodes go with --demo")
+        return EXIT_USAGE
+    try:
+        cfg = configmod.load(flags=_flags(ns), path=ns.config)
+    except configmod.ConfigError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    from probes import check
+
+    if not ns.demo:
+        from probes.kubeconnect import KubeConnectError, load
+
+        try:
+            load(cfg.kube.kubeconfig, cfg.kube.context)
+        except KubeConnectError as e:
+            _err(str(e))
+            return int(check.Exit.COULD_NOT_RUN)
+    try:
+        result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval)
+    except Exception as e:  # the demo could not start (unknown scenario, bad file): one line
+        _err(f"check could not run: {e}")
+        return int(check.Exit.COULD_NOT_RUN)
+    if ns.output == "json":
+        import json
+
+        print(json.dumps(result.report, indent=2))
+    else:
+        check.render_table(result)
+    return int(result.exit)
 
 
 def run_config(argv: list[str]) -> int:
@@ -151,7 +209,7 @@ def run_app(argv: list[str]) -> int:
     return app.return_code or EXIT_OK
 
 
-COMMANDS = {"lab": run_lab, "config": run_config}
+COMMANDS = {"lab": run_lab, "config": run_config, "check": run_check}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,294 @@
+"""Observations -> findings. Pure: plain data in, plain data out, no I/O.
+
+Each rule looks at one fault shape of ../shared/FAULTS.md and joins the sources that
+tell it apart (node conditions, pod readiness, DNS results per vantage and resolver).
+Rules never read a lab scenario: they see what production sources see.
+
+Vantage rule: from the host aksnet-top runs on (`local`, usually a jumpbox), NodeLocal
+DNS and ClusterIPs are normally out of reach, so failures seen only from `local` are
+reported as info, never as a cluster fault; cluster faults need a node vantage or
+API evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from probes.history import Stats
+from probes.model import LOCAL_VANTAGE, NodeInfo, Topology
+
+NEW_NODE_SECONDS = 600  # a node younger than this is still joining: marked, not alarmed
+
+
+class Severity(IntEnum):
+    INFO = 0
+    WARNING = 1
+    CRITICAL = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str  # stable rule id, e.g. "nodelocal-down"
+    fault: str | None  # FAULTS.md id ("F4") where one applies
+    severity: Severity
+    subject: str  # "node/<name>", "resolver/<key>", "service/<ns>/<name>", "cluster"
+    cause: str  # one line
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    next_step: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "fault": self.fault,
+            "severity": str(self.severity),
+            "subject": self.subject,
+            "cause": self.cause,
+            "evidence": dict(self.evidence),
+            "next_step": self.next_step,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """Everything the rules may look at, at one moment."""
+
+    topology: Topology
+    dns: Mapping[Any, Stats] = field(default_factory=dict)  # ProbeKey -> Stats
+    now: float = 0.0  # wall clock, epoch seconds
+
+
+def is_cluster_name(name: str) -> bool:
+    return name.rstrip(".").endswith(".cluster.local")
+
+
+def _failing(st: Stats) -> bool:
+    """Mostly lost, or the last answers are errors: what an operator calls 'not answering'."""
+    return st.attempts > 0 and (st.loss_pct >= 50 or st.last_outcome in ("timeout", "network-error", "servfail", "refused"))
+
+
+def _answering(st: Stats) -> bool:
+    return st.successes > 0 and st.last_outcome in ("ok", "nxdomain", "truncated-tcp-ok")
+
+
+def _node_of(vantage: str) -> str | None:
+    return vantage[len("node/") :] if vantage.startswith("node/") else None
+
+
+def _dns_by(obs: Observations) -> dict[str, dict[tuple[str, str], Stats]]:
+    """vantage -> (resolver, name) -> stats."""
+    out: dict[str, dict[tuple[str, str], Stats]] = {}
+    for key, st in obs.dns.items():
+        out.setdefault(key.vantage, {})[(key.resolver, key.name)] = st
+    return out
+
+
+def _ms(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1f} ms"
+
+
+# --- node rules --------------------------------------------------------------------------
+def node_phase(node: NodeInfo, now: float) -> str:
+    """'new', 'draining', 'cordoned' or '' — the upgrade-aware marks."""
+    if node.draining:
+        return "draining"
+    if node.cordoned:
+        return "cordoned"
+    if node.created and now - node.created < NEW_NODE_SECONDS:
+        return "new"
+    return ""
+
+
+def rule_nodes(obs: Observations) -> Iterable[Finding]:
+    for n in obs.topology.nodes:
+        phase = node_phase(n, obs.now)
+        subject = f"node/{n.name}"
+        if n.network_unavailable:
+            yield Finding(
+                "route-missing", "F1", Severity.CRITICAL, subject,
+                f"the node reports no route for its pod CIDR ({n.network_reason or 'NetworkUnavailable'}): cross-node pod traffic to and from it is broken",
+                {"pod_cidrs": ", ".join(n.pod_cidrs), "expected_next_hop": n.internal_ip, "condition": f"NetworkUnavailable=True/{n.network_reason}"},
+                "check the route table on the cluster subnet for a route named after the node "
+                "(`az network route-table route list -g <node-rg> --route-table-name <rt>`); "
+                "the cloud provider recreates it when it can write to the table",
+            )
+        if n.ready is False or n.ready is None:
+            if phase in ("draining", "cordoned", "new"):
+                yield Finding("node-not-ready", None, Severity.INFO, subject,
+                              f"{phase} node is not Ready ({n.ready_reason or 'no reason'}): expected during an upgrade or scale-out",
+                              {"phase": phase, "reason": n.ready_reason}, "wait for the upgrade to finish; it should leave or turn Ready")
+            else:
+                yield Finding("node-not-ready", None, Severity.WARNING, subject,
+                              f"node is not Ready ({n.ready_reason or 'no Ready condition'})",
+                              {"reason": n.ready_reason, "kubelet": n.kubelet_version},
+                              f"`kubectl describe node {n.name}`; check the VMSS instance {n.vmss} #{n.instance_id}")
+        elif phase:
+            yield Finding("node-in-transition", None, Severity.INFO, subject, f"node is {phase}", {"phase": phase}, "")
+
+
+# --- DNS rules ---------------------------------------------------------------------------
+def rule_nodelocal(obs: Observations) -> Iterable[Finding]:
+    """F4: NodeLocal times out on X while kube-dns answers from X; the pod on X confirms."""
+    topo = obs.topology
+    by = _dns_by(obs)
+    nodes_with_dns_evidence: set[str] = set()
+    for vantage, rows in by.items():
+        node = _node_of(vantage)
+        if node is None:
+            continue
+        nl = [st for (res, _), st in rows.items() if res in ("nodelocal",) or res.startswith("localdns")]
+        kd = [st for (res, name), st in rows.items() if res == "kube-dns" and is_cluster_name(name)]
+        if not nl or not all(_failing(st) for st in nl):
+            continue
+        nodes_with_dns_evidence.add(node)
+        pod = topo.nodelocal.get(node)
+        kube_ok = any(_answering(st) for st in kd)
+        pod_state = "no node-local-dns pod on the node" if pod is None else (
+            f"{pod.name} Ready" if pod.ready else f"{pod.name} not ready ({pod.reason or pod.phase or 'no reason'})")
+        if kube_ok:
+            yield Finding(
+                "nodelocal-down", "F4", Severity.CRITICAL, f"node/{node}",
+                "NodeLocal DNS does not answer on this node while kube-dns does: pods on it cannot resolve",
+                {"nodelocal_loss": f"{max(st.loss_pct for st in nl):.0f}%", "nodelocal_last": nl[0].last_outcome,
+                 "kube_dns_p50": _ms(min((st.p50 for st in kd if st.p50 is not None), default=None)), "pod": pod_state},
+                f"`kubectl -n kube-system logs {pod.name}` and `kubectl -n kube-system delete pod {pod.name}` to restart it"
+                if pod is not None else "check the node-local-dns DaemonSet's tolerations and `kubectl -n kube-system get ds node-local-dns`",
+            )
+    # API-only evidence: the pod is not ready (no DNS vantage on that node to confirm)
+    if topo.nodelocal_enabled:
+        for n in topo.nodes:
+            if n.name in nodes_with_dns_evidence or n.localdns:
+                continue
+            pod = topo.nodelocal.get(n.name)
+            if pod is not None and pod.ready:
+                continue
+            phase = node_phase(n, obs.now)
+            sev = Severity.INFO if phase else Severity.WARNING
+            what = "no node-local-dns pod" if pod is None else f"{pod.name} not ready ({pod.reason or pod.phase})"
+            yield Finding("nodelocal-pod-not-ready", "F4", sev, f"node/{n.name}",
+                          f"{what}: DNS from pods on this node will time out" + (f" ({phase} node)" if phase else ""),
+                          {"pod": what}, "`kubectl -n kube-system get pods -l k8s-app=node-local-dns -o wide`")
+
+
+def rule_cluster_dns(obs: Observations) -> Iterable[Finding]:
+    """F5: kube-dns fails from every node vantage, or every CoreDNS pod is unready."""
+    topo = obs.topology
+    by = _dns_by(obs)
+    node_views = {v: rows for v, rows in by.items() if _node_of(v)}
+    kd_views = [[st for (res, _), st in rows.items() if res == "kube-dns"] for rows in node_views.values()]
+    kd_views = [v for v in kd_views if v]
+    all_fail = bool(kd_views) and all(all(_failing(st) for st in view) for view in kd_views)
+    ready = sum(1 for p in topo.coredns if p.ready)
+    pods_down = bool(topo.coredns) and ready == 0
+    if all_fail or pods_down:
+        yield Finding(
+            "cluster-dns-down", "F5", Severity.CRITICAL, "resolver/kube-dns",
+            "cluster DNS is down: kube-dns " + ("does not answer from any node" if all_fail else "has no ready CoreDNS endpoint"),
+            {"coredns_ready": f"{ready}/{len(topo.coredns)}", "node_vantages_failing": f"{len(kd_views) if all_fail else 0}/{len(kd_views)}",
+             "dns_service_ip": topo.dns_service_ip},
+            "`kubectl -n kube-system get pods -l k8s-app=kube-dns` and their logs; `kubectl -n kube-system get endpointslices -l k8s-app=kube-dns`",
+        )
+    elif topo.coredns and ready < len(topo.coredns):
+        yield Finding("coredns-degraded", None, Severity.WARNING, "resolver/kube-dns",
+                      f"{len(topo.coredns) - ready} of {len(topo.coredns)} CoreDNS pods not ready",
+                      {"coredns_ready": f"{ready}/{len(topo.coredns)}"}, "`kubectl -n kube-system describe pods -l k8s-app=kube-dns`")
+
+
+def rule_upstream(obs: Observations) -> Iterable[Finding]:
+    """F6: cluster names answer, external names fail, from every vantage that asked."""
+    by = _dns_by(obs)
+    views = 0
+    failing = 0
+    evidence: dict[str, Any] = {}
+    for vantage, rows in by.items():
+        if vantage == LOCAL_VANTAGE and len(by) > 1:
+            continue  # a jumpbox's own upstream is not the cluster's
+        inner = [st for (res, name), st in rows.items() if is_cluster_name(name) and (res == "kube-dns" or res.startswith("coredns"))]
+        outer = [(name, st) for (res, name), st in rows.items() if not is_cluster_name(name) and (res == "kube-dns" or res.startswith("coredns"))]
+        if not inner or not outer:
+            continue
+        views += 1
+        if any(_answering(st) for st in inner) and all(_failing(st) for _, st in outer):
+            failing += 1
+            evidence.setdefault("external_names", ", ".join(sorted({n for n, _ in outer})))
+            evidence.setdefault("external_last", outer[0][1].last_outcome)
+    if views and failing == views:
+        evidence["vantages"] = f"{failing}/{views}"
+        yield Finding(
+            "upstream-dns-blocked", "F6", Severity.CRITICAL, "resolver/upstream",
+            "cluster names resolve but external names fail from every vantage: CoreDNS cannot reach its upstream",
+            evidence,
+            "check UDP/TCP 53 from the nodes to the VNet DNS or 168.63.129.16 (UDR, NSG, firewall rules), and CoreDNS's forward plugin",
+        )
+
+
+def rule_truncation(obs: Observations) -> Iterable[Finding]:
+    """F7: answers with TC set; TCP retry decides the severity."""
+    seen: dict[tuple[str, str], str] = {}
+    for key, st in obs.dns.items():
+        if st.last_outcome in ("truncated-tcp-ok", "truncated-tcp-failed"):
+            prev = seen.get((key.resolver, key.name))
+            if prev != "truncated-tcp-failed":
+                seen[(key.resolver, key.name)] = st.last_outcome
+    for (res, name), outcome in sorted(seen.items()):
+        failed = outcome == "truncated-tcp-failed"
+        yield Finding(
+            "dns-truncated", "F7", Severity.WARNING if failed else Severity.INFO, f"resolver/{res}",
+            f"answers for {name} are truncated (TC) over UDP; the TCP retry {'fails' if failed else 'works'}"
+            + ("" if failed else ": clients without TCP fallback (old musl) still fail"),
+            {"name": name, "tcp_retry": "failed" if failed else "ok"},
+            "allow TCP 53 to the resolver" if failed else "shrink the answer (fewer records) or make sure clients retry over TCP",
+        )
+
+
+def rule_local_unreachable(obs: Observations) -> Iterable[Finding]:
+    """From the jumpbox, in-cluster resolvers are often unreachable: say it, as info."""
+    rows = _dns_by(obs).get(LOCAL_VANTAGE, {})
+    down = sorted({res for (res, _), st in rows.items() if _failing(st)})
+    if down and not any(_node_of(v) for v in _dns_by(obs)):
+        yield Finding("local-vantage-limited", None, Severity.INFO, "cluster",
+                      f"from this host {', '.join(down)} do not answer: expected outside the cluster network",
+                      {"resolvers": ", ".join(down)}, "install the per-node agent for per-node DNS health")
+
+
+# --- services ----------------------------------------------------------------------------
+def rule_lb_pending(obs: Observations) -> Iterable[Finding]:
+    """F12: a LoadBalancer service without an external IP."""
+    for s in obs.topology.services:
+        if s.pending:
+            yield Finding(
+                "lb-service-pending", "F12", Severity.WARNING, f"service/{s.namespace}/{s.name}",
+                f"LoadBalancer service has no {'internal ' if s.internal_lb else ''}IP yet",
+                {"ports": ", ".join(s.ports), "internal": s.internal_lb},
+                f"`kubectl -n {s.namespace} describe service {s.name}` for the cloud provider's error"
+                + ("; an internal LB on your own subnet needs Network Contributor on it" if s.internal_lb else ""),
+            )
+
+
+RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
+    rule_nodes,
+    rule_nodelocal,
+    rule_cluster_dns,
+    rule_upstream,
+    rule_truncation,
+    rule_local_unreachable,
+    rule_lb_pending,
+)
+
+
+def diagnose(obs: Observations) -> list[Finding]:
+    """Every finding, most severe first, then by subject."""
+    out: list[Finding] = []
+    for rule in RULES:
+        out.extend(rule(obs))
+    return sorted(out, key=lambda f: (-f.severity, f.fault or "F99", f.subject, f.rule))
+
+
+def observe(topology: Topology, dns: Mapping[Any, Stats] | None = None, now: float | None = None) -> Observations:
+    return Observations(topology=topology, dns=dict(dns or {}), now=time.time() if now is None else now)
