@@ -209,6 +209,18 @@ class AksnetTopApp(App[None]):
         elif isinstance(data, PoolRef) or event.node.is_root:
             event.node.toggle()
 
+    EVIDENCE_PANE = {"node": "Topology", "service": "Topology", "route": "Topology", "resolver": "DNS",
+                     "target": "Egress", "snat": "SNAT", "cluster": "Topology"}
+
+    def show_evidence(self, subject: str) -> None:
+        """Jump from a finding to where its evidence is shown."""
+        kind, _, rest = subject.partition("/")
+        title = self.EVIDENCE_PANE.get(kind, "Topology")
+        titles = ["Topology"] + [getattr(p, "PANE_TITLE", "") for p in self.panes]
+        self.action_show_tab(titles.index(title) + 1 if title in titles else 1)
+        if kind == "node":
+            self.goto_node(rest)
+
     def goto_node(self, name: str) -> None:
         tree = self.query_one(TopologyTree)
         if not tree.select_node_named(name):
