@@ -258,6 +258,8 @@ class Reflector:
         resp = kubeconnect.get(self.api, self.kind.path, query, timeout=(self.cfg.request_timeout, timeout + 30), stream=True)
         self.resp = resp
         try:
+            if self.stop.is_set():  # stop() came while the request was in flight
+                return rv
             for line in _iter_lines(resp, self.stop):
                 try:
                     ev = orjson.loads(line)
@@ -320,6 +322,7 @@ class Reflector:
                 self.stop.wait(delay)
 
     def interrupt(self) -> None:
+        """End the open watch stream, if any; the loop reconnects from its resourceVersion."""
         resp = self.resp
         if resp is not None:
             try:

@@ -26,10 +26,24 @@ def serve_forever(scenario_arg: str, nodes: int | None = None, kubeconfig_out: s
                   host: str = "127.0.0.1", port: int = 0, tls: bool = False, token: str | None = None,
                   stderr: TextIO | None = None, stop_event: threading.Event | None = None) -> int:
     """Serve until SIGINT/SIGTERM (or ``stop_event``). Returns 0, or 3 with a one-line error."""
-    from .apiserver import LabApiServer
-    from .scenario import ScenarioError
     err = stderr or sys.stderr
     stop = stop_event or threading.Event()
+    old: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        # before anything is printed: whoever reads the ready line may signal at once
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        return _serve(scenario_arg, nodes, kubeconfig_out, host, port, tls, token, err, stop)
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)  # type: ignore[arg-type]
+
+
+def _serve(scenario_arg: str, nodes: int | None, kubeconfig_out: str | None, host: str, port: int, tls: bool,
+           token: str | None, err: TextIO, stop: threading.Event) -> int:
+    from .apiserver import LabApiServer
+    from .scenario import ScenarioError
     try:
         srv = LabApiServer(scenario_arg, host=host, port=port, tls=tls, token=token, nodes=nodes)
         srv.start()
@@ -52,16 +66,8 @@ def serve_forever(scenario_arg: str, nodes: int | None = None, kubeconfig_out: s
               f"kubectl get nodes -o wide", file=err, flush=True)
         for note in srv.scenario.notes:
             print(f"note: {note}", file=err, flush=True)
-        old = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old[sig] = signal.signal(sig, lambda *_: stop.set())
-        try:
-            while not stop.wait(0.5):
-                pass
-        finally:
-            for sig, h in old.items():
-                signal.signal(sig, h)
+        while not stop.wait(0.5):
+            pass
         return EXIT_OK
     finally:
         srv.stop()

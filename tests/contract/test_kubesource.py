@@ -47,6 +47,13 @@ def status(store: Store, source: str):  # type: ignore[no-untyped-def]
     return store.snapshot().status(source)
 
 
+def interrupt_nodes_watch(src: KubeSource) -> None:
+    """End the open nodes watch stream (waiting until it is open, so the cut is certain)."""
+    r = next(r for r in src.reflectors if r.kind.name == "nodes")
+    assert wait_for(lambda: r.resp is not None, 10)
+    r.interrupt()
+
+
 def counts(srv: LabApiServer, verb: str, resource: str) -> int:
     return sum(1 for r in srv.requests.records() if r.verb == verb and r.resource == resource)
 
@@ -116,9 +123,7 @@ def test_expired_watch_relists(lab):
         lab.expire()
         name = lab.state.add_node("nodepool1")
         # the open watch may deliver the add; the next one is expired -> relist must also show it
-        for r in src.reflectors:
-            if r.kind.name == "nodes":
-                r.interrupt()
+        interrupt_nodes_watch(src)
         assert wait_for(lambda: counts(lab, "list", "nodes") >= 2, 10)
         assert wait_for(lambda: store.snapshot().topology.node(name) is not None, 5)
     finally:
@@ -130,9 +135,7 @@ def test_watch_cut_mid_event_reconnects_and_catches_up(lab):
     try:
         assert src.wait_synced(10)
         lab.faults.cut_watch_mid_event(r"^/api/v1/nodes$", times=1)
-        for r in src.reflectors:
-            if r.kind.name == "nodes":
-                r.interrupt()  # the next watch is the one that is cut
+        interrupt_nodes_watch(src)  # the next watch is the one that is cut
         assert wait_for(lambda: counts(lab, "watch", "nodes") >= 2, 10)
         name = lab.state.add_node("userpool")  # this event is cut in half on the wire
         assert wait_for(lambda: store.snapshot().topology.node(name) is not None, 10)
