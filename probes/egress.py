@@ -275,7 +275,10 @@ def _hostport(host: str, port: int) -> str:
 class EgressProbe:
     """Checks TCP targets from one vantage. Share one per vantage: it bounds in-flight
     handshakes (descriptors) across all concurrent checks. Use from one event loop at a
-    time; `close()` when done (SYN mode's raw sockets already close when idle)."""
+    time; `close()` when done (SYN mode's raw sockets already close when idle).
+
+    `dial_map` is the lab's DNAT: after resolving, 'addr:port' (one port of a host) or
+    'addr' (any port) -> the port actually dialled on that address."""
 
     def __init__(self, vantage: str = LOCAL_VANTAGE, *, timeout: float = DEFAULT_TIMEOUT,
                  dns_timeout: float = DEFAULT_DNS_TIMEOUT, mode: str | Mode = "auto",
@@ -384,7 +387,8 @@ class EgressProbe:
                 return result(Outcome.DNS_FAILURE, (time.monotonic() - d0) * 1000.0,
                               error=f"DNS: {_dns_reason(e, t.host)}")
             address = addrs[0]
-        port = self._dial_map.get(address, t.port)
+        # the lab's DNAT: 'addr:port' (one port of a host) wins over 'addr' (every port)
+        port = self._dial_map.get(_hostport(address, t.port), self._dial_map.get(address, t.port))
         via = _hostport(address, port) if port != t.port else ""
         v6 = ":" in address
         m, fb = mode, fallback

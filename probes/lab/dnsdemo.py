@@ -40,22 +40,23 @@ def spec_of(scenario: Any) -> DnsLabSpec:
     return spec if isinstance(spec, DnsLabSpec) else DnsLabSpec()
 
 
-def resolve_node(scenario: Any, ref: str) -> str:
-    """A ``dns.nodes`` key -> node name: 'pool/N' (VMSS instance N), an index, or a name."""
+def resolve_node(scenario: Any, ref: str, section: str = "dns") -> str:
+    """A ``dns.nodes`` (or ``<section>.nodes``) key -> node name: 'pool/N' (VMSS instance
+    N), an index, or a name."""
     m = re.fullmatch(r"([a-z][a-z0-9]*)/(\d+)", ref)
     if m and scenario is not None:
         pool, n = m.group(1), int(m.group(2))
         if not any(p.name == pool for p in scenario.pools):
             from probes.lab.scenario import ScenarioError
 
-            raise ScenarioError(f"{scenario.source}: dns.nodes.{ref}: no pool {pool!r} in this cluster")
+            raise ScenarioError(f"{scenario.source}: {section}.nodes.{ref}: no pool {pool!r} in this cluster")
         return scenario.node_name(pool, n)
     if ref.isdigit() and scenario is not None:
         nodes = scenario.nodes()
         if int(ref) >= len(nodes):
             from probes.lab.scenario import ScenarioError
 
-            raise ScenarioError(f"{scenario.source}: dns.nodes.{ref}: the cluster has {len(nodes)} nodes")
+            raise ScenarioError(f"{scenario.source}: {section}.nodes.{ref}: the cluster has {len(nodes)} nodes")
         return nodes[int(ref)].name
     return ref
 

@@ -1,0 +1,158 @@
+"""The demo's egress world: per-node DNS answers pointing at loopback TCP targets.
+
+In ``--demo`` each scenario node is an egress vantage. Every name a node checks is
+resolved through a lab DNS responder (real DNS over UDP/TCP on loopback) that answers
+that node's view of the name (the scenario's ``egress:`` section,
+probes/lab/egressspec.py) with the address of a loopback host that really behaves that
+way (probes/lab/tcptargets.py):
+
+* 127.0.0.2 accepts (open), 127.0.0.3 answers RST (refused), 127.0.0.4 drops SYNs
+  (timeout) — on every port;
+* a rule that differs per port (``{443: drop}``) gets a host of its own from 127.0.0.5 up,
+  with all three behaviours on it, and the DNAT says which port goes where.
+
+The targets listen on ephemeral ports; :meth:`EgressDemo.dial_map` is the DNAT the probe
+applies after resolving ('addr:port' for one port, 'addr' for any). A name the lab does not
+know gets NXDOMAIN, so nothing is ever dialled beyond loopback; the vantages are
+``confine``-d on top (probes/egressservice.py). This module is the one place that reads the
+scenario's ``egress:`` section: the probes see DNS answers and packets only.
+
+Responders are shared by view: one for every node without an override (and `local`,
+the laptop), one per node whose view differs. At most ``max_nodes`` node vantages are
+offered (the first nodes by name), as in the DNS demo.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from probes.lab.dnsdemo import resolve_node
+from probes.lab.dnsserver import DnsResponder, Zone
+from probes.lab.egressspec import EgressLabSpec, PortRule
+from probes.lab.tcptargets import DROP_HOST, OPEN_HOST, REFUSED_HOST, LoopbackTargets
+from probes.model import LOCAL_VANTAGE, Topology, node_vantage
+from probes.targets import AKS_REQUIRED
+
+MAX_NODES = 50
+FIRST_MIXED = 5  # 127.0.0.5: the first host whose behaviour depends on the port
+MAX_MIXED = 200
+_UNIFORM = {"open": OPEN_HOST, "refused": REFUSED_HOST, "drop": DROP_HOST}
+
+
+def spec_of(scenario: Any) -> EgressLabSpec:
+    """The scenario's parsed ``egress:`` section, or the all-open default."""
+    spec = getattr(scenario, "extra", {}).get("egress")
+    return spec if isinstance(spec, EgressLabSpec) else EgressLabSpec()
+
+
+class EgressDemo:
+    """Start the targets and responders, answer EgressVantageMap queries, stop everything."""
+
+    version = 0
+
+    def __init__(self, scenario: Any = None, *, spec: EgressLabSpec | None = None,
+                 max_nodes: int = MAX_NODES, dns_host: str = "127.0.0.1") -> None:
+        base = spec if spec is not None else spec_of(scenario)
+        nodes = {resolve_node(scenario, k, "egress"): v for k, v in base.nodes.items()}
+        self.spec = EgressLabSpec(dict(base.names), nodes)
+        self.max_nodes = max_nodes
+        self._dns_host = dns_host
+        self.names = self.spec.known(t.host for t in AKS_REQUIRED)
+        self.views: dict[str | None, dict[str, PortRule]] = {None: self.spec.view(None, self.names)}
+        for node in nodes:
+            v = self.spec.view(node, self.names)
+            if v != self.views[None]:
+                self.views[node] = v
+        self._targets: list[LoopbackTargets] = []
+        self.responders: dict[str | None, DnsResponder] = {}
+        self.hosts: dict[PortRule, str] = {}  # rule -> loopback address that behaves so
+        self._dial: dict[str, int] = {}
+        self._started = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> "EgressDemo":
+        try:
+            base = LoopbackTargets().start()
+            self._targets.append(base)
+            self._dial.update(base.dial_map())
+            mixed = sorted({r for v in self.views.values() for r in v.values()
+                            if not r.nxdomain and not r.uniform}, key=repr)
+            if len(mixed) > MAX_MIXED:
+                raise ValueError(f"egress: {len(mixed)} different per-port rules; the lab has "
+                                 f"room for {MAX_MIXED}")
+            for rule in {r for v in self.views.values() for r in v.values() if r.uniform and not r.nxdomain}:
+                self.hosts[rule] = _UNIFORM[rule.default]
+            for i, rule in enumerate(mixed):
+                host = f"127.0.0.{FIRST_MIXED + i}"
+                t = LoopbackTargets(host, host, host).start()
+                self._targets.append(t)
+                port = {"open": t.open.port, "refused": t.refused.port, "drop": t.dropped.port}
+                self.hosts[rule] = host
+                self._dial[host] = port[rule.default]
+                for p, b in rule.ports:
+                    self._dial[f"{host}:{p}"] = port[b]
+            for node, view in self.views.items():
+                zone = Zone(cluster={}, external={n: self.hosts[r] for n, r in view.items() if not r.nxdomain},
+                            synthesize_external=False)
+                self.responders[node] = DnsResponder(zone=zone, host=self._dns_host,
+                                                     name=f"egress-dns:{node or 'default'}").start()
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._started = False
+        for r in list(self.responders.values()):
+            try:
+                r.stop(timeout)
+            except Exception:  # noqa: BLE001
+                pass
+        self.responders.clear()
+        for t in self._targets:
+            t.stop()
+        self._targets.clear()
+        self._dial.clear()
+
+    def __enter__(self) -> "EgressDemo":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- what the probes get -----------------------------------------------------------
+    def dial_map(self) -> dict[str, int]:
+        return dict(self._dial)
+
+    def extra_targets(self) -> list[str]:
+        """What an operator chasing this scenario would add to ``[egress] targets``: every
+        port a per-port rule names, and port 80, of that rule's name (so "443 dropped,
+        80 open" is on screen side by side). The demo's builder adds them to the config's."""
+        out: list[str] = []
+        for view in self.views.values():
+            for name, rule in view.items():
+                if rule.uniform:
+                    continue
+                for p in sorted({80, *(p for p, _ in rule.ports)}):
+                    if p != 443 and f"{name}:{p}" not in out:
+                        out.append(f"{name}:{p}")
+        return out
+
+    def dns_for(self, node: str | None) -> tuple[str, int] | None:
+        r = self.responders.get(node) or self.responders.get(None)
+        return r.address if r is not None else None
+
+    def vantages(self, topology: Topology) -> list[Any]:
+        """EgressVantageMap: `local` (the laptop sees what every node sees by default)
+        and the first `max_nodes` nodes, all confined to loopback."""
+        from probes.egressservice import EgressVantage
+
+        if not self._started:
+            return [EgressVantage(LOCAL_VANTAGE, confine=True)]  # no names resolved yet
+        dial = self.dial_map()
+        out = [EgressVantage(LOCAL_VANTAGE, None, self.dns_for(None), dial, confine=True)]
+        for node in sorted(topology.nodes, key=lambda n: n.name)[: self.max_nodes]:
+            out.append(EgressVantage(node_vantage(node.name), node.name, self.dns_for(node.name),
+                                     dial, confine=True))
+        return out

@@ -1,0 +1,180 @@
+"""How the lab's egress world behaves: plain data, validated, no sockets.
+
+A scenario may carry an ``egress:`` section. ``parse_egress_section(data, where)`` turns
+it into an :class:`EgressLabSpec`; the demo (probes/lab/egressdemo.py) asks
+``spec.view(node)`` how each name looks from that node and builds, from that, per-node
+DNS answers pointing at loopback targets that really accept, refuse or drop SYNs. Probes
+never see this file: they only see DNS answers and packets.
+
+Format (every key optional)::
+
+    egress:
+      names:                          # every node's view
+        mcr.microsoft.com: {443: drop}        # F8: port 443 dropped, other ports open
+        example.org: refused                  # every port answers RST
+        gone.example.com: nxdomain            # no DNS answer: a dns-failure
+        "*": open                             # every other name the lab knows (default)
+      nodes:                          # per node: 'pool/N' (VMSS instance N), an index, or a name
+        nodepool1/1:
+          "*": drop                           # every name times out from this node ...
+          login.microsoftonline.com: open     # ... except this one
+        userpool/0: refused                   # shorthand for {"*": refused}
+
+A *rule* (the value of a name) is a behaviour for every port — ``open`` (SYN-ACK),
+``refused`` (RST), ``drop`` (no answer: timeout) or ``nxdomain`` (the lab's DNS has no
+answer for the name from that view) — or a mapping ``{PORT: behaviour, ..., default:
+behaviour}`` (ports 1-65535; ``default`` is ``open`` unless given; ``nxdomain`` has no
+port). The lab knows AKS's required endpoint names (probes.targets.AKS_REQUIRED) and every
+name listed here; any other name gets NXDOMAIN. Precedence for a node: its own name
+rule, its ``"*"``, the global name rule, the global ``"*"``.
+
+Any unknown key or bad value raises ``ValueError`` naming the key path, e.g.
+``x.yaml: egress.names.mcr.microsoft.com.443: unknown behaviour 'explode'; expected
+open, refused or drop``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+BEHAVIOURS = ("open", "refused", "drop")
+NXDOMAIN = "nxdomain"
+EVERY = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class PortRule:
+    """What a name's host does with a SYN, per port."""
+
+    default: str = "open"  # open | refused | drop | nxdomain (no port rules then)
+    ports: tuple[tuple[int, str], ...] = ()  # (port, behaviour), sorted, differing from default
+
+    def at(self, port: int) -> str:
+        for p, b in self.ports:
+            if p == port:
+                return b
+        return self.default
+
+    @property
+    def nxdomain(self) -> bool:
+        return self.default == NXDOMAIN
+
+    @property
+    def uniform(self) -> bool:
+        return not self.ports
+
+
+OPEN = PortRule()
+
+
+@dataclass(frozen=True, slots=True)
+class EgressLabSpec:
+    names: Mapping[str, PortRule] = field(default_factory=dict)  # name or "*" -> rule
+    nodes: Mapping[str, Mapping[str, PortRule]] = field(default_factory=dict)  # node -> name/"*" -> rule
+
+    def known(self, defaults: Iterable[str] = ()) -> list[str]:
+        """Names the lab's DNS answers (unless a rule says nxdomain), sorted."""
+        out = {n for n in defaults}
+        out |= {n for n in self.names if n != EVERY}
+        for rules in self.nodes.values():
+            out |= {n for n in rules if n != EVERY}
+        return sorted(out)
+
+    def view(self, node: str | None, names: Iterable[str]) -> dict[str, PortRule]:
+        """How each of `names` looks from `node` (None: the view of every other node)."""
+        base = self.names.get(EVERY, OPEN)
+        own = self.nodes.get(node, {}) if node is not None else {}
+        out = {}
+        for n in names:
+            if n in own:
+                out[n] = own[n]
+            elif EVERY in own:
+                out[n] = own[EVERY]
+            else:
+                out[n] = self.names.get(n, base)
+        return out
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+_TOP_KEYS = ("names", "nodes")
+
+
+def _err(where: str, path: str, msg: str) -> ValueError:
+    return ValueError(f"{where}: {path}: {msg}")
+
+
+def _behaviour(value: Any, where: str, path: str, *, allow_nxdomain: bool) -> str:
+    allowed = BEHAVIOURS + ((NXDOMAIN,) if allow_nxdomain else ())
+    if not isinstance(value, str) or value.strip().lower() not in allowed:
+        listed = ", ".join(allowed[:-1]) + " or " + allowed[-1]
+        raise _err(where, path, f"unknown behaviour {value!r}; expected {listed}")
+    return value.strip().lower()
+
+
+def _rule(value: Any, where: str, path: str) -> PortRule:
+    if isinstance(value, str):
+        return PortRule(_behaviour(value, where, path, allow_nxdomain=True))
+    if not isinstance(value, Mapping) or not value:
+        raise _err(where, path, "must be a behaviour (open, refused, drop, nxdomain) or a "
+                   "mapping of port: behaviour, e.g. {443: drop}")
+    default = "open"
+    ports: dict[int, str] = {}
+    for k, v in value.items():
+        kpath = f"{path}.{k}"
+        if k == "default":
+            default = _behaviour(v, where, kpath, allow_nxdomain=False)
+            continue
+        if isinstance(k, bool) or not isinstance(k, int):
+            if isinstance(k, str) and k.isdigit():
+                k = int(k)
+            else:
+                raise _err(where, kpath, "must be a port number from 1 to 65535 or 'default'")
+        if not 1 <= k <= 65535:
+            raise _err(where, kpath, "must be a port number from 1 to 65535 or 'default'")
+        ports[k] = _behaviour(v, where, kpath, allow_nxdomain=False)
+    return PortRule(default, tuple(sorted((p, b) for p, b in ports.items() if b != default)))
+
+
+def _rules(data: Any, where: str, path: str) -> dict[str, PortRule]:
+    from probes.resolvers import validate_name
+
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise _err(where, path, "must be a mapping of name: rule")
+    out: dict[str, PortRule] = {}
+    for name, value in data.items():
+        npath = f"{path}.{name}"
+        key = str(name).strip().rstrip(".").lower()
+        if key != EVERY:
+            try:
+                validate_name(key)
+            except ValueError as e:
+                raise _err(where, npath, str(e)) from None
+            if key.endswith(".cluster.local") or key == "cluster.local":
+                raise _err(where, npath, "cluster names are not egress targets")
+        out[key] = _rule(value, where, npath)
+    return out
+
+
+def parse_egress_section(data: Any, where: str) -> EgressLabSpec:
+    """Validate a scenario's ``egress:`` section; `where` prefixes messages (a file name)."""
+    if data is None:
+        return EgressLabSpec()
+    if not isinstance(data, Mapping):
+        raise _err(where, "egress", f"must be a mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(_TOP_KEYS), key=str)
+    if unknown:
+        raise _err(where, f"egress.{unknown[0]}", f"unknown key; expected one of {', '.join(_TOP_KEYS)}")
+    names = _rules(data.get("names"), where, "egress.names")
+    raw_nodes = data.get("nodes") or {}
+    if not isinstance(raw_nodes, Mapping):
+        raise _err(where, "egress.nodes", "must be a mapping of node: {name: rule}")
+    nodes = {}
+    for ref, rules in raw_nodes.items():
+        if isinstance(rules, str):  # shorthand: `nodepool1/1: drop` = every name from that node
+            rules = {EVERY: rules}
+        nodes[str(ref)] = _rules(rules, where, f"egress.nodes.{ref}")
+    return EgressLabSpec(names, nodes)

@@ -1,0 +1,181 @@
+"""The egress pane driven with injected results (Pilot): rows, diffing, filter, the
+connect-mode fallback, the detail screen, escaping."""
+
+from __future__ import annotations
+
+from probes.egress import EgressKey, Mode, Outcome
+from probes.model import node_vantage
+from tests.egressui.egressui_helpers import BAD_NODE, FALLBACK, FakeSource, fill, result, small_plan
+from tests.ui.test_app import make_store
+from tui.app import AksnetTopApp
+from tui.egress_detail import EgressDetailScreen
+from tui.egress_pane import EgressPane, EgressTable, health
+from tui.screens import HelpScreen
+
+
+def app_with(source: FakeSource) -> tuple[AksnetTopApp, EgressPane]:
+    pane = EgressPane(source)
+    return AksnetTopApp(make_store(), panes=[pane], clock=lambda: 100.0, wall_clock=lambda: 1795172400.0), pane
+
+
+def heads(pane: EgressPane) -> list[str]:
+    return [r.split(" | ")[0].split("  ")[0] for r in pane.plain_rows() if not r.startswith(" ")]
+
+
+async def test_rows_grouped_by_vantage_with_stats():
+    plan = small_plan()
+    src = FakeSource(plan)
+    fill(plan, src.history)
+    app, pane = app_with(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.4)
+        rows = pane.plain_rows()
+        assert heads(pane) == ["● local", "● nodepool1/0", "✖ nodepool1/1"]
+        assert len(plan.targets) == 8 and plan.targets[-1].text == "aks-lab-4b6c1f2e.hcp.westeurope.azmk8s.io:443"
+        bad = [r for r in rows if r.startswith(" ✖")]
+        assert len(bad) == 7 and all("timeout" in r and " 38 " in r and "syn" in r for r in bad)  # 3 of 8 open
+        mcr = [r for r in rows if "mcr.microsoft.com:443" in r]
+        assert len(mcr) == 3 and sum("open" in r and " 100 " in r for r in mcr) == 2
+        head = next(r for r in rows if r.startswith("✖ nodepool1/1"))
+        assert "7/8 fail" in head
+        status = str(pane.query_one("#egress-status").render())
+        assert "3 vantages" in status and "24 checks/10s" in status and "7 failing" in status
+
+
+async def test_tick_updates_cells_not_rows():
+    plan = small_plan()
+    src = FakeSource(plan)
+    fill(plan, src.history, bad=None)
+    app, pane = app_with(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.4)
+        table = pane.query_one(EgressTable)
+        calls = {"add": 0, "remove": 0, "update": 0, "clear": 0}
+        for name in ("add_row", "remove_row", "update_cell", "clear"):
+            orig = getattr(table, name)
+
+            def wrapped(*a, _o=orig, _n=name.split("_")[0], **kw):  # type: ignore[no-untyped-def]
+                calls[_n] += 1
+                return _o(*a, **kw)
+
+            setattr(table, name, wrapped)
+        n_rows = table.row_count
+        res = result("local", "mcr.microsoft.com:443", Outcome.REFUSED, i=50,
+                     error="connection refused (RST, or ICMP port unreachable)")
+        src.history.add(res.key, res)
+        await pilot.pause(0.4)
+        assert calls["add"] == calls["remove"] == calls["clear"] == 0
+        assert 0 < calls["update"] <= 8  # one row's changed cells and its vantage's summary
+        assert table.row_count == n_rows
+        row = next(r for r in pane.plain_rows() if r.startswith(" ✖"))
+        assert "mcr.microsoft.com:443" in row and "refused" in row
+        calls["update"] = 0
+        await pilot.pause(0.6)  # nothing new: nothing touched
+        assert calls["update"] == 0
+
+
+async def test_plan_change_adds_and_removes_rows():
+    plan = small_plan(nodes=2)
+    src = FakeSource(plan)
+    fill(plan, src.history, bad=None)
+    app, pane = app_with(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        before = pane.query_one(EgressTable).row_count
+        src.set_plan(small_plan(nodes=1, version=2))
+        await pilot.pause(0.3)
+        assert pane.query_one(EgressTable).row_count == before - 9  # header + 8 targets
+        src.set_plan(small_plan(nodes=3, version=3, extra=("example.org:80",)))
+        await pilot.pause(0.3)
+        assert heads(pane) == ["● local", "● nodepool1/0", "● nodepool1/1", "◌ nodepool1/2"]
+        assert sum("example.org:80" in r for r in pane.plain_rows()) == 4
+
+
+async def test_problems_only_filter_and_help():
+    plan = small_plan()
+    src = FakeSource(plan)
+    fill(plan, src.history)
+    app, pane = app_with(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        assert heads(pane) == ["✖ nodepool1/1"]
+        assert "problems only" in str(pane.query_one("#egress-status").render())
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        whats = [w for _, w in app.screen.rows]
+        assert "Problems only" in whats and "Egress row: history of that target" in whats
+        await pilot.press("escape", "p")
+        await pilot.pause(0.3)
+        assert len(heads(pane)) == 3
+
+
+async def test_fallback_to_connect_is_said_in_the_pane():
+    plan = small_plan(nodes=1)
+    src = FakeSource(plan)
+    fill(plan, src.history, bad=None, mode=Mode.CONNECT, fallback=FALLBACK)
+    app, pane = app_with(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        status = str(pane.query_one("#egress-status").render())
+        assert "connect mode: raw sockets not permitted" in status
+        assert all(r.endswith("conn*") for r in pane.plain_rows() if r.startswith(" ●"))
+
+
+async def test_enter_shows_history_from_every_vantage_escaped():
+    plan = small_plan(nodes=2)
+    src = FakeSource(plan)
+    fill(plan, src.history)
+    hostile = "[bold red]pwned[/] \x1b[31m [link=x]y[/link]"
+    key = EgressKey(node_vantage(BAD_NODE), "mcr.microsoft.com:443")
+    res = result(key.vantage, key.target, Outcome.UNREACHABLE, i=20, error=hostile)
+    src.history.add(res.key, res)
+    app, pane = app_with(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        table = pane.query_one(EgressTable)
+        table.move_cursor(row=table.get_row_index(f"r|{key.vantage}|{key.target}"))
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, EgressDetailScreen)
+        assert "[bold red]pwned[/]" in screen.plain
+        assert f"vantage: {key.vantage}" in screen.plain
+        assert "needed for: Microsoft Container Registry" in screen.plain
+        assert "last outcome: unreachable" in screen.plain
+        assert "from every vantage (2 open, 1 failing)" in screen.plain
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, EgressDetailScreen)
+
+
+def test_health_rules():
+    plan = small_plan(nodes=0)
+    src = FakeSource(plan)
+    assert health(None) == "pending"
+    for i, o in enumerate((Outcome.OPEN, Outcome.TIMEOUT, Outcome.OPEN)):
+        r = result("local", "mcr.microsoft.com:443", o, i=i)
+        src.history.add(r.key, r)
+    st = src.history.stats(r.key)
+    assert health(st) == "warn"  # open now, a timeout in the window
+    r = result("local", "mcr.microsoft.com:443", Outcome.DNS_FAILURE, i=9, error="DNS: x")
+    src.history.add(r.key, r)
+    assert health(src.history.stats(r.key)) == "bad"
+
+
+def test_pane_modules_keep_probes_headless():
+    import subprocess
+    import sys
+
+    code = ("import sys, probes.egressservice, probes.lab.egressdemo, probes.lab.egressspec; "
+            "print('textual' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "False", out.stderr
