@@ -52,11 +52,33 @@ class DnsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EgressConfig:
+    interval: float = 10.0  # seconds between checks of one (vantage, target)
+    timeout: float = 2.0  # seconds a handshake may take (like `nc -w 2`)
+    mode: str = "auto"  # auto (SYN where raw sockets are allowed) | syn | connect
+    targets: tuple[str, ...] = ()  # extra "host:port" / "[v6]:port" targets
+    aks_defaults: bool = True  # check AKS's required outbound endpoints (MCR, ARM, Entra ID, …)
+    apiserver: bool = True  # check the cluster's API server host:port from the kubeconfig
+
+
+@dataclass(frozen=True, slots=True)
+class AzureConfig:
+    enabled: bool = True  # false: no Azure call at all; the SNAT pane says so
+    subscription: str = ""  # "" = from the nodes' providerID
+    node_resource_group: str = ""  # "" = from the kubernetes.azure.com/cluster node label (MC_…)
+    window_minutes: int = 30  # SNAT metrics window (PT1M points)
+    refresh_seconds: float = 60.0  # seconds between Azure Monitor refreshes
+    firewall_id: str = ""  # Azure Firewall resource ID (userDefinedRouting): chart SNATPortUtilization
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     kube: KubeConfig = field(default_factory=KubeConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
+    egress: EgressConfig = field(default_factory=EgressConfig)
+    azure: AzureConfig = field(default_factory=AzureConfig)
 
 
 # Bounds checked after coercion: key -> (predicate, what it must be)
@@ -68,6 +90,10 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "demo.nodes": (lambda v: 0 <= v <= 5000, "an integer from 0 to 5000"),
     "dns.interval": (lambda v: 0.1 <= v <= 3600, "a number of seconds from 0.1 to 3600"),
     "dns.timeout": (lambda v: 0.05 <= v <= 60, "a number of seconds from 0.05 to 60"),
+    "egress.interval": (lambda v: 0.5 <= v <= 3600, "a number of seconds from 0.5 to 3600"),
+    "egress.timeout": (lambda v: 0.05 <= v <= 60, "a number of seconds from 0.05 to 60"),
+    "azure.window_minutes": (lambda v: 5 <= v <= 1440, "an integer of minutes from 5 to 1440"),
+    "azure.refresh_seconds": (lambda v: 15 <= v <= 3600, "a number of seconds from 15 to 3600"),
 }
 
 
@@ -104,12 +130,29 @@ def _check_overrides(v: tuple[str, ...]) -> tuple[str, ...]:
     return v
 
 
+def _check_egress_mode(v: str) -> str:
+    m = v.strip().lower()
+    if m not in ("auto", "syn", "connect"):
+        raise ValueError(f"must be auto, syn or connect, got {v!r}")
+    return m
+
+
+def _check_egress_targets(v: tuple[str, ...]) -> tuple[str, ...]:
+    from probes.targets import parse_target
+
+    if len(v) > 10_000:
+        raise ValueError(f"{len(v)} targets; at most 10000")
+    return tuple(parse_target(t).text for t in v)  # normalised: 'Host:443' -> 'host:443'
+
+
 # Validators run after coercion and the bounds: they may normalise, or raise ValueError
 # whose message is shown after the key's name.
 _VALIDATORS: dict[str, Any] = {
     "dns.names": _check_names,
     "dns.resolvers": _check_resolvers,
     "dns.overrides": _check_overrides,
+    "egress.mode": _check_egress_mode,
+    "egress.targets": _check_egress_targets,
 }
 
 

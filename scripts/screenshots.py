@@ -38,6 +38,7 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
     # every pane exactly as `aksnet-top --demo` builds them, with quicker probe rounds
     cfg = Config()
     cfg = dataclasses.replace(cfg, dns=dataclasses.replace(cfg.dns, interval=1.0, timeout=0.5))
+    cfg = dataclasses.replace(cfg, egress=dataclasses.replace(cfg.egress, interval=1.0, timeout=0.5))
     features = build_all(cfg, store, lab)
     app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, banner=f"demo: {scenario}")
     try:
@@ -61,6 +62,14 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
     return path
 
 
+def tab(title: str) -> Callable[[AksnetTopApp], None]:
+    """A step that opens the tab of the pane titled `title`, whatever its number."""
+    def go(app: AksnetTopApp) -> None:
+        titles = [getattr(p, "PANE_TITLE", "") for p in app.panes]
+        app.action_show_tab(titles.index(title) + 2)
+    return go
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     first_node = lambda app: app.goto_node(app.snapshot().topology.nodes[0].name)  # noqa: E731
@@ -78,6 +87,17 @@ async def main() -> None:
         ("dns-nodelocal-down", "dns-nodelocal-down", ["2", "p"]),
         ("dns-detail", "dns-nodelocal-down", ["2", "p", "down", "enter"]),
     ]
+    egress_shots = [
+        ("egress-healthy", "healthy", [tab("Egress")]),
+        ("egress-one-node", "egress-one-node", [tab("Egress"), "p"]),
+        ("egress-nsg-443-detail", "egress-nsg-443", [tab("Egress"), "down", "enter"]),
+    ]
+    snat_shots = [  # (name, scenario, steps, nodes)
+        ("snat-healthy", "healthy", [tab("SNAT")], None),
+        ("snat-exhaustion", "snat-exhaustion", [tab("SNAT")], None),
+        ("snat-tier-drop", "snat-tier-drop", [tab("SNAT")], None),
+        ("snat-1000-nodes", "snat-exhaustion", [tab("SNAT")], 1000),
+    ]
     only = set(sys.argv[1:])
     for name, scenario, steps, nodes in shots:
         if only and name not in only:
@@ -88,6 +108,16 @@ async def main() -> None:
         if only and name not in only:
             continue
         path = await shot(name, scenario, steps, dns_seconds=6.0)
+        print(path.relative_to(ROOT))
+    for name, scenario, steps in egress_shots:
+        if only and name not in only:
+            continue
+        path = await shot(name, scenario, steps, dns_seconds=6.0)
+        print(path.relative_to(ROOT))
+    for name, scenario, steps, nodes in snat_shots:
+        if only and name not in only:
+            continue
+        path = await shot(name, scenario, steps, nodes, dns_seconds=2.0)
         print(path.relative_to(ROOT))
 
 

@@ -880,3 +880,26 @@ def _dns_section(r: _Reader) -> Any:
 
 
 SECTIONS["dns"] = _dns_section
+
+
+def _azure_section(r: _Reader) -> Any:
+    """``azure:``: what the lab ARM endpoint serves (probes.lab.azurespec; docs/scenarios.md)."""
+    from .azurespec import parse_azure_section
+
+    return parse_azure_section(r)
+
+
+SECTIONS["azure"] = _azure_section
+
+
+def _egress_section(r: _Reader) -> Any:
+    """``egress:``: how each node sees names and ports (probes.lab.egressspec; docs/scenarios.md)."""
+    from .egressspec import parse_egress_section
+
+    try:
+        return parse_egress_section(r.data, r.file)
+    except ValueError as e:
+        raise ScenarioError(str(e)) from None
+
+
+SECTIONS["egress"] = _egress_section

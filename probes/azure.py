@@ -1,0 +1,546 @@
+"""The Azure source: ARM discovery and Azure Monitor SNAT metrics for the cluster in the store.
+
+A Source (``start()``/``stop(timeout)``) like :class:`probes.dnsservice.DnsService`: one
+thread follows the store's topology; views read :meth:`AzureSnatService.report`, an
+immutable :class:`SnatReport`, and never call Azure themselves.
+
+- Which cluster: subscription from the nodes' providerID, node resource group from the
+  ``kubernetes.azure.com/cluster`` label (``[azure]`` settings override both); the managed
+  cluster is the one in the subscription whose ``nodeResourceGroup`` is that group.
+- Discovery (managed cluster, load balancer ``kubernetes``, NAT gateway) is cached and
+  refreshed one resource per cycle every ``REDISCOVER`` s; steady state costs only the
+  metrics: two calls per refresh for the load balancer (ports; connections by state).
+- The azure SDKs are imported in the worker thread, never at app start. Their own retry
+  is off (``retry_total=0``): a 429 waits its Retry-After here, visibly, in the pane.
+- ``enforce_https=False`` goes with each call only for a loopback lab endpoint, as
+  azure-core's tests do with ``BearerTokenCredentialPolicy``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from probes.snat import (
+    Allocation,
+    ClusterMetric,
+    Finding,
+    MetricsError,
+    SnatTable,
+    allocation,
+    cluster_metrics,
+    join,
+    node_findings,
+    parse_metrics,
+    parse_surge,
+)
+
+log = logging.getLogger(__name__)
+
+REDISCOVER = 1800.0  # seconds between re-reads of the managed cluster and the load balancer
+MAX_RETRY_AFTER = 600.0
+LB_NAME = "kubernetes"
+NAT_TYPES = ("managedNATGateway", "userAssignedNATGateway")
+_PROVIDER_ID = re.compile(r"^azure:///subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/", re.I)
+
+
+class AzureState(str, Enum):
+    DISABLED = "disabled"
+    WAITING = "waiting"  # for the cluster's nodes (subscription, node resource group)
+    CONNECTING = "connecting"
+    LIVE = "live"
+    CLUSTER_LEVEL = "cluster-level"  # outbound type without per-node metrics
+    NO_CREDENTIAL = "no-credential"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    THROTTLED = "throttled"
+    NOT_FOUND = "not-found"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class AzureSettings:
+    enabled: bool = True
+    subscription: str = ""  # "" = from the nodes' providerID
+    node_resource_group: str = ""  # "" = from the kubernetes.azure.com/cluster label
+    window_minutes: int = 30
+    refresh_seconds: float = 60.0
+    firewall_id: str = ""  # Azure Firewall resource ID (userDefinedRouting): SNATPortUtilization
+    base_url: str = ""  # "" = Azure public cloud; the demo points it at the lab ARM endpoint
+    credential: Callable[[], Any] | None = None  # factory; None = DefaultAzureCredential
+
+    @staticmethod
+    def from_config(az: Any, **kw: Any) -> "AzureSettings":
+        """From a validated probes.config.AzureConfig."""
+        return AzureSettings(enabled=az.enabled, subscription=az.subscription, node_resource_group=az.node_resource_group,
+                             window_minutes=az.window_minutes, refresh_seconds=az.refresh_seconds,
+                             firewall_id=az.firewall_id, **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class AzureTarget:
+    """What discovery found. Immutable; cached between metric refreshes."""
+
+    subscription: str
+    node_resource_group: str
+    cluster_id: str = ""
+    cluster_name: str = ""
+    outbound_type: str = "loadBalancer"
+    lb_id: str = ""
+    outbound_rule: str = ""
+    fixed_ports: int = 0
+    outbound_ips: int = 1
+    idle_timeout: int = 30
+    surge: int = 1
+    nat_gateway_id: str = ""
+    firewall_id: str = ""
+    cluster_note: str = ""  # why the managed cluster could not be read (role), shown as info
+
+
+@dataclass(frozen=True, slots=True)
+class SnatReport:
+    """Everything the SNAT pane shows, at one moment."""
+
+    version: int = 0
+    state: AzureState = AzureState.WAITING
+    message: str = ""
+    detail: str = ""  # what to run or grant
+    retry_at: float | None = None  # wall time of the next attempt after an error
+    target: AzureTarget | None = None
+    allocation: Allocation | None = None
+    table: SnatTable | None = None
+    findings: tuple[Finding, ...] = ()
+    cluster: tuple[ClusterMetric, ...] = ()
+    updated: float = 0.0  # wall time of the last good metrics answer
+    window_minutes: int = 30
+    calls: int = 0  # ARM calls made so far
+
+
+class AzureCallError(Exception):
+    def __init__(self, kind: str, message: str, status: int = 0, code: str = "", retry_after: float | None = None,
+                 scope: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.message, self.status, self.code, self.retry_after, self.scope = \
+            kind, message, status, code, retry_after, scope
+
+
+def identify(nodes: Any, settings: AzureSettings) -> tuple[str, str]:
+    """(subscription, node resource group) from settings, else the nodes' providerID and label."""
+    sub, rg = settings.subscription, settings.node_resource_group
+    for n in nodes:
+        if sub and rg:
+            break
+        m = _PROVIDER_ID.match(getattr(n, "provider_id", "") or "")
+        if not sub and m:
+            sub = m.group("sub")
+        if not rg:
+            rg = getattr(n, "resource_group", "") or (m.group("rg") if m else "")
+    return sub, rg
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        v = headers.get("Retry-After") if headers is not None else None
+        return min(max(float(v), 1.0), MAX_RETRY_AFTER) if v is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_body(text: str) -> tuple[str, str]:
+    import orjson
+
+    try:
+        err = orjson.loads(text).get("error") or {}
+        return str(err.get("code", "")), str(err.get("message", ""))
+    except Exception:  # noqa: BLE001 - any body
+        return "", text[:200]
+
+
+def _classify(e: BaseException, scope: str) -> AzureCallError:
+    """Any SDK or transport exception -> AzureCallError with a kind the pane knows."""
+    if isinstance(e, AzureCallError):
+        return e
+    from azure.core.exceptions import ClientAuthenticationError, DecodeError, HttpResponseError, ServiceRequestError
+
+    try:
+        from azure.identity import CredentialUnavailableError
+    except Exception:  # noqa: BLE001
+        CredentialUnavailableError = ()  # type: ignore[assignment]  # noqa: N806
+    resp = getattr(e, "response", None)
+    if isinstance(e, CredentialUnavailableError) or (isinstance(e, ClientAuthenticationError) and resp is None):
+        return AzureCallError("no-credential", str(e).splitlines()[0][:300] if str(e) else "no credential")
+    if isinstance(e, DecodeError):  # a 200 whose body is not JSON
+        return AzureCallError("malformed", "the body is not valid JSON", getattr(resp, "status_code", 0), scope=scope)
+    if isinstance(e, HttpResponseError) and resp is not None:
+        status = resp.status_code
+        code, msg = _error_body(resp.text() if callable(getattr(resp, "text", None)) else "")
+        code = code or getattr(getattr(e, "error", None), "code", "") or ""
+        msg = msg or str(getattr(e, "message", e))
+        kind = {401: "unauthorized", 403: "forbidden", 404: "not-found", 429: "throttled"}.get(
+            status, "server" if status >= 500 else "http")
+        return AzureCallError(kind, msg, status, code, _retry_after(resp.headers), scope)
+    if isinstance(e, ServiceRequestError):
+        return AzureCallError("network", f"cannot reach Azure Resource Manager: {e}"[:300], scope=scope)
+    return AzureCallError("error", f"{type(e).__name__}: {e}"[:300], scope=scope)
+
+
+class AzureSnatService:
+    """Source for the app: start() returns at once; stop(timeout) joins the worker thread."""
+
+    name = "azure"
+
+    def __init__(self, store: Any, settings: AzureSettings | None = None, *, clock: Callable[[], float] = time.time,
+                 poll: float = 0.5) -> None:
+        self.store = store
+        self.settings = settings or AzureSettings()
+        self.clock = clock
+        self.poll = min(max(poll, 0.01), 1.0)
+        self._lock = threading.Lock()
+        self._report = SnatReport(state=AzureState.DISABLED if not self.settings.enabled else AzureState.WAITING,
+                                  message="" if self.settings.enabled else "Azure is disabled ([azure] enabled = false)",
+                                  window_minutes=self.settings.window_minutes)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clients: dict[str, Any] = {}
+        self._credential: Any = None
+        self._target: AzureTarget | None = None
+        self._stale: list[str] = []
+        self._next_discovery = 0.0
+        self._series: list[Any] = []
+        self._cluster_series: list[Any] = []
+        self._failures = 0
+        self.calls = 0
+
+    # --- reads (views) -------------------------------------------------------------------
+    def report(self) -> SnatReport:
+        with self._lock:
+            return self._report
+
+    def _publish(self, **kw: Any) -> None:
+        with self._lock:
+            self._report = replace(self._report, version=self._report.version + 1, calls=self.calls, **kw)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None or not self.settings.enabled:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="azure-snat", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        t, self._thread = self._thread, None
+        self._stop.set()
+        self._wake.set()
+        if t is not None:
+            t.join(timeout)
+        for c in self._clients.values():
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - closing must never raise
+                pass
+        self._clients.clear()
+        cred, self._credential = self._credential, None
+        if cred is not None and hasattr(cred, "close"):
+            try:
+                cred.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def refresh_now(self) -> None:
+        """Fetch at the next poll instead of waiting for the refresh interval (a key in the pane)."""
+        self._wake.set()
+
+    # --- the loop ------------------------------------------------------------------------
+    def _run(self) -> None:
+        next_fetch = 0.0
+        seen_nodes: tuple = ()
+        while not self._stop.is_set():
+            try:
+                topo = self.store.snapshot().topology
+                nodes = topo.nodes
+                sub, rg = identify(nodes, self.settings)
+                if not sub or not rg:
+                    self._publish(state=AzureState.WAITING,
+                                  message="waiting for the cluster's nodes (providerID, kubernetes.azure.com/cluster)"
+                                  if not nodes else "the nodes carry no Azure providerID or node resource group",
+                                  detail="" if not nodes else "set [azure] subscription and node_resource_group")
+                elif self._wake.is_set() or self.clock() >= next_fetch:
+                    self._wake.clear()
+                    next_fetch = self.clock() + self._cycle(sub, rg, nodes)
+                    seen_nodes = tuple((n.name, n.internal_ip) for n in nodes)
+                elif tuple((n.name, n.internal_ip) for n in nodes) != seen_nodes and self._target is not None:
+                    seen_nodes = tuple((n.name, n.internal_ip) for n in nodes)
+                    self._rejoin(nodes)  # nodes came or went: re-join cached series, no ARM call
+            except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
+                log.exception("azure source: cycle failed")
+                self._publish(state=AzureState.ERROR, message=f"SNAT source failed: {type(e).__name__}: {e}"[:300])
+                next_fetch = self.clock() + self.settings.refresh_seconds
+            self._wake.wait(self.poll) if not self._wake.is_set() else None
+            if self._stop.is_set():
+                break
+
+    def _cycle(self, sub: str, rg: str, nodes: Any) -> float:
+        """One refresh: discovery when due, then metrics. Returns seconds until the next one."""
+        s = self.settings
+        if self._report.state in (AzureState.WAITING, AzureState.NO_CREDENTIAL) and self._report.table is None:
+            self._publish(state=AzureState.CONNECTING, message="reading the cluster's outbound setup from Azure…",
+                          detail="")
+        try:
+            self._ensure_clients(sub)
+            self._discover(sub, rg, nodes)
+            self._fetch(nodes)
+        except AzureCallError as e:
+            return self._failed(e)
+        self._failures = 0
+        return s.refresh_seconds
+
+    def _failed(self, e: AzureCallError) -> float:
+        s = self.settings
+        self._failures += 1
+        wait = s.refresh_seconds
+        target = self._target
+        scope = e.scope or (target.lb_id if target else "")
+        if e.kind == "no-credential":
+            state, msg = AzureState.NO_CREDENTIAL, "DefaultAzureCredential found none (Azure CLI, managed identity, environment)"
+            detail = ("run `az login` (and `az account set -s <subscription>`), or use a managed identity or "
+                      "AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET; retrying every "
+                      f"{s.refresh_seconds:.0f} s")
+            self._credential = None
+            self._clients.clear()
+        elif e.kind == "unauthorized":
+            state, msg = AzureState.UNAUTHORIZED, f"Azure rejected the credential ({e.code or 401}): {e.message}"
+            detail = "run `az login` again (expired token or another tenant: `az login --tenant <tenant>`)"
+            self._credential = None
+            self._clients.clear()
+        elif e.kind == "forbidden":
+            state = AzureState.FORBIDDEN
+            rg = target.node_resource_group if target else "the node resource group"
+            msg = f"no permission ({e.code or 403}) on {scope or rg}"
+            if "metrics" in e.message.lower() or "insights" in e.message.lower():
+                detail = (f"grant the Monitoring Reader role on the load balancer {LB_NAME} or on the node resource "
+                          f"group {rg}: az role assignment create --role 'Monitoring Reader' --assignee <you> "
+                          f"--scope {scope or rg}")
+            else:
+                detail = (f"grant the Reader role on the node resource group {rg} (load balancer, NAT gateway) "
+                          f"and Monitoring Reader for the metrics")
+        elif e.kind == "throttled":
+            wait = e.retry_after or min(s.refresh_seconds * 2, MAX_RETRY_AFTER)
+            state, msg = AzureState.THROTTLED, f"Azure throttled the request (429): retrying in {wait:.0f} s"
+            detail = "ARM read limits are per principal: other tools using the same identity count too"
+        elif e.kind == "not-found":
+            state, msg = AzureState.NOT_FOUND, f"not found: {e.message}"
+            detail = "check [azure] subscription / node_resource_group, or `az account set`"
+            self._target = None
+        else:
+            wait = min(s.refresh_seconds, 5.0 * 2 ** min(self._failures - 1, 6))
+            if e.kind == "server":
+                msg = f"Azure answered {e.status} ({e.code or 'server error'}): retrying in {wait:.0f} s"
+            elif e.kind == "malformed":
+                msg = f"Azure Monitor sent a malformed answer ({e.message}); retrying in {wait:.0f} s"
+            else:
+                msg = f"{e.message}; retrying in {wait:.0f} s"
+            state, detail = AzureState.ERROR, ""
+        self._publish(state=state, message=msg, detail=detail, retry_at=self.clock() + wait)
+        return wait
+
+    # --- Azure calls ---------------------------------------------------------------------
+    def _opts(self) -> dict[str, Any]:
+        base = self.settings.base_url
+        return {"enforce_https": False} if base.startswith("http://") else {}
+
+    def _ensure_clients(self, sub: str) -> None:
+        if self._clients.get("sub") == sub:  # type: ignore[comparison-overlap]
+            return
+        s = self.settings
+        try:  # imported here, in the worker thread: never at app start
+            from azure.mgmt.containerservice import ContainerServiceClient
+            from azure.mgmt.monitor import MonitorManagementClient
+            from azure.mgmt.network import NetworkManagementClient
+        except ImportError as e:
+            raise AzureCallError("error", f"the Azure SDK is not installed ({e.name}): pip install aksnet-top") from None
+        if self._credential is None:
+            try:
+                if s.credential is not None:
+                    self._credential = s.credential()
+                else:
+                    from azure.identity import DefaultAzureCredential
+
+                    self._credential = DefaultAzureCredential()
+            except Exception as e:  # noqa: BLE001
+                raise AzureCallError("no-credential", str(e)[:300]) from None
+        kw: dict[str, Any] = {"retry_total": 0, "connection_timeout": 10, "read_timeout": 30}
+        if s.base_url:
+            kw["base_url"] = s.base_url
+        self._clients = {
+            "sub": sub,
+            "cs": ContainerServiceClient(self._credential, sub, **kw),
+            "net": NetworkManagementClient(self._credential, sub, **kw),
+            "mon": MonitorManagementClient(self._credential, sub, **kw),
+        }
+        self._clients = {k: v for k, v in self._clients.items()}
+
+    def _call(self, scope: str, fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+        self.calls += 1
+        try:
+            return fn(*a, **kw, **self._opts())
+        except Exception as e:  # noqa: BLE001 - classified for the pane
+            raise _classify(e, scope) from None
+
+    def _discover(self, sub: str, rg: str, nodes: Any) -> None:
+        now = self.clock()
+        t = self._target
+        if t is not None and (t.subscription, t.node_resource_group.lower()) != (sub, rg.lower()):
+            t = self._target = None
+        if t is None:
+            self._stale = ["cluster", "lb"]
+            t = AzureTarget(sub, rg, firewall_id=self.settings.firewall_id)
+            todo = ["cluster", "lb"]
+        else:
+            if now >= self._next_discovery and not self._stale:
+                self._stale = ["cluster", "lb"]
+            todo = self._stale[:1]  # one resource per refresh: steady state stays at ≤ 3 calls/min
+        for what in todo:
+            t = self._discover_cluster(t, nodes) if what == "cluster" else self._discover_outbound(t)
+            if what in self._stale:
+                self._stale.remove(what)
+        if todo and not self._stale:
+            self._next_discovery = now + REDISCOVER
+        self._target = t
+
+    def _discover_cluster(self, t: AzureTarget, nodes: Any) -> AzureTarget:
+        cs = self._clients["cs"]
+        scope = f"/subscriptions/{t.subscription}"
+        try:
+            clusters = self._call(scope, lambda **kw: list(cs.managed_clusters.list(**kw)))
+        except AzureCallError as e:
+            if e.kind != "forbidden":
+                raise
+            return replace(t, cluster_note="cannot list managed clusters (Reader on the cluster's resource group "
+                                           "shows outbound type and upgrade surge); using the load balancer alone")
+        for c in clusters:
+            d = c.as_dict() if hasattr(c, "as_dict") else dict(c)
+            props = d.get("properties") or {}
+            if str(props.get("nodeResourceGroup", "")).lower() != t.node_resource_group.lower():
+                continue
+            net = props.get("networkProfile") or {}
+            lbp = net.get("loadBalancerProfile") or {}
+            ips = len(lbp.get("effectiveOutboundIPs") or ()) or (lbp.get("managedOutboundIPs") or {}).get("count") or 1
+            surge = max((parse_surge((p.get("upgradeSettings") or {}).get("maxSurge"), int(p.get("count") or 0))
+                         for p in props.get("agentPoolProfiles") or ()), default=0)  # pools upgrade one at a time
+            return replace(t, cluster_id=str(d.get("id", "")), cluster_name=str(d.get("name", "")),
+                           outbound_type=str(net.get("outboundType") or "loadBalancer"),
+                           fixed_ports=int(lbp.get("allocatedOutboundPorts") or 0), outbound_ips=int(ips),
+                           idle_timeout=int(lbp.get("idleTimeoutInMinutes") or t.idle_timeout),
+                           surge=surge or 1, cluster_note="")
+        return replace(t, cluster_note=f"no managed cluster in subscription {t.subscription} uses node resource "
+                                       f"group {t.node_resource_group}; using the load balancer alone")
+
+    def _discover_outbound(self, t: AzureTarget) -> AzureTarget:
+        net = self._clients["net"]
+        rg = t.node_resource_group
+        if t.outbound_type in NAT_TYPES:
+            gws = self._call(f"/subscriptions/{t.subscription}/resourceGroups/{rg}",
+                             lambda **kw: list(net.nat_gateways.list(rg, **kw)))
+            gw = next((g for g in gws), None)
+            return replace(t, nat_gateway_id=str(gw.as_dict().get("id", "")) if gw is not None else "")
+        if t.outbound_type != "loadBalancer":
+            return t
+        lb_scope = f"/subscriptions/{t.subscription}/resourceGroups/{rg}/providers/Microsoft.Network/loadBalancers/{LB_NAME}"
+        lb = self._call(lb_scope, net.load_balancers.get, rg, LB_NAME).as_dict()
+        props = lb.get("properties") or {}
+        rules = props.get("outboundRules") or []
+        if not rules:
+            return replace(t, lb_id=str(lb.get("id", lb_scope)), outbound_rule="")
+        rule = rules[0]
+        rp = rule.get("properties") or {}
+        ips = len(rp.get("frontendIPConfigurations") or ()) or t.outbound_ips
+        return replace(t, lb_id=str(lb.get("id", lb_scope)), outbound_rule=str(rule.get("name", "")),
+                       fixed_ports=int(rp.get("allocatedOutboundPorts") or t.fixed_ports),
+                       outbound_ips=ips, idle_timeout=int(rp.get("idleTimeoutInMinutes") or t.idle_timeout))
+
+    def _timespan(self) -> str:
+        end = self.clock()
+        start = end - 60 * self.settings.window_minutes
+        f = "%Y-%m-%dT%H:%M:%SZ"
+        return (f"{datetime.fromtimestamp(start, timezone.utc).strftime(f)}/"
+                f"{datetime.fromtimestamp(end, timezone.utc).strftime(f)}")
+
+    def _metrics(self, resource: str, names: str, aggregation: str, filter: str | None = None,
+                 top: int | None = None) -> list[Any]:
+        """Metrics - List through the monitor client's pipeline; the body is parsed as raw JSON
+        (1,000 series × 30 points through SDK models costs far more than the join)."""
+        from azure.mgmt.monitor.operations._metrics_operations import build_list_request
+
+        mon = self._clients["mon"]
+        req = build_list_request(resource_uri=resource.lstrip("/"), timespan=self._timespan(), interval="PT1M",
+                                 metricnames=names, aggregation=aggregation, top=top, filter=filter)
+        resp = self._call(resource, mon._send_request, req)
+        if resp.status_code != 200:
+            code, msg = _error_body(resp.text())
+            kind = {401: "unauthorized", 403: "forbidden", 404: "not-found", 429: "throttled"}.get(
+                resp.status_code, "server" if resp.status_code >= 500 else "http")
+            raise AzureCallError(kind, msg or f"HTTP {resp.status_code}", resp.status_code, code,
+                                 _retry_after(resp.headers), resource)
+        try:
+            return parse_metrics(resp.content)
+        except MetricsError as e:
+            raise AzureCallError("malformed", str(e), scope=resource) from None
+
+    def _fetch(self, nodes: Any) -> None:
+        t = self._target
+        assert t is not None
+        n = len(nodes)
+        if t.outbound_type == "loadBalancer":
+            if not t.lb_id or not t.outbound_rule:
+                raise AzureCallError("not-found", f"load balancer {LB_NAME} in {t.node_resource_group} has no outbound "
+                                                  f"rule: outbound SNAT does not go through it")
+            ports = self._metrics(t.lb_id, "AllocatedSnatPorts,UsedSnatPorts", "Average,Maximum",
+                                  "BackendIPAddress eq '*'", max(n, 10))
+            conns = self._metrics(t.lb_id, "SnatConnectionCount", "Total",
+                                  "BackendIPAddress eq '*' and ConnectionState eq '*'", max(3 * n, 10))
+            self._series = ports + conns
+            self._rejoin(nodes, fresh=True)
+            return
+        # NAT gateway / firewall: cluster level only
+        cluster: tuple[ClusterMetric, ...] = ()
+        if t.outbound_type in NAT_TYPES and t.nat_gateway_id:
+            series = self._metrics(t.nat_gateway_id, "SNATConnectionCount,TotalConnectionCount,PacketDropCount", "Total")
+            cluster = cluster_metrics(series, {})
+        elif t.firewall_id:
+            series = self._metrics(t.firewall_id, "SNATPortUtilization", "Average,Maximum")
+            cluster = cluster_metrics(series, {"snatportutilization": "maximum"}, {"snatportutilization": "%"})
+        why = {"managedNATGateway": "a NAT gateway", "userAssignedNATGateway": "a NAT gateway",
+               "userDefinedRouting": "your firewall or appliance (user-defined routing)"}.get(t.outbound_type, t.outbound_type)
+        detail = ("NAT Gateway metrics have no per-node dimension: SNAT ports are shared by the whole subnet "
+                  "(64,000 per public IP, on demand), so there is no per-node allocation to exhaust"
+                  if t.outbound_type in NAT_TYPES else
+                  "SNAT happens on the firewall, after the nodes: Azure Firewall reports SNATPortUtilization "
+                  "for the firewall as a whole" + ("" if t.firewall_id else " (set [azure] firewall_id to chart it)"))
+        self._publish(state=AzureState.CLUSTER_LEVEL, target=t, cluster=cluster, table=None, allocation=None,
+                      message=f"outbound type {t.outbound_type}: SNAT is done by {why}, not per node",
+                      detail=detail, retry_at=None, updated=self.clock(), findings=())
+
+    def _rejoin(self, nodes: Any, fresh: bool = False) -> None:
+        t = self._target
+        if t is None or not self._series:
+            return
+        alloc = allocation(len(nodes), t.surge, t.outbound_ips, t.fixed_ports, t.idle_timeout)
+        table = join(self._series, ((n.name, n.internal_ip, n.pool) for n in nodes), alloc.expected)
+        findings = node_findings(table, alloc) + alloc.findings
+        kw: dict[str, Any] = {}
+        if fresh:
+            kw = {"state": AzureState.LIVE, "message": "", "detail": t.cluster_note, "retry_at": None,
+                  "updated": self.clock()}
+        self._publish(target=t, allocation=alloc, table=table, findings=findings, cluster=(), **kw)
+
+
+__all__ = ["AzureSnatService", "AzureSettings", "AzureState", "AzureTarget", "SnatReport", "identify"]

@@ -1,0 +1,519 @@
+"""An Azure Resource Manager endpoint for the lab, over real HTTP (stdlib, one thread per connection).
+
+Serves what aksnet-top's Azure source reads, in the REST shapes the azure-mgmt clients
+expect: the managed cluster (list in the subscription, get), the outbound load balancer
+``kubernetes`` in the node resource group with its outbound rule, NAT gateways, and
+Azure Monitor metrics (api-version 2024-02-01) with per-backend time series generated
+from the scenario's ``azure:`` section (probes.lab.azurespec) and the wall clock. Every
+request is counted (``requests``) and faults are injected like the API server's
+(``faults``: 401, 403 AuthorizationFailed, 429 with Retry-After, 5xx, malformed body).
+
+The real SDK clients talk to it with ``base_url=srv.url``, :class:`LabCredential` and
+``enforce_https=False`` per call, the way azure-core's own tests reach a local http
+endpoint through ``BearerTokenCredentialPolicy``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, NamedTuple
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
+
+from .azurespec import DEFAULT, AzureLabSpec
+from .faults import Faults, RequestLog, RequestRecord
+from .scenario import Scenario, load_scenario, resolve_node_ref
+
+__all__ = ["LabArmServer", "LabCredential", "LAB_TOKEN"]
+
+LAB_TOKEN = "lab-arm-token"
+METRICS_API = "2024-02-01"
+_TIERS = ((50, 1024), (100, 512), (200, 256), (400, 128), (800, 64), (1000, 32))
+
+_LB_METRICS = {
+    "allocatedsnatports": ("AllocatedSnatPorts", "Allocated SNAT Ports", "Count", ("backendipaddress",)),
+    "usedsnatports": ("UsedSnatPorts", "Used SNAT Ports", "Count", ("backendipaddress",)),
+    "snatconnectioncount": ("SnatConnectionCount", "SNAT Connection Count", "Count",
+                            ("backendipaddress", "connectionstate")),
+}
+_NAT_METRICS = {
+    "snatconnectioncount": ("SNATConnectionCount", "SNAT Connection Count", "Count", ()),
+    "totalconnectioncount": ("TotalConnectionCount", "Total SNAT Connection Count", "Count", ()),
+    "packetdropcount": ("PacketDropCount", "Dropped Packets", "Count", ()),
+}
+
+
+class LabCredential:
+    """A TokenCredential for the lab: always the lab's token, never a network call."""
+
+    def __init__(self, token: str = LAB_TOKEN) -> None:
+        self.token = token
+        self.calls = 0
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        self.calls += 1
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+    def close(self) -> None:
+        pass
+
+
+class _Backend(NamedTuple):
+    name: str
+    ip: str
+    pool: str
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(s: str) -> float:
+    return datetime.fromisoformat(s.strip().replace("Z", "+00:00")).timestamp()
+
+
+def _unit(seed: str) -> float:
+    return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "big") / 2**32
+
+
+class _Err(Exception):
+    def __init__(self, code: int, err: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.code, self.err, self.message, self.headers = code, err, message, headers or {}
+
+
+class LabArmServer:
+    """``start()`` listens in a background thread; ``stop()`` closes connections and joins.
+
+    ``scenario``: a Scenario or a built-in name/path. ``backends``: a callable returning the
+    nodes now (name, ip, pool) — the demo passes the lab API server's live nodes so nodes
+    a timeline adds get series too; default: the scenario's initial nodes.
+    """
+
+    def __init__(self, scenario: Scenario | str, host: str = "127.0.0.1", port: int = 0,
+                 token: str | None = LAB_TOKEN, backends: Callable[[], list[tuple[str, str, str]]] | None = None,
+                 clock: Callable[[], float] = time.time, nodes: int | None = None) -> None:
+        if isinstance(scenario, str):
+            scenario = load_scenario(scenario, nodes=nodes)
+        self.scenario = scenario
+        self.spec: AzureLabSpec = scenario.extra.get("azure") or DEFAULT
+        self.host, self._port = host, port
+        self.token = token
+        self.clock = clock
+        self.t0 = clock()
+        self._backends = backends
+        self.faults = Faults()
+        self.requests = RequestLog()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        c = scenario.cluster
+        self.subscription = c.subscription_id
+        self.node_rg = c.node_resource_group
+        self.cluster_id = (f"/subscriptions/{c.subscription_id}/resourceGroups/{c.resource_group}"
+                           f"/providers/Microsoft.ContainerService/managedClusters/{c.name}")
+        self.lb_id = f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}/providers/Microsoft.Network/loadBalancers/kubernetes"
+        self.natgw_id = f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}/providers/Microsoft.Network/natGateways/{c.name}-natgw"
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "LabArmServer":
+        if self._httpd is not None:
+            return self
+        self._httpd = _Server((self.host, self._port), _Handler)
+        self._httpd.lab = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"lab-arm:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.close_all()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "LabArmServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1] if self._httpd else self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # ------------------------------------------------------------------ the world
+    def backends(self) -> list[_Backend]:
+        if self._backends is not None:
+            return [_Backend(*b) for b in self._backends()]
+        return [_Backend(n.name, n.ip, n.pool) for n in self.scenario.nodes()]
+
+    def allocated(self, pool_size: int) -> int:
+        if self.spec.allocated_outbound_ports:
+            return self.spec.allocated_outbound_ports
+        return next((p for top, p in _TIERS if pool_size <= top), 0)
+
+    def _traffic(self, nodes: list[_Backend]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for t in self.spec.nodes:
+            idx = resolve_node_ref(self.scenario, nodes, t.ref)
+            if idx is not None:
+                out[nodes[idx].ip] = t
+        return out
+
+    def demand(self, b: _Backend, t: float, traffic: Any | None) -> float:
+        """SNAT ports node `b` wants at wall time `t` (before the allocation caps it)."""
+        s = self.spec
+        u = _unit(f"{s.seed}/{b.name}")
+        base = s.used_ports * (0.6 + 0.8 * u)
+        if traffic is not None and traffic.used_ports is not None:
+            base = float(traffic.used_ports)
+        wave = 1.0 + 0.2 * math.sin(2 * math.pi * (t / 1800.0) + 6.28 * u)
+        level = base * wave
+        if traffic is not None and traffic.ramp_to is not None:
+            begin = self.t0 - traffic.ramp_start
+            f = min(max((t - begin) / traffic.ramp_duration, 0.0), 1.0)
+            level = base + (traffic.ramp_to - base) * f
+        return max(level, 0.0)
+
+    def managed_cluster(self) -> dict[str, Any]:
+        sc, s = self.scenario, self.spec
+        c = sc.cluster
+        lb_profile = None
+        if s.outbound_type == "loadBalancer":
+            lb_profile = {"managedOutboundIPs": {"count": s.outbound_ips}, "idleTimeoutInMinutes": s.idle_timeout,
+                          "allocatedOutboundPorts": s.allocated_outbound_ports,
+                          "effectiveOutboundIPs": [{"id": f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}"
+                                                         f"/providers/Microsoft.Network/publicIPAddresses/outbound-{i}"}
+                                                   for i in range(s.outbound_ips)],
+                          "backendPoolType": "nodeIPConfiguration"}
+        counts: dict[str, int] = {}
+        for b in self.backends():
+            counts[b.pool] = counts.get(b.pool, 0) + 1
+        net: dict[str, Any] = {"networkPlugin": "kubenet" if c.network_plugin == "kubenet" else "azure",
+                               "serviceCidr": str(c.service_cidr), "dnsServiceIP": str(c.dns_service_ip),
+                               "outboundType": s.outbound_type, "loadBalancerSku": "standard"}
+        if c.network_plugin == "azure-overlay":
+            net["networkPluginMode"] = "overlay"
+        if c.pod_cidr is not None:
+            net["podCidr"] = str(c.pod_cidr)
+        if lb_profile:
+            net["loadBalancerProfile"] = lb_profile
+        if s.outbound_type == "managedNATGateway":
+            net["natGatewayProfile"] = {"managedOutboundIPProfile": {"count": s.outbound_ips},
+                                        "idleTimeoutInMinutes": s.idle_timeout}
+        return {
+            "id": self.cluster_id, "name": c.name, "type": "Microsoft.ContainerService/ManagedClusters",
+            "location": c.location,
+            "properties": {
+                "provisioningState": "Succeeded", "kubernetesVersion": c.kubernetes_version,
+                "currentKubernetesVersion": c.kubernetes_version, "dnsPrefix": f"{c.name}-dns",
+                "nodeResourceGroup": self.node_rg, "networkProfile": net,
+                "agentPoolProfiles": [{"name": p.name, "count": counts.get(p.name, 0), "vmSize": p.vm_size,
+                                       "mode": p.mode, "maxPods": p.max_pods, "type": "VirtualMachineScaleSets",
+                                       "upgradeSettings": {"maxSurge": s.max_surge}} for p in sc.pools],
+            },
+        }
+
+    def load_balancer(self) -> dict[str, Any]:
+        s = self.spec
+        rg = f"/subscriptions/{self.subscription}/resourceGroups/{self.node_rg}"
+        fips = [{"id": f"{self.lb_id}/frontendIPConfigurations/outbound-{i}", "name": f"outbound-{i}",
+                 "properties": {"publicIPAddress": {"id": f"{rg}/providers/Microsoft.Network/publicIPAddresses/outbound-{i}"}}}
+                for i in range(s.outbound_ips)]
+        pool = {"id": f"{self.lb_id}/backendAddressPools/kubernetes", "name": "kubernetes", "properties": {}}
+        props: dict[str, Any] = {"frontendIPConfigurations": fips, "backendAddressPools": [pool],
+                                 "provisioningState": "Succeeded", "outboundRules": []}
+        if s.outbound_type == "loadBalancer":
+            props["outboundRules"] = [{
+                "id": f"{self.lb_id}/outboundRules/aksOutboundRule", "name": "aksOutboundRule",
+                "properties": {"allocatedOutboundPorts": s.allocated_outbound_ports, "protocol": "All",
+                               "enableTcpReset": True, "idleTimeoutInMinutes": s.idle_timeout,
+                               "frontendIPConfigurations": [{"id": f["id"]} for f in fips],
+                               "backendAddressPool": {"id": pool["id"]}, "provisioningState": "Succeeded"}}]
+        return {"id": self.lb_id, "name": "kubernetes", "type": "Microsoft.Network/loadBalancers",
+                "location": self.scenario.cluster.location, "sku": {"name": "Standard", "tier": "Regional"},
+                "properties": props}
+
+    def nat_gateway(self) -> dict[str, Any]:
+        return {"id": self.natgw_id, "name": self.natgw_id.rsplit("/", 1)[1], "type": "Microsoft.Network/natGateways",
+                "location": self.scenario.cluster.location, "sku": {"name": "Standard"},
+                "properties": {"idleTimeoutInMinutes": self.spec.idle_timeout, "provisioningState": "Succeeded"}}
+
+    def metrics(self, resource: str, q: dict[str, str]) -> bytes:
+        """The Metrics - List answer for the LB or the NAT gateway, generated for the timespan."""
+        is_lb = resource.lower() == self.lb_id.lower()
+        table = _LB_METRICS if is_lb else _NAT_METRICS
+        names = [n.strip() for n in (q.get("metricnames") or "").split(",") if n.strip()]
+        if not names:
+            raise _Err(400, "BadRequest", "metricnames is required")
+        for n in names:
+            if n.lower() not in table:
+                raise _Err(400, "BadRequest", f"Failed to find metric configuration for provider: "
+                                              f"{'Microsoft.Network/loadBalancers' if is_lb else 'Microsoft.Network/natGateways'}, "
+                                              f"resource Id: {resource}, metric: {n}, Valid metrics: "
+                                              f"{','.join(v[0] for v in table.values())}")
+        if (q.get("interval") or "PT1M").upper() != "PT1M":
+            raise _Err(400, "BadRequest", "the lab serves interval PT1M only")
+        now = self.clock()
+        try:
+            a, _, b = (q.get("timespan") or "").partition("/")
+            start, end = (_parse_iso(a), _parse_iso(b)) if b else (now - 3600, now)
+        except ValueError:
+            raise _Err(400, "BadRequest", f"invalid timespan {q.get('timespan')!r}") from None
+        end = min(end, now)
+        first = math.ceil(start / 60) * 60
+        times = [t for t in range(int(first), int(end), 60)][-1440:]
+        aggs = [x.strip().lower() for x in (q.get("aggregation") or "average").split(",") if x.strip()]
+        filt = q.get("$filter") or ""
+        want = {m.group(1).lower(): m.group(2) for m in re.finditer(r"(\w+)\s+eq\s+'([^']*)'", filt, re.I)}
+        top = int(q.get("top") or 10)
+        nodes = self.backends()
+        traffic = self._traffic(nodes)
+        alloc = self.allocated(len(nodes))
+        value = []
+        for n in names:
+            key = n.lower()
+            proper, local, unit, dims = table[key]
+            ts_list: list[dict[str, Any]] = []
+            if is_lb and "backendipaddress" in want:
+                ipf = want["backendipaddress"]
+                states = ("successful", "failed") if key == "snatconnectioncount" and \
+                    want.get("connectionstate", "*") == "*" else (want.get("connectionstate", "").lower(),) \
+                    if key == "snatconnectioncount" and "connectionstate" in want else ("",)
+                for b in nodes:
+                    if ipf != "*" and ipf != b.ip:
+                        continue
+                    tr = traffic.get(b.ip)
+                    for state in states:
+                        md = [{"name": {"value": "backendipaddress", "localizedValue": "backendipaddress"}, "value": b.ip}]
+                        if state:
+                            md.append({"name": {"value": "connectionstate", "localizedValue": "connectionstate"},
+                                       "value": state})
+                        ts_list.append({"metadatavalues": md,
+                                        "data": [self._point(key, b, t, tr, alloc, aggs, state) for t in times]})
+                ts_list = ts_list[:top]
+            else:  # no split: the whole resource
+                ts_list = [{"metadatavalues": [], "data": [self._total_point(key, nodes, traffic, t, alloc, aggs, is_lb)
+                                                           for t in times]}]
+            value.append({"id": f"{resource}/providers/Microsoft.Insights/metrics/{proper}",
+                          "type": "Microsoft.Insights/metrics", "name": {"value": proper, "localizedValue": local},
+                          "displayDescription": local, "unit": unit, "timeseries": ts_list, "errorCode": "Success"})
+        body = {"cost": len(times) * len(value), "timespan": f"{_iso(start)}/{_iso(end)}", "interval": "PT1M",
+                "namespace": "Microsoft.Network/loadBalancers" if is_lb else "Microsoft.Network/natGateways",
+                "resourceregion": self.scenario.cluster.location, "value": value}
+        return orjson.dumps(body)
+
+    def _point(self, key: str, b: _Backend, t: float, tr: Any, alloc: int, aggs: list[str], state: str) -> dict:
+        p: dict[str, Any] = {"timeStamp": _iso(t)}
+        d = self.demand(b, t, tr)
+        if key == "allocatedsnatports":
+            v_avg = v_max = float(alloc)
+        elif key == "usedsnatports":
+            v_avg, v_max = float(min(round(d), alloc)), float(min(round(d * 1.08), alloc))
+        else:
+            failing = tr is not None and tr.failed_per_minute and d >= alloc
+            if state == "failed":
+                v = float(tr.failed_per_minute if failing else 0)
+            else:
+                v = float(round(d * 2))
+            v_avg = v_max = v
+            for a in aggs:
+                p[a] = v
+            return p
+        for a in aggs:
+            p[a] = v_max if a == "maximum" else v_avg if a in ("average", "minimum") else v_avg
+        return p
+
+    def _total_point(self, key: str, nodes: list[_Backend], traffic: dict, t: float, alloc: int,
+                     aggs: list[str], is_lb: bool) -> dict:
+        demand = sum(self.demand(b, t, traffic.get(b.ip)) for b in nodes)
+        if key == "packetdropcount":
+            v = float(sum(tr.failed_per_minute for ip, tr in traffic.items()))
+        elif key in ("totalconnectioncount", "snatconnectioncount"):
+            v = float(round(demand * (2 if key == "snatconnectioncount" else 3)))
+        else:
+            v = float(alloc * len(nodes) if key == "allocatedsnatports" else round(demand))
+        return {"timeStamp": _iso(t), **{a: v for a in aggs}}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True
+    allow_reuse_address = True
+    lab: LabArmServer
+
+    def __init__(self, addr: tuple[str, int], handler: type) -> None:
+        self._conns: set[Any] = set()
+        self._lock = threading.Lock()
+        super().__init__(addr, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_all(self) -> None:
+        import socket
+
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+_SUB = r"/subscriptions/(?P<sub>[^/]+)"
+_ROUTES = [
+    ("clusters", re.compile(_SUB + r"/providers/microsoft\.containerservice/managedclusters$", re.I)),
+    ("cluster", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)$", re.I)),
+    ("metrics", re.compile(r"^(?P<res>/subscriptions/.+)/providers/microsoft\.insights/metrics$", re.I)),
+    ("lb", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/loadbalancers/(?P<name>[^/]+)$", re.I)),
+    ("natgws", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/natgateways$", re.I)),
+]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "lab-arm"
+    sys_version = ""
+    timeout = 60
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None, kind: str = "") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-ms-request-id", os.urandom(8).hex())
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+        lab = self.server.lab
+        lab.requests.add(RequestRecord(self.command, self._path, self._q, "list" if kind in ("clusters", "natgws") else "get",
+                                       kind or None, code, "lab"))
+
+    def _error(self, e: _Err) -> None:
+        self._send(e.code, orjson.dumps({"error": {"code": e.err, "message": e.message}}), e.headers, self._kind)
+
+    def do_GET(self) -> None:
+        lab = self.server.lab
+        url = urlsplit(self.path)
+        self._path = unquote(url.path).rstrip("/")
+        self._q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        self._kind = ""
+        try:
+            route, m = next(((k, m) for k, pat in _ROUTES if (m := pat.search(self._path))), ("", None))
+            self._kind = route
+            if lab.token is not None and self.headers.get("Authorization", "") != f"Bearer {lab.token}":
+                raise _Err(401, "InvalidAuthenticationToken", "The access token is invalid.",
+                           {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", '
+                                                'error="invalid_token", error_description="The access token is invalid."'})
+            rule = lab.faults.take(self._path, "get")
+            if rule is not None and self._fault(rule):
+                return
+            if m is None:
+                raise _Err(404, "InvalidResourceType", f"The resource type could not be found in the namespace for path {self._path}")
+            self._send(200, self._answer(route, m), kind=route)
+        except _Err as e:
+            self._error(e)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+
+    def _refuse(self) -> None:
+        self._path, self._q, self._kind = self.path, {}, ""
+        self._error(_Err(405, "MethodNotAllowed", "the lab ARM endpoint is read-only"))
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
+
+    def _fault(self, rule: Any) -> bool:
+        lab = self.server.lab
+        if rule.action == "malformed_json":
+            self._send(200, b'{"value": [{"name": {"value": "UsedSnatPorts"}, "timeseries": [{"data": [{"timeSt',
+                       kind=self._kind)
+            return True
+        if rule.action == "drop":
+            self.close_connection = True
+            return True
+        if rule.action == "delay":
+            time.sleep(min(rule.seconds, 30))
+            return False
+        code = rule.status
+        headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
+        if code == 403:
+            scope = self._path.rsplit("/providers/Microsoft.Insights/metrics", 1)[0] \
+                if self._kind == "metrics" else self._path
+            action = {"metrics": "Microsoft.Insights/metrics/read", "lb": "Microsoft.Network/loadBalancers/read",
+                      "natgws": "Microsoft.Network/natGateways/read",
+                      "cluster": "Microsoft.ContainerService/managedClusters/read",
+                      "clusters": "Microsoft.ContainerService/managedClusters/read"}.get(self._kind, "read")
+            msg = rule.message or (f"The client 'operator@contoso.com' with object id '00000000-0000-0000-0000-00000000beef' "
+                                   f"does not have authorization to perform action '{action}' over scope "
+                                   f"'{scope}' or the scope is invalid. If access was recently granted, please "
+                                   f"refresh your credentials.")
+            raise _Err(403, "AuthorizationFailed", msg, headers)
+        if code == 401:
+            raise _Err(401, "InvalidAuthenticationToken", rule.message or "The access token expiry UTC time is earlier than current UTC time.", headers)
+        if code == 429:
+            raise _Err(429, "TooManyRequests", rule.message or "The request is being throttled.", headers)
+        if code == 404:
+            raise _Err(404, "ResourceNotFound", rule.message or f"The Resource at '{self._path}' was not found.", headers)
+        raise _Err(code, "InternalServerError", rule.message or "Encountered internal server error. Diagnostic information: lab.", headers)
+
+    def _answer(self, route: str, m: re.Match[str]) -> bytes:
+        lab = self.server.lab
+        if route != "metrics" and m.group("sub").lower() != lab.subscription.lower():
+            raise _Err(404, "SubscriptionNotFound", f"The subscription '{m.group('sub')}' could not be found.")
+        if route == "clusters":
+            return orjson.dumps({"value": [lab.managed_cluster()]})
+        if route == "cluster":
+            if m.group("name").lower() != lab.scenario.cluster.name.lower() or \
+                    m.group("rg").lower() != lab.scenario.cluster.resource_group.lower():
+                raise _Err(404, "ResourceNotFound", f"The Resource 'Microsoft.ContainerService/managedClusters/{m.group('name')}' "
+                                                    f"under resource group '{m.group('rg')}' was not found.")
+            return orjson.dumps(lab.managed_cluster())
+        if route == "lb":
+            if m.group("rg").lower() != lab.node_rg.lower():
+                raise _Err(404, "ResourceGroupNotFound", f"Resource group '{m.group('rg')}' could not be found.")
+            if m.group("name").lower() != "kubernetes":
+                raise _Err(404, "ResourceNotFound", f"The Resource 'Microsoft.Network/loadBalancers/{m.group('name')}' "
+                                                    f"under resource group '{m.group('rg')}' was not found.")
+            return orjson.dumps(lab.load_balancer())
+        if route == "natgws":
+            nat = lab.spec.outbound_type in ("managedNATGateway", "userAssignedNATGateway")
+            return orjson.dumps({"value": [lab.nat_gateway()] if nat else []})
+        res = m.group("res")
+        if res.lower() not in (lab.lb_id.lower(), lab.natgw_id.lower()):
+            raise _Err(404, "ResourceNotFound", f"The Resource '{res}' was not found.")
+        return lab.metrics(res, self._q)

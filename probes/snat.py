@@ -1,0 +1,417 @@
+"""SNAT arithmetic and the metrics join: pure functions over plain data, no Azure, no I/O.
+
+Azure Monitor answers per `BackendIPAddress`; operators think in nodes. This module
+parses the metrics payload (raw JSON, api-version 2024-02-01 shape, dimension names
+matched case-insensitively), joins backend IPs to nodes by InternalIP, and sets what
+Azure reports against what the allocation rules imply: the default tier table by backend
+pool size, or a fixed ``allocatedOutboundPorts`` that must fit ``64,000 × outbound IPs``
+for every node an upgrade surge adds (FAULTS F10, F11).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+PORTS_PER_IP = 64_000
+# (largest backend pool size of the tier, ports per node)
+TIERS: tuple[tuple[int, int], ...] = ((50, 1024), (100, 512), (200, 256), (400, 128), (800, 64), (1000, 32))
+
+ALLOCATED, USED, CONNECTIONS = "allocatedsnatports", "usedsnatports", "snatconnectioncount"
+WARN_PCT, CRIT_PCT = 75.0, 95.0
+
+
+# --------------------------------------------------------------------------- tiers
+
+def default_ports(pool_size: int) -> int:
+    """Ports per node Azure allocates by default for a backend pool of `pool_size` (0 above 1,000)."""
+    for top, ports in TIERS:
+        if pool_size <= top:
+            return ports
+    return 0
+
+
+def tier_label(pool_size: int) -> str:
+    lo = 1
+    for top, ports in TIERS:
+        if pool_size <= top:
+            return f"{lo}–{top} nodes → {ports} ports"
+        lo = top + 1
+    return "over 1,000 nodes: no default allocation"
+
+
+def next_tier(pool_size: int) -> tuple[int, int] | None:
+    """(nodes that still fit the current tier, ports per node in the next tier), None past the table."""
+    for i, (top, _ports) in enumerate(TIERS):
+        if pool_size <= top:
+            nxt = TIERS[i + 1][1] if i + 1 < len(TIERS) else 0
+            return top, nxt
+    return None
+
+
+def parse_surge(value: Any, count: int) -> int:
+    """AKS maxSurge ('33%', '3', 3, '' = default 10 %) -> extra nodes for a pool of `count`."""
+    if count <= 0:
+        return 0
+    text = str(value).strip() if value not in (None, "") else "10%"
+    try:
+        if text.endswith("%"):
+            return max(1, math.ceil(count * float(text[:-1]) / 100.0))
+        return max(0, int(text))
+    except ValueError:
+        return 1
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    severity: str  # info | warning | critical
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """What the outbound configuration implies for every node, now and during an upgrade."""
+
+    nodes: int
+    surge: int  # nodes an upgrade adds at once (sum of pools' maxSurge)
+    outbound_ips: int
+    fixed_ports: int  # allocatedOutboundPorts; 0 = default tier table
+    idle_timeout: int  # minutes
+    expected: int  # ports per node expected now
+    during_surge: int  # ports per node with the surge nodes in the pool
+    capacity: int  # 64,000 × outbound IPs
+    tier: str
+    headroom_nodes: int | None  # nodes that can join before the tier drops (None: fixed ports)
+    findings: tuple[Finding, ...] = ()
+
+
+def allocation(nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: int = 0,
+               idle_timeout: int = 30) -> Allocation:
+    """The allocation rules (AKS-NETWORKING.md, SNAT) as numbers and findings (F11)."""
+    ips = max(outbound_ips, 1)
+    capacity = PORTS_PER_IP * ips
+    found: list[Finding] = []
+    if fixed_ports > 0:
+        expected = during = fixed_ports
+        tier = f"fixed {fixed_ports} ports/node"
+        headroom = None
+        need_now, need_surge = nodes * fixed_ports, (nodes + surge) * fixed_ports
+        fit = capacity // fixed_ports
+        if need_now > capacity:
+            found.append(Finding("critical", f"{nodes} nodes × {fixed_ports} ports = {need_now:,} exceeds "
+                                             f"{capacity:,} ({ips} outbound IP{'s' if ips > 1 else ''}): "
+                                             f"nodes beyond {fit} get no SNAT ports"))
+        elif need_surge > capacity:
+            found.append(Finding("warning", f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} needs "
+                                            f"{need_surge:,} ports, {capacity:,} available: the upgrade cannot add "
+                                            f"nodes — add outbound IPs or lower allocatedOutboundPorts"))
+    else:
+        expected = default_ports(nodes)
+        during = default_ports(nodes + surge)
+        tier = tier_label(nodes)
+        nt = next_tier(nodes)
+        headroom = (nt[0] - nodes) if nt else 0
+        if expected == 0:
+            found.append(Finding("critical", f"{nodes} nodes exceed the default allocation table (1,000): "
+                                             "set allocatedOutboundPorts and outbound IPs explicitly"))
+        elif during < expected:
+            found.append(Finding("warning", f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} takes the "
+                                            f"backend pool to {nodes + surge}: every node drops from {expected} to "
+                                            f"{during} SNAT ports"))
+        elif headroom is not None and headroom <= max(2, nodes // 20):
+            found.append(Finding("info", f"{headroom} more node{'s' if headroom != 1 else ''} and every node drops "
+                                         f"to {nt[1] if nt else 0} SNAT ports"))
+    return Allocation(nodes, surge, ips, fixed_ports, idle_timeout, expected, during, capacity, tier, headroom,
+                      tuple(found))
+
+
+# --------------------------------------------------------------------------- metrics payload
+
+class Series:
+    """One time series of one metric: its dimensions (lower-cased names) and points.
+
+    Points stay as the decoded JSON list; the columns are read on first use (a join
+    needs the last allocation, the Maximum column of use and the failed totals, not
+    every aggregation of every point)."""
+
+    __slots__ = ("metric", "dims", "_data", "_cols")
+
+    def __init__(self, metric: str, dims: Mapping[str, str], data: Sequence[Mapping[str, Any]]) -> None:
+        self.metric = metric
+        self.dims = dims
+        self._data = data
+        self._cols: dict[str, tuple] = {}
+
+    def _col(self, key: str) -> tuple:
+        col = self._cols.get(key)
+        if col is None:
+            col = self._cols[key] = tuple([p.get(key) for p in self._data])
+        return col
+
+    @property
+    def times(self) -> tuple[float, ...]:
+        col = self._cols.get("t")
+        if col is None:
+            d = self._data
+            key = (d[0]["timeStamp"], d[-1]["timeStamp"], len(d)) if d else ("", "", 0)
+            col = _TIMES.get(key)
+            if col is None:
+                col = tuple([_ts(p["timeStamp"]) for p in d])
+                if len(_TIMES) > 256:
+                    _TIMES.clear()
+                _TIMES[key] = col
+            self._cols["t"] = col
+        return col
+
+    @property
+    def average(self) -> tuple[float | None, ...]:
+        return self._col("average")
+
+    @property
+    def maximum(self) -> tuple[float | None, ...]:
+        return self._col("maximum")
+
+    @property
+    def total(self) -> tuple[float | None, ...]:
+        return self._col("total")
+
+    def last(self, key: str) -> float | None:
+        for p in reversed(self._data):
+            v = p.get(key)
+            if v is not None:
+                return v
+        return None
+
+
+class MetricsError(ValueError):
+    """The metrics payload is not what api-version 2024-02-01 returns."""
+
+
+_TS_CACHE: dict[str, float] = {}
+_TIMES: dict[tuple, tuple[float, ...]] = {}
+
+
+def _ts(text: str) -> float:
+    t = _TS_CACHE.get(text)
+    if t is None:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        if len(_TS_CACHE) > 10_000:
+            _TS_CACHE.clear()
+        _TS_CACHE[text] = t
+    return t
+
+
+def parse_metrics(payload: bytes | str | Mapping[str, Any]) -> list[Series]:
+    """The `Response` body of Metrics - List as Series. Raises MetricsError on a malformed body."""
+    was = gc.isenabled()
+    gc.disable()  # ~100k small dicts per answer: collections mid-parse cost more than the parse
+    try:
+        return _parse(payload)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _parse(payload: bytes | str | Mapping[str, Any]) -> list[Series]:
+    try:
+        doc = orjson.loads(payload) if isinstance(payload, (bytes, str)) else payload
+    except orjson.JSONDecodeError as e:
+        raise MetricsError(f"metrics response is not JSON: {e}") from None
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("value"), list):
+        raise MetricsError("metrics response has no 'value' list")
+    out: list[Series] = []
+    try:
+        for metric in doc["value"]:
+            name = metric["name"]
+            mname = str(name["value"] if isinstance(name, Mapping) else name).lower()
+            for ts in metric.get("timeseries") or ():
+                dims = {str(m["name"]["value"]).lower(): str(m.get("value", "")) for m in ts.get("metadatavalues") or ()}
+                data = ts.get("data") or []
+                if not isinstance(data, list) or (data and not isinstance(data[0], Mapping)):
+                    raise TypeError("data is not a list of points")
+                if data:  # validate the shape once per series: both ends carry a timestamp
+                    _ts(data[0]["timeStamp"]), _ts(data[-1]["timeStamp"])
+                out.append(Series(mname, dims, data))
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise MetricsError(f"metrics response is malformed: {type(e).__name__}: {e}") from None
+    return out
+
+
+def _last(values: Sequence[float | None]) -> float | None:
+    for v in reversed(values):
+        if v is not None:
+            return v
+    return None
+
+
+# --------------------------------------------------------------------------- the join
+
+@dataclass(frozen=True, slots=True)
+class NodeSnat:
+    """SNAT of one backend (node): latest allocation and use, failed connections in the window."""
+
+    ip: str
+    node: str  # "" when no node has this InternalIP (a scaled-in node, another pool's VM)
+    pool: str
+    allocated: int | None
+    used: float | None  # Maximum of the latest minute (Average when Maximum is absent)
+    used_avg: float | None
+    failed: float  # failed SNAT connections over the window
+    failed_last: float  # … in the latest minute that had data
+    times: tuple[float, ...] = ()
+    used_series: tuple[float | None, ...] = ()  # Maximum per minute, for the chart
+    expected: int = 0
+
+    @property
+    def pct(self) -> float | None:
+        if self.used is None or not self.allocated:
+            return None
+        return 100.0 * self.used / self.allocated
+
+    @property
+    def state(self) -> str:
+        """ok | warn | critical | unknown. Any failed connection means exhaustion."""
+        pct = self.pct
+        if self.failed > 0 or (pct is not None and pct >= CRIT_PCT):
+            return "critical"
+        if pct is None:
+            return "unknown"
+        return "warn" if pct >= WARN_PCT else "ok"
+
+    @property
+    def pressure(self) -> tuple:
+        """Sort key, most pressed first: exhausted, then by %, then failures, then name."""
+        pct = self.pct
+        return (-(1 if self.failed > 0 else 0), -(pct if pct is not None else -1.0), -self.failed,
+                self.node or "~" + self.ip)
+
+
+@dataclass(frozen=True, slots=True)
+class SnatTable:
+    nodes: tuple[NodeSnat, ...]  # sorted by pressure
+    unmatched: tuple[str, ...]  # backend IPs without a node
+    silent: tuple[str, ...]  # node names without a series (no outbound traffic yet, or top too small)
+    start: float = 0.0
+    end: float = 0.0
+
+    @property
+    def exhausted(self) -> tuple[NodeSnat, ...]:
+        return tuple(n for n in self.nodes if n.state == "critical")
+
+
+def join(series: Iterable[Series], nodes: Iterable[tuple[str, str, str]], expected: int = 0) -> SnatTable:
+    """Join metric series to nodes. `nodes`: (name, InternalIP, pool). Pure and O(series + nodes)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _join(series, nodes, expected)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _join(series: Iterable[Series], nodes: Iterable[tuple[str, str, str]], expected: int) -> SnatTable:
+    by_ip = {ip: (name, pool) for name, ip, pool in nodes if ip}
+    alloc: dict[str, Series] = {}
+    used: dict[str, Series] = {}
+    failed: dict[str, float] = {}
+    failed_last: dict[str, tuple[float, float]] = {}
+    t0, t1 = math.inf, 0.0
+    for s in series:
+        ip = s.dims.get("backendipaddress", "")
+        if not ip:
+            continue
+        if s.times:
+            t0, t1 = min(t0, s.times[0]), max(t1, s.times[-1])
+        if s.metric == ALLOCATED:
+            alloc[ip] = s
+        elif s.metric == USED:
+            used[ip] = s
+        elif s.metric == CONNECTIONS and s.dims.get("connectionstate", "").lower() == "failed":
+            failed[ip] = failed.get(ip, 0.0) + sum(v for v in s.total if v)
+            last_t, last_v = 0.0, 0.0
+            for t, v in zip(s.times, s.total):
+                if v is not None:
+                    last_t, last_v = t, v
+            prev = failed_last.get(ip)
+            if prev is None or last_t > prev[0]:
+                failed_last[ip] = (last_t, last_v)
+            elif last_t == prev[0]:
+                failed_last[ip] = (last_t, prev[1] + last_v)
+    out: list[NodeSnat] = []
+    for ip in alloc.keys() | used.keys() | failed.keys():
+        name, pool = by_ip.get(ip, ("", ""))
+        a, u = alloc.get(ip), used.get(ip)
+        a_last = None
+        if a is not None:
+            a_last = a.last("average")
+            if a_last is None:
+                a_last = a.last("maximum")
+        u_max = u.last("maximum") if u is not None else None
+        u_avg = u.last("average") if u is not None else None
+        series_max = u.maximum if u is not None else ()
+        if u is not None and None in series_max:
+            series_max = tuple(m if m is not None else av for m, av in zip(u.maximum, u.average))
+        out.append(NodeSnat(ip, name, pool, int(a_last) if a_last is not None else None,
+                            u_max if u_max is not None else u_avg, u_avg, failed.get(ip, 0.0),
+                            failed_last.get(ip, (0.0, 0.0))[1], u.times if u is not None else (), series_max,
+                            expected))
+    out.sort(key=lambda n: n.pressure)
+    seen = {n.ip for n in out}
+    unmatched = tuple(sorted(n.ip for n in out if not n.node))
+    silent = tuple(sorted(name for ip, (name, _p) in by_ip.items() if ip not in seen))
+    return SnatTable(tuple(out), unmatched, silent, 0.0 if t0 is math.inf else t0, t1)
+
+
+def node_findings(table: SnatTable, alloc: Allocation | None = None) -> tuple[Finding, ...]:
+    """F10 per node, and a mismatch between the allocation Azure reports and the rules."""
+    out: list[Finding] = []
+    for n in table.nodes:
+        who = n.node or f"backend {n.ip} (no node)"
+        if n.failed > 0 or (n.pct is not None and n.pct >= 100):
+            used = f"{n.used:.0f}" if n.used is not None else "?"
+            out.append(Finding("critical", f"SNAT exhausted on {who}: {used}/{n.allocated or '?'} ports used, "
+                                           f"{n.failed:.0f} failed connections in the window"))
+        elif n.state == "warn":
+            out.append(Finding("warning", f"{who}: {n.pct:.0f}% of its {n.allocated} SNAT ports in use"))
+    if alloc is not None and 0 < alloc.during_surge < alloc.expected:
+        over = [n for n in table.nodes if n.used is not None and n.used > alloc.during_surge]
+        if over:
+            out.append(Finding("warning", f"{len(over)} node{'s' if len(over) != 1 else ''} already use more than the "
+                                          f"{alloc.during_surge} ports each node keeps during an upgrade surge "
+                                          f"(busiest: {over[0].node or over[0].ip}, {over[0].used:.0f})"))
+    if alloc is not None and alloc.expected:
+        odd = [n for n in table.nodes if n.allocated is not None and n.allocated != alloc.expected]
+        if odd:
+            sample = ", ".join(sorted({str(n.allocated) for n in odd})[:3])
+            out.append(Finding("info", f"{len(odd)} node{'s' if len(odd) != 1 else ''} report {sample} allocated ports, "
+                                       f"the rules say {alloc.expected} ({alloc.tier})"))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterMetric:
+    """A cluster-level value (NAT Gateway, Azure Firewall): latest point and the window's series."""
+
+    name: str
+    unit: str
+    latest: float | None
+    series: tuple[float | None, ...] = field(default_factory=tuple)
+
+
+def cluster_metrics(series: Iterable[Series], aggregation: Mapping[str, str], units: Mapping[str, str] | None = None
+                    ) -> tuple[ClusterMetric, ...]:
+    """One value per metric for NAT Gateway / Firewall answers (no per-node dimension exists)."""
+    units = units or {}
+    out = []
+    for s in series:
+        agg = aggregation.get(s.metric, "total")
+        vals = {"average": s.average, "maximum": s.maximum}.get(agg, s.total)
+        out.append(ClusterMetric(s.metric, units.get(s.metric, ""), _last(vals), vals))
+    return tuple(out)

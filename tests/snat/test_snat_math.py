@@ -1,0 +1,114 @@
+"""Tier and join arithmetic (probes.snat): units and properties, no server."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from probes.snat import (
+    PORTS_PER_IP,
+    MetricsError,
+    allocation,
+    default_ports,
+    join,
+    next_tier,
+    node_findings,
+    parse_metrics,
+    parse_surge,
+)
+
+
+def payload(points: dict[str, list[tuple[float, float]]], failed: dict[str, list[float]] | None = None,
+            alloc: int = 1024, dim_case: str = "backendipaddress") -> bytes:
+    def ts(i: int) -> str:
+        return f"2026-11-23T10:{i:02d}:00Z"
+
+    def md(ip: str, state: str | None = None) -> list[dict]:
+        out = [{"name": {"value": dim_case}, "value": ip}]
+        if state:
+            out.append({"name": {"value": "ConnectionState"}, "value": state})
+        return out
+
+    a = [{"metadatavalues": md(ip), "data": [{"timeStamp": ts(i), "average": alloc, "maximum": alloc}
+                                              for i in range(len(p))]} for ip, p in points.items()]
+    u = [{"metadatavalues": md(ip), "data": [{"timeStamp": ts(i), "average": av, "maximum": mx}
+                                              for i, (av, mx) in enumerate(p)]} for ip, p in points.items()]
+    c = [{"metadatavalues": md(ip, "Failed"), "data": [{"timeStamp": ts(i), "total": v} for i, v in enumerate(f)]}
+         for ip, f in (failed or {}).items()]
+    return orjson.dumps({"value": [
+        {"name": {"value": "AllocatedSnatPorts"}, "timeseries": a},
+        {"name": {"value": "UsedSnatPorts"}, "timeseries": u},
+        {"name": {"value": "SnatConnectionCount"}, "timeseries": c}]})
+
+
+def test_tier_table_boundaries():
+    assert [default_ports(n) for n in (1, 50, 51, 100, 101, 200, 201, 400, 401, 800, 801, 1000, 1001)] == \
+        [1024, 1024, 512, 512, 256, 256, 128, 128, 64, 64, 32, 32, 0]
+    assert next_tier(50) == (50, 512) and next_tier(51) == (100, 256) and next_tier(1001) is None
+
+
+def test_surge_parsing():
+    assert parse_surge("1", 47) == 1 and parse_surge("33%", 10) == 4 and parse_surge(None, 20) == 2
+    assert parse_surge("10%", 3) == 1 and parse_surge("x", 5) == 1 and parse_surge("5", 0) == 0
+
+
+def test_f11_fifty_nodes_surge_drops_the_tier():
+    a = allocation(50, surge=1)
+    assert (a.expected, a.during_surge, a.headroom_nodes) == (1024, 512, 0)
+    assert a.findings[0].severity == "warning" and "1024 to 512" in a.findings[0].text
+
+
+def test_fixed_ports_must_fit_outbound_ips_with_surge():
+    ok = allocation(60, surge=2, outbound_ips=1, fixed_ports=1024)  # 62 × 1024 = 63,488
+    assert ok.findings == () and ok.expected == 1024 and ok.headroom_nodes is None
+    tight = allocation(62, surge=2, outbound_ips=1, fixed_ports=1024)  # 64 × 1024 > 64,000
+    assert tight.findings[0].severity == "warning" and "cannot add nodes" in tight.findings[0].text
+    over = allocation(70, surge=0, outbound_ips=1, fixed_ports=1024)
+    assert over.findings[0].severity == "critical" and "beyond 62" in over.findings[0].text
+    assert allocation(70, fixed_ports=1024, outbound_ips=2).findings == ()
+
+
+def test_join_maps_backend_ip_to_node_and_sorts_by_pressure():
+    body = payload({"10.0.0.4": [(100, 120)] * 3, "10.0.0.5": [(900, 1000), (1000, 1024), (1024, 1024)],
+                    "10.0.0.99": [(10, 10)] * 3}, failed={"10.0.0.5": [0, 3, 7]}, dim_case="BackendIPAddress")
+    t = join(parse_metrics(body), [("n4", "10.0.0.4", "p"), ("n5", "10.0.0.5", "p"), ("n6", "10.0.0.6", "p")])
+    assert [n.node for n in t.nodes] == ["n5", "n4", ""]
+    hot = t.nodes[0]
+    assert (hot.allocated, hot.used, hot.failed, hot.failed_last, hot.state) == (1024, 1024, 10, 7, "critical")
+    assert t.nodes[1].pct == 120 / 1024 * 100 and t.nodes[1].state == "ok"
+    assert t.unmatched == ("10.0.0.99",) and t.silent == ("n6",)
+    f = node_findings(t, allocation(3))
+    assert f[0].severity == "critical" and "SNAT exhausted on n5: 1024/1024" in f[0].text and "10 failed" in f[0].text
+
+
+def test_malformed_payloads_raise_metrics_error():
+    for bad in (b'{"value": [{"name": {"value": "UsedSnatPorts"}, "timeseries": [{"data": [{"timeSt',
+                b'{"nope": 1}', b'{"value": [{"timeseries": [{"data": [{"average": 1}]}]}]}'):
+        try:
+            parse_metrics(bad)
+        except MetricsError:
+            continue
+        raise AssertionError(f"accepted {bad!r}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 1000), st.integers(0, 50))
+def test_surge_never_raises_the_allocation(nodes, surge):
+    a = allocation(nodes, surge)
+    assert 0 < a.during_surge <= a.expected <= 1024 or nodes + surge > 1000
+    assert a.expected * nodes <= PORTS_PER_IP  # the default table always fits one IP
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.integers(1, 250), st.lists(st.integers(0, 1024), min_size=1, max_size=30), max_size=40))
+def test_join_is_total_and_ordered(used):
+    points = {f"10.1.0.{k}": [(float(v), float(v)) for v in vs] for k, vs in used.items()}
+    nodes = [(f"node{k}", f"10.1.0.{k}", "p") for k in range(1, 200, 3)]
+    t = join(parse_metrics(payload(points)), nodes)
+    assert {n.ip for n in t.nodes} == set(points)
+    keys = [n.pressure for n in t.nodes]
+    assert keys == sorted(keys)
+    for n in t.nodes:
+        assert n.node == (f"node{n.ip.rsplit('.', 1)[1]}" if any(ip == n.ip for _, ip, _ in nodes) else "")
+        assert n.used == points[n.ip][-1][1]

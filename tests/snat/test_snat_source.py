@@ -1,0 +1,171 @@
+"""The Azure source through the real azure-mgmt clients against the lab ARM endpoint:
+discovery, metrics, call budget and every error state. Frozen clocks, loopback only."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from probes.azure import AzureState
+from probes.lab.arm import LabArmServer
+from probes.lab.scenario import load_scenario
+from tests.leaks import guard_threads
+from tests.snat.snat_helpers import T0, lab_store, service, start_lab
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks():
+    yield from guard_threads()
+
+
+def wait(svc, cond, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r = svc.report()
+        if cond(r):
+            return r
+        time.sleep(0.02)
+    raise AssertionError(f"timed out; last report: {svc.report()}")
+
+
+def run(arm: LabArmServer, cond, **kw):  # type: ignore[no-untyped-def]
+    svc = service(arm, lab_store(arm.scenario), **kw)
+    svc.start()
+    try:
+        return wait(svc, cond), svc
+    finally:
+        svc.stop(3.0)
+
+
+def test_discovery_and_metrics_f10_exhaustion():
+    with start_lab("snat-exhaustion") as arm:
+        r, _ = run(arm, lambda r: r.table is not None)
+        t = r.target
+        assert r.state is AzureState.LIVE
+        assert t.cluster_name == "aks-lab" and t.outbound_type == "loadBalancer" and t.outbound_rule == "aksOutboundRule"
+        assert t.node_resource_group == "MC_rg-aks-lab_aks-lab_westeurope" and t.outbound_ips == 1 and t.idle_timeout == 30
+        hot = r.table.nodes[0]
+        assert hot.node == "aks-nodepool1-57993984-vmss000001" and hot.used == hot.allocated == 1024 and hot.failed > 0
+        assert all(n.state == "ok" for n in r.table.nodes[1:]) and len(r.table.nodes) == 5
+        assert len(hot.used_series) == 30
+        assert r.findings[0].severity == "critical" and "SNAT exhausted on aks-nodepool1-57993984-vmss000001" in r.findings[0].text
+        q = [x.query for x in arm.requests.records() if x.resource == "metrics"]
+        ports = next(x for x in q if "UsedSnatPorts" in x["metricnames"])
+        assert ports["$filter"] == "BackendIPAddress eq '*'" and int(ports["top"]) >= 5
+        assert ports["aggregation"] == "Average,Maximum" and ports["interval"] == "PT1M"
+        assert ports["api-version"] == "2024-02-01"
+        conns = next(x for x in q if x["metricnames"] == "SnatConnectionCount")
+        assert "ConnectionState eq '*'" in conns["$filter"] and conns["aggregation"] == "Total"
+
+
+def test_f11_tier_drop_fifty_nodes():
+    with start_lab("snat-tier-drop") as arm:
+        r, _ = run(arm, lambda r: r.table is not None)
+        assert len(r.table.nodes) == 50  # top was raised past the default 10 series
+        a = r.allocation
+        assert (a.nodes, a.surge, a.expected, a.during_surge) == (50, 1, 1024, 512)
+        texts = [f.text for f in r.findings]
+        assert any("1024 to 512" in t for t in texts) and any("during an upgrade surge" in t for t in texts)
+
+
+def test_steady_state_calls_per_minute():
+    now = [T0]
+    with start_lab("healthy", clock=lambda: now[0]) as arm:
+        svc = service(arm, lab_store(arm.scenario), clock=lambda: now[0])
+        svc.start()
+        try:
+            wait(svc, lambda r: r.table is not None)
+            first = len(arm.requests)
+            assert first == 4  # managed clusters, load balancer, ports, connections
+            for minute in range(1, 61):
+                now[0] = T0 + 60 * minute
+                wait(svc, lambda r, m=minute: r.updated == T0 + 60 * m)
+            steady = len(arm.requests) - first
+            assert steady <= 3 * 60 and steady == 2 * 60 + 2  # one rediscovery (2 calls) in the hour
+            assert arm.requests.count(status=200) == len(arm.requests)
+        finally:
+            svc.stop(3.0)
+
+
+@pytest.mark.parametrize("status,state,words", [
+    (401, AzureState.UNAUTHORIZED, "az login"),
+    (403, AzureState.FORBIDDEN, "Monitoring Reader"),
+    (500, AzureState.ERROR, "500"),
+    (503, AzureState.ERROR, "503"),
+])
+def test_error_states(status, state, words):
+    with start_lab("healthy") as arm:
+        arm.faults.add(r"/providers/Microsoft\.Insights/metrics$", status=status)
+        r, _ = run(arm, lambda r: r.state is state)
+        assert words in r.message + r.detail
+        if status == 403:
+            assert "loadBalancers/kubernetes" in r.detail and "--role 'Monitoring Reader'" in r.detail
+
+
+def test_throttled_waits_retry_after_then_recovers():
+    now = [T0]
+    with start_lab("healthy", clock=lambda: now[0]) as arm:
+        arm.faults.add(r"/metrics$", status=429, retry_after=120, times=1)
+        svc = service(arm, lab_store(arm.scenario), clock=lambda: now[0])
+        svc.start()
+        try:
+            r = wait(svc, lambda r: r.state is AzureState.THROTTLED)
+            assert r.retry_at == T0 + 120 and "120 s" in r.message
+            n = len(arm.requests)
+            now[0] = T0 + 60
+            time.sleep(0.2)
+            assert len(arm.requests) == n  # no call before Retry-After
+            now[0] = T0 + 121
+            r = wait(svc, lambda r: r.state is AzureState.LIVE)
+            assert r.table is not None
+        finally:
+            svc.stop(3.0)
+
+
+def test_malformed_body():
+    with start_lab("healthy") as arm:
+        arm.faults.malformed_json(r"/metrics$", times=None)
+        r, _ = run(arm, lambda r: r.state is AzureState.ERROR)
+        assert "malformed" in r.message
+
+
+def test_no_credential_says_what_to_run():
+    from azure.identity import CredentialUnavailableError
+
+    class NoCredential:
+        def get_token(self, *scopes, **kw):  # type: ignore[no-untyped-def]
+            raise CredentialUnavailableError("DefaultAzureCredential failed to retrieve a token")
+
+    with start_lab("healthy") as arm:
+        r, _ = run(arm, lambda r: r.state is AzureState.NO_CREDENTIAL, credential=NoCredential)
+        assert "az login" in r.detail and len(arm.requests) == 0
+
+
+def test_nat_gateway_is_cluster_level():
+    sc = load_scenario("snat-exhaustion")
+    sc.extra["azure"] = type(sc.extra["azure"])(outbound_type="managedNATGateway")
+    with LabArmServer(sc, clock=lambda: T0) as arm:
+        r, _ = run(arm, lambda r: r.state is AzureState.CLUSTER_LEVEL)
+        assert "no per-node dimension" in r.detail and r.table is None
+        names = {m.name for m in r.cluster}
+        assert names == {"snatconnectioncount", "totalconnectioncount", "packetdropcount"}
+
+
+def test_disabled_makes_no_call():
+    with start_lab("healthy") as arm:
+        svc = service(arm, lab_store(arm.scenario), enabled=False)
+        svc.start()
+        time.sleep(0.1)
+        svc.stop()
+        assert svc.report().state is AzureState.DISABLED and len(arm.requests) == 0
+
+
+def test_sdk_not_imported_by_the_pane_or_features():
+    import subprocess
+    import sys
+
+    code = ("import sys, tui.features, tui.snat_pane, probes.azure, probes.lab.arm; "
+            "print(sorted(m for m in sys.modules if m.startswith('azure')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
