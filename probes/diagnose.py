@@ -62,6 +62,8 @@ class Observations:
     topology: Topology
     dns: Mapping[Any, Stats] = field(default_factory=dict)  # ProbeKey -> Stats
     now: float = 0.0  # wall clock, epoch seconds
+    egress: Mapping[Any, Stats] = field(default_factory=dict)  # EgressKey(vantage, "host:port") -> Stats
+    snat: Any = None  # probes.snat.SnatTable, when Azure metrics are available
 
 
 def is_cluster_name(name: str) -> bool:
@@ -257,6 +259,100 @@ def rule_local_unreachable(obs: Observations) -> Iterable[Finding]:
                       {"resolvers": ", ".join(down)}, "install the per-node agent for per-node DNS health")
 
 
+# --- egress ------------------------------------------------------------------------------
+EGRESS_DOWN = ("timeout", "unreachable", "refused")
+
+
+def _egress_by(obs: Observations) -> dict[str, dict[str, Stats]]:
+    """target -> vantage -> stats; the local vantage only counts when no node vantage exists."""
+    nodes = any(_node_of(k.vantage) for k in obs.egress)
+    out: dict[str, dict[str, Stats]] = {}
+    for key, st in obs.egress.items():
+        if nodes and key.vantage == LOCAL_VANTAGE:
+            continue
+        if st.attempts:
+            out.setdefault(key.target, {})[key.vantage] = st
+    return out
+
+
+def _egress_failing(st: Stats) -> bool:
+    return st.last_outcome in EGRESS_DOWN and st.loss_pct >= 50
+
+
+def rule_egress(obs: Observations) -> Iterable[Finding]:
+    """F8 (one destination:port dropped everywhere, the rest open), F9 (no route to D), and
+    F10 (egress failing from one node only, with that node's SNAT usage when known)."""
+    by = _egress_by(obs)
+    if not by:
+        return
+    open_targets = {t for t, views in by.items() if any(st.last_outcome == "open" for st in views.values())}
+    for target, views in sorted(by.items()):
+        host, _, port = target.rpartition(":")
+        failing = {v for v, st in views.items() if _egress_failing(st)}
+        if not failing:
+            continue
+        outcomes = {views[v].last_outcome for v in failing}
+        if failing == set(views) and len(views) >= 1:
+            others_open = sorted(t for t in open_targets if t != target)
+            same_host_open = sorted(t for t in others_open if t.rpartition(":")[0] == host)
+            if outcomes == {"unreachable"}:
+                yield Finding(
+                    "egress-no-route", "F9", Severity.CRITICAL, f"target/{target}",
+                    f"no route to {host}: unreachable from every vantage",
+                    {"vantages": len(views), "error": next(iter(views.values())).last_error},
+                    "look for a route with next hop None (blackhole) or a missing 0.0.0.0/0 on the cluster subnet's route table "
+                    "(`az network route-table route list …`), or a UDR to a firewall that does not route it",
+                )
+            elif "timeout" in outcomes and others_open:
+                yield Finding(
+                    "egress-dropped", "F8", Severity.CRITICAL, f"target/{target}",
+                    f"egress to {target} is dropped from every vantage while other destinations are open: an NSG or firewall rule, not SNAT",
+                    {"vantages": len(views), "open_elsewhere": ", ".join((same_host_open or others_open)[:3])},
+                    f"check outbound NSG rules on the node subnet and NIC for port {port} and the firewall's application rules for {host}",
+                )
+            elif others_open:
+                yield Finding(
+                    "egress-refused", "F8", Severity.CRITICAL, f"target/{target}",
+                    f"connections to {target} are refused from every vantage (reject rule or closed port)",
+                    {"vantages": len(views), "outcome": ", ".join(sorted(outcomes))},
+                    "a firewall may be rejecting it; check the destination is listening on that port",
+                )
+            continue
+        # some vantages fail, others succeed: a node-local problem
+        for v in sorted(failing):
+            node = _node_of(v)
+            if node is None:
+                continue
+            snat = _snat_of(obs, node)
+            if snat is not None and ((snat.get("pct") or 0) >= 100 or (snat.get("failed") or 0) > 0):
+                yield Finding(
+                    "snat-exhausted", "F10", Severity.CRITICAL, f"node/{node}",
+                    f"SNAT ports exhausted on this node: new outbound connections from it time out while other nodes are fine",
+                    {"target": target, "used": snat.get("used"), "allocated": snat.get("allocated"),
+                     "pct": f"{snat.get('pct') or 0:.0f}%", "failed_connections": snat.get("failed")},
+                    "reuse connections (keep-alive, pooling), add outbound IPs or raise allocatedOutboundPorts, or move to a NAT Gateway",
+                )
+            else:
+                yield Finding(
+                    "egress-one-node", "F10" if snat is None else None, Severity.WARNING, f"node/{node}",
+                    f"egress to {target} fails from this node only ({views[v].last_outcome}) while other nodes connect",
+                    {"target": target, "snat": "no SNAT data" if snat is None else f"{snat.get('pct') or 0:.0f}% used"},
+                    "check SNAT port usage for this node (Azure Monitor UsedSnatPorts by BackendIPAddress) and its NIC's NSG",
+                )
+
+
+def _snat_of(obs: Observations, node: str) -> dict[str, Any] | None:
+    """The node's SNAT usage from the SNAT table, if Azure metrics are in."""
+    table = obs.snat
+    if table is None:
+        return None
+    for row in getattr(table, "nodes", ()):
+        if getattr(row, "node", None) == node:
+            return {"pct": row.pct, "used": getattr(row, "used", None), "allocated": getattr(row, "allocated", None),
+                    "failed": getattr(row, "failed", None)}
+    return None
+
+
 # --- services ----------------------------------------------------------------------------
 def rule_lb_pending(obs: Observations) -> Iterable[Finding]:
     """F12: a LoadBalancer service without an external IP."""
@@ -279,6 +375,7 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_truncation,
     rule_local_unreachable,
     rule_lb_pending,
+    rule_egress,
 )
 
 
@@ -290,5 +387,7 @@ def diagnose(obs: Observations) -> list[Finding]:
     return sorted(out, key=lambda f: (-f.severity, f.fault or "F99", f.subject, f.rule))
 
 
-def observe(topology: Topology, dns: Mapping[Any, Stats] | None = None, now: float | None = None) -> Observations:
-    return Observations(topology=topology, dns=dict(dns or {}), now=time.time() if now is None else now)
+def observe(topology: Topology, dns: Mapping[Any, Stats] | None = None, now: float | None = None,
+            egress: Mapping[Any, Stats] | None = None, snat: Any = None) -> Observations:
+    return Observations(topology=topology, dns=dict(dns or {}), egress=dict(egress or {}), snat=snat,
+                        now=time.time() if now is None else now)

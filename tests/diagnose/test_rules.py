@@ -164,3 +164,48 @@ def test_random_healthy_snapshots_raise_no_critical(n_user, lat, loss, outcome, 
     topo = topology(objs)
     dns = {k: stats(outcome, loss, p50=lat) for k in healthy_dns(topo)}
     assert not [f for f in diagnose(Observations(topo, dns, NOW)) if f.severity is Severity.CRITICAL]
+
+
+# --- egress ------------------------------------------------------------------------------
+def egress_views(topo, targets=("mcr.microsoft.com:443", "mcr.microsoft.com:80", "management.azure.com:443")):  # type: ignore[no-untyped-def]
+    from probes.egress import EgressKey
+
+    return {EgressKey(f"node/{n.name}", t): stats("open") for n in topo.nodes for t in targets}
+
+
+def test_f8_one_port_dropped_everywhere():
+    topo = topology()
+    eg = egress_views(topo)
+    for k in eg:
+        if k.target == "mcr.microsoft.com:443":
+            eg[k] = stats("timeout", 100.0)
+    found = [f for f in diagnose(Observations(topo, {}, NOW, eg)) if f.severity > Severity.INFO]
+    assert [(f.fault, f.subject) for f in found] == [("F8", "target/mcr.microsoft.com:443")]
+    assert "not SNAT" in found[0].cause and found[0].evidence["open_elsewhere"] == "mcr.microsoft.com:80"
+
+
+def test_f9_unreachable_everywhere():
+    topo = topology()
+    eg = egress_views(topo)
+    for k in eg:
+        if k.target == "management.azure.com:443":
+            eg[k] = stats("unreachable", 100.0)
+    assert [(f.fault, f.subject) for f in diagnose(Observations(topo, {}, NOW, eg)) if f.severity > Severity.INFO] == \
+        [("F9", "target/management.azure.com:443")]
+
+
+def test_f10_one_node_with_and_without_snat_evidence():
+    from probes.snat import NodeSnat, SnatTable
+
+    topo = topology()
+    eg = egress_views(topo)
+    bad = topo.nodes[3]
+    for k in eg:
+        if k.vantage == f"node/{bad.name}":
+            eg[k] = stats("timeout", 100.0)
+    plain = [f for f in diagnose(Observations(topo, {}, NOW, eg)) if f.severity > Severity.INFO]
+    assert {(f.severity, f.subject) for f in plain} == {(Severity.WARNING, f"node/{bad.name}")}
+    table = SnatTable(nodes=(NodeSnat(bad.internal_ip, bad.name, bad.pool, 1024, 1024.0, 1000.0, 37.0, 5.0),), unmatched=(), silent=())
+    found = [f for f in diagnose(Observations(topo, {}, NOW, eg, table)) if f.severity > Severity.INFO]
+    assert {(f.fault, f.severity, f.subject) for f in found} == {("F10", Severity.CRITICAL, f"node/{bad.name}")}
+    assert found[0].evidence["pct"] == "100%" and found[0].evidence["failed_connections"] == 37.0
