@@ -16,7 +16,7 @@ from enum import IntEnum
 from typing import IO, Any
 
 from probes.config import Config
-from probes.diagnose import Finding, Severity, diagnose, node_phase, observe
+from probes.diagnose import Finding, Severity, diagnose, node_phase
 from probes.model import SourceState, Topology
 
 SCHEMA = "aksnet-top/check/v1"
@@ -74,70 +74,101 @@ def _dns_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _settled(services: Any, cycles: int) -> bool:
+    """Every planned probe has run `cycles` times and the SNAT source has had its say."""
+    for svc in (services.dns, services.egress):
+        plan = svc.plan()
+        stats = svc.history.snapshot()
+        if plan.jobs and (len(stats) < plan.jobs or any(st.attempts < cycles for st in stats.values())):
+            return False
+    from probes.azure import AzureState
+
+    return services.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING)
+
+
 def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | None = None,
         clock: Callable[[], float] = time.monotonic, log: Callable[[str], None] | None = None) -> CheckResult:
     """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble."""
-    from probes.dnsservice import DnsService, DnsSettings
+    from probes import services as servicesmod
     from probes.kubesource import KubeSource
     from probes.state import Store
 
     say = log or (lambda _m: None)
     t0 = clock()
-    lab = dns_demo = None
+    lab = None
     kube = cfg.kube
-    errors: list[str] = []
+    if interval is not None:  # one cadence for every probe in this run
+        cfg = dataclasses.replace(
+            cfg,
+            # the timeouts stay as configured: a shorter one would call slow answers lost
+            dns=dataclasses.replace(cfg.dns, interval=interval),
+            egress=dataclasses.replace(cfg.egress, interval=interval),
+        )
     if demo:
-        from probes.lab.dnsdemo import DnsDemo
         from probes.lab.serve import start_embedded
 
         lab, kubeconfig = start_embedded(cfg.demo.scenario, nodes=cfg.demo.nodes or None)
         kube = dataclasses.replace(kube, kubeconfig=kubeconfig, context="")
-        try:
-            dns_demo = DnsDemo(lab.scenario).start()
-        except Exception:
-            lab.stop()
-            raise
-    settings = DnsSettings.from_config(cfg.dns)
-    if interval is not None:
-        settings = dataclasses.replace(settings, interval=interval, timeout=min(settings.timeout, interval))
     store = Store()
     source = KubeSource(store, kube)
-    dns = DnsService(store, settings, vantage_map=dns_demo, poll=0.1)
+    try:
+        services = servicesmod.build(cfg, store, lab)
+    except Exception:
+        if lab is not None:
+            lab.stop()
+        raise
+    longest = max(cfg.dns.interval, cfg.egress.interval)
     try:
         source.start()
-        dns.start()
+        for s in services.sources:
+            s.start()
         synced = source.wait_synced(max(5.0, kube.request_timeout * 2))
         snap = store.snapshot()
         if not synced or "nodes" not in snap.synced:
             bad = [s for s in snap.statuses if s.state not in (SourceState.LIVE, SourceState.SYNCING)]
             errors = [f"{s.source}: {s.message}" + (f" — {s.detail}" if s.detail else "") for s in bad] or ["the cluster could not be listed in time"]
-            return CheckResult(Exit.COULD_NOT_RUN, [], _report(snap.topology, {}, [], errors, cycles, settings.interval, snap.target, Exit.COULD_NOT_RUN))
-        say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing DNS for {cycles} cycles")
-        # every planned probe has had `cycles` attempts, or the time for them is up
-        deadline = clock() + cycles * settings.interval + settings.timeout + 2.0
-        while clock() < deadline:
-            plan = dns.plan()
-            stats = dns.history.snapshot()
-            if plan.jobs and len(stats) >= plan.jobs and all(st.attempts >= cycles for st in stats.values()):
-                break
+            return CheckResult(Exit.COULD_NOT_RUN, [], _report(snap, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN))
+        say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing for {cycles} cycles")
+        deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout) + 2.0
+        while clock() < deadline and not _settled(services, cycles):
             time.sleep(0.05)
         snap = store.snapshot()
-        stats = dns.history.snapshot()
-        findings = diagnose(observe(snap.topology, stats))
+        obs = services.observations(snap)
+        findings = diagnose(obs)
         code = exit_for(findings)
-        return CheckResult(code, findings, _report(snap.topology, stats, findings, errors, cycles, settings.interval, snap.target, code))
+        return CheckResult(code, findings, _report(snap, services, findings, [], cycles, longest, code))
     finally:
-        dns.stop(2.0)
+        services.stop(2.0)
         source.stop(2.0)
-        if dns_demo is not None:
-            dns_demo.stop()
         if lab is not None:
             lab.stop()
 
 
-def _report(topo: Topology, stats: dict[Any, Any], findings: list[Finding], errors: list[str], cycles: int,
-            interval: float, target: str, code: Exit) -> dict[str, Any]:
+def _egress_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
+    return [{"vantage": k.vantage, "target": k.target, "attempts": st.attempts, "success_pct": round(100 - st.loss_pct, 1)
+             if st.attempts else None, "handshake_p50_ms": None if st.p50 is None else round(st.p50, 3),
+             "handshake_p95_ms": None if st.p95 is None else round(st.p95, 3), "last_outcome": st.last_outcome,
+             "last_error": st.last_error} for k, st in sorted(stats.items(), key=lambda kv: tuple(kv[0]))]
+
+
+def _snat_json(report: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"state": report.state.value, "message": report.message, "nodes": []}
+    if report.allocation is not None:
+        a = report.allocation
+        out["allocation"] = {"tier": a.tier, "nodes": a.nodes, "surge": a.surge, "ports_per_node": a.expected,
+                             "ports_during_surge": a.during_surge, "outbound_ips": a.outbound_ips,
+                             "idle_timeout_min": a.idle_timeout}
+    if report.table is not None:
+        out["nodes"] = [{"node": n.node, "backend_ip": n.ip, "allocated": n.allocated,
+                         "used": None if n.used is None else round(n.used), "pct": None if n.pct is None else round(n.pct, 1),
+                         "failed_connections": round(n.failed)} for n in report.table.nodes]
+    return out
+
+
+def _report(snap: Any, services: Any, findings: list[Finding], errors: list[str], cycles: int,
+            interval: float, code: Exit) -> dict[str, Any]:
     now = time.time()
+    topo, target = snap.topology, snap.target
     return {
         "schema": SCHEMA,
         "generated_at": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
@@ -150,9 +181,9 @@ def _report(topo: Topology, stats: dict[Any, Any], findings: list[Finding], erro
         "findings": [f.to_json() for f in findings],
         "observations": {
             "topology": _topology_json(topo, now),
-            "dns": _dns_json(stats),
-            "egress": [],
-            "snat": [],
+            "dns": _dns_json(services.dns.history.snapshot()) if services else [],
+            "egress": _egress_json(services.egress.history.snapshot()) if services else [],
+            "snat": _snat_json(services.snat.report()) if services else {},
             "routes": [],
         },
     }
@@ -163,7 +194,8 @@ def render_table(result: CheckResult, out: IO[str] = sys.stdout) -> None:
     r = result.report
     topo = r["observations"]["topology"]
     print(f"aksnet-top check: {r['status'].upper()} — {topo['cluster'] or r['target']} · {topo['plugin']} · "
-          f"{topo['nodes_ready']}/{topo['nodes']} nodes ready · {len(r['observations']['dns'])} DNS probes × {r['cycles']} cycles", file=out)
+          f"{topo['nodes_ready']}/{topo['nodes']} nodes ready · {len(r['observations']['dns'])} DNS and "
+          f"{len(r['observations']['egress'])} egress probes × {r['cycles']} cycles", file=out)
     for e in r["errors"]:
         print(f"  error: {e}", file=out)
     if not result.findings and not r["errors"]:

@@ -64,6 +64,7 @@ class Observations:
     now: float = 0.0  # wall clock, epoch seconds
     egress: Mapping[Any, Stats] = field(default_factory=dict)  # EgressKey(vantage, "host:port") -> Stats
     snat: Any = None  # probes.snat.SnatTable, when Azure metrics are available
+    snat_allocation: Any = None  # probes.snat.Allocation, when the outbound configuration is known
 
 
 def is_cluster_name(name: str) -> bool:
@@ -276,7 +277,10 @@ def _egress_by(obs: Observations) -> dict[str, dict[str, Stats]]:
 
 
 def _egress_failing(st: Stats) -> bool:
-    return st.last_outcome in EGRESS_DOWN and st.loss_pct >= 50
+    """Down now, mostly down in the window, and down more than once (one lost SYN on a busy
+    path is not a fault)."""
+    lost = st.attempts - st.successes
+    return st.last_outcome in EGRESS_DOWN and st.loss_pct >= 50 and lost >= min(2, st.attempts)
 
 
 def rule_egress(obs: Observations) -> Iterable[Finding]:
@@ -286,6 +290,7 @@ def rule_egress(obs: Observations) -> Iterable[Finding]:
     if not by:
         return
     open_targets = {t for t, views in by.items() if any(st.last_outcome == "open" for st in views.values())}
+    per_node: dict[str, list[tuple[str, str]]] = {}
     for target, views in sorted(by.items()):
         host, _, port = target.rpartition(":")
         failing = {v for v, st in views.items() if _egress_failing(st)}
@@ -319,26 +324,54 @@ def rule_egress(obs: Observations) -> Iterable[Finding]:
                 )
             continue
         # some vantages fail, others succeed: a node-local problem
-        for v in sorted(failing):
+        for v in failing:
             node = _node_of(v)
-            if node is None:
-                continue
-            snat = _snat_of(obs, node)
-            if snat is not None and ((snat.get("pct") or 0) >= 100 or (snat.get("failed") or 0) > 0):
+            if node is not None:
+                per_node.setdefault(node, []).append((target, views[v].last_outcome))
+    for node, bad in sorted(per_node.items()):
+        snat = _snat_of(obs, node)
+        if snat is not None and ((snat.get("pct") or 0) >= 100 or (snat.get("failed") or 0) > 0):
+            continue  # rule_snat names it (F10), with these targets as evidence
+        checked = sum(1 for views in by.values() if f"node/{node}" in views)
+        yield Finding(
+            "egress-one-node", "F10" if snat is None else None, Severity.WARNING, f"node/{node}",
+            f"egress fails from this node only ({len(bad)} of {checked} targets: {sorted({o for _, o in bad})[0]}) while other nodes connect",
+            {"targets": ", ".join(t for t, _ in sorted(bad)[:4]) + (" …" if len(bad) > 4 else ""),
+             "snat": "no SNAT data" if snat is None else f"{snat.get('pct') or 0:.0f}% used"},
+            "check SNAT port usage for this node (Azure Monitor UsedSnatPorts by BackendIPAddress) and the NSG on its NIC",
+        )
+
+
+def rule_snat(obs: Observations) -> Iterable[Finding]:
+    """F10 from Azure Monitor per node; F11 from the allocation rules (tier drop, surge)."""
+    table = obs.snat
+    if table is not None:
+        for row in table.nodes:
+            who = row.node or f"backend {row.ip}"
+            pct = row.pct
+            if row.failed > 0 or (pct is not None and pct >= 100):
+                failing = sorted({k.target for k, st in obs.egress.items() if k.vantage == f"node/{row.node}" and _egress_failing(st)})
                 yield Finding(
-                    "snat-exhausted", "F10", Severity.CRITICAL, f"node/{node}",
-                    f"SNAT ports exhausted on this node: new outbound connections from it time out while other nodes are fine",
-                    {"target": target, "used": snat.get("used"), "allocated": snat.get("allocated"),
-                     "pct": f"{snat.get('pct') or 0:.0f}%", "failed_connections": snat.get("failed")},
+                    "snat-exhausted", "F10", Severity.CRITICAL, f"node/{who}",
+                    "SNAT ports exhausted on this node: its new outbound connections are dropped at the load balancer while other nodes are fine",
+                    {"used": None if row.used is None else round(row.used), "allocated": row.allocated,
+                     "pct": "?" if pct is None else f"{pct:.0f}%", "failed_connections": round(row.failed),
+                     **({"egress_failing": ", ".join(failing[:3])} if failing else {})},
                     "reuse connections (keep-alive, pooling), add outbound IPs or raise allocatedOutboundPorts, or move to a NAT Gateway",
                 )
-            else:
-                yield Finding(
-                    "egress-one-node", "F10" if snat is None else None, Severity.WARNING, f"node/{node}",
-                    f"egress to {target} fails from this node only ({views[v].last_outcome}) while other nodes connect",
-                    {"target": target, "snat": "no SNAT data" if snat is None else f"{snat.get('pct') or 0:.0f}% used"},
-                    "check SNAT port usage for this node (Azure Monitor UsedSnatPorts by BackendIPAddress) and its NIC's NSG",
-                )
+            elif row.state == "warn":
+                yield Finding("snat-pressure", "F10", Severity.WARNING, f"node/{who}",
+                              f"{pct:.0f}% of the node's {row.allocated} SNAT ports in use",
+                              {"used": None if row.used is None else round(row.used), "allocated": row.allocated},
+                              "find the pods opening many connections to one destination from this node")
+    alloc = obs.snat_allocation
+    if alloc is not None:
+        for f in alloc.findings:
+            sev = {"critical": Severity.CRITICAL, "warning": Severity.WARNING}.get(f.severity, Severity.INFO)
+            yield Finding("snat-allocation", "F11", sev, "cluster", f.text,
+                          {"nodes": alloc.nodes, "surge": alloc.surge, "ports_now": alloc.expected,
+                           "ports_during_surge": alloc.during_surge, "outbound_ips": alloc.outbound_ips, "tier": alloc.tier},
+                          "before the upgrade: set allocatedOutboundPorts with enough outbound IPs, or lower maxSurge")
 
 
 def _snat_of(obs: Observations, node: str) -> dict[str, Any] | None:
@@ -376,6 +409,7 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_local_unreachable,
     rule_lb_pending,
     rule_egress,
+    rule_snat,
 )
 
 
@@ -388,6 +422,6 @@ def diagnose(obs: Observations) -> list[Finding]:
 
 
 def observe(topology: Topology, dns: Mapping[Any, Stats] | None = None, now: float | None = None,
-            egress: Mapping[Any, Stats] | None = None, snat: Any = None) -> Observations:
+            egress: Mapping[Any, Stats] | None = None, snat: Any = None, snat_allocation: Any = None) -> Observations:
     return Observations(topology=topology, dns=dict(dns or {}), egress=dict(egress or {}), snat=snat,
-                        now=time.time() if now is None else now)
+                        snat_allocation=snat_allocation, now=time.time() if now is None else now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from probes.diagnose import Finding, Severity, diagnose, observe
+from probes.diagnose import Finding, Observations, Severity, diagnose, observe
 from probes.state import Snapshot
 
 STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
@@ -54,10 +54,11 @@ class FindingsPane(Vertical):
     FindingsPane > FindingsTable { height: 1fr; }
     """
 
-    def __init__(self, dns_stats: Callable[[], Mapping[Any, Any]] | None = None, *, every: float = 1.0,
+    def __init__(self, observations: Callable[[Snapshot, float], Observations] | None = None, *, every: float = 1.0,
                  wall_clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.dns_stats = dns_stats
+        # snapshot, wall time -> what the rules see (the services join their histories in)
+        self.observations = observations or (lambda snap, now: observe(snap.topology, now=now))
         self.every = every
         self.wall_clock = wall_clock
         self.show_info = False
@@ -87,8 +88,7 @@ class FindingsPane(Vertical):
         if self._snap is None or "nodes" not in self._snap.synced:
             return
         self._last = time.monotonic()
-        dns = self.dns_stats() if self.dns_stats is not None else {}
-        self.findings = diagnose(observe(self._snap.topology, dns, self.wall_clock()))
+        self.findings = diagnose(self.observations(self._snap, self.wall_clock()))
         self._sync(force)
 
     def _rows(self) -> list[tuple[str, Finding]]:

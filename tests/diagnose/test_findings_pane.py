@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from probes.diagnose import Observations
 from probes.dnsprobe import ProbeKey
 from probes.state import Store
 from tests.diagnose.test_rules import CLUSTER, EXTERNAL, NOW, healthy_dns, stats
@@ -30,7 +31,7 @@ def broken_cluster():  # type: ignore[no-untyped-def]
 
 async def test_findings_sorted_and_jump_to_node():
     store, dns, nodelocal_node, route_node = broken_cluster()
-    pane = FindingsPane(dns_stats=lambda: dns, every=0.1, wall_clock=lambda: NOW)
+    pane = FindingsPane(lambda snap, now: Observations(snap.topology, dns, now), every=0.1, wall_clock=lambda: NOW)
     app = AksnetTopApp(store, panes=[pane])
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")

@@ -209,3 +209,15 @@ def test_f10_one_node_with_and_without_snat_evidence():
     found = [f for f in diagnose(Observations(topo, {}, NOW, eg, table)) if f.severity > Severity.INFO]
     assert {(f.fault, f.severity, f.subject) for f in found} == {("F10", Severity.CRITICAL, f"node/{bad.name}")}
     assert found[0].evidence["pct"] == "100%" and found[0].evidence["failed_connections"] == 37.0
+
+
+def test_f11_surge_crosses_a_tier():
+    from probes.snat import allocation
+
+    topo = topology()
+    alloc = allocation(50, surge=1)
+    found = [f for f in diagnose(Observations(topo, {}, NOW, snat_allocation=alloc)) if f.fault == "F11"]
+    assert [(f.severity, f.subject) for f in found] == [(Severity.WARNING, "cluster")]
+    assert found[0].evidence["ports_now"] == 1024 and found[0].evidence["ports_during_surge"] == 512
+    calm = allocation(10, surge=1)
+    assert not [f for f in diagnose(Observations(topo, {}, NOW, snat_allocation=calm)) if f.severity > Severity.INFO]

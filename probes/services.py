@@ -1,0 +1,111 @@
+"""The observing services (DNS, egress, SNAT), built once for the app and for `check`.
+
+`build(cfg, store, lab)` returns every service wired to the store, plus what the demo
+needs beside them: on a lab (`--demo`) the DNS responders, egress targets and ARM
+endpoint that stand for the cluster's remote ends (the lab reads the scenario; the
+services see only DNS answers, packets and ARM responses). On a real cluster `lab` is
+None and nothing extra starts. Never imports textual.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from probes.config import Config
+from probes.diagnose import Observations, observe
+from probes.state import Snapshot, Store
+
+
+class ServiceError(Exception):
+    """A service cannot start for a reason the user can act on (one line)."""
+
+
+@dataclass
+class Services:
+    dns: Any
+    egress: Any
+    snat: Any
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # demo ends, in order
+
+    @property
+    def sources(self) -> list[Any]:
+        return [self.dns, self.snat, self.egress]
+
+    def observations(self, snap: Snapshot, now: float | None = None) -> Observations:
+        """Everything the rules need, joined from the store and every service's history."""
+        report = self.snat.report()
+        return observe(snap.topology, self.dns.history.snapshot(), now, egress=self.egress.history.snapshot(),
+                       snat=report.table, snat_allocation=report.allocation)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        for s in self.sources:
+            try:
+                s.stop(timeout)
+            except Exception:  # noqa: BLE001 - stopping must go on
+                pass
+        for fn in self.cleanups:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                pass
+        self.cleanups.clear()
+
+
+def build(cfg: Config, store: Store, lab: Any | None) -> Services:
+    """Every service; on a failure what was already started is stopped first."""
+    from probes.azure import AzureSettings, AzureSnatService
+    from probes.dnsservice import DnsService, DnsSettings
+    from probes.egressservice import EgressService, EgressSettings
+
+    cleanups: list[Callable[[], None]] = []
+
+    def fail(what: str, e: Exception) -> ServiceError:
+        for fn in reversed(cleanups):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                pass
+        return ServiceError(f"cannot start the demo {what}: {e}")
+
+    dns_map = egress_map = None
+    dns_settings = DnsSettings.from_config(cfg.dns)
+    egress_settings = EgressSettings.from_config(cfg.egress)
+    azure_settings = AzureSettings.from_config(cfg.azure)
+    if lab is not None:
+        from probes.lab.arm import LabArmServer, LabCredential
+        from probes.lab.dnsdemo import DnsDemo
+        from probes.lab.egressdemo import EgressDemo
+
+        try:
+            dns_map = DnsDemo(lab.scenario).start()
+        except Exception as e:  # a bad dns: section, no free port
+            raise fail("DNS responders", e) from None
+        cleanups.append(dns_map.stop)
+        try:
+            egress_map = EgressDemo(lab.scenario).start()
+        except Exception as e:  # a bad egress: section, no free port
+            raise fail("egress targets", e) from None
+        cleanups.append(egress_map.stop)
+        extra = tuple(t for t in egress_map.extra_targets() if t not in egress_settings.targets)
+        egress_settings = dataclasses.replace(egress_settings, targets=egress_settings.targets + extra)
+
+        def backends() -> list[tuple[str, str, str]]:
+            with lab.state.lock:
+                return [(n.name, n.ip, n.pool) for n in lab.state.nodes.values()]
+
+        try:
+            arm = LabArmServer(lab.scenario, backends=backends).start()
+        except Exception as e:  # no free port
+            raise fail("ARM endpoint", e) from None
+        cleanups.append(arm.stop)
+        azure_settings = AzureSettings.from_config(cfg.azure, base_url=arm.url, credential=LabCredential)
+        azure_settings = dataclasses.replace(azure_settings, subscription="", node_resource_group="", firewall_id="")
+    return Services(
+        dns=DnsService(store, dns_settings, vantage_map=dns_map),
+        egress=EgressService(store, egress_settings, vantage_map=egress_map),
+        snat=AzureSnatService(store, azure_settings),
+        cleanups=cleanups,
+    )
