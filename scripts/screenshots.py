@@ -38,7 +38,7 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
     # every pane exactly as `aksnet-top --demo` builds them, with quicker probe rounds
     cfg = Config()
     cfg = dataclasses.replace(cfg, dns=dataclasses.replace(cfg.dns, interval=1.0, timeout=0.5))
-    cfg = dataclasses.replace(cfg, egress=dataclasses.replace(cfg.egress, interval=1.0, timeout=0.5))
+    cfg = dataclasses.replace(cfg, egress=dataclasses.replace(cfg.egress, interval=1.0))  # timeout as configured (2 s)
     features = build_all(cfg, store, lab)
     app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, banner=f"demo: {scenario}")
     try:
@@ -98,6 +98,10 @@ async def main() -> None:
         ("snat-tier-drop", "snat-tier-drop", [tab("SNAT")], None),
         ("snat-1000-nodes", "snat-exhaustion", [tab("SNAT")], 1000),
     ]
+    findings_shots = [
+        ("findings-nodelocal-down", "dns-nodelocal-down", [tab("Findings")]),
+        ("findings-snat-tier-drop", "snat-tier-drop", [tab("Findings")]),
+    ]
     only = set(sys.argv[1:])
     for name, scenario, steps, nodes in shots:
         if only and name not in only:
@@ -113,6 +117,11 @@ async def main() -> None:
         if only and name not in only:
             continue
         path = await shot(name, scenario, steps, dns_seconds=6.0)
+        print(path.relative_to(ROOT))
+    for name, scenario, steps in findings_shots:
+        if only and name not in only:
+            continue
+        path = await shot(name, scenario, steps, dns_seconds=12.0)
         print(path.relative_to(ROOT))
     for name, scenario, steps, nodes in snat_shots:
         if only and name not in only:

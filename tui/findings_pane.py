@@ -17,14 +17,14 @@ from probes.state import Snapshot
 
 STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 MARK = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "·"}
-COLUMNS = (("sev", "sev", 5), ("fault", "id", 4), ("subject", "subject", 30), ("cause", "cause", 200))
+COLUMNS = (("sev", "sev", 5), ("fault", "id", 4), ("subject", "subject", 28), ("cause", "cause", 34))  # 80 columns, no sideways scroll
 
 
 def finding_key(f: Finding) -> str:
     return f"{f.rule}|{f.subject}"
 
 
-def short_subject(subject: str, width: int = 30) -> str:
+def short_subject(subject: str, width: int = 28) -> str:
     kind, _, rest = subject.partition("/")
     text = rest if kind == "node" else subject
     return text if len(text) <= width else "…" + text[-(width - 1):]
