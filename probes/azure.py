@@ -45,6 +45,8 @@ from probes.snat import (
 log = logging.getLogger(__name__)
 
 REDISCOVER = 1800.0  # seconds between re-reads of the managed cluster and the load balancer
+ROUTES_REFRESH = 300.0  # route tables and the subnet change rarely: re-read every 5 min
+ROUTES_NODES_CHANGED = 30.0  # ... or this long after nodes came or went (cloud-provider-azure writes routes then)
 MAX_RETRY_AFTER = 600.0
 LB_NAME = "kubernetes"
 NAT_TYPES = ("managedNATGateway", "userAssignedNATGateway")
@@ -102,6 +104,8 @@ class AzureTarget:
     nat_gateway_id: str = ""
     firewall_id: str = ""
     cluster_note: str = ""  # why the managed cluster could not be read (role), shown as info
+    max_pods: int = 0  # largest agent pool maxPods (0: unknown)
+    subnet_id: str = ""  # the agent pools' vnetSubnetID (bring-your-own VNet), "" = managed VNet
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,11 +222,19 @@ class AzureSnatService:
         self._cluster_series: list[Any] = []
         self._failures = 0
         self.calls = 0
+        self._routes: Any = None  # probes.routes.RouteData, once read
+        self._next_routes = 0.0
+        self._routes_step: tuple[Any, ...] = ()  # (RouteData base, subnet id) between the two calls of a refresh
 
     # --- reads (views) -------------------------------------------------------------------
     def report(self) -> SnatReport:
         with self._lock:
             return self._report
+
+    def routes(self) -> Any:
+        """probes.routes.RouteData from the last route-table read, or None before the first."""
+        with self._lock:
+            return self._routes
 
     def _publish(self, **kw: Any) -> None:
         with self._lock:
@@ -280,6 +292,7 @@ class AzureSnatService:
                 elif tuple((n.name, n.internal_ip) for n in nodes) != seen_nodes and self._target is not None:
                     seen_nodes = tuple((n.name, n.internal_ip) for n in nodes)
                     self._rejoin(nodes)  # nodes came or went: re-join cached series, no ARM call
+                    self._next_routes = min(self._next_routes, self.clock() + ROUTES_NODES_CHANGED)
             except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
                 log.exception("azure source: cycle failed")
                 self._publish(state=AzureState.ERROR, message=f"SNAT source failed: {type(e).__name__}: {e}"[:300])
@@ -296,7 +309,12 @@ class AzureSnatService:
                           detail="")
         try:
             self._ensure_clients(sub)
+            before = self.calls
             self._discover(sub, rg, nodes)
+            # the first read is whole (check needs it at once); later refreshes take one call,
+            # and only in a cycle without discovery: steady state stays at <= 3 calls a minute
+            if self._routes is None or (self.calls == before and (self._routes_step or self.clock() >= self._next_routes)):
+                self._fetch_routes(whole=self._routes is None)
             self._fetch(nodes)
         except AzureCallError as e:
             return self._failed(e)
@@ -436,7 +454,11 @@ class AzureSnatService:
             ips = len(lbp.get("effectiveOutboundIPs") or ()) or (lbp.get("managedOutboundIPs") or {}).get("count") or 1
             surge = max((parse_surge((p.get("upgradeSettings") or {}).get("maxSurge"), int(p.get("count") or 0))
                          for p in props.get("agentPoolProfiles") or ()), default=0)  # pools upgrade one at a time
+            pools = props.get("agentPoolProfiles") or ()
+            max_pods = max((int(p.get("maxPods") or 0) for p in pools), default=0)
+            subnet_id = next((str(p["vnetSubnetID"]) for p in pools if p.get("vnetSubnetID")), "")
             return replace(t, cluster_id=str(d.get("id", "")), cluster_name=str(d.get("name", "")),
+                           max_pods=max_pods, subnet_id=subnet_id,
                            outbound_type=str(net.get("outboundType") or "loadBalancer"),
                            fixed_ports=int(lbp.get("allocatedOutboundPorts") or 0), outbound_ips=int(ips),
                            idle_timeout=int(lbp.get("idleTimeoutInMinutes") or t.idle_timeout),
@@ -466,6 +488,61 @@ class AzureSnatService:
         return replace(t, lb_id=str(lb.get("id", lb_scope)), outbound_rule=str(rule.get("name", "")),
                        fixed_ports=int(rp.get("allocatedOutboundPorts") or t.fixed_ports),
                        outbound_ips=ips, idle_timeout=int(rp.get("idleTimeoutInMinutes") or t.idle_timeout))
+
+    def _fetch_routes(self, whole: bool = True) -> None:
+        """Route tables in the node resource group, then the cluster subnet: two calls every
+        ROUTES_REFRESH s (in two cycles unless `whole`). Errors stay in RouteData.error; they
+        never stop the SNAT source."""
+        from probes.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
+
+        t = self._target
+        if t is None or "net" not in self._clients:
+            return
+        net = self._clients["net"]
+        rg = t.node_resource_group
+        scope = f"/subscriptions/{t.subscription}/resourceGroups/{rg}"
+        base = dict(outbound_type=t.outbound_type, max_pods=t.max_pods, surge=t.surge, fetched_at=self.clock())
+        try:
+            if self._routes_step:
+                data, sid = self._routes_step
+                self._routes_step = ()
+            else:
+                self._next_routes = self.clock() + ROUTES_REFRESH
+                tables = self._call(scope, lambda **kw: [x.as_dict() for x in net.route_tables.list(rg, **kw)])
+                names, routes, subnet_ids = [], [], []
+                for d in tables:
+                    name, rs, subs = parse_route_table(d)
+                    names.append(name)
+                    routes.extend(rs)
+                    subnet_ids.extend(subs)
+                old = self._routes
+                data = RouteData(tuple(names), tuple(routes), old.subnet if old is not None else None, **base)
+                sid = t.subnet_id or next(iter(subnet_ids), "")
+                if not whole:  # the subnet in the next cycle; the routes are published now
+                    self._routes_step = (data, sid)
+                    with self._lock:
+                        self._routes = data
+                    return
+            subnet = None
+            parts = split_subnet_id(sid) if sid else None
+            if parts is not None:
+                d = self._call(sid, net.subnets.get, *parts).as_dict()
+                subnet = parse_subnet(d)
+            else:  # managed VNet without a route table (Azure CNI): the VNet in the node resource group
+                vnets = self._call(scope, lambda **kw: [x.as_dict() for x in net.virtual_networks.list(rg, **kw)])
+                for v in vnets:
+                    subs = (v.get("properties") or {}).get("subnets") or ()
+                    if subs:
+                        subnet = parse_subnet(subs[0])
+                        break
+            data = replace(data, subnet=subnet)
+        except AzureCallError as e:
+            self._routes_step = ()
+            self._next_routes = self.clock() + min(ROUTES_REFRESH, max(self.settings.refresh_seconds, 5.0))
+            data = RouteData(error=f"cannot read the route tables in {rg}: {e.message or e.kind}"
+                             + (" (grant Reader on the node resource group)" if e.kind == "forbidden" else ""), **base)
+        with self._lock:
+            self._routes = data
 
     def _timespan(self) -> str:
         end = self.clock()

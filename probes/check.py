@@ -165,6 +165,15 @@ def _snat_json(report: Any) -> dict[str, Any]:
     return out
 
 
+def _routes_json(services: Any, topo: Topology) -> dict[str, Any]:
+    from probes.routes import routes_json
+
+    data = services.snat.routes() if services is not None and hasattr(services.snat, "routes") else None
+    from probes.model import NetworkPlugin
+
+    return routes_json(data, topo.nodes, kubenet=topo.plugin == NetworkPlugin.KUBENET)
+
+
 def _report(snap: Any, services: Any, findings: list[Finding], errors: list[str], cycles: int,
             interval: float, code: Exit) -> dict[str, Any]:
     now = time.time()
@@ -184,7 +193,7 @@ def _report(snap: Any, services: Any, findings: list[Finding], errors: list[str]
             "dns": _dns_json(services.dns.history.snapshot()) if services else [],
             "egress": _egress_json(services.egress.history.snapshot()) if services else [],
             "snat": _snat_json(services.snat.report()) if services else {},
-            "routes": [],
+            "routes": _routes_json(services, topo),
         },
     }
 

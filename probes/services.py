@@ -37,8 +37,9 @@ class Services:
     def observations(self, snap: Snapshot, now: float | None = None) -> Observations:
         """Everything the rules need, joined from the store and every service's history."""
         report = self.snat.report()
+        routes = self.snat.routes() if hasattr(self.snat, "routes") else None
         return observe(snap.topology, self.dns.history.snapshot(), now, egress=self.egress.history.snapshot(),
-                       snat=report.table, snat_allocation=report.allocation)
+                       snat=report.table, snat_allocation=report.allocation, routes=routes)
 
     def stop(self, timeout: float = 2.0) -> None:
         for s in self.sources:
@@ -96,8 +97,12 @@ def build(cfg: Config, store: Store, lab: Any | None) -> Services:
             with lab.state.lock:
                 return [(n.name, n.ip, n.pool) for n in lab.state.nodes.values()]
 
+        def route_nodes() -> list[tuple[str, str, str | None, bool]]:
+            with lab.state.lock:
+                return [(n.name, n.ip, n.pod_cidr, n.network_unavailable) for n in lab.state.nodes.values()]
+
         try:
-            arm = LabArmServer(lab.scenario, backends=backends).start()
+            arm = LabArmServer(lab.scenario, backends=backends, route_nodes=route_nodes).start()
         except Exception as e:  # no free port
             raise fail("ARM endpoint", e) from None
         cleanups.append(arm.stop)

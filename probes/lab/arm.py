@@ -29,6 +29,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import orjson
 
 from .azurespec import DEFAULT, AzureLabSpec
+from .routespec import DEFAULT as ROUTES_DEFAULT
+from .routespec import RoutesLabSpec
 from .faults import Faults, RequestLog, RequestRecord
 from .scenario import Scenario, load_scenario, resolve_node_ref
 
@@ -102,7 +104,8 @@ class LabArmServer:
 
     def __init__(self, scenario: Scenario | str, host: str = "127.0.0.1", port: int = 0,
                  token: str | None = LAB_TOKEN, backends: Callable[[], list[tuple[str, str, str]]] | None = None,
-                 clock: Callable[[], float] = time.time, nodes: int | None = None) -> None:
+                 clock: Callable[[], float] = time.time, nodes: int | None = None,
+                 route_nodes: Callable[[], list[tuple[str, str, str | None, bool]]] | None = None) -> None:
         if isinstance(scenario, str):
             scenario = load_scenario(scenario, nodes=nodes)
         self.scenario = scenario
@@ -112,6 +115,8 @@ class LabArmServer:
         self.clock = clock
         self.t0 = clock()
         self._backends = backends
+        self._route_nodes = route_nodes
+        self.routes_spec: RoutesLabSpec = scenario.extra.get("routes") or ROUTES_DEFAULT
         self.faults = Faults()
         self.requests = RequestLog()
         self._httpd: ThreadingHTTPServer | None = None
@@ -123,6 +128,13 @@ class LabArmServer:
                            f"/providers/Microsoft.ContainerService/managedClusters/{c.name}")
         self.lb_id = f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}/providers/Microsoft.Network/loadBalancers/kubernetes"
         self.natgw_id = f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}/providers/Microsoft.Network/natGateways/{c.name}-natgw"
+        suffix = scenario.vmss_id("__network__")
+        self.rt_name = f"aks-agentpool-{suffix}-routetable"
+        self.vnet_name = f"aks-vnet-{suffix}"
+        rg_id = f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}/providers/Microsoft.Network"
+        self.rt_id = f"{rg_id}/routeTables/{self.rt_name}"
+        self.vnet_id = f"{rg_id}/virtualNetworks/{self.vnet_name}"
+        self.subnet_id = f"{self.vnet_id}/subnets/aks-subnet"
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "LabArmServer":
@@ -165,6 +177,70 @@ class LabArmServer:
         if self._backends is not None:
             return [_Backend(*b) for b in self._backends()]
         return [_Backend(n.name, n.ip, n.pool) for n in self.scenario.nodes()]
+
+    def route_nodes(self) -> list[tuple[str, str, str | None, bool]]:
+        """(name, InternalIP, pod CIDR, NetworkUnavailable) of the nodes now."""
+        if self._route_nodes is not None:
+            return list(self._route_nodes())
+        return [(n.name, n.ip, n.pod_cidr, bool(n.override and n.override.network_unavailable))
+                for n in self.scenario.nodes()]
+
+    def has_route_table(self) -> bool:
+        return self.scenario.cluster.network_plugin == "kubenet" and self.routes_spec.route_table
+
+    def route_table(self) -> dict[str, Any]:
+        """The kubenet route table: cloud-provider-azure's routes for the live nodes, then the
+        scenario's `routes:` changes (missing, stale, extra)."""
+        spec = self.routes_spec
+        nodes = self.route_nodes()
+        missing = {i for ref in spec.missing if (i := resolve_node_ref(self.scenario, [_Named(n[0]) for n in nodes], ref)) is not None}
+        stale = {}
+        for st in spec.stale:
+            i = resolve_node_ref(self.scenario, [_Named(n[0]) for n in nodes], st.ref)
+            if i is not None:
+                stale[i] = st
+        routes = []
+        for i, (name, ip, pod_cidr, unavailable) in enumerate(nodes):
+            if not pod_cidr or unavailable or i in missing:
+                continue
+            st = stale.get(i)
+            prefix = (st.prefix if st and st.prefix else pod_cidr)
+            hop = (st.next_hop if st and st.next_hop else ip)
+            routes.append(self._route(name, prefix, "VirtualAppliance", hop))
+        for e in spec.extra:
+            routes.append(self._route(e.name, e.prefix, e.next_hop_type, e.next_hop))
+        return {"id": self.rt_id, "name": self.rt_name, "type": "Microsoft.Network/routeTables",
+                "location": self.scenario.cluster.location,
+                "properties": {"provisioningState": "Succeeded", "disableBgpRoutePropagation": False,
+                               "routes": routes, "subnets": [{"id": self.subnet_id}]}}
+
+    def _route(self, name: str, prefix: str, hop_type: str, hop: str) -> dict[str, Any]:
+        props: dict[str, Any] = {"provisioningState": "Succeeded", "addressPrefix": prefix, "nextHopType": hop_type}
+        if hop and hop_type == "VirtualAppliance":
+            props["nextHopIpAddress"] = hop
+        return {"id": f"{self.rt_id}/routes/{name}", "name": name, "type": "Microsoft.Network/routeTables/routes",
+                "properties": props}
+
+    def subnet(self) -> dict[str, Any]:
+        """The node subnet: one IP configuration per node (maxPods+1 with flat Azure CNI), plus
+        the scenario's `routes.subnetUsedIPs`."""
+        sc = self.scenario
+        count = sum(sc.ip_stride(b.pool) if any(p.name == b.pool for p in sc.pools) else 1 for b in self.backends())
+        count += self.routes_spec.subnet_used_ips
+        nic = f"/subscriptions/{self.subscription}/resourceGroups/{self.node_rg}/providers/Microsoft.Compute/virtualMachineScaleSets/lab/virtualMachines/0/networkInterfaces/nic/ipConfigurations"
+        props: dict[str, Any] = {"provisioningState": "Succeeded", "addressPrefix": str(sc.cluster.subnet_cidr),
+                                 "ipConfigurations": [{"id": f"{nic}/ipconfig{i}"} for i in range(count)]}
+        if self.has_route_table():
+            props["routeTable"] = {"id": self.rt_id}
+        return {"id": self.subnet_id, "name": "aks-subnet", "type": "Microsoft.Network/virtualNetworks/subnets",
+                "properties": props}
+
+    def vnet(self) -> dict[str, Any]:
+        return {"id": self.vnet_id, "name": self.vnet_name, "type": "Microsoft.Network/virtualNetworks",
+                "location": self.scenario.cluster.location,
+                "properties": {"provisioningState": "Succeeded",
+                               "addressSpace": {"addressPrefixes": [str(self.scenario.cluster.vnet_cidr)]},
+                               "subnets": [self.subnet()]}}
 
     def allocated(self, pool_size: int) -> int:
         if self.spec.allocated_outbound_ports:
@@ -355,6 +431,10 @@ class LabArmServer:
         return {"timeStamp": _iso(t), **{a: v for a in aggs}}
 
 
+class _Named(NamedTuple):
+    name: str
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
@@ -397,6 +477,11 @@ _ROUTES = [
     ("cluster", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)$", re.I)),
     ("metrics", re.compile(r"^(?P<res>/subscriptions/.+)/providers/microsoft\.insights/metrics$", re.I)),
     ("lb", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/loadbalancers/(?P<name>[^/]+)$", re.I)),
+    ("routetables", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/routetables$", re.I)),
+    ("routetable", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/routetables/(?P<name>[^/]+)$", re.I)),
+    ("vnets", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/virtualnetworks$", re.I)),
+    ("vnet", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/virtualnetworks/(?P<name>[^/]+)$", re.I)),
+    ("subnet", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/virtualnetworks/(?P<vnet>[^/]+)/subnets/(?P<name>[^/]+)$", re.I)),
     ("natgws", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/natgateways$", re.I)),
 ]
 
@@ -421,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         lab = self.server.lab
-        lab.requests.add(RequestRecord(self.command, self._path, self._q, "list" if kind in ("clusters", "natgws") else "get",
+        lab.requests.add(RequestRecord(self.command, self._path, self._q, "list" if kind in ("clusters", "natgws", "routetables", "vnets") else "get",
                                        kind or None, code, "lab"))
 
     def _error(self, e: _Err) -> None:
@@ -475,6 +560,9 @@ class _Handler(BaseHTTPRequestHandler):
             scope = self._path.rsplit("/providers/Microsoft.Insights/metrics", 1)[0] \
                 if self._kind == "metrics" else self._path
             action = {"metrics": "Microsoft.Insights/metrics/read", "lb": "Microsoft.Network/loadBalancers/read",
+                      "routetables": "Microsoft.Network/routeTables/read", "routetable": "Microsoft.Network/routeTables/read",
+                      "vnets": "Microsoft.Network/virtualNetworks/read", "vnet": "Microsoft.Network/virtualNetworks/read",
+                      "subnet": "Microsoft.Network/virtualNetworks/subnets/read",
                       "natgws": "Microsoft.Network/natGateways/read",
                       "cluster": "Microsoft.ContainerService/managedClusters/read",
                       "clusters": "Microsoft.ContainerService/managedClusters/read"}.get(self._kind, "read")
@@ -510,6 +598,21 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Err(404, "ResourceNotFound", f"The Resource 'Microsoft.Network/loadBalancers/{m.group('name')}' "
                                                     f"under resource group '{m.group('rg')}' was not found.")
             return orjson.dumps(lab.load_balancer())
+        if route in ("routetables", "routetable", "vnets", "vnet", "subnet"):
+            if m.group("rg").lower() != lab.node_rg.lower():
+                raise _Err(404, "ResourceGroupNotFound", f"Resource group '{m.group('rg')}' could not be found.")
+            if route == "routetables":
+                return orjson.dumps({"value": [lab.route_table()] if lab.has_route_table() else []})
+            if route == "vnets":
+                return orjson.dumps({"value": [lab.vnet()]})
+            name = m.group("name").lower()
+            if route == "routetable" and lab.has_route_table() and name == lab.rt_name.lower():
+                return orjson.dumps(lab.route_table())
+            if route == "vnet" and name == lab.vnet_name.lower():
+                return orjson.dumps(lab.vnet())
+            if route == "subnet" and name == "aks-subnet" and m.group("vnet").lower() == lab.vnet_name.lower():
+                return orjson.dumps(lab.subnet())
+            raise _Err(404, "ResourceNotFound", f"The Resource '{self._path}' was not found.")
         if route == "natgws":
             nat = lab.spec.outbound_type in ("managedNATGateway", "userAssignedNATGateway")
             return orjson.dumps({"value": [lab.nat_gateway()] if nat else []})

@@ -903,3 +903,13 @@ def _egress_section(r: _Reader) -> Any:
 
 
 SECTIONS["egress"] = _egress_section
+
+
+def _routes_section(r: _Reader) -> Any:
+    """``routes:``: the route table and subnet the lab ARM endpoint serves (probes.lab.routespec)."""
+    from .routespec import parse_routes_section
+
+    return parse_routes_section(r)
+
+
+SECTIONS["routes"] = _routes_section

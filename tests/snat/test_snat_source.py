@@ -77,12 +77,19 @@ def test_steady_state_calls_per_minute():
         try:
             wait(svc, lambda r: r.table is not None)
             first = len(arm.requests)
-            assert first == 4  # managed clusters, load balancer, ports, connections
+            assert first == 6  # managed clusters, load balancer, route tables, subnet, ports, connections
+            per_minute = []
             for minute in range(1, 61):
+                before = len(arm.requests)
                 now[0] = T0 + 60 * minute
                 wait(svc, lambda r, m=minute: r.updated == T0 + 60 * m)
+                per_minute.append(len(arm.requests) - before)
             steady = len(arm.requests) - first
-            assert steady <= 3 * 60 and steady == 2 * 60 + 2  # one rediscovery (2 calls) in the hour
+            # metrics every minute, one rediscovery (2 calls) in the hour, and the route table and
+            # subnet re-read every 5 min, one call a minute, never in a rediscovery minute
+            assert max(per_minute) <= 3 and steady <= 3 * 60
+            assert 2 * 60 + 2 + 2 * 10 <= steady <= 2 * 60 + 2 + 2 * 12
+            assert svc.routes() is not None and svc.routes().error == "" and len(svc.routes().routes) == 5
             assert arm.requests.count(status=200) == len(arm.requests)
         finally:
             svc.stop(3.0)

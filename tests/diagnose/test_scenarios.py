@@ -1,0 +1,74 @@
+"""Every FAULTS row has a built-in scenario `fN`: `check` names it, with its severity,
+within 2 cycles; `healthy` names nothing above info. The checks run in a few threads
+(each is a subprocess of ~3–6 s)."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.diagnose.test_check import check
+
+EXPECTED = {  # scenario -> (FAULTS id, severity)
+    "f1": ("F1", "critical"),
+    "f2": ("F2", "critical"),
+    "f3": ("F3", "warning"),
+    "f4": ("F4", "critical"),
+    "f5": ("F5", "critical"),
+    "f6": ("F6", "critical"),
+    "f7": ("F7", "warning"),
+    "f8": ("F8", "critical"),
+    "f9": ("F9", "critical"),
+    "f10": ("F10", "critical"),
+    "f11": ("F11", "warning"),
+    "f12": ("F12", "warning"),
+    "f13": ("F13", "warning"),
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    names = ["f11", *[n for n in EXPECTED if n != "f11"], "healthy"]  # the 50-node one first
+
+    def one(name: str) -> dict:
+        out = check(["--demo", "--scenario", name, "--interval", "1", "--cycles", "2", "--output", "json"],
+                    Path(tmp_path_factory.mktemp(name)))
+        doc = json.loads(out.stdout)
+        doc["_rc"] = out.returncode
+        return doc
+
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="scenario-check") as pool:
+        return dict(zip(names, pool.map(one, names)))
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED, key=lambda s: int(s[1:])))
+def test_fault_scenario_names_its_finding(results, scenario):
+    fault, severity = EXPECTED[scenario]
+    doc = results[scenario]
+    found = [(f["fault"], f["severity"]) for f in doc["findings"]]
+    assert (fault, severity) in found, (scenario, found)
+    assert doc["_rc"] == {"critical": 2, "warning": 1}[max((s for _, s in found), key=["info", "warning", "critical"].index)]
+
+
+def test_healthy_names_nothing_above_info(results):
+    doc = results["healthy"]
+    assert doc["_rc"] == 0, doc["findings"]
+    assert all(f["severity"] == "info" for f in doc["findings"])
+    routes = doc["observations"]["routes"]
+    assert routes["state"] == "ok" and routes["route_count"] == 5
+    assert {n["state"] for n in routes["nodes"]} == {"present"} and len(routes["nodes"]) == 5
+    assert routes["subnet"]["prefix"] == "10.224.0.0/16" and routes["subnet"]["ip_configurations"] == 5
+
+
+def test_route_observations_in_the_json(results):
+    r = results["f2"]["observations"]["routes"]
+    stale = [n for n in r["nodes"] if n["state"] == "stale"]
+    assert len(stale) == 1 and stale[0]["route_next_hop"] == "10.224.0.99" and stale[0]["expected_next_hop"] != "10.224.0.99"
+    r = results["f3"]["observations"]["routes"]
+    assert [x["kind"] for x in r["routes"] if x["name"].endswith("vmss000009")] == ["orphan"]
+    crit = [f for f in results["f1"]["findings"] if f["fault"] == "F1"]
+    assert crit[0]["evidence"]["prefix"] == "10.244.4.0/24" and crit[0]["evidence"]["expected_next_hop"] == "10.224.0.8"
+    assert "NoRouteCreated" in crit[0]["evidence"]["condition"]
