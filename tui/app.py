@@ -92,7 +92,8 @@ class AksnetTopApp(App[None]):
         *[Binding(str(i), f"show_tab({i})", f"Tab {i}", show=False) for i in range(1, 6)],
     ]
 
-    def __init__(self, store: Store, sources: Iterable[Source] = (), *, panes: Iterable[Widget] = (), refresh_interval: float = 0.25, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time, banner: str = "") -> None:
+    def __init__(self, store: Store, sources: Iterable[Source] = (), *, panes: Iterable[Widget] = (),
+                 route_source: Callable[[], object] | None = None, refresh_interval: float = 0.25, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time, banner: str = "") -> None:
         super().__init__()
         self.store = store
         self.sources = list(sources)
@@ -101,6 +102,8 @@ class AksnetTopApp(App[None]):
         self.wall_clock = wall_clock
         self.banner = banner
         self.panes = list(panes)
+        self.route_source = route_source  # the route table as ARM reports it, when known
+        self._routes_seen: object = None
         self._shown_version = -1
         self._status_text: Text | None = None
 
@@ -125,7 +128,9 @@ class AksnetTopApp(App[None]):
             s.start()
         self.refresh_view()
         self.set_interval(self.refresh_interval, self.refresh_view)
-        self.query_one(TopologyTree).focus()
+        tree = self.query_one(TopologyTree)
+        tree.route_source = self.route_source
+        tree.focus()
 
     def on_unmount(self) -> None:
         for s in self.sources:
@@ -151,8 +156,10 @@ class AksnetTopApp(App[None]):
             tick = getattr(pane, "tick", None)
             if tick is not None:
                 tick(snap)
-        if snap.version == self._shown_version:
+        routes = self.route_source() if self.route_source is not None else None
+        if snap.version == self._shown_version and routes is self._routes_seen:
             return
+        self._routes_seen = routes
         self._shown_version = snap.version
         topo = snap.topology
         if "nodes" in snap.synced:

@@ -23,6 +23,7 @@ class Feature:
     sources: list[Any] = field(default_factory=list)
     panes: list[Any] = field(default_factory=list)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    route_source: Callable[[], Any] | None = None  # route-table data for the topology tree
 
 
 def build_all(cfg: Config, store: Store, lab: Any | None) -> Feature:
@@ -35,7 +36,7 @@ def build_all(cfg: Config, store: Store, lab: Any | None) -> Feature:
     services = build(cfg, store, lab)
     panes = [DnsPane(services.dns), SnatPane(services.snat), EgressPane(services.egress),
              FindingsPane(observations=services.observations)]
-    return Feature(sources=services.sources, panes=panes, cleanups=[services.stop])
+    return Feature(sources=services.sources, panes=panes, cleanups=[services.stop], route_source=services.snat.routes)
 
 
 def run_cleanups(feature: Feature) -> None:

@@ -7,6 +7,7 @@ never through markup, so a node called `[red]x` renders as exactly that.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.text import Text
 
@@ -47,8 +48,9 @@ def node_state(node: NodeInfo) -> tuple[str, str]:
     return word, style
 
 
-def route_line(topo: Topology, node: NodeInfo) -> Text:
-    """What carries this node's pod traffic, and whether the node says it is in place."""
+def route_line(topo: Topology, node: NodeInfo, route: Any = None) -> Text:
+    """What carries this node's pod traffic, and whether it is in place: from the route table
+    (`route`, a probes.routes.NodeRoute) when known, else from the node's condition."""
     if topo.plugin is NetworkPlugin.AZURE_CNI:
         return Text.assemble(("pods ", DIM), ("VNet IPs", ""), (" · routed by the VNet, no UDR", DIM))
     if topo.plugin is NetworkPlugin.AZURE_CNI_OVERLAY or node.overlay:
@@ -56,7 +58,13 @@ def route_line(topo: Topology, node: NodeInfo) -> Text:
         return Text.assemble(("pods ", DIM), (cidr, "cyan"), (" · overlay, no UDR", DIM))
     cidr = ", ".join(node.pod_cidrs) or "no pod CIDR"
     via = node.internal_ip or "?"
-    if node.network_unavailable is True:
+    if route is not None and route.state in ("present", "missing", "stale"):
+        r = route.route
+        status = {"present": ("route table: present", OK),
+                  "missing": (f"route table: missing (expected {route.prefix} → {route.expected_next_hop})", BAD),
+                  "stale": (f"route table: stale (is {r.prefix if r else '?'} → {(r.next_hop_ip or r.next_hop_type) if r else '?'})", BAD),
+                  }[route.state]
+    elif node.network_unavailable is True:
         status = (f"route missing ({node.network_reason or 'NetworkUnavailable'})", BAD)
     elif node.network_unavailable is False:
         status = (f"route ok ({node.network_reason or 'RouteCreated'})", OK)
@@ -93,14 +101,18 @@ def node_meta_line(node: NodeInfo) -> Text:
     return Text("  ·  ".join(bits), style=DIM)
 
 
-def node_problems(node: NodeInfo, topo: Topology) -> list[tuple[str, str]]:
-    """Short words for what is wrong with a node, most serious first; empty when healthy."""
+def node_problems(node: NodeInfo, topo: Topology, route: Any = None) -> list[tuple[str, str]]:
+    """Short words for what is wrong with a node, most serious first; empty when healthy.
+    `route` is the route table's verdict for the node (probes.routes.NodeRoute) when known."""
     out: list[tuple[str, str]] = []
     if node.ready is None:
         out.append(("Unknown", WARN))
     elif not node.ready:
         out.append(("NotReady", BAD))
-    if node.network_unavailable:
+    route_state = getattr(route, "state", None)
+    if route_state in ("missing", "stale"):
+        out.append((f"route {route_state}", BAD))
+    elif node.network_unavailable:
         out.append(("no route", BAD))
     if topo.nodelocal_enabled and not node.localdns:
         pod = topo.nodelocal.get(node.name)
@@ -111,9 +123,9 @@ def node_problems(node: NodeInfo, topo: Topology) -> list[tuple[str, str]]:
     return out
 
 
-def node_label(node: NodeInfo, topo: Topology) -> Text:
+def node_label(node: NodeInfo, topo: Topology, route: Any = None) -> Text:
     """One tree row: bullet, name, IP, pod CIDR, then only what is wrong (a green bullet is Ready)."""
-    problems = node_problems(node, topo)
+    problems = node_problems(node, topo, route)
     worst = BAD if any(s == BAD for _, s in problems) else WARN if problems else OK
     bullet = "●" if worst == OK else "▲" if worst == WARN else "✖"
     text = Text.assemble((bullet + " ", worst), (node.name, "bold" if worst != OK else ""), " ", (node.internal_ip or "no IP", ""))

@@ -7,6 +7,7 @@ created only once the pool is expanded, so 5,000 nodes cost nothing until looked
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -14,7 +15,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from probes.model import NodeInfo, PoolInfo, Topology
+from probes.model import NetworkPlugin, NodeInfo, PoolInfo, Topology
 from tui import format as fmt
 
 AUTO_EXPAND_LIMIT = 60  # pools up to this size open by themselves on first sight
@@ -62,15 +63,30 @@ class TopologyTree(Tree[object]):
         self.topology: Topology | None = None
         self.target = ""
         self.node_filter = ""
+        self.route_source: Callable[[], object] | None = None  # e.g. AzureSnatService.routes (RouteData)
+        self._route_cache: tuple[object, object, dict[str, object]] = (None, None, {})
 
     # --- helpers ----------------------------------------------------------------------
+    def _node_route(self, node: NodeInfo, topo: Topology) -> object:
+        """The node's route-table verdict when a route source is set (probes.routes.NodeRoute)."""
+        if self.route_source is None or topo.plugin is not NetworkPlugin.KUBENET:
+            return None
+        data = self.route_source()
+        if data is None or getattr(data, "error", ""):
+            return None
+        if self._route_cache[0] is not data or self._route_cache[1] is not topo:
+            from probes.routes import compare
+
+            self._route_cache = (data, topo, compare(data, topo.nodes).by_node)
+        return self._route_cache[2].get(node.name)
+
     def _set_label(self, node: TreeNode[object], label: Text) -> None:
         if self._last_label.get(node.id) != label:
             self._last_label[node.id] = label
             node.set_label(label)
 
     def _node_lines(self, tnode: TreeNode[object], node: NodeInfo, topo: Topology) -> None:
-        lines = [fmt.route_line(topo, node)]
+        lines = [fmt.route_line(topo, node, self._node_route(node, topo))]
         dns = fmt.nodelocal_line(topo, node)
         if dns is not None:
             lines.append(dns)
@@ -98,7 +114,7 @@ class TopologyTree(Tree[object]):
         for node in members:  # members are sorted by name
             tn = have.get(node.name)
             if tn is None:
-                label = fmt.node_label(node, topo)
+                label = fmt.node_label(node, topo, self._node_route(node, topo))
                 if previous is None:
                     first = next(iter(pnode.children), None)
                     tn = pnode.add(label, data=NodeRef(node.name), before=first) if first else pnode.add(label, data=NodeRef(node.name))
@@ -107,7 +123,7 @@ class TopologyTree(Tree[object]):
                 self._last_label[tn.id] = label
                 have[node.name] = tn
             else:
-                self._set_label(tn, fmt.node_label(node, topo))
+                self._set_label(tn, fmt.node_label(node, topo, self._node_route(node, topo)))
             self._node_lines(tn, node, topo)
             previous = tn
 

@@ -181,3 +181,18 @@ async def test_large_pool_loads_lazily():
         await pilot.press("down", "enter")
         await pilot.pause()
         assert len(nodes_shown(app)) == 300
+
+
+def test_route_table_verdict_marks_the_node_row():
+    from probes.routes import NodeRoute
+    from tui import format as fmt
+
+    store = make_store()
+    topo = store.snapshot().topology
+    node = topo.nodes[2]
+    assert fmt.node_label(node, topo).plain.endswith(node.pod_cidrs[0])  # healthy: nothing appended
+    missing = NodeRoute(node.name, "missing", node.pod_cidrs[0], node.internal_ip)
+    label = fmt.node_label(node, topo, missing)
+    assert label.plain.startswith("✖") and label.plain.endswith("route missing")
+    line = fmt.route_line(topo, node, missing).plain
+    assert f"route table: missing (expected {node.pod_cidrs[0]} → {node.internal_ip})" in line
