@@ -123,6 +123,7 @@ class AksnetTopApp(App[None]):
         # Everything imported and built so far lives as long as the app: keep it out of the
         # cyclic GC's full passes, which otherwise stall frames under a steady result flow.
         gc.freeze()
+        gc.set_threshold(20_000, 20, 20)  # fewer, cheaper collections under a steady result flow
         self.title = "aksnet-top" + (f" — {self.banner}" if self.banner else "")
         for s in self.sources:
             s.start()
