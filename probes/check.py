@@ -111,15 +111,16 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
         kube = dataclasses.replace(kube, kubeconfig=kubeconfig, context="")
     store = Store()
     source = KubeSource(store, kube)
+    source.start()  # the client library loads and lists while the services are built
     try:
         services = servicesmod.build(cfg, store, lab)
     except Exception:
+        source.stop(2.0)
         if lab is not None:
             lab.stop()
         raise
     longest = max(cfg.dns.interval, cfg.egress.interval)
     try:
-        source.start()
         for s in services.sources:
             s.start()
         synced = source.wait_synced(max(5.0, kube.request_timeout * 2))

@@ -92,6 +92,9 @@ def check_parser() -> argparse.ArgumentParser:
 
 
 def run_check(argv: list[str]) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="aksnet-top check: %(message)s")  # one line each, to stderr
     ns = check_parser().parse_args(argv)
     if not 1 <= ns.cycles <= 100:
         _err("--cycles must be from 1 to 100")
