@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -254,6 +254,8 @@ class AzureSnatService:
         self._wake.set()
         if t is not None:
             t.join(timeout)
+            if t.is_alive():  # still inside an SDK call: it ends on its own; do not pull its clients away
+                return
         for c in self._clients.values():
             try:
                 c.close()
@@ -294,7 +296,9 @@ class AzureSnatService:
                     self._rejoin(nodes)  # nodes came or went: re-join cached series, no ARM call
                     self._next_routes = min(self._next_routes, self.clock() + ROUTES_NODES_CHANGED)
             except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
-                log.exception("azure source: cycle failed")
+                if self._stop.is_set():  # stop() came mid-cycle: nothing to report
+                    break
+                log.debug("azure source: cycle failed", exc_info=True)  # the pane shows the error
                 self._publish(state=AzureState.ERROR, message=f"SNAT source failed: {type(e).__name__}: {e}"[:300])
                 next_fetch = self.clock() + self.settings.refresh_seconds
             self._wake.wait(self.poll) if not self._wake.is_set() else None

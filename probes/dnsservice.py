@@ -195,7 +195,7 @@ class DnsService:
                 self._error = ""
             except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
                 self._error = f"DNS probes could not follow the cluster: {type(e).__name__}: {e}"[:300]
-                log.exception("dns service: replan failed")
+                log.debug("dns service: replan failed", exc_info=True)  # the pane shows the error
                 with self._lock:
                     self._plan = DnsPlan(self._plan.version, self._plan.vantages, self._plan.names,
                                          self._plan.qtype, self._plan.interval, self._error)

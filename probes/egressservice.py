@@ -265,7 +265,7 @@ class EgressService:
                 self._error = ""
             except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
                 self._error = f"egress checks could not follow the cluster: {type(e).__name__}: {e}"[:300]
-                log.exception("egress service: replan failed")
+                log.debug("egress service: replan failed", exc_info=True)  # the pane shows the error
                 with self._lock:
                     p = self._plan
                     self._plan = EgressPlan(p.version, p.vantages, p.targets, p.interval, p.mode,

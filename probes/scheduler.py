@@ -211,7 +211,7 @@ class Scheduler:
             self._sink(job.key, result)
         except Exception:  # noqa: BLE001
             self.stats.sink_errors += 1
-            log.exception("scheduler: sink failed for %r", job.key)
+            log.warning("scheduler: sink failed for %r", job.key, exc_info=log.isEnabledFor(logging.DEBUG))
 
 
 class BackgroundLoop:
