@@ -72,7 +72,7 @@ class EgressDemo:
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> "EgressDemo":
         try:
-            base = LoopbackTargets().start()
+            base = LoopbackTargets().start(verify=False)  # verified by the tests; the demo must open fast
             self._targets.append(base)
             self._dial.update(base.dial_map())
             mixed = sorted({r for v in self.views.values() for r in v.values()
@@ -84,7 +84,7 @@ class EgressDemo:
                 self.hosts[rule] = _UNIFORM[rule.default]
             for i, rule in enumerate(mixed):
                 host = f"127.0.0.{FIRST_MIXED + i}"
-                t = LoopbackTargets(host, host, host).start()
+                t = LoopbackTargets(host, host, host).start(verify=False)
                 self._targets.append(t)
                 port = {"open": t.open.port, "refused": t.refused.port, "drop": t.dropped.port}
                 self.hosts[rule] = host
