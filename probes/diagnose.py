@@ -248,19 +248,20 @@ def rule_upstream(obs: Observations) -> Iterable[Finding]:
 
 def rule_truncation(obs: Observations) -> Iterable[Finding]:
     """F7: answers with TC set; TCP retry decides the severity."""
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[str, dict[str, str]] = {}  # resolver -> name -> worst truncation outcome
     for key, st in obs.dns.items():
         if st.last_outcome in ("truncated-tcp-ok", "truncated-tcp-failed"):
-            prev = seen.get((key.resolver, key.name))
-            if prev != "truncated-tcp-failed":
-                seen[(key.resolver, key.name)] = st.last_outcome
-    for (res, name), outcome in sorted(seen.items()):
-        failed = outcome == "truncated-tcp-failed"
+            names = seen.setdefault(key.resolver, {})
+            if names.get(key.name) != "truncated-tcp-failed":
+                names[key.name] = st.last_outcome
+    for res, names in sorted(seen.items()):
+        failed = "truncated-tcp-failed" in names.values()
+        listed = ", ".join(sorted(names))
         yield Finding(
             "dns-truncated", "F7", Severity.WARNING if failed else Severity.INFO, f"resolver/{res}",
-            f"answers for {name} are truncated (TC) over UDP; the TCP retry {'fails' if failed else 'works'}"
+            f"answers for {listed} are truncated (TC) over UDP; the TCP retry {'fails' if failed else 'works'}"
             + ("" if failed else ": clients without TCP fallback (old musl) still fail"),
-            {"name": name, "tcp_retry": "failed" if failed else "ok"},
+            {"names": listed, "tcp_retry": "failed" if failed else "ok"},
             "allow TCP 53 to the resolver" if failed else "shrink the answer (fewer records) or make sure clients retry over TCP",
         )
 
@@ -508,10 +509,12 @@ def rule_lb_pending(obs: Observations) -> Iterable[Finding]:
     """F12: a LoadBalancer service without an external IP."""
     for s in obs.topology.services:
         if s.pending:
+            events = obs.topology.service_events.get(f"{s.namespace}/{s.name}", ())
             yield Finding(
                 "lb-service-pending", "F12", Severity.WARNING, f"service/{s.namespace}/{s.name}",
-                f"LoadBalancer service has no {'internal ' if s.internal_lb else ''}IP yet",
-                {"ports": ", ".join(s.ports), "internal": s.internal_lb},
+                f"LoadBalancer service has no {'internal ' if s.internal_lb else ''}IP yet"
+                + (f": {events[0]}" if events else ""),
+                {"ports": ", ".join(s.ports), "internal": s.internal_lb, **({"events": " | ".join(events)} if events else {})},
                 f"`kubectl -n {s.namespace} describe service {s.name}` for the cloud provider's error"
                 + ("; an internal LB on your own subnet needs Network Contributor on it" if s.internal_lb else ""),
             )

@@ -23,7 +23,7 @@ from probes.config import KubeConfig
 from probes.kubeconnect import HttpError, KubeConnectError
 from probes.model import SourceState, SourceStatus
 from probes.rawjson import loads_list, peek_continue
-from probes.state import COREDNS, NODELOCAL, NODES, SERVICES, Store
+from probes.state import COREDNS, NODELOCAL, NODES, SERVICE_EVENTS, SERVICES, Store
 from probes.topology import parse_node, parse_pod, parse_service
 
 SOURCE = "kubernetes"
@@ -180,6 +180,7 @@ class Reflector:
         self.target = target
         self.cfg = cfg
         self.resp: Any = None
+        self._events_read: dict[str, float] = {}
         self.lists = 0  # how many full lists this reflector made (tests and benchmarks read it)
         self.thread = threading.Thread(target=self.run, name=f"kube-{kind.name}", daemon=True)
 
@@ -278,6 +279,7 @@ class Reflector:
                 if typ in ("ADDED", "MODIFIED"):
                     for coll, key, rec in self.kind.route(obj):
                         self.store.upsert(coll, key, rec)
+                    self.read_pending_events()
                 elif typ == "DELETED":
                     key = _key(obj)
                     for coll in self.kind.collections:
@@ -295,6 +297,7 @@ class Reflector:
                 if not rv:
                     self._status(SourceState.SYNCING, f"listing {self.kind.name}")
                     rv = self.list()
+                    self.read_pending_events()
                 self._status(SourceState.LIVE, f"watching {self.kind.name}")
                 rv = self.watch(rv)
                 backoff.reset()
@@ -320,6 +323,41 @@ class Reflector:
                     rv = ""  # we may have missed events; start from a clean list
                 self._status(state, message, detail, retry_at=time.monotonic() + delay)
                 self.stop.wait(delay)
+
+    EVENTS_TTL = 60.0  # seconds before a pending service's events are read again
+    EVENTS_PER_PASS = 20  # bounded: a cluster with hundreds of pending services is read over time
+
+    def read_pending_events(self) -> None:
+        """For LoadBalancer services without an external IP, read their events (the cloud
+        provider's "Error syncing load balancer" says why). On demand, never a watch."""
+        if self.kind.name != "services":
+            return
+        snap = self.store.snapshot()
+        now = time.monotonic()
+        pending = [s for s in snap.topology.services if s.pending]
+        wanted = {f"{s.namespace}/{s.name}" for s in pending}
+        for key in [k for k in snap.topology.service_events if k not in wanted]:
+            self.store.delete(SERVICE_EVENTS, key)
+        done = 0
+        for s in pending:
+            key = f"{s.namespace}/{s.name}"
+            if now - self._events_read.get(key, -1e9) < self.EVENTS_TTL or done >= self.EVENTS_PER_PASS:
+                continue
+            self._events_read[key] = now
+            done += 1
+            query = [("fieldSelector", f"involvedObject.kind=Service,involvedObject.name={s.name}")]
+            try:
+                resp = kubeconnect.get(self.api, f"/api/v1/namespaces/{s.namespace}/events", query, timeout=self.cfg.request_timeout)
+                doc = orjson.loads(resp.data)
+                resp.release_conn()
+            except Exception:  # noqa: BLE001 - events are evidence, not the topology: skip quietly
+                continue
+            items = doc.get("items") if isinstance(doc, dict) else None
+            msgs = []
+            for ev in sorted((e for e in items or [] if isinstance(e, dict)), key=lambda e: str(e.get("lastTimestamp") or ""), reverse=True):
+                if ev.get("type") == "Warning" and ev.get("message"):
+                    msgs.append(f"{ev.get('reason', '')}: {ev['message']}"[:400])
+            self.store.upsert(SERVICE_EVENTS, key, tuple(msgs[:3]))
 
     def interrupt(self) -> None:
         """End the open watch stream, if any; the loop reconnects from its resourceVersion."""

@@ -107,6 +107,7 @@ class Topology:
     nodelocal_enabled: bool = False
     services: tuple[ServiceInfo, ...] = ()  # LoadBalancer services, cluster-wide
     server_version: str = ""
+    service_events: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "ns/name" -> event messages
 
     def node(self, name: str) -> NodeInfo | None:
         for n in self.nodes:

@@ -19,7 +19,8 @@ NODES = "nodes"
 COREDNS = "coredns"
 NODELOCAL = "nodelocal"
 SERVICES = "services"
-COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES)
+SERVICE_EVENTS = "service_events"  # "ns/name" -> warning event messages of a pending LoadBalancer service
+COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class Store:
                 services=tuple(services.values()),
                 dns_service_ip=dns.cluster_ip if dns else "",
                 server_version=self._server_version,
+                service_events=dict(self._data[SERVICE_EVENTS]),
             )
             snap = Snapshot(
                 version=self._version,

@@ -256,6 +256,7 @@ def build_topology(
     services: Iterable[ServiceInfo] = (),
     dns_service_ip: str = "",
     server_version: str = "",
+    service_events: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Topology:
     ordered = tuple(sorted(nodes.values(), key=lambda n: (n.pool, n.name)))
     plugin, dataplane = infer_plugin(ordered)
@@ -276,4 +277,5 @@ def build_topology(
         nodelocal_enabled=bool(nl_pods),
         services=tuple(sorted((s for s in services if s.type == "LoadBalancer"), key=lambda s: (s.namespace, s.name))),
         server_version=server_version,
+        service_events=dict(service_events or {}),
     )

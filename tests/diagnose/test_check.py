@@ -87,3 +87,11 @@ def test_unreachable_cluster_exits_3_with_the_reason(tmp_path):
 def test_bad_flags(tmp_path, args, needle):
     out = check(args, tmp_path)
     assert out.returncode == 2 and needle in out.stderr
+
+
+def test_f12_carries_the_cloud_providers_event(tmp_path):
+    out = check(["--demo", "--scenario", "f12", "--interval", "1", "--output", "json"], tmp_path)
+    assert out.returncode == 1
+    f12 = [f for f in json.loads(out.stdout)["findings"] if f["fault"] == "F12"]
+    assert len(f12) == 1 and "Error syncing load balancer" in f12[0]["cause"]
+    assert "PublicIPCountLimitReached" in f12[0]["evidence"]["events"]

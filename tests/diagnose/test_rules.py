@@ -221,3 +221,14 @@ def test_f11_surge_crosses_a_tier():
     assert found[0].evidence["ports_now"] == 1024 and found[0].evidence["ports_during_surge"] == 512
     calm = allocation(10, surge=1)
     assert not [f for f in diagnose(Observations(topo, {}, NOW, snat_allocation=calm)) if f.severity > Severity.INFO]
+
+
+def test_f7_one_finding_per_resolver_listing_its_names():
+    topo = topology()
+    dns = healthy_dns(topo)
+    for k in list(dns):
+        if k.resolver == "kube-dns":
+            dns[k] = stats("truncated-tcp-ok")
+    found = [f for f in diagnose(Observations(topo, dns, NOW)) if f.fault == "F7"]
+    assert [f.subject for f in found] == ["resolver/kube-dns"]
+    assert found[0].evidence["names"] == f"{CLUSTER}, {EXTERNAL}"
