@@ -105,7 +105,7 @@ class Scheduler:
             return True
         done, pending = await asyncio.wait(tasks, timeout=timeout)
         if pending:
-            log.warning("scheduler: %d job(s) did not stop within %.1fs", len(pending), timeout)
+            log.debug("scheduler: %d job(s) did not stop within %.1fs", len(pending), timeout)
         return not pending
 
     async def __aenter__(self) -> "Scheduler":
