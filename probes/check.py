@@ -81,6 +81,9 @@ def _settled(services: Any, cycles: int) -> bool:
         stats = svc.history.snapshot()
         if plan.jobs and (len(stats) < plan.jobs or any(st.attempts < cycles for st in stats.values())):
             return False
+    agents = getattr(services, "agents", None)
+    if agents is not None and not agents.read_once():
+        return False
     from probes.azure import AzureState
 
     return services.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING)
@@ -113,7 +116,7 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
     source = KubeSource(store, kube)
     source.start()  # the client library loads and lists while the services are built
     try:
-        services = servicesmod.build(cfg, store, lab)
+        services = servicesmod.build(cfg, store, lab, kube)
     except Exception:
         source.stop(2.0)
         if lab is not None:
@@ -130,8 +133,13 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
             errors = [f"{s.source}: {s.message}" + (f" — {s.detail}" if s.detail else "") for s in bad] or ["the cluster could not be listed in time"]
             return CheckResult(Exit.COULD_NOT_RUN, [], _report(snap, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN))
         say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing for {cycles} cycles")
+        t_probe = clock()
         deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout) + 2.0
+        agents = services.agents
         while clock() < deadline and not _settled(services, cycles):
+            if agents is not None and agents.discovered:
+                # every agent read at the budget, after its probes ran `cycles` times
+                deadline = max(deadline, t_probe + cycles * longest + 2 * agents.period() + cfg.agents.timeout + 2.0)
             time.sleep(0.05)
         snap = store.snapshot()
         obs = services.observations(snap)
@@ -175,6 +183,24 @@ def _routes_json(services: Any, topo: Topology) -> dict[str, Any]:
     return routes_json(data, topo.nodes, kubenet=topo.plugin == NetworkPlugin.KUBENET)
 
 
+def _agents_json(services: Any, topo: Topology) -> dict[str, Any]:
+    reader = getattr(services, "agents", None) if services is not None else None
+    if reader is None:
+        return {"enabled": False, "nodes": []}
+    st = reader.statuses()
+    rows = []
+    for n in topo.nodes:
+        a = st.get(n.name)
+        if a is None:
+            rows.append({"node": n.name, "agent": None, "read_age_s": None, "error": "no agent on this node"})
+            continue
+        age = a.age()
+        rows.append({"node": n.name, "agent": a.pod, "read_age_s": None if age is None else round(age, 1),
+                     "results": a.results, "missed": a.missed, "mode": a.mode or None, "error": a.error or None})
+    return {"enabled": True, "discovered": reader.discovered, "error": reader.error or None,
+            "with_agent": sum(1 for r in rows if r["agent"]), "requests": reader.requests, "nodes": rows}
+
+
 def _report(snap: Any, services: Any, findings: list[Finding], errors: list[str], cycles: int,
             interval: float, code: Exit) -> dict[str, Any]:
     now = time.time()
@@ -195,6 +221,7 @@ def _report(snap: Any, services: Any, findings: list[Finding], errors: list[str]
             "egress": _egress_json(services.egress.history.snapshot()) if services else [],
             "snat": _snat_json(services.snat.report()) if services else {},
             "routes": _routes_json(services, topo),
+            "agents": _agents_json(services, topo),
         },
     }
 

@@ -72,6 +72,16 @@ class AzureConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentsConfig:
+    enabled: bool = True  # read the per-node agents (`aksnet-top agent install`) when they run
+    namespace: str = "aksnet-top"  # where the agent DaemonSet runs
+    selector: str = "app.kubernetes.io/name=aksnet-top-agent"  # label selector of its pods
+    port: int = 9102  # the agents' port, reached through the API server's pod proxy
+    budget: float = 5.0  # API requests per second for all agent reads together
+    timeout: float = 3.0  # seconds one read through the pod proxy may take
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     kube: KubeConfig = field(default_factory=KubeConfig)
     ui: UiConfig = field(default_factory=UiConfig)
@@ -79,6 +89,7 @@ class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     egress: EgressConfig = field(default_factory=EgressConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
+    agents: AgentsConfig = field(default_factory=AgentsConfig)
 
 
 # Bounds checked after coercion: key -> (predicate, what it must be)
@@ -94,6 +105,9 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "egress.timeout": (lambda v: 0.05 <= v <= 60, "a number of seconds from 0.05 to 60"),
     "azure.window_minutes": (lambda v: 5 <= v <= 1440, "an integer of minutes from 5 to 1440"),
     "azure.refresh_seconds": (lambda v: 15 <= v <= 3600, "a number of seconds from 15 to 3600"),
+    "agents.port": (lambda v: 1 <= v <= 65535, "a port from 1 to 65535"),
+    "agents.budget": (lambda v: 0.1 <= v <= 100, "a number of requests per second from 0.1 to 100"),
+    "agents.timeout": (lambda v: 0.1 <= v <= 60, "a number of seconds from 0.1 to 60"),
 }
 
 

@@ -24,11 +24,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from probes.dnsprobe import DnsProbe, dns_jobs
 from probes.history import History
-from probes.model import LOCAL_VANTAGE, Topology
+from probes.model import LOCAL_VANTAGE, Topology, node_vantage
 from probes.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, resolvers_for
 from probes.scheduler import BackgroundLoop, Scheduler
 
@@ -45,6 +45,9 @@ class Vantage:
     overrides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     # probe only resolvers that have an override: the lab never dials a real address
     confine: bool = False
+    # probed by the aksnet-top agent on that node and read through the API server: the
+    # plan shows it, the results arrive in `history` from probes.agentreader, no job here
+    agent: bool = False
 
 
 class VantageMap(Protocol):
@@ -106,16 +109,24 @@ class DnsPlan:
     def jobs(self) -> int:
         return sum(len(v.resolvers) for v in self.vantages) * len(self.names)
 
+    @property
+    def agents(self) -> int:
+        return sum(1 for v in self.vantages if v.vantage.agent)
+
 
 EMPTY_PLAN = DnsPlan(0, (), DEFAULT_NAMES)
 
 
 def build_plan(topology: Topology, settings: DnsSettings, vantages: Sequence[Vantage],
-               version: int) -> DnsPlan:
-    """Pure: the resolvers of every vantage. `local` comes first and always exists."""
+               version: int, agents: Sequence["VantagePlan"] = ()) -> DnsPlan:
+    """Pure: the resolvers of every vantage. `local` comes first and always exists.
+    `agents`: the nodes' agents, with the resolvers each reports probing; a node with an
+    agent is probed by its agent, not from here."""
     by_name: dict[str, Vantage] = {}
+    remote = {a.vantage.name: a for a in agents if a.vantage.name != LOCAL_VANTAGE}
     for v in vantages:
-        by_name.setdefault(v.name, v)
+        if v.name not in remote:
+            by_name.setdefault(v.name, v)
     local = by_name.pop(LOCAL_VANTAGE, None) or Vantage(LOCAL_VANTAGE)
     ordered = [local, *sorted(by_name.values(), key=lambda v: v.name)]
     plans = []
@@ -127,6 +138,7 @@ def build_plan(topology: Topology, settings: DnsSettings, vantages: Sequence[Van
         if v.confine:
             rs = [r for r in rs if r.target is not None]
         plans.append(VantagePlan(v, tuple(rs)))
+    plans[1:] = sorted([*plans[1:], *remote.values()], key=lambda p: p.vantage.name)
     return DnsPlan(version, tuple(plans), tuple(settings.names), settings.qtype, settings.interval)
 
 
@@ -137,10 +149,11 @@ class DnsService:
 
     def __init__(self, store: object, settings: DnsSettings | None = None, *,
                  vantage_map: VantageMap | None = None, history: History | None = None,
-                 poll: float = 0.5) -> None:
+                 poll: float = 0.5, agents: Any = None) -> None:
         self.store = store  # a probes.state.Store (version, snapshot())
         self.settings = settings or DnsSettings()
         self.vantage_map = vantage_map
+        self.agents = agents  # probes.agentreader.AgentReader (version, statuses()) or None
         self.history = history or History()
         self.poll = min(max(poll, 0.05), 1.0)
         self._plan = EMPTY_PLAN
@@ -185,10 +198,11 @@ class DnsService:
     async def _run(self) -> None:
         assert self._scheduler is not None
         await self._scheduler.start()
-        seen: tuple[int, int] | None = None
+        seen: tuple[int, int, int] | None = None
         while True:
             try:
-                key = (self.store.version, getattr(self.vantage_map, "version", 0))  # type: ignore[attr-defined]
+                key = (self.store.version, getattr(self.vantage_map, "version", 0),  # type: ignore[attr-defined]
+                       getattr(self.agents, "version", 0))
                 if key != seen:
                     seen = key
                     self._replan()
@@ -206,20 +220,34 @@ class DnsService:
         topo: Topology = snap.topology
         vantages = list(self.vantage_map.vantages(topo)) if self.vantage_map is not None else []
         old = self.plan()
-        plan = build_plan(topo, self.settings, vantages, old.version + 1)
+        plan = build_plan(topo, self.settings, vantages, old.version + 1, agent_plans(self.agents))
         if (plan.vantages, plan.names) == (old.vantages, old.names) and not old.error:
             return
         s = self.settings
         jobs = []
         for vp in plan.vantages:
+            if vp.vantage.agent:
+                continue
             probe = DnsProbe(vp.vantage.name, timeout=s.timeout)
             jobs += dns_jobs(vp.resolvers, plan.names, probe=probe, rdtype=s.qtype,
                              interval=s.interval, jitter=s.jitter)
         assert self._scheduler is not None
         self._scheduler.set_jobs(jobs)
-        self.history.retain(j.key for j in jobs)
+        remote = {vp.vantage.name for vp in plan.vantages if vp.vantage.agent}
+        self.history.retain((j.key for j in jobs), also=lambda k: getattr(k, "vantage", None) in remote)
         with self._lock:
             self._plan = plan
+
+
+def agent_plans(agents: Any) -> list[VantagePlan]:
+    """The nodes whose agent has been read, with the resolvers it reports."""
+    if agents is None:
+        return []
+    out = []
+    for node, st in agents.statuses().items():
+        if st.resolvers:
+            out.append(VantagePlan(Vantage(node_vantage(node), node, agent=True), tuple(st.resolvers)))
+    return out
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:

@@ -35,9 +35,9 @@ from probes.egress import (DEFAULT_DNS_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_TIMEOU
                            EgressProbe, Resolve, default_concurrency, egress_jobs,
                            raise_nofile_limit, resolver_at)
 from probes.history import History
-from probes.model import LOCAL_VANTAGE, Topology
+from probes.model import LOCAL_VANTAGE, Topology, node_vantage
 from probes.scheduler import BackgroundLoop, Scheduler
-from probes.targets import Target, egress_targets
+from probes.targets import Target, egress_targets, parse_target
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class EgressVantage:
     # the lab: dial loopback only (IP targets elsewhere are left out, DNS answers elsewhere
     # become a dns-failure), and never fall back to this host's resolv.conf
     confine: bool = False
+    # checked by the aksnet-top agent on that node (read by probes.agentreader), not here
+    agent: bool = False
 
 
 class EgressVantageMap(Protocol):
@@ -128,10 +130,18 @@ class EgressPlan:
     def jobs(self) -> int:
         return sum(len(v.targets) for v in self.vantages)
 
+    @property
+    def agents(self) -> int:
+        return sum(1 for v in self.vantages if v.vantage.agent)
+
     def target(self, text: str) -> Target | None:
         for t in self.targets:
             if t.text == text:
                 return t
+        for vp in self.vantages:
+            for t in vp.targets:
+                if t.text == text:
+                    return t
         return None
 
 
@@ -151,8 +161,10 @@ def _loopback(host: str) -> bool:
 
 
 def build_plan(settings: EgressSettings, vantages: Sequence[EgressVantage], server: str,
-               version: int) -> EgressPlan:
-    """Pure: the targets of every vantage. `local` comes first and always exists."""
+               version: int, agents: Sequence[EgressVantagePlan] = ()) -> EgressPlan:
+    """Pure: the targets of every vantage. `local` comes first and always exists.
+    `agents`: the nodes' agents with the targets each reports; such a node is checked by
+    its agent, not from here."""
     note = ""
     try:
         targets = egress_targets(server_url=server if settings.apiserver and server else None,
@@ -161,8 +173,10 @@ def build_plan(settings: EgressSettings, vantages: Sequence[EgressVantage], serv
         note = f"API server left out: {e}"
         targets = egress_targets(extra=settings.targets, defaults=settings.aks_defaults)
     by_name: dict[str, EgressVantage] = {}
+    remote = {a.vantage.name: a for a in agents if a.vantage.name != LOCAL_VANTAGE}
     for v in vantages:
-        by_name.setdefault(v.name, v)
+        if v.name not in remote:
+            by_name.setdefault(v.name, v)
     local = by_name.pop(LOCAL_VANTAGE, None) or EgressVantage(LOCAL_VANTAGE)
     plans = []
     for v in [local, *sorted(by_name.values(), key=lambda v: v.name)]:
@@ -170,6 +184,9 @@ def build_plan(settings: EgressSettings, vantages: Sequence[EgressVantage], serv
         if v.confine:
             ts = [t for t in targets if (_loopback(t.host) if t.is_ip else v.dns is not None)]
         plans.append(EgressVantagePlan(v, tuple(ts), len(targets) - len(ts)))
+    known = {t.text: t for t in targets}  # an agent's target keeps what the app knows of it
+    theirs = [EgressVantagePlan(a.vantage, tuple(known.get(t.text, t) for t in a.targets)) for a in remote.values()]
+    plans[1:] = sorted([*plans[1:], *theirs], key=lambda p: p.vantage.name)
     return EgressPlan(version, tuple(plans), tuple(targets), settings.interval, settings.mode,
                       server, note)
 
@@ -194,10 +211,11 @@ class EgressService:
     def __init__(self, store: object, settings: EgressSettings | None = None, *,
                  vantage_map: EgressVantageMap | None = None, history: History | None = None,
                  poll: float = 0.5, server_url: str | None = None,
-                 probe_options: Mapping[str, Any] | None = None) -> None:
+                 probe_options: Mapping[str, Any] | None = None, agents: Any = None) -> None:
         self.store = store  # a probes.state.Store (version, snapshot())
         self.settings = settings or EgressSettings()
         self.vantage_map = vantage_map
+        self.agents = agents  # probes.agentreader.AgentReader (version, statuses()) or None
         self.history = history or History()
         self.poll = min(max(poll, 0.05), 1.0)
         self.server_url = server_url  # None: follow the store's "context @ server"
@@ -255,10 +273,11 @@ class EgressService:
     async def _run(self) -> None:
         assert self._scheduler is not None
         await self._scheduler.start()
-        seen: tuple[int, int] | None = None
+        seen: tuple[int, int, int] | None = None
         while True:
             try:
-                key = (self.store.version, getattr(self.vantage_map, "version", 0))  # type: ignore[attr-defined]
+                key = (self.store.version, getattr(self.vantage_map, "version", 0),  # type: ignore[attr-defined]
+                       getattr(self.agents, "version", 0))
                 if key != seen:
                     seen = key
                     self._replan()
@@ -293,7 +312,7 @@ class EgressService:
         server = self.server_url if self.server_url is not None else server_of(snap.target)
         vantages = list(self.vantage_map.vantages(snap.topology)) if self.vantage_map is not None else []
         old = self.plan()
-        plan = build_plan(self.settings, vantages, server, old.version + 1)
+        plan = build_plan(self.settings, vantages, server, old.version + 1, agent_plans(self.agents))
         if (plan.vantages, plan.targets, plan.note) == (old.vantages, old.targets, old.note) and not old.error:
             return
         probes: dict[str, tuple[EgressVantage, EgressProbe]] = {}
@@ -301,15 +320,36 @@ class EgressService:
         s = self.settings
         for vp in plan.vantages:
             v = vp.vantage
+            if v.agent:
+                continue
             kept = self._probes.get(v.name)
             probe = kept[1] if kept is not None and kept[0] == v else self._probe_for(v)
             probes[v.name] = (v, probe)
             jobs += egress_jobs(vp.targets, probe, interval=s.interval, jitter=s.jitter)
         assert self._scheduler is not None
         self._scheduler.set_jobs(jobs)
-        self.history.retain(j.key for j in jobs)
+        remote = {vp.vantage.name for vp in plan.vantages if vp.vantage.agent}
+        self.history.retain((j.key for j in jobs), also=lambda k: getattr(k, "vantage", None) in remote)
         # replaced probes are not closed here: a cancelled check may still be unwinding on
         # them, and their SYN engine closes its raw sockets by itself once idle
         self._probes = probes
         with self._lock:
             self._plan = plan
+
+
+def agent_plans(agents: Any) -> list[EgressVantagePlan]:
+    """The nodes whose agent has been read, with the targets it reports checking."""
+    if agents is None:
+        return []
+    out = []
+    for node, st in agents.statuses().items():
+        if not st.targets:
+            continue
+        targets = []
+        for text in st.targets:
+            try:
+                targets.append(parse_target(text, source="agent"))
+            except ValueError:
+                continue  # an agent's odd target is left out, never the app
+        out.append(EgressVantagePlan(EgressVantage(node_vantage(node), node, agent=True), tuple(targets)))
+    return out

@@ -15,7 +15,7 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Hashable, Iterable, Protocol, Sequence
 
 
 class Observation(Protocol):
@@ -95,11 +95,16 @@ class History:
                 s.last_raw = raw
             s.cached = None
 
-    def retain(self, keys: Iterable[Hashable]) -> None:
-        """Forget keys not in `keys` (a resolver left the topology)."""
+    def add_many(self, items: Iterable[tuple[Hashable, Any]]) -> None:
+        """Record many (key, result) pairs under one lock (an agent's results, replayed)."""
+        for key, result in items:
+            self.add(key, result)
+
+    def retain(self, keys: Iterable[Hashable], also: Callable[[Hashable], bool] | None = None) -> None:
+        """Forget keys not in `keys` (a resolver left the topology), unless `also` keeps them."""
         keep = set(keys)
         with self._lock:
-            gone = [k for k in self._series if k not in keep]
+            gone = [k for k in self._series if k not in keep and not (also is not None and also(k))]
             for k in gone:
                 del self._series[k]
             if gone:

@@ -1,9 +1,10 @@
 """The observing services (DNS, egress, SNAT), built once for the app and for `check`.
 
 `build(cfg, store, lab)` returns every service wired to the store, plus what the demo
-needs beside them: on a lab (`--demo`) the DNS responders, egress targets and ARM
-endpoint that stand for the cluster's remote ends (the lab reads the scenario; the
-services see only DNS answers, packets and ARM responses). On a real cluster `lab` is
+needs beside them: on a lab (`--demo`) the per-node agents (with the DNS responders and
+egress targets that stand for the cluster's remote ends, in their own process, read
+through the lab API server's pod proxy) and the ARM endpoint (the lab reads the
+scenario; the services see only API objects, DNS answers, packets and ARM responses). On a real cluster `lab` is
 None and nothing extra starts. Never imports textual.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from probes.config import Config
+from probes.config import Config, KubeConfig
 from probes.diagnose import Observations, observe
 from probes.state import Snapshot, Store
 
@@ -29,10 +30,11 @@ class Services:
     egress: Any
     snat: Any
     cleanups: list[Callable[[], None]] = field(default_factory=list)  # demo ends, in order
+    agents: Any = None  # probes.agentreader.AgentReader, or None when agents.enabled is off
 
     @property
     def sources(self) -> list[Any]:
-        return [self.dns, self.snat, self.egress]
+        return [self.dns, self.snat, self.egress] + ([self.agents] if self.agents is not None else [])
 
     def observations(self, snap: Snapshot, now: float | None = None) -> Observations:
         """Everything the rules need, joined from the store and every service's history."""
@@ -65,11 +67,14 @@ def _all_at_once(calls: list[Callable[[], Any]], timeout: float) -> None:
         t.join(timeout)
 
 
-def build(cfg: Config, store: Store, lab: Any | None) -> Services:
-    """Every service; on a failure what was already started is stopped first."""
+def build(cfg: Config, store: Store, lab: Any | None, kube: KubeConfig | None = None) -> Services:
+    """Every service; on a failure what was already started is stopped first. `kube`: how
+    to reach the API server (the demo's kubeconfig); the agents are read through it."""
+    from probes.agentreader import AgentReader, ReaderSettings
     from probes.azure import AzureSettings, AzureSnatService
     from probes.dnsservice import DnsService, DnsSettings
     from probes.egressservice import EgressService, EgressSettings
+    from probes.history import History
 
     cleanups: list[Callable[[], None]] = []
 
@@ -86,21 +91,16 @@ def build(cfg: Config, store: Store, lab: Any | None) -> Services:
     egress_settings = EgressSettings.from_config(cfg.egress)
     azure_settings = AzureSettings.from_config(cfg.azure)
     if lab is not None:
+        from probes.lab import demoagents
         from probes.lab.arm import LabArmServer, LabCredential
-        from probes.lab.dnsdemo import DnsDemo
-        from probes.lab.egressdemo import EgressDemo
 
-        try:
-            dns_map = DnsDemo(lab.scenario).start()
-        except Exception as e:  # a bad dns: section, no free port
-            raise fail("DNS responders", e) from None
-        cleanups.append(dns_map.stop)
-        try:
-            egress_map = EgressDemo(lab.scenario).start()
-        except Exception as e:  # a bad egress: section, no free port
-            raise fail("egress targets", e) from None
-        cleanups.append(egress_map.stop)
-        extra = tuple(t for t in egress_map.extra_targets() if t not in egress_settings.targets)
+        try:  # the simulated nodes' agents, with the scenario's DNS responders and targets
+            farm = demoagents.start(lab, cfg.dns, cfg.egress)
+        except Exception as e:  # a bad dns:/egress: section, no free port
+            raise fail("agents", e) from None
+        cleanups.append(farm.stop)
+        dns_map, egress_map = farm.local_dns, farm.local_egress
+        extra = tuple(t for t in farm.extra_targets if t not in egress_settings.targets)
         egress_settings = dataclasses.replace(egress_settings, targets=egress_settings.targets + extra)
 
         def backends() -> list[tuple[str, str, str]]:
@@ -118,10 +118,17 @@ def build(cfg: Config, store: Store, lab: Any | None) -> Services:
         cleanups.append(arm.stop)
         azure_settings = AzureSettings.from_config(cfg.azure, base_url=arm.url, credential=LabCredential)
         azure_settings = dataclasses.replace(azure_settings, subscription="", node_resource_group="", firewall_id="")
+    dns_history, egress_history = History(), History()
+    reader = None
+    if cfg.agents.enabled and kube is not None:
+        reader = AgentReader(kube, ReaderSettings.from_config(cfg.agents), dns_history=dns_history,
+                             egress_history=egress_history)
     # poll: how soon a service notices a new topology (a version compare, cheap)
     return Services(
-        dns=DnsService(store, dns_settings, vantage_map=dns_map, poll=0.1),
-        egress=EgressService(store, egress_settings, vantage_map=egress_map, poll=0.1),
+        dns=DnsService(store, dns_settings, vantage_map=dns_map, poll=0.1, history=dns_history, agents=reader),
+        egress=EgressService(store, egress_settings, vantage_map=egress_map, poll=0.1, history=egress_history,
+                             agents=reader),
         snat=AzureSnatService(store, azure_settings, poll=0.1),
         cleanups=cleanups,
+        agents=reader,
     )

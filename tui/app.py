@@ -93,7 +93,7 @@ class AksnetTopApp(App[None]):
     ]
 
     def __init__(self, store: Store, sources: Iterable[Source] = (), *, panes: Iterable[Widget] = (),
-                 route_source: Callable[[], object] | None = None, refresh_interval: float = 0.25, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time, banner: str = "") -> None:
+                 route_source: Callable[[], object] | None = None, agents: object = None, refresh_interval: float = 0.25, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time, banner: str = "") -> None:
         super().__init__()
         self.store = store
         self.sources = list(sources)
@@ -103,7 +103,9 @@ class AksnetTopApp(App[None]):
         self.banner = banner
         self.panes = list(panes)
         self.route_source = route_source  # the route table as ARM reports it, when known
+        self.agents = agents  # probes.agentreader.AgentReader: per-node agent lines in the tree
         self._routes_seen: object = None
+        self._agents_seen: object = None
         self._shown_version = -1
         self._status_text: Text | None = None
 
@@ -131,6 +133,7 @@ class AksnetTopApp(App[None]):
         self.set_interval(self.refresh_interval, self.refresh_view)
         tree = self.query_one(TopologyTree)
         tree.route_source = self.route_source
+        tree.agents = self.agents
         tree.focus()
 
     def on_unmount(self) -> None:
@@ -158,9 +161,12 @@ class AksnetTopApp(App[None]):
             if tick is not None:
                 tick(snap)
         routes = self.route_source() if self.route_source is not None else None
-        if snap.version == self._shown_version and routes is self._routes_seen:
+        # agent lines say "read 12s ago": redraw them every 5 s, and when agents come or go
+        agents = (getattr(self.agents, "version", 0), int(self.clock() // 5)) if self.agents is not None else None
+        if snap.version == self._shown_version and routes is self._routes_seen and agents == self._agents_seen:
             return
         self._routes_seen = routes
+        self._agents_seen = agents
         self._shown_version = snap.version
         topo = snap.topology
         if "nodes" in snap.synced:

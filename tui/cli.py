@@ -25,7 +25,7 @@ def app_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aksnet-top",
         description="Terminal dashboard for AKS networking. Read-only: it never writes to the cluster or to Azure.",
-        epilog="Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration).",
+        epilog="Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration), `aksnet-top agent --help` (the per-node agent: run, manifest, install, uninstall).",
     )
     p.add_argument("--demo", action="store_true", help="run on the embedded demo cluster (no kubeconfig needed)")
     p.add_argument("--scenario", metavar="S", help="demo scenario: a built-in name (healthy, overlay, azure-cni, upgrade, dns-nodelocal-down) or a file")
@@ -56,6 +56,7 @@ def _flags(ns: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "context": ("kube", "context"),
         "scenario": ("demo", "scenario"),
         "nodes": ("demo", "nodes"),
+        "agent_budget": ("agents", "budget"),
     }.items():
         value = getattr(ns, attr, None)
         if value is not None:
@@ -88,6 +89,7 @@ def check_parser() -> argparse.ArgumentParser:
     p.add_argument("--cycles", type=int, default=2, help="probe cycles before the verdict (default 2)")
     p.add_argument("--interval", type=float, metavar="SECONDS", help="probe interval for this run (default: dns.interval)")
     p.add_argument("--output", choices=("table", "json"), default="table")
+    p.add_argument("--agent-budget", type=float, metavar="RPS", help="API requests per second for reading the per-node agents (default: agents.budget, 5)")
     return p
 
 
@@ -188,9 +190,10 @@ def run_app(argv: list[str]) -> int:
     from tui.features import FeatureError, build_all, run_cleanups
 
     store = Store()
-    source = KubeSource(store, dataclasses.replace(cfg.kube, kubeconfig=kubeconfig, context=context))
+    kube = dataclasses.replace(cfg.kube, kubeconfig=kubeconfig, context=context)
+    source = KubeSource(store, kube)
     try:
-        features = build_all(cfg, store, lab)
+        features = build_all(cfg, store, lab, kube)
     except FeatureError as e:
         if lab is not None:
             lab.stop()
@@ -198,7 +201,7 @@ def run_app(argv: list[str]) -> int:
         return EXIT_USAGE
     from tui.app import AksnetTopApp
 
-    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, route_source=features.route_source, refresh_interval=cfg.ui.refresh_interval, banner=banner)
+    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, route_source=features.route_source, agents=features.agents, refresh_interval=cfg.ui.refresh_interval, banner=banner)
     try:
         app.theme = cfg.ui.theme
     except Exception:
@@ -212,7 +215,14 @@ def run_app(argv: list[str]) -> int:
     return app.return_code or EXIT_OK
 
 
-COMMANDS = {"lab": run_lab, "config": run_config, "check": run_check}
+def run_agent(argv: list[str]) -> int:
+    """`aksnet-top agent run|manifest|install|uninstall`: the per-node agent (never loads textual)."""
+    from probes.agent.cli import main as agent_main
+
+    return agent_main(argv)
+
+
+COMMANDS = {"lab": run_lab, "config": run_config, "check": run_check, "agent": run_agent}
 
 
 def main(argv: list[str] | None = None) -> int:

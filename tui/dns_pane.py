@@ -28,6 +28,7 @@ from probes.dnsservice import DnsPlan
 from probes.history import History, Stats
 from probes.model import LOCAL_VANTAGE
 from probes.resolvers import Resolver
+from tui import format as fmt
 
 OK, WARN, BAD, DIM, PENDING = "green", "yellow", "bold red", "dim", "dim"
 SPARK = "▁▂▃▄▅▆▇█"
@@ -214,6 +215,7 @@ class DnsPane(Vertical):
         self._status: Text | None = None
         self._vantage_order: dict[str, int] = {}
         self._vantage_note: dict[str, str] = {}
+        self._agent_nodes: dict[str, str] = {}  # vantage -> node, for vantages an agent probes
         self.ticks = 0
 
     def compose(self) -> ComposeResult:
@@ -275,6 +277,8 @@ class DnsPane(Vertical):
                 if info is not None:
                     self._dirty[self._row_key(info.key)] = (info, st)
             self.flush_visible()
+            if self._agent_nodes and self.ticks % 8 == 0:
+                touched |= set(self._agent_nodes)  # "agent 12s ago" moves on
             for v in (set(self._vantage_order) if structural else touched):
                 self._put(self._vantage_key(v), self._vantage_cells(v))
             self._update_status(plan)
@@ -293,10 +297,13 @@ class DnsPane(Vertical):
         rows: dict[ProbeKey, RowInfo] = {}
         self._vantage_order = {}
         self._vantage_note = {}
+        self._agent_nodes = {}
         for vi, vp in enumerate(plan.vantages):
             v = vp.vantage.name
             self._vantage_order[v] = vi
             self._vantage_note[v] = "this host" if v == LOCAL_VANTAGE else (vp.vantage.node or "")
+            if vp.vantage.agent and vp.vantage.node:
+                self._agent_nodes[v] = vp.vantage.node
             for ri, r in enumerate(vp.resolvers):
                 for ni, name in enumerate(plan.names):
                     k = ProbeKey(v, r.key, name, plan.qtype)
@@ -442,6 +449,8 @@ class DnsPane(Vertical):
             summary = Text(f"{total}/{total} ok", style=OK)
         head = Text.assemble((BULLET[h] + " ", STYLE[h]), (short_vantage(v), "bold"))
         note = Text(self._vantage_note.get(v, ""), style=DIM)
+        if v in self._agent_nodes:
+            note = Text(*fmt.agent_brief(getattr(self.source, "agents", None), self._agent_nodes[v]))
         return [head, note, Text(""), Text(""), Text(""), summary, Text("")]
 
     # --- status, actions -----------------------------------------------------------------
@@ -456,6 +465,8 @@ class DnsPane(Vertical):
             degraded = sum(1 for hs in self._health.values() for h in hs.values() if h == "warn")
             line = Text.assemble(
                 ("DNS ", "bold"), (f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", DIM))
+            if plan.agents:
+                line.append(f" · {plan.agents} by agents", style=DIM)
             if failing:
                 line.append(f" · {failing} failing", style=BAD)
             if degraded:

@@ -28,6 +28,7 @@ from probes.egressservice import EgressPlan
 from probes.history import History, Stats
 from probes.model import LOCAL_VANTAGE
 from probes.targets import Target
+from tui import format as fmt
 from tui.dns_pane import BAD, DIM, OK, WARN, SortText, fmt_ms, short_vantage, spark_levels, spark_text
 
 SHORT_OUTCOME = {
@@ -145,6 +146,7 @@ class EgressPane(Vertical):
         self._health: dict[str, dict[EgressKey, str]] = {}
         self._vantage_order: dict[str, int] = {}
         self._vantage_note: dict[str, str] = {}
+        self._agent_nodes: dict[str, str] = {}  # vantage -> node, for vantages an agent probes
         self._modes: dict[str, tuple[str, str]] = {}  # vantage -> (mode, fallback reason)
         self._seen_version = -1
         self._status: Text | None = None
@@ -216,6 +218,8 @@ class EgressPane(Vertical):
                 if info is not None:
                     self._dirty[self._row_key(info.key)] = (info, st)
             self.flush_visible()
+            if self._agent_nodes and self.ticks % 8 == 0:
+                touched |= set(self._agent_nodes)  # "agent 12s ago" moves on
             for v in (set(self._vantage_order) if structural else touched):
                 self._put(self._vantage_key(v), self._vantage_cells(v))
             self._update_status(plan)
@@ -234,10 +238,13 @@ class EgressPane(Vertical):
         rows: dict[EgressKey, RowInfo] = {}
         self._vantage_order = {}
         self._vantage_note = {}
+        self._agent_nodes = {}
         for vi, vp in enumerate(plan.vantages):
             v = vp.vantage.name
             self._vantage_order[v] = vi
             self._vantage_note[v] = "this host" if v == LOCAL_VANTAGE else (vp.vantage.node or "")
+            if vp.vantage.agent and vp.vantage.node:
+                self._agent_nodes[v] = vp.vantage.node
             for ti, t in enumerate(vp.targets):
                 k = EgressKey(v, t.text)
                 rows[k] = RowInfo(k, t, (vi, 1, ti))
@@ -380,7 +387,10 @@ class EgressPane(Vertical):
             summary = Text(f"{total}/{total} ok", style=OK)
         head = Text.assemble((BULLET[h] + " ", STYLE[h]), (short_vantage(v), "bold"))
         note = self._vantage_note.get(v, "")
-        if note:
+        if v in self._agent_nodes:
+            words, style = fmt.agent_brief(getattr(self.source, "agents", None), self._agent_nodes[v])
+            head.append("  " + words, style=style)
+        elif note:
             head.append("  " + note, style=DIM)
         return [head, summary, Text(""), Text(""), Text(""), Text("")]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from probes.config import Config
+from probes.config import Config, KubeConfig
 from probes.services import ServiceError, build
 from probes.state import Store
 
@@ -24,19 +24,21 @@ class Feature:
     panes: list[Any] = field(default_factory=list)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     route_source: Callable[[], Any] | None = None  # route-table data for the topology tree
+    agents: Any = None  # the agent reader, for the tree's per-node agent lines
 
 
-def build_all(cfg: Config, store: Store, lab: Any | None) -> Feature:
+def build_all(cfg: Config, store: Store, lab: Any | None, kube: KubeConfig | None = None) -> Feature:
     """Services and their panes: DNS, SNAT, Egress, then Findings over all of them."""
     from tui.dns_pane import DnsPane
     from tui.egress_pane import EgressPane
     from tui.findings_pane import FindingsPane
     from tui.snat_pane import SnatPane
 
-    services = build(cfg, store, lab)
+    services = build(cfg, store, lab, kube)
     panes = [DnsPane(services.dns), SnatPane(services.snat), EgressPane(services.egress),
              FindingsPane(observations=services.observations)]
-    return Feature(sources=services.sources, panes=panes, cleanups=[services.stop], route_source=services.snat.routes)
+    return Feature(sources=services.sources, panes=panes, cleanups=[services.stop], route_source=services.snat.routes,
+                   agents=services.agents)
 
 
 def run_cleanups(feature: Feature) -> None:

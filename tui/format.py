@@ -265,3 +265,48 @@ def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple
     if dns is not None:
         rows.append(("node DNS", dns))
     return rows
+
+
+def agent_note(agents: Any, node: str | None, now: float | None = None, prefix: str = "agent ") -> Text:
+    """One node's agent as the views show it: when it was last read (stale ones in amber),
+    its last error, or that the node has none. `agents`: a probes.agentreader.AgentReader."""
+    if agents is None:
+        return Text.assemble((prefix, DIM), ("not read (agents.enabled = false)", DIM))
+    if node is None:
+        return Text("")
+    st = agents.statuses().get(node)
+    if st is None:
+        if not agents.discovered:
+            return Text.assemble((prefix, DIM), ("looking for agents…", DIM))
+        if agents.error:
+            return Text.assemble((prefix, DIM), (agents.error, WARN))
+        return Text.assemble((prefix, DIM), ("none on this node", WARN),
+                             (" · `aksnet-top agent install` probes from every node", DIM))
+    a = st.age(now)
+    if a is None:
+        if st.error:
+            return Text.assemble((prefix, DIM), (st.error, BAD))
+        return Text.assemble((prefix, DIM), (f"{st.pod} · not read yet", DIM))
+    stale = a > agents.stale_after()
+    when = f"read {age(a)} ago" + (" (stale)" if stale else "")
+    out = Text.assemble((prefix, DIM), (when, WARN if stale else OK))
+    if st.error:
+        out.append(f" · last read failed: {st.error}", style=BAD)
+    if st.missed:
+        out.append(f" · {st.missed} results missed", style=DIM)
+    return out
+
+
+def agent_brief(agents: Any, node: str, now: float | None = None) -> tuple[str, str]:
+    """A few words for a vantage header: ("agent 12s ago", style); stale or failing in colour."""
+    st = agents.statuses().get(node) if agents is not None else None
+    if st is None:
+        return ("agent gone", WARN)
+    a = st.age(now)
+    if st.error and (a is None or a > agents.stale_after()):
+        return ("agent unreachable", BAD)
+    if a is None:
+        return ("agent", DIM)
+    if a > agents.stale_after():
+        return (f"agent stale {age(a)}", WARN)
+    return (f"agent {age(a)} ago", DIM)

@@ -64,6 +64,7 @@ class TopologyTree(Tree[object]):
         self.target = ""
         self.node_filter = ""
         self.route_source: Callable[[], object] | None = None  # e.g. AzureSnatService.routes (RouteData)
+        self.agents: object = None  # probes.agentreader.AgentReader: a line per node says when it was read
         self._route_cache: tuple[object, object, dict[str, object]] = (None, None, {})
 
     # --- helpers ----------------------------------------------------------------------
@@ -91,6 +92,8 @@ class TopologyTree(Tree[object]):
         if dns is not None:
             lines.append(dns)
         lines.append(fmt.node_meta_line(node))
+        if self.agents is not None:
+            lines.append(fmt.agent_note(self.agents, node.name, prefix="agent "))
         kids = list(tnode.children)
         for i, line in enumerate(lines):
             if i < len(kids):

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
@@ -224,6 +224,50 @@ class EventState:
     uid: str
 
 
+@dataclass(frozen=True, slots=True)
+class AgentPod:
+    """How one node's aksnet-top agent pod should look (``ClusterState.set_agent_pods``).
+
+    ``ip=None`` allocates a pod IP from the node like the other lab pods; a given ``ip``
+    is the pod's real address (network-namespace tests) and the proxy dials it directly.
+    ``endpoint`` is where the lab really dials for the agent's port when the pod IP is only
+    a lookalike (the demo runs its agents on 127.0.0.1 ephemeral ports). ``phase="Pending"``
+    is a pod that has no IP yet (ContainerCreating).
+    """
+
+    ip: str | None = None
+    endpoint: tuple[str, int] | None = None
+    ready: bool = True
+    phase: str = "Running"
+    port: int = 9102
+    restarts: int = 0
+
+    def __post_init__(self) -> None:
+        if self.phase not in ("Running", "Pending"):
+            raise ValueError(f"agent pod phase must be Running or Pending, not {self.phase!r}")
+        if self.ip is not None:
+            ipaddress.ip_address(self.ip)   # ValueError on garbage
+        if not 0 < self.port < 65536:
+            raise ValueError(f"agent port {self.port} is out of range")
+
+
+@dataclass(slots=True)
+class _AgentState:
+    node: str
+    name: str
+    uid: str
+    spec: AgentPod
+    ip: str | None            # None while Pending
+    created: float
+    ready_since: float
+
+
+AGENT_NAMESPACE = "aksnet-top"
+AGENT_NAME = "aksnet-top-agent"
+AGENT_LABELS = {"app.kubernetes.io/name": AGENT_NAME, "app.kubernetes.io/part-of": "aksnet-top",
+                "app.kubernetes.io/component": "agent"}
+AGENT_IMAGE = "ghcr.io/aksnet-top/aksnet-top:0.1.0"
+
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 DEPLOYMENTS = (("coredns", None), ("coredns-autoscaler", 1), ("metrics-server", 2), ("konnectivity-agent", 2))
 
@@ -244,6 +288,10 @@ class ClusterState:
         self.pods_by_node: dict[str, set[str]] = {}
         self.services: dict[tuple[str, str], ServiceState] = {}
         self.events: dict[tuple[str, str], EventState] = {}
+        self.agents: dict[str, _AgentState] = {}        # node name -> its agent pod
+        self._agent_nodes: dict[str, str] = {}           # agent pod name -> node name
+        # its own stream: agent pods must not shift the names the scenario's pods get
+        self._agent_rng = random.Random(f"{scenario.cluster.name}/{scenario.name}/agents")
         self.hashes = {app: self._rand(10) for app, _ in DEPLOYMENTS}
         self.hashes.update({a: self._rand(5, "0123456789") + self._rand(3) for a in ("node-local-dns", "kube-proxy", "cilium")})
         c = scenario.cluster
@@ -496,6 +544,7 @@ class ClusterState:
                 self.store.delete("pods", f"kube-system/{pname}")
                 if p.replica >= 0:
                     moved.append(p)
+            self._delete_agent(n.name)
             del self.nodes[n.name]
             self.store.delete("nodes", n.name)
             for p in moved:
@@ -514,6 +563,8 @@ class ClusterState:
             self._put_node(n)
             for pname in sorted(self.pods_by_node.get(n.name, ())):
                 self._put_pod(self.pods[pname])
+            if n.name in self.agents:
+                self._put_agent(self.agents[n.name])
 
     def cordon(self, ref: int | str, on: bool = True) -> None:
         with self.lock:
@@ -582,6 +633,173 @@ class ClusterState:
                                "service-controller", now, now, O.make_uid("event", ns, ename))
                 self.events[(ns, ename)] = e
             self.store.put("events", O.event_object(self, e))
+
+    # ------------------------------------------------------------------ agent pods
+    def set_agent_pods(self, pods: Mapping[str, AgentPod]) -> dict[str, str]:
+        """Make the aksnet-top agent DaemonSet's pods exactly ``pods`` (node name -> AgentPod).
+
+        Nodes left out lose their pod (watch DELETED); a changed IP, port or a Running pod
+        set back to Pending replaces the pod (new name, as the DaemonSet controller would);
+        readiness and restarts update it in place. Returns node name -> pod name.
+        """
+        with self.lock:
+            wanted = {self.resolve_node(ref): spec for ref, spec in pods.items()}
+            for node in sorted(set(self.agents) - set(wanted)):
+                self._delete_agent(node)
+            for node in sorted(wanted):
+                self._upsert_agent(node, wanted[node])
+            return self.agent_pod_names()
+
+    def set_agent_pod(self, node: int | str, pod: AgentPod | None) -> str | None:
+        """Add, change or (``None``) remove one node's agent pod. Returns its pod name."""
+        with self.lock:
+            name = self.resolve_node(node)
+            if pod is None:
+                self._delete_agent(name)
+                return None
+            return self._upsert_agent(name, pod).name
+
+    def agent_pod_names(self) -> dict[str, str]:
+        """Node name -> agent pod name."""
+        with self.lock:
+            return {node: a.name for node, a in sorted(self.agents.items())}
+
+    def dial_target(self, namespace: str, name: str, port: int) -> tuple[str, int] | None:
+        """Where the pod proxy really connects for ``namespace/name:port``; None = nothing listens.
+
+        Only agent pods have anything behind them: their ``endpoint`` for the agent port, or
+        their given pod IP. Every other lab pod's IP is a lookalike, so its ports refuse.
+        """
+        if namespace != AGENT_NAMESPACE:
+            return None
+        with self.lock:
+            a = self.agents.get(self._agent_nodes.get(name, ""))
+            if a is None or a.ip is None:
+                return None
+            if a.spec.endpoint is not None:
+                return a.spec.endpoint if port == a.spec.port else None
+            return (a.ip, port) if a.spec.ip is not None else None
+
+    def _upsert_agent(self, node: str, spec: AgentPod) -> _AgentState:
+        a = self.agents.get(node)
+        if a is not None:
+            old = a.spec
+            replace = (old.ip != spec.ip or old.port != spec.port
+                       or (old.phase == "Running" and spec.phase == "Pending"))
+            if not replace:
+                a.spec = spec
+                changed = old.phase != spec.phase or old.ready != spec.ready or old.restarts != spec.restarts
+                if old.phase == "Pending" and spec.phase == "Running":
+                    a.ip = spec.ip or self._alloc_pod_ip(self.nodes[node])
+                if old.ready != spec.ready or old.phase != spec.phase:
+                    a.ready_since = self.now()
+                if changed:
+                    self._put_agent(a)
+                return a
+            self._delete_agent(node)
+        if self.store.get("namespaces", AGENT_NAMESPACE) is None:
+            self.store.put("namespaces", O.namespace_object(self, AGENT_NAMESPACE, self.now()))
+        name = ""
+        while not name or name in self._agent_nodes:
+            name = f"{AGENT_NAME}-{''.join(self._agent_rng.choice(_SAFE) for _ in range(5))}"
+        now = self.now()
+        ip = None
+        if spec.phase == "Running":
+            ip = spec.ip or self._alloc_pod_ip(self.nodes[node])
+        a = _AgentState(node=node, name=name, uid=O.make_uid(self.scenario.cluster.name, "pod", name, str(now)),
+                        spec=spec, ip=ip, created=now, ready_since=now)
+        self.agents[node] = a
+        self._agent_nodes[name] = node
+        self._put_agent(a)
+        return a
+
+    def _delete_agent(self, node: str) -> None:
+        a = self.agents.pop(node, None)
+        if a is not None:
+            self._agent_nodes.pop(a.name, None)
+            self.store.delete("pods", f"{AGENT_NAMESPACE}/{a.name}")
+
+    def _put_agent(self, a: _AgentState) -> None:
+        self.store.put("pods", self._agent_pod_object(a))
+
+    def _agent_pod_object(self, a: _AgentState) -> dict[str, Any]:
+        """A DaemonSet pod as the real API server shows it (the agent's manifest, scheduled)."""
+        node = self.nodes.get(a.node)
+        running = a.spec.phase == "Running" and a.ip is not None
+        ready = running and a.spec.ready and node is not None and node.ready == "True"
+        created, started, rt = O.ts(a.created), O.ts(a.created + 2), O.ts(a.ready_since)
+        ds_uid = O.make_uid(self.scenario.cluster.name, "daemonset", AGENT_NAMESPACE, AGENT_NAME)
+        rev = ds_uid.replace("-", "")[:10]
+        unready = {"reason": "ContainersNotReady", "message": "containers with unready status: [agent]"}
+        image_id = (O.make_uid("img", AGENT_IMAGE).replace("-", "") * 2)[:64]
+        status_c: dict[str, Any] = {"name": "agent", "image": AGENT_IMAGE, "imageID": "", "ready": ready,
+                                    "restartCount": a.spec.restarts, "started": running}
+        if running:
+            status_c.update(imageID=f"{AGENT_IMAGE.rsplit(':', 1)[0]}@sha256:{image_id}",
+                            containerID=f"containerd://{(O.make_uid('ctr', a.name).replace('-', '') * 2)[:64]}",
+                            state={"running": {"startedAt": started}})
+        else:
+            status_c["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        host_ip = node.ip if node is not None else ""
+        status: dict[str, Any] = {
+            "phase": a.spec.phase,
+            "conditions": [
+                {"type": "PodReadyToStartContainers", "status": "True" if running else "False",
+                 "lastProbeTime": None, "lastTransitionTime": started if running else created},
+                {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": created},
+                {"type": "Ready", "status": "True" if ready else "False", "lastProbeTime": None,
+                 "lastTransitionTime": rt, **({} if ready else unready)},
+                {"type": "ContainersReady", "status": "True" if ready else "False", "lastProbeTime": None,
+                 "lastTransitionTime": rt, **({} if ready else unready)},
+                {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": created},
+            ],
+            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+            "startTime": created,
+            "containerStatuses": [status_c],
+            "qosClass": "Burstable",
+        }
+        if a.ip is not None:
+            status["podIP"] = a.ip
+            status["podIPs"] = [{"ip": a.ip}]
+        return {
+            "kind": "Pod", "apiVersion": "v1",
+            "metadata": {
+                "name": a.name, "generateName": f"{AGENT_NAME}-", "namespace": AGENT_NAMESPACE,
+                "uid": a.uid, "creationTimestamp": created,
+                "labels": {**AGENT_LABELS, "controller-revision-hash": rev, "pod-template-generation": "1"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": AGENT_NAME,
+                                     "uid": ds_uid, "controller": True, "blockOwnerDeletion": True}],
+            },
+            "spec": {
+                "containers": [{
+                    "name": "agent", "image": AGENT_IMAGE, "imagePullPolicy": "IfNotPresent",
+                    "args": ["agent", "--listen", f":{a.spec.port}"],
+                    "ports": [{"containerPort": a.spec.port, "name": "http", "protocol": "TCP"}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP"},
+                                       "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1,
+                                       "failureThreshold": 3},
+                    "resources": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
+                    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                        "capabilities": {"add": ["NET_RAW"], "drop": ["ALL"]}},
+                    "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+                }],
+                "nodeName": a.node, "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                "serviceAccountName": AGENT_NAME, "serviceAccount": AGENT_NAME,
+                "schedulerName": "default-scheduler", "priority": 0, "enableServiceLinks": True,
+                "terminationGracePeriodSeconds": 5, "preemptionPolicy": "PreemptLowerPriority",
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [a.node]}]}]}}},
+                "tolerations": [
+                    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+                    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+                    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+                    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
+                    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
+                    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+                ],
+            },
+            "status": status,
+        }
 
     def apply(self, ev: TimedEvent) -> None:
         """Apply one scenario timeline event."""

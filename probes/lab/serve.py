@@ -46,6 +46,7 @@ def _serve(scenario_arg: str, nodes: int | None, kubeconfig_out: str | None, hos
     from .scenario import ScenarioError
     try:
         srv = LabApiServer(scenario_arg, host=host, port=port, tls=tls, token=token, nodes=nodes)
+        writable(srv)
         srv.start()
     except ScenarioError as e:
         print(f"aksnet-top lab: {e}", file=err)
@@ -73,10 +74,20 @@ def _serve(scenario_arg: str, nodes: int | None, kubeconfig_out: str | None, hos
         srv.stop()
 
 
+def writable(srv: "LabApiServer") -> None:
+    """Let clients create what `aksnet-top agent install` creates (namespaces,
+    serviceaccounts, roles, rolebindings, daemonsets): try the installer on the lab."""
+    from .writable import WritableObjects
+
+    srv.writable = WritableObjects(lab_store=srv.state.store)
+
+
 def start_embedded(scenario_arg: str, nodes: int | None = None, **kwargs) -> tuple["LabApiServer", str]:
     """Start a lab for the demo: returns (server, kubeconfig path). The temp dir goes at stop()."""
     from .apiserver import LabApiServer
     srv = LabApiServer(scenario_arg, nodes=nodes, **kwargs)
+    srv.scenario_arg, srv.nodes_arg = scenario_arg, nodes  # the demo's agent farm loads the same
+    writable(srv)
     d = tempfile.mkdtemp(prefix="aksnet-lab-")
     try:
         srv.start()

@@ -1,0 +1,318 @@
+"""``aksnet-top agent {run,manifest,install,uninstall}``: the per-node agent's command line.
+
+``run`` starts the agent (inside the DaemonSet pod). The other three deploy it:
+``manifest`` prints the YAML and reads nothing from a cluster (unless ``--from-cluster``,
+which only reads); ``install``/``uninstall`` are the only commands of aksnet-top that
+write to a cluster, and they ask first (``--yes`` for scripts; without a terminal and
+without ``--yes`` they refuse).
+
+Exit codes: 0 done, 2 usage (bad flag, not confirmed), 3 could not run (one line on
+stderr, never a traceback). Never imports textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .manifest import AGENT_NAME, AGENT_NAMESPACE, AGENT_PORT, MODES, render, to_yaml
+
+__all__ = ["main", "raise_net_raw", "EXIT_OK", "EXIT_USAGE", "EXIT_FAILED"]
+
+EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+PROG = "aksnet-top agent"
+
+
+def _err(msg: str) -> None:
+    print(f"aksnet-top: {msg}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors return to main() instead of exiting the interpreter."""
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
+        if message:
+            sys.stderr.write(message)
+        raise _Exit(status)
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _kube_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", metavar="PATH", default="", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument("--context", metavar="NAME", default="", help="kubeconfig context (default: the current context)")
+
+
+def _render_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image", required=True, metavar="IMG", help="the agent image, e.g. myacr.azurecr.io/aksnet-top:0.1.0")
+    p.add_argument("--namespace", default=AGENT_NAMESPACE, metavar="NS", help=f"namespace for the agent (default {AGENT_NAMESPACE})")
+    p.add_argument("--mode", default="auto", choices=MODES,
+                   help="egress checks: auto (SYN when raw sockets are allowed, else connect), connect, syn (default auto)")
+    p.add_argument("--interval", type=float, metavar="SECONDS", help="probe interval (default: the agent's)")
+    p.add_argument("--kube-dns", metavar="IP", help="kube-dns ClusterIP the agent queries")
+    p.add_argument("--nodelocal", action=argparse.BooleanOptionalAction, default=None,
+                   help="whether NodeLocal DNS (169.254.20.10) runs on the nodes (default: the agent's, off)")
+    p.add_argument("--localdns", action=argparse.BooleanOptionalAction, default=None,
+                   help="whether the nodes run AKS LocalDNS (169.254.10.10/.11) (default: the agent's, off)")
+    p.add_argument("--apiserver", metavar="HOST:PORT", help="API server endpoint the agent checks egress to")
+    p.add_argument("--target", action="append", default=[], metavar="HOST:PORT", help="extra egress target (repeatable)")
+    p.add_argument("--reader-group", action="append", default=[], metavar="GROUP",
+                   help="bind the readers' Role (pods get/list/watch, pods/proxy get) to this group (repeatable; "
+                        "Entra ID clusters: the group's object id)")
+    p.add_argument("--pull-secret", metavar="NAME", help="imagePullSecret in the namespace (not needed with an attached ACR)")
+    p.add_argument("--from-cluster", action="store_true",
+                   help="fill --kube-dns, --nodelocal and --apiserver from the cluster (read-only); flags given win")
+    _kube_flags(p)
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    m = _Parser(prog=f"{PROG} manifest", description="Print the agent's Kubernetes objects as YAML (for kubectl apply "
+                "-f - or GitOps). Reads nothing from a cluster unless --from-cluster is given.")
+    _render_flags(m)
+    i = _Parser(prog=f"{PROG} install", description="Create or update the agent's objects in the cluster. Writes to "
+                "the cluster: asks first, or pass --yes.")
+    _render_flags(i)
+    i.add_argument("--dry-run", action="store_true", help="server-side dry run: checked by the API server, nothing stored")
+    i.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+    u = _Parser(prog=f"{PROG} uninstall", description="Delete the agent's objects (and its namespace if aksnet-top "
+                "created it). Writes to the cluster: asks first, or pass --yes.")
+    u.add_argument("--namespace", default=AGENT_NAMESPACE, metavar="NS", help=f"the agent's namespace (default {AGENT_NAMESPACE})")
+    _kube_flags(u)
+    u.add_argument("--dry-run", action="store_true", help="server-side dry run: nothing is deleted")
+    u.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+    return {"manifest": m, "install": i, "uninstall": u}
+
+
+USAGE = f"""usage: {PROG} {{run,manifest,install,uninstall}} ...
+
+The per-node agent: a DaemonSet that runs aksnet-top's DNS and egress probes on every node.
+
+  run        run the agent (in the DaemonSet pod; `{PROG} run --help`)
+  manifest   print the agent's YAML: `{PROG} manifest --image IMG | kubectl apply -f -`
+  install    create or update the agent in the cluster (asks first; --yes for scripts)
+  uninstall  delete the agent from the cluster (asks first; --yes for scripts)
+"""
+
+
+def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list[dict]:
+    facts = facts or {}
+    return render(
+        ns.image, namespace=ns.namespace, port=AGENT_PORT, interval=ns.interval, mode=ns.mode,
+        kube_dns=ns.kube_dns if ns.kube_dns is not None else facts.get("kube_dns"),
+        nodelocal=ns.nodelocal if ns.nodelocal is not None else facts.get("nodelocal"),
+        localdns=ns.localdns,
+        apiserver=ns.apiserver if ns.apiserver is not None else facts.get("apiserver"),
+        pull_secret=ns.pull_secret, reader_groups=ns.reader_group, targets=ns.target,
+    )
+
+
+def _connect(ns: argparse.Namespace) -> tuple[Any, Any]:
+    """(ApiClient, Target) or raises _Exit after saying why."""
+    from probes.kubeconnect import KubeConnectError, load
+
+    try:
+        api, target = load(ns.kubeconfig, ns.context)
+    except KubeConnectError as e:
+        _err(str(e))
+        raise _Exit(EXIT_FAILED) from None
+    from .install import USER_AGENT
+
+    api.user_agent = USER_AGENT
+    return api, target
+
+
+def _facts(api: Any, target: Any) -> dict[str, Any]:
+    from .install import InstallError, discover
+
+    try:
+        facts, warnings = discover(api, target.server)
+    except InstallError as e:
+        _err(f"--from-cluster: {e.message}")
+        raise _Exit(EXIT_FAILED) from None
+    for w in warnings:
+        _err(f"--from-cluster: {w}")
+    return facts
+
+
+def _close(api: Any) -> None:
+    try:
+        api.close()
+    except Exception:  # noqa: BLE001 - closing a pool must not hide the result
+        pass
+
+
+def _confirm(ns: argparse.Namespace, action: str, what: str) -> None:
+    """Refuse without --yes when stdin is not a terminal; ask when it is. Raises _Exit(2)."""
+    if ns.yes or ns.dry_run:
+        return
+    stdin = sys.stdin
+    if stdin is None or not stdin.isatty():
+        _err(f"{action} writes to the cluster and needs confirmation: run it again with --yes "
+             f"(or review first with `aksnet-top agent manifest ... | kubectl diff -f -`)")
+        raise _Exit(EXIT_USAGE)
+    sys.stderr.write(f"aksnet-top: {what}. Continue? [y/N] ")
+    sys.stderr.flush()
+    try:
+        answer = stdin.readline().strip().lower()
+    except (EOFError, OSError):
+        answer = ""
+    if answer not in ("y", "yes"):
+        _err(f"{action} cancelled: nothing was written")
+        raise _Exit(EXIT_USAGE)
+
+
+def cmd_manifest(argv: Sequence[str]) -> int:
+    ns = _parsers()["manifest"].parse_args(list(argv))
+    try:
+        objs = _render(ns)  # validate flags before touching any cluster
+    except ValueError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    if ns.from_cluster:
+        api, target = _connect(ns)
+        try:
+            objs = _render(ns, _facts(api, target))
+        except ValueError as e:
+            _err(f"--from-cluster: {e}")
+            return EXIT_FAILED
+        finally:
+            _close(api)
+    sys.stdout.write(to_yaml(objs))
+    return EXIT_OK
+
+
+def cmd_install(argv: Sequence[str]) -> int:
+    from .install import InstallError, install
+
+    ns = _parsers()["install"].parse_args(list(argv))
+    try:
+        objs = _render(ns)
+    except ValueError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    if not (ns.yes or ns.dry_run) and (sys.stdin is None or not sys.stdin.isatty()):
+        _confirm(ns, "install", "")   # refuses before reading any kubeconfig
+    api, target = _connect(ns)
+    try:
+        if ns.from_cluster:
+            try:
+                objs = _render(ns, _facts(api, target))
+            except ValueError as e:
+                _err(f"--from-cluster: {e}")
+                return EXIT_FAILED
+        _confirm(ns, "install", f"install the agent ({len(objs)} objects, image {ns.image}) into namespace "
+                 f"{ns.namespace} of {target.server} (context {target.context})")
+        try:
+            lines = install(objs, api, dry_run=ns.dry_run)
+        except InstallError as e:
+            for line in e.done:
+                print(line)
+            _err(e.message)
+            return EXIT_FAILED
+    finally:
+        _close(api)
+    for line in lines:
+        print(line)
+    if not ns.dry_run:
+        _err(f"next: kubectl -n {ns.namespace} rollout status daemonset/{AGENT_NAME}")
+    return EXIT_OK
+
+
+def cmd_uninstall(argv: Sequence[str]) -> int:
+    from .install import InstallError, uninstall
+
+    ns = _parsers()["uninstall"].parse_args(list(argv))
+    if not (ns.yes or ns.dry_run) and (sys.stdin is None or not sys.stdin.isatty()):
+        _confirm(ns, "uninstall", "")
+    api, target = _connect(ns)
+    try:
+        _confirm(ns, "uninstall", f"delete the agent from namespace {ns.namespace} of {target.server} "
+                 f"(context {target.context})")
+        try:
+            lines = uninstall(api, ns.namespace, dry_run=ns.dry_run)
+        except InstallError as e:
+            for line in e.done:
+                print(line)
+            _err(e.message)
+            return EXIT_FAILED
+    finally:
+        _close(api)
+    for line in lines:
+        print(line)
+    return EXIT_OK
+
+
+CAP_NET_RAW = 13
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def raise_net_raw() -> bool:
+    """Make CAP_NET_RAW effective if it is permitted; True when it is effective.
+
+    The image's interpreter carries the file capability ``cap_net_raw+p`` (permitted,
+    not effective, like ``ping``): a non-root process keeps NET_RAW across its exec when
+    the pod adds it, and raises it here, before any thread starts (threads inherit the
+    creating thread's sets). Anything else (not Linux, not permitted, no libc) is False:
+    the agent's auto mode then finds raw sockets refused and uses connect mode.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (ctypes.c_uint32 * 6)()  # two __user_cap_data_struct: effective, permitted, inheritable
+        if libc.capget(header, data) != 0:
+            return False
+        bit = 1 << CAP_NET_RAW
+        if data[0] & bit:
+            return True
+        if not data[1] & bit:
+            return False
+        data[0] |= bit
+        return libc.capset(header, data) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def cmd_run(argv: Sequence[str]) -> int:
+    try:
+        from probes.agent.main import run
+    except ImportError as e:
+        _err(f"the agent runtime is not available in this installation ({e})")
+        return EXIT_FAILED
+    raise_net_raw()   # before the agent starts threads; it reports the mode it ends up using
+    return int(run(list(argv)) or 0)
+
+
+COMMANDS = {"run": cmd_run, "manifest": cmd_manifest, "install": cmd_install, "uninstall": cmd_uninstall}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``aksnet-top agent ...`` (argv without the word ``agent``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        (sys.stdout if args else sys.stderr).write(USAGE)
+        return EXIT_OK if args else EXIT_USAGE
+    cmd = COMMANDS.get(args[0])
+    if cmd is None:
+        _err(f"unknown agent command {args[0]!r}: choose run, manifest, install or uninstall")
+        sys.stderr.write(USAGE)
+        return EXIT_USAGE
+    try:
+        return cmd(args[1:])
+    except _Exit as e:
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Install and uninstall the agent's objects with the kubernetes client (the only writer).
+
+Nothing in aksnet-top writes to a cluster except these functions, and they run only when
+the user names ``aksnet-top agent install`` or ``uninstall``. They use the official
+client's ApiClient (kubeconfig, exec plugins, TLS, proxies: see
+:func:`probes.kubeconnect.load`) to send plain JSON, like :func:`probes.kubeconnect.get`.
+
+Install is idempotent: create; on 409 AlreadyExists read the object and, if what we want
+is already there, report ``unchanged``, else replace it with the read resourceVersion
+(optimistic concurrency; a 409 Conflict re-reads and tries again) and report
+``configured``. A namespace that exists and was not created by aksnet-top is left
+exactly as it is, and ``uninstall`` never deletes it.
+
+Every failure becomes :class:`InstallError`: one line in the user's words (what failed,
+what it means, what to do next), with the lines of what was already done.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from .manifest import AGENT_NAME, AGENT_NAMESPACE, PART_OF, READER_ROLE
+
+__all__ = ["InstallError", "install", "uninstall", "discover", "display_name", "USER_AGENT"]
+
+USER_AGENT = "aksnet-top/0.1 (agent install)"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read (seconds)
+CONFLICT_RETRIES = 3
+
+# kind -> (API path prefix, plural, kubectl's qualified singular)
+_KINDS: dict[str, tuple[str, str, str]] = {
+    "Namespace": ("/api/v1", "namespaces", "namespace"),
+    "ServiceAccount": ("/api/v1", "serviceaccounts", "serviceaccount"),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", "role.rbac.authorization.k8s.io"),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", "rolebinding.rbac.authorization.k8s.io"),
+    "DaemonSet": ("/apis/apps/v1", "daemonsets", "daemonset.apps"),
+}
+_PERMISSIONS_HINT = (
+    "ask a cluster admin to run the install (or to apply `aksnet-top agent manifest` output), or for rights to "
+    "create namespaces and to create/get/update/delete serviceaccounts, roles, rolebindings and daemonsets.apps in {ns}"
+)
+
+
+class InstallError(Exception):
+    """A failed install/uninstall step. ``message`` is one line for the user; ``done`` lists
+    the objects handled before the failure (same format as the return value)."""
+
+    def __init__(self, message: str, done: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.done = list(done)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _Http(Exception):
+    def __init__(self, status: int, reason: str, message: str, details: dict[str, Any]) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message, self.details = status, reason, message, details
+
+
+def display_name(obj: dict[str, Any]) -> str:
+    """``daemonset.apps/aksnet-top-agent``, as kubectl prints it."""
+    return f"{_KINDS[obj['kind']][2]}/{obj['metadata']['name']}"
+
+
+def _paths(obj: dict[str, Any]) -> tuple[str, str]:
+    """(collection path, object path)."""
+    prefix, plural, _ = _KINDS[obj["kind"]]
+    md = obj["metadata"]
+    ns = md.get("namespace")
+    coll = f"{prefix}/namespaces/{quote(ns, safe='')}/{plural}" if ns and obj["kind"] != "Namespace" else f"{prefix}/{plural}"
+    return coll, f"{coll}/{quote(md['name'], safe='')}"
+
+
+def _server(api: Any) -> str:
+    try:
+        return str(api.configuration.host)
+    except AttributeError:
+        return "the API server"
+
+
+def _call(api: Any, method: str, path: str, body: Any = None, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """One request; the decoded JSON answer, or _Http for a non-2xx answer. Connection
+    failures raise InstallError directly (nothing else can be said about them)."""
+    import orjson
+    import urllib3
+
+    from kubernetes.client.exceptions import ApiException
+
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        m, url, hdrs, payload, _ = api.param_serialize(method, path, query_params=list(query), header_params=headers,
+                                                       body=body, auth_settings=["BearerToken"])
+        resp = api.call_api(m, url, header_params=hdrs, body=payload, _request_timeout=REQUEST_TIMEOUT)
+        try:
+            data = resp.read() or b""
+        finally:
+            resp.response.release_conn()
+    except ApiException as e:   # the client wraps TLS failures as status 0
+        why = (str(e.reason or e).strip().splitlines() or ["unknown error"])[-1]
+        raise InstallError(f"cannot talk to the API server at {_server(api)}: {why} — check the kubeconfig's "
+                           "certificate authority and `kubectl get --raw /readyz`") from None
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        why = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason else e
+        raise InstallError(f"cannot reach the API server at {_server(api)} ({type(why).__name__}: {why}) — check "
+                           "the network path (VPN, private cluster, authorized IP ranges) and `kubectl get --raw /readyz`"
+                           ) from None
+    try:
+        doc = orjson.loads(data) if data else {}
+    except orjson.JSONDecodeError:
+        doc = {"message": data[:200].decode("utf-8", "replace").strip()}
+    if not isinstance(doc, dict):
+        doc = {}
+    if 200 <= resp.status < 300:
+        return doc
+    raise _Http(resp.status, str(doc.get("reason") or resp.reason or ""), str(doc.get("message") or resp.reason or ""),
+                doc.get("details") if isinstance(doc.get("details"), dict) else {})
+
+
+def _user_message(e: _Http, verb: str, what: str, kind: str, namespace: str | None, api: Any) -> str:
+    """One line: what failed, what it means, what to do."""
+    where = f"in namespace {namespace}" if namespace else "at the cluster scope"
+    msg = e.message.strip().splitlines()[0] if e.message.strip() else e.reason
+    if e.status == 401:
+        return (f"the API server at {_server(api)} did not accept your credentials (401 Unauthorized) — refresh them "
+                "with `az aks get-credentials -g <resource-group> -n <cluster>` (Entra ID clusters: "
+                "`kubelogin convert-kubeconfig -l azurecli`) and check with `kubectl auth whoami`")
+    if e.status == 403:
+        extra = ""
+        if kind in ("Role", "RoleBinding") and verb in ("create", "update"):
+            extra = (" (granting the readers' Role also needs you to hold what it grants: get/list/watch pods "
+                     "and get pods/proxy)")
+        return (f"you may not {verb} {what} {where}: {msg}{extra} — "
+                + _PERMISSIONS_HINT.format(ns=namespace or AGENT_NAMESPACE))
+    if e.status == 404:
+        if (e.details or {}).get("kind") == "namespaces" and namespace:
+            return f"namespace {namespace} does not exist (404: {msg}) — run the install again; it creates it first"
+        return (f"the API server does not serve {what} (404 NotFound: {msg}) — is the context pointing at a "
+                "Kubernetes cluster (1.16 or newer)? check with `kubectl api-resources`")
+    if e.status == 422:
+        hint = (" — remove the old agent first with `aksnet-top agent uninstall`"
+                if "immutable" in msg or "cannot change" in msg else "")
+        return f"the API server rejected {what} as invalid: {msg}{hint}"
+    if e.status == 409:
+        return f"{what} kept changing while installing (409 {e.reason}: {msg}) — run the command again"
+    if e.status == 429 or e.status >= 500:
+        return (f"the API server failed to {verb} {what} ({e.status} {e.reason}: {msg}) — it may be overloaded or "
+                "upgrading; try again in a minute (check with `kubectl get --raw /readyz`)")
+    return f"could not {verb} {what} {where}: {e.status} {e.reason}: {msg}"
+
+
+def _fail(e: _Http, verb: str, obj: dict[str, Any], namespace: str | None, api: Any, done: list[str]) -> InstallError:
+    """`verb` on `obj` failed. Collection verbs (create, list) name the resource ("daemonsets"),
+    object verbs name the object ("daemonset.apps/aksnet-top-agent")."""
+    what = _KINDS[obj["kind"]][1] if verb in ("create", "list") else display_name(obj)
+    return InstallError(_user_message(e, verb, what, obj["kind"], namespace, api), done)
+
+
+def _is_subset(want: Any, have: Any) -> bool:
+    """True when every field of `want` is in `have` with the same value (server defaults
+    add fields; they do not count as a difference)."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(k in have and _is_subset(v, have[k]) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(want) == len(have) and all(_is_subset(a, b) for a, b in zip(want, have))
+    return want == have
+
+
+def _ours(obj: dict[str, Any]) -> bool:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY) == PART_OF
+
+
+def _replacement(want: dict[str, Any], have: dict[str, Any]) -> dict[str, Any]:
+    """The object to PUT: ours, keeping labels and annotations others added to metadata."""
+    body = copy.deepcopy(want)
+    md, hmd = body["metadata"], have.get("metadata") or {}
+    for key in ("labels", "annotations"):
+        merged = {**(hmd.get(key) or {}), **(md.get(key) or {})}
+        if merged:
+            md[key] = merged
+    md["resourceVersion"] = hmd.get("resourceVersion", "")
+    return body
+
+
+def _dry(dry_run: bool) -> list[tuple[str, str]]:
+    return [("dryRun", "All")] if dry_run else []
+
+
+def install(objs: Sequence[dict[str, Any]], api_client: Any, *, dry_run: bool = False) -> list[str]:
+    """Create or update `objs` (in order); one line per object: created|configured|unchanged.
+
+    ``dry_run``: the server's dry run (``?dryRun=All``): validated and authorized by the
+    API server, persisted nowhere. Raises InstallError.
+    """
+    done: list[str] = []
+    suffix = " (server dry run)" if dry_run else ""
+    new_namespaces: set[str] = set()
+    for obj in objs:
+        name = display_name(obj)
+        coll, path = _paths(obj)
+        ns = obj["metadata"].get("namespace") if obj["kind"] != "Namespace" else None
+        if dry_run and ns in new_namespaces:
+            # the server cannot dry-run a create in a namespace that does not exist yet
+            done.append(f"{name} created (dry run, not sent: namespace {ns} does not exist yet)")
+            continue
+        try:
+            _call(api_client, "POST", coll, obj, _dry(dry_run))
+            done.append(f"{name} created{suffix}")
+            if obj["kind"] == "Namespace":
+                new_namespaces.add(obj["metadata"]["name"])
+            continue
+        except _Http as e:
+            if e.status != 409 or e.reason != "AlreadyExists":
+                raise _fail(e, "create", obj, ns, api_client, done) from None
+        done.append(_update(api_client, obj, path, ns, dry_run, done) + suffix)
+    return done
+
+
+def _update(api: Any, obj: dict[str, Any], path: str, ns: str | None, dry_run: bool, done: list[str]) -> str:
+    """The object exists: leave it, or replace it; the verb for the report line."""
+    name = display_name(obj)
+    for _ in range(CONFLICT_RETRIES):
+        try:
+            have = _call(api, "GET", path)
+        except _Http as e:
+            raise _fail(e, "get", obj, ns, api, done) from None
+        if obj["kind"] == "Namespace" and not _ours(have):
+            return f"{name} unchanged (it exists and is not managed by aksnet-top: left as is)"
+        if _is_subset(obj, have):
+            return f"{name} unchanged"
+        try:
+            _call(api, "PUT", path, _replacement(obj, have), _dry(dry_run))
+            return f"{name} configured"
+        except _Http as e:
+            if e.status == 409 and e.reason == "Conflict":
+                continue   # changed between our read and write: read again
+            raise _fail(e, "update", obj, ns, api, done) from None
+    raise InstallError(f"{name} kept changing while installing (409 Conflict {CONFLICT_RETRIES} times) — run the "
+                       "command again", done)
+
+
+def _delete(api: Any, obj: dict[str, Any], ns: str | None, dry_run: bool, done: list[str],
+            query: Sequence[tuple[str, str]] = ()) -> None:
+    name = display_name(obj)
+    _, path = _paths(obj)
+    try:
+        _call(api, "DELETE", path, None, [*query, *_dry(dry_run)])
+        done.append(f"{name} deleted" + (" (server dry run)" if dry_run else ""))
+    except _Http as e:
+        if e.status == 404 and (e.details or {}).get("name") == obj["metadata"]["name"]:
+            done.append(f"{name} not found")
+            return
+        raise _fail(e, "delete", obj, ns, api, done) from None
+
+
+def _ref(kind: str, name: str, namespace: str | None) -> dict[str, Any]:
+    md: dict[str, Any] = {"name": name}
+    if namespace:
+        md["namespace"] = namespace
+    return {"kind": kind, "metadata": md}
+
+
+def uninstall(api_client: Any, namespace: str = AGENT_NAMESPACE, *, dry_run: bool = False) -> list[str]:
+    """Delete the DaemonSet, the readers' RoleBindings and Role, the ServiceAccount, then
+    the namespace if aksnet-top created it. 404s are fine. Raises InstallError."""
+    done: list[str] = []
+    ns = namespace
+    _delete(api_client, _ref("DaemonSet", AGENT_NAME, ns), ns, dry_run, done, [("propagationPolicy", "Background")])
+    coll, _ = _paths(_ref("RoleBinding", "x", ns))
+    try:
+        listed = _call(api_client, "GET", coll, None, [("labelSelector", f"app.kubernetes.io/part-of={PART_OF}")])
+    except _Http as e:
+        raise _fail(e, "list", _ref("RoleBinding", READER_ROLE, ns), ns, api_client, done) from None
+    names = sorted({str((i.get("metadata") or {}).get("name")) for i in listed.get("items") or []} | {READER_ROLE})
+    for rb in names:
+        _delete(api_client, _ref("RoleBinding", rb, ns), ns, dry_run, done)
+    _delete(api_client, _ref("Role", READER_ROLE, ns), ns, dry_run, done)
+    _delete(api_client, _ref("ServiceAccount", AGENT_NAME, ns), ns, dry_run, done)
+    nsobj = _ref("Namespace", ns, None)
+    try:
+        have = _call(api_client, "GET", _paths(nsobj)[1])
+    except _Http as e:
+        if e.status == 404:
+            done.append(f"namespace/{ns} not found")
+            return done
+        raise _fail(e, "get", nsobj, None, api_client, done) from None
+    if not _ours(have):
+        done.append(f"namespace/{ns} kept (not created by aksnet-top)")
+        return done
+    _delete(api_client, nsobj, None, dry_run, done)
+    return done
+
+
+def _hostport(server: str) -> str | None:
+    u = urlsplit(server)
+    if not u.hostname:
+        return None
+    port = u.port or (443 if u.scheme == "https" else 80)
+    host = f"[{u.hostname}]" if ":" in u.hostname else u.hostname
+    return f"{host}:{port}"
+
+
+def discover(api_client: Any, server: str) -> tuple[dict[str, Any], list[str]]:
+    """Read-only facts for the manifest: ``{"kube_dns", "nodelocal", "apiserver"}`` (keys
+    only for what was found) and warnings (one line each) for what could not be read."""
+    facts: dict[str, Any] = {}
+    warnings: list[str] = []
+    hp = _hostport(server)
+    if hp:
+        facts["apiserver"] = hp
+    try:
+        svc = _call(api_client, "GET", "/api/v1/namespaces/kube-system/services/kube-dns")
+        ip = (svc.get("spec") or {}).get("clusterIP")
+        if ip and ip != "None":
+            facts["kube_dns"] = ip
+        else:
+            warnings.append("kube-system/kube-dns has no ClusterIP: leaving --kube-dns unset")
+    except _Http as e:
+        warnings.append(f"could not read service kube-system/kube-dns ({e.status} {e.reason}): leaving --kube-dns unset")
+    label = [("labelSelector", "k8s-app=node-local-dns"), ("limit", "1")]
+    found: bool | None = None
+    for path in ("/apis/apps/v1/namespaces/kube-system/daemonsets", "/api/v1/namespaces/kube-system/pods"):
+        try:
+            items = _call(api_client, "GET", path, None, label).get("items") or []
+        except _Http as e:
+            if e.status == 404:
+                continue
+            warnings.append(f"could not look for NodeLocal DNS in kube-system ({e.status} {e.reason}): "
+                            "leaving --nodelocal unset (the agent decides)")
+            found = None
+            break
+        found = bool(items) or bool(found)
+        if found:
+            break
+    if found is not None:
+        facts["nodelocal"] = found
+    return facts, warnings

@@ -1,0 +1,378 @@
+"""Reads the per-node agents through the API server's pod proxy, within one request budget.
+
+The agents (``aksnet-top agent run``, a DaemonSet) probe DNS and egress from their node
+and keep their recent results. This reader finds their pods by label, then reads one
+agent at a time — the one read longest ago first — through
+``/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/v1/results?since=N``, asking only for
+results it has not seen, and replays them into the app's DNS and egress histories under
+the vantage of the pod's node (taken from the pod's ``spec.nodeName``, never from what the
+agent says). Every request — discovery included — first takes a slot from a pacer that
+spaces requests 1/budget seconds apart, so the API server never sees more than `budget`
+requests per second from us, however many agents there are or however they misbehave.
+
+A goldpinger-style mesh costs O(n²) probes and n watchers; this costs n agents each
+probing a fixed handful of targets, and `budget` proxy GETs per second in total.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from probes.model import node_vantage
+
+log = logging.getLogger(__name__)
+
+AGENT_NAMESPACE = "aksnet-top"
+AGENT_SELECTOR = "app.kubernetes.io/name=aksnet-top-agent"
+AGENT_PORT = 9102
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderSettings:
+    enabled: bool = True
+    namespace: str = AGENT_NAMESPACE
+    selector: str = AGENT_SELECTOR
+    port: int = AGENT_PORT
+    budget: float = 5.0  # API requests per second, discovery and proxy reads together
+    timeout: float = 3.0  # seconds one request may take
+    discover_every: float = 30.0  # seconds between pod listings
+    concurrency: int = 4  # requests in flight (a hanging agent holds one slot, not the loop)
+
+    @staticmethod
+    def from_config(agents: Any) -> "ReaderSettings":
+        return ReaderSettings(enabled=agents.enabled, namespace=agents.namespace, selector=agents.selector,
+                              port=agents.port, budget=agents.budget, timeout=agents.timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPod:
+    name: str
+    node: str
+    ip: str
+    ready: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """What the app knows of one node's agent; views show `age` and `error`."""
+
+    node: str
+    pod: str
+    ready: bool = True
+    read_at: float | None = None  # monotonic time of the last good read
+    agent_now: float | None = None  # the agent's wall clock at that read
+    error: str = ""  # the last read's failure, "" when it worked
+    results: int = 0  # results replayed so far
+    missed: int = 0  # results the agent had dropped before we read them
+    seq: int = 0
+    started: float = 0.0  # the agent's start time: a change means it restarted
+    resolvers: tuple[Any, ...] = ()  # probes.resolvers.Resolver, as the agent probes them
+    targets: tuple[str, ...] = ()
+    mode: str = ""
+
+    def age(self, now: float | None = None) -> float | None:
+        if self.read_at is None:
+            return None
+        return max(0.0, (time.monotonic() if now is None else now) - self.read_at)
+
+
+class Pacer:
+    """Spaces calls 1/rate seconds apart (no bursts), plus `margin`: requests reach the API
+    server with some jitter (thread hand-off, connection reuse), and spaced exactly 1/rate
+    apart, rate+1 of them span exactly one second, so any jitter would let the server
+    count rate+1 in a second. 10 % keeps a 5/s budget at the server with 18 ms to spare."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic, margin: float = 0.1) -> None:
+        self.gap = (1.0 + margin) / max(rate, 0.01)
+        self._clock = clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take the next slot; return how long to wait for it."""
+        with self._lock:
+            now = self._clock()
+            at = max(now, self._next)
+            self._next = at + self.gap
+            return at - now
+
+
+class AgentReader:
+    """Source: start() returns at once, stop(timeout) joins. Feeds two histories."""
+
+    name = "agents"
+
+    def __init__(self, kube: Any, settings: ReaderSettings | None = None, *,
+                 dns_history: Any = None, egress_history: Any = None,
+                 api_factory: Callable[[], Any] | None = None) -> None:
+        self.kube = kube  # probes.config.KubeConfig (kubeconfig, context)
+        self.settings = settings or ReaderSettings()
+        self.dns_history = dns_history
+        self.egress_history = egress_history
+        self._api_factory = api_factory
+        self._api: Any = None
+        self.pacer = Pacer(self.settings.budget)
+        self._lock = threading.Lock()
+        self._pods: dict[str, AgentPod] = {}  # by pod name
+        self._status: dict[str, AgentStatus] = {}  # by node
+        self._attempt: dict[str, float] = {}  # pod -> monotonic time of the last read started
+        self._inflight: set[str] = set()
+        self._slots = threading.Semaphore(self.settings.concurrency)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self.version = 0  # bumps when agents come or go, or change what they probe
+        self.discovered = False  # one listing done (the views can tell "no agents" from "not yet")
+        self.error = ""  # discovery's failure, shown by views
+        self.requests = 0  # API requests made (discovery + reads)
+
+    # --- reads (views, services) ---------------------------------------------------------
+    def statuses(self) -> dict[str, AgentStatus]:
+        with self._lock:
+            return dict(self._status)
+
+    def period(self) -> float:
+        """Seconds one rolling refresh of every agent takes at the budget."""
+        with self._lock:
+            n = len(self._pods)
+        return n / max(self.settings.budget, 0.01)
+
+    def stale_after(self) -> float:
+        """An agent read longer ago than this is stale (it missed at least two turns)."""
+        return max(30.0, 2.0 * self.period() + 10.0)
+
+    def read_once(self) -> bool:
+        """Every discovered agent that can be read has been tried at least once (check
+        waits for this; pods not ready or without an IP are not waited for)."""
+        with self._lock:
+            return self.discovered and all(p.name in self._attempt and p.name not in self._inflight
+                                           for p in self._pods.values() if p.ready and p.ip)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None or not self.settings.enabled:
+            return
+        self._pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="agent-read")
+        self._thread = threading.Thread(target=self._run, name="agent-reader", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        t, self._thread = self._thread, None
+        if t is not None:
+            t.join(timeout)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- the loop --------------------------------------------------------------------------
+    def _wait_slot(self) -> bool:
+        delay = self.pacer.reserve()
+        return not self._stop.wait(delay) if delay > 0 else not self._stop.is_set()
+
+    def _run(self) -> None:
+        next_listing = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_listing:
+                if not self._wait_slot():
+                    return
+                self._discover()
+                next_listing = time.monotonic() + self.settings.discover_every
+                continue
+            pod = self._next_pod()
+            if pod is None:
+                self._stop.wait(min(1.0, max(0.05, next_listing - now)))
+                continue
+            while not self._slots.acquire(timeout=0.2):
+                if self._stop.is_set():
+                    return
+            if not self._wait_slot():
+                self._slots.release()
+                return
+            with self._lock:
+                self._inflight.add(pod.name)
+                self._attempt[pod.name] = time.monotonic()
+            pool = self._pool
+            if pool is None:
+                self._slots.release()
+                return
+            try:
+                pool.submit(self._read, pod)
+            except RuntimeError:  # shut down under us
+                self._slots.release()
+                return
+
+    def _next_pod(self) -> AgentPod | None:
+        """The ready agent read longest ago (never-read first), not already in flight."""
+        with self._lock:
+            best: AgentPod | None = None
+            best_t = float("inf")
+            for p in self._pods.values():
+                if not p.ready or not p.ip or p.name in self._inflight:
+                    continue
+                t = self._attempt.get(p.name, -1.0)
+                if t < best_t:
+                    best, best_t = p, t
+            return best
+
+    def _client(self) -> Any:
+        if self._api is None:
+            if self._api_factory is not None:
+                self._api = self._api_factory()
+            else:
+                from probes import kubeconnect
+
+                self._api, _ = kubeconnect.load(self.kube.kubeconfig, self.kube.context)
+        return self._api
+
+    def _get(self, path: str, query: list[tuple[str, str]]) -> bytes:
+        from probes import kubeconnect
+
+        self.requests += 1
+        resp = kubeconnect.get(self._client(), path, query, timeout=self.settings.timeout)
+        try:
+            return resp.data
+        finally:
+            resp.release_conn()
+
+    def _discover(self) -> None:
+        s = self.settings
+        try:
+            body = self._get(f"/api/v1/namespaces/{s.namespace}/pods", [("labelSelector", s.selector)])
+            pods = parse_pods(body)
+            self.error = ""
+        except Exception as e:  # noqa: BLE001 - shown in the views; the app goes on without agents
+            self.error = describe_error(e, f"cannot list the agent pods in {s.namespace}")
+            log.debug("agent discovery failed", exc_info=True)
+            self.discovered = True
+            return
+        with self._lock:
+            before = {(p.name, p.node) for p in self._pods.values()}
+            self._pods = {p.name: p for p in pods}
+            nodes = {p.node for p in pods}
+            for node in list(self._status):
+                if node not in nodes:
+                    del self._status[node]
+            for p in pods:
+                st = self._status.get(p.node)
+                if st is None or st.pod != p.name:
+                    st = AgentStatus(p.node, p.name, p.ready)
+                elif st.ready != p.ready:
+                    st = replace(st, ready=p.ready, error="" if p.ready else "agent pod not ready")
+                if not p.ready and not st.error:
+                    st = replace(st, error="agent pod not ready")
+                self._status[p.node] = st
+            for name in list(self._attempt):
+                if name not in self._pods:
+                    del self._attempt[name]
+            if {(p.name, p.node) for p in pods} != before:
+                self.version += 1
+            self.discovered = True
+
+    def _read(self, pod: AgentPod) -> None:
+        from probes.agent.wire import AgentDataError, decode
+
+        s = self.settings
+        try:
+            with self._lock:
+                st = self._status.get(pod.node) or AgentStatus(pod.node, pod.name)
+            since = st.seq if st.pod == pod.name else 0
+            path = f"/api/v1/namespaces/{s.namespace}/pods/{pod.name}:{s.port}/proxy/v1/results"
+            try:
+                body = self._get(path, [("since", str(since))])
+                report = decode(body, node_vantage(pod.node))
+            except AgentDataError as e:
+                self._fail(pod, str(e))
+                return
+            except Exception as e:  # noqa: BLE001 - one agent's failure is that node's status
+                self._fail(pod, describe_error(e, "agent not reachable through the API server"))
+                log.debug("agent read failed: %s", pod.name, exc_info=True)
+                return
+            # the agent answers only results after `since`; after a restart it echoes
+            # since=0 and sends everything it holds (all new to us)
+            since = report.since
+            fresh_dns, fresh_egress = report.dns, report.egress
+            if self.dns_history is not None and fresh_dns:
+                _replay(self.dns_history, fresh_dns)
+            if self.egress_history is not None and fresh_egress:
+                _replay(self.egress_history, fresh_egress)
+            missed = max(0, report.oldest - since - 1) if since and report.oldest else 0
+            with self._lock:
+                cur = self._status.get(pod.node)
+                if cur is None or cur.pod != pod.name:
+                    return  # the pod left while we read it
+                new = replace(cur, read_at=time.monotonic(), agent_now=report.now, error="",
+                              results=cur.results + len(fresh_dns) + len(fresh_egress),
+                              missed=cur.missed + missed, seq=report.seq, started=report.started,
+                              resolvers=tuple(report.resolvers), targets=tuple(report.targets),
+                              mode=report.mode.value if report.mode is not None else "")
+                if (new.resolvers, new.targets) != (cur.resolvers, cur.targets):
+                    self.version += 1
+                self._status[pod.node] = new
+        finally:
+            with self._lock:
+                self._inflight.discard(pod.name)
+            self._slots.release()
+
+    def _fail(self, pod: AgentPod, message: str) -> None:
+        with self._lock:
+            cur = self._status.get(pod.node)
+            if cur is not None and cur.pod == pod.name:
+                self._status[pod.node] = replace(cur, error=message[:300])
+
+
+def _replay(history: Any, results: Iterable[Any]) -> None:
+    add_many = getattr(history, "add_many", None)
+    if add_many is not None:
+        add_many((r.key, r) for r in results)
+    else:
+        for r in results:
+            history.add(r.key, r)
+
+
+def parse_pods(body: bytes) -> list[AgentPod]:
+    """A PodList → the agents on nodes (pods being deleted or not scheduled are left out)."""
+    doc = orjson.loads(body)
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise ValueError("the pod list is not a PodList")
+    out: list[AgentPod] = []
+    for item in doc["items"]:
+        if not isinstance(item, dict):
+            continue
+        meta, spec, status = (item.get(k) if isinstance(item.get(k), dict) else {}
+                              for k in ("metadata", "spec", "status"))
+        name, node = meta.get("name"), spec.get("nodeName")
+        if not isinstance(name, str) or not isinstance(node, str) or not node or meta.get("deletionTimestamp"):
+            continue
+        ip = status.get("podIP") if isinstance(status.get("podIP"), str) else ""
+        conds = status.get("conditions") if isinstance(status.get("conditions"), list) else []
+        ready = status.get("phase") == "Running" and any(
+            isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+        out.append(AgentPod(name, node, ip or "", ready))
+    return out
+
+
+def describe_error(e: BaseException, what: str) -> str:
+    """One line for the views: what failed and the API server's words."""
+    from probes.kubeconnect import HttpError
+
+    if isinstance(e, HttpError):
+        hint = {400: " (the agent pod has no usable IP yet)", 401: " (credentials rejected)", 403: " (you may not read pods/proxy in that namespace)",
+                404: " (no such pod or namespace)", 503: " (the API server could not reach the agent)"}
+        return f"{what}: {e.status} {e.message}{hint.get(e.status, '')}"[:300]
+    name = type(e).__name__
+    if "Timeout" in name or "timed out" in str(e):
+        return f"{what}: no answer in time"
+    if isinstance(e, (orjson.JSONDecodeError, ValueError)):
+        return f"{what}: the answer was not a pod list: {e}"[:300]
+    return f"{what}: {name}: {e}"[:300]
+

@@ -1,0 +1,53 @@
+"""Fixtures for the agent tests: loopback DNS responders and TCP targets that are always
+stopped, and a guard that no test leaves a thread or a descriptor behind."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.leaks import guard_threads
+
+from probes.egress import open_fds
+from probes.lab.dnsserver import DnsResponder
+from probes.lab.dnsspec import ANSWER
+from probes.lab.tcptargets import LoopbackTargets
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    fds = open_fds()
+
+    def descriptors() -> str | None:
+        end = time.monotonic() + 3.0
+        while open_fds() > fds and time.monotonic() < end:
+            time.sleep(0.02)
+        return f"test left descriptors open: {fds} before, {open_fds()} after" if open_fds() > fds else None
+
+    yield from guard_threads(descriptors)
+
+
+@pytest.fixture
+def responder():
+    """responder(behaviour=ANSWER, **kw) -> a started DnsResponder, stopped at teardown."""
+    started: list[DnsResponder] = []
+
+    def make(behaviour: Any = ANSWER, **kw: Any) -> DnsResponder:
+        r = DnsResponder(behaviour, **kw)
+        started.append(r.start())
+        return r
+
+    yield make
+    for r in started:
+        r.stop()
+
+
+@pytest.fixture
+def targets():
+    t = LoopbackTargets().start()
+    try:
+        yield t
+    finally:
+        t.stop()

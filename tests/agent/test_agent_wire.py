@@ -1,0 +1,268 @@
+"""The JSON contract: round trip, cursor semantics, readable errors, and a fuzzed decode
+that raises nothing but AgentDataError."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from probes.agent import wire
+from probes.agent.core import Agent, AgentSettings
+from probes.agent.wire import SCHEMA, AgentDataError, AgentReport, decode, encode
+from probes.dnsprobe import DnsResult
+from probes.dnsprobe import Outcome as DOut
+from probes.egress import EgressResult, Mode
+from probes.egress import Outcome as EOut
+from probes.model import node_vantage
+from probes.resolvers import NODELOCAL_IP, Resolver, ResolverKind
+from probes.targets import parse_target
+
+NODE = "aks-userpool-87654321-vmss00000a"
+V = node_vantage(NODE)
+RESOLVERS = (Resolver("nodelocal", ResolverKind.NODELOCAL, NODELOCAL_IP, 53, ("127.0.0.1", 5353)),
+             Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10"),
+             Resolver("custom/[fd00::53]:5353", ResolverKind.CUSTOM, "fd00::53", 5353))
+NAMES = ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
+TARGETS = tuple(parse_target(t) for t in ("mcr.microsoft.com:443", "10.1.2.3:8443", "[fd00::1]:443"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_717_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _agent(feed: int = 2048) -> Agent:
+    return Agent(AgentSettings(NODE, resolvers=RESOLVERS, names=NAMES, targets=TARGETS, feed_size=feed,
+                               dns_interval=5.0, egress_interval=7.5), wall=Clock())
+
+
+def _dns_results() -> list[DnsResult]:
+    out = []
+    for i, o in enumerate(DOut):
+        r = RESOLVERS[i % 3]
+        host, port = r.dest
+        out.append(DnsResult(V, r.key, r.address, f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                             NAMES[i % 2], "A", o, 0.125 * (i + 1), answers=i % 3, tc_seen=i % 2 == 0,
+                             via_tcp=i % 4 == 0, rcode="NOERROR" if o is DOut.OK else "",
+                             error="" if o is DOut.OK else f"trouble {o.value}",
+                             raw=f"answer {i}" if i % 3 == 0 else "", timestamp=1_716_999_000.5 + i))
+    return out
+
+
+def _egress_results() -> list[EgressResult]:
+    out = []
+    for i, o in enumerate(EOut):
+        t = TARGETS[i % 3]
+        out.append(EgressResult(V, t.text, "" if o is EOut.DNS_FAILURE else "20.1.2.3", t.port,
+                                Mode.SYN if i % 2 else Mode.CONNECT, o, 1.5 + i,
+                                "" if o is EOut.OPEN else f"why {o.value}", 1_716_999_100.25 + i,
+                                "raw sockets not permitted" if i % 2 == 0 else "",
+                                "127.0.0.2:4040" if i == 0 else "", f"TCP SA {i}" if i % 2 else ""))
+    return out
+
+
+def _fed(feed: int = 2048) -> tuple[Agent, list]:
+    agent = _agent(feed)
+    sent = []
+    for r in [*_dns_results(), *_egress_results()]:
+        agent.record(r.key, r)
+        sent.append(r)
+    return agent, sent
+
+
+def test_round_trip_rebuilds_the_results():
+    agent, sent = _fed()
+    rep = decode(encode(agent, 0), V)
+    assert isinstance(rep, AgentReport)
+    assert (rep.node, rep.claimed_vantage, rep.seq, rep.oldest, rep.since, rep.missed) == (NODE, V, len(sent), 1, 0, 0)
+    assert (rep.dns_interval, rep.egress_interval, rep.qtype, rep.mode_requested) == (5.0, 7.5, "A", "auto")
+    assert rep.resolvers == RESOLVERS and rep.names == NAMES and rep.targets == tuple(t.text for t in TARGETS)
+    dns_sent = [r for r in sent if isinstance(r, DnsResult)]
+    eg_sent = [r for r in sent if isinstance(r, EgressResult)]
+    # raw travels with the newest result of its key only (what History keeps)
+    newest_raw: dict = {}
+    for r in sent:
+        if r.raw:
+            newest_raw[r.key] = r
+    for got, want in zip(rep.dns, dns_sent, strict=True):
+        want_raw = want.raw if newest_raw.get(want.key) is want else ""
+        assert got == dataclasses.replace(want, raw=want_raw)
+    for got, want in zip(rep.egress, eg_sent, strict=True):
+        want_raw = want.raw if newest_raw.get(want.key) is want else ""
+        assert got == dataclasses.replace(want, raw=want_raw)
+
+
+def test_decode_stamps_the_readers_vantage_not_the_agents_claim():
+    agent, _ = _fed()
+    rep = decode(encode(agent, 0), "node/the-real-node")
+    assert rep.vantage == "node/the-real-node" and rep.claimed_vantage == V
+    assert {r.vantage for r in (*rep.dns, *rep.egress)} == {"node/the-real-node"}
+    assert {r.key.vantage for r in rep.dns} == {"node/the-real-node"}
+
+
+def test_cursor_missed_results_and_restart():
+    agent, sent = _fed(feed=4)
+    n = len(sent)
+    rep = decode(encode(agent, 0), V)
+    assert rep.oldest == n - 3 and rep.missed == n - 4
+    assert len(rep.dns) + len(rep.egress) == 4
+    rep = decode(encode(agent, n - 2), V)
+    assert rep.missed == 0 and len(rep.dns) + len(rep.egress) == 2 and rep.since == n - 2
+    rep = decode(encode(agent, n), V)
+    assert rep.dns == () and rep.egress == () and rep.seq == n
+    # a cursor from before the agent restarted: everything held, since echoed as 0
+    rep = decode(encode(agent, n + 1000), V)
+    assert rep.since == 0 and len(rep.dns) + len(rep.egress) == 4
+
+
+def test_payload_stays_compact():
+    agent = _agent()
+    errs = ["no answer before the deadline", "no answer to SYN within 2s (dropped: NSG/firewall, SNAT exhaustion "
+            "or a silent blackhole)"]
+    for i in range(700):
+        if i % 2:
+            r = DnsResult(V, "kube-dns", "10.0.0.10", "10.0.0.10:53", NAMES[i % 2], "A",
+                          DOut.TIMEOUT if i % 3 == 0 else DOut.OK, 0.412 + i / 7, 1, rcode="NOERROR",
+                          error=errs[0] if i % 3 == 0 else "", raw="x" * 300, timestamp=1_717_000_000.123 + i)
+        else:
+            r = EgressResult(V, TARGETS[0].text, "20.1.2.3", 443, Mode.CONNECT,
+                             EOut.TIMEOUT if i % 3 == 0 else EOut.OPEN, 2000.0 + i / 3,
+                             errs[1] if i % 3 == 0 else "", 1_717_000_000.456 + i,
+                             "raw sockets not permitted (SYN mode needs root or CAP_NET_RAW); using connect")
+        agent.record(r.key, r)
+    body = encode(agent, 0)
+    assert len(body) / 700 < 90, f"{len(body) / 700:.0f} bytes per result"
+    rep = decode(body, V)
+    assert len(rep.dns) + len(rep.egress) == 700
+
+
+def _doc() -> dict:
+    agent, _ = _fed()
+    return orjson.loads(encode(agent, 0))
+
+
+def _err(data: bytes) -> str:
+    with pytest.raises(AgentDataError) as ei:
+        decode(data, V)
+    msg = str(ei.value)
+    assert "\n" not in msg and len(msg) < 400
+    return msg
+
+
+def test_errors_say_what_is_wrong_in_one_line():
+    assert "not JSON" in _err(b"<html>502 Bad Gateway</html>")
+    assert "not JSON" in _err(b"\xff\xfe{}")
+    assert "not JSON" in _err(b'{"schema": NaN}')
+    assert "not an object" in _err(b"[1, 2]")
+    d = _doc()
+    d["schema"] = "aksnet-top/agent/v2"
+    assert "speaks schema 'aksnet-top/agent/v2', expected aksnet-top/agent/v1" in _err(orjson.dumps(d))
+    assert "MB" in _err(b" " * (wire.MAX_BYTES + 1))
+    for mutate, says in (
+            (lambda d: d.pop("seq"), "lacks seq"),
+            (lambda d: d.update(seq=True), "seq should be a whole number"),
+            (lambda d: d.update(now="soon"), "now should be a number"),
+            (lambda d: d["dns"][0].__setitem__(4, "fine"), "not one of"),
+            (lambda d: d["dns"][0].__setitem__(5, -1.0), "latency_ms should be a finite number >= 0"),
+            (lambda d: d["dns"][0].__setitem__(2, 99), "resolver refers to entry 99"),
+            (lambda d: d["egress"][0].__setitem__(0, 10 ** 6), "outside"),
+            (lambda d: d["resolvers"][0].update(kind="dnsmasq"), "kind"),
+            (lambda d: d["targets"].append("no-port"), "targets[3]"),
+            (lambda d: d.update(texts=["x"]), "texts[0]"),
+            (lambda d: d.update(mode="icmp"), "mode"),
+            (lambda d: d["dns"].__setitem__(0, [1, 2]), "at least 11"),
+            (lambda d: d.update(oldest=10 ** 9), "oldest"),
+    ):
+        d = _doc()
+        mutate(d)
+        assert says in _err(orjson.dumps(d)), says
+
+
+def test_huge_numbers_and_deep_nesting_are_data_errors():
+    _err(b'{"schema": "aksnet-top/agent/v1", "seq": 1e999}')
+    _err(b'{"schema": "aksnet-top/agent/v1", "seq": 123456789012345678901234567890}')
+    _err(b"[" * 100_000 + b"]" * 100_000)
+    d = _doc()
+    d["started"] = 1.7976931348623157e308
+    assert decode(orjson.dumps(d), V).started == d["started"]  # large but finite: accepted
+
+
+def _only_data_errors(data: bytes) -> None:
+    try:
+        rep = decode(data, V)
+    except AgentDataError as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert isinstance(rep, AgentReport)
+    for r in (*rep.dns, *rep.egress):
+        assert math.isfinite(r.latency_ms) and r.vantage == V
+
+
+def _dumps(doc) -> bytes:
+    """Any JSON text, including what orjson would refuse to write (big integers, NaN)."""
+    return json.dumps(doc, allow_nan=True).encode("utf-8", "surrogatepass")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2 ** 70), max_value=2 ** 70)
+    | st.floats() | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=6) | st.dictionaries(st.text(max_size=12), kids, max_size=6),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=400))
+def test_fuzz_random_bytes(data):
+    _only_data_errors(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values)
+def test_fuzz_random_json_documents(doc):
+    _only_data_errors(_dumps(doc))
+    if isinstance(doc, dict):
+        _only_data_errors(_dumps({**doc, "schema": SCHEMA}))
+
+
+BASE = _doc()
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, prefix + (i,))
+
+
+PATHS = [p for p in _paths(BASE) if p]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(PATHS), json_values, st.booleans()), min_size=1, max_size=3))
+def test_fuzz_mutated_valid_documents(mutations):
+    doc = copy.deepcopy(BASE)
+    for path, value, delete in mutations:
+        node = doc
+        try:
+            for k in path[:-1]:
+                node = node[k]
+            if delete and isinstance(node, dict):
+                node.pop(path[-1], None)
+            else:
+                node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    _only_data_errors(_dumps(doc))

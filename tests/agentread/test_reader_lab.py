@@ -1,0 +1,269 @@
+"""The app reads per-node agents through the lab API server's pod proxy, within its budget.
+
+Real agents (probes.agent) serve on loopback; the lab registers them as agent pods and
+proxies to them like kube-apiserver; the reader uses the real kubernetes client. Stand-in
+servers play agents that hang or answer garbage (remote ends, never our own code).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from probes.agent.core import Agent, AgentSettings
+from probes.agent.http import AgentServer
+from probes.agent.wire import encode
+from probes.agentreader import AgentReader, ReaderSettings
+from probes.config import KubeConfig
+from probes.dnsprobe import ProbeKey
+from probes.dnsservice import DnsService, DnsSettings, wait_for
+from probes.history import History
+from probes.lab.apiserver import LabApiServer
+from probes.lab.cluster import AgentPod
+from probes.lab.dnsserver import DnsResponder
+from probes.lab.dnsspec import Behaviour, Mode
+from probes.model import node_vantage
+from probes.resolvers import Resolver, ResolverKind
+from probes.scheduler import BackgroundLoop
+from probes.state import Store
+from tests.leaks import guard_threads
+
+NAME = "kubernetes.default.svc.cluster.local"
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    yield from guard_threads()
+
+
+@pytest.fixture
+def lab(tmp_path) -> Iterator[tuple[LabApiServer, KubeConfig]]:
+    srv = LabApiServer("healthy").start()
+    srv.proxy_timeout = 1.0
+    path = srv.write_kubeconfig(os.path.join(tmp_path, "kubeconfig"))
+    try:
+        yield srv, KubeConfig(kubeconfig=path)
+    finally:
+        srv.stop()
+
+
+class Agents:
+    """Real agents on one loop, each on its own loopback port."""
+
+    def __init__(self) -> None:
+        self.bg = BackgroundLoop(name="test-agents")
+        self.agents: dict[str, tuple[Agent, AgentServer]] = {}
+
+    def add(self, node: str, resolver: tuple[str, int], interval: float = 0.2) -> tuple[str, int]:
+        s = AgentSettings(node=node, resolvers=(Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10",
+                                                         target=resolver),),
+                          names=(NAME,), dns_interval=interval, dns_timeout=0.3, targets=())
+
+        async def go() -> tuple[Agent, AgentServer]:
+            a = Agent(s)
+            await a.start()
+            return a, await AgentServer(a, "127.0.0.1", 0).start()
+
+        a, srv = self.bg.call(go()).result(5)
+        self.agents[node] = (a, srv)
+        return srv.address
+
+    def close(self) -> None:
+        async def halt() -> None:
+            for a, srv in self.agents.values():
+                await srv.stop()
+                await a.stop()
+
+        self.bg.call(halt()).result(5)
+        self.bg.close(3)
+
+
+@pytest.fixture
+def agents() -> Iterator[Agents]:
+    a = Agents()
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+def nodes_of(srv: LabApiServer) -> list[str]:
+    with srv.state.lock:
+        return sorted(srv.state.nodes)
+
+
+def reader_for(kube: KubeConfig, dns: History | None = None, **kw: object) -> AgentReader:
+    s = ReaderSettings(**{"budget": 20.0, "timeout": 2.0, "discover_every": 0.5, **kw})  # type: ignore[arg-type]
+    return AgentReader(kube, s, dns_history=dns, egress_history=History())
+
+
+def test_results_arrive_under_the_node_of_the_pod(lab, agents) -> None:
+    srv, kube = lab
+    n1, n2 = nodes_of(srv)[:2]
+    with DnsResponder(host="127.0.0.1", name="ok") as ok, DnsResponder(Behaviour(Mode.DROP), host="127.0.0.1", name="drop") as bad:
+        srv.set_agent_pods({n1: AgentPod(endpoint=agents.add(n1, ok.address)),
+                            n2: AgentPod(endpoint=agents.add(n2, bad.address))})
+        hist = History()
+        reader = reader_for(kube, hist)
+        reader.start()
+        try:
+            k1 = ProbeKey(node_vantage(n1), "kube-dns", NAME, "A")
+            k2 = ProbeKey(node_vantage(n2), "kube-dns", NAME, "A")
+            assert wait_for(lambda: (s1 := hist.stats(k1)) is not None and s1.attempts >= 3
+                            and (s2 := hist.stats(k2)) is not None and s2.attempts >= 2, 15)
+            assert hist.stats(k1).loss_pct == 0
+            assert hist.stats(k2).loss_pct == 100  # the dropping responder: that node only
+            st = reader.statuses()
+            assert st[n1].error == "" and st[n1].age() is not None and st[n1].results >= 3
+            assert [r.key for r in st[n1].resolvers] == ["kube-dns"]
+            # a second read asks only for what is new: no result is replayed twice
+            seen = hist.stats(k1).attempts
+            assert wait_for(lambda: hist.stats(k1).attempts > seen, 10)
+            a1 = agents.agents[n1][0]
+            assert hist.stats(k1).attempts <= a1.held
+        finally:
+            reader.stop()
+
+
+def test_dns_plan_shows_agent_vantages_and_does_not_probe_them(lab, agents) -> None:
+    srv, kube = lab
+    n1 = nodes_of(srv)[0]
+    with DnsResponder(host="127.0.0.1") as ok:
+        srv.set_agent_pods({n1: AgentPod(endpoint=agents.add(n1, ok.address))})
+        hist = History()
+        reader = reader_for(kube, hist)
+        svc = DnsService(Store(), DnsSettings(interval=0.2), history=hist, agents=reader, poll=0.05)
+        reader.start()
+        svc.start()
+        try:
+            assert wait_for(lambda: any(v.vantage.agent for v in svc.plan().vantages), 10)
+            vp = next(v for v in svc.plan().vantages if v.vantage.agent)
+            assert vp.vantage.name == node_vantage(n1) and vp.vantage.node == n1
+            key = ProbeKey(node_vantage(n1), "kube-dns", NAME, "A")
+            assert wait_for(lambda: (s := hist.stats(key)) is not None and s.attempts >= 2, 10)
+            # the service schedules nothing for an agent's vantage (its own jobs: `local` only)
+            assert all(k[0] != node_vantage(n1) for k in svc._scheduler.keys())  # type: ignore[union-attr]
+            # the agent's pod goes away: the vantage leaves the plan, its rows with it
+            srv.set_agent_pods({})
+            assert wait_for(lambda: not any(v.vantage.agent for v in svc.plan().vantages), 10)
+            assert wait_for(lambda: hist.stats(key) is None, 5)
+        finally:
+            svc.stop()
+            reader.stop()
+
+
+class _Garbage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = b"<html>not an agent</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+
+def test_agents_that_hang_or_answer_garbage_mark_their_node_only(lab, agents) -> None:
+    srv, kube = lab
+    good, hang, junk, gone = nodes_of(srv)[:4]
+    hanger = socket.socket()
+    hanger.bind(("127.0.0.1", 0))
+    hanger.listen(16)  # accepts (backlog), never answers
+    garbage = ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
+    gt = threading.Thread(target=garbage.serve_forever, kwargs={"poll_interval": 0.1})
+    gt.start()
+    try:
+        with DnsResponder(host="127.0.0.1") as ok:
+            srv.set_agent_pods({good: AgentPod(endpoint=agents.add(good, ok.address)),
+                                hang: AgentPod(endpoint=hanger.getsockname()),
+                                junk: AgentPod(endpoint=garbage.server_address[:2]),
+                                gone: AgentPod(phase="Pending")})
+            hist = History()
+            reader = reader_for(kube, hist)
+            reader.start()
+            try:
+                assert wait_for(lambda: reader.read_once() and all(
+                    reader.statuses().get(n) and (reader.statuses()[n].error or reader.statuses()[n].read_at)
+                    for n in (good, hang, junk)), 15)
+                st = reader.statuses()
+                assert st[good].error == "" and st[good].read_at is not None
+                assert "503" in st[hang].error and st[hang].read_at is None
+                assert "not JSON" in st[junk].error or "JSON" in st[junk].error
+                assert not st[gone].ready and st[gone].read_at is None
+                assert {k.vantage for k in hist.keys()} == {node_vantage(good)}
+                # the good agent keeps being read while the others fail
+                before = st[good].results
+                assert wait_for(lambda: reader.statuses()[good].results > before, 10)
+                # an agent pod that vanishes leaves the statuses at the next listing
+                v = reader.version
+                srv.set_agent_pods({good: AgentPod(endpoint=agents.agents[good][1].address)})
+                assert wait_for(lambda: junk not in reader.statuses() and reader.version > v, 5)
+            finally:
+                reader.stop()
+    finally:
+        garbage.shutdown()
+        garbage.server_close()
+        gt.join(2)
+        hanger.close()
+
+
+class _Canned(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+
+def test_the_budget_holds_with_a_thousand_agents(tmp_path) -> None:
+    """1,000 agent pods, budget 5/s: in no second does the lab see more than 5 requests
+    from the reader (listing included), and no agent is read twice before all are read."""
+    if True:
+        srv = LabApiServer("healthy", nodes=1000).start()
+        try:
+            kube = KubeConfig(kubeconfig=srv.write_kubeconfig(os.path.join(tmp_path, "kc")))
+            _Canned.body = encode(Agent(AgentSettings(node="x")), 0)  # a valid, empty answer
+            canned = ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
+            ct = threading.Thread(target=canned.serve_forever, kwargs={"poll_interval": 0.1})
+            ct.start()
+            try:
+                nodes = nodes_of(srv)
+                assert len(nodes) == 1000
+                srv.set_agent_pods({n: AgentPod(endpoint=canned.server_address[:2]) for n in nodes})
+                t0 = time.monotonic()
+                reader = AgentReader(kube, ReaderSettings(budget=5.0, timeout=2.0), dns_history=History(),
+                                     egress_history=History())
+                reader.start()
+                try:
+                    assert wait_for(lambda: sum(1 for s in reader.statuses().values() if s.read_at) >= 14, 10)
+                finally:
+                    reader.stop()
+                log = [r for r in srv.request_log(since=t0) if r.resource == "pods"]
+            finally:
+                canned.shutdown()
+                canned.server_close()
+                ct.join(2)
+        finally:
+            srv.stop()
+    times = sorted(r.arrived for r in log)  # when each request reached the API server
+    assert len(times) >= 15
+    worst = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    assert worst <= 5, f"{worst} requests in one second"
+    proxied = [r.path for r in log if r.verb == "proxy"]
+    pods = [p.split("/pods/")[1].split(":")[0] for p in proxied]
+    assert len(pods) == len(set(pods))  # rolling: nobody twice before everyone once
+    assert sum(1 for r in log if r.verb == "list") == 1  # one listing (every 30 s)
