@@ -90,6 +90,9 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--mode", default="connect", choices=("connect", "auto", "syn"))
     ap.add_argument("--interval", type=float, default=None, help="default: the agent's own default")
+    ap.add_argument("--results", type=int, default=None,
+                    help="the agent's ring size (default: its own, 2048: full after ~28 min at the "
+                         "default interval; a smaller ring shows the plateau sooner)")
     a = ap.parse_args()
 
     dns = DnsDemo(spec=DnsLabSpec()).start()
@@ -108,6 +111,8 @@ def main() -> int:
             args += ["--dial", f"{addr}={port}"]
         if a.interval is not None:
             args += ["--interval", str(a.interval)]
+        if a.results is not None:
+            args += ["--results", str(a.results)]
         # the agent's log goes to a file: a pipe nobody drains could block it
         log = Path(tempfile.mkdtemp(prefix="agent-bench-")) / "agent.log"
         with open(log, "w") as err:
@@ -121,6 +126,7 @@ def main() -> int:
         t0 = time.monotonic()
         samples: list[tuple[float, int, float]] = []  # (t, rss_kb, cpu_s)
         cursor, results, missed, reads, payload = 0, 0, 0, 0, 0
+        full_at: float | None = None  # when the ring first held its size (then RSS must be flat)
         end = t0 + a.minutes * 60.0
         next_at = t0
         while True:
@@ -135,6 +141,8 @@ def main() -> int:
                 results += len(rep.dns) + len(rep.egress)
                 cursor = rep.seq
                 samples.append((now - t0, rss_kb(proc.pid), cpu_s(proc.pid)))
+                if full_at is None and rep.oldest > 1:
+                    full_at = now - t0
                 t, rss, cpu = samples[-1]
                 mc = (cpu - samples[0][2]) / t * 1000 if t > 0 else 0.0
                 print(f"t={t:6.0f}s rss={rss / 1024:6.1f} MB cpu_avg={mc:5.2f} mcores results={results} "
@@ -159,13 +167,18 @@ def main() -> int:
     cpu_mc = (samples[-1][2] - samples[0][2]) / el * 1000 if el > 0 else 0.0
     tail = samples[len(samples) // 5:]
     growth_mb_h = slope_per_hour([(s[0], s[1] / 1024) for s in tail])
+    full = [s for s in samples if full_at is not None and s[0] >= full_at]
+    growth_full = slope_per_hour([(s[0], s[1] / 1024) for s in full]) if len(full) >= 6 else None
+    ring = (f"ring full at {full_at:.0f} s, growth since {growth_full:+.2f} MB/h" if growth_full is not None
+            else "ring not full yet (its ~0.65 MB of results still filling)")
     print(f"RSS start {rss[0]:.1f} MB, after 1 min {after_1m:.1f} MB, end {rss[-1]:.1f} MB, max {max(rss):.1f} MB; "
           f"CPU {cpu_mc:.2f} millicores average over {el / 60:.1f} min; RSS growth {growth_mb_h:+.2f} MB/h "
-          f"(last 80 % of {len(samples)} samples); {results} results read in {reads} reads "
+          f"(last 80 % of {len(samples)} samples; {ring}); {results} results read in {reads} reads "
           f"({payload / max(reads, 1) / 1024:.1f} KB per read), {missed} missed; exit code {rc}")
     kv = {"mode": a.mode, "minutes": f"{a.minutes:g}", "rss_start_mb": f"{rss[0]:.1f}",
           "rss_1min_mb": f"{after_1m:.1f}", "rss_end_mb": f"{rss[-1]:.1f}", "rss_max_mb": f"{max(rss):.1f}",
           "cpu_mcores": f"{cpu_mc:.2f}", "rss_growth_mb_per_h": f"{growth_mb_h:+.2f}",
+          "rss_growth_ring_full_mb_per_h": f"{growth_full:+.2f}" if growth_full is not None else "na",
           "results": str(results), "missed": str(missed), "exit": str(rc)}
     print(f"agent log: {log}")
     print(" ".join(f"{k}={v}" for k, v in kv.items()))

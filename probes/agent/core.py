@@ -38,7 +38,7 @@ from probes.targets import Target, apiserver_target, parse_target
 
 log = logging.getLogger("probes.agent")
 
-DEFAULT_INTERVAL = 10.0  # s; measured: ~1-2 millicores for 4 resolvers × 2 names + 9 targets
+DEFAULT_INTERVAL = 10.0  # s; bench/agent_bench.py: ~2 millicores for 2 resolvers × 2 names + 8 targets
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_FEED = 2048
 RAW_CAP = 1024  # characters of a raw answer kept (the newest per key only)

@@ -82,7 +82,7 @@ def run_parser() -> argparse.ArgumentParser:
     a("--bind", help="address to listen on (default 0.0.0.0)")
     a("--port", type=int, help=f"port to listen on, 0 for any free one (default {DEFAULT_PORT})")
     a("--interval", type=float, metavar="S", help="seconds between DNS queries of each resolver and name "
-      "(default 10: about 1-2 millicores of CPU)")
+      "(default 10: about 2 millicores of CPU for 4 queries and 8 checks)")
     a("--egress-interval", type=float, metavar="S", help="seconds between checks of each egress target "
       "(default: --interval)")
     a("--timeout", type=float, metavar="S", help="DNS and TCP handshake timeout (default 2)")

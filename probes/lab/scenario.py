@@ -816,6 +816,17 @@ def _scaled_doc(data: Any, total: int) -> Any:
                     cl["vnetCidr"] = widened
             except (ValueError, TypeError):
                 pass
+        if "azure" not in doc and total > 50:
+            # a scenario that says nothing of outbound traffic means "outbound is fine": at
+            # scale AKS's default tier would leave 32–512 ports a node, so give the scaled
+            # cluster what an operator of that size sets (ports, and IPs to back them)
+            ports = 1024
+            while ports > 64 and -(-ports * (total + total // 10 + 1) // 64000) > 16:
+                ports //= 2
+            ips = max(1, -(-ports * (total + total // 10 + 1) // 64000))
+            doc["azure"] = {"allocatedOutboundPorts": ports, "outboundIPs": min(ips, 16)}
+            notes.append(f"azure: allocatedOutboundPorts {ports} with {min(ips, 16)} outbound IPs "
+                         f"for {total} nodes (the default tier would leave fewer ports a node)")
         if notes:
             doc["_notes"] = notes
     return _NotesDoc(doc)

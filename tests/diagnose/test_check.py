@@ -33,7 +33,12 @@ def test_healthy_demo_exits_0_with_the_documented_json(tmp_path):
     assert doc["schema"] == "aksnet-top/check/v1" and doc["status"] == "healthy" and doc["exit_code"] == 0
     assert set(doc) >= {"generated_at", "target", "cycles", "interval_s", "errors", "findings", "observations"}
     obs = doc["observations"]
-    assert set(obs) == {"topology", "dns", "egress", "snat", "routes"}
+    assert set(obs) == {"topology", "dns", "egress", "snat", "routes", "agents"}
+    # the nodes' vantages come from their agents, read through the API server's pod proxy
+    agents = obs["agents"]
+    assert agents["enabled"] and agents["discovered"] and agents["with_agent"] == 5
+    assert all(r["agent"].startswith("aksnet-top-agent-") and r["results"] > 0 and r["error"] is None
+               for r in agents["nodes"])
     topo = obs["topology"]
     assert topo["plugin"] == "kubenet" and topo["nodes"] == topo["nodes_ready"] == 5
     assert topo["node_list"][0]["internal_ip"] == "10.224.0.4" and topo["node_list"][0]["pod_cidrs"] == ["10.244.0.0/24"]

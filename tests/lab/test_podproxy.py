@@ -431,5 +431,6 @@ def test_request_log_counts_proxy_and_list_calls(make_lab, kube_client, agents):
     window = ts[-1] - ts[0]
     rate = len([r for r in log if r.verb in ("proxy", "list")]) / max(window, 1e-3)
     assert rate > 0
-    t, verb, resource, path, status = log[-1]          # a plain tuple too
+    t, verb, resource, path, status, arrived = log[-1]  # a plain tuple too
+    assert arrived <= t
     assert (verb, resource, status) == ("proxy", "pods", 404)
