@@ -145,7 +145,7 @@ def main() -> int:
                     full_at = now - t0
                 t, rss, cpu = samples[-1]
                 mc = (cpu - samples[0][2]) / t * 1000 if t > 0 else 0.0
-                print(f"t={t:6.0f}s rss={rss / 1024:6.1f} MB cpu_avg={mc:5.2f} mcores results={results} "
+                print(f"t={t:6.0f}s rss={rss / 1024:7.2f} MB cpu_avg={mc:5.2f} mcores results={results} "
                       f"missed={missed} last_read={len(body)} B", flush=True)
                 next_at += SAMPLE
                 if now >= end:

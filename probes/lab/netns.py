@@ -58,6 +58,7 @@ FRONTEND = "198.51.100.100"  # the load balancer's outbound frontend IP
 NODES = {"node1": ("192.0.2.2", "192.0.2.1", "192.0.2.0/28"),
          "node2": ("192.0.2.18", "192.0.2.17", "192.0.2.16/28")}
 SNAT_BASE = 1024
+HOST_LINK = ("198.18.0.1", "198.18.0.2")  # (this namespace, the router) with link_host()
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -291,6 +292,31 @@ table ip aksnet {{
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def link_host(self) -> str:
+        """Give this (root) namespace a way to pods on the nodes, as the API server has to
+        the pod network: each node gets a pod address (``pod_ip``) in 198.18.0.0/15
+        (RFC 2544, benchmarking: routed nowhere, and unlike the node subnets it cannot
+        collide with this machine's own addresses), a veth joins this namespace to the
+        router, and a route for 198.18.0.0/16 goes through it. All of it goes when the
+        router's namespace is deleted. Returns this side's address."""
+        lb = self.ns("lb")
+        here = f"{self.tag}h"[:15]
+        _run("ip", "link", "add", here, "type", "veth", "peer", "name", "host0", "netns", lb)
+        _run("ip", "-n", lb, "addr", "add", f"{HOST_LINK[1]}/30", "dev", "host0")
+        _run("ip", "-n", lb, "link", "set", "host0", "up")
+        _run("ip", "addr", "add", f"{HOST_LINK[0]}/30", "dev", here)
+        _run("ip", "link", "set", here, "up")
+        for node in NODES:
+            pod = self.pod_ip(node)
+            _run("ip", "-n", self.ns(node), "addr", "add", f"{pod}/32", "dev", "eth0")
+            _run("ip", "-n", lb, "route", "add", f"{pod}/32", "via", NODES[node][0], "dev", node)
+        _run("ip", "route", "add", "198.18.0.0/16", "via", HOST_LINK[1], "dev", here)
+        return HOST_LINK[0]
+
+    def pod_ip(self, node: str) -> str:
+        """A pod's address on `node`, reachable from this namespace after link_host()."""
+        return f"198.18.{list(NODES).index(node) + 1}.2"
 
     # --- faults -------------------------------------------------------------------------
     def route(self, dst: str, kind: str = "blackhole", where: str = "lb") -> None:
