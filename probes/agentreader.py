@@ -105,6 +105,10 @@ class Pacer:
             return at - now
 
 
+class _Stopping(Exception):
+    """The reader stopped while a request waited for its turn."""
+
+
 class AgentReader:
     """Source: start() returns at once, stop(timeout) joins. Feeds two histories."""
 
@@ -175,6 +179,8 @@ class AgentReader:
 
     # --- the loop --------------------------------------------------------------------------
     def _wait_slot(self) -> bool:
+        """Wait for this request's turn; False when stopping. Called right before each
+        request is sent (not when it is queued), so the spacing is what the server sees."""
         delay = self.pacer.reserve()
         return not self._stop.wait(delay) if delay > 0 else not self._stop.is_set()
 
@@ -183,8 +189,6 @@ class AgentReader:
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_listing:
-                if not self._wait_slot():
-                    return
                 self._discover()
                 next_listing = time.monotonic() + self.settings.discover_every
                 continue
@@ -195,9 +199,6 @@ class AgentReader:
             while not self._slots.acquire(timeout=0.2):
                 if self._stop.is_set():
                     return
-            if not self._wait_slot():
-                self._slots.release()
-                return
             with self._lock:
                 self._inflight.add(pod.name)
                 self._attempt[pod.name] = time.monotonic()
@@ -237,8 +238,11 @@ class AgentReader:
     def _get(self, path: str, query: list[tuple[str, str]]) -> bytes:
         from probes import kubeconnect
 
+        api = self._client()
+        if not self._wait_slot():
+            raise _Stopping()
         self.requests += 1
-        resp = kubeconnect.get(self._client(), path, query, timeout=self.settings.timeout)
+        resp = kubeconnect.get(api, path, query, timeout=self.settings.timeout)
         try:
             return resp.data
         finally:
@@ -250,6 +254,8 @@ class AgentReader:
             body = self._get(f"/api/v1/namespaces/{s.namespace}/pods", [("labelSelector", s.selector)])
             pods = parse_pods(body)
             self.error = ""
+        except _Stopping:
+            return
         except Exception as e:  # noqa: BLE001 - shown in the views; the app goes on without agents
             self.error = describe_error(e, f"cannot list the agent pods in {s.namespace}")
             log.debug("agent discovery failed", exc_info=True)
@@ -290,6 +296,8 @@ class AgentReader:
             try:
                 body = self._get(path, [("since", str(since))])
                 report = decode(body, node_vantage(pod.node))
+            except _Stopping:
+                return
             except AgentDataError as e:
                 self._fail(pod, str(e))
                 return

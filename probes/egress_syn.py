@@ -1,7 +1,9 @@
 """SYN mode of the egress probe: half-open handshakes over raw sockets (IPv4).
 
-Loaded only when a check runs in SYN mode; scapy (which builds the SYN and RST segments
-and renders the answering packet) is imported on first use, never at application start.
+Loaded only when a check runs in SYN mode. Segments are stamped into fixed templates and
+answers are summarised with struct alone: scapy (about 32 MB once its layers load) stays
+out of the process — the per-node agent must fit in 60 MB — and serves only the tests,
+which hold the templates byte for byte to scapy's own build.
 
 How one check goes:
 
@@ -59,7 +61,7 @@ _layers: Any = None
 
 
 def _scapy() -> Any:
-    """scapy's IP and TCP layers, imported once (about 0.2 s)."""
+    """scapy's IP and TCP layers (tests only: the reference the templates are held to)."""
     global _layers
     if _layers is None:
         from scapy.layers.inet import IP, TCP
@@ -68,15 +70,21 @@ def _scapy() -> Any:
     return _layers
 
 
-_templates: dict[tuple[str, str, str], bytes] = {}
-
-
 def _scapy_segment(src: str, dst: str, sport: int, dport: int, flags: str, seq: int, ack: int = 0) -> bytes:
     IP, TCP = _scapy()
     opts = [("MSS", 1460), ("SAckOK", b""), ("NOP", None), ("WScale", 7)] if flags == "S" else []
     pkt = IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack,
                                      window=64240 if flags == "S" else 0, options=opts)
     return bytes(pkt)[20:]
+
+
+# What a Linux stack puts in a SYN: MSS 1460, SACK permitted, NOP, window scale 7, padded
+# to a 4-byte boundary (12 bytes of options: data offset 8 words); a RST has none.
+_SYN_OPTIONS = b"\x02\x04\x05\xb4" + b"\x04\x02" + b"\x01" + b"\x03\x03\x07" + b"\x00\x00"
+_TEMPLATES = {
+    "S": struct.pack("!HHIIBBHHH", 0, 0, 0, 0, (20 + len(_SYN_OPTIONS)) // 4 << 4, 0x02, 64240, 0, 0) + _SYN_OPTIONS,
+    "R": struct.pack("!HHIIBBHHH", 0, 0, 0, 0, 5 << 4, 0x04, 0, 0, 0),
+}
 
 
 def _checksum(data: bytes) -> int:
@@ -91,32 +99,46 @@ def _checksum(data: bytes) -> int:
 def build_segment(src: str, dst: str, sport: int, dport: int, flags: str, seq: int,
                   ack: int = 0) -> bytes:
     """A TCP segment (header only, checksum over the IPv4 pseudo-header) for a raw
-    IPPROTO_TCP socket (the kernel adds the IP header).
-
-    scapy builds the segment once per (source, destination, flags); each probe then
-    stamps its own port, sequence and ack numbers and the checksum into a copy. Building
-    every segment with scapy costs about 0.35 ms of event-loop time, which at thousands of
-    checks in flight delays every other answer enough to be read as a timeout.
-    """
-    key = (src, dst, flags)  # ports, numbers and checksum are stamped per segment
-    tpl = _templates.get(key)
-    if tpl is None:
-        if len(_templates) > 4096:
-            _templates.clear()
-        tpl = _templates[key] = _scapy_segment(src, dst, 0, 0, flags, 0, 0)
-    seg = bytearray(tpl)
+    IPPROTO_TCP socket (the kernel adds the IP header): the flags' template with this
+    probe's ports, sequence and ack numbers and checksum stamped in (4 µs; building each
+    with scapy cost 0.35 ms of event-loop time, enough at thousands of checks in flight
+    to delay other answers into timeouts)."""
+    seg = bytearray(_TEMPLATES[flags])
     struct.pack_into("!HHII", seg, 0, sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF)
-    seg[16:18] = b"\0\0"
     pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(seg))
     struct.pack_into("!H", seg, 16, _checksum(pseudo + bytes(seg)))
     return bytes(seg)
 
 
+_FLAG_LETTERS = "FSRPAUECN"  # scapy's order: bit 0 (FIN) first
+_ICMP_NAMES = {3: "dest-unreach", 11: "time-exceeded", 0: "echo-reply", 8: "echo-request"}
+_UNREACH_NAMES = {0: "network-unreachable", 1: "host-unreachable", 2: "protocol-unreachable",
+                  3: "port-unreachable", 4: "fragmentation-needed", 9: "network-prohibited",
+                  10: "host-prohibited", 13: "communication-prohibited"}
+
+
+def tcp_flags(bits: int) -> str:
+    """'SA', 'RA', 'R': the flag letters as scapy and tcpdump users read them."""
+    return "".join(c for i, c in enumerate(_FLAG_LETTERS) if bits >> i & 1)
+
+
 def describe_packet(data: bytes) -> str:
-    """One line for the answering packet, rendered by scapy (detail view)."""
+    """One line for the answering IPv4 packet (detail view), e.g.
+    ``IP / TCP 203.0.113.10:443 > 10.224.0.4:40112 SA`` or
+    ``IP / ICMP 10.224.0.1 > 10.224.0.4 dest-unreach host-unreachable``."""
     try:
-        IP, _ = _scapy()
-        return IP(data).summary()
+        ihl = (data[0] & 0x0F) * 4
+        src, dst = socket.inet_ntoa(data[12:16]), socket.inet_ntoa(data[16:20])
+        if data[9] == 6 and len(data) >= ihl + 14:
+            sport, dport = struct.unpack_from("!HH", data, ihl)
+            flags = (data[ihl + 12] & 0x01) << 8 | data[ihl + 13]
+            return f"IP / TCP {src}:{sport} > {dst}:{dport} {tcp_flags(flags)}"
+        if data[9] == 1 and len(data) >= ihl + 2:
+            t, c = data[ihl], data[ihl + 1]
+            what = _ICMP_NAMES.get(t, f"type {t}")
+            code = _UNREACH_NAMES.get(c, f"code {c}") if t == 3 else f"code {c}"
+            return f"IP / ICMP {src} > {dst} {what} {code}"
+        return f"IP {src} > {dst} proto {data[9]}"
     except Exception:  # noqa: BLE001 - a description must never fail a check
         return data[:64].hex(" ")
 
