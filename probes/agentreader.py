@@ -129,6 +129,7 @@ class AgentReader:
         self._status: dict[str, AgentStatus] = {}  # by node
         self._attempt: dict[str, float] = {}  # pod -> monotonic time of the last read started
         self._inflight: set[str] = set()
+        self._done: set[str] = set()  # pods read at least once (answer or failure)
         self._slots = threading.Semaphore(self.settings.concurrency)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -157,8 +158,7 @@ class AgentReader:
         """Every discovered agent that can be read has been tried at least once (check
         waits for this; pods not ready or without an IP are not waited for)."""
         with self._lock:
-            return self.discovered and all(p.name in self._attempt and p.name not in self._inflight
-                                           for p in self._pods.values() if p.ready and p.ip)
+            return self.discovered and all(p.name in self._done for p in self._pods.values() if p.ready and p.ip)
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -280,6 +280,7 @@ class AgentReader:
             for name in list(self._attempt):
                 if name not in self._pods:
                     del self._attempt[name]
+            self._done &= set(self._pods)
             if {(p.name, p.node) for p in pods} != before:
                 self.version += 1
             self.discovered = True
@@ -329,6 +330,8 @@ class AgentReader:
         finally:
             with self._lock:
                 self._inflight.discard(pod.name)
+                if pod.name in self._pods:
+                    self._done.add(pod.name)
             self._slots.release()
 
     def _fail(self, pod: AgentPod, message: str) -> None:

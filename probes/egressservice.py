@@ -203,6 +203,23 @@ def _confined(resolve: Resolve) -> Resolve:
     return resolve_loopback
 
 
+def vantage_resolve(dns: tuple[str, int] | None, confine: bool, timeout: float) -> Resolve | None:
+    """How a vantage resolves egress names: through `dns` when given, else this host's
+    resolv.conf (None) — except in the lab (`confine`), which never falls back to it and
+    keeps only loopback answers. The app's vantages and the agent's share this."""
+    resolve: Resolve | None = None
+    if dns is not None:
+        resolve = resolver_at(dns[0], dns[1], timeout)
+    elif confine:
+        async def no_dns(name: str) -> list[str]:
+            raise DnsFailure(f"{name}: no lab DNS server for this vantage (not resolved)")
+
+        resolve = no_dns
+    if confine and resolve is not None:
+        resolve = _confined(resolve)
+    return resolve
+
+
 class EgressService:
     """Source for the app: start() returns at once; stop(timeout) joins the loop thread."""
 
@@ -293,16 +310,7 @@ class EgressService:
 
     def _probe_for(self, v: EgressVantage) -> EgressProbe:
         s = self.settings
-        resolve: Resolve | None = None
-        if v.dns is not None:
-            resolve = resolver_at(v.dns[0], v.dns[1], s.dns_timeout)
-        elif v.confine:
-            async def no_dns(name: str) -> list[str]:
-                raise DnsFailure(f"{name}: no lab DNS server for this vantage (not resolved)")
-
-            resolve = no_dns
-        if v.confine and resolve is not None:
-            resolve = _confined(resolve)
+        resolve = vantage_resolve(v.dns, v.confine, s.dns_timeout)
         return EgressProbe(v.name, timeout=s.timeout, dns_timeout=s.dns_timeout, mode=s.mode,
                            resolve=resolve, dial_map=v.dial_map, concurrency=self._concurrency,
                            **self._probe_options)

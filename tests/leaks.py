@@ -30,3 +30,18 @@ def guard_threads(extra_check: Callable[[], str | None] | None = None) -> Iterat
         problem = extra_check()
         if problem:
             pytest.fail(problem)
+
+
+def guard_threads_and_fds() -> Iterator[None]:
+    """Body of an autouse fixture: no thread and no file descriptor may outlive the test."""
+    from probes.egress import open_fds
+
+    fds = open_fds()
+
+    def descriptors() -> str | None:
+        end = time.monotonic() + 3.0
+        while open_fds() > fds and time.monotonic() < end:
+            time.sleep(0.02)
+        return f"test left descriptors open: {fds} before, {open_fds()} after" if open_fds() > fds else None
+
+    yield from guard_threads(descriptors)

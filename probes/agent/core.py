@@ -29,8 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Hashable, Iterable, Mapping, NamedTuple, Sequence
 
 from probes.dnsprobe import DnsProbe, DnsResult, dns_jobs
-from probes.egress import (DEFAULT_DNS_TIMEOUT, DnsFailure, EgressProbe, EgressResult, Mode,
-                           Resolve, egress_jobs, resolver_at)
+from probes.egress import DEFAULT_DNS_TIMEOUT, EgressProbe, EgressResult, Mode, Resolve, egress_jobs
 from probes.model import NetworkPlugin, NodeInfo, Topology, node_vantage
 from probes.resolvers import DEFAULT_NAMES, Resolver, validate_names
 from probes.scheduler import JobFailure, Scheduler
@@ -184,34 +183,11 @@ def settings_for(node: str, *, kube_dns: str | None = None, nodelocal: bool = Fa
                          **options)
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _egress_resolve(s: AgentSettings) -> Resolve | None:
-    """How egress names resolve, as EgressService._probe_for does it for a vantage."""
-    resolve: Resolve | None = None
-    if s.egress_dns is not None:
-        resolve = resolver_at(s.egress_dns[0], s.egress_dns[1], s.egress_dns_timeout)
-    elif s.confine:
-        async def no_dns(name: str) -> list[str]:
-            raise DnsFailure(f"{name}: no lab DNS server for this vantage (not resolved)")
+    """How egress names resolve: exactly as the app's vantages do it."""
+    from probes.egressservice import vantage_resolve
 
-        resolve = no_dns
-    if s.confine and resolve is not None:
-        inner = resolve
-
-        async def loopback_only(name: str) -> list[str]:
-            addrs = [a for a in await inner(name) if _loopback(a)]
-            if not addrs:
-                raise DnsFailure(f"{name}: the lab answered with no loopback address (not dialled)")
-            return addrs
-
-        resolve = loopback_only
-    return resolve
+    return vantage_resolve(s.egress_dns, s.confine, s.egress_dns_timeout)
 
 
 class AgentError(NamedTuple):

@@ -3,14 +3,12 @@ stopped, and a guard that no test leaves a thread or a descriptor behind."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
-from tests.leaks import guard_threads
+from tests.leaks import guard_threads_and_fds
 
-from probes.egress import open_fds
 from probes.lab.dnsserver import DnsResponder
 from probes.lab.dnsspec import ANSWER
 from probes.lab.tcptargets import LoopbackTargets
@@ -18,15 +16,7 @@ from probes.lab.tcptargets import LoopbackTargets
 
 @pytest.fixture(autouse=True)
 def no_leftovers():
-    fds = open_fds()
-
-    def descriptors() -> str | None:
-        end = time.monotonic() + 3.0
-        while open_fds() > fds and time.monotonic() < end:
-            time.sleep(0.02)
-        return f"test left descriptors open: {fds} before, {open_fds()} after" if open_fds() > fds else None
-
-    yield from guard_threads(descriptors)
+    yield from guard_threads_and_fds()
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ network namespaces (skip without root, except when CI is set: then fail loudly).
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
-from tests.leaks import guard_threads
+from tests.leaks import guard_threads_and_fds
 
-from probes.egress import open_fds
 from probes.lab.tcptargets import LoopbackTargets
 
 
@@ -38,15 +36,7 @@ def require_netns() -> None:
 
 @pytest.fixture(autouse=True)
 def no_leftovers():
-    fds = open_fds()
-
-    def descriptors() -> str | None:
-        end = time.monotonic() + 3.0
-        while open_fds() > fds and time.monotonic() < end:
-            time.sleep(0.02)
-        return f"test left descriptors open: {fds} before, {open_fds()} after" if open_fds() > fds else None
-
-    yield from guard_threads(descriptors)
+    yield from guard_threads_and_fds()
 
 
 @pytest.fixture(scope="module")
