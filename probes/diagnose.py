@@ -93,6 +93,17 @@ def _dns_by(obs: Observations) -> dict[str, dict[tuple[str, str], Stats]]:
     return out
 
 
+def _kube_dns_from(obs: Observations, node: str) -> dict[str, Any]:
+    """Evidence for a route fault: how kube-dns (CoreDNS on other nodes) answers from the
+    node itself, when its agent reports it."""
+    rows = [st for k, st in obs.dns.items() if k.vantage == f"node/{node}" and k.resolver == "kube-dns"
+            and st.attempts]
+    if not rows:
+        return {}
+    loss = max(st.loss_pct for st in rows)
+    return {"kube_dns_from_node": f"{loss:.0f}% lost" + (" (cross-node traffic to CoreDNS fails)" if loss >= 50 else "")}
+
+
 def _ms(v: float | None) -> str:
     return "—" if v is None else f"{v:.1f} ms"
 
@@ -131,7 +142,8 @@ def rule_nodes(obs: Observations) -> Iterable[Finding]:
             yield Finding(
                 "route-missing", "F1", Severity.CRITICAL, subject,
                 f"the node reports no route for its pod CIDR ({n.network_reason or 'NetworkUnavailable'}): cross-node pod traffic to and from it is broken",
-                {"pod_cidrs": ", ".join(n.pod_cidrs), "expected_next_hop": n.internal_ip, "condition": f"NetworkUnavailable=True/{n.network_reason}"},
+                {"pod_cidrs": ", ".join(n.pod_cidrs), "expected_next_hop": n.internal_ip, "condition": f"NetworkUnavailable=True/{n.network_reason}",
+                 **_kube_dns_from(obs, n.name)},
                 "check the route table on the cluster subnet for a route named after the node "
                 "(`az network route-table route list -g <node-rg> --route-table-name <rt>`); "
                 "the cloud provider recreates it when it can write to the table",
@@ -443,7 +455,7 @@ def rule_routes(obs: Observations) -> Iterable[Finding]:
                 f"the route table has no route for this node's pod CIDR {nr.prefix}: cross-node pod traffic to and from it is broken"
                 + (" (new node: the cloud provider is still creating it)" if sev == Severity.INFO else ""),
                 {"prefix": nr.prefix, "expected_next_hop": nr.expected_next_hop, "route_name": nr.node,
-                 "route_tables": ", ".join(data.tables) or "none", "condition": cond},
+                 "route_tables": ", ".join(data.tables) or "none", "condition": cond, **_kube_dns_from(obs, nr.node)},
                 f"{rt}; the cloud provider recreates the route when it can write to the table (check the cluster "
                 f"identity's Network Contributor on it), or `az network route-table route create … --name {nr.node} "
                 f"--address-prefix {nr.prefix} --next-hop-type VirtualAppliance --next-hop-ip-address {nr.expected_next_hop}`",

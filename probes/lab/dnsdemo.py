@@ -22,6 +22,8 @@ to keep a 2,000-node demo cheap.
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 import threading
 from typing import Any
@@ -71,8 +73,8 @@ class DnsDemo:
         base = spec if spec is not None else spec_of(scenario)
         # node refs ('nodepool1/1') become names once, with the scenario at hand
         nodes = {resolve_node(scenario, k): tl for k, tl in base.nodes.items()}
-        self.spec = DnsLabSpec(base.nodelocal, base.kube_dns, base.coredns, base.upstream, nodes,
-                               base.pods, base.cluster_names, base.external_names, base.seed)
+        kube_dns = {resolve_node(scenario, k): tl for k, tl in base.node_kube_dns.items()}
+        self.spec = dataclasses.replace(base, nodes=nodes, node_kube_dns=kube_dns)
         self.max_nodes = max_nodes
         self._host = host
         self._lock = threading.Lock()
@@ -85,6 +87,8 @@ class DnsDemo:
                   "coredns": ("coredns", None, None)}
         for node in self.spec.nodes:
             wanted[f"nodelocal/{node}"] = ("nodelocal", node, None)
+        for node in self.spec.node_kube_dns:
+            wanted[f"kube-dns/{node}"] = ("kube-dns", node, None)
         for pod in self.spec.pods:
             wanted[f"coredns/{pod}"] = ("coredns", None, pod)
         try:
@@ -135,6 +139,8 @@ class DnsDemo:
         out = [Vantage(LOCAL_VANTAGE, None, dict(shared), confine=True)]
         for node in sorted(topology.nodes, key=lambda n: n.name)[: self.max_nodes]:
             over = dict(shared)
+            if topology.dns_service_ip and f"kube-dns/{node.name}" in self.responders:
+                over[topology.dns_service_ip] = self.responders[f"kube-dns/{node.name}"].address
             local = self._addr(f"nodelocal/{node.name}", "nodelocal")
             if local is not None:
                 over[NODELOCAL_IP] = local

@@ -20,9 +20,11 @@ Format (every key optional)::
         changes:
           - {at: 30s, behaviour: drop}
           - {at: 90s, behaviour: answer}
-      nodes:                      # per-node overrides of nodelocal (by node name)
+      nodes:                      # per-node overrides (by node name or pool/N)
         aks-nodepool1-0:
-          nodelocal: {behaviour: drop}          # F4
+          nodelocal: {behaviour: drop}          # F4: this node's NodeLocal DNS
+        userpool/1:
+          kube-dns: {behaviour: drop}           # F1: kube-dns as this node reaches it
       pods:                       # per-CoreDNS-pod overrides (by pod name)
         coredns-abc12: {behaviour: refused}
       names:                      # extra records the responders know (A records)
@@ -147,6 +149,8 @@ class DnsLabSpec:
     coredns: Timeline = STEADY
     upstream: Timeline = STEADY
     nodes: Mapping[str, Timeline] = field(default_factory=dict)  # node -> nodelocal timeline
+    # node -> kube-dns as that node reaches it (its path to CoreDNS on other nodes: F1)
+    node_kube_dns: Mapping[str, Timeline] = field(default_factory=dict)
     pods: Mapping[str, Timeline] = field(default_factory=dict)  # coredns pod -> timeline
     cluster_names: Mapping[str, str] = field(default_factory=dict)
     external_names: Mapping[str, str] = field(default_factory=dict)
@@ -160,6 +164,8 @@ class DnsLabSpec:
                 return self.nodes[node]
             return self.nodelocal
         if kind == "kube-dns":
+            if node is not None and node in self.node_kube_dns:
+                return self.node_kube_dns[node]
             return self.kube_dns
         if kind == "coredns":
             if pod is not None and pod in self.pods:
@@ -331,6 +337,20 @@ def parse_dns_section(data: dict, where: str) -> DnsLabSpec:
             out[str(name)] = _block(block, where, p)
         return out
 
+    raw_nodes = data.get("nodes") or {}
+    if not isinstance(raw_nodes, Mapping):
+        raise _err(where, "dns.nodes", "must be a mapping by name")
+    nodes: dict[str, Timeline] = {}
+    node_kube_dns: dict[str, Timeline] = {}
+    for name, block in raw_nodes.items():
+        p = f"dns.nodes.{name}"
+        if not isinstance(block, Mapping) or not block or set(block) - {"nodelocal", "kube-dns"}:
+            raise _err(where, p, "must be a mapping with 'nodelocal' and/or 'kube-dns'")
+        if "nodelocal" in block:
+            nodes[str(name)] = _block(block["nodelocal"], where, f"{p}.nodelocal")
+        if "kube-dns" in block:
+            node_kube_dns[str(name)] = _block(block["kube-dns"], where, f"{p}.kube-dns")
+
     names = data.get("names") or {}
     if not isinstance(names, Mapping) or set(names) - {"cluster", "external"}:
         raise _err(where, "dns.names", "must be a mapping with 'cluster' and/or 'external'")
@@ -339,7 +359,8 @@ def parse_dns_section(data: dict, where: str) -> DnsLabSpec:
         kube_dns=_block(data.get("kube-dns"), where, "dns.kube-dns"),
         coredns=_block(data.get("coredns"), where, "dns.coredns"),
         upstream=_block(data.get("upstream"), where, "dns.upstream"),
-        nodes=per("nodes", "nodelocal"),
+        nodes=nodes,
+        node_kube_dns=node_kube_dns,
         pods=per("pods", None),
         cluster_names=_names(names.get("cluster"), where, "dns.names.cluster"),
         external_names=_names(names.get("external"), where, "dns.names.external"),

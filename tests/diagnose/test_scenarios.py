@@ -72,3 +72,8 @@ def test_route_observations_in_the_json(results):
     crit = [f for f in results["f1"]["findings"] if f["fault"] == "F1"]
     assert crit[0]["evidence"]["prefix"] == "10.244.4.0/24" and crit[0]["evidence"]["expected_next_hop"] == "10.224.0.8"
     assert "NoRouteCreated" in crit[0]["evidence"]["condition"]
+    # and from the node itself (its agent), kube-dns — CoreDNS on the other nodes — is lost
+    assert crit[0]["evidence"]["kube_dns_from_node"].startswith("100% lost")
+    node = crit[0]["subject"].removeprefix("node/")
+    rows = [r for r in results["f1"]["observations"]["dns"] if r["resolver"] == "kube-dns"]
+    assert {r["vantage"] for r in rows if r["loss_pct"] == 100} == {f"node/{node}"}
