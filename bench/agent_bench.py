@@ -19,9 +19,10 @@ apart); and RSS growth per hour, the slope of a least-squares line through the l
 of samples. Targets: RSS <= 60 MB, CPU <= 10 millicores, no growth. The last line is
 key=value pairs.
 
-``--mode connect`` is the default because the DaemonSet runs non-root (NET_RAW not
-effective): auto falls back to connect there. ``--mode auto`` as root measures SYN mode,
-which imports scapy (~25 MB more RSS).
+``--mode connect`` (the default here) measures a pod where raw sockets are refused;
+``--mode syn`` (root) measures what the DaemonSet runs by default, where the image's file
+capability gives the non-root agent NET_RAW and ``--mode auto`` picks SYN mode. Neither
+loads scapy: SYN segments and answer summaries are made with struct.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -138,6 +139,7 @@ class AgentReader:
         self.discovered = False  # one listing done (the views can tell "no agents" from "not yet")
         self.error = ""  # discovery's failure, shown by views
         self.requests = 0  # API requests made (discovery + reads)
+        self.sent: deque[float] = deque(maxlen=4096)  # monotonic send times (benchmarks, tests)
 
     # --- reads (views, services) ---------------------------------------------------------
     def statuses(self) -> dict[str, AgentStatus]:
@@ -242,6 +244,7 @@ class AgentReader:
         if not self._wait_slot():
             raise _Stopping()
         self.requests += 1
+        self.sent.append(time.monotonic())
         resp = kubeconnect.get(api, path, query, timeout=self.settings.timeout)
         try:
             return resp.data

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,20 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(argv)
     except KeyboardInterrupt:
         return 130
+
+
+def console_main() -> None:
+    """The `aksnet-top` command: main(), then a quick exit. Every source, service and
+    child has been stopped by then; tearing down the interpreter (the Kubernetes and Azure
+    SDKs' modules, the collector) would only add a third of a second to every `check`
+    in a pipeline."""
+    rc = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(rc)
 
 
 if __name__ == "__main__":
