@@ -76,6 +76,7 @@ async def main() -> None:
     shots = [
         ("topology", "healthy", [], None),
         ("node-detail", "healthy", [first_node, "enter"], None),
+        ("node-agent", "dns-nodelocal-down", [first_node, "space"], None),  # route, DNS, agent lines
         ("filter", "healthy", ["slash", *"10.224.0.7"], None),
         ("help", "healthy", ["question_mark"], None),
         ("overlay-cilium", "overlay", [], None),

@@ -71,8 +71,9 @@ class LocalDnsMap:
 
     def vantages(self, topology: Any) -> list[Any]:
         from probes.dnsservice import Vantage
+        from probes.lab.agentfarm import local_dns_overrides
 
-        return [Vantage(LOCAL_VANTAGE, None, dict(self.overrides), confine=True)]
+        return [Vantage(LOCAL_VANTAGE, None, local_dns_overrides(self.overrides, topology), confine=True)]
 
 
 class LocalEgressMap:
@@ -103,7 +104,7 @@ def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) 
         "interval": dns.interval, "timeout": dns.timeout,
         "egress_interval": egress.interval, "egress_timeout": egress.timeout,
         "mode": "connect", "names": list(dns.names), "targets": list(egress.targets),
-        "apiserver": None,
+        "apiserver": f"127.0.0.1:{lab.port}",  # the agents check the API server too
     }
 
 
