@@ -100,6 +100,8 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
     t0 = clock()
     lab = None
     kube = cfg.kube
+    # a check reads every agent once, in one bounded burst: its own budget
+    cfg = dataclasses.replace(cfg, agents=dataclasses.replace(cfg.agents, budget=cfg.agents.check_budget))
     if interval is not None:  # one cadence for every probe in this run
         cfg = dataclasses.replace(
             cfg,

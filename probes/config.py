@@ -77,7 +77,8 @@ class AgentsConfig:
     namespace: str = "aksnet-top"  # where the agent DaemonSet runs
     selector: str = "app.kubernetes.io/name=aksnet-top-agent"  # label selector of its pods
     port: int = 9102  # the agents' port, reached through the API server's pod proxy
-    budget: float = 5.0  # API requests per second for all agent reads together
+    budget: float = 5.0  # API requests per second for all agent reads together (the app)
+    check_budget: float = 20.0  # the same for `check`: one bounded burst, every agent read once
     timeout: float = 3.0  # seconds one read through the pod proxy may take
 
 
@@ -107,6 +108,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "azure.refresh_seconds": (lambda v: 15 <= v <= 3600, "a number of seconds from 15 to 3600"),
     "agents.port": (lambda v: 1 <= v <= 65535, "a port from 1 to 65535"),
     "agents.budget": (lambda v: 0.1 <= v <= 100, "a number of requests per second from 0.1 to 100"),
+    "agents.check_budget": (lambda v: 0.1 <= v <= 100, "a number of requests per second from 0.1 to 100"),
     "agents.timeout": (lambda v: 0.1 <= v <= 60, "a number of seconds from 0.1 to 60"),
 }
 

@@ -57,7 +57,7 @@ def _flags(ns: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "context": ("kube", "context"),
         "scenario": ("demo", "scenario"),
         "nodes": ("demo", "nodes"),
-        "agent_budget": ("agents", "budget"),
+        "agent_budget": ("agents", "check_budget"),
     }.items():
         value = getattr(ns, attr, None)
         if value is not None:
@@ -90,7 +90,7 @@ def check_parser() -> argparse.ArgumentParser:
     p.add_argument("--cycles", type=int, default=2, help="probe cycles before the verdict (default 2)")
     p.add_argument("--interval", type=float, metavar="SECONDS", help="probe interval for this run (default: dns.interval)")
     p.add_argument("--output", choices=("table", "json"), default="table")
-    p.add_argument("--agent-budget", type=float, metavar="RPS", help="API requests per second for reading the per-node agents (default: agents.budget, 5)")
+    p.add_argument("--agent-budget", type=float, metavar="RPS", help="API requests per second for reading the per-node agents (default: agents.check_budget, 20)")
     return p
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,14 @@ def start_agent(lab: NetnsLab, role: str, node: str) -> subprocess.Popen:
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
 
+def listening(ip: str, port: int = 9102) -> bool:
+    try:
+        with socket.create_connection((ip, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def stop_agent(p: subprocess.Popen) -> tuple[int, str]:
     p.send_signal(signal.SIGTERM)
     try:
@@ -85,6 +94,8 @@ def test_agents_in_two_nodes_read_through_the_pod_proxy(netlab, tmp_path) -> Non
         # the fault: node1 has lost its way to D (a blackhole route in node1 only)
         netlab.route(D, "blackhole", where="node1")
         agents = [start_agent(netlab, "node1", n1), start_agent(netlab, "node2", n2)]
+        # like a DaemonSet pod that turns Ready once it listens: register the pods then
+        assert wait_for(lambda: all(listening(netlab.pod_ip(r)) for r in ("node1", "node2")), 20)
         # the pods' addresses live in the node namespaces: the lab's proxy dials them directly
         srv.set_agent_pods({n1: AgentPod(ip=netlab.pod_ip("node1")), n2: AgentPod(ip=netlab.pod_ip("node2"))})
         kube = KubeConfig(kubeconfig=srv.write_kubeconfig(os.path.join(tmp_path, "kubeconfig")))
