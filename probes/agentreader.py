@@ -17,6 +17,7 @@ probing a fixed handful of targets, and `budget` proxy GETs per second in total.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -49,8 +50,11 @@ class ReaderSettings:
 
     @staticmethod
     def from_config(agents: Any) -> "ReaderSettings":
+        # enough reads in flight to spend the budget while each waits on a slow agent
+        # (a read through the proxy takes 0.1–0.5 s): 4 at 5/s, 10 at 20/s
         return ReaderSettings(enabled=agents.enabled, namespace=agents.namespace, selector=agents.selector,
-                              port=agents.port, budget=agents.budget, timeout=agents.timeout)
+                              port=agents.port, budget=agents.budget, timeout=agents.timeout,
+                              concurrency=min(16, max(4, math.ceil(agents.budget / 2))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,7 @@ class AgentReader:
         self._done: set[str] = set()  # pods read at least once (answer or failure)
         self._slots = threading.Semaphore(self.settings.concurrency)
         self._stop = threading.Event()
+        self._reads_from = 0.0
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self.version = 0  # bumps when agents come or go, or change what they probe
@@ -163,7 +168,11 @@ class AgentReader:
             return self.discovered and all(p.name in self._done for p in self._pods.values() if p.ready and p.ip)
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, reads_from: float = 0.0) -> None:
+        """Start; the agents are listed at once, read from `reads_from` (monotonic) on:
+        `check` holds the reads until the agents have probed its cycles, so that one
+        round of reads sees them all (reading earlier only means reading again)."""
+        self._reads_from = reads_from
         if self._thread is not None or not self.settings.enabled:
             return
         self._pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="agent-read")
@@ -193,6 +202,9 @@ class AgentReader:
             if now >= next_listing:
                 self._discover()
                 next_listing = time.monotonic() + self.settings.discover_every
+                continue
+            if now < self._reads_from:
+                self._stop.wait(min(0.5, self._reads_from - now, max(0.01, next_listing - now)))
                 continue
             pod = self._next_pod()
             if pod is None:
@@ -235,6 +247,11 @@ class AgentReader:
                 from probes import kubeconnect
 
                 self._api, _ = kubeconnect.load(self.kube.kubeconfig, self.kube.context)
+            # no silent retries: a failed read is that agent's status, and the next read
+            # comes in its turn within the budget (urllib3 would retry 3 times, unpaced)
+            pm = getattr(getattr(self._api, "rest_client", None), "pool_manager", None)
+            if pm is not None:
+                pm.connection_pool_kw["retries"] = False
         return self._api
 
     def _get(self, path: str, query: list[tuple[str, str]]) -> bytes:
