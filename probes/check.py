@@ -76,11 +76,18 @@ def _dns_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
 
 def _settled(services: Any, cycles: int) -> bool:
     """Every planned probe has run `cycles` times and the SNAT source has had its say."""
-    for svc in (services.dns, services.egress):
-        plan = svc.plan()
-        stats = svc.history.snapshot()
-        if plan.jobs and (len(stats) < plan.jobs or any(st.attempts < cycles for st in stats.values())):
-            return False
+    from probes.dnsprobe import ProbeKey
+    from probes.egress import EgressKey
+
+    plan = services.dns.plan()
+    want: list[Any] = [ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
+                       for vp in plan.vantages for r in vp.resolvers for n in plan.names]
+    eplan = services.egress.plan()
+    ewant: list[Any] = [EgressKey(vp.vantage.name, t.text) for vp in eplan.vantages for t in vp.targets]
+    for keys, hist in ((want, services.dns.history), (ewant, services.egress.history)):
+        stats = hist.snapshot()
+        if any((st := stats.get(k)) is None or st.attempts < cycles for k in keys):
+            return False  # a probe (an agent's too) has not run its cycles, or not been read
     agents = getattr(services, "agents", None)
     if agents is not None and not agents.read_once():
         return False
@@ -130,7 +137,7 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
             if s is services.agents:
                 # agents started with this run (the demo's) finish their cycles about now;
                 # long-running ones hold many already: either way, one round of reads
-                s.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.3)
+                s.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.1)
             else:
                 s.start()
         synced = source.wait_synced(max(5.0, kube.request_timeout * 2))

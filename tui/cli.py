@@ -128,12 +128,17 @@ def run_check(argv: list[str]) -> int:
     except Exception as e:  # the demo could not start (unknown scenario, bad file): one line
         _err(f"check could not run: {e}")
         return int(check.Exit.COULD_NOT_RUN)
-    if ns.output == "json":
-        import json
+    try:
+        if ns.output == "json":
+            import json
 
-        print(json.dumps(result.report, indent=2))
-    else:
-        check.render_table(result)
+            print(json.dumps(result.report, indent=2))
+        else:
+            check.render_table(result)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `aksnet-top check | head`: the reader left; the verdict stands
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     return int(result.exit)
 
 
