@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .manifest import AGENT_NAME, AGENT_NAMESPACE, AGENT_PORT, MODES, render, to_yaml
@@ -188,7 +188,7 @@ def cmd_manifest(argv: Sequence[str]) -> int:
 
 
 def cmd_install(argv: Sequence[str]) -> int:
-    from .install import InstallError, install
+    from .install import install
 
     ns = _parsers()["install"].parse_args(list(argv))
     try:
@@ -208,15 +208,11 @@ def cmd_install(argv: Sequence[str]) -> int:
                 return EXIT_FAILED
         _confirm(ns, "install", f"install the agent ({len(objs)} objects, image {ns.image}) into namespace "
                  f"{ns.namespace} of {target.server} (context {target.context})")
-        try:
-            lines = install(objs, api, dry_run=ns.dry_run)
-        except InstallError as e:
-            for line in e.done:
-                print(line)
-            _err(e.message)
-            return EXIT_FAILED
+        lines = _applied(lambda: install(objs, api, dry_run=ns.dry_run))
     finally:
         _close(api)
+    if lines is None:
+        return EXIT_FAILED
     for line in lines:
         print(line)
     if not ns.dry_run:
@@ -225,7 +221,7 @@ def cmd_install(argv: Sequence[str]) -> int:
 
 
 def cmd_uninstall(argv: Sequence[str]) -> int:
-    from .install import InstallError, uninstall
+    from .install import uninstall
 
     ns = _parsers()["uninstall"].parse_args(list(argv))
     if not (ns.yes or ns.dry_run) and (sys.stdin is None or not sys.stdin.isatty()):
@@ -234,18 +230,27 @@ def cmd_uninstall(argv: Sequence[str]) -> int:
     try:
         _confirm(ns, "uninstall", f"delete the agent from namespace {ns.namespace} of {target.server} "
                  f"(context {target.context})")
-        try:
-            lines = uninstall(api, ns.namespace, dry_run=ns.dry_run)
-        except InstallError as e:
-            for line in e.done:
-                print(line)
-            _err(e.message)
-            return EXIT_FAILED
+        lines = _applied(lambda: uninstall(api, ns.namespace, dry_run=ns.dry_run))
     finally:
         _close(api)
+    if lines is None:
+        return EXIT_FAILED
     for line in lines:
         print(line)
     return EXIT_OK
+
+
+def _applied(write: Callable[[], list[str]]) -> list[str] | None:
+    """Run an install/uninstall; on failure print what was done before it, then why."""
+    from .install import InstallError
+
+    try:
+        return write()
+    except InstallError as e:
+        for line in e.done:
+            print(line)
+        _err(e.message)
+        return None
 
 
 CAP_NET_RAW = 13
