@@ -19,20 +19,15 @@ are.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from probes.dnsprobe import DnsProbe, dns_jobs
+from probes.following import FollowingService
 from probes.history import History
 from probes.model import LOCAL_VANTAGE, Topology, node_vantage
 from probes.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, resolvers_for
-from probes.scheduler import BackgroundLoop, Scheduler
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,78 +137,27 @@ def build_plan(topology: Topology, settings: DnsSettings, vantages: Sequence[Van
     return DnsPlan(version, tuple(plans), tuple(settings.names), settings.qtype, settings.interval)
 
 
-class DnsService:
+class DnsService(FollowingService):
     """Source for the app: start() returns at once; stop(timeout) joins the loop thread."""
 
     name = "dns"
+    what = "DNS probes"
 
     def __init__(self, store: object, settings: DnsSettings | None = None, *,
                  vantage_map: VantageMap | None = None, history: History | None = None,
                  poll: float = 0.5, agents: Any = None) -> None:
-        self.store = store  # a probes.state.Store (version, snapshot())
+        super().__init__(store, EMPTY_PLAN, vantage_map=vantage_map, history=history, poll=poll,
+                         agents=agents)
         self.settings = settings or DnsSettings()
-        self.vantage_map = vantage_map
-        self.agents = agents  # probes.agentreader.AgentReader (version, statuses()) or None
-        self.history = history or History()
-        self.poll = min(max(poll, 0.05), 1.0)
-        self._plan = EMPTY_PLAN
-        self._lock = threading.Lock()
-        self._bg: BackgroundLoop | None = None
-        self._scheduler: Scheduler | None = None
-        self._follow = None
-        self._error = ""
 
-    # --- reads (views) -------------------------------------------------------------------
     def plan(self) -> DnsPlan:
-        with self._lock:
-            return self._plan
+        return super().plan()  # type: ignore[no-any-return]
 
-    @property
-    def error(self) -> str:
-        return self._error
+    def _concurrency_now(self) -> int:
+        return self.settings.concurrency
 
-    # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
-        if self._bg is not None:
-            return
-        self._bg = BackgroundLoop(name="dns-probes")
-        self._scheduler = Scheduler(self.history.add, concurrency=self.settings.concurrency)
-        self._follow = self._bg.call(self._run())
-
-    def stop(self, timeout: float = 3.0) -> None:
-        bg, self._bg = self._bg, None
-        if bg is None:
-            return
-        sched = self._scheduler
-        if self._follow is not None:
-            self._follow.cancel()
-        if sched is not None:
-            try:
-                bg.call(sched.stop(timeout / 2)).result(timeout / 2 + 0.5)
-            except Exception:  # noqa: BLE001 - stopping must never raise
-                pass
-        bg.close(timeout / 2)
-
-    # --- the loop ------------------------------------------------------------------------
-    async def _run(self) -> None:
-        assert self._scheduler is not None
-        await self._scheduler.start()
-        seen: tuple[int, int, int] | None = None
-        while True:
-            try:
-                key = (self.store.version, getattr(self.vantage_map, "version", 0),  # type: ignore[attr-defined]
-                       getattr(self.agents, "version", 0))
-                if key != seen:
-                    seen = key
-                    self._replan()
-                self._error = ""
-            except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
-                self._error = f"DNS probes could not follow the cluster: {type(e).__name__}: {e}"[:300]
-                log.debug("dns service: replan failed", exc_info=True)  # the pane shows the error
-                with self._lock:
-                    self._plan = DnsPlan(self._plan.version, self._plan.vantages, self._plan.names,
-                                         self._plan.qtype, self._plan.interval, self._error)
-            await asyncio.sleep(self.poll)
+    def _with_error(self, plan: DnsPlan, error: str) -> DnsPlan:
+        return DnsPlan(plan.version, plan.vantages, plan.names, plan.qtype, plan.interval, error)
 
     def _replan(self) -> None:
         snap = self.store.snapshot()  # type: ignore[attr-defined]
@@ -231,12 +175,7 @@ class DnsService:
             probe = DnsProbe(vp.vantage.name, timeout=s.timeout)
             jobs += dns_jobs(vp.resolvers, plan.names, probe=probe, rdtype=s.qtype,
                              interval=s.interval, jitter=s.jitter)
-        assert self._scheduler is not None
-        self._scheduler.set_jobs(jobs)
-        remote = {vp.vantage.name for vp in plan.vantages if vp.vantage.agent}
-        self.history.retain((j.key for j in jobs), also=lambda k: getattr(k, "vantage", None) in remote)
-        with self._lock:
-            self._plan = plan
+        self._commit(plan, jobs)
 
 
 def agent_plans(agents: Any) -> list[VantagePlan]:

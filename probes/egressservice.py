@@ -24,9 +24,7 @@ node; the plan, the history keys and the pane stay as they are.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
@@ -34,12 +32,12 @@ from typing import Any, Mapping, Protocol, Sequence
 from probes.egress import (DEFAULT_DNS_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, DnsFailure,
                            EgressProbe, Resolve, default_concurrency, egress_jobs,
                            raise_nofile_limit, resolver_at)
+from probes.following import FollowingService
 from probes.history import History
 from probes.model import LOCAL_VANTAGE, Topology, node_vantage
-from probes.scheduler import BackgroundLoop, Scheduler
+
 from probes.targets import Target, egress_targets, parse_target
 
-log = logging.getLogger(__name__)
 
 _nofile_lock = threading.Lock()
 _nofile_raised = False
@@ -220,93 +218,39 @@ def vantage_resolve(dns: tuple[str, int] | None, confine: bool, timeout: float) 
     return resolve
 
 
-class EgressService:
+class EgressService(FollowingService):
     """Source for the app: start() returns at once; stop(timeout) joins the loop thread."""
 
     name = "egress"
+    what = "egress checks"
 
     def __init__(self, store: object, settings: EgressSettings | None = None, *,
                  vantage_map: EgressVantageMap | None = None, history: History | None = None,
                  poll: float = 0.5, server_url: str | None = None,
                  probe_options: Mapping[str, Any] | None = None, agents: Any = None) -> None:
-        self.store = store  # a probes.state.Store (version, snapshot())
+        super().__init__(store, EMPTY_PLAN, vantage_map=vantage_map, history=history, poll=poll,
+                         agents=agents)
         self.settings = settings or EgressSettings()
-        self.vantage_map = vantage_map
-        self.agents = agents  # probes.agentreader.AgentReader (version, statuses()) or None
-        self.history = history or History()
-        self.poll = min(max(poll, 0.05), 1.0)
         self.server_url = server_url  # None: follow the store's "context @ server"
         self._probe_options = dict(probe_options or {})  # e.g. raw_socket (tests)
-        self._plan = EMPTY_PLAN
-        self._lock = threading.Lock()
-        self._bg: BackgroundLoop | None = None
-        self._scheduler: Scheduler | None = None
-        self._follow: Any = None
         self._probes: dict[str, tuple[EgressVantage, EgressProbe]] = {}
         self._concurrency = 1
-        self._error = ""
 
-    # --- reads (views) -------------------------------------------------------------------
     def plan(self) -> EgressPlan:
-        with self._lock:
-            return self._plan
+        return super().plan()  # type: ignore[no-any-return]
 
-    @property
-    def error(self) -> str:
-        return self._error
-
-    # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
-        if self._bg is not None:
-            return
+    def _concurrency_now(self) -> int:
         raise_nofile_once()
         self._concurrency = default_concurrency(self.settings.concurrency)
-        self._bg = BackgroundLoop(name="egress-probes")
-        self._scheduler = Scheduler(self.history.add, concurrency=self._concurrency)
-        self._follow = self._bg.call(self._run())
+        return self._concurrency
 
-    def stop(self, timeout: float = 3.0) -> None:
-        bg, self._bg = self._bg, None
-        if bg is None:
-            return
-        sched = self._scheduler
-        if self._follow is not None:
-            self._follow.cancel()
+    async def _halt(self) -> None:
+        for _, probe in list(self._probes.values()):
+            await probe.close()
+        self._probes.clear()
 
-        async def halt() -> None:
-            if sched is not None:
-                await sched.stop(timeout / 2)
-            for _, probe in list(self._probes.values()):
-                await probe.close()
-            self._probes.clear()
-
-        try:
-            bg.call(halt()).result(timeout / 2 + 0.5)
-        except Exception:  # noqa: BLE001 - stopping must never raise
-            pass
-        bg.close(timeout / 2)
-
-    # --- the loop ------------------------------------------------------------------------
-    async def _run(self) -> None:
-        assert self._scheduler is not None
-        await self._scheduler.start()
-        seen: tuple[int, int, int] | None = None
-        while True:
-            try:
-                key = (self.store.version, getattr(self.vantage_map, "version", 0),  # type: ignore[attr-defined]
-                       getattr(self.agents, "version", 0))
-                if key != seen:
-                    seen = key
-                    self._replan()
-                self._error = ""
-            except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
-                self._error = f"egress checks could not follow the cluster: {type(e).__name__}: {e}"[:300]
-                log.debug("egress service: replan failed", exc_info=True)  # the pane shows the error
-                with self._lock:
-                    p = self._plan
-                    self._plan = EgressPlan(p.version, p.vantages, p.targets, p.interval, p.mode,
-                                            p.server, p.note, self._error)
-            await asyncio.sleep(self.poll)
+    def _with_error(self, p: EgressPlan, error: str) -> EgressPlan:
+        return EgressPlan(p.version, p.vantages, p.targets, p.interval, p.mode, p.server, p.note, error)
 
     def _probe_for(self, v: EgressVantage) -> EgressProbe:
         s = self.settings
@@ -334,15 +278,10 @@ class EgressService:
             probe = kept[1] if kept is not None and kept[0] == v else self._probe_for(v)
             probes[v.name] = (v, probe)
             jobs += egress_jobs(vp.targets, probe, interval=s.interval, jitter=s.jitter)
-        assert self._scheduler is not None
-        self._scheduler.set_jobs(jobs)
-        remote = {vp.vantage.name for vp in plan.vantages if vp.vantage.agent}
-        self.history.retain((j.key for j in jobs), also=lambda k: getattr(k, "vantage", None) in remote)
         # replaced probes are not closed here: a cancelled check may still be unwinding on
         # them, and their SYN engine closes its raw sockets by itself once idle
         self._probes = probes
-        with self._lock:
-            self._plan = plan
+        self._commit(plan, jobs)
 
 
 def agent_plans(agents: Any) -> list[EgressVantagePlan]:

@@ -1,0 +1,121 @@
+"""What the DNS and egress services share: a scheduler on a background loop that follows
+the store's topology (and the demo's vantage map, and the agents) and re-plans its jobs.
+
+A subclass gives its loop a name, its concurrency, ``_replan()`` (build a plan, call
+:meth:`FollowingService._commit` with it and its jobs) and ``_with_error(plan, text)``
+(the same plan carrying an error line for the views); ``_halt()`` closes whatever else it
+holds on the loop at stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any, Iterable
+
+from probes.history import History
+from probes.scheduler import BackgroundLoop, Job, Scheduler
+
+log = logging.getLogger(__name__)
+
+
+class FollowingService:
+    """Source for the app: start() returns at once; stop(timeout) joins the loop thread."""
+
+    name = "probes"
+    what = "probes"  # for the error line: "<what> could not follow the cluster: …"
+
+    def __init__(self, store: object, empty_plan: Any, *, vantage_map: Any = None,
+                 history: History | None = None, poll: float = 0.5, agents: Any = None) -> None:
+        self.store = store  # a probes.state.Store (version, snapshot())
+        self.vantage_map = vantage_map
+        self.agents = agents  # probes.agentreader.AgentReader (version, statuses()) or None
+        self.history = history or History()
+        self.poll = min(max(poll, 0.05), 1.0)
+        self._plan = empty_plan
+        self._lock = threading.Lock()
+        self._bg: BackgroundLoop | None = None
+        self._scheduler: Scheduler | None = None
+        self._follow: Any = None
+        self._error = ""
+
+    # --- reads (views) -------------------------------------------------------------------
+    def plan(self) -> Any:
+        with self._lock:
+            return self._plan
+
+    @property
+    def error(self) -> str:
+        return self._error
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def _concurrency_now(self) -> int:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self._bg is not None:
+            return
+        concurrency = self._concurrency_now()
+        self._bg = BackgroundLoop(name=f"{self.name}-probes")
+        self._scheduler = Scheduler(self.history.add, concurrency=concurrency)
+        self._follow = self._bg.call(self._run())
+
+    def stop(self, timeout: float = 3.0) -> None:
+        bg, self._bg = self._bg, None
+        if bg is None:
+            return
+        sched = self._scheduler
+        if self._follow is not None:
+            self._follow.cancel()
+
+        async def halt() -> None:
+            if sched is not None:
+                await sched.stop(timeout / 2)
+            await self._halt()
+
+        try:
+            bg.call(halt()).result(timeout / 2 + 0.5)
+        except Exception:  # noqa: BLE001 - stopping must never raise
+            pass
+        bg.close(timeout / 2)
+
+    async def _halt(self) -> None:
+        """Close what the subclass holds on the loop (after the scheduler stopped)."""
+
+    # --- the loop ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        assert self._scheduler is not None
+        await self._scheduler.start()
+        seen: tuple[int, int, int] | None = None
+        while True:
+            try:
+                key = (self.store.version, getattr(self.vantage_map, "version", 0),  # type: ignore[attr-defined]
+                       getattr(self.agents, "version", 0))
+                if key != seen:
+                    seen = key
+                    self._replan()
+                self._error = ""
+            except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
+                self._error = f"{self.what} could not follow the cluster: {type(e).__name__}: {e}"[:300]
+                log.debug("%s service: replan failed", self.name, exc_info=True)  # the pane shows it
+                with self._lock:
+                    self._plan = self._with_error(self._plan, self._error)
+            await asyncio.sleep(self.poll)
+
+    def _replan(self) -> None:
+        raise NotImplementedError
+
+    def _with_error(self, plan: Any, error: str) -> Any:
+        raise NotImplementedError
+
+    def _commit(self, plan: Any, jobs: Iterable[Job]) -> None:
+        """Run `jobs`, forget history no plan row shows (an agent's rows arrive from the
+        agent reader, not from a job), and publish `plan`."""
+        jobs = list(jobs)
+        assert self._scheduler is not None
+        self._scheduler.set_jobs(jobs)
+        remote = {vp.vantage.name for vp in plan.vantages if vp.vantage.agent}
+        self.history.retain((j.key for j in jobs), also=lambda k: getattr(k, "vantage", None) in remote)
+        with self._lock:
+            self._plan = plan
