@@ -15,13 +15,12 @@ Text as plain text, never as markup.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Hashable, Protocol
+from typing import Any, Protocol
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from probes.egress import EgressKey
 from probes.egressservice import EgressPlan
@@ -29,7 +28,8 @@ from probes.history import History, Stats
 from probes.model import LOCAL_VANTAGE
 from probes.targets import Target
 from tui import format as fmt
-from tui.dns_pane import BAD, DIM, OK, WARN, SortText, fmt_ms, short_vantage, spark_levels, spark_text
+from tui.dns_pane import BAD, DIM, OK, WARN, fmt_ms, short_vantage, spark_levels, spark_text
+from tui.probe_pane import ProbePane, ProbeTable
 
 SHORT_OUTCOME = {
     "open": "open", "refused": "refused", "timeout": "timeout", "unreachable": "unreach",
@@ -37,7 +37,6 @@ SHORT_OUTCOME = {
 }
 STYLE = {"ok": OK, "warn": WARN, "bad": BAD, "pending": DIM}
 BULLET = {"ok": "●", "warn": "▲", "bad": "✖", "pending": "◌"}
-RANK = {"bad": 0, "warn": 1, "pending": 2, "ok": 3}
 MODE_LABEL = {"syn": "syn", "connect": "conn"}
 
 # (column key, header, width): 32+9+6+4+9+5 + 2×6 padding = 77 columns
@@ -50,21 +49,6 @@ class EgressSource(Protocol):
     error: str
 
     def plan(self) -> EgressPlan: ...
-
-
-def _cell(text: str | Text, order: tuple) -> SortText:
-    t = SortText()
-    t.append_text(text if isinstance(text, Text) else Text(text))
-    t.no_wrap = True
-    t.overflow = "ellipsis"
-    t.order = order
-    return t
-
-
-def _sig(c: Any) -> Any:
-    if isinstance(c, Text):
-        return (c.plain, str(c.style), tuple((s.start, s.end, str(s.style)) for s in c.spans))
-    return c
 
 
 def outcome_of(st: Stats | None) -> str:
@@ -103,27 +87,14 @@ class RowInfo:
     order: tuple
 
 
-class EgressTable(DataTable):
+class EgressTable(ProbeTable):
     BINDINGS = [
         Binding("enter", "select_cursor", "Egress row: history of that target", show=False),
         Binding("p", "toggle_problems", "Problems only", tooltip="show only vantages with a failing target"),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
-
-    def action_toggle_problems(self) -> None:
-        pane = self.parent
-        if isinstance(pane, EgressPane):
-            pane.toggle_problems()
-
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        pane = self.parent
-        if isinstance(pane, EgressPane):
-            pane.flush_visible()
-
-
-class EgressPane(Vertical):
+class EgressPane(ProbePane):
     PANE_TITLE = "Egress"
     DEFAULT_CSS = """
     EgressPane { height: 1fr; }
@@ -132,25 +103,12 @@ class EgressPane(Vertical):
     EgressPane > EgressTable { height: 1fr; }
     """
 
+    COLUMNS = COLUMNS
+    KEY = EgressKey
+
     def __init__(self, source: EgressSource, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.source = source
-        self.problems_only = False
-        self._plan: EgressPlan | None = None
-        self._rows: dict[EgressKey, RowInfo] = {}
-        self._shown: set[str] = set()
-        self._cells: dict[str, list[Any]] = {}
-        self._raw: dict[str, tuple] = {}
-        self._stats: dict[EgressKey, Stats] = {}
-        self._dirty: dict[str, tuple[RowInfo, Stats]] = {}
-        self._health: dict[str, dict[EgressKey, str]] = {}
-        self._vantage_order: dict[str, int] = {}
-        self._vantage_note: dict[str, str] = {}
-        self._agent_nodes: dict[str, str] = {}  # vantage -> node, for vantages an agent probes
+        super().__init__(source, **kwargs)
         self._modes: dict[str, tuple[str, str]] = {}  # vantage -> (mode, fallback reason)
-        self._seen_version = -1
-        self._status: Text | None = None
-        self.ticks = 0
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Egress: waiting for the cluster…", style=DIM), id="egress-status")
@@ -159,79 +117,23 @@ class EgressPane(Vertical):
             table.add_column(label, key=key, width=width)
         yield table
 
-    @property
-    def table(self) -> EgressTable:
-        return self.query_one(EgressTable)
+    # --- what the rows say ---------------------------------------------------------------
+    def _health_of(self, st: Stats | None) -> str:
+        return health(st)
 
-    def focus(self, scroll_visible: bool = True) -> "EgressPane":
-        self.table.focus(scroll_visible)
-        return self
+    def _on_result(self, info: RowInfo, st: Stats) -> None:
+        mode = getattr(getattr(st.last, "mode", None), "value", "")
+        if mode:
+            self._modes[info.key.vantage] = (mode, getattr(st.last, "fallback", ""))
 
-    def _visible(self) -> bool:
-        node: Any = self
-        while node is not None and hasattr(node, "display"):
-            if not node.display:
-                return False
-            node = node.parent
-        return True
+    def _raw_sig(self, st: Stats) -> tuple:
+        return (st.p50, st.successes, st.attempts, st.last_outcome, spark_levels(st.recent),
+                getattr(getattr(st.last, "mode", None), "value", ""), bool(getattr(st.last, "fallback", "")))
 
-    # --- the tick ------------------------------------------------------------------------
-    def on_show(self) -> None:
-        self.tick()  # a tab just opened shows its rows now, not at the app's next refresh
+    def _open_detail(self, info: RowInfo) -> None:
+        from tui.egress_detail import EgressDetailScreen
 
-    def tick(self, snap: object = None) -> None:
-        """Called by the app at its refresh cadence. Cheap when nothing changed."""
-        if not self.is_mounted or not self._visible():
-            return
-        self.ticks += 1
-        plan = self.source.plan()
-        hist = self.source.history
-        structural = plan is not self._plan
-        if structural:
-            self._take_plan(plan)
-        version = hist.version
-        changed: dict[Hashable, Stats] = {}
-        if version != self._seen_version or structural:
-            since = 0 if structural else self._seen_version
-            self._seen_version = version
-            changed = hist.snapshot(since=max(since, 0))
-        touched: set[str] = set()
-        for key, st in changed.items():
-            info = self._rows.get(key)  # type: ignore[arg-type]
-            if info is None:
-                continue
-            self._stats[info.key] = st
-            v = info.key.vantage
-            mode = getattr(getattr(st.last, "mode", None), "value", "")
-            if mode:
-                self._modes[v] = (mode, getattr(st.last, "fallback", ""))
-            h = health(st)
-            vh = self._health.setdefault(v, {})
-            if vh.get(info.key) != h:
-                vh[info.key] = h
-                touched.add(v)
-        with self.app.batch_update():
-            if structural or (self.problems_only and touched):
-                self._sync_rows()
-            for key, st in changed.items():
-                info = self._rows.get(key)  # type: ignore[arg-type]
-                if info is not None:
-                    self._dirty[self._row_key(info.key)] = (info, st)
-            self.flush_visible()
-            if self._agent_nodes and self.ticks % 8 == 0:
-                touched |= set(self._agent_nodes)  # "agent 12s ago" moves on
-            for v in (set(self._vantage_order) if structural else touched):
-                self._put(self._vantage_key(v), self._vantage_cells(v))
-            self._update_status(plan)
-
-    # --- rows ----------------------------------------------------------------------------
-    @staticmethod
-    def _row_key(k: EgressKey) -> str:
-        return f"r|{k.vantage}|{k.target}"
-
-    @staticmethod
-    def _vantage_key(v: str) -> str:
-        return f"v|{v}"
+        self.app.push_screen(EgressDetailScreen(info.key, info.target, self.source))
 
     def _take_plan(self, plan: EgressPlan) -> None:
         self._plan = plan
@@ -253,104 +155,6 @@ class EgressPane(Vertical):
         self._health = {v: {k: h for k, h in hs.items() if k in rows} for v, hs in self._health.items()
                         if v in self._vantage_order}
         self._modes = {v: m for v, m in self._modes.items() if v in self._vantage_order}
-
-    def vantage_health(self, v: str) -> str:
-        hs = self._health.get(v, {})
-        if not hs:
-            return "pending" if any(k.vantage == v for k in self._rows) else "ok"
-        return min(hs.values(), key=lambda h: RANK[h])
-
-    def _wanted(self) -> list[tuple[str, tuple, Any]]:
-        out: list[tuple[str, tuple, Any]] = []
-        for v, vi in self._vantage_order.items():
-            if self.problems_only and self.vantage_health(v) not in ("bad", "warn"):
-                continue
-            out.append((self._vantage_key(v), (vi, 0), v))
-        keep = {o[2] for o in out}
-        for info in self._rows.values():
-            if info.key.vantage in keep:
-                out.append((self._row_key(info.key), info.order, info))
-        return out
-
-    def _sync_rows(self) -> None:
-        table = self.table
-        wanted = self._wanted()
-        wanted_keys = {k for k, _, _ in wanted}
-        cursor_key = None
-        if table.row_count and 0 <= table.cursor_row < table.row_count:
-            try:
-                cursor_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-            except Exception:  # noqa: BLE001
-                cursor_key = None
-        for k in [k for k in self._shown if k not in wanted_keys]:
-            table.remove_row(k)
-            self._shown.discard(k)
-            self._dirty.pop(k, None)
-            self._cells.pop(k, None)
-            self._raw.pop(k, None)
-        added = False
-        for k, order, what in wanted:
-            if k in self._shown:
-                continue
-            if isinstance(what, RowInfo):
-                cells = self._row_cells(what, self._stats.get(what.key))
-            else:
-                cells = self._vantage_cells(what)
-            cells[0] = _cell(cells[0], order)
-            table.add_row(*cells, key=k)
-            self._cells[k] = [_sig(c) for c in cells]
-            self._shown.add(k)
-            added = True
-        if added:
-            table.sort(key=lambda row: row[0].order if isinstance(row[0], SortText) else ())
-        if cursor_key is not None and cursor_key in self._shown:
-            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
-
-    def flush_visible(self, everything: bool = False) -> None:
-        """Redraw the rows on screen whose stats moved; off-screen rows wait until they
-        scroll into view, so a tick costs what can be seen."""
-        if not self._dirty:
-            return
-        table = self.table
-        if everything:
-            keys = list(self._dirty)
-        else:
-            first = max(0, int(table.scroll_y))
-            rows = table.ordered_rows[first: first + max(1, table.size.height)]
-            keys = [r.key.value for r in rows if r.key.value in self._dirty]
-        for rk in keys:
-            info, st = self._dirty.pop(rk)
-            raw = (st.p50, st.successes, st.attempts, st.last_outcome, spark_levels(st.recent),
-                   getattr(getattr(st.last, "mode", None), "value", ""), bool(getattr(st.last, "fallback", "")))
-            self._put(rk, lambda i=info, s=st: self._row_cells(i, s), raw)
-
-    def _put(self, row_key: str, cells: Any, raw: tuple | None = None) -> None:
-        old = self._cells.get(row_key)
-        if old is None:
-            return
-        if raw is not None:
-            if self._raw.get(row_key) == raw:
-                return
-            self._raw[row_key] = raw
-        if callable(cells):
-            cells = cells()
-        table = self.table
-        for i, (col, _, _) in enumerate(COLUMNS):
-            c = cells[i]
-            sig = _sig(c)
-            if old[i] == sig:
-                continue
-            old[i] = sig
-            if i == 0:
-                c = _cell(c, self._order_of(row_key))
-            table.update_cell(row_key, col, c, update_width=False)
-
-    def _order_of(self, row_key: str) -> tuple:
-        if row_key.startswith("v|"):
-            return (self._vantage_order.get(row_key[2:], 0), 0)
-        _, v, target = row_key.split("|", 2)
-        info = self._rows.get(EgressKey(v, target))
-        return info.order if info is not None else ()
 
     def _row_cells(self, info: RowInfo, st: Stats | None) -> list[Any]:
         h = health(st)
@@ -435,42 +239,3 @@ class EgressPane(Vertical):
         if line != self._status:
             self._status = line
             self.query_one("#egress-status", Static).update(line)
-
-    def toggle_problems(self) -> None:
-        self.problems_only = not self.problems_only
-        if self._plan is not None:
-            with self.app.batch_update():
-                self._sync_rows()
-                self._update_status(self._plan)
-
-    def selected(self) -> RowInfo | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        except Exception:  # noqa: BLE001
-            return None
-        if not key or not key.startswith("r|"):
-            return None
-        _, v, target = key.split("|", 2)
-        return self._rows.get(EgressKey(v, target))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        info = self.selected()
-        if info is None:
-            return
-        from tui.egress_detail import EgressDetailScreen
-
-        self.app.push_screen(EgressDetailScreen(info.key, info.target, self.source))
-
-    def plain_rows(self) -> list[str]:
-        """The table as text, in display order (tests)."""
-        self.flush_visible(everything=True)
-        table = self.table
-        out = []
-        for i in range(table.row_count):
-            cells = table.get_row_at(i)
-            out.append(" | ".join(c.plain if isinstance(c, Text) else str(c) for c in cells))
-        return out

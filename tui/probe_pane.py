@@ -1,0 +1,319 @@
+"""The machinery the DNS and egress panes share: a table of vantage rows and probe rows,
+fed by a service's plan and history, diffed by row key, redrawn only where it is seen.
+
+A pane subclass sets ``COLUMNS`` and ``KEY`` (the history's key type: ``ProbeKey`` or
+``EgressKey``), builds its rows in ``_take_plan`` (``self._rows``: key -> row info with
+``key`` and ``order``; ``self._vantage_order``), and says how rows look
+(``_row_cells``, ``_vantage_cells``, ``_update_status``), how a row's stats are
+summarised for the redraw check (``_raw_sig``), what health a result has (``_health_of``) and
+which screen opens on Enter (``_open_detail``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import DataTable
+
+from probes.history import Stats
+
+
+RANK = {"bad": 0, "warn": 1, "pending": 2, "ok": 3}  # worst first
+
+
+class SortText(Text):
+    """A cell that carries its row's place: DataTable.sort orders rows by it."""
+
+    order: tuple = ()
+
+
+def cell(text: str | Text, order: tuple) -> SortText:
+    t = SortText()
+    t.append_text(text if isinstance(text, Text) else Text(text))
+    t.no_wrap = True
+    t.overflow = "ellipsis"
+    t.order = order
+    return t
+
+
+def signature(c: Any) -> Any:
+    """What a cell shows (text and styles): equal signatures need no update_cell."""
+    if isinstance(c, Text):
+        return (c.plain, str(c.style), tuple((s.start, s.end, str(s.style)) for s in c.spans))
+    return c
+
+
+class ProbeTable(DataTable):
+    """The pane's table: `p` toggles problems only; scrolling draws rows that missed values."""
+
+    def action_toggle_problems(self) -> None:
+        pane = self.parent
+        if isinstance(pane, ProbePane):
+            pane.toggle_problems()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        pane = self.parent
+        if isinstance(pane, ProbePane):
+            pane.flush_visible()  # rows scrolled into view get the values they missed
+
+
+class ProbePane(Vertical):
+    COLUMNS: tuple[tuple[str, str, int], ...] = ()
+    KEY: Any = tuple  # the history key type (a NamedTuple)
+
+    def __init__(self, source: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.problems_only = False
+        self._plan: Any = None
+        self._rows: dict[Any, Any] = {}  # every planned row: key -> row info (key, order)
+        self._shown: set[str] = set()  # row keys in the table
+        self._cells: dict[str, list[Any]] = {}  # row key -> last cell signatures, for diffing
+        self._raw: dict[str, tuple] = {}  # row key -> last stats signature
+        self._stats: dict[Any, Stats] = {}
+        self._dirty: dict[str, tuple[Any, Stats]] = {}  # off-screen rows with newer stats
+        self._health: dict[str, dict[Any, str]] = {}  # vantage -> key -> health
+        self._vantage_order: dict[str, int] = {}
+        self._vantage_note: dict[str, str] = {}
+        self._agent_nodes: dict[str, str] = {}  # vantage -> node, for vantages an agent probes
+        self._seen_version = -1
+        self._status: Text | None = None
+        self.ticks = 0
+
+    @property
+    def table(self) -> ProbeTable:
+        return self.query_one(ProbeTable)
+
+    def focus(self, scroll_visible: bool = True) -> "ProbePane":
+        self.table.focus(scroll_visible)
+        return self
+
+    def _visible(self) -> bool:
+        node: Any = self
+        while node is not None and hasattr(node, "display"):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
+    def on_show(self) -> None:
+        self.tick()  # a tab just opened shows its rows now, not at the app's next refresh
+
+    # --- hooks ----------------------------------------------------------------------------
+    def _take_plan(self, plan: Any) -> None:
+        raise NotImplementedError
+
+    def _row_cells(self, info: Any, st: Stats | None) -> list[Any]:
+        raise NotImplementedError
+
+    def _vantage_cells(self, v: str) -> list[Any]:
+        raise NotImplementedError
+
+    def _update_status(self, plan: Any) -> None:
+        raise NotImplementedError
+
+    def _raw_sig(self, st: Stats) -> tuple:
+        raise NotImplementedError
+
+    def _health_of(self, st: Stats | None) -> str:
+        """ok | warn | bad | pending."""
+        raise NotImplementedError
+
+    def _on_result(self, info: Any, st: Stats) -> None:
+        """A row got new stats (before its health is taken)."""
+
+    def _open_detail(self, info: Any) -> None:
+        raise NotImplementedError
+
+    # --- the tick ------------------------------------------------------------------------
+    def tick(self, snap: object = None) -> None:
+        """Called by the app at its refresh cadence. Cheap when nothing changed."""
+        if not self.is_mounted or not self._visible():
+            return
+        self.ticks += 1
+        plan = self.source.plan()
+        hist = self.source.history
+        structural = plan is not self._plan
+        if structural:
+            self._take_plan(plan)
+        version = hist.version
+        changed: dict[Hashable, Stats] = {}
+        if version != self._seen_version or structural:
+            since = 0 if structural else self._seen_version
+            self._seen_version = version
+            changed = hist.snapshot(since=max(since, 0))
+        touched: set[str] = set()
+        for key, st in changed.items():
+            info = self._rows.get(key)
+            if info is None:
+                continue
+            self._stats[info.key] = st
+            self._on_result(info, st)
+            h = self._health_of(st)
+            vh = self._health.setdefault(info.key.vantage, {})
+            if vh.get(info.key) != h:
+                vh[info.key] = h
+                touched.add(info.key.vantage)
+        with self.app.batch_update():
+            if structural or (self.problems_only and touched):
+                self._sync_rows()
+            for key, st in changed.items():
+                info = self._rows.get(key)
+                if info is not None:
+                    self._dirty[self._row_key(info.key)] = (info, st)
+            self.flush_visible()
+            if self._agent_nodes and self.ticks % 8 == 0:
+                touched |= set(self._agent_nodes)  # "agent 12s ago" moves on
+            for v in (set(self._vantage_order) if structural else touched):
+                self._put(self._vantage_key(v), self._vantage_cells(v))
+            self._update_status(plan)
+
+    # --- rows ----------------------------------------------------------------------------
+    @staticmethod
+    def _row_key(k: tuple) -> str:
+        return "r|" + "|".join(k)
+
+    def _key_of(self, row_key: str) -> Any:
+        """The history key of a probe row's key ("r|…"), or None for a vantage row."""
+        if not row_key.startswith("r|"):
+            return None
+        return self.KEY(*row_key.split("|", len(self.KEY._fields))[1:])
+
+    @staticmethod
+    def _vantage_key(v: str) -> str:
+        return f"v|{v}"
+
+    def vantage_health(self, v: str) -> str:
+        hs = self._health.get(v, {})
+        if not hs:
+            return "pending" if any(k.vantage == v for k in self._rows) else "ok"
+        return min(hs.values(), key=lambda h: RANK[h])
+
+    def _wanted(self) -> list[tuple[str, tuple, Any]]:
+        out: list[tuple[str, tuple, Any]] = []
+        for v, vi in self._vantage_order.items():
+            if self.problems_only and self.vantage_health(v) not in ("bad", "warn"):
+                continue
+            out.append((self._vantage_key(v), (vi, 0), v))
+        keep = {o[2] for o in out}
+        for info in self._rows.values():
+            if info.key.vantage in keep:
+                out.append((self._row_key(info.key), info.order, info))
+        return out
+
+    def _sync_rows(self) -> None:
+        table = self.table
+        wanted = self._wanted()
+        wanted_keys = {k for k, _, _ in wanted}
+        cursor_key = None
+        if table.row_count and 0 <= table.cursor_row < table.row_count:
+            try:
+                cursor_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            except Exception:  # noqa: BLE001
+                cursor_key = None
+        for k in [k for k in self._shown if k not in wanted_keys]:
+            table.remove_row(k)
+            self._dirty.pop(k, None)
+            self._shown.discard(k)
+            self._cells.pop(k, None)
+            self._raw.pop(k, None)
+        added = False
+        for k, order, what in wanted:
+            if k in self._shown:
+                continue
+            if isinstance(what, str):
+                cells = self._vantage_cells(what)
+            else:
+                cells = self._row_cells(what, self._stats.get(what.key))
+            cells[0] = cell(cells[0], order)
+            table.add_row(*cells, key=k)
+            self._cells[k] = [signature(c) for c in cells]
+            self._shown.add(k)
+            added = True
+        if added:
+            table.sort(key=lambda row: row[0].order if isinstance(row[0], SortText) else ())
+        if cursor_key is not None and cursor_key in self._shown:
+            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+
+    def flush_visible(self, everything: bool = False) -> None:
+        """Redraw the rows on screen whose stats moved; off-screen rows wait until they
+        scroll into view. At 1,000 results/s nearly every row changes every tick, but only
+        a screenful is ever drawn: this keeps a tick's cost to what can be seen."""
+        if not self._dirty:
+            return
+        table = self.table
+        if everything:
+            keys = list(self._dirty)
+        else:
+            first = max(0, int(table.scroll_y))
+            rows = table.ordered_rows[first : first + max(1, table.size.height)]
+            keys = [r.key.value for r in rows if r.key.value in self._dirty]
+        for rk in keys:
+            info, st = self._dirty.pop(rk)
+            self._put(rk, lambda i=info, s=st: self._row_cells(i, s), self._raw_sig(st))
+
+    def _put(self, row_key: str, cells: Any, raw: tuple | None = None) -> None:
+        """update_cell for what changed in a shown row. `raw`, when given, is a cheap
+        signature of the row: unchanged rows cost one comparison."""
+        old = self._cells.get(row_key)
+        if old is None:
+            return
+        if raw is not None:
+            if self._raw.get(row_key) == raw:
+                return
+            self._raw[row_key] = raw
+        if callable(cells):
+            cells = cells()
+        table = self.table
+        for i, (col, _, _) in enumerate(self.COLUMNS):
+            c = cells[i]
+            sig = signature(c)
+            if old[i] == sig:
+                continue
+            old[i] = sig
+            if i == 0:
+                c = cell(c, self._order_of(row_key))
+            table.update_cell(row_key, col, c, update_width=False)
+
+    def _order_of(self, row_key: str) -> tuple:
+        if row_key.startswith("v|"):
+            return (self._vantage_order.get(row_key[2:], 0), 0)
+        info = self._rows.get(self._key_of(row_key))
+        return info.order if info is not None else ()
+
+    # --- actions ---------------------------------------------------------------------------
+    def toggle_problems(self) -> None:
+        self.problems_only = not self.problems_only
+        if self._plan is not None:
+            with self.app.batch_update():
+                self._sync_rows()
+                self._update_status(self._plan)
+
+    def selected(self) -> Any:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        except Exception:  # noqa: BLE001
+            return None
+        return self._rows.get(self._key_of(key)) if key else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        info = self.selected()
+        if info is not None:
+            self._open_detail(info)
+
+    def plain_rows(self) -> list[str]:
+        """The table as text, in display order (tests)."""
+        self.flush_visible(everything=True)
+        table = self.table
+        out = []
+        for i in range(table.row_count):
+            cells = table.get_row_at(i)
+            out.append(" | ".join(c.plain if isinstance(c, Text) else str(c) for c in cells))
+        return out
