@@ -45,6 +45,16 @@ def signature(c: Any) -> Any:
     return c
 
 
+def shown(widget: Any) -> bool:
+    """The widget and every ancestor display: a hidden tab's pane skips its ticks."""
+    node: Any = widget
+    while node is not None and hasattr(node, "display"):
+        if not node.display:
+            return False
+        node = node.parent
+    return True
+
+
 class ProbeTable(DataTable):
     """The pane's table: `p` toggles problems only; scrolling draws rows that missed values."""
 
@@ -91,14 +101,6 @@ class ProbePane(Vertical):
         self.table.focus(scroll_visible)
         return self
 
-    def _visible(self) -> bool:
-        node: Any = self
-        while node is not None and hasattr(node, "display"):
-            if not node.display:
-                return False
-            node = node.parent
-        return True
-
     def on_show(self) -> None:
         self.tick()  # a tab just opened shows its rows now, not at the app's next refresh
 
@@ -131,7 +133,7 @@ class ProbePane(Vertical):
     # --- the tick ------------------------------------------------------------------------
     def tick(self, snap: object = None) -> None:
         """Called by the app at its refresh cadence. Cheap when nothing changed."""
-        if not self.is_mounted or not self._visible():
+        if not self.is_mounted or not shown(self):
             return
         self.ticks += 1
         plan = self.source.plan()

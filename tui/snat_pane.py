@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Static
 from probes.azure import AzureState, SnatReport
 from probes.snat import NodeSnat, SnatTable
 from tui.dns_pane import short_vantage
+from tui.probe_pane import shown
 
 OK, WARN, BAD, DIM = "green", "yellow", "bold red", "dim"
 STATE_STYLE = {"ok": OK, "warn": WARN, "critical": BAD, "unknown": DIM}
@@ -250,16 +251,8 @@ class SnatPane(Vertical):
         if fn is not None:
             fn()
 
-    def _visible(self) -> bool:
-        node: Any = self
-        while node is not None and hasattr(node, "display"):
-            if not node.display:
-                return False
-            node = node.parent
-        return True
-
     def tick(self, snap: object = None) -> None:
-        if not self.is_mounted or not self._visible():
+        if not self.is_mounted or not shown(self):
             return
         self.ticks += 1
         rep = self.source.report()
