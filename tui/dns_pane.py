@@ -28,9 +28,10 @@ from probes.history import History, Stats
 from probes.model import LOCAL_VANTAGE
 from probes.resolvers import Resolver
 from tui import format as fmt
+from tui.format import BAD, DIM, OK, WARN  # the other panes import them from here too
 from tui.probe_pane import ProbePane, ProbeTable
 
-OK, WARN, BAD, DIM, PENDING = "green", "yellow", "bold red", "dim", "dim"
+PENDING = DIM
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_MS = (0.5, 1.0, 2.0, 5.0, 10.0, 50.0, 200.0)  # upper bounds of the first 7 levels
 SPARK_WIDTH = 9
@@ -228,21 +229,8 @@ class DnsPane(ProbePane):
         ]
 
     def _vantage_cells(self, v: str) -> list[Any]:
-        hs = self._health.get(v, {})
         h = self.vantage_health(v)
-        total = sum(1 for k in self._rows if k.vantage == v)
-        bad = sum(1 for x in hs.values() if x == "bad")
-        warn = sum(1 for x in hs.values() if x == "warn")
-        if not total:
-            summary = Text("no reachable resolvers", style=DIM)
-        elif bad:
-            summary = Text(f"{bad}/{total} fail", style=BAD)
-        elif warn:
-            summary = Text(f"{warn}/{total} warn", style=WARN)
-        elif len(hs) < total:
-            summary = Text(f"{len(hs)}/{total} probed", style=DIM)
-        else:
-            summary = Text(f"{total}/{total} ok", style=OK)
+        summary = self.vantage_summary(v, {"none": "no reachable resolvers", "warn": "warn", "pending": "probed"})
         head = Text.assemble((BULLET[h] + " ", STYLE[h]), (short_vantage(v), "bold"))
         note = Text(self._vantage_note.get(v, ""), style=DIM)
         if v in self._agent_nodes:

@@ -174,21 +174,8 @@ class EgressPane(ProbePane):
         ]
 
     def _vantage_cells(self, v: str) -> list[Any]:
-        hs = self._health.get(v, {})
         h = self.vantage_health(v)
-        total = sum(1 for k in self._rows if k.vantage == v)
-        bad = sum(1 for x in hs.values() if x == "bad")
-        warn = sum(1 for x in hs.values() if x == "warn")
-        if not total:
-            summary = Text("no targets", style=DIM)
-        elif bad:
-            summary = Text(f"{bad}/{total} fail", style=BAD)
-        elif warn:
-            summary = Text(f"{warn}/{total} flaky", style=WARN)
-        elif len(hs) < total:
-            summary = Text(f"{len(hs)}/{total} done", style=DIM)
-        else:
-            summary = Text(f"{total}/{total} ok", style=OK)
+        summary = self.vantage_summary(v, {"none": "no targets", "warn": "flaky", "pending": "done"})
         head = Text.assemble((BULLET[h] + " ", STYLE[h]), (short_vantage(v), "bold"))
         note = self._vantage_note.get(v, "")
         if v in self._agent_nodes:

@@ -18,6 +18,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable
 
 from probes.history import Stats
+from tui.format import BAD, DIM, OK, WARN
 
 
 RANK = {"bad": 0, "warn": 1, "pending": 2, "ok": 3}  # worst first
@@ -193,6 +194,23 @@ class ProbePane(Vertical):
         if not hs:
             return "pending" if any(k.vantage == v for k in self._rows) else "ok"
         return min(hs.values(), key=lambda h: RANK[h])
+
+    def vantage_summary(self, v: str, words: dict[str, str]) -> Text:
+        """'2/4 fail', '1/8 flaky', '3/8 done', '8/8 ok' for a vantage's header row;
+        `words` names the none/warn/pending cases in the pane's language."""
+        hs = self._health.get(v, {})
+        total = sum(1 for k in self._rows if k.vantage == v)
+        bad = sum(1 for x in hs.values() if x == "bad")
+        warn = sum(1 for x in hs.values() if x == "warn")
+        if not total:
+            return Text(words["none"], style=DIM)
+        if bad:
+            return Text(f"{bad}/{total} fail", style=BAD)
+        if warn:
+            return Text(f"{warn}/{total} {words['warn']}", style=WARN)
+        if len(hs) < total:
+            return Text(f"{len(hs)}/{total} {words['pending']}", style=DIM)
+        return Text(f"{total}/{total} ok", style=OK)
 
     def _wanted(self) -> list[tuple[str, tuple, Any]]:
         out: list[tuple[str, tuple, Any]] = []
