@@ -6,6 +6,7 @@ from __future__ import annotations
 from probes.egress import EgressKey, Mode, Outcome
 from probes.model import node_vantage
 from tests.egressui.egressui_helpers import BAD_NODE, FALLBACK, FakeSource, fill, result, small_plan
+from tests.ui.table_calls import count_table_calls
 from tests.ui.test_app import make_store
 from tui.app import AksnetTopApp
 from tui.egress_detail import EgressDetailScreen
@@ -52,15 +53,7 @@ async def test_tick_updates_cells_not_rows():
         await pilot.press("2")
         await pilot.pause(0.4)
         table = pane.query_one(EgressTable)
-        calls = {"add": 0, "remove": 0, "update": 0, "clear": 0}
-        for name in ("add_row", "remove_row", "update_cell", "clear"):
-            orig = getattr(table, name)
-
-            def wrapped(*a, _o=orig, _n=name.split("_")[0], **kw):  # type: ignore[no-untyped-def]
-                calls[_n] += 1
-                return _o(*a, **kw)
-
-            setattr(table, name, wrapped)
+        calls = count_table_calls(table)
         n_rows = table.row_count
         res = result("local", "mcr.microsoft.com:443", Outcome.REFUSED, i=50,
                      error="connection refused (RST, or ICMP port unreachable)")
