@@ -3,7 +3,7 @@
 A child process runs the lab API server (an overlay cluster of N nodes) and N real agents
 (probes.agent: DNS to a loopback responder, one egress target, the default 10 s interval)
 on loopback ports, registered as agent pods; the lab's pod proxy reaches them. This
-process runs only the app's reader (probes.agentreader) at the default budget and
+process runs only the app's reader (probes.agent.reader) at the default budget and
 measures: the time for one full rolling refresh (every agent read once), this process's
 CPU while it runs, and the API requests per second the lab saw (overall and the worst
 one-second window, by arrival).
@@ -37,11 +37,11 @@ def serve(n: int) -> None:
     from probes.agent.core import Agent, AgentSettings
     from probes.agent.http import AgentServer
     from probes.lab.apiserver import LabApiServer
-    from probes.lab.cluster import AgentPod
+    from probes.lab.cluster import LabAgentPod
     from probes.lab.dnsserver import DnsResponder
     from probes.lab.tcptargets import LoopbackTargets
-    from probes.resolvers import Resolver, ResolverKind
-    from probes.targets import parse_target
+    from probes.dns.resolvers import Resolver, ResolverKind
+    from probes.egress.targets import parse_target
 
     lab = LabApiServer("overlay", nodes=n).start()
     dns = DnsResponder(host="127.0.0.1", name="bench-dns").start()
@@ -63,7 +63,7 @@ def serve(n: int) -> None:
         return out
 
     agents = loop.run_until_complete(start_all())
-    lab.set_agent_pods({a.node: AgentPod(endpoint=srv.address) for a, srv in agents})
+    lab.set_agent_pods({a.node: LabAgentPod(endpoint=srv.address) for a, srv in agents})
     kc = lab.write_kubeconfig(os.path.join(tempfile.mkdtemp(prefix="aksnet-bench-"), "kubeconfig"))
     print(orjson.dumps({"kubeconfig": kc, "agents": len(agents)}).decode(), flush=True)
 
@@ -123,11 +123,11 @@ def main() -> None:
         return
     import kubernetes  # noqa: F401 - loaded by the app long before agents are read
 
-    from probes import kubeconnect  # noqa: F401
+    from probes.kube import connect as kubeconnect  # noqa: F401
     from probes.agent import wire  # noqa: F401
-    from probes.agentreader import AgentReader, ReaderSettings
+    from probes.agent.reader import AgentReader, ReaderSettings
     from probes.config import KubeConfig
-    from probes.history import History
+    from probes.engine.history import History
 
     t_setup = time.monotonic()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(a.agents)], stdin=subprocess.PIPE,

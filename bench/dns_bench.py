@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from probes.dnsprobe import DnsProbe, Outcome  # noqa: E402
+from probes.dns.probe import DnsProbe, DnsOutcome  # noqa: E402
 from probes.lab.dnsserver import Zone  # noqa: E402
-from probes.resolvers import Resolver, ResolverKind  # noqa: E402
+from probes.dns.resolvers import Resolver, ResolverKind  # noqa: E402
 
 NAME = "kubernetes.default.svc.cluster.local"
 
@@ -54,7 +54,7 @@ async def ours(port: int, n: int) -> list[float]:
     out = []
     for _ in range(n):
         res = await probe.query(r, NAME)
-        assert res.outcome is Outcome.OK, res
+        assert res.outcome is DnsOutcome.OK, res
         out.append(res.latency_ms)
     return out
 
@@ -85,7 +85,7 @@ async def throughput(port: int, seconds: float, window: int) -> tuple[int, int, 
             counter += 1
             name = f"q{counter}.bench.example.com"
             res = await probe.query(r, name)
-            if res.outcome is not Outcome.OK:
+            if res.outcome is not DnsOutcome.OK:
                 lost += 1
                 continue
             _, ip = zone.lookup(__import__("dns.name").name.from_text(name))

@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes.dnsprobe import DnsResult, Outcome  # noqa: E402
-from probes.dnsservice import DnsPlan, Vantage, VantagePlan  # noqa: E402
-from probes.history import History  # noqa: E402
-from probes.history import percentile  # noqa: E402
-from probes.model import LOCAL_VANTAGE, node_vantage  # noqa: E402
-from probes.resolvers import Resolver, ResolverKind  # noqa: E402
-from probes.state import Store  # noqa: E402
+from probes.dns.probe import DnsResult, DnsOutcome  # noqa: E402
+from probes.dns.service import DnsPlan, Vantage, VantagePlan  # noqa: E402
+from probes.engine.history import History  # noqa: E402
+from probes.engine.history import percentile  # noqa: E402
+from probes.kube.model import LOCAL_VANTAGE, node_vantage  # noqa: E402
+from probes.dns.resolvers import Resolver, ResolverKind  # noqa: E402
+from probes.engine.store import Store  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
 from tui.dns_pane import DnsPane, DnsTable  # noqa: E402
 
@@ -74,7 +74,7 @@ async def run(seconds: float, rate: int, nodes: int) -> dict[str, float]:
                 v, r, n = keys[i % len(keys)]
                 lost = i % 97 == 0
                 res = DnsResult(v, r.key, r.address, f"{r.address}:53", n, "A",
-                                Outcome.TIMEOUT if lost else Outcome.OK, 2000.0 if lost else 0.3 + (i % 13) / 10,
+                                DnsOutcome.TIMEOUT if lost else DnsOutcome.OK, 2000.0 if lost else 0.3 + (i % 13) / 10,
                                 raw="" if lost else f"{n}. 30 IN A 10.0.0.1", timestamp=time.time())
                 src.history.add(res.key, res)
                 i += 1

@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from probes.egress import EgressProbe, Outcome, raise_nofile_limit  # noqa: E402
+from probes.egress.probe import EgressProbe, EgressOutcome, raise_nofile_limit  # noqa: E402
 from probes.lab.tcptargets import DropListener  # noqa: E402
 
 
@@ -130,7 +130,7 @@ async def ours_us(target: str, mode: str, n: int) -> tuple[list[float], list[flo
         for _ in range(n):
             floor.extend(ideal_us(host, int(port), 1))
             r = await p.probe(target)
-            assert r.outcome is Outcome.OPEN, r
+            assert r.outcome is EgressOutcome.OPEN, r
             out.append(r.latency_ms * 1000.0)
     finally:
         await p.close()

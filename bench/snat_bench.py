@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import probes.snat as snat  # noqa: E402
+import probes.azure.snat as snat  # noqa: E402
 from tests.snat.snat_helpers import T0, lab_store, service, start_lab  # noqa: E402
 from tests.snat.snat_pane_helpers import FakeSource, live_report, nodes, samples  # noqa: E402
 

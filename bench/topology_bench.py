@@ -34,8 +34,8 @@ COLLECT = r"""
 import json, sys, time
 t_start = time.perf_counter()
 from probes.config import KubeConfig
-from probes.kubesource import KubeSource
-from probes.state import Store
+from probes.kube.source import KubeSource
+from probes.engine.store import Store
 if sys.argv[2] == "warm":
     import kubernetes.client, kubernetes.config  # what the app has done by the time it connects
 t0 = time.perf_counter()

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from probes.config import Config
 from probes.diagnose import Finding, Severity, diagnose, node_phase
-from probes.model import SourceState, Topology
+from probes.kube.model import SourceState, Topology
 
 SCHEMA = "aksnet-top/check/v1"
 
@@ -76,8 +76,8 @@ def _dns_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
 
 def _settled(services: Any, cycles: int) -> bool:
     """Every planned probe has run `cycles` times and the SNAT source has had its say."""
-    from probes.dnsprobe import ProbeKey
-    from probes.egress import EgressKey
+    from probes.dns.probe import ProbeKey
+    from probes.egress.probe import EgressKey
 
     plan = services.dns.plan()
     want: list[Any] = [ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
@@ -91,7 +91,7 @@ def _settled(services: Any, cycles: int) -> bool:
     agents = getattr(services, "agents", None)
     if agents is not None and not agents.read_once():
         return False
-    from probes.azure import AzureState
+    from probes.azure.service import AzureState
 
     return services.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING)
 
@@ -99,9 +99,9 @@ def _settled(services: Any, cycles: int) -> bool:
 def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | None = None,
         clock: Callable[[], float] = time.monotonic, log: Callable[[str], None] | None = None) -> CheckResult:
     """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble."""
-    from probes import services as servicesmod
-    from probes.kubesource import KubeSource
-    from probes.state import Store
+    from probes.engine import services as servicesmod
+    from probes.kube.source import KubeSource
+    from probes.engine.store import Store
 
     say = log or (lambda _m: None)
     t0 = clock()
@@ -189,10 +189,10 @@ def _snat_json(report: Any) -> dict[str, Any]:
 
 
 def _routes_json(services: Any, topo: Topology) -> dict[str, Any]:
-    from probes.routes import routes_json
+    from probes.azure.routes import routes_json
 
     data = services.snat.routes() if services is not None and hasattr(services.snat, "routes") else None
-    from probes.model import NetworkPlugin
+    from probes.kube.model import NetworkPlugin
 
     return routes_json(data, topo.nodes, kubenet=topo.plugin == NetworkPlugin.KUBENET)
 

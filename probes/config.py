@@ -117,7 +117,7 @@ def parse_override(text: str) -> tuple[str, tuple[str, int]]:
     """'kube-dns=127.0.0.1:5353' or '169.254.20.10=[::1]:53' -> (resolver, (host, port)).
     RESOLVER is a resolver key (nodelocal, kube-dns, coredns/<pod>, azure-dns) or the
     production address it has; ValueError says what is wrong."""
-    from probes.resolvers import parse_address
+    from probes.dns.resolvers import parse_address
 
     who, sep, where = text.partition("=")
     who, where = who.strip(), where.strip()
@@ -127,13 +127,13 @@ def parse_override(text: str) -> tuple[str, tuple[str, int]]:
 
 
 def _check_names(v: tuple[str, ...]) -> tuple[str, ...]:
-    from probes.resolvers import validate_names
+    from probes.dns.resolvers import validate_names
 
     return validate_names(v)
 
 
 def _check_resolvers(v: tuple[str, ...]) -> tuple[str, ...]:
-    from probes.resolvers import parse_address
+    from probes.dns.resolvers import parse_address
 
     for text in v:
         parse_address(text)
@@ -154,7 +154,7 @@ def _check_egress_mode(v: str) -> str:
 
 
 def _check_egress_targets(v: tuple[str, ...]) -> tuple[str, ...]:
-    from probes.targets import parse_target
+    from probes.egress.targets import parse_target
 
     if len(v) > 10_000:
         raise ValueError(f"{len(v)} targets; at most 10000")

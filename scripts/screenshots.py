@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 import dataclasses  # noqa: E402
 
 from probes.config import Config, KubeConfig  # noqa: E402
-from probes.kubesource import KubeSource  # noqa: E402
+from probes.kube.source import KubeSource  # noqa: E402
 from probes.lab.serve import start_embedded  # noqa: E402
-from probes.state import Store  # noqa: E402
+from probes.engine.store import Store  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
 from tui.features import build_all, run_cleanups  # noqa: E402

@@ -15,8 +15,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
 
-from probes.model import SourceState
-from probes.state import Snapshot, Store, worst_status
+from probes.kube.model import SourceState
+from probes.engine.store import Snapshot, Store, worst_status
 from tui import format as fmt
 from tui.screens import HelpScreen, NodeDetailScreen
 from tui.topology_pane import NodeRef, PoolRef, TopologyTree
@@ -103,7 +103,7 @@ class AksnetTopApp(App[None]):
         self.banner = banner
         self.panes = list(panes)
         self.route_source = route_source  # the route table as ARM reports it, when known
-        self.agents = agents  # probes.agentreader.AgentReader: per-node agent lines in the tree
+        self.agents = agents  # probes.agent.reader.AgentReader: per-node agent lines in the tree
         self._routes_seen: object = None
         self._agents_seen: object = None
         self._shown_version = -1

@@ -116,7 +116,7 @@ def run_check(argv: list[str]) -> int:
     from probes import check
 
     if not ns.demo:
-        from probes.kubeconnect import KubeConnectError, load
+        from probes.kube.connect import KubeConnectError, load
 
         try:
             load(cfg.kube.kubeconfig, cfg.kube.context)
@@ -170,8 +170,8 @@ def run_app(argv: list[str]) -> int:
         _err("--scenario and --nodes go with --demo")
         return EXIT_USAGE
 
-    from probes.kubesource import KubeSource
-    from probes.state import Store
+    from probes.kube.source import KubeSource
+    from probes.engine.store import Store
 
     lab = None
     kubeconfig, context, banner = cfg.kube.kubeconfig, cfg.kube.context, ""
@@ -185,7 +185,7 @@ def run_app(argv: list[str]) -> int:
             return EXIT_USAGE
         context, banner = "", f"demo: {cfg.demo.scenario}"
     else:
-        from probes.kubeconnect import KubeConnectError, load
+        from probes.kube.connect import KubeConnectError, load
 
         try:  # fail fast, before the screen opens, on what only the user can fix
             load(kubeconfig, context)

@@ -15,9 +15,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from probes.dnsprobe import ProbeKey
-from probes.history import History
-from probes.resolvers import Resolver
+from probes.dns.probe import ProbeKey
+from probes.engine.history import History
+from probes.dns.resolvers import Resolver
 from tui.dns_pane import BAD, DIM, SHORT_OUTCOME, STYLE, fmt_ms, health
 
 HISTORY_ROWS = 20

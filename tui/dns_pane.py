@@ -1,6 +1,6 @@
 """The DNS pane: every resolver × name, grouped by vantage, with latency, loss and a sparkline.
 
-It reads two things from its source (a :class:`probes.dnsservice.DnsService`, or any
+It reads two things from its source (a :class:`probes.dns.service.DnsService`, or any
 object with ``plan()``, ``history`` and ``error``): the plan (which rows exist, in which
 order) and the history (what they show). The table is diffed by row key: rows are added
 and removed only when the plan or the filter changes, and each tick updates only the
@@ -22,11 +22,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from probes.dnsprobe import ProbeKey
-from probes.dnsservice import DnsPlan
-from probes.history import History, Stats
-from probes.model import LOCAL_VANTAGE
-from probes.resolvers import Resolver
+from probes.dns.probe import ProbeKey
+from probes.dns.service import DnsPlan
+from probes.engine.history import History, Stats
+from probes.kube.model import LOCAL_VANTAGE
+from probes.dns.resolvers import Resolver
 from tui import format as fmt
 from tui.format import BAD, DIM, OK, WARN  # the other panes import them from here too
 from tui.probe_pane import ProbePane, ProbeTable

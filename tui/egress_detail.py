@@ -18,8 +18,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from probes.egress import EgressKey
-from probes.targets import Target
+from probes.egress.probe import EgressKey
+from probes.egress.targets import Target
 from tui.dns_pane import fmt_ms, short_vantage
 from tui.egress_pane import BAD, DIM, SHORT_OUTCOME, STYLE, health, success_pct
 

@@ -1,7 +1,7 @@
 """The egress pane: every TCP target × vantage, with outcome, handshake p50, success % and
 a sparkline, grouped by vantage.
 
-It reads from its source (a :class:`probes.egressservice.EgressService`, or any object
+It reads from its source (a :class:`probes.egress.service.EgressService`, or any object
 with ``plan()``, ``history`` and ``error``) the plan (which rows exist, in which order)
 and the history (what they show). The table is diffed by row key: rows are added and
 removed only when the plan or the filter changes; each tick looks only at keys whose
@@ -22,11 +22,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from probes.egress import EgressKey
-from probes.egressservice import EgressPlan
-from probes.history import History, Stats
-from probes.model import LOCAL_VANTAGE
-from probes.targets import Target
+from probes.egress.probe import EgressKey
+from probes.egress.service import EgressPlan
+from probes.engine.history import History, Stats
+from probes.kube.model import LOCAL_VANTAGE
+from probes.egress.targets import Target
 from tui import format as fmt
 from tui.dns_pane import BAD, DIM, OK, WARN, fmt_ms, short_vantage, spark_levels, spark_text
 from tui.probe_pane import ProbePane, ProbeTable

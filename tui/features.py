@@ -1,7 +1,7 @@
 """What the app shows besides the topology: one pane per observing service, findings last.
 
 The services themselves (and the demo's stand-ins for the cluster's remote ends) are
-built by probes.services, the same way `aksnet-top check` builds them; this module only
+built by probes.engine.services, the same way `aksnet-top check` builds them; this module only
 puts a pane on each.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probes.config import Config, KubeConfig
-from probes.services import ServiceError, build
-from probes.state import Store
+from probes.engine.services import ServiceError, build
+from probes.engine.store import Store
 
 FeatureError = ServiceError  # a service cannot start; the message is for the user
 

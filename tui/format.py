@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.text import Text
 
-from probes.model import NetworkPlugin, NodeInfo, PodState, PoolInfo, SourceState, SourceStatus, Topology
+from probes.kube.model import NetworkPlugin, NodeInfo, PodState, PoolInfo, SourceState, SourceStatus, Topology
 
 OK, WARN, BAD, DIM = "green", "yellow", "bold red", "dim"
 
@@ -50,7 +50,7 @@ def node_state(node: NodeInfo) -> tuple[str, str]:
 
 def route_line(topo: Topology, node: NodeInfo, route: Any = None) -> Text:
     """What carries this node's pod traffic, and whether it is in place: from the route table
-    (`route`, a probes.routes.NodeRoute) when known, else from the node's condition."""
+    (`route`, a probes.azure.routes.NodeRoute) when known, else from the node's condition."""
     if topo.plugin is NetworkPlugin.AZURE_CNI:
         return Text.assemble(("pods ", DIM), ("VNet IPs", ""), (" · routed by the VNet, no UDR", DIM))
     if topo.plugin is NetworkPlugin.AZURE_CNI_OVERLAY or node.overlay:
@@ -103,7 +103,7 @@ def node_meta_line(node: NodeInfo) -> Text:
 
 def node_problems(node: NodeInfo, topo: Topology, route: Any = None) -> list[tuple[str, str]]:
     """Short words for what is wrong with a node, most serious first; empty when healthy.
-    `route` is the route table's verdict for the node (probes.routes.NodeRoute) when known."""
+    `route` is the route table's verdict for the node (probes.azure.routes.NodeRoute) when known."""
     out: list[tuple[str, str]] = []
     if node.ready is None:
         out.append(("Unknown", WARN))
@@ -269,7 +269,7 @@ def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple
 
 def agent_note(agents: Any, node: str | None, now: float | None = None, prefix: str = "agent ") -> Text:
     """One node's agent as the views show it: when it was last read (stale ones in amber),
-    its last error, or that the node has none. `agents`: a probes.agentreader.AgentReader."""
+    its last error, or that the node has none. `agents`: a probes.agent.reader.AgentReader."""
     if agents is None:
         return Text.assemble((prefix, DIM), ("not read (agents.enabled = false)", DIM))
     if node is None:

@@ -17,7 +17,7 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
-from probes.history import Stats
+from probes.engine.history import Stats
 from tui.format import BAD, DIM, OK, WARN
 
 

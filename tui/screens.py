@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from probes.state import Snapshot
+from probes.engine.store import Snapshot
 from tui import format as fmt
 
 

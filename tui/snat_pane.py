@@ -1,7 +1,7 @@
 """The SNAT pane: per-node Load Balancer SNAT ports from Azure Monitor, most pressed first.
 
-It reads one thing from its source (a :class:`probes.azure.AzureSnatService`, or any
-object with ``report()``): an immutable :class:`~probes.azure.SnatReport`. A tick does
+It reads one thing from its source (a :class:`probes.azure.service.AzureSnatService`, or any
+object with ``report()``): an immutable :class:`~probes.azure.service.SnatReport`. A tick does
 nothing unless the report's version moved. The table shows the ``TOP`` most pressed nodes
 and one summary row for the rest (a 1,000-node cluster stays a short table); rows are
 diffed by key and only changed cells are updated, unless the pressure order changed.
@@ -25,8 +25,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from probes.azure import AzureState, SnatReport
-from probes.snat import NodeSnat, SnatTable
+from probes.azure.service import AzureState, SnatReport
+from probes.azure.snat import NodeSnat, SnatTable
 from tui.dns_pane import short_vantage
 from tui.probe_pane import shown
 

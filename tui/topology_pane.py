@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from probes.model import NetworkPlugin, NodeInfo, PoolInfo, Topology
+from probes.kube.model import NetworkPlugin, NodeInfo, PoolInfo, Topology
 from tui import format as fmt
 
 AUTO_EXPAND_LIMIT = 60  # pools up to this size open by themselves on first sight
@@ -64,19 +64,19 @@ class TopologyTree(Tree[object]):
         self.target = ""
         self.node_filter = ""
         self.route_source: Callable[[], object] | None = None  # e.g. AzureSnatService.routes (RouteData)
-        self.agents: object = None  # probes.agentreader.AgentReader: a line per node says when it was read
+        self.agents: object = None  # probes.agent.reader.AgentReader: a line per node says when it was read
         self._route_cache: tuple[object, object, dict[str, object]] = (None, None, {})
 
     # --- helpers ----------------------------------------------------------------------
     def _node_route(self, node: NodeInfo, topo: Topology) -> object:
-        """The node's route-table verdict when a route source is set (probes.routes.NodeRoute)."""
+        """The node's route-table verdict when a route source is set (probes.azure.routes.NodeRoute)."""
         if self.route_source is None or topo.plugin is not NetworkPlugin.KUBENET:
             return None
         data = self.route_source()
         if data is None or getattr(data, "error", ""):
             return None
         if self._route_cache[0] is not data or self._route_cache[1] is not topo:
-            from probes.routes import compare
+            from probes.azure.routes import compare
 
             self._route_cache = (data, topo, compare(data, topo.nodes).by_node)
         return self._route_cache[2].get(node.name)

@@ -114,7 +114,7 @@ def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list
 
 def _connect(ns: argparse.Namespace) -> tuple[Any, Any]:
     """(ApiClient, Target) or raises _Exit after saying why."""
-    from probes.kubeconnect import KubeConnectError, load
+    from probes.kube.connect import KubeConnectError, load
 
     try:
         api, target = load(ns.kubeconfig, ns.context)

@@ -2,7 +2,7 @@
 
 An :class:`Agent` runs inside the *current* event loop (``await agent.start()``), so one
 process can host one agent (the DaemonSet pod) or hundreds (the demo's farm, benchmarks).
-One :class:`~probes.scheduler.Scheduler` runs every DNS job (resolver × name) and every
+One :class:`~probes.engine.scheduler.Scheduler` runs every DNS job (resolver × name) and every
 egress job (target) on its own cadence; each result gets the next ``seq`` and goes into a
 bounded ring (``feed_size`` results), the only state that grows with time — and it does
 not. The app reads the ring every 10–200 s with "results since the last seq I saw" and
@@ -10,11 +10,11 @@ replays them into its own histories, so the agent keeps no statistics of its own
 from the counters and short latency windows ``/metrics`` needs.
 
 What is probed is decided exactly as the app decides it for a node vantage, by the same
-functions (:func:`settings_for`): resolvers from a tiny :class:`~probes.model.Topology`
-through :func:`probes.dnsservice.build_plan` (so keys are the app's: ``nodelocal``,
+functions (:func:`settings_for`): resolvers from a tiny :class:`~probes.kube.model.Topology`
+through :func:`probes.dns.service.build_plan` (so keys are the app's: ``nodelocal``,
 ``localdns-1``/``-2``, ``kube-dns``, ``custom/<addr>``; CoreDNS pod IPs are unknown to an
 agent without API access and left out), targets through
-:func:`probes.egressservice.build_plan` (AKS's required endpoints, the API server, extras).
+:func:`probes.egress.service.build_plan` (AKS's required endpoints, the API server, extras).
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Hashable, Iterable, Mapping, NamedTuple, Sequence
 
-from probes.dnsprobe import DnsProbe, DnsResult, dns_jobs
-from probes.egress import DEFAULT_DNS_TIMEOUT, EgressProbe, EgressResult, Mode, Resolve, egress_jobs
-from probes.model import NetworkPlugin, NodeInfo, Topology, node_vantage
-from probes.resolvers import DEFAULT_NAMES, Resolver, validate_names
-from probes.scheduler import JobFailure, Scheduler
-from probes.targets import Target, apiserver_target, parse_target
+from probes.dns.probe import DnsProbe, DnsResult, dns_jobs
+from probes.egress.probe import DEFAULT_DNS_TIMEOUT, EgressProbe, EgressResult, EgressMode, Resolve, egress_jobs
+from probes.kube.model import NetworkPlugin, NodeInfo, Topology, node_vantage
+from probes.dns.resolvers import DEFAULT_NAMES, Resolver, validate_names
+from probes.engine.scheduler import JobFailure, Scheduler
+from probes.egress.targets import Target, apiserver_target, parse_target
 
 log = logging.getLogger("probes.agent")
 
@@ -124,8 +124,8 @@ def node_resolvers(node: str, *, kube_dns: str | None = None, nodelocal: bool = 
                    names: Sequence[str] = DEFAULT_NAMES, confine: bool = False) -> tuple[Resolver, ...]:
     """The resolvers the app plans for ``node_vantage(node)``, minus CoreDNS pods.
     `overrides` (key or production address -> dialled (host, port)) and `confine` (keep
-    only overridden resolvers) are the lab's, as in probes.dnsservice.Vantage."""
-    from probes.dnsservice import DnsSettings, Vantage, build_plan
+    only overridden resolvers) are the lab's, as in probes.dns.service.Vantage."""
+    from probes.dns.service import DnsSettings, Vantage, build_plan
 
     if kube_dns:
         try:
@@ -148,7 +148,7 @@ def node_targets(node: str, *, apiserver: str | None = None, extra: Sequence[str
     """The targets the app's EgressService plans for ``node_vantage(node)``: AKS's
     required endpoints, the API server (``host:port`` or a URL), then `extra`. Raises
     ValueError naming a bad entry."""
-    from probes.egressservice import EgressSettings, EgressVantage, build_plan
+    from probes.egress.service import EgressSettings, EgressVantage, build_plan
 
     if apiserver:
         apiserver_target(apiserver)  # a bad URL is the user's to fix: say so, don't drop it
@@ -185,7 +185,7 @@ def settings_for(node: str, *, kube_dns: str | None = None, nodelocal: bool = Fa
 
 def _egress_resolve(s: AgentSettings) -> Resolve | None:
     """How egress names resolve: exactly as the app's vantages do it."""
-    from probes.egressservice import vantage_resolve
+    from probes.egress.service import vantage_resolve
 
     return vantage_resolve(s.egress_dns, s.confine, s.egress_dns_timeout)
 
@@ -285,7 +285,7 @@ class Agent:
         return len(self._feed)
 
     @property
-    def mode(self) -> Mode | None:
+    def mode(self) -> EgressMode | None:
         """The egress mode in use (None until the first check decides, in auto mode)."""
         return self._egress.mode if self._egress is not None else None
 

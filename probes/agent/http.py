@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from probes.agent import wire
-from probes.history import percentile
+from probes.engine.history import percentile
 
 log = logging.getLogger("probes.agent.http")
 

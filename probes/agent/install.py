@@ -3,7 +3,7 @@
 Nothing in aksnet-top writes to a cluster except these functions, and they run only when
 the user names ``aksnet-top agent install`` or ``uninstall``. They use the official
 client's ApiClient (kubeconfig, exec plugins, TLS, proxies: see
-:func:`probes.kubeconnect.load`) to send plain JSON, like :func:`probes.kubeconnect.get`.
+:func:`probes.kube.connect.load`) to send plain JSON, like :func:`probes.kube.connect.get`.
 
 Install is idempotent: create; on 409 AlreadyExists read the object and, if what we want
 is already there, report ``unchanged``, else replace it with the read resourceVersion

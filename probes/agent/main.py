@@ -125,7 +125,7 @@ def _dial(text: str) -> tuple[str, int]:
 
 
 def _hostport(text: str, flag: str) -> tuple[str, int]:
-    from probes.resolvers import parse_address
+    from probes.dns.resolvers import parse_address
 
     try:
         return parse_address(text)
@@ -139,7 +139,7 @@ def build_settings(ns: argparse.Namespace, env: dict[str, str] | None = None,
     Raises ValueError in the user's words."""
     from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, settings_for
     from probes.config import parse_override
-    from probes.resolvers import DEFAULT_NAMES
+    from probes.dns.resolvers import DEFAULT_NAMES
 
     e = os.environ if env is None else env
 

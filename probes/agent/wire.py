@@ -47,12 +47,12 @@ from typing import Any, NoReturn
 import orjson
 
 from probes.agent.core import AgentError
-from probes.dnsprobe import DnsResult
-from probes.dnsprobe import Outcome as DnsOutcome
-from probes.egress import EgressResult, Mode
-from probes.egress import Outcome as EgressOutcome
-from probes.resolvers import Resolver, ResolverKind
-from probes.targets import Target, parse_target
+from probes.dns.probe import DnsResult
+from probes.dns.probe import DnsOutcome
+from probes.egress.probe import EgressResult, EgressMode
+from probes.egress.probe import EgressOutcome
+from probes.dns.resolvers import Resolver, ResolverKind
+from probes.egress.targets import Target, parse_target
 
 SCHEMA = "aksnet-top/agent/v1"
 MAX_BYTES = 8 * 1024 * 1024
@@ -60,7 +60,7 @@ CONTENT_TYPE = "application/json"
 
 _DNS_OUTCOMES = {o.value: o for o in DnsOutcome}
 _EGRESS_OUTCOMES = {o.value: o for o in EgressOutcome}
-_MODES = {m.value: m for m in Mode}
+_MODES = {m.value: m for m in EgressMode}
 _KINDS = {k.value: k for k in ResolverKind}
 TC_SEEN, VIA_TCP = 1, 2
 
@@ -84,7 +84,7 @@ class AgentReport:
     oldest: int  # oldest seq held by the agent
     dns_interval: float
     egress_interval: float
-    mode: Mode | None  # egress mode in use (None: no check ran yet)
+    mode: EgressMode | None  # egress mode in use (None: no check ran yet)
     mode_requested: str
     fallback: str
     qtype: str

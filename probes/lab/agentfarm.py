@@ -41,7 +41,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from probes.model import NetworkPlugin, NodeInfo, Topology, node_vantage
+from probes.kube.model import NetworkPlugin, NodeInfo, Topology, node_vantage
 
 MAX_AGENTS = 1000
 DEFAULT_AGENTS = 50
@@ -161,7 +161,7 @@ class Farm:
         from probes.lab.dnsdemo import DnsDemo
         from probes.lab.egressdemo import EgressDemo
         from probes.lab.scenario import load_scenario
-        from probes.resolvers import DEFAULT_NAMES
+        from probes.dns.resolvers import DEFAULT_NAMES
 
         r = self.req
         try:

@@ -32,12 +32,12 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import orjson
 
 from . import table as T
-from .cluster import KINDS, NAMESPACED, RESOURCES, AgentPod, ClusterState, Entry, Timeline
+from .cluster import KINDS, NAMESPACED, RESOURCES, LabAgentPod, ClusterState, Entry, EventTimeline
 from .faults import Faults, FaultRule, RequestLog, RequestRecord
 from .scenario import Scenario, load_scenario
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 
-__all__ = ["AgentPod", "LabApiServer", "LoggedRequest"]
+__all__ = ["LabAgentPod", "LabApiServer", "LoggedRequest"]
 
 DEFAULT_USER = "system:serviceaccount:demo:aksnet-top"
 MAX_WATCH_SECONDS = 1800
@@ -108,7 +108,7 @@ class LabApiServer:
         self.bookmark_interval = bookmark_interval
         self.user = user
         self.state = ClusterState(scenario, clock=clock, log_size=log_size)
-        self.timeline = Timeline(self.state, scenario.timeline, time_scale=time_scale)
+        self.timeline = EventTimeline(self.state, scenario.timeline, time_scale=time_scale)
         self.run_timeline = run_timeline
         self.faults = Faults()
         self.requests = RequestLog()
@@ -121,7 +121,7 @@ class LabApiServer:
         self._request_log: deque[LoggedRequest] = deque(maxlen=request_log_size)
         self._request_log_lock = threading.Lock()
         self.pki = None
-        self._httpd: _Server | None = None
+        self._httpd: _ApiServer | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self._on_stop: list[Callable[[], None]] = []
@@ -136,7 +136,7 @@ class LabApiServer:
             from .tls import make_pki
             self.pki = make_pki([self.host], client_cn=self.user)
             ctx = self.pki.server_context(self.client_cert_auth)
-        self._httpd = _Server((self.host, self._port), _Handler, self, ctx)
+        self._httpd = _ApiServer((self.host, self._port), _ApiHandler, self, ctx)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"lab-apiserver:{self.port}", daemon=True)
         self._thread.start()
@@ -188,14 +188,14 @@ class LabApiServer:
         self.stop()
 
     # ------------------------------------------------------------------ agent pods
-    def set_agent_pods(self, pods: Mapping[str, AgentPod]) -> dict[str, str]:
-        """Make the aksnet-top agent pods exactly ``pods`` (node name -> :class:`AgentPod`).
+    def set_agent_pods(self, pods: Mapping[str, LabAgentPod]) -> dict[str, str]:
+        """Make the aksnet-top agent pods exactly ``pods`` (node name -> :class:`LabAgentPod`).
 
         Returns node name -> pod name. See :meth:`ClusterState.set_agent_pods`.
         """
         return self.state.set_agent_pods(pods)
 
-    def set_agent_pod(self, node: int | str, pod: AgentPod | None) -> str | None:
+    def set_agent_pod(self, node: int | str, pod: LabAgentPod | None) -> str | None:
         """Add, change or (``None``) remove one node's agent pod; returns its pod name."""
         return self.state.set_agent_pod(node, pod)
 
@@ -256,7 +256,7 @@ class LabApiServer:
         return path
 
 
-class _Server(ThreadingHTTPServer):
+class _ApiServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
@@ -384,12 +384,12 @@ def _truthy(v: str | None) -> bool:
     return v is not None and v.lower() in ("true", "1")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "lab-apiserver"
     sys_version = ""
     timeout = 120          # idle keep-alive connections close after this
-    server: _Server
+    server: _ApiServer
 
     # quiet
     def log_message(self, format: str, *args: Any) -> None:

@@ -140,7 +140,7 @@ class LabArmServer:
     def start(self) -> "LabArmServer":
         if self._httpd is not None:
             return self
-        self._httpd = _Server((self.host, self._port), _Handler)
+        self._httpd = _ArmServer((self.host, self._port), _ArmHandler)
         self._httpd.lab = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"lab-arm:{self.port}", daemon=True)
@@ -435,7 +435,7 @@ class _Named(NamedTuple):
     name: str
 
 
-class _Server(ThreadingHTTPServer):
+class _ArmServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
@@ -486,12 +486,12 @@ _ROUTES = [
 ]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _ArmHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "lab-arm"
     sys_version = ""
     timeout = 60
-    server: _Server
+    server: _ArmServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -1,7 +1,7 @@
 """Live cluster state of the lab and its object store with resource versions.
 
 ``ClusterState`` holds small mutable records (nodes, pods, services, events) and
-mirrors each into the ``Store`` as a Kubernetes JSON object. Every mutation bumps the
+mirrors each into the ``LabStore`` as a Kubernetes JSON object. Every mutation bumps the
 store's resourceVersion once per changed object and appends a watch event to a bounded
 log, like the API server's watch cache. One condition variable guards everything and
 wakes watchers.
@@ -70,7 +70,7 @@ class WatchEvent:
         return self._line
 
 
-class Store:
+class LabStore:
     def __init__(self, log_size: int = 10_000, first_rv: int = 1000):
         self.cond = threading.Condition(threading.RLock())
         self.rv = first_rv
@@ -177,7 +177,7 @@ class NodeState:
 
 
 @dataclass(slots=True)
-class PodState:
+class LabPod:
     name: str
     app: str
     node: str
@@ -225,7 +225,7 @@ class EventState:
 
 
 @dataclass(frozen=True, slots=True)
-class AgentPod:
+class LabAgentPod:
     """How one node's aksnet-top agent pod should look (``ClusterState.set_agent_pods``).
 
     ``ip=None`` allocates a pod IP from the node like the other lab pods; a given ``ip``
@@ -256,7 +256,7 @@ class _AgentState:
     node: str
     name: str
     uid: str
-    spec: AgentPod
+    spec: LabAgentPod
     ip: str | None            # None while Pending
     created: float
     ready_since: float
@@ -280,11 +280,11 @@ class ClusterState:
         self.scenario = scenario
         self.clock = clock
         self.pools = {p.name: p for p in scenario.pools}
-        self.store = Store(log_size=log_size)
+        self.store = LabStore(log_size=log_size)
         self.lock = self.store.cond
         self._rng = random.Random(f"{scenario.cluster.name}/{scenario.name}")
         self.nodes: dict[str, NodeState] = {}
-        self.pods: dict[str, PodState] = {}
+        self.pods: dict[str, LabPod] = {}
         self.pods_by_node: dict[str, set[str]] = {}
         self.services: dict[tuple[str, str], ServiceState] = {}
         self.events: dict[tuple[str, str], EventState] = {}
@@ -364,10 +364,10 @@ class ClusterState:
     def _put_node(self, n: NodeState) -> None:
         self.store.put("nodes", O.node_object(self, n))
 
-    def _put_pod(self, p: PodState) -> None:
+    def _put_pod(self, p: LabPod) -> None:
         self.store.put("pods", O.pod_object(self, p))
 
-    def _add_pod(self, p: PodState) -> PodState:
+    def _add_pod(self, p: LabPod) -> LabPod:
         self.pods[p.name] = p
         self.pods_by_node.setdefault(p.node, set()).add(p.name)
         return p
@@ -381,7 +381,7 @@ class ClusterState:
             name = f"{app}-{self._rand(5)}"
             while name in self.pods:
                 name = f"{app}-{self._rand(5)}"
-            p = self._add_pod(PodState(name=name, app=app, node=n.name, ip=n.ip, host_ip=n.ip,
+            p = self._add_pod(LabPod(name=name, app=app, node=n.name, ip=n.ip, host_ip=n.ip,
                                        uid=O.make_uid(c.name, "pod", name), created=created,
                                        template_hash=self.hashes[app], ready_since=created + 10))
             if put:
@@ -398,7 +398,7 @@ class ClusterState:
         off = [a for a, _ in DEPLOYMENTS].index(app)
         return cands[(slot + off) % len(cands)]
 
-    def _new_deploy_pod(self, app: str, slot: int, created: float, avoid: str | None) -> PodState | None:
+    def _new_deploy_pod(self, app: str, slot: int, created: float, avoid: str | None) -> LabPod | None:
         n = self._pick_node(app, slot, avoid)
         if n is None:
             return None
@@ -406,7 +406,7 @@ class ClusterState:
         name = f"{app}-{self.hashes[app]}-{self._rand(5)}"
         while name in self.pods:
             name = f"{app}-{self.hashes[app]}-{self._rand(5)}"
-        return self._add_pod(PodState(name=name, app=app, node=n.name, ip=self._alloc_pod_ip(n), host_ip=n.ip,
+        return self._add_pod(LabPod(name=name, app=app, node=n.name, ip=self._alloc_pod_ip(n), host_ip=n.ip,
                                       uid=O.make_uid(c.name, "pod", name), created=created,
                                       template_hash=self.hashes[app], ready_since=created + 15, replica=slot))
 
@@ -635,8 +635,8 @@ class ClusterState:
             self.store.put("events", O.event_object(self, e))
 
     # ------------------------------------------------------------------ agent pods
-    def set_agent_pods(self, pods: Mapping[str, AgentPod]) -> dict[str, str]:
-        """Make the aksnet-top agent DaemonSet's pods exactly ``pods`` (node name -> AgentPod).
+    def set_agent_pods(self, pods: Mapping[str, LabAgentPod]) -> dict[str, str]:
+        """Make the aksnet-top agent DaemonSet's pods exactly ``pods`` (node name -> LabAgentPod).
 
         Nodes left out lose their pod (watch DELETED); a changed IP, port or a Running pod
         set back to Pending replaces the pod (new name, as the DaemonSet controller would);
@@ -650,7 +650,7 @@ class ClusterState:
                 self._upsert_agent(node, wanted[node])
             return self.agent_pod_names()
 
-    def set_agent_pod(self, node: int | str, pod: AgentPod | None) -> str | None:
+    def set_agent_pod(self, node: int | str, pod: LabAgentPod | None) -> str | None:
         """Add, change or (``None``) remove one node's agent pod. Returns its pod name."""
         with self.lock:
             name = self.resolve_node(node)
@@ -680,7 +680,7 @@ class ClusterState:
                 return a.spec.endpoint if port == a.spec.port else None
             return (a.ip, port) if a.spec.ip is not None else None
 
-    def _upsert_agent(self, node: str, spec: AgentPod) -> _AgentState:
+    def _upsert_agent(self, node: str, spec: LabAgentPod) -> _AgentState:
         a = self.agents.get(node)
         if a is not None:
             old = a.spec
@@ -828,7 +828,7 @@ class ClusterState:
             raise ValueError(a)
 
 
-class Timeline:
+class EventTimeline:
     """Applies a scenario's timed events relative to a start time.
 
     ``apply_until(t)`` is deterministic (tests call it directly); ``start()`` runs a

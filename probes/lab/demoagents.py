@@ -5,7 +5,7 @@ through the lab API server's pod proxy — the production path.
 the scenario's DNS responders and egress targets must not share the app's GIL), tells it
 which nodes get an agent, waits for its ready line, and registers one agent pod per node
 with the lab API server, whose pod proxy then dials each agent's loopback port. The app
-finds and reads them like on a real cluster (probes.agentreader). What the farm also
+finds and reads them like on a real cluster (probes.agent.reader). What the farm also
 returns is how the app's own `local` vantage reaches the same responders and targets.
 """
 
@@ -22,13 +22,13 @@ from typing import Any
 
 import orjson
 
-from probes.model import LOCAL_VANTAGE
+from probes.kube.model import LOCAL_VANTAGE
 
 MAX_AGENTS = 50  # simulated nodes that run an agent; the others show "no agent"
 READY_TIMEOUT = 20.0
 
 
-class FarmError(Exception):
+class DemoAgentsError(Exception):
     """The agent farm did not start (one line for the user)."""
 
 
@@ -70,7 +70,7 @@ class LocalDnsMap:
         self.overrides = overrides
 
     def vantages(self, topology: Any) -> list[Any]:
-        from probes.dnsservice import Vantage
+        from probes.dns.service import Vantage
         from probes.lab.agentfarm import local_dns_overrides
 
         return [Vantage(LOCAL_VANTAGE, None, local_dns_overrides(self.overrides, topology), confine=True)]
@@ -85,7 +85,7 @@ class LocalEgressMap:
         self.dns, self.dial = dns, dial
 
     def vantages(self, topology: Any) -> list[Any]:
-        from probes.egressservice import EgressVantage
+        from probes.egress.service import EgressVantage
 
         return [EgressVantage(LOCAL_VANTAGE, None, self.dns, dict(self.dial), confine=True)]
 
@@ -110,7 +110,7 @@ def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) 
 
 def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS,
           timeout: float = READY_TIMEOUT) -> DemoAgents:
-    """Start the farm and register its agents as pods; FarmError on any failure."""
+    """Start the farm and register its agents as pods; DemoAgentsError on any failure."""
     request = farm_request(lab, dns, egress, max_agents)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     try:
@@ -118,7 +118,7 @@ def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                                 start_new_session=True)
     except OSError as e:
-        raise FarmError(f"cannot start the demo agents: {e.strerror or e}") from None
+        raise DemoAgentsError(f"cannot start the demo agents: {e.strerror or e}") from None
     try:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(orjson.dumps(request) + b"\n")
@@ -127,10 +127,10 @@ def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS,
         try:
             ready = orjson.loads(line)
         except orjson.JSONDecodeError:
-            raise FarmError(f"the demo agents answered something unexpected: {line[:120]!r}") from None
+            raise DemoAgentsError(f"the demo agents answered something unexpected: {line[:120]!r}") from None
         if not isinstance(ready, dict) or "error" in ready or not isinstance(ready.get("agents"), dict):
             why = ready.get("error") if isinstance(ready, dict) else ready
-            raise FarmError(f"the demo agents did not start: {why}")
+            raise DemoAgentsError(f"the demo agents did not start: {why}")
         agents = {str(n): _hostport(v) for n, v in ready["agents"].items()}
         local = ready.get("local") or {}
         farm = DemoAgents(
@@ -143,9 +143,9 @@ def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS,
     except BaseException:
         _end(proc, 1.0)
         raise
-    from probes.lab.cluster import AgentPod
+    from probes.lab.cluster import LabAgentPod
 
-    lab.set_agent_pods({node: AgentPod(endpoint=ep) for node, ep in agents.items()})
+    lab.set_agent_pods({node: LabAgentPod(endpoint=ep) for node, ep in agents.items()})
     farm.lab = lab
     return farm
 
@@ -158,12 +158,12 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> bytes:
     while b"\n" not in buf:
         left = end - time.monotonic()
         if left <= 0:
-            raise FarmError(f"the demo agents did not start within {timeout:g} s")
+            raise DemoAgentsError(f"the demo agents did not start within {timeout:g} s")
         r, _, _ = select.select([fd], [], [], min(left, 0.5))
         if r:
             chunk = os.read(fd, 65536)
             if not chunk:
-                raise FarmError(f"the demo agents exited at start (exit status {proc.wait(1)})")
+                raise DemoAgentsError(f"the demo agents exited at start (exit status {proc.wait(1)})")
             buf += chunk
     return buf.split(b"\n", 1)[0]
 

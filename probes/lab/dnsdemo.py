@@ -4,7 +4,7 @@ In ``--demo`` each scenario node is a vantage. From node X, NodeLocal DNS
 (169.254.20.10, or LocalDNS 169.254.10.10/.11 where X carries the label), the kube-dns
 ClusterIP and each CoreDNS pod IP are reached at loopback responders that behave as the
 scenario's ``dns:`` section says (default: everything answers). :class:`DnsDemo` is a
-:class:`probes.dnsservice.VantageMap`: it hands the DNS service, per node vantage, the
+:class:`probes.dns.service.VantageMap`: it hands the DNS service, per node vantage, the
 production address → loopback (host, port) overrides. The probes still only see packets;
 this module is the one place that reads the scenario.
 
@@ -30,8 +30,8 @@ from typing import Any
 
 from probes.lab.dnsserver import DnsResponder, responder_for
 from probes.lab.dnsspec import DnsLabSpec
-from probes.model import LOCAL_VANTAGE, Topology, node_vantage
-from probes.resolvers import LOCALDNS_IPS, NODELOCAL_IP
+from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
+from probes.dns.resolvers import LOCALDNS_IPS, NODELOCAL_IP
 
 MAX_NODES = 50
 
@@ -131,7 +131,7 @@ class DnsDemo:
         return out
 
     def vantages(self, topology: Topology) -> list[Any]:
-        from probes.dnsservice import Vantage
+        from probes.dns.service import Vantage
 
         if not self._started:
             return []

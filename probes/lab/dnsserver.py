@@ -1,7 +1,7 @@
 """Loopback DNS responders for the demo and the tests: real DNS over UDP and TCP.
 
 One responder = one address and port (UDP and TCP on the same port), answering with
-dnspython-built messages, behaving as a :class:`~probes.lab.dnsspec.Timeline` says
+dnspython-built messages, behaving as a :class:`~probes.lab.dnsspec.DnsTimeline` says
 (answer, delay, drop, SERVFAIL, NXDOMAIN, REFUSED, TC with or without a TCP answer,
 garbage, wrong query id, huge TXT; timed changes relative to start).
 
@@ -41,7 +41,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from probes.lab.dnsspec import ANSWER, STEADY, Behaviour, Delay, DnsLabSpec, Mode, Timeline
+from probes.lab.dnsspec import ANSWER, STEADY, Behaviour, Delay, DnsLabSpec, DnsFaultMode, DnsTimeline
 
 CLUSTER_DOMAIN = dns.name.from_text("cluster.local.")
 DEFAULT_CLUSTER = {
@@ -102,7 +102,7 @@ def build_reply(wire: bytes, own: Behaviour, upstream: Behaviour, zone: Zone, rn
     qtype = q.question[0].rdtype
     is_cluster, ip = zone.lookup(qname)
     mode, delay = own.mode, own.delay.draw(rng)
-    if mode == Mode.ANSWER and not is_cluster:
+    if mode == DnsFaultMode.ANSWER and not is_cluster:
         mode = upstream.mode
         delay += upstream.delay.draw(rng)
         beh = upstream
@@ -110,18 +110,18 @@ def build_reply(wire: bytes, own: Behaviour, upstream: Behaviour, zone: Zone, rn
         beh = own
     if tcp and not own.tcp:
         return Reply(None, 0.0, close=True)
-    if mode == Mode.DROP:
+    if mode == DnsFaultMode.DROP:
         return Reply(None, delay)
-    if mode == Mode.GARBAGE:
+    if mode == DnsFaultMode.GARBAGE:
         junk = bytes(rng.getrandbits(8) for _ in range(rng.randint(20, 80)))
         return Reply(wire[:2] + junk, delay)
     r = dns.message.make_response(q)
-    if mode in (Mode.SERVFAIL, Mode.NXDOMAIN, Mode.REFUSED):
-        r.set_rcode({Mode.SERVFAIL: dns.rcode.SERVFAIL, Mode.NXDOMAIN: dns.rcode.NXDOMAIN,
-                     Mode.REFUSED: dns.rcode.REFUSED}[mode])
-    elif mode == Mode.TRUNCATE and not tcp:
+    if mode in (DnsFaultMode.SERVFAIL, DnsFaultMode.NXDOMAIN, DnsFaultMode.REFUSED):
+        r.set_rcode({DnsFaultMode.SERVFAIL: dns.rcode.SERVFAIL, DnsFaultMode.NXDOMAIN: dns.rcode.NXDOMAIN,
+                     DnsFaultMode.REFUSED: dns.rcode.REFUSED}[mode])
+    elif mode == DnsFaultMode.TRUNCATE and not tcp:
         r.flags |= dns.flags.TC
-    elif mode == Mode.HUGE_TXT:
+    elif mode == DnsFaultMode.HUGE_TXT:
         size = beh.txt_size
         chunks = [("x" * min(255, size - i)) for i in range(0, size, 255)]
         text = " ".join(f'"{c}"' for c in chunks)
@@ -133,7 +133,7 @@ def build_reply(wire: bytes, own: Behaviour, upstream: Behaviour, zone: Zone, rn
         elif qtype == dns.rdatatype.A:
             r.answer.append(dns.rrset.from_text(qname, TTL, "IN", "A", ip))
         # other types: NOERROR with no records (NODATA)
-    if mode == Mode.WRONG_ID:
+    if mode == DnsFaultMode.WRONG_ID:
         r.id = (q.id + 0x5555) & 0xFFFF
     limit = 65535 if tcp else max(512, q.payload if q.edns >= 0 else 512)
     try:
@@ -148,7 +148,7 @@ def build_reply(wire: bytes, own: Behaviour, upstream: Behaviour, zone: Zone, rn
 class DnsResponder:
     """A loopback DNS server. Thread-safe controls; start()/stop() from any thread."""
 
-    def __init__(self, timeline: Timeline | Behaviour = STEADY, *, upstream: Timeline | Behaviour = STEADY,
+    def __init__(self, timeline: DnsTimeline | Behaviour = STEADY, *, upstream: DnsTimeline | Behaviour = STEADY,
                  host: str = "127.0.0.1", port: int = 0, zone: Zone | None = None, seed: int = 0,
                  clock: Callable[[], float] = time.monotonic, name: str = "") -> None:
         self.name = name
@@ -182,7 +182,7 @@ class DnsResponder:
     def queries(self) -> int:
         return self.udp_queries + self.tcp_queries
 
-    def set_behaviour(self, timeline: Timeline | Behaviour, *, upstream: Timeline | Behaviour | None = None,
+    def set_behaviour(self, timeline: DnsTimeline | Behaviour, *, upstream: DnsTimeline | Behaviour | None = None,
                       restart_clock: bool = False) -> None:
         """Change behaviour now (timed changes count from start, or from now with
         `restart_clock`)."""
@@ -391,8 +391,8 @@ def _sendall(sock: socket.socket, data: bytes, timeout: float = 2.0) -> None:
             select.select([], [sock], [], left)
 
 
-def _tl(x: Timeline | Behaviour) -> Timeline:
-    return x if isinstance(x, Timeline) else Timeline(base=x)
+def _tl(x: DnsTimeline | Behaviour) -> DnsTimeline:
+    return x if isinstance(x, DnsTimeline) else DnsTimeline(base=x)
 
 
 def responder_for(spec: DnsLabSpec, kind: str, *, node: str | None = None, pod: str | None = None,
@@ -413,9 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--delay", type=float, default=0.0, help="ms before every answer")
-    ap.add_argument("--behaviour", default="answer", choices=[m.value for m in Mode])
+    ap.add_argument("--behaviour", default="answer", choices=[m.value for m in DnsFaultMode])
     a = ap.parse_args(argv)
-    b = replace(ANSWER, mode=Mode(a.behaviour), delay=Delay("fixed", a.delay))
+    b = replace(ANSWER, mode=DnsFaultMode(a.behaviour), delay=Delay("fixed", a.delay))
     r = DnsResponder(b, host=a.host, port=a.port).start()
     print(r.port, flush=True)
     try:

@@ -69,7 +69,7 @@ from enum import Enum
 from typing import Any, Mapping
 
 
-class Mode(str, Enum):
+class DnsFaultMode(str, Enum):
     ANSWER = "answer"
     DROP = "drop"
     SERVFAIL = "servfail"
@@ -107,7 +107,7 @@ NO_DELAY = Delay()
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:
-    mode: Mode = Mode.ANSWER
+    mode: DnsFaultMode = DnsFaultMode.ANSWER
     delay: Delay = NO_DELAY
     tcp: bool = True
     txt_size: int = 4000
@@ -117,7 +117,7 @@ ANSWER = Behaviour()
 
 
 @dataclass(frozen=True, slots=True)
-class Timeline:
+class DnsTimeline:
     """A base behaviour and timed changes, in seconds after the responder started."""
 
     base: Behaviour = ANSWER
@@ -133,30 +133,30 @@ class Timeline:
         return current
 
     @staticmethod
-    def constant(behaviour: Behaviour) -> "Timeline":
-        return Timeline(base=behaviour)
+    def constant(behaviour: Behaviour) -> "DnsTimeline":
+        return DnsTimeline(base=behaviour)
 
 
-STEADY = Timeline()
+STEADY = DnsTimeline()
 
 KINDS = ("nodelocal", "kube-dns", "coredns", "upstream")
 
 
 @dataclass(frozen=True, slots=True)
 class DnsLabSpec:
-    nodelocal: Timeline = STEADY
-    kube_dns: Timeline = STEADY
-    coredns: Timeline = STEADY
-    upstream: Timeline = STEADY
-    nodes: Mapping[str, Timeline] = field(default_factory=dict)  # node -> nodelocal timeline
+    nodelocal: DnsTimeline = STEADY
+    kube_dns: DnsTimeline = STEADY
+    coredns: DnsTimeline = STEADY
+    upstream: DnsTimeline = STEADY
+    nodes: Mapping[str, DnsTimeline] = field(default_factory=dict)  # node -> nodelocal timeline
     # node -> kube-dns as that node reaches it (its path to CoreDNS on other nodes: F1)
-    node_kube_dns: Mapping[str, Timeline] = field(default_factory=dict)
-    pods: Mapping[str, Timeline] = field(default_factory=dict)  # coredns pod -> timeline
+    node_kube_dns: Mapping[str, DnsTimeline] = field(default_factory=dict)
+    pods: Mapping[str, DnsTimeline] = field(default_factory=dict)  # coredns pod -> timeline
     cluster_names: Mapping[str, str] = field(default_factory=dict)
     external_names: Mapping[str, str] = field(default_factory=dict)
     seed: int = 0
 
-    def timeline_for(self, kind: str, *, node: str | None = None, pod: str | None = None) -> Timeline:
+    def timeline_for(self, kind: str, *, node: str | None = None, pod: str | None = None) -> DnsTimeline:
         """The timeline of one responder. `kind` is nodelocal, localdns, kube-dns, coredns
         or upstream; a node's override wins for nodelocal/localdns, a pod's for coredns."""
         if kind in ("nodelocal", "localdns"):
@@ -237,10 +237,10 @@ def _behaviour(data: Mapping[str, Any], base: Behaviour, where: str, path: str) 
         kpath = f"{path}.{key}"
         if key in ("behaviour", "behavior"):
             try:
-                out = replace(out, mode=Mode(value))
+                out = replace(out, mode=DnsFaultMode(value))
             except ValueError:
                 raise _err(where, kpath, f"unknown behaviour {value!r}; expected one of "
-                           + ", ".join(m.value for m in Mode)) from None
+                           + ", ".join(m.value for m in DnsFaultMode)) from None
         elif key == "delay":
             out = replace(out, delay=_delay(value, where, kpath))
         elif key == "tcp":
@@ -254,7 +254,7 @@ def _behaviour(data: Mapping[str, Any], base: Behaviour, where: str, path: str) 
     return out
 
 
-def _block(data: Any, where: str, path: str) -> Timeline:
+def _block(data: Any, where: str, path: str) -> DnsTimeline:
     if data is None:
         return STEADY
     if isinstance(data, str):  # shorthand: `nodelocal: drop`
@@ -285,13 +285,13 @@ def _block(data: Any, where: str, path: str) -> Timeline:
             raise _err(where, f"{epath}.at", "changes must be in increasing 'at' order")
         last = at
         changes.append((at, _behaviour({k: v for k, v in entry.items() if k != "at"}, base, where, epath)))
-    return Timeline(base, tuple(changes))
+    return DnsTimeline(base, tuple(changes))
 
 
 def _names(data: Any, where: str, path: str) -> dict[str, str]:
     import ipaddress
 
-    from probes.resolvers import validate_name
+    from probes.dns.resolvers import validate_name
 
     if data is None:
         return {}
@@ -323,7 +323,7 @@ def parse_dns_section(data: dict, where: str) -> DnsLabSpec:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise _err(where, "dns.seed", f"must be an integer, got {seed!r}")
 
-    def per(key: str, inner: str | None) -> dict[str, Timeline]:
+    def per(key: str, inner: str | None) -> dict[str, DnsTimeline]:
         raw = data.get(key) or {}
         if not isinstance(raw, Mapping):
             raise _err(where, f"dns.{key}", "must be a mapping by name")
@@ -340,8 +340,8 @@ def parse_dns_section(data: dict, where: str) -> DnsLabSpec:
     raw_nodes = data.get("nodes") or {}
     if not isinstance(raw_nodes, Mapping):
         raise _err(where, "dns.nodes", "must be a mapping by name")
-    nodes: dict[str, Timeline] = {}
-    node_kube_dns: dict[str, Timeline] = {}
+    nodes: dict[str, DnsTimeline] = {}
+    node_kube_dns: dict[str, DnsTimeline] = {}
     for name, block in raw_nodes.items():
         p = f"dns.nodes.{name}"
         if not isinstance(block, Mapping) or not block or set(block) - {"nodelocal", "kube-dns"}:

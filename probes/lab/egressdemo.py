@@ -14,7 +14,7 @@ way (probes/lab/tcptargets.py):
 The targets listen on ephemeral ports; :meth:`EgressDemo.dial_map` is the DNAT the probe
 applies after resolving ('addr:port' for one port, 'addr' for any). A name the lab does not
 know gets NXDOMAIN, so nothing is ever dialled beyond loopback; the vantages are
-``confine``-d on top (probes/egressservice.py). This module is the one place that reads the
+``confine``-d on top (probes/egress/service.py). This module is the one place that reads the
 scenario's ``egress:`` section: the probes see DNS answers and packets only.
 
 Responders are shared by view: one for every node without an override (and `local`,
@@ -30,8 +30,8 @@ from probes.lab.dnsdemo import resolve_node
 from probes.lab.dnsserver import DnsResponder, Zone
 from probes.lab.egressspec import EgressLabSpec, PortRule
 from probes.lab.tcptargets import DROP_HOST, OPEN_HOST, REFUSED_HOST, LoopbackTargets
-from probes.model import LOCAL_VANTAGE, Topology, node_vantage
-from probes.targets import AKS_REQUIRED
+from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
+from probes.egress.targets import AKS_REQUIRED
 
 MAX_NODES = 50
 FIRST_MIXED = 5  # 127.0.0.5: the first host whose behaviour depends on the port
@@ -146,7 +146,7 @@ class EgressDemo:
     def vantages(self, topology: Topology) -> list[Any]:
         """EgressVantageMap: `local` (the laptop sees what every node sees by default)
         and the first `max_nodes` nodes, all confined to loopback."""
-        from probes.egressservice import EgressVantage
+        from probes.egress.service import EgressVantage
 
         if not self._started:
             return [EgressVantage(LOCAL_VANTAGE, confine=True)]  # no names resolved yet

@@ -24,7 +24,7 @@ A *rule* (the value of a name) is a behaviour for every port — ``open`` (SYN-A
 ``refused`` (RST), ``drop`` (no answer: timeout) or ``nxdomain`` (the lab's DNS has no
 answer for the name from that view) — or a mapping ``{PORT: behaviour, ..., default:
 behaviour}`` (ports 1-65535; ``default`` is ``open`` unless given; ``nxdomain`` has no
-port). The lab knows AKS's required endpoint names (probes.targets.AKS_REQUIRED) and every
+port). The lab knows AKS's required endpoint names (probes.egress.targets.AKS_REQUIRED) and every
 name listed here; any other name gets NXDOMAIN. Precedence for a node: its own name
 rule, its ``"*"``, the global name rule, the global ``"*"``.
 
@@ -138,7 +138,7 @@ def _rule(value: Any, where: str, path: str) -> PortRule:
 
 
 def _rules(data: Any, where: str, path: str) -> dict[str, PortRule]:
-    from probes.resolvers import validate_name
+    from probes.dns.resolvers import validate_name
 
     if data is None:
         return {}

@@ -16,7 +16,7 @@ from .scenario import _ntoa
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .cluster import ClusterState, NodeState, PodState, ServiceState, EventState
+    from .cluster import ClusterState, NodeState, LabPod, ServiceState, EventState
 
 def make_uid(*parts: str) -> str:
     """Deterministic uid (UUID-shaped): same scenario, same uids. Cheap for 10^4 objects."""
@@ -270,7 +270,7 @@ POD_APPS: dict[str, dict[str, Any]] = {
 }
 
 
-def pod_object(cs: "ClusterState", p: "PodState") -> dict[str, Any]:
+def pod_object(cs: "ClusterState", p: "LabPod") -> dict[str, Any]:
     app = POD_APPS[p.app]
     node = cs.nodes.get(p.node)
     ready = p.ready and node is not None and node.ready == "True"

@@ -11,7 +11,7 @@ It is transport-free: :meth:`WritableObjects.handle` takes a request (method, pa
 query, body, user) and returns ``(status, body)``, or None when the path is not its own,
 so the lab's HTTP handler (and a test's) can put it in front of its read-only routes.
 
-Namespaces: when given the lab's :class:`probes.lab.cluster.Store`, a namespace created
+Namespaces: when given the lab's :class:`probes.lab.cluster.LabStore`, a namespace created
 here is stored *there*, so the lab's existing list/get/watch of namespaces shows it and a
 scenario namespace (``kube-system``…) answers 409 AlreadyExists; GETs of namespaces are
 then left to the lab. Without a store, namespaces live here like the other kinds.
@@ -37,14 +37,14 @@ import orjson
 
 from .selectors import SelectorError, parse_label_selector
 
-__all__ = ["WritableObjects", "Kind", "SERVED", "status_failure"]
+__all__ = ["WritableObjects", "WritableKind", "SERVED", "status_failure"]
 
 Response = tuple[int, bytes]
 Authorize = Callable[[str, str, str, str, "str | None"], bool]  # (user, verb, group, resource, namespace)
 
 
 @dataclass(frozen=True, slots=True)
-class Kind:
+class WritableKind:
     resource: str
     group: str          # "" for core
     version: str
@@ -69,12 +69,12 @@ class Kind:
 
 
 RBAC = "rbac.authorization.k8s.io"
-SERVED: dict[tuple[str, str], Kind] = {
-    ("", "namespaces"): Kind("namespaces", "", "v1", "Namespace", False, "namespace", ("ns",)),
-    ("", "serviceaccounts"): Kind("serviceaccounts", "", "v1", "ServiceAccount", True, "serviceaccount", ("sa",)),
-    (RBAC, "roles"): Kind("roles", RBAC, "v1", "Role", True, "role"),
-    (RBAC, "rolebindings"): Kind("rolebindings", RBAC, "v1", "RoleBinding", True, "rolebinding"),
-    ("apps", "daemonsets"): Kind("daemonsets", "apps", "v1", "DaemonSet", True, "daemonset", ("ds",)),
+SERVED: dict[tuple[str, str], WritableKind] = {
+    ("", "namespaces"): WritableKind("namespaces", "", "v1", "Namespace", False, "namespace", ("ns",)),
+    ("", "serviceaccounts"): WritableKind("serviceaccounts", "", "v1", "ServiceAccount", True, "serviceaccount", ("sa",)),
+    (RBAC, "roles"): WritableKind("roles", RBAC, "v1", "Role", True, "role"),
+    (RBAC, "rolebindings"): WritableKind("rolebindings", RBAC, "v1", "RoleBinding", True, "rolebinding"),
+    ("apps", "daemonsets"): WritableKind("daemonsets", "apps", "v1", "DaemonSet", True, "daemonset", ("ds",)),
 }
 _GROUP_VERSIONS = {"apps": "v1", RBAC: "v1"}
 _VERBS = ["create", "delete", "get", "list", "patch", "update"]
@@ -105,7 +105,7 @@ class _Fail(Exception):
         self.response: Response = (code, status_failure(code, reason, message, details))
 
 
-def _details(k: Kind, name: str | None = None, **extra: Any) -> dict[str, Any]:
+def _details(k: WritableKind, name: str | None = None, **extra: Any) -> dict[str, Any]:
     d: dict[str, Any] = {}
     if name:
         d["name"] = name
@@ -116,7 +116,7 @@ def _details(k: Kind, name: str | None = None, **extra: Any) -> dict[str, Any]:
     return d
 
 
-def _invalid(k: Kind, name: str, field: str, cause_reason: str, detail: str) -> _Fail:
+def _invalid(k: WritableKind, name: str, field: str, cause_reason: str, detail: str) -> _Fail:
     d: dict[str, Any] = {"name": name}
     if k.group:
         d["group"] = k.group
@@ -146,14 +146,14 @@ def _q1(query: dict[str, list[str]], key: str) -> str | None:
 class _Route:
     __slots__ = ("kind", "namespace", "name")
 
-    def __init__(self, kind: Kind, namespace: str | None, name: str | None) -> None:
+    def __init__(self, kind: WritableKind, namespace: str | None, name: str | None) -> None:
         self.kind, self.namespace, self.name = kind, namespace, name
 
 
 class WritableObjects:
     """In-memory objects behind the lab's write verbs. Thread-safe (one lock).
 
-    ``lab_store``: the lab's :class:`~probes.lab.cluster.Store`; namespaces then live there.
+    ``lab_store``: the lab's :class:`~probes.lab.cluster.LabStore`; namespaces then live there.
     ``authorize(user, verb, group, resource, namespace) -> bool``: False answers 403
     Forbidden with the real server's message (default: everyone may do everything).
     """
@@ -252,7 +252,7 @@ class WritableObjects:
         return {"/apis", *(f"/apis/{g}" for g in _GROUP_VERSIONS), *(f"/apis/{g}/{v}" for g, v in _GROUP_VERSIONS.items())}
 
     @staticmethod
-    def _resource_entry(k: Kind) -> dict[str, Any]:
+    def _resource_entry(k: WritableKind) -> dict[str, Any]:
         e: dict[str, Any] = {"name": k.resource, "singularName": k.singular, "namespaced": k.namespaced,
                              "kind": k.kind, "verbs": list(_VERBS)}
         if k.short_names:
@@ -328,12 +328,12 @@ class WritableObjects:
         self._objs[("namespaces", "", obj["metadata"]["name"])] = obj
         return obj
 
-    def _store_get(self, k: Kind, ns: str | None, name: str) -> dict[str, Any] | None:
+    def _store_get(self, k: WritableKind, ns: str | None, name: str) -> dict[str, Any] | None:
         if k.resource == "namespaces":
             return self._ns_get(name)
         return self._objs.get((k.resource, ns or "", name))
 
-    def _store_put(self, k: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+    def _store_put(self, k: WritableKind, obj: dict[str, Any]) -> dict[str, Any]:
         if k.resource == "namespaces":
             return self._ns_put(obj)
         md = obj["metadata"]
@@ -341,7 +341,7 @@ class WritableObjects:
         self._objs[(k.resource, md.get("namespace", ""), md["name"])] = obj
         return obj
 
-    def _decode(self, k: Kind, body: bytes) -> dict[str, Any]:
+    def _decode(self, k: WritableKind, body: bytes) -> dict[str, Any]:
         try:
             obj = orjson.loads(body) if body else None
         except orjson.JSONDecodeError as e:
@@ -364,7 +364,7 @@ class WritableObjects:
         obj["kind"], obj["apiVersion"] = k.kind, k.api_version
         return obj
 
-    def _validate(self, k: Kind, obj: dict[str, Any]) -> None:
+    def _validate(self, k: WritableKind, obj: dict[str, Any]) -> None:
         md = obj["metadata"]
         name = md.get("name") or ""
         if not name:
@@ -387,7 +387,7 @@ class WritableObjects:
         if k.resource == "rolebindings" and not (obj.get("roleRef") or {}).get("name"):
             raise _invalid(k, name, "roleRef.name", "FieldValueRequired", "Required value")
 
-    def _defaults(self, k: Kind, obj: dict[str, Any]) -> None:
+    def _defaults(self, k: WritableKind, obj: dict[str, Any]) -> None:
         """What a real server adds on create."""
         if k.resource == "namespaces":
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
@@ -575,11 +575,11 @@ class WritableObjects:
             return 200, orjson.dumps(gone)
 
     @staticmethod
-    def _not_found(k: Kind, name: str) -> _Fail:
+    def _not_found(k: WritableKind, name: str) -> _Fail:
         return _Fail(404, "NotFound", f'{k.qualified} "{name}" not found', _details(k, name))
 
     @staticmethod
-    def _check_immutable(k: Kind, old: dict[str, Any], new: dict[str, Any]) -> None:
+    def _check_immutable(k: WritableKind, old: dict[str, Any], new: dict[str, Any]) -> None:
         name = old["metadata"]["name"]
         if k.resource == "daemonsets":
             a, b = (old.get("spec") or {}).get("selector"), (new.get("spec") or {}).get("selector")

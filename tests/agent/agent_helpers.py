@@ -10,10 +10,10 @@ from typing import Callable
 import pytest
 
 from probes.lab.dnsserver import Zone
-from probes.lab.dnsspec import ANSWER, Mode
+from probes.lab.dnsspec import ANSWER, DnsFaultMode
 from probes.lab.tcptargets import DROP_HOST, OPEN_HOST, REFUSED_HOST
 
-DROP = dataclasses.replace(ANSWER, mode=Mode.DROP)
+DROP = dataclasses.replace(ANSWER, mode=DnsFaultMode.DROP)
 # what the lab's egress DNS answers: one name per behaviour of LoopbackTargets, and one
 # name that points beyond loopback (a confined agent must never dial it)
 EGRESS_ZONE = Zone(cluster={}, external={"open.example": OPEN_HOST, "refused.example": REFUSED_HOST,

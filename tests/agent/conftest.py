@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.leaks import guard_threads_and_fds
+from tests.support.leaks import guard_threads_and_fds
 
 from probes.lab.dnsserver import DnsResponder
 from probes.lab.dnsspec import ANSWER

@@ -9,18 +9,18 @@ import pytest
 
 from probes.agent.core import (Agent, AgentSettings, node_resolvers, node_targets, settings_for,
                                start_all, stop_all)
-from probes.dnsprobe import DnsResult, Outcome
-from probes.dnsservice import DnsSettings, Vantage
-from probes.dnsservice import build_plan as dns_plan
-from probes.egress import EgressResult, Mode
-from probes.egress import Outcome as EOutcome
-from probes.egressservice import EgressSettings, EgressVantage
-from probes.egressservice import build_plan as egress_plan
+from probes.dns.probe import DnsOutcome as Outcome, DnsResult
+from probes.dns.service import DnsSettings, Vantage
+from probes.dns.service import build_plan as dns_plan
+from probes.egress.probe import EgressResult, EgressMode
+from probes.egress.probe import EgressOutcome as EOutcome
+from probes.egress.service import EgressSettings, EgressVantage
+from probes.egress.service import build_plan as egress_plan
 from probes.lab.tcptargets import DROP_HOST, OPEN_HOST
-from probes.model import NetworkPlugin, NodeInfo, PodState, Topology, node_vantage
-from probes.resolvers import NODELOCAL_IP, Resolver, ResolverKind
-from probes.scheduler import JobFailure
-from probes.targets import AKS_REQUIRED
+from probes.kube.model import NetworkPlugin, NodeInfo, PodState, Topology, node_vantage
+from probes.dns.resolvers import NODELOCAL_IP, Resolver, ResolverKind
+from probes.engine.scheduler import JobFailure
+from probes.egress.targets import AKS_REQUIRED
 
 from tests.agent.agent_helpers import DROP, EGRESS_ZONE, until
 
@@ -86,10 +86,10 @@ async def test_egress_outcomes_through_the_lab_dns_and_dnat(responder, targets):
     for target, outcome in want.items():
         got = _egress(agent, target)[0]
         assert got.outcome is outcome, (target, got)
-        assert got.mode is Mode.CONNECT
+        assert got.mode is EgressMode.CONNECT
     assert "no loopback address" in _egress(agent, "far.example:443")[0].error
     assert _egress(agent, "open.example:443")[0].via == f"{OPEN_HOST}:{targets.open.port}"
-    assert agent.mode is Mode.CONNECT
+    assert agent.mode is EgressMode.CONNECT
     assert agent.egress_counts[("drop.example:443", "timeout")] >= 1
     assert agent.egress_latencies()["open.example:443"]
 

@@ -16,11 +16,11 @@ from collections import Counter
 import pytest
 
 from probes.agent.wire import decode
-from probes.dnsprobe import Outcome
-from probes.egress import Outcome as EOut
+from probes.dns.probe import DnsOutcome as Outcome
+from probes.egress.probe import EgressOutcome as EOut
 from probes.lab.agentfarm import FarmError, local_dns_overrides, parse_request
 from probes.lab.scenario import load_scenario
-from probes.model import NetworkPlugin, PodState, Topology
+from probes.kube.model import NetworkPlugin, PodState, Topology
 
 from tests.agent.agent_helpers import wait_sync
 

@@ -13,10 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from probes.agent.core import Agent, AgentSettings, settings_for
 from probes.agent.http import AgentServer, escape_label, metrics_text
 from probes.agent.wire import decode
-from probes.dnsprobe import DnsResult, Outcome
-from probes.egress import EgressResult, Mode
-from probes.egress import Outcome as EOut
-from probes.resolvers import NODELOCAL_IP
+from probes.dns.probe import DnsOutcome as Outcome, DnsResult
+from probes.egress.probe import EgressResult, EgressMode
+from probes.egress.probe import EgressOutcome as EOut
+from probes.dns.resolvers import NODELOCAL_IP
 
 from tests.agent.agent_helpers import DROP, until
 
@@ -57,7 +57,7 @@ def _fed_agent() -> Agent:
                                              Outcome.OK if i % 4 else Outcome.TIMEOUT, 1.0 + i,
                                              timestamp=1000.0 + i,
                                              error="" if i % 4 else "no answer before the deadline"))
-        agent.record(("e",), EgressResult(V, "mcr.microsoft.com:443", "20.1.2.3", 443, Mode.CONNECT,
+        agent.record(("e",), EgressResult(V, "mcr.microsoft.com:443", "20.1.2.3", 443, EgressMode.CONNECT,
                                           EOut.OPEN if i % 5 else EOut.TIMEOUT, 10.0 + i, timestamp=1000.0 + i))
     return agent
 

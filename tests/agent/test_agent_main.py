@@ -17,9 +17,9 @@ import pytest
 
 from probes.agent.main import build_settings, default_kube_dns, run, run_parser
 from probes.agent.wire import decode
-from probes.dnsprobe import Outcome
-from probes.egress import Mode
-from probes.egress import Outcome as EOut
+from probes.dns.probe import DnsOutcome as Outcome
+from probes.egress.probe import EgressMode
+from probes.egress.probe import EgressOutcome as EOut
 
 from tests.agent.agent_helpers import DROP, EGRESS_ZONE, wait_sync
 
@@ -91,7 +91,7 @@ def test_agent_process_serves_and_exits_0_on_sigterm(responder, targets):
         assert {d.outcome for d in rep.dns if d.resolver == "kube-dns"} == {Outcome.OK}
         assert {e.target: e.outcome for e in rep.egress} == {"open.example:443": EOut.OPEN,
                                                              "drop.example:443": EOut.TIMEOUT}
-        assert rep.mode is Mode.CONNECT and rep.node == NODE
+        assert rep.mode is EgressMode.CONNECT and rep.node == NODE
         status, metrics = _fetch(base + "/metrics")
         assert b'aksnet_agent_dns_queries_total{resolver="nodelocal",address="169.254.20.10"' in metrics
         proc.send_signal(signal.SIGTERM)

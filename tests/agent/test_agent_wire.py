@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from probes.agent import wire
 from probes.agent.core import Agent, AgentSettings
 from probes.agent.wire import SCHEMA, AgentDataError, AgentReport, decode, encode
-from probes.dnsprobe import DnsResult
-from probes.dnsprobe import Outcome as DOut
-from probes.egress import EgressResult, Mode
-from probes.egress import Outcome as EOut
-from probes.model import node_vantage
-from probes.resolvers import NODELOCAL_IP, Resolver, ResolverKind
-from probes.targets import parse_target
+from probes.dns.probe import DnsResult
+from probes.dns.probe import DnsOutcome as DOut
+from probes.egress.probe import EgressResult, EgressMode
+from probes.egress.probe import EgressOutcome as EOut
+from probes.kube.model import node_vantage
+from probes.dns.resolvers import NODELOCAL_IP, Resolver, ResolverKind
+from probes.egress.targets import parse_target
 
 NODE = "aks-userpool-87654321-vmss00000a"
 V = node_vantage(NODE)
@@ -64,7 +64,7 @@ def _egress_results() -> list[EgressResult]:
     for i, o in enumerate(EOut):
         t = TARGETS[i % 3]
         out.append(EgressResult(V, t.text, "" if o is EOut.DNS_FAILURE else "20.1.2.3", t.port,
-                                Mode.SYN if i % 2 else Mode.CONNECT, o, 1.5 + i,
+                                EgressMode.SYN if i % 2 else EgressMode.CONNECT, o, 1.5 + i,
                                 "" if o is EOut.OPEN else f"why {o.value}", 1_716_999_100.25 + i,
                                 "raw sockets not permitted" if i % 2 == 0 else "",
                                 "127.0.0.2:4040" if i == 0 else "", f"TCP SA {i}" if i % 2 else ""))
@@ -135,7 +135,7 @@ def test_payload_stays_compact():
                           DOut.TIMEOUT if i % 3 == 0 else DOut.OK, 0.412 + i / 7, 1, rcode="NOERROR",
                           error=errs[0] if i % 3 == 0 else "", raw="x" * 300, timestamp=1_717_000_000.123 + i)
         else:
-            r = EgressResult(V, TARGETS[0].text, "20.1.2.3", 443, Mode.CONNECT,
+            r = EgressResult(V, TARGETS[0].text, "20.1.2.3", 443, EgressMode.CONNECT,
                              EOut.TIMEOUT if i % 3 == 0 else EOut.OPEN, 2000.0 + i / 3,
                              errs[1] if i % 3 == 0 else "", 1_717_000_000.456 + i,
                              "raw sockets not permitted (SYN mode needs root or CAP_NET_RAW); using connect")

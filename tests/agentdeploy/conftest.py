@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from probes.lab.writable import WritableObjects, status_failure
-from tests.leaks import guard_threads
+from tests.support.leaks import guard_threads
 
 TOKEN = "agentdeploy-test-token"
 USER = "alice@example.com"

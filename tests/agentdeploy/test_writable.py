@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from probes.agent.manifest import render
-from probes.lab.cluster import Store
+from probes.lab.cluster import LabStore
 from probes.lab.writable import WritableObjects
 
 DS = "/apis/apps/v1/namespaces/aksnet-top/daemonsets"
@@ -240,8 +240,8 @@ def test_discovery():
     assert code == 200 and orjson.loads(body)["kind"] == "APIResourceList"
 
 
-def _lab_store() -> Store:
-    s = Store()
+def _lab_store() -> LabStore:
+    s = LabStore()
     for name in ("default", "kube-system", "demo"):
         s.put("namespaces", {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name},
                              "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})

@@ -8,7 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.agentreader import AgentPod, Pacer, parse_pods
+from probes.agent.reader import AgentPod, Pacer, parse_pods
 
 
 class FakeClock:

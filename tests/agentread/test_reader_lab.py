@@ -19,20 +19,20 @@ import pytest
 from probes.agent.core import Agent, AgentSettings
 from probes.agent.http import AgentServer
 from probes.agent.wire import encode
-from probes.agentreader import AgentReader, ReaderSettings
+from probes.agent.reader import AgentReader, ReaderSettings
 from probes.config import KubeConfig
-from probes.dnsprobe import ProbeKey
-from probes.dnsservice import DnsService, DnsSettings, wait_for
-from probes.history import History
+from probes.dns.probe import ProbeKey
+from probes.dns.service import DnsService, DnsSettings, wait_for
+from probes.engine.history import History
 from probes.lab.apiserver import LabApiServer
-from probes.lab.cluster import AgentPod
+from probes.lab.cluster import LabAgentPod
 from probes.lab.dnsserver import DnsResponder
-from probes.lab.dnsspec import Behaviour, Mode
-from probes.model import node_vantage
-from probes.resolvers import Resolver, ResolverKind
-from probes.scheduler import BackgroundLoop
-from probes.state import Store
-from tests.leaks import guard_threads
+from probes.lab.dnsspec import Behaviour, DnsFaultMode
+from probes.kube.model import node_vantage
+from probes.dns.resolvers import Resolver, ResolverKind
+from probes.engine.scheduler import BackgroundLoop
+from probes.engine.store import Store
+from tests.support.leaks import guard_threads
 
 NAME = "kubernetes.default.svc.cluster.local"
 
@@ -106,9 +106,9 @@ def reader_for(kube: KubeConfig, dns: History | None = None, **kw: object) -> Ag
 def test_results_arrive_under_the_node_of_the_pod(lab, agents) -> None:
     srv, kube = lab
     n1, n2 = nodes_of(srv)[:2]
-    with DnsResponder(host="127.0.0.1", name="ok") as ok, DnsResponder(Behaviour(Mode.DROP), host="127.0.0.1", name="drop") as bad:
-        srv.set_agent_pods({n1: AgentPod(endpoint=agents.add(n1, ok.address)),
-                            n2: AgentPod(endpoint=agents.add(n2, bad.address))})
+    with DnsResponder(host="127.0.0.1", name="ok") as ok, DnsResponder(Behaviour(DnsFaultMode.DROP), host="127.0.0.1", name="drop") as bad:
+        srv.set_agent_pods({n1: LabAgentPod(endpoint=agents.add(n1, ok.address)),
+                            n2: LabAgentPod(endpoint=agents.add(n2, bad.address))})
         hist = History()
         reader = reader_for(kube, hist)
         reader.start()
@@ -137,7 +137,7 @@ def test_dns_plan_shows_agent_vantages_and_does_not_probe_them(lab, agents) -> N
     srv, kube = lab
     n1 = nodes_of(srv)[0]
     with DnsResponder(host="127.0.0.1") as ok:
-        srv.set_agent_pods({n1: AgentPod(endpoint=agents.add(n1, ok.address))})
+        srv.set_agent_pods({n1: LabAgentPod(endpoint=agents.add(n1, ok.address))})
         hist = History()
         reader = reader_for(kube, hist)
         svc = DnsService(Store(), DnsSettings(interval=0.2), history=hist, agents=reader, poll=0.05)
@@ -184,10 +184,10 @@ def test_agents_that_hang_or_answer_garbage_mark_their_node_only(lab, agents) ->
     gt.start()
     try:
         with DnsResponder(host="127.0.0.1") as ok:
-            srv.set_agent_pods({good: AgentPod(endpoint=agents.add(good, ok.address)),
-                                hang: AgentPod(endpoint=hanger.getsockname()),
-                                junk: AgentPod(endpoint=garbage.server_address[:2]),
-                                gone: AgentPod(phase="Pending")})
+            srv.set_agent_pods({good: LabAgentPod(endpoint=agents.add(good, ok.address)),
+                                hang: LabAgentPod(endpoint=hanger.getsockname()),
+                                junk: LabAgentPod(endpoint=garbage.server_address[:2]),
+                                gone: LabAgentPod(phase="Pending")})
             hist = History()
             reader = reader_for(kube, hist)
             reader.start()
@@ -206,7 +206,7 @@ def test_agents_that_hang_or_answer_garbage_mark_their_node_only(lab, agents) ->
                 assert wait_for(lambda: reader.statuses()[good].results > before, 10)
                 # an agent pod that vanishes leaves the statuses at the next listing
                 v = reader.version
-                srv.set_agent_pods({good: AgentPod(endpoint=agents.agents[good][1].address)})
+                srv.set_agent_pods({good: LabAgentPod(endpoint=agents.agents[good][1].address)})
                 assert wait_for(lambda: junk not in reader.statuses() and reader.version > v, 5)
             finally:
                 reader.stop()
@@ -245,7 +245,7 @@ def test_the_budget_holds_with_a_thousand_agents(tmp_path) -> None:
             try:
                 nodes = nodes_of(srv)
                 assert len(nodes) == 1000
-                srv.set_agent_pods({n: AgentPod(endpoint=canned.server_address[:2]) for n in nodes})
+                srv.set_agent_pods({n: LabAgentPod(endpoint=canned.server_address[:2]) for n in nodes})
                 t0 = time.monotonic()
                 reader = AgentReader(kube, ReaderSettings(budget=5.0, timeout=2.0), dns_history=History(),
                                      egress_history=History())

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from probes.kubeconnect import KubeConnectError, load
+from probes.kube.connect import KubeConnectError, load
 from probes.config import KubeConfig
-from probes.kubesource import KubeSource
+from probes.kube.source import KubeSource
 from probes.lab.apiserver import LabApiServer
-from probes.model import NetworkPlugin, SourceState
-from probes.state import Store
+from probes.kube.model import NetworkPlugin, SourceState
+from probes.engine.store import Store
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from probes.diagnose import Observations
-from probes.dnsprobe import ProbeKey
-from probes.state import Store
+from probes.dns.probe import ProbeKey
+from probes.engine.store import Store
 from tests.diagnose.test_rules import CLUSTER, EXTERNAL, NOW, healthy_dns, stats
-from tests.kubejson import fill_store, pod, service, small_cluster
+from tests.support.kubejson import fill_store, pod, service, small_cluster
 from tui.app import AksnetTopApp
 from tui.findings_pane import FindingsPane, FindingsTable
 from tui.topology_pane import NodeRef, TopologyTree

@@ -1,9 +1,9 @@
-"""probes.routes and rule_routes over hand-made route tables and subnets (unit)."""
+"""probes.azure.routes and rule_routes over hand-made route tables and subnets (unit)."""
 
 from __future__ import annotations
 
 from probes.diagnose import Observations, Severity, diagnose
-from probes.routes import Route, RouteData, Subnet, compare, parse_route_table, parse_subnet, route_name, routes_json
+from probes.azure.routes import Route, RouteData, Subnet, compare, parse_route_table, parse_subnet, route_name, routes_json
 from tests.diagnose.test_rules import NOW, topology
 
 
@@ -62,7 +62,7 @@ def test_udr_without_default_route_and_headroom():
 def test_cni_subnet_too_small_is_f13():
     from dataclasses import replace
 
-    from probes.model import NetworkPlugin
+    from probes.kube.model import NetworkPlugin
 
     topo = replace(topology(), plugin=NetworkPlugin.AZURE_CNI)
     small = RouteData(subnet=Subnet("s", "10.10.0.0/24", 226), max_pods=30, surge=2)

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probes.diagnose import Observations, Severity, diagnose
-from probes.dnsprobe import ProbeKey
-from probes.history import Stats
-from probes.state import Store
-from tests.kubejson import fill_store, pod, small_cluster
+from probes.dns.probe import ProbeKey
+from probes.engine.history import Stats
+from probes.engine.store import Store
+from tests.support.kubejson import fill_store, pod, small_cluster
 
 CLUSTER = "kubernetes.default.svc.cluster.local"
 EXTERNAL = "mcr.microsoft.com"
@@ -123,7 +123,7 @@ def test_f1_no_route_condition_is_critical():
 
 
 def test_f12_pending_load_balancer():
-    from tests.kubejson import service
+    from tests.support.kubejson import service
 
     objs = small_cluster()
     objs["services"].append(service("api", "web", "LoadBalancer", "10.0.40.9"))
@@ -168,7 +168,7 @@ def test_random_healthy_snapshots_raise_no_critical(n_user, lat, loss, outcome, 
 
 # --- egress ------------------------------------------------------------------------------
 def egress_views(topo, targets=("mcr.microsoft.com:443", "mcr.microsoft.com:80", "management.azure.com:443")):  # type: ignore[no-untyped-def]
-    from probes.egress import EgressKey
+    from probes.egress.probe import EgressKey
 
     return {EgressKey(f"node/{n.name}", t): stats("open") for n in topo.nodes for t in targets}
 
@@ -195,7 +195,7 @@ def test_f9_unreachable_everywhere():
 
 
 def test_f10_one_node_with_and_without_snat_evidence():
-    from probes.snat import NodeSnat, SnatTable
+    from probes.azure.snat import NodeSnat, SnatTable
 
     topo = topology()
     eg = egress_views(topo)
@@ -212,7 +212,7 @@ def test_f10_one_node_with_and_without_snat_evidence():
 
 
 def test_f11_surge_crosses_a_tier():
-    from probes.snat import allocation
+    from probes.azure.snat import allocation
 
     topo = topology()
     alloc = allocation(50, surge=1)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.leaks import guard_threads
+from tests.support.leaks import guard_threads
 
 from probes.lab.dnsserver import DnsResponder
-from probes.resolvers import Resolver, ResolverKind
+from probes.dns.resolvers import Resolver, ResolverKind
 
 
 @pytest.fixture(autouse=True)

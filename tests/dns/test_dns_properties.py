@@ -8,8 +8,8 @@ import dns.message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.dnsprobe import DnsResult, Outcome, classify
-from probes.history import History
+from probes.dns.probe import DnsResult, DnsOutcome, classify
+from probes.engine.history import History
 
 Q = dns.message.make_query("kubernetes.default.svc.cluster.local", "A", use_edns=0)
 GOOD = dns.message.make_response(Q).to_wire()
@@ -19,7 +19,7 @@ GOOD = dns.message.make_response(Q).to_wire()
 @given(raw=st.binary(max_size=600), tcp=st.booleans())
 def test_classify_random_bytes_never_raises(raw, tcp):
     v = classify(Q, raw, tcp=tcp)
-    assert isinstance(v.outcome, Outcome)
+    assert isinstance(v.outcome, DnsOutcome)
     assert isinstance(v.error, str)
 
 
@@ -29,7 +29,7 @@ def test_classify_right_id_random_body_never_raises(flags, rest, tcp):
     """Bytes that pass the id check reach the parser: still never raises."""
     raw = Q.id.to_bytes(2, "big") + flags + rest
     v = classify(Q, raw, tcp=tcp)
-    assert isinstance(v.outcome, Outcome) and not v.ignorable
+    assert isinstance(v.outcome, DnsOutcome) and not v.ignorable
 
 
 @settings(max_examples=300, deadline=None)
@@ -39,10 +39,10 @@ def test_classify_mutated_answer_never_raises(pos, byte, cut):
     raw = bytearray(GOOD)
     raw[pos] = byte
     v = classify(Q, bytes(raw[: max(cut, pos + 1)]))
-    assert isinstance(v.outcome, Outcome)
+    assert isinstance(v.outcome, DnsOutcome)
 
 
-outcomes = st.sampled_from(list(Outcome))
+outcomes = st.sampled_from(list(DnsOutcome))
 results = st.builds(
     lambda o, lat: DnsResult("local", "r", "1.2.3.4", "1.2.3.4:53", "n", "A", o, lat),
     outcomes, st.floats(min_value=0.0, max_value=10_000.0, allow_nan=False),
@@ -66,7 +66,7 @@ def test_history_stats_invariants(rs, maxlen):
         assert min(ok) <= s.p50 and s.p99 <= max(ok)
     else:
         assert s.successes == 0
-    lost = sum(1 for r in rs[-maxlen:] if r.outcome in (Outcome.TIMEOUT, Outcome.NETWORK_ERROR))
+    lost = sum(1 for r in rs[-maxlen:] if r.outcome in (DnsOutcome.TIMEOUT, DnsOutcome.NETWORK_ERROR))
     assert abs(s.loss_pct - 100.0 * lost / s.attempts) < 1e-9
     assert s.last_outcome == rs[-1].outcome.value
     assert len(s.recent) <= 60
@@ -74,7 +74,7 @@ def test_history_stats_invariants(rs, maxlen):
 
 def test_history_versions_and_cache():
     h = History(maxlen=10)
-    r = DnsResult("local", "r", "a", "a:53", "n", "A", Outcome.OK, 1.0)
+    r = DnsResult("local", "r", "a", "a:53", "n", "A", DnsOutcome.OK, 1.0)
     assert h.version == 0 and h.stats("k") is None
     h.add("k", r)
     v1 = h.version
@@ -83,7 +83,7 @@ def test_history_versions_and_cache():
     h.add("j", r)
     assert h.version > v1 and h.version_of("k") == v1
     assert set(h.snapshot(since=v1)) == {"j"}
-    h.add("k", DnsResult("local", "r", "a", "a:53", "n", "A", Outcome.TIMEOUT, 2000.0, error="no answer"))
+    h.add("k", DnsResult("local", "r", "a", "a:53", "n", "A", DnsOutcome.TIMEOUT, 2000.0, error="no answer"))
     s2 = h.stats("k")
     assert s2 is not s1 and s2.loss_pct == 50.0 and s2.last_error == "no answer"
     assert s2.recent == (1.0, None)
@@ -93,7 +93,7 @@ def test_history_versions_and_cache():
 
 def test_history_concurrent_reader_and_writer():
     h = History(maxlen=100)
-    r = DnsResult("local", "r", "a", "a:53", "n", "A", Outcome.OK, 1.0)
+    r = DnsResult("local", "r", "a", "a:53", "n", "A", DnsOutcome.OK, 1.0)
     stop = threading.Event()
     errors: list[BaseException] = []
 

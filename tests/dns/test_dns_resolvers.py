@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from probes.model import NetworkPlugin, NodeInfo, PodState, Topology
-from probes.resolvers import (AZURE_DNS_IP, DEFAULT_NAMES, LOCALDNS_IPS, NODELOCAL_IP, ResolverKind,
+from probes.kube.model import NetworkPlugin, NodeInfo, PodState, Topology
+from probes.dns.resolvers import (AZURE_DNS_IP, DEFAULT_NAMES, LOCALDNS_IPS, NODELOCAL_IP, ResolverKind,
                               ResolverOptions, parse_address, resolvers_for, validate_name,
                               validate_names)
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from probes.dnsprobe import DnsProbe, DnsResult, Outcome, dns_jobs
-from probes.history import History
-from probes.lab.dnsspec import Behaviour, Mode
-from probes.resolvers import Resolver, ResolverKind
-from probes.scheduler import BackgroundLoop, Job, JobFailure, Scheduler
+from probes.dns.probe import DnsProbe, DnsResult, DnsOutcome, dns_jobs
+from probes.engine.history import History
+from probes.lab.dnsspec import Behaviour, DnsFaultMode
+from probes.dns.resolvers import Resolver, ResolverKind
+from probes.engine.scheduler import BackgroundLoop, Job, JobFailure, Scheduler
 
 CLUSTER = "kubernetes.default.svc.cluster.local"
 
@@ -23,7 +23,7 @@ def leftover_tasks() -> list[asyncio.Task]:
 async def test_dead_resolver_does_not_delay_the_others(responder):
     """One resolver never answers (each query waits its full 1 s deadline); the healthy
     ones keep their 0.2 s cadence: results arrive on time."""
-    dead = responder(Behaviour(mode=Mode.DROP))
+    dead = responder(Behaviour(mode=DnsFaultMode.DROP))
     ok1, ok2 = responder(), responder()
     rs = [Resolver(k, ResolverKind.CUSTOM, f"10.9.0.{i}", 53, r.address)
           for i, (k, r) in enumerate([("dead", dead), ("ok1", ok1), ("ok2", ok2)], 1)]
@@ -205,7 +205,7 @@ def test_background_loop_runs_scheduler_and_history_from_another_thread(responde
         while time.monotonic() < end and not hist.keys():
             time.sleep(0.02)
         st = hist.stats(hist.keys()[0])
-        assert isinstance(st.last, DnsResult) and st.last_outcome == Outcome.OK.value
+        assert isinstance(st.last, DnsResult) and st.last_outcome == DnsOutcome.OK.value
         assert bg.call(sched.stop()).result(3)
     finally:
         assert bg.close()

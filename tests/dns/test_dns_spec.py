@@ -7,7 +7,7 @@ import random
 import pytest
 
 from probes.lab.dnsserver import build_reply, responder_for, Zone
-from probes.lab.dnsspec import Behaviour, Delay, DnsLabSpec, Mode, parse_dns_section
+from probes.lab.dnsspec import Behaviour, Delay, DnsLabSpec, DnsFaultMode, parse_dns_section
 
 EXAMPLE = {
     "seed": 7,
@@ -29,12 +29,12 @@ def test_parse_example():
     assert s.kube_dns.at(0).delay == Delay("fixed", 2.0)
     assert s.coredns.base.delay == Delay("uniform", 1.0, 3.0)
     up = s.upstream
-    assert up.at(0).mode is Mode.SERVFAIL and up.at(29.9).mode is Mode.SERVFAIL
-    assert up.at(30).mode is Mode.DROP and up.at(95).mode is Mode.ANSWER
+    assert up.at(0).mode is DnsFaultMode.SERVFAIL and up.at(29.9).mode is DnsFaultMode.SERVFAIL
+    assert up.at(30).mode is DnsFaultMode.DROP and up.at(95).mode is DnsFaultMode.ANSWER
     assert up.at(95).delay == Delay("normal", 5.0, 1.0)  # unlisted keys fall back to the base
-    assert s.timeline_for("nodelocal", node="aks-nodepool1-0").at(0).mode is Mode.DROP
-    assert s.timeline_for("localdns", node="other").at(0).mode is Mode.ANSWER
-    assert s.timeline_for("coredns", pod="coredns-abc").at(0).mode is Mode.REFUSED
+    assert s.timeline_for("nodelocal", node="aks-nodepool1-0").at(0).mode is DnsFaultMode.DROP
+    assert s.timeline_for("localdns", node="other").at(0).mode is DnsFaultMode.ANSWER
+    assert s.timeline_for("coredns", pod="coredns-abc").at(0).mode is DnsFaultMode.REFUSED
     assert s.external_names == {"example.org": "203.0.113.10"}
     assert parse_dns_section({}, "x") == DnsLabSpec()
     with pytest.raises(ValueError, match="unknown DNS resolver kind"):
@@ -86,5 +86,5 @@ def test_build_reply_delays_add_for_external_names():
 def test_responder_for_uses_node_override():
     s = parse_dns_section(EXAMPLE, "s.yaml")
     r = responder_for(s, "nodelocal", node="aks-nodepool1-0")
-    assert r.behaviour()[0].mode is Mode.DROP  # not started: reading behaviour is still safe
-    assert responder_for(s, "kube-dns").behaviour()[1].mode is Mode.SERVFAIL
+    assert r.behaviour()[0].mode is DnsFaultMode.DROP  # not started: reading behaviour is still safe
+    assert responder_for(s, "kube-dns").behaviour()[1].mode is DnsFaultMode.SERVFAIL

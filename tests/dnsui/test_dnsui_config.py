@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from probes import config as c
-from probes.dnsservice import DnsSettings
+from probes.dns.service import DnsSettings
 
 
 def load(env=None, tmp_path=None, text=None):  # type: ignore[no-untyped-def]

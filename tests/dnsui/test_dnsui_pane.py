@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from probes.dnsprobe import Outcome
-from probes.dnsservice import DnsSettings, Vantage, build_plan
-from probes.model import node_vantage
+from probes.dns.probe import DnsOutcome
+from probes.dns.service import DnsSettings, Vantage, build_plan
+from probes.kube.model import node_vantage
 from tests.dnsui.dnsui_helpers import BAD_NODE, FakeSource, fill, result, small_plan
 from tests.ui.table_calls import count_table_calls
 from tests.ui.test_app import make_store
@@ -48,7 +48,7 @@ async def test_tick_updates_cells_not_rows():
         table = pane.query_one(DnsTable)
         calls = count_table_calls(table)
         n_rows = table.row_count
-        res = result(plan, node_vantage(BAD_NODE), "nodelocal", plan.names[0], Outcome.SERVFAIL, i=50)
+        res = result(plan, node_vantage(BAD_NODE), "nodelocal", plan.names[0], DnsOutcome.SERVFAIL, i=50)
         src.history.add(res.key, res)
         await pilot.pause(0.4)
         assert calls["add"] == calls["remove"] == calls["clear"] == 0
@@ -138,7 +138,7 @@ def test_pane_modules_keep_probes_headless():
     import subprocess
     import sys
 
-    code = "import sys, probes.dnsservice, probes.lab.dnsdemo; print('textual' in sys.modules)"
+    code = "import sys, probes.dns.service, probes.lab.dnsdemo; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -166,7 +166,7 @@ async def test_off_screen_rows_wait_until_scrolled_into_view():
         assert table.row_count > table.size.height
         last_key = table.ordered_rows[-1].key.value
         _, v, res_key, name, _ = last_key.split("|", 4)
-        res = result(plan, v, res_key, name, Outcome.SERVFAIL, i=60)
+        res = result(plan, v, res_key, name, DnsOutcome.SERVFAIL, i=60)
         src.history.add(res.key, res)
         await pilot.pause(0.4)
         assert last_key in pane._dirty  # off screen: not redrawn yet

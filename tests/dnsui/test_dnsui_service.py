@@ -10,18 +10,18 @@ import time
 
 import pytest
 
-from tests.leaks import guard_threads
+from tests.support.leaks import guard_threads
 
-from probes.dnsprobe import Outcome
-from probes.dnsservice import DnsService, DnsSettings, Vantage, wait_for
-from probes.history import History
+from probes.dns.probe import DnsOutcome
+from probes.dns.service import DnsService, DnsSettings, Vantage, wait_for
+from probes.engine.history import History
 from probes.config import KubeConfig
-from probes.kubesource import KubeSource
+from probes.kube.source import KubeSource
 from probes.lab.dnsdemo import DnsDemo
 from probes.lab.scenario import ScenarioError, load_scenario, parse_scenario
 from probes.lab.serve import start_embedded
-from probes.model import LOCAL_VANTAGE, node_vantage
-from probes.state import Store
+from probes.kube.model import LOCAL_VANTAGE, node_vantage
+from probes.engine.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +80,7 @@ def test_nodelocal_down_on_one_node():
     v = node_vantage(bad_node)
     for k, s in stats.items():
         if k.vantage == v and k.resolver == "nodelocal":
-            assert s.last_outcome == Outcome.TIMEOUT.value and s.loss_pct == 100.0, k
+            assert s.last_outcome == DnsOutcome.TIMEOUT.value and s.loss_pct == 100.0, k
         else:
             assert s.last_outcome == "ok" and s.loss_pct == 0, (k, s.last_outcome)
     assert any(k.vantage == v and k.resolver == "kube-dns" for k in stats)
@@ -88,7 +88,7 @@ def test_nodelocal_down_on_one_node():
 
 def test_service_follows_topology_and_stops_quickly():
     """A node leaving the topology drops its vantage's jobs and history; stop() is bounded."""
-    from tests.kubejson import fill_store, small_cluster
+    from tests.support.kubejson import fill_store, small_cluster
 
     store = Store()
     fill_store(store, small_cluster())

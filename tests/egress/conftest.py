@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.leaks import guard_threads_and_fds
+from tests.support.leaks import guard_threads_and_fds
 
 from probes.lab.tcptargets import LoopbackTargets
 
@@ -24,7 +24,7 @@ def require_root(what: str) -> None:
 
 
 def require_netns() -> None:
-    from probes.lab.netns import available
+    from tests.support.netns import available
 
     require_root("network namespace tests")
     ok, why = available()

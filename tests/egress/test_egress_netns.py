@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.leaks import guard_threads
+from tests.support.leaks import guard_threads
 
-from probes.lab.netns import D, E, NetnsLab, cleanup_stale
+from tests.support.netns import D, E, NetnsLab, cleanup_stale
 
 pytestmark = pytest.mark.netns
 MODES = ("connect", "syn")
@@ -19,7 +19,7 @@ MODES = ("connect", "syn")
 
 @pytest.fixture(scope="module")
 def netlab():
-    from probes.lab.netns import available
+    from tests.support.netns import available
 
     ok, why = available()
     if not ok:

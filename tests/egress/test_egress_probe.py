@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from probes.egress import (EgressKey, EgressProbe, Mode, Outcome, classify_errno, resolver_at,
+from probes.egress.probe import (EgressKey, EgressProbe, EgressMode, EgressOutcome, classify_errno, resolver_at,
                            static_resolver)
 from probes.lab.dnsserver import DnsResponder, Zone
 from probes.lab.dnsspec import Behaviour
-from probes.lab.dnsspec import Mode as DnsMode
-from probes.targets import parse_target
+from probes.lab.dnsspec import DnsFaultMode as DnsMode
+from probes.egress.targets import parse_target
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,8 +34,8 @@ async def _one(mode: str, target, **kw):
 
 async def test_open(lab, mode):
     r = await _one(mode, lab.open.text)
-    assert r.outcome is Outcome.OPEN, r
-    assert r.mode is Mode(mode) and r.fallback == ""
+    assert r.outcome is EgressOutcome.OPEN, r
+    assert r.mode is EgressMode(mode) and r.fallback == ""
     assert r.success and not r.lost and r.error == ""
     assert 0.0 < r.latency_ms < 1000.0
     assert r.address == lab.open.host and r.port == lab.open.port
@@ -46,14 +46,14 @@ async def test_open(lab, mode):
 
 async def test_refused(lab, mode):
     r = await _one(mode, lab.refused.text)
-    assert r.outcome is Outcome.REFUSED, r
+    assert r.outcome is EgressOutcome.REFUSED, r
     assert r.lost and not r.success
     assert "refused" in r.error
 
 
 async def test_timeout_on_a_full_accept_queue(lab, mode):
     r = await _one(mode, lab.dropped.text, timeout=1.3)  # > 1 s: the SYN is sent twice
-    assert r.outcome is Outcome.TIMEOUT, r
+    assert r.outcome is EgressOutcome.TIMEOUT, r
     assert r.latency_ms >= 1250.0
     assert "no answer" in r.error
 
@@ -68,7 +68,7 @@ async def test_syn_mode_open_leaves_no_connection(lab, root):
         rs = await p.probe_all([lab.open.text] * 20)
     finally:
         await p.close()
-    assert all(r.outcome is Outcome.OPEN for r in rs)
+    assert all(r.outcome is EgressOutcome.OPEN for r in rs)
     await asyncio.sleep(0.3)
     assert lab.accepted == before
     assert p._syn is None or p._syn._tcp is None  # raw sockets closed when idle
@@ -78,7 +78,7 @@ async def test_connect_mode_closes_with_reset(lab):
     """Open checks in connect mode leave no TIME_WAIT on this host (SO_LINGER 0)."""
     p = EgressProbe(mode="connect", timeout=1.0)
     rs = await p.probe_all([lab.open.text] * 50)
-    assert all(r.outcome is Outcome.OPEN for r in rs)
+    assert all(r.outcome is EgressOutcome.OPEN for r in rs)
     ss = subprocess.run(["ss", "-tanH", "state", "time-wait", "dst", lab.open.host, "dport", "=",
                          str(lab.open.port)], capture_output=True, text=True)
     if ss.returncode == 0:
@@ -87,7 +87,7 @@ async def test_connect_mode_closes_with_reset(lab):
 
 async def test_dns_failure_via_resolver_function(mode, requires):
     r = await _one(mode, "nowhere.example:443", resolve=static_resolver({}))
-    assert r.outcome is Outcome.DNS_FAILURE
+    assert r.outcome is EgressOutcome.DNS_FAILURE
     assert "NXDOMAIN" in r.error and r.address == ""
     assert not r.lost and not r.success
 
@@ -101,7 +101,7 @@ async def test_dns_failure_from_a_lab_dns_server(behaviour, words):
     with DnsResponder(behaviour) as dns:
         r = await _one("connect", "mcr.microsoft.com:443", resolve=resolver_at(*dns.address, timeout=0.5),
                        dns_timeout=0.8)
-    assert r.outcome is Outcome.DNS_FAILURE, r
+    assert r.outcome is EgressOutcome.DNS_FAILURE, r
     assert words in r.error
 
 
@@ -121,12 +121,12 @@ async def test_name_resolved_by_lab_dns_then_dialled_through_the_port_map(lab, m
         finally:
             await p.close()
     got = {r.target: r for r in rs}
-    assert got["mcr.microsoft.com:443"].outcome is Outcome.TIMEOUT
-    assert got["management.azure.com:443"].outcome is Outcome.OPEN
+    assert got["mcr.microsoft.com:443"].outcome is EgressOutcome.TIMEOUT
+    assert got["management.azure.com:443"].outcome is EgressOutcome.OPEN
     assert got["management.azure.com:443"].via == lab.open.text
     assert got["management.azure.com:443"].port == 443
-    assert got["login.microsoftonline.com:443"].outcome is Outcome.REFUSED
-    assert got["unknown.example:443"].outcome is Outcome.DNS_FAILURE
+    assert got["login.microsoftonline.com:443"].outcome is EgressOutcome.REFUSED
+    assert got["unknown.example:443"].outcome is EgressOutcome.DNS_FAILURE
 
 
 async def test_fallback_when_raw_sockets_are_refused(lab):
@@ -135,10 +135,10 @@ async def test_fallback_when_raw_sockets_are_refused(lab):
 
     p = EgressProbe(mode="auto", timeout=1.0, raw_socket=denied)
     rs = await p.probe_all([lab.open.text, lab.refused.text])
-    assert [r.outcome for r in rs] == [Outcome.OPEN, Outcome.REFUSED]
-    assert all(r.mode is Mode.CONNECT for r in rs)
+    assert [r.outcome for r in rs] == [EgressOutcome.OPEN, EgressOutcome.REFUSED]
+    assert all(r.mode is EgressMode.CONNECT for r in rs)
     assert all("raw sockets not permitted" in r.fallback for r in rs)
-    assert p.mode is Mode.CONNECT
+    assert p.mode is EgressMode.CONNECT
 
 
 async def test_forced_syn_mode_without_raw_sockets_is_a_local_error(lab):
@@ -146,20 +146,20 @@ async def test_forced_syn_mode_without_raw_sockets_is_a_local_error(lab):
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
     r = await _one("syn", lab.open.text, raw_socket=denied)
-    assert r.outcome is Outcome.LOCAL_ERROR and "raw sockets" in r.error
+    assert r.outcome is EgressOutcome.LOCAL_ERROR and "raw sockets" in r.error
 
 
 async def test_auto_uses_syn_mode_as_root(lab, root):
     r = await _one("auto", lab.open.text)
-    assert r.mode is Mode.SYN and r.fallback == "" and r.outcome is Outcome.OPEN
+    assert r.mode is EgressMode.SYN and r.fallback == "" and r.outcome is EgressOutcome.OPEN
 
 
 async def test_ipv6_target_falls_back_to_connect_in_syn_mode(root):
     r = await _one("syn", "[::1]:1")
-    if r.outcome is Outcome.LOCAL_ERROR:  # no IPv6 on this host
+    if r.outcome is EgressOutcome.LOCAL_ERROR:  # no IPv6 on this host
         pytest.skip(r.error)
-    assert r.mode is Mode.CONNECT and "IPv4-only" in r.fallback
-    assert r.outcome is Outcome.REFUSED
+    assert r.mode is EgressMode.CONNECT and "IPv4-only" in r.fallback
+    assert r.outcome is EgressOutcome.REFUSED
 
 
 def test_real_unprivileged_run_falls_back(lab, requires):
@@ -173,7 +173,7 @@ def test_real_unprivileged_run_falls_back(lab, requires):
             pytest.fail("CI is set but setpriv (util-linux) is missing")
         pytest.skip("setpriv (util-linux) not installed")
     r = subprocess.run([setpriv, "--bounding-set=-net_raw", "--inh-caps=-net_raw", "--",
-                        sys.executable, "-m", "probes.egress", "--timeout", "1", lab.open.text,
+                        sys.executable, "-m", "probes.egress.probe", "--timeout", "1", lab.open.text,
                         lab.refused.text], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
@@ -182,11 +182,11 @@ def test_real_unprivileged_run_falls_back(lab, requires):
 
 
 def test_classify_errno_covers_routes_and_local_errors():
-    assert classify_errno(errno.ECONNREFUSED)[0] is Outcome.REFUSED
+    assert classify_errno(errno.ECONNREFUSED)[0] is EgressOutcome.REFUSED
     for e in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EINVAL, errno.EACCES, errno.EPERM):
-        assert classify_errno(e)[0] is Outcome.UNREACHABLE
+        assert classify_errno(e)[0] is EgressOutcome.UNREACHABLE
     for e in (errno.EADDRNOTAVAIL, errno.EMFILE, errno.ENFILE, errno.ENOBUFS):
-        assert classify_errno(e)[0] is Outcome.LOCAL_ERROR
+        assert classify_errno(e)[0] is EgressOutcome.LOCAL_ERROR
     assert "ephemeral ports" in classify_errno(errno.EADDRNOTAVAIL)[1]
 
 
@@ -200,9 +200,9 @@ async def test_local_error_when_out_of_descriptors(lab, monkeypatch):
             raise OSError(errno.EMFILE, "Too many open files")
         return real(*a, **kw)
 
-    monkeypatch.setattr("probes.egress.socket.socket", emfile)
+    monkeypatch.setattr("probes.egress.probe.socket.socket", emfile)
     r = await _one("connect", lab.open.text)
-    assert r.outcome is Outcome.LOCAL_ERROR and "EMFILE" in r.error
+    assert r.outcome is EgressOutcome.LOCAL_ERROR and "EMFILE" in r.error
 
 
 def test_invalid_target_raises_at_config_time():
@@ -213,7 +213,7 @@ def test_invalid_target_raises_at_config_time():
 
 
 def test_probes_import_neither_scapy_nor_textual():
-    code = ("import sys, probes.egress, probes.targets, probes.lab.tcptargets, probes.lab.netns; "
+    code = ("import sys, probes.egress.probe, probes.egress.targets, probes.lab.tcptargets, tests.support.netns; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('scapy', 'textual')]; "
             "print(bad); raise SystemExit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)

@@ -8,11 +8,11 @@ import resource
 
 import pytest
 
-from probes.egress import (EgressKey, EgressProbe, Outcome, default_concurrency, egress_jobs,
+from probes.egress.probe import (EgressKey, EgressProbe, EgressOutcome, default_concurrency, egress_jobs,
                            open_fds, overrun_result)
-from probes.history import History
-from probes.scheduler import Scheduler
-from probes.targets import parse_target
+from probes.engine.history import History
+from probes.engine.scheduler import Scheduler
+from probes.egress.targets import parse_target
 
 
 @pytest.fixture
@@ -42,9 +42,9 @@ async def _many(lab, mode: str, n: int):
         rs = await p.probe_all(targets)
     finally:
         await p.close()
-    want = {Outcome.TIMEOUT: sum(t == lab.dropped.text for t in targets),
-            Outcome.OPEN: sum(t == lab.open.text for t in targets),
-            Outcome.REFUSED: sum(t == lab.refused.text for t in targets)}
+    want = {EgressOutcome.TIMEOUT: sum(t == lab.dropped.text for t in targets),
+            EgressOutcome.OPEN: sum(t == lab.open.text for t in targets),
+            EgressOutcome.REFUSED: sum(t == lab.refused.text for t in targets)}
     got = {o: sum(r.outcome is o for r in rs) for o in want}
     assert got == want and len(rs) == n
     return p, rs
@@ -90,4 +90,4 @@ async def test_jobs_feed_history_and_stop_cleanly(lab):
 
 def test_overrun_is_a_local_error_not_a_network_verdict():
     r = overrun_result(parse_target("a.example:443"), "local", None, 7.0)
-    assert r.outcome is Outcome.LOCAL_ERROR and not r.lost and r.latency_ms == 7000.0
+    assert r.outcome is EgressOutcome.LOCAL_ERROR and not r.lost and r.latency_ms == 7000.0

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.egress_syn import _scapy_segment, build_segment
+from probes.egress.syn import _scapy_segment, build_segment
 
 ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
 
@@ -21,7 +21,7 @@ def test_answer_summary_names_what_scapy_names(src, dst, sport, dport, bits):
     """The detail line is made without scapy; it must say what scapy says of the packet."""
     from scapy.layers.inet import IP, TCP
 
-    from probes.egress_syn import describe_packet
+    from probes.egress.syn import describe_packet
 
     pkt = bytes(IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=bits))
     line = describe_packet(pkt)
@@ -31,7 +31,7 @@ def test_answer_summary_names_what_scapy_names(src, dst, sport, dport, bits):
 def test_icmp_summary_names_the_unreachable_code():
     from scapy.layers.inet import ICMP, IP, TCP
 
-    from probes.egress_syn import describe_packet
+    from probes.egress.syn import describe_packet
 
     inner = bytes(IP(src="10.0.0.4", dst="203.0.113.10") / TCP(sport=40000, dport=443, flags="S"))[:28]
     pkt = bytes(IP(src="10.0.0.1", dst="10.0.0.4") / ICMP(type=3, code=1)) + inner
@@ -43,7 +43,7 @@ def test_syn_mode_does_not_load_scapy():
     import subprocess
     import sys
 
-    code = ("import sys; from probes.egress_syn import build_segment, describe_packet; "
+    code = ("import sys; from probes.egress.syn import build_segment, describe_packet; "
             "build_segment('10.0.0.4', '203.0.113.10', 40000, 443, 'S', 1); describe_packet(b'E'); "
             "print('scapy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

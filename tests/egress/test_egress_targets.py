@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from probes.targets import (AKS_REQUIRED, Target, apiserver_target, data_mcr_host, egress_targets,
+from probes.egress.targets import (AKS_REQUIRED, Target, apiserver_target, data_mcr_host, egress_targets,
                             parse_target, parse_targets)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from probes import config as c
-from probes.egressservice import EgressSettings
+from probes.egress.service import EgressSettings
 
 
 def _write(tmp_path, text):  # type: ignore[no-untyped-def]

@@ -3,8 +3,8 @@ connect-mode fallback, the detail screen, escaping."""
 
 from __future__ import annotations
 
-from probes.egress import EgressKey, Mode, Outcome
-from probes.model import node_vantage
+from probes.egress.probe import EgressKey, EgressMode, EgressOutcome
+from probes.kube.model import node_vantage
 from tests.egressui.egressui_helpers import BAD_NODE, FALLBACK, FakeSource, fill, result, small_plan
 from tests.ui.table_calls import count_table_calls
 from tests.ui.test_app import make_store
@@ -55,7 +55,7 @@ async def test_tick_updates_cells_not_rows():
         table = pane.query_one(EgressTable)
         calls = count_table_calls(table)
         n_rows = table.row_count
-        res = result("local", "mcr.microsoft.com:443", Outcome.REFUSED, i=50,
+        res = result("local", "mcr.microsoft.com:443", EgressOutcome.REFUSED, i=50,
                      error="connection refused (RST, or ICMP port unreachable)")
         src.history.add(res.key, res)
         await pilot.pause(0.4)
@@ -112,7 +112,7 @@ async def test_problems_only_filter_and_help():
 async def test_fallback_to_connect_is_said_in_the_pane():
     plan = small_plan(nodes=1)
     src = FakeSource(plan)
-    fill(plan, src.history, bad=None, mode=Mode.CONNECT, fallback=FALLBACK)
+    fill(plan, src.history, bad=None, mode=EgressMode.CONNECT, fallback=FALLBACK)
     app, pane = app_with(src)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
@@ -128,7 +128,7 @@ async def test_enter_shows_history_from_every_vantage_escaped():
     fill(plan, src.history)
     hostile = "[bold red]pwned[/] \x1b[31m [link=x]y[/link]"
     key = EgressKey(node_vantage(BAD_NODE), "mcr.microsoft.com:443")
-    res = result(key.vantage, key.target, Outcome.UNREACHABLE, i=20, error=hostile)
+    res = result(key.vantage, key.target, EgressOutcome.UNREACHABLE, i=20, error=hostile)
     src.history.add(res.key, res)
     app, pane = app_with(src)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -154,12 +154,12 @@ def test_health_rules():
     plan = small_plan(nodes=0)
     src = FakeSource(plan)
     assert health(None) == "pending"
-    for i, o in enumerate((Outcome.OPEN, Outcome.TIMEOUT, Outcome.OPEN)):
+    for i, o in enumerate((EgressOutcome.OPEN, EgressOutcome.TIMEOUT, EgressOutcome.OPEN)):
         r = result("local", "mcr.microsoft.com:443", o, i=i)
         src.history.add(r.key, r)
     st = src.history.stats(r.key)
     assert health(st) == "warn"  # open now, a timeout in the window
-    r = result("local", "mcr.microsoft.com:443", Outcome.DNS_FAILURE, i=9, error="DNS: x")
+    r = result("local", "mcr.microsoft.com:443", EgressOutcome.DNS_FAILURE, i=9, error="DNS: x")
     src.history.add(r.key, r)
     assert health(src.history.stats(r.key)) == "bad"
 
@@ -168,7 +168,7 @@ def test_pane_modules_keep_probes_headless():
     import subprocess
     import sys
 
-    code = ("import sys, probes.egressservice, probes.lab.egressdemo, probes.lab.egressspec; "
+    code = ("import sys, probes.egress.service, probes.lab.egressdemo, probes.lab.egressspec; "
             "print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "False", out.stderr

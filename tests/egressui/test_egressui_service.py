@@ -12,20 +12,20 @@ import socket
 
 import pytest
 
-from tests.leaks import guard_threads
+from tests.support.leaks import guard_threads
 
 from probes.config import KubeConfig
-from probes.dnsservice import wait_for
-from probes.egress import EgressKey, EgressProbe, Mode
-from probes.egressservice import EgressService, EgressSettings, EgressVantage, build_plan, server_of
-from probes.kubesource import KubeSource
+from probes.dns.service import wait_for
+from probes.egress.probe import EgressKey, EgressProbe, EgressMode
+from probes.egress.service import EgressService, EgressSettings, EgressVantage, build_plan, server_of
+from probes.kube.source import KubeSource
 from probes.lab.egressdemo import EgressDemo
 from probes.lab.egressspec import EgressLabSpec, PortRule, parse_egress_section
 from probes.lab.scenario import ScenarioError, load_scenario, parse_scenario
 from probes.lab.serve import start_embedded
 from probes.lab.tcptargets import LoopbackTargets
-from probes.model import LOCAL_VANTAGE, node_vantage
-from probes.state import Store
+from probes.kube.model import LOCAL_VANTAGE, node_vantage
+from probes.engine.store import Store
 from tests.ui.test_app import make_store
 
 FAST = dict(interval=0.3, timeout=0.3, dns_timeout=0.5, jitter=0.05)
@@ -72,7 +72,7 @@ def test_one_node_times_out_others_open_unknown_name_is_dns_failure():
             for t in vp.targets:
                 st = stats[EgressKey(vp.vantage.name, t.text)]
                 mode = st.last.mode
-                assert mode in (Mode.SYN, Mode.CONNECT) and (mode is Mode.SYN or st.last.fallback)
+                assert mode in (EgressMode.SYN, EgressMode.CONNECT) and (mode is EgressMode.SYN or st.last.fallback)
                 if t.host == "nothing.example":
                     assert st.last_outcome == "dns-failure" and "NXDOMAIN" in st.last_error
                 elif t.source == "apiserver":  # the lab's API server itself, on loopback
@@ -114,7 +114,7 @@ def test_nsg_443_drops_one_port_of_one_name_and_raw_socket_refusal_falls_back():
     finally:
         demo.stop()
     for (vantage, target), st in stats.items():
-        assert st.last.mode is Mode.CONNECT and "raw sockets not permitted" in st.last.fallback
+        assert st.last.mode is EgressMode.CONNECT and "raw sockets not permitted" in st.last.fallback
         if target == "mcr.microsoft.com:443":
             assert st.last_outcome == "timeout", vantage
             assert st.last.address == "127.0.0.5" and st.last.via.startswith("127.0.0.5:")
@@ -212,7 +212,7 @@ def test_spec_precedence():
 
 
 def test_thousands_of_targets_stay_under_the_concurrency_bound():
-    from probes.egress import open_fds
+    from probes.egress.probe import open_fds
 
     store = make_store()
     targets = tuple(f"127.0.0.3:{p}" for p in range(20000, 21500))  # nothing listens: RST, at once

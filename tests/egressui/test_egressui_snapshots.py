@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from probes.egress import Mode
+from probes.egress.probe import EgressMode
 from tests.egressui.egressui_helpers import BAD_NODE, FALLBACK, FakeSource, fill, small_plan
 from tests.ui.test_app import make_store
 from tui.app import AksnetTopApp
@@ -18,7 +18,7 @@ def app_for(bad: bool, fallback: bool = False) -> AksnetTopApp:
     plan = small_plan(nodes=3)
     src = FakeSource(plan)
     fill(plan, src.history, rounds=12, bad=BAD_NODE if bad else None,
-         mode=Mode.CONNECT if fallback else Mode.SYN, fallback=FALLBACK if fallback else "")
+         mode=EgressMode.CONNECT if fallback else EgressMode.SYN, fallback=FALLBACK if fallback else "")
     return AksnetTopApp(make_store(), panes=[EgressPane(src)], clock=lambda: 100.0,
                         wall_clock=lambda: 1795172400.0)
 

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from probes.lab.apiserver import AgentPod
-from tests.leaks import guard_threads
+from probes.lab.cluster import LabAgentPod
+from tests.support.leaks import guard_threads
 
 NS = "aksnet-top"
 SELECTOR = "app.kubernetes.io/name=aksnet-top-agent"
@@ -34,7 +34,7 @@ def test_agent_pods_look_like_daemonset_pods(make_lab, kube_client):
     v1 = kube_client(kc)
     assert NS not in {n["metadata"]["name"] for n in _raw(v1, "list_namespace")["items"]}
     nodes = list(srv.state.nodes)
-    names = srv.set_agent_pods({n: AgentPod(endpoint=("127.0.0.1", 1)) for n in nodes})
+    names = srv.set_agent_pods({n: LabAgentPod(endpoint=("127.0.0.1", 1)) for n in nodes})
     assert set(names) == set(nodes) and len(set(names.values())) == len(nodes)
     assert all(re.fullmatch(r"aksnet-top-agent-[a-z0-9]{5}", p) for p in names.values())
     assert NS in {n["metadata"]["name"] for n in _raw(v1, "list_namespace")["items"]}
@@ -69,7 +69,7 @@ def test_agent_pods_look_like_daemonset_pods(make_lab, kube_client):
 def test_kubectl_lists_agent_pods_wide(make_lab, kubectl):
     srv, kc = make_lab("healthy")
     n0, n1, n2 = list(srv.state.nodes)[:3]
-    names = srv.set_agent_pods({n0: AgentPod(), n1: AgentPod(ready=False, restarts=2), n2: AgentPod(phase="Pending")})
+    names = srv.set_agent_pods({n0: LabAgentPod(), n1: LabAgentPod(ready=False, restarts=2), n2: LabAgentPod(phase="Pending")})
     out = kubectl(kc, "get", "pods", "-n", NS, "-l", SELECTOR, "-o", "wide").stdout.splitlines()
     header = out[0].split()
     assert header[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
@@ -113,10 +113,10 @@ def test_watch_sees_agent_pods_come_change_and_go(make_lab, kube_client):
     t = threading.Thread(target=watch, name="test-watch")
     t.start()
     try:
-        first = srv.set_agent_pods({n0: AgentPod(), n1: AgentPod()})
-        srv.set_agent_pods({n0: AgentPod(ready=False), n1: AgentPod()})      # MODIFIED in place
-        srv.set_agent_pods({n0: AgentPod(ready=False)})                      # n1's pod DELETED
-        srv.set_agent_pods({n0: AgentPod(ip="10.244.0.200")})                # new IP: the pod is replaced
+        first = srv.set_agent_pods({n0: LabAgentPod(), n1: LabAgentPod()})
+        srv.set_agent_pods({n0: LabAgentPod(ready=False), n1: LabAgentPod()})      # MODIFIED in place
+        srv.set_agent_pods({n0: LabAgentPod(ready=False)})                      # n1's pod DELETED
+        srv.set_agent_pods({n0: LabAgentPod(ip="10.244.0.200")})                # new IP: the pod is replaced
         done.wait(15)
     finally:
         t.join(15)
@@ -131,7 +131,7 @@ def test_agent_pods_follow_their_node(make_lab, kube_client):
     srv, kc = make_lab("healthy")
     v1 = kube_client(kc)
     n0, n1 = list(srv.state.nodes)[:2]
-    names = srv.set_agent_pods({n0: AgentPod(), n1: AgentPod()})
+    names = srv.set_agent_pods({n0: LabAgentPod(), n1: LabAgentPod()})
 
     def ready(name):
         o = v1.read_namespaced_pod(name, NS, _request_timeout=10)
@@ -146,16 +146,16 @@ def test_agent_pods_follow_their_node(make_lab, kube_client):
     left = _raw(v1, "list_namespaced_pod", NS)["items"]
     assert [p["metadata"]["name"] for p in left] == [names[n0]]
     # Pending gets its IP in place when it starts running
-    srv.set_agent_pod(n0, AgentPod(phase="Pending"))
+    srv.set_agent_pod(n0, LabAgentPod(phase="Pending"))
     pending = srv.agent_pods()[n0]
     assert pending != names[n0]
     assert "podIP" not in _raw(v1, "read_namespaced_pod", pending, NS)["status"]
-    srv.set_agent_pod(n0, AgentPod())
+    srv.set_agent_pod(n0, LabAgentPod())
     assert srv.agent_pods()[n0] == pending
     assert _raw(v1, "read_namespaced_pod", pending, NS)["status"]["phase"] == "Running"
     srv.set_agent_pod(n0, None)
     assert srv.agent_pods() == {} and not _raw(v1, "list_namespaced_pod", NS)["items"]
     with pytest.raises(KeyError):
-        srv.set_agent_pods({"no-such-node": AgentPod()})
+        srv.set_agent_pods({"no-such-node": LabAgentPod()})
     with pytest.raises(ValueError):
-        AgentPod(phase="Succeeded")
+        LabAgentPod(phase="Succeeded")

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.leaks import guard_threads
+from tests.support.leaks import guard_threads
 
 
 @pytest.fixture(autouse=True)

@@ -120,10 +120,10 @@ def test_mutations_bump_resource_versions_and_move_pods():
 
 
 def test_timeline_upgrade_sequence():
-    from probes.lab.cluster import Timeline
+    from probes.lab.cluster import EventTimeline
     sc = load_scenario("upgrade")
     cs = ClusterState(sc)
-    tl = Timeline(cs, sc.timeline)
+    tl = EventTimeline(cs, sc.timeline)
     old = cs.resolve_node("nodepool1/0")
     tl.apply_until(10)
     surge = sc.node_name("nodepool1", 3)

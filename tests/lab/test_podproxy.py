@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from kubernetes.client.rest import ApiException
 
-from probes.lab.apiserver import AgentPod
-from tests.leaks import guard_threads
+from probes.lab.cluster import LabAgentPod
+from tests.support.leaks import guard_threads
 
 NS = "aksnet-top"
 
@@ -166,7 +166,7 @@ def test_client_reaches_the_right_agent_by_pod_name(make_lab, kube_client, agent
     srv, kc = make_lab("healthy")
     a, b = agents("node-a"), agents("node-b")
     n0, n1 = _nodes(srv, 2)
-    pods = srv.set_agent_pods({n0: AgentPod(endpoint=_endpoint(a)), n1: AgentPod(endpoint=_endpoint(b))})
+    pods = srv.set_agent_pods({n0: LabAgentPod(endpoint=_endpoint(a)), n1: LabAgentPod(endpoint=_endpoint(b))})
     v1 = kube_client(kc)
     for node, ident in ((n0, "node-a"), (n1, "node-b")):
         for name in (f"{pods[node]}:9102", pods[node], f"http:{pods[node]}:9102"):
@@ -196,7 +196,7 @@ def test_query_status_type_and_body_pass_through(make_lab, agents):
     srv, _ = make_lab("healthy")
     a = agents("node-a")
     (n0,) = _nodes(srv, 1)
-    pod = srv.set_agent_pods({n0: AgentPod(endpoint=_endpoint(a))})[n0]
+    pod = srv.set_agent_pods({n0: LabAgentPod(endpoint=_endpoint(a))})[n0]
     q = "since=12&tag=a%2Fb%20c&x=%E2%9C%93&empty="
     st, h, body = _get(_proxy_url(srv, f"{pod}:9102", f"/v1/results?{q}"))
     assert st == 200 and h["Content-Type"] == "application/json" and h["X-Agent"] == "node-a"
@@ -221,7 +221,7 @@ def test_concurrent_proxy_requests(make_lab, agents):
     n = 4
     servers = [agents(f"node-{i}") for i in range(n)]
     nodes = _nodes(srv, n)
-    pods = srv.set_agent_pods({node: AgentPod(endpoint=_endpoint(s)) for node, s in zip(nodes, servers)})
+    pods = srv.set_agent_pods({node: LabAgentPod(endpoint=_endpoint(s)) for node, s in zip(nodes, servers)})
     jobs = [(i % n, k) for k, i in enumerate(range(20))]
     barrier = threading.Barrier(len(jobs), timeout=10)
 
@@ -255,7 +255,7 @@ def test_refused_port_is_503(make_lab, agents):
     srv, _ = make_lab("healthy")
     a = agents("node-a")
     n0, n1 = _nodes(srv, 2)
-    pods = srv.set_agent_pods({n0: AgentPod(endpoint=("127.0.0.1", _free_port())), n1: AgentPod(endpoint=_endpoint(a))})
+    pods = srv.set_agent_pods({n0: LabAgentPod(endpoint=("127.0.0.1", _free_port())), n1: LabAgentPod(endpoint=_endpoint(a))})
     ip = srv.state.store.get("pods", f"{NS}/{pods[n0]}").obj["status"]["podIP"]
     st, _, body = _get(_proxy_url(srv, f"{pods[n0]}:9102", "/v1/results"))
     s = json.loads(body)
@@ -278,7 +278,7 @@ def test_hung_agent_is_503_within_the_labs_bound(make_lab):
     mute.listen(8)
     try:
         (n0,) = _nodes(srv, 1)
-        pod = srv.set_agent_pods({n0: AgentPod(endpoint=mute.getsockname())})[n0]
+        pod = srv.set_agent_pods({n0: LabAgentPod(endpoint=mute.getsockname())})[n0]
         t0 = time.monotonic()
         st, _, body = _get(_proxy_url(srv, f"{pod}:9102", "/v1/results"))
         took = time.monotonic() - t0
@@ -315,7 +315,7 @@ def test_dial_timeout_is_503_io_timeout(make_lab):
         finally:
             probe.close()
         (n0,) = _nodes(srv, 1)
-        pod = srv.set_agent_pods({n0: AgentPod(endpoint=full.getsockname())})[n0]
+        pod = srv.set_agent_pods({n0: LabAgentPod(endpoint=full.getsockname())})[n0]
         ip = srv.state.store.get("pods", f"{NS}/{pod}").obj["status"]["podIP"]
         st, _, body = _get(_proxy_url(srv, f"{pod}:9102", "/v1/results"))
     finally:
@@ -331,7 +331,7 @@ def test_garbage_and_oversized_answers(make_lab, agents):
     a.big = 2048
     srv.proxy_max_bytes = 1024
     n0, n1 = _nodes(srv, 2)
-    pods = srv.set_agent_pods({n0: AgentPod(endpoint=_endpoint(g)), n1: AgentPod(endpoint=_endpoint(a))})
+    pods = srv.set_agent_pods({n0: LabAgentPod(endpoint=_endpoint(g)), n1: LabAgentPod(endpoint=_endpoint(a))})
     st, _, body = _get(_proxy_url(srv, f"{pods[n0]}:9102", "/v1/results"))
     assert st == 503 and json.loads(body)["message"] == (
         'error trying to reach service: net/http: HTTP/1.x transport connection broken: '
@@ -345,7 +345,7 @@ def test_stalled_body_is_cut_like_the_real_proxy(make_lab, agents):
     srv.proxy_timeout = 0.5
     a = agents("node-a")
     (n0,) = _nodes(srv, 1)
-    pod = srv.set_agent_pods({n0: AgentPod(endpoint=_endpoint(a))})[n0]
+    pod = srv.set_agent_pods({n0: LabAgentPod(endpoint=_endpoint(a))})[n0]
     req = urllib.request.Request(_proxy_url(srv, f"{pod}:9102", "/stall"))
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
@@ -359,13 +359,13 @@ def test_pod_without_ip_is_400_address_not_allowed(make_lab, agents):
     srv, _ = make_lab("healthy")
     a = agents("node-a")
     n0, n1 = _nodes(srv, 2)
-    pods = srv.set_agent_pods({n0: AgentPod(phase="Pending"), n1: AgentPod(ip="127.0.0.1", endpoint=_endpoint(a))})
+    pods = srv.set_agent_pods({n0: LabAgentPod(phase="Pending"), n1: LabAgentPod(ip="127.0.0.1", endpoint=_endpoint(a))})
     for node in (n0, n1):
         st, _, body = _get(_proxy_url(srv, f"{pods[node]}:9102", "/v1/results"))
         s = json.loads(body)
         assert (st, s["reason"], s["message"]) == (400, "BadRequest", "address not allowed")
     # not ready is no obstacle: the proxy does not look at readiness
-    srv.set_agent_pods({n0: AgentPod(phase="Pending"), n1: AgentPod(endpoint=_endpoint(a), ready=False)})
+    srv.set_agent_pods({n0: LabAgentPod(phase="Pending"), n1: LabAgentPod(endpoint=_endpoint(a), ready=False)})
     pod = srv.agent_pods()[n1]
     st, _, _ = _get(_proxy_url(srv, f"{pod}:9102", "/v1/results"))
     assert st == 200
@@ -375,7 +375,7 @@ def test_staged_403_and_faults_apply_to_the_proxy(make_lab, kube_client, agents)
     srv, kc = make_lab("healthy")
     a = agents("node-a")
     (n0,) = _nodes(srv, 1)
-    pod = srv.set_agent_pods({n0: AgentPod(endpoint=_endpoint(a))})[n0]
+    pod = srv.set_agent_pods({n0: LabAgentPod(endpoint=_endpoint(a))})[n0]
     v1 = kube_client(kc)
     rule = srv.faults.forbid(None, "pods")
     with pytest.raises(ApiException) as ei:
@@ -401,7 +401,7 @@ def test_authentication_applies(make_lab, kube_client, agents):
     srv, kc = make_lab("healthy", token="s3cret")
     a = agents("node-a")
     (n0,) = _nodes(srv, 1)
-    pod = srv.set_agent_pods({n0: AgentPod(endpoint=_endpoint(a))})[n0]
+    pod = srv.set_agent_pods({n0: LabAgentPod(endpoint=_endpoint(a))})[n0]
     st, _, body = _get(_proxy_url(srv, f"{pod}:9102", "/v1/results"))
     assert st == 401 and not a.seen
     st, _, body = _get(_proxy_url(srv, f"{pod}:9102", "/v1/results"), headers={"Authorization": "Bearer s3cret"})
@@ -414,7 +414,7 @@ def test_request_log_counts_proxy_and_list_calls(make_lab, kube_client, agents):
     srv, kc = make_lab("healthy")
     a = agents("node-a")
     (n0,) = _nodes(srv, 1)
-    pod = srv.set_agent_pods({n0: AgentPod(endpoint=_endpoint(a))})[n0]
+    pod = srv.set_agent_pods({n0: LabAgentPod(endpoint=_endpoint(a))})[n0]
     v1 = kube_client(kc)
     t0 = time.monotonic()
     for k in range(5):

@@ -171,14 +171,14 @@ def test_docs_example_is_valid_and_runs():
 
     import yaml
 
-    from probes.lab.cluster import Timeline
+    from probes.lab.cluster import EventTimeline
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     text = open(os.path.join(root, "docs", "scenarios.md"), encoding="utf-8").read()
     block = re.search(r"## Example \(every key\)\n\n```yaml\n(.*?)```", text, re.S).group(1)
     sc = parse_scenario(yaml.safe_load(block), "scenarios.md")
     assert sc.name == "my-cluster" and len(sc.timeline) == 12
     cs = ClusterState(sc)
-    tl = Timeline(cs, sc.timeline)
+    tl = EventTimeline(cs, sc.timeline)
     tl.apply_until(3600)
     assert tl.errors == [] and tl.applied == 12
     assert cs.services[("default", "web")].external_ip == "20.31.144.18"

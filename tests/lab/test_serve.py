@@ -63,21 +63,17 @@ def test_start_embedded_cleans_up():
     assert not os.path.exists(os.path.dirname(kc))
 
 
-def test_lab_starts_fast_and_light():
-    """No kubernetes, textual or cryptography imports; the small lab is up well under 200 ms."""
-    code = ("import time, sys; t = time.perf_counter()\n"
+def test_lab_starts_light():
+    """No kubernetes, textual or cryptography imports (its start-up time is measured by
+    bench/lab_start_bench.py: speed goals live in benchmarks, not in timed tests)."""
+    code = ("import sys\n"
             "from probes.lab.serve import start_embedded\n"
-            "srv, kc = start_embedded('healthy'); el = time.perf_counter() - t\n"
+            "srv, kc = start_embedded('healthy')\n"
             "bad = [m for m in ('kubernetes', 'textual', 'cryptography') if m in sys.modules]\n"
-            "srv.stop(); print(el, bad)\n")
-    best = 9.0
-    for _ in range(3):
-        p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
-        assert p.returncode == 0, p.stderr
-        el, bad = p.stdout.split(" ", 1)
-        assert bad.strip() == "[]"
-        best = min(best, float(el))
-    assert best < 0.2, best
+            "srv.stop(); print(bad)\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
 
 
 def test_cli_sigint_stops_cleanly(tmp_path):

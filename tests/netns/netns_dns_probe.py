@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from probes.dnsprobe import DnsProbe  # noqa: E402
+from probes.dns.probe import DnsProbe  # noqa: E402
 from probes.lab.dnsserver import DnsResponder  # noqa: E402
-from probes.lab.dnsspec import ANSWER, Behaviour, Mode  # noqa: E402
-from probes.model import NetworkPlugin, Topology  # noqa: E402
-from probes.resolvers import ResolverOptions, resolvers_for  # noqa: E402
+from probes.lab.dnsspec import ANSWER, Behaviour, DnsFaultMode  # noqa: E402
+from probes.kube.model import NetworkPlugin, Topology  # noqa: E402
+from probes.dns.resolvers import ResolverOptions, resolvers_for  # noqa: E402
 
 
 async def probe_all(names: tuple[str, ...]) -> dict[str, str]:
@@ -33,7 +33,7 @@ async def probe_all(names: tuple[str, ...]) -> dict[str, str]:
 
 def main() -> int:
     mode = sys.argv[1]
-    nodelocal = Behaviour(Mode.DROP) if mode == "nodelocal-drop" else ANSWER
+    nodelocal = Behaviour(DnsFaultMode.DROP) if mode == "nodelocal-drop" else ANSWER
     rs = [DnsResponder(nodelocal, host="169.254.20.10", port=53).start(),
           DnsResponder(ANSWER, host="10.0.0.10", port=53).start()]
     try:

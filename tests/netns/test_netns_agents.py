@@ -13,18 +13,18 @@ import time
 
 import pytest
 
-from probes.agentreader import AgentReader, ReaderSettings
+from probes.agent.reader import AgentReader, ReaderSettings
 from probes.config import KubeConfig
-from probes.dnsprobe import ProbeKey
-from probes.dnsservice import wait_for
-from probes.egress import EgressKey
-from probes.history import History
+from probes.dns.probe import ProbeKey
+from probes.dns.service import wait_for
+from probes.egress.probe import EgressKey
+from probes.engine.history import History
 from probes.lab.apiserver import LabApiServer
-from probes.lab.cluster import AgentPod
+from probes.lab.cluster import LabAgentPod
 from probes.lab.dnsserver import DnsResponder
-from probes.lab.netns import D, ROOT, NetnsLab, available, cleanup_stale, netns_call
-from probes.model import node_vantage
-from tests.leaks import guard_threads
+from tests.support.netns import D, ROOT, NetnsLab, available, cleanup_stale, netns_call
+from probes.kube.model import node_vantage
+from tests.support.leaks import guard_threads
 
 pytestmark = pytest.mark.netns
 NAME = "kubernetes.default.svc.cluster.local"
@@ -97,7 +97,7 @@ def test_agents_in_two_nodes_read_through_the_pod_proxy(netlab, tmp_path) -> Non
         # like a DaemonSet pod that turns Ready once it listens: register the pods then
         assert wait_for(lambda: all(listening(netlab.pod_ip(r)) for r in ("node1", "node2")), 20)
         # the pods' addresses live in the node namespaces: the lab's proxy dials them directly
-        srv.set_agent_pods({n1: AgentPod(ip=netlab.pod_ip("node1")), n2: AgentPod(ip=netlab.pod_ip("node2"))})
+        srv.set_agent_pods({n1: LabAgentPod(ip=netlab.pod_ip("node1")), n2: LabAgentPod(ip=netlab.pod_ip("node2"))})
         kube = KubeConfig(kubeconfig=srv.write_kubeconfig(os.path.join(tmp_path, "kubeconfig")))
         dns_hist, egress_hist = History(), History()
         reader = AgentReader(kube, ReaderSettings(budget=20.0, timeout=2.0, discover_every=0.5),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from probes.azure import AzureSettings, AzureSnatService
+from probes.azure.service import AzureSettings, AzureSnatService
 from probes.lab.arm import LabArmServer, LabCredential
 from probes.lab.cluster import ClusterState
 from probes.lab.scenario import Scenario, load_scenario
-from probes.state import NODES, Store
-from probes.topology import parse_node
+from probes.engine.store import NODES, Store
+from probes.kube.topology import parse_node
 
 T0 = 1795172400.0  # a fixed wall clock (minute-aligned)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from probes.azure import AzureState, AzureTarget, SnatReport
-from probes.snat import allocation, join, node_findings, parse_metrics
+from probes.azure.service import AzureState, AzureTarget, SnatReport
+from probes.azure.snat import allocation, join, node_findings, parse_metrics
 
 T0 = 1795172400.0
 SUB = "4b6c1f2e-8d3a-4e5f-9a7b-1c2d3e4f5a6b"

@@ -1,4 +1,4 @@
-"""Tier and join arithmetic (probes.snat): units and properties, no server."""
+"""Tier and join arithmetic (probes.azure.snat): units and properties, no server."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.snat import (
+from probes.azure.snat import (
     PORTS_PER_IP,
     MetricsError,
     allocation,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from probes.azure import AzureState, SnatReport
+from probes.azure.service import AzureState, SnatReport
 from tests.snat.snat_pane_helpers import T0, TARGET, FakeSource, live_report
 from tests.ui.table_calls import count_table_calls
 from tests.ui.test_app import make_store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from probes.azure import AzureState, SnatReport
+from probes.azure.service import AzureState, SnatReport
 from tests.snat.snat_pane_helpers import T0, FakeSource, live_report
 from tests.ui.test_app import make_store
 from tui.app import AksnetTopApp

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from probes.azure import AzureState
+from probes.azure.service import AzureState
 from probes.lab.arm import LabArmServer
 from probes.lab.scenario import load_scenario
-from tests.leaks import guard_threads
+from tests.support.leaks import guard_threads
 from tests.snat.snat_helpers import T0, lab_store, service, start_lab
 
 
@@ -172,7 +172,7 @@ def test_sdk_not_imported_by_the_pane_or_features():
     import subprocess
     import sys
 
-    code = ("import sys, tui.features, tui.snat_pane, probes.azure, probes.lab.arm; "
+    code = ("import sys, tui.features, tui.snat_pane, probes.azure.service, probes.lab.arm; "
             "print(sorted(m for m in sys.modules if m.startswith('azure')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr

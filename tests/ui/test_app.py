@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from probes.model import SourceState, SourceStatus
-from probes.state import Store
-from probes.topology import parse_node
-from tests.kubejson import fill_store, node, small_cluster
+from probes.kube.model import SourceState, SourceStatus
+from probes.engine.store import Store
+from probes.kube.topology import parse_node
+from tests.support.kubejson import fill_store, node, small_cluster
 from tui.app import AksnetTopApp
 from tui.screens import HelpScreen, NodeDetailScreen
 from tui.topology_pane import NodeRef, TopologyTree
@@ -184,7 +184,7 @@ async def test_large_pool_loads_lazily():
 
 
 def test_route_table_verdict_marks_the_node_row():
-    from probes.routes import NodeRoute
+    from probes.azure.routes import NodeRoute
     from tui import format as fmt
 
     store = make_store()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from probes.config import KubeConfig
-from probes.kubesource import KubeSource
+from probes.kube.source import KubeSource
 from probes.lab.serve import start_embedded
-from probes.state import Store
+from probes.engine.store import Store
 from tui.app import AksnetTopApp
 from tui.topology_pane import TopologyTree
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from probes.model import SourceState, SourceStatus
-from probes.state import Store
+from probes.kube.model import SourceState, SourceStatus
+from probes.engine.store import Store
 from tests.ui.test_app import make_store
 from tui.app import AksnetTopApp
 

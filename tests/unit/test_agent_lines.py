@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from probes.agentreader import AgentStatus
+from probes.agent.reader import AgentStatus
 from tui.format import agent_brief, agent_note
 
 

@@ -9,7 +9,7 @@ import probes
 
 def test_probes_never_loads_textual():
     mods = [m.name for m in pkgutil.walk_packages(probes.__path__, "probes.")]
-    assert "probes.kubesource" in mods
+    assert "probes.kube.source" in mods
     code = (
         "import importlib, sys\n"
         f"for m in {mods!r}:\n"

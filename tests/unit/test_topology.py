@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.model import NetworkPlugin
-from probes.topology import build_topology, infer_plugin, parse_node, parse_pod, parse_provider_id, parse_service, summarise_cidrs
+from probes.kube.model import NetworkPlugin
+from probes.kube.topology import build_topology, infer_plugin, parse_node, parse_pod, parse_provider_id, parse_service, summarise_cidrs
 
 PROVIDER = "azure:///subscriptions/0000/resourceGroups/mc_rg_aks_westeurope/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/3"
 

@@ -1,5 +1,5 @@
 """Kubenet route tables and the cluster subnet: parsing ARM answers and comparing them with
-the nodes. Pure: plain data in, plain data out, no I/O (the fetch is in probes.azure).
+the nodes. Pure: plain data in, plain data out, no I/O (the fetch is in probes.azure.service).
 
 cloud-provider-azure writes one route per kubenet node: name = node name (dual-stack:
 ``<node>____<cidr without . : />``), address prefix = the node's pod CIDR, next hop type

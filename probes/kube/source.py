@@ -18,13 +18,13 @@ from typing import Any
 
 import orjson
 
-from probes import kubeconnect
+from probes.kube import connect as kubeconnect
 from probes.config import KubeConfig
-from probes.kubeconnect import HttpError, KubeConnectError
-from probes.model import SourceState, SourceStatus
-from probes.rawjson import loads_list, peek_continue
-from probes.state import COREDNS, NODELOCAL, NODES, SERVICE_EVENTS, SERVICES, Store
-from probes.topology import parse_node, parse_pod, parse_service
+from probes.kube.connect import HttpError, KubeConnectError
+from probes.kube.model import SourceState, SourceStatus
+from probes.kube.rawjson import loads_list, peek_continue
+from probes.engine.store import COREDNS, NODELOCAL, NODES, SERVICE_EVENTS, SERVICES, Store
+from probes.kube.topology import parse_node, parse_pod, parse_service
 
 SOURCE = "kubernetes"
 DNS_POD_SELECTOR = "k8s-app in (kube-dns,node-local-dns)"
@@ -39,7 +39,7 @@ class Malformed(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Kind:
+class WatchedKind:
     """One resource kind to reflect: where to list it and how to file its objects."""
 
     name: str  # status source suffix and log name: "nodes", "pods", "services"
@@ -71,8 +71,8 @@ def _route_service(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
 
 
 KINDS = (
-    Kind("nodes", "/api/v1/nodes", "", _route_node, (NODES,), "nodes at the cluster scope"),
-    Kind(
+    WatchedKind("nodes", "/api/v1/nodes", "", _route_node, (NODES,), "nodes at the cluster scope"),
+    WatchedKind(
         "pods",
         "/api/v1/namespaces/kube-system/pods",
         DNS_POD_SELECTOR,
@@ -80,7 +80,7 @@ KINDS = (
         (COREDNS, NODELOCAL),
         "pods in namespace kube-system",
     ),
-    Kind("services", "/api/v1/services", "", _route_service, (SERVICES,), "services at the cluster scope"),
+    WatchedKind("services", "/api/v1/services", "", _route_service, (SERVICES,), "services at the cluster scope"),
 )
 
 
@@ -100,7 +100,7 @@ class Backoff:
         self._n = 0
 
 
-def classify(exc: BaseException, kind: Kind, target: str) -> tuple[SourceState, str, str]:
+def classify(exc: BaseException, kind: WatchedKind, target: str) -> tuple[SourceState, str, str]:
     """Exception -> (state, one-line message, next step) in the operator's words."""
     if isinstance(exc, HttpError):
         if exc.status == 401:
@@ -172,7 +172,7 @@ def _iter_lines(resp: Any, stop: threading.Event) -> Iterator[bytes]:
 
 
 class Reflector:
-    def __init__(self, kind: Kind, api: Any, store: Store, stop: threading.Event, target: str, cfg: KubeConfig) -> None:
+    def __init__(self, kind: WatchedKind, api: Any, store: Store, stop: threading.Event, target: str, cfg: KubeConfig) -> None:
         self.kind = kind
         self.api = api
         self.store = store

@@ -33,7 +33,7 @@ class KubeConnectError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class ApiTarget:
     """Which cluster we talk to, for the header and error messages."""
 
     context: str
@@ -54,8 +54,8 @@ def in_cluster(env: dict[str, str] | None = None) -> bool:
     return bool(env.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.exists()
 
 
-def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = None) -> tuple[Any, Target]:
-    """Return (kubernetes ApiClient, Target) or raise KubeConnectError with a next step."""
+def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = None) -> tuple[Any, ApiTarget]:
+    """Return (kubernetes ApiClient, ApiTarget) or raise KubeConnectError with a next step."""
     env = dict(os.environ) if env is None else env
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
@@ -68,7 +68,7 @@ def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = N
             config.load_incluster_config(client_configuration=cfg)
         except ConfigException as e:
             raise KubeConnectError(f"in-cluster configuration failed: {e}") from None
-        return _client(cfg), Target(context="in-cluster", server=cfg.host, source="in-cluster")
+        return _client(cfg), ApiTarget(context="in-cluster", server=cfg.host, source="in-cluster")
     if not existing:
         where = ", ".join(str(p) for p in paths)
         raise KubeConnectError(
@@ -111,7 +111,7 @@ def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = N
     except Exception as e:
         raise KubeConnectError(f"context {chosen!r} could not be loaded: {type(e).__name__}: {e}") from None
     source = os.pathsep.join(str(p) for p in existing)
-    return _client(cfg), Target(context=chosen, server=cfg.host, source=source)
+    return _client(cfg), ApiTarget(context=chosen, server=cfg.host, source=source)
 
 
 KUBELOGIN_HINT = (

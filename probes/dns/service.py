@@ -1,9 +1,9 @@
 """The DNS service: probes every resolver of the cluster from every vantage, forever.
 
 A Source (``start()``/``stop(timeout)``) for the app and ``check``. It runs the DNS
-scheduler on a :class:`~probes.scheduler.BackgroundLoop`, follows the store's topology
+scheduler on a :class:`~probes.engine.scheduler.BackgroundLoop`, follows the store's topology
 (polling ``Store.version``, at most every ``poll`` seconds), recomputes the resolvers of
-each vantage with :func:`~probes.resolvers.resolvers_for` when the topology changes,
+each vantage with :func:`~probes.dns.resolvers.resolvers_for` when the topology changes,
 swaps the scheduler's jobs (unchanged keys keep their cadence) and records results in
 ``history``. Views read ``history`` and :meth:`DnsService.plan`; they never call the
 service otherwise.
@@ -23,11 +23,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from probes.dnsprobe import DnsProbe, dns_jobs
-from probes.following import FollowingService
-from probes.history import History
-from probes.model import LOCAL_VANTAGE, Topology, node_vantage
-from probes.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, resolvers_for
+from probes.dns.probe import DnsProbe, dns_jobs
+from probes.engine.following import FollowingService
+from probes.engine.history import History
+from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
+from probes.dns.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, resolvers_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class Vantage:
     # probe only resolvers that have an override: the lab never dials a real address
     confine: bool = False
     # probed by the aksnet-top agent on that node and read through the API server: the
-    # plan shows it, the results arrive in `history` from probes.agentreader, no job here
+    # plan shows it, the results arrive in `history` from probes.agent.reader, no job here
     agent: bool = False
 
 

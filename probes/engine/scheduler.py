@@ -41,7 +41,7 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class JobFailure:
     """Delivered to the sink when a job raised or overran its deadline. Quacks like a
-    probe result for probes.history (a lost attempt)."""
+    probe result for probes.engine.history (a lost attempt)."""
 
     key: Hashable
     outcome: str  # "timeout" | "error"

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from probes.model import NodeInfo, PodState, ServiceInfo, SourceState, SourceStatus, Topology
-from probes.topology import build_topology
+from probes.kube.model import NodeInfo, PodState, ServiceInfo, SourceState, SourceStatus, Topology
+from probes.kube.topology import build_topology
 
 NODES = "nodes"
 COREDNS = "coredns"

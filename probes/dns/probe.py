@@ -24,15 +24,15 @@ import dns.opcode
 import dns.rcode
 import dns.rdatatype
 
-from probes.model import LOCAL_VANTAGE
-from probes.resolvers import Resolver
+from probes.kube.model import LOCAL_VANTAGE
+from probes.dns.resolvers import Resolver
 
 DEFAULT_TIMEOUT = 2.0
 EDNS_PAYLOAD = 1232  # what modern stubs advertise (DNS flag day 2020)
 RAW_LIMIT = 4000  # characters of the last answer kept as text
 
 
-class Outcome(str, Enum):
+class DnsOutcome(str, Enum):
     OK = "ok"
     NXDOMAIN = "nxdomain"
     SERVFAIL = "servfail"
@@ -45,8 +45,8 @@ class Outcome(str, Enum):
     MALFORMED = "malformed"
 
 
-ANSWERED = frozenset({Outcome.OK, Outcome.NXDOMAIN, Outcome.TRUNCATED_TCP_OK})
-LOST = frozenset({Outcome.TIMEOUT, Outcome.NETWORK_ERROR})
+ANSWERED = frozenset({DnsOutcome.OK, DnsOutcome.NXDOMAIN, DnsOutcome.TRUNCATED_TCP_OK})
+LOST = frozenset({DnsOutcome.TIMEOUT, DnsOutcome.NETWORK_ERROR})
 
 
 class ProbeKey(NamedTuple):
@@ -64,7 +64,7 @@ class DnsResult:
     target: str  # "host:port" actually dialled
     qname: str
     qtype: str
-    outcome: Outcome
+    outcome: DnsOutcome
     latency_ms: float  # send → answer (incl. TCP retry); time waited for timeouts
     answers: int = 0
     tc_seen: bool = False
@@ -93,7 +93,7 @@ class DnsResult:
 class Verdict:
     """What one received packet means for one query."""
 
-    outcome: Outcome
+    outcome: DnsOutcome
     error: str = ""
     message: dns.message.Message | None = None
     truncated: bool = False  # TC set on a UDP answer: retry over TCP
@@ -102,10 +102,10 @@ class Verdict:
 
 
 _RCODES = {
-    dns.rcode.NOERROR: Outcome.OK,
-    dns.rcode.NXDOMAIN: Outcome.NXDOMAIN,
-    dns.rcode.SERVFAIL: Outcome.SERVFAIL,
-    dns.rcode.REFUSED: Outcome.REFUSED,
+    dns.rcode.NOERROR: DnsOutcome.OK,
+    dns.rcode.NXDOMAIN: DnsOutcome.NXDOMAIN,
+    dns.rcode.SERVFAIL: DnsOutcome.SERVFAIL,
+    dns.rcode.REFUSED: DnsOutcome.REFUSED,
 }
 
 
@@ -118,46 +118,46 @@ def classify(query: dns.message.Message, raw: bytes | None, *, tcp: bool = False
     try:
         return _classify(query, raw, tcp)
     except Exception as e:  # noqa: BLE001 - a classifier of hostile bytes must not raise
-        return Verdict(Outcome.MALFORMED, f"unparseable answer ({type(e).__name__})")
+        return Verdict(DnsOutcome.MALFORMED, f"unparseable answer ({type(e).__name__})")
 
 
 def _classify(query: dns.message.Message, raw: bytes | None, tcp: bool) -> Verdict:
     if raw is None:
-        return Verdict(Outcome.TIMEOUT, "no answer before the deadline")
+        return Verdict(DnsOutcome.TIMEOUT, "no answer before the deadline")
     if len(raw) < 12:
-        return Verdict(Outcome.MALFORMED, f"answer too short for a DNS header ({len(raw)} bytes)")
+        return Verdict(DnsOutcome.MALFORMED, f"answer too short for a DNS header ({len(raw)} bytes)")
     rid = int.from_bytes(raw[0:2], "big")
     flags = int.from_bytes(raw[2:4], "big")
     if rid != query.id:
-        return Verdict(Outcome.MALFORMED, f"answer with the wrong query id ({rid}, sent {query.id})",
+        return Verdict(DnsOutcome.MALFORMED, f"answer with the wrong query id ({rid}, sent {query.id})",
                        ignorable=True)
     if not flags & dns.flags.QR:
-        return Verdict(Outcome.MALFORMED, "not an answer (QR bit clear)")
+        return Verdict(DnsOutcome.MALFORMED, "not an answer (QR bit clear)")
     if dns.opcode.from_flags(flags) != query.opcode():
-        return Verdict(Outcome.MALFORMED, "answer with a different opcode")
+        return Verdict(DnsOutcome.MALFORMED, "answer with a different opcode")
     tc = bool(flags & dns.flags.TC)
     try:
         msg = dns.message.from_wire(raw)
     except dns.exception.DNSException as e:
         if tc and not tcp:  # a truncated answer may be cut anywhere; TC is what matters
-            return Verdict(Outcome.TRUNCATED_TCP_FAILED, "truncated (TC)", truncated=True)
-        return Verdict(Outcome.MALFORMED, f"unparseable answer: {_short(e)}")
+            return Verdict(DnsOutcome.TRUNCATED_TCP_FAILED, "truncated (TC)", truncated=True)
+        return Verdict(DnsOutcome.MALFORMED, f"unparseable answer: {_short(e)}")
     q = query.question[0]
     if len(msg.question) != 1:
         if tc and not tcp and not msg.question:
-            return Verdict(Outcome.TRUNCATED_TCP_FAILED, "truncated (TC)", msg, truncated=True)
-        return Verdict(Outcome.MALFORMED, f"answer carries {len(msg.question)} questions, expected 1")
+            return Verdict(DnsOutcome.TRUNCATED_TCP_FAILED, "truncated (TC)", msg, truncated=True)
+        return Verdict(DnsOutcome.MALFORMED, f"answer carries {len(msg.question)} questions, expected 1")
     a = msg.question[0]
     if a.name != q.name or a.rdtype != q.rdtype or a.rdclass != q.rdclass:
-        return Verdict(Outcome.MALFORMED, "answer for a different question (asked "
+        return Verdict(DnsOutcome.MALFORMED, "answer for a different question (asked "
                        f"{q.name} {dns.rdatatype.to_text(q.rdtype)}, got {a.name} "
                        f"{dns.rdatatype.to_text(a.rdtype)})", msg)
     rcode = msg.rcode()
     rtext = dns.rcode.to_text(rcode)
     if tc and not tcp:
-        return Verdict(Outcome.TRUNCATED_TCP_FAILED, "truncated (TC)", msg, truncated=True, rcode=rtext)
-    outcome = _RCODES.get(rcode, Outcome.OTHER_RCODE)
-    err = "" if outcome in (Outcome.OK, Outcome.NXDOMAIN) else f"server answered {rtext}"
+        return Verdict(DnsOutcome.TRUNCATED_TCP_FAILED, "truncated (TC)", msg, truncated=True, rcode=rtext)
+    outcome = _RCODES.get(rcode, DnsOutcome.OTHER_RCODE)
+    err = "" if outcome in (DnsOutcome.OK, DnsOutcome.NXDOMAIN) else f"server answered {rtext}"
     return Verdict(outcome, err, msg, rcode=rtext)
 
 
@@ -210,7 +210,7 @@ class DnsProbe:
                     timeout: float | None = None) -> DnsResult:
         """Ask `resolver` for `name`/`rdtype` within one hard deadline. Whatever the
         network does becomes a DnsResult; only an invalid name or type raises (validate
-        names at config time with probes.resolvers.validate_name)."""
+        names at config time with probes.dns.resolvers.validate_name)."""
         loop = asyncio.get_running_loop()
         budget = self.timeout if timeout is None else timeout
         deadline = loop.time() + budget
@@ -221,7 +221,7 @@ class DnsProbe:
                                    payload=self.payload or 512)
         wire = q.to_wire()
 
-        def done(outcome: Outcome, t0: float, *, msg=None, raw=None, error="", tc=False,
+        def done(outcome: DnsOutcome, t0: float, *, msg=None, raw=None, error="", tc=False,
                  tcp=False, rcode="") -> DnsResult:
             return DnsResult(
                 vantage=self.vantage, resolver=resolver.key, address=resolver.address,
@@ -235,18 +235,18 @@ class DnsProbe:
         v, raw, err = await self._udp(loop, q, wire, host, port, deadline, stamps)
         t0 = stamps[0] if stamps else time.perf_counter()
         if err is not None:
-            return done(Outcome.NETWORK_ERROR, t0, error=err)
+            return done(DnsOutcome.NETWORK_ERROR, t0, error=err)
         t1 = stamps[1] if len(stamps) > 1 and not v.truncated else time.perf_counter()
         if not v.truncated:
             return done(v.outcome, t0, msg=v.message, raw=raw, error=v.error, rcode=v.rcode)
         t1 = None
         tv, traw, terr = await self._tcp(loop, q, wire, host, port, deadline)
         t1 = time.perf_counter()
-        if terr is None and tv.outcome in (Outcome.OK, Outcome.NXDOMAIN):
-            return done(Outcome.TRUNCATED_TCP_OK, t0, msg=tv.message, raw=traw, tc=True,
+        if terr is None and tv.outcome in (DnsOutcome.OK, DnsOutcome.NXDOMAIN):
+            return done(DnsOutcome.TRUNCATED_TCP_OK, t0, msg=tv.message, raw=traw, tc=True,
                         tcp=True, rcode=tv.rcode)
         why = terr if terr is not None else (tv.error or tv.outcome.value)
-        return done(Outcome.TRUNCATED_TCP_FAILED, t0, msg=tv.message if tv else v.message,
+        return done(DnsOutcome.TRUNCATED_TCP_FAILED, t0, msg=tv.message if tv else v.message,
                     raw=traw if traw else raw, tc=True, tcp=True, rcode=tv.rcode if tv else v.rcode,
                     error=f"UDP answer truncated (TC); TCP retry failed: {why}")
 
@@ -258,7 +258,7 @@ class DnsProbe:
         try:
             sock = socket.socket(_family(host), socket.SOCK_DGRAM)
         except OSError as e:
-            return Verdict(Outcome.NETWORK_ERROR), None, _neterr(e, host, port, "udp")
+            return Verdict(DnsOutcome.NETWORK_ERROR), None, _neterr(e, host, port, "udp")
         try:
             sock.setblocking(False)
             sock.connect((host, port))
@@ -276,10 +276,10 @@ class DnsProbe:
                     return v, data, None
         except TimeoutError:
             if bad is not None:
-                return Verdict(Outcome.MALFORMED, bad.error + "; no good answer before the deadline"), bad_raw, None
+                return Verdict(DnsOutcome.MALFORMED, bad.error + "; no good answer before the deadline"), bad_raw, None
             return classify(q, None), None, None
         except OSError as e:
-            return Verdict(Outcome.NETWORK_ERROR), None, _neterr(e, host, port, "udp")
+            return Verdict(DnsOutcome.NETWORK_ERROR), None, _neterr(e, host, port, "udp")
         finally:
             sock.close()
 
@@ -315,14 +315,14 @@ def timeout_result(resolver: Resolver, name: str, rdtype: str, vantage: str, wai
     host, port = resolver.dest
     return DnsResult(vantage, resolver.key, resolver.address,
                      f"[{host}]:{port}" if ":" in host else f"{host}:{port}", name, rdtype,
-                     Outcome.TIMEOUT, waited_s * 1000.0, error=error, timestamp=time.time())
+                     DnsOutcome.TIMEOUT, waited_s * 1000.0, error=error, timestamp=time.time())
 
 
 def dns_jobs(resolvers: Iterable[Resolver], names: Iterable[str], *, probe: DnsProbe | None = None,
              rdtype: str = "A", interval: float = 5.0, jitter: float = 0.1) -> list[Any]:
     """Scheduler jobs, one per (resolver, name), keyed by ProbeKey. Pass them to
     Scheduler.set_jobs whenever the resolver set changes; unchanged keys keep their cadence."""
-    from probes.scheduler import Job
+    from probes.engine.scheduler import Job
 
     p = probe or DnsProbe()
     jobs = []

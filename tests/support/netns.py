@@ -28,7 +28,7 @@ them (veths, routes and nft tables go with them) and :func:`cleanup_stale` remov
 left by a process that died. Sockets that must live in a namespace (listeners, SNAT
 fillers) are made on a short-lived thread that entered it with setns(2); a socket keeps
 its namespace whatever thread uses it later. Probes run in a node as a separate process
-(``ip netns exec <ns> python -m probes.egress``), the way the agent would run there.
+(``ip netns exec <ns> python -m probes.egress.probe``), the way the agent would run there.
 """
 
 from __future__ import annotations
@@ -383,8 +383,8 @@ table ip aksnet {{
     # --- probing from a node ---------------------------------------------------------------
     def probe(self, node: str, targets: Iterable[str], *, mode: str = "auto",
               timeout: float = 1.5) -> list[dict]:
-        """Run `python -m probes.egress` inside `node`'s namespace; one dict per target."""
-        argv = ["ip", "netns", "exec", self.ns(node), sys.executable, "-m", "probes.egress",
+        """Run `python -m probes.egress.probe` inside `node`'s namespace; one dict per target."""
+        argv = ["ip", "netns", "exec", self.ns(node), sys.executable, "-m", "probes.egress.probe",
                 "--mode", mode, "--timeout", str(timeout), "--vantage", f"node/{node}", *targets]
         r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT,
                            timeout=30 + 3 * timeout)

@@ -3,7 +3,7 @@
 One check = resolve the target's name (dnspython, through an injectable resolve function)
 then one TCP handshake attempt to the first address:
 
-* **SYN mode** (raw sockets, packets built with scapy; see probes/egress_syn.py): send a
+* **SYN mode** (raw sockets, packets built with scapy; see probes/egress/syn.py): send a
   SYN from a reserved ephemeral port, wait for SYN-ACK, RST or ICMP, answer a SYN-ACK
   with RST. Sees ICMP codes a plain connect cannot tell apart.
 * **connect mode**: a non-blocking connect with a timeout, like ``nc -v -w 2 host 443``;
@@ -39,102 +39,16 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Awaitable, Callable, Iterable, Mapping, NamedTuple, Sequence
 
-from probes.model import LOCAL_VANTAGE
-from probes.targets import Target, parse_target
+from probes.kube.model import LOCAL_VANTAGE
+from probes.egress.result import (LOST, EgressKey, EgressMode, EgressOutcome, EgressResult,  # noqa: F401 - re-exported
+                                   classify_errno)
+from probes.egress.targets import Target, parse_target
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_DNS_TIMEOUT = 2.0
 DEFAULT_INTERVAL = 10.0
 MAX_CONCURRENCY = 1024  # in-flight handshakes per probe, whatever the descriptor limit
 FD_RESERVE = 64  # descriptors left for everything else in the process
-
-
-class Outcome(str, Enum):
-    OPEN = "open"
-    REFUSED = "refused"
-    TIMEOUT = "timeout"
-    UNREACHABLE = "unreachable"
-    DNS_FAILURE = "dns-failure"
-    LOCAL_ERROR = "local-error"
-
-
-class Mode(str, Enum):
-    SYN = "syn"
-    CONNECT = "connect"
-
-
-# what did not complete a handshake because of the network (History counts it as loss)
-LOST = frozenset({Outcome.REFUSED, Outcome.TIMEOUT, Outcome.UNREACHABLE})
-
-
-class EgressKey(NamedTuple):
-    vantage: str
-    target: str  # Target.text
-
-
-@dataclass(frozen=True, slots=True)
-class EgressResult:
-    vantage: str
-    target: str  # "host:port" as configured (Target.text)
-    address: str  # address dialled ("" when DNS failed)
-    port: int
-    mode: Mode
-    outcome: Outcome
-    latency_ms: float  # handshake time when open; time waited otherwise
-    error: str = ""
-    timestamp: float = 0.0  # wall clock at the start of the check
-    fallback: str = ""  # why connect mode ran when SYN mode was asked for (auto)
-    via: str = ""  # "addr:port" actually dialled when the lab remapped the port
-    raw: str = ""  # the answering packet (SYN mode), e.g. "TCP 203.0.113.10:443 > … SA"
-
-    @property
-    def key(self) -> EgressKey:
-        return EgressKey(self.vantage, self.target)
-
-    @property
-    def success(self) -> bool:
-        return self.outcome is Outcome.OPEN
-
-    @property
-    def lost(self) -> bool:
-        return self.outcome in LOST
-
-
-# --- errno classification -------------------------------------------------------------
-
-_UNREACH = {
-    errno.EHOSTUNREACH: "no route to host (EHOSTUNREACH: an ICMP host unreachable or an "
-                        "'unreachable' route)",
-    errno.ENETUNREACH: "network unreachable (ENETUNREACH: no route to this network)",
-    errno.EINVAL: "no route: a blackhole route covers this address (EINVAL)",
-    errno.EACCES: "blocked on this host: a 'prohibit' route or a local firewall rule (EACCES)",
-    errno.EPERM: "blocked on this host: a local firewall rule dropped the SYN (EPERM)",
-    errno.EHOSTDOWN: "host is down (EHOSTDOWN: no ARP/ND answer)",
-    errno.ENONET: "machine is not on the network (ENONET)",
-}
-_LOCAL = {
-    errno.EADDRNOTAVAIL: "no free local port (EADDRNOTAVAIL): this host's ephemeral ports are exhausted",
-    errno.EADDRINUSE: "local address in use (EADDRINUSE)",
-    errno.EMFILE: "out of file descriptors (EMFILE): raise the open-files limit or lower concurrency",
-    errno.ENFILE: "system-wide file table full (ENFILE)",
-    errno.ENOBUFS: "kernel out of buffers (ENOBUFS)",
-    errno.ENOMEM: "kernel out of memory (ENOMEM)",
-    errno.EAFNOSUPPORT: "address family not supported on this host (no IPv6?)",
-}
-
-
-def classify_errno(err: int) -> tuple[Outcome, str]:
-    """What a socket error on connect/send means for egress."""
-    if err in (errno.ECONNREFUSED, errno.ECONNRESET):
-        return Outcome.REFUSED, "connection refused (RST, or ICMP port unreachable)"
-    if err == errno.ETIMEDOUT:
-        return Outcome.TIMEOUT, "no answer (the kernel's connect timed out)"
-    if err in _UNREACH:
-        return Outcome.UNREACHABLE, _UNREACH[err]
-    if err in _LOCAL:
-        return Outcome.LOCAL_ERROR, _LOCAL[err]
-    name = errno.errorcode.get(err, str(err))
-    return Outcome.LOCAL_ERROR, f"{name}: {os.strerror(err)}"
 
 
 # --- name resolution --------------------------------------------------------------------
@@ -208,7 +122,7 @@ def resolver_at(host: str, port: int = 53, timeout: float = DEFAULT_DNS_TIMEOUT)
 
 
 def resolver_via(resolver: Any, timeout: float = DEFAULT_DNS_TIMEOUT) -> Resolve:
-    """Resolve through a probes.resolvers.Resolver (its dialled target), so a node's
+    """Resolve through a probes.dns.resolvers.Resolver (its dialled target), so a node's
     egress uses the DNS path that node uses."""
     host, port = resolver.dest
     return resolver_at(host, port, timeout)
@@ -281,12 +195,12 @@ class EgressProbe:
     'addr' (any port) -> the port actually dialled on that address."""
 
     def __init__(self, vantage: str = LOCAL_VANTAGE, *, timeout: float = DEFAULT_TIMEOUT,
-                 dns_timeout: float = DEFAULT_DNS_TIMEOUT, mode: str | Mode = "auto",
+                 dns_timeout: float = DEFAULT_DNS_TIMEOUT, mode: str | EgressMode = "auto",
                  resolve: Resolve | None = None, dial_map: Mapping[str, int] | None = None,
                  concurrency: int | None = None, retransmit: float | None = 1.0,
                  raw_socket: RawSocketFactory = _raw_socket,
                  wall: Callable[[], float] = time.time) -> None:
-        m = mode.value if isinstance(mode, Mode) else str(mode)
+        m = mode.value if isinstance(mode, EgressMode) else str(mode)
         if m not in ("auto", "syn", "connect"):
             raise ValueError(f"egress mode {mode!r}: choose auto, syn or connect")
         if timeout <= 0:
@@ -301,9 +215,9 @@ class EgressProbe:
         self.concurrency = default_concurrency(concurrency)
         self._raw_socket = raw_socket
         self._wall = wall
-        self._mode: Mode | None = None if m == "auto" else Mode(m)
+        self._mode: EgressMode | None = None if m == "auto" else EgressMode(m)
         self._fallback = ""
-        self._syn: Any = None  # probes.egress_syn.SynEngine, made on first SYN check
+        self._syn: Any = None  # probes.egress.syn.SynEngine, made on first SYN check
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
         self.inflight = 0
@@ -311,7 +225,7 @@ class EgressProbe:
 
     # --- mode ---------------------------------------------------------------------------
     @property
-    def mode(self) -> Mode | None:
+    def mode(self) -> EgressMode | None:
         """The mode decided so far (None until the first check in auto mode)."""
         return self._mode
 
@@ -319,7 +233,7 @@ class EgressProbe:
     def fallback(self) -> str:
         return self._fallback
 
-    def _decide(self) -> Mode:
+    def _decide(self) -> EgressMode:
         if self._mode is not None:
             return self._mode
         try:
@@ -328,24 +242,24 @@ class EgressProbe:
         except PermissionError:
             self._fallback = ("raw sockets not permitted (SYN mode needs root or CAP_NET_RAW); "
                               "using connect")
-            self._mode = Mode.CONNECT
+            self._mode = EgressMode.CONNECT
             return self._mode
         except OSError as e:
             self._fallback = f"raw socket unavailable ({e.strerror or e}); using connect"
-            self._mode = Mode.CONNECT
+            self._mode = EgressMode.CONNECT
             return self._mode
         try:
             import scapy  # noqa: F401 - presence check only; layers load in egress_syn
         except ImportError:
             self._fallback = "scapy is not installed (pip install scapy); using connect"
-            self._mode = Mode.CONNECT
+            self._mode = EgressMode.CONNECT
             return self._mode
-        self._mode = Mode.SYN
+        self._mode = EgressMode.SYN
         return self._mode
 
     def _engine(self) -> Any:
         if self._syn is None:
-            from probes.egress_syn import SynEngine
+            from probes.egress.syn import SynEngine
 
             self._syn = SynEngine(self._raw_socket)
         return self._syn
@@ -366,8 +280,8 @@ class EgressProbe:
         mode = self._decide()
         fallback = self._fallback
 
-        def result(outcome: Outcome, latency_ms: float, *, address: str = "", error: str = "",
-                   m: Mode = mode, fb: str = fallback, via: str = "", raw: str = "") -> EgressResult:
+        def result(outcome: EgressOutcome, latency_ms: float, *, address: str = "", error: str = "",
+                   m: EgressMode = mode, fb: str = fallback, via: str = "", raw: str = "") -> EgressResult:
             return EgressResult(self.vantage, t.text, address, t.port, m, outcome, latency_ms,
                                 error, stamp, fb, via, raw)
 
@@ -384,7 +298,7 @@ class EgressProbe:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - every resolver failure is an outcome
-                return result(Outcome.DNS_FAILURE, (time.monotonic() - d0) * 1000.0,
+                return result(EgressOutcome.DNS_FAILURE, (time.monotonic() - d0) * 1000.0,
                               error=f"DNS: {_dns_reason(e, t.host)}")
             address = addrs[0]
         # the lab's DNAT: 'addr:port' (one port of a host) wins over 'addr' (every port)
@@ -392,14 +306,14 @@ class EgressProbe:
         via = _hostport(address, port) if port != t.port else ""
         v6 = ":" in address
         m, fb = mode, fallback
-        if m is Mode.SYN and v6:
-            m, fb = Mode.CONNECT, "SYN mode is IPv4-only; using connect for this IPv6 address"
+        if m is EgressMode.SYN and v6:
+            m, fb = EgressMode.CONNECT, "SYN mode is IPv4-only; using connect for this IPv6 address"
         # 2. handshake, under the in-flight bound
         async with self._semaphore():
             self.inflight += 1
             self.peak_inflight = max(self.peak_inflight, self.inflight)
             try:
-                if m is Mode.SYN:
+                if m is EgressMode.SYN:
                     outcome, ms, err, raw = await self._engine().check(
                         address, port, self.timeout, self.retransmit)
                 else:
@@ -409,7 +323,7 @@ class EgressProbe:
                 self.inflight -= 1
         return result(outcome, ms, address=address, error=err, m=m, fb=fb, via=via, raw=raw)
 
-    async def _connect(self, address: str, port: int) -> tuple[Outcome, float, str]:
+    async def _connect(self, address: str, port: int) -> tuple[EgressOutcome, float, str]:
         loop = asyncio.get_running_loop()
         fam = socket.AF_INET6 if ":" in address else socket.AF_INET
         try:
@@ -424,7 +338,7 @@ class EgressProbe:
             t0 = time.monotonic()
             err = s.connect_ex((address, port))
             if err == 0:
-                return Outcome.OPEN, (time.monotonic() - t0) * 1000.0, ""
+                return EgressOutcome.OPEN, (time.monotonic() - t0) * 1000.0, ""
             if err != errno.EINPROGRESS:
                 o, why = classify_errno(err)
                 return o, (time.monotonic() - t0) * 1000.0, why
@@ -447,7 +361,7 @@ class EgressProbe:
                 async with asyncio.timeout(self.timeout):
                     t1 = await fut
             except TimeoutError:
-                return (Outcome.TIMEOUT, (time.monotonic() - t0) * 1000.0,
+                return (EgressOutcome.TIMEOUT, (time.monotonic() - t0) * 1000.0,
                         f"no answer to SYN within {self.timeout:g}s (dropped: NSG/firewall, "
                         "SNAT exhaustion or a silent blackhole)")
             return self._finish(s, t0, t1)
@@ -461,12 +375,12 @@ class EgressProbe:
             s.close()
 
     @staticmethod
-    def _finish(s: socket.socket, t0: float, t1: float) -> tuple[Outcome, float, str]:
+    def _finish(s: socket.socket, t0: float, t1: float) -> tuple[EgressOutcome, float, str]:
         err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err in (0, errno.ECONNRESET, errno.EPIPE):
             # ECONNRESET/EPIPE: established, then reset by the peer before we looked; the
             # handshake completed (a RST in SYN_SENT reads ECONNREFUSED instead)
-            return Outcome.OPEN, (t1 - t0) * 1000.0, ""
+            return EgressOutcome.OPEN, (t1 - t0) * 1000.0, ""
         o, why = classify_errno(err)
         return o, (t1 - t0) * 1000.0, why
 
@@ -480,11 +394,11 @@ class EgressProbe:
             self._syn.close()
 
 
-def overrun_result(target: Target, vantage: str, mode: Mode | None, waited_s: float) -> EgressResult:
+def overrun_result(target: Target, vantage: str, mode: EgressMode | None, waited_s: float) -> EgressResult:
     """What the scheduler records when a check overran its deadline (a local problem:
     the probe waited too long for a free slot, or the event loop was starved)."""
-    return EgressResult(vantage, target.text, "", target.port, mode or Mode.CONNECT,
-                        Outcome.LOCAL_ERROR, waited_s * 1000.0,
+    return EgressResult(vantage, target.text, "", target.port, mode or EgressMode.CONNECT,
+                        EgressOutcome.LOCAL_ERROR, waited_s * 1000.0,
                         "check did not finish within its deadline (too many targets for the "
                         "concurrency limit, or this host is overloaded)", time.time())
 
@@ -494,7 +408,7 @@ def egress_jobs(targets: Iterable[Target | str], probe: EgressProbe | None = Non
     """Scheduler jobs, one per target, keyed by EgressKey(vantage, 'host:port'). Pass them
     to Scheduler.set_jobs whenever the target list changes. The probe bounds in-flight
     handshakes; the scheduler's own concurrency bounds how many checks run at once."""
-    from probes.scheduler import Job
+    from probes.engine.scheduler import Job
 
     p = probe or EgressProbe()
     jobs = []
@@ -517,7 +431,7 @@ def egress_jobs(targets: Iterable[Target | str], probe: EgressProbe | None = Non
     return jobs
 
 
-# --- command line (used by the namespace tests: `ip netns exec NS python -m probes.egress`)
+# --- command line (used by the namespace tests: `ip netns exec NS python -m probes.egress.probe`)
 
 def _as_json(r: EgressResult) -> str:
     return json.dumps({"vantage": r.vantage, "target": r.target, "address": r.address,
@@ -529,7 +443,7 @@ def _as_json(r: EgressResult) -> str:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m probes.egress",
+    ap = argparse.ArgumentParser(prog="python -m probes.egress.probe",
                                  description="TCP egress checks, one JSON line per target")
     ap.add_argument("targets", nargs="+", help="host:port or [v6]:port")
     ap.add_argument("--mode", default="auto", choices=("auto", "syn", "connect"))
@@ -544,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     resolve = None
     if a.dns:
-        from probes.resolvers import parse_address
+        from probes.dns.resolvers import parse_address
 
         h, p = parse_address(a.dns)
         resolve = resolver_at(h, p)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, Mapping
 
-from probes.model import Topology
+from probes.kube.model import Topology
 
 NODELOCAL_IP = "169.254.20.10"
 LOCALDNS_IPS = ("169.254.10.10", "169.254.10.11")

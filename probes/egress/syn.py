@@ -39,7 +39,7 @@ import struct
 import time
 from typing import Any, Callable
 
-from probes.egress import Outcome, classify_errno
+from probes.egress.result import EgressOutcome, classify_errno
 
 SO_ATTACH_FILTER = 26
 _TCP_SYN, _TCP_RST, _TCP_ACK = 0x02, 0x04, 0x10
@@ -281,7 +281,7 @@ class SynEngine:
 
     # --- one check --------------------------------------------------------------------------
     async def check(self, address: str, port: int, timeout: float,
-                    retransmit: float | None = 1.0) -> tuple[Outcome, float, str, str]:
+                    retransmit: float | None = 1.0) -> tuple[EgressOutcome, float, str, str]:
         t_start = time.monotonic()
 
         def waited() -> float:
@@ -317,11 +317,11 @@ class SynEngine:
             try:
                 self._acquire()
             except PermissionError:
-                return (Outcome.LOCAL_ERROR, waited(),
+                return (EgressOutcome.LOCAL_ERROR, waited(),
                         "SYN mode needs raw sockets (root or CAP_NET_RAW); use connect mode", "")
             except OSError as e:
                 o, why = classify_errno(e.errno or 0)
-                return Outcome.LOCAL_ERROR, waited(), f"raw socket: {why}", ""
+                return EgressOutcome.LOCAL_ERROR, waited(), f"raw socket: {why}", ""
             try:
                 return await self._exchange(src, address, port, sport, timeout, retransmit)
             finally:
@@ -330,7 +330,7 @@ class SynEngine:
             hold.close()
 
     async def _exchange(self, src: str, dst: str, dport: int, sport: int, timeout: float,
-                        retransmit: float | None) -> tuple[Outcome, float, str, str]:
+                        retransmit: float | None) -> tuple[EgressOutcome, float, str, str]:
         assert self._tcp is not None and self._loop is not None
         loop = self._loop
         isn = random.getrandbits(32)
@@ -363,7 +363,7 @@ class SynEngine:
                     async with asyncio.timeout(max(0.0, remaining)):
                         got = await fut
             except TimeoutError:
-                return (Outcome.TIMEOUT, (time.monotonic() - t0) * 1000.0,
+                return (EgressOutcome.TIMEOUT, (time.monotonic() - t0) * 1000.0,
                         f"no answer to SYN within {timeout:g}s (dropped: NSG/firewall, SNAT "
                         "exhaustion or a silent blackhole)", "")
             kind, t1, data, info = got
@@ -375,20 +375,20 @@ class SynEngine:
                         self._tcp.sendto(rst, (dst, 0))
                 except OSError:
                     pass
-                return Outcome.OPEN, ms, "", describe_packet(data)
+                return EgressOutcome.OPEN, ms, "", describe_packet(data)
             if kind == "rst":
-                return (Outcome.REFUSED, ms, "connection refused: the target answered RST",
+                return (EgressOutcome.REFUSED, ms, "connection refused: the target answered RST",
                         describe_packet(data))
             itype, icode, frm = info
             if itype == 3 and icode == 3:
-                return (Outcome.REFUSED, ms, f"connection refused: ICMP port unreachable from {frm}",
+                return (EgressOutcome.REFUSED, ms, f"connection refused: ICMP port unreachable from {frm}",
                         describe_packet(data))
             if itype == 11:
                 why = f"TTL exceeded in transit (ICMP from {frm}): a routing loop"
             else:
                 why = _ICMP_UNREACH.get(icode, "destination unreachable, code {code} (ICMP from {src})")
                 why = why.format(src=frm, code=icode)
-            return Outcome.UNREACHABLE, ms, why, describe_packet(data)
+            return EgressOutcome.UNREACHABLE, ms, why, describe_packet(data)
         finally:
             self._pending.pop(key, None)
             if not fut.done():

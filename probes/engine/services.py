@@ -17,7 +17,7 @@ from typing import Any
 
 from probes.config import Config, KubeConfig
 from probes.diagnose import Observations, observe
-from probes.state import Snapshot, Store
+from probes.engine.store import Snapshot, Store
 
 
 class ServiceError(Exception):
@@ -30,7 +30,7 @@ class Services:
     egress: Any
     snat: Any
     cleanups: list[Callable[[], None]] = field(default_factory=list)  # demo ends, in order
-    agents: Any = None  # probes.agentreader.AgentReader, or None when agents.enabled is off
+    agents: Any = None  # probes.agent.reader.AgentReader, or None when agents.enabled is off
 
     @property
     def sources(self) -> list[Any]:
@@ -70,11 +70,11 @@ def _all_at_once(calls: list[Callable[[], Any]], timeout: float) -> None:
 def build(cfg: Config, store: Store, lab: Any | None, kube: KubeConfig | None = None) -> Services:
     """Every service; on a failure what was already started is stopped first. `kube`: how
     to reach the API server (the demo's kubeconfig); the agents are read through it."""
-    from probes.agentreader import AgentReader, ReaderSettings
-    from probes.azure import AzureSettings, AzureSnatService
-    from probes.dnsservice import DnsService, DnsSettings
-    from probes.egressservice import EgressService, EgressSettings
-    from probes.history import History
+    from probes.agent.reader import AgentReader, ReaderSettings
+    from probes.azure.service import AzureSettings, AzureSnatService
+    from probes.dns.service import DnsService, DnsSettings
+    from probes.egress.service import EgressService, EgressSettings
+    from probes.engine.history import History
 
     cleanups: list[Callable[[], None]] = []
 

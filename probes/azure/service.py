@@ -1,6 +1,6 @@
 """The Azure source: ARM discovery and Azure Monitor SNAT metrics for the cluster in the store.
 
-A Source (``start()``/``stop(timeout)``) like :class:`probes.dnsservice.DnsService`: one
+A Source (``start()``/``stop(timeout)``) like :class:`probes.dns.service.DnsService`: one
 thread follows the store's topology; views read :meth:`AzureSnatService.report`, an
 immutable :class:`SnatReport`, and never call Azure themselves.
 
@@ -28,10 +28,10 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from probes.snat import (
+from probes.azure.snat import (
     Allocation,
     ClusterMetric,
-    Finding,
+    SnatFinding,
     MetricsError,
     SnatTable,
     allocation,
@@ -120,7 +120,7 @@ class SnatReport:
     target: AzureTarget | None = None
     allocation: Allocation | None = None
     table: SnatTable | None = None
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[SnatFinding, ...] = ()
     cluster: tuple[ClusterMetric, ...] = ()
     updated: float = 0.0  # wall time of the last good metrics answer
     window_minutes: int = 30
@@ -222,7 +222,7 @@ class AzureSnatService:
         self._cluster_series: list[Any] = []
         self._failures = 0
         self.calls = 0
-        self._routes: Any = None  # probes.routes.RouteData, once read
+        self._routes: Any = None  # probes.azure.routes.RouteData, once read
         self._next_routes = 0.0
         self._routes_step: tuple[Any, ...] = ()  # (RouteData base, subnet id) between the two calls of a refresh
 
@@ -232,7 +232,7 @@ class AzureSnatService:
             return self._report
 
     def routes(self) -> Any:
-        """probes.routes.RouteData from the last route-table read, or None before the first."""
+        """probes.azure.routes.RouteData from the last route-table read, or None before the first."""
         with self._lock:
             return self._routes
 
@@ -497,7 +497,7 @@ class AzureSnatService:
         """Route tables in the node resource group, then the cluster subnet: two calls every
         ROUTES_REFRESH s (in two cycles unless `whole`). Errors stay in RouteData.error; they
         never stop the SNAT source."""
-        from probes.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
+        from probes.azure.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
 
         t = self._target
         if t is None or "net" not in self._clients:

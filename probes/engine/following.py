@@ -14,8 +14,8 @@ import logging
 import threading
 from typing import Any, Iterable
 
-from probes.history import History
-from probes.scheduler import BackgroundLoop, Job, Scheduler
+from probes.engine.history import History
+from probes.engine.scheduler import BackgroundLoop, Job, Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,9 @@ class FollowingService:
 
     def __init__(self, store: object, empty_plan: Any, *, vantage_map: Any = None,
                  history: History | None = None, poll: float = 0.5, agents: Any = None) -> None:
-        self.store = store  # a probes.state.Store (version, snapshot())
+        self.store = store  # a probes.engine.store.Store (version, snapshot())
         self.vantage_map = vantage_map
-        self.agents = agents  # probes.agentreader.AgentReader (version, statuses()) or None
+        self.agents = agents  # probes.agent.reader.AgentReader (version, statuses()) or None
         self.history = history or History()
         self.poll = min(max(poll, 0.05), 1.0)
         self._plan = empty_plan

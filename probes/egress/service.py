@@ -1,8 +1,8 @@
 """The egress service: checks every TCP target from every vantage, forever.
 
 A Source (``start()``/``stop(timeout)``) for the app and ``check``, built like
-:class:`probes.dnsservice.DnsService`: the scheduler runs on a
-:class:`~probes.scheduler.BackgroundLoop`, the service follows the store (polling
+:class:`probes.dns.service.DnsService`: the scheduler runs on a
+:class:`~probes.engine.scheduler.BackgroundLoop`, the service follows the store (polling
 ``Store.version`` at most every ``poll`` seconds), rebuilds the plan when the topology,
 the API server or the vantages change, swaps the scheduler's jobs (unchanged keys keep
 their cadence) and records results in ``history`` keyed by
@@ -29,14 +29,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
-from probes.egress import (DEFAULT_DNS_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, DnsFailure,
+from probes.egress.probe import (DEFAULT_DNS_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, DnsFailure,
                            EgressProbe, Resolve, default_concurrency, egress_jobs,
                            raise_nofile_limit, resolver_at)
-from probes.following import FollowingService
-from probes.history import History
-from probes.model import LOCAL_VANTAGE, Topology, node_vantage
+from probes.engine.following import FollowingService
+from probes.engine.history import History
+from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
 
-from probes.targets import Target, egress_targets, parse_target
+from probes.egress.targets import Target, egress_targets, parse_target
 
 
 _nofile_lock = threading.Lock()
@@ -60,12 +60,12 @@ class EgressVantage:
     name: str  # "local" or node_vantage(node)
     node: str | None = None
     dns: tuple[str, int] | None = None  # DNS server this vantage resolves through; None: resolv.conf
-    # the lab's DNAT: 'addr' or 'addr:port' -> port actually dialled (probes.egress.EgressProbe)
+    # the lab's DNAT: 'addr' or 'addr:port' -> port actually dialled (probes.egress.probe.EgressProbe)
     dial_map: Mapping[str, int] = field(default_factory=dict)
     # the lab: dial loopback only (IP targets elsewhere are left out, DNS answers elsewhere
     # become a dns-failure), and never fall back to this host's resolv.conf
     confine: bool = False
-    # checked by the aksnet-top agent on that node (read by probes.agentreader), not here
+    # checked by the aksnet-top agent on that node (read by probes.agent.reader), not here
     agent: bool = False
 
 

@@ -69,7 +69,7 @@ def parse_surge(value: Any, count: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class SnatFinding:
     severity: str  # info | warning | critical
     text: str
 
@@ -88,7 +88,7 @@ class Allocation:
     capacity: int  # 64,000 × outbound IPs
     tier: str
     headroom_nodes: int | None  # nodes that can join before the tier drops (None: fixed ports)
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[SnatFinding, ...] = ()
 
 
 def allocation(nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: int = 0,
@@ -96,7 +96,7 @@ def allocation(nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: i
     """The allocation rules (AKS-NETWORKING.md, SNAT) as numbers and findings (F11)."""
     ips = max(outbound_ips, 1)
     capacity = PORTS_PER_IP * ips
-    found: list[Finding] = []
+    found: list[SnatFinding] = []
     if fixed_ports > 0:
         expected = during = fixed_ports
         tier = f"fixed {fixed_ports} ports/node"
@@ -104,11 +104,11 @@ def allocation(nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: i
         need_now, need_surge = nodes * fixed_ports, (nodes + surge) * fixed_ports
         fit = capacity // fixed_ports
         if need_now > capacity:
-            found.append(Finding("critical", f"{nodes} nodes × {fixed_ports} ports = {need_now:,} exceeds "
+            found.append(SnatFinding("critical", f"{nodes} nodes × {fixed_ports} ports = {need_now:,} exceeds "
                                              f"{capacity:,} ({ips} outbound IP{'s' if ips > 1 else ''}): "
                                              f"nodes beyond {fit} get no SNAT ports"))
         elif need_surge > capacity:
-            found.append(Finding("warning", f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} needs "
+            found.append(SnatFinding("warning", f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} needs "
                                             f"{need_surge:,} ports, {capacity:,} available: the upgrade cannot add "
                                             f"nodes — add outbound IPs or lower allocatedOutboundPorts"))
     else:
@@ -118,14 +118,14 @@ def allocation(nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: i
         nt = next_tier(nodes)
         headroom = (nt[0] - nodes) if nt else 0
         if expected == 0:
-            found.append(Finding("critical", f"{nodes} nodes exceed the default allocation table (1,000): "
+            found.append(SnatFinding("critical", f"{nodes} nodes exceed the default allocation table (1,000): "
                                              "set allocatedOutboundPorts and outbound IPs explicitly"))
         elif during < expected:
-            found.append(Finding("warning", f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} takes the "
+            found.append(SnatFinding("warning", f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} takes the "
                                             f"backend pool to {nodes + surge}: every node drops from {expected} to "
                                             f"{during} SNAT ports"))
         elif headroom is not None and headroom <= max(2, nodes // 20):
-            found.append(Finding("info", f"{headroom} more node{'s' if headroom != 1 else ''} and every node drops "
+            found.append(SnatFinding("info", f"{headroom} more node{'s' if headroom != 1 else ''} and every node drops "
                                          f"to {nt[1] if nt else 0} SNAT ports"))
     return Allocation(nodes, surge, ips, fixed_ports, idle_timeout, expected, during, capacity, tier, headroom,
                       tuple(found))
@@ -369,28 +369,28 @@ def _join(series: Iterable[Series], nodes: Iterable[tuple[str, str, str]], expec
     return SnatTable(tuple(out), unmatched, silent, 0.0 if t0 is math.inf else t0, t1)
 
 
-def node_findings(table: SnatTable, alloc: Allocation | None = None) -> tuple[Finding, ...]:
+def node_findings(table: SnatTable, alloc: Allocation | None = None) -> tuple[SnatFinding, ...]:
     """F10 per node, and a mismatch between the allocation Azure reports and the rules."""
-    out: list[Finding] = []
+    out: list[SnatFinding] = []
     for n in table.nodes:
         who = n.node or f"backend {n.ip} (no node)"
         if n.failed > 0 or (n.pct is not None and n.pct >= 100):
             used = f"{n.used:.0f}" if n.used is not None else "?"
-            out.append(Finding("critical", f"SNAT exhausted on {who}: {used}/{n.allocated or '?'} ports used, "
+            out.append(SnatFinding("critical", f"SNAT exhausted on {who}: {used}/{n.allocated or '?'} ports used, "
                                            f"{n.failed:.0f} failed connections in the window"))
         elif n.state == "warn":
-            out.append(Finding("warning", f"{who}: {n.pct:.0f}% of its {n.allocated} SNAT ports in use"))
+            out.append(SnatFinding("warning", f"{who}: {n.pct:.0f}% of its {n.allocated} SNAT ports in use"))
     if alloc is not None and 0 < alloc.during_surge < alloc.expected:
         over = [n for n in table.nodes if n.used is not None and n.used > alloc.during_surge]
         if over:
-            out.append(Finding("warning", f"{len(over)} node{'s' if len(over) != 1 else ''} already use more than the "
+            out.append(SnatFinding("warning", f"{len(over)} node{'s' if len(over) != 1 else ''} already use more than the "
                                           f"{alloc.during_surge} ports each node keeps during an upgrade surge "
                                           f"(busiest: {over[0].node or over[0].ip}, {over[0].used:.0f})"))
     if alloc is not None and alloc.expected:
         odd = [n for n in table.nodes if n.allocated is not None and n.allocated != alloc.expected]
         if odd:
             sample = ", ".join(sorted({str(n.allocated) for n in odd})[:3])
-            out.append(Finding("info", f"{len(odd)} node{'s' if len(odd) != 1 else ''} report {sample} allocated ports, "
+            out.append(SnatFinding("info", f"{len(odd)} node{'s' if len(odd) != 1 else ''} report {sample} allocated ports, "
                                        f"the rules say {alloc.expected} ({alloc.tier})"))
     return tuple(out)
 

@@ -76,7 +76,7 @@ def small_cluster(n_system: int = 3, n_user: int = 2) -> dict[str, list[dict[str
 
 def fill_store(store: Any, objs: dict[str, list[dict[str, Any]]]) -> None:
     """Load objects into a Store exactly as the kube source files them."""
-    from probes.kubesource import KINDS
+    from probes.kube.source import KINDS
 
     by_kind = {"nodes": objs.get("nodes", []), "pods": objs.get("pods", []), "services": objs.get("services", [])}
     for kind in KINDS:

@@ -34,7 +34,7 @@ def guard_threads(extra_check: Callable[[], str | None] | None = None) -> Iterat
 
 def guard_threads_and_fds() -> Iterator[None]:
     """Body of an autouse fixture: no thread and no file descriptor may outlive the test."""
-    from probes.egress import open_fds
+    from probes.egress.probe import open_fds
 
     fds = open_fds()
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from probes.model import node_vantage
+from probes.kube.model import node_vantage
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class AgentStatus:
     missed: int = 0  # results the agent had dropped before we read them
     seq: int = 0
     started: float = 0.0  # the agent's start time: a change means it restarted
-    resolvers: tuple[Any, ...] = ()  # probes.resolvers.Resolver, as the agent probes them
+    resolvers: tuple[Any, ...] = ()  # probes.dns.resolvers.Resolver, as the agent probes them
     targets: tuple[str, ...] = ()
     mode: str = ""
 
@@ -244,8 +244,7 @@ class AgentReader:
             if self._api_factory is not None:
                 self._api = self._api_factory()
             else:
-                from probes import kubeconnect
-
+                from probes.kube import connect as kubeconnect
                 self._api, _ = kubeconnect.load(self.kube.kubeconfig, self.kube.context)
             # no silent retries: a failed read is that agent's status, and the next read
             # comes in its turn within the budget (urllib3 would retry 3 times, unpaced)
@@ -255,8 +254,7 @@ class AgentReader:
         return self._api
 
     def _get(self, path: str, query: list[tuple[str, str]]) -> bytes:
-        from probes import kubeconnect
-
+        from probes.kube import connect as kubeconnect
         api = self._client()
         if not self._wait_slot():
             raise _Stopping()
@@ -394,7 +392,7 @@ def parse_pods(body: bytes) -> list[AgentPod]:
 
 def describe_error(e: BaseException, what: str) -> str:
     """One line for the views: what failed and the API server's words."""
-    from probes.kubeconnect import HttpError
+    from probes.kube.connect import HttpError
 
     if isinstance(e, HttpError):
         hint = {400: " (the agent pod has no usable IP yet)", 401: " (credentials rejected)", 403: " (you may not read pods/proxy in that namespace)",

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from probes.model import NetworkPlugin, NodeInfo, PodState, PoolInfo, ServiceInfo, Topology
+from probes.kube.model import NetworkPlugin, NodeInfo, PodState, PoolInfo, ServiceInfo, Topology
 
 LABEL_POOL = ("kubernetes.azure.com/agentpool", "agentpool")
 LABEL_CLUSTER = "kubernetes.azure.com/cluster"

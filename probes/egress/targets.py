@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import urlsplit
 
-from probes.resolvers import validate_name
+from probes.dns.resolvers import validate_name
 
 
 @dataclass(frozen=True, slots=True)

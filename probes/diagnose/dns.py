@@ -1,0 +1,145 @@
+"""DNS rules: NodeLocal DNS (F4), cluster DNS (F5), upstream (F6), truncation (F7), and what
+is only unreachable from this host."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+from probes.engine.history import Stats
+from probes.kube.model import LOCAL_VANTAGE
+from probes.diagnose.model import Severity, Finding, Observations, is_cluster_name, _failing, _answering, _node_of, _ms, node_phase
+
+
+def _dns_by(obs: Observations) -> dict[str, dict[tuple[str, str], Stats]]:
+    """vantage -> (resolver, name) -> stats."""
+    out: dict[str, dict[tuple[str, str], Stats]] = {}
+    for key, st in obs.dns.items():
+        out.setdefault(key.vantage, {})[(key.resolver, key.name)] = st
+    return out
+
+
+# --- DNS rules ---------------------------------------------------------------------------
+def rule_nodelocal(obs: Observations) -> Iterable[Finding]:
+    """F4: NodeLocal times out on X while kube-dns answers from X; the pod on X confirms."""
+    topo = obs.topology
+    by = _dns_by(obs)
+    nodes_with_dns_evidence: set[str] = set()
+    for vantage, rows in by.items():
+        node = _node_of(vantage)
+        if node is None:
+            continue
+        nl = [st for (res, _), st in rows.items() if res in ("nodelocal",) or res.startswith("localdns")]
+        kd = [st for (res, name), st in rows.items() if res == "kube-dns" and is_cluster_name(name)]
+        if not nl or not all(_failing(st) for st in nl):
+            continue
+        nodes_with_dns_evidence.add(node)
+        pod = topo.nodelocal.get(node)
+        kube_ok = any(_answering(st) for st in kd)
+        pod_state = "no node-local-dns pod on the node" if pod is None else (
+            f"{pod.name} Ready" if pod.ready else f"{pod.name} not ready ({pod.reason or pod.phase or 'no reason'})")
+        if kube_ok:
+            yield Finding(
+                "nodelocal-down", "F4", Severity.CRITICAL, f"node/{node}",
+                "NodeLocal DNS does not answer on this node while kube-dns does: pods on it cannot resolve",
+                {"nodelocal_loss": f"{max(st.loss_pct for st in nl):.0f}%", "nodelocal_last": nl[0].last_outcome,
+                 "kube_dns_p50": _ms(min((st.p50 for st in kd if st.p50 is not None), default=None)), "pod": pod_state},
+                f"`kubectl -n kube-system logs {pod.name}` and `kubectl -n kube-system delete pod {pod.name}` to restart it"
+                if pod is not None else "check the node-local-dns DaemonSet's tolerations and `kubectl -n kube-system get ds node-local-dns`",
+            )
+    # API-only evidence: the pod is not ready (no DNS vantage on that node to confirm)
+    if topo.nodelocal_enabled:
+        for n in topo.nodes:
+            if n.name in nodes_with_dns_evidence or n.localdns:
+                continue
+            pod = topo.nodelocal.get(n.name)
+            if pod is not None and pod.ready:
+                continue
+            phase = node_phase(n, obs.now)
+            sev = Severity.INFO if phase else Severity.WARNING
+            what = "no node-local-dns pod" if pod is None else f"{pod.name} not ready ({pod.reason or pod.phase})"
+            yield Finding("nodelocal-pod-not-ready", "F4", sev, f"node/{n.name}",
+                          f"{what}: DNS from pods on this node will time out" + (f" ({phase} node)" if phase else ""),
+                          {"pod": what}, "`kubectl -n kube-system get pods -l k8s-app=node-local-dns -o wide`")
+
+
+def rule_cluster_dns(obs: Observations) -> Iterable[Finding]:
+    """F5: kube-dns fails from every node vantage, or every CoreDNS pod is unready."""
+    topo = obs.topology
+    by = _dns_by(obs)
+    node_views = {v: rows for v, rows in by.items() if _node_of(v)}
+    kd_views = [[st for (res, _), st in rows.items() if res == "kube-dns"] for rows in node_views.values()]
+    kd_views = [v for v in kd_views if v]
+    all_fail = bool(kd_views) and all(all(_failing(st) for st in view) for view in kd_views)
+    ready = sum(1 for p in topo.coredns if p.ready)
+    pods_down = bool(topo.coredns) and ready == 0
+    if all_fail or pods_down:
+        yield Finding(
+            "cluster-dns-down", "F5", Severity.CRITICAL, "resolver/kube-dns",
+            "cluster DNS is down: kube-dns " + ("does not answer from any node" if all_fail else "has no ready CoreDNS endpoint"),
+            {"coredns_ready": f"{ready}/{len(topo.coredns)}", "node_vantages_failing": f"{len(kd_views) if all_fail else 0}/{len(kd_views)}",
+             "dns_service_ip": topo.dns_service_ip},
+            "`kubectl -n kube-system get pods -l k8s-app=kube-dns` and their logs; `kubectl -n kube-system get endpointslices -l k8s-app=kube-dns`",
+        )
+    elif topo.coredns and ready < len(topo.coredns):
+        yield Finding("coredns-degraded", None, Severity.WARNING, "resolver/kube-dns",
+                      f"{len(topo.coredns) - ready} of {len(topo.coredns)} CoreDNS pods not ready",
+                      {"coredns_ready": f"{ready}/{len(topo.coredns)}"}, "`kubectl -n kube-system describe pods -l k8s-app=kube-dns`")
+
+
+def rule_upstream(obs: Observations) -> Iterable[Finding]:
+    """F6: cluster names answer, external names fail, from every vantage that asked."""
+    by = _dns_by(obs)
+    views = 0
+    failing = 0
+    evidence: dict[str, Any] = {}
+    for vantage, rows in by.items():
+        if vantage == LOCAL_VANTAGE and len(by) > 1:
+            continue  # a jumpbox's own upstream is not the cluster's
+        inner = [st for (res, name), st in rows.items() if is_cluster_name(name) and (res == "kube-dns" or res.startswith("coredns"))]
+        outer = [(name, st) for (res, name), st in rows.items() if not is_cluster_name(name) and (res == "kube-dns" or res.startswith("coredns"))]
+        if not inner or not outer:
+            continue
+        views += 1
+        if any(_answering(st) for st in inner) and all(_failing(st) for _, st in outer):
+            failing += 1
+            evidence.setdefault("external_names", ", ".join(sorted({n for n, _ in outer})))
+            evidence.setdefault("external_last", outer[0][1].last_outcome)
+    if views and failing == views:
+        evidence["vantages"] = f"{failing}/{views}"
+        yield Finding(
+            "upstream-dns-blocked", "F6", Severity.CRITICAL, "resolver/upstream",
+            "cluster names resolve but external names fail from every vantage: CoreDNS cannot reach its upstream",
+            evidence,
+            "check UDP/TCP 53 from the nodes to the VNet DNS or 168.63.129.16 (UDR, NSG, firewall rules), and CoreDNS's forward plugin",
+        )
+
+
+def rule_truncation(obs: Observations) -> Iterable[Finding]:
+    """F7: answers with TC set; TCP retry decides the severity."""
+    seen: dict[str, dict[str, str]] = {}  # resolver -> name -> worst truncation outcome
+    for key, st in obs.dns.items():
+        if st.last_outcome in ("truncated-tcp-ok", "truncated-tcp-failed"):
+            names = seen.setdefault(key.resolver, {})
+            if names.get(key.name) != "truncated-tcp-failed":
+                names[key.name] = st.last_outcome
+    for res, names in sorted(seen.items()):
+        failed = "truncated-tcp-failed" in names.values()
+        listed = ", ".join(sorted(names))
+        yield Finding(
+            "dns-truncated", "F7", Severity.WARNING if failed else Severity.INFO, f"resolver/{res}",
+            f"answers for {listed} are truncated (TC) over UDP; the TCP retry {'fails' if failed else 'works'}"
+            + ("" if failed else ": clients without TCP fallback (old musl) still fail"),
+            {"names": listed, "tcp_retry": "failed" if failed else "ok"},
+            "allow TCP 53 to the resolver" if failed else "shrink the answer (fewer records) or make sure clients retry over TCP",
+        )
+
+
+def rule_local_unreachable(obs: Observations) -> Iterable[Finding]:
+    """From the jumpbox, in-cluster resolvers are often unreachable: say it, as info."""
+    rows = _dns_by(obs).get(LOCAL_VANTAGE, {})
+    down = sorted({res for (res, _), st in rows.items() if _failing(st)})
+    if down and not any(_node_of(v) for v in _dns_by(obs)):
+        yield Finding("local-vantage-limited", None, Severity.INFO, "cluster",
+                      f"from this host {', '.join(down)} do not answer: expected outside the cluster network",
+                      {"resolvers": ", ".join(down)}, "install the per-node agent for per-node DNS health")

@@ -1,0 +1,144 @@
+"""What the rules share: findings, severities, the observations they read, and the small
+judgements every domain's rules make the same way (a node's upgrade phase, a cluster name).
+
+Pure: plain data in, plain data out, no I/O. Rules never read a lab scenario: they see what
+production sources see.
+
+Vantage rule: from the host aksnet-top runs on (`local`, usually a jumpbox), NodeLocal
+DNS and ClusterIPs are normally out of reach, so failures seen only from `local` are
+reported as info, never as a cluster fault; cluster faults need a node vantage or
+API evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+from probes.engine.history import Stats
+from probes.kube.model import NetworkPlugin, NodeInfo, Topology
+
+
+NEW_NODE_SECONDS = 600  # a node younger than this is still joining: marked, not alarmed
+
+
+class Severity(IntEnum):
+    INFO = 0
+    WARNING = 1
+    CRITICAL = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str  # stable rule id, e.g. "nodelocal-down"
+    fault: str | None  # FAULTS.md id ("F4") where one applies
+    severity: Severity
+    subject: str  # "node/<name>", "resolver/<key>", "service/<ns>/<name>", "cluster"
+    cause: str  # one line
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    next_step: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "fault": self.fault,
+            "severity": str(self.severity),
+            "subject": self.subject,
+            "cause": self.cause,
+            "evidence": dict(self.evidence),
+            "next_step": self.next_step,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """Everything the rules may look at, at one moment."""
+
+    topology: Topology
+    dns: Mapping[Any, Stats] = field(default_factory=dict)  # ProbeKey -> Stats
+    now: float = 0.0  # wall clock, epoch seconds
+    egress: Mapping[Any, Stats] = field(default_factory=dict)  # EgressKey(vantage, "host:port") -> Stats
+    snat: Any = None  # probes.azure.snat.SnatTable, when Azure metrics are available
+    snat_allocation: Any = None  # probes.azure.snat.Allocation, when the outbound configuration is known
+    routes: Any = None  # probes.azure.routes.RouteData, when the route tables and subnet were read from ARM
+
+
+def is_cluster_name(name: str) -> bool:
+    return name.rstrip(".").endswith(".cluster.local")
+
+
+def _failing(st: Stats) -> bool:
+    """Mostly lost, or the last answers are errors: what an operator calls 'not answering'."""
+    return st.attempts > 0 and (st.loss_pct >= 50 or st.last_outcome in ("timeout", "network-error", "servfail", "refused"))
+
+
+def _answering(st: Stats) -> bool:
+    return st.successes > 0 and st.last_outcome in ("ok", "nxdomain", "truncated-tcp-ok")
+
+
+def _node_of(vantage: str) -> str | None:
+    return vantage[len("node/") :] if vantage.startswith("node/") else None
+
+
+def _kube_dns_from(obs: Observations, node: str) -> dict[str, Any]:
+    """Evidence for a route fault: how kube-dns (CoreDNS on other nodes) answers from the
+    node itself, when its agent reports it."""
+    rows = [st for k, st in obs.dns.items() if k.vantage == f"node/{node}" and k.resolver == "kube-dns"
+            and st.attempts]
+    if not rows:
+        return {}
+    loss = max(st.loss_pct for st in rows)
+    return {"kube_dns_from_node": f"{loss:.0f}% lost" + (" (cross-node traffic to CoreDNS fails)" if loss >= 50 else "")}
+
+
+def _ms(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1f} ms"
+
+
+# --- node rules --------------------------------------------------------------------------
+def node_phase(node: NodeInfo, now: float) -> str:
+    """'new', 'draining', 'cordoned' or '' — the upgrade-aware marks."""
+    if node.draining:
+        return "draining"
+    if node.cordoned:
+        return "cordoned"
+    if node.created and now - node.created < NEW_NODE_SECONDS:
+        return "new"
+    return ""
+
+
+def _route_check(obs: Observations) -> Any:
+    """probes.azure.routes.RouteCheck for kubenet when the route table was read, else None."""
+    data = obs.routes
+    if data is None or getattr(data, "error", "") or obs.topology.plugin != NetworkPlugin.KUBENET:
+        return None
+    from probes.azure.routes import compare
+
+    return compare(data, obs.topology.nodes)
+
+
+# --- egress ------------------------------------------------------------------------------
+EGRESS_DOWN = ("timeout", "unreachable", "refused")
+
+
+def _egress_failing(st: Stats) -> bool:
+    """Down now, mostly down in the window, and down more than once (one lost SYN on a busy
+    path is not a fault)."""
+    lost = st.attempts - st.successes
+    return st.last_outcome in EGRESS_DOWN and st.loss_pct >= 50 and lost >= min(2, st.attempts)
+
+
+def _snat_of(obs: Observations, node: str) -> dict[str, Any] | None:
+    """The node's SNAT usage from the SNAT table, if Azure metrics are in."""
+    table = obs.snat
+    if table is None:
+        return None
+    for row in getattr(table, "nodes", ()):
+        if getattr(row, "node", None) == node:
+            return {"pct": row.pct, "used": getattr(row, "used", None), "allocated": getattr(row, "allocated", None),
+                    "failed": getattr(row, "failed", None)}
+    return None
