@@ -26,3 +26,18 @@ def test_cli_lab_and_config_do_not_load_textual():
     code = "import sys, tui.cli; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_no_import_cycles():
+    """No module of probes or tui imports, directly or through others, a module that
+    imports it back: a lazy import inside a function counts (grimp reads them all)."""
+    import grimp
+
+    graph = grimp.build_graph("probes", "tui")
+    cycles = sorted(
+        {tuple(sorted((m, other)))
+         for m in graph.modules
+         for other in graph.find_modules_directly_imported_by(m)
+         if other != m and graph.chain_exists(importer=other, imported=m)}
+    )
+    assert cycles == [], f"import cycles: {cycles}"
