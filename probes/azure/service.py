@@ -50,7 +50,8 @@ ROUTES_NODES_CHANGED = 30.0  # ... or this long after nodes came or went (cloud-
 MAX_RETRY_AFTER = 600.0
 LB_NAME = "kubernetes"
 NAT_TYPES = ("managedNATGateway", "userAssignedNATGateway")
-_PROVIDER_ID = re.compile(r"^azure:///subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/", re.I)
+_PROVIDER_SUB = re.compile(r"/subscriptions/([^/]+)/resourceGroups/", re.I)
+_PROVIDER_RG = re.compile(r"/resourceGroups/([^/]+)/", re.I)
 
 
 class AzureState(str, Enum):
@@ -135,17 +136,35 @@ class AzureCallError(Exception):
             kind, message, status, code, retry_after, scope
 
 
+def scope_of(provider_id: str) -> tuple[str, str]:
+    """(subscription, resource group) named in a node's providerID, "" for what it lacks.
+
+    The providerID carries the node resource group whole (often lower-cased: ARM names are
+    case-insensitive); some published node dumps drop the subscription segment.
+    """
+    sub = _PROVIDER_SUB.search(provider_id)
+    rg = _PROVIDER_RG.search(provider_id)
+    return (sub.group(1) if sub else "", rg.group(1) if rg else "")
+
+
 def identify(nodes: Any, settings: AzureSettings) -> tuple[str, str]:
-    """(subscription, node resource group) from settings, else the nodes' providerID and label."""
+    """(subscription, node resource group) from settings, else the nodes' providerID.
+
+    The ``kubernetes.azure.com/cluster`` label is the last resort: AKS cuts label values to
+    63 characters (``MC_…_westeurope`` becomes ``MC_…_westeur``; a cut that ends in ``_``
+    ends in ``z``), so a long node resource group is only whole in the providerID. Where
+    both agree apart from case, the label's spelling is kept (it is what the portal shows).
+    """
     sub, rg = settings.subscription, settings.node_resource_group
     for n in nodes:
         if sub and rg:
             break
-        m = _PROVIDER_ID.match(getattr(n, "provider_id", "") or "")
-        if not sub and m:
-            sub = m.group("sub")
+        psub, prg = scope_of(getattr(n, "provider_id", "") or "")
+        label = getattr(n, "resource_group", "") or ""
+        if not sub and psub:
+            sub = psub
         if not rg:
-            rg = getattr(n, "resource_group", "") or (m.group("rg") if m else "")
+            rg = (label if label.lower() == prg.lower() else prg) if prg else label
     return sub, rg
 
 
