@@ -139,8 +139,8 @@ def compare(data: RouteData, nodes: Iterable[Any]) -> RouteCheck:
     """Per node (NodeInfo-like: name, internal_ip, pod_cidrs, created) and per route."""
     routes = data.routes
     by_name: dict[str, Route] = {}
-    for r in routes:
-        by_name.setdefault(r.name.lower(), r)
+    for route in routes:
+        by_name.setdefault(route.name.lower(), route)
     nodes = [n for n in nodes if n.pod_cidrs]
     node_names = {n.name.lower() for n in nodes}
     owned: set[str] = set()

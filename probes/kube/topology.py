@@ -221,8 +221,11 @@ def summarise_cidrs(cidrs: Iterable[str], max_prefix: int = 16) -> tuple[str, ..
     """
     nets = {n for n in (_enclosing(c, max_prefix) for c in set(cidrs)) if n is not None}
     out: list[str] = []
-    for version in (4, 6):  # contiguous ranges merge: 100.64.0.0/16 + 100.65.0.0/16 -> 100.64.0.0/15
-        out += [str(n) for n in ipaddress.collapse_addresses(n for n in nets if n.version == version)]
+    # contiguous ranges merge: 100.64.0.0/16 + 100.65.0.0/16 -> 100.64.0.0/15
+    v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
+    out += [str(n) for n in ipaddress.collapse_addresses(v4)]
+    out += [str(n) for n in ipaddress.collapse_addresses(v6)]
     return tuple(out)
 
 
