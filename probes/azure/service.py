@@ -192,12 +192,15 @@ def _classify(e: BaseException, scope: str) -> AzureCallError:
         return e
     from azure.core.exceptions import ClientAuthenticationError, DecodeError, HttpResponseError, ServiceRequestError
 
+    unavailable: tuple[type[BaseException], ...] = ()
     try:
         from azure.identity import CredentialUnavailableError
+
+        unavailable = (CredentialUnavailableError,)
     except Exception:  # noqa: BLE001
-        CredentialUnavailableError = ()  # type: ignore[assignment]  # noqa: N806
+        pass
     resp = getattr(e, "response", None)
-    if isinstance(e, CredentialUnavailableError) or (isinstance(e, ClientAuthenticationError) and resp is None):
+    if isinstance(e, unavailable) or (isinstance(e, ClientAuthenticationError) and resp is None):
         return AzureCallError("no-credential", str(e).splitlines()[0][:300] if str(e) else "no credential")
     if isinstance(e, DecodeError):  # a 200 whose body is not JSON
         return AzureCallError("malformed", "the body is not valid JSON", getattr(resp, "status_code", 0), scope=scope)
@@ -295,7 +298,7 @@ class AzureSnatService:
     # --- the loop ------------------------------------------------------------------------
     def _run(self) -> None:
         next_fetch = 0.0
-        seen_nodes: tuple = ()
+        seen_nodes: tuple[Any, ...] = ()
         while not self._stop.is_set():
             try:
                 topo = self.store.snapshot().topology
@@ -399,7 +402,7 @@ class AzureSnatService:
         return {"enforce_https": False} if base.startswith("http://") else {}
 
     def _ensure_clients(self, sub: str) -> None:
-        if self._clients.get("sub") == sub:  # type: ignore[comparison-overlap]
+        if self._clients.get("sub") == sub:
             return
         s = self.settings
         try:  # imported here, in the worker thread: never at app start
@@ -524,7 +527,7 @@ class AzureSnatService:
         net = self._clients["net"]
         rg = t.node_resource_group
         scope = f"/subscriptions/{t.subscription}/resourceGroups/{rg}"
-        base = dict(outbound_type=t.outbound_type, max_pods=t.max_pods, surge=t.surge, fetched_at=self.clock())
+        base = RouteData(outbound_type=t.outbound_type, max_pods=t.max_pods, surge=t.surge, fetched_at=self.clock())
         try:
             if self._routes_step:
                 data, sid = self._routes_step
@@ -532,14 +535,17 @@ class AzureSnatService:
             else:
                 self._next_routes = self.clock() + ROUTES_REFRESH
                 tables = self._call(scope, lambda **kw: [x.as_dict() for x in net.route_tables.list(rg, **kw)])
-                names, routes, subnet_ids = [], [], []
+                names: list[str] = []
+                routes: list[Any] = []
+                subnet_ids: list[str] = []
                 for d in tables:
                     name, rs, subs = parse_route_table(d)
                     names.append(name)
                     routes.extend(rs)
                     subnet_ids.extend(subs)
                 old = self._routes
-                data = RouteData(tuple(names), tuple(routes), old.subnet if old is not None else None, **base)
+                data = replace(base, tables=tuple(names), routes=tuple(routes),
+                               subnet=old.subnet if old is not None else None)
                 sid = t.subnet_id or next(iter(subnet_ids), "")
                 if not whole:  # the subnet in the next cycle; the routes are published now
                     self._routes_step = (data, sid)
@@ -554,16 +560,16 @@ class AzureSnatService:
             else:  # managed VNet without a route table (Azure CNI): the VNet in the node resource group
                 vnets = self._call(scope, lambda **kw: [x.as_dict() for x in net.virtual_networks.list(rg, **kw)])
                 for v in vnets:
-                    subs = (v.get("properties") or {}).get("subnets") or ()
-                    if subs:
-                        subnet = parse_subnet(subs[0])
+                    vnet_subnets = (v.get("properties") or {}).get("subnets") or ()
+                    if vnet_subnets:
+                        subnet = parse_subnet(vnet_subnets[0])
                         break
             data = replace(data, subnet=subnet)
         except AzureCallError as e:
             self._routes_step = ()
             self._next_routes = self.clock() + min(ROUTES_REFRESH, max(self.settings.refresh_seconds, 5.0))
-            data = RouteData(error=f"cannot read the route tables in {rg}: {e.message or e.kind}"
-                             + (" (grant Reader on the node resource group)" if e.kind == "forbidden" else ""), **base)
+            data = replace(base, error=f"cannot read the route tables in {rg}: {e.message or e.kind}"
+                           + (" (grant Reader on the node resource group)" if e.kind == "forbidden" else ""))
         with self._lock:
             self._routes = data
 

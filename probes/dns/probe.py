@@ -221,8 +221,8 @@ class DnsProbe:
                                    payload=self.payload or 512)
         wire = q.to_wire()
 
-        def done(outcome: DnsOutcome, t0: float, *, msg=None, raw=None, error="", tc=False,
-                 tcp=False, rcode="") -> DnsResult:
+        def done(outcome: DnsOutcome, t0: float, *, msg: Any = None, raw: bytes | None = None, error: str = "",
+                 tc: bool = False, tcp: bool = False, rcode: str = "") -> DnsResult:
             return DnsResult(
                 vantage=self.vantage, resolver=resolver.key, address=resolver.address,
                 target=target, qname=name, qtype=rdtype, outcome=outcome,
@@ -236,16 +236,17 @@ class DnsProbe:
         t0 = stamps[0] if stamps else time.perf_counter()
         if err is not None:
             return done(DnsOutcome.NETWORK_ERROR, t0, error=err)
+        assert v is not None  # an answer whenever there is no error
         t1 = stamps[1] if len(stamps) > 1 and not v.truncated else time.perf_counter()
         if not v.truncated:
             return done(v.outcome, t0, msg=v.message, raw=raw, error=v.error, rcode=v.rcode)
         t1 = None
         tv, traw, terr = await self._tcp(loop, q, wire, host, port, deadline)
         t1 = time.perf_counter()
-        if terr is None and tv.outcome in (DnsOutcome.OK, DnsOutcome.NXDOMAIN):
+        if terr is None and tv is not None and tv.outcome in (DnsOutcome.OK, DnsOutcome.NXDOMAIN):
             return done(DnsOutcome.TRUNCATED_TCP_OK, t0, msg=tv.message, raw=traw, tc=True,
                         tcp=True, rcode=tv.rcode)
-        why = terr if terr is not None else (tv.error or tv.outcome.value)
+        why = terr if terr is not None else (tv.error or tv.outcome.value) if tv is not None else "no answer"
         return done(DnsOutcome.TRUNCATED_TCP_FAILED, t0, msg=tv.message if tv else v.message,
                     raw=traw if traw else raw, tc=True, tcp=True, rcode=tv.rcode if tv else v.rcode,
                     error=f"UDP answer truncated (TC); TCP retry failed: {why}")

@@ -90,7 +90,7 @@ _TEMPLATES = {
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -168,7 +168,7 @@ def _attach_filter(sock: socket.socket) -> None:
 class _Pending:
     __slots__ = ("fut", "isn")
 
-    def __init__(self, fut: asyncio.Future, isn: int) -> None:
+    def __init__(self, fut: asyncio.Future[Any], isn: int) -> None:
         self.fut = fut
         self.isn = isn
 
@@ -336,7 +336,7 @@ class SynEngine:
         isn = random.getrandbits(32)
         syn = build_segment(src, dst, sport, dport, "S", isn)
         key = (dst, dport, sport)
-        fut: asyncio.Future = loop.create_future()
+        fut: asyncio.Future[Any] = loop.create_future()
         self._pending[key] = _Pending(fut, isn)
         t0 = time.monotonic()
         try:

@@ -61,7 +61,7 @@ class SchedulerStats:
     skipped_ticks: int = 0  # ticks missed because the job was still running
     sink_errors: int = 0
     running: int = 0
-    per_key_runs: dict = field(default_factory=dict)
+    per_key_runs: dict[Hashable, int] = field(default_factory=dict)
 
 
 class Scheduler:
@@ -79,7 +79,7 @@ class Scheduler:
         self._wall = wall
         self._rng = rng or random.Random()
         self._jobs: dict[Hashable, Job] = {}
-        self._tasks: dict[Hashable, asyncio.Task] = {}
+        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
         self._sem: asyncio.Semaphore | None = None
         self._running = False
         self.stats = SchedulerStats()
@@ -231,7 +231,7 @@ class BackgroundLoop:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
-    def call(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
+    def call(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
