@@ -17,7 +17,7 @@ from probes.diagnose.egress import rule_egress
 from probes.diagnose.snat import rule_snat
 from probes.diagnose.routes import rule_routes
 from probes.diagnose.services import rule_lb_pending
-from probes.diagnose.model import Finding, Observations, Severity, node_phase  # noqa: F401 - the package's face
+from probes.diagnose.model import Finding, Observations, Severity, node_phase
 
 
 RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
@@ -47,3 +47,6 @@ def observe(topology: Topology, dns: Mapping[Any, Stats] | None = None, now: flo
             routes: Any = None) -> Observations:
     return Observations(topology=topology, dns=dict(dns or {}), egress=dict(egress or {}), snat=snat,
                         snat_allocation=snat_allocation, routes=routes, now=time.time() if now is None else now)
+
+
+__all__ = ["RULES", "Finding", "Observations", "Severity", "diagnose", "node_phase", "observe"]
