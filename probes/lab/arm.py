@@ -59,7 +59,7 @@ class LabCredential:
         self.calls = 0
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        # lazy: azure.core is heavy to import and only the SDK clients (which load it anyway) call this
+        # lazy for start-up: azure.core is heavy, and only the SDK clients (which load it anyway) call this
         from azure.core.credentials import AccessToken
 
         self.calls += 1

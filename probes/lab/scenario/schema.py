@@ -220,5 +220,4 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a scenario file."""
     schema = msgspec.json.schema(ScenarioDoc)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://github.com/aksnet-top/aksnet-top/docs/scenario.schema.json",
             "title": "aksnet-top lab scenario", **schema}
