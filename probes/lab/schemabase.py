@@ -14,6 +14,7 @@ patterns on numbers-as-strings) stay in the builders that turn a Doc into the la
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, ClassVar
 
@@ -109,16 +110,21 @@ def _pick(t: Any, value: Any) -> Any:
 
 
 def _field(st: mi.StructType, encode_name: str) -> mi.Field | None:
-    return next((f for f in st.fields if f.encode_name == encode_name), None)
+    return _fields(st.cls).get(encode_name)
 
 
-def _translate(e: msgspec.ValidationError, data: Any, root: Any, prefix: str) -> tuple[str, str]:
-    """(key path, message) for a msgspec error on ``data`` decoded as ``root``."""
+@functools.lru_cache(maxsize=None)
+def _fields(cls: type) -> dict[str, mi.Field]:
+    return {f.encode_name: f for f in _info(cls).fields}
+
+
+def _translate(e: msgspec.ValidationError, data: Any, info: Any, prefix: str) -> tuple[str, str]:
+    """(key path, message) for a msgspec error on ``data`` decoded as type info ``info``."""
     m = _AT.match(str(e))
     assert m is not None
     msg, path = m.group("msg"), m.group("path") or "$"
     parts: list[str] = []
-    t: Any = mi.type_info(root)
+    t: Any = info
     extra: dict[str, Any] = {}
     value = data
     for name, index in _SEG.findall(path[1:]):
@@ -216,6 +222,8 @@ def _expected(extra: dict[str, Any], value: Any) -> str | None:
 
 def _strip_nulls(value: Any, t: Any) -> Any:
     """``key: null`` in a mapping of the format means "the default", as YAML users expect."""
+    if not isinstance(value, (dict, list)):
+        return value
     t = _pick(t, value)
     if isinstance(t, mi.StructType) and isinstance(value, dict):
         out = {}
@@ -232,15 +240,26 @@ def _strip_nulls(value: Any, t: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _info(root: type) -> Any:
+    return mi.type_info(root)
+
+
 def convert(data: Any, root: type, file: str, prefix: str = "", error: type[Exception] = ValueError) -> Any:
     """Decode ``data`` as ``root``; a failure is ``error("<file>: <key path>: <message>")``.
 
     ``prefix`` is the key path of ``data`` in the file (``dns`` for the dns section).
     """
-    info = mi.type_info(root)
+    try:
+        return msgspec.convert(data, root, strict=True)
+    except msgspec.ValidationError:
+        pass
+    # the slow path, only for documents msgspec refused: `key: null` means the default,
+    # then the first problem is said in the lab's words
+    info = _info(root)
     data = _strip_nulls(data, info)
     try:
         return msgspec.convert(data, root, strict=True)
     except msgspec.ValidationError as e:
-        where, msg = _translate(e, data, root, "." + prefix if prefix else "")
+        where, msg = _translate(e, data, info, "." + prefix if prefix else "")
         raise error(f"{file}: {where}: {msg}" if where else f"{file}: {msg}") from None
