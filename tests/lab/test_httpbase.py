@@ -87,7 +87,15 @@ def test_stop_closes_open_keepalive_connections(server):
     c = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
     try:
         c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert c.recv(65536).startswith(b"HTTP/1.1 ")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += c.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 ")
+        length = next(int(v) for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n")[1:])
+                      if k.lower() == b"content-length")
+        while len(body) < length:       # headers and body are separate writes
+            body += c.recv(65536)
         srv.stop()
         assert c.recv(65536) == b""
     finally:
