@@ -261,8 +261,10 @@ class DnsNamesDoc(Doc, kw_only=True):
     unknown_key_here: ClassVar[bool] = True
     not_mapping: ClassVar[str] = "must be a mapping with 'cluster' and/or 'external'"
 
-    cluster: F(dict[str, Union[str, int]], error="must be a mapping of name: IPv4 address") = {}
-    external: F(dict[str, Union[str, int]], error="must be a mapping of name: IPv4 address") = {}
+    cluster: F(dict[str, F(Union[str, int], error="must be an IPv4 address, got {got}")],
+               error="must be a mapping of name: IPv4 address") = {}
+    external: F(dict[str, F(Union[str, int], error="must be an IPv4 address, got {got}")],
+                error="must be a mapping of name: IPv4 address") = {}
 
 
 class DnsDoc(Doc, kw_only=True):

@@ -157,7 +157,11 @@ def _translate(e: msgspec.ValidationError, data: Any, info: Any, prefix: str) ->
     def at(sub: str) -> str:
         return f"{where}.{sub}" if where else sub
 
-    if m.group("key"):                 # a mapping's key has the wrong type: the mapping is wrong
+    if m.group("key"):                 # a mapping's key has the wrong type
+        if isinstance(t, mi.StructType) and isinstance(value, dict):     # a key no struct has
+            bad = next(k for k in value if not isinstance(k, str))
+            allowed = ", ".join(sorted([f.encode_name for f in t.fields] + ([t.tag_field] if t.tag_field else [])))
+            return at(str(bad)), t.cls.unknown_key.format(allowed=allowed)
         return where, _expected(extra, value) or f"expected a mapping with string keys, got {show(value)}"
     if (u := _UNKNOWN.match(msg)) and isinstance(t, mi.StructType):
         cls = t.cls

@@ -23,7 +23,7 @@ MINIMAL = {"cluster": {"name": "c1", "resourceGroup": "rg"},
            "pools": [{"name": "sys", "mode": "System", "count": 2}]}
 
 
-def error_of(**over) -> str:
+def error_of(over: dict) -> str:
     d = copy.deepcopy(MINIMAL)
     d.update(over)
     with pytest.raises(ScenarioError) as ei:
@@ -53,6 +53,12 @@ def error_of(**over) -> str:
     ({"coredns": 3}, "x.yaml: coredns: expected a mapping, got 3"),
     ({"timeline": 5}, "x.yaml: timeline: expected a list, got 5"),
     ({"routes": {"missing": [True]}}, "x.yaml: routes.missing[0]: expected a node index, 'pool/N' or a node name, got True"),
+    ({"services": [{"name": "web", "ports": [{"port": 80}], "labels": {"a": None}}]},
+     "x.yaml: services[0].labels.a: expected a string, got None"),
+    ({"dns": {"names": {"external": {"a.example": None}}}},
+     "x.yaml: dns.names.external.a.example: must be an IPv4 address, got None"),
+    ({1: "x"}, "x.yaml: 1: unknown top-level key (allowed: azure, cluster, coredns, description, dns, egress, name, "
+     "nodes, pools, routes, services, timeline)"),
     # ranges
     ({"coredns": {"replicas": 200}}, "x.yaml: coredns.replicas: expected a non-negative integer <= 100, got 200"),
     ({"azure": {"outboundIPs": 17}}, "x.yaml: azure.outboundIPs: expected a positive integer <= 16, got 17"),
@@ -73,7 +79,7 @@ def error_of(**over) -> str:
      "x.yaml: dns.upstream.changes[0].at: missing; say when the change happens, e.g. '30s'"),
 ])
 def test_schema_errors_are_one_line_with_the_key_path(over, message):
-    got = error_of(**over)
+    got = error_of(over)
     assert got == message
     assert "\n" not in got
 

@@ -43,7 +43,7 @@ Cidr = F(str, "an IPv4 CIDR like 10.244.0.0/16", description="an IPv4 CIDR, stri
 IPv4 = F(str, "an IPv4 address")
 NodeRef = F(Union[int, str], "a node index, 'pool/N' or a node name",
             description="an index over all nodes, 'pool/N' (VMSS instance N) or a node name")
-StrMap = F(dict[str, Union[str, int, float, bool]], "a mapping of strings")
+StrMap = F(dict[str, F(Union[str, int, float, bool], "a string")], "a mapping of strings")
 
 
 def Count(min: int = 0, max: int | None = None, what: str | None = None, description: str | None = None) -> Any:
