@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 
-from .schemabase import UNSET, Doc, F, ScenarioError, UnsetType, parse_duration, show
+from .schemabase import UNSET, Doc, M, ScenarioError, UnsetType, parse_duration, show
 
 OUTBOUND_TYPES = ("loadBalancer", "managedNATGateway", "userAssignedNATGateway", "userDefinedRouting")
 
@@ -60,28 +60,24 @@ DEFAULT = AzureLabSpec()
 
 
 class NodeTrafficDoc(Doc, rename="camel", kw_only=True):
-    used_ports: F(int, "a non-negative integer", ge=0, description="level before the ramp") | UnsetType = UNSET
-    ramp_to: F(int, "a non-negative integer", ge=0, description="demand the ramp reaches") | UnsetType = UNSET
-    ramp_start: F(Union[str, int, float], "a duration like 30s, 5m, 2h or 3d",
-                  description="the ramp began this long before the lab started") = "25m"
-    ramp_duration: F(Union[str, int, float], "a duration like 30s, 5m, 2h or 3d") = "15m"
-    failed_per_minute: F(int, "a non-negative integer", ge=0) = 0
+    used_ports: Annotated[int, M("a non-negative integer", ge=0, description="level before the ramp")] | UnsetType = UNSET
+    ramp_to: Annotated[int, M("a non-negative integer", ge=0, description="demand the ramp reaches")] | UnsetType = UNSET
+    ramp_start: Annotated[Union[str, int, float], M("a duration like 30s, 5m, 2h or 3d", description="the ramp began this long before the lab started")] = "25m"
+    ramp_duration: Annotated[Union[str, int, float], M("a duration like 30s, 5m, 2h or 3d")] = "15m"
+    failed_per_minute: Annotated[int, M("a non-negative integer", ge=0)] = 0
 
 
 class AzureDoc(Doc, rename="camel", kw_only=True):
     """What the lab ARM endpoint serves: outbound type, SNAT ports, metrics."""
 
-    outbound_type: F(str, f"one of {', '.join(OUTBOUND_TYPES)}",
-                     extra_json_schema={"enum": list(OUTBOUND_TYPES)}) = "loadBalancer"
-    allocated_outbound_ports: F(int, "a non-negative integer <= 64000", ge=0, le=64_000,
-                                description="0 = the default tier table; else a multiple of 8") = 0
-    outbound_ips: F(int, "a positive integer <= 16", ge=1, le=16) = msgspec.field(default=1, name="outboundIPs")
-    idle_timeout: F(int, "an integer >= 4 <= 120", ge=4, le=120, description="minutes") = 30
-    max_surge: F(Union[str, int], "a string", description='every pool\'s upgradeSettings.maxSurge ("1", "33%")') = "10%"
-    used_ports: F(int, "a non-negative integer", ge=0) = 60
-    seed: F(int, "a non-negative integer", ge=0) = 1
-    nodes: F(dict[Union[str, int], NodeTrafficDoc], "a mapping of node reference -> traffic",
-             error="expected a mapping of node reference -> traffic") = {}
+    outbound_type: Annotated[str, M(f"one of {', '.join(OUTBOUND_TYPES)}", extra_json_schema={"enum": list(OUTBOUND_TYPES)})] = "loadBalancer"
+    allocated_outbound_ports: Annotated[int, M("a non-negative integer <= 64000", ge=0, le=64000, description="0 = the default tier table; else a multiple of 8")] = 0
+    outbound_ips: Annotated[int, M("a positive integer <= 16", ge=1, le=16)] = msgspec.field(default=1, name="outboundIPs")
+    idle_timeout: Annotated[int, M("an integer >= 4 <= 120", ge=4, le=120, description="minutes")] = 30
+    max_surge: Annotated[Union[str, int], M("a string", description='every pool\'s upgradeSettings.maxSurge ("1", "33%")')] = "10%"
+    used_ports: Annotated[int, M("a non-negative integer", ge=0)] = 60
+    seed: Annotated[int, M("a non-negative integer", ge=0)] = 1
+    nodes: Annotated[dict[Union[str, int], NodeTrafficDoc], M("a mapping of node reference -> traffic", error="expected a mapping of node reference -> traffic")] = {}
 
 
 def _duration(v: Any, file: str, path: str) -> float:

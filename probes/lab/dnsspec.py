@@ -67,11 +67,11 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, ClassVar, Mapping, Union
+from typing import Annotated, Any, ClassVar, Mapping, Union
 
 import msgspec
 
-from .schemabase import UNSET, Doc, F, UnsetType, convert
+from .schemabase import UNSET, Doc, M, UnsetType, convert
 
 
 class DnsFaultMode(str, Enum):
@@ -185,7 +185,7 @@ class DnsLabSpec:
 
 _MODES = ", ".join(m.value for m in DnsFaultMode)
 _DURATION = "must be a duration (number or '30s', '250ms'), got {got}"
-Ms = F(Union[int, float, str], error=_DURATION, description="milliseconds, or a string with a unit: 250us, 2ms, 1.5s")
+Ms = Annotated[Union[int, float, str], M(error=_DURATION, description="milliseconds, or a string with a unit: 250us, 2ms, 1.5s")]
 
 
 class NormalDelayDoc(Doc, kw_only=True):
@@ -193,20 +193,18 @@ class NormalDelayDoc(Doc, kw_only=True):
     unknown_key_here: ClassVar[bool] = True
     not_mapping: ClassVar[str] = "must be {{mean: ms, stddev: ms}}"
 
-    mean: F(Union[int, float, str], error=_DURATION, missing="must be {mean: ms, stddev: ms}")
-    stddev: F(Union[int, float, str], error=_DURATION, missing="must be {mean: ms, stddev: ms}")
+    mean: Annotated[Union[int, float, str], M(error=_DURATION, missing="must be {mean: ms, stddev: ms}")]
+    stddev: Annotated[Union[int, float, str], M(error=_DURATION, missing="must be {mean: ms, stddev: ms}")]
 
 
 class DelayDistributionDoc(Doc, kw_only=True):
     unknown_key: ClassVar[str] = "unknown delay distribution; use 'uniform' or 'normal'"
 
-    uniform: F(list[Union[int, float, str]], error="must be [low_ms, high_ms]", description="[low_ms, high_ms]") \
-        | UnsetType = UNSET
+    uniform: Annotated[list[Union[int, float, str]], M(error="must be [low_ms, high_ms]", description="[low_ms, high_ms]")] | UnsetType = UNSET
     normal: NormalDelayDoc | UnsetType = UNSET
 
 
-Delay_ = F(Union[float, str, DelayDistributionDoc], error=_DURATION,
-           description="added before every answer: ms, '2ms', {uniform: [lo, hi]} or {normal: {mean, stddev}}")
+Delay_ = Annotated[Union[float, str, DelayDistributionDoc], M(error=_DURATION, description="added before every answer: ms, '2ms', {uniform: [lo, hi]} or {normal: {mean, stddev}}")]
 
 
 class DnsChangeDoc(Doc, kw_only=True):
@@ -215,15 +213,12 @@ class DnsChangeDoc(Doc, kw_only=True):
     unknown_key: ClassVar[str] = "unknown key"
     not_mapping: ClassVar[str] = "must be a mapping with 'at' and behaviour keys"
 
-    at: F(Union[int, float, str], error="must be a duration (number or '30s', '250ms'), got {got}",
-          missing="missing; say when the change happens, e.g. '30s'", description="seconds after the start")
-    behaviour: F(str, error=f"unknown behaviour {{got}}; expected one of {_MODES}",
-                 extra_json_schema={"enum": [m.value for m in DnsFaultMode]}) | UnsetType = UNSET
-    behavior: F(str, error=f"unknown behaviour {{got}}; expected one of {_MODES}",
-                description="American spelling of behaviour") | UnsetType = UNSET
+    at: Annotated[Union[int, float, str], M(error="must be a duration (number or '30s', '250ms'), got {got}", missing="missing; say when the change happens, e.g. '30s'", description="seconds after the start")]
+    behaviour: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', extra_json_schema={"enum": [m.value for m in DnsFaultMode]})] | UnsetType = UNSET
+    behavior: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', description="American spelling of behaviour")] | UnsetType = UNSET
     delay: Delay_ | UnsetType = UNSET
-    tcp: F(bool, error="must be true or false, got {got}") | UnsetType = UNSET
-    txt_size: F(int, error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000) | UnsetType = UNSET
+    tcp: Annotated[bool, M(error="must be true or false, got {got}")] | UnsetType = UNSET
+    txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = UNSET
 
 
 class DnsBlockDoc(Doc, kw_only=True):
@@ -232,19 +227,15 @@ class DnsBlockDoc(Doc, kw_only=True):
     unknown_key: ClassVar[str] = "unknown key; expected one of behaviour, changes, delay, tcp, txt_size"
     not_mapping: ClassVar[str] = "must be a mapping of behaviour keys, got {type}"
 
-    behaviour: F(str, error=f"unknown behaviour {{got}}; expected one of {_MODES}",
-                 extra_json_schema={"enum": [m.value for m in DnsFaultMode]}) | UnsetType = UNSET
-    behavior: F(str, error=f"unknown behaviour {{got}}; expected one of {_MODES}",
-                description="American spelling of behaviour") | UnsetType = UNSET
+    behaviour: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', extra_json_schema={"enum": [m.value for m in DnsFaultMode]})] | UnsetType = UNSET
+    behavior: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', description="American spelling of behaviour")] | UnsetType = UNSET
     delay: Delay_ | UnsetType = UNSET
-    tcp: F(bool, error="must be true or false, got {got}", description="false: the TCP retry is refused") \
-        | UnsetType = UNSET
-    txt_size: F(int, error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000) | UnsetType = UNSET
-    changes: F(list[DnsChangeDoc], error="must be a list of {{at: ..., behaviour: ...}}", description="in increasing at order") = []
+    tcp: Annotated[bool, M(error="must be true or false, got {got}", description="false: the TCP retry is refused")] | UnsetType = UNSET
+    txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = UNSET
+    changes: Annotated[list[DnsChangeDoc], M(error="must be a list of {{at: ..., behaviour: ...}}", description="in increasing at order")] = []
 
 
-Block = F(Union[str, DnsBlockDoc], error="must be a mapping of behaviour keys, got {type}",
-          description="a behaviour name (shorthand for {behaviour: NAME}) or a behaviour block")
+Block = Annotated[Union[str, DnsBlockDoc], M(error="must be a mapping of behaviour keys, got {type}", description="a behaviour name (shorthand for {behaviour: NAME}) or a behaviour block")]
 
 
 class DnsNodeDoc(Doc, kw_only=True):
@@ -261,10 +252,8 @@ class DnsNamesDoc(Doc, kw_only=True):
     unknown_key_here: ClassVar[bool] = True
     not_mapping: ClassVar[str] = "must be a mapping with 'cluster' and/or 'external'"
 
-    cluster: F(dict[str, F(Union[str, int], error="must be an IPv4 address, got {got}")],
-               error="must be a mapping of name: IPv4 address") = {}
-    external: F(dict[str, F(Union[str, int], error="must be an IPv4 address, got {got}")],
-                error="must be a mapping of name: IPv4 address") = {}
+    cluster: Annotated[dict[str, Annotated[Union[str, int], M(error="must be an IPv4 address, got {got}")]], M(error="must be a mapping of name: IPv4 address")] = {}
+    external: Annotated[dict[str, Annotated[Union[str, int], M(error="must be an IPv4 address, got {got}")]], M(error="must be a mapping of name: IPv4 address")] = {}
 
 
 class DnsDoc(Doc, kw_only=True):
@@ -272,15 +261,13 @@ class DnsDoc(Doc, kw_only=True):
 
     unknown_key: ClassVar[str] = "unknown key; expected one of {allowed}"
 
-    seed: F(int, error="must be an integer, got {got}", description="seeds delays and garbage bytes") = 0
+    seed: Annotated[int, M(error="must be an integer, got {got}", description="seeds delays and garbage bytes")] = 0
     nodelocal: Block | UnsetType = UNSET
     kube_dns: Block | UnsetType = msgspec.field(default=UNSET, name="kube-dns")
     coredns: Block | UnsetType = UNSET
     upstream: Block | UnsetType = UNSET
-    nodes: F(dict[Union[str, int], DnsNodeDoc], error="must be a mapping by name",
-             description="per node: 'pool/N', an index or a name") = {}
-    pods: F(dict[Union[str, int], Block], error="must be a mapping by name",
-            description="per CoreDNS pod, by pod name") = {}
+    nodes: Annotated[dict[Union[str, int], DnsNodeDoc], M(error="must be a mapping by name", description="per node: 'pool/N', an index or a name")] = {}
+    pods: Annotated[dict[Union[str, int], Block], M(error="must be a mapping by name", description="per CoreDNS pod, by pod name")] = {}
     names: DnsNamesDoc | UnsetType = UNSET
 
 

@@ -36,9 +36,9 @@ open, refused or drop``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping, Union
+from typing import Annotated, Any, ClassVar, Iterable, Mapping, Union
 
-from .schemabase import Doc, F, convert
+from .schemabase import Doc, M, convert
 
 BEHAVIOURS = ("open", "refused", "drop")
 NXDOMAIN = "nxdomain"
@@ -100,9 +100,7 @@ class EgressLabSpec:
 
 # --- the format (msgspec structs) --------------------------------------------------------
 
-Rule = F(Union[str, dict[Union[str, int], Any]],
-         error="must be a behaviour (open, refused, drop, nxdomain) or a mapping of port: behaviour, e.g. {{443: drop}}",
-         description="open | refused | drop | nxdomain, or {PORT: behaviour, ..., default: behaviour}")
+Rule = Annotated[Union[str, dict[Union[str, int], Any]], M(error="must be a behaviour (open, refused, drop, nxdomain) or a mapping of port: behaviour, e.g. {{443: drop}}", description="open | refused | drop | nxdomain, or {PORT: behaviour, ..., default: behaviour}")]
 
 
 class EgressDoc(Doc, kw_only=True):
@@ -110,11 +108,8 @@ class EgressDoc(Doc, kw_only=True):
 
     unknown_key: ClassVar[str] = "unknown key; expected one of {allowed}"
 
-    names: F(dict[Union[str, int], Rule], error="must be a mapping of name: rule",
-             description='every node\'s view; "*" = every other name') = {}
-    nodes: F(dict[Union[str, int], F(Union[str, dict[Union[str, int], Rule]], error="must be a mapping of name: rule")],
-             error="must be a mapping of node: {{name: rule}}",
-             description="per node ('pool/N', an index or a name): a rule for every name, or name: rule") = {}
+    names: Annotated[dict[Union[str, int], Rule], M(error="must be a mapping of name: rule", description='every node\'s view; "*" = every other name')] = {}
+    nodes: Annotated[dict[Union[str, int], Annotated[Union[str, dict[Union[str, int], Rule]], M(error="must be a mapping of name: rule")]], M(error="must be a mapping of node: {{name: rule}}", description="per node ('pool/N', an index or a name): a rule for every name, or name: rule")] = {}
 
 
 # --- building ----------------------------------------------------------------------------

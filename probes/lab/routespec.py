@@ -24,11 +24,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 
-from .schemabase import UNSET, Doc, F, ScenarioError, UnsetType, show
+from .schemabase import UNSET, Doc, M, ScenarioError, UnsetType, show
 
 HOP_TYPES = ("VirtualAppliance", "None", "Internet", "VirtualNetworkGateway", "VnetLocal")
 
@@ -61,32 +61,30 @@ class RoutesLabSpec:
 DEFAULT = RoutesLabSpec()
 
 
-NodeRef = F(Union[int, str], "a node index, 'pool/N' or a node name")
+NodeRef = Annotated[Union[int, str], M("a node index, 'pool/N' or a node name")]
 
 
 class StaleRouteDoc(Doc, rename="camel", kw_only=True):
-    next_hop: F(Union[str, int], "an IP address") | UnsetType = UNSET
-    prefix: F(str, "a CIDR like 10.244.3.0/24") | UnsetType = UNSET
+    next_hop: Annotated[Union[str, int], M("an IP address")] | UnsetType = UNSET
+    prefix: Annotated[str, M("a CIDR like 10.244.3.0/24")] | UnsetType = UNSET
 
 
 class ExtraRouteDoc(Doc, rename="camel", kw_only=True):
-    name: F(Union[str, int, float], "a string", description="[\\w.-]{1,80}")
-    prefix: F(str, "a CIDR like 10.244.3.0/24")
-    next_hop_type: F(str, f"one of {', '.join(HOP_TYPES)}",
-                     extra_json_schema={"enum": list(HOP_TYPES)}) = "VirtualAppliance"
-    next_hop: F(Union[str, int], "an IP address", description="needed by VirtualAppliance") | UnsetType = UNSET
+    name: Annotated[Union[str, int, float], M("a string", description='[\\w.-]{1,80}')]
+    prefix: Annotated[str, M("a CIDR like 10.244.3.0/24")]
+    next_hop_type: Annotated[str, M(f"one of {', '.join(HOP_TYPES)}", extra_json_schema={"enum": list(HOP_TYPES)})] = "VirtualAppliance"
+    next_hop: Annotated[Union[str, int], M("an IP address", description="needed by VirtualAppliance")] | UnsetType = UNSET
 
 
 class RoutesDoc(Doc, rename="camel", kw_only=True):
     """The kubenet route table and the node subnet the lab ARM endpoint serves."""
 
-    missing: F(list[F(Union[int, str], error="expected a node index, 'pool/N' or a node name, got {got}")],
-               error="expected a list of node references") = []
-    stale: F(dict[Union[str, int], StaleRouteDoc], error="expected a mapping of node reference -> {{nextHop, prefix}}") \
+    missing: Annotated[list[Annotated[Union[int, str], M(error="expected a node index, 'pool/N' or a node name, got {got}")]], M(error="expected a list of node references")] = []
+    stale: Annotated[dict[Union[str, int], StaleRouteDoc], M(error="expected a mapping of node reference -> {{nextHop, prefix}}")] \
         = {}
-    extra: F(list[ExtraRouteDoc], "a list", description="routes no live node owns (orphans, blackholes)") = []
-    subnet_used_ips: F(int, "a non-negative integer", ge=0) = msgspec.field(default=0, name="subnetUsedIPs")
-    route_table: F(bool, "true or false") = True
+    extra: Annotated[list[ExtraRouteDoc], M("a list", description="routes no live node owns (orphans, blackholes)")] = []
+    subnet_used_ips: Annotated[int, M("a non-negative integer", ge=0)] = msgspec.field(default=0, name="subnetUsedIPs")
+    route_table: Annotated[bool, M("true or false")] = True
 
 
 def _err(file: str, path: str, msg: str) -> ScenarioError:

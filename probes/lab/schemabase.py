@@ -6,7 +6,7 @@ and turns msgspec's ``Expected `int`, got `str` - at `$.pools[1].count``` into t
 a user reads: ``healthy.yaml: pools[1].count: expected a non-negative integer, got 'x'``.
 
 The wording lives next to the type, in ``msgspec.Meta(extra=...)`` of a field (see
-:func:`F`) and in ClassVars of a struct (``unknown_key``, ``not_mapping``), so that one
+:func:`M`) and in ClassVars of a struct (``unknown_key``, ``not_mapping``), so that one
 format has one description: the JSON Schema (docs/scenario.schema.json) is generated from
 the same structs. Checks that need more than one key (a CIDR inside another, durations,
 patterns on numbers-as-strings) stay in the builders that turn a Doc into the lab's records.
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 import msgspec.inspect as mi
 
-__all__ = ["Doc", "F", "ScenarioError", "UNSET", "UnsetType", "convert", "parse_duration", "show"]
+__all__ = ["Doc", "M", "ScenarioError", "UNSET", "UnsetType", "convert", "parse_duration", "show"]
 
 UNSET = msgspec.UNSET
 UnsetType = msgspec.UnsetType
@@ -65,14 +65,17 @@ class Doc(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     not_mapping: ClassVar[str] = "expected a mapping, got {got}"
 
 
-def F(tp: Any, expected: str | None = None, *, error: str | None = None, missing: str | None = None,
-      description: str | None = None, **constraints: Any) -> Any:
-    """``tp`` with its error wording: ``expected`` gives "expected <expected>, got <value>";
-    ``error`` is the whole message, a str.format template ({got}: the value as shown,
-    {type}: its type name; literal braces doubled);
-    ``missing`` replaces "required key is missing"."""
+def M(expected: str | None = None, *, error: str | None = None, missing: str | None = None,
+      description: str | None = None, **constraints: Any) -> msgspec.Meta:
+    """The ``msgspec.Meta`` of a field, with its error wording: ``Annotated[int, M("a port")]``.
+
+    ``expected`` gives "expected <expected>, got <value>"; ``error`` is the whole message, a
+    str.format template ({got}: the value as shown, {type}: its type name; literal braces
+    doubled); ``missing`` replaces "required key is missing". ``constraints`` are Meta's
+    (ge, le, pattern, extra_json_schema...).
+    """
     extra = {k: v for k, v in (("expected", expected), ("error", error), ("missing", missing)) if v}
-    return Annotated[tp, msgspec.Meta(description=description, extra=extra or None, **constraints)]
+    return msgspec.Meta(description=description, extra=extra or None, **constraints)
 
 
 # --------------------------------------------------------------------------- errors
@@ -100,13 +103,19 @@ def _pick(t: Any, value: Any) -> Any:
     if isinstance(value, dict):
         structs = [m for m in members if isinstance(m, mi.StructType)]
         tagged = [m for m in structs if m.tag_field is not None and value.get(m.tag_field) == m.tag]
-        for m in tagged or structs or [m for m in members if isinstance(m, mi.DictType)]:
+        candidates: list[Any] = tagged or structs or [m for m in members if isinstance(m, mi.DictType)]
+        for m in candidates:
             return m
     if isinstance(value, list):
         for m in members:
             if isinstance(m, (mi.ListType, mi.TupleType, mi.VarTupleType)):
                 return m
     return t
+
+
+def _doc(st: mi.StructType) -> Any:
+    """The struct class (a :class:`Doc`, whose ClassVars word the errors)."""
+    return st.cls
 
 
 def _field(st: mi.StructType, encode_name: str) -> mi.Field | None:
@@ -131,7 +140,8 @@ def _translate(e: msgspec.ValidationError, data: Any, info: Any, prefix: str) ->
         union, _ = _unwrap(t)
         t = _pick(t, value)
         if name and isinstance(t, mi.StructType) and name == t.tag_field:    # no such kind of item
-            tags = [m.tag for m in (union.types if isinstance(union, mi.UnionType) else (t,))]
+            members: Any = union.types if isinstance(union, mi.UnionType) else (t,)
+            tags = [m.tag for m in members]
             value = value.get(name) if isinstance(value, dict) else None
             t, extra = mi.StrType(), {"expected": f"one of {', '.join(map(str, tags))}"}
             parts.append(f".{name}")
@@ -161,10 +171,10 @@ def _translate(e: msgspec.ValidationError, data: Any, info: Any, prefix: str) ->
         if isinstance(t, mi.StructType) and isinstance(value, dict):     # a key no struct has
             bad = next(k for k in value if not isinstance(k, str))
             allowed = ", ".join(sorted([f.encode_name for f in t.fields] + ([t.tag_field] if t.tag_field else [])))
-            return at(str(bad)), t.cls.unknown_key.format(allowed=allowed)
+            return at(str(bad)), _doc(t).unknown_key.format(allowed=allowed)
         return where, _expected(extra, value) or f"expected a mapping with string keys, got {show(value)}"
     if (u := _UNKNOWN.match(msg)) and isinstance(t, mi.StructType):
-        cls = t.cls
+        cls = _doc(t)
         allowed = ", ".join(sorted([f.encode_name for f in t.fields] + ([t.tag_field] if t.tag_field else [])))
         text = cls.unknown_key.format(allowed=allowed)
         return (where, text) if cls.unknown_key_here else (at(u.group("f")), text)
@@ -175,7 +185,7 @@ def _translate(e: msgspec.ValidationError, data: Any, info: Any, prefix: str) ->
     if (text := _expected(extra, value)) is not None:
         return where, text
     if isinstance(t, mi.StructType) and not isinstance(value, dict):
-        return where, t.cls.not_mapping.format(got=show(value), type=type(value).__name__)
+        return where, _doc(t).not_mapping.format(got=show(value), type=type(value).__name__)
     if isinstance(t, (mi.ListType, mi.VarTupleType)) and not isinstance(value, list):
         return where, f"expected a list, got {show(value)}"
     return where, msg[:1].lower() + msg[1:].replace("`", "")
@@ -211,8 +221,8 @@ def _python_type(t: Any) -> Any:
     if isinstance(t, (mi.ListType, mi.VarTupleType)):
         i = _python_type(t.item_type)
         return None if i is None else list[i]  # type: ignore[valid-type]
-    simple = {mi.StrType: str, mi.IntType: int, mi.FloatType: float, mi.BoolType: bool, mi.NoneType: type(None),
-              mi.AnyType: Any}
+    simple: dict[Any, Any] = {mi.StrType: str, mi.IntType: int, mi.FloatType: float, mi.BoolType: bool,
+                              mi.NoneType: type(None), mi.AnyType: Any}
     return simple.get(type(t))
 
 

@@ -10,7 +10,7 @@ are declared next to the records they become (probes/lab/*spec.py).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Union
+from typing import Annotated, Any, ClassVar, Union
 
 import msgspec
 
@@ -18,7 +18,7 @@ from ..azurespec import AzureDoc
 from ..dnsspec import DnsDoc
 from ..egressspec import EgressDoc
 from ..routespec import RoutesDoc
-from ..schemabase import UNSET, Doc, F, UnsetType, convert
+from ..schemabase import UNSET, Doc, M, UnsetType, convert
 from .model import DATAPLANES, NODE_ACTIONS, PLUGINS, ScenarioError
 
 __all__ = ["ScenarioDoc", "decode", "json_schema", "SECTION_NAMES"]
@@ -27,116 +27,110 @@ __all__ = ["ScenarioDoc", "decode", "json_schema", "SECTION_NAMES"]
 Text = Union[str, int, float]
 
 
-def S(description: str | None = None) -> Any:
-    return F(Text, "a string", description=description)
+Str = Annotated[Text, M("a string")]
 
 
-def E(choices: tuple[str, ...], description: str | None = None) -> Any:
+def one_of(choices: tuple[str, ...], description: str | None = None) -> msgspec.Meta:
     """One of ``choices``; the loader also accepts other letter cases."""
-    return F(str, f"one of {', '.join(choices)}", description=description,
-             extra_json_schema={"enum": list(choices)})
+    return M(f"one of {', '.join(choices)}", description=description, extra_json_schema={"enum": list(choices)})
 
 
-Duration = F(Union[str, int, float], "a duration like 30s, 5m, 2h or 3d",
-             description="30s, 5m, 1h30m, 2d or a number of seconds")
-Cidr = F(str, "an IPv4 CIDR like 10.244.0.0/16", description="an IPv4 CIDR, strict: 10.244.0.0/16")
-IPv4 = F(str, "an IPv4 address")
-NodeRef = F(Union[int, str], "a node index, 'pool/N' or a node name",
-            description="an index over all nodes, 'pool/N' (VMSS instance N) or a node name")
-StrMap = F(dict[str, F(Union[str, int, float, bool], "a string")], "a mapping of strings")
+Duration = Annotated[Union[str, int, float], M("a duration like 30s, 5m, 2h or 3d", description="30s, 5m, 1h30m, 2d or a number of seconds")]
+Cidr = Annotated[str, M("an IPv4 CIDR like 10.244.0.0/16", description="an IPv4 CIDR, strict: 10.244.0.0/16")]
+IPv4 = Annotated[str, M("an IPv4 address")]
+NodeRef = Annotated[Union[int, str], M("a node index, 'pool/N' or a node name", description="an index over all nodes, 'pool/N' (VMSS instance N) or a node name")]
+StrMap = Annotated[dict[str, Annotated[Union[str, int, float, bool], M("a string")]], M("a mapping of strings")]
 
 
-def Count(min: int = 0, max: int | None = None, what: str | None = None, description: str | None = None) -> Any:
+def count(min: int = 0, max: int | None = None, what: str | None = None,
+          description: str | None = None) -> msgspec.Meta:
+    """An integer from ``min`` (to ``max``), said the way the loader always said it."""
     desc = what or ("a positive integer" if min == 1 else
                     "a non-negative integer" if min == 0 else f"an integer >= {min}")
     if max is not None:
         desc += f" <= {max}"
-    return F(int, desc, description=description, ge=min, **({"le": max} if max is not None else {}))
+    return M(desc, description=description, ge=min, le=max)
 
 
 class ClusterDoc(Doc, rename="camel", kw_only=True):
-    name: S("the AKS cluster name")
-    resource_group: S()
-    subscription_id: S() = "00000000-0000-0000-0000-000000000000"
-    location: S() = "westeurope"
-    node_resource_group: S("default MC_<resourceGroup>_<name>_<location>") | UnsetType = UNSET
-    kubernetes_version: S() = "1.30.6"
-    network_plugin: E(PLUGINS) = "kubenet"
-    network_dataplane: E(DATAPLANES, "cilium needs networkPlugin azure or azure-overlay") = "azure"
+    name: Annotated[Text, M("a string", description="the AKS cluster name")]
+    resource_group: Str
+    subscription_id: Str = "00000000-0000-0000-0000-000000000000"
+    location: Str = "westeurope"
+    node_resource_group: Annotated[Text, M("a string", description="default MC_<resourceGroup>_<name>_<location>")] | UnsetType = UNSET
+    kubernetes_version: Str = "1.30.6"
+    network_plugin: Annotated[str, one_of(PLUGINS)] = "kubenet"
+    network_dataplane: Annotated[str, one_of(DATAPLANES, "cilium needs networkPlugin azure or azure-overlay")] = "azure"
     vnet_cidr: Cidr = "10.224.0.0/12"
-    subnet_cidr: F(str, "an IPv4 CIDR like 10.244.0.0/16", description="the node subnet, inside vnetCidr") \
+    subnet_cidr: Annotated[str, M("an IPv4 CIDR like 10.244.0.0/16", description="the node subnet, inside vnetCidr")] \
         = "10.224.0.0/16"
-    pod_cidr: F(str, "an IPv4 CIDR like 10.244.0.0/16",
-                description="kubenet and azure-overlay (default 10.244.0.0/16); absent for azure") | UnsetType = UNSET
+    pod_cidr: Annotated[str, M("an IPv4 CIDR like 10.244.0.0/16", description="kubenet and azure-overlay (default 10.244.0.0/16); absent for azure")] | UnsetType = UNSET
     service_cidr: Cidr = "10.0.0.0/16"
-    dns_service_ip: F(str, "an IPv4 address", description="inside serviceCidr (default: .10 of it)") \
-        | UnsetType = msgspec.field(default=UNSET, name="dnsServiceIP")
-    node_local_dns: F(bool, "true or false", description="the upstream node-local-dns DaemonSet") \
+    dns_service_ip: Annotated[str, M("an IPv4 address", description="inside serviceCidr (default: .10 of it)")] | UnsetType = msgspec.field(default=UNSET, name="dnsServiceIP")
+    node_local_dns: Annotated[bool, M("true or false", description="the upstream node-local-dns DaemonSet")] \
         = msgspec.field(default=False, name="nodeLocalDNS")
-    local_dns: F(bool, "true or false", description="AKS managed LocalDNS") \
+    local_dns: Annotated[bool, M("true or false", description="AKS managed LocalDNS")] \
         = msgspec.field(default=False, name="localDNS")
-    node_image_version: S() = "AKSUbuntu-2204gen2containerd-202501.12.0"
+    node_image_version: Str = "AKSUbuntu-2204gen2containerd-202501.12.0"
     age: Duration = "30d"
 
 
 class PoolDoc(Doc, rename="camel", kw_only=True):
-    name: S("[a-z][a-z0-9]{0,11}, unique")
-    mode: E(("System", "User")) = "User"
-    count: Count(what="a non-negative integer")
-    vm_size: S("capacity from a small table; unknown sizes: vCPUs from the name") = "Standard_DS2_v2"
-    zones: F(list[Union[int, str]], "a list of zones from 1, 2, 3",
-             description="nodes spread round-robin; [] = non-zonal") = []
-    max_pods: Count(10, 250) = 110
-    os_sku: E(("Ubuntu", "AzureLinux")) = "Ubuntu"
-    kubelet_version: S("this pool lags the control plane") | UnsetType = UNSET
+    name: Annotated[Text, M("a string", description="[a-z][a-z0-9]{0,11}, unique")]
+    mode: Annotated[str, one_of(("System", "User"))] = "User"
+    count: Annotated[int, count(what="a non-negative integer")]
+    vm_size: Annotated[Text, M("a string", description="capacity from a small table; unknown sizes: vCPUs from the name")] = "Standard_DS2_v2"
+    zones: Annotated[list[Union[int, str]], M("a list of zones from 1, 2, 3", description="nodes spread round-robin; [] = non-zonal")] = []
+    max_pods: Annotated[int, count(10, 250)] = 110
+    os_sku: Annotated[str, one_of(("Ubuntu", "AzureLinux"))] = "Ubuntu"
+    kubelet_version: Annotated[Text, M("a string", description="this pool lags the control plane")] | UnsetType = UNSET
 
 
 class NodeOverrideDoc(Doc, rename="camel", kw_only=True):
     name: NodeRef | UnsetType = UNSET
     index: NodeRef | UnsetType = UNSET
-    ready: F(Union[bool, str], "true, false or unknown") = True
-    reason: S() | UnsetType = UNSET
-    message: S() | UnsetType = UNSET
-    cordoned: F(bool, "true or false") = False
-    network_unavailable: F(bool, "true or false") = False
-    node_local_dns_ready: F(bool, "true or false") = msgspec.field(default=True, name="nodeLocalDNSReady")
+    ready: Annotated[Union[bool, str], M("true, false or unknown")] = True
+    reason: Str | UnsetType = UNSET
+    message: Str | UnsetType = UNSET
+    cordoned: Annotated[bool, M("true or false")] = False
+    network_unavailable: Annotated[bool, M("true or false")] = False
+    node_local_dns_ready: Annotated[bool, M("true or false")] = msgspec.field(default=True, name="nodeLocalDNSReady")
     age: Duration | UnsetType = UNSET
 
 
 class CoreDNSDoc(Doc, kw_only=True):
-    replicas: Count(0, 100) = 2
-    ready: Count(description="default: all replicas") | UnsetType = UNSET
+    replicas: Annotated[int, count(0, 100)] = 2
+    ready: Annotated[int, count(description="default: all replicas")] | UnsetType = UNSET
 
 
 class PortDoc(Doc, rename="camel", kw_only=True):
-    port: Count(1, 65535)
-    protocol: E(("TCP", "UDP", "SCTP")) = "TCP"
-    target_port: F(Union[int, str], "a port number or name") | UnsetType = UNSET
-    name: S() | UnsetType = UNSET
-    node_port: Count(30000, 32767) | UnsetType = UNSET
+    port: Annotated[int, count(1, 65535)]
+    protocol: Annotated[str, one_of(("TCP", "UDP", "SCTP"))] = "TCP"
+    target_port: Annotated[Union[int, str], M("a port number or name")] | UnsetType = UNSET
+    name: Str | UnsetType = UNSET
+    node_port: Annotated[int, count(30000, 32767)] | UnsetType = UNSET
 
 
 class EventDoc(Doc, kw_only=True):
-    reason: S()
-    message: S()
-    type: E(("Normal", "Warning")) = "Warning"
-    count: Count(1) = 1
-    component: S() = "service-controller"
+    reason: Str
+    message: Str
+    type: Annotated[str, one_of(("Normal", "Warning"))] = "Warning"
+    count: Annotated[int, count(1)] = 1
+    component: Str = "service-controller"
 
 
 class ServiceDoc(Doc, rename="camel", kw_only=True):
-    namespace: S() = "default"
-    name: S()
-    type: E(("ClusterIP", "LoadBalancer", "NodePort")) = "ClusterIP"
+    namespace: Str = "default"
+    name: Str
+    type: Annotated[str, one_of(("ClusterIP", "LoadBalancer", "NodePort"))] = "ClusterIP"
     selector: StrMap = {}
     labels: StrMap = {}
     annotations: StrMap = {}
-    cluster_ip: F(str, "an IPv4 address") | UnsetType = msgspec.field(default=UNSET, name="clusterIP")
-    internal: F(bool, "true or false") = False
-    external_ip: F(Text, "an IPv4 address or 'pending'", description="LoadBalancer only; pending = no ingress yet") \
-        | UnsetType = msgspec.field(default=UNSET, name="externalIP")
-    ports: F(list[PortDoc], "a list")
-    events: F(list[EventDoc], "a list") = []
+    cluster_ip: Annotated[str, M("an IPv4 address")] | UnsetType = msgspec.field(default=UNSET, name="clusterIP")
+    internal: Annotated[bool, M("true or false")] = False
+    external_ip: Annotated[Text, M("an IPv4 address or 'pending'", description="LoadBalancer only; pending = no ingress yet")] | UnsetType = msgspec.field(default=UNSET, name="externalIP")
+    ports: Annotated[list[PortDoc], M("a list")]
+    events: Annotated[list[EventDoc], M("a list")] = []
 
 
 # --------------------------------------------------------------------------- timeline: one struct per action
@@ -148,8 +142,8 @@ class TimelineEventDoc(Doc, tag_field="action", kw_only=True):
 class NodeAddDoc(TimelineEventDoc, tag="node-add", kw_only=True):
     """A new VMSS instance (next IP, next /24)."""
 
-    pool: S()
-    ready: F(bool, "true or false") = True
+    pool: Str
+    ready: Annotated[bool, M("true or false")] = True
 
 
 class NodeEventDoc(TimelineEventDoc, kw_only=True):
@@ -157,20 +151,20 @@ class NodeEventDoc(TimelineEventDoc, kw_only=True):
 
 
 class NodeNotReadyDoc(NodeEventDoc, tag="node-notready", kw_only=True):
-    status: F(Union[str, bool], "False or Unknown", extra_json_schema={"enum": ["False", "Unknown", False]}) = "False"
-    reason: S() | UnsetType = UNSET
-    message: S() | UnsetType = UNSET
+    status: Annotated[Union[str, bool], M("False or Unknown", extra_json_schema={"enum": ["False", "Unknown", False]})] = "False"
+    reason: Str | UnsetType = UNSET
+    message: Str | UnsetType = UNSET
 
 
 class PodEventDoc(TimelineEventDoc, kw_only=True):
-    pod: S("node-local-dns (give node), coredns (give index) or a pod name")
+    pod: Annotated[Text, M("a string", description="node-local-dns (give node), coredns (give index) or a pod name")]
     node: NodeRef | UnsetType = UNSET
-    index: Count() | UnsetType = UNSET
+    index: Annotated[int, count()] | UnsetType = UNSET
 
 
 class ServiceExternalIPDoc(TimelineEventDoc, tag="service-external-ip", kw_only=True):
-    service: S("namespace/name")
-    ip: F(Union[str, None], "an IPv4 address or null", description="null = back to pending") = None
+    service: Annotated[Text, M("a string", description="namespace/name")]
+    ip: Annotated[Union[str, None], M("an IPv4 address or null", description="null = back to pending")] = None
 
 
 def _tagged(base: type, tag: str) -> type:
@@ -195,14 +189,14 @@ class ScenarioDoc(Doc, kw_only=True):
 
     unknown_key: ClassVar[str] = "unknown top-level key (allowed: {allowed})"
 
-    name: S("default: the file name without .yaml") | UnsetType = UNSET
-    description: S() = ""
+    name: Annotated[Text, M("a string", description="default: the file name without .yaml")] | UnsetType = UNSET
+    description: Str = ""
     cluster: ClusterDoc
-    pools: F(list[PoolDoc], "a list", description="at least one pool with mode: System")
-    nodes: F(list[NodeOverrideDoc], "a list", description="per-node overrides") = []
+    pools: Annotated[list[PoolDoc], M("a list", description="at least one pool with mode: System")]
+    nodes: Annotated[list[NodeOverrideDoc], M("a list", description="per-node overrides")] = []
     coredns: CoreDNSDoc | UnsetType = UNSET
-    services: F(list[ServiceDoc], "a list") = []
-    timeline: F(list[TimelineItem], "a list", description="applied in time order after the server starts") = []
+    services: Annotated[list[ServiceDoc], M("a list")] = []
+    timeline: Annotated[list[TimelineItem], M("a list", description="applied in time order after the server starts")] = []
     dns: DnsDoc | UnsetType = UNSET
     egress: EgressDoc | UnsetType = UNSET
     azure: AzureDoc | UnsetType = UNSET
