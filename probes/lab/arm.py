@@ -19,12 +19,9 @@ import hashlib
 import math
 import os
 import re
-import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, NamedTuple
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
@@ -32,6 +29,7 @@ from .azurespec import DEFAULT, AzureLabSpec
 from .routespec import DEFAULT as ROUTES_DEFAULT
 from .routespec import RoutesLabSpec
 from .faults import Faults, RequestLog, RequestRecord
+from .httpbase import LabHTTPServer, ServerThread, LabHandler
 from .scenario import Scenario, load_scenario, resolve_node_ref
 
 __all__ = ["LabArmServer", "LabCredential", "LAB_TOKEN"]
@@ -61,6 +59,7 @@ class LabCredential:
         self.calls = 0
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        # lazy for start-up: azure.core is heavy, and only the SDK clients (which load it anyway) call this
         from azure.core.credentials import AccessToken
 
         self.calls += 1
@@ -119,8 +118,7 @@ class LabArmServer:
         self.routes_spec: RoutesLabSpec = scenario.extra.get("routes") or ROUTES_DEFAULT
         self.faults = Faults()
         self.requests = RequestLog()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread()
         c = scenario.cluster
         self.subscription = c.subscription_id
         self.node_rg = c.node_resource_group
@@ -138,25 +136,12 @@ class LabArmServer:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "LabArmServer":
-        if self._httpd is not None:
-            return self
-        self._httpd = _ArmServer((self.host, self._port), _ArmHandler)
-        self._httpd.lab = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"lab-arm:{self.port}", daemon=True)
-        self._thread.start()
+        if not self._serving.serving:
+            self._serving.serve(LabHTTPServer((self.host, self._port), _ArmHandler, self), "lab-arm")
         return self
 
     def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.close_all()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._serving.shutdown()
 
     def __enter__(self) -> "LabArmServer":
         return self.start()
@@ -166,7 +151,7 @@ class LabArmServer:
 
     @property
     def port(self) -> int:
-        return self._httpd.server_address[1] if self._httpd else self._port
+        return self._serving.bound_port or self._port
 
     @property
     def url(self) -> str:
@@ -435,42 +420,6 @@ class _Named(NamedTuple):
     name: str
 
 
-class _ArmServer(ThreadingHTTPServer):
-    daemon_threads = False
-    block_on_close = True
-    allow_reuse_address = True
-    lab: LabArmServer
-
-    def __init__(self, addr: tuple[str, int], handler: type) -> None:
-        self._conns: set[Any] = set()
-        self._lock = threading.Lock()
-        super().__init__(addr, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_all(self) -> None:
-        import socket
-
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
 _SUB = r"/subscriptions/(?P<sub>[^/]+)"
 _ROUTES = [
     ("clusters", re.compile(_SUB + r"/providers/microsoft\.containerservice/managedclusters$", re.I)),
@@ -486,37 +435,42 @@ _ROUTES = [
 ]
 
 
-class _ArmHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+_ERROR_CODES = {400: "InvalidRequest", 405: "MethodNotAllowed", 501: "MethodNotAllowed"}
+_LISTS = ("clusters", "natgws", "routetables", "vnets")
+
+
+def _error_body(err: str, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": err, "message": message}})
+
+
+class _ArmHandler(LabHandler):
     server_version = "lab-arm"
-    sys_version = ""
     timeout = 60
-    server: _ArmServer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    _kind = ""
+    _q: dict[str, str] = {}
 
-    def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None, kind: str = "") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-ms-request-id", os.urandom(8).hex())
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-        lab = self.server.lab
-        lab.requests.add(RequestRecord(self.command, self._path, self._q, "list" if kind in ("clusters", "natgws", "routetables", "vnets") else "get",
-                                       kind or None, code, "lab"))
+    def common_headers(self) -> dict[str, str]:
+        return {"x-ms-request-id": os.urandom(8).hex()}
+
+    def error_body(self, code: int, message: str) -> bytes:
+        return _error_body(_ERROR_CODES.get(code, "BadRequest"), message)
+
+    def record(self, status: int) -> None:
+        self.lab.requests.add(RequestRecord(self.command, self._path, self._q,
+                                            "list" if self._kind in _LISTS else "get", self._kind or None,
+                                            status, "lab"))
+
+    def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_body(code, body, "application/json; charset=utf-8", headers)
 
     def _error(self, e: _Err) -> None:
-        self._send(e.code, orjson.dumps({"error": {"code": e.err, "message": e.message}}), e.headers, self._kind)
+        self._send(e.code, _error_body(e.err, e.message), e.headers)
 
     def do_GET(self) -> None:
-        lab = self.server.lab
-        url = urlsplit(self.path)
-        self._path = unquote(url.path).rstrip("/")
-        self._q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        lab = self.lab
+        self.begin(unquote_path=True)
+        self._q = {k: v[-1] for k, v in self._query.items()}
         self._kind = ""
         try:
             route, m = next(((k, m) for k, pat in _ROUTES if (m := pat.search(self._path))), ("", None))
@@ -530,7 +484,7 @@ class _ArmHandler(BaseHTTPRequestHandler):
                 return
             if m is None:
                 raise _Err(404, "InvalidResourceType", f"The resource type could not be found in the namespace for path {self._path}")
-            self._send(200, self._answer(route, m), kind=route)
+            self._send(200, self._answer(route, m))
         except _Err as e:
             self._error(e)
         except (BrokenPipeError, ConnectionResetError, OSError):
@@ -543,10 +497,8 @@ class _ArmHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
 
     def _fault(self, rule: Any) -> bool:
-        lab = self.server.lab
         if rule.action == "malformed_json":
-            self._send(200, b'{"value": [{"name": {"value": "UsedSnatPorts"}, "timeseries": [{"data": [{"timeSt',
-                       kind=self._kind)
+            self._send(200, b'{"value": [{"name": {"value": "UsedSnatPorts"}, "timeseries": [{"data": [{"timeSt')
             return True
         if rule.action == "drop":
             self.close_connection = True
@@ -580,7 +532,7 @@ class _ArmHandler(BaseHTTPRequestHandler):
         raise _Err(code, "InternalServerError", rule.message or "Encountered internal server error. Diagnostic information: lab.", headers)
 
     def _answer(self, route: str, m: re.Match[str]) -> bytes:
-        lab = self.server.lab
+        lab = self.lab
         if route != "metrics" and m.group("sub").lower() != lab.subscription.lower():
             raise _Err(404, "SubscriptionNotFound", f"The subscription '{m.group('sub')}' could not be found.")
         if route == "clusters":

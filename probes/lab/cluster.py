@@ -1,10 +1,10 @@
-"""Live cluster state of the lab and its object store with resource versions.
+"""Live cluster state of the lab.
 
-``ClusterState`` holds small mutable records (nodes, pods, services, events) and
-mirrors each into the ``LabStore`` as a Kubernetes JSON object. Every mutation bumps the
-store's resourceVersion once per changed object and appends a watch event to a bounded
-log, like the API server's watch cache. One condition variable guards everything and
-wakes watchers.
+``ClusterState`` holds small mutable records (:mod:`.records`: nodes, pods, services,
+events) and mirrors each into the :class:`~probes.lab.store.LabStore` as a Kubernetes
+JSON object (:mod:`.objects`). Every mutation bumps the store's resourceVersion once per
+changed object and appends a watch event to its bounded log; ``EventTimeline`` applies
+the scenario's timeline.
 """
 
 from __future__ import annotations
@@ -13,254 +13,18 @@ import ipaddress
 import random
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-import orjson
-
 from . import objects as O
+from .records import AgentState, EventState, LabAgentPod, LabPod, NodeState, ServiceState
 from .scenario import Scenario, ScenarioError, TimedEvent, resolve_node_ref
+from .scenario.model import ntoa
+from .store import KINDS, NAMESPACED, RESOURCES, Entry, LabStore, WatchEvent
 
-RESOURCES = ("nodes", "namespaces", "pods", "services", "events")
-NAMESPACED = {"pods", "services", "events"}
-KINDS = {"nodes": "Node", "namespaces": "Namespace", "pods": "Pod", "services": "Service", "events": "Event"}
-
-
-class Entry:
-    """One stored object; immutable once stored. ``raw`` is its JSON, serialized once."""
-
-    __slots__ = ("resource", "namespace", "name", "key", "obj", "rv", "_raw")
-
-    def __init__(self, resource: str, obj: dict[str, Any], rv: int):
-        md = obj["metadata"]
-        md["resourceVersion"] = str(rv)
-        self.resource = resource
-        self.namespace = md.get("namespace", "")
-        self.name = md["name"]
-        self.key = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        self.obj = obj
-        self.rv = rv
-        self._raw: bytes | None = None
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return self.obj["metadata"].get("labels") or {}
-
-    @property
-    def raw(self) -> bytes:
-        r = self._raw
-        if r is None:
-            r = self._raw = orjson.dumps(self.obj)
-        return r
-
-
-@dataclass(slots=True)
-class WatchEvent:
-    rv: int
-    type: str          # ADDED | MODIFIED | DELETED
-    entry: Entry
-    prev: Entry | None = None     # the object before this change (label-selector watches)
-    _line: bytes | None = None
-
-    @property
-    def line(self) -> bytes:
-        if self._line is None:
-            self._line = b'{"type":"' + self.type.encode() + b'","object":' + self.entry.raw + b"}\n"
-        return self._line
-
-
-class LabStore:
-    def __init__(self, log_size: int = 10_000, first_rv: int = 1000):
-        self.cond = threading.Condition(threading.RLock())
-        self.rv = first_rv
-        self.items: dict[str, dict[str, Entry]] = {r: {} for r in RESOURCES}
-        self._sorted: dict[str, list[str] | None] = {r: None for r in RESOURCES}
-        self.log: deque[WatchEvent] = deque()
-        self.log_size = log_size
-        self.floor = first_rv    # every change with rv > floor is still in the log
-        self.recording = False
-
-    def put(self, resource: str, obj: dict[str, Any]) -> Entry:
-        with self.cond:
-            self.rv += 1
-            e = Entry(resource, obj, self.rv)
-            items = self.items[resource]
-            prev = items.get(e.key)
-            typ = "MODIFIED" if prev is not None else "ADDED"
-            if typ == "ADDED":
-                self._sorted[resource] = None
-            items[e.key] = e
-            self._record(WatchEvent(self.rv, typ, e, prev))
-            return e
-
-    def delete(self, resource: str, key: str) -> Entry | None:
-        with self.cond:
-            old = self.items[resource].pop(key, None)
-            if old is None:
-                return None
-            self._sorted[resource] = None
-            self.rv += 1
-            obj = dict(old.obj)
-            obj["metadata"] = dict(obj["metadata"])
-            e = Entry(resource, obj, self.rv)
-            self._record(WatchEvent(self.rv, "DELETED", e, old))
-            return e
-
-    def _record(self, ev: WatchEvent) -> None:
-        if not self.recording:
-            self.floor = ev.rv
-            return
-        self.log.append(ev)
-        while len(self.log) > self.log_size:
-            self.floor = self.log.popleft().rv
-        self.cond.notify_all()
-
-    def expire_log(self) -> None:
-        """Forget all logged changes: any watch from an older RV gets 410 Expired."""
-        with self.cond:
-            self.log.clear()
-            self.floor = self.rv
-
-    def get(self, resource: str, key: str) -> Entry | None:
-        return self.items[resource].get(key)
-
-    def sorted_keys(self, resource: str) -> list[str]:
-        with self.cond:
-            keys = self._sorted[resource]
-            if keys is None:
-                keys = self._sorted[resource] = sorted(self.items[resource])
-            return keys
-
-    def snapshot(self, resource: str) -> tuple[int, list[str], dict[str, Entry]]:
-        with self.cond:
-            return self.rv, self.sorted_keys(resource), dict(self.items[resource])
-
-    def since(self, rv: int) -> list[WatchEvent] | None:
-        """Changes after ``rv``; None if ``rv`` is older than the log keeps."""
-        with self.cond:
-            if rv < self.floor:
-                return None
-            if not self.log or self.log[-1].rv <= rv:
-                return []
-            # log is sorted by rv: skip from the right end (watchers are usually close)
-            out = []
-            for ev in reversed(self.log):
-                if ev.rv <= rv:
-                    break
-                out.append(ev)
-            out.reverse()
-            return out
-
-
-# --------------------------------------------------------------------------- records
-
-@dataclass(slots=True)
-class NodeState:
-    name: str
-    pool: str
-    instance: int
-    ip: str
-    pod_cidr: str | None
-    zone: str
-    uid: str
-    created: float
-    ready: str = "True"
-    reason: str | None = None
-    message: str | None = None
-    ready_since: float = 0.0
-    cordoned: bool = False
-    cordon_since: float = 0.0
-    network_unavailable: bool = False
-    route_since: float = 0.0
-    next_pod_ip: int = 0      # int address for the next pod IP on this node
-
-
-@dataclass(slots=True)
-class LabPod:
-    name: str
-    app: str
-    node: str
-    ip: str
-    host_ip: str
-    uid: str
-    created: float
-    template_hash: str
-    ready: bool = True
-    ready_since: float = 0.0
-    restarts: int = 0
-    replica: int = -1         # deployment replica slot, -1 for DaemonSet pods
-
-
-@dataclass(slots=True)
-class ServiceState:
-    namespace: str
-    name: str
-    type: str
-    cluster_ip: str
-    ports: list[dict[str, Any]]
-    selector: dict[str, str]
-    external_ip: str | None
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    uid: str
-    created: float
-
-
-@dataclass(slots=True)
-class EventState:
-    namespace: str
-    name: str
-    involved_kind: str
-    involved_name: str
-    involved_uid: str
-    reason: str
-    message: str
-    type: str
-    count: int
-    component: str
-    first: float
-    last: float
-    uid: str
-
-
-@dataclass(frozen=True, slots=True)
-class LabAgentPod:
-    """How one node's aksnet-top agent pod should look (``ClusterState.set_agent_pods``).
-
-    ``ip=None`` allocates a pod IP from the node like the other lab pods; a given ``ip``
-    is the pod's real address (network-namespace tests) and the proxy dials it directly.
-    ``endpoint`` is where the lab really dials for the agent's port when the pod IP is only
-    a lookalike (the demo runs its agents on 127.0.0.1 ephemeral ports). ``phase="Pending"``
-    is a pod that has no IP yet (ContainerCreating).
-    """
-
-    ip: str | None = None
-    endpoint: tuple[str, int] | None = None
-    ready: bool = True
-    phase: str = "Running"
-    port: int = 9102
-    restarts: int = 0
-
-    def __post_init__(self) -> None:
-        if self.phase not in ("Running", "Pending"):
-            raise ValueError(f"agent pod phase must be Running or Pending, not {self.phase!r}")
-        if self.ip is not None:
-            ipaddress.ip_address(self.ip)   # ValueError on garbage
-        if not 0 < self.port < 65536:
-            raise ValueError(f"agent port {self.port} is out of range")
-
-
-@dataclass(slots=True)
-class _AgentState:
-    node: str
-    name: str
-    uid: str
-    spec: LabAgentPod
-    ip: str | None            # None while Pending
-    created: float
-    ready_since: float
-
+# importable from here as before: the store and the records used to live in this module
+__all__ = ["AGENT_NAME", "AGENT_NAMESPACE", "KINDS", "NAMESPACED", "RESOURCES", "ClusterState", "Entry",
+           "EventState", "EventTimeline", "LabAgentPod", "LabPod", "LabStore", "NodeState", "ServiceState",
+           "WatchEvent"]
 
 AGENT_NAMESPACE = "aksnet-top"
 AGENT_NAME = "aksnet-top-agent"
@@ -288,7 +52,7 @@ class ClusterState:
         self.pods_by_node: dict[str, set[str]] = {}
         self.services: dict[tuple[str, str], ServiceState] = {}
         self.events: dict[tuple[str, str], EventState] = {}
-        self.agents: dict[str, _AgentState] = {}        # node name -> its agent pod
+        self.agents: dict[str, AgentState] = {}        # node name -> its agent pod
         self._agent_nodes: dict[str, str] = {}           # agent pod name -> node name
         # its own stream: agent pods must not shift the names the scenario's pods get
         self._agent_rng = random.Random(f"{scenario.cluster.name}/{scenario.name}/agents")
@@ -359,7 +123,7 @@ class ClusterState:
     def _alloc_pod_ip(self, n: NodeState) -> str:
         ip = n.next_pod_ip
         n.next_pod_ip += 1
-        return O._ntoa(ip)
+        return ntoa(ip)
 
     def _put_node(self, n: NodeState) -> None:
         self.store.put("nodes", O.node_object(self, n))
@@ -504,14 +268,14 @@ class ClusterState:
             stride = sc.ip_stride(pool)
             if self._next_ip + stride - 1 >= int(c.subnet_cidr.broadcast_address):
                 raise ValueError(f"subnet {c.subnet_cidr} is full")
-            ip = O._ntoa(self._next_ip)
+            ip = ntoa(self._next_ip)
             self._next_ip += stride
             pod_cidr = None
             if c.pod_cidr is not None:
                 used = {n.pod_cidr for n in self.nodes.values()}
                 base = int(c.pod_cidr.network_address)
                 for k in range(2 ** (24 - c.pod_cidr.prefixlen)):
-                    cand = f"{O._ntoa(base + (k << 8))}/24"
+                    cand = f"{ntoa(base + (k << 8))}/24"
                     if cand not in used:
                         pod_cidr = cand
                         break
@@ -680,7 +444,7 @@ class ClusterState:
                 return a.spec.endpoint if port == a.spec.port else None
             return (a.ip, port) if a.spec.ip is not None else None
 
-    def _upsert_agent(self, node: str, spec: LabAgentPod) -> _AgentState:
+    def _upsert_agent(self, node: str, spec: LabAgentPod) -> AgentState:
         a = self.agents.get(node)
         if a is not None:
             old = a.spec
@@ -706,7 +470,7 @@ class ClusterState:
         ip = None
         if spec.phase == "Running":
             ip = spec.ip or self._alloc_pod_ip(self.nodes[node])
-        a = _AgentState(node=node, name=name, uid=O.make_uid(self.scenario.cluster.name, "pod", name, str(now)),
+        a = AgentState(node=node, name=name, uid=O.make_uid(self.scenario.cluster.name, "pod", name, str(now)),
                         spec=spec, ip=ip, created=now, ready_since=now)
         self.agents[node] = a
         self._agent_nodes[name] = node
@@ -719,10 +483,10 @@ class ClusterState:
             self._agent_nodes.pop(a.name, None)
             self.store.delete("pods", f"{AGENT_NAMESPACE}/{a.name}")
 
-    def _put_agent(self, a: _AgentState) -> None:
+    def _put_agent(self, a: AgentState) -> None:
         self.store.put("pods", self._agent_pod_object(a))
 
-    def _agent_pod_object(self, a: _AgentState) -> dict[str, Any]:
+    def _agent_pod_object(self, a: AgentState) -> dict[str, Any]:
         """A DaemonSet pod as the real API server shows it (the agent's manifest, scheduled)."""
         node = self.nodes.get(a.node)
         running = a.spec.phase == "Running" and a.ip is not None

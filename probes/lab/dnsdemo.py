@@ -23,13 +23,13 @@ to keep a 2,000-node demo cheap.
 from __future__ import annotations
 
 import dataclasses
-
 import re
 import threading
 from typing import Any
 
 from probes.lab.dnsserver import DnsResponder, responder_for
 from probes.lab.dnsspec import DnsLabSpec
+from probes.lab.scenario import ScenarioError
 from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
 from probes.dns.resolvers import LOCALDNS_IPS, NODELOCAL_IP
 
@@ -49,15 +49,11 @@ def resolve_node(scenario: Any, ref: str, section: str = "dns") -> str:
     if m and scenario is not None:
         pool, n = m.group(1), int(m.group(2))
         if not any(p.name == pool for p in scenario.pools):
-            from probes.lab.scenario import ScenarioError
-
             raise ScenarioError(f"{scenario.source}: {section}.nodes.{ref}: no pool {pool!r} in this cluster")
         return scenario.node_name(pool, n)
     if ref.isdigit() and scenario is not None:
         nodes = scenario.nodes()
         if int(ref) >= len(nodes):
-            from probes.lab.scenario import ScenarioError
-
             raise ScenarioError(f"{scenario.source}: {section}.nodes.{ref}: the cluster has {len(nodes)} nodes")
         return nodes[int(ref)].name
     return ref
@@ -131,6 +127,8 @@ class DnsDemo:
         return out
 
     def vantages(self, topology: Topology) -> list[Any]:
+        # lazy for start-up: probes.dns.service pulls in the DNS probe engine (~0.6 s of imports),
+        # which only a running demo needs
         from probes.dns.service import Vantage
 
         if not self._started:

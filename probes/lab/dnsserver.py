@@ -17,6 +17,7 @@ Run one alone for benchmarks: ``python -m probes.lab.dnsserver --delay 10``.
 
 from __future__ import annotations
 
+import argparse
 import errno
 import hashlib
 import heapq
@@ -407,8 +408,6 @@ def responder_for(spec: DnsLabSpec, kind: str, *, node: str | None = None, pod: 
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until stdin closes: prints the port on the first line (for benchmarks)."""
-    import argparse
-
     ap = argparse.ArgumentParser(description="a loopback DNS responder")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)

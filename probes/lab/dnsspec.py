@@ -62,11 +62,16 @@ Any unknown key or bad value raises ``ValueError`` naming the key path, e.g.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, Mapping
+from typing import Annotated, Any, ClassVar, Mapping, Union
+
+import msgspec
+
+from .schemabase import UNSET, Doc, M, UnsetType, convert
 
 
 class DnsFaultMode(str, Enum):
@@ -176,12 +181,100 @@ class DnsLabSpec:
         raise ValueError(f"unknown DNS resolver kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
-# --- parsing -----------------------------------------------------------------------------
+# --- the format (msgspec structs) --------------------------------------------------------
+
+_MODES = ", ".join(m.value for m in DnsFaultMode)
+_DURATION = "must be a duration (number or '30s', '250ms'), got {got}"
+Ms = Annotated[Union[int, float, str], M(error=_DURATION, description="milliseconds, or a string with a unit: 250us, 2ms, 1.5s")]
+
+
+class NormalDelayDoc(Doc, kw_only=True):
+    unknown_key: ClassVar[str] = "must be {{mean: ms, stddev: ms}}"
+    unknown_key_here: ClassVar[bool] = True
+    not_mapping: ClassVar[str] = "must be {{mean: ms, stddev: ms}}"
+
+    mean: Annotated[Union[int, float, str], M(error=_DURATION, missing="must be {mean: ms, stddev: ms}")]
+    stddev: Annotated[Union[int, float, str], M(error=_DURATION, missing="must be {mean: ms, stddev: ms}")]
+
+
+class DelayDistributionDoc(Doc, kw_only=True):
+    unknown_key: ClassVar[str] = "unknown delay distribution; use 'uniform' or 'normal'"
+
+    uniform: Annotated[list[Union[int, float, str]], M(error="must be [low_ms, high_ms]", description="[low_ms, high_ms]")] | UnsetType = UNSET
+    normal: NormalDelayDoc | UnsetType = UNSET
+
+
+Delay_ = Annotated[Union[float, str, DelayDistributionDoc], M(error=_DURATION, description="added before every answer: ms, '2ms', {uniform: [lo, hi]} or {normal: {mean, stddev}}")]
+
+
+class DnsChangeDoc(Doc, kw_only=True):
+    """From ``at`` the responder behaves as the listed keys say; others fall back to the block's."""
+
+    unknown_key: ClassVar[str] = "unknown key"
+    not_mapping: ClassVar[str] = "must be a mapping with 'at' and behaviour keys"
+
+    at: Annotated[Union[int, float, str], M(error="must be a duration (number or '30s', '250ms'), got {got}", missing="missing; say when the change happens, e.g. '30s'", description="seconds after the start")]
+    behaviour: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', extra_json_schema={"enum": [m.value for m in DnsFaultMode]})] | UnsetType = UNSET
+    behavior: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', description="American spelling of behaviour")] | UnsetType = UNSET
+    delay: Delay_ | UnsetType = UNSET
+    tcp: Annotated[bool, M(error="must be true or false, got {got}")] | UnsetType = UNSET
+    txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = UNSET
+
+
+class DnsBlockDoc(Doc, kw_only=True):
+    """How one responder behaves (docstring of probes/lab/dnsspec.py)."""
+
+    unknown_key: ClassVar[str] = "unknown key; expected one of behaviour, changes, delay, tcp, txt_size"
+    not_mapping: ClassVar[str] = "must be a mapping of behaviour keys, got {type}"
+
+    behaviour: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', extra_json_schema={"enum": [m.value for m in DnsFaultMode]})] | UnsetType = UNSET
+    behavior: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', description="American spelling of behaviour")] | UnsetType = UNSET
+    delay: Delay_ | UnsetType = UNSET
+    tcp: Annotated[bool, M(error="must be true or false, got {got}", description="false: the TCP retry is refused")] | UnsetType = UNSET
+    txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = UNSET
+    changes: Annotated[list[DnsChangeDoc], M(error="must be a list of {{at: ..., behaviour: ...}}", description="in increasing at order")] = []
+
+
+Block = Annotated[Union[str, DnsBlockDoc], M(error="must be a mapping of behaviour keys, got {type}", description="a behaviour name (shorthand for {behaviour: NAME}) or a behaviour block")]
+
+
+class DnsNodeDoc(Doc, kw_only=True):
+    unknown_key: ClassVar[str] = "must be a mapping with 'nodelocal' and/or 'kube-dns'"
+    unknown_key_here: ClassVar[bool] = True
+    not_mapping: ClassVar[str] = "must be a mapping with 'nodelocal' and/or 'kube-dns'"
+
+    nodelocal: Block | UnsetType = UNSET
+    kube_dns: Block | UnsetType = msgspec.field(default=UNSET, name="kube-dns")
+
+
+class DnsNamesDoc(Doc, kw_only=True):
+    unknown_key: ClassVar[str] = "must be a mapping with 'cluster' and/or 'external'"
+    unknown_key_here: ClassVar[bool] = True
+    not_mapping: ClassVar[str] = "must be a mapping with 'cluster' and/or 'external'"
+
+    cluster: Annotated[dict[str, Annotated[Union[str, int], M(error="must be an IPv4 address, got {got}")]], M(error="must be a mapping of name: IPv4 address")] = {}
+    external: Annotated[dict[str, Annotated[Union[str, int], M(error="must be an IPv4 address, got {got}")]], M(error="must be a mapping of name: IPv4 address")] = {}
+
+
+class DnsDoc(Doc, kw_only=True):
+    """How the lab's DNS responders behave (docs/scenarios.md, the dns: section)."""
+
+    unknown_key: ClassVar[str] = "unknown key; expected one of {allowed}"
+
+    seed: Annotated[int, M(error="must be an integer, got {got}", description="seeds delays and garbage bytes")] = 0
+    nodelocal: Block | UnsetType = UNSET
+    kube_dns: Block | UnsetType = msgspec.field(default=UNSET, name="kube-dns")
+    coredns: Block | UnsetType = UNSET
+    upstream: Block | UnsetType = UNSET
+    nodes: Annotated[dict[Union[str, int], DnsNodeDoc], M(error="must be a mapping by name", description="per node: 'pool/N', an index or a name")] = {}
+    pods: Annotated[dict[Union[str, int], Block], M(error="must be a mapping by name", description="per CoreDNS pod, by pod name")] = {}
+    names: DnsNamesDoc | UnsetType = UNSET
+
+
+# --- building ----------------------------------------------------------------------------
 
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DUR = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(us|µs|ms|s|m|h)\s*$")
-_BLOCK_KEYS = {"behaviour", "behavior", "delay", "tcp", "txt_size", "changes"}
-_TOP_KEYS = {"seed", "nodelocal", "kube-dns", "coredns", "upstream", "nodes", "pods", "names"}
 
 
 def _err(where: str, path: str, msg: str) -> ValueError:
@@ -211,92 +304,65 @@ def _ms(value: Any, where: str, path: str) -> float:
 
 
 def _delay(value: Any, where: str, path: str) -> Delay:
-    if isinstance(value, Mapping):
-        if len(value) != 1:
+    if isinstance(value, DelayDistributionDoc):
+        if (value.uniform is UNSET) == (value.normal is UNSET):
             raise _err(where, path, "must have exactly one of 'uniform' or 'normal'")
-        (kind, params), = value.items()
-        if kind == "uniform":
-            if not isinstance(params, (list, tuple)) or len(params) != 2:
+        if value.uniform is not UNSET:
+            params = value.uniform
+            if len(params) != 2:
                 raise _err(where, f"{path}.uniform", "must be [low_ms, high_ms]")
             lo, hi = (_ms(p, where, f"{path}.uniform[{i}]") for i, p in enumerate(params))
             if hi < lo:
                 raise _err(where, f"{path}.uniform", f"high ({hi} ms) is below low ({lo} ms)")
             return Delay("uniform", lo, hi)
-        if kind == "normal":
-            if not isinstance(params, Mapping) or set(params) != {"mean", "stddev"}:
-                raise _err(where, f"{path}.normal", "must be {mean: ms, stddev: ms}")
-            return Delay("normal", _ms(params["mean"], where, f"{path}.normal.mean"),
-                         _ms(params["stddev"], where, f"{path}.normal.stddev"))
-        raise _err(where, f"{path}.{kind}", "unknown delay distribution; use 'uniform' or 'normal'")
+        n = value.normal
+        assert isinstance(n, NormalDelayDoc)
+        return Delay("normal", _ms(n.mean, where, f"{path}.normal.mean"),
+                     _ms(n.stddev, where, f"{path}.normal.stddev"))
     return Delay("fixed", _ms(value, where, path))
 
 
-def _behaviour(data: Mapping[str, Any], base: Behaviour, where: str, path: str) -> Behaviour:
+def _behaviour(doc: DnsBlockDoc | DnsChangeDoc, base: Behaviour, where: str, path: str) -> Behaviour:
     out = base
-    for key, value in data.items():
-        kpath = f"{path}.{key}"
-        if key in ("behaviour", "behavior"):
+    for key in ("behaviour", "behavior"):
+        value = getattr(doc, key)
+        if value is not UNSET:
             try:
                 out = replace(out, mode=DnsFaultMode(value))
             except ValueError:
-                raise _err(where, kpath, f"unknown behaviour {value!r}; expected one of "
-                           + ", ".join(m.value for m in DnsFaultMode)) from None
-        elif key == "delay":
-            out = replace(out, delay=_delay(value, where, kpath))
-        elif key == "tcp":
-            if not isinstance(value, bool):
-                raise _err(where, kpath, f"must be true or false, got {value!r}")
-            out = replace(out, tcp=value)
-        elif key == "txt_size":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60000:
-                raise _err(where, kpath, f"must be an integer from 1 to 60000, got {value!r}")
-            out = replace(out, txt_size=value)
+                raise _err(where, f"{path}.{key}", f"unknown behaviour {value!r}; expected one of {_MODES}") from None
+    if doc.delay is not UNSET:
+        out = replace(out, delay=_delay(doc.delay, where, f"{path}.delay"))
+    if doc.tcp is not UNSET:
+        out = replace(out, tcp=doc.tcp)
+    if doc.txt_size is not UNSET:
+        out = replace(out, txt_size=doc.txt_size)
     return out
 
 
-def _block(data: Any, where: str, path: str) -> DnsTimeline:
-    if data is None:
+def _block(doc: Any, where: str, path: str) -> DnsTimeline:
+    if doc is UNSET or doc is None:
         return STEADY
-    if isinstance(data, str):  # shorthand: `nodelocal: drop`
-        data = {"behaviour": data}
-    if not isinstance(data, Mapping):
-        raise _err(where, path, f"must be a mapping of behaviour keys, got {type(data).__name__}")
-    unknown = set(data) - _BLOCK_KEYS
-    if unknown:
-        raise _err(where, f"{path}.{sorted(unknown)[0]}",
-                   f"unknown key; expected one of {', '.join(sorted(_BLOCK_KEYS - {'behavior'}))}")
-    base = _behaviour({k: v for k, v in data.items() if k != "changes"}, ANSWER, where, path)
+    if isinstance(doc, str):  # shorthand: `nodelocal: drop`
+        doc = DnsBlockDoc(behaviour=doc)
+    base = _behaviour(doc, ANSWER, where, path)
     changes: list[tuple[float, Behaviour]] = []
-    raw = data.get("changes") or []
-    if not isinstance(raw, list):
-        raise _err(where, f"{path}.changes", "must be a list of {at: ..., behaviour: ...}")
     last = -1.0
-    for i, entry in enumerate(raw):
+    for i, entry in enumerate(doc.changes):
         epath = f"{path}.changes[{i}]"
-        if not isinstance(entry, Mapping):
-            raise _err(where, epath, "must be a mapping with 'at' and behaviour keys")
-        if "at" not in entry:
-            raise _err(where, f"{epath}.at", "missing; say when the change happens, e.g. '30s'")
-        unknown = set(entry) - (_BLOCK_KEYS - {"changes"}) - {"at"}
-        if unknown:
-            raise _err(where, f"{epath}.{sorted(unknown)[0]}", "unknown key")
-        at = _seconds(entry["at"], default_unit=1.0, where=where, path=f"{epath}.at")
+        at = _seconds(entry.at, default_unit=1.0, where=where, path=f"{epath}.at")
         if at <= last:
             raise _err(where, f"{epath}.at", "changes must be in increasing 'at' order")
         last = at
-        changes.append((at, _behaviour({k: v for k, v in entry.items() if k != "at"}, base, where, epath)))
+        changes.append((at, _behaviour(entry, base, where, epath)))
     return DnsTimeline(base, tuple(changes))
 
 
-def _names(data: Any, where: str, path: str) -> dict[str, str]:
-    import ipaddress
-
+def _names(data: Mapping[str, Any], where: str, path: str) -> dict[str, str]:
+    # lazy for start-up: probes.dns.resolvers pulls in probes.kube.model (~35 ms), and only
+    # scenarios that list names need it
     from probes.dns.resolvers import validate_name
 
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise _err(where, path, "must be a mapping of name: IPv4 address")
     out: dict[str, str] = {}
     for name, ip in data.items():
         npath = f"{path}.{name}"
@@ -309,60 +375,32 @@ def _names(data: Any, where: str, path: str) -> dict[str, str]:
     return out
 
 
-def parse_dns_section(data: dict, where: str) -> DnsLabSpec:
-    """Validate a scenario's ``dns:`` section; `where` prefixes error messages (a file name)."""
+def parse_dns_section(data: Any, where: str) -> DnsLabSpec:
+    """Validate a scenario's ``dns:`` section (the YAML data, or already a :class:`DnsDoc`);
+    `where` prefixes error messages (a file name)."""
     if data is None:
         return DnsLabSpec()
-    if not isinstance(data, Mapping):
-        raise _err(where, "dns", f"must be a mapping, got {type(data).__name__}")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise _err(where, f"dns.{sorted(unknown)[0]}",
-                   f"unknown key; expected one of {', '.join(sorted(_TOP_KEYS))}")
-    seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise _err(where, "dns.seed", f"must be an integer, got {seed!r}")
-
-    def per(key: str, inner: str | None) -> dict[str, DnsTimeline]:
-        raw = data.get(key) or {}
-        if not isinstance(raw, Mapping):
-            raise _err(where, f"dns.{key}", "must be a mapping by name")
-        out = {}
-        for name, block in raw.items():
-            p = f"dns.{key}.{name}"
-            if inner is not None:
-                if not isinstance(block, Mapping) or set(block) - {inner}:
-                    raise _err(where, p, f"must be a mapping with only '{inner}'")
-                block, p = block.get(inner), f"{p}.{inner}"
-            out[str(name)] = _block(block, where, p)
-        return out
-
-    raw_nodes = data.get("nodes") or {}
-    if not isinstance(raw_nodes, Mapping):
-        raise _err(where, "dns.nodes", "must be a mapping by name")
+    doc = data if isinstance(data, DnsDoc) else convert(data, DnsDoc, where, "dns")
     nodes: dict[str, DnsTimeline] = {}
     node_kube_dns: dict[str, DnsTimeline] = {}
-    for name, block in raw_nodes.items():
+    for name, node in doc.nodes.items():
         p = f"dns.nodes.{name}"
-        if not isinstance(block, Mapping) or not block or set(block) - {"nodelocal", "kube-dns"}:
+        if node.nodelocal is UNSET and node.kube_dns is UNSET:
             raise _err(where, p, "must be a mapping with 'nodelocal' and/or 'kube-dns'")
-        if "nodelocal" in block:
-            nodes[str(name)] = _block(block["nodelocal"], where, f"{p}.nodelocal")
-        if "kube-dns" in block:
-            node_kube_dns[str(name)] = _block(block["kube-dns"], where, f"{p}.kube-dns")
-
-    names = data.get("names") or {}
-    if not isinstance(names, Mapping) or set(names) - {"cluster", "external"}:
-        raise _err(where, "dns.names", "must be a mapping with 'cluster' and/or 'external'")
+        if node.nodelocal is not UNSET:
+            nodes[str(name)] = _block(node.nodelocal, where, f"{p}.nodelocal")
+        if node.kube_dns is not UNSET:
+            node_kube_dns[str(name)] = _block(node.kube_dns, where, f"{p}.kube-dns")
+    names = doc.names if doc.names is not UNSET else DnsNamesDoc()
     return DnsLabSpec(
-        nodelocal=_block(data.get("nodelocal"), where, "dns.nodelocal"),
-        kube_dns=_block(data.get("kube-dns"), where, "dns.kube-dns"),
-        coredns=_block(data.get("coredns"), where, "dns.coredns"),
-        upstream=_block(data.get("upstream"), where, "dns.upstream"),
+        nodelocal=_block(doc.nodelocal, where, "dns.nodelocal"),
+        kube_dns=_block(doc.kube_dns, where, "dns.kube-dns"),
+        coredns=_block(doc.coredns, where, "dns.coredns"),
+        upstream=_block(doc.upstream, where, "dns.upstream"),
         nodes=nodes,
         node_kube_dns=node_kube_dns,
-        pods=per("pods", None),
-        cluster_names=_names(names.get("cluster"), where, "dns.names.cluster"),
-        external_names=_names(names.get("external"), where, "dns.names.external"),
-        seed=seed,
+        pods={str(name): _block(b, where, f"dns.pods.{name}") for name, b in doc.pods.items()},
+        cluster_names=_names(names.cluster, where, "dns.names.cluster"),
+        external_names=_names(names.external, where, "dns.names.external"),
+        seed=doc.seed,
     )

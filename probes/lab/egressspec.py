@@ -36,7 +36,9 @@ open, refused or drop``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Annotated, Any, ClassVar, Iterable, Mapping, Union
+
+from .schemabase import Doc, M, convert
 
 BEHAVIOURS = ("open", "refused", "drop")
 NXDOMAIN = "nxdomain"
@@ -96,9 +98,21 @@ class EgressLabSpec:
         return out
 
 
-# --- parsing -----------------------------------------------------------------------------
+# --- the format (msgspec structs) --------------------------------------------------------
 
-_TOP_KEYS = ("names", "nodes")
+Rule = Annotated[Union[str, dict[Union[str, int], Any]], M(error="must be a behaviour (open, refused, drop, nxdomain) or a mapping of port: behaviour, e.g. {{443: drop}}", description="open | refused | drop | nxdomain, or {PORT: behaviour, ..., default: behaviour}")]
+
+
+class EgressDoc(Doc, kw_only=True):
+    """How each node sees the names it checks (docs/scenarios.md, the egress: section)."""
+
+    unknown_key: ClassVar[str] = "unknown key; expected one of {allowed}"
+
+    names: Annotated[dict[Union[str, int], Rule], M(error="must be a mapping of name: rule", description='every node\'s view; "*" = every other name')] = {}
+    nodes: Annotated[dict[Union[str, int], Annotated[Union[str, dict[Union[str, int], Rule]], M(error="must be a mapping of name: rule")]], M(error="must be a mapping of node: {{name: rule}}", description="per node ('pool/N', an index or a name): a rule for every name, or name: rule")] = {}
+
+
+# --- building ----------------------------------------------------------------------------
 
 
 def _err(where: str, path: str, msg: str) -> ValueError:
@@ -138,6 +152,8 @@ def _rule(value: Any, where: str, path: str) -> PortRule:
 
 
 def _rules(data: Any, where: str, path: str) -> dict[str, PortRule]:
+    # lazy for start-up: probes.dns.resolvers pulls in probes.kube.model (~35 ms), and only
+    # scenarios that list names need it
     from probes.dns.resolvers import validate_name
 
     if data is None:
@@ -160,20 +176,14 @@ def _rules(data: Any, where: str, path: str) -> dict[str, PortRule]:
 
 
 def parse_egress_section(data: Any, where: str) -> EgressLabSpec:
-    """Validate a scenario's ``egress:`` section; `where` prefixes messages (a file name)."""
+    """Validate a scenario's ``egress:`` section (the YAML data, or already an
+    :class:`EgressDoc`); `where` prefixes messages (a file name)."""
     if data is None:
         return EgressLabSpec()
-    if not isinstance(data, Mapping):
-        raise _err(where, "egress", f"must be a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(_TOP_KEYS), key=str)
-    if unknown:
-        raise _err(where, f"egress.{unknown[0]}", f"unknown key; expected one of {', '.join(_TOP_KEYS)}")
-    names = _rules(data.get("names"), where, "egress.names")
-    raw_nodes = data.get("nodes") or {}
-    if not isinstance(raw_nodes, Mapping):
-        raise _err(where, "egress.nodes", "must be a mapping of node: {name: rule}")
+    doc = data if isinstance(data, EgressDoc) else convert(data, EgressDoc, where, "egress")
+    names = _rules(doc.names, where, "egress.names")
     nodes = {}
-    for ref, rules in raw_nodes.items():
+    for ref, rules in doc.nodes.items():
         if isinstance(rules, str):  # shorthand: `nodepool1/1: drop` = every name from that node
             rules = {EVERY: rules}
         nodes[str(ref)] = _rules(rules, where, f"egress.nodes.{ref}")

@@ -12,11 +12,17 @@ import hashlib
 import re
 import time
 
-from .scenario import _ntoa
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .cluster import ClusterState, NodeState, LabPod, ServiceState, EventState
+from .records import EventState, LabPod, NodeState, ServiceState
+from .scenario import Scenario
+
+
+class ClusterView(Protocol):
+    """What a builder needs of :class:`probes.lab.cluster.ClusterState` (not imported: it imports us)."""
+
+    scenario: Scenario
+
 
 def make_uid(*parts: str) -> str:
     """Deterministic uid (UUID-shaped): same scenario, same uids. Cheap for 10^4 objects."""
@@ -114,7 +120,7 @@ def _kernel(os_sku: str) -> tuple[str, str]:
     return "5.15.0-1079-azure", "Ubuntu 22.04.5 LTS"
 
 
-def node_object(cs: "ClusterState", n: "NodeState") -> dict[str, Any]:
+def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
     c = cs.scenario.cluster
     pool = cs.pools[n.pool]
     cpu, mem_gib = vm_shape(pool.vm_size)
@@ -270,7 +276,7 @@ POD_APPS: dict[str, dict[str, Any]] = {
 }
 
 
-def pod_object(cs: "ClusterState", p: "LabPod") -> dict[str, Any]:
+def pod_object(cs: ClusterView, p: LabPod) -> dict[str, Any]:
     app = POD_APPS[p.app]
     node = cs.nodes.get(p.node)
     ready = p.ready and node is not None and node.ready == "True"
@@ -346,7 +352,7 @@ def pod_object(cs: "ClusterState", p: "LabPod") -> dict[str, Any]:
     }
 
 
-def service_object(cs: "ClusterState", s: "ServiceState") -> dict[str, Any]:
+def service_object(cs: ClusterView, s: ServiceState) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "type": s.type, "clusterIP": s.cluster_ip, "clusterIPs": [s.cluster_ip],
         "ports": [dict(p) for p in s.ports], "sessionAffinity": "None",
@@ -369,7 +375,7 @@ def service_object(cs: "ClusterState", s: "ServiceState") -> dict[str, Any]:
     return {"kind": "Service", "apiVersion": "v1", "metadata": md, "spec": spec, "status": status}
 
 
-def event_object(cs: "ClusterState", e: "EventState") -> dict[str, Any]:
+def event_object(cs: ClusterView, e: EventState) -> dict[str, Any]:
     return {
         "kind": "Event", "apiVersion": "v1",
         "metadata": {"name": e.name, "namespace": e.namespace, "uid": e.uid, "creationTimestamp": ts(e.first)},
@@ -382,7 +388,7 @@ def event_object(cs: "ClusterState", e: "EventState") -> dict[str, Any]:
     }
 
 
-def namespace_object(cs: "ClusterState", name: str, created: float) -> dict[str, Any]:
+def namespace_object(cs: ClusterView, name: str, created: float) -> dict[str, Any]:
     return {"kind": "Namespace", "apiVersion": "v1",
             "metadata": {"name": name, "uid": make_uid(cs.scenario.cluster.name, "ns", name),
                          "creationTimestamp": ts(created), "labels": {"kubernetes.io/metadata.name": name}},

@@ -22,8 +22,13 @@ This section changes that picture as data (docs/scenarios.md)::
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Union
+
+import msgspec
+
+from .schemabase import UNSET, Doc, M, ScenarioError, UnsetType, show
 
 HOP_TYPES = ("VirtualAppliance", "None", "Internet", "VirtualNetworkGateway", "VnetLocal")
 
@@ -56,57 +61,82 @@ class RoutesLabSpec:
 DEFAULT = RoutesLabSpec()
 
 
-def _ref(r: Any, v: Any, key: str) -> int | str:
+NodeRef = Annotated[Union[int, str], M("a node index, 'pool/N' or a node name")]
+
+
+class StaleRouteDoc(Doc, rename="camel", kw_only=True):
+    next_hop: Annotated[Union[str, int], M("an IP address")] | UnsetType = UNSET
+    prefix: Annotated[str, M("a CIDR like 10.244.3.0/24")] | UnsetType = UNSET
+
+
+class ExtraRouteDoc(Doc, rename="camel", kw_only=True):
+    name: Annotated[Union[str, int, float], M("a string", description='[\\w.-]{1,80}')]
+    prefix: Annotated[str, M("a CIDR like 10.244.3.0/24")]
+    next_hop_type: Annotated[str, M(f"one of {', '.join(HOP_TYPES)}", extra_json_schema={"enum": list(HOP_TYPES)})] = "VirtualAppliance"
+    next_hop: Annotated[Union[str, int], M("an IP address", description="needed by VirtualAppliance")] | UnsetType = UNSET
+
+
+class RoutesDoc(Doc, rename="camel", kw_only=True):
+    """The kubenet route table and the node subnet the lab ARM endpoint serves."""
+
+    missing: Annotated[list[Annotated[Union[int, str], M(error="expected a node index, 'pool/N' or a node name, got {got}")]], M(error="expected a list of node references")] = []
+    stale: Annotated[dict[Union[str, int], StaleRouteDoc], M(error="expected a mapping of node reference -> {{nextHop, prefix}}")] \
+        = {}
+    extra: Annotated[list[ExtraRouteDoc], M("a list", description="routes no live node owns (orphans, blackholes)")] = []
+    subnet_used_ips: Annotated[int, M("a non-negative integer", ge=0)] = msgspec.field(default=0, name="subnetUsedIPs")
+    route_table: Annotated[bool, M("true or false")] = True
+
+
+def _err(file: str, path: str, msg: str) -> ScenarioError:
+    return ScenarioError(f"{file}: {path}: {msg}")
+
+
+def _ref(file: str, v: Any, path: str) -> int | str:
     if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
         return v
     if isinstance(v, str) and v:
         return v
-    raise r.error(f"expected a node index, 'pool/N' or a node name, got {v!r}", key)
+    raise _err(file, path, f"expected a node index, 'pool/N' or a node name, got {v!r}")
 
 
-def _cidr(r: Any, v: Any, key: str) -> str:
+def _cidr(file: str, v: Any, path: str) -> str:
     try:
         return str(ipaddress.ip_network(str(v), strict=True))
     except ValueError:
-        raise r.error(f"expected a CIDR like 10.244.3.0/24, got {v!r}", key) from None
+        raise _err(file, path, f"expected a CIDR like 10.244.3.0/24, got {v!r}") from None
 
 
-def _ip(r: Any, v: Any, key: str) -> str:
+def _ip(file: str, v: Any, path: str) -> str:
     try:
         return str(ipaddress.ip_address(str(v)))
     except ValueError:
-        raise r.error(f"expected an IP address, got {v!r}", key) from None
+        raise _err(file, path, f"expected an IP address, got {v!r}") from None
 
 
-def parse_routes_section(r: Any) -> RoutesLabSpec:
-    """`r` is the scenario's _Reader over the section; errors are ScenarioError naming the key."""
-    missing_raw = r.raw("missing", [])
-    if not isinstance(missing_raw, list):
-        raise r.error("expected a list of node references", "missing")
-    missing = tuple(_ref(r, v, "missing") for v in missing_raw)
+def build_routes_section(doc: RoutesDoc, file: str) -> RoutesLabSpec:
+    """The ``routes:`` section of ``file`` (decoded as :class:`RoutesDoc`); errors name the key."""
+    missing = tuple(_ref(file, v, "routes.missing") for v in doc.missing)
     stale: list[StaleRoute] = []
-    raw_stale = r.raw("stale", {})
-    if not isinstance(raw_stale, dict):
-        raise r.error("expected a mapping of node reference -> {nextHop, prefix}", "stale")
-    for ref, body in raw_stale.items():
-        s = type(r)(r.file, f"{r.sub('stale')}.{ref}", body)
-        hop = s.raw("nextHop", None)
-        prefix = s.raw("prefix", None)
-        if hop is None and prefix is None:
-            raise s.error("give nextHop and/or prefix", here=True)
-        stale.append(StaleRoute(_ref(r, ref, "stale"), None if hop is None else _ip(s, hop, "nextHop"),
-                                None if prefix is None else _cidr(s, prefix, "prefix")))
-        s.done()
+    for ref, s in doc.stale.items():
+        path = f"routes.stale.{ref}"
+        if s.next_hop is UNSET and s.prefix is UNSET:
+            raise _err(file, path, "give nextHop and/or prefix")
+        stale.append(StaleRoute(_ref(file, ref, "routes.stale"),
+                                None if s.next_hop is UNSET else _ip(file, s.next_hop, f"{path}.nextHop"),
+                                None if s.prefix is UNSET else _cidr(file, s.prefix, f"{path}.prefix")))
     extra: list[ExtraRoute] = []
-    for i, e in enumerate(r.readers("extra", [])):
-        hop_type = e.enum("nextHopType", HOP_TYPES, "VirtualAppliance")
-        hop = e.raw("nextHop", None)
-        if hop_type == "VirtualAppliance" and hop is None:
-            raise e.error("VirtualAppliance needs nextHop", "nextHop")
-        extra.append(ExtraRoute(e.str("name", pattern=r"[\w.-]{1,80}"), _cidr(e, e.raw("prefix"), "prefix"), hop_type,
-                                "" if hop is None else _ip(e, hop, "nextHop")))
-        e.done()
-    spec = RoutesLabSpec(missing=missing, stale=tuple(stale), extra=tuple(extra),
-                         subnet_used_ips=r.int("subnetUsedIPs", 0), route_table=r.bool("routeTable", True))
-    r.done()
-    return spec
+    for i, e in enumerate(doc.extra):
+        path = f"routes.extra[{i}]"
+        hop_type = next((c for c in HOP_TYPES if c.lower() == e.next_hop_type.lower()), None)
+        if hop_type is None:
+            raise _err(file, f"{path}.nextHopType", f"expected one of {', '.join(HOP_TYPES)}, "
+                       f"got {show(e.next_hop_type)}")
+        if hop_type == "VirtualAppliance" and e.next_hop is UNSET:
+            raise _err(file, f"{path}.nextHop", "VirtualAppliance needs nextHop")
+        name = str(e.name)
+        if not re.fullmatch(r"[\w.-]{1,80}", name):
+            raise _err(file, f"{path}.name", f"invalid value {name!r} (expected [\\w.-]{{1,80}})")
+        extra.append(ExtraRoute(name, _cidr(file, e.prefix, f"{path}.prefix"), hop_type,
+                                "" if e.next_hop is UNSET else _ip(file, e.next_hop, f"{path}.nextHop")))
+    return RoutesLabSpec(missing=missing, stale=tuple(stale), extra=tuple(extra),
+                         subnet_used_ips=doc.subnet_used_ips, route_table=doc.route_table)
