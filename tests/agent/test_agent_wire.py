@@ -173,7 +173,7 @@ def test_errors_say_what_is_wrong_in_one_line():
             (lambda d: d.update(seq=True), "seq should be a whole number"),
             (lambda d: d.update(now="soon"), "now should be a number"),
             (lambda d: d["dns"][0].__setitem__(4, "fine"), "not one of"),
-            (lambda d: d["dns"][0].__setitem__(5, -1.0), "latency_ms should be a finite number >= 0"),
+            (lambda d: d["dns"][0].__setitem__(5, -1.0), "dns[0] latency_ms should be a number >= 0"),
             (lambda d: d["dns"][0].__setitem__(2, 99), "resolver refers to entry 99"),
             (lambda d: d["egress"][0].__setitem__(0, 10 ** 6), "outside"),
             (lambda d: d["resolvers"][0].update(kind="dnsmasq"), "kind"),
