@@ -236,9 +236,18 @@ def _prepare(value: Any, typ: Any) -> Any:
         if base in (int, float):
             try:  # msgspec's lax mode reads numbers from text; the layer is checked strictly
                 return msgspec.convert(value.strip(), base, strict=False)
-            except msgspec.ValidationError:
+            except (msgspec.ValidationError, UnicodeError):
                 return value  # refused below, with the key's name
     return value
+
+
+def _is_text(v: str) -> bool:
+    """False for lone surrogates: what os.environ makes of bytes that are not UTF-8."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _show(v: Any) -> str:
@@ -293,6 +302,8 @@ def _apply(cfg: Config, updates: Mapping[str, Any], origin: str) -> Config:
         layer = msgspec.convert(prepared, _LAYER, strict=True)
     except msgspec.ValidationError as e:
         raise ConfigError(_explain(e, updates, origin).replace("\n", " ")) from None
+    except UnicodeError:
+        raise ConfigError(f"{origin}: a value is not UTF-8 text") from None
     changed: dict[str, Any] = {}
     for sec_name in sections:
         given = getattr(layer, sec_name)
@@ -323,6 +334,8 @@ def from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
         if not name.startswith("AKSNET_") or name == "AKSNET_CONFIG":
             continue
         rest = name[len("AKSNET_") :].lower()
+        if not _is_text(value):
+            raise ConfigError(f"environment: {name} is not UTF-8 text (bytes {_show(value)}); set it again as UTF-8")
         for sec in sections:
             if rest.startswith(sec + "_"):
                 out.setdefault(sec, {})[rest[len(sec) + 1 :]] = value
@@ -360,8 +373,18 @@ def load(
     env: Mapping[str, str] | None = None,
     path: Path | None = None,
 ) -> Config:
-    """Build the Config from all layers. `flags` holds only the flags the user gave."""
-    env = os.environ if env is None else env
+    """Build the Config from all layers. `flags` holds only the flags the user gave.
+    Raises ConfigError, one line, for anything the user must fix."""
+    try:
+        return _load(flags, os.environ if env is None else env, path)
+    except ConfigError as e:
+        msg = str(e)
+        if any(c in msg for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):  # what splitlines() splits on
+            raise ConfigError(repr(msg)[1:-1]) from None  # quoted text with line breaks: escaped, one line
+        raise
+
+
+def _load(flags: Mapping[str, Mapping[str, Any]] | None, env: Mapping[str, str], path: Path | None) -> Config:
     cfg = Config()
     file_path = path or default_path(env)
     explicit = path is not None or bool(env.get("AKSNET_CONFIG"))

@@ -270,6 +270,8 @@ def encode(agent: Any, since: int = 0) -> bytes:
 # --- decode ---------------------------------------------------------------------------------
 
 def _fail(msg: str) -> NoReturn:
+    if len(msg.splitlines()) > 1:  # an agent's text quoted in the message: escaped, one line
+        msg = repr(msg)[1:-1]
     raise AgentDataError(msg)
 
 
@@ -372,8 +374,7 @@ def decode(data: bytes, vantage: str) -> AgentReport:
     except RecursionError:
         raise AgentDataError("agent answer is nested too deeply") from None
     except Exception as e:  # noqa: BLE001 - a reader of hostile bytes must not crash
-        raise AgentDataError(f"agent answer could not be read ({type(e).__name__}: {e})"[:200]
-                             .replace("\n", " ")) from None
+        _fail(f"agent answer could not be read ({type(e).__name__}: {e})"[:200])
 
 
 def _parse(data: bytes) -> Page:
