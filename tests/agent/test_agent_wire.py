@@ -266,3 +266,54 @@ def test_fuzz_mutated_valid_documents(mutations):
         except (KeyError, IndexError, TypeError):
             continue
     _only_data_errors(_dumps(doc))
+
+
+def test_later_v1_agents_may_add_trailing_items_and_keys():
+    d = _doc()
+    for row in (*d["dns"], *d["egress"], *d["errors"]):
+        row.extend([7, "later", {"x": [1]}])
+    d["resolvers"][0]["new_key"] = [1, 2]
+    d["resolvers"][0]["target"].append("extra")
+    d["something_new"] = {"nested": [1, 2, 3]}
+    rep = decode(orjson.dumps(d), V)
+    assert rep == decode(orjson.dumps(_doc()), V)
+
+
+def test_the_schema_is_said_before_any_field_error():
+    d = _doc()
+    d["schema"], d["seq"] = "aksnet-top/agent/v2", "not a number"
+    assert "speaks schema 'aksnet-top/agent/v2'" in _err(orjson.dumps(d))
+    d = _doc()
+    del d["schema"]
+    assert "speaks schema None" in _err(orjson.dumps(d))
+
+
+def test_a_page_of_2048_results_decodes():
+    agent = _agent(2048)
+    for i in range(2048):
+        r = _dns_results()[i % 10] if i % 2 else _egress_results()[i % 6]
+        agent.record(r.key, dataclasses.replace(r, timestamp=r.timestamp + i))
+    rep = decode(encode(agent, 0), V)
+    assert len(rep.dns) + len(rep.egress) == 2048 and rep.missed == 0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=len(orjson.dumps(BASE))), st.binary(max_size=8))
+def test_fuzz_truncated_and_spliced_pages(cut, tail):
+    body = orjson.dumps(BASE)
+    _only_data_errors(body[:cut] + tail)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.sampled_from('{}[]",:0123456789.eE-+ \n\tabcdefnrtul\\\u00e9\u2028'), max_size=300))
+def test_fuzz_json_like_text(text):
+    _only_data_errors(text.encode("utf-8"))
+    _only_data_errors(b'{"schema": "aksnet-top/agent/v1", ' + text.encode("utf-8"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["dns", "egress", "errors", "resolvers", "names", "targets", "texts"]), json_values)
+def test_fuzz_an_extra_row_of_anything(table, row):
+    doc = copy.deepcopy(BASE)
+    doc[table].append(row)
+    _only_data_errors(_dumps(doc))
