@@ -258,7 +258,7 @@ def _show(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
-_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
 def _explain(e: msgspec.ValidationError, updates: Mapping[str, Any], origin: str) -> str:
@@ -299,7 +299,7 @@ def _apply(cfg: Config, updates: Mapping[str, Any], origin: str) -> Config:
             values = {k: _prepare(v, keys[k]) if k in keys else v for k, v in values.items()}
         prepared[sec_name] = values
     try:
-        layer = msgspec.convert(prepared, _LAYER, strict=True)
+        layer: Any = msgspec.convert(prepared, _LAYER, strict=True)
     except msgspec.ValidationError as e:
         raise ConfigError(_explain(e, updates, origin).replace("\n", " ")) from None
     except UnicodeError:

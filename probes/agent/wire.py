@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from enum import Enum
 from typing import Annotated, Any, NoReturn
 
 import msgspec
@@ -283,9 +284,9 @@ def _show(v: Any) -> str:
 _ROWS: dict[str, type[msgspec.Struct]] = {"dns": DnsRow, "egress": EgressRow, "errors": ErrorRow}
 _WORDS = {"int": "a whole number", "float": "a number", "str": "text", "array": "a list",
           "object": "an object", "null": "null", "bool": "true/false"}
-_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
-_CHOICES = {("dns", "outcome"): DnsOutcome, ("egress", "outcome"): EgressOutcome,
+_CHOICES: dict[tuple[str, str], type[Enum]] = {("dns", "outcome"): DnsOutcome, ("egress", "outcome"): EgressOutcome,
             ("egress", "mode"): EgressMode, ("", "mode"): EgressMode, ("resolvers", "kind"): ResolverKind}
 
 
@@ -426,31 +427,31 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
     qtype = page.qtype
 
     dns: list[DnsResult] = []
-    for i, row in enumerate(page.dns):
+    for i, d in enumerate(page.dns):
         w = f"dns[{i}]"
-        if not since < row.seq <= seq:
-            _fail(f"agent answer: {w} has seq {row.seq}, outside {since + 1}..{seq}")
-        ri = _index(row.resolver, resolvers, w + " resolver")
+        if not since < d.seq <= seq:
+            _fail(f"agent answer: {w} has seq {d.seq}, outside {since + 1}..{seq}")
+        ri = _index(d.resolver, resolvers, w + " resolver")
         r = resolvers[ri]
         dns.append(DnsResult(
             vantage=vantage, resolver=r.key, address=r.address, target=dialled[ri],
-            qname=names[_index(row.name, names, w + " name")], qtype=qtype,
-            outcome=row.outcome, latency_ms=row.latency_ms, answers=row.answers,
-            tc_seen=bool(row.flags & TC_SEEN), via_tcp=bool(row.flags & VIA_TCP),
-            rcode=row.rcode, error=texts[_index(row.error, texts, w + " error")],
-            raw=texts[_index(row.raw, texts, w + " raw")], timestamp=row.timestamp))
+            qname=names[_index(d.name, names, w + " name")], qtype=qtype,
+            outcome=d.outcome, latency_ms=d.latency_ms, answers=d.answers,
+            tc_seen=bool(d.flags & TC_SEEN), via_tcp=bool(d.flags & VIA_TCP),
+            rcode=d.rcode, error=texts[_index(d.error, texts, w + " error")],
+            raw=texts[_index(d.raw, texts, w + " raw")], timestamp=d.timestamp))
     egress: list[EgressResult] = []
-    for i, row in enumerate(page.egress):
+    for i, eg in enumerate(page.egress):
         w = f"egress[{i}]"
-        if not since < row.seq <= seq:
-            _fail(f"agent answer: {w} has seq {row.seq}, outside {since + 1}..{seq}")
-        t = targets[_index(row.target, targets, w + " target")]
+        if not since < eg.seq <= seq:
+            _fail(f"agent answer: {w} has seq {eg.seq}, outside {since + 1}..{seq}")
+        tgt = targets[_index(eg.target, targets, w + " target")]
         egress.append(EgressResult(
-            vantage=vantage, target=t.text, address=row.address, port=t.port,
-            mode=row.mode, outcome=row.outcome, latency_ms=row.latency_ms,
-            error=texts[_index(row.error, texts, w + " error")], timestamp=row.timestamp,
-            fallback=texts[_index(row.fallback, texts, w + " fallback")], via=row.via,
-            raw=texts[_index(row.raw, texts, w + " raw")]))
+            vantage=vantage, target=tgt.text, address=eg.address, port=tgt.port,
+            mode=eg.mode, outcome=eg.outcome, latency_ms=eg.latency_ms,
+            error=texts[_index(eg.error, texts, w + " error")], timestamp=eg.timestamp,
+            fallback=texts[_index(eg.fallback, texts, w + " fallback")], via=eg.via,
+            raw=texts[_index(eg.raw, texts, w + " raw")]))
     return AgentReport(
         vantage=vantage, node=page.node, claimed_vantage=page.vantage, version=page.version,
         started=page.started, now=page.now, since=since, seq=seq, oldest=oldest,
@@ -458,4 +459,4 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
         mode_requested=page.mode_requested, fallback=page.fallback, qtype=qtype,
         resolvers=resolvers, names=tuple(names), targets=tuple(t.text for t in targets),
         dns=tuple(dns), egress=tuple(egress),
-        errors=tuple(AgentError(e.timestamp, e.message) for e in page.errors))
+        errors=tuple(AgentError(x.timestamp, x.message) for x in page.errors))

@@ -1,8 +1,11 @@
 """Config layering: defaults < file < environment < flags, with clear errors naming the key."""
 
+import string
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from probes import config
 
@@ -73,11 +76,6 @@ def test_describe_lists_every_key():
 
 
 # --- what a user can break: one ConfigError line, never a traceback ---------------------------
-
-import string  # noqa: E402
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 def _one_line_error(p: Path, env: dict | None = None, flags: dict | None = None) -> str:
