@@ -9,7 +9,8 @@ required endpoints and an API server target) at the lab's DNS and loopback TCP t
 so it does what a production agent does every interval: 2 resolvers × 2 names of DNS and
 8 TCP handshakes, each name resolved first. A reader in this process fetches
 ``/v1/results?since=cursor`` every 10 s, as the app would (far more often than the app's
-one read per 10–200 s), and checks no result was missed.
+one read per 10–200 s), and checks no result was missed; it also scrapes ``/metrics``
+every 10 s, as a Prometheus with a short scrape interval would.
 
 Every 10 s it samples the agent's RSS (VmRSS of /proc/PID/status) and CPU time
 (utime + stime of /proc/PID/stat). It prints RSS at start (first sample after the agent
@@ -136,6 +137,8 @@ def main() -> int:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/results?since={cursor}", timeout=5) as r:
                     body = r.read()
                 rep = decode(body, "node/bench-node")
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    scraped = len(r.read())
                 reads += 1
                 payload += len(body)
                 missed += rep.missed
@@ -147,7 +150,7 @@ def main() -> int:
                 t, rss, cpu = samples[-1]
                 mc = (cpu - samples[0][2]) / t * 1000 if t > 0 else 0.0
                 print(f"t={t:6.0f}s rss={rss / 1024:7.2f} MB cpu_avg={mc:5.2f} mcores results={results} "
-                      f"missed={missed} last_read={len(body)} B", flush=True)
+                      f"missed={missed} last_read={len(body)} B metrics={scraped} B", flush=True)
                 next_at += SAMPLE
                 if now >= end:
                     break

@@ -1,50 +1,77 @@
 """One typed configuration, layered: defaults < config file < AKSNET_* environment < flags.
 
-Every key lives in a section dataclass; the file, the environment and the flags all go
-through the same coercion so a bad value gets the same clear message wherever it came
-from, naming the key and its origin.
+The section dataclasses below are the schema: each key's type, and for numbers its bounds
+with the words for them (``Annotated[int, Meta(ge=…, le=…, description=…)]``). msgspec
+checks every layer against them (a struct per layer, built from the dataclasses, where a
+key not given is UNSET and an unknown key or section is refused), converting text from
+the environment and flags the same way as TOML values; its errors are said again in one
+line naming the key and where it came from. Checks a type cannot express (DNS names,
+targets, overrides) run after, on the keys the layer set.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Annotated, Any, get_type_hints
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 
 class ConfigError(Exception):
     """A configuration value or key the user must fix; the message says which and where."""
 
 
+def _span(lo: float, hi: float, what: str) -> Meta:
+    return Meta(ge=lo, le=hi, description=what)
+
+
+PageSize = Annotated[int, _span(1, 10_000, "an integer from 1 to 10000")]
+RequestTimeout = Annotated[float, Meta(gt=0, le=600, description="a number of seconds above 0 and at most 600")]
+WatchTimeout = Annotated[int, _span(10, 3600, "an integer of seconds from 10 to 3600")]
+RefreshInterval = Annotated[float, _span(0.05, 10, "a number of seconds from 0.05 to 10")]
+DemoNodes = Annotated[int, _span(0, 5000, "an integer from 0 to 5000")]
+DnsInterval = Annotated[float, _span(0.1, 3600, "a number of seconds from 0.1 to 3600")]
+ProbeTimeout = Annotated[float, _span(0.05, 60, "a number of seconds from 0.05 to 60")]
+EgressInterval = Annotated[float, _span(0.5, 3600, "a number of seconds from 0.5 to 3600")]
+WindowMinutes = Annotated[int, _span(5, 1440, "an integer of minutes from 5 to 1440")]
+AzureRefresh = Annotated[float, _span(15, 3600, "a number of seconds from 15 to 3600")]
+PortNumber = Annotated[int, _span(1, 65535, "a port from 1 to 65535")]
+Budget = Annotated[float, _span(0.1, 100, "a number of requests per second from 0.1 to 100")]
+AgentTimeout = Annotated[float, _span(0.1, 60, "a number of seconds from 0.1 to 60")]
+
+
 @dataclass(frozen=True, slots=True)
 class KubeConfig:
     kubeconfig: str = ""  # path; empty = $KUBECONFIG or ~/.kube/config, like kubectl
     context: str = ""  # empty = current-context
-    page_size: int = 500  # list page size (limit/continue), as kubectl uses
-    request_timeout: float = 10.0  # seconds, for each list request
-    watch_timeout: int = 300  # seconds a watch stream may stay open before it is renewed
+    page_size: PageSize = 500  # list page size (limit/continue), as kubectl uses
+    request_timeout: RequestTimeout = 10.0  # seconds, for each list request
+    watch_timeout: WatchTimeout = 300  # seconds a watch stream may stay open before it is renewed
 
 
 @dataclass(frozen=True, slots=True)
 class UiConfig:
-    refresh_interval: float = 0.25  # seconds between checks for a new snapshot
+    refresh_interval: RefreshInterval = 0.25  # seconds between checks for a new snapshot
     theme: str = "textual-dark"
 
 
 @dataclass(frozen=True, slots=True)
 class DemoConfig:
     scenario: str = "healthy"  # built-in name or path of a scenario file
-    nodes: int = 0  # 0 = as many as the scenario says
+    nodes: DemoNodes = 0  # 0 = as many as the scenario says
 
 
 @dataclass(frozen=True, slots=True)
 class DnsConfig:
-    interval: float = 5.0  # seconds between queries of one (vantage, resolver, name)
-    timeout: float = 2.0  # seconds: one query's deadline, TCP retry included
+    interval: DnsInterval = 5.0  # seconds between queries of one (vantage, resolver, name)
+    timeout: ProbeTimeout = 2.0  # seconds: one query's deadline, TCP retry included
     names: tuple[str, ...] = ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
     resolvers: tuple[str, ...] = ()  # extra servers: "10.1.0.4", "10.1.0.4:5353", "[fd00::53]:53"
     azure_dns: bool = False  # also probe Azure DNS 168.63.129.16
@@ -53,8 +80,8 @@ class DnsConfig:
 
 @dataclass(frozen=True, slots=True)
 class EgressConfig:
-    interval: float = 10.0  # seconds between checks of one (vantage, target)
-    timeout: float = 2.0  # seconds a handshake may take (like `nc -w 2`)
+    interval: EgressInterval = 10.0  # seconds between checks of one (vantage, target)
+    timeout: ProbeTimeout = 2.0  # seconds a handshake may take (like `nc -w 2`)
     mode: str = "auto"  # auto (SYN where raw sockets are allowed) | syn | connect
     targets: tuple[str, ...] = ()  # extra "host:port" / "[v6]:port" targets
     aks_defaults: bool = True  # check AKS's required outbound endpoints (MCR, ARM, Entra ID, …)
@@ -66,8 +93,8 @@ class AzureConfig:
     enabled: bool = True  # false: no Azure call at all; the SNAT pane says so
     subscription: str = ""  # "" = from the nodes' providerID
     node_resource_group: str = ""  # "" = from the kubernetes.azure.com/cluster node label (MC_…)
-    window_minutes: int = 30  # SNAT metrics window (PT1M points)
-    refresh_seconds: float = 60.0  # seconds between Azure Monitor refreshes
+    window_minutes: WindowMinutes = 30  # SNAT metrics window (PT1M points)
+    refresh_seconds: AzureRefresh = 60.0  # seconds between Azure Monitor refreshes
     firewall_id: str = ""  # Azure Firewall resource ID (userDefinedRouting): chart SNATPortUtilization
 
 
@@ -76,10 +103,10 @@ class AgentsConfig:
     enabled: bool = True  # read the per-node agents (`aksnet-top agent install`) when they run
     namespace: str = "aksnet-top"  # where the agent DaemonSet runs
     selector: str = "app.kubernetes.io/name=aksnet-top-agent"  # label selector of its pods
-    port: int = 9102  # the agents' port, reached through the API server's pod proxy
-    budget: float = 5.0  # API requests per second for all agent reads together (the app)
-    check_budget: float = 20.0  # the same for `check`: one bounded burst, every agent read once
-    timeout: float = 3.0  # seconds one read through the pod proxy may take
+    port: PortNumber = 9102  # the agents' port, reached through the API server's pod proxy
+    budget: Budget = 5.0  # API requests per second for all agent reads together (the app)
+    check_budget: Budget = 20.0  # the same for `check`: one bounded burst, every agent read once
+    timeout: AgentTimeout = 3.0  # seconds one read through the pod proxy may take
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,26 +118,6 @@ class Config:
     egress: EgressConfig = field(default_factory=EgressConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
     agents: AgentsConfig = field(default_factory=AgentsConfig)
-
-
-# Bounds checked after coercion: key -> (predicate, what it must be)
-_CHECKS: dict[str, tuple[Any, str]] = {
-    "kube.page_size": (lambda v: 1 <= v <= 10_000, "an integer from 1 to 10000"),
-    "kube.request_timeout": (lambda v: 0 < v <= 600, "a number of seconds above 0 and at most 600"),
-    "kube.watch_timeout": (lambda v: 10 <= v <= 3600, "an integer of seconds from 10 to 3600"),
-    "ui.refresh_interval": (lambda v: 0.05 <= v <= 10, "a number of seconds from 0.05 to 10"),
-    "demo.nodes": (lambda v: 0 <= v <= 5000, "an integer from 0 to 5000"),
-    "dns.interval": (lambda v: 0.1 <= v <= 3600, "a number of seconds from 0.1 to 3600"),
-    "dns.timeout": (lambda v: 0.05 <= v <= 60, "a number of seconds from 0.05 to 60"),
-    "egress.interval": (lambda v: 0.5 <= v <= 3600, "a number of seconds from 0.5 to 3600"),
-    "egress.timeout": (lambda v: 0.05 <= v <= 60, "a number of seconds from 0.05 to 60"),
-    "azure.window_minutes": (lambda v: 5 <= v <= 1440, "an integer of minutes from 5 to 1440"),
-    "azure.refresh_seconds": (lambda v: 15 <= v <= 3600, "a number of seconds from 15 to 3600"),
-    "agents.port": (lambda v: 1 <= v <= 65535, "a port from 1 to 65535"),
-    "agents.budget": (lambda v: 0.1 <= v <= 100, "a number of requests per second from 0.1 to 100"),
-    "agents.check_budget": (lambda v: 0.1 <= v <= 100, "a number of requests per second from 0.1 to 100"),
-    "agents.timeout": (lambda v: 0.1 <= v <= 60, "a number of seconds from 0.1 to 60"),
-}
 
 
 def parse_override(text: str) -> tuple[str, tuple[str, int]]:
@@ -185,85 +192,137 @@ def _sections() -> dict[str, type]:
     return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
 
 
-def _coerce(value: Any, typ: Any, key: str, origin: str) -> Any:
-    def bad(what: str) -> ConfigError:
-        return ConfigError(f"{origin}: {key} must be {what}, got {value!r}")
+def _keys(section: type) -> dict[str, Any]:
+    """key -> its declared type, bounds included (Annotated[int, Meta(...)])."""
+    hints = get_type_hints(section, include_extras=True)
+    return {f.name: hints[f.name] for f in dataclasses.fields(section)}
 
-    from_text = isinstance(value, str)
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        if from_text and value.strip().lower() in ("1", "true", "yes", "on"):
-            return True
-        if from_text and value.strip().lower() in ("0", "false", "no", "off"):
-            return False
-        raise bad("true or false")
-    if typ is int:
-        if isinstance(value, bool):
-            raise bad("an integer")
-        if isinstance(value, int):
-            return value
-        if from_text:
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise bad("an integer")
-    if typ is float:
-        if isinstance(value, bool):
-            raise bad("a number")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if from_text:
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise bad("a number")
-    if typ is str:
+
+def _base(typ: Any) -> Any:
+    return typ.__origin__ if hasattr(typ, "__metadata__") else typ
+
+
+def _layer_schema() -> type:
+    """A struct for one layer: every key optional (UNSET when the layer does not give it),
+    unknown keys and sections refused."""
+    sections = []
+    for name, sec_type in _sections().items():
+        fields = [(k, typ | UnsetType, UNSET) for k, typ in _keys(sec_type).items()]
+        layer = msgspec.defstruct(f"{sec_type.__name__}Layer", fields, forbid_unknown_fields=True,
+                                  frozen=True, module=__name__)
+        sections.append((name, layer | UnsetType, UNSET))
+    return msgspec.defstruct("ConfigLayer", sections, forbid_unknown_fields=True, frozen=True, module=__name__)
+
+
+_LAYER = _layer_schema()
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _prepare(value: Any, typ: Any) -> Any:
+    """Text as a person writes it (the environment, flags, or a string in the file) made
+    into what the schema wants: "a, b" -> a list, "yes" -> true, " 5 " -> 5. Only text is
+    read loosely: a TOML 2.0 for an integer or 1 for a boolean is a wrong type."""
+    base = _base(typ)
+    if base == tuple[str, ...]:
         if isinstance(value, str):
-            return value
-        raise bad("a string")
-    if typ == tuple[str, ...]:
-        # a TOML array of strings, or (environment, flags) one string, comma-separated
-        if from_text:
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        if isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value):
-            return tuple(x.strip() for x in value)
-        raise bad("a list of strings")
-    raise ConfigError(f"{origin}: {key} has an unsupported type")  # a programming error, said plainly
+            return [p.strip() for p in value.split(",") if p.strip()]
+        if isinstance(value, (list, tuple)):
+            return [x.strip() if isinstance(x, str) else x for x in value]
+    elif isinstance(value, str):
+        if base is bool:
+            word = value.strip().lower()
+            return True if word in _TRUE else False if word in _FALSE else value
+        if base in (int, float):
+            try:  # msgspec's lax mode reads numbers from text; the layer is checked strictly
+                return msgspec.convert(value.strip(), base, strict=False)
+            except (msgspec.ValidationError, UnicodeError):
+                return value  # refused below, with the key's name
+    return value
 
 
-def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -> Config:
+def _is_text(v: str) -> bool:
+    """False for lone surrogates: what os.environ makes of bytes that are not UTF-8."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _show(v: Any) -> str:
+    try:
+        s = repr(v)
+    except ValueError:  # an int too long to print
+        return "an integer of more than 4300 digits"
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def _explain(e: msgspec.ValidationError, updates: Mapping[str, Any], origin: str) -> str:
+    """msgspec's "Expected `int` >= 1 - at `$.kube.page_size`" as the user's one line."""
+    m = _AT.match(str(e).splitlines()[0] if str(e) else "")
+    what, path = (m.group("what"), m.group("path") or "") if m else (str(e), "")
+    steps = re.findall(r"\.(\w+)", path)
     sections = _sections()
-    changed: dict[str, Any] = {}
+    unknown = re.match(r"Object contains unknown field `(.*)`$", what)
+    if unknown and not steps:
+        known = ", ".join(sorted(sections))
+        return f"{origin}: unknown section [{unknown.group(1)}] (known: {known})"
+    if unknown:
+        sec = steps[0]
+        known = ", ".join(sorted(_keys(sections[sec])))
+        return f"{origin}: unknown key {sec}.{unknown.group(1)} (known in [{sec}]: {known})"
+    if len(steps) == 1:
+        return f"{origin}: [{steps[0]}] must be a table of keys"
+    if len(steps) >= 2 and steps[0] in sections and steps[1] in _keys(sections[steps[0]]):
+        sec, key = steps[0], steps[1]
+        typ = _keys(sections[sec])[key]
+        raw = updates[sec][key]
+        meta = getattr(typ, "__metadata__", ())
+        base = _base(typ)
+        if meta and what.startswith("Expected `") and ", got" not in what:  # a bound, not a type
+            return f"{origin}: {sec}.{key} must be {meta[0].description}, got {_show(raw)}"
+        words = "a list of strings" if base == tuple[str, ...] else _WORDS.get(base, "valid")
+        return f"{origin}: {sec}.{key} must be {words}, got {_show(raw)}"
+    return f"{origin}: {what}"  # not expected: msgspec's own words, still one line
+
+
+def _apply(cfg: Config, updates: Mapping[str, Any], origin: str) -> Config:
+    sections = _sections()
+    prepared: dict[str, Any] = {}
     for sec_name, values in updates.items():
-        if sec_name not in sections:
-            known = ", ".join(sorted(sections))
-            raise ConfigError(f"{origin}: unknown section [{sec_name}] (known: {known})")
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"{origin}: [{sec_name}] must be a table of keys")
-        sec_type = sections[sec_name]
-        hints = get_type_hints(sec_type)
-        current = changed.get(sec_name, getattr(cfg, sec_name))
+        if sec_name in sections and isinstance(values, Mapping):
+            keys = _keys(sections[sec_name])
+            values = {k: _prepare(v, keys[k]) if k in keys else v for k, v in values.items()}
+        prepared[sec_name] = values
+    try:
+        layer: Any = msgspec.convert(prepared, _LAYER, strict=True)
+    except msgspec.ValidationError as e:
+        raise ConfigError(_explain(e, updates, origin).replace("\n", " ")) from None
+    except UnicodeError:
+        raise ConfigError(f"{origin}: a value is not UTF-8 text") from None
+    changed: dict[str, Any] = {}
+    for sec_name in sections:
+        given = getattr(layer, sec_name)
+        if given is UNSET:
+            continue
         new_values: dict[str, Any] = {}
-        for key, raw in values.items():
-            full = f"{sec_name}.{key}"
-            if key not in hints:
-                known = ", ".join(sorted(hints))
-                raise ConfigError(f"{origin}: unknown key {full} (known in [{sec_name}]: {known})")
-            value = _coerce(raw, hints[key], full, origin)
-            check = _CHECKS.get(full)
-            if check and not check[0](value):
-                raise ConfigError(f"{origin}: {full} must be {check[1]}, got {raw!r}")
-            validate = _VALIDATORS.get(full)
+        for key in _keys(sections[sec_name]):
+            value = getattr(given, key)
+            if value is UNSET:
+                continue
+            validate = _VALIDATORS.get(f"{sec_name}.{key}")
             if validate is not None:
                 try:
                     value = validate(value)
                 except ValueError as e:
-                    raise ConfigError(f"{origin}: {full}: {e}") from None
+                    raise ConfigError(f"{origin}: {sec_name}.{key}: {e}") from None
             new_values[key] = value
-        changed[sec_name] = dataclasses.replace(current, **new_values)
+        if new_values:
+            changed[sec_name] = dataclasses.replace(getattr(cfg, sec_name), **new_values)
     return dataclasses.replace(cfg, **changed) if changed else cfg
 
 
@@ -275,6 +334,8 @@ def from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
         if not name.startswith("AKSNET_") or name == "AKSNET_CONFIG":
             continue
         rest = name[len("AKSNET_") :].lower()
+        if not _is_text(value):
+            raise ConfigError(f"environment: {name} is not UTF-8 text (bytes {_show(value)}); set it again as UTF-8")
         for sec in sections:
             if rest.startswith(sec + "_"):
                 out.setdefault(sec, {})[rest[len(sec) + 1 :]] = value
@@ -284,24 +345,55 @@ def from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return out
 
 
+def _read_file(path: Path) -> dict[str, Any]:
+    """The TOML file as a dict, or ConfigError: unreadable, not UTF-8, not TOML, absurd."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
+                          "save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as e:  # an integer of more than 4300 digits (sys.int_max_str_digits)
+        if "digits" in str(e):
+            raise ConfigError(f"{path}: an integer has more than 4300 digits; no setting takes one") from None
+        raise ConfigError(f"{path}: not valid TOML: {str(e).splitlines()[0] if str(e) else e!r}") from None
+
+
 def load(
     flags: Mapping[str, Mapping[str, Any]] | None = None,
     env: Mapping[str, str] | None = None,
     path: Path | None = None,
 ) -> Config:
-    """Build the Config from all layers. `flags` holds only the flags the user gave."""
-    env = os.environ if env is None else env
+    """Build the Config from all layers. `flags` holds only the flags the user gave.
+    Raises ConfigError, one line, for anything the user must fix."""
+    try:
+        return _load(flags, os.environ if env is None else env, path)
+    except ConfigError as e:
+        msg = str(e)
+        if any(c in msg for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):  # what splitlines() splits on
+            raise ConfigError(repr(msg)[1:-1]) from None  # quoted text with line breaks: escaped, one line
+        raise
+
+
+def _load(flags: Mapping[str, Mapping[str, Any]] | None, env: Mapping[str, str], path: Path | None) -> Config:
     cfg = Config()
     file_path = path or default_path(env)
     explicit = path is not None or bool(env.get("AKSNET_CONFIG"))
-    if file_path.exists():
-        try:
-            data = tomllib.loads(file_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{file_path}: not valid TOML: {e}") from None
-        except OSError as e:
-            raise ConfigError(f"{file_path}: cannot read: {e.strerror}") from None
-        cfg = _apply(cfg, data, str(file_path))
+    try:
+        exists = file_path.exists()
+    except (OSError, ValueError) as e:  # a path with a NUL byte, a directory we may not enter
+        raise ConfigError(f"{file_path}: cannot read: {e}") from None
+    if exists:
+        cfg = _apply(cfg, _read_file(file_path), str(file_path))
     elif explicit:
         raise ConfigError(f"{file_path}: config file not found")
     cfg = _apply(cfg, from_env(env), "environment")

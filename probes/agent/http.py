@@ -1,7 +1,7 @@
-"""The agent's one port: a small HTTP/1.1 server on asyncio (no dependencies).
+"""The agent's one port: a small HTTP/1.1 server on asyncio.
 
     GET /v1/results?since=N   the feed after seq N, JSON (probes.agent.wire), gzip if asked
-    GET /metrics              Prometheus text exposition 0.0.4
+    GET /metrics              Prometheus text exposition 0.0.4, by prometheus_client
     GET /healthz              200 "ok"
 
 One request per connection (``Connection: close``): the readers are the API server's pod
@@ -17,10 +17,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-import math
-import os
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from prometheus_client import ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from probes.agent import wire
 from probes.engine.history import percentile
@@ -33,7 +37,7 @@ WRITE_TIMEOUT = 10.0
 MAX_CLIENTS = 32
 LINGER = 1.0  # s a closing connection waits for the client's FIN
 GZIP_MIN = 1400  # bytes: below one packet compression buys nothing
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             408: "Request Timeout", 431: "Request Header Fields Too Large",
@@ -49,94 +53,86 @@ class BadRequest(Exception):
 
 # --- Prometheus exposition ------------------------------------------------------------------
 
-def escape_label(v: str) -> str:
-    """A label value as the text format wants it: backslash, double quote, newline escaped."""
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class AgentCollector(Collector):
+    """The agent's counters and recent latencies, read from the agent at each scrape (no
+    metric objects kept in step with the ring: the agent's own counts are the truth)."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+
+    def collect(self) -> Iterator[Metric]:
+        agent = self.agent
+        s = agent.settings
+        mode = agent.mode
+        info = GaugeMetricFamily("aksnet_agent_info", "The agent: node, vantage, version, egress mode in use.",
+                                 labels=("node", "vantage", "version", "mode"))
+        info.add_metric((s.node, s.vantage, agent.version, mode.value if mode is not None else ""), 1)
+        yield info
+        yield GaugeMetricFamily("aksnet_agent_start_time_seconds", "When the agent started, Unix time.",
+                                value=float(agent.started))
+        yield GaugeMetricFamily("aksnet_agent_results_seq", "Sequence number of the newest result.", value=agent.seq)
+        yield GaugeMetricFamily("aksnet_agent_results_held", "Results held in the agent's ring.", value=agent.held)
+
+        address = agent.addresses
+        queries = CounterMetricFamily("aksnet_agent_dns_queries", "DNS queries by resolver, name and outcome.",
+                                      labels=("resolver", "address", "name", "outcome"))
+        for (res, name, outcome), n in sorted(agent.dns_counts.items()):
+            queries.add_metric((res, address.get(res, ""), name, outcome), n)
+        yield queries
+        dns_lat = GaugeMetricFamily("aksnet_agent_dns_latency_ms",
+                                    "DNS answer time, ms, over the last answers (quantile 0.5 and 0.95).",
+                                    labels=("resolver", "address", "name", "quantile"))
+        for (res, name), lat in sorted(agent.dns_latencies().items()):
+            for q, v in _quantiles(lat):
+                dns_lat.add_metric((res, address.get(res, ""), name, q), v)
+        yield dns_lat
+        checks = CounterMetricFamily("aksnet_agent_egress_checks", "TCP egress checks by target and outcome.",
+                                     labels=("target", "outcome"))
+        for (target, outcome), n in sorted(agent.egress_counts.items()):
+            checks.add_metric((target, outcome), n)
+        yield checks
+        hs = GaugeMetricFamily("aksnet_agent_egress_handshake_ms",
+                               "TCP handshake time, ms, over the last open checks (quantile 0.5 and 0.95).",
+                               labels=("target", "quantile"))
+        for target, lat in sorted(agent.egress_latencies().items()):
+            for q, v in _quantiles(lat):
+                hs.add_metric((target, q), v)
+        yield hs
+        stats = agent.scheduler_stats
+        if stats is not None:
+            yield CounterMetricFamily(
+                "aksnet_agent_skipped_ticks",
+                "Probe runs skipped because the previous run of the same job was still going.",
+                value=stats.skipped_ticks)
+        yield CounterMetricFamily("aksnet_agent_errors", "Probe jobs that failed inside the agent (bugs).",
+                                  value=agent.error_count)
 
 
-def _labels(**kv: str) -> str:
-    return "{" + ",".join(f'{k}="{escape_label(str(v))}"' for k, v in kv.items()) + "}"
+def _quantiles(lat: list[float]) -> list[tuple[str, float]]:
+    if not lat:
+        return []
+    lat.sort()
+    return [("0.5", percentile(lat, 50)), ("0.95", percentile(lat, 95))]
 
 
-def _num(v: float) -> str:
-    if isinstance(v, int):
-        return str(v)
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    return repr(round(v, 6))
+class AgentMetrics:
+    """``/metrics`` of one agent: a private registry (never the global one, no exporter
+    thread, no second port) holding the agent's collector and prometheus_client's
+    ProcessCollector (CPU seconds, resident memory, open fds, start time from /proc)."""
 
+    def __init__(self, agent: Any) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(AgentCollector(agent))
+        ProcessCollector(registry=self.registry)
 
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+    def text(self) -> bytes:
+        """Prometheus text format 0.0.4."""
+        return generate_latest(self.registry)
 
 
 def metrics_text(agent: Any) -> bytes:
-    """The agent's counters and recent latencies, Prometheus text format 0.0.4."""
-    s = agent.settings
-    out: list[str] = []
-
-    def family(name: str, kind: str, help_: str) -> None:
-        out.append(f"# HELP {name} {help_}")
-        out.append(f"# TYPE {name} {kind}")
-
-    mode = agent.mode
-    family("aksnet_agent_info", "gauge", "The agent: node, vantage, version, egress mode in use.")
-    out.append("aksnet_agent_info" + _labels(node=s.node, vantage=s.vantage, version=agent.version,
-                                             mode=mode.value if mode is not None else "") + " 1")
-    family("aksnet_agent_start_time_seconds", "gauge", "When the agent started, Unix time.")
-    out.append(f"aksnet_agent_start_time_seconds {_num(float(agent.started))}")
-    family("aksnet_agent_results_seq", "gauge", "Sequence number of the newest result.")
-    out.append(f"aksnet_agent_results_seq {agent.seq}")
-    family("aksnet_agent_results_held", "gauge", "Results held in the agent's ring.")
-    out.append(f"aksnet_agent_results_held {agent.held}")
-
-    address = agent.addresses
-    family("aksnet_agent_dns_queries_total", "counter", "DNS queries by resolver, name and outcome.")
-    for (res, name, outcome), n in sorted(agent.dns_counts.items()):
-        out.append("aksnet_agent_dns_queries_total" + _labels(
-            resolver=res, address=address.get(res, ""), name=name, outcome=outcome) + f" {n}")
-    family("aksnet_agent_dns_latency_ms", "gauge",
-           "DNS answer time, ms, over the last answers (quantile 0.5 and 0.95).")
-    for (res, name), lat in sorted(agent.dns_latencies().items()):
-        if not lat:
-            continue
-        lat.sort()
-        for q, pct in (("0.5", 50), ("0.95", 95)):
-            out.append("aksnet_agent_dns_latency_ms" + _labels(
-                resolver=res, address=address.get(res, ""), name=name, quantile=q)
-                + " " + _num(percentile(lat, pct)))
-    family("aksnet_agent_egress_checks_total", "counter", "TCP egress checks by target and outcome.")
-    for (target, outcome), n in sorted(agent.egress_counts.items()):
-        out.append("aksnet_agent_egress_checks_total" + _labels(target=target, outcome=outcome) + f" {n}")
-    family("aksnet_agent_egress_handshake_ms", "gauge",
-           "TCP handshake time, ms, over the last open checks (quantile 0.5 and 0.95).")
-    for target, lat in sorted(agent.egress_latencies().items()):
-        if not lat:
-            continue
-        lat.sort()
-        for q, pct in (("0.5", 50), ("0.95", 95)):
-            out.append("aksnet_agent_egress_handshake_ms" + _labels(target=target, quantile=q)
-                       + " " + _num(percentile(lat, pct)))
-    stats = agent.scheduler_stats
-    if stats is not None:
-        family("aksnet_agent_skipped_ticks_total", "counter",
-               "Probe runs skipped because the previous run of the same job was still going.")
-        out.append(f"aksnet_agent_skipped_ticks_total {stats.skipped_ticks}")
-    family("aksnet_agent_errors_total", "counter", "Probe jobs that failed inside the agent (bugs).")
-    out.append(f"aksnet_agent_errors_total {agent.error_count}")
-    t = os.times()
-    family("process_cpu_seconds_total", "counter", "User and system CPU time, s.")
-    out.append(f"process_cpu_seconds_total {_num(t.user + t.system)}")
-    family("process_resident_memory_bytes", "gauge", "Resident memory, bytes.")
-    out.append(f"process_resident_memory_bytes {_rss_bytes()}")
-    out.append("")
-    return "\n".join(out).encode("utf-8")
+    """One exposition of `agent` (tests, one-off use; the server keeps its AgentMetrics)."""
+    return AgentMetrics(agent).text()
 
 
 # --- the server ---------------------------------------------------------------------------------
@@ -201,6 +197,7 @@ class AgentServer:
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
         self.requests: dict[int, int] = {}  # status -> count
+        self.metrics = AgentMetrics(agent)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -287,7 +284,7 @@ class AgentServer:
         if path == "/healthz":
             return 200, b"ok\n", "text/plain"
         if path == "/metrics":
-            return 200, metrics_text(self.agent), METRICS_TYPE
+            return 200, self.metrics.text(), METRICS_TYPE
         since = _since(u.query)
         return 200, wire.encode(self.agent, since), wire.CONTENT_TYPE
 

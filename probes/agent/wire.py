@@ -35,38 +35,138 @@ Document (every key required)::
      "errors": [[ts, "message"], …]}
 
 Lists may carry extra trailing items (later v1 agents); readers ignore them.
-:func:`decode` validates everything and raises only :class:`AgentDataError`.
+
+The shape is declared once, as msgspec structs (:class:`Page`; the result rows are
+``array_like`` structs, so they travel as lists): the agent encodes them and the reader
+decodes straight into them, types and bounds checked by msgspec in one pass. What a
+schema cannot say (an index within its table, a seq within the cursor's range, a target
+that parses) is checked after. :func:`decode` raises only :class:`AgentDataError`, one
+line naming the field (``dns[3] latency_ms``), whatever the bytes.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from enum import Enum
+from typing import Annotated, Any, NoReturn
 
-import orjson
+import msgspec
+from msgspec import Meta
 
 from probes.agent.core import AgentError
-from probes.dns.probe import DnsResult
-from probes.dns.probe import DnsOutcome
-from probes.egress.probe import EgressResult, EgressMode
-from probes.egress.probe import EgressOutcome
+from probes.dns.probe import DnsOutcome, DnsResult
 from probes.dns.resolvers import Resolver, ResolverKind
+from probes.egress.probe import EgressMode, EgressOutcome, EgressResult
 from probes.egress.targets import Target, parse_target
 
 SCHEMA = "aksnet-top/agent/v1"
 MAX_BYTES = 8 * 1024 * 1024
 CONTENT_TYPE = "application/json"
-
-_DNS_OUTCOMES = {o.value: o for o in DnsOutcome}
-_EGRESS_OUTCOMES = {o.value: o for o in EgressOutcome}
-_MODES = {m.value: m for m in EgressMode}
-_KINDS = {k.value: k for k in ResolverKind}
 TC_SEEN, VIA_TCP = 1, 2
+
+# bounded types: a whole number the reader can store, a time or duration (JSON has no
+# NaN/Infinity and msgspec refuses numbers out of range, so a float here is finite)
+Count = Annotated[int, Meta(ge=0, le=2 ** 63 - 1)]
+Seq = Annotated[int, Meta(ge=1, le=2 ** 63 - 1)]
+Index = int  # position in a table of the page: checked against the table after decoding
+Port = Annotated[int, Meta(ge=1, le=65535)]
+Seconds = Annotated[float, Meta(ge=0)]
+Millis = Annotated[float, Meta(ge=0)]
 
 
 class AgentDataError(ValueError):
     """The agent's answer cannot be used; the message is one line, for the status bar."""
+
+
+# --- the schema -----------------------------------------------------------------------------
+
+class Dial(msgspec.Struct, array_like=True, frozen=True):
+    """Where a resolver is really dialled (``[host, port]``), when not its address."""
+
+    host: str
+    port: Port
+
+
+class WireResolver(msgspec.Struct, frozen=True):
+    key: Annotated[str, Meta(min_length=1)]
+    kind: ResolverKind
+    address: str
+    port: Port
+    target: Dial | None = None
+
+
+class DnsRow(msgspec.Struct, array_like=True, frozen=True):
+    seq: Seq
+    timestamp: Seconds
+    resolver: Index
+    name: Index
+    outcome: DnsOutcome
+    latency_ms: Millis
+    answers: Count
+    flags: Annotated[int, Meta(ge=0, le=3)]  # TC_SEEN | VIA_TCP
+    rcode: str
+    error: Index
+    raw: Index
+
+
+class EgressRow(msgspec.Struct, array_like=True, frozen=True):
+    seq: Seq
+    timestamp: Seconds
+    target: Index
+    address: str
+    mode: EgressMode
+    outcome: EgressOutcome
+    latency_ms: Millis
+    error: Index
+    fallback: Index
+    via: str
+    raw: Index
+
+
+class ErrorRow(msgspec.Struct, array_like=True, frozen=True):
+    timestamp: Seconds
+    message: str
+
+
+class Page(msgspec.Struct, frozen=True):
+    """One answer of ``GET /v1/results``; the fields in the order they are written."""
+
+    schema: str
+    node: str
+    vantage: str
+    version: str
+    started: Seconds
+    now: Seconds
+    since: Count
+    seq: Count
+    oldest: Count
+    dns_interval: Seconds
+    egress_interval: Seconds
+    mode: EgressMode | None
+    mode_requested: str
+    fallback: str
+    qtype: str
+    resolvers: list[WireResolver]
+    names: list[str]
+    targets: list[str]
+    texts: list[str]
+    dns: list[DnsRow]
+    egress: list[EgressRow]
+    errors: list[ErrorRow]
+
+
+class _Head(msgspec.Struct):
+    """Only the schema, to say "another version" before any field error."""
+
+    schema: Any = None
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Page)
+_HEAD = msgspec.json.Decoder(_Head)
+_ANY = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +207,10 @@ def _r3(x: float) -> float:
     return round(x, 3) if math.isfinite(x) else 0.0
 
 
+def _ms(x: float) -> float:
+    return round(x, 3) if math.isfinite(x) and x >= 0 else 0.0
+
+
 def encode(agent: Any, since: int = 0) -> bytes:
     """The agent's results with seq > `since`, as JSON bytes (see the module docstring)."""
     s = agent.settings
@@ -128,8 +232,8 @@ def encode(agent: Any, since: int = 0) -> bytes:
     resolvers = list(s.resolvers)
     names = list(s.names)
     targets = [t.text for t in s.targets]
-    dns: list[list[Any]] = []
-    egress: list[list[Any]] = []
+    dns: list[DnsRow] = []
+    egress: list[EgressRow] = []
     for seq, r in agent.results_since(since):
         raw = text(raws[seq]) if seq in raws else 0
         if isinstance(r, DnsResult):
@@ -141,36 +245,34 @@ def encode(agent: Any, since: int = 0) -> bytes:
             if ni is None:
                 ni = n_index[r.qname] = len(names)
                 names.append(r.qname)
-            dns.append([seq, _r3(r.timestamp), ri, ni, r.outcome.value, _r3(r.latency_ms), r.answers,
-                        (TC_SEEN if r.tc_seen else 0) | (VIA_TCP if r.via_tcp else 0), r.rcode,
-                        text(r.error), raw])
+            dns.append(DnsRow(seq, _r3(r.timestamp), ri, ni, r.outcome, _ms(r.latency_ms), r.answers,
+                              (TC_SEEN if r.tc_seen else 0) | (VIA_TCP if r.via_tcp else 0), r.rcode,
+                              text(r.error), raw))
         else:
             ti = t_index.get(r.target)
             if ti is None:
                 ti = t_index[r.target] = len(targets)
                 targets.append(r.target)
-            egress.append([seq, _r3(r.timestamp), ti, r.address, r.mode.value, r.outcome.value,
-                           _r3(r.latency_ms), text(r.error), text(r.fallback), r.via, raw])
-    mode = agent.mode
-    doc = {
-        "schema": SCHEMA, "node": s.node, "vantage": s.vantage, "version": agent.version,
-        "started": _r3(agent.started), "now": _r3(agent.now()),
-        "since": since, "seq": agent.seq, "oldest": agent.oldest,
-        "dns_interval": s.dns_interval, "egress_interval": s.egress_interval,
-        "mode": mode.value if mode is not None else None, "mode_requested": s.mode,
-        "fallback": agent.fallback, "qtype": s.qtype,
-        "resolvers": [{"key": r.key, "kind": r.kind.value, "address": r.address, "port": r.port,
-                       "target": list(r.target) if r.target is not None else None}
-                      for r in resolvers],
-        "names": names, "targets": targets, "texts": texts, "dns": dns, "egress": egress,
-        "errors": [[_r3(e.timestamp), e.message] for e in agent.errors],
-    }
-    return orjson.dumps(doc)
+            egress.append(EgressRow(seq, _r3(r.timestamp), ti, r.address, r.mode, r.outcome,
+                                    _ms(r.latency_ms), text(r.error), text(r.fallback), r.via, raw))
+    page = Page(
+        schema=SCHEMA, node=s.node, vantage=s.vantage, version=agent.version,
+        started=_r3(agent.started), now=_r3(agent.now()),
+        since=since, seq=agent.seq, oldest=agent.oldest,
+        dns_interval=s.dns_interval, egress_interval=s.egress_interval,
+        mode=agent.mode, mode_requested=s.mode, fallback=agent.fallback, qtype=s.qtype,
+        resolvers=[WireResolver(r.key, r.kind, r.address, r.port,
+                                Dial(*r.target) if r.target is not None else None) for r in resolvers],
+        names=names, targets=targets, texts=texts, dns=dns, egress=egress,
+        errors=[ErrorRow(_r3(e.timestamp), e.message) for e in agent.errors])
+    return _ENCODER.encode(page)
 
 
 # --- decode ---------------------------------------------------------------------------------
 
 def _fail(msg: str) -> NoReturn:
+    if len(msg.splitlines()) > 1:  # an agent's text quoted in the message: escaped, one line
+        msg = repr(msg)[1:-1]
     raise AgentDataError(msg)
 
 
@@ -179,73 +281,88 @@ def _show(v: Any) -> str:
     return s if len(s) <= 40 else s[:37] + "…"
 
 
-def _field(d: dict, key: str, where: str) -> Any:
-    if key not in d:
-        _fail(f"agent answer lacks {where}{key}")
-    return d[key]
+_ROWS: dict[str, type[msgspec.Struct]] = {"dns": DnsRow, "egress": EgressRow, "errors": ErrorRow}
+_WORDS = {"int": "a whole number", "float": "a number", "str": "text", "array": "a list",
+          "object": "an object", "null": "null", "bool": "true/false"}
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
+_CHOICES: dict[tuple[str, str], type[Enum]] = {("dns", "outcome"): DnsOutcome, ("egress", "outcome"): EgressOutcome,
+            ("egress", "mode"): EgressMode, ("", "mode"): EgressMode, ("resolvers", "kind"): ResolverKind}
 
 
-def _str(v: Any, where: str) -> str:
-    if not isinstance(v, str):
-        _fail(f"agent answer: {where} should be text, got {_show(v)}")
+def _where(path: str) -> tuple[str, str, str]:
+    """msgspec's ``.dns[3][5]`` -> ("dns[3] latency_ms", table "dns", field "latency_ms")."""
+    out, table, name = "", "", ""
+    steps = list(_STEP.finditer(path))
+    for n, m in enumerate(steps):
+        key, idx = m.group(1), m.group(2)
+        if key is not None:
+            out += ("." if out else "") + key
+            name = key
+            if n == 0:
+                table = key
+        elif n == 2 and table in _ROWS:  # a column of a row: its name, not its position
+            fields = _ROWS[table].__struct_fields__
+            name = fields[int(idx)] if int(idx) < len(fields) else idx
+            out += " " + name
+        else:
+            out += f"[{idx}]"
+    return out, (table if len(steps) > 1 else ""), name
+
+
+_NOTHING = object()
+
+
+def _value_at(data: bytes, path: str) -> Any:
+    """The value msgspec complained about, for the message (error path only)."""
+    try:
+        node: Any = _ANY.decode(data)
+        for m in _STEP.finditer(path):
+            node = node[m.group(1)] if m.group(1) is not None else node[int(m.group(2))]
+        return node
+    except Exception:  # noqa: BLE001 - only a nicer message is at stake
+        return _NOTHING
+
+
+def _explain(e: msgspec.ValidationError, data: bytes) -> str:
+    """msgspec's "Expected `int` >= 1 - at `$.dns[3][0]`" in the reader's words."""
+    m = _AT.match(str(e).splitlines()[0] if str(e) else "")
+    what, path = (m.group("what"), m.group("path") or "") if m else (str(e), "")
+    where, table, name = _where(path)
+    if what.startswith("Expected `") and "`array` of" not in what:
+        value = _value_at(data, path) if path else _NOTHING
+        if value is not _NOTHING:
+            what = what.split(", got ")[0] + f", got {_show(value)}"
+    if what == "Number out of range":
+        return f"agent answer: {where} is a number out of range"
+    missing = re.match(r"Object missing required field `(\w+)`", what)
+    if missing:
+        return f"agent answer lacks {where + '.' if where else ''}{missing.group(1)}"
+    if not where and what.startswith("Expected `object`"):
+        return f"agent answered JSON that is not an object ({what})"
+    short = re.match(r"Expected `array` of at least length (\d+), got (\d+)", what)
+    if short:
+        return f"agent answer: {where} has {short.group(2)} items, expected at least {short.group(1)}"
+    bad = re.match(r"Invalid enum value (.*)", what)
+    if bad:
+        choices = _CHOICES.get((table, name))
+        known = ", ".join(c.value for c in choices) if choices else "the known values"
+        return f"agent answer: {where} {bad.group(1)[:40]} is not one of {known}"
+    if what.startswith("Expected "):
+        said = re.sub(r"`(\w+)`", lambda w: _WORDS.get(w.group(1), w.group(1)), what[len("Expected "):])
+        said = re.sub(r"(\d)\.0\b", r"\1", said)  # ">= 0.0" -> ">= 0"
+        return f"agent answer: {where or 'the answer'} should be {said}"
+    return f"agent answer: {where or 'the answer'}: {what}"
+
+
+def _index(v: int, table: list | tuple, where: str) -> int:
+    if not 0 <= v < len(table):
+        _fail(f"agent answer: {where} refers to entry {v} of a list of {len(table)}")
     return v
-
-
-def _int(v: Any, where: str, lo: int = 0, hi: int = 2 ** 63 - 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        _fail(f"agent answer: {where} should be a whole number from {lo} to {hi}, got {_show(v)}")
-    return v
-
-
-def _num(v: Any, where: str, lo: float = 0.0) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        _fail(f"agent answer: {where} should be a number, got {_show(v)}")
-    f = float(v)
-    if not math.isfinite(f) or f < lo:
-        _fail(f"agent answer: {where} should be a finite number >= {lo:g}, got {_show(v)}")
-    return f
-
-
-def _list(v: Any, where: str, min_len: int = 0) -> list:
-    if not isinstance(v, list):
-        _fail(f"agent answer: {where} should be a list, got {_show(v)}")
-    if len(v) < min_len:
-        _fail(f"agent answer: {where} has {len(v)} items, expected at least {min_len}")
-    return v
-
-
-def _index(v: Any, table: list | tuple, where: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < len(table):
-        _fail(f"agent answer: {where} refers to entry {_show(v)} of a list of {len(table)}")
-    return v
-
-
-def _enum(v: Any, table: dict, where: str) -> Any:
-    if not isinstance(v, str) or v not in table:
-        _fail(f"agent answer: {where} {_show(v)} is not one of {', '.join(table)}")
-    return table[v]
 
 
 def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _resolver(v: Any, i: int) -> Resolver:
-    where = f"resolvers[{i}]."
-    if not isinstance(v, dict):
-        _fail(f"agent answer: resolvers[{i}] should be an object, got {_show(v)}")
-    key = _str(_field(v, "key", where), where + "key")
-    if not key:
-        _fail(f"agent answer: {where}key is empty")
-    kind = _enum(_field(v, "kind", where), _KINDS, where + "kind")
-    address = _str(_field(v, "address", where), where + "address")
-    port = _int(_field(v, "port", where), where + "port", 1, 65535)
-    t = v.get("target")
-    target = None
-    if t is not None:
-        tl = _list(t, where + "target", 2)
-        target = (_str(tl[0], where + "target[0]"), _int(tl[1], where + "target[1]", 1, 65535))
-    return Resolver(key, kind, address, port, target)
 
 
 def decode(data: bytes, vantage: str) -> AgentReport:
@@ -258,7 +375,24 @@ def decode(data: bytes, vantage: str) -> AgentReport:
     except RecursionError:
         raise AgentDataError("agent answer is nested too deeply") from None
     except Exception as e:  # noqa: BLE001 - a reader of hostile bytes must not crash
-        raise AgentDataError(f"agent answer could not be read ({type(e).__name__}: {e})"[:200]) from None
+        _fail(f"agent answer could not be read ({type(e).__name__}: {e})"[:200])
+
+
+def _parse(data: bytes) -> Page:
+    try:
+        return _DECODER.decode(data)
+    except msgspec.ValidationError as e:
+        try:
+            schema = _HEAD.decode(data).schema
+        except (msgspec.ValidationError, RecursionError):  # not an object at all
+            schema = SCHEMA
+        if schema != SCHEMA:
+            _fail(f"agent speaks schema {_show(schema)}, expected {SCHEMA} "
+                  "(an agent of another aksnet-top version: reinstall it with `aksnet-top agent install`)")
+        _fail(_explain(e, data)[:300])
+    except msgspec.DecodeError as e:
+        head = bytes(data[:40]).decode("utf-8", "replace").replace("\n", " ")
+        _fail(f"agent answered something that is not JSON: {head!r} ({str(e).split(' (')[0]})")
 
 
 def _decode(data: bytes, vantage: str) -> AgentReport:
@@ -267,94 +401,62 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
     if len(data) > MAX_BYTES:
         _fail(f"agent answered {len(data) / 1048576:.1f} MB, more than the {MAX_BYTES // 1048576} MB "
               "limit; lower its --results")
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        head = bytes(data[:40]).decode("utf-8", "replace").replace("\n", " ")
-        _fail(f"agent answered something that is not JSON: {head!r} ({str(e).split(':')[0]})")
-    if not isinstance(doc, dict):
-        _fail(f"agent answered JSON that is not an object: {_show(doc)}")
-    schema = doc.get("schema")
-    if schema != SCHEMA:
-        _fail(f"agent speaks schema {_show(schema)}, expected {SCHEMA} "
+    page = _parse(data)
+    if page.schema != SCHEMA:
+        _fail(f"agent speaks schema {_show(page.schema)}, expected {SCHEMA} "
               "(an agent of another aksnet-top version: reinstall it with `aksnet-top agent install`)")
-    g = lambda k: _field(doc, k, "")  # noqa: E731
-    node = _str(g("node"), "node")
-    claimed = _str(g("vantage"), "vantage")
-    version = _str(g("version"), "version")
-    started = _num(g("started"), "started")
-    now = _num(g("now"), "now")
-    since = _int(g("since"), "since")
-    seq = _int(g("seq"), "seq")
-    oldest = _int(g("oldest"), "oldest")
+    since, seq, oldest = page.since, page.seq, page.oldest
     if since > seq:
         _fail(f"agent answer: since ({since}) is beyond seq ({seq})")
     if oldest > seq + 1:
         _fail(f"agent answer: oldest ({oldest}) is beyond seq ({seq}) + 1")
-    dns_interval = _num(g("dns_interval"), "dns_interval")
-    egress_interval = _num(g("egress_interval"), "egress_interval")
-    m = g("mode")
-    mode = None if m is None else _enum(m, _MODES, "mode")
-    mode_requested = _str(g("mode_requested"), "mode_requested")
-    fallback = _str(g("fallback"), "fallback")
-    qtype = _str(g("qtype"), "qtype")
-    resolvers = tuple(_resolver(r, i) for i, r in enumerate(_list(g("resolvers"), "resolvers")))
-    names = tuple(_str(n, f"names[{i}]") for i, n in enumerate(_list(g("names"), "names")))
-    tlist = _list(g("targets"), "targets")
+    resolvers = tuple(Resolver(r.key, r.kind, r.address, r.port,
+                               (r.target.host, r.target.port) if r.target is not None else None)
+                      for r in page.resolvers)
+    names = page.names
     targets: list[Target] = []
-    for i, t in enumerate(tlist):
+    for i, t in enumerate(page.targets):
         try:
-            targets.append(parse_target(_str(t, f"targets[{i}]")))
+            targets.append(parse_target(t))
         except ValueError as e:
             _fail(f"agent answer: targets[{i}]: {e}")
-    texts = _list(g("texts"), "texts")
-    for i, t in enumerate(texts):
-        _str(t, f"texts[{i}]")
+    texts = page.texts
     if not texts or texts[0] != "":
         _fail("agent answer: texts[0] should be the empty text")
     dialled = [_hostport(*r.dest) for r in resolvers]
+    qtype = page.qtype
 
     dns: list[DnsResult] = []
-    for i, item in enumerate(_list(g("dns"), "dns")):
+    for i, d in enumerate(page.dns):
         w = f"dns[{i}]"
-        it = _list(item, w, 11)
-        s = _int(it[0], w + " seq", 1)
-        if not since < s <= seq:
-            _fail(f"agent answer: {w} has seq {s}, outside {since + 1}..{seq}")
-        ri = _index(it[2], resolvers, w + " resolver")
-        flags = _int(it[7], w + " flags", 0, 3)
+        if not since < d.seq <= seq:
+            _fail(f"agent answer: {w} has seq {d.seq}, outside {since + 1}..{seq}")
+        ri = _index(d.resolver, resolvers, w + " resolver")
         r = resolvers[ri]
         dns.append(DnsResult(
             vantage=vantage, resolver=r.key, address=r.address, target=dialled[ri],
-            qname=names[_index(it[3], names, w + " name")], qtype=qtype,
-            outcome=_enum(it[4], _DNS_OUTCOMES, w + " outcome"),
-            latency_ms=_num(it[5], w + " latency_ms"), answers=_int(it[6], w + " answers"),
-            tc_seen=bool(flags & TC_SEEN), via_tcp=bool(flags & VIA_TCP),
-            rcode=_str(it[8], w + " rcode"), error=texts[_index(it[9], texts, w + " error")],
-            raw=texts[_index(it[10], texts, w + " raw")], timestamp=_num(it[1], w + " timestamp")))
+            qname=names[_index(d.name, names, w + " name")], qtype=qtype,
+            outcome=d.outcome, latency_ms=d.latency_ms, answers=d.answers,
+            tc_seen=bool(d.flags & TC_SEEN), via_tcp=bool(d.flags & VIA_TCP),
+            rcode=d.rcode, error=texts[_index(d.error, texts, w + " error")],
+            raw=texts[_index(d.raw, texts, w + " raw")], timestamp=d.timestamp))
     egress: list[EgressResult] = []
-    for i, item in enumerate(_list(g("egress"), "egress")):
+    for i, eg in enumerate(page.egress):
         w = f"egress[{i}]"
-        it = _list(item, w, 11)
-        s = _int(it[0], w + " seq", 1)
-        if not since < s <= seq:
-            _fail(f"agent answer: {w} has seq {s}, outside {since + 1}..{seq}")
-        t = targets[_index(it[2], targets, w + " target")]
+        if not since < eg.seq <= seq:
+            _fail(f"agent answer: {w} has seq {eg.seq}, outside {since + 1}..{seq}")
+        tgt = targets[_index(eg.target, targets, w + " target")]
         egress.append(EgressResult(
-            vantage=vantage, target=t.text, address=_str(it[3], w + " address"), port=t.port,
-            mode=_enum(it[4], _MODES, w + " mode"), outcome=_enum(it[5], _EGRESS_OUTCOMES, w + " outcome"),
-            latency_ms=_num(it[6], w + " latency_ms"), error=texts[_index(it[7], texts, w + " error")],
-            timestamp=_num(it[1], w + " timestamp"),
-            fallback=texts[_index(it[8], texts, w + " fallback")], via=_str(it[9], w + " via"),
-            raw=texts[_index(it[10], texts, w + " raw")]))
-    errors = []
-    for i, e in enumerate(_list(g("errors"), "errors")):
-        el = _list(e, f"errors[{i}]", 2)
-        errors.append(AgentError(_num(el[0], f"errors[{i}] timestamp"), _str(el[1], f"errors[{i}] message")))
+            vantage=vantage, target=tgt.text, address=eg.address, port=tgt.port,
+            mode=eg.mode, outcome=eg.outcome, latency_ms=eg.latency_ms,
+            error=texts[_index(eg.error, texts, w + " error")], timestamp=eg.timestamp,
+            fallback=texts[_index(eg.fallback, texts, w + " fallback")], via=eg.via,
+            raw=texts[_index(eg.raw, texts, w + " raw")]))
     return AgentReport(
-        vantage=vantage, node=node, claimed_vantage=claimed, version=version, started=started,
-        now=now, since=since, seq=seq, oldest=oldest, dns_interval=dns_interval,
-        egress_interval=egress_interval, mode=mode, mode_requested=mode_requested,
-        fallback=fallback, qtype=qtype, resolvers=resolvers, names=names,
-        targets=tuple(t.text for t in targets), dns=tuple(dns), egress=tuple(egress),
-        errors=tuple(errors))
+        vantage=vantage, node=page.node, claimed_vantage=page.vantage, version=page.version,
+        started=page.started, now=page.now, since=since, seq=seq, oldest=oldest,
+        dns_interval=page.dns_interval, egress_interval=page.egress_interval, mode=page.mode,
+        mode_requested=page.mode_requested, fallback=page.fallback, qtype=qtype,
+        resolvers=resolvers, names=tuple(names), targets=tuple(t.text for t in targets),
+        dns=tuple(dns), egress=tuple(egress),
+        errors=tuple(AgentError(x.timestamp, x.message) for x in page.errors))

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from probes.agent.core import Agent, AgentSettings, settings_for
-from probes.agent.http import AgentServer, escape_label, metrics_text
+from probes.agent.http import AgentServer, metrics_text
 from probes.agent.wire import decode
 from probes.dns.probe import DnsOutcome as Outcome, DnsResult
 from probes.egress.probe import EgressResult, EgressMode
@@ -160,9 +160,10 @@ async def test_too_many_clients_get_503_and_stop_is_prompt():
 
 def test_label_values_are_escaped():
     weird = 'a"b\\c\nd'
-    assert escape_label(weird) == 'a\\"b\\\\c\\nd'
     agent = Agent(AgentSettings(weird))
-    fams = {f.name: f for f in text_string_to_metric_families(metrics_text(agent).decode())}
+    text = metrics_text(agent).decode()
+    assert 'node="a\\"b\\\\c\\nd"' in text
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
     assert fams["aksnet_agent_info"].samples[0].labels["node"] == weird
 
 
@@ -190,3 +191,27 @@ async def test_a_live_agent_served_end_to_end(responder):
         await agent.stop(1.0)
     assert {r.outcome for r in dns if r.resolver == "nodelocal"} == {Outcome.TIMEOUT}
     assert {r.outcome for r in dns if r.resolver == "kube-dns"} == {Outcome.OK}
+
+
+def test_metrics_by_prometheus_client_on_a_private_registry_without_threads():
+    import threading
+
+    from prometheus_client import REGISTRY
+
+    from probes.agent.http import AgentMetrics
+
+    agent = Agent(AgentSettings(NODE))
+    before = threading.active_count()
+    metrics = AgentMetrics(agent)
+    text = metrics.text().decode()
+    assert threading.active_count() == before  # no exporter thread, no second server
+    assert metrics.text().decode().count("# TYPE aksnet_agent_info gauge") == 1  # scrape twice: no duplicates
+    assert not [m for m in REGISTRY.collect() if m.name.startswith("aksnet_")]  # the global registry is left alone
+    fams = {(f.name, f.type): {tuple(sorted(s.labels)) for s in f.samples} for f in text_string_to_metric_families(text)}
+    assert fams[("aksnet_agent_info", "gauge")] == {("mode", "node", "vantage", "version")}
+    assert fams[("aksnet_agent_errors", "counter")] == {()}
+    assert fams[("process_cpu_seconds", "counter")] == {()}
+    assert {("aksnet_agent_dns_queries", "counter"), ("aksnet_agent_dns_latency_ms", "gauge"),
+            ("aksnet_agent_egress_checks", "counter"), ("aksnet_agent_egress_handshake_ms", "gauge"),
+            ("aksnet_agent_results_seq", "gauge"), ("aksnet_agent_results_held", "gauge"),
+            ("aksnet_agent_start_time_seconds", "gauge"), ("process_resident_memory_bytes", "gauge")} <= set(fams)

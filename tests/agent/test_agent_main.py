@@ -14,6 +14,7 @@ import time
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from probes.agent.main import build_settings, default_kube_dns, run, run_parser
 from probes.agent.wire import decode
@@ -93,7 +94,10 @@ def test_agent_process_serves_and_exits_0_on_sigterm(responder, targets):
                                                              "drop.example:443": EOut.TIMEOUT}
         assert rep.mode is EgressMode.CONNECT and rep.node == NODE
         status, metrics = _fetch(base + "/metrics")
-        assert b'aksnet_agent_dns_queries_total{resolver="nodelocal",address="169.254.20.10"' in metrics
+        fams = {f.name: f for f in text_string_to_metric_families(metrics.decode())}
+        assert {s.labels["address"] for s in fams["aksnet_agent_dns_queries"].samples
+                if s.labels["resolver"] == "nodelocal"} == {"169.254.20.10"}
+        assert fams["process_resident_memory_bytes"].samples[0].value > 1e6
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=5)
     finally:
