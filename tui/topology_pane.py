@@ -7,15 +7,16 @@ created only once the pool is expanded, so 5,000 nodes cost nothing until looked
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from probes.kube.model import NetworkPlugin, NodeInfo, PoolInfo, Topology
+from probes.kube.model import NodeInfo, PoolInfo, Topology
 from tui import format as fmt
 
 AUTO_EXPAND_LIMIT = 60  # pools up to this size open by themselves on first sight
@@ -63,23 +64,13 @@ class TopologyTree(Tree[object]):
         self.topology: Topology | None = None
         self.target = ""
         self.node_filter = ""
-        self.route_source: Callable[[], object] | None = None  # e.g. AzureSnatService.routes (RouteData)
-        self.agents: object = None  # probes.agent.reader.AgentReader: a line per node says when it was read
-        self._route_cache: tuple[object, object, dict[str, object]] = (None, None, {})
+        self.routes: Mapping[str, Any] = {}  # node -> probes.azure.routes.NodeRoute (the frame's route view)
+        self.agents: Any = None  # the frame's AgentsView: a line per node says when it was read
 
     # --- helpers ----------------------------------------------------------------------
     def _node_route(self, node: NodeInfo, topo: Topology) -> object:
-        """The node's route-table verdict when a route source is set (probes.azure.routes.NodeRoute)."""
-        if self.route_source is None or topo.plugin is not NetworkPlugin.KUBENET:
-            return None
-        data = self.route_source()
-        if data is None or getattr(data, "error", ""):
-            return None
-        if self._route_cache[0] is not data or self._route_cache[1] is not topo:
-            from probes.azure.routes import compare
-
-            self._route_cache = (data, topo, compare(data, topo.nodes).by_node)
-        return self._route_cache[2].get(node.name)
+        """The node's route-table verdict, as the publisher compared it (kubenet), or None."""
+        return self.routes.get(node.name)
 
     def _set_label(self, node: TreeNode[object], label: Text) -> None:
         if self._last_label.get(node.id) != label:
