@@ -126,6 +126,7 @@ class Publisher:
         self._watch_lock = threading.Lock()
         self._seq = 0
         self.latest: Frame | None = None
+        self._kube_now: Snapshot | None = None  # this step's kube part, kept for an error frame
         self._routes_in: tuple[Any, Any] = (None, None)
         self._routes_view: RouteView | None = None
         self._findings_in: tuple[Any, ...] | None = None
@@ -152,7 +153,8 @@ class Publisher:
         """Build the next frame. Raises what a source raised (see `publish`)."""
         t0 = time.perf_counter()
         prev = self.latest
-        kube = self.store.snapshot()
+        self._kube_now = None
+        kube = self._kube_now = self.store.snapshot()
         with self._watch_lock:
             watch = dict(self._watch)
         dns = self._feeds["dns"].step(watch["dns"]) if self._feeds["dns"] is not None else None
@@ -182,11 +184,12 @@ class Publisher:
         except Exception as e:  # noqa: BLE001 - shown in the status line, the cadence goes on
             msg = f"the snapshot publisher failed: {type(e).__name__}: {e}"[:300]
             prev = self.latest
+            kube = self._kube_now or (prev.kube if prev is not None else empty_snapshot())
             self._seq += 1
             if prev is None:
-                frame = Frame(seq=self._seq, kube=empty_snapshot(), error=msg)
+                frame = Frame(seq=self._seq, kube=kube, error=msg)
             else:
-                frame = Frame(seq=self._seq, kube=prev.kube, dns=prev.dns, egress=prev.egress, snat=prev.snat,
+                frame = Frame(seq=self._seq, kube=kube, dns=prev.dns, egress=prev.egress, snat=prev.snat,
                               routes=prev.routes, agents=prev.agents, findings=prev.findings,
                               findings_at=prev.findings_at, error=msg)
             self.latest = frame
