@@ -131,6 +131,7 @@ class AksnetTopApp(App[None]):
         self._inbox: Frame | None = None
         self._posted = False
         self._tree_seen: tuple[object, ...] = ()
+        self._age_bucket = -1
         self._status_text: Text | None = None
 
     def compose(self) -> ComposeResult:
@@ -201,11 +202,14 @@ class AksnetTopApp(App[None]):
             tick = getattr(pane, "tick", None)
             if tick is not None:
                 tick(frame)
-        # agent lines say "read 12s ago": redraw them every 5 s, and when agents come or go
-        agents = (frame.agents.version, int(self.clock() // 5)) if frame.agents is not None else None
-        seen = (snap, frame.routes, agents)
+        seen = (snap, frame.routes, frame.agents)
         old = self._tree_seen
-        if old and old[0] is snap and old[1] is frame.routes and old[2] == agents:
+        if old and all(a is b for a, b in zip(seen, old)):
+            # agent lines say "read 12s ago": every 5 s, redraw the ones on screen
+            bucket = int(self.clock() // 5)
+            if frame.agents is not None and bucket != self._age_bucket:
+                self._age_bucket = bucket
+                self.query_one(TopologyTree).refresh_visible()
             return
         self._tree_seen = seen
         tree = self.query_one(TopologyTree)

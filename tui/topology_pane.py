@@ -2,7 +2,10 @@
 
 The tree is kept, not rebuilt: each refresh adds what appeared, removes what left and
 relabels only what changed, so expansion and the cursor survive. A pool's nodes are
-created only once the pool is expanded, so 5,000 nodes cost nothing until looked at.
+created only once the pool is expanded, so 5,000 nodes cost nothing until looked at; once
+loaded, a node's lines are redrawn only when what they are drawn from changed (the node,
+its route verdict, its NodeLocal pod, its agent's status), and the agent's "read 12s ago"
+only on the lines on screen (`refresh_visible`).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class TopologyTree(Tree[object]):
         self.node_filter = ""
         self.routes: Mapping[str, Any] = {}  # node -> probes.azure.routes.NodeRoute (the frame's route view)
         self.agents: Any = None  # the frame's AgentsView: a line per node says when it was read
+        self._drawn_from: dict[str, tuple[Any, ...]] = {}  # node name -> the inputs of its lines
+        self._drawn_cluster: tuple[Any, ...] = ()  # the cluster-wide inputs of every node's lines
 
     # --- helpers ----------------------------------------------------------------------
     def _node_route(self, node: NodeInfo, topo: Topology) -> object:
@@ -95,10 +100,19 @@ class TopologyTree(Tree[object]):
             self._last_label.pop(extra.id, None)
             extra.remove()
 
+    def _inputs(self, node: NodeInfo, topo: Topology) -> tuple[Any, ...]:
+        agent = self.agents.statuses().get(node.name) if self.agents is not None else None
+        return (node, self._node_route(node, topo), topo.nodelocal.get(node.name), agent)
+
+    @staticmethod
+    def _same(a: tuple[Any, ...] | None, b: tuple[Any, ...]) -> bool:
+        return a is not None and all(x is y or x == y for x, y in zip(a, b))
+
     def _sync_pool_nodes(self, pool: PoolInfo, pnode: TreeNode[object], members: list[NodeInfo], topo: Topology) -> None:
         have = self._items.setdefault(pool.name, {})
         wanted = {n.name for n in members}
         for name in [n for n in have if n not in wanted]:
+            self._drawn_from.pop(name, None)
             tn = have.pop(name)
             for kid in tn.children:
                 self._last_label.pop(kid.id, None)
@@ -117,7 +131,12 @@ class TopologyTree(Tree[object]):
                 self._last_label[tn.id] = label
                 have[node.name] = tn
             else:
+                inputs = self._inputs(node, topo)
+                if self._same(self._drawn_from.get(node.name), inputs):
+                    previous = tn
+                    continue
                 self._set_label(tn, fmt.node_label(node, topo, self._node_route(node, topo)))
+            self._drawn_from[node.name] = self._inputs(node, topo)
             self._node_lines(tn, node, topo)
             previous = tn
 
@@ -126,6 +145,12 @@ class TopologyTree(Tree[object]):
         """Bring the tree in line with `topo` (and the current filter)."""
         self.topology = topo
         self.target = target
+        a = self.agents
+        cluster = (topo.plugin, topo.dataplane, topo.nodelocal_enabled,
+                   None if a is None else (a.discovered, a.error, a.stale_after()))
+        if cluster != self._drawn_cluster:
+            self._drawn_cluster = cluster
+            self._drawn_from.clear()
         self._set_label(self.root, fmt.cluster_label(topo, target))
         by_pool: dict[str, list[NodeInfo]] = {}
         for n in topo.nodes:
@@ -171,6 +196,27 @@ class TopologyTree(Tree[object]):
             previous = pn
         if not self.root.is_expanded:
             self.root.expand()
+
+    def refresh_visible(self) -> None:
+        """Redraw the lines on screen whose text moves with time (agent read ages)."""
+        topo = self.topology
+        if topo is None or self.agents is None:
+            return
+        names: set[str] = set()
+        y0 = int(self.scroll_y)
+        for y in range(y0, y0 + max(1, self.size.height)):
+            tn = self.get_node_at_line(y)
+            if tn is not None and isinstance(tn.data, NodeRef):
+                names.add(tn.data.name)
+        for name in names:
+            node = topo.node(name)
+            tn = self._items.get(node.pool, {}).get(name) if node is not None else None
+            if node is not None and tn is not None:
+                self._node_lines(tn, node, topo)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.refresh_visible()  # lines scrolled into view get their current ages
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[object]) -> None:
         data = event.node.data
