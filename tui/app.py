@@ -213,6 +213,8 @@ class AksnetTopApp(App[None]):
             return
         self._tree_seen = seen
         tree = self.query_one(TopologyTree)
+        if old and old[0] is snap and old[1] is frame.routes and tree.show_agents(frame.agents):
+            return
         tree.routes = frame.routes.by_node if frame.routes is not None else {}
         tree.agents = frame.agents
         topo = snap.topology

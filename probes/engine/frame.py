@@ -42,6 +42,9 @@ class AgentsView:
     error: str
     stale: float  # seconds after which an agent's read is stale
     version: int  # bumps when agents come or go
+    seq: int = 0  # this view's number; a new one whenever any agent's status moved
+    since: int = -1  # the view `changed` is relative to (-1: none, everything changed)
+    changed: frozenset[str] = frozenset()  # nodes whose status moved since `since`
 
     def statuses(self) -> Mapping[str, Any]:
         return self.by_node

@@ -126,6 +126,7 @@ class Publisher:
         self._watch_lock = threading.Lock()
         self._seq = 0
         self.latest: Frame | None = None
+        self._agents_seq = 0
         self._kube_now: Snapshot | None = None  # this step's kube part, kept for an error frame
         self._routes_in: tuple[Any, Any] = (None, None)
         self._routes_view: RouteView | None = None
@@ -215,13 +216,19 @@ class Publisher:
         if a is None:
             return None
         by_node = a.statuses()
-        view = AgentsView(by_node=MappingProxyType(by_node), discovered=bool(a.discovered), error=a.error or "",
-                          stale=a.stale_after(), version=getattr(a, "version", 0))
-        if prev is not None and (view.discovered, view.error, view.stale, view.version) == (
-                prev.discovered, prev.error, prev.stale, prev.version) and len(prev.by_node) == len(by_node) and all(
-                prev.by_node.get(k) is v for k, v in by_node.items()):
-            return prev
-        return view
+        head = (bool(a.discovered), a.error or "", a.stale_after(), getattr(a, "version", 0))
+        if prev is None:
+            changed = frozenset(by_node)
+        else:
+            old = prev.by_node
+            changed = frozenset([k for k, v in by_node.items() if old.get(k) is not v]
+                                + [k for k in old if k not in by_node])
+            if not changed and head == (prev.discovered, prev.error, prev.stale, prev.version):
+                return prev
+        self._agents_seq += 1
+        return AgentsView(by_node=MappingProxyType(by_node), discovered=head[0], error=head[1], stale=head[2],
+                          version=head[3], seq=self._agents_seq, since=prev.seq if prev is not None else -1,
+                          changed=changed)
 
     def _judge(self, kube: Snapshot, dns: ProbeView | None, egress: ProbeView | None, snat: Any,
                routes: RouteView | None) -> None:
