@@ -202,9 +202,12 @@ class AksnetTopApp(App[None]):
             tick = getattr(pane, "tick", None)
             if tick is not None:
                 tick(frame)
-        seen = (snap, frame.routes, frame.agents)
+        # the tree moves with the topology (a status change keeps the same one), the route
+        # verdicts and the agents; before the nodes are listed, with the status
+        listed = "nodes" in snap.synced
+        seen = (snap.topology, frame.routes, frame.agents, snap.target, listed, None if listed else status)
         old = self._tree_seen
-        if old and all(a is b for a, b in zip(seen, old)):
+        if old and all(a is b for a, b in zip(seen[:3], old[:3])) and seen[3:] == old[3:]:
             # agent lines say "read 12s ago": every 5 s, redraw the ones on screen
             bucket = int(self.clock() // 5)
             if frame.agents is not None and bucket != self._age_bucket:
@@ -213,7 +216,8 @@ class AksnetTopApp(App[None]):
             return
         self._tree_seen = seen
         tree = self.query_one(TopologyTree)
-        if old and old[0] is snap and old[1] is frame.routes and tree.show_agents(frame.agents):
+        if old and old[0] is snap.topology and old[1] is frame.routes and old[3:] == seen[3:] and tree.show_agents(
+                frame.agents):
             return
         tree.routes = frame.routes.by_node if frame.routes is not None else {}
         tree.agents = frame.agents
