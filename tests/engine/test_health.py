@@ -89,3 +89,13 @@ def test_rule_helpers_unchanged(loss, successes):  # type: ignore[no-untyped-def
             lost = attempts - min(successes, attempts)
             old = value in ("timeout", "unreachable", "refused") and loss >= 50 and lost >= min(2, attempts)
             assert _egress_failing(st) == old, (value, attempts)
+
+
+def test_check_report_says_each_rows_health():
+    from probes.check import _dns_json, _egress_json
+    from probes.dns.probe import ProbeKey
+    from probes.egress.result import EgressKey
+
+    dns = _dns_json({ProbeKey("local", "kube-dns", "a.example"): stats("nxdomain")})
+    egress = _egress_json({EgressKey("local", "a.example:443"): stats("open", successes=9, loss=10.0)})
+    assert dns[0]["health"] == "degraded" and egress[0]["health"] == "degraded"
