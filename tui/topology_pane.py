@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -80,6 +81,13 @@ class TopologyTree(Tree[object]):
         nodes loaded. Styles change how lines look, not which lines exist or how wide
         their labels are: drop only the rendered lines."""
         super(Tree, self).notify_style_update()
+        self._clear_rendered()
+
+    def _on_resize(self, event: events.Resize) -> None:
+        """Tree drops its line list on every resize, and a tab being shown is resized from
+        nothing: keep the list (a size changes no line), drop the rendered lines only."""
+        event.prevent_default()
+        self._line_cache.grow(event.size.height)
         self._clear_rendered()
 
     def _clear_rendered(self) -> None:

@@ -150,3 +150,33 @@ async def test_app_shows_a_publisher_failure_and_goes_on():
         await pilot.pause(0.3)
         assert "publisher failed" not in str(app.query_one("#status").render())
         assert pane.plain_rows()  # the pane caught up
+
+
+async def test_tab_switch_rebuilds_nothing():
+    """Showing a tab renders the latest frame: the tree's line list and labels are kept."""
+    from tui.topology_pane import TopologyTree
+
+    pane = DnsPane()
+    app = AksnetTopApp(make_store(), panes=[pane], dns=dnsh.FakeSource(dnsh.small_plan()), clock=lambda: 100.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        tree = app.query_one(TopologyTree)
+        assert len(nodes_shown(app)) == 5  # small pools open by themselves
+        calls = {"build": 0, "show": 0}
+        build, show = tree._build, tree.show
+
+        def counted_build() -> None:
+            calls["build"] += 1
+            build()
+
+        def counted_show(*a: Any) -> None:
+            calls["show"] += 1
+            show(*a)
+
+        tree._build = counted_build  # type: ignore[method-assign]
+        tree.show = counted_show  # type: ignore[method-assign]
+        for tab in ("2", "1", "2", "1"):
+            await pilot.press(tab)
+            await pilot.pause(0.1)
+        assert calls == {"build": 0, "show": 0}
+        assert app.focused is tree
