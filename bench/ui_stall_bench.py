@@ -14,9 +14,10 @@ and probes, all in this process, and for a CPU on a loaded machine). `ui_busy_*`
 same split for the heartbeat: the UI thread's own CPU time between two beats, i.e. how
 long our code held the loop, where `stall_*` also counts waiting for the GIL and a CPU. Target: stall ≤ 50 ms and tab switch ≤ 50 ms. Prints key=value lines.
 
-It also runs on the code before the publisher existed (no `app.publisher`): then the
-UI-thread cost is the app's `refresh_view` (which built the topology and ran every pane's
-tick and the rules), and the publisher lines say n/a.
+It also runs on the code before the publisher existed (no `app.publisher`; copy this file
+into a checkout of it): the publisher lines say n/a, and `ui_render_*` stays empty (the
+app's timer holds its `refresh_view` before the bench can wrap it), so compare `ui_busy_*`
+and `stall_*`. `gc_*`: the cyclic collector's runs in the window (they stop every thread).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import sys
 import time
 from pathlib import Path
@@ -102,9 +104,22 @@ async def run(seconds: float, nodes: int, scenario: str) -> dict[str, Any]:
                 busy.append((cpu - last[1]) * 1000)  # what the UI thread itself ran in that gap
                 last[0], last[1] = now, cpu
 
+            gc_runs: list[tuple[int, float]] = []  # (generation, ms): a full collection stops every thread
+            gc_t = [0.0]
+
+            def on_gc(phase: str, info: dict[str, int]) -> None:
+                if phase == "start":
+                    gc_t[0] = time.perf_counter()
+                else:
+                    gc_runs.append((info["generation"], (time.perf_counter() - gc_t[0]) * 1000))
+
+            gc.callbacks.append(on_gc)
             timer = app.set_interval(BEAT, beat)
             await asyncio.sleep(seconds)
             timer.stop()
+            gc.callbacks.remove(on_gc)
+            out.update({"gc_runs": len(gc_runs), "gc_gen2_runs": sum(1 for g, _ in gc_runs if g == 2),
+                        "gc_max_ms": round(max((ms for _, ms in gc_runs), default=0.0), 1)})
             stalls = [max(0.0, g - BEAT * 1000) for g in gaps]
             out.update({
                 "beats": len(gaps), "stall_max_ms": round(max(stalls, default=0.0), 1),
