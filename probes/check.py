@@ -17,6 +17,9 @@ from typing import IO, Any
 
 from probes.config import Config
 from probes.diagnose import Finding, Severity, diagnose, node_phase
+from probes.dns.probe import DnsOutcome
+from probes.egress.result import EgressOutcome
+from probes.engine.history import judge
 from probes.kube.model import SourceState, Topology
 
 SCHEMA = "aksnet-top/check/v1"
@@ -70,7 +73,8 @@ def _dns_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
                      "attempts": st.attempts, "loss_pct": round(st.loss_pct, 1),
                      "p50_ms": None if st.p50 is None else round(st.p50, 3),
                      "p95_ms": None if st.p95 is None else round(st.p95, 3),
-                     "last_outcome": st.last_outcome, "last_error": st.last_error})
+                     "last_outcome": st.last_outcome, "health": judge(st, DnsOutcome).value,
+                     "last_error": st.last_error})
     return rows
 
 
@@ -171,6 +175,7 @@ def _egress_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
     return [{"vantage": k.vantage, "target": k.target, "attempts": st.attempts, "success_pct": round(100 - st.loss_pct, 1)
              if st.attempts else None, "handshake_p50_ms": None if st.p50 is None else round(st.p50, 3),
              "handshake_p95_ms": None if st.p95 is None else round(st.p95, 3), "last_outcome": st.last_outcome,
+             "health": judge(st, EgressOutcome).value,
              "last_error": st.last_error} for k, st in sorted(stats.items(), key=lambda kv: tuple(kv[0]))]
 
 

@@ -40,7 +40,7 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
     cfg = dataclasses.replace(cfg, dns=dataclasses.replace(cfg.dns, interval=1.0, timeout=0.5))
     cfg = dataclasses.replace(cfg, egress=dataclasses.replace(cfg.egress, interval=1.0))  # timeout as configured (2 s)
     features = build_all(cfg, store, lab, KubeConfig(kubeconfig=kubeconfig))
-    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, route_source=features.route_source, agents=features.agents, banner=f"demo: {scenario}")
+    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, **features.feeds, banner=f"demo: {scenario}")
     try:
         async with app.run_test(size=size) as pilot:
             app.query_one(Input).cursor_blink = False

@@ -1,4 +1,12 @@
-"""The aksnet-top Textual app: header summary, status line, topology tree, filter."""
+"""The aksnet-top Textual app: header summary, status line, topology tree, filter.
+
+The app owns the sources (it starts and stops them) and one publisher
+(`probes.engine.publisher`) that reads them off the UI thread and hands over one
+immutable frame per cadence; every view renders from the latest frame and none reads a
+source. The publisher's thread never waits for the UI: it leaves the frame in an inbox
+and posts one message while none is pending, so a busy UI skips frames instead of
+queueing them (the probe panes catch up from the frame's full stats).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +20,14 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
 
-from probes.kube.model import SourceState
+from probes.engine.frame import Frame
+from probes.engine.publisher import Publisher, empty_snapshot
 from probes.engine.store import Snapshot, Store, worst_status
+from probes.kube.model import SourceState
 from tui import format as fmt
 from tui.screens import HelpScreen, NodeDetailScreen
 from tui.topology_pane import NodeRef, PoolRef, TopologyTree
@@ -28,11 +39,15 @@ class Source(Protocol):
 
 
 class Pane(Protocol):
-    """A widget shown in its own tab. The app calls tick() at its refresh cadence."""
+    """A widget shown in its own tab. The app hands it every frame; it renders from it."""
 
     PANE_TITLE: str
 
-    def tick(self, snap: Snapshot) -> None: ...
+    def tick(self, frame: Frame) -> None: ...
+
+
+class FrameReady(Message):
+    """The publisher left a new frame in the app's inbox."""
 
 
 class ClusterCommands(Provider):
@@ -93,7 +108,11 @@ class AksnetTopApp(App[None]):
     ]
 
     def __init__(self, store: Store, sources: Iterable[Source] = (), *, panes: Iterable[Widget] = (),
-                 route_source: Callable[[], object] | None = None, agents: object = None, refresh_interval: float = 0.25, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time, banner: str = "") -> None:
+                 dns: object = None, egress: object = None, snat: object = None,
+                 route_source: Callable[[], object] | None = None, agents: object = None,
+                 publisher: Publisher | None = None, refresh_interval: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
+                 banner: str = "") -> None:
         super().__init__()
         self.store = store
         self.sources = list(sources)
@@ -102,11 +121,17 @@ class AksnetTopApp(App[None]):
         self.wall_clock = wall_clock
         self.banner = banner
         self.panes = list(panes)
-        self.route_source = route_source  # the route table as ARM reports it, when known
-        self.agents = agents  # probes.agent.reader.AgentReader: per-node agent lines in the tree
-        self._routes_seen: object = None
-        self._agents_seen: object = None
-        self._shown_version = -1
+        # dns / egress: plan(), history, error; snat: report() (and routes()); route_source: the
+        # route table as ARM reports it; agents: the agent reader. Only the publisher reads them.
+        self.publisher = publisher or Publisher(
+            store, dns=dns, egress=egress, snat=snat, agents=agents, routes=route_source,
+            findings=any(getattr(p, "NEEDS_FINDINGS", False) for p in self.panes),
+            interval=refresh_interval, wall_clock=wall_clock)
+        self.frame: Frame | None = None  # the latest frame shown
+        self._inbox: Frame | None = None
+        self._posted = False
+        self._tree_seen: tuple[object, ...] = ()
+        self._age_bucket = -1
         self._status_text: Text | None = None
 
     def compose(self) -> ComposeResult:
@@ -129,14 +154,12 @@ class AksnetTopApp(App[None]):
         self.title = "aksnet-top" + (f" — {self.banner}" if self.banner else "")
         for s in self.sources:
             s.start()
-        self.refresh_view()
-        self.set_interval(self.refresh_interval, self.refresh_view)
-        tree = self.query_one(TopologyTree)
-        tree.route_source = self.route_source
-        tree.agents = self.agents
-        tree.focus()
+        self.show_frame(self.publisher.publish())  # the first frame before the first paint
+        self.publisher.start(self._deliver)
+        self.query_one(TopologyTree).focus()
 
     def on_unmount(self) -> None:
+        self.publisher.stop(2.0)
         for s in self.sources:
             try:
                 s.stop(2.0)
@@ -144,40 +167,83 @@ class AksnetTopApp(App[None]):
                 pass
 
     def snapshot(self) -> Snapshot:
-        return self.store.snapshot()
+        """The kube part of the latest frame."""
+        return self.frame.kube if self.frame is not None else empty_snapshot()
 
-    # --- refresh ------------------------------------------------------------------------
-    def refresh_view(self) -> None:
-        snap = self.snapshot()
+    # --- frames ---------------------------------------------------------------------------
+    def _deliver(self, frame: Frame) -> None:
+        """On the publisher's thread: never blocks, never queues more than one message."""
+        self._inbox = frame
+        if not self._posted:
+            self._posted = True
+            self.post_message(FrameReady())
+
+    def on_frame_ready(self, _: FrameReady) -> None:
+        self._posted = False
+        frame = self._inbox
+        if frame is not None:
+            self.show_frame(frame)
+
+    def show_frame(self, frame: Frame) -> None:
+        """Render `frame`: the status line, every pane, and the tree where its inputs moved."""
+        self.frame = frame
+        snap = frame.kube
         status = self._pick_status(snap)
-        line = fmt.status_line(status, snap.target, self.clock())
-        if self.banner and status is not None and status.state is SourceState.LIVE:
-            line.append(f"  {self.banner}", style="dim")
+        if frame.error:
+            line = Text.assemble(("✖ ", "bold red"), (frame.error, ""))
+        else:
+            line = fmt.status_line(status, snap.target, self.clock())
+            if self.banner and status is not None and status.state is SourceState.LIVE:
+                line.append(f"  {self.banner}", style="dim")
         if line != self._status_text:
             self._status_text = line
             self.query_one("#status", Static).update(line)
         for pane in self.panes:
             tick = getattr(pane, "tick", None)
             if tick is not None:
-                tick(snap)
-        routes = self.route_source() if self.route_source is not None else None
-        # agent lines say "read 12s ago": redraw them every 5 s, and when agents come or go
-        agents = (getattr(self.agents, "version", 0), int(self.clock() // 5)) if self.agents is not None else None
-        if snap.version == self._shown_version and routes is self._routes_seen and agents == self._agents_seen:
+                tick(frame)
+        # the tree moves with the topology (a status change keeps the same one), the route
+        # verdicts and the agents; before the nodes are listed, with the status
+        listed = "nodes" in snap.synced
+        seen = (snap.topology, frame.routes, frame.agents, snap.target, listed, None if listed else status)
+        old = self._tree_seen
+        if old and all(a is b for a, b in zip(seen[:3], old[:3])) and seen[3:] == old[3:]:
+            # agent lines say "read 12s ago": every 5 s, redraw the ones on screen
+            bucket = int(self.clock() // 5)
+            if frame.agents is not None and bucket != self._age_bucket:
+                self._age_bucket = bucket
+                self.query_one(TopologyTree).refresh_visible()
             return
-        self._routes_seen = routes
-        self._agents_seen = agents
-        self._shown_version = snap.version
+        self._tree_seen = seen
+        tree = self.query_one(TopologyTree)
+        if old and old[0] is snap.topology and old[1] is frame.routes and old[3:] == seen[3:] and tree.show_agents(
+                frame.agents):
+            return
+        tree.routes = frame.routes.by_node if frame.routes is not None else {}
+        tree.agents = frame.agents
         topo = snap.topology
         if "nodes" in snap.synced:
             self.query_one("#summary", Static).update(fmt.summary(topo))
-            self.query_one(TopologyTree).show(topo, snap.target)
+            tree.show(topo, snap.target)
         else:
-            tree = self.query_one(TopologyTree)
             if status is not None and status.state not in (SourceState.LIVE, SourceState.SYNCING, SourceState.CONNECTING):
                 tree.root.set_label(Text.assemble(("no topology: ", "bold red"), (status.message, "")))
             else:
                 tree.root.set_label(Text("loading nodes…", style="dim"))
+
+    # --- what views ask of the engine -----------------------------------------------------
+    def follow(self, kind: str, key: object) -> None:
+        """A detail screen wants this row's last results in the frames."""
+        self.publisher.follow(kind, key)
+
+    def unfollow(self, kind: str, key: object) -> None:
+        self.publisher.unfollow(kind, key)
+
+    def refresh_snat(self) -> None:
+        """Ask the SNAT service for Azure Monitor now (the SNAT pane's `r`)."""
+        fn = getattr(self.publisher.snat, "refresh_now", None)
+        if fn is not None:
+            fn()
 
     def _pick_status(self, snap: Snapshot):  # type: ignore[no-untyped-def]
         return worst_status(snap.statuses)

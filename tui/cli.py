@@ -207,7 +207,7 @@ def run_app(argv: list[str]) -> int:
         return EXIT_USAGE
     from tui.app import AksnetTopApp
 
-    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, route_source=features.route_source, agents=features.agents, refresh_interval=cfg.ui.refresh_interval, banner=banner)
+    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, **features.feeds, refresh_interval=cfg.ui.refresh_interval, banner=banner)
     try:
         app.theme = cfg.ui.theme
     except Exception:

@@ -1,6 +1,7 @@
 """One DNS row in full: where the query went, its statistics, the outcome history and the
-last raw answer. Follows the live history until closed. Answers are external text: they
-are shown as plain Text, never parsed as markup."""
+last raw answer. Follows the app's frames until closed (the publisher puts this row's last
+results into them while the screen is open). Answers are external text: they are shown
+as plain Text, never parsed as markup."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from probes.dns.probe import ProbeKey
-from probes.engine.history import History
+from probes.dns.probe import DnsOutcome, ProbeKey
 from probes.dns.resolvers import Resolver
-from tui.dns_pane import BAD, DIM, SHORT_OUTCOME, STYLE, fmt_ms, health
+from probes.engine.frame import Frame
+from probes.engine.health import Health
+from tui.format import BAD, DIM
+from tui.probe_text import DNS_SHORT as SHORT_OUTCOME, STYLE, dns_health, fmt_ms, outcome_style
 
 HISTORY_ROWS = 20
 
@@ -35,12 +38,11 @@ class DnsDetailScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Back")]
 
-    def __init__(self, key: ProbeKey, resolver: Resolver, history: History) -> None:
+    def __init__(self, key: ProbeKey, resolver: Resolver) -> None:
         super().__init__()
         self.key = key
         self.resolver = resolver
-        self.history = history
-        self._version = -1
+        self._seen: tuple[object, object] | None = None
         self.plain = ""  # what is on screen, as text (tests)
 
     def compose(self) -> ComposeResult:
@@ -50,16 +52,27 @@ class DnsDetailScreen(ModalScreen[None]):
             yield Static(id="dns-detail")
 
     def on_mount(self) -> None:
+        follow = getattr(self.app, "follow", None)
+        if follow is not None:
+            follow("dns", self.key)
         self.refresh_detail()
-        self.set_interval(0.5, self.refresh_detail)
+        self.set_interval(0.25, self.refresh_detail)
+
+    def on_unmount(self) -> None:
+        unfollow = getattr(self.app, "unfollow", None)
+        if unfollow is not None:
+            unfollow("dns", self.key)
 
     def refresh_detail(self) -> None:
-        v = self.history.version_of(self.key)
-        if v == self._version and self._version != -1:
+        frame: Frame | None = getattr(self.app, "frame", None)
+        view = frame.dns if frame is not None else None
+        st = view.stats.get(self.key) if view is not None else None
+        results = list(view.details.get(self.key, ())) if view is not None else []
+        seen = (st, len(results) and results[-1])
+        if seen == self._seen:
             return
-        self._version = v
+        self._seen = seen
         r, k = self.resolver, self.key
-        st = self.history.stats(k)
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style=DIM, no_wrap=True)
         grid.add_column()
@@ -75,25 +88,25 @@ class DnsDetailScreen(ModalScreen[None]):
         if st is None:
             rows.append(("results", Text("none yet: the first query is on its way", style=DIM)))
         else:
-            h = health(st)
+            h = dns_health(st)
             rows += [
                 ("last outcome", Text(st.last_outcome, style=STYLE[h])),
                 ("latency", Text(f"p50 {fmt_ms(st.p50)}  p95 {fmt_ms(st.p95)}  p99 {fmt_ms(st.p99)} ms")),
                 ("loss", Text(f"{st.loss_pct:.0f}% of the last {st.attempts} ({st.count} ever)")),
             ]
             if st.last_error:
-                rows.append(("last error", Text(st.last_error, style=BAD if h == "bad" else "")))
+                rows.append(("last error", Text(st.last_error, style=BAD if h is Health.FAILING else "")))
         for name, value in rows:
             grid.add_row(name, value)
         hist = Table.grid(padding=(0, 1))
         for _ in range(5):
             hist.add_column(no_wrap=True)
-        results = self.history.results(k)[-HISTORY_ROWS:]
+        results = results[-HISTORY_ROWS:]
         for res in reversed(results):
             out = getattr(res.outcome, "value", str(res.outcome))
             flags = ",".join(f for f, on in (("TC", getattr(res, "tc_seen", False)),
                                               ("TCP", getattr(res, "via_tcp", False))) if on)
-            style = "green" if out == "ok" else "yellow" if out in ("nxdomain", "truncated-tcp-ok") else BAD
+            style = outcome_style(DnsOutcome, out)
             hist.add_row(Text(_clock(res.timestamp), style=DIM), Text(SHORT_OUTCOME.get(out, out), style=style),
                          Text(f"{res.latency_ms:.2f} ms", justify="right"), Text(flags, style=DIM),
                          Text(res.error or "", overflow="ellipsis"))

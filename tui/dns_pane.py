@@ -1,11 +1,10 @@
 """The DNS pane: every resolver × name, grouped by vantage, with latency, loss and a sparkline.
 
-It reads two things from its source (a :class:`probes.dns.service.DnsService`, or any
-object with ``plan()``, ``history`` and ``error``): the plan (which rows exist, in which
-order) and the history (what they show). The table is diffed by row key: rows are added
-and removed only when the plan or the filter changes, and each tick updates only the
-cells of keys whose history moved since the last tick (``History.snapshot(since)``),
-and of those only the cells whose text changed. Nothing is rebuilt per tick.
+It renders the frame's DNS view (``Frame.dns``: the service's plan, the history's stats
+and the keys that changed since the previous frame); it never reads the service. The
+table is diffed by row key: rows are added and removed only when the plan or the filter
+changes, and each frame updates only the cells of keys whose stats moved, and of those
+only the cells whose text changed. Nothing is rebuilt per frame.
 
 Every string from outside (resolver names, pod names, errors, answers) goes into Rich
 Text as plain text, never as markup.
@@ -13,9 +12,8 @@ Text as plain text, never as markup.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,53 +21,23 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from probes.dns.probe import ProbeKey
-from probes.dns.service import DnsPlan
-from probes.engine.history import History, Stats
-from probes.kube.model import LOCAL_VANTAGE
 from probes.dns.resolvers import Resolver
+from probes.dns.service import DnsPlan
+from probes.engine.health import Health
+from probes.engine.history import Stats
+from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
-from tui.format import BAD, DIM, OK, WARN  # the other panes import them from here too
+from tui.dns_detail import DnsDetailScreen
+from tui.format import BAD, DIM, OK, WARN
 from tui.probe_pane import ProbePane, ProbeTable
+from tui.probe_text import (BULLET, DNS_SHORT, STYLE, dns_health, fmt_ms, short_vantage, spark_levels, spark_text,
+                            sparkline)
 
-PENDING = DIM
-SPARK = "▁▂▃▄▅▆▇█"
-SPARK_MS = (0.5, 1.0, 2.0, 5.0, 10.0, 50.0, 200.0)  # upper bounds of the first 7 levels
-SPARK_WIDTH = 9
-
-SHORT_OUTCOME = {
-    "ok": "ok", "nxdomain": "nxdomain", "servfail": "servfail", "refused": "refused",
-    "other-rcode": "rcode", "timeout": "timeout", "truncated-tcp-ok": "tc→tcp",
-    "truncated-tcp-failed": "tc,tcp✖", "network-error": "net-err", "malformed": "malformed",
-    "error": "error",
-}
-GOOD_OUTCOMES = {"ok"}
-WARN_OUTCOMES = {"nxdomain", "truncated-tcp-ok"}
+SHORT_OUTCOME = DNS_SHORT
 
 # (column key, header, width)
 COLUMNS = (("res", "resolver", 16), ("name", "name", 15), ("p50", "p50", 5),
-           ("p95", "p95", 5), ("loss", "loss", 4), ("last", "last", 8), ("recent", "recent", SPARK_WIDTH))
-
-
-class DnsSource(Protocol):
-    history: History
-    error: str
-
-    def plan(self) -> DnsPlan: ...
-
-
-_AKS_NODE = re.compile(r"^aks-(?P<pool>[a-z0-9]+)-\d{8}-vmss(?P<id>[0-9a-z]{6})$")
-
-
-def short_vantage(vantage: str, width: int = 12) -> str:
-    """'node/aks-nodepool1-57993984-vmss000001' -> 'nodepool1/1' (pool / VMSS instance)."""
-    name = vantage[5:] if vantage.startswith("node/") else vantage
-    m = _AKS_NODE.match(name)
-    if m:
-        return f"{m.group('pool')}/{int(m.group('id'), 36)}"
-    if len(name) <= width:
-        return name
-    keep = width - 1
-    return name[: keep // 2] + "…" + name[len(name) - (keep - keep // 2):]
+           ("p95", "p95", 5), ("loss", "loss", 4), ("last", "last", 8), ("recent", "recent", 9))
 
 
 def short_resolver(r: Resolver) -> str:
@@ -81,65 +49,9 @@ def short_resolver(r: Resolver) -> str:
     return r.key
 
 
-def fmt_ms(v: float | None) -> str:
-    if v is None:
-        return "—"
-    if v < 10:
-        return f"{v:.2f}"
-    if v < 100:
-        return f"{v:.1f}"
-    if v < 10000:
-        return f"{v:.0f}"
-    return f"{v / 1000:.0f}s"
-
-
-def spark_levels(recent: tuple[float | None, ...], width: int = SPARK_WIDTH) -> tuple[int, ...]:
-    """0..7 per attempt on absolute thresholds (sub-ms … >200 ms); -1 for a lost query."""
-    out = []
-    for v in recent[-width:]:
-        if v is None:
-            out.append(-1)
-        else:
-            out.append(next((i for i, hi in enumerate(SPARK_MS) if v < hi), len(SPARK_MS)))
-    return tuple(out)
-
-
-_SPARK_CACHE: dict[tuple[int, ...], Text] = {}
-
-
-def spark_text(levels: tuple[int, ...]) -> Text:
-    """A steady row looks flat; × marks a lost query. Cached: rows repeat the same shapes."""
-    t = _SPARK_CACHE.get(levels)
-    if t is None:
-        t = Text(no_wrap=True)
-        for lv in levels:
-            if lv < 0:
-                t.append("×", style=BAD)
-            else:
-                t.append(SPARK[lv], style=OK if lv < 4 else WARN if lv < 6 else BAD)
-        if len(_SPARK_CACHE) > 4096:
-            _SPARK_CACHE.clear()
-        _SPARK_CACHE[levels] = t
-    return t
-
-
-def sparkline(recent: tuple[float | None, ...], width: int = SPARK_WIDTH) -> Text:
-    return spark_text(spark_levels(recent, width))
-
-
-def health(st: Stats | None) -> str:
-    """ok | warn | bad | pending, from the last outcome and the loss in the window."""
-    if st is None:
-        return "pending"
-    if st.last_outcome not in GOOD_OUTCOMES | WARN_OUTCOMES:
-        return "bad"
-    if st.last_outcome in WARN_OUTCOMES or st.loss_pct > 0:
-        return "warn"
-    return "ok"
-
-
-STYLE = {"ok": OK, "warn": WARN, "bad": BAD, "pending": PENDING}
-BULLET = {"ok": "●", "warn": "▲", "bad": "✖", "pending": "◌"}
+def reachable(r: Resolver) -> bool:
+    """The plan may say a resolver cannot be reached from its vantage (grey, not failing)."""
+    return bool(getattr(r, "reachable", True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +78,7 @@ class DnsPane(ProbePane):
 
     COLUMNS = COLUMNS
     KEY = ProbeKey
-
-    def __init__(self, source: DnsSource, **kwargs: Any) -> None:
-        super().__init__(source, **kwargs)
+    FEED = "dns"
 
     def compose(self) -> ComposeResult:
         yield Static(Text("DNS: waiting for the cluster's resolvers…", style=DIM), id="dns-status")
@@ -178,16 +88,14 @@ class DnsPane(ProbePane):
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
-    def _health_of(self, st: Stats | None) -> str:
-        return health(st)
+    def _health_of(self, info: RowInfo, st: Stats | None) -> Health:
+        return dns_health(st, reachable(info.resolver))
 
     def _raw_sig(self, st: Stats) -> tuple:
         return (st.p50, st.p95, st.loss_pct, st.last_outcome, spark_levels(st.recent))
 
     def _open_detail(self, info: RowInfo) -> None:
-        from tui.dns_detail import DnsDetailScreen
-
-        self.app.push_screen(DnsDetailScreen(info.key, info.resolver, self.source.history))
+        self.app.push_screen(DnsDetailScreen(info.key, info.resolver))
 
     def _take_plan(self, plan: DnsPlan) -> None:
         self._plan = plan
@@ -211,10 +119,10 @@ class DnsPane(ProbePane):
                         if v in self._vantage_order}
 
     def _row_cells(self, info: RowInfo, st: Stats | None) -> list[Any]:
-        h = health(st)
+        h = dns_health(st, reachable(info.resolver))
         style = STYLE[h]
         res = Text.assemble((" ", ""), (BULLET[h] + " ", style), (short_resolver(info.resolver), ""))
-        name = Text(info.key.name, style="" if h != "bad" else "")
+        name = Text(info.key.name)
         if st is None:
             return [res, name, Text("—", style=DIM), Text("—", style=DIM), Text("", style=DIM),
                     Text("…", style=DIM), Text("")]
@@ -234,19 +142,19 @@ class DnsPane(ProbePane):
         head = Text.assemble((BULLET[h] + " ", STYLE[h]), (short_vantage(v), "bold"))
         note = Text(self._vantage_note.get(v, ""), style=DIM)
         if v in self._agent_nodes:
-            note = Text(*fmt.agent_brief(getattr(self.source, "agents", None), self._agent_nodes[v]))
+            note = Text(*fmt.agent_brief(self.agents, self._agent_nodes[v]))
         return [head, note, Text(""), Text(""), Text(""), summary, Text("")]
 
     # --- status, actions -----------------------------------------------------------------
     def _update_status(self, plan: DnsPlan) -> None:
-        err = plan.error or getattr(self.source, "error", "")
+        err = plan.error or self.error
         if err:
             line = Text.assemble(("✖ ", BAD), (err, ""))
         elif not plan.vantages:
             line = Text("DNS: waiting for the cluster's resolvers…", style=DIM)
         else:
-            failing = sum(1 for hs in self._health.values() for h in hs.values() if h == "bad")
-            degraded = sum(1 for hs in self._health.values() for h in hs.values() if h == "warn")
+            failing = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.FAILING)
+            degraded = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.DEGRADED)
             line = Text.assemble(
                 ("DNS ", "bold"), (f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", DIM))
             if plan.agents:

@@ -1,7 +1,8 @@
 """One egress target in full: what it is for, how the last check went from this vantage
 (address dialled, mode and why, handshake percentiles, the answering packet), the same
 target from every other vantage (all nodes or one node: F8 vs F10), and the outcome
-history. Follows the live history until closed. Errors and packets are external text:
+history. Follows the app's frames until closed (the publisher puts this row's last
+results into them while the screen is open). Errors and packets are external text:
 plain Text, never markup."""
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from probes.egress.probe import EgressKey
+from probes.egress.result import EgressOutcome
 from probes.egress.targets import Target
-from tui.dns_pane import fmt_ms, short_vantage
-from tui.egress_pane import BAD, DIM, SHORT_OUTCOME, STYLE, health, success_pct
+from probes.engine.frame import Frame
+from probes.engine.health import Health
+from tui.format import BAD, DIM
+from tui.probe_text import EGRESS_SHORT as SHORT_OUTCOME, STYLE, egress_health as health, fmt_ms, outcome_style
+from tui.probe_text import short_vantage, success_pct
 
 HISTORY_ROWS = 20
 VANTAGE_ROWS = 12
@@ -44,12 +49,11 @@ class EgressDetailScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Back")]
 
-    def __init__(self, key: EgressKey, target: Target, source: Any) -> None:
+    def __init__(self, key: EgressKey, target: Target) -> None:
         super().__init__()
         self.key = key
         self.target = target
-        self.source = source  # plan() and history
-        self._version = -1
+        self._seen: object = None
         self.plain = ""  # what is on screen, as text (tests)
 
     def compose(self) -> ComposeResult:
@@ -59,17 +63,26 @@ class EgressDetailScreen(ModalScreen[None]):
             yield Static(id="egress-detail")
 
     def on_mount(self) -> None:
+        follow = getattr(self.app, "follow", None)
+        if follow is not None:
+            follow("egress", self.key)
         self.refresh_detail()
-        self.set_interval(0.5, self.refresh_detail)
+        self.set_interval(0.25, self.refresh_detail)
+
+    def on_unmount(self) -> None:
+        unfollow = getattr(self.app, "unfollow", None)
+        if unfollow is not None:
+            unfollow("egress", self.key)
 
     def refresh_detail(self) -> None:
-        history = self.source.history
-        v = history.version
-        if v == self._version:
+        frame: Frame | None = getattr(self.app, "frame", None)
+        view = frame.egress if frame is not None else None
+        if view is None or view is self._seen:
             return
-        self._version = v
+        self._seen = view
+        stats = view.stats
         k, t = self.key, self.target
-        st = history.stats(k)
+        st = stats.get(k)
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style=DIM, no_wrap=True)
         grid.add_column()
@@ -99,14 +112,14 @@ class EgressDetailScreen(ModalScreen[None]):
                 ("success", Text(f"{success_pct(st):.0f}% of the last {st.attempts} ({st.count} ever)")),
             ]
             if st.last_error:
-                rows.append(("last error", Text(st.last_error, style=BAD if h == "bad" else "")))
-        plan = self.source.plan()
+                rows.append(("last error", Text(st.last_error, style=BAD if h is Health.FAILING else "")))
+        plan = view.plan
         siblings = [x for vp in plan.vantages if vp.vantage.name == k.vantage for x in vp.targets
                     if x.host == t.host and x.text != t.text]
         if siblings:
             line = Text()
             for x in siblings:
-                s2 = history.stats(EgressKey(k.vantage, x.text))
+                s2 = stats.get(EgressKey(k.vantage, x.text))
                 if line:
                     line.append("  ")
                 line.append(f":{x.port} ")
@@ -122,11 +135,11 @@ class EgressDetailScreen(ModalScreen[None]):
         others = [vp.vantage.name for vp in plan.vantages if any(x.text == t.text for x in vp.targets)]
         counts = {"open": 0, "failing": 0}
         for name in others:
-            s = history.stats(EgressKey(name, t.text))
+            s = stats.get(EgressKey(name, t.text))
             if s is not None:
                 counts["open" if s.last_outcome == "open" else "failing"] += 1
         for name in others[:VANTAGE_ROWS]:
-            s = history.stats(EgressKey(name, t.text))
+            s = stats.get(EgressKey(name, t.text))
             hh = health(s)
             everywhere.add_row(
                 Text("▸" if name == k.vantage else ""),
@@ -140,10 +153,10 @@ class EgressDetailScreen(ModalScreen[None]):
         hist.add_column(no_wrap=True, min_width=9)
         hist.add_column(no_wrap=True, min_width=11, justify="right")
         hist.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
-        results = history.results(k)[-HISTORY_ROWS:]
+        results = list(view.details.get(k, ()))[-HISTORY_ROWS:]
         for res in reversed(results):
             out = _outcome(res)
-            style = "green" if out == "open" else BAD
+            style = outcome_style(EgressOutcome, out)
             hist.add_row(Text(_clock(getattr(res, "timestamp", 0.0)), style=DIM),
                          Text(SHORT_OUTCOME.get(out, out), style=style),
                          Text(f"{res.latency_ms:.2f} ms"),

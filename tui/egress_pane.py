@@ -1,12 +1,12 @@
 """The egress pane: every TCP target × vantage, with outcome, handshake p50, success % and
 a sparkline, grouped by vantage.
 
-It reads from its source (a :class:`probes.egress.service.EgressService`, or any object
-with ``plan()``, ``history`` and ``error``) the plan (which rows exist, in which order)
-and the history (what they show). The table is diffed by row key: rows are added and
-removed only when the plan or the filter changes; each tick looks only at keys whose
-history moved (``History.snapshot(since)``) and redraws, of those, the rows on screen
-and only their cells whose text changed. Off-screen rows catch up when scrolled to.
+It renders the frame's egress view (``Frame.egress``: the service's plan, the history's
+stats and the keys that changed since the previous frame); it never reads the service.
+The table is diffed by row key: rows are added and removed only when the plan or the
+filter changes; each frame looks only at keys whose stats moved and redraws, of those,
+the rows on screen and only their cells whose text changed. Off-screen rows catch up
+when scrolled to.
 
 Every string from outside (target names, node names, errors, packets) goes into Rich
 Text as plain text, never as markup.
@@ -15,7 +15,7 @@ Text as plain text, never as markup.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -24,60 +24,22 @@ from textual.widgets import Static
 
 from probes.egress.probe import EgressKey
 from probes.egress.service import EgressPlan
-from probes.engine.history import History, Stats
-from probes.kube.model import LOCAL_VANTAGE
 from probes.egress.targets import Target
+from probes.engine.health import Health
+from probes.engine.history import Stats
+from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
-from tui.dns_pane import BAD, DIM, OK, WARN, fmt_ms, short_vantage, spark_levels, spark_text
+from tui.egress_detail import EgressDetailScreen
+from tui.format import BAD, DIM, OK, WARN
 from tui.probe_pane import ProbePane, ProbeTable
+from tui.probe_text import (BULLET, EGRESS_SHORT, STYLE, egress_health, fmt_ms, mode_cell, short_vantage,
+                            spark_levels, spark_text, success_pct)
 
-SHORT_OUTCOME = {
-    "open": "open", "refused": "refused", "timeout": "timeout", "unreachable": "unreach",
-    "dns-failure": "dns-fail", "local-error": "local-err", "error": "error",
-}
-STYLE = {"ok": OK, "warn": WARN, "bad": BAD, "pending": DIM}
-BULLET = {"ok": "●", "warn": "▲", "bad": "✖", "pending": "◌"}
-MODE_LABEL = {"syn": "syn", "connect": "conn"}
+SHORT_OUTCOME = EGRESS_SHORT
 
 # (column key, header, width): 32+9+6+4+9+5 + 2×6 padding = 77 columns
 COLUMNS = (("target", "target", 32), ("last", "last", 9), ("p50", "p50", 6), ("ok", "ok%", 4),
            ("recent", "recent", 9), ("mode", "mode", 5))
-
-
-class EgressSource(Protocol):
-    history: History
-    error: str
-
-    def plan(self) -> EgressPlan: ...
-
-
-def outcome_of(st: Stats | None) -> str:
-    return st.last_outcome if st is not None else ""
-
-
-def health(st: Stats | None) -> str:
-    """ok | warn | bad | pending: the last check decides bad; an earlier failure in the
-    window makes an open target warn."""
-    if st is None:
-        return "pending"
-    if st.last_outcome != "open":
-        return "bad"
-    return "warn" if st.successes < st.attempts else "ok"
-
-
-def success_pct(st: Stats) -> float:
-    return 100.0 * st.successes / st.attempts if st.attempts else 0.0
-
-
-def mode_cell(last: Any) -> Text:
-    """'syn' / 'conn'; a connect that ran because SYN mode was refused is marked '*'."""
-    mode = getattr(getattr(last, "mode", None), "value", "")
-    if not mode:
-        return Text("")
-    label = MODE_LABEL.get(mode, mode[:4])
-    if getattr(last, "fallback", ""):
-        return Text(label + "*", style=WARN)
-    return Text(label, style=DIM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +67,10 @@ class EgressPane(ProbePane):
 
     COLUMNS = COLUMNS
     KEY = EgressKey
+    FEED = "egress"
 
-    def __init__(self, source: EgressSource, **kwargs: Any) -> None:
-        super().__init__(source, **kwargs)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._modes: dict[str, tuple[str, str]] = {}  # vantage -> (mode, fallback reason)
 
     def compose(self) -> ComposeResult:
@@ -118,8 +81,8 @@ class EgressPane(ProbePane):
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
-    def _health_of(self, st: Stats | None) -> str:
-        return health(st)
+    def _health_of(self, info: RowInfo, st: Stats | None) -> Health:
+        return egress_health(st, bool(getattr(info.target, "reachable", True)))
 
     def _on_result(self, info: RowInfo, st: Stats) -> None:
         mode = getattr(getattr(st.last, "mode", None), "value", "")
@@ -131,9 +94,7 @@ class EgressPane(ProbePane):
                 getattr(getattr(st.last, "mode", None), "value", ""), bool(getattr(st.last, "fallback", "")))
 
     def _open_detail(self, info: RowInfo) -> None:
-        from tui.egress_detail import EgressDetailScreen
-
-        self.app.push_screen(EgressDetailScreen(info.key, info.target, self.source))
+        self.app.push_screen(EgressDetailScreen(info.key, info.target))
 
     def _take_plan(self, plan: EgressPlan) -> None:
         self._plan = plan
@@ -157,7 +118,7 @@ class EgressPane(ProbePane):
         self._modes = {v: m for v, m in self._modes.items() if v in self._vantage_order}
 
     def _row_cells(self, info: RowInfo, st: Stats | None) -> list[Any]:
-        h = health(st)
+        h = self._health_of(info, st)
         style = STYLE[h]
         name = Text.assemble((" ", ""), (BULLET[h] + " ", style), (info.key.target, ""))
         if st is None:
@@ -179,7 +140,7 @@ class EgressPane(ProbePane):
         head = Text.assemble((BULLET[h] + " ", STYLE[h]), (short_vantage(v), "bold"))
         note = self._vantage_note.get(v, "")
         if v in self._agent_nodes:
-            words, style = fmt.agent_brief(getattr(self.source, "agents", None), self._agent_nodes[v])
+            words, style = fmt.agent_brief(self.agents, self._agent_nodes[v])
             head.append("  " + words, style=style)
         elif note:
             head.append("  " + note, style=DIM)
@@ -194,14 +155,14 @@ class EgressPane(ProbePane):
         return None
 
     def _update_status(self, plan: EgressPlan) -> None:
-        err = plan.error or getattr(self.source, "error", "")
+        err = plan.error or self.error
         if err:
             line = Text.assemble(("✖ ", BAD), (err, ""))
         elif not plan.vantages:
             line = Text("Egress: waiting for the cluster…", style=DIM)
         else:
-            failing = sum(1 for hs in self._health.values() for h in hs.values() if h == "bad")
-            flaky = sum(1 for hs in self._health.values() for h in hs.values() if h == "warn")
+            failing = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.FAILING)
+            flaky = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.DEGRADED)
             modes = sorted({m for m, _ in self._modes.values()})
             line = Text.assemble(
                 ("Egress ", "bold"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -12,8 +10,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from probes.diagnose import Finding, Observations, Severity, diagnose, observe
-from probes.engine.store import Snapshot
+from probes.diagnose import Finding, Severity
+from probes.engine.frame import Frame
 
 STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 MARK = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "·"}
@@ -40,11 +38,11 @@ class FindingsTable(DataTable):
         pane = self.parent
         if isinstance(pane, FindingsPane):
             pane.show_info = not pane.show_info
-            pane.recompute(force=True)
+            pane.redraw(force=True)
 
 
 class FindingsPane(Vertical):
-    """Recomputed from the store and the probe histories at most once a second."""
+    """The frame's findings (the publisher runs the rules, off the UI thread)."""
 
     PANE_TITLE = "Findings"
     DEFAULT_CSS = """
@@ -54,17 +52,13 @@ class FindingsPane(Vertical):
     FindingsPane > FindingsTable { height: 1fr; }
     """
 
-    def __init__(self, observations: Callable[[Snapshot, float], Observations] | None = None, *, every: float = 1.0,
-                 wall_clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+    NEEDS_FINDINGS = True  # the app asks its publisher to run the rules
+
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # snapshot, wall time -> what the rules see (the services join their histories in)
-        self.observations = observations or (lambda snap, now: observe(snap.topology, now=now))
-        self.every = every
-        self.wall_clock = wall_clock
         self.show_info = False
         self.findings: list[Finding] = []
-        self._last = 0.0
-        self._snap: Snapshot | None = None
+        self._judged: tuple[Any, ...] | None = None
         self._shown: dict[str, tuple[Any, ...]] = {}
 
     def compose(self) -> ComposeResult:
@@ -79,16 +73,17 @@ class FindingsPane(Vertical):
         self.query_one(FindingsTable).focus(scroll_visible)
         return self
 
-    def tick(self, snap: Snapshot) -> None:
-        self._snap = snap
-        if time.monotonic() - self._last >= self.every:
-            self.recompute()
-
-    def recompute(self, force: bool = False) -> None:
-        if self._snap is None or "nodes" not in self._snap.synced:
+    def tick(self, frame: Frame) -> None:
+        """Redraw when the frame carries a new judgement (the same tuple otherwise)."""
+        if frame.findings is None or frame.findings is self._judged or not self.is_mounted:
             return
-        self._last = time.monotonic()
-        self.findings = diagnose(self.observations(self._snap, self.wall_clock()))
+        self._judged = frame.findings
+        self.findings = list(frame.findings)
+        self.redraw()
+
+    def redraw(self, force: bool = False) -> None:
+        if self._judged is None:
+            return
         self._sync(force)
 
     def _rows(self) -> list[tuple[str, Finding]]:

@@ -1,12 +1,14 @@
 """The machinery the DNS and egress panes share: a table of vantage rows and probe rows,
-fed by a service's plan and history, diffed by row key, redrawn only where it is seen.
+rendered from the frame's probe view (plan + stats + the keys that changed), diffed by
+row key, redrawn only where it is seen.
 
-A pane subclass sets ``COLUMNS`` and ``KEY`` (the history's key type: ``ProbeKey`` or
-``EgressKey``), builds its rows in ``_take_plan`` (``self._rows``: key -> row info with
-``key`` and ``order``; ``self._vantage_order``), and says how rows look
-(``_row_cells``, ``_vantage_cells``, ``_update_status``), how a row's stats are
-summarised for the redraw check (``_raw_sig``), what health a result has (``_health_of``) and
-which screen opens on Enter (``_open_detail``).
+A pane subclass sets ``COLUMNS``, ``KEY`` (the history's key type: ``ProbeKey`` or
+``EgressKey``) and ``FEED`` (the frame's part: "dns" or "egress"), builds its rows in
+``_take_plan`` (``self._rows``: key -> row info with ``key`` and ``order``;
+``self._vantage_order``), and says how rows look (``_row_cells``, ``_vantage_cells``,
+``_update_status``), how a row's stats are summarised for the redraw check
+(``_raw_sig``), what health a row has (``_health_of``) and which screen opens on Enter
+(``_open_detail``). A pane never reads a source: everything comes in a frame.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
+from probes.engine.frame import AgentsView, Frame, ProbeView
+from probes.engine.health import Health
 from probes.engine.history import Stats
 from tui.format import BAD, DIM, OK, WARN
-
-
-RANK = {"bad": 0, "warn": 1, "pending": 2, "ok": 3}  # worst first
 
 
 class SortText(Text):
@@ -74,11 +75,15 @@ class ProbeTable(DataTable):
 class ProbePane(Vertical):
     COLUMNS: tuple[tuple[str, str, int], ...] = ()
     KEY: Any = tuple  # the history key type (a NamedTuple)
+    FEED = ""  # the frame's part this pane shows: "dns" or "egress"
 
-    def __init__(self, source: Any, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.source = source
         self.problems_only = False
+        self.frame: Frame | None = None  # the latest frame handed over (shown or not)
+        self.agents: AgentsView | None = None
+        self.error = ""  # the service's error line, from the frame
+        self._view: ProbeView | None = None
         self._plan: Any = None
         self._rows: dict[Any, Any] = {}  # every planned row: key -> row info (key, order)
         self._shown: set[str] = set()  # row keys in the table
@@ -86,7 +91,7 @@ class ProbePane(Vertical):
         self._raw: dict[str, tuple] = {}  # row key -> last stats signature
         self._stats: dict[Any, Stats] = {}
         self._dirty: dict[str, tuple[Any, Stats]] = {}  # off-screen rows with newer stats
-        self._health: dict[str, dict[Any, str]] = {}  # vantage -> key -> health
+        self._health: dict[str, dict[Any, Health]] = {}  # vantage -> key -> health
         self._vantage_order: dict[str, int] = {}
         self._vantage_note: dict[str, str] = {}
         self._agent_nodes: dict[str, str] = {}  # vantage -> node, for vantages an agent probes
@@ -103,7 +108,7 @@ class ProbePane(Vertical):
         return self
 
     def on_show(self) -> None:
-        self.tick()  # a tab just opened shows its rows now, not at the app's next refresh
+        self.tick()  # a tab just opened shows the latest frame now, not at the next one
 
     # --- hooks ----------------------------------------------------------------------------
     def _take_plan(self, plan: Any) -> None:
@@ -121,8 +126,7 @@ class ProbePane(Vertical):
     def _raw_sig(self, st: Stats) -> tuple:
         raise NotImplementedError
 
-    def _health_of(self, st: Stats | None) -> str:
-        """ok | warn | bad | pending."""
+    def _health_of(self, info: Any, st: Stats | None) -> Health:
         raise NotImplementedError
 
     def _on_result(self, info: Any, st: Stats) -> None:
@@ -132,22 +136,38 @@ class ProbePane(Vertical):
         raise NotImplementedError
 
     # --- the tick ------------------------------------------------------------------------
-    def tick(self, snap: object = None) -> None:
-        """Called by the app at its refresh cadence. Cheap when nothing changed."""
-        if not self.is_mounted or not shown(self):
+    def tick(self, frame: Frame | None = None) -> None:
+        """Render `frame` (None: the last one handed over). Cheap when nothing changed; a
+        hidden pane keeps the frame and renders it when shown."""
+        if frame is not None:
+            self.frame = frame
+        frame = self.frame
+        if frame is None or not self.is_mounted or not shown(self):
+            return
+        view: ProbeView | None = getattr(frame, self.FEED)
+        if view is None:
             return
         self.ticks += 1
-        plan = self.source.plan()
-        hist = self.source.history
-        structural = plan is not self._plan
+        agents_moved = frame.agents is not self.agents
+        self.agents = frame.agents
+        if view is self._view and not (self._agent_nodes and (agents_moved or self.ticks % 8 == 0)):
+            return
+        structural = view.plan is not self._plan
         if structural:
-            self._take_plan(plan)
-        version = hist.version
-        changed: dict[Hashable, Stats] = {}
-        if version != self._seen_version or structural:
-            since = 0 if structural else self._seen_version
-            self._seen_version = version
-            changed = hist.snapshot(since=max(since, 0))
+            self._take_plan(view.plan)
+        self.error = view.error
+        changed: dict[Hashable, Stats]
+        if structural:
+            changed = dict(view.stats)
+        elif view.version == self._seen_version:
+            changed = {}
+        elif view.since == self._seen_version:
+            changed = {k: view.stats[k] for k in view.changed}
+        else:  # frames went by unseen (a hidden tab): what differs from what we drew
+            mine = self._stats
+            changed = {k: st for k, st in view.stats.items() if mine.get(k) is not st}
+        self._seen_version = view.version
+        self._view = view
         touched: set[str] = set()
         for key, st in changed.items():
             info = self._rows.get(key)
@@ -155,7 +175,7 @@ class ProbePane(Vertical):
                 continue
             self._stats[info.key] = st
             self._on_result(info, st)
-            h = self._health_of(st)
+            h = self._health_of(info, st)
             vh = self._health.setdefault(info.key.vantage, {})
             if vh.get(info.key) != h:
                 vh[info.key] = h
@@ -168,11 +188,11 @@ class ProbePane(Vertical):
                 if info is not None:
                     self._dirty[self._row_key(info.key)] = (info, st)
             self.flush_visible()
-            if self._agent_nodes and self.ticks % 8 == 0:
+            if self._agent_nodes and (agents_moved or self.ticks % 8 == 0):
                 touched |= set(self._agent_nodes)  # "agent 12s ago" moves on
             for v in (set(self._vantage_order) if structural else touched):
                 self._put(self._vantage_key(v), self._vantage_cells(v))
-            self._update_status(plan)
+            self._update_status(self._plan)
 
     # --- rows ----------------------------------------------------------------------------
     @staticmethod
@@ -189,19 +209,19 @@ class ProbePane(Vertical):
     def _vantage_key(v: str) -> str:
         return f"v|{v}"
 
-    def vantage_health(self, v: str) -> str:
+    def vantage_health(self, v: str) -> Health:
         hs = self._health.get(v, {})
         if not hs:
-            return "pending" if any(k.vantage == v for k in self._rows) else "ok"
-        return min(hs.values(), key=lambda h: RANK[h])
+            return Health.PENDING if any(k.vantage == v for k in self._rows) else Health.GOOD
+        return min(hs.values(), key=lambda h: h.rank)
 
     def vantage_summary(self, v: str, words: dict[str, str]) -> Text:
         """'2/4 fail', '1/8 flaky', '3/8 done', '8/8 ok' for a vantage's header row;
         `words` names the none/warn/pending cases in the pane's language."""
         hs = self._health.get(v, {})
         total = sum(1 for k in self._rows if k.vantage == v)
-        bad = sum(1 for x in hs.values() if x == "bad")
-        warn = sum(1 for x in hs.values() if x == "warn")
+        bad = sum(1 for x in hs.values() if x is Health.FAILING)
+        warn = sum(1 for x in hs.values() if x is Health.DEGRADED)
         if not total:
             return Text(words["none"], style=DIM)
         if bad:
@@ -215,7 +235,7 @@ class ProbePane(Vertical):
     def _wanted(self) -> list[tuple[str, tuple, Any]]:
         out: list[tuple[str, tuple, Any]] = []
         for v, vi in self._vantage_order.items():
-            if self.problems_only and self.vantage_health(v) not in ("bad", "warn"):
+            if self.problems_only and not self.vantage_health(v).problem:
                 continue
             out.append((self._vantage_key(v), (vi, 0), v))
         keep = {o[2] for o in out}

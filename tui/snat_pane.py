@@ -1,8 +1,8 @@
 """The SNAT pane: per-node Load Balancer SNAT ports from Azure Monitor, most pressed first.
 
-It reads one thing from its source (a :class:`probes.azure.service.AzureSnatService`, or any
-object with ``report()``): an immutable :class:`~probes.azure.service.SnatReport`. A tick does
-nothing unless the report's version moved. The table shows the ``TOP`` most pressed nodes
+It renders one part of the frame (``Frame.snat``): the SNAT service's immutable
+:class:`~probes.azure.service.SnatReport`. A frame does nothing unless the report's
+version moved; the pane never asks the service (``r`` asks the app to). The table shows the ``TOP`` most pressed nodes
 and one summary row for the rest (a 1,000-node cluster stays a short table); rows are
 diffed by key and only changed cells are updated, unless the pressure order changed.
 The chart draws the top nodes' used/allocated % over the window from the report's
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -27,8 +27,9 @@ from textual.widgets import DataTable, Static
 
 from probes.azure.service import AzureState, SnatReport
 from probes.azure.snat import NodeSnat, SnatTable
-from tui.dns_pane import short_vantage
+from probes.engine.frame import Frame
 from tui.probe_pane import shown
+from tui.probe_text import short_vantage
 
 OK, WARN, BAD, DIM = "green", "yellow", "bold red", "dim"
 STATE_STYLE = {"ok": OK, "warn": WARN, "critical": BAD, "unknown": DIM}
@@ -41,10 +42,6 @@ CHART_NODES = 3
 CHART_STYLES = ("bold red", "yellow", "cyan")
 COLUMNS = (("node", "node", 16), ("bar", "used / allocated", BAR), ("pct", "%", 4), ("used", "used", 5),
            ("alloc", "alloc", 5), ("failed", "failed", 6), ("ip", "backend IP", 12))
-
-
-class SnatSource(Protocol):
-    def report(self) -> SnatReport: ...
 
 
 def bar(used: float | None, allocated: int | None, width: int = BAR, state: str = "ok") -> Text:
@@ -216,10 +213,9 @@ class SnatPane(Vertical):
     """
     BINDINGS = [Binding("r", "refresh_now", "Refresh SNAT", tooltip="ask Azure Monitor now instead of at the next minute")]
 
-    def __init__(self, source: SnatSource, *, clock: Callable[[], float] = time.time, top: int = TOP,
-                 **kwargs: Any) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, top: int = TOP, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.source = source
+        self.frame: Frame | None = None
         self.clock = clock
         self.top = top
         self._version = -1
@@ -247,16 +243,21 @@ class SnatPane(Vertical):
         return self
 
     def action_refresh_now(self) -> None:
-        fn = getattr(self.source, "refresh_now", None)
-        if fn is not None:
-            fn()
+        ask = getattr(self.app, "refresh_snat", None)
+        if ask is not None:
+            ask()
 
-    def tick(self, snap: object = None) -> None:
-        if not self.is_mounted or not shown(self):
+    def on_show(self) -> None:
+        self.tick()  # a tab just opened shows the latest frame now
+
+    def tick(self, frame: Frame | None = None) -> None:
+        if frame is not None:
+            self.frame = frame
+        if self.frame is None or not self.is_mounted or not shown(self):
             return
         self.ticks += 1
-        rep = self.source.report()
-        if rep.version == self._version:
+        rep = self.frame.snat
+        if rep is None or rep.version == self._version:
             return
         self._version = rep.version
         self.show(rep)

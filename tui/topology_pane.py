@@ -2,20 +2,26 @@
 
 The tree is kept, not rebuilt: each refresh adds what appeared, removes what left and
 relabels only what changed, so expansion and the cursor survive. A pool's nodes are
-created only once the pool is expanded, so 5,000 nodes cost nothing until looked at.
+created only once the pool is expanded, so 5,000 nodes cost nothing until looked at; once
+loaded, a node's lines are redrawn only when what they are drawn from changed (the node,
+its route verdict, its NodeLocal pod, its agent's status), and the agent's "read 12s ago"
+only on the lines on screen (`refresh_visible`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from probes.kube.model import NetworkPlugin, NodeInfo, PoolInfo, Topology
+from probes.kube.model import NodeInfo, PoolInfo, Topology
 from tui import format as fmt
 
 AUTO_EXPAND_LIMIT = 60  # pools up to this size open by themselves on first sight
@@ -63,23 +69,42 @@ class TopologyTree(Tree[object]):
         self.topology: Topology | None = None
         self.target = ""
         self.node_filter = ""
-        self.route_source: Callable[[], object] | None = None  # e.g. AzureSnatService.routes (RouteData)
-        self.agents: object = None  # probes.agent.reader.AgentReader: a line per node says when it was read
-        self._route_cache: tuple[object, object, dict[str, object]] = (None, None, {})
+        self.routes: Mapping[str, Any] = {}  # node -> probes.azure.routes.NodeRoute (the frame's route view)
+        self.agents: Any = None  # the frame's AgentsView: a line per node says when it was read
+        self._drawn_from: dict[str, tuple[Any, ...]] = {}  # node name -> the inputs of its lines
+        self._drawn_cluster: tuple[Any, ...] = ()  # the cluster-wide inputs of every node's lines
+
+    # --- Tree's costs at 25,000 lines ------------------------------------------------
+    def notify_style_update(self) -> None:
+        """Tree drops its whole line list on every style change (a tab switch, a focus
+        change) and rebuilds it, rendering every label to measure it: ~0.5 s with 5,000
+        nodes loaded. Styles change how lines look, not which lines exist or how wide
+        their labels are: drop only the rendered lines."""
+        super(Tree, self).notify_style_update()
+        self._clear_rendered()
+
+    def _on_resize(self, event: events.Resize) -> None:
+        """Tree drops its line list on every resize, and a tab being shown is resized from
+        nothing: keep the list (a size changes no line), drop the rendered lines only."""
+        event.prevent_default()
+        self._line_cache.grow(event.size.height)
+        self._clear_rendered()
+
+    def _clear_rendered(self) -> None:
+        self._line_cache.clear()
+        self._updates += 1
+        self.refresh()
+
+    def get_label_width(self, node: TreeNode[object]) -> int:
+        """The label's width without rendering it (Textual invites the override)."""
+        label = node.label
+        width = cell_len(label.plain if isinstance(label, Text) else str(label))
+        return width + (cell_len(self.ICON_NODE) if node.allow_expand else 0)
 
     # --- helpers ----------------------------------------------------------------------
     def _node_route(self, node: NodeInfo, topo: Topology) -> object:
-        """The node's route-table verdict when a route source is set (probes.azure.routes.NodeRoute)."""
-        if self.route_source is None or topo.plugin is not NetworkPlugin.KUBENET:
-            return None
-        data = self.route_source()
-        if data is None or getattr(data, "error", ""):
-            return None
-        if self._route_cache[0] is not data or self._route_cache[1] is not topo:
-            from probes.azure.routes import compare
-
-            self._route_cache = (data, topo, compare(data, topo.nodes).by_node)
-        return self._route_cache[2].get(node.name)
+        """The node's route-table verdict, as the publisher compared it (kubenet), or None."""
+        return self.routes.get(node.name)
 
     def _set_label(self, node: TreeNode[object], label: Text) -> None:
         if self._last_label.get(node.id) != label:
@@ -104,10 +129,19 @@ class TopologyTree(Tree[object]):
             self._last_label.pop(extra.id, None)
             extra.remove()
 
+    def _inputs(self, node: NodeInfo, topo: Topology) -> tuple[Any, ...]:
+        agent = self.agents.statuses().get(node.name) if self.agents is not None else None
+        return (node, self._node_route(node, topo), topo.nodelocal.get(node.name), agent)
+
+    @staticmethod
+    def _same(a: tuple[Any, ...] | None, b: tuple[Any, ...]) -> bool:
+        return a is not None and all(x is y or x == y for x, y in zip(a, b))
+
     def _sync_pool_nodes(self, pool: PoolInfo, pnode: TreeNode[object], members: list[NodeInfo], topo: Topology) -> None:
         have = self._items.setdefault(pool.name, {})
         wanted = {n.name for n in members}
         for name in [n for n in have if n not in wanted]:
+            self._drawn_from.pop(name, None)
             tn = have.pop(name)
             for kid in tn.children:
                 self._last_label.pop(kid.id, None)
@@ -126,7 +160,12 @@ class TopologyTree(Tree[object]):
                 self._last_label[tn.id] = label
                 have[node.name] = tn
             else:
+                inputs = self._inputs(node, topo)
+                if self._same(self._drawn_from.get(node.name), inputs):
+                    previous = tn
+                    continue
                 self._set_label(tn, fmt.node_label(node, topo, self._node_route(node, topo)))
+            self._drawn_from[node.name] = self._inputs(node, topo)
             self._node_lines(tn, node, topo)
             previous = tn
 
@@ -135,6 +174,12 @@ class TopologyTree(Tree[object]):
         """Bring the tree in line with `topo` (and the current filter)."""
         self.topology = topo
         self.target = target
+        a = self.agents
+        cluster = (topo.plugin, topo.dataplane, topo.nodelocal_enabled,
+                   None if a is None else (a.discovered, a.error, a.stale_after()))
+        if cluster != self._drawn_cluster:
+            self._drawn_cluster = cluster
+            self._drawn_from.clear()
         self._set_label(self.root, fmt.cluster_label(topo, target))
         by_pool: dict[str, list[NodeInfo]] = {}
         for n in topo.nodes:
@@ -180,6 +225,47 @@ class TopologyTree(Tree[object]):
             previous = pn
         if not self.root.is_expanded:
             self.root.expand()
+
+    def show_agents(self, agents: Any) -> bool:
+        """Only the agents moved: redraw the loaded nodes whose agent status changed.
+        False when that cannot be told (a view was skipped): call `show` instead."""
+        prev = self.agents
+        topo = self.topology
+        if (topo is None or prev is None or agents is None or agents.since != prev.seq
+                or (agents.discovered, agents.error, agents.stale) != (prev.discovered, prev.error, prev.stale)):
+            return False
+        self.agents = agents
+        for name in agents.changed:
+            node = topo.node(name)
+            tn = self._items.get(node.pool, {}).get(name) if node is not None else None
+            if node is None or tn is None:
+                continue
+            inputs = self._inputs(node, topo)
+            if not self._same(self._drawn_from.get(name), inputs):
+                self._drawn_from[name] = inputs
+                self._node_lines(tn, node, topo)
+        return True
+
+    def refresh_visible(self) -> None:
+        """Redraw the lines on screen whose text moves with time (agent read ages)."""
+        topo = self.topology
+        if topo is None or self.agents is None:
+            return
+        names: set[str] = set()
+        y0 = int(self.scroll_y)
+        for y in range(y0, y0 + max(1, self.size.height)):
+            tn = self.get_node_at_line(y)
+            if tn is not None and isinstance(tn.data, NodeRef):
+                names.add(tn.data.name)
+        for name in names:
+            node = topo.node(name)
+            tn = self._items.get(node.pool, {}).get(name) if node is not None else None
+            if node is not None and tn is not None:
+                self._node_lines(tn, node, topo)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.refresh_visible()  # lines scrolled into view get their current ages
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[object]) -> None:
         data = event.node.data

@@ -24,6 +24,7 @@ import dns.opcode
 import dns.rcode
 import dns.rdatatype
 
+from probes.engine.health import Health
 from probes.kube.model import LOCAL_VANTAGE
 from probes.dns.resolvers import Resolver
 
@@ -44,8 +45,23 @@ class DnsOutcome(str, Enum):
     NETWORK_ERROR = "network-error"
     MALFORMED = "malformed"
 
+    @property
+    def health(self) -> Health:
+        """An answer (even NXDOMAIN, or the full answer over TCP after a truncation) is not
+        a failure; NXDOMAIN and a needed TCP retry are worth a look."""
+        return _DNS_HEALTH[self]
 
-ANSWERED = frozenset({DnsOutcome.OK, DnsOutcome.NXDOMAIN, DnsOutcome.TRUNCATED_TCP_OK})
+    @property
+    def down(self) -> bool:
+        """The resolver is not answering: silent, unreachable, or refusing to serve."""
+        return self in _DNS_DOWN
+
+
+_DNS_HEALTH = {o: Health.FAILING for o in DnsOutcome}
+_DNS_HEALTH.update({DnsOutcome.OK: Health.GOOD, DnsOutcome.NXDOMAIN: Health.DEGRADED,
+                    DnsOutcome.TRUNCATED_TCP_OK: Health.DEGRADED})
+_DNS_DOWN = frozenset({DnsOutcome.TIMEOUT, DnsOutcome.NETWORK_ERROR, DnsOutcome.SERVFAIL, DnsOutcome.REFUSED})
+ANSWERED = frozenset(o for o in DnsOutcome if o.health is not Health.FAILING)
 LOST = frozenset({DnsOutcome.TIMEOUT, DnsOutcome.NETWORK_ERROR})
 
 

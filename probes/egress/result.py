@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
+from probes.engine.health import Health
+
 
 class EgressOutcome(str, Enum):
     OPEN = "open"
@@ -21,6 +23,16 @@ class EgressOutcome(str, Enum):
     UNREACHABLE = "unreachable"
     DNS_FAILURE = "dns-failure"
     LOCAL_ERROR = "local-error"
+
+    @property
+    def health(self) -> Health:
+        """Only a completed handshake is good; everything else fails the check."""
+        return Health.GOOD if self is EgressOutcome.OPEN else Health.FAILING
+
+    @property
+    def down(self) -> bool:
+        """The path or the far end did not complete a handshake (what History counts as loss)."""
+        return self in LOST
 
 
 class EgressMode(str, Enum):

@@ -15,7 +15,10 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Callable, Hashable, Iterable, Protocol, Sequence
+
+from probes.engine.health import Health
 
 
 class Observation(Protocol):
@@ -49,6 +52,27 @@ class Stats:
     version: int
 
 
+def outcome_of(st: Stats, kind: type[Enum]) -> Any:
+    """The row's last outcome as a member of `kind` (DnsOutcome, EgressOutcome), or None
+    for a value the enum does not know (a scheduler's "error")."""
+    return kind._value2member_map_.get(st.last_outcome)
+
+
+def judge(st: Stats | None, kind: type[Enum], *, reachable: bool = True) -> Health:
+    """A row's health, the one judgement every view and the rules share: the last
+    outcome decides failing (or degraded); an earlier miss in the window degrades a good
+    row. `reachable` False: the plan says this vantage cannot reach the far end."""
+    if not reachable:
+        return Health.UNREACHABLE
+    if st is None or not st.attempts:
+        return Health.PENDING
+    out = outcome_of(st, kind)
+    h = out.health if out is not None else Health.FAILING
+    if h is Health.GOOD and st.successes < st.attempts:
+        return Health.DEGRADED
+    return h
+
+
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an ascending, non-empty sequence."""
     n = len(sorted_values)
@@ -74,7 +98,9 @@ class History:
         self._spark = spark
         self._lock = threading.Lock()
         self._series: dict[Hashable, _Series] = {}
+        self._order: dict[Hashable, None] = {}  # keys, least recently changed first
         self._version = 0
+        self.epoch = 0  # bumps when keys are forgotten: a reader of changes starts over
 
     # --- writer side -------------------------------------------------------------------
     def add(self, key: Hashable, result: Any) -> None:
@@ -87,6 +113,8 @@ class History:
             s.count += 1
             self._version += 1
             s.version = self._version
+            self._order.pop(key, None)
+            self._order[key] = None
             err = getattr(result, "error", "")
             if err:
                 s.last_error = err
@@ -107,13 +135,17 @@ class History:
             gone = [k for k in self._series if k not in keep and not (also is not None and also(k))]
             for k in gone:
                 del self._series[k]
+                self._order.pop(k, None)
             if gone:
                 self._version += 1
+                self.epoch += 1
 
     def clear(self) -> None:
         with self._lock:
             self._series.clear()
+            self._order.clear()
             self._version += 1
+            self.epoch += 1
 
     # --- reader side -------------------------------------------------------------------
     @property
@@ -149,9 +181,19 @@ class History:
         return st
 
     def snapshot(self, since: int = 0) -> dict[Hashable, Stats]:
-        """Stats of every key changed after version `since` (0: all keys)."""
+        """Stats of every key changed after version `since` (0: all keys). Reads only the
+        keys that moved: the change log is walked from its newest end."""
         with self._lock:
-            keys = [k for k, s in self._series.items() if s.version > since]
+            if since <= 0:
+                keys = list(self._series)
+            else:
+                keys = []
+                series = self._series
+                for k in reversed(self._order):
+                    if series[k].version <= since:
+                        break
+                    keys.append(k)
+                keys.reverse()
         out = {}
         for k in keys:
             st = self.stats(k)

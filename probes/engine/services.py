@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probes.config import Config, KubeConfig
-from probes.diagnose import Observations, observe
+from probes.diagnose import Observations
+from probes.engine.publisher import observations_of
 from probes.engine.store import Snapshot, Store
 
 
@@ -38,10 +39,9 @@ class Services:
 
     def observations(self, snap: Snapshot, now: float | None = None) -> Observations:
         """Everything the rules need, joined from the store and every service's history."""
-        report = self.snat.report()
         routes = self.snat.routes() if hasattr(self.snat, "routes") else None
-        return observe(snap.topology, self.dns.history.snapshot(), now, egress=self.egress.history.snapshot(),
-                       snat=report.table, snat_allocation=report.allocation, routes=routes)
+        return observations_of(snap, self.dns.history.snapshot(), self.egress.history.snapshot(), self.snat.report(),
+                               routes, now)
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop every service at once, then the demo's stand-ins at once (each joins its own

@@ -1,7 +1,8 @@
 """The one store: latest objects from the sources, their statuses, and immutable snapshots.
 
-Sources write small records under a lock; views ask for `snapshot()` at their own
-cadence and get a frozen object, rebuilt only when something changed since the last one.
+Sources write small records under a lock; the publisher (and the services' planners) ask
+for `snapshot()` and get a frozen object, rebuilt only when something changed since the
+last one, outside the writers' lock.
 """
 
 from __future__ import annotations
@@ -47,15 +48,20 @@ class Store:
         self._statuses: dict[str, SourceStatus] = {}
         self._synced: set[str] = set()
         self._version = 0
+        self._data_version = 0  # moves with what the topology is built from (not statuses)
+        self._topology: tuple[int, Topology] | None = None
         self._snapshot: Snapshot | None = None
+        self._build_lock = threading.Lock()
         self._cluster = ""
         self._server_version = ""
         self._target = ""
         self.changed = threading.Event()  # set on every change; views may wait on it
 
     # --- writes (sources) -------------------------------------------------------------
-    def _bump(self) -> None:
+    def _bump(self, data: bool = True) -> None:
         self._version += 1
+        if data:
+            self._data_version += 1
         self.changed.set()
 
     def replace(self, collection: str, items: Mapping[str, Any]) -> None:
@@ -92,7 +98,7 @@ class Store:
             elif not status.since:
                 status = SourceStatus(status.source, status.state, status.message, status.detail, status.retry_at, self._clock())
             self._statuses[status.source] = status
-            self._bump()
+            self._bump(data=False)
 
     def set_meta(self, *, cluster: str | None = None, server_version: str | None = None, target: str | None = None) -> None:
         with self._lock:
@@ -115,32 +121,51 @@ class Store:
             return frozenset(self._synced)
 
     def snapshot(self) -> Snapshot:
+        """The latest snapshot, rebuilt only when something changed. The rebuild (O(nodes))
+        runs outside the writers' lock, so sources never wait for it; one builder at a
+        time, and a second asker gets the first one's result."""
         with self._lock:
             if self._snapshot is not None and self._snapshot.version == self._version:
                 return self._snapshot
-            nodes: dict[str, NodeInfo] = self._data[NODES]
-            cluster = self._cluster or next((n.resource_group for n in nodes.values() if n.resource_group), "")
-            services: dict[str, ServiceInfo] = self._data[SERVICES]
+        with self._build_lock:
+            with self._lock:
+                if self._snapshot is not None and self._snapshot.version == self._version:
+                    return self._snapshot
+                version, data_version = self._version, self._data_version
+                statuses = tuple(sorted(self._statuses.values(), key=lambda s: s.source))
+                synced = frozenset(self._synced)
+                target = self._target
+                kept = self._topology
+                if kept is not None and kept[0] == data_version:  # only statuses moved: same topology
+                    snap = Snapshot(version=version, topology=kept[1], statuses=statuses, synced=synced,
+                                    target=target, taken=self._clock())
+                    self._snapshot = snap
+                    return snap
+                nodes: dict[str, NodeInfo] = dict(self._data[NODES])
+                coredns = tuple(self._data[COREDNS].values())
+                nodelocal = tuple(self._data[NODELOCAL].values())
+                services: dict[str, ServiceInfo] = dict(self._data[SERVICES])
+                events = dict(self._data[SERVICE_EVENTS])
+                cluster_name, server_version = self._cluster, self._server_version
+            cluster = cluster_name or next((n.resource_group for n in nodes.values() if n.resource_group), "")
             dns = services.get("kube-system/kube-dns")
             topo = build_topology(
                 nodes,
                 cluster=cluster,
-                coredns=tuple(self._data[COREDNS].values()),
-                nodelocal=tuple(self._data[NODELOCAL].values()),
+                coredns=coredns,
+                nodelocal=nodelocal,
                 services=tuple(services.values()),
                 dns_service_ip=dns.cluster_ip if dns else "",
-                server_version=self._server_version,
-                service_events=dict(self._data[SERVICE_EVENTS]),
+                server_version=server_version,
+                service_events=events,
             )
-            snap = Snapshot(
-                version=self._version,
-                topology=topo,
-                statuses=tuple(sorted(self._statuses.values(), key=lambda s: s.source)),
-                synced=frozenset(self._synced),
-                target=self._target,
-                taken=self._clock(),
-            )
-            self._snapshot = snap
+            snap = Snapshot(version=version, topology=topo, statuses=statuses, synced=synced, target=target,
+                            taken=self._clock())
+            with self._lock:
+                if self._snapshot is None or self._snapshot.version < version:
+                    self._snapshot = snap
+                if self._topology is None or self._topology[0] < data_version:
+                    self._topology = (data_version, topo)
             return snap
 
 

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from probes.diagnose import Observations
 from probes.dns.probe import ProbeKey
+from probes.dns.service import EMPTY_PLAN
 from probes.engine.store import Store
 from tests.diagnose.test_rules import CLUSTER, EXTERNAL, NOW, healthy_dns, stats
 from tests.support.kubejson import fill_store, pod, service, small_cluster
 from tui.app import AksnetTopApp
 from tui.findings_pane import FindingsPane, FindingsTable
 from tui.topology_pane import NodeRef, TopologyTree
+
+
+class FixedDns:
+    """A DNS feed whose history holds `stats` as they are (what the publisher reads)."""
+
+    def __init__(self, stats):  # type: ignore[no-untyped-def]
+        self.history = FixedHistory(stats)
+        self.error = ""
+
+    def plan(self):  # type: ignore[no-untyped-def]
+        return EMPTY_PLAN
+
+
+class FixedHistory:
+    version = 1
+    epoch = 0
+
+    def __init__(self, stats):  # type: ignore[no-untyped-def]
+        self._stats = dict(stats)
+
+    def snapshot(self, since: int = 0):  # type: ignore[no-untyped-def]
+        return dict(self._stats) if since < self.version else {}
+
+    def results(self, key):  # type: ignore[no-untyped-def]
+        return []
 
 
 def broken_cluster():  # type: ignore[no-untyped-def]
@@ -31,8 +56,8 @@ def broken_cluster():  # type: ignore[no-untyped-def]
 
 async def test_findings_sorted_and_jump_to_node():
     store, dns, nodelocal_node, route_node = broken_cluster()
-    pane = FindingsPane(lambda snap, now: Observations(snap.topology, dns, now), every=0.1, wall_clock=lambda: NOW)
-    app = AksnetTopApp(store, panes=[pane])
+    pane = FindingsPane()
+    app = AksnetTopApp(store, panes=[pane], dns=FixedDns(dns), wall_clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
         await pilot.pause(0.5)
@@ -56,8 +81,8 @@ async def test_info_findings_toggle():
     objs["nodes"][0]["spec"]["unschedulable"] = True  # cordoned: info only
     store = Store()
     fill_store(store, objs)
-    pane = FindingsPane(every=0.1, wall_clock=lambda: NOW)
-    app = AksnetTopApp(store, panes=[pane])
+    pane = FindingsPane()
+    app = AksnetTopApp(store, panes=[pane], wall_clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
         await pilot.pause(0.4)

@@ -15,8 +15,8 @@ from tui.screens import HelpScreen
 
 
 def app_with(source: FakeSource) -> tuple[AksnetTopApp, DnsPane]:
-    pane = DnsPane(source)
-    return AksnetTopApp(make_store(), panes=[pane], clock=lambda: 100.0, wall_clock=lambda: 1795172400.0), pane
+    pane = DnsPane()
+    return AksnetTopApp(make_store(), panes=[pane], dns=source, clock=lambda: 100.0, wall_clock=lambda: 1795172400.0), pane
 
 
 async def test_rows_grouped_by_vantage_with_stats():

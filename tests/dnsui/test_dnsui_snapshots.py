@@ -16,7 +16,7 @@ def app_for(bad: bool) -> AksnetTopApp:
     plan = small_plan(nodes=3)
     src = FakeSource(plan)
     fill(plan, src.history, rounds=12, bad="aks-nodepool1-12345678-vmss000001" if bad else None)
-    return AksnetTopApp(make_store(), panes=[DnsPane(src)], clock=lambda: 100.0, wall_clock=lambda: 1795172400.0)
+    return AksnetTopApp(make_store(), panes=[DnsPane()], dns=src, clock=lambda: 100.0, wall_clock=lambda: 1795172400.0)
 
 
 async def _dns_tab(pilot) -> None:  # type: ignore[no-untyped-def]

@@ -10,13 +10,16 @@ from tests.ui.table_calls import count_table_calls
 from tests.ui.test_app import make_store
 from tui.app import AksnetTopApp
 from tui.egress_detail import EgressDetailScreen
-from tui.egress_pane import EgressPane, EgressTable, health
+from probes.egress.result import EgressOutcome as Outcome
+from probes.engine.health import Health
+from probes.engine.history import judge
+from tui.egress_pane import EgressPane, EgressTable
 from tui.screens import HelpScreen
 
 
 def app_with(source: FakeSource) -> tuple[AksnetTopApp, EgressPane]:
-    pane = EgressPane(source)
-    return AksnetTopApp(make_store(), panes=[pane], clock=lambda: 100.0, wall_clock=lambda: 1795172400.0), pane
+    pane = EgressPane()
+    return AksnetTopApp(make_store(), panes=[pane], egress=source, clock=lambda: 100.0, wall_clock=lambda: 1795172400.0), pane
 
 
 def heads(pane: EgressPane) -> list[str]:
@@ -153,15 +156,15 @@ async def test_enter_shows_history_from_every_vantage_escaped():
 def test_health_rules():
     plan = small_plan(nodes=0)
     src = FakeSource(plan)
-    assert health(None) == "pending"
+    assert judge(None, Outcome) is Health.PENDING
     for i, o in enumerate((EgressOutcome.OPEN, EgressOutcome.TIMEOUT, EgressOutcome.OPEN)):
         r = result("local", "mcr.microsoft.com:443", o, i=i)
         src.history.add(r.key, r)
     st = src.history.stats(r.key)
-    assert health(st) == "warn"  # open now, a timeout in the window
+    assert judge(st, Outcome) is Health.DEGRADED  # open now, a timeout in the window
     r = result("local", "mcr.microsoft.com:443", EgressOutcome.DNS_FAILURE, i=9, error="DNS: x")
     src.history.add(r.key, r)
-    assert health(src.history.stats(r.key)) == "bad"
+    assert judge(src.history.stats(r.key), Outcome) is Health.FAILING
 
 
 def test_pane_modules_keep_probes_headless():

@@ -19,7 +19,7 @@ def app_for(bad: bool, fallback: bool = False) -> AksnetTopApp:
     src = FakeSource(plan)
     fill(plan, src.history, rounds=12, bad=BAD_NODE if bad else None,
          mode=EgressMode.CONNECT if fallback else EgressMode.SYN, fallback=FALLBACK if fallback else "")
-    return AksnetTopApp(make_store(), panes=[EgressPane(src)], clock=lambda: 100.0,
+    return AksnetTopApp(make_store(), panes=[EgressPane()], egress=src, clock=lambda: 100.0,
                         wall_clock=lambda: 1795172400.0)
 
 

@@ -13,8 +13,8 @@ from tui.snat_pane import SnatPane, SnatTableWidget
 
 
 def app_with(src: FakeSource, top: int = 40) -> tuple[AksnetTopApp, SnatPane]:
-    pane = SnatPane(src, clock=lambda: T0 + 5, top=top)
-    return AksnetTopApp(make_store(), panes=[pane], clock=lambda: 100.0, wall_clock=lambda: T0), pane
+    pane = SnatPane(clock=lambda: T0 + 5, top=top)
+    return AksnetTopApp(make_store(), panes=[pane], snat=src, clock=lambda: 100.0, wall_clock=lambda: T0), pane
 
 
 def text(pane: SnatPane, wid: str) -> str:

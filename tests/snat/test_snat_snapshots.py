@@ -14,7 +14,7 @@ SIZE = (80, 24)
 
 
 def app_for(rep: SnatReport) -> AksnetTopApp:
-    return AksnetTopApp(make_store(), panes=[SnatPane(FakeSource(rep), clock=lambda: T0 + 5)], clock=lambda: 100.0,
+    return AksnetTopApp(make_store(), panes=[SnatPane(clock=lambda: T0 + 5)], snat=FakeSource(rep), clock=lambda: 100.0,
                         wall_clock=lambda: T0)
 
 

@@ -1,0 +1,287 @@
+"""The publisher: one thread that turns the store, the probe histories, the SNAT report,
+the route table and the agents into one immutable `Frame` at a steady cadence, and hands
+it to a callback (the app posts it to its UI thread). Views render frames; they never
+read a source, and nothing slow (the topology rebuild, the rules) runs on the UI thread.
+
+Work per frame is proportional to what changed: the store's snapshot is rebuilt only on
+a store change, a history is read from the previous frame's version on
+(`History.snapshot(since)`), route comparison runs when the route data or the topology
+changed, and the rules run when an input changed (at most every `findings_min` seconds),
+or every `findings_every` seconds for their time-based marks (a node is "new" for 10 min).
+A part that did not change is the previous frame's object itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from probes.azure.routes import compare
+from probes.diagnose import Observations, diagnose, observe
+from probes.engine.frame import EMPTY, AgentsView, Frame, ProbeView, RouteView
+from probes.engine.history import Stats
+from probes.engine.store import Snapshot, Store
+from probes.kube.model import NetworkPlugin
+from probes.kube.topology import build_topology
+
+FindingsFn = Callable[[Observations], list[Any]]
+
+
+def observations_of(kube: Snapshot, dns: Mapping[Any, Stats] | None, egress: Mapping[Any, Stats] | None,
+                    snat: Any, routes: Any, now: float | None) -> Observations:
+    """What the rules see, joined from one moment's parts (the app's frames and `check`)."""
+    return observe(kube.topology, dns, now, egress=egress, snat=getattr(snat, "table", None),
+                   snat_allocation=getattr(snat, "allocation", None), routes=routes)
+
+
+def empty_snapshot() -> Snapshot:
+    """A snapshot with nothing in it: the frame shown when not even the store could be read."""
+    return Snapshot(version=-1, topology=build_topology({}, cluster=""), statuses=(), synced=frozenset(), target="",
+                    taken=0.0)
+
+
+class _ProbeFeed:
+    """Follows one probe service (plan(), history, error) from frame to frame."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.view: ProbeView | None = None
+        self.epoch = -1
+        self.stats: dict[Hashable, Stats] = {}
+        self.watched: dict[Hashable, int] = {}  # key -> history version its details were read at
+
+    def step(self, watch: frozenset[Hashable]) -> ProbeView:
+        src = self.source
+        plan = src.plan()
+        hist = src.history
+        error = getattr(plan, "error", "") or getattr(src, "error", "") or ""
+        version = hist.version
+        epoch = getattr(hist, "epoch", 0)
+        prev = self.view
+        if prev is None or epoch != self.epoch:  # first frame, or keys were forgotten: read them all
+            self.epoch = epoch
+            fresh = hist.snapshot(since=0)
+            self.stats = dict(fresh)
+            changed = frozenset(fresh)
+            since = -1
+            stats: Mapping[Hashable, Stats] = MappingProxyType(dict(self.stats))
+        elif version != prev.version:
+            fresh = hist.snapshot(since=prev.version)
+            self.stats.update(fresh)
+            changed = frozenset(fresh)
+            since = prev.version
+            # the previous frame's mapping is never written again: the next one is a copy
+            # (one C-level copy of a dict, not per-key work)
+            stats = MappingProxyType(dict(self.stats)) if fresh else prev.stats
+        else:
+            changed, since, stats = frozenset(), prev.version, prev.stats
+        details = self._details(hist, watch, changed, prev)
+        if (prev is not None and plan is prev.plan and not changed and error == prev.error
+                and details is prev.details and version == prev.version):
+            return prev
+        self.view = ProbeView(plan=plan, stats=stats, changed=changed, since=since, version=version, error=error,
+                              details=details)
+        return self.view
+
+    def _details(self, hist: Any, watch: frozenset[Hashable], changed: frozenset[Hashable],
+                 prev: ProbeView | None) -> Mapping[Hashable, tuple[Any, ...]]:
+        """The last results of the rows a detail screen follows (a few keys at most)."""
+        old = prev.details if prev is not None else EMPTY
+        if not watch:
+            return EMPTY
+        if set(old) == watch and not (watch & changed):
+            return old
+        out = {k: (old[k] if k in old and k not in changed else tuple(hist.results(k)[-50:])) for k in watch}
+        return MappingProxyType(out)
+
+
+class Publisher:
+    """Builds frames. `step()` builds one on the calling thread (tests, the first frame);
+    `start(on_frame)` runs the cadence on a thread of its own until `stop()`."""
+
+    def __init__(self, store: Store, *, dns: Any = None, egress: Any = None, snat: Any = None, agents: Any = None,
+                 routes: Callable[[], Any] | None = None, findings: bool = True, interval: float = 0.25,
+                 findings_min: float = 1.0, findings_every: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
+                 judge: FindingsFn = diagnose) -> None:
+        self.store = store
+        self.dns, self.egress, self.snat, self.agents = dns, egress, snat, agents
+        if routes is None and snat is not None and hasattr(snat, "routes"):
+            routes = snat.routes
+        self.routes = routes
+        self.findings = findings
+        self.interval = interval
+        self.findings_min = findings_min
+        self.findings_every = findings_every
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.judge = judge
+        self._feeds = {"dns": _ProbeFeed(dns) if dns is not None else None,
+                       "egress": _ProbeFeed(egress) if egress is not None else None}
+        self._watch: dict[str, frozenset[Hashable]] = {"dns": frozenset(), "egress": frozenset()}
+        self._watch_lock = threading.Lock()
+        self._seq = 0
+        self.latest: Frame | None = None
+        self._agents_seq = 0
+        self._kube_now: Snapshot | None = None  # this step's kube part, kept for an error frame
+        self._routes_in: tuple[Any, Any] = (None, None)
+        self._routes_view: RouteView | None = None
+        self._findings_in: tuple[Any, ...] | None = None
+        self._findings_t = float("-inf")
+        self._findings: tuple[Any, ...] | None = None
+        self._findings_at = 0.0
+        self.judged = 0  # how many times the rules ran (tests, benchmarks)
+        self.costs: deque[float] = deque(maxlen=100_000)  # ms per frame built (benchmarks)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- what detail screens follow --------------------------------------------------------
+    def follow(self, kind: str, key: Hashable) -> None:
+        """Put the last results of `key` (a DNS or egress row) into every frame from now on."""
+        with self._watch_lock:
+            self._watch[kind] = self._watch[kind] | {key}
+
+    def unfollow(self, kind: str, key: Hashable) -> None:
+        with self._watch_lock:
+            self._watch[kind] = self._watch[kind] - {key}
+
+    # --- one frame -----------------------------------------------------------------------
+    def step(self) -> Frame:
+        """Build the next frame. Raises what a source raised (see `publish`)."""
+        t0 = time.perf_counter()
+        prev = self.latest
+        self._kube_now = None
+        kube = self._kube_now = self.store.snapshot()
+        with self._watch_lock:
+            watch = dict(self._watch)
+        dns = self._feeds["dns"].step(watch["dns"]) if self._feeds["dns"] is not None else None
+        egress = self._feeds["egress"].step(watch["egress"]) if self._feeds["egress"] is not None else None
+        snat = self.snat.report() if self.snat is not None else None
+        routes = self._route_view(kube)
+        agents = self._agents_view(prev.agents if prev is not None else None)
+        self._judge(kube, dns, egress, snat, routes)
+        if (prev is not None and not prev.error and kube is prev.kube and dns is prev.dns and egress is prev.egress
+                and snat is prev.snat and routes is prev.routes and agents is prev.agents
+                and self._findings is prev.findings):
+            self.costs.append((time.perf_counter() - t0) * 1000)
+            return prev
+        self._seq += 1
+        frame = Frame(seq=self._seq, kube=kube, dns=dns, egress=egress, snat=snat, routes=routes, agents=agents,
+                      findings=self._findings, findings_at=self._findings_at,
+                      cost_ms=(time.perf_counter() - t0) * 1000)
+        self.costs.append(frame.cost_ms)
+        self.latest = frame
+        return frame
+
+    def publish(self) -> Frame:
+        """`step()`, except that a failure becomes a frame carrying the error (the last
+        good parts, or an empty one): the views say what failed and go on."""
+        try:
+            return self.step()
+        except Exception as e:  # noqa: BLE001 - shown in the status line, the cadence goes on
+            msg = f"the snapshot publisher failed: {type(e).__name__}: {e}"[:300]
+            prev = self.latest
+            kube = self._kube_now or (prev.kube if prev is not None else empty_snapshot())
+            self._seq += 1
+            if prev is None:
+                frame = Frame(seq=self._seq, kube=kube, error=msg)
+            else:
+                frame = Frame(seq=self._seq, kube=kube, dns=prev.dns, egress=prev.egress, snat=prev.snat,
+                              routes=prev.routes, agents=prev.agents, findings=prev.findings,
+                              findings_at=prev.findings_at, error=msg)
+            self.latest = frame
+            return frame
+
+    def _route_view(self, kube: Snapshot) -> RouteView | None:
+        data = self.routes() if self.routes is not None else None
+        if data is None:
+            self._routes_in, self._routes_view = (None, None), None
+            return None
+        topo = kube.topology
+        if self._routes_in[0] is data and self._routes_in[1] is topo:
+            return self._routes_view
+        by_node: Mapping[str, Any] = EMPTY
+        if not getattr(data, "error", "") and topo.plugin is NetworkPlugin.KUBENET:
+            by_node = MappingProxyType(dict(compare(data, topo.nodes).by_node))
+        self._routes_in = (data, topo)
+        self._routes_view = RouteView(data=data, by_node=by_node)
+        return self._routes_view
+
+    def _agents_view(self, prev: AgentsView | None) -> AgentsView | None:
+        a = self.agents
+        if a is None:
+            return None
+        by_node = a.statuses()
+        head = (bool(a.discovered), a.error or "", a.stale_after(), getattr(a, "version", 0))
+        if prev is None:
+            changed = frozenset(by_node)
+        else:
+            old = prev.by_node
+            changed = frozenset([k for k, v in by_node.items() if old.get(k) is not v]
+                                + [k for k in old if k not in by_node])
+            if not changed and head == (prev.discovered, prev.error, prev.stale, prev.version):
+                return prev
+        self._agents_seq += 1
+        return AgentsView(by_node=MappingProxyType(by_node), discovered=head[0], error=head[1], stale=head[2],
+                          version=head[3], seq=self._agents_seq, since=prev.seq if prev is not None else -1,
+                          changed=changed)
+
+    def _judge(self, kube: Snapshot, dns: ProbeView | None, egress: ProbeView | None, snat: Any,
+               routes: RouteView | None) -> None:
+        """Run the rules when an input moved (at most every `findings_min` s), or every
+        `findings_every` s for their time-based marks. Never before the nodes are listed."""
+        if not self.findings or "nodes" not in kube.synced:
+            return
+        inputs = (kube.version, dns.version if dns else None, dns.plan if dns else None,
+                  egress.version if egress else None, getattr(snat, "version", None),
+                  routes.data if routes else None)
+        now = self.clock()
+        age = now - self._findings_t
+        if inputs == self._findings_in and age < self.findings_every:
+            return
+        if inputs != self._findings_in and self._findings is not None and age < self.findings_min:
+            return
+        obs = observations_of(kube, dns.stats if dns else None, egress.stats if egress else None, snat,
+                              routes.data if routes else None, self.wall_clock())
+        self._findings = tuple(self.judge(obs))
+        self._findings_at = obs.now
+        self._findings_in = inputs
+        self._findings_t = now
+        self.judged += 1
+
+    # --- the cadence ---------------------------------------------------------------------
+    def start(self, on_frame: Callable[[Frame], None]) -> None:
+        """Publish a frame every `interval` s on a thread; `on_frame` must not block."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                frame = self.publish()
+                try:
+                    on_frame(frame)
+                except Exception:  # noqa: BLE001 - a closing app; the next frame tries again
+                    pass
+                next_at += self.interval
+                delay = next_at - time.monotonic()
+                if delay < 0:  # a slow frame: the cadence moves on, frames never pile up
+                    next_at, delay = time.monotonic(), 0.0
+                self._stop.wait(delay)
+
+        self._thread = threading.Thread(target=run, name="snapshot-publisher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        t, self._thread = self._thread, None
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout)
+
+
+__all__ = ["Publisher", "observations_of", "empty_snapshot"]
