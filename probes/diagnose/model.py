@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
-from probes.dns.probe import DnsOutcome
+from probes.dns.result import DnsOutcome
 from probes.egress.result import EgressOutcome
 from probes.engine.health import Health
 from probes.engine.history import Stats, outcome_of

@@ -13,8 +13,7 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable
 
 import dns.exception
 import dns.flags
@@ -24,85 +23,19 @@ import dns.opcode
 import dns.rcode
 import dns.rdatatype
 
-from probes.engine.health import Health
-from probes.kube.model import LOCAL_VANTAGE
 from probes.dns.resolvers import Resolver
+from probes.dns.result import (  # noqa: F401 - re-exported: the probe's own record types
+    ANSWERED,
+    LOST,
+    DnsOutcome,
+    DnsResult,
+    ProbeKey,
+)
+from probes.kube.model import LOCAL_VANTAGE
 
 DEFAULT_TIMEOUT = 2.0
 EDNS_PAYLOAD = 1232  # what modern stubs advertise (DNS flag day 2020)
 RAW_LIMIT = 4000  # characters of the last answer kept as text
-
-
-class DnsOutcome(str, Enum):
-    OK = "ok"
-    NXDOMAIN = "nxdomain"
-    SERVFAIL = "servfail"
-    REFUSED = "refused"
-    OTHER_RCODE = "other-rcode"
-    TIMEOUT = "timeout"
-    TRUNCATED_TCP_OK = "truncated-tcp-ok"
-    TRUNCATED_TCP_FAILED = "truncated-tcp-failed"
-    NETWORK_ERROR = "network-error"
-    MALFORMED = "malformed"
-
-    @property
-    def health(self) -> Health:
-        """An answer (even NXDOMAIN, or the full answer over TCP after a truncation) is not
-        a failure; NXDOMAIN and a needed TCP retry are worth a look."""
-        return _DNS_HEALTH[self]
-
-    @property
-    def down(self) -> bool:
-        """The resolver is not answering: silent, unreachable, or refusing to serve."""
-        return self in _DNS_DOWN
-
-
-_DNS_HEALTH = {o: Health.FAILING for o in DnsOutcome}
-_DNS_HEALTH.update({DnsOutcome.OK: Health.GOOD, DnsOutcome.NXDOMAIN: Health.DEGRADED,
-                    DnsOutcome.TRUNCATED_TCP_OK: Health.DEGRADED})
-_DNS_DOWN = frozenset({DnsOutcome.TIMEOUT, DnsOutcome.NETWORK_ERROR, DnsOutcome.SERVFAIL, DnsOutcome.REFUSED})
-ANSWERED = frozenset(o for o in DnsOutcome if o.health is not Health.FAILING)
-LOST = frozenset({DnsOutcome.TIMEOUT, DnsOutcome.NETWORK_ERROR})
-
-
-class ProbeKey(NamedTuple):
-    vantage: str
-    resolver: str
-    name: str
-    qtype: str = "A"
-
-
-@dataclass(frozen=True, slots=True)
-class DnsResult:
-    vantage: str
-    resolver: str  # Resolver.key
-    address: str  # production address queried (what the UI shows)
-    target: str  # "host:port" actually dialled
-    qname: str
-    qtype: str
-    outcome: DnsOutcome
-    latency_ms: float  # send → answer (incl. TCP retry); time waited for timeouts
-    answers: int = 0
-    tc_seen: bool = False
-    via_tcp: bool = False
-    rcode: str = ""
-    error: str = ""
-    raw: str = ""
-    timestamp: float = 0.0  # wall clock
-
-    @property
-    def key(self) -> ProbeKey:
-        return ProbeKey(self.vantage, self.resolver, self.qname, self.qtype)
-
-    @property
-    def success(self) -> bool:
-        """A usable answer came back (its latency counts in percentiles)."""
-        return self.outcome in ANSWERED
-
-    @property
-    def lost(self) -> bool:
-        """No answer at all (counts as loss)."""
-        return self.outcome in LOST
 
 
 @dataclass(frozen=True, slots=True)
