@@ -1,0 +1,243 @@
+"""The demo behind one door: the only product module (outside probes/lab/) that reaches the lab.
+
+:func:`launch` starts the simulated AKS (API server, ARM endpoint and the per-node agent
+farm) in a process of its own (``python -m probes.lab.serve``), so the app's memory and
+GIL hold only what a real cluster would cost them; :meth:`Launch.ready` waits for its one
+JSON line and returns a :class:`Demo`: plain data the engine uses without knowing it is a
+lab — the kubeconfig, the ARM endpoint and its credential, the `local` vantage's DNS and
+egress maps and the extra egress targets (:class:`probes.engine.services.Endpoints`) —
+and ``stop()``.
+
+The lab process lives exactly as long as the pipe to its stdin: ``stop()`` closes it (then
+waits, then signals), and if the app exits, crashes or is killed the kernel closes it, the
+lab sees EOF and shuts down with its agent farm. It runs in a session of its own, so a
+Ctrl-C meant for the app does not reach it first. :func:`serve_lab` is the ``aksnet-top lab``
+command. Never imports textual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from probes.engine.services import Endpoints
+from probes.kube.model import LOCAL_VANTAGE
+
+READY_TIMEOUT = 60.0  # 5,000 nodes on a busy 2-core machine take a few seconds
+STOP_TIMEOUT = 3.0
+
+
+class DemoError(Exception):
+    """The demo did not start; one line for the user. `usage`: the user's input was wrong
+    (unknown scenario, bad scenario file), not the machine."""
+
+    def __init__(self, message: str, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+@dataclass
+class Demo:
+    """A running demo. `kubeconfig` reaches its API server; `endpoints` go to
+    probes.engine.services.build; `pids` are the lab process and its agent farm."""
+
+    kubeconfig: str
+    endpoints: Endpoints
+    scenario: str = ""
+    nodes: int = 0
+    notes: tuple[str, ...] = ()
+    pids: tuple[int, ...] = ()
+    _launch: Any = field(default=None, repr=False)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        if self._launch is not None:
+            self._launch.stop(timeout)
+
+
+class Launch:
+    """The lab process, starting. ready() → Demo; stop() at any time."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.kubeconfig_dir = ""
+
+    def ready(self, timeout: float = READY_TIMEOUT) -> Demo:
+        try:
+            doc = _ready_line(self.proc, timeout)
+            if "error" in doc:
+                raise DemoError(str(doc["error"]), usage=bool(doc.get("usage")))
+            kubeconfig = str(doc["kubeconfig"])
+            self.kubeconfig_dir = os.path.dirname(kubeconfig)
+            arm, local = doc.get("arm") or {}, doc.get("local") or {}
+            token = str(arm.get("token") or "")
+            endpoints = Endpoints(
+                arm_url=str(arm.get("url") or ""),
+                arm_credential=(lambda: StaticTokenCredential(token)) if token else None,
+                arm_discover=True,  # the lab's subscription and cluster, not the user's configured ones
+                dns_map=LocalDnsMap({str(k): _pair(v) for k, v in (local.get("dns_overrides") or {}).items()}),
+                egress_map=LocalEgressMap(_pair(local["egress_dns"]) if local.get("egress_dns") else None,
+                                          {str(k): int(v) for k, v in (local.get("dial") or {}).items()}),
+                extra_targets=tuple(str(t) for t in local.get("extra_targets") or ()),
+            )
+            return Demo(kubeconfig, endpoints, scenario=str(doc.get("scenario") or ""), nodes=int(doc.get("nodes") or 0),
+                        notes=tuple(str(n) for n in doc.get("notes") or ()),
+                        pids=(self.proc.pid, *(int(p) for p in doc.get("pids") or ())), _launch=self)
+        except BaseException:
+            self.stop(1.0)
+            raise
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Close the lab's stdin (its signal to stop), wait; SIGTERM, then SIGKILL if it lingers."""
+        proc = self.proc
+        for f in (proc.stdin, proc.stdout):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 2.0)):
+                try:
+                    os.killpg(proc.pid, sig)  # its own session: the lab and its farm
+                except OSError:
+                    pass
+                try:
+                    proc.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self.kubeconfig_dir:  # the lab removes it; not if it had to be killed
+            shutil.rmtree(self.kubeconfig_dir, ignore_errors=True)
+
+
+def launch(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any = None) -> Launch:
+    """Start the lab process and hand it the request; returns at once (the app imports its
+    own modules while the lab starts). `dns`/`egress`: the config sections the agents and
+    responders follow (interval, timeout, names / targets)."""
+    request = {"scenario": scenario, "nodes": nodes or None}
+    if dns is not None:
+        request["dns"] = {"interval": dns.interval, "timeout": dns.timeout, "names": list(dns.names)}
+    if egress is not None:
+        request["egress"] = {"interval": egress.interval, "timeout": egress.timeout, "targets": list(egress.targets)}
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "probes.lab.serve"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+    except OSError as e:
+        raise DemoError(f"cannot start the demo's lab process: {e.strerror or e}") from None
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(request).encode() + b"\n")
+        proc.stdin.flush()
+    except OSError:
+        pass  # it died at once: ready() says why
+    return Launch(proc)
+
+
+def start(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any = None,
+          timeout: float = READY_TIMEOUT) -> Demo:
+    """launch() and wait until ready; DemoError (one line) if it did not start."""
+    return launch(scenario, nodes, dns, egress).ready(timeout)
+
+
+def serve_lab(scenario: str, nodes: int | None = None, **kwargs: Any) -> int:
+    """`aksnet-top lab`: the lab API server in the foreground until Ctrl-C."""
+    from probes.lab.serve import serve_forever
+
+    return serve_forever(scenario, nodes=nodes, **kwargs)
+
+
+def _ready_line(proc: subprocess.Popen, timeout: float) -> dict[str, Any]:
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buf = b""
+    end = time.monotonic() + timeout
+    while b"\n" not in buf:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise DemoError(f"the demo cluster did not start within {timeout:g} s")
+        r, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if r:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                try:
+                    code = proc.wait(1)
+                except subprocess.TimeoutExpired:
+                    code = "unknown"
+                raise DemoError(f"the demo cluster exited at start (exit status {code})")
+            buf += chunk
+    line = buf.split(b"\n", 1)[0]
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        raise DemoError(f"the demo cluster answered something unexpected: {line[:120]!r}") from None
+    if not isinstance(doc, dict) or ("error" not in doc and "kubeconfig" not in doc):
+        raise DemoError(f"the demo cluster answered something unexpected: {line[:120]!r}")
+    return doc
+
+
+def _pair(v: Any) -> tuple[str, int]:
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        return str(v[0]), int(v[1])
+    host, _, port = str(v).rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class StaticTokenCredential:
+    """A TokenCredential with one fixed bearer token (the demo's ARM endpoint accepts it);
+    never a network call."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalDnsMap:
+    """DNS VantageMap for the demo's `local` vantage: confined to the lab's responders.
+    ``coredns`` is the responder of every CoreDNS pod without one of its own."""
+
+    version = 0
+
+    def __init__(self, overrides: dict[str, tuple[str, int]]) -> None:
+        self.overrides = overrides
+
+    def vantages(self, topology: Any) -> list[Any]:
+        from probes.dns.service import Vantage
+        from probes.lab.agentfarm import local_dns_overrides  # pure: the farm's format, expanded
+
+        return [Vantage(LOCAL_VANTAGE, None, local_dns_overrides(self.overrides, topology), confine=True)]
+
+
+class LocalEgressMap:
+    """Egress VantageMap for the demo's `local` vantage (the laptop sees what nodes see)."""
+
+    version = 0
+
+    def __init__(self, dns: tuple[str, int] | None, dial: dict[str, int]) -> None:
+        self.dns, self.dial = dns, dial
+
+    def vantages(self, topology: Any) -> list[Any]:
+        from probes.egress.service import EgressVantage
+
+        return [EgressVantage(LOCAL_VANTAGE, None, self.dns, dict(self.dial), confine=True)]
+
+
+__all__ = ["Demo", "DemoError", "Endpoints", "Launch", "launch", "serve_lab", "start"]
