@@ -2,11 +2,13 @@
 
 :func:`launch` starts the simulated AKS (API server, ARM endpoint and the per-node agent
 farm) in a process of its own (``python -m probes.lab.serve``), so the app's memory and
-GIL hold only what a real cluster would cost them; :meth:`Launch.ready` waits for its one
-JSON line and returns a :class:`Demo`: plain data the engine uses without knowing it is a
-lab — the kubeconfig, the ARM endpoint and its credential, the `local` vantage's DNS and
-egress maps and the extra egress targets (:class:`probes.engine.services.Endpoints`) —
-and ``stop()``.
+GIL hold only what a real cluster would cost them; :meth:`Launch.ready` waits for its
+first JSON line and returns a :class:`Demo`: plain data the engine uses without knowing
+it is a lab — the kubeconfig, the ARM endpoint and its credential, the `local` vantage's
+DNS and egress maps and the extra egress targets (:class:`probes.engine.services.Endpoints`)
+— and ``stop()``. The agent farm's line comes second: `check` waits for it, the app opens
+on the cluster meanwhile and its `local` vantage appears when the maps are filled (their
+``version`` changes, as the VantageMap protocol allows).
 
 The lab process lives exactly as long as the pipe to its stdin: ``stop()`` closes it (then
 waits, then signals), and if the app exits, crashes or is killed the kernel closes it, the
@@ -24,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,19 +50,60 @@ class DemoError(Exception):
 @dataclass
 class Demo:
     """A running demo. `kubeconfig` reaches its API server; `endpoints` go to
-    probes.engine.services.build; `pids` are the lab process and its agent farm."""
+    probes.engine.services.build; `pids` are the lab process and, once it runs, its agent
+    farm (:meth:`agents_ready`)."""
 
     kubeconfig: str
     endpoints: Endpoints
     scenario: str = ""
     nodes: int = 0
     notes: tuple[str, ...] = ()
-    pids: tuple[int, ...] = ()
     _launch: Any = field(default=None, repr=False)
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        return self._launch.pids() if self._launch is not None else ()
+
+    def agents_ready(self, timeout: float = READY_TIMEOUT) -> bool:
+        """Wait until the agent farm runs and the `local` maps are filled (or it failed)."""
+        return self._launch.local.wait(timeout) if self._launch is not None else True
+
+    @property
+    def agents_error(self) -> str:
+        return self._launch.local.error if self._launch is not None else ""
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         if self._launch is not None:
             self._launch.stop(timeout)
+
+
+class _Local:
+    """What the `local` vantage needs from the agent farm; it comes after the cluster (the
+    app opens meanwhile), so both maps read it here and bump `version` when it lands."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.dns: dict[str, tuple[str, int]] | None = None  # None: not yet
+        self.egress_dns: tuple[str, int] | None = None
+        self.dial: dict[str, int] = {}
+        self.farm_pids: tuple[int, ...] = ()
+        self.error = ""
+        self._done = threading.Event()
+
+    def fill(self, doc: dict[str, Any]) -> None:
+        if "local" in doc:
+            local = doc["local"] or {}
+            self.egress_dns = _pair(local["egress_dns"]) if local.get("egress_dns") else None
+            self.dial = {str(k): int(v) for k, v in (local.get("dial") or {}).items()}
+            self.farm_pids = tuple(int(p) for p in doc.get("pids") or ())
+            self.dns = {str(k): _pair(v) for k, v in (local.get("dns_overrides") or {}).items()}
+        else:
+            self.error = str(doc.get("agents_error") or doc.get("error") or "the demo's agents did not start")
+        self.version += 1
+        self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
 
 
 class Launch:
@@ -68,41 +112,62 @@ class Launch:
     def __init__(self, proc: subprocess.Popen) -> None:
         self.proc = proc
         self.kubeconfig_dir = ""
+        self.local = _Local()
+        self._lines = _Lines(proc)
+        self._reader: threading.Thread | None = None
 
-    def ready(self, timeout: float = READY_TIMEOUT) -> Demo:
+    def pids(self) -> tuple[int, ...]:
+        return (self.proc.pid, *self.local.farm_pids)
+
+    def ready(self, timeout: float = READY_TIMEOUT, agents: bool = True) -> Demo:
+        """Wait for the cluster (API server and ARM endpoint); with `agents` also for the
+        agent farm (DemoError if it failed), else it lands in the maps later."""
         try:
-            doc = _ready_line(self.proc, timeout)
+            doc = self._lines.read(timeout, "the demo cluster")
             if "error" in doc:
                 raise DemoError(str(doc["error"]), usage=bool(doc.get("usage")))
+            if "kubeconfig" not in doc:
+                raise DemoError(f"the demo cluster answered something unexpected: {str(doc)[:120]}")
             kubeconfig = str(doc["kubeconfig"])
             self.kubeconfig_dir = os.path.dirname(kubeconfig)
-            arm, local = doc.get("arm") or {}, doc.get("local") or {}
+            arm = doc.get("arm") or {}
             token = str(arm.get("token") or "")
             endpoints = Endpoints(
                 arm_url=str(arm.get("url") or ""),
                 arm_credential=(lambda: StaticTokenCredential(token)) if token else None,
                 arm_discover=True,  # the lab's subscription and cluster, not the user's configured ones
-                dns_map=LocalDnsMap({str(k): _pair(v) for k, v in (local.get("dns_overrides") or {}).items()}),
-                egress_map=LocalEgressMap(_pair(local["egress_dns"]) if local.get("egress_dns") else None,
-                                          {str(k): int(v) for k, v in (local.get("dial") or {}).items()}),
-                extra_targets=tuple(str(t) for t in local.get("extra_targets") or ()),
+                dns_map=LocalDnsMap(self.local), egress_map=LocalEgressMap(self.local),
+                extra_targets=tuple(str(t) for t in doc.get("extra_targets") or ()),
             )
-            return Demo(kubeconfig, endpoints, scenario=str(doc.get("scenario") or ""), nodes=int(doc.get("nodes") or 0),
-                        notes=tuple(str(n) for n in doc.get("notes") or ()),
-                        pids=(self.proc.pid, *(int(p) for p in doc.get("pids") or ())), _launch=self)
+            demo = Demo(kubeconfig, endpoints, scenario=str(doc.get("scenario") or ""), nodes=int(doc.get("nodes") or 0),
+                        notes=tuple(str(n) for n in doc.get("notes") or ()), _launch=self)
+            if agents:
+                self._read_local(timeout)
+                if self.local.error:
+                    raise DemoError(self.local.error)
+            else:
+                self._reader = threading.Thread(target=self._read_local, args=(READY_TIMEOUT,),
+                                                name="demo-agents", daemon=True)
+                self._reader.start()
+            return demo
         except BaseException:
             self.stop(1.0)
             raise
 
+    def _read_local(self, timeout: float) -> None:
+        try:
+            self.local.fill(self._lines.read(timeout, "the demo's agents"))
+        except DemoError as e:
+            self.local.fill({"agents_error": str(e)})
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Close the lab's stdin (its signal to stop), wait; SIGTERM, then SIGKILL if it lingers."""
         proc = self.proc
-        for f in (proc.stdin, proc.stdout):
-            try:
-                if f is not None:
-                    f.close()
-            except OSError:
-                pass
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        except OSError:
+            pass
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -116,6 +181,14 @@ class Launch:
                     break
                 except subprocess.TimeoutExpired:
                     continue
+        if self._reader is not None:  # it sees EOF now; close the pipe only after it left
+            self._reader.join(1.0)
+        if self._reader is None or not self._reader.is_alive():
+            try:
+                if proc.stdout is not None:
+                    proc.stdout.close()
+            except OSError:
+                pass
         if self.kubeconfig_dir:  # the lab removes it; not if it had to be killed
             shutil.rmtree(self.kubeconfig_dir, ignore_errors=True)
 
@@ -147,7 +220,7 @@ def launch(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any
 
 def start(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any = None,
           timeout: float = READY_TIMEOUT) -> Demo:
-    """launch() and wait until ready; DemoError (one line) if it did not start."""
+    """launch() and wait until the cluster and its agents run; DemoError (one line) if not."""
     return launch(scenario, nodes, dns, egress).ready(timeout)
 
 
@@ -158,33 +231,39 @@ def serve_lab(scenario: str, nodes: int | None = None, **kwargs: Any) -> int:
     return serve_forever(scenario, nodes=nodes, **kwargs)
 
 
-def _ready_line(proc: subprocess.Popen, timeout: float) -> dict[str, Any]:
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    buf = b""
-    end = time.monotonic() + timeout
-    while b"\n" not in buf:
-        left = end - time.monotonic()
-        if left <= 0:
-            raise DemoError(f"the demo cluster did not start within {timeout:g} s")
-        r, _, _ = select.select([fd], [], [], min(left, 0.5))
-        if r:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                try:
-                    code = proc.wait(1)
-                except subprocess.TimeoutExpired:
-                    code = "unknown"
-                raise DemoError(f"the demo cluster exited at start (exit status {code})")
-            buf += chunk
-    line = buf.split(b"\n", 1)[0]
-    try:
-        doc = json.loads(line)
-    except ValueError:
-        raise DemoError(f"the demo cluster answered something unexpected: {line[:120]!r}") from None
-    if not isinstance(doc, dict) or ("error" not in doc and "kubeconfig" not in doc):
-        raise DemoError(f"the demo cluster answered something unexpected: {line[:120]!r}")
-    return doc
+class _Lines:
+    """The lab's JSON lines on its stdout, each read within a deadline."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.buf = b""
+
+    def read(self, timeout: float, what: str) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise DemoError(f"{what} did not start within {timeout:g} s")
+            r, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if r:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    try:
+                        code: Any = self.proc.wait(1)
+                    except subprocess.TimeoutExpired:
+                        code = "unknown"
+                    raise DemoError(f"{what} exited at start (exit status {code})")
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise DemoError(f"{what} answered something unexpected: {line[:120]!r}")
+        return doc
 
 
 def _pair(v: Any) -> tuple[str, int]:
@@ -211,33 +290,43 @@ class StaticTokenCredential:
 
 
 class LocalDnsMap:
-    """DNS VantageMap for the demo's `local` vantage: confined to the lab's responders.
-    ``coredns`` is the responder of every CoreDNS pod without one of its own."""
+    """DNS VantageMap for the demo's `local` vantage: confined to the lab's responders
+    (none until the agent farm that serves them runs). Never the default unconfined
+    `local` vantage: the demo must not send a packet beyond loopback."""
 
-    version = 0
+    def __init__(self, local: _Local) -> None:
+        self.local = local
 
-    def __init__(self, overrides: dict[str, tuple[str, int]]) -> None:
-        self.overrides = overrides
+    @property
+    def version(self) -> int:
+        return self.local.version
 
     def vantages(self, topology: Any) -> list[Any]:
         from probes.dns.service import Vantage
         from probes.lab.agentfarm import local_dns_overrides  # pure: the farm's format, expanded
 
-        return [Vantage(LOCAL_VANTAGE, None, local_dns_overrides(self.overrides, topology), confine=True)]
+        overrides = self.local.dns
+        if overrides is None:  # confined with no responder yet: nothing probed, never the host's resolvers
+            return [Vantage(LOCAL_VANTAGE, None, {}, confine=True)]
+        return [Vantage(LOCAL_VANTAGE, None, local_dns_overrides(overrides, topology), confine=True)]
 
 
 class LocalEgressMap:
     """Egress VantageMap for the demo's `local` vantage (the laptop sees what nodes see)."""
 
-    version = 0
+    def __init__(self, local: _Local) -> None:
+        self.local = local
 
-    def __init__(self, dns: tuple[str, int] | None, dial: dict[str, int]) -> None:
-        self.dns, self.dial = dns, dial
+    @property
+    def version(self) -> int:
+        return self.local.version
 
     def vantages(self, topology: Any) -> list[Any]:
         from probes.egress.service import EgressVantage
 
-        return [EgressVantage(LOCAL_VANTAGE, None, self.dns, dict(self.dial), confine=True)]
+        if self.local.dns is None:  # confined with no DNS server yet: only loopback IP targets
+            return [EgressVantage(LOCAL_VANTAGE, None, None, {}, confine=True)]
+        return [EgressVantage(LOCAL_VANTAGE, None, self.local.egress_dns, dict(self.local.dial), confine=True)]
 
 
 __all__ = ["Demo", "DemoError", "Endpoints", "Launch", "launch", "serve_lab", "start"]

@@ -217,7 +217,7 @@ def run_app(argv: list[str]) -> int:
         endpoints = None
         if launching is not None:
             try:
-                demo = launching.ready()
+                demo = launching.ready(agents=False)  # the agents' `local` vantage lands a moment later
             except demomod.DemoError as e:  # unknown scenario, bad file: one line, no traceback
                 _err(f"cannot start the demo cluster: {e}")
                 return EXIT_USAGE if e.usage else EXIT_FAILED

@@ -133,13 +133,15 @@ def demo_main() -> int:
          "dns": {"interval": 5, "timeout": 2, "names": [...]},
          "egress": {"interval": 10, "timeout": 2, "targets": [...]}}
 
-    starts the API server (kubeconfig in a temp dir), the ARM endpoint over the same
-    cluster state and the agent farm (its own process), and prints ONE JSON line::
+    starts the API server (kubeconfig in a temp dir) and the ARM endpoint over the same
+    cluster state, and prints one JSON line::
 
-        {"kubeconfig": PATH, "arm": {"url": URL, "token": T}, "local": {…the farm's…},
-         "scenario": NAME, "nodes": N, "notes": [...], "pids": [farm pid]}
+        {"kubeconfig": PATH, "arm": {"url": URL, "token": T}, "scenario": NAME, "nodes": N,
+         "notes": [...], "extra_targets": ["host:port", …]}
 
     or ``{"error": "…", "usage": true|false}`` (exit 4 for a bad scenario, else 3). Then
+    it starts the agent farm (its own process) and prints a second line,
+    ``{"local": {…the farm's…}, "pids": [farm pid]}`` or ``{"agents_error": "…"}``. Then
     serves until stdin reaches EOF (the app closed it, exited or died: no orphan) or
     SIGTERM/SIGINT, and tears everything down (the farm goes with it)."""
     import json
@@ -170,13 +172,21 @@ def demo_main() -> int:
         from . import demoagents
         from .arm import LAB_TOKEN, LabArmServer
 
+        from .egressdemo import EgressDemo
+
         arm = LabArmServer.for_cluster(srv.state, srv.scenario).start()
         stops.append(arm.stop)
-        farm = demoagents.start(srv, req.dns, req.egress)
-        stops.append(lambda: farm.stop(1.0, wait=True))
-        say({"kubeconfig": kubeconfig, "arm": {"url": arm.url, "token": LAB_TOKEN}, "local": farm.local(),
+        # the cluster first: the app opens on it while the agent farm starts
+        say({"kubeconfig": kubeconfig, "arm": {"url": arm.url, "token": LAB_TOKEN},
              "scenario": srv.scenario.name, "nodes": len(srv.state.nodes), "notes": list(srv.scenario.notes),
-             "pids": [farm.proc.pid]})
+             "extra_targets": EgressDemo(srv.scenario).extra_targets()})
+        try:
+            farm = demoagents.start(srv, req.dns, req.egress)
+        except Exception as e:  # noqa: BLE001 - the cluster serves on; the app shows no agents
+            say({"agents_error": str(e) or type(e).__name__})
+        else:
+            stops.append(lambda: farm.stop(1.0, wait=True))
+            say({"local": farm.local(), "pids": [farm.proc.pid]})
         _until_eof_or(stop)
         return EXIT_OK
     except Exception as e:  # noqa: BLE001 - the app reads one line, never a traceback

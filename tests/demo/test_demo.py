@@ -90,6 +90,44 @@ def test_the_local_vantage_maps_are_confined_to_the_labs_loopback_stand_ins():
         d.stop()
 
 
+def test_the_app_need_not_wait_for_the_agents():
+    """ready(agents=False): the cluster first; the `local` maps fill in (version bump) when
+    the agent farm runs, and its pid joins the demo's."""
+    from probes.engine.store import Store
+
+    d = demomod.launch("healthy").ready(agents=False)
+    try:
+        topo = Store().snapshot().topology
+        before = d.endpoints.dns_map.version
+        if not d.endpoints.dns_map.local.version:  # not yet: confined, so nothing leaves loopback
+            (dv,), (ev,) = d.endpoints.dns_map.vantages(topo), d.endpoints.egress_map.vantages(topo)
+            assert dv.confine and not dv.overrides and ev.confine and ev.dns is None
+        assert d.agents_ready(30) and d.agents_error == ""
+        assert d.endpoints.dns_map.version == d.endpoints.egress_map.version == before + 1
+        (dv,), (ev,) = d.endpoints.dns_map.vantages(topo), d.endpoints.egress_map.vantages(topo)
+        assert dv.confine and dv.overrides and ev.confine and ev.dns is not None
+        assert len(d.pids) == 2 and all(_alive(p) for p in d.pids)
+    finally:
+        d.stop()
+    assert _gone(d.pids) == []
+
+
+def test_before_the_agents_run_the_local_vantage_stays_confined():
+    """Never the default unconfined `local` vantage (the host's resolvers, the internet)."""
+    from probes.dns.service import DnsSettings
+    from probes.dns.service import build_plan as dns_plan
+    from probes.egress.service import EgressSettings
+    from probes.egress.service import build_plan as egress_plan
+    from probes.engine.store import Store
+
+    local = demomod._Local()
+    topo = Store().snapshot().topology
+    dplan = dns_plan(topo, DnsSettings(), demomod.LocalDnsMap(local).vantages(topo), 1)
+    assert all(vp.vantage.confine and not vp.resolvers for vp in dplan.vantages)
+    eplan = egress_plan(EgressSettings(), demomod.LocalEgressMap(local).vantages(topo), "", 1)
+    assert all(vp.vantage.confine and not vp.targets for vp in eplan.vantages)
+
+
 def test_unknown_scenario_is_a_usage_error_and_leaves_nothing_behind():
     launch = demomod.launch("no-such-scenario")
     with pytest.raises(demomod.DemoError) as e:
