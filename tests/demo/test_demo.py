@@ -54,8 +54,6 @@ def test_start_hands_back_plain_data_and_stop_ends_every_process():
         server = yaml.safe_load(Path(d.kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
         with urllib.request.urlopen(server + "/api/v1/nodes", timeout=5) as r:
             assert len(json.loads(r.read())["items"]) == 5
-        # the lab lives in the other process: this one holds none of it
-        assert not any(m in sys.modules for m in ("probes.lab.apiserver", "probes.lab.arm", "probes.lab.cluster"))
     finally:
         d.stop()
     assert _gone(d.pids) == []
@@ -72,6 +70,17 @@ def _arm_status(url: str, token: str) -> int:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
+
+
+def test_the_app_process_holds_none_of_the_lab():
+    """The lab's API server, ARM endpoint and cluster state live in the other process."""
+    code = ("import sys\nfrom probes import demo\nd = demo.start('healthy')\n"
+            "print([m for m in sys.modules if m.startswith('probes.lab') and m != 'probes.lab.agentfarm'"
+            " and m != 'probes.lab'])\nd.stop()\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_local_vantage_maps_are_confined_to_the_labs_loopback_stand_ins():
