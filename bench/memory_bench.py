@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -78,6 +79,8 @@ def main() -> int:
     ap.add_argument("--scenario", default="overlay", help="demo scenario to scale (default overlay: AKS allows 5,000 overlay nodes)")
     ap.add_argument("--no-tabs", action="store_true", help="stay on the topology tab instead of visiting every tab")
     ap.add_argument("--csv", metavar="PATH", help="write the samples (seconds, app MB, lab MB)")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="set for the app, e.g. AKSNET_AZURE_ENABLED=false to see what one source costs (repeatable)")
     args = ap.parse_args()
     if not shutil.which("tmux"):
         print("memory_bench: needs tmux", file=sys.stderr)
@@ -85,7 +88,8 @@ def main() -> int:
     session = f"aksnet-mem-{os.getpid()}"
     home = Path(f"/tmp/{session}")
     home.mkdir(exist_ok=True)
-    cmd = (f"cd {ROOT} && exec env HOME={home} XDG_CONFIG_HOME={home} PYTHONPATH={ROOT} {PY} -m tui.cli --demo "
+    extra_env = " ".join(shlex.quote(e) for e in args.env)
+    cmd = (f"cd {ROOT} && exec env HOME={home} XDG_CONFIG_HOME={home} PYTHONPATH={ROOT} {extra_env} {PY} -m tui.cli --demo "
            f"--scenario {args.scenario} --nodes {args.nodes}")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd], check=True)
     samples: list[tuple[float, float, float]] = []
