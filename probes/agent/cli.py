@@ -153,7 +153,7 @@ def _close(api: Any) -> None:
 
 
 def _confirm(ns: argparse.Namespace, action: str, what: str) -> None:
-    """Refuse without --yes when stdin is not a terminal; ask when it is. Raises _Exit(2)."""
+    """Refuse without --yes when stdin is not a terminal; ask when it is. Raises _Exit(4)."""
     if ns.yes or ns.dry_run:
         return
     stdin = sys.stdin
