@@ -303,7 +303,9 @@ class LocalDnsMap:
 
     def vantages(self, topology: Any) -> list[Any]:
         from probes.dns.service import Vantage
-        from probes.lab.agentfarm import local_dns_overrides  # pure: the farm's format, expanded
+        from probes.lab.agentfarm import (
+            local_dns_overrides,  # pure: the farm's format, expanded
+        )
 
         overrides = self.local.dns
         if overrides is None:  # confined with no responder yet: nothing probed, never the host's resolvers

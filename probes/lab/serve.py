@@ -171,7 +171,6 @@ def demo_main() -> int:
         stops.append(srv.stop)
         from . import demoagents
         from .arm import LAB_TOKEN, LabArmServer
-
         from .egressdemo import EgressDemo
 
         arm = LabArmServer.for_cluster(srv.state, srv.scenario).start()

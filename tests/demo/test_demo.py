@@ -226,11 +226,11 @@ def test_only_probes_demo_imports_the_lab():
 def test_build_takes_the_endpoints_as_plain_settings():
     """services.build: the ARM endpoint, its credential, the vantage maps and the extra
     targets come in as data; the engine knows nothing of a lab."""
+    import dataclasses
+
     from probes.config import Config
     from probes.engine.services import Endpoints, build
     from probes.engine.store import Store
-
-    import dataclasses
 
     cfg = Config()
     cfg = dataclasses.replace(cfg, egress=dataclasses.replace(cfg.egress, targets=("mine.example:443",)))
