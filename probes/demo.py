@@ -302,10 +302,9 @@ class LocalDnsMap:
         return self.local.version
 
     def vantages(self, topology: Any) -> list[Any]:
+        # pure: the farm's format, expanded for the topology's CoreDNS pods
         from probes.dns.service import Vantage
-        from probes.lab.agentfarm import (
-            local_dns_overrides,  # pure: the farm's format, expanded
-        )
+        from probes.lab.agentfarm import local_dns_overrides
 
         overrides = self.local.dns
         if overrides is None:  # confined with no responder yet: nothing probed, never the host's resolvers
