@@ -2,8 +2,9 @@
 5 agents) and on `overlay --nodes 1000` (1,000 nodes, agents on the first 50), the latter
 at check's default agent budget (20 requests/s) and at the app's rolling rate
 (`--agent-budget 5`: reading 50 agents alone takes 11 s). Each run is a fresh process through the `aksnet-top` command
-(imports, lab start, agent farm, listing, probing, agent reads through the pod proxy, the
-ARM reads, the verdict), as a pipeline would run it.
+(imports, the demo's lab process with its API server, ARM endpoint and agent farm
+(probes.demo), listing, probing, agent reads through the pod proxy, the ARM reads, the
+verdict, the lab's shutdown), as a pipeline would run it.
 
     .venv/bin/python bench/check_bench.py [--runs 3]
 

@@ -2,7 +2,7 @@
 
 For pipelines right after `az aks upgrade`: list the cluster, probe for N cycles, apply
 the rules, print a table or JSON, and exit 0 healthy / 1 warnings / 2 critical / 3 could
-not run. Never imports textual.
+not run (probes.exitcodes). The demo is reached through probes.demo. Never imports textual.
 """
 
 from __future__ import annotations
@@ -12,24 +12,19 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from enum import IntEnum
 from typing import IO, Any
 
 from probes.config import Config
 from probes.diagnose import Finding, Severity, diagnose, node_phase
-from probes.dns.probe import DnsOutcome
+from probes.dns.result import DnsOutcome
 from probes.egress.result import EgressOutcome
 from probes.engine.history import judge
+from probes.exitcodes import ExitCode
 from probes.kube.model import SourceState, Topology
 
 SCHEMA = "aksnet-top/check/v1"
 
-
-class Exit(IntEnum):
-    HEALTHY = 0
-    WARNING = 1
-    CRITICAL = 2
-    COULD_NOT_RUN = 3
+Exit = ExitCode  # check's verdicts are the shared exit codes (probes.exitcodes)
 
 
 @dataclasses.dataclass
@@ -41,7 +36,7 @@ class CheckResult:
 
 def exit_for(findings: list[Finding]) -> Exit:
     worst = max((f.severity for f in findings), default=Severity.INFO)
-    return {Severity.INFO: Exit.HEALTHY, Severity.WARNING: Exit.WARNING, Severity.CRITICAL: Exit.CRITICAL}[worst]
+    return {Severity.INFO: Exit.HEALTHY, Severity.WARNING: Exit.WARNINGS, Severity.CRITICAL: Exit.CRITICAL}[worst]
 
 
 def _topology_json(topo: Topology, now: float) -> dict[str, Any]:
@@ -109,7 +104,7 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
 
     say = log or (lambda _m: None)
     t0 = clock()
-    lab = None
+    running = None  # the demo, when `demo`
     kube = cfg.kube
     # a check reads every agent once, in one bounded burst: its own budget
     cfg = dataclasses.replace(cfg, agents=dataclasses.replace(cfg.agents, budget=cfg.agents.check_budget))
@@ -120,20 +115,22 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
             dns=dataclasses.replace(cfg.dns, interval=interval),
             egress=dataclasses.replace(cfg.egress, interval=interval),
         )
+    endpoints = None
     if demo:
-        from probes.lab.serve import start_embedded
+        from probes import demo as demomod
 
-        lab, kubeconfig = start_embedded(cfg.demo.scenario, nodes=cfg.demo.nodes or None)
-        kube = dataclasses.replace(kube, kubeconfig=kubeconfig, context="")
+        running = demomod.start(cfg.demo.scenario, nodes=cfg.demo.nodes or None, dns=cfg.dns, egress=cfg.egress)
+        kube = dataclasses.replace(kube, kubeconfig=running.kubeconfig, context="")
+        endpoints = running.endpoints
     store = Store()
     source = KubeSource(store, kube)
     source.start()  # the client library loads and lists while the services are built
     try:
-        services = servicesmod.build(cfg, store, lab, kube)
+        services = servicesmod.build(cfg, store, endpoints, kube)
     except Exception:
         source.stop(2.0)
-        if lab is not None:
-            lab.stop()
+        if running is not None:
+            running.stop()
         raise
     longest = max(cfg.dns.interval, cfg.egress.interval)
     try:
@@ -167,8 +164,8 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
     finally:
         services.stop(2.0)
         source.stop(2.0)
-        if lab is not None:
-            lab.stop()
+        if running is not None:
+            running.stop()
 
 
 def _egress_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
@@ -230,7 +227,7 @@ def _report(snap: Any, services: Any, findings: list[Finding], errors: list[str]
         "target": target,
         "cycles": cycles,
         "interval_s": interval,
-        "status": {Exit.HEALTHY: "healthy", Exit.WARNING: "warning", Exit.CRITICAL: "critical", Exit.COULD_NOT_RUN: "error"}[code],
+        "status": {Exit.HEALTHY: "healthy", Exit.WARNINGS: "warning", Exit.CRITICAL: "critical"}.get(code, "error"),
         "exit_code": int(code),
         "errors": errors,
         "findings": [f.to_json() for f in findings],

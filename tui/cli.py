@@ -1,7 +1,9 @@
 """The `aksnet-top` command line.
 
 Sub-commands that must start fast (`lab`, `config`) never import textual; the app's
-modules are imported only when the app is about to run.
+modules are imported only when the app is about to run (for `--demo`, while the demo's
+lab process starts). Every command exits with probes.exitcodes.ExitCode; usage and
+configuration errors exit 4.
 """
 
 from __future__ import annotations
@@ -14,8 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from probes import config as configmod
+from probes.exitcodes import ArgumentParser, ExitCode
 
-EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_FAILED = ExitCode.HEALTHY, ExitCode.USAGE, ExitCode.COULD_NOT_RUN
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml is the one place it is written)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("aksnet-top")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _err(msg: str) -> None:
@@ -23,7 +37,7 @@ def _err(msg: str) -> None:
 
 
 def app_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="aksnet-top",
         description="Terminal dashboard for AKS networking. Read-only: it never writes to the cluster or to Azure.",
         epilog="Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration), `aksnet-top agent --help` (the per-node agent: run, manifest, install, uninstall).",
@@ -34,12 +48,12 @@ def app_parser() -> argparse.ArgumentParser:
     p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
     p.add_argument("--config", metavar="PATH", type=Path, help="config file (default: ~/.config/aksnet-top/config.toml)")
-    p.add_argument("--version", action="version", version="aksnet-top 0.1.0")
+    p.add_argument("--version", action="version", version=f"aksnet-top {version()}")
     return p
 
 
 def lab_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aksnet-top lab", description="Run the simulated AKS cluster's API server in the foreground until Ctrl-C.")
+    p = ArgumentParser(prog="aksnet-top lab", description="Run the simulated AKS cluster's API server in the foreground until Ctrl-C.")
     p.add_argument("--scenario", default="healthy", metavar="S", help="built-in scenario name or scenario file (default: healthy)")
     p.add_argument("--nodes", type=int, metavar="N", help="scale the scenario to N nodes (up to 5000)")
     p.add_argument("--kubeconfig-out", required=True, metavar="PATH", help="where to write a kubeconfig for kubectl and aksnet-top")
@@ -70,16 +84,15 @@ def run_lab(argv: list[str]) -> int:
     if ns.nodes is not None and not 1 <= ns.nodes <= 5000:
         _err("--nodes must be from 1 to 5000")
         return EXIT_USAGE
-    from probes.lab.serve import serve_forever
+    from probes.demo import serve_lab
 
-    return serve_forever(ns.scenario, nodes=ns.nodes, kubeconfig_out=ns.kubeconfig_out, host=ns.host, port=ns.port, tls=ns.tls, token=ns.token)
+    return int(serve_lab(ns.scenario, nodes=ns.nodes, kubeconfig_out=ns.kubeconfig_out, host=ns.host, port=ns.port, tls=ns.tls, token=ns.token))
 
 
 def check_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="aksnet-top check",
-        description="One headless run: list the cluster, probe for N cycles, print findings. "
-        "Exit 0 healthy, 1 warnings, 2 critical, 3 could not run.",
+        description="One headless run: list the cluster, probe for N cycles, print findings.",
     )
     p.add_argument("--demo", action="store_true", help="check the embedded demo cluster")
     p.add_argument("--scenario", metavar="S", help="demo scenario (built-in name or file)")
@@ -123,11 +136,16 @@ def run_check(argv: list[str]) -> int:
         except KubeConnectError as e:
             _err(str(e))
             return int(check.Exit.COULD_NOT_RUN)
+    from probes.demo import DemoError
+
     try:
         result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval)
-    except Exception as e:  # the demo could not start (unknown scenario, bad file): one line
+    except DemoError as e:  # unknown scenario, bad file (4); the lab process failed (3): one line
         _err(f"check could not run: {e}")
-        return int(check.Exit.COULD_NOT_RUN)
+        return EXIT_USAGE if e.usage else EXIT_FAILED
+    except Exception as e:  # noqa: BLE001 - one line, never a traceback
+        _err(f"check could not run: {e}")
+        return EXIT_FAILED
     try:
         if ns.output == "json":
             import json
@@ -143,7 +161,7 @@ def run_check(argv: list[str]) -> int:
 
 
 def run_config(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="aksnet-top config", description="Print the effective configuration and where each key can be set.")
+    p = ArgumentParser(prog="aksnet-top config", description="Print the effective configuration and where each key can be set.")
     p.add_argument("--config", metavar="PATH", type=Path)
     ns = p.parse_args(argv)
     try:
@@ -170,20 +188,16 @@ def run_app(argv: list[str]) -> int:
         _err("--scenario and --nodes go with --demo")
         return EXIT_USAGE
 
-    from probes.kube.source import KubeSource
-    from probes.engine.store import Store
-
-    lab = None
+    launching = None
     kubeconfig, context, banner = cfg.kube.kubeconfig, cfg.kube.context, ""
     if ns.demo:
-        from probes.lab.serve import start_embedded
+        from probes import demo as demomod
 
-        try:
-            lab, kubeconfig = start_embedded(cfg.demo.scenario, nodes=cfg.demo.nodes or None)
-        except Exception as e:  # unknown scenario, bad file: one line, no traceback
+        try:  # the lab starts in its own process while this one imports the app
+            launching = demomod.launch(cfg.demo.scenario, nodes=cfg.demo.nodes or None, dns=cfg.dns, egress=cfg.egress)
+        except demomod.DemoError as e:
             _err(f"cannot start the demo cluster: {e}")
-            return EXIT_USAGE
-        context, banner = "", f"demo: {cfg.demo.scenario}"
+            return EXIT_FAILED
     else:
         from probes.kube.connect import KubeConnectError, load
 
@@ -193,31 +207,45 @@ def run_app(argv: list[str]) -> int:
             _err(str(e))
             return EXIT_FAILED
 
-    from tui.features import FeatureError, build_all, run_cleanups
+    demo = None
+    try:
+        from probes.engine.store import Store
+        from probes.kube.source import KubeSource
+        from tui.app import AksnetTopApp
+        from tui.features import FeatureError, build_all, run_cleanups
 
-    store = Store()
-    kube = dataclasses.replace(cfg.kube, kubeconfig=kubeconfig, context=context)
-    source = KubeSource(store, kube)
-    try:
-        features = build_all(cfg, store, lab, kube)
-    except FeatureError as e:
-        if lab is not None:
-            lab.stop()
-        _err(str(e))
-        return EXIT_USAGE
-    from tui.app import AksnetTopApp
-
-    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, **features.feeds, refresh_interval=cfg.ui.refresh_interval, banner=banner)
-    try:
-        app.theme = cfg.ui.theme
-    except Exception:
-        _err(f"ui.theme {cfg.ui.theme!r} is not a known theme; using the default")
-    try:
-        app.run()
-    finally:
-        run_cleanups(features)
-        if lab is not None:
-            lab.stop()
+        endpoints = None
+        if launching is not None:
+            try:
+                demo = launching.ready(agents=False)  # the agents' `local` vantage lands a moment later
+            except demomod.DemoError as e:  # unknown scenario, bad file: one line, no traceback
+                _err(f"cannot start the demo cluster: {e}")
+                return EXIT_USAGE if e.usage else EXIT_FAILED
+            kubeconfig, context, endpoints = demo.kubeconfig, "", demo.endpoints
+            banner = f"demo: {cfg.demo.scenario}"
+        store = Store()
+        kube = dataclasses.replace(cfg.kube, kubeconfig=kubeconfig, context=context)
+        source = KubeSource(store, kube)
+        try:
+            features = build_all(cfg, store, endpoints, kube)
+        except FeatureError as e:
+            _err(str(e))
+            return EXIT_USAGE
+        app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, **features.feeds,
+                           refresh_interval=cfg.ui.refresh_interval, banner=banner)
+        try:
+            app.theme = cfg.ui.theme
+        except Exception:
+            _err(f"ui.theme {cfg.ui.theme!r} is not a known theme; using the default")
+        try:
+            app.run()
+        finally:
+            run_cleanups(features)
+    finally:  # also on a crash; on SIGTERM or SIGKILL the lab sees its stdin close and ends itself
+        if demo is not None:
+            demo.stop()
+        elif launching is not None:
+            launching.stop()
     return app.return_code or EXIT_OK
 
 

@@ -30,11 +30,11 @@ class Feature:
     feeds: dict[str, Any] = field(default_factory=dict)  # what the app's publisher reads: dns, egress, snat, agents
 
 
-def build_all(cfg: Config, store: Store, lab: Any | None, kube: KubeConfig | None = None) -> Feature:
+def build_all(cfg: Config, store: Store, endpoints: Any | None, kube: KubeConfig | None = None) -> Feature:
     """Services and their panes: DNS, SNAT, Egress, then Findings over all of them. The
     panes get nothing from the services: the app's publisher reads `feeds` and hands the
     panes frames."""
-    services = build(cfg, store, lab, kube)
+    services = build(cfg, store, endpoints, kube)
     panes = [DnsPane(), SnatPane(), EgressPane(), FindingsPane()]
     feeds = {"dns": services.dns, "egress": services.egress, "snat": services.snat, "agents": services.agents}
     return Feature(sources=services.sources, panes=panes, cleanups=[services.stop], feeds=feeds)

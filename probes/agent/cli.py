@@ -6,8 +6,8 @@ which only reads); ``install``/``uninstall`` are the only commands of aksnet-top
 write to a cluster, and they ask first (``--yes`` for scripts; without a terminal and
 without ``--yes`` they refuse).
 
-Exit codes: 0 done, 2 usage (bad flag, not confirmed), 3 could not run (one line on
-stderr, never a traceback). Never imports textual.
+Exit codes (probes.exitcodes): 0 done, 3 could not run (one line on stderr, never a
+traceback), 4 usage (bad flag, not confirmed). Never imports textual.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from probes.exitcodes import EPILOG, ArgumentParser, ExitCode
+
 from .manifest import AGENT_NAME, AGENT_NAMESPACE, AGENT_PORT, MODES, render, to_yaml
 
 __all__ = ["main", "raise_net_raw", "EXIT_OK", "EXIT_USAGE", "EXIT_FAILED"]
 
-EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_FAILED = ExitCode.HEALTHY, ExitCode.USAGE, ExitCode.COULD_NOT_RUN
 PROG = "aksnet-top agent"
 
 
@@ -29,8 +31,9 @@ def _err(msg: str) -> None:
     print(f"aksnet-top: {msg}", file=sys.stderr)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but errors return to main() instead of exiting the interpreter."""
+class _Parser(ArgumentParser):
+    """argparse (usage errors 4, exit codes in --help), but errors return to main()
+    instead of exiting the interpreter."""
 
     def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
         if message:
@@ -97,6 +100,8 @@ The per-node agent: a DaemonSet that runs aksnet-top's DNS and egress probes on 
   manifest   print the agent's YAML: `{PROG} manifest --image IMG | kubectl apply -f -`
   install    create or update the agent in the cluster (asks first; --yes for scripts)
   uninstall  delete the agent from the cluster (asks first; --yes for scripts)
+
+{EPILOG}
 """
 
 
@@ -148,7 +153,7 @@ def _close(api: Any) -> None:
 
 
 def _confirm(ns: argparse.Namespace, action: str, what: str) -> None:
-    """Refuse without --yes when stdin is not a terminal; ask when it is. Raises _Exit(2)."""
+    """Refuse without --yes when stdin is not a terminal; ask when it is. Raises _Exit(4)."""
     if ns.yes or ns.dry_run:
         return
     stdin = sys.stdin
@@ -294,7 +299,11 @@ def cmd_run(argv: Sequence[str]) -> int:
         _err(f"the agent runtime is not available in this installation ({e})")
         return EXIT_FAILED
     raise_net_raw()   # before the agent starts threads; it reports the mode it ends up using
-    return int(run(list(argv)) or 0)
+    # probes.agent.main's own codes (0 ok, 1 failed, 2 usage, 3 port in use) in the shared table
+    return _RUN_CODES.get(int(run(list(argv)) or 0), EXIT_FAILED)
+
+
+_RUN_CODES = {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_USAGE, 3: EXIT_FAILED}
 
 
 COMMANDS = {"run": cmd_run, "manifest": cmd_manifest, "install": cmd_install, "uninstall": cmd_uninstall}

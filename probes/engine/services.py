@@ -1,11 +1,11 @@
 """The observing services (DNS, egress, SNAT), built once for the app and for `check`.
 
-`build(cfg, store, lab)` returns every service wired to the store, plus what the demo
-needs beside them: on a lab (`--demo`) the per-node agents (with the DNS responders and
-egress targets that stand for the cluster's remote ends, in their own process, read
-through the lab API server's pod proxy) and the ARM endpoint (the lab reads the
-scenario; the services see only API objects, DNS answers, packets and ARM responses). On a real cluster `lab` is
-None and nothing extra starts. Never imports textual.
+`build(cfg, store, endpoints, kube)` returns every service wired to the store. On a real
+cluster `endpoints` is None and every service reaches what the configuration says. Where
+the cluster's remote ends are elsewhere (the demo: probes.demo hands over where its lab
+serves them) :class:`Endpoints` says so as plain settings: the ARM endpoint and its
+credential, the `local` vantage's DNS and egress maps, extra egress targets. The engine
+never knows who serves them. Never imports textual.
 """
 
 from __future__ import annotations
@@ -21,6 +21,19 @@ from probes.engine.publisher import observations_of
 from probes.engine.store import Snapshot, Store
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where the services reach the cluster's remote ends, when not where the configuration
+    says (the demo's stand-ins, from probes.demo)."""
+
+    arm_url: str = ""  # "" = Azure public cloud
+    arm_credential: Callable[[], Any] | None = None  # a TokenCredential factory; None = the configured one
+    arm_discover: bool = False  # find subscription, node resource group, firewall at the endpoint
+    dns_map: Any = None  # VantageMap of the DNS probes' vantages; None = the host's own resolvers
+    egress_map: Any = None  # VantageMap of the egress probes' vantages
+    extra_targets: tuple[str, ...] = ()  # egress targets to check beside egress.targets
+
+
 class ServiceError(Exception):
     """A service cannot start for a reason the user can act on (one line)."""
 
@@ -30,7 +43,7 @@ class Services:
     dns: Any
     egress: Any
     snat: Any
-    cleanups: list[Callable[[], None]] = field(default_factory=list)  # demo ends, in order
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # run once the services stopped
     agents: Any = None  # probes.agent.reader.AgentReader, or None when agents.enabled is off
 
     @property
@@ -44,7 +57,7 @@ class Services:
                                routes, now)
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop every service at once, then the demo's stand-ins at once (each joins its own
+        """Stop every service at once, then the cleanups at once (each joins its own
         threads; one after the other they would add up to a noticeable pause at exit)."""
         _all_at_once([lambda s=s: s.stop(timeout) for s in self.sources], timeout + 1.0)
         _all_at_once(list(self.cleanups), timeout + 1.0)
@@ -67,56 +80,28 @@ def _all_at_once(calls: list[Callable[[], Any]], timeout: float) -> None:
         t.join(timeout)
 
 
-def build(cfg: Config, store: Store, lab: Any | None, kube: KubeConfig | None = None) -> Services:
-    """Every service; on a failure what was already started is stopped first. `kube`: how
-    to reach the API server (the demo's kubeconfig); the agents are read through it."""
+def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: KubeConfig | None = None) -> Services:
+    """Every service (none starts here). `kube`: how to reach the API server; the
+    per-node agents are read through it. `endpoints`: see :class:`Endpoints`."""
     from probes.agent.reader import AgentReader, ReaderSettings
     from probes.azure.service import AzureSettings, AzureSnatService
     from probes.dns.service import DnsService, DnsSettings
     from probes.egress.service import EgressService, EgressSettings
     from probes.engine.history import History
 
-    cleanups: list[Callable[[], None]] = []
-
-    def fail(what: str, e: Exception) -> ServiceError:
-        for fn in reversed(cleanups):
-            try:
-                fn()
-            except Exception:  # noqa: BLE001
-                pass
-        return ServiceError(f"cannot start the demo {what}: {e}")
-
-    dns_map = egress_map = None
+    ends = endpoints or Endpoints()
     dns_settings = DnsSettings.from_config(cfg.dns)
     egress_settings = EgressSettings.from_config(cfg.egress)
-    azure_settings = AzureSettings.from_config(cfg.azure)
-    if lab is not None:
-        from probes.lab import demoagents
-        from probes.lab.arm import LabArmServer, LabCredential
-
-        try:  # the simulated nodes' agents, with the scenario's DNS responders and targets
-            farm = demoagents.start(lab, cfg.dns, cfg.egress)
-        except Exception as e:  # a bad dns:/egress: section, no free port
-            raise fail("agents", e) from None
-        cleanups.append(farm.stop)
-        dns_map, egress_map = farm.local_dns, farm.local_egress
-        extra = tuple(t for t in farm.extra_targets if t not in egress_settings.targets)
+    extra = tuple(t for t in ends.extra_targets if t not in egress_settings.targets)
+    if extra:
         egress_settings = dataclasses.replace(egress_settings, targets=egress_settings.targets + extra)
-
-        def backends() -> list[tuple[str, str, str]]:
-            with lab.state.lock:
-                return [(n.name, n.ip, n.pool) for n in lab.state.nodes.values()]
-
-        def route_nodes() -> list[tuple[str, str, str | None, bool]]:
-            with lab.state.lock:
-                return [(n.name, n.ip, n.pod_cidr, n.network_unavailable) for n in lab.state.nodes.values()]
-
-        try:
-            arm = LabArmServer(lab.scenario, backends=backends, route_nodes=route_nodes).start()
-        except Exception as e:  # no free port
-            raise fail("ARM endpoint", e) from None
-        cleanups.append(arm.stop)
-        azure_settings = AzureSettings.from_config(cfg.azure, base_url=arm.url, credential=LabCredential)
+    arm: dict[str, Any] = {}
+    if ends.arm_url:
+        arm["base_url"] = ends.arm_url
+    if ends.arm_credential is not None:
+        arm["credential"] = ends.arm_credential
+    azure_settings = AzureSettings.from_config(cfg.azure, **arm)
+    if ends.arm_discover:
         azure_settings = dataclasses.replace(azure_settings, subscription="", node_resource_group="", firewall_id="")
     dns_history, egress_history = History(), History()
     reader = None
@@ -125,10 +110,9 @@ def build(cfg: Config, store: Store, lab: Any | None, kube: KubeConfig | None = 
                              egress_history=egress_history)
     # poll: how soon a service notices a new topology (a version compare, cheap)
     return Services(
-        dns=DnsService(store, dns_settings, vantage_map=dns_map, poll=0.1, history=dns_history, agents=reader),
-        egress=EgressService(store, egress_settings, vantage_map=egress_map, poll=0.1, history=egress_history,
+        dns=DnsService(store, dns_settings, vantage_map=ends.dns_map, poll=0.1, history=dns_history, agents=reader),
+        egress=EgressService(store, egress_settings, vantage_map=ends.egress_map, poll=0.1, history=egress_history,
                              agents=reader),
         snat=AzureSnatService(store, azure_settings, poll=0.1),
-        cleanups=cleanups,
         agents=reader,
     )

@@ -97,8 +97,8 @@ class LabArmServer:
     """``start()`` listens in a background thread; ``stop()`` closes connections and joins.
 
     ``scenario``: a Scenario or a built-in name/path. ``backends``: a callable returning the
-    nodes now (name, ip, pool) — the demo passes the lab API server's live nodes so nodes
-    a timeline adds get series too; default: the scenario's initial nodes.
+    nodes now (name, ip, pool) — :meth:`for_cluster` reads them from the lab API server's
+    live state so nodes a timeline adds get series too; default: the scenario's initial nodes.
     """
 
     def __init__(self, scenario: Scenario | str, host: str = "127.0.0.1", port: int = 0,
@@ -142,6 +142,22 @@ class LabArmServer:
 
     def stop(self) -> None:
         self._serving.shutdown()
+
+    @classmethod
+    def for_cluster(cls, state: Any, scenario: Scenario, **kwargs: Any) -> "LabArmServer":
+        """An ARM endpoint whose load balancer backends and route table follow the lab
+        cluster's live nodes (``state``: the lab API server's ``LabState``), so nodes a
+        timeline adds or removes get series and routes too. The lab reads its own state."""
+
+        def backends() -> list[tuple[str, str, str]]:
+            with state.lock:
+                return [(n.name, n.ip, n.pool) for n in state.nodes.values()]
+
+        def route_nodes() -> list[tuple[str, str, str | None, bool]]:
+            with state.lock:
+                return [(n.name, n.ip, n.pod_cidr, n.network_unavailable) for n in state.nodes.values()]
+
+        return cls(scenario, backends=backends, route_nodes=route_nodes, **kwargs)
 
     def __enter__(self) -> "LabArmServer":
         return self.start()

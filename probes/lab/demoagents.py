@@ -6,7 +6,8 @@ the scenario's DNS responders and egress targets must not share the app's GIL), 
 which nodes get an agent, waits for its ready line, and registers one agent pod per node
 with the lab API server, whose pod proxy then dials each agent's loopback port. The app
 finds and reads them like on a real cluster (probes.agent.reader). What the farm also
-returns is how the app's own `local` vantage reaches the same responders and targets.
+returns (:meth:`DemoAgents.local`) is how the app's own `local` vantage reaches the same
+responders and targets. The demo's lab process (probes.lab.serve) starts it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from typing import Any
 
 import orjson
 
-from probes.kube.model import LOCAL_VANTAGE
-
 MAX_AGENTS = 50  # simulated nodes that run an agent; the others show "no agent"
 READY_TIMEOUT = 20.0
 
@@ -34,7 +33,7 @@ class DemoAgentsError(Exception):
 
 @dataclass
 class DemoAgents:
-    """A running farm: stop() ends it; `local_dns`/`local_egress` are VantageMaps."""
+    """A running farm: stop() ends it; local() is what the app's `local` vantage needs."""
 
     proc: subprocess.Popen
     agents: dict[str, tuple[str, int]]  # node -> loopback endpoint of its agent
@@ -44,50 +43,21 @@ class DemoAgents:
     extra_targets: list[str] = field(default_factory=list)
     lab: Any = None
 
-    @property
-    def local_dns(self) -> "LocalDnsMap":
-        return LocalDnsMap(dict(self.dns_overrides))
+    def local(self) -> dict[str, Any]:
+        """How the app's own `local` vantage reaches the same responders and targets, as
+        plain data (the farm's ``local`` line; :mod:`probes.demo` makes VantageMaps of it)."""
+        return {"dns_overrides": {k: list(v) for k, v in self.dns_overrides.items()},
+                "egress_dns": list(self.egress_dns) if self.egress_dns else None,
+                "dial": dict(self.dial), "extra_targets": list(self.extra_targets)}
 
-    @property
-    def local_egress(self) -> "LocalEgressMap":
-        return LocalEgressMap(self.egress_dns, dict(self.dial))
-
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 2.0, wait: bool = False) -> None:
+        """End the farm; `wait`: return only once it has exited (else a thread reaps it)."""
         if self.lab is not None:
             try:
                 self.lab.set_agent_pods({})
             except Exception:  # noqa: BLE001 - the lab may be stopping too
                 pass
-        _end(self.proc, timeout)
-
-
-class LocalDnsMap:
-    """DNS VantageMap for the demo's `local` vantage: confined to the farm's responders."""
-
-    version = 0
-
-    def __init__(self, overrides: dict[str, tuple[str, int]]) -> None:
-        self.overrides = overrides
-
-    def vantages(self, topology: Any) -> list[Any]:
-        from probes.dns.service import Vantage
-        from probes.lab.agentfarm import local_dns_overrides
-
-        return [Vantage(LOCAL_VANTAGE, None, local_dns_overrides(self.overrides, topology), confine=True)]
-
-
-class LocalEgressMap:
-    """Egress VantageMap for the demo's `local` vantage (the laptop sees what nodes see)."""
-
-    version = 0
-
-    def __init__(self, dns: tuple[str, int] | None, dial: dict[str, int]) -> None:
-        self.dns, self.dial = dns, dial
-
-    def vantages(self, topology: Any) -> list[Any]:
-        from probes.egress.service import EgressVantage
-
-        return [EgressVantage(LOCAL_VANTAGE, None, self.dns, dict(self.dial), confine=True)]
+        _end(self.proc, timeout, wait)
 
 
 def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) -> dict[str, Any]:
@@ -179,7 +149,7 @@ def _pair(v: Any) -> tuple[str, int]:
     return _hostport(v)
 
 
-def _end(proc: subprocess.Popen, timeout: float) -> None:
+def _end(proc: subprocess.Popen, timeout: float, wait: bool = False) -> None:
     """Close its stdin (the farm's signal to stop), then wait; kill if it lingers."""
     def run() -> None:
         try:
@@ -201,4 +171,7 @@ def _end(proc: subprocess.Popen, timeout: float) -> None:
 
     # the farm shuts down by itself once its stdin closes (about 0.3 s); nothing here
     # needs to wait for that, so a daemon thread reaps it (and kills it if it lingers)
+    if wait:
+        run()
+        return
     threading.Thread(target=run, name="agent-farm-stop", daemon=True).start()

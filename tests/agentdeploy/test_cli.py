@@ -62,8 +62,8 @@ def test_manifest_defaults(capsys):
     ["frobnicate"],
     [],
 ])
-def test_bad_usage_exits_2_without_traceback(argv, capsys):
-    assert cli.main(argv) == 2
+def test_bad_usage_exits_4_without_traceback(argv, capsys):
+    assert cli.main(argv) == 4
     err = capsys.readouterr().err
     assert err and "Traceback" not in err
 
@@ -78,10 +78,10 @@ def test_help_exits_0(capsys):
 def test_install_without_yes_and_tty_refuses_and_writes_nothing(write_server, tmp_path, capsys, no_tty):
     srv = write_server()
     kc = srv.kubeconfig(tmp_path / "kubeconfig")
-    assert cli.main(["install", "--image", IMAGE, "--kubeconfig", kc]) == 2
+    assert cli.main(["install", "--image", IMAGE, "--kubeconfig", kc]) == 4
     err = capsys.readouterr().err
     assert "writes to the cluster" in err and "--yes" in err and err.count("\n") == 1
-    assert cli.main(["uninstall", "--kubeconfig", kc]) == 2
+    assert cli.main(["uninstall", "--kubeconfig", kc]) == 4
     assert srv.requests == [], "refused before any request"
 
 
@@ -109,7 +109,7 @@ def test_dry_run_needs_no_confirmation(write_server, tmp_path, capsys, no_tty):
     assert srv.objects.objects() == []
 
 
-@pytest.mark.parametrize("answer, rc, stored", [("y\n", 0, 4), ("n\n", 2, 0), ("", 2, 0)])
+@pytest.mark.parametrize("answer, rc, stored", [("y\n", 0, 4), ("n\n", 4, 0), ("", 4, 0)])
 def test_terminal_asks_first(write_server, tmp_path, capsys, monkeypatch, answer, rc, stored):
     srv = write_server()
     kc = srv.kubeconfig(tmp_path / "kubeconfig")
@@ -163,6 +163,14 @@ def test_run_delegates_to_the_agent(monkeypatch):
     monkeypatch.setitem(sys.modules, "probes.agent.main", fake)
     assert cli.main(["run", "--node", "n1", "--port", "0"]) == 0
     assert seen == [["--node", "n1", "--port", "0"]]
+
+
+@pytest.mark.parametrize("agent_code, code", [(0, 0), (1, 3), (2, 4), (3, 3)])
+def test_run_maps_the_agents_codes_to_the_shared_ones(monkeypatch, agent_code, code):
+    fake = types.ModuleType("probes.agent.main")
+    fake.run = lambda argv: agent_code
+    monkeypatch.setitem(sys.modules, "probes.agent.main", fake)
+    assert cli.main(["run"]) == code
 
 
 def test_run_without_the_runtime_exits_3(monkeypatch, capsys):

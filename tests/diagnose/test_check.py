@@ -88,10 +88,10 @@ def test_unreachable_cluster_exits_3_with_the_reason(tmp_path):
     assert doc["status"] == "error" and any("unreachable" in e for e in doc["errors"])
 
 
-@pytest.mark.parametrize("args, needle", [(["--cycles", "0"], "--cycles"), (["--output", "xml"], "invalid choice"), (["--scenario", "healthy"], "go with --demo")])
+@pytest.mark.parametrize("args, needle", [(["--cycles", "0"], "--cycles"), (["--output", "xml"], "invalid choice"), (["--scenario", "healthy"], "go with --demo"), (["--demo", "--scenario", "no-such-scenario"], "no-such-scenario")])
 def test_bad_flags(tmp_path, args, needle):
     out = check(args, tmp_path)
-    assert out.returncode == 2 and needle in out.stderr
+    assert out.returncode == 4 and needle in out.stderr
 
 
 def test_f12_carries_the_cloud_providers_event(tmp_path):

@@ -40,9 +40,9 @@ def test_serve_forever_writes_kubeconfig_and_stops(tmp_path):
     assert len(err.getvalue().strip().splitlines()) == 1
 
 
-def test_serve_forever_errors_are_one_line_exit_3(tmp_path):
+def test_serve_forever_errors_are_one_line_exit_4_or_3(tmp_path):
     err = io.StringIO()
-    assert serve_forever("nosuch", kubeconfig_out=str(tmp_path / "k"), stderr=err) == 3
+    assert serve_forever("nosuch", kubeconfig_out=str(tmp_path / "k"), stderr=err) == 4  # the user's input
     assert err.getvalue().count("\n") == 1 and "unknown scenario 'nosuch'" in err.getvalue()
     assert "Traceback" not in err.getvalue()
     with socket.socket() as s:
@@ -50,7 +50,7 @@ def test_serve_forever_errors_are_one_line_exit_3(tmp_path):
         s.listen(1)
         port = s.getsockname()[1]
         err = io.StringIO()
-        assert serve_forever("healthy", port=port, kubeconfig_out=str(tmp_path / "k"), stderr=err) == 3
+        assert serve_forever("healthy", port=port, kubeconfig_out=str(tmp_path / "k"), stderr=err) == 3  # the machine
     assert err.getvalue().count("\n") == 1 and "port already in use" in err.getvalue()
 
 
@@ -91,3 +91,21 @@ def test_cli_sigint_stops_cleanly(tmp_path):
             p.kill()
             p.wait()
         p.stderr.close()
+
+
+def test_the_arm_endpoint_follows_the_labs_own_nodes():
+    """LabArmServer.for_cluster reads the lab API server's live state (inside the lab):
+    a node the cluster gains shows up as a load balancer backend and in the route table."""
+    from probes.lab.arm import LabArmServer
+
+    srv, _kc = start_embedded("healthy", run_timeline=False)
+    try:
+        arm = LabArmServer.for_cluster(srv.state, srv.scenario)
+        before = {b.name for b in arm.backends()}
+        name = srv.state.add_node("userpool")
+        assert {b.name for b in arm.backends()} == before | {name}
+        assert name in {n[0] for n in arm.route_nodes()}
+        srv.state.remove_node(name)
+        assert {b.name for b in arm.backends()} == before
+    finally:
+        srv.stop()

@@ -23,7 +23,7 @@ def run(args: list[str], tmp_path: Path, env_extra: dict[str, str] | None = None
 
 def test_unknown_flag(tmp_path):
     out = run(["--bogus"], tmp_path)
-    assert out.returncode == 2 and "unrecognized arguments: --bogus" in out.stderr
+    assert out.returncode == 4 and "unrecognized arguments: --bogus" in out.stderr
 
 
 def test_no_kubeconfig_suggests_demo(tmp_path):
@@ -42,38 +42,72 @@ def test_unknown_context(tmp_path):
 
 def test_bad_config_value_from_env(tmp_path):
     out = run(["--demo"], tmp_path, {"AKSNET_KUBE_PAGE_SIZE": "lots"})
-    assert out.returncode == 2 and "environment: kube.page_size must be an integer" in out.stderr
+    assert out.returncode == 4 and "environment: kube.page_size must be an integer" in out.stderr
 
 
 def test_bad_config_file_key(tmp_path):
     (tmp_path / "cfg" / "aksnet-top").mkdir(parents=True)
     (tmp_path / "cfg" / "aksnet-top" / "config.toml").write_text("[kube]\ncontex = 'x'\n")
     out = run(["--demo"], tmp_path)
-    assert out.returncode == 2 and "unknown key kube.contex" in out.stderr
+    assert out.returncode == 4 and "unknown key kube.contex" in out.stderr
 
 
 def test_unknown_demo_scenario(tmp_path):
     out = run(["--demo", "--scenario", "no-such-scenario"], tmp_path)
-    assert out.returncode == 2 and "cannot start the demo cluster" in out.stderr and "no-such-scenario" in out.stderr
+    assert out.returncode == 4 and "cannot start the demo cluster" in out.stderr and "no-such-scenario" in out.stderr
 
 
 def test_scenario_without_demo(tmp_path):
     out = run(["--scenario", "healthy"], tmp_path)
-    assert out.returncode == 2 and "go with --demo" in out.stderr
+    assert out.returncode == 4 and "go with --demo" in out.stderr
 
 
 def test_lab_unknown_scenario(tmp_path):
     out = run(["lab", "--scenario", "nope", "--kubeconfig-out", str(tmp_path / "kc")], tmp_path)
-    assert out.returncode == 3 and "nope" in out.stderr
+    assert out.returncode == 4 and "nope" in out.stderr
 
 
 @pytest.mark.parametrize("nodes", ["0", "6000"])
 def test_lab_node_count_bounds(tmp_path, nodes):
     out = run(["lab", "--nodes", nodes, "--kubeconfig-out", str(tmp_path / "kc")], tmp_path)
-    assert out.returncode == 2 and "--nodes must be from 1 to 5000" in out.stderr
+    assert out.returncode == 4 and "--nodes must be from 1 to 5000" in out.stderr
 
 
 def test_config_prints_effective_values(tmp_path):
     out = run(["config"], tmp_path, {"AKSNET_UI_REFRESH_INTERVAL": "0.5"})
     assert out.returncode == 0
     assert "ui.refresh_interval = 0.5" in out.stdout and "AKSNET_KUBE_CONTEXT" in out.stdout
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["check", "--bogus"], ["lab", "--bogus"], ["config", "--bogus"],
+                                  ["agent", "manifest", "--bogus"], ["agent", "install"], ["agent", "nosuch"],
+                                  ["agent", "run", "--bogus"]])
+def test_usage_errors_exit_4_in_every_command(tmp_path, args):
+    out = run(args, tmp_path)
+    assert out.returncode == 4, out.stderr
+    assert "error" in out.stderr or "unknown agent command" in out.stderr
+
+
+def test_bad_config_file_exits_4_in_config_and_check(tmp_path):
+    (tmp_path / "cfg" / "aksnet-top").mkdir(parents=True)
+    (tmp_path / "cfg" / "aksnet-top" / "config.toml").write_text("[kube]\ncontex = 'x'\n")
+    for args in (["config"], ["check", "--demo"]):
+        out = run(args, tmp_path)
+        assert out.returncode == 4 and "unknown key kube.contex" in out.stderr, args
+
+
+@pytest.mark.parametrize("args", [["--help"], ["check", "--help"], ["lab", "--help"], ["config", "--help"],
+                                  ["agent", "--help"], ["agent", "manifest", "--help"], ["agent", "install", "--help"],
+                                  ["agent", "uninstall", "--help"]])
+def test_every_help_documents_the_exit_codes(tmp_path, args):
+    out = run(args, tmp_path)
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())  # argparse wraps the epilog
+    assert "Exit codes: 0 healthy" in text and "3 could not run, 4 usage or configuration error" in text, text
+
+
+def test_version_comes_from_the_package_metadata(tmp_path):
+    from importlib.metadata import version
+
+    out = run(["--version"], tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == f"aksnet-top {version('aksnet-top')}"
