@@ -51,8 +51,9 @@ async def bench_redraw(n: int, rounds: int = 20) -> tuple[float, float]:
 
     reps = [live_report(n, hot=n // 2, version=1), live_report(n, hot=n // 3, version=2)]
     src = FakeSource(reps[0])
-    pane = SnatPane(src, clock=lambda: T0)
-    app = AksnetTopApp(make_store(), panes=[pane], clock=lambda: 100.0, wall_clock=lambda: T0, refresh_interval=10)
+    pane = SnatPane(clock=lambda: T0)
+    app = AksnetTopApp(make_store(), panes=[pane], snat=src, clock=lambda: 100.0, wall_clock=lambda: T0,
+                       refresh_interval=10)
     times = []
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")

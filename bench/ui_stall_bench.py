@@ -37,7 +37,7 @@ from probes import config as configmod  # noqa: E402
 from probes.engine.history import percentile  # noqa: E402
 from probes.engine.store import Store  # noqa: E402
 from probes.kube.source import KubeSource  # noqa: E402
-from probes.lab.serve import start_embedded  # noqa: E402
+from probes import demo as demomod  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
 from tui.features import build_all, run_cleanups  # noqa: E402
 from tui.topology_pane import TopologyTree  # noqa: E402
@@ -51,15 +51,12 @@ def pct(xs: list[float], p: float) -> float:
 
 def make_app(scenario: str, nodes: int) -> tuple[AksnetTopApp, Any, Any, Store]:
     cfg = configmod.load(flags={"demo": {"scenario": scenario, "nodes": nodes}}, path=None)
-    lab, kubeconfig = start_embedded(scenario, nodes=nodes)
+    lab = demomod.start(scenario, nodes, cfg.dns, cfg.egress)  # the lab in its own process
     store = Store()
-    kube = dataclasses.replace(cfg.kube, kubeconfig=kubeconfig, context="")
+    kube = dataclasses.replace(cfg.kube, kubeconfig=lab.kubeconfig, context="")
     source = KubeSource(store, kube)
-    features = build_all(cfg, store, lab, kube)
-    if hasattr(features, "feeds"):  # the frame publisher
-        feeds = features.feeds
-    else:  # before it: panes held their sources, the tree its route source and agents
-        feeds = {"route_source": features.route_source, "agents": features.agents}
+    features = build_all(cfg, store, lab.endpoints, kube)
+    feeds = features.feeds
     app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, **feeds,
                        refresh_interval=cfg.ui.refresh_interval, banner=f"demo: {scenario}")
     return app, lab, features, store

@@ -21,7 +21,7 @@ import dataclasses  # noqa: E402
 
 from probes.config import Config, KubeConfig  # noqa: E402
 from probes.kube.source import KubeSource  # noqa: E402
-from probes.lab.serve import start_embedded  # noqa: E402
+from probes import demo as demomod  # noqa: E402
 from probes.engine.store import Store  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
@@ -32,14 +32,15 @@ Step = Callable[[object], Awaitable[None]]
 
 
 async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopApp], None]], nodes: int | None = None, size: tuple[int, int] = (80, 24), dns_seconds: float = 0.0) -> Path:
-    lab, kubeconfig = start_embedded(scenario, nodes=nodes)
+    cfg = Config()
+    demo = demomod.start(scenario, nodes, cfg.dns, cfg.egress)
+    kubeconfig = demo.kubeconfig
     store = Store()
     source = KubeSource(store, KubeConfig(kubeconfig=kubeconfig))
     # every pane exactly as `aksnet-top --demo` builds them, with quicker probe rounds
-    cfg = Config()
     cfg = dataclasses.replace(cfg, dns=dataclasses.replace(cfg.dns, interval=1.0, timeout=0.5))
     cfg = dataclasses.replace(cfg, egress=dataclasses.replace(cfg.egress, interval=1.0))  # timeout as configured (2 s)
-    features = build_all(cfg, store, lab, KubeConfig(kubeconfig=kubeconfig))
+    features = build_all(cfg, store, demo.endpoints, KubeConfig(kubeconfig=kubeconfig))
     app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, **features.feeds, banner=f"demo: {scenario}")
     try:
         async with app.run_test(size=size) as pilot:
@@ -58,7 +59,7 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
             path = Path(app.save_screenshot(f"{name}.svg", str(OUT)))
     finally:
         run_cleanups(features)
-        lab.stop()
+        demo.stop()
     return path
 
 
