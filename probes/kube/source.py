@@ -21,6 +21,7 @@ import orjson
 from probes.kube import connect as kubeconnect
 from probes.config import KubeConfig
 from probes.kube.connect import HttpError, KubeConnectError
+from probes.kube.credentials import CredentialError
 from probes.kube.model import SourceState, SourceStatus
 from probes.kube.rawjson import loads_list, peek_continue
 from probes.engine.store import COREDNS, NODELOCAL, NODES, SERVICE_EVENTS, SERVICES, Store
@@ -120,6 +121,8 @@ def classify(exc: BaseException, kind: WatchedKind, target: str) -> tuple[Source
         if exc.status >= 500:
             return SourceState.ERROR, f"{exc.status} {exc.reason} from the API server for {kind.name}", exc.message
         return SourceState.ERROR, f"{exc.status} {exc.reason} for {kind.name}", exc.message
+    if isinstance(exc, CredentialError):  # the exec plugin failed on a refresh
+        return SourceState.UNAUTHORIZED, f"the exec credential plugin failed: {exc}", kubeconnect.KUBELOGIN_HINT
     if isinstance(exc, Malformed):
         return SourceState.ERROR, f"malformed answer for {kind.name}: {exc}", "the API server or a proxy in between sent broken JSON"
     text = f"{type(exc).__name__}: {exc}"
