@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 
-from probes.kube.credentials import Credentials
+from probes.kube.credentials import Credentials, ExecAnswer
 from probes.kube.kubeconfig import Endpoint
 
 DEFAULT_USER_AGENT = "aksnet-top/0.1 (read-only)"
@@ -98,15 +98,11 @@ class KubeClient:
         self._pool_cert: tuple[bytes | None, bytes | None] | None = None
 
     # --- connection pool ---------------------------------------------------------------
-    def _client_cert(self) -> tuple[bytes | None, bytes | None]:
-        ans = self.creds.exec_answer() if self.ep.exec_spec is not None else None
-        if ans is not None and ans.cert_data and ans.key_data:
-            return ans.cert_data, ans.key_data
-        return self.ep.cert_data, self.ep.key_data
-
-    def pool(self) -> Any:
+    def pool(self, ans: ExecAnswer | None = None) -> Any:
         """The pool for the current client certificate (an exec plugin may rotate it)."""
-        cert = self._client_cert() if self.server.startswith("https") else (None, None)
+        cert: tuple[bytes | None, bytes | None] = (None, None)
+        if self.server.startswith("https"):
+            cert = (ans.cert_data, ans.key_data) if ans is not None and ans.cert_data and ans.key_data else (self.ep.cert_data, self.ep.key_data)
         with self._lock:
             if self._pool is not None and cert == self._pool_cert:
                 return self._pool
@@ -163,10 +159,11 @@ class KubeClient:
         t = urllib3.Timeout(connect=timeout[0], read=timeout[1]) if isinstance(timeout, tuple) else urllib3.Timeout(timeout)
         for attempt in (1, 2):
             hdrs = {"User-Agent": self.user_agent, **(headers or {})}
-            auth = self.creds.header()
+            ans = self.creds.exec_answer() if self.ep.exec_spec is not None else None  # once per request
+            auth = self.creds.header(ans)
             if auth:
                 hdrs["Authorization"] = auth
-            pool = self.pool()
+            pool = self.pool(ans)
             kw: dict[str, Any] = {"headers": hdrs, "body": body, "timeout": t, "preload_content": not stream}
             if self.retries is not None:
                 kw["retries"] = self.retries

@@ -126,10 +126,11 @@ class Credentials:
                 self.exec_runs += 1
             return cur
 
-    def header(self) -> str:
-        """`Bearer …`, `Basic …` or "" (client certificate only, or anonymous)."""
+    def header(self, ans: ExecAnswer | None = None) -> str:
+        """`Bearer …`, `Basic …` or "" (client certificate only, or anonymous). `ans`: the
+        plugin answer already fetched for this request (else it is fetched here)."""
         if self.ep.exec_spec is not None:
-            ans = self.exec_answer()
+            ans = ans or self.exec_answer()
             if ans is not None and ans.token:
                 return f"Bearer {ans.token}"
         if self.ep.token_file:
