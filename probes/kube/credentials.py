@@ -102,6 +102,19 @@ def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] 
     return ExecAnswer(token, cert.encode() if cert else None, key.encode() if key else None, expires)
 
 
+# The last answer per plugin invocation, shared by every Credentials of the process: the
+# app checks the kubeconfig before its screen opens and the source connects again after,
+# and kubelogin need not run (hundreds of milliseconds, or a login) twice for that.
+_SHARED: dict[bytes, ExecAnswer] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_key(spec: dict[str, Any], cluster: dict[str, Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps([spec, cluster], option=orjson.OPT_SORT_KEYS)
+
+
 class Credentials:
     """The Authorization header for the next request; thread-safe, refreshed on demand."""
 
@@ -119,11 +132,18 @@ class Credentials:
         """The plugin's current answer, running it when there is none, it expired, or `force`."""
         if self.ep.exec_spec is None:
             return None
+        key = _shared_key(self.ep.exec_spec, self.ep.exec_cluster)
         with self._lock:
             cur = self._exec
+            if cur is None and not force:
+                with _SHARED_LOCK:
+                    cur = _SHARED.get(key)
             if force or cur is None or (cur.expires_at is not None and cur.expires_at - EXPIRY_SKEW <= self._clock()):
-                self._exec = cur = run_exec(self.ep.exec_spec, self.ep.exec_cluster, self._env)
+                cur = run_exec(self.ep.exec_spec, self.ep.exec_cluster, self._env)
                 self.exec_runs += 1
+                with _SHARED_LOCK:
+                    _SHARED[key] = cur
+            self._exec = cur
             return cur
 
     def header(self, ans: ExecAnswer | None = None) -> str:

@@ -328,3 +328,16 @@ def test_env_proxy_rules():
     assert env_proxy("https://a.b", {"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}) == "http://lower:1"
     assert env_proxy("https://a.b", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"}) == ""
     assert env_proxy("http://a.b", {"HTTPS_PROXY": "http://p:1"}) == ""
+
+
+def test_second_load_reuses_the_plugin_answer(tmp_path, tls_lab, plugin):
+    """The app checks the kubeconfig before the screen opens, the source loads it again:
+    kubelogin runs once for both."""
+    kc = write(tmp_path / "kc", with_user(tls_lab, {"exec": plugin.exec_spec(ttl=3600)}))
+    first, _ = load(kc, "", env={})
+    second, _ = load(kc, "", env={})
+    try:
+        assert nodes(second) == 5 and len(plugin.runs()) == 1
+    finally:
+        first.close()
+        second.close()
