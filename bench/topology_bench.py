@@ -16,8 +16,10 @@ as key=value.
 The machine is usually shared, so the runs are interleaved (kubectl, ours cold, kubectl,
 ours cold, …) and every ratio is taken pair by pair, then the median of the pair ratios:
 a burst of load elsewhere then slows both sides of a pair, not one figure. --root runs the
-aksnet-top collection from another checkout (e.g. a `git archive` of an older commit), to
-compare before and after against the same lab.
+aksnet-top collection from another checkout (e.g. a `git archive` of an older commit);
+--compare DIR adds a cold run from checkout DIR to every round, so before and after meet
+the same lab and the same load. The collection runs with its bytecode compiled (in a
+private cache, warmed by one unmeasured run), as an installed aksnet-top has it.
 """
 
 from __future__ import annotations
@@ -127,6 +129,8 @@ def main() -> None:
     ap.add_argument("--no-tui", action="store_true", help="skip the tmux first-frame measurement")
     ap.add_argument("--no-json", action="store_true", help="skip `kubectl get nodes -o json` (slow at 5,000 nodes)")
     ap.add_argument("--root", type=Path, default=ROOT, help="checkout whose probes/ the collection imports (default: this one)")
+    ap.add_argument("--compare", type=Path, default=None, metavar="DIR",
+                    help="also run the cold collection from checkout DIR in every round (before/after in one run)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each interleaved pair")
     args = ap.parse_args()
     kubectl = shutil.which("kubectl")
@@ -144,6 +148,9 @@ def main() -> None:
             ours_env = dict(os.environ, PYTHONPATH=str(args.root), PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
             ours_env.pop("PYTHONDONTWRITEBYTECODE", None)
             run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], ours_env)
+            other_env = dict(ours_env, PYTHONPATH=str(args.compare), PYTHONPYCACHEPREFIX=str(tmp / "pycache-compare"))
+            if args.compare:
+                run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env)
             walls: dict[str, list[float]] = {}
             rss: dict[str, list[float]] = {}
             collect: dict[str, list[float]] = {}
@@ -175,6 +182,10 @@ def main() -> None:
                 kubectl_run("kubectl_get_nodes")
                 ours_run("cold")
                 ratios["process"].append(walls["aksnet_cold_process"][-1] / walls["kubectl_get_nodes"][-1])
+                if args.compare:  # the other checkout, right after, against the same kubectl run
+                    wall, _, out = run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env)
+                    walls.setdefault("compare_cold_process", []).append(wall)
+                    ratios.setdefault("compare_process", []).append(wall / walls["kubectl_get_nodes"][-1])
                 ours_run("warm")
                 if "kubectl_get_nodes_json" in rows:
                     kubectl_run("kubectl_get_nodes_json")
@@ -188,9 +199,13 @@ def main() -> None:
             figures["collect_warm_vs_kubectl_get_nodes"] = round(statistics.median(ratios["collect_warm"]), 3)
             figures["collect_cold_vs_kubectl_get_nodes"] = round(statistics.median(ratios["collect_cold"]), 3)
             figures["process_vs_kubectl_get_nodes"] = round(statistics.median(ratios["process"]), 3)
+            if args.compare:
+                figures["compare_cold_process_s"] = round(statistics.median(walls["compare_cold_process"]), 3)
+                figures["compare_process_vs_kubectl_get_nodes"] = round(statistics.median(ratios["compare_process"]), 3)
             if args.verbose:
-                print("pairs (kubectl get nodes s, ours cold process s):",
-                      " ".join(f"({a:.3f},{b:.3f})" for a, b in zip(walls["kubectl_get_nodes"], walls["aksnet_cold_process"])))
+                print("rounds (kubectl get nodes s, ours cold process s[, --compare's]):",
+                      " ".join("(" + ",".join(f"{v:.3f}" for v in vals) + ")" for vals in zip(
+                          walls["kubectl_get_nodes"], walls["aksnet_cold_process"], *([walls["compare_cold_process"]] if args.compare else []))))
         finally:
             lab.terminate()
             lab.wait(10)

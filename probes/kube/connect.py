@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from probes.kube.kubeconfig import SA_DIR, KubeconfigError, in_cluster_endpoint, kubeconfig_paths, merge, resolve
@@ -41,10 +40,6 @@ class ApiTarget:
     context: str
     server: str
     source: str  # kubeconfig path(s) or "in-cluster"
-
-
-def _kubeconfig_paths(explicit: str, env: dict[str, str]) -> list[Path]:
-    return kubeconfig_paths(explicit, env)
 
 
 def in_cluster(env: dict[str, str] | None = None) -> bool:

@@ -341,3 +341,21 @@ def test_second_load_reuses_the_plugin_answer(tmp_path, tls_lab, plugin):
     finally:
         first.close()
         second.close()
+
+
+def test_tls_server_name(tmp_path, tls_lab):
+    """tls-server-name: the name checked in the server's certificate (and sent as SNI)."""
+    doc = tls_lab.kubeconfig()
+    doc["clusters"][0]["cluster"]["tls-server-name"] = "localhost"  # in the lab certificate
+    api, _ = load(write(tmp_path / "kc", doc), "", env={})
+    try:
+        assert nodes(api) == 5
+    finally:
+        api.close()
+    doc["clusters"][0]["cluster"]["tls-server-name"] = "apiserver.example.com"
+    api, _ = load(write(tmp_path / "kc2", doc), "", env={})
+    try:
+        with pytest.raises(Exception, match="(?i)hostname|certificate|match"):
+            nodes(api)
+    finally:
+        api.close()
