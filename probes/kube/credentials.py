@@ -46,6 +46,15 @@ def _rfc3339(value: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+def _on_a_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
+
+
 def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] | None = None) -> ExecAnswer:
     """Run the plugin once; its credential, or CredentialError with the plugin's own words."""
     import orjson
@@ -61,14 +70,21 @@ def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] 
     for item in spec.get("env") or []:
         if isinstance(item, dict) and item.get("name"):
             run_env[str(item["name"])] = str(item.get("value") or "")
-    info: dict[str, Any] = {"apiVersion": api_version, "kind": "ExecCredential", "spec": {"interactive": False}}
+    mode = str(spec.get("interactiveMode") or "IfAvailable")
+    interactive = mode != "Never" and _on_a_terminal()
+    if mode == "Always" and not interactive:
+        raise CredentialError(f"exec plugin {command!r} needs a terminal (interactiveMode: Always) and there is none")
+    info: dict[str, Any] = {"apiVersion": api_version, "kind": "ExecCredential", "spec": {"interactive": interactive}}
     if spec.get("provideClusterInfo"):
         info["spec"]["cluster"] = dict(cluster)
     run_env["KUBERNETES_EXEC_INFO"] = orjson.dumps(info).decode()
     args = [command, *[str(a) for a in spec.get("args") or []]]
     try:
-        # stdin is not the plugin's: under the TUI it is the operator's keyboard
-        proc = subprocess.run(args, env=run_env, stdin=subprocess.DEVNULL, capture_output=True, timeout=EXEC_TIMEOUT)
+        # On a terminal (the check before the screen opens) the plugin may talk to the
+        # operator: kubelogin's device-code login prints its code on stderr and waits.
+        # Otherwise its stderr is kept for the error line and stdin is not its to read.
+        proc = subprocess.run(args, env=run_env, stdin=None if interactive else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=None if interactive else subprocess.PIPE, timeout=EXEC_TIMEOUT)
     except FileNotFoundError:
         hint = f" ({spec['installHint'].strip()})" if isinstance(spec.get("installHint"), str) and spec["installHint"].strip() else ""
         raise CredentialError(f"exec plugin {command!r} not found{hint}") from None
@@ -77,7 +93,7 @@ def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] 
     except subprocess.TimeoutExpired:
         raise CredentialError(f"exec plugin {command!r} did not answer within {EXEC_TIMEOUT:.0f} s") from None
     if proc.returncode != 0:
-        said = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or [""])[-1][:300]
+        said = ((proc.stderr or b"").decode("utf-8", "replace").strip().splitlines() or [""])[-1][:300]
         raise CredentialError(f"exec plugin {command!r} exited with {proc.returncode}" + (f": {said}" if said else ""))
     try:
         doc = orjson.loads(proc.stdout)

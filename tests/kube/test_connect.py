@@ -359,3 +359,10 @@ def test_tls_server_name(tmp_path, tls_lab):
             nodes(api)
     finally:
         api.close()
+
+
+def test_exec_plugin_that_needs_a_terminal(tmp_path, tls_lab, plugin):
+    kc = write(tmp_path / "kc", with_user(tls_lab, {"exec": plugin.exec_spec(interactiveMode="Always")}))
+    with pytest.raises(KubeConnectError, match="needs a terminal"):
+        load(kc, "", env={})  # pytest's stdout is not a terminal
+    assert plugin.runs() == []
