@@ -183,7 +183,7 @@ def main() -> None:
                 ours_run("cold")
                 ratios["process"].append(walls["aksnet_cold_process"][-1] / walls["kubectl_get_nodes"][-1])
                 if args.compare:  # the other checkout, right after, against the same kubectl run
-                    wall, _, out = run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env)
+                    wall, _, _out = run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env)
                     walls.setdefault("compare_cold_process", []).append(wall)
                     ratios.setdefault("compare_process", []).append(wall / walls["kubectl_get_nodes"][-1])
                 ours_run("warm")

@@ -11,10 +11,10 @@ for every node an upgrade surge adds (FAULTS F10, F11).
 from __future__ import annotations
 
 import math
-from itertools import repeat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -157,7 +157,7 @@ class Series:
             raise TypeError("data is not a list of points")
         s = cls(metric, dims, pts)
         if pts:
-            s.times  # noqa: B018 - fills the times column (validates every timestamp's shape)
+            _ = s.times  # fills the times column (and checks every timestamp)
             cols = s._cols
             for key in pts[0].keys() | pts[-1].keys():
                 if key != "timeStamp":
@@ -209,7 +209,7 @@ class _Absent(tuple):
     """Stands for the points once `from_raw` has taken their columns: `n` points that
     carry nothing else (a column the answer did not have reads as all None)."""
 
-    def __new__(cls, n: int) -> _Absent:
+    def __new__(cls, n: int) -> _Absent:  # noqa: PYI034 - a fixed shape, not a generic tuple subclass
         return super().__new__(cls, ({},) * n)
 
 

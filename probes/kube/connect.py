@@ -15,7 +15,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from probes.kube.kubeconfig import SA_DIR, KubeconfigError, in_cluster_endpoint, kubeconfig_paths, merge, resolve
+from probes.kube.kubeconfig import (
+    SA_DIR,
+    KubeconfigError,
+    in_cluster_endpoint,
+    kubeconfig_paths,
+    merge,
+    resolve,
+)
 
 ACCEPT_JSON = "application/json"
 IN_CLUSTER_TOKEN = SA_DIR / "token"

@@ -57,8 +57,9 @@ def _on_a_terminal() -> bool:
 
 def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] | None = None) -> ExecAnswer:
     """Run the plugin once; its credential, or CredentialError with the plugin's own words."""
-    import orjson
     import subprocess
+
+    import orjson
 
     api_version = str(spec.get("apiVersion") or "")
     command = str(spec.get("command") or "")
@@ -84,7 +85,7 @@ def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] 
         # operator: kubelogin's device-code login prints its code on stderr and waits.
         # Otherwise its stderr is kept for the error line and stdin is not its to read.
         proc = subprocess.run(args, env=run_env, stdin=None if interactive else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=None if interactive else subprocess.PIPE, timeout=EXEC_TIMEOUT)
+                              stderr=None if interactive else subprocess.PIPE, timeout=EXEC_TIMEOUT, check=False)
     except FileNotFoundError:
         hint = f" ({spec['installHint'].strip()})" if isinstance(spec.get("installHint"), str) and spec["installHint"].strip() else ""
         raise CredentialError(f"exec plugin {command!r} not found{hint}") from None
@@ -103,7 +104,8 @@ def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] 
         raise CredentialError(f"exec plugin {command!r} did not print an ExecCredential")
     if doc.get("apiVersion") != api_version:
         raise CredentialError(f"exec plugin {command!r} answered apiVersion {doc.get('apiVersion')!r}, asked for {api_version!r}")
-    status = doc.get("status") if isinstance(doc.get("status"), dict) else {}
+    raw_status = doc.get("status")
+    status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
     token = str(status.get("token") or "")
     cert = str(status.get("clientCertificateData") or "")
     key = str(status.get("clientKeyData") or "")
@@ -191,7 +193,8 @@ class Credentials:
         with self._lock:
             if stamp != self._file_stamp:
                 try:
-                    self._file_token = open(path, encoding="utf-8").read().strip()  # noqa: SIM115
+                    with open(path, encoding="utf-8") as f:
+                        self._file_token = f.read().strip()
                     self._file_stamp = stamp
                 except OSError:
                     pass

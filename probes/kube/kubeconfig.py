@@ -76,7 +76,7 @@ def _parse(path: Path) -> dict[str, Any]:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    doc = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    doc = yaml.load(text, Loader=loader)
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -109,7 +109,7 @@ def merge(paths: list[Path]) -> Merged:
             raise
         except OSError as e:
             raise KubeconfigError(f"kubeconfig {path} cannot be read: {e.strerror or e}") from None
-        except Exception as e:  # yaml errors and friends: the file is not a kubeconfig
+        except Exception as e:  # noqa: BLE001 - yaml errors and friends: the file is not a kubeconfig
             raise KubeconfigError(f"kubeconfig {path} is not valid: {type(e).__name__}: {e}") from None
         if not m.current and isinstance(doc.get("current-context"), str):
             m.current = doc["current-context"]

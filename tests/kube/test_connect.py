@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -277,14 +277,14 @@ def test_in_cluster_service_account(tmp_path, tls_lab):
 class _Proxy(BaseHTTPRequestHandler):
     """A forward HTTP proxy that relays absolute-URI GETs and records them."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         import urllib.request
 
         type(self).seen.append(self.path)
         req = urllib.request.Request(self.path, headers={k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")})
-        with urllib.request.urlopen(req, timeout=10) as up:  # noqa: S310 - loopback test proxy
+        with urllib.request.urlopen(req, timeout=10) as up:
             body = up.read()
             self.send_response(up.status)
             self.send_header("Content-Type", up.headers.get("Content-Type", "application/json"))

@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -31,9 +31,9 @@ def node(name: str, rv: int) -> dict[str, Any]:
 
 class _Gzip(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    accept_encoding: list[str] = []
+    accept_encoding: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         type(self).accept_encoding.append(self.headers.get("Accept-Encoding", ""))
         wants = "gzip" in self.headers.get("Accept-Encoding", "")
         if "watch=1" in self.path:
