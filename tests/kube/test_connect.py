@@ -366,3 +366,22 @@ def test_exec_plugin_that_needs_a_terminal(tmp_path, tls_lab, plugin):
     with pytest.raises(KubeConnectError, match="needs a terminal"):
         load(kc, "", env={})  # pytest's stdout is not a terminal
     assert plugin.runs() == []
+
+
+def test_exec_plugin_client_certificate(tmp_path):
+    """An exec plugin may answer a client certificate and key instead of a token."""
+    with LabApiServer("healthy", client_cert_auth=True, run_timeline=False) as srv:
+        d = tmp_path / "certplugin"
+        d.mkdir()
+        status = {"clientCertificateData": srv.pki.client_cert_pem.decode(), "clientKeyData": srv.pki.client_key_pem.decode()}
+        script = d / "plugin"
+        script.write_text(f"#!{sys.executable}\nimport json, os\n"
+                          "v = json.loads(os.environ['KUBERNETES_EXEC_INFO'])['apiVersion']\n"
+                          f"print(json.dumps({{'apiVersion': v, 'kind': 'ExecCredential', 'status': {status!r}}}))\n")
+        script.chmod(0o700)
+        doc = with_user(srv, {"exec": {"apiVersion": V1BETA1, "command": str(script), "interactiveMode": "Never"}})
+        api, _ = load(write(tmp_path / "kc", doc), "", env={})
+        try:
+            assert nodes(api) == 5
+        finally:
+            api.close()
