@@ -118,11 +118,12 @@ class KubeClient:
             kw["ssl_context"] = _ssl_context(self.ep, cert, key)
             if self.ep.insecure:
                 kw["cert_reqs"] = "CERT_NONE"
+                import re
                 import warnings
 
                 # kubectl says nothing per request either; only this server's warning is muted
                 host = urlsplit(self.server).hostname or ""
-                warnings.filterwarnings("ignore", message=f".*host '{host}'", category=urllib3.exceptions.InsecureRequestWarning)
+                warnings.filterwarnings("ignore", message=f".*host '{re.escape(host)}'", category=urllib3.exceptions.InsecureRequestWarning)
             if self.ep.tls_server_name:
                 kw["server_hostname"] = self.ep.tls_server_name
                 kw["assert_hostname"] = self.ep.tls_server_name
