@@ -44,6 +44,31 @@ def bench_join(n: int, rounds: int = 15) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
+def bench_join_gc_ab(n: int, rounds: int) -> tuple[float, float]:
+    """parse+join as the library does it (collector on) and as it used to (collector off
+    around each call), alternating round by round so both see the same machine load.
+    Returns the two medians in ms."""
+    import gc
+
+    body = samples(n, hot=n // 2)
+    nds = nodes(n)
+    on: list[float] = []
+    off: list[float] = []
+    for i in range(2 * rounds):
+        paused = i % 2 == 1
+        snat._TS_CACHE.clear()
+        t = time.perf_counter()
+        if paused:
+            gc.disable()
+        try:
+            table = snat.join(snat.parse_metrics(body), nds, 32)
+        finally:
+            gc.enable()
+        (off if paused else on).append((time.perf_counter() - t) * 1000)
+        assert len(table.nodes) == n
+    return statistics.median(on), statistics.median(off)
+
+
 async def bench_redraw(n: int, rounds: int = 20) -> tuple[float, float]:
     from tests.ui.test_app import make_store
     from tui.app import AksnetTopApp
@@ -96,7 +121,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--minutes", type=int, default=60)
+    ap.add_argument("--gc-ab", type=int, metavar="ROUNDS", default=0,
+                    help="only compare parse+join with the collector on vs paused, ROUNDS pairs, then exit")
     a = ap.parse_args()
+    if a.gc_ab:
+        on, off = bench_join_gc_ab(a.nodes, a.gc_ab)
+        print(f"nodes={a.nodes} pairs={a.gc_ab} join_gc_on_median_ms={on:.1f} join_gc_paused_median_ms={off:.1f}")
+        return 0
     j_med, j_max = bench_join(a.nodes)
     r_med, r_max = asyncio.run(bench_redraw(a.nodes))
     first, avg, worst = bench_calls(a.minutes)

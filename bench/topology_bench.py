@@ -1,16 +1,25 @@
 """Foundation benchmark: topology collection vs kubectl, peak RSS, and time to first frame.
 
-    .venv/bin/python bench/topology_bench.py [--nodes 5000] [--repeat 3]
+    .venv/bin/python bench/topology_bench.py [--nodes 5000] [--repeat 3] [--no-tui] [--root DIR]
 
 Starts `aksnet-top lab` in its own process with N generated nodes, then, against that
 same server, times (median of --repeat runs) and measures peak RSS of:
   - `kubectl get nodes` and `kubectl get nodes -o json` (output checked for N nodes)
   - aksnet-top's collection, in a fresh process: from KubeSource.start() to a complete
-    Topology (nodes, DNS pods, services listed and parsed). "warm": the kubernetes client
-    library is already imported (as in the app, where that import overlaps start-up);
+    Topology (nodes, DNS pods, services listed and parsed). "warm": the HTTP client and
+    YAML are already imported (as in the app, where that import overlaps start-up);
     "cold": the clock also runs through that import. And the whole process (cold).
 then the time from launching `aksnet-top --demo` in an 80×24 tmux pane to its first frame
-and to the first node on screen. The last line prints every figure as key=value.
+and to the first node on screen (skip it with --no-tui). The last line prints every figure
+as key=value.
+
+The machine is usually shared, so the runs are interleaved (kubectl, ours cold, kubectl,
+ours cold, …) and every ratio is taken pair by pair, then the median of the pair ratios:
+a burst of load elsewhere then slows both sides of a pair, not one figure. --root runs the
+aksnet-top collection from another checkout (e.g. a `git archive` of an older commit);
+--compare DIR adds a cold run from checkout DIR to every round, so before and after meet
+the same lab and the same load. The collection runs with its bytecode compiled (in a
+private cache, warmed by one unmeasured run), as an installed aksnet-top has it.
 """
 
 from __future__ import annotations
@@ -36,8 +45,11 @@ t_start = time.perf_counter()
 from probes.config import KubeConfig
 from probes.kube.source import KubeSource
 from probes.engine.store import Store
-if sys.argv[2] == "warm":
-    import kubernetes.client, kubernetes.config  # what the app has done by the time it connects
+if sys.argv[2] == "warm":  # what the app has imported by the time it connects
+    try:
+        import probes.kube.client, yaml
+    except ImportError:  # an older checkout: the official client
+        import kubernetes.client, kubernetes.config
 t0 = time.perf_counter()
 store = Store()
 src = KubeSource(store, KubeConfig(kubeconfig=sys.argv[1]))
@@ -114,6 +126,12 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--scenario", default="overlay", help="lab scenario to scale (default overlay: AKS allows 5,000 overlay nodes)")
+    ap.add_argument("--no-tui", action="store_true", help="skip the tmux first-frame measurement")
+    ap.add_argument("--no-json", action="store_true", help="skip `kubectl get nodes -o json` (slow at 5,000 nodes)")
+    ap.add_argument("--root", type=Path, default=ROOT, help="checkout whose probes/ the collection imports (default: this one)")
+    ap.add_argument("--compare", type=Path, default=None, metavar="DIR",
+                    help="also run the cold collection from checkout DIR in every round (before/after in one run)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print each interleaved pair")
     args = ap.parse_args()
     kubectl = shutil.which("kubectl")
     if not kubectl:
@@ -125,41 +143,76 @@ def main() -> None:
         try:
             env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=str(tmp))  # fresh kubectl discovery cache each run
             rows = {"kubectl_get_nodes": [kubectl, "get", "nodes"], "kubectl_get_nodes_json": [kubectl, "get", "nodes", "-o", "json"]}
-            for key, cmd in rows.items():
-                walls, rss = [], []
-                for _ in range(args.repeat):
-                    shutil.rmtree(tmp / ".kube", ignore_errors=True)
-                    wall, peak, out = run_measured(cmd, env)
-                    count = len(json.loads(out)["items"]) if cmd[-1] == "json" else len(out.strip().splitlines()) - 1
-                    if count != args.nodes:
-                        raise SystemExit(f"{' '.join(cmd[1:])} saw {count} nodes, expected {args.nodes}")
-                    walls.append(wall)
-                    rss.append(peak)
-                figures[f"{key}_s"] = round(statistics.median(walls), 3)
-                figures[f"{key}_rss_mb"] = round(max(rss), 1)
+            # An installed aksnet-top has its bytecode compiled at install time; so do we, in a
+            # private cache (the tree is left alone), warmed by one unmeasured run.
+            ours_env = dict(os.environ, PYTHONPATH=str(args.root), PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
+            ours_env.pop("PYTHONDONTWRITEBYTECODE", None)
+            run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], ours_env)
+            other_env = dict(ours_env, PYTHONPATH=str(args.compare), PYTHONPYCACHEPREFIX=str(tmp / "pycache-compare"))
+            if args.compare:
+                run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env)
+            walls: dict[str, list[float]] = {}
+            rss: dict[str, list[float]] = {}
+            collect: dict[str, list[float]] = {}
+            ratios: dict[str, list[float]] = {"process": [], "collect_cold": [], "collect_warm": []}
+            if args.no_json:
+                del rows["kubectl_get_nodes_json"]
+
+            def kubectl_run(key: str) -> None:
+                cmd = rows[key]
+                shutil.rmtree(tmp / ".kube", ignore_errors=True)
+                wall, peak, out = run_measured(cmd, env)
+                count = len(json.loads(out)["items"]) if cmd[-1] == "json" else len(out.strip().splitlines()) - 1
+                if count != args.nodes:
+                    raise SystemExit(f"{' '.join(cmd[1:])} saw {count} nodes, expected {args.nodes}")
+                walls.setdefault(key, []).append(wall)
+                rss.setdefault(key, []).append(peak)
+
+            def ours_run(mode: str) -> None:
+                wall, peak, out = run_measured([PY, "-c", COLLECT, str(kubeconfig), mode], ours_env)
+                doc = json.loads(out.strip().splitlines()[-1])
+                if not doc["ok"] or doc["nodes"] != args.nodes:
+                    raise SystemExit(f"aksnet-top collected {doc}")
+                collect.setdefault(mode, []).append(doc["collect_s"])
+                walls.setdefault(f"aksnet_{mode}_process", []).append(wall)
+                rss.setdefault(f"aksnet_{mode}", []).append(peak)
+                ratios[f"collect_{mode}"].append(doc["collect_s"] / walls["kubectl_get_nodes"][-1])
+
+            for _ in range(args.repeat):  # interleaved: the pair that makes the ratio runs back to back
+                kubectl_run("kubectl_get_nodes")
+                ours_run("cold")
+                ratios["process"].append(walls["aksnet_cold_process"][-1] / walls["kubectl_get_nodes"][-1])
+                if args.compare:  # the other checkout, right after, against the same kubectl run
+                    wall, _, _out = run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env)
+                    walls.setdefault("compare_cold_process", []).append(wall)
+                    ratios.setdefault("compare_process", []).append(wall / walls["kubectl_get_nodes"][-1])
+                ours_run("warm")
+                if "kubectl_get_nodes_json" in rows:
+                    kubectl_run("kubectl_get_nodes_json")
+            for key in rows:
+                figures[f"{key}_s"] = round(statistics.median(walls[key]), 3)
+                figures[f"{key}_rss_mb"] = round(max(rss[key]), 1)
             for mode in ("warm", "cold"):
-                collect, process, rss = [], [], []
-                for _ in range(args.repeat):
-                    wall, peak, out = run_measured([PY, "-c", COLLECT, str(kubeconfig), mode], dict(os.environ, PYTHONPATH=str(ROOT)))
-                    doc = json.loads(out.strip().splitlines()[-1])
-                    if not doc["ok"] or doc["nodes"] != args.nodes:
-                        raise SystemExit(f"aksnet-top collected {doc}")
-                    collect.append(doc["collect_s"])
-                    process.append(wall)
-                    rss.append(peak)
-                figures[f"aksnet_collect_{mode}_s"] = round(statistics.median(collect), 3)
-                figures[f"aksnet_{mode}_process_s"] = round(statistics.median(process), 3)
-                figures[f"aksnet_{mode}_peak_rss_mb"] = round(max(rss), 1)
-            base = figures["kubectl_get_nodes_s"]
-            figures["collect_warm_vs_kubectl_get_nodes"] = round(figures["aksnet_collect_warm_s"] / base, 3)  # type: ignore[operator]
-            figures["collect_cold_vs_kubectl_get_nodes"] = round(figures["aksnet_collect_cold_s"] / base, 3)  # type: ignore[operator]
-            figures["process_vs_kubectl_get_nodes"] = round(figures["aksnet_cold_process_s"] / base, 3)  # type: ignore[operator]
+                figures[f"aksnet_collect_{mode}_s"] = round(statistics.median(collect[mode]), 3)
+                figures[f"aksnet_{mode}_process_s"] = round(statistics.median(walls[f"aksnet_{mode}_process"]), 3)
+                figures[f"aksnet_{mode}_peak_rss_mb"] = round(max(rss[f"aksnet_{mode}"]), 1)
+            figures["collect_warm_vs_kubectl_get_nodes"] = round(statistics.median(ratios["collect_warm"]), 3)
+            figures["collect_cold_vs_kubectl_get_nodes"] = round(statistics.median(ratios["collect_cold"]), 3)
+            figures["process_vs_kubectl_get_nodes"] = round(statistics.median(ratios["process"]), 3)
+            if args.compare:
+                figures["compare_cold_process_s"] = round(statistics.median(walls["compare_cold_process"]), 3)
+                figures["compare_process_vs_kubectl_get_nodes"] = round(statistics.median(ratios["compare_process"]), 3)
+            if args.verbose:
+                print("rounds (kubectl get nodes s, ours cold process s[, --compare's]):",
+                      " ".join("(" + ",".join(f"{v:.3f}" for v in vals) + ")" for vals in zip(
+                          walls["kubectl_get_nodes"], walls["aksnet_cold_process"], *([walls["compare_cold_process"]] if args.compare else []))))
         finally:
             lab.terminate()
             lab.wait(10)
-    frames = [first_frame() for _ in range(args.repeat)]
-    figures["first_frame_s"] = round(statistics.median(f for f, _ in frames), 3)
-    figures["first_topology_s"] = round(statistics.median(t for _, t in frames), 3)
+    if not args.no_tui:
+        frames = [first_frame() for _ in range(args.repeat)]
+        figures["first_frame_s"] = round(statistics.median(f for f, _ in frames), 3)
+        figures["first_topology_s"] = round(statistics.median(t for _, t in frames), 3)
     for k, v in figures.items():
         print(f"{k:32} {v}")
     print(" ".join(f"{k}={v}" for k, v in figures.items()))

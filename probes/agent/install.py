@@ -1,9 +1,10 @@
-"""Install and uninstall the agent's objects with the kubernetes client (the only writer).
+"""Install and uninstall the agent's objects over the API (the only writer).
 
 Nothing in aksnet-top writes to a cluster except these functions, and they run only when
-the user names ``aksnet-top agent install`` or ``uninstall``. They use the official
-client's ApiClient (kubeconfig, exec plugins, TLS, proxies: see
-:func:`probes.kube.connect.load`) to send plain JSON, like :func:`probes.kube.connect.get`.
+the user names ``aksnet-top agent install`` or ``uninstall``. They use the
+client from :func:`probes.kube.connect.load` (kubeconfig, exec plugins, TLS, proxies) to
+send plain JSON, like :func:`probes.kube.connect.get`; an official kubernetes ApiClient is
+accepted too.
 
 Install is idempotent: create; on 409 AlreadyExists read the object and, if what we want
 is already there, report ``unchanged``, else replace it with the read resourceVersion
@@ -79,50 +80,75 @@ def _paths(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 def _server(api: Any) -> str:
+    server = getattr(api, "server", None)  # probes.kube.client.KubeClient
+    if isinstance(server, str):
+        return server
     try:
         return str(api.configuration.host)
     except AttributeError:
         return "the API server"
 
 
+def _send(api: Any, method: str, path: str, body: Any, query: Sequence[tuple[str, str]], headers: dict[str, str]) -> tuple[int, str, bytes]:
+    """(status, reason, body) through either client: ours from `probes.kube.connect.load`
+    (urllib3 errors pass through), or an official kubernetes ApiClient (still accepted)."""
+    if hasattr(api, "request") and not hasattr(api, "param_serialize"):
+        import orjson
+
+        payload = orjson.dumps(body) if body is not None else None
+        resp = api.request(method, path, list(query), headers=headers, body=payload, timeout=REQUEST_TIMEOUT)
+        try:
+            return resp.status, resp.reason or "", resp.data or b""
+        finally:
+            resp.release_conn()
+    m, url, hdrs, payload, _ = api.param_serialize(method, path, query_params=list(query), header_params=headers,
+                                                   body=body, auth_settings=["BearerToken"])
+    resp = api.call_api(m, url, header_params=hdrs, body=payload, _request_timeout=REQUEST_TIMEOUT)
+    try:
+        return resp.status, resp.reason or "", resp.read() or b""
+    finally:
+        resp.response.release_conn()
+
+
 def _call(api: Any, method: str, path: str, body: Any = None, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """One request; the decoded JSON answer, or _Http for a non-2xx answer. Connection
     failures raise InstallError directly (nothing else can be said about them)."""
     import orjson
-    import urllib3
-
-    from kubernetes.client.exceptions import ApiException
 
     headers = {"Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = "application/json"
     try:
-        m, url, hdrs, payload, _ = api.param_serialize(method, path, query_params=list(query), header_params=headers,
-                                                       body=body, auth_settings=["BearerToken"])
-        resp = api.call_api(m, url, header_params=hdrs, body=payload, _request_timeout=REQUEST_TIMEOUT)
-        try:
-            data = resp.read() or b""
-        finally:
-            resp.response.release_conn()
-    except ApiException as e:   # the client wraps TLS failures as status 0
-        why = (str(e.reason or e).strip().splitlines() or ["unknown error"])[-1]
-        raise InstallError(f"cannot talk to the API server at {_server(api)}: {why} — check the kubeconfig's "
-                           "certificate authority and `kubectl get --raw /readyz`") from None
-    except (urllib3.exceptions.HTTPError, OSError) as e:
-        why = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason else e
-        raise InstallError(f"cannot reach the API server at {_server(api)} ({type(why).__name__}: {why}) — check "
-                           "the network path (VPN, private cluster, authorized IP ranges) and `kubectl get --raw /readyz`"
-                           ) from None
+        status, reason, data = _send(api, method, path, body, query, headers)
+    except Exception as e:
+        _connection_failure(api, e)
+        raise
     try:
         doc = orjson.loads(data) if data else {}
     except orjson.JSONDecodeError:
         doc = {"message": data[:200].decode("utf-8", "replace").strip()}
     if not isinstance(doc, dict):
         doc = {}
-    if 200 <= resp.status < 300:
+    if 200 <= status < 300:
         return doc
-    raise _Http(resp.status, str(doc.get("reason") or resp.reason or ""), str(doc.get("message") or resp.reason or ""),
+    raise _Http(status, str(doc.get("reason") or reason or ""), str(doc.get("message") or reason or ""),
                 doc.get("details") if isinstance(doc.get("details"), dict) else {})
+
+
+def _connection_failure(api: Any, e: BaseException) -> None:
+    """Raise InstallError for a failure to talk to the server at all; return for anything else."""
+    import urllib3
+
+    why: Any = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason else e
+    if type(e).__name__ == "ApiException" or isinstance(why, urllib3.exceptions.SSLError):  # TLS: the official client says status 0
+        text = str(getattr(e, "reason", None) or why)
+        line = (text.strip().splitlines() or ["unknown error"])[-1]
+        raise InstallError(f"cannot talk to the API server at {_server(api)}: {line} — check the kubeconfig's "
+                           "certificate authority and `kubectl get --raw /readyz`") from None
+    if isinstance(e, (urllib3.exceptions.HTTPError, OSError)):
+        raise InstallError(f"cannot reach the API server at {_server(api)} ({type(why).__name__}: {why}) — check "
+                           "the network path (VPN, private cluster, authorized IP ranges) and `kubectl get --raw /readyz`"
+                           ) from None
 
 
 def _user_message(e: _Http, verb: str, what: str, kind: str, namespace: str | None, api: Any) -> str:

@@ -248,9 +248,8 @@ class AgentReader:
                 self._api, _ = kubeconnect.load(self.kube.kubeconfig, self.kube.context)
             # no silent retries: a failed read is that agent's status, and the next read
             # comes in its turn within the budget (urllib3 would retry 3 times, unpaced)
-            pm = getattr(getattr(self._api, "rest_client", None), "pool_manager", None)
-            if pm is not None:
-                pm.connection_pool_kw["retries"] = False
+            if hasattr(self._api, "retries"):  # a probes.kube.client.KubeClient
+                self._api.retries = False
         return self._api
 
     def _get(self, path: str, query: list[tuple[str, str]]) -> bytes:

@@ -10,11 +10,11 @@ for every node an upgrade surge adds (FAULTS F10, F11).
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -136,9 +136,9 @@ def allocation(nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: i
 class Series:
     """One time series of one metric: its dimensions (lower-cased names) and points.
 
-    Points stay as the decoded JSON list; the columns are read on first use (a join
-    needs the last allocation, the Maximum column of use and the failed totals, not
-    every aggregation of every point)."""
+    Built from a decoded list of points (columns read on first use), or, from a raw
+    answer, straight from the points' bytes into columns (`from_raw`): then the ~30
+    point dicts per series live only while their columns are built."""
 
     __slots__ = ("metric", "dims", "_data", "_cols")
 
@@ -147,6 +147,23 @@ class Series:
         self.dims = dims
         self._data = data
         self._cols: dict[str, tuple] = {}
+
+    @classmethod
+    def from_raw(cls, metric: str, dims: Mapping[str, str], raw: bytes) -> Series:
+        """Decode one series' `data` array and keep only its columns (every aggregation the
+        points carry, and the times). Raises TypeError/KeyError/ValueError on a bad shape."""
+        pts = orjson.loads(raw)
+        if not isinstance(pts, list) or (pts and not isinstance(pts[0], dict)):
+            raise TypeError("data is not a list of points")
+        s = cls(metric, dims, pts)
+        if pts:
+            _ = s.times  # fills the times column (and checks every timestamp)
+            cols = s._cols
+            for key in pts[0].keys() | pts[-1].keys():
+                if key != "timeStamp":
+                    cols[key] = tuple(map(dict.get, pts, repeat(key)))
+        s._data = _Absent(len(pts))
+        return s
 
     def _col(self, key: str) -> tuple:
         col = self._cols.get(key)
@@ -182,11 +199,18 @@ class Series:
         return self._col("total")
 
     def last(self, key: str) -> float | None:
-        for p in reversed(self._data):
-            v = p.get(key)
+        for v in reversed(self._col(key)):
             if v is not None:
                 return v
         return None
+
+
+class _Absent(tuple):
+    """Stands for the points once `from_raw` has taken their columns: `n` points that
+    carry nothing else (a column the answer did not have reads as all None)."""
+
+    def __new__(cls, n: int) -> _Absent:  # noqa: PYI034 - a fixed shape, not a generic tuple subclass
+        return super().__new__(cls, ({},) * n)
 
 
 class MetricsError(ValueError):
@@ -208,17 +232,53 @@ def _ts(text: str) -> float:
 
 
 def parse_metrics(payload: bytes | str | Mapping[str, Any]) -> list[Series]:
-    """The `Response` body of Metrics - List as Series. Raises MetricsError on a malformed body."""
-    was = gc.isenabled()
-    gc.disable()  # ~100k small dicts per answer: collections mid-parse cost more than the parse
-    try:
-        return _parse(payload)
-    finally:
-        if was:
-            gc.enable()
+    """The `Response` body of Metrics - List as Series. Raises MetricsError on a malformed body.
+
+    Leaves the garbage collector alone (it used to switch it off for the whole process
+    while parsing): see `_split_points` for how the parse keeps it idle instead."""
+    return _parse(payload)
+
+
+_DATA = b'"data":['
+
+
+def _split_points(body: bytes) -> tuple[bytes, list[bytes]] | None:
+    """(the body with every `"data":[…]` emptied, those arrays' bytes in order), or None.
+
+    Points are flat objects of numbers and a timestamp, so an array ends at its first
+    `]`. Decoding the skeleton, then each series' points on their own, keeps the number
+    of live objects small: the garbage collector then has little to do while we parse
+    (it used to be switched off around the parse, for the whole process)."""
+    parts: list[bytes] = []
+    arrays: list[bytes] = []
+    pos = 0
+    while True:
+        i = body.find(_DATA, pos)
+        if i < 0:
+            break
+        start = i + len(_DATA) - 1
+        end = body.find(b"]", start)
+        if end < 0:
+            return None
+        parts.append(body[pos:start])
+        parts.append(b"[]")
+        arrays.append(body[start : end + 1])
+        pos = end + 1
+    if not arrays:
+        return None
+    parts.append(body[pos:])
+    return b"".join(parts), arrays
 
 
 def _parse(payload: bytes | str | Mapping[str, Any]) -> list[Series]:
+    if isinstance(payload, (bytes, str)):
+        body = payload.encode() if isinstance(payload, str) else payload
+        split = _split_points(body)
+        if split is not None:
+            try:
+                return _parse_split(*split)
+            except (orjson.JSONDecodeError, _Shape):
+                pass  # an unexpected layout: decode the answer whole (same result, more objects)
     try:
         doc = orjson.loads(payload) if isinstance(payload, (bytes, str)) else payload
     except orjson.JSONDecodeError as e:
@@ -240,6 +300,35 @@ def _parse(payload: bytes | str | Mapping[str, Any]) -> list[Series]:
                 out.append(Series(mname, dims, data))
     except (AttributeError, KeyError, TypeError, ValueError) as e:
         raise MetricsError(f"metrics response is malformed: {type(e).__name__}: {e}") from None
+    return out
+
+
+class _Shape(Exception):
+    """The split decode does not line up with the answer; decode it whole instead."""
+
+
+def _parse_split(skeleton: bytes, arrays: list[bytes]) -> list[Series]:
+    doc = orjson.loads(skeleton)
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("value"), list):
+        raise _Shape
+    out: list[Series] = []
+    n = 0
+    try:
+        for metric in doc["value"]:
+            name = metric["name"]
+            mname = str(name["value"] if isinstance(name, Mapping) else name).lower()
+            for ts in metric.get("timeseries") or ():
+                if ts.get("data") != [] or n >= len(arrays):
+                    raise _Shape
+                dims = {str(m["name"]["value"]).lower(): str(m.get("value", "")) for m in ts.get("metadatavalues") or ()}
+                out.append(Series.from_raw(mname, dims, arrays[n]))
+                n += 1
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        if isinstance(e, orjson.JSONDecodeError):
+            raise _Shape from None
+        raise MetricsError(f"metrics response is malformed: {type(e).__name__}: {e}") from None
+    if n != len(arrays):
+        raise _Shape
     return out
 
 
@@ -307,13 +396,7 @@ class SnatTable:
 
 def join(series: Iterable[Series], nodes: Iterable[tuple[str, str, str]], expected: int = 0) -> SnatTable:
     """Join metric series to nodes. `nodes`: (name, InternalIP, pool). Pure and O(series + nodes)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        return _join(series, nodes, expected)
-    finally:
-        if was:
-            gc.enable()
+    return _join(series, nodes, expected)
 
 
 def _join(series: Iterable[Series], nodes: Iterable[tuple[str, str, str]], expected: int) -> SnatTable:

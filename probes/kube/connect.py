@@ -1,23 +1,31 @@
-"""Connect to the API server the way kubectl does, and speak raw HTTP through the client.
+"""Connect to the API server the way kubectl does, and speak raw HTTP to it.
 
-The official client loads kubeconfig files (contexts, client certificates, bearer tokens,
-exec credential plugins such as kubelogin) and the in-cluster service account. We keep
-that, but skip its model layer: responses come back as raw bytes for orjson, and watch
-streams are read line by line.
+kubeconfig files (merged `$KUBECONFIG`, contexts, client certificates, bearer tokens and
+token files, exec credential plugins such as kubelogin, proxies) and the in-cluster
+service account are read by `probes.kube.kubeconfig`; requests go through urllib3 in
+`probes.kube.client`. The official `kubernetes` package is not imported on this path:
+loading it cost about 180 ms before the first request (its models, dynamic client,
+websockets and oauthlib), for a YAML read and an HTTP GET. Responses stay raw bytes for
+orjson; watch streams are read line by line.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from probes.kube.kubeconfig import (
+    SA_DIR,
+    KubeconfigError,
+    in_cluster_endpoint,
+    kubeconfig_paths,
+    merge,
+    resolve,
+)
+
 ACCEPT_JSON = "application/json"
-IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+IN_CLUSTER_TOKEN = SA_DIR / "token"
 
 
 class KubeConnectError(Exception):
@@ -41,77 +49,9 @@ class ApiTarget:
     source: str  # kubeconfig path(s) or "in-cluster"
 
 
-def _kubeconfig_paths(explicit: str, env: dict[str, str]) -> list[Path]:
-    if explicit:
-        return [Path(explicit).expanduser()]
-    if env.get("KUBECONFIG"):
-        return [Path(p).expanduser() for p in env["KUBECONFIG"].split(os.pathsep) if p]
-    return [Path("~/.kube/config").expanduser()]
-
-
 def in_cluster(env: dict[str, str] | None = None) -> bool:
     env = dict(os.environ) if env is None else env
     return bool(env.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.exists()
-
-
-def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = None) -> tuple[Any, ApiTarget]:
-    """Return (kubernetes ApiClient, ApiTarget) or raise KubeConnectError with a next step."""
-    env = dict(os.environ) if env is None else env
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    cfg = client.Configuration()
-    paths = _kubeconfig_paths(kubeconfig, env)
-    existing = [p for p in paths if p.is_file()]
-    if not existing and not kubeconfig and in_cluster(env):
-        try:
-            config.load_incluster_config(client_configuration=cfg)
-        except ConfigException as e:
-            raise KubeConnectError(f"in-cluster configuration failed: {e}") from None
-        return _client(cfg), ApiTarget(context="in-cluster", server=cfg.host, source="in-cluster")
-    if not existing:
-        where = ", ".join(str(p) for p in paths)
-        raise KubeConnectError(
-            f"no kubeconfig found ({where})",
-            "run `az aks get-credentials -g <resource-group> -n <cluster>`, pass --kubeconfig, "
-            "or try the embedded demo cluster with `aksnet-top --demo`",
-        )
-    config_file = os.pathsep.join(str(p) for p in existing)  # several $KUBECONFIG files merge, like kubectl
-    try:
-        contexts, active = config.list_kube_config_contexts(config_file=config_file)
-    except ConfigException as e:
-        raise KubeConnectError(f"kubeconfig {existing[0]}: {e}", "check the file with `kubectl config view`") from None
-    except Exception as e:  # yaml errors and friends: the file is not a kubeconfig
-        raise KubeConnectError(f"kubeconfig {existing[0]} is not valid: {type(e).__name__}: {e}") from None
-    names = [c.get("name", "") for c in contexts or []]
-    if context and context not in names:
-        known = ", ".join(names) or "none"
-        raise KubeConnectError(
-            f"context {context!r} not found in the kubeconfig (known: {known})",
-            "list them with `kubectl config get-contexts`",
-        )
-    if not context and not active:
-        raise KubeConnectError(
-            "the kubeconfig has no current context",
-            "pass --context or run `kubectl config use-context <name>`",
-        )
-    chosen = context or (active or {}).get("name", "")
-    try:
-        with _captured_client_errors() as errors:
-            config.load_kube_config(
-                config_file=config_file, context=context or None, client_configuration=cfg, persist_config=False
-            )
-        if errors and "exec" in " ".join(errors).lower() + _user_kind(contexts, chosen, config_file):
-            raise KubeConnectError(f"context {chosen!r}: the exec credential plugin failed: {errors[-1]}", KUBELOGIN_HINT)
-    except ConfigException as e:
-        hint = KUBELOGIN_HINT if "exec" in str(e).lower() else ""
-        raise KubeConnectError(f"context {chosen!r}: {e}", hint) from None
-    except KubeConnectError:
-        raise
-    except Exception as e:
-        raise KubeConnectError(f"context {chosen!r} could not be loaded: {type(e).__name__}: {e}") from None
-    source = os.pathsep.join(str(p) for p in existing)
-    return _client(cfg), ApiTarget(context=chosen, server=cfg.host, source=source)
 
 
 KUBELOGIN_HINT = (
@@ -120,52 +60,38 @@ KUBELOGIN_HINT = (
 )
 
 
-@contextlib.contextmanager
-def _captured_client_errors() -> Iterator[list[str]]:
-    """The client logs (instead of raising) when an exec plugin fails; catch those lines.
+def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = None) -> tuple[Any, ApiTarget]:
+    """Return (KubeClient, ApiTarget) or raise KubeConnectError with a next step.
 
-    They would otherwise go to stderr, under the TUI, and the failure would only show up
-    later as an anonymous 401.
+    An exec credential plugin runs here once, so that a missing or failing kubelogin is
+    one clear line before the screen opens, not an anonymous 401 later.
     """
-    errors: list[str] = []
+    from probes.kube.client import KubeClient
+    from probes.kube.credentials import CredentialError
 
-    class _Grab(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            errors.append(record.getMessage())
-
-    root = logging.getLogger()
-    handler = _Grab(level=logging.ERROR)
-    root.addHandler(handler)
+    env = dict(os.environ) if env is None else env
+    paths = kubeconfig_paths(kubeconfig, env)
+    existing = [p for p in paths if p.is_file()]
     try:
-        yield errors
-    finally:
-        root.removeHandler(handler)
-
-
-def _user_kind(contexts: list[dict[str, Any]] | None, chosen: str, config_file: str) -> str:
-    """'exec' when the chosen context's user runs a credential plugin (for the error text)."""
-    for c in contexts or []:
-        if c.get("name") == chosen:
-            user = (c.get("context") or {}).get("user", "")
-            try:
-                import yaml
-
-                for path in config_file.split(os.pathsep):
-                    doc = yaml.safe_load(Path(path).read_text()) or {}
-                    for u in doc.get("users") or []:
-                        if u.get("name") == user and "exec" in (u.get("user") or {}):
-                            return "exec"
-            except Exception:
-                return ""
-    return ""
-
-
-def _client(cfg: Any) -> Any:
-    from kubernetes import client
-
-    api = client.ApiClient(configuration=cfg)
-    api.user_agent = "aksnet-top/0.1 (read-only)"
-    return api
+        if not existing and not kubeconfig and in_cluster(env):
+            ep = in_cluster_endpoint(env)
+        elif not existing:
+            where = ", ".join(str(p) for p in paths)
+            raise KubeConnectError(
+                f"no kubeconfig found ({where})",
+                "run `az aks get-credentials -g <resource-group> -n <cluster>`, pass --kubeconfig, "
+                "or try the embedded demo cluster with `aksnet-top --demo`",
+            )
+        else:
+            ep = resolve(merge(existing), context)  # several $KUBECONFIG files merge, like kubectl
+        api = KubeClient(ep, env)
+        if ep.exec_spec is not None:
+            api.creds.exec_answer()
+    except KubeconfigError as e:
+        raise KubeConnectError(e.message, e.hint) from None
+    except CredentialError as e:
+        raise KubeConnectError(f"context {ep.context!r}: the exec credential plugin failed: {e}", KUBELOGIN_HINT) from None
+    return api, ApiTarget(context=ep.context, server=ep.server, source=ep.source)
 
 
 class HttpError(Exception):
@@ -182,18 +108,19 @@ class HttpError(Exception):
 def get(api: Any, path: str, query: list[tuple[str, str]] | None = None, timeout: Any = 10.0, stream: bool = False) -> Any:
     """GET `path` with the client's auth; return the urllib3 response (body unread if stream).
 
+    Asks for gzip, as kubectl does (urllib3 decodes it in `.data` and `.stream()`).
     Raises HttpError for a non-2xx answer (body read and decoded), and lets urllib3's
     connection errors through for the caller to classify.
     """
-    method, url, headers, _, _ = api.param_serialize(
-        "GET", path, query_params=query or [], header_params={"Accept": ACCEPT_JSON}, auth_settings=["BearerToken"]
-    )
-    resp = api.call_api(method, url, header_params=headers, _request_timeout=timeout).response
+    resp = api.request("GET", path, query, headers=GET_HEADERS, timeout=timeout, stream=stream)
     if 200 <= resp.status < 300:
         return resp
     body = resp.data or b""
     resp.release_conn()
     raise _http_error(resp.status, resp.reason or "", body, resp.headers.get("Retry-After"))
+
+
+GET_HEADERS = {"Accept": ACCEPT_JSON, "Accept-Encoding": "gzip"}
 
 
 def _http_error(status: int, reason: str, body: bytes, retry_after: str | None) -> HttpError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ import orjson
 from probes.kube import connect as kubeconnect
 from probes.config import KubeConfig
 from probes.kube.connect import HttpError, KubeConnectError
+from probes.kube.credentials import CredentialError
 from probes.kube.model import SourceState, SourceStatus
 from probes.kube.rawjson import loads_list, peek_continue
 from probes.engine.store import COREDNS, NODELOCAL, NODES, SERVICE_EVENTS, SERVICES, Store
@@ -84,6 +84,37 @@ KINDS = (
 )
 
 
+class _Prefetch:
+    """One page fetched on its own thread while the current page is decoded.
+
+    A bare thread rather than concurrent.futures: that package costs a few milliseconds
+    to import before the first list, for one call at a time."""
+
+    def __init__(self, fetch: Callable[[str], bytes], cont: str, name: str) -> None:
+        self._fetch, self._cont = fetch, cont
+        self._body: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._body = self._fetch(self._cont)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller in result()
+            self._error = e
+
+    def result(self) -> bytes:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._body is not None
+        return self._body
+
+    def cancel(self) -> None:
+        """Not wanted after all: let the request finish (its connection goes back to the pool)."""
+        self._thread.join()
+
+
 class Backoff:
     """Exponential backoff with jitter, as client-go's reflector does (1 s … 30 s)."""
 
@@ -120,6 +151,8 @@ def classify(exc: BaseException, kind: WatchedKind, target: str) -> tuple[Source
         if exc.status >= 500:
             return SourceState.ERROR, f"{exc.status} {exc.reason} from the API server for {kind.name}", exc.message
         return SourceState.ERROR, f"{exc.status} {exc.reason} for {kind.name}", exc.message
+    if isinstance(exc, CredentialError):  # the exec plugin failed on a refresh
+        return SourceState.UNAUTHORIZED, f"the exec credential plugin failed: {exc}", kubeconnect.KUBELOGIN_HINT
     if isinstance(exc, Malformed):
         return SourceState.ERROR, f"malformed answer for {kind.name}: {exc}", "the API server or a proxy in between sent broken JSON"
     text = f"{type(exc).__name__}: {exc}"
@@ -212,41 +245,40 @@ class Reflector:
         """
         items: dict[str, dict[str, Any]] = {c: {} for c in self.kind.collections}
         rv = ""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"kube-{self.kind.name}-page") as pool:
-            body = self._fetch("")
-            for _ in range(100_000):  # bounded: 100k pages is far beyond any cluster
-                early = peek_continue(body)
-                ahead: Future[bytes] | None = pool.submit(self._fetch, early) if early else None
+        body = self._fetch("")
+        for _ in range(100_000):  # bounded: 100k pages is far beyond any cluster
+            early = peek_continue(body)
+            ahead = _Prefetch(self._fetch, early, f"kube-{self.kind.name}-page") if early else None
+            try:
                 try:
-                    try:
-                        doc = loads_list(body, trim_images=self.kind.name == "nodes")
-                    except orjson.JSONDecodeError as e:
-                        raise Malformed(f"list {self.kind.path}: {e}") from None
-                    if not isinstance(doc, dict) or not isinstance(doc.get("items", []), list):
-                        raise Malformed(f"list {self.kind.path}: not a List object")
-                    del body
-                    for obj in doc.get("items") or []:
-                        if isinstance(obj, dict):
-                            for coll, key, rec in self.kind.route(obj):
-                                items[coll][key] = rec
-                    meta = doc.get("metadata") or {}
-                    rv = str(meta.get("resourceVersion") or rv)
-                    cont = str(meta.get("continue") or "")
-                    del doc
-                except BaseException:
-                    if ahead is not None:
-                        ahead.cancel()
-                    raise
-                if not cont:
-                    if ahead is not None:
-                        ahead.cancel()
-                    break
-                if ahead is not None and early == cont:
-                    body = ahead.result()
-                else:  # the head was misread: fetch the right page
-                    if ahead is not None:
-                        ahead.cancel()
-                    body = self._fetch(cont)
+                    doc = loads_list(body, trim_images=self.kind.name == "nodes")
+                except orjson.JSONDecodeError as e:
+                    raise Malformed(f"list {self.kind.path}: {e}") from None
+                if not isinstance(doc, dict) or not isinstance(doc.get("items", []), list):
+                    raise Malformed(f"list {self.kind.path}: not a List object")
+                del body
+                for obj in doc.get("items") or []:
+                    if isinstance(obj, dict):
+                        for coll, key, rec in self.kind.route(obj):
+                            items[coll][key] = rec
+                meta = doc.get("metadata") or {}
+                rv = str(meta.get("resourceVersion") or rv)
+                cont = str(meta.get("continue") or "")
+                del doc
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                raise
+            if not cont:
+                if ahead is not None:
+                    ahead.cancel()
+                break
+            if ahead is not None and early == cont:
+                body = ahead.result()
+            else:  # the head was misread: fetch the right page
+                if ahead is not None:
+                    ahead.cancel()
+                body = self._fetch(cont)
         for coll, recs in items.items():
             self.store.replace(coll, recs)
         self.lists += 1

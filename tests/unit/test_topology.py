@@ -99,3 +99,18 @@ def test_summarise_cidrs_covers_every_node_cidr(pairs):
     summary = [ipaddress.ip_network(s) for s in summarise_cidrs(cidrs)]
     for c in cidrs:
         assert any(ipaddress.ip_network(c).subnet_of(s) for s in summary)
+
+
+@given(st.lists(st.one_of(
+    st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255), st.integers(0, 255), st.integers(0, 32)).map(
+        lambda t: f"{t[0]}.{t[1]}.{t[2]}.{t[3]}/{t[4]}"),
+    st.sampled_from(["10.244.001.0/24", "10.244.0.0/33", "10.244.0.256/24", "10.244.0/24", "10.0.0.0/255.255.0.0",
+                     "fd00::/64", "fd00:1::/48", "garbage", "", "1.2.3.4", "１.2.3.4/8"])), max_size=30),
+       st.integers(8, 24))
+def test_summarise_cidrs_fast_path_matches_ipaddress(cidrs, max_prefix):
+    """The plain-arithmetic IPv4 path gives what `ipaddress` gives, and rejects what it rejects."""
+    from probes.kube.topology import _enclosing, _enclosing_text
+
+    for c in cidrs:
+        net = _enclosing(c, max_prefix)
+        assert _enclosing_text(c, max_prefix) == (None if net is None else str(net)), c
