@@ -92,9 +92,13 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--mode", default="connect", choices=("connect", "auto", "syn"))
     ap.add_argument("--interval", type=float, default=None, help="default: the agent's own default")
-    ap.add_argument("--results", type=int, default=None,
-                    help="the agent's ring size (default: its own, 2048: full after ~28 min at the "
-                         "default interval; a smaller ring shows the plateau sooner)")
+    ap.add_argument(
+        "--results",
+        type=int,
+        default=None,
+        help="the agent's ring size (default: its own, 2048: full after ~28 min at the "
+        "default interval; a smaller ring shows the plateau sooner)",
+    )
     a = ap.parse_args()
 
     dns = DnsDemo(spec=DnsLabSpec()).start()
@@ -104,11 +108,28 @@ def main() -> int:
         nodelocal, kube = dns.responders["nodelocal"].address, dns.responders["kube-dns"].address
         edns = egress.dns_for(None)
         assert edns is not None
-        args = ["--node", "bench-node", "--bind", "127.0.0.1", "--port", "0", "--kube-dns", "10.0.0.10",
-                "--nodelocal", "--mode", a.mode, "--confine",
-                "--dns-override", "169.254.20.10=%s:%d" % nodelocal,
-                "--dns-override", "10.0.0.10=%s:%d" % kube, "--egress-dns", "%s:%d" % edns,
-                "--apiserver", "127.0.0.2:443"]
+        args = [
+            "--node",
+            "bench-node",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--kube-dns",
+            "10.0.0.10",
+            "--nodelocal",
+            "--mode",
+            a.mode,
+            "--confine",
+            "--dns-override",
+            "169.254.20.10=%s:%d" % nodelocal,
+            "--dns-override",
+            "10.0.0.10=%s:%d" % kube,
+            "--egress-dns",
+            "%s:%d" % edns,
+            "--apiserver",
+            "127.0.0.2:443",
+        ]
         for addr, port in egress.dial_map().items():
             args += ["--dial", f"{addr}={port}"]
         if a.interval is not None:
@@ -118,13 +139,21 @@ def main() -> int:
         # the agent's log goes to a file: a pipe nobody drains could block it
         log = Path(tempfile.mkdtemp(prefix="agent-bench-")) / "agent.log"
         with open(log, "w") as err:
-            proc = subprocess.Popen([sys.executable, "-c", CODE, *args], cwd=ROOT, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", CODE, *args],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
         t_spawn = time.monotonic()
         port = wait_listening(log, proc)
         start_cpu = cpu_s(proc.pid)
-        print(f"agent pid {proc.pid} on 127.0.0.1:{port}, mode {a.mode}; start-up took "
-              f"{time.monotonic() - t_spawn:.2f} s and {start_cpu * 1000:.0f} ms of CPU", flush=True)
+        print(
+            f"agent pid {proc.pid} on 127.0.0.1:{port}, mode {a.mode}; start-up took "
+            f"{time.monotonic() - t_spawn:.2f} s and {start_cpu * 1000:.0f} ms of CPU",
+            flush=True,
+        )
         t0 = time.monotonic()
         samples: list[tuple[float, int, float]] = []  # (t, rss_kb, cpu_s)
         cursor, results, missed, reads, payload = 0, 0, 0, 0, 0
@@ -149,8 +178,11 @@ def main() -> int:
                     full_at = now - t0
                 t, rss, cpu = samples[-1]
                 mc = (cpu - samples[0][2]) / t * 1000 if t > 0 else 0.0
-                print(f"t={t:6.0f}s rss={rss / 1024:7.2f} MB cpu_avg={mc:5.2f} mcores results={results} "
-                      f"missed={missed} last_read={len(body)} B metrics={scraped} B", flush=True)
+                print(
+                    f"t={t:6.0f}s rss={rss / 1024:7.2f} MB cpu_avg={mc:5.2f} mcores results={results} "
+                    f"missed={missed} last_read={len(body)} B metrics={scraped} B",
+                    flush=True,
+                )
                 next_at += SAMPLE
                 if now >= end:
                     break
@@ -169,21 +201,35 @@ def main() -> int:
     rss = [s[1] / 1024 for s in samples]
     after_1m = next((s[1] / 1024 for s in samples if s[0] >= 60.0), rss[-1])
     cpu_mc = (samples[-1][2] - samples[0][2]) / el * 1000 if el > 0 else 0.0
-    tail = samples[len(samples) // 5:]
+    tail = samples[len(samples) // 5 :]
     growth_mb_h = slope_per_hour([(s[0], s[1] / 1024) for s in tail])
     full = [s for s in samples if full_at is not None and s[0] >= full_at]
     growth_full = slope_per_hour([(s[0], s[1] / 1024) for s in full]) if len(full) >= 6 else None
-    ring = (f"ring full at {full_at:.0f} s, growth since {growth_full:+.2f} MB/h" if growth_full is not None
-            else "ring not full yet (its ~0.65 MB of results still filling)")
-    print(f"RSS start {rss[0]:.1f} MB, after 1 min {after_1m:.1f} MB, end {rss[-1]:.1f} MB, max {max(rss):.1f} MB; "
-          f"CPU {cpu_mc:.2f} millicores average over {el / 60:.1f} min; RSS growth {growth_mb_h:+.2f} MB/h "
-          f"(last 80 % of {len(samples)} samples; {ring}); {results} results read in {reads} reads "
-          f"({payload / max(reads, 1) / 1024:.1f} KB per read), {missed} missed; exit code {rc}")
-    kv = {"mode": a.mode, "minutes": f"{a.minutes:g}", "rss_start_mb": f"{rss[0]:.1f}",
-          "rss_1min_mb": f"{after_1m:.1f}", "rss_end_mb": f"{rss[-1]:.1f}", "rss_max_mb": f"{max(rss):.1f}",
-          "cpu_mcores": f"{cpu_mc:.2f}", "rss_growth_mb_per_h": f"{growth_mb_h:+.2f}",
-          "rss_growth_ring_full_mb_per_h": f"{growth_full:+.2f}" if growth_full is not None else "na",
-          "results": str(results), "missed": str(missed), "exit": str(rc)}
+    ring = (
+        f"ring full at {full_at:.0f} s, growth since {growth_full:+.2f} MB/h"
+        if growth_full is not None
+        else "ring not full yet (its ~0.65 MB of results still filling)"
+    )
+    print(
+        f"RSS start {rss[0]:.1f} MB, after 1 min {after_1m:.1f} MB, end {rss[-1]:.1f} MB, max {max(rss):.1f} MB; "
+        f"CPU {cpu_mc:.2f} millicores average over {el / 60:.1f} min; RSS growth {growth_mb_h:+.2f} MB/h "
+        f"(last 80 % of {len(samples)} samples; {ring}); {results} results read in {reads} reads "
+        f"({payload / max(reads, 1) / 1024:.1f} KB per read), {missed} missed; exit code {rc}"
+    )
+    kv = {
+        "mode": a.mode,
+        "minutes": f"{a.minutes:g}",
+        "rss_start_mb": f"{rss[0]:.1f}",
+        "rss_1min_mb": f"{after_1m:.1f}",
+        "rss_end_mb": f"{rss[-1]:.1f}",
+        "rss_max_mb": f"{max(rss):.1f}",
+        "cpu_mcores": f"{cpu_mc:.2f}",
+        "rss_growth_mb_per_h": f"{growth_mb_h:+.2f}",
+        "rss_growth_ring_full_mb_per_h": f"{growth_full:+.2f}" if growth_full is not None else "na",
+        "results": str(results),
+        "missed": str(missed),
+        "exit": str(rc),
+    }
     print(f"agent log: {log}")
     print(" ".join(f"{k}={v}" for k, v in kv.items()))
     ok = max(rss) <= 60.0 and cpu_mc <= 10.0 and missed == 0 and rc == 0

@@ -36,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 def serve(n: int) -> None:
     from probes.agent.core import Agent, AgentSettings
     from probes.agent.http import AgentServer
+    from probes.dns.resolvers import Resolver, ResolverKind
+    from probes.egress.targets import parse_target
     from probes.lab.apiserver import LabApiServer
     from probes.lab.cluster import LabAgentPod
     from probes.lab.dnsserver import DnsResponder
     from probes.lab.tcptargets import LoopbackTargets
-    from probes.dns.resolvers import Resolver, ResolverKind
-    from probes.egress.targets import parse_target
 
     lab = LabApiServer("overlay", nodes=n).start()
     dns = DnsResponder(host="127.0.0.1", name="bench-dns").start()
@@ -54,9 +54,12 @@ def serve(n: int) -> None:
     async def start_all() -> list[tuple[Agent, AgentServer]]:
         out = []
         for node in nodes:
-            s = AgentSettings(node=node, resolvers=(Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10",
-                                                             target=dns.address),),
-                              targets=(target,), mode="connect")
+            s = AgentSettings(
+                node=node,
+                resolvers=(Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10", target=dns.address),),
+                targets=(target,),
+                mode="connect",
+            )
             a = Agent(s)
             await a.start()
             out.append((a, await AgentServer(a, "127.0.0.1", 0).start()))
@@ -86,8 +89,10 @@ def serve(n: int) -> None:
                 for r in log:
                     verbs[r.verb] = verbs.get(r.verb, 0) + 1
                 span = (times[-1] - times[0]) if len(times) > 1 else 0.0
-                print(orjson.dumps({"requests": len(log), "verbs": verbs, "worst_1s": worst,
-                                    "span_s": span}).decode(), flush=True)
+                print(
+                    orjson.dumps({"requests": len(log), "verbs": verbs, "worst_1s": worst, "span_s": span}).decode(),
+                    flush=True,
+                )
 
     try:
         loop.run_until_complete(until_told())
@@ -123,22 +128,30 @@ def main() -> None:
         return
     import kubernetes  # noqa: F401 - loaded by the app long before agents are read
 
-    from probes.kube import connect as kubeconnect  # noqa: F401
     from probes.agent import wire  # noqa: F401
     from probes.agent.reader import AgentReader, ReaderSettings
     from probes.config import KubeConfig
     from probes.engine.history import History
+    from probes.kube import connect as kubeconnect  # noqa: F401
 
     t_setup = time.monotonic()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(a.agents)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(a.agents)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     try:
         ready = line(proc, 300)
         print(f"lab with {ready['agents']} agents up in {time.monotonic() - t_setup:.1f} s", flush=True)
         time.sleep(12)  # every agent has a round of results before the first read
         dns, egress = History(), History()
-        reader = AgentReader(KubeConfig(kubeconfig=ready["kubeconfig"]), ReaderSettings(budget=a.budget),
-                             dns_history=dns, egress_history=egress)
+        reader = AgentReader(
+            KubeConfig(kubeconfig=ready["kubeconfig"]),
+            ReaderSettings(budget=a.budget),
+            dns_history=dns,
+            egress_history=egress,
+        )
         ru0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
         reader.start()
         limit = t0 + a.agents / a.budget * 1.5 + 60
@@ -174,15 +187,23 @@ def main() -> None:
     wall = t1 - t0
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     rps = stats["requests"] / stats["span_s"] if stats["span_s"] else 0.0
-    print(f"full rolling refresh: {wall:.1f} s for {ok}/{a.agents} agents ({results} results replayed, "
-          f"{len(dns.keys())} DNS + {len(egress.keys())} egress series)")
-    print(f"reader CPU: {cpu:.2f} s over {wall:.1f} s = {100 * cpu / wall:.1f} % of one core; "
-          f"peak RSS {ru1.ru_maxrss / 1024:.0f} MB")
-    print(f"API requests at the lab: {stats['requests']} ({stats['verbs']}), {rps:.2f}/s on average, "
-          f"worst one-second window {stats['worst_1s']} by arrival (the lab shares its process with the "
-          f"agents), {worst_sent} by send time (budget {a.budget:g}/s)")
-    print(f"agents={a.agents} budget={a.budget:g} refresh_s={wall:.1f} cpu_pct={100 * cpu / wall:.1f} "
-          f"rps={rps:.2f} worst_1s_arrival={stats['worst_1s']} worst_1s_sent={worst_sent} read_ok={ok}")
+    print(
+        f"full rolling refresh: {wall:.1f} s for {ok}/{a.agents} agents ({results} results replayed, "
+        f"{len(dns.keys())} DNS + {len(egress.keys())} egress series)"
+    )
+    print(
+        f"reader CPU: {cpu:.2f} s over {wall:.1f} s = {100 * cpu / wall:.1f} % of one core; "
+        f"peak RSS {ru1.ru_maxrss / 1024:.0f} MB"
+    )
+    print(
+        f"API requests at the lab: {stats['requests']} ({stats['verbs']}), {rps:.2f}/s on average, "
+        f"worst one-second window {stats['worst_1s']} by arrival (the lab shares its process with the "
+        f"agents), {worst_sent} by send time (budget {a.budget:g}/s)"
+    )
+    print(
+        f"agents={a.agents} budget={a.budget:g} refresh_s={wall:.1f} cpu_pct={100 * cpu / wall:.1f} "
+        f"rps={rps:.2f} worst_1s_arrival={stats['worst_1s']} worst_1s_sent={worst_sent} read_ok={ok}"
+    )
 
 
 if __name__ == "__main__":

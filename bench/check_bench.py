@@ -30,8 +30,18 @@ def one(extra: list[str]) -> tuple[float, int, int]:
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AKSNET_", "KUBECONFIG"))}
         env.update({"HOME": home, "XDG_CONFIG_HOME": home, "PYTHONPATH": str(ROOT)})
-        cmd = [str(Path(sys.executable).with_name("aksnet-top")),
-               "check", "--demo", "--interval", "1", "--cycles", "2", "--output", "json", *extra]
+        cmd = [
+            str(Path(sys.executable).with_name("aksnet-top")),
+            "check",
+            "--demo",
+            "--interval",
+            "1",
+            "--cycles",
+            "2",
+            "--output",
+            "json",
+            *extra,
+        ]
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
         dt = time.perf_counter() - t0
@@ -44,9 +54,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     res = {}
-    cases = (("healthy", ["--scenario", "healthy"]),
-             ("nodes1000", ["--scenario", "overlay", "--nodes", "1000"]),
-             ("nodes1000_budget5", ["--scenario", "overlay", "--nodes", "1000", "--agent-budget", "5"]))
+    cases = (
+        ("healthy", ["--scenario", "healthy"]),
+        ("nodes1000", ["--scenario", "overlay", "--nodes", "1000"]),
+        ("nodes1000_budget5", ["--scenario", "overlay", "--nodes", "1000", "--agent-budget", "5"]),
+    )
     for label, extra in cases:
         times = []
         for _ in range(max(1, min(a.runs, 20))):
@@ -54,8 +66,10 @@ def main() -> None:
             times.append(dt)
             print(f"{label}: {dt:.2f} s (exit {rc}, {nodes} nodes)", flush=True)
         res[label] = statistics.median(times)
-    print(f"healthy_s={res['healthy']:.2f} nodes1000_s={res['nodes1000']:.2f} "
-          f"nodes1000_budget5_s={res['nodes1000_budget5']:.2f} target_healthy_s=3 target_nodes1000_s=6")
+    print(
+        f"healthy_s={res['healthy']:.2f} nodes1000_s={res['nodes1000']:.2f} "
+        f"nodes1000_budget5_s={res['nodes1000_budget5']:.2f} target_healthy_s=3 target_nodes1000_s=6"
+    )
 
 
 if __name__ == "__main__":

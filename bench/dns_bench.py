@@ -23,17 +23,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from probes.dns.probe import DnsProbe, DnsOutcome  # noqa: E402
-from probes.lab.dnsserver import Zone  # noqa: E402
+from probes.dns.probe import DnsOutcome, DnsProbe  # noqa: E402
 from probes.dns.resolvers import Resolver, ResolverKind  # noqa: E402
+from probes.lab.dnsserver import Zone  # noqa: E402
 
 NAME = "kubernetes.default.svc.cluster.local"
 
 
 @contextmanager
 def responder(delay_ms: float):
-    p = subprocess.Popen([sys.executable, "-m", "probes.lab.dnsserver", "--delay", str(delay_ms)],
-                         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "probes.lab.dnsserver", "--delay", str(delay_ms)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = int(p.stdout.readline())
         yield port
@@ -62,8 +67,12 @@ async def ours(port: int, n: int) -> list[float]:
 def dig(port: int, n: int) -> list[float]:
     out = []
     for _ in range(n):
-        p = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=2", NAME, "A"],
-                           capture_output=True, text=True, timeout=10)
+        p = subprocess.run(
+            ["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=2", NAME, "A"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         m = re.search(r"Query time: (\d+) (msec|usec)", p.stdout)
         if m:
             v = float(m.group(1))
@@ -133,10 +142,15 @@ def main() -> int:
         secs = 2.0 if a.quick else 5.0
         ok, bad, lost, el = asyncio.run(throughput(port, secs, 64))
     qps = ok / el
-    print(f"throughput: {ok} good answers in {el:.2f} s = {qps:.0f} q/s; "
-          f"mis-attributed {bad}, lost {lost}", flush=True)
-    kv.update(qps=f"{qps:.0f}", answered=str(ok), misattributed=str(bad), lost=str(lost),
-              cpus=str(os.cpu_count()), targets_met=str(ok_all and bad == 0 and lost == 0).lower())
+    print(f"throughput: {ok} good answers in {el:.2f} s = {qps:.0f} q/s; mis-attributed {bad}, lost {lost}", flush=True)
+    kv.update(
+        qps=f"{qps:.0f}",
+        answered=str(ok),
+        misattributed=str(bad),
+        lost=str(lost),
+        cpus=str(os.cpu_count()),
+        targets_met=str(ok_all and bad == 0 and lost == 0).lower(),
+    )
     print(" ".join(f"{k}={v}" for k, v in kv.items()))
     return 0
 

@@ -22,13 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes.dns.probe import DnsResult, DnsOutcome  # noqa: E402
-from probes.dns.service import DnsPlan, Vantage, VantagePlan  # noqa: E402
-from probes.engine.history import History  # noqa: E402
-from probes.engine.history import percentile  # noqa: E402
-from probes.kube.model import LOCAL_VANTAGE, node_vantage  # noqa: E402
+from probes.dns.probe import DnsOutcome, DnsResult  # noqa: E402
 from probes.dns.resolvers import Resolver, ResolverKind  # noqa: E402
+from probes.dns.service import DnsPlan, Vantage, VantagePlan  # noqa: E402
+from probes.engine.history import (
+    History,  # noqa: E402
+    percentile,  # noqa: E402
+)
 from probes.engine.store import Store  # noqa: E402
+from probes.kube.model import LOCAL_VANTAGE, node_vantage  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
 from tui.dns_pane import DnsPane, DnsTable  # noqa: E402
 
@@ -44,14 +46,20 @@ class Source:
 
 
 def make_plan(nodes: int) -> DnsPlan:
-    common = (Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10"),
-              Resolver("coredns/coredns-789789675-abcde", ResolverKind.COREDNS, "10.244.0.10"),
-              Resolver("coredns/coredns-789789675-fghij", ResolverKind.COREDNS, "10.244.1.10"))
+    common = (
+        Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10"),
+        Resolver("coredns/coredns-789789675-abcde", ResolverKind.COREDNS, "10.244.0.10"),
+        Resolver("coredns/coredns-789789675-fghij", ResolverKind.COREDNS, "10.244.1.10"),
+    )
     vps = [VantagePlan(Vantage(LOCAL_VANTAGE), common)]
     for i in range(nodes):
         name = f"aks-nodepool1-12345678-vmss{i:06d}"
-        vps.append(VantagePlan(Vantage(node_vantage(name), name),
-                               (Resolver("nodelocal", ResolverKind.NODELOCAL, "169.254.20.10"), *common)))
+        vps.append(
+            VantagePlan(
+                Vantage(node_vantage(name), name),
+                (Resolver("nodelocal", ResolverKind.NODELOCAL, "169.254.20.10"), *common),
+            )
+        )
     return DnsPlan(1, tuple(vps), NAMES)
 
 
@@ -74,9 +82,18 @@ async def run(seconds: float, rate: int, nodes: int) -> dict[str, float]:
             for _ in range(batch):
                 v, r, n = keys[i % len(keys)]
                 lost = i % 97 == 0
-                res = DnsResult(v, r.key, r.address, f"{r.address}:53", n, "A",
-                                DnsOutcome.TIMEOUT if lost else DnsOutcome.OK, 2000.0 if lost else 0.3 + (i % 13) / 10,
-                                raw="" if lost else f"{n}. 30 IN A 10.0.0.1", timestamp=time.time())
+                res = DnsResult(
+                    v,
+                    r.key,
+                    r.address,
+                    f"{r.address}:53",
+                    n,
+                    "A",
+                    DnsOutcome.TIMEOUT if lost else DnsOutcome.OK,
+                    2000.0 if lost else 0.3 + (i % 13) / 10,
+                    raw="" if lost else f"{n}. 30 IN A 10.0.0.1",
+                    timestamp=time.time(),
+                )
                 src.history.add(res.key, res)
                 i += 1
             sent[0] = i
@@ -129,13 +146,21 @@ async def run(seconds: float, rate: int, nodes: int) -> dict[str, float]:
         await pilot.pause(0.3)
         costs = list(app.publisher.costs)
     return {
-        "rows": len(keys) + len(plan.vantages), "results": sent[0], "results_per_s": round(sent[0] / elapsed),
-        "ticks": len(ticks), "tick_p50_ms": round(pct(ticks, 50), 2), "tick_p95_ms": round(pct(ticks, 95), 2),
-        "render_p50_ms": round(pct(renders, 50), 2), "frame_p50_ms": round(pct(frames, 50), 2),
-        "frame_p95_ms": round(pct(frames, 95), 2), "frame_max_ms": round(max(frames, default=0), 2),
-        "loop_lag_p95_ms": round(pct(lags, 95), 2), "loop_lag_max_ms": round(max(lags, default=0), 2),
+        "rows": len(keys) + len(plan.vantages),
+        "results": sent[0],
+        "results_per_s": round(sent[0] / elapsed),
+        "ticks": len(ticks),
+        "tick_p50_ms": round(pct(ticks, 50), 2),
+        "tick_p95_ms": round(pct(ticks, 95), 2),
+        "render_p50_ms": round(pct(renders, 50), 2),
+        "frame_p50_ms": round(pct(frames, 50), 2),
+        "frame_p95_ms": round(pct(frames, 95), 2),
+        "frame_max_ms": round(max(frames, default=0), 2),
+        "loop_lag_p95_ms": round(pct(lags, 95), 2),
+        "loop_lag_max_ms": round(max(lags, default=0), 2),
         "mean_tick_ms": round(statistics.fmean(ticks), 2) if ticks else 0.0,
-        "publish_p50_ms": round(pct(costs, 50), 2), "publish_p95_ms": round(pct(costs, 95), 2),
+        "publish_p50_ms": round(pct(costs, 50), 2),
+        "publish_p95_ms": round(pct(costs, 95), 2),
     }
 
 

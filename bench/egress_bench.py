@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from probes.egress.probe import EgressProbe, EgressOutcome, raise_nofile_limit  # noqa: E402
+from probes.egress.probe import EgressOutcome, EgressProbe, raise_nofile_limit  # noqa: E402
 from probes.lab.tcptargets import DropListener  # noqa: E402
 
 
@@ -73,8 +73,10 @@ def round_bench(n: int, kv: dict) -> bool:
             el, counts, peak = asyncio.run(_round(targets, mode))
             good = counts.get("timeout", 0) == n and el <= 2.5
             ok &= good
-            print(f"{mode}: {n} dropped targets, one round in {el:.3f} s (peak in flight {peak}); "
-                  f"outcomes {counts}", flush=True)
+            print(
+                f"{mode}: {n} dropped targets, one round in {el:.3f} s (peak in flight {peak}); outcomes {counts}",
+                flush=True,
+            )
             kv[f"round_{mode}_s"] = f"{el:.3f}"
             kv[f"round_{mode}_timeouts"] = str(counts.get("timeout", 0))
     finally:
@@ -90,8 +92,12 @@ def nc_connect_us(host: str, port: int, n: int) -> list[float]:
     out = []
     pat = re.compile(r"^(connect|pselect6|select|poll|ppoll)\(.*<([0-9.]+)>$", re.M)
     for _ in range(n):
-        r = subprocess.run(["strace", "-T", "-e", "trace=connect,pselect6,select,poll,ppoll",
-                            "nc", "-z", host, str(port)], capture_output=True, text=True, timeout=10)
+        r = subprocess.run(
+            ["strace", "-T", "-e", "trace=connect,pselect6,select,poll,ppoll", "nc", "-z", host, str(port)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         calls = pat.findall(r.stderr)
         idx = [i for i, (name, _) in enumerate(calls) if name == "connect"]
         if r.returncode != 0 or not idx:
@@ -141,8 +147,13 @@ async def ours_us(target: str, mode: str, n: int) -> tuple[list[float], list[flo
 def listener_process():
     """The loopback targets in their own process (python -m probes.lab.tcptargets), so the
     listener's accept thread does not share a GIL with the probe being measured."""
-    p = subprocess.Popen([sys.executable, "-m", "probes.lab.tcptargets"], cwd=ROOT,
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "probes.lab.tcptargets"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         yield json.loads(p.stdout.readline())
     finally:
@@ -170,8 +181,9 @@ def handshake_bench(n: int, kv: dict) -> bool:
             if samples:
                 nc = statistics.median(samples)
                 kv["nc_med_us"] = f"{nc:.1f}"
-                print(f"nc -z connect()+pselect6() (strace -T): median {nc:.1f} µs over "
-                      f"{len(samples)} runs", flush=True)
+                print(
+                    f"nc -z connect()+pselect6() (strace -T): median {nc:.1f} µs over {len(samples)} runs", flush=True
+                )
         else:
             print("nc or strace missing (apt-get install netcat-openbsd strace): no nc reference")
         for mode in ["connect"] + (["syn"] if os.geteuid() == 0 else []):
@@ -180,8 +192,7 @@ def handshake_bench(n: int, kv: dict) -> bool:
             kv[f"ours_{mode}_med_us"] = f"{med:.1f}"
             kv[f"floor_{mode}_med_us"] = f"{ideal:.1f}"
             kv[f"ratio_{mode}_vs_floor"] = f"{med / ideal:.2f}"
-            line = (f"ours ({mode}): median {med:.1f} µs; interleaved floor {ideal:.1f} µs "
-                    f"({med / ideal:.2f}x)")
+            line = f"ours ({mode}): median {med:.1f} µs; interleaved floor {ideal:.1f} µs ({med / ideal:.2f}x)"
             if nc:
                 ratio = med / nc
                 kv[f"ratio_{mode}_vs_nc"] = f"{ratio:.2f}"

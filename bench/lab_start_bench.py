@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE = ("import time; t = time.perf_counter()\n"
-        "from probes.lab.serve import start_embedded\n"
-        "srv, kc = start_embedded('healthy'); print(time.perf_counter() - t)\n"
-        "srv.stop()\n")
+CODE = (
+    "import time; t = time.perf_counter()\n"
+    "from probes.lab.serve import start_embedded\n"
+    "srv, kc = start_embedded('healthy'); print(time.perf_counter() - t)\n"
+    "srv.stop()\n"
+)
 
 
 def main() -> int:

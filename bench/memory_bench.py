@@ -76,11 +76,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10.0, help="how long to run (default 10; 30 for the full target)")
     ap.add_argument("--nodes", type=int, default=5000)
-    ap.add_argument("--scenario", default="overlay", help="demo scenario to scale (default overlay: AKS allows 5,000 overlay nodes)")
+    ap.add_argument(
+        "--scenario", default="overlay", help="demo scenario to scale (default overlay: AKS allows 5,000 overlay nodes)"
+    )
     ap.add_argument("--no-tabs", action="store_true", help="stay on the topology tab instead of visiting every tab")
     ap.add_argument("--csv", metavar="PATH", help="write the samples (seconds, app MB, lab MB)")
-    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                    help="set for the app, e.g. AKSNET_AZURE_ENABLED=false to see what one source costs (repeatable)")
+    ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set for the app, e.g. AKSNET_AZURE_ENABLED=false to see what one source costs (repeatable)",
+    )
     args = ap.parse_args()
     if not shutil.which("tmux"):
         print("memory_bench: needs tmux", file=sys.stderr)
@@ -89,13 +96,18 @@ def main() -> int:
     home = Path(f"/tmp/{session}")
     home.mkdir(exist_ok=True)
     extra_env = " ".join(shlex.quote(e) for e in args.env)
-    cmd = (f"cd {ROOT} && exec env HOME={home} XDG_CONFIG_HOME={home} PYTHONPATH={ROOT} {extra_env} {PY} -m tui.cli --demo "
-           f"--scenario {args.scenario} --nodes {args.nodes}")
+    cmd = (
+        f"cd {ROOT} && exec env HOME={home} XDG_CONFIG_HOME={home} PYTHONPATH={ROOT} {extra_env} {PY} -m tui.cli --demo "
+        f"--scenario {args.scenario} --nodes {args.nodes}"
+    )
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd], check=True)
     samples: list[tuple[float, float, float]] = []
     try:
-        pid = int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"], capture_output=True,
-                                 text=True, check=True).stdout.strip())
+        pid = int(
+            subprocess.run(
+                ["tmux", "display", "-p", "-t", session, "#{pane_pid}"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
         t0 = time.monotonic()
         end = t0 + args.minutes * 60
         tab = 0
@@ -132,12 +144,18 @@ def main() -> int:
     spread = max(abs(a - mean_half) for _, a in half) / mean_half * 100
     peak = max(a for _, a in app_series)
     figures = {
-        "minutes": round(samples[-1][0] / 60, 1), "nodes": args.nodes, "scenario": args.scenario,
-        "app_mb_1min": round(at_1min, 1), "app_mb_peak": round(peak, 1), "app_mb_last": round(samples[-1][1], 1),
+        "minutes": round(samples[-1][0] / 60, 1),
+        "nodes": args.nodes,
+        "scenario": args.scenario,
+        "app_mb_1min": round(at_1min, 1),
+        "app_mb_peak": round(peak, 1),
+        "app_mb_last": round(samples[-1][1], 1),
         "slope_mb_per_min": round(slope_mb_per_min(app_series), 2),
         "slope_2nd_half_mb_per_min": round(slope_mb_per_min(half), 2),
-        "spread_2nd_half_pct": round(spread, 1), "lab_mb_last": round(samples[-1][2], 1),
-        "under_400mb": peak <= TARGET_MB, "flat_5pct": spread <= FLAT_PCT,
+        "spread_2nd_half_pct": round(spread, 1),
+        "lab_mb_last": round(samples[-1][2], 1),
+        "under_400mb": peak <= TARGET_MB,
+        "flat_5pct": spread <= FLAT_PCT,
     }
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
     return 0

@@ -77,8 +77,9 @@ async def bench_redraw(n: int, rounds: int = 20) -> tuple[float, float]:
     reps = [live_report(n, hot=n // 2, version=1), live_report(n, hot=n // 3, version=2)]
     src = FakeSource(reps[0])
     pane = SnatPane(clock=lambda: T0)
-    app = AksnetTopApp(make_store(), panes=[pane], snat=src, clock=lambda: 100.0, wall_clock=lambda: T0,
-                       refresh_interval=10)
+    app = AksnetTopApp(
+        make_store(), panes=[pane], snat=src, clock=lambda: 100.0, wall_clock=lambda: T0, refresh_interval=10
+    )
     times = []
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
@@ -98,6 +99,7 @@ def bench_calls(minutes: int) -> tuple[int, float, int]:
         svc = service(arm, lab_store(arm.scenario), clock=lambda: now[0])
         svc.start()
         try:
+
             def wait(cond) -> None:  # type: ignore[no-untyped-def]
                 end = time.monotonic() + 10
                 while not cond() and time.monotonic() < end:
@@ -121,8 +123,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--minutes", type=int, default=60)
-    ap.add_argument("--gc-ab", type=int, metavar="ROUNDS", default=0,
-                    help="only compare parse+join with the collector on vs paused, ROUNDS pairs, then exit")
+    ap.add_argument(
+        "--gc-ab",
+        type=int,
+        metavar="ROUNDS",
+        default=0,
+        help="only compare parse+join with the collector on vs paused, ROUNDS pairs, then exit",
+    )
     a = ap.parse_args()
     if a.gc_ab:
         on, off = bench_join_gc_ab(a.nodes, a.gc_ab)
@@ -132,9 +139,17 @@ def main() -> int:
     r_med, r_max = asyncio.run(bench_redraw(a.nodes))
     first, avg, worst = bench_calls(a.minutes)
     ok = j_med <= 100 and r_med <= 50 and worst <= 3  # medians: one 2-core box, other work running
-    out = {"nodes": a.nodes, "join_median_ms": round(j_med, 1), "join_max_ms": round(j_max, 1),
-           "redraw_median_ms": round(r_med, 1), "redraw_max_ms": round(r_max, 1), "arm_first_minute": first,
-           "arm_per_min_avg": round(avg, 2), "arm_per_min_max": worst, "pass": ok}
+    out = {
+        "nodes": a.nodes,
+        "join_median_ms": round(j_med, 1),
+        "join_max_ms": round(j_max, 1),
+        "redraw_median_ms": round(r_med, 1),
+        "redraw_max_ms": round(r_max, 1),
+        "arm_first_minute": first,
+        "arm_per_min_avg": round(avg, 2),
+        "arm_per_min_max": worst,
+        "pass": ok,
+    }
     print(" ".join(f"{k}={v}" for k, v in out.items()))
     return 0 if ok else 1
 

@@ -89,7 +89,10 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[flo
 
 def start_lab(nodes: int, scenario: str, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
     kubeconfig = tmp / "kubeconfig"
-    proc = subprocess.Popen([str(BIN), "lab", "--scenario", scenario, "--nodes", str(nodes), "--kubeconfig-out", str(kubeconfig)], stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(BIN), "lab", "--scenario", scenario, "--nodes", str(nodes), "--kubeconfig-out", str(kubeconfig)],
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while not kubeconfig.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -108,7 +111,9 @@ def first_frame(timeout: float = 20.0) -> tuple[float, float]:
     frame = topo = float("nan")
     try:
         while time.perf_counter() - t0 < timeout:
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
             now = time.perf_counter() - t0
             if frame != frame and ("Quit" in screen or "starting" in screen or "connecting" in screen):
                 frame = now
@@ -125,12 +130,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--scenario", default="overlay", help="lab scenario to scale (default overlay: AKS allows 5,000 overlay nodes)")
+    ap.add_argument(
+        "--scenario", default="overlay", help="lab scenario to scale (default overlay: AKS allows 5,000 overlay nodes)"
+    )
     ap.add_argument("--no-tui", action="store_true", help="skip the tmux first-frame measurement")
     ap.add_argument("--no-json", action="store_true", help="skip `kubectl get nodes -o json` (slow at 5,000 nodes)")
-    ap.add_argument("--root", type=Path, default=ROOT, help="checkout whose probes/ the collection imports (default: this one)")
-    ap.add_argument("--compare", type=Path, default=None, metavar="DIR",
-                    help="also run the cold collection from checkout DIR in every round (before/after in one run)")
+    ap.add_argument(
+        "--root", type=Path, default=ROOT, help="checkout whose probes/ the collection imports (default: this one)"
+    )
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also run the cold collection from checkout DIR in every round (before/after in one run)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="print each interleaved pair")
     args = ap.parse_args()
     kubectl = shutil.which("kubectl")
@@ -142,7 +156,10 @@ def main() -> None:
         lab, kubeconfig = start_lab(args.nodes, args.scenario, tmp)
         try:
             env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=str(tmp))  # fresh kubectl discovery cache each run
-            rows = {"kubectl_get_nodes": [kubectl, "get", "nodes"], "kubectl_get_nodes_json": [kubectl, "get", "nodes", "-o", "json"]}
+            rows = {
+                "kubectl_get_nodes": [kubectl, "get", "nodes"],
+                "kubectl_get_nodes_json": [kubectl, "get", "nodes", "-o", "json"],
+            }
             # An installed aksnet-top has its bytecode compiled at install time; so do we, in a
             # private cache (the tree is left alone), warmed by one unmeasured run.
             ours_env = dict(os.environ, PYTHONPATH=str(args.root), PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
@@ -203,9 +220,17 @@ def main() -> None:
                 figures["compare_cold_process_s"] = round(statistics.median(walls["compare_cold_process"]), 3)
                 figures["compare_process_vs_kubectl_get_nodes"] = round(statistics.median(ratios["compare_process"]), 3)
             if args.verbose:
-                print("rounds (kubectl get nodes s, ours cold process s[, --compare's]):",
-                      " ".join("(" + ",".join(f"{v:.3f}" for v in vals) + ")" for vals in zip(
-                          walls["kubectl_get_nodes"], walls["aksnet_cold_process"], *([walls["compare_cold_process"]] if args.compare else []))))
+                print(
+                    "rounds (kubectl get nodes s, ours cold process s[, --compare's]):",
+                    " ".join(
+                        "(" + ",".join(f"{v:.3f}" for v in vals) + ")"
+                        for vals in zip(
+                            walls["kubectl_get_nodes"],
+                            walls["aksnet_cold_process"],
+                            *([walls["compare_cold_process"]] if args.compare else []),
+                        )
+                    ),
+                )
         finally:
             lab.terminate()
             lab.wait(10)

@@ -34,10 +34,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from probes import config as configmod  # noqa: E402
+from probes import demo as demomod  # noqa: E402
 from probes.engine.history import percentile  # noqa: E402
 from probes.engine.store import Store  # noqa: E402
 from probes.kube.source import KubeSource  # noqa: E402
-from probes import demo as demomod  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
 from tui.features import build_all, run_cleanups  # noqa: E402
 from tui.topology_pane import TopologyTree  # noqa: E402
@@ -57,8 +57,14 @@ def make_app(scenario: str, nodes: int) -> tuple[AksnetTopApp, Any, Any, Store]:
     source = KubeSource(store, kube)
     features = build_all(cfg, store, lab.endpoints, kube)
     feeds = features.feeds
-    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, **feeds,
-                       refresh_interval=cfg.ui.refresh_interval, banner=f"demo: {scenario}")
+    app = AksnetTopApp(
+        store,
+        [source, *features.sources],
+        panes=features.panes,
+        **feeds,
+        refresh_interval=cfg.ui.refresh_interval,
+        banner=f"demo: {scenario}",
+    )
     return app, lab, features, store
 
 
@@ -115,27 +121,45 @@ async def run(seconds: float, nodes: int, scenario: str) -> dict[str, Any]:
             await asyncio.sleep(seconds)
             timer.stop()
             gc.callbacks.remove(on_gc)
-            out.update({"gc_runs": len(gc_runs), "gc_gen2_runs": sum(1 for g, _ in gc_runs if g == 2),
-                        "gc_max_ms": round(max((ms for _, ms in gc_runs), default=0.0), 1)})
+            out.update(
+                {
+                    "gc_runs": len(gc_runs),
+                    "gc_gen2_runs": sum(1 for g, _ in gc_runs if g == 2),
+                    "gc_max_ms": round(max((ms for _, ms in gc_runs), default=0.0), 1),
+                }
+            )
             stalls = [max(0.0, g - BEAT * 1000) for g in gaps]
-            out.update({
-                "beats": len(gaps), "stall_max_ms": round(max(stalls, default=0.0), 1),
-                "stall_p99_ms": round(pct(stalls, 99), 1), "stall_p95_ms": round(pct(stalls, 95), 1),
-                "ui_busy_max_ms": round(max(busy, default=0.0), 1), "ui_busy_p99_ms": round(pct(busy, 99), 1),
-                "ui_cpu_share_pct": round(100 * sum(busy) / max(sum(gaps), 1e-9), 1),
-                "ui_render": render_name, "ui_render_n": len(ui_costs),
-                "ui_render_p50_ms": round(pct(ui_costs, 50), 2), "ui_render_p95_ms": round(pct(ui_costs, 95), 2),
-                "ui_render_max_ms": round(max(ui_costs, default=0.0), 2),
-            })
+            out.update(
+                {
+                    "beats": len(gaps),
+                    "stall_max_ms": round(max(stalls, default=0.0), 1),
+                    "stall_p99_ms": round(pct(stalls, 99), 1),
+                    "stall_p95_ms": round(pct(stalls, 95), 1),
+                    "ui_busy_max_ms": round(max(busy, default=0.0), 1),
+                    "ui_busy_p99_ms": round(pct(busy, 99), 1),
+                    "ui_cpu_share_pct": round(100 * sum(busy) / max(sum(gaps), 1e-9), 1),
+                    "ui_render": render_name,
+                    "ui_render_n": len(ui_costs),
+                    "ui_render_p50_ms": round(pct(ui_costs, 50), 2),
+                    "ui_render_p95_ms": round(pct(ui_costs, 95), 2),
+                    "ui_render_max_ms": round(max(ui_costs, default=0.0), 2),
+                }
+            )
             if publisher is not None:
                 costs = list(publisher.costs)
-                out.update({"publish_frames": len(costs), "publish_p50_ms": round(pct(costs, 50), 2),
-                            "publish_p95_ms": round(pct(costs, 95), 2),
-                            "publish_max_ms": round(max(costs, default=0.0), 2),
-                            "findings_judged": getattr(publisher, "judged", "n/a")})
+                out.update(
+                    {
+                        "publish_frames": len(costs),
+                        "publish_p50_ms": round(pct(costs, 50), 2),
+                        "publish_p95_ms": round(pct(costs, 95), 2),
+                        "publish_max_ms": round(max(costs, default=0.0), 2),
+                        "findings_judged": getattr(publisher, "judged", "n/a"),
+                    }
+                )
             else:
-                out.update({"publish_frames": "n/a", "publish_p50_ms": "n/a", "publish_p95_ms": "n/a",
-                            "publish_max_ms": "n/a"})
+                out.update(
+                    {"publish_frames": "n/a", "publish_p50_ms": "n/a", "publish_p95_ms": "n/a", "publish_max_ms": "n/a"}
+                )
             # tab switches with every pool expanded (5,000 nodes loaded in the tree)
             app.action_show_tab(1)
             app.action_expand_all()
@@ -150,10 +174,14 @@ async def run(seconds: float, nodes: int, scenario: str) -> dict[str, Any]:
                 switches.append((time.perf_counter() - t) * 1000)
                 cpu.append((time.thread_time() - c) * 1000)  # the UI thread's own CPU (no GIL waits)
                 await pilot.pause(0.5)
-            out.update({"tab_switch_max_ms": round(max(switches), 1),
-                        "tab_switch_p50_ms": round(pct(switches, 50), 1),
-                        "tab_switch_ui_cpu_max_ms": round(max(cpu), 1),
-                        "tab_switch_ui_cpu_p50_ms": round(pct(cpu, 50), 1)})
+            out.update(
+                {
+                    "tab_switch_max_ms": round(max(switches), 1),
+                    "tab_switch_p50_ms": round(pct(switches, 50), 1),
+                    "tab_switch_ui_cpu_max_ms": round(max(cpu), 1),
+                    "tab_switch_ui_cpu_p50_ms": round(pct(cpu, 50), 1),
+                }
+            )
     finally:
         run_cleanups(features)
         lab.stop()

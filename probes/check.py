@@ -11,7 +11,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from probes.config import Config
@@ -49,27 +49,63 @@ def _topology_json(topo: Topology, now: float) -> dict[str, Any]:
         "server_version": topo.server_version,
         "nodes": len(topo.nodes),
         "nodes_ready": topo.ready_nodes,
-        "pools": [{"name": p.name, "mode": p.mode, "nodes": p.nodes, "ready": p.ready, "vm_size": p.instance_type,
-                   "kubelet_versions": list(p.kubelet_versions)} for p in topo.pools],
+        "pools": [
+            {
+                "name": p.name,
+                "mode": p.mode,
+                "nodes": p.nodes,
+                "ready": p.ready,
+                "vm_size": p.instance_type,
+                "kubelet_versions": list(p.kubelet_versions),
+            }
+            for p in topo.pools
+        ],
         "nodelocal": {"enabled": topo.nodelocal_enabled, "ready": sum(1 for p in topo.nodelocal.values() if p.ready)},
         "coredns": {"pods": len(topo.coredns), "ready": sum(1 for p in topo.coredns if p.ready)},
-        "loadbalancer_services": [{"namespace": s.namespace, "name": s.name, "external_ips": list(s.external_ips),
-                                   "pending": s.pending, "internal": s.internal_lb} for s in topo.services],
-        "node_list": [{"name": n.name, "pool": n.pool, "internal_ip": n.internal_ip, "pod_cidrs": list(n.pod_cidrs),
-                       "ready": n.ready, "cordoned": n.cordoned, "network_unavailable": n.network_unavailable,
-                       "phase": node_phase(n, now) or None} for n in topo.nodes],
+        "loadbalancer_services": [
+            {
+                "namespace": s.namespace,
+                "name": s.name,
+                "external_ips": list(s.external_ips),
+                "pending": s.pending,
+                "internal": s.internal_lb,
+            }
+            for s in topo.services
+        ],
+        "node_list": [
+            {
+                "name": n.name,
+                "pool": n.pool,
+                "internal_ip": n.internal_ip,
+                "pod_cidrs": list(n.pod_cidrs),
+                "ready": n.ready,
+                "cordoned": n.cordoned,
+                "network_unavailable": n.network_unavailable,
+                "phase": node_phase(n, now) or None,
+            }
+            for n in topo.nodes
+        ],
     }
 
 
 def _dns_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
     rows = []
     for key, st in sorted(stats.items(), key=lambda kv: tuple(kv[0])):
-        rows.append({"vantage": key.vantage, "resolver": key.resolver, "name": key.name, "type": key.qtype,
-                     "attempts": st.attempts, "loss_pct": round(st.loss_pct, 1),
-                     "p50_ms": None if st.p50 is None else round(st.p50, 3),
-                     "p95_ms": None if st.p95 is None else round(st.p95, 3),
-                     "last_outcome": st.last_outcome, "health": judge(st, DnsOutcome).value,
-                     "last_error": st.last_error})
+        rows.append(
+            {
+                "vantage": key.vantage,
+                "resolver": key.resolver,
+                "name": key.name,
+                "type": key.qtype,
+                "attempts": st.attempts,
+                "loss_pct": round(st.loss_pct, 1),
+                "p50_ms": None if st.p50 is None else round(st.p50, 3),
+                "p95_ms": None if st.p95 is None else round(st.p95, 3),
+                "last_outcome": st.last_outcome,
+                "health": judge(st, DnsOutcome).value,
+                "last_error": st.last_error,
+            }
+        )
     return rows
 
 
@@ -79,8 +115,12 @@ def _settled(services: Any, cycles: int) -> bool:
     from probes.egress.probe import EgressKey
 
     plan = services.dns.plan()
-    want: list[Any] = [ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
-                       for vp in plan.vantages for r in vp.resolvers for n in plan.names]
+    want: list[Any] = [
+        ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
+        for vp in plan.vantages
+        for r in vp.resolvers
+        for n in plan.names
+    ]
     eplan = services.egress.plan()
     ewant: list[Any] = [EgressKey(vp.vantage.name, t.text) for vp in eplan.vantages for t in vp.targets]
     for keys, hist in ((want, services.dns.history), (ewant, services.egress.history)):
@@ -95,12 +135,19 @@ def _settled(services: Any, cycles: int) -> bool:
     return services.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING)
 
 
-def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | None = None,
-        clock: Callable[[], float] = time.monotonic, log: Callable[[str], None] | None = None) -> CheckResult:
+def run(
+    cfg: Config,
+    *,
+    demo: bool = False,
+    cycles: int = 2,
+    interval: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    log: Callable[[str], None] | None = None,
+) -> CheckResult:
     """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble."""
     from probes.engine import services as servicesmod
-    from probes.kube.source import KubeSource
     from probes.engine.store import Store
+    from probes.kube.source import KubeSource
 
     say = log or (lambda _m: None)
     t0 = clock()
@@ -145,8 +192,12 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
         snap = store.snapshot()
         if not synced or "nodes" not in snap.synced:
             bad = [s for s in snap.statuses if s.state not in (SourceState.LIVE, SourceState.SYNCING)]
-            errors = [f"{s.source}: {s.message}" + (f" — {s.detail}" if s.detail else "") for s in bad] or ["the cluster could not be listed in time"]
-            return CheckResult(Exit.COULD_NOT_RUN, [], _report(snap, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN))
+            errors = [f"{s.source}: {s.message}" + (f" — {s.detail}" if s.detail else "") for s in bad] or [
+                "the cluster could not be listed in time"
+            ]
+            return CheckResult(
+                Exit.COULD_NOT_RUN, [], _report(snap, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN)
+            )
         say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing for {cycles} cycles")
         t_probe = clock()
         deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout) + 2.0
@@ -169,24 +220,47 @@ def run(cfg: Config, *, demo: bool = False, cycles: int = 2, interval: float | N
 
 
 def _egress_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
-    return [{"vantage": k.vantage, "target": k.target, "attempts": st.attempts, "success_pct": round(100 - st.loss_pct, 1)
-             if st.attempts else None, "handshake_p50_ms": None if st.p50 is None else round(st.p50, 3),
-             "handshake_p95_ms": None if st.p95 is None else round(st.p95, 3), "last_outcome": st.last_outcome,
-             "health": judge(st, EgressOutcome).value,
-             "last_error": st.last_error} for k, st in sorted(stats.items(), key=lambda kv: tuple(kv[0]))]
+    return [
+        {
+            "vantage": k.vantage,
+            "target": k.target,
+            "attempts": st.attempts,
+            "success_pct": round(100 - st.loss_pct, 1) if st.attempts else None,
+            "handshake_p50_ms": None if st.p50 is None else round(st.p50, 3),
+            "handshake_p95_ms": None if st.p95 is None else round(st.p95, 3),
+            "last_outcome": st.last_outcome,
+            "health": judge(st, EgressOutcome).value,
+            "last_error": st.last_error,
+        }
+        for k, st in sorted(stats.items(), key=lambda kv: tuple(kv[0]))
+    ]
 
 
 def _snat_json(report: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"state": report.state.value, "message": report.message, "nodes": []}
     if report.allocation is not None:
         a = report.allocation
-        out["allocation"] = {"tier": a.tier, "nodes": a.nodes, "surge": a.surge, "ports_per_node": a.expected,
-                             "ports_during_surge": a.during_surge, "outbound_ips": a.outbound_ips,
-                             "idle_timeout_min": a.idle_timeout}
+        out["allocation"] = {
+            "tier": a.tier,
+            "nodes": a.nodes,
+            "surge": a.surge,
+            "ports_per_node": a.expected,
+            "ports_during_surge": a.during_surge,
+            "outbound_ips": a.outbound_ips,
+            "idle_timeout_min": a.idle_timeout,
+        }
     if report.table is not None:
-        out["nodes"] = [{"node": n.node, "backend_ip": n.ip, "allocated": n.allocated,
-                         "used": None if n.used is None else round(n.used), "pct": None if n.pct is None else round(n.pct, 1),
-                         "failed_connections": round(n.failed)} for n in report.table.nodes]
+        out["nodes"] = [
+            {
+                "node": n.node,
+                "backend_ip": n.ip,
+                "allocated": n.allocated,
+                "used": None if n.used is None else round(n.used),
+                "pct": None if n.pct is None else round(n.pct, 1),
+                "failed_connections": round(n.failed),
+            }
+            for n in report.table.nodes
+        ]
     return out
 
 
@@ -211,19 +285,35 @@ def _agents_json(services: Any, topo: Topology) -> dict[str, Any]:
             rows.append({"node": n.name, "agent": None, "read_age_s": None, "error": "no agent on this node"})
             continue
         age = a.age()
-        rows.append({"node": n.name, "agent": a.pod, "read_age_s": None if age is None else round(age, 1),
-                     "results": a.results, "missed": a.missed, "mode": a.mode or None, "error": a.error or None})
-    return {"enabled": True, "discovered": reader.discovered, "error": reader.error or None,
-            "with_agent": sum(1 for r in rows if r["agent"]), "requests": reader.requests, "nodes": rows}
+        rows.append(
+            {
+                "node": n.name,
+                "agent": a.pod,
+                "read_age_s": None if age is None else round(age, 1),
+                "results": a.results,
+                "missed": a.missed,
+                "mode": a.mode or None,
+                "error": a.error or None,
+            }
+        )
+    return {
+        "enabled": True,
+        "discovered": reader.discovered,
+        "error": reader.error or None,
+        "with_agent": sum(1 for r in rows if r["agent"]),
+        "requests": reader.requests,
+        "nodes": rows,
+    }
 
 
-def _report(snap: Any, services: Any, findings: list[Finding], errors: list[str], cycles: int,
-            interval: float, code: Exit) -> dict[str, Any]:
+def _report(
+    snap: Any, services: Any, findings: list[Finding], errors: list[str], cycles: int, interval: float, code: Exit
+) -> dict[str, Any]:
     now = time.time()
     topo, target = snap.topology, snap.target
     return {
         "schema": SCHEMA,
-        "generated_at": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
         "target": target,
         "cycles": cycles,
         "interval_s": interval,
@@ -246,9 +336,12 @@ def render_table(result: CheckResult, out: IO[str] = sys.stdout) -> None:
     """Plain text for a terminal or a CI log: status, then one block per finding."""
     r = result.report
     topo = r["observations"]["topology"]
-    print(f"aksnet-top check: {r['status'].upper()} — {topo['cluster'] or r['target']} · {topo['plugin']} · "
-          f"{topo['nodes_ready']}/{topo['nodes']} nodes ready · {len(r['observations']['dns'])} DNS and "
-          f"{len(r['observations']['egress'])} egress probes × {r['cycles']} cycles", file=out)
+    print(
+        f"aksnet-top check: {r['status'].upper()} — {topo['cluster'] or r['target']} · {topo['plugin']} · "
+        f"{topo['nodes_ready']}/{topo['nodes']} nodes ready · {len(r['observations']['dns'])} DNS and "
+        f"{len(r['observations']['egress'])} egress probes × {r['cycles']} cycles",
+        file=out,
+    )
     for e in r["errors"]:
         print(f"  error: {e}", file=out)
     if not result.findings and not r["errors"]:

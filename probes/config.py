@@ -208,8 +208,9 @@ def _layer_schema() -> type:
     sections = []
     for name, sec_type in _sections().items():
         fields = [(k, typ | UnsetType, UNSET) for k, typ in _keys(sec_type).items()]
-        layer = msgspec.defstruct(f"{sec_type.__name__}Layer", fields, forbid_unknown_fields=True,
-                                  frozen=True, module=__name__)
+        layer = msgspec.defstruct(
+            f"{sec_type.__name__}Layer", fields, forbid_unknown_fields=True, frozen=True, module=__name__
+        )
         sections.append((name, layer | UnsetType, UNSET))
     return msgspec.defstruct("ConfigLayer", sections, forbid_unknown_fields=True, frozen=True, module=__name__)
 
@@ -341,7 +342,9 @@ def from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
                 out.setdefault(sec, {})[rest[len(sec) + 1 :]] = value
                 break
         else:
-            raise ConfigError(f"environment: unknown variable {name} (expected AKSNET_<SECTION>_<KEY>, sections: {', '.join(sorted(sections))})")
+            raise ConfigError(
+                f"environment: unknown variable {name} (expected AKSNET_<SECTION>_<KEY>, sections: {', '.join(sorted(sections))})"
+            )
     return out
 
 
@@ -354,8 +357,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
-                          "save it as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {e.start}: {data[e.start : e.start + 1]!r}); save it as UTF-8"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -136,18 +136,26 @@ class Launch:
                 arm_url=str(arm.get("url") or ""),
                 arm_credential=(lambda: StaticTokenCredential(token)) if token else None,
                 arm_discover=True,  # the lab's subscription and cluster, not the user's configured ones
-                dns_map=LocalDnsMap(self.local), egress_map=LocalEgressMap(self.local),
+                dns_map=LocalDnsMap(self.local),
+                egress_map=LocalEgressMap(self.local),
                 extra_targets=tuple(str(t) for t in doc.get("extra_targets") or ()),
             )
-            demo = Demo(kubeconfig, endpoints, scenario=str(doc.get("scenario") or ""), nodes=int(doc.get("nodes") or 0),
-                        notes=tuple(str(n) for n in doc.get("notes") or ()), _launch=self)
+            demo = Demo(
+                kubeconfig,
+                endpoints,
+                scenario=str(doc.get("scenario") or ""),
+                nodes=int(doc.get("nodes") or 0),
+                notes=tuple(str(n) for n in doc.get("notes") or ()),
+                _launch=self,
+            )
             if agents:
                 self._read_local(timeout)
                 if self.local.error:
                     raise DemoError(self.local.error)
             else:
-                self._reader = threading.Thread(target=self._read_local, args=(READY_TIMEOUT,),
-                                                name="demo-agents", daemon=True)
+                self._reader = threading.Thread(
+                    target=self._read_local, args=(READY_TIMEOUT,), name="demo-agents", daemon=True
+                )
                 self._reader.start()
             return demo
         except BaseException:
@@ -204,9 +212,14 @@ def launch(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any
         request["egress"] = {"interval": egress.interval, "timeout": egress.timeout, "targets": list(egress.targets)}
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "probes.lab.serve"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "probes.lab.serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     except OSError as e:
         raise DemoError(f"cannot start the demo's lab process: {e.strerror or e}") from None
     try:
@@ -218,8 +231,9 @@ def launch(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any
     return Launch(proc)
 
 
-def start(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any = None,
-          timeout: float = READY_TIMEOUT) -> Demo:
+def start(
+    scenario: str, nodes: int | None = None, dns: Any = None, egress: Any = None, timeout: float = READY_TIMEOUT
+) -> Demo:
     """launch() and wait until the cluster and its agents run; DemoError (one line) if not."""
     return launch(scenario, nodes, dns, egress).ready(timeout)
 

@@ -23,8 +23,7 @@ class ExitCode(IntEnum):
     USAGE = 4  # bad flag or value, unknown scenario, bad configuration file or variable
 
 
-EPILOG = ("Exit codes: 0 healthy (or done), 1 warnings, 2 critical, 3 could not run, "
-          "4 usage or configuration error.")
+EPILOG = "Exit codes: 0 healthy (or done), 1 warnings, 2 critical, 3 could not run, 4 usage or configuration error."
 
 
 def with_exit_codes(epilog: str | None) -> str:

@@ -19,11 +19,12 @@ sys.path.insert(0, str(ROOT))
 
 import dataclasses  # noqa: E402
 
-from probes.config import Config, KubeConfig  # noqa: E402
-from probes.kube.source import KubeSource  # noqa: E402
-from probes import demo as demomod  # noqa: E402
-from probes.engine.store import Store  # noqa: E402
 from textual.widgets import Input  # noqa: E402
+
+from probes import demo as demomod  # noqa: E402
+from probes.config import Config, KubeConfig  # noqa: E402
+from probes.engine.store import Store  # noqa: E402
+from probes.kube.source import KubeSource  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
 from tui.features import build_all, run_cleanups  # noqa: E402
 
@@ -31,7 +32,14 @@ OUT = ROOT / "screenshots"
 Step = Callable[[object], Awaitable[None]]
 
 
-async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopApp], None]], nodes: int | None = None, size: tuple[int, int] = (80, 24), dns_seconds: float = 0.0) -> Path:
+async def shot(
+    name: str,
+    scenario: str,
+    steps: list[str | Callable[[AksnetTopApp], None]],
+    nodes: int | None = None,
+    size: tuple[int, int] = (80, 24),
+    dns_seconds: float = 0.0,
+) -> Path:
     cfg = Config()
     demo = demomod.start(scenario, nodes, cfg.dns, cfg.egress)
     kubeconfig = demo.kubeconfig
@@ -41,7 +49,9 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
     cfg = dataclasses.replace(cfg, dns=dataclasses.replace(cfg.dns, interval=1.0, timeout=0.5))
     cfg = dataclasses.replace(cfg, egress=dataclasses.replace(cfg.egress, interval=1.0))  # timeout as configured (2 s)
     features = build_all(cfg, store, demo.endpoints, KubeConfig(kubeconfig=kubeconfig))
-    app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, **features.feeds, banner=f"demo: {scenario}")
+    app = AksnetTopApp(
+        store, [source, *features.sources], panes=features.panes, **features.feeds, banner=f"demo: {scenario}"
+    )
     try:
         async with app.run_test(size=size) as pilot:
             app.query_one(Input).cursor_blink = False
@@ -65,9 +75,11 @@ async def shot(name: str, scenario: str, steps: list[str | Callable[[AksnetTopAp
 
 def tab(title: str) -> Callable[[AksnetTopApp], None]:
     """A step that opens the tab of the pane titled `title`, whatever its number."""
+
     def go(app: AksnetTopApp) -> None:
         titles = [getattr(p, "PANE_TITLE", "") for p in app.panes]
         app.action_show_tab(titles.index(title) + 2)
+
     return go
 
 

@@ -107,12 +107,23 @@ class AksnetTopApp(App[None]):
         *[Binding(str(i), f"show_tab({i})", f"Tab {i}", show=False) for i in range(1, 6)],
     ]
 
-    def __init__(self, store: Store, sources: Iterable[Source] = (), *, panes: Iterable[Widget] = (),
-                 dns: object = None, egress: object = None, snat: object = None,
-                 route_source: Callable[[], object] | None = None, agents: object = None,
-                 publisher: Publisher | None = None, refresh_interval: float = 0.25,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 banner: str = "") -> None:
+    def __init__(
+        self,
+        store: Store,
+        sources: Iterable[Source] = (),
+        *,
+        panes: Iterable[Widget] = (),
+        dns: object = None,
+        egress: object = None,
+        snat: object = None,
+        route_source: Callable[[], object] | None = None,
+        agents: object = None,
+        publisher: Publisher | None = None,
+        refresh_interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        banner: str = "",
+    ) -> None:
         super().__init__()
         self.store = store
         self.sources = list(sources)
@@ -124,9 +135,16 @@ class AksnetTopApp(App[None]):
         # dns / egress: plan(), history, error; snat: report() (and routes()); route_source: the
         # route table as ARM reports it; agents: the agent reader. Only the publisher reads them.
         self.publisher = publisher or Publisher(
-            store, dns=dns, egress=egress, snat=snat, agents=agents, routes=route_source,
+            store,
+            dns=dns,
+            egress=egress,
+            snat=snat,
+            agents=agents,
+            routes=route_source,
             findings=any(getattr(p, "NEEDS_FINDINGS", False) for p in self.panes),
-            interval=refresh_interval, wall_clock=wall_clock)
+            interval=refresh_interval,
+            wall_clock=wall_clock,
+        )
         self.frame: Frame | None = None  # the latest frame shown
         self._inbox: Frame | None = None
         self._posted = False
@@ -216,8 +234,13 @@ class AksnetTopApp(App[None]):
             return
         self._tree_seen = seen
         tree = self.query_one(TopologyTree)
-        if old and old[0] is snap.topology and old[1] is frame.routes and old[3:] == seen[3:] and tree.show_agents(
-                frame.agents):
+        if (
+            old
+            and old[0] is snap.topology
+            and old[1] is frame.routes
+            and old[3:] == seen[3:]
+            and tree.show_agents(frame.agents)
+        ):
             return
         tree.routes = frame.routes.by_node if frame.routes is not None else {}
         tree.agents = frame.agents
@@ -226,7 +249,11 @@ class AksnetTopApp(App[None]):
             self.query_one("#summary", Static).update(fmt.summary(topo))
             tree.show(topo, snap.target)
         else:
-            if status is not None and status.state not in (SourceState.LIVE, SourceState.SYNCING, SourceState.CONNECTING):
+            if status is not None and status.state not in (
+                SourceState.LIVE,
+                SourceState.SYNCING,
+                SourceState.CONNECTING,
+            ):
                 tree.root.set_label(Text.assemble(("no topology: ", "bold red"), (status.message, "")))
             else:
                 tree.root.set_label(Text("loading nodes…", style="dim"))
@@ -289,8 +316,15 @@ class AksnetTopApp(App[None]):
         elif isinstance(data, PoolRef) or event.node.is_root:
             event.node.toggle()
 
-    EVIDENCE_PANE = {"node": "Topology", "service": "Topology", "route": "Topology", "resolver": "DNS",
-                     "target": "Egress", "snat": "SNAT", "cluster": "Topology"}
+    EVIDENCE_PANE = {
+        "node": "Topology",
+        "service": "Topology",
+        "route": "Topology",
+        "resolver": "DNS",
+        "target": "Egress",
+        "snat": "SNAT",
+        "cluster": "Topology",
+    }
 
     def show_evidence(self, subject: str) -> None:
         """Jump from a finding to where its evidence is shown."""

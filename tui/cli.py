@@ -43,20 +43,32 @@ def app_parser() -> argparse.ArgumentParser:
         epilog="Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration), `aksnet-top agent --help` (the per-node agent: run, manifest, install, uninstall).",
     )
     p.add_argument("--demo", action="store_true", help="run on the embedded demo cluster (no kubeconfig needed)")
-    p.add_argument("--scenario", metavar="S", help="demo scenario: a built-in name (healthy, overlay, azure-cni, upgrade, dns-nodelocal-down) or a file")
+    p.add_argument(
+        "--scenario",
+        metavar="S",
+        help="demo scenario: a built-in name (healthy, overlay, azure-cni, upgrade, dns-nodelocal-down) or a file",
+    )
     p.add_argument("--nodes", type=int, metavar="N", help="demo: scale the scenario to N nodes (up to 5000)")
     p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
-    p.add_argument("--config", metavar="PATH", type=Path, help="config file (default: ~/.config/aksnet-top/config.toml)")
+    p.add_argument(
+        "--config", metavar="PATH", type=Path, help="config file (default: ~/.config/aksnet-top/config.toml)"
+    )
     p.add_argument("--version", action="version", version=f"aksnet-top {version()}")
     return p
 
 
 def lab_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="aksnet-top lab", description="Run the simulated AKS cluster's API server in the foreground until Ctrl-C.")
-    p.add_argument("--scenario", default="healthy", metavar="S", help="built-in scenario name or scenario file (default: healthy)")
+    p = ArgumentParser(
+        prog="aksnet-top lab", description="Run the simulated AKS cluster's API server in the foreground until Ctrl-C."
+    )
+    p.add_argument(
+        "--scenario", default="healthy", metavar="S", help="built-in scenario name or scenario file (default: healthy)"
+    )
     p.add_argument("--nodes", type=int, metavar="N", help="scale the scenario to N nodes (up to 5000)")
-    p.add_argument("--kubeconfig-out", required=True, metavar="PATH", help="where to write a kubeconfig for kubectl and aksnet-top")
+    p.add_argument(
+        "--kubeconfig-out", required=True, metavar="PATH", help="where to write a kubeconfig for kubectl and aksnet-top"
+    )
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="listen port (default: any free port)")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a throwaway CA (written into the kubeconfig)")
@@ -86,7 +98,17 @@ def run_lab(argv: list[str]) -> int:
         return EXIT_USAGE
     from probes.demo import serve_lab
 
-    return int(serve_lab(ns.scenario, nodes=ns.nodes, kubeconfig_out=ns.kubeconfig_out, host=ns.host, port=ns.port, tls=ns.tls, token=ns.token))
+    return int(
+        serve_lab(
+            ns.scenario,
+            nodes=ns.nodes,
+            kubeconfig_out=ns.kubeconfig_out,
+            host=ns.host,
+            port=ns.port,
+            tls=ns.tls,
+            token=ns.token,
+        )
+    )
 
 
 def check_parser() -> argparse.ArgumentParser:
@@ -101,9 +123,16 @@ def check_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", metavar="NAME")
     p.add_argument("--config", metavar="PATH", type=Path)
     p.add_argument("--cycles", type=int, default=2, help="probe cycles before the verdict (default 2)")
-    p.add_argument("--interval", type=float, metavar="SECONDS", help="probe interval for this run (default: dns.interval)")
+    p.add_argument(
+        "--interval", type=float, metavar="SECONDS", help="probe interval for this run (default: dns.interval)"
+    )
     p.add_argument("--output", choices=("table", "json"), default="table")
-    p.add_argument("--agent-budget", type=float, metavar="RPS", help="API requests per second for reading the per-node agents (default: agents.check_budget, 20)")
+    p.add_argument(
+        "--agent-budget",
+        type=float,
+        metavar="RPS",
+        help="API requests per second for reading the per-node agents (default: agents.check_budget, 20)",
+    )
     return p
 
 
@@ -161,7 +190,9 @@ def run_check(argv: list[str]) -> int:
 
 
 def run_config(argv: list[str]) -> int:
-    p = ArgumentParser(prog="aksnet-top config", description="Print the effective configuration and where each key can be set.")
+    p = ArgumentParser(
+        prog="aksnet-top config", description="Print the effective configuration and where each key can be set."
+    )
     p.add_argument("--config", metavar="PATH", type=Path)
     ns = p.parse_args(argv)
     try:
@@ -231,8 +262,14 @@ def run_app(argv: list[str]) -> int:
         except FeatureError as e:
             _err(str(e))
             return EXIT_USAGE
-        app = AksnetTopApp(store, [source, *features.sources], panes=features.panes, **features.feeds,
-                           refresh_interval=cfg.ui.refresh_interval, banner=banner)
+        app = AksnetTopApp(
+            store,
+            [source, *features.sources],
+            panes=features.panes,
+            **features.feeds,
+            refresh_interval=cfg.ui.refresh_interval,
+            banner=banner,
+        )
         try:
             app.theme = cfg.ui.theme
         except Exception:

@@ -21,7 +21,8 @@ from probes.dns.resolvers import Resolver
 from probes.engine.frame import Frame
 from probes.engine.health import Health
 from tui.format import BAD, DIM
-from tui.probe_text import DNS_SHORT as SHORT_OUTCOME, STYLE, dns_health, fmt_ms, outcome_style
+from tui.probe_text import DNS_SHORT as SHORT_OUTCOME
+from tui.probe_text import STYLE, dns_health, fmt_ms, outcome_style
 
 HISTORY_ROWS = 20
 
@@ -81,8 +82,10 @@ class DnsDetailScreen(ModalScreen[None]):
             ("vantage", Text(k.vantage)),
             ("resolver", Text(f"{r.key} ({r.kind.value})" + (f" on {r.detail}" if r.detail else ""))),
             ("address", Text(r.label.split(" ", 1)[-1])),
-            ("dialled", Text(f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-                             style=DIM if r.target is None else "")),
+            (
+                "dialled",
+                Text(f"[{host}]:{port}" if ":" in host else f"{host}:{port}", style=DIM if r.target is None else ""),
+            ),
             ("query", Text(f"{k.name} {k.qtype}")),
         ]
         if st is None:
@@ -104,12 +107,17 @@ class DnsDetailScreen(ModalScreen[None]):
         results = results[-HISTORY_ROWS:]
         for res in reversed(results):
             out = getattr(res.outcome, "value", str(res.outcome))
-            flags = ",".join(f for f, on in (("TC", getattr(res, "tc_seen", False)),
-                                              ("TCP", getattr(res, "via_tcp", False))) if on)
+            flags = ",".join(
+                f for f, on in (("TC", getattr(res, "tc_seen", False)), ("TCP", getattr(res, "via_tcp", False))) if on
+            )
             style = outcome_style(DnsOutcome, out)
-            hist.add_row(Text(_clock(res.timestamp), style=DIM), Text(SHORT_OUTCOME.get(out, out), style=style),
-                         Text(f"{res.latency_ms:.2f} ms", justify="right"), Text(flags, style=DIM),
-                         Text(res.error or "", overflow="ellipsis"))
+            hist.add_row(
+                Text(_clock(res.timestamp), style=DIM),
+                Text(SHORT_OUTCOME.get(out, out), style=style),
+                Text(f"{res.latency_ms:.2f} ms", justify="right"),
+                Text(flags, style=DIM),
+                Text(res.error or "", overflow="ellipsis"),
+            )
         raw = st.last_raw if st is not None else ""
         body = Group(
             grid,

@@ -30,14 +30,29 @@ from tui import format as fmt
 from tui.dns_detail import DnsDetailScreen
 from tui.format import BAD, DIM, OK, WARN
 from tui.probe_pane import ProbePane, ProbeTable
-from tui.probe_text import (BULLET, DNS_SHORT, STYLE, dns_health, fmt_ms, short_vantage, spark_levels, spark_text,
-                            sparkline)
+from tui.probe_text import (
+    BULLET,
+    DNS_SHORT,
+    STYLE,
+    dns_health,
+    fmt_ms,
+    short_vantage,
+    spark_levels,
+    spark_text,
+)
 
 SHORT_OUTCOME = DNS_SHORT
 
 # (column key, header, width)
-COLUMNS = (("res", "resolver", 16), ("name", "name", 15), ("p50", "p50", 5),
-           ("p95", "p95", 5), ("loss", "loss", 4), ("last", "last", 8), ("recent", "recent", 9))
+COLUMNS = (
+    ("res", "resolver", 16),
+    ("name", "name", 15),
+    ("p50", "p50", 5),
+    ("p95", "p95", 5),
+    ("loss", "loss", 4),
+    ("last", "last", 8),
+    ("recent", "recent", 9),
+)
 
 
 def short_resolver(r: Resolver) -> str:
@@ -45,7 +60,7 @@ def short_resolver(r: Resolver) -> str:
     if r.key.startswith("coredns/"):
         return "coredns " + r.key.rsplit("-", 1)[-1][-5:]
     if r.key.startswith("custom/"):
-        return r.key[len("custom/"):]
+        return r.key[len("custom/") :]
     return r.key
 
 
@@ -68,6 +83,8 @@ class DnsTable(ProbeTable):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
+
+
 class DnsPane(ProbePane):
     PANE_TITLE = "DNS"
     DEFAULT_CSS = """
@@ -115,8 +132,9 @@ class DnsPane(ProbePane):
                     rows[k] = RowInfo(k, r, (vi, 1, ri, ni))
         self._rows = rows
         self._stats = {k: s for k, s in self._stats.items() if k in rows}
-        self._health = {v: {k: h for k, h in hs.items() if k in rows} for v, hs in self._health.items()
-                        if v in self._vantage_order}
+        self._health = {
+            v: {k: h for k, h in hs.items() if k in rows} for v, hs in self._health.items() if v in self._vantage_order
+        }
 
     def _row_cells(self, info: RowInfo, st: Stats | None) -> list[Any]:
         h = dns_health(st, reachable(info.resolver))
@@ -124,11 +142,19 @@ class DnsPane(ProbePane):
         res = Text.assemble((" ", ""), (BULLET[h] + " ", style), (short_resolver(info.resolver), ""))
         name = Text(info.key.name)
         if st is None:
-            return [res, name, Text("—", style=DIM), Text("—", style=DIM), Text("", style=DIM),
-                    Text("…", style=DIM), Text("")]
+            return [
+                res,
+                name,
+                Text("—", style=DIM),
+                Text("—", style=DIM),
+                Text("", style=DIM),
+                Text("…", style=DIM),
+                Text(""),
+            ]
         loss = f"{st.loss_pct:.0f}%"
         return [
-            res, name,
+            res,
+            name,
             Text(fmt_ms(st.p50), justify="right"),
             Text(fmt_ms(st.p95), justify="right", style=WARN if (st.p95 or 0) >= 100 else ""),
             Text(loss, justify="right", style=BAD if st.loss_pct >= 50 else WARN if st.loss_pct > 0 else DIM),
@@ -156,7 +182,9 @@ class DnsPane(ProbePane):
             failing = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.FAILING)
             degraded = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.DEGRADED)
             line = Text.assemble(
-                ("DNS ", "bold"), (f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", DIM))
+                ("DNS ", "bold"),
+                (f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", DIM),
+            )
             if plan.agents:
                 line.append(f" · {plan.agents} by agents", style=DIM)
             if failing:

@@ -25,8 +25,9 @@ from probes.egress.targets import Target
 from probes.engine.frame import Frame
 from probes.engine.health import Health
 from tui.format import BAD, DIM
-from tui.probe_text import EGRESS_SHORT as SHORT_OUTCOME, STYLE, egress_health as health, fmt_ms, outcome_style
-from tui.probe_text import short_vantage, success_pct
+from tui.probe_text import EGRESS_SHORT as SHORT_OUTCOME
+from tui.probe_text import STYLE, fmt_ms, outcome_style, short_vantage, success_pct
+from tui.probe_text import egress_health as health
 
 HISTORY_ROWS = 20
 VANTAGE_ROWS = 12
@@ -89,8 +90,10 @@ class EgressDetailScreen(ModalScreen[None]):
         rows: list[tuple[str, Text]] = [
             ("vantage", Text(k.vantage)),
             ("target", Text(t.text)),
-            ("needed for", Text(t.why or {"config": "your [egress] targets", "cli": "the command line"}
-                                .get(t.source, t.source))),
+            (
+                "needed for",
+                Text(t.why or {"config": "your [egress] targets", "cli": "the command line"}.get(t.source, t.source)),
+            ),
         ]
         if st is None:
             rows.append(("results", Text("none yet: the first check is on its way", style=DIM)))
@@ -105,8 +108,7 @@ class EgressDetailScreen(ModalScreen[None]):
             fallback = getattr(last, "fallback", "")
             rows += [
                 ("address", Text(dialled)),
-                ("mode", Text(mode + (f" — {fallback}" if fallback else ""),
-                              style="yellow" if fallback else "")),
+                ("mode", Text(mode + (f" — {fallback}" if fallback else ""), style="yellow" if fallback else "")),
                 ("last outcome", Text(st.last_outcome, style=STYLE[h])),
                 ("handshake", Text(f"p50 {fmt_ms(st.p50)}  p95 {fmt_ms(st.p95)}  p99 {fmt_ms(st.p99)} ms")),
                 ("success", Text(f"{success_pct(st):.0f}% of the last {st.attempts} ({st.count} ever)")),
@@ -114,8 +116,13 @@ class EgressDetailScreen(ModalScreen[None]):
             if st.last_error:
                 rows.append(("last error", Text(st.last_error, style=BAD if h is Health.FAILING else "")))
         plan = view.plan
-        siblings = [x for vp in plan.vantages if vp.vantage.name == k.vantage for x in vp.targets
-                    if x.host == t.host and x.text != t.text]
+        siblings = [
+            x
+            for vp in plan.vantages
+            if vp.vantage.name == k.vantage
+            for x in vp.targets
+            if x.host == t.host and x.text != t.text
+        ]
         if siblings:
             line = Text()
             for x in siblings:
@@ -146,7 +153,8 @@ class EgressDetailScreen(ModalScreen[None]):
                 Text(short_vantage(name, 20), style="bold" if name == k.vantage else ""),
                 Text(SHORT_OUTCOME.get(s.last_outcome, s.last_outcome) if s else "…", style=STYLE[hh]),
                 Text(f"p50 {fmt_ms(s.p50):>5} ms" if s else ""),
-                Text(f"{success_pct(s):.0f}% ok" if s else "", style=DIM))
+                Text(f"{success_pct(s):.0f}% ok" if s else "", style=DIM),
+            )
         more = len(others) - VANTAGE_ROWS
         hist = Table.grid(padding=(0, 1))
         hist.add_column(no_wrap=True, min_width=8)
@@ -157,10 +165,12 @@ class EgressDetailScreen(ModalScreen[None]):
         for res in reversed(results):
             out = _outcome(res)
             style = outcome_style(EgressOutcome, out)
-            hist.add_row(Text(_clock(getattr(res, "timestamp", 0.0)), style=DIM),
-                         Text(SHORT_OUTCOME.get(out, out), style=style),
-                         Text(f"{res.latency_ms:.2f} ms"),
-                         Text(res.error or "", overflow="ellipsis", no_wrap=True))
+            hist.add_row(
+                Text(_clock(getattr(res, "timestamp", 0.0)), style=DIM),
+                Text(SHORT_OUTCOME.get(out, out), style=style),
+                Text(f"{res.latency_ms:.2f} ms"),
+                Text(res.error or "", overflow="ellipsis", no_wrap=True),
+            )
         raw = st.last_raw if st is not None else ""
         heading = Text(f"from every vantage ({counts['open']} open, {counts['failing']} failing)", style="bold")
         body = Group(

@@ -32,14 +32,30 @@ from tui import format as fmt
 from tui.egress_detail import EgressDetailScreen
 from tui.format import BAD, DIM, OK, WARN
 from tui.probe_pane import ProbePane, ProbeTable
-from tui.probe_text import (BULLET, EGRESS_SHORT, STYLE, egress_health, fmt_ms, mode_cell, short_vantage,
-                            spark_levels, spark_text, success_pct)
+from tui.probe_text import (
+    BULLET,
+    EGRESS_SHORT,
+    STYLE,
+    egress_health,
+    fmt_ms,
+    mode_cell,
+    short_vantage,
+    spark_levels,
+    spark_text,
+    success_pct,
+)
 
 SHORT_OUTCOME = EGRESS_SHORT
 
 # (column key, header, width): 32+9+6+4+9+5 + 2×6 padding = 77 columns
-COLUMNS = (("target", "target", 32), ("last", "last", 9), ("p50", "p50", 6), ("ok", "ok%", 4),
-           ("recent", "recent", 9), ("mode", "mode", 5))
+COLUMNS = (
+    ("target", "target", 32),
+    ("last", "last", 9),
+    ("p50", "p50", 6),
+    ("ok", "ok%", 4),
+    ("recent", "recent", 9),
+    ("mode", "mode", 5),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +72,8 @@ class EgressTable(ProbeTable):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
+
+
 class EgressPane(ProbePane):
     PANE_TITLE = "Egress"
     DEFAULT_CSS = """
@@ -90,8 +108,15 @@ class EgressPane(ProbePane):
             self._modes[info.key.vantage] = (mode, getattr(st.last, "fallback", ""))
 
     def _raw_sig(self, st: Stats) -> tuple:
-        return (st.p50, st.successes, st.attempts, st.last_outcome, spark_levels(st.recent),
-                getattr(getattr(st.last, "mode", None), "value", ""), bool(getattr(st.last, "fallback", "")))
+        return (
+            st.p50,
+            st.successes,
+            st.attempts,
+            st.last_outcome,
+            spark_levels(st.recent),
+            getattr(getattr(st.last, "mode", None), "value", ""),
+            bool(getattr(st.last, "fallback", "")),
+        )
 
     def _open_detail(self, info: RowInfo) -> None:
         self.app.push_screen(EgressDetailScreen(info.key, info.target))
@@ -113,8 +138,9 @@ class EgressPane(ProbePane):
                 rows[k] = RowInfo(k, t, (vi, 1, ti))
         self._rows = rows
         self._stats = {k: s for k, s in self._stats.items() if k in rows}
-        self._health = {v: {k: h for k, h in hs.items() if k in rows} for v, hs in self._health.items()
-                        if v in self._vantage_order}
+        self._health = {
+            v: {k: h for k, h in hs.items() if k in rows} for v, hs in self._health.items() if v in self._vantage_order
+        }
         self._modes = {v: m for v, m in self._modes.items() if v in self._vantage_order}
 
     def _row_cells(self, info: RowInfo, st: Stats | None) -> list[Any]:
@@ -122,8 +148,7 @@ class EgressPane(ProbePane):
         style = STYLE[h]
         name = Text.assemble((" ", ""), (BULLET[h] + " ", style), (info.key.target, ""))
         if st is None:
-            return [name, Text("…", style=DIM), Text("—", style=DIM, justify="right"), Text(""),
-                    Text(""), Text("")]
+            return [name, Text("…", style=DIM), Text("—", style=DIM, justify="right"), Text(""), Text(""), Text("")]
         pct = success_pct(st)
         return [
             name,
@@ -166,8 +191,12 @@ class EgressPane(ProbePane):
             modes = sorted({m for m, _ in self._modes.values()})
             line = Text.assemble(
                 ("Egress ", "bold"),
-                (f"{len(plan.vantages)} vantages · {plan.jobs} checks/{plan.interval:g}s · "
-                 f"{'/'.join(modes) or plan.mode} · ms", DIM))
+                (
+                    f"{len(plan.vantages)} vantages · {plan.jobs} checks/{plan.interval:g}s · "
+                    f"{'/'.join(modes) or plan.mode} · ms",
+                    DIM,
+                ),
+            )
             if failing:
                 line.append(f" · {failing} failing", style=BAD)
             if flaky:

@@ -15,7 +15,12 @@ from probes.engine.frame import Frame
 
 STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 MARK = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "·"}
-COLUMNS = (("sev", "sev", 5), ("fault", "id", 4), ("subject", "subject", 28), ("cause", "cause", 34))  # 80 columns, no sideways scroll
+COLUMNS = (
+    ("sev", "sev", 5),
+    ("fault", "id", 4),
+    ("subject", "subject", 28),
+    ("cause", "cause", 34),
+)  # 80 columns, no sideways scroll
 
 
 def finding_key(f: Finding) -> str:
@@ -25,7 +30,7 @@ def finding_key(f: Finding) -> str:
 def short_subject(subject: str, width: int = 28) -> str:
     kind, _, rest = subject.partition("/")
     text = rest if kind == "node" else subject
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
 class FindingsTable(DataTable):
@@ -69,7 +74,7 @@ class FindingsPane(Vertical):
         yield table
         yield Static("", id="findings-detail")
 
-    def focus(self, scroll_visible: bool = True) -> "FindingsPane":
+    def focus(self, scroll_visible: bool = True) -> FindingsPane:
         self.query_one(FindingsTable).focus(scroll_visible)
         return self
 
@@ -109,9 +114,14 @@ class FindingsPane(Vertical):
         crit = sum(1 for f in self.findings if f.severity is Severity.CRITICAL)
         warn = sum(1 for f in self.findings if f.severity is Severity.WARNING)
         info = len(self.findings) - crit - warn
-        status = Text.assemble(("findings ", "dim"), (f"{crit} critical", "bold red" if crit else "dim"), (" · ", "dim"),
-                               (f"{warn} warning", "yellow" if warn else "dim"), (" · ", "dim"),
-                               (f"{info} info {'shown' if self.show_info else 'hidden (i)'}", "dim"))
+        status = Text.assemble(
+            ("findings ", "dim"),
+            (f"{crit} critical", "bold red" if crit else "dim"),
+            (" · ", "dim"),
+            (f"{warn} warning", "yellow" if warn else "dim"),
+            (" · ", "dim"),
+            (f"{info} info {'shown' if self.show_info else 'hidden (i)'}", "dim"),
+        )
         if not crit and not warn:
             status.append("  healthy", style="green")
         self.query_one("#findings-status", Static).update(status)
@@ -120,8 +130,12 @@ class FindingsPane(Vertical):
     @staticmethod
     def _cells(f: Finding) -> list[Text]:
         style = STYLE[f.severity]
-        return [Text(f"{MARK[f.severity]} {str(f.severity)[:4]}", style=style), Text(f.fault or "", style=style),
-                Text(short_subject(f.subject)), Text(f.cause)]
+        return [
+            Text(f"{MARK[f.severity]} {str(f.severity)[:4]}", style=style),
+            Text(f.fault or "", style=style),
+            Text(short_subject(f.subject)),
+            Text(f.cause),
+        ]
 
     def _cursor_key(self) -> str | None:
         table = self.query_one(FindingsTable)

@@ -60,10 +60,14 @@ def route_line(topo: Topology, node: NodeInfo, route: Any = None) -> Text:
     via = node.internal_ip or "?"
     if route is not None and route.state in ("present", "missing", "stale"):
         r = route.route
-        status = {"present": ("route table: present", OK),
-                  "missing": (f"route table: missing (expected {route.prefix} → {route.expected_next_hop})", BAD),
-                  "stale": (f"route table: stale (is {r.prefix if r else '?'} → {(r.next_hop_ip or r.next_hop_type) if r else '?'})", BAD),
-                  }[route.state]
+        status = {
+            "present": ("route table: present", OK),
+            "missing": (f"route table: missing (expected {route.prefix} → {route.expected_next_hop})", BAD),
+            "stale": (
+                f"route table: stale (is {r.prefix if r else '?'} → {(r.next_hop_ip or r.next_hop_type) if r else '?'})",
+                BAD,
+            ),
+        }[route.state]
     elif node.network_unavailable is True:
         status = (f"route missing ({node.network_reason or 'NetworkUnavailable'})", BAD)
     elif node.network_unavailable is False:
@@ -128,7 +132,9 @@ def node_label(node: NodeInfo, topo: Topology, route: Any = None) -> Text:
     problems = node_problems(node, topo, route)
     worst = BAD if any(s == BAD for _, s in problems) else WARN if problems else OK
     bullet = "●" if worst == OK else "▲" if worst == WARN else "✖"
-    text = Text.assemble((bullet + " ", worst), (node.name, "bold" if worst != OK else ""), " ", (node.internal_ip or "no IP", ""))
+    text = Text.assemble(
+        (bullet + " ", worst), (node.name, "bold" if worst != OK else ""), " ", (node.internal_ip or "no IP", "")
+    )
     if node.pod_cidrs:
         text.append(" ")
         text.append(node.pod_cidrs[0], style="cyan")
@@ -246,8 +252,12 @@ def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple
         ("route / pod network", route_line(topo, node)),
         (
             "NetworkUnavailable",
-            Text("not reported" if node.network_unavailable is None else f"{node.network_unavailable} ({node.network_reason})",
-                 style=BAD if node.network_unavailable else ""),
+            Text(
+                "not reported"
+                if node.network_unavailable is None
+                else f"{node.network_unavailable} ({node.network_reason})",
+                style=BAD if node.network_unavailable else "",
+            ),
         ),
         ("pool", Text(f"{node.pool} ({node.mode or '?'})")),
         ("zone", Text(node.zone or "—")),
@@ -258,7 +268,10 @@ def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple
         ("provider ID", Text(node.provider_id or "—", style=DIM)),
         ("resource group", Text(node.resource_group or "—")),
         ("age", Text(age(now_epoch - node.created) if node.created else "—")),
-        ("cordoned", Text("yes" + (" (draining)" if node.draining else ""), style=WARN) if node.cordoned else Text("no")),
+        (
+            "cordoned",
+            Text("yes" + (" (draining)" if node.draining else ""), style=WARN) if node.cordoned else Text("no"),
+        ),
         ("taints", Text(", ".join(node.taints) or "none")),
     ]
     dns = nodelocal_line(topo, node, prefix="")
@@ -280,8 +293,9 @@ def agent_note(agents: Any, node: str | None, now: float | None = None, prefix: 
             return Text.assemble((prefix, DIM), ("looking for agents…", DIM))
         if agents.error:
             return Text.assemble((prefix, DIM), (agents.error, WARN))
-        return Text.assemble((prefix, DIM), ("none on this node", WARN),
-                             (" · `aksnet-top agent install` probes from every node", DIM))
+        return Text.assemble(
+            (prefix, DIM), ("none on this node", WARN), (" · `aksnet-top agent install` probes from every node", DIM)
+        )
     a = st.age(now)
     if a is None:
         if st.error:

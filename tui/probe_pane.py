@@ -13,7 +13,8 @@ A pane subclass sets ``COLUMNS``, ``KEY`` (the history's key type: ``ProbeKey`` 
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from rich.text import Text
 from textual.containers import Vertical
@@ -103,7 +104,7 @@ class ProbePane(Vertical):
     def table(self) -> ProbeTable:
         return self.query_one(ProbeTable)
 
-    def focus(self, scroll_visible: bool = True) -> "ProbePane":
+    def focus(self, scroll_visible: bool = True) -> ProbePane:
         self.table.focus(scroll_visible)
         return self
 
@@ -190,7 +191,7 @@ class ProbePane(Vertical):
             self.flush_visible()
             if self._agent_nodes and (agents_moved or self.ticks % 8 == 0):
                 touched |= set(self._agent_nodes)  # "agent 12s ago" moves on
-            for v in (set(self._vantage_order) if structural else touched):
+            for v in set(self._vantage_order) if structural else touched:
                 self._put(self._vantage_key(v), self._vantage_cells(v))
             self._update_status(self._plan)
 

@@ -24,14 +24,26 @@ SPARK_MS = (0.5, 1.0, 2.0, 5.0, 10.0, 50.0, 200.0)  # upper bounds of the first 
 SPARK_WIDTH = 9
 
 DNS_SHORT = {
-    "ok": "ok", "nxdomain": "nxdomain", "servfail": "servfail", "refused": "refused",
-    "other-rcode": "rcode", "timeout": "timeout", "truncated-tcp-ok": "tc→tcp",
-    "truncated-tcp-failed": "tc,tcp✖", "network-error": "net-err", "malformed": "malformed",
+    "ok": "ok",
+    "nxdomain": "nxdomain",
+    "servfail": "servfail",
+    "refused": "refused",
+    "other-rcode": "rcode",
+    "timeout": "timeout",
+    "truncated-tcp-ok": "tc→tcp",
+    "truncated-tcp-failed": "tc,tcp✖",
+    "network-error": "net-err",
+    "malformed": "malformed",
     "error": "error",
 }
 EGRESS_SHORT = {
-    "open": "open", "refused": "refused", "timeout": "timeout", "unreachable": "unreach",
-    "dns-failure": "dns-fail", "local-error": "local-err", "error": "error",
+    "open": "open",
+    "refused": "refused",
+    "timeout": "timeout",
+    "unreachable": "unreach",
+    "dns-failure": "dns-fail",
+    "local-error": "local-err",
+    "error": "error",
 }
 MODE_LABEL = {"syn": "syn", "connect": "conn"}
 
@@ -62,7 +74,7 @@ def short_vantage(vantage: str, width: int = 12) -> str:
     if len(name) <= width:
         return name
     keep = width - 1
-    return name[: keep // 2] + "…" + name[len(name) - (keep - keep // 2):]
+    return name[: keep // 2] + "…" + name[len(name) - (keep - keep // 2) :]
 
 
 def fmt_ms(v: float | None) -> str:

@@ -29,7 +29,9 @@ class NodeDetailScreen(ModalScreen[None]):
         Binding("escape,q,enter", "dismiss", "Back"),
     ]
 
-    def __init__(self, node_name: str, snapshot: Callable[[], Snapshot], wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, node_name: str, snapshot: Callable[[], Snapshot], wall_clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__()
         self.node_name = node_name
         self._snapshot = snapshot
@@ -54,7 +56,9 @@ class NodeDetailScreen(ModalScreen[None]):
         self._version = snap.version
         node = snap.topology.node(self.node_name)
         if node is None:
-            self.query_one("#detail", Static).update(Text(f"{self.node_name} is no longer in the cluster.", style="bold red"))
+            self.query_one("#detail", Static).update(
+                Text(f"{self.node_name} is no longer in the cluster.", style="bold red")
+            )
             return
         table = Table.grid(padding=(0, 2))
         table.add_column(style="dim", no_wrap=True)

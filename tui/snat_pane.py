@@ -40,8 +40,15 @@ BAR = 12
 CHART_LINES = 4
 CHART_NODES = 3
 CHART_STYLES = ("bold red", "yellow", "cyan")
-COLUMNS = (("node", "node", 16), ("bar", "used / allocated", BAR), ("pct", "%", 4), ("used", "used", 5),
-           ("alloc", "alloc", 5), ("failed", "failed", 6), ("ip", "backend IP", 12))
+COLUMNS = (
+    ("node", "node", 16),
+    ("bar", "used / allocated", BAR),
+    ("pct", "%", 4),
+    ("used", "used", 5),
+    ("alloc", "alloc", 5),
+    ("failed", "failed", 6),
+    ("ip", "backend IP", 12),
+)
 
 
 def bar(used: float | None, allocated: int | None, width: int = BAR, state: str = "ok") -> Text:
@@ -68,17 +75,30 @@ def row_cells(n: NodeSnat) -> list[Text]:
     name.append(short_vantage(n.node, 14) if n.node else "(no node)", style="" if n.node else DIM)
     pct = n.pct
     failed = Text(f"{n.failed:.0f}" if n.failed else "0", style=BAD if n.failed else DIM)
-    return [name, bar(n.used, n.allocated, BAR, st), Text("—" if pct is None else f"{pct:.0f}",
-                                                          style=STATE_STYLE[st]),
-            Text(_num(n.used)), Text(_num(n.allocated)), failed, Text(n.ip, style=DIM, no_wrap=True)]
+    return [
+        name,
+        bar(n.used, n.allocated, BAR, st),
+        Text("—" if pct is None else f"{pct:.0f}", style=STATE_STYLE[st]),
+        Text(_num(n.used)),
+        Text(_num(n.allocated)),
+        failed,
+        Text(n.ip, style=DIM, no_wrap=True),
+    ]
 
 
 def rest_cells(rest: Sequence[NodeSnat]) -> list[Text]:
     pcts = [n.pct for n in rest if n.pct is not None]
     worst = max(pcts, default=None)
     failed = sum(n.failed for n in rest)
-    return [Text(f"… {len(rest)} more", style=DIM), Text(f"max {worst:.0f}%" if worst is not None else "", style=DIM),
-            Text(""), Text(""), Text(""), Text(f"{failed:.0f}", style=BAD if failed else DIM), Text("")]
+    return [
+        Text(f"… {len(rest)} more", style=DIM),
+        Text(f"max {worst:.0f}%" if worst is not None else "", style=DIM),
+        Text(""),
+        Text(""),
+        Text(""),
+        Text(f"{failed:.0f}", style=BAD if failed else DIM),
+        Text(""),
+    ]
 
 
 def chart(nodes: Sequence[NodeSnat], width: int, height: int = CHART_LINES) -> Text:
@@ -141,8 +161,10 @@ def header(rep: SnatReport, clock: Callable[[], float]) -> Text:
     out.append(f" · {a.outbound_ips} IP{'s' if a.outbound_ips != 1 else ''} · idle {a.idle_timeout}m")
     if a.headroom_nodes is not None and a.expected:
         risky = a.during_surge < a.expected
-        out.append(f" · tier drop at +{a.headroom_nodes + 1} node{'s' if a.headroom_nodes else ''}",
-                   style=WARN if risky else DIM)
+        out.append(
+            f" · tier drop at +{a.headroom_nodes + 1} node{'s' if a.headroom_nodes else ''}",
+            style=WARN if risky else DIM,
+        )
     if rep.updated:
         age = max(clock() - rep.updated, 0)
         out.append(f" · {age:.0f}s ago", style=DIM)
@@ -211,7 +233,9 @@ class SnatPane(Vertical):
     SnatPane > #snat-chart { height: auto; padding: 0 1; }
     SnatPane > SnatTableWidget { height: 1fr; }
     """
-    BINDINGS = [Binding("r", "refresh_now", "Refresh SNAT", tooltip="ask Azure Monitor now instead of at the next minute")]
+    BINDINGS = [
+        Binding("r", "refresh_now", "Refresh SNAT", tooltip="ask Azure Monitor now instead of at the next minute")
+    ]
 
     def __init__(self, *, clock: Callable[[], float] = time.time, top: int = TOP, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -238,7 +262,7 @@ class SnatPane(Vertical):
     def table(self) -> SnatTableWidget:
         return self.query_one(SnatTableWidget)
 
-    def focus(self, scroll_visible: bool = True) -> "SnatPane":
+    def focus(self, scroll_visible: bool = True) -> SnatPane:
         self.table.focus(scroll_visible)
         return self
 
@@ -290,12 +314,12 @@ class SnatPane(Vertical):
         whose text changed, rows are added or removed only at the end."""
         table = self.table
         shown = nodes[: self.top]
-        rest = nodes[self.top:]
+        rest = nodes[self.top :]
         rows = [row_cells(n) for n in shown] + ([rest_cells(rest)] if rest else [])
         order = [f"r{i}" for i in range(len(rows))]
-        for key in self._order[len(order):]:
+        for key in self._order[len(order) :]:
             table.remove_row(key)
-        for i, (key, new) in enumerate(zip(order, rows)):
+        for key, new in zip(order, rows):
             old = self._cells.get(key)
             if old is None:
                 table.add_row(*new, key=key)

@@ -137,7 +137,9 @@ class TopologyTree(Tree[object]):
     def _same(a: tuple[Any, ...] | None, b: tuple[Any, ...]) -> bool:
         return a is not None and all(x is y or x == y for x, y in zip(a, b))
 
-    def _sync_pool_nodes(self, pool: PoolInfo, pnode: TreeNode[object], members: list[NodeInfo], topo: Topology) -> None:
+    def _sync_pool_nodes(
+        self, pool: PoolInfo, pnode: TreeNode[object], members: list[NodeInfo], topo: Topology
+    ) -> None:
         have = self._items.setdefault(pool.name, {})
         wanted = {n.name for n in members}
         for name in [n for n in have if n not in wanted]:
@@ -154,7 +156,11 @@ class TopologyTree(Tree[object]):
                 label = fmt.node_label(node, topo, self._node_route(node, topo))
                 if previous is None:
                     first = next(iter(pnode.children), None)
-                    tn = pnode.add(label, data=NodeRef(node.name), before=first) if first else pnode.add(label, data=NodeRef(node.name))
+                    tn = (
+                        pnode.add(label, data=NodeRef(node.name), before=first)
+                        if first
+                        else pnode.add(label, data=NodeRef(node.name))
+                    )
                 else:
                     tn = pnode.add(label, data=NodeRef(node.name), after=previous)
                 self._last_label[tn.id] = label
@@ -175,8 +181,12 @@ class TopologyTree(Tree[object]):
         self.topology = topo
         self.target = target
         a = self.agents
-        cluster = (topo.plugin, topo.dataplane, topo.nodelocal_enabled,
-                   None if a is None else (a.discovered, a.error, a.stale_after()))
+        cluster = (
+            topo.plugin,
+            topo.dataplane,
+            topo.nodelocal_enabled,
+            None if a is None else (a.discovered, a.error, a.stale_after()),
+        )
         if cluster != self._drawn_cluster:
             self._drawn_cluster = cluster
             self._drawn_from.clear()
@@ -221,7 +231,9 @@ class TopologyTree(Tree[object]):
                 self._sync_pool_nodes(pool, pn, by_pool.get(name, []), topo)
             elif not pn.children and pool.nodes:
                 # a placeholder so the pool shows an expand arrow before its nodes exist
-                self._last_label[pn.add_leaf(Text(f"{pool.nodes} nodes (expand to load)", style="dim"), data=None).id] = Text()
+                self._last_label[
+                    pn.add_leaf(Text(f"{pool.nodes} nodes (expand to load)", style="dim"), data=None).id
+                ] = Text()
             previous = pn
         if not self.root.is_expanded:
             self.root.expand()
@@ -231,8 +243,13 @@ class TopologyTree(Tree[object]):
         False when that cannot be told (a view was skipped): call `show` instead."""
         prev = self.agents
         topo = self.topology
-        if (topo is None or prev is None or agents is None or agents.since != prev.seq
-                or (agents.discovered, agents.error, agents.stale) != (prev.discovered, prev.error, prev.stale)):
+        if (
+            topo is None
+            or prev is None
+            or agents is None
+            or agents.since != prev.seq
+            or (agents.discovered, agents.error, agents.stale) != (prev.discovered, prev.error, prev.stale)
+        ):
             return False
         self.agents = agents
         for name in agents.changed:

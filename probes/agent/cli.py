@@ -48,44 +48,90 @@ class _Exit(Exception):
 
 
 def _kube_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kubeconfig", metavar="PATH", default="", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument(
+        "--kubeconfig", metavar="PATH", default="", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)"
+    )
     p.add_argument("--context", metavar="NAME", default="", help="kubeconfig context (default: the current context)")
 
 
 def _render_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--image", required=True, metavar="IMG", help="the agent image, e.g. myacr.azurecr.io/aksnet-top:0.1.0")
-    p.add_argument("--namespace", default=AGENT_NAMESPACE, metavar="NS", help=f"namespace for the agent (default {AGENT_NAMESPACE})")
-    p.add_argument("--mode", default="auto", choices=MODES,
-                   help="egress checks: auto (SYN when raw sockets are allowed, else connect), connect, syn (default auto)")
+    p.add_argument(
+        "--image", required=True, metavar="IMG", help="the agent image, e.g. myacr.azurecr.io/aksnet-top:0.1.0"
+    )
+    p.add_argument(
+        "--namespace",
+        default=AGENT_NAMESPACE,
+        metavar="NS",
+        help=f"namespace for the agent (default {AGENT_NAMESPACE})",
+    )
+    p.add_argument(
+        "--mode",
+        default="auto",
+        choices=MODES,
+        help="egress checks: auto (SYN when raw sockets are allowed, else connect), connect, syn (default auto)",
+    )
     p.add_argument("--interval", type=float, metavar="SECONDS", help="probe interval (default: the agent's)")
     p.add_argument("--kube-dns", metavar="IP", help="kube-dns ClusterIP the agent queries")
-    p.add_argument("--nodelocal", action=argparse.BooleanOptionalAction, default=None,
-                   help="whether NodeLocal DNS (169.254.20.10) runs on the nodes (default: the agent's, off)")
-    p.add_argument("--localdns", action=argparse.BooleanOptionalAction, default=None,
-                   help="whether the nodes run AKS LocalDNS (169.254.10.10/.11) (default: the agent's, off)")
+    p.add_argument(
+        "--nodelocal",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether NodeLocal DNS (169.254.20.10) runs on the nodes (default: the agent's, off)",
+    )
+    p.add_argument(
+        "--localdns",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether the nodes run AKS LocalDNS (169.254.10.10/.11) (default: the agent's, off)",
+    )
     p.add_argument("--apiserver", metavar="HOST:PORT", help="API server endpoint the agent checks egress to")
-    p.add_argument("--target", action="append", default=[], metavar="HOST:PORT", help="extra egress target (repeatable)")
-    p.add_argument("--reader-group", action="append", default=[], metavar="GROUP",
-                   help="bind the readers' Role (pods get/list/watch, pods/proxy get) to this group (repeatable; "
-                        "Entra ID clusters: the group's object id)")
-    p.add_argument("--pull-secret", metavar="NAME", help="imagePullSecret in the namespace (not needed with an attached ACR)")
-    p.add_argument("--from-cluster", action="store_true",
-                   help="fill --kube-dns, --nodelocal and --apiserver from the cluster (read-only); flags given win")
+    p.add_argument(
+        "--target", action="append", default=[], metavar="HOST:PORT", help="extra egress target (repeatable)"
+    )
+    p.add_argument(
+        "--reader-group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="bind the readers' Role (pods get/list/watch, pods/proxy get) to this group (repeatable; "
+        "Entra ID clusters: the group's object id)",
+    )
+    p.add_argument(
+        "--pull-secret", metavar="NAME", help="imagePullSecret in the namespace (not needed with an attached ACR)"
+    )
+    p.add_argument(
+        "--from-cluster",
+        action="store_true",
+        help="fill --kube-dns, --nodelocal and --apiserver from the cluster (read-only); flags given win",
+    )
     _kube_flags(p)
 
 
 def _parsers() -> dict[str, argparse.ArgumentParser]:
-    m = _Parser(prog=f"{PROG} manifest", description="Print the agent's Kubernetes objects as YAML (for kubectl apply "
-                "-f - or GitOps). Reads nothing from a cluster unless --from-cluster is given.")
+    m = _Parser(
+        prog=f"{PROG} manifest",
+        description="Print the agent's Kubernetes objects as YAML (for kubectl apply "
+        "-f - or GitOps). Reads nothing from a cluster unless --from-cluster is given.",
+    )
     _render_flags(m)
-    i = _Parser(prog=f"{PROG} install", description="Create or update the agent's objects in the cluster. Writes to "
-                "the cluster: asks first, or pass --yes.")
+    i = _Parser(
+        prog=f"{PROG} install",
+        description="Create or update the agent's objects in the cluster. Writes to "
+        "the cluster: asks first, or pass --yes.",
+    )
     _render_flags(i)
-    i.add_argument("--dry-run", action="store_true", help="server-side dry run: checked by the API server, nothing stored")
+    i.add_argument(
+        "--dry-run", action="store_true", help="server-side dry run: checked by the API server, nothing stored"
+    )
     i.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
-    u = _Parser(prog=f"{PROG} uninstall", description="Delete the agent's objects (and its namespace if aksnet-top "
-                "created it). Writes to the cluster: asks first, or pass --yes.")
-    u.add_argument("--namespace", default=AGENT_NAMESPACE, metavar="NS", help=f"the agent's namespace (default {AGENT_NAMESPACE})")
+    u = _Parser(
+        prog=f"{PROG} uninstall",
+        description="Delete the agent's objects (and its namespace if aksnet-top "
+        "created it). Writes to the cluster: asks first, or pass --yes.",
+    )
+    u.add_argument(
+        "--namespace", default=AGENT_NAMESPACE, metavar="NS", help=f"the agent's namespace (default {AGENT_NAMESPACE})"
+    )
     _kube_flags(u)
     u.add_argument("--dry-run", action="store_true", help="server-side dry run: nothing is deleted")
     u.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
@@ -108,12 +154,18 @@ The per-node agent: a DaemonSet that runs aksnet-top's DNS and egress probes on 
 def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list[dict]:
     facts = facts or {}
     return render(
-        ns.image, namespace=ns.namespace, port=AGENT_PORT, interval=ns.interval, mode=ns.mode,
+        ns.image,
+        namespace=ns.namespace,
+        port=AGENT_PORT,
+        interval=ns.interval,
+        mode=ns.mode,
         kube_dns=ns.kube_dns if ns.kube_dns is not None else facts.get("kube_dns"),
         nodelocal=ns.nodelocal if ns.nodelocal is not None else facts.get("nodelocal"),
         localdns=ns.localdns,
         apiserver=ns.apiserver if ns.apiserver is not None else facts.get("apiserver"),
-        pull_secret=ns.pull_secret, reader_groups=ns.reader_group, targets=ns.target,
+        pull_secret=ns.pull_secret,
+        reader_groups=ns.reader_group,
+        targets=ns.target,
     )
 
 
@@ -158,8 +210,10 @@ def _confirm(ns: argparse.Namespace, action: str, what: str) -> None:
         return
     stdin = sys.stdin
     if stdin is None or not stdin.isatty():
-        _err(f"{action} writes to the cluster and needs confirmation: run it again with --yes "
-             f"(or review first with `aksnet-top agent manifest ... | kubectl diff -f -`)")
+        _err(
+            f"{action} writes to the cluster and needs confirmation: run it again with --yes "
+            f"(or review first with `aksnet-top agent manifest ... | kubectl diff -f -`)"
+        )
         raise _Exit(EXIT_USAGE)
     sys.stderr.write(f"aksnet-top: {what}. Continue? [y/N] ")
     sys.stderr.flush()
@@ -202,7 +256,7 @@ def cmd_install(argv: Sequence[str]) -> int:
         _err(str(e))
         return EXIT_USAGE
     if not (ns.yes or ns.dry_run) and (sys.stdin is None or not sys.stdin.isatty()):
-        _confirm(ns, "install", "")   # refuses before reading any kubeconfig
+        _confirm(ns, "install", "")  # refuses before reading any kubeconfig
     api, target = _connect(ns)
     try:
         if ns.from_cluster:
@@ -211,8 +265,12 @@ def cmd_install(argv: Sequence[str]) -> int:
             except ValueError as e:
                 _err(f"--from-cluster: {e}")
                 return EXIT_FAILED
-        _confirm(ns, "install", f"install the agent ({len(objs)} objects, image {ns.image}) into namespace "
-                 f"{ns.namespace} of {target.server} (context {target.context})")
+        _confirm(
+            ns,
+            "install",
+            f"install the agent ({len(objs)} objects, image {ns.image}) into namespace "
+            f"{ns.namespace} of {target.server} (context {target.context})",
+        )
         lines = _applied(lambda: install(objs, api, dry_run=ns.dry_run))
     finally:
         _close(api)
@@ -233,8 +291,11 @@ def cmd_uninstall(argv: Sequence[str]) -> int:
         _confirm(ns, "uninstall", "")
     api, target = _connect(ns)
     try:
-        _confirm(ns, "uninstall", f"delete the agent from namespace {ns.namespace} of {target.server} "
-                 f"(context {target.context})")
+        _confirm(
+            ns,
+            "uninstall",
+            f"delete the agent from namespace {ns.namespace} of {target.server} (context {target.context})",
+        )
         lines = _applied(lambda: uninstall(api, ns.namespace, dry_run=ns.dry_run))
     finally:
         _close(api)
@@ -298,7 +359,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     except ImportError as e:
         _err(f"the agent runtime is not available in this installation ({e})")
         return EXIT_FAILED
-    raise_net_raw()   # before the agent starts threads; it reports the mode it ends up using
+    raise_net_raw()  # before the agent starts threads; it reports the mode it ends up using
     # probes.agent.main's own codes (0 ok, 1 failed, 2 usage, 3 port in use) in the shared table
     return _RUN_CODES.get(int(run(list(argv)) or 0), EXIT_FAILED)
 

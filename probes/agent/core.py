@@ -25,15 +25,16 @@ import itertools
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Hashable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from probes.dns.probe import DnsProbe, DnsResult, dns_jobs
-from probes.egress.probe import DEFAULT_DNS_TIMEOUT, EgressProbe, EgressResult, EgressMode, Resolve, egress_jobs
-from probes.kube.model import NetworkPlugin, NodeInfo, Topology, node_vantage
 from probes.dns.resolvers import DEFAULT_NAMES, Resolver, validate_names
-from probes.engine.scheduler import JobFailure, Scheduler
+from probes.egress.probe import DEFAULT_DNS_TIMEOUT, EgressMode, EgressProbe, EgressResult, Resolve, egress_jobs
 from probes.egress.targets import Target, apiserver_target, parse_target
+from probes.engine.scheduler import JobFailure, Scheduler
+from probes.kube.model import NetworkPlugin, NodeInfo, Topology, node_vantage
 
 log = logging.getLogger("probes.agent")
 
@@ -87,10 +88,13 @@ class AgentSettings:
     def __post_init__(self) -> None:
         if not self.node:
             raise ValueError("the agent needs its node name (--node, or NODE_NAME from the downward API)")
-        for what, v in (("DNS interval", self.dns_interval), ("DNS timeout", self.dns_timeout),
-                        ("egress interval", self.egress_interval),
-                        ("egress timeout", self.egress_timeout),
-                        ("egress DNS timeout", self.egress_dns_timeout)):
+        for what, v in (
+            ("DNS interval", self.dns_interval),
+            ("DNS timeout", self.dns_timeout),
+            ("egress interval", self.egress_interval),
+            ("egress timeout", self.egress_timeout),
+            ("egress DNS timeout", self.egress_dns_timeout),
+        ):
             if not v > 0 or v != v or v == float("inf"):
                 raise ValueError(f"{what} must be a number of seconds > 0, got {v!r}")
         if self.mode not in ("auto", "connect", "syn"):
@@ -109,19 +113,48 @@ class AgentSettings:
 
 def _tiny_topology(node: str, kube_dns: str | None, nodelocal: bool, localdns: bool) -> Topology:
     """What resolvers_for needs to know about the cluster, as far as one node can tell."""
-    info = NodeInfo(name=node, internal_ip="", pod_cidrs=(), pool="", ready=None, ready_reason="",
-                    cordoned=False, network_unavailable=None, network_reason="",
-                    kubelet_version="", zone="", provider_id="", vmss="", instance_id="",
-                    created=0.0, localdns=localdns)
-    return Topology(cluster="", plugin=NetworkPlugin.UNKNOWN, dataplane="", pod_cidrs=(),
-                    dns_service_ip=kube_dns or "", nodes=(info,), pools=(), coredns=(),
-                    nodelocal_enabled=nodelocal)
+    info = NodeInfo(
+        name=node,
+        internal_ip="",
+        pod_cidrs=(),
+        pool="",
+        ready=None,
+        ready_reason="",
+        cordoned=False,
+        network_unavailable=None,
+        network_reason="",
+        kubelet_version="",
+        zone="",
+        provider_id="",
+        vmss="",
+        instance_id="",
+        created=0.0,
+        localdns=localdns,
+    )
+    return Topology(
+        cluster="",
+        plugin=NetworkPlugin.UNKNOWN,
+        dataplane="",
+        pod_cidrs=(),
+        dns_service_ip=kube_dns or "",
+        nodes=(info,),
+        pools=(),
+        coredns=(),
+        nodelocal_enabled=nodelocal,
+    )
 
 
-def node_resolvers(node: str, *, kube_dns: str | None = None, nodelocal: bool = False,
-                   localdns: bool = False, custom: Sequence[str] = (),
-                   overrides: Mapping[str, tuple[str, int]] | None = None,
-                   names: Sequence[str] = DEFAULT_NAMES, confine: bool = False) -> tuple[Resolver, ...]:
+def node_resolvers(
+    node: str,
+    *,
+    kube_dns: str | None = None,
+    nodelocal: bool = False,
+    localdns: bool = False,
+    custom: Sequence[str] = (),
+    overrides: Mapping[str, tuple[str, int]] | None = None,
+    names: Sequence[str] = DEFAULT_NAMES,
+    confine: bool = False,
+) -> tuple[Resolver, ...]:
     """The resolvers the app plans for ``node_vantage(node)``, minus CoreDNS pods.
     `overrides` (key or production address -> dialled (host, port)) and `confine` (keep
     only overridden resolvers) are the lab's, as in probes.dns.service.Vantage."""
@@ -142,9 +175,15 @@ def node_resolvers(node: str, *, kube_dns: str | None = None, nodelocal: bool = 
     return ()  # pragma: no cover - build_plan always plans every vantage given
 
 
-def node_targets(node: str, *, apiserver: str | None = None, extra: Sequence[str | Target] = (),
-                 aks_defaults: bool = True, egress_dns: tuple[str, int] | None = None,
-                 confine: bool = False) -> tuple[Target, ...]:
+def node_targets(
+    node: str,
+    *,
+    apiserver: str | None = None,
+    extra: Sequence[str | Target] = (),
+    aks_defaults: bool = True,
+    egress_dns: tuple[str, int] | None = None,
+    confine: bool = False,
+) -> tuple[Target, ...]:
     """The targets the app's EgressService plans for ``node_vantage(node)``: AKS's
     required endpoints, the API server (``host:port`` or a URL), then `extra`. Raises
     ValueError naming a bad entry."""
@@ -162,25 +201,50 @@ def node_targets(node: str, *, apiserver: str | None = None, extra: Sequence[str
     return ()  # pragma: no cover
 
 
-def settings_for(node: str, *, kube_dns: str | None = None, nodelocal: bool = False,
-                 localdns: bool = False, custom: Sequence[str] = (),
-                 dns_overrides: Mapping[str, tuple[str, int]] | None = None,
-                 names: Sequence[str] = DEFAULT_NAMES, apiserver: str | None = None,
-                 targets: Sequence[str | Target] = (), aks_defaults: bool = True,
-                 egress_dns: tuple[str, int] | None = None,
-                 dial_map: Mapping[str, int] | None = None, confine: bool = False,
-                 **options: Any) -> AgentSettings:
+def settings_for(
+    node: str,
+    *,
+    kube_dns: str | None = None,
+    nodelocal: bool = False,
+    localdns: bool = False,
+    custom: Sequence[str] = (),
+    dns_overrides: Mapping[str, tuple[str, int]] | None = None,
+    names: Sequence[str] = DEFAULT_NAMES,
+    apiserver: str | None = None,
+    targets: Sequence[str | Target] = (),
+    aks_defaults: bool = True,
+    egress_dns: tuple[str, int] | None = None,
+    dial_map: Mapping[str, int] | None = None,
+    confine: bool = False,
+    **options: Any,
+) -> AgentSettings:
     """Settings for the agent on `node`, planned like the app plans that node's vantage.
     `options` are the other AgentSettings fields (intervals, timeouts, mode, feed_size…).
     Raises ValueError in the user's words for a bad name, address or target."""
     ns = validate_names(names)
-    resolvers = node_resolvers(node, kube_dns=kube_dns, nodelocal=nodelocal, localdns=localdns,
-                               custom=custom, overrides=dns_overrides, names=ns, confine=confine)
-    ts = node_targets(node, apiserver=apiserver, extra=targets, aks_defaults=aks_defaults,
-                      egress_dns=egress_dns, confine=confine)
-    return AgentSettings(node=node, resolvers=resolvers, names=ns, targets=ts,
-                         egress_dns=egress_dns, dial_map=dict(dial_map or {}), confine=confine,
-                         **options)
+    resolvers = node_resolvers(
+        node,
+        kube_dns=kube_dns,
+        nodelocal=nodelocal,
+        localdns=localdns,
+        custom=custom,
+        overrides=dns_overrides,
+        names=ns,
+        confine=confine,
+    )
+    ts = node_targets(
+        node, apiserver=apiserver, extra=targets, aks_defaults=aks_defaults, egress_dns=egress_dns, confine=confine
+    )
+    return AgentSettings(
+        node=node,
+        resolvers=resolvers,
+        names=ns,
+        targets=ts,
+        egress_dns=egress_dns,
+        dial_map=dict(dial_map or {}),
+        confine=confine,
+        **options,
+    )
 
 
 def _egress_resolve(s: AgentSettings) -> Resolve | None:
@@ -204,8 +268,13 @@ class Agent:
     Use from one event loop: ``await start()``, read with :meth:`results_since`, then
     ``await stop()``. ``record`` is the scheduler's sink (tests feed it directly)."""
 
-    def __init__(self, settings: AgentSettings, *, probe_options: Mapping[str, Any] | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        probe_options: Mapping[str, Any] | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.version = agent_version()
         self._probe_options = dict(probe_options or {})  # e.g. raw_socket (tests)
@@ -248,12 +317,17 @@ class Agent:
         s = self.settings
         self.started = self._wall()
         dns = DnsProbe(s.vantage, timeout=s.dns_timeout)
-        self._egress = EgressProbe(s.vantage, timeout=s.egress_timeout,
-                                   dns_timeout=s.egress_dns_timeout, mode=s.mode,
-                                   resolve=_egress_resolve(s), dial_map=s.dial_map,
-                                   concurrency=s.concurrency, **self._probe_options)
-        jobs = dns_jobs(s.resolvers, s.names, probe=dns, rdtype=s.qtype, interval=s.dns_interval,
-                        jitter=s.jitter)
+        self._egress = EgressProbe(
+            s.vantage,
+            timeout=s.egress_timeout,
+            dns_timeout=s.egress_dns_timeout,
+            mode=s.mode,
+            resolve=_egress_resolve(s),
+            dial_map=s.dial_map,
+            concurrency=s.concurrency,
+            **self._probe_options,
+        )
+        jobs = dns_jobs(s.resolvers, s.names, probe=dns, rdtype=s.qtype, interval=s.dns_interval, jitter=s.jitter)
         jobs += egress_jobs(s.targets, self._egress, interval=s.egress_interval, jitter=s.jitter)
         sched = Scheduler(self.record, concurrency=s.concurrency, wall=self._wall)
         sched.set_jobs(jobs)
@@ -351,8 +425,12 @@ class Agent:
                 w.append(result.latency_ms)
             if not self._mode_said:
                 self._mode_said = True
-                log.info("%s: egress checks use %s mode%s", self.node, result.mode.value,
-                         f" ({result.fallback})" if result.fallback else "")
+                log.info(
+                    "%s: egress checks use %s mode%s",
+                    self.node,
+                    result.mode.value,
+                    f" ({result.fallback})" if result.fallback else "",
+                )
             label = f"egress {result.target}"
             outcome = result.outcome.value
         elif isinstance(result, JobFailure):
@@ -393,8 +471,7 @@ class Agent:
         if good:
             log.info("%s: %s recovered: %s%s", self.node, label, outcome, more)
         else:
-            log.info("%s: %s failing: %s%s%s", self.node, label, outcome,
-                     f" ({error})" if error else "", more)
+            log.info("%s: %s failing: %s%s%s", self.node, label, outcome, f" ({error})" if error else "", more)
 
 
 def _key_text(key: Hashable) -> str:

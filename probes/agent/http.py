@@ -39,9 +39,16 @@ LINGER = 1.0  # s a closing connection waits for the client's FIN
 GZIP_MIN = 1400  # bytes: below one packet compression buys nothing
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            408: "Request Timeout", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 _TOKEN = set("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -52,6 +59,7 @@ class BadRequest(Exception):
 
 
 # --- Prometheus exposition ------------------------------------------------------------------
+
 
 class AgentCollector(Collector):
     """The agent's counters and recent latencies, read from the agent at each scrape (no
@@ -64,36 +72,48 @@ class AgentCollector(Collector):
         agent = self.agent
         s = agent.settings
         mode = agent.mode
-        info = GaugeMetricFamily("aksnet_agent_info", "The agent: node, vantage, version, egress mode in use.",
-                                 labels=("node", "vantage", "version", "mode"))
+        info = GaugeMetricFamily(
+            "aksnet_agent_info",
+            "The agent: node, vantage, version, egress mode in use.",
+            labels=("node", "vantage", "version", "mode"),
+        )
         info.add_metric((s.node, s.vantage, agent.version, mode.value if mode is not None else ""), 1)
         yield info
-        yield GaugeMetricFamily("aksnet_agent_start_time_seconds", "When the agent started, Unix time.",
-                                value=float(agent.started))
+        yield GaugeMetricFamily(
+            "aksnet_agent_start_time_seconds", "When the agent started, Unix time.", value=float(agent.started)
+        )
         yield GaugeMetricFamily("aksnet_agent_results_seq", "Sequence number of the newest result.", value=agent.seq)
         yield GaugeMetricFamily("aksnet_agent_results_held", "Results held in the agent's ring.", value=agent.held)
 
         address = agent.addresses
-        queries = CounterMetricFamily("aksnet_agent_dns_queries", "DNS queries by resolver, name and outcome.",
-                                      labels=("resolver", "address", "name", "outcome"))
+        queries = CounterMetricFamily(
+            "aksnet_agent_dns_queries",
+            "DNS queries by resolver, name and outcome.",
+            labels=("resolver", "address", "name", "outcome"),
+        )
         for (res, name, outcome), n in sorted(agent.dns_counts.items()):
             queries.add_metric((res, address.get(res, ""), name, outcome), n)
         yield queries
-        dns_lat = GaugeMetricFamily("aksnet_agent_dns_latency_ms",
-                                    "DNS answer time, ms, over the last answers (quantile 0.5 and 0.95).",
-                                    labels=("resolver", "address", "name", "quantile"))
+        dns_lat = GaugeMetricFamily(
+            "aksnet_agent_dns_latency_ms",
+            "DNS answer time, ms, over the last answers (quantile 0.5 and 0.95).",
+            labels=("resolver", "address", "name", "quantile"),
+        )
         for (res, name), lat in sorted(agent.dns_latencies().items()):
             for q, v in _quantiles(lat):
                 dns_lat.add_metric((res, address.get(res, ""), name, q), v)
         yield dns_lat
-        checks = CounterMetricFamily("aksnet_agent_egress_checks", "TCP egress checks by target and outcome.",
-                                     labels=("target", "outcome"))
+        checks = CounterMetricFamily(
+            "aksnet_agent_egress_checks", "TCP egress checks by target and outcome.", labels=("target", "outcome")
+        )
         for (target, outcome), n in sorted(agent.egress_counts.items()):
             checks.add_metric((target, outcome), n)
         yield checks
-        hs = GaugeMetricFamily("aksnet_agent_egress_handshake_ms",
-                               "TCP handshake time, ms, over the last open checks (quantile 0.5 and 0.95).",
-                               labels=("target", "quantile"))
+        hs = GaugeMetricFamily(
+            "aksnet_agent_egress_handshake_ms",
+            "TCP handshake time, ms, over the last open checks (quantile 0.5 and 0.95).",
+            labels=("target", "quantile"),
+        )
         for target, lat in sorted(agent.egress_latencies().items()):
             for q, v in _quantiles(lat):
                 hs.add_metric((target, q), v)
@@ -103,9 +123,11 @@ class AgentCollector(Collector):
             yield CounterMetricFamily(
                 "aksnet_agent_skipped_ticks",
                 "Probe runs skipped because the previous run of the same job was still going.",
-                value=stats.skipped_ticks)
-        yield CounterMetricFamily("aksnet_agent_errors", "Probe jobs that failed inside the agent (bugs).",
-                                  value=agent.error_count)
+                value=stats.skipped_ticks,
+            )
+        yield CounterMetricFamily(
+            "aksnet_agent_errors", "Probe jobs that failed inside the agent (bugs).", value=agent.error_count
+        )
 
 
 def _quantiles(lat: list[float]) -> list[tuple[str, float]]:
@@ -136,6 +158,7 @@ def metrics_text(agent: Any) -> bytes:
 
 
 # --- the server ---------------------------------------------------------------------------------
+
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     """(method, target, headers with lower-case names) or BadRequest."""
@@ -176,7 +199,7 @@ def _since(query: str) -> int:
     if len(values) > 1:
         raise BadRequest(400, "since given more than once")
     v = values[0]
-    if not v.isascii() or not v.isdigit() or len(v) > 19 or int(v) > 2 ** 63 - 1:
+    if not v.isascii() or not v.isdigit() or len(v) > 19 or int(v) > 2**63 - 1:
         raise BadRequest(400, "since must be a whole number >= 0")
     return int(v)
 
@@ -184,9 +207,17 @@ def _since(query: str) -> int:
 class AgentServer:
     """Serves one agent on (host, port); port 0 picks a free one (see ``address``)."""
 
-    def __init__(self, agent: Any, host: str = "0.0.0.0", port: int = 9102, *,
-                 header_timeout: float = HEADER_TIMEOUT, write_timeout: float = WRITE_TIMEOUT,
-                 max_header: int = MAX_HEADER, max_clients: int = MAX_CLIENTS) -> None:
+    def __init__(
+        self,
+        agent: Any,
+        host: str = "0.0.0.0",
+        port: int = 9102,
+        *,
+        header_timeout: float = HEADER_TIMEOUT,
+        write_timeout: float = WRITE_TIMEOUT,
+        max_header: int = MAX_HEADER,
+        max_clients: int = MAX_CLIENTS,
+    ) -> None:
         self.agent = agent
         self.host = host
         self.port = port
@@ -203,10 +234,11 @@ class AgentServer:
     def address(self) -> tuple[str, int]:
         return self.host, self.port
 
-    async def start(self) -> "AgentServer":
+    async def start(self) -> AgentServer:
         """Bind and listen; raises OSError (EADDRINUSE, EACCES) when the port cannot be had."""
-        self._server = await asyncio.start_server(self._client, self.host, self.port,
-                                                  limit=self.max_header, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._client, self.host, self.port, limit=self.max_header, reuse_address=True
+        )
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         return self
@@ -268,8 +300,7 @@ class AgentServer:
         extra: list[str] = []
         if status == 405:
             extra.append("Allow: GET")
-        if (status == 200 and len(body) >= GZIP_MIN
-                and "gzip" in headers.get("accept-encoding", "").lower()):
+        if status == 200 and len(body) >= GZIP_MIN and "gzip" in headers.get("accept-encoding", "").lower():
             body = gzip.compress(body, compresslevel=5, mtime=0)
             extra += ["Content-Encoding: gzip", "Vary: Accept-Encoding"]
         await self._send(reader, writer, status, body, ctype, extra)
@@ -288,12 +319,26 @@ class AgentServer:
         since = _since(u.query)
         return 200, wire.encode(self.agent, since), wire.CONTENT_TYPE
 
-    async def _send(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, status: int,
-                    body: bytes, ctype: str, extra: list[str] | None = None) -> None:
+    async def _send(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        status: int,
+        body: bytes,
+        ctype: str,
+        extra: list[str] | None = None,
+    ) -> None:
         self.requests[status] = self.requests.get(status, 0) + 1
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
-                f"Content-Type: {ctype}", f"Content-Length: {len(body)}",
-                "Cache-Control: no-store", "Connection: close", *(extra or ()), "", ""]
+        head = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+            f"Content-Type: {ctype}",
+            f"Content-Length: {len(body)}",
+            "Cache-Control: no-store",
+            "Connection: close",
+            *(extra or ()),
+            "",
+            "",
+        ]
         try:
             writer.write("\r\n".join(head).encode("latin-1") + body)
             async with asyncio.timeout(self.write_timeout):

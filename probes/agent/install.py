@@ -75,7 +75,11 @@ def _paths(obj: dict[str, Any]) -> tuple[str, str]:
     prefix, plural, _ = _KINDS[obj["kind"]]
     md = obj["metadata"]
     ns = md.get("namespace")
-    coll = f"{prefix}/namespaces/{quote(ns, safe='')}/{plural}" if ns and obj["kind"] != "Namespace" else f"{prefix}/{plural}"
+    coll = (
+        f"{prefix}/namespaces/{quote(ns, safe='')}/{plural}"
+        if ns and obj["kind"] != "Namespace"
+        else f"{prefix}/{plural}"
+    )
     return coll, f"{coll}/{quote(md['name'], safe='')}"
 
 
@@ -89,7 +93,9 @@ def _server(api: Any) -> str:
         return "the API server"
 
 
-def _send(api: Any, method: str, path: str, body: Any, query: Sequence[tuple[str, str]], headers: dict[str, str]) -> tuple[int, str, bytes]:
+def _send(
+    api: Any, method: str, path: str, body: Any, query: Sequence[tuple[str, str]], headers: dict[str, str]
+) -> tuple[int, str, bytes]:
     """(status, reason, body) through either client: ours from `probes.kube.connect.load`
     (urllib3 errors pass through), or an official kubernetes ApiClient (still accepted)."""
     if hasattr(api, "request") and not hasattr(api, "param_serialize"):
@@ -101,8 +107,9 @@ def _send(api: Any, method: str, path: str, body: Any, query: Sequence[tuple[str
             return resp.status, resp.reason or "", resp.data or b""
         finally:
             resp.release_conn()
-    m, url, hdrs, payload, _ = api.param_serialize(method, path, query_params=list(query), header_params=headers,
-                                                   body=body, auth_settings=["BearerToken"])
+    m, url, hdrs, payload, _ = api.param_serialize(
+        method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
+    )
     resp = api.call_api(m, url, header_params=hdrs, body=payload, _request_timeout=REQUEST_TIMEOUT)
     try:
         return resp.status, resp.reason or "", resp.read() or b""
@@ -131,8 +138,12 @@ def _call(api: Any, method: str, path: str, body: Any = None, query: Sequence[tu
         doc = {}
     if 200 <= status < 300:
         return doc
-    raise _Http(status, str(doc.get("reason") or reason or ""), str(doc.get("message") or reason or ""),
-                doc.get("details") if isinstance(doc.get("details"), dict) else {})
+    raise _Http(
+        status,
+        str(doc.get("reason") or reason or ""),
+        str(doc.get("message") or reason or ""),
+        doc.get("details") if isinstance(doc.get("details"), dict) else {},
+    )
 
 
 def _connection_failure(api: Any, e: BaseException) -> None:
@@ -140,15 +151,20 @@ def _connection_failure(api: Any, e: BaseException) -> None:
     import urllib3
 
     why: Any = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason else e
-    if type(e).__name__ == "ApiException" or isinstance(why, urllib3.exceptions.SSLError):  # TLS: the official client says status 0
+    if type(e).__name__ == "ApiException" or isinstance(
+        why, urllib3.exceptions.SSLError
+    ):  # TLS: the official client says status 0
         text = str(getattr(e, "reason", None) or why)
         line = (text.strip().splitlines() or ["unknown error"])[-1]
-        raise InstallError(f"cannot talk to the API server at {_server(api)}: {line} — check the kubeconfig's "
-                           "certificate authority and `kubectl get --raw /readyz`") from None
+        raise InstallError(
+            f"cannot talk to the API server at {_server(api)}: {line} — check the kubeconfig's "
+            "certificate authority and `kubectl get --raw /readyz`"
+        ) from None
     if isinstance(e, (urllib3.exceptions.HTTPError, OSError)):
-        raise InstallError(f"cannot reach the API server at {_server(api)} ({type(why).__name__}: {why}) — check "
-                           "the network path (VPN, private cluster, authorized IP ranges) and `kubectl get --raw /readyz`"
-                           ) from None
+        raise InstallError(
+            f"cannot reach the API server at {_server(api)} ({type(why).__name__}: {why}) — check "
+            "the network path (VPN, private cluster, authorized IP ranges) and `kubectl get --raw /readyz`"
+        ) from None
 
 
 def _user_message(e: _Http, verb: str, what: str, kind: str, namespace: str | None, api: Any) -> str:
@@ -156,30 +172,42 @@ def _user_message(e: _Http, verb: str, what: str, kind: str, namespace: str | No
     where = f"in namespace {namespace}" if namespace else "at the cluster scope"
     msg = e.message.strip().splitlines()[0] if e.message.strip() else e.reason
     if e.status == 401:
-        return (f"the API server at {_server(api)} did not accept your credentials (401 Unauthorized) — refresh them "
-                "with `az aks get-credentials -g <resource-group> -n <cluster>` (Entra ID clusters: "
-                "`kubelogin convert-kubeconfig -l azurecli`) and check with `kubectl auth whoami`")
+        return (
+            f"the API server at {_server(api)} did not accept your credentials (401 Unauthorized) — refresh them "
+            "with `az aks get-credentials -g <resource-group> -n <cluster>` (Entra ID clusters: "
+            "`kubelogin convert-kubeconfig -l azurecli`) and check with `kubectl auth whoami`"
+        )
     if e.status == 403:
         extra = ""
         if kind in ("Role", "RoleBinding") and verb in ("create", "update"):
-            extra = (" (granting the readers' Role also needs you to hold what it grants: get/list/watch pods "
-                     "and get pods/proxy)")
-        return (f"you may not {verb} {what} {where}: {msg}{extra} — "
-                + _PERMISSIONS_HINT.format(ns=namespace or AGENT_NAMESPACE))
+            extra = (
+                " (granting the readers' Role also needs you to hold what it grants: get/list/watch pods "
+                "and get pods/proxy)"
+            )
+        return f"you may not {verb} {what} {where}: {msg}{extra} — " + _PERMISSIONS_HINT.format(
+            ns=namespace or AGENT_NAMESPACE
+        )
     if e.status == 404:
         if (e.details or {}).get("kind") == "namespaces" and namespace:
             return f"namespace {namespace} does not exist (404: {msg}) — run the install again; it creates it first"
-        return (f"the API server does not serve {what} (404 NotFound: {msg}) — is the context pointing at a "
-                "Kubernetes cluster (1.16 or newer)? check with `kubectl api-resources`")
+        return (
+            f"the API server does not serve {what} (404 NotFound: {msg}) — is the context pointing at a "
+            "Kubernetes cluster (1.16 or newer)? check with `kubectl api-resources`"
+        )
     if e.status == 422:
-        hint = (" — remove the old agent first with `aksnet-top agent uninstall`"
-                if "immutable" in msg or "cannot change" in msg else "")
+        hint = (
+            " — remove the old agent first with `aksnet-top agent uninstall`"
+            if "immutable" in msg or "cannot change" in msg
+            else ""
+        )
         return f"the API server rejected {what} as invalid: {msg}{hint}"
     if e.status == 409:
         return f"{what} kept changing while installing (409 {e.reason}: {msg}) — run the command again"
     if e.status == 429 or e.status >= 500:
-        return (f"the API server failed to {verb} {what} ({e.status} {e.reason}: {msg}) — it may be overloaded or "
-                "upgrading; try again in a minute (check with `kubectl get --raw /readyz`)")
+        return (
+            f"the API server failed to {verb} {what} ({e.status} {e.reason}: {msg}) — it may be overloaded or "
+            "upgrading; try again in a minute (check with `kubectl get --raw /readyz`)"
+        )
     return f"could not {verb} {what} {where}: {e.status} {e.reason}: {msg}"
 
 
@@ -267,14 +295,16 @@ def _update(api: Any, obj: dict[str, Any], path: str, ns: str | None, dry_run: b
             return f"{name} configured"
         except _Http as e:
             if e.status == 409 and e.reason == "Conflict":
-                continue   # changed between our read and write: read again
+                continue  # changed between our read and write: read again
             raise _fail(e, "update", obj, ns, api, done) from None
-    raise InstallError(f"{name} kept changing while installing (409 Conflict {CONFLICT_RETRIES} times) — run the "
-                       "command again", done)
+    raise InstallError(
+        f"{name} kept changing while installing (409 Conflict {CONFLICT_RETRIES} times) — run the command again", done
+    )
 
 
-def _delete(api: Any, obj: dict[str, Any], ns: str | None, dry_run: bool, done: list[str],
-            query: Sequence[tuple[str, str]] = ()) -> None:
+def _delete(
+    api: Any, obj: dict[str, Any], ns: str | None, dry_run: bool, done: list[str], query: Sequence[tuple[str, str]] = ()
+) -> None:
     name = display_name(obj)
     _, path = _paths(obj)
     try:
@@ -350,7 +380,9 @@ def discover(api_client: Any, server: str) -> tuple[dict[str, Any], list[str]]:
         else:
             warnings.append("kube-system/kube-dns has no ClusterIP: leaving --kube-dns unset")
     except _Http as e:
-        warnings.append(f"could not read service kube-system/kube-dns ({e.status} {e.reason}): leaving --kube-dns unset")
+        warnings.append(
+            f"could not read service kube-system/kube-dns ({e.status} {e.reason}): leaving --kube-dns unset"
+        )
     label = [("labelSelector", "k8s-app=node-local-dns"), ("limit", "1")]
     found: bool | None = None
     for path in ("/apis/apps/v1/namespaces/kube-system/daemonsets", "/api/v1/namespaces/kube-system/pods"):
@@ -359,8 +391,10 @@ def discover(api_client: Any, server: str) -> tuple[dict[str, Any], list[str]]:
         except _Http as e:
             if e.status == 404:
                 continue
-            warnings.append(f"could not look for NodeLocal DNS in kube-system ({e.status} {e.reason}): "
-                            "leaving --nodelocal unset (the agent decides)")
+            warnings.append(
+                f"could not look for NodeLocal DNS in kube-system ({e.status} {e.reason}): "
+                "leaving --nodelocal unset (the agent decides)"
+            )
             found = None
             break
         found = bool(items) or bool(found)

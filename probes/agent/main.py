@@ -16,8 +16,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from enum import IntEnum
-from typing import Any, Callable, Sequence
+from typing import Any
 
 log = logging.getLogger("probes.agent")
 
@@ -72,47 +73,87 @@ def run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aksnet-top agent run",
         description="Probe this node's DNS path and egress, and serve the results on one port: "
-                    "GET /v1/results?since=N (JSON for aksnet-top), /metrics (Prometheus), /healthz.",
+        "GET /v1/results?since=N (JSON for aksnet-top), /metrics (Prometheus), /healthz.",
         epilog="Every flag falls back to an environment variable: NODE_NAME (or AKSNET_AGENT_NODE), "
-               "AKSNET_AGENT_BIND, _PORT, _INTERVAL, _EGRESS_INTERVAL, _TIMEOUT, _MODE, _KUBE_DNS, "
-               "_NODELOCAL, _LOCALDNS, _NAMES, _RESOLVERS, _TARGETS (comma-separated), _APISERVER, "
-               "_AKS_DEFAULTS, _RESULTS, _LOG_LEVEL.")
+        "AKSNET_AGENT_BIND, _PORT, _INTERVAL, _EGRESS_INTERVAL, _TIMEOUT, _MODE, _KUBE_DNS, "
+        "_NODELOCAL, _LOCALDNS, _NAMES, _RESOLVERS, _TARGETS (comma-separated), _APISERVER, "
+        "_AKS_DEFAULTS, _RESULTS, _LOG_LEVEL.",
+    )
     a = p.add_argument
     a("--node", help="this node's name (default: $NODE_NAME, from the downward API)")
     a("--bind", help="address to listen on (default 0.0.0.0)")
     a("--port", type=int, help=f"port to listen on, 0 for any free one (default {DEFAULT_PORT})")
-    a("--interval", type=float, metavar="S", help="seconds between DNS queries of each resolver and name "
-      "(default 10: about 2 millicores of CPU for 4 queries and 8 checks)")
-    a("--egress-interval", type=float, metavar="S", help="seconds between checks of each egress target "
-      "(default: --interval)")
+    a(
+        "--interval",
+        type=float,
+        metavar="S",
+        help="seconds between DNS queries of each resolver and name "
+        "(default 10: about 2 millicores of CPU for 4 queries and 8 checks)",
+    )
+    a(
+        "--egress-interval",
+        type=float,
+        metavar="S",
+        help="seconds between checks of each egress target (default: --interval)",
+    )
     a("--timeout", type=float, metavar="S", help="DNS and TCP handshake timeout (default 2)")
-    a("--mode", choices=("auto", "connect", "syn"), help="egress check mode (default auto: SYN when raw "
-      "sockets are allowed, else connect)")
-    a("--kube-dns", metavar="IP", help="the kube-dns ClusterIP (default: the first nameserver in "
-      "/etc/resolv.conf that is not link-local, loopback or Azure DNS)")
-    a("--nodelocal", action=argparse.BooleanOptionalAction, default=None,
-      help="the cluster runs NodeLocal DNS (169.254.20.10): probe it (default off)")
-    a("--localdns", action=argparse.BooleanOptionalAction, default=None,
-      help="this node runs AKS LocalDNS (169.254.10.10/.11): probe it (default off)")
-    a("--name", action="append", metavar="NAME", help="DNS name to query (repeatable; default "
-      "kubernetes.default.svc.cluster.local and mcr.microsoft.com)")
-    a("--resolver", action="append", metavar="ADDR[:PORT]", help="an extra DNS server to query "
-      "(repeatable)")
+    a(
+        "--mode",
+        choices=("auto", "connect", "syn"),
+        help="egress check mode (default auto: SYN when raw sockets are allowed, else connect)",
+    )
+    a(
+        "--kube-dns",
+        metavar="IP",
+        help="the kube-dns ClusterIP (default: the first nameserver in "
+        "/etc/resolv.conf that is not link-local, loopback or Azure DNS)",
+    )
+    a(
+        "--nodelocal",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the cluster runs NodeLocal DNS (169.254.20.10): probe it (default off)",
+    )
+    a(
+        "--localdns",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="this node runs AKS LocalDNS (169.254.10.10/.11): probe it (default off)",
+    )
+    a(
+        "--name",
+        action="append",
+        metavar="NAME",
+        help="DNS name to query (repeatable; default kubernetes.default.svc.cluster.local and mcr.microsoft.com)",
+    )
+    a("--resolver", action="append", metavar="ADDR[:PORT]", help="an extra DNS server to query (repeatable)")
     a("--target", action="append", metavar="HOST:PORT", help="an extra egress target (repeatable)")
     a("--apiserver", metavar="HOST:PORT", help="the cluster's API server FQDN to check egress to")
-    a("--no-aks-defaults", action="store_true", default=None,
-      help="do not check AKS's required outbound endpoints")
+    a("--no-aks-defaults", action="store_true", default=None, help="do not check AKS's required outbound endpoints")
     a("--results", type=int, metavar="N", help="results kept for the reader (default 2048)")
     a("--log-level", choices=("debug", "info", "warning", "error"), help="default info")
     lab = p.add_argument_group("lab and tests only")
-    lab.add_argument("--dns-override", action="append", metavar="ADDR=HOST:PORT",
-                     help="dial HOST:PORT for the resolver with this key or production address")
-    lab.add_argument("--egress-dns", metavar="HOST:PORT", help="resolve egress names with this server "
-                     "instead of /etc/resolv.conf")
-    lab.add_argument("--dial", action="append", metavar="ADDR[:PORT]=PORT",
-                     help="after resolving, dial PORT instead (the lab's DNAT)")
-    lab.add_argument("--confine", action="store_true", default=None,
-                     help="dial loopback only; never resolve through /etc/resolv.conf")
+    lab.add_argument(
+        "--dns-override",
+        action="append",
+        metavar="ADDR=HOST:PORT",
+        help="dial HOST:PORT for the resolver with this key or production address",
+    )
+    lab.add_argument(
+        "--egress-dns", metavar="HOST:PORT", help="resolve egress names with this server instead of /etc/resolv.conf"
+    )
+    lab.add_argument(
+        "--dial",
+        action="append",
+        metavar="ADDR[:PORT]=PORT",
+        help="after resolving, dial PORT instead (the lab's DNAT)",
+    )
+    lab.add_argument(
+        "--confine",
+        action="store_true",
+        default=None,
+        help="dial loopback only; never resolve through /etc/resolv.conf",
+    )
     return p
 
 
@@ -133,8 +174,9 @@ def _hostport(text: str, flag: str) -> tuple[str, int]:
         raise ValueError(f"{flag}: {e}") from None
 
 
-def build_settings(ns: argparse.Namespace, env: dict[str, str] | None = None,
-                   resolv_conf: str = RESOLV_CONF) -> tuple[Any, str, int, str]:
+def build_settings(
+    ns: argparse.Namespace, env: dict[str, str] | None = None, resolv_conf: str = RESOLV_CONF
+) -> tuple[Any, str, int, str]:
     """(AgentSettings, bind, port, log level) from flags, then env, then defaults.
     Raises ValueError in the user's words."""
     from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, settings_for
@@ -160,8 +202,7 @@ def build_settings(ns: argparse.Namespace, env: dict[str, str] | None = None,
 
     node = ns.node or e.get("NODE_NAME") or e.get(ENV + "NODE") or ""
     if not node.strip():
-        raise ValueError("no node name: pass --node, or set NODE_NAME from the downward API "
-                         "(fieldRef: spec.nodeName)")
+        raise ValueError("no node name: pass --node, or set NODE_NAME from the downward API (fieldRef: spec.nodeName)")
     bind = pick(ns.bind, "BIND", str, "0.0.0.0")
     port = pick(ns.port, "PORT", int, DEFAULT_PORT)
     if not 0 <= port < 65536:
@@ -190,11 +231,27 @@ def build_settings(ns: argparse.Namespace, env: dict[str, str] | None = None,
     egress_dns = _hostport(ns.egress_dns, "--egress-dns") if ns.egress_dns else None
     dial = dict(_dial(t) for t in ns.dial or ())
     settings = settings_for(
-        node.strip(), kube_dns=kube_dns, nodelocal=nodelocal, localdns=localdns, custom=custom,
-        dns_overrides=overrides, names=names, apiserver=apiserver, targets=targets,
-        aks_defaults=aks_defaults, egress_dns=egress_dns, dial_map=dial, confine=bool(ns.confine),
-        dns_interval=interval, dns_timeout=timeout, egress_interval=egress_interval,
-        egress_timeout=timeout, egress_dns_timeout=timeout, mode=mode, feed_size=results)
+        node.strip(),
+        kube_dns=kube_dns,
+        nodelocal=nodelocal,
+        localdns=localdns,
+        custom=custom,
+        dns_overrides=overrides,
+        names=names,
+        apiserver=apiserver,
+        targets=targets,
+        aks_defaults=aks_defaults,
+        egress_dns=egress_dns,
+        dial_map=dial,
+        confine=bool(ns.confine),
+        dns_interval=interval,
+        dns_timeout=timeout,
+        egress_interval=egress_interval,
+        egress_timeout=timeout,
+        egress_dns_timeout=timeout,
+        mode=mode,
+        feed_size=results,
+    )
     return settings, bind, port, level
 
 
@@ -232,9 +289,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         log.propagate = True
 
 
-async def serve(settings: Any, bind: str, port: int, *,
-                ready: Callable[[str, int], None] | None = None,
-                stop: asyncio.Event | None = None) -> int:
+async def serve(
+    settings: Any,
+    bind: str,
+    port: int,
+    *,
+    ready: Callable[[str, int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
     """Run one agent and its server on the running loop until `stop` is set (or
     SIGTERM/SIGINT when `stop` is None). Returns the exit code."""
     from probes.agent.core import Agent
@@ -253,16 +315,26 @@ async def serve(settings: Any, bind: str, port: int, *,
             await server.start()
         except OSError as e:
             why = e.strerror or str(e)
-            hint = (" (another agent or process holds it; pick another with --port)"
-                    if e.errno in (98, 48) else "")
+            hint = " (another agent or process holds it; pick another with --port)" if e.errno in (98, 48) else ""
             log.error("cannot listen on %s:%d: %s%s", bind, port, why, hint)
             return ExitCode.PORT
         await agent.start()
         s = settings
-        log.info("agent %s on node %s listening on %s:%d: %d resolvers (%s) × %d names every %gs; "
-                 "%d egress targets every %gs, mode %s", agent.version, s.node, bind, server.port,
-                 len(s.resolvers), ", ".join(r.key for r in s.resolvers) or "none", len(s.names),
-                 s.dns_interval, len(s.targets), s.egress_interval, s.mode)
+        log.info(
+            "agent %s on node %s listening on %s:%d: %d resolvers (%s) × %d names every %gs; "
+            "%d egress targets every %gs, mode %s",
+            agent.version,
+            s.node,
+            bind,
+            server.port,
+            len(s.resolvers),
+            ", ".join(r.key for r in s.resolvers) or "none",
+            len(s.names),
+            s.dns_interval,
+            len(s.targets),
+            s.egress_interval,
+            s.mode,
+        )
         if ready is not None:
             ready(bind, server.port)
         await stop.wait()

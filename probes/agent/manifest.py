@@ -49,8 +49,16 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
-    "AGENT_NAME", "AGENT_NAMESPACE", "AGENT_PORT", "AGENT_SELECTOR", "AGENT_LABELS", "READER_ROLE",
-    "MODES", "POSTURE", "render", "to_yaml",
+    "AGENT_NAME",
+    "AGENT_NAMESPACE",
+    "AGENT_PORT",
+    "AGENT_SELECTOR",
+    "AGENT_LABELS",
+    "READER_ROLE",
+    "MODES",
+    "POSTURE",
+    "render",
+    "to_yaml",
 ]
 
 AGENT_NAME = "aksnet-top-agent"
@@ -106,14 +114,24 @@ _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 _HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):([0-9]{1,5})$")
 
 
-def _check(image: str, namespace: str, port: int, interval: float | None, mode: str, kube_dns: str | None,
-           apiserver: str | None, pull_secret: str | None, reader_groups: Sequence[str]) -> None:
+def _check(
+    image: str,
+    namespace: str,
+    port: int,
+    interval: float | None,
+    mode: str,
+    kube_dns: str | None,
+    apiserver: str | None,
+    pull_secret: str | None,
+    reader_groups: Sequence[str],
+) -> None:
     """Raise ValueError in the user's words for a parameter the cluster would reject."""
     if not image or not _IMAGE.match(image) or len(image) > 512:
         raise ValueError(f"image {image!r} is not an image reference (e.g. myacr.azurecr.io/aksnet-top:0.1.0)")
     if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
-        raise ValueError(f"namespace {namespace!r} is not a valid name (lowercase letters, digits and '-', "
-                         "at most 63 characters)")
+        raise ValueError(
+            f"namespace {namespace!r} is not a valid name (lowercase letters, digits and '-', at most 63 characters)"
+        )
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ValueError(f"port {port!r} must be from 1 to 65535")
     if interval is not None and (isinstance(interval, bool) or not 0.5 <= float(interval) <= 3600):
@@ -128,7 +146,9 @@ def _check(image: str, namespace: str, port: int, interval: float | None, mode: 
     if apiserver is not None:
         m = _HOSTPORT.match(apiserver)
         if not m or not 1 <= int(m.group(3)) <= 65535:
-            raise ValueError(f"apiserver {apiserver!r} must be HOST:PORT (e.g. myaks-abc123.hcp.westeurope.azmk8s.io:443)")
+            raise ValueError(
+                f"apiserver {apiserver!r} must be HOST:PORT (e.g. myaks-abc123.hcp.westeurope.azmk8s.io:443)"
+            )
     if pull_secret is not None and (not _DNS_LABEL.match(pull_secret.replace(".", "-")) or len(pull_secret) > 253):
         raise ValueError(f"pull secret name {pull_secret!r} is not a valid Secret name")
     for g in reader_groups:
@@ -140,10 +160,19 @@ def _fmt_interval(x: float) -> str:
     return f"{float(x):g}"
 
 
-def agent_args(*, port: int = AGENT_PORT, interval: float | None = None, mode: str = "auto",
-               kube_dns: str | None = None, nodelocal: bool | None = None, localdns: bool | None = None,
-               apiserver: str | None = None, names: Sequence[str] = (), targets: Sequence[str] = (),
-               extra_args: Sequence[str] = ()) -> list[str]:
+def agent_args(
+    *,
+    port: int = AGENT_PORT,
+    interval: float | None = None,
+    mode: str = "auto",
+    kube_dns: str | None = None,
+    nodelocal: bool | None = None,
+    localdns: bool | None = None,
+    apiserver: str | None = None,
+    names: Sequence[str] = (),
+    targets: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
+) -> list[str]:
     """The container's args: ``aksnet-top agent run ...`` (the node comes from NODE_NAME).
 
     The agent binds the pod IP (``$(POD_IP)``, expanded by the kubelet): the kubelet's
@@ -167,8 +196,12 @@ def agent_args(*, port: int = AGENT_PORT, interval: float | None = None, mode: s
 
 
 def _meta(name: str, namespace: str | None, component: str) -> dict[str, Any]:
-    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF,
-              "app.kubernetes.io/component": component, "app.kubernetes.io/managed-by": PART_OF}
+    labels = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": PART_OF,
+    }
     md: dict[str, Any] = {"name": name}
     if namespace is not None:
         md["namespace"] = namespace
@@ -184,11 +217,23 @@ def _pull_policy(image: str) -> str:
     return "Always" if tag == "latest" else "IfNotPresent"
 
 
-def render(image: str, *, namespace: str = AGENT_NAMESPACE, port: int = AGENT_PORT, interval: float | None = None,
-           mode: str = "auto", kube_dns: str | None = None, nodelocal: bool | None = None,
-           localdns: bool | None = None, apiserver: str | None = None, pull_secret: str | None = None,
-           reader_groups: Sequence[str] = (), names: Sequence[str] = (), targets: Sequence[str] = (),
-           extra_args: Sequence[str] = ()) -> list[dict]:
+def render(
+    image: str,
+    *,
+    namespace: str = AGENT_NAMESPACE,
+    port: int = AGENT_PORT,
+    interval: float | None = None,
+    mode: str = "auto",
+    kube_dns: str | None = None,
+    nodelocal: bool | None = None,
+    localdns: bool | None = None,
+    apiserver: str | None = None,
+    pull_secret: str | None = None,
+    reader_groups: Sequence[str] = (),
+    names: Sequence[str] = (),
+    targets: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
+) -> list[dict]:
     """The agent's objects, in the order they must be created.
 
     Namespace, ServiceAccount, the readers' Role, a RoleBinding of that Role to
@@ -202,20 +247,27 @@ def render(image: str, *, namespace: str = AGENT_NAMESPACE, port: int = AGENT_PO
     ns_md = _meta(namespace, None, "namespace")
     for key in ("app.kubernetes.io/name", "app.kubernetes.io/component"):
         ns_md["labels"].pop(key)
-    ns_md["labels"].update({
-        # the level the agent's pod meets: NET_RAW is outside "baseline" (and "restricted")
-        "pod-security.kubernetes.io/enforce": "restricted" if mode == "connect" else "privileged",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-    })
+    ns_md["labels"].update(
+        {
+            # the level the agent's pod meets: NET_RAW is outside "baseline" (and "restricted")
+            "pod-security.kubernetes.io/enforce": "restricted" if mode == "connect" else "privileged",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+        }
+    )
     if mode != "connect":  # anything else beyond baseline still shows in the audit log
         ns_md["labels"]["pod-security.kubernetes.io/audit"] = "baseline"
     namespace_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": ns_md}
 
-    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(AGENT_NAME, namespace, "agent"),
-          "automountServiceAccountToken": False}
+    sa = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(AGENT_NAME, namespace, "agent"),
+        "automountServiceAccountToken": False,
+    }
 
     role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
         "metadata": _meta(READER_ROLE, namespace, "reader"),
         "rules": [
             # the app finds agent pods by label (and watches them come and go)...
@@ -226,22 +278,37 @@ def render(image: str, *, namespace: str = AGENT_NAMESPACE, port: int = AGENT_PO
     }
     objs: list[dict] = [namespace_obj, sa, role]
     if reader_groups:
-        objs.append({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": _meta(READER_ROLE, namespace, "reader"),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": READER_ROLE},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g} for g in reader_groups],
-        })
+        objs.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": _meta(READER_ROLE, namespace, "reader"),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": READER_ROLE},
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g} for g in reader_groups
+                ],
+            }
+        )
 
     caps: dict[str, list[str]] = {"drop": ["ALL"]}
     if mode != "connect":
-        caps["add"] = ["NET_RAW"]   # raw TCP SYNs; see the module docstring for how a non-root uid gets it
+        caps["add"] = ["NET_RAW"]  # raw TCP SYNs; see the module docstring for how a non-root uid gets it
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
         "imagePullPolicy": _pull_policy(image),
-        "args": agent_args(port=port, interval=interval, mode=mode, kube_dns=kube_dns, nodelocal=nodelocal,
-                           localdns=localdns, apiserver=apiserver, names=names, targets=targets, extra_args=extra_args),
+        "args": agent_args(
+            port=port,
+            interval=interval,
+            mode=mode,
+            kube_dns=kube_dns,
+            nodelocal=nodelocal,
+            localdns=localdns,
+            apiserver=apiserver,
+            names=names,
+            targets=targets,
+            extra_args=extra_args,
+        ),
         "env": [
             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
@@ -250,14 +317,23 @@ def render(image: str, *, namespace: str = AGENT_NAMESPACE, port: int = AGENT_PO
             {"name": "PYTHONUNBUFFERED", "value": "1"},
         ],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
-                           "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
-        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 10,
-                          "periodSeconds": 20, "timeoutSeconds": 3, "failureThreshold": 3},
+        "readinessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 20,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
         "resources": {k: dict(v) for k, v in RESOURCES.items()},
         "securityContext": {
             "privileged": False,
-            "allowPrivilegeEscalation": False,   # no_new_privs: keeps NET_RAW, see the module docstring
+            "allowPrivilegeEscalation": False,  # no_new_privs: keeps NET_RAW, see the module docstring
             "readOnlyRootFilesystem": True,
             "runAsNonRoot": True,
             "capabilities": caps,
@@ -267,19 +343,30 @@ def render(image: str, *, namespace: str = AGENT_NAMESPACE, port: int = AGENT_PO
     pod_spec: dict[str, Any] = {
         "serviceAccountName": AGENT_NAME,
         "automountServiceAccountToken": False,
-        "enableServiceLinks": False,           # no env var per Service: the agent does not use them
-        "hostNetwork": False, "hostPID": False, "hostIPC": False,
-        "dnsPolicy": "ClusterFirst",           # the pod's real DNS path is what gets tested
+        "enableServiceLinks": False,  # no env var per Service: the agent does not use them
+        "hostNetwork": False,
+        "hostPID": False,
+        "hostIPC": False,
+        "dnsPolicy": "ClusterFirst",  # the pod's real DNS path is what gets tested
         "terminationGracePeriodSeconds": 10,
         "securityContext": {
-            "runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID,
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         # Linux nodes only (the image is Linux; AKS Windows pools exist), and not on
         # virtual nodes (ACI virtual-kubelet): they have no node network to probe.
         "nodeSelector": {"kubernetes.io/os": "linux"},
-        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "type", "operator": "NotIn", "values": ["virtual-kubelet"]}]}]}}},
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "type", "operator": "NotIn", "values": ["virtual-kubelet"]}]}
+                    ]
+                }
+            }
+        },
         # every node, tainted pools included (system pools, GPU pools, spot pools...)
         "tolerations": [{"operator": "Exists"}],
         "containers": [container],
@@ -289,15 +376,18 @@ def render(image: str, *, namespace: str = AGENT_NAMESPACE, port: int = AGENT_PO
         pod_spec["imagePullSecrets"] = [{"name": pull_secret}]
     ds_md = _meta(AGENT_NAME, namespace, "agent")
     daemonset = {
-        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
         "metadata": ds_md,
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/name": AGENT_NAME}},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
             "revisionHistoryLimit": 3,
             "template": {
-                "metadata": {"labels": dict(AGENT_LABELS),
-                             "annotations": {"kubectl.kubernetes.io/default-container": CONTAINER}},
+                "metadata": {
+                    "labels": dict(AGENT_LABELS),
+                    "annotations": {"kubectl.kubernetes.io/default-container": CONTAINER},
+                },
                 "spec": pod_spec,
             },
         },
@@ -328,6 +418,7 @@ def to_yaml(objs: Sequence[dict]) -> str:
     """A multi-document YAML stream (``---`` between objects), headed by the posture notes."""
     import yaml
 
-    body = yaml.dump_all(list(objs), Dumper=_Dumper.get(), sort_keys=False, explicit_start=True,
-                         default_flow_style=False, width=4096)
+    body = yaml.dump_all(
+        list(objs), Dumper=_Dumper.get(), sort_keys=False, explicit_start=True, default_flow_style=False, width=4096
+    )
     return POSTURE + body

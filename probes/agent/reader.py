@@ -49,12 +49,18 @@ class ReaderSettings:
     concurrency: int = 4  # requests in flight (a hanging agent holds one slot, not the loop)
 
     @staticmethod
-    def from_config(agents: Any) -> "ReaderSettings":
+    def from_config(agents: Any) -> ReaderSettings:
         # enough reads in flight to spend the budget while each waits on a slow agent
         # (a read through the proxy takes 0.1–0.5 s): 4 at 5/s, 10 at 20/s
-        return ReaderSettings(enabled=agents.enabled, namespace=agents.namespace, selector=agents.selector,
-                              port=agents.port, budget=agents.budget, timeout=agents.timeout,
-                              concurrency=min(16, max(4, math.ceil(agents.budget / 2))))
+        return ReaderSettings(
+            enabled=agents.enabled,
+            namespace=agents.namespace,
+            selector=agents.selector,
+            port=agents.port,
+            budget=agents.budget,
+            timeout=agents.timeout,
+            concurrency=min(16, max(4, math.ceil(agents.budget / 2))),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +125,15 @@ class AgentReader:
 
     name = "agents"
 
-    def __init__(self, kube: Any, settings: ReaderSettings | None = None, *,
-                 dns_history: Any = None, egress_history: Any = None,
-                 api_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        kube: Any,
+        settings: ReaderSettings | None = None,
+        *,
+        dns_history: Any = None,
+        egress_history: Any = None,
+        api_factory: Callable[[], Any] | None = None,
+    ) -> None:
         self.kube = kube  # probes.config.KubeConfig (kubeconfig, context)
         self.settings = settings or ReaderSettings()
         self.dns_history = dns_history
@@ -245,6 +257,7 @@ class AgentReader:
                 self._api = self._api_factory()
             else:
                 from probes.kube import connect as kubeconnect
+
                 self._api, _ = kubeconnect.load(self.kube.kubeconfig, self.kube.context)
             # no silent retries: a failed read is that agent's status, and the next read
             # comes in its turn within the budget (urllib3 would retry 3 times, unpaced)
@@ -254,6 +267,7 @@ class AgentReader:
 
     def _get(self, path: str, query: list[tuple[str, str]]) -> bytes:
         from probes.kube import connect as kubeconnect
+
         api = self._client()
         if not self._wait_slot():
             raise _Stopping()
@@ -336,11 +350,19 @@ class AgentReader:
                 cur = self._status.get(pod.node)
                 if cur is None or cur.pod != pod.name:
                     return  # the pod left while we read it
-                new = replace(cur, read_at=time.monotonic(), agent_now=report.now, error="",
-                              results=cur.results + len(fresh_dns) + len(fresh_egress),
-                              missed=cur.missed + missed, seq=report.seq, started=report.started,
-                              resolvers=tuple(report.resolvers), targets=tuple(report.targets),
-                              mode=report.mode.value if report.mode is not None else "")
+                new = replace(
+                    cur,
+                    read_at=time.monotonic(),
+                    agent_now=report.now,
+                    error="",
+                    results=cur.results + len(fresh_dns) + len(fresh_egress),
+                    missed=cur.missed + missed,
+                    seq=report.seq,
+                    started=report.started,
+                    resolvers=tuple(report.resolvers),
+                    targets=tuple(report.targets),
+                    mode=report.mode.value if report.mode is not None else "",
+                )
                 if (new.resolvers, new.targets) != (cur.resolvers, cur.targets):
                     self.version += 1
                 self._status[pod.node] = new
@@ -376,15 +398,17 @@ def parse_pods(body: bytes) -> list[AgentPod]:
     for item in doc["items"]:
         if not isinstance(item, dict):
             continue
-        meta, spec, status = (item.get(k) if isinstance(item.get(k), dict) else {}
-                              for k in ("metadata", "spec", "status"))
+        meta, spec, status = (
+            item.get(k) if isinstance(item.get(k), dict) else {} for k in ("metadata", "spec", "status")
+        )
         name, node = meta.get("name"), spec.get("nodeName")
         if not isinstance(name, str) or not isinstance(node, str) or not node or meta.get("deletionTimestamp"):
             continue
         ip = status.get("podIP") if isinstance(status.get("podIP"), str) else ""
         conds = status.get("conditions") if isinstance(status.get("conditions"), list) else []
         ready = status.get("phase") == "Running" and any(
-            isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+            isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conds
+        )
         out.append(AgentPod(name, node, ip or "", ready))
     return out
 
@@ -394,8 +418,13 @@ def describe_error(e: BaseException, what: str) -> str:
     from probes.kube.connect import HttpError
 
     if isinstance(e, HttpError):
-        hint = {400: " (the agent pod has no usable IP yet)", 401: " (credentials rejected)", 403: " (you may not read pods/proxy in that namespace)",
-                404: " (no such pod or namespace)", 503: " (the API server could not reach the agent)"}
+        hint = {
+            400: " (the agent pod has no usable IP yet)",
+            401: " (credentials rejected)",
+            403: " (you may not read pods/proxy in that namespace)",
+            404: " (no such pod or namespace)",
+            503: " (the API server could not reach the agent)",
+        }
         return f"{what}: {e.status} {e.message}{hint.get(e.status, '')}"[:300]
     name = type(e).__name__
     if "Timeout" in name or "timed out" in str(e):
@@ -403,4 +432,3 @@ def describe_error(e: BaseException, what: str) -> str:
     if isinstance(e, (orjson.JSONDecodeError, ValueError)):
         return f"{what}: the answer was not a pod list: {e}"[:300]
     return f"{what}: {name}: {e}"[:300]
-

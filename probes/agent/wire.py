@@ -68,8 +68,8 @@ TC_SEEN, VIA_TCP = 1, 2
 
 # bounded types: a whole number the reader can store, a time or duration (JSON has no
 # NaN/Infinity and msgspec refuses numbers out of range, so a float here is finite)
-Count = Annotated[int, Meta(ge=0, le=2 ** 63 - 1)]
-Seq = Annotated[int, Meta(ge=1, le=2 ** 63 - 1)]
+Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+Seq = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 Index = int  # position in a table of the page: checked against the table after decoding
 Port = Annotated[int, Meta(ge=1, le=65535)]
 Seconds = Annotated[float, Meta(ge=0)]
@@ -81,6 +81,7 @@ class AgentDataError(ValueError):
 
 
 # --- the schema -----------------------------------------------------------------------------
+
 
 class Dial(msgspec.Struct, array_like=True, frozen=True):
     """Where a resolver is really dialled (``[host, port]``), when not its address."""
@@ -203,6 +204,7 @@ class AgentReport:
 
 # --- encode ---------------------------------------------------------------------------------
 
+
 def _r3(x: float) -> float:
     return round(x, 3) if math.isfinite(x) else 0.0
 
@@ -245,30 +247,73 @@ def encode(agent: Any, since: int = 0) -> bytes:
             if ni is None:
                 ni = n_index[r.qname] = len(names)
                 names.append(r.qname)
-            dns.append(DnsRow(seq, _r3(r.timestamp), ri, ni, r.outcome, _ms(r.latency_ms), r.answers,
-                              (TC_SEEN if r.tc_seen else 0) | (VIA_TCP if r.via_tcp else 0), r.rcode,
-                              text(r.error), raw))
+            dns.append(
+                DnsRow(
+                    seq,
+                    _r3(r.timestamp),
+                    ri,
+                    ni,
+                    r.outcome,
+                    _ms(r.latency_ms),
+                    r.answers,
+                    (TC_SEEN if r.tc_seen else 0) | (VIA_TCP if r.via_tcp else 0),
+                    r.rcode,
+                    text(r.error),
+                    raw,
+                )
+            )
         else:
             ti = t_index.get(r.target)
             if ti is None:
                 ti = t_index[r.target] = len(targets)
                 targets.append(r.target)
-            egress.append(EgressRow(seq, _r3(r.timestamp), ti, r.address, r.mode, r.outcome,
-                                    _ms(r.latency_ms), text(r.error), text(r.fallback), r.via, raw))
+            egress.append(
+                EgressRow(
+                    seq,
+                    _r3(r.timestamp),
+                    ti,
+                    r.address,
+                    r.mode,
+                    r.outcome,
+                    _ms(r.latency_ms),
+                    text(r.error),
+                    text(r.fallback),
+                    r.via,
+                    raw,
+                )
+            )
     page = Page(
-        schema=SCHEMA, node=s.node, vantage=s.vantage, version=agent.version,
-        started=_r3(agent.started), now=_r3(agent.now()),
-        since=since, seq=agent.seq, oldest=agent.oldest,
-        dns_interval=s.dns_interval, egress_interval=s.egress_interval,
-        mode=agent.mode, mode_requested=s.mode, fallback=agent.fallback, qtype=s.qtype,
-        resolvers=[WireResolver(r.key, r.kind, r.address, r.port,
-                                Dial(*r.target) if r.target is not None else None) for r in resolvers],
-        names=names, targets=targets, texts=texts, dns=dns, egress=egress,
-        errors=[ErrorRow(_r3(e.timestamp), e.message) for e in agent.errors])
+        schema=SCHEMA,
+        node=s.node,
+        vantage=s.vantage,
+        version=agent.version,
+        started=_r3(agent.started),
+        now=_r3(agent.now()),
+        since=since,
+        seq=agent.seq,
+        oldest=agent.oldest,
+        dns_interval=s.dns_interval,
+        egress_interval=s.egress_interval,
+        mode=agent.mode,
+        mode_requested=s.mode,
+        fallback=agent.fallback,
+        qtype=s.qtype,
+        resolvers=[
+            WireResolver(r.key, r.kind, r.address, r.port, Dial(*r.target) if r.target is not None else None)
+            for r in resolvers
+        ],
+        names=names,
+        targets=targets,
+        texts=texts,
+        dns=dns,
+        egress=egress,
+        errors=[ErrorRow(_r3(e.timestamp), e.message) for e in agent.errors],
+    )
     return _ENCODER.encode(page)
 
 
 # --- decode ---------------------------------------------------------------------------------
+
 
 def _fail(msg: str) -> NoReturn:
     if len(msg.splitlines()) > 1:  # an agent's text quoted in the message: escaped, one line
@@ -282,12 +327,24 @@ def _show(v: Any) -> str:
 
 
 _ROWS: dict[str, type[msgspec.Struct]] = {"dns": DnsRow, "egress": EgressRow, "errors": ErrorRow}
-_WORDS = {"int": "a whole number", "float": "a number", "str": "text", "array": "a list",
-          "object": "an object", "null": "null", "bool": "true/false"}
+_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "text",
+    "array": "a list",
+    "object": "an object",
+    "null": "null",
+    "bool": "true/false",
+}
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
-_CHOICES: dict[tuple[str, str], type[Enum]] = {("dns", "outcome"): DnsOutcome, ("egress", "outcome"): EgressOutcome,
-            ("egress", "mode"): EgressMode, ("", "mode"): EgressMode, ("resolvers", "kind"): ResolverKind}
+_CHOICES: dict[tuple[str, str], type[Enum]] = {
+    ("dns", "outcome"): DnsOutcome,
+    ("egress", "outcome"): EgressOutcome,
+    ("egress", "mode"): EgressMode,
+    ("", "mode"): EgressMode,
+    ("resolvers", "kind"): ResolverKind,
+}
 
 
 def _where(path: str) -> tuple[str, str, str]:
@@ -349,7 +406,7 @@ def _explain(e: msgspec.ValidationError, data: bytes) -> str:
         known = ", ".join(c.value for c in choices) if choices else "the known values"
         return f"agent answer: {where} {bad.group(1)[:40]} is not one of {known}"
     if what.startswith("Expected "):
-        said = re.sub(r"`(\w+)`", lambda w: _WORDS.get(w.group(1), w.group(1)), what[len("Expected "):])
+        said = re.sub(r"`(\w+)`", lambda w: _WORDS.get(w.group(1), w.group(1)), what[len("Expected ") :])
         said = re.sub(r"(\d)\.0\b", r"\1", said)  # ">= 0.0" -> ">= 0"
         return f"agent answer: {where or 'the answer'} should be {said}"
     return f"agent answer: {where or 'the answer'}: {what}"
@@ -387,8 +444,10 @@ def _parse(data: bytes) -> Page:
         except (msgspec.ValidationError, RecursionError):  # not an object at all
             schema = SCHEMA
         if schema != SCHEMA:
-            _fail(f"agent speaks schema {_show(schema)}, expected {SCHEMA} "
-                  "(an agent of another aksnet-top version: reinstall it with `aksnet-top agent install`)")
+            _fail(
+                f"agent speaks schema {_show(schema)}, expected {SCHEMA} "
+                "(an agent of another aksnet-top version: reinstall it with `aksnet-top agent install`)"
+            )
         _fail(_explain(e, data)[:300])
     except msgspec.DecodeError as e:
         head = bytes(data[:40]).decode("utf-8", "replace").replace("\n", " ")
@@ -399,20 +458,25 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         _fail(f"agent answer should be bytes, got {type(data).__name__}")
     if len(data) > MAX_BYTES:
-        _fail(f"agent answered {len(data) / 1048576:.1f} MB, more than the {MAX_BYTES // 1048576} MB "
-              "limit; lower its --results")
+        _fail(
+            f"agent answered {len(data) / 1048576:.1f} MB, more than the {MAX_BYTES // 1048576} MB "
+            "limit; lower its --results"
+        )
     page = _parse(data)
     if page.schema != SCHEMA:
-        _fail(f"agent speaks schema {_show(page.schema)}, expected {SCHEMA} "
-              "(an agent of another aksnet-top version: reinstall it with `aksnet-top agent install`)")
+        _fail(
+            f"agent speaks schema {_show(page.schema)}, expected {SCHEMA} "
+            "(an agent of another aksnet-top version: reinstall it with `aksnet-top agent install`)"
+        )
     since, seq, oldest = page.since, page.seq, page.oldest
     if since > seq:
         _fail(f"agent answer: since ({since}) is beyond seq ({seq})")
     if oldest > seq + 1:
         _fail(f"agent answer: oldest ({oldest}) is beyond seq ({seq}) + 1")
-    resolvers = tuple(Resolver(r.key, r.kind, r.address, r.port,
-                               (r.target.host, r.target.port) if r.target is not None else None)
-                      for r in page.resolvers)
+    resolvers = tuple(
+        Resolver(r.key, r.kind, r.address, r.port, (r.target.host, r.target.port) if r.target is not None else None)
+        for r in page.resolvers
+    )
     names = page.names
     targets: list[Target] = []
     for i, t in enumerate(page.targets):
@@ -433,30 +497,67 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
             _fail(f"agent answer: {w} has seq {d.seq}, outside {since + 1}..{seq}")
         ri = _index(d.resolver, resolvers, w + " resolver")
         r = resolvers[ri]
-        dns.append(DnsResult(
-            vantage=vantage, resolver=r.key, address=r.address, target=dialled[ri],
-            qname=names[_index(d.name, names, w + " name")], qtype=qtype,
-            outcome=d.outcome, latency_ms=d.latency_ms, answers=d.answers,
-            tc_seen=bool(d.flags & TC_SEEN), via_tcp=bool(d.flags & VIA_TCP),
-            rcode=d.rcode, error=texts[_index(d.error, texts, w + " error")],
-            raw=texts[_index(d.raw, texts, w + " raw")], timestamp=d.timestamp))
+        dns.append(
+            DnsResult(
+                vantage=vantage,
+                resolver=r.key,
+                address=r.address,
+                target=dialled[ri],
+                qname=names[_index(d.name, names, w + " name")],
+                qtype=qtype,
+                outcome=d.outcome,
+                latency_ms=d.latency_ms,
+                answers=d.answers,
+                tc_seen=bool(d.flags & TC_SEEN),
+                via_tcp=bool(d.flags & VIA_TCP),
+                rcode=d.rcode,
+                error=texts[_index(d.error, texts, w + " error")],
+                raw=texts[_index(d.raw, texts, w + " raw")],
+                timestamp=d.timestamp,
+            )
+        )
     egress: list[EgressResult] = []
     for i, eg in enumerate(page.egress):
         w = f"egress[{i}]"
         if not since < eg.seq <= seq:
             _fail(f"agent answer: {w} has seq {eg.seq}, outside {since + 1}..{seq}")
         tgt = targets[_index(eg.target, targets, w + " target")]
-        egress.append(EgressResult(
-            vantage=vantage, target=tgt.text, address=eg.address, port=tgt.port,
-            mode=eg.mode, outcome=eg.outcome, latency_ms=eg.latency_ms,
-            error=texts[_index(eg.error, texts, w + " error")], timestamp=eg.timestamp,
-            fallback=texts[_index(eg.fallback, texts, w + " fallback")], via=eg.via,
-            raw=texts[_index(eg.raw, texts, w + " raw")]))
+        egress.append(
+            EgressResult(
+                vantage=vantage,
+                target=tgt.text,
+                address=eg.address,
+                port=tgt.port,
+                mode=eg.mode,
+                outcome=eg.outcome,
+                latency_ms=eg.latency_ms,
+                error=texts[_index(eg.error, texts, w + " error")],
+                timestamp=eg.timestamp,
+                fallback=texts[_index(eg.fallback, texts, w + " fallback")],
+                via=eg.via,
+                raw=texts[_index(eg.raw, texts, w + " raw")],
+            )
+        )
     return AgentReport(
-        vantage=vantage, node=page.node, claimed_vantage=page.vantage, version=page.version,
-        started=page.started, now=page.now, since=since, seq=seq, oldest=oldest,
-        dns_interval=page.dns_interval, egress_interval=page.egress_interval, mode=page.mode,
-        mode_requested=page.mode_requested, fallback=page.fallback, qtype=qtype,
-        resolvers=resolvers, names=tuple(names), targets=tuple(t.text for t in targets),
-        dns=tuple(dns), egress=tuple(egress),
-        errors=tuple(AgentError(x.timestamp, x.message) for x in page.errors))
+        vantage=vantage,
+        node=page.node,
+        claimed_vantage=page.vantage,
+        version=page.version,
+        started=page.started,
+        now=page.now,
+        since=since,
+        seq=seq,
+        oldest=oldest,
+        dns_interval=page.dns_interval,
+        egress_interval=page.egress_interval,
+        mode=page.mode,
+        mode_requested=page.mode_requested,
+        fallback=page.fallback,
+        qtype=qtype,
+        resolvers=resolvers,
+        names=tuple(names),
+        targets=tuple(t.text for t in targets),
+        dns=tuple(dns),
+        egress=tuple(egress),
+        errors=tuple(AgentError(x.timestamp, x.message) for x in page.errors),
+    )

@@ -95,8 +95,15 @@ def parse_route_table(d: Mapping[str, Any]) -> tuple[str, list[Route], list[str]
     routes = []
     for r in p.get("routes") or ():
         rp = _props(r)
-        routes.append(Route(str(r.get("name", "")), str(rp.get("addressPrefix", "")),
-                            str(rp.get("nextHopType", "")), str(rp.get("nextHopIpAddress") or ""), name))
+        routes.append(
+            Route(
+                str(r.get("name", "")),
+                str(rp.get("addressPrefix", "")),
+                str(rp.get("nextHopType", "")),
+                str(rp.get("nextHopIpAddress") or ""),
+                name,
+            )
+        )
     subnets = [str(s.get("id", "")) for s in p.get("subnets") or () if s.get("id")]
     return name, routes, subnets
 
@@ -164,7 +171,9 @@ def compare(data: RouteData, nodes: Iterable[Any]) -> RouteCheck:
                 created = getattr(n, "created", 0.0) or 0.0
                 state = "pending" if data.fetched_at and created > data.fetched_at else "missing"
                 out.append(NodeRoute(n.name, state, cidr, n.internal_ip))
-            elif _net(r.prefix) != net or r.next_hop_type.lower() != "virtualappliance" or r.next_hop_ip != n.internal_ip:
+            elif (
+                _net(r.prefix) != net or r.next_hop_type.lower() != "virtualappliance" or r.next_hop_ip != n.internal_ip
+            ):
                 out.append(NodeRoute(n.name, "stale", cidr, n.internal_ip, r))
             else:
                 out.append(NodeRoute(n.name, "present", cidr, n.internal_ip, r))
@@ -182,16 +191,28 @@ def compare(data: RouteData, nodes: Iterable[Any]) -> RouteCheck:
         if looks_node and base not in node_names:
             orphans.append(r)
             continue
-        covered = [(cidr, node) for net, cidr, node in pods
-                   if rnet is not None and net.version == rnet.version and net.overlaps(rnet)
-                   and rnet.prefixlen >= net.prefixlen]  # as specific as the node route: it wins or ties
+        covered = [
+            (cidr, node)
+            for net, cidr, node in pods
+            if rnet is not None
+            and net.version == rnet.version
+            and net.overlaps(rnet)
+            and rnet.prefixlen >= net.prefixlen
+        ]  # as specific as the node route: it wins or ties
         if r.next_hop_type.lower() == "none":
             blackholes.append((r, covered[0][0] if covered else ""))
         elif covered:
             for cidr, node in covered[:1]:
                 overlaps.append((r, cidr, node))
-    return RouteCheck(tuple(out), tuple(orphans), tuple(blackholes), tuple(overlaps), default, len(routes),
-                      {nr.node: nr for nr in out})
+    return RouteCheck(
+        tuple(out),
+        tuple(orphans),
+        tuple(blackholes),
+        tuple(overlaps),
+        default,
+        len(routes),
+        {nr.node: nr for nr in out},
+    )
 
 
 def cni_headroom(subnet: Subnet | None, max_pods: int, surge: int) -> tuple[int, int] | None:
@@ -205,8 +226,16 @@ def routes_json(data: RouteData | None, nodes: Sequence[Any], kubenet: bool = Tr
     """The `observations.routes` block of `aksnet-top check --output json` (per-node states
     only for kubenet: other plugins need no route per node)."""
     if data is None:
-        return {"state": "unknown", "error": "", "tables": [], "route_count": 0, "max_routes": MAX_ROUTES,
-                "routes": [], "nodes": [], "subnet": None}
+        return {
+            "state": "unknown",
+            "error": "",
+            "tables": [],
+            "route_count": 0,
+            "max_routes": MAX_ROUTES,
+            "routes": [],
+            "nodes": [],
+            "subnet": None,
+        }
     chk = compare(data, nodes if kubenet and not data.error else ())
     orphan = {r.name for r in chk.orphans}
     black = {r.name for r, _ in chk.blackholes}
@@ -216,14 +245,34 @@ def routes_json(data: RouteData | None, nodes: Sequence[Any], kubenet: bool = Tr
         "tables": list(data.tables),
         "route_count": chk.route_count,
         "max_routes": MAX_ROUTES,
-        "routes": [{"table": r.table, "name": r.name, "prefix": r.prefix, "next_hop_type": r.next_hop_type,
-                    "next_hop_ip": r.next_hop_ip or None,
-                    "kind": "orphan" if r.name in orphan else "blackhole" if r.name in black else "route"}
-                   for r in data.routes],
-        "nodes": [{"node": nr.node, "state": nr.state, "prefix": nr.prefix, "expected_next_hop": nr.expected_next_hop,
-                   "route_prefix": nr.route.prefix if nr.route else None,
-                   "route_next_hop": nr.route.next_hop_ip if nr.route else None} for nr in chk.nodes],
-        "subnet": None if data.subnet is None else {"id": data.subnet.id, "prefix": data.subnet.prefix,
-                                                    "ip_configurations": data.subnet.ip_configurations,
-                                                    "free": data.subnet.free},
+        "routes": [
+            {
+                "table": r.table,
+                "name": r.name,
+                "prefix": r.prefix,
+                "next_hop_type": r.next_hop_type,
+                "next_hop_ip": r.next_hop_ip or None,
+                "kind": "orphan" if r.name in orphan else "blackhole" if r.name in black else "route",
+            }
+            for r in data.routes
+        ],
+        "nodes": [
+            {
+                "node": nr.node,
+                "state": nr.state,
+                "prefix": nr.prefix,
+                "expected_next_hop": nr.expected_next_hop,
+                "route_prefix": nr.route.prefix if nr.route else None,
+                "route_next_hop": nr.route.next_hop_ip if nr.route else None,
+            }
+            for nr in chk.nodes
+        ],
+        "subnet": None
+        if data.subnet is None
+        else {
+            "id": data.subnet.id,
+            "prefix": data.subnet.prefix,
+            "ip_configurations": data.subnet.ip_configurations,
+            "free": data.subnet.free,
+        },
     }

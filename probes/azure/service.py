@@ -24,15 +24,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 from probes.azure.snat import (
     Allocation,
     ClusterMetric,
-    SnatFinding,
     MetricsError,
+    SnatFinding,
     SnatTable,
     allocation,
     cluster_metrics,
@@ -80,11 +80,17 @@ class AzureSettings:
     credential: Callable[[], Any] | None = None  # factory; None = DefaultAzureCredential
 
     @staticmethod
-    def from_config(az: Any, **kw: Any) -> "AzureSettings":
+    def from_config(az: Any, **kw: Any) -> AzureSettings:
         """From a validated probes.config.AzureConfig."""
-        return AzureSettings(enabled=az.enabled, subscription=az.subscription, node_resource_group=az.node_resource_group,
-                             window_minutes=az.window_minutes, refresh_seconds=az.refresh_seconds,
-                             firewall_id=az.firewall_id, **kw)
+        return AzureSettings(
+            enabled=az.enabled,
+            subscription=az.subscription,
+            node_resource_group=az.node_resource_group,
+            window_minutes=az.window_minutes,
+            refresh_seconds=az.refresh_seconds,
+            firewall_id=az.firewall_id,
+            **kw,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +135,24 @@ class SnatReport:
 
 
 class AzureCallError(Exception):
-    def __init__(self, kind: str, message: str, status: int = 0, code: str = "", retry_after: float | None = None,
-                 scope: str = "") -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        status: int = 0,
+        code: str = "",
+        retry_after: float | None = None,
+        scope: str = "",
+    ) -> None:
         super().__init__(message)
-        self.kind, self.message, self.status, self.code, self.retry_after, self.scope = \
-            kind, message, status, code, retry_after, scope
+        self.kind, self.message, self.status, self.code, self.retry_after, self.scope = (
+            kind,
+            message,
+            status,
+            code,
+            retry_after,
+            scope,
+        )
 
 
 def scope_of(provider_id: str) -> tuple[str, str]:
@@ -210,7 +229,8 @@ def _classify(e: BaseException, scope: str) -> AzureCallError:
         code = code or getattr(getattr(e, "error", None), "code", "") or ""
         msg = msg or str(getattr(e, "message", e))
         kind = {401: "unauthorized", 403: "forbidden", 404: "not-found", 429: "throttled"}.get(
-            status, "server" if status >= 500 else "http")
+            status, "server" if status >= 500 else "http"
+        )
         return AzureCallError(kind, msg, status, code, _retry_after(resp.headers), scope)
     if isinstance(e, ServiceRequestError):
         return AzureCallError("network", f"cannot reach Azure Resource Manager: {e}"[:300], scope=scope)
@@ -222,16 +242,24 @@ class AzureSnatService:
 
     name = "azure"
 
-    def __init__(self, store: Any, settings: AzureSettings | None = None, *, clock: Callable[[], float] = time.time,
-                 poll: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: Any,
+        settings: AzureSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll: float = 0.5,
+    ) -> None:
         self.store = store
         self.settings = settings or AzureSettings()
         self.clock = clock
         self.poll = min(max(poll, 0.01), 1.0)
         self._lock = threading.Lock()
-        self._report = SnatReport(state=AzureState.DISABLED if not self.settings.enabled else AzureState.WAITING,
-                                  message="" if self.settings.enabled else "Azure is disabled ([azure] enabled = false)",
-                                  window_minutes=self.settings.window_minutes)
+        self._report = SnatReport(
+            state=AzureState.DISABLED if not self.settings.enabled else AzureState.WAITING,
+            message="" if self.settings.enabled else "Azure is disabled ([azure] enabled = false)",
+            window_minutes=self.settings.window_minutes,
+        )
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -305,10 +333,13 @@ class AzureSnatService:
                 nodes = topo.nodes
                 sub, rg = identify(nodes, self.settings)
                 if not sub or not rg:
-                    self._publish(state=AzureState.WAITING,
-                                  message="waiting for the cluster's nodes (providerID, kubernetes.azure.com/cluster)"
-                                  if not nodes else "the nodes carry no Azure providerID or node resource group",
-                                  detail="" if not nodes else "set [azure] subscription and node_resource_group")
+                    self._publish(
+                        state=AzureState.WAITING,
+                        message="waiting for the cluster's nodes (providerID, kubernetes.azure.com/cluster)"
+                        if not nodes
+                        else "the nodes carry no Azure providerID or node resource group",
+                        detail="" if not nodes else "set [azure] subscription and node_resource_group",
+                    )
                 elif self._wake.is_set() or self.clock() >= next_fetch:
                     self._wake.clear()
                     next_fetch = self.clock() + self._cycle(sub, rg, nodes)
@@ -331,15 +362,18 @@ class AzureSnatService:
         """One refresh: discovery when due, then metrics. Returns seconds until the next one."""
         s = self.settings
         if self._report.state in (AzureState.WAITING, AzureState.NO_CREDENTIAL) and self._report.table is None:
-            self._publish(state=AzureState.CONNECTING, message="reading the cluster's outbound setup from Azure…",
-                          detail="")
+            self._publish(
+                state=AzureState.CONNECTING, message="reading the cluster's outbound setup from Azure…", detail=""
+            )
         try:
             self._ensure_clients(sub)
             before = self.calls
             self._discover(sub, rg, nodes)
             # the first read is whole (check needs it at once); later refreshes take one call,
             # and only in a cycle without discovery: steady state stays at <= 3 calls a minute
-            if self._routes is None or (self.calls == before and (self._routes_step or self.clock() >= self._next_routes)):
+            if self._routes is None or (
+                self.calls == before and (self._routes_step or self.clock() >= self._next_routes)
+            ):
                 self._fetch_routes(whole=self._routes is None)
             self._fetch(nodes)
         except AzureCallError as e:
@@ -354,10 +388,15 @@ class AzureSnatService:
         target = self._target
         scope = e.scope or (target.lb_id if target else "")
         if e.kind == "no-credential":
-            state, msg = AzureState.NO_CREDENTIAL, "DefaultAzureCredential found none (Azure CLI, managed identity, environment)"
-            detail = ("run `az login` (and `az account set -s <subscription>`), or use a managed identity or "
-                      "AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET; retrying every "
-                      f"{s.refresh_seconds:.0f} s")
+            state, msg = (
+                AzureState.NO_CREDENTIAL,
+                "DefaultAzureCredential found none (Azure CLI, managed identity, environment)",
+            )
+            detail = (
+                "run `az login` (and `az account set -s <subscription>`), or use a managed identity or "
+                "AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET; retrying every "
+                f"{s.refresh_seconds:.0f} s"
+            )
             self._credential = None
             self._clients.clear()
         elif e.kind == "unauthorized":
@@ -370,12 +409,16 @@ class AzureSnatService:
             rg = target.node_resource_group if target else "the node resource group"
             msg = f"no permission ({e.code or 403}) on {scope or rg}"
             if "metrics" in e.message.lower() or "insights" in e.message.lower():
-                detail = (f"grant the Monitoring Reader role on the load balancer {LB_NAME} or on the node resource "
-                          f"group {rg}: az role assignment create --role 'Monitoring Reader' --assignee <you> "
-                          f"--scope {scope or rg}")
+                detail = (
+                    f"grant the Monitoring Reader role on the load balancer {LB_NAME} or on the node resource "
+                    f"group {rg}: az role assignment create --role 'Monitoring Reader' --assignee <you> "
+                    f"--scope {scope or rg}"
+                )
             else:
-                detail = (f"grant the Reader role on the node resource group {rg} (load balancer, NAT gateway) "
-                          f"and Monitoring Reader for the metrics")
+                detail = (
+                    f"grant the Reader role on the node resource group {rg} (load balancer, NAT gateway) "
+                    f"and Monitoring Reader for the metrics"
+                )
         elif e.kind == "throttled":
             wait = e.retry_after or min(s.refresh_seconds * 2, MAX_RETRY_AFTER)
             state, msg = AzureState.THROTTLED, f"Azure throttled the request (429): retrying in {wait:.0f} s"
@@ -410,7 +453,9 @@ class AzureSnatService:
             from azure.mgmt.monitor import MonitorManagementClient
             from azure.mgmt.network import NetworkManagementClient
         except ImportError as e:
-            raise AzureCallError("error", f"the Azure SDK is not installed ({e.name}): pip install aksnet-top") from None
+            raise AzureCallError(
+                "error", f"the Azure SDK is not installed ({e.name}): pip install aksnet-top"
+            ) from None
         if self._credential is None:
             try:
                 if s.credential is not None:
@@ -468,8 +513,11 @@ class AzureSnatService:
         except AzureCallError as e:
             if e.kind != "forbidden":
                 raise
-            return replace(t, cluster_note="cannot list managed clusters (Reader on the cluster's resource group "
-                                           "shows outbound type and upgrade surge); using the load balancer alone")
+            return replace(
+                t,
+                cluster_note="cannot list managed clusters (Reader on the cluster's resource group "
+                "shows outbound type and upgrade surge); using the load balancer alone",
+            )
         for c in clusters:
             d = c.as_dict() if hasattr(c, "as_dict") else dict(c)
             props = d.get("properties") or {}
@@ -478,31 +526,50 @@ class AzureSnatService:
             net = props.get("networkProfile") or {}
             lbp = net.get("loadBalancerProfile") or {}
             ips = len(lbp.get("effectiveOutboundIPs") or ()) or (lbp.get("managedOutboundIPs") or {}).get("count") or 1
-            surge = max((parse_surge((p.get("upgradeSettings") or {}).get("maxSurge"), int(p.get("count") or 0))
-                         for p in props.get("agentPoolProfiles") or ()), default=0)  # pools upgrade one at a time
+            surge = max(
+                (
+                    parse_surge((p.get("upgradeSettings") or {}).get("maxSurge"), int(p.get("count") or 0))
+                    for p in props.get("agentPoolProfiles") or ()
+                ),
+                default=0,
+            )  # pools upgrade one at a time
             pools = props.get("agentPoolProfiles") or ()
             max_pods = max((int(p.get("maxPods") or 0) for p in pools), default=0)
             subnet_id = next((str(p["vnetSubnetID"]) for p in pools if p.get("vnetSubnetID")), "")
-            return replace(t, cluster_id=str(d.get("id", "")), cluster_name=str(d.get("name", "")),
-                           max_pods=max_pods, subnet_id=subnet_id,
-                           outbound_type=str(net.get("outboundType") or "loadBalancer"),
-                           fixed_ports=int(lbp.get("allocatedOutboundPorts") or 0), outbound_ips=int(ips),
-                           idle_timeout=int(lbp.get("idleTimeoutInMinutes") or t.idle_timeout),
-                           surge=surge or 1, cluster_note="")
-        return replace(t, cluster_note=f"no managed cluster in subscription {t.subscription} uses node resource "
-                                       f"group {t.node_resource_group}; using the load balancer alone")
+            return replace(
+                t,
+                cluster_id=str(d.get("id", "")),
+                cluster_name=str(d.get("name", "")),
+                max_pods=max_pods,
+                subnet_id=subnet_id,
+                outbound_type=str(net.get("outboundType") or "loadBalancer"),
+                fixed_ports=int(lbp.get("allocatedOutboundPorts") or 0),
+                outbound_ips=int(ips),
+                idle_timeout=int(lbp.get("idleTimeoutInMinutes") or t.idle_timeout),
+                surge=surge or 1,
+                cluster_note="",
+            )
+        return replace(
+            t,
+            cluster_note=f"no managed cluster in subscription {t.subscription} uses node resource "
+            f"group {t.node_resource_group}; using the load balancer alone",
+        )
 
     def _discover_outbound(self, t: AzureTarget) -> AzureTarget:
         net = self._clients["net"]
         rg = t.node_resource_group
         if t.outbound_type in NAT_TYPES:
-            gws = self._call(f"/subscriptions/{t.subscription}/resourceGroups/{rg}",
-                             lambda **kw: list(net.nat_gateways.list(rg, **kw)))
+            gws = self._call(
+                f"/subscriptions/{t.subscription}/resourceGroups/{rg}",
+                lambda **kw: list(net.nat_gateways.list(rg, **kw)),
+            )
             gw = next((g for g in gws), None)
             return replace(t, nat_gateway_id=str(gw.as_dict().get("id", "")) if gw is not None else "")
         if t.outbound_type != "loadBalancer":
             return t
-        lb_scope = f"/subscriptions/{t.subscription}/resourceGroups/{rg}/providers/Microsoft.Network/loadBalancers/{LB_NAME}"
+        lb_scope = (
+            f"/subscriptions/{t.subscription}/resourceGroups/{rg}/providers/Microsoft.Network/loadBalancers/{LB_NAME}"
+        )
         lb = self._call(lb_scope, net.load_balancers.get, rg, LB_NAME).as_dict()
         props = lb.get("properties") or {}
         rules = props.get("outboundRules") or []
@@ -511,9 +578,14 @@ class AzureSnatService:
         rule = rules[0]
         rp = rule.get("properties") or {}
         ips = len(rp.get("frontendIPConfigurations") or ()) or t.outbound_ips
-        return replace(t, lb_id=str(lb.get("id", lb_scope)), outbound_rule=str(rule.get("name", "")),
-                       fixed_ports=int(rp.get("allocatedOutboundPorts") or t.fixed_ports),
-                       outbound_ips=ips, idle_timeout=int(rp.get("idleTimeoutInMinutes") or t.idle_timeout))
+        return replace(
+            t,
+            lb_id=str(lb.get("id", lb_scope)),
+            outbound_rule=str(rule.get("name", "")),
+            fixed_ports=int(rp.get("allocatedOutboundPorts") or t.fixed_ports),
+            outbound_ips=ips,
+            idle_timeout=int(rp.get("idleTimeoutInMinutes") or t.idle_timeout),
+        )
 
     def _fetch_routes(self, whole: bool = True) -> None:
         """Route tables in the node resource group, then the cluster subnet: two calls every
@@ -544,8 +616,9 @@ class AzureSnatService:
                     routes.extend(rs)
                     subnet_ids.extend(subs)
                 old = self._routes
-                data = replace(base, tables=tuple(names), routes=tuple(routes),
-                               subnet=old.subnet if old is not None else None)
+                data = replace(
+                    base, tables=tuple(names), routes=tuple(routes), subnet=old.subnet if old is not None else None
+                )
                 sid = t.subnet_id or next(iter(subnet_ids), "")
                 if not whole:  # the subnet in the next cycle; the routes are published now
                     self._routes_step = (data, sid)
@@ -568,8 +641,11 @@ class AzureSnatService:
         except AzureCallError as e:
             self._routes_step = ()
             self._next_routes = self.clock() + min(ROUTES_REFRESH, max(self.settings.refresh_seconds, 5.0))
-            data = replace(base, error=f"cannot read the route tables in {rg}: {e.message or e.kind}"
-                           + (" (grant Reader on the node resource group)" if e.kind == "forbidden" else ""))
+            data = replace(
+                base,
+                error=f"cannot read the route tables in {rg}: {e.message or e.kind}"
+                + (" (grant Reader on the node resource group)" if e.kind == "forbidden" else ""),
+            )
         with self._lock:
             self._routes = data
 
@@ -577,25 +653,34 @@ class AzureSnatService:
         end = self.clock()
         start = end - 60 * self.settings.window_minutes
         f = "%Y-%m-%dT%H:%M:%SZ"
-        return (f"{datetime.fromtimestamp(start, timezone.utc).strftime(f)}/"
-                f"{datetime.fromtimestamp(end, timezone.utc).strftime(f)}")
+        return f"{datetime.fromtimestamp(start, UTC).strftime(f)}/{datetime.fromtimestamp(end, UTC).strftime(f)}"
 
-    def _metrics(self, resource: str, names: str, aggregation: str, filter: str | None = None,
-                 top: int | None = None) -> list[Any]:
+    def _metrics(
+        self, resource: str, names: str, aggregation: str, filter: str | None = None, top: int | None = None
+    ) -> list[Any]:
         """Metrics - List through the monitor client's pipeline; the body is parsed as raw JSON
         (1,000 series × 30 points through SDK models costs far more than the join)."""
         from azure.mgmt.monitor.operations._metrics_operations import build_list_request
 
         mon = self._clients["mon"]
-        req = build_list_request(resource_uri=resource.lstrip("/"), timespan=self._timespan(), interval="PT1M",
-                                 metricnames=names, aggregation=aggregation, top=top, filter=filter)
+        req = build_list_request(
+            resource_uri=resource.lstrip("/"),
+            timespan=self._timespan(),
+            interval="PT1M",
+            metricnames=names,
+            aggregation=aggregation,
+            top=top,
+            filter=filter,
+        )
         resp = self._call(resource, mon._send_request, req)
         if resp.status_code != 200:
             code, msg = _error_body(resp.text())
             kind = {401: "unauthorized", 403: "forbidden", 404: "not-found", 429: "throttled"}.get(
-                resp.status_code, "server" if resp.status_code >= 500 else "http")
-            raise AzureCallError(kind, msg or f"HTTP {resp.status_code}", resp.status_code, code,
-                                 _retry_after(resp.headers), resource)
+                resp.status_code, "server" if resp.status_code >= 500 else "http"
+            )
+            raise AzureCallError(
+                kind, msg or f"HTTP {resp.status_code}", resp.status_code, code, _retry_after(resp.headers), resource
+            )
         try:
             return parse_metrics(resp.content)
         except MetricsError as e:
@@ -607,33 +692,58 @@ class AzureSnatService:
         n = len(nodes)
         if t.outbound_type == "loadBalancer":
             if not t.lb_id or not t.outbound_rule:
-                raise AzureCallError("not-found", f"load balancer {LB_NAME} in {t.node_resource_group} has no outbound "
-                                                  f"rule: outbound SNAT does not go through it")
-            ports = self._metrics(t.lb_id, "AllocatedSnatPorts,UsedSnatPorts", "Average,Maximum",
-                                  "BackendIPAddress eq '*'", max(n, 10))
-            conns = self._metrics(t.lb_id, "SnatConnectionCount", "Total",
-                                  "BackendIPAddress eq '*' and ConnectionState eq '*'", max(3 * n, 10))
+                raise AzureCallError(
+                    "not-found",
+                    f"load balancer {LB_NAME} in {t.node_resource_group} has no outbound "
+                    f"rule: outbound SNAT does not go through it",
+                )
+            ports = self._metrics(
+                t.lb_id, "AllocatedSnatPorts,UsedSnatPorts", "Average,Maximum", "BackendIPAddress eq '*'", max(n, 10)
+            )
+            conns = self._metrics(
+                t.lb_id,
+                "SnatConnectionCount",
+                "Total",
+                "BackendIPAddress eq '*' and ConnectionState eq '*'",
+                max(3 * n, 10),
+            )
             self._series = ports + conns
             self._rejoin(nodes, fresh=True)
             return
         # NAT gateway / firewall: cluster level only
         cluster: tuple[ClusterMetric, ...] = ()
         if t.outbound_type in NAT_TYPES and t.nat_gateway_id:
-            series = self._metrics(t.nat_gateway_id, "SNATConnectionCount,TotalConnectionCount,PacketDropCount", "Total")
+            series = self._metrics(
+                t.nat_gateway_id, "SNATConnectionCount,TotalConnectionCount,PacketDropCount", "Total"
+            )
             cluster = cluster_metrics(series, {})
         elif t.firewall_id:
             series = self._metrics(t.firewall_id, "SNATPortUtilization", "Average,Maximum")
             cluster = cluster_metrics(series, {"snatportutilization": "maximum"}, {"snatportutilization": "%"})
-        why = {"managedNATGateway": "a NAT gateway", "userAssignedNATGateway": "a NAT gateway",
-               "userDefinedRouting": "your firewall or appliance (user-defined routing)"}.get(t.outbound_type, t.outbound_type)
-        detail = ("NAT Gateway metrics have no per-node dimension: SNAT ports are shared by the whole subnet "
-                  "(64,000 per public IP, on demand), so there is no per-node allocation to exhaust"
-                  if t.outbound_type in NAT_TYPES else
-                  "SNAT happens on the firewall, after the nodes: Azure Firewall reports SNATPortUtilization "
-                  "for the firewall as a whole" + ("" if t.firewall_id else " (set [azure] firewall_id to chart it)"))
-        self._publish(state=AzureState.CLUSTER_LEVEL, target=t, cluster=cluster, table=None, allocation=None,
-                      message=f"outbound type {t.outbound_type}: SNAT is done by {why}, not per node",
-                      detail=detail, retry_at=None, updated=self.clock(), findings=())
+        why = {
+            "managedNATGateway": "a NAT gateway",
+            "userAssignedNATGateway": "a NAT gateway",
+            "userDefinedRouting": "your firewall or appliance (user-defined routing)",
+        }.get(t.outbound_type, t.outbound_type)
+        detail = (
+            "NAT Gateway metrics have no per-node dimension: SNAT ports are shared by the whole subnet "
+            "(64,000 per public IP, on demand), so there is no per-node allocation to exhaust"
+            if t.outbound_type in NAT_TYPES
+            else "SNAT happens on the firewall, after the nodes: Azure Firewall reports SNATPortUtilization "
+            "for the firewall as a whole" + ("" if t.firewall_id else " (set [azure] firewall_id to chart it)")
+        )
+        self._publish(
+            state=AzureState.CLUSTER_LEVEL,
+            target=t,
+            cluster=cluster,
+            table=None,
+            allocation=None,
+            message=f"outbound type {t.outbound_type}: SNAT is done by {why}, not per node",
+            detail=detail,
+            retry_at=None,
+            updated=self.clock(),
+            findings=(),
+        )
 
     def _rejoin(self, nodes: Any, fresh: bool = False) -> None:
         t = self._target
@@ -644,8 +754,13 @@ class AzureSnatService:
         findings = node_findings(table, alloc) + alloc.findings
         kw: dict[str, Any] = {}
         if fresh:
-            kw = {"state": AzureState.LIVE, "message": "", "detail": t.cluster_note, "retry_at": None,
-                  "updated": self.clock()}
+            kw = {
+                "state": AzureState.LIVE,
+                "message": "",
+                "detail": t.cluster_note,
+                "retry_at": None,
+                "updated": self.clock(),
+            }
         self._publish(target=t, allocation=alloc, table=table, findings=findings, cluster=(), **kw)
 
 

@@ -29,6 +29,7 @@ WARN_PCT, CRIT_PCT = 75.0, 95.0
 
 # --------------------------------------------------------------------------- tiers
 
+
 def default_ports(pool_size: int) -> int:
     """Ports per node Azure allocates by default for a backend pool of `pool_size` (0 above 1,000)."""
     for top, ports in TIERS:
@@ -91,8 +92,9 @@ class Allocation:
     findings: tuple[SnatFinding, ...] = ()
 
 
-def allocation(nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: int = 0,
-               idle_timeout: int = 30) -> Allocation:
+def allocation(
+    nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: int = 0, idle_timeout: int = 30
+) -> Allocation:
     """The allocation rules (AKS-NETWORKING.md, SNAT) as numbers and findings (F11)."""
     ips = max(outbound_ips, 1)
     capacity = PORTS_PER_IP * ips
@@ -104,13 +106,23 @@ def allocation(nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: i
         need_now, need_surge = nodes * fixed_ports, (nodes + surge) * fixed_ports
         fit = capacity // fixed_ports
         if need_now > capacity:
-            found.append(SnatFinding("critical", f"{nodes} nodes × {fixed_ports} ports = {need_now:,} exceeds "
-                                             f"{capacity:,} ({ips} outbound IP{'s' if ips > 1 else ''}): "
-                                             f"nodes beyond {fit} get no SNAT ports"))
+            found.append(
+                SnatFinding(
+                    "critical",
+                    f"{nodes} nodes × {fixed_ports} ports = {need_now:,} exceeds "
+                    f"{capacity:,} ({ips} outbound IP{'s' if ips > 1 else ''}): "
+                    f"nodes beyond {fit} get no SNAT ports",
+                )
+            )
         elif need_surge > capacity:
-            found.append(SnatFinding("warning", f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} needs "
-                                            f"{need_surge:,} ports, {capacity:,} available: the upgrade cannot add "
-                                            f"nodes — add outbound IPs or lower allocatedOutboundPorts"))
+            found.append(
+                SnatFinding(
+                    "warning",
+                    f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} needs "
+                    f"{need_surge:,} ports, {capacity:,} available: the upgrade cannot add "
+                    f"nodes — add outbound IPs or lower allocatedOutboundPorts",
+                )
+            )
     else:
         expected = default_ports(nodes)
         during = default_ports(nodes + surge)
@@ -118,20 +130,37 @@ def allocation(nodes: int, surge: int = 0, outbound_ips: int = 1, fixed_ports: i
         nt = next_tier(nodes)
         headroom = (nt[0] - nodes) if nt else 0
         if expected == 0:
-            found.append(SnatFinding("critical", f"{nodes} nodes exceed the default allocation table (1,000): "
-                                             "set allocatedOutboundPorts and outbound IPs explicitly"))
+            found.append(
+                SnatFinding(
+                    "critical",
+                    f"{nodes} nodes exceed the default allocation table (1,000): "
+                    "set allocatedOutboundPorts and outbound IPs explicitly",
+                )
+            )
         elif during < expected:
-            found.append(SnatFinding("warning", f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} takes the "
-                                            f"backend pool to {nodes + surge}: every node drops from {expected} to "
-                                            f"{during} SNAT ports"))
+            found.append(
+                SnatFinding(
+                    "warning",
+                    f"an upgrade surge of {surge} node{'s' if surge != 1 else ''} takes the "
+                    f"backend pool to {nodes + surge}: every node drops from {expected} to "
+                    f"{during} SNAT ports",
+                )
+            )
         elif headroom is not None and headroom <= max(2, nodes // 20):
-            found.append(SnatFinding("info", f"{headroom} more node{'s' if headroom != 1 else ''} and every node drops "
-                                         f"to {nt[1] if nt else 0} SNAT ports"))
-    return Allocation(nodes, surge, ips, fixed_ports, idle_timeout, expected, during, capacity, tier, headroom,
-                      tuple(found))
+            found.append(
+                SnatFinding(
+                    "info",
+                    f"{headroom} more node{'s' if headroom != 1 else ''} and every node drops "
+                    f"to {nt[1] if nt else 0} SNAT ports",
+                )
+            )
+    return Allocation(
+        nodes, surge, ips, fixed_ports, idle_timeout, expected, during, capacity, tier, headroom, tuple(found)
+    )
 
 
 # --------------------------------------------------------------------------- metrics payload
+
 
 class Series:
     """One time series of one metric: its dimensions (lower-cased names) and points.
@@ -291,7 +320,9 @@ def _parse(payload: bytes | str | Mapping[str, Any]) -> list[Series]:
             name = metric["name"]
             mname = str(name["value"] if isinstance(name, Mapping) else name).lower()
             for ts in metric.get("timeseries") or ():
-                dims = {str(m["name"]["value"]).lower(): str(m.get("value", "")) for m in ts.get("metadatavalues") or ()}
+                dims = {
+                    str(m["name"]["value"]).lower(): str(m.get("value", "")) for m in ts.get("metadatavalues") or ()
+                }
                 data = ts.get("data") or []
                 if not isinstance(data, list) or (data and not isinstance(data[0], Mapping)):
                     raise TypeError("data is not a list of points")
@@ -320,7 +351,9 @@ def _parse_split(skeleton: bytes, arrays: list[bytes]) -> list[Series]:
             for ts in metric.get("timeseries") or ():
                 if ts.get("data") != [] or n >= len(arrays):
                     raise _Shape
-                dims = {str(m["name"]["value"]).lower(): str(m.get("value", "")) for m in ts.get("metadatavalues") or ()}
+                dims = {
+                    str(m["name"]["value"]).lower(): str(m.get("value", "")) for m in ts.get("metadatavalues") or ()
+                }
                 out.append(Series.from_raw(mname, dims, arrays[n]))
                 n += 1
     except (AttributeError, KeyError, TypeError, ValueError) as e:
@@ -340,6 +373,7 @@ def _last(values: Sequence[float | None]) -> float | None:
 
 
 # --------------------------------------------------------------------------- the join
+
 
 @dataclass(frozen=True, slots=True)
 class NodeSnat:
@@ -377,8 +411,12 @@ class NodeSnat:
     def pressure(self) -> tuple:
         """Sort key, most pressed first: exhausted, then by %, then failures, then name."""
         pct = self.pct
-        return (-(1 if self.failed > 0 else 0), -(pct if pct is not None else -1.0), -self.failed,
-                self.node or "~" + self.ip)
+        return (
+            -(1 if self.failed > 0 else 0),
+            -(pct if pct is not None else -1.0),
+            -self.failed,
+            self.node or "~" + self.ip,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,10 +479,21 @@ def _join(series: Iterable[Series], nodes: Iterable[tuple[str, str, str]], expec
         series_max = u.maximum if u is not None else ()
         if u is not None and None in series_max:
             series_max = tuple(m if m is not None else av for m, av in zip(u.maximum, u.average))
-        out.append(NodeSnat(ip, name, pool, int(a_last) if a_last is not None else None,
-                            u_max if u_max is not None else u_avg, u_avg, failed.get(ip, 0.0),
-                            failed_last.get(ip, (0.0, 0.0))[1], u.times if u is not None else (), series_max,
-                            expected))
+        out.append(
+            NodeSnat(
+                ip,
+                name,
+                pool,
+                int(a_last) if a_last is not None else None,
+                u_max if u_max is not None else u_avg,
+                u_avg,
+                failed.get(ip, 0.0),
+                failed_last.get(ip, (0.0, 0.0))[1],
+                u.times if u is not None else (),
+                series_max,
+                expected,
+            )
+        )
     out.sort(key=lambda n: n.pressure)
     seen = {n.ip for n in out}
     unmatched = tuple(sorted(n.ip for n in out if not n.node))
@@ -459,22 +508,37 @@ def node_findings(table: SnatTable, alloc: Allocation | None = None) -> tuple[Sn
         who = n.node or f"backend {n.ip} (no node)"
         if n.failed > 0 or (n.pct is not None and n.pct >= 100):
             used = f"{n.used:.0f}" if n.used is not None else "?"
-            out.append(SnatFinding("critical", f"SNAT exhausted on {who}: {used}/{n.allocated or '?'} ports used, "
-                                           f"{n.failed:.0f} failed connections in the window"))
+            out.append(
+                SnatFinding(
+                    "critical",
+                    f"SNAT exhausted on {who}: {used}/{n.allocated or '?'} ports used, "
+                    f"{n.failed:.0f} failed connections in the window",
+                )
+            )
         elif n.state == "warn":
             out.append(SnatFinding("warning", f"{who}: {n.pct:.0f}% of its {n.allocated} SNAT ports in use"))
     if alloc is not None and 0 < alloc.during_surge < alloc.expected:
         over = [n for n in table.nodes if n.used is not None and n.used > alloc.during_surge]
         if over:
-            out.append(SnatFinding("warning", f"{len(over)} node{'s' if len(over) != 1 else ''} already use more than the "
-                                          f"{alloc.during_surge} ports each node keeps during an upgrade surge "
-                                          f"(busiest: {over[0].node or over[0].ip}, {over[0].used:.0f})"))
+            out.append(
+                SnatFinding(
+                    "warning",
+                    f"{len(over)} node{'s' if len(over) != 1 else ''} already use more than the "
+                    f"{alloc.during_surge} ports each node keeps during an upgrade surge "
+                    f"(busiest: {over[0].node or over[0].ip}, {over[0].used:.0f})",
+                )
+            )
     if alloc is not None and alloc.expected:
         odd = [n for n in table.nodes if n.allocated is not None and n.allocated != alloc.expected]
         if odd:
             sample = ", ".join(sorted({str(n.allocated) for n in odd})[:3])
-            out.append(SnatFinding("info", f"{len(odd)} node{'s' if len(odd) != 1 else ''} report {sample} allocated ports, "
-                                       f"the rules say {alloc.expected} ({alloc.tier})"))
+            out.append(
+                SnatFinding(
+                    "info",
+                    f"{len(odd)} node{'s' if len(odd) != 1 else ''} report {sample} allocated ports, "
+                    f"the rules say {alloc.expected} ({alloc.tier})",
+                )
+            )
     return tuple(out)
 
 
@@ -488,8 +552,9 @@ class ClusterMetric:
     series: tuple[float | None, ...] = field(default_factory=tuple)
 
 
-def cluster_metrics(series: Iterable[Series], aggregation: Mapping[str, str], units: Mapping[str, str] | None = None
-                    ) -> tuple[ClusterMetric, ...]:
+def cluster_metrics(
+    series: Iterable[Series], aggregation: Mapping[str, str], units: Mapping[str, str] | None = None
+) -> tuple[ClusterMetric, ...]:
     """One value per metric for NAT Gateway / Firewall answers (no per-node dimension exists)."""
     units = units or {}
     out = []

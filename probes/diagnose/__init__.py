@@ -9,16 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from probes.engine.history import Stats
-from probes.kube.model import Topology
-from probes.diagnose.nodes import rule_nodes
-from probes.diagnose.dns import rule_nodelocal, rule_cluster_dns, rule_upstream, rule_truncation, rule_local_unreachable
+
+from probes.diagnose.dns import rule_cluster_dns, rule_local_unreachable, rule_nodelocal, rule_truncation, rule_upstream
 from probes.diagnose.egress import rule_egress
-from probes.diagnose.snat import rule_snat
+from probes.diagnose.model import Finding, Observations, Severity, node_phase
+from probes.diagnose.nodes import rule_nodes
 from probes.diagnose.routes import rule_routes
 from probes.diagnose.services import rule_lb_pending
-from probes.diagnose.model import Finding, Observations, Severity, node_phase
-
+from probes.diagnose.snat import rule_snat
+from probes.engine.history import Stats
+from probes.kube.model import Topology
 
 RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_nodes,
@@ -42,11 +42,24 @@ def diagnose(obs: Observations) -> list[Finding]:
     return sorted(out, key=lambda f: (-f.severity, f.fault or "F99", f.subject, f.rule))
 
 
-def observe(topology: Topology, dns: Mapping[Any, Stats] | None = None, now: float | None = None,
-            egress: Mapping[Any, Stats] | None = None, snat: Any = None, snat_allocation: Any = None,
-            routes: Any = None) -> Observations:
-    return Observations(topology=topology, dns=dict(dns or {}), egress=dict(egress or {}), snat=snat,
-                        snat_allocation=snat_allocation, routes=routes, now=time.time() if now is None else now)
+def observe(
+    topology: Topology,
+    dns: Mapping[Any, Stats] | None = None,
+    now: float | None = None,
+    egress: Mapping[Any, Stats] | None = None,
+    snat: Any = None,
+    snat_allocation: Any = None,
+    routes: Any = None,
+) -> Observations:
+    return Observations(
+        topology=topology,
+        dns=dict(dns or {}),
+        egress=dict(egress or {}),
+        snat=snat,
+        snat_allocation=snat_allocation,
+        routes=routes,
+        now=time.time() if now is None else now,
+    )
 
 
 __all__ = ["RULES", "Finding", "Observations", "Severity", "diagnose", "node_phase", "observe"]

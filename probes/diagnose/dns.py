@@ -3,12 +3,22 @@ is only unreachable from this host."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
+
+from probes.diagnose.model import (
+    Finding,
+    Observations,
+    Severity,
+    _answering,
+    _failing,
+    _ms,
+    _node_of,
+    is_cluster_name,
+    node_phase,
+)
 from probes.engine.history import Stats
 from probes.kube.model import LOCAL_VANTAGE
-from probes.diagnose.model import Severity, Finding, Observations, is_cluster_name, _failing, _answering, _node_of, _ms, node_phase
 
 
 def _dns_by(obs: Observations) -> dict[str, dict[tuple[str, str], Stats]]:
@@ -36,16 +46,29 @@ def rule_nodelocal(obs: Observations) -> Iterable[Finding]:
         nodes_with_dns_evidence.add(node)
         pod = topo.nodelocal.get(node)
         kube_ok = any(_answering(st) for st in kd)
-        pod_state = "no node-local-dns pod on the node" if pod is None else (
-            f"{pod.name} Ready" if pod.ready else f"{pod.name} not ready ({pod.reason or pod.phase or 'no reason'})")
+        pod_state = (
+            "no node-local-dns pod on the node"
+            if pod is None
+            else (
+                f"{pod.name} Ready" if pod.ready else f"{pod.name} not ready ({pod.reason or pod.phase or 'no reason'})"
+            )
+        )
         if kube_ok:
             yield Finding(
-                "nodelocal-down", "F4", Severity.CRITICAL, f"node/{node}",
+                "nodelocal-down",
+                "F4",
+                Severity.CRITICAL,
+                f"node/{node}",
                 "NodeLocal DNS does not answer on this node while kube-dns does: pods on it cannot resolve",
-                {"nodelocal_loss": f"{max(st.loss_pct for st in nl):.0f}%", "nodelocal_last": nl[0].last_outcome,
-                 "kube_dns_p50": _ms(min((st.p50 for st in kd if st.p50 is not None), default=None)), "pod": pod_state},
+                {
+                    "nodelocal_loss": f"{max(st.loss_pct for st in nl):.0f}%",
+                    "nodelocal_last": nl[0].last_outcome,
+                    "kube_dns_p50": _ms(min((st.p50 for st in kd if st.p50 is not None), default=None)),
+                    "pod": pod_state,
+                },
                 f"`kubectl -n kube-system logs {pod.name}` and `kubectl -n kube-system delete pod {pod.name}` to restart it"
-                if pod is not None else "check the node-local-dns DaemonSet's tolerations and `kubectl -n kube-system get ds node-local-dns`",
+                if pod is not None
+                else "check the node-local-dns DaemonSet's tolerations and `kubectl -n kube-system get ds node-local-dns`",
             )
     # API-only evidence: the pod is not ready (no DNS vantage on that node to confirm)
     if topo.nodelocal_enabled:
@@ -58,9 +81,15 @@ def rule_nodelocal(obs: Observations) -> Iterable[Finding]:
             phase = node_phase(n, obs.now)
             sev = Severity.INFO if phase else Severity.WARNING
             what = "no node-local-dns pod" if pod is None else f"{pod.name} not ready ({pod.reason or pod.phase})"
-            yield Finding("nodelocal-pod-not-ready", "F4", sev, f"node/{n.name}",
-                          f"{what}: DNS from pods on this node will time out" + (f" ({phase} node)" if phase else ""),
-                          {"pod": what}, "`kubectl -n kube-system get pods -l k8s-app=node-local-dns -o wide`")
+            yield Finding(
+                "nodelocal-pod-not-ready",
+                "F4",
+                sev,
+                f"node/{n.name}",
+                f"{what}: DNS from pods on this node will time out" + (f" ({phase} node)" if phase else ""),
+                {"pod": what},
+                "`kubectl -n kube-system get pods -l k8s-app=node-local-dns -o wide`",
+            )
 
 
 def rule_cluster_dns(obs: Observations) -> Iterable[Finding]:
@@ -75,16 +104,29 @@ def rule_cluster_dns(obs: Observations) -> Iterable[Finding]:
     pods_down = bool(topo.coredns) and ready == 0
     if all_fail or pods_down:
         yield Finding(
-            "cluster-dns-down", "F5", Severity.CRITICAL, "resolver/kube-dns",
-            "cluster DNS is down: kube-dns " + ("does not answer from any node" if all_fail else "has no ready CoreDNS endpoint"),
-            {"coredns_ready": f"{ready}/{len(topo.coredns)}", "node_vantages_failing": f"{len(kd_views) if all_fail else 0}/{len(kd_views)}",
-             "dns_service_ip": topo.dns_service_ip},
+            "cluster-dns-down",
+            "F5",
+            Severity.CRITICAL,
+            "resolver/kube-dns",
+            "cluster DNS is down: kube-dns "
+            + ("does not answer from any node" if all_fail else "has no ready CoreDNS endpoint"),
+            {
+                "coredns_ready": f"{ready}/{len(topo.coredns)}",
+                "node_vantages_failing": f"{len(kd_views) if all_fail else 0}/{len(kd_views)}",
+                "dns_service_ip": topo.dns_service_ip,
+            },
             "`kubectl -n kube-system get pods -l k8s-app=kube-dns` and their logs; `kubectl -n kube-system get endpointslices -l k8s-app=kube-dns`",
         )
     elif topo.coredns and ready < len(topo.coredns):
-        yield Finding("coredns-degraded", None, Severity.WARNING, "resolver/kube-dns",
-                      f"{len(topo.coredns) - ready} of {len(topo.coredns)} CoreDNS pods not ready",
-                      {"coredns_ready": f"{ready}/{len(topo.coredns)}"}, "`kubectl -n kube-system describe pods -l k8s-app=kube-dns`")
+        yield Finding(
+            "coredns-degraded",
+            None,
+            Severity.WARNING,
+            "resolver/kube-dns",
+            f"{len(topo.coredns) - ready} of {len(topo.coredns)} CoreDNS pods not ready",
+            {"coredns_ready": f"{ready}/{len(topo.coredns)}"},
+            "`kubectl -n kube-system describe pods -l k8s-app=kube-dns`",
+        )
 
 
 def rule_upstream(obs: Observations) -> Iterable[Finding]:
@@ -96,8 +138,16 @@ def rule_upstream(obs: Observations) -> Iterable[Finding]:
     for vantage, rows in by.items():
         if vantage == LOCAL_VANTAGE and len(by) > 1:
             continue  # a jumpbox's own upstream is not the cluster's
-        inner = [st for (res, name), st in rows.items() if is_cluster_name(name) and (res == "kube-dns" or res.startswith("coredns"))]
-        outer = [(name, st) for (res, name), st in rows.items() if not is_cluster_name(name) and (res == "kube-dns" or res.startswith("coredns"))]
+        inner = [
+            st
+            for (res, name), st in rows.items()
+            if is_cluster_name(name) and (res == "kube-dns" or res.startswith("coredns"))
+        ]
+        outer = [
+            (name, st)
+            for (res, name), st in rows.items()
+            if not is_cluster_name(name) and (res == "kube-dns" or res.startswith("coredns"))
+        ]
         if not inner or not outer:
             continue
         views += 1
@@ -108,7 +158,10 @@ def rule_upstream(obs: Observations) -> Iterable[Finding]:
     if views and failing == views:
         evidence["vantages"] = f"{failing}/{views}"
         yield Finding(
-            "upstream-dns-blocked", "F6", Severity.CRITICAL, "resolver/upstream",
+            "upstream-dns-blocked",
+            "F6",
+            Severity.CRITICAL,
+            "resolver/upstream",
             "cluster names resolve but external names fail from every vantage: CoreDNS cannot reach its upstream",
             evidence,
             "check UDP/TCP 53 from the nodes to the VNet DNS or 168.63.129.16 (UDR, NSG, firewall rules), and CoreDNS's forward plugin",
@@ -127,11 +180,16 @@ def rule_truncation(obs: Observations) -> Iterable[Finding]:
         failed = "truncated-tcp-failed" in names.values()
         listed = ", ".join(sorted(names))
         yield Finding(
-            "dns-truncated", "F7", Severity.WARNING if failed else Severity.INFO, f"resolver/{res}",
+            "dns-truncated",
+            "F7",
+            Severity.WARNING if failed else Severity.INFO,
+            f"resolver/{res}",
             f"answers for {listed} are truncated (TC) over UDP; the TCP retry {'fails' if failed else 'works'}"
             + ("" if failed else ": clients without TCP fallback (old musl) still fail"),
             {"names": listed, "tcp_retry": "failed" if failed else "ok"},
-            "allow TCP 53 to the resolver" if failed else "shrink the answer (fewer records) or make sure clients retry over TCP",
+            "allow TCP 53 to the resolver"
+            if failed
+            else "shrink the answer (fewer records) or make sure clients retry over TCP",
         )
 
 
@@ -140,6 +198,12 @@ def rule_local_unreachable(obs: Observations) -> Iterable[Finding]:
     rows = _dns_by(obs).get(LOCAL_VANTAGE, {})
     down = sorted({res for (res, _), st in rows.items() if _failing(st)})
     if down and not any(_node_of(v) for v in _dns_by(obs)):
-        yield Finding("local-vantage-limited", None, Severity.INFO, "cluster",
-                      f"from this host {', '.join(down)} do not answer: expected outside the cluster network",
-                      {"resolvers": ", ".join(down)}, "install the per-node agent for per-node DNS health")
+        yield Finding(
+            "local-vantage-limited",
+            None,
+            Severity.INFO,
+            "cluster",
+            f"from this host {', '.join(down)} do not answer: expected outside the cluster network",
+            {"resolvers": ", ".join(down)},
+            "install the per-node agent for per-node DNS health",
+        )

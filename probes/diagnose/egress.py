@@ -4,9 +4,10 @@ failing from one node only (F10's symptom)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from probes.diagnose.model import Finding, Observations, Severity, _egress_failing, _node_of, _snat_of
 from probes.engine.history import Stats
 from probes.kube.model import LOCAL_VANTAGE
-from probes.diagnose.model import Severity, Finding, Observations, _node_of, _snat_of, _egress_failing
 
 
 def _egress_by(obs: Observations) -> dict[str, dict[str, Stats]]:
@@ -40,7 +41,10 @@ def rule_egress(obs: Observations) -> Iterable[Finding]:
             same_host_open = sorted(t for t in others_open if t.rpartition(":")[0] == host)
             if outcomes == {"unreachable"}:
                 yield Finding(
-                    "egress-no-route", "F9", Severity.CRITICAL, f"target/{target}",
+                    "egress-no-route",
+                    "F9",
+                    Severity.CRITICAL,
+                    f"target/{target}",
                     f"no route to {host}: unreachable from every vantage",
                     {"vantages": len(views), "error": next(iter(views.values())).last_error},
                     "look for a route with next hop None (blackhole) or a missing 0.0.0.0/0 on the cluster subnet's route table "
@@ -48,14 +52,20 @@ def rule_egress(obs: Observations) -> Iterable[Finding]:
                 )
             elif "timeout" in outcomes and others_open:
                 yield Finding(
-                    "egress-dropped", "F8", Severity.CRITICAL, f"target/{target}",
+                    "egress-dropped",
+                    "F8",
+                    Severity.CRITICAL,
+                    f"target/{target}",
                     f"egress to {target} is dropped from every vantage while other destinations are open: an NSG or firewall rule, not SNAT",
                     {"vantages": len(views), "open_elsewhere": ", ".join((same_host_open or others_open)[:3])},
                     f"check outbound NSG rules on the node subnet and NIC for port {port} and the firewall's application rules for {host}",
                 )
             elif others_open:
                 yield Finding(
-                    "egress-refused", "F8", Severity.CRITICAL, f"target/{target}",
+                    "egress-refused",
+                    "F8",
+                    Severity.CRITICAL,
+                    f"target/{target}",
                     f"connections to {target} are refused from every vantage (reject rule or closed port)",
                     {"vantages": len(views), "outcome": ", ".join(sorted(outcomes))},
                     "a firewall may be rejecting it; check the destination is listening on that port",
@@ -72,9 +82,14 @@ def rule_egress(obs: Observations) -> Iterable[Finding]:
             continue  # rule_snat names it (F10), with these targets as evidence
         checked = sum(1 for views in by.values() if f"node/{node}" in views)
         yield Finding(
-            "egress-one-node", "F10" if snat is None else None, Severity.WARNING, f"node/{node}",
+            "egress-one-node",
+            "F10" if snat is None else None,
+            Severity.WARNING,
+            f"node/{node}",
             f"egress fails from this node only ({len(bad)} of {checked} targets: {sorted({o for _, o in bad})[0]}) while other nodes connect",
-            {"targets": ", ".join(t for t, _ in sorted(bad)[:4]) + (" …" if len(bad) > 4 else ""),
-             "snat": "no SNAT data" if snat is None else f"{snat.get('pct') or 0:.0f}% used"},
+            {
+                "targets": ", ".join(t for t, _ in sorted(bad)[:4]) + (" …" if len(bad) > 4 else ""),
+                "snat": "no SNAT data" if snat is None else f"{snat.get('pct') or 0:.0f}% used",
+            },
             "check SNAT port usage for this node (Azure Monitor UsedSnatPorts by BackendIPAddress) and the NSG on its NIC",
         )

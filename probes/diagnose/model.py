@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
+
 from probes.dns.result import DnsOutcome
 from probes.egress.result import EgressOutcome
 from probes.engine.health import Health
 from probes.engine.history import Stats, outcome_of
 from probes.kube.model import NetworkPlugin, NodeInfo, Topology
-
 
 NEW_NODE_SECONDS = 600  # a node younger than this is still joining: marked, not alarmed
 
@@ -94,12 +94,13 @@ def _node_of(vantage: str) -> str | None:
 def _kube_dns_from(obs: Observations, node: str) -> dict[str, Any]:
     """Evidence for a route fault: how kube-dns (CoreDNS on other nodes) answers from the
     node itself, when its agent reports it."""
-    rows = [st for k, st in obs.dns.items() if k.vantage == f"node/{node}" and k.resolver == "kube-dns"
-            and st.attempts]
+    rows = [st for k, st in obs.dns.items() if k.vantage == f"node/{node}" and k.resolver == "kube-dns" and st.attempts]
     if not rows:
         return {}
     loss = max(st.loss_pct for st in rows)
-    return {"kube_dns_from_node": f"{loss:.0f}% lost" + (" (cross-node traffic to CoreDNS fails)" if loss >= 50 else "")}
+    return {
+        "kube_dns_from_node": f"{loss:.0f}% lost" + (" (cross-node traffic to CoreDNS fails)" if loss >= 50 else "")
+    }
 
 
 def _ms(v: float | None) -> str:
@@ -159,6 +160,10 @@ def _snat_of(obs: Observations, node: str) -> dict[str, Any] | None:
         return None
     for row in getattr(table, "nodes", ()):
         if getattr(row, "node", None) == node:
-            return {"pct": row.pct, "used": getattr(row, "used", None), "allocated": getattr(row, "allocated", None),
-                    "failed": getattr(row, "failed", None)}
+            return {
+                "pct": row.pct,
+                "used": getattr(row, "used", None),
+                "allocated": getattr(row, "allocated", None),
+                "failed": getattr(row, "failed", None),
+            }
     return None

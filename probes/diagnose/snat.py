@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from probes.diagnose.model import Severity, Finding, Observations, _egress_failing
+
+from probes.diagnose.model import Finding, Observations, Severity, _egress_failing
 
 
 def rule_snat(obs: Observations) -> Iterable[Finding]:
@@ -14,25 +15,55 @@ def rule_snat(obs: Observations) -> Iterable[Finding]:
             who = row.node or f"backend {row.ip}"
             pct = row.pct
             if row.failed > 0 or (pct is not None and pct >= 100):
-                failing = sorted({k.target for k, st in obs.egress.items() if k.vantage == f"node/{row.node}" and _egress_failing(st)})
+                failing = sorted(
+                    {
+                        k.target
+                        for k, st in obs.egress.items()
+                        if k.vantage == f"node/{row.node}" and _egress_failing(st)
+                    }
+                )
                 yield Finding(
-                    "snat-exhausted", "F10", Severity.CRITICAL, f"node/{who}",
+                    "snat-exhausted",
+                    "F10",
+                    Severity.CRITICAL,
+                    f"node/{who}",
                     "SNAT ports exhausted on this node: its new outbound connections are dropped at the load balancer while other nodes are fine",
-                    {"used": None if row.used is None else round(row.used), "allocated": row.allocated,
-                     "pct": "?" if pct is None else f"{pct:.0f}%", "failed_connections": round(row.failed),
-                     **({"egress_failing": ", ".join(failing[:3])} if failing else {})},
+                    {
+                        "used": None if row.used is None else round(row.used),
+                        "allocated": row.allocated,
+                        "pct": "?" if pct is None else f"{pct:.0f}%",
+                        "failed_connections": round(row.failed),
+                        **({"egress_failing": ", ".join(failing[:3])} if failing else {}),
+                    },
                     "reuse connections (keep-alive, pooling), add outbound IPs or raise allocatedOutboundPorts, or move to a NAT Gateway",
                 )
             elif row.state == "warn":
-                yield Finding("snat-pressure", "F10", Severity.WARNING, f"node/{who}",
-                              f"{pct:.0f}% of the node's {row.allocated} SNAT ports in use",
-                              {"used": None if row.used is None else round(row.used), "allocated": row.allocated},
-                              "find the pods opening many connections to one destination from this node")
+                yield Finding(
+                    "snat-pressure",
+                    "F10",
+                    Severity.WARNING,
+                    f"node/{who}",
+                    f"{pct:.0f}% of the node's {row.allocated} SNAT ports in use",
+                    {"used": None if row.used is None else round(row.used), "allocated": row.allocated},
+                    "find the pods opening many connections to one destination from this node",
+                )
     alloc = obs.snat_allocation
     if alloc is not None:
         for f in alloc.findings:
             sev = {"critical": Severity.CRITICAL, "warning": Severity.WARNING}.get(f.severity, Severity.INFO)
-            yield Finding("snat-allocation", "F11", sev, "cluster", f.text,
-                          {"nodes": alloc.nodes, "surge": alloc.surge, "ports_now": alloc.expected,
-                           "ports_during_surge": alloc.during_surge, "outbound_ips": alloc.outbound_ips, "tier": alloc.tier},
-                          "before the upgrade: set allocatedOutboundPorts with enough outbound IPs, or lower maxSurge")
+            yield Finding(
+                "snat-allocation",
+                "F11",
+                sev,
+                "cluster",
+                f.text,
+                {
+                    "nodes": alloc.nodes,
+                    "surge": alloc.surge,
+                    "ports_now": alloc.expected,
+                    "ports_during_surge": alloc.during_surge,
+                    "outbound_ips": alloc.outbound_ips,
+                    "tier": alloc.tier,
+                },
+                "before the upgrade: set allocatedOutboundPorts with enough outbound IPs, or lower maxSurge",
+            )

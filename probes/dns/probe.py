@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import dns.exception
 import dns.flags
@@ -78,8 +79,7 @@ def _classify(query: dns.message.Message, raw: bytes | None, tcp: bool) -> Verdi
     rid = int.from_bytes(raw[0:2], "big")
     flags = int.from_bytes(raw[2:4], "big")
     if rid != query.id:
-        return Verdict(DnsOutcome.MALFORMED, f"answer with the wrong query id ({rid}, sent {query.id})",
-                       ignorable=True)
+        return Verdict(DnsOutcome.MALFORMED, f"answer with the wrong query id ({rid}, sent {query.id})", ignorable=True)
     if not flags & dns.flags.QR:
         return Verdict(DnsOutcome.MALFORMED, "not an answer (QR bit clear)")
     if dns.opcode.from_flags(flags) != query.opcode():
@@ -98,9 +98,13 @@ def _classify(query: dns.message.Message, raw: bytes | None, tcp: bool) -> Verdi
         return Verdict(DnsOutcome.MALFORMED, f"answer carries {len(msg.question)} questions, expected 1")
     a = msg.question[0]
     if a.name != q.name or a.rdtype != q.rdtype or a.rdclass != q.rdclass:
-        return Verdict(DnsOutcome.MALFORMED, "answer for a different question (asked "
-                       f"{q.name} {dns.rdatatype.to_text(q.rdtype)}, got {a.name} "
-                       f"{dns.rdatatype.to_text(a.rdtype)})", msg)
+        return Verdict(
+            DnsOutcome.MALFORMED,
+            "answer for a different question (asked "
+            f"{q.name} {dns.rdatatype.to_text(q.rdtype)}, got {a.name} "
+            f"{dns.rdatatype.to_text(a.rdtype)})",
+            msg,
+        )
     rcode = msg.rcode()
     rtext = dns.rcode.to_text(rcode)
     if tc and not tcp:
@@ -148,15 +152,22 @@ class DnsProbe:
     """Queries resolvers from one vantage. Stateless apart from its settings: safe to
     share across many concurrent queries."""
 
-    def __init__(self, vantage: str = LOCAL_VANTAGE, *, timeout: float = DEFAULT_TIMEOUT,
-                 payload: int = EDNS_PAYLOAD, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        vantage: str = LOCAL_VANTAGE,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        payload: int = EDNS_PAYLOAD,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.vantage = vantage
         self.timeout = timeout
         self.payload = payload
         self._wall = wall
 
-    async def query(self, resolver: Resolver, name: str, rdtype: str = "A", *,
-                    timeout: float | None = None) -> DnsResult:
+    async def query(
+        self, resolver: Resolver, name: str, rdtype: str = "A", *, timeout: float | None = None
+    ) -> DnsResult:
         """Ask `resolver` for `name`/`rdtype` within one hard deadline. Whatever the
         network does becomes a DnsResult; only an invalid name or type raises (validate
         names at config time with probes.dns.resolvers.validate_name)."""
@@ -166,18 +177,37 @@ class DnsProbe:
         host, port = resolver.dest
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         stamp = self._wall()
-        q = dns.message.make_query(name, rdtype, use_edns=0 if self.payload else None,
-                                   payload=self.payload or 512)
+        q = dns.message.make_query(name, rdtype, use_edns=0 if self.payload else None, payload=self.payload or 512)
         wire = q.to_wire()
 
-        def done(outcome: DnsOutcome, t0: float, *, msg: Any = None, raw: bytes | None = None, error: str = "",
-                 tc: bool = False, tcp: bool = False, rcode: str = "") -> DnsResult:
+        def done(
+            outcome: DnsOutcome,
+            t0: float,
+            *,
+            msg: Any = None,
+            raw: bytes | None = None,
+            error: str = "",
+            tc: bool = False,
+            tcp: bool = False,
+            rcode: str = "",
+        ) -> DnsResult:
             return DnsResult(
-                vantage=self.vantage, resolver=resolver.key, address=resolver.address,
-                target=target, qname=name, qtype=rdtype, outcome=outcome,
+                vantage=self.vantage,
+                resolver=resolver.key,
+                address=resolver.address,
+                target=target,
+                qname=name,
+                qtype=rdtype,
+                outcome=outcome,
                 latency_ms=(time.perf_counter() - t0) * 1000.0 if t1 is None else (t1 - t0) * 1000.0,
-                answers=_count(msg), tc_seen=tc, via_tcp=tcp, rcode=rcode, error=error,
-                raw=_text(msg, raw), timestamp=stamp)
+                answers=_count(msg),
+                tc_seen=tc,
+                via_tcp=tcp,
+                rcode=rcode,
+                error=error,
+                raw=_text(msg, raw),
+                timestamp=stamp,
+            )
 
         t1: float | None = None
         stamps: list[float] = []  # send and arrival times, taken next to the syscalls
@@ -193,16 +223,29 @@ class DnsProbe:
         tv, traw, terr = await self._tcp(loop, q, wire, host, port, deadline)
         t1 = time.perf_counter()
         if terr is None and tv is not None and tv.outcome in (DnsOutcome.OK, DnsOutcome.NXDOMAIN):
-            return done(DnsOutcome.TRUNCATED_TCP_OK, t0, msg=tv.message, raw=traw, tc=True,
-                        tcp=True, rcode=tv.rcode)
+            return done(DnsOutcome.TRUNCATED_TCP_OK, t0, msg=tv.message, raw=traw, tc=True, tcp=True, rcode=tv.rcode)
         why = terr if terr is not None else (tv.error or tv.outcome.value) if tv is not None else "no answer"
-        return done(DnsOutcome.TRUNCATED_TCP_FAILED, t0, msg=tv.message if tv else v.message,
-                    raw=traw if traw else raw, tc=True, tcp=True, rcode=tv.rcode if tv else v.rcode,
-                    error=f"UDP answer truncated (TC); TCP retry failed: {why}")
+        return done(
+            DnsOutcome.TRUNCATED_TCP_FAILED,
+            t0,
+            msg=tv.message if tv else v.message,
+            raw=traw if traw else raw,
+            tc=True,
+            tcp=True,
+            rcode=tv.rcode if tv else v.rcode,
+            error=f"UDP answer truncated (TC); TCP retry failed: {why}",
+        )
 
-    async def _udp(self, loop: asyncio.AbstractEventLoop, q: dns.message.Message, wire: bytes,
-                   host: str, port: int, deadline: float,
-                   stamps: list[float]) -> tuple[Verdict, bytes | None, str | None]:
+    async def _udp(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        q: dns.message.Message,
+        wire: bytes,
+        host: str,
+        port: int,
+        deadline: float,
+        stamps: list[float],
+    ) -> tuple[Verdict, bytes | None, str | None]:
         bad: Verdict | None = None
         bad_raw: bytes | None = None
         try:
@@ -233,8 +276,15 @@ class DnsProbe:
         finally:
             sock.close()
 
-    async def _tcp(self, loop: asyncio.AbstractEventLoop, q: dns.message.Message, wire: bytes,
-                   host: str, port: int, deadline: float) -> tuple[Verdict | None, bytes | None, str | None]:
+    async def _tcp(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        q: dns.message.Message,
+        wire: bytes,
+        host: str,
+        port: int,
+        deadline: float,
+    ) -> tuple[Verdict | None, bytes | None, str | None]:
         writer = None
         try:
             async with asyncio.timeout_at(deadline):
@@ -254,22 +304,40 @@ class DnsProbe:
                 writer.transport.abort()
 
 
-async def probe(resolver: Resolver, name: str, rdtype: str = "A", *, vantage: str = LOCAL_VANTAGE,
-                timeout: float = DEFAULT_TIMEOUT) -> DnsResult:
+async def probe(
+    resolver: Resolver, name: str, rdtype: str = "A", *, vantage: str = LOCAL_VANTAGE, timeout: float = DEFAULT_TIMEOUT
+) -> DnsResult:
     """One query with a throwaway DnsProbe."""
     return await DnsProbe(vantage, timeout=timeout).query(resolver, name, rdtype)
 
 
-def timeout_result(resolver: Resolver, name: str, rdtype: str, vantage: str, waited_s: float,
-                   error: str = "probe overran its deadline") -> DnsResult:
+def timeout_result(
+    resolver: Resolver, name: str, rdtype: str, vantage: str, waited_s: float, error: str = "probe overran its deadline"
+) -> DnsResult:
     host, port = resolver.dest
-    return DnsResult(vantage, resolver.key, resolver.address,
-                     f"[{host}]:{port}" if ":" in host else f"{host}:{port}", name, rdtype,
-                     DnsOutcome.TIMEOUT, waited_s * 1000.0, error=error, timestamp=time.time())
+    return DnsResult(
+        vantage,
+        resolver.key,
+        resolver.address,
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        name,
+        rdtype,
+        DnsOutcome.TIMEOUT,
+        waited_s * 1000.0,
+        error=error,
+        timestamp=time.time(),
+    )
 
 
-def dns_jobs(resolvers: Iterable[Resolver], names: Iterable[str], *, probe: DnsProbe | None = None,
-             rdtype: str = "A", interval: float = 5.0, jitter: float = 0.1) -> list[Any]:
+def dns_jobs(
+    resolvers: Iterable[Resolver],
+    names: Iterable[str],
+    *,
+    probe: DnsProbe | None = None,
+    rdtype: str = "A",
+    interval: float = 5.0,
+    jitter: float = 0.1,
+) -> list[Any]:
     """Scheduler jobs, one per (resolver, name), keyed by ProbeKey. Pass them to
     Scheduler.set_jobs whenever the resolver set changes; unchanged keys keep their cadence."""
     from probes.engine.scheduler import Job
@@ -286,6 +354,5 @@ def dns_jobs(resolvers: Iterable[Resolver], names: Iterable[str], *, probe: DnsP
             def late(waited: float, r: Resolver = r, n: str = n) -> DnsResult:
                 return timeout_result(r, n, rdtype, p.vantage, waited)
 
-            jobs.append(Job(key, run, interval=interval, deadline=p.timeout + 1.0,
-                            jitter=jitter, on_timeout=late))
+            jobs.append(Job(key, run, interval=interval, deadline=p.timeout + 1.0, jitter=jitter, on_timeout=late))
     return jobs

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable, Mapping
 
 from probes.kube.model import Topology
 
@@ -114,8 +114,7 @@ def resolvers_for(topology: Topology, options: ResolverOptions | None = None) ->
     if opts.coredns_pods:
         for pod in sorted(topology.coredns, key=lambda p: p.name):
             if pod.ip:
-                out.append(Resolver(f"coredns/{pod.name}", ResolverKind.COREDNS, pod.ip,
-                                    detail=pod.node))
+                out.append(Resolver(f"coredns/{pod.name}", ResolverKind.COREDNS, pod.ip, detail=pod.node))
     if opts.azure_dns:
         out.append(Resolver("azure-dns", ResolverKind.AZURE_DNS, AZURE_DNS_IP))
     for text in opts.custom:
@@ -161,8 +160,10 @@ def validate_name(name: str) -> str:
         if len(label) > 63:
             raise ValueError(f"DNS name {s!r}: label {label[:20]!r}… is {len(label)} characters; the limit is 63")
         if not _LABEL.match(label):
-            raise ValueError(f"DNS name {s!r}: label {label!r} may hold only letters, digits, '-' "
-                             "and '_', and may not start or end with '-'")
+            raise ValueError(
+                f"DNS name {s!r}: label {label!r} may hold only letters, digits, '-' "
+                "and '_', and may not start or end with '-'"
+            )
     return s
 
 

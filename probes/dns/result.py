@@ -39,8 +39,9 @@ class DnsOutcome(str, Enum):
 
 
 _DNS_HEALTH = {o: Health.FAILING for o in DnsOutcome}
-_DNS_HEALTH.update({DnsOutcome.OK: Health.GOOD, DnsOutcome.NXDOMAIN: Health.DEGRADED,
-                    DnsOutcome.TRUNCATED_TCP_OK: Health.DEGRADED})
+_DNS_HEALTH.update(
+    {DnsOutcome.OK: Health.GOOD, DnsOutcome.NXDOMAIN: Health.DEGRADED, DnsOutcome.TRUNCATED_TCP_OK: Health.DEGRADED}
+)
 _DNS_DOWN = frozenset({DnsOutcome.TIMEOUT, DnsOutcome.NETWORK_ERROR, DnsOutcome.SERVFAIL, DnsOutcome.REFUSED})
 ANSWERED = frozenset(o for o in DnsOutcome if o.health is not Health.FAILING)
 LOST = frozenset({DnsOutcome.TIMEOUT, DnsOutcome.NETWORK_ERROR})

@@ -20,14 +20,15 @@ are.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from probes.dns.probe import DnsProbe, dns_jobs
+from probes.dns.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, resolvers_for
 from probes.engine.following import FollowingService
 from probes.engine.history import History
 from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
-from probes.dns.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, resolvers_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +73,19 @@ class DnsSettings:
     qtype: str = "A"
 
     @staticmethod
-    def from_config(dns: object) -> "DnsSettings":
+    def from_config(dns: object) -> DnsSettings:
         """From a validated probes.config.DnsConfig."""
         from probes.config import parse_override
 
         over = dict(parse_override(t) for t in getattr(dns, "overrides", ()))
-        return DnsSettings(interval=dns.interval, timeout=dns.timeout, names=tuple(dns.names),  # type: ignore[attr-defined]
-                           resolvers=tuple(dns.resolvers), azure_dns=dns.azure_dns,  # type: ignore[attr-defined]
-                           overrides=over)
+        return DnsSettings(
+            interval=dns.interval,
+            timeout=dns.timeout,
+            names=tuple(dns.names),  # type: ignore[attr-defined]
+            resolvers=tuple(dns.resolvers),
+            azure_dns=dns.azure_dns,  # type: ignore[attr-defined]
+            overrides=over,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +118,13 @@ class DnsPlan:
 EMPTY_PLAN = DnsPlan(0, (), DEFAULT_NAMES)
 
 
-def build_plan(topology: Topology, settings: DnsSettings, vantages: Sequence[Vantage],
-               version: int, agents: Sequence["VantagePlan"] = ()) -> DnsPlan:
+def build_plan(
+    topology: Topology,
+    settings: DnsSettings,
+    vantages: Sequence[Vantage],
+    version: int,
+    agents: Sequence[VantagePlan] = (),
+) -> DnsPlan:
     """Pure: the resolvers of every vantage. `local` comes first and always exists.
     `agents`: the nodes' agents, with the resolvers each reports probing; a node with an
     agent is probed by its agent, not from here."""
@@ -127,8 +138,13 @@ def build_plan(topology: Topology, settings: DnsSettings, vantages: Sequence[Van
     plans = []
     for v in ordered:
         overrides = {**settings.overrides, **v.overrides}
-        opts = ResolverOptions(azure_dns=settings.azure_dns, custom=settings.resolvers,
-                               overrides=overrides, node=v.node, names=settings.names)
+        opts = ResolverOptions(
+            azure_dns=settings.azure_dns,
+            custom=settings.resolvers,
+            overrides=overrides,
+            node=v.node,
+            names=settings.names,
+        )
         rs = resolvers_for(topology, opts)
         if v.confine:
             rs = [r for r in rs if r.target is not None]
@@ -143,11 +159,17 @@ class DnsService(FollowingService):
     name = "dns"
     what = "DNS probes"
 
-    def __init__(self, store: object, settings: DnsSettings | None = None, *,
-                 vantage_map: VantageMap | None = None, history: History | None = None,
-                 poll: float = 0.5, agents: Any = None) -> None:
-        super().__init__(store, EMPTY_PLAN, vantage_map=vantage_map, history=history, poll=poll,
-                         agents=agents)
+    def __init__(
+        self,
+        store: object,
+        settings: DnsSettings | None = None,
+        *,
+        vantage_map: VantageMap | None = None,
+        history: History | None = None,
+        poll: float = 0.5,
+        agents: Any = None,
+    ) -> None:
+        super().__init__(store, EMPTY_PLAN, vantage_map=vantage_map, history=history, poll=poll, agents=agents)
         self.settings = settings or DnsSettings()
 
     def plan(self) -> DnsPlan:
@@ -173,8 +195,9 @@ class DnsService(FollowingService):
             if vp.vantage.agent:
                 continue
             probe = DnsProbe(vp.vantage.name, timeout=s.timeout)
-            jobs += dns_jobs(vp.resolvers, plan.names, probe=probe, rdtype=s.qtype,
-                             interval=s.interval, jitter=s.jitter)
+            jobs += dns_jobs(
+                vp.resolvers, plan.names, probe=probe, rdtype=s.qtype, interval=s.interval, jitter=s.jitter
+            )
         self._commit(plan, jobs)
 
 

@@ -35,14 +35,12 @@ import select
 import socket
 import sys
 import time
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Awaitable, Callable, Iterable, Mapping, NamedTuple, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from probes.kube.model import LOCAL_VANTAGE
-from probes.egress.result import (LOST, EgressKey, EgressMode, EgressOutcome, EgressResult,  # noqa: F401 - re-exported
-                                   classify_errno)
+from probes.egress.result import LOST, EgressKey, EgressMode, EgressOutcome, EgressResult, classify_errno  # noqa: F401 - re-exported
 from probes.egress.targets import Target, parse_target
+from probes.kube.model import LOCAL_VANTAGE
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_DNS_TIMEOUT = 2.0
@@ -143,6 +141,7 @@ def static_resolver(table: Mapping[str, str | Sequence[str]]) -> Resolve:
 
 # --- descriptors ------------------------------------------------------------------------
 
+
 def open_fds() -> int:
     try:
         return len(os.listdir("/proc/self/fd"))
@@ -194,12 +193,20 @@ class EgressProbe:
     `dial_map` is the lab's DNAT: after resolving, 'addr:port' (one port of a host) or
     'addr' (any port) -> the port actually dialled on that address."""
 
-    def __init__(self, vantage: str = LOCAL_VANTAGE, *, timeout: float = DEFAULT_TIMEOUT,
-                 dns_timeout: float = DEFAULT_DNS_TIMEOUT, mode: str | EgressMode = "auto",
-                 resolve: Resolve | None = None, dial_map: Mapping[str, int] | None = None,
-                 concurrency: int | None = None, retransmit: float | None = 1.0,
-                 raw_socket: RawSocketFactory = _raw_socket,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        vantage: str = LOCAL_VANTAGE,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        dns_timeout: float = DEFAULT_DNS_TIMEOUT,
+        mode: str | EgressMode = "auto",
+        resolve: Resolve | None = None,
+        dial_map: Mapping[str, int] | None = None,
+        concurrency: int | None = None,
+        retransmit: float | None = 1.0,
+        raw_socket: RawSocketFactory = _raw_socket,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         m = mode.value if isinstance(mode, EgressMode) else str(mode)
         if m not in ("auto", "syn", "connect"):
             raise ValueError(f"egress mode {mode!r}: choose auto, syn or connect")
@@ -240,8 +247,7 @@ class EgressProbe:
             s = self._raw_socket(socket.AF_INET, socket.IPPROTO_TCP)
             s.close()
         except PermissionError:
-            self._fallback = ("raw sockets not permitted (SYN mode needs root or CAP_NET_RAW); "
-                              "using connect")
+            self._fallback = "raw sockets not permitted (SYN mode needs root or CAP_NET_RAW); using connect"
             self._mode = EgressMode.CONNECT
             return self._mode
         except OSError as e:
@@ -280,10 +286,20 @@ class EgressProbe:
         mode = self._decide()
         fallback = self._fallback
 
-        def result(outcome: EgressOutcome, latency_ms: float, *, address: str = "", error: str = "",
-                   m: EgressMode = mode, fb: str = fallback, via: str = "", raw: str = "") -> EgressResult:
-            return EgressResult(self.vantage, t.text, address, t.port, m, outcome, latency_ms,
-                                error, stamp, fb, via, raw)
+        def result(
+            outcome: EgressOutcome,
+            latency_ms: float,
+            *,
+            address: str = "",
+            error: str = "",
+            m: EgressMode = mode,
+            fb: str = fallback,
+            via: str = "",
+            raw: str = "",
+        ) -> EgressResult:
+            return EgressResult(
+                self.vantage, t.text, address, t.port, m, outcome, latency_ms, error, stamp, fb, via, raw
+            )
 
         # 1. resolve
         if t.is_ip:
@@ -298,8 +314,9 @@ class EgressProbe:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - every resolver failure is an outcome
-                return result(EgressOutcome.DNS_FAILURE, (time.monotonic() - d0) * 1000.0,
-                              error=f"DNS: {_dns_reason(e, t.host)}")
+                return result(
+                    EgressOutcome.DNS_FAILURE, (time.monotonic() - d0) * 1000.0, error=f"DNS: {_dns_reason(e, t.host)}"
+                )
             address = addrs[0]
         # the lab's DNAT: 'addr:port' (one port of a host) wins over 'addr' (every port)
         port = self._dial_map.get(_hostport(address, t.port), self._dial_map.get(address, t.port))
@@ -314,8 +331,7 @@ class EgressProbe:
             self.peak_inflight = max(self.peak_inflight, self.inflight)
             try:
                 if m is EgressMode.SYN:
-                    outcome, ms, err, raw = await self._engine().check(
-                        address, port, self.timeout, self.retransmit)
+                    outcome, ms, err, raw = await self._engine().check(address, port, self.timeout, self.retransmit)
                 else:
                     outcome, ms, err = await self._connect(address, port)
                     raw = ""
@@ -361,9 +377,12 @@ class EgressProbe:
                 async with asyncio.timeout(self.timeout):
                     t1 = await fut
             except TimeoutError:
-                return (EgressOutcome.TIMEOUT, (time.monotonic() - t0) * 1000.0,
-                        f"no answer to SYN within {self.timeout:g}s (dropped: NSG/firewall, "
-                        "SNAT exhaustion or a silent blackhole)")
+                return (
+                    EgressOutcome.TIMEOUT,
+                    (time.monotonic() - t0) * 1000.0,
+                    f"no answer to SYN within {self.timeout:g}s (dropped: NSG/firewall, "
+                    "SNAT exhaustion or a silent blackhole)",
+                )
             return self._finish(s, t0, t1)
         finally:
             if registered:
@@ -397,14 +416,27 @@ class EgressProbe:
 def overrun_result(target: Target, vantage: str, mode: EgressMode | None, waited_s: float) -> EgressResult:
     """What the scheduler records when a check overran its deadline (a local problem:
     the probe waited too long for a free slot, or the event loop was starved)."""
-    return EgressResult(vantage, target.text, "", target.port, mode or EgressMode.CONNECT,
-                        EgressOutcome.LOCAL_ERROR, waited_s * 1000.0,
-                        "check did not finish within its deadline (too many targets for the "
-                        "concurrency limit, or this host is overloaded)", time.time())
+    return EgressResult(
+        vantage,
+        target.text,
+        "",
+        target.port,
+        mode or EgressMode.CONNECT,
+        EgressOutcome.LOCAL_ERROR,
+        waited_s * 1000.0,
+        "check did not finish within its deadline (too many targets for the "
+        "concurrency limit, or this host is overloaded)",
+        time.time(),
+    )
 
 
-def egress_jobs(targets: Iterable[Target | str], probe: EgressProbe | None = None, *,
-                interval: float = DEFAULT_INTERVAL, jitter: float = 0.1) -> list[Any]:
+def egress_jobs(
+    targets: Iterable[Target | str],
+    probe: EgressProbe | None = None,
+    *,
+    interval: float = DEFAULT_INTERVAL,
+    jitter: float = 0.1,
+) -> list[Any]:
     """Scheduler jobs, one per target, keyed by EgressKey(vantage, 'host:port'). Pass them
     to Scheduler.set_jobs whenever the target list changes. The probe bounds in-flight
     handshakes; the scheduler's own concurrency bounds how many checks run at once."""
@@ -426,25 +458,39 @@ def egress_jobs(targets: Iterable[Target | str], probe: EgressProbe | None = Non
             return overrun_result(t, p.vantage, p.mode, waited)
 
         deadline = p.dns_timeout + p.timeout + max(2.0, p.timeout)
-        jobs.append(Job(EgressKey(p.vantage, t.text), run, interval=interval,
-                        deadline=deadline, jitter=jitter, on_timeout=late))
+        jobs.append(
+            Job(EgressKey(p.vantage, t.text), run, interval=interval, deadline=deadline, jitter=jitter, on_timeout=late)
+        )
     return jobs
 
 
 # --- command line (used by the namespace tests: `ip netns exec NS python -m probes.egress.probe`)
 
+
 def _as_json(r: EgressResult) -> str:
-    return json.dumps({"vantage": r.vantage, "target": r.target, "address": r.address,
-                       "port": r.port, "mode": r.mode.value, "outcome": r.outcome.value,
-                       "latency_ms": round(r.latency_ms, 3), "error": r.error,
-                       "fallback": r.fallback, "via": r.via, "raw": r.raw})
+    return json.dumps(
+        {
+            "vantage": r.vantage,
+            "target": r.target,
+            "address": r.address,
+            "port": r.port,
+            "mode": r.mode.value,
+            "outcome": r.outcome.value,
+            "latency_ms": round(r.latency_ms, 3),
+            "error": r.error,
+            "fallback": r.fallback,
+            "via": r.via,
+            "raw": r.raw,
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m probes.egress.probe",
-                                 description="TCP egress checks, one JSON line per target")
+    ap = argparse.ArgumentParser(
+        prog="python -m probes.egress.probe", description="TCP egress checks, one JSON line per target"
+    )
     ap.add_argument("targets", nargs="+", help="host:port or [v6]:port")
     ap.add_argument("--mode", default="auto", choices=("auto", "syn", "connect"))
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)

@@ -80,8 +80,7 @@ class EgressResult:
 # --- errno classification -------------------------------------------------------------
 
 _UNREACH = {
-    errno.EHOSTUNREACH: "no route to host (EHOSTUNREACH: an ICMP host unreachable or an "
-                        "'unreachable' route)",
+    errno.EHOSTUNREACH: "no route to host (EHOSTUNREACH: an ICMP host unreachable or an 'unreachable' route)",
     errno.ENETUNREACH: "network unreachable (ENETUNREACH: no route to this network)",
     errno.EINVAL: "no route: a blackhole route covers this address (EINVAL)",
     errno.EACCES: "blocked on this host: a 'prohibit' route or a local firewall rule (EACCES)",

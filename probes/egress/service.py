@@ -26,18 +26,26 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
-from probes.egress.probe import (DEFAULT_DNS_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, DnsFailure,
-                           EgressProbe, Resolve, default_concurrency, egress_jobs,
-                           raise_nofile_limit, resolver_at)
+from probes.egress.probe import (
+    DEFAULT_DNS_TIMEOUT,
+    DEFAULT_INTERVAL,
+    DEFAULT_TIMEOUT,
+    DnsFailure,
+    EgressProbe,
+    Resolve,
+    default_concurrency,
+    egress_jobs,
+    raise_nofile_limit,
+    resolver_at,
+)
+from probes.egress.targets import Target, egress_targets, parse_target
 from probes.engine.following import FollowingService
 from probes.engine.history import History
 from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
-
-from probes.egress.targets import Target, egress_targets, parse_target
-
 
 _nofile_lock = threading.Lock()
 _nofile_raised = False
@@ -95,12 +103,17 @@ class EgressSettings:
     concurrency: int | None = None  # None: what the descriptor limit allows (≤ 1024)
 
     @staticmethod
-    def from_config(egress: object) -> "EgressSettings":
+    def from_config(egress: object) -> EgressSettings:
         """From a validated probes.config.EgressConfig."""
         e: Any = egress
-        return EgressSettings(interval=e.interval, timeout=e.timeout, mode=e.mode,
-                              targets=tuple(e.targets), aks_defaults=e.aks_defaults,
-                              apiserver=e.apiserver)
+        return EgressSettings(
+            interval=e.interval,
+            timeout=e.timeout,
+            mode=e.mode,
+            targets=tuple(e.targets),
+            aks_defaults=e.aks_defaults,
+            apiserver=e.apiserver,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,15 +171,23 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def build_plan(settings: EgressSettings, vantages: Sequence[EgressVantage], server: str,
-               version: int, agents: Sequence[EgressVantagePlan] = ()) -> EgressPlan:
+def build_plan(
+    settings: EgressSettings,
+    vantages: Sequence[EgressVantage],
+    server: str,
+    version: int,
+    agents: Sequence[EgressVantagePlan] = (),
+) -> EgressPlan:
     """Pure: the targets of every vantage. `local` comes first and always exists.
     `agents`: the nodes' agents with the targets each reports; such a node is checked by
     its agent, not from here."""
     note = ""
     try:
-        targets = egress_targets(server_url=server if settings.apiserver and server else None,
-                                 extra=settings.targets, defaults=settings.aks_defaults)
+        targets = egress_targets(
+            server_url=server if settings.apiserver and server else None,
+            extra=settings.targets,
+            defaults=settings.aks_defaults,
+        )
     except ValueError as e:  # the API server URL (config targets were validated at load)
         note = f"API server left out: {e}"
         targets = egress_targets(extra=settings.targets, defaults=settings.aks_defaults)
@@ -185,8 +206,7 @@ def build_plan(settings: EgressSettings, vantages: Sequence[EgressVantage], serv
     known = {t.text: t for t in targets}  # an agent's target keeps what the app knows of it
     theirs = [EgressVantagePlan(a.vantage, tuple(known.get(t.text, t) for t in a.targets)) for a in remote.values()]
     plans[1:] = sorted([*plans[1:], *theirs], key=lambda p: p.vantage.name)
-    return EgressPlan(version, tuple(plans), tuple(targets), settings.interval, settings.mode,
-                      server, note)
+    return EgressPlan(version, tuple(plans), tuple(targets), settings.interval, settings.mode, server, note)
 
 
 def _confined(resolve: Resolve) -> Resolve:
@@ -209,6 +229,7 @@ def vantage_resolve(dns: tuple[str, int] | None, confine: bool, timeout: float) 
     if dns is not None:
         resolve = resolver_at(dns[0], dns[1], timeout)
     elif confine:
+
         async def no_dns(name: str) -> list[str]:
             raise DnsFailure(f"{name}: no lab DNS server for this vantage (not resolved)")
 
@@ -224,12 +245,19 @@ class EgressService(FollowingService):
     name = "egress"
     what = "egress checks"
 
-    def __init__(self, store: object, settings: EgressSettings | None = None, *,
-                 vantage_map: EgressVantageMap | None = None, history: History | None = None,
-                 poll: float = 0.5, server_url: str | None = None,
-                 probe_options: Mapping[str, Any] | None = None, agents: Any = None) -> None:
-        super().__init__(store, EMPTY_PLAN, vantage_map=vantage_map, history=history, poll=poll,
-                         agents=agents)
+    def __init__(
+        self,
+        store: object,
+        settings: EgressSettings | None = None,
+        *,
+        vantage_map: EgressVantageMap | None = None,
+        history: History | None = None,
+        poll: float = 0.5,
+        server_url: str | None = None,
+        probe_options: Mapping[str, Any] | None = None,
+        agents: Any = None,
+    ) -> None:
+        super().__init__(store, EMPTY_PLAN, vantage_map=vantage_map, history=history, poll=poll, agents=agents)
         self.settings = settings or EgressSettings()
         self.server_url = server_url  # None: follow the store's "context @ server"
         self._probe_options = dict(probe_options or {})  # e.g. raw_socket (tests)
@@ -255,9 +283,16 @@ class EgressService(FollowingService):
     def _probe_for(self, v: EgressVantage) -> EgressProbe:
         s = self.settings
         resolve = vantage_resolve(v.dns, v.confine, s.dns_timeout)
-        return EgressProbe(v.name, timeout=s.timeout, dns_timeout=s.dns_timeout, mode=s.mode,
-                           resolve=resolve, dial_map=v.dial_map, concurrency=self._concurrency,
-                           **self._probe_options)
+        return EgressProbe(
+            v.name,
+            timeout=s.timeout,
+            dns_timeout=s.dns_timeout,
+            mode=s.mode,
+            resolve=resolve,
+            dial_map=v.dial_map,
+            concurrency=self._concurrency,
+            **self._probe_options,
+        )
 
     def _replan(self) -> None:
         snap = self.store.snapshot()  # type: ignore[attr-defined]

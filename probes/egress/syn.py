@@ -37,7 +37,8 @@ import random
 import socket
 import struct
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from probes.egress.result import EgressOutcome, classify_errno
 
@@ -73,8 +74,9 @@ def _scapy() -> Any:
 def _scapy_segment(src: str, dst: str, sport: int, dport: int, flags: str, seq: int, ack: int = 0) -> bytes:
     IP, TCP = _scapy()
     opts = [("MSS", 1460), ("SAckOK", b""), ("NOP", None), ("WScale", 7)] if flags == "S" else []
-    pkt = IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack,
-                                     window=64240 if flags == "S" else 0, options=opts)
+    pkt = IP(src=src, dst=dst) / TCP(
+        sport=sport, dport=dport, flags=flags, seq=seq, ack=ack, window=64240 if flags == "S" else 0, options=opts
+    )
     return bytes(pkt)[20:]
 
 
@@ -96,8 +98,7 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def build_segment(src: str, dst: str, sport: int, dport: int, flags: str, seq: int,
-                  ack: int = 0) -> bytes:
+def build_segment(src: str, dst: str, sport: int, dport: int, flags: str, seq: int, ack: int = 0) -> bytes:
     """A TCP segment (header only, checksum over the IPv4 pseudo-header) for a raw
     IPPROTO_TCP socket (the kernel adds the IP header): the flags' template with this
     probe's ports, sequence and ack numbers and checksum stamped in (4 µs; building each
@@ -112,9 +113,16 @@ def build_segment(src: str, dst: str, sport: int, dport: int, flags: str, seq: i
 
 _FLAG_LETTERS = "FSRPAUECN"  # scapy's order: bit 0 (FIN) first
 _ICMP_NAMES = {3: "dest-unreach", 11: "time-exceeded", 0: "echo-reply", 8: "echo-request"}
-_UNREACH_NAMES = {0: "network-unreachable", 1: "host-unreachable", 2: "protocol-unreachable",
-                  3: "port-unreachable", 4: "fragmentation-needed", 9: "network-prohibited",
-                  10: "host-prohibited", 13: "communication-prohibited"}
+_UNREACH_NAMES = {
+    0: "network-unreachable",
+    1: "host-unreachable",
+    2: "protocol-unreachable",
+    3: "port-unreachable",
+    4: "fragmentation-needed",
+    9: "network-prohibited",
+    10: "host-prohibited",
+    13: "communication-prohibited",
+}
 
 
 def tcp_flags(bits: int) -> str:
@@ -269,7 +277,7 @@ class SynEngine:
         iihl = (data[inner] & 0x0F) * 4
         if data[inner + 9] != 6 or len(data) < inner + iihl + 8:
             return
-        dst = socket.inet_ntoa(data[inner + 16:inner + 20])
+        dst = socket.inet_ntoa(data[inner + 16 : inner + 20])
         sport, dport, seq = struct.unpack_from("!HHI", data, inner + iihl)
         p = self._pending.get((dst, dport, sport))
         if p is None or p.fut.done():
@@ -280,8 +288,9 @@ class SynEngine:
         p.fut.set_result(("icmp", now, data, (itype, icode, socket.inet_ntoa(data[12:16]))))
 
     # --- one check --------------------------------------------------------------------------
-    async def check(self, address: str, port: int, timeout: float,
-                    retransmit: float | None = 1.0) -> tuple[EgressOutcome, float, str, str]:
+    async def check(
+        self, address: str, port: int, timeout: float, retransmit: float | None = 1.0
+    ) -> tuple[EgressOutcome, float, str, str]:
         t_start = time.monotonic()
 
         def waited() -> float:
@@ -317,8 +326,12 @@ class SynEngine:
             try:
                 self._acquire()
             except PermissionError:
-                return (EgressOutcome.LOCAL_ERROR, waited(),
-                        "SYN mode needs raw sockets (root or CAP_NET_RAW); use connect mode", "")
+                return (
+                    EgressOutcome.LOCAL_ERROR,
+                    waited(),
+                    "SYN mode needs raw sockets (root or CAP_NET_RAW); use connect mode",
+                    "",
+                )
             except OSError as e:
                 o, why = classify_errno(e.errno or 0)
                 return EgressOutcome.LOCAL_ERROR, waited(), f"raw socket: {why}", ""
@@ -329,8 +342,9 @@ class SynEngine:
         finally:
             hold.close()
 
-    async def _exchange(self, src: str, dst: str, dport: int, sport: int, timeout: float,
-                        retransmit: float | None) -> tuple[EgressOutcome, float, str, str]:
+    async def _exchange(
+        self, src: str, dst: str, dport: int, sport: int, timeout: float, retransmit: float | None
+    ) -> tuple[EgressOutcome, float, str, str]:
         assert self._tcp is not None and self._loop is not None
         loop = self._loop
         isn = random.getrandbits(32)
@@ -363,9 +377,13 @@ class SynEngine:
                     async with asyncio.timeout(max(0.0, remaining)):
                         got = await fut
             except TimeoutError:
-                return (EgressOutcome.TIMEOUT, (time.monotonic() - t0) * 1000.0,
-                        f"no answer to SYN within {timeout:g}s (dropped: NSG/firewall, SNAT "
-                        "exhaustion or a silent blackhole)", "")
+                return (
+                    EgressOutcome.TIMEOUT,
+                    (time.monotonic() - t0) * 1000.0,
+                    f"no answer to SYN within {timeout:g}s (dropped: NSG/firewall, SNAT "
+                    "exhaustion or a silent blackhole)",
+                    "",
+                )
             kind, t1, data, info = got
             ms = (t1 - t0) * 1000.0
             if kind == "synack":
@@ -377,12 +395,15 @@ class SynEngine:
                     pass
                 return EgressOutcome.OPEN, ms, "", describe_packet(data)
             if kind == "rst":
-                return (EgressOutcome.REFUSED, ms, "connection refused: the target answered RST",
-                        describe_packet(data))
+                return (EgressOutcome.REFUSED, ms, "connection refused: the target answered RST", describe_packet(data))
             itype, icode, frm = info
             if itype == 3 and icode == 3:
-                return (EgressOutcome.REFUSED, ms, f"connection refused: ICMP port unreachable from {frm}",
-                        describe_packet(data))
+                return (
+                    EgressOutcome.REFUSED,
+                    ms,
+                    f"connection refused: ICMP port unreachable from {frm}",
+                    describe_packet(data),
+                )
             if itype == 11:
                 why = f"TTL exceeded in transit (ICMP from {frm}): a routing loop"
             else:

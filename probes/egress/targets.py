@@ -10,8 +10,8 @@ never probe the defaults: they dial loopback or addresses inside their own names
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 from urllib.parse import urlsplit
 
 from probes.dns.resolvers import validate_name
@@ -50,8 +50,7 @@ def _port(p: str, text: str) -> int:
     return int(p)
 
 
-def parse_target(text: str, *, default_port: int | None = None, source: str = "config",
-                 why: str = "") -> Target:
+def parse_target(text: str, *, default_port: int | None = None, source: str = "config", why: str = "") -> Target:
     """'host:port', '10.0.0.1:443', '[fd00::1]:443' (and 'host' when `default_port` is
     given) -> Target. Raises ValueError saying what is wrong, for config-time errors."""
     if not isinstance(text, str):
@@ -60,8 +59,7 @@ def parse_target(text: str, *, default_port: int | None = None, source: str = "c
     if not s:
         raise ValueError("egress target is empty; write it as host:port, e.g. mcr.microsoft.com:443")
     if "://" in s:
-        raise ValueError(f"egress target {text!r}: write host:port, not a URL "
-                         "(e.g. mcr.microsoft.com:443)")
+        raise ValueError(f"egress target {text!r}: write host:port, not a URL (e.g. mcr.microsoft.com:443)")
     if s.startswith("["):
         host, sep, rest = s[1:].partition("]")
         if not sep:
@@ -80,11 +78,11 @@ def parse_target(text: str, *, default_port: int | None = None, source: str = "c
     if s.count(":") > 1:
         if _ip(s) is not None:
             if default_port is None:
-                raise ValueError(f"egress target {text!r}: put an IPv6 address in brackets "
-                                 f"with its port, e.g. [{s}]:443")
+                raise ValueError(
+                    f"egress target {text!r}: put an IPv6 address in brackets with its port, e.g. [{s}]:443"
+                )
             return Target(str(ipaddress.ip_address(s)), default_port, source, why)
-        raise ValueError(f"egress target {text!r}: too many ':'; IPv6 goes in brackets, "
-                         "e.g. [fd00::1]:443")
+        raise ValueError(f"egress target {text!r}: too many ':'; IPv6 goes in brackets, e.g. [fd00::1]:443")
     if ":" in s:
         host, p = s.rsplit(":", 1)
         port = _port(p, text)
@@ -112,20 +110,32 @@ def parse_targets(texts: Iterable[str], *, source: str = "config") -> list[Targe
 # Required outbound endpoints for every AKS cluster (Azure Global). Wildcards get one
 # concrete host: *.data.mcr.microsoft.com is regional (see data_mcr_host).
 AKS_REQUIRED: tuple[Target, ...] = (
-    Target("mcr.microsoft.com", 443, "aks-required",
-           "Microsoft Container Registry: system images (CoreDNS, konnectivity, CSI)"),
-    Target("mcr-0001.mcr-msedge.net", 443, "aks-required",
-           "MCR content delivery (image layers)"),
-    Target("management.azure.com", 443, "aks-required",
-           "Azure Resource Manager: cloud provider calls (LB, routes, disks)"),
-    Target("login.microsoftonline.com", 443, "aks-required",
-           "Microsoft Entra ID: tokens for the cloud provider and kubelet identity"),
-    Target("packages.microsoft.com", 443, "aks-required",
-           "Microsoft package repository: node packages (moby, azure-cli)"),
-    Target("acs-mirror.azureedge.net", 443, "aks-required",
-           "AKS binaries mirror: kubenet/CNI plugins, kubelet during node bootstrap and upgrade"),
-    Target("packages.aks.azure.com", 443, "aks-required",
-           "AKS binaries (successor of acs-mirror.azureedge.net)"),
+    Target(
+        "mcr.microsoft.com",
+        443,
+        "aks-required",
+        "Microsoft Container Registry: system images (CoreDNS, konnectivity, CSI)",
+    ),
+    Target("mcr-0001.mcr-msedge.net", 443, "aks-required", "MCR content delivery (image layers)"),
+    Target(
+        "management.azure.com", 443, "aks-required", "Azure Resource Manager: cloud provider calls (LB, routes, disks)"
+    ),
+    Target(
+        "login.microsoftonline.com",
+        443,
+        "aks-required",
+        "Microsoft Entra ID: tokens for the cloud provider and kubelet identity",
+    ),
+    Target(
+        "packages.microsoft.com", 443, "aks-required", "Microsoft package repository: node packages (moby, azure-cli)"
+    ),
+    Target(
+        "acs-mirror.azureedge.net",
+        443,
+        "aks-required",
+        "AKS binaries mirror: kubenet/CNI plugins, kubelet during node bootstrap and upgrade",
+    ),
+    Target("packages.aks.azure.com", 443, "aks-required", "AKS binaries (successor of acs-mirror.azureedge.net)"),
 )
 
 
@@ -133,8 +143,9 @@ def data_mcr_host(region: str) -> Target:
     """The regional MCR data endpoint (<region>.data.mcr.microsoft.com:443), the concrete
     host behind the *.data.mcr.microsoft.com rule; pass the cluster's location."""
     r = region.strip().lower().replace(" ", "")
-    return Target(f"{validate_name(r)}.data.mcr.microsoft.com", 443, "aks-required",
-                  "MCR regional data endpoint (image layers)")
+    return Target(
+        f"{validate_name(r)}.data.mcr.microsoft.com", 443, "aks-required", "MCR regional data endpoint (image layers)"
+    )
 
 
 def apiserver_target(server_url: str) -> Target:
@@ -148,13 +159,21 @@ def apiserver_target(server_url: str) -> Target:
     except ValueError:
         raise ValueError(f"API server URL {server_url!r} has an invalid port") from None
     host = u.hostname
-    t = parse_target(f"[{host}]:{port}" if ":" in host else f"{host}:{port}", source="apiserver",
-                     why="the cluster's API server (nodes, kubectl)")
+    t = parse_target(
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        source="apiserver",
+        why="the cluster's API server (nodes, kubectl)",
+    )
     return t
 
 
-def egress_targets(*, server_url: str | None = None, extra: Iterable[str | Target] = (),
-                   defaults: bool = True, region: str | None = None) -> list[Target]:
+def egress_targets(
+    *,
+    server_url: str | None = None,
+    extra: Iterable[str | Target] = (),
+    defaults: bool = True,
+    region: str | None = None,
+) -> list[Target]:
     """The target list: AKS's required endpoints, the API server, then the user's own
     (config, then CLI). Duplicates (same host:port) keep their first entry. Raises
     ValueError for an unparseable entry."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from probes.engine.history import History
 from probes.engine.scheduler import BackgroundLoop, Job, Scheduler
@@ -26,8 +27,16 @@ class FollowingService:
     name = "probes"
     what = "probes"  # for the error line: "<what> could not follow the cluster: …"
 
-    def __init__(self, store: object, empty_plan: Any, *, vantage_map: Any = None,
-                 history: History | None = None, poll: float = 0.5, agents: Any = None) -> None:
+    def __init__(
+        self,
+        store: object,
+        empty_plan: Any,
+        *,
+        vantage_map: Any = None,
+        history: History | None = None,
+        poll: float = 0.5,
+        agents: Any = None,
+    ) -> None:
         self.store = store  # a probes.engine.store.Store (version, snapshot())
         self.vantage_map = vantage_map
         self.agents = agents  # probes.agent.reader.AgentReader (version, statuses()) or None
@@ -90,8 +99,11 @@ class FollowingService:
         seen: tuple[int, int, int] | None = None
         while True:
             try:
-                key = (self.store.version, getattr(self.vantage_map, "version", 0),  # type: ignore[attr-defined]
-                       getattr(self.agents, "version", 0))
+                key = (
+                    self.store.version,
+                    getattr(self.vantage_map, "version", 0),  # type: ignore[attr-defined]
+                    getattr(self.agents, "version", 0),
+                )
                 if key != seen:
                     seen = key
                     self._replan()

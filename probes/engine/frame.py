@@ -30,7 +30,9 @@ class ProbeView:
     since: int  # the history version `changed` is relative to (the previous frame's `version`)
     version: int  # the history version read
     error: str = ""  # the service's error line (plan.error or the service's own)
-    details: Mapping[Hashable, tuple[Any, ...]] = field(default_factory=lambda: EMPTY)  # last results of the rows a detail screen follows
+    details: Mapping[Hashable, tuple[Any, ...]] = field(
+        default_factory=lambda: EMPTY
+    )  # last results of the rows a detail screen follows
 
 
 @dataclass(frozen=True, slots=True)

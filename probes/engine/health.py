@@ -32,7 +32,7 @@ class Health(Enum):
 _RANK = {Health.FAILING: 0, Health.DEGRADED: 1, Health.PENDING: 2, Health.UNREACHABLE: 3, Health.GOOD: 4}
 
 
-def worst(healths: "list[Health] | tuple[Health, ...]", default: Health = Health.GOOD) -> Health:
+def worst(healths: list[Health] | tuple[Health, ...], default: Health = Health.GOOD) -> Health:
     return min(healths, key=lambda h: _RANK[h], default=default)
 
 

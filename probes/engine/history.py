@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Hashable, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 from probes.engine.health import Health
 
@@ -202,8 +203,7 @@ class History:
         return out
 
 
-def _compute(items: list[Any], count: int, version: int, last_error: str, last_raw: str,
-             spark: int) -> Stats:
+def _compute(items: list[Any], count: int, version: int, last_error: str, last_raw: str, spark: int) -> Stats:
     lat: list[float] = []
     lost = 0
     for r in items:
@@ -216,17 +216,21 @@ def _compute(items: list[Any], count: int, version: int, last_error: str, last_r
     lat.sort()
     n = len(items)
     last = items[-1]
-    recent = tuple(
-        (r.latency_ms if getattr(r, "success", False) else None) for r in items[-spark:]
-    )
+    recent = tuple((r.latency_ms if getattr(r, "success", False) else None) for r in items[-spark:])
     outcome = getattr(last, "outcome", "")
     return Stats(
-        count=count, attempts=n, successes=len(lat),
+        count=count,
+        attempts=n,
+        successes=len(lat),
         p50=percentile(lat, 50) if lat else None,
         p95=percentile(lat, 95) if lat else None,
         p99=percentile(lat, 99) if lat else None,
         loss_pct=100.0 * lost / n if n else 0.0,
         last_outcome=getattr(outcome, "value", str(outcome)),
-        last_error=last_error, last_raw=last_raw,
-        last_ts=getattr(last, "timestamp", 0.0), last=last, recent=recent, version=version,
+        last_error=last_error,
+        last_raw=last_raw,
+        last_ts=getattr(last, "timestamp", 0.0),
+        last=last,
+        recent=recent,
+        version=version,
     )

@@ -31,17 +31,31 @@ from probes.kube.topology import build_topology
 FindingsFn = Callable[[Observations], list[Any]]
 
 
-def observations_of(kube: Snapshot, dns: Mapping[Any, Stats] | None, egress: Mapping[Any, Stats] | None,
-                    snat: Any, routes: Any, now: float | None) -> Observations:
+def observations_of(
+    kube: Snapshot,
+    dns: Mapping[Any, Stats] | None,
+    egress: Mapping[Any, Stats] | None,
+    snat: Any,
+    routes: Any,
+    now: float | None,
+) -> Observations:
     """What the rules see, joined from one moment's parts (the app's frames and `check`)."""
-    return observe(kube.topology, dns, now, egress=egress, snat=getattr(snat, "table", None),
-                   snat_allocation=getattr(snat, "allocation", None), routes=routes)
+    return observe(
+        kube.topology,
+        dns,
+        now,
+        egress=egress,
+        snat=getattr(snat, "table", None),
+        snat_allocation=getattr(snat, "allocation", None),
+        routes=routes,
+    )
 
 
 def empty_snapshot() -> Snapshot:
     """A snapshot with nothing in it: the frame shown when not even the store could be read."""
-    return Snapshot(version=-1, topology=build_topology({}, cluster=""), statuses=(), synced=frozenset(), target="",
-                    taken=0.0)
+    return Snapshot(
+        version=-1, topology=build_topology({}, cluster=""), statuses=(), synced=frozenset(), target="", taken=0.0
+    )
 
 
 class _ProbeFeed:
@@ -80,15 +94,23 @@ class _ProbeFeed:
         else:
             changed, since, stats = frozenset(), prev.version, prev.stats
         details = self._details(hist, watch, changed, prev)
-        if (prev is not None and plan is prev.plan and not changed and error == prev.error
-                and details is prev.details and version == prev.version):
+        if (
+            prev is not None
+            and plan is prev.plan
+            and not changed
+            and error == prev.error
+            and details is prev.details
+            and version == prev.version
+        ):
             return prev
-        self.view = ProbeView(plan=plan, stats=stats, changed=changed, since=since, version=version, error=error,
-                              details=details)
+        self.view = ProbeView(
+            plan=plan, stats=stats, changed=changed, since=since, version=version, error=error, details=details
+        )
         return self.view
 
-    def _details(self, hist: Any, watch: frozenset[Hashable], changed: frozenset[Hashable],
-                 prev: ProbeView | None) -> Mapping[Hashable, tuple[Any, ...]]:
+    def _details(
+        self, hist: Any, watch: frozenset[Hashable], changed: frozenset[Hashable], prev: ProbeView | None
+    ) -> Mapping[Hashable, tuple[Any, ...]]:
         """The last results of the rows a detail screen follows (a few keys at most)."""
         old = prev.details if prev is not None else EMPTY
         if not watch:
@@ -103,11 +125,23 @@ class Publisher:
     """Builds frames. `step()` builds one on the calling thread (tests, the first frame);
     `start(on_frame)` runs the cadence on a thread of its own until `stop()`."""
 
-    def __init__(self, store: Store, *, dns: Any = None, egress: Any = None, snat: Any = None, agents: Any = None,
-                 routes: Callable[[], Any] | None = None, findings: bool = True, interval: float = 0.25,
-                 findings_min: float = 1.0, findings_every: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 judge: FindingsFn = diagnose) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        dns: Any = None,
+        egress: Any = None,
+        snat: Any = None,
+        agents: Any = None,
+        routes: Callable[[], Any] | None = None,
+        findings: bool = True,
+        interval: float = 0.25,
+        findings_min: float = 1.0,
+        findings_every: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        judge: FindingsFn = diagnose,
+    ) -> None:
         self.store = store
         self.dns, self.egress, self.snat, self.agents = dns, egress, snat, agents
         if routes is None and snat is not None and hasattr(snat, "routes"):
@@ -120,8 +154,10 @@ class Publisher:
         self.clock = clock
         self.wall_clock = wall_clock
         self.judge = judge
-        self._feeds = {"dns": _ProbeFeed(dns) if dns is not None else None,
-                       "egress": _ProbeFeed(egress) if egress is not None else None}
+        self._feeds = {
+            "dns": _ProbeFeed(dns) if dns is not None else None,
+            "egress": _ProbeFeed(egress) if egress is not None else None,
+        }
         self._watch: dict[str, frozenset[Hashable]] = {"dns": frozenset(), "egress": frozenset()}
         self._watch_lock = threading.Lock()
         self._seq = 0
@@ -164,15 +200,32 @@ class Publisher:
         routes = self._route_view(kube)
         agents = self._agents_view(prev.agents if prev is not None else None)
         self._judge(kube, dns, egress, snat, routes)
-        if (prev is not None and not prev.error and kube is prev.kube and dns is prev.dns and egress is prev.egress
-                and snat is prev.snat and routes is prev.routes and agents is prev.agents
-                and self._findings is prev.findings):
+        if (
+            prev is not None
+            and not prev.error
+            and kube is prev.kube
+            and dns is prev.dns
+            and egress is prev.egress
+            and snat is prev.snat
+            and routes is prev.routes
+            and agents is prev.agents
+            and self._findings is prev.findings
+        ):
             self.costs.append((time.perf_counter() - t0) * 1000)
             return prev
         self._seq += 1
-        frame = Frame(seq=self._seq, kube=kube, dns=dns, egress=egress, snat=snat, routes=routes, agents=agents,
-                      findings=self._findings, findings_at=self._findings_at,
-                      cost_ms=(time.perf_counter() - t0) * 1000)
+        frame = Frame(
+            seq=self._seq,
+            kube=kube,
+            dns=dns,
+            egress=egress,
+            snat=snat,
+            routes=routes,
+            agents=agents,
+            findings=self._findings,
+            findings_at=self._findings_at,
+            cost_ms=(time.perf_counter() - t0) * 1000,
+        )
         self.costs.append(frame.cost_ms)
         self.latest = frame
         return frame
@@ -190,9 +243,18 @@ class Publisher:
             if prev is None:
                 frame = Frame(seq=self._seq, kube=kube, error=msg)
             else:
-                frame = Frame(seq=self._seq, kube=kube, dns=prev.dns, egress=prev.egress, snat=prev.snat,
-                              routes=prev.routes, agents=prev.agents, findings=prev.findings,
-                              findings_at=prev.findings_at, error=msg)
+                frame = Frame(
+                    seq=self._seq,
+                    kube=kube,
+                    dns=prev.dns,
+                    egress=prev.egress,
+                    snat=prev.snat,
+                    routes=prev.routes,
+                    agents=prev.agents,
+                    findings=prev.findings,
+                    findings_at=prev.findings_at,
+                    error=msg,
+                )
             self.latest = frame
             return frame
 
@@ -221,32 +283,52 @@ class Publisher:
             changed = frozenset(by_node)
         else:
             old = prev.by_node
-            changed = frozenset([k for k, v in by_node.items() if old.get(k) is not v]
-                                + [k for k in old if k not in by_node])
+            changed = frozenset(
+                [k for k, v in by_node.items() if old.get(k) is not v] + [k for k in old if k not in by_node]
+            )
             if not changed and head == (prev.discovered, prev.error, prev.stale, prev.version):
                 return prev
         self._agents_seq += 1
-        return AgentsView(by_node=MappingProxyType(by_node), discovered=head[0], error=head[1], stale=head[2],
-                          version=head[3], seq=self._agents_seq, since=prev.seq if prev is not None else -1,
-                          changed=changed)
+        return AgentsView(
+            by_node=MappingProxyType(by_node),
+            discovered=head[0],
+            error=head[1],
+            stale=head[2],
+            version=head[3],
+            seq=self._agents_seq,
+            since=prev.seq if prev is not None else -1,
+            changed=changed,
+        )
 
-    def _judge(self, kube: Snapshot, dns: ProbeView | None, egress: ProbeView | None, snat: Any,
-               routes: RouteView | None) -> None:
+    def _judge(
+        self, kube: Snapshot, dns: ProbeView | None, egress: ProbeView | None, snat: Any, routes: RouteView | None
+    ) -> None:
         """Run the rules when an input moved (at most every `findings_min` s), or every
         `findings_every` s for their time-based marks. Never before the nodes are listed."""
         if not self.findings or "nodes" not in kube.synced:
             return
-        inputs = (kube.version, dns.version if dns else None, dns.plan if dns else None,
-                  egress.version if egress else None, getattr(snat, "version", None),
-                  routes.data if routes else None)
+        inputs = (
+            kube.version,
+            dns.version if dns else None,
+            dns.plan if dns else None,
+            egress.version if egress else None,
+            getattr(snat, "version", None),
+            routes.data if routes else None,
+        )
         now = self.clock()
         age = now - self._findings_t
         if inputs == self._findings_in and age < self.findings_every:
             return
         if inputs != self._findings_in and self._findings is not None and age < self.findings_min:
             return
-        obs = observations_of(kube, dns.stats if dns else None, egress.stats if egress else None, snat,
-                              routes.data if routes else None, self.wall_clock())
+        obs = observations_of(
+            kube,
+            dns.stats if dns else None,
+            egress.stats if egress else None,
+            snat,
+            routes.data if routes else None,
+            self.wall_clock(),
+        )
         self._findings = tuple(self.judge(obs))
         self._findings_at = obs.now
         self._findings_in = inputs

@@ -18,8 +18,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Coroutine, Hashable, Iterable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,16 @@ class SchedulerStats:
 class Scheduler:
     """Must be started and stopped from the event loop it runs on."""
 
-    def __init__(self, sink: Sink, *, concurrency: int = 64,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 rng: random.Random | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        concurrency: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self._sink = sink
         self._limit = concurrency
         self._clock = clock
@@ -108,7 +114,7 @@ class Scheduler:
             log.debug("scheduler: %d job(s) did not stop within %.1fs", len(pending), timeout)
         return not pending
 
-    async def __aenter__(self) -> "Scheduler":
+    async def __aenter__(self) -> Scheduler:
         await self.start()
         return self
 
@@ -194,15 +200,20 @@ class Scheduler:
             except TimeoutError:
                 waited = self._clock() - started
                 self.stats.timeouts += 1
-                result = (job.on_timeout(waited) if job.on_timeout is not None else
-                          JobFailure(job.key, "timeout", f"no result within {deadline:g}s",
-                                     waited * 1000.0, self._wall()))
+                result = (
+                    job.on_timeout(waited)
+                    if job.on_timeout is not None
+                    else JobFailure(
+                        job.key, "timeout", f"no result within {deadline:g}s", waited * 1000.0, self._wall()
+                    )
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - a job's bug becomes a visible failure
                 self.stats.errors += 1
-                result = JobFailure(job.key, "error", f"{type(e).__name__}: {e}"[:200],
-                                    (self._clock() - started) * 1000.0, self._wall())
+                result = JobFailure(
+                    job.key, "error", f"{type(e).__name__}: {e}"[:200], (self._clock() - started) * 1000.0, self._wall()
+                )
             finally:
                 self.stats.running -= 1
         self.stats.runs += 1

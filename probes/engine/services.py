@@ -53,8 +53,9 @@ class Services:
     def observations(self, snap: Snapshot, now: float | None = None) -> Observations:
         """Everything the rules need, joined from the store and every service's history."""
         routes = self.snat.routes() if hasattr(self.snat, "routes") else None
-        return observations_of(snap, self.dns.history.snapshot(), self.egress.history.snapshot(), self.snat.report(),
-                               routes, now)
+        return observations_of(
+            snap, self.dns.history.snapshot(), self.egress.history.snapshot(), self.snat.report(), routes, now
+        )
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop every service at once, then the cleanups at once (each joins its own
@@ -106,13 +107,15 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
     dns_history, egress_history = History(), History()
     reader = None
     if cfg.agents.enabled and kube is not None:
-        reader = AgentReader(kube, ReaderSettings.from_config(cfg.agents), dns_history=dns_history,
-                             egress_history=egress_history)
+        reader = AgentReader(
+            kube, ReaderSettings.from_config(cfg.agents), dns_history=dns_history, egress_history=egress_history
+        )
     # poll: how soon a service notices a new topology (a version compare, cheap)
     return Services(
         dns=DnsService(store, dns_settings, vantage_map=ends.dns_map, poll=0.1, history=dns_history, agents=reader),
-        egress=EgressService(store, egress_settings, vantage_map=ends.egress_map, poll=0.1, history=egress_history,
-                             agents=reader),
+        egress=EgressService(
+            store, egress_settings, vantage_map=ends.egress_map, poll=0.1, history=egress_history, agents=reader
+        ),
         snat=AzureSnatService(store, azure_settings, poll=0.1),
         agents=reader,
     )

@@ -94,13 +94,19 @@ class Store:
             ):
                 return
             if old is not None and old.state == status.state:
-                status = SourceStatus(status.source, status.state, status.message, status.detail, status.retry_at, old.since)
+                status = SourceStatus(
+                    status.source, status.state, status.message, status.detail, status.retry_at, old.since
+                )
             elif not status.since:
-                status = SourceStatus(status.source, status.state, status.message, status.detail, status.retry_at, self._clock())
+                status = SourceStatus(
+                    status.source, status.state, status.message, status.detail, status.retry_at, self._clock()
+                )
             self._statuses[status.source] = status
             self._bump(data=False)
 
-    def set_meta(self, *, cluster: str | None = None, server_version: str | None = None, target: str | None = None) -> None:
+    def set_meta(
+        self, *, cluster: str | None = None, server_version: str | None = None, target: str | None = None
+    ) -> None:
         with self._lock:
             if cluster is not None:
                 self._cluster = cluster
@@ -137,8 +143,14 @@ class Store:
                 target = self._target
                 kept = self._topology
                 if kept is not None and kept[0] == data_version:  # only statuses moved: same topology
-                    snap = Snapshot(version=version, topology=kept[1], statuses=statuses, synced=synced,
-                                    target=target, taken=self._clock())
+                    snap = Snapshot(
+                        version=version,
+                        topology=kept[1],
+                        statuses=statuses,
+                        synced=synced,
+                        target=target,
+                        taken=self._clock(),
+                    )
                     self._snapshot = snap
                     return snap
                 nodes: dict[str, NodeInfo] = dict(self._data[NODES])
@@ -159,8 +171,9 @@ class Store:
                 server_version=server_version,
                 service_events=events,
             )
-            snap = Snapshot(version=version, topology=topo, statuses=statuses, synced=synced, target=target,
-                            taken=self._clock())
+            snap = Snapshot(
+                version=version, topology=topo, statuses=statuses, synced=synced, target=target, taken=self._clock()
+            )
             with self._lock:
                 if self._snapshot is None or self._snapshot.version < version:
                     self._snapshot = snap

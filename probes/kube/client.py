@@ -102,7 +102,11 @@ class KubeClient:
         """The pool for the current client certificate (an exec plugin may rotate it)."""
         cert: tuple[bytes | None, bytes | None] = (None, None)
         if self.server.startswith("https"):
-            cert = (ans.cert_data, ans.key_data) if ans is not None and ans.cert_data and ans.key_data else (self.ep.cert_data, self.ep.key_data)
+            cert = (
+                (ans.cert_data, ans.key_data)
+                if ans is not None and ans.cert_data and ans.key_data
+                else (self.ep.cert_data, self.ep.key_data)
+            )
         with self._lock:
             if self._pool is not None and cert == self._pool_cert:
                 return self._pool
@@ -123,7 +127,9 @@ class KubeClient:
 
                 # kubectl says nothing per request either; only this server's warning is muted
                 host = urlsplit(self.server).hostname or ""
-                warnings.filterwarnings("ignore", message=f".*host '{re.escape(host)}'", category=urllib3.exceptions.InsecureRequestWarning)
+                warnings.filterwarnings(
+                    "ignore", message=f".*host '{re.escape(host)}'", category=urllib3.exceptions.InsecureRequestWarning
+                )
             if self.ep.tls_server_name:
                 kw["server_hostname"] = self.ep.tls_server_name
                 kw["assert_hostname"] = self.ep.tls_server_name
@@ -136,7 +142,9 @@ class KubeClient:
             except ImportError:
                 from probes.kube.kubeconfig import KubeconfigError
 
-                raise KubeconfigError(f"proxy {proxy} needs PySocks", "pip install pysocks, or use an http(s) proxy") from None
+                raise KubeconfigError(
+                    f"proxy {proxy} needs PySocks", "pip install pysocks, or use an http(s) proxy"
+                ) from None
             return SOCKSProxyManager(proxy, **kw)
         return urllib3.ProxyManager(proxy, **kw)
 
@@ -157,7 +165,11 @@ class KubeClient:
         """One request; the urllib3 response (body unread if `stream`). A 401 with an exec
         plugin runs the plugin again and retries once, as client-go does."""
         url = self.url(path, query)
-        t = urllib3.Timeout(connect=timeout[0], read=timeout[1]) if isinstance(timeout, tuple) else urllib3.Timeout(timeout)
+        t = (
+            urllib3.Timeout(connect=timeout[0], read=timeout[1])
+            if isinstance(timeout, tuple)
+            else urllib3.Timeout(timeout)
+        )
         for attempt in (1, 2):
             hdrs = {"User-Agent": self.user_agent, **(headers or {})}
             ans = self.creds.exec_answer() if self.ep.exec_spec is not None else None  # once per request

@@ -90,7 +90,9 @@ def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = N
     except KubeconfigError as e:
         raise KubeConnectError(e.message, e.hint) from None
     except CredentialError as e:
-        raise KubeConnectError(f"context {ep.context!r}: the exec credential plugin failed: {e}", KUBELOGIN_HINT) from None
+        raise KubeConnectError(
+            f"context {ep.context!r}: the exec credential plugin failed: {e}", KUBELOGIN_HINT
+        ) from None
     return api, ApiTarget(context=ep.context, server=ep.server, source=ep.source)
 
 
@@ -105,7 +107,9 @@ class HttpError(Exception):
         self.retry_after = retry_after
 
 
-def get(api: Any, path: str, query: list[tuple[str, str]] | None = None, timeout: Any = 10.0, stream: bool = False) -> Any:
+def get(
+    api: Any, path: str, query: list[tuple[str, str]] | None = None, timeout: Any = 10.0, stream: bool = False
+) -> Any:
     """GET `path` with the client's auth; return the urllib3 response (body unread if stream).
 
     Asks for gzip, as kubectl does (urllib3 decodes it in `.data` and `.stream()`).

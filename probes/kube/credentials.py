@@ -42,7 +42,7 @@ def _rfc3339(value: str) -> float:
     if "." in text:  # Python < 3.11 wants at most 6 fraction digits; Go writes up to 9
         head, _, tail = text.partition(".")
         digits = "".join(c for c in tail if c.isdigit())
-        text = f"{head}.{digits[:6]}{tail[len(digits):]}"
+        text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
     return datetime.fromisoformat(text).timestamp()
 
 
@@ -64,7 +64,9 @@ def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] 
     api_version = str(spec.get("apiVersion") or "")
     command = str(spec.get("command") or "")
     if api_version not in EXEC_API_VERSIONS:
-        raise CredentialError(f"exec plugin {command!r}: apiVersion {api_version!r} is not supported (use client.authentication.k8s.io/v1 or v1beta1)")
+        raise CredentialError(
+            f"exec plugin {command!r}: apiVersion {api_version!r} is not supported (use client.authentication.k8s.io/v1 or v1beta1)"
+        )
     if not command:
         raise CredentialError("exec plugin: no command")
     run_env = dict(os.environ if env is None else env)
@@ -84,10 +86,21 @@ def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] 
         # On a terminal (the check before the screen opens) the plugin may talk to the
         # operator: kubelogin's device-code login prints its code on stderr and waits.
         # Otherwise its stderr is kept for the error line and stdin is not its to read.
-        proc = subprocess.run(args, env=run_env, stdin=None if interactive else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=None if interactive else subprocess.PIPE, timeout=EXEC_TIMEOUT, check=False)
+        proc = subprocess.run(
+            args,
+            env=run_env,
+            stdin=None if interactive else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=None if interactive else subprocess.PIPE,
+            timeout=EXEC_TIMEOUT,
+            check=False,
+        )
     except FileNotFoundError:
-        hint = f" ({spec['installHint'].strip()})" if isinstance(spec.get("installHint"), str) and spec["installHint"].strip() else ""
+        hint = (
+            f" ({spec['installHint'].strip()})"
+            if isinstance(spec.get("installHint"), str) and spec["installHint"].strip()
+            else ""
+        )
         raise CredentialError(f"exec plugin {command!r} not found{hint}") from None
     except PermissionError:
         raise CredentialError(f"exec plugin {command!r} is not executable") from None
@@ -103,7 +116,9 @@ def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] 
     if not isinstance(doc, dict) or doc.get("kind") != "ExecCredential":
         raise CredentialError(f"exec plugin {command!r} did not print an ExecCredential")
     if doc.get("apiVersion") != api_version:
-        raise CredentialError(f"exec plugin {command!r} answered apiVersion {doc.get('apiVersion')!r}, asked for {api_version!r}")
+        raise CredentialError(
+            f"exec plugin {command!r} answered apiVersion {doc.get('apiVersion')!r}, asked for {api_version!r}"
+        )
     raw_status = doc.get("status")
     status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
     token = str(status.get("token") or "")
@@ -116,7 +131,9 @@ def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] 
         try:
             expires = _rfc3339(str(status["expirationTimestamp"]))
         except ValueError:
-            raise CredentialError(f"exec plugin {command!r}: bad expirationTimestamp {status['expirationTimestamp']!r}") from None
+            raise CredentialError(
+                f"exec plugin {command!r}: bad expirationTimestamp {status['expirationTimestamp']!r}"
+            ) from None
     return ExecAnswer(token, cert.encode() if cert else None, key.encode() if key else None, expires)
 
 

@@ -113,16 +113,29 @@ def merge(paths: list[Path]) -> Merged:
             raise KubeconfigError(f"kubeconfig {path} is not valid: {type(e).__name__}: {e}") from None
         if not m.current and isinstance(doc.get("current-context"), str):
             m.current = doc["current-context"]
-        for key, into, inner in (("clusters", m.clusters, "cluster"), ("users", m.users, "user"), ("contexts", m.contexts, "context")):
+        for key, into, inner in (
+            ("clusters", m.clusters, "cluster"),
+            ("users", m.users, "user"),
+            ("contexts", m.contexts, "context"),
+        ):
             entries = doc.get(key) or []
             if not isinstance(entries, list):
-                raise KubeconfigError(f"kubeconfig {path} is not valid: `{key}` is not a list", "check the file with `kubectl config view`")
+                raise KubeconfigError(
+                    f"kubeconfig {path} is not valid: `{key}` is not a list",
+                    "check the file with `kubectl config view`",
+                )
             for entry in entries:
                 if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-                    raise KubeconfigError(f"kubeconfig {path} is not valid: an entry of `{key}` has no name", "check the file with `kubectl config view`")
+                    raise KubeconfigError(
+                        f"kubeconfig {path} is not valid: an entry of `{key}` has no name",
+                        "check the file with `kubectl config view`",
+                    )
                 body = entry.get(inner) or {}
                 if not isinstance(body, dict):
-                    raise KubeconfigError(f"kubeconfig {path}: {inner} {entry['name']!r} is not a mapping", "check the file with `kubectl config view`")
+                    raise KubeconfigError(
+                        f"kubeconfig {path}: {inner} {entry['name']!r} is not a mapping",
+                        "check the file with `kubectl config view`",
+                    )
                 if entry["name"] not in into:
                     into[entry["name"]] = body if key == "contexts" else (body, path)  # type: ignore[assignment]
     return m
@@ -158,7 +171,9 @@ def resolve(m: Merged, context: str) -> Endpoint:
         )
     chosen = context or m.current
     if not chosen:
-        raise KubeconfigError("the kubeconfig has no current context", "pass --context or run `kubectl config use-context <name>`")
+        raise KubeconfigError(
+            "the kubeconfig has no current context", "pass --context or run `kubectl config use-context <name>`"
+        )
     if chosen not in m.contexts:
         raise KubeconfigError(
             f"the current context {chosen!r} is not in the kubeconfig (known: {', '.join(names) or 'none'})",
@@ -168,7 +183,9 @@ def resolve(m: Merged, context: str) -> Endpoint:
     where = f"context {chosen!r}"
     cluster_name, user_name = str(ctx.get("cluster") or ""), str(ctx.get("user") or "")
     if cluster_name not in m.clusters:
-        raise KubeconfigError(f"{where}: cluster {cluster_name!r} is not in the kubeconfig", "check it with `kubectl config view`")
+        raise KubeconfigError(
+            f"{where}: cluster {cluster_name!r} is not in the kubeconfig", "check it with `kubectl config view`"
+        )
     cluster, cpath = m.clusters[cluster_name]
     server = str(cluster.get("server") or "").rstrip("/")
     if not server:
@@ -184,7 +201,9 @@ def resolve(m: Merged, context: str) -> Endpoint:
     upath = cpath
     if user_name:
         if user_name not in m.users:
-            raise KubeconfigError(f"{where}: user {user_name!r} is not in the kubeconfig", "check it with `kubectl config view`")
+            raise KubeconfigError(
+                f"{where}: user {user_name!r} is not in the kubeconfig", "check it with `kubectl config view`"
+            )
         user, upath = m.users[user_name]
     cert = key = None
     if user.get("client-certificate-data"):
@@ -223,10 +242,17 @@ def resolve(m: Merged, context: str) -> Endpoint:
         username=str(user.get("username") or ""),
         password=str(user.get("password") or ""),
         exec_spec=exec_spec,
-        exec_cluster={"server": server, **({"certificate-authority-data": cluster["certificate-authority-data"]} if cluster.get("certificate-authority-data") else {}),
-                      **({"insecure-skip-tls-verify": True} if cluster.get("insecure-skip-tls-verify") else {}),
-                      **({"tls-server-name": cluster["tls-server-name"]} if cluster.get("tls-server-name") else {}),
-                      **({"proxy-url": cluster["proxy-url"]} if cluster.get("proxy-url") else {})},
+        exec_cluster={
+            "server": server,
+            **(
+                {"certificate-authority-data": cluster["certificate-authority-data"]}
+                if cluster.get("certificate-authority-data")
+                else {}
+            ),
+            **({"insecure-skip-tls-verify": True} if cluster.get("insecure-skip-tls-verify") else {}),
+            **({"tls-server-name": cluster["tls-server-name"]} if cluster.get("tls-server-name") else {}),
+            **({"proxy-url": cluster["proxy-url"]} if cluster.get("proxy-url") else {}),
+        },
         user=user_name,
     )
 
@@ -238,7 +264,9 @@ def in_cluster_endpoint(env: dict[str, str], sa_dir: Path = SA_DIR) -> Endpoint:
     """The pod's service account, as client-go's rest.InClusterConfig reads it."""
     host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "")
     if not host or not port:
-        raise KubeconfigError("in-cluster configuration failed: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set")
+        raise KubeconfigError(
+            "in-cluster configuration failed: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set"
+        )
     token_file = sa_dir / "token"
     try:
         token = token_file.read_text().strip()
@@ -249,6 +277,15 @@ def in_cluster_endpoint(env: dict[str, str], sa_dir: Path = SA_DIR) -> Endpoint:
     try:
         ca = (sa_dir / "ca.crt").read_bytes()
     except OSError as e:
-        raise KubeconfigError(f"in-cluster configuration failed: cannot read {sa_dir / 'ca.crt'}: {e.strerror or e}") from None
+        raise KubeconfigError(
+            f"in-cluster configuration failed: cannot read {sa_dir / 'ca.crt'}: {e.strerror or e}"
+        ) from None
     hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return Endpoint(context="in-cluster", server=f"https://{hostport}", source="in-cluster", ca_data=ca, token=token, token_file=str(token_file))
+    return Endpoint(
+        context="in-cluster",
+        server=f"https://{hostport}",
+        source="in-cluster",
+        ca_data=ca,
+        token=token,
+        token_file=str(token_file),
+    )

@@ -17,13 +17,13 @@ from typing import Any
 
 import orjson
 
-from probes.kube import connect as kubeconnect
 from probes.config import KubeConfig
+from probes.engine.store import COREDNS, NODELOCAL, NODES, SERVICE_EVENTS, SERVICES, Store
+from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError, KubeConnectError
 from probes.kube.credentials import CredentialError
 from probes.kube.model import SourceState, SourceStatus
 from probes.kube.rawjson import loads_list, peek_continue
-from probes.engine.store import COREDNS, NODELOCAL, NODES, SERVICE_EVENTS, SERVICES, Store
 from probes.kube.topology import parse_node, parse_pod, parse_service
 
 SOURCE = "kubernetes"
@@ -147,14 +147,22 @@ def classify(exc: BaseException, kind: WatchedKind, target: str) -> tuple[Source
                 f"{exc.message} — grant get/list/watch on {kind.name}; check with `kubectl auth can-i watch {kind.name}`",
             )
         if exc.status == 429:
-            return SourceState.ERROR, f"429 Too Many Requests listing {kind.name}: the API server is throttling", "retrying after its Retry-After"
+            return (
+                SourceState.ERROR,
+                f"429 Too Many Requests listing {kind.name}: the API server is throttling",
+                "retrying after its Retry-After",
+            )
         if exc.status >= 500:
             return SourceState.ERROR, f"{exc.status} {exc.reason} from the API server for {kind.name}", exc.message
         return SourceState.ERROR, f"{exc.status} {exc.reason} for {kind.name}", exc.message
     if isinstance(exc, CredentialError):  # the exec plugin failed on a refresh
         return SourceState.UNAUTHORIZED, f"the exec credential plugin failed: {exc}", kubeconnect.KUBELOGIN_HINT
     if isinstance(exc, Malformed):
-        return SourceState.ERROR, f"malformed answer for {kind.name}: {exc}", "the API server or a proxy in between sent broken JSON"
+        return (
+            SourceState.ERROR,
+            f"malformed answer for {kind.name}: {exc}",
+            "the API server or a proxy in between sent broken JSON",
+        )
     text = f"{type(exc).__name__}: {exc}"
     if "SSL" in text or "CERTIFICATE" in text.upper():
         return SourceState.UNREACHABLE, f"TLS to {target} failed", text[:300]
@@ -205,7 +213,9 @@ def _iter_lines(resp: Any, stop: threading.Event) -> Iterator[bytes]:
 
 
 class Reflector:
-    def __init__(self, kind: WatchedKind, api: Any, store: Store, stop: threading.Event, target: str, cfg: KubeConfig) -> None:
+    def __init__(
+        self, kind: WatchedKind, api: Any, store: Store, stop: threading.Event, target: str, cfg: KubeConfig
+    ) -> None:
         self.kind = kind
         self.api = api
         self.store = store
@@ -231,7 +241,12 @@ class Reflector:
         return q
 
     def _fetch(self, cont: str) -> bytes:
-        resp = kubeconnect.get(self.api, self.kind.path, self._query(limit=str(self.cfg.page_size), **{"continue": cont}), timeout=self.cfg.request_timeout)
+        resp = kubeconnect.get(
+            self.api,
+            self.kind.path,
+            self._query(limit=str(self.cfg.page_size), **{"continue": cont}),
+            timeout=self.cfg.request_timeout,
+        )
         try:
             return resp.data
         finally:
@@ -278,7 +293,7 @@ class Reflector:
             else:  # the head was misread: fetch the right page
                 if ahead is not None:
                     ahead.cancel()
-                body = self._fetch(cont)
+                body = self._fetch(cont)  # noqa: F841 - decoded at the top of the next round
         for coll, recs in items.items():
             self.store.replace(coll, recs)
         self.lists += 1
@@ -288,7 +303,9 @@ class Reflector:
         """Watch from `rv` until the stream ends; returns the last resourceVersion seen."""
         timeout = int(self.cfg.watch_timeout * random.uniform(0.5, 1.0)) or 1
         query = self._query(watch="1", resourceVersion=rv, allowWatchBookmarks="true", timeoutSeconds=str(timeout))
-        resp = kubeconnect.get(self.api, self.kind.path, query, timeout=(self.cfg.request_timeout, timeout + 30), stream=True)
+        resp = kubeconnect.get(
+            self.api, self.kind.path, query, timeout=(self.cfg.request_timeout, timeout + 30), stream=True
+        )
         self.resp = resp
         try:
             if self.stop.is_set():  # stop() came while the request was in flight
@@ -304,7 +321,9 @@ class Reflector:
                 if typ == "ERROR":
                     if obj.get("code") == 410:
                         raise Expired(str(obj.get("message") or "410 Gone"))
-                    raise HttpError(int(obj.get("code") or 500), str(obj.get("reason") or "Error"), str(obj.get("message") or ""))
+                    raise HttpError(
+                        int(obj.get("code") or 500), str(obj.get("reason") or "Error"), str(obj.get("message") or "")
+                    )
                 new_rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if new_rv:
                     rv = str(new_rv)
@@ -379,14 +398,20 @@ class Reflector:
             done += 1
             query = [("fieldSelector", f"involvedObject.kind=Service,involvedObject.name={s.name}")]
             try:
-                resp = kubeconnect.get(self.api, f"/api/v1/namespaces/{s.namespace}/events", query, timeout=self.cfg.request_timeout)
+                resp = kubeconnect.get(
+                    self.api, f"/api/v1/namespaces/{s.namespace}/events", query, timeout=self.cfg.request_timeout
+                )
                 doc = orjson.loads(resp.data)
                 resp.release_conn()
             except Exception:  # noqa: BLE001 - events are evidence, not the topology: skip quietly
                 continue
             items = doc.get("items") if isinstance(doc, dict) else None
             msgs = []
-            for ev in sorted((e for e in items or [] if isinstance(e, dict)), key=lambda e: str(e.get("lastTimestamp") or ""), reverse=True):
+            for ev in sorted(
+                (e for e in items or [] if isinstance(e, dict)),
+                key=lambda e: str(e.get("lastTimestamp") or ""),
+                reverse=True,
+            ):
                 if ev.get("type") == "Warning" and ev.get("message"):
                     msgs.append(f"{ev.get('reason', '')}: {ev['message']}"[:400])
             self.store.upsert(SERVICE_EVENTS, key, tuple(msgs[:3]))

@@ -61,7 +61,10 @@ def _conditions(conditions: list[Any]) -> dict[str, tuple[bool | None, str]]:
     for c in conditions:
         if isinstance(c, dict):
             status = c.get("status")
-            out[str(c.get("type"))] = (True if status == "True" else False if status == "False" else None, str(c.get("reason") or ""))
+            out[str(c.get("type"))] = (
+                True if status == "True" else False if status == "False" else None,
+                str(c.get("reason") or ""),
+            )
     return out
 
 
@@ -151,7 +154,8 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
         cilium=get(LABEL_DATAPLANE) == "cilium",
         localdns=get(LABEL_LOCALDNS) == "enabled",
         taints=taints,
-        draining=cordoned and any(t.startswith("ToBeDeletedByClusterAutoscaler") or "drain" in t.lower() for t in taints),
+        draining=cordoned
+        and any(t.startswith("ToBeDeletedByClusterAutoscaler") or "drain" in t.lower() for t in taints),
         resource_group=str(get(LABEL_CLUSTER, "")),
     )
 
@@ -190,7 +194,9 @@ def parse_service(obj: Mapping[str, Any]) -> ServiceInfo:
     spec = _dict(obj.get("spec"))
     ingress = _list(_dict(_dict(obj.get("status")).get("loadBalancer")).get("ingress"))
     external = tuple(
-        str(i.get("ip") or i.get("hostname")) for i in ingress if isinstance(i, dict) and (i.get("ip") or i.get("hostname"))
+        str(i.get("ip") or i.get("hostname"))
+        for i in ingress
+        if isinstance(i, dict) and (i.get("ip") or i.get("hostname"))
     )
     ports = tuple(
         f"{p.get('port', '?')}/{p.get('protocol', 'TCP')}" for p in _list(spec.get("ports")) if isinstance(p, dict)

@@ -38,8 +38,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from probes.kube.model import NetworkPlugin, NodeInfo, Topology, node_vantage
 
@@ -112,23 +113,56 @@ def parse_request(line: bytes | str) -> FarmRequest:
     if mode not in ("auto", "connect", "syn"):
         raise FarmError(f"mode: expected auto, connect or syn, got {mode!r}")
     return FarmRequest(
-        scenario=scenario, nodes=typed("nodes", (int,), "a node count"),
-        agents=strings("agents"), dns_service_ip=typed("dns_service_ip", (str,), "an IP address"),
+        scenario=scenario,
+        nodes=typed("nodes", (int,), "a node count"),
+        agents=strings("agents"),
+        dns_service_ip=typed("dns_service_ip", (str,), "an IP address"),
         nodelocal=typed("nodelocal", (bool,), "true or false"),
-        localdns_nodes=strings("localdns_nodes"), interval=seconds("interval", 5.0),
-        timeout=seconds("timeout", 2.0), egress_interval=seconds("egress_interval", 10.0),
-        egress_timeout=seconds("egress_timeout", 2.0), mode=mode, names=strings("names"),
-        targets=strings("targets") or (), apiserver=typed("apiserver", (str,), "host:port"))
+        localdns_nodes=strings("localdns_nodes"),
+        interval=seconds("interval", 5.0),
+        timeout=seconds("timeout", 2.0),
+        egress_interval=seconds("egress_interval", 10.0),
+        egress_timeout=seconds("egress_timeout", 2.0),
+        mode=mode,
+        names=strings("names"),
+        targets=strings("targets") or (),
+        apiserver=typed("apiserver", (str,), "host:port"),
+    )
 
 
 def _topology(nodes: list[str], dns_ip: str, nodelocal: bool, localdns: set[str]) -> Topology:
-    infos = tuple(NodeInfo(name=n, internal_ip="", pod_cidrs=(), pool="", ready=True, ready_reason="",
-                           cordoned=False, network_unavailable=None, network_reason="",
-                           kubelet_version="", zone="", provider_id="", vmss="", instance_id="",
-                           created=0.0, localdns=n in localdns) for n in nodes)
-    return Topology(cluster="", plugin=NetworkPlugin.UNKNOWN, dataplane="", pod_cidrs=(),
-                    dns_service_ip=dns_ip, nodes=infos, pools=(), coredns=(),
-                    nodelocal_enabled=nodelocal)
+    infos = tuple(
+        NodeInfo(
+            name=n,
+            internal_ip="",
+            pod_cidrs=(),
+            pool="",
+            ready=True,
+            ready_reason="",
+            cordoned=False,
+            network_unavailable=None,
+            network_reason="",
+            kubelet_version="",
+            zone="",
+            provider_id="",
+            vmss="",
+            instance_id="",
+            created=0.0,
+            localdns=n in localdns,
+        )
+        for n in nodes
+    )
+    return Topology(
+        cluster="",
+        plugin=NetworkPlugin.UNKNOWN,
+        dataplane="",
+        pod_cidrs=(),
+        dns_service_ip=dns_ip,
+        nodes=infos,
+        pools=(),
+        coredns=(),
+        nodelocal_enabled=nodelocal,
+    )
 
 
 def local_dns_overrides(local: Mapping[str, Any], topology: Topology) -> dict[str, tuple[str, int]]:
@@ -158,10 +192,10 @@ class Farm:
     async def start(self) -> None:
         from probes.agent.core import Agent, settings_for
         from probes.agent.http import AgentServer
+        from probes.dns.resolvers import DEFAULT_NAMES
         from probes.lab.dnsdemo import DnsDemo
         from probes.lab.egressdemo import EgressDemo
         from probes.lab.scenario import load_scenario
-        from probes.dns.resolvers import DEFAULT_NAMES
 
         r = self.req
         try:
@@ -174,8 +208,7 @@ class Farm:
             raise FarmError(f"agents: {len(agents)} asked, at most {MAX_AGENTS}")
         dns_ip = r.dns_service_ip or str(sc.cluster.dns_service_ip)
         nodelocal = sc.cluster.node_local_dns if r.nodelocal is None else r.nodelocal
-        localdns = set(r.localdns_nodes if r.localdns_nodes is not None
-                       else (agents if sc.cluster.local_dns else ()))
+        localdns = set(r.localdns_nodes if r.localdns_nodes is not None else (agents if sc.cluster.local_dns else ()))
         topo = _topology(agents, dns_ip, nodelocal, localdns)
         try:
             self.dns_demo = DnsDemo(sc, max_nodes=max(1, len(agents))).start()
@@ -188,13 +221,26 @@ class Farm:
         for node in agents:
             dv, ev = dns_v[node_vantage(node)], egress_v[node_vantage(node)]
             try:
-                s = settings_for(node, kube_dns=dns_ip, nodelocal=nodelocal, localdns=node in localdns,
-                                 dns_overrides=dv.overrides, names=r.names or DEFAULT_NAMES,
-                                 apiserver=r.apiserver, targets=extra, egress_dns=ev.dns,
-                                 dial_map=ev.dial_map, confine=True, dns_interval=r.interval,
-                                 dns_timeout=r.timeout, egress_interval=r.egress_interval,
-                                 egress_timeout=r.egress_timeout, egress_dns_timeout=r.egress_timeout,
-                                 mode=r.mode, feed_size=2048)
+                s = settings_for(
+                    node,
+                    kube_dns=dns_ip,
+                    nodelocal=nodelocal,
+                    localdns=node in localdns,
+                    dns_overrides=dv.overrides,
+                    names=r.names or DEFAULT_NAMES,
+                    apiserver=r.apiserver,
+                    targets=extra,
+                    egress_dns=ev.dns,
+                    dial_map=ev.dial_map,
+                    confine=True,
+                    dns_interval=r.interval,
+                    dns_timeout=r.timeout,
+                    egress_interval=r.egress_interval,
+                    egress_timeout=r.egress_timeout,
+                    egress_dns_timeout=r.egress_timeout,
+                    mode=r.mode,
+                    feed_size=2048,
+                )
             except ValueError as e:
                 raise FarmError(f"agent {node}: {e}") from None
             agent = Agent(s)
@@ -214,19 +260,25 @@ class Farm:
             if key == "coredns" or key.startswith("coredns/"):
                 over[key] = list(resp.address)
         eg = self.egress_demo.dns_for(None)
-        self.local = {"dns_overrides": over, "egress_dns": list(eg) if eg is not None else None,
-                      "dial": self.egress_demo.dial_map(), "extra_targets": self.egress_demo.extra_targets()}
+        self.local = {
+            "dns_overrides": over,
+            "egress_dns": list(eg) if eg is not None else None,
+            "dial": self.egress_demo.dial_map(),
+            "extra_targets": self.egress_demo.extra_targets(),
+        }
 
     def announce(self) -> dict[str, Any]:
-        return {"agents": {n: f"127.0.0.1:{s.port}" for n, s in self.servers.items()},
-                "local": self.local}
+        return {"agents": {n: f"127.0.0.1:{s.port}" for n, s in self.servers.items()}, "local": self.local}
 
     async def stop(self) -> None:
         """Everything down within about 1.5 s, whatever hangs."""
         await asyncio.gather(*(s.stop(0.5) for s in self.servers.values()), return_exceptions=True)
         await asyncio.gather(*(a.stop(0.5) for a in self.agents.values()), return_exceptions=True)
-        threads = [threading.Thread(target=d.stop, args=(0.5,), name="farm-stop", daemon=True)
-                   for d in (self.dns_demo, self.egress_demo) if d is not None]
+        threads = [
+            threading.Thread(target=d.stop, args=(0.5,), name="farm-stop", daemon=True)
+            for d in (self.dns_demo, self.egress_demo)
+            if d is not None
+        ]
         for t in threads:
             t.start()
         loop = asyncio.get_running_loop()
@@ -275,6 +327,7 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     try:
         loop.add_reader(0, readable)  # readable: one read returns at once, even if blocking
     except (OSError, ValueError, NotImplementedError):  # a regular file or /dev/null
+
         def drain() -> None:
             try:
                 while os.read(0, 65536):

@@ -22,8 +22,7 @@ class ListReads(ApiRequest):
         if e is None:
             raise self._not_found(resource, name)
         if self._want_table():
-            self._send(200, self._table_bytes(resource, [e], e.rv),
-                       "application/json;as=Table;v=v1;g=meta.k8s.io")
+            self._send(200, self._table_bytes(resource, [e], e.rv), "application/json;as=Table;v=v1;g=meta.k8s.io")
         else:
             self._send(200, e.raw)
 
@@ -43,20 +42,27 @@ class ListReads(ApiRequest):
                 tok = orjson.loads(base64.urlsafe_b64decode(cont.encode() + b"=="))
                 tok_rv, start_key = int(tok["rv"]), str(tok["start"])
             except Exception:  # noqa: BLE001 - any garbage is a bad token
-                raise ApiError(400, "BadRequest", "continue key is not valid: incorrect encoded start "
-                                 "resourceVersion (version meta.k8s.io/v1)") from None
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+                ) from None
             if tok_rv < store.floor:
-                raise ApiError(410, "Expired", "The provided continue parameter is too old to display a consistent "
-                                 "list result. You can start a new list without the continue parameter, or use "
-                                 "the continue token in this response to retrieve the remainder of the results. "
-                                 "Continuing with the provided token results in an inconsistent list - objects "
-                                 "that were created, modified, or deleted between the time the first chunk was "
-                                 "returned and now may show up in the list.")
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent "
+                    "list result. You can start a new list without the continue parameter, or use "
+                    "the continue token in this response to retrieve the remainder of the results. "
+                    "Continuing with the provided token results in an inconsistent list - objects "
+                    "that were created, modified, or deleted between the time the first chunk was "
+                    "returned and now may show up in the list.",
+                )
             rv = tok_rv if tok_rv <= rv else rv
         lo, hi = 0, len(keys)
         if ns is not None:
             lo = bisect.bisect_left(keys, ns + "/")
-            hi = bisect.bisect_left(keys, ns + "0")   # '0' sorts right after '/'
+            hi = bisect.bisect_left(keys, ns + "0")  # '0' sorts right after '/'
         if start_key is not None:
             lo = max(lo, bisect.bisect_right(keys, start_key))
         out: list[Entry] = []
@@ -79,14 +85,26 @@ class ListReads(ApiRequest):
                 if not filtered:
                     remaining = more
         if self._want_table():
-            self._send(200, self._table_bytes(resource, out, rv, next_tok, remaining),
-                       "application/json;as=Table;v=v1;g=meta.k8s.io")
+            self._send(
+                200,
+                self._table_bytes(resource, out, rv, next_tok, remaining),
+                "application/json;as=Table;v=v1;g=meta.k8s.io",
+            )
             return
         md: dict[str, Any] = {"resourceVersion": str(rv)}
         if next_tok:
             md["continue"] = next_tok
         if remaining is not None:
             md["remainingItemCount"] = remaining
-        body = b"".join((b'{"kind":"', KINDS[resource].encode(), b'List","apiVersion":"v1","metadata":',
-                         orjson.dumps(md), b',"items":[', b",".join(e.raw for e in out), b"]}"))
+        body = b"".join(
+            (
+                b'{"kind":"',
+                KINDS[resource].encode(),
+                b'List","apiVersion":"v1","metadata":',
+                orjson.dumps(md),
+                b',"items":[',
+                b",".join(e.raw for e in out),
+                b"]}",
+            )
+        )
         self._send(200, body)

@@ -10,7 +10,8 @@ subclasses, one module each: :mod:`.apilist`, :mod:`.apiwatch`, :mod:`.podproxy`
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -22,25 +23,47 @@ from .store import Entry
 
 __all__ = ["ApiError", "ApiRequest", "REASONS", "api_parts", "status_body", "truthy"]
 
-REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-           406: "NotAcceptable", 409: "Conflict", 410: "Expired", 413: "RequestEntityTooLarge", 422: "Invalid",
-           429: "TooManyRequests", 431: "RequestHeaderFieldsTooLarge",
-           500: "InternalError", 501: "NotImplemented", 503: "ServiceUnavailable", 504: "Timeout",
-           505: "HTTPVersionNotSupported"}
+REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    409: "Conflict",
+    410: "Expired",
+    413: "RequestEntityTooLarge",
+    422: "Invalid",
+    429: "TooManyRequests",
+    431: "RequestHeaderFieldsTooLarge",
+    500: "InternalError",
+    501: "NotImplemented",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+    505: "HTTPVersionNotSupported",
+}
 
 
 class ApiError(Exception):
     """An answer with a v1 Status body."""
 
-    def __init__(self, code: int, reason: str, message: str, details: dict | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self, code: int, reason: str, message: str, details: dict | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.code, self.reason, self.message, self.details, self.headers = code, reason, message, details, headers
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> bytes:
-    d: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                         "message": message, "reason": reason, "code": code}
+    d: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if details:
         d["details"] = details
     return orjson.dumps(d)
@@ -68,7 +91,7 @@ def api_parts(path: str) -> tuple[str | None, str | None]:
 
 class ApiRequest(LabHandler):
     server_version = "lab-apiserver"
-    timeout = 120          # idle keep-alive connections close after this
+    timeout = 120  # idle keep-alive connections close after this
 
     # set per request by _begin() and the router
     _audit = ""
@@ -93,12 +116,22 @@ class ApiRequest(LabHandler):
         return status_body(code, REASONS.get(code, "Unknown"), message)
 
     def record(self, status: int) -> None:
-        self.lab.requests.add(RequestRecord(self.command, self._path, {k: v[-1] for k, v in self._query.items()},
-                                            self._verb, self._resource, status, self._user))
+        self.lab.requests.add(
+            RequestRecord(
+                self.command,
+                self._path,
+                {k: v[-1] for k, v in self._query.items()},
+                self._verb,
+                self._resource,
+                status,
+                self._user,
+            )
+        )
         self.lab._log_request(self._verb, self._resource, self._path, status, self._arrived or None)
 
-    def _send(self, code: int, body: bytes, ctype: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, code: int, body: bytes, ctype: str = "application/json", headers: dict[str, str] | None = None
+    ) -> None:
         self.send_body(code, body, ctype, headers)
 
     def _send_error(self, e: ApiError) -> None:
@@ -121,7 +154,7 @@ class ApiRequest(LabHandler):
             raise ApiError(401, "Unauthorized", "Unauthorized")
         if lab.client_cert_auth:
             raise ApiError(401, "Unauthorized", "Unauthorized")
-        return lab.user          # no auth configured: everyone is the lab's user
+        return lab.user  # no auth configured: everyone is the lab's user
 
     # ------------------------------------------------------------------ read helpers (lists and watches)
     def _want_table(self) -> bool:
@@ -143,8 +176,9 @@ class ApiRequest(LabHandler):
     def _not_found(self, resource: str, name: str) -> ApiError:
         return ApiError(404, "NotFound", f'{resource} "{name}" not found', {"name": name, "kind": resource})
 
-    def _table_bytes(self, resource: str, entries: list[Entry], rv: int, cont: str | None = None,
-                     remaining: int | None = None) -> bytes:
+    def _table_bytes(
+        self, resource: str, entries: list[Entry], rv: int, cont: str | None = None, remaining: int | None = None
+    ) -> bytes:
         inc = self.q1("includeObject") or "Metadata"
         now = self.lab.state.now()
         rows = []
@@ -155,13 +189,21 @@ class ApiRequest(LabHandler):
             elif inc == "Object":
                 rows.append(b'{"cells":' + cells + b',"object":' + e.raw + b"}")
             else:
-                pm = orjson.dumps({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                                   "metadata": e.obj["metadata"]})
+                pm = orjson.dumps(
+                    {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": e.obj["metadata"]}
+                )
                 rows.append(b'{"cells":' + cells + b',"object":' + pm + b"}")
         md: dict[str, Any] = {"resourceVersion": str(rv)}
         if cont:
             md["continue"] = cont
         if remaining is not None:
             md["remainingItemCount"] = remaining
-        return (b'{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":' + orjson.dumps(md)
-                + b',"columnDefinitions":' + orjson.dumps(T.COLUMNS[resource]) + b',"rows":[' + b",".join(rows) + b"]}")
+        return (
+            b'{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":'
+            + orjson.dumps(md)
+            + b',"columnDefinitions":'
+            + orjson.dumps(T.COLUMNS[resource])
+            + b',"rows":['
+            + b",".join(rows)
+            + b"]}"
+        )

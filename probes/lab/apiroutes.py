@@ -4,7 +4,7 @@ put together from one class per job (lists, watch, pod proxy, faults, writes).""
 from __future__ import annotations
 
 import base64
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import unquote
 
 import orjson
@@ -70,7 +70,7 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
         if not parts:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         watch = truthy(self.q1("watch"))
-        if parts[0] == "watch":         # legacy /api/v1/watch/... paths
+        if parts[0] == "watch":  # legacy /api/v1/watch/... paths
             watch, parts = True, parts[1:]
         ns = None
         if len(parts) >= 3 and parts[0] == "namespaces":
@@ -97,14 +97,36 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
     def _version(self) -> None:
         v = self.lab.scenario.cluster.kubernetes_version
         major, minor, _ = v.split(".")
-        self._send(200, orjson.dumps({
-            "major": major, "minor": minor, "gitVersion": f"v{v}", "gitCommit": "5a5b5c5d5e5f6061626364656667686970717273",
-            "gitTreeState": "clean", "buildDate": "2024-11-12T09:34:17Z", "goVersion": "go1.22.8", "compiler": "gc",
-            "platform": "linux/amd64"}))
+        self._send(
+            200,
+            orjson.dumps(
+                {
+                    "major": major,
+                    "minor": minor,
+                    "gitVersion": f"v{v}",
+                    "gitCommit": "5a5b5c5d5e5f6061626364656667686970717273",
+                    "gitTreeState": "clean",
+                    "buildDate": "2024-11-12T09:34:17Z",
+                    "goVersion": "go1.22.8",
+                    "compiler": "gc",
+                    "platform": "linux/amd64",
+                }
+            ),
+        )
 
     def _api(self) -> None:
-        self._send(200, orjson.dumps({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-            {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.lab.host}:{self.lab.port}"}]}))
+        self._send(
+            200,
+            orjson.dumps(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.lab.host}:{self.lab.port}"}
+                    ],
+                }
+            ),
+        )
 
     def _apis(self) -> None:
         if self.lab.writable is not None:
@@ -123,14 +145,29 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
     def _resources(self) -> None:
         res = []
         for r in RESOURCES:
-            res.append({"name": r, "singularName": _SINGULAR[r], "namespaced": r in NAMESPACED, "kind": KINDS[r],
-                        "verbs": ["get", "list", "watch"], "shortNames": _SHORT[r],
-                        **({"categories": ["all"]} if r in ("pods", "services") else {}),
-                        "storageVersionHash": base64.b64encode(r.encode()).decode()[:11] + "="})
+            res.append(
+                {
+                    "name": r,
+                    "singularName": _SINGULAR[r],
+                    "namespaced": r in NAMESPACED,
+                    "kind": KINDS[r],
+                    "verbs": ["get", "list", "watch"],
+                    "shortNames": _SHORT[r],
+                    **({"categories": ["all"]} if r in ("pods", "services") else {}),
+                    "storageVersionHash": base64.b64encode(r.encode()).decode()[:11] + "=",
+                }
+            )
         pods = next(x for x in res if x["name"] == "pods")
-        res.insert(res.index(pods) + 1, {"name": "pods/proxy", "singularName": "", "namespaced": True,
-                                         "kind": "PodProxyOptions", "verbs": ["create", "delete", "get", "patch",
-                                                                              "update"]})
+        res.insert(
+            res.index(pods) + 1,
+            {
+                "name": "pods/proxy",
+                "singularName": "",
+                "namespaced": True,
+                "kind": "PodProxyOptions",
+                "verbs": ["create", "delete", "get", "patch", "update"],
+            },
+        )
         if self.lab.writable is not None:
             # extra core resources (serviceaccounts...): discovery()["/api/v1#resources"] (or "/api/v1"),
             # an APIResourceList-like {"resources": [...]} or a plain list

@@ -20,12 +20,13 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import yaml
 
-from .apiroutes import ApiHandler
 from .apirequest import status_body
+from .apiroutes import ApiHandler
 from .cluster import ClusterState, EventTimeline
 from .faults import Faults, RequestLog
 from .httpbase import LabHTTPServer, ServerThread
@@ -35,6 +36,7 @@ from .scenario import Scenario, load_scenario
 __all__ = ["LabAgentPod", "LabApiServer", "LoggedRequest", "status_body"]
 
 DEFAULT_USER = "system:serviceaccount:demo:aksnet-top"
+
 
 class LoggedRequest(NamedTuple):
     """One served request, for request-rate budgets: ``(t, verb, resource, path, status)``.
@@ -60,11 +62,23 @@ class LabApiServer:
     leaves it to the caller (``srv.timeline.apply_until(seconds)``).
     """
 
-    def __init__(self, scenario: Scenario | str, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
-                 token: str | None = None, client_cert_auth: bool = False, bookmark_interval: float = 1.0,
-                 nodes: int | None = None, time_scale: float = 1.0, run_timeline: bool = True,
-                 user: str = DEFAULT_USER, clock: Callable[[], float] = time.time, log_size: int = 10_000,
-                 request_log_size: int = 100_000):
+    def __init__(
+        self,
+        scenario: Scenario | str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = False,
+        token: str | None = None,
+        client_cert_auth: bool = False,
+        bookmark_interval: float = 1.0,
+        nodes: int | None = None,
+        time_scale: float = 1.0,
+        run_timeline: bool = True,
+        user: str = DEFAULT_USER,
+        clock: Callable[[], float] = time.time,
+        log_size: int = 10_000,
+        request_log_size: int = 100_000,
+    ):
         if isinstance(scenario, str):
             scenario = load_scenario(scenario, nodes=nodes)
         self.scenario = scenario
@@ -80,9 +94,9 @@ class LabApiServer:
         self.faults = Faults()
         self.requests = RequestLog()
         # pod proxy bounds (kube-apiserver has none of its own; the lab must not hang a test)
-        self.proxy_dial_timeout = 3.0          # seconds to connect to the pod
-        self.proxy_timeout = 10.0              # seconds for the whole upstream answer
-        self.proxy_max_bytes = 16 << 20        # bigger answers are refused with 502
+        self.proxy_dial_timeout = 3.0  # seconds to connect to the pod
+        self.proxy_timeout = 10.0  # seconds for the whole upstream answer
+        self.proxy_max_bytes = 16 << 20  # bigger answers are refused with 502
         # writes (POST/PUT/PATCH/DELETE) go to ``writable.handle(...)`` when set; None = read-only
         self.writable: Any = None
         self._request_log: deque[LoggedRequest] = deque(maxlen=request_log_size)
@@ -94,7 +108,7 @@ class LabApiServer:
         self.started_at = 0.0
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "LabApiServer":
+    def start(self) -> LabApiServer:
         if self._serving.serving:
             return self
         ctx = None
@@ -140,7 +154,7 @@ class LabApiServer:
                 pass
         self._on_stop.clear()
 
-    def __enter__(self) -> "LabApiServer":
+    def __enter__(self) -> LabApiServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -171,10 +185,12 @@ class LabApiServer:
             return log
         return [r for r in log if r.t >= since]
 
-    def _log_request(self, verb: str, resource: str | None, path: str, status: int,
-                     arrived: float | None = None) -> None:
-        rec = LoggedRequest(time.monotonic(), verb, resource, path, status,
-                            time.monotonic() if arrived is None else arrived)
+    def _log_request(
+        self, verb: str, resource: str | None, path: str, status: int, arrived: float | None = None
+    ) -> None:
+        rec = LoggedRequest(
+            time.monotonic(), verb, resource, path, status, time.monotonic() if arrived is None else arrived
+        )
         with self._request_log_lock:
             self._request_log.append(rec)
 
@@ -195,11 +211,14 @@ class LabApiServer:
             user["client-key-data"] = base64.b64encode(self.pki.client_key_pem).decode()
         name = f"{context}"
         return {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
             "clusters": [{"name": name, "cluster": cluster}],
             "users": [{"name": f"{name}-user", "user": user}],
-            "contexts": [{"name": context, "context": {"cluster": name, "user": f"{name}-user",
-                                                       "namespace": namespace}}],
+            "contexts": [
+                {"name": context, "context": {"cluster": name, "user": f"{name}-user", "namespace": namespace}}
+            ],
             "current-context": context,
         }
 

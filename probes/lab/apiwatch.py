@@ -7,6 +7,7 @@ from __future__ import annotations
 import select
 import socket
 import time
+from typing import Any
 
 from .apirequest import ApiError, ApiRequest, status_body, truthy
 from .store import KINDS, Entry
@@ -38,7 +39,11 @@ class WatchStream(ApiRequest):
         lsel, fsel = self._matchers(resource)
         if name is not None:
             inner = fsel
-            fsel = (lambda o: o["metadata"]["name"] == name and (inner is None or inner(o)))
+
+            def by_name(o: dict[str, Any]) -> bool:
+                return bool(o["metadata"]["name"] == name and (inner is None or inner(o)))
+
+            fsel = by_name
         rv_s = self.q1("resourceVersion")
         try:
             timeout = float(self.q1("timeoutSeconds") or MAX_WATCH_SECONDS)
@@ -54,13 +59,15 @@ class WatchStream(ApiRequest):
             return e is not None and (ns is None or e.namespace == ns) and self._match(e, lsel, fsel)
 
         self.send_response(200)
-        self.send_header("Content-Type", "application/json" if not table else "application/json;as=Table;v=v1;g=meta.k8s.io")
+        self.send_header(
+            "Content-Type", "application/json" if not table else "application/json;as=Table;v=v1;g=meta.k8s.io"
+        )
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
         self.send_header("Audit-Id", self._audit)
         self.end_headers()
         self.record(200)
-        self.close_connection = True   # watches end the connection, like most proxies in front of the server
+        self.close_connection = True  # watches end the connection, like most proxies in front of the server
 
         def obj_bytes(e: Entry) -> bytes:
             return self._table_bytes(resource, [e], e.rv) if table else e.raw
@@ -69,8 +76,11 @@ class WatchStream(ApiRequest):
             return b'{"type":"' + typ.encode() + b'","object":' + obj_bytes(e) + b"}\n"
 
         def expired(rv: int) -> bytes:
-            return (b'{"type":"ERROR","object":' + status_body(
-                410, "Expired", f"too old resource version: {rv} ({store.floor})") + b"}\n")
+            return (
+                b'{"type":"ERROR","object":'
+                + status_body(410, "Expired", f"too old resource version: {rv} ({store.floor})")
+                + b"}\n"
+            )
 
         sent = 0
 
@@ -111,8 +121,10 @@ class WatchStream(ApiRequest):
                 if now >= deadline or lab.stopping.is_set():
                     break
                 if bookmarks and now >= next_bm:
-                    self._chunk(b'{"type":"BOOKMARK","object":{"kind":"' + kind.encode() + b'","apiVersion":"v1",'
-                                b'"metadata":{"resourceVersion":"' + str(cursor).encode() + b'"}}}\n')
+                    self._chunk(
+                        b'{"type":"BOOKMARK","object":{"kind":"' + kind.encode() + b'","apiVersion":"v1",'
+                        b'"metadata":{"resourceVersion":"' + str(cursor).encode() + b'"}}}\n'
+                    )
                     next_bm = now + lab.bookmark_interval
                 if self._client_gone():
                     return False
@@ -123,7 +135,7 @@ class WatchStream(ApiRequest):
                         store.cond.wait(max(wait, 0.01))
                         evs = store.since(cursor)
                     head = store.rv
-                if evs is None:   # fell behind the log
+                if evs is None:  # fell behind the log
                     self._chunk(expired(cursor))
                     return True
                 for ev in evs:
@@ -142,6 +154,7 @@ class WatchStream(ApiRequest):
                         pending.append(line("DELETED", ev.entry))
                 cursor = max(cursor, head)
             return True
+
         try:
             if stream():
                 self.wfile.write(b"0\r\n\r\n")

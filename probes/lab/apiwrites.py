@@ -4,7 +4,8 @@ handed to the optional ``lab.writable`` hook (:mod:`.writable`); read-only (405)
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 
@@ -13,7 +14,7 @@ from .apirequest import ApiError, api_parts
 
 __all__ = ["MAX_REQUEST_BODY", "Writes"]
 
-MAX_REQUEST_BODY = 3 << 20      # kube-apiserver's MaxRequestBodyBytes
+MAX_REQUEST_BODY = 3 << 20  # kube-apiserver's MaxRequestBodyBytes
 _WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -31,8 +32,11 @@ class Writes(FaultInjection):
                 return
             out = self._writable_call(self.command, body)
             if out is None:
-                raise ApiError(405, "MethodNotAllowed", "the lab API server is read-only: the server does not "
-                                 "allow this method on the requested resource")
+                raise ApiError(
+                    405,
+                    "MethodNotAllowed",
+                    "the lab API server is read-only: the server does not allow this method on the requested resource",
+                )
             self._send(out[0], out[1])
         except ApiError as e:
             self._send_error(e)
@@ -64,7 +68,7 @@ class Writes(FaultInjection):
             raise ApiError(400, "BadRequest", "the request body is not valid HTTP framing") from None
         if n > MAX_REQUEST_BODY:
             self.close_connection = True
-            if n <= 4 * MAX_REQUEST_BODY:       # drain it, so the client gets to read the 413
+            if n <= 4 * MAX_REQUEST_BODY:  # drain it, so the client gets to read the 413
                 while n > 0 and (got := len(self.rfile.read(min(n, 1 << 16)))):
                     n -= got
             raise too_big
@@ -98,6 +102,7 @@ class Writes(FaultInjection):
                     raise not_found
                 out = (200, doc if isinstance(doc, bytes) else orjson.dumps(doc))
             self._send(out[0], out[1])
+
         return run
 
     def _writable_discovery(self) -> Any:

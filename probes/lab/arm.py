@@ -20,16 +20,17 @@ import math
 import os
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import orjson
 
 from .azurespec import DEFAULT, AzureLabSpec
+from .faults import Faults, RequestLog, RequestRecord
+from .httpbase import LabHandler, LabHTTPServer, ServerThread
 from .routespec import DEFAULT as ROUTES_DEFAULT
 from .routespec import RoutesLabSpec
-from .faults import Faults, RequestLog, RequestRecord
-from .httpbase import LabHTTPServer, ServerThread, LabHandler
 from .scenario import Scenario, load_scenario, resolve_node_ref
 
 __all__ = ["LabArmServer", "LabCredential", "LAB_TOKEN"]
@@ -41,8 +42,12 @@ _TIERS = ((50, 1024), (100, 512), (200, 256), (400, 128), (800, 64), (1000, 32))
 _LB_METRICS = {
     "allocatedsnatports": ("AllocatedSnatPorts", "Allocated SNAT Ports", "Count", ("backendipaddress",)),
     "usedsnatports": ("UsedSnatPorts", "Used SNAT Ports", "Count", ("backendipaddress",)),
-    "snatconnectioncount": ("SnatConnectionCount", "SNAT Connection Count", "Count",
-                            ("backendipaddress", "connectionstate")),
+    "snatconnectioncount": (
+        "SnatConnectionCount",
+        "SNAT Connection Count",
+        "Count",
+        ("backendipaddress", "connectionstate"),
+    ),
 }
 _NAT_METRICS = {
     "snatconnectioncount": ("SNATConnectionCount", "SNAT Connection Count", "Count", ()),
@@ -76,7 +81,7 @@ class _Backend(NamedTuple):
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_iso(s: str) -> float:
@@ -101,10 +106,17 @@ class LabArmServer:
     live state so nodes a timeline adds get series too; default: the scenario's initial nodes.
     """
 
-    def __init__(self, scenario: Scenario | str, host: str = "127.0.0.1", port: int = 0,
-                 token: str | None = LAB_TOKEN, backends: Callable[[], list[tuple[str, str, str]]] | None = None,
-                 clock: Callable[[], float] = time.time, nodes: int | None = None,
-                 route_nodes: Callable[[], list[tuple[str, str, str | None, bool]]] | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario | str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = LAB_TOKEN,
+        backends: Callable[[], list[tuple[str, str, str]]] | None = None,
+        clock: Callable[[], float] = time.time,
+        nodes: int | None = None,
+        route_nodes: Callable[[], list[tuple[str, str, str | None, bool]]] | None = None,
+    ) -> None:
         if isinstance(scenario, str):
             scenario = load_scenario(scenario, nodes=nodes)
         self.scenario = scenario
@@ -122,8 +134,10 @@ class LabArmServer:
         c = scenario.cluster
         self.subscription = c.subscription_id
         self.node_rg = c.node_resource_group
-        self.cluster_id = (f"/subscriptions/{c.subscription_id}/resourceGroups/{c.resource_group}"
-                           f"/providers/Microsoft.ContainerService/managedClusters/{c.name}")
+        self.cluster_id = (
+            f"/subscriptions/{c.subscription_id}/resourceGroups/{c.resource_group}"
+            f"/providers/Microsoft.ContainerService/managedClusters/{c.name}"
+        )
         self.lb_id = f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}/providers/Microsoft.Network/loadBalancers/kubernetes"
         self.natgw_id = f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}/providers/Microsoft.Network/natGateways/{c.name}-natgw"
         suffix = scenario.vmss_id("__network__")
@@ -135,7 +149,7 @@ class LabArmServer:
         self.subnet_id = f"{self.vnet_id}/subnets/aks-subnet"
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "LabArmServer":
+    def start(self) -> LabArmServer:
         if not self._serving.serving:
             self._serving.serve(LabHTTPServer((self.host, self._port), _ArmHandler, self), "lab-arm")
         return self
@@ -144,7 +158,7 @@ class LabArmServer:
         self._serving.shutdown()
 
     @classmethod
-    def for_cluster(cls, state: Any, scenario: Scenario, **kwargs: Any) -> "LabArmServer":
+    def for_cluster(cls, state: Any, scenario: Scenario, **kwargs: Any) -> LabArmServer:
         """An ARM endpoint whose load balancer backends and route table follow the lab
         cluster's live nodes (``state``: the lab API server's ``LabState``), so nodes a
         timeline adds or removes get series and routes too. The lab reads its own state."""
@@ -159,7 +173,7 @@ class LabArmServer:
 
         return cls(scenario, backends=backends, route_nodes=route_nodes, **kwargs)
 
-    def __enter__(self) -> "LabArmServer":
+    def __enter__(self) -> LabArmServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -183,8 +197,10 @@ class LabArmServer:
         """(name, InternalIP, pod CIDR, NetworkUnavailable) of the nodes now."""
         if self._route_nodes is not None:
             return list(self._route_nodes())
-        return [(n.name, n.ip, n.pod_cidr, bool(n.override and n.override.network_unavailable))
-                for n in self.scenario.nodes()]
+        return [
+            (n.name, n.ip, n.pod_cidr, bool(n.override and n.override.network_unavailable))
+            for n in self.scenario.nodes()
+        ]
 
     def has_route_table(self) -> bool:
         return self.scenario.cluster.network_plugin == "kubenet" and self.routes_spec.route_table
@@ -194,7 +210,11 @@ class LabArmServer:
         scenario's `routes:` changes (missing, stale, extra)."""
         spec = self.routes_spec
         nodes = self.route_nodes()
-        missing = {i for ref in spec.missing if (i := resolve_node_ref(self.scenario, [_Named(n[0]) for n in nodes], ref)) is not None}
+        missing = {
+            i
+            for ref in spec.missing
+            if (i := resolve_node_ref(self.scenario, [_Named(n[0]) for n in nodes], ref)) is not None
+        }
         stale = {}
         for st in spec.stale:
             i = resolve_node_ref(self.scenario, [_Named(n[0]) for n in nodes], st.ref)
@@ -205,22 +225,34 @@ class LabArmServer:
             if not pod_cidr or unavailable or i in missing:
                 continue
             st = stale.get(i)
-            prefix = (st.prefix if st and st.prefix else pod_cidr)
-            hop = (st.next_hop if st and st.next_hop else ip)
+            prefix = st.prefix if st and st.prefix else pod_cidr
+            hop = st.next_hop if st and st.next_hop else ip
             routes.append(self._route(name, prefix, "VirtualAppliance", hop))
         for e in spec.extra:
             routes.append(self._route(e.name, e.prefix, e.next_hop_type, e.next_hop))
-        return {"id": self.rt_id, "name": self.rt_name, "type": "Microsoft.Network/routeTables",
-                "location": self.scenario.cluster.location,
-                "properties": {"provisioningState": "Succeeded", "disableBgpRoutePropagation": False,
-                               "routes": routes, "subnets": [{"id": self.subnet_id}]}}
+        return {
+            "id": self.rt_id,
+            "name": self.rt_name,
+            "type": "Microsoft.Network/routeTables",
+            "location": self.scenario.cluster.location,
+            "properties": {
+                "provisioningState": "Succeeded",
+                "disableBgpRoutePropagation": False,
+                "routes": routes,
+                "subnets": [{"id": self.subnet_id}],
+            },
+        }
 
     def _route(self, name: str, prefix: str, hop_type: str, hop: str) -> dict[str, Any]:
         props: dict[str, Any] = {"provisioningState": "Succeeded", "addressPrefix": prefix, "nextHopType": hop_type}
         if hop and hop_type == "VirtualAppliance":
             props["nextHopIpAddress"] = hop
-        return {"id": f"{self.rt_id}/routes/{name}", "name": name, "type": "Microsoft.Network/routeTables/routes",
-                "properties": props}
+        return {
+            "id": f"{self.rt_id}/routes/{name}",
+            "name": name,
+            "type": "Microsoft.Network/routeTables/routes",
+            "properties": props,
+        }
 
     def subnet(self) -> dict[str, Any]:
         """The node subnet: one IP configuration per node (maxPods+1 with flat Azure CNI), plus
@@ -229,19 +261,32 @@ class LabArmServer:
         count = sum(sc.ip_stride(b.pool) if any(p.name == b.pool for p in sc.pools) else 1 for b in self.backends())
         count += self.routes_spec.subnet_used_ips
         nic = f"/subscriptions/{self.subscription}/resourceGroups/{self.node_rg}/providers/Microsoft.Compute/virtualMachineScaleSets/lab/virtualMachines/0/networkInterfaces/nic/ipConfigurations"
-        props: dict[str, Any] = {"provisioningState": "Succeeded", "addressPrefix": str(sc.cluster.subnet_cidr),
-                                 "ipConfigurations": [{"id": f"{nic}/ipconfig{i}"} for i in range(count)]}
+        props: dict[str, Any] = {
+            "provisioningState": "Succeeded",
+            "addressPrefix": str(sc.cluster.subnet_cidr),
+            "ipConfigurations": [{"id": f"{nic}/ipconfig{i}"} for i in range(count)],
+        }
         if self.has_route_table():
             props["routeTable"] = {"id": self.rt_id}
-        return {"id": self.subnet_id, "name": "aks-subnet", "type": "Microsoft.Network/virtualNetworks/subnets",
-                "properties": props}
+        return {
+            "id": self.subnet_id,
+            "name": "aks-subnet",
+            "type": "Microsoft.Network/virtualNetworks/subnets",
+            "properties": props,
+        }
 
     def vnet(self) -> dict[str, Any]:
-        return {"id": self.vnet_id, "name": self.vnet_name, "type": "Microsoft.Network/virtualNetworks",
-                "location": self.scenario.cluster.location,
-                "properties": {"provisioningState": "Succeeded",
-                               "addressSpace": {"addressPrefixes": [str(self.scenario.cluster.vnet_cidr)]},
-                               "subnets": [self.subnet()]}}
+        return {
+            "id": self.vnet_id,
+            "name": self.vnet_name,
+            "type": "Microsoft.Network/virtualNetworks",
+            "location": self.scenario.cluster.location,
+            "properties": {
+                "provisioningState": "Succeeded",
+                "addressSpace": {"addressPrefixes": [str(self.scenario.cluster.vnet_cidr)]},
+                "subnets": [self.subnet()],
+            },
+        }
 
     def allocated(self, pool_size: int) -> int:
         if self.spec.allocated_outbound_ports:
@@ -276,18 +321,29 @@ class LabArmServer:
         c = sc.cluster
         lb_profile = None
         if s.outbound_type == "loadBalancer":
-            lb_profile = {"managedOutboundIPs": {"count": s.outbound_ips}, "idleTimeoutInMinutes": s.idle_timeout,
-                          "allocatedOutboundPorts": s.allocated_outbound_ports,
-                          "effectiveOutboundIPs": [{"id": f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}"
-                                                         f"/providers/Microsoft.Network/publicIPAddresses/outbound-{i}"}
-                                                   for i in range(s.outbound_ips)],
-                          "backendPoolType": "nodeIPConfiguration"}
+            lb_profile = {
+                "managedOutboundIPs": {"count": s.outbound_ips},
+                "idleTimeoutInMinutes": s.idle_timeout,
+                "allocatedOutboundPorts": s.allocated_outbound_ports,
+                "effectiveOutboundIPs": [
+                    {
+                        "id": f"/subscriptions/{c.subscription_id}/resourceGroups/{self.node_rg}"
+                        f"/providers/Microsoft.Network/publicIPAddresses/outbound-{i}"
+                    }
+                    for i in range(s.outbound_ips)
+                ],
+                "backendPoolType": "nodeIPConfiguration",
+            }
         counts: dict[str, int] = {}
         for b in self.backends():
             counts[b.pool] = counts.get(b.pool, 0) + 1
-        net: dict[str, Any] = {"networkPlugin": "kubenet" if c.network_plugin == "kubenet" else "azure",
-                               "serviceCidr": str(c.service_cidr), "dnsServiceIP": str(c.dns_service_ip),
-                               "outboundType": s.outbound_type, "loadBalancerSku": "standard"}
+        net: dict[str, Any] = {
+            "networkPlugin": "kubenet" if c.network_plugin == "kubenet" else "azure",
+            "serviceCidr": str(c.service_cidr),
+            "dnsServiceIP": str(c.dns_service_ip),
+            "outboundType": s.outbound_type,
+            "loadBalancerSku": "standard",
+        }
         if c.network_plugin == "azure-overlay":
             net["networkPluginMode"] = "overlay"
         if c.pod_cidr is not None:
@@ -295,45 +351,91 @@ class LabArmServer:
         if lb_profile:
             net["loadBalancerProfile"] = lb_profile
         if s.outbound_type == "managedNATGateway":
-            net["natGatewayProfile"] = {"managedOutboundIPProfile": {"count": s.outbound_ips},
-                                        "idleTimeoutInMinutes": s.idle_timeout}
+            net["natGatewayProfile"] = {
+                "managedOutboundIPProfile": {"count": s.outbound_ips},
+                "idleTimeoutInMinutes": s.idle_timeout,
+            }
         return {
-            "id": self.cluster_id, "name": c.name, "type": "Microsoft.ContainerService/ManagedClusters",
+            "id": self.cluster_id,
+            "name": c.name,
+            "type": "Microsoft.ContainerService/ManagedClusters",
             "location": c.location,
             "properties": {
-                "provisioningState": "Succeeded", "kubernetesVersion": c.kubernetes_version,
-                "currentKubernetesVersion": c.kubernetes_version, "dnsPrefix": f"{c.name}-dns",
-                "nodeResourceGroup": self.node_rg, "networkProfile": net,
-                "agentPoolProfiles": [{"name": p.name, "count": counts.get(p.name, 0), "vmSize": p.vm_size,
-                                       "mode": p.mode, "maxPods": p.max_pods, "type": "VirtualMachineScaleSets",
-                                       "upgradeSettings": {"maxSurge": s.max_surge}} for p in sc.pools],
+                "provisioningState": "Succeeded",
+                "kubernetesVersion": c.kubernetes_version,
+                "currentKubernetesVersion": c.kubernetes_version,
+                "dnsPrefix": f"{c.name}-dns",
+                "nodeResourceGroup": self.node_rg,
+                "networkProfile": net,
+                "agentPoolProfiles": [
+                    {
+                        "name": p.name,
+                        "count": counts.get(p.name, 0),
+                        "vmSize": p.vm_size,
+                        "mode": p.mode,
+                        "maxPods": p.max_pods,
+                        "type": "VirtualMachineScaleSets",
+                        "upgradeSettings": {"maxSurge": s.max_surge},
+                    }
+                    for p in sc.pools
+                ],
             },
         }
 
     def load_balancer(self) -> dict[str, Any]:
         s = self.spec
         rg = f"/subscriptions/{self.subscription}/resourceGroups/{self.node_rg}"
-        fips = [{"id": f"{self.lb_id}/frontendIPConfigurations/outbound-{i}", "name": f"outbound-{i}",
-                 "properties": {"publicIPAddress": {"id": f"{rg}/providers/Microsoft.Network/publicIPAddresses/outbound-{i}"}}}
-                for i in range(s.outbound_ips)]
+        fips = [
+            {
+                "id": f"{self.lb_id}/frontendIPConfigurations/outbound-{i}",
+                "name": f"outbound-{i}",
+                "properties": {
+                    "publicIPAddress": {"id": f"{rg}/providers/Microsoft.Network/publicIPAddresses/outbound-{i}"}
+                },
+            }
+            for i in range(s.outbound_ips)
+        ]
         pool = {"id": f"{self.lb_id}/backendAddressPools/kubernetes", "name": "kubernetes", "properties": {}}
-        props: dict[str, Any] = {"frontendIPConfigurations": fips, "backendAddressPools": [pool],
-                                 "provisioningState": "Succeeded", "outboundRules": []}
+        props: dict[str, Any] = {
+            "frontendIPConfigurations": fips,
+            "backendAddressPools": [pool],
+            "provisioningState": "Succeeded",
+            "outboundRules": [],
+        }
         if s.outbound_type == "loadBalancer":
-            props["outboundRules"] = [{
-                "id": f"{self.lb_id}/outboundRules/aksOutboundRule", "name": "aksOutboundRule",
-                "properties": {"allocatedOutboundPorts": s.allocated_outbound_ports, "protocol": "All",
-                               "enableTcpReset": True, "idleTimeoutInMinutes": s.idle_timeout,
-                               "frontendIPConfigurations": [{"id": f["id"]} for f in fips],
-                               "backendAddressPool": {"id": pool["id"]}, "provisioningState": "Succeeded"}}]
-        return {"id": self.lb_id, "name": "kubernetes", "type": "Microsoft.Network/loadBalancers",
-                "location": self.scenario.cluster.location, "sku": {"name": "Standard", "tier": "Regional"},
-                "properties": props}
+            props["outboundRules"] = [
+                {
+                    "id": f"{self.lb_id}/outboundRules/aksOutboundRule",
+                    "name": "aksOutboundRule",
+                    "properties": {
+                        "allocatedOutboundPorts": s.allocated_outbound_ports,
+                        "protocol": "All",
+                        "enableTcpReset": True,
+                        "idleTimeoutInMinutes": s.idle_timeout,
+                        "frontendIPConfigurations": [{"id": f["id"]} for f in fips],
+                        "backendAddressPool": {"id": pool["id"]},
+                        "provisioningState": "Succeeded",
+                    },
+                }
+            ]
+        return {
+            "id": self.lb_id,
+            "name": "kubernetes",
+            "type": "Microsoft.Network/loadBalancers",
+            "location": self.scenario.cluster.location,
+            "sku": {"name": "Standard", "tier": "Regional"},
+            "properties": props,
+        }
 
     def nat_gateway(self) -> dict[str, Any]:
-        return {"id": self.natgw_id, "name": self.natgw_id.rsplit("/", 1)[1], "type": "Microsoft.Network/natGateways",
-                "location": self.scenario.cluster.location, "sku": {"name": "Standard"},
-                "properties": {"idleTimeoutInMinutes": self.spec.idle_timeout, "provisioningState": "Succeeded"}}
+        return {
+            "id": self.natgw_id,
+            "name": self.natgw_id.rsplit("/", 1)[1],
+            "type": "Microsoft.Network/natGateways",
+            "location": self.scenario.cluster.location,
+            "sku": {"name": "Standard"},
+            "properties": {"idleTimeoutInMinutes": self.spec.idle_timeout, "provisioningState": "Succeeded"},
+        }
 
     def metrics(self, resource: str, q: dict[str, str]) -> bytes:
         """The Metrics - List answer for the LB or the NAT gateway, generated for the timespan."""
@@ -344,10 +446,14 @@ class LabArmServer:
             raise _Err(400, "BadRequest", "metricnames is required")
         for n in names:
             if n.lower() not in table:
-                raise _Err(400, "BadRequest", f"Failed to find metric configuration for provider: "
-                                              f"{'Microsoft.Network/loadBalancers' if is_lb else 'Microsoft.Network/natGateways'}, "
-                                              f"resource Id: {resource}, metric: {n}, Valid metrics: "
-                                              f"{','.join(v[0] for v in table.values())}")
+                raise _Err(
+                    400,
+                    "BadRequest",
+                    f"Failed to find metric configuration for provider: "
+                    f"{'Microsoft.Network/loadBalancers' if is_lb else 'Microsoft.Network/natGateways'}, "
+                    f"resource Id: {resource}, metric: {n}, Valid metrics: "
+                    f"{','.join(v[0] for v in table.values())}",
+                )
         if (q.get("interval") or "PT1M").upper() != "PT1M":
             raise _Err(400, "BadRequest", "the lab serves interval PT1M only")
         now = self.clock()
@@ -373,30 +479,61 @@ class LabArmServer:
             ts_list: list[dict[str, Any]] = []
             if is_lb and "backendipaddress" in want:
                 ipf = want["backendipaddress"]
-                states = ("successful", "failed") if key == "snatconnectioncount" and \
-                    want.get("connectionstate", "*") == "*" else (want.get("connectionstate", "").lower(),) \
-                    if key == "snatconnectioncount" and "connectionstate" in want else ("",)
+                states = (
+                    ("successful", "failed")
+                    if key == "snatconnectioncount" and want.get("connectionstate", "*") == "*"
+                    else (want.get("connectionstate", "").lower(),)
+                    if key == "snatconnectioncount" and "connectionstate" in want
+                    else ("",)
+                )
                 for b in nodes:
                     if ipf != "*" and ipf != b.ip:
                         continue
                     tr = traffic.get(b.ip)
                     for state in states:
-                        md = [{"name": {"value": "backendipaddress", "localizedValue": "backendipaddress"}, "value": b.ip}]
+                        md = [
+                            {"name": {"value": "backendipaddress", "localizedValue": "backendipaddress"}, "value": b.ip}
+                        ]
                         if state:
-                            md.append({"name": {"value": "connectionstate", "localizedValue": "connectionstate"},
-                                       "value": state})
-                        ts_list.append({"metadatavalues": md,
-                                        "data": [self._point(key, b, t, tr, alloc, aggs, state) for t in times]})
+                            md.append(
+                                {
+                                    "name": {"value": "connectionstate", "localizedValue": "connectionstate"},
+                                    "value": state,
+                                }
+                            )
+                        ts_list.append(
+                            {
+                                "metadatavalues": md,
+                                "data": [self._point(key, b, t, tr, alloc, aggs, state) for t in times],
+                            }
+                        )
                 ts_list = ts_list[:top]
             else:  # no split: the whole resource
-                ts_list = [{"metadatavalues": [], "data": [self._total_point(key, nodes, traffic, t, alloc, aggs, is_lb)
-                                                           for t in times]}]
-            value.append({"id": f"{resource}/providers/Microsoft.Insights/metrics/{proper}",
-                          "type": "Microsoft.Insights/metrics", "name": {"value": proper, "localizedValue": local},
-                          "displayDescription": local, "unit": unit, "timeseries": ts_list, "errorCode": "Success"})
-        body = {"cost": len(times) * len(value), "timespan": f"{_iso(start)}/{_iso(end)}", "interval": "PT1M",
-                "namespace": "Microsoft.Network/loadBalancers" if is_lb else "Microsoft.Network/natGateways",
-                "resourceregion": self.scenario.cluster.location, "value": value}
+                ts_list = [
+                    {
+                        "metadatavalues": [],
+                        "data": [self._total_point(key, nodes, traffic, t, alloc, aggs, is_lb) for t in times],
+                    }
+                ]
+            value.append(
+                {
+                    "id": f"{resource}/providers/Microsoft.Insights/metrics/{proper}",
+                    "type": "Microsoft.Insights/metrics",
+                    "name": {"value": proper, "localizedValue": local},
+                    "displayDescription": local,
+                    "unit": unit,
+                    "timeseries": ts_list,
+                    "errorCode": "Success",
+                }
+            )
+        body = {
+            "cost": len(times) * len(value),
+            "timespan": f"{_iso(start)}/{_iso(end)}",
+            "interval": "PT1M",
+            "namespace": "Microsoft.Network/loadBalancers" if is_lb else "Microsoft.Network/natGateways",
+            "resourceregion": self.scenario.cluster.location,
+            "value": value,
+        }
         return orjson.dumps(body)
 
     def _point(self, key: str, b: _Backend, t: float, tr: Any, alloc: int, aggs: list[str], state: str) -> dict:
@@ -420,8 +557,9 @@ class LabArmServer:
             p[a] = v_max if a == "maximum" else v_avg if a in ("average", "minimum") else v_avg
         return p
 
-    def _total_point(self, key: str, nodes: list[_Backend], traffic: dict, t: float, alloc: int,
-                     aggs: list[str], is_lb: bool) -> dict:
+    def _total_point(
+        self, key: str, nodes: list[_Backend], traffic: dict, t: float, alloc: int, aggs: list[str], is_lb: bool
+    ) -> dict:
         demand = sum(self.demand(b, t, traffic.get(b.ip)) for b in nodes)
         if key == "packetdropcount":
             v = float(sum(tr.failed_per_minute for ip, tr in traffic.items()))
@@ -439,14 +577,46 @@ class _Named(NamedTuple):
 _SUB = r"/subscriptions/(?P<sub>[^/]+)"
 _ROUTES = [
     ("clusters", re.compile(_SUB + r"/providers/microsoft\.containerservice/managedclusters$", re.I)),
-    ("cluster", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)$", re.I)),
+    (
+        "cluster",
+        re.compile(
+            _SUB
+            + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)$",
+            re.I,
+        ),
+    ),
     ("metrics", re.compile(r"^(?P<res>/subscriptions/.+)/providers/microsoft\.insights/metrics$", re.I)),
-    ("lb", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/loadbalancers/(?P<name>[^/]+)$", re.I)),
-    ("routetables", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/routetables$", re.I)),
-    ("routetable", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/routetables/(?P<name>[^/]+)$", re.I)),
+    (
+        "lb",
+        re.compile(
+            _SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/loadbalancers/(?P<name>[^/]+)$", re.I
+        ),
+    ),
+    (
+        "routetables",
+        re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/routetables$", re.I),
+    ),
+    (
+        "routetable",
+        re.compile(
+            _SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/routetables/(?P<name>[^/]+)$", re.I
+        ),
+    ),
     ("vnets", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/virtualnetworks$", re.I)),
-    ("vnet", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/virtualnetworks/(?P<name>[^/]+)$", re.I)),
-    ("subnet", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/virtualnetworks/(?P<vnet>[^/]+)/subnets/(?P<name>[^/]+)$", re.I)),
+    (
+        "vnet",
+        re.compile(
+            _SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/virtualnetworks/(?P<name>[^/]+)$", re.I
+        ),
+    ),
+    (
+        "subnet",
+        re.compile(
+            _SUB
+            + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/virtualnetworks/(?P<vnet>[^/]+)/subnets/(?P<name>[^/]+)$",
+            re.I,
+        ),
+    ),
     ("natgws", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/natgateways$", re.I)),
 ]
 
@@ -473,9 +643,17 @@ class _ArmHandler(LabHandler):
         return _error_body(_ERROR_CODES.get(code, "BadRequest"), message)
 
     def record(self, status: int) -> None:
-        self.lab.requests.add(RequestRecord(self.command, self._path, self._q,
-                                            "list" if self._kind in _LISTS else "get", self._kind or None,
-                                            status, "lab"))
+        self.lab.requests.add(
+            RequestRecord(
+                self.command,
+                self._path,
+                self._q,
+                "list" if self._kind in _LISTS else "get",
+                self._kind or None,
+                status,
+                "lab",
+            )
+        )
 
     def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_body(code, body, "application/json; charset=utf-8", headers)
@@ -492,14 +670,24 @@ class _ArmHandler(LabHandler):
             route, m = next(((k, m) for k, pat in _ROUTES if (m := pat.search(self._path))), ("", None))
             self._kind = route
             if lab.token is not None and self.headers.get("Authorization", "") != f"Bearer {lab.token}":
-                raise _Err(401, "InvalidAuthenticationToken", "The access token is invalid.",
-                           {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", '
-                                                'error="invalid_token", error_description="The access token is invalid."'})
+                raise _Err(
+                    401,
+                    "InvalidAuthenticationToken",
+                    "The access token is invalid.",
+                    {
+                        "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", '
+                        'error="invalid_token", error_description="The access token is invalid."'
+                    },
+                )
             rule = lab.faults.take(self._path, "get")
             if rule is not None and self._fault(rule):
                 return
             if m is None:
-                raise _Err(404, "InvalidResourceType", f"The resource type could not be found in the namespace for path {self._path}")
+                raise _Err(
+                    404,
+                    "InvalidResourceType",
+                    f"The resource type could not be found in the namespace for path {self._path}",
+                )
             self._send(200, self._answer(route, m))
         except _Err as e:
             self._error(e)
@@ -525,27 +713,49 @@ class _ArmHandler(LabHandler):
         code = rule.status
         headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
         if code == 403:
-            scope = self._path.rsplit("/providers/Microsoft.Insights/metrics", 1)[0] \
-                if self._kind == "metrics" else self._path
-            action = {"metrics": "Microsoft.Insights/metrics/read", "lb": "Microsoft.Network/loadBalancers/read",
-                      "routetables": "Microsoft.Network/routeTables/read", "routetable": "Microsoft.Network/routeTables/read",
-                      "vnets": "Microsoft.Network/virtualNetworks/read", "vnet": "Microsoft.Network/virtualNetworks/read",
-                      "subnet": "Microsoft.Network/virtualNetworks/subnets/read",
-                      "natgws": "Microsoft.Network/natGateways/read",
-                      "cluster": "Microsoft.ContainerService/managedClusters/read",
-                      "clusters": "Microsoft.ContainerService/managedClusters/read"}.get(self._kind, "read")
-            msg = rule.message or (f"The client 'operator@contoso.com' with object id '00000000-0000-0000-0000-00000000beef' "
-                                   f"does not have authorization to perform action '{action}' over scope "
-                                   f"'{scope}' or the scope is invalid. If access was recently granted, please "
-                                   f"refresh your credentials.")
+            scope = (
+                self._path.rsplit("/providers/Microsoft.Insights/metrics", 1)[0]
+                if self._kind == "metrics"
+                else self._path
+            )
+            action = {
+                "metrics": "Microsoft.Insights/metrics/read",
+                "lb": "Microsoft.Network/loadBalancers/read",
+                "routetables": "Microsoft.Network/routeTables/read",
+                "routetable": "Microsoft.Network/routeTables/read",
+                "vnets": "Microsoft.Network/virtualNetworks/read",
+                "vnet": "Microsoft.Network/virtualNetworks/read",
+                "subnet": "Microsoft.Network/virtualNetworks/subnets/read",
+                "natgws": "Microsoft.Network/natGateways/read",
+                "cluster": "Microsoft.ContainerService/managedClusters/read",
+                "clusters": "Microsoft.ContainerService/managedClusters/read",
+            }.get(self._kind, "read")
+            msg = rule.message or (
+                f"The client 'operator@contoso.com' with object id '00000000-0000-0000-0000-00000000beef' "
+                f"does not have authorization to perform action '{action}' over scope "
+                f"'{scope}' or the scope is invalid. If access was recently granted, please "
+                f"refresh your credentials."
+            )
             raise _Err(403, "AuthorizationFailed", msg, headers)
         if code == 401:
-            raise _Err(401, "InvalidAuthenticationToken", rule.message or "The access token expiry UTC time is earlier than current UTC time.", headers)
+            raise _Err(
+                401,
+                "InvalidAuthenticationToken",
+                rule.message or "The access token expiry UTC time is earlier than current UTC time.",
+                headers,
+            )
         if code == 429:
             raise _Err(429, "TooManyRequests", rule.message or "The request is being throttled.", headers)
         if code == 404:
-            raise _Err(404, "ResourceNotFound", rule.message or f"The Resource at '{self._path}' was not found.", headers)
-        raise _Err(code, "InternalServerError", rule.message or "Encountered internal server error. Diagnostic information: lab.", headers)
+            raise _Err(
+                404, "ResourceNotFound", rule.message or f"The Resource at '{self._path}' was not found.", headers
+            )
+        raise _Err(
+            code,
+            "InternalServerError",
+            rule.message or "Encountered internal server error. Diagnostic information: lab.",
+            headers,
+        )
 
     def _answer(self, route: str, m: re.Match[str]) -> bytes:
         lab = self.lab
@@ -554,17 +764,27 @@ class _ArmHandler(LabHandler):
         if route == "clusters":
             return orjson.dumps({"value": [lab.managed_cluster()]})
         if route == "cluster":
-            if m.group("name").lower() != lab.scenario.cluster.name.lower() or \
-                    m.group("rg").lower() != lab.scenario.cluster.resource_group.lower():
-                raise _Err(404, "ResourceNotFound", f"The Resource 'Microsoft.ContainerService/managedClusters/{m.group('name')}' "
-                                                    f"under resource group '{m.group('rg')}' was not found.")
+            if (
+                m.group("name").lower() != lab.scenario.cluster.name.lower()
+                or m.group("rg").lower() != lab.scenario.cluster.resource_group.lower()
+            ):
+                raise _Err(
+                    404,
+                    "ResourceNotFound",
+                    f"The Resource 'Microsoft.ContainerService/managedClusters/{m.group('name')}' "
+                    f"under resource group '{m.group('rg')}' was not found.",
+                )
             return orjson.dumps(lab.managed_cluster())
         if route == "lb":
             if m.group("rg").lower() != lab.node_rg.lower():
                 raise _Err(404, "ResourceGroupNotFound", f"Resource group '{m.group('rg')}' could not be found.")
             if m.group("name").lower() != "kubernetes":
-                raise _Err(404, "ResourceNotFound", f"The Resource 'Microsoft.Network/loadBalancers/{m.group('name')}' "
-                                                    f"under resource group '{m.group('rg')}' was not found.")
+                raise _Err(
+                    404,
+                    "ResourceNotFound",
+                    f"The Resource 'Microsoft.Network/loadBalancers/{m.group('name')}' "
+                    f"under resource group '{m.group('rg')}' was not found.",
+                )
             return orjson.dumps(lab.load_balancer())
         if route in ("routetables", "routetable", "vnets", "vnet", "subnet"):
             if m.group("rg").lower() != lab.node_rg.lower():

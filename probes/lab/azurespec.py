@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import msgspec
 
@@ -60,24 +60,48 @@ DEFAULT = AzureLabSpec()
 
 
 class NodeTrafficDoc(Doc, rename="camel", kw_only=True):
-    used_ports: Annotated[int, M("a non-negative integer", ge=0, description="level before the ramp")] | UnsetType = UNSET
-    ramp_to: Annotated[int, M("a non-negative integer", ge=0, description="demand the ramp reaches")] | UnsetType = UNSET
-    ramp_start: Annotated[Union[str, int, float], M("a duration like 30s, 5m, 2h or 3d", description="the ramp began this long before the lab started")] = "25m"
-    ramp_duration: Annotated[Union[str, int, float], M("a duration like 30s, 5m, 2h or 3d")] = "15m"
+    used_ports: Annotated[int, M("a non-negative integer", ge=0, description="level before the ramp")] | UnsetType = (
+        UNSET
+    )
+    ramp_to: Annotated[int, M("a non-negative integer", ge=0, description="demand the ramp reaches")] | UnsetType = (
+        UNSET
+    )
+    ramp_start: Annotated[
+        str | int | float,
+        M("a duration like 30s, 5m, 2h or 3d", description="the ramp began this long before the lab started"),
+    ] = "25m"
+    ramp_duration: Annotated[str | int | float, M("a duration like 30s, 5m, 2h or 3d")] = "15m"
     failed_per_minute: Annotated[int, M("a non-negative integer", ge=0)] = 0
 
 
 class AzureDoc(Doc, rename="camel", kw_only=True):
     """What the lab ARM endpoint serves: outbound type, SNAT ports, metrics."""
 
-    outbound_type: Annotated[str, M(f"one of {', '.join(OUTBOUND_TYPES)}", extra_json_schema={"enum": list(OUTBOUND_TYPES)})] = "loadBalancer"
-    allocated_outbound_ports: Annotated[int, M("a non-negative integer <= 64000", ge=0, le=64000, description="0 = the default tier table; else a multiple of 8")] = 0
-    outbound_ips: Annotated[int, M("a positive integer <= 16", ge=1, le=16)] = msgspec.field(default=1, name="outboundIPs")
+    outbound_type: Annotated[
+        str, M(f"one of {', '.join(OUTBOUND_TYPES)}", extra_json_schema={"enum": list(OUTBOUND_TYPES)})
+    ] = "loadBalancer"
+    allocated_outbound_ports: Annotated[
+        int,
+        M(
+            "a non-negative integer <= 64000",
+            ge=0,
+            le=64000,
+            description="0 = the default tier table; else a multiple of 8",
+        ),
+    ] = 0
+    outbound_ips: Annotated[int, M("a positive integer <= 16", ge=1, le=16)] = msgspec.field(
+        default=1, name="outboundIPs"
+    )
     idle_timeout: Annotated[int, M("an integer >= 4 <= 120", ge=4, le=120, description="minutes")] = 30
-    max_surge: Annotated[Union[str, int], M("a string", description='every pool\'s upgradeSettings.maxSurge ("1", "33%")')] = "10%"
+    max_surge: Annotated[
+        str | int, M("a string", description='every pool\'s upgradeSettings.maxSurge ("1", "33%")')
+    ] = "10%"
     used_ports: Annotated[int, M("a non-negative integer", ge=0)] = 60
     seed: Annotated[int, M("a non-negative integer", ge=0)] = 1
-    nodes: Annotated[dict[Union[str, int], NodeTrafficDoc], M("a mapping of node reference -> traffic", error="expected a mapping of node reference -> traffic")] = {}
+    nodes: Annotated[
+        dict[str | int, NodeTrafficDoc],
+        M("a mapping of node reference -> traffic", error="expected a mapping of node reference -> traffic"),
+    ] = {}
 
 
 def _duration(v: Any, file: str, path: str) -> float:
@@ -90,24 +114,37 @@ def _duration(v: Any, file: str, path: str) -> float:
 def build_azure_section(doc: AzureDoc, file: str) -> AzureLabSpec:
     """The ``azure:`` section of ``file`` (decoded as :class:`AzureDoc`); errors name the key."""
     if doc.allocated_outbound_ports % 8:
-        raise ScenarioError(f"{file}: azure.allocatedOutboundPorts: must be a multiple of 8, "
-                            f"got {doc.allocated_outbound_ports}")
+        raise ScenarioError(
+            f"{file}: azure.allocatedOutboundPorts: must be a multiple of 8, got {doc.allocated_outbound_ports}"
+        )
     surge = str(doc.max_surge)
     if not re.fullmatch(r"\d{1,4}%?", surge):
         raise ScenarioError(f"{file}: azure.maxSurge: invalid value {surge!r} (expected \\d{{1,4}}%?)")
     outbound = next((c for c in OUTBOUND_TYPES if c.lower() == doc.outbound_type.lower()), None)
     if outbound is None:
-        raise ScenarioError(f"{file}: azure.outboundType: expected one of {', '.join(OUTBOUND_TYPES)}, "
-                            f"got {show(doc.outbound_type)}")
+        raise ScenarioError(
+            f"{file}: azure.outboundType: expected one of {', '.join(OUTBOUND_TYPES)}, got {show(doc.outbound_type)}"
+        )
     nodes = []
     for ref, n in doc.nodes.items():
         path = f"azure.nodes.{ref}"
-        nodes.append(NodeTraffic(
-            ref=ref, used_ports=None if n.used_ports is UNSET else n.used_ports,
-            ramp_to=None if n.ramp_to is UNSET else n.ramp_to,
-            ramp_start=_duration(n.ramp_start, file, f"{path}.rampStart"),
-            ramp_duration=max(_duration(n.ramp_duration, file, f"{path}.rampDuration"), 1.0),
-            failed_per_minute=n.failed_per_minute))
-    return AzureLabSpec(outbound_type=outbound, allocated_outbound_ports=doc.allocated_outbound_ports,
-                        outbound_ips=doc.outbound_ips, idle_timeout=doc.idle_timeout, max_surge=surge,
-                        used_ports=doc.used_ports, seed=doc.seed, nodes=tuple(nodes))
+        nodes.append(
+            NodeTraffic(
+                ref=ref,
+                used_ports=None if n.used_ports is UNSET else n.used_ports,
+                ramp_to=None if n.ramp_to is UNSET else n.ramp_to,
+                ramp_start=_duration(n.ramp_start, file, f"{path}.rampStart"),
+                ramp_duration=max(_duration(n.ramp_duration, file, f"{path}.rampDuration"), 1.0),
+                failed_per_minute=n.failed_per_minute,
+            )
+        )
+    return AzureLabSpec(
+        outbound_type=outbound,
+        allocated_outbound_ports=doc.allocated_outbound_ports,
+        outbound_ips=doc.outbound_ips,
+        idle_timeout=doc.idle_timeout,
+        max_surge=surge,
+        used_ports=doc.used_ports,
+        seed=doc.seed,
+        nodes=tuple(nodes),
+    )

@@ -13,7 +13,8 @@ import ipaddress
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from . import objects as O
 from .records import AgentState, EventState, LabAgentPod, LabPod, NodeState, ServiceState
@@ -22,14 +23,31 @@ from .scenario.model import ntoa
 from .store import KINDS, NAMESPACED, RESOURCES, Entry, LabStore, WatchEvent
 
 # importable from here as before: the store and the records used to live in this module
-__all__ = ["AGENT_NAME", "AGENT_NAMESPACE", "KINDS", "NAMESPACED", "RESOURCES", "ClusterState", "Entry",
-           "EventState", "EventTimeline", "LabAgentPod", "LabPod", "LabStore", "NodeState", "ServiceState",
-           "WatchEvent"]
+__all__ = [
+    "AGENT_NAME",
+    "AGENT_NAMESPACE",
+    "KINDS",
+    "NAMESPACED",
+    "RESOURCES",
+    "ClusterState",
+    "Entry",
+    "EventState",
+    "EventTimeline",
+    "LabAgentPod",
+    "LabPod",
+    "LabStore",
+    "NodeState",
+    "ServiceState",
+    "WatchEvent",
+]
 
 AGENT_NAMESPACE = "aksnet-top"
 AGENT_NAME = "aksnet-top-agent"
-AGENT_LABELS = {"app.kubernetes.io/name": AGENT_NAME, "app.kubernetes.io/part-of": "aksnet-top",
-                "app.kubernetes.io/component": "agent"}
+AGENT_LABELS = {
+    "app.kubernetes.io/name": AGENT_NAME,
+    "app.kubernetes.io/part-of": "aksnet-top",
+    "app.kubernetes.io/component": "agent",
+}
 AGENT_IMAGE = "ghcr.io/aksnet-top/aksnet-top:0.1.0"
 
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
@@ -39,8 +57,7 @@ DEPLOYMENTS = (("coredns", None), ("coredns-autoscaler", 1), ("metrics-server", 
 class ClusterState:
     """Mutable cluster; every method is thread-safe and emits watch events."""
 
-    def __init__(self, scenario: Scenario, clock: Callable[[], float] = time.time,
-                 log_size: int = 10_000):
+    def __init__(self, scenario: Scenario, clock: Callable[[], float] = time.time, log_size: int = 10_000):
         self.scenario = scenario
         self.clock = clock
         self.pools = {p.name: p for p in scenario.pools}
@@ -52,29 +69,44 @@ class ClusterState:
         self.pods_by_node: dict[str, set[str]] = {}
         self.services: dict[tuple[str, str], ServiceState] = {}
         self.events: dict[tuple[str, str], EventState] = {}
-        self.agents: dict[str, AgentState] = {}        # node name -> its agent pod
-        self._agent_nodes: dict[str, str] = {}           # agent pod name -> node name
+        self.agents: dict[str, AgentState] = {}  # node name -> its agent pod
+        self._agent_nodes: dict[str, str] = {}  # agent pod name -> node name
         # its own stream: agent pods must not shift the names the scenario's pods get
         self._agent_rng = random.Random(f"{scenario.cluster.name}/{scenario.name}/agents")
         self.hashes = {app: self._rand(10) for app, _ in DEPLOYMENTS}
-        self.hashes.update({a: self._rand(5, "0123456789") + self._rand(3) for a in ("node-local-dns", "kube-proxy", "cilium")})
+        self.hashes.update(
+            {a: self._rand(5, "0123456789") + self._rand(3) for a in ("node-local-dns", "kube-proxy", "cilium")}
+        )
         c = scenario.cluster
         t0 = self.clock()
         self.t0 = t0
         self.created = t0 - c.age
         self._next_instance = {p.name: p.count for p in scenario.pools}
         specs = scenario.nodes()
-        self._next_ip = (int(ipaddress.IPv4Address(specs[-1].ip)) + scenario.ip_stride(specs[-1].pool)
-                         if specs else int(c.subnet_cidr.network_address) + 4)
+        self._next_ip = (
+            int(ipaddress.IPv4Address(specs[-1].ip)) + scenario.ip_stride(specs[-1].pool)
+            if specs
+            else int(c.subnet_cidr.network_address) + 4
+        )
         self._next_cidr = len(specs)
         with self.lock:
             for i, s in enumerate(specs):
                 o = s.override
                 age = o.age if o and o.age is not None else c.age - 600 - 60 * i
                 created = t0 - max(age, 60.0)
-                n = NodeState(name=s.name, pool=s.pool, instance=s.instance, ip=s.ip, pod_cidr=s.pod_cidr,
-                              zone=s.zone, uid=O.make_uid(c.name, "node", s.name), created=created,
-                              ready_since=created + 40, route_since=created + 20, cordon_since=t0 - 300)
+                n = NodeState(
+                    name=s.name,
+                    pool=s.pool,
+                    instance=s.instance,
+                    ip=s.ip,
+                    pod_cidr=s.pod_cidr,
+                    zone=s.zone,
+                    uid=O.make_uid(c.name, "node", s.name),
+                    created=created,
+                    ready_since=created + 40,
+                    route_since=created + 20,
+                    cordon_since=t0 - 300,
+                )
                 n.next_pod_ip = self._first_pod_ip(n)
                 if o:
                     n.ready, n.reason, n.message = o.ready, o.reason, o.message
@@ -84,8 +116,13 @@ class ClusterState:
                     n.network_unavailable = o.network_unavailable
                 self.nodes[n.name] = n
                 self.pods_by_node[n.name] = set()
-            for name in ("default", "kube-node-lease", "kube-public", "kube-system",
-                         *sorted({s.namespace for s in scenario.services})):
+            for name in (
+                "default",
+                "kube-node-lease",
+                "kube-public",
+                "kube-system",
+                *sorted({s.namespace for s in scenario.services}),
+            ):
                 self.store.put("namespaces", O.namespace_object(self, name, self.created))
             for n in self.nodes.values():
                 self._put_node(n)
@@ -145,16 +182,29 @@ class ClusterState:
             name = f"{app}-{self._rand(5)}"
             while name in self.pods:
                 name = f"{app}-{self._rand(5)}"
-            p = self._add_pod(LabPod(name=name, app=app, node=n.name, ip=n.ip, host_ip=n.ip,
-                                       uid=O.make_uid(c.name, "pod", name), created=created,
-                                       template_hash=self.hashes[app], ready_since=created + 10))
+            p = self._add_pod(
+                LabPod(
+                    name=name,
+                    app=app,
+                    node=n.name,
+                    ip=n.ip,
+                    host_ip=n.ip,
+                    uid=O.make_uid(c.name, "pod", name),
+                    created=created,
+                    template_hash=self.hashes[app],
+                    ready_since=created + 10,
+                )
+            )
             if put:
                 self._put_pod(p)
 
     def _pick_node(self, app: str, slot: int, avoid: str | None) -> NodeState | None:
         """Deployment pods go to schedulable, ready system nodes, spread round-robin."""
-        cands = [n for n in self.nodes.values()
-                 if self.pools[n.pool].mode == "System" and not n.cordoned and n.ready == "True" and n.name != avoid]
+        cands = [
+            n
+            for n in self.nodes.values()
+            if self.pools[n.pool].mode == "System" and not n.cordoned and n.ready == "True" and n.name != avoid
+        ]
         if not cands:
             cands = [n for n in self.nodes.values() if not n.cordoned and n.name != avoid]
         if not cands:
@@ -170,9 +220,20 @@ class ClusterState:
         name = f"{app}-{self.hashes[app]}-{self._rand(5)}"
         while name in self.pods:
             name = f"{app}-{self.hashes[app]}-{self._rand(5)}"
-        return self._add_pod(LabPod(name=name, app=app, node=n.name, ip=self._alloc_pod_ip(n), host_ip=n.ip,
-                                      uid=O.make_uid(c.name, "pod", name), created=created,
-                                      template_hash=self.hashes[app], ready_since=created + 15, replica=slot))
+        return self._add_pod(
+            LabPod(
+                name=name,
+                app=app,
+                node=n.name,
+                ip=self._alloc_pod_ip(n),
+                host_ip=n.ip,
+                uid=O.make_uid(c.name, "pod", name),
+                created=created,
+                template_hash=self.hashes[app],
+                ready_since=created + 15,
+                replica=slot,
+            )
+        )
 
     def _init_services(self) -> None:
         c = self.scenario.cluster
@@ -180,23 +241,61 @@ class ClusterState:
         taken = {str(svc_net[1]), str(c.dns_service_ip)}
         created = self.created + 60
         builtin = [
-            ServiceState("default", "kubernetes", "ClusterIP", str(svc_net[1]),
-                         [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443}], {}, None,
-                         {"component": "apiserver", "provider": "kubernetes"}, {}, "", self.created),
-            ServiceState("kube-system", "kube-dns", "ClusterIP", str(c.dns_service_ip),
-                         [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
-                          {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}],
-                         {"k8s-app": "kube-dns"}, None,
-                         {"addonmanager.kubernetes.io/mode": "Reconcile", "k8s-app": "kube-dns",
-                          "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"},
-                         {}, "", created),
+            ServiceState(
+                "default",
+                "kubernetes",
+                "ClusterIP",
+                str(svc_net[1]),
+                [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443}],
+                {},
+                None,
+                {"component": "apiserver", "provider": "kubernetes"},
+                {},
+                "",
+                self.created,
+            ),
+            ServiceState(
+                "kube-system",
+                "kube-dns",
+                "ClusterIP",
+                str(c.dns_service_ip),
+                [
+                    {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                    {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                ],
+                {"k8s-app": "kube-dns"},
+                None,
+                {
+                    "addonmanager.kubernetes.io/mode": "Reconcile",
+                    "k8s-app": "kube-dns",
+                    "kubernetes.io/cluster-service": "true",
+                    "kubernetes.io/name": "CoreDNS",
+                },
+                {},
+                "",
+                created,
+            ),
         ]
         ms_ip = self._svc_ip("kube-system/metrics-server", taken)
-        builtin.append(ServiceState("kube-system", "metrics-server", "ClusterIP", ms_ip,
-                                    [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}],
-                                    {"k8s-app": "metrics-server"}, None,
-                                    {"addonmanager.kubernetes.io/mode": "Reconcile", "k8s-app": "metrics-server",
-                                     "kubernetes.io/cluster-service": "true"}, {}, "", created))
+        builtin.append(
+            ServiceState(
+                "kube-system",
+                "metrics-server",
+                "ClusterIP",
+                ms_ip,
+                [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}],
+                {"k8s-app": "metrics-server"},
+                None,
+                {
+                    "addonmanager.kubernetes.io/mode": "Reconcile",
+                    "k8s-app": "metrics-server",
+                    "kubernetes.io/cluster-service": "true",
+                },
+                {},
+                "",
+                created,
+            )
+        )
         node_port = 30000 + self._rng.randrange(2000)
         for sp in self.scenario.services:
             ip = str(sp.cluster_ip) if sp.cluster_ip else self._svc_ip(f"{sp.namespace}/{sp.name}", taken)
@@ -206,8 +305,9 @@ class ClusterState:
                 d: dict[str, Any] = {}
                 if p.name or len(sp.ports) > 1:
                     d["name"] = p.name or f"port-{k}"
-                d.update(port=p.port, protocol=p.protocol,
-                         targetPort=p.target_port if p.target_port is not None else p.port)
+                d.update(
+                    port=p.port, protocol=p.protocol, targetPort=p.target_port if p.target_port is not None else p.port
+                )
                 if sp.type in ("LoadBalancer", "NodePort"):
                     node_port += 1 + self._rng.randrange(300)
                     if node_port > 32767:
@@ -217,8 +317,21 @@ class ClusterState:
             ann = dict(sp.annotations)
             if sp.internal:
                 ann["service.beta.kubernetes.io/azure-load-balancer-internal"] = "true"
-            builtin.append(ServiceState(sp.namespace, sp.name, sp.type, ip, ports, dict(sp.selector), sp.external_ip,
-                                        dict(sp.labels), ann, "", self.created + 3600))
+            builtin.append(
+                ServiceState(
+                    sp.namespace,
+                    sp.name,
+                    sp.type,
+                    ip,
+                    ports,
+                    dict(sp.selector),
+                    sp.external_ip,
+                    dict(sp.labels),
+                    ann,
+                    "",
+                    self.created + 3600,
+                )
+            )
         for s in builtin:
             s.uid = O.make_uid(c.name, "svc", s.namespace, s.name)
             self.services[(s.namespace, s.name)] = s
@@ -228,9 +341,21 @@ class ClusterState:
             for ev in sp.events:
                 name = f"{s.name}.{(O.make_uid(s.uid, ev.reason).replace('-', ''))[:16]}"
                 last = self.t0 - 90
-                e = EventState(s.namespace, name, "Service", s.name, s.uid, ev.reason, ev.message, ev.type,
-                               ev.count, ev.component, last - 300 * (ev.count - 1) - 60, last,
-                               O.make_uid(c.name, "event", s.namespace, name))
+                e = EventState(
+                    s.namespace,
+                    name,
+                    "Service",
+                    s.name,
+                    s.uid,
+                    ev.reason,
+                    ev.message,
+                    ev.type,
+                    ev.count,
+                    ev.component,
+                    last - 300 * (ev.count - 1) - 60,
+                    last,
+                    O.make_uid(c.name, "event", s.namespace, name),
+                )
                 self.events[(e.namespace, e.name)] = e
                 self.store.put("events", O.event_object(self, e))
 
@@ -284,10 +409,21 @@ class ClusterState:
             now = self.now()
             name = sc.node_name(pool, inst)
             zone = f"{c.location}-{p.zones[inst % len(p.zones)]}" if p.zones else "0"
-            n = NodeState(name=name, pool=pool, instance=inst, ip=ip, pod_cidr=pod_cidr, zone=zone,
-                          uid=O.make_uid(c.name, "node", name, str(now)), created=now,
-                          ready="True" if ready else "False", ready_since=now, route_since=now,
-                          network_unavailable=(not ready and c.network_plugin == "kubenet"), cordon_since=now)
+            n = NodeState(
+                name=name,
+                pool=pool,
+                instance=inst,
+                ip=ip,
+                pod_cidr=pod_cidr,
+                zone=zone,
+                uid=O.make_uid(c.name, "node", name, str(now)),
+                created=now,
+                ready="True" if ready else "False",
+                ready_since=now,
+                route_since=now,
+                network_unavailable=(not ready and c.network_plugin == "kubenet"),
+                cordon_since=now,
+            )
             if not ready:
                 n.reason = "KubeletNotReady"
             n.next_pod_ip = self._first_pod_ip(n)
@@ -316,8 +452,9 @@ class ClusterState:
                 if q is not None:
                     self._put_pod(q)
 
-    def set_node_ready(self, ref: int | str, ready: bool | str = True, reason: str | None = None,
-                       message: str | None = None) -> None:
+    def set_node_ready(
+        self, ref: int | str, ready: bool | str = True, reason: str | None = None, message: str | None = None
+    ) -> None:
         with self.lock:
             n = self._node(ref)
             st = "True" if ready is True or ready == "True" else "Unknown" if ready == "Unknown" else "False"
@@ -393,8 +530,21 @@ class ClusterState:
                     break
             else:
                 ename = f"{s.name}.{O.make_uid(s.uid, reason, message).replace('-', '')[:16]}"
-                e = EventState(ns, ename, "Service", s.name, s.uid, reason, message, type, 1,
-                               "service-controller", now, now, O.make_uid("event", ns, ename))
+                e = EventState(
+                    ns,
+                    ename,
+                    "Service",
+                    s.name,
+                    s.uid,
+                    reason,
+                    message,
+                    type,
+                    1,
+                    "service-controller",
+                    now,
+                    now,
+                    O.make_uid("event", ns, ename),
+                )
                 self.events[(ns, ename)] = e
             self.store.put("events", O.event_object(self, e))
 
@@ -448,8 +598,7 @@ class ClusterState:
         a = self.agents.get(node)
         if a is not None:
             old = a.spec
-            replace = (old.ip != spec.ip or old.port != spec.port
-                       or (old.phase == "Running" and spec.phase == "Pending"))
+            replace = old.ip != spec.ip or old.port != spec.port or (old.phase == "Running" and spec.phase == "Pending")
             if not replace:
                 a.spec = spec
                 changed = old.phase != spec.phase or old.ready != spec.ready or old.restarts != spec.restarts
@@ -470,8 +619,15 @@ class ClusterState:
         ip = None
         if spec.phase == "Running":
             ip = spec.ip or self._alloc_pod_ip(self.nodes[node])
-        a = AgentState(node=node, name=name, uid=O.make_uid(self.scenario.cluster.name, "pod", name, str(now)),
-                        spec=spec, ip=ip, created=now, ready_since=now)
+        a = AgentState(
+            node=node,
+            name=name,
+            uid=O.make_uid(self.scenario.cluster.name, "pod", name, str(now)),
+            spec=spec,
+            ip=ip,
+            created=now,
+            ready_since=now,
+        )
         self.agents[node] = a
         self._agent_nodes[name] = node
         self._put_agent(a)
@@ -496,28 +652,51 @@ class ClusterState:
         rev = ds_uid.replace("-", "")[:10]
         unready = {"reason": "ContainersNotReady", "message": "containers with unready status: [agent]"}
         image_id = (O.make_uid("img", AGENT_IMAGE).replace("-", "") * 2)[:64]
-        status_c: dict[str, Any] = {"name": "agent", "image": AGENT_IMAGE, "imageID": "", "ready": ready,
-                                    "restartCount": a.spec.restarts, "started": running}
+        status_c: dict[str, Any] = {
+            "name": "agent",
+            "image": AGENT_IMAGE,
+            "imageID": "",
+            "ready": ready,
+            "restartCount": a.spec.restarts,
+            "started": running,
+        }
         if running:
-            status_c.update(imageID=f"{AGENT_IMAGE.rsplit(':', 1)[0]}@sha256:{image_id}",
-                            containerID=f"containerd://{(O.make_uid('ctr', a.name).replace('-', '') * 2)[:64]}",
-                            state={"running": {"startedAt": started}})
+            status_c.update(
+                imageID=f"{AGENT_IMAGE.rsplit(':', 1)[0]}@sha256:{image_id}",
+                containerID=f"containerd://{(O.make_uid('ctr', a.name).replace('-', '') * 2)[:64]}",
+                state={"running": {"startedAt": started}},
+            )
         else:
             status_c["state"] = {"waiting": {"reason": "ContainerCreating"}}
         host_ip = node.ip if node is not None else ""
         status: dict[str, Any] = {
             "phase": a.spec.phase,
             "conditions": [
-                {"type": "PodReadyToStartContainers", "status": "True" if running else "False",
-                 "lastProbeTime": None, "lastTransitionTime": started if running else created},
+                {
+                    "type": "PodReadyToStartContainers",
+                    "status": "True" if running else "False",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": started if running else created,
+                },
                 {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": created},
-                {"type": "Ready", "status": "True" if ready else "False", "lastProbeTime": None,
-                 "lastTransitionTime": rt, **({} if ready else unready)},
-                {"type": "ContainersReady", "status": "True" if ready else "False", "lastProbeTime": None,
-                 "lastTransitionTime": rt, **({} if ready else unready)},
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": rt,
+                    **({} if ready else unready),
+                },
+                {
+                    "type": "ContainersReady",
+                    "status": "True" if ready else "False",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": rt,
+                    **({} if ready else unready),
+                },
                 {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": created},
             ],
-            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+            "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],
             "startTime": created,
             "containerStatuses": [status_c],
             "qosClass": "Burstable",
@@ -526,33 +705,70 @@ class ClusterState:
             status["podIP"] = a.ip
             status["podIPs"] = [{"ip": a.ip}]
         return {
-            "kind": "Pod", "apiVersion": "v1",
+            "kind": "Pod",
+            "apiVersion": "v1",
             "metadata": {
-                "name": a.name, "generateName": f"{AGENT_NAME}-", "namespace": AGENT_NAMESPACE,
-                "uid": a.uid, "creationTimestamp": created,
+                "name": a.name,
+                "generateName": f"{AGENT_NAME}-",
+                "namespace": AGENT_NAMESPACE,
+                "uid": a.uid,
+                "creationTimestamp": created,
                 "labels": {**AGENT_LABELS, "controller-revision-hash": rev, "pod-template-generation": "1"},
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": AGENT_NAME,
-                                     "uid": ds_uid, "controller": True, "blockOwnerDeletion": True}],
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "DaemonSet",
+                        "name": AGENT_NAME,
+                        "uid": ds_uid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
             },
             "spec": {
-                "containers": [{
-                    "name": "agent", "image": AGENT_IMAGE, "imagePullPolicy": "IfNotPresent",
-                    "args": ["agent", "--listen", f":{a.spec.port}"],
-                    "ports": [{"containerPort": a.spec.port, "name": "http", "protocol": "TCP"}],
-                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP"},
-                                       "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1,
-                                       "failureThreshold": 3},
-                    "resources": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
-                    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                        "capabilities": {"add": ["NET_RAW"], "drop": ["ALL"]}},
-                    "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
-                }],
-                "nodeName": a.node, "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
-                "serviceAccountName": AGENT_NAME, "serviceAccount": AGENT_NAME,
-                "schedulerName": "default-scheduler", "priority": 0, "enableServiceLinks": True,
-                "terminationGracePeriodSeconds": 5, "preemptionPolicy": "PreemptLowerPriority",
-                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [a.node]}]}]}}},
+                "containers": [
+                    {
+                        "name": "agent",
+                        "image": AGENT_IMAGE,
+                        "imagePullPolicy": "IfNotPresent",
+                        "args": ["agent", "--listen", f":{a.spec.port}"],
+                        "ports": [{"containerPort": a.spec.port, "name": "http", "protocol": "TCP"}],
+                        "readinessProbe": {
+                            "httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP"},
+                            "periodSeconds": 10,
+                            "timeoutSeconds": 1,
+                            "successThreshold": 1,
+                            "failureThreshold": 3,
+                        },
+                        "resources": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "capabilities": {"add": ["NET_RAW"], "drop": ["ALL"]},
+                        },
+                        "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File",
+                    }
+                ],
+                "nodeName": a.node,
+                "restartPolicy": "Always",
+                "dnsPolicy": "ClusterFirst",
+                "serviceAccountName": AGENT_NAME,
+                "serviceAccount": AGENT_NAME,
+                "schedulerName": "default-scheduler",
+                "priority": 0,
+                "enableServiceLinks": True,
+                "terminationGracePeriodSeconds": 5,
+                "preemptionPolicy": "PreemptLowerPriority",
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [a.node]}]}
+                            ]
+                        }
+                    }
+                },
                 "tolerations": [
                     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
                     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
@@ -599,8 +815,13 @@ class EventTimeline:
     thread that calls it as time passes, ``time_scale`` seconds per scenario second.
     """
 
-    def __init__(self, state: ClusterState, events: Iterable[TimedEvent], time_scale: float = 1.0,
-                 on_error: Callable[[TimedEvent, Exception], None] | None = None):
+    def __init__(
+        self,
+        state: ClusterState,
+        events: Iterable[TimedEvent],
+        time_scale: float = 1.0,
+        on_error: Callable[[TimedEvent, Exception], None] | None = None,
+    ):
         self.state = state
         self.events = list(events)
         self.time_scale = time_scale

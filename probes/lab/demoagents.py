@@ -46,9 +46,12 @@ class DemoAgents:
     def local(self) -> dict[str, Any]:
         """How the app's own `local` vantage reaches the same responders and targets, as
         plain data (the farm's ``local`` line; :mod:`probes.demo` makes VantageMaps of it)."""
-        return {"dns_overrides": {k: list(v) for k, v in self.dns_overrides.items()},
-                "egress_dns": list(self.egress_dns) if self.egress_dns else None,
-                "dial": dict(self.dial), "extra_targets": list(self.extra_targets)}
+        return {
+            "dns_overrides": {k: list(v) for k, v in self.dns_overrides.items()},
+            "egress_dns": list(self.egress_dns) if self.egress_dns else None,
+            "dial": dict(self.dial),
+            "extra_targets": list(self.extra_targets),
+        }
 
     def stop(self, timeout: float = 2.0, wait: bool = False) -> None:
         """End the farm; `wait`: return only once it has exited (else a thread reaps it)."""
@@ -69,24 +72,33 @@ def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) 
         "scenario": getattr(lab, "scenario_arg", None) or lab.scenario.name,
         "nodes": getattr(lab, "nodes_arg", None),
         "agents": nodes[:max_agents],
-        "dns_service_ip": str(c.dns_service_ip), "nodelocal": bool(c.node_local_dns),
+        "dns_service_ip": str(c.dns_service_ip),
+        "nodelocal": bool(c.node_local_dns),
         "localdns_nodes": nodes[:max_agents] if c.local_dns else [],
-        "interval": dns.interval, "timeout": dns.timeout,
-        "egress_interval": egress.interval, "egress_timeout": egress.timeout,
-        "mode": "connect", "names": list(dns.names), "targets": list(egress.targets),
+        "interval": dns.interval,
+        "timeout": dns.timeout,
+        "egress_interval": egress.interval,
+        "egress_timeout": egress.timeout,
+        "mode": "connect",
+        "names": list(dns.names),
+        "targets": list(egress.targets),
         "apiserver": f"127.0.0.1:{lab.port}",  # the agents check the API server too
     }
 
 
-def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS,
-          timeout: float = READY_TIMEOUT) -> DemoAgents:
+def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS, timeout: float = READY_TIMEOUT) -> DemoAgents:
     """Start the farm and register its agents as pods; DemoAgentsError on any failure."""
     request = farm_request(lab, dns, egress, max_agents)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "probes.lab.agentfarm"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "probes.lab.agentfarm"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     except OSError as e:
         raise DemoAgentsError(f"cannot start the demo agents: {e.strerror or e}") from None
     try:
@@ -104,7 +116,8 @@ def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS,
         agents = {str(n): _hostport(v) for n, v in ready["agents"].items()}
         local = ready.get("local") or {}
         farm = DemoAgents(
-            proc, agents,
+            proc,
+            agents,
             dns_overrides={str(k): _pair(v) for k, v in (local.get("dns_overrides") or {}).items()},
             egress_dns=_pair(local["egress_dns"]) if local.get("egress_dns") else None,
             dial={str(k): int(v) for k, v in (local.get("dial") or {}).items()},
@@ -151,6 +164,7 @@ def _pair(v: Any) -> tuple[str, int]:
 
 def _end(proc: subprocess.Popen, timeout: float, wait: bool = False) -> None:
     """Close its stdin (the farm's signal to stop), then wait; kill if it lingers."""
+
     def run() -> None:
         try:
             if proc.stdin is not None:

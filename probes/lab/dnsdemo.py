@@ -27,11 +27,11 @@ import re
 import threading
 from typing import Any
 
+from probes.dns.resolvers import LOCALDNS_IPS, NODELOCAL_IP
+from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
 from probes.lab.dnsserver import DnsResponder, responder_for
 from probes.lab.dnsspec import DnsLabSpec
 from probes.lab.scenario import ScenarioError
-from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
-from probes.dns.resolvers import LOCALDNS_IPS, NODELOCAL_IP
 
 MAX_NODES = 50
 
@@ -64,8 +64,14 @@ class DnsDemo:
 
     version = 0
 
-    def __init__(self, scenario: Any = None, *, spec: DnsLabSpec | None = None,
-                 max_nodes: int = MAX_NODES, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        scenario: Any = None,
+        *,
+        spec: DnsLabSpec | None = None,
+        max_nodes: int = MAX_NODES,
+        host: str = "127.0.0.1",
+    ) -> None:
         base = spec if spec is not None else spec_of(scenario)
         # node refs ('nodepool1/1') become names once, with the scenario at hand
         nodes = {resolve_node(scenario, k): tl for k, tl in base.nodes.items()}
@@ -78,9 +84,12 @@ class DnsDemo:
         self._started = False
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> "DnsDemo":
-        wanted = {"nodelocal": ("nodelocal", None, None), "kube-dns": ("kube-dns", None, None),
-                  "coredns": ("coredns", None, None)}
+    def start(self) -> DnsDemo:
+        wanted = {
+            "nodelocal": ("nodelocal", None, None),
+            "kube-dns": ("kube-dns", None, None),
+            "coredns": ("coredns", None, None),
+        }
         for node in self.spec.nodes:
             wanted[f"nodelocal/{node}"] = ("nodelocal", node, None)
         for node in self.spec.node_kube_dns:
@@ -89,8 +98,7 @@ class DnsDemo:
             wanted[f"coredns/{pod}"] = ("coredns", None, pod)
         try:
             for key, (kind, node, pod) in wanted.items():
-                self.responders[key] = responder_for(self.spec, kind, node=node, pod=pod,
-                                                     host=self._host).start()
+                self.responders[key] = responder_for(self.spec, kind, node=node, pod=pod, host=self._host).start()
         except BaseException:
             self.stop()
             raise
@@ -106,7 +114,7 @@ class DnsDemo:
         self.responders.clear()
         self._started = False
 
-    def __enter__(self) -> "DnsDemo":
+    def __enter__(self) -> DnsDemo:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -30,8 +30,8 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
 
 import dns.flags
 import dns.message
@@ -42,7 +42,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from probes.lab.dnsspec import ANSWER, STEADY, Behaviour, Delay, DnsLabSpec, DnsFaultMode, DnsTimeline
+from probes.lab.dnsspec import ANSWER, STEADY, Behaviour, Delay, DnsFaultMode, DnsLabSpec, DnsTimeline
 
 CLUSTER_DOMAIN = dns.name.from_text("cluster.local.")
 DEFAULT_CLUSTER = {
@@ -90,8 +90,9 @@ class Reply:
     close: bool = False  # TCP: close the connection instead of answering
 
 
-def build_reply(wire: bytes, own: Behaviour, upstream: Behaviour, zone: Zone, rng: random.Random,
-                *, tcp: bool) -> Reply:
+def build_reply(
+    wire: bytes, own: Behaviour, upstream: Behaviour, zone: Zone, rng: random.Random, *, tcp: bool
+) -> Reply:
     """What a responder sends for one query `wire` (pure apart from `rng`)."""
     try:
         q = dns.message.from_wire(wire)
@@ -118,8 +119,13 @@ def build_reply(wire: bytes, own: Behaviour, upstream: Behaviour, zone: Zone, rn
         return Reply(wire[:2] + junk, delay)
     r = dns.message.make_response(q)
     if mode in (DnsFaultMode.SERVFAIL, DnsFaultMode.NXDOMAIN, DnsFaultMode.REFUSED):
-        r.set_rcode({DnsFaultMode.SERVFAIL: dns.rcode.SERVFAIL, DnsFaultMode.NXDOMAIN: dns.rcode.NXDOMAIN,
-                     DnsFaultMode.REFUSED: dns.rcode.REFUSED}[mode])
+        r.set_rcode(
+            {
+                DnsFaultMode.SERVFAIL: dns.rcode.SERVFAIL,
+                DnsFaultMode.NXDOMAIN: dns.rcode.NXDOMAIN,
+                DnsFaultMode.REFUSED: dns.rcode.REFUSED,
+            }[mode]
+        )
     elif mode == DnsFaultMode.TRUNCATE and not tcp:
         r.flags |= dns.flags.TC
     elif mode == DnsFaultMode.HUGE_TXT:
@@ -149,9 +155,18 @@ def build_reply(wire: bytes, own: Behaviour, upstream: Behaviour, zone: Zone, rn
 class DnsResponder:
     """A loopback DNS server. Thread-safe controls; start()/stop() from any thread."""
 
-    def __init__(self, timeline: DnsTimeline | Behaviour = STEADY, *, upstream: DnsTimeline | Behaviour = STEADY,
-                 host: str = "127.0.0.1", port: int = 0, zone: Zone | None = None, seed: int = 0,
-                 clock: Callable[[], float] = time.monotonic, name: str = "") -> None:
+    def __init__(
+        self,
+        timeline: DnsTimeline | Behaviour = STEADY,
+        *,
+        upstream: DnsTimeline | Behaviour = STEADY,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        zone: Zone | None = None,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "",
+    ) -> None:
         self.name = name
         self._host = host
         self._want_port = port
@@ -183,8 +198,13 @@ class DnsResponder:
     def queries(self) -> int:
         return self.udp_queries + self.tcp_queries
 
-    def set_behaviour(self, timeline: DnsTimeline | Behaviour, *, upstream: DnsTimeline | Behaviour | None = None,
-                      restart_clock: bool = False) -> None:
+    def set_behaviour(
+        self,
+        timeline: DnsTimeline | Behaviour,
+        *,
+        upstream: DnsTimeline | Behaviour | None = None,
+        restart_clock: bool = False,
+    ) -> None:
         """Change behaviour now (timed changes count from start, or from now with
         `restart_clock`)."""
         with self._lock:
@@ -205,7 +225,7 @@ class DnsResponder:
             self.udp_queries = self.tcp_queries = 0
 
     # --- lifecycle ---------------------------------------------------------------------
-    def start(self) -> "DnsResponder":
+    def start(self) -> DnsResponder:
         fam = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         for _ in range(50):
             udp = socket.socket(fam, socket.SOCK_DGRAM)
@@ -252,7 +272,7 @@ class DnsResponder:
         self._heap.clear()
         self._udp = self._tcp = None
 
-    def __enter__(self) -> "DnsResponder":
+    def __enter__(self) -> DnsResponder:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -369,8 +389,8 @@ class DnsResponder:
             n = int.from_bytes(buf[:2], "big")
             if len(buf) < 2 + n:
                 break
-            wire = bytes(buf[2:2 + n])
-            del buf[:2 + n]
+            wire = bytes(buf[2 : 2 + n])
+            del buf[: 2 + n]
             reply = self._reply(wire, tcp=True)
             if reply.close:
                 self._drop(sel, conn)
@@ -396,14 +416,28 @@ def _tl(x: DnsTimeline | Behaviour) -> DnsTimeline:
     return x if isinstance(x, DnsTimeline) else DnsTimeline(base=x)
 
 
-def responder_for(spec: DnsLabSpec, kind: str, *, node: str | None = None, pod: str | None = None,
-                  host: str = "127.0.0.1", port: int = 0,
-                  clock: Callable[[], float] = time.monotonic) -> DnsResponder:
+def responder_for(
+    spec: DnsLabSpec,
+    kind: str,
+    *,
+    node: str | None = None,
+    pod: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Callable[[], float] = time.monotonic,
+) -> DnsResponder:
     """A (not yet started) responder for one resolver of the lab, as `spec` describes."""
     seed = zlib.crc32(f"{spec.seed}/{kind}/{node}/{pod}".encode())
-    return DnsResponder(spec.timeline_for(kind, node=node, pod=pod), upstream=spec.upstream,
-                        host=host, port=port, zone=_zone_from(spec), seed=seed, clock=clock,
-                        name=f"{kind}" + (f"/{node}" if node else "") + (f"/{pod}" if pod else ""))
+    return DnsResponder(
+        spec.timeline_for(kind, node=node, pod=pod),
+        upstream=spec.upstream,
+        host=host,
+        port=port,
+        zone=_zone_from(spec),
+        seed=seed,
+        clock=clock,
+        name=f"{kind}" + (f"/{node}" if node else "") + (f"/{pod}" if pod else ""),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,9 +65,10 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Annotated, Any, ClassVar, Mapping, Union
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -138,7 +139,7 @@ class DnsTimeline:
         return current
 
     @staticmethod
-    def constant(behaviour: Behaviour) -> "DnsTimeline":
+    def constant(behaviour: Behaviour) -> DnsTimeline:
         return DnsTimeline(base=behaviour)
 
 
@@ -185,7 +186,9 @@ class DnsLabSpec:
 
 _MODES = ", ".join(m.value for m in DnsFaultMode)
 _DURATION = "must be a duration (number or '30s', '250ms'), got {got}"
-Ms = Annotated[Union[int, float, str], M(error=_DURATION, description="milliseconds, or a string with a unit: 250us, 2ms, 1.5s")]
+Ms = Annotated[
+    int | float | str, M(error=_DURATION, description="milliseconds, or a string with a unit: 250us, 2ms, 1.5s")
+]
 
 
 class NormalDelayDoc(Doc, kw_only=True):
@@ -193,18 +196,27 @@ class NormalDelayDoc(Doc, kw_only=True):
     unknown_key_here: ClassVar[bool] = True
     not_mapping: ClassVar[str] = "must be {{mean: ms, stddev: ms}}"
 
-    mean: Annotated[Union[int, float, str], M(error=_DURATION, missing="must be {mean: ms, stddev: ms}")]
-    stddev: Annotated[Union[int, float, str], M(error=_DURATION, missing="must be {mean: ms, stddev: ms}")]
+    mean: Annotated[int | float | str, M(error=_DURATION, missing="must be {mean: ms, stddev: ms}")]
+    stddev: Annotated[int | float | str, M(error=_DURATION, missing="must be {mean: ms, stddev: ms}")]
 
 
 class DelayDistributionDoc(Doc, kw_only=True):
     unknown_key: ClassVar[str] = "unknown delay distribution; use 'uniform' or 'normal'"
 
-    uniform: Annotated[list[Union[int, float, str]], M(error="must be [low_ms, high_ms]", description="[low_ms, high_ms]")] | UnsetType = UNSET
+    uniform: (
+        Annotated[list[int | float | str], M(error="must be [low_ms, high_ms]", description="[low_ms, high_ms]")]
+        | UnsetType
+    ) = UNSET
     normal: NormalDelayDoc | UnsetType = UNSET
 
 
-Delay_ = Annotated[Union[float, str, DelayDistributionDoc], M(error=_DURATION, description="added before every answer: ms, '2ms', {uniform: [lo, hi]} or {normal: {mean, stddev}}")]
+Delay_ = Annotated[
+    float | str | DelayDistributionDoc,
+    M(
+        error=_DURATION,
+        description="added before every answer: ms, '2ms', {uniform: [lo, hi]} or {normal: {mean, stddev}}",
+    ),
+]
 
 
 class DnsChangeDoc(Doc, kw_only=True):
@@ -213,12 +225,39 @@ class DnsChangeDoc(Doc, kw_only=True):
     unknown_key: ClassVar[str] = "unknown key"
     not_mapping: ClassVar[str] = "must be a mapping with 'at' and behaviour keys"
 
-    at: Annotated[Union[int, float, str], M(error="must be a duration (number or '30s', '250ms'), got {got}", missing="missing; say when the change happens, e.g. '30s'", description="seconds after the start")]
-    behaviour: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', extra_json_schema={"enum": [m.value for m in DnsFaultMode]})] | UnsetType = UNSET
-    behavior: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', description="American spelling of behaviour")] | UnsetType = UNSET
+    at: Annotated[
+        int | float | str,
+        M(
+            error="must be a duration (number or '30s', '250ms'), got {got}",
+            missing="missing; say when the change happens, e.g. '30s'",
+            description="seconds after the start",
+        ),
+    ]
+    behaviour: (
+        Annotated[
+            str,
+            M(
+                error=f"unknown behaviour {{got}}; expected one of {_MODES}",
+                extra_json_schema={"enum": [m.value for m in DnsFaultMode]},
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    behavior: (
+        Annotated[
+            str,
+            M(
+                error=f"unknown behaviour {{got}}; expected one of {_MODES}",
+                description="American spelling of behaviour",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     delay: Delay_ | UnsetType = UNSET
     tcp: Annotated[bool, M(error="must be true or false, got {got}")] | UnsetType = UNSET
-    txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = UNSET
+    txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = (
+        UNSET
+    )
 
 
 class DnsBlockDoc(Doc, kw_only=True):
@@ -227,15 +266,47 @@ class DnsBlockDoc(Doc, kw_only=True):
     unknown_key: ClassVar[str] = "unknown key; expected one of behaviour, changes, delay, tcp, txt_size"
     not_mapping: ClassVar[str] = "must be a mapping of behaviour keys, got {type}"
 
-    behaviour: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', extra_json_schema={"enum": [m.value for m in DnsFaultMode]})] | UnsetType = UNSET
-    behavior: Annotated[str, M(error=f'unknown behaviour {{got}}; expected one of {_MODES}', description="American spelling of behaviour")] | UnsetType = UNSET
+    behaviour: (
+        Annotated[
+            str,
+            M(
+                error=f"unknown behaviour {{got}}; expected one of {_MODES}",
+                extra_json_schema={"enum": [m.value for m in DnsFaultMode]},
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    behavior: (
+        Annotated[
+            str,
+            M(
+                error=f"unknown behaviour {{got}}; expected one of {_MODES}",
+                description="American spelling of behaviour",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     delay: Delay_ | UnsetType = UNSET
-    tcp: Annotated[bool, M(error="must be true or false, got {got}", description="false: the TCP retry is refused")] | UnsetType = UNSET
-    txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = UNSET
-    changes: Annotated[list[DnsChangeDoc], M(error="must be a list of {{at: ..., behaviour: ...}}", description="in increasing at order")] = []
+    tcp: (
+        Annotated[bool, M(error="must be true or false, got {got}", description="false: the TCP retry is refused")]
+        | UnsetType
+    ) = UNSET
+    txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = (
+        UNSET
+    )
+    changes: Annotated[
+        list[DnsChangeDoc],
+        M(error="must be a list of {{at: ..., behaviour: ...}}", description="in increasing at order"),
+    ] = []
 
 
-Block = Annotated[Union[str, DnsBlockDoc], M(error="must be a mapping of behaviour keys, got {type}", description="a behaviour name (shorthand for {behaviour: NAME}) or a behaviour block")]
+Block = Annotated[
+    str | DnsBlockDoc,
+    M(
+        error="must be a mapping of behaviour keys, got {type}",
+        description="a behaviour name (shorthand for {behaviour: NAME}) or a behaviour block",
+    ),
+]
 
 
 class DnsNodeDoc(Doc, kw_only=True):
@@ -252,8 +323,14 @@ class DnsNamesDoc(Doc, kw_only=True):
     unknown_key_here: ClassVar[bool] = True
     not_mapping: ClassVar[str] = "must be a mapping with 'cluster' and/or 'external'"
 
-    cluster: Annotated[dict[str, Annotated[Union[str, int], M(error="must be an IPv4 address, got {got}")]], M(error="must be a mapping of name: IPv4 address")] = {}
-    external: Annotated[dict[str, Annotated[Union[str, int], M(error="must be an IPv4 address, got {got}")]], M(error="must be a mapping of name: IPv4 address")] = {}
+    cluster: Annotated[
+        dict[str, Annotated[str | int, M(error="must be an IPv4 address, got {got}")]],
+        M(error="must be a mapping of name: IPv4 address"),
+    ] = {}
+    external: Annotated[
+        dict[str, Annotated[str | int, M(error="must be an IPv4 address, got {got}")]],
+        M(error="must be a mapping of name: IPv4 address"),
+    ] = {}
 
 
 class DnsDoc(Doc, kw_only=True):
@@ -266,8 +343,13 @@ class DnsDoc(Doc, kw_only=True):
     kube_dns: Block | UnsetType = msgspec.field(default=UNSET, name="kube-dns")
     coredns: Block | UnsetType = UNSET
     upstream: Block | UnsetType = UNSET
-    nodes: Annotated[dict[Union[str, int], DnsNodeDoc], M(error="must be a mapping by name", description="per node: 'pool/N', an index or a name")] = {}
-    pods: Annotated[dict[Union[str, int], Block], M(error="must be a mapping by name", description="per CoreDNS pod, by pod name")] = {}
+    nodes: Annotated[
+        dict[str | int, DnsNodeDoc],
+        M(error="must be a mapping by name", description="per node: 'pool/N', an index or a name"),
+    ] = {}
+    pods: Annotated[
+        dict[str | int, Block], M(error="must be a mapping by name", description="per CoreDNS pod, by pod name")
+    ] = {}
     names: DnsNamesDoc | UnsetType = UNSET
 
 
@@ -317,8 +399,7 @@ def _delay(value: Any, where: str, path: str) -> Delay:
             return Delay("uniform", lo, hi)
         n = value.normal
         assert isinstance(n, NormalDelayDoc)
-        return Delay("normal", _ms(n.mean, where, f"{path}.normal.mean"),
-                     _ms(n.stddev, where, f"{path}.normal.stddev"))
+        return Delay("normal", _ms(n.mean, where, f"{path}.normal.mean"), _ms(n.stddev, where, f"{path}.normal.stddev"))
     return Delay("fixed", _ms(value, where, path))
 
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from probes.egress.targets import AKS_REQUIRED
+from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
 from probes.lab.dnsdemo import resolve_node
 from probes.lab.dnsserver import DnsResponder, Zone
 from probes.lab.egressspec import EgressLabSpec, PortRule
 from probes.lab.tcptargets import DROP_HOST, OPEN_HOST, REFUSED_HOST, LoopbackTargets
-from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
-from probes.egress.targets import AKS_REQUIRED
 
 MAX_NODES = 50
 FIRST_MIXED = 5  # 127.0.0.5: the first host whose behaviour depends on the port
@@ -50,8 +50,14 @@ class EgressDemo:
 
     version = 0
 
-    def __init__(self, scenario: Any = None, *, spec: EgressLabSpec | None = None,
-                 max_nodes: int = MAX_NODES, dns_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        scenario: Any = None,
+        *,
+        spec: EgressLabSpec | None = None,
+        max_nodes: int = MAX_NODES,
+        dns_host: str = "127.0.0.1",
+    ) -> None:
         base = spec if spec is not None else spec_of(scenario)
         nodes = {resolve_node(scenario, k, "egress"): v for k, v in base.nodes.items()}
         self.spec = EgressLabSpec(dict(base.names), nodes)
@@ -70,16 +76,16 @@ class EgressDemo:
         self._started = False
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> "EgressDemo":
+    def start(self) -> EgressDemo:
         try:
             base = LoopbackTargets().start(verify=False)  # verified by the tests; the demo must open fast
             self._targets.append(base)
             self._dial.update(base.dial_map())
-            mixed = sorted({r for v in self.views.values() for r in v.values()
-                            if not r.nxdomain and not r.uniform}, key=repr)
+            mixed = sorted(
+                {r for v in self.views.values() for r in v.values() if not r.nxdomain and not r.uniform}, key=repr
+            )
             if len(mixed) > MAX_MIXED:
-                raise ValueError(f"egress: {len(mixed)} different per-port rules; the lab has "
-                                 f"room for {MAX_MIXED}")
+                raise ValueError(f"egress: {len(mixed)} different per-port rules; the lab has room for {MAX_MIXED}")
             for rule in {r for v in self.views.values() for r in v.values() if r.uniform and not r.nxdomain}:
                 self.hosts[rule] = _UNIFORM[rule.default]
             for i, rule in enumerate(mixed):
@@ -92,10 +98,14 @@ class EgressDemo:
                 for p, b in rule.ports:
                     self._dial[f"{host}:{p}"] = port[b]
             for node, view in self.views.items():
-                zone = Zone(cluster={}, external={n: self.hosts[r] for n, r in view.items() if not r.nxdomain},
-                            synthesize_external=False)
-                self.responders[node] = DnsResponder(zone=zone, host=self._dns_host,
-                                                     name=f"egress-dns:{node or 'default'}").start()
+                zone = Zone(
+                    cluster={},
+                    external={n: self.hosts[r] for n, r in view.items() if not r.nxdomain},
+                    synthesize_external=False,
+                )
+                self.responders[node] = DnsResponder(
+                    zone=zone, host=self._dns_host, name=f"egress-dns:{node or 'default'}"
+                ).start()
         except BaseException:
             self.stop()
             raise
@@ -115,7 +125,7 @@ class EgressDemo:
         self._targets.clear()
         self._dial.clear()
 
-    def __enter__(self) -> "EgressDemo":
+    def __enter__(self) -> EgressDemo:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -155,6 +165,5 @@ class EgressDemo:
         dial = self.dial_map()
         out = [EgressVantage(LOCAL_VANTAGE, None, self.dns_for(None), dial, confine=True)]
         for node in sorted(topology.nodes, key=lambda n: n.name)[: self.max_nodes]:
-            out.append(EgressVantage(node_vantage(node.name), node.name, self.dns_for(node.name),
-                                     dial, confine=True))
+            out.append(EgressVantage(node_vantage(node.name), node.name, self.dns_for(node.name), dial, confine=True))
         return out

@@ -35,8 +35,9 @@ open, refused or drop``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Iterable, Mapping, Union
+from typing import Annotated, Any, ClassVar
 
 from .schemabase import Doc, M, convert
 
@@ -100,7 +101,13 @@ class EgressLabSpec:
 
 # --- the format (msgspec structs) --------------------------------------------------------
 
-Rule = Annotated[Union[str, dict[Union[str, int], Any]], M(error="must be a behaviour (open, refused, drop, nxdomain) or a mapping of port: behaviour, e.g. {{443: drop}}", description="open | refused | drop | nxdomain, or {PORT: behaviour, ..., default: behaviour}")]
+Rule = Annotated[
+    str | dict[str | int, Any],
+    M(
+        error="must be a behaviour (open, refused, drop, nxdomain) or a mapping of port: behaviour, e.g. {{443: drop}}",
+        description="open | refused | drop | nxdomain, or {PORT: behaviour, ..., default: behaviour}",
+    ),
+]
 
 
 class EgressDoc(Doc, kw_only=True):
@@ -108,8 +115,17 @@ class EgressDoc(Doc, kw_only=True):
 
     unknown_key: ClassVar[str] = "unknown key; expected one of {allowed}"
 
-    names: Annotated[dict[Union[str, int], Rule], M(error="must be a mapping of name: rule", description='every node\'s view; "*" = every other name')] = {}
-    nodes: Annotated[dict[Union[str, int], Annotated[Union[str, dict[Union[str, int], Rule]], M(error="must be a mapping of name: rule")]], M(error="must be a mapping of node: {{name: rule}}", description="per node ('pool/N', an index or a name): a rule for every name, or name: rule")] = {}
+    names: Annotated[
+        dict[str | int, Rule],
+        M(error="must be a mapping of name: rule", description='every node\'s view; "*" = every other name'),
+    ] = {}
+    nodes: Annotated[
+        dict[str | int, Annotated[str | dict[str | int, Rule], M(error="must be a mapping of name: rule")]],
+        M(
+            error="must be a mapping of node: {{name: rule}}",
+            description="per node ('pool/N', an index or a name): a rule for every name, or name: rule",
+        ),
+    ] = {}
 
 
 # --- building ----------------------------------------------------------------------------
@@ -131,8 +147,11 @@ def _rule(value: Any, where: str, path: str) -> PortRule:
     if isinstance(value, str):
         return PortRule(_behaviour(value, where, path, allow_nxdomain=True))
     if not isinstance(value, Mapping) or not value:
-        raise _err(where, path, "must be a behaviour (open, refused, drop, nxdomain) or a "
-                   "mapping of port: behaviour, e.g. {443: drop}")
+        raise _err(
+            where,
+            path,
+            "must be a behaviour (open, refused, drop, nxdomain) or a mapping of port: behaviour, e.g. {443: drop}",
+        )
     default = "open"
     ports: dict[int, str] = {}
     for k, v in value.items():

@@ -11,8 +11,9 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 ACTIONS = ("status", "forbid", "malformed_json", "cut_watch", "expire_watch", "drop", "delay")
 
@@ -22,13 +23,13 @@ class FaultRule:
     action: str
     pattern: re.Pattern[str]
     verb: str | None = None
-    times: int | None = None            # remaining firings; None = unlimited
+    times: int | None = None  # remaining firings; None = unlimited
     status: int = 500
     retry_after: int | None = None
     message: str | None = None
-    resource: str | None = None         # forbid: resource name (e.g. "nodes")
-    seconds: float = 0.0                # delay
-    after_events: int = 0               # cut_watch: full events sent before the cut
+    resource: str | None = None  # forbid: resource name (e.g. "nodes")
+    seconds: float = 0.0  # delay
+    after_events: int = 0  # cut_watch: full events sent before the cut
     hits: int = 0
 
 
@@ -44,16 +45,29 @@ class Faults:
             self._rules.append(rule)
         return rule
 
-    def add(self, path_regex: str, status: int = 500, retry_after: int | None = None, times: int | None = None,
-            verb: str | None = None, message: str | None = None) -> FaultRule:
+    def add(
+        self,
+        path_regex: str,
+        status: int = 500,
+        retry_after: int | None = None,
+        times: int | None = None,
+        verb: str | None = None,
+        message: str | None = None,
+    ) -> FaultRule:
         """Answer matching requests with an error Status (401, 403, 404, 429, 500, 503, ...)."""
-        return self._add(FaultRule("status", re.compile(path_regex), verb, times, status=status,
-                                   retry_after=retry_after, message=message))
+        return self._add(
+            FaultRule(
+                "status", re.compile(path_regex), verb, times, status=status, retry_after=retry_after, message=message
+            )
+        )
 
     def forbid(self, verb: str | None, resource: str, times: int | None = None) -> FaultRule:
         """RBAC says no: a 403 with the real message for the requesting user."""
-        pat = rf"^/api/v1/(namespaces/[^/]+/)?{re.escape(resource)}(/|$)" if resource != "namespaces" \
+        pat = (
+            rf"^/api/v1/(namespaces/[^/]+/)?{re.escape(resource)}(/|$)"
+            if resource != "namespaces"
             else r"^/api/v1/namespaces(/[^/]+)?$"
+        )
         return self._add(FaultRule("forbid", re.compile(pat), verb, times, status=403, resource=resource))
 
     def malformed_json(self, path_regex: str = ".*", times: int | None = 1, verb: str | None = None) -> FaultRule:
@@ -110,7 +124,7 @@ class RequestRecord:
     method: str
     path: str
     query: dict[str, str]
-    verb: str             # get | list | watch | discovery | other
+    verb: str  # get | list | watch | discovery | other
     resource: str | None
     status: int
     user: str
@@ -142,15 +156,25 @@ class RequestLog:
         with self._lock:
             self._log.clear()
 
-    def count(self, path: str | None = None, verb: str | None = None, status: int | None = None,
-              method: str | None = None, resource: str | None = None) -> int:
+    def count(
+        self,
+        path: str | None = None,
+        verb: str | None = None,
+        status: int | None = None,
+        method: str | None = None,
+        resource: str | None = None,
+    ) -> int:
         """Requests matching all given filters (``path`` is a regex searched in the path)."""
         pat = re.compile(path) if path else None
         n = 0
         for r in self.records():
-            if (pat is None or pat.search(r.path)) and (verb is None or r.verb == verb) and \
-                    (status is None or r.status == status) and (method is None or r.method == method) and \
-                    (resource is None or r.resource == resource):
+            if (
+                (pat is None or pat.search(r.path))
+                and (verb is None or r.verb == verb)
+                and (status is None or r.status == status)
+                and (method is None or r.method == method)
+                and (resource is None or r.resource == resource)
+            ):
                 n += 1
         return n
 

@@ -29,10 +29,10 @@ class LabHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], handler: type, lab: Any, ssl_context: Any = None):
-        self.lab = lab                    # the LabApiServer / LabArmServer the handler serves
+        self.lab = lab  # the LabApiServer / LabArmServer the handler serves
         self.ssl_context = ssl_context
         self._conns: set[socket.socket] = set()
-        self._extra: set[socket.socket] = set()      # e.g. pod proxy upstreams in flight
+        self._extra: set[socket.socket] = set()  # e.g. pod proxy upstreams in flight
         self._conns_lock = threading.Lock()
         super().__init__(addr, handler)
 
@@ -153,7 +153,7 @@ class LabHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Errors the stdlib finds before a ``do_*`` runs, in JSON, always with a status line."""
         self.close_connection = True
-        if self.request_version == "HTTP/0.9":    # an unparsable request line: answer in HTTP/1.1 anyway
+        if self.request_version == "HTTP/0.9":  # an unparsable request line: answer in HTTP/1.1 anyway
             self.request_version = "HTTP/1.1"
         try:
             short = self.responses[code][0]
@@ -178,8 +178,12 @@ class ServerThread:
 
     def serve(self, httpd: LabHTTPServer, name: str) -> None:
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"{name}:{httpd.server_address[1]}", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"{name}:{httpd.server_address[1]}",
+            daemon=True,
+        )
         self._thread.start()
 
     @property
@@ -197,7 +201,7 @@ class ServerThread:
             return
         httpd.shutdown()
         httpd.close_all_connections()
-        httpd.server_close()          # joins handler threads (block_on_close)
+        httpd.server_close()  # joins handler threads (block_on_close)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

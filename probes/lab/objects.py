@@ -11,7 +11,6 @@ import functools
 import hashlib
 import re
 import time
-
 from typing import Any, Protocol
 
 from .records import EventState, LabPod, NodeState, ServiceState
@@ -41,12 +40,22 @@ def ts(t: float) -> str:
 
 # vmSize -> (vCPUs, memory GiB). Unknown sizes: vCPUs from the name, 4 GiB per vCPU.
 VM_SIZES: dict[str, tuple[int, int]] = {
-    "Standard_B2s": (2, 4), "Standard_B4ms": (4, 16),
-    "Standard_DS2_v2": (2, 7), "Standard_DS3_v2": (4, 14), "Standard_DS4_v2": (8, 28),
-    "Standard_D2s_v3": (2, 8), "Standard_D4s_v3": (4, 16), "Standard_D8s_v3": (8, 32),
-    "Standard_D16s_v3": (16, 64), "Standard_D2ds_v5": (2, 8), "Standard_D4ds_v5": (4, 16),
-    "Standard_D8ds_v5": (8, 32), "Standard_D16ds_v5": (16, 64), "Standard_E4s_v3": (4, 32),
-    "Standard_E8s_v3": (8, 64), "Standard_F8s_v2": (8, 16),
+    "Standard_B2s": (2, 4),
+    "Standard_B4ms": (4, 16),
+    "Standard_DS2_v2": (2, 7),
+    "Standard_DS3_v2": (4, 14),
+    "Standard_DS4_v2": (8, 28),
+    "Standard_D2s_v3": (2, 8),
+    "Standard_D4s_v3": (4, 16),
+    "Standard_D8s_v3": (8, 32),
+    "Standard_D16s_v3": (16, 64),
+    "Standard_D2ds_v5": (2, 8),
+    "Standard_D4ds_v5": (4, 16),
+    "Standard_D8ds_v5": (8, 32),
+    "Standard_D16ds_v5": (16, 64),
+    "Standard_E4s_v3": (4, 32),
+    "Standard_E8s_v3": (8, 64),
+    "Standard_F8s_v2": (8, 16),
 }
 
 
@@ -107,8 +116,7 @@ _IMAGES_RAW = [
 def _image(name: str, size: int) -> dict[str, Any]:
     digest = make_uid("img", name).replace("-", "")
     digest = (digest * 2)[:64]
-    return {"names": [f"{MCR}/{name.rsplit(':', 1)[0]}@sha256:{digest}", f"{MCR}/{name}"],
-            "sizeBytes": size}
+    return {"names": [f"{MCR}/{name.rsplit(':', 1)[0]}@sha256:{digest}", f"{MCR}/{name}"], "sizeBytes": size}
 
 
 NODE_IMAGES: list[dict[str, Any]] = [_image(n, s) for n, s in _IMAGES_RAW]
@@ -169,46 +177,87 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
     hb = ts(cs.now())
     cond_t = ts(n.ready_since)
     if n.ready == "True":
-        ready = {"type": "Ready", "status": "True", "reason": "KubeletReady",
-                 "message": "kubelet is posting ready status"}
+        ready = {
+            "type": "Ready",
+            "status": "True",
+            "reason": "KubeletReady",
+            "message": "kubelet is posting ready status",
+        }
     elif n.ready == "Unknown":
-        ready = {"type": "Ready", "status": "Unknown", "reason": n.reason or "NodeStatusUnknown",
-                 "message": n.message or "Kubelet stopped posting node status."}
+        ready = {
+            "type": "Ready",
+            "status": "Unknown",
+            "reason": n.reason or "NodeStatusUnknown",
+            "message": n.message or "Kubelet stopped posting node status.",
+        }
     else:
-        ready = {"type": "Ready", "status": "False", "reason": n.reason or "KubeletNotReady",
-                 "message": n.message or "container runtime network not ready: NetworkReady=false "
-                 "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"}
+        ready = {
+            "type": "Ready",
+            "status": "False",
+            "reason": n.reason or "KubeletNotReady",
+            "message": n.message
+            or "container runtime network not ready: NetworkReady=false "
+            "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+        }
     ready["lastHeartbeatTime"] = hb if n.ready != "Unknown" else cond_t
     ready["lastTransitionTime"] = cond_t
     conditions = []
     if c.network_plugin == "kubenet":
         if n.network_unavailable:
-            conditions.append({"type": "NetworkUnavailable", "status": "True", "reason": "NoRouteCreated",
-                               "message": "Node created without a route",
-                               "lastHeartbeatTime": ts(n.route_since), "lastTransitionTime": ts(n.route_since)})
+            conditions.append(
+                {
+                    "type": "NetworkUnavailable",
+                    "status": "True",
+                    "reason": "NoRouteCreated",
+                    "message": "Node created without a route",
+                    "lastHeartbeatTime": ts(n.route_since),
+                    "lastTransitionTime": ts(n.route_since),
+                }
+            )
         else:
-            conditions.append({"type": "NetworkUnavailable", "status": "False", "reason": "RouteCreated",
-                               "message": "RouteController created a route",
-                               "lastHeartbeatTime": ts(n.route_since), "lastTransitionTime": ts(n.route_since)})
-    for typ, reason, msg in (("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-                             ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                             ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available")):
+            conditions.append(
+                {
+                    "type": "NetworkUnavailable",
+                    "status": "False",
+                    "reason": "RouteCreated",
+                    "message": "RouteController created a route",
+                    "lastHeartbeatTime": ts(n.route_since),
+                    "lastTransitionTime": ts(n.route_since),
+                }
+            )
+    for typ, reason, msg in (
+        ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ):
         st = "False" if n.ready != "Unknown" else "Unknown"
-        conditions.append({"type": typ, "status": st, "reason": reason if st == "False" else "NodeStatusUnknown",
-                           "message": msg if st == "False" else "Kubelet stopped posting node status.",
-                           "lastHeartbeatTime": ready["lastHeartbeatTime"], "lastTransitionTime": created})
+        conditions.append(
+            {
+                "type": typ,
+                "status": st,
+                "reason": reason if st == "False" else "NodeStatusUnknown",
+                "message": msg if st == "False" else "Kubelet stopped posting node status.",
+                "lastHeartbeatTime": ready["lastHeartbeatTime"],
+                "lastTransitionTime": created,
+            }
+        )
     conditions.append(ready)
-    spec: dict[str, Any] = {"providerID": (
-        f"azure:///subscriptions/{c.subscription_id}/resourceGroups/{c.node_resource_group.lower()}"
-        f"/providers/Microsoft.Compute/virtualMachineScaleSets/aks-{n.pool}-{cs.scenario.vmss_id(n.pool)}-vmss"
-        f"/virtualMachines/{n.instance}")}
+    spec: dict[str, Any] = {
+        "providerID": (
+            f"azure:///subscriptions/{c.subscription_id}/resourceGroups/{c.node_resource_group.lower()}"
+            f"/providers/Microsoft.Compute/virtualMachineScaleSets/aks-{n.pool}-{cs.scenario.vmss_id(n.pool)}-vmss"
+            f"/virtualMachines/{n.instance}"
+        )
+    }
     if n.pod_cidr:
         spec["podCIDR"] = n.pod_cidr
         spec["podCIDRs"] = [n.pod_cidr]
     taints = []
     if n.cordoned:
         spec["unschedulable"] = True
-        taints.append({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": ts(n.cordon_since)})
+        taints.append(
+            {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": ts(n.cordon_since)}
+        )
     if n.ready == "False":
         taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule", "timeAdded": cond_t})
     elif n.ready == "Unknown":
@@ -218,36 +267,56 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
     if taints:
         spec["taints"] = taints
     eph = 129_886_128
-    cap = {"cpu": str(cpu), "ephemeral-storage": f"{eph}Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0",
-           "memory": f"{mem_ki}Ki", "pods": str(pool.max_pods)}
-    alloc = {"cpu": f"{cpu * 1000 - 100 - 40 * min(cpu, 4)}m", "ephemeral-storage": f"{int(eph * 1024 * 0.9)}",
-             "hugepages-1Gi": "0", "hugepages-2Mi": "0",
-             "memory": f"{int(mem_ki * 0.75)}Ki", "pods": str(pool.max_pods)}
+    cap = {
+        "cpu": str(cpu),
+        "ephemeral-storage": f"{eph}Ki",
+        "hugepages-1Gi": "0",
+        "hugepages-2Mi": "0",
+        "memory": f"{mem_ki}Ki",
+        "pods": str(pool.max_pods),
+    }
+    alloc = {
+        "cpu": f"{cpu * 1000 - 100 - 40 * min(cpu, 4)}m",
+        "ephemeral-storage": f"{int(eph * 1024 * 0.9)}",
+        "hugepages-1Gi": "0",
+        "hugepages-2Mi": "0",
+        "memory": f"{int(mem_ki * 0.75)}Ki",
+        "pods": str(pool.max_pods),
+    }
     sysid = make_uid("vm", n.name)
     return {
-        "kind": "Node", "apiVersion": "v1",
+        "kind": "Node",
+        "apiVersion": "v1",
         "metadata": {
-            "name": n.name, "uid": n.uid, "creationTimestamp": created,
+            "name": n.name,
+            "uid": n.uid,
+            "creationTimestamp": created,
             "labels": labels,
             "annotations": {
-                "csi.volume.kubernetes.io/nodeid": '{"disk.csi.azure.com":"%s","file.csi.azure.com":"%s"}' % (n.name, n.name),
+                "csi.volume.kubernetes.io/nodeid": '{"disk.csi.azure.com":"%s","file.csi.azure.com":"%s"}'
+                % (n.name, n.name),
                 "node.alpha.kubernetes.io/ttl": "0",
                 "volumes.kubernetes.io/controller-managed-attach-detach": "true",
             },
         },
         "spec": spec,
         "status": {
-            "capacity": cap, "allocatable": alloc,
+            "capacity": cap,
+            "allocatable": alloc,
             "conditions": conditions,
             "addresses": [{"type": "InternalIP", "address": n.ip}, {"type": "Hostname", "address": n.name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
-                "machineID": sysid.replace("-", ""), "systemUUID": sysid,
+                "machineID": sysid.replace("-", ""),
+                "systemUUID": sysid,
                 "bootID": make_uid("boot", n.name, str(n.created)),
-                "kernelVersion": kernel, "osImage": os_image,
+                "kernelVersion": kernel,
+                "osImage": os_image,
                 "containerRuntimeVersion": "containerd://1.7.25-1",
-                "kubeletVersion": kubelet, "kubeProxyVersion": kubelet,
-                "operatingSystem": "linux", "architecture": "amd64",
+                "kubeletVersion": kubelet,
+                "kubeProxyVersion": kubelet,
+                "operatingSystem": "linux",
+                "architecture": "amd64",
             },
             "images": NODE_IMAGES,
         },
@@ -256,23 +325,65 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
 
 # app -> (containers [(name, image, ports)], labels, hostNetwork, owner kind, priority class)
 POD_APPS: dict[str, dict[str, Any]] = {
-    "coredns": {"containers": [("coredns", "oss/kubernetes/coredns:v1.11.3-6",
-                                [(53, "UDP", "dns"), (53, "TCP", "dns-tcp"), (9153, "TCP", "metrics")])],
-                "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "version": "v20"},
-                "owner": "ReplicaSet", "sa": "coredns"},
-    "coredns-autoscaler": {"containers": [("autoscaler", "oss/kubernetes/autoscaler/cluster-proportional-autoscaler:v1.8.11", [])],
-                           "labels": {"k8s-app": "coredns-autoscaler"}, "owner": "ReplicaSet", "sa": "coredns-autoscaler"},
-    "metrics-server": {"containers": [("metrics-server", "oss/kubernetes/metrics-server:v0.7.2", [(4443, "TCP", "https")])],
-                       "labels": {"k8s-app": "metrics-server"}, "owner": "ReplicaSet", "sa": "metrics-server"},
-    "konnectivity-agent": {"containers": [("konnectivity-agent", "oss/kubernetes/apiserver-network-proxy/agent:v0.30.3-hotfix.20240819", [])],
-                           "labels": {"app": "konnectivity-agent"}, "owner": "ReplicaSet", "sa": "konnectivity-agent"},
-    "node-local-dns": {"containers": [("node-cache", "oss/kubernetes/k8s-dns-node-cache:1.23.1",
-                                       [(53, "UDP", "dns"), (53, "TCP", "dns-tcp"), (9253, "TCP", "metrics")])],
-                       "labels": {"k8s-app": "node-local-dns"}, "owner": "DaemonSet", "host": True, "sa": "node-local-dns"},
-    "kube-proxy": {"containers": [("kube-proxy", "oss/kubernetes/kube-proxy:v1.30.6", [])],
-                   "labels": {"component": "kube-proxy", "tier": "node"}, "owner": "DaemonSet", "host": True, "sa": "kube-proxy"},
-    "cilium": {"containers": [("cilium-agent", "containernetworking/cilium/cilium:v1.16.6-250129", [])],
-               "labels": {"k8s-app": "cilium"}, "owner": "DaemonSet", "host": True, "sa": "cilium"},
+    "coredns": {
+        "containers": [
+            (
+                "coredns",
+                "oss/kubernetes/coredns:v1.11.3-6",
+                [(53, "UDP", "dns"), (53, "TCP", "dns-tcp"), (9153, "TCP", "metrics")],
+            )
+        ],
+        "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "version": "v20"},
+        "owner": "ReplicaSet",
+        "sa": "coredns",
+    },
+    "coredns-autoscaler": {
+        "containers": [("autoscaler", "oss/kubernetes/autoscaler/cluster-proportional-autoscaler:v1.8.11", [])],
+        "labels": {"k8s-app": "coredns-autoscaler"},
+        "owner": "ReplicaSet",
+        "sa": "coredns-autoscaler",
+    },
+    "metrics-server": {
+        "containers": [("metrics-server", "oss/kubernetes/metrics-server:v0.7.2", [(4443, "TCP", "https")])],
+        "labels": {"k8s-app": "metrics-server"},
+        "owner": "ReplicaSet",
+        "sa": "metrics-server",
+    },
+    "konnectivity-agent": {
+        "containers": [
+            ("konnectivity-agent", "oss/kubernetes/apiserver-network-proxy/agent:v0.30.3-hotfix.20240819", [])
+        ],
+        "labels": {"app": "konnectivity-agent"},
+        "owner": "ReplicaSet",
+        "sa": "konnectivity-agent",
+    },
+    "node-local-dns": {
+        "containers": [
+            (
+                "node-cache",
+                "oss/kubernetes/k8s-dns-node-cache:1.23.1",
+                [(53, "UDP", "dns"), (53, "TCP", "dns-tcp"), (9253, "TCP", "metrics")],
+            )
+        ],
+        "labels": {"k8s-app": "node-local-dns"},
+        "owner": "DaemonSet",
+        "host": True,
+        "sa": "node-local-dns",
+    },
+    "kube-proxy": {
+        "containers": [("kube-proxy", "oss/kubernetes/kube-proxy:v1.30.6", [])],
+        "labels": {"component": "kube-proxy", "tier": "node"},
+        "owner": "DaemonSet",
+        "host": True,
+        "sa": "kube-proxy",
+    },
+    "cilium": {
+        "containers": [("cilium-agent", "containernetworking/cilium/cilium:v1.16.6-250129", [])],
+        "labels": {"k8s-app": "cilium"},
+        "owner": "DaemonSet",
+        "host": True,
+        "sa": "cilium",
+    },
 }
 
 
@@ -295,56 +406,124 @@ def pod_object(cs: ClusterView, p: LabPod) -> dict[str, Any]:
     containers = []
     statuses = []
     for name, image, ports in app["containers"]:
-        c: dict[str, Any] = {"name": name, "image": f"{MCR}/{image}", "imagePullPolicy": "IfNotPresent",
-                             "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}},
-                             "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}
+        c: dict[str, Any] = {
+            "name": name,
+            "image": f"{MCR}/{image}",
+            "imagePullPolicy": "IfNotPresent",
+            "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}},
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File",
+        }
         if ports:
             c["ports"] = [{"containerPort": pt, "protocol": pr, "name": nm} for pt, pr, nm in ports]
         containers.append(c)
-        st: dict[str, Any] = {"name": name, "image": f"{MCR}/{image}",
-                              "imageID": f"{MCR}/{image.rsplit(':', 1)[0]}@sha256:{(make_uid('img', image).replace('-', '') * 2)[:64]}",
-                              "containerID": f"containerd://{(make_uid('ctr', p.name, name).replace('-', '') * 2)[:64]}",
-                              "ready": ready, "restartCount": p.restarts, "started": True,
-                              "state": {"running": {"startedAt": started}}}
+        st: dict[str, Any] = {
+            "name": name,
+            "image": f"{MCR}/{image}",
+            "imageID": f"{MCR}/{image.rsplit(':', 1)[0]}@sha256:{(make_uid('img', image).replace('-', '') * 2)[:64]}",
+            "containerID": f"containerd://{(make_uid('ctr', p.name, name).replace('-', '') * 2)[:64]}",
+            "ready": ready,
+            "restartCount": p.restarts,
+            "started": True,
+            "state": {"running": {"startedAt": started}},
+        }
         statuses.append(st)
     spec: dict[str, Any] = {
-        "containers": containers, "nodeName": p.node, "restartPolicy": "Always",
-        "dnsPolicy": "ClusterFirstWithHostNet" if app.get("host") else "Default" if p.app == "coredns" else "ClusterFirst",
-        "serviceAccountName": app["sa"], "serviceAccount": app["sa"],
-        "schedulerName": "default-scheduler", "priorityClassName": "system-node-critical" if app.get("host") else "system-cluster-critical",
+        "containers": containers,
+        "nodeName": p.node,
+        "restartPolicy": "Always",
+        "dnsPolicy": "ClusterFirstWithHostNet"
+        if app.get("host")
+        else "Default"
+        if p.app == "coredns"
+        else "ClusterFirst",
+        "serviceAccountName": app["sa"],
+        "serviceAccount": app["sa"],
+        "schedulerName": "default-scheduler",
+        "priorityClassName": "system-node-critical" if app.get("host") else "system-cluster-critical",
         "priority": 2000001000 if app.get("host") else 2000000000,
-        "terminationGracePeriodSeconds": 30, "enableServiceLinks": True, "preemptionPolicy": "PreemptLowerPriority",
-        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
-                        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
-                         "tolerationSeconds": 300}],
+        "terminationGracePeriodSeconds": 30,
+        "enableServiceLinks": True,
+        "preemptionPolicy": "PreemptLowerPriority",
+        "tolerations": [
+            {"key": "CriticalAddonsOnly", "operator": "Exists"},
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+        ],
     }
     if app.get("host"):
         spec["hostNetwork"] = True
     host_ip = node.ip if node is not None else p.host_ip
     return {
-        "kind": "Pod", "apiVersion": "v1",
+        "kind": "Pod",
+        "apiVersion": "v1",
         "metadata": {
-            "name": p.name, "generateName": p.name[: p.name.rfind("-") + 1], "namespace": "kube-system",
-            "uid": p.uid, "creationTimestamp": created, "labels": labels,
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": app["owner"], "name": owner_name,
-                                 "uid": make_uid("owner", owner_name), "controller": True, "blockOwnerDeletion": True}],
+            "name": p.name,
+            "generateName": p.name[: p.name.rfind("-") + 1],
+            "namespace": "kube-system",
+            "uid": p.uid,
+            "creationTimestamp": created,
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": app["owner"],
+                    "name": owner_name,
+                    "uid": make_uid("owner", owner_name),
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "spec": spec,
         "status": {
             "phase": "Running",
             "conditions": [
-                {"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": None, "lastTransitionTime": started},
+                {
+                    "type": "PodReadyToStartContainers",
+                    "status": "True",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": started,
+                },
                 {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": created},
-                {"type": "Ready", "status": cond, "lastProbeTime": None, "lastTransitionTime": rt,
-                 **({} if ready else {"reason": "ContainersNotReady",
-                                      "message": f"containers with unready status: [{app['containers'][0][0]}]"})},
-                {"type": "ContainersReady", "status": cond, "lastProbeTime": None, "lastTransitionTime": rt,
-                 **({} if ready else {"reason": "ContainersNotReady",
-                                      "message": f"containers with unready status: [{app['containers'][0][0]}]"})},
+                {
+                    "type": "Ready",
+                    "status": cond,
+                    "lastProbeTime": None,
+                    "lastTransitionTime": rt,
+                    **(
+                        {}
+                        if ready
+                        else {
+                            "reason": "ContainersNotReady",
+                            "message": f"containers with unready status: [{app['containers'][0][0]}]",
+                        }
+                    ),
+                },
+                {
+                    "type": "ContainersReady",
+                    "status": cond,
+                    "lastProbeTime": None,
+                    "lastTransitionTime": rt,
+                    **(
+                        {}
+                        if ready
+                        else {
+                            "reason": "ContainersNotReady",
+                            "message": f"containers with unready status: [{app['containers'][0][0]}]",
+                        }
+                    ),
+                },
                 {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": created},
             ],
-            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
-            "podIP": p.ip, "podIPs": [{"ip": p.ip}],
+            "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],
+            "podIP": p.ip,
+            "podIPs": [{"ip": p.ip}],
             "startTime": created,
             "containerStatuses": statuses,
             "qosClass": "Burstable",
@@ -354,9 +533,14 @@ def pod_object(cs: ClusterView, p: LabPod) -> dict[str, Any]:
 
 def service_object(cs: ClusterView, s: ServiceState) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "type": s.type, "clusterIP": s.cluster_ip, "clusterIPs": [s.cluster_ip],
-        "ports": [dict(p) for p in s.ports], "sessionAffinity": "None",
-        "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster",
+        "type": s.type,
+        "clusterIP": s.cluster_ip,
+        "clusterIPs": [s.cluster_ip],
+        "ports": [dict(p) for p in s.ports],
+        "sessionAffinity": "None",
+        "ipFamilies": ["IPv4"],
+        "ipFamilyPolicy": "SingleStack",
+        "internalTrafficPolicy": "Cluster",
     }
     if s.selector:
         spec["selector"] = dict(s.selector)
@@ -377,19 +561,39 @@ def service_object(cs: ClusterView, s: ServiceState) -> dict[str, Any]:
 
 def event_object(cs: ClusterView, e: EventState) -> dict[str, Any]:
     return {
-        "kind": "Event", "apiVersion": "v1",
+        "kind": "Event",
+        "apiVersion": "v1",
         "metadata": {"name": e.name, "namespace": e.namespace, "uid": e.uid, "creationTimestamp": ts(e.first)},
-        "involvedObject": {"kind": e.involved_kind, "namespace": e.namespace, "name": e.involved_name,
-                           "uid": e.involved_uid, "apiVersion": "v1"},
-        "reason": e.reason, "message": e.message,
+        "involvedObject": {
+            "kind": e.involved_kind,
+            "namespace": e.namespace,
+            "name": e.involved_name,
+            "uid": e.involved_uid,
+            "apiVersion": "v1",
+        },
+        "reason": e.reason,
+        "message": e.message,
         "source": {"component": e.component},
-        "firstTimestamp": ts(e.first), "lastTimestamp": ts(e.last), "count": e.count, "type": e.type,
-        "eventTime": None, "reportingComponent": e.component, "reportingInstance": "",
+        "firstTimestamp": ts(e.first),
+        "lastTimestamp": ts(e.last),
+        "count": e.count,
+        "type": e.type,
+        "eventTime": None,
+        "reportingComponent": e.component,
+        "reportingInstance": "",
     }
 
 
 def namespace_object(cs: ClusterView, name: str, created: float) -> dict[str, Any]:
-    return {"kind": "Namespace", "apiVersion": "v1",
-            "metadata": {"name": name, "uid": make_uid(cs.scenario.cluster.name, "ns", name),
-                         "creationTimestamp": ts(created), "labels": {"kubernetes.io/metadata.name": name}},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+    return {
+        "kind": "Namespace",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "uid": make_uid(cs.scenario.cluster.name, "ns", name),
+            "creationTimestamp": ts(created),
+            "labels": {"kubernetes.io/metadata.name": name},
+        },
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }

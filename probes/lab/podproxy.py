@@ -12,7 +12,7 @@ import posixpath
 import re
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote
 
 import orjson
@@ -25,14 +25,29 @@ __all__ = ["PROXY_PATH", "PodProxy"]
 
 PROXY_PATH = re.compile(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/proxy(/.*)?", re.S)
 # hop-by-hop and per-connection headers: never forwarded either way (net/http/httputil)
-_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
-                  "trailer", "transfer-encoding", "upgrade"})
+_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 _NOT_UPSTREAM = _HOP | {"authorization", "host", "content-length", "expect"}
 _NOT_DOWNSTREAM = _HOP | {"content-length", "date", "server"}
-_ERRNO_TEXT = {errno.ECONNREFUSED: "connection refused", errno.EHOSTUNREACH: "no route to host",
-               errno.ENETUNREACH: "network is unreachable", errno.ECONNRESET: "connection reset by peer",
-               errno.ETIMEDOUT: "connection timed out", errno.EPIPE: "broken pipe"}
-
+_ERRNO_TEXT = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.EHOSTUNREACH: "no route to host",
+    errno.ENETUNREACH: "network is unreachable",
+    errno.ECONNRESET: "connection reset by peer",
+    errno.ETIMEDOUT: "connection timed out",
+    errno.EPIPE: "broken pipe",
+}
 
 
 def _goq(s: str) -> str:
@@ -54,8 +69,13 @@ def _global_unicast(ip: str) -> bool:
         a = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return not (a.is_unspecified or a.is_loopback or a.is_link_local or a.is_multicast
-                or a == ipaddress.IPv4Address("255.255.255.255"))
+    return not (
+        a.is_unspecified
+        or a.is_loopback
+        or a.is_link_local
+        or a.is_multicast
+        or a == ipaddress.IPv4Address("255.255.255.255")
+    )
 
 
 def _upstream_path(rest: str) -> str:
@@ -112,7 +132,7 @@ class PodProxy(ApiRequest):
                 raise unreachable(f"dial tcp: address {port_s}: invalid port")
         else:
             try:
-                port = socket.getservbyname(port_s, "tcp")    # Go's dialer resolves service names too
+                port = socket.getservbyname(port_s, "tcp")  # Go's dialer resolves service names too
             except OSError:
                 raise unreachable(f"dial tcp: lookup tcp/{port_s}: unknown port") from None
         host = f"[{ip}]" if ":" in ip else ip
@@ -120,12 +140,13 @@ class PodProxy(ApiRequest):
         path = _upstream_path(rest)
         fwd_uri = f"/api/v1/namespaces/{ns}/pods/{ident}/proxy{path}"
         target = lab.state.dial_target(ns, name, port)
-        if target is None:       # a lab pod nothing runs behind: its ports refuse
+        if target is None:  # a lab pod nothing runs behind: its ports refuse
             raise unreachable(f"dial tcp {display}: connect: connection refused")
         deadline = time.monotonic() + lab.proxy_timeout
         try:
-            sock = socket.create_connection(target, timeout=max(0.001, min(lab.proxy_dial_timeout,
-                                                                            deadline - time.monotonic())))
+            sock = socket.create_connection(
+                target, timeout=max(0.001, min(lab.proxy_dial_timeout, deadline - time.monotonic()))
+            )
         except TimeoutError:
             raise unreachable(f"dial tcp {display}: i/o timeout") from None
         except OSError as ex:
@@ -135,8 +156,15 @@ class PodProxy(ApiRequest):
             if lab.stopping.is_set():
                 self.close_connection = True
                 return
-            self._proxy_exchange(sock, target, display, path + ("?" + self._raw_query if self._raw_query else ""),
-                                 fwd_uri, deadline, unreachable)
+            self._proxy_exchange(
+                sock,
+                target,
+                display,
+                path + ("?" + self._raw_query if self._raw_query else ""),
+                fwd_uri,
+                deadline,
+                unreachable,
+            )
         finally:
             self.server.untrack(sock)
             try:
@@ -145,17 +173,29 @@ class PodProxy(ApiRequest):
                 pass
 
     def _upstream_headers(self, fwd_uri: str) -> list[tuple[str, str]]:
-        out = [(k, v) for k, v in self.headers.items()
-               if k.lower() not in _NOT_UPSTREAM and k.lower() != "x-forwarded-for"
-               and not k.lower().startswith("impersonate-")]
+        out = [
+            (k, v)
+            for k, v in self.headers.items()
+            if k.lower() not in _NOT_UPSTREAM
+            and k.lower() != "x-forwarded-for"
+            and not k.lower().startswith("impersonate-")
+        ]
         prior = self.headers.get("X-Forwarded-For")
         client = self.client_address[0] if self.client_address else ""
         out.append(("X-Forwarded-For", f"{prior}, {client}" if prior else client))
         out.append(("X-Forwarded-Uri", fwd_uri))
         return out
 
-    def _proxy_exchange(self, sock: socket.socket, target: tuple[str, int], display: str, path_qs: str,
-                        fwd_uri: str, deadline: float, unreachable: Callable[[str], ApiError]) -> None:
+    def _proxy_exchange(
+        self,
+        sock: socket.socket,
+        target: tuple[str, int],
+        display: str,
+        path_qs: str,
+        fwd_uri: str,
+        deadline: float,
+        unreachable: Callable[[str], ApiError],
+    ) -> None:
         lab = self.lab
 
         def left() -> float:
@@ -182,8 +222,9 @@ class PodProxy(ApiRequest):
                 raise unreachable("EOF") from None
             except http.client.BadStatusLine as ex:
                 line = str(ex.line).rstrip("\r\n")
-                raise unreachable(f"net/http: HTTP/1.x transport connection broken: malformed HTTP response "
-                                  f"{_goq(line)}") from None
+                raise unreachable(
+                    f"net/http: HTTP/1.x transport connection broken: malformed HTTP response {_goq(line)}"
+                ) from None
             except http.client.HTTPException as ex:
                 raise unreachable(f"net/http: HTTP/1.x transport connection broken: {ex}") from None
             except OSError as ex:
@@ -191,8 +232,9 @@ class PodProxy(ApiRequest):
             declared = resp.getheader("Content-Length")
             declared = declared.strip() if declared and declared.strip().isdigit() else None
             cap = lab.proxy_max_bytes
-            too_big = ApiError(502, "InternalError", f"the lab's pod proxy refuses answers over {cap} bytes, and "
-                                 f"{display} sent more")
+            too_big = ApiError(
+                502, "InternalError", f"the lab's pod proxy refuses answers over {cap} bytes, and {display} sent more"
+            )
             if declared is not None and int(declared) > cap:
                 raise too_big
             chunks: list[bytes] = []
@@ -209,7 +251,7 @@ class PodProxy(ApiRequest):
                             raise too_big
                         chunks.append(b)
                 except (TimeoutError, OSError, http.client.HTTPException):
-                    cut = True      # the real proxy passes the status on, then breaks the body off
+                    cut = True  # the real proxy passes the status on, then breaks the body off
             if lab.stopping.is_set():
                 self.close_connection = True
                 return
@@ -217,8 +259,7 @@ class PodProxy(ApiRequest):
         finally:
             conn.close()
 
-    def _relay(self, code: int, headers: list[tuple[str, str]], body: bytes, declared: str | None,
-               cut: bool) -> None:
+    def _relay(self, code: int, headers: list[tuple[str, str]], body: bytes, declared: str | None, cut: bool) -> None:
         """Answer with the pod's status, headers and body (apiserver headers first, like its filters)."""
         self.send_response(code)
         self.send_header("Cache-Control", "no-cache, private")

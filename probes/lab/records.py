@@ -30,7 +30,7 @@ class NodeState:
     cordon_since: float = 0.0
     network_unavailable: bool = False
     route_since: float = 0.0
-    next_pod_ip: int = 0      # int address for the next pod IP on this node
+    next_pod_ip: int = 0  # int address for the next pod IP on this node
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ class LabPod:
     ready: bool = True
     ready_since: float = 0.0
     restarts: int = 0
-    replica: int = -1         # deployment replica slot, -1 for DaemonSet pods
+    replica: int = -1  # deployment replica slot, -1 for DaemonSet pods
 
 
 @dataclass(slots=True)
@@ -103,7 +103,7 @@ class LabAgentPod:
         if self.phase not in ("Running", "Pending"):
             raise ValueError(f"agent pod phase must be Running or Pending, not {self.phase!r}")
         if self.ip is not None:
-            ipaddress.ip_address(self.ip)   # ValueError on garbage
+            ipaddress.ip_address(self.ip)  # ValueError on garbage
         if not 0 < self.port < 65536:
             raise ValueError(f"agent port {self.port} is out of range")
 
@@ -114,6 +114,6 @@ class AgentState:
     name: str
     uid: str
     spec: LabAgentPod
-    ip: str | None            # None while Pending
+    ip: str | None  # None while Pending
     created: float
     ready_since: float

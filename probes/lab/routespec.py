@@ -24,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import msgspec
 
@@ -61,28 +61,36 @@ class RoutesLabSpec:
 DEFAULT = RoutesLabSpec()
 
 
-NodeRef = Annotated[Union[int, str], M("a node index, 'pool/N' or a node name")]
+NodeRef = Annotated[int | str, M("a node index, 'pool/N' or a node name")]
 
 
 class StaleRouteDoc(Doc, rename="camel", kw_only=True):
-    next_hop: Annotated[Union[str, int], M("an IP address")] | UnsetType = UNSET
+    next_hop: Annotated[str | int, M("an IP address")] | UnsetType = UNSET
     prefix: Annotated[str, M("a CIDR like 10.244.3.0/24")] | UnsetType = UNSET
 
 
 class ExtraRouteDoc(Doc, rename="camel", kw_only=True):
-    name: Annotated[Union[str, int, float], M("a string", description='[\\w.-]{1,80}')]
+    name: Annotated[str | int | float, M("a string", description="[\\w.-]{1,80}")]
     prefix: Annotated[str, M("a CIDR like 10.244.3.0/24")]
-    next_hop_type: Annotated[str, M(f"one of {', '.join(HOP_TYPES)}", extra_json_schema={"enum": list(HOP_TYPES)})] = "VirtualAppliance"
-    next_hop: Annotated[Union[str, int], M("an IP address", description="needed by VirtualAppliance")] | UnsetType = UNSET
+    next_hop_type: Annotated[str, M(f"one of {', '.join(HOP_TYPES)}", extra_json_schema={"enum": list(HOP_TYPES)})] = (
+        "VirtualAppliance"
+    )
+    next_hop: Annotated[str | int, M("an IP address", description="needed by VirtualAppliance")] | UnsetType = UNSET
 
 
 class RoutesDoc(Doc, rename="camel", kw_only=True):
     """The kubenet route table and the node subnet the lab ARM endpoint serves."""
 
-    missing: Annotated[list[Annotated[Union[int, str], M(error="expected a node index, 'pool/N' or a node name, got {got}")]], M(error="expected a list of node references")] = []
-    stale: Annotated[dict[Union[str, int], StaleRouteDoc], M(error="expected a mapping of node reference -> {{nextHop, prefix}}")] \
-        = {}
-    extra: Annotated[list[ExtraRouteDoc], M("a list", description="routes no live node owns (orphans, blackholes)")] = []
+    missing: Annotated[
+        list[Annotated[int | str, M(error="expected a node index, 'pool/N' or a node name, got {got}")]],
+        M(error="expected a list of node references"),
+    ] = []
+    stale: Annotated[
+        dict[str | int, StaleRouteDoc], M(error="expected a mapping of node reference -> {{nextHop, prefix}}")
+    ] = {}
+    extra: Annotated[
+        list[ExtraRouteDoc], M("a list", description="routes no live node owns (orphans, blackholes)")
+    ] = []
     subnet_used_ips: Annotated[int, M("a non-negative integer", ge=0)] = msgspec.field(default=0, name="subnetUsedIPs")
     route_table: Annotated[bool, M("true or false")] = True
 
@@ -121,22 +129,38 @@ def build_routes_section(doc: RoutesDoc, file: str) -> RoutesLabSpec:
         path = f"routes.stale.{ref}"
         if s.next_hop is UNSET and s.prefix is UNSET:
             raise _err(file, path, "give nextHop and/or prefix")
-        stale.append(StaleRoute(_ref(file, ref, "routes.stale"),
-                                None if s.next_hop is UNSET else _ip(file, s.next_hop, f"{path}.nextHop"),
-                                None if s.prefix is UNSET else _cidr(file, s.prefix, f"{path}.prefix")))
+        stale.append(
+            StaleRoute(
+                _ref(file, ref, "routes.stale"),
+                None if s.next_hop is UNSET else _ip(file, s.next_hop, f"{path}.nextHop"),
+                None if s.prefix is UNSET else _cidr(file, s.prefix, f"{path}.prefix"),
+            )
+        )
     extra: list[ExtraRoute] = []
     for i, e in enumerate(doc.extra):
         path = f"routes.extra[{i}]"
         hop_type = next((c for c in HOP_TYPES if c.lower() == e.next_hop_type.lower()), None)
         if hop_type is None:
-            raise _err(file, f"{path}.nextHopType", f"expected one of {', '.join(HOP_TYPES)}, "
-                       f"got {show(e.next_hop_type)}")
+            raise _err(
+                file, f"{path}.nextHopType", f"expected one of {', '.join(HOP_TYPES)}, got {show(e.next_hop_type)}"
+            )
         if hop_type == "VirtualAppliance" and e.next_hop is UNSET:
             raise _err(file, f"{path}.nextHop", "VirtualAppliance needs nextHop")
         name = str(e.name)
         if not re.fullmatch(r"[\w.-]{1,80}", name):
             raise _err(file, f"{path}.name", f"invalid value {name!r} (expected [\\w.-]{{1,80}})")
-        extra.append(ExtraRoute(name, _cidr(file, e.prefix, f"{path}.prefix"), hop_type,
-                                "" if e.next_hop is UNSET else _ip(file, e.next_hop, f"{path}.nextHop")))
-    return RoutesLabSpec(missing=missing, stale=tuple(stale), extra=tuple(extra),
-                         subnet_used_ips=doc.subnet_used_ips, route_table=doc.route_table)
+        extra.append(
+            ExtraRoute(
+                name,
+                _cidr(file, e.prefix, f"{path}.prefix"),
+                hop_type,
+                "" if e.next_hop is UNSET else _ip(file, e.next_hop, f"{path}.nextHop"),
+            )
+        )
+    return RoutesLabSpec(
+        missing=missing,
+        stale=tuple(stale),
+        extra=tuple(extra),
+        subnet_used_ips=doc.subnet_used_ips,
+        route_table=doc.route_table,
+    )

@@ -61,12 +61,18 @@ class Doc(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A mapping of the scenario file. ClassVars word its errors (``{allowed}``: its keys)."""
 
     unknown_key: ClassVar[str] = "unknown key (allowed: {allowed})"
-    unknown_key_here: ClassVar[bool] = False      # report at the mapping, not at the key
+    unknown_key_here: ClassVar[bool] = False  # report at the mapping, not at the key
     not_mapping: ClassVar[str] = "expected a mapping, got {got}"
 
 
-def M(expected: str | None = None, *, error: str | None = None, missing: str | None = None,
-      description: str | None = None, **constraints: Any) -> msgspec.Meta:
+def M(
+    expected: str | None = None,
+    *,
+    error: str | None = None,
+    missing: str | None = None,
+    description: str | None = None,
+    **constraints: Any,
+) -> msgspec.Meta:
     """The ``msgspec.Meta`` of a field, with its error wording: ``Annotated[int, M("a port")]``.
 
     ``expected`` gives "expected <expected>, got <value>"; ``error`` is the whole message, a
@@ -122,7 +128,7 @@ def _field(st: mi.StructType, encode_name: str) -> mi.Field | None:
     return _fields(st.cls).get(encode_name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fields(cls: type) -> dict[str, mi.Field]:
     return {f.encode_name: f for f in _info(cls).fields}
 
@@ -139,7 +145,7 @@ def _translate(e: msgspec.ValidationError, data: Any, info: Any, prefix: str) ->
     for name, index in _SEG.findall(path[1:]):
         union, _ = _unwrap(t)
         t = _pick(t, value)
-        if name and isinstance(t, mi.StructType) and name == t.tag_field:    # no such kind of item
+        if name and isinstance(t, mi.StructType) and name == t.tag_field:  # no such kind of item
             members: Any = union.types if isinstance(union, mi.UnionType) else (t,)
             tags = [m.tag for m in members]
             value = value.get(name) if isinstance(value, dict) else None
@@ -150,7 +156,7 @@ def _translate(e: msgspec.ValidationError, data: Any, info: Any, prefix: str) ->
             t, extra = _unwrap(f.type) if f is not None else (t, {})
             value = value.get(name) if isinstance(value, dict) else None
             parts.append(f".{name}")
-        elif index == "...":           # msgspec does not say which key of a mapping: find it
+        elif index == "...":  # msgspec does not say which key of a mapping: find it
             vt = t.value_type if isinstance(t, mi.DictType) else Any
             key = next((k for k, v in (value or {}).items() if _bad(v, vt)), None)
             t, extra = _unwrap(vt)
@@ -167,8 +173,8 @@ def _translate(e: msgspec.ValidationError, data: Any, info: Any, prefix: str) ->
     def at(sub: str) -> str:
         return f"{where}.{sub}" if where else sub
 
-    if m.group("key"):                 # a mapping's key has the wrong type
-        if isinstance(t, mi.StructType) and isinstance(value, dict):     # a key no struct has
+    if m.group("key"):  # a mapping's key has the wrong type
+        if isinstance(t, mi.StructType) and isinstance(value, dict):  # a key no struct has
             bad = next(k for k in value if not isinstance(k, str))
             allowed = ", ".join(sorted([f.encode_name for f in t.fields] + ([t.tag_field] if t.tag_field else [])))
             return at(str(bad)), _doc(t).unknown_key.format(allowed=allowed)
@@ -221,8 +227,14 @@ def _python_type(t: Any) -> Any:
     if isinstance(t, (mi.ListType, mi.VarTupleType)):
         i = _python_type(t.item_type)
         return None if i is None else list[i]  # type: ignore[valid-type]
-    simple: dict[Any, Any] = {mi.StrType: str, mi.IntType: int, mi.FloatType: float, mi.BoolType: bool,
-                              mi.NoneType: type(None), mi.AnyType: Any}
+    simple: dict[Any, Any] = {
+        mi.StrType: str,
+        mi.IntType: int,
+        mi.FloatType: float,
+        mi.BoolType: bool,
+        mi.NoneType: type(None),
+        mi.AnyType: Any,
+    }
     return simple.get(type(t))
 
 
@@ -254,7 +266,7 @@ def _strip_nulls(value: Any, t: Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _info(root: type) -> Any:
     return mi.type_info(root)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["SelectorError", "parse_label_selector", "parse_field_selector", "FIELDS"]
 
@@ -13,15 +14,17 @@ class SelectorError(ValueError):
     """Bad selector: the server answers 400 BadRequest with this message."""
 
 
-_NAME = re.compile(r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                   r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_NAME = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
 _VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True, slots=True)
 class _Req:
     key: str
-    op: str            # exists, !exists, =, !=, in, notin, gt, lt
+    op: str  # exists, !exists, =, !=, in, notin, gt, lt
     values: tuple[str, ...] = ()
 
     def matches(self, labels: dict[str, str]) -> bool:
@@ -63,17 +66,21 @@ def _split_top(s: str) -> list[str]:
 
 def _check_key(k: str, full: str) -> str:
     if not k or not _NAME.fullmatch(k) or len(k.rpartition("/")[2]) > 63:
-        raise SelectorError(f"unable to parse requirement: <nil>: Invalid value: {k!r}: name part must consist "
-                            "of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                            "alphanumeric character")
+        raise SelectorError(
+            f"unable to parse requirement: <nil>: Invalid value: {k!r}: name part must consist "
+            "of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+            "alphanumeric character"
+        )
     return k
 
 
 def _check_value(v: str) -> str:
     if len(v) > 63 or not _VALUE.fullmatch(v):
-        raise SelectorError(f"unable to parse requirement: values[0]: Invalid value: {v!r}: a valid label must "
-                            "be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-                            "must start and end with an alphanumeric character")
+        raise SelectorError(
+            f"unable to parse requirement: values[0]: Invalid value: {v!r}: a valid label must "
+            "be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
+            "must start and end with an alphanumeric character"
+        )
     return v
 
 
@@ -94,7 +101,9 @@ def parse_label_selector(s: str | None) -> Callable[[dict[str, str]], bool] | No
             key = _check_key(m.group(1), s)
             vals = tuple(_check_value(v.strip()) for v in m.group(3).split(",")) if m.group(3).strip() else ()
             if not vals:
-                raise SelectorError(f"unable to parse requirement: for 'in', 'notin' operators, values set can't be empty")
+                raise SelectorError(
+                    "unable to parse requirement: for 'in', 'notin' operators, values set can't be empty"
+                )
             reqs.append(_Req(key, m.group(2), vals))
             continue
         m = _CMP.fullmatch(part)
@@ -103,7 +112,9 @@ def parse_label_selector(s: str | None) -> Callable[[dict[str, str]], bool] | No
             op = {"==": "=", ">": "gt", "<": "lt"}.get(m.group(2), m.group(2))
             val = m.group(3)
             if op in ("gt", "lt") and not re.fullmatch(r"-?\d+", val):
-                raise SelectorError(f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer")
+                raise SelectorError(
+                    "unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer"
+                )
             reqs.append(_Req(key, op, (_check_value(val),)))
             continue
         p = part.strip()
@@ -122,13 +133,34 @@ def parse_label_selector(s: str | None) -> Callable[[dict[str, str]], bool] | No
 FIELDS: dict[str, tuple[str, ...]] = {
     "nodes": ("metadata.name", "spec.unschedulable"),
     "namespaces": ("metadata.name", "status.phase"),
-    "pods": ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-             "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"),
+    "pods": (
+        "metadata.name",
+        "metadata.namespace",
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
     "services": ("metadata.name", "metadata.namespace"),
-    "events": ("metadata.name", "metadata.namespace", "involvedObject.kind", "involvedObject.namespace",
-               "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion",
-               "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent",
-               "source", "type"),
+    "events": (
+        "metadata.name",
+        "metadata.namespace",
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
 }
 
 

@@ -28,9 +28,17 @@ EXIT_LAB_ERROR = ExitCode.COULD_NOT_RUN  # no port, cannot write the kubeconfig
 EXIT_SCENARIO = ExitCode.USAGE  # unknown scenario, bad scenario file
 
 
-def serve_forever(scenario_arg: str, nodes: int | None = None, kubeconfig_out: str | None = None,
-                  host: str = "127.0.0.1", port: int = 0, tls: bool = False, token: str | None = None,
-                  stderr: TextIO | None = None, stop_event: threading.Event | None = None) -> int:
+def serve_forever(
+    scenario_arg: str,
+    nodes: int | None = None,
+    kubeconfig_out: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: bool = False,
+    token: str | None = None,
+    stderr: TextIO | None = None,
+    stop_event: threading.Event | None = None,
+) -> int:
     """Serve until SIGINT/SIGTERM (or ``stop_event``). Returns 0, or 3 (cannot listen or
     write) / 4 (bad scenario) with a one-line error."""
     err = stderr or sys.stderr
@@ -47,10 +55,20 @@ def serve_forever(scenario_arg: str, nodes: int | None = None, kubeconfig_out: s
             signal.signal(sig, h)  # type: ignore[arg-type]
 
 
-def _serve(scenario_arg: str, nodes: int | None, kubeconfig_out: str | None, host: str, port: int, tls: bool,
-           token: str | None, err: TextIO, stop: threading.Event) -> int:
+def _serve(
+    scenario_arg: str,
+    nodes: int | None,
+    kubeconfig_out: str | None,
+    host: str,
+    port: int,
+    tls: bool,
+    token: str | None,
+    err: TextIO,
+    stop: threading.Event,
+) -> int:
     from .apiserver import LabApiServer
     from .scenario import ScenarioError
+
     try:
         srv = LabApiServer(scenario_arg, host=host, port=port, tls=tls, token=token, nodes=nodes)
         writable(srv)
@@ -70,8 +88,11 @@ def _serve(scenario_arg: str, nodes: int | None, kubeconfig_out: str | None, hos
             print(f"aksnet-top lab: cannot write kubeconfig {path}: {e.strerror or e}", file=err)
             return EXIT_LAB_ERROR
         n = len(srv.state.nodes)
-        print(f"lab '{srv.scenario.name}' ({n} nodes) at {srv.url} — export KUBECONFIG={path}; "
-              f"kubectl get nodes -o wide", file=err, flush=True)
+        print(
+            f"lab '{srv.scenario.name}' ({n} nodes) at {srv.url} — export KUBECONFIG={path}; kubectl get nodes -o wide",
+            file=err,
+            flush=True,
+        )
         for note in srv.scenario.notes:
             print(f"note: {note}", file=err, flush=True)
         while not stop.wait(0.5):
@@ -81,7 +102,7 @@ def _serve(scenario_arg: str, nodes: int | None, kubeconfig_out: str | None, hos
         srv.stop()
 
 
-def writable(srv: "LabApiServer") -> None:
+def writable(srv: LabApiServer) -> None:
     """Let clients create what `aksnet-top agent install` creates (namespaces,
     serviceaccounts, roles, rolebindings, daemonsets): try the installer on the lab."""
     from .writable import WritableObjects
@@ -89,9 +110,10 @@ def writable(srv: "LabApiServer") -> None:
     srv.writable = WritableObjects(lab_store=srv.state.store)
 
 
-def start_embedded(scenario_arg: str, nodes: int | None = None, **kwargs) -> tuple["LabApiServer", str]:
+def start_embedded(scenario_arg: str, nodes: int | None = None, **kwargs) -> tuple[LabApiServer, str]:
     """Start a lab for the demo: returns (server, kubeconfig path). The temp dir goes at stop()."""
     from .apiserver import LabApiServer
+
     srv = LabApiServer(scenario_arg, nodes=nodes, **kwargs)
     srv.scenario_arg, srv.nodes_arg = scenario_arg, nodes  # the demo's agent farm loads the same
     writable(srv)
@@ -120,10 +142,16 @@ class _DemoRequest:
         self.scenario = str(doc.get("scenario") or "healthy")
         self.nodes = doc.get("nodes") or None
         d, e = doc.get("dns") or {}, doc.get("egress") or {}
-        self.dns = SimpleNamespace(interval=float(d.get("interval", 5.0)), timeout=float(d.get("timeout", 2.0)),
-                                   names=tuple(d.get("names") or ()))
-        self.egress = SimpleNamespace(interval=float(e.get("interval", 10.0)), timeout=float(e.get("timeout", 2.0)),
-                                      targets=tuple(e.get("targets") or ()))
+        self.dns = SimpleNamespace(
+            interval=float(d.get("interval", 5.0)),
+            timeout=float(d.get("timeout", 2.0)),
+            names=tuple(d.get("names") or ()),
+        )
+        self.egress = SimpleNamespace(
+            interval=float(e.get("interval", 10.0)),
+            timeout=float(e.get("timeout", 2.0)),
+            targets=tuple(e.get("targets") or ()),
+        )
 
 
 def demo_main() -> int:
@@ -176,9 +204,16 @@ def demo_main() -> int:
         arm = LabArmServer.for_cluster(srv.state, srv.scenario).start()
         stops.append(arm.stop)
         # the cluster first: the app opens on it while the agent farm starts
-        say({"kubeconfig": kubeconfig, "arm": {"url": arm.url, "token": LAB_TOKEN},
-             "scenario": srv.scenario.name, "nodes": len(srv.state.nodes), "notes": list(srv.scenario.notes),
-             "extra_targets": EgressDemo(srv.scenario).extra_targets()})
+        say(
+            {
+                "kubeconfig": kubeconfig,
+                "arm": {"url": arm.url, "token": LAB_TOKEN},
+                "scenario": srv.scenario.name,
+                "nodes": len(srv.state.nodes),
+                "notes": list(srv.scenario.notes),
+                "extra_targets": EgressDemo(srv.scenario).extra_targets(),
+            }
+        )
         try:
             farm = demoagents.start(srv, req.dns, req.egress)
         except Exception as e:  # noqa: BLE001 - the cluster serves on; the app shows no agents
@@ -197,6 +232,7 @@ def demo_main() -> int:
 
 def _until_eof_or(stop: threading.Event) -> None:
     """Wait for EOF on stdin (the app's end of the pipe closed) or `stop`."""
+
     def read() -> None:
         try:
             while os.read(0, 65536):

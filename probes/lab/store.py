@@ -52,9 +52,9 @@ class Entry:
 @dataclass(slots=True)
 class WatchEvent:
     rv: int
-    type: str          # ADDED | MODIFIED | DELETED
+    type: str  # ADDED | MODIFIED | DELETED
     entry: Entry
-    prev: Entry | None = None     # the object before this change (label-selector watches)
+    prev: Entry | None = None  # the object before this change (label-selector watches)
     _line: bytes | None = None
 
     @property
@@ -72,7 +72,7 @@ class LabStore:
         self._sorted: dict[str, list[str] | None] = {r: None for r in RESOURCES}
         self.log: deque[WatchEvent] = deque()
         self.log_size = log_size
-        self.floor = first_rv    # every change with rv > floor is still in the log
+        self.floor = first_rv  # every change with rv > floor is still in the log
         self.recording = False
 
     def put(self, resource: str, obj: dict[str, Any]) -> Entry:

@@ -16,36 +16,84 @@ def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "", desc:
 
 COLUMNS: dict[str, list[dict[str, Any]]] = {
     "nodes": [
-        _col("Name", fmt="name", desc=_NAME), _col("Status", desc="The status of the node"),
-        _col("Roles", desc="The roles of the node"), _col("Age", desc=_AGE),
+        _col("Name", fmt="name", desc=_NAME),
+        _col("Status", desc="The status of the node"),
+        _col("Roles", desc="The roles of the node"),
+        _col("Age", desc=_AGE),
         _col("Version", desc="Kubelet Version reported by the node."),
-        _col("Internal-IP", priority=1, desc="List of addresses reachable to the node. Queried from cloud provider, if available."),
-        _col("External-IP", priority=1, desc="List of addresses reachable to the node. Queried from cloud provider, if available."),
-        _col("OS-Image", priority=1, desc="OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."),
-        _col("Kernel-Version", priority=1, desc="Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
-        _col("Container-Runtime", priority=1, desc="ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
+        _col(
+            "Internal-IP",
+            priority=1,
+            desc="List of addresses reachable to the node. Queried from cloud provider, if available.",
+        ),
+        _col(
+            "External-IP",
+            priority=1,
+            desc="List of addresses reachable to the node. Queried from cloud provider, if available.",
+        ),
+        _col(
+            "OS-Image",
+            priority=1,
+            desc="OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+        ),
+        _col(
+            "Kernel-Version",
+            priority=1,
+            desc="Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+        ),
+        _col(
+            "Container-Runtime",
+            priority=1,
+            desc="ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+        ),
     ],
     "pods": [
-        _col("Name", fmt="name", desc=_NAME), _col("Ready", desc="The aggregate readiness state of this pod for accepting traffic."),
+        _col("Name", fmt="name", desc=_NAME),
+        _col("Ready", desc="The aggregate readiness state of this pod for accepting traffic."),
         _col("Status", desc="The aggregate status of the containers in this pod."),
-        _col("Restarts", desc="The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+        _col(
+            "Restarts",
+            desc="The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+        ),
         _col("Age", desc=_AGE),
-        _col("IP", priority=1, desc="IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated."),
+        _col(
+            "IP",
+            priority=1,
+            desc="IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+        ),
         _col("Node", priority=1, desc="NodeName is a request to schedule this pod onto a specific node."),
-        _col("Nominated Node", priority=1, desc="nominatedNodeName is set only when this pod preempts other pods on the node."),
-        _col("Readiness Gates", priority=1, desc="If specified, all readiness gates will be evaluated for pod readiness."),
+        _col(
+            "Nominated Node",
+            priority=1,
+            desc="nominatedNodeName is set only when this pod preempts other pods on the node.",
+        ),
+        _col(
+            "Readiness Gates", priority=1, desc="If specified, all readiness gates will be evaluated for pod readiness."
+        ),
     ],
     "services": [
-        _col("Name", fmt="name", desc=_NAME), _col("Type", desc="type determines how the Service is exposed."),
+        _col("Name", fmt="name", desc=_NAME),
+        _col("Type", desc="type determines how the Service is exposed."),
         _col("Cluster-IP", desc="clusterIP is the IP address of the service and is usually assigned randomly."),
-        _col("External-IP", desc="externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service."),
-        _col("Port(s)", desc="The list of ports that are exposed by this service."), _col("Age", desc=_AGE),
-        _col("Selector", priority=1, desc="Route service traffic to pods with label keys and values matching this selector."),
+        _col(
+            "External-IP",
+            desc="externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
+        ),
+        _col("Port(s)", desc="The list of ports that are exposed by this service."),
+        _col("Age", desc=_AGE),
+        _col(
+            "Selector",
+            priority=1,
+            desc="Route service traffic to pods with label keys and values matching this selector.",
+        ),
     ],
     "events": [
         _col("Last Seen", desc="Time when last occurrence of the event was recorded."),
         _col("Type", desc="Type of this event (Normal, Warning), new types could be added in the future."),
-        _col("Reason", desc="This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
+        _col(
+            "Reason",
+            desc="This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+        ),
         _col("Object", desc="The object that this event is about."),
         _col("Subobject", priority=1, desc="The subobject that this event is about."),
         _col("Source", priority=1, desc="The component reporting this event."),
@@ -55,7 +103,9 @@ COLUMNS: dict[str, list[dict[str, Any]]] = {
         _col("Name", priority=1, fmt="name", desc=_NAME),
     ],
     "namespaces": [
-        _col("Name", fmt="name", desc=_NAME), _col("Status", desc="The status of the namespace"), _col("Age", desc=_AGE),
+        _col("Name", fmt="name", desc=_NAME),
+        _col("Status", desc="The status of the namespace"),
+        _col("Age", desc=_AGE),
     ],
 }
 
@@ -108,15 +158,26 @@ def _node_cells(o: dict[str, Any], now: float) -> list[Any]:
     if o.get("spec", {}).get("unschedulable"):
         status.append("SchedulingDisabled")
     labels = o["metadata"].get("labels") or {}
-    roles = sorted({k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1]}
-                   | ({labels["kubernetes.io/role"]} if labels.get("kubernetes.io/role") else set()))
+    roles = sorted(
+        {k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1]}
+        | ({labels["kubernetes.io/role"]} if labels.get("kubernetes.io/role") else set())
+    )
     addrs = st.get("addresses", [])
     iip = next((a["address"] for a in addrs if a.get("type") == "InternalIP"), "<none>")
     eip = next((a["address"] for a in addrs if a.get("type") == "ExternalIP"), "<none>")
     info = st.get("nodeInfo", {})
-    return [o["metadata"]["name"], ",".join(status), ",".join(roles) or "<none>", _age(o, now),
-            info.get("kubeletVersion", ""), iip, eip, info.get("osImage", "<unknown>"),
-            info.get("kernelVersion", "<unknown>"), info.get("containerRuntimeVersion", "<unknown>")]
+    return [
+        o["metadata"]["name"],
+        ",".join(status),
+        ",".join(roles) or "<none>",
+        _age(o, now),
+        info.get("kubeletVersion", ""),
+        iip,
+        eip,
+        info.get("osImage", "<unknown>"),
+        info.get("kernelVersion", "<unknown>"),
+        info.get("containerRuntimeVersion", "<unknown>"),
+    ]
 
 
 def _pod_cells(o: dict[str, Any], now: float) -> list[Any]:
@@ -132,8 +193,17 @@ def _pod_cells(o: dict[str, Any], now: float) -> list[Any]:
             reason = w["reason"]
     if o["metadata"].get("deletionTimestamp"):
         reason = "Terminating"
-    return [o["metadata"]["name"], f"{ready}/{total}", reason, str(restarts), _age(o, now),
-            st.get("podIP") or "<none>", o.get("spec", {}).get("nodeName") or "<none>", "<none>", "<none>"]
+    return [
+        o["metadata"]["name"],
+        f"{ready}/{total}",
+        reason,
+        str(restarts),
+        _age(o, now),
+        st.get("podIP") or "<none>",
+        o.get("spec", {}).get("nodeName") or "<none>",
+        "<none>",
+        "<none>",
+    ]
 
 
 def _svc_cells(o: dict[str, Any], now: float) -> list[Any]:
@@ -151,26 +221,46 @@ def _svc_cells(o: dict[str, Any], now: float) -> list[Any]:
             s += f":{p['nodePort']}"
         ports.append(f"{s}/{p.get('protocol', 'TCP')}")
     sel = sp.get("selector") or {}
-    return [o["metadata"]["name"], typ, sp.get("clusterIP") or "<none>", ext, ",".join(ports) or "<none>",
-            _age(o, now), ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>"]
+    return [
+        o["metadata"]["name"],
+        typ,
+        sp.get("clusterIP") or "<none>",
+        ext,
+        ",".join(ports) or "<none>",
+        _age(o, now),
+        ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>",
+    ]
 
 
 def _event_cells(o: dict[str, Any], now: float) -> list[Any]:
     io = o.get("involvedObject", {})
     last = parse_ts(o.get("lastTimestamp")) or parse_ts(o["metadata"].get("creationTimestamp")) or now
     first = parse_ts(o.get("firstTimestamp")) or last
-    return [human_duration(now - last), o.get("type", ""), o.get("reason", ""),
-            f"{io.get('kind', '').lower()}/{io.get('name', '')}", io.get("fieldPath", ""),
-            (o.get("source") or {}).get("component", ""), o.get("message", ""), human_duration(now - first),
-            int(o.get("count", 1)), o["metadata"]["name"]]
+    return [
+        human_duration(now - last),
+        o.get("type", ""),
+        o.get("reason", ""),
+        f"{io.get('kind', '').lower()}/{io.get('name', '')}",
+        io.get("fieldPath", ""),
+        (o.get("source") or {}).get("component", ""),
+        o.get("message", ""),
+        human_duration(now - first),
+        int(o.get("count", 1)),
+        o["metadata"]["name"],
+    ]
 
 
 def _ns_cells(o: dict[str, Any], now: float) -> list[Any]:
     return [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"), _age(o, now)]
 
 
-CELLS = {"nodes": _node_cells, "pods": _pod_cells, "services": _svc_cells, "events": _event_cells,
-         "namespaces": _ns_cells}
+CELLS = {
+    "nodes": _node_cells,
+    "pods": _pod_cells,
+    "services": _svc_cells,
+    "events": _event_cells,
+    "namespaces": _ns_cells,
+}
 
 
 def row_cells(resource: str, obj: dict[str, Any], now: float) -> list[Any]:

@@ -58,7 +58,7 @@ class DropListener:
         self._held: list[socket.socket] = []
         self.port = 0
 
-    def start(self, verify: bool = True) -> "DropListener":
+    def start(self, verify: bool = True) -> DropListener:
         fam = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         ls = socket.socket(fam, socket.SOCK_STREAM)
         try:
@@ -79,7 +79,8 @@ class DropListener:
             if verify and not self.drops():
                 raise RuntimeError(
                     f"kernel answered a SYN to the full listener {self._host}:{self.port}; "
-                    "timeout targets would not time out on this system")
+                    "timeout targets would not time out on this system"
+                )
         except BaseException:
             self.stop()
             raise
@@ -130,7 +131,7 @@ class OpenListener:
         self.port = 0
         self.accepted = 0
 
-    def start(self) -> "OpenListener":
+    def start(self) -> OpenListener:
         fam = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         ls = socket.socket(fam, socket.SOCK_STREAM)
         try:
@@ -190,7 +191,7 @@ class ClosedPort:
         self._sock: socket.socket | None = None
         self.port = 0
 
-    def start(self) -> "ClosedPort":
+    def start(self) -> ClosedPort:
         fam = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM)
         try:
@@ -215,14 +216,15 @@ class ClosedPort:
 class LoopbackTargets:
     """The three behaviours together. Use as a context manager, or start()/stop()."""
 
-    def __init__(self, open_host: str = OPEN_HOST, refused_host: str = REFUSED_HOST,
-                 drop_host: str = DROP_HOST) -> None:
+    def __init__(
+        self, open_host: str = OPEN_HOST, refused_host: str = REFUSED_HOST, drop_host: str = DROP_HOST
+    ) -> None:
         self._open = OpenListener(open_host)
         self._closed = ClosedPort(refused_host)
         self._drop = DropListener(drop_host)
         self._started = False
 
-    def start(self, verify: bool = True) -> "LoopbackTargets":
+    def start(self, verify: bool = True) -> LoopbackTargets:
         """`verify=False` skips the 0.15 s check that the kernel really drops (the demo's
         start-up; the tests keep it)."""
         try:
@@ -241,7 +243,7 @@ class LoopbackTargets:
         self._drop.stop()
         self._started = False
 
-    def __enter__(self) -> "LoopbackTargets":
+    def __enter__(self) -> LoopbackTargets:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -46,7 +46,7 @@ Authorize = Callable[[str, str, str, str, "str | None"], bool]  # (user, verb, g
 @dataclass(frozen=True, slots=True)
 class WritableKind:
     resource: str
-    group: str          # "" for core
+    group: str  # "" for core
     version: str
     kind: str
     namespaced: bool
@@ -71,7 +71,9 @@ class WritableKind:
 RBAC = "rbac.authorization.k8s.io"
 SERVED: dict[tuple[str, str], WritableKind] = {
     ("", "namespaces"): WritableKind("namespaces", "", "v1", "Namespace", False, "namespace", ("ns",)),
-    ("", "serviceaccounts"): WritableKind("serviceaccounts", "", "v1", "ServiceAccount", True, "serviceaccount", ("sa",)),
+    ("", "serviceaccounts"): WritableKind(
+        "serviceaccounts", "", "v1", "ServiceAccount", True, "serviceaccount", ("sa",)
+    ),
     (RBAC, "roles"): WritableKind("roles", RBAC, "v1", "Role", True, "role"),
     (RBAC, "rolebindings"): WritableKind("rolebindings", RBAC, "v1", "RoleBinding", True, "rolebinding"),
     ("apps", "daemonsets"): WritableKind("daemonsets", "apps", "v1", "DaemonSet", True, "daemonset", ("ds",)),
@@ -81,18 +83,28 @@ _VERBS = ["create", "delete", "get", "list", "patch", "update"]
 _SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                  "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-                  "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-_LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
-              "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
-              "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
+    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
 
 
 def status_failure(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> bytes:
     """A v1 Status body exactly as a real API server writes it."""
-    d: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                         "message": message, "reason": reason}
+    d: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+    }
     if details:
         d["details"] = details
     d["code"] = code
@@ -158,19 +170,32 @@ class WritableObjects:
     Forbidden with the real server's message (default: everyone may do everything).
     """
 
-    def __init__(self, *, lab_store: Any = None, authorize: Authorize | None = None,
-                 clock: Callable[[], float] = time.time, first_rv: int = 5000) -> None:
+    def __init__(
+        self,
+        *,
+        lab_store: Any = None,
+        authorize: Authorize | None = None,
+        clock: Callable[[], float] = time.time,
+        first_rv: int = 5000,
+    ) -> None:
         self._lab = lab_store
         self._authorize = authorize
         self._clock = clock
         self._lock = threading.RLock()
         self._rv = first_rv
-        self._objs: dict[tuple[str, str, str], dict[str, Any]] = {}   # (resource, namespace, name) -> object
-        self._created_ns: set[str] = set()   # namespaces created here (in the lab's store when attached)
+        self._objs: dict[tuple[str, str, str], dict[str, Any]] = {}  # (resource, namespace, name) -> object
+        self._created_ns: set[str] = set()  # namespaces created here (in the lab's store when attached)
 
     # ------------------------------------------------------------------ public API
-    def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes, user: str,
-               content_type: str = "application/merge-patch+json") -> Response | None:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: bytes,
+        user: str,
+        content_type: str = "application/merge-patch+json",
+    ) -> Response | None:
         """Answer one request, or None when the path is not served here."""
         method = method.upper()
         path = path.rstrip("/") or "/"
@@ -181,7 +206,7 @@ class WritableObjects:
             return None
         k = route.kind
         if k.resource == "namespaces" and self._lab is not None and method in ("GET", "HEAD"):
-            return None   # the lab serves namespaces (with watch and tables); we only write them
+            return None  # the lab serves namespaces (with watch and tables); we only write them
         try:
             verb = self._verb(method, route, query)
             if verb is None:
@@ -192,8 +217,12 @@ class WritableObjects:
             if verb == "get":
                 return self._get(route)
             if verb == "watch":
-                raise _Fail(405, "MethodNotAllowed", f"the lab does not serve watch for {k.qualified}: "
-                            "the server does not allow this method on the requested resource")
+                raise _Fail(
+                    405,
+                    "MethodNotAllowed",
+                    f"the lab does not serve watch for {k.qualified}: "
+                    "the server does not allow this method on the requested resource",
+                )
             dry = "All" in query.get("dryRun", [])
             if verb == "create":
                 return self._create(route, body, dry)
@@ -241,20 +270,32 @@ class WritableObjects:
             groups.append(g)
             out[f"/apis/{group}"] = {"kind": "APIGroup", "apiVersion": "v1", **g}
             out[f"/apis/{group}/{version}"] = {
-                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
-                "resources": [self._resource_entry(k) for k in SERVED.values() if k.group == group]}
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": f"{group}/{version}",
+                "resources": [self._resource_entry(k) for k in SERVED.values() if k.group == group],
+            }
         out["/apis"] = {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
         out["/api/v1#resources"] = {"resources": [self._resource_entry(k) for k in SERVED.values() if not k.group]}
         return out
 
     # ------------------------------------------------------------------ routing
     def _discovery_paths(self) -> set[str]:
-        return {"/apis", *(f"/apis/{g}" for g in _GROUP_VERSIONS), *(f"/apis/{g}/{v}" for g, v in _GROUP_VERSIONS.items())}
+        return {
+            "/apis",
+            *(f"/apis/{g}" for g in _GROUP_VERSIONS),
+            *(f"/apis/{g}/{v}" for g, v in _GROUP_VERSIONS.items()),
+        }
 
     @staticmethod
     def _resource_entry(k: WritableKind) -> dict[str, Any]:
-        e: dict[str, Any] = {"name": k.resource, "singularName": k.singular, "namespaced": k.namespaced,
-                             "kind": k.kind, "verbs": list(_VERBS)}
+        e: dict[str, Any] = {
+            "name": k.resource,
+            "singularName": k.singular,
+            "namespaced": k.namespaced,
+            "kind": k.kind,
+            "verbs": list(_VERBS),
+        }
         if k.short_names:
             e["shortNames"] = list(k.short_names)
         if k.resource == "daemonsets":
@@ -276,7 +317,7 @@ class WritableObjects:
         if rest[0] == "namespaces" and len(rest) >= 3:
             ns, rest = rest[1], rest[2:]
         if len(rest) > 2:
-            return None   # subresources (status, proxy...) are not ours
+            return None  # subresources (status, proxy...) are not ours
         k = SERVED.get((group, rest[0]))
         if k is None or (ns is not None and not k.namespaced):
             return None
@@ -304,8 +345,12 @@ class WritableObjects:
             return
         who = f'{k.qualified} "{r.name}"' if r.name else k.qualified
         scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
-        raise _Fail(403, "Forbidden", f'{who} is forbidden: User "{user}" cannot {verb} resource "{k.resource}" '
-                    f'in API group "{k.group}" {scope}', _details(k, r.name))
+        raise _Fail(
+            403,
+            "Forbidden",
+            f'{who} is forbidden: User "{user}" cannot {verb} resource "{k.resource}" in API group "{k.group}" {scope}',
+            _details(k, r.name),
+        )
 
     # ------------------------------------------------------------------ storage helpers
     def _next_rv(self) -> int:
@@ -323,7 +368,7 @@ class WritableObjects:
 
     def _ns_put(self, obj: dict[str, Any]) -> dict[str, Any]:
         if self._lab is not None:
-            return self._lab.put("namespaces", obj).obj   # the lab's store sets resourceVersion
+            return self._lab.put("namespaces", obj).obj  # the lab's store sets resourceVersion
         obj["metadata"]["resourceVersion"] = str(self._next_rv())
         self._objs[("namespaces", "", obj["metadata"]["name"])] = obj
         return obj
@@ -345,22 +390,37 @@ class WritableObjects:
         try:
             obj = orjson.loads(body) if body else None
         except orjson.JSONDecodeError as e:
-            raise _Fail(400, "BadRequest", f"the object provided is unrecognized (must be of type {k.kind}): "
-                        f"couldn't get version/kind; json parse error: {e}") from None
+            raise _Fail(
+                400,
+                "BadRequest",
+                f"the object provided is unrecognized (must be of type {k.kind}): "
+                f"couldn't get version/kind; json parse error: {e}",
+            ) from None
         if not isinstance(obj, dict):
-            raise _Fail(400, "BadRequest", f"the object provided is unrecognized (must be of type {k.kind}): "
-                        "couldn't get version/kind; json parse error: expected an object")
+            raise _Fail(
+                400,
+                "BadRequest",
+                f"the object provided is unrecognized (must be of type {k.kind}): "
+                "couldn't get version/kind; json parse error: expected an object",
+            )
         kind, api_version = obj.get("kind", k.kind), obj.get("apiVersion", k.api_version)
         if kind != k.kind or api_version != k.api_version:
-            raise _Fail(400, "BadRequest", f"the API version in the data ({api_version}) does not match the expected "
-                        f"API version ({k.api_version})" if kind == k.kind else
-                        f"the object provided is unrecognized (must be of type {k.kind}): {kind}")
+            raise _Fail(
+                400,
+                "BadRequest",
+                f"the API version in the data ({api_version}) does not match the expected API version ({k.api_version})"
+                if kind == k.kind
+                else f"the object provided is unrecognized (must be of type {k.kind}): {kind}",
+            )
         md = obj.get("metadata")
         if md is None:
             md = obj["metadata"] = {}
         if not isinstance(md, dict):
-            raise _Fail(400, "BadRequest", f"the object provided is unrecognized (must be of type {k.kind}): "
-                        "metadata must be an object")
+            raise _Fail(
+                400,
+                "BadRequest",
+                f"the object provided is unrecognized (must be of type {k.kind}): metadata must be an object",
+            )
         obj["kind"], obj["apiVersion"] = k.kind, k.api_version
         return obj
 
@@ -368,7 +428,9 @@ class WritableObjects:
         md = obj["metadata"]
         name = md.get("name") or ""
         if not name:
-            raise _invalid(k, "", "metadata.name", "FieldValueRequired", "Required value: name or generateName is required")
+            raise _invalid(
+                k, "", "metadata.name", "FieldValueRequired", "Required value: name or generateName is required"
+            )
         rx, msg = (_LABEL, _LABEL_MSG) if k.resource == "namespaces" else (_SUBDOMAIN, _SUBDOMAIN_MSG)
         limit = 63 if k.resource == "namespaces" else 253
         if not isinstance(name, str) or not rx.match(name) or len(name) > limit:
@@ -380,8 +442,13 @@ class WritableObjects:
                 raise _invalid(k, name, "spec.selector", "FieldValueRequired", "Required value")
             labels = (((spec.get("template") or {}).get("metadata") or {}).get("labels")) or {}
             if any(labels.get(key) != v for key, v in sel.items()):
-                raise _invalid(k, name, "spec.template.metadata.labels", "FieldValueInvalid",
-                               f"Invalid value: {labels!r}: `selector` does not match template `labels`")
+                raise _invalid(
+                    k,
+                    name,
+                    "spec.template.metadata.labels",
+                    "FieldValueInvalid",
+                    f"Invalid value: {labels!r}: `selector` does not match template `labels`",
+                )
             if not ((spec.get("template") or {}).get("spec") or {}).get("containers"):
                 raise _invalid(k, name, "spec.template.spec.containers", "FieldValueRequired", "Required value")
         if k.resource == "rolebindings" and not (obj.get("roleRef") or {}).get("name"):
@@ -396,10 +463,15 @@ class WritableObjects:
         elif k.resource == "daemonsets":
             spec = obj["spec"]
             spec.setdefault("revisionHistoryLimit", 10)
-            spec.setdefault("updateStrategy", {"type": "RollingUpdate",
-                                               "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
-            obj["status"] = {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
-                             "numberReady": 0}
+            spec.setdefault(
+                "updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+            )
+            obj["status"] = {
+                "currentNumberScheduled": 0,
+                "numberMisscheduled": 0,
+                "desiredNumberScheduled": 0,
+                "numberReady": 0,
+            }
 
     # ------------------------------------------------------------------ verbs
     def _get(self, r: _Route) -> Response:
@@ -419,15 +491,22 @@ class WritableObjects:
             if k.resource == "namespaces":
                 objs = [o for (res, _, _), o in sorted(self._objs.items()) if res == "namespaces"]
             else:
-                objs = [o for (res, ns, _), o in sorted(self._objs.items())
-                        if res == k.resource and (r.namespace is None or ns == r.namespace)]
+                objs = [
+                    o
+                    for (res, ns, _), o in sorted(self._objs.items())
+                    if res == k.resource and (r.namespace is None or ns == r.namespace)
+                ]
             items = []
             for o in objs:
                 if match is None or match(o["metadata"].get("labels") or {}):
                     item = {key: v for key, v in o.items() if key not in ("kind", "apiVersion")}
                     items.append(item)
-            body = {"kind": f"{k.kind}List", "apiVersion": k.api_version,
-                    "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+            body = {
+                "kind": f"{k.kind}List",
+                "apiVersion": k.api_version,
+                "metadata": {"resourceVersion": str(self._rv)},
+                "items": items,
+            }
             return 200, orjson.dumps(body)
 
     def _create(self, r: _Route, body: bytes, dry: bool) -> Response:
@@ -436,8 +515,11 @@ class WritableObjects:
         md = obj["metadata"]
         if k.namespaced:
             if md.get("namespace") not in (None, "", r.namespace):
-                raise _Fail(400, "BadRequest", "the namespace of the provided object does not match the namespace "
-                            "sent on the request")
+                raise _Fail(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                )
             md["namespace"] = r.namespace
         else:
             md.pop("namespace", None)
@@ -447,12 +529,23 @@ class WritableObjects:
             self._validate(k, obj)
             name = md["name"]
             if k.namespaced and self._ns_get(r.namespace or "") is None:
-                raise _Fail(404, "NotFound", f'namespaces "{r.namespace}" not found',
-                            {"name": r.namespace, "kind": "namespaces"})
+                raise _Fail(
+                    404,
+                    "NotFound",
+                    f'namespaces "{r.namespace}" not found',
+                    {"name": r.namespace, "kind": "namespaces"},
+                )
             if self._store_get(k, r.namespace, name) is not None:
                 raise _Fail(409, "AlreadyExists", f'{k.qualified} "{name}" already exists', _details(k, name))
-            for key in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "managedFields",
-                        "generation", "selfLink"):
+            for key in (
+                "resourceVersion",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "managedFields",
+                "generation",
+                "selfLink",
+            ):
                 md.pop(key, None)
             md["uid"] = str(uuid.uuid4())
             md["creationTimestamp"] = self._now()
@@ -474,13 +567,19 @@ class WritableObjects:
             obj = self._decode(k, body)
         md = obj["metadata"]
         if md.get("name") not in (None, name):
-            raise _Fail(400, "BadRequest", f"the name of the object ({md.get('name')}) does not match the name on "
-                        f"the URL ({name})")
+            raise _Fail(
+                400,
+                "BadRequest",
+                f"the name of the object ({md.get('name')}) does not match the name on the URL ({name})",
+            )
         md["name"] = name
         if k.namespaced:
             if md.get("namespace") not in (None, "", r.namespace):
-                raise _Fail(400, "BadRequest", "the namespace of the provided object does not match the namespace "
-                            "sent on the request")
+                raise _Fail(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                )
             md["namespace"] = r.namespace
         with self._lock:
             old = self._store_get(k, r.namespace, name)
@@ -488,12 +587,16 @@ class WritableObjects:
                 raise self._not_found(k, name)
             rv = md.get("resourceVersion") or ""
             if rv and rv != old["metadata"]["resourceVersion"]:
-                raise _Fail(409, "Conflict", f'Operation cannot be fulfilled on {k.qualified} "{name}": the object '
-                            "has been modified; please apply your changes to the latest version and try again",
-                            _details(k, name))
+                raise _Fail(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {k.qualified} "{name}": the object '
+                    "has been modified; please apply your changes to the latest version and try again",
+                    _details(k, name),
+                )
             self._validate(k, obj)
             self._check_immutable(k, old, obj)
-            self._defaults(k, obj)   # as on create; spec and status of the old object win below
+            self._defaults(k, obj)  # as on create; spec and status of the old object win below
             omd = old["metadata"]
             for key in ("uid", "creationTimestamp", "generation"):
                 if key in omd:
@@ -505,14 +608,14 @@ class WritableObjects:
                 md.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
                 obj["spec"] = copy.deepcopy(old.get("spec") or {"finalizers": ["kubernetes"]})
             if "status" in old:
-                obj["status"] = copy.deepcopy(old["status"])   # the main resource never writes status
+                obj["status"] = copy.deepcopy(old["status"])  # the main resource never writes status
             else:
                 obj.pop("status", None)
             if k.resource == "daemonsets" and obj.get("spec") != old.get("spec"):
                 md["generation"] = int(omd.get("generation", 1)) + 1
             md["resourceVersion"] = omd["resourceVersion"]
             if obj == old:
-                return 200, orjson.dumps(old)          # a no-op update keeps the resourceVersion
+                return 200, orjson.dumps(old)  # a no-op update keeps the resourceVersion
             if dry:
                 return 200, orjson.dumps(obj)
             return 200, orjson.dumps(self._store_put(k, obj))
@@ -521,9 +624,13 @@ class WritableObjects:
         k = r.kind
         ct = content_type.split(";")[0].strip().lower()
         if ct != "application/merge-patch+json":
-            raise _Fail(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted "
-                        f"media types include: application/merge-patch+json (the lab serves merge patch only, "
-                        f"got {ct or 'none'})")
+            raise _Fail(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted "
+                f"media types include: application/merge-patch+json (the lab serves merge patch only, "
+                f"got {ct or 'none'})",
+            )
         try:
             patch = orjson.loads(body)
         except orjson.JSONDecodeError as e:
@@ -539,7 +646,7 @@ class WritableObjects:
                 merged["metadata"] = {}
             merged["kind"], merged["apiVersion"] = k.kind, k.api_version
             if "resourceVersion" not in (patch.get("metadata") or {}):
-                merged["metadata"]["resourceVersion"] = ""   # a patch is unconditional unless it names one
+                merged["metadata"]["resourceVersion"] = ""  # a patch is unconditional unless it names one
             return self._replace(r, b"", dry, merged)
 
     def _delete(self, r: _Route, dry: bool) -> Response:
@@ -552,14 +659,29 @@ class WritableObjects:
             if k.resource != "namespaces":
                 if not dry:
                     del self._objs[(k.resource, r.namespace or "", name)]
-                return 200, orjson.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                                          "details": _details(k, name, uid=old["metadata"].get("uid", ""))})
+                return 200, orjson.dumps(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Success",
+                        "details": _details(k, name, uid=old["metadata"].get("uid", "")),
+                    }
+                )
             if name in _SYSTEM_NAMESPACES:
-                raise _Fail(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                            {"name": name, "kind": "namespaces"})
+                raise _Fail(
+                    403,
+                    "Forbidden",
+                    f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                    {"name": name, "kind": "namespaces"},
+                )
             if self._lab is not None and name not in self._created_ns:
-                raise _Fail(403, "Forbidden", f'namespaces "{name}" is forbidden: the lab\'s scenario namespaces '
-                            "may not be deleted", {"name": name, "kind": "namespaces"})
+                raise _Fail(
+                    403,
+                    "Forbidden",
+                    f'namespaces "{name}" is forbidden: the lab\'s scenario namespaces may not be deleted',
+                    {"name": name, "kind": "namespaces"},
+                )
             gone = copy.deepcopy(old)
             gone["metadata"]["deletionTimestamp"] = self._now()
             gone["metadata"]["deletionGracePeriodSeconds"] = 0
@@ -584,9 +706,10 @@ class WritableObjects:
         if k.resource == "daemonsets":
             a, b = (old.get("spec") or {}).get("selector"), (new.get("spec") or {}).get("selector")
             if a != b:
-                raise _invalid(k, name, "spec.selector", "FieldValueInvalid",
-                               f"Invalid value: {b!r}: field is immutable")
+                raise _invalid(
+                    k, name, "spec.selector", "FieldValueInvalid", f"Invalid value: {b!r}: field is immutable"
+                )
         if k.resource == "rolebindings" and old.get("roleRef") != new.get("roleRef"):
-            raise _invalid(k, name, "roleRef", "FieldValueInvalid",
-                           f"Invalid value: {new.get('roleRef')!r}: cannot change roleRef")
-
+            raise _invalid(
+                k, name, "roleRef", "FieldValueInvalid", f"Invalid value: {new.get('roleRef')!r}: cannot change roleRef"
+            )

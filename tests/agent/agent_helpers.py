@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -16,9 +16,16 @@ from probes.lab.tcptargets import DROP_HOST, OPEN_HOST, REFUSED_HOST
 DROP = dataclasses.replace(ANSWER, mode=DnsFaultMode.DROP)
 # what the lab's egress DNS answers: one name per behaviour of LoopbackTargets, and one
 # name that points beyond loopback (a confined agent must never dial it)
-EGRESS_ZONE = Zone(cluster={}, external={"open.example": OPEN_HOST, "refused.example": REFUSED_HOST,
-                                          "drop.example": DROP_HOST, "far.example": "192.0.2.7"},
-                   synthesize_external=False)
+EGRESS_ZONE = Zone(
+    cluster={},
+    external={
+        "open.example": OPEN_HOST,
+        "refused.example": REFUSED_HOST,
+        "drop.example": DROP_HOST,
+        "far.example": "192.0.2.7",
+    },
+    synthesize_external=False,
+)
 
 
 async def until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.leaks import guard_threads_and_fds
-
 from probes.lab.dnsserver import DnsResponder
 from probes.lab.dnsspec import ANSWER
 from probes.lab.tcptargets import LoopbackTargets
+from tests.support.leaks import guard_threads_and_fds
 
 
 @pytest.fixture(autouse=True)

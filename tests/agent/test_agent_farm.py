@@ -18,16 +18,20 @@ import pytest
 from probes.agent.wire import decode
 from probes.dns.probe import DnsOutcome as Outcome
 from probes.egress.probe import EgressOutcome as EOut
+from probes.kube.model import NetworkPlugin, PodState, Topology
 from probes.lab.agentfarm import FarmError, local_dns_overrides, parse_request
 from probes.lab.scenario import load_scenario
-from probes.kube.model import NetworkPlugin, PodState, Topology
-
 from tests.agent.agent_helpers import wait_sync
 
 
 def _start(request: dict) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([sys.executable, "-m", "probes.lab.agentfarm"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=os.getcwd())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probes.lab.agentfarm"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=os.getcwd(),
+    )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(json.dumps(request).encode() + b"\n")
     proc.stdin.flush()
@@ -60,9 +64,18 @@ def _report(addr: str, node: str):
 def test_f4_nodelocal_times_out_only_on_the_staged_nodes_agent():
     sc = load_scenario("f4")
     staged, healthy = sc.node_name("nodepool1", 1), sc.node_name("userpool", 0)
-    proc, info = _start({"scenario": "f4", "agents": [staged, healthy], "interval": 0.2, "timeout": 0.3,
-                         "egress_interval": 0.3, "egress_timeout": 0.3, "mode": "connect",
-                         "apiserver": None})
+    proc, info = _start(
+        {
+            "scenario": "f4",
+            "agents": [staged, healthy],
+            "interval": 0.2,
+            "timeout": 0.3,
+            "egress_interval": 0.3,
+            "egress_timeout": 0.3,
+            "mode": "connect",
+            "apiserver": None,
+        }
+    )
     try:
         assert set(info["agents"]) == {staged, healthy}
         local = info["local"]
@@ -73,8 +86,9 @@ def test_f4_nodelocal_times_out_only_on_the_staged_nodes_agent():
         def enough() -> bool:
             for node, addr in info["agents"].items():
                 reports[node] = _report(addr, node)
-            return all(Counter(d.resolver for d in r.dns)["nodelocal"] >= 4 and len(r.egress) >= 7
-                       for r in reports.values())
+            return all(
+                Counter(d.resolver for d in r.dns)["nodelocal"] >= 4 and len(r.egress) >= 7 for r in reports.values()
+            )
 
         wait_sync(enough, 10, "four nodelocal queries and a round of egress from both agents")
         for node, rep in reports.items():
@@ -105,12 +119,15 @@ def test_farm_stops_on_sigterm_within_2s():
         _stop(proc)
 
 
-@pytest.mark.parametrize("request_line, says", [
-    ({"scenario": "no-such-scenario"}, "unknown scenario"),
-    ({"scenario": "f4", "interval": -1}, "interval"),
-    ({"scenario": "f4", "mode": "icmp"}, "mode"),
-    ({"scenario": "f4", "colour": "blue"}, "unknown keys colour"),
-])
+@pytest.mark.parametrize(
+    "request_line, says",
+    [
+        ({"scenario": "no-such-scenario"}, "unknown scenario"),
+        ({"scenario": "f4", "interval": -1}, "interval"),
+        ({"scenario": "f4", "mode": "icmp"}, "mode"),
+        ({"scenario": "f4", "colour": "blue"}, "unknown keys colour"),
+    ],
+)
 def test_errors_are_one_json_line_and_exit_3(request_line, says):
     proc, info = _start(request_line)
     try:
@@ -129,10 +146,16 @@ def test_request_parsing_and_local_overrides():
         parse_request(json.dumps({"scenario": "f4", "nodelocal": "yes"}))
     r = parse_request(json.dumps({"scenario": "f4", "nodes": 7, "targets": ["a.example:80"]}))
     assert (r.nodes, r.targets, r.mode, r.agents) == (7, ("a.example:80",), "connect", None)
-    pods = tuple(PodState("kube-system", n, "x", ip, "Running", True)
-                 for n, ip in (("coredns-a", "10.244.0.5"), ("coredns-b", "10.244.1.5"), ("coredns-c", "")))
+    pods = tuple(
+        PodState("kube-system", n, "x", ip, "Running", True)
+        for n, ip in (("coredns-a", "10.244.0.5"), ("coredns-b", "10.244.1.5"), ("coredns-c", ""))
+    )
     topo = Topology("c", NetworkPlugin.KUBENET, "azure", (), "10.0.0.10", (), (), pods)
-    got = local_dns_overrides({"10.0.0.10": ["127.0.0.1", 1], "coredns": ["127.0.0.1", 2],
-                               "coredns/coredns-b": ["127.0.0.1", 3]}, topo)
-    assert got == {"10.0.0.10": ("127.0.0.1", 1), "coredns/coredns-a": ("127.0.0.1", 2),
-                   "coredns/coredns-b": ("127.0.0.1", 3)}
+    got = local_dns_overrides(
+        {"10.0.0.10": ["127.0.0.1", 1], "coredns": ["127.0.0.1", 2], "coredns/coredns-b": ["127.0.0.1", 3]}, topo
+    )
+    assert got == {
+        "10.0.0.10": ("127.0.0.1", 1),
+        "coredns/coredns-a": ("127.0.0.1", 2),
+        "coredns/coredns-b": ("127.0.0.1", 3),
+    }

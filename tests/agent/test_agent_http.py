@@ -13,11 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from probes.agent.core import Agent, AgentSettings, settings_for
 from probes.agent.http import AgentServer, metrics_text
 from probes.agent.wire import decode
-from probes.dns.probe import DnsOutcome as Outcome, DnsResult
-from probes.egress.probe import EgressResult, EgressMode
-from probes.egress.probe import EgressOutcome as EOut
+from probes.dns.probe import DnsOutcome as Outcome
+from probes.dns.probe import DnsResult
 from probes.dns.resolvers import NODELOCAL_IP
-
+from probes.egress.probe import EgressMode, EgressResult
+from probes.egress.probe import EgressOutcome as EOut
 from tests.agent.agent_helpers import DROP, until
 
 NODE = "aks-nodepool1-12345678-vmss000002"
@@ -52,13 +52,34 @@ def get(path: str, *headers: str) -> bytes:
 def _fed_agent() -> Agent:
     agent = Agent(AgentSettings(NODE, dns_interval=5.0))
     for i in range(40):
-        agent.record(("d", i % 2), DnsResult(V, "kube-dns", "10.0.0.10", "10.0.0.10:53",
-                                             "kubernetes.default.svc.cluster.local", "A",
-                                             Outcome.OK if i % 4 else Outcome.TIMEOUT, 1.0 + i,
-                                             timestamp=1000.0 + i,
-                                             error="" if i % 4 else "no answer before the deadline"))
-        agent.record(("e",), EgressResult(V, "mcr.microsoft.com:443", "20.1.2.3", 443, EgressMode.CONNECT,
-                                          EOut.OPEN if i % 5 else EOut.TIMEOUT, 10.0 + i, timestamp=1000.0 + i))
+        agent.record(
+            ("d", i % 2),
+            DnsResult(
+                V,
+                "kube-dns",
+                "10.0.0.10",
+                "10.0.0.10:53",
+                "kubernetes.default.svc.cluster.local",
+                "A",
+                Outcome.OK if i % 4 else Outcome.TIMEOUT,
+                1.0 + i,
+                timestamp=1000.0 + i,
+                error="" if i % 4 else "no answer before the deadline",
+            ),
+        )
+        agent.record(
+            ("e",),
+            EgressResult(
+                V,
+                "mcr.microsoft.com:443",
+                "20.1.2.3",
+                443,
+                EgressMode.CONNECT,
+                EOut.OPEN if i % 5 else EOut.TIMEOUT,
+                10.0 + i,
+                timestamp=1000.0 + i,
+            ),
+        )
     return agent
 
 
@@ -85,8 +106,10 @@ async def test_results_health_and_metrics(served):
     status, h, body = await request(server.port, get("/metrics"))
     assert status == 200 and h["content-type"].startswith("text/plain; version=0.0.4")
     fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
-    queries = {(s.labels["resolver"], s.labels["address"], s.labels["outcome"]): s.value
-               for s in fams["aksnet_agent_dns_queries"].samples}  # the parser strips _total
+    queries = {
+        (s.labels["resolver"], s.labels["address"], s.labels["outcome"]): s.value
+        for s in fams["aksnet_agent_dns_queries"].samples
+    }  # the parser strips _total
     assert queries == {("kube-dns", "10.0.0.10", "ok"): 30, ("kube-dns", "10.0.0.10", "timeout"): 10}
     checks = {s.labels["outcome"]: s.value for s in fams["aksnet_agent_egress_checks"].samples}
     assert checks == {"open": 32, "timeout": 8}
@@ -109,20 +132,23 @@ async def test_gzip_when_asked(served):
     assert "content-encoding" not in h  # too small to be worth it
 
 
-@pytest.mark.parametrize("raw, status", [
-    (get("/nope"), 404),
-    (get("/v1/results?since=-1"), 400),
-    (get("/v1/results?since=abc"), 400),
-    (get("/v1/results?since=1&since=2"), 400),
-    (get("/v1/results?since=99999999999999999999"), 400),
-    (b"POST /v1/results HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405),
-    (b"DELETE /metrics HTTP/1.1\r\n\r\n", 405),
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"GET /healthz HTTP/2.0\r\n\r\n", 400),
-    (b"GET healthz HTTP/1.1\r\n\r\n", 400),
-    (b"GET /healthz HTTP/1.1\r\nno colon here\r\n\r\n", 400),
-    (b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
-])
+@pytest.mark.parametrize(
+    "raw, status",
+    [
+        (get("/nope"), 404),
+        (get("/v1/results?since=-1"), 400),
+        (get("/v1/results?since=abc"), 400),
+        (get("/v1/results?since=1&since=2"), 400),
+        (get("/v1/results?since=99999999999999999999"), 400),
+        (b"POST /v1/results HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405),
+        (b"DELETE /metrics HTTP/1.1\r\n\r\n", 405),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /healthz HTTP/2.0\r\n\r\n", 400),
+        (b"GET healthz HTTP/1.1\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
+    ],
+)
 async def test_bad_requests_get_the_right_status(served, raw, status):
     _, server = served
     got, h, _ = await request(server.port, raw)
@@ -169,9 +195,15 @@ def test_label_values_are_escaped():
 
 async def test_a_live_agent_served_end_to_end(responder):
     ok, drop = responder(), responder(DROP)
-    s = settings_for(NODE, kube_dns="10.0.0.10", nodelocal=True, confine=True,
-                     dns_overrides={NODELOCAL_IP: drop.address, "10.0.0.10": ok.address},
-                     dns_interval=0.1, dns_timeout=0.2)
+    s = settings_for(
+        NODE,
+        kube_dns="10.0.0.10",
+        nodelocal=True,
+        confine=True,
+        dns_overrides={NODELOCAL_IP: drop.address, "10.0.0.10": ok.address},
+        dns_interval=0.1,
+        dns_timeout=0.2,
+    )
     agent = Agent(s)
     server = await AgentServer(agent, "127.0.0.1", 0).start()
     await agent.start()
@@ -207,11 +239,19 @@ def test_metrics_by_prometheus_client_on_a_private_registry_without_threads():
     assert threading.active_count() == before  # no exporter thread, no second server
     assert metrics.text().decode().count("# TYPE aksnet_agent_info gauge") == 1  # scrape twice: no duplicates
     assert not [m for m in REGISTRY.collect() if m.name.startswith("aksnet_")]  # the global registry is left alone
-    fams = {(f.name, f.type): {tuple(sorted(s.labels)) for s in f.samples} for f in text_string_to_metric_families(text)}
+    fams = {
+        (f.name, f.type): {tuple(sorted(s.labels)) for s in f.samples} for f in text_string_to_metric_families(text)
+    }
     assert fams[("aksnet_agent_info", "gauge")] == {("mode", "node", "vantage", "version")}
     assert fams[("aksnet_agent_errors", "counter")] == {()}
     assert fams[("process_cpu_seconds", "counter")] == {()}
-    assert {("aksnet_agent_dns_queries", "counter"), ("aksnet_agent_dns_latency_ms", "gauge"),
-            ("aksnet_agent_egress_checks", "counter"), ("aksnet_agent_egress_handshake_ms", "gauge"),
-            ("aksnet_agent_results_seq", "gauge"), ("aksnet_agent_results_held", "gauge"),
-            ("aksnet_agent_start_time_seconds", "gauge"), ("process_resident_memory_bytes", "gauge")} <= set(fams)
+    assert {
+        ("aksnet_agent_dns_queries", "counter"),
+        ("aksnet_agent_dns_latency_ms", "gauge"),
+        ("aksnet_agent_egress_checks", "counter"),
+        ("aksnet_agent_egress_handshake_ms", "gauge"),
+        ("aksnet_agent_results_seq", "gauge"),
+        ("aksnet_agent_results_held", "gauge"),
+        ("aksnet_agent_start_time_seconds", "gauge"),
+        ("process_resident_memory_bytes", "gauge"),
+    } <= set(fams)

@@ -21,7 +21,6 @@ from probes.agent.wire import decode
 from probes.dns.probe import DnsOutcome as Outcome
 from probes.egress.probe import EgressMode
 from probes.egress.probe import EgressOutcome as EOut
-
 from tests.agent.agent_helpers import DROP, EGRESS_ZONE, wait_sync
 
 NODE = "aks-nodepool1-12345678-vmss000003"
@@ -63,16 +62,45 @@ def _fetch(url: str) -> tuple[int, bytes]:
 
 def test_agent_process_serves_and_exits_0_on_sigterm(responder, targets):
     ok, drop, edns = responder(), responder(DROP), responder(zone=EGRESS_ZONE)
-    args = ["--node", NODE, "--bind", "127.0.0.1", "--port", "0", "--interval", "0.2", "--timeout", "0.3",
-            "--mode", "connect", "--kube-dns", "10.0.0.10", "--nodelocal", "--no-aks-defaults",
-            "--dns-override", "169.254.20.10=%s:%d" % drop.address,
-            "--dns-override", "kube-dns=%s:%d" % ok.address,
-            "--egress-dns", "%s:%d" % edns.address, "--confine",
-            "--target", "open.example:443", "--target", "drop.example:443",
-            *sum((["--dial", f"{a}={p}"] for a, p in targets.dial_map().items()), [])]
+    args = [
+        "--node",
+        NODE,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--interval",
+        "0.2",
+        "--timeout",
+        "0.3",
+        "--mode",
+        "connect",
+        "--kube-dns",
+        "10.0.0.10",
+        "--nodelocal",
+        "--no-aks-defaults",
+        "--dns-override",
+        "169.254.20.10=%s:%d" % drop.address,
+        "--dns-override",
+        "kube-dns=%s:%d" % ok.address,
+        "--egress-dns",
+        "%s:%d" % edns.address,
+        "--confine",
+        "--target",
+        "open.example:443",
+        "--target",
+        "drop.example:443",
+        *sum((["--dial", f"{a}={p}"] for a, p in targets.dial_map().items()), []),
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AKSNET_AGENT_") and k != "NODE_NAME"}
-    proc = subprocess.Popen([sys.executable, "-c", CODE, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=os.getcwd())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CODE, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=os.getcwd(),
+    )
     try:
         line = _read_until(proc, "listening on", 20)
         port = int(line.split("listening on 127.0.0.1:")[1].split(":")[0])
@@ -83,20 +111,26 @@ def test_agent_process_serves_and_exits_0_on_sigterm(responder, targets):
         def enough() -> bool:
             reports.append(decode(_fetch(base + "/v1/results?since=0")[1], f"node/{NODE}"))
             r = reports[-1]
-            return (len({d.resolver for d in r.dns}) == 2 and len(r.dns) >= 6
-                    and {e.target for e in r.egress} == {"open.example:443", "drop.example:443"})
+            return (
+                len({d.resolver for d in r.dns}) == 2
+                and len(r.dns) >= 6
+                and {e.target for e in r.egress} == {"open.example:443", "drop.example:443"}
+            )
 
         wait_sync(enough, 10, "results from both resolvers and both targets")
         rep = reports[-1]
         assert {d.outcome for d in rep.dns if d.resolver == "nodelocal"} == {Outcome.TIMEOUT}
         assert {d.outcome for d in rep.dns if d.resolver == "kube-dns"} == {Outcome.OK}
-        assert {e.target: e.outcome for e in rep.egress} == {"open.example:443": EOut.OPEN,
-                                                             "drop.example:443": EOut.TIMEOUT}
+        assert {e.target: e.outcome for e in rep.egress} == {
+            "open.example:443": EOut.OPEN,
+            "drop.example:443": EOut.TIMEOUT,
+        }
         assert rep.mode is EgressMode.CONNECT and rep.node == NODE
         status, metrics = _fetch(base + "/metrics")
         fams = {f.name: f for f in text_string_to_metric_families(metrics.decode())}
-        assert {s.labels["address"] for s in fams["aksnet_agent_dns_queries"].samples
-                if s.labels["resolver"] == "nodelocal"} == {"169.254.20.10"}
+        assert {
+            s.labels["address"] for s in fams["aksnet_agent_dns_queries"].samples if s.labels["resolver"] == "nodelocal"
+        } == {"169.254.20.10"}
         assert fams["process_resident_memory_bytes"].samples[0].value > 1e6
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=5)
@@ -133,8 +167,9 @@ def test_port_in_use_exits_3_in_one_line(capsys):
         s.listen(1)
         port = s.getsockname()[1]
         t0 = time.monotonic()
-        rc = run(["--node", "n", "--bind", "127.0.0.1", "--port", str(port), "--kube-dns", "10.0.0.10",
-                  "--no-aks-defaults"])
+        rc = run(
+            ["--node", "n", "--bind", "127.0.0.1", "--port", str(port), "--kube-dns", "10.0.0.10", "--no-aks-defaults"]
+        )
     assert rc == 3 and time.monotonic() - t0 < 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"cannot listen on 127.0.0.1:{port}" in err[0] and "--port" in err[0]
@@ -142,21 +177,39 @@ def test_port_in_use_exits_3_in_one_line(capsys):
 
 def test_flags_win_over_env_and_env_over_defaults(tmp_path):
     conf = tmp_path / "resolv.conf"
-    conf.write_text("search default.svc.cluster.local\nnameserver 169.254.20.10\nnameserver 127.0.0.53\n"
-                    "nameserver 10.0.0.10\noptions ndots:5\n")
-    env = {"NODE_NAME": "from-env", "AKSNET_AGENT_NAMES": "a.example, b.example",
-           "AKSNET_AGENT_NODELOCAL": "true", "AKSNET_AGENT_INTERVAL": "30", "AKSNET_AGENT_PORT": "9200",
-           "AKSNET_AGENT_TARGETS": "x.example:443", "AKSNET_AGENT_AKS_DEFAULTS": "0"}
+    conf.write_text(
+        "search default.svc.cluster.local\nnameserver 169.254.20.10\nnameserver 127.0.0.53\n"
+        "nameserver 10.0.0.10\noptions ndots:5\n"
+    )
+    env = {
+        "NODE_NAME": "from-env",
+        "AKSNET_AGENT_NAMES": "a.example, b.example",
+        "AKSNET_AGENT_NODELOCAL": "true",
+        "AKSNET_AGENT_INTERVAL": "30",
+        "AKSNET_AGENT_PORT": "9200",
+        "AKSNET_AGENT_TARGETS": "x.example:443",
+        "AKSNET_AGENT_AKS_DEFAULTS": "0",
+    }
     p = run_parser()
     s, bind, port, level = build_settings(p.parse_args([]), env, str(conf))
     assert (s.node, s.names, s.dns_interval, s.egress_interval, port, bind, level) == (
-        "from-env", ("a.example", "b.example"), 30.0, 30.0, 9200, "0.0.0.0", "info")
+        "from-env",
+        ("a.example", "b.example"),
+        30.0,
+        30.0,
+        9200,
+        "0.0.0.0",
+        "info",
+    )
     assert [r.key for r in s.resolvers] == ["nodelocal", "kube-dns"]
     assert [r.address for r in s.resolvers] == ["169.254.20.10", "10.0.0.10"]
     assert [t.text for t in s.targets] == ["x.example:443"]
     assert s.mode == "auto" and s.feed_size == 2048 and s.egress_dns is None and not s.confine
-    s, _, port, _ = build_settings(p.parse_args(["--node", "flag", "--no-nodelocal", "--interval", "5",
-                                                 "--egress-interval", "20", "--port", "1"]), env, str(conf))
+    s, _, port, _ = build_settings(
+        p.parse_args(["--node", "flag", "--no-nodelocal", "--interval", "5", "--egress-interval", "20", "--port", "1"]),
+        env,
+        str(conf),
+    )
     assert (s.node, s.dns_interval, s.egress_interval, port) == ("flag", 5.0, 20.0, 1)
     assert [r.key for r in s.resolvers] == ["kube-dns"]
 

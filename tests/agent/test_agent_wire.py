@@ -16,19 +16,21 @@ from hypothesis import strategies as st
 from probes.agent import wire
 from probes.agent.core import Agent, AgentSettings
 from probes.agent.wire import SCHEMA, AgentDataError, AgentReport, decode, encode
-from probes.dns.probe import DnsResult
 from probes.dns.probe import DnsOutcome as DOut
-from probes.egress.probe import EgressResult, EgressMode
-from probes.egress.probe import EgressOutcome as EOut
-from probes.kube.model import node_vantage
+from probes.dns.probe import DnsResult
 from probes.dns.resolvers import NODELOCAL_IP, Resolver, ResolverKind
+from probes.egress.probe import EgressMode, EgressResult
+from probes.egress.probe import EgressOutcome as EOut
 from probes.egress.targets import parse_target
+from probes.kube.model import node_vantage
 
 NODE = "aks-userpool-87654321-vmss00000a"
 V = node_vantage(NODE)
-RESOLVERS = (Resolver("nodelocal", ResolverKind.NODELOCAL, NODELOCAL_IP, 53, ("127.0.0.1", 5353)),
-             Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10"),
-             Resolver("custom/[fd00::53]:5353", ResolverKind.CUSTOM, "fd00::53", 5353))
+RESOLVERS = (
+    Resolver("nodelocal", ResolverKind.NODELOCAL, NODELOCAL_IP, 53, ("127.0.0.1", 5353)),
+    Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10"),
+    Resolver("custom/[fd00::53]:5353", ResolverKind.CUSTOM, "fd00::53", 5353),
+)
 NAMES = ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
 TARGETS = tuple(parse_target(t) for t in ("mcr.microsoft.com:443", "10.1.2.3:8443", "[fd00::1]:443"))
 
@@ -42,8 +44,18 @@ class Clock:
 
 
 def _agent(feed: int = 2048) -> Agent:
-    return Agent(AgentSettings(NODE, resolvers=RESOLVERS, names=NAMES, targets=TARGETS, feed_size=feed,
-                               dns_interval=5.0, egress_interval=7.5), wall=Clock())
+    return Agent(
+        AgentSettings(
+            NODE,
+            resolvers=RESOLVERS,
+            names=NAMES,
+            targets=TARGETS,
+            feed_size=feed,
+            dns_interval=5.0,
+            egress_interval=7.5,
+        ),
+        wall=Clock(),
+    )
 
 
 def _dns_results() -> list[DnsResult]:
@@ -51,11 +63,25 @@ def _dns_results() -> list[DnsResult]:
     for i, o in enumerate(DOut):
         r = RESOLVERS[i % 3]
         host, port = r.dest
-        out.append(DnsResult(V, r.key, r.address, f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-                             NAMES[i % 2], "A", o, 0.125 * (i + 1), answers=i % 3, tc_seen=i % 2 == 0,
-                             via_tcp=i % 4 == 0, rcode="NOERROR" if o is DOut.OK else "",
-                             error="" if o is DOut.OK else f"trouble {o.value}",
-                             raw=f"answer {i}" if i % 3 == 0 else "", timestamp=1_716_999_000.5 + i))
+        out.append(
+            DnsResult(
+                V,
+                r.key,
+                r.address,
+                f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                NAMES[i % 2],
+                "A",
+                o,
+                0.125 * (i + 1),
+                answers=i % 3,
+                tc_seen=i % 2 == 0,
+                via_tcp=i % 4 == 0,
+                rcode="NOERROR" if o is DOut.OK else "",
+                error="" if o is DOut.OK else f"trouble {o.value}",
+                raw=f"answer {i}" if i % 3 == 0 else "",
+                timestamp=1_716_999_000.5 + i,
+            )
+        )
     return out
 
 
@@ -63,11 +89,22 @@ def _egress_results() -> list[EgressResult]:
     out = []
     for i, o in enumerate(EOut):
         t = TARGETS[i % 3]
-        out.append(EgressResult(V, t.text, "" if o is EOut.DNS_FAILURE else "20.1.2.3", t.port,
-                                EgressMode.SYN if i % 2 else EgressMode.CONNECT, o, 1.5 + i,
-                                "" if o is EOut.OPEN else f"why {o.value}", 1_716_999_100.25 + i,
-                                "raw sockets not permitted" if i % 2 == 0 else "",
-                                "127.0.0.2:4040" if i == 0 else "", f"TCP SA {i}" if i % 2 else ""))
+        out.append(
+            EgressResult(
+                V,
+                t.text,
+                "" if o is EOut.DNS_FAILURE else "20.1.2.3",
+                t.port,
+                EgressMode.SYN if i % 2 else EgressMode.CONNECT,
+                o,
+                1.5 + i,
+                "" if o is EOut.OPEN else f"why {o.value}",
+                1_716_999_100.25 + i,
+                "raw sockets not permitted" if i % 2 == 0 else "",
+                "127.0.0.2:4040" if i == 0 else "",
+                f"TCP SA {i}" if i % 2 else "",
+            )
+        )
     return out
 
 
@@ -127,18 +164,40 @@ def test_cursor_missed_results_and_restart():
 
 def test_payload_stays_compact():
     agent = _agent()
-    errs = ["no answer before the deadline", "no answer to SYN within 2s (dropped: NSG/firewall, SNAT exhaustion "
-            "or a silent blackhole)"]
+    errs = [
+        "no answer before the deadline",
+        "no answer to SYN within 2s (dropped: NSG/firewall, SNAT exhaustion or a silent blackhole)",
+    ]
     for i in range(700):
         if i % 2:
-            r = DnsResult(V, "kube-dns", "10.0.0.10", "10.0.0.10:53", NAMES[i % 2], "A",
-                          DOut.TIMEOUT if i % 3 == 0 else DOut.OK, 0.412 + i / 7, 1, rcode="NOERROR",
-                          error=errs[0] if i % 3 == 0 else "", raw="x" * 300, timestamp=1_717_000_000.123 + i)
+            r = DnsResult(
+                V,
+                "kube-dns",
+                "10.0.0.10",
+                "10.0.0.10:53",
+                NAMES[i % 2],
+                "A",
+                DOut.TIMEOUT if i % 3 == 0 else DOut.OK,
+                0.412 + i / 7,
+                1,
+                rcode="NOERROR",
+                error=errs[0] if i % 3 == 0 else "",
+                raw="x" * 300,
+                timestamp=1_717_000_000.123 + i,
+            )
         else:
-            r = EgressResult(V, TARGETS[0].text, "20.1.2.3", 443, EgressMode.CONNECT,
-                             EOut.TIMEOUT if i % 3 == 0 else EOut.OPEN, 2000.0 + i / 3,
-                             errs[1] if i % 3 == 0 else "", 1_717_000_000.456 + i,
-                             "raw sockets not permitted (SYN mode needs root or CAP_NET_RAW); using connect")
+            r = EgressResult(
+                V,
+                TARGETS[0].text,
+                "20.1.2.3",
+                443,
+                EgressMode.CONNECT,
+                EOut.TIMEOUT if i % 3 == 0 else EOut.OPEN,
+                2000.0 + i / 3,
+                errs[1] if i % 3 == 0 else "",
+                1_717_000_000.456 + i,
+                "raw sockets not permitted (SYN mode needs root or CAP_NET_RAW); using connect",
+            )
         agent.record(r.key, r)
     body = encode(agent, 0)
     assert len(body) / 700 < 90, f"{len(body) / 700:.0f} bytes per result"
@@ -169,19 +228,19 @@ def test_errors_say_what_is_wrong_in_one_line():
     assert "speaks schema 'aksnet-top/agent/v2', expected aksnet-top/agent/v1" in _err(orjson.dumps(d))
     assert "MB" in _err(b" " * (wire.MAX_BYTES + 1))
     for mutate, says in (
-            (lambda d: d.pop("seq"), "lacks seq"),
-            (lambda d: d.update(seq=True), "seq should be a whole number"),
-            (lambda d: d.update(now="soon"), "now should be a number"),
-            (lambda d: d["dns"][0].__setitem__(4, "fine"), "not one of"),
-            (lambda d: d["dns"][0].__setitem__(5, -1.0), "dns[0] latency_ms should be a number >= 0"),
-            (lambda d: d["dns"][0].__setitem__(2, 99), "resolver refers to entry 99"),
-            (lambda d: d["egress"][0].__setitem__(0, 10 ** 6), "outside"),
-            (lambda d: d["resolvers"][0].update(kind="dnsmasq"), "kind"),
-            (lambda d: d["targets"].append("no-port"), "targets[3]"),
-            (lambda d: d.update(texts=["x"]), "texts[0]"),
-            (lambda d: d.update(mode="icmp"), "mode"),
-            (lambda d: d["dns"].__setitem__(0, [1, 2]), "at least 11"),
-            (lambda d: d.update(oldest=10 ** 9), "oldest"),
+        (lambda d: d.pop("seq"), "lacks seq"),
+        (lambda d: d.update(seq=True), "seq should be a whole number"),
+        (lambda d: d.update(now="soon"), "now should be a number"),
+        (lambda d: d["dns"][0].__setitem__(4, "fine"), "not one of"),
+        (lambda d: d["dns"][0].__setitem__(5, -1.0), "dns[0] latency_ms should be a number >= 0"),
+        (lambda d: d["dns"][0].__setitem__(2, 99), "resolver refers to entry 99"),
+        (lambda d: d["egress"][0].__setitem__(0, 10**6), "outside"),
+        (lambda d: d["resolvers"][0].update(kind="dnsmasq"), "kind"),
+        (lambda d: d["targets"].append("no-port"), "targets[3]"),
+        (lambda d: d.update(texts=["x"]), "texts[0]"),
+        (lambda d: d.update(mode="icmp"), "mode"),
+        (lambda d: d["dns"].__setitem__(0, [1, 2]), "at least 11"),
+        (lambda d: d.update(oldest=10**9), "oldest"),
     ):
         d = _doc()
         mutate(d)
@@ -214,10 +273,10 @@ def _dumps(doc) -> bytes:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2 ** 70), max_value=2 ** 70)
-    | st.floats() | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.text(max_size=20),
     lambda kids: st.lists(kids, max_size=6) | st.dictionaries(st.text(max_size=12), kids, max_size=6),
-    max_leaves=30)
+    max_leaves=30,
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

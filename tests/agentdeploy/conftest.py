@@ -58,10 +58,14 @@ class WriteServer:
 
     def kubeconfig(self, path: Path, token: str | None = None) -> str:
         user: dict[str, Any] = {"token": token if token is not None else (self.token or "none")}
-        doc = {"apiVersion": "v1", "kind": "Config", "current-context": "agentdeploy",
-               "clusters": [{"name": "agentdeploy", "cluster": {"server": self.url}}],
-               "users": [{"name": "agentdeploy-user", "user": user}],
-               "contexts": [{"name": "agentdeploy", "context": {"cluster": "agentdeploy", "user": "agentdeploy-user"}}]}
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "agentdeploy",
+            "clusters": [{"name": "agentdeploy", "cluster": {"server": self.url}}],
+            "users": [{"name": "agentdeploy-user", "user": user}],
+            "contexts": [{"name": "agentdeploy", "context": {"cluster": "agentdeploy", "user": "agentdeploy-user"}}],
+        }
         path.write_text(yaml.safe_dump(doc))
         return str(path)
 
@@ -144,8 +148,9 @@ def _handler(srv: WriteServer) -> type[BaseHTTPRequestHandler]:
                 return 200, orjson.dumps({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
             if path == "/api/v1":
                 return 200, orjson.dumps({"kind": "APIResourceList", "groupVersion": "v1", "resources": core_extra})
-            out = srv.objects.handle(self.command, path, query, body, USER,
-                                     content_type=self.headers.get("Content-Type", ""))
+            out = srv.objects.handle(
+                self.command, path, query, body, USER, content_type=self.headers.get("Content-Type", "")
+            )
             if out is None:
                 return 404, status_failure(404, "NotFound", "the server could not find the requested resource")
             return out
@@ -163,8 +168,9 @@ def write_server() -> Iterator[Callable[..., WriteServer]]:
     def make(token: str | None = TOKEN, **kwargs: Any) -> WriteServer:
         srv = WriteServer(WritableObjects(**kwargs), token=token)
         srv.httpd = _Httpd(_handler(srv))
-        srv.thread = threading.Thread(target=srv.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                      name="agentdeploy-apiserver", daemon=True)
+        srv.thread = threading.Thread(
+            target=srv.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="agentdeploy-apiserver", daemon=True
+        )
         srv.thread.start()
         made.append(srv)
         return srv

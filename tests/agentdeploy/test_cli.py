@@ -32,15 +32,48 @@ def no_tty(monkeypatch):
 
 
 def test_manifest_prints_what_render_returns(capsys):
-    rc = cli.main(["manifest", "--image", IMAGE, "--mode", "connect", "--interval", "5", "--kube-dns", "10.0.0.10",
-                   "--no-nodelocal", "--localdns", "--apiserver", "x.hcp.io:443", "--reader-group", "sre",
-                   "--reader-group", "oncall", "--target", "example.com:443", "--namespace", "netdiag",
-                   "--pull-secret", "acr"])
+    rc = cli.main(
+        [
+            "manifest",
+            "--image",
+            IMAGE,
+            "--mode",
+            "connect",
+            "--interval",
+            "5",
+            "--kube-dns",
+            "10.0.0.10",
+            "--no-nodelocal",
+            "--localdns",
+            "--apiserver",
+            "x.hcp.io:443",
+            "--reader-group",
+            "sre",
+            "--reader-group",
+            "oncall",
+            "--target",
+            "example.com:443",
+            "--namespace",
+            "netdiag",
+            "--pull-secret",
+            "acr",
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0 and err == ""
     assert list(yaml.safe_load_all(out)) == render(
-        IMAGE, namespace="netdiag", mode="connect", interval=5, kube_dns="10.0.0.10", nodelocal=False, localdns=True,
-        apiserver="x.hcp.io:443", reader_groups=["sre", "oncall"], targets=["example.com:443"], pull_secret="acr")
+        IMAGE,
+        namespace="netdiag",
+        mode="connect",
+        interval=5,
+        kube_dns="10.0.0.10",
+        nodelocal=False,
+        localdns=True,
+        apiserver="x.hcp.io:443",
+        reader_groups=["sre", "oncall"],
+        targets=["example.com:443"],
+        pull_secret="acr",
+    )
 
 
 def test_manifest_defaults(capsys):
@@ -48,20 +81,23 @@ def test_manifest_defaults(capsys):
     assert list(yaml.safe_load_all(capsys.readouterr().out)) == render(IMAGE)
 
 
-@pytest.mark.parametrize("argv", [
-    ["manifest"],                                          # --image is required
-    ["manifest", "--image", IMAGE, "--bogus"],
-    ["manifest", "--image", IMAGE, "--mode", "fast"],
-    ["manifest", "--image", IMAGE, "--interval", "soon"],
-    ["manifest", "--image", IMAGE, "--interval", "0"],
-    ["manifest", "--image", IMAGE, "--namespace", "Not_Valid"],
-    ["manifest", "--image", IMAGE, "--kube-dns", "kube-dns.kube-system"],
-    ["manifest", "--image", "bad image"],
-    ["install", "--image", IMAGE, "--apiserver", "https://x"],
-    ["uninstall", "--nope"],
-    ["frobnicate"],
-    [],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["manifest"],  # --image is required
+        ["manifest", "--image", IMAGE, "--bogus"],
+        ["manifest", "--image", IMAGE, "--mode", "fast"],
+        ["manifest", "--image", IMAGE, "--interval", "soon"],
+        ["manifest", "--image", IMAGE, "--interval", "0"],
+        ["manifest", "--image", IMAGE, "--namespace", "Not_Valid"],
+        ["manifest", "--image", IMAGE, "--kube-dns", "kube-dns.kube-system"],
+        ["manifest", "--image", "bad image"],
+        ["install", "--image", IMAGE, "--apiserver", "https://x"],
+        ["uninstall", "--nope"],
+        ["frobnicate"],
+        [],
+    ],
+)
 def test_bad_usage_exits_4_without_traceback(argv, capsys):
     assert cli.main(argv) == 4
     err = capsys.readouterr().err
@@ -150,9 +186,25 @@ def test_manifest_from_cluster_reads_only(tmp_path, capsys):
         assert {r.verb for r in lab.requests.records()} <= {"get", "list", "other", "discovery"}
         assert all(r.method == "GET" for r in lab.requests.records())
         # flags given win over what the cluster says
-        assert cli.main(["manifest", "--image", IMAGE, "--from-cluster", "--kubeconfig", kc,
-                         "--kube-dns", "10.9.9.9", "--no-nodelocal"]) == 0
-        args = list(yaml.safe_load_all(capsys.readouterr().out))[-1]["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert (
+            cli.main(
+                [
+                    "manifest",
+                    "--image",
+                    IMAGE,
+                    "--from-cluster",
+                    "--kubeconfig",
+                    kc,
+                    "--kube-dns",
+                    "10.9.9.9",
+                    "--no-nodelocal",
+                ]
+            )
+            == 0
+        )
+        args = list(yaml.safe_load_all(capsys.readouterr().out))[-1]["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
         assert "--kube-dns=10.9.9.9" in args and "--no-nodelocal" in args
 
 
@@ -174,7 +226,7 @@ def test_run_maps_the_agents_codes_to_the_shared_ones(monkeypatch, agent_code, c
 
 
 def test_run_without_the_runtime_exits_3(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "probes.agent.main", None)   # import raises ImportError
+    monkeypatch.setitem(sys.modules, "probes.agent.main", None)  # import raises ImportError
     assert cli.main(["run"]) == 3
     assert "agent runtime is not available" in capsys.readouterr().err
 

@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-CAP_NET_RAW_P = struct.pack("<5I", 0x02000000, 1 << 13, 0, 0, 0)   # VFS_CAP_REVISION_2, permitted NET_RAW
+CAP_NET_RAW_P = struct.pack("<5I", 0x02000000, 1 << 13, 0, 0, 0)  # VFS_CAP_REVISION_2, permitted NET_RAW
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -56,7 +56,7 @@ def test_installs_the_project_without_test_extras():
 
 def test_runtime_is_non_root_exec_form_and_copies_only_the_install():
     ins = _instructions()
-    runtime = ins[[i for i, (w, _) in enumerate(ins) if w == "FROM"][-1]:]
+    runtime = ins[[i for i, (w, _) in enumerate(ins) if w == "FROM"][-1] :]
     assert ("USER", "65532:65532") in runtime
     (entry,) = [rest for word, rest in runtime if word == "ENTRYPOINT"]
     assert json.loads(entry) == ["aksnet-top"], "exec form: no shell at runtime"
@@ -80,7 +80,9 @@ def test_file_capability_bytes_are_setcaps():
 
 
 def test_dockerignore_is_an_allowlist():
-    lines = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    lines = [
+        ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    ]
     assert lines[0] == "*"
     assert {"!pyproject.toml", "!README.md", "!probes/", "!tui/"} <= set(lines)
     assert not any(ln.startswith("!") and ("test" in ln or ".venv" in ln) for ln in lines)
@@ -131,8 +133,13 @@ def cap_python():
 def _run(setpriv: str, py: str, probe: str, *opts: str) -> list[str]:
     home = "/usr"  # the copy lives elsewhere: point it at the system's standard library
     cmd = [setpriv, "--reuid=65532", "--regid=65532", "--clear-groups", "--inh-caps=-all", *opts, py, probe, str(ROOT)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
-                         env={"PYTHONHOME": home, "PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PYTHONHOME": home, "PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
 
@@ -140,7 +147,12 @@ def _run(setpriv: str, py: str, probe: str, *opts: str) -> list[str]:
 def test_net_raw_survives_no_new_privs(cap_python):
     """The pod: bounding set {NET_RAW}, NET_RAW permitted before exec, allowPrivilegeEscalation: false."""
     setpriv, py, probe, _ = cap_python
-    assert _run(setpriv, py, probe, "--bounding-set=-all,+net_raw", "--no-new-privs") == ["65532", "1", "True", "raw-ok"]
+    assert _run(setpriv, py, probe, "--bounding-set=-all,+net_raw", "--no-new-privs") == [
+        "65532",
+        "1",
+        "True",
+        "raw-ok",
+    ]
 
 
 def test_without_net_raw_it_starts_and_raw_sockets_are_refused(cap_python):

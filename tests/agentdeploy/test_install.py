@@ -11,8 +11,13 @@ from probes.agent.manifest import render
 
 IMAGE = "myacr.azurecr.io/aksnet-top:0.1.0"
 DS_PATH = "/apis/apps/v1/namespaces/aksnet-top/daemonsets"
-NAMES = ["namespace/aksnet-top", "serviceaccount/aksnet-top-agent", "role.rbac.authorization.k8s.io/aksnet-top-agent-reader",
-         "rolebinding.rbac.authorization.k8s.io/aksnet-top-agent-reader", "daemonset.apps/aksnet-top-agent"]
+NAMES = [
+    "namespace/aksnet-top",
+    "serviceaccount/aksnet-top-agent",
+    "role.rbac.authorization.k8s.io/aksnet-top-agent-reader",
+    "rolebinding.rbac.authorization.k8s.io/aksnet-top-agent-reader",
+    "daemonset.apps/aksnet-top-agent",
+]
 
 
 def _subset(want, have) -> bool:
@@ -38,8 +43,13 @@ def test_install_creates_reinstall_is_unchanged_uninstall_deletes(write_server, 
     assert [w.status for w in srv.writes()[writes:]] == [409] * len(objs), "unchanged objects are not written"
 
     lines = install(render("myacr.azurecr.io/aksnet-top:0.2.0", reader_groups=["sre", "oncall"]), api)
-    assert lines == [f"{NAMES[0]} unchanged", f"{NAMES[1]} unchanged", f"{NAMES[2]} unchanged",
-                     f"{NAMES[3]} configured", f"{NAMES[4]} configured"]
+    assert lines == [
+        f"{NAMES[0]} unchanged",
+        f"{NAMES[1]} unchanged",
+        f"{NAMES[2]} unchanged",
+        f"{NAMES[3]} configured",
+        f"{NAMES[4]} configured",
+    ]
     ds = srv.objects.get("daemonsets", "aksnet-top", "aksnet-top-agent")
     assert ds["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":0.2.0")
     assert ds["metadata"]["generation"] == 2
@@ -55,8 +65,13 @@ def test_update_keeps_labels_others_added(write_server, api_for):
     srv = write_server()
     api = api_for(srv)
     install(render(IMAGE), api)
-    code, _ = srv.objects.handle("PATCH", DS_PATH + "/aksnet-top-agent", {},
-                                 b'{"metadata":{"labels":{"team":"sre"},"annotations":{"note":"x"}}}', "bob")
+    code, _ = srv.objects.handle(
+        "PATCH",
+        DS_PATH + "/aksnet-top-agent",
+        {},
+        b'{"metadata":{"labels":{"team":"sre"},"annotations":{"note":"x"}}}',
+        "bob",
+    )
     assert code == 200
     assert install(render(IMAGE), api)[-1] == "daemonset.apps/aksnet-top-agent unchanged"
     assert install(render(IMAGE, mode="connect"), api)[-1] == "daemonset.apps/aksnet-top-agent configured"
@@ -67,14 +82,20 @@ def test_update_keeps_labels_others_added(write_server, api_for):
 def test_existing_namespace_is_left_alone(write_server, api_for):
     srv = write_server()
     api = api_for(srv)
-    code, _ = srv.objects.handle("POST", "/api/v1/namespaces", {},
-                                 b'{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"monitoring",'
-                                 b'"labels":{"owner":"platform"}}}', "admin")
+    code, _ = srv.objects.handle(
+        "POST",
+        "/api/v1/namespaces",
+        {},
+        b'{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"monitoring","labels":{"owner":"platform"}}}',
+        "admin",
+    )
     assert code == 201
     lines = install(render(IMAGE, namespace="monitoring"), api)
     assert lines[0] == "namespace/monitoring unchanged (it exists and is not managed by aksnet-top: left as is)"
     assert srv.objects.get("namespaces", None, "monitoring")["metadata"]["labels"] == {
-        "owner": "platform", "kubernetes.io/metadata.name": "monitoring"}
+        "owner": "platform",
+        "kubernetes.io/metadata.name": "monitoring",
+    }
     lines = uninstall(api, "monitoring")
     assert lines[-1] == "namespace/monitoring kept (not created by aksnet-top)"
     assert [o["kind"] for o in srv.objects.objects()] == ["Namespace"]
@@ -91,8 +112,12 @@ def test_dry_run_writes_nothing(write_server, api_for):
     install(render(IMAGE), api)
     lines = install(render(IMAGE, mode="syn"), api, dry_run=True)
     assert lines[-1] == "daemonset.apps/aksnet-top-agent configured (server dry run)"
-    assert "--mode=auto" in srv.objects.get("daemonsets", "aksnet-top", "aksnet-top-agent")["spec"]["template"][
-        "spec"]["containers"][0]["args"]
+    assert (
+        "--mode=auto"
+        in srv.objects.get("daemonsets", "aksnet-top", "aksnet-top-agent")["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
+    )
     lines = uninstall(api, dry_run=True)
     assert lines[0] == "daemonset.apps/aksnet-top-agent deleted (server dry run)"
     assert all("dry run" in line for line in lines if "not found" not in line)
@@ -110,8 +135,10 @@ def test_forbidden_is_one_line_with_what_to_do(write_server, api_for):
         install(render(IMAGE), api)
     msg = ei.value.message
     assert "\n" not in msg
-    assert msg.startswith("you may not create daemonsets in namespace aksnet-top: daemonsets.apps is forbidden: "
-                          'User "alice@example.com" cannot create resource "daemonsets"')
+    assert msg.startswith(
+        "you may not create daemonsets in namespace aksnet-top: daemonsets.apps is forbidden: "
+        'User "alice@example.com" cannot create resource "daemonsets"'
+    )
     assert "ask a cluster admin" in msg
     assert ei.value.done == [f"{n} created" for n in NAMES if "rolebinding" not in n][:-1]
 
@@ -126,13 +153,17 @@ def test_forbidden_uninstall(write_server, api_for):
     srv = write_server(authorize=_deny("delete", "daemonsets"))
     api = api_for(srv)
     install(render(IMAGE), api)
-    with pytest.raises(InstallError, match=r"^you may not delete daemonset.apps/aksnet-top-agent in namespace aksnet-top"):
+    with pytest.raises(
+        InstallError, match=r"^you may not delete daemonset.apps/aksnet-top-agent in namespace aksnet-top"
+    ):
         uninstall(api)
 
 
 def test_unauthorized(write_server, api_for):
     srv = write_server()
-    with pytest.raises(InstallError, match=r"did not accept your credentials \(401 Unauthorized\).*az aks get-credentials"):
+    with pytest.raises(
+        InstallError, match=r"did not accept your credentials \(401 Unauthorized\).*az aks get-credentials"
+    ):
         install(render(IMAGE), api_for(srv, token="wrong"))
     assert srv.objects.objects() == []
 
@@ -141,7 +172,9 @@ def test_server_errors_and_missing_groups(write_server, api_for):
     srv = write_server()
     api = api_for(srv)
     srv.faults[("POST", DS_PATH)] = (503, "ServiceUnavailable", "The server is currently unable to handle the request")
-    with pytest.raises(InstallError, match=r"failed to create daemonsets \(503 ServiceUnavailable: .*try again in a minute"):
+    with pytest.raises(
+        InstallError, match=r"failed to create daemonsets \(503 ServiceUnavailable: .*try again in a minute"
+    ):
         install(render(IMAGE), api)
     srv.faults.clear()
     srv.faults[("POST", "/apis/apps/v1")] = (404, "NotFound", "the server could not find the requested resource")
@@ -163,8 +196,11 @@ def test_immutable_selector_says_uninstall_first(write_server, api_for):
     ds = objs[-1]
     ds["spec"]["selector"]["matchLabels"]["extra"] = "x"
     ds["spec"]["template"]["metadata"]["labels"]["extra"] = "x"
-    with pytest.raises(InstallError, match=r"rejected daemonset.apps/aksnet-top-agent as invalid: .*immutable"
-                                           r".*aksnet-top agent uninstall"):
+    with pytest.raises(
+        InstallError,
+        match=r"rejected daemonset.apps/aksnet-top-agent as invalid: .*immutable"
+        r".*aksnet-top agent uninstall",
+    ):
         install(objs, api)
 
 
@@ -194,4 +230,3 @@ def test_discover_reads_what_it_can(write_server, api_for):
     assert facts == {"apiserver": "myaks-abc.hcp.westeurope.azmk8s.io:443", "nodelocal": False}
     assert any("kube-dns" in w and "404" in w for w in warnings)
     assert srv.writes() == []
-

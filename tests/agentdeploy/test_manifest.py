@@ -8,7 +8,8 @@ hypothesis-generated ones. Policy: what a reviewer of a DaemonSet on every node 
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -24,12 +25,26 @@ VERSIONS = ("1.31.0", kubernetes_validate.latest_version())
 COMBOS: list[dict[str, Any]] = [
     {},
     {"mode": "connect"},
-    {"mode": "syn", "interval": 2.5, "kube_dns": "10.0.0.10", "nodelocal": True, "localdns": False,
-     "apiserver": "myaks-abc123.hcp.westeurope.azmk8s.io:443", "pull_secret": "acr-pull",
-     "reader_groups": ["00000000-0000-0000-0000-000000000001", "sre-team"]},
-    {"namespace": "monitoring", "port": 19102, "nodelocal": False, "kube_dns": "fd00:10::a",
-     "apiserver": "[fd00::1]:6443", "targets": ["example.com:443"], "names": ["example.org"],
-     "reader_groups": ["readers"]},
+    {
+        "mode": "syn",
+        "interval": 2.5,
+        "kube_dns": "10.0.0.10",
+        "nodelocal": True,
+        "localdns": False,
+        "apiserver": "myaks-abc123.hcp.westeurope.azmk8s.io:443",
+        "pull_secret": "acr-pull",
+        "reader_groups": ["00000000-0000-0000-0000-000000000001", "sre-team"],
+    },
+    {
+        "namespace": "monitoring",
+        "port": 19102,
+        "nodelocal": False,
+        "kube_dns": "fd00:10::a",
+        "apiserver": "[fd00::1]:6443",
+        "targets": ["example.com:443"],
+        "names": ["example.org"],
+        "reader_groups": ["readers"],
+    },
 ]
 
 
@@ -65,7 +80,7 @@ def _check_policy(objs: list[dict], mode: str = "auto") -> None:
     assert set(kinds) <= {"Namespace", "ServiceAccount", "Role", "RoleBinding", "DaemonSet"}
     assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
     assert all(x != "*" for x in _walk(objs)), "no wildcard anywhere"
-    for o in objs:   # nothing cluster-scoped but the Namespace
+    for o in objs:  # nothing cluster-scoped but the Namespace
         assert ("namespace" in o["metadata"]) == (o["kind"] != "Namespace"), o["kind"]
 
     (sa,) = kinds["ServiceAccount"]
@@ -141,8 +156,9 @@ def test_objects_validate_and_meet_policy(kw):
     for o in objs:
         _validate(o)
     _check_policy(objs, kw.get("mode", "auto"))
-    assert [o["kind"] for o in objs] == (["Namespace", "ServiceAccount", "Role"]
-                                         + (["RoleBinding"] if kw.get("reader_groups") else []) + ["DaemonSet"])
+    assert [o["kind"] for o in objs] == (
+        ["Namespace", "ServiceAccount", "Role"] + (["RoleBinding"] if kw.get("reader_groups") else []) + ["DaemonSet"]
+    )
 
 
 def test_defaults_and_constants():
@@ -155,18 +171,36 @@ def test_defaults_and_constants():
     c = ds["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == IMAGE and c["imagePullPolicy"] == "IfNotPresent"
     assert c["args"] == ["agent", "run", "--bind=$(POD_IP)", "--port=9102", "--mode=auto"]
-    assert c["resources"] == {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "128Mi"}}
+    assert c["resources"] == {
+        "requests": {"cpu": "10m", "memory": "64Mi"},
+        "limits": {"cpu": "250m", "memory": "128Mi"},
+    }
     assert "imagePullSecrets" not in ds["spec"]["template"]["spec"]
     assert ds["metadata"]["labels"]["app.kubernetes.io/part-of"] == "aksnet-top"
 
 
 def test_flags_become_agent_args():
-    c = M.render(IMAGE, interval=2.5, kube_dns="10.0.0.10", nodelocal=False, localdns=True,
-                 apiserver="x.hcp.io:443", targets=["a.example:443"], names=["n.example"],
-                 extra_args=["--log-level=debug"])[-1]["spec"]["template"]["spec"]["containers"][0]
-    assert c["args"][5:] == ["--interval=2.5", "--kube-dns=10.0.0.10", "--no-nodelocal", "--localdns",
-                             "--apiserver=x.hcp.io:443", "--name=n.example", "--target=a.example:443",
-                             "--log-level=debug"]
+    c = M.render(
+        IMAGE,
+        interval=2.5,
+        kube_dns="10.0.0.10",
+        nodelocal=False,
+        localdns=True,
+        apiserver="x.hcp.io:443",
+        targets=["a.example:443"],
+        names=["n.example"],
+        extra_args=["--log-level=debug"],
+    )[-1]["spec"]["template"]["spec"]["containers"][0]
+    assert c["args"][5:] == [
+        "--interval=2.5",
+        "--kube-dns=10.0.0.10",
+        "--no-nodelocal",
+        "--localdns",
+        "--apiserver=x.hcp.io:443",
+        "--name=n.example",
+        "--target=a.example:443",
+        "--log-level=debug",
+    ]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("probes.agent.main") is None, reason="agent runtime not there yet")
@@ -174,8 +208,17 @@ def test_the_agent_accepts_the_args():
     """The args the manifest writes are flags the agent's own parser accepts."""
     from probes.agent.main import run_parser
 
-    c = M.render(IMAGE, mode="syn", interval=3, kube_dns="10.0.0.10", nodelocal=True, localdns=False,
-                 apiserver="x.hcp.io:443", targets=["a.example:443"], names=["n.example"])[-1]
+    c = M.render(
+        IMAGE,
+        mode="syn",
+        interval=3,
+        kube_dns="10.0.0.10",
+        nodelocal=True,
+        localdns=False,
+        apiserver="x.hcp.io:443",
+        targets=["a.example:443"],
+        names=["n.example"],
+    )[-1]
     args = c["spec"]["template"]["spec"]["containers"][0]["args"]
     ns = run_parser().parse_args(args[2:])
     assert ns.mode == "syn" and ns.port == 9102 and ns.interval == 3.0 and ns.nodelocal is True
@@ -184,8 +227,12 @@ def test_the_agent_accepts_the_args():
 
 
 def test_pull_policy_and_secret():
-    for image, policy in [("r.io/a", "Always"), ("r.io/a:latest", "Always"), ("r.io:5000/a:1", "IfNotPresent"),
-                          ("r.io/a@sha256:" + "0" * 64, "IfNotPresent")]:
+    for image, policy in [
+        ("r.io/a", "Always"),
+        ("r.io/a:latest", "Always"),
+        ("r.io:5000/a:1", "IfNotPresent"),
+        ("r.io/a@sha256:" + "0" * 64, "IfNotPresent"),
+    ]:
         c = M.render(image)[-1]["spec"]["template"]["spec"]["containers"][0]
         assert c["imagePullPolicy"] == policy, image
     pod = M.render(IMAGE, pull_secret="acr")[-1]["spec"]["template"]["spec"]
@@ -197,20 +244,23 @@ def test_repeated_reader_groups_collapse():
     assert [s["name"] for s in rb["subjects"]] == ["a", "b"]
 
 
-@pytest.mark.parametrize("kw, words", [
-    ({"image": ""}, "image"),
-    ({"image": "has space"}, "image"),
-    ({"namespace": "Bad_NS"}, "namespace"),
-    ({"namespace": "x" * 64}, "namespace"),
-    ({"port": 0}, "port"),
-    ({"port": 70000}, "port"),
-    ({"interval": 0}, "interval"),
-    ({"mode": "fast"}, "mode"),
-    ({"kube_dns": "kube-dns"}, "kube-dns"),
-    ({"apiserver": "https://x.io"}, "apiserver"),
-    ({"apiserver": "x.io:99999"}, "apiserver"),
-    ({"reader_groups": [" "]}, "reader group"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"image": ""}, "image"),
+        ({"image": "has space"}, "image"),
+        ({"namespace": "Bad_NS"}, "namespace"),
+        ({"namespace": "x" * 64}, "namespace"),
+        ({"port": 0}, "port"),
+        ({"port": 70000}, "port"),
+        ({"interval": 0}, "interval"),
+        ({"mode": "fast"}, "mode"),
+        ({"kube_dns": "kube-dns"}, "kube-dns"),
+        ({"apiserver": "https://x.io"}, "apiserver"),
+        ({"apiserver": "x.io:99999"}, "apiserver"),
+        ({"reader_groups": [" "]}, "reader group"),
+    ],
+)
 def test_bad_parameters_say_which(kw, words):
     kw = {"image": IMAGE, **kw}
     image = kw.pop("image")
@@ -224,26 +274,48 @@ def test_yaml_round_trip_and_header():
     assert text.startswith("# aksnet-top per-node agent")
     assert "allowPrivilegeEscalation" in M.POSTURE and "NET_RAW" in M.POSTURE
     assert list(yaml.safe_load_all(text)) == objs
-    assert text.count("\n---\n") == len(objs) and "&id" not in text   # every document starts with ---
+    assert text.count("\n---\n") == len(objs) and "&id" not in text  # every document starts with ---
     assert "'$(POD_IP)'" in text or '"$(POD_IP)"' in text or "--bind=$(POD_IP)" in text
 
 
 _names = st.from_regex(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True)
-_images = st.builds(lambda reg, repo, tag: f"{reg}.azurecr.io/{repo}:{tag}",
-                    _names, _names, st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True))
+_images = st.builds(
+    lambda reg, repo, tag: f"{reg}.azurecr.io/{repo}:{tag}",
+    _names,
+    _names,
+    st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True),
+)
 _ipv4 = st.ip_addresses(v=4).map(str)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(image=_images, namespace=_names, mode=st.sampled_from(M.MODES),
-       interval=st.none() | st.floats(min_value=0.5, max_value=3600, allow_nan=False),
-       kube_dns=st.none() | _ipv4, nodelocal=st.none() | st.booleans(), localdns=st.none() | st.booleans(),
-       port=st.integers(1, 65535), groups=st.lists(_names, max_size=3),
-       apiserver=st.none() | st.builds(lambda h, p: f"{h}.hcp.io:{p}", _names, st.integers(1, 65535)))
-def test_any_parameters_validate(image, namespace, mode, interval, kube_dns, nodelocal, localdns, port, groups,
-                                 apiserver):
-    objs = M.render(image, namespace=namespace, mode=mode, interval=interval, kube_dns=kube_dns,
-                    nodelocal=nodelocal, localdns=localdns, port=port, reader_groups=groups, apiserver=apiserver)
+@given(
+    image=_images,
+    namespace=_names,
+    mode=st.sampled_from(M.MODES),
+    interval=st.none() | st.floats(min_value=0.5, max_value=3600, allow_nan=False),
+    kube_dns=st.none() | _ipv4,
+    nodelocal=st.none() | st.booleans(),
+    localdns=st.none() | st.booleans(),
+    port=st.integers(1, 65535),
+    groups=st.lists(_names, max_size=3),
+    apiserver=st.none() | st.builds(lambda h, p: f"{h}.hcp.io:{p}", _names, st.integers(1, 65535)),
+)
+def test_any_parameters_validate(
+    image, namespace, mode, interval, kube_dns, nodelocal, localdns, port, groups, apiserver
+):
+    objs = M.render(
+        image,
+        namespace=namespace,
+        mode=mode,
+        interval=interval,
+        kube_dns=kube_dns,
+        nodelocal=nodelocal,
+        localdns=localdns,
+        port=port,
+        reader_groups=groups,
+        apiserver=apiserver,
+    )
     for o in objs:
         kubernetes_validate.validate(o, VERSIONS[0], strict=True)
     _check_policy(objs, mode)

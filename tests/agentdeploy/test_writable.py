@@ -46,9 +46,16 @@ def test_create_then_already_exists(w):
     assert got["spec"]["template"] == ds["spec"]["template"]
     code, st = call(w, "POST", DS, ds)
     assert code == 409
-    assert st == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                  "message": 'daemonsets.apps "aksnet-top-agent" already exists', "reason": "AlreadyExists",
-                  "details": {"name": "aksnet-top-agent", "group": "apps", "kind": "daemonsets"}, "code": 409}
+    assert st == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'daemonsets.apps "aksnet-top-agent" already exists',
+        "reason": "AlreadyExists",
+        "details": {"name": "aksnet-top-agent", "group": "apps", "kind": "daemonsets"},
+        "code": 409,
+    }
 
 
 def test_core_already_exists_has_no_group(w):
@@ -62,13 +69,26 @@ def test_missing_name_is_invalid(w):
     del sa["metadata"]["name"]
     code, st = call(w, "POST", "/api/v1/namespaces/aksnet-top/serviceaccounts", sa)
     assert code == 422
-    assert st == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                  "message": 'ServiceAccount "" is invalid: metadata.name: Required value: name or generateName is required',
-                  "reason": "Invalid",
-                  "details": {"name": "", "kind": "ServiceAccount", "causes": [
-                      {"reason": "FieldValueRequired", "message": "Required value: name or generateName is required",
-                       "field": "metadata.name"}]},
-                  "code": 422}
+    assert st == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'ServiceAccount "" is invalid: metadata.name: Required value: name or generateName is required',
+        "reason": "Invalid",
+        "details": {
+            "name": "",
+            "kind": "ServiceAccount",
+            "causes": [
+                {
+                    "reason": "FieldValueRequired",
+                    "message": "Required value: name or generateName is required",
+                    "field": "metadata.name",
+                }
+            ],
+        },
+        "code": 422,
+    }
 
 
 def test_bad_name_and_bad_selector_are_invalid(w):
@@ -97,8 +117,9 @@ def test_wrong_kind_and_namespace_mismatch(w):
     ds = objects()["DaemonSet"]
     ds["metadata"]["namespace"] = "other"
     code, st = call(w, "POST", DS, ds)
-    assert code == 400 and st["message"] == ("the namespace of the provided object does not match the namespace "
-                                             "sent on the request")
+    assert code == 400 and st["message"] == (
+        "the namespace of the provided object does not match the namespace sent on the request"
+    )
 
 
 def test_create_in_missing_namespace(w):
@@ -119,8 +140,12 @@ def test_get_list_and_selectors(w):
     assert "kind" not in lst["items"][0] and lst["metadata"]["resourceVersion"].isdigit()
     _, lst = call(w, "GET", "/apis/apps/v1/daemonsets", query={"labelSelector": ["app.kubernetes.io/component=reader"]})
     assert lst["items"] == []
-    _, lst = call(w, "GET", "/apis/rbac.authorization.k8s.io/v1/namespaces/aksnet-top/roles",
-                  query={"labelSelector": ["app.kubernetes.io/component=reader"]})
+    _, lst = call(
+        w,
+        "GET",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/aksnet-top/roles",
+        query={"labelSelector": ["app.kubernetes.io/component=reader"]},
+    )
     assert len(lst["items"]) == 1
     code, st = call(w, "GET", DS, query={"labelSelector": ["a in (b"]})
     assert code == 400
@@ -136,11 +161,17 @@ def test_replace_with_resource_versions(w):
     stale = dict(created, metadata=dict(created["metadata"], resourceVersion="1"))
     code, st = call(w, "PUT", DS + "/aksnet-top-agent", stale)
     assert code == 409
-    assert st == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                  "message": 'Operation cannot be fulfilled on daemonsets.apps "aksnet-top-agent": the object has '
-                             "been modified; please apply your changes to the latest version and try again",
-                  "reason": "Conflict",
-                  "details": {"name": "aksnet-top-agent", "group": "apps", "kind": "daemonsets"}, "code": 409}
+    assert st == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'Operation cannot be fulfilled on daemonsets.apps "aksnet-top-agent": the object has '
+        "been modified; please apply your changes to the latest version and try again",
+        "reason": "Conflict",
+        "details": {"name": "aksnet-top-agent", "group": "apps", "kind": "daemonsets"},
+        "code": 409,
+    }
     code, same = call(w, "PUT", DS + "/aksnet-top-agent", created)
     assert code == 200 and same["metadata"]["resourceVersion"] == rv, "a no-op update keeps the resourceVersion"
     newer = objects(mode="connect")["DaemonSet"]
@@ -148,7 +179,7 @@ def test_replace_with_resource_versions(w):
     code, got = call(w, "PUT", DS + "/aksnet-top-agent", newer)
     assert code == 200 and int(got["metadata"]["resourceVersion"]) > int(rv)
     assert got["metadata"]["generation"] == 2 and got["metadata"]["uid"] == created["metadata"]["uid"]
-    code, st = call(w, "PUT", DS + "/aksnet-top-agent", newer)   # the old rv again
+    code, st = call(w, "PUT", DS + "/aksnet-top-agent", newer)  # the old rv again
     assert code == 409 and st["reason"] == "Conflict"
     del newer["metadata"]["resourceVersion"]
     assert call(w, "PUT", DS + "/aksnet-top-agent", newer)[0] == 200, "no resourceVersion: unconditional"
@@ -185,9 +216,16 @@ def test_delete(w):
     assert st["details"]["name"] == "aksnet-top-agent" and st["details"]["kind"] == "daemonsets"
     code, st = call(w, "DELETE", DS + "/aksnet-top-agent")
     assert code == 404
-    assert st == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                  "message": 'daemonsets.apps "aksnet-top-agent" not found', "reason": "NotFound",
-                  "details": {"name": "aksnet-top-agent", "group": "apps", "kind": "daemonsets"}, "code": 404}
+    assert st == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'daemonsets.apps "aksnet-top-agent" not found',
+        "reason": "NotFound",
+        "details": {"name": "aksnet-top-agent", "group": "apps", "kind": "daemonsets"},
+        "code": 404,
+    }
 
 
 def test_delete_namespace_takes_its_objects(w):
@@ -214,17 +252,33 @@ def test_forbidden_like_rbac():
     call(w, "POST", NS, objects()["Namespace"])
     code, st = call(w, "POST", DS, objects()["DaemonSet"])
     assert code == 403
-    assert st == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                  "message": 'daemonsets.apps is forbidden: User "alice" cannot create resource "daemonsets" in API '
-                             'group "apps" in the namespace "aksnet-top"',
-                  "reason": "Forbidden", "details": {"group": "apps", "kind": "daemonsets"}, "code": 403}
+    assert st == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'daemonsets.apps is forbidden: User "alice" cannot create resource "daemonsets" in API '
+        'group "apps" in the namespace "aksnet-top"',
+        "reason": "Forbidden",
+        "details": {"group": "apps", "kind": "daemonsets"},
+        "code": 403,
+    }
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/api/v1/pods"), ("GET", "/api/v1/nodes/n1"), ("POST", "/api/v1/namespaces/x/pods"),
-    ("PUT", DS + "/aksnet-top-agent/status"), ("GET", "/apis/batch/v1/namespaces/x/jobs"),
-    ("GET", "/apis/apps/v2/daemonsets"), ("POST", DS + "/named"), ("GET", "/healthz"), ("GET", "/api"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/v1/pods"),
+        ("GET", "/api/v1/nodes/n1"),
+        ("POST", "/api/v1/namespaces/x/pods"),
+        ("PUT", DS + "/aksnet-top-agent/status"),
+        ("GET", "/apis/batch/v1/namespaces/x/jobs"),
+        ("GET", "/apis/apps/v2/daemonsets"),
+        ("POST", DS + "/named"),
+        ("GET", "/healthz"),
+        ("GET", "/api"),
+    ],
+)
 def test_other_paths_are_not_mine(method, path):
     assert WritableObjects().handle(method, path, {}, b"", USER) is None
 
@@ -243,8 +297,16 @@ def test_discovery():
 def _lab_store() -> LabStore:
     s = LabStore()
     for name in ("default", "kube-system", "demo"):
-        s.put("namespaces", {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name},
-                             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+        s.put(
+            "namespaces",
+            {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": {"name": name},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            },
+        )
     return s
 
 
@@ -256,7 +318,9 @@ def test_namespaces_live_in_the_lab_store():
     rv_before = store.rv
     code, got = call(w, "POST", NS, objects()["Namespace"])
     assert code == 201 and store.rv == rv_before + 1
-    assert store.get("namespaces", "aksnet-top").obj["metadata"]["resourceVersion"] == got["metadata"]["resourceVersion"]
+    assert (
+        store.get("namespaces", "aksnet-top").obj["metadata"]["resourceVersion"] == got["metadata"]["resourceVersion"]
+    )
     assert w.handle("GET", NS, {}, b"", USER) is None, "the lab keeps serving namespace reads"
     assert w.handle("GET", NS + "/aksnet-top", {}, b"", USER) is None
     assert call(w, "POST", DS, objects()["DaemonSet"])[0] == 201

@@ -55,8 +55,14 @@ def test_no_window_of_one_second_holds_more_than_the_budget(rate: float, gaps: l
         assert i - j + 1 <= math.ceil(rate - 1e-9)  # 5/s → at most 5 in any second
 
 
-def _pod(name: str, node: str | None, ip: str | None = "10.244.1.7", phase: str = "Running",
-         ready: str = "True", deleting: bool = False) -> dict:
+def _pod(
+    name: str,
+    node: str | None,
+    ip: str | None = "10.244.1.7",
+    phase: str = "Running",
+    ready: str = "True",
+    deleting: bool = False,
+) -> dict:
     meta: dict = {"name": name}
     if deleting:
         meta["deletionTimestamp"] = "2026-11-23T10:00:00Z"
@@ -67,11 +73,25 @@ def _pod(name: str, node: str | None, ip: str | None = "10.244.1.7", phase: str 
 
 
 def test_parse_pods_keeps_scheduled_pods_and_their_readiness() -> None:
-    body = orjson.dumps({"kind": "PodList", "items": [
-        _pod("a", "n1"), _pod("b", "n2", ready="False"), _pod("c", None), _pod("d", "n4", deleting=True),
-        _pod("e", "n5", ip=None, phase="Pending", ready="False"), "junk", {"metadata": 3}]})
-    assert parse_pods(body) == [AgentPod("a", "n1", "10.244.1.7", True), AgentPod("b", "n2", "10.244.1.7", False),
-                                AgentPod("e", "n5", "", False)]
+    body = orjson.dumps(
+        {
+            "kind": "PodList",
+            "items": [
+                _pod("a", "n1"),
+                _pod("b", "n2", ready="False"),
+                _pod("c", None),
+                _pod("d", "n4", deleting=True),
+                _pod("e", "n5", ip=None, phase="Pending", ready="False"),
+                "junk",
+                {"metadata": 3},
+            ],
+        }
+    )
+    assert parse_pods(body) == [
+        AgentPod("a", "n1", "10.244.1.7", True),
+        AgentPod("b", "n2", "10.244.1.7", False),
+        AgentPod("e", "n5", "", False),
+    ]
 
 
 def test_parse_pods_refuses_what_is_not_a_pod_list() -> None:

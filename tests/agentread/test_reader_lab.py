@@ -18,20 +18,20 @@ import pytest
 
 from probes.agent.core import Agent, AgentSettings
 from probes.agent.http import AgentServer
-from probes.agent.wire import encode
 from probes.agent.reader import AgentReader, ReaderSettings
+from probes.agent.wire import encode
 from probes.config import KubeConfig
 from probes.dns.probe import ProbeKey
+from probes.dns.resolvers import Resolver, ResolverKind
 from probes.dns.service import DnsService, DnsSettings, wait_for
 from probes.engine.history import History
+from probes.engine.scheduler import BackgroundLoop
+from probes.engine.store import Store
+from probes.kube.model import node_vantage
 from probes.lab.apiserver import LabApiServer
 from probes.lab.cluster import LabAgentPod
 from probes.lab.dnsserver import DnsResponder
 from probes.lab.dnsspec import Behaviour, DnsFaultMode
-from probes.kube.model import node_vantage
-from probes.dns.resolvers import Resolver, ResolverKind
-from probes.engine.scheduler import BackgroundLoop
-from probes.engine.store import Store
 from tests.support.leaks import guard_threads
 
 NAME = "kubernetes.default.svc.cluster.local"
@@ -61,9 +61,14 @@ class Agents:
         self.agents: dict[str, tuple[Agent, AgentServer]] = {}
 
     def add(self, node: str, resolver: tuple[str, int], interval: float = 0.2) -> tuple[str, int]:
-        s = AgentSettings(node=node, resolvers=(Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10",
-                                                         target=resolver),),
-                          names=(NAME,), dns_interval=interval, dns_timeout=0.3, targets=())
+        s = AgentSettings(
+            node=node,
+            resolvers=(Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10", target=resolver),),
+            names=(NAME,),
+            dns_interval=interval,
+            dns_timeout=0.3,
+            targets=(),
+        )
 
         async def go() -> tuple[Agent, AgentServer]:
             a = Agent(s)
@@ -106,17 +111,31 @@ def reader_for(kube: KubeConfig, dns: History | None = None, **kw: object) -> Ag
 def test_results_arrive_under_the_node_of_the_pod(lab, agents) -> None:
     srv, kube = lab
     n1, n2 = nodes_of(srv)[:2]
-    with DnsResponder(host="127.0.0.1", name="ok") as ok, DnsResponder(Behaviour(DnsFaultMode.DROP), host="127.0.0.1", name="drop") as bad:
-        srv.set_agent_pods({n1: LabAgentPod(endpoint=agents.add(n1, ok.address)),
-                            n2: LabAgentPod(endpoint=agents.add(n2, bad.address))})
+    with (
+        DnsResponder(host="127.0.0.1", name="ok") as ok,
+        DnsResponder(Behaviour(DnsFaultMode.DROP), host="127.0.0.1", name="drop") as bad,
+    ):
+        srv.set_agent_pods(
+            {
+                n1: LabAgentPod(endpoint=agents.add(n1, ok.address)),
+                n2: LabAgentPod(endpoint=agents.add(n2, bad.address)),
+            }
+        )
         hist = History()
         reader = reader_for(kube, hist)
         reader.start()
         try:
             k1 = ProbeKey(node_vantage(n1), "kube-dns", NAME, "A")
             k2 = ProbeKey(node_vantage(n2), "kube-dns", NAME, "A")
-            assert wait_for(lambda: (s1 := hist.stats(k1)) is not None and s1.attempts >= 3
-                            and (s2 := hist.stats(k2)) is not None and s2.attempts >= 2, 15)
+            assert wait_for(
+                lambda: (
+                    (s1 := hist.stats(k1)) is not None
+                    and s1.attempts >= 3
+                    and (s2 := hist.stats(k2)) is not None
+                    and s2.attempts >= 2
+                ),
+                15,
+            )
             assert hist.stats(k1).loss_pct == 0
             assert hist.stats(k2).loss_pct == 100  # the dropping responder: that node only
             st = reader.statuses()
@@ -184,17 +203,28 @@ def test_agents_that_hang_or_answer_garbage_mark_their_node_only(lab, agents) ->
     gt.start()
     try:
         with DnsResponder(host="127.0.0.1") as ok:
-            srv.set_agent_pods({good: LabAgentPod(endpoint=agents.add(good, ok.address)),
-                                hang: LabAgentPod(endpoint=hanger.getsockname()),
-                                junk: LabAgentPod(endpoint=garbage.server_address[:2]),
-                                gone: LabAgentPod(phase="Pending")})
+            srv.set_agent_pods(
+                {
+                    good: LabAgentPod(endpoint=agents.add(good, ok.address)),
+                    hang: LabAgentPod(endpoint=hanger.getsockname()),
+                    junk: LabAgentPod(endpoint=garbage.server_address[:2]),
+                    gone: LabAgentPod(phase="Pending"),
+                }
+            )
             hist = History()
             reader = reader_for(kube, hist)
             reader.start()
             try:
-                assert wait_for(lambda: reader.read_once() and all(
-                    reader.statuses().get(n) and (reader.statuses()[n].error or reader.statuses()[n].read_at)
-                    for n in (good, hang, junk)), 15)
+                assert wait_for(
+                    lambda: (
+                        reader.read_once()
+                        and all(
+                            reader.statuses().get(n) and (reader.statuses()[n].error or reader.statuses()[n].read_at)
+                            for n in (good, hang, junk)
+                        )
+                    ),
+                    15,
+                )
                 st = reader.statuses()
                 assert st[good].error == "" and st[good].read_at is not None
                 assert "503" in st[hang].error and st[hang].read_at is None
@@ -247,8 +277,9 @@ def test_the_budget_holds_with_a_thousand_agents(tmp_path) -> None:
                 assert len(nodes) == 1000
                 srv.set_agent_pods({n: LabAgentPod(endpoint=canned.server_address[:2]) for n in nodes})
                 t0 = time.monotonic()
-                reader = AgentReader(kube, ReaderSettings(budget=5.0, timeout=2.0), dns_history=History(),
-                                     egress_history=History())
+                reader = AgentReader(
+                    kube, ReaderSettings(budget=5.0, timeout=2.0), dns_history=History(), egress_history=History()
+                )
                 reader.start()
                 try:
                     assert wait_for(lambda: sum(1 for s in reader.statuses().values() if s.read_at) >= 14, 10)

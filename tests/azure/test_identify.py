@@ -21,9 +21,14 @@ def aks_label(value: str) -> str:
 
 def node(label: str, provider_id: str) -> dict:
     return {
-        "metadata": {"name": "aks-default-11112222-vmss000000",
-                     "labels": {"kubernetes.azure.com/cluster": label, "kubernetes.azure.com/agentpool": "default",
-                                "kubernetes.azure.com/podnetwork-type": "overlay"}},
+        "metadata": {
+            "name": "aks-default-11112222-vmss000000",
+            "labels": {
+                "kubernetes.azure.com/cluster": label,
+                "kubernetes.azure.com/agentpool": "default",
+                "kubernetes.azure.com/podnetwork-type": "overlay",
+            },
+        },
         "spec": {"providerID": provider_id},  # overlay: no podCIDR
         "status": {"addresses": [{"type": "InternalIP", "address": "10.224.0.4"}]},
     }
@@ -31,8 +36,10 @@ def node(label: str, provider_id: str) -> dict:
 
 def vmss_id(sub: str, rg: str) -> str:
     sub_part = f"subscriptions/{sub}/" if sub else "subscriptions/"
-    return (f"azure:///{sub_part}resourceGroups/{rg}/providers/Microsoft.Compute/"
-            "virtualMachineScaleSets/aks-default-11112222-vmss/virtualMachines/0")
+    return (
+        f"azure:///{sub_part}resourceGroups/{rg}/providers/Microsoft.Compute/"
+        "virtualMachineScaleSets/aks-default-11112222-vmss/virtualMachines/0"
+    )
 
 
 def test_a_cut_cluster_label_still_names_the_whole_resource_group():
@@ -68,11 +75,14 @@ def test_settings_win_and_no_provider_id_falls_back_to_the_label():
     assert identify([n], AzureSettings(subscription="s", node_resource_group="g")) == ("s", "g")
 
 
-@pytest.mark.parametrize("pid,expected", [
-    (vmss_id(SUB, "mc_a_b_c"), (SUB, "mc_a_b_c")),
-    ("AZURE:///SUBSCRIPTIONS/" + SUB.upper() + "/RESOURCEGROUPS/MC_X/providers/x", (SUB.upper(), "MC_X")),
-    ("", ("", "")),
-    ("garbage", ("", "")),
-])
+@pytest.mark.parametrize(
+    "pid,expected",
+    [
+        (vmss_id(SUB, "mc_a_b_c"), (SUB, "mc_a_b_c")),
+        ("AZURE:///SUBSCRIPTIONS/" + SUB.upper() + "/RESOURCEGROUPS/MC_X/providers/x", (SUB.upper(), "MC_X")),
+        ("", ("", "")),
+        ("garbage", ("", "")),
+    ],
+)
 def test_scope_of(pid, expected):
     assert scope_of(pid) == expected

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from probes.kube.connect import KubeConnectError, load
 from probes.config import KubeConfig
+from probes.engine.store import Store
+from probes.kube.connect import KubeConnectError, load
+from probes.kube.model import NetworkPlugin, SourceState
 from probes.kube.source import KubeSource
 from probes.lab.apiserver import LabApiServer
-from probes.kube.model import NetworkPlugin, SourceState
-from probes.engine.store import Store
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -78,7 +78,9 @@ def test_topology_of_the_case_study(lab):
         # never all pods: every pods request is namespaced to kube-system and label-selected
         for r in lab.requests.records():
             if r.resource == "pods":
-                assert r.path.startswith("/api/v1/namespaces/kube-system/pods") and "k8s-app" in r.query.get("labelSelector", "")
+                assert r.path.startswith("/api/v1/namespaces/kube-system/pods") and "k8s-app" in r.query.get(
+                    "labelSelector", ""
+                )
     finally:
         src.stop()
 
@@ -150,7 +152,9 @@ def test_forbidden_nodes_is_reported_and_the_rest_keeps_working(lab):
     lab.faults.forbid("list", "nodes")
     src, store = run_source(lab.kubeconfig_path)
     try:
-        assert wait_for(lambda: (s := status(store, "kubernetes/nodes")) is not None and s.state is SourceState.FORBIDDEN, 10)
+        assert wait_for(
+            lambda: (s := status(store, "kubernetes/nodes")) is not None and s.state is SourceState.FORBIDDEN, 10
+        )
         st = status(store, "kubernetes/nodes")
         assert "cannot list/watch nodes" in st.message and 'cannot list resource "nodes"' in st.detail  # type: ignore[union-attr]
         assert st.retry_at is not None  # type: ignore[union-attr]
@@ -172,7 +176,9 @@ def test_unauthorized_with_tls_and_token(tmp_path):
         srv.token = "other"  # our kubeconfig's token is now wrong
         src, store = run_source(good)
         try:
-            assert wait_for(lambda: (s := status(store, "kubernetes")) is not None and s.state is SourceState.UNAUTHORIZED, 10)
+            assert wait_for(
+                lambda: (s := status(store, "kubernetes")) is not None and s.state is SourceState.UNAUTHORIZED, 10
+            )
             assert "az aks get-credentials" in status(store, "kubernetes").detail  # type: ignore[union-attr]
         finally:
             src.stop()
@@ -193,7 +199,9 @@ def test_malformed_json_then_recovery(lab):
     lab.faults.malformed_json(r"^/api/v1/nodes$", times=1, verb="list")
     src, store = run_source(lab.kubeconfig_path)
     try:
-        assert wait_for(lambda: (s := status(store, "kubernetes/nodes")) is not None and s.state is SourceState.ERROR, 10)
+        assert wait_for(
+            lambda: (s := status(store, "kubernetes/nodes")) is not None and s.state is SourceState.ERROR, 10
+        )
         assert "malformed" in status(store, "kubernetes/nodes").message  # type: ignore[union-attr]
         assert wait_for(lambda: "nodes" in store.snapshot().synced, 10)  # retried after backoff
         assert len(store.snapshot().topology.nodes) == 5
@@ -216,7 +224,9 @@ def test_unreachable_server_says_so_with_retry(tmp_path, lab):
     lab.stop()  # nothing listens there now
     src, store = run_source(kc)
     try:
-        assert wait_for(lambda: (s := status(store, "kubernetes")) is not None and s.state is SourceState.UNREACHABLE, 15)
+        assert wait_for(
+            lambda: (s := status(store, "kubernetes")) is not None and s.state is SourceState.UNREACHABLE, 15
+        )
         st = status(store, "kubernetes")
         assert "unreachable" in st.message and st.retry_at is not None  # type: ignore[union-attr]
     finally:
@@ -262,7 +272,13 @@ def test_exec_plugin_failure_is_explained(tmp_path, lab):
     import yaml
 
     doc = lab.kubeconfig()
-    doc["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "kubelogin-missing-binary", "args": ["get-token"]}}
+    doc["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "kubelogin-missing-binary",
+            "args": ["get-token"],
+        }
+    }
     p = tmp_path / "kc"
     p.write_text(yaml.safe_dump(doc))
     with pytest.raises(KubeConnectError) as e:

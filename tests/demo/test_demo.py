@@ -63,8 +63,10 @@ def test_start_hands_back_plain_data_and_stop_ends_every_process():
 def _arm_status(url: str, token: str) -> int:
     import urllib.error
 
-    req = urllib.request.Request(url + "/subscriptions/s/providers/Microsoft.ContainerService/managedClusters"
-                                 "?api-version=2024-05-01", headers={"Authorization": f"Bearer {token}"})
+    req = urllib.request.Request(
+        url + "/subscriptions/s/providers/Microsoft.ContainerService/managedClusters?api-version=2024-05-01",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status
@@ -74,11 +76,19 @@ def _arm_status(url: str, token: str) -> int:
 
 def test_the_app_process_holds_none_of_the_lab():
     """The lab's API server, ARM endpoint and cluster state live in the other process."""
-    code = ("import sys\nfrom probes import demo\nd = demo.start('healthy')\n"
-            "print([m for m in sys.modules if m.startswith('probes.lab') and m != 'probes.lab.agentfarm'"
-            " and m != 'probes.lab'])\nd.stop()\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    code = (
+        "import sys\nfrom probes import demo\nd = demo.start('healthy')\n"
+        "print([m for m in sys.modules if m.startswith('probes.lab') and m != 'probes.lab.agentfarm'"
+        " and m != 'probes.lab'])\nd.stop()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
@@ -163,8 +173,14 @@ time.sleep(60)  # SIGTERM / SIGKILL from the test
 @pytest.mark.parametrize("how", ["sigterm", "sigkill", "crash", "exit"])
 def test_no_orphans_when_the_app_dies(how):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-c", CHILD, how], cwd=ROOT, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, env=env, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", CHILD, how],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     try:
         pids = json.loads(p.stdout.readline())
         assert len(pids) == 2 and all(_alive(x) for x in pids)
@@ -185,8 +201,13 @@ def test_the_app_quitting_stops_the_lab(tmp_path):
     """`aksnet-top check --demo` ends with no process of the demo left."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AKSNET_", "KUBECONFIG"))}
     env.update({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)})
-    p = subprocess.Popen([sys.executable, "-m", "tui.cli", "check", "--demo", "--interval", "1", "--cycles", "1"],
-                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "check", "--demo", "--interval", "1", "--cycles", "1"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     kids: set[int] = set()
     while p.poll() is None:  # collect its children while it runs
         kids |= {int(c) for c in _children(p.pid)}
@@ -236,9 +257,18 @@ def test_build_takes_the_endpoints_as_plain_settings():
     cfg = dataclasses.replace(cfg, egress=dataclasses.replace(cfg.egress, targets=("mine.example:443",)))
     dns_map, egress_map = object(), object()
     cred = object()
-    s = build(cfg, Store(), Endpoints(arm_url="http://127.0.0.1:1", arm_credential=lambda: cred, arm_discover=True,
-                                      dns_map=dns_map, egress_map=egress_map,
-                                      extra_targets=("extra.example:80", "mine.example:443")))
+    s = build(
+        cfg,
+        Store(),
+        Endpoints(
+            arm_url="http://127.0.0.1:1",
+            arm_credential=lambda: cred,
+            arm_discover=True,
+            dns_map=dns_map,
+            egress_map=egress_map,
+            extra_targets=("extra.example:80", "mine.example:443"),
+        ),
+    )
     assert s.dns.vantage_map is dns_map and s.egress.vantage_map is egress_map
     assert s.egress.settings.targets == ("mine.example:443", "extra.example:80")
     az = s.snat.settings

@@ -39,12 +39,19 @@ class FixedHistory:
 
 def broken_cluster():  # type: ignore[no-untyped-def]
     objs = small_cluster()
-    objs["nodes"][2]["status"]["conditions"][1] = {"type": "NetworkUnavailable", "status": "True", "reason": "NoRouteCreated"}
+    objs["nodes"][2]["status"]["conditions"][1] = {
+        "type": "NetworkUnavailable",
+        "status": "True",
+        "reason": "NoRouteCreated",
+    }
     objs["services"].append(service("api", "web", "LoadBalancer", "10.0.40.9"))
     bad = objs["nodes"][1]["metadata"]["name"]
-    objs["pods"] = [pod(p["metadata"]["name"], bad, "node-local-dns", ready=False)
-                    if p["spec"]["nodeName"] == bad and p["metadata"]["labels"]["k8s-app"] == "node-local-dns" else p
-                    for p in objs["pods"]]
+    objs["pods"] = [
+        pod(p["metadata"]["name"], bad, "node-local-dns", ready=False)
+        if p["spec"]["nodeName"] == bad and p["metadata"]["labels"]["k8s-app"] == "node-local-dns"
+        else p
+        for p in objs["pods"]
+    ]
     store = Store()
     fill_store(store, objs)
     topo = store.snapshot().topology

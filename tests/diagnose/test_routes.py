@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from probes.azure.routes import (
+    Route,
+    RouteData,
+    Subnet,
+    compare,
+    parse_route_table,
+    parse_subnet,
+    route_name,
+    routes_json,
+)
 from probes.diagnose import Observations, Severity, diagnose
-from probes.azure.routes import Route, RouteData, Subnet, compare, parse_route_table, parse_subnet, route_name, routes_json
 from tests.diagnose.test_rules import NOW, topology
 
 
 def node_routes(topo, skip=()):  # type: ignore[no-untyped-def]
-    return [Route(n.name, n.pod_cidrs[0], "VirtualAppliance", n.internal_ip, "rt") for n in topo.nodes
-            if n.pod_cidrs and n.name not in skip]
+    return [
+        Route(n.name, n.pod_cidrs[0], "VirtualAppliance", n.internal_ip, "rt")
+        for n in topo.nodes
+        if n.pod_cidrs and n.name not in skip
+    ]
 
 
 def findings(topo, data):  # type: ignore[no-untyped-def]
@@ -52,9 +64,13 @@ def test_new_node_without_route_is_info_and_newer_than_the_read_is_pending():
 
 def test_udr_without_default_route_and_headroom():
     topo = topology()
-    data = RouteData(("rt",), tuple(node_routes(topo)) + tuple(
-        Route(f"user-{i}", f"192.168.{i}.0/24", "VirtualAppliance", "10.0.0.4", "rt") for i in range(360)),
-        outbound_type="userDefinedRouting", fetched_at=NOW)
+    data = RouteData(
+        ("rt",),
+        tuple(node_routes(topo))
+        + tuple(Route(f"user-{i}", f"192.168.{i}.0/24", "VirtualAppliance", "10.0.0.4", "rt") for i in range(360)),
+        outbound_type="userDefinedRouting",
+        fetched_at=NOW,
+    )
     got = {(f.rule, f.severity) for f in findings(topo, data)}
     assert ("udr-default-missing", Severity.CRITICAL) in got and ("route-headroom", Severity.WARNING) in got
 
@@ -72,9 +88,24 @@ def test_cni_subnet_too_small_is_f13():
 
 
 def test_parsing_rest_shapes_and_names():
-    name, routes, subs = parse_route_table({"name": "rt", "properties": {"routes": [
-        {"name": "n1", "properties": {"addressPrefix": "10.244.0.0/24", "nextHopType": "VirtualAppliance",
-                                      "nextHopIpAddress": "10.224.0.4"}}], "subnets": [{"id": "/x/subnets/s"}]}})
+    name, routes, subs = parse_route_table(
+        {
+            "name": "rt",
+            "properties": {
+                "routes": [
+                    {
+                        "name": "n1",
+                        "properties": {
+                            "addressPrefix": "10.244.0.0/24",
+                            "nextHopType": "VirtualAppliance",
+                            "nextHopIpAddress": "10.224.0.4",
+                        },
+                    }
+                ],
+                "subnets": [{"id": "/x/subnets/s"}],
+            },
+        }
+    )
     assert name == "rt" and routes == [Route("n1", "10.244.0.0/24", "VirtualAppliance", "10.224.0.4", "rt")]
     assert subs == ["/x/subnets/s"]
     s = parse_subnet({"id": "i", "properties": {"addressPrefix": "10.0.0.0/28", "ipConfigurations": [{"id": "a"}] * 3}})

@@ -18,10 +18,22 @@ NOW = 1795172400.0  # the fixtures' nodes are 60 minutes old
 
 def stats(outcome: str = "ok", loss: float = 0.0, attempts: int = 4, p50: float | None = 0.5) -> Stats:
     ok = outcome in ("ok", "nxdomain", "truncated-tcp-ok")
-    return Stats(count=attempts, attempts=attempts, successes=attempts if ok else 0, p50=p50 if ok else None,
-                 p95=p50 if ok else None, p99=p50 if ok else None, loss_pct=loss, last_outcome=outcome,
-                 last_error="" if ok else "no answer", last_raw="", last_ts=NOW, last=None,
-                 recent=(p50,) * attempts, version=attempts)
+    return Stats(
+        count=attempts,
+        attempts=attempts,
+        successes=attempts if ok else 0,
+        p50=p50 if ok else None,
+        p95=p50 if ok else None,
+        p99=p50 if ok else None,
+        loss_pct=loss,
+        last_outcome=outcome,
+        last_error="" if ok else "no answer",
+        last_raw="",
+        last_ts=NOW,
+        last=None,
+        recent=(p50,) * attempts,
+        version=attempts,
+    )
 
 
 def topology(objs=None):  # type: ignore[no-untyped-def]
@@ -51,8 +63,12 @@ def test_healthy_has_nothing_above_info():
 def test_f4_nodelocal_down_on_one_node_with_kube_dns_fine():
     objs = small_cluster()
     bad = objs["nodes"][1]["metadata"]["name"]
-    objs["pods"] = [p if p["spec"]["nodeName"] != bad or p["metadata"]["labels"]["k8s-app"] != "node-local-dns"
-                    else pod(p["metadata"]["name"], bad, "node-local-dns", ready=False) for p in objs["pods"]]
+    objs["pods"] = [
+        p
+        if p["spec"]["nodeName"] != bad or p["metadata"]["labels"]["k8s-app"] != "node-local-dns"
+        else pod(p["metadata"]["name"], bad, "node-local-dns", ready=False)
+        for p in objs["pods"]
+    ]
     topo = topology(objs)
     dns = healthy_dns(topo)
     for name in (CLUSTER, EXTERNAL):
@@ -75,21 +91,30 @@ def test_nodelocal_timeouts_without_kube_dns_are_not_blamed_on_nodelocal():
 
 def test_f5_kube_dns_down_from_every_node():
     topo = topology()
-    dns = {k: (stats("timeout", 100.0) if k.resolver == "kube-dns" or k.resolver.startswith("coredns") else v)
-           for k, v in healthy_dns(topo).items()}
+    dns = {
+        k: (stats("timeout", 100.0) if k.resolver == "kube-dns" or k.resolver.startswith("coredns") else v)
+        for k, v in healthy_dns(topo).items()
+    }
     assert ("F5", "resolver/kube-dns") in faults(diagnose(Observations(topo, dns, NOW)))
 
 
 def test_f5_all_coredns_pods_unready_even_without_node_vantages():
     objs = small_cluster()
-    objs["pods"] = [pod(p["metadata"]["name"], p["spec"]["nodeName"], "kube-dns", ready=False)
-                    if p["metadata"]["labels"]["k8s-app"] == "kube-dns" else p for p in objs["pods"]]
+    objs["pods"] = [
+        pod(p["metadata"]["name"], p["spec"]["nodeName"], "kube-dns", ready=False)
+        if p["metadata"]["labels"]["k8s-app"] == "kube-dns"
+        else p
+        for p in objs["pods"]
+    ]
     assert ("F5", "resolver/kube-dns") in faults(diagnose(Observations(topology(objs), {}, NOW)))
 
 
 def test_f6_external_names_fail_everywhere_cluster_names_fine():
     topo = topology()
-    dns = {k: (stats("servfail", 0.0) if k.name == EXTERNAL and k.resolver != "nodelocal" else v) for k, v in healthy_dns(topo).items()}
+    dns = {
+        k: (stats("servfail", 0.0) if k.name == EXTERNAL and k.resolver != "nodelocal" else v)
+        for k, v in healthy_dns(topo).items()
+    }
     found = faults(diagnose(Observations(topo, dns, NOW)))
     assert ("F6", "resolver/upstream") in found and not any(f == "F5" for f, _ in found)
 
@@ -97,7 +122,9 @@ def test_f6_external_names_fail_everywhere_cluster_names_fine():
 def test_f6_needs_every_vantage():
     topo = topology()
     first = f"node/{topo.nodes[0].name}"
-    dns = {k: (stats("servfail") if k.name == EXTERNAL and k.vantage == first else v) for k, v in healthy_dns(topo).items()}
+    dns = {
+        k: (stats("servfail") if k.name == EXTERNAL and k.vantage == first else v) for k, v in healthy_dns(topo).items()
+    }
     assert not any(f == "F6" for f, _ in faults(diagnose(Observations(topo, dns, NOW))))
 
 
@@ -135,13 +162,21 @@ def test_upgrade_aware_cordoned_not_ready_node_is_info():
     objs = small_cluster()
     objs["nodes"][0]["spec"]["unschedulable"] = True
     objs["nodes"][0]["status"]["conditions"][0] = {"type": "Ready", "status": "False", "reason": "KubeletNotReady"}
-    found = [f for f in diagnose(Observations(topology(objs), {}, NOW)) if f.subject.endswith(objs["nodes"][0]["metadata"]["name"])]
+    found = [
+        f
+        for f in diagnose(Observations(topology(objs), {}, NOW))
+        if f.subject.endswith(objs["nodes"][0]["metadata"]["name"])
+    ]
     assert found and all(f.severity is Severity.INFO for f in found)
 
 
 def test_local_vantage_failures_alone_are_info():
     topo = topology()
-    dns = {ProbeKey("local", res, n): stats("timeout", 100.0) for res in ("kube-dns", "nodelocal") for n in (CLUSTER, EXTERNAL)}
+    dns = {
+        ProbeKey("local", res, n): stats("timeout", 100.0)
+        for res in ("kube-dns", "nodelocal")
+        for n in (CLUSTER, EXTERNAL)
+    }
     found = diagnose(Observations(topo, dns, NOW))
     assert found and all(f.severity is Severity.INFO for f in found)
 
@@ -190,8 +225,9 @@ def test_f9_unreachable_everywhere():
     for k in eg:
         if k.target == "management.azure.com:443":
             eg[k] = stats("unreachable", 100.0)
-    assert [(f.fault, f.subject) for f in diagnose(Observations(topo, {}, NOW, eg)) if f.severity > Severity.INFO] == \
-        [("F9", "target/management.azure.com:443")]
+    assert [(f.fault, f.subject) for f in diagnose(Observations(topo, {}, NOW, eg)) if f.severity > Severity.INFO] == [
+        ("F9", "target/management.azure.com:443")
+    ]
 
 
 def test_f10_one_node_with_and_without_snat_evidence():
@@ -205,7 +241,9 @@ def test_f10_one_node_with_and_without_snat_evidence():
             eg[k] = stats("timeout", 100.0)
     plain = [f for f in diagnose(Observations(topo, {}, NOW, eg)) if f.severity > Severity.INFO]
     assert {(f.severity, f.subject) for f in plain} == {(Severity.WARNING, f"node/{bad.name}")}
-    table = SnatTable(nodes=(NodeSnat(bad.internal_ip, bad.name, bad.pool, 1024, 1024.0, 1000.0, 37.0, 5.0),), unmatched=(), silent=())
+    table = SnatTable(
+        nodes=(NodeSnat(bad.internal_ip, bad.name, bad.pool, 1024, 1024.0, 1000.0, 37.0, 5.0),), unmatched=(), silent=()
+    )
     found = [f for f in diagnose(Observations(topo, {}, NOW, eg, table)) if f.severity > Severity.INFO]
     assert {(f.fault, f.severity, f.subject) for f in found} == {("F10", Severity.CRITICAL, f"node/{bad.name}")}
     assert found[0].evidence["pct"] == "100%" and found[0].evidence["failed_connections"] == 37.0

@@ -34,8 +34,10 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     names = ["f11", *[n for n in EXPECTED if n != "f11"], "healthy"]  # the 50-node one first
 
     def one(name: str) -> dict:
-        out = check(["--demo", "--scenario", name, "--interval", "1", "--cycles", "2", "--output", "json"],
-                    Path(tmp_path_factory.mktemp(name)))
+        out = check(
+            ["--demo", "--scenario", name, "--interval", "1", "--cycles", "2", "--output", "json"],
+            Path(tmp_path_factory.mktemp(name)),
+        )
         doc = json.loads(out.stdout)
         doc["_rc"] = out.returncode
         return doc
@@ -50,7 +52,10 @@ def test_fault_scenario_names_its_finding(results, scenario):
     doc = results[scenario]
     found = [(f["fault"], f["severity"]) for f in doc["findings"]]
     assert (fault, severity) in found, (scenario, found)
-    assert doc["_rc"] == {"critical": 2, "warning": 1}[max((s for _, s in found), key=["info", "warning", "critical"].index)]
+    assert (
+        doc["_rc"]
+        == {"critical": 2, "warning": 1}[max((s for _, s in found), key=["info", "warning", "critical"].index)]
+    )
 
 
 def test_healthy_names_nothing_above_info(results):
@@ -66,7 +71,11 @@ def test_healthy_names_nothing_above_info(results):
 def test_route_observations_in_the_json(results):
     r = results["f2"]["observations"]["routes"]
     stale = [n for n in r["nodes"] if n["state"] == "stale"]
-    assert len(stale) == 1 and stale[0]["route_next_hop"] == "10.224.0.99" and stale[0]["expected_next_hop"] != "10.224.0.99"
+    assert (
+        len(stale) == 1
+        and stale[0]["route_next_hop"] == "10.224.0.99"
+        and stale[0]["expected_next_hop"] != "10.224.0.99"
+    )
     r = results["f3"]["observations"]["routes"]
     assert [x["kind"] for x in r["routes"] if x["name"].endswith("vmss000009")] == ["orphan"]
     crit = [f for f in results["f1"]["findings"] if f["fault"] == "F1"]

@@ -3,13 +3,11 @@ guard that every test leaves no thread behind."""
 
 from __future__ import annotations
 
-
 import pytest
 
-from tests.support.leaks import guard_threads
-
-from probes.lab.dnsserver import DnsResponder
 from probes.dns.resolvers import Resolver, ResolverKind
+from probes.lab.dnsserver import DnsResponder
+from tests.support.leaks import guard_threads
 
 
 @pytest.fixture(autouse=True)

@@ -9,10 +9,9 @@ import dns.message
 import dns.rrset
 import pytest
 
-from probes.dns.probe import RAW_LIMIT, DnsProbe, DnsOutcome, ProbeKey, classify
-from probes.lab.dnsserver import DnsResponder, Zone
+from probes.dns.probe import RAW_LIMIT, DnsOutcome, DnsProbe, ProbeKey, classify
+from probes.lab.dnsserver import Zone
 from probes.lab.dnsspec import Behaviour, Delay, DnsFaultMode, DnsTimeline
-
 
 
 def has_ipv6_loopback() -> bool:
@@ -158,8 +157,9 @@ async def test_upstream_behaviour_hits_external_names_only(responder, via):
 
 async def test_timed_changes_with_injected_clock(responder, via):
     now = [0.0]
-    r = responder(DnsTimeline(Behaviour(), ((30.0, Behaviour(mode=DnsFaultMode.DROP)), (90.0, Behaviour()))),
-                  clock=lambda: now[0])
+    r = responder(
+        DnsTimeline(Behaviour(), ((30.0, Behaviour(mode=DnsFaultMode.DROP)), (90.0, Behaviour()))), clock=lambda: now[0]
+    )
     p = DnsProbe(timeout=0.3)
     assert (await p.query(via(r), CLUSTER)).outcome is DnsOutcome.OK
     now[0] = 45.0

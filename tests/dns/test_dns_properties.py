@@ -8,7 +8,7 @@ import dns.message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.dns.probe import DnsResult, DnsOutcome, classify
+from probes.dns.probe import DnsOutcome, DnsResult, classify
 from probes.engine.history import History
 
 Q = dns.message.make_query("kubernetes.default.svc.cluster.local", "A", use_edns=0)
@@ -33,8 +33,11 @@ def test_classify_right_id_random_body_never_raises(flags, rest, tcp):
 
 
 @settings(max_examples=300, deadline=None)
-@given(pos=st.integers(min_value=0, max_value=len(GOOD) - 1), byte=st.integers(0, 255),
-       cut=st.integers(min_value=0, max_value=len(GOOD)))
+@given(
+    pos=st.integers(min_value=0, max_value=len(GOOD) - 1),
+    byte=st.integers(0, 255),
+    cut=st.integers(min_value=0, max_value=len(GOOD)),
+)
 def test_classify_mutated_answer_never_raises(pos, byte, cut):
     raw = bytearray(GOOD)
     raw[pos] = byte
@@ -45,7 +48,8 @@ def test_classify_mutated_answer_never_raises(pos, byte, cut):
 outcomes = st.sampled_from(list(DnsOutcome))
 results = st.builds(
     lambda o, lat: DnsResult("local", "r", "1.2.3.4", "1.2.3.4:53", "n", "A", o, lat),
-    outcomes, st.floats(min_value=0.0, max_value=10_000.0, allow_nan=False),
+    outcomes,
+    st.floats(min_value=0.0, max_value=10_000.0, allow_nan=False),
 )
 
 

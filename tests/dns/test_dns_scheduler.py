@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
-from probes.dns.probe import DnsProbe, DnsResult, DnsOutcome, dns_jobs
-from probes.engine.history import History
-from probes.lab.dnsspec import Behaviour, DnsFaultMode
+from probes.dns.probe import DnsOutcome, DnsProbe, DnsResult, dns_jobs
 from probes.dns.resolvers import Resolver, ResolverKind
+from probes.engine.history import History
 from probes.engine.scheduler import BackgroundLoop, Job, JobFailure, Scheduler
+from probes.lab.dnsspec import Behaviour, DnsFaultMode
 
 CLUSTER = "kubernetes.default.svc.cluster.local"
 
@@ -25,8 +23,10 @@ async def test_dead_resolver_does_not_delay_the_others(responder):
     ones keep their 0.2 s cadence: results arrive on time."""
     dead = responder(Behaviour(mode=DnsFaultMode.DROP))
     ok1, ok2 = responder(), responder()
-    rs = [Resolver(k, ResolverKind.CUSTOM, f"10.9.0.{i}", 53, r.address)
-          for i, (k, r) in enumerate([("dead", dead), ("ok1", ok1), ("ok2", ok2)], 1)]
+    rs = [
+        Resolver(k, ResolverKind.CUSTOM, f"10.9.0.{i}", 53, r.address)
+        for i, (k, r) in enumerate([("dead", dead), ("ok1", ok1), ("ok2", ok2)], 1)
+    ]
     arrivals: dict[str, list[float]] = {}
     hist = History()
 
@@ -96,9 +96,13 @@ async def test_deadline_error_and_sink_failure_become_results():
             raise ValueError("sink bug")  # must not kill the job loop
 
     sched = Scheduler(sink)
-    sched.set_jobs([Job("hang", hang, interval=0.1, deadline=0.1, jitter=0),
-                    Job("boom", boom, interval=0.1, jitter=0),
-                    Job("late", hang, interval=0.1, deadline=0.1, jitter=0, on_timeout=lambda w: ("late", w))])
+    sched.set_jobs(
+        [
+            Job("hang", hang, interval=0.1, deadline=0.1, jitter=0),
+            Job("boom", boom, interval=0.1, jitter=0),
+            Job("late", hang, interval=0.1, deadline=0.1, jitter=0, on_timeout=lambda w: ("late", w)),
+        ]
+    )
     async with sched:
         await asyncio.sleep(0.65)
     hang_r = got["hang"][0]
@@ -141,6 +145,7 @@ async def test_jobs_can_be_swapped_while_running():
         async def run():
             calls.append(tag)
             return tag
+
         return Job(key, run, interval=interval, jitter=0)
 
     sched = Scheduler(lambda k, r: None)

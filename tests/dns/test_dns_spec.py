@@ -6,20 +6,22 @@ import random
 
 import pytest
 
-from probes.lab.dnsserver import build_reply, responder_for, Zone
-from probes.lab.dnsspec import Behaviour, Delay, DnsLabSpec, DnsFaultMode, parse_dns_section
+from probes.lab.dnsserver import Zone, build_reply, responder_for
+from probes.lab.dnsspec import Behaviour, Delay, DnsFaultMode, DnsLabSpec, parse_dns_section
 
 EXAMPLE = {
     "seed": 7,
     "nodelocal": {"behaviour": "answer"},
     "kube-dns": {"delay": "2ms"},
     "coredns": {"delay": {"uniform": [1, 3]}},
-    "upstream": {"behaviour": "servfail", "delay": {"normal": {"mean": 5, "stddev": 1}},
-                 "changes": [{"at": "30s", "behaviour": "drop"}, {"at": 90, "behaviour": "answer"}]},
+    "upstream": {
+        "behaviour": "servfail",
+        "delay": {"normal": {"mean": 5, "stddev": 1}},
+        "changes": [{"at": "30s", "behaviour": "drop"}, {"at": 90, "behaviour": "answer"}],
+    },
     "nodes": {"aks-nodepool1-0": {"nodelocal": {"behaviour": "drop"}}},
     "pods": {"coredns-abc": "refused"},
-    "names": {"cluster": {"my.default.svc.cluster.local": "10.0.12.7"},
-              "external": {"Example.org.": "203.0.113.10"}},
+    "names": {"cluster": {"my.default.svc.cluster.local": "10.0.12.7"}, "external": {"Example.org.": "203.0.113.10"}},
 }
 
 
@@ -41,24 +43,27 @@ def test_parse_example():
         s.timeline_for("bogus")
 
 
-@pytest.mark.parametrize("data, path", [
-    ({"nodelocl": {}}, "dns.nodelocl"),
-    ({"upstream": {"behaviour": "explode"}}, "dns.upstream.behaviour"),
-    ({"upstream": {"changes": [{"at": "soon"}]}}, r"dns.upstream.changes\[0\].at"),
-    ({"upstream": {"changes": [{"behaviour": "drop"}]}}, r"dns.upstream.changes\[0\].at"),
-    ({"upstream": {"changes": [{"at": 5}, {"at": 3}]}}, r"dns.upstream.changes\[1\].at"),
-    ({"upstream": {"changes": [{"at": 5, "colour": 1}]}}, r"dns.upstream.changes\[0\].colour"),
-    ({"kube-dns": {"delay": -1}}, "dns.kube-dns.delay"),
-    ({"kube-dns": {"delay": {"uniform": [5, 1]}}}, "dns.kube-dns.delay.uniform"),
-    ({"kube-dns": {"delay": {"gamma": 1}}}, "dns.kube-dns.delay.gamma"),
-    ({"kube-dns": {"tcp": "no"}}, "dns.kube-dns.tcp"),
-    ({"kube-dns": {"txt_size": 0}}, "dns.kube-dns.txt_size"),
-    ({"kube-dns": 5}, "dns.kube-dns"),
-    ({"nodes": {"n1": {"coredns": {}}}}, "dns.nodes.n1"),
-    ({"names": {"cluster": {"bad..name": "10.0.0.1"}}}, "dns.names.cluster.bad..name"),
-    ({"names": {"external": {"ok.com": "not-an-ip"}}}, "dns.names.external.ok.com"),
-    ({"seed": "x"}, "dns.seed"),
-])
+@pytest.mark.parametrize(
+    "data, path",
+    [
+        ({"nodelocl": {}}, "dns.nodelocl"),
+        ({"upstream": {"behaviour": "explode"}}, "dns.upstream.behaviour"),
+        ({"upstream": {"changes": [{"at": "soon"}]}}, r"dns.upstream.changes\[0\].at"),
+        ({"upstream": {"changes": [{"behaviour": "drop"}]}}, r"dns.upstream.changes\[0\].at"),
+        ({"upstream": {"changes": [{"at": 5}, {"at": 3}]}}, r"dns.upstream.changes\[1\].at"),
+        ({"upstream": {"changes": [{"at": 5, "colour": 1}]}}, r"dns.upstream.changes\[0\].colour"),
+        ({"kube-dns": {"delay": -1}}, "dns.kube-dns.delay"),
+        ({"kube-dns": {"delay": {"uniform": [5, 1]}}}, "dns.kube-dns.delay.uniform"),
+        ({"kube-dns": {"delay": {"gamma": 1}}}, "dns.kube-dns.delay.gamma"),
+        ({"kube-dns": {"tcp": "no"}}, "dns.kube-dns.tcp"),
+        ({"kube-dns": {"txt_size": 0}}, "dns.kube-dns.txt_size"),
+        ({"kube-dns": 5}, "dns.kube-dns"),
+        ({"nodes": {"n1": {"coredns": {}}}}, "dns.nodes.n1"),
+        ({"names": {"cluster": {"bad..name": "10.0.0.1"}}}, "dns.names.cluster.bad..name"),
+        ({"names": {"external": {"ok.com": "not-an-ip"}}}, "dns.names.external.ok.com"),
+        ({"seed": "x"}, "dns.seed"),
+    ],
+)
 def test_errors_name_the_key_path(data, path):
     with pytest.raises(ValueError, match=f"^s.yaml: {path}: "):
         parse_dns_section(data, "s.yaml")

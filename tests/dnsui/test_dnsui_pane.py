@@ -10,13 +10,16 @@ from tests.ui.table_calls import count_table_calls
 from tests.ui.test_app import make_store
 from tui.app import AksnetTopApp
 from tui.dns_detail import DnsDetailScreen
-from tui.dns_pane import DnsPane, DnsTable, short_vantage, sparkline
+from tui.dns_pane import DnsPane, DnsTable, short_vantage
+from tui.probe_text import sparkline
 from tui.screens import HelpScreen
 
 
 def app_with(source: FakeSource) -> tuple[AksnetTopApp, DnsPane]:
     pane = DnsPane()
-    return AksnetTopApp(make_store(), panes=[pane], dns=source, clock=lambda: 100.0, wall_clock=lambda: 1795172400.0), pane
+    return AksnetTopApp(
+        make_store(), panes=[pane], dns=source, clock=lambda: 100.0, wall_clock=lambda: 1795172400.0
+    ), pane
 
 
 async def test_rows_grouped_by_vantage_with_stats():
@@ -107,7 +110,7 @@ async def test_problems_only_filter_and_help():
 async def test_enter_shows_raw_answer_and_history_escaped():
     plan = small_plan(nodes=1)
     src = FakeSource(plan)
-    hostile = "[bold red]pwned[/] \x1b[31m ;ANSWER evil.example. 30 IN TXT \"[link=x]y[/link]\""
+    hostile = '[bold red]pwned[/] \x1b[31m ;ANSWER evil.example. 30 IN TXT "[link=x]y[/link]"'
     for i in range(3):
         res = result(plan, "local", "kube-dns", plan.names[0], i=i, raw=hostile)
         src.history.add(res.key, res)

@@ -10,18 +10,17 @@ import time
 
 import pytest
 
-from tests.support.leaks import guard_threads
-
+from probes.config import KubeConfig
 from probes.dns.probe import DnsOutcome
 from probes.dns.service import DnsService, DnsSettings, Vantage, wait_for
 from probes.engine.history import History
-from probes.config import KubeConfig
+from probes.engine.store import Store
+from probes.kube.model import LOCAL_VANTAGE, node_vantage
 from probes.kube.source import KubeSource
 from probes.lab.dnsdemo import DnsDemo
 from probes.lab.scenario import ScenarioError, load_scenario, parse_scenario
 from probes.lab.serve import start_embedded
-from probes.kube.model import LOCAL_VANTAGE, node_vantage
-from probes.engine.store import Store
+from tests.support.leaks import guard_threads
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +40,14 @@ def run_demo(scenario: str, rounds: int = 3):  # type: ignore[no-untyped-def]
         source.start()
         demo.start()
         svc.start()
-        assert wait_for(lambda: "nodes" in store.snapshot().synced and "pods" in str(store.snapshot().synced)
-                        or len(svc.plan().vantages) > 1, 15)
+        assert wait_for(
+            lambda: (
+                "nodes" in store.snapshot().synced
+                and "pods" in str(store.snapshot().synced)
+                or len(svc.plan().vantages) > 1
+            ),
+            15,
+        )
 
         def complete() -> bool:
             plan = svc.plan()
@@ -100,12 +105,23 @@ def test_service_follows_topology_and_stops_quickly():
             return [Vantage(node_vantage(n.name), n.name, {}, confine=True) for n in topo.nodes]
 
     # the user's overrides apply to every vantage: all point at a closed loopback port
-    svc = DnsService(store, DnsSettings(interval=0.2, timeout=0.2, names=("a.example",),
-                                        overrides={"10.0.0.10": ("127.0.0.1", 9),
-                                                   "169.254.20.10": ("127.0.0.1", 9),
-                                                   "coredns/coredns-789789675-abcde": ("127.0.0.1", 9),
-                                                   "coredns/coredns-789789675-fghij": ("127.0.0.1", 9)}),
-                     vantage_map=Map(), history=History(), poll=0.05)
+    svc = DnsService(
+        store,
+        DnsSettings(
+            interval=0.2,
+            timeout=0.2,
+            names=("a.example",),
+            overrides={
+                "10.0.0.10": ("127.0.0.1", 9),
+                "169.254.20.10": ("127.0.0.1", 9),
+                "coredns/coredns-789789675-abcde": ("127.0.0.1", 9),
+                "coredns/coredns-789789675-fghij": ("127.0.0.1", 9),
+            },
+        ),
+        vantage_map=Map(),
+        history=History(),
+        poll=0.05,
+    )
     svc.start()
     try:
         assert wait_for(lambda: len(svc.plan().vantages) == 6, 5)
@@ -127,8 +143,11 @@ def test_service_follows_topology_and_stops_quickly():
 def test_dns_section_is_a_scenario_section():
     sc = load_scenario("dns-nodelocal-down")
     assert "dns" in sc.extra
-    doc = {"cluster": {"name": "x", "resourceGroup": "rg"}, "pools": [{"name": "p", "mode": "System", "count": 1}],
-           "dns": {"kube-dns": {"behaviour": "explode"}}}
+    doc = {
+        "cluster": {"name": "x", "resourceGroup": "rg"},
+        "pools": [{"name": "p", "mode": "System", "count": 1}],
+        "dns": {"kube-dns": {"behaviour": "explode"}},
+    }
     with pytest.raises(ScenarioError, match=r"dns.kube-dns.behaviour: unknown behaviour 'explode'"):
         parse_scenario(doc, "bad.yaml")
     doc["dns"] = {"nodes": {"nopool/0": {"nodelocal": "drop"}}}

@@ -8,9 +8,8 @@ import os
 
 import pytest
 
-from tests.support.leaks import guard_threads_and_fds
-
 from probes.lab.tcptargets import LoopbackTargets
+from tests.support.leaks import guard_threads_and_fds
 
 
 def require_root(what: str) -> None:
@@ -65,9 +64,11 @@ def mode(request):
 @pytest.fixture
 def requires():
     """requires('root' | 'netns', what) from inside a test."""
+
     def check(kind: str, what: str = "this test") -> None:
         if kind == "netns":
             require_netns()
         else:
             require_root(what)
+
     return check

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support.leaks import guard_threads
-
 from tests.support.netns import D, E, NetnsLab, cleanup_stale
 
 pytestmark = pytest.mark.netns
@@ -89,11 +88,14 @@ def test_f8_nsg_drops_d443_only(nl):
     assert set(outcomes(res, f"{E}:443").values()) == {"open"}
 
 
-@pytest.mark.parametrize("kind, expect", [
-    ("blackhole", "timeout"),  # silent drop in the router (next hop None)
-    ("unreachable", "unreachable"),  # the router answers ICMP host unreachable
-    ("prohibit", "unreachable"),  # ICMP communication administratively prohibited
-])
+@pytest.mark.parametrize(
+    "kind, expect",
+    [
+        ("blackhole", "timeout"),  # silent drop in the router (next hop None)
+        ("unreachable", "unreachable"),  # the router answers ICMP host unreachable
+        ("prohibit", "unreachable"),  # ICMP communication administratively prohibited
+    ],
+)
 def test_f9_route_in_the_router(nl, kind, expect):
     nl.route(D, kind, "lb")
     # 2.5 s: the router's ICMP errors are rate limited per node (a burst, then 1/s); the
@@ -106,9 +108,14 @@ def test_f9_route_in_the_router(nl, kind, expect):
         assert "ICMP from 192.0.2.1" in syn["error"] and "dest-unreach" in syn["raw"]
 
 
-@pytest.mark.parametrize("kind, words", [
-    ("blackhole", "blackhole"), ("unreachable", "EHOSTUNREACH"), ("prohibit", "prohibit"),
-])
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("blackhole", "blackhole"),
+        ("unreachable", "EHOSTUNREACH"),
+        ("prohibit", "prohibit"),
+    ],
+)
 def test_f9_route_on_the_node(nl, kind, words):
     nl.route(D, kind, "node1")
     res = run(nl, [("node1", m) for m in MODES], [f"{D}:443"])
@@ -117,12 +124,15 @@ def test_f9_route_on_the_node(nl, kind, words):
         assert r["outcome"] == "unreachable" and words in r["error"], r
 
 
-@pytest.mark.parametrize("how, expect, words", [
-    ("tcp-reset", "refused", "RST"),
-    ("icmp-port", "refused", "refused"),
-    ("icmp-admin", "unreachable", ""),
-    ("icmp-host", "unreachable", ""),
-])
+@pytest.mark.parametrize(
+    "how, expect, words",
+    [
+        ("tcp-reset", "refused", "RST"),
+        ("icmp-port", "refused", "refused"),
+        ("icmp-admin", "unreachable", ""),
+        ("icmp-host", "unreachable", ""),
+    ],
+)
 def test_reject(nl, how, expect, words):
     nl.reject(D, 443, how)
     res = run(nl, [("node2", m) for m in MODES], [f"{D}:443", f"{D}:80"])

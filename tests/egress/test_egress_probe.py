@@ -14,12 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from probes.egress.probe import (EgressKey, EgressProbe, EgressMode, EgressOutcome, classify_errno, resolver_at,
-                           static_resolver)
+from probes.egress.probe import (
+    EgressKey,
+    EgressMode,
+    EgressOutcome,
+    EgressProbe,
+    classify_errno,
+    resolver_at,
+    static_resolver,
+)
+from probes.egress.targets import parse_target
 from probes.lab.dnsserver import DnsResponder, Zone
 from probes.lab.dnsspec import Behaviour
 from probes.lab.dnsspec import DnsFaultMode as DnsMode
-from probes.egress.targets import parse_target
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,8 +86,11 @@ async def test_connect_mode_closes_with_reset(lab):
     p = EgressProbe(mode="connect", timeout=1.0)
     rs = await p.probe_all([lab.open.text] * 50)
     assert all(r.outcome is EgressOutcome.OPEN for r in rs)
-    ss = subprocess.run(["ss", "-tanH", "state", "time-wait", "dst", lab.open.host, "dport", "=",
-                         str(lab.open.port)], capture_output=True, text=True)
+    ss = subprocess.run(
+        ["ss", "-tanH", "state", "time-wait", "dst", lab.open.host, "dport", "=", str(lab.open.port)],
+        capture_output=True,
+        text=True,
+    )
     if ss.returncode == 0:
         assert ss.stdout.strip() == "", ss.stdout
 
@@ -92,15 +102,19 @@ async def test_dns_failure_via_resolver_function(mode, requires):
     assert not r.lost and not r.success
 
 
-@pytest.mark.parametrize("behaviour, words", [
-    (Behaviour(mode=DnsMode.NXDOMAIN), "NXDOMAIN"),
-    (Behaviour(mode=DnsMode.SERVFAIL), "every DNS server failed"),
-    (Behaviour(mode=DnsMode.DROP), "no DNS answer"),
-])
+@pytest.mark.parametrize(
+    "behaviour, words",
+    [
+        (Behaviour(mode=DnsMode.NXDOMAIN), "NXDOMAIN"),
+        (Behaviour(mode=DnsMode.SERVFAIL), "every DNS server failed"),
+        (Behaviour(mode=DnsMode.DROP), "no DNS answer"),
+    ],
+)
 async def test_dns_failure_from_a_lab_dns_server(behaviour, words):
     with DnsResponder(behaviour) as dns:
-        r = await _one("connect", "mcr.microsoft.com:443", resolve=resolver_at(*dns.address, timeout=0.5),
-                       dns_timeout=0.8)
+        r = await _one(
+            "connect", "mcr.microsoft.com:443", resolve=resolver_at(*dns.address, timeout=0.5), dns_timeout=0.8
+        )
     assert r.outcome is EgressOutcome.DNS_FAILURE, r
     assert words in r.error
 
@@ -108,16 +122,25 @@ async def test_dns_failure_from_a_lab_dns_server(behaviour, words):
 async def test_name_resolved_by_lab_dns_then_dialled_through_the_port_map(lab, mode):
     """The demo's wiring: a DNS answer picks a loopback behaviour; the port map sends
     443 to the behaviour's real port. The default targets are never dialled for real."""
-    zone = Zone(external={"mcr.microsoft.com": lab.dropped.host,
-                          "management.azure.com": lab.open.host,
-                          "login.microsoftonline.com": lab.refused.host},
-                synthesize_external=False)
+    zone = Zone(
+        external={
+            "mcr.microsoft.com": lab.dropped.host,
+            "management.azure.com": lab.open.host,
+            "login.microsoftonline.com": lab.refused.host,
+        },
+        synthesize_external=False,
+    )
     with DnsResponder(zone=zone) as dns:
-        p = EgressProbe(mode=mode, timeout=1.2, resolve=resolver_at(*dns.address),
-                        dial_map=lab.dial_map())
+        p = EgressProbe(mode=mode, timeout=1.2, resolve=resolver_at(*dns.address), dial_map=lab.dial_map())
         try:
-            rs = await p.probe_all(["mcr.microsoft.com:443", "management.azure.com:443",
-                                    "login.microsoftonline.com:443", "unknown.example:443"])
+            rs = await p.probe_all(
+                [
+                    "mcr.microsoft.com:443",
+                    "management.azure.com:443",
+                    "login.microsoftonline.com:443",
+                    "unknown.example:443",
+                ]
+            )
         finally:
             await p.close()
     got = {r.target: r for r in rs}
@@ -172,9 +195,25 @@ def test_real_unprivileged_run_falls_back(lab, requires):
         if os.environ.get("CI"):
             pytest.fail("CI is set but setpriv (util-linux) is missing")
         pytest.skip("setpriv (util-linux) not installed")
-    r = subprocess.run([setpriv, "--bounding-set=-net_raw", "--inh-caps=-net_raw", "--",
-                        sys.executable, "-m", "probes.egress.probe", "--timeout", "1", lab.open.text,
-                        lab.refused.text], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [
+            setpriv,
+            "--bounding-set=-net_raw",
+            "--inh-caps=-net_raw",
+            "--",
+            sys.executable,
+            "-m",
+            "probes.egress.probe",
+            "--timeout",
+            "1",
+            lab.open.text,
+            lab.refused.text,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [x["outcome"] for x in rows] == ["open", "refused"]
@@ -213,8 +252,10 @@ def test_invalid_target_raises_at_config_time():
 
 
 def test_probes_import_neither_scapy_nor_textual():
-    code = ("import sys, probes.egress.probe, probes.egress.targets, probes.lab.tcptargets, tests.support.netns; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('scapy', 'textual')]; "
-            "print(bad); raise SystemExit(1 if bad else 0)")
+    code = (
+        "import sys, probes.egress.probe, probes.egress.targets, probes.lab.tcptargets, tests.support.netns; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('scapy', 'textual')]; "
+        "print(bad); raise SystemExit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr

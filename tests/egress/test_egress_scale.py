@@ -8,11 +8,18 @@ import resource
 
 import pytest
 
-from probes.egress.probe import (EgressKey, EgressProbe, EgressOutcome, default_concurrency, egress_jobs,
-                           open_fds, overrun_result)
+from probes.egress.probe import (
+    EgressKey,
+    EgressOutcome,
+    EgressProbe,
+    default_concurrency,
+    egress_jobs,
+    open_fds,
+    overrun_result,
+)
+from probes.egress.targets import parse_target
 from probes.engine.history import History
 from probes.engine.scheduler import Scheduler
-from probes.egress.targets import parse_target
 
 
 @pytest.fixture
@@ -35,16 +42,17 @@ def test_concurrency_stays_below_the_descriptor_limit(low_nofile):
 async def _many(lab, mode: str, n: int):
     """n targets: every 15th silently dropped (holds its socket for the whole timeout, so
     the in-flight bound is really hit), the rest alternately open and refused."""
-    targets = [lab.dropped.text if i % 15 == 0 else lab.open.text if i % 2 else lab.refused.text
-               for i in range(n)]
+    targets = [lab.dropped.text if i % 15 == 0 else lab.open.text if i % 2 else lab.refused.text for i in range(n)]
     p = EgressProbe(mode=mode, timeout=0.3, retransmit=None)
     try:
         rs = await p.probe_all(targets)
     finally:
         await p.close()
-    want = {EgressOutcome.TIMEOUT: sum(t == lab.dropped.text for t in targets),
-            EgressOutcome.OPEN: sum(t == lab.open.text for t in targets),
-            EgressOutcome.REFUSED: sum(t == lab.refused.text for t in targets)}
+    want = {
+        EgressOutcome.TIMEOUT: sum(t == lab.dropped.text for t in targets),
+        EgressOutcome.OPEN: sum(t == lab.open.text for t in targets),
+        EgressOutcome.REFUSED: sum(t == lab.refused.text for t in targets),
+    }
     got = {o: sum(r.outcome is o for r in rs) for o in want}
     assert got == want and len(rs) == n
     return p, rs
@@ -67,12 +75,15 @@ async def test_thousands_of_targets_syn_mode(lab, low_nofile, root):
 async def test_jobs_feed_history_and_stop_cleanly(lab):
     hist = History()
     p = EgressProbe(mode="connect", timeout=0.5)
-    targets = [parse_target(lab.open.text), parse_target(lab.refused.text),
-               parse_target(lab.dropped.text), lab.open.text]  # duplicate: one job
+    targets = [
+        parse_target(lab.open.text),
+        parse_target(lab.refused.text),
+        parse_target(lab.dropped.text),
+        lab.open.text,
+    ]  # duplicate: one job
     jobs = egress_jobs(targets, p, interval=0.2, jitter=0.1)
     assert len(jobs) == 3
-    assert {j.key for j in jobs} == {EgressKey("local", t) for t in
-                                     (lab.open.text, lab.refused.text, lab.dropped.text)}
+    assert {j.key for j in jobs} == {EgressKey("local", t) for t in (lab.open.text, lab.refused.text, lab.dropped.text)}
     sched = Scheduler(hist.add, concurrency=8)
     sched.set_jobs(jobs)
     await sched.start()

@@ -9,10 +9,19 @@ ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t))
 
 
 @settings(max_examples=200, deadline=None)
-@given(src=ipv4, dst=ipv4, sport=st.integers(1, 65535), dport=st.integers(1, 65535), flags=st.sampled_from(["S", "R"]),
-       seq=st.integers(0, 2**32 - 1), ack=st.integers(0, 2**32 - 1))
+@given(
+    src=ipv4,
+    dst=ipv4,
+    sport=st.integers(1, 65535),
+    dport=st.integers(1, 65535),
+    flags=st.sampled_from(["S", "R"]),
+    seq=st.integers(0, 2**32 - 1),
+    ack=st.integers(0, 2**32 - 1),
+)
 def test_template_segment_matches_scapy(src, dst, sport, dport, flags, seq, ack):
-    assert build_segment(src, dst, sport, dport, flags, seq, ack) == _scapy_segment(src, dst, sport, dport, flags, seq, ack)
+    assert build_segment(src, dst, sport, dport, flags, seq, ack) == _scapy_segment(
+        src, dst, sport, dport, flags, seq, ack
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -43,8 +52,10 @@ def test_syn_mode_does_not_load_scapy():
     import subprocess
     import sys
 
-    code = ("import sys; from probes.egress.syn import build_segment, describe_packet; "
-            "build_segment('10.0.0.4', '203.0.113.10', 40000, 443, 'S', 1); describe_packet(b'E'); "
-            "print('scapy' in sys.modules)")
+    code = (
+        "import sys; from probes.egress.syn import build_segment, describe_packet; "
+        "build_segment('10.0.0.4', '203.0.113.10', 40000, 443, 'S', 1); describe_packet(b'E'); "
+        "print('scapy' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

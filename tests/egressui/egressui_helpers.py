@@ -3,7 +3,7 @@ results injected straight into a History (no network, fixed timestamps)."""
 
 from __future__ import annotations
 
-from probes.egress.probe import EgressResult, EgressMode, EgressOutcome
+from probes.egress.probe import EgressMode, EgressOutcome, EgressResult
 from probes.egress.service import EgressPlan, EgressSettings, EgressVantage, build_plan
 from probes.engine.history import History
 from probes.kube.model import node_vantage
@@ -36,29 +36,60 @@ def small_plan(nodes: int = 2, version: int = 1, extra: tuple[str, ...] = ()) ->
     return build_plan(EgressSettings(targets=extra), vs, SERVER, version)
 
 
-def result(vantage: str, target: str, outcome: EgressOutcome = EgressOutcome.OPEN, latency: float = 1.2,
-           i: int = 0, mode: EgressMode = EgressMode.SYN, fallback: str = "", error: str = "",
-           raw: str = "") -> EgressResult:
+def result(
+    vantage: str,
+    target: str,
+    outcome: EgressOutcome = EgressOutcome.OPEN,
+    latency: float = 1.2,
+    i: int = 0,
+    mode: EgressMode = EgressMode.SYN,
+    fallback: str = "",
+    error: str = "",
+    raw: str = "",
+) -> EgressResult:
     ok = outcome is EgressOutcome.OPEN
     host, _, port = target.rpartition(":")
-    return EgressResult(vantage, target, "" if outcome is EgressOutcome.DNS_FAILURE else "203.0.113.10",
-                        int(port), mode, outcome, latency if ok else 2000.0,
-                        error or ("" if ok else "no answer to SYN within 2s (dropped: NSG/firewall, "
-                                  "SNAT exhaustion or a silent blackhole)"),
-                        T0 + 10 * i, fallback, "",
-                        raw or ("TCP 203.0.113.10:443 > 10.224.0.5:40001 SA" if ok and mode is EgressMode.SYN else ""))
+    return EgressResult(
+        vantage,
+        target,
+        "" if outcome is EgressOutcome.DNS_FAILURE else "203.0.113.10",
+        int(port),
+        mode,
+        outcome,
+        latency if ok else 2000.0,
+        error
+        or ("" if ok else "no answer to SYN within 2s (dropped: NSG/firewall, SNAT exhaustion or a silent blackhole)"),
+        T0 + 10 * i,
+        fallback,
+        "",
+        raw or ("TCP 203.0.113.10:443 > 10.224.0.5:40001 SA" if ok and mode is EgressMode.SYN else ""),
+    )
 
 
-def fill(plan: EgressPlan, history: History, rounds: int = 8, bad: str | None = BAD_NODE,
-         mode: EgressMode = EgressMode.SYN, fallback: str = "") -> None:
+def fill(
+    plan: EgressPlan,
+    history: History,
+    rounds: int = 8,
+    bad: str | None = BAD_NODE,
+    mode: EgressMode = EgressMode.SYN,
+    fallback: str = "",
+) -> None:
     """`rounds` results per key; every target from `bad` times out from round 3 on, and
     the API server stays open (it is reached inside the VNet)."""
     for i in range(rounds):
         for vp in plan.vantages:
             for t in vp.targets:
-                failing = (bad is not None and vp.vantage.name == node_vantage(bad) and i >= 3
-                           and t.source != "apiserver")
+                failing = (
+                    bad is not None and vp.vantage.name == node_vantage(bad) and i >= 3 and t.source != "apiserver"
+                )
                 lat = 1.0 + 0.3 * ((i * 7 + len(t.text)) % 5) + (8.0 if "azure" in t.host else 0.0)
-                res = result(vp.vantage.name, t.text, EgressOutcome.TIMEOUT if failing else EgressOutcome.OPEN, lat, i,
-                             mode=mode, fallback=fallback)
+                res = result(
+                    vp.vantage.name,
+                    t.text,
+                    EgressOutcome.TIMEOUT if failing else EgressOutcome.OPEN,
+                    lat,
+                    i,
+                    mode=mode,
+                    fallback=fallback,
+                )
                 history.add(res.key, res)

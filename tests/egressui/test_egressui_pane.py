@@ -4,22 +4,24 @@ connect-mode fallback, the detail screen, escaping."""
 from __future__ import annotations
 
 from probes.egress.probe import EgressKey, EgressMode, EgressOutcome
+from probes.egress.result import EgressOutcome as Outcome
+from probes.engine.health import Health
+from probes.engine.history import judge
 from probes.kube.model import node_vantage
 from tests.egressui.egressui_helpers import BAD_NODE, FALLBACK, FakeSource, fill, result, small_plan
 from tests.ui.table_calls import count_table_calls
 from tests.ui.test_app import make_store
 from tui.app import AksnetTopApp
 from tui.egress_detail import EgressDetailScreen
-from probes.egress.result import EgressOutcome as Outcome
-from probes.engine.health import Health
-from probes.engine.history import judge
 from tui.egress_pane import EgressPane, EgressTable
 from tui.screens import HelpScreen
 
 
 def app_with(source: FakeSource) -> tuple[AksnetTopApp, EgressPane]:
     pane = EgressPane()
-    return AksnetTopApp(make_store(), panes=[pane], egress=source, clock=lambda: 100.0, wall_clock=lambda: 1795172400.0), pane
+    return AksnetTopApp(
+        make_store(), panes=[pane], egress=source, clock=lambda: 100.0, wall_clock=lambda: 1795172400.0
+    ), pane
 
 
 def heads(pane: EgressPane) -> list[str]:
@@ -58,8 +60,13 @@ async def test_tick_updates_cells_not_rows():
         table = pane.query_one(EgressTable)
         calls = count_table_calls(table)
         n_rows = table.row_count
-        res = result("local", "mcr.microsoft.com:443", EgressOutcome.REFUSED, i=50,
-                     error="connection refused (RST, or ICMP port unreachable)")
+        res = result(
+            "local",
+            "mcr.microsoft.com:443",
+            EgressOutcome.REFUSED,
+            i=50,
+            error="connection refused (RST, or ICMP port unreachable)",
+        )
         src.history.add(res.key, res)
         await pilot.pause(0.4)
         assert calls["add"] == calls["remove"] == calls["clear"] == 0
@@ -171,7 +178,9 @@ def test_pane_modules_keep_probes_headless():
     import subprocess
     import sys
 
-    code = ("import sys, probes.egress.service, probes.lab.egressdemo, probes.lab.egressspec; "
-            "print('textual' in sys.modules)")
+    code = (
+        "import sys, probes.egress.service, probes.lab.egressdemo, probes.lab.egressspec; "
+        "print('textual' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "False", out.stderr

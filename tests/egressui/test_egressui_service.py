@@ -12,20 +12,19 @@ import socket
 
 import pytest
 
-from tests.support.leaks import guard_threads
-
 from probes.config import KubeConfig
 from probes.dns.service import wait_for
-from probes.egress.probe import EgressKey, EgressProbe, EgressMode
+from probes.egress.probe import EgressKey, EgressMode, EgressProbe
 from probes.egress.service import EgressService, EgressSettings, EgressVantage, build_plan, server_of
+from probes.engine.store import Store
+from probes.kube.model import LOCAL_VANTAGE, node_vantage
 from probes.kube.source import KubeSource
 from probes.lab.egressdemo import EgressDemo
 from probes.lab.egressspec import EgressLabSpec, PortRule, parse_egress_section
 from probes.lab.scenario import ScenarioError, load_scenario, parse_scenario
 from probes.lab.serve import start_embedded
 from probes.lab.tcptargets import LoopbackTargets
-from probes.kube.model import LOCAL_VANTAGE, node_vantage
-from probes.engine.store import Store
+from tests.support.leaks import guard_threads
 from tests.ui.test_app import make_store
 
 FAST = dict(interval=0.3, timeout=0.3, dns_timeout=0.5, jitter=0.05)
@@ -54,8 +53,9 @@ def test_one_node_times_out_others_open_unknown_name_is_dns_failure():
     store = Store()
     source = KubeSource(store, KubeConfig(kubeconfig=kubeconfig))
     demo = EgressDemo(lab.scenario)
-    svc = EgressService(store, EgressSettings(targets=("nothing.example:443", "192.0.2.1:443"), **FAST),
-                        vantage_map=demo, poll=0.1)
+    svc = EgressService(
+        store, EgressSettings(targets=("nothing.example:443", "192.0.2.1:443"), **FAST), vantage_map=demo, poll=0.1
+    )
     try:
         source.start()
         demo.start()
@@ -64,7 +64,9 @@ def test_one_node_times_out_others_open_unknown_name_is_dns_failure():
         plan, stats = svc.plan(), stats_of(svc)
         topo = store.snapshot().topology
         bad = lab.scenario.node_name("userpool", 0)
-        assert [vp.vantage.name for vp in plan.vantages] == [LOCAL_VANTAGE] + sorted(node_vantage(n.name) for n in topo.nodes)
+        assert [vp.vantage.name for vp in plan.vantages] == [LOCAL_VANTAGE] + sorted(
+            node_vantage(n.name) for n in topo.nodes
+        )
         assert plan.server == server_of(store.snapshot().target) and plan.server.startswith("http://127.0.0.1:")
         # the documentation address is never dialled from the lab's confined vantages
         assert all(vp.left_out == 1 and all(t.host != "192.0.2.1" for t in vp.targets) for vp in plan.vantages)
@@ -102,8 +104,13 @@ def test_nsg_443_drops_one_port_of_one_name_and_raw_socket_refusal_falls_back():
         demo.start()
         extra = demo.extra_targets()
         assert extra == ["mcr.microsoft.com:80"]
-        svc = EgressService(store, EgressSettings(targets=tuple(extra), apiserver=False, **FAST),
-                            vantage_map=demo, poll=0.1, probe_options={"raw_socket": no_raw})
+        svc = EgressService(
+            store,
+            EgressSettings(targets=tuple(extra), apiserver=False, **FAST),
+            vantage_map=demo,
+            poll=0.1,
+            probe_options={"raw_socket": no_raw},
+        )
         try:
             svc.start()
             n = 1 + len(store.snapshot().topology.nodes)
@@ -123,10 +130,16 @@ def test_nsg_443_drops_one_port_of_one_name_and_raw_socket_refusal_falls_back():
 
 
 def test_demo_views_per_node_and_known_names():
-    sc = parse_scenario({**_doc(), "egress": {
-        "names": {"example.org": "refused", "gone.example.com": "nxdomain"},
-        "nodes": {"nodepool1/1": {"*": "drop", "login.microsoftonline.com": "open"},
-                  "userpool/0": "refused"}}}, "x.yaml")
+    sc = parse_scenario(
+        {
+            **_doc(),
+            "egress": {
+                "names": {"example.org": "refused", "gone.example.com": "nxdomain"},
+                "nodes": {"nodepool1/1": {"*": "drop", "login.microsoftonline.com": "open"}, "userpool/0": "refused"},
+            },
+        },
+        "x.yaml",
+    )
     demo = EgressDemo(sc)
     n1, u0 = sc.node_name("nodepool1", 1), sc.node_name("userpool", 0)
     assert set(demo.views) == {None, n1, u0}
@@ -155,8 +168,10 @@ def test_dial_map_port_rule_wins_over_host_rule():
 
 
 def test_build_plan_local_first_and_confinement():
-    vs = [EgressVantage("node/b", "b", ("127.0.0.1", 5300), confine=True),
-          EgressVantage("node/a", "a", None, confine=True)]
+    vs = [
+        EgressVantage("node/b", "b", ("127.0.0.1", 5300), confine=True),
+        EgressVantage("node/a", "a", None, confine=True),
+    ]
     plan = build_plan(EgressSettings(targets=("10.0.0.1:443", "127.0.0.1:8080")), vs, "https://x.example:443", 1)
     assert [vp.vantage.name for vp in plan.vantages] == ["local", "node/a", "node/b"]
     local, a, b = plan.vantages
@@ -170,22 +185,32 @@ def test_build_plan_local_first_and_confinement():
 
 
 def _doc() -> dict:
-    import yaml
     from importlib import resources
+
+    import yaml
 
     return yaml.safe_load(resources.files("probes.lab").joinpath("scenarios", "healthy.yaml").read_text())
 
 
-@pytest.mark.parametrize("section,needle", [
-    ({"names": {"mcr.microsoft.com": "explode"}}, "egress.names.mcr.microsoft.com: unknown behaviour 'explode'"),
-    ({"names": {"mcr.microsoft.com": {443: "nxdomain"}}}, "egress.names.mcr.microsoft.com.443: unknown behaviour 'nxdomain'"),
-    ({"names": {"mcr.microsoft.com": {70000: "drop"}}}, "egress.names.mcr.microsoft.com.70000: must be a port number"),
-    ({"names": {"bad..name": "drop"}}, "egress.names.bad..name:"),
-    ({"names": {"kubernetes.default.svc.cluster.local": "drop"}}, "cluster names are not egress targets"),
-    ({"names": ["mcr.microsoft.com"]}, "egress.names: must be a mapping"),
-    ({"ports": {}}, "egress.ports: unknown key"),
-    ({"nodes": {"nodepool1/1": ["x"]}}, "egress.nodes.nodepool1/1: must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "section,needle",
+    [
+        ({"names": {"mcr.microsoft.com": "explode"}}, "egress.names.mcr.microsoft.com: unknown behaviour 'explode'"),
+        (
+            {"names": {"mcr.microsoft.com": {443: "nxdomain"}}},
+            "egress.names.mcr.microsoft.com.443: unknown behaviour 'nxdomain'",
+        ),
+        (
+            {"names": {"mcr.microsoft.com": {70000: "drop"}}},
+            "egress.names.mcr.microsoft.com.70000: must be a port number",
+        ),
+        ({"names": {"bad..name": "drop"}}, "egress.names.bad..name:"),
+        ({"names": {"kubernetes.default.svc.cluster.local": "drop"}}, "cluster names are not egress targets"),
+        ({"names": ["mcr.microsoft.com"]}, "egress.names: must be a mapping"),
+        ({"ports": {}}, "egress.ports: unknown key"),
+        ({"nodes": {"nodepool1/1": ["x"]}}, "egress.nodes.nodepool1/1: must be a mapping"),
+    ],
+)
 def test_bad_egress_section_names_the_key(section, needle):
     with pytest.raises(ScenarioError) as e:
         parse_scenario({**_doc(), "egress": section}, "x.yaml")
@@ -199,13 +224,21 @@ def test_bad_node_ref_is_reported_at_demo_start():
 
 
 def test_spec_precedence():
-    spec = parse_egress_section({"names": {"*": "refused", "a.example": "open"},
-                                 "nodes": {"n1": {"*": "drop", "b.example": {443: "drop", "default": "refused"}}}}, "x")
+    spec = parse_egress_section(
+        {
+            "names": {"*": "refused", "a.example": "open"},
+            "nodes": {"n1": {"*": "drop", "b.example": {443: "drop", "default": "refused"}}},
+        },
+        "x",
+    )
     assert isinstance(spec, EgressLabSpec)
     names = spec.known(["c.example"])
     assert names == ["a.example", "b.example", "c.example"]
-    assert spec.view(None, names) == {"a.example": PortRule("open"), "b.example": PortRule("refused"),
-                                      "c.example": PortRule("refused")}
+    assert spec.view(None, names) == {
+        "a.example": PortRule("open"),
+        "b.example": PortRule("refused"),
+        "c.example": PortRule("refused"),
+    }
     n1 = spec.view("n1", names)
     assert n1["a.example"] == PortRule("drop") and n1["b.example"].at(443) == "drop"
     assert n1["b.example"].at(80) == "refused"
@@ -217,12 +250,17 @@ def test_thousands_of_targets_stay_under_the_concurrency_bound():
     store = make_store()
     targets = tuple(f"127.0.0.3:{p}" for p in range(20000, 21500))  # nothing listens: RST, at once
     fds = open_fds()
-    svc = EgressService(store, EgressSettings(targets=targets, aks_defaults=False, apiserver=False,
-                                              concurrency=32, **FAST), poll=0.1)
+    svc = EgressService(
+        store, EgressSettings(targets=targets, aks_defaults=False, apiserver=False, concurrency=32, **FAST), poll=0.1
+    )
     try:
         svc.start()
-        assert wait_for(lambda: len(svc.history.keys()) == 1500 and all(
-            svc.history.stats(k) is not None for k in svc.history.keys()), 20)
+        assert wait_for(
+            lambda: (
+                len(svc.history.keys()) == 1500 and all(svc.history.stats(k) is not None for k in svc.history.keys())
+            ),
+            20,
+        )
         outcomes = {svc.history.stats(k).last_outcome for k in svc.history.keys()}
         assert outcomes == {"refused"}
         probe = svc._probes["local"][1]

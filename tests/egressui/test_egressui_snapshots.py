@@ -17,10 +17,17 @@ SIZE = (80, 24)
 def app_for(bad: bool, fallback: bool = False) -> AksnetTopApp:
     plan = small_plan(nodes=3)
     src = FakeSource(plan)
-    fill(plan, src.history, rounds=12, bad=BAD_NODE if bad else None,
-         mode=EgressMode.CONNECT if fallback else EgressMode.SYN, fallback=FALLBACK if fallback else "")
-    return AksnetTopApp(make_store(), panes=[EgressPane()], egress=src, clock=lambda: 100.0,
-                        wall_clock=lambda: 1795172400.0)
+    fill(
+        plan,
+        src.history,
+        rounds=12,
+        bad=BAD_NODE if bad else None,
+        mode=EgressMode.CONNECT if fallback else EgressMode.SYN,
+        fallback=FALLBACK if fallback else "",
+    )
+    return AksnetTopApp(
+        make_store(), panes=[EgressPane()], egress=src, clock=lambda: 100.0, wall_clock=lambda: 1795172400.0
+    )
 
 
 async def _egress_tab(pilot) -> None:  # type: ignore[no-untyped-def]

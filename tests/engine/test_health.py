@@ -35,8 +35,22 @@ EGRESS_HEALTH = {
 
 
 def stats(outcome: str, attempts: int = 10, successes: int = 10, loss: float = 0.0) -> Stats:
-    return Stats(count=attempts, attempts=attempts, successes=successes, p50=1.0, p95=1.0, p99=1.0, loss_pct=loss,
-                 last_outcome=outcome, last_error="", last_raw="", last_ts=0.0, last=None, recent=(), version=1)
+    return Stats(
+        count=attempts,
+        attempts=attempts,
+        successes=successes,
+        p50=1.0,
+        p95=1.0,
+        p99=1.0,
+        loss_pct=loss,
+        last_outcome=outcome,
+        last_error="",
+        last_raw="",
+        last_ts=0.0,
+        last=None,
+        recent=(),
+        version=1,
+    )
 
 
 def test_every_outcome_has_a_health():
@@ -50,8 +64,11 @@ def test_every_outcome_has_a_health():
 
 def test_down_is_the_sets_the_rules_used():
     assert {o.value for o in DnsOutcome if o.down} == {"timeout", "network-error", "servfail", "refused"}
-    assert {o for o in EgressOutcome if o.down} == LOST == {EgressOutcome.TIMEOUT, EgressOutcome.UNREACHABLE,
-                                                             EgressOutcome.REFUSED}
+    assert (
+        {o for o in EgressOutcome if o.down}
+        == LOST
+        == {EgressOutcome.TIMEOUT, EgressOutcome.UNREACHABLE, EgressOutcome.REFUSED}
+    )
 
 
 @pytest.mark.parametrize("kind,table", [(DnsOutcome, DNS_HEALTH), (EgressOutcome, EGRESS_HEALTH)])

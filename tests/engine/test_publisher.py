@@ -115,8 +115,9 @@ def test_findings_throttled_and_refreshed_for_time_marks():
 def test_store_change_rebuilds_kube_only():
     pub, src, calls, clock = setup()
     first = pub.step()
-    n = parse_node(node(name="aks-userpool-12345678-vmss000009", ip="10.224.0.20", cidr="10.244.20.0/24",
-                        pool="userpool"))
+    n = parse_node(
+        node(name="aks-userpool-12345678-vmss000009", ip="10.224.0.20", cidr="10.244.20.0/24", pool="userpool")
+    )
     pub.store.upsert("nodes", n.name, n)
     second = pub.step()
     assert second.kube is not first.kube and second.kube.topology.node(n.name) is not None

@@ -14,7 +14,8 @@ from probes.engine.publisher import Publisher
 from probes.kube.model import node_vantage
 from tests.dnsui import dnsui_helpers as dnsh
 from tests.egressui import egressui_helpers as egh
-from tests.snat.snat_pane_helpers import FakeSource as SnatSource, live_report
+from tests.snat.snat_pane_helpers import FakeSource as SnatSource
+from tests.snat.snat_pane_helpers import live_report
 from tests.ui.test_app import make_store, nodes_shown
 from tui.app import AksnetTopApp
 from tui.dns_detail import DnsDetailScreen
@@ -75,8 +76,7 @@ def frames() -> tuple[list[Frame], Any, Any]:
     eplan = egh.small_plan()
     egress = egh.FakeSource(eplan)
     store = make_store()
-    pub = Publisher(store, dns=dns, egress=egress, snat=SnatSource(live_report(5, hot=1)),
-                    wall_clock=lambda: dnsh.T0)
+    pub = Publisher(store, dns=dns, egress=egress, snat=SnatSource(live_report(5, hot=1)), wall_clock=lambda: dnsh.T0)
     first = pub.step()
     res = dnsh.result(dplan, node_vantage(dnsh.BAD_NODE), "kube-dns", dplan.names[0], DnsOutcome.SERVFAIL, i=50)
     dns.history.add(res.key, res)

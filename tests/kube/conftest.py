@@ -51,12 +51,20 @@ class Plugin:
         p = self.dir / "runs"
         return p.read_text().splitlines() if p.exists() else []
 
-    def exec_spec(self, api_version: str = "client.authentication.k8s.io/v1", ttl: float | None = None, **extra: object) -> dict:
+    def exec_spec(
+        self, api_version: str = "client.authentication.k8s.io/v1", ttl: float | None = None, **extra: object
+    ) -> dict:
         env = [{"name": "PLUGIN_ENV", "value": "from-kubeconfig"}]
         if ttl is not None:
             env.append({"name": "PLUGIN_TTL", "value": str(ttl)})
-        return {"apiVersion": api_version, "command": str(self.path), "args": ["get-token", "--login", "azurecli"], "env": env,
-                "interactiveMode": "Never", **extra}
+        return {
+            "apiVersion": api_version,
+            "command": str(self.path),
+            "args": ["get-token", "--login", "azurecli"],
+            "env": env,
+            "interactiveMode": "Never",
+            **extra,
+        }
 
 
 @pytest.fixture

@@ -76,7 +76,10 @@ def test_exec_plugin_gets_cluster_info_when_asked(tmp_path, tls_lab, plugin):
     api, _ = load(kc, "", env={})
     api.close()
     cluster = json.loads(plugin.runs()[0])["info"]["spec"]["cluster"]
-    assert cluster["server"] == tls_lab.url and base64.b64decode(cluster["certificate-authority-data"]) == tls_lab.pki.ca_pem
+    assert (
+        cluster["server"] == tls_lab.url
+        and base64.b64decode(cluster["certificate-authority-data"]) == tls_lab.pki.ca_pem
+    )
 
 
 def test_expired_exec_credential_runs_the_plugin_again(tmp_path, tls_lab, plugin):
@@ -203,14 +206,24 @@ def test_merged_kubeconfig_first_file_wins(tmp_path, tls_lab):
     a_dir.mkdir()
     b_dir.mkdir()
     (a_dir / "ca.crt").write_bytes(tls_lab.pki.ca_pem)
-    a = {"apiVersion": "v1", "kind": "Config", "current-context": "prod",
-         "clusters": [{"name": "lab", "cluster": {"server": tls_lab.url, "certificate-authority": "ca.crt"}}],
-         "users": [{"name": "me", "user": {"token": "t0"}}]}
-    b = {"apiVersion": "v1", "kind": "Config", "current-context": "ignored",
-         "clusters": [{"name": "lab", "cluster": {"server": "https://127.0.0.1:1"}}],  # a later file loses
-         "users": [{"name": "me", "user": {"token": "wrong"}}],
-         "contexts": [{"name": "prod", "context": {"cluster": "lab", "user": "me"}},
-                      {"name": "other", "context": {"cluster": "lab", "user": "me"}}]}
+    a = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "prod",
+        "clusters": [{"name": "lab", "cluster": {"server": tls_lab.url, "certificate-authority": "ca.crt"}}],
+        "users": [{"name": "me", "user": {"token": "t0"}}],
+    }
+    b = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "ignored",
+        "clusters": [{"name": "lab", "cluster": {"server": "https://127.0.0.1:1"}}],  # a later file loses
+        "users": [{"name": "me", "user": {"token": "wrong"}}],
+        "contexts": [
+            {"name": "prod", "context": {"cluster": "lab", "user": "me"}},
+            {"name": "other", "context": {"cluster": "lab", "user": "me"}},
+        ],
+    }
     env = {"KUBECONFIG": f"{write(a_dir / 'config', a)}:{tmp_path / 'missing'}:{write(b_dir / 'config', b)}"}
     api, target = load("", "", env=env)
     try:
@@ -283,7 +296,9 @@ class _Proxy(BaseHTTPRequestHandler):
         import urllib.request
 
         type(self).seen.append(self.path)
-        req = urllib.request.Request(self.path, headers={k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")})
+        req = urllib.request.Request(
+            self.path, headers={k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")}
+        )
         with urllib.request.urlopen(req, timeout=10) as up:
             body = up.read()
             self.send_response(up.status)
@@ -325,7 +340,9 @@ def test_env_proxy_rules():
     assert env_proxy("https://api.example.com", env) == ""
     assert env_proxy("https://sub.api.example.com", env) == ""
     assert env_proxy("https://127.0.0.1:6443", env) == ""  # loopback is never proxied
-    assert env_proxy("https://a.b", {"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}) == "http://lower:1"
+    assert (
+        env_proxy("https://a.b", {"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}) == "http://lower:1"
+    )
     assert env_proxy("https://a.b", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"}) == ""
     assert env_proxy("http://a.b", {"HTTPS_PROXY": "http://p:1"}) == ""
 
@@ -373,11 +390,16 @@ def test_exec_plugin_client_certificate(tmp_path):
     with LabApiServer("healthy", client_cert_auth=True, run_timeline=False) as srv:
         d = tmp_path / "certplugin"
         d.mkdir()
-        status = {"clientCertificateData": srv.pki.client_cert_pem.decode(), "clientKeyData": srv.pki.client_key_pem.decode()}
+        status = {
+            "clientCertificateData": srv.pki.client_cert_pem.decode(),
+            "clientKeyData": srv.pki.client_key_pem.decode(),
+        }
         script = d / "plugin"
-        script.write_text(f"#!{sys.executable}\nimport json, os\n"
-                          "v = json.loads(os.environ['KUBERNETES_EXEC_INFO'])['apiVersion']\n"
-                          f"print(json.dumps({{'apiVersion': v, 'kind': 'ExecCredential', 'status': {status!r}}}))\n")
+        script.write_text(
+            f"#!{sys.executable}\nimport json, os\n"
+            "v = json.loads(os.environ['KUBERNETES_EXEC_INFO'])['apiVersion']\n"
+            f"print(json.dumps({{'apiVersion': v, 'kind': 'ExecCredential', 'status': {status!r}}}))\n"
+        )
         script.chmod(0o700)
         doc = with_user(srv, {"exec": {"apiVersion": V1BETA1, "command": str(script), "interactiveMode": "Never"}})
         api, _ = load(write(tmp_path / "kc", doc), "", env={})

@@ -22,11 +22,15 @@ from probes.kube.source import KINDS, Reflector
 
 
 def node(name: str, rv: int) -> dict[str, Any]:
-    return {"metadata": {"name": name, "resourceVersion": str(rv), "labels": {"kubernetes.azure.com/agentpool": "pool1"}},
-            "spec": {"podCIDR": "10.244.0.0/24"},
-            "status": {"addresses": [{"type": "InternalIP", "address": "10.224.0.4"}],
-                       "conditions": [{"type": "Ready", "status": "True"}],
-                       "images": [{"names": ["mcr.microsoft.com/x:1"], "sizeBytes": 1}]}}
+    return {
+        "metadata": {"name": name, "resourceVersion": str(rv), "labels": {"kubernetes.azure.com/agentpool": "pool1"}},
+        "spec": {"podCIDR": "10.244.0.0/24"},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": "10.224.0.4"}],
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "images": [{"names": ["mcr.microsoft.com/x:1"], "sizeBytes": 1}],
+        },
+    }
 
 
 class _Gzip(BaseHTTPRequestHandler):
@@ -39,8 +43,12 @@ class _Gzip(BaseHTTPRequestHandler):
         if "watch=1" in self.path:
             self._watch(wants)
             return
-        doc = {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "10"},
-               "items": [node(f"aks-pool1-{i}-vmss00000{i}", i) for i in range(3)]}
+        doc = {
+            "kind": "NodeList",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": "10"},
+            "items": [node(f"aks-pool1-{i}-vmss00000{i}", i) for i in range(3)],
+        }
         body = orjson.dumps(doc)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -84,10 +92,18 @@ def gzip_server(tmp_path: Path) -> Iterator[str]:
     _Gzip.accept_encoding = []
     url = f"http://127.0.0.1:{srv.server_address[1]}"
     kc = tmp_path / "kc"
-    kc.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "gz",
-                                  "clusters": [{"name": "gz", "cluster": {"server": url}}],
-                                  "users": [{"name": "gz", "user": {"token": "x"}}],
-                                  "contexts": [{"name": "gz", "context": {"cluster": "gz", "user": "gz"}}]}))
+    kc.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "gz",
+                "clusters": [{"name": "gz", "cluster": {"server": url}}],
+                "users": [{"name": "gz", "user": {"token": "x"}}],
+                "contexts": [{"name": "gz", "context": {"cluster": "gz", "user": "gz"}}],
+            }
+        )
+    )
     try:
         yield str(kc)
     finally:

@@ -32,6 +32,7 @@ def make_lab(tmp_path):
 def kube_client():
     """kube_client(kubeconfig) -> CoreV1Api of the real kubernetes client; closed at teardown."""
     from kubernetes import client, config
+
     made = []
 
     def make(kubeconfig):
@@ -50,8 +51,11 @@ def no_leaked_threads():
     yield
     deadline = time.monotonic() + 5
     while True:
-        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()
-                  and (t.name.startswith("lab-") or "process_request" in t.name)]
+        leaked = [
+            t
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and (t.name.startswith("lab-") or "process_request" in t.name)
+        ]
         if not leaked or time.monotonic() > deadline:
             break
         time.sleep(0.05)
@@ -62,6 +66,7 @@ def no_leaked_threads():
 def kubectl(tmp_path):
     """Run kubectl with a private HOME (discovery cache); skip only if it is missing."""
     import subprocess
+
     exe = shutil.which("kubectl")
     if exe is None:
         print("kubectl not found on PATH: skipping the kubectl contract tests")
@@ -71,8 +76,9 @@ def kubectl(tmp_path):
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", "")}
 
     def run(kubeconfig, *args, check=True, timeout=30):
-        p = subprocess.run([exe, "--kubeconfig", kubeconfig, *args], capture_output=True, text=True,
-                           env=env, timeout=timeout)
+        p = subprocess.run(
+            [exe, "--kubeconfig", kubeconfig, *args], capture_output=True, text=True, env=env, timeout=timeout
+        )
         if check and p.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}): {p.stderr}")
         return p

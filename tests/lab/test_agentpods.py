@@ -44,10 +44,14 @@ def test_agent_pods_look_like_daemonset_pods(make_lab, kube_client):
         md, spec, st = p["metadata"], p["spec"], p["status"]
         node = srv.state.nodes[spec["nodeName"]]
         assert names[spec["nodeName"]] == md["name"] and md["namespace"] == NS
-        assert {k: md["labels"][k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/part-of",
-                                              "app.kubernetes.io/component")} == {
-            "app.kubernetes.io/name": "aksnet-top-agent", "app.kubernetes.io/part-of": "aksnet-top",
-            "app.kubernetes.io/component": "agent"}
+        assert {
+            k: md["labels"][k]
+            for k in ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component")
+        } == {
+            "app.kubernetes.io/name": "aksnet-top-agent",
+            "app.kubernetes.io/part-of": "aksnet-top",
+            "app.kubernetes.io/component": "agent",
+        }
         (owner,) = md["ownerReferences"]
         assert (owner["kind"], owner["name"], owner["controller"]) == ("DaemonSet", "aksnet-top-agent", True)
         assert spec["containers"][0]["ports"] == [{"containerPort": 9102, "name": "http", "protocol": "TCP"}]
@@ -56,8 +60,9 @@ def test_agent_pods_look_like_daemonset_pods(make_lab, kube_client):
         ready = {c["type"]: c["status"] for c in st["conditions"]}
         assert ready["Ready"] == "True" and ready["ContainersReady"] == "True"
     # the python client's models take them too
-    pods = v1.list_namespaced_pod(NS, label_selector=SELECTOR, field_selector=f"spec.nodeName={nodes[2]}",
-                                  _request_timeout=10)
+    pods = v1.list_namespaced_pod(
+        NS, label_selector=SELECTOR, field_selector=f"spec.nodeName={nodes[2]}", _request_timeout=10
+    )
     assert [p.metadata.name for p in pods.items] == [names[nodes[2]]]
     assert pods.items[0].metadata.owner_references[0].kind == "DaemonSet"
     # cluster-wide, by label, and not mixed up with kube-system
@@ -69,7 +74,9 @@ def test_agent_pods_look_like_daemonset_pods(make_lab, kube_client):
 def test_kubectl_lists_agent_pods_wide(make_lab, kubectl):
     srv, kc = make_lab("healthy")
     n0, n1, n2 = list(srv.state.nodes)[:3]
-    names = srv.set_agent_pods({n0: LabAgentPod(), n1: LabAgentPod(ready=False, restarts=2), n2: LabAgentPod(phase="Pending")})
+    names = srv.set_agent_pods(
+        {n0: LabAgentPod(), n1: LabAgentPod(ready=False, restarts=2), n2: LabAgentPod(phase="Pending")}
+    )
     out = kubectl(kc, "get", "pods", "-n", NS, "-l", SELECTOR, "-o", "wide").stdout.splitlines()
     header = out[0].split()
     assert header[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
@@ -94,8 +101,15 @@ def test_watch_sees_agent_pods_come_change_and_go(make_lab, kube_client):
     done = threading.Event()
 
     def watch():
-        resp = v1.list_namespaced_pod(NS, label_selector=SELECTOR, watch=True, resource_version=rv,
-                                      timeout_seconds=10, _preload_content=False, _request_timeout=15)
+        resp = v1.list_namespaced_pod(
+            NS,
+            label_selector=SELECTOR,
+            watch=True,
+            resource_version=rv,
+            timeout_seconds=10,
+            _preload_content=False,
+            _request_timeout=15,
+        )
         try:
             for line in iter(resp.readline, b""):
                 if not line.strip():
@@ -114,17 +128,22 @@ def test_watch_sees_agent_pods_come_change_and_go(make_lab, kube_client):
     t.start()
     try:
         first = srv.set_agent_pods({n0: LabAgentPod(), n1: LabAgentPod()})
-        srv.set_agent_pods({n0: LabAgentPod(ready=False), n1: LabAgentPod()})      # MODIFIED in place
-        srv.set_agent_pods({n0: LabAgentPod(ready=False)})                      # n1's pod DELETED
-        srv.set_agent_pods({n0: LabAgentPod(ip="10.244.0.200")})                # new IP: the pod is replaced
+        srv.set_agent_pods({n0: LabAgentPod(ready=False), n1: LabAgentPod()})  # MODIFIED in place
+        srv.set_agent_pods({n0: LabAgentPod(ready=False)})  # n1's pod DELETED
+        srv.set_agent_pods({n0: LabAgentPod(ip="10.244.0.200")})  # new IP: the pod is replaced
         done.wait(15)
     finally:
         t.join(15)
     second = srv.agent_pods()[n0]
     assert second != first[n0]
-    assert events == [("ADDED", first[n0], "True"), ("ADDED", first[n1], "True"),
-                      ("MODIFIED", first[n0], "False"), ("DELETED", first[n1], "True"),
-                      ("DELETED", first[n0], "False"), ("ADDED", second, "True")]
+    assert events == [
+        ("ADDED", first[n0], "True"),
+        ("ADDED", first[n1], "True"),
+        ("MODIFIED", first[n0], "False"),
+        ("DELETED", first[n1], "True"),
+        ("DELETED", first[n0], "False"),
+        ("ADDED", second, "True"),
+    ]
 
 
 def test_agent_pods_follow_their_node(make_lab, kube_client):

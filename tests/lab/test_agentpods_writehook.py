@@ -34,13 +34,33 @@ class FakeWritable:
 
     def discovery(self):
         return {
-            "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-                 "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]},
-            "/apis/apps/v1": {"kind": "APIResourceList", "groupVersion": "apps/v1", "resources": [
-                {"name": "daemonsets", "namespaced": True, "kind": "DaemonSet", "verbs": ["create", "get"]}]},
-            "/api/v1": [{"name": "serviceaccounts", "singularName": "serviceaccount", "namespaced": True,
-                         "kind": "ServiceAccount", "verbs": ["create", "delete", "get", "list"]}],
+            "/apis": {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [
+                    {
+                        "name": "apps",
+                        "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                        "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
+                    }
+                ],
+            },
+            "/apis/apps/v1": {
+                "kind": "APIResourceList",
+                "groupVersion": "apps/v1",
+                "resources": [
+                    {"name": "daemonsets", "namespaced": True, "kind": "DaemonSet", "verbs": ["create", "get"]}
+                ],
+            },
+            "/api/v1": [
+                {
+                    "name": "serviceaccounts",
+                    "singularName": "serviceaccount",
+                    "namespaced": True,
+                    "kind": "ServiceAccount",
+                    "verbs": ["create", "delete", "get", "list"],
+                }
+            ],
         }
 
 
@@ -71,16 +91,21 @@ def test_writes_go_to_writable_after_authentication(make_lab):
     url = srv.url + "/api/v1/namespaces/aksnet-top/serviceaccounts"
     st, _ = _call(url, "POST", b'{"kind":"ServiceAccount"}')
     assert st == 401 and not w.calls
-    st, body = _call(url + "?fieldManager=kubectl-client-side-apply&dryRun=All", "POST", b'{"kind":"ServiceAccount"}',
-                     auth)
+    st, body = _call(
+        url + "?fieldManager=kubectl-client-side-apply&dryRun=All", "POST", b'{"kind":"ServiceAccount"}', auth
+    )
     assert (st, body) == (201, b'{"kind":"ServiceAccount"}')
     method, path, query, sent, user = w.calls[-1]
-    assert (method, path, sent, user) == ("POST", "/api/v1/namespaces/aksnet-top/serviceaccounts",
-                                          b'{"kind":"ServiceAccount"}', srv.user)
+    assert (method, path, sent, user) == (
+        "POST",
+        "/api/v1/namespaces/aksnet-top/serviceaccounts",
+        b'{"kind":"ServiceAccount"}',
+        srv.user,
+    )
     assert query == {"fieldManager": ["kubectl-client-side-apply"], "dryRun": ["All"]}
     st, _ = _call(srv.url + "/apis/apps/v1/namespaces/aksnet-top/daemonsets/aksnet-top-agent", "DELETE", None, auth)
     assert st == 200 and w.calls[-1][0] == "DELETE"
-    st, body = _call(srv.url + "/api/v1/nodes/x", "PATCH", b"{}", auth)      # not the writable's: still 405
+    st, body = _call(srv.url + "/api/v1/nodes/x", "PATCH", b"{}", auth)  # not the writable's: still 405
     assert st == 405
     # GETs the read side does not serve are offered to the writable too
     st, body = _call(srv.url + "/apis/apps/v1/namespaces/aksnet-top/daemonsets/aksnet-top-agent", headers=auth)
@@ -93,8 +118,11 @@ def test_writes_go_to_writable_after_authentication(make_lab):
     names = [r["name"] for r in json.loads(body)["resources"]]
     assert "serviceaccounts" in names and "pods" in names and "pods/proxy" in names
     verbs = [(r.verb, r.resource, r.status) for r in srv.request_log() if r.verb in ("create", "delete")]
-    assert verbs == [("create", "serviceaccounts", 401), ("create", "serviceaccounts", 201),
-                     ("delete", "daemonsets", 200)]
+    assert verbs == [
+        ("create", "serviceaccounts", 401),
+        ("create", "serviceaccounts", 201),
+        ("delete", "daemonsets", 200),
+    ]
 
 
 def test_faults_and_limits_apply_to_writes(make_lab):
@@ -104,7 +132,7 @@ def test_faults_and_limits_apply_to_writes(make_lab):
     srv.faults.forbid(None, "serviceaccounts", times=1)
     st, body = _call(url, "POST", b"{}")
     s = json.loads(body)
-    assert st == 403 and "cannot create resource \"serviceaccounts\"" in s["message"] and not w.calls
+    assert st == 403 and 'cannot create resource "serviceaccounts"' in s["message"] and not w.calls
     st, body = _call(url, "POST", b"x" * ((3 << 20) + 1))
     assert st == 413 and json.loads(body)["reason"] == "RequestEntityTooLarge" and not w.calls
     st, _ = _call(url, "POST", b"{}")
@@ -120,18 +148,30 @@ def test_real_writable_objects_behind_the_hook(make_lab, kube_client, kubectl):
     srv.writable = writable.WritableObjects(lab_store=srv.state.store)
     v1 = kube_client(kc)
     apps = client.AppsV1Api(v1.api_client)
-    v1.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "aksnet-top"}},
-                        _request_timeout=10)
-    v1.create_namespaced_service_account("aksnet-top", {"metadata": {"name": "aksnet-top-agent"}},
-                                         _request_timeout=10)
-    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet",
-          "metadata": {"name": "aksnet-top-agent", "labels": {"app.kubernetes.io/name": "aksnet-top-agent"}},
-          "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "aksnet-top-agent"}},
-                   "template": {"metadata": {"labels": {"app.kubernetes.io/name": "aksnet-top-agent"}},
-                                "spec": {"containers": [{"name": "agent", "image": "x"}]}}}}
+    v1.create_namespace(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "aksnet-top"}}, _request_timeout=10
+    )
+    v1.create_namespaced_service_account("aksnet-top", {"metadata": {"name": "aksnet-top-agent"}}, _request_timeout=10)
+    ds = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "aksnet-top-agent", "labels": {"app.kubernetes.io/name": "aksnet-top-agent"}},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "aksnet-top-agent"}},
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/name": "aksnet-top-agent"}},
+                "spec": {"containers": [{"name": "agent", "image": "x"}]},
+            },
+        },
+    }
     apps.create_namespaced_daemon_set("aksnet-top", ds, _request_timeout=10)
-    apps.patch_namespaced_daemon_set("aksnet-top-agent", "aksnet-top", {"metadata": {"labels": {"x": "y"}}},
-                                     _content_type="application/merge-patch+json", _request_timeout=10)
+    apps.patch_namespaced_daemon_set(
+        "aksnet-top-agent",
+        "aksnet-top",
+        {"metadata": {"labels": {"x": "y"}}},
+        _content_type="application/merge-patch+json",
+        _request_timeout=10,
+    )
     got = apps.read_namespaced_daemon_set("aksnet-top-agent", "aksnet-top", _request_timeout=10)
     assert got.metadata.labels["x"] == "y"
     out = kubectl(kc, "get", "sa,ds", "-n", "aksnet-top", "-o", "name").stdout.split()

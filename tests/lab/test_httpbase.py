@@ -40,12 +40,15 @@ def _error_text(kind: str, body: bytes) -> tuple[int | str, str]:
     return doc["error"]["code"], doc["error"]["message"]
 
 
-@pytest.mark.parametrize("raw, code, words", [
-    (b"GARBAGE\r\n\r\n", 400, "Bad request syntax"),
-    (b"GET / HTTP/1.1 extra\r\n\r\n", 400, "Bad request version"),
-    (b"GET / HTTP/9.9\r\n\r\n", 505, "Invalid HTTP version"),
-    (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501, "Unsupported method"),
-])
+@pytest.mark.parametrize(
+    "raw, code, words",
+    [
+        (b"GARBAGE\r\n\r\n", 400, "Bad request syntax"),
+        (b"GET / HTTP/1.1 extra\r\n\r\n", 400, "Bad request version"),
+        (b"GET / HTTP/9.9\r\n\r\n", 505, "Invalid HTTP version"),
+        (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501, "Unsupported method"),
+    ],
+)
 def test_stdlib_errors_are_json_with_a_status_line(server, raw, code, words):
     kind, srv = server
     status, headers, body = _exchange(srv.port, raw)
@@ -64,21 +67,29 @@ def test_stdlib_errors_are_json_with_a_status_line(server, raw, code, words):
 def test_a_bad_request_leaves_the_server_serving(server):
     kind, srv = server
     _exchange(srv.port, b"GARBAGE\r\n\r\n")
-    path = "/healthz" if kind == "apiserver" else "/subscriptions/x/providers/microsoft.containerservice/managedclusters"
+    path = (
+        "/healthz" if kind == "apiserver" else "/subscriptions/x/providers/microsoft.containerservice/managedclusters"
+    )
     auth = b"" if kind == "apiserver" else b"Authorization: Bearer lab-arm-token\r\n"
-    status, _, _ = _exchange(srv.port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                             + auth + b"\r\n")
+    status, _, _ = _exchange(
+        srv.port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + auth + b"\r\n"
+    )
     assert status.split()[1] in ("200", "404")
 
 
 def test_every_answer_is_recorded_before_its_body(server):
     """A client that holds an answer finds it in the request log (no race with the count)."""
     kind, srv = server
-    path = b"/api/v1/nodes" if kind == "apiserver" else b"/subscriptions/nope/providers/microsoft.containerservice/managedclusters"
+    path = (
+        b"/api/v1/nodes"
+        if kind == "apiserver"
+        else b"/subscriptions/nope/providers/microsoft.containerservice/managedclusters"
+    )
     auth = b"" if kind == "apiserver" else b"Authorization: Bearer lab-arm-token\r\n"
     for i in range(20):
-        status, _, _ = _exchange(srv.port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                 + auth + b"\r\n")
+        status, _, _ = _exchange(
+            srv.port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + auth + b"\r\n"
+        )
         assert len(srv.requests) == i + 1, status
 
 
@@ -92,9 +103,12 @@ def test_stop_closes_open_keepalive_connections(server):
             data += c.recv(65536)
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 ")
-        length = next(int(v) for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n")[1:])
-                      if k.lower() == b"content-length")
-        while len(body) < length:       # headers and body are separate writes
+        length = next(
+            int(v)
+            for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n")[1:])
+            if k.lower() == b"content-length"
+        )
+        while len(body) < length:  # headers and body are separate writes
             body += c.recv(65536)
         srv.stop()
         assert c.recv(65536) == b""

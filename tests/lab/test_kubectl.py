@@ -23,7 +23,7 @@ def test_get_nodes_status_and_paging(make_lab, kubectl):
     srv.state.cordon(n0, True)
     srv.state.set_node_ready(srv.state.resolve_node(1), False)
     out = kubectl(kc, "get", "nodes", "--no-headers").stdout.splitlines()
-    assert len(out) == 1200                               # kubectl pages with limit=500
+    assert len(out) == 1200  # kubectl pages with limit=500
     status = {line.split()[0]: line.split()[1] for line in out}
     assert status[n0] == "Ready,SchedulingDisabled"
     assert status[srv.state.resolve_node(1)] == "NotReady"

@@ -38,7 +38,7 @@ def test_function_level_imports_say_they_are_for_start_up():
                 continue
             for node in ast.walk(fn):
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    above = " ".join(lines[max(0, node.lineno - 4):node.lineno - 1])
+                    above = " ".join(lines[max(0, node.lineno - 4) : node.lineno - 1])
                     if "lazy for start-up" not in above:
                         offenders.append(f"{path.relative_to(LAB)}:{node.lineno}")
     assert offenders == []

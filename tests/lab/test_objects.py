@@ -26,11 +26,16 @@ def test_healthy_node_object():
     assert n["spec"]["podCIDR"] == "10.244.0.0/24"
     assert n["spec"]["providerID"] == (
         "azure:///subscriptions/4b6c1f2e-8d3a-4e5f-9a7b-1c2d3e4f5a6b/resourceGroups/mc_rg-aks-lab_aks-lab_westeurope"
-        f"/providers/Microsoft.Compute/virtualMachineScaleSets/{n['metadata']['name'][:-6]}/virtualMachines/0")
+        f"/providers/Microsoft.Compute/virtualMachineScaleSets/{n['metadata']['name'][:-6]}/virtualMachines/0"
+    )
     conds = {c["type"]: (c["status"], c["reason"]) for c in n["status"]["conditions"]}
-    assert conds == {"NetworkUnavailable": ("False", "RouteCreated"), "MemoryPressure": ("False", "KubeletHasSufficientMemory"),
-                     "DiskPressure": ("False", "KubeletHasNoDiskPressure"), "PIDPressure": ("False", "KubeletHasSufficientPID"),
-                     "Ready": ("True", "KubeletReady")}
+    assert conds == {
+        "NetworkUnavailable": ("False", "RouteCreated"),
+        "MemoryPressure": ("False", "KubeletHasSufficientMemory"),
+        "DiskPressure": ("False", "KubeletHasNoDiskPressure"),
+        "PIDPressure": ("False", "KubeletHasSufficientPID"),
+        "Ready": ("True", "KubeletReady"),
+    }
     assert n["status"]["addresses"][0] == {"type": "InternalIP", "address": "10.224.0.4"}
     assert n["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.6"
     assert n["status"]["nodeInfo"]["osImage"].startswith("Ubuntu 22.04")
@@ -121,6 +126,7 @@ def test_mutations_bump_resource_versions_and_move_pods():
 
 def test_timeline_upgrade_sequence():
     from probes.lab.cluster import EventTimeline
+
     sc = load_scenario("upgrade")
     cs = ClusterState(sc)
     tl = EventTimeline(cs, sc.timeline)

@@ -31,7 +31,7 @@ def _no_threads_left():
 
 class _AgentHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_AgentServer"
+    server: _AgentServer
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         pass
@@ -54,15 +54,16 @@ class _AgentHandler(BaseHTTPRequestHandler):
             body = json.dumps({"agent": srv.ident, "path": self.path}).encode()
             self._answer(200, "application/json", body, {"X-Agent": srv.ident})
         elif path == "/metrics":
-            self._answer(200, "text/plain; version=0.0.4; charset=utf-8",
-                         f'aksnet_agent_up{{node="{srv.ident}"}} 1\n'.encode())
+            self._answer(
+                200, "text/plain; version=0.0.4; charset=utf-8", f'aksnet_agent_up{{node="{srv.ident}"}} 1\n'.encode()
+            )
         elif path == "/healthz":
             self._answer(200, "text/plain; charset=utf-8", b"ok")
         elif path == "/teapot":
             self._answer(418, "application/problem+json", b'{"title":"short and stout"}')
         elif path == "/big":
             self._answer(200, "application/octet-stream", b"x" * srv.big)
-        elif path == "/stall":   # headers and half the body, then nothing
+        elif path == "/stall":  # headers and half the body, then nothing
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "100")
@@ -77,7 +78,7 @@ class _AgentHandler(BaseHTTPRequestHandler):
 
 
 class _AgentServer(ThreadingHTTPServer):
-    daemon_threads = False       # joined by server_close()
+    daemon_threads = False  # joined by server_close()
     block_on_close = True
 
     def __init__(self, ident: str, release: threading.Event):
@@ -110,7 +111,9 @@ def agents():
     threads: list[threading.Thread] = []
 
     def start(srv):
-        t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, name=f"test-agent-{len(servers)}")
+        t = threading.Thread(
+            target=srv.serve_forever, kwargs={"poll_interval": 0.05}, name=f"test-agent-{len(servers)}"
+        )
         t.start()
         servers.append(srv)
         threads.append(t)
@@ -162,6 +165,7 @@ def _free_port() -> int:
 
 # ---------------------------------------------------------------------------------------------- happy paths
 
+
 def test_client_reaches_the_right_agent_by_pod_name(make_lab, kube_client, agents):
     srv, kc = make_lab("healthy")
     a, b = agents("node-a"), agents("node-b")
@@ -170,8 +174,9 @@ def test_client_reaches_the_right_agent_by_pod_name(make_lab, kube_client, agent
     v1 = kube_client(kc)
     for node, ident in ((n0, "node-a"), (n1, "node-b")):
         for name in (f"{pods[node]}:9102", pods[node], f"http:{pods[node]}:9102"):
-            resp = v1.connect_get_namespaced_pod_proxy_with_path(name, NS, "v1/results", _preload_content=False,
-                                                                 _request_timeout=10)
+            resp = v1.connect_get_namespaced_pod_proxy_with_path(
+                name, NS, "v1/results", _preload_content=False, _request_timeout=10
+            )
             try:
                 got = json.loads(resp.data)
             finally:
@@ -180,11 +185,14 @@ def test_client_reaches_the_right_agent_by_pod_name(make_lab, kube_client, agent
     text = v1.connect_get_namespaced_pod_proxy_with_path(f"{pods[n1]}:9102", NS, "metrics", _request_timeout=10)
     assert 'aksnet_agent_up{node="node-b"} 1' in text
     # the query string through the client's own serializer
-    params = v1.api_client.param_serialize("GET", "/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path}",
-                                           path_params={"namespace": NS, "name": f"{pods[n0]}:9102",
-                                                        "path": "v1/results"},
-                                           query_params=[("since", 42)], header_params={"Accept": "application/json"},
-                                           auth_settings=["BearerToken"])
+    params = v1.api_client.param_serialize(
+        "GET",
+        "/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path}",
+        path_params={"namespace": NS, "name": f"{pods[n0]}:9102", "path": "v1/results"},
+        query_params=[("since", 42)],
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
     resp = v1.api_client.call_api(*params, _request_timeout=10)
     resp.read()
     assert resp.status == 200 and json.loads(resp.data)["path"] == "/v1/results?since=42"
@@ -200,7 +208,7 @@ def test_query_status_type_and_body_pass_through(make_lab, agents):
     q = "since=12&tag=a%2Fb%20c&x=%E2%9C%93&empty="
     st, h, body = _get(_proxy_url(srv, f"{pod}:9102", f"/v1/results?{q}"))
     assert st == 200 and h["Content-Type"] == "application/json" and h["X-Agent"] == "node-a"
-    assert json.loads(body)["path"] == f"/v1/results?{q}"          # byte for byte
+    assert json.loads(body)["path"] == f"/v1/results?{q}"  # byte for byte
     assert a.seen[-1][2]["Host"].endswith(":9102") and a.seen[-1][2]["X-Forwarded-Uri"].endswith("/proxy/v1/results")
     assert "no-cache" in h["Cache-Control"] and h["Audit-Id"]
     st, h, body = _get(_proxy_url(srv, f"{pod}:9102", "/teapot"))
@@ -239,6 +247,7 @@ def test_concurrent_proxy_requests(make_lab, agents):
 
 # ---------------------------------------------------------------------------------------------- failures
 
+
 def test_unknown_pod_is_404(make_lab, kube_client):
     srv, kc = make_lab("healthy")
     st, _, body = _get(_proxy_url(srv, "aksnet-top-agent-zzzzz:9102", "/v1/results"))
@@ -255,7 +264,9 @@ def test_refused_port_is_503(make_lab, agents):
     srv, _ = make_lab("healthy")
     a = agents("node-a")
     n0, n1 = _nodes(srv, 2)
-    pods = srv.set_agent_pods({n0: LabAgentPod(endpoint=("127.0.0.1", _free_port())), n1: LabAgentPod(endpoint=_endpoint(a))})
+    pods = srv.set_agent_pods(
+        {n0: LabAgentPod(endpoint=("127.0.0.1", _free_port())), n1: LabAgentPod(endpoint=_endpoint(a))}
+    )
     ip = srv.state.store.get("pods", f"{NS}/{pods[n0]}").obj["status"]["podIP"]
     st, _, body = _get(_proxy_url(srv, f"{pods[n0]}:9102", "/v1/results"))
     s = json.loads(body)
@@ -273,7 +284,7 @@ def test_refused_port_is_503(make_lab, agents):
 def test_hung_agent_is_503_within_the_labs_bound(make_lab):
     srv, _ = make_lab("healthy")
     srv.proxy_timeout = 0.5
-    mute = socket.socket()            # accepts connections (kernel backlog) and never answers
+    mute = socket.socket()  # accepts connections (kernel backlog) and never answers
     mute.bind(("127.0.0.1", 0))
     mute.listen(8)
     try:
@@ -292,7 +303,7 @@ def test_hung_agent_is_503_within_the_labs_bound(make_lab):
 def test_dial_timeout_is_503_io_timeout(make_lab):
     srv, _ = make_lab("healthy")
     srv.proxy_dial_timeout = 0.3
-    full = socket.socket()            # backlog 0 with one queued connection: further SYNs are dropped
+    full = socket.socket()  # backlog 0 with one queued connection: further SYNs are dropped
     full.bind(("127.0.0.1", 0))
     full.listen(0)
     fillers = []
@@ -322,7 +333,9 @@ def test_dial_timeout_is_503_io_timeout(make_lab):
         for c in fillers:
             c.close()
         full.close()
-    assert st == 503 and json.loads(body)["message"] == f"error trying to reach service: dial tcp {ip}:9102: i/o timeout"
+    assert (
+        st == 503 and json.loads(body)["message"] == f"error trying to reach service: dial tcp {ip}:9102: i/o timeout"
+    )
 
 
 def test_garbage_and_oversized_answers(make_lab, agents):
@@ -334,8 +347,9 @@ def test_garbage_and_oversized_answers(make_lab, agents):
     pods = srv.set_agent_pods({n0: LabAgentPod(endpoint=_endpoint(g)), n1: LabAgentPod(endpoint=_endpoint(a))})
     st, _, body = _get(_proxy_url(srv, f"{pods[n0]}:9102", "/v1/results"))
     assert st == 503 and json.loads(body)["message"] == (
-        'error trying to reach service: net/http: HTTP/1.x transport connection broken: '
-        'malformed HTTP response "SSH-2.0-OpenSSH_9.6"')
+        "error trying to reach service: net/http: HTTP/1.x transport connection broken: "
+        'malformed HTTP response "SSH-2.0-OpenSSH_9.6"'
+    )
     st, _, body = _get(_proxy_url(srv, f"{pods[n1]}:9102", "/big"))
     assert st == 502 and "1024 bytes" in json.loads(body)["message"]
 
@@ -349,7 +363,7 @@ def test_stalled_body_is_cut_like_the_real_proxy(make_lab, agents):
     req = urllib.request.Request(_proxy_url(srv, f"{pod}:9102", "/stall"))
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
-        with pytest.raises(Exception) as ei:   # http.client.IncompleteRead: 8 of 100 bytes
+        with pytest.raises(Exception) as ei:  # http.client.IncompleteRead: 8 of 100 bytes
             r.read()
     assert "IncompleteRead" in type(ei.value).__name__
 
@@ -359,7 +373,9 @@ def test_pod_without_ip_is_400_address_not_allowed(make_lab, agents):
     srv, _ = make_lab("healthy")
     a = agents("node-a")
     n0, n1 = _nodes(srv, 2)
-    pods = srv.set_agent_pods({n0: LabAgentPod(phase="Pending"), n1: LabAgentPod(ip="127.0.0.1", endpoint=_endpoint(a))})
+    pods = srv.set_agent_pods(
+        {n0: LabAgentPod(phase="Pending"), n1: LabAgentPod(ip="127.0.0.1", endpoint=_endpoint(a))}
+    )
     for node in (n0, n1):
         st, _, body = _get(_proxy_url(srv, f"{pods[node]}:9102", "/v1/results"))
         s = json.loads(body)
@@ -382,8 +398,10 @@ def test_staged_403_and_faults_apply_to_the_proxy(make_lab, kube_client, agents)
         v1.connect_get_namespaced_pod_proxy_with_path(f"{pod}:9102", NS, "v1/results", _request_timeout=10)
     s = json.loads(ei.value.body)
     assert ei.value.status == 403 and s["reason"] == "Forbidden"
-    assert s["message"] == (f'pods "{pod}:9102" is forbidden: User "{srv.user}" cannot get resource "pods/proxy" '
-                            f'in API group "" in the namespace "{NS}"')
+    assert s["message"] == (
+        f'pods "{pod}:9102" is forbidden: User "{srv.user}" cannot get resource "pods/proxy" '
+        f'in API group "" in the namespace "{NS}"'
+    )
     assert rule.hits == 1 and not a.seen
     srv.faults.clear()
     srv.faults.add(r"/pods/[^/]+/proxy/", status=503, times=1)
@@ -406,8 +424,10 @@ def test_authentication_applies(make_lab, kube_client, agents):
     assert st == 401 and not a.seen
     st, _, body = _get(_proxy_url(srv, f"{pod}:9102", "/v1/results"), headers={"Authorization": "Bearer s3cret"})
     assert st == 200 and "Authorization" not in a.seen[-1][2]
-    assert kube_client(kc).connect_get_namespaced_pod_proxy_with_path(f"{pod}:9102", NS, "healthz",
-                                                                      _request_timeout=10) == "ok"
+    assert (
+        kube_client(kc).connect_get_namespaced_pod_proxy_with_path(f"{pod}:9102", NS, "healthz", _request_timeout=10)
+        == "ok"
+    )
 
 
 def test_request_log_counts_proxy_and_list_calls(make_lab, kube_client, agents):

@@ -10,12 +10,12 @@ import pytest
 from probes.lab.cluster import ClusterState
 from probes.lab.scenario import ScenarioError, builtin_names, load_scenario, parse_scenario
 
-MINIMAL = {"cluster": {"name": "c1", "resourceGroup": "rg"},
-           "pools": [{"name": "sys", "mode": "System", "count": 2}]}
+MINIMAL = {"cluster": {"name": "c1", "resourceGroup": "rg"}, "pools": [{"name": "sys", "mode": "System", "count": 2}]}
 
 
 def doc(**over):
     import copy
+
     d = copy.deepcopy(MINIMAL)
     d.update(over)
     return d
@@ -34,7 +34,11 @@ def test_healthy_case_study_facts():
     sc = load_scenario("healthy")
     c = sc.cluster
     assert (c.network_plugin, str(c.vnet_cidr), str(c.subnet_cidr)) == ("kubenet", "10.224.0.0/12", "10.224.0.0/16")
-    assert (str(c.pod_cidr), str(c.service_cidr), str(c.dns_service_ip)) == ("10.244.0.0/16", "10.0.0.0/16", "10.0.0.10")
+    assert (str(c.pod_cidr), str(c.service_cidr), str(c.dns_service_ip)) == (
+        "10.244.0.0/16",
+        "10.0.0.0/16",
+        "10.0.0.10",
+    )
     assert c.node_resource_group == "MC_rg-aks-lab_aks-lab_westeurope"
     assert c.node_local_dns is True
     assert [(p.name, p.mode, p.count) for p in sc.pools] == [("nodepool1", "System", 3), ("userpool", "User", 2)]
@@ -50,6 +54,7 @@ def test_healthy_case_study_facts():
 
 def test_node_names_follow_aks_pattern_and_are_stable():
     import re
+
     a, b = load_scenario("healthy").nodes(), load_scenario("healthy").nodes()
     assert [n.name for n in a] == [n.name for n in b]
     for n in a:
@@ -100,26 +105,51 @@ def test_kubenet_over_400_nodes_is_generated_with_a_note():
     assert any("400" in n for n in sc.notes)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d["pools"].append({"name": "user", "count": "x"}), "pools[1].count: expected a non-negative integer, got 'x'"),
-    (lambda d: d["pools"][0].update(colour="red"), "pools[0].colour: unknown key"),
-    (lambda d: d.update(egres={}), "egres: unknown top-level key"),
-    (lambda d: d["cluster"].update(networkPlugin="calico"), "cluster.networkPlugin: expected one of kubenet, azure, azure-overlay"),
-    (lambda d: d["cluster"].update(podCidr="10.244.0.0/33"), "cluster.podCidr: expected an IPv4 CIDR"),
-    (lambda d: d["cluster"].update(dnsServiceIP="10.1.0.10"), "cluster.dnsServiceIP: 10.1.0.10 is not inside serviceCidr"),
-    (lambda d: d["cluster"].update(subnetCidr="10.100.0.0/16"), "cluster.subnetCidr: 10.100.0.0/16 is not inside vnetCidr"),
-    (lambda d: d.update(nodes=[{"name": "sys/7", "ready": False}]), "nodes[0]: no node 'sys/7'"),
-    (lambda d: d.update(nodes=[{"index": 0, "ready": "maybe"}]), "nodes[0].ready: expected true, false or unknown"),
-    (lambda d: d.update(timeline=[{"at": "soon", "action": "node-add", "pool": "sys"}]), "timeline[0].at: expected a duration"),
-    (lambda d: d.update(timeline=[{"at": "5s", "action": "node-add", "pool": "nope"}]), "timeline[0].pool: unknown pool 'nope'"),
-    (lambda d: d.update(timeline=[{"at": "5s", "action": "explode"}]), "timeline[0].action: expected one of"),
-    (lambda d: d.update(services=[{"name": "web", "type": "ClusterIP", "ports": [{"port": 70000}]}]),
-     "services[0].ports[0].port: expected a positive integer <= 65535, got 70000"),
-    (lambda d: d.update(services=[{"name": "web", "ports": [{"port": 80}], "externalIP": "1.2.3.4"}]),
-     "services[0].externalIP: only LoadBalancer services"),
-    (lambda d: d["pools"][0].update(mode="User"), "pools: AKS needs at least one pool with mode: System"),
-    (lambda d: d["cluster"].pop("name"), "cluster.name: required key is missing"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda d: d["pools"].append({"name": "user", "count": "x"}),
+            "pools[1].count: expected a non-negative integer, got 'x'",
+        ),
+        (lambda d: d["pools"][0].update(colour="red"), "pools[0].colour: unknown key"),
+        (lambda d: d.update(egres={}), "egres: unknown top-level key"),
+        (
+            lambda d: d["cluster"].update(networkPlugin="calico"),
+            "cluster.networkPlugin: expected one of kubenet, azure, azure-overlay",
+        ),
+        (lambda d: d["cluster"].update(podCidr="10.244.0.0/33"), "cluster.podCidr: expected an IPv4 CIDR"),
+        (
+            lambda d: d["cluster"].update(dnsServiceIP="10.1.0.10"),
+            "cluster.dnsServiceIP: 10.1.0.10 is not inside serviceCidr",
+        ),
+        (
+            lambda d: d["cluster"].update(subnetCidr="10.100.0.0/16"),
+            "cluster.subnetCidr: 10.100.0.0/16 is not inside vnetCidr",
+        ),
+        (lambda d: d.update(nodes=[{"name": "sys/7", "ready": False}]), "nodes[0]: no node 'sys/7'"),
+        (lambda d: d.update(nodes=[{"index": 0, "ready": "maybe"}]), "nodes[0].ready: expected true, false or unknown"),
+        (
+            lambda d: d.update(timeline=[{"at": "soon", "action": "node-add", "pool": "sys"}]),
+            "timeline[0].at: expected a duration",
+        ),
+        (
+            lambda d: d.update(timeline=[{"at": "5s", "action": "node-add", "pool": "nope"}]),
+            "timeline[0].pool: unknown pool 'nope'",
+        ),
+        (lambda d: d.update(timeline=[{"at": "5s", "action": "explode"}]), "timeline[0].action: expected one of"),
+        (
+            lambda d: d.update(services=[{"name": "web", "type": "ClusterIP", "ports": [{"port": 70000}]}]),
+            "services[0].ports[0].port: expected a positive integer <= 65535, got 70000",
+        ),
+        (
+            lambda d: d.update(services=[{"name": "web", "ports": [{"port": 80}], "externalIP": "1.2.3.4"}]),
+            "services[0].externalIP: only LoadBalancer services",
+        ),
+        (lambda d: d["pools"][0].update(mode="User"), "pools: AKS needs at least one pool with mode: System"),
+        (lambda d: d["cluster"].pop("name"), "cluster.name: required key is missing"),
+    ],
+)
 def test_errors_name_file_and_key_path(mutate, message):
     d = doc()
     mutate(d)
@@ -144,13 +174,22 @@ def test_file_path_errors_and_unknown_builtin(tmp_path):
 
 
 def test_overrides_and_timeline_refs(tmp_path):
-    d = doc(nodes=[{"name": "sys/1", "ready": False, "reason": "KubeletNotReady", "cordoned": True,
-                    "networkUnavailable": True, "nodeLocalDNSReady": False}],
-            timeline=[{"at": "1m", "action": "node-cordon", "node": 0},
-                      {"at": 5, "action": "node-add", "pool": "sys"}])
+    d = doc(
+        nodes=[
+            {
+                "name": "sys/1",
+                "ready": False,
+                "reason": "KubeletNotReady",
+                "cordoned": True,
+                "networkUnavailable": True,
+                "nodeLocalDNSReady": False,
+            }
+        ],
+        timeline=[{"at": "1m", "action": "node-cordon", "node": 0}, {"at": 5, "action": "node-add", "pool": "sys"}],
+    )
     d["cluster"]["nodeLocalDNS"] = True
     sc = parse_scenario(d, "t.yaml")
-    assert [e.at for e in sc.timeline] == [5.0, 60.0]     # sorted by time
+    assert [e.at for e in sc.timeline] == [5.0, 60.0]  # sorted by time
     nodes = sc.nodes()
     assert nodes[0].override is None and nodes[1].override.ready == "False"
     cs = ClusterState(sc)
@@ -159,8 +198,11 @@ def test_overrides_and_timeline_refs(tmp_path):
     assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "KubeletNotReady"
     assert conds["NetworkUnavailable"]["status"] == "True" and conds["NetworkUnavailable"]["reason"] == "NoRouteCreated"
     assert n1["spec"]["unschedulable"] is True
-    nl = [e.obj for e in cs.store.items["pods"].values()
-          if e.obj["metadata"]["labels"].get("k8s-app") == "node-local-dns" and e.obj["spec"]["nodeName"] == nodes[1].name]
+    nl = [
+        e.obj
+        for e in cs.store.items["pods"].values()
+        if e.obj["metadata"]["labels"].get("k8s-app") == "node-local-dns" and e.obj["spec"]["nodeName"] == nodes[1].name
+    ]
     assert len(nl) == 1 and nl[0]["status"]["conditions"][2]["status"] == "False"
 
 
@@ -172,6 +214,7 @@ def test_docs_example_is_valid_and_runs():
     import yaml
 
     from probes.lab.cluster import EventTimeline
+
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     text = open(os.path.join(root, "docs", "scenarios.md"), encoding="utf-8").read()
     block = re.search(r"## Example \(every key\)\n\n```yaml\n(.*?)```", text, re.S).group(1)

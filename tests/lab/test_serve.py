@@ -22,8 +22,9 @@ def test_serve_forever_writes_kubeconfig_and_stops(tmp_path):
     err = io.StringIO()
     stop = threading.Event()
     rc = []
-    t = threading.Thread(target=lambda: rc.append(serve_forever("healthy", kubeconfig_out=str(kc), stderr=err,
-                                                                 stop_event=stop)))
+    t = threading.Thread(
+        target=lambda: rc.append(serve_forever("healthy", kubeconfig_out=str(kc), stderr=err, stop_event=stop))
+    )
     t.start()
     deadline = time.monotonic() + 5
     while not err.getvalue() and time.monotonic() < deadline:
@@ -31,6 +32,7 @@ def test_serve_forever_writes_kubeconfig_and_stops(tmp_path):
     line = err.getvalue()
     assert f"export KUBECONFIG={kc}" in line and "kubectl get nodes -o wide" in line
     import yaml
+
     server = yaml.safe_load(kc.read_text())["clusters"][0]["cluster"]["server"]
     with urllib.request.urlopen(server + "/api/v1/nodes", timeout=5) as r:
         assert len(json.loads(r.read())["items"]) == 5
@@ -66,11 +68,13 @@ def test_start_embedded_cleans_up():
 def test_lab_starts_light():
     """No kubernetes, textual or cryptography imports (its start-up time is measured by
     bench/lab_start_bench.py: speed goals live in benchmarks, not in timed tests)."""
-    code = ("import sys\n"
-            "from probes.lab.serve import start_embedded\n"
-            "srv, kc = start_embedded('healthy')\n"
-            "bad = [m for m in ('kubernetes', 'textual', 'cryptography') if m in sys.modules]\n"
-            "srv.stop(); print(bad)\n")
+    code = (
+        "import sys\n"
+        "from probes.lab.serve import start_embedded\n"
+        "srv, kc = start_embedded('healthy')\n"
+        "bad = [m for m in ('kubernetes', 'textual', 'cryptography') if m in sys.modules]\n"
+        "srv.stop(); print(bad)\n"
+    )
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"

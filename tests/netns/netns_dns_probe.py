@@ -15,15 +15,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from probes.dns.probe import DnsProbe  # noqa: E402
+from probes.dns.resolvers import ResolverOptions, resolvers_for  # noqa: E402
+from probes.kube.model import NetworkPlugin, Topology  # noqa: E402
 from probes.lab.dnsserver import DnsResponder  # noqa: E402
 from probes.lab.dnsspec import ANSWER, Behaviour, DnsFaultMode  # noqa: E402
-from probes.kube.model import NetworkPlugin, Topology  # noqa: E402
-from probes.dns.resolvers import ResolverOptions, resolvers_for  # noqa: E402
 
 
 async def probe_all(names: tuple[str, ...]) -> dict[str, str]:
-    topo = Topology(cluster="netns", plugin=NetworkPlugin.KUBENET, dataplane="azure", pod_cidrs=(),
-                    dns_service_ip="10.0.0.10", nodes=(), pools=(), coredns=(), nodelocal_enabled=True)
+    topo = Topology(
+        cluster="netns",
+        plugin=NetworkPlugin.KUBENET,
+        dataplane="azure",
+        pod_cidrs=(),
+        dns_service_ip="10.0.0.10",
+        nodes=(),
+        pools=(),
+        coredns=(),
+        nodelocal_enabled=True,
+    )
     resolvers = resolvers_for(topo, ResolverOptions(names=names, coredns_pods=False))
     assert all(r.target is None for r in resolvers), "must dial the production addresses"
     p = DnsProbe("node/netns", timeout=0.5)
@@ -34,8 +43,10 @@ async def probe_all(names: tuple[str, ...]) -> dict[str, str]:
 def main() -> int:
     mode = sys.argv[1]
     nodelocal = Behaviour(DnsFaultMode.DROP) if mode == "nodelocal-drop" else ANSWER
-    rs = [DnsResponder(nodelocal, host="169.254.20.10", port=53).start(),
-          DnsResponder(ANSWER, host="10.0.0.10", port=53).start()]
+    rs = [
+        DnsResponder(nodelocal, host="169.254.20.10", port=53).start(),
+        DnsResponder(ANSWER, host="10.0.0.10", port=53).start(),
+    ]
     try:
         out = asyncio.run(probe_all(("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")))
     finally:

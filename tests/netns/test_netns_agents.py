@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -19,12 +18,12 @@ from probes.dns.probe import ProbeKey
 from probes.dns.service import wait_for
 from probes.egress.probe import EgressKey
 from probes.engine.history import History
+from probes.kube.model import node_vantage
 from probes.lab.apiserver import LabApiServer
 from probes.lab.cluster import LabAgentPod
 from probes.lab.dnsserver import DnsResponder
-from tests.support.netns import D, ROOT, NetnsLab, available, cleanup_stale, netns_call
-from probes.kube.model import node_vantage
 from tests.support.leaks import guard_threads
+from tests.support.netns import ROOT, D, NetnsLab, available, cleanup_stale, netns_call
 
 pytestmark = pytest.mark.netns
 NAME = "kubernetes.default.svc.cluster.local"
@@ -57,10 +56,41 @@ def start_agent(lab: NetnsLab, role: str, node: str) -> subprocess.Popen:
     ip = lab.pod_ip(role)
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
     return subprocess.Popen(
-        ["ip", "netns", "exec", lab.ns(role), sys.executable, "-c", AGENT, "--node", node, "--bind", ip,
-         "--port", "9102", "--interval", "0.3", "--timeout", "0.5", "--mode", "connect", "--kube-dns", D,
-         "--name", NAME, "--no-aks-defaults", "--target", f"{D}:443", "--target", f"{D}:80"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        [
+            "ip",
+            "netns",
+            "exec",
+            lab.ns(role),
+            sys.executable,
+            "-c",
+            AGENT,
+            "--node",
+            node,
+            "--bind",
+            ip,
+            "--port",
+            "9102",
+            "--interval",
+            "0.3",
+            "--timeout",
+            "0.5",
+            "--mode",
+            "connect",
+            "--kube-dns",
+            D,
+            "--name",
+            NAME,
+            "--no-aks-defaults",
+            "--target",
+            f"{D}:443",
+            "--target",
+            f"{D}:80",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
 
 
 def listening(ip: str, port: int = 9102) -> bool:
@@ -100,15 +130,21 @@ def test_agents_in_two_nodes_read_through_the_pod_proxy(netlab, tmp_path) -> Non
         srv.set_agent_pods({n1: LabAgentPod(ip=netlab.pod_ip("node1")), n2: LabAgentPod(ip=netlab.pod_ip("node2"))})
         kube = KubeConfig(kubeconfig=srv.write_kubeconfig(os.path.join(tmp_path, "kubeconfig")))
         dns_hist, egress_hist = History(), History()
-        reader = AgentReader(kube, ReaderSettings(budget=20.0, timeout=2.0, discover_every=0.5),
-                             dns_history=dns_hist, egress_history=egress_hist)
+        reader = AgentReader(
+            kube,
+            ReaderSettings(budget=20.0, timeout=2.0, discover_every=0.5),
+            dns_history=dns_hist,
+            egress_history=egress_hist,
+        )
         reader.start()
         d1, d2 = (ProbeKey(node_vantage(n), "kube-dns", NAME, "A") for n in (n1, n2))
         e1, e2 = (EgressKey(node_vantage(n), f"{D}:443") for n in (n1, n2))
 
         def enough() -> bool:
-            return all((s := h.stats(k)) is not None and s.attempts >= 3
-                       for h, k in ((dns_hist, d1), (dns_hist, d2), (egress_hist, e1), (egress_hist, e2)))
+            return all(
+                (s := h.stats(k)) is not None and s.attempts >= 3
+                for h, k in ((dns_hist, d1), (dns_hist, d2), (egress_hist, e1), (egress_hist, e2))
+            )
 
         assert wait_for(enough, 30), (reader.statuses(), [stop_agent(a) for a in agents])
         # node2 answers and connects; node1 fails both, and only node1
@@ -124,8 +160,9 @@ def test_agents_in_two_nodes_read_through_the_pod_proxy(netlab, tmp_path) -> Non
         assert proxied and all(r.status == 200 for r in proxied)
         # the fault clears: node1 recovers, read through the same path
         netlab.clear()
-        assert wait_for(lambda: dns_hist.stats(d1).last_outcome == "ok"
-                        and egress_hist.stats(e1).last_outcome == "open", 20)
+        assert wait_for(
+            lambda: dns_hist.stats(d1).last_outcome == "ok" and egress_hist.stats(e1).last_outcome == "open", 20
+        )
     finally:
         if reader is not None:
             reader.stop()

@@ -61,8 +61,9 @@ def run_in_namespace(mode: str) -> dict[str, str]:
         _ip("addr", "add", "169.254.20.10/32", "dev", "node0", ns=ns)
         _ip("addr", "add", "10.0.0.10/32", "dev", "node0", ns=ns)
         _ip("link", "set", "node0", "up", ns=ns)
-        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, str(HELPER), mode],
-                           capture_output=True, text=True, timeout=30)
+        r = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, str(HELPER), mode], capture_output=True, text=True, timeout=30
+        )
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout.strip().splitlines()[-1])
     finally:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from probes.azure.service import AzureSettings, AzureSnatService
+from probes.engine.store import NODES, Store
+from probes.kube.topology import parse_node
 from probes.lab.arm import LabArmServer, LabCredential
 from probes.lab.cluster import ClusterState
 from probes.lab.scenario import Scenario, load_scenario
-from probes.engine.store import NODES, Store
-from probes.kube.topology import parse_node
 
 T0 = 1795172400.0  # a fixed wall clock (minute-aligned)
 
@@ -31,7 +31,8 @@ def start_lab(name: str = "healthy", nodes: int | None = None, clock: Any = lamb
     return LabArmServer(sc, clock=clock).start()
 
 
-def service(arm: LabArmServer, store: Store, clock: Any = lambda: T0, credential: Any = None,
-            **kw: Any) -> AzureSnatService:
+def service(
+    arm: LabArmServer, store: Store, clock: Any = lambda: T0, credential: Any = None, **kw: Any
+) -> AzureSnatService:
     settings = AzureSettings(base_url=arm.url, credential=credential or LabCredential, **kw)
     return AzureSnatService(store, settings, clock=clock, poll=0.02)

@@ -10,9 +10,14 @@ from probes.azure.snat import allocation, join, node_findings, parse_metrics
 T0 = 1795172400.0
 SUB = "4b6c1f2e-8d3a-4e5f-9a7b-1c2d3e4f5a6b"
 RG = "MC_rg-aks-lab_aks-lab_westeurope"
-TARGET = AzureTarget(SUB, RG, cluster_name="aks-lab",
-                     lb_id=f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/loadBalancers/kubernetes",
-                     outbound_rule="aksOutboundRule", surge=1)
+TARGET = AzureTarget(
+    SUB,
+    RG,
+    cluster_name="aks-lab",
+    lb_id=f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/loadBalancers/kubernetes",
+    outbound_rule="aksOutboundRule",
+    surge=1,
+)
 
 
 def node_name(i: int) -> str:
@@ -31,13 +36,28 @@ def samples(n: int, hot: int | None = 1, points: int = 30) -> bytes:
         base = (30 + (i * 37) % 50) * alloc / 1024
         used = [min(alloc, base + (alloc * m / 20 if i == hot else (m % 7))) for m in range(points)]
         a.append({"metadatavalues": md, "data": [{"timeStamp": t, "average": alloc, "maximum": alloc} for t in ts]})
-        u.append({"metadatavalues": md, "data": [{"timeStamp": t, "average": v * 0.95, "maximum": v} for t, v in zip(ts, used)]})
+        u.append(
+            {
+                "metadatavalues": md,
+                "data": [{"timeStamp": t, "average": v * 0.95, "maximum": v} for t, v in zip(ts, used)],
+            }
+        )
         fails = [5.0 if i == hot and v >= alloc else 0.0 for v in used]
-        c.append({"metadatavalues": md + [{"name": {"value": "connectionstate"}, "value": "failed"}],
-                  "data": [{"timeStamp": t, "total": f} for t, f in zip(ts, fails)]})
-    return orjson.dumps({"value": [{"name": {"value": "AllocatedSnatPorts"}, "timeseries": a},
-                                   {"name": {"value": "UsedSnatPorts"}, "timeseries": u},
-                                   {"name": {"value": "SnatConnectionCount"}, "timeseries": c}]})
+        c.append(
+            {
+                "metadatavalues": md + [{"name": {"value": "connectionstate"}, "value": "failed"}],
+                "data": [{"timeStamp": t, "total": f} for t, f in zip(ts, fails)],
+            }
+        )
+    return orjson.dumps(
+        {
+            "value": [
+                {"name": {"value": "AllocatedSnatPorts"}, "timeseries": a},
+                {"name": {"value": "UsedSnatPorts"}, "timeseries": u},
+                {"name": {"value": "SnatConnectionCount"}, "timeseries": c},
+            ]
+        }
+    )
 
 
 def nodes(n: int) -> list[tuple[str, str, str]]:
@@ -47,8 +67,16 @@ def nodes(n: int) -> list[tuple[str, str, str]]:
 def live_report(n: int = 5, hot: int | None = 1, version: int = 1) -> SnatReport:
     alloc = allocation(n, 1)
     table = join(parse_metrics(samples(n, hot)), nodes(n), alloc.expected)
-    return SnatReport(version=version, state=AzureState.LIVE, target=TARGET, allocation=alloc, table=table,
-                      findings=node_findings(table, alloc) + alloc.findings, updated=T0, window_minutes=30)
+    return SnatReport(
+        version=version,
+        state=AzureState.LIVE,
+        target=TARGET,
+        allocation=alloc,
+        table=table,
+        findings=node_findings(table, alloc) + alloc.findings,
+        updated=T0,
+        window_minutes=30,
+    )
 
 
 class FakeSource:

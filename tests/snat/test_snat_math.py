@@ -19,8 +19,12 @@ from probes.azure.snat import (
 )
 
 
-def payload(points: dict[str, list[tuple[float, float]]], failed: dict[str, list[float]] | None = None,
-            alloc: int = 1024, dim_case: str = "backendipaddress") -> bytes:
+def payload(
+    points: dict[str, list[tuple[float, float]]],
+    failed: dict[str, list[float]] | None = None,
+    alloc: int = 1024,
+    dim_case: str = "backendipaddress",
+) -> bytes:
     def ts(i: int) -> str:
         return f"2026-11-23T10:{i:02d}:00Z"
 
@@ -30,21 +34,51 @@ def payload(points: dict[str, list[tuple[float, float]]], failed: dict[str, list
             out.append({"name": {"value": "ConnectionState"}, "value": state})
         return out
 
-    a = [{"metadatavalues": md(ip), "data": [{"timeStamp": ts(i), "average": alloc, "maximum": alloc}
-                                              for i in range(len(p))]} for ip, p in points.items()]
-    u = [{"metadatavalues": md(ip), "data": [{"timeStamp": ts(i), "average": av, "maximum": mx}
-                                              for i, (av, mx) in enumerate(p)]} for ip, p in points.items()]
-    c = [{"metadatavalues": md(ip, "Failed"), "data": [{"timeStamp": ts(i), "total": v} for i, v in enumerate(f)]}
-         for ip, f in (failed or {}).items()]
-    return orjson.dumps({"value": [
-        {"name": {"value": "AllocatedSnatPorts"}, "timeseries": a},
-        {"name": {"value": "UsedSnatPorts"}, "timeseries": u},
-        {"name": {"value": "SnatConnectionCount"}, "timeseries": c}]})
+    a = [
+        {
+            "metadatavalues": md(ip),
+            "data": [{"timeStamp": ts(i), "average": alloc, "maximum": alloc} for i in range(len(p))],
+        }
+        for ip, p in points.items()
+    ]
+    u = [
+        {
+            "metadatavalues": md(ip),
+            "data": [{"timeStamp": ts(i), "average": av, "maximum": mx} for i, (av, mx) in enumerate(p)],
+        }
+        for ip, p in points.items()
+    ]
+    c = [
+        {"metadatavalues": md(ip, "Failed"), "data": [{"timeStamp": ts(i), "total": v} for i, v in enumerate(f)]}
+        for ip, f in (failed or {}).items()
+    ]
+    return orjson.dumps(
+        {
+            "value": [
+                {"name": {"value": "AllocatedSnatPorts"}, "timeseries": a},
+                {"name": {"value": "UsedSnatPorts"}, "timeseries": u},
+                {"name": {"value": "SnatConnectionCount"}, "timeseries": c},
+            ]
+        }
+    )
 
 
 def test_tier_table_boundaries():
-    assert [default_ports(n) for n in (1, 50, 51, 100, 101, 200, 201, 400, 401, 800, 801, 1000, 1001)] == \
-        [1024, 1024, 512, 512, 256, 256, 128, 128, 64, 64, 32, 32, 0]
+    assert [default_ports(n) for n in (1, 50, 51, 100, 101, 200, 201, 400, 401, 800, 801, 1000, 1001)] == [
+        1024,
+        1024,
+        512,
+        512,
+        256,
+        256,
+        128,
+        128,
+        64,
+        64,
+        32,
+        32,
+        0,
+    ]
     assert next_tier(50) == (50, 512) and next_tier(51) == (100, 256) and next_tier(1001) is None
 
 
@@ -70,8 +104,15 @@ def test_fixed_ports_must_fit_outbound_ips_with_surge():
 
 
 def test_join_maps_backend_ip_to_node_and_sorts_by_pressure():
-    body = payload({"10.0.0.4": [(100, 120)] * 3, "10.0.0.5": [(900, 1000), (1000, 1024), (1024, 1024)],
-                    "10.0.0.99": [(10, 10)] * 3}, failed={"10.0.0.5": [0, 3, 7]}, dim_case="BackendIPAddress")
+    body = payload(
+        {
+            "10.0.0.4": [(100, 120)] * 3,
+            "10.0.0.5": [(900, 1000), (1000, 1024), (1024, 1024)],
+            "10.0.0.99": [(10, 10)] * 3,
+        },
+        failed={"10.0.0.5": [0, 3, 7]},
+        dim_case="BackendIPAddress",
+    )
     t = join(parse_metrics(body), [("n4", "10.0.0.4", "p"), ("n5", "10.0.0.5", "p"), ("n6", "10.0.0.6", "p")])
     assert [n.node for n in t.nodes] == ["n5", "n4", ""]
     hot = t.nodes[0]
@@ -83,8 +124,11 @@ def test_join_maps_backend_ip_to_node_and_sorts_by_pressure():
 
 
 def test_malformed_payloads_raise_metrics_error():
-    for bad in (b'{"value": [{"name": {"value": "UsedSnatPorts"}, "timeseries": [{"data": [{"timeSt',
-                b'{"nope": 1}', b'{"value": [{"timeseries": [{"data": [{"average": 1}]}]}]}'):
+    for bad in (
+        b'{"value": [{"name": {"value": "UsedSnatPorts"}, "timeseries": [{"data": [{"timeSt',
+        b'{"nope": 1}',
+        b'{"value": [{"timeseries": [{"data": [{"average": 1}]}]}]}',
+    ):
         try:
             parse_metrics(bad)
         except MetricsError:

@@ -61,14 +61,35 @@ async def test_same_order_updates_cells_only():
 
 async def test_states_in_place():
     cases = [
-        (SnatReport(version=1, state=AzureState.NO_CREDENTIAL, message="DefaultAzureCredential found none (Azure CLI, managed identity, environment)",
-                    detail="run `az login` (and `az account set -s <subscription>`)"), ["no Azure credential", "az login"]),
-        (SnatReport(version=2, state=AzureState.FORBIDDEN, message="no permission (AuthorizationFailed) on the LB",
-                    detail="grant the Monitoring Reader role on the load balancer kubernetes", target=TARGET),
-         ["no permission", "Monitoring Reader"]),
-        (SnatReport(version=3, state=AzureState.CLUSTER_LEVEL, target=replace(TARGET, outbound_type="managedNATGateway"),
-                    message="outbound type managedNATGateway: SNAT is done by a NAT gateway, not per node",
-                    detail="NAT Gateway metrics have no per-node dimension"), ["no per-node metrics", "no per-node dimension"]),
+        (
+            SnatReport(
+                version=1,
+                state=AzureState.NO_CREDENTIAL,
+                message="DefaultAzureCredential found none (Azure CLI, managed identity, environment)",
+                detail="run `az login` (and `az account set -s <subscription>`)",
+            ),
+            ["no Azure credential", "az login"],
+        ),
+        (
+            SnatReport(
+                version=2,
+                state=AzureState.FORBIDDEN,
+                message="no permission (AuthorizationFailed) on the LB",
+                detail="grant the Monitoring Reader role on the load balancer kubernetes",
+                target=TARGET,
+            ),
+            ["no permission", "Monitoring Reader"],
+        ),
+        (
+            SnatReport(
+                version=3,
+                state=AzureState.CLUSTER_LEVEL,
+                target=replace(TARGET, outbound_type="managedNATGateway"),
+                message="outbound type managedNATGateway: SNAT is done by a NAT gateway, not per node",
+                detail="NAT Gateway metrics have no per-node dimension",
+            ),
+            ["no per-node metrics", "no per-node dimension"],
+        ),
     ]
     src = FakeSource(cases[0][0])
     app, pane = app_with(src)

@@ -14,8 +14,13 @@ SIZE = (80, 24)
 
 
 def app_for(rep: SnatReport) -> AksnetTopApp:
-    return AksnetTopApp(make_store(), panes=[SnatPane(clock=lambda: T0 + 5)], snat=FakeSource(rep), clock=lambda: 100.0,
-                        wall_clock=lambda: T0)
+    return AksnetTopApp(
+        make_store(),
+        panes=[SnatPane(clock=lambda: T0 + 5)],
+        snat=FakeSource(rep),
+        clock=lambda: 100.0,
+        wall_clock=lambda: T0,
+    )
 
 
 async def _tab(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -29,6 +34,10 @@ def test_snapshot_snat_exhaustion(snap_compare):
 
 
 def test_snapshot_snat_no_credential(snap_compare):
-    rep = SnatReport(version=1, state=AzureState.NO_CREDENTIAL, message="DefaultAzureCredential found none (Azure CLI, managed identity, environment)",
-                     detail="run `az login` (and `az account set -s <subscription>`), or use a managed identity")
+    rep = SnatReport(
+        version=1,
+        state=AzureState.NO_CREDENTIAL,
+        message="DefaultAzureCredential found none (Azure CLI, managed identity, environment)",
+        detail="run `az login` (and `az account set -s <subscription>`), or use a managed identity",
+    )
     assert snap_compare(app_for(rep), terminal_size=SIZE, run_before=_tab)

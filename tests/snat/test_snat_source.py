@@ -10,8 +10,8 @@ import pytest
 from probes.azure.service import AzureState
 from probes.lab.arm import LabArmServer
 from probes.lab.scenario import load_scenario
-from tests.support.leaks import guard_threads
 from tests.snat.snat_helpers import T0, lab_store, service, start_lab
+from tests.support.leaks import guard_threads
 
 
 @pytest.fixture(autouse=True)
@@ -43,13 +43,20 @@ def test_discovery_and_metrics_f10_exhaustion():
         r, _ = run(arm, lambda r: r.table is not None)
         t = r.target
         assert r.state is AzureState.LIVE
-        assert t.cluster_name == "aks-lab" and t.outbound_type == "loadBalancer" and t.outbound_rule == "aksOutboundRule"
-        assert t.node_resource_group == "MC_rg-aks-lab_aks-lab_westeurope" and t.outbound_ips == 1 and t.idle_timeout == 30
+        assert (
+            t.cluster_name == "aks-lab" and t.outbound_type == "loadBalancer" and t.outbound_rule == "aksOutboundRule"
+        )
+        assert (
+            t.node_resource_group == "MC_rg-aks-lab_aks-lab_westeurope" and t.outbound_ips == 1 and t.idle_timeout == 30
+        )
         hot = r.table.nodes[0]
         assert hot.node == "aks-nodepool1-57993984-vmss000001" and hot.used == hot.allocated == 1024 and hot.failed > 0
         assert all(n.state == "ok" for n in r.table.nodes[1:]) and len(r.table.nodes) == 5
         assert len(hot.used_series) == 30
-        assert r.findings[0].severity == "critical" and "SNAT exhausted on aks-nodepool1-57993984-vmss000001" in r.findings[0].text
+        assert (
+            r.findings[0].severity == "critical"
+            and "SNAT exhausted on aks-nodepool1-57993984-vmss000001" in r.findings[0].text
+        )
         q = [x.query for x in arm.requests.records() if x.resource == "metrics"]
         ports = next(x for x in q if "UsedSnatPorts" in x["metricnames"])
         assert ports["$filter"] == "BackendIPAddress eq '*'" and int(ports["top"]) >= 5
@@ -95,12 +102,15 @@ def test_steady_state_calls_per_minute():
             svc.stop(3.0)
 
 
-@pytest.mark.parametrize("status,state,words", [
-    (401, AzureState.UNAUTHORIZED, "az login"),
-    (403, AzureState.FORBIDDEN, "Monitoring Reader"),
-    (500, AzureState.ERROR, "500"),
-    (503, AzureState.ERROR, "503"),
-])
+@pytest.mark.parametrize(
+    "status,state,words",
+    [
+        (401, AzureState.UNAUTHORIZED, "az login"),
+        (403, AzureState.FORBIDDEN, "Monitoring Reader"),
+        (500, AzureState.ERROR, "500"),
+        (503, AzureState.ERROR, "503"),
+    ],
+)
 def test_error_states(status, state, words):
     with start_lab("healthy") as arm:
         arm.faults.add(r"/providers/Microsoft\.Insights/metrics$", status=status)
@@ -172,7 +182,9 @@ def test_sdk_not_imported_by_the_pane_or_features():
     import subprocess
     import sys
 
-    code = ("import sys, tui.features, tui.snat_pane, probes.azure.service, probes.lab.arm; "
-            "print(sorted(m for m in sys.modules if m.startswith('azure')))")
+    code = (
+        "import sys, tui.features, tui.snat_pane, probes.azure.service, probes.lab.arm; "
+        "print(sorted(m for m in sys.modules if m.startswith('azure')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 
-def node(name: str = "aks-nodepool1-12345678-vmss000000", ip: str = "10.224.0.4", cidr: str = "10.244.0.0/24", ready: str = "True",
-         pool: str = "nodepool1", labels: dict[str, str] | None = None, unschedulable: bool = False,
-         netunavail: tuple[str, str] | None = ("False", "RouteCreated"), instance: int = 0) -> dict[str, Any]:
+def node(
+    name: str = "aks-nodepool1-12345678-vmss000000",
+    ip: str = "10.224.0.4",
+    cidr: str = "10.244.0.0/24",
+    ready: str = "True",
+    pool: str = "nodepool1",
+    labels: dict[str, str] | None = None,
+    unschedulable: bool = False,
+    netunavail: tuple[str, str] | None = ("False", "RouteCreated"),
+    instance: int = 0,
+) -> dict[str, Any]:
     lab = {
         "kubernetes.azure.com/agentpool": pool,
         "kubernetes.azure.com/cluster": "MC_rg_aks_westeurope",
@@ -16,7 +24,9 @@ def node(name: str = "aks-nodepool1-12345678-vmss000000", ip: str = "10.224.0.4"
         "node.kubernetes.io/instance-type": "Standard_DS2_v2",
     }
     lab.update(labels or {})
-    conditions = [{"type": "Ready", "status": ready, "reason": "KubeletReady" if ready == "True" else "KubeletNotReady"}]
+    conditions = [
+        {"type": "Ready", "status": ready, "reason": "KubeletReady" if ready == "True" else "KubeletNotReady"}
+    ]
     if netunavail:
         conditions.append({"type": "NetworkUnavailable", "status": netunavail[0], "reason": netunavail[1]})
     spec: dict[str, Any] = {
@@ -41,15 +51,29 @@ def pod(name: str, node_name: str, app: str, ready: bool = True, ip: str = "10.2
     return {
         "metadata": {"namespace": "kube-system", "name": name, "labels": {"k8s-app": app}},
         "spec": {"nodeName": node_name},
-        "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "status": {
+            "phase": "Running",
+            "podIP": ip,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
     }
 
 
-def service(name: str, namespace: str = "default", type_: str = "ClusterIP", cluster_ip: str = "10.0.0.20", external: str | None = None) -> dict[str, Any]:
+def service(
+    name: str,
+    namespace: str = "default",
+    type_: str = "ClusterIP",
+    cluster_ip: str = "10.0.0.20",
+    external: str | None = None,
+) -> dict[str, Any]:
     status: dict[str, Any] = {"loadBalancer": {"ingress": [{"ip": external}]} if external else {}}
     return {
         "metadata": {"namespace": namespace, "name": name},
-        "spec": {"type": type_, "clusterIP": cluster_ip, "ports": [{"port": 53 if name == "kube-dns" else 443, "protocol": "UDP" if name == "kube-dns" else "TCP"}]},
+        "spec": {
+            "type": type_,
+            "clusterIP": cluster_ip,
+            "ports": [{"port": 53 if name == "kube-dns" else 443, "protocol": "UDP" if name == "kube-dns" else "TCP"}],
+        },
         "status": status,
     }
 

@@ -44,9 +44,10 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 CLONE_NEWNET = 0x40000000
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,8 +56,7 @@ T = TypeVar("T")
 D = "203.0.113.10"  # destination with :80 and :443
 E = "203.0.113.20"  # another destination with :443
 FRONTEND = "198.51.100.100"  # the load balancer's outbound frontend IP
-NODES = {"node1": ("192.0.2.2", "192.0.2.1", "192.0.2.0/28"),
-         "node2": ("192.0.2.18", "192.0.2.17", "192.0.2.16/28")}
+NODES = {"node1": ("192.0.2.2", "192.0.2.1", "192.0.2.0/28"), "node2": ("192.0.2.18", "192.0.2.17", "192.0.2.16/28")}
 SNAT_BASE = 1024
 HOST_LINK = ("198.18.0.1", "198.18.0.2")  # (this namespace, the router) with link_host()
 
@@ -135,7 +135,7 @@ class _Holder:
         self._thread = threading.Thread(target=self._run, name="netns-listeners", daemon=True)
         self.accepted = 0
 
-    def start(self) -> "_Holder":
+    def start(self) -> _Holder:
         self._thread.start()
         return self
 
@@ -207,7 +207,7 @@ class NetnsLab:
         return lo, lo + self.snat_ports - 1
 
     # --- lifecycle ----------------------------------------------------------------------
-    def start(self) -> "NetnsLab":
+    def start(self) -> NetnsLab:
         ok, why = available()
         if not ok:
             raise RuntimeError(f"network namespaces unavailable: {why}")
@@ -248,13 +248,21 @@ class NetnsLab:
         _run("ip", "-n", lb, "route", "add", "203.0.113.0/24", "via", "198.51.100.2")
         # forward; no per-destination ICMP rate limit (the route error limiter, global,
         # still allows a burst of about 5 then 1/s per node)
-        _run("ip", "netns", "exec", lb, "sysctl", "-qw", "net.ipv4.ip_forward=1",
-             "net.ipv4.icmp_ratelimit=0")
+        _run("ip", "netns", "exec", lb, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0")
         snat = "\n".join(
-            f"    ip saddr {NODES[n][0]} oifname \"wan0\" ip protocol tcp "
-            f"snat to {FRONTEND}:{lo}-{hi}"
-            for n in NODES for lo, hi in [self.snat_block(n)])
-        _run("ip", "netns", "exec", lb, "nft", "-f", "-", input=f"""
+            f'    ip saddr {NODES[n][0]} oifname "wan0" ip protocol tcp snat to {FRONTEND}:{lo}-{hi}'
+            for n in NODES
+            for lo, hi in [self.snat_block(n)]
+        )
+        _run(
+            "ip",
+            "netns",
+            "exec",
+            lb,
+            "nft",
+            "-f",
+            "-",
+            input=f"""
 table ip aksnet {{
   chain forward {{ type filter hook forward priority 0; policy accept; }}
   chain pre {{ type nat hook prerouting priority -100; policy accept; }}
@@ -262,7 +270,8 @@ table ip aksnet {{
 {snat}
   }}
 }}
-""")
+""",
+        )
 
         def listen() -> list[socket.socket]:
             out = []
@@ -287,7 +296,7 @@ table ip aksnet {{
             _run("ip", "netns", "del", name, check=False)
         self._created.clear()
 
-    def __enter__(self) -> "NetnsLab":
+    def __enter__(self) -> NetnsLab:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -332,10 +341,12 @@ table ip aksnet {{
 
     def reject(self, dst: str = D, port: int = 443, how: str = "tcp-reset") -> None:
         """Reject new connections to dst:port: tcp-reset | icmp-port | icmp-host | icmp-admin."""
-        action = {"tcp-reset": "reject with tcp reset",
-                  "icmp-port": "reject with icmp type port-unreachable",
-                  "icmp-host": "reject with icmp type host-unreachable",
-                  "icmp-admin": "reject with icmp type admin-prohibited"}[how]
+        action = {
+            "tcp-reset": "reject with tcp reset",
+            "icmp-port": "reject with icmp type port-unreachable",
+            "icmp-host": "reject with icmp type host-unreachable",
+            "icmp-admin": "reject with icmp type admin-prohibited",
+        }[how]
         self._nft(f"add rule ip aksnet forward ip daddr {dst} tcp dport {port} ct state new {action}")
 
     def _nft(self, rule: str) -> None:
@@ -381,13 +392,25 @@ table ip aksnet {{
             return -1
 
     # --- probing from a node ---------------------------------------------------------------
-    def probe(self, node: str, targets: Iterable[str], *, mode: str = "auto",
-              timeout: float = 1.5) -> list[dict]:
+    def probe(self, node: str, targets: Iterable[str], *, mode: str = "auto", timeout: float = 1.5) -> list[dict]:
         """Run `python -m probes.egress.probe` inside `node`'s namespace; one dict per target."""
-        argv = ["ip", "netns", "exec", self.ns(node), sys.executable, "-m", "probes.egress.probe",
-                "--mode", mode, "--timeout", str(timeout), "--vantage", f"node/{node}", *targets]
-        r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT,
-                           timeout=30 + 3 * timeout)
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            self.ns(node),
+            sys.executable,
+            "-m",
+            "probes.egress.probe",
+            "--mode",
+            mode,
+            "--timeout",
+            str(timeout),
+            "--vantage",
+            f"node/{node}",
+            *targets,
+        ]
+        r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=30 + 3 * timeout)
         if r.returncode != 0:
             raise RuntimeError(f"probe in {node} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
         return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]

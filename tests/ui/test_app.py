@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from rich.text import Text
-
-from probes.kube.model import SourceState, SourceStatus
 from probes.engine.store import Store
+from probes.kube.model import SourceState, SourceStatus
 from probes.kube.topology import parse_node
 from tests.support.kubejson import fill_store, node, small_cluster
 from tui.app import AksnetTopApp
@@ -58,11 +56,21 @@ async def test_node_appears_and_changes_live_without_keypress():
     app = AksnetTopApp(store, refresh_interval=0.1)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        new = parse_node(node(name="aks-userpool-12345678-vmss000009", ip="10.224.0.20", cidr="10.244.20.0/24", pool="userpool"))
+        new = parse_node(
+            node(name="aks-userpool-12345678-vmss000009", ip="10.224.0.20", cidr="10.244.20.0/24", pool="userpool")
+        )
         store.upsert("nodes", new.name, new)
         await pilot.pause(0.4)
         assert new.name in nodes_shown(app)
-        down = parse_node(node(name="aks-userpool-12345678-vmss000009", ip="10.224.0.20", cidr="10.244.20.0/24", pool="userpool", ready="False"))
+        down = parse_node(
+            node(
+                name="aks-userpool-12345678-vmss000009",
+                ip="10.224.0.20",
+                cidr="10.244.20.0/24",
+                pool="userpool",
+                ready="False",
+            )
+        )
         store.upsert("nodes", new.name, down)
         await pilot.pause(0.4)
         assert "✖ aks-userpool-12345678-vmss000009 10.224.0.20 10.244.20.0/24 NotReady" in tree_text(app)
@@ -148,7 +156,15 @@ async def test_markup_in_node_name_is_shown_literally():
 async def test_forbidden_nodes_is_explained_in_place_and_app_keeps_running():
     store = Store()
     msg = 'nodes is forbidden: User "dev" cannot list resource "nodes" in API group "" at the cluster scope'
-    store.set_status(SourceStatus("kubernetes/nodes", SourceState.FORBIDDEN, "forbidden: cannot list/watch nodes at the cluster scope", msg, retry_at=None))
+    store.set_status(
+        SourceStatus(
+            "kubernetes/nodes",
+            SourceState.FORBIDDEN,
+            "forbidden: cannot list/watch nodes at the cluster scope",
+            msg,
+            retry_at=None,
+        )
+    )
     app = AksnetTopApp(store)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
@@ -161,7 +177,15 @@ async def test_forbidden_nodes_is_explained_in_place_and_app_keeps_running():
 
 async def test_unreachable_shows_next_retry():
     store = Store(clock=lambda: 50.0)
-    store.set_status(SourceStatus("kubernetes", SourceState.UNREACHABLE, "API server https://x:443 unreachable", "connection refused", retry_at=58.0))
+    store.set_status(
+        SourceStatus(
+            "kubernetes",
+            SourceState.UNREACHABLE,
+            "API server https://x:443 unreachable",
+            "connection refused",
+            retry_at=58.0,
+        )
+    )
     app = AksnetTopApp(store, clock=lambda: 50.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
@@ -171,7 +195,18 @@ async def test_unreachable_shows_next_retry():
 
 async def test_large_pool_loads_lazily():
     store = Store()
-    objs = {"nodes": [node(name=f"aks-big-1-vmss{i:06d}", ip=f"10.224.{i // 250}.{i % 250 + 4}", cidr=f"10.244.{i // 256}.0/24", pool="big", instance=i) for i in range(300)]}
+    objs = {
+        "nodes": [
+            node(
+                name=f"aks-big-1-vmss{i:06d}",
+                ip=f"10.224.{i // 250}.{i % 250 + 4}",
+                cidr=f"10.244.{i // 256}.0/24",
+                pool="big",
+                instance=i,
+            )
+            for i in range(300)
+        ]
+    }
     fill_store(store, objs)
     app = AksnetTopApp(store)
     async with app.run_test(size=(80, 24)) as pilot:

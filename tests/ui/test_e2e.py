@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from probes.config import KubeConfig
+from probes.engine.store import Store
 from probes.kube.source import KubeSource
 from probes.lab.serve import start_embedded
-from probes.engine.store import Store
 from tui.app import AksnetTopApp
 from tui.topology_pane import TopologyTree
 
@@ -56,6 +56,13 @@ async def test_command_palette_goes_to_a_node():
             await pilot.press(*target.internal_ip)
             await pilot.pause(0.5)
             await pilot.press("enter")
-            await wait_until(pilot, lambda: app.query_one(TopologyTree).cursor_ref is not None and getattr(app.query_one(TopologyTree).cursor_ref, "name", "") == target.name, 3)
+            await wait_until(
+                pilot,
+                lambda: (
+                    app.query_one(TopologyTree).cursor_ref is not None
+                    and getattr(app.query_one(TopologyTree).cursor_ref, "name", "") == target.name
+                ),
+                3,
+            )
     finally:
         lab.stop()

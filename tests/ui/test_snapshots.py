@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from probes.kube.model import SourceState, SourceStatus
 from probes.engine.store import Store
+from probes.kube.model import SourceState, SourceStatus
 from tests.ui.test_app import make_store
 from tui.app import AksnetTopApp
 
@@ -55,6 +55,13 @@ def test_snapshot_help(snap_compare):
 
 def test_snapshot_forbidden(snap_compare):
     store = Store(clock=lambda: 100.0)
-    store.set_status(SourceStatus("kubernetes/nodes", SourceState.FORBIDDEN, "forbidden: cannot list/watch nodes at the cluster scope",
-                                  'nodes is forbidden: User "dev@contoso.com" cannot list resource "nodes" in API group "" at the cluster scope', retry_at=110.0))
+    store.set_status(
+        SourceStatus(
+            "kubernetes/nodes",
+            SourceState.FORBIDDEN,
+            "forbidden: cannot list/watch nodes at the cluster scope",
+            'nodes is forbidden: User "dev@contoso.com" cannot list resource "nodes" in API group "" at the cluster scope',
+            retry_at=110.0,
+        )
+    )
     assert snap_compare(app_for(store), terminal_size=SIZE, run_before=_quiet)

@@ -9,8 +9,9 @@ from tui.format import agent_brief, agent_note
 class Reader:
     """The reader's read side (statuses, discovered, error, stale_after), as views use it."""
 
-    def __init__(self, statuses: dict[str, AgentStatus], discovered: bool = True, error: str = "",
-                 stale: float = 30.0) -> None:
+    def __init__(
+        self, statuses: dict[str, AgentStatus], discovered: bool = True, error: str = "", stale: float = 30.0
+    ) -> None:
         self._st, self.discovered, self.error, self._stale = statuses, discovered, error, stale
 
     def statuses(self) -> dict[str, AgentStatus]:
@@ -22,12 +23,14 @@ class Reader:
 
 def test_fresh_stale_failing_and_missing_agents() -> None:
     now = 1000.0
-    r = Reader({
-        "fresh": AgentStatus("fresh", "aksnet-top-agent-a", read_at=now - 12),
-        "stale": AgentStatus("stale", "aksnet-top-agent-b", read_at=now - 300),
-        "down": AgentStatus("down", "aksnet-top-agent-c", error="agent not reachable: 503 [bold]x[/]"),
-        "flaky": AgentStatus("flaky", "aksnet-top-agent-d", read_at=now - 5, error="no answer in time"),
-    })
+    r = Reader(
+        {
+            "fresh": AgentStatus("fresh", "aksnet-top-agent-a", read_at=now - 12),
+            "stale": AgentStatus("stale", "aksnet-top-agent-b", read_at=now - 300),
+            "down": AgentStatus("down", "aksnet-top-agent-c", error="agent not reachable: 503 [bold]x[/]"),
+            "flaky": AgentStatus("flaky", "aksnet-top-agent-d", read_at=now - 5, error="no answer in time"),
+        }
+    )
     assert agent_note(r, "fresh", now).plain == "agent read 12s ago"
     assert agent_note(r, "stale", now).plain == "agent read 5m ago (stale)"
     # external text is shown as text, never as markup

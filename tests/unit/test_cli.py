@@ -12,11 +12,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(args: list[str], tmp_path: Path, env_extra: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], tmp_path: Path, env_extra: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AKSNET_", "KUBECONFIG"))}
     env.update({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)})
     env.update(env_extra or {})
-    out = subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     assert "Traceback" not in out.stderr, out.stderr
     return out
 
@@ -35,7 +44,9 @@ def test_no_kubeconfig_suggests_demo(tmp_path):
 def test_unknown_context(tmp_path):
     from probes.lab.apiserver import LabApiServer
 
-    kc = LabApiServer("healthy", run_timeline=False).write_kubeconfig(str(tmp_path / "kc"))  # never started: only the file matters
+    kc = LabApiServer("healthy", run_timeline=False).write_kubeconfig(
+        str(tmp_path / "kc")
+    )  # never started: only the file matters
     out = run(["--kubeconfig", kc, "--context", "prod"], tmp_path)
     assert out.returncode == 3 and "context 'prod' not found" in out.stderr and "lab" in out.stderr
 
@@ -79,9 +90,19 @@ def test_config_prints_effective_values(tmp_path):
     assert "ui.refresh_interval = 0.5" in out.stdout and "AKSNET_KUBE_CONTEXT" in out.stdout
 
 
-@pytest.mark.parametrize("args", [["--bogus"], ["check", "--bogus"], ["lab", "--bogus"], ["config", "--bogus"],
-                                  ["agent", "manifest", "--bogus"], ["agent", "install"], ["agent", "nosuch"],
-                                  ["agent", "run", "--bogus"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--bogus"],
+        ["check", "--bogus"],
+        ["lab", "--bogus"],
+        ["config", "--bogus"],
+        ["agent", "manifest", "--bogus"],
+        ["agent", "install"],
+        ["agent", "nosuch"],
+        ["agent", "run", "--bogus"],
+    ],
+)
 def test_usage_errors_exit_4_in_every_command(tmp_path, args):
     out = run(args, tmp_path)
     assert out.returncode == 4, out.stderr
@@ -96,9 +117,19 @@ def test_bad_config_file_exits_4_in_config_and_check(tmp_path):
         assert out.returncode == 4 and "unknown key kube.contex" in out.stderr, args
 
 
-@pytest.mark.parametrize("args", [["--help"], ["check", "--help"], ["lab", "--help"], ["config", "--help"],
-                                  ["agent", "--help"], ["agent", "manifest", "--help"], ["agent", "install", "--help"],
-                                  ["agent", "uninstall", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["check", "--help"],
+        ["lab", "--help"],
+        ["config", "--help"],
+        ["agent", "--help"],
+        ["agent", "manifest", "--help"],
+        ["agent", "install", "--help"],
+        ["agent", "uninstall", "--help"],
+    ],
+)
 def test_every_help_documents_the_exit_codes(tmp_path, args):
     out = run(args, tmp_path)
     assert out.returncode == 0

@@ -114,13 +114,17 @@ def test_bad_files_are_one_line_errors(tmp_path, data, needle):
 
 def test_text_is_read_as_a_person_writes_it(tmp_path):
     p = write(tmp_path, "[kube]\npage_size = ' 42 '\n[egress]\nmode = ' SYN '\n")
-    cfg = config.load(path=p, env={"AKSNET_DNS_AZURE_DNS": "On", "AKSNET_EGRESS_TARGETS": " a.example:1 ,, b.example:2"})
+    cfg = config.load(
+        path=p, env={"AKSNET_DNS_AZURE_DNS": "On", "AKSNET_EGRESS_TARGETS": " a.example:1 ,, b.example:2"}
+    )
     assert (cfg.kube.page_size, cfg.egress.mode, cfg.dns.azure_dns) == (42, "syn", True)
     assert cfg.egress.targets == ("a.example:1", "b.example:2")
     assert "environment: agents.budget must be a number of requests per second from 0.1 to 100, got 'inf'" in (
-        _one_line_error(p, env={"AKSNET_AGENTS_BUDGET": "inf"}))
+        _one_line_error(p, env={"AKSNET_AGENTS_BUDGET": "inf"})
+    )
     assert _one_line_error(p, flags={"kube": {"page_size": "9x"}}) == (
-        "command line: kube.page_size must be an integer, got '9x'")
+        "command line: kube.page_size must be an integer, got '9x'"
+    )
 
 
 def test_environment_bytes_that_are_not_utf8(tmp_path):
@@ -137,9 +141,13 @@ def test_a_bad_layer_fails_even_when_a_later_one_overrides_the_key(tmp_path):
 
 _KEYS = [k for k, _, _ in config.describe()]
 _toml_values = st.one_of(
-    st.integers(), st.floats(), st.booleans(), st.text(max_size=30),
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.text(max_size=30),
     st.lists(st.one_of(st.text(max_size=20), st.integers()), max_size=4),
-    st.sampled_from(["inf", "nan", "-0", " 1 ", "yes", "2.5", "1e400", "[::1]:53", "a=b", "x:0", ""]))
+    st.sampled_from(["inf", "nan", "-0", " 1 ", "yes", "2.5", "1e400", "[::1]:53", "a=b", "x:0", ""]),
+)
 
 
 def _toml_literal(v) -> str:  # type: ignore[no-untyped-def]
@@ -164,7 +172,9 @@ def _only_config_errors(**kw) -> None:  # type: ignore[no-untyped-def]
         assert len(str(e).splitlines()) == 1, str(e)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=300))
 def test_fuzz_file_bytes(tmp_path, data):
     p = tmp_path / "config.toml"
@@ -172,7 +182,9 @@ def test_fuzz_file_bytes(tmp_path, data):
     _only_config_errors(path=p, env={})
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(st.text(alphabet=string.printable + "[]=\"'.ü\u2028\x85", max_size=200))
 def test_fuzz_file_text(tmp_path, text):
     p = tmp_path / "config.toml"
@@ -180,15 +192,18 @@ def test_fuzz_file_text(tmp_path, text):
     _only_config_errors(path=p, env={})
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.tuples(st.sampled_from(_KEYS + ["kube.nope", "nope.x"]), _toml_values), min_size=1, max_size=4))
 def test_fuzz_typed_values_in_every_key(tmp_path, pairs):
     by_section: dict[str, dict[str, object]] = {}
     for key, value in pairs:
         sec, name = key.split(".")
         by_section.setdefault(sec, {})[name] = value
-    text = "".join(f"[{sec}]\n" + "".join(f"{k} = {_toml_literal(v)}\n" for k, v in kv.items())
-                   for sec, kv in by_section.items())
+    text = "".join(
+        f"[{sec}]\n" + "".join(f"{k} = {_toml_literal(v)}\n" for k, v in kv.items()) for sec, kv in by_section.items()
+    )
     p = tmp_path / "config.toml"
     p.write_text(text, encoding="utf-8")
     _only_config_errors(path=p, env={})
@@ -196,7 +211,12 @@ def test_fuzz_typed_values_in_every_key(tmp_path, pairs):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(["AKSNET_" + k.upper().replace(".", "_") for k in _KEYS] + ["AKSNET_X", "AKSNET_KUBE_"]),
-                       st.text(alphabet=string.printable + "\u00fc\x00\udcff\ud800", max_size=40), max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["AKSNET_" + k.upper().replace(".", "_") for k in _KEYS] + ["AKSNET_X", "AKSNET_KUBE_"]),
+        st.text(alphabet=string.printable + "\u00fc\x00\udcff\ud800", max_size=40),
+        max_size=4,
+    )
+)
 def test_fuzz_environment(env):
     _only_config_errors(env={"XDG_CONFIG_HOME": "/nonexistent", **env})

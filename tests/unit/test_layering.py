@@ -35,9 +35,11 @@ def test_no_import_cycles():
 
     graph = grimp.build_graph("probes", "tui", cache_dir=None)  # a cache can outlive a change
     cycles = sorted(
-        {tuple(sorted((m, other)))
-         for m in graph.modules
-         for other in graph.find_modules_directly_imported_by(m)
-         if other != m and graph.chain_exists(importer=other, imported=m)}
+        {
+            tuple(sorted((m, other)))
+            for m in graph.modules
+            for other in graph.find_modules_directly_imported_by(m)
+            if other != m and graph.chain_exists(importer=other, imported=m)
+        }
     )
     assert cycles == [], f"import cycles: {cycles}"

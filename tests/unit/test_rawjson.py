@@ -7,7 +7,10 @@ from hypothesis import strategies as st
 from probes.kube.rawjson import drop_images, loads_list
 from tests.support.kubejson import node
 
-names = st.lists(st.text(alphabet=st.characters(blacklist_characters='"\\{}[]', min_codepoint=32, max_codepoint=0x2FF), max_size=30), max_size=4)
+names = st.lists(
+    st.text(alphabet=st.characters(blacklist_characters='"\\{}[]', min_codepoint=32, max_codepoint=0x2FF), max_size=30),
+    max_size=4,
+)
 images = st.lists(st.builds(lambda n, s: {"names": n, "sizeBytes": s}, names, st.integers(0, 10**10)), max_size=8)
 
 
@@ -42,6 +45,11 @@ def test_unexpected_shape_falls_back_to_full_decode():
 def test_peek_continue_reads_the_list_head():
     from probes.kube.rawjson import peek_continue
 
-    assert peek_continue(b'{"kind":"NodeList","metadata":{"resourceVersion":"9","continue":"abc="},"items":[]}') == "abc="
-    assert peek_continue(b'{"kind":"NodeList","metadata":{"resourceVersion":"9"},"items":[{"metadata":{"continue":"x"}}]}') == ""
+    assert (
+        peek_continue(b'{"kind":"NodeList","metadata":{"resourceVersion":"9","continue":"abc="},"items":[]}') == "abc="
+    )
+    assert (
+        peek_continue(b'{"kind":"NodeList","metadata":{"resourceVersion":"9"},"items":[{"metadata":{"continue":"x"}}]}')
+        == ""
+    )
     assert peek_continue(b'{"items":[],"metadata":{"continue":"abc"}}') is None  # unknown shape: wait for the decode

@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -20,13 +21,35 @@ from ..egressspec import parse_egress_section
 from ..routespec import build_routes_section
 from ..schemabase import UNSET, show
 from .model import (
-    ALL_ACTIONS, DATAPLANES, PLUGINS, ClusterSpec, CoreDNSSpec, EventSpec, NodeOverride, PoolSpec, PortSpec,
-    Scenario, ScenarioError, ServiceSpec, TimedEvent, parse_duration,
+    ALL_ACTIONS,
+    DATAPLANES,
+    PLUGINS,
+    ClusterSpec,
+    CoreDNSSpec,
+    EventSpec,
+    NodeOverride,
+    PoolSpec,
+    PortSpec,
+    Scenario,
+    ScenarioError,
+    ServiceSpec,
+    TimedEvent,
+    parse_duration,
 )
 from .scaling import generator_notes, scale_document
 from .schema import (
-    ClusterDoc, CoreDNSDoc, NodeAddDoc, NodeNotReadyDoc, NodeOverrideDoc, PodEventDoc, PoolDoc, ScenarioDoc,
-    ServiceDoc, ServiceExternalIPDoc, TimelineEventDoc, decode,
+    ClusterDoc,
+    CoreDNSDoc,
+    NodeAddDoc,
+    NodeNotReadyDoc,
+    NodeOverrideDoc,
+    PodEventDoc,
+    PoolDoc,
+    ScenarioDoc,
+    ServiceDoc,
+    ServiceExternalIPDoc,
+    TimelineEventDoc,
+    decode,
 )
 
 __all__ = ["SECTIONS", "builtin_names", "load_scenario", "parse_scenario"]
@@ -91,6 +114,7 @@ def _str_map(m: dict[str, Any]) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- sections
 
+
 def _cluster(d: ClusterDoc, w: _Where) -> ClusterSpec:
     name = w.text(d.name, "name", r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}")
     rg = w.text(d.resource_group, "resourceGroup", r"[\w.()-]{1,90}")
@@ -125,8 +149,9 @@ def _cluster(d: ClusterDoc, w: _Where) -> ClusterSpec:
         subscription_id=w.text(d.subscription_id, "subscriptionId", r"[0-9a-fA-F-]{36}"),
         resource_group=rg,
         location=location,
-        node_resource_group=(f"MC_{rg}_{name}_{location}" if d.node_resource_group is UNSET
-                             else str(d.node_resource_group)),
+        node_resource_group=(
+            f"MC_{rg}_{name}_{location}" if d.node_resource_group is UNSET else str(d.node_resource_group)
+        ),
         kubernetes_version=w.text(d.kubernetes_version, "kubernetesVersion", r"\d+\.\d+\.\d+"),
         network_plugin=plugin,
         network_dataplane=dataplane,
@@ -154,8 +179,9 @@ def _pool(d: PoolDoc, w: _Where) -> PoolSpec:
         zones=tuple(str(z) for z in d.zones),
         max_pods=d.max_pods,
         os_sku=w.choice(d.os_sku, "osSku", ("Ubuntu", "AzureLinux")),
-        kubelet_version=(None if d.kubelet_version is UNSET
-                         else w.text(d.kubelet_version, "kubeletVersion", r"\d+\.\d+\.\d+")),
+        kubelet_version=(
+            None if d.kubelet_version is UNSET else w.text(d.kubelet_version, "kubeletVersion", r"\d+\.\d+\.\d+")
+        ),
     )
 
 
@@ -201,13 +227,15 @@ def _service(d: ServiceDoc, w: _Where, cluster: ClusterSpec) -> ServiceSpec:
     ports = []
     for i, p in enumerate(d.ports):
         pw = _Where(w.file, f"{w.path}.ports[{i}]")
-        ports.append(PortSpec(
-            port=p.port,
-            protocol=pw.choice(p.protocol, "protocol", ("TCP", "UDP", "SCTP")),
-            target_port=None if p.target_port is UNSET else p.target_port,
-            name=None if p.name is UNSET else pw.text(p.name, "name", _DNS1123),
-            node_port=None if p.node_port is UNSET else p.node_port,
-        ))
+        ports.append(
+            PortSpec(
+                port=p.port,
+                protocol=pw.choice(p.protocol, "protocol", ("TCP", "UDP", "SCTP")),
+                target_port=None if p.target_port is UNSET else p.target_port,
+                name=None if p.name is UNSET else pw.text(p.name, "name", _DNS1123),
+                node_port=None if p.node_port is UNSET else p.node_port,
+            )
+        )
     if not ports:
         raise w.error("a service needs at least one port", "ports")
     stype = w.choice(d.type, "type", ("ClusterIP", "LoadBalancer", "NodePort"))
@@ -228,9 +256,15 @@ def _service(d: ServiceDoc, w: _Where, cluster: ClusterSpec) -> ServiceSpec:
     events = []
     for i, e in enumerate(d.events):
         ew = _Where(w.file, f"{w.path}.events[{i}]")
-        events.append(EventSpec(reason=str(e.reason), message=str(e.message),
-                                type=ew.choice(e.type, "type", ("Normal", "Warning")),
-                                count=e.count, component=str(e.component)))
+        events.append(
+            EventSpec(
+                reason=str(e.reason),
+                message=str(e.message),
+                type=ew.choice(e.type, "type", ("Normal", "Warning")),
+                count=e.count,
+                component=str(e.component),
+            )
+        )
     return ServiceSpec(
         namespace=w.text(d.namespace, "namespace", _DNS1123),
         name=w.text(d.name, "name", _DNS1123),
@@ -279,7 +313,7 @@ def _event(d: TimelineEventDoc, w: _Where, pool_names: set[str]) -> TimedEvent:
         for key in ("node", "index"):
             if key not in allowed and getattr(d, key) is not UNSET:
                 raise w.error(f"unknown key (allowed: {', '.join(sorted(allowed))})", key)
-    else:     # a node event
+    else:  # a node event
         kw["node"] = w.node_ref(d.node, "node")  # type: ignore[attr-defined]
         if isinstance(d, NodeNotReadyDoc):
             kw["reason"] = None if d.reason is UNSET else str(d.reason)
@@ -311,6 +345,7 @@ def _plain(parse: Callable[[Any, str], Any], data: Any, file: str) -> Any:
 
 # --------------------------------------------------------------------------- the file
 
+
 def parse_scenario(data: Any, source: str = "<scenario>", name: str | None = None) -> Scenario:
     """Validate a decoded YAML document. ``source`` is the file name used in messages."""
     doc: ScenarioDoc = decode(data, source)
@@ -331,13 +366,18 @@ def parse_scenario(data: Any, source: str = "<scenario>", name: str | None = Non
     services = tuple(_service(s, _Where(source, f"services[{i}]"), cluster) for i, s in enumerate(doc.services))
     keys = set()
     for i, s in enumerate(services):
-        if (s.namespace, s.name) in keys or (s.namespace, s.name) in (("default", "kubernetes"),
-                                                                       ("kube-system", "kube-dns"),
-                                                                       ("kube-system", "metrics-server")):
+        if (s.namespace, s.name) in keys or (s.namespace, s.name) in (
+            ("default", "kubernetes"),
+            ("kube-system", "kube-dns"),
+            ("kube-system", "metrics-server"),
+        ):
             raise ScenarioError(f"{source}: services[{i}].name: duplicate service {s.namespace}/{s.name}")
         keys.add((s.namespace, s.name))
-    timeline = tuple(sorted((_event(e, _Where(source, f"timeline[{i}]"), seen) for i, e in enumerate(doc.timeline)),
-                            key=lambda e: e.at))
+    timeline = tuple(
+        sorted(
+            (_event(e, _Where(source, f"timeline[{i}]"), seen) for i, e in enumerate(doc.timeline)), key=lambda e: e.at
+        )
+    )
     extra = {}
     for k, build in SECTIONS.items():
         section = getattr(doc, k, UNSET)
@@ -345,8 +385,15 @@ def parse_scenario(data: Any, source: str = "<scenario>", name: str | None = Non
             extra[k] = build(section, source)
     sc = Scenario(
         name=name or (os.path.splitext(os.path.basename(source))[0] if doc.name is UNSET else str(doc.name)),
-        source=source, cluster=cluster, pools=pools, overrides=overrides, coredns=coredns,
-        services=services, timeline=timeline, description=str(doc.description), extra=extra,
+        source=source,
+        cluster=cluster,
+        pools=pools,
+        overrides=overrides,
+        coredns=coredns,
+        services=services,
+        timeline=timeline,
+        description=str(doc.description),
+        extra=extra,
         notes=generator_notes(data, cluster.network_plugin, sum(p.count for p in pools)),
     )
     sc.nodes()  # validates overrides and address room now, with the file name
@@ -366,8 +413,10 @@ def _read_source(name_or_path: str) -> tuple[str, str, str]:
         if res.is_file():
             return res.read_text("utf-8"), f"{name_or_path}.yaml", name_or_path
         if not os.path.exists(name_or_path):
-            raise ScenarioError(f"unknown scenario {name_or_path!r}: built-ins are "
-                                f"{', '.join(builtin_names())}, or give a path to a .yaml file")
+            raise ScenarioError(
+                f"unknown scenario {name_or_path!r}: built-ins are "
+                f"{', '.join(builtin_names())}, or give a path to a .yaml file"
+            )
     try:
         with open(name_or_path, encoding="utf-8") as f:
             text = f.read()

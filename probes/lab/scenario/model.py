@@ -16,9 +16,26 @@ from typing import Any
 from ..schemabase import ScenarioError, parse_duration, show
 
 __all__ = [
-    "ALL_ACTIONS", "DATAPLANES", "NODE_ACTIONS", "PLUGINS", "ClusterSpec", "CoreDNSSpec", "EventSpec", "NodeOverride",
-    "NodeSpec", "PoolSpec", "PortSpec", "Scenario", "ScenarioError", "ServiceSpec", "TimedEvent", "base36", "ntoa",
-    "parse_duration", "resolve_node_ref", "show",
+    "ALL_ACTIONS",
+    "DATAPLANES",
+    "NODE_ACTIONS",
+    "PLUGINS",
+    "ClusterSpec",
+    "CoreDNSSpec",
+    "EventSpec",
+    "NodeOverride",
+    "NodeSpec",
+    "PoolSpec",
+    "PortSpec",
+    "Scenario",
+    "ScenarioError",
+    "ServiceSpec",
+    "TimedEvent",
+    "base36",
+    "ntoa",
+    "parse_duration",
+    "resolve_node_ref",
+    "show",
 ]
 
 
@@ -64,7 +81,7 @@ class NodeOverride:
     """Per-node state. ``ref`` is an int (index over all nodes), 'pool/N' or a node name."""
 
     ref: int | str
-    ready: str = "True"            # True | False | Unknown
+    ready: str = "True"  # True | False | Unknown
     reason: str | None = None
     message: str | None = None
     cordoned: bool = False
@@ -105,7 +122,7 @@ class ServiceSpec:
     ports: tuple[PortSpec, ...]
     selector: dict[str, str]
     cluster_ip: ipaddress.IPv4Address | None
-    external_ip: str | None            # None = pending (LoadBalancer only)
+    external_ip: str | None  # None = pending (LoadBalancer only)
     internal: bool
     labels: dict[str, str]
     annotations: dict[str, str]
@@ -115,8 +132,15 @@ class ServiceSpec:
 _DNS1123 = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 
 
-NODE_ACTIONS = ("node-remove", "node-ready", "node-notready", "node-cordon", "node-uncordon",
-                "node-route-missing", "node-route-created")
+NODE_ACTIONS = (
+    "node-remove",
+    "node-ready",
+    "node-notready",
+    "node-cordon",
+    "node-uncordon",
+    "node-route-missing",
+    "node-route-created",
+)
 ALL_ACTIONS = ("node-add", *NODE_ACTIONS, "pod-ready", "pod-notready", "service-external-ip")
 
 
@@ -129,13 +153,14 @@ class TimedEvent:
     ready: bool = True
     reason: str | None = None
     message: str | None = None
-    pod: str | None = None            # node-local-dns | coredns | a pod name
-    index: int | None = None          # coredns replica index
-    service: str | None = None        # namespace/name
-    ip: str | None = None             # service-external-ip; null = back to pending
+    pod: str | None = None  # node-local-dns | coredns | a pod name
+    index: int | None = None  # coredns replica index
+    service: str | None = None  # namespace/name
+    ip: str | None = None  # service-external-ip; null = back to pending
 
 
 # --------------------------------------------------------------------------- nodes
+
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
@@ -143,17 +168,17 @@ class NodeSpec:
 
     name: str
     pool: str
-    instance: int            # VMSS instance id
+    instance: int  # VMSS instance id
     ip: str
     pod_cidr: str | None
-    zone: str                # "westeurope-1" or "0"
+    zone: str  # "westeurope-1" or "0"
     override: NodeOverride | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    name: str                 # file stem, e.g. "healthy"
-    source: str               # file name used in messages
+    name: str  # file stem, e.g. "healthy"
+    source: str  # file name used in messages
     cluster: ClusterSpec
     pools: tuple[PoolSpec, ...]
     overrides: tuple[NodeOverride, ...]
@@ -176,8 +201,9 @@ class Scenario:
 
     def vmss_id(self, pool: str) -> str:
         """The 8-digit number in AKS VMSS names: stable per cluster and pool."""
-        h = hashlib.sha256(f"{self.cluster.subscription_id}/{self.cluster.resource_group}/"
-                           f"{self.cluster.name}/{pool}".encode()).digest()
+        h = hashlib.sha256(
+            f"{self.cluster.subscription_id}/{self.cluster.resource_group}/{self.cluster.name}/{pool}".encode()
+        ).digest()
         return f"{int.from_bytes(h[:8], 'big') % 100_000_000:08d}"
 
     def node_name(self, pool: str, instance: int) -> str:
@@ -197,8 +223,10 @@ class Scenario:
         pod_slots = (2 ** (24 - c.pod_cidr.prefixlen)) if c.pod_cidr is not None else 0
         total = self.node_count
         if c.pod_cidr is not None and total > pod_slots:
-            raise ScenarioError(f"{self.source}: cluster.podCidr: {c.pod_cidr} holds {pod_slots} node "
-                                f"/24 ranges, the pools need {total}")
+            raise ScenarioError(
+                f"{self.source}: cluster.podCidr: {c.pod_cidr} holds {pod_slots} node "
+                f"/24 ranges, the pools need {total}"
+            )
         i = 0
         for p in self.pools:
             vid = self.vmss_id(p.name)
@@ -206,15 +234,21 @@ class Scenario:
             prefix = f"aks-{p.name}-{vid}-vmss"
             for n in range(p.count):
                 if ip + stride - 1 > last_ip:
-                    raise ScenarioError(f"{self.source}: cluster.subnetCidr: {c.subnet_cidr} has no room "
-                                        f"for node {i + 1} of {total} ({stride} addresses each)")
+                    raise ScenarioError(
+                        f"{self.source}: cluster.subnetCidr: {c.subnet_cidr} has no room "
+                        f"for node {i + 1} of {total} ({stride} addresses each)"
+                    )
                 zone = f"{c.location}-{p.zones[n % len(p.zones)]}" if p.zones else "0"
-                out.append(NodeSpec(
-                    name=prefix + base36(n, 6), pool=p.name, instance=n,
-                    ip=ntoa(ip),
-                    pod_cidr=f"{ntoa(pod_base + (i << 8))}/24" if pod_slots else None,
-                    zone=zone,
-                ))
+                out.append(
+                    NodeSpec(
+                        name=prefix + base36(n, 6),
+                        pool=p.name,
+                        instance=n,
+                        ip=ntoa(ip),
+                        pod_cidr=f"{ntoa(pod_base + (i << 8))}/24" if pod_slots else None,
+                        zone=zone,
+                    )
+                )
                 ip += stride
                 i += 1
         return _apply_overrides(self, out)

@@ -35,8 +35,9 @@ def scale_document(data: Any, total: int) -> Any:
         counts[i] = sys_total // len(system) + (1 if k < sys_total % len(system) else 0)
     rest = total - sys_total
     if user:
-        weights = [max(1, p.get("count", 1) if isinstance(p.get("count"), int) else 1) for p in
-                   (pools[i] for i in user)]
+        weights = [
+            max(1, p.get("count", 1) if isinstance(p.get("count"), int) else 1) for p in (pools[i] for i in user)
+        ]
         wsum = sum(weights)
         alloc = [rest * w // wsum for w in weights]
         for k in range(rest - sum(alloc)):
@@ -58,8 +59,7 @@ def scale_document(data: Any, total: int) -> Any:
             if widened != cur:
                 cl["podCidr"] = widened
                 notes.append(f"podCidr widened {cur} -> {widened} for {total} nodes")
-        max_pods = max((p.get("maxPods", 110) for p in pools if isinstance(p.get("maxPods", 110), int)),
-                       default=110)
+        max_pods = max((p.get("maxPods", 110) for p in pools if isinstance(p.get("maxPods", 110), int)), default=110)
         per_node = max_pods + 1 if plugin == "azure" else 1
         need = total * per_node + 5
         want = 32 - max(0, (need - 1).bit_length())
@@ -83,8 +83,10 @@ def scale_document(data: Any, total: int) -> Any:
                 ports //= 2
             ips = max(1, -(-ports * (total + total // 10 + 1) // 64000))
             doc["azure"] = {"allocatedOutboundPorts": ports, "outboundIPs": min(ips, 16)}
-            notes.append(f"azure: allocatedOutboundPorts {ports} with {min(ips, 16)} outbound IPs "
-                         f"for {total} nodes (the default tier would leave fewer ports a node)")
+            notes.append(
+                f"azure: allocatedOutboundPorts {ports} with {min(ips, 16)} outbound IPs "
+                f"for {total} nodes (the default tier would leave fewer ports a node)"
+            )
         if notes:
             doc["_notes"] = notes
     return NotesDoc(doc)
@@ -93,8 +95,10 @@ def scale_document(data: Any, total: int) -> Any:
 def generator_notes(data: Any, network_plugin: str, total: int) -> tuple[str, ...]:
     notes = list(getattr(data, "notes", ()))
     if network_plugin == "kubenet" and total > 400:
-        notes.append(f"{total} nodes with kubenet: AKS stops at 400 (one route per node, "
-                     "400 routes per route table); the lab generates them anyway")
+        notes.append(
+            f"{total} nodes with kubenet: AKS stops at 400 (one route per node, "
+            "400 routes per route table); the lab generates them anyway"
+        )
     return tuple(notes)
 
 

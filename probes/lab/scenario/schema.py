@@ -24,7 +24,7 @@ from .model import DATAPLANES, NODE_ACTIONS, PLUGINS, ScenarioError
 __all__ = ["ScenarioDoc", "decode", "json_schema", "SECTION_NAMES"]
 
 # numbers are taken as their text (a name like 1234, a version written 1.30.6 stays a string)
-Text = Union[str, int, float]
+Text = Union[str, int, float]  # noqa: UP007 - a runtime alias msgspec reads
 
 
 Str = Annotated[Text, M("a string")]
@@ -35,18 +35,28 @@ def one_of(choices: tuple[str, ...], description: str | None = None) -> msgspec.
     return M(f"one of {', '.join(choices)}", description=description, extra_json_schema={"enum": list(choices)})
 
 
-Duration = Annotated[Union[str, int, float], M("a duration like 30s, 5m, 2h or 3d", description="30s, 5m, 1h30m, 2d or a number of seconds")]
+Duration = Annotated[
+    str | int | float, M("a duration like 30s, 5m, 2h or 3d", description="30s, 5m, 1h30m, 2d or a number of seconds")
+]
 Cidr = Annotated[str, M("an IPv4 CIDR like 10.244.0.0/16", description="an IPv4 CIDR, strict: 10.244.0.0/16")]
 IPv4 = Annotated[str, M("an IPv4 address")]
-NodeRef = Annotated[Union[int, str], M("a node index, 'pool/N' or a node name", description="an index over all nodes, 'pool/N' (VMSS instance N) or a node name")]
-StrMap = Annotated[dict[str, Annotated[Union[str, int, float, bool], M("a string")]], M("a mapping of strings")]
+NodeRef = Annotated[
+    int | str,
+    M(
+        "a node index, 'pool/N' or a node name",
+        description="an index over all nodes, 'pool/N' (VMSS instance N) or a node name",
+    ),
+]
+StrMap = Annotated[dict[str, Annotated[str | int | float | bool, M("a string")]], M("a mapping of strings")]
 
 
-def count(min: int = 0, max: int | None = None, what: str | None = None,
-          description: str | None = None) -> msgspec.Meta:
+def count(
+    min: int = 0, max: int | None = None, what: str | None = None, description: str | None = None
+) -> msgspec.Meta:
     """An integer from ``min`` (to ``max``), said the way the loader always said it."""
-    desc = what or ("a positive integer" if min == 1 else
-                    "a non-negative integer" if min == 0 else f"an integer >= {min}")
+    desc = what or (
+        "a positive integer" if min == 1 else "a non-negative integer" if min == 0 else f"an integer >= {min}"
+    )
     if max is not None:
         desc += f" <= {max}"
     return M(desc, description=description, ge=min, le=max)
@@ -57,20 +67,36 @@ class ClusterDoc(Doc, rename="camel", kw_only=True):
     resource_group: Str
     subscription_id: Str = "00000000-0000-0000-0000-000000000000"
     location: Str = "westeurope"
-    node_resource_group: Annotated[Text, M("a string", description="default MC_<resourceGroup>_<name>_<location>")] | UnsetType = UNSET
+    node_resource_group: (
+        Annotated[Text, M("a string", description="default MC_<resourceGroup>_<name>_<location>")] | UnsetType
+    ) = UNSET
     kubernetes_version: Str = "1.30.6"
     network_plugin: Annotated[str, one_of(PLUGINS)] = "kubenet"
     network_dataplane: Annotated[str, one_of(DATAPLANES, "cilium needs networkPlugin azure or azure-overlay")] = "azure"
     vnet_cidr: Cidr = "10.224.0.0/12"
-    subnet_cidr: Annotated[str, M("an IPv4 CIDR like 10.244.0.0/16", description="the node subnet, inside vnetCidr")] \
-        = "10.224.0.0/16"
-    pod_cidr: Annotated[str, M("an IPv4 CIDR like 10.244.0.0/16", description="kubenet and azure-overlay (default 10.244.0.0/16); absent for azure")] | UnsetType = UNSET
+    subnet_cidr: Annotated[
+        str, M("an IPv4 CIDR like 10.244.0.0/16", description="the node subnet, inside vnetCidr")
+    ] = "10.224.0.0/16"
+    pod_cidr: (
+        Annotated[
+            str,
+            M(
+                "an IPv4 CIDR like 10.244.0.0/16",
+                description="kubenet and azure-overlay (default 10.244.0.0/16); absent for azure",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     service_cidr: Cidr = "10.0.0.0/16"
-    dns_service_ip: Annotated[str, M("an IPv4 address", description="inside serviceCidr (default: .10 of it)")] | UnsetType = msgspec.field(default=UNSET, name="dnsServiceIP")
-    node_local_dns: Annotated[bool, M("true or false", description="the upstream node-local-dns DaemonSet")] \
-        = msgspec.field(default=False, name="nodeLocalDNS")
-    local_dns: Annotated[bool, M("true or false", description="AKS managed LocalDNS")] \
-        = msgspec.field(default=False, name="localDNS")
+    dns_service_ip: (
+        Annotated[str, M("an IPv4 address", description="inside serviceCidr (default: .10 of it)")] | UnsetType
+    ) = msgspec.field(default=UNSET, name="dnsServiceIP")
+    node_local_dns: Annotated[bool, M("true or false", description="the upstream node-local-dns DaemonSet")] = (
+        msgspec.field(default=False, name="nodeLocalDNS")
+    )
+    local_dns: Annotated[bool, M("true or false", description="AKS managed LocalDNS")] = msgspec.field(
+        default=False, name="localDNS"
+    )
     node_image_version: Str = "AKSUbuntu-2204gen2containerd-202501.12.0"
     age: Duration = "30d"
 
@@ -79,8 +105,12 @@ class PoolDoc(Doc, rename="camel", kw_only=True):
     name: Annotated[Text, M("a string", description="[a-z][a-z0-9]{0,11}, unique")]
     mode: Annotated[str, one_of(("System", "User"))] = "User"
     count: Annotated[int, count(what="a non-negative integer")]
-    vm_size: Annotated[Text, M("a string", description="capacity from a small table; unknown sizes: vCPUs from the name")] = "Standard_DS2_v2"
-    zones: Annotated[list[Union[int, str]], M("a list of zones from 1, 2, 3", description="nodes spread round-robin; [] = non-zonal")] = []
+    vm_size: Annotated[
+        Text, M("a string", description="capacity from a small table; unknown sizes: vCPUs from the name")
+    ] = "Standard_DS2_v2"
+    zones: Annotated[
+        list[int | str], M("a list of zones from 1, 2, 3", description="nodes spread round-robin; [] = non-zonal")
+    ] = []
     max_pods: Annotated[int, count(10, 250)] = 110
     os_sku: Annotated[str, one_of(("Ubuntu", "AzureLinux"))] = "Ubuntu"
     kubelet_version: Annotated[Text, M("a string", description="this pool lags the control plane")] | UnsetType = UNSET
@@ -89,7 +119,7 @@ class PoolDoc(Doc, rename="camel", kw_only=True):
 class NodeOverrideDoc(Doc, rename="camel", kw_only=True):
     name: NodeRef | UnsetType = UNSET
     index: NodeRef | UnsetType = UNSET
-    ready: Annotated[Union[bool, str], M("true, false or unknown")] = True
+    ready: Annotated[bool | str, M("true, false or unknown")] = True
     reason: Str | UnsetType = UNSET
     message: Str | UnsetType = UNSET
     cordoned: Annotated[bool, M("true or false")] = False
@@ -106,7 +136,7 @@ class CoreDNSDoc(Doc, kw_only=True):
 class PortDoc(Doc, rename="camel", kw_only=True):
     port: Annotated[int, count(1, 65535)]
     protocol: Annotated[str, one_of(("TCP", "UDP", "SCTP"))] = "TCP"
-    target_port: Annotated[Union[int, str], M("a port number or name")] | UnsetType = UNSET
+    target_port: Annotated[int | str, M("a port number or name")] | UnsetType = UNSET
     name: Str | UnsetType = UNSET
     node_port: Annotated[int, count(30000, 32767)] | UnsetType = UNSET
 
@@ -128,12 +158,16 @@ class ServiceDoc(Doc, rename="camel", kw_only=True):
     annotations: StrMap = {}
     cluster_ip: Annotated[str, M("an IPv4 address")] | UnsetType = msgspec.field(default=UNSET, name="clusterIP")
     internal: Annotated[bool, M("true or false")] = False
-    external_ip: Annotated[Text, M("an IPv4 address or 'pending'", description="LoadBalancer only; pending = no ingress yet")] | UnsetType = msgspec.field(default=UNSET, name="externalIP")
+    external_ip: (
+        Annotated[Text, M("an IPv4 address or 'pending'", description="LoadBalancer only; pending = no ingress yet")]
+        | UnsetType
+    ) = msgspec.field(default=UNSET, name="externalIP")
     ports: Annotated[list[PortDoc], M("a list")]
     events: Annotated[list[EventDoc], M("a list")] = []
 
 
 # --------------------------------------------------------------------------- timeline: one struct per action
+
 
 class TimelineEventDoc(Doc, tag_field="action", kw_only=True):
     at: Duration
@@ -151,7 +185,9 @@ class NodeEventDoc(TimelineEventDoc, kw_only=True):
 
 
 class NodeNotReadyDoc(NodeEventDoc, tag="node-notready", kw_only=True):
-    status: Annotated[Union[str, bool], M("False or Unknown", extra_json_schema={"enum": ["False", "Unknown", False]})] = "False"
+    status: Annotated[str | bool, M("False or Unknown", extra_json_schema={"enum": ["False", "Unknown", False]})] = (
+        "False"
+    )
     reason: Str | UnsetType = UNSET
     message: Str | UnsetType = UNSET
 
@@ -164,19 +200,20 @@ class PodEventDoc(TimelineEventDoc, kw_only=True):
 
 class ServiceExternalIPDoc(TimelineEventDoc, tag="service-external-ip", kw_only=True):
     service: Annotated[Text, M("a string", description="namespace/name")]
-    ip: Annotated[Union[str, None], M("an IPv4 address or null", description="null = back to pending")] = None
+    ip: Annotated[str | None, M("an IPv4 address or null", description="null = back to pending")] = None
 
 
 def _tagged(base: type, tag: str) -> type:
     name = "".join(w.capitalize() for w in tag.split("-")) + "Doc"
-    return msgspec.defstruct(name, [], bases=(base,), tag=tag, tag_field="action", forbid_unknown_fields=True,
-                             kw_only=True)
+    return msgspec.defstruct(
+        name, [], bases=(base,), tag=tag, tag_field="action", forbid_unknown_fields=True, kw_only=True
+    )
 
 
 _NODE_EVENTS = tuple(NodeNotReadyDoc if a == "node-notready" else _tagged(NodeEventDoc, a) for a in NODE_ACTIONS)
 _POD_EVENTS = (_tagged(PodEventDoc, "pod-ready"), _tagged(PodEventDoc, "pod-notready"))
 EVENT_DOCS = (NodeAddDoc, *_NODE_EVENTS, *_POD_EVENTS, ServiceExternalIPDoc)
-TimelineItem = Union[EVENT_DOCS]  # type: ignore[valid-type]
+TimelineItem = Union[EVENT_DOCS]  # type: ignore[valid-type]  # noqa: UP007 - built from a tuple
 
 
 # --------------------------------------------------------------------------- the file
@@ -196,7 +233,9 @@ class ScenarioDoc(Doc, kw_only=True):
     nodes: Annotated[list[NodeOverrideDoc], M("a list", description="per-node overrides")] = []
     coredns: CoreDNSDoc | UnsetType = UNSET
     services: Annotated[list[ServiceDoc], M("a list")] = []
-    timeline: Annotated[list[TimelineItem], M("a list", description="applied in time order after the server starts")] = []
+    timeline: Annotated[
+        list[TimelineItem], M("a list", description="applied in time order after the server starts")
+    ] = []
     dns: DnsDoc | UnsetType = UNSET
     egress: EgressDoc | UnsetType = UNSET
     azure: AzureDoc | UnsetType = UNSET
@@ -213,5 +252,4 @@ def decode(data: Any, source: str) -> ScenarioDoc:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a scenario file."""
     schema = msgspec.json.schema(ScenarioDoc)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "aksnet-top lab scenario", **schema}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "aksnet-top lab scenario", **schema}
