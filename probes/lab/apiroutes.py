@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
@@ -143,7 +144,7 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
         self._send(200, b'{"kind":"APIGroupList","apiVersion":"v1","groups":[]}')
 
     def _resources(self) -> None:
-        res = []
+        res: list[Mapping[str, Any]] = []
         for r in RESOURCES:
             res.append(
                 {

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
@@ -32,6 +32,9 @@ from .faults import Faults, RequestLog
 from .httpbase import LabHTTPServer, ServerThread
 from .records import LabAgentPod
 from .scenario import Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from .tls import LabPKI  # imported lazily at run time: tls loads cryptography
 
 __all__ = ["LabAgentPod", "LabApiServer", "LoggedRequest", "status_body"]
 
@@ -61,6 +64,10 @@ class LabApiServer:
     ``time_scale`` stretches the scenario timeline (0.01 = 100x faster); ``run_timeline=False``
     leaves it to the caller (``srv.timeline.apply_until(seconds)``).
     """
+
+    # set by serve.start_embedded only, not here (the demo's agent farm reads them with getattr)
+    scenario_arg: str
+    nodes_arg: int | None
 
     def __init__(
         self,
@@ -101,7 +108,7 @@ class LabApiServer:
         self.writable: Any = None
         self._request_log: deque[LoggedRequest] = deque(maxlen=request_log_size)
         self._request_log_lock = threading.Lock()
-        self.pki = None
+        self.pki: LabPKI | None = None
         self._serving = ServerThread()
         self.stopping = threading.Event()
         self._on_stop: list[Callable[[], None]] = []

@@ -49,7 +49,8 @@ class Writes(FaultInjection):
         too_big = ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_REQUEST_BODY}")
         try:
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                parts, total = [], 0
+                parts: list[bytes] = []
+                total = 0
                 while True:
                     size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
                     if size == 0:

@@ -224,9 +224,9 @@ class LabArmServer:
         for i, (name, ip, pod_cidr, unavailable) in enumerate(nodes):
             if not pod_cidr or unavailable or i in missing:
                 continue
-            st = stale.get(i)
-            prefix = st.prefix if st and st.prefix else pod_cidr
-            hop = st.next_hop if st and st.next_hop else ip
+            sr = stale.get(i)
+            prefix = sr.prefix if sr and sr.prefix else pod_cidr
+            hop = sr.next_hop if sr and sr.next_hop else ip
             routes.append(self._route(name, prefix, "VirtualAppliance", hop))
         for e in spec.extra:
             routes.append(self._route(e.name, e.prefix, e.next_hop_type, e.next_hop))
@@ -458,8 +458,8 @@ class LabArmServer:
             raise _Err(400, "BadRequest", "the lab serves interval PT1M only")
         now = self.clock()
         try:
-            a, _, b = (q.get("timespan") or "").partition("/")
-            start, end = (_parse_iso(a), _parse_iso(b)) if b else (now - 3600, now)
+            span_a, _, span_b = (q.get("timespan") or "").partition("/")
+            start, end = (_parse_iso(span_a), _parse_iso(span_b)) if span_b else (now - 3600, now)
         except ValueError:
             raise _Err(400, "BadRequest", f"invalid timespan {q.get('timespan')!r}") from None
         end = min(end, now)

@@ -135,10 +135,10 @@ class ClusterState:
             for app, count in DEPLOYMENTS:
                 reps = scenario.coredns.replicas if count is None else count
                 for k in range(reps):
-                    p = self._new_deploy_pod(app, k, self.created + 120, avoid=None)
-                    if p is not None and app == "coredns" and k >= scenario.coredns.ready:
-                        p.ready = False
-                        p.ready_since = t0 - 120
+                    dp = self._new_deploy_pod(app, k, self.created + 120, avoid=None)
+                    if dp is not None and app == "coredns" and k >= scenario.coredns.ready:
+                        dp.ready = False
+                        dp.ready_since = t0 - 120
             for p in self.pods.values():
                 self._put_pod(p)
             self._init_services()
@@ -787,25 +787,31 @@ class ClusterState:
         if a == "node-add":
             self.add_node(ev.pool or "", ready=ev.ready)
         elif a == "node-remove":
-            self.remove_node(ev.node)
+            self.remove_node(_node_ref(ev))
         elif a == "node-ready":
-            self.set_node_ready(ev.node, True)
+            self.set_node_ready(_node_ref(ev), True)
         elif a == "node-notready":
-            self.set_node_ready(ev.node, ev.pod or "False", ev.reason, ev.message)
+            self.set_node_ready(_node_ref(ev), ev.pod or "False", ev.reason, ev.message)
         elif a == "node-cordon":
-            self.cordon(ev.node, True)
+            self.cordon(_node_ref(ev), True)
         elif a == "node-uncordon":
-            self.cordon(ev.node, False)
+            self.cordon(_node_ref(ev), False)
         elif a == "node-route-missing":
-            self.set_route(ev.node, False)
+            self.set_route(_node_ref(ev), False)
         elif a == "node-route-created":
-            self.set_route(ev.node, True)
+            self.set_route(_node_ref(ev), True)
         elif a in ("pod-ready", "pod-notready"):
             self.set_pod_ready(ev.pod or "", a == "pod-ready", node=ev.node, index=ev.index or 0)
         elif a == "service-external-ip":
             self.set_service_external_ip(ev.service or "", ev.ip)
         else:  # pragma: no cover - the loader rejects unknown actions
             raise ValueError(a)
+
+
+def _node_ref(ev: TimedEvent) -> int | str:
+    """A node event's node: the loader requires one on every node event."""
+    assert ev.node is not None, f"{ev.action} event without a node"
+    return ev.node
 
 
 class EventTimeline:

@@ -85,17 +85,18 @@ class DnsDemo:
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> DnsDemo:
-        wanted = {
+        # key -> (kind, node, pod)
+        wanted: dict[str, tuple[str, str | None, str | None]] = {
             "nodelocal": ("nodelocal", None, None),
             "kube-dns": ("kube-dns", None, None),
             "coredns": ("coredns", None, None),
         }
-        for node in self.spec.nodes:
-            wanted[f"nodelocal/{node}"] = ("nodelocal", node, None)
-        for node in self.spec.node_kube_dns:
-            wanted[f"kube-dns/{node}"] = ("kube-dns", node, None)
-        for pod in self.spec.pods:
-            wanted[f"coredns/{pod}"] = ("coredns", None, pod)
+        for node_name in self.spec.nodes:
+            wanted[f"nodelocal/{node_name}"] = ("nodelocal", node_name, None)
+        for node_name in self.spec.node_kube_dns:
+            wanted[f"kube-dns/{node_name}"] = ("kube-dns", node_name, None)
+        for pod_name in self.spec.pods:
+            wanted[f"coredns/{pod_name}"] = ("coredns", None, pod_name)
         try:
             for key, (kind, node, pod) in wanted.items():
                 self.responders[key] = responder_for(self.spec, kind, node=node, pod=pod, host=self._host).start()

@@ -32,6 +32,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import dns.flags
 import dns.message
@@ -55,6 +56,8 @@ DEFAULT_EXTERNAL = {
     "login.microsoftonline.com": "20.190.160.1",
 }
 TTL = 30
+# a UDP peer as recvfrom gives it, (ip, port); None: the reply goes back on a TCP stream
+_Addr = tuple[Any, ...] | None
 _SPIN = 0.0003  # seconds the send thread spins before a due answer
 
 
@@ -182,7 +185,7 @@ class DnsResponder:
         self._conns: dict[socket.socket, bytearray] = {}
         self._stop = threading.Event()
         self._cv = threading.Condition()
-        self._heap: list[tuple[float, int, socket.socket, object, bytes]] = []
+        self._heap: list[tuple[float, int, socket.socket, _Addr, bytes]] = []
         self._seq = itertools.count()
         self._threads: list[threading.Thread] = []
         self.udp_queries = 0
@@ -289,7 +292,7 @@ class DnsResponder:
             own, up = self._timeline.at(el), self._upstream.at(el)
             return build_reply(wire, own, up, self._zone, self._rng, tcp=tcp)
 
-    def _schedule(self, reply: Reply, sock: socket.socket, addr: object, received: float) -> None:
+    def _schedule(self, reply: Reply, sock: socket.socket, addr: _Addr, received: float) -> None:
         if reply.wire is None:
             return
         # the delay counts from the query's arrival, so our own processing is inside it
@@ -301,7 +304,7 @@ class DnsResponder:
             heapq.heappush(self._heap, (due, next(self._seq), sock, addr, reply.wire))
             self._cv.notify()
 
-    def _send(self, sock: socket.socket, addr: object, wire: bytes) -> None:
+    def _send(self, sock: socket.socket, addr: _Addr, wire: bytes) -> None:
         try:
             if addr is not None:
                 sock.sendto(wire, addr)

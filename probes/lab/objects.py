@@ -14,13 +14,17 @@ import time
 from typing import Any, Protocol
 
 from .records import EventState, LabPod, NodeState, ServiceState
-from .scenario import Scenario
+from .scenario import PoolSpec, Scenario
 
 
 class ClusterView(Protocol):
     """What a builder needs of :class:`probes.lab.cluster.ClusterState` (not imported: it imports us)."""
 
     scenario: Scenario
+    pools: dict[str, PoolSpec]
+    nodes: dict[str, NodeState]
+
+    def now(self) -> float: ...
 
 
 def make_uid(*parts: str) -> str:

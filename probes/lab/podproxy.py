@@ -221,7 +221,8 @@ class PodProxy(ApiRequest):
             except http.client.RemoteDisconnected:
                 raise unreachable("EOF") from None
             except http.client.BadStatusLine as ex:
-                line = str(ex.line).rstrip("\r\n")
+                # BadStatusLine.__init__ sets .line; typeshed does not declare it
+                line = str(ex.line).rstrip("\r\n")  # type: ignore[attr-defined]
                 raise unreachable(
                     f"net/http: HTTP/1.x transport connection broken: malformed HTTP response {_goq(line)}"
                 ) from None

@@ -49,7 +49,9 @@ class _Req:
 
 def _split_top(s: str) -> list[str]:
     """Split on commas outside parentheses."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in s:
         if ch == "(":
             depth += 1

@@ -16,12 +16,17 @@ import signal
 import sys
 import tempfile
 import threading
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from .apiserver import LabApiServer
 
 from probes.exitcodes import ExitCode
+
+# what signal.signal takes and returns (SIG_DFL/SIG_IGN are ints; None: not set from Python)
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 EXIT_OK = ExitCode.HEALTHY
 EXIT_LAB_ERROR = ExitCode.COULD_NOT_RUN  # no port, cannot write the kubeconfig
@@ -43,7 +48,7 @@ def serve_forever(
     write) / 4 (bad scenario) with a one-line error."""
     err = stderr or sys.stderr
     stop = stop_event or threading.Event()
-    old: dict[int, object] = {}
+    old: dict[signal.Signals, _SignalHandler] = {}
     if threading.current_thread() is threading.main_thread():
         # before anything is printed: whoever reads the ready line may signal at once
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -52,7 +57,7 @@ def serve_forever(
         return _serve(scenario_arg, nodes, kubeconfig_out, host, port, tls, token, err, stop)
     finally:
         for sig, h in old.items():
-            signal.signal(sig, h)  # type: ignore[arg-type]
+            signal.signal(sig, h)
 
 
 def _serve(

@@ -90,9 +90,9 @@ class _Where:
             n = ipaddress.ip_network(str(v), strict=True)
         except ValueError:
             raise self.error(f"expected an IPv4 CIDR like 10.244.0.0/16, got {show(v)}", key) from None
-        if n.version != 4:
+        if not isinstance(n, ipaddress.IPv4Network):
             raise self.error(f"only IPv4 CIDRs are supported, got {show(v)}", key)
-        return n  # type: ignore[return-value]
+        return n
 
     def ip(self, v: Any, key: str) -> ipaddress.IPv4Address:
         try:
@@ -124,7 +124,7 @@ def _cluster(d: ClusterDoc, w: _Where) -> ClusterSpec:
     if dataplane == "cilium" and plugin == "kubenet":
         raise w.error("the cilium dataplane needs networkPlugin azure or azure-overlay", "networkDataplane")
     if d.pod_cidr is UNSET:
-        pod_cidr = None if plugin == "azure" else ipaddress.ip_network("10.244.0.0/16")
+        pod_cidr = None if plugin == "azure" else ipaddress.IPv4Network("10.244.0.0/16")
     else:
         pod_cidr = w.net(d.pod_cidr, "podCidr")
     if plugin == "azure" and pod_cidr is not None:

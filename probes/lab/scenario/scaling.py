@@ -70,7 +70,7 @@ def scale_document(data: Any, total: int) -> Any:
             notes.append(f"subnetCidr widened {cur} -> {widened} for {total} nodes")
             vnet = cl.get("vnetCidr", "10.224.0.0/12")
             try:
-                if not ipaddress.ip_network(widened).subnet_of(ipaddress.ip_network(vnet)):
+                if not _subnet_of(ipaddress.ip_network(widened), ipaddress.ip_network(vnet)):
                     cl["vnetCidr"] = widened
             except (ValueError, TypeError):
                 pass
@@ -111,6 +111,17 @@ class NotesDoc(dict):
         self.notes = tuple(notes)
 
 
+def _subnet_of(
+    a: ipaddress.IPv4Network | ipaddress.IPv6Network, b: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> bool:
+    """``a.subnet_of(b)`` with the versions narrowed; mixed versions raise TypeError, as ipaddress does."""
+    if isinstance(a, ipaddress.IPv4Network) and isinstance(b, ipaddress.IPv4Network):
+        return a.subnet_of(b)
+    if isinstance(a, ipaddress.IPv6Network) and isinstance(b, ipaddress.IPv6Network):
+        return a.subnet_of(b)
+    raise TypeError(f"{a} and {b} are not of the same version")
+
+
 def _widen(cidr: Any, want_prefix: int) -> Any:
     try:
         n = ipaddress.ip_network(str(cidr), strict=True)
@@ -135,6 +146,6 @@ def _widen_pod(cidr: Any, want_prefix: int, cl: dict) -> Any:
     cgnat = ipaddress.ip_network("100.64.0.0/10")
     for cand in (w, f"100.64.0.0/{max(want_prefix, 10)}"):
         n = ipaddress.ip_network(cand)
-        if (n.is_private or n.subnet_of(cgnat)) and not any(n.overlaps(t) for t in taken):
+        if (n.is_private or _subnet_of(n, cgnat)) and not any(n.overlaps(t) for t in taken):
             return cand
     return w
