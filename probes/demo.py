@@ -205,7 +205,7 @@ def launch(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any
     """Start the lab process and hand it the request; returns at once (the app imports its
     own modules while the lab starts). `dns`/`egress`: the config sections the agents and
     responders follow (interval, timeout, names / targets)."""
-    request = {"scenario": scenario, "nodes": nodes or None}
+    request: dict[str, Any] = {"scenario": scenario, "nodes": nodes or None}
     if dns is not None:
         request["dns"] = {"interval": dns.interval, "timeout": dns.timeout, "names": list(dns.names)}
     if egress is not None:

@@ -35,7 +35,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse with usage errors exiting 4 (not 2) and the exit codes in the epilog."""
 
     def __init__(self, *args: Any, epilog: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, epilog=with_exit_codes(epilog), **kwargs)
+        super().__init__(*args, **{**kwargs, "epilog": with_exit_codes(epilog)})
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)

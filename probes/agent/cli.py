@@ -35,7 +35,7 @@ class _Parser(ArgumentParser):
     """argparse (usage errors 4, exit codes in --help), but errors return to main()
     instead of exiting the interpreter."""
 
-    def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
         if message:
             sys.stderr.write(message)
         raise _Exit(status)

@@ -142,7 +142,7 @@ def _call(api: Any, method: str, path: str, body: Any = None, query: Sequence[tu
         status,
         str(doc.get("reason") or reason or ""),
         str(doc.get("message") or reason or ""),
-        doc.get("details") if isinstance(doc.get("details"), dict) else {},
+        details if isinstance(details := doc.get("details"), dict) else {},
     )
 
 

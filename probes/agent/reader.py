@@ -389,6 +389,11 @@ def _replay(history: Any, results: Iterable[Any]) -> None:
             history.add(r.key, r)
 
 
+def _part(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def parse_pods(body: bytes) -> list[AgentPod]:
     """A PodList → the agents on nodes (pods being deleted or not scheduled are left out)."""
     doc = orjson.loads(body)
@@ -398,14 +403,12 @@ def parse_pods(body: bytes) -> list[AgentPod]:
     for item in doc["items"]:
         if not isinstance(item, dict):
             continue
-        meta, spec, status = (
-            item.get(k) if isinstance(item.get(k), dict) else {} for k in ("metadata", "spec", "status")
-        )
+        meta, spec, status = (_part(item, k) for k in ("metadata", "spec", "status"))
         name, node = meta.get("name"), spec.get("nodeName")
         if not isinstance(name, str) or not isinstance(node, str) or not node or meta.get("deletionTimestamp"):
             continue
         ip = status.get("podIP") if isinstance(status.get("podIP"), str) else ""
-        conds = status.get("conditions") if isinstance(status.get("conditions"), list) else []
+        conds = c if isinstance(c := status.get("conditions"), list) else []
         ready = status.get("phase") == "Running" and any(
             isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conds
         )

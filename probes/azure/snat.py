@@ -175,7 +175,7 @@ class Series:
         self.metric = metric
         self.dims = dims
         self._data = data
-        self._cols: dict[str, tuple] = {}
+        self._cols: dict[str, tuple[float | None, ...]] = {}
 
     @classmethod
     def from_raw(cls, metric: str, dims: Mapping[str, str], raw: bytes) -> Series:
@@ -194,7 +194,7 @@ class Series:
         s._data = _Absent(len(pts))
         return s
 
-    def _col(self, key: str) -> tuple:
+    def _col(self, key: str) -> tuple[float | None, ...]:
         col = self._cols.get(key)
         if col is None:
             col = self._cols[key] = tuple([p.get(key) for p in self._data])
@@ -202,17 +202,18 @@ class Series:
 
     @property
     def times(self) -> tuple[float, ...]:
-        col = self._cols.get("t")
+        cached = self._cols.get("t")
+        if cached is not None:
+            return cached  # type: ignore[return-value]  # the time column holds no None
+        d = self._data
+        key = (d[0]["timeStamp"], d[-1]["timeStamp"], len(d)) if d else ("", "", 0)
+        col = _TIMES.get(key)
         if col is None:
-            d = self._data
-            key = (d[0]["timeStamp"], d[-1]["timeStamp"], len(d)) if d else ("", "", 0)
-            col = _TIMES.get(key)
-            if col is None:
-                col = tuple([_ts(p["timeStamp"]) for p in d])
-                if len(_TIMES) > 256:
-                    _TIMES.clear()
-                _TIMES[key] = col
-            self._cols["t"] = col
+            col = tuple([_ts(p["timeStamp"]) for p in d])
+            if len(_TIMES) > 256:
+                _TIMES.clear()
+            _TIMES[key] = col
+        self._cols["t"] = col
         return col
 
     @property
@@ -234,7 +235,7 @@ class Series:
         return None
 
 
-class _Absent(tuple):
+class _Absent(tuple[dict[str, Any], ...]):
     """Stands for the points once `from_raw` has taken their columns: `n` points that
     carry nothing else (a column the answer did not have reads as all None)."""
 
@@ -247,7 +248,7 @@ class MetricsError(ValueError):
 
 
 _TS_CACHE: dict[str, float] = {}
-_TIMES: dict[tuple, tuple[float, ...]] = {}
+_TIMES: dict[tuple[Any, ...], tuple[float, ...]] = {}
 
 
 def _ts(text: str) -> float:
@@ -408,7 +409,7 @@ class NodeSnat:
         return "warn" if pct >= WARN_PCT else "ok"
 
     @property
-    def pressure(self) -> tuple:
+    def pressure(self) -> tuple[Any, ...]:
         """Sort key, most pressed first: exhausted, then by %, then failures, then name."""
         pct = self.pct
         return (

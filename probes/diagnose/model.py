@@ -128,7 +128,7 @@ def _route_check(obs: Observations) -> Any:
     with the same route data and topology: the last comparison is kept (O(nodes) with an
     address parse per route, 0.1–1 s at 5,000 nodes)."""
     data = obs.routes
-    if data is None or getattr(data, "error", "") or obs.topology.plugin != NetworkPlugin.KUBENET:
+    if data is None or bool(getattr(data, "error", "")) or obs.topology.plugin != NetworkPlugin.KUBENET:
         return None
     nodes = obs.topology.nodes
     memo = _ROUTE_MEMO

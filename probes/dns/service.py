@@ -73,7 +73,7 @@ class DnsSettings:
     qtype: str = "A"
 
     @staticmethod
-    def from_config(dns: object) -> DnsSettings:
+    def from_config(dns: Any) -> DnsSettings:
         """From a validated probes.config.DnsConfig."""
         from probes.config import parse_override
 
@@ -81,9 +81,9 @@ class DnsSettings:
         return DnsSettings(
             interval=dns.interval,
             timeout=dns.timeout,
-            names=tuple(dns.names),  # type: ignore[attr-defined]
+            names=tuple(dns.names),
             resolvers=tuple(dns.resolvers),
-            azure_dns=dns.azure_dns,  # type: ignore[attr-defined]
+            azure_dns=dns.azure_dns,
             overrides=over,
         )
 
@@ -173,7 +173,8 @@ class DnsService(FollowingService):
         self.settings = settings or DnsSettings()
 
     def plan(self) -> DnsPlan:
-        return super().plan()  # type: ignore[no-any-return]
+        plan: DnsPlan = super().plan()
+        return plan
 
     def _concurrency_now(self) -> int:
         return self.settings.concurrency

@@ -265,7 +265,8 @@ class EgressService(FollowingService):
         self._concurrency = 1
 
     def plan(self) -> EgressPlan:
-        return super().plan()  # type: ignore[no-any-return]
+        plan: EgressPlan = super().plan()
+        return plan
 
     def _concurrency_now(self) -> int:
         raise_nofile_once()

@@ -100,8 +100,8 @@ class FollowingService:
         while True:
             try:
                 key = (
-                    self.store.version,
-                    getattr(self.vantage_map, "version", 0),  # type: ignore[attr-defined]
+                    getattr(self.store, "version", 0),
+                    getattr(self.vantage_map, "version", 0),
                     getattr(self.agents, "version", 0),
                 )
                 if key != seen:

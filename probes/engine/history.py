@@ -85,7 +85,7 @@ class _Series:
     __slots__ = ("items", "count", "version", "last_error", "last_raw", "cached")
 
     def __init__(self, maxlen: int) -> None:
-        self.items: deque = deque(maxlen=maxlen)
+        self.items: deque[Any] = deque(maxlen=maxlen)
         self.count = 0
         self.version = 0
         self.last_error = ""

@@ -11,6 +11,7 @@ never knows who serves them. Never imports textual.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +61,7 @@ class Services:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop every service at once, then the cleanups at once (each joins its own
         threads; one after the other they would add up to a noticeable pause at exit)."""
-        _all_at_once([lambda s=s: s.stop(timeout) for s in self.sources], timeout + 1.0)
+        _all_at_once([functools.partial(s.stop, timeout) for s in self.sources], timeout + 1.0)
         _all_at_once(list(self.cleanups), timeout + 1.0)
         self.cleanups.clear()
 
