@@ -14,13 +14,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from probes.azure.routes import routes_json
 from probes.config import Config
-from probes.diagnose import Finding, Severity, diagnose, node_phase
+from probes.diagnose import Finding, Severity, node_phase
 from probes.dns.result import DnsOutcome
 from probes.egress.result import EgressOutcome
+from probes.engine.frame import Frame
 from probes.engine.history import judge
+from probes.engine.publisher import Publisher
 from probes.exitcodes import ExitCode
-from probes.kube.model import SourceState, Topology
+from probes.kube.model import NetworkPlugin, SourceState, Topology
 
 SCHEMA = "aksnet-top/check/v1"
 
@@ -196,7 +199,7 @@ def run(
                 "the cluster could not be listed in time"
             ]
             return CheckResult(
-                Exit.COULD_NOT_RUN, [], _report(snap, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN)
+                Exit.COULD_NOT_RUN, [], _report(snap, None, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN)
             )
         say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing for {cycles} cycles")
         t_probe = clock()
@@ -207,11 +210,13 @@ def run(
                 # every agent read at the budget, after its probes ran `cycles` times
                 deadline = max(deadline, t_probe + cycles * longest + 2 * agents.period() + cfg.agents.timeout + 2.0)
             time.sleep(0.05)
-        snap = store.snapshot()
-        obs = services.observations(snap)
-        findings = diagnose(obs)
+        # the report renders one frame, built by the same publisher the app's panes read
+        frame = Publisher(
+            store, dns=services.dns, egress=services.egress, snat=services.snat, agents=services.agents
+        ).step()
+        findings = list(frame.findings or ())
         code = exit_for(findings)
-        return CheckResult(code, findings, _report(snap, services, findings, [], cycles, longest, code))
+        return CheckResult(code, findings, _report(frame.kube, frame, services, findings, [], cycles, longest, code))
     finally:
         services.stop(2.0)
         source.stop(2.0)
@@ -264,20 +269,17 @@ def _snat_json(report: Any) -> dict[str, Any]:
     return out
 
 
-def _routes_json(services: Any, topo: Topology) -> dict[str, Any]:
-    from probes.azure.routes import routes_json
-
-    data = services.snat.routes() if services is not None and hasattr(services.snat, "routes") else None
-    from probes.kube.model import NetworkPlugin
-
+def _routes_json(frame: Frame | None, topo: Topology) -> dict[str, Any]:
+    data = frame.routes.data if frame is not None and frame.routes is not None else None
     return routes_json(data, topo.nodes, kubenet=topo.plugin == NetworkPlugin.KUBENET)
 
 
-def _agents_json(services: Any, topo: Topology) -> dict[str, Any]:
+def _agents_json(frame: Frame | None, services: Any, topo: Topology) -> dict[str, Any]:
+    view = frame.agents if frame is not None else None
     reader = getattr(services, "agents", None) if services is not None else None
-    if reader is None:
+    if view is None or reader is None:
         return {"enabled": False, "nodes": []}
-    st = reader.statuses()
+    st = view.statuses()
     rows = []
     for n in topo.nodes:
         a = st.get(n.name)
@@ -298,8 +300,8 @@ def _agents_json(services: Any, topo: Topology) -> dict[str, Any]:
         )
     return {
         "enabled": True,
-        "discovered": reader.discovered,
-        "error": reader.error or None,
+        "discovered": view.discovered,
+        "error": view.error or None,
         "with_agent": sum(1 for r in rows if r["agent"]),
         "requests": reader.requests,
         "nodes": rows,
@@ -307,7 +309,14 @@ def _agents_json(services: Any, topo: Topology) -> dict[str, Any]:
 
 
 def _report(
-    snap: Any, services: Any, findings: list[Finding], errors: list[str], cycles: int, interval: float, code: Exit
+    snap: Any,
+    frame: Frame | None,
+    services: Any,
+    findings: list[Finding],
+    errors: list[str],
+    cycles: int,
+    interval: float,
+    code: Exit,
 ) -> dict[str, Any]:
     now = time.time()
     topo, target = snap.topology, snap.target
@@ -323,11 +332,11 @@ def _report(
         "findings": [f.to_json() for f in findings],
         "observations": {
             "topology": _topology_json(topo, now),
-            "dns": _dns_json(services.dns.history.snapshot()) if services else [],
-            "egress": _egress_json(services.egress.history.snapshot()) if services else [],
-            "snat": _snat_json(services.snat.report()) if services else {},
-            "routes": _routes_json(services, topo),
-            "agents": _agents_json(services, topo),
+            "dns": _dns_json(dict(frame.dns.stats)) if frame and frame.dns else [],
+            "egress": _egress_json(dict(frame.egress.stats)) if frame and frame.egress else [],
+            "snat": _snat_json(frame.snat) if frame and frame.snat is not None else {},
+            "routes": _routes_json(frame, topo),
+            "agents": _agents_json(frame, services, topo),
         },
     }
 
