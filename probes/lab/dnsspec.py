@@ -191,6 +191,19 @@ Ms = Annotated[
 ]
 
 
+_Behaviour = Annotated[
+    str,
+    M(
+        error=f"unknown behaviour {{got}}; expected one of {_MODES}",
+        extra_json_schema={"enum": [m.value for m in DnsFaultMode]},
+    ),
+]
+_Behavior = Annotated[
+    str,
+    M(error=f"unknown behaviour {{got}}; expected one of {_MODES}", description="American spelling of behaviour"),
+]
+
+
 class NormalDelayDoc(Doc, kw_only=True):
     unknown_key: ClassVar[str] = "must be {{mean: ms, stddev: ms}}"
     unknown_key_here: ClassVar[bool] = True
@@ -233,26 +246,8 @@ class DnsChangeDoc(Doc, kw_only=True):
             description="seconds after the start",
         ),
     ]
-    behaviour: (
-        Annotated[
-            str,
-            M(
-                error=f"unknown behaviour {{got}}; expected one of {_MODES}",
-                extra_json_schema={"enum": [m.value for m in DnsFaultMode]},
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    behavior: (
-        Annotated[
-            str,
-            M(
-                error=f"unknown behaviour {{got}}; expected one of {_MODES}",
-                description="American spelling of behaviour",
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    behaviour: _Behaviour | UnsetType = UNSET
+    behavior: _Behavior | UnsetType = UNSET
     delay: Delay_ | UnsetType = UNSET
     tcp: Annotated[bool, M(error="must be true or false, got {got}")] | UnsetType = UNSET
     txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = (
@@ -266,26 +261,8 @@ class DnsBlockDoc(Doc, kw_only=True):
     unknown_key: ClassVar[str] = "unknown key; expected one of behaviour, changes, delay, tcp, txt_size"
     not_mapping: ClassVar[str] = "must be a mapping of behaviour keys, got {type}"
 
-    behaviour: (
-        Annotated[
-            str,
-            M(
-                error=f"unknown behaviour {{got}}; expected one of {_MODES}",
-                extra_json_schema={"enum": [m.value for m in DnsFaultMode]},
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    behavior: (
-        Annotated[
-            str,
-            M(
-                error=f"unknown behaviour {{got}}; expected one of {_MODES}",
-                description="American spelling of behaviour",
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    behaviour: _Behaviour | UnsetType = UNSET
+    behavior: _Behavior | UnsetType = UNSET
     delay: Delay_ | UnsetType = UNSET
     tcp: (
         Annotated[bool, M(error="must be true or false, got {got}", description="false: the TCP retry is refused")]
