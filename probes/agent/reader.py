@@ -209,11 +209,17 @@ class AgentReader:
 
     def _run(self) -> None:
         next_listing = 0.0
+        empty_wait = 2.0  # no agent pods yet: look again soon (2, 4, 8 … s), then every discover_every
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_listing:
                 self._discover()
-                next_listing = time.monotonic() + self.settings.discover_every
+                with self._lock:
+                    found = bool(self._pods)
+                wait = self.settings.discover_every
+                if not found:
+                    wait, empty_wait = min(wait, empty_wait), empty_wait * 2
+                next_listing = time.monotonic() + wait
                 continue
             if now < self._reads_from:
                 self._stop.wait(min(0.5, self._reads_from - now, max(0.01, next_listing - now)))

@@ -300,3 +300,28 @@ def test_the_budget_holds_with_a_thousand_agents(tmp_path) -> None:
     pods = [p.split("/pods/")[1].split(":")[0] for p in proxied]
     assert len(pods) == len(set(pods))  # rolling: nobody twice before everyone once
     assert sum(1 for r in log if r.verb == "list") == 1  # one listing (every 30 s)
+
+
+def test_agents_installed_after_the_reader_started_are_found_within_seconds(lab, agents) -> None:
+    """No agent pod at the first listing (the demo opens the app while its agents start; an
+    operator installs the agent while the app runs): the reader looks again after 2, 4, 8 s,
+    not only at its 30 s rhythm, and it lists at that rhythm once it has found them."""
+    srv, kube = lab
+    n1 = nodes_of(srv)[0]
+    with DnsResponder(host="127.0.0.1", name="ok") as ok:
+        hist = History()
+        reader = reader_for(kube, hist, discover_every=30.0)
+        reader.start()
+        try:
+            assert wait_for(lambda: reader.discovered, 5)
+            assert reader.statuses() == {}
+            t0 = time.monotonic()
+            srv.set_agent_pods({n1: LabAgentPod(endpoint=agents.add(n1, ok.address))})
+            assert wait_for(lambda: n1 in reader.statuses(), 12)
+            assert time.monotonic() - t0 < 12  # well before the 30 s rhythm
+            lists = sum(1 for r in srv.requests.records() if r.verb == "list" and r.resource == "pods")
+            assert lists >= 2
+            time.sleep(3)  # found: the next listing is 30 s away
+            assert sum(1 for r in srv.requests.records() if r.verb == "list" and r.resource == "pods") == lists
+        finally:
+            reader.stop()
