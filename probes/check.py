@@ -17,11 +17,12 @@ from typing import IO, Any
 from probes.azure.routes import routes_json
 from probes.config import Config
 from probes.diagnose import Finding, Severity, node_phase
-from probes.dns.result import DnsOutcome
-from probes.egress.result import EgressOutcome
+from probes.dns.result import DnsOutcome, ProbeKey
+from probes.egress.result import EgressKey, EgressOutcome
 from probes.engine.frame import Frame
 from probes.engine.history import judge
 from probes.engine.publisher import Publisher
+from probes.engine.store import Store
 from probes.exitcodes import ExitCode
 from probes.kube.model import NetworkPlugin, SourceState, Topology
 
@@ -114,9 +115,6 @@ def _dns_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
 
 def _settled(services: Any, cycles: int) -> bool:
     """Every planned probe has run `cycles` times and the SNAT source has had its say."""
-    from probes.dns.probe import ProbeKey
-    from probes.egress.probe import EgressKey
-
     plan = services.dns.plan()
     want: list[Any] = [
         ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
@@ -133,6 +131,7 @@ def _settled(services: Any, cycles: int) -> bool:
     agents = getattr(services, "agents", None)
     if agents is not None and not agents.read_once():
         return False
+    # lazy: the Azure source (logging, orjson) loads when check runs, not with `import probes.check`
     from probes.azure.service import AzureState
 
     return services.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING)
@@ -148,8 +147,8 @@ def run(
     log: Callable[[str], None] | None = None,
 ) -> CheckResult:
     """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble."""
+    # lazy: the engine's services and the Kubernetes source load when check runs, not on `import probes.check`
     from probes.engine import services as servicesmod
-    from probes.engine.store import Store
     from probes.kube.source import KubeSource
 
     say = log or (lambda _m: None)
@@ -167,6 +166,7 @@ def run(
         )
     endpoints = None
     if demo:
+        # lazy: the demo (its lab process, the agent farm) only for `check --demo`
         from probes import demo as demomod
 
         running = demomod.start(cfg.demo.scenario, nodes=cfg.demo.nodes or None, dns=cfg.dns, egress=cfg.egress)

@@ -124,6 +124,7 @@ def parse_override(text: str) -> tuple[str, tuple[str, int]]:
     """'kube-dns=127.0.0.1:5353' or '169.254.20.10=[::1]:53' -> (resolver, (host, port)).
     RESOLVER is a resolver key (nodelocal, kube-dns, coredns/<pod>, azure-dns) or the
     production address it has; ValueError says what is wrong."""
+    # lazy: probes.dns.resolvers (+ probes.kube.model, ~10 ms) is not loaded by `import tui.cli`
     from probes.dns.resolvers import parse_address
 
     who, sep, where = text.partition("=")
@@ -134,12 +135,14 @@ def parse_override(text: str) -> tuple[str, tuple[str, int]]:
 
 
 def _check_names(v: tuple[str, ...]) -> tuple[str, ...]:
+    # lazy: probes.dns.resolvers (+ probes.kube.model, ~10 ms) is not loaded by `import tui.cli`
     from probes.dns.resolvers import validate_names
 
     return validate_names(v)
 
 
 def _check_resolvers(v: tuple[str, ...]) -> tuple[str, ...]:
+    # lazy: probes.dns.resolvers (+ probes.kube.model, ~10 ms) is not loaded by `import tui.cli`
     from probes.dns.resolvers import parse_address
 
     for text in v:
@@ -161,6 +164,7 @@ def _check_egress_mode(v: str) -> str:
 
 
 def _check_egress_targets(v: tuple[str, ...]) -> tuple[str, ...]:
+    # lazy: probes.egress.targets (+ probes.kube.model, ~10 ms) is not loaded by `import tui.cli`
     from probes.egress.targets import parse_target
 
     if len(v) > 10_000:

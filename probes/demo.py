@@ -240,6 +240,7 @@ def start(
 
 def serve_lab(scenario: str, nodes: int | None = None, **kwargs: Any) -> int:
     """`aksnet-top lab`: the lab API server in the foreground until Ctrl-C."""
+    # lazy: the lab server loads only for `aksnet-top lab`
     from probes.lab.serve import serve_forever
 
     return serve_forever(scenario, nodes=nodes, **kwargs)
@@ -295,6 +296,7 @@ class StaticTokenCredential:
         self.token = token
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        # lazy: azure.core (~0.2 s) only when the demo hands the app an ARM credential
         from azure.core.credentials import AccessToken
 
         return AccessToken(self.token, int(time.time()) + 3600)
@@ -317,6 +319,7 @@ class LocalDnsMap:
 
     def vantages(self, topology: Any) -> list[Any]:
         # pure: the farm's format, expanded for the topology's CoreDNS pods
+        # lazy: the probe engine (asyncio, dnspython) and the farm's module load when the demo runs
         from probes.dns.service import Vantage
         from probes.lab.agentfarm import local_dns_overrides
 
@@ -337,6 +340,7 @@ class LocalEgressMap:
         return self.local.version
 
     def vantages(self, topology: Any) -> list[Any]:
+        # lazy: the egress probe engine (asyncio) loads when the demo runs
         from probes.egress.service import EgressVantage
 
         if self.local.dns is None:  # confined with no DNS server yet: only loopback IP targets

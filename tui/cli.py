@@ -23,6 +23,7 @@ EXIT_OK, EXIT_USAGE, EXIT_FAILED = ExitCode.HEALTHY, ExitCode.USAGE, ExitCode.CO
 
 def version() -> str:
     """The installed distribution's version (pyproject.toml is the one place it is written)."""
+    # lazy: importlib.metadata (~10 ms, email) only for --version
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
 
@@ -96,6 +97,7 @@ def run_lab(argv: list[str]) -> int:
     if ns.nodes is not None and not 1 <= ns.nodes <= 5000:
         _err("--nodes must be from 1 to 5000")
         return EXIT_USAGE
+    # lazy: the lab server loads only for `aksnet-top lab`
     from probes.demo import serve_lab
 
     return int(
@@ -137,6 +139,7 @@ def check_parser() -> argparse.ArgumentParser:
 
 
 def run_check(argv: list[str]) -> int:
+    # lazy: logging (~5 ms) only for check
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="aksnet-top check: %(message)s")  # one line each, to stderr
@@ -155,9 +158,11 @@ def run_check(argv: list[str]) -> int:
     except configmod.ConfigError as e:
         _err(str(e))
         return EXIT_USAGE
+    # lazy: each sub-command loads its own modules: `import tui.cli` stays at probes.config
     from probes import check
 
     if not ns.demo:
+        # lazy: probes.kube.connect (dataclasses, kubeconfig) only to check the kubeconfig before a run
         from probes.kube.connect import KubeConnectError, load
 
         try:
@@ -165,6 +170,7 @@ def run_check(argv: list[str]) -> int:
         except KubeConnectError as e:
             _err(str(e))
             return int(check.Exit.COULD_NOT_RUN)
+    # lazy: the demo only for `check --demo`
     from probes.demo import DemoError
 
     try:
@@ -177,6 +183,7 @@ def run_check(argv: list[str]) -> int:
         return EXIT_FAILED
     try:
         if ns.output == "json":
+            # lazy: json only for `check --output json`
             import json
 
             print(json.dumps(result.report, indent=2))
@@ -222,6 +229,7 @@ def run_app(argv: list[str]) -> int:
     launching = None
     kubeconfig, context, banner = cfg.kube.kubeconfig, cfg.kube.context, ""
     if ns.demo:
+        # lazy: the demo (its lab process) only for --demo
         from probes import demo as demomod
 
         try:  # the lab starts in its own process while this one imports the app
@@ -230,6 +238,7 @@ def run_app(argv: list[str]) -> int:
             _err(f"cannot start the demo cluster: {e}")
             return EXIT_FAILED
     else:
+        # lazy: probes.kube.connect (dataclasses, kubeconfig) only to check the kubeconfig before a run
         from probes.kube.connect import KubeConnectError, load
 
         try:  # fail fast, before the screen opens, on what only the user can fix
@@ -240,6 +249,7 @@ def run_app(argv: list[str]) -> int:
 
     demo = None
     try:
+        # lazy: textual is not loaded for check/lab/config/agent: the app and its sources only for the top view
         from probes.engine.store import Store
         from probes.kube.source import KubeSource
         from tui.app import AksnetTopApp
@@ -288,6 +298,7 @@ def run_app(argv: list[str]) -> int:
 
 def run_agent(argv: list[str]) -> int:
     """`aksnet-top agent run|manifest|install|uninstall`: the per-node agent (never loads textual)."""
+    # lazy: the agent's CLI (manifest, install) only for `aksnet-top agent`
     from probes.agent.cli import main as agent_main
 
     return agent_main(argv)

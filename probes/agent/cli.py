@@ -19,6 +19,7 @@ from typing import Any
 
 from probes.exitcodes import EPILOG, ArgumentParser, ExitCode
 
+from .install import USER_AGENT, InstallError, discover, install, uninstall
 from .manifest import AGENT_NAME, AGENT_NAMESPACE, AGENT_PORT, MODES, render, to_yaml
 
 __all__ = ["main", "raise_net_raw", "EXIT_OK", "EXIT_USAGE", "EXIT_FAILED"]
@@ -171,6 +172,7 @@ def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list
 
 def _connect(ns: argparse.Namespace) -> tuple[Any, Any]:
     """(ApiClient, Target) or raises _Exit after saying why."""
+    # lazy: probes.kube.connect (dataclasses, kubeconfig) loads only for the sub-commands that reach a cluster
     from probes.kube.connect import KubeConnectError, load
 
     try:
@@ -178,15 +180,12 @@ def _connect(ns: argparse.Namespace) -> tuple[Any, Any]:
     except KubeConnectError as e:
         _err(str(e))
         raise _Exit(EXIT_FAILED) from None
-    from .install import USER_AGENT
 
     api.user_agent = USER_AGENT
     return api, target
 
 
 def _facts(api: Any, target: Any) -> dict[str, Any]:
-    from .install import InstallError, discover
-
     try:
         facts, warnings = discover(api, target.server)
     except InstallError as e:
@@ -247,8 +246,6 @@ def cmd_manifest(argv: Sequence[str]) -> int:
 
 
 def cmd_install(argv: Sequence[str]) -> int:
-    from .install import install
-
     ns = _parsers()["install"].parse_args(list(argv))
     try:
         objs = _render(ns)
@@ -284,8 +281,6 @@ def cmd_install(argv: Sequence[str]) -> int:
 
 
 def cmd_uninstall(argv: Sequence[str]) -> int:
-    from .install import uninstall
-
     ns = _parsers()["uninstall"].parse_args(list(argv))
     if not (ns.yes or ns.dry_run) and (sys.stdin is None or not sys.stdin.isatty()):
         _confirm(ns, "uninstall", "")
@@ -308,8 +303,6 @@ def cmd_uninstall(argv: Sequence[str]) -> int:
 
 def _applied(write: Callable[[], list[str]]) -> list[str] | None:
     """Run an install/uninstall; on failure print what was done before it, then why."""
-    from .install import InstallError
-
     try:
         return write()
     except InstallError as e:
@@ -335,6 +328,7 @@ def raise_net_raw() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
+        # lazy: ctypes only to raise CAP_NET_RAW, on Linux, in `agent run`
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
@@ -355,6 +349,7 @@ def raise_net_raw() -> bool:
 
 def cmd_run(argv: Sequence[str]) -> int:
     try:
+        # lazy: the agent's runtime (asyncio, dnspython, msgspec) loads only for `agent run`
         from probes.agent.main import run
     except ImportError as e:
         _err(f"the agent runtime is not available in this installation ({e})")

@@ -27,11 +27,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib.metadata import version
 from typing import Any, NamedTuple
 
 from probes.dns.probe import DnsProbe, DnsResult, dns_jobs
 from probes.dns.resolvers import DEFAULT_NAMES, Resolver, validate_names
+from probes.dns.service import DnsSettings, Vantage
+from probes.dns.service import build_plan as dns_plan
 from probes.egress.probe import DEFAULT_DNS_TIMEOUT, EgressMode, EgressProbe, EgressResult, Resolve, egress_jobs
+from probes.egress.service import EgressSettings, EgressVantage, vantage_resolve
+from probes.egress.service import build_plan as egress_plan
 from probes.egress.targets import Target, apiserver_target, parse_target
 from probes.engine.scheduler import JobFailure, Scheduler
 from probes.kube.model import NetworkPlugin, NodeInfo, Topology, node_vantage
@@ -51,8 +56,6 @@ def agent_version() -> str:
     global _VERSION
     if _VERSION is None:
         try:
-            from importlib.metadata import version
-
             _VERSION = version("aksnet-top")
         except Exception:  # noqa: BLE001 - running from a source tree
             _VERSION = "0+unknown"
@@ -158,8 +161,6 @@ def node_resolvers(
     """The resolvers the app plans for ``node_vantage(node)``, minus CoreDNS pods.
     `overrides` (key or production address -> dialled (host, port)) and `confine` (keep
     only overridden resolvers) are the lab's, as in probes.dns.service.Vantage."""
-    from probes.dns.service import DnsSettings, Vantage, build_plan
-
     if kube_dns:
         try:
             kube_dns = str(ipaddress.ip_address(kube_dns))
@@ -168,7 +169,7 @@ def node_resolvers(
     topo = _tiny_topology(node, kube_dns, nodelocal, localdns)
     ds = DnsSettings(names=tuple(names), resolvers=tuple(custom), overrides=dict(overrides or {}))
     vantage = node_vantage(node)
-    plan = build_plan(topo, ds, [Vantage(vantage, node, {}, confine=confine)], 1)
+    plan = dns_plan(topo, ds, [Vantage(vantage, node, {}, confine=confine)], 1)
     for vp in plan.vantages:
         if vp.vantage.name == vantage:
             return vp.resolvers
@@ -187,14 +188,12 @@ def node_targets(
     """The targets the app's EgressService plans for ``node_vantage(node)``: AKS's
     required endpoints, the API server (``host:port`` or a URL), then `extra`. Raises
     ValueError naming a bad entry."""
-    from probes.egress.service import EgressSettings, EgressVantage, build_plan
-
     if apiserver:
         apiserver_target(apiserver)  # a bad URL is the user's to fix: say so, don't drop it
     texts = tuple(t.text if isinstance(t, Target) else parse_target(t, source="cli").text for t in extra)
     es = EgressSettings(targets=texts, aks_defaults=aks_defaults, apiserver=bool(apiserver))
     vantage = EgressVantage(node_vantage(node), node, egress_dns, {}, confine=confine)
-    plan = build_plan(es, [vantage], apiserver or "", 1)
+    plan = egress_plan(es, [vantage], apiserver or "", 1)
     for vp in plan.vantages:
         if vp.vantage.name == vantage.name:
             return vp.targets
@@ -249,8 +248,6 @@ def settings_for(
 
 def _egress_resolve(s: AgentSettings) -> Resolve | None:
     """How egress names resolve: exactly as the app's vantages do it."""
-    from probes.egress.service import vantage_resolve
-
     return vantage_resolve(s.egress_dns, s.confine, s.egress_dns_timeout)
 
 

@@ -99,6 +99,7 @@ def _send(
     """(status, reason, body) through either client: ours from `probes.kube.connect.load`
     (urllib3 errors pass through), or an official kubernetes ApiClient (still accepted)."""
     if hasattr(api, "request") and not hasattr(api, "param_serialize"):
+        # lazy: orjson (~5 ms with json, uuid) only when the installer talks to a cluster, not for `agent manifest`
         import orjson
 
         payload = orjson.dumps(body) if body is not None else None
@@ -120,6 +121,7 @@ def _send(
 def _call(api: Any, method: str, path: str, body: Any = None, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """One request; the decoded JSON answer, or _Http for a non-2xx answer. Connection
     failures raise InstallError directly (nothing else can be said about them)."""
+    # lazy: orjson (~5 ms with json, uuid) only when the installer talks to a cluster, not for `agent manifest`
     import orjson
 
     headers = {"Accept": "application/json"}
@@ -148,6 +150,7 @@ def _call(api: Any, method: str, path: str, body: Any = None, query: Sequence[tu
 
 def _connection_failure(api: Any, e: BaseException) -> None:
     """Raise InstallError for a failure to talk to the server at all; return for anything else."""
+    # lazy: urllib3 (~30 ms) only when the installer talks to a cluster
     import urllib3
 
     why: Any = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason else e

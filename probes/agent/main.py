@@ -20,6 +20,11 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import Any
 
+from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Agent, settings_for
+from probes.agent.http import AgentServer
+from probes.config import parse_override
+from probes.dns.resolvers import DEFAULT_NAMES, parse_address
+
 log = logging.getLogger("probes.agent")
 
 DEFAULT_PORT = 9102
@@ -166,8 +171,6 @@ def _dial(text: str) -> tuple[str, int]:
 
 
 def _hostport(text: str, flag: str) -> tuple[str, int]:
-    from probes.dns.resolvers import parse_address
-
     try:
         return parse_address(text)
     except ValueError as e:
@@ -179,10 +182,6 @@ def build_settings(
 ) -> tuple[Any, str, int, str]:
     """(AgentSettings, bind, port, log level) from flags, then env, then defaults.
     Raises ValueError in the user's words."""
-    from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, settings_for
-    from probes.config import parse_override
-    from probes.dns.resolvers import DEFAULT_NAMES
-
     e = os.environ if env is None else env
 
     def pick(flag: Any, name: str, conv: Callable[[str], Any], default: Any) -> Any:
@@ -299,9 +298,6 @@ async def serve(
 ) -> int:
     """Run one agent and its server on the running loop until `stop` is set (or
     SIGTERM/SIGINT when `stop` is None). Returns the exit code."""
-    from probes.agent.core import Agent
-    from probes.agent.http import AgentServer
-
     loop = asyncio.get_running_loop()
     own_signals = stop is None
     stop = stop or asyncio.Event()

@@ -404,6 +404,7 @@ class _Dumper:
     @classmethod
     def get(cls) -> Any:
         if cls._cls is None:
+            # lazy: PyYAML (~10 ms) only to print YAML; `agent` imports this module for every sub-command
             import yaml
 
             class D(yaml.SafeDumper):
@@ -416,6 +417,7 @@ class _Dumper:
 
 def to_yaml(objs: Sequence[dict]) -> str:
     """A multi-document YAML stream (``---`` between objects), headed by the posture notes."""
+    # lazy: PyYAML (~10 ms) only to print YAML; `agent` imports this module for every sub-command
     import yaml
 
     body = yaml.dump_all(

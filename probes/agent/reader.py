@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from probes.kube import connect as kubeconnect
+from probes.kube.connect import HttpError
 from probes.kube.model import node_vantage
 
 log = logging.getLogger(__name__)
@@ -262,8 +264,6 @@ class AgentReader:
             if self._api_factory is not None:
                 self._api = self._api_factory()
             else:
-                from probes.kube import connect as kubeconnect
-
                 self._api, _ = kubeconnect.load(self.kube.kubeconfig, self.kube.context)
             # no silent retries: a failed read is that agent's status, and the next read
             # comes in its turn within the budget (urllib3 would retry 3 times, unpaced)
@@ -272,8 +272,6 @@ class AgentReader:
         return self._api
 
     def _get(self, path: str, query: list[tuple[str, str]]) -> bytes:
-        from probes.kube import connect as kubeconnect
-
         api = self._client()
         if not self._wait_slot():
             raise _Stopping()
@@ -323,6 +321,7 @@ class AgentReader:
             self.discovered = True
 
     def _read(self, pod: AgentPod) -> None:
+        # lazy: the wire format pulls in the probes (asyncio, dnspython, msgspec): loaded in the reader's thread
         from probes.agent.wire import AgentDataError, decode
 
         s = self.settings
@@ -424,8 +423,6 @@ def parse_pods(body: bytes) -> list[AgentPod]:
 
 def describe_error(e: BaseException, what: str) -> str:
     """One line for the views: what failed and the API server's words."""
-    from probes.kube.connect import HttpError
-
     if isinstance(e, HttpError):
         hint = {
             400: " (the agent pod has no usable IP yet)",

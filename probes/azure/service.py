@@ -28,6 +28,9 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+import orjson
+
+from probes.azure.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
 from probes.azure.snat import (
     Allocation,
     ClusterMetric,
@@ -196,8 +199,6 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _error_body(text: str) -> tuple[str, str]:
-    import orjson
-
     try:
         err = orjson.loads(text).get("error") or {}
         return str(err.get("code", "")), str(err.get("message", ""))
@@ -209,10 +210,12 @@ def _classify(e: BaseException, scope: str) -> AzureCallError:
     """Any SDK or transport exception -> AzureCallError with a kind the pane knows."""
     if isinstance(e, AzureCallError):
         return e
+    # lazy: the Azure SDK (~0.4 s) loads in the source's thread, never at start
     from azure.core.exceptions import ClientAuthenticationError, DecodeError, HttpResponseError, ServiceRequestError
 
     unavailable: tuple[type[BaseException], ...] = ()
     try:
+        # lazy: the Azure SDK (~0.4 s) loads in the source's thread, never at start
         from azure.identity import CredentialUnavailableError
 
         unavailable = (CredentialUnavailableError,)
@@ -449,6 +452,7 @@ class AzureSnatService:
             return
         s = self.settings
         try:  # imported here, in the worker thread: never at app start
+            # lazy: the Azure SDK clients (~0.4 s) load in the source's thread, never at start
             from azure.mgmt.containerservice import ContainerServiceClient
             from azure.mgmt.monitor import MonitorManagementClient
             from azure.mgmt.network import NetworkManagementClient
@@ -461,6 +465,7 @@ class AzureSnatService:
                 if s.credential is not None:
                     self._credential = s.credential()
                 else:
+                    # lazy: the Azure SDK (~0.4 s) loads in the source's thread, never at start
                     from azure.identity import DefaultAzureCredential
 
                     self._credential = DefaultAzureCredential()
@@ -591,8 +596,6 @@ class AzureSnatService:
         """Route tables in the node resource group, then the cluster subnet: two calls every
         ROUTES_REFRESH s (in two cycles unless `whole`). Errors stay in RouteData.error; they
         never stop the SNAT source."""
-        from probes.azure.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
-
         t = self._target
         if t is None or "net" not in self._clients:
             return
@@ -660,6 +663,7 @@ class AzureSnatService:
     ) -> list[Any]:
         """Metrics - List through the monitor client's pipeline; the body is parsed as raw JSON
         (1,000 series × 30 points through SDK models costs far more than the join)."""
+        # lazy: the Azure SDK (~0.4 s) loads in the source's thread, never at start
         from azure.mgmt.monitor.operations._metrics_operations import build_list_request
 
         mon = self._clients["mon"]

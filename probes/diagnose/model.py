@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from probes.azure.routes import compare
 from probes.dns.result import DnsOutcome
 from probes.egress.result import EgressOutcome
 from probes.engine.health import Health
@@ -134,7 +135,6 @@ def _route_check(obs: Observations) -> Any:
     memo = _ROUTE_MEMO
     if memo[0] is data and memo[1] is nodes:
         return memo[2]
-    from probes.azure.routes import compare
 
     check = compare(data, nodes)
     _ROUTE_MEMO[:] = [data, nodes, check]

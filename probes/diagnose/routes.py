@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from probes.azure.routes import HEADROOM_WARN, MAX_ROUTES, cni_headroom
 from probes.diagnose.model import Finding, Observations, Severity, _kube_dns_from, _route_check, node_phase
 from probes.kube.model import NetworkPlugin
 
@@ -14,8 +15,6 @@ def rule_routes(obs: Observations) -> Iterable[Finding]:
     """F1 missing, F2 stale, F3 orphaned routes from the route table; blackholes and user
     routes that shadow a pod CIDR; the 0.0.0.0/0 route for userDefinedRouting; kubenet's
     400-route headroom; F13 for flat Azure CNI subnets."""
-    from probes.azure.routes import HEADROOM_WARN, MAX_ROUTES, cni_headroom
-
     data = obs.routes
     if data is None:
         return

@@ -32,6 +32,7 @@ from probes.dns.result import (  # noqa: F401 - re-exported: the probe's own rec
     DnsResult,
     ProbeKey,
 )
+from probes.engine.scheduler import Job
 from probes.kube.model import LOCAL_VANTAGE
 
 DEFAULT_TIMEOUT = 2.0
@@ -340,8 +341,6 @@ def dns_jobs(
 ) -> list[Any]:
     """Scheduler jobs, one per (resolver, name), keyed by ProbeKey. Pass them to
     Scheduler.set_jobs whenever the resolver set changes; unchanged keys keep their cadence."""
-    from probes.engine.scheduler import Job
-
     p = probe or DnsProbe()
     jobs = []
     for r in resolvers:

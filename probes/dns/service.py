@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from probes.config import parse_override
 from probes.dns.probe import DnsProbe, dns_jobs
 from probes.dns.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, resolvers_for
 from probes.engine.following import FollowingService
@@ -75,8 +76,6 @@ class DnsSettings:
     @staticmethod
     def from_config(dns: Any) -> DnsSettings:
         """From a validated probes.config.DnsConfig."""
-        from probes.config import parse_override
-
         over = dict(parse_override(t) for t in getattr(dns, "overrides", ()))
         return DnsSettings(
             interval=dns.interval,

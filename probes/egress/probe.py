@@ -38,8 +38,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from probes.dns.resolvers import parse_address
 from probes.egress.result import LOST, EgressKey, EgressMode, EgressOutcome, EgressResult, classify_errno  # noqa: F401 - re-exported
 from probes.egress.targets import Target, parse_target
+from probes.engine.scheduler import Job
 from probes.kube.model import LOCAL_VANTAGE
 
 DEFAULT_TIMEOUT = 2.0
@@ -59,6 +61,7 @@ class DnsFailure(Exception):
 
 
 def _dns_reason(e: BaseException, name: str) -> str:
+    # lazy: dnspython (~25 ms) loads on the first resolve, not with the module (check and the lab import it)
     import dns.resolver
 
     if isinstance(e, DnsFailure):
@@ -80,6 +83,7 @@ def _dnspython_resolver(nameservers: Sequence[str] | None, port: int, timeout: f
     state: dict[str, Any] = {}
 
     async def resolve(name: str) -> list[str]:
+        # lazy: dnspython (~25 ms) loads on the first resolve, not with the module (check and the lab import it)
         import dns.asyncresolver
         import dns.resolver
 
@@ -255,6 +259,7 @@ class EgressProbe:
             self._mode = EgressMode.CONNECT
             return self._mode
         try:
+            # lazy: scapy only when SYN mode is used (a presence check here; its layers load in probes.egress.syn)
             import scapy  # noqa: F401 - presence check only; layers load in egress_syn
         except ImportError:
             self._fallback = "scapy is not installed (pip install scapy); using connect"
@@ -265,6 +270,7 @@ class EgressProbe:
 
     def _engine(self) -> Any:
         if self._syn is None:
+            # lazy: scapy (~0.3 s) only when SYN mode is used
             from probes.egress.syn import SynEngine
 
             self._syn = SynEngine(self._raw_socket)
@@ -440,8 +446,6 @@ def egress_jobs(
     """Scheduler jobs, one per target, keyed by EgressKey(vantage, 'host:port'). Pass them
     to Scheduler.set_jobs whenever the target list changes. The probe bounds in-flight
     handshakes; the scheduler's own concurrency bounds how many checks run at once."""
-    from probes.engine.scheduler import Job
-
     p = probe or EgressProbe()
     jobs = []
     seen: set[str] = set()
@@ -486,6 +490,7 @@ def _as_json(r: EgressResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # lazy: argparse only for `python -m probes.egress.probe`
     import argparse
 
     ap = argparse.ArgumentParser(
@@ -504,8 +509,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     resolve = None
     if a.dns:
-        from probes.dns.resolvers import parse_address
-
         h, p = parse_address(a.dns)
         resolve = resolver_at(h, p)
 

@@ -65,6 +65,7 @@ def _scapy() -> Any:
     """scapy's IP and TCP layers (tests only: the reference the templates are held to)."""
     global _layers
     if _layers is None:
+        # lazy: scapy's layers (~0.3 s, cryptography) load only when SYN mode is used
         from scapy.layers.inet import IP, TCP
 
         _layers = (IP, TCP)

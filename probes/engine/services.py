@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from probes.config import Config, KubeConfig
 from probes.diagnose import Observations
+from probes.engine.history import History
 from probes.engine.publisher import observations_of
 from probes.engine.store import Snapshot, Store
 
@@ -67,8 +69,6 @@ class Services:
 
 
 def _all_at_once(calls: list[Callable[[], Any]], timeout: float) -> None:
-    import threading
-
     def guarded(fn: Callable[[], Any]) -> None:
         try:
             fn()
@@ -85,11 +85,11 @@ def _all_at_once(calls: list[Callable[[], Any]], timeout: float) -> None:
 def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: KubeConfig | None = None) -> Services:
     """Every service (none starts here). `kube`: how to reach the API server; the
     per-node agents are read through it. `endpoints`: see :class:`Endpoints`."""
+    # lazy: each source (Azure, the probes with asyncio and dnspython, the agent reader) loads only when it is on
     from probes.agent.reader import AgentReader, ReaderSettings
     from probes.azure.service import AzureSettings, AzureSnatService
     from probes.dns.service import DnsService, DnsSettings
     from probes.egress.service import EgressService, EgressSettings
-    from probes.engine.history import History
 
     ends = endpoints or Endpoints()
     dns_settings = DnsSettings.from_config(cfg.dns)

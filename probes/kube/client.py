@@ -7,23 +7,26 @@ One `KubeClient` per connection target; its pool is shared by the threads that u
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import ssl
+import tempfile
 import threading
+import warnings
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 
 from probes.kube.credentials import Credentials, ExecAnswer
-from probes.kube.kubeconfig import Endpoint
+from probes.kube.kubeconfig import Endpoint, KubeconfigError
 
 DEFAULT_USER_AGENT = "aksnet-top/0.1 (read-only)"
 POOL_MAXSIZE = 32  # reflectors, the next page in flight, events, the agent reader's budget
 
 
 def _ssl_context(ep: Endpoint, cert: bytes | None, key: bytes | None) -> Any:
-    import ssl
-
     if ep.insecure:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
@@ -39,8 +42,6 @@ def _ssl_context(ep: Endpoint, cert: bytes | None, key: bytes | None) -> Any:
 
 def _load_cert_chain(ctx: Any, cert: bytes, key: bytes) -> None:
     """ssl wants files: write both to a private temporary directory, load, delete at once."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="aksnet-top-") as d:
         cpath, kpath = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
         for path, data in ((cpath, cert), (kpath, key)):
@@ -69,8 +70,6 @@ def env_proxy(server: str, env: dict[str, str]) -> str:
             return ""
         name = entry.split(":")[0] if entry.count(":") == 1 else entry
         if "/" in name:
-            import ipaddress
-
             try:
                 if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
                     return ""
@@ -122,8 +121,6 @@ class KubeClient:
             kw["ssl_context"] = _ssl_context(self.ep, cert, key)
             if self.ep.insecure:
                 kw["cert_reqs"] = "CERT_NONE"
-                import re
-                import warnings
 
                 # kubectl says nothing per request either; only this server's warning is muted
                 host = urlsplit(self.server).hostname or ""
@@ -138,10 +135,9 @@ class KubeClient:
             return urllib3.PoolManager(**kw)
         if proxy.startswith("socks"):
             try:
+                # lazy: PySocks is optional: only a socks5:// proxy needs it
                 from urllib3.contrib.socks import SOCKSProxyManager
             except ImportError:
-                from probes.kube.kubeconfig import KubeconfigError
-
                 raise KubeconfigError(
                     f"proxy {proxy} needs PySocks", "pip install pysocks, or use an http(s) proxy"
                 ) from None

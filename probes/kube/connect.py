@@ -15,6 +15,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from probes.kube.credentials import CredentialError
 from probes.kube.kubeconfig import (
     SA_DIR,
     KubeconfigError,
@@ -66,8 +69,8 @@ def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = N
     An exec credential plugin runs here once, so that a missing or failing kubelogin is
     one clear line before the screen opens, not an anonymous 401 later.
     """
+    # lazy: urllib3 (~30 ms) loads only when a cluster is contacted, not for the CLI's start or `check --help`
     from probes.kube.client import KubeClient
-    from probes.kube.credentials import CredentialError
 
     env = dict(os.environ) if env is None else env
     paths = kubeconfig_paths(kubeconfig, env)
@@ -128,8 +131,6 @@ GET_HEADERS = {"Accept": ACCEPT_JSON, "Accept-Encoding": "gzip"}
 
 
 def _http_error(status: int, reason: str, body: bytes, retry_after: str | None) -> HttpError:
-    import orjson
-
     message = ""
     try:
         doc = orjson.loads(body)

@@ -10,11 +10,16 @@ rotate every hour).
 
 from __future__ import annotations
 
+import base64
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+import orjson
 
 from probes.kube.kubeconfig import Endpoint
 
@@ -36,8 +41,6 @@ class ExecAnswer:
 
 
 def _rfc3339(value: str) -> float:
-    from datetime import datetime
-
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     if "." in text:  # Python < 3.11 wants at most 6 fraction digits; Go writes up to 9
         head, _, tail = text.partition(".")
@@ -47,8 +50,6 @@ def _rfc3339(value: str) -> float:
 
 
 def _on_a_terminal() -> bool:
-    import sys
-
     try:
         return sys.stdin.isatty() and sys.stdout.isatty()
     except (AttributeError, ValueError):  # replaced or closed streams
@@ -57,9 +58,8 @@ def _on_a_terminal() -> bool:
 
 def run_exec(spec: dict[str, Any], cluster: dict[str, Any], env: dict[str, str] | None = None) -> ExecAnswer:
     """Run the plugin once; its credential, or CredentialError with the plugin's own words."""
+    # lazy: subprocess (~3 ms) only for an exec credential plugin (kubelogin)
     import subprocess
-
-    import orjson
 
     api_version = str(spec.get("apiVersion") or "")
     command = str(spec.get("command") or "")
@@ -145,8 +145,6 @@ _SHARED_LOCK = threading.Lock()
 
 
 def _shared_key(spec: dict[str, Any], cluster: dict[str, Any]) -> bytes:
-    import orjson
-
     return orjson.dumps([spec, cluster], option=orjson.OPT_SORT_KEYS)
 
 
@@ -195,8 +193,6 @@ class Credentials:
         if self.ep.token:
             return f"Bearer {self.ep.token}"
         if self.ep.username:
-            import base64
-
             return "Basic " + base64.b64encode(f"{self.ep.username}:{self.ep.password}".encode()).decode()
         return ""
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 
 class KubeconfigError(Exception):
     """The kubeconfig is missing, unreadable or inconsistent; `hint` says what to run."""
@@ -65,14 +67,13 @@ def kubeconfig_paths(explicit: str, env: dict[str, str]) -> list[Path]:
 def _parse(path: Path) -> dict[str, Any]:
     text = path.read_bytes()
     if text.lstrip()[:1] == b"{":  # JSON is YAML too; orjson is already loaded for the lists
-        import orjson
-
         try:
             doc = orjson.loads(text)
         except orjson.JSONDecodeError:
             doc = None
         if isinstance(doc, dict):
             return doc
+    # lazy: PyYAML (~10 ms) only for a kubeconfig that is not JSON
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

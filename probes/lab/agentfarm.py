@@ -38,6 +38,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -190,6 +191,7 @@ class Farm:
         self.local: dict[str, Any] = {}
 
     async def start(self) -> None:
+        # lazy: the agents' runtime loads in the farm's process; the app imports this module for local_dns_overrides
         from probes.agent.core import Agent, settings_for
         from probes.agent.http import AgentServer
         from probes.dns.resolvers import DEFAULT_NAMES
@@ -286,8 +288,6 @@ class Farm:
 
 
 def _join(threads: list[threading.Thread], timeout: float) -> None:
-    import time
-
     end = time.monotonic() + timeout
     for t in threads:
         t.join(max(0.0, end - time.monotonic()))

@@ -142,7 +142,7 @@ class ApiRequest(LabHandler):
         lab = self.lab
         auth = self.headers.get("Authorization", "")
         if self.server.ssl_context is not None and lab.client_cert_auth:
-            # lazy for start-up: tls imports cryptography (~100 ms), only servers with TLS need it
+            # lazy: tls imports cryptography (~100 ms), only servers with TLS need it
             from .tls import peer_identity
 
             cn = peer_identity(self.request.getpeercert())

@@ -120,7 +120,7 @@ class LabApiServer:
             return self
         ctx = None
         if self.tls:
-            # lazy for start-up: tls imports cryptography (~100 ms), only servers with TLS need it
+            # lazy: tls imports cryptography (~100 ms), only servers with TLS need it
             from .tls import make_pki
 
             self.pki = make_pki([self.host], client_cn=self.user)

@@ -64,7 +64,7 @@ class LabCredential:
         self.calls = 0
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        # lazy for start-up: azure.core is heavy, and only the SDK clients (which load it anyway) call this
+        # lazy: azure.core is heavy, and only the SDK clients (which load it anyway) call this
         from azure.core.credentials import AccessToken
 
         self.calls += 1

@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from probes.lab.cluster import LabAgentPod
+
 MAX_AGENTS = 50  # simulated nodes that run an agent; the others show "no agent"
 READY_TIMEOUT = 20.0
 
@@ -126,7 +128,6 @@ def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS, timeout
     except BaseException:
         _end(proc, 1.0)
         raise
-    from probes.lab.cluster import LabAgentPod
 
     lab.set_agent_pods({node: LabAgentPod(endpoint=ep) for node, ep in agents.items()})
     farm.lab = lab

@@ -136,7 +136,7 @@ class DnsDemo:
         return out
 
     def vantages(self, topology: Topology) -> list[Any]:
-        # lazy for start-up: probes.dns.service pulls in the DNS probe engine (~0.6 s of imports),
+        # lazy: probes.dns.service pulls in the DNS probe engine (~0.6 s of imports),
         # which only a running demo needs
         from probes.dns.service import Vantage
 

@@ -417,7 +417,7 @@ def _block(doc: Any, where: str, path: str) -> DnsTimeline:
 
 
 def _names(data: Mapping[str, Any], where: str, path: str) -> dict[str, str]:
-    # lazy for start-up: probes.dns.resolvers pulls in probes.kube.model (~35 ms), and only
+    # lazy: probes.dns.resolvers pulls in probes.kube.model (~35 ms), and only
     # scenarios that list names need it
     from probes.dns.resolvers import validate_name
 

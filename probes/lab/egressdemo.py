@@ -156,7 +156,7 @@ class EgressDemo:
     def vantages(self, topology: Topology) -> list[Any]:
         """EgressVantageMap: `local` (the laptop sees what every node sees by default)
         and the first `max_nodes` nodes, all confined to loopback."""
-        # lazy for start-up: probes.egress.service pulls in the egress probe engine, which only
+        # lazy: probes.egress.service pulls in the egress probe engine, which only
         # a running demo needs
         from probes.egress.service import EgressVantage
 

@@ -171,7 +171,7 @@ def _rule(value: Any, where: str, path: str) -> PortRule:
 
 
 def _rules(data: Any, where: str, path: str) -> dict[str, PortRule]:
-    # lazy for start-up: probes.dns.resolvers pulls in probes.kube.model (~35 ms), and only
+    # lazy: probes.dns.resolvers pulls in probes.kube.model (~35 ms), and only
     # scenarios that list names need it
     from probes.dns.resolvers import validate_name
 

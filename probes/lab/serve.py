@@ -10,6 +10,7 @@ are not loaded (cryptography only with ``tls=True``).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,13 +18,14 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
-
-if TYPE_CHECKING:
-    from .apiserver import LabApiServer
+from types import FrameType, SimpleNamespace
+from typing import Any, TextIO
 
 from probes.exitcodes import ExitCode
+
+from .apiserver import LabApiServer
+from .scenario import ScenarioError
+from .writable import WritableObjects
 
 # what signal.signal takes and returns (SIG_DFL/SIG_IGN are ints; None: not set from Python)
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | None
@@ -71,9 +73,6 @@ def _serve(
     err: TextIO,
     stop: threading.Event,
 ) -> int:
-    from .apiserver import LabApiServer
-    from .scenario import ScenarioError
-
     try:
         srv = LabApiServer(scenario_arg, host=host, port=port, tls=tls, token=token, nodes=nodes)
         writable(srv)
@@ -110,15 +109,11 @@ def _serve(
 def writable(srv: LabApiServer) -> None:
     """Let clients create what `aksnet-top agent install` creates (namespaces,
     serviceaccounts, roles, rolebindings, daemonsets): try the installer on the lab."""
-    from .writable import WritableObjects
-
     srv.writable = WritableObjects(lab_store=srv.state.store)
 
 
 def start_embedded(scenario_arg: str, nodes: int | None = None, **kwargs) -> tuple[LabApiServer, str]:
     """Start a lab for the demo: returns (server, kubeconfig path). The temp dir goes at stop()."""
-    from .apiserver import LabApiServer
-
     srv = LabApiServer(scenario_arg, nodes=nodes, **kwargs)
     srv.scenario_arg, srv.nodes_arg = scenario_arg, nodes  # the demo's agent farm loads the same
     writable(srv)
@@ -142,8 +137,6 @@ class _DemoRequest:
     """The demo's first line on stdin, as the settings demoagents.start reads."""
 
     def __init__(self, doc: dict) -> None:
-        from types import SimpleNamespace
-
         self.scenario = str(doc.get("scenario") or "healthy")
         self.nodes = doc.get("nodes") or None
         d, e = doc.get("dns") or {}, doc.get("egress") or {}
@@ -177,8 +170,6 @@ def demo_main() -> int:
     ``{"local": {…the farm's…}, "pids": [farm pid]}`` or ``{"agents_error": "…"}``. Then
     serves until stdin reaches EOF (the app closed it, exited or died: no orphan) or
     SIGTERM/SIGINT, and tears everything down (the farm goes with it)."""
-    import json
-
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -192,7 +183,6 @@ def demo_main() -> int:
     except (ValueError, TypeError, AttributeError) as e:
         say({"error": f"bad request to the demo's lab process: {e}", "usage": False})
         return ExitCode.COULD_NOT_RUN
-    from .scenario import ScenarioError
 
     stops: list = []
     try:
@@ -202,6 +192,7 @@ def demo_main() -> int:
             say({"error": str(e), "usage": True})
             return EXIT_SCENARIO
         stops.append(srv.stop)
+        # lazy: the demo's parts (ARM endpoint, agent farm, egress demo) are not loaded by `aksnet-top lab`
         from . import demoagents
         from .arm import LAB_TOKEN, LabArmServer
         from .egressdemo import EgressDemo

@@ -1,10 +1,16 @@
-"""probes/ is headless: importing every module must not load textual (or the tui package)."""
+"""probes/ is headless: importing every module must not load textual (or the tui package).
+No import cycles; an import inside a function says why it is there (`# lazy: ...`)."""
 
+import ast
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import probes
+
+ROOT = Path(__file__).resolve().parents[2]
+LAZY = "# lazy:"
 
 
 def test_probes_never_loads_textual():
@@ -43,3 +49,45 @@ def test_no_import_cycles():
         }
     )
     assert cycles == [], f"import cycles: {cycles}"
+
+
+def lazy_offenders(*dirs: Path) -> list[str]:
+    """Function-level imports without a `# lazy:` comment: on the import's line, or in the
+    comment lines right above it. Consecutive imports in a function are one group: the
+    comment above the first covers them all."""
+    offenders = []
+    for path in sorted(p for d in dirs for p in d.rglob("*.py")):
+        src = path.read_text("utf-8")
+        lines = src.splitlines()
+        starts: dict[int, int] = {}  # every line of a function-level import -> its first line
+        nodes = []
+        for fn in ast.walk(ast.parse(src)):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)):
+                        nodes.append(node)
+                        for ln in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+                            starts[ln] = node.lineno
+        for node in nodes:
+            ok = LAZY in lines[node.lineno - 1]
+            ln = node.lineno - 1  # 1-based: the line above
+            while not ok and ln >= 1:
+                text = lines[ln - 1].strip()
+                if ln in starts:  # the group's previous import
+                    ok = LAZY in lines[starts[ln] - 1]
+                    ln = starts[ln] - 1
+                elif text.startswith("#"):
+                    ok = text.startswith(LAZY)
+                    ln -= 1
+                else:
+                    break
+            if not ok:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return sorted(set(offenders))
+
+
+def test_function_level_imports_say_why_they_are_lazy():
+    """An import inside a function is there for start-up time or a heavy optional
+    dependency, never by habit: a `# lazy: why` comment says so (same line or above)."""
+    offenders = lazy_offenders(ROOT / "probes", ROOT / "tui")
+    assert offenders == [], f"function-level imports without a '{LAZY} why' comment: {offenders}"
