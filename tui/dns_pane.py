@@ -70,7 +70,7 @@ def reachable(r: Resolver) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class RowInfo:
+class DnsPaneRow:
     key: ProbeKey
     resolver: Resolver
     order: tuple
@@ -105,18 +105,18 @@ class DnsPane(ProbePane):
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
-    def _health_of(self, info: RowInfo, st: Stats | None) -> Health:
+    def _health_of(self, info: DnsPaneRow, st: Stats | None) -> Health:
         return dns_health(st, reachable(info.resolver))
 
     def _raw_sig(self, st: Stats) -> tuple:
         return (st.p50, st.p95, st.loss_pct, st.last_outcome, spark_levels(st.recent))
 
-    def _open_detail(self, info: RowInfo) -> None:
+    def _open_detail(self, info: DnsPaneRow) -> None:
         self.app.push_screen(DnsDetailScreen(info.key, info.resolver))
 
     def _take_plan(self, plan: DnsPlan) -> None:
         self._plan = plan
-        rows: dict[ProbeKey, RowInfo] = {}
+        rows: dict[ProbeKey, DnsPaneRow] = {}
         self._vantage_order = {}
         self._vantage_note = {}
         self._agent_nodes = {}
@@ -129,14 +129,14 @@ class DnsPane(ProbePane):
             for ri, r in enumerate(vp.resolvers):
                 for ni, name in enumerate(plan.names):
                     k = ProbeKey(v, r.key, name, plan.qtype)
-                    rows[k] = RowInfo(k, r, (vi, 1, ri, ni))
+                    rows[k] = DnsPaneRow(k, r, (vi, 1, ri, ni))
         self._rows = rows
         self._stats = {k: s for k, s in self._stats.items() if k in rows}
         self._health = {
             v: {k: h for k, h in hs.items() if k in rows} for v, hs in self._health.items() if v in self._vantage_order
         }
 
-    def _row_cells(self, info: RowInfo, st: Stats | None) -> list[Any]:
+    def _row_cells(self, info: DnsPaneRow, st: Stats | None) -> list[Any]:
         h = dns_health(st, reachable(info.resolver))
         style = STYLE[h]
         res = Text.assemble((" ", ""), (BULLET[h] + " ", style), (short_resolver(info.resolver), ""))

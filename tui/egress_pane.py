@@ -59,7 +59,7 @@ COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class RowInfo:
+class EgressPaneRow:
     key: EgressKey
     target: Target
     order: tuple
@@ -99,10 +99,10 @@ class EgressPane(ProbePane):
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
-    def _health_of(self, info: RowInfo, st: Stats | None) -> Health:
+    def _health_of(self, info: EgressPaneRow, st: Stats | None) -> Health:
         return egress_health(st, bool(getattr(info.target, "reachable", True)))
 
-    def _on_result(self, info: RowInfo, st: Stats) -> None:
+    def _on_result(self, info: EgressPaneRow, st: Stats) -> None:
         mode = getattr(getattr(st.last, "mode", None), "value", "")
         if mode:
             self._modes[info.key.vantage] = (mode, getattr(st.last, "fallback", ""))
@@ -118,12 +118,12 @@ class EgressPane(ProbePane):
             bool(getattr(st.last, "fallback", "")),
         )
 
-    def _open_detail(self, info: RowInfo) -> None:
+    def _open_detail(self, info: EgressPaneRow) -> None:
         self.app.push_screen(EgressDetailScreen(info.key, info.target))
 
     def _take_plan(self, plan: EgressPlan) -> None:
         self._plan = plan
-        rows: dict[EgressKey, RowInfo] = {}
+        rows: dict[EgressKey, EgressPaneRow] = {}
         self._vantage_order = {}
         self._vantage_note = {}
         self._agent_nodes = {}
@@ -135,7 +135,7 @@ class EgressPane(ProbePane):
                 self._agent_nodes[v] = vp.vantage.node
             for ti, t in enumerate(vp.targets):
                 k = EgressKey(v, t.text)
-                rows[k] = RowInfo(k, t, (vi, 1, ti))
+                rows[k] = EgressPaneRow(k, t, (vi, 1, ti))
         self._rows = rows
         self._stats = {k: s for k, s in self._stats.items() if k in rows}
         self._health = {
@@ -143,7 +143,7 @@ class EgressPane(ProbePane):
         }
         self._modes = {v: m for v, m in self._modes.items() if v in self._vantage_order}
 
-    def _row_cells(self, info: RowInfo, st: Stats | None) -> list[Any]:
+    def _row_cells(self, info: EgressPaneRow, st: Stats | None) -> list[Any]:
         h = self._health_of(info, st)
         style = STYLE[h]
         name = Text.assemble((" ", ""), (BULLET[h] + " ", style), (info.key.target, ""))

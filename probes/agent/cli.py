@@ -355,11 +355,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         _err(f"the agent runtime is not available in this installation ({e})")
         return EXIT_FAILED
     raise_net_raw()  # before the agent starts threads; it reports the mode it ends up using
-    # probes.agent.main's own codes (0 ok, 1 failed, 2 usage, 3 port in use) in the shared table
-    return _RUN_CODES.get(int(run(list(argv)) or 0), EXIT_FAILED)
-
-
-_RUN_CODES = {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_USAGE, 3: EXIT_FAILED}
+    return int(run(list(argv)) or 0)  # probes.exitcodes.ExitCode, like every command
 
 
 COMMANDS = {"run": cmd_run, "manifest": cmd_manifest, "install": cmd_install, "uninstall": cmd_uninstall}

@@ -17,26 +17,19 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from enum import IntEnum
 from typing import Any
 
 from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Agent, settings_for
 from probes.agent.http import AgentServer
 from probes.config import parse_override
 from probes.dns.resolvers import DEFAULT_NAMES, parse_address
+from probes.exitcodes import ExitCode
 
 log = logging.getLogger("probes.agent")
 
 DEFAULT_PORT = 9102
 RESOLV_CONF = "/etc/resolv.conf"
 ENV = "AKSNET_AGENT_"
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    FAILED = 1
-    USAGE = 2
-    PORT = 3
 
 
 def default_kube_dns(path: str = RESOLV_CONF) -> str | None:
@@ -269,7 +262,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         ns = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as e:  # --help (0) or a bad flag (2): argparse printed why
-        return e.code if isinstance(e.code, int) else ExitCode.USAGE
+        return ExitCode.USAGE if e.code else ExitCode.HEALTHY  # argparse exits 2 on a bad flag: ours is 4
     handler = _log_to_stderr("info")
     try:
         try:
@@ -282,7 +275,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         try:
             return asyncio.run(serve(settings, bind, port))
         except KeyboardInterrupt:
-            return ExitCode.OK
+            return ExitCode.HEALTHY
     finally:
         log.removeHandler(handler)
         log.propagate = True
@@ -313,7 +306,7 @@ async def serve(
             why = e.strerror or str(e)
             hint = " (another agent or process holds it; pick another with --port)" if e.errno in (98, 48) else ""
             log.error("cannot listen on %s:%d: %s%s", bind, port, why, hint)
-            return ExitCode.PORT
+            return ExitCode.COULD_NOT_RUN
         await agent.start()
         s = settings
         log.info(
@@ -342,7 +335,7 @@ async def serve(
         await server.stop(1.0)
         if not await agent.stop(2.0):
             log.warning("some probes did not stop within 2 s")
-    return ExitCode.OK
+    return ExitCode.HEALTHY
 
 
 if __name__ == "__main__":

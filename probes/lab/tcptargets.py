@@ -39,7 +39,7 @@ DROP_HOST = "127.0.0.4"
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class TcpEndpoint:
     host: str
     port: int
 
@@ -114,8 +114,8 @@ class DropListener:
             self._lsock = None
 
     @property
-    def endpoint(self) -> Endpoint:
-        return Endpoint(self._host, self.port)
+    def endpoint(self) -> TcpEndpoint:
+        return TcpEndpoint(self._host, self.port)
 
 
 class OpenListener:
@@ -179,8 +179,8 @@ class OpenListener:
             self._lsock = None
 
     @property
-    def endpoint(self) -> Endpoint:
-        return Endpoint(self._host, self.port)
+    def endpoint(self) -> TcpEndpoint:
+        return TcpEndpoint(self._host, self.port)
 
 
 class ClosedPort:
@@ -209,8 +209,8 @@ class ClosedPort:
             self._sock = None
 
     @property
-    def endpoint(self) -> Endpoint:
-        return Endpoint(self._host, self.port)
+    def endpoint(self) -> TcpEndpoint:
+        return TcpEndpoint(self._host, self.port)
 
 
 class LoopbackTargets:
@@ -250,15 +250,15 @@ class LoopbackTargets:
         self.stop()
 
     @property
-    def open(self) -> Endpoint:
+    def open(self) -> TcpEndpoint:
         return self._open.endpoint
 
     @property
-    def refused(self) -> Endpoint:
+    def refused(self) -> TcpEndpoint:
         return self._closed.endpoint
 
     @property
-    def dropped(self) -> Endpoint:
+    def dropped(self) -> TcpEndpoint:
         return self._drop.endpoint
 
     @property

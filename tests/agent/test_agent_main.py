@@ -147,16 +147,16 @@ def test_agent_process_serves_and_exits_0_on_sigterm(responder, targets):
 def test_bad_flags_exit_2_with_a_clear_message(capsys, monkeypatch):
     monkeypatch.delenv("NODE_NAME", raising=False)
     monkeypatch.delenv("AKSNET_AGENT_NODE", raising=False)
-    assert run(["--node", "n", "--mode", "icmp"]) == 2
+    assert run(["--node", "n", "--mode", "icmp"]) == 4
     assert "invalid choice: 'icmp'" in capsys.readouterr().err
-    assert run(["--kube-dns", "10.0.0.10"]) == 2
+    assert run(["--kube-dns", "10.0.0.10"]) == 4
     assert "no node name: pass --node, or set NODE_NAME" in capsys.readouterr().err
-    assert run(["--node", "n", "--target", "mcr.microsoft.com"]) == 2
+    assert run(["--node", "n", "--target", "mcr.microsoft.com"]) == 4
     assert "no port" in capsys.readouterr().err
-    assert run(["--node", "n", "--dial", "127.0.0.2=http"]) == 2
+    assert run(["--node", "n", "--dial", "127.0.0.2=http"]) == 4
     assert "--dial" in capsys.readouterr().err
     monkeypatch.setenv("AKSNET_AGENT_NODELOCAL", "maybe")
-    assert run(["--node", "n"]) == 2
+    assert run(["--node", "n"]) == 4
     assert "$AKSNET_AGENT_NODELOCAL: expected true or false" in capsys.readouterr().err
     assert run(["--help"]) == 0
 

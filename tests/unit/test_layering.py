@@ -91,3 +91,21 @@ def test_function_level_imports_say_why_they_are_lazy():
     dependency, never by habit: a `# lazy: why` comment says so (same line or above)."""
     offenders = lazy_offenders(ROOT / "probes", ROOT / "tui")
     assert offenders == [], f"function-level imports without a '{LAZY} why' comment: {offenders}"
+
+
+def test_one_class_per_name():
+    """A class name means one thing across probes/ and tui/ (a reader never has to ask
+    which `Store` or `Outcome` an import brings)."""
+    import ast
+    from collections import defaultdict
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    where: dict[str, list[str]] = defaultdict(list)
+    for pkg in ("probes", "tui"):
+        for f in sorted((root / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.ClassDef):
+                    where[node.name].append(f"{f.relative_to(root)}:{node.lineno}")
+    twice = {name: places for name, places in where.items() if len(places) > 1}
+    assert twice == {}
