@@ -11,6 +11,7 @@ and later the TCP egress result all fit.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import deque
@@ -105,7 +106,15 @@ class History:
 
     # --- writer side -------------------------------------------------------------------
     def add(self, key: Hashable, result: Any) -> None:
-        """Record `result` under `key` (the Scheduler's sink signature)."""
+        """Record `result` under `key` (the Scheduler's sink signature).
+
+        A result's raw answer text is kept once per key, as `last_raw` (what the detail
+        screens show): the 300 results a key holds are stored without it. A DNS answer's
+        text is a few hundred bytes; with it, full histories of 50 agent nodes cost about
+        30 MB more."""
+        raw = getattr(result, "raw", "")
+        if raw and dataclasses.is_dataclass(result) and not isinstance(result, type):
+            result = dataclasses.replace(result, raw="")
         with self._lock:
             s = self._series.get(key)
             if s is None:
@@ -119,7 +128,6 @@ class History:
             err = getattr(result, "error", "")
             if err:
                 s.last_error = err
-            raw = getattr(result, "raw", "")
             if raw:
                 s.last_raw = raw
             s.cached = None

@@ -116,3 +116,23 @@ def test_check_report_says_each_rows_health():
     dns = _dns_json({ProbeKey("local", "kube-dns", "a.example"): stats("nxdomain")})
     egress = _egress_json({EgressKey("local", "a.example:443"): stats("open", successes=9, loss=10.0)})
     assert dns[0]["health"] == "degraded" and egress[0]["health"] == "degraded"
+
+
+def test_history_keeps_one_raw_answer_per_key():
+    """The raw answer text is kept once per key (the detail screens show the latest); the
+    results themselves are stored without it, so a full history costs no text per result."""
+    from probes.dns.result import DnsOutcome, DnsResult
+    from probes.engine.history import History
+
+    h = History(maxlen=5)
+
+    def res(i: int, raw: str) -> DnsResult:
+        return DnsResult("local", "kube-dns", "10.0.0.10", "10.0.0.10:53", "a.", "A", DnsOutcome.OK, 1.0 + i, raw=raw)
+
+    for i in range(3):
+        h.add("k", res(i, f";; ANSWER {i}"))
+    h.add("k", res(3, ""))  # an answer without text keeps the last one that had it
+    assert [r.raw for r in h.results("k")] == ["", "", "", ""]
+    assert [r.latency_ms for r in h.results("k")] == [1.0, 2.0, 3.0, 4.0]
+    st = h.stats("k")
+    assert st is not None and st.last_raw == ";; ANSWER 2"
