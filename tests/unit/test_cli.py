@@ -142,3 +142,16 @@ def test_version_comes_from_the_package_metadata(tmp_path):
 
     out = run(["--version"], tmp_path)
     assert out.returncode == 0 and out.stdout.strip() == f"aksnet-top {version('aksnet-top')}"
+
+
+def test_a_closed_pipe_is_no_traceback(tmp_path):
+    """`aksnet-top config | head -1`: the reader leaves early; exit 0, nothing on stderr."""
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"), PYTHONPATH=str(ROOT))
+    code = "import sys; from tui.cli import console_main; sys.argv = ['aksnet-top', 'config']; console_main()"
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.readline()
+    p.stdout.close()  # the reader leaves after the first line
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=30) == 0
+    assert "Traceback" not in err and err == ""
