@@ -114,7 +114,7 @@ def chart(nodes: Sequence[NodeSnat], width: int, height: int = CHART_LINES) -> T
         step = max(plot_w // max(len(pts), 1), 1)  # stretch a short window over the width
         off = plot_w - len(pts) * step
         for i, v in enumerate(pts):
-            if v is None:
+            if v is None or v != v:  # no point that minute (NaN)
                 continue
             frac = min(max(v / n.allocated, 0.0), 1.0)
             pos = frac * height * 8  # eighths of a row
@@ -289,7 +289,7 @@ class SnatPane(Vertical):
     def show(self, rep: SnatReport) -> None:
         """Draw a report: header, state, findings, chart, then diff the table."""
         self.redraws += 1
-        self.query_one("#snat-header", Static).update(header(rep, self.clock))
+        self.query_one("#snat-header", Static).update(header(rep, self.clock), layout=False)  # one fixed row
         st = status_text(rep)
         status = self.query_one("#snat-status", Static)
         status.update(st)
