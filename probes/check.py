@@ -147,10 +147,6 @@ def run(
     log: Callable[[str], None] | None = None,
 ) -> CheckResult:
     """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble."""
-    # lazy: the engine's services and the Kubernetes source load when check runs, not on `import probes.check`
-    from probes.engine import services as servicesmod
-    from probes.kube.source import KubeSource
-
     say = log or (lambda _m: None)
     t0 = clock()
     running = None  # the demo, when `demo`
@@ -165,13 +161,23 @@ def run(
             egress=dataclasses.replace(cfg.egress, interval=interval),
         )
     endpoints = None
+    launching: Any = None
     if demo:
         # lazy: the demo (its lab process, the agent farm) only for `check --demo`
         from probes import demo as demomod
 
-        running = demomod.start(cfg.demo.scenario, nodes=cfg.demo.nodes or None, dns=cfg.dns, egress=cfg.egress)
+        # the cluster first; its agent farm starts while we list and build the services
+        launching = demomod.launch(cfg.demo.scenario, nodes=cfg.demo.nodes or None, dns=cfg.dns, egress=cfg.egress)
+    # lazy: the engine's services and the Kubernetes source load when check runs (after the
+    # demo's lab process was started: it starts while these import), not on `import probes.check`
+    from probes.engine import services as servicesmod
+    from probes.kube.source import KubeSource
+
+    if demo:
+        running = launching.ready(agents=False)
         kube = dataclasses.replace(kube, kubeconfig=running.kubeconfig, context="")
         endpoints = running.endpoints
+
     store = Store()
     source = KubeSource(store, kube)
     source.start()  # the client library loads and lists while the services are built
@@ -184,6 +190,9 @@ def run(
         raise
     longest = max(cfg.dns.interval, cfg.egress.interval)
     try:
+        if running is not None and not (running.agents_ready() and not running.agents_error):
+            # the probes' `local` vantage and every agent come from the farm: no farm, no check
+            raise demomod.DemoError(running.agents_error or "the demo's agents did not start")
         for s in services.sources:
             if s is services.agents:
                 # agents started with this run (the demo's) finish their cycles about now;
