@@ -11,6 +11,7 @@ queueing them (the probe panes catch up from the frame's full stats).
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -22,13 +23,14 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
+from textual.widgets import Input, Static, TabbedContent, TabPane, Tree
 
 from probes.engine.frame import Frame
 from probes.engine.publisher import Publisher, empty_snapshot
 from probes.engine.store import Snapshot, Store, worst_status
 from probes.kube.model import SourceState
 from tui import format as fmt
+from tui.keybar import KeyBar
 from tui.screens import HelpScreen, NodeDetailScreen
 from tui.topology_pane import NodeRef, PoolRef, TopologyTree
 
@@ -125,6 +127,10 @@ class AksnetTopApp(App[None]):
         banner: str = "",
     ) -> None:
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # no sliding tab underline or smooth scrolls: over SSH every animation frame is a
+            # screen update, and a tab switch repaints once instead of ~20 times
+            self.animation_level = "none"
         self.store = store
         self.sources = list(sources)
         self.refresh_interval = refresh_interval
@@ -162,7 +168,7 @@ class AksnetTopApp(App[None]):
                 with TabPane(f"{i} {getattr(pane, 'PANE_TITLE', type(pane).__name__)}", id=f"tab-{i}"):
                     yield pane
         yield Input(placeholder="filter: part of a node name, IP or pod CIDR — Enter keeps it, Esc clears", id="filter")
-        yield Footer()
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         # Everything imported and built so far lives as long as the app: keep it out of the
@@ -218,7 +224,7 @@ class AksnetTopApp(App[None]):
                 line.append(f"  {self.banner}", style="dim")
         if line != self._status_text:
             self._status_text = line
-            self.query_one("#status", Static).update(line)
+            self.query_one("#status", Static).update(line, layout=False)  # one fixed row: a repaint, no layout
         for pane in self.panes:
             tick = getattr(pane, "tick", None)
             if tick is not None:

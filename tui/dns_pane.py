@@ -197,4 +197,4 @@ class DnsPane(ProbePane):
                 line.append(" · problems only (p)", style="magenta")
         if line != self._status:
             self._status = line
-            self.query_one("#dns-status", Static).update(line)
+            self.query_one("#dns-status", Static).update(line, layout=False)  # one fixed row

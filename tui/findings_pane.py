@@ -124,7 +124,7 @@ class FindingsPane(Vertical):
         )
         if not crit and not warn:
             status.append("  healthy", style="green")
-        self.query_one("#findings-status", Static).update(status)
+        self.query_one("#findings-status", Static).update(status, layout=False)  # one fixed row
         self._show_detail()
 
     @staticmethod
