@@ -72,9 +72,11 @@ class Demo:
     def agents_error(self) -> str:
         return self._launch.local.error if self._launch is not None else ""
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT, wait: bool = True) -> None:
+        """End the demo. `wait=False` (a `check` about to exit): close the lab's stdin and
+        return; the lab sees EOF and tears itself and its farm down (~0.3 s) on its own."""
         if self._launch is not None:
-            self._launch.stop(timeout)
+            self._launch.stop(timeout, wait=wait)
 
 
 class _Local:
@@ -168,24 +170,27 @@ class Launch:
         except DemoError as e:
             self.local.fill({"agents_error": str(e)})
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Close the lab's stdin (its signal to stop), wait; SIGTERM, then SIGKILL if it lingers."""
+    def stop(self, timeout: float = STOP_TIMEOUT, wait: bool = True) -> None:
+        """Close the lab's stdin (its signal to stop), wait; SIGTERM, then SIGKILL if it
+        lingers. `wait=False`: close it and return (the lab removes its kubeconfig itself)."""
         proc = self.proc
         try:
             if proc.stdin is not None:
                 proc.stdin.close()
         except OSError:
             pass
+        if not wait:
+            return
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 2.0)):
+            for sig, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 2.0)):
                 try:
                     os.killpg(proc.pid, sig)  # its own session: the lab and its farm
                 except OSError:
                     pass
                 try:
-                    proc.wait(wait)
+                    proc.wait(grace)
                     break
                 except subprocess.TimeoutExpired:
                     continue

@@ -88,12 +88,12 @@ def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) 
     }
 
 
-def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS, timeout: float = READY_TIMEOUT) -> DemoAgents:
-    """Start the farm and register its agents as pods; DemoAgentsError on any failure."""
-    request = farm_request(lab, dns, egress, max_agents)
+def spawn() -> subprocess.Popen:
+    """The farm's process, started before its request exists: it imports its modules while
+    the lab builds the cluster. Hand it to :func:`start`, or to :func:`discard`."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     try:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "probes.lab.agentfarm"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -103,6 +103,26 @@ def start(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS, timeout
         )
     except OSError as e:
         raise DemoAgentsError(f"cannot start the demo agents: {e.strerror or e}") from None
+
+
+def discard(proc: subprocess.Popen) -> None:
+    """A spawned farm that gets no request: EOF on its stdin ends it."""
+    _end(proc, 1.0)
+
+
+def start(
+    lab: Any,
+    dns: Any,
+    egress: Any,
+    max_agents: int = MAX_AGENTS,
+    timeout: float = READY_TIMEOUT,
+    proc: subprocess.Popen | None = None,
+) -> DemoAgents:
+    """Start the farm (or use the one :func:`spawn` started) and register its agents as
+    pods; DemoAgentsError on any failure."""
+    request = farm_request(lab, dns, egress, max_agents)
+    if proc is None:
+        proc = spawn()
     try:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(orjson.dumps(request) + b"\n")

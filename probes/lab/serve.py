@@ -184,16 +184,22 @@ def demo_main() -> int:
         say({"error": f"bad request to the demo's lab process: {e}", "usage": False})
         return ExitCode.COULD_NOT_RUN
 
+    # lazy: the demo's parts (ARM endpoint, agent farm, egress demo) are not loaded by `aksnet-top lab`
+    from . import demoagents
+
     stops: list = []
+    farm_proc = None
     try:
+        try:  # the farm's process imports its modules while the cluster is built
+            farm_proc = demoagents.spawn()
+        except demoagents.DemoAgentsError:
+            farm_proc = None  # start() below tries again and says why
         try:
             srv, kubeconfig = start_embedded(req.scenario, nodes=req.nodes)
         except ScenarioError as e:
             say({"error": str(e), "usage": True})
             return EXIT_SCENARIO
         stops.append(srv.stop)
-        # lazy: the demo's parts (ARM endpoint, agent farm, egress demo) are not loaded by `aksnet-top lab`
-        from . import demoagents
         from .arm import LAB_TOKEN, LabArmServer
         from .egressdemo import EgressDemo
 
@@ -211,7 +217,8 @@ def demo_main() -> int:
             }
         )
         try:
-            farm = demoagents.start(srv, req.dns, req.egress)
+            proc, farm_proc = farm_proc, None
+            farm = demoagents.start(srv, req.dns, req.egress, proc=proc)
         except Exception as e:  # noqa: BLE001 - the cluster serves on; the app shows no agents
             say({"agents_error": str(e) or type(e).__name__})
         else:
@@ -223,6 +230,8 @@ def demo_main() -> int:
         say({"error": str(e) or type(e).__name__, "usage": False})
         return EXIT_LAB_ERROR
     finally:
+        if farm_proc is not None:  # spawned, never started: the cluster failed first
+            demoagents.discard(farm_proc)
         _all_at_once(reversed(stops))
 
 
