@@ -8,7 +8,8 @@ of the app (probes.demo): they are measured apart and left out of the app's figu
 default the bench presses 1…5 in turn, one tab per sample, so every pane draws.
 Reports the app's RSS after 1 minute, its peak, its slope over the whole run and over
 the second half (once the histories are full), and how far the second half strays from
-its mean. Target (`--minutes 30`): <= 400 MB and flat within ±5 % once the histories are
+its mean; and the app's CPU over the second half in % of one core (with `--no-tabs`, the
+app left alone: the idle-CPU figure; target <= 3 %). Target (`--minutes 30`): <= 400 MB and flat within ±5 % once the histories are
 full. The last line prints every figure as key=value; `--csv PATH` keeps the samples.
 """
 
@@ -40,6 +41,16 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds the process has used."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def descendants(pid: int) -> list[int]:
@@ -102,6 +113,7 @@ def main() -> int:
     )
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd], check=True)
     samples: list[tuple[float, float, float]] = []
+    cpu: list[tuple[float, float]] = []  # (seconds, app CPU seconds so far)
     try:
         pid = int(
             subprocess.run(
@@ -119,6 +131,9 @@ def main() -> int:
                 break
             lab = sum(rss_mb(c) or 0.0 for c in descendants(pid))
             samples.append((now - t0, app, lab))
+            used = cpu_s(pid)
+            if used is not None:
+                cpu.append((now - t0, used))
             print(f"{now - t0:6.0f} s  app {app:7.1f} MB  lab {lab:7.1f} MB", flush=True)
             if now >= end:
                 break
@@ -143,6 +158,12 @@ def main() -> int:
     mean_half = statistics.fmean(a for _, a in half)
     spread = max(abs(a - mean_half) for _, a in half) / mean_half * 100
     peak = max(a for _, a in app_series)
+    cpu_half = [(t, c) for t, c in cpu if t >= samples[-1][0] / 2]
+    cpu_pct = (
+        100 * (cpu_half[-1][1] - cpu_half[0][1]) / (cpu_half[-1][0] - cpu_half[0][0])
+        if len(cpu_half) >= 2 and cpu_half[-1][0] > cpu_half[0][0]
+        else float("nan")
+    )
     figures = {
         "minutes": round(samples[-1][0] / 60, 1),
         "nodes": args.nodes,
@@ -154,6 +175,7 @@ def main() -> int:
         "slope_2nd_half_mb_per_min": round(slope_mb_per_min(half), 2),
         "spread_2nd_half_pct": round(spread, 1),
         "lab_mb_last": round(samples[-1][2], 1),
+        "app_cpu_pct_2nd_half": round(cpu_pct, 1),  # % of one core; with --no-tabs: the app left alone
         "under_400mb": peak <= TARGET_MB,
         "flat_5pct": spread <= FLAT_PCT,
     }
