@@ -3,13 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from probes.diagnose.model import Finding, Observations, Severity, _kube_dns_from, _route_check, node_phase
+from probes.diagnose.model import (
+    NEW_NODE_SECONDS,
+    Finding,
+    Observations,
+    Severity,
+    _kube_dns_from,
+    _route_check,
+    node_phase,
+)
+from probes.kube.model import NodeInfo
+
+# per topology (its nodes tuple): the nodes that can raise a finding whatever the time,
+# and the others by creation, newest first. The publisher diagnoses every second or so
+# with the same topology: each run then reads only those, not 5,000 healthy nodes.
+_MEMO: list[Any] = [None, (), ()]
+
+
+def _notable(obs: Observations) -> list[NodeInfo]:
+    """The nodes this rule can say something about now, in the topology's order."""
+    nodes = obs.topology.nodes
+    if _MEMO[0] is not nodes:
+        steady = [n for n in nodes if n.network_unavailable or n.ready is not True or n.draining or n.cordoned]
+        picked = {id(n) for n in steady}
+        by_age = sorted((n for n in nodes if n.created and id(n) not in picked), key=lambda n: -n.created)
+        _MEMO[:] = [nodes, steady, by_age]
+    steady, by_age = _MEMO[1], _MEMO[2]
+    fresh: list[NodeInfo] = []
+    for n in by_age:
+        if obs.now - n.created >= NEW_NODE_SECONDS:
+            break  # older than every node after it
+        fresh.append(n)
+    if not fresh:
+        return list(steady)
+    order = {id(n): i for i, n in enumerate(nodes)} if len(fresh) + len(steady) > 1 else {}
+    return sorted([*steady, *fresh], key=lambda n: order.get(id(n), 0))
 
 
 def rule_nodes(obs: Observations) -> Iterable[Finding]:
     chk = _route_check(obs)
-    for n in obs.topology.nodes:
+    for n in _notable(obs):
         phase = node_phase(n, obs.now)
         subject = f"node/{n.name}"
         nr = chk.by_node.get(n.name) if chk is not None else None

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from probes.diagnose.model import Finding, Observations, Severity, _egress_failing
+
+# per SNAT table (a new one each minute): its rows under pressure. The rules run every
+# second or so; each run then reads those rows, not every node's.
+_MEMO: list[Any] = [None, ()]
+
+
+def _pressed(table: Any) -> tuple[Any, ...]:
+    if _MEMO[0] is not table:
+        _MEMO[:] = [table, tuple(r for r in table.nodes if r.failed > 0 or r.state in ("warn", "critical"))]
+    return _MEMO[1]  # type: ignore[no-any-return]
 
 
 def rule_snat(obs: Observations) -> Iterable[Finding]:
     """F10 from Azure Monitor per node; F11 from the allocation rules (tier drop, surge)."""
     table = obs.snat
     if table is not None:
-        for row in table.nodes:
+        for row in _pressed(table):
             who = row.node or f"backend {row.ip}"
             pct = row.pct
             if row.failed > 0 or (pct is not None and pct >= 100):
