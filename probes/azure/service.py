@@ -330,6 +330,7 @@ class AzureSnatService:
     def _run(self) -> None:
         next_fetch = 0.0
         seen_nodes: tuple[Any, ...] = ()
+        seen_topo: Any = None
         while not self._stop.is_set():
             try:
                 topo = self.store.snapshot().topology
@@ -346,11 +347,14 @@ class AzureSnatService:
                 elif self._wake.is_set() or self.clock() >= next_fetch:
                     self._wake.clear()
                     next_fetch = self.clock() + self._cycle(sub, rg, nodes)
-                    seen_nodes = tuple((n.name, n.internal_ip) for n in nodes)
-                elif tuple((n.name, n.internal_ip) for n in nodes) != seen_nodes and self._target is not None:
-                    seen_nodes = tuple((n.name, n.internal_ip) for n in nodes)
-                    self._rejoin(nodes)  # nodes came or went: re-join cached series, no ARM call
-                    self._next_routes = min(self._next_routes, self.clock() + ROUTES_NODES_CHANGED)
+                    seen_nodes, seen_topo = tuple((n.name, n.internal_ip) for n in nodes), topo
+                elif topo is not seen_topo:  # the same topology object: nothing to compare (5,000 tuples a poll)
+                    seen_topo = topo
+                    now_nodes = tuple((n.name, n.internal_ip) for n in nodes)
+                    if now_nodes != seen_nodes and self._target is not None:
+                        seen_nodes = now_nodes
+                        self._rejoin(nodes)  # nodes came or went: re-join cached series, no ARM call
+                        self._next_routes = min(self._next_routes, self.clock() + ROUTES_NODES_CHANGED)
             except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
                 if self._stop.is_set():  # stop() came mid-cycle: nothing to report
                     break
