@@ -709,6 +709,9 @@ class AzureSnatService:
                     f"load balancer {LB_NAME} in {t.node_resource_group} has no outbound "
                     f"rule: outbound SNAT does not go through it",
                 )
+            # the last minute's series go before this one's are read: the shown table does not
+            # need them, and old and new together were the memory peak of every refresh
+            self._series = []
             ports = self._metrics(
                 t.lb_id, "AllocatedSnatPorts,UsedSnatPorts", "Average,Maximum", "BackendIPAddress eq '*'", max(n, 10)
             )
