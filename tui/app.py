@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Static, TabbedContent, TabPane, Tree
 
+from probes.engine import allocator
 from probes.engine.frame import Frame
 from probes.engine.publisher import Publisher, empty_snapshot
 from probes.engine.store import Snapshot, Store, worst_status
@@ -127,6 +128,7 @@ class AksnetTopApp(App[None]):
         banner: str = "",
     ) -> None:
         super().__init__()
+        allocator.limit_arenas()  # before the engine's threads start: see probes.engine.allocator
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             # no sliding tab underline or smooth scrolls: over SSH every animation frame is a
             # screen update, and a tab switch repaints once instead of ~20 times

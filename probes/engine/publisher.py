@@ -22,6 +22,7 @@ from typing import Any
 
 from probes.azure.routes import compare
 from probes.diagnose import Observations, diagnose, observe
+from probes.engine import allocator
 from probes.engine.frame import EMPTY, AgentsView, Frame, ProbeView, RouteView
 from probes.engine.history import Stats
 from probes.engine.store import Snapshot, Store
@@ -163,6 +164,7 @@ class Publisher:
         self._seq = 0
         self.latest: Frame | None = None
         self._agents_seq = 0
+        self._snat_table: Any = None
         self._kube_now: Snapshot | None = None  # this step's kube part, kept for an error frame
         self._routes_in: tuple[Any, Any] = (None, None)
         self._routes_view: RouteView | None = None
@@ -197,6 +199,12 @@ class Publisher:
         dns = self._feeds["dns"].step(watch["dns"]) if self._feeds["dns"] is not None else None
         egress = self._feeds["egress"].step(watch["egress"]) if self._feeds["egress"] is not None else None
         snat = self.snat.report() if self.snat is not None else None
+        table = getattr(snat, "table", None)
+        if table is not None and table is not self._snat_table:
+            # a SNAT refresh just freed the last one's tens of MB in small blocks: give the
+            # pages back, or the process keeps every refresh's high-water mark
+            self._snat_table = table
+            allocator.trim()
         routes = self._route_view(kube)
         agents = self._agents_view(prev.agents if prev is not None else None)
         self._judge(kube, dns, egress, snat, routes)

@@ -202,3 +202,46 @@ def test_the_cadence_runs_off_the_calling_thread():
     finally:
         pub.stop()
     assert threads == {"snapshot-publisher"} and len(pub.costs) >= 5
+
+
+class SnatFeed:
+    """A SNAT source whose report is replaced by hand (a refresh)."""
+
+    def __init__(self) -> None:
+        self.rep: Any = type("Report", (), {"table": None, "version": 0})()
+
+    def report(self) -> Any:
+        return self.rep
+
+    def refresh(self) -> None:
+        self.rep = type("Report", (), {"table": object(), "version": self.rep.version + 1})()
+
+
+def test_allocator_trimmed_once_per_snat_refresh(monkeypatch):
+    trims: list[int] = []
+    monkeypatch.setattr(publisher_mod.allocator, "trim", lambda: trims.append(1) or True)
+    snat = SnatFeed()
+    pub = Publisher(make_store(), snat=snat, findings=False)
+    pub.step()
+    assert trims == []  # no table yet
+    snat.refresh()
+    pub.step()
+    pub.step()
+    assert trims == [1]  # the new table, once
+    snat.refresh()
+    pub.step()
+    assert trims == [1, 1]
+
+
+def test_allocator_calls_are_safe_here():
+    import platform
+
+    from probes.engine import allocator
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert allocator.limit_arenas(2) is True
+        junk = [bytes(600) for _ in range(20_000)]  # freed blocks for the trim to find
+        del junk
+        assert isinstance(allocator.trim(), bool)
+    else:
+        assert allocator.limit_arenas(2) is False and allocator.trim() is False
