@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from probes.azure.cloud import LOOPBACK_TOKEN
+
 from .azurespec import DEFAULT, AzureLabSpec
 from .faults import Faults, RequestLog, RequestRecord
 from .httpbase import LabHandler, LabHTTPServer, ServerThread
@@ -35,7 +37,7 @@ from .scenario import Scenario, load_scenario, resolve_node_ref
 
 __all__ = ["LabArmServer", "LabCredential", "LAB_TOKEN"]
 
-LAB_TOKEN = "lab-arm-token"
+LAB_TOKEN = LOOPBACK_TOKEN  # what aksnet-top sends a plain-HTTP loopback endpoint
 METRICS_API = "2024-02-01"
 _TIERS = ((50, 1024), (100, 512), (200, 256), (400, 128), (800, 64), (1000, 32))
 
