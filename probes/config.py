@@ -23,6 +23,8 @@ from typing import Annotated, Any, get_type_hints
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from probes.azure.cloud import check_endpoint, cloud_name
+
 
 class ConfigError(Exception):
     """A configuration value or key the user must fix; the message says which and where."""
@@ -92,10 +94,12 @@ class EgressConfig:
 class AzureConfig:
     enabled: bool = True  # false: no Azure call at all; the SNAT pane says so
     subscription: str = ""  # "" = from the nodes' providerID
-    node_resource_group: str = ""  # "" = from the kubernetes.azure.com/cluster node label (MC_…)
+    node_resource_group: str = ""  # "" = from the nodes' providerID (MC_…)
     window_minutes: WindowMinutes = 30  # SNAT metrics window (PT1M points)
     refresh_seconds: AzureRefresh = 60.0  # seconds between Azure Monitor refreshes
     firewall_id: str = ""  # Azure Firewall resource ID (userDefinedRouting): chart SNATPortUtilization
+    cloud: str = "AzureCloud"  # AzureCloud | AzureChinaCloud | AzureUSGovernment: ARM endpoint and sign-in authority
+    arm_endpoint: str = ""  # "" = the cloud's; https://… for Azure Stack or a private endpoint (http:// loopback only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +184,8 @@ _VALIDATORS: dict[str, Any] = {
     "dns.overrides": _check_overrides,
     "egress.mode": _check_egress_mode,
     "egress.targets": _check_egress_targets,
+    "azure.cloud": cloud_name,
+    "azure.arm_endpoint": check_endpoint,
 }
 
 

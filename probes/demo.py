@@ -133,10 +133,9 @@ class Launch:
             kubeconfig = str(doc["kubeconfig"])
             self.kubeconfig_dir = os.path.dirname(kubeconfig)
             arm = doc.get("arm") or {}
-            token = str(arm.get("token") or "")
             endpoints = Endpoints(
+                # the same setting as azure.arm_endpoint: a loopback endpoint gets the placeholder token
                 arm_url=str(arm.get("url") or ""),
-                arm_credential=(lambda: StaticTokenCredential(token)) if token else None,
                 arm_discover=True,  # the lab's subscription and cluster, not the user's configured ones
                 dns_map=LocalDnsMap(self.local),
                 egress_map=LocalEgressMap(self.local),
@@ -291,23 +290,6 @@ def _pair(v: Any) -> tuple[str, int]:
         return str(v[0]), int(v[1])
     host, _, port = str(v).rpartition(":")
     return host.strip("[]"), int(port)
-
-
-class StaticTokenCredential:
-    """A TokenCredential with one fixed bearer token (the demo's ARM endpoint accepts it);
-    never a network call."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        # lazy: azure.core (~0.2 s) only when the demo hands the app an ARM credential
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(self.token, int(time.time()) + 3600)
-
-    def close(self) -> None:
-        pass
 
 
 class LocalDnsMap:

@@ -54,8 +54,11 @@ def route_line(topo: Topology, node: NodeInfo, route: Any = None) -> Text:
     if topo.plugin is NetworkPlugin.AZURE_CNI:
         return Text.assemble(("pods ", DIM), ("VNet IPs", ""), (" · routed by the VNet, no UDR", DIM))
     if topo.plugin is NetworkPlugin.AZURE_CNI_OVERLAY or node.overlay:
-        cidr = ", ".join(node.pod_cidrs) or "—"
-        return Text.assemble(("pods ", DIM), (cidr, "cyan"), (" · overlay, no UDR", DIM))
+        if node.pod_cidrs:
+            return Text.assemble(("pods ", DIM), (", ".join(node.pod_cidrs), "cyan"), (" · overlay, no UDR", DIM))
+        # real overlay nodes carry no podCIDR: the cluster's range (managed cluster networkProfile)
+        cidr = ", ".join(topo.pod_cidrs) or "—"
+        return Text.assemble(("pods ", DIM), (cidr, "cyan"), (" (cluster) · overlay, no UDR", DIM))
     cidr = ", ".join(node.pod_cidrs) or "no pod CIDR"
     via = node.internal_ip or "?"
     if route is not None and route.state in ("present", "missing", "stale"):
@@ -241,6 +244,12 @@ def age(seconds: float) -> str:
     return f"{s // 86400}d"
 
 
+def _no_node_cidr(node: NodeInfo, topo: Topology) -> str:
+    if topo.plugin is NetworkPlugin.AZURE_CNI_OVERLAY or node.overlay:
+        return f"— (overlay: pods from the cluster's {', '.join(topo.pod_cidrs) or 'pod CIDR'})"
+    return "— (pods take VNet IPs)"
+
+
 def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple[str, Text]]:
     """Rows for the node detail screen: (field, value)."""
     word, style = node_state(node)
@@ -248,7 +257,7 @@ def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple
         ("name", Text(node.name, style="bold")),
         ("state", Text(word, style=style) + Text(f"  ({node.ready_reason})" if node.ready_reason else "", style=DIM)),
         ("internal IP", Text(node.internal_ip or "—")),
-        ("pod CIDR(s)", Text(", ".join(node.pod_cidrs) or "— (pods take VNet IPs)")),
+        ("pod CIDR(s)", Text(", ".join(node.pod_cidrs) or _no_node_cidr(node, topo))),
         ("route / pod network", route_line(topo, node)),
         (
             "NetworkUnavailable",

@@ -4,16 +4,18 @@ A Source (``start()``/``stop(timeout)``) like :class:`probes.dns.service.DnsServ
 thread follows the store's topology; views read :meth:`AzureSnatService.report`, an
 immutable :class:`SnatReport`, and never call Azure themselves.
 
-- Which cluster: subscription from the nodes' providerID, node resource group from the
-  ``kubernetes.azure.com/cluster`` label (``[azure]`` settings override both); the managed
-  cluster is the one in the subscription whose ``nodeResourceGroup`` is that group.
-- Discovery (managed cluster, load balancer ``kubernetes``, NAT gateway) is cached and
+- Which cluster: subscription and node resource group from the nodes' providerID
+  (``[azure]`` settings override both); the load balancer ``kubernetes`` there names the
+  managed cluster in its tags (probes.azure.discover: least-privilege order of calls).
+- Discovery (load balancer ``kubernetes``, managed cluster, NAT gateway) is cached and
   refreshed one resource per cycle every ``REDISCOVER`` s; steady state costs only the
   metrics: two calls per refresh for the load balancer (ports; connections by state).
 - The azure SDKs are imported in the worker thread, never at app start. Their own retry
   is off (``retry_total=0``): a 429 waits its Retry-After here, visibly, in the pane.
-- ``enforce_https=False`` goes with each call only for a loopback lab endpoint, as
-  azure-core's tests do with ``BearerTokenCredentialPolicy``.
+- The endpoint, sign-in authority and token scope come from ``azure.cloud`` /
+  ``azure.arm_endpoint`` (probes.azure.cloud). ``enforce_https=False`` goes with each call
+  only for a plain-HTTP loopback endpoint, as azure-core's tests do with
+  ``BearerTokenCredentialPolicy``; it gets a placeholder token, never the credential chain.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from typing import Any
 
 import orjson
 
+from probes.azure.cloud import PlaceholderCredential, resolve
+from probes.azure.discover import NAT_TYPES, hints_of, read_cluster, read_load_balancer, read_nat_gateway
 from probes.azure.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
 from probes.azure.snat import (
     Allocation,
@@ -42,8 +46,8 @@ from probes.azure.snat import (
     join,
     node_findings,
     parse_metrics,
-    parse_surge,
 )
+from probes.azure.target import LB_NAME, AzureCallError, AzureTarget, grant, need
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +55,6 @@ REDISCOVER = 1800.0  # seconds between re-reads of the managed cluster and the l
 ROUTES_REFRESH = 300.0  # route tables and the subnet change rarely: re-read every 5 min
 ROUTES_NODES_CHANGED = 30.0  # ... or this long after nodes came or went (cloud-provider-azure writes routes then)
 MAX_RETRY_AFTER = 600.0
-LB_NAME = "kubernetes"
-NAT_TYPES = ("managedNATGateway", "userAssignedNATGateway")
 _PROVIDER_SUB = re.compile(r"/subscriptions/([^/]+)/resourceGroups/", re.I)
 _PROVIDER_RG = re.compile(r"/resourceGroups/([^/]+)/", re.I)
 
@@ -75,47 +77,28 @@ class AzureState(str, Enum):
 class AzureSettings:
     enabled: bool = True
     subscription: str = ""  # "" = from the nodes' providerID
-    node_resource_group: str = ""  # "" = from the kubernetes.azure.com/cluster label
+    node_resource_group: str = ""  # "" = from the nodes' providerID
     window_minutes: int = 30
     refresh_seconds: float = 60.0
     firewall_id: str = ""  # Azure Firewall resource ID (userDefinedRouting): SNATPortUtilization
-    base_url: str = ""  # "" = Azure public cloud; the demo points it at the lab ARM endpoint
-    credential: Callable[[], Any] | None = None  # factory; None = DefaultAzureCredential
+    cloud: str = "AzureCloud"  # probes.azure.cloud.CLOUDS: ARM endpoint, sign-in authority, token scope
+    arm_endpoint: str = ""  # "" = the cloud's; the demo points it at the lab (plain HTTP on loopback)
+    credential: Callable[[], Any] | None = None  # factory; None = DefaultAzureCredential (placeholder on loopback)
 
     @staticmethod
     def from_config(az: Any, **kw: Any) -> AzureSettings:
         """From a validated probes.config.AzureConfig."""
-        return AzureSettings(
-            enabled=az.enabled,
-            subscription=az.subscription,
-            node_resource_group=az.node_resource_group,
-            window_minutes=az.window_minutes,
-            refresh_seconds=az.refresh_seconds,
-            firewall_id=az.firewall_id,
-            **kw,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class AzureTarget:
-    """What discovery found. Immutable; cached between metric refreshes."""
-
-    subscription: str
-    node_resource_group: str
-    cluster_id: str = ""
-    cluster_name: str = ""
-    outbound_type: str = "loadBalancer"
-    lb_id: str = ""
-    outbound_rule: str = ""
-    fixed_ports: int = 0
-    outbound_ips: int = 1
-    idle_timeout: int = 30
-    surge: int = 1
-    nat_gateway_id: str = ""
-    firewall_id: str = ""
-    cluster_note: str = ""  # why the managed cluster could not be read (role), shown as info
-    max_pods: int = 0  # largest agent pool maxPods (0: unknown)
-    subnet_id: str = ""  # the agent pools' vnetSubnetID (bring-your-own VNet), "" = managed VNet
+        fields = {
+            "enabled": az.enabled,
+            "subscription": az.subscription,
+            "node_resource_group": az.node_resource_group,
+            "window_minutes": az.window_minutes,
+            "refresh_seconds": az.refresh_seconds,
+            "firewall_id": az.firewall_id,
+            "cloud": az.cloud,
+            "arm_endpoint": az.arm_endpoint,
+        }
+        return AzureSettings(**{**fields, **kw})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,27 +120,6 @@ class SnatReport:
     calls: int = 0  # ARM calls made so far
 
 
-class AzureCallError(Exception):
-    def __init__(
-        self,
-        kind: str,
-        message: str,
-        status: int = 0,
-        code: str = "",
-        retry_after: float | None = None,
-        scope: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.kind, self.message, self.status, self.code, self.retry_after, self.scope = (
-            kind,
-            message,
-            status,
-            code,
-            retry_after,
-            scope,
-        )
-
-
 def scope_of(provider_id: str) -> tuple[str, str]:
     """(subscription, resource group) named in a node's providerID, "" for what it lacks.
 
@@ -172,10 +134,11 @@ def scope_of(provider_id: str) -> tuple[str, str]:
 def identify(nodes: Any, settings: AzureSettings) -> tuple[str, str]:
     """(subscription, node resource group) from settings, else the nodes' providerID.
 
-    The ``kubernetes.azure.com/cluster`` label is the last resort: AKS cuts label values to
-    63 characters (``MC_…_westeurope`` becomes ``MC_…_westeur``; a cut that ends in ``_``
-    ends in ``z``), so a long node resource group is only whole in the providerID. Where
-    both agree apart from case, the label's spelling is kept (it is what the portal shows).
+    The ``kubernetes.azure.com/cluster`` label is never the source of a resource group
+    name: AKS cuts label values to 63 characters (``MC_…_westeurope`` becomes
+    ``MC_…_westeur``; a cut that ends in ``_`` ends in ``z``), so a long node resource group
+    is only whole in the providerID. Where both agree apart from case, the label's spelling
+    is kept (it is what the portal shows).
     """
     sub, rg = settings.subscription, settings.node_resource_group
     for n in nodes:
@@ -185,8 +148,8 @@ def identify(nodes: Any, settings: AzureSettings) -> tuple[str, str]:
         label = getattr(n, "resource_group", "") or ""
         if not sub and psub:
             sub = psub
-        if not rg:
-            rg = (label if label.lower() == prg.lower() else prg) if prg else label
+        if not rg and prg:
+            rg = label if label.lower() == prg.lower() else prg
     return sub, rg
 
 
@@ -339,7 +302,7 @@ class AzureSnatService:
                 if not sub or not rg:
                     self._publish(
                         state=AzureState.WAITING,
-                        message="waiting for the cluster's nodes (providerID, kubernetes.azure.com/cluster)"
+                        message="waiting for the cluster's nodes (their providerID names the node resource group)"
                         if not nodes
                         else "the nodes carry no Azure providerID or node resource group",
                         detail="" if not nodes else "set [azure] subscription and node_resource_group",
@@ -414,13 +377,18 @@ class AzureSnatService:
         elif e.kind == "forbidden":
             state = AzureState.FORBIDDEN
             rg = target.node_resource_group if target else "the node resource group"
-            msg = f"no permission ({e.code or 403}) on {scope or rg}"
-            if "metrics" in e.message.lower() or "insights" in e.message.lower():
+            msg = (
+                f"no permission ({e.code or 403}): {e.need}"
+                if e.need
+                else f"no permission ({e.code or 403}) on {scope or rg}"
+            )
+            if e.call == "metrics" or "insights" in e.message.lower():
                 detail = (
                     f"grant the Monitoring Reader role on the load balancer {LB_NAME} or on the node resource "
-                    f"group {rg}: az role assignment create --role 'Monitoring Reader' --assignee <you> "
-                    f"--scope {scope or rg}"
+                    f"group {rg}: {grant('metrics', scope or rg)}"
                 )
+            elif e.call:
+                detail = f"grant it with the Reader role there: {grant(e.call, scope or rg)} (README: Azure roles)"
             else:
                 detail = (
                     f"grant the Reader role on the node resource group {rg} (load balancer, NAT gateway) "
@@ -448,8 +416,8 @@ class AzureSnatService:
 
     # --- Azure calls ---------------------------------------------------------------------
     def _opts(self) -> dict[str, Any]:
-        base = self.settings.base_url
-        return {"enforce_https": False} if base.startswith("http://") else {}
+        # a plain-HTTP endpoint is loopback only (probes.azure.cloud refuses any other)
+        return {"enforce_https": False} if self.settings.arm_endpoint.startswith("http://") else {}
 
     def _ensure_clients(self, sub: str) -> None:
         if self._clients.get("sub") == sub:
@@ -464,34 +432,48 @@ class AzureSnatService:
             raise AzureCallError(
                 "error", f"the Azure SDK is not installed ({e.name}): pip install aksnet-top"
             ) from None
+        try:
+            endpoint = resolve(s.cloud, s.arm_endpoint)
+        except ValueError as e:
+            raise AzureCallError("error", f"azure.arm_endpoint: {e}") from None
         if self._credential is None:
             try:
                 if s.credential is not None:
                     self._credential = s.credential()
+                elif endpoint.loopback:  # a test server or the demo's lab: no credential chain
+                    self._credential = PlaceholderCredential()
                 else:
                     # lazy: the Azure SDK (~0.4 s) loads in the source's thread, never at start
                     from azure.identity import DefaultAzureCredential
 
-                    self._credential = DefaultAzureCredential()
+                    self._credential = DefaultAzureCredential(authority=endpoint.authority)
             except Exception as e:  # noqa: BLE001
                 raise AzureCallError("no-credential", str(e)[:300]) from None
-        kw: dict[str, Any] = {"retry_total": 0, "connection_timeout": 10, "read_timeout": 30}
-        if s.base_url:
-            kw["base_url"] = s.base_url
+        kw: dict[str, Any] = {
+            "retry_total": 0,
+            "connection_timeout": 10,
+            "read_timeout": 30,
+            "base_url": endpoint.url,
+            "credential_scopes": [endpoint.scope],
+        }
         self._clients = {
             "sub": sub,
             "cs": ContainerServiceClient(self._credential, sub, **kw),
             "net": NetworkManagementClient(self._credential, sub, **kw),
             "mon": MonitorManagementClient(self._credential, sub, **kw),
         }
-        self._clients = {k: v for k, v in self._clients.items()}
 
-    def _call(self, scope: str, fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+    def _call(self, name: str, scope: str, fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+        """One ARM call, counted; its error names the permission `name` (target.CALLS) needs."""
         self.calls += 1
         try:
             return fn(*a, **kw, **self._opts())
         except Exception as e:  # noqa: BLE001 - classified for the pane
-            raise _classify(e, scope) from None
+            err = _classify(e, scope)
+            if err.kind == "forbidden" and not err.need:
+                err.need = need(name, err.scope or scope)
+                err.call = name
+            raise err from None
 
     def _discover(self, sub: str, rg: str, nodes: Any) -> None:
         now = self.clock()
@@ -499,12 +481,12 @@ class AzureSnatService:
         if t is not None and (t.subscription, t.node_resource_group.lower()) != (sub, rg.lower()):
             t = self._target = None
         if t is None:
-            self._stale = ["cluster", "lb"]
+            self._stale = ["lb", "cluster"]
             t = AzureTarget(sub, rg, firewall_id=self.settings.firewall_id)
-            todo = ["cluster", "lb"]
+            todo = ["lb", "cluster"]
         else:
             if now >= self._next_discovery and not self._stale:
-                self._stale = ["cluster", "lb"]
+                self._stale = ["lb", "cluster"]
             todo = self._stale[:1]  # one resource per refresh: steady state stays at ≤ 3 calls/min
         for what in todo:
             t = self._discover_cluster(t, nodes) if what == "cluster" else self._discover_outbound(t)
@@ -515,86 +497,14 @@ class AzureSnatService:
         self._target = t
 
     def _discover_cluster(self, t: AzureTarget, nodes: Any) -> AzureTarget:
-        cs = self._clients["cs"]
-        scope = f"/subscriptions/{t.subscription}"
-        try:
-            clusters = self._call(scope, lambda **kw: list(cs.managed_clusters.list(**kw)))
-        except AzureCallError as e:
-            if e.kind != "forbidden":
-                raise
-            return replace(
-                t,
-                cluster_note="cannot list managed clusters (Reader on the cluster's resource group "
-                "shows outbound type and upgrade surge); using the load balancer alone",
-            )
-        for c in clusters:
-            d = c.as_dict() if hasattr(c, "as_dict") else dict(c)
-            props = d.get("properties") or {}
-            if str(props.get("nodeResourceGroup", "")).lower() != t.node_resource_group.lower():
-                continue
-            net = props.get("networkProfile") or {}
-            lbp = net.get("loadBalancerProfile") or {}
-            ips = len(lbp.get("effectiveOutboundIPs") or ()) or (lbp.get("managedOutboundIPs") or {}).get("count") or 1
-            surge = max(
-                (
-                    parse_surge((p.get("upgradeSettings") or {}).get("maxSurge"), int(p.get("count") or 0))
-                    for p in props.get("agentPoolProfiles") or ()
-                ),
-                default=0,
-            )  # pools upgrade one at a time
-            pools = props.get("agentPoolProfiles") or ()
-            max_pods = max((int(p.get("maxPods") or 0) for p in pools), default=0)
-            subnet_id = next((str(p["vnetSubnetID"]) for p in pools if p.get("vnetSubnetID")), "")
-            return replace(
-                t,
-                cluster_id=str(d.get("id", "")),
-                cluster_name=str(d.get("name", "")),
-                max_pods=max_pods,
-                subnet_id=subnet_id,
-                outbound_type=str(net.get("outboundType") or "loadBalancer"),
-                fixed_ports=int(lbp.get("allocatedOutboundPorts") or 0),
-                outbound_ips=int(ips),
-                idle_timeout=int(lbp.get("idleTimeoutInMinutes") or t.idle_timeout),
-                surge=surge or 1,
-                cluster_note="",
-            )
-        return replace(
-            t,
-            cluster_note=f"no managed cluster in subscription {t.subscription} uses node resource "
-            f"group {t.node_resource_group}; using the load balancer alone",
-        )
+        hints = hints_of(nodes)
+        t = read_cluster(self._call, self._clients["cs"], t, hints)
+        if t.outbound_type in NAT_TYPES:
+            t = read_nat_gateway(self._call, self._clients["net"], t, hints)
+        return t
 
     def _discover_outbound(self, t: AzureTarget) -> AzureTarget:
-        net = self._clients["net"]
-        rg = t.node_resource_group
-        if t.outbound_type in NAT_TYPES:
-            gws = self._call(
-                f"/subscriptions/{t.subscription}/resourceGroups/{rg}",
-                lambda **kw: list(net.nat_gateways.list(rg, **kw)),
-            )
-            gw = next((g for g in gws), None)
-            return replace(t, nat_gateway_id=str(gw.as_dict().get("id", "")) if gw is not None else "")
-        if t.outbound_type != "loadBalancer":
-            return t
-        lb_scope = (
-            f"/subscriptions/{t.subscription}/resourceGroups/{rg}/providers/Microsoft.Network/loadBalancers/{LB_NAME}"
-        )
-        lb = self._call(lb_scope, net.load_balancers.get, rg, LB_NAME).as_dict()
-        props = lb.get("properties") or {}
-        rules = props.get("outboundRules") or []
-        if not rules:
-            return replace(t, lb_id=str(lb.get("id", lb_scope)), outbound_rule="")
-        rule = rules[0]
-        rp = rule.get("properties") or {}
-        ips = len(rp.get("frontendIPConfigurations") or ()) or t.outbound_ips
-        return replace(
-            t,
-            lb_id=str(lb.get("id", lb_scope)),
-            outbound_rule=str(rule.get("name", "")),
-            fixed_ports=int(rp.get("allocatedOutboundPorts") or t.fixed_ports),
-            outbound_ips=ips,
-            idle_timeout=int(rp.get("idleTimeoutInMinutes") or t.idle_timeout),
-        )
+        return read_load_balancer(self._call, self._clients["net"], t)
 
     def _fetch_routes(self, whole: bool = True) -> None:
         """Route tables in the node resource group, then the cluster subnet: two calls every
@@ -613,7 +523,9 @@ class AzureSnatService:
                 self._routes_step = ()
             else:
                 self._next_routes = self.clock() + ROUTES_REFRESH
-                tables = self._call(scope, lambda **kw: [x.as_dict() for x in net.route_tables.list(rg, **kw)])
+                tables = self._call(
+                    "routetables", scope, lambda **kw: [x.as_dict() for x in net.route_tables.list(rg, **kw)]
+                )
                 names: list[str] = []
                 routes: list[Any] = []
                 subnet_ids: list[str] = []
@@ -635,10 +547,12 @@ class AzureSnatService:
             subnet = None
             parts = split_subnet_id(sid) if sid else None
             if parts is not None:
-                d = self._call(sid, net.subnets.get, *parts).as_dict()
+                d = self._call("subnet", sid, net.subnets.get, *parts).as_dict()
                 subnet = parse_subnet(d)
             else:  # managed VNet without a route table (Azure CNI): the VNet in the node resource group
-                vnets = self._call(scope, lambda **kw: [x.as_dict() for x in net.virtual_networks.list(rg, **kw)])
+                vnets = self._call(
+                    "vnets", scope, lambda **kw: [x.as_dict() for x in net.virtual_networks.list(rg, **kw)]
+                )
                 for v in vnets:
                     vnet_subnets = (v.get("properties") or {}).get("subnets") or ()
                     if vnet_subnets:
@@ -683,16 +597,19 @@ class AzureSnatService:
         # stream=True: the pipeline's ContentDecodePolicy would otherwise parse the whole
         # body with the standard json module first (a 30 MB answer at 5,000 nodes: ~0.35 s
         # with the GIL held and a transient tree of objects the allocator keeps)
-        resp = self._call(resource, mon._send_request, req, stream=True)
+        resp = self._call("metrics", resource, mon._send_request, req, stream=True)
         body = resp.read()
         if resp.status_code != 200:
             code, msg = _error_body(resp.text())
             kind = {401: "unauthorized", 403: "forbidden", 404: "not-found", 429: "throttled"}.get(
                 resp.status_code, "server" if resp.status_code >= 500 else "http"
             )
-            raise AzureCallError(
+            err = AzureCallError(
                 kind, msg or f"HTTP {resp.status_code}", resp.status_code, code, _retry_after(resp.headers), resource
             )
+            if kind == "forbidden":
+                err.need, err.call = need("metrics", resource), "metrics"
+            raise err
         try:
             return parse_metrics(body)
         except MetricsError as e:

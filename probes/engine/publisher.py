@@ -13,6 +13,7 @@ A part that did not change is the previous frame's object itself.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -167,6 +168,8 @@ class Publisher:
         self._snat_table: Any = None
         self._kube_now: Snapshot | None = None  # this step's kube part, kept for an error frame
         self._routes_in: tuple[Any, Any] = (None, None)
+        self._cidrs_in: tuple[Any, tuple[str, ...]] = (None, ())
+        self._cidrs_out: Snapshot | None = None
         self._routes_view: RouteView | None = None
         self._findings_in: tuple[Any, ...] | None = None
         self._findings_t = float("-inf")
@@ -187,6 +190,20 @@ class Publisher:
         with self._watch_lock:
             self._watch[kind] = self._watch[kind] - {key}
 
+    def _cluster_cidrs(self, kube: Snapshot, snat: Any) -> Snapshot:
+        """Overlay nodes carry no podCIDR: the topology takes the managed cluster's
+        networkProfile pod CIDR(s) from the Azure source then. Cached, so an unchanged
+        snapshot stays the same object from frame to frame."""
+        target = getattr(snat, "target", None)
+        cidrs = tuple(getattr(target, "pod_cidrs", ()) or ())
+        if not cidrs or kube.topology.pod_cidrs:
+            return kube
+        if self._cidrs_in[0] is kube and self._cidrs_in[1] == cidrs and self._cidrs_out is not None:
+            return self._cidrs_out
+        out = dataclasses.replace(kube, topology=dataclasses.replace(kube.topology, pod_cidrs=cidrs))
+        self._cidrs_in, self._cidrs_out = (kube, cidrs), out
+        return out
+
     # --- one frame -----------------------------------------------------------------------
     def step(self) -> Frame:
         """Build the next frame. Raises what a source raised (see `publish`)."""
@@ -205,6 +222,7 @@ class Publisher:
             # pages back, or the process keeps every refresh's high-water mark
             self._snat_table = table
             allocator.trim()
+        kube = self._kube_now = self._cluster_cidrs(kube, snat)
         routes = self._route_view(kube)
         agents = self._agents_view(prev.agents if prev is not None else None)
         self._judge(kube, dns, egress, snat, routes)

@@ -29,7 +29,7 @@ class Endpoints:
     """Where the services reach the cluster's remote ends, when not where the configuration
     says (the demo's stand-ins, from probes.demo)."""
 
-    arm_url: str = ""  # "" = Azure public cloud
+    arm_url: str = ""  # "" = azure.arm_endpoint / azure.cloud; the demo's lab sets it (plain HTTP on loopback)
     arm_credential: Callable[[], Any] | None = None  # a TokenCredential factory; None = the configured one
     arm_discover: bool = False  # find subscription, node resource group, firewall at the endpoint
     dns_map: Any = None  # VantageMap of the DNS probes' vantages; None = the host's own resolvers
@@ -99,7 +99,7 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
         egress_settings = dataclasses.replace(egress_settings, targets=egress_settings.targets + extra)
     arm: dict[str, Any] = {}
     if ends.arm_url:
-        arm["base_url"] = ends.arm_url
+        arm["arm_endpoint"] = ends.arm_url
     if ends.arm_credential is not None:
         arm["credential"] = ends.arm_credential
     azure_settings = AzureSettings.from_config(cfg.azure, **arm)

@@ -63,7 +63,12 @@ class NodeInfo:
     localdns: bool = False  # AKS managed LocalDNS enabled on this node
     taints: tuple[str, ...] = ()
     draining: bool = False  # cordoned and carrying the eviction taint of a drain
-    resource_group: str = ""  # node resource group, from kubernetes.azure.com/cluster
+    resource_group: str = ""  # kubernetes.azure.com/cluster: cut to 63 chars by AKS, never a resource group name
+    os: str = ""  # kubernetes.io/os: linux | windows
+    network_resource_group: str = ""  # kubernetes.azure.com/network-resourcegroup (the VNet's)
+    network_name: str = ""  # kubernetes.azure.com/network-name (the VNet)
+    network_subnet: str = ""  # kubernetes.azure.com/network-subnet
+    network_subscription: str = ""  # kubernetes.azure.com/network-subscription ("" = the cluster's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,7 @@ class Topology:
     cluster: str  # node resource group (kubernetes.azure.com/cluster) or context name
     plugin: NetworkPlugin
     dataplane: str  # "azure", "cilium" or ""
-    pod_cidrs: tuple[str, ...]  # summarised cluster pod CIDR(s), from node pod CIDRs
+    pod_cidrs: tuple[str, ...]  # summarised cluster pod CIDR(s), from node pod CIDRs (else the managed cluster's)
     dns_service_ip: str  # kube-dns ClusterIP, "" when unknown
     nodes: tuple[NodeInfo, ...]  # sorted by pool, then name
     pools: tuple[PoolInfo, ...]

@@ -23,6 +23,11 @@ LABEL_OVERLAY = "kubernetes.azure.com/azure-cni-overlay"
 LABEL_PODNETWORK = "kubernetes.azure.com/podnetwork-type"
 LABEL_DATAPLANE = "kubernetes.azure.com/ebpf-dataplane"
 LABEL_LOCALDNS = "kubernetes.azure.com/localdns-state"
+LABEL_OS = ("kubernetes.io/os", "beta.kubernetes.io/os")
+LABEL_NET_RG = "kubernetes.azure.com/network-resourcegroup"
+LABEL_NET_NAME = "kubernetes.azure.com/network-name"
+LABEL_NET_SUBNET = "kubernetes.azure.com/network-subnet"
+LABEL_NET_SUB = "kubernetes.azure.com/network-subscription"
 TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 ANNOTATION_INTERNAL_LB = "service.beta.kubernetes.io/azure-load-balancer-internal"
 
@@ -157,6 +162,11 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
         draining=cordoned
         and any(t.startswith("ToBeDeletedByClusterAutoscaler") or "drain" in t.lower() for t in taints),
         resource_group=str(get(LABEL_CLUSTER, "")),
+        os=_first(labels, LABEL_OS) or str(node_info.get("operatingSystem") or ""),
+        network_resource_group=str(get(LABEL_NET_RG) or ""),
+        network_name=str(get(LABEL_NET_NAME) or ""),
+        network_subnet=str(get(LABEL_NET_SUBNET) or ""),
+        network_subscription=str(get(LABEL_NET_SUB) or ""),
     )
 
 

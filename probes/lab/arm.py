@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from probes.azure.cloud import LOOPBACK_TOKEN
+
 from .azurespec import DEFAULT, AzureLabSpec
 from .faults import Faults, RequestLog, RequestRecord
 from .httpbase import LabHandler, LabHTTPServer, ServerThread
@@ -35,7 +37,7 @@ from .scenario import Scenario, load_scenario, resolve_node_ref
 
 __all__ = ["LabArmServer", "LabCredential", "LAB_TOKEN"]
 
-LAB_TOKEN = "lab-arm-token"
+LAB_TOKEN = LOOPBACK_TOKEN  # what aksnet-top sends a plain-HTTP loopback endpoint
 METRICS_API = "2024-02-01"
 _TIERS = ((50, 1024), (100, 512), (200, 256), (400, 128), (800, 64), (1000, 32))
 
@@ -86,6 +88,11 @@ def _iso(t: float) -> str:
 
 def _parse_iso(s: str) -> float:
     return datetime.fromisoformat(s.strip().replace("Z", "+00:00")).timestamp()
+
+
+def _guid(seed: str) -> str:
+    h = hashlib.sha256(seed.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 def _unit(seed: str) -> float:
@@ -383,22 +390,28 @@ class LabArmServer:
         }
 
     def load_balancer(self) -> dict[str, Any]:
-        s = self.spec
+        """As AKS writes it: tags naming the cluster, GUID-named frontends, two backend pools
+        (``aksOutboundBackendPool`` for the outbound rule, ``kubernetes`` for inbound rules)."""
+        s, c = self.spec, self.scenario.cluster
         rg = f"/subscriptions/{self.subscription}/resourceGroups/{self.node_rg}"
+        guids = [_guid(f"{self.cluster_id}/frontend/{i}") for i in range(s.outbound_ips)]
         fips = [
             {
-                "id": f"{self.lb_id}/frontendIPConfigurations/outbound-{i}",
-                "name": f"outbound-{i}",
-                "properties": {
-                    "publicIPAddress": {"id": f"{rg}/providers/Microsoft.Network/publicIPAddresses/outbound-{i}"}
-                },
+                "id": f"{self.lb_id}/frontendIPConfigurations/{g}",
+                "name": g,
+                "properties": {"publicIPAddress": {"id": f"{rg}/providers/Microsoft.Network/publicIPAddresses/{g}"}},
             }
-            for i in range(s.outbound_ips)
+            for g in guids
         ]
-        pool = {"id": f"{self.lb_id}/backendAddressPools/kubernetes", "name": "kubernetes", "properties": {}}
+        outbound_pool = {
+            "id": f"{self.lb_id}/backendAddressPools/aksOutboundBackendPool",
+            "name": "aksOutboundBackendPool",
+            "properties": {"outboundRules": [{"id": f"{self.lb_id}/outboundRules/aksOutboundRule"}]},
+        }
+        inbound_pool = {"id": f"{self.lb_id}/backendAddressPools/kubernetes", "name": "kubernetes", "properties": {}}
         props: dict[str, Any] = {
             "frontendIPConfigurations": fips,
-            "backendAddressPools": [pool],
+            "backendAddressPools": [inbound_pool, outbound_pool],
             "provisioningState": "Succeeded",
             "outboundRules": [],
         }
@@ -413,7 +426,7 @@ class LabArmServer:
                         "enableTcpReset": True,
                         "idleTimeoutInMinutes": s.idle_timeout,
                         "frontendIPConfigurations": [{"id": f["id"]} for f in fips],
-                        "backendAddressPool": {"id": pool["id"]},
+                        "backendAddressPool": {"id": outbound_pool["id"]},
                         "provisioningState": "Succeeded",
                     },
                 }
@@ -422,7 +435,8 @@ class LabArmServer:
             "id": self.lb_id,
             "name": "kubernetes",
             "type": "Microsoft.Network/loadBalancers",
-            "location": self.scenario.cluster.location,
+            "location": c.location,
+            "tags": {"aks-managed-cluster-name": c.name, "aks-managed-cluster-rg": c.resource_group},
             "sku": {"name": "Standard", "tier": "Regional"},
             "properties": props,
         }
@@ -465,6 +479,9 @@ class LabArmServer:
         end = min(end, now)
         first = math.ceil(start / 60) * 60
         times = [t for t in range(int(first), int(end), 60)][-1440:]
+        # Azure Monitor's newest minute is still being aggregated: a point with only its
+        # timeStamp (no value), as where there is no data at all
+        newest = times[-1] if times and end >= now - 60 else None
         aggs = [x.strip().lower() for x in (q.get("aggregation") or "average").split(",") if x.strip()]
         filt = q.get("$filter") or ""
         want = {m.group(1).lower(): m.group(2) for m in re.finditer(r"(\w+)\s+eq\s+'([^']*)'", filt, re.I)}
@@ -504,7 +521,12 @@ class LabArmServer:
                         ts_list.append(
                             {
                                 "metadatavalues": md,
-                                "data": [self._point(key, b, t, tr, alloc, aggs, state) for t in times],
+                                "data": [
+                                    self._point(key, b, t, tr, alloc, aggs, state)
+                                    if t != newest
+                                    else {"timeStamp": _iso(t)}
+                                    for t in times
+                                ],
                             }
                         )
                 ts_list = ts_list[:top]
@@ -512,7 +534,12 @@ class LabArmServer:
                 ts_list = [
                     {
                         "metadatavalues": [],
-                        "data": [self._total_point(key, nodes, traffic, t, alloc, aggs, is_lb) for t in times],
+                        "data": [
+                            self._total_point(key, nodes, traffic, t, alloc, aggs, is_lb)
+                            if t != newest
+                            else {"timeStamp": _iso(t)}
+                            for t in times
+                        ],
                     }
                 ]
             value.append(

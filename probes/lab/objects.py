@@ -72,6 +72,7 @@ def vm_shape(vm_size: str) -> tuple[int, int]:
 
 
 MCR = "mcr.microsoft.com"
+NODELOCAL_IP = "169.254.20.10"  # the address AKS and the upstream manifest give NodeLocal DNS
 # ~40 images a real AKS node has pulled (names, sizes).
 _IMAGES_RAW = [
     ("oss/kubernetes/kube-proxy:v1.30.6", 31_245_710),
@@ -132,6 +133,18 @@ def _kernel(os_sku: str) -> tuple[str, str]:
     return "5.15.0-1079-azure", "Ubuntu 22.04.5 LTS"
 
 
+def aks_label(value: str) -> str:
+    """What AKS writes into a label such as kubernetes.azure.com/cluster: at most 63
+    characters, and a cut ending in '_' ends in 'z' (a label value ends alphanumeric)."""
+    cut = value[:63]
+    return cut[:-1] + "z" if cut.endswith("_") else cut
+
+
+def vnet_name(cs: ClusterView) -> str:
+    """The managed VNet's name (in the node resource group), as the lab ARM endpoint serves it."""
+    return f"aks-vnet-{cs.scenario.vmss_id('__network__')}"
+
+
 def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
     c = cs.scenario.cluster
     pool = cs.pools[n.pool]
@@ -147,7 +160,7 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
         "failure-domain.beta.kubernetes.io/region": c.location,
         "failure-domain.beta.kubernetes.io/zone": n.zone,
         "kubernetes.azure.com/agentpool": n.pool,
-        "kubernetes.azure.com/cluster": c.node_resource_group,
+        "kubernetes.azure.com/cluster": aks_label(c.node_resource_group),
         "kubernetes.azure.com/consolidated-additional-properties": make_uid("cap", n.pool),
         "kubernetes.azure.com/kubelet-identity-client-id": make_uid("kubelet-id", c.name),
         "kubernetes.azure.com/mode": pool.mode.lower(),
@@ -172,7 +185,11 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
     if c.network_plugin == "azure-overlay":
         labels["kubernetes.azure.com/azure-cni-overlay"] = "true"
         labels["kubernetes.azure.com/podnetwork-type"] = "overlay"
+    if c.network_plugin in ("azure", "azure-overlay"):
+        labels["kubernetes.azure.com/network-name"] = vnet_name(cs)
+        labels["kubernetes.azure.com/network-resourcegroup"] = c.node_resource_group
         labels["kubernetes.azure.com/network-subnet"] = "aks-subnet"
+        labels["kubernetes.azure.com/network-subscription"] = ""
     if c.network_dataplane == "cilium":
         labels["kubernetes.azure.com/ebpf-dataplane"] = "cilium"
     if c.local_dns:
@@ -253,7 +270,7 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
             f"/virtualMachines/{n.instance}"
         )
     }
-    if n.pod_cidr:
+    if n.pod_cidr and c.network_plugin != "azure-overlay":  # overlay nodes carry none: the range is the cluster's
         spec["podCIDR"] = n.pod_cidr
         spec["podCIDRs"] = [n.pod_cidr]
     taints = []
@@ -370,6 +387,17 @@ POD_APPS: dict[str, dict[str, Any]] = {
             )
         ],
         "labels": {"k8s-app": "node-local-dns"},
+        # the upstream manifest's shape: the local IP is an argument, not a constant
+        "args": [
+            "-localip",
+            "{nodelocal},{dns}",
+            "-conf",
+            "/etc/Corefile",
+            "-upstreamsvc",
+            "kube-dns-upstream",
+            "-pidfile",
+            "/tmp/node-cache.pid",
+        ],
         "owner": "DaemonSet",
         "host": True,
         "sa": "node-local-dns",
@@ -420,6 +448,9 @@ def pod_object(cs: ClusterView, p: LabPod) -> dict[str, Any]:
         }
         if ports:
             c["ports"] = [{"containerPort": pt, "protocol": pr, "name": nm} for pt, pr, nm in ports]
+        if app.get("args"):
+            dns = str(cs.scenario.cluster.dns_service_ip)
+            c["args"] = [a.format(nodelocal=NODELOCAL_IP, dns=dns) for a in app["args"]]
         containers.append(c)
         st: dict[str, Any] = {
             "name": name,

@@ -200,6 +200,7 @@ def demo_main() -> int:
             say({"error": str(e), "usage": True})
             return EXIT_SCENARIO
         stops.append(srv.stop)
+        # lazy: the ARM endpoint (and azure's placeholder token) load after the API server answers
         from .arm import LAB_TOKEN, LabArmServer
         from .egressdemo import EgressDemo
 

@@ -69,9 +69,9 @@ def test_a_provider_id_without_subscription_gives_the_group_and_no_subscription(
     assert identify([n], AzureSettings()) == ("", LONG_RG.lower())
 
 
-def test_settings_win_and_no_provider_id_falls_back_to_the_label():
+def test_settings_win_and_the_label_alone_is_never_a_resource_group():
     n = parse_node(node("MC_rg_c_weu", ""))
-    assert identify([n], AzureSettings()) == ("", "MC_rg_c_weu")
+    assert identify([n], AzureSettings()) == ("", "")  # no providerID: the source waits, asks for settings
     assert identify([n], AzureSettings(subscription="s", node_resource_group="g")) == ("s", "g")
 
 

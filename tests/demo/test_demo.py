@@ -45,9 +45,12 @@ def test_start_hands_back_plain_data_and_stop_ends_every_process():
         assert len(d.pids) == 2 and all(_alive(p) for p in d.pids)  # the lab, its agent farm
         ep = d.endpoints
         assert ep.arm_url.startswith("http://127.0.0.1:") and ep.arm_discover
-        token = ep.arm_credential().get_token("https://management.azure.com/.default").token
+        assert ep.arm_credential is None  # a loopback endpoint: the placeholder token, no credential chain
+        from probes.azure.cloud import PlaceholderCredential
+
+        token = PlaceholderCredential().get_token("http://127.0.0.1/.default").token
         assert _arm_status(ep.arm_url, "wrong") == 401
-        assert _arm_status(ep.arm_url, token) not in (401, 403)  # the ARM endpoint takes that credential
+        assert _arm_status(ep.arm_url, token) not in (401, 403)  # the lab takes the placeholder token
         assert ep.dns_map is not None and ep.egress_map is not None
         import yaml
 
@@ -272,6 +275,6 @@ def test_build_takes_the_endpoints_as_plain_settings():
     assert s.dns.vantage_map is dns_map and s.egress.vantage_map is egress_map
     assert s.egress.settings.targets == ("mine.example:443", "extra.example:80")
     az = s.snat.settings
-    assert az.base_url == "http://127.0.0.1:1" and az.credential() is cred and az.subscription == ""
+    assert az.arm_endpoint == "http://127.0.0.1:1" and az.credential() is cred and az.subscription == ""
     plain = build(cfg, Store())
-    assert plain.dns.vantage_map is None and plain.snat.settings.base_url == ""
+    assert plain.dns.vantage_map is None and plain.snat.settings.arm_endpoint == ""

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from probes.lab.apiserver import LabApiServer
-from probes.lab.arm import LabArmServer
+from probes.lab.arm import LAB_TOKEN, LabArmServer
 
 
 def _exchange(port: int, raw: bytes) -> tuple[str, dict[str, str], bytes]:
@@ -70,7 +70,7 @@ def test_a_bad_request_leaves_the_server_serving(server):
     path = (
         "/healthz" if kind == "apiserver" else "/subscriptions/x/providers/microsoft.containerservice/managedclusters"
     )
-    auth = b"" if kind == "apiserver" else b"Authorization: Bearer lab-arm-token\r\n"
+    auth = b"" if kind == "apiserver" else b"Authorization: Bearer " + LAB_TOKEN.encode() + b"\r\n"
     status, _, _ = _exchange(
         srv.port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + auth + b"\r\n"
     )
@@ -85,7 +85,7 @@ def test_every_answer_is_recorded_before_its_body(server):
         if kind == "apiserver"
         else b"/subscriptions/nope/providers/microsoft.containerservice/managedclusters"
     )
-    auth = b"" if kind == "apiserver" else b"Authorization: Bearer lab-arm-token\r\n"
+    auth = b"" if kind == "apiserver" else b"Authorization: Bearer " + LAB_TOKEN.encode() + b"\r\n"
     for i in range(20):
         status, _, _ = _exchange(
             srv.port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + auth + b"\r\n"

@@ -34,5 +34,5 @@ def start_lab(name: str = "healthy", nodes: int | None = None, clock: Any = lamb
 def service(
     arm: LabArmServer, store: Store, clock: Any = lambda: T0, credential: Any = None, **kw: Any
 ) -> AzureSnatService:
-    settings = AzureSettings(base_url=arm.url, credential=credential or LabCredential, **kw)
+    settings = AzureSettings(arm_endpoint=arm.url, credential=credential or LabCredential, **kw)
     return AzureSnatService(store, settings, clock=clock, poll=0.02)
