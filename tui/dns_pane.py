@@ -33,6 +33,7 @@ from tui.probe_pane import ProbePane, ProbeTable
 from tui.probe_text import (
     BULLET,
     DNS_SHORT,
+    NO_EDNS_SHORT,
     STYLE,
     dns_health,
     fmt_ms,
@@ -62,6 +63,19 @@ def short_resolver(r: Resolver) -> str:
     if r.key.startswith("custom/"):
         return r.key[len("custom/") :]
     return r.key
+
+
+def _no_edns(st: Stats) -> str:
+    return str(getattr(st.last, "no_edns", "") or "")
+
+
+def _last_word(st: Stats) -> str:
+    """The last outcome; an EDNS answer that came whole while a 512-byte client's was
+    truncated reads '512:tc' (the detail screen says which clients)."""
+    small = _no_edns(st)
+    if st.last_outcome == "ok" and small in NO_EDNS_SHORT:
+        return NO_EDNS_SHORT[small]
+    return SHORT_OUTCOME.get(st.last_outcome, st.last_outcome)
 
 
 def reachable(r: Resolver) -> bool:
@@ -109,7 +123,7 @@ class DnsPane(ProbePane):
         return dns_health(st, reachable(info.resolver))
 
     def _raw_sig(self, st: Stats) -> tuple:
-        return (st.p50, st.p95, st.loss_pct, st.last_outcome, spark_levels(st.recent))
+        return (st.p50, st.p95, st.loss_pct, st.last_outcome, _no_edns(st), spark_levels(st.recent))
 
     def _open_detail(self, info: DnsPaneRow) -> None:
         self.app.push_screen(DnsDetailScreen(info.key, info.resolver))
@@ -158,7 +172,7 @@ class DnsPane(ProbePane):
             Text(fmt_ms(st.p50), justify="right"),
             Text(fmt_ms(st.p95), justify="right", style=WARN if (st.p95 or 0) >= 100 else ""),
             Text(loss, justify="right", style=BAD if st.loss_pct >= 50 else WARN if st.loss_pct > 0 else DIM),
-            Text(SHORT_OUTCOME.get(st.last_outcome, st.last_outcome), style=style),
+            Text(_last_word(st), style=style),
             spark_text(spark_levels(st.recent)),
         ]
 
