@@ -250,3 +250,24 @@ def rule_local_unreachable(obs: Observations) -> Iterable[Finding]:
             {"resolvers": ", ".join(down)},
             "install the per-node agent for per-node DNS health",
         )
+
+
+def rule_local_not_probed(obs: Observations) -> Iterable[Finding]:
+    """What this host cannot reach (link-local NodeLocal/LocalDNS, ClusterIPs, overlay pod
+    IPs) was not probed from it: never a failure. With no node vantage (no agent) say so
+    once, as info, so that a healthy verdict is not read as "node-local DNS is fine"."""
+    rows = [(subject, why) for v, subject, why in obs.not_probed if v == LOCAL_VANTAGE]
+    if not rows or any(_node_of(k.vantage) for k in (*obs.dns, *obs.egress)):
+        return
+    subjects = sorted({s.split("/", 1)[1] for s, _ in rows})
+    reasons = sorted({why.split(":", 1)[0] for _, why in rows})
+    yield Finding(
+        "local-not-probed",
+        None,
+        Severity.INFO,
+        "cluster",
+        f"not probed from this host ({', '.join(reasons)}): {', '.join(subjects)}; "
+        "node-local DNS and egress paths are unknown until the per-node agent reports them",
+        {"not_probed": ", ".join(subjects), "why": "; ".join(sorted({w for _, w in rows}))},
+        "`aksnet-top agent install` runs the probes on every node",
+    )

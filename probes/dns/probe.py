@@ -382,11 +382,13 @@ def dns_jobs(
     interval: float = 5.0,
     jitter: float = 0.1,
 ) -> list[Any]:
-    """Scheduler jobs, one per (resolver, name), keyed by ProbeKey. Pass them to
+    """Scheduler jobs, one per (resolver, name) of each reachable resolver, keyed by ProbeKey. Pass them to
     Scheduler.set_jobs whenever the resolver set changes; unchanged keys keep their cadence."""
     p = probe or DnsProbe()
     jobs = []
     for r in resolvers:
+        if r.unreachable:
+            continue  # not reachable from this vantage: shown, never probed
         for n in names:
             key = ProbeKey(p.vantage, r.key, n, rdtype)
 
