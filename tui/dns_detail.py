@@ -21,7 +21,7 @@ from probes.dns.resolvers import Resolver
 from probes.dns.result import profile_words
 from probes.engine.frame import Frame
 from probes.engine.health import Health
-from tui.format import BAD, DIM
+from tui.format import BAD, DIM, NOT_HERE
 from tui.probe_text import DNS_SHORT as SHORT_OUTCOME
 from tui.probe_text import STYLE, dns_health, fmt_ms, outcome_style
 
@@ -89,7 +89,11 @@ class DnsDetailScreen(ModalScreen[None]):
             ),
             ("query", Text(f"{k.name} {k.qtype}")),
         ]
-        if st is None:
+        if r.unreachable:
+            rows.append(("from here", Text(r.unreachable, style=DIM)))
+        if st is None and r.unreachable:
+            rows.append(("results", Text(NOT_HERE, style=DIM)))
+        elif st is None:
             rows.append(("results", Text("none yet: the first query is on its way", style=DIM)))
         else:
             h = dns_health(st)

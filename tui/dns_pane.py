@@ -25,6 +25,7 @@ from probes.dns.resolvers import Resolver
 from probes.dns.service import DnsPlan
 from probes.engine.health import Health
 from probes.engine.history import Stats
+from probes.engine.reach import short_why
 from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
 from tui.dns_detail import DnsDetailScreen
@@ -80,7 +81,7 @@ def _last_word(st: Stats) -> str:
 
 def reachable(r: Resolver) -> bool:
     """The plan may say a resolver cannot be reached from its vantage (grey, not failing)."""
-    return bool(getattr(r, "reachable", True))
+    return r.reachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,9 @@ class DnsPane(ProbePane):
     def _raw_sig(self, st: Stats) -> tuple:
         return (st.p50, st.p95, st.loss_pct, st.last_outcome, _no_edns(st), spark_levels(st.recent))
 
+    def _why_not(self, info: DnsPaneRow) -> str:
+        return info.resolver.unreachable
+
     def _open_detail(self, info: DnsPaneRow) -> None:
         self.app.push_screen(DnsDetailScreen(info.key, info.resolver))
 
@@ -155,6 +159,19 @@ class DnsPane(ProbePane):
         style = STYLE[h]
         res = Text.assemble((" ", ""), (BULLET[h] + " ", style), (short_resolver(info.resolver), ""))
         name = Text(info.key.name)
+        why = info.resolver.unreachable
+        if why:  # never probed from this vantage: grey, with the reason, not a failure
+            res = Text.assemble((" ", ""), (BULLET[h] + " ", DIM), (short_resolver(info.resolver), DIM))
+            blank = Text("—", style=DIM)
+            return [
+                res,
+                Text(info.key.name, style=DIM),
+                blank,
+                blank,
+                Text(""),
+                Text("not here", style=DIM),
+                Text(short_why(why), style=DIM),
+            ]
         if st is None:
             return [
                 res,
@@ -201,11 +218,17 @@ class DnsPane(ProbePane):
             )
             if plan.agents:
                 line.append(f" · {plan.agents} by agents", style=DIM)
+            if plan.unreachable:
+                line.append(f" · {plan.unreachable} not reachable here", style=DIM)
             if failing:
                 line.append(f" · {failing} failing", style=BAD)
             if degraded:
                 line.append(f" · {degraded} degraded", style=WARN)
-            if not failing and not degraded and self._health:
+            if (
+                not failing
+                and not degraded
+                and any(h is not Health.UNREACHABLE for hs in self._health.values() for h in hs.values())
+            ):
                 line.append(" · all answering", style=OK)
             if self.problems_only:
                 line.append(" · problems only (p)", style="magenta")
