@@ -221,7 +221,10 @@ class ProbePane(Vertical):
         hs = self._health.get(v, {})
         if not hs:
             return Health.PENDING if any(k.vantage == v for k in self._rows) else Health.GOOD
-        return min(hs.values(), key=lambda h: h.rank)
+        probed = [h for h in hs.values() if h is not Health.UNREACHABLE]  # grey rows do not colour it
+        if not probed:
+            return Health.PENDING if len(hs) < sum(1 for k in self._rows if k.vantage == v) else Health.UNREACHABLE
+        return min(probed, key=lambda h: h.rank)
 
     def vantage_summary(self, v: str, words: dict[str, str]) -> Text:
         """'2/4 fail', '1/8 flaky', '3/8 done', '8/8 ok' for a vantage's header row;
