@@ -21,7 +21,7 @@ from probes.dns.result import DnsOutcome, ProbeKey
 from probes.egress.result import EgressKey, EgressOutcome
 from probes.engine.frame import Frame
 from probes.engine.history import judge
-from probes.engine.publisher import Publisher
+from probes.engine.publisher import Publisher, not_probed
 from probes.engine.store import Store
 from probes.exitcodes import ExitCode
 from probes.kube.model import NetworkPlugin, SourceState, Topology
@@ -116,14 +116,15 @@ def _dns_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
 def _settled(services: Any, cycles: int) -> bool:
     """Every planned probe has run `cycles` times and the SNAT source has had its say."""
     plan = services.dns.plan()
-    want: list[Any] = [
+    want: list[Any] = [  # rows their vantage cannot reach are never probed: not waited for
         ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
         for vp in plan.vantages
         for r in vp.resolvers
+        if r.reachable
         for n in plan.names
     ]
     eplan = services.egress.plan()
-    ewant: list[Any] = [EgressKey(vp.vantage.name, t.text) for vp in eplan.vantages for t in vp.targets]
+    ewant: list[Any] = [EgressKey(vp.vantage.name, t.text) for vp in eplan.vantages for t in vp.targets if t.reachable]
     for keys, hist in ((want, services.dns.history), (ewant, services.egress.history)):
         stats = hist.snapshot()
         if any((st := stats.get(k)) is None or st.attempts < cycles for k in keys):
@@ -346,6 +347,13 @@ def _report(
             "snat": _snat_json(frame.snat) if frame and frame.snat is not None else {},
             "routes": _routes_json(frame, topo),
             "agents": _agents_json(frame, services, topo),
+            "not_probed": [
+                {"vantage": v, "subject": subject, "why": why}
+                for v, subject, why in not_probed(
+                    frame.dns.plan if frame and frame.dns else None,
+                    frame.egress.plan if frame and frame.egress else None,
+                )
+            ],
         },
     }
 
@@ -360,6 +368,9 @@ def render_table(result: CheckResult, out: IO[str] = sys.stdout) -> None:
         f"{len(r['observations']['egress'])} egress probes × {r['cycles']} cycles",
         file=out,
     )
+    skipped = r["observations"].get("not_probed", [])
+    if skipped:
+        print(f"  {len(skipped)} not reachable from here, not probed (never a failure)", file=out)
     for e in r["errors"]:
         print(f"  error: {e}", file=out)
     if not result.findings and not r["errors"]:

@@ -16,11 +16,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from probes.dns.probe import DnsOutcome, ProbeKey
+from probes.dns.probe import EDNS_PAYLOAD, DnsOutcome, ProbeKey
 from probes.dns.resolvers import Resolver
+from probes.dns.result import profile_words
 from probes.engine.frame import Frame
 from probes.engine.health import Health
-from tui.format import BAD, DIM
+from tui.format import BAD, DIM, NOT_HERE
 from tui.probe_text import DNS_SHORT as SHORT_OUTCOME
 from tui.probe_text import STYLE, dns_health, fmt_ms, outcome_style
 
@@ -88,7 +89,11 @@ class DnsDetailScreen(ModalScreen[None]):
             ),
             ("query", Text(f"{k.name} {k.qtype}")),
         ]
-        if st is None:
+        if r.unreachable:
+            rows.append(("from here", Text(r.unreachable, style=DIM)))
+        if st is None and r.unreachable:
+            rows.append(("results", Text(NOT_HERE, style=DIM)))
+        elif st is None:
             rows.append(("results", Text("none yet: the first query is on its way", style=DIM)))
         else:
             h = dns_health(st)
@@ -99,6 +104,13 @@ class DnsDetailScreen(ModalScreen[None]):
             ]
             if st.last_error:
                 rows.append(("last error", Text(st.last_error, style=BAD if h is Health.FAILING else "")))
+            size = int(getattr(st.last, "size", 0) or 0)
+            if size:
+                rows.append(("answer", Text(f"{size} bytes (EDNS, {EDNS_PAYLOAD}-byte buffer)")))
+            words = profile_words(st.last)
+            if words:
+                small = getattr(st.last, "profile_outcome", None)
+                rows.append(("no-EDNS client", Text(words, style=STYLE[small.health] if small is not None else "")))
         for name, value in rows:
             grid.add_row(name, value)
         hist = Table.grid(padding=(0, 1))
@@ -108,7 +120,13 @@ class DnsDetailScreen(ModalScreen[None]):
         for res in reversed(results):
             out = getattr(res.outcome, "value", str(res.outcome))
             flags = ",".join(
-                f for f, on in (("TC", getattr(res, "tc_seen", False)), ("TCP", getattr(res, "via_tcp", False))) if on
+                f
+                for f, on in (
+                    ("TC", getattr(res, "tc_seen", False)),
+                    ("TCP", getattr(res, "via_tcp", False)),
+                    ("TC@512", getattr(res, "profile_outcome", None) is not None),
+                )
+                if on
             )
             style = outcome_style(DnsOutcome, out)
             hist.add_row(

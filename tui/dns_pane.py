@@ -25,6 +25,7 @@ from probes.dns.resolvers import Resolver
 from probes.dns.service import DnsPlan
 from probes.engine.health import Health
 from probes.engine.history import Stats
+from probes.engine.reach import short_why
 from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
 from tui.dns_detail import DnsDetailScreen
@@ -33,6 +34,7 @@ from tui.probe_pane import ProbePane, ProbeTable
 from tui.probe_text import (
     BULLET,
     DNS_SHORT,
+    NO_EDNS_SHORT,
     STYLE,
     dns_health,
     fmt_ms,
@@ -64,9 +66,22 @@ def short_resolver(r: Resolver) -> str:
     return r.key
 
 
+def _no_edns(st: Stats) -> str:
+    return str(getattr(st.last, "no_edns", "") or "")
+
+
+def _last_word(st: Stats) -> str:
+    """The last outcome; an EDNS answer that came whole while a 512-byte client's was
+    truncated reads '512:tc' (the detail screen says which clients)."""
+    small = _no_edns(st)
+    if st.last_outcome == "ok" and small in NO_EDNS_SHORT:
+        return NO_EDNS_SHORT[small]
+    return SHORT_OUTCOME.get(st.last_outcome, st.last_outcome)
+
+
 def reachable(r: Resolver) -> bool:
     """The plan may say a resolver cannot be reached from its vantage (grey, not failing)."""
-    return bool(getattr(r, "reachable", True))
+    return r.reachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +124,10 @@ class DnsPane(ProbePane):
         return dns_health(st, reachable(info.resolver))
 
     def _raw_sig(self, st: Stats) -> tuple:
-        return (st.p50, st.p95, st.loss_pct, st.last_outcome, spark_levels(st.recent))
+        return (st.p50, st.p95, st.loss_pct, st.last_outcome, _no_edns(st), spark_levels(st.recent))
+
+    def _why_not(self, info: DnsPaneRow) -> str:
+        return info.resolver.unreachable
 
     def _open_detail(self, info: DnsPaneRow) -> None:
         self.app.push_screen(DnsDetailScreen(info.key, info.resolver))
@@ -141,6 +159,19 @@ class DnsPane(ProbePane):
         style = STYLE[h]
         res = Text.assemble((" ", ""), (BULLET[h] + " ", style), (short_resolver(info.resolver), ""))
         name = Text(info.key.name)
+        why = info.resolver.unreachable
+        if why:  # never probed from this vantage: grey, with the reason, not a failure
+            res = Text.assemble((" ", ""), (BULLET[h] + " ", DIM), (short_resolver(info.resolver), DIM))
+            blank = Text("—", style=DIM)
+            return [
+                res,
+                Text(info.key.name, style=DIM),
+                blank,
+                blank,
+                Text(""),
+                Text("not here", style=DIM),
+                Text(short_why(why), style=DIM),
+            ]
         if st is None:
             return [
                 res,
@@ -158,7 +189,7 @@ class DnsPane(ProbePane):
             Text(fmt_ms(st.p50), justify="right"),
             Text(fmt_ms(st.p95), justify="right", style=WARN if (st.p95 or 0) >= 100 else ""),
             Text(loss, justify="right", style=BAD if st.loss_pct >= 50 else WARN if st.loss_pct > 0 else DIM),
-            Text(SHORT_OUTCOME.get(st.last_outcome, st.last_outcome), style=style),
+            Text(_last_word(st), style=style),
             spark_text(spark_levels(st.recent)),
         ]
 
@@ -187,11 +218,17 @@ class DnsPane(ProbePane):
             )
             if plan.agents:
                 line.append(f" · {plan.agents} by agents", style=DIM)
+            if plan.unreachable:
+                line.append(f" · {plan.unreachable} not reachable here", style=DIM)
             if failing:
                 line.append(f" · {failing} failing", style=BAD)
             if degraded:
                 line.append(f" · {degraded} degraded", style=WARN)
-            if not failing and not degraded and self._health:
+            if (
+                not failing
+                and not degraded
+                and any(h is not Health.UNREACHABLE for hs in self._health.values() for h in hs.values())
+            ):
                 line.append(" · all answering", style=OK)
             if self.problems_only:
                 line.append(" · problems only (p)", style="magenta")

@@ -24,7 +24,7 @@ from probes.egress.result import EgressOutcome
 from probes.egress.targets import Target
 from probes.engine.frame import Frame
 from probes.engine.health import Health
-from tui.format import BAD, DIM
+from tui.format import BAD, DIM, NOT_HERE
 from tui.probe_text import EGRESS_SHORT as SHORT_OUTCOME
 from tui.probe_text import STYLE, fmt_ms, outcome_style, short_vantage, success_pct
 from tui.probe_text import egress_health as health
@@ -95,7 +95,11 @@ class EgressDetailScreen(ModalScreen[None]):
                 Text(t.why or {"config": "your [egress] targets", "cli": "the command line"}.get(t.source, t.source)),
             ),
         ]
-        if st is None:
+        if t.unreachable:
+            rows.append(("from here", Text(t.unreachable, style=DIM)))
+        if st is None and t.unreachable:
+            rows.append(("results", Text(NOT_HERE, style=DIM)))
+        elif st is None:
             rows.append(("results", Text("none yet: the first check is on its way", style=DIM)))
         else:
             h = health(st)

@@ -27,6 +27,7 @@ from probes.egress.service import EgressPlan
 from probes.egress.targets import Target
 from probes.engine.health import Health
 from probes.engine.history import Stats
+from probes.engine.reach import short_why
 from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
 from tui.egress_detail import EgressDetailScreen
@@ -100,7 +101,7 @@ class EgressPane(ProbePane):
 
     # --- what the rows say ---------------------------------------------------------------
     def _health_of(self, info: EgressPaneRow, st: Stats | None) -> Health:
-        return egress_health(st, bool(getattr(info.target, "reachable", True)))
+        return egress_health(st, info.target.reachable)
 
     def _on_result(self, info: EgressPaneRow, st: Stats) -> None:
         mode = getattr(getattr(st.last, "mode", None), "value", "")
@@ -117,6 +118,9 @@ class EgressPane(ProbePane):
             getattr(getattr(st.last, "mode", None), "value", ""),
             bool(getattr(st.last, "fallback", "")),
         )
+
+    def _why_not(self, info: EgressPaneRow) -> str:
+        return info.target.unreachable
 
     def _open_detail(self, info: EgressPaneRow) -> None:
         self.app.push_screen(EgressDetailScreen(info.key, info.target))
@@ -147,6 +151,17 @@ class EgressPane(ProbePane):
         h = self._health_of(info, st)
         style = STYLE[h]
         name = Text.assemble((" ", ""), (BULLET[h] + " ", style), (info.key.target, ""))
+        why = info.target.unreachable
+        if why:  # never checked from this vantage: grey, with the reason, not a failure
+            name = Text.assemble((" ", ""), (BULLET[h] + " ", DIM), (info.key.target, DIM))
+            return [
+                name,
+                Text("not here", style=DIM),
+                Text("—", style=DIM, justify="right"),
+                Text(""),
+                Text(short_why(why), style=DIM),
+                Text(""),
+            ]
         if st is None:
             return [name, Text("…", style=DIM), Text("—", style=DIM, justify="right"), Text(""), Text(""), Text("")]
         pct = success_pct(st)
@@ -197,11 +212,17 @@ class EgressPane(ProbePane):
                     DIM,
                 ),
             )
+            if plan.unreachable:
+                line.append(f" · {plan.unreachable} not reachable here", style=DIM)
             if failing:
                 line.append(f" · {failing} failing", style=BAD)
             if flaky:
                 line.append(f" · {flaky} flaky", style=WARN)
-            if not failing and not flaky and self._health:
+            if (
+                not failing
+                and not flaky
+                and any(h is not Health.UNREACHABLE for hs in self._health.values() for h in hs.values())
+            ):
                 line.append(" · all open", style=OK)
             if self.problems_only:
                 line.append(" · problems only (p)", style="magenta")

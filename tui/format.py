@@ -333,3 +333,7 @@ def agent_brief(agents: Any, node: str, now: float | None = None) -> tuple[str, 
     if a > agents.stale_after():
         return (f"agent stale {age(a)}", WARN)
     return (f"agent {age(a)} ago", DIM)
+
+
+# a row its vantage cannot reach (probes.engine.reach), in a detail screen
+NOT_HERE = "not probed from here: `aksnet-top agent install` runs the probes on every node"

@@ -136,6 +136,10 @@ class ProbePane(Vertical):
     def _open_detail(self, info: Any) -> None:
         raise NotImplementedError
 
+    def _why_not(self, info: Any) -> str:
+        """Why this row's vantage cannot reach its far end ("" when it can): grey, never failing."""
+        return ""
+
     # --- the tick ------------------------------------------------------------------------
     def tick(self, frame: Frame | None = None) -> None:
         """Render `frame` (None: the last one handed over). Cheap when nothing changed; a
@@ -156,6 +160,9 @@ class ProbePane(Vertical):
         structural = view.plan is not self._plan
         if structural:
             self._take_plan(view.plan)
+            for info in self._rows.values():  # never probed: their health is known now
+                if self._why_not(info):
+                    self._health.setdefault(info.key.vantage, {})[info.key] = Health.UNREACHABLE
         self.error = view.error
         changed: dict[Hashable, Stats]
         if structural:
@@ -214,17 +221,21 @@ class ProbePane(Vertical):
         hs = self._health.get(v, {})
         if not hs:
             return Health.PENDING if any(k.vantage == v for k in self._rows) else Health.GOOD
-        return min(hs.values(), key=lambda h: h.rank)
+        probed = [h for h in hs.values() if h is not Health.UNREACHABLE]  # grey rows do not colour it
+        if not probed:
+            return Health.PENDING if len(hs) < sum(1 for k in self._rows if k.vantage == v) else Health.UNREACHABLE
+        return min(probed, key=lambda h: h.rank)
 
     def vantage_summary(self, v: str, words: dict[str, str]) -> Text:
         """'2/4 fail', '1/8 flaky', '3/8 done', '8/8 ok' for a vantage's header row;
         `words` names the none/warn/pending cases in the pane's language."""
-        hs = self._health.get(v, {})
-        total = sum(1 for k in self._rows if k.vantage == v)
+        every = self._health.get(v, {})
+        hs = {k: x for k, x in every.items() if x is not Health.UNREACHABLE}
+        total = sum(1 for k in self._rows if k.vantage == v) - (len(every) - len(hs))
         bad = sum(1 for x in hs.values() if x is Health.FAILING)
         warn = sum(1 for x in hs.values() if x is Health.DEGRADED)
         if not total:
-            return Text(words["none"], style=DIM)
+            return Text("not here" if every else words["none"], style=DIM)
         if bad:
             return Text(f"{bad}/{total} fail", style=BAD)
         if warn:
@@ -348,6 +359,9 @@ class ProbePane(Vertical):
         info = self.selected()
         if info is not None:
             self._open_detail(info)
+
+    def unreachable_rows(self) -> int:
+        return sum(1 for hs in self._health.values() for h in hs.values() if h is Health.UNREACHABLE)
 
     def plain_rows(self) -> list[str]:
         """The table as text, in display order (tests)."""

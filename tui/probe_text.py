@@ -46,6 +46,8 @@ EGRESS_SHORT = {
     "error": "error",
 }
 MODE_LABEL = {"syn": "syn", "connect": "conn"}
+# the "last" cell of a DNS row whose EDNS answer was whole but a no-EDNS client's was not
+NO_EDNS_SHORT = {"truncated-tcp-ok": "512:tc", "truncated-tcp-failed": "512:tc✖"}
 
 
 def dns_health(st: Stats | None, reachable: bool = True) -> Health:

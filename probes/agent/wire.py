@@ -29,7 +29,8 @@ Document (every key required)::
      "targets": ["mcr.microsoft.com:443", …],
      "texts": ["", "no answer before the deadline", …],
      "dns": [[seq, ts, resolver#, name#, outcome, latency_ms, answers, flags, rcode,
-              error#, raw#], …],                           # flags: 1 = TC seen, 2 = via TCP
+              error#, raw#, size, no_edns], …],            # flags: 1 = TC seen, 2 = via TCP;
+                                                           # no_edns: outcome or null
      "egress": [[seq, ts, target#, address, mode, outcome, latency_ms, error#,
                  fallback#, via, raw#], …],
      "errors": [[ts, "message"], …]}
@@ -110,6 +111,8 @@ class DnsRow(msgspec.Struct, array_like=True, frozen=True):
     rcode: str
     error: Index
     raw: Index
+    size: Count = 0  # answer bytes (later v1 agents; absent from older ones)
+    no_edns: DnsOutcome | None = None  # a no-EDNS 512-byte client's outcome, when asked
 
 
 class EgressRow(msgspec.Struct, array_like=True, frozen=True):
@@ -260,6 +263,8 @@ def encode(agent: Any, since: int = 0) -> bytes:
                     r.rcode,
                     text(r.error),
                     raw,
+                    r.size,
+                    DnsOutcome(r.no_edns) if r.no_edns else None,
                 )
             )
         else:
@@ -514,6 +519,8 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
                 error=texts[_index(d.error, texts, w + " error")],
                 raw=texts[_index(d.raw, texts, w + " raw")],
                 timestamp=d.timestamp,
+                size=d.size,
+                no_edns=d.no_edns.value if d.no_edns is not None else "",
             )
         )
     egress: list[EgressResult] = []

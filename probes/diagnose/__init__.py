@@ -10,7 +10,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from probes.diagnose.dns import rule_cluster_dns, rule_local_unreachable, rule_nodelocal, rule_truncation, rule_upstream
+from probes.diagnose.dns import (
+    rule_cluster_dns,
+    rule_local_not_probed,
+    rule_local_unreachable,
+    rule_nodelocal,
+    rule_truncation,
+    rule_upstream,
+)
 from probes.diagnose.egress import rule_egress
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
 from probes.diagnose.nodes import rule_nodes
@@ -27,6 +34,7 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_upstream,
     rule_truncation,
     rule_local_unreachable,
+    rule_local_not_probed,
     rule_lb_pending,
     rule_egress,
     rule_snat,
@@ -50,6 +58,7 @@ def observe(
     snat: Any = None,
     snat_allocation: Any = None,
     routes: Any = None,
+    not_probed: Iterable[tuple[str, str, str]] = (),
 ) -> Observations:
     return Observations(
         topology=topology,
@@ -59,6 +68,7 @@ def observe(
         snat_allocation=snat_allocation,
         routes=routes,
         now=time.time() if now is None else now,
+        not_probed=tuple(not_probed),
     )
 
 

@@ -17,6 +17,7 @@ from probes.diagnose.model import (
     is_cluster_name,
     node_phase,
 )
+from probes.dns.result import OLD_MUSL, PLAIN_CLIENTS
 from probes.engine.history import Stats
 from probes.kube.model import LOCAL_VANTAGE
 
@@ -168,15 +169,30 @@ def rule_upstream(obs: Observations) -> Iterable[Finding]:
         )
 
 
+_TRUNCATED = ("truncated-tcp-ok", "truncated-tcp-failed")
+EDNS0_STEP = "spec.dnsConfig.options: [{name: edns0}] in the pods (glibc then asks with EDNS)"
+
+
 def rule_truncation(obs: Observations) -> Iterable[Finding]:
-    """F7: answers with TC set; TCP retry decides the severity."""
-    seen: dict[str, dict[str, str]] = {}  # resolver -> name -> worst truncation outcome
+    """F7: answers with TC set. Two client profiles: an answer truncated even for EDNS
+    clients (over 1,232 bytes) hits every client; one that arrives whole with EDNS but is
+    over 512 bytes is truncated for clients without EDNS (glibc without `options edns0`,
+    musl). The TCP retry decides the severity (FAULTS.md F7: warning when it fails)."""
+    every: dict[str, dict[str, str]] = {}  # resolver -> name -> worst outcome (EDNS truncated)
+    plain: dict[str, dict[str, str]] = {}  # resolver -> name -> worst no-EDNS outcome (EDNS whole)
+    sizes: dict[str, int] = {}  # resolver -> largest answer seen
     for key, st in obs.dns.items():
-        if st.last_outcome in ("truncated-tcp-ok", "truncated-tcp-failed"):
-            names = seen.setdefault(key.resolver, {})
-            if names.get(key.name) != "truncated-tcp-failed":
-                names[key.name] = st.last_outcome
-    for res, names in sorted(seen.items()):
+        if st.last_outcome in _TRUNCATED:
+            into, out = every, st.last_outcome
+        elif st.last_outcome == "ok" and getattr(st.last, "no_edns", "") in _TRUNCATED:
+            into, out = plain, st.last.no_edns
+        else:
+            continue
+        names = into.setdefault(key.resolver, {})
+        if names.get(key.name) != "truncated-tcp-failed":
+            names[key.name] = out
+        sizes[key.resolver] = max(sizes.get(key.resolver, 0), int(getattr(st.last, "size", 0) or 0))
+    for res, names in sorted(every.items()):
         failed = "truncated-tcp-failed" in names.values()
         listed = ", ".join(sorted(names))
         yield Finding(
@@ -184,13 +200,40 @@ def rule_truncation(obs: Observations) -> Iterable[Finding]:
             "F7",
             Severity.WARNING if failed else Severity.INFO,
             f"resolver/{res}",
-            f"answers for {listed} are truncated (TC) over UDP; the TCP retry {'fails' if failed else 'works'}"
-            + ("" if failed else ": clients without TCP fallback (old musl) still fail"),
-            {"names": listed, "tcp_retry": "failed" if failed else "ok"},
-            "allow TCP 53 to the resolver"
+            f"answers for {listed} are truncated (TC) over UDP even with EDNS; the TCP retry "
+            + ("fails: no client can resolve them" if failed else f"works: {OLD_MUSL} and fails"),
+            {"names": listed, "size": _bytes(sizes.get(res, 0)), "clients": "all", "tcp_retry": _retry(failed)},
+            f"allow TCP 53 to {res} (NSG, NetworkPolicy), and shrink the answer (fewer records)"
             if failed
-            else "shrink the answer (fewer records) or make sure clients retry over TCP",
+            else "shrink the answer (fewer records); Alpine images: musl 1.2.4 or later (Alpine 3.18+)",
         )
+    for res, names in sorted(plain.items()):
+        if res in every:
+            continue  # already said for every client
+        failed = "truncated-tcp-failed" in names.values()
+        listed = ", ".join(sorted(names))
+        size = sizes.get(res, 0)
+        yield Finding(
+            "dns-truncated-no-edns",
+            "F7",
+            Severity.WARNING if failed else Severity.INFO,
+            f"resolver/{res}",
+            f"answers for {listed} ({_bytes(size)}) arrive whole with EDNS but truncated (TC) at 512 bytes for "
+            f"{PLAIN_CLIENTS}; their TCP retry "
+            + ("fails: those pods cannot resolve them" if failed else f"works: {OLD_MUSL} and fails"),
+            {"names": listed, "size": _bytes(size), "clients": "no EDNS (512 bytes)", "tcp_retry": _retry(failed)},
+            (f"allow TCP 53 to {res} (NSG, NetworkPolicy); or {EDNS0_STEP}; or shrink the answer")
+            if failed
+            else f"{EDNS0_STEP}, or musl 1.2.4+ (Alpine 3.18+) images; or shrink the answer (fewer records)",
+        )
+
+
+def _bytes(n: int) -> str:
+    return f"{n} bytes" if n else "size unknown"
+
+
+def _retry(failed: bool) -> str:
+    return "failed" if failed else "ok"
 
 
 def rule_local_unreachable(obs: Observations) -> Iterable[Finding]:
@@ -207,3 +250,24 @@ def rule_local_unreachable(obs: Observations) -> Iterable[Finding]:
             {"resolvers": ", ".join(down)},
             "install the per-node agent for per-node DNS health",
         )
+
+
+def rule_local_not_probed(obs: Observations) -> Iterable[Finding]:
+    """What this host cannot reach (link-local NodeLocal/LocalDNS, ClusterIPs, overlay pod
+    IPs) was not probed from it: never a failure. With no node vantage (no agent) say so
+    once, as info, so that a healthy verdict is not read as "node-local DNS is fine"."""
+    rows = [(subject, why) for v, subject, why in obs.not_probed if v == LOCAL_VANTAGE]
+    if not rows or any(_node_of(k.vantage) for k in (*obs.dns, *obs.egress)):
+        return
+    subjects = sorted({s.split("/", 1)[1] for s, _ in rows})
+    reasons = sorted({why.split(":", 1)[0] for _, why in rows})
+    yield Finding(
+        "local-not-probed",
+        None,
+        Severity.INFO,
+        "cluster",
+        f"not probed from this host ({', '.join(reasons)}): {', '.join(subjects)}; "
+        "node-local DNS and egress paths are unknown until the per-node agent reports them",
+        {"not_probed": ", ".join(subjects), "why": "; ".join(sorted({w for _, w in rows}))},
+        "`aksnet-top agent install` runs the probes on every node",
+    )

@@ -69,6 +69,9 @@ class Observations:
     snat: Any = None  # probes.azure.snat.SnatTable, when Azure metrics are available
     snat_allocation: Any = None  # probes.azure.snat.Allocation, when the outbound configuration is known
     routes: Any = None  # probes.azure.routes.RouteData, when the route tables and subnet were read from ARM
+    # rows a vantage cannot reach and so never probes (probes.engine.reach), as
+    # (vantage, "resolver/<key>" or "target/<host:port>", why): never failures
+    not_probed: tuple[tuple[str, str, str], ...] = ()
 
 
 def is_cluster_name(name: str) -> bool:

@@ -36,7 +36,9 @@ from probes.engine.scheduler import Job
 from probes.kube.model import LOCAL_VANTAGE
 
 DEFAULT_TIMEOUT = 2.0
-EDNS_PAYLOAD = 1232  # what modern stubs advertise (DNS flag day 2020)
+EDNS_PAYLOAD = 1232  # what NodeLocal/CoreDNS forwarders and modern stubs advertise (DNS flag day 2020)
+PLAIN_LIMIT = 512  # a UDP answer's limit for a client without EDNS (RFC 1035): glibc's default, musl
+SECOND_QUERY_S = 0.5  # the no-EDNS query may run this long past the first one's deadline
 RAW_LIMIT = 4000  # characters of the last answer kept as text
 
 
@@ -151,7 +153,15 @@ def _neterr(e: OSError, host: str, port: int, proto: str) -> str:
 
 class DnsProbe:
     """Queries resolvers from one vantage. Stateless apart from its settings: safe to
-    share across many concurrent queries."""
+    share across many concurrent queries.
+
+    Two client profiles: every query is what NodeLocal/CoreDNS forwarders send (EDNS,
+    `payload` bytes, 1,232 by default). When that answer is over 512 bytes and arrived
+    whole, the same question is asked again without EDNS, as glibc (without `options
+    edns0`, the default in a pod's resolv.conf) and musl ask it: such a client gets TC
+    and must retry over TCP. That second query (and its TCP retry) runs only for answers
+    over 512 bytes, so it costs nothing for the usual small answers; its outcome is the
+    result's `no_edns`. `no_edns=False` turns it off."""
 
     def __init__(
         self,
@@ -159,11 +169,13 @@ class DnsProbe:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         payload: int = EDNS_PAYLOAD,
+        no_edns: bool = True,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.vantage = vantage
         self.timeout = timeout
         self.payload = payload
+        self.no_edns = no_edns and payload > PLAIN_LIMIT
         self._wall = wall
 
     async def query(
@@ -191,6 +203,8 @@ class DnsProbe:
             tc: bool = False,
             tcp: bool = False,
             rcode: str = "",
+            size: int = 0,
+            no_edns: str = "",
         ) -> DnsResult:
             return DnsResult(
                 vantage=self.vantage,
@@ -208,6 +222,8 @@ class DnsProbe:
                 error=error,
                 raw=_text(msg, raw),
                 timestamp=stamp,
+                size=size,
+                no_edns=no_edns,
             )
 
         t1: float | None = None
@@ -219,12 +235,20 @@ class DnsProbe:
         assert v is not None  # an answer whenever there is no error
         t1 = stamps[1] if len(stamps) > 1 and not v.truncated else time.perf_counter()
         if not v.truncated:
-            return done(v.outcome, t0, msg=v.message, raw=raw, error=v.error, rcode=v.rcode)
+            size = len(raw or b"")
+            plain = ""
+            if self.no_edns and size > PLAIN_LIMIT and v.message is not None:
+                later = max(deadline, loop.time() + min(SECOND_QUERY_S, budget / 2))
+                plain = (await self._plain(loop, name, rdtype, host, port, later)).value
+            return done(v.outcome, t0, msg=v.message, raw=raw, error=v.error, rcode=v.rcode, size=size, no_edns=plain)
         t1 = None
         tv, traw, terr = await self._tcp(loop, q, wire, host, port, deadline)
         t1 = time.perf_counter()
+        size = len(traw) if traw else len(raw or b"")
         if terr is None and tv is not None and tv.outcome in (DnsOutcome.OK, DnsOutcome.NXDOMAIN):
-            return done(DnsOutcome.TRUNCATED_TCP_OK, t0, msg=tv.message, raw=traw, tc=True, tcp=True, rcode=tv.rcode)
+            out = DnsOutcome.TRUNCATED_TCP_OK
+            plain = out.value if self.no_edns else ""  # truncated at 1,232 bytes: at 512 too
+            return done(out, t0, msg=tv.message, raw=traw, tc=True, tcp=True, rcode=tv.rcode, size=size, no_edns=plain)
         why = terr if terr is not None else (tv.error or tv.outcome.value) if tv is not None else "no answer"
         return done(
             DnsOutcome.TRUNCATED_TCP_FAILED,
@@ -235,7 +259,26 @@ class DnsProbe:
             tcp=True,
             rcode=tv.rcode if tv else v.rcode,
             error=f"UDP answer truncated (TC); TCP retry failed: {why}",
+            size=size,
+            no_edns=DnsOutcome.TRUNCATED_TCP_FAILED.value if self.no_edns else "",
         )
+
+    async def _plain(
+        self, loop: asyncio.AbstractEventLoop, name: str, rdtype: str, host: str, port: int, deadline: float
+    ) -> DnsOutcome:
+        """The same question as a client without EDNS asks it (512-byte UDP, then TCP on
+        TC, as glibc does): what that client ends with."""
+        q = dns.message.make_query(name, rdtype)  # no OPT record: the 512-byte limit applies
+        wire = q.to_wire()
+        v, _, err = await self._udp(loop, q, wire, host, port, deadline, [])
+        if err is not None or v is None:
+            return DnsOutcome.NETWORK_ERROR
+        if not v.truncated:
+            return v.outcome
+        tv, _, terr = await self._tcp(loop, q, wire, host, port, deadline)
+        if terr is None and tv is not None and tv.outcome in (DnsOutcome.OK, DnsOutcome.NXDOMAIN):
+            return DnsOutcome.TRUNCATED_TCP_OK
+        return DnsOutcome.TRUNCATED_TCP_FAILED
 
     async def _udp(
         self,
@@ -339,11 +382,13 @@ def dns_jobs(
     interval: float = 5.0,
     jitter: float = 0.1,
 ) -> list[Any]:
-    """Scheduler jobs, one per (resolver, name), keyed by ProbeKey. Pass them to
+    """Scheduler jobs, one per (resolver, name) of each reachable resolver, keyed by ProbeKey. Pass them to
     Scheduler.set_jobs whenever the resolver set changes; unchanged keys keep their cadence."""
     p = probe or DnsProbe()
     jobs = []
     for r in resolvers:
+        if r.unreachable:
+            continue  # not reachable from this vantage: shown, never probed
         for n in names:
             key = ProbeKey(p.vantage, r.key, n, rdtype)
 

@@ -41,6 +41,13 @@ class Resolver:
     port: int = 53
     target: tuple[str, int] | None = None  # what is actually dialled, when not address:port
     detail: str = ""  # e.g. the CoreDNS pod's node
+    # why its vantage cannot reach it (probes.engine.reach), "" when it can: such a row
+    # is shown grey with this reason and never probed from there
+    unreachable: str = ""
+
+    @property
+    def reachable(self) -> bool:
+        return not self.unreachable
 
     @property
     def dest(self) -> tuple[str, int]:

@@ -19,6 +19,7 @@ are.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,7 +108,12 @@ class DnsPlan:
 
     @property
     def jobs(self) -> int:
-        return sum(len(v.resolvers) for v in self.vantages) * len(self.names)
+        return sum(1 for v in self.vantages for r in v.resolvers if r.reachable) * len(self.names)
+
+    @property
+    def unreachable(self) -> int:
+        """Rows not reachable from their vantage (shown grey, never probed)."""
+        return sum(1 for v in self.vantages for r in v.resolvers if not r.reachable) * len(self.names)
 
     @property
     def agents(self) -> int:
@@ -123,10 +129,13 @@ def build_plan(
     vantages: Sequence[Vantage],
     version: int,
     agents: Sequence[VantagePlan] = (),
+    reach: Callable[[str], str] | None = None,
 ) -> DnsPlan:
     """Pure: the resolvers of every vantage. `local` comes first and always exists.
     `agents`: the nodes' agents, with the resolvers each reports probing; a node with an
-    agent is probed by its agent, not from here."""
+    agent is probed by its agent, not from here. `reach`: address dialled -> why this
+    host cannot reach it ("" when it can; probes.engine.reach), for the vantages probed
+    from here: such resolvers stay in the plan, marked, and get no job."""
     by_name: dict[str, Vantage] = {}
     remote = {a.vantage.name: a for a in agents if a.vantage.name != LOCAL_VANTAGE}
     for v in vantages:
@@ -145,11 +154,18 @@ def build_plan(
             names=settings.names,
         )
         rs = resolvers_for(topology, opts)
-        if v.confine:
-            rs = [r for r in rs if r.target is not None]
+        if reach is not None:
+            rs = [_classified(r, reach) for r in rs]
+        if v.confine:  # the lab dials only what it maps; what is out of reach is shown anyway
+            rs = [r for r in rs if r.target is not None or r.unreachable]
         plans.append(VantagePlan(v, tuple(rs)))
     plans[1:] = sorted([*plans[1:], *remote.values()], key=lambda p: p.vantage.name)
     return DnsPlan(version, tuple(plans), tuple(settings.names), settings.qtype, settings.interval)
+
+
+def _classified(r: Resolver, reach: Callable[[str], str]) -> Resolver:
+    why = reach(r.dest[0])
+    return dataclasses.replace(r, unreachable=why) if why != r.unreachable else r
 
 
 class DnsService(FollowingService):
@@ -167,9 +183,13 @@ class DnsService(FollowingService):
         history: History | None = None,
         poll: float = 0.5,
         agents: Any = None,
+        reach: Callable[[Topology], Any] | None = None,
     ) -> None:
         super().__init__(store, EMPTY_PLAN, vantage_map=vantage_map, history=history, poll=poll, agents=agents)
         self.settings = settings or DnsSettings()
+        # this host's classifier for a topology (probes.engine.reach.for_topology, which
+        # reads the routing table); None: everything is probed
+        self.reach = reach
 
     def plan(self) -> DnsPlan:
         plan: DnsPlan = super().plan()
@@ -186,7 +206,9 @@ class DnsService(FollowingService):
         topo: Topology = snap.topology
         vantages = list(self.vantage_map.vantages(topo)) if self.vantage_map is not None else []
         old = self.plan()
-        plan = build_plan(topo, self.settings, vantages, old.version + 1, agent_plans(self.agents))
+        reach = self.reach(topo) if self.reach is not None else None
+        why = reach.why_not if reach is not None else None
+        plan = build_plan(topo, self.settings, vantages, old.version + 1, agent_plans(self.agents), why)
         if (plan.vantages, plan.names) == (old.vantages, old.names) and not old.error:
             return
         s = self.settings

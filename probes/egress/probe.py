@@ -451,8 +451,8 @@ def egress_jobs(
     seen: set[str] = set()
     for raw in targets:
         t = raw if isinstance(raw, Target) else parse_target(raw)
-        if t.text in seen:
-            continue
+        if t.text in seen or t.unreachable:
+            continue  # a duplicate, or not reachable from this vantage (shown, never checked)
         seen.add(t.text)
 
         def run(t: Target = t) -> Any:

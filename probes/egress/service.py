@@ -24,9 +24,10 @@ node; the plan, the history keys and the pane stay as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -139,7 +140,12 @@ class EgressPlan:
 
     @property
     def jobs(self) -> int:
-        return sum(len(v.targets) for v in self.vantages)
+        return sum(1 for v in self.vantages for t in v.targets if t.reachable)
+
+    @property
+    def unreachable(self) -> int:
+        """Rows not reachable from their vantage (shown grey, never checked)."""
+        return sum(1 for v in self.vantages for t in v.targets if not t.reachable)
 
     @property
     def agents(self) -> int:
@@ -177,10 +183,13 @@ def build_plan(
     server: str,
     version: int,
     agents: Sequence[EgressVantagePlan] = (),
+    reach: Callable[[str], str] | None = None,
 ) -> EgressPlan:
     """Pure: the targets of every vantage. `local` comes first and always exists.
     `agents`: the nodes' agents with the targets each reports; such a node is checked by
-    its agent, not from here."""
+    its agent, not from here. `reach`: IP address -> why this host cannot reach it (""
+    when it can; probes.engine.reach), for the vantages checked from here: such targets
+    stay in the plan, marked, and get no job."""
     note = ""
     try:
         targets = egress_targets(
@@ -200,13 +209,20 @@ def build_plan(
     plans = []
     for v in [local, *sorted(by_name.values(), key=lambda v: v.name)]:
         ts = targets
-        if v.confine:
-            ts = [t for t in targets if (_loopback(t.host) if t.is_ip else v.dns is not None)]
+        if reach is not None:
+            ts = [_classified(t, reach) for t in ts]
+        if v.confine:  # the lab dials loopback only; what is out of reach is shown anyway
+            ts = [t for t in ts if (_loopback(t.host) or bool(t.unreachable) if t.is_ip else v.dns is not None)]
         plans.append(EgressVantagePlan(v, tuple(ts), len(targets) - len(ts)))
     known = {t.text: t for t in targets}  # an agent's target keeps what the app knows of it
     theirs = [EgressVantagePlan(a.vantage, tuple(known.get(t.text, t) for t in a.targets)) for a in remote.values()]
     plans[1:] = sorted([*plans[1:], *theirs], key=lambda p: p.vantage.name)
     return EgressPlan(version, tuple(plans), tuple(targets), settings.interval, settings.mode, server, note)
+
+
+def _classified(t: Target, reach: Callable[[str], str]) -> Target:
+    why = reach(t.host) if t.is_ip else ""  # a name's address is known only when resolved
+    return dataclasses.replace(t, unreachable=why) if why != t.unreachable else t
 
 
 def _confined(resolve: Resolve) -> Resolve:
@@ -256,6 +272,7 @@ class EgressService(FollowingService):
         server_url: str | None = None,
         probe_options: Mapping[str, Any] | None = None,
         agents: Any = None,
+        reach: Callable[[Topology], Any] | None = None,
     ) -> None:
         super().__init__(store, EMPTY_PLAN, vantage_map=vantage_map, history=history, poll=poll, agents=agents)
         self.settings = settings or EgressSettings()
@@ -263,6 +280,9 @@ class EgressService(FollowingService):
         self._probe_options = dict(probe_options or {})  # e.g. raw_socket (tests)
         self._probes: dict[str, tuple[EgressVantage, EgressProbe]] = {}
         self._concurrency = 1
+        # this host's classifier for a topology (probes.engine.reach.for_topology); None:
+        # every target is checked
+        self.reach = reach
 
     def plan(self) -> EgressPlan:
         plan: EgressPlan = super().plan()
@@ -300,7 +320,9 @@ class EgressService(FollowingService):
         server = self.server_url if self.server_url is not None else server_of(snap.target)
         vantages = list(self.vantage_map.vantages(snap.topology)) if self.vantage_map is not None else []
         old = self.plan()
-        plan = build_plan(self.settings, vantages, server, old.version + 1, agent_plans(self.agents))
+        reach = self.reach(snap.topology) if self.reach is not None else None
+        why = reach.why_not if reach is not None else None
+        plan = build_plan(self.settings, vantages, server, old.version + 1, agent_plans(self.agents), why)
         if (plan.vantages, plan.targets, plan.note) == (old.vantages, old.targets, old.note) and not old.error:
             return
         probes: dict[str, tuple[EgressVantage, EgressProbe]] = {}

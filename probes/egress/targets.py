@@ -23,6 +23,13 @@ class Target:
     port: int
     source: str = "config"  # aks-required | apiserver | config | cli
     why: str = ""  # what the cluster needs it for, shown in the detail view
+    # why its vantage cannot reach it (probes.engine.reach; IP targets only), "" when it
+    # can: shown grey with this reason, never checked from there
+    unreachable: str = ""
+
+    @property
+    def reachable(self) -> bool:
+        return not self.unreachable
 
     @property
     def text(self) -> str:

@@ -70,6 +70,11 @@ def judge(st: Stats | None, kind: type[Enum], *, reachable: bool = True) -> Heal
         return Health.PENDING
     out = outcome_of(st, kind)
     h = out.health if out is not None else Health.FAILING
+    # a second client profile's outcome, where the result carries one (DNS: what a
+    # no-EDNS 512-byte client got when it was truncated): the row is the worse of both
+    other = getattr(st.last, "profile_outcome", None)
+    if other is not None and other.health.rank < h.rank:
+        h = other.health
     if h is Health.GOOD and st.successes < st.attempts:
         return Health.DEGRADED
     return h

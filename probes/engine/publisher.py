@@ -40,8 +40,11 @@ def observations_of(
     snat: Any,
     routes: Any,
     now: float | None,
+    dns_plan: Any = None,
+    egress_plan: Any = None,
 ) -> Observations:
-    """What the rules see, joined from one moment's parts (the app's frames and `check`)."""
+    """What the rules see, joined from one moment's parts (the app's frames and `check`).
+    The plans say which rows their vantage cannot reach (never probed)."""
     return observe(
         kube.topology,
         dns,
@@ -50,7 +53,23 @@ def observations_of(
         snat=getattr(snat, "table", None),
         snat_allocation=getattr(snat, "allocation", None),
         routes=routes,
+        not_probed=not_probed(dns_plan, egress_plan),
     )
+
+
+def not_probed(dns_plan: Any, egress_plan: Any) -> list[tuple[str, str, str]]:
+    """(vantage, "resolver/<key>" | "target/<host:port>", why) of every planned row its
+    vantage cannot reach (a DnsPlan's resolvers, an EgressPlan's targets)."""
+    out = []
+    for vp in getattr(dns_plan, "vantages", ()):
+        for r in vp.resolvers:
+            if r.unreachable:
+                out.append((vp.vantage.name, f"resolver/{r.key}", r.unreachable))
+    for vp in getattr(egress_plan, "vantages", ()):
+        for t in vp.targets:
+            if t.unreachable:
+                out.append((vp.vantage.name, f"target/{t.text}", t.unreachable))
+    return out
 
 
 def empty_snapshot() -> Snapshot:
@@ -338,6 +357,7 @@ class Publisher:
             dns.version if dns else None,
             dns.plan if dns else None,
             egress.version if egress else None,
+            egress.plan if egress else None,
             getattr(snat, "version", None),
             routes.data if routes else None,
         )
@@ -354,6 +374,8 @@ class Publisher:
             snat,
             routes.data if routes else None,
             self.wall_clock(),
+            dns.plan if dns else None,
+            egress.plan if egress else None,
         )
         self._findings = tuple(self.judge(obs))
         self._findings_at = obs.now

@@ -57,7 +57,14 @@ class Services:
         """Everything the rules need, joined from the store and every service's history."""
         routes = self.snat.routes() if hasattr(self.snat, "routes") else None
         return observations_of(
-            snap, self.dns.history.snapshot(), self.egress.history.snapshot(), self.snat.report(), routes, now
+            snap,
+            self.dns.history.snapshot(),
+            self.egress.history.snapshot(),
+            self.snat.report(),
+            routes,
+            now,
+            self.dns.plan(),
+            self.egress.plan(),
         )
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -90,6 +97,7 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
     from probes.azure.service import AzureSettings, AzureSnatService
     from probes.dns.service import DnsService, DnsSettings
     from probes.egress.service import EgressService, EgressSettings
+    from probes.engine.reach import for_topology
 
     ends = endpoints or Endpoints()
     dns_settings = DnsSettings.from_config(cfg.dns)
@@ -113,9 +121,23 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
         )
     # poll: how soon a service notices a new topology (a version compare, cheap)
     return Services(
-        dns=DnsService(store, dns_settings, vantage_map=ends.dns_map, poll=0.1, history=dns_history, agents=reader),
+        dns=DnsService(
+            store,
+            dns_settings,
+            vantage_map=ends.dns_map,
+            poll=0.1,
+            history=dns_history,
+            agents=reader,
+            reach=for_topology,
+        ),
         egress=EgressService(
-            store, egress_settings, vantage_map=ends.egress_map, poll=0.1, history=egress_history, agents=reader
+            store,
+            egress_settings,
+            vantage_map=ends.egress_map,
+            poll=0.1,
+            history=egress_history,
+            agents=reader,
+            reach=for_topology,
         ),
         snat=AzureSnatService(store, azure_settings, poll=0.1),
         agents=reader,

@@ -80,6 +80,8 @@ def _dns_results() -> list[DnsResult]:
                 error="" if o is DOut.OK else f"trouble {o.value}",
                 raw=f"answer {i}" if i % 3 == 0 else "",
                 timestamp=1_716_999_000.5 + i,
+                size=40 + 100 * i,
+                no_edns=("truncated-tcp-ok", "", "truncated-tcp-failed")[i % 3],
             )
         )
     return out
@@ -376,3 +378,16 @@ def test_fuzz_an_extra_row_of_anything(table, row):
     doc = copy.deepcopy(BASE)
     doc[table].append(row)
     _only_data_errors(_dumps(doc))
+
+
+def test_a_dns_row_of_an_older_agent_has_no_profile_fields():
+    """Rows of agents from before the no-EDNS profile end at `raw`: they decode with
+    size 0 and no no-EDNS outcome."""
+    agent, _ = _fed()
+    doc = json.loads(encode(agent, 0))
+    doc["dns"] = [row[:11] for row in doc["dns"]]
+    rep = decode(json.dumps(doc).encode(), V)
+    assert rep.dns and all(r.size == 0 and r.no_edns == "" for r in rep.dns)
+    doc["dns"][0] = [*doc["dns"][0], 734, "not-an-outcome"]
+    with pytest.raises(AgentDataError, match="dns"):
+        decode(json.dumps(doc).encode(), V)

@@ -41,7 +41,12 @@ def test_healthy_demo_exits_0_with_the_documented_json(tmp_path):
     assert doc["schema"] == "aksnet-top/check/v1" and doc["status"] == "healthy" and doc["exit_code"] == 0
     assert set(doc) >= {"generated_at", "target", "cycles", "interval_s", "errors", "findings", "observations"}
     obs = doc["observations"]
-    assert set(obs) == {"topology", "dns", "egress", "snat", "routes", "agents"}
+    assert set(obs) == {"topology", "dns", "egress", "snat", "routes", "agents", "not_probed"}
+    # the demo's `local` (the laptop) cannot reach NodeLocal's link-local address: listed, never probed
+    assert {"vantage": "local", "subject": "resolver/nodelocal"}.items() <= next(
+        (x for x in obs["not_probed"] if x["subject"] == "resolver/nodelocal"), {}
+    ).items()
+    assert not any(r["vantage"] == "local" and r["resolver"] == "nodelocal" for r in obs["dns"])
     # the nodes' vantages come from their agents, read through the API server's pod proxy
     agents = obs["agents"]
     assert agents["enabled"] and agents["discovered"] and agents["with_agent"] == 5
