@@ -4,8 +4,10 @@
 # logic and the engine), import-linter's layer contracts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/ruff ] || .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-echo "ruff check";   .venv/bin/ruff check .
-echo "ruff format";  .venv/bin/ruff format --check .
-echo "mypy";         .venv/bin/mypy
-echo "lint-imports"; .venv/bin/lint-imports
+# the project's venv; AKSNET_VENV points elsewhere (a git worktree sharing one venv)
+V="${AKSNET_VENV:-.venv}"
+[ -x "$V/bin/ruff" ] || "$V/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+echo "ruff check";   "$V/bin/ruff" check .
+echo "ruff format";  "$V/bin/ruff" format --check .
+echo "mypy";         "$V/bin/mypy"
+echo "lint-imports"; PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$V/bin/lint-imports"
