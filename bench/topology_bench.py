@@ -25,6 +25,7 @@ private cache, warmed by one unmeasured run), as an installed aksnet-top has it.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -85,6 +86,33 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[flo
     if doc["rc"] != 0 or proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed: {proc.stderr.decode()[-500:]}")
     return doc["wall"], doc["rss_mb"], proc.stdout.decode()
+
+
+def wire_bytes(kubeconfig: Path) -> dict[str, float]:
+    """Bytes on the wire for listing every node in pages of 500, as the topology lists them:
+    plain, and with the gzip the client asks for (the lab compresses as an API server does)."""
+    sys.path.insert(0, str(ROOT))
+    from probes.kube import connect
+
+    api, _ = connect.load(str(kubeconfig))
+    out: dict[str, float] = {}
+    try:
+        for label, headers in (("plain", {"Accept": "application/json"}), ("gzip", connect.GET_HEADERS)):
+            total, cont = 0, ""
+            while True:
+                query = [("limit", "500")] + ([("continue", cont)] if cont else [])
+                resp = api.request("GET", "/api/v1/nodes", query, headers=headers, stream=True)
+                raw = resp.read(decode_content=False)
+                resp.release_conn()
+                total += len(raw)
+                body = gzip.decompress(raw) if resp.headers.get("Content-Encoding") == "gzip" else raw
+                cont = json.loads(body)["metadata"].get("continue") or ""
+                if not cont:
+                    break
+            out[f"wire_mb_{label}"] = round(total / 1e6, 2)
+    finally:
+        api.close()
+    return out
 
 
 def start_lab(nodes: int, scenario: str, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
@@ -216,6 +244,7 @@ def main() -> None:
             figures["collect_warm_vs_kubectl_get_nodes"] = round(statistics.median(ratios["collect_warm"]), 3)
             figures["collect_cold_vs_kubectl_get_nodes"] = round(statistics.median(ratios["collect_cold"]), 3)
             figures["process_vs_kubectl_get_nodes"] = round(statistics.median(ratios["process"]), 3)
+            figures.update(wire_bytes(kubeconfig))
             if args.compare:
                 figures["compare_cold_process_s"] = round(statistics.median(walls["compare_cold_process"]), 3)
                 figures["compare_process_vs_kubectl_get_nodes"] = round(statistics.median(ratios["compare_process"]), 3)

@@ -1,5 +1,5 @@
 """Lists and watches ask for gzip and decode it, against a tiny gzip-serving server
-(the lab does not compress yet; real API servers do above 128 KiB, and kubectl asks)."""
+(real API servers compress answers above 128 KiB, and kubectl asks; the lab does too: tests/lab)."""
 
 from __future__ import annotations
 
