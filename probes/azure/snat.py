@@ -199,7 +199,7 @@ class Series:
         self._cols: dict[str, array[float]] = {}
 
     @classmethod
-    def from_raw(cls, metric: str, dims: Mapping[str, str], raw: bytes) -> Series:
+    def from_raw(cls, metric: str, dims: Mapping[str, str], raw: bytes | memoryview) -> Series:
         """Decode one series' `data` array and keep only its columns (every aggregation the
         points carry, and the times). Raises TypeError/KeyError/ValueError on a bad shape."""
         pts = orjson.loads(raw)
@@ -290,7 +290,7 @@ def parse_metrics(payload: bytes | str | Mapping[str, Any]) -> list[Series]:
 _DATA = b'"data":['
 
 
-def _split_points(body: bytes) -> tuple[bytes, list[bytes]] | None:
+def _split_points(body: bytes) -> tuple[bytes, list[memoryview]] | None:
     """(the body with every `"data":[…]` emptied, those arrays' bytes in order), or None.
 
     Points are flat objects of numbers and a timestamp, so an array ends at its first
@@ -298,7 +298,8 @@ def _split_points(body: bytes) -> tuple[bytes, list[bytes]] | None:
     of live objects small: the garbage collector then has little to do while we parse
     (it used to be switched off around the parse, for the whole process)."""
     parts: list[bytes] = []
-    arrays: list[bytes] = []
+    arrays: list[memoryview] = []  # views into the body, not copies (orjson reads them as they are)
+    view = memoryview(body)
     pos = 0
     while True:
         i = body.find(_DATA, pos)
@@ -310,7 +311,7 @@ def _split_points(body: bytes) -> tuple[bytes, list[bytes]] | None:
             return None
         parts.append(body[pos:start])
         parts.append(b"[]")
-        arrays.append(body[start : end + 1])
+        arrays.append(view[start : end + 1])
         pos = end + 1
     if not arrays:
         return None
@@ -358,7 +359,7 @@ class _Shape(Exception):
     """The split decode does not line up with the answer; decode it whole instead."""
 
 
-def _parse_split(skeleton: bytes, arrays: list[bytes]) -> list[Series]:
+def _parse_split(skeleton: bytes, arrays: list[memoryview]) -> list[Series]:
     doc = orjson.loads(skeleton)
     if not isinstance(doc, Mapping) or not isinstance(doc.get("value"), list):
         raise _Shape
