@@ -59,24 +59,37 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
     topo = obs.topology
     for res, views in sorted(_samples(obs).items()):
         slow: dict[str, tuple[float, float | None, float | None, int]] = {}
+        slow_abs = 0  # vantages slow against the threshold alone (for "slow everywhere")
         for vantage, lat in views.items():
             others = [x for v, o in views.items() if v != vantage for x in o]
             base = median(others)
             limit = SLOW_MS if base is None else min(SLOW_MS, max(RELATIVE * base, RELATIVE_FLOOR_MS))
             bad = sum(1 for x in lat if x >= limit)
             top = p95(lat)
+            # slower than the others too: when every node sees slow answers (a loaded
+            # cluster, or the probing host itself busy) this node is not the place
+            theirs = sum(1 for x in others if x >= limit) / len(others) if others else 0.0
+            rate = max(HEALTHY_SLOW, min(theirs, 0.99))
             if top is not None and top >= limit and beyond_noise(bad, len(lat), HEALTHY_SLOW):
+                slow_abs += 1
+            if top is not None and top >= limit and beyond_noise(bad, len(lat), rate):
                 slow[vantage] = (limit, median(lat), top, len(lat))
-        if not slow:
+        if not slow and slow_abs < 2:
             continue
-        if len(slow) >= 2 and len(slow) >= EVERYWHERE * len(views):
-            everyone = [x for o in views.values() for x in o]
+        everyone = [x for o in views.values() for x in o]
+        mid = median(everyone)
+        shared = res == "kube-dns" or res.startswith("coredns/")
+        if slow_abs >= 2 and slow_abs >= EVERYWHERE * len(views):
+            # every node's own cache slow, or a shared resolver slow in its tail only, is
+            # load, not one resolver: said only when the median answer itself is slow
+            if not shared or mid is None or mid < SLOW_MS:
+                continue
             yield Finding(
                 "dns-slow",
                 "F14",
                 Severity.WARNING,
                 f"resolver/{res}",
-                f"{res} is slow from {len(slow)} of {len(views)} nodes: p95 {_ms(p95(everyone))}",
+                f"{res} is slow from {slow_abs} of {len(views)} nodes: p95 {_ms(p95(everyone))}",
                 {"p50": _ms(median(everyone)), "p95": _ms(p95(everyone)), "answers": len(everyone)},
                 _next(res),
             )
