@@ -1,6 +1,6 @@
 """Observations -> findings: every rule of every domain, most severe first.
 
-One module per domain (nodes, dns, egress, snat, routes, services); what they share is in
+One module per domain (nodes, dns, replicas, dnsslow, nodedns, egress, snat, routes, services); what they share is in
 `probes.diagnose.model`. Pure: plain data in, plain data out, no I/O.
 """
 
@@ -18,9 +18,12 @@ from probes.diagnose.dns import (
     rule_truncation,
     rule_upstream,
 )
+from probes.diagnose.dnsslow import rule_dns_5s_delays, rule_slow_resolver
 from probes.diagnose.egress import rule_egress
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
+from probes.diagnose.nodedns import rule_localdns_down, rule_upstream_one_node
 from probes.diagnose.nodes import rule_nodes
+from probes.diagnose.replicas import rule_replica_failing, rule_replica_unready_answering
 from probes.diagnose.routes import rule_routes
 from probes.diagnose.services import rule_lb_pending
 from probes.diagnose.snat import rule_snat
@@ -33,6 +36,12 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_cluster_dns,
     rule_upstream,
     rule_truncation,
+    rule_replica_failing,
+    rule_replica_unready_answering,
+    rule_slow_resolver,
+    rule_dns_5s_delays,
+    rule_upstream_one_node,
+    rule_localdns_down,
     rule_local_unreachable,
     rule_local_not_probed,
     rule_lb_pending,

@@ -17,6 +17,7 @@ from probes.diagnose.model import (
     is_cluster_name,
     node_phase,
 )
+from probes.diagnose.replicas import covered_unready, split
 from probes.dns.result import OLD_MUSL, PLAIN_CLIENTS
 from probes.engine.history import Stats
 from probes.kube.model import LOCAL_VANTAGE
@@ -40,7 +41,13 @@ def rule_nodelocal(obs: Observations) -> Iterable[Finding]:
         node = _node_of(vantage)
         if node is None:
             continue
-        nl = [st for (res, _), st in rows.items() if res in ("nodelocal",) or res.startswith("localdns")]
+        info = topo.node(node)
+        own_localdns = info is not None and info.localdns  # F20 (probes.diagnose.nodedns) speaks for it
+        nl = [
+            st
+            for (res, _), st in rows.items()
+            if res == "nodelocal" or (res.startswith("localdns") and not own_localdns)
+        ]
         kd = [st for (res, name), st in rows.items() if res == "kube-dns" and is_cluster_name(name)]
         if not nl or not all(_failing(st) for st in nl):
             continue
@@ -101,6 +108,9 @@ def rule_cluster_dns(obs: Observations) -> Iterable[Finding]:
     kd_views = [[st for (res, _), st in rows.items() if res == "kube-dns"] for rows in node_views.values()]
     kd_views = [v for v in kd_views if v]
     all_fail = bool(kd_views) and all(all(_failing(st) for st in view) for view in kd_views)
+    failing, answering = split(obs)
+    if failing and answering:
+        all_fail = False  # some replicas answer: kube-dns loses only their share (F15), it is not down
     ready = sum(1 for p in topo.coredns if p.ready)
     pods_down = bool(topo.coredns) and ready == 0
     if all_fail or pods_down:
@@ -119,15 +129,19 @@ def rule_cluster_dns(obs: Observations) -> Iterable[Finding]:
             "`kubectl -n kube-system get pods -l k8s-app=kube-dns` and their logs; `kubectl -n kube-system get endpointslices -l k8s-app=kube-dns`",
         )
     elif topo.coredns and ready < len(topo.coredns):
-        yield Finding(
-            "coredns-degraded",
-            None,
-            Severity.WARNING,
-            "resolver/kube-dns",
-            f"{len(topo.coredns) - ready} of {len(topo.coredns)} CoreDNS pods not ready",
-            {"coredns_ready": f"{ready}/{len(topo.coredns)}"},
-            "`kubectl -n kube-system describe pods -l k8s-app=kube-dns`",
-        )
+        covered = covered_unready(obs)  # not ready but answering: F16 names each of them
+        unready = [p for p in topo.coredns if not p.ready and p.name not in covered]
+        if unready:
+            names = ", ".join(f"{p.name} ({p.reason or p.phase or 'no reason'})" for p in unready)
+            yield Finding(
+                "coredns-degraded",
+                None,
+                Severity.WARNING,
+                "resolver/kube-dns",
+                f"{len(topo.coredns) - ready} of {len(topo.coredns)} CoreDNS pods not ready: {names}",
+                {"coredns_ready": f"{ready}/{len(topo.coredns)}", "not_ready": names},
+                f"`kubectl -n kube-system describe pod {unready[0].name}` (events, readiness probe)",
+            )
 
 
 def rule_upstream(obs: Observations) -> Iterable[Finding]:

@@ -170,12 +170,12 @@ def local_dns_overrides(local: Mapping[str, Any], topology: Topology) -> dict[st
     """The farm's ``local.dns_overrides`` for a topology: every CoreDNS pod without an
     entry of its own (``coredns/<pod>``) gets the shared ``coredns`` responder, as
     DnsDemo gives the in-process ``local`` vantage."""
-    out = {k: (str(v[0]), int(v[1])) for k, v in local.items() if k != "coredns"}
+    out = {k: (str(v[0]), int(v[1])) for k, v in local.items() if k != "coredns" and not k.startswith("coredns/#")}
     shared = local.get("coredns")
-    if shared is not None:
-        for pod in topology.coredns:
-            if pod.ip:
-                out.setdefault(f"coredns/{pod.name}", (str(shared[0]), int(shared[1])))
+    for i, pod in enumerate(sorted(topology.coredns, key=lambda p: p.name)):
+        own = local.get(f"coredns/#{i}", shared)  # "#1": the second pod by name
+        if pod.ip and own is not None:
+            out.setdefault(f"coredns/{pod.name}", (str(own[0]), int(own[1])))
     return out
 
 

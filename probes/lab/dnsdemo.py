@@ -76,7 +76,8 @@ class DnsDemo:
         # node refs ('nodepool1/1') become names once, with the scenario at hand
         nodes = {resolve_node(scenario, k): tl for k, tl in base.nodes.items()}
         kube_dns = {resolve_node(scenario, k): tl for k, tl in base.node_kube_dns.items()}
-        self.spec = dataclasses.replace(base, nodes=nodes, node_kube_dns=kube_dns)
+        upstream = {resolve_node(scenario, k): tl for k, tl in base.node_upstream.items()}
+        self.spec = dataclasses.replace(base, nodes=nodes, node_kube_dns=kube_dns, node_upstream=upstream)
         self.max_nodes = max_nodes
         self._host = host
         self._lock = threading.Lock()
@@ -91,7 +92,7 @@ class DnsDemo:
             "kube-dns": ("kube-dns", None, None),
             "coredns": ("coredns", None, None),
         }
-        for node_name in self.spec.nodes:
+        for node_name in (*self.spec.nodes, *self.spec.node_upstream):
             wanted[f"nodelocal/{node_name}"] = ("nodelocal", node_name, None)
         for node_name in self.spec.node_kube_dns:
             wanted[f"kube-dns/{node_name}"] = ("kube-dns", node_name, None)
@@ -130,8 +131,10 @@ class DnsDemo:
         out: dict[str, tuple[str, int]] = {}
         if topology.dns_service_ip and (a := self._addr("kube-dns", "kube-dns")):
             out[topology.dns_service_ip] = a
-        for pod in topology.coredns:
-            if pod.ip and (a := self._addr(f"coredns/{pod.name}", "coredns")):
+        for i, pod in enumerate(sorted(topology.coredns, key=lambda p: p.name)):
+            # a pod's own responder by name, else by its place in name order ("#1")
+            a = self._addr(f"coredns/{pod.name}", f"coredns/#{i}") or self._addr("coredns", "coredns")
+            if pod.ip and a:
                 out[f"coredns/{pod.name}"] = a  # by key: pod IPs are node IPs for hostNetwork pods
         return out
 

@@ -106,6 +106,16 @@ def build_reply(
     qname = q.question[0].name
     qtype = q.question[0].rdtype
     is_cluster, ip = zone.lookup(qname)
+    if not tcp and own.loss and rng.random() < own.loss:
+        return Reply(None)  # lost on the way (F19: the client retries after 5 s)
+    if (
+        not tcp
+        and not is_cluster
+        and own.mode == DnsFaultMode.ANSWER
+        and upstream.loss
+        and rng.random() < upstream.loss
+    ):
+        return Reply(None)
     mode, delay = own.mode, own.delay.draw(rng)
     if mode == DnsFaultMode.ANSWER and not is_cluster:
         mode = upstream.mode
@@ -433,7 +443,7 @@ def responder_for(
     seed = zlib.crc32(f"{spec.seed}/{kind}/{node}/{pod}".encode())
     return DnsResponder(
         spec.timeline_for(kind, node=node, pod=pod),
-        upstream=spec.upstream,
+        upstream=spec.timeline_for("upstream", node=node),
         host=host,
         port=port,
         zone=_zone_from(spec),

@@ -25,8 +25,11 @@ Format (every key optional)::
           nodelocal: {behaviour: drop}          # F4: this node's NodeLocal DNS
         userpool/1:
           kube-dns: {behaviour: drop}           # F1: kube-dns as this node reaches it
-      pods:                       # per-CoreDNS-pod overrides (by pod name)
+        userpool/0:
+          upstream: {behaviour: drop}           # F17: this node's NodeLocal forwards external names nowhere
+      pods:                       # per-CoreDNS-pod overrides (by pod name, or '#N': the Nth pod by name)
         coredns-abc12: {behaviour: refused}
+        "#1": {behaviour: drop}                 # F15: the second replica drops everything
       names:                      # extra records the responders know (A records)
         cluster: {my-svc.default.svc.cluster.local: 10.0.12.7}
         external: {example.org: 203.0.113.10}
@@ -48,6 +51,10 @@ nodelocal, a pod) has these keys:
     ``"2ms"``, ``"1.5s"``), or ``{uniform: [low_ms, high_ms]}``, or
     ``{normal: {mean: ms, stddev: ms}}`` (clamped at 0). Drawn from a generator seeded
     with ``seed``.
+``loss``
+    the share of UDP queries silently dropped, drawn per query from the seeded generator:
+    a percentage (``"5%"``, ``5``) or a fraction below 1 (``0.05``). F19's intermittent
+    loss; a client retries after 5 s.
 ``txt_size``
     bytes of TXT data for ``huge-txt`` (default 4000, at most 60000).
 ``changes``
@@ -117,6 +124,7 @@ class Behaviour:
     delay: Delay = NO_DELAY
     tcp: bool = True
     txt_size: int = 4000
+    loss: float = 0.0  # share of UDP queries silently dropped (0..1), drawn per query
 
 
 ANSWER = Behaviour()
@@ -157,7 +165,10 @@ class DnsLabSpec:
     nodes: Mapping[str, DnsTimeline] = field(default_factory=dict)  # node -> nodelocal timeline
     # node -> kube-dns as that node reaches it (its path to CoreDNS on other nodes: F1)
     node_kube_dns: Mapping[str, DnsTimeline] = field(default_factory=dict)
-    pods: Mapping[str, DnsTimeline] = field(default_factory=dict)  # coredns pod -> timeline
+    pods: Mapping[str, DnsTimeline] = field(default_factory=dict)  # coredns pod (name or "#<index>") -> timeline
+    # node -> the upstream as that node reaches it: what its NodeLocal/LocalDNS forwards
+    # external names to (F17: one node's path to the VNet DNS broken)
+    node_upstream: Mapping[str, DnsTimeline] = field(default_factory=dict)
     cluster_names: Mapping[str, str] = field(default_factory=dict)
     external_names: Mapping[str, str] = field(default_factory=dict)
     seed: int = 0
@@ -178,6 +189,8 @@ class DnsLabSpec:
                 return self.pods[pod]
             return self.coredns
         if kind == "upstream":
+            if node is not None and node in self.node_upstream:
+                return self.node_upstream[node]
             return self.upstream
         raise ValueError(f"unknown DNS resolver kind {kind!r}; expected one of {', '.join(KINDS)}")
 
@@ -232,6 +245,12 @@ Delay_ = Annotated[
 ]
 
 
+Loss = Annotated[
+    int | float | str,
+    M(error="must be a percentage like '5%' or 5, got {got}", description="share of UDP queries dropped: '5%', 5"),
+]
+
+
 class DnsChangeDoc(Doc, kw_only=True):
     """From ``at`` the responder behaves as the listed keys say; others fall back to the block's."""
 
@@ -250,6 +269,7 @@ class DnsChangeDoc(Doc, kw_only=True):
     behavior: _Behavior | UnsetType = UNSET
     delay: Delay_ | UnsetType = UNSET
     tcp: Annotated[bool, M(error="must be true or false, got {got}")] | UnsetType = UNSET
+    loss: Loss | UnsetType = UNSET
     txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = (
         UNSET
     )
@@ -258,7 +278,7 @@ class DnsChangeDoc(Doc, kw_only=True):
 class DnsBlockDoc(Doc, kw_only=True):
     """How one responder behaves (docstring of probes/lab/dnsspec.py)."""
 
-    unknown_key: ClassVar[str] = "unknown key; expected one of behaviour, changes, delay, tcp, txt_size"
+    unknown_key: ClassVar[str] = "unknown key; expected one of behaviour, changes, delay, loss, tcp, txt_size"
     not_mapping: ClassVar[str] = "must be a mapping of behaviour keys, got {type}"
 
     behaviour: _Behaviour | UnsetType = UNSET
@@ -268,6 +288,7 @@ class DnsBlockDoc(Doc, kw_only=True):
         Annotated[bool, M(error="must be true or false, got {got}", description="false: the TCP retry is refused")]
         | UnsetType
     ) = UNSET
+    loss: Loss | UnsetType = UNSET
     txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = (
         UNSET
     )
@@ -287,12 +308,13 @@ Block = Annotated[
 
 
 class DnsNodeDoc(Doc, kw_only=True):
-    unknown_key: ClassVar[str] = "must be a mapping with 'nodelocal' and/or 'kube-dns'"
+    unknown_key: ClassVar[str] = "must be a mapping with 'nodelocal', 'kube-dns' and/or 'upstream'"
     unknown_key_here: ClassVar[bool] = True
-    not_mapping: ClassVar[str] = "must be a mapping with 'nodelocal' and/or 'kube-dns'"
+    not_mapping: ClassVar[str] = "must be a mapping with 'nodelocal', 'kube-dns' and/or 'upstream'"
 
     nodelocal: Block | UnsetType = UNSET
     kube_dns: Block | UnsetType = msgspec.field(default=UNSET, name="kube-dns")
+    upstream: Block | UnsetType = UNSET
 
 
 class DnsNamesDoc(Doc, kw_only=True):
@@ -393,9 +415,27 @@ def _behaviour(doc: DnsBlockDoc | DnsChangeDoc, base: Behaviour, where: str, pat
         out = replace(out, delay=_delay(doc.delay, where, f"{path}.delay"))
     if doc.tcp is not UNSET:
         out = replace(out, tcp=doc.tcp)
+    if doc.loss is not UNSET:
+        out = replace(out, loss=_loss(doc.loss, where, f"{path}.loss"))
     if doc.txt_size is not UNSET:
         out = replace(out, txt_size=doc.txt_size)
     return out
+
+
+def _loss(value: Any, where: str, path: str) -> float:
+    """'5%', 5 or 0.05 -> 0.05 (a bare number of 1 or more is a percentage)."""
+    text = str(value).strip()
+    pct = text.endswith("%")
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        v = float(text.rstrip("%").strip())
+    except ValueError:
+        raise _err(where, path, f"must be a percentage like '5%' or 5, got {value!r}") from None
+    share = v / 100.0 if pct or v >= 1 else v
+    if not math.isfinite(share) or not 0.0 <= share <= 1.0:
+        raise _err(where, path, f"must be from 0% to 100%, got {value!r}")
+    return share
 
 
 def _block(doc: Any, where: str, path: str) -> DnsTimeline:
@@ -441,10 +481,13 @@ def parse_dns_section(data: Any, where: str) -> DnsLabSpec:
     doc = data if isinstance(data, DnsDoc) else convert(data, DnsDoc, where, "dns")
     nodes: dict[str, DnsTimeline] = {}
     node_kube_dns: dict[str, DnsTimeline] = {}
+    node_upstream: dict[str, DnsTimeline] = {}
     for name, node in doc.nodes.items():
         p = f"dns.nodes.{name}"
-        if node.nodelocal is UNSET and node.kube_dns is UNSET:
-            raise _err(where, p, "must be a mapping with 'nodelocal' and/or 'kube-dns'")
+        if node.nodelocal is UNSET and node.kube_dns is UNSET and node.upstream is UNSET:
+            raise _err(where, p, "must be a mapping with 'nodelocal', 'kube-dns' and/or 'upstream'")
+        if node.upstream is not UNSET:
+            node_upstream[str(name)] = _block(node.upstream, where, f"{p}.upstream")
         if node.nodelocal is not UNSET:
             nodes[str(name)] = _block(node.nodelocal, where, f"{p}.nodelocal")
         if node.kube_dns is not UNSET:
@@ -457,6 +500,7 @@ def parse_dns_section(data: Any, where: str) -> DnsLabSpec:
         upstream=_block(doc.upstream, where, "dns.upstream"),
         nodes=nodes,
         node_kube_dns=node_kube_dns,
+        node_upstream=node_upstream,
         pods={str(name): _block(b, where, f"dns.pods.{name}") for name, b in doc.pods.items()},
         cluster_names=_names(names.cluster, where, "dns.names.cluster"),
         external_names=_names(names.external, where, "dns.names.external"),

@@ -50,8 +50,8 @@ def test_snat_rows_under_pressure_per_table():
     calm = SnatTable(nodes=(row(n, 100.0),), unmatched=(), silent=())
     assert [f for f in diagnose(Observations(topo, {}, CREATED + 3600, snat=calm)) if f.fault == "F10"] == []
     hot = SnatTable(nodes=(row(n, 900.0),), unmatched=(), silent=())
-    found = [f for f in diagnose(Observations(topo, {}, CREATED + 3600, snat=hot)) if f.fault == "F10"]
-    assert [(f.rule, f.subject) for f in found] == [("snat-pressure", f"node/{n}")]
+    found = [f for f in diagnose(Observations(topo, {}, CREATED + 3600, snat=hot)) if f.fault in ("F10", "F18")]
+    assert [(f.rule, f.subject) for f in found] == [("snat-pressure", f"node/{n}")]  # 88 %: F18
     failing = SnatTable(nodes=(row(n, 300.0, failed=12.0),), unmatched=(), silent=())
     found = [f for f in diagnose(Observations(topo, {}, CREATED + 3600, snat=failing)) if f.fault == "F10"]
     assert [(f.rule, f.severity) for f in found] == [("snat-exhausted", Severity.CRITICAL)]

@@ -26,12 +26,19 @@ EXPECTED = {  # scenario -> (FAULTS id, severity)
     "f11": ("F11", "warning"),
     "f12": ("F12", "warning"),
     "f13": ("F13", "warning"),
+    "f14": ("F14", "warning"),
+    "f15": ("F15", "warning"),
+    "f16": ("F16", "warning"),
+    "f17": ("F17", "critical"),
+    "f18": ("F18", "critical"),
+    "f19": ("F19", "warning"),
+    "f20": ("F20", "critical"),
 }
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    names = ["f11", *[n for n in EXPECTED if n != "f11"], "healthy"]  # the 50-node one first
+    names = ["f11", *[n for n in EXPECTED if n != "f11"], "healthy", "overlay"]  # the 50-node one first
 
     def one(name: str) -> dict:
         out = check(
@@ -86,3 +93,17 @@ def test_route_observations_in_the_json(results):
     node = crit[0]["subject"].removeprefix("node/")
     rows = [r for r in results["f1"]["observations"]["dns"] if r["resolver"] == "kube-dns"]
     assert {r["vantage"] for r in rows if r["loss_pct"] == 100} == {f"node/{node}"}
+
+
+def test_overlay_names_nothing_above_info(results):
+    doc = results["overlay"]
+    assert doc["_rc"] == 0 and all(f["severity"] == "info" for f in doc["findings"]), doc["findings"]
+
+
+@pytest.mark.parametrize("scenario", ["f14", "f15", "f16", "f17", "f18", "f20"])
+def test_partial_faults_name_their_place(results, scenario):
+    """F14–F20 name a node or a pod, never only "the cluster"."""
+    fault = EXPECTED[scenario][0]
+    subjects = [f["subject"] for f in results[scenario]["findings"] if f["fault"] == fault]
+    assert subjects and all(s.startswith(("node/", "pod/kube-system/coredns-")) for s in subjects), subjects
+    assert all(f["next_step"] for f in results[scenario]["findings"] if f["fault"] == fault)

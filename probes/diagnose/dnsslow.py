@@ -1,0 +1,171 @@
+"""Slow and intermittent DNS: a resolver slow from one node or from all (F14), and the
+5-second delay signature of the conntrack race on the kube-dns ClusterIP (F19)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from probes.diagnose.model import Finding, Observations, Severity, _node_of, is_cluster_name, node_phase
+from probes.diagnose.replicas import split
+from probes.diagnose.stats import HEALTHY_LOSS, HEALTHY_SLOW, beyond_noise, median, p95
+
+# FAULTS F14: a p95 of 100 ms is where pods notice (a service call doing 3 lookups adds
+# a third of a second), whatever the cluster's normal is.
+SLOW_MS = 100.0
+# ... or 10x the cluster's own median for that resolver: a resolver that answers in 0.5 ms
+# everywhere else is broken on a node where it takes 30 ms ...
+RELATIVE = 10.0
+# ... but never under 25 ms: a few ms of jitter (a GC pause, CPU throttling, a busy
+# softirq) is noise, and 10x a 0.3 ms median would call that slow.
+RELATIVE_FLOOR_MS = 25.0
+# A resolver slow from at least this share of the node vantages (and from two or more)
+# is slow itself, not on one node.
+EVERYWHERE = 0.5
+# F19: a lost UDP query comes back after the client's 5 s retry timeout (glibc); answers
+# later than this count as that retry even when the probe's own deadline is longer.
+LATE_MS = 4500.0
+# under half of the queries lost: intermittent (more is a resolver down: F1/F5)
+INTERMITTENT = 0.5
+
+_KINDS = ("nodelocal", "localdns", "kube-dns", "coredns/")
+
+
+def _resolver_kind(res: str) -> bool:
+    return res.startswith(_KINDS)
+
+
+def _samples(obs: Observations) -> dict[str, dict[str, list[float]]]:
+    """resolver -> node vantage -> latencies (ms) of answers to cluster names. External
+    names are left out: their latency includes the upstream's recursion on a cache miss,
+    tens to hundreds of ms on a healthy cluster."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for key, st in obs.dns.items():
+        if not _node_of(key.vantage) or not _resolver_kind(key.resolver) or not is_cluster_name(key.name):
+            continue
+        lat = [v for v in st.recent if v is not None]
+        if lat:
+            out.setdefault(key.resolver, {}).setdefault(key.vantage, []).extend(lat)
+    return out
+
+
+def _ms(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1f} ms"
+
+
+def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
+    """F14: p95 at or over 100 ms (or 10x the cluster's median for that resolver, at least
+    25 ms) from a node vantage, with more slow answers than a healthy resolver's 5 % could
+    explain (binomial test, at least 3 answers)."""
+    topo = obs.topology
+    for res, views in sorted(_samples(obs).items()):
+        slow: dict[str, tuple[float, float | None, float | None, int]] = {}
+        slow_abs = 0  # vantages slow against the threshold alone (for "slow everywhere")
+        for vantage, lat in views.items():
+            others = [x for v, o in views.items() if v != vantage for x in o]
+            base = median(others)
+            limit = SLOW_MS if base is None else min(SLOW_MS, max(RELATIVE * base, RELATIVE_FLOOR_MS))
+            bad = sum(1 for x in lat if x >= limit)
+            top = p95(lat)
+            # slower than the others too: when every node sees slow answers (a loaded
+            # cluster, or the probing host itself busy) this node is not the place
+            theirs = sum(1 for x in others if x >= limit) / len(others) if others else 0.0
+            rate = max(HEALTHY_SLOW, min(theirs, 0.99))
+            if top is not None and top >= limit and beyond_noise(bad, len(lat), HEALTHY_SLOW):
+                slow_abs += 1
+            if top is not None and top >= limit and beyond_noise(bad, len(lat), rate):
+                slow[vantage] = (limit, median(lat), top, len(lat))
+        if not slow and slow_abs < 2:
+            continue
+        everyone = [x for o in views.values() for x in o]
+        mid = median(everyone)
+        shared = res == "kube-dns" or res.startswith("coredns/")
+        if slow_abs >= 2 and slow_abs >= EVERYWHERE * len(views):
+            # every node's own cache slow, or a shared resolver slow in its tail only, is
+            # load, not one resolver: said only when the median answer itself is slow
+            if not shared or mid is None or mid < SLOW_MS:
+                continue
+            yield Finding(
+                "dns-slow",
+                "F14",
+                Severity.WARNING,
+                f"resolver/{res}",
+                f"{res} is slow from {slow_abs} of {len(views)} nodes: p95 {_ms(p95(everyone))}",
+                {"p50": _ms(median(everyone)), "p95": _ms(p95(everyone)), "answers": len(everyone)},
+                _next(res),
+            )
+            continue
+        for vantage, (limit, mid, top, n) in sorted(slow.items()):
+            node = _node_of(vantage) or vantage
+            info = topo.node(node)
+            phase = node_phase(info, obs.now) if info is not None else ""
+            others = [x for v, o in views.items() if v != vantage for x in o]
+            yield Finding(
+                "dns-slow",
+                "F14",
+                Severity.INFO if phase else Severity.WARNING,
+                f"node/{node}",
+                f"{res} answers slowly on this node: p95 {_ms(top)} over {n} answers "
+                f"(others: p50 {_ms(median(others))}, p95 {_ms(p95(others))})" + (f" ({phase} node)" if phase else ""),
+                {
+                    "resolver": res,
+                    "p50": _ms(mid),
+                    "p95": _ms(top),
+                    "threshold": _ms(limit),
+                    "others_p50": _ms(median(others)),
+                    "others_p95": _ms(p95(others)),
+                },
+                _next(res, node),
+            )
+
+
+def _next(res: str, node: str | None = None) -> str:
+    if res == "nodelocal" or res.startswith("localdns"):
+        where = f" on {node}" if node else ""
+        return (
+            f"the node-local cache{where}: its CPU throttling (`kubectl top pod -n kube-system`), "
+            "its limits, and the node's load (`kubectl top node`)"
+        )
+    if res.startswith("coredns/"):
+        return f"`kubectl -n kube-system top pod {res[8:]}` and its logs; scale CoreDNS out if it is CPU-bound"
+    return "CoreDNS's CPU and its upstream (`kubectl -n kube-system top pods -l k8s-app=kube-dns`), " + (
+        f"and {node}'s path to the CoreDNS pods" if node else "its replica count"
+    )
+
+
+def rule_dns_5s_delays(obs: Observations) -> Iterable[Finding]:
+    """F19: a share of the queries to the kube-dns ClusterIP is lost (a client retries
+    after 5 s) while the rest are answered, across vantages, and no replica is failing.
+    The loss must be beyond a healthy path's 0.5 % (binomial test) and under half."""
+    n = bad = 0
+    vantages: set[str] = set()
+    for key, st in obs.dns.items():
+        if key.resolver != "kube-dns" or not st.attempts or not st.successes:
+            continue  # a vantage that never reaches kube-dns is another fault (F1, or not reachable)
+        lost = round(st.loss_pct * st.attempts / 100.0)
+        late = sum(1 for v in st.recent if v is not None and v >= LATE_MS)
+        n += st.attempts
+        bad += lost + late
+        if lost + late:
+            vantages.add(key.vantage)
+    if not bad or bad >= INTERMITTENT * n or not beyond_noise(bad, n, HEALTHY_LOSS):
+        return
+    failing, _ = split(obs)
+    if failing:
+        return  # one replica dropping everything is F15, not the race
+    nodelocal = obs.topology.nodelocal_enabled
+    yield Finding(
+        "dns-5s-delays",
+        "F19",
+        Severity.WARNING,
+        "resolver/kube-dns",
+        f"{100.0 * bad / n:.0f}% of queries to the kube-dns ClusterIP are lost or answered after ≈5 s "
+        f"while the rest are fast, from {len(vantages)} vantage(s) and no CoreDNS replica failing: "
+        "the conntrack race of parallel A/AAAA queries over UDP — pods wait 5 s for the retry",
+        {
+            "share": f"{bad}/{n} ({100.0 * bad / n:.1f}%)",
+            "vantages": ", ".join(sorted(vantages)[:5]),
+            "nodelocal_dns": "enabled (pods using it are spared)" if nodelocal else "not enabled",
+        },
+        "NodeLocal DNS (pods then skip the ClusterIP's DNAT), or in the pods' dnsConfig.options "
+        "`single-request-reopen` (glibc) / `use-vc` (TCP); musl (Alpine) cannot avoid it",
+    )

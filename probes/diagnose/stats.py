@@ -1,0 +1,63 @@
+"""The small statistics the partial-fault rules share: is a count of bad samples more than
+noise? Pure, no I/O.
+
+A rule that fires on "1 query in 20 lost" or "p95 over 100 ms" must not fire on one lost
+packet or one slow answer: every such rule asks :func:`beyond_noise` whether `bad` of `n`
+samples could plausibly come from a healthy resolver whose bad-sample rate is at most
+`healthy_rate`, with a one-sided binomial test at `ALPHA`, and needs `MIN_SAMPLES`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+# One false alarm in a thousand tests: the rules run every few seconds over a handful of
+# rows each, and a warning a day on a healthy cluster is already too many to be trusted.
+ALPHA = 1e-3
+# Fewer samples than this say nothing either way (with 3 samples even 3 of 3 lost at a
+# 0.5 % healthy rate is p = 1.3e-7, but 2 samples can be one unlucky cache miss and a retry).
+MIN_SAMPLES = 3
+# A healthy in-VNet UDP path loses far fewer than 1 query in 1,000; 0.5 % is a generous
+# ceiling for a busy node (softirq drops, a conntrack table flush).
+HEALTHY_LOSS = 0.005
+# A healthy resolver answers under its latency threshold at least 95 % of the time (the
+# threshold is a p95 one): more than 5 % of samples over it is a slow resolver.
+HEALTHY_SLOW = 0.05
+
+
+def binom_sf(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p)."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    lp, lq = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k, n + 1):
+        total += math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq)
+    return min(1.0, total)
+
+
+def beyond_noise(bad: int, n: int, healthy_rate: float, alpha: float = ALPHA, min_samples: int = MIN_SAMPLES) -> bool:
+    """`bad` of `n` is more than a healthy rate explains (and there are enough samples)."""
+    return n >= min_samples and bad > 0 and binom_sf(bad, n, healthy_rate) < alpha
+
+
+def median(values: Iterable[float]) -> float | None:
+    v = sorted(values)
+    if not v:
+        return None
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2.0
+
+
+def p95(values: Iterable[float]) -> float | None:
+    v = sorted(values)
+    if not v:
+        return None
+    return v[min(len(v) - 1, math.ceil(0.95 * len(v)) - 1)]
