@@ -89,7 +89,9 @@ class KubeClient:
         self.ep = ep
         self.server = ep.server
         self.user_agent = user_agent
-        self.retries: Any = None  # None: urllib3's default; False: none (the agent reader paces its own)
+        # never urllib3's hidden retries (3, unpaced, each a full timeout): every caller
+        # paces its own attempts and says when the next one is
+        self.retries: Any = False
         self.creds = Credentials(ep, env)
         self._env = dict(os.environ) if env is None else env
         self._lock = threading.Lock()
@@ -173,9 +175,13 @@ class KubeClient:
             if auth:
                 hdrs["Authorization"] = auth
             pool = self.pool(ans)
-            kw: dict[str, Any] = {"headers": hdrs, "body": body, "timeout": t, "preload_content": not stream}
-            if self.retries is not None:
-                kw["retries"] = self.retries
+            kw: dict[str, Any] = {
+                "headers": hdrs,
+                "body": body,
+                "timeout": t,
+                "preload_content": not stream,
+                "retries": self.retries,
+            }
             resp = pool.request(method, url, **kw)
             if resp.status != 401 or attempt == 2 or not self.creds.refresh_after_401():
                 return resp
