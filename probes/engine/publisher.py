@@ -13,6 +13,7 @@ A part that did not change is the previous frame's object itself.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -329,7 +330,12 @@ class Publisher:
             routes.data if routes else None,
             self.wall_clock(),
         )
-        self._findings = tuple(self.judge(obs))
+        found = self.judge(obs)
+        stale = kube.stale_since()
+        if stale is not None:  # built from data that is not current: each finding says how old
+            data_age = round(max(0.0, now - stale))
+            found = [dataclasses.replace(f, evidence={**f.evidence, "kube_data_age_s": data_age}) for f in found]
+        self._findings = tuple(found)
         self._findings_at = obs.now
         self._findings_in = inputs
         self._findings_t = now
