@@ -502,8 +502,7 @@ class Reflector:
         """How long to wait before the next try after `e`: our backoff, the server's Retry-After."""
         if isinstance(e, HttpError):
             if e.status == 429 and e.retry_after is not None:
-                self.backoff.next()  # a throttled try still counts: the next one without Retry-After waits longer
-                return min(max(e.retry_after, 1.0), RETRY_AFTER_MAX)
+                return min(max(e.retry_after, 1.0), RETRY_AFTER_MAX)  # the server paces; ours stays where it was
             if e.status in (401, 403):
                 return self.backoff.to_cap()  # permissions change slowly: no storm of refusals
         return self.backoff.next()
@@ -511,15 +510,18 @@ class Reflector:
     def run(self) -> None:
         rv = ""
         verb = "list"
+        fresh_rv = False  # rv comes from the list just made (a relist error now is a storm, not a recovery)
         while not self.stop.is_set():
             try:
                 if not rv:
                     verb = "list"
                     self._status(SourceState.SYNCING, f"listing {self.kind.name}" + (" again" if self.listed else ""))
                     rv = self.list()
+                    fresh_rv = True
                     self.read_pending_events()
                 verb = "watch"
                 rv = self.watch(rv)
+                fresh_rv = False
             except KubeConnectError as e:
                 self.live = False
                 self._status(SourceState.ERROR, e.message, e.hint)
@@ -529,7 +531,12 @@ class Reflector:
                 if self.stop.is_set():
                     return
                 if needs_relist(e):
+                    if not fresh_rv and rv:
+                        # an RV from before an outage expired: relisting is the recovery, at the first step
+                        self.backoff.reset()
                     rv = ""
+                else:
+                    fresh_rv = False  # another failure came between: an expired RV next is a recovery
                 delay = self._wait_for(e)
                 if isinstance(e, Silent):
                     state, message, detail, fatal = (
