@@ -217,8 +217,15 @@ def run(
         if running is not None and not (running.agents_ready() and not running.agents_error):
             # the probes' `local` vantage and every agent come from the farm: no farm, no check
             raise demomod.DemoError(running.agents_error or "the demo's agents did not start")
-        # every kind listed and watched before any probe: refused, no such name, 401 and 403
-        # end the run at once (fatal statuses), a silent server after the wait
+        for s in services.sources:
+            if s is services.agents:
+                # agents started with this run (the demo's) finish their cycles about now;
+                # long-running ones hold many already: either way, one round of reads
+                s.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.1)
+            else:
+                s.start()
+        # every kind listed and watched: refused, no such name, 401 and 403 end the run at
+        # once (fatal statuses), a silent server after the wait
         live, fatal = source.wait_live(max(5.0, kube.request_timeout * 2))
         snap = store.snapshot()
         if not live:
@@ -232,13 +239,6 @@ def run(
                 Exit.COULD_NOT_RUN, [], _report(snap, None, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN)
             )
         t_live = clock()
-        for s in services.sources:
-            if s is services.agents:
-                # agents started with this run (the demo's) finish their cycles about now;
-                # long-running ones hold many already: either way, one round of reads
-                s.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.1)
-            else:
-                s.start()
         say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing for {cycles} cycles")
         t_probe = clock()
         deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout) + 2.0

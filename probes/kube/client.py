@@ -14,6 +14,7 @@ import ssl
 import tempfile
 import threading
 import warnings
+from http.client import RemoteDisconnected
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -182,7 +183,14 @@ class KubeClient:
                 "preload_content": not stream,
                 "retries": self.retries,
             }
-            resp = pool.request(method, url, **kw)
+            try:
+                resp = pool.request(method, url, **kw)
+            except urllib3.exceptions.ProtocolError as e:
+                # a kept-alive connection the server had closed, found closed before any answer:
+                # once more on a new one, as Go's transport does (no timeout is ever retried)
+                if not any(isinstance(c, RemoteDisconnected) for c in (e.__context__, *e.args)):
+                    raise
+                resp = pool.request(method, url, **kw)
             if resp.status != 401 or attempt == 2 or not self.creds.refresh_after_401():
                 return resp
             resp.drain_conn()
