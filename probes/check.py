@@ -8,9 +8,10 @@ not run (probes.exitcodes). The demo is reached through probes.demo. Never impor
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -24,9 +25,11 @@ from probes.engine.history import judge
 from probes.engine.publisher import Publisher, not_probed
 from probes.engine.store import Store
 from probes.exitcodes import ExitCode
-from probes.kube.model import NetworkPlugin, SourceState, Topology
+from probes.kube.model import NetworkPlugin, SourceState, SourceStatus, Topology
 
 SCHEMA = "aksnet-top/check/v1"
+KUBE_SOURCE = "kubernetes"  # the status source of the API server and its kinds ("kubernetes/nodes", …)
+_log = logging.getLogger("aksnet-top.check")
 
 Exit = ExitCode  # check's verdicts are the shared exit codes (probes.exitcodes)
 
@@ -36,6 +39,27 @@ class CheckResult:
     exit: Exit
     findings: list[Finding]
     report: dict[str, Any]
+
+
+def _status_error(s: SourceStatus) -> str:
+    return f"{s.source}: {s.message}" + (f" — {s.detail}" if s.detail else "")
+
+
+PROGRESS = (SourceState.CONNECTING, SourceState.SYNCING)
+
+
+def _status_errors(log: Iterable[SourceStatus], now: Iterable[SourceStatus]) -> list[str]:
+    """One line per Kubernetes source status that was not live: the failures in `log`
+    (what happened during the run) and every status in `now` that is not live (progress
+    included: a kind still listing did not give the run its data), each once, in order."""
+    out: list[str] = []
+    seen = [s for s in log if s.state not in PROGRESS or s.stale_since is not None] + list(now)
+    for s in seen:
+        if s.source.startswith(KUBE_SOURCE) and s.state is not SourceState.LIVE:
+            line = _status_error(s)
+            if line not in out:
+                out.append(line)
+    return out
 
 
 def exit_for(findings: list[Finding]) -> Exit:
@@ -201,16 +225,21 @@ def run(
                 s.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.1)
             else:
                 s.start()
-        synced = source.wait_synced(max(5.0, kube.request_timeout * 2))
+        # every kind listed and watched: refused, no such name, 401 and 403 end the run at
+        # once (fatal statuses), a silent server after the wait
+        live, fatal = source.wait_live(max(5.0, kube.request_timeout * 2))
         snap = store.snapshot()
-        if not synced or "nodes" not in snap.synced:
-            bad = [s for s in snap.statuses if s.state not in (SourceState.LIVE, SourceState.SYNCING)]
-            errors = [f"{s.source}: {s.message}" + (f" — {s.detail}" if s.detail else "") for s in bad] or [
-                "the cluster could not be listed in time"
+        if not live:
+            # what went wrong meanwhile too: a retry in progress at the end hides the timeout before it
+            errors = _status_errors(store.status_log(), snap.statuses) or [
+                "the cluster could not be listed and watched in time"
             ]
+            if fatal is not None:
+                _log.error(_status_error(fatal))  # one line on stderr (the CLI's logging)
             return CheckResult(
                 Exit.COULD_NOT_RUN, [], _report(snap, None, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN)
             )
+        t_live = clock()
         say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing for {cycles} cycles")
         t_probe = clock()
         deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout) + 2.0
@@ -219,14 +248,22 @@ def run(
             if agents is not None and agents.discovered:
                 # every agent read at the budget, after its probes ran `cycles` times
                 deadline = max(deadline, t_probe + cycles * longest + 2 * agents.period() + cfg.agents.timeout + 2.0)
+            if any(st.fatal for st in store.snapshot().statuses):
+                break  # refused or rejected mid-run: the verdict cannot get better
             time.sleep(0.05)
         # the report renders one frame, built by the same publisher the app's panes read
         frame = Publisher(
             store, dns=services.dns, egress=services.egress, snat=services.snat, agents=services.agents
         ).step()
         findings = list(frame.findings or ())
-        code = exit_for(findings)
-        return CheckResult(code, findings, _report(frame.kube, frame, services, findings, [], cycles, longest, code))
+        # a kind that was not live for the whole run: the topology the findings stand on is not trusted
+        errors = _status_errors(store.status_log(after=t_live), frame.kube.statuses)
+        code = Exit.COULD_NOT_RUN if errors else exit_for(findings)
+        for e in errors[:1]:
+            _log.error(f"the topology could not be trusted: {e}")
+        return CheckResult(
+            code, findings, _report(frame.kube, frame, services, findings, errors, cycles, longest, code)
+        )
     finally:
         services.stop(2.0)
         source.stop(2.0)

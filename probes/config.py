@@ -55,7 +55,7 @@ class KubeConfig:
     context: str = ""  # empty = current-context
     page_size: PageSize = 500  # list page size (limit/continue), as kubectl uses
     request_timeout: RequestTimeout = 10.0  # seconds, for each list request
-    watch_timeout: WatchTimeout = 300  # seconds a watch stream may stay open before it is renewed
+    watch_timeout: WatchTimeout = 10  # seconds a watch may stay open before it is renewed; + 2 s of silence = stale
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,7 +234,8 @@ class AksnetTopApp(App[None]):
         # the tree moves with the topology (a status change keeps the same one), the route
         # verdicts and the agents; before the nodes are listed, with the status
         listed = "nodes" in snap.synced
-        seen = (snap.topology, frame.routes, frame.agents, snap.target, listed, None if listed else status)
+        stale = fmt.stale_note(snap.stale_since(), self.clock())  # on the counts and the tree's root too
+        seen = (snap.topology, frame.routes, frame.agents, snap.target, listed, None if listed else status, stale)
         old = self._tree_seen
         if old and all(a is b for a, b in zip(seen[:3], old[:3])) and seen[3:] == old[3:]:
             # agent lines say "read 12s ago": every 5 s, redraw the ones on screen
@@ -257,8 +258,8 @@ class AksnetTopApp(App[None]):
         tree.agents = frame.agents
         topo = snap.topology
         if "nodes" in snap.synced:
-            self.query_one("#summary", Static).update(fmt.summary(topo))
-            tree.show(topo, snap.target)
+            self.query_one("#summary", Static).update(fmt.summary(topo, stale))
+            tree.show(topo, snap.target, stale)
         else:
             if status is not None and status.state not in (
                 SourceState.LIVE,

@@ -163,16 +163,25 @@ def pool_label(pool: PoolInfo, shown: int | None = None) -> Text:
     return text
 
 
-def cluster_label(topo: Topology, target: str) -> Text:
+def stale_note(stale_since: float | None, now: float) -> str:
+    """ "stale 14s" for data last known current at `stale_since` (monotonic), "" when current."""
+    return "" if stale_since is None else f"stale {age(now - stale_since)}"
+
+
+def cluster_label(topo: Topology, target: str, stale: str = "") -> Text:
     name = topo.cluster or target or "cluster"
-    return Text.assemble((name, "bold"), ("  ", ""), (plugin_label(topo), "cyan"))
+    text = Text.assemble((name, "bold"), ("  ", ""), (plugin_label(topo), "cyan"))
+    if stale:
+        text.append(f"  {stale}", style=BAD)
+    return text
 
 
-def summary(topo: Topology) -> Text:
-    """The header line: what an operator checks first."""
+def summary(topo: Topology, stale: str = "") -> Text:
+    """The header line: what an operator checks first (`stale`: how old the counts are, when they are)."""
     nodes = len(topo.nodes)
     ready = topo.ready_nodes
-    text = Text.assemble((plugin_label(topo), "bold cyan"))
+    text = Text.assemble((f"{stale} · ", BAD)) if stale else Text()
+    text.append(plugin_label(topo), style="bold cyan")
     if topo.pod_cidrs:
         text.append(" · pods ", style=DIM)
         text.append(", ".join(topo.pod_cidrs[:2]))
@@ -208,6 +217,7 @@ def summary(topo: Topology) -> Text:
 
 STATE_STYLE = {
     SourceState.LIVE: ("●", OK),
+    SourceState.STALE: ("✖", BAD),
     SourceState.SYNCING: ("◌", WARN),
     SourceState.CONNECTING: ("◌", WARN),
     SourceState.FORBIDDEN: ("✖", BAD),
@@ -223,12 +233,18 @@ def status_line(status: SourceStatus | None, target: str, now: float | None = No
     now = time.monotonic() if now is None else now
     mark, style = STATE_STYLE[status.state]
     if status.state is SourceState.LIVE:
-        return Text.assemble((f"{mark} live", style), ("  ", ""), (target, DIM))
-    text = Text.assemble((f"{mark} {status.message}", style))
+        text = Text.assemble((f"{mark} live", style), ("  ", ""), (target, DIM))
+        if status.detail:  # e.g. "2 objects ignored: node[3]: metadata is not an object"
+            text.append(f"  {status.detail}", style=WARN)
+        return text
+    text = Text.assemble((f"{mark} ", style))
+    if status.stale_since is not None:
+        text.append(f"{stale_note(status.stale_since, now)} · ", style=BAD)
+    text.append(status.message, style=style)
     if status.detail:
         text.append(f" — {status.detail}", style="")
     if status.retry_at is not None:
-        text.append(f"  (retry in {max(0, round(status.retry_at - now))}s)", style=DIM)
+        text.append(f"  (next try in {max(0, round(status.retry_at - now))}s)", style=DIM)
     return text
 
 

@@ -176,8 +176,8 @@ class TopologyTree(Tree[object]):
             previous = tn
 
     # --- public -----------------------------------------------------------------------
-    def show(self, topo: Topology, target: str = "") -> None:
-        """Bring the tree in line with `topo` (and the current filter)."""
+    def show(self, topo: Topology, target: str = "", stale: str = "") -> None:
+        """Bring the tree in line with `topo` (and the current filter); `stale`: how old it is, when it is."""
         self.topology = topo
         self.target = target
         a = self.agents
@@ -190,7 +190,7 @@ class TopologyTree(Tree[object]):
         if cluster != self._drawn_cluster:
             self._drawn_cluster = cluster
             self._drawn_from.clear()
-        self._set_label(self.root, fmt.cluster_label(topo, target))
+        self._set_label(self.root, fmt.cluster_label(topo, target, stale))
         by_pool: dict[str, list[NodeInfo]] = {}
         for n in topo.nodes:
             if matches(n, self.node_filter):

@@ -377,7 +377,12 @@ class Publisher:
             dns.plan if dns else None,
             egress.plan if egress else None,
         )
-        self._findings = tuple(self.judge(obs))
+        found = self.judge(obs)
+        stale = kube.stale_since()
+        if stale is not None:  # built from data that is not current: each finding says how old
+            data_age = round(max(0.0, now - stale))
+            found = [dataclasses.replace(f, evidence={**f.evidence, "kube_data_age_s": data_age}) for f in found]
+        self._findings = tuple(found)
         self._findings_at = obs.now
         self._findings_in = inputs
         self._findings_t = now

@@ -7,8 +7,10 @@ last one, outside the writers' lock.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ NODELOCAL = "nodelocal"
 SERVICES = "services"
 SERVICE_EVENTS = "service_events"  # "ns/name" -> warning event messages of a pending LoadBalancer service
 COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS)
+STATUS_LOG = 512  # status changes kept for `status_log` (check reads what happened during its run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,14 @@ class Snapshot:
                 return s
         return None
 
+    def stale_since(self, prefix: str = "kubernetes") -> float | None:
+        """Since when (monotonic) the oldest stale part of the data held by `prefix`'s sources
+        was last known current; None when all of it is current."""
+        return min(
+            (s.stale_since for s in self.statuses if s.stale_since is not None and s.source.startswith(prefix)),
+            default=None,
+        )
+
 
 class Store:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -55,6 +66,7 @@ class Store:
         self._cluster = ""
         self._server_version = ""
         self._target = ""
+        self._log: deque[tuple[float, SourceStatus]] = deque(maxlen=STATUS_LOG)
         self.changed = threading.Event()  # set on every change; views may wait on it
 
     # --- writes (sources) -------------------------------------------------------------
@@ -86,23 +98,21 @@ class Store:
     def set_status(self, status: SourceStatus) -> None:
         with self._lock:
             old = self._statuses.get(status.source)
-            if old is not None and (old.state, old.message, old.detail, old.retry_at) == (
-                status.state,
-                status.message,
-                status.detail,
-                status.retry_at,
-            ):
+            if old is not None and dataclasses.replace(old, since=status.since) == status:
                 return
             if old is not None and old.state == status.state:
-                status = SourceStatus(
-                    status.source, status.state, status.message, status.detail, status.retry_at, old.since
-                )
+                status = dataclasses.replace(status, since=old.since)
             elif not status.since:
-                status = SourceStatus(
-                    status.source, status.state, status.message, status.detail, status.retry_at, self._clock()
-                )
+                status = dataclasses.replace(status, since=self._clock())
             self._statuses[status.source] = status
+            self._log.append((self._clock(), status))
             self._bump(data=False)
+
+    def status_log(self, after: float = float("-inf")) -> list[SourceStatus]:
+        """The statuses set at or after `after` (monotonic), oldest first; the last
+        STATUS_LOG changes at most."""
+        with self._lock:
+            return [s for t, s in self._log if t >= after]
 
     def set_meta(
         self, *, cluster: str | None = None, server_version: str | None = None, target: str | None = None
@@ -182,18 +192,29 @@ class Store:
             return snap
 
 
+ORDER = {
+    SourceState.UNAUTHORIZED: 0,
+    SourceState.UNREACHABLE: 1,
+    SourceState.FORBIDDEN: 2,
+    SourceState.ERROR: 3,
+    SourceState.STALE: 4,
+    SourceState.CONNECTING: 5,
+    SourceState.SYNCING: 6,
+    SourceState.LIVE: 7,
+}
+
+
 def worst_status(statuses: tuple[SourceStatus, ...]) -> SourceStatus | None:
-    """The status an operator must see first: errors before progress before live."""
-    order = {
-        SourceState.UNAUTHORIZED: 0,
-        SourceState.UNREACHABLE: 1,
-        SourceState.FORBIDDEN: 2,
-        SourceState.ERROR: 3,
-        SourceState.CONNECTING: 4,
-        SourceState.SYNCING: 5,
-        SourceState.LIVE: 6,
-    }
-    return min(statuses, key=lambda s: order[s.state], default=None)
+    """The status an operator must see first: errors before stale data before progress
+    before live (a relist over stale data ranks as stale; a live one with a note before a plain one)."""
+
+    def rank(s: SourceStatus) -> tuple[int, int]:
+        order = ORDER[s.state]
+        if s.stale_since is not None:
+            order = min(order, ORDER[SourceState.STALE])
+        return order, 0 if s.detail else 1
+
+    return min(statuses, key=rank, default=None)
 
 
 __all__ = ["Store", "Snapshot", "worst_status", "NODES", "COREDNS", "NODELOCAL", "SERVICES", "PodState"]

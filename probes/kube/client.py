@@ -14,6 +14,7 @@ import ssl
 import tempfile
 import threading
 import warnings
+from http.client import RemoteDisconnected
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -89,7 +90,9 @@ class KubeClient:
         self.ep = ep
         self.server = ep.server
         self.user_agent = user_agent
-        self.retries: Any = None  # None: urllib3's default; False: none (the agent reader paces its own)
+        # never urllib3's hidden retries (3, unpaced, each a full timeout): every caller
+        # paces its own attempts and says when the next one is
+        self.retries: Any = False
         self.creds = Credentials(ep, env)
         self._env = dict(os.environ) if env is None else env
         self._lock = threading.Lock()
@@ -173,10 +176,21 @@ class KubeClient:
             if auth:
                 hdrs["Authorization"] = auth
             pool = self.pool(ans)
-            kw: dict[str, Any] = {"headers": hdrs, "body": body, "timeout": t, "preload_content": not stream}
-            if self.retries is not None:
-                kw["retries"] = self.retries
-            resp = pool.request(method, url, **kw)
+            kw: dict[str, Any] = {
+                "headers": hdrs,
+                "body": body,
+                "timeout": t,
+                "preload_content": not stream,
+                "retries": self.retries,
+            }
+            try:
+                resp = pool.request(method, url, **kw)
+            except urllib3.exceptions.ProtocolError as e:
+                # a kept-alive connection the server had closed, found closed before any answer:
+                # once more on a new one, as Go's transport does (no timeout is ever retried)
+                if not any(isinstance(c, RemoteDisconnected) for c in (e.__context__, *e.args)):
+                    raise
+                resp = pool.request(method, url, **kw)
             if resp.status != 401 or attempt == 2 or not self.creds.refresh_after_401():
                 return resp
             resp.drain_conn()

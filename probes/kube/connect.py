@@ -146,3 +146,16 @@ def _http_error(status: int, reason: str, body: bytes, retry_after: str | None) 
         except ValueError:
             ra = None
     return HttpError(status, reason, message or reason, ra)
+
+
+def set_read_timeout(resp: Any, seconds: float) -> bool:
+    """Give the rest of a streamed response its own read deadline (the headers had theirs).
+    False when the socket cannot be reached (then the request's read timeout stays)."""
+    sock = getattr(getattr(resp, "connection", None), "sock", None)
+    if sock is None:
+        return False
+    try:
+        sock.settimeout(seconds)
+    except OSError:
+        return False
+    return True

@@ -128,7 +128,8 @@ class Topology:
 class SourceState(str, Enum):
     CONNECTING = "connecting"
     SYNCING = "syncing"
-    LIVE = "live"
+    LIVE = "live"  # the watch is up and delivered an event or bookmark within its deadline
+    STALE = "stale"  # the watch went quiet past its deadline: the data is as old as `stale_since`
     FORBIDDEN = "forbidden"
     UNAUTHORIZED = "unauthorized"
     UNREACHABLE = "unreachable"
@@ -145,3 +146,5 @@ class SourceStatus:
     detail: str = ""  # e.g. the missing permission, or the server address
     retry_at: float | None = None  # monotonic time of the next retry
     since: float = 0.0  # monotonic time the state began
+    stale_since: float | None = None  # monotonic time the data held was last known current; None: current or none
+    fatal: bool = False  # retrying will not fix it soon (refused, no DNS name, 401, 403): a headless run ends

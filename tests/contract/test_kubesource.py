@@ -136,6 +136,7 @@ def test_watch_cut_mid_event_reconnects_and_catches_up(lab):
     src, store = run_source(lab.kubeconfig_path)
     try:
         assert src.wait_synced(10)
+        assert wait_for(lambda: counts(lab, "watch", "nodes") >= 1, 10)  # armed after the first watch is open
         lab.faults.cut_watch_mid_event(r"^/api/v1/nodes$", times=1)
         interrupt_nodes_watch(src)  # the next watch is the one that is cut
         assert wait_for(lambda: counts(lab, "watch", "nodes") >= 2, 10)
@@ -156,8 +157,10 @@ def test_forbidden_nodes_is_reported_and_the_rest_keeps_working(lab):
             lambda: (s := status(store, "kubernetes/nodes")) is not None and s.state is SourceState.FORBIDDEN, 10
         )
         st = status(store, "kubernetes/nodes")
-        assert "cannot list/watch nodes" in st.message and 'cannot list resource "nodes"' in st.detail  # type: ignore[union-attr]
-        assert st.retry_at is not None  # type: ignore[union-attr]
+        # the refused verb is named; the next try waits the backoff's cap (no storm of refusals)
+        assert "cannot list nodes" in st.message and 'cannot list resource "nodes"' in st.detail  # type: ignore[union-attr]
+        assert st.retry_at is not None and st.retry_at - time.monotonic() > 15  # type: ignore[union-attr]
+        assert st.fatal  # type: ignore[union-attr]
         assert wait_for(lambda: "coredns" in store.snapshot().synced, 10)  # pods still arrive
         assert len(store.snapshot().topology.coredns) == 2
     finally:

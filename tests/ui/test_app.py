@@ -190,7 +190,7 @@ async def test_unreachable_shows_next_retry():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         status = str(app.query_one("#status").render())
-        assert "unreachable" in status and "retry in 8s" in status
+        assert "unreachable" in status and "next try in 8s" in status
 
 
 async def test_large_pool_loads_lazily():
