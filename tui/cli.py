@@ -126,7 +126,11 @@ def check_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", type=Path)
     p.add_argument("--cycles", type=int, default=2, help="probe cycles before the verdict (default 2)")
     p.add_argument(
-        "--interval", type=float, metavar="SECONDS", help="probe interval for this run (default: dns.interval)"
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between probe cycles (default 1: cycles back to back; "
+        "the app's cadence is dns.interval / egress.interval)",
     )
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.add_argument(

@@ -35,10 +35,11 @@ def check(args: list[str], tmp_path: Path, env_extra: dict[str, str] | None = No
 
 
 def test_healthy_demo_exits_0_with_the_documented_json(tmp_path):
-    out = check(["--demo", "--scenario", "healthy", "--interval", "1", "--output", "json"], tmp_path)
+    out = check(["--demo", "--scenario", "healthy", "--output", "json"], tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     doc = json.loads(out.stdout)
     assert doc["schema"] == "aksnet-top/check/v1" and doc["status"] == "healthy" and doc["exit_code"] == 0
+    assert doc["interval_s"] == 1.0 and doc["cycles"] == 2  # the default: cycles back to back
     assert set(doc) >= {"generated_at", "target", "cycles", "interval_s", "errors", "findings", "observations"}
     obs = doc["observations"]
     assert set(obs) == {"topology", "dns", "egress", "snat", "routes", "agents", "not_probed"}
