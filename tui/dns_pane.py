@@ -27,6 +27,7 @@ from probes.engine.health import Health
 from probes.engine.history import Stats
 from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
+from tui.columns import Flex
 from tui.dns_detail import DnsDetailScreen
 from tui.format import BAD, DIM, OK, WARN
 from tui.probe_pane import ProbePane, ProbeTable
@@ -91,9 +92,13 @@ class DnsPane(ProbePane):
     DnsPane { height: 1fr; }
     DnsPane > #dns-status { height: 1; padding: 0 1; }
     DnsPane > DnsTable { height: 1fr; }
+    DnsPane > .empty { height: auto; padding: 0 1; display: none; }
     """
 
     COLUMNS = COLUMNS
+    FLEX = {"name": Flex(15, 48)}  # DNS names are long: they take what the numbers leave
+    FILTER_WHAT = "DNS rows"
+    PALETTE_SCOPE = "dns"
     KEY = ProbeKey
     FEED = "dns"
 
@@ -102,6 +107,7 @@ class DnsPane(ProbePane):
         table = DnsTable(cursor_type="row", zebra_stripes=False, id="dns-table")
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
+        yield Static("", classes="empty")
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
@@ -110,6 +116,10 @@ class DnsPane(ProbePane):
 
     def _raw_sig(self, st: Stats) -> tuple:
         return (st.p50, st.p95, st.loss_pct, st.last_outcome, spark_levels(st.recent))
+
+    def _needs(self) -> dict[str, int]:
+        names = self._plan.names if self._plan is not None else ()
+        return {"name": max((len(n) for n in names), default=15)}
 
     def _open_detail(self, info: DnsPaneRow) -> None:
         self.app.push_screen(DnsDetailScreen(info.key, info.resolver))
@@ -140,7 +150,7 @@ class DnsPane(ProbePane):
         h = dns_health(st, reachable(info.resolver))
         style = STYLE[h]
         res = Text.assemble((" ", ""), (BULLET[h] + " ", style), (short_resolver(info.resolver), ""))
-        name = Text(info.key.name)
+        name = Text(self.fit_text("name", info.key.name))
         if st is None:
             return [
                 res,

@@ -29,6 +29,7 @@ from probes.engine.health import Health
 from probes.engine.history import Stats
 from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
+from tui.columns import Flex, elide_middle
 from tui.egress_detail import EgressDetailScreen
 from tui.format import BAD, DIM, OK, WARN
 from tui.probe_pane import ProbePane, ProbeTable
@@ -81,9 +82,13 @@ class EgressPane(ProbePane):
     EgressPane > #egress-status { height: auto; max-height: 2; padding: 0 1;
         text-wrap: nowrap; text-overflow: ellipsis; }
     EgressPane > EgressTable { height: 1fr; }
+    EgressPane > .empty { height: auto; padding: 0 1; display: none; }
     """
 
     COLUMNS = COLUMNS
+    FLEX = {"target": Flex(24, 56)}
+    FILTER_WHAT = "egress rows"
+    PALETTE_SCOPE = "egress"
     KEY = EgressKey
     FEED = "egress"
 
@@ -96,6 +101,7 @@ class EgressPane(ProbePane):
         table = EgressTable(cursor_type="row", zebra_stripes=False, id="egress-table")
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
+        yield Static("", classes="empty")
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
@@ -117,6 +123,9 @@ class EgressPane(ProbePane):
             getattr(getattr(st.last, "mode", None), "value", ""),
             bool(getattr(st.last, "fallback", "")),
         )
+
+    def _needs(self) -> dict[str, int]:
+        return {"target": max((len(k.target) + 3 for k in self._rows), default=24)}
 
     def _open_detail(self, info: EgressPaneRow) -> None:
         self.app.push_screen(EgressDetailScreen(info.key, info.target))
@@ -146,7 +155,8 @@ class EgressPane(ProbePane):
     def _row_cells(self, info: EgressPaneRow, st: Stats | None) -> list[Any]:
         h = self._health_of(info, st)
         style = STYLE[h]
-        name = Text.assemble((" ", ""), (BULLET[h] + " ", style), (info.key.target, ""))
+        target = elide_middle(info.key.target, self.widths["target"] - 3)  # after " ● "
+        name = Text.assemble((" ", ""), (BULLET[h] + " ", style), (target, ""))
         if st is None:
             return [name, Text("…", style=DIM), Text("—", style=DIM, justify="right"), Text(""), Text(""), Text("")]
         pct = success_pct(st)

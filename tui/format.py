@@ -127,20 +127,29 @@ def node_problems(node: NodeInfo, topo: Topology, route: Any = None) -> list[tup
     return out
 
 
-def node_label(node: NodeInfo, topo: Topology, route: Any = None) -> Text:
-    """One tree row: bullet, name, IP, pod CIDR, then only what is wrong (a green bullet is Ready)."""
-    problems = node_problems(node, topo, route)
+def node_label(node: NodeInfo, topo: Topology, route: Any = None, marks: Any = None) -> Text:
+    """One tree row: the worst state's bullet, then what is wrong (before the name, so a
+    narrow terminal cuts the CIDR, not the problem), name, IP, pod CIDR. `marks`: the
+    node's (word, style) from the findings (tui.marks), which then replace the words read
+    off the node itself (cordoned stays); None without findings."""
+    if marks is None:
+        problems = node_problems(node, topo, route)
+    else:
+        problems = list(marks)
+        if node.cordoned:
+            problems.append(("draining" if node.draining else "cordoned", WARN))
     worst = BAD if any(s == BAD for _, s in problems) else WARN if problems else OK
     bullet = "●" if worst == OK else "▲" if worst == WARN else "✖"
-    text = Text.assemble(
-        (bullet + " ", worst), (node.name, "bold" if worst != OK else ""), " ", (node.internal_ip or "no IP", "")
-    )
+    text = Text.assemble((bullet + " ", worst))
+    for word, style in problems:
+        text.append(word, style=style)
+        text.append(" ")
+    text.append(node.name, style="bold" if worst != OK else "")
+    text.append(" ")
+    text.append(node.internal_ip or "no IP")
     if node.pod_cidrs:
         text.append(" ")
         text.append(node.pod_cidrs[0], style="cyan")
-    for word, style in problems:
-        text.append(" ")
-        text.append(word, style=style)
     return text
 
 
