@@ -211,6 +211,14 @@ class AksnetTopApp(App[None]):
         self.publisher.start(self._deliver)
         self.query_one(TopologyTree).focus()
 
+    def on_resize(self) -> None:
+        """The header and the status line are laid out for the width: lay them out again."""
+        if self.frame is not None:
+            if "nodes" in self.frame.kube.synced:
+                self.query_one("#summary", Static).update(fmt.summary(self.frame.kube.topology, self.size.width - 2))
+            self._status_text = None
+            self.show_frame(self.frame)
+
     def on_unmount(self) -> None:
         self.publisher.stop(2.0)
         for s in self.sources:
@@ -245,7 +253,7 @@ class AksnetTopApp(App[None]):
         if frame.error:
             line = Text.assemble(("✖ ", "bold red"), (frame.error, ""))
         else:
-            line = fmt.status_line(status, snap.target, self.clock())
+            line = fmt.status_line(status, snap.target, self.clock(), self.size.width - 2)
             if self.banner and status is not None and status.state is SourceState.LIVE:
                 line.append(f"  {self.banner}", style="dim")
         if line != self._status_text:
@@ -290,7 +298,7 @@ class AksnetTopApp(App[None]):
         tree.marks = None if frame.findings is None else node_marks(frame.findings)
         topo = snap.topology
         if "nodes" in snap.synced:
-            self.query_one("#summary", Static).update(fmt.summary(topo))
+            self.query_one("#summary", Static).update(fmt.summary(topo, self.size.width - 2))
             tree.show(topo, snap.target)
         else:
             if status is not None and status.state not in (

@@ -207,11 +207,10 @@ def run_config(argv: list[str]) -> int:
     except configmod.ConfigError as e:
         _err(str(e))
         return EXIT_USAGE
-    print(f"# file: {ns.config or configmod.default_path()}")
-    for key, typ, _default in configmod.describe():
-        sec, name = key.split(".")
-        value = getattr(getattr(cfg, sec), name)
-        print(f"{key} = {value!r}  # {typ}, env AKSNET_{sec.upper()}_{name.upper()}")
+    # lazy: json, math only for `aksnet-top config`
+    from probes.configdump import render
+
+    print(render(cfg, ns.config), end="")
     return EXIT_OK
 
 
@@ -282,8 +281,11 @@ def run_app(argv: list[str]) -> int:
         )
         try:
             app.theme = cfg.ui.theme
-        except Exception:
-            _err(f"ui.theme {cfg.ui.theme!r} is not a known theme; using the default")
+        except Exception:  # named now, before the screen opens and hides it: a configuration error
+            known = ", ".join(sorted(app.available_themes))
+            _err(f"ui.theme {cfg.ui.theme!r} is not a known theme (known: {known})")
+            run_cleanups(features)
+            return EXIT_USAGE
         try:
             app.run()
         finally:

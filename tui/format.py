@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from probes.kube.model import NetworkPlugin, NodeInfo, PodState, PoolInfo, SourceState, SourceStatus, Topology
+from tui.columns import elide_middle
 
 OK, WARN, BAD, DIM = "green", "yellow", "bold red", "dim"
 
@@ -174,42 +176,75 @@ def cluster_label(topo: Topology, target: str) -> Text:
     return Text.assemble((name, "bold"), ("  ", ""), (plugin_label(topo), "cyan"))
 
 
-def summary(topo: Topology) -> Text:
-    """The header line: what an operator checks first."""
+def summary(topo: Topology, width: int = 0) -> Text:
+    """The header: what an operator checks first, in at most two lines of `width` cells
+    (0: one line, as long as it gets). Items never break in the middle; when two lines
+    are not enough, the least telling ones (server version, LB services, the pod CIDRs)
+    are left out first."""
     nodes = len(topo.nodes)
     ready = topo.ready_nodes
-    text = Text.assemble((plugin_label(topo), "bold cyan"))
+    items: list[tuple[int, Text]] = [(9, Text(plugin_label(topo), style="bold cyan"))]  # (priority, item)
     if topo.pod_cidrs:
-        text.append(" · pods ", style=DIM)
-        text.append(", ".join(topo.pod_cidrs[:2]))
+        t = Text.assemble(("pods ", DIM), ", ".join(topo.pod_cidrs[:2]))
         if len(topo.pod_cidrs) > 2:
-            text.append(f" +{len(topo.pod_cidrs) - 2} more", style=DIM)
+            t.append(f" +{len(topo.pod_cidrs) - 2} more", style=DIM)
+        items.append((3, t))
     if topo.dns_service_ip:
-        text.append(" · dns ", style=DIM)
-        text.append(topo.dns_service_ip)
-    text.append(" · nodes ", style=DIM)
-    text.append(f"{ready}/{nodes}", style=OK if ready == nodes else BAD)
-    text.append(f" ({len(topo.pools)} pools)", style=DIM)
+        items.append((4, Text.assemble(("dns ", DIM), topo.dns_service_ip)))
+    items.append(
+        (
+            9,
+            Text.assemble(
+                ("nodes ", DIM),
+                (f"{ready}/{nodes}", OK if ready == nodes else BAD),
+                (f" ({len(topo.pools)} pools)", DIM),
+            ),
+        )
+    )
     cordoned = sum(1 for n in topo.nodes if n.cordoned)
     if cordoned:
-        text.append(f" · {cordoned} cordoned", style=WARN)
+        items.append((7, Text(f"{cordoned} cordoned", style=WARN)))
     if topo.nodelocal_enabled:
         nl_ready = sum(1 for p in topo.nodelocal.values() if p.ready)
-        text.append(" · NodeLocal ", style=DIM)
-        text.append(f"{nl_ready}/{nodes}", style=OK if nl_ready >= nodes else BAD)
+        items.append((8, Text.assemble(("NodeLocal ", DIM), (f"{nl_ready}/{nodes}", OK if nl_ready >= nodes else BAD))))
     if topo.coredns:
         cd_ready = sum(1 for p in topo.coredns if p.ready)
-        text.append(" · CoreDNS ", style=DIM)
-        text.append(f"{cd_ready}/{len(topo.coredns)}", style=OK if cd_ready == len(topo.coredns) else BAD)
+        cd_ok = cd_ready == len(topo.coredns)
+        items.append((8, Text.assemble(("CoreDNS ", DIM), (f"{cd_ready}/{len(topo.coredns)}", OK if cd_ok else BAD))))
     pending = sum(1 for s in topo.services if s.pending)
     if topo.services:
-        text.append(" · LB svc ", style=DIM)
-        text.append(str(len(topo.services)))
+        t = Text.assemble(("LB svc ", DIM), str(len(topo.services)))
         if pending:
-            text.append(f" ({pending} pending)", style=WARN)
+            t.append(f" ({pending} pending)", style=WARN)
+        items.append((6 if pending else 2, t))
     if topo.server_version:
-        text.append(f" · {topo.server_version}", style=DIM)
-    return text
+        items.append((1, Text(topo.server_version, style=DIM)))
+    keep = list(items)
+    while width > 0 and len(keep) > 1 and len(_lines(keep, width)) > 2:
+        keep.remove(min(keep, key=lambda it: it[0]))  # the least telling; the first of equals
+    out = Text()
+    for i, line in enumerate(_lines(keep, width) if width > 0 else [keep]):
+        if i:
+            out.append("\n")
+        for j, (_, item) in enumerate(line):
+            if j:
+                out.append(" · ", style=DIM)
+            out.append_text(item)
+    return out
+
+
+def _lines(items: list[tuple[int, Text]], width: int) -> list[list[tuple[int, Text]]]:
+    """Items laid out in lines of `width` cells, " · " between them, never split."""
+    lines: list[list[tuple[int, Text]]] = [[]]
+    used = 0
+    for it in items:
+        w = it[1].cell_len
+        if lines[-1] and used + 3 + w > width:
+            lines.append([])
+            used = 0
+        used += w + (3 if lines[-1] else 0)
+        lines[-1].append(it)
+    return lines
 
 
 STATE_STYLE = {
@@ -223,18 +258,25 @@ STATE_STYLE = {
 }
 
 
-def status_line(status: SourceStatus | None, target: str, now: float | None = None) -> Text:
+def status_line(status: SourceStatus | None, target: str, now: float | None = None, width: int = 0) -> Text:
+    """The source's state in one line. At `width` (0: any) the words that matter stay, in
+    this order: the state and its error, then the next retry; the detail is cut first,
+    then the middle of the error."""
     if status is None:
         return Text("◌ starting", style=WARN)
     now = time.monotonic() if now is None else now
     mark, style = STATE_STYLE[status.state]
     if status.state is SourceState.LIVE:
-        return Text.assemble((f"{mark} live", style), ("  ", ""), (target, DIM))
-    text = Text.assemble((f"{mark} {status.message}", style))
+        return Text.assemble((f"{mark} live", style), ("  ", ""), (target, DIM), no_wrap=True, overflow="ellipsis")
+    retry = f" · retry in {max(0, round(status.retry_at - now))}s" if status.retry_at is not None else ""
+    message = status.message
+    if width > 0 and cell_len(f"{mark} {message}{retry}") > width:
+        message = elide_middle(message, max(width - cell_len(f"{mark} {retry}"), 8))
+    text = Text.assemble((f"{mark} {message}", style), no_wrap=True, overflow="ellipsis")
+    if retry:
+        text.append(retry, style=DIM)
     if status.detail:
         text.append(f" — {status.detail}", style="")
-    if status.retry_at is not None:
-        text.append(f"  (retry in {max(0, round(status.retry_at - now))}s)", style=DIM)
     return text
 
 
