@@ -38,16 +38,30 @@ def _err(msg: str) -> None:
 
 
 def app_parser() -> argparse.ArgumentParser:
+    # lazy: textwrap only to lay out --help
+    import textwrap
+
+    from probes.scenarios import help_text
+
+    other = (
+        "Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` "
+        "(run the simulated cluster for any client), `aksnet-top config` (the effective configuration as TOML), "
+        "`aksnet-top agent --help` (the per-node agent: run, manifest, install, uninstall)."
+    )
     p = ArgumentParser(
         prog="aksnet-top",
-        description="Terminal dashboard for AKS networking. Read-only: it never writes to the cluster or to Azure.",
-        epilog="Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration), `aksnet-top agent --help` (the per-node agent: run, manifest, install, uninstall).",
+        description="Terminal dashboard for AKS networking.\nRead-only: it never writes to the cluster or to Azure.",
+        epilog="Built-in demo scenarios (--demo --scenario S):\n"
+        + help_text()
+        + "\n\n"
+        + textwrap.fill(other, 78, break_on_hyphens=False),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--demo", action="store_true", help="run on the embedded demo cluster (no kubeconfig needed)")
     p.add_argument(
         "--scenario",
         metavar="S",
-        help="demo scenario: a built-in name (healthy, overlay, azure-cni, upgrade, dns-nodelocal-down) or a file",
+        help="demo scenario: a built-in name (listed below) or a scenario file",
     )
     p.add_argument("--nodes", type=int, metavar="N", help="demo: scale the scenario to N nodes (up to 5000)")
     p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")

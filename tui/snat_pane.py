@@ -245,7 +245,7 @@ class SnatPane(Vertical):
     SnatPane > #snat-header { height: 1; padding: 0 1; background: $boost; }
     SnatPane > #snat-status { height: auto; max-height: 4; padding: 0 1; }
     SnatPane > #snat-findings { height: auto; max-height: 3; padding: 0 1; }
-    SnatPane > #snat-chart { height: auto; padding: 0 1; }
+    SnatPane > #snat-chart { height: auto; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     SnatPane > SnatTableWidget { height: 1fr; }
     SnatPane > #snat-empty { height: auto; padding: 0 1; display: none; }
     """

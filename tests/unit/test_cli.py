@@ -203,3 +203,31 @@ def test_a_closed_pipe_is_no_traceback(tmp_path):
     err = p.stderr.read().decode()
     assert p.wait(timeout=30) == 0
     assert "Traceback" not in err and err == ""
+
+
+def test_every_builtin_scenario_has_its_line_in_help_and_readme():
+    from probes.scenarios import BUILTIN
+
+    files = {p.stem for p in (ROOT / "probes" / "lab" / "scenarios").glob("*.yaml")}
+    assert set(BUILTIN) == files
+    out = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert max(map(len, out.stdout.splitlines())) <= 80  # readable at 80 columns
+    listed = {line.split()[0] for line in out.stdout.splitlines() if line.startswith("  ") and line.split()}
+    assert set(BUILTIN) <= listed
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"| `{name}` |" in readme for name in BUILTIN)
+
+
+def test_check_names_the_cluster_not_its_node_resource_group():
+    from probes.check import cluster_name
+
+    assert cluster_name("", "MC_rg-aks-lab_aks-lab_westeurope") == "aks-lab"
+    assert cluster_name("", "MC_my_rg_prod-weu_northeurope") == "prod-weu"  # underscores in the resource group
+    assert cluster_name("from-arm", "MC_rg_x_westeurope") == "from-arm"  # ARM's own name first
+    assert cluster_name("", "custom-node-rg") == ""  # a node RG named by hand says nothing
