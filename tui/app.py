@@ -453,9 +453,8 @@ class AksnetTopApp(App[None]):
         if tick is not None:
             tick()  # the tab was hidden: draw the latest frame before choosing a row
         select = getattr(view, "select_key", None)
-        key = getattr(evidence, "key", None)
-        if select is not None and key is not None:
-            select(key)
+        if select is not None and evidence is not None:
+            select(evidence)
 
     def goto_node(self, name: str) -> None:
         if self.active_tab() != "tab-topology":

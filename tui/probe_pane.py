@@ -398,14 +398,13 @@ class ProbePane(Vertical):
         return True
 
     def palette_rows(self) -> list[tuple[str, Any, str]]:
-        """(label, history key, help) for every planned row: the palette's search."""
+        """(label, history key, help) for every row probed so far, from the latest frame
+        (a hidden tab has not drawn it): the palette's search."""
+        view: ProbeView | None = getattr(self.frame, self.FEED, None) if self.frame is not None else None
+        keys = sorted(view.stats) if view is not None else sorted(info.key for info in self._rows.values())
         return [
-            (
-                f"{self.PALETTE_SCOPE}: {short_vantage(info.key.vantage)} " + " ".join(str(f) for f in info.key[1:]),
-                info.key,
-                "",
-            )
-            for info in sorted(self._rows.values(), key=lambda i: i.order)
+            (f"{self.PALETTE_SCOPE}: {short_vantage(k.vantage)} " + " ".join(str(f) for f in k[1:]), k, k.vantage)
+            for k in keys
         ]
 
     def flush_visible(self, everything: bool = False) -> None:
