@@ -115,6 +115,8 @@ async def main() -> None:
     findings_shots = [
         ("findings-nodelocal-down", "dns-nodelocal-down", [tab("Findings")]),
         ("findings-snat-tier-drop", "snat-tier-drop", [tab("Findings")]),
+        ("findings-detail", "f4", [tab("Findings"), "enter"]),  # the tour: 5, Enter
+        ("findings-jump-snat", "f10", [tab("Findings"), "enter", "g"]),  # g: the node's SNAT row
     ]
     only = set(sys.argv[1:])
     for name, scenario, steps, nodes in shots:
