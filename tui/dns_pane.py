@@ -191,20 +191,17 @@ class DnsPane(ProbePane):
         else:
             failing = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.FAILING)
             degraded = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.DEGRADED)
-            line = Text.assemble(
-                ("DNS ", "bold"),
-                (f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", DIM),
-            )
+            # by importance, as a short row cuts from the right: the view, the verdict, the plan
+            line = Text.assemble(("DNS ", "bold"), *self.view_words(), no_wrap=True, overflow="ellipsis")
+            if failing:
+                line.append(f"{failing} failing · ", style=BAD)
+            if degraded:
+                line.append(f"{degraded} degraded · ", style=WARN)
+            if not failing and not degraded and self._health:
+                line.append("all answering · ", style=OK)
+            line.append(f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", style=DIM)
             if plan.agents:
                 line.append(f" · {plan.agents} by agents", style=DIM)
-            if failing:
-                line.append(f" · {failing} failing", style=BAD)
-            if degraded:
-                line.append(f" · {degraded} degraded", style=WARN)
-            if not failing and not degraded and self._health:
-                line.append(" · all answering", style=OK)
-            if self.problems_only:
-                line.append(" · problems only (p)", style="magenta")
         if line != self._status:
             self._status = line
             self.query_one("#dns-status", Static).update(line, layout=False)  # one fixed row

@@ -199,22 +199,19 @@ class EgressPane(ProbePane):
             failing = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.FAILING)
             flaky = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.DEGRADED)
             modes = sorted({m for m, _ in self._modes.values()})
-            line = Text.assemble(
-                ("Egress ", "bold"),
-                (
-                    f"{len(plan.vantages)} vantages · {plan.jobs} checks/{plan.interval:g}s · "
-                    f"{'/'.join(modes) or plan.mode} · ms",
-                    DIM,
-                ),
-            )
+            # by importance, as a short row cuts from the right: the view, the verdict, the plan
+            line = Text.assemble(("Egress ", "bold"), *self.view_words())
             if failing:
-                line.append(f" · {failing} failing", style=BAD)
+                line.append(f"{failing} failing · ", style=BAD)
             if flaky:
-                line.append(f" · {flaky} flaky", style=WARN)
+                line.append(f"{flaky} flaky · ", style=WARN)
             if not failing and not flaky and self._health:
-                line.append(" · all open", style=OK)
-            if self.problems_only:
-                line.append(" · problems only (p)", style="magenta")
+                line.append("all open · ", style=OK)
+            line.append(
+                f"{len(plan.vantages)} vantages · {plan.jobs} checks/{plan.interval:g}s · "
+                f"{'/'.join(modes) or plan.mode} · ms",
+                style=DIM,
+            )
             more = self.mode_line()
             if plan.note:
                 more = Text.assemble(*(([more, ("  ", "")]) if more else []), (plan.note, WARN))

@@ -314,6 +314,16 @@ class ProbePane(Vertical):
                 return None
         return None
 
+    def view_words(self) -> list[tuple[str, str]]:
+        """The view's state for the status line, right after its title (cut last at 80
+        columns): problems only, the filter."""
+        out: list[tuple[str, str]] = []
+        if self.problems_only:
+            out.append(("problems only (p) · ", "magenta"))
+        if self.filter.strip():
+            out.append((f"filter “{self.filter.strip()}” · ", "magenta"))
+        return out
+
     def empty_words(self) -> str:
         """What an empty table says, in words ("" when it has rows or no plan yet)."""
         if self._plan is None or self._shown:
