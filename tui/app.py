@@ -213,7 +213,7 @@ class AksnetTopApp(App[None]):
 
     def on_resize(self) -> None:
         """The header and the status line are laid out for the width: lay them out again."""
-        if self.frame is not None:
+        if self.frame is not None and self.query(TopologyTree):
             if "nodes" in self.frame.kube.synced:
                 self.query_one("#summary", Static).update(fmt.summary(self.frame.kube.topology, self.size.width - 2))
             self._status_text = None
@@ -243,7 +243,10 @@ class AksnetTopApp(App[None]):
         self._posted = False
         frame = self._inbox
         if frame is not None:
-            self.show_frame(frame)
+            try:
+                self.show_frame(frame)
+            except NoMatches:  # a frame that lands while the screen is torn down: nothing to draw
+                return
 
     def show_frame(self, frame: Frame) -> None:
         """Render `frame`: the status line, every pane, and the tree where its inputs moved."""

@@ -41,6 +41,7 @@ def app_parser() -> argparse.ArgumentParser:
     # lazy: textwrap only to lay out --help
     import textwrap
 
+    # lazy: the scenario list (and its textwrap) only when the app's parser is built
     from probes.scenarios import help_text
 
     other = (
