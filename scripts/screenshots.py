@@ -142,7 +142,9 @@ async def main() -> None:
     for name, scenario, steps, nodes in snat_shots:
         if only and name not in only:
             continue
-        path = await shot(name, scenario, steps, nodes, dns_seconds=2.0 if nodes is None else 10.0)  # 1,000 nodes: ARM takes longer
+        path = await shot(
+            name, scenario, steps, nodes, dns_seconds=2.0 if nodes is None else 10.0
+        )  # 1,000 nodes: ARM takes longer
         print(path.relative_to(ROOT))
 
 
