@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -378,6 +379,9 @@ def _report(
         "schema": SCHEMA,
         "generated_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
         "target": target,
+        "cluster": cluster_name(
+            getattr(getattr(getattr(frame, "snat", None), "target", None), "cluster_name", "") or "", topo.cluster
+        ),
         "cycles": cycles,
         "interval_s": interval,
         "status": {Exit.HEALTHY: "healthy", Exit.WARNINGS: "warning", Exit.CRITICAL: "critical"}.get(code, "error"),
@@ -402,12 +406,24 @@ def _report(
     }
 
 
+_NODE_RG = re.compile(r"^MC_(?P<rg>.+)_(?P<name>[^_]+)_(?P<region>[a-z0-9]+)$", re.IGNORECASE)
+
+
+def cluster_name(azure_name: str, node_rg: str) -> str:
+    """The cluster's own name: as ARM reports it, else read from the node resource group
+    AKS names MC_<resource group>_<cluster>_<region>; "" when neither says it."""
+    if azure_name:
+        return azure_name
+    m = _NODE_RG.match(node_rg or "")
+    return m.group("name") if m else ""
+
+
 def render_table(result: CheckResult, out: IO[str] = sys.stdout) -> None:
     """Plain text for a terminal or a CI log: status, then one block per finding."""
     r = result.report
     topo = r["observations"]["topology"]
     print(
-        f"aksnet-top check: {r['status'].upper()} — {topo['cluster'] or r['target']} · {topo['plugin']} · "
+        f"aksnet-top check: {r['status'].upper()} — {r.get('cluster') or topo['cluster'] or r['target']} · {topo['plugin']} · "
         f"{topo['nodes_ready']}/{topo['nodes']} nodes ready · {len(r['observations']['dns'])} DNS and "
         f"{len(r['observations']['egress'])} egress probes × {r['cycles']} cycles",
         file=out,

@@ -28,6 +28,8 @@ EPILOG = "Exit codes: 0 healthy (or done), 1 warnings, 2 critical, 3 could not r
 
 def with_exit_codes(epilog: str | None) -> str:
     """An epilog that ends with the exit code table."""
+    if epilog and "\n" in epilog:  # laid out by hand (RawDescriptionHelpFormatter): a paragraph of its own
+        return f"{epilog}\n\n" + EPILOG.replace(" 3 could", "\n3 could")
     return f"{epilog} {EPILOG}" if epilog else EPILOG
 
 

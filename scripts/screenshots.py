@@ -115,6 +115,8 @@ async def main() -> None:
     findings_shots = [
         ("findings-nodelocal-down", "dns-nodelocal-down", [tab("Findings")]),
         ("findings-snat-tier-drop", "snat-tier-drop", [tab("Findings")]),
+        ("findings-detail", "f4", [tab("Findings"), "enter"]),  # the tour: 5, Enter
+        ("findings-jump-snat", "f10", [tab("Findings"), "enter", "g"]),  # g: the node's SNAT row
     ]
     only = set(sys.argv[1:])
     for name, scenario, steps, nodes in shots:
@@ -140,7 +142,9 @@ async def main() -> None:
     for name, scenario, steps, nodes in snat_shots:
         if only and name not in only:
             continue
-        path = await shot(name, scenario, steps, nodes, dns_seconds=2.0)
+        path = await shot(
+            name, scenario, steps, nodes, dns_seconds=2.0 if nodes is None else 10.0
+        )  # 1,000 nodes: ARM takes longer
         print(path.relative_to(ROOT))
 
 

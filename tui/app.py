@@ -18,10 +18,12 @@ from functools import partial
 from typing import Protocol
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 from textual.message import Message
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Static, TabbedContent, TabPane, Tree
 
@@ -32,6 +34,7 @@ from probes.engine.store import Snapshot, Store, worst_status
 from probes.kube.model import SourceState
 from tui import format as fmt
 from tui.keybar import KeyBar
+from tui.marks import node_marks
 from tui.screens import HelpScreen, NodeDetailScreen
 from tui.topology_pane import NodeRef, PoolRef, TopologyTree
 
@@ -54,17 +57,25 @@ class FrameReady(Message):
 
 
 class ClusterCommands(Provider):
-    """Command palette: app actions, plus "go to node" for every node by name or IP."""
+    """Command palette: a command for every tab and app action, and search scoped by a
+    prefix: `node:` (a node by name or IP), `dns:` / `egress:` (a probe row), `finding:`.
+    Without a prefix, the commands and nodes match."""
+
+    SCOPES = ("node:", "dns:", "egress:", "finding:")
 
     def _actions(self) -> list[tuple[str, str, Callable[[], object]]]:
         app = self.app
         assert isinstance(app, AksnetTopApp)
+        tabs = [
+            (f"Tab {i}: {title}", f"Show the {title} tab (key {i})", partial(app.action_show_tab, i))
+            for i, title in enumerate(app.tab_titles(), start=1)
+        ]
         return [
-            ("Filter nodes", "Type part of a node name, IP or pod CIDR", app.action_filter),
-            ("Clear filter", "Show every node again", app.action_clear_filter),
+            *tabs,
+            ("Filter this tab", "Type part of a name, IP or CIDR to keep matching rows", app.action_filter),
+            ("Clear filter", "Show every row of this tab again", app.action_clear_filter),
             ("Expand all pools", "Load and open every node pool", app.action_expand_all),
             ("Collapse all pools", "Close every node pool", app.action_collapse_all),
-            ("Keys", "List every key binding", app.action_help),
         ]
 
     async def discover(self) -> Hits:
@@ -74,17 +85,30 @@ class ClusterCommands(Provider):
     async def search(self, query: str) -> Hits:
         app = self.app
         assert isinstance(app, AksnetTopApp)
-        matcher = self.matcher(query)
-        for name, help_text, cb in self._actions():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), cb, help=help_text)
-        topo = app.snapshot().topology
-        for node in topo.nodes[:5000]:
-            label = f"Go to node {node.name} {node.internal_ip}"
-            score = matcher.match(label)
-            if score > 0:
-                yield Hit(score, matcher.highlight(label), partial(app.goto_node, node.name), help=f"pool {node.pool}")
+        scope, _, rest = query.partition(":")
+        scope = scope.strip().lower() + ":"
+        if scope not in self.SCOPES:
+            scope, rest = "", query
+        matcher = self.matcher(rest.strip())
+        if not scope:
+            for name, help_text, cb in self._actions():
+                score = matcher.match(name)
+                if score > 0:
+                    yield Hit(score, matcher.highlight(name), cb, help=help_text)
+        if scope in ("", "node:"):
+            topo = app.snapshot().topology
+            for node in topo.nodes[:5000]:
+                label = f"node: {node.name} {node.internal_ip}"
+                score = matcher.match(label)
+                if score > 0:
+                    yield Hit(
+                        score, matcher.highlight(label), partial(app.goto_node, node.name), help=f"pool {node.pool}"
+                    )
+        if scope in ("dns:", "egress:", "finding:"):
+            for label, jump, help_text in app.palette_rows(scope[:-1])[:5000]:
+                score = matcher.match(label)
+                if score > 0:
+                    yield Hit(score, matcher.highlight(label), jump, help=help_text)
 
 
 class AksnetTopApp(App[None]):
@@ -102,6 +126,7 @@ class AksnetTopApp(App[None]):
     """
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="interrupt"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter"),
         Binding("question_mark,f1", "help", "Keys", id="help"),
@@ -159,6 +184,7 @@ class AksnetTopApp(App[None]):
         self._tree_seen: tuple[object, ...] = ()
         self._age_bucket = -1
         self._status_text: Text | None = None
+        self._tab_filters: dict[str, str] = {}  # tab id -> its `/` filter
 
     def compose(self) -> ComposeResult:
         yield Static(Text("aksnet-top", style="bold"), id="summary")
@@ -169,7 +195,7 @@ class AksnetTopApp(App[None]):
             for i, pane in enumerate(self.panes, start=2):
                 with TabPane(f"{i} {getattr(pane, 'PANE_TITLE', type(pane).__name__)}", id=f"tab-{i}"):
                     yield pane
-        yield Input(placeholder="filter: part of a node name, IP or pod CIDR — Enter keeps it, Esc clears", id="filter")
+        yield Input(placeholder=self.filter_placeholder("tab-topology"), id="filter")
         yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
@@ -186,6 +212,14 @@ class AksnetTopApp(App[None]):
         self.show_frame(self.publisher.publish())  # the first frame before the first paint
         self.publisher.start(self._deliver)
         self.query_one(TopologyTree).focus()
+
+    def on_resize(self) -> None:
+        """The header and the status line are laid out for the width: lay them out again."""
+        if self.frame is not None and self.query(TopologyTree):
+            if "nodes" in self.frame.kube.synced:
+                self.query_one("#summary", Static).update(fmt.summary(self.frame.kube.topology, self.size.width - 2))
+            self._status_text = None
+            self.show_frame(self.frame)
 
     def on_unmount(self) -> None:
         self.publisher.stop(2.0)
@@ -211,7 +245,10 @@ class AksnetTopApp(App[None]):
         self._posted = False
         frame = self._inbox
         if frame is not None:
-            self.show_frame(frame)
+            try:
+                self.show_frame(frame)
+            except NoMatches:  # a frame that lands while the screen is torn down: nothing to draw
+                return
 
     def show_frame(self, frame: Frame) -> None:
         """Render `frame`: the status line, every pane, and the tree where its inputs moved."""
@@ -221,7 +258,7 @@ class AksnetTopApp(App[None]):
         if frame.error:
             line = Text.assemble(("✖ ", "bold red"), (frame.error, ""))
         else:
-            line = fmt.status_line(status, snap.target, self.clock())
+            line = fmt.status_line(status, snap.target, self.clock(), self.size.width - 2)
             if self.banner and status is not None and status.state is SourceState.LIVE:
                 line.append(f"  {self.banner}", style="dim")
         if line != self._status_text:
@@ -235,7 +272,16 @@ class AksnetTopApp(App[None]):
         # verdicts and the agents; before the nodes are listed, with the status
         listed = "nodes" in snap.synced
         stale = fmt.stale_note(snap.stale_since(), self.clock())  # on the counts and the tree's root too
-        seen = (snap.topology, frame.routes, frame.agents, snap.target, listed, None if listed else status, stale)
+        seen = (
+            snap.topology,
+            frame.routes,
+            frame.agents,
+            snap.target,
+            listed,
+            None if listed else status,
+            frame.findings,
+            stale,
+        )
         old = self._tree_seen
         if old and all(a is b for a, b in zip(seen[:3], old[:3])) and seen[3:] == old[3:]:
             # agent lines say "read 12s ago": every 5 s, redraw the ones on screen
@@ -256,9 +302,10 @@ class AksnetTopApp(App[None]):
             return
         tree.routes = frame.routes.by_node if frame.routes is not None else {}
         tree.agents = frame.agents
+        tree.marks = None if frame.findings is None else node_marks(frame.findings)
         topo = snap.topology
         if "nodes" in snap.synced:
-            self.query_one("#summary", Static).update(fmt.summary(topo, stale))
+            self.query_one("#summary", Static).update(fmt.summary(topo, self.size.width - 2, stale))
             tree.show(topo, snap.target, stale)
         else:
             if status is not None and status.state not in (
@@ -288,38 +335,92 @@ class AksnetTopApp(App[None]):
         return worst_status(snap.statuses)
 
     # --- actions ------------------------------------------------------------------------
+    def tab_titles(self) -> list[str]:
+        return ["Topology"] + [getattr(p, "PANE_TITLE", type(p).__name__) for p in self.panes]
+
     def action_show_tab(self, index: int) -> None:
         tabs = self.query_one("#tabs", TabbedContent)
         ids = ["tab-topology"] + [f"tab-{i}" for i in range(2, len(self.panes) + 2)]
         if 1 <= index <= len(ids):
             tabs.active = ids[index - 1]
-            if index == 1:
-                self.query_one(TopologyTree).focus()
-            else:
-                self.panes[index - 2].focus()
+            self._show_filter_of(ids[index - 1])
+            self.active_view().focus()
+
+    # --- the `/` filter: one per tab ------------------------------------------------------
+    def active_tab(self) -> str:
+        return self.query_one("#tabs", TabbedContent).active or "tab-topology"
+
+    def active_view(self) -> Widget:
+        """The tree or the pane of the tab on screen."""
+        tab = self.active_tab()
+        if tab.startswith("tab-") and tab[4:].isdigit():
+            index = int(tab[4:]) - 2
+            if 0 <= index < len(self.panes):
+                return self.panes[index]
+        return self.query_one(TopologyTree)
+
+    def filter_what(self, tab: str | None = None) -> str:
+        """What `/` filters on a tab, in the key bar's words."""
+        try:
+            active = self.active_tab()
+            view = self.active_view() if (tab or active) == active else None
+        except NoMatches:  # the key bar asks while the screen is being composed
+            return "nodes"
+        if view is None or isinstance(view, TopologyTree):
+            return "nodes"
+        return str(getattr(view, "FILTER_WHAT", "rows"))
+
+    def filter_placeholder(self, tab: str) -> str:
+        what = self.filter_what(tab) if tab != "tab-topology" else "nodes"
+        return f"filter {what}: part of a name or IP — Enter keeps it, Esc clears"
+
+    def key_description(self, action: str, description: str) -> str:
+        """The key bar's words for a binding: `/` says what it filters on this tab."""
+        if action == "filter":
+            return f"Filter {self.filter_what()}"
+        return description
+
+    def _apply_filter(self, tab: str, needle: str) -> None:
+        self._tab_filters[tab] = needle
+        view = self.active_view() if tab == self.active_tab() else None
+        if view is None:
+            return
+        setter = getattr(view, "set_filter", None)
+        if setter is not None:
+            setter(needle)
+
+    def _show_filter_of(self, tab: str) -> None:
+        box = self.query_one("#filter", Input)
+        needle = self._tab_filters.get(tab, "")
+        box.placeholder = self.filter_placeholder(tab)
+        if box.value != needle:
+            with box.prevent(Input.Changed):
+                box.value = needle
+        box.set_class(bool(needle), "visible")
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        box.placeholder = self.filter_placeholder(self.active_tab())
         box.add_class("visible")
         box.focus()
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
-        box.value = ""
+        with box.prevent(Input.Changed):
+            box.value = ""
         box.remove_class("visible")
-        tree = self.query_one(TopologyTree)
-        tree.set_filter("")
-        tree.focus()
+        self._apply_filter(self.active_tab(), "")
+        self.active_view().focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
-            self.query_one(TopologyTree).set_filter(event.value)
+            self._apply_filter(self.active_tab(), event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
             if not event.value.strip():
                 event.input.remove_class("visible")
-            self.query_one(TopologyTree).focus()
+            self.active_view().focus()  # the filter stays; so does the tab
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[object]) -> None:
         data = event.node.data
@@ -338,21 +439,53 @@ class AksnetTopApp(App[None]):
         "cluster": "Topology",
     }
 
-    def show_evidence(self, subject: str) -> None:
-        """Jump from a finding to where its evidence is shown."""
-        kind, _, rest = subject.partition("/")
-        title = self.EVIDENCE_PANE.get(kind, "Topology")
-        titles = ["Topology"] + [getattr(p, "PANE_TITLE", "") for p in self.panes]
-        self.action_show_tab(titles.index(title) + 1 if title in titles else 1)
-        if kind == "node":
-            self.goto_node(rest)
+    def show_evidence(self, subject: str, evidence: object = None) -> None:
+        """Jump from a finding to where its evidence is shown: `evidence` (a tui.evidence
+        Evidence: the tab and row) when the finding names one, else by its subject."""
+        titles = self.tab_titles()
+        tab = getattr(evidence, "tab", None)
+        if tab not in titles:
+            kind = subject.partition("/")[0]
+            tab = self.EVIDENCE_PANE.get(kind, "Topology")
+        index = titles.index(tab) + 1 if tab in titles else 1
+        self.action_show_tab(index)
+        view = self.active_view()
+        if isinstance(view, TopologyTree):
+            kind, _, rest = subject.partition("/")
+            node = getattr(evidence, "node", "") or (rest if kind == "node" else "")
+            if node:
+                self.goto_node(node)
+            return
+        tick = getattr(view, "tick", None)
+        if tick is not None:
+            tick()  # the tab was hidden: draw the latest frame before choosing a row
+        select = getattr(view, "select_key", None)
+        if select is not None and evidence is not None:
+            select(evidence)
 
     def goto_node(self, name: str) -> None:
+        if self.active_tab() != "tab-topology":
+            self.action_show_tab(1)
         tree = self.query_one(TopologyTree)
         if not tree.select_node_named(name):
             self.action_clear_filter()
             tree.select_node_named(name)
         tree.focus()
+
+    def palette_rows(self, scope: str) -> list[tuple[str, Callable[[], object], str]]:
+        """(label, jump, help) for the palette's `dns:`, `egress:` and `finding:` scopes."""
+        titles = self.tab_titles()
+        for pane in self.panes:
+            rows = getattr(pane, "palette_rows", None)
+            if rows is not None and getattr(pane, "PALETTE_SCOPE", "") == scope:
+                title = getattr(pane, "PANE_TITLE", "")
+
+                def jump(key: object, t: str = title) -> None:
+                    self.action_show_tab(titles.index(t) + 1)
+                    getattr(self.active_view(), "select_key", lambda _k: None)(key)
+
+                return [(label, partial(jump, key), help_text) for label, key, help_text in rows()]
+        return []
 
     def action_expand_all(self) -> None:
         tree = self.query_one(TopologyTree)
@@ -364,6 +497,14 @@ class AksnetTopApp(App[None]):
         tree = self.query_one(TopologyTree)
         for child in tree.root.children:
             child.collapse()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's own commands, with one "Keys": ours (the same list as `?`)."""
+        for cmd in super().get_system_commands(screen):
+            if cmd.title == "Keys":
+                yield SystemCommand("Keys", "List every key binding active here (same as ?)", self.action_help)
+            else:
+                yield cmd
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -384,7 +525,9 @@ class AksnetTopApp(App[None]):
                     continue  # no such tab in this run
                 what = f"{titles[index - 1]} tab"
             if b.action == "command_palette":
-                what = "Commands: go to a node, filter, theme…"
+                what = "Commands: tabs, filter, theme; node:, dns:, egress:, finding: search"
+            if b.action == "filter":
+                what = self.key_description("filter", what)
             keys = groups.setdefault(what, [])
             display = self.get_key_display(b)
             if display not in keys:

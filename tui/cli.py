@@ -38,16 +38,31 @@ def _err(msg: str) -> None:
 
 
 def app_parser() -> argparse.ArgumentParser:
+    # lazy: textwrap only to lay out --help
+    import textwrap
+
+    # lazy: the scenario list (and its textwrap) only when the app's parser is built
+    from probes.scenarios import help_text
+
+    other = (
+        "Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` "
+        "(run the simulated cluster for any client), `aksnet-top config` (the effective configuration as TOML), "
+        "`aksnet-top agent --help` (the per-node agent: run, manifest, install, uninstall)."
+    )
     p = ArgumentParser(
         prog="aksnet-top",
-        description="Terminal dashboard for AKS networking. Read-only: it never writes to the cluster or to Azure.",
-        epilog="Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` (run the simulated cluster for any client), `aksnet-top config` (show the effective configuration), `aksnet-top agent --help` (the per-node agent: run, manifest, install, uninstall).",
+        description="Terminal dashboard for AKS networking.\nRead-only: it never writes to the cluster or to Azure.",
+        epilog="Built-in demo scenarios (--demo --scenario S):\n"
+        + help_text()
+        + "\n\n"
+        + textwrap.fill(other, 78, break_on_hyphens=False),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--demo", action="store_true", help="run on the embedded demo cluster (no kubeconfig needed)")
     p.add_argument(
         "--scenario",
         metavar="S",
-        help="demo scenario: a built-in name (healthy, overlay, azure-cni, upgrade, dns-nodelocal-down) or a file",
+        help="demo scenario: a built-in name (listed below) or a scenario file",
     )
     p.add_argument("--nodes", type=int, metavar="N", help="demo: scale the scenario to N nodes (up to 5000)")
     p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
@@ -211,11 +226,10 @@ def run_config(argv: list[str]) -> int:
     except configmod.ConfigError as e:
         _err(str(e))
         return EXIT_USAGE
-    print(f"# file: {ns.config or configmod.default_path()}")
-    for key, typ, _default in configmod.describe():
-        sec, name = key.split(".")
-        value = getattr(getattr(cfg, sec), name)
-        print(f"{key} = {value!r}  # {typ}, env AKSNET_{sec.upper()}_{name.upper()}")
+    # lazy: json, math only for `aksnet-top config`
+    from probes.configdump import render
+
+    print(render(cfg, ns.config), end="")
     return EXIT_OK
 
 
@@ -286,8 +300,11 @@ def run_app(argv: list[str]) -> int:
         )
         try:
             app.theme = cfg.ui.theme
-        except Exception:
-            _err(f"ui.theme {cfg.ui.theme!r} is not a known theme; using the default")
+        except Exception:  # named now, before the screen opens and hides it: a configuration error
+            known = ", ".join(sorted(app.available_themes))
+            _err(f"ui.theme {cfg.ui.theme!r} is not a known theme (known: {known})")
+            run_cleanups(features)
+            return EXIT_USAGE
         try:
             app.run()
         finally:

@@ -28,6 +28,7 @@ from probes.engine.history import Stats
 from probes.engine.reach import short_why
 from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
+from tui.columns import Flex
 from tui.dns_detail import DnsDetailScreen
 from tui.format import BAD, DIM, OK, WARN
 from tui.probe_pane import ProbePane, ProbeTable
@@ -106,9 +107,13 @@ class DnsPane(ProbePane):
     DnsPane { height: 1fr; }
     DnsPane > #dns-status { height: 1; padding: 0 1; }
     DnsPane > DnsTable { height: 1fr; }
+    DnsPane > .empty { height: auto; padding: 0 1; display: none; }
     """
 
     COLUMNS = COLUMNS
+    FLEX = {"name": Flex(15, 48)}  # DNS names are long: they take what the numbers leave
+    FILTER_WHAT = "DNS rows"
+    PALETTE_SCOPE = "dns"
     KEY = ProbeKey
     FEED = "dns"
 
@@ -117,6 +122,7 @@ class DnsPane(ProbePane):
         table = DnsTable(cursor_type="row", zebra_stripes=False, id="dns-table")
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
+        yield Static("", classes="empty")
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
@@ -128,6 +134,10 @@ class DnsPane(ProbePane):
 
     def _why_not(self, info: DnsPaneRow) -> str:
         return info.resolver.unreachable
+
+    def _needs(self) -> dict[str, int]:
+        names = self._plan.names if self._plan is not None else ()
+        return {"name": max((len(n) for n in names), default=15)}
 
     def _open_detail(self, info: DnsPaneRow) -> None:
         self.app.push_screen(DnsDetailScreen(info.key, info.resolver))
@@ -158,14 +168,14 @@ class DnsPane(ProbePane):
         h = dns_health(st, reachable(info.resolver))
         style = STYLE[h]
         res = Text.assemble((" ", ""), (BULLET[h] + " ", style), (short_resolver(info.resolver), ""))
-        name = Text(info.key.name)
+        name = Text(self.fit_text("name", info.key.name))
         why = info.resolver.unreachable
         if why:  # never probed from this vantage: grey, with the reason, not a failure
             res = Text.assemble((" ", ""), (BULLET[h] + " ", DIM), (short_resolver(info.resolver), DIM))
             blank = Text("—", style=DIM)
             return [
                 res,
-                Text(info.key.name, style=DIM),
+                Text(self.fit_text("name", info.key.name), style=DIM),
                 blank,
                 blank,
                 Text(""),
@@ -212,26 +222,23 @@ class DnsPane(ProbePane):
         else:
             failing = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.FAILING)
             degraded = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.DEGRADED)
-            line = Text.assemble(
-                ("DNS ", "bold"),
-                (f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", DIM),
-            )
-            if plan.agents:
-                line.append(f" · {plan.agents} by agents", style=DIM)
-            if plan.unreachable:
-                line.append(f" · {plan.unreachable} not reachable here", style=DIM)
+            # by importance, as a short row cuts from the right: the view, the verdict, the plan
+            line = Text.assemble(("DNS ", "bold"), *self.view_words(), no_wrap=True, overflow="ellipsis")
             if failing:
-                line.append(f" · {failing} failing", style=BAD)
+                line.append(f"{failing} failing · ", style=BAD)
             if degraded:
-                line.append(f" · {degraded} degraded", style=WARN)
+                line.append(f"{degraded} degraded · ", style=WARN)
             if (
                 not failing
                 and not degraded
                 and any(h is not Health.UNREACHABLE for hs in self._health.values() for h in hs.values())
             ):
-                line.append(" · all answering", style=OK)
-            if self.problems_only:
-                line.append(" · problems only (p)", style="magenta")
+                line.append("all answering · ", style=OK)
+            line.append(f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", style=DIM)
+            if plan.agents:
+                line.append(f" · {plan.agents} by agents", style=DIM)
+            if plan.unreachable:
+                line.append(f" · {plan.unreachable} not reachable here", style=DIM)
         if line != self._status:
             self._status = line
             self.query_one("#dns-status", Static).update(line, layout=False)  # one fixed row

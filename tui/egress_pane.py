@@ -30,6 +30,7 @@ from probes.engine.history import Stats
 from probes.engine.reach import short_why
 from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
+from tui.columns import Flex, elide_middle
 from tui.egress_detail import EgressDetailScreen
 from tui.format import BAD, DIM, OK, WARN
 from tui.probe_pane import ProbePane, ProbeTable
@@ -82,9 +83,13 @@ class EgressPane(ProbePane):
     EgressPane > #egress-status { height: auto; max-height: 2; padding: 0 1;
         text-wrap: nowrap; text-overflow: ellipsis; }
     EgressPane > EgressTable { height: 1fr; }
+    EgressPane > .empty { height: auto; padding: 0 1; display: none; }
     """
 
     COLUMNS = COLUMNS
+    FLEX = {"target": Flex(24, 56)}
+    FILTER_WHAT = "egress rows"
+    PALETTE_SCOPE = "egress"
     KEY = EgressKey
     FEED = "egress"
 
@@ -97,6 +102,7 @@ class EgressPane(ProbePane):
         table = EgressTable(cursor_type="row", zebra_stripes=False, id="egress-table")
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
+        yield Static("", classes="empty")
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
@@ -121,6 +127,9 @@ class EgressPane(ProbePane):
 
     def _why_not(self, info: EgressPaneRow) -> str:
         return info.target.unreachable
+
+    def _needs(self) -> dict[str, int]:
+        return {"target": max((len(k.target) + 3 for k in self._rows), default=24)}
 
     def _open_detail(self, info: EgressPaneRow) -> None:
         self.app.push_screen(EgressDetailScreen(info.key, info.target))
@@ -150,10 +159,11 @@ class EgressPane(ProbePane):
     def _row_cells(self, info: EgressPaneRow, st: Stats | None) -> list[Any]:
         h = self._health_of(info, st)
         style = STYLE[h]
-        name = Text.assemble((" ", ""), (BULLET[h] + " ", style), (info.key.target, ""))
+        target = elide_middle(info.key.target, self.widths["target"] - 3)  # after " ● "
+        name = Text.assemble((" ", ""), (BULLET[h] + " ", style), (target, ""))
         why = info.target.unreachable
         if why:  # never checked from this vantage: grey, with the reason, not a failure
-            name = Text.assemble((" ", ""), (BULLET[h] + " ", DIM), (info.key.target, DIM))
+            name = Text.assemble((" ", ""), (BULLET[h] + " ", DIM), (target, DIM))
             return [
                 name,
                 Text("not here", style=DIM),
@@ -204,28 +214,25 @@ class EgressPane(ProbePane):
             failing = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.FAILING)
             flaky = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.DEGRADED)
             modes = sorted({m for m, _ in self._modes.values()})
-            line = Text.assemble(
-                ("Egress ", "bold"),
-                (
-                    f"{len(plan.vantages)} vantages · {plan.jobs} checks/{plan.interval:g}s · "
-                    f"{'/'.join(modes) or plan.mode} · ms",
-                    DIM,
-                ),
-            )
-            if plan.unreachable:
-                line.append(f" · {plan.unreachable} not reachable here", style=DIM)
+            # by importance, as a short row cuts from the right: the view, the verdict, the plan
+            line = Text.assemble(("Egress ", "bold"), *self.view_words())
             if failing:
-                line.append(f" · {failing} failing", style=BAD)
+                line.append(f"{failing} failing · ", style=BAD)
             if flaky:
-                line.append(f" · {flaky} flaky", style=WARN)
+                line.append(f"{flaky} flaky · ", style=WARN)
             if (
                 not failing
                 and not flaky
                 and any(h is not Health.UNREACHABLE for hs in self._health.values() for h in hs.values())
             ):
-                line.append(" · all open", style=OK)
-            if self.problems_only:
-                line.append(" · problems only (p)", style="magenta")
+                line.append("all open · ", style=OK)
+            line.append(
+                f"{len(plan.vantages)} vantages · {plan.jobs} checks/{plan.interval:g}s · "
+                f"{'/'.join(modes) or plan.mode} · ms",
+                style=DIM,
+            )
+            if plan.unreachable:
+                line.append(f" · {plan.unreachable} not reachable here", style=DIM)
             more = self.mode_line()
             if plan.note:
                 more = Text.assemble(*(([more, ("  ", "")]) if more else []), (plan.note, WARN))

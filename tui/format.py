@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from probes.kube.model import NetworkPlugin, NodeInfo, PodState, PoolInfo, SourceState, SourceStatus, Topology
+from tui.columns import elide_middle
 
 OK, WARN, BAD, DIM = "green", "yellow", "bold red", "dim"
 
@@ -130,20 +132,29 @@ def node_problems(node: NodeInfo, topo: Topology, route: Any = None) -> list[tup
     return out
 
 
-def node_label(node: NodeInfo, topo: Topology, route: Any = None) -> Text:
-    """One tree row: bullet, name, IP, pod CIDR, then only what is wrong (a green bullet is Ready)."""
-    problems = node_problems(node, topo, route)
+def node_label(node: NodeInfo, topo: Topology, route: Any = None, marks: Any = None) -> Text:
+    """One tree row: the worst state's bullet, then what is wrong (before the name, so a
+    narrow terminal cuts the CIDR, not the problem), name, IP, pod CIDR. `marks`: the
+    node's (word, style) from the findings (tui.marks), which then replace the words read
+    off the node itself (cordoned stays); None without findings."""
+    if marks is None:
+        problems = node_problems(node, topo, route)
+    else:
+        problems = list(marks)
+        if node.cordoned:
+            problems.append(("draining" if node.draining else "cordoned", WARN))
     worst = BAD if any(s == BAD for _, s in problems) else WARN if problems else OK
     bullet = "●" if worst == OK else "▲" if worst == WARN else "✖"
-    text = Text.assemble(
-        (bullet + " ", worst), (node.name, "bold" if worst != OK else ""), " ", (node.internal_ip or "no IP", "")
-    )
+    text = Text.assemble((bullet + " ", worst))
+    for word, style in problems:
+        text.append(word, style=style)
+        text.append(" ")
+    text.append(node.name, style="bold" if worst != OK else "")
+    text.append(" ")
+    text.append(node.internal_ip or "no IP")
     if node.pod_cidrs:
         text.append(" ")
         text.append(node.pod_cidrs[0], style="cyan")
-    for word, style in problems:
-        text.append(" ")
-        text.append(word, style=style)
     return text
 
 
@@ -176,43 +187,76 @@ def cluster_label(topo: Topology, target: str, stale: str = "") -> Text:
     return text
 
 
-def summary(topo: Topology, stale: str = "") -> Text:
-    """The header line: what an operator checks first (`stale`: how old the counts are, when they are)."""
+def summary(topo: Topology, width: int = 0, stale: str = "") -> Text:
+    """The header: what an operator checks first, in at most two lines of `width` cells
+    (0: one line, as long as it gets). Items never break in the middle; when two lines
+    are not enough, the least telling ones (server version, LB services, the pod CIDRs)
+    are left out first. `stale`: how old the counts are, when they are (always first)."""
     nodes = len(topo.nodes)
     ready = topo.ready_nodes
-    text = Text.assemble((f"{stale} · ", BAD)) if stale else Text()
-    text.append(plugin_label(topo), style="bold cyan")
+    items: list[tuple[int, Text]] = [(10, Text(stale, style=BAD))] if stale else []  # (priority, item)
+    items.append((9, Text(plugin_label(topo), style="bold cyan")))
     if topo.pod_cidrs:
-        text.append(" · pods ", style=DIM)
-        text.append(", ".join(topo.pod_cidrs[:2]))
+        t = Text.assemble(("pods ", DIM), ", ".join(topo.pod_cidrs[:2]))
         if len(topo.pod_cidrs) > 2:
-            text.append(f" +{len(topo.pod_cidrs) - 2} more", style=DIM)
+            t.append(f" +{len(topo.pod_cidrs) - 2} more", style=DIM)
+        items.append((3, t))
     if topo.dns_service_ip:
-        text.append(" · dns ", style=DIM)
-        text.append(topo.dns_service_ip)
-    text.append(" · nodes ", style=DIM)
-    text.append(f"{ready}/{nodes}", style=OK if ready == nodes else BAD)
-    text.append(f" ({len(topo.pools)} pools)", style=DIM)
+        items.append((4, Text.assemble(("dns ", DIM), topo.dns_service_ip)))
+    items.append(
+        (
+            9,
+            Text.assemble(
+                ("nodes ", DIM),
+                (f"{ready}/{nodes}", OK if ready == nodes else BAD),
+                (f" ({len(topo.pools)} pools)", DIM),
+            ),
+        )
+    )
     cordoned = sum(1 for n in topo.nodes if n.cordoned)
     if cordoned:
-        text.append(f" · {cordoned} cordoned", style=WARN)
+        items.append((7, Text(f"{cordoned} cordoned", style=WARN)))
     if topo.nodelocal_enabled:
         nl_ready = sum(1 for p in topo.nodelocal.values() if p.ready)
-        text.append(" · NodeLocal ", style=DIM)
-        text.append(f"{nl_ready}/{nodes}", style=OK if nl_ready >= nodes else BAD)
+        items.append((8, Text.assemble(("NodeLocal ", DIM), (f"{nl_ready}/{nodes}", OK if nl_ready >= nodes else BAD))))
     if topo.coredns:
         cd_ready = sum(1 for p in topo.coredns if p.ready)
-        text.append(" · CoreDNS ", style=DIM)
-        text.append(f"{cd_ready}/{len(topo.coredns)}", style=OK if cd_ready == len(topo.coredns) else BAD)
+        cd_ok = cd_ready == len(topo.coredns)
+        items.append((8, Text.assemble(("CoreDNS ", DIM), (f"{cd_ready}/{len(topo.coredns)}", OK if cd_ok else BAD))))
     pending = sum(1 for s in topo.services if s.pending)
     if topo.services:
-        text.append(" · LB svc ", style=DIM)
-        text.append(str(len(topo.services)))
+        t = Text.assemble(("LB svc ", DIM), str(len(topo.services)))
         if pending:
-            text.append(f" ({pending} pending)", style=WARN)
+            t.append(f" ({pending} pending)", style=WARN)
+        items.append((6 if pending else 2, t))
     if topo.server_version:
-        text.append(f" · {topo.server_version}", style=DIM)
-    return text
+        items.append((1, Text(topo.server_version, style=DIM)))
+    keep = list(items)
+    while width > 0 and len(keep) > 1 and len(_lines(keep, width)) > 2:
+        keep.remove(min(keep, key=lambda it: it[0]))  # the least telling; the first of equals
+    out = Text()
+    for i, line in enumerate(_lines(keep, width) if width > 0 else [keep]):
+        if i:
+            out.append("\n")
+        for j, (_, item) in enumerate(line):
+            if j:
+                out.append(" · ", style=DIM)
+            out.append_text(item)
+    return out
+
+
+def _lines(items: list[tuple[int, Text]], width: int) -> list[list[tuple[int, Text]]]:
+    """Items laid out in lines of `width` cells, " · " between them, never split."""
+    lines: list[list[tuple[int, Text]]] = [[]]
+    used = 0
+    for it in items:
+        w = it[1].cell_len
+        if lines[-1] and used + 3 + w > width:
+            lines.append([])
+            used = 0
+        used += w + (3 if lines[-1] else 0)
+        lines[-1].append(it)
+    return lines
 
 
 STATE_STYLE = {
@@ -227,24 +271,32 @@ STATE_STYLE = {
 }
 
 
-def status_line(status: SourceStatus | None, target: str, now: float | None = None) -> Text:
+def status_line(status: SourceStatus | None, target: str, now: float | None = None, width: int = 0) -> Text:
+    """The source's state in one line. At `width` (0: any) the words that matter stay, in
+    this order: the state and its error, then the next retry; the detail is cut first,
+    then the middle of the error."""
     if status is None:
         return Text("◌ starting", style=WARN)
     now = time.monotonic() if now is None else now
     mark, style = STATE_STYLE[status.state]
     if status.state is SourceState.LIVE:
-        text = Text.assemble((f"{mark} live", style), ("  ", ""), (target, DIM))
+        text = Text.assemble((f"{mark} live", style), ("  ", ""), (target, DIM), no_wrap=True, overflow="ellipsis")
         if status.detail:  # e.g. "2 objects ignored: node[3]: metadata is not an object"
             text.append(f"  {status.detail}", style=WARN)
         return text
-    text = Text.assemble((f"{mark} ", style))
-    if status.stale_since is not None:
-        text.append(f"{stale_note(status.stale_since, now)} · ", style=BAD)
-    text.append(status.message, style=style)
+    stale = f"{stale_note(status.stale_since, now)} · " if status.stale_since is not None else ""
+    retry = f" · next try in {max(0, round(status.retry_at - now))}s" if status.retry_at is not None else ""
+    message = status.message
+    if width > 0 and cell_len(f"{mark} {stale}{message}{retry}") > width:
+        message = elide_middle(message, max(width - cell_len(f"{mark} {stale}{retry}"), 8))
+    text = Text.assemble((f"{mark} ", style), no_wrap=True, overflow="ellipsis")
+    if stale:
+        text.append(stale, style=BAD)
+    text.append(message, style=style)
+    if retry:
+        text.append(retry, style=DIM)
     if status.detail:
         text.append(f" — {status.detail}", style="")
-    if status.retry_at is not None:
-        text.append(f"  (next try in {max(0, round(status.retry_at - now))}s)", style=DIM)
     return text
 
 

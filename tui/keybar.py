@@ -51,7 +51,7 @@ class KeyBar(Widget):
             if not b.show or b.action in seen:
                 continue
             seen.add(b.action)
-            items.append((self.app.get_key_display(b), b.description, active.enabled))
+            items.append((self.app.get_key_display(b), self._describe(b.action, b.description), active.enabled))
         palette = bindings.get(self.app.COMMAND_PALETTE_BINDING) if self.app.ENABLE_COMMAND_PALETTE else None
         if palette is not None:  # shown last, as Textual's Footer does
             items.append((self.app.get_key_display(palette.binding), palette.binding.description, palette.enabled))
@@ -60,6 +60,11 @@ class KeyBar(Widget):
             self._items = new
             self._text = Text()
             self.refresh()  # its own row only: the bar's size never changes
+
+    def _describe(self, action: str, description: str) -> str:
+        """The app may word a key for where the user is (`/` says what it filters)."""
+        describe = getattr(self.app, "key_description", None)
+        return str(describe(action, description)) if describe is not None else description
 
     def render(self) -> RenderResult:
         key_style = self.get_component_rich_style("keybar--key", partial=True)

@@ -18,12 +18,14 @@ from typing import Any
 
 from rich.text import Text
 from textual.containers import Vertical
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from probes.engine.frame import AgentsView, Frame, ProbeView
 from probes.engine.health import Health
 from probes.engine.history import Stats
+from tui.columns import SCROLLBAR, Flex, elide_middle, fit
 from tui.format import BAD, DIM, OK, WARN
+from tui.probe_text import short_vantage
 
 
 class SortText(Text):
@@ -75,12 +77,17 @@ class ProbeTable(DataTable):
 
 class ProbePane(Vertical):
     COLUMNS: tuple[tuple[str, str, int], ...] = ()
+    FLEX: dict[str, Flex] = {}  # name columns that take the width they need (tui.columns)
+    FILTER_WHAT = "rows"  # what `/` filters, as the key bar says it
+    PALETTE_SCOPE = ""  # the palette's prefix for this pane's rows ("dns", "egress")
     KEY: Any = tuple  # the history key type (a NamedTuple)
     FEED = ""  # the frame's part this pane shows: "dns" or "egress"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.problems_only = False
+        self.filter = ""  # `/`: rows whose vantage, resolver/target or name contain it
+        self.widths: dict[str, int] = {k: w for k, _, w in self.COLUMNS}
         self.frame: Frame | None = None  # the latest frame handed over (shown or not)
         self.agents: AgentsView | None = None
         self.error = ""  # the service's error line, from the frame
@@ -98,6 +105,7 @@ class ProbePane(Vertical):
         self._agent_nodes: dict[str, str] = {}  # vantage -> node, for vantages an agent probes
         self._seen_version = -1
         self._status: Text | None = None
+        self._cursor_before_clear: str | None = None
         self.ticks = 0
 
     @property
@@ -140,6 +148,44 @@ class ProbePane(Vertical):
         """Why this row's vantage cannot reach its far end ("" when it can): grey, never failing."""
         return ""
 
+    def _needs(self) -> dict[str, int]:
+        """The widest value of each FLEX column, in cells."""
+        return {}
+
+    # --- widths ----------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        if self._plan is not None and self._relayout():
+            with self.app.batch_update():
+                self._sync_rows()
+
+    def _relayout(self) -> bool:
+        """Fit the columns to the pane's width; True when they moved (the rows were cleared
+        and must be added again, drawn at the new widths)."""
+        total = self.size.width - SCROLLBAR
+        if total <= 0 or not self.FLEX:
+            return False
+        widths = fit(total, [(k, w) for k, _, w in self.COLUMNS], self.FLEX, self._needs())
+        if widths == self.widths:
+            return False
+        self.widths = widths
+        table = self.table
+        for col in table.columns.values():
+            w = widths.get(str(col.key.value))
+            if w is not None:
+                col.width = w
+                col.auto_width = False
+        self._cursor_before_clear = self._cursor_row_key()
+        table.clear()
+        self._shown.clear()
+        self._cells.clear()
+        self._raw.clear()
+        self._dirty.clear()
+        return True
+
+    def fit_text(self, col: str, text: str) -> str:
+        """`text` elided in the middle to the column's width."""
+        return elide_middle(text, self.widths.get(col, len(text)))
+
     # --- the tick ------------------------------------------------------------------------
     def tick(self, frame: Frame | None = None) -> None:
         """Render `frame` (None: the last one handed over). Cheap when nothing changed; a
@@ -163,6 +209,7 @@ class ProbePane(Vertical):
             for info in self._rows.values():  # never probed: their health is known now
                 if self._why_not(info):
                     self._health.setdefault(info.key.vantage, {})[info.key] = Health.UNREACHABLE
+            self._relayout()
         self.error = view.error
         changed: dict[Hashable, Stats]
         if structural:
@@ -244,28 +291,82 @@ class ProbePane(Vertical):
             return Text(f"{len(hs)}/{total} {words['pending']}", style=DIM)
         return Text(f"{total}/{total} ok", style=OK)
 
+    def row_matches(self, key: Any, needle: str) -> bool:
+        """The `/` filter: a case-insensitive part of the vantage (as shown or in full) or
+        of any other field of the row's key (resolver, name; target)."""
+        if not needle:
+            return True
+        n = needle.lower()
+        return n in short_vantage(key.vantage).lower() or any(n in str(f).lower() for f in key)
+
     def _wanted(self) -> list[tuple[str, tuple, Any]]:
+        needle = self.filter.strip()
+        rows = [info for info in self._rows.values() if self.row_matches(info.key, needle)]
+        with_rows = {info.key.vantage for info in rows}
         out: list[tuple[str, tuple, Any]] = []
         for v, vi in self._vantage_order.items():
             if self.problems_only and not self.vantage_health(v).problem:
                 continue
+            if needle and v not in with_rows:
+                continue
             out.append((self._vantage_key(v), (vi, 0), v))
         keep = {o[2] for o in out}
-        for info in self._rows.values():
+        for info in rows:
             if info.key.vantage in keep:
                 out.append((self._row_key(info.key), info.order, info))
         return out
+
+    def _cursor_row_key(self) -> str | None:
+        table = self.table
+        if table.row_count and 0 <= table.cursor_row < table.row_count:
+            try:
+                return str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+            except Exception:  # noqa: BLE001
+                return None
+        return None
+
+    def view_words(self) -> list[tuple[str, str]]:
+        """The view's state for the status line, right after its title (cut last at 80
+        columns): problems only, the filter."""
+        out: list[tuple[str, str]] = []
+        if self.problems_only:
+            out.append(("problems only (p) · ", "magenta"))
+        if self.filter.strip():
+            out.append((f"filter “{self.filter.strip()}” · ", "magenta"))
+        return out
+
+    def empty_words(self) -> str:
+        """What an empty table says, in words ("" when it has rows or no plan yet)."""
+        if self._plan is None or self._shown:
+            return ""
+        if self.filter.strip():
+            return f"no row matches “{self.filter.strip()}” (Esc clears the filter)"
+        if self.problems_only:
+            return "no problems: every vantage answers (p shows all rows)"
+        return ""
+
+    def _show_empty(self) -> None:
+        words = self.empty_words()
+        for w in self.query(".empty"):
+            if isinstance(w, Static):
+                w.update(Text(words, style=DIM))
+                w.display = bool(words)
+
+    def set_filter(self, needle: str) -> None:
+        if needle == self.filter:
+            return
+        self.filter = needle
+        if self._plan is not None:
+            with self.app.batch_update():
+                self._sync_rows()
+                self._update_status(self._plan)
 
     def _sync_rows(self) -> None:
         table = self.table
         wanted = self._wanted()
         wanted_keys = {k for k, _, _ in wanted}
-        cursor_key = None
-        if table.row_count and 0 <= table.cursor_row < table.row_count:
-            try:
-                cursor_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-            except Exception:  # noqa: BLE001
-                cursor_key = None
+        cursor_key = self._cursor_row_key() or self._cursor_before_clear
+        self._cursor_before_clear = None
         for k in [k for k in self._shown if k not in wanted_keys]:
             table.remove_row(k)
             self._dirty.pop(k, None)
@@ -289,6 +390,43 @@ class ProbePane(Vertical):
             table.sort(key=lambda row: row[0].order if isinstance(row[0], SortText) else ())
         if cursor_key is not None and cursor_key in self._shown:
             table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+        self._show_empty()
+
+    def select_key(self, key: Any) -> bool:
+        """Put the cursor on a row (a finding's evidence), clearing a filter or problems-only
+        view that hides it. `key` is a history key, or a tui.evidence.Evidence: the first
+        matching row in display order, a failing one first. False when there is none."""
+        if hasattr(key, "matches"):
+            found = sorted((info for info in self._rows.values() if key.matches(info.key)), key=lambda i: i.order)
+            if getattr(key, "failing_first", False):
+                failing = [i for i in found if self._health.get(i.key.vantage, {}).get(i.key, Health.GOOD).problem]
+                found = failing + [i for i in found if i not in failing]
+            info = found[0] if found else None
+        else:
+            info = self._rows.get(key)
+        if info is None:
+            return False
+        rk = self._row_key(info.key)
+        if rk not in self._shown:
+            self.filter = ""
+            self.problems_only = False
+            self._sync_rows()
+            if self._plan is not None:
+                self._update_status(self._plan)
+        if rk not in self._shown:
+            return False
+        self.table.move_cursor(row=self.table.get_row_index(rk), animate=False)
+        return True
+
+    def palette_rows(self) -> list[tuple[str, Any, str]]:
+        """(label, history key, help) for every row probed so far, from the latest frame
+        (a hidden tab has not drawn it): the palette's search."""
+        view: ProbeView | None = getattr(self.frame, self.FEED, None) if self.frame is not None else None
+        keys = sorted(view.stats) if view is not None else sorted(info.key for info in self._rows.values())
+        return [
+            (f"{self.PALETTE_SCOPE}: {short_vantage(k.vantage)} " + " ".join(str(f) for f in k[1:]), k, k.vantage)
+            for k in keys
+        ]
 
     def flush_visible(self, everything: bool = False) -> None:
         """Redraw the rows on screen whose stats moved; off-screen rows wait until they

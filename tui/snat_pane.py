@@ -144,7 +144,14 @@ def legend(nodes: Sequence[NodeSnat], minutes: int) -> Text:
     return t
 
 
-def header(rep: SnatReport, clock: Callable[[], float]) -> Text:
+def node_matches(n: NodeSnat, needle: str) -> bool:
+    """The `/` filter on the SNAT tab: part of the node's name (full or short) or backend IP."""
+    return needle in (n.node or "").lower() or needle in short_vantage(n.node or "", 64).lower() or needle in n.ip
+
+
+def header(rep: SnatReport, clock: Callable[[], float], width: int = 78) -> Text:
+    """One line, its items by importance: the ports per node and the tier drop (with its
+    unit) stay; the idle timeout, the IP count and the age go first when the line is short."""
     t = rep.target
     a = rep.allocation
     out = Text(no_wrap=True, overflow="ellipsis")
@@ -153,21 +160,28 @@ def header(rep: SnatReport, clock: Callable[[], float]) -> Text:
     if t.outbound_type != "loadBalancer" or a is None:
         out.append(f"outbound {t.outbound_type}", style="bold")
         return out
-    out.append("LB kubernetes", style="bold")
+    # (priority: lower goes first when short, text, style)
+    items: list[tuple[int, str, str]] = [(9, "LB kubernetes", "bold")]
     if a.fixed_ports:
-        out.append(f" · fixed {a.fixed_ports} ports/node")
+        items.append((8, f"fixed {a.fixed_ports} ports/node", ""))
     else:
-        out.append(f" · {a.expected} ports/node ({a.nodes} nodes)")
-    out.append(f" · {a.outbound_ips} IP{'s' if a.outbound_ips != 1 else ''} · idle {a.idle_timeout}m")
+        items.append((8, f"{a.expected} ports/node ({a.nodes} nodes)", ""))
+    items.append((3, f"{a.outbound_ips} IP{'s' if a.outbound_ips != 1 else ''}", ""))
+    items.append((1, f"idle {a.idle_timeout}m", ""))
     if a.headroom_nodes is not None and a.expected:
         risky = a.during_surge < a.expected
-        out.append(
-            f" · tier drop at +{a.headroom_nodes + 1} node{'s' if a.headroom_nodes else ''}",
-            style=WARN if risky else DIM,
-        )
+        n = a.headroom_nodes + 1
+        items.append((7 if risky else 5, f"tier drop at +{n} node{'s' if n != 1 else ''}", WARN if risky else DIM))
     if rep.updated:
         age = max(clock() - rep.updated, 0)
-        out.append(f" · {age:.0f}s ago", style=DIM)
+        items.append((2, f"{age:.0f}s ago", DIM))
+    keep = list(items)
+    while len(keep) > 1 and sum(len(x) for _, x, _ in keep) + 3 * (len(keep) - 1) > width:
+        keep.remove(min(keep, key=lambda it: it[0]))
+    for i, (_, text, style) in enumerate(keep):
+        if i:
+            out.append(" · ", style=DIM)
+        out.append(text, style=style)
     return out
 
 
@@ -225,13 +239,15 @@ class SnatTableWidget(DataTable):
 
 class SnatPane(Vertical):
     PANE_TITLE = "SNAT"
+    FILTER_WHAT = "SNAT nodes"
     DEFAULT_CSS = """
     SnatPane { height: 1fr; }
     SnatPane > #snat-header { height: 1; padding: 0 1; background: $boost; }
     SnatPane > #snat-status { height: auto; max-height: 4; padding: 0 1; }
     SnatPane > #snat-findings { height: auto; max-height: 3; padding: 0 1; }
-    SnatPane > #snat-chart { height: auto; padding: 0 1; }
+    SnatPane > #snat-chart { height: auto; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     SnatPane > SnatTableWidget { height: 1fr; }
+    SnatPane > #snat-empty { height: auto; padding: 0 1; display: none; }
     """
     BINDINGS = [
         Binding("r", "refresh_now", "Refresh SNAT", tooltip="ask Azure Monitor now instead of at the next minute")
@@ -245,6 +261,9 @@ class SnatPane(Vertical):
         self._version = -1
         self._order: list[str] = []
         self._cells: dict[str, list[Text]] = {}
+        self._row_nodes: list[str] = []  # the node of each row shown, by rank
+        self._rep: SnatReport | None = None
+        self.filter = ""  # `/`: nodes whose name (full or short) or backend IP contain it
         self.ticks = 0
         self.redraws = 0
 
@@ -253,6 +272,7 @@ class SnatPane(Vertical):
         yield Static(Text("◌ SNAT: waiting for the cluster", style=DIM), id="snat-status")
         yield Static(Text(""), id="snat-findings")
         yield Static(Text(""), id="snat-chart")
+        yield Static("", id="snat-empty")
         table = SnatTableWidget(cursor_type="row", zebra_stripes=False, id="snat-table")
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
@@ -289,14 +309,16 @@ class SnatPane(Vertical):
     def show(self, rep: SnatReport) -> None:
         """Draw a report: header, state, findings, chart, then diff the table."""
         self.redraws += 1
-        self.query_one("#snat-header", Static).update(header(rep, self.clock), layout=False)  # one fixed row
+        self._rep = rep
+        width = max(self.size.width - 2, 20) if self.size.width else 78
+        self.query_one("#snat-header", Static).update(header(rep, self.clock, width), layout=False)  # one fixed row
         st = status_text(rep)
         status = self.query_one("#snat-status", Static)
         status.update(st)
         status.display = bool(st.plain)
         self.query_one("#snat-findings", Static).update(findings_text(rep))
         table_data: SnatTable | None = rep.table
-        chart_w = max(self.size.width - 2, 40)
+        chart_w = max(self.size.width - 2, 20) if self.size.width else 78  # its row never wraps
         nodes = table_data.nodes if table_data is not None else ()
         ch = self.query_one("#snat-chart", Static)
         if nodes:
@@ -307,7 +329,40 @@ class SnatPane(Vertical):
             ch.display = True
         else:
             ch.display = False
+        needle = self.filter.strip().lower()
+        if needle:
+            nodes = [n for n in nodes if node_matches(n, needle)]
         self._diff(nodes)
+        words = ""
+        if needle and not nodes and table_data is not None:
+            words = f"no node matches “{self.filter.strip()}” (Esc clears the filter)"
+        empty = self.query_one("#snat-empty", Static)
+        empty.update(Text(words, style=DIM))
+        empty.display = bool(words)
+
+    def on_resize(self) -> None:
+        if self._rep is not None:
+            self.show(self._rep)
+
+    def set_filter(self, needle: str) -> None:
+        if needle != self.filter:
+            self.filter = needle
+            if self._rep is not None:
+                self.show(self._rep)
+
+    def select_key(self, key: Any) -> bool:
+        """Put the cursor on a node's row (`key`: a node name, or a tui.evidence.Evidence
+        naming one), clearing a filter that hides it."""
+        node = getattr(key, "node", key)
+        if not isinstance(node, str) or not node:
+            return False
+        if node not in self._row_nodes and self.filter and self._rep is not None:
+            self.filter = ""
+            self.show(self._rep)
+        if node not in self._row_nodes:
+            return False
+        self.table.move_cursor(row=self._row_nodes.index(node), animate=False)
+        return True
 
     def _diff(self, nodes: Sequence[NodeSnat]) -> None:
         """Rows are keyed by rank (r0 = most pressed): a new order rewrites only the cells
@@ -317,6 +372,7 @@ class SnatPane(Vertical):
         rest = nodes[self.top :]
         rows = [row_cells(n) for n in shown] + ([rest_cells(rest)] if rest else [])
         order = [f"r{i}" for i in range(len(rows))]
+        self._row_nodes = [n.node for n in shown]
         for key in self._order[len(order) :]:
             table.remove_row(key)
         for key, new in zip(order, rows):

@@ -23,6 +23,7 @@ from textual.widgets.tree import TreeNode
 
 from probes.kube.model import NodeInfo, PoolInfo, Topology
 from tui import format as fmt
+from tui.marks import with_agent
 
 AUTO_EXPAND_LIMIT = 60  # pools up to this size open by themselves on first sight
 
@@ -71,6 +72,7 @@ class TopologyTree(Tree[object]):
         self.node_filter = ""
         self.routes: Mapping[str, Any] = {}  # node -> probes.azure.routes.NodeRoute (the frame's route view)
         self.agents: Any = None  # the frame's AgentsView: a line per node says when it was read
+        self.marks: Mapping[str, Any] | None = None  # node -> (word, style) from the findings (tui.marks)
         self._drawn_from: dict[str, tuple[Any, ...]] = {}  # node name -> the inputs of its lines
         self._drawn_cluster: tuple[Any, ...] = ()  # the cluster-wide inputs of every node's lines
 
@@ -106,6 +108,10 @@ class TopologyTree(Tree[object]):
         """The node's route-table verdict, as the publisher compared it (kubenet), or None."""
         return self.routes.get(node.name)
 
+    def _label(self, node: NodeInfo, topo: Topology) -> Text:
+        marks = None if self.marks is None else with_agent(self.marks, self.agents, node.name)
+        return fmt.node_label(node, topo, self._node_route(node, topo), marks)
+
     def _set_label(self, node: TreeNode[object], label: Text) -> None:
         if self._last_label.get(node.id) != label:
             self._last_label[node.id] = label
@@ -131,7 +137,8 @@ class TopologyTree(Tree[object]):
 
     def _inputs(self, node: NodeInfo, topo: Topology) -> tuple[Any, ...]:
         agent = self.agents.statuses().get(node.name) if self.agents is not None else None
-        return (node, self._node_route(node, topo), topo.nodelocal.get(node.name), agent)
+        marks = self.marks.get(node.name) if self.marks is not None else None
+        return (node, self._node_route(node, topo), topo.nodelocal.get(node.name), agent, marks)
 
     @staticmethod
     def _same(a: tuple[Any, ...] | None, b: tuple[Any, ...]) -> bool:
@@ -153,7 +160,7 @@ class TopologyTree(Tree[object]):
         for node in members:  # members are sorted by name
             tn = have.get(node.name)
             if tn is None:
-                label = fmt.node_label(node, topo, self._node_route(node, topo))
+                label = self._label(node, topo)
                 if previous is None:
                     first = next(iter(pnode.children), None)
                     tn = (
@@ -170,7 +177,7 @@ class TopologyTree(Tree[object]):
                 if self._same(self._drawn_from.get(node.name), inputs):
                     previous = tn
                     continue
-                self._set_label(tn, fmt.node_label(node, topo, self._node_route(node, topo)))
+                self._set_label(tn, self._label(node, topo))
             self._drawn_from[node.name] = self._inputs(node, topo)
             self._node_lines(tn, node, topo)
             previous = tn
@@ -260,6 +267,7 @@ class TopologyTree(Tree[object]):
             inputs = self._inputs(node, topo)
             if not self._same(self._drawn_from.get(name), inputs):
                 self._drawn_from[name] = inputs
+                self._set_label(tn, self._label(node, topo))  # its agent mark
                 self._node_lines(tn, node, topo)
         return True
 

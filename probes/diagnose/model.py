@@ -78,6 +78,21 @@ def is_cluster_name(name: str) -> bool:
     return name.rstrip(".").endswith(".cluster.local")
 
 
+def node_rg(obs: Observations) -> str:
+    """The node resource group for a command a finding suggests: from the nodes' provider
+    IDs (or the `kubernetes.azure.com/cluster` label); `<node-rg>` only when unknown."""
+    for n in obs.topology.nodes:
+        if n.resource_group:
+            return n.resource_group
+    return "<node-rg>"
+
+
+def route_table(obs: Observations) -> str:
+    """The route table's name when ARM was read, else `<rt>`."""
+    tables = getattr(obs.routes, "tables", None)
+    return str(tables[0]) if tables else "<rt>"
+
+
 def _failing(st: Stats) -> bool:
     """Mostly lost, or the resolver is down now (DnsOutcome.down): what an operator calls
     'not answering'."""

@@ -13,6 +13,8 @@ from probes.diagnose.model import (
     _kube_dns_from,
     _route_check,
     node_phase,
+    node_rg,
+    route_table,
 )
 from probes.kube.model import NodeInfo
 
@@ -64,7 +66,7 @@ def rule_nodes(obs: Observations) -> Iterable[Finding]:
                     **_kube_dns_from(obs, n.name),
                 },
                 "check the route table on the cluster subnet for a route named after the node "
-                "(`az network route-table route list -g <node-rg> --route-table-name <rt>`); "
+                f"(`az network route-table route list -g {node_rg(obs)} --route-table-name {route_table(obs)}`); "
                 "the cloud provider recreates it when it can write to the table",
             )
         if n.ready is False or n.ready is None:

@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from probes.azure.routes import HEADROOM_WARN, MAX_ROUTES, cni_headroom
-from probes.diagnose.model import Finding, Observations, Severity, _kube_dns_from, _route_check, node_phase
+from probes.diagnose.model import (
+    Finding,
+    Observations,
+    Severity,
+    _kube_dns_from,
+    _route_check,
+    node_phase,
+    node_rg,
+    route_table,
+)
 from probes.kube.model import NetworkPlugin
 
 
@@ -19,11 +28,8 @@ def rule_routes(obs: Observations) -> Iterable[Finding]:
     if data is None:
         return
     topo = obs.topology
-    rt = (
-        "`az network route-table route list -g <node-rg> --route-table-name "
-        + (data.tables[0] if data.tables else "<rt>")
-        + "`"
-    )
+    rg = node_rg(obs)
+    rt = f"`az network route-table route list -g {rg} --route-table-name {route_table(obs)}`"
     if topo.plugin == NetworkPlugin.AZURE_CNI and not data.error:
         head = cni_headroom(data.subnet, data.max_pods, data.surge)
         if head is not None:
@@ -107,7 +113,7 @@ def rule_routes(obs: Observations) -> Iterable[Finding]:
             f"route/{r.name}",
             f"route {r.name} ({r.prefix} via {r.next_hop_ip}) belongs to no node: harmless until its CIDR is reused",
             {"prefix": r.prefix, "next_hop": r.next_hop_ip, "table": r.table},
-            f"delete it: `az network route-table route delete -g <node-rg> --route-table-name {r.table} --name {r.name}`",
+            f"delete it: `az network route-table route delete -g {rg} --route-table-name {r.table} --name {r.name}`",
         )
     for r, cidr in chk.blackholes:
         yield Finding(

@@ -8,6 +8,7 @@ from probes.engine.store import Store
 from tests.diagnose.test_rules import CLUSTER, EXTERNAL, NOW, healthy_dns, stats
 from tests.support.kubejson import fill_store, pod, service, small_cluster
 from tui.app import AksnetTopApp
+from tui.finding_detail import FindingDetailScreen
 from tui.findings_pane import FindingsPane, FindingsTable
 from tui.topology_pane import NodeRef, TopologyTree
 
@@ -72,15 +73,25 @@ async def test_findings_sorted_and_jump_to_node():
         rows = [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
         assert [r[1] for r in rows] == ["F1", "F4", "F12"]  # critical first, then warning
         assert rows[0][0].startswith("✖") and rows[2][0].startswith("▲")
-        assert route_node.endswith(rows[0][2].lstrip("…"))
+        assert rows[0][2] == "nodepool1/2" and route_node.endswith("vmss000002")  # the short subject
         assert "crit" in rows[1][0] and "NodeLocal DNS" in rows[1][3]
+        assert rows[0][3].endswith("cross-node pod traffic to and from it is broken")  # the cause whole
         assert "2 critical · 1 warning" in str(pane.query_one("#findings-status").render())
-        detail = str(pane.query_one("#findings-detail").render())
-        assert "expected_next_hop=10.224.0.6" in detail and "next:" in detail
-        await pilot.press("down", "enter")  # the F4 finding -> its node in the topology
+        await pilot.press("enter")  # the F1 finding: its detail, in full
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, FindingDetailScreen)
+        detail = app.screen.plain_rows
+        assert detail["subject"] == f"node/{route_node}" and detail["expected next hop"] == "10.224.0.6"
+        assert "-g MC_rg_aks_westeurope " in detail["command"] and "<node-rg>" not in detail["next step"]
+        await pilot.press("escape", "down", "enter")  # the F4 finding
+        await pilot.pause(0.2)
+        assert app.screen.evidence.node == nodelocal_node
+        await pilot.press("g")  # no DNS tab in this app: its node in the topology
         await pilot.pause(0.3)
         tree = app.query_one(TopologyTree)
         assert app.focused is tree and tree.cursor_ref == NodeRef(nodelocal_node)
+        label = tree.cursor_node.label.plain  # type: ignore[union-attr]
+        assert label.startswith(f"✖ NodeLocal✖ {nodelocal_node}")  # the finding's mark, before the name
 
 
 async def test_info_findings_toggle():

@@ -29,8 +29,19 @@ async def test_rows_sorted_by_pressure_with_bar_and_failed():
         rows = pane.plain_rows()
         assert rows[0].startswith("✖ nodepool1/1") and "| 100 | 1024 | 1024 |" in rows[0]
         assert all(r.startswith("●") for r in rows[1:])
-        assert "1024 ports/node (5 nodes)" in text(pane, "#snat-header") and "idle 30m" in text(pane, "#snat-header")
+        header = text(pane, "#snat-header")
+        assert "1024 ports/node (5 nodes)" in header and "tier drop at +46 nodes" in header  # the drop with its unit
+        assert "idle 30m" not in header  # at 80 columns the idle timeout gives way first
         assert "SNAT exhausted on aks-nodepool1-12345678-vmss000001" in text(pane, "#snat-findings")
+
+
+async def test_header_at_120_columns_has_every_item():
+    app, pane = app_with(FakeSource(live_report(5, hot=1)))
+    async with app.run_test(size=(120, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        header = text(pane, "#snat-header")
+        assert header.startswith("LB kubernetes · 1024 ports/node (5 nodes) · 1 IP · idle 30m · tier drop at +46 nodes")
 
 
 async def test_thousand_nodes_top_and_rest():

@@ -73,7 +73,7 @@ async def test_node_appears_and_changes_live_without_keypress():
         )
         store.upsert("nodes", new.name, down)
         await pilot.pause(0.4)
-        assert "✖ aks-userpool-12345678-vmss000009 10.224.0.20 10.244.20.0/24 NotReady" in tree_text(app)
+        assert "✖ NotReady NodeLocal✖ aks-userpool-12345678-vmss000009 10.224.0.20 10.244.20.0/24" in tree_text(app)
         store.delete("nodes", new.name)
         await pilot.pause(0.4)
         assert new.name not in nodes_shown(app)
@@ -124,7 +124,7 @@ async def test_help_lists_bindings():
         assert isinstance(app.screen, HelpScreen)
         keys = dict(app.screen.rows)
         described = set(keys.values())
-        assert {"Quit", "Filter", "Keys"} <= described
+        assert {"Quit", "Filter nodes", "Keys"} <= described
         assert any(v.startswith("Commands") for v in described)
         assert "Topology tab" in described and not any(v.startswith("Tab ") for v in described)
         assert "DNS tab" not in described  # this app has no DNS pane
@@ -228,6 +228,6 @@ def test_route_table_verdict_marks_the_node_row():
     assert fmt.node_label(node, topo).plain.endswith(node.pod_cidrs[0])  # healthy: nothing appended
     missing = NodeRoute(node.name, "missing", node.pod_cidrs[0], node.internal_ip)
     label = fmt.node_label(node, topo, missing)
-    assert label.plain.startswith("✖") and label.plain.endswith("route missing")
+    assert label.plain.startswith(f"✖ route missing {node.name}")  # the mark before the name
     line = fmt.route_line(topo, node, missing).plain
     assert f"route table: missing (expected {node.pod_cidrs[0]} → {node.internal_ip})" in line

@@ -87,7 +87,56 @@ def test_lab_node_count_bounds(tmp_path, nodes):
 def test_config_prints_effective_values(tmp_path):
     out = run(["config"], tmp_path, {"AKSNET_UI_REFRESH_INTERVAL": "0.5"})
     assert out.returncode == 0
-    assert "ui.refresh_interval = 0.5" in out.stdout and "AKSNET_KUBE_CONTEXT" in out.stdout
+    assert "refresh_interval = 0.5  # from env AKSNET_UI_REFRESH_INTERVAL" in out.stdout
+    assert "AKSNET_KUBE_CONTEXT" in out.stdout and "no file read" in out.stdout
+
+
+def test_config_is_toml_that_reads_back_with_each_origin(tmp_path):
+    """`aksnet-top config` prints TOML: tomllib reads it back to the values in effect, and
+    each value says whether it came from the default, the file or the environment."""
+    import tomllib
+
+    from probes import config as configmod
+
+    cfg_file = tmp_path / "my.toml"
+    cfg_file.write_text(
+        '[dns]\nnames = ["kubernetes.default.svc.cluster.local", "mcr.microsoft.com"]\n'
+        '[ui]\ntheme = "nord"\n[kube]\ncontext = "ctx \\"quoted\\" \\\\ é"\n'
+    )
+    out = run(["config", "--config", str(cfg_file)], tmp_path, {"AKSNET_DNS_INTERVAL": "7"})
+    assert out.returncode == 0, out.stderr
+    doc = tomllib.loads(out.stdout)  # valid TOML, or this raises
+    assert doc["dns"]["names"] == ["kubernetes.default.svc.cluster.local", "mcr.microsoft.com"]
+    assert doc["kube"]["context"] == 'ctx "quoted" \\ é'
+    assert doc["dns"]["interval"] == 7.0 and doc["ui"]["theme"] == "nord"
+    assert doc["kube"]["page_size"] == configmod.Config().kube.page_size
+    lines, section = {}, ""
+    for line in out.stdout.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif " = " in line:
+            lines[f"{section}.{line.split(' = ')[0]}"] = line
+    assert f"# from file {cfg_file}" in lines["dns.names"] and f"# from file {cfg_file}" in lines["ui.theme"]
+    assert "# from env AKSNET_DNS_INTERVAL" in lines["dns.interval"]
+    assert "# from default" in lines["kube.page_size"] and "# from default" in lines["egress.interval"]
+    assert out.stdout.startswith(f"# aksnet-top configuration in effect; file read: {cfg_file}")
+    # saved as a file, it loads to the same configuration
+    saved = tmp_path / "saved.toml"
+    saved.write_text(out.stdout)
+    assert configmod.load(path=saved, env={}) == configmod.load(path=cfg_file, env={"AKSNET_DNS_INTERVAL": "7"})
+
+
+def test_unknown_theme_is_named_before_the_screen_opens(tmp_path):
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\n"
+    )
+    out = run(["--kubeconfig", str(kubeconfig)], tmp_path, {"AKSNET_UI_THEME": "no-such-theme"})
+    assert out.returncode == 4
+    assert "ui.theme 'no-such-theme' is not a known theme (known: " in out.stderr and "nord" in out.stderr
+    assert "\x1b[?1049h" not in out.stdout  # the alternate screen never opened
 
 
 @pytest.mark.parametrize(
@@ -154,3 +203,31 @@ def test_a_closed_pipe_is_no_traceback(tmp_path):
     err = p.stderr.read().decode()
     assert p.wait(timeout=30) == 0
     assert "Traceback" not in err and err == ""
+
+
+def test_every_builtin_scenario_has_its_line_in_help_and_readme():
+    from probes.scenarios import BUILTIN
+
+    files = {p.stem for p in (ROOT / "probes" / "lab" / "scenarios").glob("*.yaml")}
+    assert set(BUILTIN) == files
+    out = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert max(map(len, out.stdout.splitlines())) <= 80  # readable at 80 columns
+    listed = {line.split()[0] for line in out.stdout.splitlines() if line.startswith("  ") and line.split()}
+    assert set(BUILTIN) <= listed
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"| `{name}` |" in readme for name in BUILTIN)
+
+
+def test_check_names_the_cluster_not_its_node_resource_group():
+    from probes.check import cluster_name
+
+    assert cluster_name("", "MC_rg-aks-lab_aks-lab_westeurope") == "aks-lab"
+    assert cluster_name("", "MC_my_rg_prod-weu_northeurope") == "prod-weu"  # underscores in the resource group
+    assert cluster_name("from-arm", "MC_rg_x_westeurope") == "from-arm"  # ARM's own name first
+    assert cluster_name("", "custom-node-rg") == ""  # a node RG named by hand says nothing

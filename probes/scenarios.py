@@ -1,0 +1,43 @@
+"""The built-in demo scenarios, one line each: `--help`, the README and `check --help`
+list them from here (a test keeps it in step with probes/lab/scenarios/)."""
+
+from __future__ import annotations
+
+BUILTIN: dict[str, str] = {
+    "healthy": "kubenet, two pools (3 + 2 nodes), NodeLocal DNS, one public LoadBalancer: nothing wrong",
+    "f1": "F1 kubenet route missing for userpool/1 (NetworkUnavailable, no route in the table)",
+    "f2": "F2 the route of nodepool1/2 points at a wrong next hop",
+    "f3": "F3 an orphaned route of a deleted node",
+    "f4": "F4 NodeLocal DNS on nodepool1/1 drops every query (= dns-nodelocal-down)",
+    "f5": "F5 CoreDNS down: kube-dns times out from everywhere",
+    "f6": "F6 CoreDNS's upstream blocked: external names time out, cluster names resolve",
+    "f7": "F7 external answers truncated (TC) and the TCP retry fails",
+    "f8": "F8 egress to mcr.microsoft.com:443 dropped from every node (= egress-nsg-443)",
+    "f9": "F9 a user route blackholes 13.107.0.0/16 (next hop None)",
+    "f10": "F10 SNAT ports exhausted on nodepool1/1 (= snat-exhaustion)",
+    "f11": "F11 50 nodes: one surge node halves every node's SNAT ports (= snat-tier-drop)",
+    "f12": "F12 LoadBalancer service default/web stays <pending> with a cloud-provider error",
+    "f13": "F13 flat Azure CNI /24 subnet with too few free addresses for an upgrade surge",
+    "dns-nodelocal-down": "NodeLocal DNS down on nodepool1/1, its pod NotReady (F4)",
+    "egress-nsg-443": "SYNs to mcr.microsoft.com:443 dropped from every node, port 80 open (F8)",
+    "egress-one-node": "every internet egress check from userpool/0 times out, other nodes fine",
+    "snat-exhaustion": "nodepool1/1 ramps to all 1,024 SNAT ports and fails connections (F10)",
+    "snat-tier-drop": "50 nodes at the top of the 1,024-port tier; a surge halves it (F11)",
+    "overlay": "Azure CNI overlay with the Cilium dataplane, three pools, managed LocalDNS",
+    "azure-cni": "flat Azure CNI: pods take VNet IPs, one pending internal LoadBalancer",
+    "upgrade": "healthy, mid node-image upgrade: a surge node joins, an old one drains and leaves",
+}
+
+
+def help_text(columns: int = 78) -> str:
+    """The scenario list for `--help`, in `columns` (argparse keeps the lines with
+    RawDescriptionHelpFormatter)."""
+    # lazy: textwrap only for --help
+    import textwrap
+
+    width = max(len(n) for n in BUILTIN)
+    indent = " " * (width + 4)
+    return "\n".join(
+        textwrap.fill(f"  {name:<{width}}  {what}", columns, subsequent_indent=indent, break_on_hyphens=False)
+        for name, what in BUILTIN.items()
+    )
