@@ -145,6 +145,7 @@ def run(
     interval: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     log: Callable[[str], None] | None = None,
+    recorder: Any = None,
 ) -> CheckResult:
     """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble."""
     say = log or (lambda _m: None)
@@ -223,6 +224,8 @@ def run(
         frame = Publisher(
             store, dns=services.dns, egress=services.egress, snat=services.snat, agents=services.agents
         ).step()
+        if recorder is not None:  # the flight recorder (probes.record): this run's frame
+            recorder.offer(frame)
         findings = list(frame.findings or ())
         code = exit_for(findings)
         return CheckResult(code, findings, _report(frame.kube, frame, services, findings, [], cycles, longest, code))

@@ -55,6 +55,7 @@ def app_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", metavar="PATH", type=Path, help="config file (default: ~/.config/aksnet-top/config.toml)"
     )
+    p.add_argument("--no-record", action="store_true", help="do not keep this run's flight recording")
     p.add_argument("--version", action="version", version=f"aksnet-top {version()}")
     return p
 
@@ -135,6 +136,7 @@ def check_parser() -> argparse.ArgumentParser:
         metavar="RPS",
         help="API requests per second for reading the per-node agents (default: agents.check_budget, 20)",
     )
+    p.add_argument("--no-record", action="store_true", help="do not keep this run's flight recording")
     return p
 
 
@@ -173,14 +175,21 @@ def run_check(argv: list[str]) -> int:
     # lazy: the demo only for `check --demo`
     from probes.demo import DemoError
 
+    # lazy: the recorder's command-line side only when check runs
+    from tui.record_cli import recorder_for
+
+    recorder = recorder_for(cfg, "check", ns.no_record, cfg.kube.context)
     try:
-        result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval)
+        result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval, recorder=recorder)
     except DemoError as e:  # unknown scenario, bad file (4); the lab process failed (3): one line
         _err(f"check could not run: {e}")
         return EXIT_USAGE if e.usage else EXIT_FAILED
     except Exception as e:  # noqa: BLE001 - one line, never a traceback
         _err(f"check could not run: {e}")
         return EXIT_FAILED
+    finally:
+        if recorder is not None:
+            recorder.close()
     try:
         if ns.output == "json":
             # lazy: json only for `check --output json`
@@ -272,6 +281,9 @@ def run_app(argv: list[str]) -> int:
         except FeatureError as e:
             _err(str(e))
             return EXIT_USAGE
+        # lazy: the recorder's command-line side only when the app runs
+        from tui.record_cli import recorder_for
+
         app = AksnetTopApp(
             store,
             [source, *features.sources],
@@ -279,6 +291,7 @@ def run_app(argv: list[str]) -> int:
             **features.feeds,
             refresh_interval=cfg.ui.refresh_interval,
             banner=banner,
+            recorder=recorder_for(cfg, "app", ns.no_record, context or banner),
         )
         try:
             app.theme = cfg.ui.theme
@@ -304,7 +317,21 @@ def run_agent(argv: list[str]) -> int:
     return agent_main(argv)
 
 
-COMMANDS = {"lab": run_lab, "config": run_config, "check": run_check, "agent": run_agent}
+def run_replay(argv: list[str]) -> int:
+    """`aksnet-top replay [FILE]`: a flight recording in the app, read-only."""
+    # lazy: the recorder's commands only for `replay`
+    from tui.record_cli import run_replay as replay_main
+
+    return replay_main(argv)
+
+
+COMMANDS = {
+    "lab": run_lab,
+    "config": run_config,
+    "check": run_check,
+    "agent": run_agent,
+    "replay": run_replay,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
