@@ -325,12 +325,21 @@ def run_replay(argv: list[str]) -> int:
     return replay_main(argv)
 
 
+def run_bundle(argv: list[str]) -> int:
+    """`aksnet-top bundle`: the evidence archive of a window of the recordings."""
+    # lazy: the bundle only for `aksnet-top bundle`
+    from tui.record_cli import run_bundle as bundle_main
+
+    return bundle_main(argv)
+
+
 COMMANDS = {
     "lab": run_lab,
     "config": run_config,
     "check": run_check,
     "agent": run_agent,
     "replay": run_replay,
+    "bundle": run_bundle,
 }
 
 

@@ -67,3 +67,60 @@ def run_replay(argv: list[str]) -> int:
     from tui.replay import run as run_replay_app
 
     return run_replay_app(rec, cfg, at=ns.at, speed=ns.speed)
+
+
+def bundle_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog="aksnet-top bundle",
+        description="Write one archive of the evidence: the recordings of a window, its findings, the topology, "
+        "the config in effect (redacted), versions and a SUMMARY.md to read first.",
+    )
+    p.add_argument("--since", default="30m", help="the window: the last 30m (default), 2h, 90s, 1d")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", type=Path, help="the archive (default: ./aksnet-top-bundle-<time>.tar.gz)"
+    )
+    p.add_argument(
+        "--redact-ids",
+        action="store_true",
+        help="replace subscription ids, IP addresses and the cluster's names by pseudonyms (the same in every file)",
+    )
+    p.add_argument(
+        "--recording",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="bundle these recordings (default: the state directory's)",
+    )
+    p.add_argument("--config", metavar="PATH", type=Path)
+    return p
+
+
+def run_bundle(argv: list[str]) -> int:
+    ns = bundle_parser().parse_args(argv)
+    try:
+        cfg = configmod.load(path=ns.config)
+    except configmod.ConfigError as e:
+        _err(str(e))
+        return ExitCode.USAGE
+    # lazy: the bundle (tarfile, the reader) only for `aksnet-top bundle`
+    import time
+
+    from probes.record import bundle, store
+
+    try:
+        since = bundle.parse_since(ns.since)
+    except ValueError as e:
+        _err(str(e))
+        return ExitCode.USAGE
+    paths = ns.recording or store.recordings(Path(cfg.record.dir).expanduser() if cfg.record.dir else None)
+    out = ns.output or Path(f"aksnet-top-bundle-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
+    # lazy: the version (importlib.metadata) only when a bundle is written
+    from tui.cli import version
+
+    try:
+        path = bundle.make(paths, out, since=since, config=cfg, version=version(), redact_ids=ns.redact_ids)
+    except bundle.BundleError as e:
+        _err(str(e))
+        return ExitCode.COULD_NOT_RUN
+    print(f"wrote {path} — read SUMMARY.md first")
+    return ExitCode.HEALTHY

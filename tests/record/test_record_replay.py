@@ -8,7 +8,6 @@ import asyncio
 import sqlite3
 import time
 import zlib
-from pathlib import Path
 
 import pytest
 import yaml
@@ -16,17 +15,6 @@ import yaml
 from probes.lab.arm import LAB_TOKEN
 from probes.record.reader import Recording, RecordingError
 from probes.record.replay import ReplayPublisher
-from tests.record.engine import FLAPPING, record_demo
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
-    d = tmp_path_factory.mktemp("rec")
-    scenario = d / "flap.yaml"
-    scenario.write_text(FLAPPING)
-    path = d / "run.aksrec"
-    info = record_demo(str(scenario), path, 22.0)
-    return path, info
 
 
 def _critical(rec: Recording):  # type: ignore[no-untyped-def]
