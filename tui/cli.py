@@ -137,6 +137,10 @@ def check_parser() -> argparse.ArgumentParser:
         help="API requests per second for reading the per-node agents (default: agents.check_budget, 20)",
     )
     p.add_argument("--no-record", action="store_true", help="do not keep this run's flight recording")
+    # lazy: the flight recorder's flags live with its commands
+    from tui.record_cli import add_baseline_flags
+
+    add_baseline_flags(p)
     return p
 
 
@@ -176,8 +180,11 @@ def run_check(argv: list[str]) -> int:
     from probes.demo import DemoError
 
     # lazy: the recorder's command-line side only when check runs
-    from tui.record_cli import recorder_for
+    from tui.record_cli import apply_baseline, finish_baseline, load_baseline, recorder_for
 
+    before, failed = load_baseline(ns)
+    if failed is not None:
+        return failed
     recorder = recorder_for(cfg, "check", ns.no_record, cfg.kube.context)
     try:
         result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval, recorder=recorder)
@@ -190,6 +197,7 @@ def run_check(argv: list[str]) -> int:
     finally:
         if recorder is not None:
             recorder.close()
+    diff = apply_baseline(before, result)
     try:
         if ns.output == "json":
             # lazy: json only for `check --output json`
@@ -198,6 +206,9 @@ def run_check(argv: list[str]) -> int:
             print(json.dumps(result.report, indent=2))
         else:
             check.render_table(result)
+        failed = finish_baseline(ns, result, diff, ns.output != "json")
+        if failed is not None:
+            return failed
         sys.stdout.flush()
     except BrokenPipeError:  # `aksnet-top check | head`: the reader left; the verdict stands
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -124,3 +124,63 @@ def run_bundle(argv: list[str]) -> int:
         return ExitCode.COULD_NOT_RUN
     print(f"wrote {path} — read SUMMARY.md first")
     return ExitCode.HEALTHY
+
+
+def add_baseline_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--save-baseline", metavar="FILE", type=Path, help="keep this run's report to compare later runs with"
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="FILE",
+        type=Path,
+        help="say what changed since that run (nodes, pools, routes, resolvers, egress, SNAT) and which findings "
+        "are new; the exit code is decided by the new findings",
+    )
+
+
+def load_baseline(ns: argparse.Namespace) -> tuple[dict[str, Any] | None, int | None]:
+    """The --baseline report, or (None, exit code) after saying why it cannot be read."""
+    if getattr(ns, "baseline", None) is None:
+        return None, None
+    # lazy: the comparison only for --baseline
+    from probes.record import baseline
+
+    try:
+        return baseline.load(ns.baseline), None
+    except baseline.BaselineError as e:
+        _err(str(e))
+        return None, ExitCode.USAGE
+
+
+def apply_baseline(before: dict[str, Any] | None, result: Any) -> Any:
+    """Add the comparison to `result.report` and decide the exit by the new findings."""
+    if before is None:
+        return None
+    # lazy: the comparison only for --baseline
+    from probes import check
+    from probes.record import baseline
+
+    diff = baseline.compare(before, result.report)
+    result.report["baseline"] = diff.to_json()
+    if result.exit in (check.Exit.HEALTHY, check.Exit.WARNINGS, check.Exit.CRITICAL):
+        new = {(f["rule"], f["subject"]) for f in diff.new_findings}
+        result.exit = check.exit_for([f for f in result.findings if (f.rule, f.subject) in new])
+        result.report["exit_code"] = int(result.exit)
+    return diff
+
+
+def finish_baseline(ns: argparse.Namespace, result: Any, diff: Any, table: bool) -> int | None:
+    """Print the comparison (table output) and save --save-baseline; an exit code on failure."""
+    # lazy: the comparison only with a baseline flag
+    from probes.record import baseline
+
+    if diff is not None and table:
+        baseline.render(diff, sys.stdout)
+    if getattr(ns, "save_baseline", None) is not None:
+        try:
+            baseline.save(result.report, ns.save_baseline)
+        except baseline.BaselineError as e:
+            _err(str(e))
+            return ExitCode.COULD_NOT_RUN
+    return None
