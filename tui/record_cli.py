@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,6 @@ def run_bundle(argv: list[str]) -> int:
         _err(str(e))
         return ExitCode.USAGE
     # lazy: the bundle (tarfile, the reader) only for `aksnet-top bundle`
-    import time
-
     from probes.record import bundle, store
 
     try:
@@ -115,10 +114,14 @@ def run_bundle(argv: list[str]) -> int:
     paths = ns.recording or store.recordings(Path(cfg.record.dir).expanduser() if cfg.record.dir else None)
     out = ns.output or Path(f"aksnet-top-bundle-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
     # lazy: the version (importlib.metadata) only when a bundle is written
-    from tui.cli import version
+    from importlib.metadata import PackageNotFoundError, version
 
     try:
-        path = bundle.make(paths, out, since=since, config=cfg, version=version(), redact_ids=ns.redact_ids)
+        ver = version("aksnet-top")
+    except PackageNotFoundError:
+        ver = "unknown (not installed)"
+    try:
+        path = bundle.make(paths, out, since=since, config=cfg, version=ver, redact_ids=ns.redact_ids)
     except bundle.BundleError as e:
         _err(str(e))
         return ExitCode.COULD_NOT_RUN

@@ -250,7 +250,7 @@ class Differ:
         }:
             self.state["kube"] = head
             ch.channels["kube"] = head
-            if old_head is not None and _st(head) != _st(old_head):
+            if old_head is None or _st(head) != _st(old_head):
                 for s in head["statuses"]:
                     ch.marks.append(("source", f"{s['source']}: {s['state']}"))
         topo, old = f.topology, (p.topology if p is not None else None)
@@ -266,11 +266,14 @@ class Differ:
         if old is not None and topo.nodes is old.nodes:
             return
         before = {n.name: n for n in old.nodes} if old is not None else {}
+        listed = bool(before)  # a first listing is one mark, not one per node
+        if not listed and topo.nodes:
+            ch.marks.append(("node", f"{len(topo.nodes)} nodes listed"))
         for n in topo.nodes:
             o = before.pop(n.name, None)
             if o is None or o != n:
                 self._put(ch, NODE + n.name, node_row(n))
-                if old is not None:
+                if listed:
                     if o is None:
                         ch.marks.append(("node", f"node {n.name} added"))
                     elif (o.ready, o.cordoned, o.network_unavailable) != (n.ready, n.cordoned, n.network_unavailable):
