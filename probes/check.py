@@ -174,6 +174,7 @@ def run(
     interval: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     log: Callable[[str], None] | None = None,
+    recorder: Any = None,
 ) -> CheckResult:
     """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble."""
     say = log or (lambda _m: None)
@@ -263,6 +264,8 @@ def run(
         frame = Publisher(
             store, dns=services.dns, egress=services.egress, snat=services.snat, agents=services.agents
         ).step()
+        if recorder is not None:  # the flight recorder (probes.record): this run's frame
+            recorder.offer(frame)
         findings = list(frame.findings or ())
         # a kind that was not live for the whole run: the topology the findings stand on is not trusted
         errors = _status_errors(store.status_log(after=t_live), frame.kube.statuses)

@@ -47,6 +47,8 @@ AzureRefresh = Annotated[float, _span(15, 3600, "a number of seconds from 15 to 
 PortNumber = Annotated[int, _span(1, 65535, "a port from 1 to 65535")]
 Budget = Annotated[float, _span(0.1, 100, "a number of requests per second from 0.1 to 100")]
 AgentTimeout = Annotated[float, _span(0.1, 60, "a number of seconds from 0.1 to 60")]
+RecordMb = Annotated[float, _span(1, 1_000_000, "a number of MB from 1 to 1000000")]
+RecordDays = Annotated[float, _span(0.01, 3650, "a number of days from 0.01 to 3650")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,14 @@ class AgentsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordConfig:
+    enabled: bool = True  # the flight recorder: every run's frames to one file (`--no-record`: off)
+    max_mb: RecordMb = 500.0  # all recordings together; the oldest go first
+    max_age_days: RecordDays = 14.0  # recordings older than this go
+    dir: str = ""  # "" = $XDG_STATE_HOME/aksnet-top/recordings (~/.local/state/…)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     kube: KubeConfig = field(default_factory=KubeConfig)
     ui: UiConfig = field(default_factory=UiConfig)
@@ -122,6 +132,7 @@ class Config:
     egress: EgressConfig = field(default_factory=EgressConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
     agents: AgentsConfig = field(default_factory=AgentsConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
 
 
 def parse_override(text: str) -> tuple[str, tuple[str, int]]:

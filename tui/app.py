@@ -151,6 +151,7 @@ class AksnetTopApp(App[None]):
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         banner: str = "",
+        recorder: object = None,
     ) -> None:
         super().__init__()
         allocator.limit_arenas()  # before the engine's threads start: see probes.engine.allocator
@@ -164,6 +165,7 @@ class AksnetTopApp(App[None]):
         self.clock = clock
         self.wall_clock = wall_clock
         self.banner = banner
+        self.recorder = recorder  # probes.record.writer.Recorder: offered every frame
         self.panes = list(panes)
         # dns / egress: plan(), history, error; snat: report() (and routes()); route_source: the
         # route table as ARM reports it; agents: the agent reader. Only the publisher reads them.
@@ -209,8 +211,12 @@ class AksnetTopApp(App[None]):
         self.title = "aksnet-top" + (f" — {self.banner}" if self.banner else "")
         for s in self.sources:
             s.start()
-        self.show_frame(self.publisher.publish())  # the first frame before the first paint
-        self.publisher.start(self._deliver)
+        first = self.publisher.publish()  # the first frame before the first paint
+        tee = getattr(self.recorder, "tee", None)
+        if tee is not None:
+            tee(lambda _f: None)(first)
+        self.show_frame(first)
+        self.publisher.start(tee(self._deliver) if tee is not None else self._deliver)
         self.query_one(TopologyTree).focus()
 
     def on_resize(self) -> None:
@@ -223,6 +229,9 @@ class AksnetTopApp(App[None]):
 
     def on_unmount(self) -> None:
         self.publisher.stop(2.0)
+        close = getattr(self.recorder, "close", None)
+        if close is not None:
+            close()
         for s in self.sources:
             try:
                 s.stop(2.0)

@@ -70,6 +70,7 @@ def app_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", metavar="PATH", type=Path, help="config file (default: ~/.config/aksnet-top/config.toml)"
     )
+    p.add_argument("--no-record", action="store_true", help="do not keep this run's flight recording")
     p.add_argument("--version", action="version", version=f"aksnet-top {version()}")
     return p
 
@@ -154,6 +155,11 @@ def check_parser() -> argparse.ArgumentParser:
         metavar="RPS",
         help="API requests per second for reading the per-node agents (default: agents.check_budget, 20)",
     )
+    p.add_argument("--no-record", action="store_true", help="do not keep this run's flight recording")
+    # lazy: the flight recorder's flags live with its commands
+    from tui.record_cli import add_baseline_flags
+
+    add_baseline_flags(p)
     return p
 
 
@@ -192,14 +198,25 @@ def run_check(argv: list[str]) -> int:
     # lazy: the demo only for `check --demo`
     from probes.demo import DemoError
 
+    # lazy: the recorder's command-line side only when check runs
+    from tui.record_cli import apply_baseline, finish_baseline, load_baseline, recorder_for
+
+    before, failed = load_baseline(ns)
+    if failed is not None:
+        return failed
+    recorder = recorder_for(cfg, "check", ns.no_record, cfg.kube.context)
     try:
-        result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval)
+        result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval, recorder=recorder)
     except DemoError as e:  # unknown scenario, bad file (4); the lab process failed (3): one line
         _err(f"check could not run: {e}")
         return EXIT_USAGE if e.usage else EXIT_FAILED
     except Exception as e:  # noqa: BLE001 - one line, never a traceback
         _err(f"check could not run: {e}")
         return EXIT_FAILED
+    finally:
+        if recorder is not None:
+            recorder.close()
+    diff = apply_baseline(before, result)
     try:
         if ns.output == "json":
             # lazy: json only for `check --output json`
@@ -208,6 +225,9 @@ def run_check(argv: list[str]) -> int:
             print(json.dumps(result.report, indent=2))
         else:
             check.render_table(result)
+        failed = finish_baseline(ns, result, diff, ns.output != "json")
+        if failed is not None:
+            return failed
         sys.stdout.flush()
     except BrokenPipeError:  # `aksnet-top check | head`: the reader left; the verdict stands
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -290,6 +310,9 @@ def run_app(argv: list[str]) -> int:
         except FeatureError as e:
             _err(str(e))
             return EXIT_USAGE
+        # lazy: the recorder's command-line side only when the app runs
+        from tui.record_cli import recorder_for
+
         app = AksnetTopApp(
             store,
             [source, *features.sources],
@@ -297,6 +320,7 @@ def run_app(argv: list[str]) -> int:
             **features.feeds,
             refresh_interval=cfg.ui.refresh_interval,
             banner=banner,
+            recorder=recorder_for(cfg, "app", ns.no_record, context or banner),
         )
         try:
             app.theme = cfg.ui.theme
@@ -325,7 +349,30 @@ def run_agent(argv: list[str]) -> int:
     return agent_main(argv)
 
 
-COMMANDS = {"lab": run_lab, "config": run_config, "check": run_check, "agent": run_agent}
+def run_replay(argv: list[str]) -> int:
+    """`aksnet-top replay [FILE]`: a flight recording in the app, read-only."""
+    # lazy: the recorder's commands only for `replay`
+    from tui.record_cli import run_replay as replay_main
+
+    return replay_main(argv)
+
+
+def run_bundle(argv: list[str]) -> int:
+    """`aksnet-top bundle`: the evidence archive of a window of the recordings."""
+    # lazy: the bundle only for `aksnet-top bundle`
+    from tui.record_cli import run_bundle as bundle_main
+
+    return bundle_main(argv)
+
+
+COMMANDS = {
+    "lab": run_lab,
+    "config": run_config,
+    "check": run_check,
+    "agent": run_agent,
+    "replay": run_replay,
+    "bundle": run_bundle,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,249 @@
+"""The flight recorder's cost at 1,000 nodes with probes and agents, and replay's speed.
+
+Frames are built as the publisher builds them (a new stats mapping per frame with the rows
+probed since, the same objects for what did not move), at 4 frames per simulated second:
+every node is a DNS vantage (3 resolvers × 2 names) and an egress vantage (5 targets),
+each row probed every 5 s (DNS) / 10 s (egress); agents read at 5/s; a node flaps every
+minute; findings come and go. The recorder's CPU is the run's CPU minus the same run
+without a recorder; bytes per hour are the file's size scaled to one hour. Then a 1-hour
+recording is opened and seeked.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/recorder_bench.py [--minutes 10] [--nodes 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import random
+import tempfile
+import time
+from pathlib import Path
+from types import MappingProxyType
+
+from probes.agent.reader import AgentStatus
+from probes.diagnose.model import Finding, Severity
+from probes.dns.result import DnsOutcome, DnsResult, ProbeKey
+from probes.egress.result import EgressKey, EgressMode, EgressOutcome, EgressResult
+from probes.engine.frame import AgentsView, Frame, ProbeView
+from probes.engine.history import Stats
+from probes.engine.store import Snapshot
+from probes.kube.model import NodeInfo, SourceState, SourceStatus
+from probes.kube.topology import build_topology
+from probes.record.reader import Recording
+from probes.record.writer import Recorder
+
+FPS = 4
+
+
+def _node(i: int) -> NodeInfo:
+    return NodeInfo(
+        name=f"aks-pool{i // 100}-12345678-vmss{i:06d}",
+        internal_ip=f"10.224.{i // 250}.{i % 250 + 4}",
+        pod_cidrs=(f"10.244.{i // 256}.{i % 256}/24",),
+        pool=f"pool{i // 100}",
+        ready=True,
+        ready_reason="KubeletReady",
+        cordoned=False,
+        network_unavailable=False,
+        network_reason="RouteCreated",
+        kubelet_version="v1.30.6",
+        zone="westeurope-1",
+        provider_id=f"azure:///subscriptions/x/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachineScaleSets/vmss/virtualMachines/{i}",
+        vmss="aks-pool-12345678-vmss",
+        instance_id=str(i),
+        created=1.7e9,
+    )
+
+
+class World:
+    def __init__(self, nodes: int, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.nodes = {n.name: n for n in (_node(i) for i in range(nodes))}
+        self.dns_keys = [
+            ProbeKey(f"node/{n}", r, q)
+            for n in self.nodes
+            for r in ("nodelocal", "kube-dns", "coredns/coredns-1")
+            for q in ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
+        ]
+        self.eg_keys = [
+            EgressKey(f"node/{n}", t)
+            for n in self.nodes
+            for t in (
+                "mcr.microsoft.com:443",
+                "login.microsoftonline.com:443",
+                "management.azure.com:443",
+                "a:443",
+                "b:443",
+            )
+        ]
+        self.dns: dict[object, Stats] = {}
+        self.eg: dict[object, Stats] = {}
+        self.agents: dict[str, AgentStatus] = {n: AgentStatus(node=n, pod=f"agent-{n[-6:]}") for n in self.nodes}
+        self.version = 0
+        self.snap = self._snap()
+        self.findings: tuple[Finding, ...] = ()
+        self.frame: Frame | None = None
+        self.seq = 0
+        self.aseq = 0
+
+    def _snap(self) -> Snapshot:
+        self.version += 1
+        topo = build_topology(self.nodes, cluster="mc_rg")
+        return Snapshot(
+            version=self.version,
+            topology=topo,
+            statuses=(SourceStatus("kubernetes", SourceState.LIVE),),
+            synced=frozenset({"nodes", "coredns", "nodelocal", "services"}),
+            target="ctx @ https://aks.example:443",
+            taken=0.0,
+        )
+
+    def _stats(self, key: object, t: float, dns: bool, old: Stats | None) -> Stats:
+        lat = self.rng.lognormvariate(0.0, 0.3) * (1.0 if dns else 20.0)
+        recent = ((old.recent if old else ())[-19:]) + (lat,)
+        if dns:
+            last: object = DnsResult(
+                key.vantage,
+                key.resolver,
+                "10.0.0.10",
+                "10.0.0.10:53",
+                key.name,
+                "A",
+                DnsOutcome.OK,
+                lat,
+                answers=1,
+                timestamp=t,
+            )  # type: ignore[attr-defined]
+        else:
+            last = EgressResult(
+                key.vantage, key.target, "20.1.2.3", 443, EgressMode.CONNECT, EgressOutcome.OPEN, lat, timestamp=t
+            )  # type: ignore[attr-defined]
+        ok = [x for x in recent if x is not None]
+        ok.sort()
+        return Stats(
+            count=(old.count + 1) if old else 1,
+            attempts=len(recent),
+            successes=len(ok),
+            p50=ok[len(ok) // 2],
+            p95=ok[int(len(ok) * 0.95)],
+            p99=ok[-1],
+            loss_pct=0.0,
+            last_outcome="ok" if dns else "open",
+            last_error="",
+            last_raw="",
+            last_ts=t,
+            last=last,
+            recent=recent,
+            version=self.seq,
+        )
+
+    def step(self, t: float) -> Frame:
+        self.seq += 1
+        i = self.seq
+        prev = self.frame
+        # DNS rows every 5 s, egress every 10 s: a 1/20 and a 1/40 of them per frame
+        dch = self.dns_keys[(i % 20) :: 20]
+        ech = self.eg_keys[(i % 40) :: 40]
+        for k in dch:
+            self.dns[k] = self._stats(k, t, True, self.dns.get(k))
+        for k in ech:
+            self.eg[k] = self._stats(k, t, False, self.eg.get(k))
+        if i % (60 * FPS) == 0:  # a node flaps every minute
+            name = self.rng.choice(list(self.nodes))
+            n = self.nodes[name]
+            self.nodes[name] = dataclasses.replace(n, ready=not n.ready)
+            self.snap = self._snap()
+            self.findings = (
+                ()
+                if n.ready is False
+                else (Finding("node-not-ready", None, Severity.CRITICAL, f"node/{name}", "NotReady"),)
+            )
+        # agents: 5 reads a second
+        changed = []
+        for _ in range(5 // FPS + (1 if i % FPS < 5 % FPS else 0)):
+            name = self.rng.choice(list(self.nodes))
+            a = self.agents[name]
+            self.agents[name] = dataclasses.replace(a, read_at=time.monotonic(), results=a.results + 8, seq=a.seq + 1)
+            changed.append(name)
+        self.aseq += 1
+        dv = ProbeView(
+            plan=prev.dns.plan if prev and prev.dns else None,
+            stats=MappingProxyType(dict(self.dns)),
+            changed=frozenset(dch),
+            since=i - 1,
+            version=i,
+        )
+        ev = ProbeView(plan=None, stats=MappingProxyType(dict(self.eg)), changed=frozenset(ech), since=i - 1, version=i)
+        av = AgentsView(
+            by_node=MappingProxyType(dict(self.agents)),
+            discovered=True,
+            error="",
+            stale=30.0,
+            version=1,
+            seq=self.aseq,
+            since=self.aseq - 1,
+            changed=frozenset(changed),
+        )
+        self.frame = Frame(seq=i, kube=self.snap, dns=dv, egress=ev, agents=av, findings=self.findings, findings_at=t)
+        return self.frame
+
+
+def run(minutes: float, nodes: int, path: Path | None) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) to build the frames of `minutes`, recording when `path`."""
+    world = World(nodes)
+    t0 = 1.8e9
+    clock = [t0]
+    rec = Recorder(path, clock=lambda: clock[0]) if path is not None else None
+    c0, w0 = time.process_time(), time.perf_counter()
+    for i in range(int(minutes * 60 * FPS)):
+        clock[0] = t0 + i / FPS
+        frame = world.step(clock[0])
+        if rec is not None:
+            rec._q.put((clock[0], frame))  # the bench waits for the writer instead of dropping
+    if rec is not None:
+        rec.close(600)
+    return time.process_time() - c0, time.perf_counter() - w0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--hour", action="store_true", help="also record 60 simulated minutes for replay's figures")
+    ns = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base_cpu, _ = run(ns.minutes, ns.nodes, None)
+        p = Path(tmp) / "r.aksrec"
+        cpu, wall = run(ns.minutes, ns.nodes, p)
+        size = p.stat().st_size
+        sim = ns.minutes * 60
+        rec_cpu = cpu - base_cpu
+        print(f"{ns.nodes} nodes, {ns.minutes:g} simulated minutes ({int(sim * FPS)} frames)")
+        print(f"recorder CPU: {rec_cpu:.1f} s for {sim:.0f} s recorded = {100 * rec_cpu / sim:.2f} % of one core")
+        print(f"file: {size / 1e6:.1f} MB = {size / 1e6 * 3600 / sim:.1f} MB per hour")
+        hour = p
+        if ns.hour:
+            hour = Path(tmp) / "hour.aksrec"
+            run(60, ns.nodes, hour)
+            print(f"1-hour recording: {hour.stat().st_size / 1e6:.1f} MB")
+        t = time.perf_counter()
+        rec = Recording(hour)
+        rec.frame_at(rec.start)
+        t_open = time.perf_counter() - t
+        rng = random.Random(1)
+        seeks = []
+        for _ in range(20):
+            at = rng.uniform(rec.start, rec.end)
+            t = time.perf_counter()
+            rec.frame_at(at)
+            seeks.append(time.perf_counter() - t)
+        seeks.sort()
+        print(
+            f"replay ({(rec.end - rec.start) / 60:.0f} min): open + first frame {t_open * 1000:.0f} ms; "
+            f"random seek median {seeks[10] * 1000:.0f} ms, max {seeks[-1] * 1000:.0f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

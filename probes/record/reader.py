@@ -1,0 +1,138 @@
+"""A recording, read: the state (every channel) and the frame at any moment, the findings'
+start and end, and the marks the timeline shows. Opening reads only the index of times;
+a seek decodes the keyframe at or before the moment and the deltas after it; a step
+forward applies only the deltas in between."""
+
+from __future__ import annotations
+
+import bisect
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from probes.engine.frame import Frame
+from probes.record.codec import Thawer
+from probes.record.schema import FORMAT, unpack
+
+SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
+
+
+class RecordingError(Exception):
+    """Not a recording, or one that cannot be read; the message is for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class FindingSpan:
+    rule: str
+    fault: str | None
+    severity: str
+    subject: str
+    cause: str
+    start: float
+    end: float | None  # None: still open when the recording ended
+    body: str  # the finding as JSON (evidence, next step)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    t: float
+    kind: str  # node | finding | source | snat
+    text: str
+
+
+class Recording:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise RecordingError(f"{self.path}: no such recording")
+        try:
+            # read-only: replaying never writes to the file
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            if self.meta.get("format") != FORMAT:
+                raise RecordingError(f"{self.path}: not an aksnet-top recording ({self.meta.get('format')!r})")
+            self._kf = self._db.execute("SELECT t, rowid FROM keyframes ORDER BY t, rowid").fetchall()
+            self._dl = self._db.execute("SELECT t, rowid FROM deltas ORDER BY t, rowid").fetchall()
+            self.findings = [
+                FindingSpan(*r)
+                for r in self._db.execute(
+                    'SELECT rule, fault, severity, subject, cause, start, "end", body FROM findings ORDER BY start, id'
+                )
+            ]
+            self.marks = [Mark(*r) for r in self._db.execute("SELECT t, kind, text FROM marks ORDER BY t, rowid")]
+        except sqlite3.Error as e:
+            raise RecordingError(f"{self.path}: not a readable recording ({e})") from e
+        self._kf_t = [t for t, _ in self._kf]
+        self._dl_t = [t for t, _ in self._dl]
+        if not self._kf and not self._dl:
+            raise RecordingError(f"{self.path}: the recording is empty")
+        times = self._kf_t + self._dl_t
+        self.start = float(self.meta.get("started") or min(times))
+        self.start = min(self.start, min(times))
+        self.end = max(times + [float(self.meta.get("ended") or 0.0)])
+        self._state: dict[str, Any] = {}
+        self._at_kf = -1  # index of the keyframe the state is built on
+        self._at_dl = -1  # index of the last delta applied
+        self._loaded = False
+        self.thawer = Thawer()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- state at a moment ---------------------------------------------------------------
+    def state_at(self, t: float) -> dict[str, Any]:
+        """Every channel's value at `t` (the object is the reader's own: do not keep it)."""
+        k = bisect.bisect_right(self._kf_t, t) - 1
+        d = bisect.bisect_right(self._dl_t, t) - 1
+        kf_t = self._kf_t[k] if k >= 0 else float("-inf")
+        # step forward from the state held unless the keyframe is less work
+        if not self._loaded or d < self._at_dl or (k > self._at_kf and d - self._at_dl > 200):
+            self._loaded = True
+            self._state = dict(unpack(self._blob("keyframes", self._kf[k][1]))) if k >= 0 else {}
+            self._at_kf = k
+            self._at_dl = bisect.bisect_right(self._dl_t, kf_t) - 1
+        if d > self._at_dl:
+            rows = self._db.execute(
+                "SELECT blob FROM deltas WHERE rowid IN (%s) ORDER BY t, rowid"
+                % ",".join(str(r) for _, r in self._dl[self._at_dl + 1 : d + 1])
+            ).fetchall()
+            for (blob,) in rows:
+                for name, value in unpack(blob).items():
+                    if value is None:
+                        self._state.pop(name, None)
+                    else:
+                        self._state[name] = value
+            self._at_dl = d
+        return self._state
+
+    def frame_at(self, t: float) -> Frame:
+        """The frame the app showed at `t` (as the panes render it)."""
+        return self.thawer.frame(self.state_at(t), t)
+
+    def _blob(self, table: str, rowid: int) -> bytes:
+        row = self._db.execute(f"SELECT blob FROM {table} WHERE rowid = ?", (rowid,)).fetchone()  # noqa: S608
+        return bytes(row[0])
+
+    # --- the timeline ----------------------------------------------------------------------
+    def change_times(self) -> list[float]:
+        """When something a person calls a change happened (marks), in order."""
+        return sorted({m.t for m in self.marks})
+
+    def next_change(self, t: float) -> float | None:
+        times = self.change_times()
+        i = bisect.bisect_right(times, t + 1e-6)
+        return times[i] if i < len(times) else None
+
+    def prev_change(self, t: float) -> float | None:
+        times = self.change_times()
+        i = bisect.bisect_left(times, t - 1e-6) - 1
+        return times[i] if i >= 0 else None
+
+    def first_critical(self) -> FindingSpan | None:
+        crit = [f for f in self.findings if f.severity == "critical"]
+        return min(crit, key=lambda f: f.start) if crit else None
+
+    def findings_in(self, t0: float, t1: float) -> list[FindingSpan]:
+        """Findings open at some moment of [t0, t1]."""
+        return [f for f in self.findings if f.start <= t1 and (f.end is None or f.end >= t0)]
