@@ -97,6 +97,9 @@ def run_lab(argv: list[str]) -> int:
     if ns.nodes is not None and not 1 <= ns.nodes <= 5000:
         _err("--nodes must be from 1 to 5000")
         return EXIT_USAGE
+    if not 0 <= ns.port <= 65535:
+        _err(f"--port must be from 0 (any free port) to 65535, got {ns.port}")
+        return EXIT_USAGE
     # lazy: the lab server loads only for `aksnet-top lab`
     from probes.demo import serve_lab
 

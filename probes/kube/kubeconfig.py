@@ -110,8 +110,11 @@ def merge(paths: list[Path]) -> Merged:
             raise
         except OSError as e:
             raise KubeconfigError(f"kubeconfig {path} cannot be read: {e.strerror or e}") from None
+        except RecursionError:
+            raise KubeconfigError(f"kubeconfig {path} is not valid: lists or mappings nested too deeply") from None
         except Exception as e:  # noqa: BLE001 - yaml errors and friends: the file is not a kubeconfig
-            raise KubeconfigError(f"kubeconfig {path} is not valid: {type(e).__name__}: {e}") from None
+            what = " ".join(str(e).split())  # PyYAML's messages span lines (the mark, a caret)
+            raise KubeconfigError(f"kubeconfig {path} is not valid: {type(e).__name__}: {what[:300]}") from None
         if not m.current and isinstance(doc.get("current-context"), str):
             m.current = doc["current-context"]
         for key, into, inner in (
@@ -125,11 +128,18 @@ def merge(paths: list[Path]) -> Merged:
                     f"kubeconfig {path} is not valid: `{key}` is not a list",
                     "check the file with `kubectl config view`",
                 )
-            for entry in entries:
-                if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            for i, entry in enumerate(entries):
+                if not isinstance(entry, dict) or entry.get("name") is None:
                     raise KubeconfigError(
-                        f"kubeconfig {path} is not valid: an entry of `{key}` has no name",
+                        f"kubeconfig {path} is not valid: {key}[{i}] has no name",
                         "check the file with `kubectl config view`",
+                    )
+                if not isinstance(entry["name"], str):  # `name: 2024` is a number to YAML (and to kubectl)
+                    raise KubeconfigError(
+                        f"kubeconfig {path} is not valid: {key}[{i}].name is {_show(entry['name'])}, not text",
+                        f'quote it: name: "{_show(entry["name"])}"'
+                        if isinstance(entry["name"], (int, float))
+                        else "check the file with `kubectl config view`",
                     )
                 body = entry.get(inner) or {}
                 if not isinstance(body, dict):
@@ -140,6 +150,15 @@ def merge(paths: list[Path]) -> Merged:
                 if entry["name"] not in into:
                     into[entry["name"]] = body if key == "contexts" else (body, path)  # type: ignore[assignment]
     return m
+
+
+def _show(v: Any) -> str:
+    """A value from the file, quoted for a message: one line, at most 60 characters."""
+    try:
+        s = str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else repr(v)
+    except ValueError:  # an integer of more than 4300 digits
+        return "a very long number"
+    return s if len(s) <= 60 else s[:57] + "..."
 
 
 def _b64(value: Any, what: str, where: str) -> bytes:
