@@ -55,8 +55,30 @@ def app_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", metavar="PATH", type=Path, help="config file (default: ~/.config/aksnet-top/config.toml)"
     )
+    _debug_flag(p)
     p.add_argument("--version", action="version", version=f"aksnet-top {version()}")
     return p
+
+
+def _debug_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="write every log record (ours, urllib3's, the Azure SDK's) to a file under "
+        "$XDG_STATE_HOME/aksnet-top (default ~/.local/state/aksnet-top) and say where; "
+        "credentials in URLs are redacted",
+    )
+
+
+def _logging(prog: str, ns: argparse.Namespace, terminal: bool) -> str | None:
+    """Set up logging (probes.logsetup); returns the debug log's path, or raises LogSetupError."""
+    # lazy: logging (~5 ms) only for the commands that run sources
+    from probes import logsetup
+
+    path = logsetup.setup(prog, terminal=terminal, debug=ns.debug)
+    if path is not None:
+        _err(f"debug log: {path}")
+    return None if path is None else str(path)
 
 
 def lab_parser() -> argparse.ArgumentParser:
@@ -138,15 +160,20 @@ def check_parser() -> argparse.ArgumentParser:
         metavar="RPS",
         help="API requests per second for reading the per-node agents (default: agents.check_budget, 20)",
     )
+    _debug_flag(p)
     return p
 
 
 def run_check(argv: list[str]) -> int:
-    # lazy: logging (~5 ms) only for check
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="aksnet-top check: %(message)s")  # one line each, to stderr
     ns = check_parser().parse_args(argv)
+    # lazy: probes.logsetup (logging, ~5 ms) only for the commands that run sources
+    from probes.logsetup import LogSetupError
+
+    try:  # our warnings one line each on stderr; the libraries' only in the --debug log
+        _logging("aksnet-top check", ns, terminal=True)
+    except LogSetupError as e:
+        _err(str(e))
+        return EXIT_FAILED
     if not 1 <= ns.cycles <= 100:
         _err("--cycles must be from 1 to 100")
         return EXIT_USAGE
@@ -220,6 +247,14 @@ def run_config(argv: list[str]) -> int:
 
 def run_app(argv: list[str]) -> int:
     ns = app_parser().parse_args(argv)
+    # lazy: probes.logsetup (logging, ~5 ms) only for the commands that run sources
+    from probes.logsetup import LogSetupError
+
+    try:  # the screen is the app's: nothing on stderr, the libraries' records only in the --debug log
+        debug_log = _logging("aksnet-top", ns, terminal=False)
+    except LogSetupError as e:
+        _err(str(e))
+        return EXIT_FAILED
     try:
         cfg = configmod.load(flags=_flags(ns), path=ns.config)
     except configmod.ConfigError as e:
@@ -296,6 +331,8 @@ def run_app(argv: list[str]) -> int:
             demo.stop()
         elif launching is not None:
             launching.stop()
+    if debug_log:
+        _err(f"debug log: {debug_log}")  # again: the screen covered the first time it was said
     return app.return_code or EXIT_OK
 
 
