@@ -252,7 +252,7 @@ def resolve(m: Merged, context: str) -> Endpoint:
         server=server,
         source=m.source,
         ca_data=ca,
-        insecure=bool(cluster.get("insecure-skip-tls-verify")),
+        insecure=cluster.get("insecure-skip-tls-verify") is True,  # a quoted "false" is no reason to skip TLS checks
         tls_server_name=str(cluster.get("tls-server-name") or ""),
         proxy_url=str(cluster.get("proxy-url") or ""),
         cert_data=cert,

@@ -34,8 +34,17 @@ def show(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
+
+
 class ScenarioError(ValueError):
-    """A scenario file is missing, unreadable or invalid. The message names file and key."""
+    """A scenario file is missing, unreadable or invalid. The message names file and key,
+    on one line (a key or value with a line break in it is shown escaped)."""
+
+    def __init__(self, message: str = "") -> None:
+        if any(c in message for c in _BREAKS):
+            message = "".join(repr(c)[1:-1] if c in _BREAKS else c for c in message)
+        super().__init__(message)
 
 
 _DUR = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
