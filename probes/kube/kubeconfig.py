@@ -152,6 +152,36 @@ def merge(paths: list[Path]) -> Merged:
     return m
 
 
+def _check_server(server: str, where: str, cluster: str) -> None:
+    """kubectl refuses these too; said before a connection is tried, with the URL redacted."""
+    # lazy: probes.redact and urllib.parse only when a context is resolved
+    from urllib.parse import urlsplit
+
+    from probes.redact import redact_url
+
+    hint = "check it with `kubectl config view`"
+    try:
+        u = urlsplit(server)
+        port = u.port  # ValueError when out of range or not a number
+    except ValueError:
+        raise KubeconfigError(
+            f"{where}: cluster {cluster!r}: server {redact_url(server)!r} is not a URL", hint
+        ) from None
+    if u.scheme not in ("https", "http") or not u.hostname:
+        raise KubeconfigError(
+            f"{where}: cluster {cluster!r}: server {redact_url(server)!r} is not an http(s) URL with a host", hint
+        )
+    del port
+
+
+def _pem(data: bytes, what: str, where: str) -> bytes:
+    if b"-----BEGIN" not in data:
+        raise KubeconfigError(
+            f"{where}: {what} is not PEM (no -----BEGIN line)", "check it with `kubectl config view --raw`"
+        )
+    return data
+
+
 def _show(v: Any) -> str:
     """A value from the file, quoted for a message: one line, at most 60 characters."""
     try:
@@ -212,11 +242,17 @@ def resolve(m: Merged, context: str) -> Endpoint:
         raise KubeconfigError(f"{where}: cluster {cluster_name!r} has no server", "check it with `kubectl config view`")
     if "://" not in server:
         server = "https://" + server
+    _check_server(server, where, cluster_name)
     ca: bytes | None = None
     if cluster.get("certificate-authority-data"):
         ca = _b64(cluster["certificate-authority-data"], "certificate-authority-data", where)
+        ca = _pem(ca, "certificate-authority-data", where)
     elif cluster.get("certificate-authority"):
-        ca = _file(cluster["certificate-authority"], cpath, "certificate-authority", where)
+        ca = _pem(
+            _file(cluster["certificate-authority"], cpath, "certificate-authority", where),
+            "certificate-authority",
+            where,
+        )
     user: dict[str, Any] = {}
     upath = cpath
     if user_name:
@@ -227,13 +263,15 @@ def resolve(m: Merged, context: str) -> Endpoint:
         user, upath = m.users[user_name]
     cert = key = None
     if user.get("client-certificate-data"):
-        cert = _b64(user["client-certificate-data"], "client-certificate-data", where)
+        cert = _pem(
+            _b64(user["client-certificate-data"], "client-certificate-data", where), "client-certificate-data", where
+        )
     elif user.get("client-certificate"):
-        cert = _file(user["client-certificate"], upath, "client-certificate", where)
+        cert = _pem(_file(user["client-certificate"], upath, "client-certificate", where), "client-certificate", where)
     if user.get("client-key-data"):
-        key = _b64(user["client-key-data"], "client-key-data", where)
+        key = _pem(_b64(user["client-key-data"], "client-key-data", where), "client-key-data", where)
     elif user.get("client-key"):
-        key = _file(user["client-key"], upath, "client-key", where)
+        key = _pem(_file(user["client-key"], upath, "client-key", where), "client-key", where)
     exec_spec = None
     if isinstance(user.get("exec"), dict):
         exec_spec = dict(user["exec"])

@@ -160,3 +160,27 @@ def test_readme_exit_code_table_matches_the_code():
     assert sorted(words) == sorted(rows)
     for code, text in words.items():
         assert rows[code].startswith(text), (code, rows[code], text)
+
+
+@pytest.mark.parametrize(
+    "cluster, words",
+    [
+        (
+            '{server: "https://127.0.0.1:1", certificate-authority-data: "Zm9v"}',
+            "certificate-authority-data is not PEM",
+        ),
+        ('{server: "https://[::1"}', "is not a URL"),
+        ('{server: "https://alice:pw0rd@h:99999"}', "'https://alice:***@h:99999' is not a URL"),
+        ('{server: "ftp://x"}', "not an http(s) URL"),
+    ],
+)
+def test_kubeconfig_errors_before_connecting(tmp_path, cluster, words):
+    kc = tmp_path / "kc"
+    kc.write_text(
+        f"current-context: c\nclusters:\n- name: c\n  cluster: {cluster}\ncontexts:\n- name: c\n"
+        "  context: {cluster: c, user: u}\nusers:\n- name: u\n  user: {token: t}\n"
+    )
+    out = run(["check", "--kubeconfig", str(kc)], tmp_path)
+    assert out.returncode == ExitCode.COULD_NOT_RUN
+    line = one_line(out.stderr)
+    assert words in line and "pw0rd" not in line
