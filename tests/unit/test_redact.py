@@ -166,3 +166,22 @@ def test_check_shows_no_credential_and_no_library_noise(tmp_path, debug):
         assert "urllib3" in text and "s3cretpw" not in text and "tok123" not in text
     else:
         assert out.stderr == "" and logs == []
+
+
+def test_app_debug_says_where_its_log_is(tmp_path):
+    state = tmp_path / "state"
+    out = run(["--debug", "--kubeconfig", str(tmp_path / "none")], tmp_path, {"XDG_STATE_HOME": str(state)})
+    assert out.returncode == ExitCode.COULD_NOT_RUN
+    (log,) = (state / "aksnet-top").glob("debug-*.log")
+    assert out.stderr.splitlines()[0] == f"aksnet-top: debug log: {log}"
+    assert "no kubeconfig found" in out.stderr
+    for args in (["--help"], ["check", "--help"]):
+        assert "--debug" in run(args, tmp_path).stdout
+
+
+def test_debug_log_that_cannot_be_written_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = run(["check", "--demo", "--debug"], tmp_path, {"XDG_STATE_HOME": str(blocker)})
+    assert out.returncode == ExitCode.COULD_NOT_RUN
+    assert out.stderr.startswith("aksnet-top: --debug: cannot write a log in ") and out.stderr.count("\n") == 1
