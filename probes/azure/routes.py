@@ -91,7 +91,7 @@ def _map(v: Any) -> Mapping[str, Any]:
 def _props(d: Any) -> Mapping[str, Any]:
     d = _map(d)
     p = d.get("properties")
-    return p if isinstance(p, Mapping) else d
+    return p if isinstance(p, Mapping) and p else d  # flat (as_dict()) or REST ("properties")
 
 
 def _items(v: Any) -> list[Mapping[str, Any]]:

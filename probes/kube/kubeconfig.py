@@ -20,8 +20,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
+
+from probes.redact import redact_url
 
 
 class KubeconfigError(Exception):
@@ -154,11 +157,6 @@ def merge(paths: list[Path]) -> Merged:
 
 def _check_server(server: str, where: str, cluster: str) -> None:
     """kubectl refuses these too; said before a connection is tried, with the URL redacted."""
-    # lazy: probes.redact and urllib.parse only when a context is resolved
-    from urllib.parse import urlsplit
-
-    from probes.redact import redact_url
-
     hint = "check it with `kubectl config view`"
     try:
         u = urlsplit(server)
