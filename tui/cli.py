@@ -71,8 +71,30 @@ def app_parser() -> argparse.ArgumentParser:
         "--config", metavar="PATH", type=Path, help="config file (default: ~/.config/aksnet-top/config.toml)"
     )
     p.add_argument("--no-record", action="store_true", help="do not keep this run's flight recording")
+    _debug_flag(p)
     p.add_argument("--version", action="version", version=f"aksnet-top {version()}")
     return p
+
+
+def _debug_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="write every log record (ours, urllib3's, the Azure SDK's) to a file under "
+        "$XDG_STATE_HOME/aksnet-top (default ~/.local/state/aksnet-top) and say where; "
+        "credentials in URLs are redacted",
+    )
+
+
+def _logging(prog: str, ns: argparse.Namespace, terminal: bool) -> str | None:
+    """Set up logging (probes.logsetup); returns the debug log's path, or raises LogSetupError."""
+    # lazy: logging (~5 ms) only for the commands that run sources
+    from probes import logsetup
+
+    path = logsetup.setup(prog, terminal=terminal, debug=ns.debug)
+    if path is not None:
+        _err(f"debug log: {path}")
+    return None if path is None else str(path)
 
 
 def lab_parser() -> argparse.ArgumentParser:
@@ -112,6 +134,9 @@ def run_lab(argv: list[str]) -> int:
     ns = lab_parser().parse_args(argv)
     if ns.nodes is not None and not 1 <= ns.nodes <= 5000:
         _err("--nodes must be from 1 to 5000")
+        return EXIT_USAGE
+    if not 0 <= ns.port <= 65535:
+        _err(f"--port must be from 0 (any free port) to 65535, got {ns.port}")
         return EXIT_USAGE
     # lazy: the lab server loads only for `aksnet-top lab`
     from probes.demo import serve_lab
@@ -160,15 +185,20 @@ def check_parser() -> argparse.ArgumentParser:
     from tui.record_cli import add_baseline_flags
 
     add_baseline_flags(p)
+    _debug_flag(p)
     return p
 
 
 def run_check(argv: list[str]) -> int:
-    # lazy: logging (~5 ms) only for check
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="aksnet-top check: %(message)s")  # one line each, to stderr
     ns = check_parser().parse_args(argv)
+    # lazy: probes.logsetup (logging, ~5 ms) only for the commands that run sources
+    from probes.logsetup import LogSetupError
+
+    try:  # our warnings one line each on stderr; the libraries' only in the --debug log
+        _logging("aksnet-top check", ns, terminal=True)
+    except LogSetupError as e:
+        _err(str(e))
+        return EXIT_FAILED
     if not 1 <= ns.cycles <= 100:
         _err("--cycles must be from 1 to 100")
         return EXIT_USAGE
@@ -255,6 +285,14 @@ def run_config(argv: list[str]) -> int:
 
 def run_app(argv: list[str]) -> int:
     ns = app_parser().parse_args(argv)
+    # lazy: probes.logsetup (logging, ~5 ms) only for the commands that run sources
+    from probes.logsetup import LogSetupError
+
+    try:  # the screen is the app's: nothing on stderr, the libraries' records only in the --debug log
+        debug_log = _logging("aksnet-top", ns, terminal=False)
+    except LogSetupError as e:
+        _err(str(e))
+        return EXIT_FAILED
     try:
         cfg = configmod.load(flags=_flags(ns), path=ns.config)
     except configmod.ConfigError as e:
@@ -338,6 +376,8 @@ def run_app(argv: list[str]) -> int:
             demo.stop()
         elif launching is not None:
             launching.stop()
+    if debug_log:
+        _err(f"debug log: {debug_log}")  # again: the screen covered the first time it was said
     return app.return_code or EXIT_OK
 
 

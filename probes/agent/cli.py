@@ -98,6 +98,15 @@ def _render_flags(p: argparse.ArgumentParser) -> None:
         "Entra ID clusters: the group's object id)",
     )
     p.add_argument(
+        "--allow-from",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="also admit this CIDR to the agent's port (repeatable): API Server VNet Integration's subnet, "
+        "nodes where the API server's tunnel runs on the host network, a Prometheus scraper. Default: only "
+        "kube-system's konnectivity-agent pods, the API server's path into the pod network on AKS",
+    )
+    p.add_argument(
         "--pull-secret", metavar="NAME", help="imagePullSecret in the namespace (not needed with an attached ACR)"
     )
     p.add_argument(
@@ -166,6 +175,7 @@ def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list
         apiserver=ns.apiserver if ns.apiserver is not None else facts.get("apiserver"),
         pull_secret=ns.pull_secret,
         reader_groups=ns.reader_group,
+        allow_from=ns.allow_from,
         targets=ns.target,
     )
 

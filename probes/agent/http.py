@@ -5,11 +5,33 @@
     GET /healthz              200 "ok"
 
 One request per connection (``Connection: close``): the readers are the API server's pod
-proxy (every 10–200 s per agent) and a Prometheus scraper, so keep-alive buys nothing and
-every connection's life stays bounded: the request head must arrive within
-``header_timeout`` s and ``max_header`` bytes, the answer must drain within
-``write_timeout`` s, and at most ``max_clients`` connections are served at once (more get
-503). Unknown paths get 404, other methods 405, a bad request line or query 400.
+proxy (every 10–200 s per agent), the kubelet's probes and a Prometheus scraper, so
+keep-alive buys nothing and every connection's life stays bounded: the request head must
+arrive within ``header_timeout`` s and ``max_header`` bytes, the answer must drain within
+``write_timeout`` s. Unknown paths get 404, other methods 405, a bad request line or
+query 400.
+
+Nobody can starve the port (issue 12: 32 slots held by 40 idle connections made the
+kubelet's ``/healthz`` fail 17 of 22 probes, and liveness restarted the pod). What tells a
+reader from a squatter is that a reader sends its request head at once:
+
+* a new connection has ``grace`` s (0.1) to send its request head before it counts. One
+  that did is a request: it is admitted, and if its address already holds
+  ``max_per_client`` connections, the oldest *idle* one of them is closed to make room;
+* one that did not is *idle*: it keeps its place only while its address holds fewer than
+  ``max_per_client`` connections (else it is closed at once), and only until its head's
+  deadline (``header_timeout``). Idle connections never push anyone out, so holding
+  connections open, or re-opening them as fast as they are closed, never keeps a request
+  out: it only fills its own address's share;
+* ``max_connections`` bounds every open connection, waiting ones included (a file
+  descriptor each): past it a newcomer is closed unless an idle one can make room;
+* ``max_clients`` bounds the answers being written at once (``/v1/results`` and
+  ``/metrics``; more get 503), and ``/healthz`` is outside it: a reserved path that costs
+  nothing to answer.
+
+Through the API server's pod proxy every reader arrives from the same few addresses (the
+konnectivity agents, or the control plane), the kubelet's probes from the node's; the
+manifest's NetworkPolicy admits no one else (probes.agent.manifest).
 """
 
 from __future__ import annotations
@@ -17,7 +39,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -32,9 +55,13 @@ from probes.engine.history import percentile
 log = logging.getLogger("probes.agent.http")
 
 MAX_HEADER = 16 * 1024
-HEADER_TIMEOUT = 5.0
+HEADER_TIMEOUT = 3.0  # s from connect to the end of the request head (the pod proxy sends it at once)
 WRITE_TIMEOUT = 10.0
-MAX_CLIENTS = 32
+MAX_CLIENTS = 32  # answers of /v1/results and /metrics being written at once
+MAX_CONNECTIONS = 1024  # open connections, every client together, waiting ones too (a file descriptor each)
+MAX_PER_CLIENT = 64  # admitted connections from one address (the pod proxy: a konnectivity agent or node)
+GRACE = 0.1  # s a new connection has to send its request head before it counts as idle
+HEALTH_PATH = "/healthz"
 LINGER = 1.0  # s a closing connection waits for the client's FIN
 GZIP_MIN = 1400  # bytes: below one packet compression buys nothing
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
@@ -204,6 +231,32 @@ def _since(query: str) -> int:
     return int(v)
 
 
+@dataclass(slots=True)
+class _Conn:
+    """One open connection: who, and whether it has sent its request head yet."""
+
+    peer: str
+    writer: asyncio.StreamWriter
+    idle: bool = True  # admitted without a request head: may be closed to let a request in
+
+
+def _fd_room() -> int:
+    """Connections this process can hold: its open-file limit less a margin for the rest."""
+    try:
+        # lazy: resource is POSIX-only (the app imports this package on any OS); read once per server
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return MAX_CONNECTIONS
+    return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(16, soft - 64)
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    addr = writer.get_extra_info("peername")
+    return str(addr[0]) if isinstance(addr, tuple) and addr else ""
+
+
 class AgentServer:
     """Serves one agent on (host, port); port 0 picks a free one (see ``address``)."""
 
@@ -217,6 +270,9 @@ class AgentServer:
         write_timeout: float = WRITE_TIMEOUT,
         max_header: int = MAX_HEADER,
         max_clients: int = MAX_CLIENTS,
+        max_connections: int = MAX_CONNECTIONS,
+        max_per_client: int = MAX_PER_CLIENT,
+        grace: float = GRACE,
     ) -> None:
         self.agent = agent
         self.host = host
@@ -225,9 +281,17 @@ class AgentServer:
         self.write_timeout = write_timeout
         self.max_header = max_header
         self.max_clients = max_clients
+        self.max_connections = max(1, min(max_connections, _fd_room()))
+        self.max_per_client = max(1, min(max_per_client, self.max_connections))
+        self.grace = min(grace, header_timeout)
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._conns: dict[asyncio.Task, _Conn] = {}  # admitted (past the grace), oldest first
+        self._per_peer: dict[str, int] = {}
+        self._answering = 0  # answers of the bounded paths being written
         self.requests: dict[int, int] = {}  # status -> count
+        self.evicted = 0  # idle connections closed to let a request in
+        self.refused = 0  # connections closed unserved: their address's share or every slot was taken
         self.metrics = AgentMetrics(agent)
 
     @property
@@ -259,15 +323,49 @@ class AgentServer:
         except TimeoutError:
             pass
 
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    def _evict(self, pred: Callable[[_Conn], bool]) -> bool:
+        """Close the oldest idle connection that `pred` accepts; False if there is none."""
+        for task, c in self._conns.items():
+            if c.idle and pred(c):
+                self._forget(task)
+                self.evicted += 1
+                c.writer.transport.abort()
+                return True
+        return False
+
+    def _admit(self, task: asyncio.Task, conn: _Conn) -> bool:
+        """Count `conn` (past its grace). A request makes room by closing an idle
+        connection of its address; an idle one only takes a free place."""
+        if self._per_peer.get(conn.peer, 0) >= self.max_per_client:
+            if conn.idle:
+                return False
+            self._evict(lambda c: c.peer == conn.peer)  # none idle: it is still served (an answer is short)
+        self._conns[task] = conn
+        self._per_peer[conn.peer] = self._per_peer.get(conn.peer, 0) + 1
+        return True
+
+    def _forget(self, task: asyncio.Task) -> None:
+        c = self._conns.pop(task, None)
+        if c is not None:
+            left = self._per_peer[c.peer] - 1
+            if left:
+                self._per_peer[c.peer] = left
+            else:
+                del self._per_peer[c.peer]
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+        assert task is not None
         try:
-            if len(self._tasks) > self.max_clients:
-                await self._send(reader, writer, 503, b"busy\n", "text/plain")
+            if len(self._tasks) >= self.max_connections and not self._evict(lambda c: True):
+                self.refused += 1
                 return
-            await self._serve(reader, writer)
+            self._tasks.add(task)
+            await self._serve(reader, writer, task, _Conn(_peer(writer), writer))
         except asyncio.CancelledError:
             # stop() cancels us; ending quietly keeps 3.11's stream callback from logging
             # the cancellation as an error
@@ -275,15 +373,36 @@ class AgentServer:
         except Exception:  # noqa: BLE001 - one bad client must never stop the server
             log.debug("agent http: client failed", exc_info=True)
         finally:
-            if task is not None:
-                self._tasks.discard(task)
+            self._tasks.discard(task)
+            self._forget(task)
             if not writer.transport.is_closing():
                 writer.transport.abort()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _read_head(self, reader: asyncio.StreamReader, task: asyncio.Task, conn: _Conn) -> bytes | None:
+        """The request head (admitting the connection on the way), or None when it was
+        turned away or the client left; raises TimeoutError and LimitOverrunError."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.header_timeout
         try:
-            async with asyncio.timeout(self.header_timeout):
+            async with asyncio.timeout(self.grace):
+                head: bytes | None = await reader.readuntil(b"\r\n\r\n")  # kept in the buffer on timeout
+        except TimeoutError:
+            head = None
+        conn.idle = head is None
+        if not self._admit(task, conn):
+            self.refused += 1
+            return None
+        if head is None:
+            async with asyncio.timeout_at(deadline):
                 head = await reader.readuntil(b"\r\n\r\n")
+            conn.idle = False
+        return head
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, task: asyncio.Task, conn: _Conn
+    ) -> None:
+        try:
+            head = await self._read_head(reader, task, conn)
         except TimeoutError:
             await self._send(reader, writer, 408, b"request head not received in time\n", "text/plain")
             return
@@ -292,27 +411,41 @@ class AgentServer:
             return
         except (asyncio.IncompleteReadError, ConnectionError):
             return
+        if head is None:
+            return
         try:
             method, target, headers = _parse_head(head[:-4])
-            status, body, ctype = self._route(method, target)
         except BadRequest as e:
-            status, body, ctype = e.code, (str(e) + "\n").encode(), "text/plain"
-        extra: list[str] = []
-        if status == 405:
-            extra.append("Allow: GET")
-        if status == 200 and len(body) >= GZIP_MIN and "gzip" in headers.get("accept-encoding", "").lower():
-            body = gzip.compress(body, compresslevel=5, mtime=0)
-            extra += ["Content-Encoding: gzip", "Vary: Accept-Encoding"]
-        await self._send(reader, writer, status, body, ctype, extra)
+            await self._send(reader, writer, e.code, (str(e) + "\n").encode(), "text/plain")
+            return
+        bounded = urlsplit(target).path != HEALTH_PATH  # the kubelet's probe is never kept waiting
+        if bounded and self._answering >= self.max_clients:
+            await self._send(reader, writer, 503, b"busy\n", "text/plain")
+            return
+        self._answering += bounded
+        try:
+            try:
+                status, body, ctype = self._route(method, target)
+            except BadRequest as e:
+                status, body, ctype = e.code, (str(e) + "\n").encode(), "text/plain"
+            extra: list[str] = []
+            if status == 405:
+                extra.append("Allow: GET")
+            if status == 200 and len(body) >= GZIP_MIN and "gzip" in headers.get("accept-encoding", "").lower():
+                body = gzip.compress(body, compresslevel=5, mtime=0)
+                extra += ["Content-Encoding: gzip", "Vary: Accept-Encoding"]
+            await self._send(reader, writer, status, body, ctype, extra)
+        finally:
+            self._answering -= bounded
 
     def _route(self, method: str, target: str) -> tuple[int, bytes, str]:
         u = urlsplit(target)
         path = u.path
-        if path not in ("/v1/results", "/metrics", "/healthz"):
+        if path not in ("/v1/results", "/metrics", HEALTH_PATH):
             return 404, b"not found: try /v1/results?since=N, /metrics or /healthz\n", "text/plain"
         if method != "GET":
             return 405, b"only GET is served\n", "text/plain"
-        if path == "/healthz":
+        if path == HEALTH_PATH:
             return 200, b"ok\n", "text/plain"
         if path == "/metrics":
             return 200, self.metrics.text(), METRICS_TYPE

@@ -38,11 +38,17 @@ _KINDS: dict[str, tuple[str, str, str]] = {
     "ServiceAccount": ("/api/v1", "serviceaccounts", "serviceaccount"),
     "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", "role.rbac.authorization.k8s.io"),
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", "rolebinding.rbac.authorization.k8s.io"),
+    "NetworkPolicy": (
+        "/apis/networking.k8s.io/v1",
+        "networkpolicies",
+        "networkpolicy.networking.k8s.io",
+    ),
     "DaemonSet": ("/apis/apps/v1", "daemonsets", "daemonset.apps"),
 }
 _PERMISSIONS_HINT = (
     "ask a cluster admin to run the install (or to apply `aksnet-top agent manifest` output), or for rights to "
-    "create namespaces and to create/get/update/delete serviceaccounts, roles, rolebindings and daemonsets.apps in {ns}"
+    "create namespaces and to create/get/update/delete serviceaccounts, roles, rolebindings, "
+    "networkpolicies.networking.k8s.io and daemonsets.apps in {ns}"
 )
 
 
@@ -333,6 +339,7 @@ def uninstall(api_client: Any, namespace: str = AGENT_NAMESPACE, *, dry_run: boo
     done: list[str] = []
     ns = namespace
     _delete(api_client, _ref("DaemonSet", AGENT_NAME, ns), ns, dry_run, done, [("propagationPolicy", "Background")])
+    _delete(api_client, _ref("NetworkPolicy", AGENT_NAME, ns), ns, dry_run, done)
     coll, _ = _paths(_ref("RoleBinding", "x", ns))
     try:
         listed = _call(api_client, "GET", coll, None, [("labelSelector", f"app.kubernetes.io/part-of={PART_OF}")])

@@ -3,7 +3,8 @@
 Every flag has an environment fallback (``NODE_NAME`` from the downward API, then
 ``AKSNET_AGENT_*``); the command line wins. The process serves one port (JSON for the
 app, Prometheus metrics, a health check), logs one line per event to stderr, and exits 0
-on SIGTERM/SIGINT. Exit codes: 2 bad flags, 3 the port cannot be had. It never loads
+on SIGTERM/SIGINT. Exit codes: 4 bad flags (every number has a floor and a ceiling,
+:data:`BOUNDS`), 3 the port cannot be had. It never loads
 textual, kubernetes or azure; scapy only when an egress check really runs in SYN mode.
 """
 
@@ -23,7 +24,7 @@ from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, A
 from probes.agent.http import AgentServer
 from probes.config import parse_override
 from probes.dns.resolvers import DEFAULT_NAMES, parse_address
-from probes.exitcodes import ExitCode
+from probes.exitcodes import ArgumentParser, ExitCode
 
 log = logging.getLogger("probes.agent")
 
@@ -54,6 +55,26 @@ def default_kube_dns(path: str = RESOLV_CONF) -> str | None:
     return None
 
 
+# Floors and ceilings of every number the agent takes (flag or environment): a 1 ms interval
+# would be a DNS flood from every node, a million results ~0.5 GB per agent.
+BOUNDS: dict[str, tuple[float, float, str]] = {
+    "port": (0, 65535, "port"),
+    "interval": (0.1, 3600, "interval"),
+    "egress_interval": (0.1, 3600, "egress-interval"),
+    "timeout": (0.05, 60, "timeout"),
+    "results": (16, 65536, "results"),
+}
+MAX_LIST = {"names": 64, "resolvers": 32, "targets": 1000}
+
+
+def _within(value: float, what: str) -> float:
+    lo, hi, flag = BOUNDS[what]
+    if not lo <= value <= hi:  # NaN fails both
+        env = ENV + what.upper()
+        raise ValueError(f"--{flag} (or ${env}) must be from {lo:g} to {hi:g}, got {value}")
+    return value
+
+
 def _bool(text: str) -> bool:
     t = text.strip().lower()
     if t in ("1", "true", "yes", "on"):
@@ -68,7 +89,7 @@ def _list(text: str) -> list[str]:
 
 
 def run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="aksnet-top agent run",
         description="Probe this node's DNS path and egress, and serve the results on one port: "
         "GET /v1/results?since=N (JSON for aksnet-top), /metrics (Prometheus), /healthz.",
@@ -189,19 +210,21 @@ def build_settings(
             raise ValueError(f"${ENV}{name}: {err}") from None
 
     def num(text: str) -> float:
-        v = float(text)
-        return v
+        return float(text)
+
+    def sized(values: list[str], what: str, flag: str) -> list[str]:
+        if len(values) > MAX_LIST[what]:
+            raise ValueError(f"{flag}: {len(values)} given, at most {MAX_LIST[what]}")
+        return values
 
     node = ns.node or e.get("NODE_NAME") or e.get(ENV + "NODE") or ""
     if not node.strip():
         raise ValueError("no node name: pass --node, or set NODE_NAME from the downward API (fieldRef: spec.nodeName)")
     bind = pick(ns.bind, "BIND", str, "0.0.0.0")
-    port = pick(ns.port, "PORT", int, DEFAULT_PORT)
-    if not 0 <= port < 65536:
-        raise ValueError(f"--port {port}: must be 0..65535")
-    interval = pick(ns.interval, "INTERVAL", num, DEFAULT_INTERVAL)
-    egress_interval = pick(ns.egress_interval, "EGRESS_INTERVAL", num, interval)
-    timeout = pick(ns.timeout, "TIMEOUT", num, DEFAULT_TIMEOUT)
+    port = int(_within(pick(ns.port, "PORT", int, DEFAULT_PORT), "port"))
+    interval = _within(pick(ns.interval, "INTERVAL", num, DEFAULT_INTERVAL), "interval")
+    egress_interval = _within(pick(ns.egress_interval, "EGRESS_INTERVAL", num, interval), "egress_interval")
+    timeout = _within(pick(ns.timeout, "TIMEOUT", num, DEFAULT_TIMEOUT), "timeout")
     mode = pick(ns.mode, "MODE", str, "auto")
     kube_dns = pick(ns.kube_dns, "KUBE_DNS", str, None)
     if kube_dns is None:
@@ -210,12 +233,12 @@ def build_settings(
             log.warning("no kube-dns address in %s: kube-dns is not probed (pass --kube-dns)", resolv_conf)
     nodelocal = pick(ns.nodelocal, "NODELOCAL", _bool, False)
     localdns = pick(ns.localdns, "LOCALDNS", _bool, False)
-    names = pick(ns.name, "NAMES", _list, list(DEFAULT_NAMES))
-    custom = pick(ns.resolver, "RESOLVERS", _list, [])
-    targets = pick(ns.target, "TARGETS", _list, [])
+    names = sized(pick(ns.name, "NAMES", _list, list(DEFAULT_NAMES)), "names", "--name")
+    custom = sized(pick(ns.resolver, "RESOLVERS", _list, []), "resolvers", "--resolver")
+    targets = sized(pick(ns.target, "TARGETS", _list, []), "targets", "--target")
     apiserver = pick(ns.apiserver, "APISERVER", str, None)
     aks_defaults = not ns.no_aks_defaults if ns.no_aks_defaults else pick(None, "AKS_DEFAULTS", _bool, True)
-    results = pick(ns.results, "RESULTS", int, DEFAULT_FEED)
+    results = int(_within(pick(ns.results, "RESULTS", int, DEFAULT_FEED), "results"))
     level = pick(ns.log_level, "LOG_LEVEL", str, "info")
     if level not in ("debug", "info", "warning", "error"):
         raise ValueError(f"${ENV}LOG_LEVEL: choose debug, info, warning or error, got {level!r}")
@@ -261,8 +284,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser = run_parser()
     try:
         ns = parser.parse_args(list(argv) if argv is not None else None)
-    except SystemExit as e:  # --help (0) or a bad flag (2): argparse printed why
-        return ExitCode.USAGE if e.code else ExitCode.HEALTHY  # argparse exits 2 on a bad flag: ours is 4
+    except SystemExit as e:  # --help (0) or a bad flag (4): argparse printed why
+        return ExitCode.USAGE if e.code else ExitCode.HEALTHY
     handler = _log_to_stderr("info")
     try:
         try:

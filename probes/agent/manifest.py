@@ -36,6 +36,31 @@ Security posture, and why (the same text heads the YAML, see ``POSTURE``):
   other way out of baseline still shows; connect mode meets **restricted** and the
   namespace enforces it.
 
+* **Reads only through the API server's pod proxy.** The agent's port answers anyone who
+  reaches it (no authentication: the app reads it as
+  ``/api/v1/namespaces/<ns>/pods/<pod>:9102/proxy/v1/results``, so the API server's
+  authentication and the ``pods/proxy`` RBAC verb are the gate). A NetworkPolicy admits
+  on that port only the path the API server's proxied requests take into the pod
+  network, and nothing else (:data:`KONNECTIVITY`):
+
+  - AKS today: the API server reaches pods (``kubectl logs/exec/port-forward``, webhooks,
+    the pod proxy) through the **konnectivity-agent** pods of ``kube-system`` (a
+    Deployment, label ``app: konnectivity-agent``; it replaced tunnelfront and aks-link,
+    Microsoft's "Tunnel connectivity issues" AKS article), so proxied requests arrive
+    with a konnectivity-agent *pod* IP. Calico's operator had to add exactly this
+    allow for its webhooks on AKS and GKE (tigera/operator#5212: "AKS labels them
+    ``app: konnectivity-agent``"); before konnectivity, tunnelfront did not NAT and the
+    traffic came from the control plane's address (Azure/AKS#2440);
+  - with **API Server VNet Integration** the API server runs in a delegated subnet of
+    the cluster's VNet and dials pods directly from that subnet (no konnectivity in the
+    path, Azure/AKS#4119), and where the tunnel runs on the host network proxied
+    requests come from the nodes' addresses: give those CIDRs with ``--allow-from``;
+  - the kubelet's liveness and readiness probes come from the node itself, which the
+    network policy engines AKS offers (Azure NPM, Cilium, Calico) always admit;
+  - egress is not restricted: probing egress is the agent's job.
+
+  Prometheus scraping ``/metrics`` from its own pod needs ``--allow-from`` as well.
+
 The people who run the app need a namespaced Role (pods get/list/watch to discover agent
 pods, pods/proxy get to read ``/v1/results`` through the API server); it is shipped here
 and bound to the groups given in ``reader_groups``.
@@ -55,6 +80,7 @@ __all__ = [
     "AGENT_SELECTOR",
     "AGENT_LABELS",
     "READER_ROLE",
+    "KONNECTIVITY",
     "MODES",
     "POSTURE",
     "render",
@@ -72,6 +98,11 @@ AGENT_LABELS: dict[str, str] = {
     "app.kubernetes.io/component": "agent",
 }
 READER_ROLE = "aksnet-top-agent-reader"
+# Where the API server's proxied requests enter the pod network on AKS (module docstring).
+KONNECTIVITY: dict[str, Any] = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"app": "konnectivity-agent"}},
+}
 MODES = ("auto", "connect", "syn")
 UID = 65532
 CONTAINER = "agent"
@@ -105,6 +136,10 @@ POSTURE = """\
 #   effective. Where raw sockets are refused, --mode auto falls back to TCP connects.
 # - Pod Security: NET_RAW is outside baseline, so auto/syn mode enforces "privileged"
 #   (baseline audited); connect mode enforces "restricted".
+# - reads only through the API server's pod proxy: a NetworkPolicy admits the agent's port
+#   from kube-system's konnectivity-agent pods (AKS's API-server-to-pod tunnel) and the
+#   CIDRs given with --allow-from (API Server VNet Integration's subnet, a scraper), nothing
+#   else; the kubelet's probes come from the node, which policy engines always admit.
 # - the namespaced Role aksnet-top-agent-reader (pods get/list/watch, pods/proxy get) is
 #   for the people who run the app, bound to the groups given with --reader-group.
 """
@@ -124,6 +159,7 @@ def _check(
     apiserver: str | None,
     pull_secret: str | None,
     reader_groups: Sequence[str],
+    allow_from: Sequence[str] = (),
 ) -> None:
     """Raise ValueError in the user's words for a parameter the cluster would reject."""
     if not image or not _IMAGE.match(image) or len(image) > 512:
@@ -154,6 +190,11 @@ def _check(
     for g in reader_groups:
         if not isinstance(g, str) or not g.strip() or g != g.strip():
             raise ValueError(f"reader group {g!r} must be a non-empty group name or Entra ID object id")
+    for c in allow_from:
+        try:
+            ipaddress.ip_network(c, strict=True)
+        except (TypeError, ValueError):
+            raise ValueError(f"--allow-from {c!r} must be a CIDR such as 10.224.0.0/16 (host bits zero)") from None
 
 
 def _fmt_interval(x: float) -> str:
@@ -233,16 +274,19 @@ def render(
     names: Sequence[str] = (),
     targets: Sequence[str] = (),
     extra_args: Sequence[str] = (),
+    allow_from: Sequence[str] = (),
 ) -> list[dict]:
     """The agent's objects, in the order they must be created.
 
     Namespace, ServiceAccount, the readers' Role, a RoleBinding of that Role to
-    ``reader_groups`` (only when groups are given), the DaemonSet. `names` and `targets`
+    ``reader_groups`` (only when groups are given), the NetworkPolicy (konnectivity
+    agents and ``allow_from`` CIDRs only), the DaemonSet. `names` and `targets`
     become the agent's ``--name``/``--target`` flags, `extra_args` are appended verbatim.
     Raises ValueError (user's words) for a parameter the cluster or the agent would reject.
     """
     reader_groups = list(dict.fromkeys(reader_groups))  # keep order, drop repeats
-    _check(image, namespace, port, interval, mode, kube_dns, apiserver, pull_secret, reader_groups)
+    allow_from = list(dict.fromkeys(allow_from))
+    _check(image, namespace, port, interval, mode, kube_dns, apiserver, pull_secret, reader_groups, allow_from)
 
     ns_md = _meta(namespace, None, "namespace")
     for key in ("app.kubernetes.io/name", "app.kubernetes.io/component"):
@@ -289,6 +333,25 @@ def render(
                 ],
             }
         )
+
+    # before the DaemonSet: no agent pod is ever up without it
+    objs.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _meta(AGENT_NAME, namespace, "agent"),
+            "spec": {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": AGENT_NAME}},
+                "policyTypes": ["Ingress"],  # egress stays open: probing it is the agent's job
+                "ingress": [
+                    {
+                        "from": [dict(KONNECTIVITY), *({"ipBlock": {"cidr": c}} for c in allow_from)],
+                        "ports": [{"protocol": "TCP", "port": port}],
+                    }
+                ],
+            },
+        }
+    )
 
     caps: dict[str, list[str]] = {"drop": ["ALL"]}
     if mode != "connect":

@@ -84,38 +84,59 @@ class RouteCheck:
 
 
 # --- parsing (REST shapes, as the SDK models' as_dict() gives them) ----------------------
-def _props(d: Mapping[str, Any]) -> Mapping[str, Any]:
-    return d.get("properties") or d
+def _map(v: Any) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
+def _props(d: Any) -> Mapping[str, Any]:
+    d = _map(d)
+    p = d.get("properties")
+    return p if isinstance(p, Mapping) and p else d  # flat (as_dict()) or REST ("properties")
+
+
+def _items(v: Any) -> list[Mapping[str, Any]]:
+    """The mappings of an ARM list field; anything else in it (or instead of it) is skipped."""
+    return [x for x in v if isinstance(x, Mapping)] if isinstance(v, (list, tuple)) else []
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else "" if v is None or isinstance(v, (dict, list)) else str(v)
 
 
 def parse_route_table(d: Mapping[str, Any]) -> tuple[str, list[Route], list[str]]:
-    """(table name, routes, subnet ids) from one routeTables resource."""
-    name = str(d.get("name", ""))
+    """(table name, routes, subnet ids) from one routeTables resource. Never raises: what is
+    not the REST shape is skipped (a route that is not an object) or read as empty text."""
+    name = _text(_map(d).get("name", ""))
     p = _props(d)
     routes = []
-    for r in p.get("routes") or ():
+    for r in _items(p.get("routes")):
         rp = _props(r)
         routes.append(
             Route(
-                str(r.get("name", "")),
-                str(rp.get("addressPrefix", "")),
-                str(rp.get("nextHopType", "")),
-                str(rp.get("nextHopIpAddress") or ""),
+                _text(r.get("name", "")),
+                _text(rp.get("addressPrefix", "")),
+                _text(rp.get("nextHopType", "")),
+                _text(rp.get("nextHopIpAddress") or ""),
                 name,
             )
         )
-    subnets = [str(s.get("id", "")) for s in p.get("subnets") or () if s.get("id")]
+    subnets = [_text(s.get("id")) for s in _items(p.get("subnets")) if _text(s.get("id"))]
     return name, routes, subnets
 
 
 def parse_subnet(d: Mapping[str, Any]) -> Subnet:
     p = _props(d)
-    prefix = str(p.get("addressPrefix") or next(iter(p.get("addressPrefixes") or ()), ""))
-    return Subnet(str(d.get("id", "")), prefix, len(p.get("ipConfigurations") or ()))
+    prefixes = p.get("addressPrefixes")
+    first = prefixes[0] if isinstance(prefixes, (list, tuple)) and prefixes else ""
+    prefix = _text(p.get("addressPrefix") or first)
+    configs = p.get("ipConfigurations")
+    return Subnet(_text(_map(d).get("id", "")), prefix, len(configs) if isinstance(configs, (list, tuple)) else 0)
 
 
 def split_subnet_id(subnet_id: str) -> tuple[str, str, str] | None:
     """(resource group, vnet, subnet) from a subnet resource id."""
+    if not isinstance(subnet_id, str):
+        return None
     parts = subnet_id.strip("/").split("/")
     low = [x.lower() for x in parts]
     try:

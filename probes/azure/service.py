@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from probes.azure.cloud import PlaceholderCredential, resolve
+from probes.azure.credchain import summarize
 from probes.azure.discover import NAT_TYPES, hints_of, read_cluster, read_load_balancer, read_nat_gateway
 from probes.azure.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
 from probes.azure.snat import (
@@ -186,7 +187,7 @@ def _classify(e: BaseException, scope: str) -> AzureCallError:
         pass
     resp = getattr(e, "response", None)
     if isinstance(e, unavailable) or (isinstance(e, ClientAuthenticationError) and resp is None):
-        return AzureCallError("no-credential", str(e).splitlines()[0][:300] if str(e) else "no credential")
+        return AzureCallError("no-credential", summarize(str(e)) or "no credential")
     if isinstance(e, DecodeError):  # a 200 whose body is not JSON
         return AzureCallError("malformed", "the body is not valid JSON", getattr(resp, "status_code", 0), scope=scope)
     if isinstance(e, HttpResponseError) and resp is not None:
@@ -358,10 +359,11 @@ class AzureSnatService:
         target = self._target
         scope = e.scope or (target.lb_id if target else "")
         if e.kind == "no-credential":
-            state, msg = (
-                AzureState.NO_CREDENTIAL,
-                "DefaultAzureCredential found none (Azure CLI, managed identity, environment)",
-            )
+            state = AzureState.NO_CREDENTIAL
+            if e.message.startswith("tried "):  # which sources, and why each failed: one line
+                msg = f"no Azure credential: {e.message}"
+            else:
+                msg = "DefaultAzureCredential found none (Azure CLI, managed identity, environment)"
             detail = (
                 "run `az login` (and `az account set -s <subscription>`), or use a managed identity or "
                 "AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET; retrying every "
@@ -448,7 +450,7 @@ class AzureSnatService:
 
                     self._credential = DefaultAzureCredential(authority=endpoint.authority)
             except Exception as e:  # noqa: BLE001
-                raise AzureCallError("no-credential", str(e)[:300]) from None
+                raise AzureCallError("no-credential", summarize(str(e))) from None
         kw: dict[str, Any] = {
             "retry_total": 0,
             "connection_timeout": 10,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from probes.redact import redact_text
+
 LB_NAME = "kubernetes"
 
 
@@ -48,6 +50,7 @@ class AzureCallError(Exception):
         scope: str = "",
         need: str = "",
     ) -> None:
+        message = redact_text(message)  # an SDK message may quote a URL with a SAS sig= or a token
         super().__init__(message)
         self.kind, self.message, self.status, self.code, self.retry_after, self.scope = (
             kind,

@@ -26,6 +26,7 @@ from probes.kube.kubeconfig import (
     merge,
     resolve,
 )
+from probes.redact import redact_url
 
 ACCEPT_JSON = "application/json"
 IN_CLUSTER_TOKEN = SA_DIR / "token"
@@ -45,7 +46,8 @@ class KubeConnectError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ApiTarget:
-    """Which cluster we talk to, for the header and error messages."""
+    """Which cluster we talk to, for the header and error messages (the server's URL with
+    any credentials in it replaced by ``***``: probes.redact)."""
 
     context: str
     server: str
@@ -96,7 +98,8 @@ def load(kubeconfig: str = "", context: str = "", env: dict[str, str] | None = N
         raise KubeConnectError(
             f"context {ep.context!r}: the exec credential plugin failed: {e}", KUBELOGIN_HINT
         ) from None
-    return api, ApiTarget(context=ep.context, server=ep.server, source=ep.source)
+    # the target is what the user sees (header, check, messages): never its credentials
+    return api, ApiTarget(context=ep.context, server=redact_url(ep.server), source=ep.source)
 
 
 class HttpError(Exception):

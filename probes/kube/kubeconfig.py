@@ -20,8 +20,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
+
+from probes.redact import redact_url
 
 
 class KubeconfigError(Exception):
@@ -110,8 +113,11 @@ def merge(paths: list[Path]) -> Merged:
             raise
         except OSError as e:
             raise KubeconfigError(f"kubeconfig {path} cannot be read: {e.strerror or e}") from None
+        except RecursionError:
+            raise KubeconfigError(f"kubeconfig {path} is not valid: lists or mappings nested too deeply") from None
         except Exception as e:  # noqa: BLE001 - yaml errors and friends: the file is not a kubeconfig
-            raise KubeconfigError(f"kubeconfig {path} is not valid: {type(e).__name__}: {e}") from None
+            what = " ".join(str(e).split())  # PyYAML's messages span lines (the mark, a caret)
+            raise KubeconfigError(f"kubeconfig {path} is not valid: {type(e).__name__}: {what[:300]}") from None
         if not m.current and isinstance(doc.get("current-context"), str):
             m.current = doc["current-context"]
         for key, into, inner in (
@@ -125,11 +131,18 @@ def merge(paths: list[Path]) -> Merged:
                     f"kubeconfig {path} is not valid: `{key}` is not a list",
                     "check the file with `kubectl config view`",
                 )
-            for entry in entries:
-                if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            for i, entry in enumerate(entries):
+                if not isinstance(entry, dict) or entry.get("name") is None:
                     raise KubeconfigError(
-                        f"kubeconfig {path} is not valid: an entry of `{key}` has no name",
+                        f"kubeconfig {path} is not valid: {key}[{i}] has no name",
                         "check the file with `kubectl config view`",
+                    )
+                if not isinstance(entry["name"], str):  # `name: 2024` is a number to YAML (and to kubectl)
+                    raise KubeconfigError(
+                        f"kubeconfig {path} is not valid: {key}[{i}].name is {_show(entry['name'])}, not text",
+                        f'quote it: name: "{_show(entry["name"])}"'
+                        if isinstance(entry["name"], (int, float))
+                        else "check the file with `kubectl config view`",
                     )
                 body = entry.get(inner) or {}
                 if not isinstance(body, dict):
@@ -140,6 +153,40 @@ def merge(paths: list[Path]) -> Merged:
                 if entry["name"] not in into:
                     into[entry["name"]] = body if key == "contexts" else (body, path)  # type: ignore[assignment]
     return m
+
+
+def _check_server(server: str, where: str, cluster: str) -> None:
+    """kubectl refuses these too; said before a connection is tried, with the URL redacted."""
+    hint = "check it with `kubectl config view`"
+    try:
+        u = urlsplit(server)
+        port = u.port  # ValueError when out of range or not a number
+    except ValueError:
+        raise KubeconfigError(
+            f"{where}: cluster {cluster!r}: server {redact_url(server)!r} is not a URL", hint
+        ) from None
+    if u.scheme not in ("https", "http") or not u.hostname:
+        raise KubeconfigError(
+            f"{where}: cluster {cluster!r}: server {redact_url(server)!r} is not an http(s) URL with a host", hint
+        )
+    del port
+
+
+def _pem(data: bytes, what: str, where: str) -> bytes:
+    if b"-----BEGIN" not in data:
+        raise KubeconfigError(
+            f"{where}: {what} is not PEM (no -----BEGIN line)", "check it with `kubectl config view --raw`"
+        )
+    return data
+
+
+def _show(v: Any) -> str:
+    """A value from the file, quoted for a message: one line, at most 60 characters."""
+    try:
+        s = str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else repr(v)
+    except ValueError:  # an integer of more than 4300 digits
+        return "a very long number"
+    return s if len(s) <= 60 else s[:57] + "..."
 
 
 def _b64(value: Any, what: str, where: str) -> bytes:
@@ -193,11 +240,17 @@ def resolve(m: Merged, context: str) -> Endpoint:
         raise KubeconfigError(f"{where}: cluster {cluster_name!r} has no server", "check it with `kubectl config view`")
     if "://" not in server:
         server = "https://" + server
+    _check_server(server, where, cluster_name)
     ca: bytes | None = None
     if cluster.get("certificate-authority-data"):
         ca = _b64(cluster["certificate-authority-data"], "certificate-authority-data", where)
+        ca = _pem(ca, "certificate-authority-data", where)
     elif cluster.get("certificate-authority"):
-        ca = _file(cluster["certificate-authority"], cpath, "certificate-authority", where)
+        ca = _pem(
+            _file(cluster["certificate-authority"], cpath, "certificate-authority", where),
+            "certificate-authority",
+            where,
+        )
     user: dict[str, Any] = {}
     upath = cpath
     if user_name:
@@ -208,13 +261,15 @@ def resolve(m: Merged, context: str) -> Endpoint:
         user, upath = m.users[user_name]
     cert = key = None
     if user.get("client-certificate-data"):
-        cert = _b64(user["client-certificate-data"], "client-certificate-data", where)
+        cert = _pem(
+            _b64(user["client-certificate-data"], "client-certificate-data", where), "client-certificate-data", where
+        )
     elif user.get("client-certificate"):
-        cert = _file(user["client-certificate"], upath, "client-certificate", where)
+        cert = _pem(_file(user["client-certificate"], upath, "client-certificate", where), "client-certificate", where)
     if user.get("client-key-data"):
-        key = _b64(user["client-key-data"], "client-key-data", where)
+        key = _pem(_b64(user["client-key-data"], "client-key-data", where), "client-key-data", where)
     elif user.get("client-key"):
-        key = _file(user["client-key"], upath, "client-key", where)
+        key = _pem(_file(user["client-key"], upath, "client-key", where), "client-key", where)
     exec_spec = None
     if isinstance(user.get("exec"), dict):
         exec_spec = dict(user["exec"])
@@ -233,7 +288,7 @@ def resolve(m: Merged, context: str) -> Endpoint:
         server=server,
         source=m.source,
         ca_data=ca,
-        insecure=bool(cluster.get("insecure-skip-tls-verify")),
+        insecure=cluster.get("insecure-skip-tls-verify") is True,  # a quoted "false" is no reason to skip TLS checks
         tls_server_name=str(cluster.get("tls-server-name") or ""),
         proxy_url=str(cluster.get("proxy-url") or ""),
         cert_data=cert,

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-_CONTINUE = re.compile(rb'"continue":"([^"]*)"')
+_CONTINUE = re.compile(rb'"continue":"((?:[^"\\]|\\.)*)"')
 
 IMAGES_KEY = b'"images":['
 
@@ -71,4 +71,12 @@ def peek_continue(body: bytes) -> str | None:
     if items < 0 or meta < 0:
         return None
     m = _CONTINUE.search(body, meta, items)
-    return m.group(1).decode("utf-8", "replace") if m else ""
+    if not m:
+        return ""
+    if b"\\" not in m.group(1):
+        return m.group(1).decode("utf-8", "replace")
+    try:  # an escaped token (\u001f, \"): the JSON string's value, as the full decode would give
+        token = orjson.loads(b'"' + m.group(1) + b'"')
+    except orjson.JSONDecodeError:
+        return None
+    return token if isinstance(token, str) else None

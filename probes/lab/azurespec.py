@@ -108,7 +108,9 @@ def _duration(v: Any, file: str, path: str) -> float:
     try:
         return parse_duration(v)
     except ValueError:
-        raise ScenarioError(f"{file}: {path}: expected a duration like 30s, 5m, 2h or 3d, got {show(v)}") from None
+        raise ScenarioError(
+            f"{file}: {path}: expected a duration like 30s, 5m, 2h or 3d (at most 3650d), got {show(v)}"
+        ) from None
 
 
 def build_azure_section(doc: AzureDoc, file: str) -> AzureLabSpec:

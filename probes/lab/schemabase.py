@@ -15,6 +15,7 @@ patterns on numbers-as-strings) stay in the builders that turn a Doc into the la
 from __future__ import annotations
 
 import functools
+import math
 import re
 from typing import Any, ClassVar
 
@@ -33,28 +34,43 @@ def show(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
+
+
 class ScenarioError(ValueError):
-    """A scenario file is missing, unreadable or invalid. The message names file and key."""
+    """A scenario file is missing, unreadable or invalid. The message names file and key,
+    on one line (a key or value with a line break in it is shown escaped)."""
+
+    def __init__(self, message: str = "") -> None:
+        if any(c in message for c in _BREAKS):
+            message = "".join(repr(c)[1:-1] if c in _BREAKS else c for c in message)
+        super().__init__(message)
 
 
 _DUR = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 
 
+MAX_DURATION = 3650 * 86400.0  # ten years: an age, a delay or a ramp beyond it is a typo (and no timestamp)
+
+
 def parse_duration(v: Any) -> float:
-    """'30s', '5m', '1h30m', '2d' or a number of seconds -> seconds."""
+    """'30s', '5m', '1h30m', '2d' or a number of seconds -> seconds, from 0 to ten years
+    (ValueError outside: 18446744073709551615 would be no date the lab can write)."""
     if isinstance(v, bool):
         raise ValueError(v)
     if isinstance(v, (int, float)):
-        if v < 0:
+        seconds = float(v) if not isinstance(v, int) or abs(v) <= MAX_DURATION else math.inf
+    else:
+        if not isinstance(v, str) or not v.strip():
             raise ValueError(v)
-        return float(v)
-    if not isinstance(v, str) or not v.strip():
+        m = _DUR.fullmatch(v.strip())
+        if not m or not any(m.groups()):
+            raise ValueError(v)
+        d, h, mins, s = (float(x) if x else 0.0 for x in m.groups())
+        seconds = d * 86400 + h * 3600 + mins * 60 + s
+    if not 0 <= seconds <= MAX_DURATION:  # also NaN
         raise ValueError(v)
-    m = _DUR.fullmatch(v.strip())
-    if not m or not any(m.groups()):
-        raise ValueError(v)
-    d, h, mins, s = (float(x) if x else 0.0 for x in m.groups())
-    return d * 86400 + h * 3600 + mins * 60 + s
+    return seconds
 
 
 class Doc(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

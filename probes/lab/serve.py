@@ -84,6 +84,9 @@ def _serve(
         why = "port already in use" if e.errno in (98, 48, 10048) else (e.strerror or str(e))
         print(f"aksnet-top lab: cannot listen on {host}:{port}: {why}", file=err)
         return EXIT_LAB_ERROR
+    except (OverflowError, ValueError, UnicodeError) as e:  # port out of range, a NUL in the host
+        print(f"aksnet-top lab: cannot listen on {host!r}:{port}: {e}", file=err)
+        return EXIT_SCENARIO
     try:
         path = kubeconfig_out or os.path.join(tempfile.gettempdir(), f"aksnet-lab-{srv.port}.kubeconfig")
         try:

@@ -2,7 +2,8 @@
 
 The lab serves the read side of core/v1 from the scenario; this module adds an in-memory
 store, with a real API server's answers, for namespaces, serviceaccounts (core/v1),
-roles and rolebindings (rbac.authorization.k8s.io/v1) and daemonsets (apps/v1): create,
+roles and rolebindings (rbac.authorization.k8s.io/v1), networkpolicies
+(networking.k8s.io/v1) and daemonsets (apps/v1): create,
 get, list (label selectors), replace with optimistic concurrency, JSON merge patch,
 delete, server-side dry run, and the v1 Status bodies a real server sends (AlreadyExists,
 NotFound, Conflict, Invalid, BadRequest, Forbidden).
@@ -69,6 +70,7 @@ class WritableKind:
 
 
 RBAC = "rbac.authorization.k8s.io"
+NETWORKING = "networking.k8s.io"
 SERVED: dict[tuple[str, str], WritableKind] = {
     ("", "namespaces"): WritableKind("namespaces", "", "v1", "Namespace", False, "namespace", ("ns",)),
     ("", "serviceaccounts"): WritableKind(
@@ -77,8 +79,11 @@ SERVED: dict[tuple[str, str], WritableKind] = {
     (RBAC, "roles"): WritableKind("roles", RBAC, "v1", "Role", True, "role"),
     (RBAC, "rolebindings"): WritableKind("rolebindings", RBAC, "v1", "RoleBinding", True, "rolebinding"),
     ("apps", "daemonsets"): WritableKind("daemonsets", "apps", "v1", "DaemonSet", True, "daemonset", ("ds",)),
+    (NETWORKING, "networkpolicies"): WritableKind(
+        "networkpolicies", NETWORKING, "v1", "NetworkPolicy", True, "networkpolicy", ("netpol",)
+    ),
 }
-_GROUP_VERSIONS = {"apps": "v1", RBAC: "v1"}
+_GROUP_VERSIONS = {"apps": "v1", RBAC: "v1", NETWORKING: "v1"}
 _VERBS = ["create", "delete", "get", "list", "patch", "update"]
 _SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

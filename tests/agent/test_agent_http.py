@@ -164,24 +164,83 @@ async def test_a_slow_client_is_cut_off(served):
     assert status == 408 and time.monotonic() - t0 < 2.0
 
 
-async def test_too_many_clients_get_503_and_stop_is_prompt():
+async def _close_all(conns) -> None:
+    for _, w in conns:
+        w.close()
+        try:
+            await w.wait_closed()
+        except ConnectionError:
+            pass
+
+
+async def test_idle_connections_never_keep_healthz_out_and_stop_is_prompt():
+    """Issue 12: 32 slots held by idle connections made /healthz fail. Now idle connections
+    only fill their address's share; a request closes the oldest idle one to get in."""
     agent = _fed_agent()
-    server = await AgentServer(agent, "127.0.0.1", 0, header_timeout=5.0, max_clients=2).start()
-    idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
+    server = await AgentServer(agent, "127.0.0.1", 0, header_timeout=5.0, max_clients=2, max_per_client=3).start()
+    idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(6)]
     try:
-        await until(lambda: len(server._tasks) == 2, what="two idle clients")
-        status, _, _ = await request(server.port, get("/healthz"))
-        assert status == 503
+        await until(lambda: server.refused == 3 and server.open_connections == 3, what="three idle turned away")
+        for _ in range(5):
+            status, _, body = await request(server.port, get("/healthz"))
+            assert (status, body) == (200, b"ok\n")
+        assert server.evicted == 1  # the first made room; the next ones found it free again
+
+        # the turned-away ones and the evicted one were closed: their reads end at once
+        async def ended(r: asyncio.StreamReader) -> bool:
+            try:
+                async with asyncio.timeout(0.5):
+                    return await r.read() == b""
+            except TimeoutError:
+                return False
+
+        assert sum([await ended(r) for r, _ in idle]) == 4
     finally:
         t0 = time.monotonic()
         await server.stop(1.0)
         assert time.monotonic() - t0 < 1.0  # idle clients do not hold the stop
-        for _, w in idle:
-            w.close()
-            try:
-                await w.wait_closed()
-            except ConnectionError:
-                pass
+        await _close_all(idle)
+
+
+async def test_every_connection_is_bounded():
+    agent = _fed_agent()
+    server = await AgentServer(agent, "127.0.0.1", 0, header_timeout=5.0, max_connections=4, grace=2.0).start()
+    idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(6)]
+    try:  # still in their grace: none can be evicted, so the surplus is closed at once
+        await until(lambda: server.refused == 2 and len(server._tasks) == 4, what="two over the bound closed")
+    finally:
+        await server.stop(1.0)
+        await _close_all(idle)
+
+
+async def test_busy_answers_get_503_but_healthz_is_reserved():
+    agent = _fed_agent()
+    server = await AgentServer(agent, "127.0.0.1", 0, max_clients=0).start()
+    try:
+        assert (await request(server.port, get("/v1/results")))[0] == 503
+        assert (await request(server.port, get("/metrics")))[0] == 503
+        status, _, body = await request(server.port, get("/healthz"))
+        assert (status, body) == (200, b"ok\n")
+    finally:
+        await server.stop()
+
+
+async def test_one_client_holding_connections_pushes_out_only_its_own():
+    agent = _fed_agent()
+    server = await AgentServer(agent, "127.0.0.1", 0, header_timeout=5.0, max_per_client=4).start()
+    other = [await asyncio.open_connection("127.0.0.1", server.port, local_addr=("127.0.0.3", 0)) for _ in range(3)]
+    greedy = [await asyncio.open_connection("127.0.0.1", server.port, local_addr=("127.0.0.2", 0)) for _ in range(40)]
+    try:
+        await until(lambda: server.refused == 36, what="the greedy client's surplus turned away")
+        assert server._per_peer == {"127.0.0.2": 4, "127.0.0.3": 3}
+        # the other client's idle connections are untouched: it can still ask on them
+        r, w = other[0]
+        w.write(get("/healthz"))
+        async with asyncio.timeout(2):
+            assert (await r.read()).endswith(b"\r\n\r\nok\n")
+    finally:
+        await server.stop(1.0)
+        await _close_all(other + greedy)
 
 
 def test_label_values_are_escaped():

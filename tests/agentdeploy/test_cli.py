@@ -128,7 +128,7 @@ def test_install_and_uninstall_with_yes(write_server, tmp_path, capsys, no_tty):
     out, err = capsys.readouterr()
     assert out.splitlines()[-1] == "daemonset.apps/aksnet-top-agent created"
     assert "rollout status daemonset/aksnet-top-agent" in err
-    assert len(srv.objects.objects()) == 5
+    assert len(srv.objects.objects()) == 6
     assert cli.main(["install", "--image", IMAGE, "--kubeconfig", kc, "--yes", "--reader-group", "sre"]) == 0
     assert all(line.endswith("unchanged") for line in capsys.readouterr().out.splitlines())
     assert all(r.method in ("GET", "POST") for r in srv.requests)
@@ -145,7 +145,7 @@ def test_dry_run_needs_no_confirmation(write_server, tmp_path, capsys, no_tty):
     assert srv.objects.objects() == []
 
 
-@pytest.mark.parametrize("answer, rc, stored", [("y\n", 0, 4), ("n\n", 4, 0), ("", 4, 0)])
+@pytest.mark.parametrize("answer, rc, stored", [("y\n", 0, 5), ("n\n", 4, 0), ("", 4, 0)])
 def test_terminal_asks_first(write_server, tmp_path, capsys, monkeypatch, answer, rc, stored):
     srv = write_server()
     kc = srv.kubeconfig(tmp_path / "kubeconfig")

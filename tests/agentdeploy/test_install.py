@@ -16,6 +16,7 @@ NAMES = [
     "serviceaccount/aksnet-top-agent",
     "role.rbac.authorization.k8s.io/aksnet-top-agent-reader",
     "rolebinding.rbac.authorization.k8s.io/aksnet-top-agent-reader",
+    "networkpolicy.networking.k8s.io/aksnet-top-agent",
     "daemonset.apps/aksnet-top-agent",
 ]
 
@@ -48,7 +49,8 @@ def test_install_creates_reinstall_is_unchanged_uninstall_deletes(write_server, 
         f"{NAMES[1]} unchanged",
         f"{NAMES[2]} unchanged",
         f"{NAMES[3]} configured",
-        f"{NAMES[4]} configured",
+        f"{NAMES[4]} unchanged",
+        f"{NAMES[5]} configured",
     ]
     ds = srv.objects.get("daemonsets", "aksnet-top", "aksnet-top-agent")
     assert ds["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":0.2.0")
@@ -121,7 +123,7 @@ def test_dry_run_writes_nothing(write_server, api_for):
     lines = uninstall(api, dry_run=True)
     assert lines[0] == "daemonset.apps/aksnet-top-agent deleted (server dry run)"
     assert all("dry run" in line for line in lines if "not found" not in line)
-    assert len(srv.objects.objects()) == 4
+    assert len(srv.objects.objects()) == 5
 
 
 def _deny(verb: str, resource: str):

@@ -34,6 +34,7 @@ def test_kubectl_apply_creates_everything(write_server, tmp_path):
         "serviceaccount/aksnet-top-agent created",
         "role.rbac.authorization.k8s.io/aksnet-top-agent-reader created",
         "rolebinding.rbac.authorization.k8s.io/aksnet-top-agent-reader created",
+        "networkpolicy.networking.k8s.io/aksnet-top-agent created",
         "daemonset.apps/aksnet-top-agent created",
     ]
     out = _kubectl(kc, str(tmp_path), "-n", "aksnet-top", "get", "daemonsets", "-o", "name")

@@ -77,7 +77,7 @@ def _by_kind(objs: list[dict]) -> dict[str, list[dict]]:
 
 def _check_policy(objs: list[dict], mode: str = "auto") -> None:
     kinds = _by_kind(objs)
-    assert set(kinds) <= {"Namespace", "ServiceAccount", "Role", "RoleBinding", "DaemonSet"}
+    assert set(kinds) <= {"Namespace", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy", "DaemonSet"}
     assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
     assert all(x != "*" for x in _walk(objs)), "no wildcard anywhere"
     for o in objs:  # nothing cluster-scoped but the Namespace
@@ -157,7 +157,9 @@ def test_objects_validate_and_meet_policy(kw):
         _validate(o)
     _check_policy(objs, kw.get("mode", "auto"))
     assert [o["kind"] for o in objs] == (
-        ["Namespace", "ServiceAccount", "Role"] + (["RoleBinding"] if kw.get("reader_groups") else []) + ["DaemonSet"]
+        ["Namespace", "ServiceAccount", "Role"]
+        + (["RoleBinding"] if kw.get("reader_groups") else [])
+        + ["NetworkPolicy", "DaemonSet"]
     )
 
 
@@ -259,6 +261,8 @@ def test_repeated_reader_groups_collapse():
         ({"apiserver": "https://x.io"}, "apiserver"),
         ({"apiserver": "x.io:99999"}, "apiserver"),
         ({"reader_groups": [" "]}, "reader group"),
+        ({"allow_from": ["10.224.0.1/16"]}, "--allow-from"),
+        ({"allow_from": ["nodes"]}, "--allow-from"),
     ],
 )
 def test_bad_parameters_say_which(kw, words):
@@ -320,3 +324,39 @@ def test_any_parameters_validate(
         kubernetes_validate.validate(o, VERSIONS[0], strict=True)
     _check_policy(objs, mode)
     assert list(yaml.safe_load_all(M.to_yaml(objs))) == objs
+
+
+@pytest.mark.parametrize("allow_from", [[], ["10.224.0.0/16", "fd00::/64", "10.224.0.0/16"]])
+def test_network_policy_admits_only_the_api_servers_path(allow_from):
+    """The agent's port is read through the API server's pod proxy: on AKS that arrives from
+    kube-system's konnectivity-agent pods; anything else must be named (--allow-from)."""
+    objs = M.render(IMAGE, port=9200, allow_from=allow_from)
+    kinds = [o["kind"] for o in objs]
+    assert kinds.index("NetworkPolicy") < kinds.index("DaemonSet")  # never an agent without it
+    (np,) = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    for version in VERSIONS:
+        kubernetes_validate.validate(np, version, strict=True)
+    (ds,) = [o for o in objs if o["kind"] == "DaemonSet"]
+    spec = np["spec"]
+    assert spec["podSelector"]["matchLabels"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
+    assert spec["policyTypes"] == ["Ingress"]  # egress is what the agent probes: left open
+    (rule,) = spec["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 9200}]
+    peers = rule["from"]
+    assert peers[0] == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+        "podSelector": {"matchLabels": {"app": "konnectivity-agent"}},
+    }
+    assert peers[1:] == [{"ipBlock": {"cidr": c}} for c in dict.fromkeys(allow_from)]
+    assert "# - reads only through the API server's pod proxy" in M.to_yaml(objs)
+
+
+def test_allow_from_flag_reaches_the_policy(capsys):
+    from probes.agent import cli
+
+    assert cli.main(["manifest", "--image", IMAGE, "--allow-from", "10.1.0.0/28"]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    (np,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    assert np["spec"]["ingress"][0]["from"][1] == {"ipBlock": {"cidr": "10.1.0.0/28"}}
+    assert cli.main(["manifest", "--image", IMAGE, "--allow-from", "10.1.0.1/28"]) == 4
+    assert "--allow-from '10.1.0.1/28' must be a CIDR" in capsys.readouterr().err

@@ -286,7 +286,8 @@ def test_other_paths_are_not_mine(method, path):
 def test_discovery():
     w = WritableObjects()
     d = w.discovery()
-    assert {g["name"] for g in d["/apis"]["groups"]} == {"apps", "rbac.authorization.k8s.io"}
+    assert {g["name"] for g in d["/apis"]["groups"]} == {"apps", "rbac.authorization.k8s.io", "networking.k8s.io"}
+    assert [r["name"] for r in d["/apis/networking.k8s.io/v1"]["resources"]] == ["networkpolicies"]
     assert [r["name"] for r in d["/apis/apps/v1"]["resources"]] == ["daemonsets"]
     assert {r["name"] for r in d["/apis/rbac.authorization.k8s.io/v1"]["resources"]} == {"roles", "rolebindings"}
     assert {r["name"] for r in d["/api/v1#resources"]["resources"]} == {"namespaces", "serviceaccounts"}

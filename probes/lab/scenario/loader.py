@@ -83,7 +83,9 @@ class _Where:
         try:
             return parse_duration(v)
         except ValueError:
-            raise self.error(f"expected a duration like 30s, 5m, 2h or 3d, got {show(v)}", key) from None
+            raise self.error(
+                f"expected a duration like 30s, 5m, 2h or 3d (at most 3650d), got {show(v)}", key
+            ) from None
 
     def net(self, v: Any, key: str) -> ipaddress.IPv4Network:
         try:
@@ -422,6 +424,10 @@ def _read_source(name_or_path: str) -> tuple[str, str, str]:
             text = f.read()
     except OSError as e:
         raise ScenarioError(f"{name_or_path}: cannot read scenario: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{name_or_path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    except ValueError as e:  # a path with a NUL byte
+        raise ScenarioError(f"{name_or_path!r}: cannot read scenario: {e}") from None
     base = os.path.basename(name_or_path)
     return text, base, os.path.splitext(base)[0]
 
@@ -434,7 +440,10 @@ def read_document(name_or_path: str) -> tuple[Any, str, str]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise ScenarioError(f"{source}: {where}invalid YAML: {getattr(e, 'problem', None) or e}") from None
+        what = " ".join(str(getattr(e, "problem", None) or e).split())  # a ReaderError's text has line breaks
+        raise ScenarioError(f"{source}: {where}invalid YAML: {what}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: invalid YAML: lists or mappings nested too deeply") from None
     return data, source, stem
 
 
