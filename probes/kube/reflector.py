@@ -306,6 +306,7 @@ class Reflector:
         self.fresh = 0.0  # monotonic: when the data was last known current (list, event, bookmark, clean end)
         self.live = False
         self.deadline = float(cfg.watch_timeout) + WATCH_GRACE  # the open watch's silence limit
+        self.suspect = False  # the heartbeat marked this live kind stale: the server stopped answering
         self.ignored = 0  # malformed objects skipped since the last list
         self._ignored_examples: list[str] = []
         self.thread = threading.Thread(target=self.run, name=f"kube-{kind.name}", daemon=True)
@@ -322,6 +323,7 @@ class Reflector:
         retry_at: float | None = None,
         fatal: bool = False,
     ) -> None:
+        self.suspect = False  # the reflector's own word replaces the heartbeat's
         stale = None if state is SourceState.LIVE or not self.listed else self.fresh
         self.store.set_status(
             SourceStatus(self.source, state, message, detail, retry_at, stale_since=stale, fatal=fatal)
@@ -338,6 +340,22 @@ class Reflector:
         if len(self._ignored_examples) < IGNORED_EXAMPLES:
             self._ignored_examples.append(where)
         if self.live:
+            self._set_live()
+
+    def mark_silent(self, message: str, retry_at: float | None = None) -> None:
+        """The heartbeat: the API server stopped answering. A live kind shows its data stale
+        from now on (its watch may sit in a read for up to its deadline before it notices)."""
+        if self.live and not self.suspect:
+            stale = self.fresh if self.listed else None
+            self.store.set_status(
+                SourceStatus(self.source, SourceState.STALE, message, "", retry_at, stale_since=stale)
+            )
+            self.suspect = True
+
+    def answered_again(self) -> None:
+        """The heartbeat: the server answers again. A kind it marked, whose watch is still
+        open, is live again (its own loop reconnects the others)."""
+        if self.suspect and self.live:
             self._set_live()
 
     def _set_live(self) -> None:

@@ -24,6 +24,8 @@ from probes.kube.reflector import CONNECT_TIMEOUT, SOURCE, Backoff, Reflector, c
 
 __all__ = ["KubeSource", "KINDS", "Reflector", "WatchedKind", "SOURCE", "DNS_POD_SELECTOR", "VERSION_TIMEOUT"]
 
+HEARTBEAT = 1.0  # s between the heartbeat's GET /version
+SILENT_AFTER = 3.0  # s without an answer (and the ping timed out or failed) before the data is shown stale: within 4 s
 VERSION_TIMEOUT = 4.0  # seconds for /version's answer: the first sign of a server that never answers
 
 
@@ -90,6 +92,41 @@ class KubeSource:
             r = Reflector(kind, self.api, self.store, self._stop, target.server, self.cfg)
             self.reflectors.append(r)
             r.thread.start()
+        self._heartbeat(target.server)
+
+    def _heartbeat(self, server: str) -> None:
+        """A GET /version every HEARTBEAT s: a watch only notices a frozen or blackholed API
+        server at its deadline (watch timeout + grace, 12 s by default), the heartbeat within
+        SILENT_AFTER s. Then every live kind shows its data stale and the status line says
+        why, until the server answers again. One small request per HEARTBEAT s in all,
+        whatever the number of kinds; a slow answer on a loaded machine is not silence."""
+        last_ok = time.monotonic()
+        silent = False
+        timeout = (CONNECT_TIMEOUT, SILENT_AFTER)
+        while not self._stop.wait(HEARTBEAT):
+            err = ""
+            try:
+                resp = kubeconnect.get(self.api, "/version", timeout=timeout)
+                resp.release_conn()
+            except HttpError:
+                pass  # an answer (403 or else): the server is there; the kinds say the rest
+            except Exception as e:  # noqa: BLE001 - any failure to answer is what we watch for
+                err = classify(e, KINDS[0], server, "get /version")[1]
+            now = time.monotonic()
+            if not err:
+                last_ok = now
+                if silent:
+                    silent = False
+                    self._status(SourceState.LIVE, f"connected to {server}")
+                    for r in self.reflectors:
+                        r.answered_again()
+            elif now - last_ok >= SILENT_AFTER:
+                msg = f"the API server has not answered for {now - last_ok:.0f} s: {err}"
+                if not silent:
+                    silent = True
+                    for r in self.reflectors:
+                        r.mark_silent(msg, retry_at=now + HEARTBEAT)
+                self._status(SourceState.UNREACHABLE, msg, retry_at=now + HEARTBEAT)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
