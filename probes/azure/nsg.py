@@ -200,7 +200,7 @@ class Flow:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class NsgVerdict:
     """One NSG's answer for a flow."""
 
     access: str  # Allow | Deny | Unknown
@@ -224,10 +224,10 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
-class PathVerdict:
+class NsgPath:
     """Both levels, in the order the flow meets them; `deciding` is the first deny (or unknown)."""
 
-    steps: tuple[Verdict, ...]
+    steps: tuple[NsgVerdict, ...]
 
     @property
     def access(self) -> str:
@@ -237,7 +237,7 @@ class PathVerdict:
         return "Allow"
 
     @property
-    def deciding(self) -> Verdict | None:
+    def deciding(self) -> NsgVerdict | None:
         return next((v for v in self.steps if v.access != "Allow"), None)
 
 
@@ -364,10 +364,10 @@ def compile_nsg(nsg: Nsg, tags: TagSpace) -> _Compiled:
     return c
 
 
-def evaluate(nsg: Nsg | None, flow: Flow, tags: TagSpace, level: str = "") -> Verdict:
+def evaluate(nsg: Nsg | None, flow: Flow, tags: TagSpace, level: str = "") -> NsgVerdict:
     """One NSG's verdict for `flow` (None: no NSG at this level, allowed)."""
     if nsg is None:
-        return Verdict("Allow", level=level)
+        return NsgVerdict("Allow", level=level)
     c = compile_nsg(nsg, tags)
     src, dst = _mask(c, flow.source), _mask(c, flow.destination)
     proto = flow.protocol.strip().lower()
@@ -381,11 +381,11 @@ def evaluate(nsg: Nsg | None, flow: Flow, tags: TagSpace, level: str = "") -> Ve
     idx, note = hit
     rules = c.rules.get(direction, [])
     if idx < 0:  # no rule matched (an NSG body without default rules and no match): Azure's default deny
-        return Verdict("Deny", nsg.name, "DenyAll" + flow.direction, 65500, level, True, note)
+        return NsgVerdict("Deny", nsg.name, "DenyAll" + flow.direction, 65500, level, True, note)
     r = rules[idx][0]
     if note:
-        return Verdict("Unknown", nsg.name, r.name, r.priority, level, r.default, note)
-    return Verdict(r.access, nsg.name, r.name, r.priority, level, r.default)
+        return NsgVerdict("Unknown", nsg.name, r.name, r.priority, level, r.default, note)
+    return NsgVerdict(r.access, nsg.name, r.name, r.priority, level, r.default)
 
 
 def _scan(c: _Compiled, direction: str, src: int, dst: int, port: int, proto: str, sport: int) -> tuple[int, str]:
@@ -429,19 +429,19 @@ def _scan(c: _Compiled, direction: str, src: int, dst: int, port: int, proto: st
     return -1, ""
 
 
-def evaluate_path(nic: Nsg | None, subnet: Nsg | None, flow: Flow, tags: TagSpace) -> PathVerdict:
+def evaluate_path(nic: Nsg | None, subnet: Nsg | None, flow: Flow, tags: TagSpace) -> NsgPath:
     """Both NSGs in the order the flow meets them (outbound: NIC then subnet; inbound:
     subnet then NIC). A deny at the first level ends the path there."""
     order = (("nic", nic), ("subnet", subnet))
     if flow.direction.strip().lower() == "inbound":
         order = order[::-1]
-    steps: list[Verdict] = []
+    steps: list[NsgVerdict] = []
     for level, nsg in order:
         v = evaluate(nsg, flow, tags, level)
         steps.append(v)
         if v.access == "Deny":
             break
-    return PathVerdict(tuple(steps))
+    return NsgPath(tuple(steps))
 
 
 def internet(ip: str, tags: TagSpace) -> bool:
@@ -458,10 +458,10 @@ __all__ = [
     "HOST_IP",
     "Flow",
     "Nsg",
-    "PathVerdict",
+    "NsgPath",
     "SecurityRule",
     "TagSpace",
-    "Verdict",
+    "NsgVerdict",
     "compile_nsg",
     "evaluate",
     "evaluate_path",
