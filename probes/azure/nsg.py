@@ -220,7 +220,8 @@ class NsgVerdict:
             return f"no NSG on the {self.level or 'level'}: allowed"
         if self.access == "Unknown":
             return f"NSG {self.nsg} ({self.level}): unknown: {self.note}"
-        return f"NSG {self.nsg} ({self.level}) rule {self.rule} (priority {self.priority}) {self.access.lower()}s"
+        verb = {"Allow": "allows", "Deny": "denies"}.get(self.access, self.access.lower())
+        return f"NSG {self.nsg} ({self.level}) rule {self.rule} (priority {self.priority}) {verb}"
 
 
 @dataclass(frozen=True, slots=True)

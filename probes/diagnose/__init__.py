@@ -1,6 +1,6 @@
 """Observations -> findings: every rule of every domain, most severe first.
 
-One module per domain (nodes, dns, egress, snat, routes, services); what they share is in
+One module per domain (nodes, dns, egress, snat, routes, services, path); what they share is in
 `probes.diagnose.model`. Pure: plain data in, plain data out, no I/O.
 """
 
@@ -14,6 +14,7 @@ from probes.diagnose.dns import rule_cluster_dns, rule_local_unreachable, rule_n
 from probes.diagnose.egress import rule_egress
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
 from probes.diagnose.nodes import rule_nodes
+from probes.diagnose.path import rule_custom_dns, rule_firewall, rule_nsg, rule_peering
 from probes.diagnose.routes import rule_routes
 from probes.diagnose.services import rule_lb_pending
 from probes.diagnose.snat import rule_snat
@@ -31,6 +32,10 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_egress,
     rule_snat,
     rule_routes,
+    rule_nsg,
+    rule_custom_dns,
+    rule_peering,
+    rule_firewall,
 )
 
 
@@ -50,6 +55,7 @@ def observe(
     snat: Any = None,
     snat_allocation: Any = None,
     routes: Any = None,
+    path: Any = None,
 ) -> Observations:
     return Observations(
         topology=topology,
@@ -58,6 +64,7 @@ def observe(
         snat=snat,
         snat_allocation=snat_allocation,
         routes=routes,
+        path=path,
         now=time.time() if now is None else now,
     )
 

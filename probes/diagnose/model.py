@@ -69,6 +69,7 @@ class Observations:
     snat: Any = None  # probes.azure.snat.SnatTable, when Azure metrics are available
     snat_allocation: Any = None  # probes.azure.snat.Allocation, when the outbound configuration is known
     routes: Any = None  # probes.azure.routes.RouteData, when the route tables and subnet were read from ARM
+    path: Any = None  # probes.azure.path.PathData: NSGs, the subnet's route table, VNet DNS servers, peerings
 
 
 def is_cluster_name(name: str) -> bool:
