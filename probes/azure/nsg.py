@@ -33,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 HOST_IP = "168.63.129.16"  # Azure's host virtual IP: health probes, Azure DNS, the wire server
 PRIVATE_NONE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")  # system routes to None
@@ -189,8 +189,10 @@ _HOST = ipaddress.ip_address(HOST_IP)
 
 
 # --- one flow -----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Flow:
+class Flow(NamedTuple):
+    """One flow, as IP flow verify takes it (a tuple: 50,000 of them are built per diagnosis
+    at scale, and a frozen dataclass costs three times as much to build)."""
+
     direction: str  # Inbound | Outbound
     source: str  # IP address
     destination: str  # IP address
@@ -248,18 +250,87 @@ EPHEMERAL = (32768, 60999)  # Linux's ephemeral source ports: what a node's outb
 _CRule = tuple[SecurityRule, int, int, tuple[tuple[int, int], ...], tuple[tuple[int, int], ...], str]
 
 
+class _Table:
+    """The distinct address specs of one side (sources or destinations) of an NSG's rules,
+    and each address's bit mask over them (which specs cover it), cached."""
+
+    __slots__ = ("specs", "index", "matchers", "unknown", "masks", "vnet")
+
+    def __init__(self, vnet: _Space) -> None:
+        self.specs: list[str] = []
+        self.index: dict[str, int] = {}
+        self.matchers: list[Any] = []  # per spec: _Space, True (any), "internet", or a str (why unknown)
+        self.unknown = 0  # bits of the specs that cannot be resolved offline
+        self.masks: dict[str, int] = {}
+        self.vnet = vnet
+
+    def bits(self, items: Sequence[str]) -> int:
+        b = 0
+        for s in items:
+            key = s.strip().lower()
+            i = self.index.get(key)
+            if i is None:
+                i = self.index[key] = len(self.specs)
+                self.specs.append(s)
+                if key in ANY:
+                    m: Any = True
+                elif key == "virtualnetwork":
+                    m = self.vnet
+                elif key == "azureloadbalancer":
+                    m = _Space([f"{HOST_IP}/32"])
+                elif key == "internet":
+                    m = "internet"
+                elif key.startswith("asg:"):
+                    m = f"application security group {s[4:]} (membership is not read)"
+                    self.unknown |= 1 << i
+                elif (n := _net(s)) is not None:
+                    m = _Space([str(n)])
+                else:
+                    m = f"service tag {s}"
+                    self.unknown |= 1 << i
+                self.matchers.append(m)
+            b |= 1 << i
+        return b
+
+    def mask(self, ip_text: str) -> int:
+        m = self.masks.get(ip_text)
+        if m is not None:
+            return m
+        try:
+            ip: Addr | None = ipaddress.ip_address(ip_text.strip())
+        except ValueError:
+            ip = None
+        m = 0
+        for i, matcher in enumerate(self.matchers):
+            if matcher is True:
+                hit = True
+            elif ip is None:
+                hit = False
+            elif isinstance(matcher, _Space):
+                hit = ip in matcher
+            elif matcher == "internet":
+                hit = ip not in self.vnet and ip not in _PRIVATE
+            else:
+                hit = False  # unknown specs live in self.unknown
+            if hit:
+                m |= 1 << i
+        if len(self.masks) < _VERDICTS_MAX:
+            self.masks[ip_text] = m
+        return m
+
+    def why(self, bits: int) -> str:
+        return next((str(self.matchers[b]) for b in range(len(self.specs)) if bits >> b & 1), "an unresolvable prefix")
+
+
 @dataclass(slots=True)
 class _Compiled:
     """One NSG's rules parsed once (per etag and tag space), with its caches."""
 
     nsg: Nsg
     rules: dict[str, list[_CRule]]
-    specs: list[str]  # distinct address specs; a rule's (src bits, dst bits) index into it
-    matchers: list[Any]  # per spec: _Space, True (any), "internet", or a str (why unknown)
-    unknown_bits: int
-    vnet: _Space
-    ip_masks: dict[str, int] = field(default_factory=dict)
-    verdicts: dict[tuple[str, int, int, int, str, int], tuple[int, str]] = field(default_factory=dict)
+    src: _Table
+    dst: _Table
+    verdicts: dict[tuple[str, int, int, int, str, int, str], NsgVerdict] = field(default_factory=dict)
 
 
 def _ports(ranges: Sequence[str]) -> tuple[tuple[int, int], ...]:
@@ -279,75 +350,22 @@ def _ports(ranges: Sequence[str]) -> tuple[tuple[int, int], ...]:
 
 
 def _compile(nsg: Nsg, tags: TagSpace) -> _Compiled:
-    specs: list[str] = []
-    index: dict[str, int] = {}
-    matchers: list[Any] = []
-    unknown = 0
     vnet = _Space(tags.virtual_network)
-
-    def bits(items: Sequence[str]) -> int:
-        nonlocal unknown
-        b = 0
-        for s in items:
-            key = s.strip().lower()
-            if key not in index:
-                index[key] = len(specs)
-                specs.append(s)
-                if key in ANY:
-                    m: Any = True
-                elif key == "virtualnetwork":
-                    m = vnet
-                elif key == "azureloadbalancer":
-                    m = _Space([f"{HOST_IP}/32"])
-                elif key == "internet":
-                    m = "internet"
-                elif key.startswith("asg:"):
-                    m = f"application security group {s[4:]} (membership is not read)"
-                    unknown |= 1 << index[key]
-                elif (n := _net(s)) is not None:
-                    m = _Space([str(n)])
-                else:
-                    m = f"service tag {s}"
-                    unknown |= 1 << index[key]
-                matchers.append(m)
-            b |= 1 << index[key]
-        return b
-
+    src, dst = _Table(vnet), _Table(vnet)
     rules: dict[str, list[_CRule]] = {}
     for r in sorted(nsg.rules, key=lambda r: (r.priority, r.default)):
         proto = r.protocol.strip().lower()
         rules.setdefault(r.direction.strip().lower(), []).append(
-            (r, bits(r.sources), bits(r.destinations), _ports(r.source_ports), _ports(r.destination_ports), proto)
+            (
+                r,
+                src.bits(r.sources),
+                dst.bits(r.destinations),
+                _ports(r.source_ports),
+                _ports(r.destination_ports),
+                proto,
+            )
         )
-    return _Compiled(nsg, rules, specs, matchers, unknown, vnet)
-
-
-def _mask(c: _Compiled, ip_text: str) -> int:
-    m = c.ip_masks.get(ip_text)
-    if m is not None:
-        return m
-    try:
-        ip = ipaddress.ip_address(ip_text.strip())
-    except ValueError:
-        ip = None
-    m = 0
-    vnet = c.vnet
-    for i, matcher in enumerate(c.matchers):
-        if matcher is True:
-            hit = True
-        elif ip is None:
-            hit = False
-        elif isinstance(matcher, _Space):
-            hit = ip in matcher
-        elif matcher == "internet":
-            hit = ip not in vnet and ip not in _PRIVATE
-        else:
-            hit = False  # unknown specs live in unknown_bits
-        if hit:
-            m |= 1 << i
-    if len(c.ip_masks) < _VERDICTS_MAX:
-        c.ip_masks[ip_text] = m
-    return m
+    return _Compiled(nsg, rules, src, dst)
 
 
 _COMPILED: dict[tuple[str, str, str, tuple[tuple[str, ...], ...]], _Compiled] = {}
@@ -369,24 +387,39 @@ def evaluate(nsg: Nsg | None, flow: Flow, tags: TagSpace, level: str = "") -> Ns
     """One NSG's verdict for `flow` (None: no NSG at this level, allowed)."""
     if nsg is None:
         return NsgVerdict("Allow", level=level)
-    c = compile_nsg(nsg, tags)
-    src, dst = _mask(c, flow.source), _mask(c, flow.destination)
-    proto = flow.protocol.strip().lower()
-    direction = flow.direction.strip().lower()
-    key = (direction, src, dst, flow.port, proto, flow.source_port)
-    hit = c.verdicts.get(key)
-    if hit is None:
-        hit = _scan(c, direction, src, dst, flow.port, proto, flow.source_port)
-        if len(c.verdicts) < _VERDICTS_MAX:
-            c.verdicts[key] = hit
-    idx, note = hit
-    rules = c.rules.get(direction, [])
+    return verdict_of(
+        compile_nsg(nsg, tags),
+        flow.direction,
+        flow.source,
+        flow.destination,
+        flow.port,
+        flow.protocol,
+        level,
+        flow.source_port,
+    )
+
+
+def verdict_of(
+    c: _Compiled, direction: str, source: str, destination: str, port: int, protocol: str, level: str, sport: int = 0
+) -> NsgVerdict:
+    """The verdict of a compiled NSG, cached per (source class, destination class, port,
+    protocol): the same object for every flow of the same class."""
+    src, dst = c.src.mask(source), c.dst.mask(destination)
+    key = (direction, src, dst, port, protocol, sport, level)
+    v = c.verdicts.get(key)
+    if v is not None:
+        return v
+    d, proto = direction.strip().lower(), protocol.strip().lower()
+    idx, note = _scan(c, d, src, dst, port, proto, sport)
+    name = c.nsg.name
     if idx < 0:  # no rule matched (an NSG body without default rules and no match): Azure's default deny
-        return NsgVerdict("Deny", nsg.name, "DenyAll" + flow.direction, 65500, level, True, note)
-    r = rules[idx][0]
-    if note:
-        return NsgVerdict("Unknown", nsg.name, r.name, r.priority, level, r.default, note)
-    return NsgVerdict(r.access, nsg.name, r.name, r.priority, level, r.default)
+        v = NsgVerdict("Deny", name, "DenyAll" + direction, 65500, level, True, note)
+    else:
+        r = c.rules[d][idx][0]
+        v = NsgVerdict("Unknown" if note else r.access, name, r.name, r.priority, level, r.default, note)
+    if len(c.verdicts) < _VERDICTS_MAX:
+        c.verdicts[key] = v
+    return v
 
 
 def _scan(c: _Compiled, direction: str, src: int, dst: int, port: int, proto: str, sport: int) -> tuple[int, str]:
@@ -410,7 +443,7 @@ def _scan(c: _Compiled, direction: str, src: int, dst: int, port: int, proto: st
             if not any(lo <= lo_e and hi >= hi_e for lo, hi in sports):
                 sport_doubt = f"source ports {', '.join(r.source_ports)} (the flow's ephemeral port is not known)"
         s_known, d_known = src & sbits, dst & dbits
-        s_unknown, d_unknown = sbits & c.unknown_bits, dbits & c.unknown_bits
+        s_unknown, d_unknown = sbits & c.src.unknown, dbits & c.dst.unknown
         if (not s_known and not s_unknown) or (not d_known and not d_unknown):
             continue
         if s_known and d_known and not sport_doubt:
@@ -422,10 +455,7 @@ def _scan(c: _Compiled, direction: str, src: int, dst: int, port: int, proto: st
                     f"offline; if it does not apply, rule {r.name} (priority {r.priority}) {r.access.lower()}s"
                 )
             return i, ""
-        doubt_bits = (0 if s_known else s_unknown) | (0 if d_known else d_unknown)
-        spec = sport_doubt or next(
-            (str(c.matchers[b]) for b in range(len(c.specs)) if doubt_bits >> b & 1), "an unresolvable prefix"
-        )
+        spec = sport_doubt or (c.src.why(s_unknown) if not s_known else c.dst.why(d_unknown))
         uncertain.append((r, spec))
     return -1, ""
 
@@ -469,4 +499,5 @@ __all__ = [
     "internet",
     "parse_nsg",
     "parse_rule",
+    "verdict_of",
 ]

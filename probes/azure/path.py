@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probes.azure.nexthop import Hop, RouteSpace, covering, default_route, next_hop
-from probes.azure.nsg import Flow, Nsg, NsgPath, TagSpace, evaluate_path
+from probes.azure.nsg import Flow, Nsg, NsgPath, NsgVerdict, TagSpace, compile_nsg, verdict_of
 from probes.azure.routes import Route, parse_route_table
 
 _VMSS = re.compile(r"/virtualMachineScaleSets/([^/]+)", re.I)
@@ -175,9 +175,96 @@ class Step:
     verdict: str  # allow | deny | unknown | info
 
 
+class PathEvaluator:
+    """Both NSGs of a path compiled once (per PathData), with the node → NIC NSG lookup
+    cached: what every flow of a diagnosis, a benchmark or the path view goes through."""
+
+    def __init__(self, path: PathData) -> None:
+        self.path = path
+        tags = path.tags()
+        self.subnet = compile_nsg(path.subnet_nsg, tags) if path.subnet_nsg is not None else None
+        self._nics = {name: compile_nsg(g, tags) for name, g in path.nic_nsgs}
+        self._by_provider: dict[str, Any] = {}
+        self._nodes: dict[tuple[str, str], tuple[Any, int, int]] = {}
+        self._dests: dict[tuple[int, str], tuple[int, int]] = {}
+        self._classes: dict[tuple[int, int, int, int, int, int, str], NsgPath] = {}
+
+    def nic(self, provider_id: str) -> Any:
+        hit = self._by_provider.get(provider_id, self)
+        if hit is self:
+            vmss = vmss_of(provider_id)
+            hit = self._nics.get(vmss) or self._nics.get("*")
+            if len(self._by_provider) < 100_000:
+                self._by_provider[provider_id] = hit
+        return hit
+
+    def outbound(self, provider_id: str, source: str, destination: str, port: int, protocol: str = "Tcp") -> NsgPath:
+        """The common case, fast: a node's outbound flow from an ephemeral port. Each node's
+        (NIC NSG, source classes) and each destination's classes are looked up once; the
+        answer is cached per (classes, port, protocol), the same NsgPath for every flow of
+        the class."""
+        node = self._nodes.get((provider_id, source))
+        if node is None:
+            nic = self.nic(provider_id)
+            sub = self.subnet
+            node = (nic, nic.src.mask(source) if nic else 0, sub.src.mask(source) if sub else 0)
+            if len(self._nodes) < 100_000:
+                self._nodes[(provider_id, source)] = node
+        nic, nsm, ssm = node
+        dkey = (id(nic), destination)
+        dst = self._dests.get(dkey)
+        if dst is None:
+            sub = self.subnet
+            dst = (nic.dst.mask(destination) if nic else 0, sub.dst.mask(destination) if sub else 0)
+            if len(self._dests) < 100_000:
+                self._dests[dkey] = dst
+        key = (id(nic), nsm, dst[0], ssm, dst[1], port, protocol)
+        hit = self._classes.get(key)
+        if hit is None:
+            hit = self.flow(provider_id, Flow("Outbound", source, destination, port, protocol))
+            if len(self._classes) < 100_000:
+                self._classes[key] = hit
+        return hit
+
+    def flow(self, provider_id: str, flow: Flow) -> NsgPath:
+        nic = self.nic(provider_id)
+        order = ((_NIC, nic), (_SUBNET, self.subnet))
+        if flow.direction == "Inbound":
+            order = order[::-1]
+        steps: list[NsgVerdict] = []
+        for (level, allow), c in order:
+            v = (
+                allow
+                if c is None
+                else verdict_of(
+                    c, flow.direction, flow.source, flow.destination, flow.port, flow.protocol, level, flow.source_port
+                )
+            )
+            steps.append(v)
+            if v.access == "Deny":
+                break
+        return NsgPath(tuple(steps))
+
+
+_NIC = ("nic", NsgVerdict("Allow", level="nic"))
+_SUBNET = ("subnet", NsgVerdict("Allow", level="subnet"))
+_EVALUATOR: list[Any] = [None, None]  # the last (PathData, PathEvaluator)
+
+
+def evaluator(path: PathData) -> PathEvaluator:
+    """The evaluator of `path`, kept while the same PathData object is asked about."""
+    if _EVALUATOR[0] is not path:
+        _EVALUATOR[:] = [path, PathEvaluator(path)]
+    ev: PathEvaluator = _EVALUATOR[1]
+    return ev
+
+
 def verdict(path: PathData, source: str, provider_id: str, flow: Flow) -> NsgPath:
     """Both NSGs' verdict for `flow` from the node (its NIC NSG by VMSS, then the subnet's)."""
-    return evaluate_path(path.nic_nsg(provider_id), path.subnet_nsg, flow, path.tags())
+    ev = evaluator(path)
+    if flow.direction == "Outbound" and not flow.source_port:
+        return ev.outbound(provider_id, flow.source, flow.destination, flow.port, flow.protocol)
+    return ev.flow(provider_id, flow)
 
 
 def hop(path: PathData, destination: str) -> Hop:
@@ -239,6 +326,7 @@ def peering_of(path: PathData, ip: str) -> Peering | None:
 __all__ = [
     "AZURE_DNS",
     "PathData",
+    "PathEvaluator",
     "Peering",
     "Step",
     "VnetInfo",
@@ -250,5 +338,6 @@ __all__ = [
     "peering_of",
     "steps",
     "verdict",
+    "evaluator",
     "vmss_of",
 ]
