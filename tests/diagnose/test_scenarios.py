@@ -46,6 +46,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         doc["_rc"] = out.returncode
         return doc
 
+    tmp_path_factory.getbasetemp()  # made once here: the threads' first mktemp calls raced to create it
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="scenario-check") as pool:
         return dict(zip(names, pool.map(one, names)))
 
