@@ -252,17 +252,29 @@ _CRule = tuple[SecurityRule, int, int, tuple[tuple[int, int], ...], tuple[tuple[
 
 class _Table:
     """The distinct address specs of one side (sources or destinations) of an NSG's rules,
-    and each address's bit mask over them (which specs cover it), cached."""
+    and each address's bit mask over them (which specs cover it), cached. Prefixes are
+    kept per length (network → bits), so an address costs one lookup per distinct prefix
+    length, not one test per spec."""
 
-    __slots__ = ("specs", "index", "matchers", "unknown", "masks", "vnet")
+    __slots__ = ("specs", "index", "why_unknown", "unknown", "any_bits", "internet_bits", "by_len", "masks", "vnet")
 
     def __init__(self, vnet: _Space) -> None:
         self.specs: list[str] = []
         self.index: dict[str, int] = {}
-        self.matchers: list[Any] = []  # per spec: _Space, True (any), "internet", or a str (why unknown)
+        self.why_unknown: dict[int, str] = {}  # bit -> why it cannot be resolved offline
         self.unknown = 0  # bits of the specs that cannot be resolved offline
+        self.any_bits = 0  # "*", Any, 0.0.0.0/0
+        self.internet_bits = 0
+        self.by_len: dict[tuple[int, int], dict[int, int]] = {}  # (IP version, prefix length) -> network -> bits
         self.masks: dict[str, int] = {}
         self.vnet = vnet
+
+    def _add_nets(self, nets: Iterable[Net], bit: int) -> None:
+        for n in nets:
+            shift = n.max_prefixlen - n.prefixlen
+            table = self.by_len.setdefault((n.version, n.prefixlen), {})
+            key = int(n.network_address) >> shift
+            table[key] = table.get(key, 0) | bit
 
     def bits(self, items: Sequence[str]) -> int:
         b = 0
@@ -272,23 +284,23 @@ class _Table:
             if i is None:
                 i = self.index[key] = len(self.specs)
                 self.specs.append(s)
+                bit = 1 << i
                 if key in ANY:
-                    m: Any = True
+                    self.any_bits |= bit
                 elif key == "virtualnetwork":
-                    m = self.vnet
+                    self._add_nets(self.vnet.nets, bit)
                 elif key == "azureloadbalancer":
-                    m = _Space([f"{HOST_IP}/32"])
+                    self._add_nets(_Space([f"{HOST_IP}/32"]).nets, bit)
                 elif key == "internet":
-                    m = "internet"
+                    self.internet_bits |= bit
                 elif key.startswith("asg:"):
-                    m = f"application security group {s[4:]} (membership is not read)"
-                    self.unknown |= 1 << i
+                    self.why_unknown[i] = f"application security group {s[4:]} (membership is not read)"
+                    self.unknown |= bit
                 elif (n := _net(s)) is not None:
-                    m = _Space([str(n)])
+                    self._add_nets((n,), bit)
                 else:
-                    m = f"service tag {s}"
-                    self.unknown |= 1 << i
-                self.matchers.append(m)
+                    self.why_unknown[i] = f"service tag {s}"
+                    self.unknown |= bit
             b |= 1 << i
         return b
 
@@ -296,30 +308,24 @@ class _Table:
         m = self.masks.get(ip_text)
         if m is not None:
             return m
+        m = self.any_bits
         try:
             ip: Addr | None = ipaddress.ip_address(ip_text.strip())
         except ValueError:
             ip = None
-        m = 0
-        for i, matcher in enumerate(self.matchers):
-            if matcher is True:
-                hit = True
-            elif ip is None:
-                hit = False
-            elif isinstance(matcher, _Space):
-                hit = ip in matcher
-            elif matcher == "internet":
-                hit = ip not in self.vnet and ip not in _PRIVATE
-            else:
-                hit = False  # unknown specs live in self.unknown
-            if hit:
-                m |= 1 << i
+        if ip is not None:
+            value, version, width = int(ip), ip.version, ip.max_prefixlen
+            for (v, length), table in self.by_len.items():
+                if v == version:
+                    m |= table.get(value >> (width - length), 0)
+            if self.internet_bits and ip not in self.vnet and ip not in _PRIVATE:
+                m |= self.internet_bits
         if len(self.masks) < _VERDICTS_MAX:
             self.masks[ip_text] = m
         return m
 
     def why(self, bits: int) -> str:
-        return next((str(self.matchers[b]) for b in range(len(self.specs)) if bits >> b & 1), "an unresolvable prefix")
+        return next((w for b, w in sorted(self.why_unknown.items()) if bits >> b & 1), "an unresolvable prefix")
 
 
 @dataclass(slots=True)
