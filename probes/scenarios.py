@@ -25,6 +25,10 @@ BUILTIN: dict[str, str] = {
     "f18": "F18 nodepool1/1 at ~94 % of its SNAT ports and rising, no failures yet",
     "f19": "F19 30 % of UDP queries to the kube-dns ClusterIP lost (the 5 s delay race)",
     "f20": "F20 AKS LocalDNS silent on nodepool1/2 while kube-dns answers",
+    "f24": "F24 an NSG rule on the node NICs denies TCP 443 to mcr.microsoft.com",
+    "f25": "F25 the VNet's custom DNS servers do not answer",
+    "f26": "F26 the hub peering is Disconnected and the DNS servers are in the hub",
+    "f27": "F27 behind a hub firewall (userDefinedRouting) that drops all egress",
     "dns-nodelocal-down": "NodeLocal DNS down on nodepool1/1, its pod NotReady (F4)",
     "egress-nsg-443": "SYNs to mcr.microsoft.com:443 dropped from every node, port 80 open (F8)",
     "egress-one-node": "every internet egress check from userpool/0 times out, other nodes fine",
@@ -32,6 +36,7 @@ BUILTIN: dict[str, str] = {
     "snat-tier-drop": "50 nodes at the top of the 1,024-port tier; a surge halves it (F11)",
     "overlay": "Azure CNI overlay with the Cilium dataplane, three pools, managed LocalDNS",
     "azure-cni": "flat Azure CNI: pods take VNet IPs, one pending internal LoadBalancer",
+    "udr-firewall": "healthy behind a hub firewall, custom VNet DNS over a Connected peering",
     "upgrade": "healthy, mid node-image upgrade: a surge node joins, an old one drains and leaves",
 }
 

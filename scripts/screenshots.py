@@ -83,6 +83,28 @@ def tab(title: str) -> Callable[[AksnetTopApp], None]:
     return go
 
 
+def egress_row(target: str) -> Callable[[AksnetTopApp], None]:
+    """Put the egress table's cursor on the first node's row for `target`."""
+
+    def step(app: AksnetTopApp) -> None:
+        # lazy: the egress pane's table class, only for the shots that use it
+        from tui.egress_pane import EgressTable
+
+        table = app.query_one(EgressTable)
+        node = app.snapshot().topology.nodes[0].name
+        table.move_cursor(row=table.get_row_index(f"r|node/{node}|{target}"))
+
+    return step
+
+
+def scroll_end(app: AksnetTopApp) -> None:
+    """Scroll a detail screen to its end (the Azure path section)."""
+    # lazy: the container class, only for the shots that use it
+    from textual.containers import VerticalScroll
+
+    app.screen.query_one(VerticalScroll).scroll_end(animate=False)
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     first_node = lambda app: app.goto_node(app.snapshot().topology.nodes[0].name)  # noqa: E731
@@ -105,6 +127,7 @@ async def main() -> None:
         ("egress-healthy", "healthy", [tab("Egress")]),
         ("egress-one-node", "egress-one-node", [tab("Egress"), "p"]),
         ("egress-nsg-443-detail", "egress-nsg-443", [tab("Egress"), "down", "enter"]),
+        ("egress-f24-path", "f24", [tab("Egress"), egress_row("mcr.microsoft.com:443"), "enter", scroll_end]),
     ]
     snat_shots = [  # (name, scenario, steps, nodes)
         ("snat-healthy", "healthy", [tab("SNAT")], None),

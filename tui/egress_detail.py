@@ -25,6 +25,7 @@ from probes.egress.targets import Target
 from probes.engine.frame import Frame
 from probes.engine.health import Health
 from tui.format import BAD, DIM, NOT_HERE
+from tui.path_detail import path_section
 from tui.probe_text import EGRESS_SHORT as SHORT_OUTCOME
 from tui.probe_text import STYLE, fmt_ms, outcome_style, short_vantage, success_pct
 from tui.probe_text import egress_health as health
@@ -78,9 +79,9 @@ class EgressDetailScreen(ModalScreen[None]):
     def refresh_detail(self) -> None:
         frame: Frame | None = getattr(self.app, "frame", None)
         view = frame.egress if frame is not None else None
-        if view is None or view is self._seen:
+        if view is None or (view, frame.path if frame else None) == self._seen:
             return
-        self._seen = view
+        self._seen = (view, frame.path if frame else None)
         stats = view.stats
         k, t = self.key, self.target
         st = stats.get(k)
@@ -176,6 +177,8 @@ class EgressDetailScreen(ModalScreen[None]):
                 Text(res.error or "", overflow="ellipsis", no_wrap=True),
             )
         raw = st.last_raw if st is not None else ""
+        address = str(getattr(st.last, "address", "") or "") if st is not None else ""
+        path_view, path_plain = path_section(frame, k.vantage, address, t.port)
         heading = Text(f"from every vantage ({counts['open']} open, {counts['failing']} failing)", style="bold")
         body = Group(
             grid,
@@ -187,8 +190,10 @@ class EgressDetailScreen(ModalScreen[None]):
             Text(f"history (newest first, last {len(results)})", style="bold"),
             hist if results else Text("—", style=DIM),
             Text(""),
+            path_view,
+            Text(""),
             Text("last answering packet (SYN mode)", style="bold"),
             Text(raw) if raw else Text("— (connect mode, or no answer yet)", style=DIM),
         )
-        self.plain = "\n".join([*(f"{a}: {b.plain}" for a, b in rows), heading.plain, raw])
+        self.plain = "\n".join([*(f"{a}: {b.plain}" for a, b in rows), heading.plain, raw, path_plain])
         self.query_one("#egress-detail", Static).update(body)

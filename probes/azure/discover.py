@@ -124,8 +124,12 @@ def parse_managed_cluster(d: Mapping[str, Any], t: AzureTarget, found_by: str) -
     cidrs = tuple(str(c) for c in net.get("podCidrs") or () if c) or (
         (str(net["podCidr"]),) if net.get("podCidr") else ()
     )
+    proxy = props.get("httpProxyConfig") or {}
     t = replace(
         t,
+        http_proxy=str(proxy.get("httpProxy") or ""),
+        https_proxy=str(proxy.get("httpsProxy") or ""),
+        no_proxy=tuple(str(x) for x in proxy.get("noProxy") or ()),
         cluster_id=str(d.get("id", "")),
         cluster_name=str(d.get("name", "")) or t.cluster_name,
         cluster_resource_group=_rg_of(str(d.get("id", ""))) or t.cluster_resource_group,

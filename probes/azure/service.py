@@ -35,6 +35,8 @@ import orjson
 from probes.azure.cloud import PlaceholderCredential, resolve
 from probes.azure.credchain import summarize
 from probes.azure.discover import NAT_TYPES, hints_of, read_cluster, read_load_balancer, read_nat_gateway
+from probes.azure.path import PathData
+from probes.azure.pathread import STEPS, PathReader
 from probes.azure.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
 from probes.azure.snat import (
     Allocation,
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 REDISCOVER = 1800.0  # seconds between re-reads of the managed cluster and the load balancer
 ROUTES_REFRESH = 300.0  # route tables and the subnet change rarely: re-read every 5 min
+PATH_REFRESH = 600.0  # NSGs, VNet (DNS servers, peerings), the subnet's route table: one call per cycle, every 10 min
 ROUTES_NODES_CHANGED = 30.0  # ... or this long after nodes came or went (cloud-provider-azure writes routes then)
 MAX_RETRY_AFTER = 600.0
 _PROVIDER_SUB = re.compile(r"/subscriptions/([^/]+)/resourceGroups/", re.I)
@@ -242,6 +245,10 @@ class AzureSnatService:
         self._routes: Any = None  # probes.azure.routes.RouteData, once read
         self._next_routes = 0.0
         self._routes_step: tuple[Any, ...] = ()  # (RouteData base, subnet id) between the two calls of a refresh
+        self._path: PathData | None = None
+        self._path_reader = PathReader()
+        self._path_todo: list[str] = []
+        self._next_path = 0.0
 
     # --- reads (views) -------------------------------------------------------------------
     def report(self) -> SnatReport:
@@ -252,6 +259,11 @@ class AzureSnatService:
         """probes.azure.routes.RouteData from the last route-table read, or None before the first."""
         with self._lock:
             return self._routes
+
+    def path(self) -> PathData | None:
+        """probes.azure.path.PathData from the last network-path read, or None before the first."""
+        with self._lock:
+            return self._path
 
     def _publish(self, **kw: Any) -> None:
         with self._lock:
@@ -346,6 +358,9 @@ class AzureSnatService:
                 self.calls == before and (self._routes_step or self.clock() >= self._next_routes)
             ):
                 self._fetch_routes(whole=self._routes is None)
+            # the path likewise: whole at first, then one call in a cycle that made no other
+            if self._path is None or (self.calls == before and (self._path_todo or self.clock() >= self._next_path)):
+                self._fetch_path(nodes, whole=self._path is None)
             self._fetch(nodes)
         except AzureCallError as e:
             return self._failed(e)
@@ -571,6 +586,29 @@ class AzureSnatService:
             )
         with self._lock:
             self._routes = data
+
+    def _fetch_path(self, nodes: Any, whole: bool) -> None:
+        """The nodes' network path (probes.azure.pathread), every PATH_REFRESH s: all steps
+        at once the first time, later one ARM call per cycle. A refused read is a note in
+        the data; the SNAT source goes on."""
+        t = self._target
+        if t is None or "net" not in self._clients:
+            return
+        if not self._path_todo:
+            self._path_todo = list(STEPS)
+            self._next_path = self.clock() + PATH_REFRESH
+        data = self._path or PathData()
+        hints = hints_of(nodes)
+        self._path_reader.route_data = self._routes
+        while self._path_todo:
+            before = self.calls
+            step = self._path_todo.pop(0)
+            data = self._path_reader.run_step(step, self._call, self._clients["net"], t, hints, data)
+            if not whole and self.calls != before:
+                break
+        data = replace(data, fetched_at=self.clock())
+        with self._lock:
+            self._path = data
 
     def _timespan(self) -> str:
         end = self.clock()

@@ -37,6 +37,9 @@ class AzureTarget:
     max_pods: int = 0  # largest agent pool maxPods (0: unknown)
     subnet_id: str = ""  # the agent pools' vnetSubnetID (bring-your-own VNet), "" = managed VNet
     pod_cidrs: tuple[str, ...] = ()  # networkProfile.podCidr(s): overlay and kubenet nodes' pod range
+    http_proxy: str = ""  # httpProxyConfig.httpProxy
+    https_proxy: str = ""  # httpProxyConfig.httpsProxy
+    no_proxy: tuple[str, ...] = ()  # httpProxyConfig.noProxy
 
 
 class AzureCallError(Exception):
@@ -73,6 +76,10 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "subnet": ("reading the node subnet", "Microsoft.Network/virtualNetworks/subnets/read", "Reader"),
     "vnets": ("listing virtual networks", "Microsoft.Network/virtualNetworks/read", "Reader"),
     "routetables": ("listing route tables", "Microsoft.Network/routeTables/read", "Reader"),
+    "routetable": ("reading the subnet's route table", "Microsoft.Network/routeTables/read", "Reader"),
+    "nsgs": ("listing network security groups", "Microsoft.Network/networkSecurityGroups/read", "Reader"),
+    "nsg": ("reading the subnet's network security group", "Microsoft.Network/networkSecurityGroups/read", "Reader"),
+    "vnet": ("reading the cluster's virtual network", "Microsoft.Network/virtualNetworks/read", "Reader"),
     "metrics": ("reading SNAT metrics", "Microsoft.Insights/metrics/read", "Monitoring Reader"),
 }
 

@@ -1,6 +1,6 @@
 """Observations -> findings: every rule of every domain, most severe first.
 
-One module per domain (nodes, dns, replicas, dnsslow, nodedns, egress, snat, routes, services); what they share is in
+One module per domain (nodes, dns, replicas, dnsslow, nodedns, egress, snat, routes, services, path); what they share is in
 `probes.diagnose.model`. Pure: plain data in, plain data out, no I/O.
 """
 
@@ -23,6 +23,7 @@ from probes.diagnose.egress import rule_egress
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
 from probes.diagnose.nodedns import rule_localdns_down, rule_upstream_one_node
 from probes.diagnose.nodes import rule_nodes
+from probes.diagnose.path import rule_custom_dns, rule_firewall, rule_nsg, rule_peering
 from probes.diagnose.replicas import rule_replica_failing, rule_replica_unready_answering
 from probes.diagnose.routes import rule_routes
 from probes.diagnose.services import rule_lb_pending
@@ -48,6 +49,10 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_egress,
     rule_snat,
     rule_routes,
+    rule_nsg,
+    rule_custom_dns,
+    rule_peering,
+    rule_firewall,
 )
 
 
@@ -68,6 +73,7 @@ def observe(
     snat_allocation: Any = None,
     routes: Any = None,
     not_probed: Iterable[tuple[str, str, str]] = (),
+    path: Any = None,
 ) -> Observations:
     return Observations(
         topology=topology,
@@ -76,6 +82,7 @@ def observe(
         snat=snat,
         snat_allocation=snat_allocation,
         routes=routes,
+        path=path,
         now=time.time() if now is None else now,
         not_probed=tuple(not_probed),
     )

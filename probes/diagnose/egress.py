@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from probes.diagnose.model import Finding, Observations, Severity, _egress_failing, _node_of, _snat_of
+from probes.diagnose.path import nsg_evidence
 from probes.engine.history import Stats
 from probes.kube.model import LOCAL_VANTAGE
 
@@ -51,14 +52,21 @@ def rule_egress(obs: Observations) -> Iterable[Finding]:
                     "(`az network route-table route list …`), or a UDR to a firewall that does not route it",
                 )
             elif "timeout" in outcomes and others_open:
+                # the NSG evaluation (when ARM's path is known) names the rule, or rules NSGs out
+                path_evidence, path_step = nsg_evidence(obs, target)
                 yield Finding(
                     "egress-dropped",
                     "F8",
                     Severity.CRITICAL,
                     f"target/{target}",
                     f"egress to {target} is dropped from every vantage while other destinations are open: an NSG or firewall rule, not SNAT",
-                    {"vantages": len(views), "open_elsewhere": ", ".join((same_host_open or others_open)[:3])},
-                    f"check outbound NSG rules on the node subnet and NIC for port {port} and the firewall's application rules for {host}",
+                    {
+                        "vantages": len(views),
+                        "open_elsewhere": ", ".join((same_host_open or others_open)[:3]),
+                        **path_evidence,
+                    },
+                    path_step
+                    or f"check outbound NSG rules on the node subnet and NIC for port {port} and the firewall's application rules for {host}",
                 )
             elif others_open:
                 yield Finding(

@@ -72,6 +72,7 @@ class Observations:
     # rows a vantage cannot reach and so never probes (probes.engine.reach), as
     # (vantage, "resolver/<key>" or "target/<host:port>", why): never failures
     not_probed: tuple[tuple[str, str, str], ...] = ()
+    path: Any = None  # probes.azure.path.PathData: NSGs, the subnet's route table, VNet DNS servers, peerings
 
 
 def is_cluster_name(name: str) -> bool:

@@ -64,6 +64,15 @@ class RouteView:
 
 
 @dataclass(frozen=True, slots=True)
+class PathView:
+    """The nodes' Azure network path as ARM reports it (NSGs, route table, VNet DNS servers,
+    peerings, proxy): immutable, the same object while the data did not change."""
+
+    data: Any  # probes.azure.path.PathData
+    fetched_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     seq: int
     kube: Snapshot  # topology, statuses, synced collections, target
@@ -71,6 +80,7 @@ class Frame:
     egress: ProbeView | None = None
     snat: Any = None  # probes.azure.service.SnatReport
     routes: RouteView | None = None
+    path: PathView | None = None
     agents: AgentsView | None = None
     findings: tuple[Any, ...] | None = None  # probes.diagnose.Finding, most severe first; None: not judged yet
     findings_at: float = 0.0  # wall clock of the judgement

@@ -24,7 +24,7 @@ from typing import Any
 from probes.azure.routes import compare
 from probes.diagnose import Observations, diagnose, observe
 from probes.engine import allocator
-from probes.engine.frame import EMPTY, AgentsView, Frame, ProbeView, RouteView
+from probes.engine.frame import EMPTY, AgentsView, Frame, PathView, ProbeView, RouteView
 from probes.engine.history import Stats
 from probes.engine.store import Snapshot, Store
 from probes.kube.model import NetworkPlugin
@@ -42,6 +42,7 @@ def observations_of(
     now: float | None,
     dns_plan: Any = None,
     egress_plan: Any = None,
+    path: Any = None,
 ) -> Observations:
     """What the rules see, joined from one moment's parts (the app's frames and `check`).
     The plans say which rows their vantage cannot reach (never probed)."""
@@ -54,6 +55,7 @@ def observations_of(
         snat_allocation=getattr(snat, "allocation", None),
         routes=routes,
         not_probed=not_probed(dns_plan, egress_plan),
+        path=path,
     )
 
 
@@ -155,6 +157,7 @@ class Publisher:
         snat: Any = None,
         agents: Any = None,
         routes: Callable[[], Any] | None = None,
+        path: Callable[[], Any] | None = None,
         findings: bool = True,
         interval: float = 0.25,
         findings_min: float = 1.0,
@@ -168,6 +171,10 @@ class Publisher:
         if routes is None and snat is not None and hasattr(snat, "routes"):
             routes = snat.routes
         self.routes = routes
+        if path is None and snat is not None and callable(getattr(snat, "path", None)):
+            path = snat.path
+        self.path = path
+        self._path_view: PathView | None = None
         self.findings = findings
         self.interval = interval
         self.findings_min = findings_min
@@ -243,8 +250,9 @@ class Publisher:
             allocator.trim()
         kube = self._kube_now = self._cluster_cidrs(kube, snat)
         routes = self._route_view(kube)
+        path = self._path_of()
         agents = self._agents_view(prev.agents if prev is not None else None)
-        self._judge(kube, dns, egress, snat, routes)
+        self._judge(kube, dns, egress, snat, routes, path)
         if (
             prev is not None
             and not prev.error
@@ -253,6 +261,7 @@ class Publisher:
             and egress is prev.egress
             and snat is prev.snat
             and routes is prev.routes
+            and path is prev.path
             and agents is prev.agents
             and self._findings is prev.findings
         ):
@@ -266,6 +275,7 @@ class Publisher:
             egress=egress,
             snat=snat,
             routes=routes,
+            path=path,
             agents=agents,
             findings=self._findings,
             findings_at=self._findings_at,
@@ -295,6 +305,7 @@ class Publisher:
                     egress=prev.egress,
                     snat=prev.snat,
                     routes=prev.routes,
+                    path=prev.path,
                     agents=prev.agents,
                     findings=prev.findings,
                     findings_at=prev.findings_at,
@@ -317,6 +328,15 @@ class Publisher:
         self._routes_in = (data, topo)
         self._routes_view = RouteView(data=data, by_node=by_node)
         return self._routes_view
+
+    def _path_of(self) -> PathView | None:
+        """The path source's data in a view; the previous view while the data is the same object."""
+        data = self.path() if self.path is not None else None
+        if data is None:
+            self._path_view = None
+        elif self._path_view is None or self._path_view.data is not data:
+            self._path_view = PathView(data=data, fetched_at=float(getattr(data, "fetched_at", 0.0) or 0.0))
+        return self._path_view
 
     def _agents_view(self, prev: AgentsView | None) -> AgentsView | None:
         a = self.agents
@@ -346,7 +366,13 @@ class Publisher:
         )
 
     def _judge(
-        self, kube: Snapshot, dns: ProbeView | None, egress: ProbeView | None, snat: Any, routes: RouteView | None
+        self,
+        kube: Snapshot,
+        dns: ProbeView | None,
+        egress: ProbeView | None,
+        snat: Any,
+        routes: RouteView | None,
+        path: PathView | None = None,
     ) -> None:
         """Run the rules when an input moved (at most every `findings_min` s), or every
         `findings_every` s for their time-based marks. Never before the nodes are listed."""
@@ -360,6 +386,7 @@ class Publisher:
             egress.plan if egress else None,
             getattr(snat, "version", None),
             routes.data if routes else None,
+            path.data if path else None,
         )
         now = self.clock()
         age = now - self._findings_t
@@ -376,6 +403,7 @@ class Publisher:
             self.wall_clock(),
             dns.plan if dns else None,
             egress.plan if egress else None,
+            path.data if path else None,
         )
         found = self.judge(obs)
         stale = kube.stale_since()

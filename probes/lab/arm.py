@@ -31,6 +31,8 @@ from probes.azure.cloud import LOOPBACK_TOKEN
 from .azurespec import DEFAULT, AzureLabSpec
 from .faults import Faults, RequestLog, RequestRecord
 from .httpbase import LabHandler, LabHTTPServer, ServerThread
+from .networkspec import DEFAULT as NETWORK_DEFAULT
+from .networkspec import LabRule, NetworkLabSpec
 from .routespec import DEFAULT as ROUTES_DEFAULT
 from .routespec import RoutesLabSpec
 from .scenario import Scenario, load_scenario, resolve_node_ref
@@ -135,6 +137,8 @@ class LabArmServer:
         self._backends = backends
         self._route_nodes = route_nodes
         self.routes_spec: RoutesLabSpec = scenario.extra.get("routes") or ROUTES_DEFAULT
+        self.net_spec: NetworkLabSpec = scenario.extra.get("network") or NETWORK_DEFAULT
+        self._names: dict[str, str] | None = None  # egress name -> the address the lab's DNS answers
         self.faults = Faults()
         self.requests = RequestLog()
         self._serving = ServerThread()
@@ -154,6 +158,10 @@ class LabArmServer:
         self.rt_id = f"{rg_id}/routeTables/{self.rt_name}"
         self.vnet_id = f"{rg_id}/virtualNetworks/{self.vnet_name}"
         self.subnet_id = f"{self.vnet_id}/subnets/aks-subnet"
+        self.nsg_name = f"aks-agentpool-{suffix}-nsg"
+        self.nsg_id = f"{rg_id}/networkSecurityGroups/{self.nsg_name}"
+        self.subnet_nsg_name = f"{c.name}-subnet-nsg"
+        self.subnet_nsg_id = f"{rg_id}/networkSecurityGroups/{self.subnet_nsg_name}"
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LabArmServer:
@@ -210,7 +218,8 @@ class LabArmServer:
         ]
 
     def has_route_table(self) -> bool:
-        return self.scenario.cluster.network_plugin == "kubenet" and self.routes_spec.route_table
+        kubenet = self.scenario.cluster.network_plugin == "kubenet" and self.routes_spec.route_table
+        return kubenet or bool(self.net_spec.firewall)
 
     def route_table(self) -> dict[str, Any]:
         """The kubenet route table: cloud-provider-azure's routes for the live nodes, then the
@@ -237,9 +246,12 @@ class LabArmServer:
             routes.append(self._route(name, prefix, "VirtualAppliance", hop))
         for e in spec.extra:
             routes.append(self._route(e.name, e.prefix, e.next_hop_type, e.next_hop))
+        if self.net_spec.firewall:
+            routes.append(self._route("to-firewall", "0.0.0.0/0", "VirtualAppliance", self.net_spec.firewall))
         return {
             "id": self.rt_id,
             "name": self.rt_name,
+            "etag": f'W/"{_guid(orjson.dumps(routes).decode())}"',
             "type": "Microsoft.Network/routeTables",
             "location": self.scenario.cluster.location,
             "properties": {
@@ -275,6 +287,8 @@ class LabArmServer:
         }
         if self.has_route_table():
             props["routeTable"] = {"id": self.rt_id}
+        if self.net_spec.subnet_nsg is not None:
+            props["networkSecurityGroup"] = {"id": self.subnet_nsg_id}
         return {
             "id": self.subnet_id,
             "name": "aks-subnet",
@@ -283,17 +297,145 @@ class LabArmServer:
         }
 
     def vnet(self) -> dict[str, Any]:
+        n = self.net_spec
+        sub = self.subscription
+        props: dict[str, Any] = {
+            "provisioningState": "Succeeded",
+            "addressSpace": {"addressPrefixes": [str(self.scenario.cluster.vnet_cidr)]},
+            "subnets": [self.subnet()],
+            "virtualNetworkPeerings": [
+                {
+                    "name": p.name,
+                    "id": f"{self.vnet_id}/virtualNetworkPeerings/{p.name}",
+                    "properties": {
+                        "provisioningState": "Succeeded",
+                        "peeringState": p.state,
+                        "peeringSyncLevel": "FullyInSync" if p.state == "Connected" else "RemoteNotInSync",
+                        "allowVirtualNetworkAccess": True,
+                        "allowForwardedTraffic": True,
+                        "remoteVirtualNetwork": {
+                            "id": f"/subscriptions/{sub}/resourceGroups/rg-hub/providers/Microsoft.Network/"
+                            f"virtualNetworks/{p.remote_vnet}"
+                        },
+                        "remoteAddressSpace": {"addressPrefixes": list(p.remote_prefixes)},
+                    },
+                }
+                for p in n.peerings
+            ],
+        }
+        if n.dns_servers:
+            props["dhcpOptions"] = {"dnsServers": list(n.dns_servers)}
         return {
             "id": self.vnet_id,
             "name": self.vnet_name,
             "type": "Microsoft.Network/virtualNetworks",
             "location": self.scenario.cluster.location,
-            "properties": {
-                "provisioningState": "Succeeded",
-                "addressSpace": {"addressPrefixes": [str(self.scenario.cluster.vnet_cidr)]},
-                "subnets": [self.subnet()],
-            },
+            "etag": f'W/"{_guid(orjson.dumps(props).decode())}"',
+            "properties": props,
         }
+
+    # ------------------------------------------------------------------ NSGs
+    def address_of(self, name: str) -> str:
+        """The address the lab's egress DNS answers for `name` from the default view (what a
+        user writing an NSG rule for it would have resolved)."""
+        if self._names is None:
+            # lazy: the egress world (names, views) is only built for a scenario whose NSG names one
+            from .egressdemo import EgressDemo
+
+            self._names = EgressDemo(self.scenario).addresses()
+        return self._names.get(name.lower().rstrip("."), "")
+
+    def _prefixes(self, items: tuple[str, ...]) -> list[str]:
+        out = []
+        for x in items:
+            if x.lower().startswith("name:"):
+                ip = self.address_of(x[5:])
+                out.append(f"{ip}/32" if ip else "192.0.2.1/32")  # a name the lab does not answer: TEST-NET
+            else:
+                out.append(x)
+        return out
+
+    def _security_rule(self, nsg_id: str, r: LabRule) -> dict[str, Any]:
+        props: dict[str, Any] = {
+            "provisioningState": "Succeeded",
+            "protocol": r.protocol,
+            "sourcePortRange": "*",
+            "access": r.access,
+            "priority": r.priority,
+            "direction": r.direction,
+        }
+        for key, items in (
+            ("sourceAddressPrefix", self._prefixes(r.source)),
+            ("destinationAddressPrefix", self._prefixes(r.destination)),
+        ):
+            if len(items) == 1:
+                props[key] = items[0]
+            else:
+                props[key + "es"] = items  # augmented rules: the plural field
+        if len(r.ports) == 1:
+            props["destinationPortRange"] = r.ports[0]
+        else:
+            props["destinationPortRanges"] = list(r.ports)
+        return {"name": r.name, "id": f"{nsg_id}/securityRules/{r.name}", "properties": props}
+
+    def _nsg(self, nsg_id: str, name: str, rules: tuple[LabRule, ...], nics: bool, subnet: bool) -> dict[str, Any]:
+        defaults = [
+            ("AllowVnetInBound", 65000, "Inbound", "Allow", "VirtualNetwork", "VirtualNetwork"),
+            ("AllowAzureLoadBalancerInBound", 65001, "Inbound", "Allow", "AzureLoadBalancer", "*"),
+            ("DenyAllInBound", 65500, "Inbound", "Deny", "*", "*"),
+            ("AllowVnetOutBound", 65000, "Outbound", "Allow", "VirtualNetwork", "VirtualNetwork"),
+            ("AllowInternetOutBound", 65001, "Outbound", "Allow", "*", "Internet"),
+            ("DenyAllOutBound", 65500, "Outbound", "Deny", "*", "*"),
+        ]
+        props: dict[str, Any] = {
+            "provisioningState": "Succeeded",
+            "resourceGuid": _guid(nsg_id),
+            "securityRules": [self._security_rule(nsg_id, r) for r in rules],
+            "defaultSecurityRules": [
+                {
+                    "name": n,
+                    "id": f"{nsg_id}/defaultSecurityRules/{n}",
+                    "properties": {
+                        "provisioningState": "Succeeded",
+                        "protocol": "*",
+                        "sourcePortRange": "*",
+                        "destinationPortRange": "*",
+                        "sourceAddressPrefix": src,
+                        "destinationAddressPrefix": dst,
+                        "access": acc,
+                        "priority": prio,
+                        "direction": d,
+                    },
+                }
+                for n, prio, d, acc, src, dst in defaults
+            ],
+        }
+        if nics:
+            vm = f"/subscriptions/{self.subscription}/resourceGroups/{self.node_rg}/providers/Microsoft.Compute/virtualMachineScaleSets"
+            pools = sorted({b.pool for b in self.backends()})
+            props["networkInterfaces"] = [
+                {"id": f"{vm}/{v}/virtualMachines/0/networkInterfaces/{v}"}
+                for v in (f"aks-{p}-{self.scenario.vmss_id(p)}-vmss" for p in pools)
+            ]
+        if subnet:
+            props["subnets"] = [{"id": self.subnet_id}]
+        return {
+            "id": nsg_id,
+            "name": name,
+            "type": "Microsoft.Network/networkSecurityGroups",
+            "location": self.scenario.cluster.location,
+            "etag": f'W/"{_guid(orjson.dumps(props["securityRules"]).decode())}"',
+            "properties": props,
+        }
+
+    def nsgs(self) -> list[dict[str, Any]]:
+        """The aks-agentpool NSG (on the VMSS NIC configurations) and, when the scenario
+        has one, the subnet's NSG."""
+        n = self.net_spec
+        out = [self._nsg(self.nsg_id, self.nsg_name, n.nsg, nics=True, subnet=False)]
+        if n.subnet_nsg is not None:
+            out.append(self._nsg(self.subnet_nsg_id, self.subnet_nsg_name, n.subnet_nsg, nics=False, subnet=True))
+        return out
 
     def allocated(self, pool_size: int) -> int:
         if self.spec.allocated_outbound_ports:
@@ -362,12 +504,21 @@ class LabArmServer:
                 "managedOutboundIPProfile": {"count": s.outbound_ips},
                 "idleTimeoutInMinutes": s.idle_timeout,
             }
+        props_extra: dict[str, Any] = {}
+        ns = self.net_spec
+        if ns.http_proxy or ns.https_proxy:
+            props_extra["httpProxyConfig"] = {
+                "httpProxy": ns.http_proxy or None,
+                "httpsProxy": ns.https_proxy or None,
+                "noProxy": list(ns.no_proxy),
+            }
         return {
             "id": self.cluster_id,
             "name": c.name,
             "type": "Microsoft.ContainerService/ManagedClusters",
             "location": c.location,
             "properties": {
+                **props_extra,
                 "provisioningState": "Succeeded",
                 "kubernetesVersion": c.kubernetes_version,
                 "currentKubernetesVersion": c.kubernetes_version,
@@ -645,11 +796,22 @@ _ROUTES = [
         ),
     ),
     ("natgws", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/natgateways$", re.I)),
+    (
+        "nsgs",
+        re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/networksecuritygroups$", re.I),
+    ),
+    (
+        "nsg",
+        re.compile(
+            _SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/networksecuritygroups/(?P<name>[^/]+)$",
+            re.I,
+        ),
+    ),
 ]
 
 
 _ERROR_CODES = {400: "InvalidRequest", 405: "MethodNotAllowed", 501: "MethodNotAllowed"}
-_LISTS = ("clusters", "natgws", "routetables", "vnets")
+_LISTS = ("clusters", "natgws", "routetables", "vnets", "nsgs")
 
 
 def _error_body(err: str, message: str) -> bytes:
@@ -754,6 +916,8 @@ class _ArmHandler(LabHandler):
                 "vnet": "Microsoft.Network/virtualNetworks/read",
                 "subnet": "Microsoft.Network/virtualNetworks/subnets/read",
                 "natgws": "Microsoft.Network/natGateways/read",
+                "nsgs": "Microsoft.Network/networkSecurityGroups/read",
+                "nsg": "Microsoft.Network/networkSecurityGroups/read",
                 "cluster": "Microsoft.ContainerService/managedClusters/read",
                 "clusters": "Microsoft.ContainerService/managedClusters/read",
             }.get(self._kind, "read")
@@ -813,6 +977,16 @@ class _ArmHandler(LabHandler):
                     f"under resource group '{m.group('rg')}' was not found.",
                 )
             return orjson.dumps(lab.load_balancer())
+        if route in ("nsgs", "nsg"):
+            if m.group("rg").lower() != lab.node_rg.lower():
+                raise _Err(404, "ResourceGroupNotFound", f"Resource group '{m.group('rg')}' could not be found.")
+            nsgs = lab.nsgs()
+            if route == "nsgs":
+                return orjson.dumps({"value": nsgs})
+            hit = next((g for g in nsgs if g["name"].lower() == m.group("name").lower()), None)
+            if hit is None:
+                raise _Err(404, "ResourceNotFound", f"The Resource '{self._path}' was not found.")
+            return orjson.dumps(hit)
         if route in ("routetables", "routetable", "vnets", "vnet", "subnet"):
             if m.group("rg").lower() != lab.node_rg.lower():
                 raise _Err(404, "ResourceGroupNotFound", f"Resource group '{m.group('rg')}' could not be found.")

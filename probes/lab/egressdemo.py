@@ -81,15 +81,9 @@ class EgressDemo:
             base = LoopbackTargets().start(verify=False)  # verified by the tests; the demo must open fast
             self._targets.append(base)
             self._dial.update(base.dial_map())
-            mixed = sorted(
-                {r for v in self.views.values() for r in v.values() if not r.nxdomain and not r.uniform}, key=repr
-            )
-            if len(mixed) > MAX_MIXED:
-                raise ValueError(f"egress: {len(mixed)} different per-port rules; the lab has room for {MAX_MIXED}")
-            for rule in {r for v in self.views.values() for r in v.values() if r.uniform and not r.nxdomain}:
-                self.hosts[rule] = _UNIFORM[rule.default]
-            for i, rule in enumerate(mixed):
-                host = f"127.0.0.{FIRST_MIXED + i}"
+            mixed = self._assign()
+            for rule in mixed:
+                host = self.hosts[rule]
                 t = LoopbackTargets(host, host, host).start(verify=False)
                 self._targets.append(t)
                 port = {"open": t.open.port, "refused": t.refused.port, "drop": t.dropped.port}
@@ -111,6 +105,27 @@ class EgressDemo:
             raise
         self._started = True
         return self
+
+    def _assign(self) -> list[PortRule]:
+        """Which loopback address behaves like each rule (self.hosts); the per-port rules, in
+        the order their hosts were given. No sockets: the lab's ARM endpoint asks it too."""
+        mixed = sorted(
+            {r for v in self.views.values() for r in v.values() if not r.nxdomain and not r.uniform}, key=repr
+        )
+        if len(mixed) > MAX_MIXED:
+            raise ValueError(f"egress: {len(mixed)} different per-port rules; the lab has room for {MAX_MIXED}")
+        for rule in {r for v in self.views.values() for r in v.values() if r.uniform and not r.nxdomain}:
+            self.hosts[rule] = _UNIFORM[rule.default]
+        for i, rule in enumerate(mixed):
+            self.hosts[rule] = f"127.0.0.{FIRST_MIXED + i}"
+        return mixed
+
+    def addresses(self) -> dict[str, str]:
+        """name -> the address the default view's DNS answers (what an NSG rule written for the
+        name would hold); names with NXDOMAIN are left out."""
+        if not self.hosts:
+            self._assign()
+        return {n.lower(): self.hosts[r] for n, r in self.views[None].items() if not r.nxdomain}
 
     def stop(self, timeout: float = 2.0) -> None:
         self._started = False

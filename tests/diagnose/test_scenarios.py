@@ -33,12 +33,16 @@ EXPECTED = {  # scenario -> (FAULTS id, severity)
     "f18": ("F18", "critical"),
     "f19": ("F19", "warning"),
     "f20": ("F20", "critical"),
+    "f24": ("F24", "critical"),
+    "f25": ("F25", "critical"),
+    "f26": ("F26", "critical"),
+    "f27": ("F27", "critical"),
 }
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    names = ["f11", *[n for n in EXPECTED if n != "f11"], "healthy", "overlay"]  # the 50-node one first
+    names = ["f11", *[n for n in EXPECTED if n != "f11"], "healthy", "overlay", "udr-firewall"]  # the 50-node one first
 
     def one(name: str) -> dict:
         out = check(
@@ -49,6 +53,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         doc["_rc"] = out.returncode
         return doc
 
+    tmp_path_factory.getbasetemp()  # made once here: the threads' first mktemp calls raced to create it
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="scenario-check") as pool:
         return dict(zip(names, pool.map(one, names)))
 
@@ -73,6 +78,44 @@ def test_healthy_names_nothing_above_info(results):
     assert routes["state"] == "ok" and routes["route_count"] == 5
     assert {n["state"] for n in routes["nodes"]} == {"present"} and len(routes["nodes"]) == 5
     assert routes["subnet"]["prefix"] == "10.224.0.0/16" and routes["subnet"]["ip_configurations"] == 5
+
+
+def test_healthy_udr_firewall_names_nothing_above_info(results):
+    doc = results["udr-firewall"]
+    assert doc["_rc"] == 0, doc["findings"]
+    assert all(f["severity"] == "info" for f in doc["findings"])
+    assert {f["rule"] for f in doc["findings"]} <= {"udr-default-route"}
+
+
+def test_f8_joins_the_nsg_evaluation(results):
+    """F24's NSG rule is named in the F8 finding; without an NSG rule, F8 says it is not an NSG."""
+    f8 = next(f for f in results["f24"]["findings"] if f["fault"] == "F8")
+    assert "rule deny-mcr-443 (priority 200, nic level) denies TCP 443" in f8["evidence"]["nsg"]
+    f24 = next(f for f in results["f24"]["findings"] if f["fault"] == "F24")
+    assert (f24["evidence"]["rule"], f24["evidence"]["priority"], f24["evidence"]["level"]) == (
+        "deny-mcr-443",
+        200,
+        "nic",
+    )
+    assert f24["evidence"]["nsg"].startswith("aks-agentpool-") and f24["subject"] == "target/mcr.microsoft.com:443"
+    f8 = next(f for f in results["f8"]["findings"] if f["fault"] == "F8")
+    assert f8["evidence"]["nsg"].startswith("not an NSG") and "F24" not in {
+        f["fault"] for f in results["f8"]["findings"]
+    }
+    f8 = [f for f in results["f27"]["findings"] if f["fault"] == "F8"]
+    assert f8 and all("firewall/appliance 10.50.1.4" in f["evidence"]["nsg"] for f in f8)
+
+
+def test_path_findings_name_what_depends_on_it(results):
+    f26 = next(f for f in results["f26"]["findings"] if f["fault"] == "F26")
+    assert f26["subject"] == "peering/to-hub" and "DNS server 10.50.0.4" in f26["evidence"]["used_by"]
+    f25 = next(f for f in results["f25"]["findings"] if f["fault"] == "F25")
+    assert f25["evidence"]["dns_servers"] == "10.224.10.4, 10.224.10.5"
+    f27 = next(f for f in results["f27"]["findings"] if f["fault"] == "F27")
+    assert f27["subject"] == "firewall/10.50.1.4"
+    # F24-F27 only where staged
+    for name in ("healthy", "udr-firewall", "f6", "f8", "f9"):
+        assert not {"F24", "F25", "F26", "F27"} & {f["fault"] for f in results[name]["findings"]}, name
 
 
 def test_route_observations_in_the_json(results):

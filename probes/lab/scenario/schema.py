@@ -17,6 +17,7 @@ import msgspec
 from ..azurespec import AzureDoc
 from ..dnsspec import DnsDoc
 from ..egressspec import EgressDoc
+from ..networkspec import NetworkDoc
 from ..routespec import RoutesDoc
 from ..schemabase import UNSET, Doc, M, UnsetType, convert
 from .model import DATAPLANES, NODE_ACTIONS, PLUGINS, ScenarioError
@@ -218,7 +219,7 @@ TimelineItem = Union[EVENT_DOCS]  # type: ignore[valid-type]  # noqa: UP007 - bu
 
 # --------------------------------------------------------------------------- the file
 
-SECTION_NAMES = ("dns", "egress", "azure", "routes")
+SECTION_NAMES = ("dns", "egress", "azure", "routes", "network")
 
 
 class ScenarioDoc(Doc, kw_only=True):
@@ -240,6 +241,7 @@ class ScenarioDoc(Doc, kw_only=True):
     egress: EgressDoc | UnsetType = UNSET
     azure: AzureDoc | UnsetType = UNSET
     routes: RoutesDoc | UnsetType = UNSET
+    network: NetworkDoc | UnsetType = UNSET
 
 
 def decode(data: Any, source: str) -> ScenarioDoc:
