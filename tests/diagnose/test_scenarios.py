@@ -40,13 +40,20 @@ EXPECTED = {  # scenario -> (FAULTS id, severity)
 }
 
 
+CYCLES = {"f14": 3}
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     names = ["f11", *[n for n in EXPECTED if n != "f11"], "healthy", "overlay", "udr-firewall"]  # the 50-node one first
 
     def one(name: str) -> dict:
+        # F14 is a statistical verdict: with the default names (one cluster name) two cycles
+        # give two answers per node, and two slow answers are not beyond a healthy 5 % at
+        # 10^-3 (probes/diagnose/stats.py); three are
+        cycles = CYCLES.get(name, 2)
         out = check(
-            ["--demo", "--scenario", name, "--interval", "1", "--cycles", "2", "--output", "json"],
+            ["--demo", "--scenario", name, "--interval", "1", "--cycles", str(cycles), "--output", "json"],
             Path(tmp_path_factory.mktemp(name)),
         )
         doc = json.loads(out.stdout)
