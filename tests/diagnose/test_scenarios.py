@@ -40,7 +40,7 @@ EXPECTED = {  # scenario -> (FAULTS id, severity)
 }
 
 
-CYCLES = {"f14": 3}
+CYCLES = {"f14": 5}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     def one(name: str) -> dict:
         # F14 is a statistical verdict: with the default names (one cluster name) two cycles
         # give two answers per node, and two slow answers are not beyond a healthy 5 % at
-        # 10^-3 (probes/diagnose/stats.py); three are
+        # 10^-3 (probes/diagnose/stats.py); and the other nodes' share of slow answers
+        # raises that rate on a loaded machine (three checks run at once here): five
         cycles = CYCLES.get(name, 2)
         out = check(
             ["--demo", "--scenario", name, "--interval", "1", "--cycles", str(cycles), "--output", "json"],
