@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.readable.fixtures import TABS, app_for, settle
+from tests.readable.fixtures import SCENARIOS, TABS, app_for, settle
 
 SMALL, LARGE, TINY = (80, 24), (120, 40), (60, 20)
 
@@ -80,3 +80,39 @@ def test_egress_filter_80x24(snap_compare):
 def test_dns_problems_only_empty_80x24(snap_compare):
     """`p` on a healthy cluster: no problems, in words."""
     assert snap_compare(app_for("healthy"), terminal_size=SMALL, run_before=keys_then_settle("2", "p"))
+
+
+CHOSEN = {
+    ("f4", "topology", SMALL),
+    ("f4", "findings", SMALL),
+    ("f4", "dns", LARGE),
+    ("f4", "findings", LARGE),
+    ("f4", "findings", TINY),
+    ("f4", "topology", TINY),
+    ("f10", "topology", SMALL),
+    ("f10", "snat", SMALL),
+    ("f10", "findings", SMALL),
+    ("f10", "egress", SMALL),
+    ("f10", "snat", TINY),
+    ("snat-tier-drop", "snat", SMALL),
+    ("snat-tier-drop", "findings", SMALL),
+    ("snat-tier-drop", "snat", LARGE),
+    ("snat-tier-drop", "topology", LARGE),
+    ("healthy", "dns", TINY),
+    ("healthy", "egress", LARGE),
+}
+REST = [
+    (scenario, tab, size)
+    for scenario in SCENARIOS
+    for size in (SMALL, LARGE, TINY)
+    for tab in TABS
+    if (scenario, tab, size) not in CHOSEN and not (scenario == "healthy" and size == SMALL)
+]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "tab", "size"), REST, ids=lambda v: f"{v[0]}x{v[1]}" if isinstance(v, tuple) else str(v)
+)
+def test_every_tab_every_size(snap_compare, scenario, tab, size):
+    """The rest of sizes × tabs × scenarios: no pane loses its key words at any of them."""
+    assert snap_compare(app_for(scenario), terminal_size=size, run_before=keys_then_settle(TABS[tab]))
