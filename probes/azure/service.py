@@ -47,6 +47,7 @@ from probes.azure.snat import (
     allocation,
     cluster_metrics,
     join,
+    merge_series,
     node_findings,
     parse_metrics,
 )
@@ -59,6 +60,8 @@ ROUTES_REFRESH = 300.0  # route tables and the subnet change rarely: re-read eve
 PATH_REFRESH = 600.0  # NSGs, VNet (DNS servers, peerings), the subnet's route table: one call per cycle, every 10 min
 ROUTES_NODES_CHANGED = 30.0  # ... or this long after nodes came or went (cloud-provider-azure writes routes then)
 MAX_RETRY_AFTER = 600.0
+FULL_EVERY = 900.0  # seconds between whole-window metrics reads; refreshes between read the last minutes
+INCREMENT_MINUTES = 5  # those last minutes: Azure Monitor revises its newest 2-3 minutes for a while
 _PROVIDER_SUB = re.compile(r"/subscriptions/([^/]+)/resourceGroups/", re.I)
 _PROVIDER_RG = re.compile(r"/resourceGroups/([^/]+)/", re.I)
 
@@ -239,6 +242,7 @@ class AzureSnatService:
         self._stale: list[str] = []
         self._next_discovery = 0.0
         self._series: list[Any] = []
+        self._full_at, self._full_nodes, self._full_lb = 0.0, -1, ""  # the last whole-window read
         self._cluster_series: list[Any] = []
         self._failures = 0
         self.calls = 0
@@ -610,14 +614,20 @@ class AzureSnatService:
         with self._lock:
             self._path = data
 
-    def _timespan(self) -> str:
+    def _timespan(self, minutes: int = 0) -> str:
         end = self.clock()
-        start = end - 60 * self.settings.window_minutes
+        start = end - 60 * (minutes or self.settings.window_minutes)
         f = "%Y-%m-%dT%H:%M:%SZ"
         return f"{datetime.fromtimestamp(start, UTC).strftime(f)}/{datetime.fromtimestamp(end, UTC).strftime(f)}"
 
     def _metrics(
-        self, resource: str, names: str, aggregation: str, filter: str | None = None, top: int | None = None
+        self,
+        resource: str,
+        names: str,
+        aggregation: str,
+        filter: str | None = None,
+        top: int | None = None,
+        minutes: int = 0,
     ) -> list[Any]:
         """Metrics - List through the monitor client's pipeline; the body is parsed as raw JSON
         (1,000 series × 30 points through SDK models costs far more than the join)."""
@@ -627,7 +637,7 @@ class AzureSnatService:
         mon = self._clients["mon"]
         req = build_list_request(
             resource_uri=resource.lstrip("/"),
-            timespan=self._timespan(),
+            timespan=self._timespan(minutes),
             interval="PT1M",
             metricnames=names,
             aggregation=aggregation,
@@ -666,11 +676,31 @@ class AzureSnatService:
                     f"load balancer {LB_NAME} in {t.node_resource_group} has no outbound "
                     f"rule: outbound SNAT does not go through it",
                 )
-            # the last minute's series go before this one's are read: the shown table does not
-            # need them, and old and new together were the memory peak of every refresh
-            self._series = []
+            now = self.clock()
+            # after a whole window, a refresh asks only for its last minutes and merges them
+            # in: at 5,000 nodes the 30-minute answer is ~30 MB to parse every minute, the
+            # last minutes' a tenth of it. The whole window again every FULL_EVERY seconds,
+            # when the node count changed (new backends deserve their history) or the
+            # load balancer did.
+            whole = (
+                not self._series
+                or now - self._full_at >= FULL_EVERY
+                or n != self._full_nodes
+                or t.lb_id != self._full_lb
+                or self.settings.window_minutes <= INCREMENT_MINUTES
+            )
+            minutes = 0 if whole else INCREMENT_MINUTES
+            if whole:
+                # the last series go before this window's are read: the shown table does not
+                # need them, and old and new together were the memory peak of every refresh
+                self._series = []
             ports = self._metrics(
-                t.lb_id, "AllocatedSnatPorts,UsedSnatPorts", "Average,Maximum", "BackendIPAddress eq '*'", max(n, 10)
+                t.lb_id,
+                "AllocatedSnatPorts,UsedSnatPorts",
+                "Average,Maximum",
+                "BackendIPAddress eq '*'",
+                max(n, 10),
+                minutes,
             )
             conns = self._metrics(
                 t.lb_id,
@@ -678,8 +708,14 @@ class AzureSnatService:
                 "Total",
                 "BackendIPAddress eq '*' and ConnectionState eq '*'",
                 max(3 * n, 10),
+                minutes,
             )
-            self._series = ports + conns
+            if whole:
+                self._series = ports + conns
+                self._full_at, self._full_nodes, self._full_lb = now, n, t.lb_id
+            else:
+                since = now - 60 * self.settings.window_minutes
+                self._series = merge_series(self._series, ports + conns, since)
             self._rejoin(nodes, fresh=True)
             return
         # NAT gateway / firewall: cluster level only

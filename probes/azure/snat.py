@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -251,6 +252,53 @@ class Series:
 
     def last(self, key: str) -> float | None:
         return _last(self._col(key))
+
+
+def _columns(s: Series) -> dict[str, array[float]]:
+    """Every column of a series (the times as "t"), decoding lazy ones."""
+    keys = set(s._cols)
+    if s._data and not isinstance(s._data, _Absent):
+        keys |= s._data[0].keys() | s._data[-1].keys()
+    keys.discard("timeStamp")
+    keys.discard("t")
+    out = {"t": s.times}
+    for k in keys:
+        out[k] = s._col(k)
+    return out
+
+
+def _key(s: Series) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return s.metric, tuple(sorted(s.dims.items()))
+
+
+def merge_series(old: Sequence[Series], new: Sequence[Series], since: float) -> list[Series]:
+    """The kept window (`old`) brought up to date by an answer for its last minutes (`new`).
+
+    A series in both keeps its points before the new answer's first minute, then the new
+    points (Azure Monitor revises its newest minutes, so they are replaced, not kept);
+    a series only in the old answer keeps its points (the backend had no traffic lately
+    or left: it ages out of the window); points before `since` are dropped. Pure."""
+    fresh = {_key(s): s for s in new}
+    out: list[Series] = []
+    for s in old:
+        n = fresh.pop(_key(s), None)
+        oc = _columns(s)
+        t_old = oc["t"]
+        cut = len(t_old) if n is None or not n.times else bisect_left(t_old, n.times[0])
+        lo = bisect_left(t_old, since, 0, cut)
+        nc = _columns(n) if n is not None else {"t": array("d")}
+        cols: dict[str, array[float]] = {}
+        for k in oc.keys() | nc.keys():
+            a = oc.get(k)
+            b = nc.get(k)
+            head = a[lo:cut] if a is not None else array("d", [math.nan]) * (cut - lo)
+            tail = b if b is not None else array("d", [math.nan]) * len(nc["t"])
+            cols[k] = head + tail
+        merged = Series(s.metric, s.dims, _Absent(len(cols["t"])))
+        merged._cols = cols
+        out.append(merged)
+    out.extend(fresh.values())
+    return out
 
 
 class _Absent(tuple[dict[str, Any], ...]):

@@ -12,6 +12,7 @@ from probes.azure.snat import (
     allocation,
     default_ports,
     join,
+    merge_series,
     next_tier,
     node_findings,
     parse_metrics,
@@ -156,3 +157,36 @@ def test_join_is_total_and_ordered(used):
     for n in t.nodes:
         assert n.node == (f"node{n.ip.rsplit('.', 1)[1]}" if any(ip == n.ip for _, ip, _ in nodes) else "")
         assert n.used == points[n.ip][-1][1]
+
+
+def _answer(series: dict[str, list[tuple[int, float | None]]]) -> bytes:
+    """A Metrics - List body: one UsedSnatPorts series per backend IP, points (minute, Maximum)."""
+
+    def point(m: int, v: float | None) -> dict[str, object]:
+        p: dict[str, object] = {"timeStamp": f"2026-12-01T10:{m:02d}:00Z"}
+        if v is not None:
+            p["maximum"] = v
+        return p
+
+    ts = [
+        {
+            "metadatavalues": [{"name": {"value": "BackendIPAddress"}, "value": ip}],
+            "data": [point(m, v) for m, v in pts],
+        }
+        for ip, pts in series.items()
+    ]
+    return orjson.dumps({"value": [{"name": {"value": "UsedSnatPorts"}, "timeseries": ts}]})
+
+
+def test_merge_series_replaces_revised_minutes_and_ages_out():
+    old = parse_metrics(_answer({"10.0.0.4": [(m, 10.0 * m) for m in range(0, 6)], "10.0.0.5": [(0, 1.0), (1, 2.0)]}))
+    new = parse_metrics(_answer({"10.0.0.4": [(4, 99.0), (5, 98.0), (6, None)], "10.0.0.6": [(6, 7.0)]}))
+    t_min1 = old[0].times[1]
+    merged = {s.dims["backendipaddress"]: s for s in merge_series(old, new, since=t_min1)}
+    a = merged["10.0.0.4"]
+    assert [int((t - a.times[0]) / 60) for t in a.times] == [0, 1, 2, 3, 4, 5]  # minutes 1..6, none twice
+    assert list(a.maximum)[:3] == [10.0, 20.0, 30.0] and list(a.maximum)[3:5] == [99.0, 98.0]
+    assert a.maximum[5] != a.maximum[5] and a.last("maximum") == 98.0  # the empty newest minute is NaN
+    assert list(merged["10.0.0.5"].maximum) == [2.0]  # no new points: kept, minute 0 aged out
+    assert list(merged["10.0.0.6"].maximum) == [7.0]  # a new backend comes in as it is
+    assert len(old[0].maximum) == 6  # the kept window itself is not changed

@@ -4,6 +4,7 @@ discovery, metrics, call budget and every error state. Frozen clocks, loopback o
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 
@@ -196,3 +197,39 @@ def test_sdk_not_imported_by_the_pane_or_features():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def _span_minutes(q: dict[str, str]) -> float:
+    a, _, b = q["timespan"].partition("/")
+    return (
+        datetime.fromisoformat(b.replace("Z", "+00:00")) - datetime.fromisoformat(a.replace("Z", "+00:00"))
+    ).total_seconds() / 60
+
+
+def test_refreshes_read_the_last_minutes_and_keep_the_window():
+    """After a whole window, a refresh asks for its last 5 minutes and merges them in: the
+    chart keeps its 30 points, the newest value is the lab's, and every 15 minutes (or when
+    the node count changes) the whole window is read again."""
+    now = [T0]
+    with start_lab("snat-exhaustion", clock=lambda: now[0]) as arm:
+        svc = service(arm, lab_store(arm.scenario), clock=lambda: now[0])
+        svc.start()
+        try:
+            first = wait(svc, lambda r: r.table is not None)
+            hot0 = first.table.nodes[0]
+            spans = []
+            for minute in range(1, 17):
+                before = len(arm.requests)
+                now[0] = T0 + 60 * minute
+                r = wait(svc, lambda r, m=minute: r.updated == T0 + 60 * m)
+                q = [x.query for x in arm.requests.records()[before:] if x.resource == "metrics"]
+                assert len(q) == 2
+                spans.append(_span_minutes(q[0]))
+                hot = r.table.nodes[0]
+                assert hot.node == hot0.node and len(hot.used_series) == 30 and len(hot.times) == 30
+                assert hot.times[-1] == hot0.times[-1] + 60 * minute  # the window moved with the clock
+                assert list(hot.times) == sorted(set(hot.times))  # no minute twice after the merge
+                assert hot.used == hot.allocated == 1024 and hot.failed > 0
+            assert spans[:14] == [5.0] * 14 and spans[14] == 30.0  # minute 15: the whole window again
+        finally:
+            svc.stop(3.0)
