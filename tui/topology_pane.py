@@ -26,6 +26,9 @@ from tui import format as fmt
 from tui.marks import with_agent
 
 AUTO_EXPAND_LIMIT = 60  # pools up to this size open by themselves on first sight
+# nodes added to the tree per pass: a pass costs ~0.1 ms a node, so the screen is drawn
+# again within ~30 ms while a 5,000-node pool loads; the first pass holds what is on screen
+LOAD_CHUNK = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,12 @@ class TopologyTree(Tree[object]):
         self.marks: Mapping[str, Any] | None = None  # node -> (word, style) from the findings (tui.marks)
         self._drawn_from: dict[str, tuple[Any, ...]] = {}  # node name -> the inputs of its lines
         self._drawn_cluster: tuple[Any, ...] = ()  # the cluster-wide inputs of every node's lines
+        # nodes whose detail lines exist: made when a node is first opened, not when its pool
+        # loads (5,000 nodes were 25,000 tree nodes, most of them never seen)
+        self._lines_made: set[str] = set()
+        self._loading: set[str] = set()  # pools with nodes still to add (LOAD_CHUNK per pass)
+        self._load_timer: Any = None
+        self._before_filter: tuple[set[str], set[str]] | None = None  # (expanded, loaded) pools
 
     # --- Tree's costs at 25,000 lines ------------------------------------------------
     def notify_style_update(self) -> None:
@@ -147,10 +156,15 @@ class TopologyTree(Tree[object]):
     def _sync_pool_nodes(
         self, pool: PoolInfo, pnode: TreeNode[object], members: list[NodeInfo], topo: Topology
     ) -> None:
+        """Add, redraw and remove the pool's nodes; at most LOAD_CHUNK new ones per call (the
+        rest on a timer, in order, so the first screenful shows first)."""
         have = self._items.setdefault(pool.name, {})
+        budget = LOAD_CHUNK if self.is_attached else len(members)  # no timer to go on with unmounted
+        self._loading.discard(pool.name)
         wanted = {n.name for n in members}
         for name in [n for n in have if n not in wanted]:
             self._drawn_from.pop(name, None)
+            self._lines_made.discard(name)
             tn = have.pop(name)
             for kid in tn.children:
                 self._last_label.pop(kid.id, None)
@@ -160,6 +174,10 @@ class TopologyTree(Tree[object]):
         for node in members:  # members are sorted by name
             tn = have.get(node.name)
             if tn is None:
+                if budget <= 0:
+                    self._loading.add(pool.name)
+                    continue
+                budget -= 1
                 label = self._label(node, topo)
                 if previous is None:
                     first = next(iter(pnode.children), None)
@@ -179,8 +197,27 @@ class TopologyTree(Tree[object]):
                     continue
                 self._set_label(tn, self._label(node, topo))
             self._drawn_from[node.name] = self._inputs(node, topo)
-            self._node_lines(tn, node, topo)
+            if node.name in self._lines_made:
+                self._node_lines(tn, node, topo)
             previous = tn
+        if self._loading and self._load_timer is None and self.is_attached:
+            self._load_timer = self.set_timer(0.005, self._load_more)
+
+    def _load_more(self) -> None:
+        """The next LOAD_CHUNK nodes of every pool still loading."""
+        self._load_timer = None
+        topo = self.topology
+        if topo is None:
+            self._loading.clear()
+            return
+        for name in sorted(self._loading):
+            pool = next((p for p in topo.pools if p.name == name), None)
+            pn = self._pool_items.get(name)
+            if pool is None or pn is None or name not in self._pool_loaded:
+                self._loading.discard(name)
+                continue
+            members = [n for n in topo.nodes if n.pool == name and matches(n, self.node_filter)]
+            self._sync_pool_nodes(pool, pn, members, topo)
 
     # --- public -----------------------------------------------------------------------
     def show(self, topo: Topology, target: str = "", stale: str = "") -> None:
@@ -207,7 +244,9 @@ class TopologyTree(Tree[object]):
             pn = self._pool_items.pop(name)
             if pn.is_expanded:
                 self._was_expanded.add(name)
-            self._items.pop(name, None)
+            for gone in self._items.pop(name, {}):
+                self._lines_made.discard(gone)
+                self._drawn_from.pop(gone, None)
             self._pool_loaded.discard(name)
             pn.remove()
         previous: TreeNode[object] | None = None
@@ -268,7 +307,8 @@ class TopologyTree(Tree[object]):
             if not self._same(self._drawn_from.get(name), inputs):
                 self._drawn_from[name] = inputs
                 self._set_label(tn, self._label(node, topo))  # its agent mark
-                self._node_lines(tn, node, topo)
+                if name in self._lines_made:
+                    self._node_lines(tn, node, topo)
         return True
 
     def refresh_visible(self) -> None:
@@ -282,7 +322,7 @@ class TopologyTree(Tree[object]):
             tn = self.get_node_at_line(y)
             if tn is not None and isinstance(tn.data, NodeRef):
                 names.add(tn.data.name)
-        for name in names:
+        for name in names & self._lines_made:
             node = topo.node(name)
             tn = self._items.get(node.pool, {}).get(name) if node is not None else None
             if node is not None and tn is not None:
@@ -294,6 +334,12 @@ class TopologyTree(Tree[object]):
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[object]) -> None:
         data = event.node.data
+        if isinstance(data, NodeRef) and data.name not in self._lines_made and self.topology is not None:
+            node = self.topology.node(data.name)
+            if node is not None and self._items.get(node.pool, {}).get(data.name) is event.node:
+                self._lines_made.add(data.name)
+                self._node_lines(event.node, node, self.topology)
+            return
         if isinstance(data, PoolRef) and data.name not in self._pool_loaded and self.topology is not None:
             for kid in list(event.node.children):
                 if kid.data is None:
@@ -305,9 +351,39 @@ class TopologyTree(Tree[object]):
                 self._sync_pool_nodes(pool, event.node, members, self.topology)
 
     def set_filter(self, needle: str) -> None:
-        self.node_filter = needle.strip()
+        before, self.node_filter = self.node_filter, needle.strip()
+        if not before and self.node_filter:
+            self._before_filter = (
+                {n for n, pn in self._pool_items.items() if pn.is_expanded} | self._was_expanded,
+                set(self._pool_loaded),
+            )
+        elif before and not self.node_filter and self._before_filter is not None:
+            # back to how the tree was before the filter: pools the filter opened close and
+            # drop their nodes again (reloading them all froze the UI for over a second)
+            expanded, loaded = self._before_filter
+            self._before_filter = None
+            for name, pn in self._pool_items.items():
+                if name not in loaded and name in self._pool_loaded:
+                    self._unload_pool(name, pn)
+                if name not in expanded and pn.is_expanded:
+                    pn.collapse()
+                elif name in expanded and not pn.is_expanded:
+                    pn.expand()
+            self._was_expanded &= expanded
         if self.topology is not None:
             self.show(self.topology, self.target)
+
+    def _unload_pool(self, name: str, pn: TreeNode[object]) -> None:
+        for gone in self._items.pop(name, {}):
+            self._lines_made.discard(gone)
+            self._drawn_from.pop(gone, None)
+        for kid in list(pn.children):
+            self._last_label.pop(kid.id, None)
+            for leaf in kid.children:
+                self._last_label.pop(leaf.id, None)
+        pn.remove_children()
+        self._pool_loaded.discard(name)
+        self._loading.discard(name)
 
     def select_node_named(self, name: str) -> bool:
         """Move the cursor to a node, loading its pool if needed. False if not shown."""
@@ -323,8 +399,16 @@ class TopologyTree(Tree[object]):
             pn.expand()
             self.on_tree_node_expanded(Tree.NodeExpanded(pn))
         tn = self._items.get(node.pool, {}).get(name)
+        while tn is None and node.pool in self._loading:  # not loaded yet: load up to it now
+            before = len(self._items.get(node.pool, {}))
+            self._load_more()
+            tn = self._items.get(node.pool, {}).get(name)
+            if len(self._items.get(node.pool, {})) == before:
+                break
         if tn is None:
             return False
+        if tn._line < 0:  # just added: its line number comes with the next build of the lines
+            _ = self._tree_lines
         self.move_cursor(tn)
         self.scroll_to_node(tn)
         return True

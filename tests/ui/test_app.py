@@ -45,7 +45,15 @@ async def test_topology_shows_pools_and_nodes():
         text = tree_text(app)
         assert "nodepool1" in text and "userpool" in text
         assert "● aks-nodepool1-12345678-vmss000000 10.224.0.4 10.244.0.0/24" in text
+        # a node's detail lines are made when it is first opened, not with its pool
+        assert "route 10.244.0.0/24" not in text
+        tree = app.query_one(TopologyTree)
+        first = tree._items["nodepool1"]["aks-nodepool1-12345678-vmss000000"]
+        first.expand()
+        await pilot.pause()
+        text = tree_text(app)
         assert "route 10.244.0.0/24 → 10.224.0.4  route ok (RouteCreated)" in text
+        assert text.count("route ok") == 1  # only the opened node's lines exist
         assert len(nodes_shown(app)) == 5
         summary = app.query_one("#summary").render()
         assert "kubenet" in str(summary) and "5/5" in str(summary)
