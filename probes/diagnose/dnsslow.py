@@ -3,11 +3,21 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 
 from probes.diagnose.model import Finding, Observations, Severity, _node_of, is_cluster_name, node_phase
 from probes.diagnose.replicas import split
-from probes.diagnose.stats import HEALTHY_LOSS, HEALTHY_SLOW, beyond_noise, median, p95
+from probes.diagnose.stats import (
+    HEALTHY_LOSS,
+    HEALTHY_SLOW,
+    at_least_without,
+    beyond_noise,
+    median,
+    median_without,
+    p95,
+    p95_without,
+)
 
 # FAULTS F14: a p95 of 100 ms is where pods notice (a service call doing 3 lookups adds
 # a third of a second), whatever the cluster's normal is.
@@ -57,18 +67,22 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
     25 ms) from a node vantage, with more slow answers than a healthy resolver's 5 % could
     explain (binomial test, at least 3 answers)."""
     topo = obs.topology
-    for res, views in sorted(_samples(obs).items()):
+    for res, raw in sorted(_samples(obs).items()):
+        # "the others" of each vantage: order statistics over the pooled samples minus its
+        # own (stats.*_without), never a list per vantage (that was O(V²) per frame)
+        views = {v: sorted(o) for v, o in raw.items()}
+        pool = sorted(x for o in views.values() for x in o)
         slow: dict[str, tuple[float, float | None, float | None, int]] = {}
         slow_abs = 0  # vantages slow against the threshold alone (for "slow everywhere")
         for vantage, lat in views.items():
-            others = [x for v, o in views.items() if v != vantage for x in o]
-            base = median(others)
+            base = median_without(pool, lat)
             limit = SLOW_MS if base is None else min(SLOW_MS, max(RELATIVE * base, RELATIVE_FLOOR_MS))
-            bad = sum(1 for x in lat if x >= limit)
+            bad = len(lat) - bisect_left(lat, limit)
             top = p95(lat)
             # slower than the others too: when every node sees slow answers (a loaded
             # cluster, or the probing host itself busy) this node is not the place
-            theirs = sum(1 for x in others if x >= limit) / len(others) if others else 0.0
+            n_others = len(pool) - len(lat)
+            theirs = at_least_without(pool, lat, limit) / n_others if n_others else 0.0
             rate = max(HEALTHY_SLOW, min(theirs, 0.99))
             if top is not None and top >= limit and beyond_noise(bad, len(lat), HEALTHY_SLOW):
                 slow_abs += 1
@@ -76,7 +90,7 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
                 slow[vantage] = (limit, median(lat), top, len(lat))
         if not slow and slow_abs < 2:
             continue
-        everyone = [x for o in views.values() for x in o]
+        everyone = pool
         mid = median(everyone)
         shared = res == "kube-dns" or res.startswith("coredns/")
         if slow_abs >= 2 and slow_abs >= EVERYWHERE * len(views):
@@ -98,21 +112,22 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
             node = _node_of(vantage) or vantage
             info = topo.node(node)
             phase = node_phase(info, obs.now) if info is not None else ""
-            others = [x for v, o in views.items() if v != vantage for x in o]
+            own = views[vantage]
             yield Finding(
                 "dns-slow",
                 "F14",
                 Severity.INFO if phase else Severity.WARNING,
                 f"node/{node}",
                 f"{res} answers slowly on this node: p95 {_ms(top)} over {n} answers "
-                f"(others: p50 {_ms(median(others))}, p95 {_ms(p95(others))})" + (f" ({phase} node)" if phase else ""),
+                f"(others: p50 {_ms(median_without(pool, own))}, p95 {_ms(p95_without(pool, own))})"
+                + (f" ({phase} node)" if phase else ""),
                 {
                     "resolver": res,
                     "p50": _ms(mid),
                     "p95": _ms(top),
                     "threshold": _ms(limit),
-                    "others_p50": _ms(median(others)),
-                    "others_p95": _ms(p95(others)),
+                    "others_p50": _ms(median_without(pool, own)),
+                    "others_p95": _ms(p95_without(pool, own)),
                 },
                 _next(res, node),
             )

@@ -33,15 +33,20 @@ def _address(st: Stats) -> str:
 
 
 def _node_rows(obs: Observations, target: str) -> list[tuple[NodeInfo, Stats]]:
-    nodes = {n.name: n for n in obs.topology.nodes}
-    out = []
+    return _rows_by_target(obs).get(target, [])
+
+
+def _rows_by_target(obs: Observations) -> dict[str, list[tuple[NodeInfo, Stats]]]:
+    """target -> (node, stats) of every node vantage that probed it: one pass over the rows."""
+    topo = obs.topology
+    out: dict[str, list[tuple[NodeInfo, Stats]]] = {}
     for key, st in obs.egress.items():
-        if key.target != target or not st.attempts:
+        if not st.attempts:
             continue
         node = _node_of(key.vantage)
-        n = nodes.get(node) if node else None
+        n = topo.node(node) if node else None
         if n is not None and n.internal_ip:
-            out.append((n, st))
+            out.setdefault(key.target, []).append((n, st))
     return out
 
 
@@ -104,12 +109,12 @@ def rule_nsg(obs: Observations) -> Iterable[Finding]:
     path = _path(obs)
     if path is None:
         return
-    targets = sorted({k.target for k in obs.egress})
-    for target in targets:
+    by_target = _rows_by_target(obs)
+    for target in sorted({k.target for k in obs.egress}):
         _, _, port_s = target.rpartition(":")
         if not port_s.isdigit():
             continue
-        rows = [(n, st) for n, st in _node_rows(obs, target) if _egress_failing(st) and _address(st)]
+        rows = [(n, st) for n, st in by_target.get(target, []) if _egress_failing(st) and _address(st)]
         if not rows:
             continue
         hits: dict[tuple[str, str, int, str], list[str]] = {}
@@ -254,8 +259,9 @@ def rule_firewall(obs: Observations) -> Iterable[Finding]:
         return
     dropped: list[str] = []
     passing: list[str] = []
+    by_target = _rows_by_target(obs)
     for target in sorted({k.target for k in obs.egress}):
-        rows = _node_rows(obs, target)
+        rows = by_target.get(target, [])
         addr = next((_address(st) for _, st in rows if _address(st)), "")
         port_s = target.rpartition(":")[2]
         if not rows or not addr or not port_s.isdigit():
