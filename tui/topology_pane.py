@@ -82,6 +82,7 @@ class TopologyTree(Tree[object]):
         # loads (5,000 nodes were 25,000 tree nodes, most of them never seen)
         self._lines_made: set[str] = set()
         self._loading: set[str] = set()  # pools with nodes still to add (LOAD_CHUNK per pass)
+        self._budget = LOAD_CHUNK  # nodes this pass may still add, across pools
         self._load_timer: Any = None
         self._before_filter: tuple[set[str], set[str]] | None = None  # (expanded, loaded) pools
 
@@ -159,7 +160,8 @@ class TopologyTree(Tree[object]):
         """Add, redraw and remove the pool's nodes; at most LOAD_CHUNK new ones per call (the
         rest on a timer, in order, so the first screenful shows first)."""
         have = self._items.setdefault(pool.name, {})
-        budget = LOAD_CHUNK if self.is_attached else len(members)  # no timer to go on with unmounted
+        if not self.is_attached:  # no timer to go on with: all at once
+            self._budget = max(self._budget, len(members))
         self._loading.discard(pool.name)
         wanted = {n.name for n in members}
         for name in [n for n in have if n not in wanted]:
@@ -174,10 +176,10 @@ class TopologyTree(Tree[object]):
         for node in members:  # members are sorted by name
             tn = have.get(node.name)
             if tn is None:
-                if budget <= 0:
+                if self._budget <= 0:
                     self._loading.add(pool.name)
                     continue
-                budget -= 1
+                self._budget -= 1
                 label = self._label(node, topo)
                 if previous is None:
                     first = next(iter(pnode.children), None)
@@ -206,6 +208,7 @@ class TopologyTree(Tree[object]):
     def _load_more(self) -> None:
         """The next LOAD_CHUNK nodes of every pool still loading."""
         self._load_timer = None
+        self._budget = LOAD_CHUNK
         topo = self.topology
         if topo is None:
             self._loading.clear()
@@ -222,6 +225,7 @@ class TopologyTree(Tree[object]):
     # --- public -----------------------------------------------------------------------
     def show(self, topo: Topology, target: str = "", stale: str = "") -> None:
         """Bring the tree in line with `topo` (and the current filter); `stale`: how old it is, when it is."""
+        self._budget = LOAD_CHUNK
         self.topology = topo
         self.target = target
         a = self.agents
@@ -345,6 +349,7 @@ class TopologyTree(Tree[object]):
                 if kid.data is None:
                     kid.remove()
             self._pool_loaded.add(data.name)
+            self._budget = LOAD_CHUNK
             pool = next((p for p in self.topology.pools if p.name == data.name), None)
             if pool is not None:
                 members = [n for n in self.topology.nodes if n.pool == data.name and matches(n, self.node_filter)]
