@@ -54,9 +54,8 @@ def rule_routes(obs: Observations) -> Iterable[Finding]:
     chk = _route_check(obs)
     if chk is None:
         return
-    nodes = {n.name: n for n in topo.nodes}
     for nr in chk.nodes:
-        n = nodes.get(nr.node)
+        n = topo.node(nr.node)
         subject = f"node/{nr.node}"
         phase = node_phase(n, obs.now) if n is not None else ""
         cond = (
