@@ -165,6 +165,7 @@ def _settled(services: Any, cycles: int) -> bool:
 
 BACK_TO_BACK = 1.0  # s between a check's probe cycles unless --interval says otherwise
 STOP_WAIT = 0.5  # s the sources get to stop once the verdict is in
+CHECK_WINDOW = 10  # minutes of SNAT metrics a check reads (the app charts 30)
 
 
 def run(
@@ -188,6 +189,12 @@ def run(
         # a post-upgrade gate answers in seconds: cycles back to back, not at the app's
         # cadence (two egress cycles at 10 s made the default check take 12 s)
         interval = BACK_TO_BACK
+    # a gate reads the SNAT metrics' last CHECK_WINDOW minutes, not the app's chart window:
+    # a third of the answer to generate and parse at 1,000 nodes, and enough points for
+    # the pressure rule's slope
+    cfg = dataclasses.replace(
+        cfg, azure=dataclasses.replace(cfg.azure, window_minutes=min(cfg.azure.window_minutes, CHECK_WINDOW))
+    )
     if interval:  # one cadence for every probe in this run (0: the configured intervals)
         cfg = dataclasses.replace(
             cfg,
