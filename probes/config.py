@@ -12,16 +12,13 @@ targets, overrides) run after, on the keys the layer set.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
-
-import msgspec
-from msgspec import UNSET, Meta, UnsetType
 
 from probes.azure.cloud import check_endpoint, cloud_name
 
@@ -30,12 +27,24 @@ class ConfigError(Exception):
     """A configuration value or key the user must fix; the message says which and where."""
 
 
-def _span(lo: float, hi: float, what: str) -> Meta:
-    return Meta(ge=lo, le=hi, description=what)
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A key's bounds and the words for them; made into msgspec's `Meta` when a layer is
+    first checked (msgspec, tomllib and the layer schema cost ~0.1 s to import and build,
+    and the topology path only needs the dataclasses)."""
+
+    description: str
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+
+
+def _span(lo: float, hi: float, what: str) -> Span:
+    return Span(what, ge=lo, le=hi)
 
 
 PageSize = Annotated[int, _span(1, 10_000, "an integer from 1 to 10000")]
-RequestTimeout = Annotated[float, Meta(gt=0, le=600, description="a number of seconds above 0 and at most 600")]
+RequestTimeout = Annotated[float, Span("a number of seconds above 0 and at most 600", gt=0, le=600)]
 WatchTimeout = Annotated[int, _span(10, 3600, "an integer of seconds from 10 to 3600")]
 RefreshInterval = Annotated[float, _span(0.05, 10, "a number of seconds from 0.05 to 10")]
 DemoNodes = Annotated[int, _span(0, 5000, "an integer from 0 to 5000")]
@@ -223,12 +232,29 @@ def _base(typ: Any) -> Any:
     return typ.__origin__ if hasattr(typ, "__metadata__") else typ
 
 
+def _checked(typ: Any) -> Any:
+    """Annotated[T, Span] as msgspec checks it: Annotated[T, Meta(...)]."""
+    # lazy: msgspec loads when a layer is first checked, not with the dataclasses
+    import msgspec
+
+    span = next((m for m in getattr(typ, "__metadata__", ()) if isinstance(m, Span)), None)
+    if span is None:
+        return typ
+    bounds = {k: v for k, v in (("ge", span.ge), ("gt", span.gt), ("le", span.le)) if v is not None}
+    return Annotated[typ.__origin__, msgspec.Meta(description=span.description, **bounds)]
+
+
+@functools.cache
 def _layer_schema() -> type:
     """A struct for one layer: every key optional (UNSET when the layer does not give it),
-    unknown keys and sections refused."""
+    unknown keys and sections refused. Built on first use."""
+    # lazy: msgspec loads when a layer is first checked, not with the dataclasses
+    import msgspec
+    from msgspec import UNSET, UnsetType
+
     sections = []
     for name, sec_type in _sections().items():
-        fields = [(k, typ | UnsetType, UNSET) for k, typ in _keys(sec_type).items()]
+        fields = [(k, _checked(typ) | UnsetType, UNSET) for k, typ in _keys(sec_type).items()]
         layer = msgspec.defstruct(
             f"{sec_type.__name__}Layer", fields, forbid_unknown_fields=True, frozen=True, module=__name__
         )
@@ -236,7 +262,6 @@ def _layer_schema() -> type:
     return msgspec.defstruct("ConfigLayer", sections, forbid_unknown_fields=True, frozen=True, module=__name__)
 
 
-_LAYER = _layer_schema()
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
@@ -256,6 +281,9 @@ def _prepare(value: Any, typ: Any) -> Any:
             word = value.strip().lower()
             return True if word in _TRUE else False if word in _FALSE else value
         if base in (int, float):
+            # lazy: msgspec loads when a layer is first checked
+            import msgspec
+
             try:  # msgspec's lax mode reads numbers from text; the layer is checked strictly
                 return msgspec.convert(value.strip(), base, strict=False)
             except (msgspec.ValidationError, UnicodeError):
@@ -283,7 +311,7 @@ def _show(v: Any) -> str:
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
-def _explain(e: msgspec.ValidationError, updates: Mapping[str, Any], origin: str) -> str:
+def _explain(e: Exception, updates: Mapping[str, Any], origin: str) -> str:
     """msgspec's "Expected `int` >= 1 - at `$.kube.page_size`" as the user's one line."""
     m = _AT.match(str(e).splitlines()[0] if str(e) else "")
     what, path = (m.group("what"), m.group("path") or "") if m else (str(e), "")
@@ -320,12 +348,17 @@ def _apply(cfg: Config, updates: Mapping[str, Any], origin: str) -> Config:
             keys = _keys(sections[sec_name])
             values = {k: _prepare(v, keys[k]) if k in keys else v for k, v in values.items()}
         prepared[sec_name] = values
+    # lazy: msgspec loads when a layer is first checked
+    import msgspec
+
     try:
-        layer: Any = msgspec.convert(prepared, _LAYER, strict=True)
+        layer: Any = msgspec.convert(prepared, _layer_schema(), strict=True)
     except msgspec.ValidationError as e:
         raise ConfigError(_explain(e, updates, origin).replace("\n", " ")) from None
     except UnicodeError:
         raise ConfigError(f"{origin}: a value is not UTF-8 text") from None
+    from msgspec import UNSET  # lazy: with msgspec above
+
     changed: dict[str, Any] = {}
     for sec_name in sections:
         given = getattr(layer, sec_name)
@@ -371,6 +404,9 @@ def from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 def _read_file(path: Path) -> dict[str, Any]:
     """The TOML file as a dict, or ConfigError: unreadable, not UTF-8, not TOML, absurd."""
+    # lazy: tomllib loads only when there is a file to read
+    import tomllib
+
     try:
         data = path.read_bytes()
     except OSError as e:
