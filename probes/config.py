@@ -240,8 +240,8 @@ def _checked(typ: Any) -> Any:
     span = next((m for m in getattr(typ, "__metadata__", ()) if isinstance(m, Span)), None)
     if span is None:
         return typ
-    bounds = {k: v for k, v in (("ge", span.ge), ("gt", span.gt), ("le", span.le)) if v is not None}
-    return Annotated[typ.__origin__, msgspec.Meta(description=span.description, **bounds)]
+    meta = msgspec.Meta(ge=span.ge, gt=span.gt, le=span.le, description=span.description)
+    return Annotated[typ.__origin__, meta]
 
 
 @functools.cache
