@@ -240,7 +240,8 @@ def _checked(typ: Any) -> Any:
     span = next((m for m in getattr(typ, "__metadata__", ()) if isinstance(m, Span)), None)
     if span is None:
         return typ
-    meta = msgspec.Meta(ge=span.ge, gt=span.gt, le=span.le, description=span.description)
+    make: Any = msgspec.Meta  # its stubs take no None for an absent bound; the class does
+    meta = make(ge=span.ge, gt=span.gt, le=span.le, description=span.description)
     return Annotated[typ.__origin__, meta]
 
 
