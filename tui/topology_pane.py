@@ -155,7 +155,12 @@ class TopologyTree(Tree[object]):
         return a is not None and all(x is y or x == y for x, y in zip(a, b))
 
     def _sync_pool_nodes(
-        self, pool: PoolInfo, pnode: TreeNode[object], members: list[NodeInfo], topo: Topology
+        self,
+        pool: PoolInfo,
+        pnode: TreeNode[object],
+        members: list[NodeInfo],
+        topo: Topology,
+        adding_only: bool = False,
     ) -> None:
         """Add, redraw and remove the pool's nodes; at most LOAD_CHUNK new ones per call (the
         rest on a timer, in order, so the first screenful shows first)."""
@@ -193,6 +198,9 @@ class TopologyTree(Tree[object]):
                 self._last_label[tn.id] = label
                 have[node.name] = tn
             else:
+                if adding_only:  # a later pass of the same topology: drawn when it was added
+                    previous = tn
+                    continue
                 inputs = self._inputs(node, topo)
                 if self._same(self._drawn_from.get(node.name), inputs):
                     previous = tn
@@ -220,7 +228,7 @@ class TopologyTree(Tree[object]):
                 self._loading.discard(name)
                 continue
             members = [n for n in topo.nodes if n.pool == name and matches(n, self.node_filter)]
-            self._sync_pool_nodes(pool, pn, members, topo)
+            self._sync_pool_nodes(pool, pn, members, topo, adding_only=True)
 
     # --- public -----------------------------------------------------------------------
     def show(self, topo: Topology, target: str = "", stale: str = "") -> None:
