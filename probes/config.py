@@ -145,17 +145,11 @@ class Config:
 
 
 def parse_override(text: str) -> tuple[str, tuple[str, int]]:
-    """'kube-dns=127.0.0.1:5353' or '169.254.20.10=[::1]:53' -> (resolver, (host, port)).
-    RESOLVER is a resolver key (nodelocal, kube-dns, coredns/<pod>, azure-dns) or the
-    production address it has; ValueError says what is wrong."""
+    """'kube-dns=127.0.0.1:5353' -> (resolver, (host, port)): see probes.dns.resolvers.parse_override."""
     # lazy: probes.dns.resolvers (+ probes.kube.model, ~10 ms) is not loaded by `import tui.cli`
-    from probes.dns.resolvers import parse_address
+    from probes.dns.resolvers import parse_override as parse
 
-    who, sep, where = text.partition("=")
-    who, where = who.strip(), where.strip()
-    if not sep or not who or not where:
-        raise ValueError(f"{text!r} must look like RESOLVER=HOST[:PORT], e.g. kube-dns=127.0.0.1:5353")
-    return who, parse_address(where)
+    return parse(text)
 
 
 def _check_names(v: tuple[str, ...]) -> tuple[str, ...]:

@@ -20,7 +20,9 @@ from typing import Any
 from probes.exitcodes import EPILOG, ArgumentParser, ExitCode
 
 from .install import USER_AGENT, InstallError, discover, install, uninstall
-from .manifest import AGENT_NAME, AGENT_NAMESPACE, AGENT_PORT, MODES, render, to_yaml
+from .manifest import AGENT_NAME, AGENT_NAMESPACE, AGENT_PORT, MODES, STOCK_IMAGE, render, to_yaml
+from .pyz import PyzError
+from .pyz import build as build_pyz
 
 __all__ = ["main", "raise_net_raw", "EXIT_OK", "EXIT_USAGE", "EXIT_FAILED"]
 
@@ -57,7 +59,11 @@ def _kube_flags(p: argparse.ArgumentParser) -> None:
 
 def _render_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--image", required=True, metavar="IMG", help="the agent image, e.g. myacr.azurecr.io/aksnet-top:0.1.0"
+        "--image",
+        metavar="IMG",
+        help=f"run your own build of the Dockerfile's image (e.g. myacr.azurecr.io/aksnet-top:0.1.0): SYN-mode "
+        f"egress checks with NET_RAW. Default: the stock {STOCK_IMAGE} runs the agent as a zipapp from a "
+        "ConfigMap, in connect mode, with no capability and nothing to build",
     )
     p.add_argument(
         "--namespace",
@@ -67,9 +73,10 @@ def _render_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--mode",
-        default="auto",
+        default=None,
         choices=MODES,
-        help="egress checks: auto (SYN when raw sockets are allowed, else connect), connect, syn (default auto)",
+        help="egress checks: auto (SYN when raw sockets are allowed, else connect), connect, syn (default: auto "
+        "with --image; the stock image's agent always uses connect)",
     )
     p.add_argument("--interval", type=float, metavar="SECONDS", help="probe interval (default: the agent's)")
     p.add_argument("--kube-dns", metavar="IP", help="kube-dns ClusterIP the agent queries")
@@ -77,13 +84,21 @@ def _render_flags(p: argparse.ArgumentParser) -> None:
         "--nodelocal",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="whether NodeLocal DNS (169.254.20.10) runs on the nodes (default: the agent's, off)",
+        help="whether NodeLocal DNS runs on the nodes (default: read from the cluster by install and "
+        "--from-cluster; else the agent looks for its address in the pod's resolv.conf)",
+    )
+    p.add_argument(
+        "--nodelocal-ip",
+        metavar="IP",
+        help="NodeLocal DNS's address (default: the node-local-dns pods' -localip, read from the cluster; else "
+        "169.254.20.10)",
     )
     p.add_argument(
         "--localdns",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="whether the nodes run AKS LocalDNS (169.254.10.10/.11) (default: the agent's, off)",
+        help="whether the nodes run AKS LocalDNS (169.254.10.10/.11) (default: from the nodes' labels when "
+        "every node agrees; else each agent sees it in its resolv.conf)",
     )
     p.add_argument("--apiserver", metavar="HOST:PORT", help="API server endpoint the agent checks egress to")
     p.add_argument(
@@ -110,9 +125,22 @@ def _render_flags(p: argparse.ArgumentParser) -> None:
         "--pull-secret", metavar="NAME", help="imagePullSecret in the namespace (not needed with an attached ACR)"
     )
     p.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="annotate the agent's pods for Prometheus scraping (prometheus.io/scrape, port, path) and admit "
+        "Azure Managed Prometheus's collector (kube-system ama-metrics pods) to the port",
+    )
+    p.add_argument(
+        "--podmonitor",
+        action="store_true",
+        help="also create an azmonitoring.coreos.com/v1 PodMonitor for Azure Managed Prometheus (implies "
+        "--prometheus; the cluster needs the metrics add-on)",
+    )
+    p.add_argument(
         "--from-cluster",
         action="store_true",
-        help="fill --kube-dns, --nodelocal and --apiserver from the cluster (read-only); flags given win",
+        help="fill --kube-dns, --nodelocal, --nodelocal-ip, --localdns and --apiserver from the cluster "
+        "(read-only GETs; always done by install); flags given win",
     )
     _kube_flags(p)
 
@@ -153,7 +181,7 @@ USAGE = f"""usage: {PROG} {{run,manifest,install,uninstall}} ...
 The per-node agent: a DaemonSet that runs aksnet-top's DNS and egress probes on every node.
 
   run        run the agent (in the DaemonSet pod; `{PROG} run --help`)
-  manifest   print the agent's YAML: `{PROG} manifest --image IMG | kubectl apply -f -`
+  manifest   print the agent's YAML: `{PROG} manifest --from-cluster | kubectl apply -f -`
   install    create or update the agent in the cluster (asks first; --yes for scripts)
   uninstall  delete the agent from the cluster (asks first; --yes for scripts)
 
@@ -161,23 +189,56 @@ The per-node agent: a DaemonSet that runs aksnet-top's DNS and egress probes on 
 """
 
 
+def _pyz(ns: argparse.Namespace) -> bytes | None:
+    """The zipapp for the stock image (None with --image); built once per command."""
+    if ns.image is not None:
+        return None
+    cached = getattr(ns, "_pyz", None)
+    if cached is None:
+        try:
+            cached = ns._pyz = build_pyz().data
+        except PyzError as e:
+            _err(f"{e} — or pass --image with an image built from the Dockerfile")
+            raise _Exit(EXIT_FAILED) from None
+    return cached
+
+
 def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list[dict]:
     facts = facts or {}
+
+    def given(flag: str) -> Any:
+        v = getattr(ns, flag)
+        return v if v is not None else facts.get(flag)
+
     return render(
         ns.image,
+        pyz=_pyz(ns),
         namespace=ns.namespace,
         port=AGENT_PORT,
         interval=ns.interval,
         mode=ns.mode,
-        kube_dns=ns.kube_dns if ns.kube_dns is not None else facts.get("kube_dns"),
-        nodelocal=ns.nodelocal if ns.nodelocal is not None else facts.get("nodelocal"),
-        localdns=ns.localdns,
-        apiserver=ns.apiserver if ns.apiserver is not None else facts.get("apiserver"),
+        kube_dns=given("kube_dns"),
+        nodelocal=given("nodelocal"),
+        nodelocal_ip=given("nodelocal_ip"),
+        localdns=given("localdns"),
+        apiserver=given("apiserver"),
         pull_secret=ns.pull_secret,
         reader_groups=ns.reader_group,
         allow_from=ns.allow_from,
         targets=ns.target,
+        prometheus=ns.prometheus,
+        podmonitor=ns.podmonitor,
     )
+
+
+def _unknown_note(ns: argparse.Namespace) -> None:
+    """`manifest` without --from-cluster: say what the agent will decide by itself."""
+    if ns.nodelocal is None:
+        _err(
+            "NodeLocal DNS: not read from a cluster (no --from-cluster): each agent probes it only where its "
+            "pod's resolv.conf lists its address; pass --nodelocal/--no-nodelocal (and --nodelocal-ip) or "
+            "--from-cluster to say it"
+        )
 
 
 def _connect(ns: argparse.Namespace) -> tuple[Any, Any]:
@@ -199,10 +260,10 @@ def _facts(api: Any, target: Any) -> dict[str, Any]:
     try:
         facts, warnings = discover(api, target.server)
     except InstallError as e:
-        _err(f"--from-cluster: {e.message}")
+        _err(f"reading the cluster: {e.message}")
         raise _Exit(EXIT_FAILED) from None
     for w in warnings:
-        _err(f"--from-cluster: {w}")
+        _err(f"from the cluster: {w}")
     return facts
 
 
@@ -251,6 +312,8 @@ def cmd_manifest(argv: Sequence[str]) -> int:
             return EXIT_FAILED
         finally:
             _close(api)
+    else:
+        _unknown_note(ns)
     sys.stdout.write(to_yaml(objs))
     return EXIT_OK
 
@@ -266,16 +329,16 @@ def cmd_install(argv: Sequence[str]) -> int:
         _confirm(ns, "install", "")  # refuses before reading any kubeconfig
     api, target = _connect(ns)
     try:
-        if ns.from_cluster:
-            try:
-                objs = _render(ns, _facts(api, target))
-            except ValueError as e:
-                _err(f"--from-cluster: {e}")
-                return EXIT_FAILED
+        try:  # install reads the cluster's facts first (read-only), --from-cluster or not
+            objs = _render(ns, _facts(api, target))
+        except ValueError as e:
+            _err(f"from the cluster: {e}")
+            return EXIT_FAILED
+        image = ns.image or f"{STOCK_IMAGE} running the zipapp from a ConfigMap"
         _confirm(
             ns,
             "install",
-            f"install the agent ({len(objs)} objects, image {ns.image}) into namespace "
+            f"install the agent ({len(objs)} objects, image {image}) into namespace "
             f"{ns.namespace} of {target.server} (context {target.context})",
         )
         lines = _applied(lambda: install(objs, api, dry_run=ns.dry_run))

@@ -39,7 +39,7 @@ from probes.egress.service import EgressSettings, EgressVantage, vantage_resolve
 from probes.egress.service import build_plan as egress_plan
 from probes.egress.targets import Target, apiserver_target, parse_target
 from probes.engine.scheduler import JobFailure, Scheduler
-from probes.kube.model import NetworkPlugin, NodeInfo, Topology, node_vantage
+from probes.kube.model import NetworkPlugin, NodeInfo, PodState, Topology, node_vantage
 
 log = logging.getLogger("probes.agent")
 
@@ -87,6 +87,7 @@ class AgentSettings:
     feed_size: int = DEFAULT_FEED
     jitter: float = 0.1
     concurrency: int = 32  # jobs running at once
+    notes: tuple[str, ...] = ()  # what the agent decided by itself, logged once at start
 
     def __post_init__(self) -> None:
         if not self.node:
@@ -114,7 +115,9 @@ class AgentSettings:
         return node_vantage(self.node)
 
 
-def _tiny_topology(node: str, kube_dns: str | None, nodelocal: bool, localdns: bool) -> Topology:
+def _tiny_topology(
+    node: str, kube_dns: str | None, nodelocal: bool, localdns: bool, nodelocal_ip: str | None = None
+) -> Topology:
     """What resolvers_for needs to know about the cluster, as far as one node can tell."""
     info = NodeInfo(
         name=node,
@@ -143,6 +146,8 @@ def _tiny_topology(node: str, kube_dns: str | None, nodelocal: bool, localdns: b
         nodes=(info,),
         pools=(),
         coredns=(),
+        # NodeLocal's address is its pod's -localip: given to the agent, it stands in for the pod
+        nodelocal={node: PodState("", "", node, "", "Running", True, local_ip=nodelocal_ip)} if nodelocal_ip else {},
         nodelocal_enabled=nodelocal,
     )
 
@@ -152,6 +157,7 @@ def node_resolvers(
     *,
     kube_dns: str | None = None,
     nodelocal: bool = False,
+    nodelocal_ip: str | None = None,
     localdns: bool = False,
     custom: Sequence[str] = (),
     overrides: Mapping[str, tuple[str, int]] | None = None,
@@ -166,7 +172,12 @@ def node_resolvers(
             kube_dns = str(ipaddress.ip_address(kube_dns))
         except ValueError:
             raise ValueError(f"kube-dns address {kube_dns!r} is not an IP address") from None
-    topo = _tiny_topology(node, kube_dns, nodelocal, localdns)
+    if nodelocal_ip:
+        try:
+            nodelocal_ip = str(ipaddress.ip_address(nodelocal_ip))
+        except ValueError:
+            raise ValueError(f"NodeLocal DNS address {nodelocal_ip!r} is not an IP address") from None
+    topo = _tiny_topology(node, kube_dns, nodelocal, localdns, nodelocal_ip)
     ds = DnsSettings(names=tuple(names), resolvers=tuple(custom), overrides=dict(overrides or {}))
     vantage = node_vantage(node)
     plan = dns_plan(topo, ds, [Vantage(vantage, node, {}, confine=confine)], 1)
@@ -205,6 +216,7 @@ def settings_for(
     *,
     kube_dns: str | None = None,
     nodelocal: bool = False,
+    nodelocal_ip: str | None = None,
     localdns: bool = False,
     custom: Sequence[str] = (),
     dns_overrides: Mapping[str, tuple[str, int]] | None = None,
@@ -225,6 +237,7 @@ def settings_for(
         node,
         kube_dns=kube_dns,
         nodelocal=nodelocal,
+        nodelocal_ip=nodelocal_ip,
         localdns=localdns,
         custom=custom,
         overrides=dns_overrides,

@@ -49,7 +49,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from probes.agent import wire
+from probes.agent import page
 from probes.engine.history import percentile
 
 log = logging.getLogger("probes.agent.http")
@@ -450,7 +450,7 @@ class AgentServer:
         if path == "/metrics":
             return 200, self.metrics.text(), METRICS_TYPE
         since = _since(u.query)
-        return 200, wire.encode(self.agent, since), wire.CONTENT_TYPE
+        return 200, page.encode(self.agent, since), page.CONTENT_TYPE
 
     async def _send(
         self,

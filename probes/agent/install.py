@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from probes.kube.topology import LABEL_LOCALDNS, local_ip
+
 from .manifest import AGENT_NAME, AGENT_NAMESPACE, PART_OF, READER_ROLE
 
 __all__ = ["InstallError", "install", "uninstall", "discover", "display_name", "USER_AGENT"]
@@ -43,7 +45,9 @@ _KINDS: dict[str, tuple[str, str, str]] = {
         "networkpolicies",
         "networkpolicy.networking.k8s.io",
     ),
+    "ConfigMap": ("/api/v1", "configmaps", "configmap"),
     "DaemonSet": ("/apis/apps/v1", "daemonsets", "daemonset.apps"),
+    "PodMonitor": ("/apis/azmonitoring.coreos.com/v1", "podmonitors", "podmonitor.azmonitoring.coreos.com"),
 }
 _PERMISSIONS_HINT = (
     "ask a cluster admin to run the install (or to apply `aksnet-top agent manifest` output), or for rights to "
@@ -197,6 +201,11 @@ def _user_message(e: _Http, verb: str, what: str, kind: str, namespace: str | No
             ns=namespace or AGENT_NAMESPACE
         )
     if e.status == 404:
+        if kind == "PodMonitor":
+            return (
+                f"the cluster does not serve PodMonitors (azmonitoring.coreos.com/v1, 404: {msg}) — enable Azure "
+                "Managed Prometheus (`az aks update --enable-azure-monitor-metrics ...`) or install without --podmonitor"
+            )
         if (e.details or {}).get("kind") == "namespaces" and namespace:
             return f"namespace {namespace} does not exist (404: {msg}) — run the install again; it creates it first"
         return (
@@ -312,16 +321,28 @@ def _update(api: Any, obj: dict[str, Any], path: str, ns: str | None, dry_run: b
 
 
 def _delete(
-    api: Any, obj: dict[str, Any], ns: str | None, dry_run: bool, done: list[str], query: Sequence[tuple[str, str]] = ()
+    api: Any,
+    obj: dict[str, Any],
+    ns: str | None,
+    dry_run: bool,
+    done: list[str],
+    query: Sequence[tuple[str, str]] = (),
+    *,
+    any_404: bool = False,
+    optional: bool = False,
 ) -> None:
+    """Delete one object; a 404 for it is "not found" (``any_404``: any 404, for a kind
+    whose API may not be served at all, like the PodMonitor without Managed Prometheus;
+    ``optional``: an object only some installs have, not reported when absent)."""
     name = display_name(obj)
     _, path = _paths(obj)
     try:
         _call(api, "DELETE", path, None, [*query, *_dry(dry_run)])
         done.append(f"{name} deleted" + (" (server dry run)" if dry_run else ""))
     except _Http as e:
-        if e.status == 404 and (e.details or {}).get("name") == obj["metadata"]["name"]:
-            done.append(f"{name} not found")
+        if e.status == 404 and (any_404 or (e.details or {}).get("name") == obj["metadata"]["name"]):
+            if not optional:
+                done.append(f"{name} not found")
             return
         raise _fail(e, "delete", obj, ns, api, done) from None
 
@@ -338,7 +359,10 @@ def uninstall(api_client: Any, namespace: str = AGENT_NAMESPACE, *, dry_run: boo
     the namespace if aksnet-top created it. 404s are fine. Raises InstallError."""
     done: list[str] = []
     ns = namespace
+    # the optional objects (stock image's ConfigMap, --podmonitor) say nothing when absent
+    _delete(api_client, _ref("PodMonitor", AGENT_NAME, ns), ns, dry_run, done, any_404=True, optional=True)
     _delete(api_client, _ref("DaemonSet", AGENT_NAME, ns), ns, dry_run, done, [("propagationPolicy", "Background")])
+    _delete(api_client, _ref("ConfigMap", AGENT_NAME, ns), ns, dry_run, done, optional=True)
     _delete(api_client, _ref("NetworkPolicy", AGENT_NAME, ns), ns, dry_run, done)
     coll, _ = _paths(_ref("RoleBinding", "x", ns))
     try:
@@ -375,8 +399,8 @@ def _hostport(server: str) -> str | None:
 
 
 def discover(api_client: Any, server: str) -> tuple[dict[str, Any], list[str]]:
-    """Read-only facts for the manifest: ``{"kube_dns", "nodelocal", "apiserver"}`` (keys
-    only for what was found) and warnings (one line each) for what could not be read."""
+    """Read-only facts for the manifest: ``{"kube_dns", "nodelocal", "nodelocal_ip",
+    "localdns", "apiserver"}`` (keys only for what was found) and warnings (one line each) for what could not be read."""
     facts: dict[str, Any] = {}
     warnings: list[str] = []
     hp = _hostport(server)
@@ -409,7 +433,39 @@ def discover(api_client: Any, server: str) -> tuple[dict[str, Any], list[str]]:
             break
         found = bool(items) or bool(found)
         if found:
+            # its address is the pods' -localip argument (a DaemonSet's template, or a pod)
+            item = items[0] if isinstance(items[0], dict) else {}
+            spec = item.get("spec") or {}
+            pod_spec = ((spec.get("template") or {}).get("spec") or {}) if "template" in spec else spec
+            ip = local_ip(pod_spec)
+            if ip:
+                facts["nodelocal_ip"] = ip
+            else:
+                warnings.append("node-local-dns found without a -localip argument: the agent assumes 169.254.20.10")
             break
     if found is not None:
         facts["nodelocal"] = found
+    localdns = _localdns(api_client, warnings)
+    if localdns is not None:
+        facts["localdns"] = localdns
     return facts, warnings
+
+
+def _localdns(api: Any, warnings: list[str]) -> bool | None:
+    """True when every Linux node runs AKS LocalDNS, False when none does, None when some
+    do (each agent then sees it in its own resolv.conf) or the nodes cannot be read."""
+    seen = []
+    for sel in (f"{LABEL_LOCALDNS}=enabled", f"kubernetes.io/os=linux,{LABEL_LOCALDNS}!=enabled"):
+        try:
+            items = _call(api, "GET", "/api/v1/nodes", None, [("labelSelector", sel), ("limit", "1")]).get("items")
+        except _Http as e:
+            warnings.append(
+                f"could not read the nodes for AKS LocalDNS ({e.status} {e.reason}): "
+                "leaving --localdns unset (each agent sees it in its resolv.conf)"
+            )
+            return None
+        seen.append(bool(items))
+    with_it, without = seen
+    if with_it and without:
+        return None
+    return with_it

@@ -22,8 +22,7 @@ from typing import Any
 
 from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Agent, settings_for
 from probes.agent.http import AgentServer
-from probes.config import parse_override
-from probes.dns.resolvers import DEFAULT_NAMES, parse_address
+from probes.dns.resolvers import DEFAULT_NAMES, LOCALDNS_IPS, NODELOCAL_IP, parse_address, parse_override
 from probes.exitcodes import ArgumentParser, ExitCode
 
 log = logging.getLogger("probes.agent")
@@ -33,26 +32,44 @@ RESOLV_CONF = "/etc/resolv.conf"
 ENV = "AKSNET_AGENT_"
 
 
-def default_kube_dns(path: str = RESOLV_CONF) -> str | None:
-    """The first nameserver of resolv.conf that can be kube-dns: a pod with dnsPolicy
-    ClusterFirst lists the kube-dns ClusterIP there. Link-local (NodeLocal DNS, LocalDNS),
-    loopback (systemd-resolved) and Azure DNS (168.63.129.16: a hostNetwork pod) are not."""
+def nameservers(path: str = RESOLV_CONF) -> list[str]:
+    """The nameserver addresses of resolv.conf, in order ([] when it cannot be read)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             lines = f.read(65536).splitlines()
     except OSError:
-        return None
+        return []
+    out = []
     for line in lines:
         parts = line.split()
         if len(parts) >= 2 and parts[0] == "nameserver":
             try:
-                ip = ipaddress.ip_address(parts[1].split("%")[0])
+                out.append(str(ipaddress.ip_address(parts[1].split("%")[0])))
             except ValueError:
                 continue
-            if ip.is_link_local or ip.is_loopback or str(ip) == "168.63.129.16":
-                continue
-            return str(ip)
+    return out
+
+
+def default_kube_dns(path: str = RESOLV_CONF) -> str | None:
+    """The first nameserver of resolv.conf that can be kube-dns: a pod with dnsPolicy
+    ClusterFirst lists the kube-dns ClusterIP there. Link-local (NodeLocal DNS, LocalDNS),
+    loopback (systemd-resolved) and Azure DNS (168.63.129.16: a hostNetwork pod) are not."""
+    for text in nameservers(path):
+        ip = ipaddress.ip_address(text)
+        if ip.is_link_local or ip.is_loopback or text == "168.63.129.16":
+            continue
+        return text
     return None
+
+
+def detect_local_caches(nodelocal_ip: str, path: str = RESOLV_CONF) -> tuple[bool, bool]:
+    """(NodeLocal DNS, AKS LocalDNS) as this pod's resolv.conf shows them, for an agent not
+    told either: pods on a LocalDNS node get 169.254.10.11 as their nameserver; NodeLocal
+    DNS shows only where the kubelet points pods at it (its ``-localip`` address; in
+    iptables mode it answers on the kube-dns ClusterIP instead, and only the cluster can
+    say: the manifest's ``--from-cluster`` and ``agent install`` do)."""
+    servers = nameservers(path)
+    return nodelocal_ip in servers, LOCALDNS_IPS[1] in servers
 
 
 # Floors and ceilings of every number the agent takes (flag or environment): a 1 ms interval
@@ -95,7 +112,7 @@ def run_parser() -> argparse.ArgumentParser:
         "GET /v1/results?since=N (JSON for aksnet-top), /metrics (Prometheus), /healthz.",
         epilog="Every flag falls back to an environment variable: NODE_NAME (or AKSNET_AGENT_NODE), "
         "AKSNET_AGENT_BIND, _PORT, _INTERVAL, _EGRESS_INTERVAL, _TIMEOUT, _MODE, _KUBE_DNS, "
-        "_NODELOCAL, _LOCALDNS, _NAMES, _RESOLVERS, _TARGETS (comma-separated), _APISERVER, "
+        "_NODELOCAL, _NODELOCAL_IP, _LOCALDNS, _NAMES, _RESOLVERS, _TARGETS (comma-separated), _APISERVER, "
         "_AKS_DEFAULTS, _RESULTS, _LOG_LEVEL.",
     )
     a = p.add_argument
@@ -131,13 +148,20 @@ def run_parser() -> argparse.ArgumentParser:
         "--nodelocal",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="the cluster runs NodeLocal DNS (169.254.20.10): probe it (default off)",
+        help="the cluster runs NodeLocal DNS: probe it (default: when resolv.conf lists its address; "
+        "`agent install` and `agent manifest --from-cluster` say it from the cluster)",
+    )
+    a(
+        "--nodelocal-ip",
+        metavar="IP",
+        help=f"NodeLocal DNS's address, its pods' -localip (default {NODELOCAL_IP})",
     )
     a(
         "--localdns",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="this node runs AKS LocalDNS (169.254.10.10/.11): probe it (default off)",
+        help="this node runs AKS LocalDNS (169.254.10.10/.11): probe it (default: when resolv.conf lists "
+        "169.254.10.11, as on LocalDNS nodes)",
     )
     a(
         "--name",
@@ -231,8 +255,28 @@ def build_settings(
         kube_dns = default_kube_dns(resolv_conf)
         if kube_dns is None:
             log.warning("no kube-dns address in %s: kube-dns is not probed (pass --kube-dns)", resolv_conf)
-    nodelocal = pick(ns.nodelocal, "NODELOCAL", _bool, False)
-    localdns = pick(ns.localdns, "LOCALDNS", _bool, False)
+    nodelocal_ip = pick(ns.nodelocal_ip, "NODELOCAL_IP", str, NODELOCAL_IP)
+    try:
+        nodelocal_ip = str(ipaddress.ip_address(nodelocal_ip.strip()))
+    except ValueError:
+        raise ValueError(f"--nodelocal-ip (or ${ENV}NODELOCAL_IP): {nodelocal_ip!r} is not an IP address") from None
+    nodelocal = pick(ns.nodelocal, "NODELOCAL", _bool, None)
+    localdns = pick(ns.localdns, "LOCALDNS", _bool, None)
+    notes: list[str] = []
+    if nodelocal is None or localdns is None:
+        seen_nl, seen_ld = detect_local_caches(nodelocal_ip, resolv_conf)
+        if nodelocal is None:
+            nodelocal = seen_nl
+            notes.append(
+                f"NodeLocal DNS probed at {nodelocal_ip}: {resolv_conf} lists it"
+                if seen_nl
+                else f"NodeLocal DNS not probed: not told (--nodelocal/--no-nodelocal) and {resolv_conf} does not "
+                f"list {nodelocal_ip}; pass --nodelocal if the cluster runs it in iptables mode"
+            )
+        if localdns is None:
+            localdns = seen_ld
+            if seen_ld:
+                notes.append(f"AKS LocalDNS probed: {resolv_conf} lists {LOCALDNS_IPS[1]}")
     names = sized(pick(ns.name, "NAMES", _list, list(DEFAULT_NAMES)), "names", "--name")
     custom = sized(pick(ns.resolver, "RESOLVERS", _list, []), "resolvers", "--resolver")
     targets = sized(pick(ns.target, "TARGETS", _list, []), "targets", "--target")
@@ -249,6 +293,7 @@ def build_settings(
         node.strip(),
         kube_dns=kube_dns,
         nodelocal=nodelocal,
+        nodelocal_ip=nodelocal_ip,
         localdns=localdns,
         custom=custom,
         dns_overrides=overrides,
@@ -266,6 +311,7 @@ def build_settings(
         egress_dns_timeout=timeout,
         mode=mode,
         feed_size=results,
+        notes=tuple(notes),
     )
     return settings, bind, port, level
 
@@ -347,6 +393,8 @@ async def serve(
             s.egress_interval,
             s.mode,
         )
+        for note in s.notes:
+            log.info("%s", note)
         if ready is not None:
             ready(bind, server.port)
         await stop.wait()

@@ -68,10 +68,15 @@ and bound to the groups given in ``reader_groups``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import re
 from collections.abc import Sequence
 from typing import Any
+
+from .pyz import LIMIT as PYZ_LIMIT
+from .pyz import PYZ_NAME
 
 __all__ = [
     "AGENT_NAME",
@@ -83,6 +88,8 @@ __all__ = [
     "KONNECTIVITY",
     "MODES",
     "POSTURE",
+    "STOCK_IMAGE",
+    "PYZ_ANNOTATION",
     "render",
     "to_yaml",
 ]
@@ -104,6 +111,18 @@ KONNECTIVITY: dict[str, Any] = {
     "podSelector": {"matchLabels": {"app": "konnectivity-agent"}},
 }
 MODES = ("auto", "connect", "syn")
+# The stock image the ConfigMap agent runs on: Microsoft's Azure Linux 3.0 Python image,
+# on MCR (every AKS node can pull from it: it is on AKS's required outbound list), the
+# same distribution as AKS's Azure Linux nodes; Python 3.12 runs the agent (3.11+).
+STOCK_IMAGE = "mcr.microsoft.com/azurelinux/base/python:3.12"
+PYZ_MOUNT = "/agent"
+PYZ_ANNOTATION = "aksnet-top/agent-sha256"
+# Azure Managed Prometheus's collector (the ama-metrics Deployment of kube-system): it
+# scrapes annotated pods and PodMonitors
+AMA_METRICS: dict[str, Any] = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"rsName": "ama-metrics"}},
+}
 UID = 65532
 CONTAINER = "agent"
 
@@ -208,6 +227,7 @@ def agent_args(
     mode: str = "auto",
     kube_dns: str | None = None,
     nodelocal: bool | None = None,
+    nodelocal_ip: str | None = None,
     localdns: bool | None = None,
     apiserver: str | None = None,
     names: Sequence[str] = (),
@@ -226,6 +246,8 @@ def agent_args(
         args.append(f"--kube-dns={kube_dns}")
     if nodelocal is not None:
         args.append("--nodelocal" if nodelocal else "--no-nodelocal")
+    if nodelocal_ip is not None:
+        args.append(f"--nodelocal-ip={nodelocal_ip}")
     if localdns is not None:
         args.append("--localdns" if localdns else "--no-localdns")
     if apiserver is not None:
@@ -259,14 +281,16 @@ def _pull_policy(image: str) -> str:
 
 
 def render(
-    image: str,
+    image: str | None = None,
     *,
+    pyz: bytes | None = None,
     namespace: str = AGENT_NAMESPACE,
     port: int = AGENT_PORT,
     interval: float | None = None,
-    mode: str = "auto",
+    mode: str | None = None,
     kube_dns: str | None = None,
     nodelocal: bool | None = None,
+    nodelocal_ip: str | None = None,
     localdns: bool | None = None,
     apiserver: str | None = None,
     pull_secret: str | None = None,
@@ -275,18 +299,53 @@ def render(
     targets: Sequence[str] = (),
     extra_args: Sequence[str] = (),
     allow_from: Sequence[str] = (),
+    prometheus: bool = False,
+    podmonitor: bool = False,
 ) -> list[dict]:
     """The agent's objects, in the order they must be created.
 
     Namespace, ServiceAccount, the readers' Role, a RoleBinding of that Role to
     ``reader_groups`` (only when groups are given), the NetworkPolicy (konnectivity
-    agents and ``allow_from`` CIDRs only), the DaemonSet. `names` and `targets`
-    become the agent's ``--name``/``--target`` flags, `extra_args` are appended verbatim.
+    agents and ``allow_from`` CIDRs only), the zipapp's ConfigMap (stock image only), the
+    DaemonSet, a PodMonitor (``podmonitor``). `names` and `targets` become the agent's
+    ``--name``/``--target`` flags, `extra_args` are appended verbatim.
+
+    Two ways to run the agent:
+
+    * ``image`` None (the default): the stock :data:`STOCK_IMAGE` runs ``pyz`` (the
+      zipapp's bytes, :func:`probes.agent.pyz.build`) from a ConfigMap, in connect mode
+      with no capability at all;
+    * ``image`` given: that image's ``aksnet-top agent run`` (the Dockerfile), SYN mode
+      with NET_RAW when ``mode`` is auto or syn.
+
+    ``prometheus`` annotates the pods for annotation-based scraping and admits Azure
+    Managed Prometheus's collector (kube-system pods ``rsName: ama-metrics``) to the
+    port; ``podmonitor`` (implies it) adds an ``azmonitoring.coreos.com/v1`` PodMonitor.
     Raises ValueError (user's words) for a parameter the cluster or the agent would reject.
     """
     reader_groups = list(dict.fromkeys(reader_groups))  # keep order, drop repeats
     allow_from = list(dict.fromkeys(allow_from))
-    _check(image, namespace, port, interval, mode, kube_dns, apiserver, pull_secret, reader_groups, allow_from)
+    stock = image is None
+    if stock:
+        if mode not in (None, "connect"):
+            raise ValueError(
+                f"mode {mode!r} needs raw sockets, which the stock image's agent does not use: "
+                "it runs in connect mode; for SYN mode build the image and pass --image"
+            )
+        if not pyz:
+            raise ValueError("the stock image needs the agent's zipapp (pyz) to ship in a ConfigMap")
+        if len(pyz) > PYZ_LIMIT:
+            raise ValueError(f"the agent's zipapp is {len(pyz):,} bytes, over the ConfigMap limit of {PYZ_LIMIT:,}")
+        mode = "connect"
+    mode = mode or "auto"
+    prometheus = prometheus or podmonitor
+    run_image = STOCK_IMAGE if image is None else image
+    _check(run_image, namespace, port, interval, mode, kube_dns, apiserver, pull_secret, reader_groups, allow_from)
+    if nodelocal_ip is not None:
+        try:
+            ipaddress.ip_address(nodelocal_ip)
+        except ValueError:
+            raise ValueError(f"NodeLocal DNS address {nodelocal_ip!r} is not an IP address") from None
 
     ns_md = _meta(namespace, None, "namespace")
     for key in ("app.kubernetes.io/name", "app.kubernetes.io/component"):
@@ -345,7 +404,11 @@ def render(
                 "policyTypes": ["Ingress"],  # egress stays open: probing it is the agent's job
                 "ingress": [
                     {
-                        "from": [dict(KONNECTIVITY), *({"ipBlock": {"cidr": c}} for c in allow_from)],
+                        "from": [
+                            dict(KONNECTIVITY),
+                            *([dict(AMA_METRICS)] if prometheus else []),
+                            *({"ipBlock": {"cidr": c}} for c in allow_from),
+                        ],
                         "ports": [{"protocol": "TCP", "port": port}],
                     }
                 ],
@@ -356,22 +419,24 @@ def render(
     caps: dict[str, list[str]] = {"drop": ["ALL"]}
     if mode != "connect":
         caps["add"] = ["NET_RAW"]  # raw TCP SYNs; see the module docstring for how a non-root uid gets it
+    args = agent_args(
+        port=port,
+        interval=interval,
+        mode=mode,
+        kube_dns=kube_dns,
+        nodelocal=nodelocal,
+        nodelocal_ip=nodelocal_ip,
+        localdns=localdns,
+        apiserver=apiserver,
+        names=names,
+        targets=targets,
+        extra_args=extra_args,
+    )
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": image,
-        "imagePullPolicy": _pull_policy(image),
-        "args": agent_args(
-            port=port,
-            interval=interval,
-            mode=mode,
-            kube_dns=kube_dns,
-            nodelocal=nodelocal,
-            localdns=localdns,
-            apiserver=apiserver,
-            names=names,
-            targets=targets,
-            extra_args=extra_args,
-        ),
+        "image": run_image,
+        "imagePullPolicy": _pull_policy(run_image),
+        "args": args,
         "env": [
             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
@@ -403,6 +468,36 @@ def render(
         },
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}]
+    template_annotations = {"kubectl.kubernetes.io/default-container": CONTAINER}
+    objs_before_ds: list[dict] = []
+    if stock:
+        assert pyz is not None
+        # python3 (not python): the Azure Linux image's interpreter; -I: no user site, no
+        # PYTHONPATH, no current directory on the path: only the zip and the standard library
+        container["command"] = ["python3", "-I", f"{PYZ_MOUNT}/{PYZ_NAME}"]
+        container["args"] = args[2:]  # the zip's __main__ is `agent run`
+        container["volumeMounts"].append({"name": "agent", "mountPath": PYZ_MOUNT, "readOnly": True})
+        volumes.append(
+            {
+                "name": "agent",
+                "configMap": {"name": AGENT_NAME, "defaultMode": 0o444, "items": [{"key": PYZ_NAME, "path": PYZ_NAME}]},
+            }
+        )
+        # the pods roll when the code changes (a ConfigMap update alone restarts nothing)
+        template_annotations[PYZ_ANNOTATION] = hashlib.sha256(pyz).hexdigest()
+        objs_before_ds.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": _meta(AGENT_NAME, namespace, "agent"),
+                "binaryData": {PYZ_NAME: base64.b64encode(pyz).decode("ascii")},
+            }
+        )
+    if prometheus:
+        template_annotations.update(
+            {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}
+        )
     pod_spec: dict[str, Any] = {
         "serviceAccountName": AGENT_NAME,
         "automountServiceAccountToken": False,
@@ -433,7 +528,7 @@ def render(
         # every node, tainted pools included (system pools, GPU pools, spot pools...)
         "tolerations": [{"operator": "Exists"}],
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}],
+        "volumes": volumes,
     }
     if pull_secret:
         pod_spec["imagePullSecrets"] = [{"name": pull_secret}]
@@ -447,15 +542,29 @@ def render(
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
             "revisionHistoryLimit": 3,
             "template": {
-                "metadata": {
-                    "labels": dict(AGENT_LABELS),
-                    "annotations": {"kubectl.kubernetes.io/default-container": CONTAINER},
-                },
+                "metadata": {"labels": dict(AGENT_LABELS), "annotations": template_annotations},
                 "spec": pod_spec,
             },
         },
     }
+    objs += objs_before_ds
     objs.append(daemonset)
+    if podmonitor:
+        objs.append(
+            {
+                "apiVersion": "azmonitoring.coreos.com/v1",
+                "kind": "PodMonitor",
+                "metadata": _meta(AGENT_NAME, namespace, "agent"),
+                "spec": {
+                    # the limits Azure Managed Prometheus's pipeline keeps (its reference PodMonitor)
+                    "labelLimit": 63,
+                    "labelNameLengthLimit": 511,
+                    "labelValueLengthLimit": 1023,
+                    "selector": {"matchLabels": {"app.kubernetes.io/name": AGENT_NAME}},
+                    "podMetricsEndpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+                },
+            }
+        )
     return objs
 
 

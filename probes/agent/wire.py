@@ -38,8 +38,9 @@ Document (every key required)::
 Lists may carry extra trailing items (later v1 agents); readers ignore them.
 
 The shape is declared once, as msgspec structs (:class:`Page`; the result rows are
-``array_like`` structs, so they travel as lists): the agent encodes them and the reader
-decodes straight into them, types and bounds checked by msgspec in one pass. What a
+``array_like`` structs, so they travel as lists): the agent writes the document with the
+standard library (:func:`probes.agent.page.encode`, re-exported here as ``encode``: the
+agent also runs as a zipapp without msgspec) and the reader decodes straight into them, types and bounds checked by msgspec in one pass. What a
 schema cannot say (an index within its table, a seq within the cursor's range, a target
 that parses) is checked after. :func:`decode` raises only :class:`AgentDataError`, one
 line naming the field (``dns[3] latency_ms``), whatever the bytes.
@@ -47,7 +48,6 @@ line naming the field (``dns[3] latency_ms``), whatever the bytes.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -57,15 +57,13 @@ import msgspec
 from msgspec import Meta
 
 from probes.agent.core import AgentError
+from probes.agent.page import CONTENT_TYPE, SCHEMA, TC_SEEN, VIA_TCP, encode  # noqa: F401 - re-exported
 from probes.dns.probe import DnsOutcome, DnsResult
 from probes.dns.resolvers import Resolver, ResolverKind
 from probes.egress.probe import EgressMode, EgressOutcome, EgressResult
 from probes.egress.targets import Target, parse_target
 
-SCHEMA = "aksnet-top/agent/v1"
 MAX_BYTES = 8 * 1024 * 1024
-CONTENT_TYPE = "application/json"
-TC_SEEN, VIA_TCP = 1, 2
 
 # bounded types: a whole number the reader can store, a time or duration (JSON has no
 # NaN/Infinity and msgspec refuses numbers out of range, so a float here is finite)
@@ -167,7 +165,6 @@ class _Head(msgspec.Struct):
     schema: Any = None
 
 
-_ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Page)
 _HEAD = msgspec.json.Decoder(_Head)
 _ANY = msgspec.json.Decoder()
@@ -203,118 +200,6 @@ class AgentReport:
     def missed(self) -> int:
         """Results the agent dropped from its ring before this read could fetch them."""
         return max(0, self.oldest - self.since - 1)
-
-
-# --- encode ---------------------------------------------------------------------------------
-
-
-def _r3(x: float) -> float:
-    return round(x, 3) if math.isfinite(x) else 0.0
-
-
-def _ms(x: float) -> float:
-    return round(x, 3) if math.isfinite(x) and x >= 0 else 0.0
-
-
-def encode(agent: Any, since: int = 0) -> bytes:
-    """The agent's results with seq > `since`, as JSON bytes (see the module docstring)."""
-    s = agent.settings
-    since = agent.effective_since(since)
-    r_index = {r.key: i for i, r in enumerate(s.resolvers)}
-    n_index = {n: i for i, n in enumerate(s.names)}
-    t_index = {t.text: i for i, t in enumerate(s.targets)}
-    texts: list[str] = [""]
-    t_of: dict[str, int] = {"": 0}
-
-    def text(v: str) -> int:
-        i = t_of.get(v)
-        if i is None:
-            i = t_of[v] = len(texts)
-            texts.append(v)
-        return i
-
-    raws = agent.raw_since(since)
-    resolvers = list(s.resolvers)
-    names = list(s.names)
-    targets = [t.text for t in s.targets]
-    dns: list[DnsRow] = []
-    egress: list[EgressRow] = []
-    for seq, r in agent.results_since(since):
-        raw = text(raws[seq]) if seq in raws else 0
-        if isinstance(r, DnsResult):
-            ri = r_index.get(r.resolver)
-            if ri is None:  # not planned (cannot happen with settings_for): list it
-                ri = r_index[r.resolver] = len(resolvers)
-                resolvers.append(Resolver(r.resolver, ResolverKind.CUSTOM, r.address))
-            ni = n_index.get(r.qname)
-            if ni is None:
-                ni = n_index[r.qname] = len(names)
-                names.append(r.qname)
-            dns.append(
-                DnsRow(
-                    seq,
-                    _r3(r.timestamp),
-                    ri,
-                    ni,
-                    r.outcome,
-                    _ms(r.latency_ms),
-                    r.answers,
-                    (TC_SEEN if r.tc_seen else 0) | (VIA_TCP if r.via_tcp else 0),
-                    r.rcode,
-                    text(r.error),
-                    raw,
-                    r.size,
-                    DnsOutcome(r.no_edns) if r.no_edns else None,
-                )
-            )
-        else:
-            ti = t_index.get(r.target)
-            if ti is None:
-                ti = t_index[r.target] = len(targets)
-                targets.append(r.target)
-            egress.append(
-                EgressRow(
-                    seq,
-                    _r3(r.timestamp),
-                    ti,
-                    r.address,
-                    r.mode,
-                    r.outcome,
-                    _ms(r.latency_ms),
-                    text(r.error),
-                    text(r.fallback),
-                    r.via,
-                    raw,
-                )
-            )
-    page = Page(
-        schema=SCHEMA,
-        node=s.node,
-        vantage=s.vantage,
-        version=agent.version,
-        started=_r3(agent.started),
-        now=_r3(agent.now()),
-        since=since,
-        seq=agent.seq,
-        oldest=agent.oldest,
-        dns_interval=s.dns_interval,
-        egress_interval=s.egress_interval,
-        mode=agent.mode,
-        mode_requested=s.mode,
-        fallback=agent.fallback,
-        qtype=s.qtype,
-        resolvers=[
-            WireResolver(r.key, r.kind, r.address, r.port, Dial(*r.target) if r.target is not None else None)
-            for r in resolvers
-        ],
-        names=names,
-        targets=targets,
-        texts=texts,
-        dns=dns,
-        egress=egress,
-        errors=[ErrorRow(_r3(e.timestamp), e.message) for e in agent.errors],
-    )
-    return _ENCODER.encode(page)
 
 
 # --- decode ---------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from probes.kube.model import Topology
+from probes.kube.model import DEFAULT_NODELOCAL_IP, Topology
 
-NODELOCAL_IP = "169.254.20.10"
+NODELOCAL_IP = DEFAULT_NODELOCAL_IP  # the default; a cluster's is its pods' -localip
 LOCALDNS_IPS = ("169.254.10.10", "169.254.10.11")
 AZURE_DNS_IP = "168.63.129.16"
 CLUSTER_NAME = "kubernetes.default.svc.cluster.local"
@@ -95,6 +95,17 @@ def parse_address(text: str, default_port: int = 53) -> tuple[str, int]:
     return str(addr), port
 
 
+def parse_override(text: str) -> tuple[str, tuple[str, int]]:
+    """'kube-dns=127.0.0.1:5353' or '169.254.20.10=[::1]:53' -> (resolver, (host, port)).
+    RESOLVER is a resolver key (nodelocal, kube-dns, coredns/<pod>, azure-dns) or the
+    production address it has; ValueError says what is wrong."""
+    who, sep, where = text.partition("=")
+    who, where = who.strip(), where.strip()
+    if not sep or not who or not where:
+        raise ValueError(f"{text!r} must look like RESOLVER=HOST[:PORT], e.g. kube-dns=127.0.0.1:5353")
+    return who, parse_address(where)
+
+
 def _port(p: str, text: str) -> int:
     if not p.isdigit() or not 0 < int(p) < 65536:
         raise ValueError(f"DNS server {text!r}: port must be 1-65535")
@@ -107,7 +118,7 @@ def resolvers_for(topology: Topology, options: ResolverOptions | None = None) ->
     opts = options or ResolverOptions()
     out: list[Resolver] = []
     if topology.nodelocal_enabled:
-        out.append(Resolver("nodelocal", ResolverKind.NODELOCAL, NODELOCAL_IP))
+        out.append(Resolver("nodelocal", ResolverKind.NODELOCAL, topology.nodelocal_address(opts.node)))
     if opts.node is not None:
         n = topology.node(opts.node)
         localdns = bool(n and n.localdns)

@@ -25,9 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from probes.config import parse_override
 from probes.dns.probe import DnsProbe, dns_jobs
-from probes.dns.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, resolvers_for
+from probes.dns.resolvers import DEFAULT_NAMES, Resolver, ResolverOptions, parse_override, resolvers_for
 from probes.engine.following import FollowingService
 from probes.engine.history import History
 from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 LOCAL_VANTAGE = "local"
+DEFAULT_NODELOCAL_IP = "169.254.20.10"  # the upstream node-local-dns manifest's and AKS's -localip
 
 
 def node_vantage(node: str) -> str:
@@ -36,6 +37,7 @@ class PodState:
     ready: bool
     restarts: int = 0
     reason: str = ""
+    local_ip: str = ""  # node-local-dns: the first address of its -localip argument
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,21 @@ class Topology:
     # name -> node, built on the first lookup (rules, panes and the tree look nodes up by
     # name per row: a scan each was O(n²) per frame at 5,000 nodes); never compared or copied
     _by_name: dict[str, NodeInfo] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def nodelocal_address(self, node: str | None = None) -> str:
+        """NodeLocal DNS's address: what `node`'s node-local-dns pod listens on (its
+        ``-localip`` argument), else the address most of its pods give, else the
+        upstream manifest's and AKS's 169.254.20.10."""
+        pod = self.nodelocal.get(node) if node is not None else None
+        if pod is not None and pod.local_ip:
+            return pod.local_ip
+        counts: dict[str, int] = {}
+        for p in self.nodelocal.values():
+            if p.local_ip:
+                counts[p.local_ip] = counts.get(p.local_ip, 0) + 1
+        if counts:
+            return max(sorted(counts), key=lambda ip: counts[ip])
+        return DEFAULT_NODELOCAL_IP
 
     def node(self, name: str) -> NodeInfo | None:
         idx = self._by_name

@@ -196,7 +196,30 @@ def parse_pod(obj: Mapping[str, Any]) -> PodState:
         ready=bool(ready),
         restarts=restarts,
         reason=reason,
+        local_ip=local_ip(spec),
     )
+
+
+def local_ip(pod_spec: Mapping[str, Any]) -> str:
+    """node-local-dns's listening address: the first IP of a container's ``-localip``
+    argument (``-localip 169.254.20.10,10.0.0.10`` or ``-localip=…``, in args or
+    command), "" when no container has one."""
+    for c in _list(pod_spec.get("containers")):
+        if not isinstance(c, dict):
+            continue
+        words = [str(w) for w in (_list(c.get("command")) + _list(c.get("args")))]
+        for i, w in enumerate(words):
+            flag, eq, val = w.partition("=")
+            if flag.lstrip("-") != "localip" or not flag.startswith("-"):
+                continue
+            if not eq:
+                val = words[i + 1] if i + 1 < len(words) else ""
+            for part in val.split(","):
+                try:
+                    return str(ipaddress.ip_address(part.strip()))
+                except ValueError:
+                    continue
+    return ""
 
 
 def parse_service(obj: Mapping[str, Any]) -> ServiceInfo:

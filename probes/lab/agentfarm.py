@@ -227,6 +227,7 @@ class Farm:
                     node,
                     kube_dns=dns_ip,
                     nodelocal=nodelocal,
+                    nodelocal_ip=str(sc.cluster.node_local_dns_ip),  # what the lab's pods' -localip says
                     localdns=node in localdns,
                     dns_overrides=dv.overrides,
                     names=r.names or DEFAULT_NAMES,

@@ -27,7 +27,7 @@ import re
 import threading
 from typing import Any
 
-from probes.dns.resolvers import LOCALDNS_IPS, NODELOCAL_IP
+from probes.dns.resolvers import LOCALDNS_IPS
 from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
 from probes.lab.dnsserver import DnsResponder, responder_for
 from probes.lab.dnsspec import DnsLabSpec
@@ -153,7 +153,7 @@ class DnsDemo:
                 over[topology.dns_service_ip] = self.responders[f"kube-dns/{node.name}"].address
             local = self._addr(f"nodelocal/{node.name}", "nodelocal")
             if local is not None:
-                over[NODELOCAL_IP] = local
+                over["nodelocal"] = local  # by key: its address is the pods' -localip
                 for ip in LOCALDNS_IPS:
                     over[ip] = local
             out.append(Vantage(node_vantage(node.name), node.name, over, confine=True))

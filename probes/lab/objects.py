@@ -72,7 +72,6 @@ def vm_shape(vm_size: str) -> tuple[int, int]:
 
 
 MCR = "mcr.microsoft.com"
-NODELOCAL_IP = "169.254.20.10"  # the address AKS and the upstream manifest give NodeLocal DNS
 # ~40 images a real AKS node has pulled (names, sizes).
 _IMAGES_RAW = [
     ("oss/kubernetes/kube-proxy:v1.30.6", 31_245_710),
@@ -450,7 +449,8 @@ def pod_object(cs: ClusterView, p: LabPod) -> dict[str, Any]:
             c["ports"] = [{"containerPort": pt, "protocol": pr, "name": nm} for pt, pr, nm in ports]
         if app.get("args"):
             dns = str(cs.scenario.cluster.dns_service_ip)
-            c["args"] = [a.format(nodelocal=NODELOCAL_IP, dns=dns) for a in app["args"]]
+            local = str(cs.scenario.cluster.node_local_dns_ip)
+            c["args"] = [a.format(nodelocal=local, dns=dns) for a in app["args"]]
         containers.append(c)
         st: dict[str, Any] = {
             "name": name,

@@ -25,6 +25,8 @@ strategic merge and JSON patch); no managedFields.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import re
 import threading
@@ -71,6 +73,7 @@ class WritableKind:
 
 RBAC = "rbac.authorization.k8s.io"
 NETWORKING = "networking.k8s.io"
+AZMONITORING = "azmonitoring.coreos.com"
 SERVED: dict[tuple[str, str], WritableKind] = {
     ("", "namespaces"): WritableKind("namespaces", "", "v1", "Namespace", False, "namespace", ("ns",)),
     ("", "serviceaccounts"): WritableKind(
@@ -82,8 +85,13 @@ SERVED: dict[tuple[str, str], WritableKind] = {
     (NETWORKING, "networkpolicies"): WritableKind(
         "networkpolicies", NETWORKING, "v1", "NetworkPolicy", True, "networkpolicy", ("netpol",)
     ),
+    ("", "configmaps"): WritableKind("configmaps", "", "v1", "ConfigMap", True, "configmap", ("cm",)),
+    # Azure Managed Prometheus's CRD (served where the metrics add-on is on; always, here)
+    (AZMONITORING, "podmonitors"): WritableKind("podmonitors", AZMONITORING, "v1", "PodMonitor", True, "podmonitor"),
 }
-_GROUP_VERSIONS = {"apps": "v1", RBAC: "v1", NETWORKING: "v1"}
+_GROUP_VERSIONS = {"apps": "v1", RBAC: "v1", NETWORKING: "v1", AZMONITORING: "v1"}
+CONFIGMAP_LIMIT = 1024 * 1024  # kube-apiserver: data + binaryData of one ConfigMap
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _VERBS = ["create", "delete", "get", "list", "patch", "update"]
 _SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -456,8 +464,40 @@ class WritableObjects:
                 )
             if not ((spec.get("template") or {}).get("spec") or {}).get("containers"):
                 raise _invalid(k, name, "spec.template.spec.containers", "FieldValueRequired", "Required value")
+        if k.resource == "configmaps":
+            self._validate_configmap(k, name, obj)
         if k.resource == "rolebindings" and not (obj.get("roleRef") or {}).get("name"):
             raise _invalid(k, name, "roleRef.name", "FieldValueRequired", "Required value")
+
+    @staticmethod
+    def _validate_configmap(k: WritableKind, name: str, obj: dict[str, Any]) -> None:
+        """A real server's checks: keys, base64 binaryData (a decode error is 400 there), the 1 MiB total."""
+        total = 0
+        for field in ("data", "binaryData"):
+            values = obj.get(field) or {}
+            if not isinstance(values, dict):
+                raise _Fail(400, "BadRequest", f'ConfigMap in version "v1" cannot be handled: {field} is not a map')
+            for key, v in values.items():
+                if not _CONFIG_KEY.match(str(key)) or len(str(key)) > 253:
+                    raise _invalid(
+                        k,
+                        name,
+                        f"{field}[{key}]",
+                        "FieldValueInvalid",
+                        f'Invalid value: "{key}": a valid config key must consist of alphanumeric characters, '
+                        "'-', '_' or '.'",
+                    )
+                if field == "binaryData":
+                    try:
+                        total += len(base64.b64decode(str(v), validate=True))
+                    except (binascii.Error, ValueError):
+                        raise _Fail(
+                            400, "BadRequest", f'ConfigMap in version "v1" cannot be handled: illegal base64 in {key}'
+                        ) from None
+                else:
+                    total += len(str(v).encode())
+        if total > CONFIGMAP_LIMIT:
+            raise _invalid(k, name, "[]", "FieldValueTooLong", f"Too long: must have at most {CONFIGMAP_LIMIT} bytes")
 
     def _defaults(self, k: WritableKind, obj: dict[str, Any]) -> None:
         """What a real server adds on create."""

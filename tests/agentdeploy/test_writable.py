@@ -286,11 +286,17 @@ def test_other_paths_are_not_mine(method, path):
 def test_discovery():
     w = WritableObjects()
     d = w.discovery()
-    assert {g["name"] for g in d["/apis"]["groups"]} == {"apps", "rbac.authorization.k8s.io", "networking.k8s.io"}
+    assert {g["name"] for g in d["/apis"]["groups"]} == {
+        "apps",
+        "rbac.authorization.k8s.io",
+        "networking.k8s.io",
+        "azmonitoring.coreos.com",
+    }
     assert [r["name"] for r in d["/apis/networking.k8s.io/v1"]["resources"]] == ["networkpolicies"]
     assert [r["name"] for r in d["/apis/apps/v1"]["resources"]] == ["daemonsets"]
     assert {r["name"] for r in d["/apis/rbac.authorization.k8s.io/v1"]["resources"]} == {"roles", "rolebindings"}
-    assert {r["name"] for r in d["/api/v1#resources"]["resources"]} == {"namespaces", "serviceaccounts"}
+    assert {r["name"] for r in d["/api/v1#resources"]["resources"]} == {"namespaces", "serviceaccounts", "configmaps"}
+    assert [r["name"] for r in d["/apis/azmonitoring.coreos.com/v1"]["resources"]] == ["podmonitors"]
     code, body = w.handle("GET", "/apis/apps/v1", {}, b"", USER)
     assert code == 200 and orjson.loads(body)["kind"] == "APIResourceList"
 

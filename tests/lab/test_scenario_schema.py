@@ -37,7 +37,7 @@ def error_of(over: dict) -> str:
         (
             {"cluster": {"name": "c1", "resourceGroup": "rg", "colour": 1}},
             "x.yaml: cluster.colour: unknown key (allowed: age, dnsServiceIP, kubernetesVersion, localDNS, location, "
-            "name, networkDataplane, networkPlugin, nodeImageVersion, nodeLocalDNS, nodeResourceGroup, podCidr, "
+            "name, networkDataplane, networkPlugin, nodeImageVersion, nodeLocalDNS, nodeLocalDNSIP, nodeResourceGroup, podCidr, "
             "resourceGroup, serviceCidr, subnetCidr, subscriptionId, vnetCidr)",
         ),
         (

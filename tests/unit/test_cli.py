@@ -147,7 +147,7 @@ def test_unknown_theme_is_named_before_the_screen_opens(tmp_path):
         ["lab", "--bogus"],
         ["config", "--bogus"],
         ["agent", "manifest", "--bogus"],
-        ["agent", "install"],
+        ["agent", "install", "--interval", "soon"],
         ["agent", "nosuch"],
         ["agent", "run", "--bogus"],
     ],

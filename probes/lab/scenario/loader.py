@@ -167,6 +167,7 @@ def _cluster(d: ClusterDoc, w: _Where) -> ClusterSpec:
         local_dns=d.local_dns,
         node_image_version=str(d.node_image_version),
         age=w.duration(d.age, "age"),
+        node_local_dns_ip=w.ip(d.node_local_dns_ip, "nodeLocalDNSIP"),
     )
 
 

@@ -62,6 +62,7 @@ class ClusterSpec:
     local_dns: bool
     node_image_version: str
     age: float
+    node_local_dns_ip: ipaddress.IPv4Address = ipaddress.IPv4Address("169.254.20.10")
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,9 @@ class ClusterDoc(Doc, rename="camel", kw_only=True):
     node_local_dns: Annotated[bool, M("true or false", description="the upstream node-local-dns DaemonSet")] = (
         msgspec.field(default=False, name="nodeLocalDNS")
     )
+    node_local_dns_ip: Annotated[
+        str, M("an IPv4 address", description="node-local-dns's -localip (default 169.254.20.10)")
+    ] = msgspec.field(default="169.254.20.10", name="nodeLocalDNSIP")
     local_dns: Annotated[bool, M("true or false", description="AKS managed LocalDNS")] = msgspec.field(
         default=False, name="localDNS"
     )
