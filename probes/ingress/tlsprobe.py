@@ -20,6 +20,7 @@ jumpbox, like the egress probe's connect mode).
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import re
 import socket
@@ -66,6 +67,9 @@ def tls_error_words(e: BaseException) -> str:
         if "ALERT" in reason:
             return f"the server refused the handshake: {reason.lower().replace('_', ' ')}"
         return f"TLS handshake failed: {reason or e}"[:200]
+    if isinstance(e, ConnectionResetError) and e.errno is None:
+        # asyncio's word for an EOF in the middle of the handshake (a FIN, not a RST)
+        return "the server closed the connection during the TLS handshake (no certificate for this SNI?)"
     if isinstance(e, (ConnectionResetError, BrokenPipeError)):
         return "the connection was reset during the TLS handshake"
     if isinstance(e, ConnectionAbortedError):
@@ -216,8 +220,11 @@ class TlsProbe:
                     f"no answer to the TCP SYN within {self.timeout:g}s (dropped: NSG/firewall or a blackhole)",
                 )
             except OSError as e:
+                ms = (time.monotonic() - t0) * 1000.0
+                if e.errno in (errno.ECONNRESET, errno.EPIPE):  # established, then reset before we looked
+                    return result(TlsOutcome.TLS_ERROR, ms, "the server accepted the connection and reset it at once")
                 o, why = _errno_outcome(e)
-                return result(o, (time.monotonic() - t0) * 1000.0, why)
+                return result(o, ms, why)
             t1 = time.monotonic()
             connect_ms = (t1 - t0) * 1000.0
             left = max(0.05, self.timeout - (t1 - t0))
