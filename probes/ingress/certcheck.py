@@ -20,6 +20,7 @@ import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -245,11 +246,80 @@ def _at(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
+_CACHE_MAX = 4096
+# chains that passed the full check for a host: (earliest, latest) moment it holds (the
+# validated chain's dates; WebPKI verification depends on nothing else that moves)
+_passed: dict[tuple[tuple[bytes, ...], str, int], tuple[float, float]] = {}
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_MAX:
+        for k in list(cache)[: _CACHE_MAX // 2]:  # the oldest half
+            cache.pop(k, None)
+    cache[key] = value
+
+
+def _subject(host: str) -> DNSName | IPAddress:
+    try:
+        return IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return DNSName(host.rstrip("."))
+
+
+def _verify_now(
+    key: tuple[bytes, ...], chain: list[tuple[x509.Certificate, CertSummary]], host: str, cas: TrustedCAs, now: float
+) -> tuple[bool, str]:
+    """The whole check, as a browser makes it at `now`: (passed, why not)."""
+    assert cas.store is not None
+    ck = (key, host, id(cas))
+    hit = _passed.get(ck)
+    if hit is not None and hit[0] <= now <= hit[1]:
+        return True, ""
+    try:
+        built = (
+            PolicyBuilder()
+            .store(cas.store)
+            .time(_at(now))
+            .build_server_verifier(_subject(host))
+            .verify(chain[0][0], [c for c, _ in chain[1:]])
+        )
+    except VerificationError as e:
+        return False, _why(e)
+    except ValueError as e:  # a host the verifier cannot take as a name
+        return False, f"{host}: {e}"[:200]
+    lo = max(c.not_valid_before_utc.timestamp() for c in built)
+    hi = min(c.not_valid_after_utc.timestamp() for c in built)
+    _remember(_passed, ck, (lo, hi))
+    return True, ""
+
+
+def _untrusted(chain: list[tuple[x509.Certificate, CertSummary]], cas: TrustedCAs, now: float) -> str:
+    """Why the chain is not trusted at the moment nearest `now` that its leaf is valid
+    (the leaf's own dates are judged apart); "" when it is trusted."""
+    assert cas.store is not None
+    ls = chain[0][1]
+    try:
+        (
+            PolicyBuilder()
+            .store(cas.store)
+            .time(_at(min(max(now, ls.not_before), ls.not_after)))
+            .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all())
+            .build_client_verifier()
+            .verify(chain[0][0], [c for c, _ in chain[1:]])
+        )
+    except VerificationError as e:
+        return _untrusted_why(chain, cas, e)
+    return ""
+
+
 def classify(
     ders: list[bytes], host: str, cas: TrustedCAs, now: float, expiring_days: float = EXPIRING_DAYS
 ) -> tuple[TlsOutcome, str, tuple[CertSummary, ...]]:
     """Judge a chain as the server sent it (leaf first) for `host` at `now` (epoch s):
-    the outcome, why (empty when valid) and the chain's summaries."""
+    the outcome, why (empty when valid) and the chain's summaries.
+
+    A chain that passes the whole check is remembered for as long as that holds: probing
+    a healthy host again costs no verification (a failing one is judged afresh)."""
     chain: list[tuple[x509.Certificate, CertSummary]] = []
     for der in ders:
         try:
@@ -261,47 +331,29 @@ def classify(
     if not chain:
         return TlsOutcome.TLS_ERROR, "the server sent no certificate", ()
     summaries = tuple(s for _, s in chain)
-    leaf, ls = chain[0]
-    inter = [c for c, _ in chain[1:]]
-    # 1. the chain, at a moment the leaf is valid (its dates are judged apart, below)
-    when = _at(min(max(now, ls.not_before), ls.not_after))
+    ls = chain[0][1]
     if cas.store is None:
         return TlsOutcome.UNTRUSTED, f"no trusted CA could be loaded from {cas.source}", summaries
-    try:
-        (
-            PolicyBuilder()
-            .store(cas.store)
-            .time(when)
-            .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all())
-            .build_client_verifier()
-            .verify(leaf, inter)
-        )
-    except VerificationError as e:
-        return TlsOutcome.UNTRUSTED, _untrusted_why(chain, cas, e), summaries
-    # 2. the name
+    key = tuple(ders[: len(chain)])
+    host = host.rstrip(".")
+    days = ls.days_left(now)
+    ok, why_now = _verify_now(key, chain, host, cas, now)
+    if ok:
+        if days < expiring_days:
+            return TlsOutcome.EXPIRING, f"expires in {days:.1f} days (notAfter {ls.not_after_text})", summaries
+        return TlsOutcome.VALID, "", summaries
+    # what is wrong, in the order it is fixed: the chain (at a moment the leaf is valid:
+    # its dates are judged apart), the name, the leaf's dates, then whatever else failed
+    why = _untrusted(chain, cas, now)
+    if why:
+        return TlsOutcome.UNTRUSTED, why, summaries
     if not host_matches(ls.sans, host):
         return TlsOutcome.WRONG_HOST, f"the certificate is for {_names(ls.sans)}, not {host}", summaries
-    # 3. the dates
-    days = ls.days_left(now)
     if now > ls.not_after:
         return TlsOutcome.EXPIRED, f"expired {-days:.1f} days ago (notAfter {ls.not_after_text})", summaries
     if now < ls.not_before:
         return TlsOutcome.NOT_YET_VALID, f"not valid before {ls.not_before_text}", summaries
-    # 4. everything at once, now (the leaf's usage, an intermediate's dates, name constraints)
-    try:
-        ip = ipaddress.ip_address(host)
-        subject: DNSName | IPAddress = IPAddress(ip)
-    except ValueError:
-        subject = DNSName(host.rstrip("."))
-    try:
-        PolicyBuilder().store(cas.store).time(_at(now)).build_server_verifier(subject).verify(leaf, inter)
-    except VerificationError as e:
-        return TlsOutcome.UNTRUSTED, _why(e), summaries
-    except ValueError as e:  # a host that is no valid DNS name for the verifier
-        return TlsOutcome.WRONG_HOST, f"{host}: {e}"[:200], summaries
-    if days < expiring_days:
-        return TlsOutcome.EXPIRING, f"expires in {days:.1f} days (notAfter {ls.not_after_text})", summaries
-    return TlsOutcome.VALID, "", summaries
+    return TlsOutcome.UNTRUSTED, why_now, summaries
 
 
 __all__ = ["INGRESS_FAKE_CN", "TrustedCAs", "classify", "host_matches", "parse_cert", "trusted_cas"]

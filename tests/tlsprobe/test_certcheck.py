@@ -141,3 +141,16 @@ def test_system_store_loads():
     if cas.count == 0:
         pytest.skip("no system CA bundle on this machine")
     assert cas.store is not None and len(cas.subjects) <= cas.count
+
+
+def test_a_remembered_pass_is_for_that_host_and_those_cas_only(pki, tmp_path):
+    _, issuing, cas = pki
+    chain = leaf(issuing, "shop.example.com")
+    assert classify(chain, "shop.example.com", cas, T)[0] is TlsOutcome.VALID
+    assert classify(chain, "shop.example.com", cas, T)[0] is TlsOutcome.VALID  # from memory
+    assert classify(chain, "other.example.com", cas, T)[0] is TlsOutcome.WRONG_HOST
+    other = LabCA("someone else", not_before=NOW - DAY, not_after=NOW + 9 * DAY)
+    bundle = tmp_path / "other.pem"
+    bundle.write_bytes(other.pem)
+    o, why, _ = classify(chain, "shop.example.com", trusted_cas(str(bundle)), T)
+    assert o is TlsOutcome.UNTRUSTED and "not a CA trusted here" in why
