@@ -104,7 +104,7 @@ def one_round(hosts: list[tuple[str, str, int]], ca: str, concurrency: int, lab_
         "p50_ms": statistics.median(hs) if hs else float("nan"),
         "p95_ms": hs[int(0.95 * (len(hs) - 1))] if hs else float("nan"),
         "peak": peak,
-        "outcomes": Counter(r.outcome.value for r in results),
+        "outcomes": Counter(getattr(r.outcome, "value", f"job {r.outcome}: {r.error}") for r in results),
         "results": len(results),
     }
 
@@ -135,7 +135,11 @@ def main() -> int:
         info = json.loads(lab.stdout.readline())
         hosts = [(h, ip, port) for h, (ip, port, _) in info["hosts"].items()]
         endpoints = {(ip, port) for _, ip, port in hosts}
-        print(f"{n} hosts on {len(endpoints)} loopback endpoints (lab pid {lab.pid})", flush=True)
+        load = os.getloadavg()[0]
+        print(
+            f"{n} hosts on {len(endpoints)} loopback endpoints (lab pid {lab.pid}); load average {load:.1f}", flush=True
+        )
+        kv["load_before"] = f"{load:.1f}"
         for c in a.concurrency:
             for label in ("cold", "warm"):
                 r = one_round(hosts, info["ca"], c, lab.pid, a.timeout)
@@ -159,6 +163,7 @@ def main() -> int:
                         f"{tag}_complete": str(r["complete"] and r["results"] == n).lower(),
                     }
                 )
+        kv["load_after"] = f"{os.getloadavg()[0]:.1f}"
         kv["max_rss_mb"] = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
     finally:
         if lab.stdin is not None:

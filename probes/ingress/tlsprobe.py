@@ -27,7 +27,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from probes.egress.result import EgressOutcome, classify_errno
 from probes.ingress.certcheck import classify, trusted_cas
@@ -79,7 +79,7 @@ def tls_error_words(e: BaseException) -> str:
     return f"TLS handshake failed: {type(e).__name__}: {e}"[:200]
 
 
-def _chain_ders(sslobj: ssl.SSLObject) -> list[bytes]:
+def _chain_ders(sslobj: ssl.SSLObject | ssl.SSLSocket) -> list[bytes]:
     """The certificates the server sent, leaf first. Python 3.13 has the public
     ``get_unverified_chain()``; 3.10-3.12 have it on the C object only."""
     get = getattr(sslobj, "get_unverified_chain", None)
@@ -115,6 +115,36 @@ _FROM_EGRESS = {
     EgressOutcome.UNREACHABLE: TlsOutcome.UNREACHABLE,
     EgressOutcome.LOCAL_ERROR: TlsOutcome.LOCAL_ERROR,
 }
+
+
+_MAX_STATUS_LINE = 8192
+_T = TypeVar("_T")
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, fd: int, write: bool) -> None:
+    """Until `fd` is readable (or writable); the callback is removed however it ends."""
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    (loop.add_writer if write else loop.add_reader)(fd, wake)
+    try:
+        await fut
+    finally:
+        (loop.remove_writer if write else loop.remove_reader)(fd)
+
+
+async def _step(loop: asyncio.AbstractEventLoop, conn: ssl.SSLSocket, op: Callable[[], _T]) -> _T:
+    """Run a non-blocking TLS operation to completion, waiting for the socket as OpenSSL asks."""
+    while True:
+        try:
+            return op()
+        except ssl.SSLWantReadError:
+            await _ready(loop, conn.fileno(), False)
+        except ssl.SSLWantWriteError:
+            await _ready(loop, conn.fileno(), True)
 
 
 def _client_context() -> ssl.SSLContext:
@@ -204,11 +234,13 @@ class TlsProbe:
         except OSError as e:
             o, why = _errno_outcome(e)
             return result(o, 0.0, why)
-        writer: asyncio.StreamWriter | None = None
+        # the socket stays ours from start to end (no asyncio transport): a cancelled or
+        # timed-out probe unregisters and closes it in `finally`, whatever step it was at
+        conn: socket.socket | ssl.SSLSocket = sock
         t0 = time.monotonic()
         try:
             sock.setblocking(False)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)  # RST at close: no TIME_WAIT here
             # 1. TCP
             try:
                 async with asyncio.timeout(self.timeout):
@@ -230,14 +262,9 @@ class TlsProbe:
             left = max(0.05, self.timeout - (t1 - t0))
             # 2. TLS, unverified (judged below)
             try:
+                conn = self._ctx.wrap_socket(sock, server_hostname=_sni(host), do_handshake_on_connect=False)
                 async with asyncio.timeout(left):
-                    reader, writer = await asyncio.open_connection(
-                        sock=sock,
-                        ssl=self._ctx,
-                        server_hostname=_sni(host),
-                        ssl_handshake_timeout=left + 1.0,
-                        limit=8192,
-                    )
+                    await _step(loop, conn, conn.do_handshake)
             except TimeoutError:
                 return result(
                     TlsOutcome.TIMEOUT,
@@ -246,19 +273,17 @@ class TlsProbe:
                     "(a listener that does not speak TLS, or a proxy holding the connection)",
                     connect_ms=connect_ms,
                 )
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - whatever the server sends is an outcome
+            except (OSError, EOFError, ValueError) as e:  # whatever the server sends is an outcome
                 return result(
                     TlsOutcome.TLS_ERROR, (time.monotonic() - t1) * 1000.0, tls_error_words(e), connect_ms=connect_ms
                 )
             hs_ms = (time.monotonic() - t1) * 1000.0
-            sslobj = writer.get_extra_info("ssl_object")
-            ders = _chain_ders(sslobj) if sslobj is not None else []
-            version = sslobj.version() or "" if sslobj is not None else ""
-            cipher = (sslobj.cipher() or ("",))[0] if sslobj is not None else ""
+            assert isinstance(conn, ssl.SSLSocket)
+            ders = _chain_ders(conn)
+            version = conn.version() or ""
+            cipher = (conn.cipher() or ("",))[0]
             outcome, why, chain = classify(ders, host, self.cas, self._now(), self.expiring_days)
-            status, http_error = (await self._head(reader, writer, host)) if self.http else (None, "")
+            status, http_error = (await self._head(loop, conn, host)) if self.http else (None, "")
             return result(
                 outcome,
                 hs_ms,
@@ -271,28 +296,31 @@ class TlsProbe:
                 http_error=http_error,
             )
         finally:
-            if writer is not None:
-                writer.transport.abort()
-            else:
-                sock.close()  # the TLS transport never took it over (or closed it: harmless twice)
+            conn.close()  # an SSLSocket closes the descriptor it took over from `sock`
+            sock.close()  # harmless when already detached or closed
 
-    async def _head(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
-    ) -> tuple[int | None, str]:
+    async def _head(self, loop: asyncio.AbstractEventLoop, conn: ssl.SSLSocket, host: str) -> tuple[int | None, str]:
         req = f"HEAD / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: aksnet-top\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        data = req.encode("ascii", "replace")
+        line = b""
         try:
             async with asyncio.timeout(self.http_timeout):
-                writer.write(req.encode("ascii", "replace"))
-                await writer.drain()
-                line = await reader.readline()
+                while data:
+                    n = await _step(loop, conn, lambda d=data: conn.send(d))  # type: ignore[misc]
+                    data = data[n:]
+                while b"\n" not in line and len(line) < _MAX_STATUS_LINE:
+                    try:
+                        chunk = await _step(loop, conn, lambda: conn.recv(4096))
+                    except ssl.SSLZeroReturnError:
+                        chunk = b""
+                    if not chunk:
+                        break
+                    line += chunk
         except TimeoutError:
             return None, f"HEAD /: no status line within {self.http_timeout:g}s"
-        except asyncio.CancelledError:
-            raise
-        except (ValueError, asyncio.LimitOverrunError):
-            return None, "HEAD /: the answer's first line is too long to be an HTTP status line"
-        except Exception as e:  # noqa: BLE001 - a reset, an alert: said, never raised
+        except (OSError, EOFError, ValueError) as e:  # a reset, an alert: said, never raised
             return None, f"HEAD /: {type(e).__name__}: {e}"[:200]
+        line = line.split(b"\n", 1)[0]
         m = _STATUS.match(line)
         if m is None:
             shown = line[:60].decode("ascii", "replace").strip()

@@ -215,3 +215,22 @@ def test_every_outcome_has_a_health():
         assert isinstance(o.health, Health)
     assert {o for o in TlsOutcome if o.health is Health.GOOD} == {TlsOutcome.VALID}
     assert {o for o in TlsOutcome if o.down} == {TlsOutcome.REFUSED, TlsOutcome.TIMEOUT, TlsOutcome.UNREACHABLE}
+
+
+async def test_cancelled_probes_leave_no_descriptor_registered(lab, target):
+    """Probes cancelled at every step (connect, handshake, waiting for a slot) release
+    their socket: the next probes reuse the descriptor numbers without a complaint."""
+    import asyncio
+    import random
+
+    p = probe(lab, timeout=5.0, concurrency=8)
+    rng = random.Random(7)
+    hosts = ["hang.lab.test", "shop.lab.test", "self.lab.test"]
+    tasks = [asyncio.create_task(p.probe(*target(rng.choice(hosts)))) for _ in range(40)]
+    for t in tasks:
+        await asyncio.sleep(rng.uniform(0, 0.01))
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert p.inflight == 0
+    rs = await p.probe_all([target("shop.lab.test")] * 24)
+    assert {r.outcome for r in rs} == {TlsOutcome.VALID}, {r.error for r in rs}
