@@ -13,9 +13,9 @@ The endpoints: seven TLS listeners (controllers) serving the hosts' certificates
 self-signed), one refused port, one plain-HTTP port, and one that accepts and never
 answers (1 % of the hosts: each of those holds a slot for the whole timeout).
 
-For each concurrency: a **cold** round (the lab issues each host's certificate on its first
-handshake, we parse each certificate once) and a **warm** round (a second service, same
-lab). Per round: wall time until every host has a result, our CPU (the bench process:
+For each concurrency, with a fresh lab: a **cold** round (the lab issues each host's
+certificate on its first handshake, we parse and verify each certificate once) and a
+**warm** round (a second service, same lab: nothing to issue, parse or verify again). Per round: wall time until every host has a result, our CPU (the bench process:
 the service's loop thread included), the lab's CPU, handshake p50/p95 from the history,
 the peak handshakes in flight, the outcome counts, and what probing every host every
 30 s (the default interval) would cost us in CPU share.
@@ -34,12 +34,16 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from probes.dns.service import wait_for  # noqa: E402
+from probes.ingress import certcheck  # noqa: E402
+from probes.ingress.certcheck import parse_cert  # noqa: E402
 from probes.ingress.httpsservice import DEFAULT_INTERVAL, HttpsService, HttpsSettings  # noqa: E402
 from probes.ingress.tlsprobe import DEFAULT_CONCURRENCY  # noqa: E402
 
@@ -109,6 +113,55 @@ def one_round(hosts: list[tuple[str, str, int]], ca: str, concurrency: int, lab_
     }
 
 
+@contextmanager
+def lab_process(spec_path: str) -> Iterator[tuple[dict, int]]:
+    """The endpoints in a child process (its handshakes do not share our GIL)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "probes.lab.tlshosts", spec_path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert lab.stdout is not None
+        yield json.loads(lab.stdout.readline()), lab.pid
+    finally:
+        if lab.stdin is not None:
+            lab.stdin.close()
+        try:
+            lab.wait(15)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+            lab.wait(5)
+        if lab.stdout is not None:
+            lab.stdout.close()
+
+
+def report(kv: dict[str, str], n: int, c: int, label: str, r: dict) -> None:
+    share = 100.0 * r["cpu_s"] / DEFAULT_INTERVAL
+    print(
+        f"concurrency {c:4d} {label}: {r['results']}/{n} hosts in {r['wall_s']:.2f} s; "
+        f"our CPU {r['cpu_s']:.2f} s ({1000 * r['cpu_s'] / n:.2f} ms/host), lab CPU {r['lab_cpu_s']:.2f} s; "
+        f"handshake p50 {r['p50_ms']:.1f} ms p95 {r['p95_ms']:.1f} ms; peak in flight {r['peak']}; "
+        f"every {DEFAULT_INTERVAL:g} s: {share:.1f} % of a core",
+        flush=True,
+    )
+    print(f"    outcomes: {dict(sorted(r['outcomes'].items()))}", flush=True)
+    tag = f"c{c}_{label}"
+    kv.update(
+        {
+            f"{tag}_wall_s": f"{r['wall_s']:.2f}",
+            f"{tag}_cpu_s": f"{r['cpu_s']:.2f}",
+            f"{tag}_lab_cpu_s": f"{r['lab_cpu_s']:.2f}",
+            f"{tag}_p50_ms": f"{r['p50_ms']:.1f}",
+            f"{tag}_p95_ms": f"{r['p95_ms']:.1f}",
+            f"{tag}_complete": str(r["complete"] and r["results"] == n).lower(),
+        }
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", type=int, default=1000)
@@ -121,60 +174,27 @@ def main() -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(rows, f)
         spec_path = f.name
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    lab = subprocess.Popen(
-        [sys.executable, "-m", "probes.lab.tlshosts", spec_path],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
     kv: dict[str, str] = {"hosts": str(n), "endpoints": "10", "cpus": str(os.cpu_count())}
+    kv["load_before"] = f"{os.getloadavg()[0]:.1f}"
     try:
-        assert lab.stdout is not None
-        info = json.loads(lab.stdout.readline())
-        hosts = [(h, ip, port) for h, (ip, port, _) in info["hosts"].items()]
-        endpoints = {(ip, port) for _, ip, port in hosts}
-        load = os.getloadavg()[0]
-        print(
-            f"{n} hosts on {len(endpoints)} loopback endpoints (lab pid {lab.pid}); load average {load:.1f}", flush=True
-        )
-        kv["load_before"] = f"{load:.1f}"
         for c in a.concurrency:
-            for label in ("cold", "warm"):
-                r = one_round(hosts, info["ca"], c, lab.pid, a.timeout)
-                share = 100.0 * r["cpu_s"] / DEFAULT_INTERVAL
+            # a fresh lab and empty caches for each concurrency: its cold round is cold
+            parse_cert.cache_clear()
+            certcheck._passed.clear()
+            with lab_process(spec_path) as (info, pid):
+                hosts = [(h, ip, port) for h, (ip, port, _) in info["hosts"].items()]
+                endpoints = {(ip, port) for _, ip, port in hosts}
                 print(
-                    f"concurrency {c:4d} {label}: {r['results']}/{n} hosts in {r['wall_s']:.2f} s; "
-                    f"our CPU {r['cpu_s']:.2f} s ({1000 * r['cpu_s'] / n:.2f} ms/host), lab CPU {r['lab_cpu_s']:.2f} s; "
-                    f"handshake p50 {r['p50_ms']:.1f} ms p95 {r['p95_ms']:.1f} ms; peak in flight {r['peak']}; "
-                    f"every {DEFAULT_INTERVAL:g} s: {share:.1f} % of a core",
+                    f"{n} hosts on {len(endpoints)} loopback endpoints (lab pid {pid}); "
+                    f"load average {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
-                print(f"    outcomes: {dict(sorted(r['outcomes'].items()))}", flush=True)
-                tag = f"c{c}_{label}"
-                kv.update(
-                    {
-                        f"{tag}_wall_s": f"{r['wall_s']:.2f}",
-                        f"{tag}_cpu_s": f"{r['cpu_s']:.2f}",
-                        f"{tag}_lab_cpu_s": f"{r['lab_cpu_s']:.2f}",
-                        f"{tag}_p50_ms": f"{r['p50_ms']:.1f}",
-                        f"{tag}_p95_ms": f"{r['p95_ms']:.1f}",
-                        f"{tag}_complete": str(r["complete"] and r["results"] == n).lower(),
-                    }
-                )
+                for label in ("cold", "warm"):
+                    r = one_round(hosts, info["ca"], c, pid, a.timeout)
+                    report(kv, n, c, label, r)
         kv["load_after"] = f"{os.getloadavg()[0]:.1f}"
         kv["max_rss_mb"] = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
     finally:
-        if lab.stdin is not None:
-            lab.stdin.close()
-        try:
-            lab.wait(15)
-        except subprocess.TimeoutExpired:
-            lab.kill()
-            lab.wait(5)
-        if lab.stdout is not None:
-            lab.stdout.close()
         os.unlink(spec_path)
     print(" ".join(f"{k}={v}" for k, v in kv.items()))
     return 0
