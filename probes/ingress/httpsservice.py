@@ -137,6 +137,9 @@ def plan_targets(
         if not isinstance(host, str) or not host.strip() or len(host) > 253 or any(c in host for c in " /\r\n\t"):
             left.append(f"{host!r:.60}: not a host name")
             continue
+        if "*" in host:
+            left.append(f"{host}: a wildcard host (probe a concrete name under it)")
+            continue
         try:
             ip = ipaddress.ip_address(addr)
         except ValueError:

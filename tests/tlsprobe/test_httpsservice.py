@@ -135,17 +135,25 @@ def test_refresh_re_reads_hosts_without_a_store(lab):
 
 def test_bad_rows_are_left_out_with_a_reason(lab):
     good = rows(lab, "shop.lab.test")[0]
-    bad = [("", "127.0.0.1", 443), ("x.lab.test", "not-an-ip", 443), ("y.lab.test", "127.0.0.1", 70000), ("z",), None]
+    bad = [
+        ("", "127.0.0.1", 443),
+        ("x.lab.test", "not-an-ip", 443),
+        ("y.lab.test", "127.0.0.1", 70000),
+        ("z",),
+        None,
+        ("*.apps.lab.test", "127.0.0.1", 443),
+    ]
     targets, left = plan_targets([good, *bad, good, ("SHOP.lab.test.", good[1], good[2])])
     assert targets == [TlsTarget("shop.lab.test", good[1], good[2])]  # duplicates, spelled either way, once
-    assert len(left) == 5
+    assert len(left) == 6
     assert any("not an IP address" in w for w in left) and any("out of range" in w for w in left)
+    assert any("wildcard host" in w for w in left)
     svc = HttpsService(lambda: [good, *bad], HttpsSettings(ca_bundle=lab.ca_path, **FAST), poll=0.05, refresh=60)
     try:
         svc.start()
         assert wait_for(lambda: all_reported(svc, 1), 10)
         plan = svc.plan()
-        assert plan.left_out_count == 5 and len(plan.left_out) == 5 and plan.jobs == 1
+        assert plan.left_out_count == 6 and len(plan.left_out) == 5 and plan.jobs == 1  # the first five said
     finally:
         svc.stop()
 
