@@ -3,6 +3,7 @@ the bounds, HEAD /, and what a server that is not TLS gets (an outcome, never a 
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -14,6 +15,11 @@ from probes.ingress.tlsresult import TlsKey, TlsOutcome
 from probes.lab.tlshosts import FAKE_CN
 
 DAY = 86400.0
+LIMIT = 10.0  # no await in these tests outlives this, whatever the probe does
+
+
+async def bounded(aw):
+    return await asyncio.wait_for(aw, LIMIT)
 
 
 def probe(lab, **kw) -> TlsProbe:
@@ -115,12 +121,12 @@ async def test_refused(lab, target):
 async def test_handshake_timeout_is_bounded(lab, target):
     p = probe(lab, timeout=0.5)
     t0 = time.monotonic()
-    r = await p.probe(*target("hang.lab.test"))
+    r = await bounded(p.probe(*target("hang.lab.test")))
     took = time.monotonic() - t0
     assert r.outcome is TlsOutcome.TIMEOUT
     assert "no TLS answer" in r.error
     assert r.connect_ms > 0  # the TCP handshake completed; the TLS one never did
-    assert 0.4 < took < 1.5
+    assert 0.4 < took < 2.5
     assert r.lost
 
 
@@ -130,12 +136,12 @@ async def test_tcp_timeout_when_the_syn_is_dropped():
     drop = DropListener().start()
     try:
         t0 = time.monotonic()
-        r = await TlsProbe(timeout=0.5).probe("drop.lab.test", drop.endpoint.host, drop.endpoint.port)
+        r = await bounded(TlsProbe(timeout=0.5).probe("drop.lab.test", drop.endpoint.host, drop.endpoint.port))
         took = time.monotonic() - t0
     finally:
         drop.stop()
     assert r.outcome is TlsOutcome.TIMEOUT and "TCP SYN" in r.error
-    assert r.connect_ms == 0.0 and took < 1.5
+    assert r.connect_ms == 0.0 and took < 2.5
 
 
 @pytest.mark.parametrize("host", ["plain.lab.test", "junk.lab.test"])
@@ -161,20 +167,20 @@ async def test_head_on_a_server_that_never_answers_is_bounded(lab, target):
     than the TLS bound."""
     p = probe(lab, timeout=0.4, http=True, http_timeout=0.3)
     t0 = time.monotonic()
-    r = await p.probe(*target("hang.lab.test"))
+    r = await bounded(p.probe(*target("hang.lab.test")))
     assert r.outcome is TlsOutcome.TIMEOUT and r.http_status is None
-    assert time.monotonic() - t0 < 1.2
+    assert time.monotonic() - t0 < 2.0
     assert p.deadline == pytest.approx(0.7)
 
 
 async def test_concurrency_bounds_handshakes_in_flight(lab, target):
     p = probe(lab, timeout=0.3, concurrency=3)
     t0 = time.monotonic()
-    rs = await p.probe_all([target("hang.lab.test")] * 9)
+    rs = await bounded(p.probe_all([target("hang.lab.test")] * 9))
     took = time.monotonic() - t0
     assert {r.outcome for r in rs} == {TlsOutcome.TIMEOUT}
     assert p.peak_inflight == 3
-    assert 0.85 < took < 3.0  # three waves of 0.3 s
+    assert 0.85 < took < 4.0  # three waves of 0.3 s
 
 
 async def test_dial_redirects_and_keeps_the_planned_address(lab, target):
@@ -220,7 +226,6 @@ def test_every_outcome_has_a_health():
 async def test_cancelled_probes_leave_no_descriptor_registered(lab, target):
     """Probes cancelled at every step (connect, handshake, waiting for a slot) release
     their socket: the next probes reuse the descriptor numbers without a complaint."""
-    import asyncio
     import random
 
     p = probe(lab, timeout=5.0, concurrency=8)
@@ -230,7 +235,7 @@ async def test_cancelled_probes_leave_no_descriptor_registered(lab, target):
     for t in tasks:
         await asyncio.sleep(rng.uniform(0, 0.01))
         t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await bounded(asyncio.gather(*tasks, return_exceptions=True))
     assert p.inflight == 0
-    rs = await p.probe_all([target("shop.lab.test")] * 24)
+    rs = await bounded(p.probe_all([target("shop.lab.test")] * 24))
     assert {r.outcome for r in rs} == {TlsOutcome.VALID}, {r.error for r in rs}
