@@ -19,7 +19,8 @@ Whole endpoints (one listener each) that never get as far as a certificate:
 * ``plaintext`` — plain HTTP on the port: answers the ClientHello with ``400 Bad Request``;
 * ``garbage`` — writes bytes that are no protocol at all, then closes.
 
-A TLS listener answers ``HEAD``/``GET`` with the host's status (200 unless the spec says).
+A TLS listener answers ``HEAD``/``GET`` with the host's status (200 unless the spec says;
+0: it reads the request and never answers, like a stuck backend).
 Everything runs on one asyncio loop in a daemon thread; :meth:`TlsHosts.stop` closes it all
 within a bound. Run alone (for benchmarks): ``python -m probes.lab.tlshosts SPECS.json``
 prints one JSON line (the CA path and every host's address) and serves until stdin closes.
@@ -59,7 +60,7 @@ class TlsHostSpec:
     # hosts of certificate kinds with the same (ip, endpoint) share one listener (one
     # ingress controller); an endpoint kind gets a listener per (ip, kind, endpoint)
     endpoint: str = ""
-    status: int = 200  # what HEAD / answers
+    status: int = 200  # what HEAD / answers; 0: never answers (a stuck backend)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -263,6 +264,9 @@ class TlsHosts:
         sslobj = writer.get_extra_info("ssl_object")
         name = certs.served.get(id(sslobj.context), "") if certs is not None and sslobj is not None else ""
         status = statuses.get(name, 404)  # the default certificate's hosts: the default backend
+        if status == 0:
+            await reader.read()  # until the client gives up
+            return
         reason = {200: "OK", 404: "Not Found", 503: "Service Temporarily Unavailable"}.get(status, "Status")
         writer.write(b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % (status, reason.encode()))
         await writer.drain()

@@ -11,6 +11,7 @@ from tests.support.leaks import guard_threads_and_fds
 SPECS = [
     TlsHostSpec("shop.lab.test", "valid"),
     TlsHostSpec("api.lab.test", "valid", status=503),
+    TlsHostSpec("stuck.lab.test", "valid", status=0),
     TlsHostSpec("soon.lab.test", "expiring"),
     TlsHostSpec("old.lab.test", "expired"),
     TlsHostSpec("wrong.lab.test", "wrong-host"),

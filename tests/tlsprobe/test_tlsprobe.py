@@ -162,6 +162,18 @@ async def test_head_status_when_asked(lab, target):
     assert fake.http_status == 404  # the default backend
 
 
+async def test_head_to_a_stuck_backend_is_bounded(lab, target):
+    """TLS completes, the request gets no answer: the certificate's verdict stands, the
+    status is missing with its reason, and HEAD waited no longer than its own bound."""
+    p = probe(lab, http=True, http_timeout=0.3)
+    t0 = time.monotonic()
+    r = await bounded(p.probe(*target("stuck.lab.test")))
+    took = time.monotonic() - t0
+    assert r.outcome is TlsOutcome.VALID
+    assert r.http_status is None and r.http_error == "HEAD /: no status line within 0.3s"
+    assert 0.3 <= took < 2.0
+
+
 async def test_head_on_a_server_that_never_answers_is_bounded(lab, target):
     """The hang endpoint never completes TLS; HEAD is never sent and nothing waits longer
     than the TLS bound."""
