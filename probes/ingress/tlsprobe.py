@@ -67,15 +67,8 @@ def tls_error_words(e: BaseException) -> str:
         if "ALERT" in reason:
             return f"the server refused the handshake: {reason.lower().replace('_', ' ')}"
         return f"TLS handshake failed: {reason or e}"[:200]
-    if isinstance(e, ConnectionResetError) and e.errno is None:
-        # asyncio's word for an EOF in the middle of the handshake (a FIN, not a RST)
-        return "the server closed the connection during the TLS handshake (no certificate for this SNI?)"
     if isinstance(e, (ConnectionResetError, BrokenPipeError)):
         return "the connection was reset during the TLS handshake"
-    if isinstance(e, ConnectionAbortedError):
-        return f"the TLS handshake was aborted: {e}"[:200]
-    if isinstance(e, EOFError):
-        return "the server closed the connection during the TLS handshake"
     return f"TLS handshake failed: {type(e).__name__}: {e}"[:200]
 
 
@@ -101,7 +94,7 @@ def _chain_ders(sslobj: ssl.SSLObject | ssl.SSLSocket) -> list[bytes]:
 
 
 _LINGER0 = b"\x01\x00\x00\x00\x00\x00\x00\x00"
-_STATUS = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})(?: |\r?\n|$)")
+_STATUS = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})(?:[ \r]|$)")
 
 
 def _errno_outcome(e: OSError) -> tuple[TlsOutcome, str]:
