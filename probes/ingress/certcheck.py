@@ -115,7 +115,8 @@ def trusted_cas(ca_bundle: str | None = None) -> TrustedCAs:
             raise ValueError(f"CA bundle {ca_bundle}: no PEM certificate in it")
     else:
         files = _system_bundle()
-        cas = _load_cas(files, f"the system CA store ({files[0] if len(files) == 1 else 'CA directory'})")
+        where = files[0] if len(files) == 1 else os.path.dirname(files[0]) if files else "no CA file found"
+        cas = _load_cas(files, f"the system CA store ({where})")
     with _trust_lock:
         _trust_cache[key] = cas
     return cas
