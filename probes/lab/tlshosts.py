@@ -78,7 +78,6 @@ def _specs(specs: Iterable[TlsHostSpec | tuple[str, str] | tuple[str, str, str]]
 class _Certs:
     """Certificates of one listener, made on demand: SNI name -> server context."""
 
-    root: LabCA
     issuing: LabCA
     dir: str
     key: ec.EllipticCurvePrivateKey
@@ -215,7 +214,7 @@ class TlsHosts:
         certs: _Certs | None = None
         if what == "tls":
             certs = _Certs(
-                self.root, issuing, self.dir, ec.generate_private_key(ec.SECP256R1()), self.now,
+                issuing, self.dir, ec.generate_private_key(ec.SECP256R1()), self.now,
                 {s.host.lower(): s for s in specs},
             )  # fmt: skip
             self.certs.append(certs)
