@@ -1,0 +1,1 @@
+"""Ingress: the hosts behind ingress controllers and load balancers, and their HTTPS probes."""
