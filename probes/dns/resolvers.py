@@ -135,11 +135,11 @@ def resolvers_for(topology: Topology, options: ResolverOptions | None = None) ->
         if (r.address, r.port) in seen:
             continue
         seen.add((r.address, r.port))
-        result.append(_with_override(r, opts.overrides))
+        result.append(with_override(r, opts.overrides))
     return result
 
 
-def _with_override(r: Resolver, overrides: Mapping[str, tuple[str, int]]) -> Resolver:
+def with_override(r: Resolver, overrides: Mapping[str, tuple[str, int]]) -> Resolver:
     for k in (r.key, f"{r.address}:{r.port}", f"[{r.address}]:{r.port}", r.address):
         if k in overrides:
             host, port = overrides[k]

@@ -137,6 +137,30 @@ def test_f15_one_replica_failing_named_not_f5():
         assert not found(obs, "F5") and not found(obs, "F19")
 
 
+def test_f15_names_the_nodes_it_fails_from_and_one_nodes_path_is_not_the_replica():
+    topo = topology()
+    dns, bad = one_replica(topo)
+    f = found(Observations(topo, dns, NOW), "F15")
+    assert (
+        f
+        and f"{bad}: all {len(topo.nodes)} vantages that probe it ({len(topo.nodes)} nodes)"
+        in f[0].evidence["seen_from"]
+    )
+    # the same pod failing from one node only (its route to the pod), answering from the others
+    dns = {k: rows([0.5] * 4) for k in healthy_dns(topo)}
+    for i, nd in enumerate(topo.nodes):
+        for name in (CLUSTER, EXTERNAL):
+            dns[ProbeKey(f"node/{nd.name}", f"coredns/{bad}", name)] = (
+                failed(4, "timeout") if i == 0 else rows([0.5] * 4)
+            )
+    assert len(topo.nodes) >= 3 and not found(Observations(topo, dns, NOW), "F15")
+    # from half of them: the replica (it may be unreachable from the others' zone too, but it fails)
+    for nd in topo.nodes[: (len(topo.nodes) + 1) // 2]:
+        for name in (CLUSTER, EXTERNAL):
+            dns[ProbeKey(f"node/{nd.name}", f"coredns/{bad}", name)] = failed(4, "timeout")
+    assert found(Observations(topo, dns, NOW), "F15")
+
+
 def test_f15_critical_when_most_replicas_fail_and_silent_below_threshold():
     objs = small_cluster()
     objs["pods"].append(
