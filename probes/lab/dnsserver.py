@@ -118,6 +118,9 @@ def build_reply(
         return Reply(None)
     qname = q.question[0].name
     qtype = q.question[0].rdtype
+    if own.by_name or upstream.by_name:  # per-name rules (dns.<block>.names)
+        text = qname.to_text(omit_final_dot=True).lower()
+        own, upstream = own.for_name(text), upstream.for_name(text)
     is_cluster, ip = zone.lookup(qname)
     if not tcp and own.loss and rng.random() < own.loss:
         return Reply(None)  # lost on the way (F19: the client retries after 5 s)

@@ -107,6 +107,22 @@ def test_f14_slow_everywhere_is_the_resolver():
     assert [x.subject for x in f] == ["resolver/kube-dns"]
 
 
+def test_f14_slow_everywhere_with_the_caches_as_slow_is_the_nodes_not_coredns():
+    """Every answer from every node slow — the node-local caches' too — is the nodes (or the
+    host probing for them) being slow: not a CoreDNS finding. 10x the caches' median is."""
+    topo = topology()
+    dns = {k: rows([300.0, 320.0, 280.0, 310.0]) for k in healthy_dns(topo)}  # caches as slow
+    for n in topo.nodes:
+        dns[ProbeKey(f"node/{n.name}", "kube-dns", CLUSTER)] = rows([250.0, 400.0, 330.0, 500.0])
+    assert not found(Observations(topo, dns, NOW), "F14")
+    for n in topo.nodes:
+        dns[ProbeKey(f"node/{n.name}", "nodelocal", CLUSTER)] = rows([30.0] * 4)
+        dns[ProbeKey(f"node/{n.name}", "nodelocal", EXTERNAL)] = rows([30.0] * 4)
+        for p in topo.coredns:
+            dns[ProbeKey(f"node/{n.name}", f"coredns/{p.name}", CLUSTER)] = rows([3.0] * 4)
+    assert [x.subject for x in found(Observations(topo, dns, NOW), "F14")] == ["resolver/kube-dns"]
+
+
 def test_f14_on_a_cordoned_node_is_info():
     objs = small_cluster()
     objs["nodes"][1]["spec"] = {"unschedulable": True}
