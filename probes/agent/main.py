@@ -23,7 +23,7 @@ from typing import Any
 from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Agent, settings_for
 from probes.agent.http import AgentServer
 from probes.config import parse_override
-from probes.dns.resolvers import DEFAULT_NAMES, parse_address
+from probes.dns.resolvers import PROBE_NAMES, parse_address
 from probes.exitcodes import ArgumentParser, ExitCode
 
 log = logging.getLogger("probes.agent")
@@ -233,7 +233,7 @@ def build_settings(
             log.warning("no kube-dns address in %s: kube-dns is not probed (pass --kube-dns)", resolv_conf)
     nodelocal = pick(ns.nodelocal, "NODELOCAL", _bool, False)
     localdns = pick(ns.localdns, "LOCALDNS", _bool, False)
-    names = sized(pick(ns.name, "NAMES", _list, list(DEFAULT_NAMES)), "names", "--name")
+    names = sized(pick(ns.name, "NAMES", _list, list(PROBE_NAMES)), "names", "--name")
     custom = sized(pick(ns.resolver, "RESOLVERS", _list, []), "resolvers", "--resolver")
     targets = sized(pick(ns.target, "TARGETS", _list, []), "targets", "--target")
     apiserver = pick(ns.apiserver, "APISERVER", str, None)

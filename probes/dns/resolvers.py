@@ -26,7 +26,10 @@ CLUSTER_NAME = "kubernetes.default.svc.cluster.local"
 # tests (probes/diagnose/stats.py: at least 3 samples, 1e-3) can decide within 2 cycles
 KUBE_DNS_NAME = "kube-dns.kube-system.svc.cluster.local"
 EXTERNAL_NAME = "mcr.microsoft.com"
-DEFAULT_NAMES = (CLUSTER_NAME, KUBE_DNS_NAME, EXTERNAL_NAME)
+DEFAULT_NAMES = (CLUSTER_NAME, EXTERNAL_NAME)  # the settings' default when code builds them
+# what the product probes unless told otherwise: the app's `dns.names` (probes.config)
+# and the agent's `--name` (probes.agent.main)
+PROBE_NAMES = (CLUSTER_NAME, KUBE_DNS_NAME, EXTERNAL_NAME)
 
 
 class ResolverKind(str, Enum):
