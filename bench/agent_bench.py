@@ -6,8 +6,10 @@ Loopback only: the agent runs as a subprocess (``python -c 'from probes.agent.ma
 run; …'``, what ``aksnet-top agent run`` calls) with the lab flags pointing its resolvers
 (NodeLocal DNS, kube-dns) at the lab's DNS responders and its egress checks (AKS's
 required endpoints and an API server target) at the lab's DNS and loopback TCP targets,
-so it does what a production agent does every interval: 2 resolvers × 2 names of DNS and
-8 TCP handshakes, each name resolved first. A reader in this process fetches
+so it does what a production agent does every interval: 2 resolvers × 3 names of DNS
+(the default names: two cluster names and one external), the CoreDNS pods the reader
+hands it (``--coredns``, default 2, AKS's default replica count: 2 pods × 3 names more,
+POD_QUERIES in probes/agent/core.py) and 8 TCP handshakes, each name resolved first. A reader in this process fetches
 ``/v1/results?since=cursor`` every 10 s, as the app would (far more often than the app's
 one read per 10–200 s), and checks no result was missed; it also scrapes ``/metrics``
 every 10 s, as a Prometheus with a short scrape interval would.
@@ -41,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from probes.agent.hint import CorednsPod, format_hint  # noqa: E402
 from probes.agent.wire import decode  # noqa: E402
 from probes.lab.dnsdemo import DnsDemo  # noqa: E402
 from probes.lab.dnsspec import DnsLabSpec  # noqa: E402
@@ -99,7 +102,15 @@ def main() -> int:
         help="the agent's ring size (default: its own, 2048: full after ~28 min at the "
         "default interval; a smaller ring shows the plateau sooner)",
     )
+    ap.add_argument(
+        "--coredns",
+        type=int,
+        default=2,
+        help="CoreDNS pods the reader hands the agent with each read (default 2; at most 16)",
+    )
     a = ap.parse_args()
+    pods = [CorednsPod(f"coredns-bench-{i:02d}", f"10.244.{i}.5", "bench-node") for i in range(a.coredns)]
+    hint = "&coredns=" + format_hint(pods)
 
     dns = DnsDemo(spec=DnsLabSpec()).start()
     egress = EgressDemo().start()
@@ -125,6 +136,11 @@ def main() -> int:
             "169.254.20.10=%s:%d" % nodelocal,
             "--dns-override",
             "10.0.0.10=%s:%d" % kube,
+            *(
+                x
+                for p in pods
+                for x in ("--dns-override", f"coredns/{p.name}=%s:%d" % dns.responders["coredns"].address)
+            ),
             "--egress-dns",
             "%s:%d" % edns,
             "--apiserver",
@@ -163,7 +179,7 @@ def main() -> int:
         while True:
             now = time.monotonic()
             if now >= next_at:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/results?since={cursor}", timeout=5) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/results?since={cursor}{hint}", timeout=5) as r:
                     body = r.read()
                 rep = decode(body, "node/bench-node")
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:

@@ -85,7 +85,12 @@ class DemoConfig:
 class DnsConfig:
     interval: DnsInterval = 5.0  # seconds between queries of one (vantage, resolver, name)
     timeout: ProbeTimeout = 2.0  # seconds: one query's deadline, TCP retry included
-    names: tuple[str, ...] = ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
+    # two cluster names (twice the samples for the slow/replica rules: probes.dns.resolvers) and one external
+    names: tuple[str, ...] = (
+        "kubernetes.default.svc.cluster.local",
+        "kube-dns.kube-system.svc.cluster.local",
+        "mcr.microsoft.com",
+    )
     resolvers: tuple[str, ...] = ()  # extra servers: "10.1.0.4", "10.1.0.4:5353", "[fd00::53]:53"
     azure_dns: bool = False  # also probe Azure DNS 168.63.129.16
     overrides: tuple[str, ...] = ()  # "RESOLVER=HOST[:PORT]": dial HOST:PORT for that resolver

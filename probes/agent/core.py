@@ -12,9 +12,16 @@ from the counters and short latency windows ``/metrics`` needs.
 What is probed is decided exactly as the app decides it for a node vantage, by the same
 functions (:func:`settings_for`): resolvers from a tiny :class:`~probes.kube.model.Topology`
 through :func:`probes.dns.service.build_plan` (so keys are the app's: ``nodelocal``,
-``localdns-1``/``-2``, ``kube-dns``, ``custom/<addr>``; CoreDNS pod IPs are unknown to an
-agent without API access and left out), targets through
+``localdns-1``/``-2``, ``kube-dns``, ``custom/<addr>``), targets through
 :func:`probes.egress.service.build_plan` (AKS's required endpoints, the API server, extras).
+
+CoreDNS pods (``coredns/<pod>``): an agent has no API access, so the app's reader hands it
+the pods with each read (:mod:`probes.agent.hint`) and :meth:`Agent.set_coredns` adds one
+job per (pod, name) from then on. Their cost is bounded whatever the replica count: at
+most :data:`POD_QUERIES` per-pod queries per DNS interval in all (2 replicas × 3 names at
+the full cadence, AKS's default); with more (pod, name) pairs each job's interval
+stretches by ``pairs / POD_QUERIES``, so the agent's query rate, CPU and the load its
+node puts on CoreDNS stay those of a few more resolvers (bench/agent_bench.py).
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any, NamedTuple
 
+from probes.agent.hint import CorednsPod
 from probes.dns.probe import DnsProbe, DnsResult, dns_jobs
-from probes.dns.resolvers import DEFAULT_NAMES, Resolver, validate_names
+from probes.dns.resolvers import DEFAULT_NAMES, Resolver, ResolverKind, validate_names, with_override
 from probes.dns.service import DnsSettings, Vantage
 from probes.dns.service import build_plan as dns_plan
 from probes.egress.probe import DEFAULT_DNS_TIMEOUT, EgressMode, EgressProbe, EgressResult, Resolve, egress_jobs
@@ -49,6 +57,11 @@ DEFAULT_FEED = 2048
 RAW_CAP = 1024  # characters of a raw answer kept (the newest per key only)
 LATENCY_WINDOW = 60  # successful answers per key behind the /metrics quantiles
 MAX_ERRORS = 20
+# per-pod CoreDNS queries per DNS interval, over every (pod, name): beyond it the jobs'
+# interval stretches (see the module docstring)
+POD_QUERIES = 6
+# a pod list not given again for an hour is dropped: its IPs may belong to other pods by then
+HINT_TTL = 3600.0
 TRANSITION_QUIET = 60.0  # s: at most one "ok -> timeout" log line per key per minute
 
 
@@ -83,6 +96,9 @@ class AgentSettings:
     mode: str = "auto"  # auto | connect | syn
     egress_dns: tuple[str, int] | None = None  # None: the pod's resolv.conf
     dial_map: Mapping[str, int] = field(default_factory=dict)  # the lab's DNAT
+    # the lab's: resolver key or production address -> (host, port) dialled; applied to the
+    # CoreDNS pods the reader hands over (the planned resolvers have theirs already)
+    dns_overrides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     confine: bool = False  # the lab: resolve to loopback only, never use resolv.conf
     feed_size: int = DEFAULT_FEED
     jitter: float = 0.1
@@ -254,6 +270,7 @@ def settings_for(
         targets=ts,
         egress_dns=egress_dns,
         dial_map=dict(dial_map or {}),
+        dns_overrides=dict(dns_overrides or {}),
         confine=confine,
         **options,
     )
@@ -305,7 +322,12 @@ class Agent:
         self._quiet: dict[Hashable, tuple[float, int]] = {}  # key -> (last log, changes not logged)
         self._scheduler: Scheduler | None = None
         self._egress: EgressProbe | None = None
+        self._dns: DnsProbe | None = None
         self._mode_said = False
+        self.pods: tuple[Resolver, ...] = ()  # the CoreDNS pods the reader handed over
+        self._pods_at = 0.0  # monotonic time the list was last given
+        self._expiry: asyncio.TimerHandle | None = None
+        self._retired: dict[str, Resolver] = {}  # pods no longer probed whose results may still be held
 
     # --- lifecycle -----------------------------------------------------------------------
     @property
@@ -326,7 +348,7 @@ class Agent:
             return
         s = self.settings
         self.started = self._wall()
-        dns = DnsProbe(s.vantage, timeout=s.dns_timeout)
+        self._dns = DnsProbe(s.vantage, timeout=s.dns_timeout)
         self._egress = EgressProbe(
             s.vantage,
             timeout=s.egress_timeout,
@@ -337,16 +359,95 @@ class Agent:
             concurrency=s.concurrency,
             **self._probe_options,
         )
-        jobs = dns_jobs(s.resolvers, s.names, probe=dns, rdtype=s.qtype, interval=s.dns_interval, jitter=s.jitter)
-        jobs += egress_jobs(s.targets, self._egress, interval=s.egress_interval, jitter=s.jitter)
         sched = Scheduler(self.record, concurrency=s.concurrency, wall=self._wall)
-        sched.set_jobs(jobs)
+        sched.set_jobs(self._jobs())
         self._scheduler = sched
         await sched.start()
+
+    def _jobs(self) -> list[Any]:
+        s = self.settings
+        assert self._dns is not None and self._egress is not None
+        jobs = dns_jobs(s.resolvers, s.names, probe=self._dns, rdtype=s.qtype, interval=s.dns_interval, jitter=s.jitter)
+        if self.pods:
+            jobs += dns_jobs(
+                self.pods, s.names, probe=self._dns, rdtype=s.qtype, interval=self.pod_interval, jitter=s.jitter
+            )
+        jobs += egress_jobs(s.targets, self._egress, interval=s.egress_interval, jitter=s.jitter)
+        return jobs
+
+    # --- the CoreDNS pods ----------------------------------------------------------------
+    @property
+    def resolvers(self) -> tuple[Resolver, ...]:
+        """Every resolver probed now: the planned ones, then the CoreDNS pods."""
+        return self.settings.resolvers + self.pods
+
+    @property
+    def pod_interval(self) -> float:
+        """Seconds between two queries of one (pod, name): the DNS interval, stretched so
+        that all pods together cost at most POD_QUERIES queries per interval."""
+        pairs = len(self.pods) * len(self.settings.names)
+        return self.settings.dns_interval * max(1.0, pairs / POD_QUERIES)
+
+    def resolver(self, key: str) -> Resolver | None:
+        """A resolver by key, including pods probed earlier (their results may still be held)."""
+        for r in self.resolvers:
+            if r.key == key:
+                return r
+        return self._retired.get(key)
+
+    def set_coredns(self, pods: Iterable[CorednsPod]) -> bool:
+        """Probe these CoreDNS pods from now on (the reader's list; probes.agent.hint), in
+        place of the last list. True when the set changed. In the lab (`confine`) a pod is
+        probed only where an override maps it to a loopback responder."""
+        s = self.settings
+        planned = {r.key for r in s.resolvers}
+        out: list[Resolver] = []
+        for p in pods:
+            r = with_override(Resolver(f"coredns/{p.name}", ResolverKind.COREDNS, p.ip, detail=p.node), s.dns_overrides)
+            if r.key in planned or (s.confine and r.target is None):
+                continue
+            out.append(r)
+        new = tuple(out)
+        if new == self.pods:
+            self._expire_later()
+            return False
+        for r in self.pods:
+            self._retired[r.key] = r
+        for r in new:
+            self._retired.pop(r.key, None)
+            self.addresses[r.key] = r.address
+        self.pods = new
+        if self._scheduler is not None:
+            self._scheduler.set_jobs(self._jobs())
+        self._expire_later()
+        return True
+
+    def _expire_later(self) -> None:
+        """The list was given (again) now; one timer per agent drops it HINT_TTL s after the last time."""
+        self._pods_at = time.monotonic()
+        if self._expiry is not None or not self.pods:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # told outside a loop (tests): no expiry
+            return
+        self._expiry = loop.call_later(HINT_TTL, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        left = self._pods_at + HINT_TTL - time.monotonic()
+        if left > 0:
+            self._expiry = asyncio.get_running_loop().call_later(left, self._expire)
+        elif self.pods:
+            log.info("%s: no CoreDNS pod list for %.0f s: probing them stops", self.node, HINT_TTL)
+            self.set_coredns(())
 
     async def stop(self, timeout: float = 2.0) -> bool:
         """Cancel every job and wait at most `timeout` s. False if a job hung (abandoned)."""
         sched, self._scheduler = self._scheduler, None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         ok = True
         if sched is not None:
             ok = await sched.stop(timeout)

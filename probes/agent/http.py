@@ -1,6 +1,7 @@
 """The agent's one port: a small HTTP/1.1 server on asyncio.
 
-    GET /v1/results?since=N   the feed after seq N, JSON (probes.agent.wire), gzip if asked
+    GET /v1/results?since=N   the feed after seq N, JSON (probes.agent.wire), gzip if asked;
+        &coredns=pod@ip@node,…  the CoreDNS pods to probe from now on (probes.agent.hint)
     GET /metrics              Prometheus text exposition 0.0.4, by prometheus_client
     GET /healthz              200 "ok"
 
@@ -50,6 +51,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from probes.agent import page
+from probes.agent.hint import PARAM as HINT_PARAM
+from probes.agent.hint import CorednsPod, parse_hint
 from probes.engine.history import percentile
 
 log = logging.getLogger("probes.agent.http")
@@ -229,6 +232,19 @@ def _since(query: str) -> int:
     if not v.isascii() or not v.isdigit() or len(v) > 19 or int(v) > 2**63 - 1:
         raise BadRequest(400, "since must be a whole number >= 0")
     return int(v)
+
+
+def _coredns(query: str) -> tuple[CorednsPod, ...] | None:
+    """The CoreDNS pods the reader hands over (probes.agent.hint); None: not given."""
+    values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == HINT_PARAM]
+    if not values:
+        return None
+    if len(values) > 1:
+        raise BadRequest(400, f"{HINT_PARAM} given more than once")
+    try:
+        return parse_hint(values[0])
+    except ValueError as e:
+        raise BadRequest(400, str(e)) from None
 
 
 @dataclass(slots=True)
@@ -450,6 +466,9 @@ class AgentServer:
         if path == "/metrics":
             return 200, self.metrics.text(), METRICS_TYPE
         since = _since(u.query)
+        pods = _coredns(u.query)
+        if pods is not None and hasattr(self.agent, "set_coredns"):
+            self.agent.set_coredns(pods)
         return 200, page.encode(self.agent, since), page.CONTENT_TYPE
 
     async def _send(

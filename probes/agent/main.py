@@ -22,7 +22,7 @@ from typing import Any
 
 from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Agent, settings_for
 from probes.agent.http import AgentServer
-from probes.dns.resolvers import DEFAULT_NAMES, LOCALDNS_IPS, NODELOCAL_IP, parse_address, parse_override
+from probes.dns.resolvers import LOCALDNS_IPS, NODELOCAL_IP, PROBE_NAMES, parse_address, parse_override
 from probes.exitcodes import ArgumentParser, ExitCode
 
 log = logging.getLogger("probes.agent")
@@ -277,7 +277,7 @@ def build_settings(
             localdns = seen_ld
             if seen_ld:
                 notes.append(f"AKS LocalDNS probed: {resolv_conf} lists {LOCALDNS_IPS[1]}")
-    names = sized(pick(ns.name, "NAMES", _list, list(DEFAULT_NAMES)), "names", "--name")
+    names = sized(pick(ns.name, "NAMES", _list, list(PROBE_NAMES)), "names", "--name")
     custom = sized(pick(ns.resolver, "RESOLVERS", _list, []), "resolvers", "--resolver")
     targets = sized(pick(ns.target, "TARGETS", _list, []), "targets", "--target")
     apiserver = pick(ns.apiserver, "APISERVER", str, None)

@@ -40,7 +40,8 @@ def encode(agent: Any, since: int = 0) -> bytes:
     """The agent's results with seq > `since`, as JSON bytes (see probes.agent.wire)."""
     s = agent.settings
     since = agent.effective_since(since)
-    r_index = {r.key: i for i, r in enumerate(s.resolvers)}
+    planned = tuple(getattr(agent, "resolvers", s.resolvers))  # CoreDNS pods included
+    r_index = {r.key: i for i, r in enumerate(planned)}
     n_index = {n: i for i, n in enumerate(s.names)}
     t_index = {t.text: i for i, t in enumerate(s.targets)}
     texts: list[str] = [""]
@@ -54,7 +55,7 @@ def encode(agent: Any, since: int = 0) -> bytes:
         return i
 
     raws = agent.raw_since(since)
-    resolvers: list[Resolver] = list(s.resolvers)
+    resolvers: list[Resolver] = list(planned)
     names = list(s.names)
     targets = [t.text for t in s.targets]
     dns: list[list[Any]] = []
@@ -63,9 +64,10 @@ def encode(agent: Any, since: int = 0) -> bytes:
         raw = text(raws[seq]) if seq in raws else 0
         if isinstance(r, DnsResult):
             ri = r_index.get(r.resolver)
-            if ri is None:  # not planned (cannot happen with settings_for): list it
+            if ri is None:  # no longer probed (a CoreDNS pod gone), or not planned: list it
                 ri = r_index[r.resolver] = len(resolvers)
-                resolvers.append(Resolver(r.resolver, ResolverKind.CUSTOM, r.address))
+                known = agent.resolver(r.resolver) if hasattr(agent, "resolver") else None
+                resolvers.append(known or Resolver(r.resolver, ResolverKind.CUSTOM, r.address))
             ni = n_index.get(r.qname)
             if ni is None:
                 ni = n_index[r.qname] = len(names)

@@ -10,6 +10,12 @@ agent says). Every request — discovery included — first takes a slot from a 
 spaces requests 1/budget seconds apart, so the API server never sees more than `budget`
 requests per second from us, however many agents there are or however they misbehave.
 
+Each read also hands the agent the CoreDNS pods it should probe besides the kube-dns
+ClusterIP (``&coredns=…``, :mod:`probes.agent.hint`; the agent has no API access to list
+them), taken from the app's own watch of kube-system. An agent never read yet is read
+once as soon as the pods are known, even while `check` holds the other reads back, so its
+per-pod probes run during the check's cycles.
+
 A goldpinger-style mesh costs O(n²) probes and n watchers; this costs n agents each
 probing a fixed handful of targets, and `budget` proxy GETs per second in total.
 """
@@ -21,13 +27,15 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
+from probes.agent.hint import PARAM as HINT_PARAM
+from probes.agent.hint import CorednsPod, choose, format_hint
 from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError
 from probes.kube.model import node_vantage
@@ -135,12 +143,15 @@ class AgentReader:
         dns_history: Any = None,
         egress_history: Any = None,
         api_factory: Callable[[], Any] | None = None,
+        coredns: Callable[[], Sequence[CorednsPod] | None] | None = None,
     ) -> None:
         self.kube = kube  # probes.config.KubeConfig (kubeconfig, context)
         self.settings = settings or ReaderSettings()
         self.dns_history = dns_history
         self.egress_history = egress_history
         self._api_factory = api_factory
+        # the CoreDNS pods now (None: not known yet, the pods not listed); None: never hand any over
+        self._coredns = coredns
         self._api: Any = None
         self.pacer = Pacer(self.settings.budget)
         self._lock = threading.Lock()
@@ -224,9 +235,14 @@ class AgentReader:
                 next_listing = time.monotonic() + wait
                 continue
             if now < self._reads_from:
-                self._stop.wait(min(0.5, self._reads_from - now, max(0.01, next_listing - now)))
-                continue
-            pod = self._next_pod()
+                # held back; but an agent never read gets the CoreDNS pods now, so its
+                # per-pod probes run meanwhile (probes.agent.hint)
+                pod = self._next_pod(unread=True) if self._pods_now() is not None else None
+                if pod is None:
+                    self._stop.wait(min(0.2, self._reads_from - now, max(0.01, next_listing - now)))
+                    continue
+            else:
+                pod = self._next_pod()
             if pod is None:
                 self._stop.wait(min(1.0, max(0.05, next_listing - now)))
                 continue
@@ -246,13 +262,25 @@ class AgentReader:
                 self._slots.release()
                 return
 
-    def _next_pod(self) -> AgentPod | None:
-        """The ready agent read longest ago (never-read first), not already in flight."""
+    def _pods_now(self) -> Sequence[CorednsPod] | None:
+        if self._coredns is None:
+            return None
+        try:
+            return self._coredns()
+        except Exception:  # noqa: BLE001 - a hint is a bonus: without it the agent probes the rest
+            log.debug("CoreDNS pods for the agents not available", exc_info=True)
+            return None
+
+    def _next_pod(self, unread: bool = False) -> AgentPod | None:
+        """The ready agent read longest ago (never-read first), not already in flight;
+        `unread`: only one never read."""
         with self._lock:
             best: AgentPod | None = None
             best_t = float("inf")
             for p in self._pods.values():
                 if not p.ready or not p.ip or p.name in self._inflight:
+                    continue
+                if unread and p.name in self._attempt:
                     continue
                 t = self._attempt.get(p.name, -1.0)
                 if t < best_t:
@@ -330,8 +358,15 @@ class AgentReader:
                 st = self._status.get(pod.node) or AgentStatus(pod.node, pod.name)
             since = st.seq if st.pod == pod.name else 0
             path = f"/api/v1/namespaces/{s.namespace}/pods/{pod.name}:{s.port}/proxy/v1/results"
+            query = [("since", str(since))]
+            pods = self._pods_now()
+            told: dict[str, str] = {}
+            if pods is not None:
+                mine = choose(pods, pod.node)
+                query.append((HINT_PARAM, format_hint(mine)))
+                told = {f"coredns/{p.name}": p.node for p in mine}
             try:
-                body = self._get(path, [("since", str(since))])
+                body = self._get(path, query)
                 report = decode(body, node_vantage(pod.node))
             except _Stopping:
                 return
@@ -364,7 +399,7 @@ class AgentReader:
                     missed=cur.missed + missed,
                     seq=report.seq,
                     started=report.started,
-                    resolvers=tuple(report.resolvers),
+                    resolvers=tuple(_with_node(r, told) for r in report.resolvers),
                     targets=tuple(report.targets),
                     mode=report.mode.value if report.mode is not None else "",
                 )
@@ -383,6 +418,12 @@ class AgentReader:
             cur = self._status.get(pod.node)
             if cur is not None and cur.pod == pod.name:
                 self._status[pod.node] = replace(cur, error=message[:300])
+
+
+def _with_node(r: Any, told: dict[str, str]) -> Any:
+    """A CoreDNS pod's resolver with its node (the pane's detail), as the app told the agent."""
+    node = told.get(r.key)
+    return replace(r, detail=node) if node and not r.detail else r
 
 
 def _replay(history: Any, results: Iterable[Any]) -> None:

@@ -58,6 +58,18 @@ def _samples(obs: Observations) -> dict[str, dict[str, list[float]]]:
     return out
 
 
+def _cache_median(samples: dict[str, dict[str, list[float]]], views: dict[str, list[float]]) -> float | None:
+    """The median answer of the node-local caches (NodeLocal DNS, LocalDNS) from these vantages."""
+    return median(
+        x
+        for res, by in samples.items()
+        if res == "nodelocal" or res.startswith("localdns")
+        for v, lat in by.items()
+        if v in views
+        for x in lat
+    )
+
+
 def _ms(v: float | None) -> str:
     return "—" if v is None else f"{v:.1f} ms"
 
@@ -67,7 +79,8 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
     25 ms) from a node vantage, with more slow answers than a healthy resolver's 5 % could
     explain (binomial test, at least 3 answers)."""
     topo = obs.topology
-    for res, raw in sorted(_samples(obs).items()):
+    samples = _samples(obs)
+    for res, raw in sorted(samples.items()):
         # "the others" of each vantage: order statistics over the pooled samples minus its
         # own (stats.*_without), never a list per vantage (that was O(V²) per frame)
         views = {v: sorted(o) for v, o in raw.items()}
@@ -95,8 +108,15 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
         shared = res == "kube-dns" or res.startswith("coredns/")
         if slow_abs >= 2 and slow_abs >= EVERYWHERE * len(views):
             # every node's own cache slow, or a shared resolver slow in its tail only, is
-            # load, not one resolver: said only when the median answer itself is slow
+            # load, not one resolver: said only when the median answer itself is slow ...
             if not shared or mid is None or mid < SLOW_MS:
+                continue
+            # ... and slower than the same nodes' own caches by the relative factor: when
+            # NodeLocal/LocalDNS answer as slowly from those nodes, the nodes (or the host
+            # probing for them) are slow, not CoreDNS; a cache answers from memory, so a slow
+            # CoreDNS shows in it only on a miss (30 s TTL) and leaves its median alone
+            base = _cache_median(samples, views)
+            if base is not None and mid < RELATIVE * base:
                 continue
             yield Finding(
                 "dns-slow",

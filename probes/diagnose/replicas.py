@@ -1,7 +1,10 @@
 """CoreDNS replicas one by one: a replica failing while the others answer (F15), a replica
 NotReady in the API but still answering (F16). The per-pod rows are `coredns/<pod>` from
 any vantage that reaches pod IPs (the agents on the nodes, or this host where pod IPs are
-routable)."""
+routable). The agents probe every pod from every node (the app hands them the pods), so a
+replica's evidence is per node and per pod: a replica failing from most of the vantages
+that probe it is the replica; failing from one node only, it is that node's path to it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,9 @@ from probes.kube.model import PodState
 # REFUSED) and that count is beyond noise: kube-dns then loses about 1/N of the
 # queries it sends that replica's way. Under half it is a lossy path, not a dead replica.
 FAILING_SHARE = 0.5
+# ... and from at least half of the vantages that probed it: a pod unreachable from one node
+# of five is that node's route to it (F1), and kube-dns elsewhere is fine
+SEEN_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +31,24 @@ class PodView:
     failures: int
     last: str  # the most recent outcome over every vantage
     vantages: int  # vantages that probed it
+    failing_from: tuple[str, ...] = ()  # vantages where at least half of its queries failed
 
     @property
     def failing(self) -> bool:
-        return self.failures >= FAILING_SHARE * self.attempts and beyond_noise(
-            self.failures, self.attempts, HEALTHY_LOSS
+        return (
+            self.failures >= FAILING_SHARE * self.attempts
+            and len(self.failing_from) >= SEEN_SHARE * self.vantages
+            and beyond_noise(self.failures, self.attempts, HEALTHY_LOSS)
         )
+
+    @property
+    def seen(self) -> str:
+        """Where it fails from: 'every node (5)', '3 of 5 vantages: node/a, …'."""
+        nodes = [v for v in self.failing_from if _node_of(v)]
+        if len(self.failing_from) == self.vantages:
+            return f"all {self.vantages} vantages that probe it" + (f" ({len(nodes)} nodes)" if nodes else "")
+        names = ", ".join(self.failing_from[:4]) + (", …" if len(self.failing_from) > 4 else "")
+        return f"{len(self.failing_from)} of {self.vantages} vantages: {names}"
 
     @property
     def answering(self) -> bool:
@@ -38,25 +56,32 @@ class PodView:
 
 
 def pod_views(obs: Observations) -> list[PodView]:
-    """Each CoreDNS pod's rows pooled over every vantage, in pod name order."""
-    acc: dict[str, list[float]] = {}  # pod -> [attempts, failures, last_ts, vantages]
+    """Each CoreDNS pod's rows pooled over every vantage (and kept per vantage: where it
+    fails from), in pod name order."""
+    acc: dict[str, list[float]] = {}  # pod -> [attempts, failures, last_ts]
     last: dict[str, str] = {}
+    per: dict[str, dict[str, list[int]]] = {}  # pod -> vantage -> [attempts, failures] (every name)
     for key, st in obs.dns.items():
         res = key.resolver
         if not res.startswith("coredns/") or not st.attempts:
             continue
-        a = acc.setdefault(res[len("coredns/") :], [0, 0, -1.0, 0])
+        pod = res[len("coredns/") :]
+        a = acc.setdefault(pod, [0, 0, -1.0])
         a[0] += st.attempts
         a[1] += st.attempts - st.successes
-        a[3] += 1
+        v = per.setdefault(pod, {}).setdefault(key.vantage, [0, 0])
+        v[0] += st.attempts
+        v[1] += st.attempts - st.successes
         if st.last_ts >= a[2]:
             a[2] = st.last_ts
-            last[res[len("coredns/") :]] = st.last_outcome
+            last[pod] = st.last_outcome
     out = []
     for p in sorted(obs.topology.coredns, key=lambda p: p.name):
         got = acc.get(p.name)
         if got is not None:
-            out.append(PodView(p, int(got[0]), int(got[1]), last.get(p.name, ""), int(got[3])))
+            vs = per[p.name]
+            bad = tuple(sorted(v for v, (n, f) in vs.items() if f >= FAILING_SHARE * n))
+            out.append(PodView(p, int(got[0]), int(got[1]), last.get(p.name, ""), len(vs), bad))
     return out
 
 
@@ -97,6 +122,7 @@ def rule_replica_failing(obs: Observations) -> Iterable[Finding]:
                 f"{'' if v.pod.ready else ', not ready'}"
                 for v in failing
             ),
+            "seen_from": "; ".join(f"{v.pod.name}: {v.seen}" for v in failing),
             "answering": ", ".join(v.pod.name for v in answering),
             "kube_dns": _kube_dns_loss(obs),
         },

@@ -5,12 +5,20 @@ dns.asyncquery so that the id, deadline and error handling are exact: a stub kee
 listening past answers with the wrong query id until its deadline, an ICMP port
 unreachable arrives as ECONNREFUSED on a connected socket, and the TCP retry after a
 truncated answer shares the query's one deadline. Messages are dnspython's.
+
+A UDP answer's arrival time is the kernel's (``SO_TIMESTAMPNS``), not the moment the
+event loop got round to it: an agent held to 10 millicores, CFS-throttled, or a laptop
+busy with something else would otherwise add its own scheduling delay to the
+resolver's latency, and the slow-resolver rule (F14) would blame the resolver.
 """
 
 from __future__ import annotations
 
 import asyncio
+import platform
 import socket
+import struct
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -298,13 +306,18 @@ class DnsProbe:
             return Verdict(DnsOutcome.NETWORK_ERROR), None, _neterr(e, host, port, "udp")
         try:
             sock.setblocking(False)
+            stamped = _stamps_on(sock)
             sock.connect((host, port))
-            stamps.append(time.perf_counter())
+            sent_wall = time.time()
+            sent = time.perf_counter()
+            stamps.append(sent)
             sock.send(wire)
             async with asyncio.timeout_at(deadline):
                 while True:
-                    data = await loop.sock_recv(sock, 65535)
+                    data, wall = await _recv(loop, sock) if stamped else (await loop.sock_recv(sock, 65535), None)
                     now = time.perf_counter()
+                    if wall is not None and 0.0 <= wall - sent_wall <= now - sent:
+                        now = sent + (wall - sent_wall)  # the kernel's arrival time, on our clock
                     v = classify(q, data)
                     if v.ignorable:
                         bad, bad_raw = v, data
@@ -400,3 +413,49 @@ def dns_jobs(
 
             jobs.append(Job(key, run, interval=interval, deadline=p.timeout + 1.0, jitter=jitter, on_timeout=late))
     return jobs
+
+
+# Python does not name it; Linux's value where struct timespec is two 64-bit fields
+# (asm-generic: x86-64 and arm64, every AKS node); elsewhere the loop's own time is used
+_SO_TIMESTAMPNS = getattr(
+    socket,
+    "SO_TIMESTAMPNS",
+    35 if sys.platform == "linux" and platform.machine() in ("x86_64", "aarch64") else None,
+)
+_ANC = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0  # struct timespec
+
+
+def _stamps_on(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp arrivals (Linux); False where it cannot."""
+    if _SO_TIMESTAMPNS is None or not _ANC:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+async def _recv(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> tuple[bytes, float | None]:
+    """One datagram and its kernel arrival time (wall clock, s), or None without a stamp."""
+    while True:
+        try:
+            data, anc, _flags, _addr = sock.recvmsg(65535, _ANC)
+        except (BlockingIOError, InterruptedError):
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(sock.fileno(), _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(sock.fileno())
+            continue
+        for level, kind, value in anc:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
+                sec, nsec = struct.unpack("qq", value[:16])
+                return data, sec + nsec / 1e9
+        return data, None

@@ -20,8 +20,16 @@ NODELOCAL_IP = DEFAULT_NODELOCAL_IP  # the default; a cluster's is its pods' -lo
 LOCALDNS_IPS = ("169.254.10.10", "169.254.10.11")
 AZURE_DNS_IP = "168.63.129.16"
 CLUSTER_NAME = "kubernetes.default.svc.cluster.local"
+# a second cluster name: CoreDNS answers it from the same cache of the API, so it is as
+# cheap, and the slow-resolver and replica rules (probes/diagnose/dnsslow.py, replicas.py)
+# get two cluster-name samples per resolver and cycle instead of one: their binomial
+# tests (probes/diagnose/stats.py: at least 3 samples, 1e-3) can decide within 2 cycles
+KUBE_DNS_NAME = "kube-dns.kube-system.svc.cluster.local"
 EXTERNAL_NAME = "mcr.microsoft.com"
-DEFAULT_NAMES = (CLUSTER_NAME, EXTERNAL_NAME)
+DEFAULT_NAMES = (CLUSTER_NAME, EXTERNAL_NAME)  # the settings' default when code builds them
+# what the product probes unless told otherwise: the app's `dns.names` (probes.config)
+# and the agent's `--name` (probes.agent.main)
+PROBE_NAMES = (CLUSTER_NAME, KUBE_DNS_NAME, EXTERNAL_NAME)
 
 
 class ResolverKind(str, Enum):
@@ -146,11 +154,11 @@ def resolvers_for(topology: Topology, options: ResolverOptions | None = None) ->
         if (r.address, r.port) in seen:
             continue
         seen.add((r.address, r.port))
-        result.append(_with_override(r, opts.overrides))
+        result.append(with_override(r, opts.overrides))
     return result
 
 
-def _with_override(r: Resolver, overrides: Mapping[str, tuple[str, int]]) -> Resolver:
+def with_override(r: Resolver, overrides: Mapping[str, tuple[str, int]]) -> Resolver:
     for k in (r.key, f"{r.address}:{r.port}", f"[{r.address}]:{r.port}", r.address):
         if k in overrides:
             host, port = overrides[k]

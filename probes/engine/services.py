@@ -21,7 +21,7 @@ from probes.config import Config, KubeConfig
 from probes.diagnose import Observations
 from probes.engine.history import History
 from probes.engine.publisher import observations_of
-from probes.engine.store import Snapshot, Store
+from probes.engine.store import COREDNS, Snapshot, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,19 @@ def _all_at_once(calls: list[Callable[[], Any]], timeout: float) -> None:
         t.join(timeout)
 
 
+def coredns_pods(store: Store) -> tuple[Any, ...] | None:
+    """The CoreDNS pods the agents are to probe (probes.agent.hint), from the store's watch
+    of kube-system; None until that watch has listed them once. Not-ready pods are kept:
+    one that still answers is F16's evidence."""
+    # lazy: the hint's record type is the agent reader's, loaded with it
+    from probes.agent.hint import CorednsPod
+
+    snap = store.snapshot()
+    if COREDNS not in snap.synced:
+        return None
+    return tuple(CorednsPod(p.name, p.ip, p.node) for p in snap.topology.coredns if p.ip)
+
+
 def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: KubeConfig | None = None) -> Services:
     """Every service (none starts here). `kube`: how to reach the API server; the
     per-node agents are read through it. `endpoints`: see :class:`Endpoints`."""
@@ -117,7 +130,11 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
     reader = None
     if cfg.agents.enabled and kube is not None:
         reader = AgentReader(
-            kube, ReaderSettings.from_config(cfg.agents), dns_history=dns_history, egress_history=egress_history
+            kube,
+            ReaderSettings.from_config(cfg.agents),
+            dns_history=dns_history,
+            egress_history=egress_history,
+            coredns=lambda: coredns_pods(store),
         )
     # poll: how soon a service notices a new topology (a version compare, cheap)
     return Services(

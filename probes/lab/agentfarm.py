@@ -6,11 +6,14 @@
      "dns_service_ip": "10.0.0.10", "nodelocal": true, "localdns_nodes": [],
      "interval": 5, "timeout": 2, "egress_interval": 10, "egress_timeout": 2,
      "mode": "connect", "names": [...], "targets": ["extra.example:443"],
-     "apiserver": "127.0.0.1:6443" | null}
+     "apiserver": "127.0.0.1:6443" | null,
+     "coredns": [{"name": "coredns-…", "ready": true}, …] | null}
 
 (every key but ``scenario`` optional: ``agents`` defaults to the first 50 nodes by name,
 ``dns_service_ip``/``nodelocal`` to the scenario's, ``localdns_nodes`` to every agent when
-the scenario enables LocalDNS), loads the scenario, starts its DNS responders and egress
+the scenario enables LocalDNS; ``coredns``, the lab's CoreDNS pods, makes the kube-dns
+responder balance over the ready ones and maps each pod to its responder, so that an
+agent told a pod by the app's reader reaches it), loads the scenario, starts its DNS responders and egress
 targets (:class:`~probes.lab.dnsdemo.DnsDemo`, :class:`~probes.lab.egressdemo.EgressDemo`:
 the only code that reads the scenario), then one :class:`~probes.agent.core.Agent` and
 :class:`~probes.agent.http.AgentServer` per node on 127.0.0.1 (ephemeral ports), all on
@@ -71,6 +74,7 @@ class FarmRequest:
     names: tuple[str, ...] | None = None
     targets: tuple[str, ...] = ()
     apiserver: str | None = None
+    coredns: tuple[tuple[str, bool], ...] | None = None  # (pod name, ready)
 
 
 def parse_request(line: bytes | str) -> FarmRequest:
@@ -107,6 +111,21 @@ def parse_request(line: bytes | str) -> FarmRequest:
             raise FarmError(f"{key}: expected seconds in (0, 3600], got {v!r}")
         return v
 
+    def pods() -> tuple[tuple[str, bool], ...] | None:
+        v = typed("coredns", (list,), "a list of {name, ready}")
+        if v is None:
+            return None
+        out = []
+        for p in v:
+            if (
+                not isinstance(p, dict)
+                or not isinstance(p.get("name"), str)
+                or not isinstance(p.get("ready", True), bool)
+            ):
+                raise FarmError("coredns: expected a list of {name: text, ready: true|false}")
+            out.append((p["name"], bool(p.get("ready", True))))
+        return tuple(out)
+
     scenario = typed("scenario", (str,), "a scenario name or path")
     if not scenario:
         raise FarmError("scenario: required (a built-in name like f4, or a path to a .yaml file)")
@@ -128,6 +147,7 @@ def parse_request(line: bytes | str) -> FarmRequest:
         names=strings("names"),
         targets=strings("targets") or (),
         apiserver=typed("apiserver", (str,), "host:port"),
+        coredns=pods(),
     )
 
 
@@ -213,12 +233,17 @@ class Farm:
         localdns = set(r.localdns_nodes if r.localdns_nodes is not None else (agents if sc.cluster.local_dns else ()))
         topo = _topology(agents, dns_ip, nodelocal, localdns)
         try:
-            self.dns_demo = DnsDemo(sc, max_nodes=max(1, len(agents))).start()
+            pods = list(r.coredns) if r.coredns is not None else None
+            self.dns_demo = DnsDemo(sc, max_nodes=max(1, len(agents)), coredns=pods).start()
             self.egress_demo = EgressDemo(sc, max_nodes=max(1, len(agents))).start()
         except (ValueError, OSError) as e:
             raise FarmError(f"cannot start the lab's responders and targets: {e}") from None
         extra = [*r.targets, *(t for t in self.egress_demo.extra_targets() if t not in r.targets)]
         dns_v = {v.name: v for v in self.dns_demo.vantages(topo)}
+        # the CoreDNS pods by key: what an agent reaches when the app's reader hands them over
+        pod_over = {
+            f"coredns/{name}": a for name, _ in (r.coredns or ()) if (a := self.dns_demo.pod_address(name)) is not None
+        }
         egress_v = {v.name: v for v in self.egress_demo.vantages(topo)}
         for node in agents:
             dv, ev = dns_v[node_vantage(node)], egress_v[node_vantage(node)]
@@ -229,7 +254,7 @@ class Farm:
                     nodelocal=nodelocal,
                     nodelocal_ip=str(sc.cluster.node_local_dns_ip),  # what the lab's pods' -localip says
                     localdns=node in localdns,
-                    dns_overrides=dv.overrides,
+                    dns_overrides={**pod_over, **dv.overrides},
                     names=r.names or DEFAULT_NAMES,
                     apiserver=r.apiserver,
                     targets=extra,
@@ -262,6 +287,8 @@ class Farm:
         for key, resp in responders.items():
             if key == "coredns" or key.startswith("coredns/"):
                 over[key] = list(resp.address)
+        for key, addr in pod_over.items():
+            over[key] = list(addr)
         eg = self.egress_demo.dns_for(None)
         self.local = {
             "dns_overrides": over,

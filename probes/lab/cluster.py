@@ -83,10 +83,10 @@ class ClusterState:
         self.created = t0 - c.age
         self._next_instance = {p.name: p.count for p in scenario.pools}
         specs = scenario.nodes()
-        self._next_ip = (
-            int(ipaddress.IPv4Address(specs[-1].ip)) + scenario.ip_stride(specs[-1].pool)
-            if specs
-            else int(c.subnet_cidr.network_address) + 4
+        # after the highest node's block (a fixed address may sit beyond the allocated ones)
+        self._next_ip = max(
+            (int(ipaddress.IPv4Address(x.ip)) + scenario.ip_stride(x.pool) for x in specs),
+            default=int(c.subnet_cidr.network_address) + 4,
         )
         self._next_cidr = len(specs)
         with self.lock:
@@ -106,6 +106,7 @@ class ClusterState:
                     ready_since=created + 40,
                     route_since=created + 20,
                     cordon_since=t0 - 300,
+                    kubelet_version=o.kubelet_version if o else None,
                 )
                 n.next_pod_ip = self._first_pod_ip(n)
                 if o:

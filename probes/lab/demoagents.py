@@ -70,6 +70,7 @@ def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) 
     c = lab.scenario.cluster
     with lab.state.lock:
         nodes = sorted(lab.state.nodes)
+        coredns = sorted((p.name, p.ready) for p in lab.state.pods.values() if p.app == "coredns")
     return {
         "scenario": getattr(lab, "scenario_arg", None) or lab.scenario.name,
         "nodes": getattr(lab, "nodes_arg", None),
@@ -85,6 +86,8 @@ def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) 
         "names": list(dns.names),
         "targets": list(egress.targets),
         "apiserver": f"127.0.0.1:{lab.port}",  # the agents check the API server too
+        # the pods behind kube-dns (its balancing) and what the agents are told to probe
+        "coredns": [{"name": n, "ready": r} for n, r in coredns],
     }
 
 

@@ -15,6 +15,12 @@ pods without an override, one per overridden pod. All start together, so timed c
 kube-dns and CoreDNS, mapped to the same responders, so the demo never sends a packet
 beyond loopback.
 
+Given the lab's CoreDNS pods (``coredns``: name and readiness, as the lab's API server
+lists them), the kube-dns responders balance every flow over the *ready* pods' behaviours
+(probes.lab.dnsserver: kube-proxy's random choice per flow), so a replica that drops makes
+kube-dns lose about 1/N; each pod's own address reaches its behaviour directly. Without
+the list kube-dns answers as its own block says (tests, benchmarks).
+
 Until the agent issue lands, node vantages are probed in-process (the seam is
 ``VantageMap``); at most ``max_nodes`` node vantages are offered (the first nodes by name)
 to keep a 2,000-node demo cheap.
@@ -71,6 +77,7 @@ class DnsDemo:
         spec: DnsLabSpec | None = None,
         max_nodes: int = MAX_NODES,
         host: str = "127.0.0.1",
+        coredns: list[tuple[str, bool]] | None = None,
     ) -> None:
         base = spec if spec is not None else spec_of(scenario)
         # node refs ('nodepool1/1') become names once, with the scenario at hand
@@ -79,6 +86,8 @@ class DnsDemo:
         upstream = {resolve_node(scenario, k): tl for k, tl in base.node_upstream.items()}
         self.spec = dataclasses.replace(base, nodes=nodes, node_kube_dns=kube_dns, node_upstream=upstream)
         self.max_nodes = max_nodes
+        # the CoreDNS pods (name, ready) in name order; None: kube-dns does not balance
+        self.coredns = None if coredns is None else sorted(coredns)
         self._host = host
         self._lock = threading.Lock()
         self.responders: dict[str, DnsResponder] = {}
@@ -98,9 +107,23 @@ class DnsDemo:
             wanted[f"kube-dns/{node_name}"] = ("kube-dns", node_name, None)
         for pod_name in self.spec.pods:
             wanted[f"coredns/{pod_name}"] = ("coredns", None, pod_name)
+        backends = None
+        if self.coredns is not None:
+            backends = [
+                self.spec.timeline_for("coredns", pod=self.pod_ref(i))
+                for i, (_, ready) in enumerate(self.coredns)
+                if ready
+            ]
         try:
             for key, (kind, node, pod) in wanted.items():
-                self.responders[key] = responder_for(self.spec, kind, node=node, pod=pod, host=self._host).start()
+                self.responders[key] = responder_for(
+                    self.spec,
+                    kind,
+                    node=node,
+                    pod=pod,
+                    host=self._host,
+                    backends=backends if kind == "kube-dns" else None,
+                ).start()
         except BaseException:
             self.stop()
             raise
@@ -121,6 +144,19 @@ class DnsDemo:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def pod_ref(self, i: int) -> str:
+        """The spec's key for the i-th CoreDNS pod by name: its name, else '#i'."""
+        assert self.coredns is not None
+        name = self.coredns[i][0]
+        return name if name in self.spec.pods else f"#{i}"
+
+    def pod_address(self, name: str) -> tuple[str, int] | None:
+        """Where a CoreDNS pod of the list (by name) answers: its own responder, else the shared one."""
+        for i, (n, _) in enumerate(self.coredns or ()):
+            if n == name:
+                return self._addr(f"coredns/{self.pod_ref(i)}", "coredns")
+        return None
 
     # --- VantageMap ----------------------------------------------------------------------
     def _addr(self, key: str, fallback: str) -> tuple[str, int] | None:

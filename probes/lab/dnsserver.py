@@ -12,6 +12,17 @@ injected delays precise to ~0.1 ms (an asyncio timer rounds to whole millisecond
 the responder independent of whichever loop the app or a test runs, and lets `stop()`
 join everything within a bound.
 
+A responder can stand for a Service ClusterIP in front of pods (``backends``): the
+kube-dns ClusterIP over the CoreDNS pods. Each new flow goes to one backend chosen at
+random, as kube-proxy's iptables rules do (``statistic --mode random``, conntrack then
+keeping the flow on it): a UDP flow is the client's address and port, forgotten after
+:data:`UDP_FLOW_TIMEOUT` s without a packet (nf_conntrack_udp_timeout); a TCP flow is the
+connection. The responder's own behaviour is the path in front (the ClusterIP's DNAT,
+a node's route to the pods): its loss and delay apply first, and anything but ``answer``
+decides alone; otherwise the chosen pod's behaviour answers. With no backends (no ready
+endpoints) every query goes unanswered. So a pod that drops every query makes the
+ClusterIP lose about 1/N of the queries, as on a cluster.
+
 Run one alone for benchmarks: ``python -m probes.lab.dnsserver --delay 10``.
 """
 
@@ -30,7 +41,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,6 +70,8 @@ TTL = 30
 # a UDP peer as recvfrom gives it, (ip, port); None: the reply goes back on a TCP stream
 _Addr = tuple[Any, ...] | None
 _SPIN = 0.0003  # seconds the send thread spins before a due answer
+UDP_FLOW_TIMEOUT = 30.0  # s: nf_conntrack_udp_timeout, a UDP flow's backend is kept this long
+MAX_FLOWS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +118,9 @@ def build_reply(
         return Reply(None)
     qname = q.question[0].name
     qtype = q.question[0].rdtype
+    if own.by_name or upstream.by_name:  # per-name rules (dns.<block>.names)
+        text = qname.to_text(omit_final_dot=True).lower()
+        own, upstream = own.for_name(text), upstream.for_name(text)
     is_cluster, ip = zone.lookup(qname)
     if not tcp and own.loss and rng.random() < own.loss:
         return Reply(None)  # lost on the way (F19: the client retries after 5 s)
@@ -179,8 +195,13 @@ class DnsResponder:
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
         name: str = "",
+        backends: Sequence[DnsTimeline | Behaviour] | None = None,
     ) -> None:
         self.name = name
+        # a ClusterIP's endpoints (see the module docstring); None: answers itself
+        self._backends = None if backends is None else [_tl(b) for b in backends]
+        self._flows: dict[Any, tuple[int, float]] = {}  # flow -> (backend, last packet)
+        self.backend_queries: list[int] = [0] * len(self._backends or ())
         self._host = host
         self._want_port = port
         self._zone = zone or Zone()
@@ -292,7 +313,7 @@ class DnsResponder:
         self.stop()
 
     # --- threads -----------------------------------------------------------------------
-    def _reply(self, wire: bytes, tcp: bool) -> Reply:
+    def _reply(self, wire: bytes, tcp: bool, flow: Any = None) -> Reply:
         with self._lock:
             if tcp:
                 self.tcp_queries += 1
@@ -300,7 +321,35 @@ class DnsResponder:
                 self.udp_queries += 1
             el = self._clock() - self._t0
             own, up = self._timeline.at(el), self._upstream.at(el)
-            return build_reply(wire, own, up, self._zone, self._rng, tcp=tcp)
+            if self._backends is None or own.mode != DnsFaultMode.ANSWER:
+                return build_reply(wire, own, up, self._zone, self._rng, tcp=tcp)
+            if not tcp and own.loss and self._rng.random() < own.loss:
+                return Reply(None)  # lost on the path to the ClusterIP
+            if tcp and not own.tcp:
+                return Reply(None, 0.0, close=True)
+            if not self._backends:
+                return Reply(None)  # no ready endpoints
+            b = self._backend(flow)
+            self.backend_queries[b] += 1
+            reply = build_reply(wire, self._backends[b].at(el), up, self._zone, self._rng, tcp=tcp)
+            path = own.delay.draw(self._rng)
+            return replace(reply, delay_ms=reply.delay_ms + path) if path and reply.wire is not None else reply
+
+    def _backend(self, flow: Any) -> int:
+        """The backend of this flow: kept while the flow lives, else chosen at random."""
+        assert self._backends
+        now = self._clock()
+        got = self._flows.get(flow) if flow is not None else None
+        if got is not None and (not isinstance(flow, tuple) or now - got[1] < UDP_FLOW_TIMEOUT):
+            b = got[0]
+        else:
+            b = self._rng.randrange(len(self._backends))
+        if flow is not None:
+            self._flows[flow] = (b, now)
+            if len(self._flows) > MAX_FLOWS:  # the oldest half goes (dicts keep insertion order)
+                for k in list(self._flows)[: MAX_FLOWS // 2]:
+                    del self._flows[k]
+        return b
 
     def _schedule(self, reply: Reply, sock: socket.socket, addr: _Addr, received: float) -> None:
         if reply.wire is None:
@@ -368,7 +417,7 @@ class DnsResponder:
             except OSError:
                 return
             received = time.perf_counter()
-            self._schedule(self._reply(wire, tcp=False), self._udp, addr, received)
+            self._schedule(self._reply(wire, tcp=False, flow=addr), self._udp, addr, received)
 
     def _accept(self, sel: selectors.BaseSelector) -> None:
         assert self._tcp is not None
@@ -383,6 +432,8 @@ class DnsResponder:
     def _drop(self, sel: selectors.BaseSelector, conn: socket.socket) -> None:
         sel.unregister(conn)
         self._conns.pop(conn, None)
+        with self._lock:
+            self._flows.pop(conn, None)
         conn.close()
 
     def _rx_tcp(self, sel: selectors.BaseSelector, conn: socket.socket) -> None:
@@ -404,7 +455,7 @@ class DnsResponder:
                 break
             wire = bytes(buf[2 : 2 + n])
             del buf[: 2 + n]
-            reply = self._reply(wire, tcp=True)
+            reply = self._reply(wire, tcp=True, flow=conn)
             if reply.close:
                 self._drop(sel, conn)
                 return
@@ -438,8 +489,10 @@ def responder_for(
     host: str = "127.0.0.1",
     port: int = 0,
     clock: Callable[[], float] = time.monotonic,
+    backends: list[DnsTimeline] | None = None,
 ) -> DnsResponder:
-    """A (not yet started) responder for one resolver of the lab, as `spec` describes."""
+    """A (not yet started) responder for one resolver of the lab, as `spec` describes;
+    `backends`: the pods behind a ClusterIP (kube-dns), see the module docstring."""
     seed = zlib.crc32(f"{spec.seed}/{kind}/{node}/{pod}".encode())
     return DnsResponder(
         spec.timeline_for(kind, node=node, pod=pod),
@@ -450,6 +503,7 @@ def responder_for(
         seed=seed,
         clock=clock,
         name=f"{kind}" + (f"/{node}" if node else "") + (f"/{pod}" if pod else ""),
+        backends=backends,
     )
 
 

@@ -57,6 +57,18 @@ nodelocal, a pod) has these keys:
     loss; a client retries after 5 s.
 ``txt_size``
     bytes of TXT data for ``huge-txt`` (default 4000, at most 60000).
+``names``
+    per query name: a mapping of name patterns (shell-style, ``*`` and ``?``, case-insensitive;
+    the first that matches wins) to behaviour keys (``behaviour``, ``delay``, ``loss``,
+    ``tcp``, ``txt_size``); keys not listed fall back to the block's. E.g. CoreDNS slow
+    for service names only::
+
+        coredns:
+          names:
+            "*.svc.cluster.local": {delay: {normal: {mean: 150ms, stddev: 30ms}}}
+            "*.example.org": {behaviour: servfail}
+
+    On ``upstream`` it matches the external name forwarded.
 ``changes``
     a list of ``{at: <time>, ...behaviour keys...}``: from ``at`` (seconds after the
     responder started, or a string with a unit: ``"30s"``, ``"2m"``) the responder
@@ -69,6 +81,7 @@ Any unknown key or bad value raises ``ValueError`` naming the key path, e.g.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import math
 import re
@@ -125,6 +138,15 @@ class Behaviour:
     tcp: bool = True
     txt_size: int = 4000
     loss: float = 0.0  # share of UDP queries silently dropped (0..1), drawn per query
+    # (lower-case name pattern, behaviour for matching names), first match wins
+    by_name: tuple[tuple[str, Behaviour], ...] = ()
+
+    def for_name(self, name: str) -> Behaviour:
+        """The behaviour for a query of `name` (lower case, no final dot)."""
+        for pattern, b in self.by_name:
+            if fnmatch.fnmatchcase(name, pattern):
+                return b
+        return self
 
 
 ANSWER = Behaviour()
@@ -251,6 +273,31 @@ Loss = Annotated[
 ]
 
 
+class DnsNameRuleDoc(Doc, kw_only=True):
+    """The behaviour for query names matching a pattern; keys not listed: the block's."""
+
+    unknown_key: ClassVar[str] = "unknown key; expected one of behaviour, delay, loss, tcp, txt_size"
+    not_mapping: ClassVar[str] = "must be a mapping of behaviour keys, got {type}"
+
+    behaviour: _Behaviour | UnsetType = UNSET
+    behavior: _Behavior | UnsetType = UNSET
+    delay: Delay_ | UnsetType = UNSET
+    tcp: Annotated[bool, M(error="must be true or false, got {got}")] | UnsetType = UNSET
+    loss: Loss | UnsetType = UNSET
+    txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = (
+        UNSET
+    )
+
+
+NameRules = Annotated[
+    dict[str, str | DnsNameRuleDoc],
+    M(
+        error="must be a mapping of name pattern: behaviour keys",
+        description="per query name pattern ('*.svc.cluster.local'), first match wins",
+    ),
+]
+
+
 class DnsChangeDoc(Doc, kw_only=True):
     """From ``at`` the responder behaves as the listed keys say; others fall back to the block's."""
 
@@ -273,12 +320,13 @@ class DnsChangeDoc(Doc, kw_only=True):
     txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = (
         UNSET
     )
+    names: NameRules | UnsetType = UNSET
 
 
 class DnsBlockDoc(Doc, kw_only=True):
     """How one responder behaves (docstring of probes/lab/dnsspec.py)."""
 
-    unknown_key: ClassVar[str] = "unknown key; expected one of behaviour, changes, delay, loss, tcp, txt_size"
+    unknown_key: ClassVar[str] = "unknown key; expected one of behaviour, changes, delay, loss, names, tcp, txt_size"
     not_mapping: ClassVar[str] = "must be a mapping of behaviour keys, got {type}"
 
     behaviour: _Behaviour | UnsetType = UNSET
@@ -292,6 +340,7 @@ class DnsBlockDoc(Doc, kw_only=True):
     txt_size: Annotated[int, M(error="must be an integer from 1 to 60000, got {got}", ge=1, le=60000)] | UnsetType = (
         UNSET
     )
+    names: NameRules | UnsetType = UNSET
     changes: Annotated[
         list[DnsChangeDoc],
         M(error="must be a list of {{at: ..., behaviour: ...}}", description="in increasing at order"),
@@ -402,8 +451,8 @@ def _delay(value: Any, where: str, path: str) -> Delay:
     return Delay("fixed", _ms(value, where, path))
 
 
-def _behaviour(doc: DnsBlockDoc | DnsChangeDoc, base: Behaviour, where: str, path: str) -> Behaviour:
-    out = base
+def _behaviour(doc: DnsBlockDoc | DnsChangeDoc | DnsNameRuleDoc, base: Behaviour, where: str, path: str) -> Behaviour:
+    out = replace(base, by_name=()) if isinstance(doc, DnsNameRuleDoc) else base
     for key in ("behaviour", "behavior"):
         value = getattr(doc, key)
         if value is not UNSET:
@@ -419,6 +468,18 @@ def _behaviour(doc: DnsBlockDoc | DnsChangeDoc, base: Behaviour, where: str, pat
         out = replace(out, loss=_loss(doc.loss, where, f"{path}.loss"))
     if doc.txt_size is not UNSET:
         out = replace(out, txt_size=doc.txt_size)
+    names = getattr(doc, "names", UNSET)
+    if names is not UNSET:
+        rules = []
+        for pattern, rule in names.items():
+            rpath = f"{path}.names.{pattern}"
+            text = str(pattern).strip().lower().rstrip(".")
+            if not text or not re.fullmatch(r"[a-z0-9_.*?\-]+", text):
+                raise _err(where, rpath, "must be a name pattern of letters, digits, '-', '.', '*' and '?'")
+            if isinstance(rule, str):
+                rule = DnsNameRuleDoc(behaviour=rule)
+            rules.append((text, _behaviour(rule, out, where, rpath)))
+        out = replace(out, by_name=tuple(rules))
     return out
 
 

@@ -149,7 +149,7 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
     pool = cs.pools[n.pool]
     cpu, mem_gib = vm_shape(pool.vm_size)
     mem_ki = mem_gib * 1024 * 1024 - 1_200_000 // 2
-    kubelet = "v" + (pool.kubelet_version or c.kubernetes_version)
+    kubelet = "v" + (n.kubelet_version or pool.kubelet_version or c.kubernetes_version)
     kernel, os_image = _kernel(pool.os_sku)
     labels = {
         "agentpool": n.pool,

@@ -31,6 +31,7 @@ class NodeState:
     network_unavailable: bool = False
     route_since: float = 0.0
     next_pod_ip: int = 0  # int address for the next pod IP on this node
+    kubelet_version: str | None = None  # this node's own (scenario nodes[].kubeletVersion), else its pool's
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from probes.agent.core import Agent, AgentSettings
+from probes.agent.hint import CorednsPod
 from probes.agent.http import AgentServer
 from probes.agent.reader import AgentReader, ReaderSettings
 from probes.agent.wire import encode
@@ -60,7 +61,14 @@ class Agents:
         self.bg = BackgroundLoop(name="test-agents")
         self.agents: dict[str, tuple[Agent, AgentServer]] = {}
 
-    def add(self, node: str, resolver: tuple[str, int], interval: float = 0.2) -> tuple[str, int]:
+    def add(
+        self,
+        node: str,
+        resolver: tuple[str, int],
+        interval: float = 0.2,
+        pods: dict[str, tuple[str, int]] | None = None,
+    ) -> tuple[str, int]:
+        """`pods`: CoreDNS pod key -> loopback responder (the lab's overrides; confined)."""
         s = AgentSettings(
             node=node,
             resolvers=(Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10", target=resolver),),
@@ -68,6 +76,8 @@ class Agents:
             dns_interval=interval,
             dns_timeout=0.3,
             targets=(),
+            dns_overrides=dict(pods or {}),
+            confine=pods is not None,
         )
 
         async def go() -> tuple[Agent, AgentServer]:
@@ -176,6 +186,64 @@ def test_dns_plan_shows_agent_vantages_and_does_not_probe_them(lab, agents) -> N
             assert wait_for(lambda: hist.stats(key) is None, 5)
         finally:
             svc.stop()
+            reader.stop()
+
+
+def test_the_reader_hands_each_agent_the_coredns_pods_early(lab, agents) -> None:
+    """The agents learn the CoreDNS pods with the reader's first read — even while check
+    holds the other reads back — probe each, and the rows come back per node and pod."""
+    srv, kube = lab
+    n1, n2 = nodes_of(srv)[:2]
+    pods = (CorednsPod("coredns-aaa-11111", "10.244.0.7", n1), CorednsPod("coredns-aaa-22222", "10.244.1.9", n2))
+    with (
+        DnsResponder(host="127.0.0.1", name="ok") as ok,
+        DnsResponder(Behaviour(DnsFaultMode.DROP), host="127.0.0.1", name="drop") as bad,
+    ):
+        over = {f"coredns/{pods[0].name}": ok.address, f"coredns/{pods[1].name}": bad.address}
+        srv.set_agent_pods(
+            {n: LabAgentPod(endpoint=agents.add(n, ok.address, interval=0.2, pods=over)) for n in (n1, n2)}
+        )
+        known: list[tuple[CorednsPod, ...] | None] = [None]  # not listed yet: no early read
+        hist = History()
+        reader = AgentReader(
+            kube,
+            ReaderSettings(budget=20.0, timeout=2.0, discover_every=30.0),  # one listing: requests are reads
+            dns_history=hist,
+            egress_history=History(),
+            coredns=lambda: known[0],
+        )
+        reader.start(reads_from=time.monotonic() + 60.0)  # check's hold: only the hand-over reads
+        try:
+            assert wait_for(lambda: reader.discovered, 5)
+            time.sleep(0.3)
+            assert reader.requests == 1  # the listing only: nothing to hand over yet
+            known[0] = pods
+            assert wait_for(lambda: all(a.pods for a, _ in agents.agents.values()), 10)
+            assert wait_for(lambda: reader.requests == 3, 5)  # one read per agent, then held
+            st = reader.statuses()
+            assert [(r.key, r.detail) for r in st[n1].resolvers] == [
+                ("kube-dns", ""),
+                (f"coredns/{pods[0].name}", n1),
+                (f"coredns/{pods[1].name}", n2),
+            ]
+            time.sleep(0.5)
+            assert reader.requests == 3
+        finally:
+            reader.stop()
+        # read again without the hold: each node's rows per pod, the dropping one lost from both
+        reader = AgentReader(
+            kube,
+            ReaderSettings(budget=20.0, timeout=2.0, discover_every=0.5),
+            dns_history=hist,
+            egress_history=History(),
+            coredns=lambda: pods,
+        )
+        reader.start()
+        try:
+            keys = [ProbeKey(node_vantage(n), f"coredns/{p.name}", NAME, "A") for n in (n1, n2) for p in pods]
+            assert wait_for(lambda: all((s := hist.stats(k)) is not None and s.attempts >= 2 for k in keys), 15)
+            assert [hist.stats(k).loss_pct for k in keys] == [0.0, 100.0, 0.0, 100.0]
+        finally:
             reader.stop()
 
 

@@ -107,6 +107,22 @@ def test_f14_slow_everywhere_is_the_resolver():
     assert [x.subject for x in f] == ["resolver/kube-dns"]
 
 
+def test_f14_slow_everywhere_with_the_caches_as_slow_is_the_nodes_not_coredns():
+    """Every answer from every node slow — the node-local caches' too — is the nodes (or the
+    host probing for them) being slow: not a CoreDNS finding. 10x the caches' median is."""
+    topo = topology()
+    dns = {k: rows([300.0, 320.0, 280.0, 310.0]) for k in healthy_dns(topo)}  # caches as slow
+    for n in topo.nodes:
+        dns[ProbeKey(f"node/{n.name}", "kube-dns", CLUSTER)] = rows([250.0, 400.0, 330.0, 500.0])
+    assert not found(Observations(topo, dns, NOW), "F14")
+    for n in topo.nodes:
+        dns[ProbeKey(f"node/{n.name}", "nodelocal", CLUSTER)] = rows([30.0] * 4)
+        dns[ProbeKey(f"node/{n.name}", "nodelocal", EXTERNAL)] = rows([30.0] * 4)
+        for p in topo.coredns:
+            dns[ProbeKey(f"node/{n.name}", f"coredns/{p.name}", CLUSTER)] = rows([3.0] * 4)
+    assert [x.subject for x in found(Observations(topo, dns, NOW), "F14")] == ["resolver/kube-dns"]
+
+
 def test_f14_on_a_cordoned_node_is_info():
     objs = small_cluster()
     objs["nodes"][1]["spec"] = {"unschedulable": True}
@@ -135,6 +151,30 @@ def test_f15_one_replica_failing_named_not_f5():
         assert [(x.subject, x.severity) for x in f] == [(f"pod/kube-system/{bad}", Severity.WARNING)], outcome
         assert bad in f[0].cause and "50%" in f[0].evidence["kube_dns"]
         assert not found(obs, "F5") and not found(obs, "F19")
+
+
+def test_f15_names_the_nodes_it_fails_from_and_one_nodes_path_is_not_the_replica():
+    topo = topology()
+    dns, bad = one_replica(topo)
+    f = found(Observations(topo, dns, NOW), "F15")
+    assert (
+        f
+        and f"{bad}: all {len(topo.nodes)} vantages that probe it ({len(topo.nodes)} nodes)"
+        in f[0].evidence["seen_from"]
+    )
+    # the same pod failing from one node only (its route to the pod), answering from the others
+    dns = {k: rows([0.5] * 4) for k in healthy_dns(topo)}
+    for i, nd in enumerate(topo.nodes):
+        for name in (CLUSTER, EXTERNAL):
+            dns[ProbeKey(f"node/{nd.name}", f"coredns/{bad}", name)] = (
+                failed(4, "timeout") if i == 0 else rows([0.5] * 4)
+            )
+    assert len(topo.nodes) >= 3 and not found(Observations(topo, dns, NOW), "F15")
+    # from half of them: the replica (it may be unreachable from the others' zone too, but it fails)
+    for nd in topo.nodes[: (len(topo.nodes) + 1) // 2]:
+        for name in (CLUSTER, EXTERNAL):
+            dns[ProbeKey(f"node/{nd.name}", f"coredns/{bad}", name)] = failed(4, "timeout")
+    assert found(Observations(topo, dns, NOW), "F15")
 
 
 def test_f15_critical_when_most_replicas_fail_and_silent_below_threshold():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 
 import dns.flags
 import dns.message
@@ -220,3 +222,16 @@ def test_classify_edges():
     r2.set_rcode(5 + 4)  # NOTAUTH
     assert classify(q, r2.to_wire()).outcome is DnsOutcome.OTHER_RCODE
     assert classify(q, dns.message.make_response(q).to_wire() + b"\0").outcome is DnsOutcome.MALFORMED
+
+
+async def test_latency_is_the_answers_arrival_not_the_loops_lag(responder, via):
+    """A busy agent (a blocked loop: CFS throttling, a long callback) measures the
+    resolver, not itself: the UDP answer's time is the kernel's arrival stamp."""
+    r = responder(Behaviour(delay=Delay("fixed", 20.0)))
+    probe = DnsProbe("node/aks-1", timeout=2.0)
+    loop = asyncio.get_running_loop()
+    # the loop is blocked for 300 ms right after the query goes out
+    loop.call_later(0.005, time.sleep, 0.3)
+    res = await probe.query(via(r), CLUSTER)
+    assert res.outcome is DnsOutcome.OK
+    assert 19.0 <= res.latency_ms < 150.0, res.latency_ms  # not the 300 ms the loop was away

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from probes import config as c
+from probes.dns.resolvers import PROBE_NAMES
 from probes.dns.service import DnsSettings
 
 
@@ -18,7 +19,12 @@ def load(env=None, tmp_path=None, text=None):  # type: ignore[no-untyped-def]
 
 def test_defaults():
     d = load().dns
-    assert d.interval == 5.0 and d.names == ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
+    # two cluster names (twice the samples for the slow/replica rules) and one external
+    assert d.interval == 5.0 and d.names == PROBE_NAMES == (
+        "kubernetes.default.svc.cluster.local",
+        "kube-dns.kube-system.svc.cluster.local",
+        "mcr.microsoft.com",
+    )
     assert d.azure_dns is False and d.resolvers == () and d.overrides == ()
 
 

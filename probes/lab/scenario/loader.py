@@ -212,6 +212,10 @@ def _node_override(d: NodeOverrideDoc, w: _Where) -> NodeOverride:
         network_unavailable=d.network_unavailable,
         node_local_dns_ready=d.node_local_dns_ready,
         age=None if d.age is UNSET else w.duration(d.age, "age"),
+        kubelet_version=(
+            None if d.kubelet_version is UNSET else w.text(d.kubelet_version, "kubeletVersion", r"\d+\.\d+\.\d+")
+        ),
+        ip=None if d.ip is UNSET else w.ip(d.ip, "ip"),
     )
 
 

@@ -89,6 +89,8 @@ class NodeOverride:
     network_unavailable: bool = False
     node_local_dns_ready: bool = True
     age: float | None = None
+    kubelet_version: str | None = None  # this node's kubelet, else its pool's
+    ip: ipaddress.IPv4Address | None = None  # a fixed address, else allocated in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +265,29 @@ def _apply_overrides(sc: Scenario, nodes: list[NodeSpec]) -> list[NodeSpec]:
         if idx is None:
             raise ScenarioError(f"{sc.source}: nodes[{k}]: no node {o.ref!r} in this cluster")
         nodes[idx] = dataclasses.replace(nodes[idx], override=o)
+        if o.ip is not None:
+            nodes[idx] = dataclasses.replace(nodes[idx], ip=_fixed_ip(sc, nodes, idx, o.ip, f"nodes[{k}].ip"))
     return nodes
+
+
+def _fixed_ip(sc: Scenario, nodes: list[NodeSpec], idx: int, ip: ipaddress.IPv4Address, key: str) -> str:
+    """A node's fixed address: usable in the subnet (Azure keeps .0-.3 and the last), and
+    its block (maxPods+1 addresses with flat Azure CNI) clear of every other node's."""
+    net = sc.cluster.subnet_cidr
+    stride = sc.ip_stride(nodes[idx].pool)
+    first, last = int(net.network_address) + 4, int(net.broadcast_address) - 1
+    if not (first <= int(ip) and int(ip) + stride - 1 <= last):
+        raise ScenarioError(
+            f"{sc.source}: {key}: {ip} is not usable in subnetCidr {net} (from {ntoa(first)}"
+            + (f", {stride} addresses for the node and its pods)" if stride > 1 else ")")
+        )
+    for j, other in enumerate(nodes):
+        if j == idx:
+            continue
+        lo = int(ipaddress.IPv4Address(other.ip))
+        if lo < int(ip) + stride and int(ip) < lo + sc.ip_stride(other.pool):
+            raise ScenarioError(f"{sc.source}: {key}: {ip} overlaps node {other.name} ({other.ip})")
+    return str(ip)
 
 
 def resolve_node_ref(sc: Scenario, nodes: list[Any], ref: int | str) -> int | None:

@@ -130,6 +130,16 @@ class NodeOverrideDoc(Doc, rename="camel", kw_only=True):
     network_unavailable: Annotated[bool, M("true or false")] = False
     node_local_dns_ready: Annotated[bool, M("true or false")] = msgspec.field(default=True, name="nodeLocalDNSReady")
     age: Duration | UnsetType = UNSET
+    kubelet_version: (
+        Annotated[Text, M("a string", description="this node's kubelet (mixed versions in a pool mid-upgrade)")]
+        | UnsetType
+    ) = UNSET
+    ip: (
+        Annotated[
+            Text, M("an IPv4 address", description="this node's address in the subnet (default: allocated in order)")
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class CoreDNSDoc(Doc, kw_only=True):
