@@ -47,6 +47,7 @@ AGENT_MODULES = (
     "probes.exitcodes",
     "probes.agent",
     "probes.agent.core",
+    "probes.agent.hint",
     "probes.agent.http",
     "probes.agent.main",
     "probes.agent.page",
