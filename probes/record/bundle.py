@@ -126,10 +126,12 @@ def _cut(src: Recording, dst: Path, t0: float, ids: Pseudonyms | None) -> None:
         s.backup(d)
     db = sqlite3.connect(dst)
     try:
-        kf = db.execute("SELECT MAX(t) FROM keyframes WHERE t <= ?", (t0,)).fetchone()[0]
-        start = kf if kf is not None else float("-inf")
-        db.execute("DELETE FROM keyframes WHERE t < ?", (start,))
-        db.execute("DELETE FROM deltas WHERE t <= ?", (start,))
+        kf = db.execute(
+            "SELECT t, upto FROM keyframes WHERE t <= ? ORDER BY t DESC, rowid DESC LIMIT 1", (t0,)
+        ).fetchone()
+        if kf is not None:  # the keyframe holds every batch up to its `upto`
+            db.execute("DELETE FROM keyframes WHERE t < ?", (kf[0],))
+            db.execute("DELETE FROM deltas WHERE rowid <= ?", (kf[1],))
         db.execute("DELETE FROM marks WHERE t < ?", (t0,))
         db.execute('DELETE FROM findings WHERE "end" IS NOT NULL AND "end" < ?', (t0,))
         if ids is not None:
@@ -144,6 +146,8 @@ def _cut(src: Recording, dst: Path, t0: float, ids: Pseudonyms | None) -> None:
                 "UPDATE findings SET key = ?, subject = ?, cause = ?, body = ? WHERE id = ?",
                 [(ids.text(k), ids.text(a), ids.text(b), ids.text(c), i) for i, k, a, b, c in rows],
             )
+            rows = db.execute("SELECT id, name FROM channels").fetchall()
+            db.executemany("UPDATE channels SET name = ? WHERE id = ?", [(ids.text(n), i) for i, n in rows])
             rows = db.execute("SELECT rowid, text FROM marks").fetchall()
             db.executemany("UPDATE marks SET text = ? WHERE rowid = ?", [(ids.text(t), r) for r, t in rows])
             rows = db.execute("SELECT key, value FROM meta").fetchall()

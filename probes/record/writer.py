@@ -1,6 +1,6 @@
 """The recorder: the publisher hands it every frame (`offer`, never blocks); a thread of
-its own diffs the frames (`probes.record.codec.Differ`) and writes the changes in batched
-transactions. When the disk is slower than the frames, frames are dropped and counted —
+its own diffs the frames (`probes.record.codec.Differ`) and writes the changes of each
+second as one compressed row (a batch), committed about once a second. When the disk is slower than the frames, frames are dropped and counted —
 the next frame is diffed against the last one written, so nothing but the moments between
 is lost."""
 
@@ -39,18 +39,29 @@ class Recorder:
         meta: Mapping[str, str] | None = None,
         queue_size: int = 64,
         keyframe_every: float = 300.0,
-        stats_every: float = 30.0,
+        keyframe_rows: int | None = None,
+        stats_every: float = 60.0,
         commit_every: float = 1.0,
+        batch_every: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self.clock = clock
         self.keyframe_every = keyframe_every
+        # a keyframe also after this many changed channels (None: twice the channels of the
+        # state, at least 2,000): a seek then applies at most that many rows after one
+        self.keyframe_rows = keyframe_rows
         self.commit_every = commit_every
-        self.differ = Differ(stats_every=stats_every)
+        self.batch_every = batch_every
+        started = clock()
+        self.differ = Differ(stats_every=stats_every, epoch=float(int(started)))
+        self._batch: list[list[Any]] = []  # [t, channels] of the frames not yet written
+        self._rows = 0  # channels written since the last keyframe
+        self._upto = 0  # the last delta row written
+        self._ids: dict[str, int] = {}  # channel -> its id in the file
         self._q: queue.Queue[tuple[float, Frame] | None] = queue.Queue(maxsize=queue_size)
         self.dropped = 0  # frames the queue had no room for
-        self.written = 0  # delta rows written
+        self.written = 0  # delta rows (batches) written
         self.error = ""  # the writer's failure, once it stopped writing
         self._failed = False
         self._last_offered: Frame | None = None
@@ -65,8 +76,13 @@ class Recorder:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(DDL)
-            started = clock()
-            rows = {"format": FORMAT, "command": command, "started": repr(started), **(meta or {})}
+            rows = {
+                "format": FORMAT,
+                "command": command,
+                "started": repr(started),
+                "epoch": repr(self.differ.epoch),
+                **(meta or {}),
+            }
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, redact.text(str(v))) for k, v in rows.items()]
             )
@@ -116,6 +132,7 @@ class Recorder:
                 try:
                     item = self._q.get(timeout=self.commit_every)
                 except queue.Empty:  # a quiet moment: commit what is pending
+                    pending += self._flush(db)
                     if pending:
                         db.execute("COMMIT")
                         db.execute("BEGIN")
@@ -125,6 +142,10 @@ class Recorder:
                     break
                 t, frame = item
                 pending += self._write(db, t, frame)
+                if self._batch and (
+                    t - self._batch[0][0] >= self.batch_every or time.monotonic() - t_commit >= self.commit_every
+                ):
+                    pending += self._flush(db)
                 if pending and time.monotonic() - t_commit >= self.commit_every:
                     db.execute("COMMIT")
                     db.execute("BEGIN")
@@ -142,13 +163,8 @@ class Recorder:
         self._t_last = t
         n = 0
         if ch.channels:
-            db.execute("INSERT INTO deltas VALUES (?, ?)", (t, pack(ch.channels)))
-            self.written += 1
-            n += 1
-        if t - self._last_keyframe >= self.keyframe_every:
-            db.execute("INSERT INTO keyframes VALUES (?, ?)", (t, pack(self.differ.state)))
-            self._last_keyframe = t
-            n += 1
+            self._batch.append([t, ch.channels])
+            self._rows += len(ch.channels)
         if ch.marks:
             db.executemany("INSERT INTO marks VALUES (?, ?, ?)", [(t, k, redact.text(s)) for k, s in ch.marks])
             n += 1
@@ -168,10 +184,46 @@ class Recorder:
                 n += 1
         return n
 
+    def _flush(self, db: sqlite3.Connection) -> int:
+        """Write the batch as one delta row, then a keyframe when one is due."""
+        n = 0
+        if self._batch:
+            frames = [[t, self._named(db, chans)] for t, chans in self._batch]
+            cur = db.execute(
+                "INSERT INTO deltas VALUES (?, ?, ?)", (self._batch[0][0], self._batch[-1][0], pack(frames))
+            )
+            self._upto = int(cur.lastrowid or 0)
+            self._batch = []
+            self.written += 1
+            n += 1
+        state = self.differ.state
+        rows = self.keyframe_rows if self.keyframe_rows is not None else max(2000, 2 * len(state))
+        if self._t_last - self._last_keyframe >= self.keyframe_every or self._rows >= rows:
+            self._keyframe(db)
+            n += 1
+        return n
+
+    def _named(self, db: sqlite3.Connection, channels: Mapping[str, Any]) -> dict[int, Any]:
+        """`channels` keyed by their ids (new channels' names written to the file)."""
+        ids = self._ids
+        new = [name for name in channels if name not in ids]
+        for name in new:
+            ids[name] = len(ids) + 1
+        if new:
+            db.executemany("INSERT INTO channels VALUES (?, ?)", [(ids[n], redact.text(n)) for n in new])
+        return {ids[name]: v for name, v in channels.items()}
+
+    def _keyframe(self, db: sqlite3.Connection) -> None:
+        state = self._named(db, self.differ.state)
+        db.execute("INSERT INTO keyframes VALUES (?, ?, ?)", (self._t_last, self._upto, pack(state)))
+        self._last_keyframe = self._t_last
+        self._rows = 0
+
     def _finish(self, db: sqlite3.Connection) -> None:
+        self._flush(db)
         # a last keyframe: the end of the run opens without replaying its last deltas
         if self._t_last > self._last_keyframe:
-            db.execute("INSERT INTO keyframes VALUES (?, ?)", (self._t_last, pack(self.differ.state)))
+            self._keyframe(db)
         db.executemany(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             [("ended", repr(self.clock())), ("dropped", str(self.dropped))],

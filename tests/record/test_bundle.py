@@ -34,6 +34,7 @@ def _files(archive: Path, tmp: Path) -> dict[str, bytes]:
                 parts += [repr(r).encode() for r in db.execute("SELECT * FROM findings")]
                 parts += [repr(r).encode() for r in db.execute("SELECT * FROM marks")]
                 parts += [repr(r).encode() for r in db.execute("SELECT * FROM meta")]
+                parts += [repr(r).encode() for r in db.execute("SELECT * FROM channels")]
                 db.close()
                 out[rel] = b"\n".join(parts)
             else:

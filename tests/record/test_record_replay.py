@@ -91,6 +91,7 @@ def test_the_recording_holds_no_credential(recorded):
         str(r).encode()
         for r in db.execute("SELECT * FROM findings UNION ALL SELECT t, kind, text, 0, 0, 0, 0, 0, 0, 0 FROM marks")
     ]
+    texts += [str(r).encode() for r in db.execute("SELECT * FROM channels")]
     db.close()
     secrets = [LAB_TOKEN.encode(), b"Bearer", b"bearer "]
     kubeconfig = yaml.safe_load(str(info["kubeconfig"]))
