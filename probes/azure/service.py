@@ -59,6 +59,8 @@ ROUTES_REFRESH = 300.0  # route tables and the subnet change rarely: re-read eve
 PATH_REFRESH = 600.0  # NSGs, VNet (DNS servers, peerings), the subnet's route table: one call per cycle, every 10 min
 ROUTES_NODES_CHANGED = 30.0  # ... or this long after nodes came or went (cloud-provider-azure writes routes then)
 MAX_RETRY_AFTER = 600.0
+# ARM reads whose last answer is kept for the evidence bundle (not the metrics: large, and no evidence)
+RAW_KEPT = frozenset({"lb", "cluster", "subnet", "nsgs", "nsg", "vnets", "vnet", "routetables", "routetable"})
 _PROVIDER_SUB = re.compile(r"/subscriptions/([^/]+)/resourceGroups/", re.I)
 _PROVIDER_RG = re.compile(r"/resourceGroups/([^/]+)/", re.I)
 
@@ -242,6 +244,7 @@ class AzureSnatService:
         self._cluster_series: list[Any] = []
         self._failures = 0
         self.calls = 0
+        self._raw: dict[tuple[str, str], Any] = {}  # (call, scope) -> the last answer (RAW_KEPT)
         self._routes: Any = None  # probes.azure.routes.RouteData, once read
         self._next_routes = 0.0
         self._routes_step: tuple[Any, ...] = ()  # (RouteData base, subnet id) between the two calls of a refresh
@@ -484,13 +487,21 @@ class AzureSnatService:
         """One ARM call, counted; its error names the permission `name` (target.CALLS) needs."""
         self.calls += 1
         try:
-            return fn(*a, **kw, **self._opts())
+            result = fn(*a, **kw, **self._opts())
         except Exception as e:  # noqa: BLE001 - classified for the pane
             err = _classify(e, scope)
             if err.kind == "forbidden" and not err.need:
                 err.need = need(name, err.scope or scope)
                 err.call = name
             raise err from None
+        if name in RAW_KEPT:  # the last body of each resource read: the evidence behind a finding
+            self._raw[(name, scope)] = result
+        return result
+
+    def raw_bodies(self) -> dict[tuple[str, str], Any]:
+        """The last answer of each ARM read but the metrics, by (call, scope): SDK models or
+        dicts (probes.record.evidence turns them into bodies when a finding needs them)."""
+        return dict(self._raw)
 
     def _discover(self, sub: str, rg: str, nodes: Any) -> None:
         now = self.clock()

@@ -32,6 +32,7 @@ class FindingSpan:
     start: float
     end: float | None  # None: still open when the recording ended
     body: str  # the finding as JSON (evidence, next step)
+    id: int = 0  # its row: the key of its raw bodies (`Recording.evidence`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ class Recording:
             self.findings = [
                 FindingSpan(*r)
                 for r in self._db.execute(
-                    'SELECT rule, fault, severity, subject, cause, start, "end", body FROM findings ORDER BY start, id'
+                    'SELECT rule, fault, severity, subject, cause, start, "end", body, id FROM findings ORDER BY start, id'
                 )
             ]
             self.marks = [Mark(*r) for r in self._db.execute("SELECT t, kind, text FROM marks ORDER BY t, rowid")]
@@ -137,6 +138,16 @@ class Recording:
                     self._frames[i] = unpack(blob)
         for i in [i for i in self._frames if i < first - 2 or i > last]:
             del self._frames[i]
+
+    def evidence(self, finding: FindingSpan) -> list[tuple[str, str, Any]]:
+        """The raw bodies behind `finding` as (kind, name, body), read when it started."""
+        try:
+            rows = self._db.execute(
+                "SELECT kind, name, body FROM evidence WHERE finding = ? ORDER BY rowid", (finding.id,)
+            ).fetchall()
+        except sqlite3.Error:
+            return []
+        return [(k, n, unpack(b)) for k, n, b in rows]
 
     def frame_at(self, t: float) -> Frame:
         """The frame the app showed at `t` (as the panes render it)."""

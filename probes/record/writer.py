@@ -26,8 +26,25 @@ from probes.record.schema import DDL, FORMAT, pack
 log = logging.getLogger(__name__)
 
 
+MAX_EVIDENCE = 200  # findings per run whose raw bodies are fetched (then only the findings)
+
+
 class RecordError(Exception):
     """The recording cannot be opened or written; the message is for the user."""
+
+
+class _Sync:
+    """A marker through a queue: set once everything queued before it was handled."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class _Found:
+    """The raw bodies behind finding `rowid`, for the writer's thread to write."""
+
+    def __init__(self, rowid: int, t: float, objects: list[tuple[str, str, Any]]) -> None:
+        self.rowid, self.t, self.objects = rowid, t, objects
 
 
 class Recorder:
@@ -59,7 +76,13 @@ class Recorder:
         self._rows = 0  # channels written since the last keyframe
         self._upto = 0  # the last delta row written
         self._ids: dict[str, int] = {}  # channel -> its id in the file
-        self._q: queue.Queue[tuple[float, Frame] | None] = queue.Queue(maxsize=queue_size)
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        # the raw bodies behind each finding that starts (probes.record.evidence.Evidence):
+        # fetched on a thread of their own, so a slow API server never holds the frames up
+        self.evidence: Any = None
+        self._ev_q: queue.Queue[Any] = queue.Queue(maxsize=64)
+        self._ev_thread: threading.Thread | None = None
+        self._ev_asked = 0
         self.dropped = 0  # frames the queue had no room for
         self.written = 0  # delta rows (batches) written
         self.error = ""  # the writer's failure, once it stopped writing
@@ -111,15 +134,45 @@ class Recorder:
 
         return both
 
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wait until the frames offered so far are written and the evidence of the findings
+        they started is fetched and written (`check` asks before it stops its sources)."""
+        deadline = time.monotonic() + timeout
+        if not self._sync(self._q, deadline):
+            return False
+        if self._ev_thread is None:  # no finding asked for evidence
+            return True
+        return self._sync(self._ev_q, deadline) and self._sync(self._q, deadline)
+
+    @staticmethod
+    def _sync(q: queue.Queue[Any], deadline: float) -> bool:
+        """Everything queued on `q` so far was handled (False: not by `deadline`)."""
+        sync = _Sync()
+        try:
+            q.put(sync, timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Full:
+            return False
+        return sync.done.wait(max(0.0, deadline - time.monotonic()))
+
     def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued, then close the file (a single file again: no WAL left)."""
+        """Write what is queued (the evidence being fetched too), then close the file (a
+        single file again: no WAL left)."""
         if not self._thread.is_alive():
             return
+        deadline = time.monotonic() + timeout
+        if self._ev_thread is not None:
+            # the frames first (their findings ask for evidence), then the evidence's end
+            self._sync(self._q, deadline)
+            try:
+                self._ev_q.put(None, timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Full:
+                pass
+            self._ev_thread.join(max(0.0, deadline - time.monotonic()))
         try:
-            self._q.put(None, timeout=timeout)
+            self._q.put(None, timeout=max(0.1, deadline - time.monotonic()))
         except queue.Full:
             pass
-        self._thread.join(timeout)
+        self._thread.join(max(0.1, deadline - time.monotonic()))
 
     # --- the recorder's thread -------------------------------------------------------------
     def _run(self) -> None:
@@ -140,6 +193,12 @@ class Recorder:
                     continue
                 if item is None:
                     break
+                if isinstance(item, _Sync):
+                    item.done.set()
+                    continue
+                if isinstance(item, _Found):
+                    pending += self._write_evidence(db, item)
+                    continue
                 t, frame = item
                 pending += self._write(db, t, frame)
                 if self._batch and (
@@ -177,12 +236,53 @@ class Recorder:
             )
             self._open_ids[finding_key(f)] = int(cur.lastrowid or 0)
             n += 1
+            self._ask_evidence(int(cur.lastrowid or 0), t, f, frame)
         for k in ch.closed:
             rid = self._open_ids.pop(k, None)
             if rid is not None:
                 db.execute('UPDATE findings SET "end" = ? WHERE id = ?', (t, rid))
                 n += 1
         return n
+
+    def _ask_evidence(self, rowid: int, t: float, finding: Any, frame: Frame) -> None:
+        if self.evidence is None or self._ev_asked >= MAX_EVIDENCE:
+            return
+        if self._ev_thread is None:
+            self._ev_thread = threading.Thread(target=self._fetch, name="recorder-evidence", daemon=True)
+            self._ev_thread.start()
+        try:
+            self._ev_q.put_nowait((rowid, t, finding, frame.topology))
+            self._ev_asked += 1
+        except queue.Full:
+            pass  # a storm of findings: the first ones' evidence is what a person reads
+
+    def _fetch(self) -> None:
+        """The evidence thread: each finding's raw bodies, handed to the writer's thread."""
+        while True:
+            item = self._ev_q.get()
+            if item is None:
+                return
+            if isinstance(item, _Sync):
+                item.done.set()
+                continue
+            rowid, t, finding, topology = item
+            try:
+                objects = self.evidence.fetch(finding, topology)
+            except Exception as e:  # noqa: BLE001 - evidence is a bonus: the recording goes on
+                log.debug("evidence for %s: %s", finding_key(finding), e)
+                continue
+            if objects and not self._failed:
+                try:
+                    self._q.put(_Found(rowid, t, objects), timeout=5.0)
+                except queue.Full:
+                    pass
+
+    def _write_evidence(self, db: sqlite3.Connection, found: _Found) -> int:
+        db.executemany(
+            "INSERT INTO evidence VALUES (?, ?, ?, ?, ?)",
+            [(found.rowid, found.t, kind, name, pack(body)) for kind, name, body in found.objects],
+        )
+        return 1
 
     def _flush(self, db: sqlite3.Connection) -> int:
         """Write the batch as one delta row, then a keyframe when one is due."""
