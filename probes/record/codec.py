@@ -7,13 +7,16 @@ channels are small on purpose, so a frame's change is a few rows:
   the synced collections and the target;  ``pods``: CoreDNS, NodeLocal DNS, services;
 - ``n\\t<node>``: one node's record (a node added, changed, or — value None — removed);
 - ``dns.plan`` / ``egress.plan``: a probe service's plan and error line;
-- ``d\\t<key>`` / ``e\\t<key>``: one DNS / egress row's stats (a compact list);
-- ``snat``: the SNAT report (a new one per Azure Monitor refresh); ``routes``: ARM's routes;
+- ``d\\t<key>`` / ``e\\t<key>``: one DNS / egress row's stats (a positional list of integers;
+  in a delta, a patch carrying only the probe results since the row's previous value);
+- ``snat``: the SNAT report without its nodes, and ``s\\t<ip>``: one node's SNAT row (in a
+  delta, only the minutes since its previous value); ``routes``: ARM's routes;
 - ``agents`` and ``a\\t<node>``: the agent reader's header and one node's agent;
 - ``findings``: the rules' verdict; ``error``: the publisher's own failure.
 
-`Differ` (writer side) says which channels a frame changed; `Thawer` (reader side) turns
-channels back into a `Frame` that the app's panes render as they rendered the original.
+`Differ` (writer side) says which channels a frame changed; `apply` puts a delta on a state
+(resolving the patches); `Thawer` (reader side) turns channels back into a `Frame` that the
+app's panes render as they rendered the original.
 Every string that could carry a credential goes through `probes.record.redact`.
 """
 
