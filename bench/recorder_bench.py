@@ -310,6 +310,9 @@ def replay(path: Path) -> None:
     """Open `path` and seek at random: wall and CPU time (the CPU figure holds on a busy
     machine). A seek builds the frame the app shows; a probe pane on screen then decodes
     its rows (`RowStats`), measured apart: every DNS row of the frame."""
+    c = time.process_time()
+    sum(range(10**7))  # the machine's pace now (about 150-250 ms of CPU on an idle core)
+    print(f"calibration: sum(range(10**7)) {(time.process_time() - c) * 1000:.0f} ms CPU")
     w, c = time.perf_counter(), time.process_time()
     rec = Recording(path)
     rec.frame_at(rec.start)

@@ -83,6 +83,7 @@ class Recording:
         self._at_t = float("-inf")  # the time the state stands at
         self._loaded = False
         self._frames: dict[int, list[Any]] = {}  # batch index -> its frames (the last few decoded)
+        self._kf_cache: tuple[int, dict[str, Any]] | None = None
         self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0))
 
     def close(self) -> None:
@@ -96,9 +97,7 @@ class Recording:
         # step forward from the state held unless the keyframe is less work
         if not self._loaded or t < self._at_t or (k > self._at_kf and kf_next > self._pos[0]):
             self._loaded = True
-            names = self._names
-            kf = unpack(self._blob("keyframes", self._kf[k][2])) if k >= 0 else {}
-            self._state = {names[i]: v for i, v in kf.items() if i in names}
+            self._state = dict(self._keyframe(k))
             self._at_kf = k
             self._pos = (kf_next, 0)
             self._at_t = self._kf_t[k] if k >= 0 else float("-inf")
@@ -117,6 +116,20 @@ class Recording:
             bi, fi = bi + 1, 0
         self._pos = (bi, fi)
         self._at_t = t
+        return state
+
+    def _keyframe(self, k: int) -> dict[str, Any]:
+        """Keyframe k's state by channel name; the last one read is kept (a step back, or a
+        seek near the last one, starts from it again without decoding it). Its values are
+        never changed in place: a delta puts new values in a copy of the dict."""
+        if k < 0:
+            return {}
+        if self._kf_cache is not None and self._kf_cache[0] == k:
+            return self._kf_cache[1]
+        names = self._names
+        kf = unpack(self._blob("keyframes", self._kf[k][2]))
+        state = {names[i]: v for i, v in kf.items() if i in names}
+        self._kf_cache = (k, state)
         return state
 
     def _after(self, upto: int) -> int:
