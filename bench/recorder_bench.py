@@ -176,9 +176,9 @@ class World:
         self.seq += 1
         i = self.seq
         prev = self.frame
-        # DNS rows every 5 s, egress every 10 s: a 1/20 and a 1/40 of them per frame
-        dch = self.dns_keys[(i % 20) :: 20]
-        ech = self.eg_keys[(i % 40) :: 40]
+        # DNS rows every 5 s, egress every 10 s: at 4 frames a second, a 1/20 and a 1/40 of them per frame
+        dch = self.dns_keys[(i % (5 * FPS)) :: 5 * FPS]
+        ech = self.eg_keys[(i % (10 * FPS)) :: 10 * FPS]
         for k in dch:
             self.dns[k] = self._stats(k, t, True, self.dns.get(k))
         for k in ech:
@@ -245,11 +245,16 @@ def run(minutes: float, nodes: int, path: Path | None) -> tuple[float, float]:
 
 
 def main() -> None:
+    global FPS  # noqa: PLW0603 - the World's pace, one per run
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--hour", action="store_true", help="also record 60 simulated minutes for replay's figures")
+    ap.add_argument(
+        "--fps", type=int, default=4, help="frames per simulated second (the same rows per hour; fewer frames to build)"
+    )
     ns = ap.parse_args()
+    FPS = ns.fps
     with tempfile.TemporaryDirectory() as tmp:
         base_cpu, _ = run(ns.minutes, ns.nodes, None)
         p = Path(tmp) / "r.aksrec"

@@ -1,8 +1,9 @@
 """The recorder: the publisher hands it every frame (`offer`, never blocks); a thread of
 its own diffs the frames (`probes.record.codec.Differ`) and writes the changes of each
-second as one compressed row (a batch), committed about once a second. When the disk is slower than the frames, frames are dropped and counted —
-the next frame is diffed against the last one written, so nothing but the moments between
-is lost."""
+second as one compressed row (a batch), committed about once a second. When the disk is
+slower than the frames, frames are dropped and counted — the next frame is diffed against
+the last one written, so nothing but the moments between is lost. When a finding starts,
+the raw bodies behind it are fetched on a second thread (`evidence`) and written too."""
 
 from __future__ import annotations
 
