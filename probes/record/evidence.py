@@ -4,7 +4,7 @@ names, as the API server and ARM return them, for the recording and the evidence
 `wanted(finding, topology)` says which objects a finding stands on (its subject — a node,
 a service, a resolver's pods, a route, a peering — and what its rule reads in Azure: the
 route tables, the NSGs, the load balancer, the VNet, the subnet, the managed cluster).
-`Evidence` fetches them when a finding starts: each Kubernetes object with one GET by name
+`EvidenceFetcher` fetches them when a finding starts: each Kubernetes object with one GET by name
 through the run's client (only for findings, so a few requests), the ARM bodies from what
 the Azure source last read (no call). Every body is redacted (`probes.record.redact.raw`)
 and at most `MAX_OBJECTS` are kept per finding.
@@ -130,7 +130,7 @@ def arm_items(kept: Mapping[tuple[str, str], Any]) -> list[tuple[str, dict[str, 
     return out
 
 
-class Evidence:
+class EvidenceFetcher:
     """Fetches a finding's raw bodies: `kube_get(path)` returns an object's JSON bytes (or
     raises); `arm()` returns the Azure source's last bodies by (call, scope)."""
 
@@ -199,7 +199,7 @@ def kube_getter(source: Any) -> Callable[[str], bytes]:
     return get
 
 
-def for_run(source: Any, snat: Any) -> Evidence:
+def for_run(source: Any, snat: Any) -> EvidenceFetcher:
     """The evidence of a run: its Kubernetes source's client, its Azure source's bodies."""
     kept = getattr(snat, "raw_bodies", None)
-    return Evidence(kube_get=kube_getter(source) if source is not None else None, arm=kept)
+    return EvidenceFetcher(kube_get=kube_getter(source) if source is not None else None, arm=kept)

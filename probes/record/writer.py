@@ -80,7 +80,7 @@ class Recorder:
         self._upto = 0  # the last delta row written
         self._ids: dict[str, int] = {}  # channel -> its id in the file
         self._q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        # the raw bodies behind each finding that starts (probes.record.evidence.Evidence):
+        # the raw bodies behind each finding that starts (probes.record.evidence.EvidenceFetcher):
         # fetched on a thread of their own, so a slow API server never holds the frames up
         self.evidence: Any = None
         self._ev_q: queue.Queue[Any] = queue.Queue(maxsize=64)

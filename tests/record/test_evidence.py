@@ -14,7 +14,7 @@ import orjson
 from probes.diagnose.model import Finding, Severity
 from probes.kube.model import PodState
 from probes.record import bundle, redact
-from probes.record.evidence import Evidence, wanted
+from probes.record.evidence import EvidenceFetcher, wanted
 from probes.record.reader import Recording
 
 REAL = Path("/work/shared/real/arm")
@@ -107,14 +107,14 @@ def test_a_route_finding_carries_the_route_table_arm_returned():
         return orjson.dumps({"kind": "Node", "metadata": {"name": "aks-a-1", "managedFields": [1]}, "status": {}})
 
     f = Finding("route-missing", "F1", Severity.CRITICAL, "node/aks-a-1", "no route", {"prefix": "10.244.1.0/24"})
-    out = Evidence(get, lambda: kept).fetch(f)
+    out = EvidenceFetcher(get, lambda: kept).fetch(f)
     assert asked == ["/api/v1/nodes/aks-a-1"]
     assert [(k, n) for k, n, _ in out] == [("node", "aks-a-1"), ("routetable", "testrt")]
     assert out[1][2]["properties"]["routes"][0]["properties"]["addressPrefix"] == "10.0.3.0/24"
     assert "managedFields" not in out[0][2]["metadata"]
     # a SNAT finding reads the load balancer instead, an NSG finding the NSG it names
     snat = Finding("snat-exhausted", "F10", Severity.CRITICAL, "cluster", "ports", {})
-    assert [k for k, _n, _ in Evidence(None, lambda: kept).fetch(snat)] == ["lb"]
+    assert [k for k, _n, _ in EvidenceFetcher(None, lambda: kept).fetch(snat)] == ["lb"]
     nsg = Finding("nsg-denies-egress", "F24", Severity.CRITICAL, "target/x:443", "deny", {"nsg": "my-nsg"})
     assert ("nsg", "my-nsg") in wanted(nsg)
 
