@@ -4,7 +4,8 @@ Frames are built as the publisher builds them (a new stats mapping per frame wit
 probed since, the same objects for what did not move), at 4 frames per simulated second:
 every node is a DNS vantage (3 resolvers × 2 names) and an egress vantage (5 targets),
 each row probed every 5 s (DNS) / 10 s (egress); agents read at 5/s; a node flaps every
-minute; findings come and go. The recorder's CPU is the run's CPU minus the same run
+minute; findings come and go; Azure Monitor's SNAT report (a 30-minute per-minute series
+per node) refreshes every minute. The recorder's CPU is the run's CPU minus the same run
 without a recorder; bytes per hour are the file's size scaled to one hour. Then a 1-hour
 recording is opened and seeked.
 
@@ -16,12 +17,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import sqlite3
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from types import MappingProxyType
 
+import msgspec
+
 from probes.agent.reader import AgentStatus
+from probes.azure.service import AzureState, SnatReport
+from probes.azure.snat import NodeSnat, SnatTable
 from probes.diagnose.model import Finding, Severity
 from probes.dns.result import DnsOutcome, DnsResult, ProbeKey
 from probes.egress.result import EgressKey, EgressMode, EgressOutcome, EgressResult
@@ -31,6 +38,7 @@ from probes.engine.store import Snapshot
 from probes.kube.model import NodeInfo, SourceState, SourceStatus
 from probes.kube.topology import build_topology
 from probes.record.reader import Recording
+from probes.record.schema import unpack
 from probes.record.writer import Recorder
 
 FPS = 4
@@ -84,6 +92,8 @@ class World:
         self.snap = self._snap()
         self.findings: tuple[Finding, ...] = ()
         self.frame: Frame | None = None
+        self.snat: SnatReport | None = None
+        self.used: dict[str, list[float]] = {}
         self.seq = 0
         self.aseq = 0
 
@@ -138,13 +148,37 @@ class World:
             version=self.seq,
         )
 
+    def _snat(self, t: float) -> SnatReport:
+        end = int(t // 60 * 60)
+        times = [float(end - 60 * (29 - j)) for j in range(30)]
+        rows = []
+        for n in self.nodes.values():
+            used = self.used.setdefault(n.name, [float(self.rng.randint(0, 300)) for _ in range(29)])
+            used.append(float(max(0, used[-1] + self.rng.randint(-20, 20))))
+            del used[:-30]
+            rows.append(
+                NodeSnat(
+                    n.internal_ip, n.name, n.pool, 1024, used[-1], used[-1] * 0.8, 0.0, 0.0, times, list(used), 1024
+                )
+            )
+        rows.sort(key=lambda r: r.pressure)
+        v = self.snat.version + 1 if self.snat else 1
+        return SnatReport(
+            version=v,
+            state=AzureState.LIVE,
+            message="live",
+            table=SnatTable(tuple(rows), (), (), times[0], times[-1]),
+            updated=t,
+            calls=v * 2,
+        )
+
     def step(self, t: float) -> Frame:
         self.seq += 1
         i = self.seq
         prev = self.frame
-        # DNS rows every 5 s, egress every 10 s: a 1/20 and a 1/40 of them per frame
-        dch = self.dns_keys[(i % 20) :: 20]
-        ech = self.eg_keys[(i % 40) :: 40]
+        # DNS rows every 5 s, egress every 10 s: at 4 frames a second, a 1/20 and a 1/40 of them per frame
+        dch = self.dns_keys[(i % (5 * FPS)) :: 5 * FPS]
+        ech = self.eg_keys[(i % (10 * FPS)) :: 10 * FPS]
         for k in dch:
             self.dns[k] = self._stats(k, t, True, self.dns.get(k))
         for k in ech:
@@ -159,6 +193,8 @@ class World:
                 if n.ready is False
                 else (Finding("node-not-ready", None, Severity.CRITICAL, f"node/{name}", "NotReady"),)
             )
+        if i == 1 or i % (60 * FPS) == 0:  # Azure Monitor: a new minute per node
+            self.snat = self._snat(t)
         # agents: 5 reads a second
         changed = []
         for _ in range(5 // FPS + (1 if i % FPS < 5 % FPS else 0)):
@@ -185,7 +221,9 @@ class World:
             since=self.aseq - 1,
             changed=frozenset(changed),
         )
-        self.frame = Frame(seq=i, kube=self.snap, dns=dv, egress=ev, agents=av, findings=self.findings, findings_at=t)
+        self.frame = Frame(
+            seq=i, kube=self.snap, dns=dv, egress=ev, snat=self.snat, agents=av, findings=self.findings, findings_at=t
+        )
         return self.frame
 
 
@@ -207,13 +245,23 @@ def run(minutes: float, nodes: int, path: Path | None) -> tuple[float, float]:
 
 
 def main() -> None:
+    global FPS  # noqa: PLW0603 - the World's pace, one per run
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--hour", action="store_true", help="also record 60 simulated minutes for replay's figures")
+    ap.add_argument(
+        "--fps", type=int, default=4, help="frames per simulated second (the same rows per hour; fewer frames to build)"
+    )
+    ap.add_argument(
+        "--no-base",
+        action="store_true",
+        help="skip the run without a recorder (the CPU printed is then the whole run's)",
+    )
     ns = ap.parse_args()
+    FPS = ns.fps
     with tempfile.TemporaryDirectory() as tmp:
-        base_cpu, _ = run(ns.minutes, ns.nodes, None)
+        base_cpu, _ = run(ns.minutes, ns.nodes, None) if not ns.no_base else (0.0, 0.0)
         p = Path(tmp) / "r.aksrec"
         cpu, wall = run(ns.minutes, ns.nodes, p)
         size = p.stat().st_size
@@ -222,27 +270,84 @@ def main() -> None:
         print(f"{ns.nodes} nodes, {ns.minutes:g} simulated minutes ({int(sim * FPS)} frames)")
         print(f"recorder CPU: {rec_cpu:.1f} s for {sim:.0f} s recorded = {100 * rec_cpu / sim:.2f} % of one core")
         print(f"file: {size / 1e6:.1f} MB = {size / 1e6 * 3600 / sim:.1f} MB per hour")
+        breakdown(p, sim)
         hour = p
         if ns.hour:
             hour = Path(tmp) / "hour.aksrec"
             run(60, ns.nodes, hour)
             print(f"1-hour recording: {hour.stat().st_size / 1e6:.1f} MB")
-        t = time.perf_counter()
-        rec = Recording(hour)
-        rec.frame_at(rec.start)
-        t_open = time.perf_counter() - t
-        rng = random.Random(1)
-        seeks = []
-        for _ in range(20):
-            at = rng.uniform(rec.start, rec.end)
-            t = time.perf_counter()
-            rec.frame_at(at)
-            seeks.append(time.perf_counter() - t)
-        seeks.sort()
+        replay(hour)
+
+
+KINDS = {"n": "nodes", "d": "DNS rows", "e": "egress rows", "a": "agents", "s": "SNAT nodes"}
+
+
+def breakdown(path: Path, seconds: float) -> None:
+    """Where the bytes go: each kind of channel's rows compressed on their own, per hour,
+    in the batches (deltas) and in the keyframes; and the other tables."""
+    db = sqlite3.connect(path)
+    names = dict(db.execute("SELECT id, name FROM channels"))
+    enc = msgspec.msgpack.Encoder()
+    scale = 3600 / seconds / 1e6
+    for table in ("deltas", "keyframes"):
+        size: dict[str, int] = {}
+        count: dict[str, int] = {}
+        total = 0
+        for (blob,) in db.execute(f"SELECT blob FROM {table}"):  # noqa: S608
+            total += len(blob)
+            body = unpack(blob)
+            frames = [body] if table == "keyframes" else [chans for _, chans in body]
+            groups: dict[str, list[object]] = {}
+            for chans in frames:
+                for cid, v in chans.items():
+                    name = names.get(cid, "?")
+                    kind = KINDS.get(name[0], name) if name[1:2] == "\t" else name
+                    groups.setdefault(kind, []).append(v)
+            for kind, vals in groups.items():
+                size[kind] = size.get(kind, 0) + len(zlib.compress(enc.encode(vals), 6))
+                count[kind] = count.get(kind, 0) + len(vals)
+        top = sorted(size.items(), key=lambda kv: -kv[1])[:6]
         print(
-            f"replay ({(rec.end - rec.start) / 60:.0f} min): open + first frame {t_open * 1000:.0f} ms; "
-            f"random seek median {seeks[10] * 1000:.0f} ms, max {seeks[-1] * 1000:.0f} ms"
+            f"  {table}: {total * scale:.1f} MB/h; by kind (compressed alone): "
+            + ", ".join(f"{k} {v * scale:.1f} MB/h ({count[k] * 3600 / seconds:.0f} rows/h)" for k, v in top)
         )
+    others = {t: db.execute(f"SELECT SUM(LENGTH(body)) FROM {t}").fetchone()[0] for t in ("findings",)}  # noqa: S608
+    print(f"  findings' bodies: {(others['findings'] or 0) * scale:.3f} MB/h")
+    db.close()
+
+
+def replay(path: Path) -> None:
+    """Open `path` and seek at random: wall and CPU time (the CPU figure holds on a busy
+    machine). A seek builds the frame the app shows; a probe pane on screen then decodes
+    its rows (`RowStats`), measured apart: every DNS row of the frame."""
+    c = time.process_time()
+    sum(range(10**7))  # the machine's pace now (about 150-250 ms of CPU on an idle core)
+    print(f"calibration: sum(range(10**7)) {(time.process_time() - c) * 1000:.0f} ms CPU")
+    w, c = time.perf_counter(), time.process_time()
+    rec = Recording(path)
+    rec.frame_at(rec.start)
+    t_open, c_open = time.perf_counter() - w, time.process_time() - c
+    rng = random.Random(1)
+    seeks, cpu, rows = [], [], []
+    for _ in range(30):
+        at = rng.uniform(rec.start, rec.end)
+        w, c = time.perf_counter(), time.process_time()
+        frame = rec.frame_at(at)
+        seeks.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+        c = time.process_time()
+        for k in frame.dns.stats if frame.dns is not None else ():
+            frame.dns.stats[k]
+        rows.append(time.process_time() - c)
+    for x in (seeks, cpu, rows):
+        x.sort()
+    print(
+        f"replay ({(rec.end - rec.start) / 60:.0f} min, {len(rec._kf)} keyframes, {len(rec._dl)} batches): "
+        f"open + first frame {t_open * 1000:.0f} ms wall / {c_open * 1000:.0f} ms CPU; "
+        f"random seek median {seeks[15] * 1000:.0f} ms wall / {cpu[15] * 1000:.0f} ms CPU, "
+        f"max {seeks[-1] * 1000:.0f} ms wall / {cpu[-1] * 1000:.0f} ms CPU; "
+        f"then decoding every DNS row (a DNS pane on screen) median {rows[15] * 1000:.0f} ms CPU"
+    )
 
 
 if __name__ == "__main__":

@@ -166,6 +166,7 @@ def _settled(services: Any, cycles: int) -> bool:
 BACK_TO_BACK = 1.0  # s between a check's probe cycles unless --interval says otherwise
 STOP_WAIT = 0.5  # s the sources get to stop once the verdict is in
 CHECK_WINDOW = 10  # minutes of SNAT metrics a check reads (the app charts 30)
+EVIDENCE_WAIT = 3.0  # s a recorded check waits for the raw bodies behind its findings (GETs by name)
 
 
 def run(
@@ -273,7 +274,15 @@ def run(
             store, dns=services.dns, egress=services.egress, snat=services.snat, agents=services.agents
         ).step()
         if recorder is not None:  # the flight recorder (probes.record): this run's frame
+            if hasattr(recorder, "evidence"):
+                # lazy: the evidence fetcher only for a recorded run
+                from probes.record.evidence import for_run
+
+                recorder.evidence = for_run(source, services.snat)
             recorder.offer(frame)
+            settle = getattr(recorder, "settle", None)
+            if settle is not None:  # the raw bodies behind its findings, while the sources still run
+                settle(EVIDENCE_WAIT)
         findings = list(frame.findings or ())
         # a kind that was not live for the whole run: the topology the findings stand on is not trusted
         errors = _status_errors(store.status_log(after=t_live), frame.kube.statuses)

@@ -351,6 +351,12 @@ def run_app(argv: list[str]) -> int:
         # lazy: the recorder's command-line side only when the app runs
         from tui.record_cli import recorder_for
 
+        recorder = recorder_for(cfg, "app", ns.no_record, context or banner)
+        if recorder is not None:
+            # lazy: the evidence fetcher only for a run that records
+            from probes.record.evidence import for_run
+
+            recorder.evidence = for_run(source, features.feeds.get("snat"))
         app = AksnetTopApp(
             store,
             [source, *features.sources],
@@ -358,7 +364,7 @@ def run_app(argv: list[str]) -> int:
             **features.feeds,
             refresh_interval=cfg.ui.refresh_interval,
             banner=banner,
-            recorder=recorder_for(cfg, "app", ns.no_record, context or banner),
+            recorder=recorder,
         )
         try:
             app.theme = cfg.ui.theme

@@ -62,6 +62,8 @@ ROUTES_NODES_CHANGED = 30.0  # ... or this long after nodes came or went (cloud-
 MAX_RETRY_AFTER = 600.0
 FULL_EVERY = 900.0  # seconds between whole-window metrics reads; refreshes between read the last minutes
 INCREMENT_MINUTES = 5  # those last minutes: Azure Monitor revises its newest 2-3 minutes for a while
+# ARM reads whose last answer is kept for the evidence bundle (not the metrics: large, and no evidence)
+RAW_KEPT = frozenset({"lb", "cluster", "subnet", "nsgs", "nsg", "vnets", "vnet", "routetables", "routetable"})
 _PROVIDER_SUB = re.compile(r"/subscriptions/([^/]+)/resourceGroups/", re.I)
 _PROVIDER_RG = re.compile(r"/resourceGroups/([^/]+)/", re.I)
 
@@ -246,6 +248,7 @@ class AzureSnatService:
         self._cluster_series: list[Any] = []
         self._failures = 0
         self.calls = 0
+        self._raw: dict[tuple[str, str], Any] = {}  # (call, scope) -> the last answer (RAW_KEPT)
         self._routes: Any = None  # probes.azure.routes.RouteData, once read
         self._next_routes = 0.0
         self._routes_step: tuple[Any, ...] = ()  # (RouteData base, subnet id) between the two calls of a refresh
@@ -489,13 +492,21 @@ class AzureSnatService:
         """One ARM call, counted; its error names the permission `name` (target.CALLS) needs."""
         self.calls += 1
         try:
-            return fn(*a, **kw, **self._opts())
+            result = fn(*a, **kw, **self._opts())
         except Exception as e:  # noqa: BLE001 - classified for the pane
             err = _classify(e, scope)
             if err.kind == "forbidden" and not err.need:
                 err.need = need(name, err.scope or scope)
                 err.call = name
             raise err from None
+        if name in RAW_KEPT:  # the last body of each resource read: the evidence behind a finding
+            self._raw[(name, scope)] = result
+        return result
+
+    def raw_bodies(self) -> dict[tuple[str, str], Any]:
+        """The last answer of each ARM read but the metrics, by (call, scope): SDK models or
+        dicts (probes.record.evidence turns them into bodies when a finding needs them)."""
+        return dict(self._raw)
 
     def _discover(self, sub: str, rg: str, nodes: Any) -> None:
         now = self.clock()

@@ -30,6 +30,9 @@ _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 _IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)"
 
 
+_GENERIC = frozenset({"kubernetes", "kubernetes-internal"})  # ARM names every AKS cluster has
+
+
 class BundleError(Exception):
     """Nothing to bundle, or the archive cannot be written; the message is for the user."""
 
@@ -77,6 +80,26 @@ class Pseudonyms:
             ("cluster_name", "cluster"),
         ):
             self.learn(kind, target.get(k, ""))
+
+    def learn_raw(self, kind: str, name: str, body: Any) -> None:
+        """The names a raw body carries: a Kubernetes object's name and its node's, an ARM
+        resource's name and its resource group (ids and addresses are patterns already)."""
+        if not isinstance(body, dict):
+            return
+        meta = body.get("metadata")
+        if isinstance(meta, dict):  # a service's name is the workload's, not the cluster's: kept
+            if kind in ("pod", "node"):
+                self.learn(kind, str(meta.get("name", "")))
+            spec = body.get("spec")
+            if isinstance(spec, dict):
+                self.learn("node", str(spec.get("nodeName", "")))
+            return
+        rname = str(body.get("name", "")) or name
+        if rname not in _GENERIC:
+            self.learn(kind, rname)
+        m = re.search(r"/resourceGroups/([^/]+)/", str(body.get("id", "")), re.I)
+        if m:
+            self.learn("rg", m.group(1))
 
     def _pattern(self) -> re.Pattern[str]:
         if self._re is None:
@@ -126,12 +149,15 @@ def _cut(src: Recording, dst: Path, t0: float, ids: Pseudonyms | None) -> None:
         s.backup(d)
     db = sqlite3.connect(dst)
     try:
-        kf = db.execute("SELECT MAX(t) FROM keyframes WHERE t <= ?", (t0,)).fetchone()[0]
-        start = kf if kf is not None else float("-inf")
-        db.execute("DELETE FROM keyframes WHERE t < ?", (start,))
-        db.execute("DELETE FROM deltas WHERE t <= ?", (start,))
+        kf = db.execute(
+            "SELECT t, upto FROM keyframes WHERE t <= ? ORDER BY t DESC, rowid DESC LIMIT 1", (t0,)
+        ).fetchone()
+        if kf is not None:  # the keyframe holds every batch up to its `upto`
+            db.execute("DELETE FROM keyframes WHERE t < ?", (kf[0],))
+            db.execute("DELETE FROM deltas WHERE rowid <= ?", (kf[1],))
         db.execute("DELETE FROM marks WHERE t < ?", (t0,))
         db.execute('DELETE FROM findings WHERE "end" IS NOT NULL AND "end" < ?', (t0,))
+        db.execute("DELETE FROM evidence WHERE finding NOT IN (SELECT id FROM findings)")
         if ids is not None:
             for table in ("keyframes", "deltas"):
                 rows = db.execute(f"SELECT rowid, blob FROM {table}").fetchall()  # noqa: S608
@@ -144,6 +170,13 @@ def _cut(src: Recording, dst: Path, t0: float, ids: Pseudonyms | None) -> None:
                 "UPDATE findings SET key = ?, subject = ?, cause = ?, body = ? WHERE id = ?",
                 [(ids.text(k), ids.text(a), ids.text(b), ids.text(c), i) for i, k, a, b, c in rows],
             )
+            rows = db.execute("SELECT rowid, name, body FROM evidence").fetchall()
+            db.executemany(
+                "UPDATE evidence SET name = ?, body = ? WHERE rowid = ?",
+                [(ids.text(n), pack(ids.tree(unpack(b))), r) for r, n, b in rows],
+            )
+            rows = db.execute("SELECT id, name FROM channels").fetchall()
+            db.executemany("UPDATE channels SET name = ? WHERE id = ?", [(ids.text(n), i) for i, n in rows])
             rows = db.execute("SELECT rowid, text FROM marks").fetchall()
             db.executemany("UPDATE marks SET text = ? WHERE rowid = ?", [(ids.text(t), r) for r, t in rows])
             rows = db.execute("SELECT key, value FROM meta").fetchall()
@@ -188,6 +221,8 @@ def _summary(window: tuple[float, float], recs: list[Recording], findings: list[
         "## Files",
         "",
         "- `findings.json`: every finding open in the window, with its evidence and next step",
+        "- `evidence/<n>-<rule>/<kind>-<name>.json`: the raw Kubernetes objects and ARM bodies behind finding n "
+        "(its `evidence_dir` in findings.json), as read when it started, redacted",
         "- `topology.json`: the nodes, pods, services and routes at the end of the window",
         "- `recordings/*.aksrec`: the flight recordings from the window; open one with "
         "`aksnet-top replay FILE` (no cluster or network needed)",
@@ -230,6 +265,12 @@ def make(
             for r in recs:
                 ids.learn_state(dict(r.state_at(r.end)))
         topo = _topology(end_state)
+        spans = [(r, f) for r in recs for f in r.findings_in(t0, t1)]
+        raws = [r.evidence(f) for r, f in spans]  # the raw bodies behind each finding
+        if ids is not None:
+            for objects in raws:
+                for kind, name, body in objects:
+                    ids.learn_raw(kind, name, body)
         findings = [
             {
                 "rule": f.rule,
@@ -241,10 +282,17 @@ def make(
                 "end": f.end,
                 "finding": json.loads(f.body),
                 "recording": r.path.name,
+                "evidence_dir": f"evidence/{i + 1}-{f.rule}" if raws[i] else None,
             }
-            for r in recs
-            for f in r.findings_in(t0, t1)
+            for i, (r, f) in enumerate(spans)
         ]
+        evidence: dict[str, str] = {}
+        for i, (objects, (_r, f)) in enumerate(zip(raws, spans)):
+            for kind, name, body in objects:
+                if ids is not None:
+                    name, body = ids.text(name), ids.tree(body)
+                fname = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{kind}-{name}")[:120]
+                evidence[f"evidence/{i + 1}-{f.rule}/{fname}.json"] = json.dumps(body, indent=2, default=str)
         cfg = redact.scrub(msgspec.to_builtins(config, enc_hook=repr)) if config is not None else {}
         versions = {
             "aksnet-top": version,
@@ -265,7 +313,7 @@ def make(
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp, tarfile.open(out, "w:gz") as tar:
             root = out.name.split(".")[0] or "bundle"
-            for name, text in docs.items():
+            for name, text in {**docs, **evidence}.items():
                 data = text.encode()
                 info = tarfile.TarInfo(f"{root}/{name}")
                 info.size, info.mtime, info.mode = len(data), int(t1), 0o600

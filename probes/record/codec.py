@@ -7,21 +7,27 @@ channels are small on purpose, so a frame's change is a few rows:
   the synced collections and the target;  ``pods``: CoreDNS, NodeLocal DNS, services;
 - ``n\\t<node>``: one node's record (a node added, changed, or — value None — removed);
 - ``dns.plan`` / ``egress.plan``: a probe service's plan and error line;
-- ``d\\t<key>`` / ``e\\t<key>``: one DNS / egress row's stats (a compact list);
-- ``snat``: the SNAT report (a new one per Azure Monitor refresh); ``routes``: ARM's routes;
+- ``d\\t<key>`` / ``e\\t<key>``: one DNS / egress row's stats (a positional list of integers;
+  in a delta, a patch carrying only the probe results since the row's previous value);
+- ``snat``: the SNAT report without its nodes, and ``s\\t<ip>``: one node's SNAT row (in a
+  delta, only the minutes since its previous value); ``routes``: ARM's routes;
 - ``agents`` and ``a\\t<node>``: the agent reader's header and one node's agent;
 - ``findings``: the rules' verdict; ``error``: the publisher's own failure.
 
-`Differ` (writer side) says which channels a frame changed; `Thawer` (reader side) turns
-channels back into a `Frame` that the app's panes render as they rendered the original.
+`Differ` (writer side) says which channels a frame changed; `apply` puts a delta on a state
+(resolving the patches); `Thawer` (reader side) turns channels back into a `Frame` that the
+app's panes render as they rendered the original.
 Every string that could carry a credential goes through `probes.record.redact`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import time
-from collections.abc import Callable, Hashable, Mapping
+from array import array
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +37,7 @@ import msgspec
 from probes.agent.reader import AgentStatus
 from probes.azure.routes import RouteData, compare
 from probes.azure.service import SnatReport
+from probes.azure.snat import ClusterMetric, NodeSnat, SnatTable
 from probes.diagnose.model import Finding, Severity
 from probes.dns.result import DnsResult, ProbeKey
 from probes.dns.service import DnsPlan
@@ -43,7 +50,8 @@ from probes.kube.model import NetworkPlugin, NodeInfo, PodState, ServiceInfo, So
 from probes.kube.topology import build_pools
 from probes.record import redact
 
-NODE, DNS, EGRESS, AGENT = "n\t", "d\t", "e\t", "a\t"
+NODE, DNS, EGRESS, AGENT, SNAT_NODE = "n\t", "d\t", "e\t", "a\t", "s\t"
+_ROWS = (DNS, EGRESS)
 RAW_MAX = 400  # characters of a row's last raw answer kept
 
 
@@ -96,36 +104,143 @@ def pods_of(t: Topology) -> dict[str, Any]:
     )
 
 
+def _sparse(obj: Any) -> dict[str, Any]:
+    """A dataclass as the fields that differ from their defaults (the reader fills those in)."""
+    defaults = _defaults(type(obj))
+    return {k: v for k, v in _b(obj).items() if k not in defaults or defaults[k] != v}
+
+
 def node_row(n: NodeInfo) -> Any:
-    return _b(n)
+    return _sparse(n)
 
 
 # --- probe rows --------------------------------------------------------------------------
-def stats_row(st: Stats) -> list[Any]:
+# A row is a positional list (no field names), latencies in 10 µs units and times in ms
+# from an epoch (the recording's start) as integers: msgpack writes them in 1-5 bytes where
+# a float takes 9. `recent` travels as (keep, tail): keep [a, k] means the previous row's
+# points a..a+k, then `tail` — only a probe's new points are written; a full row has keep
+# 0. The last result keeps only the fields its key, the row and its class do not already say.
+CS = 100.0  # latency units per ms (10 µs)
+LAST = 13  # where a row's last result sits; SAME in a patch: the previous row's
+SAME = 1
+KEEP, TAIL = 11, 12  # where a row's recent sits: ([a, k] of the previous row's points, or 0) and the rest
+
+
+def _lat(x: float | None) -> int | None:
+    return None if x is None else round(x * CS)
+
+
+def _unlat(x: int | None) -> float | None:
+    return None if x is None else x / CS
+
+
+def _ms(t: float, epoch: float) -> int:
+    return round((t - epoch) * 1000)
+
+
+_KEY_FIELDS = {"name": "qname"}  # ProbeKey's field -> DnsResult's
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    d = _DEFAULTS.get(cls)
+    if d is None:
+        d = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                d[f.name] = _b(f.default)
+        _DEFAULTS[cls] = d
+    return d
+
+
+def _template(cls: type, st: Stats, key: Any) -> dict[str, Any]:
+    t = dict(_defaults(cls))
+    if key is not None and hasattr(key, "_asdict"):
+        for k, v in key._asdict().items():
+            t[_KEY_FIELDS.get(k, k)] = v
+    t["outcome"] = st.last_outcome
+    t["timestamp"] = st.last_ts
+    if st.recent and st.recent[-1] is not None:
+        t["latency_ms"] = round(st.recent[-1], 2)
+    return t
+
+
+def stats_row(st: Stats, key: Any = None, epoch: float = 0.0) -> list[Any]:
+    """`st` as a full row (keep 0); `key` (ProbeKey/EgressKey) lets the last result drop
+    the fields its key already holds; `epoch` is what times are counted from."""
     last = st.last
-    if isinstance(last, DnsResult):
-        lastv: Any = ["dns", redact.scrub(_b(last))]
-        lastv[1]["raw"] = lastv[1]["raw"][:RAW_MAX]
-    elif isinstance(last, EgressResult):
-        lastv = ["egress", redact.scrub(_b(last))]
+    cls = type(last)
+    if cls is DnsResult or cls is EgressResult:
+        body = redact.scrub(_b(last))
+        if "raw" in body:
+            body["raw"] = body["raw"][:RAW_MAX]
+        if isinstance(body.get("latency_ms"), float):
+            body["latency_ms"] = round(body["latency_ms"], 2)
+        tmpl = _template(cls, st, key)
+        lastv: Any = {k: v for k, v in body.items() if k not in tmpl or tmpl[k] != v}
+        lastv[""] = 0 if cls is DnsResult else 1  # the class
     else:
         lastv = None
     return [
         st.count,
         st.attempts,
         st.successes,
-        st.p50,
-        st.p95,
-        st.p99,
-        round(st.loss_pct, 2),
+        _lat(st.p50),
+        _lat(st.p95),
+        _lat(st.p99),
+        round(st.loss_pct * 100),
         st.last_outcome,
         redact.text(st.last_error),
         redact.text(st.last_raw[:RAW_MAX]),
-        st.last_ts,
-        [None if x is None else round(x, 2) for x in st.recent],
+        _ms(st.last_ts, epoch),
+        0,
+        [_lat(x) for x in st.recent],
         lastv,
         st.version,
     ]
+
+
+def _shared(prev: list[Any], cur: list[Any], a: int) -> int:
+    """How many of `cur`'s first points are `prev[a:]`'s first points."""
+    k = 0
+    for x, y in zip(prev[a:], cur):
+        if x != y:
+            break
+        k += 1
+    return k
+
+
+def patch_row(old: list[Any] | None, row: list[Any]) -> list[Any]:
+    """`row` (full) as a patch on `old` (the channel's previous full row): `recent` as
+    [a, k] (the previous row's points a..a+k) and the points after them. `row` itself
+    when nothing is shared."""
+    if old is None or old[KEEP]:
+        return row
+    prev, cur = old[TAIL], row[TAIL]
+    # the window took `new` results and dropped from its start what no longer fits
+    a = max(0, len(prev) + max(0, row[0] - old[0]) - len(cur))
+    k = _shared(prev, cur, a)
+    if k < 2:
+        return row
+    out = list(row)
+    out[KEEP], out[TAIL] = [a, k], cur[k:]
+    if row[LAST] is not None and row[LAST] == old[LAST]:
+        out[LAST] = SAME  # the last result says what the previous one said (but its time and latency)
+    return out
+
+
+def unpatch_row(old: Any, row: list[Any]) -> list[Any]:
+    """The full row from a patch and the channel's previous full row."""
+    keep = row[KEEP]
+    if not keep:
+        return row
+    a, k = keep
+    prev = old[TAIL] if isinstance(old, list) and len(old) > TAIL else []
+    out = list(row)
+    out[KEEP], out[TAIL] = 0, prev[a : a + k] + row[TAIL]
+    if row[LAST] == SAME:
+        out[LAST] = old[LAST] if isinstance(old, list) and len(old) > LAST else None
+    return out
 
 
 def stats_signature(st: Stats) -> tuple[Any, ...]:
@@ -133,29 +248,33 @@ def stats_signature(st: Stats) -> tuple[Any, ...]:
     return (st.last_outcome, st.attempts - st.successes, round(st.loss_pct), st.last_error)
 
 
-def decode_stats(v: list[Any]) -> Stats:
+def decode_stats(v: list[Any], key: Any = None, epoch: float = 0.0) -> Stats:
     last: Any = None
-    if v[12] is not None:
-        kind, body = v[12]
+    recent = tuple(_unlat(x) for x in v[TAIL])
+    ts = v[10] / 1000.0 + epoch
+    if v[13] is not None:
+        body = dict(v[13])
+        cls = DnsResult if body.pop("", 0) == 0 else EgressResult
+        proto = Stats(0, 0, 0, None, None, None, 0.0, v[7], "", "", ts, None, recent, 0)
         try:
-            last = msgspec.convert(body, DnsResult if kind == "dns" else EgressResult)
+            last = msgspec.convert({**_template(cls, proto, key), **body}, cls)
         except msgspec.ValidationError:
             last = None
     return Stats(
         count=v[0],
         attempts=v[1],
         successes=v[2],
-        p50=v[3],
-        p95=v[4],
-        p99=v[5],
-        loss_pct=v[6],
+        p50=_unlat(v[3]),
+        p95=_unlat(v[4]),
+        p99=_unlat(v[5]),
+        loss_pct=v[6] / 100.0,
         last_outcome=v[7],
         last_error=v[8],
         last_raw=v[9],
-        last_ts=v[10],
+        last_ts=ts,
         last=last,
-        recent=tuple(v[11]),
-        version=v[13],
+        recent=recent,
+        version=v[14],
     )
 
 
@@ -164,9 +283,138 @@ def plan_row(view: ProbeView) -> dict[str, Any]:
 
 
 def agent_row(a: AgentStatus, now_mono: float) -> dict[str, Any]:
-    row = redact.scrub(_b(a))
+    row = redact.scrub(_sparse(a))
     row["read_at"] = None if a.read_at is None else round(now_mono - a.read_at, 2)  # an age
     return row
+
+
+# --- SNAT --------------------------------------------------------------------------------
+# The report without its node rows is one channel (`snat`); each node's row is its own
+# (`s\t<ip>`), its per-minute series as (keep, tail) like a probe row's recent: a refresh
+# writes the minute that came, not the window again.
+S_KEEP, S_TIMES, S_SERIES = 8, 9, 10
+
+
+def _num(x: float) -> Any:
+    """A series point: NaN as None, a whole number as an int."""
+    if x != x:
+        return None
+    i = int(x)
+    return i if i == x else round(x, 3)
+
+
+def _unnum(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def snat_head(r: SnatReport) -> dict[str, Any]:
+    table = r.table
+    head: dict[str, Any] = redact.scrub(_b(dataclasses.replace(r, table=None, cluster=())))
+    head["table"] = (
+        None
+        if table is None
+        else {"unmatched": list(table.unmatched), "silent": list(table.silent), "start": table.start, "end": table.end}
+    )
+    head["cluster"] = [
+        {"name": c.name, "unit": c.unit, "latest": c.latest, "series": [_num(x) for x in c.series]} for c in r.cluster
+    ]
+    return head
+
+
+def snat_row(n: NodeSnat) -> list[Any]:
+    return [
+        n.node,
+        n.pool,
+        n.allocated,
+        n.used,
+        n.used_avg,
+        n.failed,
+        n.failed_last,
+        n.expected,
+        0,
+        [round(t) for t in n.times],
+        [_num(x) for x in n.used_series],
+    ]
+
+
+def patch_snat(old: list[Any] | None, row: list[Any]) -> list[Any]:
+    """`row` (full) as a patch on the node's previous row: the minutes both hold, as [a, k]."""
+    if old is None or old[S_KEEP] or not row[S_TIMES] or not old[S_TIMES]:
+        return row
+    try:
+        a = old[S_TIMES].index(row[S_TIMES][0])
+    except ValueError:
+        return row
+    k = min(_shared(old[S_TIMES], row[S_TIMES], a), _shared(old[S_SERIES], row[S_SERIES], a))
+    if k < 2:
+        return row
+    out = list(row)
+    out[S_KEEP], out[S_TIMES], out[S_SERIES] = [a, k], row[S_TIMES][k:], row[S_SERIES][k:]
+    return out
+
+
+def unpatch_snat(old: Any, row: list[Any]) -> list[Any]:
+    keep = row[S_KEEP]
+    if not keep:
+        return row
+    a, k = keep
+    ok = isinstance(old, list) and len(old) > S_SERIES
+    out = list(row)
+    out[S_KEEP] = 0
+    out[S_TIMES] = (old[S_TIMES][a : a + k] if ok else []) + row[S_TIMES]
+    out[S_SERIES] = (old[S_SERIES][a : a + k] if ok else []) + row[S_SERIES]
+    return out
+
+
+def snat_node(ip: str, v: list[Any]) -> NodeSnat:
+    return NodeSnat(
+        ip,
+        v[0],
+        v[1],
+        v[2],
+        v[3],
+        v[4],
+        v[5],
+        v[6],
+        array("d", v[S_TIMES]),
+        array("d", [_unnum(x) for x in v[S_SERIES]]),
+        v[7],
+    )
+
+
+def decode_snat(head: Mapping[str, Any], rows: list[NodeSnat]) -> SnatReport | None:
+    """The report from its head and its nodes' rows, the nodes most pressed first."""
+    nodes = sorted(rows, key=lambda n: n.pressure)
+    h = dict(head)
+    t = h.pop("table", None)
+    cluster = h.pop("cluster", None) or []
+    rep = _typed(h, SnatReport)
+    if rep is None:
+        return None
+    table = (
+        None if t is None else SnatTable(tuple(nodes), tuple(t["unmatched"]), tuple(t["silent"]), t["start"], t["end"])
+    )
+    metrics = tuple(
+        ClusterMetric(c["name"], c["unit"], c["latest"], array("d", [_unnum(x) for x in c["series"]])) for c in cluster
+    )
+    return dataclasses.replace(rep, table=table, cluster=metrics)
+
+
+def apply(state: dict[str, Any], channels: Mapping[Any, Any], names: Mapping[int, str] | None = None) -> None:
+    """A delta's channels onto `state` (patches resolved against the values they patch);
+    `names`: the channels' names when the delta names them by id."""
+    for cid, value in channels.items():
+        name = cid if names is None else names.get(cid)
+        if name is None:
+            continue
+        if value is None:
+            state.pop(name, None)
+        elif name[:2] in _ROWS and value[KEEP]:
+            state[name] = unpatch_row(state.get(name), value)
+        elif name[:2] == SNAT_NODE and value[S_KEEP]:
+            state[name] = unpatch_snat(state.get(name), value)
+        else:
+            state[name] = value
 
 
 def findings_row(findings: tuple[Any, ...] | None, at: float) -> dict[str, Any] | None:
@@ -196,8 +444,12 @@ class Differ:
     current value of every channel (what a keyframe holds). A probe row whose health
     cannot have moved is recorded at most every `stats_every` seconds."""
 
-    def __init__(self, stats_every: float = 30.0, mono: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, stats_every: float = 30.0, mono: Callable[[], float] = time.monotonic, epoch: float = 0.0
+    ) -> None:
         self.state: dict[str, Any] = {}
+        self.epoch = epoch  # what the rows' times are counted from
+        self._snat_nodes: set[str] = set()
         self.stats_every = stats_every
         self.mono = mono
         self._prev: Frame | None = None
@@ -226,7 +478,7 @@ class Differ:
                 self._probe(ch, t, name, prefix, view, old)
         if f.snat is not None and (p is None or f.snat is not p.snat):
             old_state = (self.state.get("snat") or {}).get("state")
-            self._put(ch, "snat", redact.scrub(_b(f.snat)))
+            self._snat(ch, f.snat)
             if f.snat.state.value != old_state:
                 ch.marks.append(("snat", f"SNAT source {f.snat.state.value}"))
         if f.routes is not None and (p is None or p.routes is None or f.routes.data is not p.routes.data):
@@ -302,9 +554,22 @@ class Differ:
             if seen is not None and seen[1] == sig and t - seen[0] < self.stats_every:
                 continue
             self._sig[chan] = (t, sig)
-            row = stats_row(st)
+            row = stats_row(st, k, self.epoch)
+            old_row = self.state.get(chan)
             self.state[chan] = row
-            ch.channels[chan] = row
+            ch.channels[chan] = patch_row(old_row, row)
+
+    def _snat(self, ch: Change, rep: SnatReport) -> None:
+        self._put(ch, "snat", snat_head(rep))
+        rows = {SNAT_NODE + n.ip: snat_row(n) for n in (rep.table.nodes if rep.table is not None else ())}
+        for name in self._snat_nodes - rows.keys():
+            self._put(ch, name, None)
+        self._snat_nodes = set(rows)
+        for name, row in rows.items():
+            old = self.state.get(name)
+            if old != row:
+                self.state[name] = row
+                ch.channels[name] = patch_snat(old, row)
 
     def _agents(self, ch: Change, v: AgentsView, old: AgentsView | None, now_mono: float) -> None:
         self._put(ch, "agents", {"discovered": v.discovered, "error": redact.text(v.error), "stale": v.stale})
@@ -349,21 +614,52 @@ def _typed(value: Any, typ: type, default: Any = None) -> Any:
         return default
 
 
+class RowStats(Mapping[Hashable, Stats]):
+    """A replayed probe view's rows, each decoded when first read: a seek decodes only the
+    rows a pane on screen reads, and a row that did not move is the previous frame's Stats."""
+
+    __slots__ = ("_rows", "_names", "_thawer")
+
+    def __init__(self, rows: Mapping[Hashable, Any], names: Mapping[Hashable, str], thawer: Thawer) -> None:
+        self._rows = rows
+        self._names = names
+        self._thawer = thawer
+
+    def __getitem__(self, key: Hashable) -> Stats:
+        return self._thawer.stats(self._names[key], key, self._rows[key])
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+
 class Thawer:
     """Builds frames from channel states. Parts whose channels did not move are the
     previous frame's objects, so the panes' identity checks skip them as in the app."""
 
-    def __init__(self) -> None:
+    def __init__(self, epoch: float = 0.0) -> None:
+        self.epoch = epoch  # what the rows' times are counted from (the recording's)
+        self._keys: dict[str, Any] = {}  # channel -> its probe key
+        self._channel: dict[Hashable, str] = {}  # probe key -> its channel
+        self._raw: dict[str, dict[Hashable, Any]] = {}  # "dns"/"egress" -> the last view's rows, undecoded
         self._seq = 0
         self._cache: dict[str, tuple[Any, Any]] = {}  # channel -> (value it was decoded from, object)
         self._prev: Frame | None = None
         self._probe_version = {"dns": 0, "egress": 0}
         self._agents_seq = 0
+        self._groups: dict[str, list[str]] = {}
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
         v = state.get(name)
         hit = self._cache.get(name)
-        if hit is not None and hit[0] is v:
+        if hit is not None and (hit[0] is v or (v is not None and hit[0] == v)):
+            if hit[0] is not v:  # an equal value (a seek decoded it again): the same object
+                self._cache[name] = (v, hit[1])
             return hit[1]
         obj = None if v is None else decode(v)
         self._cache[name] = (v, obj)
@@ -371,10 +667,18 @@ class Thawer:
 
     def frame(self, state: Mapping[str, Any], at: float) -> Frame:
         p = self._prev
+        groups: dict[str, list[str]] = {}  # "n\t", "d\t", … -> the state's channels of that kind
+        for ch in state:
+            if ch[1:2] == "\t":
+                g = groups.get(ch[:2])
+                if g is None:
+                    g = groups[ch[:2]] = []
+                g.append(ch)
+        self._groups = groups
         kube = self._kube(state, p)
         dns = self._probe(state, "dns", DNS, DnsPlan, ProbeKey, p.dns if p else None)
         egress = self._probe(state, "egress", EGRESS, EgressPlan, EgressKey, p.egress if p else None)
-        snat = self._get(state, "snat", lambda v: _typed(v, SnatReport))
+        snat = self._snat(state)
         data = self._get(state, "routes", lambda v: _typed(v, RouteData))
         routes = p.routes if p is not None and p.routes is not None and p.routes.data is data else None
         if data is not None and (routes is None or p is None or p.kube.topology is not kube.topology):
@@ -386,17 +690,13 @@ class Thawer:
         frow = state.get("findings")
         findings = self._get(state, "findings", lambda v: tuple(_finding(x) for x in v["list"]))
         error = state.get("error") or ""
-        if p is not None and (kube, dns, egress, snat, routes, agents, findings, error) == (
-            p.kube,
-            p.dns,
-            p.egress,
-            p.snat,
-            p.routes,
-            p.agents,
-            p.findings,
-            p.error,
+        parts = (kube, dns, egress, snat, routes, agents, findings)
+        if (
+            p is not None
+            and error == p.error
+            and all(a is b for a, b in zip(parts, (p.kube, p.dns, p.egress, p.snat, p.routes, p.agents, p.findings)))
         ):
-            return p
+            return p  # nothing moved (by identity: comparing the parts would decode every row)
         self._seq += 1
         frame = Frame(
             seq=self._seq,
@@ -416,12 +716,15 @@ class Thawer:
     def _kube(self, state: Mapping[str, Any], p: Frame | None) -> Snapshot:
         head = state.get("kube")
         pods = state.get("pods")
-        nodes = [name for name in state if name.startswith(NODE)]
+        nodes = self._groups.get(NODE, [])
         sig = (head, pods, tuple(state[n] for n in nodes))
         hit = self._cache.get("\tkube")
         if hit is not None and p is not None and len(hit[0][2]) == len(sig[2]):
             if hit[0][0] is head and hit[0][1] is pods and all(a is b for a, b in zip(hit[0][2], sig[2])):
                 return p.kube
+            if hit[0] == sig:  # the same values read again (a seek): the same snapshot
+                self._cache["\tkube"] = (sig, hit[1])
+                return hit[1]
         infos = [self._get(state, n, lambda v: _typed(v, NodeInfo)) for n in nodes]
         infos = sorted((i for i in infos if i is not None), key=lambda n: (n.pool, n.name))
         h = head or {}
@@ -478,34 +781,65 @@ class Thawer:
         if prow is None:
             return None
         plan = self._get(state, name + ".plan", lambda v: _typed(v["plan"], plan_t))
-        stats: dict[Hashable, Stats] = {}
+        rows: dict[Hashable, Any] = {}  # key -> its channel's value
+        names = self._channel  # key -> its channel, kept across frames
+        old_rows = self._raw.get(name)
         changed = []
-        for ch in state:
-            if not ch.startswith(prefix):
-                continue
-
-            def row(v: Any, ch: str = ch) -> tuple[Any, Stats]:
-                return key_t(*json.loads(ch[len(prefix) :])), decode_stats(v)
-
-            k, st = self._get(state, ch, row)
-            stats[k] = st
-            if old is None or old.stats.get(k) is not st:
+        for ch in self._groups.get(prefix, ()):
+            k = self._keys.get(ch)
+            if k is None:
+                k = self._keys[ch] = key_t(*json.loads(ch[len(prefix) :]))
+                names[k] = ch
+            v = rows[k] = state[ch]
+            if old_rows is None or old_rows.get(k) is not v:
                 changed.append(k)
-        gone = old is not None and any(k not in stats for k in old.stats)
+        gone = old is not None and old_rows is not None and any(k not in rows for k in old_rows)
         error = prow.get("error", "")
         if old is not None and not changed and not gone and old.plan is plan and old.error == error:
             return old
+        self._raw[name] = rows
         version = self._probe_version[name] + 1
         self._probe_version[name] = version
         since = old.version if old is not None and not gone else -1
         return ProbeView(
             plan=plan,
-            stats=MappingProxyType(stats),
-            changed=frozenset(changed if since != -1 else stats),
+            stats=RowStats(rows, names, self),
+            changed=frozenset(changed if since != -1 else rows),
             since=since,
             version=version,
             error=error,
         )
+
+    def stats(self, name: str, key: Any, value: Any) -> Stats:
+        """Channel `name`'s row `value` as Stats: the same object while the value is."""
+        hit = self._cache.get(name)
+        if hit is not None and (hit[0] is value or hit[0] == value):
+            st: Stats = hit[1]
+            return st
+        st = decode_stats(value, key, self.epoch)
+        self._cache[name] = (value, st)
+        return st
+
+    def _snat(self, state: Mapping[str, Any]) -> SnatReport | None:
+        head = state.get("snat")
+        if head is None:
+            return None
+        names = self._groups.get(SNAT_NODE, [])
+        sig = (head, tuple(state[n] for n in names))
+        hit = self._cache.get("\tsnat")
+        if hit is not None and hit[0][0] is head and len(hit[0][1]) == len(sig[1]):
+            if all(a is b for a, b in zip(hit[0][1], sig[1])):
+                old: SnatReport | None = hit[1]
+                return old
+        cut = len(SNAT_NODE)
+
+        def node(name: str) -> NodeSnat:
+            return self._get(state, name, lambda v: snat_node(name[cut:], v))
+
+        nodes = [node(n) for n in names]
+        rep = decode_snat(head, nodes)
+        self._cache["\tsnat"] = (sig, rep)
+        return rep
 
     def _agents(self, state: Mapping[str, Any], old: AgentsView | None) -> AgentsView | None:
         head = state.get("agents")
@@ -513,11 +847,10 @@ class Thawer:
             return None
         now = time.monotonic()
         by_node: dict[str, Any] = {}
-        for ch in state:
-            if ch.startswith(AGENT):
-                a = self._get(state, ch, lambda v: _agent(v, now))
-                if a is not None:
-                    by_node[a.node] = a
+        for ch in self._groups.get(AGENT, ()):
+            a = self._get(state, ch, lambda v: _agent(v, now))
+            if a is not None:
+                by_node[a.node] = a
         if old is not None:
             changed = frozenset(
                 [k for k, v in by_node.items() if old.by_node.get(k) is not v]

@@ -1,7 +1,7 @@
 """A recording, read: the state (every channel) and the frame at any moment, the findings'
 start and end, and the marks the timeline shows. Opening reads only the index of times;
-a seek decodes the keyframe at or before the moment and the deltas after it; a step
-forward applies only the deltas in between."""
+a seek decodes the keyframe at or before the moment and the batches after it (at most
+the writer's `keyframe_rows` channels); a step forward applies only the frames in between."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from probes.engine.frame import Frame
-from probes.record.codec import Thawer
-from probes.record.schema import FORMAT, unpack
+from probes.record.codec import Thawer, apply
+from probes.record.schema import FORMAT, OLD_FORMATS, unpack
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 
@@ -32,6 +32,7 @@ class FindingSpan:
     start: float
     end: float | None  # None: still open when the recording ended
     body: str  # the finding as JSON (evidence, next step)
+    id: int = 0  # its row: the key of its raw bodies (`Recording.evidence`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,32 +51,40 @@ class Recording:
             # read-only: replaying never writes to the file
             self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-            if self.meta.get("format") != FORMAT:
-                raise RecordingError(f"{self.path}: not an aksnet-top recording ({self.meta.get('format')!r})")
-            self._kf = self._db.execute("SELECT t, rowid FROM keyframes ORDER BY t, rowid").fetchall()
-            self._dl = self._db.execute("SELECT t, rowid FROM deltas ORDER BY t, rowid").fetchall()
+            fmt = self.meta.get("format")
+            if fmt in OLD_FORMATS:
+                raise RecordingError(f"{self.path}: {OLD_FORMATS[fmt]}")
+            if fmt != FORMAT:
+                raise RecordingError(f"{self.path}: not an aksnet-top recording ({fmt!r})")
+            self._kf = self._db.execute("SELECT t, upto, rowid FROM keyframes ORDER BY t, rowid").fetchall()
+            self._dl = self._db.execute("SELECT t0, t1, rowid FROM deltas ORDER BY rowid").fetchall()
+            self._names: dict[int, str] = dict(self._db.execute("SELECT id, name FROM channels").fetchall())
             self.findings = [
                 FindingSpan(*r)
                 for r in self._db.execute(
-                    'SELECT rule, fault, severity, subject, cause, start, "end", body FROM findings ORDER BY start, id'
+                    'SELECT rule, fault, severity, subject, cause, start, "end", body, id FROM findings ORDER BY start, id'
                 )
             ]
             self.marks = [Mark(*r) for r in self._db.execute("SELECT t, kind, text FROM marks ORDER BY t, rowid")]
         except sqlite3.Error as e:
             raise RecordingError(f"{self.path}: not a readable recording ({e})") from e
-        self._kf_t = [t for t, _ in self._kf]
-        self._dl_t = [t for t, _ in self._dl]
+        self._kf_t = [t for t, _, _ in self._kf]
+        self._dl_t0 = [t for t, _, _ in self._dl]
+        self._dl_row = [r for _, _, r in self._dl]
         if not self._kf and not self._dl:
             raise RecordingError(f"{self.path}: the recording is empty")
-        times = self._kf_t + self._dl_t
+        times = self._kf_t + self._dl_t0 + [t for _, t, _ in self._dl]
         self.start = float(self.meta.get("started") or min(times))
         self.start = min(self.start, min(times))
         self.end = max(times + [float(self.meta.get("ended") or 0.0)])
         self._state: dict[str, Any] = {}
         self._at_kf = -1  # index of the keyframe the state is built on
-        self._at_dl = -1  # index of the last delta applied
+        self._pos = (0, 0)  # the next frame to apply: (batch index, frame index)
+        self._at_t = float("-inf")  # the time the state stands at
         self._loaded = False
-        self.thawer = Thawer()
+        self._frames: dict[int, list[Any]] = {}  # batch index -> its frames (the last few decoded)
+        self._kf_cache: tuple[int, dict[str, Any]] | None = None
+        self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0))
 
     def close(self) -> None:
         self._db.close()
@@ -84,27 +93,74 @@ class Recording:
     def state_at(self, t: float) -> dict[str, Any]:
         """Every channel's value at `t` (the object is the reader's own: do not keep it)."""
         k = bisect.bisect_right(self._kf_t, t) - 1
-        d = bisect.bisect_right(self._dl_t, t) - 1
-        kf_t = self._kf_t[k] if k >= 0 else float("-inf")
+        kf_next = self._after(self._kf[k][1]) if k >= 0 else 0  # the first batch after keyframe k
         # step forward from the state held unless the keyframe is less work
-        if not self._loaded or d < self._at_dl or (k > self._at_kf and d - self._at_dl > 200):
+        if not self._loaded or t < self._at_t or (k > self._at_kf and kf_next > self._pos[0]):
             self._loaded = True
-            self._state = dict(unpack(self._blob("keyframes", self._kf[k][1]))) if k >= 0 else {}
+            self._state = dict(self._keyframe(k))
             self._at_kf = k
-            self._at_dl = bisect.bisect_right(self._dl_t, kf_t) - 1
-        if d > self._at_dl:
+            self._pos = (kf_next, 0)
+            self._at_t = self._kf_t[k] if k >= 0 else float("-inf")
+        last = bisect.bisect_right(self._dl_t0, t) - 1  # the last batch that starts by `t`
+        bi, fi = self._pos
+        if bi <= last:
+            self._load(bi, last)
+        state = self._state
+        while bi <= last:
+            frames = self._frames[bi]
+            while fi < len(frames) and frames[fi][0] <= t:
+                apply(state, frames[fi][1], self._names)
+                fi += 1
+            if fi < len(frames):
+                break
+            bi, fi = bi + 1, 0
+        self._pos = (bi, fi)
+        self._at_t = t
+        return state
+
+    def _keyframe(self, k: int) -> dict[str, Any]:
+        """Keyframe k's state by channel name; the last one read is kept (a step back, or a
+        seek near the last one, starts from it again without decoding it). Its values are
+        never changed in place: a delta puts new values in a copy of the dict."""
+        if k < 0:
+            return {}
+        if self._kf_cache is not None and self._kf_cache[0] == k:
+            return self._kf_cache[1]
+        names = self._names
+        kf = unpack(self._blob("keyframes", self._kf[k][2]))
+        state = {names[i]: v for i, v in kf.items() if i in names}
+        self._kf_cache = (k, state)
+        return state
+
+    def _after(self, upto: int) -> int:
+        """The index of the first batch written after delta row `upto`."""
+        return bisect.bisect_right(self._dl_row, upto)
+
+    def _load(self, first: int, last: int) -> None:
+        """Decode batches first..last (keeping only those and the last ones decoded)."""
+        want = [i for i in range(first, last + 1) if i not in self._frames]
+        if want:
             rows = self._db.execute(
-                "SELECT blob FROM deltas WHERE rowid IN (%s) ORDER BY t, rowid"
-                % ",".join(str(r) for _, r in self._dl[self._at_dl + 1 : d + 1])
+                "SELECT rowid, blob FROM deltas WHERE rowid BETWEEN ? AND ?",
+                (self._dl_row[want[0]], self._dl_row[want[-1]]),
             ).fetchall()
-            for (blob,) in rows:
-                for name, value in unpack(blob).items():
-                    if value is None:
-                        self._state.pop(name, None)
-                    else:
-                        self._state[name] = value
-            self._at_dl = d
-        return self._state
+            index = {r: i for i, r in zip(want, (self._dl_row[i] for i in want))}
+            for rowid, blob in rows:
+                i = index.get(rowid)
+                if i is not None:
+                    self._frames[i] = unpack(blob)
+        for i in [i for i in self._frames if i < first - 2 or i > last]:
+            del self._frames[i]
+
+    def evidence(self, finding: FindingSpan) -> list[tuple[str, str, Any]]:
+        """The raw bodies behind `finding` as (kind, name, body), read when it started."""
+        try:
+            rows = self._db.execute(
+                "SELECT kind, name, body FROM evidence WHERE finding = ? ORDER BY rowid", (finding.id,)
+            ).fetchall()
+        except sqlite3.Error:
+            return []
+        return [(k, n, unpack(b)) for k, n, b in rows]
 
     def frame_at(self, t: float) -> Frame:
         """The frame the app showed at `t` (as the panes render it)."""

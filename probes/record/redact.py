@@ -1,5 +1,7 @@
 """Credentials never reach a recording or a bundle: URLs lose user:password@ and token
-query parameters, bearer tokens and JWTs are masked. Cheap on strings that cannot hold one."""
+query parameters, bearer tokens and JWTs are masked. Cheap on strings that cannot hold one.
+A raw API object or ARM body (`raw`) also loses every value under a key that names a
+secret (token, password, key, certificate, kubeconfig …) and every PEM block."""
 
 from __future__ import annotations
 
@@ -33,4 +35,31 @@ def scrub(obj: Any) -> Any:
         return {k: scrub(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [scrub(v) for v in obj]
+    return obj
+
+
+_SECRET_KEY = re.compile(
+    r"(?i)(token|password|passwd|secret|private.?key|client.?key|key.?data|cert(ificate)?(.?data)?|"
+    r"kubeconfig|credential|ssh.?key|keyData|sas|connection.?string|authorization)$"
+)
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.S)
+_B64_BLOB = re.compile(r"^[A-Za-z0-9+/=\s]{200,}$")  # a long base64 value: a certificate or key by another name
+
+
+def raw(obj: Any) -> Any:
+    """A raw object (a Kubernetes object, an ARM body), redacted: `scrub`, and the values
+    of keys that name a secret, PEM blocks and long base64 blobs masked."""
+    if isinstance(obj, dict):
+        return {
+            k: ("***" if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "", [], {}) else raw(v))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, (list, tuple)):
+        return [raw(v) for v in obj]
+    if isinstance(obj, str):
+        if "-----BEGIN" in obj:
+            obj = _PEM.sub("***", obj)
+        if len(obj) >= 200 and _B64_BLOB.match(obj):
+            return "***"
+        return text(obj)
     return obj

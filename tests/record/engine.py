@@ -13,6 +13,7 @@ from probes.engine import services as servicesmod
 from probes.engine.publisher import Publisher
 from probes.engine.store import Store
 from probes.kube.source import KubeSource
+from probes.record.evidence import for_run
 from probes.record.writer import Recorder
 
 # NodeLocal DNS on nodepool1/1 drops queries from 6 s to 14 s after the lab starts (F4, a
@@ -73,6 +74,7 @@ def record_demo(scenario: str, path: Path, seconds: float, *, stats_every: float
     source.start()
     services = servicesmod.build(cfg, store, running.endpoints, kube)
     rec = Recorder(path, command="test", stats_every=stats_every, keyframe_every=5.0)
+    rec.evidence = for_run(source, services.snat)  # as the app and check do
     pub = Publisher(
         store,
         dns=services.dns,

@@ -34,6 +34,7 @@ def _files(archive: Path, tmp: Path) -> dict[str, bytes]:
                 parts += [repr(r).encode() for r in db.execute("SELECT * FROM findings")]
                 parts += [repr(r).encode() for r in db.execute("SELECT * FROM marks")]
                 parts += [repr(r).encode() for r in db.execute("SELECT * FROM meta")]
+                parts += [repr(r).encode() for r in db.execute("SELECT * FROM channels")]
                 db.close()
                 out[rel] = b"\n".join(parts)
             else:
@@ -50,7 +51,15 @@ def test_bundle_holds_the_window_and_a_summary(recorded, tmp_path):
     assert rc == 0 and out.exists()
     files = _files(out, tmp_path / "x")
     names = {Path(n).name for n in files}
-    assert names == {"SUMMARY.md", "findings.json", "topology.json", "config.json", "versions.json", "a.aksrec"}
+    assert {n for n in names if not n.startswith(("node-", "pod-"))} == {
+        "SUMMARY.md",
+        "findings.json",
+        "topology.json",
+        "config.json",
+        "versions.json",
+        "a.aksrec",
+    }
+    assert any("/evidence/" in k and Path(k).name.startswith("node-") for k in files)
     summary = next(v for k, v in files.items() if k.endswith("SUMMARY.md")).decode()
     assert "CRITICAL" in summary and "nodelocal" in summary.lower() or "NodeLocal" in summary
     findings = json.loads(next(v for k, v in files.items() if k.endswith("findings.json")))

@@ -91,6 +91,10 @@ def test_the_recording_holds_no_credential(recorded):
         str(r).encode()
         for r in db.execute("SELECT * FROM findings UNION ALL SELECT t, kind, text, 0, 0, 0, 0, 0, 0, 0 FROM marks")
     ]
+    texts += [str(r).encode() for r in db.execute("SELECT * FROM channels")]
+    evidence = [zlib.decompress(b) for (b,) in db.execute("SELECT body FROM evidence")]
+    assert evidence, "the raw objects behind the findings are in the recording"
+    texts += evidence
     db.close()
     secrets = [LAB_TOKEN.encode(), b"Bearer", b"bearer "]
     kubeconfig = yaml.safe_load(str(info["kubeconfig"]))
