@@ -93,7 +93,9 @@ def run_viewer(sock: socket.socket, cfg: configmod.Config) -> int:
     return int(app.return_code or 0)
 
 
-def build_viewer_app(viewer: Any) -> Any:
+def build_viewer_app(viewer: Any, *, panes: list[Any] | None = None, **kw: Any) -> Any:
+    """The app on `viewer` (probes.share.viewer.ViewerPublisher): the owner's panes, no
+    source, no recorder (the owner records). `kw`: the app's clocks (tests)."""
     # lazy: textual only when the viewer's screen opens
     from probes.engine.store import Store
     from tui.app import AksnetTopApp
@@ -108,11 +110,12 @@ def build_viewer_app(viewer: Any) -> Any:
     return AksnetTopApp(
         Store(),
         (),
-        panes=[DnsPane(), SnatPane(), EgressPane(), FindingsPane()],
+        panes=panes if panes is not None else [DnsPane(), SnatPane(), EgressPane(), FindingsPane()],
         publisher=viewer,
         share=viewer,
         refresh_interval=viewer.interval,
         banner=banner,
+        **kw,
     )
 
 

@@ -125,9 +125,10 @@ class ViewerPublisher:
 
     # --- what the app calls on a publisher ------------------------------------------------
     def publish(self) -> Frame:
-        """The first frame: waits for the owner's whole state (up to the hello timeout)."""
-        if self.latest is not None:
-            return self.latest
+        """The first frame: waits for the owner's whole state (up to the hello timeout).
+        Once the cadence runs (`start`), the latest frame."""
+        if self.latest is not None or self._thread is not None:
+            return self.latest if self.latest is not None else self._build()
         self.sock.settimeout(self._hello_timeout)
         try:
             while True:
