@@ -12,6 +12,7 @@ engine and the other viewers never wait for it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -28,6 +29,7 @@ from probes.record import redact
 from probes.record.codec import Differ
 from probes.share import wire
 from probes.share.place import Ownership, peer_uid
+from probes.share.rows import ProbeRows
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +105,12 @@ class Host:
         banner: str = "",
         target: str = "",
         queue_size: int = 16,
-        stats_every: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.owned = owned
         self.banner = banner
         self.target = target
         self.queue_size = queue_size
-        self.stats_every = stats_every
         self.clock = clock
         self._viewers: list[_Viewer] = []
         self._lock = threading.Lock()
@@ -118,6 +118,7 @@ class Host:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._differ: Differ | None = None
+        self._rows: ProbeRows | None = None
         self._last: Frame | None = None
         self._last_path: Any = None
         self.messages = 0  # deltas and keyframes encoded (benchmarks)
@@ -246,7 +247,7 @@ class Host:
         with self._lock:
             viewers = list(self._viewers)
         if not viewers:  # nobody attached: no diffing at all
-            self._differ, self._last, self._last_path = None, None, None
+            self._differ, self._rows, self._last, self._last_path = None, None, None, None
             return
         frame = self._inbox
         if frame is None:
@@ -255,12 +256,15 @@ class Host:
         if frame is self._last and not need:
             return
         t = self.clock()
-        differ = self._differ
-        if differ is None:
-            differ = self._differ = Differ(stats_every=self.stats_every)
+        differ, rows = self._differ, self._rows
+        if differ is None or rows is None:
+            differ, rows = self._differ, self._rows = Differ(), ProbeRows()
         delta = None
         if frame is not self._last:
-            ch = differ.step(t, frame)
+            # the codec's channels for all but the probe rows, which go out as they change
+            ch = differ.step(t, dataclasses.replace(frame, dns=None, egress=None))
+            rows.step(differ.state, ch.channels, "dns", frame.dns)
+            rows.step(differ.state, ch.channels, "egress", frame.egress)
             data = frame.path.data if frame.path is not None else None
             if data is not self._last_path:
                 self._last_path = data

@@ -22,8 +22,8 @@ import msgspec
 from probes.azure.path import PathData
 from probes.engine.frame import Frame, PathView
 from probes.engine.publisher import empty_snapshot
-from probes.record.codec import Thawer
 from probes.share import wire
+from probes.share.frames import LiveFrames
 from probes.share.host import PATH
 
 
@@ -40,6 +40,7 @@ class ViewerPublisher:
         *,
         interval: float = 0.25,
         hello_timeout: float = 5.0,
+        first_wait: float = 3.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.sock = sock
@@ -58,34 +59,29 @@ class ViewerPublisher:
         self.owner_pid = int(hello.get("pid") or 0)
         self.owner_banner = str(hello.get("banner") or "")
         self.target = str(hello.get("target") or "")
-        self.state: dict[str, Any] = {}
+        self.live = LiveFrames()
         self.screens = 0  # how many screens show the engine, as the owner last said
         self.gone = ""  # why the owner went away, once it did
         self.frames = 0  # frames built (tests, benchmarks)
         self.latest: Frame | None = None
-        self._thawer = Thawer()
         self._path: tuple[Any, PathView | None] = (None, None)
         self._built: tuple[Frame | None, PathView | None, str, Frame | None] = (None, None, "", None)
         self._at = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._hello_timeout = hello_timeout
+        self.first_wait = first_wait
 
     # --- messages ------------------------------------------------------------------------
     def _apply(self, msg: dict[str, Any]) -> bool:
         """Apply one message to the state; True if what is shown may have changed."""
         k = msg["k"]
         if k == "d":
-            for name, value in (msg.get("c") or {}).items():
-                if value is None:
-                    self.state.pop(name, None)
-                else:
-                    self.state[name] = value
+            self.live.apply(msg.get("c") or {})
             self._at = float(msg.get("t") or 0.0)
             return True
         if k == "key":
-            self.state = dict(msg.get("s") or {})
+            self.live.reset(msg.get("s") or {})
             self.screens = int(msg.get("n") or 0)
             self._at = float(msg.get("t") or 0.0)
             return True
@@ -100,8 +96,8 @@ class ViewerPublisher:
 
     def _build(self) -> Frame:
         with self._lock:
-            frame = self._thawer.frame(self.state, self._at)
-            raw = self.state.get(PATH)
+            frame = self.live.frame(self._at)
+            raw = self.live.base.get(PATH)
             if raw is not self._path[0]:
                 data = None
                 if raw is not None:
@@ -125,22 +121,26 @@ class ViewerPublisher:
 
     # --- what the app calls on a publisher ------------------------------------------------
     def publish(self) -> Frame:
-        """The first frame: waits for the owner's whole state (up to the hello timeout).
-        Once the cadence runs (`start`), the latest frame."""
+        """The first frame: the owner's whole state if it comes within `first_wait` s,
+        else an empty frame (the cadence delivers the state when it lands: a big
+        cluster's first state can take the owner a few seconds). Once the cadence runs
+        (`start`), the latest frame."""
         if self.latest is not None or self._thread is not None:
             return self.latest if self.latest is not None else self._build()
-        self.sock.settimeout(self._hello_timeout)
+        end = time.monotonic() + self.first_wait
         try:
-            while True:
-                msg = self.reader.read()
-                self._apply(msg)
-                if msg["k"] in ("key", "bye"):
+            while not self.live.base and not self.gone:
+                left = end - time.monotonic()
+                if left <= 0:
                     break
+                self.sock.settimeout(left)
+                self._apply(self.reader.read())
+        except TimeoutError:
+            pass
         except (OSError, wire.WireError) as e:
             self.gone = f"the owner (pid {self.owner_pid}) went away before its first frame: {e}"
-        if not self.state:
-            self.latest = Frame(seq=0, kube=empty_snapshot(), error=self.gone)
-            return self.latest
+        if not self.live.base:
+            return Frame(seq=0, kube=empty_snapshot(), error=self.gone)
         return self._build()
 
     def start(self, on_frame: Callable[[Frame], None]) -> None:
@@ -153,8 +153,11 @@ class ViewerPublisher:
             self.sock.settimeout(self.interval)
             while not self._stop.is_set() and not self.gone:
                 try:
-                    msg = self.reader.read()
-                    dirty = self._apply(msg) or dirty
+                    dirty = self._apply(self.reader.read()) or dirty
+                    # everything already here first: a frame is built from the newest state,
+                    # never one message per (slow) build
+                    while self.reader.pending() and not self.gone:
+                        dirty = self._apply(self.reader.read()) or dirty
                 except TimeoutError:
                     pass
                 except (OSError, wire.WireError):

@@ -14,6 +14,7 @@ way: a viewer asks nothing of the engine.
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 from typing import Any
@@ -55,6 +56,17 @@ class Reader:
                 raise WireError("the engine's owner closed the connection")
             self.received += len(chunk)
             self.buf += chunk
+
+    def pending(self) -> bool:
+        """Is there more to read without waiting (a whole message buffered, or bytes on
+        the socket)?"""
+        if len(self.buf) >= _HEAD.size and len(self.buf) >= _HEAD.size + _HEAD.unpack_from(self.buf)[0]:
+            return True
+        try:
+            ready, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(ready)
 
     def read(self) -> dict[str, Any]:
         self._fill(_HEAD.size)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from probes import config as configmod
 from probes.engine.publisher import Publisher
+from probes.record.codec import decode_stats, stats_row
 from probes.share.host import Host
 from probes.share.place import Ownership, context_key, place_for, try_own
+from probes.share.rows import live_row
 from probes.share.viewer import ViewerPublisher
 from tests.readable.fixtures import T0, dns_source, store_for
 from tests.share.engine import wait_for
@@ -105,7 +107,7 @@ def test_the_viewer_keeps_what_did_not_change() -> None:
     pub = Publisher(store, dns=dns, clock=lambda: 100.0, wall_clock=lambda: T0 + 100, findings=False)
     owned = try_own(place_for("identity"))
     assert owned is not None
-    host = Host(owned, stats_every=0.0)
+    host = Host(owned)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         host.offer(pub.publish())
@@ -141,3 +143,22 @@ def test_the_badge_falls_back_to_words() -> None:
     assert not fmt.unicode_ok({"TERM": "linux", "LANG": "en_US.UTF-8"})
     assert not fmt.unicode_ok({"TERM": "vt100", "LC_ALL": "en_US.utf8"})
     assert fmt.unicode_ok({"TERM": "screen-256color"}, encoding="utf-8")  # tmux, no locale set: the stream's
+
+
+def test_live_rows_read_back_as_the_recorders_rows() -> None:
+    """The socket's probe rows are laid out as the recorder's (the viewer decodes them with
+    the codec), with the credentials in their free text masked."""
+    store = store_for("f4")
+    dns = dns_source(store, "f4")
+    stats = dns.history.snapshot(since=0)
+    assert stats
+    for st in stats.values():
+        assert decode_stats(live_row(st)) == decode_stats(stats_row(st))
+    st = next(iter(stats.values()))
+    secret = dataclasses.replace(
+        st,
+        last_error="GET https://user:hunter2@proxy.example/ failed",
+        last=dataclasses.replace(st.last, error="Bearer abcdefgh1234"),
+    )
+    row = live_row(secret)
+    assert "hunter2" not in str(row) and "abcdefgh1234" not in str(row)
