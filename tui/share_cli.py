@@ -125,6 +125,8 @@ def attach_parser() -> argparse.ArgumentParser:
         description="Open the app on the engine of an aksnet-top already running on this host against the same "
         "context (same kubeconfig, context and ARM endpoint; for the demo, the same scenario and nodes). "
         "It starts no watch, probe or Azure call of its own; tabs, cursor and filters are this screen's own.",
+        epilog="With nothing running against that context it says so and exits 3. `aksnet-top` attaches by "
+        "itself when an engine runs; `aksnet-top --no-attach` starts one of its own.",
     )
     p.add_argument("--demo", action="store_true", help="attach to the demo run")
     p.add_argument("--scenario", metavar="S", help="the demo run's scenario")

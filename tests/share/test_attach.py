@@ -16,14 +16,23 @@ from pathlib import Path
 
 import pytest
 
+from probes import config as configmod
 from probes.engine.store import Store
 from probes.kube.source import KubeSource
 from probes.share import wire
 from probes.share.host import _Viewer
-from probes.share.place import attach_only, attach_or_own, connect, lock_is_held, place_for, try_own
+from probes.share.place import (
+    ShareError,
+    attach_only,
+    attach_or_own,
+    connect,
+    lock_is_held,
+    place_for,
+    try_own,
+)
 from probes.share.viewer import ViewerPublisher
 from tests.share.engine import Owner, finding_keys, wait_for
-from tui import cli
+from tui import cli, share_cli
 
 
 def _counts(owner: Owner) -> tuple[int, int, int]:
@@ -228,3 +237,21 @@ def test_a_viewer_that_stops_reading_drops_to_the_latest():
     finally:
         a.close()
         b.close()
+
+
+def test_the_directory_is_made_private_or_refused(runtime_dir):
+    d = runtime_dir / "aksnet-top"
+    d.mkdir(mode=0o755)
+    d.chmod(0o755)
+    place = place_for("priv")
+    assert place.dir == d and os.stat(d).st_mode & 0o777 == 0o700  # closed to others
+    if os.getuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs as root: the other-owner check must run there")
+        pytest.skip("needs root to give the directory to another user")
+    nobody = pwd.getpwnam("nobody")
+    os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    with pytest.raises(ShareError, match="belongs to another user"):
+        place_for("priv")
+    # the app says so in one line and runs with an engine of its own, not shared
+    assert share_cli.attach_or_own(configmod.Config(), True, False) is None
