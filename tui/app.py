@@ -224,6 +224,9 @@ class AksnetTopApp(App[None]):
                 tee(lambda _f: None)(first)
                 deliver = tee(deliver)
         self.show_frame(first)
+        through = getattr(self.share, "follow_through", None)
+        if through is not None:  # the viewers' detail screens follow rows through our publisher
+            through(self.publisher)
         self.publisher.start(deliver)
         self.query_one(TopologyTree).focus()
 

@@ -16,11 +16,14 @@ from collections.abc import Hashable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from probes.dns.result import ProbeKey
-from probes.egress.result import EgressKey
-from probes.engine.frame import Frame, ProbeView
+import msgspec
+
+from probes.dns.result import DnsResult, ProbeKey
+from probes.egress.result import EgressKey, EgressResult
+from probes.engine.frame import EMPTY, Frame, ProbeView
 from probes.engine.history import Stats
 from probes.record.codec import DNS, EGRESS, Thawer, decode_stats
+from probes.share.host import DETAILS
 
 
 class _Rows:
@@ -49,8 +52,9 @@ class _Rows:
             self.raw[chan] = value
         self.dirty.add(chan)
 
-    def build(self, base: ProbeView | None) -> ProbeView | None:
-        """The view: the Thawer's (plan, error) with these rows' stats."""
+    def build(self, base: ProbeView | None, details: Mapping[Hashable, tuple[Any, ...]]) -> ProbeView | None:
+        """The view: the Thawer's (plan, error) with these rows' stats and the followed
+        rows' last results."""
         if base is None:
             return None
         old = self.view
@@ -67,7 +71,13 @@ class _Rows:
                     continue  # a row this version cannot read: left out
             changed.append(k)
         self.dirty.clear()
-        if old is not None and not changed and old.plan is base.plan and old.error == base.error:
+        if (
+            old is not None
+            and not changed
+            and old.plan is base.plan
+            and old.error == base.error
+            and old.details is details
+        ):
             return old
         self.version += 1
         gone = any(k not in self.stats for k in changed)
@@ -79,6 +89,7 @@ class _Rows:
             since=since,
             version=self.version,
             error=base.error,
+            details=details,
         )
         return self.view
 
@@ -89,6 +100,7 @@ class LiveFrames:
         self._rows = {DNS: _Rows(DNS, ProbeKey), EGRESS: _Rows(EGRESS, EgressKey)}
         self._thawer = Thawer()
         self._out: tuple[Frame | None, Any, Any, Frame | None] = (None, None, None, None)
+        self._details_cache: dict[str, tuple[Any, Mapping[Hashable, tuple[Any, ...]]]] = {}
 
     def reset(self, state: Mapping[str, Any]) -> None:
         """The owner's whole state (a keyframe): everything is read again."""
@@ -96,6 +108,7 @@ class LiveFrames:
         self._rows = {DNS: _Rows(DNS, ProbeKey), EGRESS: _Rows(EGRESS, EgressKey)}
         self._thawer = Thawer()
         self._out = (None, None, None, None)
+        self._details_cache = {}
         self.apply(state)
 
     def apply(self, channels: Mapping[str, Any]) -> None:
@@ -109,10 +122,29 @@ class LiveFrames:
             else:
                 self.base[name] = value
 
+    def _details(self, kind: str) -> Mapping[Hashable, tuple[Any, ...]]:
+        raw = self.base.get(DETAILS + kind)
+        hit = self._details_cache.get(kind)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        out: Mapping[Hashable, tuple[Any, ...]] = EMPTY
+        if raw:
+            rows = self._rows[DNS if kind == "dns" else EGRESS]
+            typ = DnsResult if kind == "dns" else EgressResult
+            got = {}
+            for text, results in raw.items():
+                try:
+                    got[rows.key(rows.prefix + text)] = tuple(msgspec.convert(r, typ) for r in results)
+                except (msgspec.ValidationError, TypeError, ValueError):
+                    continue
+            out = MappingProxyType(got)
+        self._details_cache[kind] = (raw, out)
+        return out
+
     def frame(self, at: float) -> Frame:
         f = self._thawer.frame(self.base, at)
-        dns = self._rows[DNS].build(f.dns)
-        egress = self._rows[EGRESS].build(f.egress)
+        dns = self._rows[DNS].build(f.dns, self._details("dns"))
+        egress = self._rows[EGRESS].build(f.egress, self._details("egress"))
         base, d, e, out = self._out
         if out is not None and base is f and d is dns and e is egress:
             return out

@@ -19,14 +19,16 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import msgspec
 
+from probes.dns.result import ProbeKey
+from probes.egress.result import EgressKey
 from probes.engine.frame import Frame
 from probes.record import redact
-from probes.record.codec import Differ
+from probes.record.codec import Differ, key_text
 from probes.share import wire
 from probes.share.place import Ownership, peer_uid
 from probes.share.rows import ProbeRows
@@ -34,11 +36,28 @@ from probes.share.rows import ProbeRows
 log = logging.getLogger(__name__)
 
 PATH = "path"  # our channel beside the codec's: the Azure network path (egress detail)
+DETAILS = "x\tdetails."  # + "dns" / "egress": the followed rows' last results
+KEY_TYPES: dict[str, Any] = {"dns": ProbeKey, "egress": EgressKey}
 MAX_VIEWERS = 32
 
 
 def path_row(data: Any) -> Any:
     return redact.scrub(msgspec.to_builtins(data, enc_hook=repr))
+
+
+def details_row(details: Mapping[Hashable, tuple[Any, ...]]) -> dict[str, Any]:
+    """key_text -> the row's last results, their free text redacted."""
+    out = {}
+    for key, results in details.items():
+        rows = []
+        for r in results:
+            body = msgspec.to_builtins(r, enc_hook=repr)
+            for f in ("error", "raw"):
+                if body.get(f):
+                    body[f] = redact.text(body[f])
+            rows.append(body)
+        out[key_text(key)] = rows
+    return out
 
 
 class _Viewer:
@@ -54,7 +73,30 @@ class _Viewer:
         self.closed = False
         self.dropped = 0  # times the queue overflowed
         self.sent = 0  # bytes
+        self.follows: set[tuple[str, Any]] = set()  # rows its detail screens follow
         self.thread = threading.Thread(target=self._run, name="share-viewer", daemon=True)
+        self.listener = threading.Thread(target=self._listen, name="share-viewer-in", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        self.listener.start()
+
+    def _listen(self) -> None:
+        """What the viewer asks: follow / unfollow a row (its detail screens). Its end of
+        the socket closing is also how its leaving is noticed at once."""
+        reader = wire.Reader(self.sock)
+        try:
+            while True:
+                msg = reader.read()
+                self.host._request(self, msg)
+        except (OSError, wire.WireError):
+            pass
+        self.close()
+        self.thread.join(5.0)  # the sender has let go of the socket (it shut it down)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
     def push(self, data: bytes, force: bool = False) -> None:
         with self.cv:
@@ -91,7 +133,7 @@ class _Viewer:
                 self.closed = True
                 self.q.clear()
             try:
-                self.sock.close()
+                self.sock.shutdown(socket.SHUT_RDWR)  # its listener sees the end too
             except OSError:
                 pass
             self.host._gone(self)
@@ -121,6 +163,8 @@ class Host:
         self._rows: ProbeRows | None = None
         self._last: Frame | None = None
         self._last_path: Any = None
+        self.follower: Any = None  # the publisher: follow/unfollow for the viewers' detail screens
+        self._sent_details: dict[str, Any] = {"dns": None, "egress": None}
         self.messages = 0  # deltas and keyframes encoded (benchmarks)
         self.refused = 0  # connections from another user
         owned.listener.settimeout(0.5)
@@ -212,16 +256,43 @@ class Host:
                 v.push(wire.encode(hello))
                 self._viewers.append(v)
                 count = len(self._viewers)
-            v.thread.start()
+            v.start()
             log.info("a viewer attached (%d now)", count)
             self._broadcast_count()
             self._wake.set()
+
+    def follow_through(self, publisher: Any) -> None:
+        """Where the viewers' detail screens' follow requests go (the app's publisher)."""
+        self.follower = publisher
+
+    def _request(self, v: _Viewer, msg: dict[str, Any]) -> None:
+        k, kind = msg.get("k"), msg.get("kind")
+        if k not in ("follow", "unfollow") or kind not in KEY_TYPES or not isinstance(msg.get("key"), list):
+            return
+        try:
+            key = KEY_TYPES[kind](*msg["key"])
+        except TypeError:
+            return
+        fn = getattr(self.follower, k, None)
+        if fn is None:
+            return
+        if k == "follow" and (kind, key) not in v.follows:
+            v.follows.add((kind, key))
+            fn(kind, key)
+        elif k == "unfollow" and (kind, key) in v.follows:
+            v.follows.discard((kind, key))
+            fn(kind, key)
 
     def _gone(self, v: _Viewer) -> None:
         with self._lock:
             if v not in self._viewers:
                 return
             self._viewers.remove(v)
+        unfollow = getattr(self.follower, "unfollow", None)
+        if unfollow is not None:
+            for kind, key in list(v.follows):
+                unfollow(kind, key)
+        v.follows.clear()
         if not self._stop.is_set():
             self._broadcast_count()
 
@@ -243,11 +314,26 @@ class Host:
             except Exception:  # noqa: BLE001 - a frame the codec cannot take: the next one tries again
                 log.exception("the shared view's frame could not be sent")
 
+    def _details(self, state: dict[str, Any], changes: dict[str, Any], kind: str, view: Any) -> None:
+        """The followed rows' last results (what a detail screen lists), as `details_row`."""
+        details = view.details if view is not None else None
+        if details is self._sent_details[kind]:
+            return
+        self._sent_details[kind] = details
+        chan = DETAILS + kind
+        row = details_row(details) if details else None
+        if row is None:
+            if state.pop(chan, None) is not None:
+                changes[chan] = None
+        else:
+            state[chan] = changes[chan] = row
+
     def _step(self) -> None:
         with self._lock:
             viewers = list(self._viewers)
         if not viewers:  # nobody attached: no diffing at all
             self._differ, self._rows, self._last, self._last_path = None, None, None, None
+            self._sent_details = {"dns": None, "egress": None}
             return
         frame = self._inbox
         if frame is None:
@@ -275,6 +361,8 @@ class Host:
                 else:
                     differ.state[PATH] = row
                     ch.channels[PATH] = row
+            for kind, view in (("dns", frame.dns), ("egress", frame.egress)):
+                self._details(differ.state, ch.channels, kind, view)
             self._last = frame
             if ch.channels:
                 delta = wire.encode({"k": "d", "t": t, "c": ch.channels})

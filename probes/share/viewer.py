@@ -68,6 +68,7 @@ class ViewerPublisher:
         self._built: tuple[Frame | None, PathView | None, str, Frame | None] = (None, None, "", None)
         self._at = 0.0
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.first_wait = first_wait
@@ -195,8 +196,19 @@ class ViewerPublisher:
         except OSError:
             pass
 
-    def follow(self, kind: str, key: Hashable) -> None:  # detail screens show the rows' last results
-        pass
+    def follow(self, kind: str, key: Hashable) -> None:
+        """A detail screen wants this row's last results: the owner's publisher puts them
+        in its frames while any screen follows the row."""
+        self._ask("follow", kind, key)
 
     def unfollow(self, kind: str, key: Hashable) -> None:
-        pass
+        self._ask("unfollow", kind, key)
+
+    def _ask(self, what: str, kind: str, key: Hashable) -> None:
+        if self.gone:
+            return
+        try:
+            with self._send_lock:
+                wire.send(self.sock, {"k": what, "kind": kind, "key": list(key) if isinstance(key, tuple) else [key]})
+        except OSError:
+            pass  # the owner is gone: the reader says so

@@ -162,3 +162,47 @@ def test_live_rows_read_back_as_the_recorders_rows() -> None:
     )
     row = live_row(secret)
     assert "hunter2" not in str(row) and "abcdefgh1234" not in str(row)
+
+
+def test_a_viewers_detail_screen_follows_its_row_through_the_owner() -> None:
+    """The viewer asks to follow a row: the owner's publisher puts its last results in the
+    frames and the viewer sees them; the owner's own follow of the same row survives the
+    viewer's unfollow, and a viewer that leaves takes its follows with it."""
+    store = store_for("healthy")
+    dns = dns_source(store, "healthy")
+    pub = Publisher(store, dns=dns, clock=lambda: 100.0, wall_clock=lambda: T0 + 100, findings=False)
+    owned = try_own(place_for("follow"))
+    assert owned is not None
+    host = Host(owned)
+    host.follow_through(pub)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        host.offer(pub.publish())
+        sock.connect(str(owned.place.socket))
+        viewer = ViewerPublisher(sock, interval=0.02)
+        first = viewer.publish()
+        frames = []
+        viewer.start(frames.append)
+        key = next(iter(first.dns.stats))
+        assert not first.dns.details
+        viewer.follow("dns", key)
+
+        def details():  # type: ignore[no-untyped-def]
+            host.offer(pub.publish())
+            return frames and frames[-1].dns.details.get(key)
+
+        got = wait_for(details, 5, "the followed row's results on the viewer")
+        assert [r.latency_ms for r in got] == [r.latency_ms for r in dns.history.results(key)[-50:]]
+        pub.follow("dns", key)  # the owner's own detail screen on the same row
+        viewer.unfollow("dns", key)
+        time.sleep(0.2)
+        assert pub.publish().dns.details.get(key), "the owner still follows it"
+        pub.unfollow("dns", key)
+        assert not pub.publish().dns.details
+        viewer.follow("dns", key)
+        wait_for(lambda: pub.publish().dns.details.get(key), 5, "followed again")
+        viewer.stop()  # leaves: its follows go
+        wait_for(lambda: not pub.publish().dns.details, 5, "the viewer's follow dropped")
+    finally:
+        sock.close()
+        host.close()
