@@ -269,8 +269,11 @@ class Host:
         k, kind = msg.get("k"), msg.get("kind")
         if k not in ("follow", "unfollow") or kind not in KEY_TYPES or not isinstance(msg.get("key"), list):
             return
+        parts = msg["key"]
+        if not all(isinstance(x, (str, int)) for x in parts):  # a key is a few names: anything else is not ours
+            return
         try:
-            key = KEY_TYPES[kind](*msg["key"])
+            key = KEY_TYPES[kind](*parts)
         except TypeError:
             return
         fn = getattr(self.follower, k, None)

@@ -11,6 +11,7 @@ from pathlib import Path
 from probes import config as configmod
 from probes.engine.publisher import Publisher
 from probes.record.codec import decode_stats, stats_row
+from probes.share import wire
 from probes.share.host import Host
 from probes.share.place import Ownership, context_key, place_for, try_own
 from probes.share.rows import live_row
@@ -205,4 +206,37 @@ def test_a_viewers_detail_screen_follows_its_row_through_the_owner() -> None:
         wait_for(lambda: not pub.publish().dns.details, 5, "the viewer's follow dropped")
     finally:
         sock.close()
+        host.close()
+
+
+def test_requests_the_owner_cannot_read_are_ignored() -> None:
+    """A viewer's garbage (unknown kinds, keys that are not names, not messages at all)
+    never reaches the publisher nor stops the host."""
+    store = store_for("healthy")
+    pub = Publisher(store, dns=dns_source(store, "healthy"), findings=False)
+    owned = try_own(place_for("garbage"))
+    assert owned is not None
+    host = Host(owned)
+    host.follow_through(pub)
+    host.offer(pub.publish())
+    bad = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        bad.connect(str(owned.place.socket))
+        for msg in (
+            {"k": "follow", "kind": "dns", "key": [["x"], {"y": 1}]},
+            {"k": "follow", "kind": "nope", "key": ["a"]},
+            {"k": "follow", "kind": "dns"},
+            {"k": "rm -rf", "kind": "dns", "key": ["a", "b", "c"]},
+        ):
+            wire.send(bad, msg)
+        bad.sendall(b"\x00\x00\x00\x03abc")  # not msgpack: the host hangs up on it
+        wait_for(lambda: host.viewers == 0, 5, "the host hangs up")
+        assert not pub.publish().dns.details
+        good = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        good.connect(str(owned.place.socket))
+        viewer = ViewerPublisher(good)
+        assert viewer.publish().dns is not None  # the host still serves
+        viewer.stop()
+    finally:
+        bad.close()
         host.close()
