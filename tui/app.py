@@ -152,6 +152,7 @@ class AksnetTopApp(App[None]):
         wall_clock: Callable[[], float] = time.time,
         banner: str = "",
         recorder: object = None,
+        share: object = None,
     ) -> None:
         super().__init__()
         allocator.limit_arenas()  # before the engine's threads start: see probes.engine.allocator
@@ -166,6 +167,10 @@ class AksnetTopApp(App[None]):
         self.wall_clock = wall_clock
         self.banner = banner
         self.recorder = recorder  # probes.record.writer.Recorder: offered every frame
+        # probes.share: the owner's Host (offered every frame) or the viewer's publisher; its
+        # `screens` (how many screens show this engine) goes in the status line
+        self.share = share
+        self.ascii = not fmt.unicode_ok()
         self.panes = list(panes)
         # dns / egress: plan(), history, error; snat: report() (and routes()); route_source: the
         # route table as ARM reports it; agents: the agent reader. Only the publisher reads them.
@@ -212,11 +217,17 @@ class AksnetTopApp(App[None]):
         for s in self.sources:
             s.start()
         first = self.publisher.publish()  # the first frame before the first paint
-        tee = getattr(self.recorder, "tee", None)
-        if tee is not None:
-            tee(lambda _f: None)(first)
+        deliver = self._deliver
+        for sink in (self.share, self.recorder):  # the recorder first, then the viewers, then the screen
+            tee = getattr(sink, "tee", None)
+            if tee is not None:
+                tee(lambda _f: None)(first)
+                deliver = tee(deliver)
         self.show_frame(first)
-        self.publisher.start(tee(self._deliver) if tee is not None else self._deliver)
+        through = getattr(self.share, "follow_through", None)
+        if through is not None:  # the viewers' detail screens follow rows through our publisher
+            through(self.publisher)
+        self.publisher.start(deliver)
         self.query_one(TopologyTree).focus()
 
     def on_resize(self) -> None:
@@ -229,6 +240,9 @@ class AksnetTopApp(App[None]):
 
     def on_unmount(self) -> None:
         self.publisher.stop(2.0)
+        close_share = getattr(self.share, "close", None)
+        if close_share is not None:
+            close_share()
         close = getattr(self.recorder, "close", None)
         if close is not None:
             close()
@@ -268,6 +282,9 @@ class AksnetTopApp(App[None]):
             line = Text.assemble(("✖ ", "bold red"), (frame.error, ""))
         else:
             line = fmt.status_line(status, snap.target, self.clock(), self.size.width - 2)
+            screens = int(getattr(self.share, "screens", 0) or 0)
+            if screens > 1:  # someone else watches this engine: say so before the banner
+                line.append(f"  {fmt.screens_badge(screens, self.ascii)}", style="bold")
             if self.banner and status is not None and status.state is SourceState.LIVE:
                 line.append(f"  {self.banner}", style="dim")
         if line != self._status_text:

@@ -47,7 +47,8 @@ def app_parser() -> argparse.ArgumentParser:
     other = (
         "Other commands: `aksnet-top check --help` (headless health check for pipelines), `aksnet-top lab --help` "
         "(run the simulated cluster for any client), `aksnet-top config` (the effective configuration as TOML), "
-        "`aksnet-top agent --help` (the per-node agent: run, manifest, install, uninstall)."
+        "`aksnet-top agent --help` (the per-node agent: run, manifest, install, uninstall), "
+        "`aksnet-top attach --help` (open a second screen on a running aksnet-top's engine)."
     )
     p = ArgumentParser(
         prog="aksnet-top",
@@ -71,6 +72,12 @@ def app_parser() -> argparse.ArgumentParser:
         "--config", metavar="PATH", type=Path, help="config file (default: ~/.config/aksnet-top/config.toml)"
     )
     p.add_argument("--no-record", action="store_true", help="do not keep this run's flight recording")
+    p.add_argument(
+        "--no-attach",
+        action="store_true",
+        help="start an engine of its own even if an aksnet-top already runs against this context on this host "
+        "(by default a second one attaches to the first one's engine)",
+    )
     _debug_flag(p)
     p.add_argument("--version", action="version", version=f"aksnet-top {version()}")
     return p
@@ -302,6 +309,25 @@ def run_app(argv: list[str]) -> int:
         _err("--scenario and --nodes go with --demo")
         return EXIT_USAGE
 
+    # lazy: shared viewing's command-line side only for the app
+    from tui import share_cli
+
+    shared = share_cli.attach_or_own(cfg, ns.demo, ns.no_attach)
+    if share_cli.is_connection(shared):  # an engine runs against this context: view it, start nothing
+        return share_cli.run_viewer(shared, cfg)  # type: ignore[arg-type]
+    try:
+        return _run_engine(ns, cfg, debug_log, shared)
+    finally:
+        if isinstance(shared, share_cli.Ownership):
+            shared.release()  # the host has released it already, unless the app never started
+
+
+def _run_engine(ns: argparse.Namespace, cfg: configmod.Config, debug_log: str | None, owned: Any) -> int:
+    """The app with an engine of its own (sources, probes, publisher), shared through
+    `owned` (probes.share.place.Ownership, or None: not shared)."""
+    # lazy: shared viewing's command-line side only for the app
+    from tui import share_cli
+
     launching = None
     kubeconfig, context, banner = cfg.kube.kubeconfig, cfg.kube.context, ""
     if ns.demo:
@@ -365,6 +391,7 @@ def run_app(argv: list[str]) -> int:
             refresh_interval=cfg.ui.refresh_interval,
             banner=banner,
             recorder=recorder,
+            share=share_cli.host_for(owned, banner, context),
         )
         try:
             app.theme = cfg.ui.theme
@@ -395,6 +422,16 @@ def run_agent(argv: list[str]) -> int:
     return agent_main(argv)
 
 
+def run_attach(argv: list[str]) -> int:
+    """`aksnet-top attach`: a second screen on the engine of a running aksnet-top."""
+    # lazy: shared viewing only for `attach`
+    from tui.share_cli import attach_parser
+    from tui.share_cli import run_attach as attach_main
+
+    ns = attach_parser().parse_args(argv)
+    return attach_main(ns, _flags(ns))
+
+
 def run_replay(argv: list[str]) -> int:
     """`aksnet-top replay [FILE]`: a flight recording in the app, read-only."""
     # lazy: the recorder's commands only for `replay`
@@ -418,6 +455,7 @@ COMMANDS = {
     "agent": run_agent,
     "replay": run_replay,
     "bundle": run_bundle,
+    "attach": run_attach,
 }
 
 

@@ -6,7 +6,10 @@ never through markup, so a node called `[red]x` renders as exactly that.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.cells import cell_len
@@ -405,3 +408,21 @@ def agent_brief(agents: Any, node: str, now: float | None = None) -> tuple[str, 
 
 # a row its vantage cannot reach (probes.engine.reach), in a detail screen
 NOT_HERE = "not probed from here: `aksnet-top agent install` runs the probes on every node"
+
+
+def unicode_ok(env: Mapping[str, str] | None = None, encoding: str | None = None) -> bool:
+    """Can the terminal take a wide symbol (👥)? Not on a Linux console, a vt100 or a
+    dumb terminal, nor without a UTF-8 locale (then plain words)."""
+    env = os.environ if env is None else env
+    term = env.get("TERM", "")
+    if term in ("linux", "dumb") or term.startswith("vt"):
+        return False
+    locale = env.get("LC_ALL") or env.get("LC_CTYPE") or env.get("LANG") or ""
+    enc = (encoding if encoding is not None else getattr(sys.stdout, "encoding", "") or "").lower()
+    return "utf-8" in locale.lower() or "utf8" in locale.lower() or (not locale and enc in ("utf-8", "utf8"))
+
+
+def screens_badge(screens: int, ascii_only: bool = False) -> str:
+    """How many screens show this engine (the owner's and the attached viewers'), for the
+    status line: "👥 2", or "2 viewers" where wide symbols are not safe."""
+    return f"{screens} viewers" if ascii_only else f"👥 {screens}"

@@ -188,6 +188,7 @@ class Publisher:
         }
         self._watch: dict[str, frozenset[Hashable]] = {"dns": frozenset(), "egress": frozenset()}
         self._watch_lock = threading.Lock()
+        self._follows: dict[tuple[str, Hashable], int] = {}
         self._seq = 0
         self.latest: Frame | None = None
         self._agents_seq = 0
@@ -208,13 +209,22 @@ class Publisher:
 
     # --- what detail screens follow --------------------------------------------------------
     def follow(self, kind: str, key: Hashable) -> None:
-        """Put the last results of `key` (a DNS or egress row) into every frame from now on."""
+        """Put the last results of `key` (a DNS or egress row) into every frame from now on.
+        Counted: the owner's screen and attached viewers can follow the same row, and it
+        stays until each of them unfollowed it."""
         with self._watch_lock:
-            self._watch[kind] = self._watch[kind] | {key}
+            n = self._follows.get((kind, key), 0)
+            self._follows[(kind, key)] = n + 1
+            if n == 0:
+                self._watch[kind] = self._watch[kind] | {key}
 
     def unfollow(self, kind: str, key: Hashable) -> None:
         with self._watch_lock:
-            self._watch[kind] = self._watch[kind] - {key}
+            n = self._follows.pop((kind, key), 0) - 1
+            if n > 0:
+                self._follows[(kind, key)] = n
+            else:
+                self._watch[kind] = self._watch[kind] - {key}
 
     def _cluster_cidrs(self, kube: Snapshot, snat: Any) -> Snapshot:
         """Overlay nodes carry no podCIDR: the topology takes the managed cluster's
