@@ -74,7 +74,7 @@ class Dest:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class DnsTarget:
     key: str  # kube-dns-pods | cluster-ip | nodelocal | localdns
     label: str  # words for a finding
     dests: tuple[Dest, ...]
@@ -82,7 +82,7 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class PolicyVerdict:
     allowed: bool | None  # None: cannot evaluate
     policies: tuple[str, ...] = ()  # who decided: "networkpolicy/<ns>/<name>", "globalnetworkpolicy/<name>"…
     why: str = ""
@@ -95,7 +95,7 @@ class Blocked:
 
     namespace: str
     policies: tuple[str, ...]
-    targets: tuple[str, ...]  # Target.key, needed ones first
+    targets: tuple[str, ...]  # DnsTarget.key, needed ones first
     protocols: tuple[str, ...]
     label_sets: int  # how many of the namespace's label sets
     of_label_sets: int
@@ -298,7 +298,7 @@ def _calico_applies(p: CalicoPolicy, ns: str, labels: Mapping[str, str], ctx: _C
 
 
 # --- one verdict ---------------------------------------------------------------------------
-def _kube_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, ctx: _Context) -> Verdict:
+def _kube_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, ctx: _Context) -> PolicyVerdict:
     selecting = []
     for p in ctx.kube.get(ns, ()):
         if not p.egress_type:
@@ -308,15 +308,15 @@ def _kube_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, ct
         if selector_matches(p.pod_selector, labels):
             selecting.append(p)
     if not selecting:
-        return Verdict(True, (), "no egress policy selects these pods")
+        return PolicyVerdict(True, (), "no egress policy selects these pods")
     for p in selecting:
         if kube_allows(p, dest, proto, DNS_PORT, ctx):
-            return Verdict(True, (_ref(p),), "allowed by an egress rule")
+            return PolicyVerdict(True, (_ref(p),), "allowed by an egress rule")
     refs = tuple(_ref(p) for p in selecting)
-    return Verdict(False, refs, "selected by an egress policy, and no egress rule allows it")
+    return PolicyVerdict(False, refs, "selected by an egress policy, and no egress rule allows it")
 
 
-def _calico_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, ctx: _Context) -> Verdict:
+def _calico_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, ctx: _Context) -> PolicyVerdict:
     """The default tier in order; Kubernetes policies at order 1000, Allow rules only."""
     entries: list[tuple[bool, float, str, KubePolicy | CalicoPolicy]] = []
     for k in ctx.kube.get(ns, ()):
@@ -336,7 +336,7 @@ def _calico_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, 
                 continue
             applied.append(_ref(p))
             if kube_allows(p, dest, proto, DNS_PORT, ctx):
-                return Verdict(True, (_ref(p),), "allowed by an egress rule")
+                return PolicyVerdict(True, (_ref(p),), "allowed by an egress rule")
             continue
         if not _calico_applies(p, ns, labels, ctx):
             continue
@@ -347,32 +347,32 @@ def _calico_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, 
             if not _calico_rule(r, p, dest, proto, ctx):
                 continue
             if r.action == "Allow":
-                return Verdict(True, (_ref(p),), f"allowed by egress rule #{i + 1}")
+                return PolicyVerdict(True, (_ref(p),), f"allowed by egress rule #{i + 1}")
             if r.action == "Deny":
-                return Verdict(False, (_ref(p),), f"denied by egress rule #{i + 1}", rule_index=i)
+                return PolicyVerdict(False, (_ref(p),), f"denied by egress rule #{i + 1}", rule_index=i)
             if r.action == "Pass":
-                return Verdict(True, (_ref(p),), f"passed to the profiles by egress rule #{i + 1}")
+                return PolicyVerdict(True, (_ref(p),), f"passed to the profiles by egress rule #{i + 1}")
     if applied:
-        return Verdict(False, tuple(applied), "selected by an egress policy, and no egress rule allows it")
-    return Verdict(True, (), "no egress policy selects these pods")
+        return PolicyVerdict(False, tuple(applied), "selected by an egress policy, and no egress rule allows it")
+    return PolicyVerdict(True, (), "no egress policy selects these pods")
 
 
 def verdict(
     inputs: PolicyInputs, ns: str, labels: Labels | Mapping[str, str], dest: Dest, proto: str, dns_ip: str = ""
-) -> Verdict:
+) -> PolicyVerdict:
     """Is egress from a pod of `ns` with `labels` to `dest` port 53 over `proto` allowed?"""
     ctx = _context(inputs)
     ctx.dns_ip = dns_ip
     return _verdict(ctx, ns, dict(labels), dest, proto)
 
 
-def _verdict(ctx: _Context, ns: str, labels: Mapping[str, str], dest: Dest, proto: str) -> Verdict:
+def _verdict(ctx: _Context, ns: str, labels: Mapping[str, str], dest: Dest, proto: str) -> PolicyVerdict:
     try:
         if ctx.calico:
             return _calico_verdict(ns, labels, dest, proto, ctx)
         return _kube_verdict(ns, labels, dest, proto, ctx)
     except CannotEvaluate as e:
-        return Verdict(None, (), str(e))
+        return PolicyVerdict(None, (), str(e))
 
 
 _CTX: list[Any] = [None, None]
@@ -386,16 +386,16 @@ def _context(inputs: PolicyInputs) -> _Context:
 
 
 # --- per namespace -------------------------------------------------------------------------
-def dns_targets(inputs: PolicyInputs, dns_service_ip: str, nodelocal: bool, localdns: bool) -> tuple[Target, ...]:
+def dns_targets(inputs: PolicyInputs, dns_service_ip: str, nodelocal: bool, localdns: bool) -> tuple[DnsTarget, ...]:
     """What the pods' DNS packets go to, needed ones first."""
     pods = tuple(Dest(p.ip, p) for p in inputs.kube_dns if p.running and not p.host_network)
     cache = nodelocal or localdns
-    out: list[Target] = []
+    out: list[DnsTarget] = []
     if nodelocal:
-        out.append(Target("nodelocal", f"NodeLocal DNS {NODELOCAL_IP}", (Dest(NODELOCAL_IP),), True))
+        out.append(DnsTarget("nodelocal", f"NodeLocal DNS {NODELOCAL_IP}", (Dest(NODELOCAL_IP),), True))
         if dns_service_ip:
             out.append(
-                Target(
+                DnsTarget(
                     "cluster-ip",
                     f"the kube-dns ClusterIP {dns_service_ip} (NodeLocal binds it: not translated)",
                     (Dest(dns_service_ip),),
@@ -403,11 +403,11 @@ def dns_targets(inputs: PolicyInputs, dns_service_ip: str, nodelocal: bool, loca
                 )
             )
     if localdns:
-        out.append(Target("localdns", f"AKS LocalDNS {LOCALDNS_IP}", (Dest(LOCALDNS_IP),), True))
+        out.append(DnsTarget("localdns", f"AKS LocalDNS {LOCALDNS_IP}", (Dest(LOCALDNS_IP),), True))
     if pods:
         names = ", ".join(p.pod.name for p in pods if p.pod is not None)
         label = f"the kube-dns pods ({names})" + ("" if cache else " behind the ClusterIP")
-        out.append(Target("kube-dns-pods", label, pods, not cache))
+        out.append(DnsTarget("kube-dns-pods", label, pods, not cache))
     return tuple(out)
 
 

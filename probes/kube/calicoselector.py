@@ -47,7 +47,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
-class _Parser:
+class _SelectorParser:
     def __init__(self, text: str) -> None:
         self.toks = _tokens(text)
         self.i = 0
@@ -161,4 +161,4 @@ def compile_selector(text: str) -> Match:
     Raises Unsupported for what is outside the subset."""
     if not text.strip():
         return lambda labels: True
-    return _Parser(text).parse()
+    return _SelectorParser(text).parse()

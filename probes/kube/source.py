@@ -18,7 +18,7 @@ from probes.config import KubeConfig
 from probes.engine.store import Store
 from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError, KubeConnectError
-from probes.kube.kinds import DNS_POD_SELECTOR, KINDS, WatchedKind
+from probes.kube.kinds import DNS_POD_SELECTOR, KINDS, OPTIONAL_SOURCES, WatchedKind
 from probes.kube.model import SourceState, SourceStatus
 from probes.kube.reflector import CONNECT_TIMEOUT, SOURCE, Backoff, Reflector, classify
 
@@ -146,9 +146,11 @@ class KubeSource:
     def wait_synced(self, timeout: float) -> bool:
         """Block until every kind has completed its first list (or timeout). For check and benchmarks."""
         deadline = time.monotonic() + timeout
-        want = {c for k in KINDS for c in k.collections}
         while time.monotonic() < deadline:
-            if want <= self.store.synced():
+            snap = self.store.snapshot()
+            refused = {s.source for s in snap.statuses if s.state is SourceState.FORBIDDEN}
+            want = {c for k in KINDS if k.required or f"{SOURCE}/{k.name}" not in refused for c in k.collections}
+            if want <= snap.synced:
                 return True
             self.store.changed.wait(0.05)
             self.store.changed.clear()
@@ -156,7 +158,9 @@ class KubeSource:
 
     def wait_live(self, timeout: float) -> tuple[bool, SourceStatus | None]:
         """Block until every kind is LIVE (True, None), a fatal status comes up (False, it:
-        refused, no such name, 401, 403, no kubeconfig), or `timeout` passes (False, None)."""
+        refused, no such name, 401, 403, no kubeconfig), or `timeout` passes (False, None).
+        A kind the topology does not need (the NetworkPolicy kinds) counts when it is refused
+        (403): the run goes on without it, and says so."""
         deadline = time.monotonic() + timeout
         want = {f"{SOURCE}/{k.name}" for k in KINDS}
         while True:
@@ -164,7 +168,11 @@ class KubeSource:
             fatal = next((s for s in snap.statuses if s.fatal and s.source.startswith(SOURCE)), None)
             if fatal is not None:
                 return False, fatal
-            live = {s.source for s in snap.statuses if s.state is SourceState.LIVE}
+            live = {
+                s.source
+                for s in snap.statuses
+                if s.state is SourceState.LIVE or (s.state is SourceState.FORBIDDEN and s.source in OPTIONAL_SOURCES)
+            }
             if want <= live:
                 return True, None
             left = deadline - time.monotonic()
