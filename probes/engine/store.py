@@ -30,9 +30,10 @@ NETPOLS = "networkpolicies"
 CALICO_NPS = "calico_networkpolicies"
 CALICO_GNPS = "calico_globalnetworkpolicies"
 NAMESPACES = "namespaces"
-POD_LABELS = "pod_labels"  # every pod's namespace and labels (probes.kube.policymodel.PodLabels)
+DNS_POD_LABELS = "dns_pod_labels"  # the CoreDNS pods as the policies see them (labels, IP, named ports)
+POLICY_PODS = "policy_pods"  # "<ns>\x00<label selector>" -> the PodLabels of a few pods it selects
 APIS = "apis"  # group/version -> served (True) or not (False), for the API groups that may be absent
-POLICY_COLLECTIONS = frozenset((NETPOLS, CALICO_NPS, CALICO_GNPS, NAMESPACES, POD_LABELS, APIS))
+POLICY_COLLECTIONS = frozenset((NETPOLS, CALICO_NPS, CALICO_GNPS, NAMESPACES, DNS_POD_LABELS, POLICY_PODS, APIS))
 COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS, *sorted(POLICY_COLLECTIONS))
 STATUS_LOG = 512  # status changes kept for `status_log` (check reads what happened during its run)
 
@@ -233,7 +234,7 @@ class Store:
         kept = self._policies
         if kept is not None and kept[0] == key:
             return kept[1]
-        pods = self._data[POD_LABELS].values()
+        pods = {(p.namespace, p.name): p for group in self._data[POLICY_PODS].values() for p in group}
         out = PolicyInputs(
             kube_policies=tuple(sorted(self._data[NETPOLS].values(), key=lambda p: (p.namespace, p.name))),
             calico_policies=tuple(
@@ -243,9 +244,9 @@ class Store:
                 )
             ),
             namespaces=tuple(sorted(self._data[NAMESPACES].items())),
-            label_sets=label_sets(pods),
-            kube_dns=tuple(sorted((p for p in pods if p.ip), key=lambda p: p.name)),
-            kube_synced={NETPOLS, NAMESPACES, POD_LABELS} <= synced,
+            label_sets=label_sets(pods.values()),
+            kube_dns=tuple(sorted(self._data[DNS_POD_LABELS].values(), key=lambda p: p.name)),
+            kube_synced={NETPOLS, NAMESPACES, DNS_POD_LABELS, POLICY_PODS} <= synced,
             calico=calico,
         )
         self._policies = (key, out)
@@ -290,6 +291,7 @@ __all__ = [
     "CALICO_NPS",
     "CALICO_GNPS",
     "NAMESPACES",
-    "POD_LABELS",
+    "DNS_POD_LABELS",
+    "POLICY_PODS",
     "APIS",
 ]

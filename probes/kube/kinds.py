@@ -15,11 +15,11 @@ from probes.engine.store import (
     CALICO_GNPS,
     CALICO_NPS,
     COREDNS,
+    DNS_POD_LABELS,
     NAMESPACES,
     NETPOLS,
     NODELOCAL,
     NODES,
-    POD_LABELS,
     SERVICES,
 )
 from probes.kube.policyparse import parse_calico_policy, parse_kube_policy, parse_namespace, parse_pod_labels
@@ -88,7 +88,12 @@ def _route_node(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
 def _route_pod(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
     app = _labels(obj).get("k8s-app")
     coll = COREDNS if app == "kube-dns" else NODELOCAL if app == "node-local-dns" else None
-    return [(coll, object_key(obj), parse_pod(obj))] if coll else []
+    if coll is None:
+        return []
+    out: list[tuple[str, str, Any]] = [(coll, object_key(obj), parse_pod(obj))]
+    if app == "kube-dns":  # as the NetworkPolicies see it: labels, IP, named ports (F21)
+        out.append((DNS_POD_LABELS, object_key(obj), parse_pod_labels(obj)))
+    return out
 
 
 def _route_service(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -102,7 +107,7 @@ KINDS: tuple[WatchedKind, ...] = (
         "/api/v1/namespaces/kube-system/pods",
         DNS_POD_SELECTOR,
         _route_pod,
-        (COREDNS, NODELOCAL),
+        (COREDNS, NODELOCAL, DNS_POD_LABELS),
         "pods in namespace kube-system",
     ),
     WatchedKind("services", "/api/v1/services", "", _route_service, (SERVICES,), "services at the cluster scope"),
@@ -117,10 +122,6 @@ def _route_namespace(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return [(NAMESPACES, object_key(obj), parse_namespace(obj))]
 
 
-def _route_pod_labels(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    return [(POD_LABELS, object_key(obj), parse_pod_labels(obj))]
-
-
 def _route_calico_np(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return [(CALICO_NPS, object_key(obj), parse_calico_policy(obj, "NetworkPolicy"))]
 
@@ -131,9 +132,10 @@ def _route_calico_gnp(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
 
 CALICO_CRD = "crd.projectcalico.org/v1"
 
-# What the NetworkPolicy evaluation (F21) reads: every pod's labels, the namespaces' labels,
-# Kubernetes NetworkPolicies and, where the CRDs exist, Calico's. None is needed for the
-# topology: a role without them still runs, and says what it cannot see.
+# What the NetworkPolicy evaluation (F21) watches: Kubernetes NetworkPolicies, the namespaces'
+# labels and, where the CRDs exist, Calico's policies (the pods the policies select are read
+# on demand: probes.kube.policypods). None is needed for the topology: a role without them
+# still runs, and says what it cannot see.
 POLICY_KINDS = (
     WatchedKind(
         "networkpolicies",
@@ -146,16 +148,6 @@ POLICY_KINDS = (
         resource="networkpolicies.networking.k8s.io",
     ),
     WatchedKind("namespaces", "/api/v1/namespaces", "", _route_namespace, (NAMESPACES,), "namespaces", required=False),
-    WatchedKind(
-        "cluster-pods",
-        "/api/v1/pods",
-        "",
-        _route_pod_labels,
-        (POD_LABELS,),
-        "pods at the cluster scope",
-        required=False,
-        resource="pods",
-    ),
     WatchedKind(
         "calico-networkpolicies",
         f"/apis/{CALICO_CRD}/networkpolicies",
@@ -180,4 +172,5 @@ POLICY_KINDS = (
     ),
 )
 KINDS = (*KINDS, *POLICY_KINDS)
-OPTIONAL_SOURCES = frozenset(f"kubernetes/{k.name}" for k in KINDS if not k.required)
+POLICY_PODS_SOURCE = "kubernetes/policy-pods"  # the status of probes.kube.policypods
+OPTIONAL_SOURCES = frozenset([*(f"kubernetes/{k.name}" for k in KINDS if not k.required), POLICY_PODS_SOURCE])

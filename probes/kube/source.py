@@ -20,6 +20,7 @@ from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError, KubeConnectError
 from probes.kube.kinds import DNS_POD_SELECTOR, KINDS, OPTIONAL_SOURCES, WatchedKind
 from probes.kube.model import SourceState, SourceStatus
+from probes.kube.policypods import PolicyPods
 from probes.kube.reflector import CONNECT_TIMEOUT, SOURCE, Backoff, Reflector, classify
 
 __all__ = ["KubeSource", "KINDS", "Reflector", "WatchedKind", "SOURCE", "DNS_POD_SELECTOR", "VERSION_TIMEOUT"]
@@ -38,6 +39,7 @@ class KubeSource:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kube-source", daemon=True)
         self.reflectors: list[Reflector] = []
+        self.policy_pods: PolicyPods | None = None  # the pods the egress policies select (F21)
         self.api: Any = None
 
     def start(self) -> None:
@@ -92,6 +94,8 @@ class KubeSource:
             r = Reflector(kind, self.api, self.store, self._stop, target.server, self.cfg)
             self.reflectors.append(r)
             r.thread.start()
+        self.policy_pods = PolicyPods(self.api, self.store, self._stop, self.cfg)
+        self.policy_pods.thread.start()
         self._heartbeat(target.server)
 
     def _heartbeat(self, server: str) -> None:
@@ -137,6 +141,8 @@ class KubeSource:
             self._thread.join(max(0.0, deadline - time.monotonic()))
         for r in self.reflectors:
             r.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.policy_pods is not None:
+            self.policy_pods.thread.join(max(0.0, deadline - time.monotonic()))
         if self.api is not None:
             try:
                 self.api.close()
