@@ -131,11 +131,13 @@ def rule_netpol_dns(obs: Observations) -> Iterable[Finding]:
                 if ref.startswith(("globalnetworkpolicy/", "calico-networkpolicy/"))
                 else _kube_fix(b, ref, inputs, dns_ip)
             )
+            # a GlobalNetworkPolicy blocks in each namespace it applies in: one finding each
+            subject = f"{ref}@{b.namespace}" if ref.startswith("globalnetworkpolicy/") else ref
             yield Finding(
                 rule="netpol-blocks-dns",
                 fault="F21",
                 severity=Severity.WARNING,
-                subject=ref,
+                subject=subject,
                 cause=f"{who} blocks DNS ({protos}) for pods in {b.namespace} to " + " and ".join(needed),
                 evidence=evidence,
                 next_step=fix,
