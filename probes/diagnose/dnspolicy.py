@@ -85,6 +85,22 @@ def _named(ref: str) -> str:
     return f"{_KIND_WORDS.get(kind, kind)} {rest}"
 
 
+_MEMO: list[Any] = [None, None]  # (inputs, ClusterIP, nodelocal, localdns), its results
+
+
+def _evaluate(inputs: PolicyInputs, dns_ip: str, nodelocal: bool, localdns: bool) -> tuple[Any, ...]:
+    """`evaluate`, kept while its inputs are the same objects: the publisher diagnoses every
+    few seconds and the policies and pods change far more rarely (O(namespaces × label sets
+    × policies) per evaluation)."""
+    key = (inputs, dns_ip, nodelocal, localdns)
+    memo = _MEMO
+    if memo[0] is not None and memo[0][0] is inputs and memo[0][1:] == key[1:]:
+        return tuple(memo[1])
+    out = evaluate(inputs, dns_ip, nodelocal, localdns)
+    _MEMO[:] = [key, out]
+    return out
+
+
 def rule_netpol_dns(obs: Observations) -> Iterable[Finding]:
     inputs = obs.policies
     if not isinstance(inputs, PolicyInputs) or not inputs.kube_synced or inputs.calico == "unknown" or inputs.empty:
@@ -95,7 +111,7 @@ def rule_netpol_dns(obs: Observations) -> Iterable[Finding]:
     dns_ip = topo.dns_service_ip
     labels = {t.key: t.label for t in dns_targets(inputs, dns_ip, nodelocal, localdns)}
     engine = "calico" if inputs.calico == "present" else "kubernetes"
-    for res in evaluate(inputs, dns_ip, nodelocal, localdns):
+    for res in _evaluate(inputs, dns_ip, nodelocal, localdns):
         fired = False
         for b in res.blocked:
             if not b.needed:

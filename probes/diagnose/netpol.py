@@ -139,6 +139,7 @@ def _net(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
+@functools.lru_cache(maxsize=16384)
 def _in(ip: str, cidr: str) -> bool:
     net = _net(cidr)
     if net is None or not ip:
@@ -155,14 +156,42 @@ def _named(dest: Dest, name: str, proto: str, port: int) -> bool:
 
 
 class _Context:
-    def __init__(self, inputs: PolicyInputs) -> None:
+    def __init__(self, inputs: PolicyInputs, dns_ip: str = "") -> None:
         self.ns_labels: dict[str, dict[str, str]] = {n: dict(labels) for n, labels in inputs.namespaces}
         self.kube: dict[str, list[KubePolicy]] = {}
         for p in inputs.kube_policies:
             self.kube.setdefault(p.namespace, []).append(p)
         self.calico = inputs.calico == "present"
         self.calico_policies = [p for p in inputs.calico_policies if p.workload and p.egress_type]
-        self.dns_ip = ""
+        self.dns_ip = dns_ip  # the kube-dns ClusterIP (a Calico `services` match of kube-dns covers it)
+        self._entries: dict[str, list[KubePolicy | CalicoPolicy]] = {}
+        self._dest_labels: dict[tuple[str, str], dict[str, str]] = {}
+
+    def entries(self, ns: str) -> list[KubePolicy | CalicoPolicy]:
+        """Calico's default tier as it applies in `ns`, in order: the namespace's Kubernetes
+        policies (order 1000, named knp.default.<name>), its Calico policies, every
+        GlobalNetworkPolicy; by order (none = last), then name."""
+        got = self._entries.get(ns)
+        if got is None:
+            keyed: list[tuple[bool, float, str, KubePolicy | CalicoPolicy]] = [
+                (False, KUBE_ORDER, f"knp.default.{k.name}", k) for k in self.kube.get(ns, ()) if k.egress_type
+            ]
+            keyed += [
+                (c.order is None, c.order or 0.0, c.name, c)
+                for c in self.calico_policies
+                if c.kind == "GlobalNetworkPolicy" or c.namespace == ns
+            ]
+            keyed.sort(key=lambda e: e[:3])
+            got = self._entries[ns] = [e[3] for e in keyed]
+        return got
+
+    def dest_labels(self, pod: PodLabels) -> dict[str, str]:
+        """A destination pod's labels as Calico's selectors see them (a few CoreDNS pods)."""
+        key = (pod.namespace, pod.name)
+        got = self._dest_labels.get(key)
+        if got is None:
+            got = self._dest_labels[key] = self.calico_labels(pod.namespace, dict(pod.labels))
+        return got
 
     def ns(self, name: str) -> dict[str, str]:
         return self.ns_labels.get(name, {"kubernetes.io/metadata.name": name})
@@ -254,7 +283,7 @@ def _calico_dest(e: CalicoEntity, p: CalicoPolicy, dest: Dest, proto: str, ctx: 
     if e.selector or e.namespace_selector is not None:
         if pod is None:
             return False
-        labels = ctx.calico_labels(pod.namespace, dict(pod.labels))
+        labels = ctx.dest_labels(pod)
         if e.namespace_selector is not None:
             if not _sel(e.namespace_selector, ctx.calico_ns_labels(pod.namespace), f"{where} namespace"):
                 return False
@@ -263,7 +292,7 @@ def _calico_dest(e: CalicoEntity, p: CalicoPolicy, dest: Dest, proto: str, ctx: 
         if e.selector and not _sel(e.selector, labels, where):
             return False
     if e.not_selector and pod is not None:
-        if _sel(e.not_selector, ctx.calico_labels(pod.namespace, dict(pod.labels)), where):
+        if _sel(e.not_selector, ctx.dest_labels(pod), where):
             return False
     return True
 
@@ -288,61 +317,57 @@ def _ref(p: KubePolicy | CalicoPolicy) -> str:
     return f"calico-networkpolicy/{p.namespace}/{p.name}"
 
 
-def _calico_applies(p: CalicoPolicy, ns: str, labels: Mapping[str, str], ctx: _Context) -> bool:
+def _calico_applies(p: CalicoPolicy, ns: str, calico_labels: Mapping[str, str], ctx: _Context) -> bool:
     if p.kind == "NetworkPolicy":
         if p.namespace != ns:
             return False
     elif p.namespace_selector and not _sel(p.namespace_selector, ctx.calico_ns_labels(ns), f"{_ref(p)} namespace"):
         return False
-    return _sel(p.selector, ctx.calico_labels(ns, labels), _ref(p))
+    return _sel(p.selector, calico_labels, _ref(p))
 
 
 # --- one verdict ---------------------------------------------------------------------------
-def _kube_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, ctx: _Context) -> PolicyVerdict:
-    selecting = []
-    for p in ctx.kube.get(ns, ()):
-        if not p.egress_type:
-            continue
-        if p.problem:
-            raise CannotEvaluate(f"{_ref(p)}: {p.problem}")
-        if selector_matches(p.pod_selector, labels):
-            selecting.append(p)
-    if not selecting:
-        return PolicyVerdict(True, (), "no egress policy selects these pods")
-    for p in selecting:
-        if kube_allows(p, dest, proto, DNS_PORT, ctx):
-            return PolicyVerdict(True, (_ref(p),), "allowed by an egress rule")
-    refs = tuple(_ref(p) for p in selecting)
-    return PolicyVerdict(False, refs, "selected by an egress policy, and no egress rule allows it")
-
-
-def _calico_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, ctx: _Context) -> PolicyVerdict:
-    """The default tier in order; Kubernetes policies at order 1000, Allow rules only."""
-    entries: list[tuple[bool, float, str, KubePolicy | CalicoPolicy]] = []
-    for k in ctx.kube.get(ns, ()):
-        if k.egress_type:
-            entries.append((False, KUBE_ORDER, f"knp.default.{k.name}", k))
-    for c in ctx.calico_policies:
-        entries.append((c.order is None, c.order or 0.0, c.name, c))
-    entries.sort(key=lambda e: e[:3])
-    applied: list[str] = []
-    for _, _, _, p in entries:
-        if p.problem:
-            if isinstance(p, KubePolicy) and p.namespace != ns:
+def _applicable(ctx: _Context, ns: str, labels: Mapping[str, str]) -> list[KubePolicy | CalicoPolicy]:
+    """The policies that restrict the egress of a pod of `ns` with `labels`, in the order
+    they are evaluated (Calico: the default tier's; Kubernetes: any, it is a union).
+    Depends on the pod only, so `evaluate` asks once per label set."""
+    out: list[KubePolicy | CalicoPolicy] = []
+    if not ctx.calico:
+        for k in ctx.kube.get(ns, ()):
+            if not k.egress_type:
                 continue
+            if k.problem:
+                raise CannotEvaluate(f"{_ref(k)}: {k.problem}")
+            if selector_matches(k.pod_selector, labels):
+                out.append(k)
+        return out
+    calico_labels = ctx.calico_labels(ns, labels)
+    for p in ctx.entries(ns):
+        if p.problem:
             raise CannotEvaluate(f"{_ref(p)}: {p.problem}")
         if isinstance(p, KubePolicy):
-            if not selector_matches(p.pod_selector, labels):
-                continue
-            applied.append(_ref(p))
-            if kube_allows(p, dest, proto, DNS_PORT, ctx):
-                return PolicyVerdict(True, (_ref(p),), "allowed by an egress rule")
+            if selector_matches(p.pod_selector, labels):
+                out.append(p)
             continue
-        if not _calico_applies(p, ns, labels, ctx):
+        if not _calico_applies(p, ns, calico_labels, ctx):
             continue
         if p.tier != "default":
             raise CannotEvaluate(f"{_ref(p)} is in tier {p.tier!r}: the order of tiers is not read")
-        applied.append(_ref(p))
+        out.append(p)
+    return out
+
+
+def _decide(ctx: _Context, applicable: list[KubePolicy | CalicoPolicy], dest: Dest, proto: str) -> PolicyVerdict:
+    """The verdict for one destination and protocol, from the policies that apply.
+    Kubernetes: allowed when any rule of any of them allows (none apply: allowed). Calico:
+    the first matching rule in order decides; none matching: denied at the tier's end."""
+    if not applicable:
+        return PolicyVerdict(True, (), "no egress policy selects these pods")
+    for p in applicable:
+        if isinstance(p, KubePolicy):
+            if kube_allows(p, dest, proto, DNS_PORT, ctx):
+                return PolicyVerdict(True, (_ref(p),), "allowed by an egress rule")
+            continue
         for i, r in enumerate(p.egress):
             if not _calico_rule(r, p, dest, proto, ctx):
                 continue
@@ -352,36 +377,33 @@ def _calico_verdict(ns: str, labels: Mapping[str, str], dest: Dest, proto: str, 
                 return PolicyVerdict(False, (_ref(p),), f"denied by egress rule #{i + 1}", rule_index=i)
             if r.action == "Pass":
                 return PolicyVerdict(True, (_ref(p),), f"passed to the profiles by egress rule #{i + 1}")
-    if applied:
-        return PolicyVerdict(False, tuple(applied), "selected by an egress policy, and no egress rule allows it")
-    return PolicyVerdict(True, (), "no egress policy selects these pods")
+    refs = tuple(_ref(p) for p in applicable)
+    return PolicyVerdict(False, refs, "selected by an egress policy, and no egress rule allows it")
 
 
 def verdict(
     inputs: PolicyInputs, ns: str, labels: Labels | Mapping[str, str], dest: Dest, proto: str, dns_ip: str = ""
 ) -> PolicyVerdict:
     """Is egress from a pod of `ns` with `labels` to `dest` port 53 over `proto` allowed?"""
-    ctx = _context(inputs)
-    ctx.dns_ip = dns_ip
+    ctx = _context(inputs, dns_ip)
     return _verdict(ctx, ns, dict(labels), dest, proto)
 
 
 def _verdict(ctx: _Context, ns: str, labels: Mapping[str, str], dest: Dest, proto: str) -> PolicyVerdict:
     try:
-        if ctx.calico:
-            return _calico_verdict(ns, labels, dest, proto, ctx)
-        return _kube_verdict(ns, labels, dest, proto, ctx)
+        return _decide(ctx, _applicable(ctx, ns, labels), dest, proto)
     except CannotEvaluate as e:
         return PolicyVerdict(None, (), str(e))
 
 
-_CTX: list[Any] = [None, None]
+_CTX: list[Any] = [None, "", None]  # the last inputs, ClusterIP and their _Context
 
 
-def _context(inputs: PolicyInputs) -> _Context:
-    if _CTX[0] is not inputs:
-        _CTX[:] = [inputs, _Context(inputs)]
-    ctx: _Context = _CTX[1]
+def _context(inputs: PolicyInputs, dns_ip: str) -> _Context:
+    """The indexes of `inputs`, kept while the same inputs are asked about again."""
+    if _CTX[0] is not inputs or _CTX[1] != dns_ip:
+        _CTX[:] = [inputs, dns_ip, _Context(inputs, dns_ip)]
+    ctx: _Context = _CTX[2]
     return ctx
 
 
@@ -415,21 +437,34 @@ def evaluate(
     inputs: PolicyInputs, dns_service_ip: str = "", nodelocal: bool = False, localdns: bool = False
 ) -> tuple[NamespaceResult, ...]:
     """Every namespace with pods that an egress policy could select, judged."""
-    ctx = _context(inputs)
-    ctx.dns_ip = dns_service_ip
+    ctx = _context(inputs, dns_service_ip)
     targets = dns_targets(inputs, dns_service_ip, nodelocal, localdns)
     out: list[NamespaceResult] = []
+    decided: dict[tuple[tuple[int, ...], Dest, str], PolicyVerdict] = {}
     for ns, sets in inputs.label_sets:
         if not sets or not _may_apply(ctx, ns):
             continue
         groups: dict[tuple[tuple[str, ...], int], dict[str, Any]] = {}
         unknown: list[str] = []
         for labels in sets:
-            lab = dict(labels)
+            try:
+                applicable = _applicable(ctx, ns, dict(labels))
+            except CannotEvaluate as e:
+                if str(e) not in unknown:
+                    unknown.append(str(e))
+                continue
+            ids = tuple(id(p) for p in applicable)  # the same policies decide alike: judged once
             for t in targets:
                 for proto in PROTOCOLS:
                     for d in t.dests:
-                        v = _verdict(ctx, ns, lab, d, proto)
+                        key = (ids, d, proto)
+                        v = decided.get(key)
+                        if v is None:
+                            try:
+                                v = _decide(ctx, applicable, d, proto)
+                            except CannotEvaluate as e:
+                                v = PolicyVerdict(None, (), str(e))
+                            decided[key] = v
                         if v.allowed is None:
                             if v.why not in unknown:
                                 unknown.append(v.why)
