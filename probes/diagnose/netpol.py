@@ -16,7 +16,9 @@ port 53 over UDP and over TCP is allowed to each DNS target:
 - the node-level cache: NodeLocal DNS at 169.254.20.10, AKS LocalDNS at 169.254.10.11 (the
   address pods use). Only an ipBlock can match them: they are no pod's IP. With a node
   cache the pods talk to it, so a policy that allows only the kube-dns pods blocks DNS —
-  the classic.
+  the classic. Not modelled: Cilium does not match an ipBlock against addresses it
+  manages (pod IPs, the host), so there an ipBlock of the CoreDNS pod IPs or of a
+  node-local address may allow less than it says here (AKS runs Cilium without NodeLocal).
 
 Semantics. Kubernetes: a pod no Egress policy selects may send anything; otherwise what
 the union of the selecting policies' egress rules allows (empty `to` = everywhere, empty
