@@ -25,6 +25,8 @@ BUILTIN: dict[str, str] = {
     "f18": "F18 nodepool1/1 at ~94 % of its SNAT ports and rising, no failures yet",
     "f19": "F19 30 % of UDP queries to the kube-dns ClusterIP lost (the 5 s delay race)",
     "f20": "F20 AKS LocalDNS silent on nodepool1/2 while kube-dns answers",
+    "f21": "F21 shop's default-deny egress allows DNS only to the kube-dns pods while NodeLocal is in use",
+    "f21-calico": "F21 with Calico: a GlobalNetworkPolicy denies UDP 53 to NodeLocal before the allow",
     "f24": "F24 an NSG rule on the node NICs denies TCP 443 to mcr.microsoft.com",
     "f25": "F25 the VNet's custom DNS servers do not answer",
     "f26": "F26 the hub peering is Disconnected and the DNS servers are in the hub",

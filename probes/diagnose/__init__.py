@@ -1,6 +1,6 @@
 """Observations -> findings: every rule of every domain, most severe first.
 
-One module per domain (nodes, dns, replicas, dnsslow, nodedns, egress, snat, routes, services, path); what they share is in
+One module per domain (nodes, dns, replicas, dnsslow, nodedns, dnspolicy, egress, snat, routes, services, path); what they share is in
 `probes.diagnose.model`. Pure: plain data in, plain data out, no I/O.
 """
 
@@ -18,6 +18,7 @@ from probes.diagnose.dns import (
     rule_truncation,
     rule_upstream,
 )
+from probes.diagnose.dnspolicy import rule_netpol_dns
 from probes.diagnose.dnsslow import rule_dns_5s_delays, rule_slow_resolver
 from probes.diagnose.egress import rule_egress
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
@@ -43,6 +44,7 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_dns_5s_delays,
     rule_upstream_one_node,
     rule_localdns_down,
+    rule_netpol_dns,
     rule_local_unreachable,
     rule_local_not_probed,
     rule_lb_pending,
@@ -74,6 +76,7 @@ def observe(
     routes: Any = None,
     not_probed: Iterable[tuple[str, str, str]] = (),
     path: Any = None,
+    policies: Any = None,
 ) -> Observations:
     return Observations(
         topology=topology,
@@ -83,6 +86,7 @@ def observe(
         snat_allocation=snat_allocation,
         routes=routes,
         path=path,
+        policies=policies,
         now=time.time() if now is None else now,
         not_probed=tuple(not_probed),
     )

@@ -73,6 +73,7 @@ class Observations:
     # (vantage, "resolver/<key>" or "target/<host:port>", why): never failures
     not_probed: tuple[tuple[str, str, str], ...] = ()
     path: Any = None  # probes.azure.path.PathData: NSGs, the subnet's route table, VNet DNS servers, peerings
+    policies: Any = None  # probes.kube.policymodel.PolicyInputs: NetworkPolicies, namespaces, pods' labels
 
 
 def is_cluster_name(name: str) -> bool:

@@ -56,6 +56,7 @@ def observations_of(
         routes=routes,
         not_probed=not_probed(dns_plan, egress_plan),
         path=path,
+        policies=kube.policies,
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probes.kube.model import NodeInfo, PodState, ServiceInfo, SourceState, SourceStatus, Topology
+from probes.kube.policymodel import PolicyInputs, label_sets
 from probes.kube.topology import build_topology
 
 NODES = "nodes"
@@ -23,7 +24,17 @@ COREDNS = "coredns"
 NODELOCAL = "nodelocal"
 SERVICES = "services"
 SERVICE_EVENTS = "service_events"  # "ns/name" -> warning event messages of a pending LoadBalancer service
-COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS)
+# what the NetworkPolicy evaluation reads (F21): never part of the topology, so a pod
+# starting anywhere in the cluster does not rebuild it
+NETPOLS = "networkpolicies"
+CALICO_NPS = "calico_networkpolicies"
+CALICO_GNPS = "calico_globalnetworkpolicies"
+NAMESPACES = "namespaces"
+DNS_POD_LABELS = "dns_pod_labels"  # the CoreDNS pods as the policies see them (labels, IP, named ports)
+POLICY_PODS = "policy_pods"  # "<ns>\x00<label selector>" -> the PodLabels of a few pods it selects
+APIS = "apis"  # group/version -> served (True) or not (False), for the API groups that may be absent
+POLICY_COLLECTIONS = frozenset((NETPOLS, CALICO_NPS, CALICO_GNPS, NAMESPACES, DNS_POD_LABELS, POLICY_PODS, APIS))
+COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS, *sorted(POLICY_COLLECTIONS))
 STATUS_LOG = 512  # status changes kept for `status_log` (check reads what happened during its run)
 
 
@@ -35,6 +46,7 @@ class Snapshot:
     synced: frozenset[str]  # collections whose first list completed
     target: str  # "context @ server", or "" before a connection is set up
     taken: float  # monotonic
+    policies: PolicyInputs = PolicyInputs()  # what the NetworkPolicy evaluation reads
 
     def status(self, source: str) -> SourceStatus | None:
         for s in self.statuses:
@@ -60,6 +72,8 @@ class Store:
         self._synced: set[str] = set()
         self._version = 0
         self._data_version = 0  # moves with what the topology is built from (not statuses)
+        self._policy_version = 0  # moves with POLICY_COLLECTIONS
+        self._policies: tuple[tuple[int, frozenset[str], str], PolicyInputs] | None = None
         self._topology: tuple[int, Topology] | None = None
         self._snapshot: Snapshot | None = None
         self._build_lock = threading.Lock()
@@ -70,9 +84,11 @@ class Store:
         self.changed = threading.Event()  # set on every change; views may wait on it
 
     # --- writes (sources) -------------------------------------------------------------
-    def _bump(self, data: bool = True) -> None:
+    def _bump(self, data: bool = True, collection: str = "") -> None:
         self._version += 1
-        if data:
+        if collection in POLICY_COLLECTIONS:
+            self._policy_version += 1
+        elif data:
             self._data_version += 1
         self.changed.set()
 
@@ -81,19 +97,19 @@ class Store:
         with self._lock:
             self._data[collection] = dict(items)
             self._synced.add(collection)
-            self._bump()
+            self._bump(collection=collection)
 
     def upsert(self, collection: str, key: str, item: Any) -> None:
         with self._lock:
             if self._data[collection].get(key) == item:
                 return
             self._data[collection][key] = item
-            self._bump()
+            self._bump(collection=collection)
 
     def delete(self, collection: str, key: str) -> None:
         with self._lock:
             if self._data[collection].pop(key, None) is not None:
-                self._bump()
+                self._bump(collection=collection)
 
     def set_status(self, status: SourceStatus) -> None:
         with self._lock:
@@ -152,6 +168,7 @@ class Store:
                 synced = frozenset(self._synced)
                 target = self._target
                 kept = self._topology
+                policies = self._policy_inputs(synced)
                 if kept is not None and kept[0] == data_version:  # only statuses moved: same topology
                     snap = Snapshot(
                         version=version,
@@ -160,6 +177,7 @@ class Store:
                         synced=synced,
                         target=target,
                         taken=self._clock(),
+                        policies=policies,
                     )
                     self._snapshot = snap
                     return snap
@@ -182,7 +200,13 @@ class Store:
                 service_events=events,
             )
             snap = Snapshot(
-                version=version, topology=topo, statuses=statuses, synced=synced, target=target, taken=self._clock()
+                version=version,
+                topology=topo,
+                statuses=statuses,
+                synced=synced,
+                target=target,
+                taken=self._clock(),
+                policies=policies,
             )
             with self._lock:
                 if self._snapshot is None or self._snapshot.version < version:
@@ -190,6 +214,43 @@ class Store:
                 if self._topology is None or self._topology[0] < data_version:
                     self._topology = (data_version, topo)
             return snap
+
+    def _policy_inputs(self, synced: frozenset[str]) -> PolicyInputs:
+        """The NetworkPolicy evaluation's inputs, rebuilt only when a policy collection or
+        Calico's state moved (O(pods) to group the label sets). Called under the lock."""
+        served = self._data[APIS].get("crd.projectcalico.org/v1")
+        if served is False:
+            calico = "absent"
+        elif served and {CALICO_NPS, CALICO_GNPS} <= synced:
+            calico = "present"
+        elif any(
+            s.state is SourceState.FORBIDDEN and s.source.startswith("kubernetes/calico-")
+            for s in self._statuses.values()
+        ):
+            calico = "forbidden"
+        else:
+            calico = "unknown"
+        key = (self._policy_version, synced, calico)
+        kept = self._policies
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        pods = {(p.namespace, p.name): p for group in self._data[POLICY_PODS].values() for p in group}
+        out = PolicyInputs(
+            kube_policies=tuple(sorted(self._data[NETPOLS].values(), key=lambda p: (p.namespace, p.name))),
+            calico_policies=tuple(
+                sorted(
+                    (*self._data[CALICO_NPS].values(), *self._data[CALICO_GNPS].values()),
+                    key=lambda p: (p.namespace, p.name),
+                )
+            ),
+            namespaces=tuple(sorted(self._data[NAMESPACES].items())),
+            label_sets=label_sets(pods.values()),
+            kube_dns=tuple(sorted(self._data[DNS_POD_LABELS].values(), key=lambda p: p.name)),
+            kube_synced={NETPOLS, NAMESPACES, DNS_POD_LABELS, POLICY_PODS} <= synced,
+            calico=calico,
+        )
+        self._policies = (key, out)
+        return out
 
 
 ORDER = {
@@ -217,4 +278,20 @@ def worst_status(statuses: tuple[SourceStatus, ...]) -> SourceStatus | None:
     return min(statuses, key=rank, default=None)
 
 
-__all__ = ["Store", "Snapshot", "worst_status", "NODES", "COREDNS", "NODELOCAL", "SERVICES", "PodState"]
+__all__ = [
+    "Store",
+    "Snapshot",
+    "worst_status",
+    "NODES",
+    "COREDNS",
+    "NODELOCAL",
+    "SERVICES",
+    "PodState",
+    "NETPOLS",
+    "CALICO_NPS",
+    "CALICO_GNPS",
+    "NAMESPACES",
+    "DNS_POD_LABELS",
+    "POLICY_PODS",
+    "APIS",
+]

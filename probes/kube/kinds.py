@@ -11,7 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from probes.engine.store import COREDNS, NODELOCAL, NODES, SERVICES
+from probes.engine.store import (
+    CALICO_GNPS,
+    CALICO_NPS,
+    COREDNS,
+    DNS_POD_LABELS,
+    NAMESPACES,
+    NETPOLS,
+    NODELOCAL,
+    NODES,
+    SERVICES,
+)
+from probes.kube.policyparse import parse_calico_policy, parse_kube_policy, parse_namespace, parse_pod_labels
 from probes.kube.topology import parse_node, parse_pod, parse_service
 
 DNS_POD_SELECTOR = "k8s-app in (kube-dns,node-local-dns)"
@@ -27,10 +38,19 @@ class WatchedKind:
     route: Callable[[dict[str, Any]], list[tuple[str, str, Any]]]  # obj -> [(collection, key, record)]
     collections: tuple[str, ...]
     verb_scope: str  # for the forbidden message: "nodes at the cluster scope"
+    # not needed for the topology: a 403 is said, never fatal to a run (the NetworkPolicy kinds)
+    required: bool = True
+    # an API group that may be absent (CRDs): discovered first; absent is a state, not an error
+    group_version: str = ""
+    resource: str = ""  # the RBAC resource when it differs from `name` ("networkpolicies.crd.projectcalico.org")
 
     @property
     def singular(self) -> str:
         return self.name[:-1]
+
+    @property
+    def rbac(self) -> str:
+        return self.resource or self.name
 
 
 def object_key(obj: dict[str, Any]) -> str:
@@ -68,22 +88,89 @@ def _route_node(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
 def _route_pod(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
     app = _labels(obj).get("k8s-app")
     coll = COREDNS if app == "kube-dns" else NODELOCAL if app == "node-local-dns" else None
-    return [(coll, object_key(obj), parse_pod(obj))] if coll else []
+    if coll is None:
+        return []
+    out: list[tuple[str, str, Any]] = [(coll, object_key(obj), parse_pod(obj))]
+    if app == "kube-dns":  # as the NetworkPolicies see it: labels, IP, named ports (F21)
+        out.append((DNS_POD_LABELS, object_key(obj), parse_pod_labels(obj)))
+    return out
 
 
 def _route_service(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return [(SERVICES, object_key(obj), parse_service(obj))]
 
 
-KINDS = (
+KINDS: tuple[WatchedKind, ...] = (
     WatchedKind("nodes", "/api/v1/nodes", "", _route_node, (NODES,), "nodes at the cluster scope"),
     WatchedKind(
         "pods",
         "/api/v1/namespaces/kube-system/pods",
         DNS_POD_SELECTOR,
         _route_pod,
-        (COREDNS, NODELOCAL),
+        (COREDNS, NODELOCAL, DNS_POD_LABELS),
         "pods in namespace kube-system",
     ),
     WatchedKind("services", "/api/v1/services", "", _route_service, (SERVICES,), "services at the cluster scope"),
 )
+
+
+def _route_netpol(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    return [(NETPOLS, object_key(obj), parse_kube_policy(obj))]
+
+
+def _route_namespace(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    return [(NAMESPACES, object_key(obj), parse_namespace(obj))]
+
+
+def _route_calico_np(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    return [(CALICO_NPS, object_key(obj), parse_calico_policy(obj, "NetworkPolicy"))]
+
+
+def _route_calico_gnp(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    return [(CALICO_GNPS, object_key(obj), parse_calico_policy(obj, "GlobalNetworkPolicy"))]
+
+
+CALICO_CRD = "crd.projectcalico.org/v1"
+
+# What the NetworkPolicy evaluation (F21) watches: Kubernetes NetworkPolicies, the namespaces'
+# labels and, where the CRDs exist, Calico's policies (the pods the policies select are read
+# on demand: probes.kube.policypods). None is needed for the topology: a role without them
+# still runs, and says what it cannot see.
+POLICY_KINDS = (
+    WatchedKind(
+        "networkpolicies",
+        "/apis/networking.k8s.io/v1/networkpolicies",
+        "",
+        _route_netpol,
+        (NETPOLS,),
+        "networkpolicies at the cluster scope",
+        required=False,
+        resource="networkpolicies.networking.k8s.io",
+    ),
+    WatchedKind("namespaces", "/api/v1/namespaces", "", _route_namespace, (NAMESPACES,), "namespaces", required=False),
+    WatchedKind(
+        "calico-networkpolicies",
+        f"/apis/{CALICO_CRD}/networkpolicies",
+        "",
+        _route_calico_np,
+        (CALICO_NPS,),
+        "Calico networkpolicies at the cluster scope",
+        required=False,
+        group_version=CALICO_CRD,
+        resource="networkpolicies.crd.projectcalico.org",
+    ),
+    WatchedKind(
+        "calico-globalnetworkpolicies",
+        f"/apis/{CALICO_CRD}/globalnetworkpolicies",
+        "",
+        _route_calico_gnp,
+        (CALICO_GNPS,),
+        "Calico globalnetworkpolicies",
+        required=False,
+        group_version=CALICO_CRD,
+        resource="globalnetworkpolicies.crd.projectcalico.org",
+    ),
+)
+KINDS = (*KINDS, *POLICY_KINDS)
+POLICY_PODS_SOURCE = "kubernetes/policy-pods"  # the status of probes.kube.policypods
+OPTIONAL_SOURCES = frozenset([*(f"kubernetes/{k.name}" for k in KINDS if not k.required), POLICY_PODS_SOURCE])

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from probes.config import KubeConfig
-from probes.engine.store import SERVICE_EVENTS, Store
+from probes.engine.store import APIS, SERVICE_EVENTS, Store
 from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError, KubeConnectError, set_read_timeout
 from probes.kube.credentials import CredentialError
@@ -41,6 +41,7 @@ HEADERS_MIN = 5.0  # the least wait for a watch's headers (a too-large RV is ans
 QUICK_WATCH = 1.0  # a watch that ends sooner, having delivered nothing, counts as a failure
 RETRY_AFTER_MAX = 60.0  # the longest Retry-After honoured
 IGNORED_EXAMPLES = 3  # malformed objects named in the status
+ABSENT_RECHECK = 300.0  # s between discoveries of an API group that is not served (CRDs installed later)
 
 
 class Expired(Exception):
@@ -134,8 +135,9 @@ def classify(
             return (
                 SourceState.FORBIDDEN,
                 f"forbidden: cannot {verb} {kind.verb_scope}",
-                f"{exc.message} — grant get/list/watch on {kind.name}; check with `kubectl auth can-i {verb} {kind.name}`",
-                True,
+                f"{exc.message} — grant get/list/watch on {kind.rbac}; check with `kubectl auth can-i {verb} {kind.rbac}`"
+                + ("" if kind.required else " (without it, NetworkPolicies are not evaluated: F21)"),
+                kind.required,
             )
         if exc.status == 429:
             return (
@@ -531,6 +533,9 @@ class Reflector:
         fresh_rv = False  # rv comes from the list just made (a relist error now is a storm, not a recovery)
         while not self.stop.is_set():
             try:
+                if not rv and self.kind.group_version and not self.discover():
+                    self.stop.wait(ABSENT_RECHECK)
+                    continue
                 if not rv:
                     verb = "list"
                     self._status(SourceState.SYNCING, f"listing {self.kind.name}" + (" again" if self.listed else ""))
@@ -548,6 +553,11 @@ class Reflector:
                 self.live = False
                 if self.stop.is_set():
                     return
+                if not self.kind.required and isinstance(e, HttpError) and e.status == 404:
+                    self.absent(f"{self.kind.name} not served (404 from the API server)")
+                    rv = ""
+                    self.stop.wait(ABSENT_RECHECK)
+                    continue
                 if needs_relist(e):
                     if not fresh_rv and rv:
                         # an RV from before an outage expired: relisting is the recovery, at the first step
@@ -568,6 +578,36 @@ class Reflector:
                 note = self.ignored_note() if isinstance(e, Malformed) else ""
                 self._status(state, message, detail + (f" · {note}" if note else ""), self.clock() + delay, fatal)
                 self.stop.wait(delay)
+
+    def discover(self) -> bool:
+        """Whether the kind's API group serves it (GET /apis/<group>/<version>): a group that
+        is not there (no CRDs) is a state, said in the status with empty data, not an error."""
+        gv = self.kind.group_version
+        plural = self.kind.path.rsplit("/", 1)[-1]
+        try:
+            resp = kubeconnect.get(self.api, f"/apis/{gv}", timeout=(CONNECT_TIMEOUT, self.cfg.request_timeout))
+            doc = orjson.loads(resp.data)
+            resp.release_conn()
+        except HttpError as e:
+            if e.status != 404:
+                raise
+            doc = {}
+        except orjson.JSONDecodeError:
+            raise Malformed(f"discovery /apis/{gv}: not JSON") from None
+        resources = doc.get("resources") if isinstance(doc, dict) else None
+        served = any(isinstance(r, dict) and r.get("name") == plural for r in resources or ())
+        self.store.upsert(APIS, gv, served)
+        if not served:
+            self.absent(f"{plural} not served: no {gv} API (CRDs not installed)")
+        return served
+
+    def absent(self, message: str) -> None:
+        """The kind is not served here: empty data, said in a live status (nothing to wait for)."""
+        for coll in self.kind.collections:
+            self.store.replace(coll, {})
+        self.listed = True
+        self.fresh = self.clock()
+        self._status(SourceState.LIVE, message)
 
     EVENTS_TTL = 60.0  # seconds before a pending service's events are read again
     EVENTS_PER_PASS = 20  # bounded: a cluster with hundreds of pending services is read over time

@@ -18,8 +18,9 @@ from probes.config import KubeConfig
 from probes.engine.store import Store
 from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError, KubeConnectError
-from probes.kube.kinds import DNS_POD_SELECTOR, KINDS, WatchedKind
+from probes.kube.kinds import DNS_POD_SELECTOR, KINDS, OPTIONAL_SOURCES, WatchedKind
 from probes.kube.model import SourceState, SourceStatus
+from probes.kube.policypods import PolicyPods
 from probes.kube.reflector import CONNECT_TIMEOUT, SOURCE, Backoff, Reflector, classify
 
 __all__ = ["KubeSource", "KINDS", "Reflector", "WatchedKind", "SOURCE", "DNS_POD_SELECTOR", "VERSION_TIMEOUT"]
@@ -38,6 +39,7 @@ class KubeSource:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kube-source", daemon=True)
         self.reflectors: list[Reflector] = []
+        self.policy_pods: PolicyPods | None = None  # the pods the egress policies select (F21)
         self.api: Any = None
 
     def start(self) -> None:
@@ -92,6 +94,8 @@ class KubeSource:
             r = Reflector(kind, self.api, self.store, self._stop, target.server, self.cfg)
             self.reflectors.append(r)
             r.thread.start()
+        self.policy_pods = PolicyPods(self.api, self.store, self._stop, self.cfg)
+        self.policy_pods.thread.start()
         self._heartbeat(target.server)
 
     def _heartbeat(self, server: str) -> None:
@@ -137,6 +141,8 @@ class KubeSource:
             self._thread.join(max(0.0, deadline - time.monotonic()))
         for r in self.reflectors:
             r.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.policy_pods is not None:
+            self.policy_pods.thread.join(max(0.0, deadline - time.monotonic()))
         if self.api is not None:
             try:
                 self.api.close()
@@ -146,9 +152,11 @@ class KubeSource:
     def wait_synced(self, timeout: float) -> bool:
         """Block until every kind has completed its first list (or timeout). For check and benchmarks."""
         deadline = time.monotonic() + timeout
-        want = {c for k in KINDS for c in k.collections}
         while time.monotonic() < deadline:
-            if want <= self.store.synced():
+            snap = self.store.snapshot()
+            refused = {s.source for s in snap.statuses if s.state is SourceState.FORBIDDEN}
+            want = {c for k in KINDS if k.required or f"{SOURCE}/{k.name}" not in refused for c in k.collections}
+            if want <= snap.synced:
                 return True
             self.store.changed.wait(0.05)
             self.store.changed.clear()
@@ -156,7 +164,9 @@ class KubeSource:
 
     def wait_live(self, timeout: float) -> tuple[bool, SourceStatus | None]:
         """Block until every kind is LIVE (True, None), a fatal status comes up (False, it:
-        refused, no such name, 401, 403, no kubeconfig), or `timeout` passes (False, None)."""
+        refused, no such name, 401, 403, no kubeconfig), or `timeout` passes (False, None).
+        A kind the topology does not need (the NetworkPolicy kinds) counts when it is refused
+        (403): the run goes on without it, and says so."""
         deadline = time.monotonic() + timeout
         want = {f"{SOURCE}/{k.name}" for k in KINDS}
         while True:
@@ -164,7 +174,11 @@ class KubeSource:
             fatal = next((s for s in snap.statuses if s.fatal and s.source.startswith(SOURCE)), None)
             if fatal is not None:
                 return False, fatal
-            live = {s.source for s in snap.statuses if s.state is SourceState.LIVE}
+            live = {
+                s.source
+                for s in snap.statuses
+                if s.state is SourceState.LIVE or (s.state is SourceState.FORBIDDEN and s.source in OPTIONAL_SOURCES)
+            }
             if want <= live:
                 return True, None
             left = deadline - time.monotonic()

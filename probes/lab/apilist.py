@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from .apirequest import ApiError, ApiRequest
-from .store import KINDS, Entry
+from .store import API_VERSIONS, KINDS, Entry
 
 __all__ = ["ListReads"]
 
@@ -100,7 +100,9 @@ class ListReads(ApiRequest):
             (
                 b'{"kind":"',
                 KINDS[resource].encode(),
-                b'List","apiVersion":"v1","metadata":',
+                b'List","apiVersion":"',
+                API_VERSIONS.get(resource, "v1").encode(),
+                b'","metadata":',
                 orjson.dumps(md),
                 b',"items":[',
                 b",".join(e.raw for e in out),

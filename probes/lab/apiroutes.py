@@ -15,7 +15,7 @@ from .apirequest import ApiError, truthy
 from .apiwatch import WatchStream
 from .apiwrites import Writes
 from .podproxy import PROXY_PATH, PodProxy
-from .store import KINDS, NAMESPACED, RESOURCES
+from .store import GROUP_RESOURCES, KINDS, NAMESPACED, RESOURCES
 
 __all__ = ["ApiHandler"]
 
@@ -67,6 +67,9 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
                 ns, ident, rest = m.groups()
                 self._verb, self._resource, self._ns, self._proxy_id = "proxy", "pods", ns, ident
                 return lambda: self._proxy(ns, ident, rest or "")
+        group_route = self._group_route(p)
+        if group_route is not None:
+            return group_route
         parts = p.split("/")[3:] if p.startswith("/api/v1/") else None
         if not parts:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -80,8 +83,60 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
             parts = ["namespaces", parts[1]]
         if not parts or parts[0] not in RESOURCES or len(parts) > 2 or (ns is not None and parts[0] not in NAMESPACED):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        resource = parts[0]
-        name = parts[1] if len(parts) == 2 else None
+        return self._resource_route(parts[0], ns, parts[1] if len(parts) == 2 else None, watch)
+
+    def _group_route(self, p: str) -> Callable[[], None] | None:
+        """/apis/<group>/<version>[/namespaces/<ns>]/<plural>[/<name>] of the group kinds the
+        lab reads (NetworkPolicies; Calico's when the scenario has its CRDs); discovery of
+        those groups. None: not one of them (the writable side may answer)."""
+        parts = p.split("/")[2:] if p.startswith("/apis/") else []
+        if len(parts) < 2:
+            return None
+        served = self._groups()
+        gv = f"{parts[0]}/{parts[1]}"
+        if gv not in served:
+            return None
+        rest = parts[2:]
+        if not rest:
+            self._verb = "discovery"
+            return lambda: self._send(200, orjson.dumps(self._group_resources(gv)))
+        ns = None
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            ns, rest = rest[1], rest[2:]
+        resource = served[gv].get(rest[0]) if len(rest) <= 2 else None
+        if resource is None or (ns is not None and resource not in NAMESPACED):
+            if self.lab.writable is not None:
+                return None
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return self._resource_route(resource, ns, rest[1] if len(rest) == 2 else None, truthy(self.q1("watch")))
+
+    def _groups(self) -> dict[str, dict[str, str]]:
+        """group/version -> plural -> store id, of the group kinds this lab serves."""
+        out: dict[str, dict[str, str]] = {}
+        spec = self.lab.scenario.extra.get("policies")
+        calico = bool(getattr(spec, "calico_crds", False))
+        for rid, (group, version, plural) in GROUP_RESOURCES.items():
+            if group == "crd.projectcalico.org" and not calico:
+                continue
+            out.setdefault(f"{group}/{version}", {})[plural] = rid
+        return out
+
+    def _group_resources(self, gv: str) -> dict[str, Any]:
+        res = []
+        for plural, rid in self._groups()[gv].items():
+            res.append(
+                {
+                    "name": plural,
+                    "singularName": KINDS[rid].lower(),
+                    "namespaced": rid in NAMESPACED,
+                    "kind": KINDS[rid],
+                    "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                    **({"shortNames": ["netpol"]} if rid == "networkpolicies" else {}),
+                }
+            )
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": res}
+
+    def _resource_route(self, resource: str, ns: str | None, name: str | None, watch: bool) -> Callable[[], None]:
         self._resource, self._ns = resource, ns
         if name is not None and resource in NAMESPACED and ns is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -130,18 +185,28 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
         )
 
     def _apis(self) -> None:
+        doc: Any = None
         if self.lab.writable is not None:
             out = self._writable_call("GET", b"")
             if out is not None:
-                self._send(out[0], out[1])
-                return
-            d = self._writable_discovery()
-            if isinstance(d, Mapping):
-                doc = d.get("/apis") or (d if d.get("kind") == "APIGroupList" else None)
-                if doc is not None:
-                    self._send(200, doc if isinstance(doc, bytes) else orjson.dumps(doc))
+                doc = orjson.loads(out[1]) if out[0] == 200 else None
+                if doc is None:
+                    self._send(out[0], out[1])
                     return
-        self._send(200, b'{"kind":"APIGroupList","apiVersion":"v1","groups":[]}')
+            else:
+                d = self._writable_discovery()
+                if isinstance(d, Mapping):
+                    doc = d.get("/apis") or (d if d.get("kind") == "APIGroupList" else None)
+                    doc = orjson.loads(doc) if isinstance(doc, bytes) else doc
+        groups = list((doc or {}).get("groups") or [])
+        have = {g.get("name") for g in groups if isinstance(g, Mapping)}
+        for gv in self._groups():  # the group kinds the lab reads (NetworkPolicies, Calico's CRDs)
+            group, version = gv.split("/")
+            if group not in have:
+                v = {"groupVersion": gv, "version": version}
+                groups.append({"name": group, "versions": [v], "preferredVersion": v})
+                have.add(group)
+        self._send(200, orjson.dumps({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
 
     def _resources(self) -> None:
         res: list[Mapping[str, Any]] = []

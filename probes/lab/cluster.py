@@ -9,6 +9,7 @@ the scenario's timeline.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import random
 import threading
@@ -17,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import objects as O
+from .policyspec import DEFAULT as POLICY_DEFAULT
+from .policyspec import PolicyLabSpec
 from .records import AgentState, EventState, LabAgentPod, LabPod, NodeState, ServiceState
 from .scenario import Scenario, ScenarioError, TimedEvent, resolve_node_ref
 from .scenario.model import ntoa
@@ -143,8 +146,41 @@ class ClusterState:
             for p in self.pods.values():
                 self._put_pod(p)
             self._init_services()
+            self._init_policies()
             self.store.floor = self.store.rv
             self.store.recording = True
+
+    def _init_policies(self) -> None:
+        """The scenario's ``policies:``: app namespaces and pods, NetworkPolicies, Calico's."""
+        spec: PolicyLabSpec = self.scenario.extra.get("policies") or POLICY_DEFAULT
+        nodes = sorted(
+            (n for n in self.nodes.values() if self.pools[n.pool].mode == "User"), key=lambda n: n.name
+        ) or sorted(self.nodes.values(), key=lambda n: n.name)
+        k = 0
+        for ns in spec.namespaces:
+            obj = O.namespace_object(self, ns.name, self.created + 60)
+            obj["metadata"]["labels"].update(dict(ns.labels))
+            self.store.put("namespaces", obj)
+            for pods in ns.pods:
+                for _ in range(pods.replicas):
+                    if not nodes:
+                        break
+                    n = nodes[k % len(nodes)]
+                    k += 1
+                    name = f"{pods.name}-{self._rand(10)}-{self._rand(5)}"
+                    self.store.put(
+                        "pods",
+                        O.app_pod_object(
+                            self, ns.name, name, dict(pods.labels), n, self._alloc_pod_ip(n), self.created + 300
+                        ),
+                    )
+        for resource, obj in spec.objects:
+            o = copy.deepcopy(obj)
+            md = o["metadata"]
+            md.setdefault("uid", O.make_uid(self.scenario.cluster.name, resource, md.get("namespace", ""), md["name"]))
+            md.setdefault("creationTimestamp", O.ts(self.created + 200))
+            md.setdefault("generation", 1)
+            self.store.put(resource, o)
 
     # ------------------------------------------------------------------ helpers
     def now(self) -> float:

@@ -632,3 +632,40 @@ def namespace_object(cs: ClusterView, name: str, created: float) -> dict[str, An
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": "Active"},
     }
+
+
+def app_pod_object(
+    cs: ClusterView, namespace: str, name: str, labels: dict[str, str], node: NodeState, ip: str, created: float
+) -> dict[str, Any]:
+    """An application pod of a scenario's ``policies.namespaces`` (what NetworkPolicies select)."""
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": make_uid(cs.scenario.cluster.name, "pod", namespace, name),
+            "creationTimestamp": ts(created),
+            "labels": dict(labels),
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "mcr.microsoft.com/azurelinux/base/nginx:1.25",
+                    "ports": [{"containerPort": 80}],
+                }
+            ],
+            "nodeName": node.name,
+            "restartPolicy": "Always",
+            "dnsPolicy": "ClusterFirst",
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": ts(created + 5)}],
+            "hostIP": node.ip,
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "startTime": ts(created),
+        },
+    }

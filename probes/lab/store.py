@@ -14,11 +14,37 @@ from typing import Any
 
 import orjson
 
-__all__ = ["KINDS", "NAMESPACED", "RESOURCES", "Entry", "LabStore", "WatchEvent"]
+__all__ = [
+    "KINDS",
+    "NAMESPACED",
+    "RESOURCES",
+    "GROUP_RESOURCES",
+    "API_VERSIONS",
+    "Entry",
+    "LabStore",
+    "WatchEvent",
+]
 
-RESOURCES = ("nodes", "namespaces", "pods", "services", "events")
-NAMESPACED = {"pods", "services", "events"}
-KINDS = {"nodes": "Node", "namespaces": "Namespace", "pods": "Pod", "services": "Service", "events": "Event"}
+RESOURCES = ("nodes", "namespaces", "pods", "services", "events")  # core/v1, in /api/v1's discovery
+# resources of API groups: store id -> (group, version, plural); Calico's share a plural with Kubernetes'
+GROUP_RESOURCES = {
+    "networkpolicies": ("networking.k8s.io", "v1", "networkpolicies"),
+    "calico.networkpolicies": ("crd.projectcalico.org", "v1", "networkpolicies"),
+    "calico.globalnetworkpolicies": ("crd.projectcalico.org", "v1", "globalnetworkpolicies"),
+}
+NAMESPACED = {"pods", "services", "events", "networkpolicies", "calico.networkpolicies"}
+KINDS = {
+    "nodes": "Node",
+    "namespaces": "Namespace",
+    "pods": "Pod",
+    "services": "Service",
+    "events": "Event",
+    "networkpolicies": "NetworkPolicy",
+    "calico.networkpolicies": "NetworkPolicy",
+    "calico.globalnetworkpolicies": "GlobalNetworkPolicy",
+}
+API_VERSIONS = {r: f"{g}/{v}" for r, (g, v, _) in GROUP_RESOURCES.items()}  # the rest: "v1"
+_ALL = (*RESOURCES, *GROUP_RESOURCES)
 
 
 class Entry:
@@ -68,8 +94,8 @@ class LabStore:
     def __init__(self, log_size: int = 10_000, first_rv: int = 1000):
         self.cond = threading.Condition(threading.RLock())
         self.rv = first_rv
-        self.items: dict[str, dict[str, Entry]] = {r: {} for r in RESOURCES}
-        self._sorted: dict[str, list[str] | None] = {r: None for r in RESOURCES}
+        self.items: dict[str, dict[str, Entry]] = {r: {} for r in _ALL}
+        self._sorted: dict[str, list[str] | None] = {r: None for r in _ALL}
         self.log: deque[WatchEvent] = deque()
         self.log_size = log_size
         self.floor = first_rv  # every change with rv > floor is still in the log

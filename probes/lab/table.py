@@ -107,6 +107,17 @@ COLUMNS: dict[str, list[dict[str, Any]]] = {
         _col("Status", desc="The status of the namespace"),
         _col("Age", desc=_AGE),
     ],
+    "networkpolicies": [
+        _col("Name", fmt="name", desc=_NAME),
+        _col(
+            "Pod-Selector",
+            desc="podSelector selects the pods to which this NetworkPolicy object applies. The array of ingress rules is applied to any pods selected by this field. Multiple network policies can select the same set of pods. In this case, the ingress rules for each are combined additively. This field is NOT optional and follows standard label selector semantics. An empty podSelector matches all pods in this namespace.",
+        ),
+        _col("Age", desc=_AGE),
+    ],
+    # a CRD without printer columns: the API server prints Name and Age
+    "calico.networkpolicies": [_col("Name", fmt="name", desc=_NAME), _col("Age", desc=_AGE)],
+    "calico.globalnetworkpolicies": [_col("Name", fmt="name", desc=_NAME), _col("Age", desc=_AGE)],
 }
 
 
@@ -254,7 +265,37 @@ def _ns_cells(o: dict[str, Any], now: float) -> list[Any]:
     return [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"), _age(o, now)]
 
 
+def _selector_text(sel: Any) -> str:
+    """A LabelSelector as kubectl prints it: "<none>" for an empty one."""
+    if not isinstance(sel, dict):
+        return "<none>"
+    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
+    for e in sel.get("matchExpressions") or []:
+        op, key, vals = e.get("operator", ""), e.get("key", ""), ",".join(e.get("values") or [])
+        parts.append(
+            f"{key} in ({vals})"
+            if op == "In"
+            else f"{key} notin ({vals})"
+            if op == "NotIn"
+            else key
+            if op == "Exists"
+            else f"!{key}"
+        )
+    return ",".join(parts) or "<none>"
+
+
+def _netpol_cells(o: dict[str, Any], now: float) -> list[Any]:
+    return [o["metadata"]["name"], _selector_text((o.get("spec") or {}).get("podSelector")), _age(o, now)]
+
+
+def _name_age_cells(o: dict[str, Any], now: float) -> list[Any]:
+    return [o["metadata"]["name"], _age(o, now)]
+
+
 CELLS = {
+    "networkpolicies": _netpol_cells,
+    "calico.networkpolicies": _name_age_cells,
+    "calico.globalnetworkpolicies": _name_age_cells,
     "nodes": _node_cells,
     "pods": _pod_cells,
     "services": _svc_cells,

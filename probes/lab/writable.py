@@ -89,6 +89,8 @@ SERVED: dict[tuple[str, str], WritableKind] = {
     # Azure Managed Prometheus's CRD (served where the metrics add-on is on; always, here)
     (AZMONITORING, "podmonitors"): WritableKind("podmonitors", AZMONITORING, "v1", "PodMonitor", True, "podmonitor"),
 }
+# kinds that live in the lab's store when one is attached: its lists, watches and tables serve them
+LAB_KINDS = frozenset({"namespaces", "networkpolicies"})
 _GROUP_VERSIONS = {"apps": "v1", RBAC: "v1", NETWORKING: "v1", AZMONITORING: "v1"}
 CONFIGMAP_LIMIT = 1024 * 1024  # kube-apiserver: data + binaryData of one ConfigMap
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -198,6 +200,7 @@ class WritableObjects:
         self._rv = first_rv
         self._objs: dict[tuple[str, str, str], dict[str, Any]] = {}  # (resource, namespace, name) -> object
         self._created_ns: set[str] = set()  # namespaces created here (in the lab's store when attached)
+        self._created_lab: set[tuple[str, str]] = set()  # (resource, "ns/name") of LAB_KINDS created here
 
     # ------------------------------------------------------------------ public API
     def handle(
@@ -218,8 +221,8 @@ class WritableObjects:
         if route is None:
             return None
         k = route.kind
-        if k.resource == "namespaces" and self._lab is not None and method in ("GET", "HEAD"):
-            return None  # the lab serves namespaces (with watch and tables); we only write them
+        if k.resource in LAB_KINDS and self._lab is not None and method in ("GET", "HEAD"):
+            return None  # the lab serves namespaces and networkpolicies (with watch and tables); we only write them
         try:
             verb = self._verb(method, route, query)
             if verb is None:
@@ -252,6 +255,9 @@ class WritableObjects:
         with self._lock:
             if resource == "namespaces":
                 o = self._ns_get(name)
+            elif resource in LAB_KINDS and self._lab is not None:
+                e = self._lab.get(resource, f"{namespace}/{name}")
+                o = e.obj if e is not None else None
             else:
                 o = self._objs.get((resource, namespace or "", name))
             return copy.deepcopy(o) if o is not None else None
@@ -264,6 +270,10 @@ class WritableObjects:
                 with self._lab.cond:
                     for name in self._created_ns:
                         e = self._lab.get("namespaces", name)
+                        if e is not None:
+                            out.append(copy.deepcopy(e.obj))
+                    for res, key in sorted(self._created_lab):
+                        e = self._lab.get(res, key)
                         if e is not None:
                             out.append(copy.deepcopy(e.obj))
             return out
@@ -389,11 +399,18 @@ class WritableObjects:
     def _store_get(self, k: WritableKind, ns: str | None, name: str) -> dict[str, Any] | None:
         if k.resource == "namespaces":
             return self._ns_get(name)
+        if k.resource in LAB_KINDS and self._lab is not None:
+            e = self._lab.get(k.resource, f"{ns}/{name}")
+            return e.obj if e is not None else None
         return self._objs.get((k.resource, ns or "", name))
 
     def _store_put(self, k: WritableKind, obj: dict[str, Any]) -> dict[str, Any]:
         if k.resource == "namespaces":
             return self._ns_put(obj)
+        if k.resource in LAB_KINDS and self._lab is not None:
+            md = obj["metadata"]
+            self._created_lab.add((k.resource, f"{md.get('namespace', '')}/{md['name']}"))
+            return self._lab.put(k.resource, obj).obj  # the lab's store sets resourceVersion
         md = obj["metadata"]
         md["resourceVersion"] = str(self._next_rv())
         self._objs[(k.resource, md.get("namespace", ""), md["name"])] = obj
@@ -702,7 +719,10 @@ class WritableObjects:
             if old is None:
                 raise self._not_found(k, name)
             if k.resource != "namespaces":
-                if not dry:
+                if not dry and k.resource in LAB_KINDS and self._lab is not None:
+                    self._lab.delete(k.resource, f"{r.namespace}/{name}")
+                    self._created_lab.discard((k.resource, f"{r.namespace}/{name}"))
+                elif not dry:
                     del self._objs[(k.resource, r.namespace or "", name)]
                 return 200, orjson.dumps(
                     {
@@ -735,6 +755,9 @@ class WritableObjects:
                 for key in [key for key in self._objs if key[1] == name and key[0] != "namespaces"]:
                     del self._objs[key]
                 if self._lab is not None:
+                    for res, lab_key in [x for x in self._created_lab if x[1].startswith(f"{name}/")]:
+                        self._lab.delete(res, lab_key)
+                        self._created_lab.discard((res, lab_key))
                     self._lab.delete("namespaces", name)
                     self._created_ns.discard(name)
                 else:

@@ -33,6 +33,7 @@ EXPECTED = {  # scenario -> (FAULTS id, severity)
     "f18": ("F18", "critical"),
     "f19": ("F19", "warning"),
     "f20": ("F20", "critical"),
+    "f21": ("F21", "warning"),
     "f24": ("F24", "critical"),
     "f25": ("F25", "critical"),
     "f26": ("F26", "critical"),
@@ -48,7 +49,14 @@ CYCLES: dict[str, int] = {}
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    names = ["f11", *[n for n in EXPECTED if n != "f11"], "healthy", "overlay", "udr-firewall"]  # the 50-node one first
+    names = [
+        "f11",
+        *[n for n in EXPECTED if n != "f11"],
+        "f21-calico",
+        "healthy",
+        "overlay",
+        "udr-firewall",
+    ]  # the 50-node one first
 
     def one(name: str) -> dict:
         # F14 is a statistical verdict: two cycles of two cluster names give four answers per
@@ -159,3 +167,18 @@ def test_partial_faults_name_their_place(results, scenario):
     subjects = [f["subject"] for f in results[scenario]["findings"] if f["fault"] == fault]
     assert subjects and all(s.startswith(("node/", "pod/kube-system/coredns-")) for s in subjects), subjects
     assert all(f["next_step"] for f in results[scenario]["findings"] if f["fault"] == fault)
+
+
+def test_f21_names_namespace_policy_protocols_and_target(results):
+    """The default-deny of shop allows only the kube-dns pods while NodeLocal is in use;
+    payments' policy allows the node-level addresses too: only shop is named."""
+    (f,) = [f for f in results["f21"]["findings"] if f["fault"] == "F21"]
+    assert f["subject"] == "networkpolicy/shop/default-deny" and f["severity"] == "warning"
+    assert "UDP 53 and TCP 53" in f["cause"] and "NodeLocal DNS 169.254.20.10" in f["cause"]
+    assert '"cidr":"169.254.20.10/32"' in f["next_step"] and "kubectl -n shop patch networkpolicy" in f["next_step"]
+    (g,) = [f for f in results["f21-calico"]["findings"] if f["fault"] == "F21"]
+    assert g["subject"] == "globalnetworkpolicy/deny-link-local-udp@shop" and "(UDP 53)" in g["cause"]
+    assert "before egress rule #1" in g["next_step"]
+    assert results["f21-calico"]["_rc"] == 1
+    for name in ("healthy", "overlay", "udr-firewall", "f4", "f20"):
+        assert "F21" not in {f["fault"] for f in results[name]["findings"]}, name

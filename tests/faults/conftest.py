@@ -16,7 +16,8 @@ from probes.kube.model import SourceState, SourceStatus
 from probes.kube.source import KubeSource
 from tests.support.faultapi import FaultApi
 
-KIND_NAMES = [k.name for k in KINDS]
+# Calico's kinds find no CRDs on the fault server: they are absent (live, empty, idle) there
+KIND_NAMES = [k.name for k in KINDS if not k.group_version]
 
 
 def wait_for(cond: Callable[[], Any], timeout: float) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from probes.lab.serve import writable
+
 
 def test_get_nodes_wide(make_lab, kubectl):
     srv, kc = make_lab("healthy")
@@ -73,3 +75,46 @@ def test_forbidden_message_reaches_kubectl(make_lab, kubectl):
     p = kubectl(kc, "get", "nodes", check=False)
     assert p.returncode != 0
     assert 'nodes is forbidden: User "system:serviceaccount:demo:aksnet-top" cannot list resource "nodes"' in p.stderr
+
+
+def test_get_networkpolicies_and_calico_crds(make_lab, kubectl):
+    srv, kc = make_lab("f21")
+    out = kubectl(kc, "get", "networkpolicies", "-A").stdout.splitlines()
+    assert out[0].split() == ["NAMESPACE", "NAME", "POD-SELECTOR", "AGE"]
+    rows = sorted(line.split()[:3] for line in out[1:])
+    assert rows == [["payments", "default-deny", "<none>"], ["shop", "default-deny", "<none>"]]
+    doc = json.loads(kubectl(kc, "get", "netpol", "default-deny", "-n", "shop", "-o", "json").stdout)
+    assert doc["apiVersion"] == "networking.k8s.io/v1" and doc["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    out = kubectl(kc, "get", "pods", "-n", "shop", "-l", "app=web", "--no-headers").stdout.splitlines()
+    assert len(out) == 2 and all("Running" in line for line in out)
+    # no Calico here: kubectl does not know the resource (discovery has no crd.projectcalico.org)
+    r = kubectl(kc, "get", "globalnetworkpolicies.crd.projectcalico.org", check=False)
+    assert r.returncode != 0 and "the server doesn't have a resource type" in r.stderr
+    srv, kc = make_lab("f21-calico")
+    out = kubectl(kc, "get", "globalnetworkpolicies.crd.projectcalico.org").stdout.splitlines()
+    assert out[0].split() == ["NAME", "AGE"] and out[1].split()[0] == "deny-link-local-udp"
+    doc = json.loads(kubectl(kc, "get", "networkpolicies.crd.projectcalico.org", "-A", "-o", "json").stdout)
+    assert [i["metadata"]["name"] for i in doc["items"]] == ["allow-dns"]
+    assert doc["items"][0]["spec"]["order"] == 500
+
+
+def test_networkpolicy_created_through_the_lab_is_listed_and_watched(make_lab, kubectl, tmp_path):
+    srv, kc = make_lab("healthy")
+    writable(srv)  # what `aksnet-top lab` and the demo serve: the write verbs
+    pol = tmp_path / "np.json"
+    pol.write_text(
+        json.dumps(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "deny-egress", "namespace": "default"},
+                "spec": {"podSelector": {}, "policyTypes": ["Egress"]},
+            }
+        )
+    )
+    kubectl(kc, "create", "--validate=false", "-f", str(pol))  # the lab serves no OpenAPI
+    out = kubectl(kc, "get", "networkpolicies", "-n", "default", "--no-headers").stdout.split()
+    assert out[:2] == ["deny-egress", "<none>"]
+    assert srv.state.store.get("networkpolicies", "default/deny-egress") is not None  # the store watches read
+    kubectl(kc, "delete", "networkpolicy", "deny-egress", "-n", "default")
+    assert srv.state.store.get("networkpolicies", "default/deny-egress") is None

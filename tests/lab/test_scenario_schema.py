@@ -82,7 +82,7 @@ def error_of(over: dict) -> str:
         (
             {1: "x"},
             "x.yaml: 1: unknown top-level key (allowed: azure, cluster, coredns, description, dns, egress, name, network, "
-            "nodes, pools, routes, services, timeline)",
+            "nodes, policies, pools, routes, services, timeline)",
         ),
         # ranges
         ({"coredns": {"replicas": 200}}, "x.yaml: coredns.replicas: expected a non-negative integer <= 100, got 200"),

@@ -43,15 +43,34 @@ PATHS = {
     "/api/v1/nodes": "nodes",
     "/api/v1/namespaces/kube-system/pods": "pods",
     "/api/v1/services": "services",
+    # the NetworkPolicy evaluation's kinds (F21); Calico's CRDs are not installed here
+    "/apis/networking.k8s.io/v1/networkpolicies": "networkpolicies",
+    "/api/v1/namespaces": "namespaces",
 }
-LIST_KIND = {"nodes": "NodeList", "pods": "PodList", "services": "ServiceList"}
-OBJ_KIND = {"nodes": "Node", "pods": "Pod", "services": "Service"}
+LIST_KIND = {
+    "nodes": "NodeList",
+    "pods": "PodList",
+    "services": "ServiceList",
+    "networkpolicies": "NetworkPolicyList",
+    "namespaces": "NamespaceList",
+}
+OBJ_KIND = {
+    "nodes": "Node",
+    "pods": "Pod",
+    "services": "Service",
+    "networkpolicies": "NetworkPolicy",
+    "namespaces": "Namespace",
+}
 HOLD_MAX = 120.0  # no handler holds longer than this, whatever the test does
 
 
 def _cluster(nodes: int) -> dict[str, list[dict[str, Any]]]:
     system = max(1, min(nodes, 3))
-    return small_cluster(system, max(0, nodes - system))
+    objs = small_cluster(system, max(0, nodes - system))
+    names = sorted({"default", "kube-system", *(o["metadata"].get("namespace", "") for o in objs["services"])} - {""})
+    objs["namespaces"] = [{"kind": "Namespace", "metadata": {"name": n}} for n in names]
+    objs["networkpolicies"] = []
+    return objs
 
 
 def _key(obj: dict[str, Any]) -> str:

@@ -105,7 +105,7 @@ def fill_store(store: Any, objs: dict[str, list[dict[str, Any]]]) -> None:
     by_kind = {"nodes": objs.get("nodes", []), "pods": objs.get("pods", []), "services": objs.get("services", [])}
     for kind in KINDS:
         coll: dict[str, dict[str, Any]] = {c: {} for c in kind.collections}
-        for obj in by_kind[kind.name]:
+        for obj in by_kind.get(kind.name, objs.get(kind.name, [])):
             for c, key, rec in kind.route(obj):
                 coll[c][key] = rec
         for c, recs in coll.items():

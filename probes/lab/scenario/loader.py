@@ -19,6 +19,7 @@ from ..azurespec import build_azure_section
 from ..dnsspec import parse_dns_section
 from ..egressspec import parse_egress_section
 from ..networkspec import build_network_section
+from ..policyspec import build_policy_section
 from ..routespec import build_routes_section
 from ..schemabase import UNSET, show
 from .model import (
@@ -340,6 +341,7 @@ SECTIONS: dict[str, Callable[[Any, str], Any]] = {
     "egress": lambda doc, file: _plain(parse_egress_section, doc, file),
     "routes": build_routes_section,
     "network": build_network_section,
+    "policies": build_policy_section,
 }
 
 

@@ -18,6 +18,7 @@ from ..azurespec import AzureDoc
 from ..dnsspec import DnsDoc
 from ..egressspec import EgressDoc
 from ..networkspec import NetworkDoc
+from ..policyspec import PolicyDoc
 from ..routespec import RoutesDoc
 from ..schemabase import UNSET, Doc, M, UnsetType, convert
 from .model import DATAPLANES, NODE_ACTIONS, PLUGINS, ScenarioError
@@ -232,7 +233,7 @@ TimelineItem = Union[EVENT_DOCS]  # type: ignore[valid-type]  # noqa: UP007 - bu
 
 # --------------------------------------------------------------------------- the file
 
-SECTION_NAMES = ("dns", "egress", "azure", "routes", "network")
+SECTION_NAMES = ("dns", "egress", "azure", "routes", "network", "policies")
 
 
 class ScenarioDoc(Doc, kw_only=True):
@@ -255,6 +256,7 @@ class ScenarioDoc(Doc, kw_only=True):
     azure: AzureDoc | UnsetType = UNSET
     routes: RoutesDoc | UnsetType = UNSET
     network: NetworkDoc | UnsetType = UNSET
+    policies: PolicyDoc | UnsetType = UNSET
 
 
 def decode(data: Any, source: str) -> ScenarioDoc:
