@@ -294,6 +294,7 @@ def _egress_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
             "last_outcome": st.last_outcome,
             "health": judge(st, EgressOutcome).value,
             "last_error": st.last_error,
+            **({"proxy": st.last.proxy} if getattr(st.last, "proxy", "") else {}),
         }
         for k, st in sorted(stats.items(), key=lambda kv: tuple(kv[0]))
     ]

@@ -35,6 +35,7 @@ from probes.dns.resolvers import DEFAULT_NAMES, Resolver, validate_names
 from probes.dns.service import DnsSettings, Vantage
 from probes.dns.service import build_plan as dns_plan
 from probes.egress.probe import DEFAULT_DNS_TIMEOUT, EgressMode, EgressProbe, EgressResult, Resolve, egress_jobs
+from probes.egress.proxy import ProxySettings, parse_proxy
 from probes.egress.service import EgressSettings, EgressVantage, vantage_resolve
 from probes.egress.service import build_plan as egress_plan
 from probes.egress.targets import Target, apiserver_target, parse_target
@@ -84,6 +85,9 @@ class AgentSettings:
     egress_dns: tuple[str, int] | None = None  # None: the pod's resolv.conf
     dial_map: Mapping[str, int] = field(default_factory=dict)  # the lab's DNAT
     confine: bool = False  # the lab: resolve to loopback only, never use resolv.conf
+    # the cluster's HTTP proxy as AKS injects it into pods (HTTPS_PROXY/NO_PROXY): egress
+    # targets the no-proxy list does not cover are checked with CONNECT through it
+    proxy: ProxySettings | None = None
     feed_size: int = DEFAULT_FEED
     jitter: float = 0.1
     concurrency: int = 32  # jobs running at once
@@ -108,10 +112,23 @@ class AgentSettings:
             raise ValueError("concurrency must be >= 1")
         if not 0 <= self.jitter < 1:
             raise ValueError("jitter must be in [0, 1)")
+        if self.proxy is not None and self.proxy.enabled:
+            for url in (self.proxy.http_proxy, self.proxy.https_proxy):
+                if url:
+                    _, host, _ = parse_proxy(url)  # ValueError in words
+                    if self.confine and _literal_beyond_loopback(host):
+                        raise ValueError(f"the lab dials loopback only: proxy {host} is not (give it a name)")
 
     @property
     def vantage(self) -> str:
         return node_vantage(self.node)
+
+
+def _literal_beyond_loopback(host: str) -> bool:
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _tiny_topology(node: str, kube_dns: str | None, nodelocal: bool, localdns: bool) -> Topology:
@@ -322,6 +339,7 @@ class Agent:
             resolve=_egress_resolve(s),
             dial_map=s.dial_map,
             concurrency=s.concurrency,
+            proxy=s.proxy,
             **self._probe_options,
         )
         jobs = dns_jobs(s.resolvers, s.names, probe=dns, rdtype=s.qtype, interval=s.dns_interval, jitter=s.jitter)

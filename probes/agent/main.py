@@ -24,6 +24,7 @@ from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, A
 from probes.agent.http import AgentServer
 from probes.config import parse_override
 from probes.dns.resolvers import DEFAULT_NAMES, parse_address
+from probes.egress.proxy import ProxySettings
 from probes.exitcodes import ArgumentParser, ExitCode
 
 log = logging.getLogger("probes.agent")
@@ -96,7 +97,8 @@ def run_parser() -> argparse.ArgumentParser:
         epilog="Every flag falls back to an environment variable: NODE_NAME (or AKSNET_AGENT_NODE), "
         "AKSNET_AGENT_BIND, _PORT, _INTERVAL, _EGRESS_INTERVAL, _TIMEOUT, _MODE, _KUBE_DNS, "
         "_NODELOCAL, _LOCALDNS, _NAMES, _RESOLVERS, _TARGETS (comma-separated), _APISERVER, "
-        "_AKS_DEFAULTS, _RESULTS, _LOG_LEVEL.",
+        "_AKS_DEFAULTS, _RESULTS, _LOG_LEVEL. Egress goes through HTTPS_PROXY/HTTP_PROXY (what AKS "
+        "injects from httpProxyConfig) except for NO_PROXY; AKSNET_AGENT_USE_PROXY=false checks directly.",
     )
     a = p.add_argument
     a("--node", help="this node's name (default: $NODE_NAME, from the downward API)")
@@ -245,6 +247,9 @@ def build_settings(
     overrides = dict(parse_override(t) for t in ns.dns_override or ())
     egress_dns = _hostport(ns.egress_dns, "--egress-dns") if ns.egress_dns else None
     dial = dict(_dial(t) for t in ns.dial or ())
+    # AKS injects the cluster's httpProxyConfig into pods as HTTPS_PROXY/HTTP_PROXY/NO_PROXY:
+    # the agent's egress checks go through it as the node's workloads do (off: USE_PROXY=false)
+    proxy = ProxySettings.from_env(e) if pick(None, "USE_PROXY", _bool, True) else None
     settings = settings_for(
         node.strip(),
         kube_dns=kube_dns,
@@ -266,6 +271,7 @@ def build_settings(
         egress_dns_timeout=timeout,
         mode=mode,
         feed_size=results,
+        proxy=proxy,
     )
     return settings, bind, port, level
 

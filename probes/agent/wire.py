@@ -32,7 +32,7 @@ Document (every key required)::
               error#, raw#, size, no_edns], …],            # flags: 1 = TC seen, 2 = via TCP;
                                                            # no_edns: outcome or null
      "egress": [[seq, ts, target#, address, mode, outcome, latency_ms, error#,
-                 fallback#, via, raw#], …],
+                 fallback#, via, raw#, proxy, status], …],
      "errors": [[ts, "message"], …]}
 
 Lists may carry extra trailing items (later v1 agents); readers ignore them.
@@ -127,6 +127,8 @@ class EgressRow(msgspec.Struct, array_like=True, frozen=True):
     fallback: Index
     via: str
     raw: Index
+    proxy: str = ""  # host:port of the HTTP proxy (mode proxy; later v1 agents)
+    status: Annotated[int, Meta(ge=0, le=999)] = 0  # its answer to CONNECT
 
 
 class ErrorRow(msgspec.Struct, array_like=True, frozen=True):
@@ -285,6 +287,8 @@ def encode(agent: Any, since: int = 0) -> bytes:
                     text(r.fallback),
                     r.via,
                     raw,
+                    r.proxy,
+                    r.status,
                 )
             )
     page = Page(
@@ -543,6 +547,8 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
                 fallback=texts[_index(eg.fallback, texts, w + " fallback")],
                 via=eg.via,
                 raw=texts[_index(eg.raw, texts, w + " raw")],
+                proxy=eg.proxy,
+                status=eg.status,
             )
         )
     return AgentReport(

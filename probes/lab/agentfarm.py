@@ -242,6 +242,7 @@ class Farm:
                     egress_dns_timeout=r.egress_timeout,
                     mode=r.mode,
                     feed_size=2048,
+                    proxy=self.egress_demo.proxy_settings(),
                 )
             except ValueError as e:
                 raise FarmError(f"agent {node}: {e}") from None
