@@ -90,6 +90,21 @@ def node_path_section(frame: Frame | None, node: NodeInfo) -> tuple[RenderableTy
         ("outbound", outbound(data)),
         ("egress IP", data.egress_identity().detail),
     ]
+    ident = data.egress_identity()
+    agents = frame.agents.by_node if frame is not None and frame.agents is not None else {}
+    st = agents.get(node.name)
+    seen = str(getattr(st, "echo_ip", "") or "")
+    if seen:
+        agree = (
+            "as ARM says"
+            if seen in ident.ips
+            else f"ARM says {', '.join(ident.ips)}"
+            if ident.ips
+            else "ARM does not say"
+        )
+        rows.append(("echo", f"the echo endpoint saw {seen} ({agree})"))
+    elif getattr(st, "echo_error", ""):
+        rows.append(("echo", str(st.echo_error)))
     if data.proxy:
         rows.append(("proxy", f"httpProxyConfig {data.proxy} (noProxy: {', '.join(data.no_proxy) or 'none'})"))
     lines = [heading.plain]

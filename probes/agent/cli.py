@@ -13,6 +13,7 @@ traceback), 4 usage (bad flag, not confirmed). Never imports textual.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -90,6 +91,13 @@ def _render_flags(p: argparse.ArgumentParser) -> None:
         "--target", action="append", default=[], metavar="HOST:PORT", help="extra egress target (repeatable)"
     )
     p.add_argument(
+        "--echo-url",
+        metavar="URL",
+        default=os.environ.get("AKSNET_AGENTS_ECHO_URL", ""),
+        help="an echo endpoint (answers with the caller's IP) the agents GET every minute: each node's egress IP "
+        "(default: $AKSNET_AGENTS_ECHO_URL, i.e. agents.echo_url; off when empty)",
+    )
+    p.add_argument(
         "--reader-group",
         action="append",
         default=[],
@@ -163,6 +171,11 @@ The per-node agent: a DaemonSet that runs aksnet-top's DNS and egress probes on 
 
 def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list[dict]:
     facts = facts or {}
+    if ns.echo_url:
+        # lazy: the echo check module (asyncio, ssl) only when an echo URL is given
+        from probes.agent.echo import check_echo_url
+
+        check_echo_url(ns.echo_url)  # ValueError in words, before any cluster is touched
     return render(
         ns.image,
         namespace=ns.namespace,
@@ -177,6 +190,7 @@ def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list
         reader_groups=ns.reader_group,
         allow_from=ns.allow_from,
         targets=ns.target,
+        extra_args=[f"--echo-url={ns.echo_url}"] if ns.echo_url else [],
     )
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any, NamedTuple
 
+from probes.agent.echo import check_echo_url, fetch_echo
 from probes.dns.probe import DnsProbe, DnsResult, dns_jobs
 from probes.dns.resolvers import DEFAULT_NAMES, Resolver, validate_names
 from probes.dns.service import DnsSettings, Vantage
@@ -88,6 +89,8 @@ class AgentSettings:
     # the cluster's HTTP proxy as AKS injects it into pods (HTTPS_PROXY/NO_PROXY): egress
     # targets the no-proxy list does not cover are checked with CONNECT through it
     proxy: ProxySettings | None = None
+    echo_url: str = ""  # agents.echo_url: GET it every echo_interval s, keep the IP it saw ("" = off)
+    echo_interval: float = 60.0
     feed_size: int = DEFAULT_FEED
     jitter: float = 0.1
     concurrency: int = 32  # jobs running at once
@@ -112,6 +115,10 @@ class AgentSettings:
             raise ValueError("concurrency must be >= 1")
         if not 0 <= self.jitter < 1:
             raise ValueError("jitter must be in [0, 1)")
+        if self.echo_url:
+            check_echo_url(self.echo_url)  # ValueError in words
+            if not self.echo_interval > 0:
+                raise ValueError(f"echo interval must be > 0 s, got {self.echo_interval!r}")
         if self.proxy is not None and self.proxy.enabled:
             for url in (self.proxy.http_proxy, self.proxy.https_proxy):
                 if url:
@@ -310,6 +317,10 @@ class Agent:
         self._scheduler: Scheduler | None = None
         self._egress: EgressProbe | None = None
         self._mode_said = False
+        self.echo_ip = ""  # the address the echo endpoint saw last ("" = none yet, or off)
+        self.echo_at = 0.0  # wall time of that answer (or of the last failure)
+        self.echo_error = ""
+        self._echo_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
     @property
@@ -348,10 +359,33 @@ class Agent:
         sched.set_jobs(jobs)
         self._scheduler = sched
         await sched.start()
+        if s.echo_url:
+            self._echo_task = asyncio.get_running_loop().create_task(self._echo_loop(), name="agent-echo")
+
+    async def _echo_loop(self) -> None:
+        s = self.settings
+        while True:
+            ip, err = await fetch_echo(s.echo_url, max(s.egress_timeout, 2.0))
+            self.echo_at = self._wall()
+            if ip:
+                if ip != self.echo_ip:
+                    log.info("%s: the echo endpoint sees this node as %s", self.node, ip)
+                self.echo_ip, self.echo_error = ip, ""
+            else:
+                self.echo_error = err
+            await asyncio.sleep(s.echo_interval)
 
     async def stop(self, timeout: float = 2.0) -> bool:
         """Cancel every job and wait at most `timeout` s. False if a job hung (abandoned)."""
         sched, self._scheduler = self._scheduler, None
+        task, self._echo_task = self._echo_task, None
+        if task is not None:
+            task.cancel()
+            try:
+                async with asyncio.timeout(timeout):
+                    await task
+            except (asyncio.CancelledError, TimeoutError):
+                pass
         ok = True
         if sched is not None:
             ok = await sched.stop(timeout)

@@ -47,6 +47,7 @@ line naming the field (``dns[3] latency_ms``), whatever the bytes.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -136,6 +137,22 @@ class ErrorRow(msgspec.Struct, array_like=True, frozen=True):
     message: str
 
 
+class WireEcho(msgspec.Struct, frozen=True):
+    ip: str = ""  # "" = no answer yet
+    at: Seconds = 0.0
+    error: str = ""
+
+
+def _echo_ip(echo: WireEcho | None) -> str:
+    """The echo's address, only when it is one (an agent's text is never trusted)."""
+    if echo is None or not echo.ip:
+        return ""
+    try:
+        return str(ipaddress.ip_address(echo.ip))
+    except ValueError:
+        _fail(f"agent answer: echo ip {echo.ip[:40]!r} is not an IP address")
+
+
 class Page(msgspec.Struct, frozen=True):
     """One answer of ``GET /v1/results``; the fields in the order they are written."""
 
@@ -161,6 +178,7 @@ class Page(msgspec.Struct, frozen=True):
     dns: list[DnsRow]
     egress: list[EgressRow]
     errors: list[ErrorRow]
+    echo: WireEcho | None = None  # the egress IP an echo endpoint saw (later v1 agents; null = off)
 
 
 class _Head(msgspec.Struct):
@@ -200,6 +218,8 @@ class AgentReport:
     dns: tuple[DnsResult, ...]  # oldest first
     egress: tuple[EgressResult, ...]  # oldest first
     errors: tuple[AgentError, ...]
+    echo_ip: str = ""  # the egress IP the agent's echo endpoint saw ("" = off or none yet)
+    echo_error: str = ""
 
     @property
     def missed(self) -> int:
@@ -317,6 +337,7 @@ def encode(agent: Any, since: int = 0) -> bytes:
         dns=dns,
         egress=egress,
         errors=[ErrorRow(_r3(e.timestamp), e.message) for e in agent.errors],
+        echo=WireEcho(agent.echo_ip, _r3(agent.echo_at), agent.echo_error) if s.echo_url else None,
     )
     return _ENCODER.encode(page)
 
@@ -573,4 +594,6 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
         dns=tuple(dns),
         egress=tuple(egress),
         errors=tuple(AgentError(x.timestamp, x.message) for x in page.errors),
+        echo_ip=_echo_ip(page.echo),
+        echo_error=page.echo.error[:300] if page.echo is not None else "",
     )

@@ -85,6 +85,7 @@ def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) 
         "names": list(dns.names),
         "targets": list(egress.targets),
         "apiserver": f"127.0.0.1:{lab.port}",  # the agents check the API server too
+        "echo": bool(getattr(egress, "echo", False)),  # agents.echo_url set: the lab's echo endpoint
     }
 
 

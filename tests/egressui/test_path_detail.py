@@ -166,3 +166,28 @@ async def test_node_detail_shows_its_path_summary_and_egress_ip():
         await pilot.press("2")
         await pilot.pause(0.3)
         assert "leaves via LB 20.93.1.2 · " in pane._status.plain
+
+
+def test_node_path_section_holds_the_echo_against_arm():
+    from probes.agent.reader import AgentStatus
+    from probes.azure.egressid import PublicIp
+    from probes.engine.frame import AgentsView, Frame, PathView
+    from tui.path_detail import node_path_section
+
+    snap = make_store().snapshot()
+    node = snap.topology.nodes[0]
+    pip = "/s/rg/providers/Microsoft.Network/publicIPAddresses/out-1"
+    data = PathData(vnet_id="/x/vnet", lb_ip_ids=(pip,), public_ips=(PublicIp(pip, "out-1", "20.93.1.2"),))
+
+    def plain(echo_ip: str = "", error: str = "") -> str:
+        agents = AgentsView(
+            {node.name: AgentStatus(node.name, "pod", echo_ip=echo_ip, echo_error=error)}, True, "", 60, 1
+        )
+        return node_path_section(Frame(1, snap, path=PathView(data), agents=agents), node)[1]
+
+    assert "echo: the echo endpoint saw 20.93.1.2 (as ARM says)" in plain("20.93.1.2")
+    assert "echo: the echo endpoint saw 198.51.100.7 (ARM says 20.93.1.2)" in plain("198.51.100.7")
+    assert "echo: echo api.example: no answer within 2s" in plain(error="echo api.example: no answer within 2s")
+    assert "echo:" not in plain()
+    # without ARM's path: said, never a traceback
+    assert "not read" in node_path_section(Frame(1, snap), node)[1]
