@@ -40,18 +40,18 @@ def _loopback(host: str) -> bool:
         return False
 
 
-class _Server(socketserver.ThreadingTCPServer):
+class _ProxyServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
 
     def __init__(self, addr: tuple[str, int], proxy: LabConnectProxy) -> None:
         self.proxy = proxy
-        super().__init__(addr, _Handler)
+        super().__init__(addr, _ProxyHandler)
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    server: _Server
+class _ProxyHandler(socketserver.BaseRequestHandler):
+    server: _ProxyServer
 
     def handle(self) -> None:
         p = self.server.proxy
@@ -156,7 +156,7 @@ class LabConnectProxy:
         self.connections = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._server: _Server | None = None
+        self._server: _ProxyServer | None = None
         self._thread: threading.Thread | None = None
         self._bound = 0
 
@@ -167,7 +167,7 @@ class LabConnectProxy:
     def start(self) -> LabConnectProxy:
         if self._server is None:
             self._stop.clear()
-            self._server = _Server((self.host, self._want), self)
+            self._server = _ProxyServer((self.host, self._want), self)
             self._bound = int(self._server.server_address[1])
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name=f"lab-proxy-{self.behaviour}"

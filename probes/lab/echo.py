@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _EchoHandler(BaseHTTPRequestHandler):
+    server: _EchoServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         pass
@@ -34,12 +34,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class _Server(ThreadingHTTPServer):
+class _EchoServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, addr: tuple[str, int], echo: LabEcho) -> None:
         self.echo = echo
-        super().__init__(addr, _Handler)
+        super().__init__(addr, _EchoHandler)
 
 
 class LabEcho:
@@ -49,7 +49,7 @@ class LabEcho:
         self.answer = answer
         self.host = host
         self.requests = 0
-        self._server: _Server | None = None
+        self._server: _EchoServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
 
@@ -59,7 +59,7 @@ class LabEcho:
 
     def start(self) -> LabEcho:
         if self._server is None:
-            self._server = _Server((self.host, 0), self)
+            self._server = _EchoServer((self.host, 0), self)
             self.port = int(self._server.server_address[1])
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="lab-echo", daemon=True
