@@ -210,7 +210,7 @@ class EgressPane(ProbePane):
         """'leaves via LB 20.x.y.z (+1)': the nodes' egress identity from ARM's path, or ""."""
         frame = self.frame
         data = frame.path.data if frame is not None and frame.path is not None else None
-        if not isinstance(data, PathData) or data.error or not (data.vnet_id or data.lb_ip_ids or data.nat_ip_ids):
+        if not isinstance(data, PathData) or data.error or not data.public_ips_read:
             return ""
         if self._ident[0] is not data:
             self._ident = (data, data.egress_identity().short())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from probes.azure.egressid import EgressIdentity, Firewall, PublicIp, identity
@@ -62,6 +62,7 @@ class PathData:
     nat_ip_ids: tuple[str, ...] = ()  # the NAT gateway's
     public_ips: tuple[PublicIp, ...] = ()  # what those ids (and the firewall's) are, as read
     firewall: Firewall | None = None  # [azure] firewall_id, read
+    public_ips_read: bool = False  # the public IPs step ran (it follows the first read by a cycle)
     fetched_at: float = 0.0
     error: str = ""  # why the path could not be read at all ("" = fine)
     notes: tuple[str, ...] = ()  # parts that could not be read (a permission), shown as info
@@ -97,9 +98,12 @@ class PathData:
     def egress_identity(self) -> EgressIdentity:
         """Which public IP(s) the nodes leave with (probes.azure.egressid), pure."""
         d = default_route(self.route_space())
-        return identity(
+        ident = identity(
             (d.type, d.ip), self.outbound_type, self.lb_ip_ids, self.nat_ip_ids, self.public_ips, self.firewall
         )
+        if not self.public_ips_read and not ident.known and ident.via in ("LB", "NAT gateway", "firewall"):
+            return replace(ident, detail=ident.detail.replace("public IP unknown", "public IP not read yet"))
+        return ident
 
     def wanted_ips(self) -> tuple[str, ...]:
         """The public IP / prefix ids the identity needs (LB, NAT gateway, firewall)."""

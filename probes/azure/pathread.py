@@ -165,7 +165,7 @@ class PathReader:
         when a prefix is wanted, and a GET for each of at most MAX_IP_GETS elsewhere."""
         wanted = d.wanted_ips()
         if not wanted:
-            return replace(d, public_ips=(), notes=notes)
+            return replace(d, public_ips=(), public_ips_read=True, notes=notes)
         rg = t.node_resource_group
         scope = f"/subscriptions/{t.subscription}/resourceGroups/{rg}"
         found = {
@@ -203,7 +203,12 @@ class PathReader:
                     raise
                 continue
             found[ip.id.lower()] = ip
-        return replace(d, public_ips=tuple(found[w.lower()] for w in wanted if w.lower() in found), notes=notes)
+        return replace(
+            d,
+            public_ips=tuple(found[w.lower()] for w in wanted if w.lower() in found),
+            public_ips_read=True,
+            notes=notes,
+        )
 
     def _subnet_nsg(self, subnet_id: str) -> Nsg | None:
         """The listed NSG associated with the subnet (by its id, or the subnet's reference)."""

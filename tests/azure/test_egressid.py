@@ -5,6 +5,9 @@ through the real azure-mgmt-network client."""
 from __future__ import annotations
 
 import dataclasses
+import time
+
+import pytest
 
 from probes.azure.egressid import (
     Firewall,
@@ -17,8 +20,33 @@ from probes.azure.egressid import (
 )
 from probes.azure.path import PathData
 from probes.azure.routes import Route
-from tests.azure.test_pathread import read_path
-from tests.snat.snat_helpers import start_lab
+from tests.snat.snat_helpers import lab_store, service, start_lab
+from tests.support.leaks import guard_threads
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks():
+    yield from guard_threads()
+
+
+def read_identity(arm, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    """The path after the cycle that follows the first read (the public IPs step's)."""
+    svc = service(arm, lab_store(arm.scenario))
+    svc.start()
+    try:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            p = svc.path()
+            if p is not None and p.public_ips_read:
+                return p
+            if p is not None:
+                assert p.egress_identity().detail.endswith("public IP not read yet") or p.egress_identity().known
+                svc.refresh_now()
+            time.sleep(0.02)
+        raise AssertionError(f"no public IPs; report: {svc.report()}")
+    finally:
+        svc.stop(3.0)
+
 
 SUB = "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network"
 PIP1, PIP2 = f"{SUB}/publicIPAddresses/ip01", f"{SUB}/publicIPAddresses/ip02"
@@ -102,11 +130,16 @@ def test_path_identity_uses_the_user_default_route():
     )
     assert p.egress_identity().short() == "leaves via firewall 10.50.1.4, public IP unknown"
     assert PathData(vnet_id="/v", lb_ip_ids=(PIP1,), public_ips=IPS).egress_identity().ips == ("40.85.154.247",)
+    # before the public IPs were read: said so, not "unknown"
+    early = PathData(vnet_id="/v", lb_ip_ids=(PIP1,)).egress_identity()
+    assert not early.known and early.detail.endswith("public IP not read yet")
+    late = PathData(vnet_id="/v", lb_ip_ids=(PIP1,), public_ips_read=True).egress_identity()
+    assert late.detail.endswith("public IP unknown")
 
 
 def test_lab_lb_outbound_ips_read_with_one_list():
     with start_lab("healthy") as arm:
-        p, _ = read_path(arm)
+        p = read_identity(arm)
         lists = [r for r in arm.requests.records() if r.resource == "publicips"]
     ident = p.egress_identity()
     assert ident.via == "LB" and ident.known and len(ident.ips) == 1, ident
@@ -117,6 +150,6 @@ def test_lab_lb_outbound_ips_read_with_one_list():
 def test_lab_nat_gateway_ips():
     with start_lab("healthy") as arm:
         arm.spec = dataclasses.replace(arm.spec, outbound_type="managedNATGateway", outbound_ips=2)
-        p, _ = read_path(arm)
+        p = read_identity(arm)
     ident = p.egress_identity()
     assert ident.via == "NAT gateway" and len(ident.ips) == 2 and ident.short().endswith("(+1)"), ident

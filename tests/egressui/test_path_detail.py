@@ -129,6 +129,7 @@ async def test_node_detail_shows_its_path_summary_and_egress_ip():
             "routes": (),
             "lb_ip_ids": (pip,),
             "public_ips": (PublicIp(pip, "out-1", "20.93.1.2"),),
+            "public_ips_read": True,
         }
     )
     pane = EgressPane()
@@ -177,7 +178,9 @@ def test_node_path_section_holds_the_echo_against_arm():
     snap = make_store().snapshot()
     node = snap.topology.nodes[0]
     pip = "/s/rg/providers/Microsoft.Network/publicIPAddresses/out-1"
-    data = PathData(vnet_id="/x/vnet", lb_ip_ids=(pip,), public_ips=(PublicIp(pip, "out-1", "20.93.1.2"),))
+    data = PathData(
+        vnet_id="/x/vnet", lb_ip_ids=(pip,), public_ips=(PublicIp(pip, "out-1", "20.93.1.2"),), public_ips_read=True
+    )
 
     def plain(echo_ip: str = "", error: str = "") -> str:
         agents = AgentsView(

@@ -85,8 +85,10 @@ def test_steady_state_calls_per_minute():
             wait(svc, lambda r: r.table is not None)
             first = len(arm.requests)
             # managed clusters, load balancer, route tables, subnet, the path (NSGs, VNet; the
-            # subnet's route table is one of the tables just listed; the public IPs the nodes
-            # leave with), ports, connections
+            # subnet's route table is one of the tables just listed), ports, connections, then
+            # the public IPs the nodes leave with
+            wait(svc, lambda r: svc.path() is not None and svc.path().public_ips_read)
+            first = len(arm.requests)
             assert first == 9
             per_minute = []
             for minute in range(1, 61):
