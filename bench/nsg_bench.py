@@ -151,7 +151,7 @@ def arm_calls(minutes: int = 60) -> tuple[float, float, int]:
     try:
         wait(lambda r: r.table is not None)
         first = len(arm.requests)
-        path_kinds = ("nsgs", "nsg", "vnet", "vnets", "routetable")
+        path_kinds = ("nsgs", "nsg", "vnet", "vnets", "routetable", "publicips", "prefixes", "publicip", "firewall")
         path_first = sum(1 for r in arm.requests.records() if r.resource in path_kinds)
         for m in range(1, minutes + 1):
             now[0] = T0 + 60 * m

@@ -213,7 +213,13 @@ def run(
         from probes import demo as demomod
 
         # the cluster first; its agent farm starts while we list and build the services
-        launching = demomod.launch(cfg.demo.scenario, nodes=cfg.demo.nodes or None, dns=cfg.dns, egress=cfg.egress)
+        launching = demomod.launch(
+            cfg.demo.scenario,
+            nodes=cfg.demo.nodes or None,
+            dns=cfg.dns,
+            egress=cfg.egress,
+            echo_url=cfg.agents.echo_url,
+        )
     # lazy: the engine's services and the Kubernetes source load when check runs (after the
     # demo's lab process was started: it starts while these import), not on `import probes.check`
     from probes.engine import services as servicesmod
@@ -316,6 +322,7 @@ def _egress_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
             "last_outcome": st.last_outcome,
             "health": judge(st, EgressOutcome).value,
             "last_error": st.last_error,
+            **({"proxy": st.last.proxy} if getattr(st.last, "proxy", "") else {}),
         }
         for k, st in sorted(stats.items(), key=lambda kv: tuple(kv[0]))
     ]

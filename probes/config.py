@@ -123,6 +123,9 @@ class AgentsConfig:
     enabled: bool = True  # read the per-node agents (`aksnet-top agent install`) when they run
     namespace: str = "aksnet-top"  # where the agent DaemonSet runs
     selector: str = "app.kubernetes.io/name=aksnet-top-agent"  # label selector of its pods
+    # an echo endpoint (answers a GET with the caller's IP) the agents ask every minute: the
+    # public IP each node leaves with, beside ARM's answer ("" = off; `agent install` passes it)
+    echo_url: str = ""
     port: PortNumber = 9102  # the agents' port, reached through the API server's pod proxy
     budget: Budget = 5.0  # API requests per second for all agent reads together (the app)
     check_budget: Budget = 20.0  # the same for `check`: one bounded burst, every agent read once
@@ -197,6 +200,15 @@ def _check_egress_targets(v: tuple[str, ...]) -> tuple[str, ...]:
 
 # Validators run after coercion and the bounds: they may normalise, or raise ValueError
 # whose message is shown after the key's name.
+def _check_echo_url(v: str) -> str:
+    if not v:
+        return v
+    # lazy: the agent's echo check (urllib.parse) only for a config that sets one
+    from probes.agent.echo import check_echo_url
+
+    return check_echo_url(v)
+
+
 _VALIDATORS: dict[str, Any] = {
     "dns.names": _check_names,
     "dns.resolvers": _check_resolvers,
@@ -205,6 +217,7 @@ _VALIDATORS: dict[str, Any] = {
     "egress.targets": _check_egress_targets,
     "azure.cloud": cloud_name,
     "azure.arm_endpoint": check_endpoint,
+    "agents.echo_url": _check_echo_url,
 }
 
 

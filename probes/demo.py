@@ -205,15 +205,18 @@ class Launch:
             shutil.rmtree(self.kubeconfig_dir, ignore_errors=True)
 
 
-def launch(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any = None) -> Launch:
+def launch(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any = None, echo_url: str = "") -> Launch:
     """Start the lab process and hand it the request; returns at once (the app imports its
     own modules while the lab starts). `dns`/`egress`: the config sections the agents and
-    responders follow (interval, timeout, names / targets)."""
+    responders follow (interval, timeout, names / targets). `echo_url` (agents.echo_url):
+    when set, the agents ask the lab's loopback echo endpoint instead (the lab is the Internet)."""
     request: dict[str, Any] = {"scenario": scenario, "nodes": nodes or None}
     if dns is not None:
         request["dns"] = {"interval": dns.interval, "timeout": dns.timeout, "names": list(dns.names)}
     if egress is not None:
         request["egress"] = {"interval": egress.interval, "timeout": egress.timeout, "targets": list(egress.targets)}
+    if echo_url:
+        request.setdefault("egress", {})["echo"] = True
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     try:
         proc = subprocess.Popen(

@@ -31,6 +31,7 @@ BUILTIN: dict[str, str] = {
     "f25": "F25 the VNet's custom DNS servers do not answer",
     "f26": "F26 the hub peering is Disconnected and the DNS servers are in the hub",
     "f27": "F27 behind a hub firewall (userDefinedRouting) that drops all egress",
+    "f27-proxy": "F27 behind an HTTP proxy (httpProxyConfig) that answers 403 to every CONNECT",
     "dns-nodelocal-down": "NodeLocal DNS down on nodepool1/1, its pod NotReady (F4)",
     "egress-nsg-443": "SYNs to mcr.microsoft.com:443 dropped from every node, port 80 open (F8)",
     "egress-one-node": "every internet egress check from userpool/0 times out, other nodes fine",
@@ -39,6 +40,7 @@ BUILTIN: dict[str, str] = {
     "overlay": "Azure CNI overlay with the Cilium dataplane, three pools, managed LocalDNS",
     "azure-cni": "flat Azure CNI: pods take VNet IPs, one pending internal LoadBalancer",
     "udr-firewall": "healthy behind a hub firewall, custom VNet DNS over a Connected peering",
+    "http-proxy": "healthy: egress through an HTTP proxy that tunnels, noProxy names go direct",
     "upgrade": "healthy, mid node-image upgrade: a surge node joins, an old one drains and leaves",
 }
 

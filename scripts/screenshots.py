@@ -128,6 +128,9 @@ async def main() -> None:
         ("egress-one-node", "egress-one-node", [tab("Egress"), "p"]),
         ("egress-nsg-443-detail", "egress-nsg-443", [tab("Egress"), "down", "enter"]),
         ("egress-f24-path", "f24", [tab("Egress"), egress_row("mcr.microsoft.com:443"), "enter", scroll_end]),
+        # the node detail's Azure path: hops, egress IP, each target's verdict (F24's deny on 443)
+        ("node-path-f24", "f24", [first_node, "enter", scroll_end]),
+        ("egress-f27-proxy", "f27-proxy", [tab("Egress")]),  # CONNECT through a proxy that says 403
     ]
     snat_shots = [  # (name, scenario, steps, nodes)
         ("snat-healthy", "healthy", [tab("SNAT")], None),
@@ -140,6 +143,7 @@ async def main() -> None:
         ("findings-snat-tier-drop", "snat-tier-drop", [tab("Findings")]),
         ("findings-detail", "f4", [tab("Findings"), "enter"]),  # the tour: 5, Enter
         ("findings-jump-snat", "f10", [tab("Findings"), "enter", "g"]),  # g: the node's SNAT row
+        ("findings-f27-proxy", "f27-proxy", [tab("Findings"), "enter"]),  # the proxy and its 403
     ]
     only = set(sys.argv[1:])
     for name, scenario, steps, nodes in shots:

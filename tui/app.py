@@ -451,7 +451,7 @@ class AksnetTopApp(App[None]):
     def on_tree_node_selected(self, event: Tree.NodeSelected[object]) -> None:
         data = event.node.data
         if isinstance(data, NodeRef):
-            self.push_screen(NodeDetailScreen(data.name, self.snapshot, self.wall_clock))
+            self.push_screen(NodeDetailScreen(data.name, self.snapshot, self.wall_clock, lambda: self.frame))
         elif isinstance(data, PoolRef) or event.node.is_root:
             event.node.toggle()
 

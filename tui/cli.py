@@ -335,7 +335,13 @@ def _run_engine(ns: argparse.Namespace, cfg: configmod.Config, debug_log: str | 
         from probes import demo as demomod
 
         try:  # the lab starts in its own process while this one imports the app
-            launching = demomod.launch(cfg.demo.scenario, nodes=cfg.demo.nodes or None, dns=cfg.dns, egress=cfg.egress)
+            launching = demomod.launch(
+                cfg.demo.scenario,
+                nodes=cfg.demo.nodes or None,
+                dns=cfg.dns,
+                egress=cfg.egress,
+                echo_url=cfg.agents.echo_url,
+            )
         except demomod.DemoError as e:
             _err(f"cannot start the demo cluster: {e}")
             return EXIT_FAILED

@@ -22,6 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from probes.azure.path import PathData
 from probes.egress.probe import EgressKey
 from probes.egress.service import EgressPlan
 from probes.egress.targets import Target
@@ -96,6 +97,7 @@ class EgressPane(ProbePane):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._modes: dict[str, tuple[str, str]] = {}  # vantage -> (mode, fallback reason)
+        self._ident: tuple[Any, str] = (None, "")  # (the PathData, its identity's short line)
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Egress: waiting for the cluster…", style=DIM), id="egress-status")
@@ -204,6 +206,16 @@ class EgressPane(ProbePane):
             return Text.assemble(("connect mode", WARN), (": " + fallbacks[0], ""))
         return None
 
+    def identity(self) -> str:
+        """'leaves via LB 20.x.y.z (+1)': the nodes' egress identity from ARM's path, or ""."""
+        frame = self.frame
+        data = frame.path.data if frame is not None and frame.path is not None else None
+        if not isinstance(data, PathData) or data.error or not data.public_ips_read:
+            return ""
+        if self._ident[0] is not data:
+            self._ident = (data, data.egress_identity().short())
+        return self._ident[1]
+
     def _update_status(self, plan: EgressPlan) -> None:
         err = plan.error or self.error
         if err:
@@ -226,6 +238,9 @@ class EgressPane(ProbePane):
                 and any(h is not Health.UNREACHABLE for hs in self._health.values() for h in hs.values())
             ):
                 line.append("all open · ", style=OK)
+            ident = self.identity()
+            if ident:
+                line.append(f"{ident} · ", style=DIM)
             line.append(
                 f"{len(plan.vantages)} vantages · {plan.jobs} checks/{plan.interval:g}s · "
                 f"{'/'.join(modes) or plan.mode} · ms",

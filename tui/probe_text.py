@@ -44,8 +44,11 @@ EGRESS_SHORT = {
     "dns-failure": "dns-fail",
     "local-error": "local-err",
     "error": "error",
+    "proxy-refused": "prx-refus",
+    "proxy-timeout": "prx-tmout",
+    "proxy-unreachable": "prx-unrch",
 }
-MODE_LABEL = {"syn": "syn", "connect": "conn"}
+MODE_LABEL = {"syn": "syn", "connect": "conn", "proxy": "proxy"}
 # the "last" cell of a DNS row whose EDNS answer was whole but a no-EDNS client's was not
 NO_EDNS_SHORT = {"truncated-tcp-ok": "512:tc", "truncated-tcp-failed": "512:tc✖"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,8 +14,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from probes.engine.frame import Frame
 from probes.engine.store import Snapshot
 from tui import format as fmt
+from tui.path_detail import node_path_section
 
 
 class NodeDetailScreen(ModalScreen[None]):
@@ -30,14 +33,20 @@ class NodeDetailScreen(ModalScreen[None]):
     ]
 
     def __init__(
-        self, node_name: str, snapshot: Callable[[], Snapshot], wall_clock: Callable[[], float] = time.time
+        self,
+        node_name: str,
+        snapshot: Callable[[], Snapshot],
+        wall_clock: Callable[[], float] = time.time,
+        frame: Callable[[], Frame | None] | None = None,
     ) -> None:
         super().__init__()
         self.node_name = node_name
         self._snapshot = snapshot
         self._wall = wall_clock
-        self._version = -1
+        self._frame = frame  # the latest frame: the Azure path and the egress targets
+        self._version: tuple[object, ...] = ()
         self.plain_rows: dict[str, str] = {}  # what is on screen, as text (tests and copy)
+        self.path_plain = ""  # the path summary, as text
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
@@ -51,9 +60,13 @@ class NodeDetailScreen(ModalScreen[None]):
 
     def refresh_detail(self) -> None:
         snap = self._snapshot()
-        if snap.version == self._version:
+        frame = self._frame() if self._frame is not None else None
+        path = frame.path if frame is not None else None
+        egress = frame.egress if frame is not None else None
+        key = (snap.version, id(path), egress.version if egress is not None else -1)
+        if key == self._version:
             return
-        self._version = snap.version
+        self._version = key
         node = snap.topology.node(self.node_name)
         if node is None:
             self.query_one("#detail", Static).update(
@@ -65,9 +78,13 @@ class NodeDetailScreen(ModalScreen[None]):
         table.add_column()
         rows = fmt.node_details(node, snap.topology, self._wall())
         self.plain_rows = {key: value.plain for key, value in rows}
-        for key, value in rows:
-            table.add_row(key, value)
-        self.query_one("#detail", Static).update(table)
+        for name, value in rows:
+            table.add_row(name, value)
+        if self._frame is None:
+            self.query_one("#detail", Static).update(table)
+            return
+        path_view, self.path_plain = node_path_section(frame, node)
+        self.query_one("#detail", Static).update(Group(table, Text(""), path_view))
 
 
 class HelpScreen(ModalScreen[None]):

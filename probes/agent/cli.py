@@ -13,6 +13,7 @@ traceback), 4 usage (bad flag, not confirmed). Never imports textual.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -103,6 +104,13 @@ def _render_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--apiserver", metavar="HOST:PORT", help="API server endpoint the agent checks egress to")
     p.add_argument(
         "--target", action="append", default=[], metavar="HOST:PORT", help="extra egress target (repeatable)"
+    )
+    p.add_argument(
+        "--echo-url",
+        metavar="URL",
+        default=os.environ.get("AKSNET_AGENTS_ECHO_URL", ""),
+        help="an echo endpoint (answers with the caller's IP) the agents GET every minute: each node's egress IP "
+        "(default: $AKSNET_AGENTS_ECHO_URL, i.e. agents.echo_url; off when empty)",
     )
     p.add_argument(
         "--reader-group",
@@ -210,6 +218,11 @@ def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list
         v = getattr(ns, flag)
         return v if v is not None else facts.get(flag)
 
+    if ns.echo_url:
+        # lazy: the echo check module (asyncio, ssl) only when an echo URL is given
+        from probes.agent.echo import check_echo_url
+
+        check_echo_url(ns.echo_url)  # ValueError in words, before any cluster is touched
     return render(
         ns.image,
         pyz=_pyz(ns),
@@ -228,6 +241,7 @@ def _render(ns: argparse.Namespace, facts: dict[str, Any] | None = None) -> list
         targets=ns.target,
         prometheus=ns.prometheus,
         podmonitor=ns.podmonitor,
+        extra_args=[f"--echo-url={ns.echo_url}"] if ns.echo_url else [],
     )
 
 

@@ -37,12 +37,14 @@ from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any, NamedTuple
 
+from probes.agent.echo import check_echo_url, fetch_echo
 from probes.agent.hint import CorednsPod
 from probes.dns.probe import DnsProbe, DnsResult, dns_jobs
 from probes.dns.resolvers import DEFAULT_NAMES, Resolver, ResolverKind, validate_names, with_override
 from probes.dns.service import DnsSettings, Vantage
 from probes.dns.service import build_plan as dns_plan
 from probes.egress.probe import DEFAULT_DNS_TIMEOUT, EgressMode, EgressProbe, EgressResult, Resolve, egress_jobs
+from probes.egress.proxy import ProxySettings, parse_proxy
 from probes.egress.service import EgressSettings, EgressVantage, vantage_resolve
 from probes.egress.service import build_plan as egress_plan
 from probes.egress.targets import Target, apiserver_target, parse_target
@@ -100,6 +102,11 @@ class AgentSettings:
     # CoreDNS pods the reader hands over (the planned resolvers have theirs already)
     dns_overrides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     confine: bool = False  # the lab: resolve to loopback only, never use resolv.conf
+    # the cluster's HTTP proxy as AKS injects it into pods (HTTPS_PROXY/NO_PROXY): egress
+    # targets the no-proxy list does not cover are checked with CONNECT through it
+    proxy: ProxySettings | None = None
+    echo_url: str = ""  # agents.echo_url: GET it every echo_interval s, keep the IP it saw ("" = off)
+    echo_interval: float = 60.0
     feed_size: int = DEFAULT_FEED
     jitter: float = 0.1
     concurrency: int = 32  # jobs running at once
@@ -125,10 +132,27 @@ class AgentSettings:
             raise ValueError("concurrency must be >= 1")
         if not 0 <= self.jitter < 1:
             raise ValueError("jitter must be in [0, 1)")
+        if self.echo_url:
+            check_echo_url(self.echo_url)  # ValueError in words
+            if not self.echo_interval > 0:
+                raise ValueError(f"echo interval must be > 0 s, got {self.echo_interval!r}")
+        if self.proxy is not None and self.proxy.enabled:
+            for url in (self.proxy.http_proxy, self.proxy.https_proxy):
+                if url:
+                    _, host, _ = parse_proxy(url)  # ValueError in words
+                    if self.confine and _literal_beyond_loopback(host):
+                        raise ValueError(f"the lab dials loopback only: proxy {host} is not (give it a name)")
 
     @property
     def vantage(self) -> str:
         return node_vantage(self.node)
+
+
+def _literal_beyond_loopback(host: str) -> bool:
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _tiny_topology(
@@ -328,6 +352,10 @@ class Agent:
         self._pods_at = 0.0  # monotonic time the list was last given
         self._expiry: asyncio.TimerHandle | None = None
         self._retired: dict[str, Resolver] = {}  # pods no longer probed whose results may still be held
+        self.echo_ip = ""  # the address the echo endpoint saw last ("" = none yet, or off)
+        self.echo_at = 0.0  # wall time of that answer (or of the last failure)
+        self.echo_error = ""
+        self._echo_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
     @property
@@ -357,12 +385,28 @@ class Agent:
             resolve=_egress_resolve(s),
             dial_map=s.dial_map,
             concurrency=s.concurrency,
+            proxy=s.proxy,
             **self._probe_options,
         )
         sched = Scheduler(self.record, concurrency=s.concurrency, wall=self._wall)
         sched.set_jobs(self._jobs())
         self._scheduler = sched
         await sched.start()
+        if s.echo_url:
+            self._echo_task = asyncio.get_running_loop().create_task(self._echo_loop(), name="agent-echo")
+
+    async def _echo_loop(self) -> None:
+        s = self.settings
+        while True:
+            ip, err = await fetch_echo(s.echo_url, max(s.egress_timeout, 2.0))
+            self.echo_at = self._wall()
+            if ip:
+                if ip != self.echo_ip:
+                    log.info("%s: the echo endpoint sees this node as %s", self.node, ip)
+                self.echo_ip, self.echo_error = ip, ""
+            else:
+                self.echo_error = err
+            await asyncio.sleep(s.echo_interval)
 
     def _jobs(self) -> list[Any]:
         s = self.settings
@@ -448,6 +492,14 @@ class Agent:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
+        task, self._echo_task = self._echo_task, None
+        if task is not None:
+            task.cancel()
+            try:
+                async with asyncio.timeout(timeout):
+                    await task
+            except (asyncio.CancelledError, TimeoutError):
+                pass
         ok = True
         if sched is not None:
             ok = await sched.stop(timeout)

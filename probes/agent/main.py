@@ -23,6 +23,7 @@ from typing import Any
 from probes.agent.core import DEFAULT_FEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Agent, settings_for
 from probes.agent.http import AgentServer
 from probes.dns.resolvers import LOCALDNS_IPS, NODELOCAL_IP, PROBE_NAMES, parse_address, parse_override
+from probes.egress.proxy import ProxySettings
 from probes.exitcodes import ArgumentParser, ExitCode
 
 log = logging.getLogger("probes.agent")
@@ -113,7 +114,8 @@ def run_parser() -> argparse.ArgumentParser:
         epilog="Every flag falls back to an environment variable: NODE_NAME (or AKSNET_AGENT_NODE), "
         "AKSNET_AGENT_BIND, _PORT, _INTERVAL, _EGRESS_INTERVAL, _TIMEOUT, _MODE, _KUBE_DNS, "
         "_NODELOCAL, _NODELOCAL_IP, _LOCALDNS, _NAMES, _RESOLVERS, _TARGETS (comma-separated), _APISERVER, "
-        "_AKS_DEFAULTS, _RESULTS, _LOG_LEVEL.",
+        "_AKS_DEFAULTS, _RESULTS, _LOG_LEVEL, _ECHO_URL. Egress goes through HTTPS_PROXY/HTTP_PROXY (what AKS "
+        "injects from httpProxyConfig) except for NO_PROXY; AKSNET_AGENT_USE_PROXY=false checks directly.",
     )
     a = p.add_argument
     a("--node", help="this node's name (default: $NODE_NAME, from the downward API)")
@@ -172,6 +174,11 @@ def run_parser() -> argparse.ArgumentParser:
     a("--resolver", action="append", metavar="ADDR[:PORT]", help="an extra DNS server to query (repeatable)")
     a("--target", action="append", metavar="HOST:PORT", help="an extra egress target (repeatable)")
     a("--apiserver", metavar="HOST:PORT", help="the cluster's API server FQDN to check egress to")
+    a(
+        "--echo-url",
+        metavar="URL",
+        help="an echo endpoint (answers with the caller's IP) to GET every minute: the node's egress IP",
+    )
     a("--no-aks-defaults", action="store_true", default=None, help="do not check AKS's required outbound endpoints")
     a("--results", type=int, metavar="N", help="results kept for the reader (default 2048)")
     a("--log-level", choices=("debug", "info", "warning", "error"), help="default info")
@@ -289,6 +296,10 @@ def build_settings(
     overrides = dict(parse_override(t) for t in ns.dns_override or ())
     egress_dns = _hostport(ns.egress_dns, "--egress-dns") if ns.egress_dns else None
     dial = dict(_dial(t) for t in ns.dial or ())
+    # AKS injects the cluster's httpProxyConfig into pods as HTTPS_PROXY/HTTP_PROXY/NO_PROXY:
+    # the agent's egress checks go through it as the node's workloads do (off: USE_PROXY=false)
+    proxy = ProxySettings.from_env(e) if pick(None, "USE_PROXY", _bool, True) else None
+    echo_url = pick(ns.echo_url, "ECHO_URL", str, "")
     settings = settings_for(
         node.strip(),
         kube_dns=kube_dns,
@@ -312,6 +323,8 @@ def build_settings(
         mode=mode,
         feed_size=results,
         notes=tuple(notes),
+        proxy=proxy,
+        echo_url=echo_url,
     )
     return settings, bind, port, level
 

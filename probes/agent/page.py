@@ -107,6 +107,8 @@ def encode(agent: Any, since: int = 0) -> bytes:
                     text(r.fallback),
                     r.via,
                     raw,
+                    r.proxy,
+                    r.status,
                 ]
             )
     mode = agent.mode
@@ -142,5 +144,6 @@ def encode(agent: Any, since: int = 0) -> bytes:
         "dns": dns,
         "egress": egress,
         "errors": [[_r3(e.timestamp), e.message] for e in agent.errors],
+        "echo": {"ip": agent.echo_ip, "at": _r3(agent.echo_at), "error": agent.echo_error} if s.echo_url else None,
     }
     return json.dumps(page, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8", "replace")

@@ -98,6 +98,8 @@ class AgentStatus:
     resolvers: tuple[Any, ...] = ()  # probes.dns.resolvers.Resolver, as the agent probes them
     targets: tuple[str, ...] = ()
     mode: str = ""
+    echo_ip: str = ""  # the public IP the node's echo check saw ("" = off or none yet)
+    echo_error: str = ""
 
     def age(self, now: float | None = None) -> float | None:
         if self.read_at is None:
@@ -402,6 +404,8 @@ class AgentReader:
                     resolvers=tuple(_with_node(r, told) for r in report.resolvers),
                     targets=tuple(report.targets),
                     mode=report.mode.value if report.mode is not None else "",
+                    echo_ip=report.echo_ip or cur.echo_ip,
+                    echo_error=report.echo_error,
                 )
                 if (new.resolvers, new.targets) != (cur.resolvers, cur.targets):
                     self.version += 1

@@ -32,7 +32,7 @@ Document (every key required)::
               error#, raw#, size, no_edns], …],            # flags: 1 = TC seen, 2 = via TCP;
                                                            # no_edns: outcome or null
      "egress": [[seq, ts, target#, address, mode, outcome, latency_ms, error#,
-                 fallback#, via, raw#], …],
+                 fallback#, via, raw#, proxy, status], …],
      "errors": [[ts, "message"], …]}
 
 Lists may carry extra trailing items (later v1 agents); readers ignore them.
@@ -48,6 +48,7 @@ line naming the field (``dns[3] latency_ms``), whatever the bytes.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -125,11 +126,29 @@ class EgressRow(msgspec.Struct, array_like=True, frozen=True):
     fallback: Index
     via: str
     raw: Index
+    proxy: str = ""  # host:port of the HTTP proxy (mode proxy; later v1 agents)
+    status: Annotated[int, Meta(ge=0, le=999)] = 0  # its answer to CONNECT
 
 
 class ErrorRow(msgspec.Struct, array_like=True, frozen=True):
     timestamp: Seconds
     message: str
+
+
+class WireEcho(msgspec.Struct, frozen=True):
+    ip: str = ""  # "" = no answer yet
+    at: Seconds = 0.0
+    error: str = ""
+
+
+def _echo_ip(echo: WireEcho | None) -> str:
+    """The echo's address, only when it is one (an agent's text is never trusted)."""
+    if echo is None or not echo.ip:
+        return ""
+    try:
+        return str(ipaddress.ip_address(echo.ip))
+    except ValueError:
+        _fail(f"agent answer: echo ip {echo.ip[:40]!r} is not an IP address")
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -157,6 +176,7 @@ class Page(msgspec.Struct, frozen=True):
     dns: list[DnsRow]
     egress: list[EgressRow]
     errors: list[ErrorRow]
+    echo: WireEcho | None = None  # the egress IP an echo endpoint saw (later v1 agents; null = off)
 
 
 class _Head(msgspec.Struct):
@@ -195,6 +215,8 @@ class AgentReport:
     dns: tuple[DnsResult, ...]  # oldest first
     egress: tuple[EgressResult, ...]  # oldest first
     errors: tuple[AgentError, ...]
+    echo_ip: str = ""  # the egress IP the agent's echo endpoint saw ("" = off or none yet)
+    echo_error: str = ""
 
     @property
     def missed(self) -> int:
@@ -428,6 +450,8 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
                 fallback=texts[_index(eg.fallback, texts, w + " fallback")],
                 via=eg.via,
                 raw=texts[_index(eg.raw, texts, w + " raw")],
+                proxy=eg.proxy,
+                status=eg.status,
             )
         )
     return AgentReport(
@@ -452,4 +476,6 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
         dns=tuple(dns),
         egress=tuple(egress),
         errors=tuple(AgentError(x.timestamp, x.message) for x in page.errors),
+        echo_ip=_echo_ip(page.echo),
+        echo_error=page.echo.error[:300] if page.echo is not None else "",
     )

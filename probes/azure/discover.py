@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from probes.azure.egressid import nat_ip_ids, outbound_ip_ids
 from probes.azure.snat import parse_surge
 from probes.azure.target import LB_NAME, AzureCallError, AzureTarget
 
@@ -91,7 +92,7 @@ def parse_load_balancer(lb: Mapping[str, Any], t: AzureTarget, lb_scope: str) ->
     )
     rule = pick_outbound_rule(list(_props(lb).get("outboundRules") or []))
     if rule is None:
-        return replace(t, outbound_rule="", backend_pool="")
+        return replace(t, outbound_rule="", backend_pool="", outbound_ip_ids=())
     rp = _props(rule)
     pool = str((rp.get("backendAddressPool") or {}).get("id", "")).rstrip("/").rsplit("/", 1)[-1]
     ports = rp.get("allocatedOutboundPorts")
@@ -103,6 +104,7 @@ def parse_load_balancer(lb: Mapping[str, Any], t: AzureTarget, lb_scope: str) ->
         fixed_ports=int(ports) if isinstance(ports, int) else 0,
         outbound_ips=len(rp.get("frontendIPConfigurations") or ()) or t.outbound_ips,
         idle_timeout=int(rp.get("idleTimeoutInMinutes") or t.idle_timeout),
+        outbound_ip_ids=outbound_ip_ids(lb, rule),
     )
 
 
@@ -130,6 +132,7 @@ def parse_managed_cluster(d: Mapping[str, Any], t: AzureTarget, found_by: str) -
         http_proxy=str(proxy.get("httpProxy") or ""),
         https_proxy=str(proxy.get("httpsProxy") or ""),
         no_proxy=tuple(str(x) for x in proxy.get("noProxy") or ()),
+        trusted_ca=str(proxy.get("trustedCa") or ""),
         cluster_id=str(d.get("id", "")),
         cluster_name=str(d.get("name", "")) or t.cluster_name,
         cluster_resource_group=_rg_of(str(d.get("id", ""))) or t.cluster_resource_group,
@@ -277,7 +280,25 @@ def read_nat_gateway(call: Call, net: Any, t: AzureTarget, hints: NodeHints) -> 
                 d = _as_dict(call("subnet", sid, net.subnets.get, rg, vnet, name))
                 gw = str((_props(d).get("natGateway") or {}).get("id", ""))
                 if gw:
-                    return replace(t, nat_gateway_id=gw)
+                    ids: tuple[str, ...] = ()
+                    gparts = gw.strip("/").split("/")
+                    glow = [x.lower() for x in gparts]
+                    if "resourcegroups" in glow and "natgateways" in glow:
+                        try:
+                            body = _as_dict(
+                                call(
+                                    "natgw",
+                                    gw,
+                                    net.nat_gateways.get,
+                                    gparts[glow.index("resourcegroups") + 1],
+                                    gparts[glow.index("natgateways") + 1],
+                                )
+                            )
+                            ids = nat_ip_ids(body)
+                        except AzureCallError as e:
+                            if e.kind not in ("forbidden", "not-found"):
+                                raise
+                    return replace(t, nat_gateway_id=gw, nat_ip_ids=ids)
     rg = t.node_resource_group
     gws = call(
         "natgws",
@@ -285,7 +306,10 @@ def read_nat_gateway(call: Call, net: Any, t: AzureTarget, hints: NodeHints) -> 
         lambda **kw: list(net.nat_gateways.list(rg, **kw)),
     )
     first = next(iter(gws), None)
-    return replace(t, nat_gateway_id=str(_as_dict(first).get("id", "")) if first is not None else "")
+    if first is None:
+        return replace(t, nat_gateway_id="", nat_ip_ids=())
+    body = _as_dict(first)
+    return replace(t, nat_gateway_id=str(body.get("id", "")), nat_ip_ids=nat_ip_ids(body))
 
 
 __all__ = [

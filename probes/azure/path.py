@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from probes.azure.egressid import EgressIdentity, Firewall, PublicIp, identity
 from probes.azure.nexthop import Hop, RouteSpace, covering, default_route, next_hop
 from probes.azure.nsg import Flow, Nsg, NsgPath, NsgVerdict, TagSpace, compile_nsg, verdict_of
 from probes.azure.routes import Route, parse_route_table
@@ -56,6 +57,12 @@ class PathData:
     http_proxy: str = ""  # httpProxyConfig.httpProxy
     https_proxy: str = ""  # httpProxyConfig.httpsProxy
     no_proxy: tuple[str, ...] = ()
+    trusted_ca: str = ""
+    lb_ip_ids: tuple[str, ...] = ()  # the LB outbound rule's public IP / prefix ids
+    nat_ip_ids: tuple[str, ...] = ()  # the NAT gateway's
+    public_ips: tuple[PublicIp, ...] = ()  # what those ids (and the firewall's) are, as read
+    firewall: Firewall | None = None  # [azure] firewall_id, read
+    public_ips_read: bool = False  # the public IPs step ran (it follows the first read by a cycle)
     fetched_at: float = 0.0
     error: str = ""  # why the path could not be read at all ("" = fine)
     notes: tuple[str, ...] = ()  # parts that could not be read (a permission), shown as info
@@ -87,6 +94,21 @@ class PathData:
     @property
     def proxy(self) -> str:
         return self.https_proxy or self.http_proxy
+
+    def egress_identity(self) -> EgressIdentity:
+        """Which public IP(s) the nodes leave with (probes.azure.egressid), pure."""
+        d = default_route(self.route_space())
+        ident = identity(
+            (d.type, d.ip), self.outbound_type, self.lb_ip_ids, self.nat_ip_ids, self.public_ips, self.firewall
+        )
+        if not self.public_ips_read and not ident.known and ident.via in ("LB", "NAT gateway", "firewall"):
+            return replace(ident, detail=ident.detail.replace("public IP unknown", "public IP not read yet"))
+        return ident
+
+    def wanted_ips(self) -> tuple[str, ...]:
+        """The public IP / prefix ids the identity needs (LB, NAT gateway, firewall)."""
+        fw = self.firewall.public_ip_ids if self.firewall is not None else ()
+        return tuple(dict.fromkeys(i for i in (*self.lb_ip_ids, *self.nat_ip_ids, *fw) if i.startswith("/")))
 
 
 def vmss_of(provider_id: str) -> str:

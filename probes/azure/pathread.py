@@ -17,13 +17,15 @@ from dataclasses import replace
 from typing import Any
 
 from probes.azure.discover import NodeHints, node_subnet_id
+from probes.azure.egressid import parse_firewall, parse_public_ip
 from probes.azure.nsg import Nsg, parse_nsg
 from probes.azure.path import PathData, nic_nsgs_of, parse_routes, parse_vnet
 from probes.azure.routes import RouteData, split_subnet_id
 from probes.azure.target import AzureCallError, AzureTarget
 
 Call = Callable[..., Any]
-STEPS = ("nsgs", "vnet", "nsg", "routetable")
+STEPS = ("nsgs", "vnet", "nsg", "routetable", "firewall", "publicips")
+MAX_IP_GETS = 2  # public IPs outside the node resource group read one by one, at most
 
 
 def _as_dict(x: Any) -> dict[str, Any]:
@@ -65,6 +67,9 @@ class PathReader:
             http_proxy=t.http_proxy,
             https_proxy=t.https_proxy,
             no_proxy=t.no_proxy,
+            trusted_ca=t.trusted_ca,
+            lb_ip_ids=t.outbound_ip_ids,
+            nat_ip_ids=t.nat_ip_ids,
             error="",
         )
         try:
@@ -142,7 +147,68 @@ class PathReader:
                 return replace(d, route_table=p[1], routes=routes, route_version="", notes=notes)
             name, routes, etag = parse_routes(_as_dict(call("routetable", rid, net.route_tables.get, *p)))
             return replace(d, route_table=name, routes=routes, route_version=etag, notes=notes)
+        if step == "firewall":
+            fid = t.firewall_id
+            p = _parts(fid, "azureFirewalls") if fid else None
+            if p is None:
+                return replace(d, firewall=None, notes=notes)
+            return replace(
+                d, firewall=parse_firewall(_as_dict(call("firewall", fid, net.azure_firewalls.get, *p))), notes=notes
+            )
+        if step == "publicips":
+            return self._public_ips(call, net, t, d, notes)
         raise ValueError(f"unknown path step {step!r}")
+
+    def _public_ips(self, call: Call, net: Any, t: AzureTarget, d: PathData, notes: tuple[str, ...]) -> PathData:
+        """The addresses of the identity's public IP ids: one list of the node resource
+        group's public IPs (AKS puts the managed outbound IPs there), one of its prefixes
+        when a prefix is wanted, and a GET for each of at most MAX_IP_GETS elsewhere."""
+        wanted = d.wanted_ips()
+        if not wanted:
+            return replace(d, public_ips=(), public_ips_read=True, notes=notes)
+        rg = t.node_resource_group
+        scope = f"/subscriptions/{t.subscription}/resourceGroups/{rg}"
+        found = {
+            p.id.lower(): p
+            for p in (
+                parse_public_ip(x)
+                for x in call(
+                    "publicips", scope, lambda **kw: [_as_dict(x) for x in net.public_ip_addresses.list(rg, **kw)]
+                )
+            )
+        }
+        in_rg = f"/resourcegroups/{rg.lower()}/"
+        if any("/publicipprefixes/" in w.lower() and in_rg in w.lower() for w in wanted):
+            found.update(
+                (p.id.lower(), p)
+                for p in (
+                    parse_public_ip(x)
+                    for x in call(
+                        "prefixes", scope, lambda **kw: [_as_dict(x) for x in net.public_ip_prefixes.list(rg, **kw)]
+                    )
+                )
+            )
+        gets = 0
+        for w in wanted:
+            if w.lower() in found or in_rg in w.lower() or gets >= MAX_IP_GETS:
+                continue
+            p = _parts(w, "publicIPAddresses")
+            if p is None:
+                continue
+            gets += 1
+            try:
+                ip = parse_public_ip(_as_dict(call("publicip", w, net.public_ip_addresses.get, *p)))
+            except AzureCallError as e:
+                if e.kind not in ("forbidden", "not-found"):
+                    raise
+                continue
+            found[ip.id.lower()] = ip
+        return replace(
+            d,
+            public_ips=tuple(found[w.lower()] for w in wanted if w.lower() in found),
+            public_ips_read=True,
+            notes=notes,
+        )
 
     def _subnet_nsg(self, subnet_id: str) -> Nsg | None:
         """The listed NSG associated with the subnet (by its id, or the subnet's reference)."""

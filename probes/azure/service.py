@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 REDISCOVER = 1800.0  # seconds between re-reads of the managed cluster and the load balancer
 ROUTES_REFRESH = 300.0  # route tables and the subnet change rarely: re-read every 5 min
 PATH_REFRESH = 600.0  # NSGs, VNet (DNS servers, peerings), the subnet's route table: one call per cycle, every 10 min
+# path steps the first, whole read leaves until the metrics are published (the egress
+# identity's public IPs: the verdict of `check` does not need them)
+DEFERRED = ("publicips",)
 ROUTES_NODES_CHANGED = 30.0  # ... or this long after nodes came or went (cloud-provider-azure writes routes then)
 MAX_RETRY_AFTER = 600.0
 FULL_EVERY = 900.0  # seconds between whole-window metrics reads; refreshes between read the last minutes
@@ -367,9 +370,12 @@ class AzureSnatService:
             ):
                 self._fetch_routes(whole=self._routes is None)
             # the path likewise: whole at first, then one call in a cycle that made no other
-            if self._path is None or (self.calls == before and (self._path_todo or self.clock() >= self._next_path)):
-                self._fetch_path(nodes, whole=self._path is None)
+            first_path = self._path is None
+            if first_path or (self.calls == before and (self._path_todo or self.clock() >= self._next_path)):
+                self._fetch_path(nodes, whole=first_path)
             self._fetch(nodes)
+            if first_path and self._path_todo:  # after the metrics are published: check need not wait
+                self._fetch_path(nodes, whole=False)
         except AzureCallError as e:
             return self._failed(e)
         self._failures = 0
@@ -618,6 +624,8 @@ class AzureSnatService:
         self._path_reader.route_data = self._routes
         while self._path_todo:
             before = self.calls
+            if whole and self._path_todo[0] in DEFERRED and self._path is None:
+                break  # not needed at once (check's verdict): read after the metrics
             step = self._path_todo.pop(0)
             data = self._path_reader.run_step(step, self._call, self._clients["net"], t, hints, data)
             if not whole and self.calls != before:

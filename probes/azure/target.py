@@ -40,6 +40,9 @@ class AzureTarget:
     http_proxy: str = ""  # httpProxyConfig.httpProxy
     https_proxy: str = ""  # httpProxyConfig.httpsProxy
     no_proxy: tuple[str, ...] = ()  # httpProxyConfig.noProxy
+    trusted_ca: str = ""  # httpProxyConfig.trustedCa (base64 PEM)
+    outbound_ip_ids: tuple[str, ...] = ()  # public IP / prefix ids behind the LB outbound rule's frontends
+    nat_ip_ids: tuple[str, ...] = ()  # the NAT gateway's public IP / prefix ids
 
 
 class AzureCallError(Exception):
@@ -81,6 +84,11 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "nsg": ("reading the subnet's network security group", "Microsoft.Network/networkSecurityGroups/read", "Reader"),
     "vnet": ("reading the cluster's virtual network", "Microsoft.Network/virtualNetworks/read", "Reader"),
     "metrics": ("reading SNAT metrics", "Microsoft.Insights/metrics/read", "Monitoring Reader"),
+    "natgw": ("reading the subnet's NAT gateway", "Microsoft.Network/natGateways/read", "Reader"),
+    "publicips": ("listing public IP addresses", "Microsoft.Network/publicIPAddresses/read", "Reader"),
+    "publicip": ("reading a public IP address", "Microsoft.Network/publicIPAddresses/read", "Reader"),
+    "prefixes": ("listing public IP prefixes", "Microsoft.Network/publicIPPrefixes/read", "Reader"),
+    "firewall": ("reading the Azure Firewall", "Microsoft.Network/azureFirewalls/read", "Reader"),
 }
 
 

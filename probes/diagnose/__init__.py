@@ -24,7 +24,7 @@ from probes.diagnose.egress import rule_egress
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
 from probes.diagnose.nodedns import rule_localdns_down, rule_upstream_one_node
 from probes.diagnose.nodes import rule_nodes
-from probes.diagnose.path import rule_custom_dns, rule_firewall, rule_nsg, rule_peering
+from probes.diagnose.path import rule_custom_dns, rule_firewall, rule_nsg, rule_peering, rule_proxy
 from probes.diagnose.replicas import rule_replica_failing, rule_replica_unready_answering
 from probes.diagnose.routes import rule_routes
 from probes.diagnose.services import rule_lb_pending
@@ -55,6 +55,7 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_custom_dns,
     rule_peering,
     rule_firewall,
+    rule_proxy,
 )
 
 

@@ -36,6 +36,8 @@ def rule_egress(obs: Observations) -> Iterable[Finding]:
         failing = {v for v, st in views.items() if _egress_failing(st)}
         if not failing:
             continue
+        if all(getattr(views[v].last, "proxy", "") for v in failing):
+            continue  # through the HTTP proxy: rule_proxy (F27) names the proxy and its answer
         outcomes = {views[v].last_outcome for v in failing}
         if failing == set(views) and len(views) >= 1:
             others_open = sorted(t for t in open_targets if t != target)

@@ -1,7 +1,7 @@
 """The Azure network path rules: an NSG rule that denies an egress target or the load
 balancer's health probes (F24), custom VNet DNS servers failing (F25), a peering that is
 not Connected while routes or DNS servers point into it (F26), egress through a firewall
-(a 0.0.0.0/0 user route) failing (F27); and the evidence an F8 finding gains from the
+(a 0.0.0.0/0 user route) or through the cluster's HTTP proxy failing (F27); and the evidence an F8 finding gains from the
 NSG evaluation (probes.diagnose.egress asks :func:`nsg_evidence`).
 
 Pure: they read the path ARM reported (probes.azure.path.PathData in `Observations.path`)
@@ -37,11 +37,14 @@ def _node_rows(obs: Observations, target: str) -> list[tuple[NodeInfo, Stats]]:
 
 
 def _rows_by_target(obs: Observations) -> dict[str, list[tuple[NodeInfo, Stats]]]:
-    """target -> (node, stats) of every node vantage that probed it: one pass over the rows."""
+    """target -> (node, stats) of every node vantage that dialled it directly, in one pass
+    over the rows (a row through the HTTP proxy dialled the proxy: the NSG and route
+    verdicts of the destination do not apply)."""
     topo = obs.topology
     out: dict[str, list[tuple[NodeInfo, Stats]]] = {}
     for key, st in obs.egress.items():
-        if not st.attempts:
+        proxied: Any = getattr(st.last, "proxy", "")
+        if not st.attempts or proxied:
             continue
         node = _node_of(key.vantage)
         n = topo.node(node) if node else None
@@ -294,4 +297,86 @@ def rule_firewall(obs: Observations) -> Iterable[Finding]:
     )
 
 
-__all__ = ["nsg_evidence", "rule_custom_dns", "rule_firewall", "rule_nsg", "rule_peering"]
+_PROXY_STEP = {
+    "proxy-refused": "the proxy's ACL (or its own egress) refuses them: allow the AKS required FQDNs on the proxy "
+    "(403), give it the credentials it asks for (407), or fix its route out (502/504); or list the names in "
+    "httpProxyConfig.noProxy if they must go direct",
+    "proxy-timeout": "the proxy accepts the connection but never answers CONNECT: check the proxy process and its "
+    "own route to the destinations (a hung upstream), then restart it",
+    "proxy-unreachable": "the nodes cannot open a TCP connection to the proxy: check its address in "
+    "httpProxyConfig, that it listens, and the NSG/route from the node subnet to it",
+}
+
+
+def _proxied(st: Stats) -> tuple[str, str, int] | None:
+    """(proxy, outcome, status) of a row whose last check went through the HTTP proxy."""
+    last = st.last
+    proxy = str(getattr(last, "proxy", "") or "")
+    if not proxy:
+        return None
+    outcome = getattr(getattr(last, "outcome", None), "value", str(getattr(last, "outcome", "")))
+    return proxy, outcome, int(getattr(last, "status", 0) or 0)
+
+
+def rule_proxy(obs: Observations) -> Iterable[Finding]:
+    """F27 (proxy): the node vantages' egress checks go through the cluster's HTTP proxy
+    (CONNECT) and it refuses them (with its status), hangs or cannot be reached, from every
+    node that checked the destination."""
+    by_target: dict[str, list[tuple[Stats, tuple[str, str, int]]]] = {}
+    for key, st in obs.egress.items():
+        if not st.attempts or not _node_of(key.vantage):
+            continue
+        p = _proxied(st)
+        if p is not None:
+            by_target.setdefault(key.target, []).append((st, p))
+    failing: dict[tuple[str, str, int], list[str]] = {}
+    passing: dict[str, list[str]] = {}
+    errors: dict[tuple[str, str, int], str] = {}
+    for target, rows in sorted(by_target.items()):
+        bad = [(st, p) for st, p in rows if _egress_failing(st) and p[1] in _PROXY_STEP]
+        if rows and len(bad) == len(rows):
+            kinds: dict[tuple[str, str, int], int] = {}
+            for _st, p in bad:
+                kinds[p] = kinds.get(p, 0) + 1
+            k = max(kinds.items(), key=lambda kv: kv[1])[0]
+            failing.setdefault(k, []).append(target)
+            errors.setdefault(k, next((st.last_error for st, p in bad if p == k and st.last_error), ""))
+        elif not bad:
+            passing.setdefault(rows[0][1][0], []).append(target)
+    path = obs.path if isinstance(obs.path, PathData) else None
+    for (proxy, outcome, status), targets in sorted(failing.items()):
+        n = len(targets)
+        what = f"{n} destination{'s' if n != 1 else ''}"
+        if outcome == "proxy-refused":
+            answer = f"answers {status} to CONNECT" if status else "closes the connection on CONNECT"
+            summary = f"egress through the HTTP proxy {proxy} fails from every node: it {answer} for {what}"
+        elif outcome == "proxy-timeout":
+            summary = (
+                f"egress through the HTTP proxy {proxy} hangs: it accepts the connection but does not answer CONNECT "
+                f"for {what}"
+            )
+        else:
+            summary = f"the nodes cannot reach the HTTP proxy {proxy}: egress to {what} that goes through it fails"
+        evidence: dict[str, Any] = {
+            "proxy": proxy,
+            "outcome": outcome,
+            "status": status or "none",
+            "dropped": ", ".join(targets[:4]) + (" …" if n > 4 else ""),
+            "passing": ", ".join(passing.get(proxy, [])[:3]) or "none",
+        }
+        if errors.get((proxy, outcome, status)):
+            evidence["error"] = errors[(proxy, outcome, status)]
+        if path is not None and path.proxy:
+            evidence["http_proxy_config"] = f"{path.proxy}; noProxy: {', '.join(path.no_proxy) or 'none'}"
+        yield Finding(
+            "proxy-fails-egress",
+            "F27",
+            Severity.CRITICAL,
+            f"proxy/{proxy}",
+            summary,
+            evidence,
+            _PROXY_STEP[outcome],
+        )
+
+
+__all__ = ["nsg_evidence", "rule_custom_dns", "rule_firewall", "rule_nsg", "rule_peering", "rule_proxy"]

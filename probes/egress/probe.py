@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import json
 import os
 import resource
@@ -39,6 +40,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from probes.dns.resolvers import parse_address
+from probes.egress.proxy import ProxySettings, bypass, connect_via, parse_proxy, proxy_text
 from probes.egress.result import LOST, EgressKey, EgressMode, EgressOutcome, EgressResult, classify_errno  # noqa: F401 - re-exported
 from probes.egress.targets import Target, parse_target
 from probes.engine.scheduler import Job
@@ -210,6 +212,7 @@ class EgressProbe:
         retransmit: float | None = 1.0,
         raw_socket: RawSocketFactory = _raw_socket,
         wall: Callable[[], float] = time.time,
+        proxy: ProxySettings | None = None,
     ) -> None:
         m = mode.value if isinstance(mode, EgressMode) else str(mode)
         if m not in ("auto", "syn", "connect"):
@@ -226,6 +229,7 @@ class EgressProbe:
         self.concurrency = default_concurrency(concurrency)
         self._raw_socket = raw_socket
         self._wall = wall
+        self.proxy = proxy if proxy is not None and proxy.enabled else None
         self._mode: EgressMode | None = None if m == "auto" else EgressMode(m)
         self._fallback = ""
         self._syn: Any = None  # probes.egress.syn.SynEngine, made on first SYN check
@@ -307,6 +311,8 @@ class EgressProbe:
                 self.vantage, t.text, address, t.port, m, outcome, latency_ms, error, stamp, fb, via, raw
             )
 
+        if self.proxy is not None and not bypass(self.proxy.no_proxy, t.host, t.port):
+            return await self._through_proxy(t, self.proxy, stamp)
         # 1. resolve
         if t.is_ip:
             address = t.host
@@ -344,6 +350,74 @@ class EgressProbe:
             finally:
                 self.inflight -= 1
         return result(outcome, ms, address=address, error=err, m=m, fb=fb, via=via, raw=raw)
+
+    async def _through_proxy(self, t: Target, proxy: ProxySettings, stamp: float) -> EgressResult:
+        """CONNECT host:port through the proxy (probes.egress.proxy): the target's name is
+        the proxy's to resolve; the proxy's own name resolves here, as a pod resolves it."""
+        url = proxy.url_for(t.port)
+        label = proxy_text(url)
+
+        def result(
+            outcome: EgressOutcome, ms: float, error: str, address: str = "", via: str = "", status: int = 0
+        ) -> EgressResult:
+            return EgressResult(
+                self.vantage,
+                t.text,
+                address,
+                t.port,
+                EgressMode.PROXY,
+                outcome,
+                ms,
+                error,
+                stamp,
+                "",
+                via,
+                "",
+                label,
+                status,
+            )
+
+        try:
+            scheme, host, pport = parse_proxy(url)
+        except ValueError as e:
+            return result(EgressOutcome.LOCAL_ERROR, 0.0, f"the cluster's proxy setting: {e}")
+        try:
+            address = str(ipaddress.ip_address(host))
+        except ValueError:
+            d0 = time.monotonic()
+            try:
+                async with asyncio.timeout(self.dns_timeout):
+                    addrs = list(await self._resolve(host))
+                if not addrs:
+                    raise DnsFailure(f"{host}: no A or AAAA record")
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - every resolver failure is an outcome
+                return result(
+                    EgressOutcome.PROXY_UNREACHABLE,
+                    (time.monotonic() - d0) * 1000.0,
+                    f"proxy {label}: its name does not resolve ({_dns_reason(e, host)})",
+                )
+            address = addrs[0]
+        port = self._dial_map.get(_hostport(address, pport), self._dial_map.get(address, pport))
+        via = _hostport(address, port) if port != pport else ""
+        async with self._semaphore():
+            self.inflight += 1
+            self.peak_inflight = max(self.peak_inflight, self.inflight)
+            try:
+                outcome, ms, err, status = await connect_via(
+                    address,
+                    port,
+                    t.host,
+                    t.port,
+                    self.timeout,
+                    scheme=scheme,
+                    proxy_label=label,
+                    trusted_ca=proxy.trusted_ca,
+                )
+            finally:
+                self.inflight -= 1
+        return result(outcome, ms, err, address, via, status)
 
     async def _connect(self, address: str, port: int) -> tuple[EgressOutcome, float, str]:
         loop = asyncio.get_running_loop()

@@ -23,6 +23,11 @@ class EgressOutcome(str, Enum):
     UNREACHABLE = "unreachable"
     DNS_FAILURE = "dns-failure"
     LOCAL_ERROR = "local-error"
+    # through the cluster's HTTP proxy (probes.egress.proxy): CONNECT answered non-2xx,
+    # no answer to CONNECT in time, no TCP connection to the proxy
+    PROXY_REFUSED = "proxy-refused"
+    PROXY_TIMEOUT = "proxy-timeout"
+    PROXY_UNREACHABLE = "proxy-unreachable"
 
     @property
     def health(self) -> Health:
@@ -34,14 +39,21 @@ class EgressOutcome(str, Enum):
         """The path or the far end did not complete a handshake (what History counts as loss)."""
         return self in LOST
 
+    @property
+    def proxy(self) -> bool:
+        """The proxy said no, hung or could not be reached (the F27 proxy rule's outcomes)."""
+        return self in PROXY_FAILED
+
 
 class EgressMode(str, Enum):
     SYN = "syn"
     CONNECT = "connect"
+    PROXY = "proxy"  # CONNECT through the cluster's HTTP proxy
 
 
 # what did not complete a handshake because of the network (History counts it as loss)
-LOST = frozenset({EgressOutcome.REFUSED, EgressOutcome.TIMEOUT, EgressOutcome.UNREACHABLE})
+PROXY_FAILED = frozenset({EgressOutcome.PROXY_REFUSED, EgressOutcome.PROXY_TIMEOUT, EgressOutcome.PROXY_UNREACHABLE})
+LOST = frozenset({EgressOutcome.REFUSED, EgressOutcome.TIMEOUT, EgressOutcome.UNREACHABLE}) | PROXY_FAILED
 
 
 class EgressKey(NamedTuple):
@@ -63,6 +75,8 @@ class EgressResult:
     fallback: str = ""  # why connect mode ran when SYN mode was asked for (auto)
     via: str = ""  # "addr:port" actually dialled when the lab remapped the port
     raw: str = ""  # the answering packet (SYN mode), e.g. "TCP 203.0.113.10:443 > … SA"
+    proxy: str = ""  # "host:port" of the HTTP proxy the check went through (mode proxy)
+    status: int = 0  # the proxy's answer to CONNECT (mode proxy; 0: none)
 
     @property
     def key(self) -> EgressKey:

@@ -8,8 +8,11 @@
      "mode": "connect", "names": [...], "targets": ["extra.example:443"],
      "apiserver": "127.0.0.1:6443" | null,
      "coredns": [{"name": "coredns-…", "ready": true}, …] | null}
+     "apiserver": "127.0.0.1:6443" | null, "echo": false}
 
-(every key but ``scenario`` optional: ``agents`` defaults to the first 50 nodes by name,
+(every key but ``scenario`` optional; ``echo``: serve an echo endpoint on loopback, answering
+the lab ARM endpoint's outbound public IP, and give the agents its URL; the scenario's
+HTTP proxy, when named, is what the agents get as AKS's injected ``HTTPS_PROXY``: ``agents`` defaults to the first 50 nodes by name,
 ``dns_service_ip``/``nodelocal`` to the scenario's, ``localdns_nodes`` to every agent when
 the scenario enables LocalDNS; ``coredns``, the lab's CoreDNS pods, makes the kube-dns
 responder balance over the ready ones and maps each pod to its responder, so that an
@@ -75,6 +78,7 @@ class FarmRequest:
     targets: tuple[str, ...] = ()
     apiserver: str | None = None
     coredns: tuple[tuple[str, bool], ...] | None = None  # (pod name, ready)
+    echo: bool = False  # serve an echo endpoint on loopback and give the agents its URL
 
 
 def parse_request(line: bytes | str) -> FarmRequest:
@@ -148,6 +152,7 @@ def parse_request(line: bytes | str) -> FarmRequest:
         targets=strings("targets") or (),
         apiserver=typed("apiserver", (str,), "host:port"),
         coredns=pods(),
+        echo=bool(typed("echo", (bool,), "true or false", False)),
     )
 
 
@@ -206,6 +211,7 @@ class Farm:
         self.req = req
         self.dns_demo: Any = None
         self.egress_demo: Any = None
+        self.echo: Any = None
         self.agents: dict[str, Any] = {}
         self.servers: dict[str, Any] = {}
         self.local: dict[str, Any] = {}
@@ -238,6 +244,12 @@ class Farm:
             self.egress_demo = EgressDemo(sc, max_nodes=max(1, len(agents))).start()
         except (ValueError, OSError) as e:
             raise FarmError(f"cannot start the lab's responders and targets: {e}") from None
+        if r.echo:
+            # lazy: the echo endpoint only when agents.echo_url is set
+            from probes.lab.echo import LabEcho, lab_egress_ip
+
+            ip = lab_egress_ip(sc)
+            self.echo = LabEcho(lambda: ip).start()
         extra = [*r.targets, *(t for t in self.egress_demo.extra_targets() if t not in r.targets)]
         dns_v = {v.name: v for v in self.dns_demo.vantages(topo)}
         # the CoreDNS pods by key: what an agent reaches when the app's reader hands them over
@@ -268,6 +280,8 @@ class Farm:
                     egress_dns_timeout=r.egress_timeout,
                     mode=r.mode,
                     feed_size=2048,
+                    proxy=self.egress_demo.proxy_settings(),
+                    echo_url=self.echo.url if self.echo is not None else "",
                 )
             except ValueError as e:
                 raise FarmError(f"agent {node}: {e}") from None
@@ -309,6 +323,8 @@ class Farm:
             for d in (self.dns_demo, self.egress_demo)
             if d is not None
         ]
+        if self.echo is not None:
+            threads.append(threading.Thread(target=self.echo.stop, name="farm-stop", daemon=True))
         for t in threads:
             t.start()
         loop = asyncio.get_running_loop()

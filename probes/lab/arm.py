@@ -599,8 +599,50 @@ class LabArmServer:
             "type": "Microsoft.Network/natGateways",
             "location": self.scenario.cluster.location,
             "sku": {"name": "Standard"},
-            "properties": {"idleTimeoutInMinutes": self.spec.idle_timeout, "provisioningState": "Succeeded"},
+            "properties": {
+                "idleTimeoutInMinutes": self.spec.idle_timeout,
+                "provisioningState": "Succeeded",
+                "publicIpAddresses": [{"id": p["id"]} for p in self.public_ips() if "natGateways" in p["_owner"]],
+                "subnets": [{"id": self.subnet_id}],
+            },
         }
+
+    def public_ips(self) -> list[dict[str, Any]]:
+        """The node resource group's public IPs as AKS makes them: one per outbound
+        frontend of the load balancer (GUID names), or the managed NAT gateway's
+        (`_owner` is the lab's note of who uses it, removed before serving)."""
+        s, c = self.spec, self.scenario.cluster
+        rg = f"/subscriptions/{self.subscription}/resourceGroups/{self.node_rg}/providers/Microsoft.Network"
+        out = []
+        nat = s.outbound_type in ("managedNATGateway", "userAssignedNATGateway")
+        for i in range(s.outbound_ips):
+            if nat:
+                name, owner = f"{c.name}-natgw-pip-{i}", self.natgw_id
+            else:
+                name = _guid(f"{self.cluster_id}/frontend/{i}")
+                owner = f"{self.lb_id}/frontendIPConfigurations/{name}"
+            h = int(_guid(f"{self.cluster_id}/pip/{i}")[:8], 16)
+            props: dict[str, Any] = {
+                "provisioningState": "Succeeded",
+                "ipAddress": f"20.{64 + h % 64}.{(h >> 8) % 256}.{1 + (h >> 16) % 254}",
+                "publicIPAddressVersion": "IPv4",
+                "publicIPAllocationMethod": "Static",
+                "idleTimeoutInMinutes": 4,
+            }
+            if not nat:
+                props["ipConfiguration"] = {"id": owner}
+            out.append(
+                {
+                    "name": name,
+                    "id": f"{rg}/publicIPAddresses/{name}",
+                    "location": c.location,
+                    "sku": {"name": "Standard", "tier": "Regional"},
+                    "properties": props,
+                    "type": "Microsoft.Network/publicIPAddresses",
+                    "_owner": owner,
+                }
+            )
+        return out
 
     def metrics(self, resource: str, q: dict[str, str]) -> bytes:
         """The Metrics - List answer for the LB or the NAT gateway, generated for the timespan."""
@@ -797,6 +839,10 @@ _ROUTES = [
     ),
     ("natgws", re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/natgateways$", re.I)),
     (
+        "publicips",
+        re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/publicipaddresses$", re.I),
+    ),
+    (
         "nsgs",
         re.compile(_SUB + r"/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.network/networksecuritygroups$", re.I),
     ),
@@ -811,7 +857,7 @@ _ROUTES = [
 
 
 _ERROR_CODES = {400: "InvalidRequest", 405: "MethodNotAllowed", 501: "MethodNotAllowed"}
-_LISTS = ("clusters", "natgws", "routetables", "vnets", "nsgs")
+_LISTS = ("clusters", "natgws", "routetables", "vnets", "nsgs", "publicips")
 
 
 def _error_body(err: str, message: str) -> bytes:
@@ -916,6 +962,7 @@ class _ArmHandler(LabHandler):
                 "vnet": "Microsoft.Network/virtualNetworks/read",
                 "subnet": "Microsoft.Network/virtualNetworks/subnets/read",
                 "natgws": "Microsoft.Network/natGateways/read",
+                "publicips": "Microsoft.Network/publicIPAddresses/read",
                 "nsgs": "Microsoft.Network/networkSecurityGroups/read",
                 "nsg": "Microsoft.Network/networkSecurityGroups/read",
                 "cluster": "Microsoft.ContainerService/managedClusters/read",
@@ -1002,6 +1049,10 @@ class _ArmHandler(LabHandler):
             if route == "subnet" and name == "aks-subnet" and m.group("vnet").lower() == lab.vnet_name.lower():
                 return orjson.dumps(lab.subnet())
             raise _Err(404, "ResourceNotFound", f"The Resource '{self._path}' was not found.")
+        if route == "publicips":
+            if m.group("rg").lower() != lab.node_rg.lower():
+                raise _Err(404, "ResourceGroupNotFound", f"Resource group '{m.group('rg')}' could not be found.")
+            return orjson.dumps({"value": [{k: v for k, v in p.items() if k != "_owner"} for p in lab.public_ips()]})
         if route == "natgws":
             nat = lab.spec.outbound_type in ("managedNATGateway", "userAssignedNATGateway")
             return orjson.dumps({"value": [lab.nat_gateway()] if nat else []})

@@ -88,6 +88,7 @@ def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) 
         "apiserver": f"127.0.0.1:{lab.port}",  # the agents check the API server too
         # the pods behind kube-dns (its balancing) and what the agents are told to probe
         "coredns": [{"name": n, "ready": r} for n, r in coredns],
+        "echo": bool(getattr(egress, "echo", False)),  # agents.echo_url set: the lab's echo endpoint
     }
 
 

@@ -17,6 +17,12 @@ know gets NXDOMAIN, so nothing is ever dialled beyond loopback; the vantages are
 ``confine``-d on top (probes/egress/service.py). This module is the one place that reads the
 scenario's ``egress:`` section: the probes see DNS answers and packets only.
 
+The cluster's HTTP proxy (the scenario's ``network:`` httpProxy/httpsProxy, when named by
+a DNS name) is a real CONNECT proxy on 127.0.1.x (probes/lab/connectproxy.py) behaving as
+``network.proxy`` says; every view's DNS answers its name, the DNAT maps its port, and
+:meth:`EgressDemo.proxy_settings` is what AKS would inject into the agents' pods
+(``HTTPS_PROXY``/``NO_PROXY``). Its tunnels reach the default view's targets.
+
 Responders are shared by view: one for every node without an override (and `local`,
 the laptop), one per node whose view differs. At most ``max_nodes`` node vantages are
 offered (the first nodes by name), as in the DNS demo.
@@ -24,19 +30,34 @@ offered (the first nodes by name), as in the DNS demo.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from probes.egress.proxy import ProxySettings, parse_proxy
 from probes.egress.targets import AKS_REQUIRED
 from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
+from probes.lab.connectproxy import LabConnectProxy
 from probes.lab.dnsdemo import resolve_node
 from probes.lab.dnsserver import DnsResponder, Zone
 from probes.lab.egressspec import EgressLabSpec, PortRule
+from probes.lab.networkspec import NetworkLabSpec
 from probes.lab.tcptargets import DROP_HOST, OPEN_HOST, REFUSED_HOST, LoopbackTargets
 
 MAX_NODES = 50
 FIRST_MIXED = 5  # 127.0.0.5: the first host whose behaviour depends on the port
 MAX_MIXED = 200
 _UNIFORM = {"open": OPEN_HOST, "refused": REFUSED_HOST, "drop": DROP_HOST}
+PROXY_NET = "127.0.1."  # the lab's proxies: 127.0.1.1, .2 (httpProxy and httpsProxy when they differ)
+# what AKS adds to the injected NO_PROXY whatever httpProxyConfig.noProxy says
+AKS_NO_PROXY = ("localhost", "127.0.0.1", "168.63.129.16", "169.254.169.254", "konnectivity", ".svc", ".cluster.local")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def spec_of(scenario: Any) -> EgressLabSpec:
@@ -74,6 +95,18 @@ class EgressDemo:
         self.hosts: dict[PortRule, str] = {}  # rule -> loopback address that behaves so
         self._dial: dict[str, int] = {}
         self._started = False
+        net = getattr(scenario, "extra", {}).get("network") if scenario is not None else None
+        self.network = net if isinstance(net, NetworkLabSpec) else None
+        self.proxies: dict[tuple[str, int], str] = {}  # (proxy name, port) -> its loopback address
+        self._proxy_servers: list[LabConnectProxy] = []
+        if self.network is not None:
+            for url in (self.network.http_proxy, self.network.https_proxy):
+                if not url:
+                    continue
+                _, host, port = parse_proxy(url)
+                if _is_ip(host) or (host.lower(), port) in self.proxies:
+                    continue  # an address: served in ARM only (the lab dials loopback)
+                self.proxies[(host.lower(), port)] = f"{PROXY_NET}{len(self.proxies) + 1}"
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> EgressDemo:
@@ -91,10 +124,11 @@ class EgressDemo:
                 self._dial[host] = port[rule.default]
                 for p, b in rule.ports:
                     self._dial[f"{host}:{p}"] = port[b]
+            proxy_names = self._start_proxies()
             for node, view in self.views.items():
                 zone = Zone(
                     cluster={},
-                    external={n: self.hosts[r] for n, r in view.items() if not r.nxdomain},
+                    external={**{n: self.hosts[r] for n, r in view.items() if not r.nxdomain}, **proxy_names},
                     synthesize_external=False,
                 )
                 self.responders[node] = DnsResponder(
@@ -105,6 +139,39 @@ class EgressDemo:
             raise
         self._started = True
         return self
+
+    def _start_proxies(self) -> dict[str, str]:
+        """The scenario's proxies on loopback; name -> the address every view answers."""
+        names: dict[str, str] = {}
+        behaviour = self.network.proxy if self.network is not None else "tunnel"
+        for (name, port), addr in self.proxies.items():
+            if behaviour == "down":  # nothing listens: the name answers the refusing host
+                names[name] = REFUSED_HOST
+                continue
+            p = LabConnectProxy(behaviour, addr, 0, upstream=self.upstream).start()
+            self._proxy_servers.append(p)
+            self._dial[f"{addr}:{port}"] = p.port
+            names[name] = addr
+        return names
+
+    def upstream(self, host: str, port: int) -> tuple[str, int] | None:
+        """Where the lab's tunnelling proxy connects for CONNECT host:port: the default
+        view's target for the name (as the proxy, outside the nodes, resolves it)."""
+        if _is_ip(host):
+            return (host, port) if ipaddress.ip_address(host).is_loopback else None
+        rule = self.views[None].get(host.lower().rstrip("."))
+        if rule is None or rule.nxdomain or rule not in self.hosts:
+            return None
+        addr = self.hosts[rule]
+        return addr, self._dial.get(f"{addr}:{port}", self._dial.get(addr, port))
+
+    def proxy_settings(self) -> ProxySettings | None:
+        """What AKS injects into the pods from httpProxyConfig (HTTPS_PROXY, HTTP_PROXY,
+        NO_PROXY with AKS's own entries); None without a proxy the lab serves."""
+        n = self.network
+        if n is None or not self.proxies:
+            return None
+        return ProxySettings(n.http_proxy, n.https_proxy, (*n.no_proxy, *AKS_NO_PROXY))
 
     def _assign(self) -> list[PortRule]:
         """Which loopback address behaves like each rule (self.hosts); the per-port rules, in
@@ -138,6 +205,9 @@ class EgressDemo:
         for t in self._targets:
             t.stop()
         self._targets.clear()
+        for p in self._proxy_servers:
+            p.stop()
+        self._proxy_servers.clear()
         self._dial.clear()
 
     def __enter__(self) -> EgressDemo:

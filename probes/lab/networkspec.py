@@ -12,9 +12,15 @@ shapes; the probes only see those answers (docs/scenarios.md)::
       peerings:
         - {name: to-hub, state: Disconnected, remoteVnet: hub-vnet, remotePrefixes: [10.50.0.0/16]}
       firewall: 10.50.1.4                # a user route 0.0.0.0/0 → VirtualAppliance at this address
-      httpProxy: http://10.50.2.4:3128   # the managed cluster's httpProxyConfig
-      httpsProxy: http://10.50.2.4:3128
+      httpProxy: http://proxy.hub.example:3128   # the managed cluster's httpProxyConfig
+      httpsProxy: http://proxy.hub.example:3128
       noProxy: [10.0.0.0/8]
+      proxy: forbidden                   # how the lab's CONNECT proxy answers: tunnel (default),
+                                         # forbidden (403), auth (407), hang, down (nothing listens)
+
+A proxy named by a DNS name is served on loopback by the lab (probes.lab.connectproxy),
+and the agents' egress checks go through it as AKS's injected ``HTTPS_PROXY`` makes pods do;
+a proxy given as an IP address is only served in ARM (the lab dials loopback only).
 
 A rule's ``destination``/``source`` items are prefixes, addresses, service tags, or
 ``name:<fqdn>``: the address the lab's egress DNS answers for that name (what a user would
@@ -30,12 +36,15 @@ from typing import Annotated
 
 import msgspec
 
+from probes.egress.proxy import parse_proxy
+
 from .schemabase import UNSET, Doc, M, ScenarioError, UnsetType, show
 
 ACCESS = ("Allow", "Deny")
 DIRECTIONS = ("Inbound", "Outbound")
 PROTOCOLS = ("*", "Tcp", "Udp", "Icmp")
 STATES = ("Connected", "Initiated", "Disconnected")
+PROXY_BEHAVIOURS = ("tunnel", "forbidden", "auth", "hang", "down")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,7 @@ class NetworkLabSpec:
     http_proxy: str = ""
     https_proxy: str = ""
     no_proxy: tuple[str, ...] = ()
+    proxy: str = "tunnel"  # PROXY_BEHAVIOURS: how the lab's CONNECT proxy answers
 
 
 DEFAULT = NetworkLabSpec()
@@ -108,6 +118,14 @@ class NetworkDoc(Doc, rename="camel", kw_only=True):
     http_proxy: Annotated[str, M("a URL")] = ""
     https_proxy: Annotated[str, M("a URL")] = ""
     no_proxy: Annotated[list[str], M("a list of strings")] = []
+    proxy: Annotated[
+        str,
+        M(
+            f"one of {', '.join(PROXY_BEHAVIOURS)}",
+            description="how the lab's CONNECT proxy answers",
+            extra_json_schema={"enum": list(PROXY_BEHAVIOURS)},
+        ),
+    ] = "tunnel"
 
 
 def _err(file: str, path: str, msg: str) -> ScenarioError:
@@ -126,6 +144,16 @@ def _ip(file: str, path: str, v: str) -> str:
         return str(ipaddress.ip_address(v))
     except ValueError:
         raise _err(file, path, f"expected an IP address, got {show(v)}") from None
+
+
+def _proxy_url(file: str, path: str, v: str) -> str:
+    if not v:
+        return ""
+    try:
+        parse_proxy(v)
+    except ValueError as e:
+        raise _err(file, path, str(e)) from None
+    return v
 
 
 def _rules(docs: list[RuleDoc], file: str, path: str) -> tuple[LabRule, ...]:
@@ -185,10 +213,19 @@ def build_network_section(doc: NetworkDoc, file: str) -> NetworkLabSpec:
         dns_servers=tuple(_ip(file, f"network.dnsServers[{i}]", s) for i, s in enumerate(doc.dns_servers)),
         peerings=tuple(peerings),
         firewall=_ip(file, "network.firewall", doc.firewall) if doc.firewall else "",
-        http_proxy=doc.http_proxy,
-        https_proxy=doc.https_proxy,
+        http_proxy=_proxy_url(file, "network.httpProxy", doc.http_proxy),
+        https_proxy=_proxy_url(file, "network.httpsProxy", doc.https_proxy),
         no_proxy=tuple(doc.no_proxy),
+        proxy=_one_of(file, "network.proxy", doc.proxy, PROXY_BEHAVIOURS),
     )
 
 
-__all__ = ["DEFAULT", "LabPeering", "LabRule", "NetworkDoc", "NetworkLabSpec", "build_network_section"]
+__all__ = [
+    "DEFAULT",
+    "PROXY_BEHAVIOURS",
+    "LabPeering",
+    "LabRule",
+    "NetworkDoc",
+    "NetworkLabSpec",
+    "build_network_section",
+]

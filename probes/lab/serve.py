@@ -152,6 +152,7 @@ class _DemoRequest:
             interval=float(e.get("interval", 10.0)),
             timeout=float(e.get("timeout", 2.0)),
             targets=tuple(e.get("targets") or ()),
+            echo=bool(e.get("echo")),
         )
 
 

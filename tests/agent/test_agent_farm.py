@@ -159,3 +159,42 @@ def test_request_parsing_and_local_overrides():
         "coredns/coredns-a": ("127.0.0.1", 2),
         "coredns/coredns-b": ("127.0.0.1", 3),
     }
+
+
+def test_proxy_and_echo_in_the_farm():
+    """f27-proxy: every agent checks the AKS endpoints with CONNECT through the scenario's
+    proxy (403) and the API server (in NO_PROXY) directly; `echo`: each agent asks the lab's
+    echo endpoint, which answers the lab ARM endpoint's outbound public IP."""
+    from probes.egress.probe import EgressMode
+    from probes.lab.echo import lab_egress_ip
+
+    sc = load_scenario("f27-proxy")
+    node = sc.node_name("nodepool1", 0)
+    proc, info = _start(
+        {
+            "scenario": "f27-proxy",
+            "agents": [node],
+            "interval": 1.0,
+            "egress_interval": 0.3,
+            "egress_timeout": 0.5,
+            "apiserver": "127.0.0.1:1",
+            "echo": True,
+        }
+    )
+    try:
+        rep = None
+
+        def enough() -> bool:
+            nonlocal rep
+            rep = _report(info["agents"][node], node)
+            return bool(rep.echo_ip) and len({e.target for e in rep.egress}) >= 8
+
+        wait_sync(enough, 10, "a round of egress and the echo answer")
+        assert rep is not None and rep.echo_ip == lab_egress_ip(sc)
+        via = {e.target: e for e in rep.egress if e.mode is EgressMode.PROXY}
+        assert "mcr.microsoft.com:443" in via and "127.0.0.1:1" not in via
+        assert {(e.outcome, e.status, e.proxy) for e in via.values()} == {
+            (EOut.PROXY_REFUSED, 403, "proxy.hub.example:3128")
+        }
+    finally:
+        _stop(proc)

@@ -107,6 +107,22 @@ def _egress_results() -> list[EgressResult]:
                 f"TCP SA {i}" if i % 2 else "",
             )
         )
+    # through the cluster's HTTP proxy: the proxy and its answer to CONNECT travel too
+    out.append(
+        EgressResult(
+            V,
+            TARGETS[0].text,
+            "10.50.2.4",
+            TARGETS[0].port,
+            EgressMode.PROXY,
+            EOut.PROXY_REFUSED,
+            3.0,
+            "proxy answered 403",
+            1_716_999_200.0,
+            proxy="proxy.hub.example:3128",
+            status=403,
+        )
+    )
     return out
 
 

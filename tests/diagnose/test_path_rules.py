@@ -204,3 +204,63 @@ def test_no_path_no_path_findings():
     found = diagnose(Observations(topo, _upstream_failing(topo), NOW, egress(topo, set(TARGETS))))
     assert not {"F24", "F25", "F26", "F27"} & {f.fault for f in found}
     assert ProbeKey  # the DNS keys came from healthy_dns
+
+
+def proxied(topo, outcome: str, status: int = 0, failing=("mcr.microsoft.com:443",), ok_nodes=()):  # type: ignore[no-untyped-def]
+    """Every node checks TARGETS through the proxy; `failing` fail with `outcome` (except
+    from `ok_nodes`)."""
+    out = {}
+    for n in topo.nodes:
+        for t in TARGETS:
+            bad = t in failing and n.name not in ok_nodes
+            st = stats(outcome if bad else "open", 100.0 if bad else 0.0)
+            res = EgressResult(
+                f"node/{n.name}",
+                t,
+                "10.50.2.4",
+                int(t.rpartition(":")[2]),
+                EgressMode.PROXY,
+                EgressOutcome(outcome) if bad else EgressOutcome.OPEN,
+                1.0,
+                f"proxy 10.50.2.4:3128 said {status}" if bad else "",
+                proxy="10.50.2.4:3128",
+                status=status if bad else 200,
+            )
+            out[EgressKey(f"node/{n.name}", t)] = dataclasses.replace(st, last=res)
+    return out
+
+
+def test_f27_proxy_refusal_names_the_proxy_and_status_not_f8():
+    topo = topology()
+    obs = Observations(
+        topo,
+        {},
+        NOW,
+        proxied(topo, "proxy-refused", 403),
+        path=path(topo, nsg(), http_proxy="http://10.50.2.4:3128", no_proxy=("10.0.0.0/8",)),
+    )
+    found = [f for f in diagnose(obs) if f.severity > Severity.INFO]
+    assert [(f.fault, f.rule, f.subject) for f in found] == [("F27", "proxy-fails-egress", "proxy/10.50.2.4:3128")]
+    f = found[0]
+    assert "answers 403 to CONNECT for 1 destination" in f.cause
+    assert f.evidence["dropped"] == "mcr.microsoft.com:443" and "management.azure.com:443" in f.evidence["passing"]
+    assert f.evidence["http_proxy_config"] == "http://10.50.2.4:3128; noProxy: 10.0.0.0/8"
+    assert "403" in f.next_step
+
+
+def test_f27_proxy_hang_and_unreachable_are_said_apart():
+    topo = topology()
+    hang = [f for f in diagnose(Observations(topo, {}, NOW, proxied(topo, "proxy-timeout"))) if f.fault == "F27"]
+    assert len(hang) == 1 and "hangs" in hang[0].cause and hang[0].evidence["status"] == "none"
+    down = proxied(topo, "proxy-unreachable", failing=tuple(TARGETS))
+    gone = [f for f in diagnose(Observations(topo, {}, NOW, down)) if f.fault == "F27"]
+    assert len(gone) == 1 and gone[0].cause.startswith("the nodes cannot reach the HTTP proxy 10.50.2.4:3128")
+    assert "3 destinations" in gone[0].cause and gone[0].evidence["passing"] == "none"
+
+
+def test_f27_proxy_needs_every_node_and_healthy_raises_nothing():
+    topo = topology()
+    one_ok = proxied(topo, "proxy-refused", 403, ok_nodes=(topo.nodes[0].name,))
+    assert "F27" not in {f.fault for f in diagnose(Observations(topo, {}, NOW, one_ok))}
+    healthy = proxied(topo, "proxy-refused", 403, failing=())
+    assert not [f for f in diagnose(Observations(topo, {}, NOW, healthy)) if f.severity > Severity.INFO]

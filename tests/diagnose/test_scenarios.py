@@ -38,6 +38,7 @@ EXPECTED = {  # scenario -> (FAULTS id, severity)
     "f25": ("F25", "critical"),
     "f26": ("F26", "critical"),
     "f27": ("F27", "critical"),
+    "f27-proxy": ("F27", "critical"),
 }
 
 
@@ -56,6 +57,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         "healthy",
         "overlay",
         "udr-firewall",
+        "http-proxy",
     ]  # the 50-node one first
 
     def one(name: str) -> dict:
@@ -75,7 +77,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         return dict(zip(names, pool.map(one, names)))
 
 
-@pytest.mark.parametrize("scenario", sorted(EXPECTED, key=lambda s: int(s[1:])))
+@pytest.mark.parametrize("scenario", sorted(EXPECTED, key=lambda s: (int(s[1:].split("-")[0]), s)))
 def test_fault_scenario_names_its_finding(results, scenario):
     fault, severity = EXPECTED[scenario]
     doc = results[scenario]
@@ -102,6 +104,29 @@ def test_healthy_udr_firewall_names_nothing_above_info(results):
     assert doc["_rc"] == 0, doc["findings"]
     assert all(f["severity"] == "info" for f in doc["findings"])
     assert {f["rule"] for f in doc["findings"]} <= {"udr-default-route"}
+
+
+def test_healthy_http_proxy_names_nothing_above_info(results):
+    doc = results["http-proxy"]
+    assert doc["_rc"] == 0, doc["findings"]
+    assert all(f["severity"] == "info" for f in doc["findings"])
+    rows = [r for r in doc["observations"]["egress"] if r["vantage"].startswith("node/")]
+    via = {r["target"] for r in rows if r.get("proxy") == "proxy.hub.example:3128"}
+    direct = {r["target"] for r in rows if not r.get("proxy")}
+    assert "mcr.microsoft.com:443" in via and "login.microsoftonline.com:443" in direct  # noProxy
+    assert all(r["last_outcome"] == "open" for r in rows if r["target"] in via)
+
+
+def test_f27_proxy_names_the_proxy_and_its_status(results):
+    doc = results["f27-proxy"]
+    f27 = [f for f in doc["findings"] if f["fault"] == "F27"]
+    assert [f["subject"] for f in f27] == ["proxy/proxy.hub.example:3128"]
+    ev = f27[0]["evidence"]
+    assert (ev["outcome"], ev["status"]) == ("proxy-refused", 403)
+    assert "answers 403 to CONNECT" in f27[0]["cause"]
+    assert ev["http_proxy_config"].startswith("http://proxy.hub.example:3128")
+    # the proxy's refusals are not F8's (an NSG or firewall), nor the firewall half's
+    assert not [f for f in doc["findings"] if f["fault"] == "F8" or f["rule"] == "firewall-drops-egress"]
 
 
 def test_f8_joins_the_nsg_evaluation(results):
@@ -131,7 +156,7 @@ def test_path_findings_name_what_depends_on_it(results):
     f27 = next(f for f in results["f27"]["findings"] if f["fault"] == "F27")
     assert f27["subject"] == "firewall/10.50.1.4"
     # F24-F27 only where staged
-    for name in ("healthy", "udr-firewall", "f6", "f8", "f9"):
+    for name in ("healthy", "udr-firewall", "http-proxy", "f6", "f8", "f9"):
         assert not {"F24", "F25", "F26", "F27"} & {f["fault"] for f in results[name]["findings"]}, name
 
 

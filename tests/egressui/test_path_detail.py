@@ -108,3 +108,89 @@ async def test_path_steps_after_an_allow_and_from_the_jumpbox():
         await pilot.pause(0.2)
         screen = await open_detail(app, pane, EgressKey(LOCAL_VANTAGE, "mcr.microsoft.com:443"), pilot)
         assert "from this host: the nodes' NSGs and routes do not apply" in screen.plain
+
+
+async def test_node_detail_shows_its_path_summary_and_egress_ip():
+    """Enter on a node in the topology: besides the node's fields, the hops every flow from
+    it crosses, the public IP it leaves with, and each configured target's verdict."""
+    from probes.azure.egressid import PublicIp
+    from tui.screens import NodeDetailScreen
+    from tui.topology_pane import TopologyTree
+
+    plan = small_plan(nodes=2, extra=("example.org:80",))
+    src = FakeSource(plan)
+    fill(plan, src.history, bad=None)
+    rule = SecurityRule(HOSTILE, 200, "Outbound", "Deny", "Tcp", ("*",), ("*",), ("203.0.113.10",), ("443",))
+    pip = "/s/rg/providers/Microsoft.Network/publicIPAddresses/out-1"
+    path = path_with(rule)
+    path = type(path)(
+        **{
+            **{f: getattr(path, f) for f in path.__dataclass_fields__},
+            "routes": (),
+            "lb_ip_ids": (pip,),
+            "public_ips": (PublicIp(pip, "out-1", "20.93.1.2"),),
+            "public_ips_read": True,
+        }
+    )
+    pane = EgressPane()
+    app = AksnetTopApp(
+        make_store(),
+        panes=[pane],
+        egress=src,
+        snat=FakeAzure(path),
+        clock=lambda: 100.0,
+        wall_clock=lambda: 1795172400.0,
+    )
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause(0.3)
+        tree = app.query_one(TopologyTree)
+        assert tree.select_node_named(BAD_NODE)
+        await pilot.press("enter")
+        await pilot.pause(0.4)
+        screen = app.screen
+        assert isinstance(screen, NodeDetailScreen)
+        text = screen.path_plain
+        assert screen.plain_rows["internal IP"] == "10.224.0.5"  # what it showed before stays
+        assert "NIC NSG: aks-agentpool-1-nsg" in text
+        assert "subnet NSG: none" in text
+        assert "route: no route table: 0.0.0.0/0 → Internet (system route 0.0.0.0/0)" in text
+        assert "egress IP: via the load balancer's outbound rule: 20.93.1.2" in text
+        assert "proxy: httpProxyConfig http://10.50.2.4:3128" in text
+        assert (
+            f"✖ mcr.microsoft.com:443: NIC NSG: NSG aks-agentpool-1-nsg (nic) rule {HOSTILE} (priority 200) denies"
+            in text
+        )
+        assert "✔ example.org:80: route Internet (system route 0.0.0.0/0)" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        # the egress pane's header says which IP the nodes leave with
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        assert "leaves via LB 20.93.1.2 · " in pane._status.plain
+
+
+def test_node_path_section_holds_the_echo_against_arm():
+    from probes.agent.reader import AgentStatus
+    from probes.azure.egressid import PublicIp
+    from probes.engine.frame import AgentsView, Frame, PathView
+    from tui.path_detail import node_path_section
+
+    snap = make_store().snapshot()
+    node = snap.topology.nodes[0]
+    pip = "/s/rg/providers/Microsoft.Network/publicIPAddresses/out-1"
+    data = PathData(
+        vnet_id="/x/vnet", lb_ip_ids=(pip,), public_ips=(PublicIp(pip, "out-1", "20.93.1.2"),), public_ips_read=True
+    )
+
+    def plain(echo_ip: str = "", error: str = "") -> str:
+        agents = AgentsView(
+            {node.name: AgentStatus(node.name, "pod", echo_ip=echo_ip, echo_error=error)}, True, "", 60, 1
+        )
+        return node_path_section(Frame(1, snap, path=PathView(data), agents=agents), node)[1]
+
+    assert "echo: the echo endpoint saw 20.93.1.2 (as ARM says)" in plain("20.93.1.2")
+    assert "echo: the echo endpoint saw 198.51.100.7 (ARM says 20.93.1.2)" in plain("198.51.100.7")
+    assert "echo: echo api.example: no answer within 2s" in plain(error="echo api.example: no answer within 2s")
+    assert "echo:" not in plain()
+    # without ARM's path: said, never a traceback
+    assert "not read" in node_path_section(Frame(1, snap), node)[1]

@@ -86,8 +86,11 @@ def test_steady_state_calls_per_minute():
             wait(svc, lambda r: r.table is not None)
             first = len(arm.requests)
             # managed clusters, load balancer, route tables, subnet, the path (NSGs, VNet; the
-            # subnet's route table is one of the tables just listed), ports, connections
-            assert first == 8
+            # subnet's route table is one of the tables just listed), ports, connections, then
+            # the public IPs the nodes leave with
+            wait(svc, lambda r: svc.path() is not None and svc.path().public_ips_read)
+            first = len(arm.requests)
+            assert first == 9
             per_minute = []
             for minute in range(1, 61):
                 before = len(arm.requests)
@@ -96,15 +99,16 @@ def test_steady_state_calls_per_minute():
                 per_minute.append(len(arm.requests) - before)
             steady = len(arm.requests) - first
             # metrics every minute, one rediscovery (2 calls) in the hour, the route table and
-            # subnet re-read every 5 min, and the network path (2 calls) every 10 min: one call a
+            # subnet re-read every 5 min, and the network path (3 calls) every 10 min: one call a
             # minute on top of the metrics, never in a minute that made another
             assert max(per_minute) <= 3 and steady <= 3 * 60
-            assert 2 * 60 + 2 + 2 * 10 + 2 * 5 <= steady <= 2 * 60 + 2 + 2 * 12 + 2 * 6
-            path_kinds = ("nsgs", "nsg", "vnet", "vnets", "routetable")
+            assert 2 * 60 + 2 + 2 * 10 + 3 * 5 <= steady <= 2 * 60 + 2 + 2 * 12 + 3 * 6
+            path_kinds = ("nsgs", "nsg", "vnet", "vnets", "routetable", "publicips", "prefixes", "publicip", "firewall")
             path_calls = [r for r in arm.requests.records() if r.resource in path_kinds]
-            assert 2 + 2 * 5 <= len(path_calls) <= 2 + 2 * 6  # 0.2 calls a minute added
+            assert 3 + 3 * 5 <= len(path_calls) <= 3 + 3 * 6  # 0.3 calls a minute added
             p = svc.path()
             assert p is not None and p.notes == () and p.nic_nsgs and p.route_table and len(p.routes) == 5
+            assert p.egress_identity().known and p.egress_identity().via == "LB"
             assert svc.routes() is not None and svc.routes().error == "" and len(svc.routes().routes) == 5
             assert arm.requests.count(status=200) == len(arm.requests)
         finally:
