@@ -25,7 +25,10 @@ BUILTIN: dict[str, str] = {
     "f18": "F18 nodepool1/1 at ~94 % of its SNAT ports and rising, no failures yet",
     "f19": "F19 30 % of UDP queries to the kube-dns ClusterIP lost (the 5 s delay race)",
     "f20": "F20 AKS LocalDNS silent on nodepool1/2 while kube-dns answers",
+    "f22": "F22 www.contoso.com resolves to an old IP, shop.contoso.com not at all (ingress-nginx)",
+    "f23": "F23 cert-manager: a certificate expiring, one expired, one stuck on its DNS-01 challenge",
     "f24": "F24 an NSG rule on the node NICs denies TCP 443 to mcr.microsoft.com",
+    "f24-probe": "F24 ingress-nginx's LB probed HTTP GET / (nginx answers 404); an ETP Local service with no ready endpoint",
     "f25": "F25 the VNet's custom DNS servers do not answer",
     "f26": "F26 the hub peering is Disconnected and the DNS servers are in the hub",
     "f27": "F27 behind a hub firewall (userDefinedRouting) that drops all egress",
@@ -36,6 +39,7 @@ BUILTIN: dict[str, str] = {
     "snat-tier-drop": "50 nodes at the top of the 1,024-port tier; a surge halves it (F11)",
     "overlay": "Azure CNI overlay with the Cilium dataplane, three pools, managed LocalDNS",
     "azure-cni": "flat Azure CNI: pods take VNet IPs, one pending internal LoadBalancer",
+    "ingress": "healthy ingress path: ingress-nginx and app routing, cert-manager, an internal LB with PLS",
     "udr-firewall": "healthy behind a hub firewall, custom VNet DNS over a Connected peering",
     "upgrade": "healthy, mid node-image upgrade: a surge node joins, an old one drains and leaves",
 }

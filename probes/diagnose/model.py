@@ -73,6 +73,7 @@ class Observations:
     # (vantage, "resolver/<key>" or "target/<host:port>", why): never failures
     not_probed: tuple[tuple[str, str, str], ...] = ()
     path: Any = None  # probes.azure.path.PathData: NSGs, the subnet's route table, VNet DNS servers, peerings
+    ingress: Any = None  # probes.ingress.view.IngressView: hosts with their answers, LoadBalancer services
 
 
 def is_cluster_name(name: str) -> bool:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from probes.ingress import model as im
+from probes.ingress.model import IngressData
 from probes.kube.model import NodeInfo, PodState, ServiceInfo, SourceState, SourceStatus, Topology
 from probes.kube.topology import build_topology
 
@@ -23,7 +25,8 @@ COREDNS = "coredns"
 NODELOCAL = "nodelocal"
 SERVICES = "services"
 SERVICE_EVENTS = "service_events"  # "ns/name" -> warning event messages of a pending LoadBalancer service
-COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS)
+COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS, *im.COLLECTIONS)
+INGRESS = frozenset(im.COLLECTIONS)  # the ingress path's: a change there leaves the topology as it is
 STATUS_LOG = 512  # status changes kept for `status_log` (check reads what happened during its run)
 
 
@@ -35,6 +38,7 @@ class Snapshot:
     synced: frozenset[str]  # collections whose first list completed
     target: str  # "context @ server", or "" before a connection is set up
     taken: float  # monotonic
+    ingress: IngressData = IngressData()  # the ingress path's records (probes.ingress)
 
     def status(self, source: str) -> SourceStatus | None:
         for s in self.statuses:
@@ -61,6 +65,8 @@ class Store:
         self._version = 0
         self._data_version = 0  # moves with what the topology is built from (not statuses)
         self._topology: tuple[int, Topology] | None = None
+        self._ingress_version = 0  # moves with the ingress path's collections only
+        self._ingress: tuple[int, IngressData] | None = None
         self._snapshot: Snapshot | None = None
         self._build_lock = threading.Lock()
         self._cluster = ""
@@ -70,30 +76,36 @@ class Store:
         self.changed = threading.Event()  # set on every change; views may wait on it
 
     # --- writes (sources) -------------------------------------------------------------
-    def _bump(self, data: bool = True) -> None:
+    def _bump(self, data: bool = True, collection: str = "") -> None:
         self._version += 1
-        if data:
+        if collection in INGRESS:
+            self._ingress_version += 1
+        elif data:
             self._data_version += 1
         self.changed.set()
 
     def replace(self, collection: str, items: Mapping[str, Any]) -> None:
-        """Swap a whole collection after a (re)list, and mark it synced."""
+        """Swap a whole collection after a (re)list, and mark it synced. None items are left out."""
         with self._lock:
-            self._data[collection] = dict(items)
+            self._data[collection] = {k: v for k, v in items.items() if v is not None}
             self._synced.add(collection)
-            self._bump()
+            self._bump(collection=collection)
 
     def upsert(self, collection: str, key: str, item: Any) -> None:
+        """File `item` under `key`; None deletes the key."""
+        if item is None:
+            self.delete(collection, key)
+            return
         with self._lock:
             if self._data[collection].get(key) == item:
                 return
             self._data[collection][key] = item
-            self._bump()
+            self._bump(collection=collection)
 
     def delete(self, collection: str, key: str) -> None:
         with self._lock:
             if self._data[collection].pop(key, None) is not None:
-                self._bump()
+                self._bump(collection=collection)
 
     def set_status(self, status: SourceStatus) -> None:
         with self._lock:
@@ -152,6 +164,7 @@ class Store:
                 synced = frozenset(self._synced)
                 target = self._target
                 kept = self._topology
+                ingress = self._ingress_locked()
                 if kept is not None and kept[0] == data_version:  # only statuses moved: same topology
                     snap = Snapshot(
                         version=version,
@@ -160,6 +173,7 @@ class Store:
                         synced=synced,
                         target=target,
                         taken=self._clock(),
+                        ingress=ingress,
                     )
                     self._snapshot = snap
                     return snap
@@ -182,7 +196,13 @@ class Store:
                 service_events=events,
             )
             snap = Snapshot(
-                version=version, topology=topo, statuses=statuses, synced=synced, target=target, taken=self._clock()
+                version=version,
+                topology=topo,
+                statuses=statuses,
+                synced=synced,
+                target=target,
+                taken=self._clock(),
+                ingress=ingress,
             )
             with self._lock:
                 if self._snapshot is None or self._snapshot.version < version:
@@ -190,6 +210,36 @@ class Store:
                 if self._topology is None or self._topology[0] < data_version:
                     self._topology = (data_version, topo)
             return snap
+
+    def _ingress_locked(self) -> IngressData:
+        """The ingress path's records, rebuilt only when one of its collections changed
+        (sorting 1,000 ingresses is cheap; doing it on every topology change is not needed)."""
+        kept = self._ingress
+        if kept is not None and kept[0] == self._ingress_version:
+            return kept[1]
+        d = self._data
+
+        def vals(coll: str) -> tuple[Any, ...]:
+            items = d[coll]
+            return tuple(items[k] for k in sorted(items))
+
+        data = IngressData(
+            classes=vals(im.INGRESS_CLASSES),
+            ingresses=vals(im.INGRESSES),
+            services=vals(im.LB_SERVICES),
+            slices=vals(im.ENDPOINT_SLICES),
+            pods=vals(im.CONTROLLER_PODS) + vals(im.AGIC_PODS),
+            certificates=vals(im.CERTIFICATES),
+            requests=vals(im.CERT_REQUESTS),
+            orders=vals(im.ORDERS),
+            challenges=vals(im.CHALLENGES),
+            gateways=vals(im.GATEWAYS),
+            routes=vals(im.HTTP_ROUTES),
+            absent=tuple(sorted(d[im.ABSENT].items())),
+            synced=frozenset(c for c in self._synced if c in INGRESS),
+        )
+        self._ingress = (self._ingress_version, data)
+        return data
 
 
 ORDER = {
@@ -206,13 +256,15 @@ ORDER = {
 
 def worst_status(statuses: tuple[SourceStatus, ...]) -> SourceStatus | None:
     """The status an operator must see first: errors before stale data before progress
-    before live (a relist over stale data ranks as stale; a live one with a note before a plain one)."""
+    before live (a relist over stale data ranks as stale; a live one with a note before a plain one;
+    then the topology's kinds before the optional ingress path's)."""
 
-    def rank(s: SourceStatus) -> tuple[int, int]:
+    def rank(s: SourceStatus) -> tuple[int, int, int]:
         order = ORDER[s.state]
         if s.stale_since is not None:
             order = min(order, ORDER[SourceState.STALE])
-        return order, 0 if s.detail else 1
+        # at the same rank the topology's kinds before the ingress path's (optional) ones
+        return order, 0 if s.detail else 1, 1 if s.source.startswith("ingress/") else 0
 
     return min(statuses, key=rank, default=None)
 

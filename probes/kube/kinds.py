@@ -1,6 +1,8 @@
 """The resource kinds the topology needs, where to list them and how to file their objects.
 
-Nodes; kube-system DNS pods by label; services. Each object from a list or a watch is
+Nodes; kube-system DNS pods by label; services (LoadBalancer ones also into the
+ingress path's collection). A route may file None under a key: that key leaves the
+collection. Each object from a list or a watch is
 checked for the little the store relies on (an object with a `metadata` object naming
 it) before it is parsed: a malformed one is skipped and said, never fatal to its list.
 """
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from probes.engine.store import COREDNS, NODELOCAL, NODES, SERVICES
+from probes.ingress.model import LB_SERVICES
+from probes.ingress.parse import is_load_balancer, parse_lb_service
 from probes.kube.topology import parse_node, parse_pod, parse_service
 
 DNS_POD_SELECTOR = "k8s-app in (kube-dns,node-local-dns)"
@@ -27,6 +31,12 @@ class WatchedKind:
     route: Callable[[dict[str, Any]], list[tuple[str, str, Any]]]  # obj -> [(collection, key, record)]
     collections: tuple[str, ...]
     verb_scope: str  # for the forbidden message: "nodes at the cluster scope"
+    source: str = "kubernetes"  # the status source's prefix: "kubernetes/<name>"
+    # optional: not served (404, or a CRD discovery does not list) is a state, not an error;
+    # a 403 is said but never fatal (the topology does not depend on it)
+    optional: bool = False
+    discovery: str = ""  # "/apis/<group>/<version>" that must list `resource` before a list is tried
+    resource: str = ""  # the plural name discovery lists ("certificates")
 
     @property
     def singular(self) -> str:
@@ -72,7 +82,11 @@ def _route_pod(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
 
 
 def _route_service(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    return [(SERVICES, object_key(obj), parse_service(obj))]
+    """Every service for the topology; a LoadBalancer one also with what Azure reads of it
+    (None for the others: a service that stops being a LoadBalancer leaves that collection)."""
+    key = object_key(obj)
+    lb = parse_lb_service(obj) if is_load_balancer(obj) else None
+    return [(SERVICES, key, parse_service(obj)), (LB_SERVICES, key, lb)]
 
 
 KINDS = (
@@ -85,5 +99,7 @@ KINDS = (
         (COREDNS, NODELOCAL),
         "pods in namespace kube-system",
     ),
-    WatchedKind("services", "/api/v1/services", "", _route_service, (SERVICES,), "services at the cluster scope"),
+    WatchedKind(
+        "services", "/api/v1/services", "", _route_service, (SERVICES, LB_SERVICES), "services at the cluster scope"
+    ),
 )

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from .apirequest import ApiError, ApiRequest
-from .store import KINDS, Entry
+from .store import KINDS, Entry, api_version
 
 __all__ = ["ListReads"]
 
@@ -100,7 +100,9 @@ class ListReads(ApiRequest):
             (
                 b'{"kind":"',
                 KINDS[resource].encode(),
-                b'List","apiVersion":"v1","metadata":',
+                b'List","apiVersion":"',
+                api_version(resource).encode(),
+                b'","metadata":',
                 orjson.dumps(md),
                 b',"items":[',
                 b",".join(e.raw for e in out),

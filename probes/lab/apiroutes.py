@@ -14,12 +14,28 @@ from .apilist import ListReads
 from .apirequest import ApiError, truthy
 from .apiwatch import WatchStream
 from .apiwrites import Writes
+from .ingresslab import served_group_versions
 from .podproxy import PROXY_PATH, PodProxy
-from .store import KINDS, NAMESPACED, RESOURCES
+from .store import KINDS, NAMESPACED, RESOURCES, api_version
 
 __all__ = ["ApiHandler"]
 
-_SHORT = {"nodes": ["no"], "pods": ["po"], "services": ["svc"], "events": ["ev"], "namespaces": ["ns"]}
+_SHORT = {
+    "nodes": ["no"],
+    "pods": ["po"],
+    "services": ["svc"],
+    "events": ["ev"],
+    "namespaces": ["ns"],
+    "ingresses": ["ing"],
+    "certificates": ["cert", "certs"],
+    "certificaterequests": ["cr", "crs"],
+}
+_CATEGORIES = {
+    "certificates": ["cert-manager"],
+    "certificaterequests": ["cert-manager"],
+    "orders": ["cert-manager", "cert-manager-acme"],
+    "challenges": ["cert-manager", "cert-manager-acme"],
+}
 _SINGULAR = {"nodes": "node", "pods": "pod", "services": "service", "events": "event", "namespaces": "namespace"}
 
 
@@ -67,18 +83,37 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
                 ns, ident, rest = m.groups()
                 self._verb, self._resource, self._ns, self._proxy_id = "proxy", "pods", ns, ident
                 return lambda: self._proxy(ns, ident, rest or "")
+        if p.startswith("/apis/") and p.count("/") >= 4:
+            gv = "/".join(p.split("/")[2:4])
+            if gv in self._served_gvs():
+                return self._resources_route(p.split("/")[4:], gv)
+        elif p.startswith("/apis/") and p.count("/") <= 3:
+            doc = self._group_discovery(p)
+            if doc is not None:
+                self._verb = "discovery"
+                return lambda: self._send(200, orjson.dumps(doc))
         parts = p.split("/")[3:] if p.startswith("/api/v1/") else None
         if not parts:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return self._resources_route(parts, "v1")
+
+    def _resources_route(self, parts: list[str], gv: str) -> Callable[[], None]:
+        """The list/get/watch of `parts` ([namespaces, ns,] resource[, name]) under `gv`."""
         watch = truthy(self.q1("watch"))
-        if parts[0] == "watch":  # legacy /api/v1/watch/... paths
+        if parts and parts[0] == "watch":  # legacy .../watch/... paths
             watch, parts = True, parts[1:]
         ns = None
         if len(parts) >= 3 and parts[0] == "namespaces":
             ns, parts = parts[1], parts[2:]
         elif len(parts) == 2 and parts[0] == "namespaces":
             parts = ["namespaces", parts[1]]
-        if not parts or parts[0] not in RESOURCES or len(parts) > 2 or (ns is not None and parts[0] not in NAMESPACED):
+        if (
+            not parts
+            or parts[0] not in RESOURCES
+            or api_version(parts[0]) != gv
+            or len(parts) > 2
+            or (ns is not None and parts[0] not in NAMESPACED)
+        ):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         resource = parts[0]
         name = parts[1] if len(parts) == 2 else None
@@ -93,6 +128,52 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
             return lambda: self._get(resource, ns, name)
         self._verb = "list"
         return lambda: self._list(resource, ns)
+
+    # ------------------------------------------------------------------ the ingress path's groups
+    def _served_gvs(self) -> set[str]:
+        """The group/versions served here: discovery.k8s.io and networking.k8s.io always,
+        cert-manager's and Gateway API's only when the scenario installs their CRDs."""
+        return served_group_versions(self.lab.scenario)
+
+    def _group_discovery(self, p: str) -> dict[str, Any] | None:
+        """/apis/<group> and /apis/<group>/<version> of a group served here, with the writable
+        side's resources of the same group merged in (networking.k8s.io: networkpolicies)."""
+        segs = p.split("/")[2:]
+        served = self._served_gvs()
+        gvs = [gv for gv in sorted(served) if gv.split("/")[0] == segs[0]]
+        if not gvs or (len(segs) == 2 and f"{segs[0]}/{segs[1]}" not in served):
+            return None
+        extra = self._writable_discovery() if self.lab.writable is not None else None
+        if len(segs) == 1:
+            ver = {"groupVersion": gvs[0], "version": gvs[0].split("/")[1]}
+            return {"kind": "APIGroup", "apiVersion": "v1", "name": segs[0], "versions": [ver], "preferredVersion": ver}
+        gv = gvs[0] if f"{segs[0]}/{segs[1]}" == gvs[0] else f"{segs[0]}/{segs[1]}"
+        res: list[Any] = [
+            {
+                "name": r,
+                "singularName": KINDS[r].lower(),
+                "namespaced": r in NAMESPACED,
+                "kind": KINDS[r],
+                "verbs": ["get", "list", "watch"],
+                **({"shortNames": _SHORT[r]} if r in _SHORT else {}),
+                **({"categories": _CATEGORIES[r]} if r in _CATEGORIES else {}),
+            }
+            for r in RESOURCES
+            if api_version(r) == gv
+        ]
+        theirs = extra.get(p) if isinstance(extra, Mapping) else None
+        if isinstance(theirs, Mapping):
+            have = {x["name"] for x in res}
+            res += [x for x in theirs.get("resources") or [] if isinstance(x, Mapping) and x.get("name") not in have]
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": res}
+
+    def _group_list(self) -> list[dict[str, Any]]:
+        out = []
+        for gv in sorted(self._served_gvs()):
+            group, version = gv.split("/")
+            v = {"groupVersion": gv, "version": version}
+            out.append({"name": group, "versions": [v], "preferredVersion": v})
+        return out
 
     # ------------------------------------------------------------------ discovery
     def _version(self) -> None:
@@ -130,22 +211,32 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
         )
 
     def _apis(self) -> None:
+        ours = self._group_list()
         if self.lab.writable is not None:
             out = self._writable_call("GET", b"")
-            if out is not None:
+            if out is not None and out[0] != 200:
                 self._send(out[0], out[1])
                 return
-            d = self._writable_discovery()
-            if isinstance(d, Mapping):
-                doc = d.get("/apis") or (d if d.get("kind") == "APIGroupList" else None)
-                if doc is not None:
-                    self._send(200, doc if isinstance(doc, bytes) else orjson.dumps(doc))
-                    return
-        self._send(200, b'{"kind":"APIGroupList","apiVersion":"v1","groups":[]}')
+            doc: Any = orjson.loads(out[1]) if out is not None else None
+            if doc is None:
+                d = self._writable_discovery()
+                if isinstance(d, Mapping):
+                    doc = d.get("/apis") or (d if d.get("kind") == "APIGroupList" else None)
+                    doc = orjson.loads(doc) if isinstance(doc, bytes) else doc
+            if isinstance(doc, Mapping):
+                names = {g["name"] for g in ours}
+                groups = ours + [
+                    g for g in doc.get("groups") or [] if isinstance(g, Mapping) and g.get("name") not in names
+                ]
+                self._send(200, orjson.dumps({**doc, "groups": groups}))
+                return
+        self._send(200, orjson.dumps({"kind": "APIGroupList", "apiVersion": "v1", "groups": ours}))
 
     def _resources(self) -> None:
         res: list[Mapping[str, Any]] = []
         for r in RESOURCES:
+            if api_version(r) != "v1":
+                continue
             res.append(
                 {
                     "name": r,

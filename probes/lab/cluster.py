@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from . import ingresslab
 from . import objects as O
 from .records import AgentState, EventState, LabAgentPod, LabPod, NodeState, ServiceState
 from .scenario import Scenario, ScenarioError, TimedEvent, resolve_node_ref
@@ -142,6 +143,7 @@ class ClusterState:
             for p in self.pods.values():
                 self._put_pod(p)
             self._init_services()
+            ingresslab.build(self)  # the ingress path (scenario `ingress:`), after the services
             self.store.floor = self.store.rv
             self.store.recording = True
 

@@ -14,11 +14,47 @@ from typing import Any
 
 import orjson
 
-__all__ = ["KINDS", "NAMESPACED", "RESOURCES", "Entry", "LabStore", "WatchEvent"]
+__all__ = ["KINDS", "NAMESPACED", "RESOURCES", "GROUP_VERSION", "CRD_GROUPS", "Entry", "LabStore", "WatchEvent"]
 
-RESOURCES = ("nodes", "namespaces", "pods", "services", "events")
-NAMESPACED = {"pods", "services", "events"}
-KINDS = {"nodes": "Node", "namespaces": "Namespace", "pods": "Pod", "services": "Service", "events": "Event"}
+# resource -> "group/version" of the resources served under /apis (the ingress path's)
+GROUP_VERSION = {
+    "endpointslices": "discovery.k8s.io/v1",
+    "ingressclasses": "networking.k8s.io/v1",
+    "ingresses": "networking.k8s.io/v1",
+    "certificates": "cert-manager.io/v1",
+    "certificaterequests": "cert-manager.io/v1",
+    "orders": "acme.cert-manager.io/v1",
+    "challenges": "acme.cert-manager.io/v1",
+    "gateways": "gateway.networking.k8s.io/v1",
+    "httproutes": "gateway.networking.k8s.io/v1",
+}
+# the groups a scenario installs as CRDs (ingress.crds): absent unless it says so
+CRD_GROUPS = {
+    "cert-manager": ("cert-manager.io/v1", "acme.cert-manager.io/v1"),
+    "gateway-api": ("gateway.networking.k8s.io/v1",),
+}
+RESOURCES = ("nodes", "namespaces", "pods", "services", "events", *GROUP_VERSION)
+NAMESPACED = {"pods", "services", "events", *(r for r in GROUP_VERSION if r != "ingressclasses")}
+KINDS = {
+    "nodes": "Node",
+    "namespaces": "Namespace",
+    "pods": "Pod",
+    "services": "Service",
+    "events": "Event",
+    "endpointslices": "EndpointSlice",
+    "ingressclasses": "IngressClass",
+    "ingresses": "Ingress",
+    "certificates": "Certificate",
+    "certificaterequests": "CertificateRequest",
+    "orders": "Order",
+    "challenges": "Challenge",
+    "gateways": "Gateway",
+    "httproutes": "HTTPRoute",
+}
+
+
+def api_version(resource: str) -> str:
+    return GROUP_VERSION.get(resource, "v1")
 
 
 class Entry:

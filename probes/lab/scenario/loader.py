@@ -18,6 +18,7 @@ import yaml
 from ..azurespec import build_azure_section
 from ..dnsspec import parse_dns_section
 from ..egressspec import parse_egress_section
+from ..ingressspec import build_ingress_section
 from ..networkspec import build_network_section
 from ..routespec import build_routes_section
 from ..schemabase import UNSET, show
@@ -335,6 +336,7 @@ SECTIONS: dict[str, Callable[[Any, str], Any]] = {
     "egress": lambda doc, file: _plain(parse_egress_section, doc, file),
     "routes": build_routes_section,
     "network": build_network_section,
+    "ingress": build_ingress_section,
 }
 
 

@@ -17,6 +17,7 @@ import msgspec
 from ..azurespec import AzureDoc
 from ..dnsspec import DnsDoc
 from ..egressspec import EgressDoc
+from ..ingressspec import IngressDoc
 from ..networkspec import NetworkDoc
 from ..routespec import RoutesDoc
 from ..schemabase import UNSET, Doc, M, UnsetType, convert
@@ -219,7 +220,7 @@ TimelineItem = Union[EVENT_DOCS]  # type: ignore[valid-type]  # noqa: UP007 - bu
 
 # --------------------------------------------------------------------------- the file
 
-SECTION_NAMES = ("dns", "egress", "azure", "routes", "network")
+SECTION_NAMES = ("dns", "egress", "azure", "routes", "network", "ingress")
 
 
 class ScenarioDoc(Doc, kw_only=True):
@@ -242,6 +243,7 @@ class ScenarioDoc(Doc, kw_only=True):
     azure: AzureDoc | UnsetType = UNSET
     routes: RoutesDoc | UnsetType = UNSET
     network: NetworkDoc | UnsetType = UNSET
+    ingress: IngressDoc | UnsetType = UNSET
 
 
 def decode(data: Any, source: str) -> ScenarioDoc:
