@@ -48,6 +48,38 @@ def _cut(t: Text, width: int) -> Text:
     return t
 
 
+def _host_sig(r: HostRow, now: float) -> tuple[Any, ...]:
+    """What a host row's cells show (days and minutes at their shown precision)."""
+    t = r.tls
+    tls = None
+    if t is not None:
+        ch = t.challenge
+        tls = (
+            t.certificate,
+            t.secret,
+            t.ready,
+            t.reason,
+            int((t.not_after - now) // 86400) if t.not_after else None,
+            t.not_after <= now if t.not_after else None,
+            (ch.type, ch.state, int((now - ch.created) // 60)) if ch is not None else None,
+        )
+    first = r.answers[0].outcome if r.answers else ""
+    return (r.host, r.dns, r.resolved, first, tls, r.backends)
+
+
+def _names(r: HostRow, kind: str, rest: str) -> bool:
+    """Whether host row `r` is what a finding's subject (kind/rest) is about."""
+    if kind == "host":
+        return r.host == rest
+    t = r.tls
+    if kind == "certificate":
+        return t is not None and t.certificate == rest
+    if kind == "challenge":
+        ch = t.challenge if t is not None else None
+        return ch is not None and f"{ch.namespace}/{ch.name}" == rest
+    return False
+
+
 def _matches(needle: str, *texts: str) -> bool:
     n = needle.lower()
     return not n or any(n in t.lower() for t in texts)
@@ -82,6 +114,9 @@ class IngressPane(Vertical):
             "ingress-lbs": {k: w for k, _, w in LB_COLUMNS},
         }
         self._kube_note = ""
+        # row key -> (what its cells show, the cells, their plain texts): a row whose inputs
+        # did not change keeps its cells (building Rich Text for 1,000 rows is the cost)
+        self._cells: dict[str, tuple[Any, list[Text], tuple[str, ...]]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -134,25 +169,40 @@ class IngressPane(Vertical):
             self.filter = needle
             self.redraw(force=True)
 
+    def _cached(self, key: str, sig: Any, make: Any) -> tuple[list[Text], tuple[str, ...]]:
+        kept = self._cells.get(key)
+        if kept is not None and kept[0] == sig:
+            return kept[1], kept[2]
+        cells = make()
+        plain = tuple(c.plain for c in cells)
+        self._cells[key] = (sig, cells, plain)
+        return cells, plain
+
     def redraw(self, force: bool = False) -> None:
         view = self.view
         if view is None:
             return
         now = self.now()
         needle = self.filter.strip()
-        hosts: dict[str, tuple[list[Text], Any]] = {}
+        hosts: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
         for g in view.groups:
             rows = [r for r in g.hosts if _matches(needle, r.host, g.class_name, *r.resolved, *r.expected)]
             if not rows and needle and not _matches(needle, g.class_name):
                 continue
-            hosts[f"g|{g.class_name}"] = (self._group_cells(g), g)
+            key = f"g|{g.class_name}"
+            gsig = (g.class_name, g.family, g.controller, g.lb_ips, g.service, g.pods_ready, g.pods_total)
+            cells, plain = self._cached(key, gsig, lambda g=g: self._group_cells(g))
+            hosts[key] = (cells, g, plain)
             for r in rows:
-                hosts[f"h|{g.class_name}|{r.host}|{r.source}"] = (self._host_cells(r, now), r)
-        lbs: dict[str, tuple[list[Text], Any]] = {}
+                key = f"h|{g.class_name}|{r.host}|{r.source}"
+                cells, plain = self._cached(key, _host_sig(r, now), lambda r=r: self._host_cells(r, now))
+                hosts[key] = (cells, r, plain)
+        lbs: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
         for lb in view.lbs:
             s = lb.service
             if _matches(needle, s.key, *s.external):
-                lbs[s.key] = (self._lb_cells(lb), lb)
+                cells, plain = self._cached(f"lb|{s.key}", lb, lambda lb=lb: self._lb_cells(lb))
+                lbs[s.key] = (cells, lb, plain)
         self._sync("ingress-hosts", hosts, force)
         self._sync("ingress-lbs", lbs, force)
         self._status(view, now)
@@ -219,7 +269,7 @@ class IngressPane(Vertical):
         ]
 
     # --- tables ------------------------------------------------------------------------
-    def _fit(self, table_id: str, rows: dict[str, tuple[list[Text], Any]]) -> bool:
+    def _fit(self, table_id: str, rows: dict[str, tuple[list[Text], Any, tuple[str, ...]]]) -> bool:
         total = self.size.width - SCROLLBAR
         if total <= 0:
             return False
@@ -228,14 +278,14 @@ class IngressPane(Vertical):
                 "host": max(
                     (
                         len(o.host) + 2 if isinstance(o, HostRow) else it.group_label(o).cell_len
-                        for _, o in rows.values()
+                        for _, o, _ in rows.values()
                     ),
                     default=HOST.low,
                 )
             }
             widths = fit(total, [(k, w) for k, _, w in HOST_COLUMNS], {"host": HOST}, need)
         else:
-            need = {"svc": max((len(o.service.key) for _, o in rows.values()), default=SVC.low)}
+            need = {"svc": max((len(o.service.key) for _, o, _ in rows.values()), default=SVC.low)}
             cols = [(k, AZURE_LOW if k == "azure" else w) for k, _, w in LB_COLUMNS]
             widths = fit(total, cols, {"svc": SVC}, need)
             used = sum(v + 2 for k, v in widths.items() if k != "azure")
@@ -248,24 +298,31 @@ class IngressPane(Vertical):
             col.auto_width = False
         return True
 
-    def _sync(self, table_id: str, rows: dict[str, tuple[list[Text], Any]], force: bool) -> None:
+    def _sync(self, table_id: str, rows: dict[str, tuple[list[Text], Any, tuple[str, ...]]], force: bool) -> None:
         table = self.query_one(f"#{table_id}", IngressTable)
         if self._fit(table_id, rows):
             force = True
-            if table_id == "ingress-hosts":  # cells depend on the widths: build them again
-                rows = {
-                    k: (self._host_cells(o, self.now()) if isinstance(o, HostRow) else self._group_cells(o), o)
-                    for k, (_, o) in rows.items()
-                }
-            else:
-                rows = {k: (self._lb_cells(o), o) for k, (_, o) in rows.items()}
-        wanted = {k: tuple(c.plain for c in cells) for k, (cells, _) in rows.items()}
+            # cells depend on the widths: build them again
+            self._cells.clear()
+            now = self.now()
+            remade: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
+            for k, (_, o, _) in rows.items():
+                cells = (
+                    self._host_cells(o, now)
+                    if isinstance(o, HostRow)
+                    else self._group_cells(o)
+                    if isinstance(o, ClassGroup)
+                    else self._lb_cells(o)
+                )
+                remade[k] = (cells, o, tuple(c.plain for c in cells))
+            rows = remade
+        wanted = {k: plain for k, (_, _, plain) in rows.items()}
         shown = self._shown[table_id]
         keys = list(columns.key.value for columns in table.columns.values())
         if force or list(wanted) != list(shown):
             cursor = self._cursor_key(table)
             table.clear()
-            for k, (cells, _) in rows.items():
+            for k, (cells, _, _) in rows.items():
                 table.add_row(*cells, key=k)
             if cursor in wanted:
                 table.move_cursor(row=list(wanted).index(cursor), animate=False)
@@ -279,7 +336,7 @@ class IngressPane(Vertical):
                     if old is None or old[i] != plain[i]:
                         table.update_cell(k, col, cells[i])
         self._shown[table_id] = wanted
-        self._rows[table_id] = {k: o for k, (_, o) in rows.items()}
+        self._rows[table_id] = {k: o for k, (_, o, _) in rows.items()}
 
     @staticmethod
     def _cursor_key(table: DataTable) -> str | None:
@@ -294,6 +351,26 @@ class IngressPane(Vertical):
         table = self.query_one(f"#{table_id}", IngressTable)
         key = self._cursor_key(table)
         return self._rows[table_id].get(key) if key is not None else None
+
+    def select_key(self, evidence: Any) -> bool:
+        """Put the cursor on the row a finding's evidence names (`subject`: host/…,
+        service/…, certificate/…, challenge/…)."""
+        subject = dict(getattr(evidence, "fields", ())).get("subject", "")
+        kind, _, rest = subject.partition("/")
+        if self.filter:
+            self.filter = ""
+        self.redraw(force=True)
+        if kind == "service":
+            table_id, keys = "ingress-lbs", [k for k in self._rows["ingress-lbs"] if k == rest]
+        else:
+            table_id = "ingress-hosts"
+            keys = [k for k, o in self._rows[table_id].items() if isinstance(o, HostRow) and _names(o, kind, rest)]
+        if not keys:
+            return False
+        table = self.query_one(f"#{table_id}", IngressTable)
+        table.move_cursor(row=list(self._rows[table_id]).index(keys[0]), animate=False)
+        table.focus()
+        return True
 
     def empty_words(self) -> str:
         if self.view is None:

@@ -65,8 +65,9 @@ def observations_of(
     )
 
 
-def ingress_view(kube: Snapshot, answers: Mapping[Any, Any] | None) -> IngressView:
-    """The ingress path's rows from a snapshot and the hosts' DNS answers."""
+def ingress_view(kube: Snapshot, answers: Mapping[Any, Any] | None, prev: IngressView | None = None) -> IngressView:
+    """The ingress path's rows from a snapshot and the hosts' DNS answers (`prev`: the last
+    view, whose unchanged parts are reused)."""
     topo = kube.topology
     return build_view(
         kube.ingress,
@@ -74,6 +75,7 @@ def ingress_view(kube: Snapshot, answers: Mapping[Any, Any] | None) -> IngressVi
         nodes=len(topo.nodes),
         region=region_of(n.zone for n in topo.nodes),
         events=topo.service_events,
+        prev=prev,
     )
 
 
@@ -364,7 +366,7 @@ class Publisher:
         if self._ingress_view is not None and all(a is b for a, b in zip(inputs, old)) and len(old) == 4:
             return self._ingress_view
         self._ingress_in = inputs
-        self._ingress_view = ingress_view(kube, answers)
+        self._ingress_view = ingress_view(kube, answers, self._ingress_view)
         return self._ingress_view
 
     def _path_of(self) -> PathView | None:

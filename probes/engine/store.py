@@ -67,6 +67,10 @@ class Store:
         self._topology: tuple[int, Topology] | None = None
         self._ingress_version = 0  # moves with the ingress path's collections only
         self._ingress: tuple[int, IngressData] | None = None
+        # per ingress collection: its version and its sorted values (the same tuple while unchanged)
+        self._coll_version: dict[str, int] = dict.fromkeys(INGRESS, 0)
+        self._coll_values: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        self._pods_both: tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]] | None = None
         self._snapshot: Snapshot | None = None
         self._build_lock = threading.Lock()
         self._cluster = ""
@@ -80,6 +84,7 @@ class Store:
         self._version += 1
         if collection in INGRESS:
             self._ingress_version += 1
+            self._coll_version[collection] += 1
         elif data:
             self._data_version += 1
         self.changed.set()
@@ -220,15 +225,23 @@ class Store:
         d = self._data
 
         def vals(coll: str) -> tuple[Any, ...]:
+            """The collection's records by key; the same tuple as last time when it did not
+            change (the view's builder skips what is the same object)."""
+            v = self._coll_version[coll]
+            kept = self._coll_values.get(coll)
+            if kept is not None and kept[0] == v:
+                return kept[1]
             items = d[coll]
-            return tuple(items[k] for k in sorted(items))
+            out = tuple(items[k] for k in sorted(items))
+            self._coll_values[coll] = (v, out)
+            return out
 
         data = IngressData(
             classes=vals(im.INGRESS_CLASSES),
             ingresses=vals(im.INGRESSES),
             services=vals(im.LB_SERVICES),
             slices=vals(im.ENDPOINT_SLICES),
-            pods=vals(im.CONTROLLER_PODS) + vals(im.AGIC_PODS),
+            pods=self._pods_locked(vals(im.CONTROLLER_PODS), vals(im.AGIC_PODS)),
             certificates=vals(im.CERTIFICATES),
             requests=vals(im.CERT_REQUESTS),
             orders=vals(im.ORDERS),
@@ -240,6 +253,15 @@ class Store:
         )
         self._ingress = (self._ingress_version, data)
         return data
+
+    def _pods_locked(self, nginx: tuple[Any, ...], agic: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Both controller-pod collections in one tuple, the same one while neither changed."""
+        kept = self._pods_both
+        if kept is not None and kept[0] is nginx and kept[1] is agic:
+            return kept[2]
+        both = nginx + agic
+        self._pods_both = (nginx, agic, both)
+        return both
 
 
 ORDER = {

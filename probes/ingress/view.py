@@ -10,8 +10,10 @@ status says the controller published. What it resolves to comes from the host re
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from probes.ingress.azurelb import Effect, Probe, effects, probes
 from probes.ingress.model import (
@@ -111,6 +113,7 @@ class IngressView:
     absent: tuple[tuple[str, str], ...] = ()
     hosts: int = 0
     data: IngressData = field(default_factory=IngressData)
+    inputs: tuple[Any, ...] = field(default=(), compare=False)  # (nodes, region, events) it was built with
 
     def host_rows(self) -> Iterable[HostRow]:
         for g in self.groups:
@@ -160,6 +163,21 @@ def _matches(host: str, name: str) -> bool:
     return host == name
 
 
+OBJECTS = ("classes", "ingresses", "slices", "pods", "certificates", "challenges", "gateways", "routes")
+LB_OBJECTS = ("services", "slices", "pods")
+
+
+def _same(a: IngressData, b: IngressData, fields: tuple[str, ...]) -> bool:
+    return all(getattr(a, f) is getattr(b, f) for f in fields)
+
+
+def _answered(r: HostRow, by_host: Mapping[str, list[HostAnswer]]) -> HostRow:
+    got = tuple(sorted(by_host.get(r.host, ()), key=lambda a: a.vantage))
+    if got == r.answers:
+        return r
+    return dataclasses.replace(r, answers=got, dns=_answer_state(r.expected, got))
+
+
 def build_view(
     data: IngressData,
     answers: Mapping[tuple[str, str], HostAnswer] | None = None,
@@ -167,11 +185,21 @@ def build_view(
     nodes: int = 0,
     region: str = "",
     events: Mapping[str, tuple[str, ...]] | None = None,
+    prev: IngressView | None = None,
 ) -> IngressView:
-    """Join `data` (and the host answers, keyed (vantage, host)) into the pane's rows."""
+    """Join `data` (and the host answers, keyed (vantage, host)) into the pane's rows.
+
+    `prev`: the view built last; what did not change is taken from it (the store keeps an
+    unchanged collection the same tuple): when only the answers moved, each host row
+    only gets its answers again, and the LoadBalancer rows are the previous ones while
+    their services, slices and pods are."""
     by_host: dict[str, list[HostAnswer]] = {}
     for a in (answers or {}).values():
         by_host.setdefault(a.host, []).append(a)
+    inputs = (nodes, region, dict(events or {}))
+    if prev is not None and prev.inputs == inputs and _same(data, prev.data, OBJECTS + LB_OBJECTS):
+        groups = tuple(dataclasses.replace(g, hosts=tuple(_answered(r, by_host) for r in g.hosts)) for g in prev.groups)
+        return IngressView(groups, prev.lbs, data.absent, prev.hosts, data, inputs)
     # endpoints per service
     eps: dict[str, list[tuple[bool, str]]] = {}
     for s in data.slices:
@@ -275,7 +303,7 @@ def build_view(
                     backends=backends,
                 )
             )
-    groups = []
+    built: list[ClassGroup] = []
     for cls in sorted(rows_by_class, key=lambda c: (c.startswith("gateway:"), c)):
         if cls.startswith("gateway:"):
             fam, controller = GATEWAY, cls.partition(":")[2]
@@ -289,7 +317,7 @@ def build_view(
         lb_ips = svc.external if svc is not None and svc.external else tuple(ingress_lb.get(cls, ()))
         if fam == GATEWAY:
             lb_ips = tuple(dict.fromkeys(ip for r in hosts for ip in r.expected))
-        groups.append(
+        built.append(
             ClassGroup(
                 class_name=cls,
                 controller=controller,
@@ -301,8 +329,10 @@ def build_view(
                 hosts=hosts,
             )
         )
-    lbs = []
-    for lb in data.services:
+    lbs: list[LbRow] = []
+    if prev is not None and prev.inputs == inputs and _same(data, prev.data, LB_OBJECTS):
+        lbs = list(prev.lbs)
+    for lb in data.services if not lbs else ():
         e = eps.get(lb.key)
         ready_nodes = len({n for r, n in e or () if r and n})
         lbs.append(
@@ -320,9 +350,10 @@ def build_view(
             )
         )
     return IngressView(
-        groups=tuple(groups),
+        groups=tuple(built),
         lbs=tuple(lbs),
         absent=data.absent,
-        hosts=sum(len(g.hosts) for g in groups),
+        hosts=sum(len(g.hosts) for g in built),
         data=data,
+        inputs=inputs,
     )
