@@ -94,7 +94,10 @@ def test_lb_services_effects_and_endpoints():
     assert [(p.protocol, p.path) for p in ctl.probes] == [("Http", "/healthz"), ("Https", "/healthz")]
 
 
-def _svc(annotations=(), ports=(PortInfo(80, "TCP", 30080, "http"),), etp="Cluster") -> LbService:
+HTTP_PORT = (PortInfo(80, "TCP", 30080, "http"),)
+
+
+def _svc(annotations=(), ports=HTTP_PORT, etp="Cluster") -> LbService:
     return LbService("ns", "s", "10.0.0.5", ("20.0.0.1",), ports, (), tuple(sorted(annotations)), etp, 31000)
 
 
