@@ -124,12 +124,18 @@ async def run(kubeconfig: Path, hosts: int, seconds: float) -> dict[str, float]:
         await pilot.press("2")
         source_started = started[0]  # the app starts its sources at mount
         deadline = time.perf_counter() + 60
+        listed = 0.0
         while time.perf_counter() < deadline:
+            if not listed:
+                ing = store.snapshot().ingress
+                if len(ing.ingresses) >= hosts and len(ing.certificates) >= hosts and len(ing.slices) >= hosts:
+                    listed = time.perf_counter() - source_started
             shown = pane._shown["ingress-hosts"]
             if sum(1 for k in shown if k.startswith("h|")) >= hosts:
                 break
             await asyncio.sleep(0.005)
         out["list_to_pane_s"] = round(time.perf_counter() - source_started, 3)
+        out["listed_in_store_s"] = round(listed, 3)  # every kind listed (the lab's answers and our parsing)
         snap = store.snapshot()
         out["ingresses"] = len(snap.ingress.ingresses)
         out["lb_services"] = len(snap.ingress.services)

@@ -116,7 +116,10 @@ class IngressPane(Vertical):
         self._kube_note = ""
         # row key -> (what its cells show, the cells, their plain texts): a row whose inputs
         # did not change keeps its cells (building Rich Text for 1,000 rows is the cost)
-        self._cells: dict[str, tuple[Any, list[Text], tuple[str, ...]]] = {}
+        self._cells: dict[str, tuple[Any, int, Any, list[Text], tuple[str, ...]]] = {}
+        self._minute = 0
+        self._fitted: dict[str, tuple[int, int, list[str]]] = {}
+        self._counted: tuple[Any, int, tuple[int, int]] = (None, -1, (0, 0))  # (view, minute, counts)
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -162,20 +165,29 @@ class IngressPane(Vertical):
         return f"{s.source}: {s.state.value} {s.message}{more}"
 
     def on_resize(self) -> None:
+        self._fitted.clear()
         self.redraw(force=True)
 
     def set_filter(self, needle: str) -> None:
         if needle != self.filter:
             self.filter = needle
+            self._fitted.clear()
             self.redraw(force=True)
 
-    def _cached(self, key: str, sig: Any, make: Any) -> tuple[list[Text], tuple[str, ...]]:
+    def _cached(self, key: str, obj: Any, sig: Any, make: Any) -> tuple[list[Text], tuple[str, ...]]:
+        """The row's cells: kept while it is the same object within the same minute (the
+        publisher keeps unchanged rows), or while what its cells show is the same."""
         kept = self._cells.get(key)
-        if kept is not None and kept[0] == sig:
-            return kept[1], kept[2]
+        minute = self._minute
+        if kept is not None and kept[0] is obj and kept[1] == minute:
+            return kept[3], kept[4]
+        shown = sig(obj) if callable(sig) else sig
+        if kept is not None and kept[2] == shown:
+            self._cells[key] = (obj, minute, shown, kept[3], kept[4])
+            return kept[3], kept[4]
         cells = make()
         plain = tuple(c.plain for c in cells)
-        self._cells[key] = (sig, cells, plain)
+        self._cells[key] = (obj, minute, shown, cells, plain)
         return cells, plain
 
     def redraw(self, force: bool = False) -> None:
@@ -183,33 +195,45 @@ class IngressPane(Vertical):
         if view is None:
             return
         now = self.now()
+        self._minute = int(now // 60)
         needle = self.filter.strip()
         hosts: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
         for g in view.groups:
-            rows = [r for r in g.hosts if _matches(needle, r.host, g.class_name, *r.resolved, *r.expected)]
+            rows = (
+                [r for r in g.hosts if _matches(needle, r.host, g.class_name, *r.resolved, *r.expected)]
+                if needle
+                else g.hosts
+            )
             if not rows and needle and not _matches(needle, g.class_name):
                 continue
             key = f"g|{g.class_name}"
             gsig = (g.class_name, g.family, g.controller, g.lb_ips, g.service, g.pods_ready, g.pods_total)
-            cells, plain = self._cached(key, gsig, lambda g=g: self._group_cells(g))
+            cells, plain = self._cached(key, g, gsig, lambda g=g: self._group_cells(g))
             hosts[key] = (cells, g, plain)
+            prefix = f"h|{g.class_name}|"
             for r in rows:
-                key = f"h|{g.class_name}|{r.host}|{r.source}"
-                cells, plain = self._cached(key, _host_sig(r, now), lambda r=r: self._host_cells(r, now))
+                key = prefix + r.host + "|" + r.source
+                cells, plain = self._cached(key, r, lambda r: _host_sig(r, now), lambda r=r: self._host_cells(r, now))
                 hosts[key] = (cells, r, plain)
         lbs: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
         for lb in view.lbs:
             s = lb.service
-            if _matches(needle, s.key, *s.external):
-                cells, plain = self._cached(f"lb|{s.key}", lb, lambda lb=lb: self._lb_cells(lb))
+            if not needle or _matches(needle, s.key, *s.external):
+                cells, plain = self._cached(f"lb|{s.key}", lb, lb, lambda lb=lb: self._lb_cells(lb))
                 lbs[s.key] = (cells, lb, plain)
         self._sync("ingress-hosts", hosts, force)
         self._sync("ingress-lbs", lbs, force)
         self._status(view, now)
 
     def _status(self, view: IngressView, now: float) -> None:
-        bad_dns = sum(1 for r in view.host_rows() if r.dns in ("elsewhere", "nxdomain"))
-        bad_tls = sum(1 for r in view.host_rows() if it.tls_words(r.tls, now)[1] in (it.BAD, it.WARN))
+        if self._counted[0] is view and self._counted[1] == self._minute:
+            bad_dns, bad_tls = self._counted[2]
+        else:
+            bad_dns = sum(1 for r in view.host_rows() if r.dns in ("elsewhere", "nxdomain"))
+            bad_tls = sum(
+                1 for r in view.host_rows() if r.tls is not None and it.tls_words(r.tls, now)[1] in (it.BAD, it.WARN)
+            )
+            self._counted = (view, self._minute, (bad_dns, bad_tls))
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f"{view.hosts} host{'s' if view.hosts != 1 else ''}", style="bold")
         t.append(f" · {len(view.groups)} class{'es' if len(view.groups) != 1 else ''}", style="dim")
@@ -273,6 +297,11 @@ class IngressPane(Vertical):
         total = self.size.width - SCROLLBAR
         if total <= 0:
             return False
+        keys = rows.keys()
+        last = self._fitted.get(table_id)
+        if last is not None and last[0] == total and last[1] == len(rows) and list(keys) == last[2]:
+            return False  # the same rows in the same width: the same widths
+        self._fitted[table_id] = (total, len(rows), list(keys))
         if table_id == "ingress-hosts":
             need = {
                 "host": max(
