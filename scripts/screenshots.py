@@ -146,7 +146,7 @@ async def main() -> None:
         ("ingress-healthy-wide", "ingress", [tab("Ingress")], (120, 40)),
         ("ingress-f22", "f22", [tab("Ingress")], (80, 24)),
         ("ingress-f23", "f23", [tab("Ingress")], (120, 40)),
-        ("ingress-f22-detail", "f22", [tab("Ingress"), "down", "enter"], (80, 24)),
+        ("ingress-f22-detail", "f22", [tab("Ingress"), "down", "down", "enter"], (80, 24)),  # shop: NXDOMAIN
         ("ingress-f24-probe-lb", "f24-probe", [tab("Ingress"), "tab", "down", "down", "enter"], (120, 40)),
     ]
     only = set(sys.argv[1:])
