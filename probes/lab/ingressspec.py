@@ -174,7 +174,7 @@ class HostDoc(Doc, rename="camel", kw_only=True):
     challenge: ChallengeDoc | UnsetType = UNSET
 
 
-class PortDoc(Doc, rename="camel", kw_only=True):
+class LbPortDoc(Doc, rename="camel", kw_only=True):
     port: Annotated[int, M("a port number", ge=1, le=65535)]
     app_protocol: Str = ""
 
@@ -188,7 +188,7 @@ class LbServiceDoc(Doc, rename="camel", kw_only=True):
     external_traffic_policy: Annotated[str, M("Cluster or Local", extra_json_schema={"enum": ["Cluster", "Local"]})] = (
         "Cluster"
     )
-    ports: Annotated[list[PortDoc], M("a list")] = []
+    ports: Annotated[list[LbPortDoc], M("a list")] = []
     endpoints: Annotated[int, M("a non-negative integer", ge=0, le=100)] = 2
     ready: Annotated[int, M("a non-negative integer", ge=0, le=100)] | UnsetType = UNSET
     load_balancer_source_ranges: Annotated[list[str], M("a list of CIDRs")] = []
