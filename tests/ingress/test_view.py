@@ -128,3 +128,22 @@ def test_dns_label_on_an_internal_lb_is_said_to_be_ignored():
     assert {e.what: e.text for e in azurelb.effects(svc, "")}[
         "DNS label"
     ] == "public IP's FQDN x.<region>.cloudapp.azure.com"
+
+
+def test_a_view_built_on_the_previous_one_is_the_view_built_afresh():
+    store, _ = store_of("f22")
+    data = store.snapshot().ingress
+    first = {("local", "www.contoso.com"): answer("www.contoso.com", "20.31.150.10")}
+    then = {
+        ("local", "www.contoso.com"): answer("www.contoso.com", "20.31.99.7"),
+        ("local", "shop.contoso.com"): answer("shop.contoso.com", outcome="nxdomain"),
+    }
+    prev = build_view(data, first, nodes=5, region="westeurope")
+    again = build_view(data, then, nodes=5, region="westeurope", prev=prev)
+    assert again == build_view(data, then, nodes=5, region="westeurope")
+    assert again.lbs is prev.lbs  # nothing of the services moved: the same rows
+    api = next(r for r in again.host_rows() if r.host == "api.contoso.com")
+    assert api is next(r for r in prev.host_rows() if r.host == "api.contoso.com")  # its answers did not move
+    # another node count is another input: built afresh
+    other = build_view(data, then, nodes=6, region="westeurope", prev=prev)
+    assert other.lbs is not prev.lbs and other.lbs[0].nodes == 6
