@@ -160,6 +160,9 @@ def _settled(services: Any, cycles: int) -> bool:
     agents = getattr(services, "agents", None)
     if agents is not None and not agents.read_once():
         return False
+    hosts = getattr(services, "hosts", None)
+    if hosts is not None and not hosts.settled():
+        return False  # the ingress hosts not yet asked about (F22)
     # lazy: the Azure source (logging, orjson) loads when check runs, not with `import probes.check`
     from probes.azure.service import AzureState
 
@@ -280,7 +283,12 @@ def run(
             time.sleep(0.05)
         # the report renders one frame, built by the same publisher the app's panes read
         frame = Publisher(
-            store, dns=services.dns, egress=services.egress, snat=services.snat, agents=services.agents
+            store,
+            dns=services.dns,
+            egress=services.egress,
+            snat=services.snat,
+            agents=services.agents,
+            hosts=services.hosts,
         ).step()
         if recorder is not None:  # the flight recorder (probes.record): this run's frame
             if hasattr(recorder, "evidence"):

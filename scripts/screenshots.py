@@ -145,6 +145,14 @@ async def main() -> None:
         ("findings-jump-snat", "f10", [tab("Findings"), "enter", "g"]),  # g: the node's SNAT row
         ("findings-f27-proxy", "f27-proxy", [tab("Findings"), "enter"]),  # the proxy and its 403
     ]
+    ingress_shots = [  # (name, scenario, steps, size)
+        ("ingress-healthy", "ingress", [tab("Ingress")], (80, 24)),
+        ("ingress-healthy-wide", "ingress", [tab("Ingress")], (120, 40)),
+        ("ingress-f22", "f22", [tab("Ingress")], (80, 24)),
+        ("ingress-f23", "f23", [tab("Ingress")], (120, 40)),
+        ("ingress-f22-detail", "f22", [tab("Ingress"), "down", "down", "enter"], (80, 24)),  # shop: NXDOMAIN
+        ("ingress-f24-probe-lb", "f24-probe", [tab("Ingress"), "tab", "down", "down", "enter"], (120, 40)),
+    ]
     only = set(sys.argv[1:])
     for name, scenario, steps, nodes in shots:
         if only and name not in only:
@@ -172,6 +180,11 @@ async def main() -> None:
         path = await shot(
             name, scenario, steps, nodes, dns_seconds=2.0 if nodes is None else 10.0
         )  # 1,000 nodes: ARM takes longer
+        print(path.relative_to(ROOT))
+    for name, scenario, steps, size in ingress_shots:
+        if only and name not in only:
+            continue
+        path = await shot(name, scenario, steps, size=size, dns_seconds=2.0)  # the hosts' answers
         print(path.relative_to(ROOT))
 
 

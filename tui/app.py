@@ -132,7 +132,7 @@ class AksnetTopApp(App[None]):
         Binding("question_mark,f1", "help", "Keys", id="help"),
         Binding("e", "expand_all", "Expand all", show=False, id="expand_all"),
         Binding("c", "collapse_all", "Collapse all", show=False, id="collapse_all"),
-        *[Binding(str(i), f"show_tab({i})", f"Tab {i}", show=False) for i in range(1, 6)],
+        *[Binding(str(i), f"show_tab({i})", f"Tab {i}", show=False) for i in range(1, 7)],
     ]
 
     def __init__(
@@ -146,6 +146,7 @@ class AksnetTopApp(App[None]):
         snat: object = None,
         route_source: Callable[[], object] | None = None,
         agents: object = None,
+        hosts: object = None,
         publisher: Publisher | None = None,
         refresh_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
@@ -181,6 +182,7 @@ class AksnetTopApp(App[None]):
             snat=snat,
             agents=agents,
             routes=route_source,
+            hosts=hosts,
             findings=any(getattr(p, "NEEDS_FINDINGS", False) for p in self.panes),
             interval=refresh_interval,
             wall_clock=wall_clock,

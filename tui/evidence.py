@@ -18,7 +18,7 @@ from tui.probe_text import short_vantage
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    tab: str  # a pane title: "Topology", "DNS", "Egress", "SNAT"
+    tab: str  # a pane title: "Topology", "DNS", "Egress", "SNAT", "Ingress"
     node: str = ""  # the node, for the tree and the SNAT table
     fields: tuple[tuple[str, str], ...] = ()  # history-key fields the row must have
     failing_first: bool = True  # among matching rows, a failing one first
@@ -38,6 +38,16 @@ DNS_RULES = {"nodelocal-down", "nodelocal-pod-not-ready"}
 KUBE_DNS_RULES = {"cluster-dns-down", "coredns-degraded", "upstream-dns-blocked"}
 EGRESS_TARGET_RULES = {"egress-dropped", "egress-refused", "egress-no-route"}
 SNAT_RULES = {"snat-exhausted", "snat-pressure", "snat-allocation"}
+INGRESS_RULES = {
+    "ingress-host-dns",
+    "certificate-expired",
+    "certificate-not-ready",
+    "certificate-expiring",
+    "acme-challenge-stuck",
+    "lb-probe-path",
+    "lb-probe-no-local-endpoint",
+    "lb-probe-few-nodes",
+}
 
 
 def evidence_of(f: Finding) -> Evidence:
@@ -57,4 +67,6 @@ def evidence_of(f: Finding) -> Evidence:
         return Evidence("Egress", node, (("vantage", f"node/{node}"),))
     if f.rule in SNAT_RULES:
         return Evidence("SNAT", node)
+    if f.rule in INGRESS_RULES:
+        return Evidence("Ingress", "", (("subject", f.subject),))
     return Evidence("Topology", node)

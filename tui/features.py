@@ -17,6 +17,7 @@ from probes.engine.store import Store
 from tui.dns_pane import DnsPane
 from tui.egress_pane import EgressPane
 from tui.findings_pane import FindingsPane
+from tui.ingress_pane import IngressPane
 from tui.snat_pane import SnatPane
 
 FeatureError = ServiceError  # a service cannot start; the message is for the user
@@ -31,12 +32,19 @@ class Feature:
 
 
 def build_all(cfg: Config, store: Store, endpoints: Any | None, kube: KubeConfig | None = None) -> Feature:
-    """Services and their panes: DNS, SNAT, Egress, then Findings over all of them. The
+    """Services and their panes: DNS, SNAT, Egress, Findings over all of them, then the
+    ingress path (the last tab: the others keep their keys). The
     panes get nothing from the services: the app's publisher reads `feeds` and hands the
     panes frames."""
     services = build(cfg, store, endpoints, kube)
-    panes = [DnsPane(), SnatPane(), EgressPane(), FindingsPane()]
-    feeds = {"dns": services.dns, "egress": services.egress, "snat": services.snat, "agents": services.agents}
+    panes = [DnsPane(), SnatPane(), EgressPane(), FindingsPane(), IngressPane()]
+    feeds = {
+        "dns": services.dns,
+        "egress": services.egress,
+        "snat": services.snat,
+        "agents": services.agents,
+        "hosts": services.hosts,
+    }
     return Feature(sources=services.sources, panes=panes, cleanups=[services.stop], feeds=feeds)
 
 

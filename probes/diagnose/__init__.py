@@ -1,6 +1,7 @@
 """Observations -> findings: every rule of every domain, most severe first.
 
-One module per domain (nodes, dns, replicas, dnsslow, nodedns, dnspolicy, egress, snat, routes, services, path); what they share is in
+One module per domain (nodes, dns, replicas, dnsslow, nodedns, dnspolicy, egress, snat, routes, services,
+ingress, path); what they share is in
 `probes.diagnose.model`. Pure: plain data in, plain data out, no I/O.
 """
 
@@ -21,6 +22,7 @@ from probes.diagnose.dns import (
 from probes.diagnose.dnspolicy import rule_netpol_dns
 from probes.diagnose.dnsslow import rule_dns_5s_delays, rule_slow_resolver
 from probes.diagnose.egress import rule_egress
+from probes.diagnose.ingress import rule_certificates, rule_host_dns, rule_lb_probe
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
 from probes.diagnose.nodedns import rule_localdns_down, rule_upstream_one_node
 from probes.diagnose.nodes import rule_nodes
@@ -48,6 +50,9 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_local_unreachable,
     rule_local_not_probed,
     rule_lb_pending,
+    rule_host_dns,
+    rule_certificates,
+    rule_lb_probe,
     rule_egress,
     rule_snat,
     rule_routes,
@@ -78,6 +83,7 @@ def observe(
     not_probed: Iterable[tuple[str, str, str]] = (),
     path: Any = None,
     policies: Any = None,
+    ingress: Any = None,
 ) -> Observations:
     return Observations(
         topology=topology,
@@ -88,6 +94,7 @@ def observe(
         routes=routes,
         path=path,
         policies=policies,
+        ingress=ingress,
         now=time.time() if now is None else now,
         not_probed=tuple(not_probed),
     )

@@ -74,6 +74,7 @@ class Observations:
     not_probed: tuple[tuple[str, str, str], ...] = ()
     path: Any = None  # probes.azure.path.PathData: NSGs, the subnet's route table, VNet DNS servers, peerings
     policies: Any = None  # probes.kube.policymodel.PolicyInputs: NetworkPolicies, namespaces, pods' labels
+    ingress: Any = None  # probes.ingress.view.IngressView: hosts with their answers, LoadBalancer services
 
 
 def is_cluster_name(name: str) -> bool:

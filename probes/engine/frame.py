@@ -82,6 +82,7 @@ class Frame:
     routes: RouteView | None = None
     path: PathView | None = None
     agents: AgentsView | None = None
+    ingress: Any = None  # probes.ingress.view.IngressView: hosts by class, LoadBalancer services
     findings: tuple[Any, ...] | None = None  # probes.diagnose.Finding, most severe first; None: not judged yet
     findings_at: float = 0.0  # wall clock of the judgement
     error: str = ""  # the publisher's own failure, for the status line

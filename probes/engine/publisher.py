@@ -27,6 +27,7 @@ from probes.engine import allocator
 from probes.engine.frame import EMPTY, AgentsView, Frame, PathView, ProbeView, RouteView
 from probes.engine.history import Stats
 from probes.engine.store import Snapshot, Store
+from probes.ingress.view import IngressView, build_view, region_of
 from probes.kube.model import NetworkPlugin
 from probes.kube.topology import build_topology
 
@@ -43,9 +44,13 @@ def observations_of(
     dns_plan: Any = None,
     egress_plan: Any = None,
     path: Any = None,
+    ingress: Any = None,
 ) -> Observations:
     """What the rules see, joined from one moment's parts (the app's frames and `check`).
-    The plans say which rows their vantage cannot reach (never probed)."""
+    The plans say which rows their vantage cannot reach (never probed). `ingress`: the
+    frame's IngressView (built from `kube` when not given)."""
+    if ingress is None:
+        ingress = ingress_view(kube, None)
     return observe(
         kube.topology,
         dns,
@@ -57,6 +62,21 @@ def observations_of(
         not_probed=not_probed(dns_plan, egress_plan),
         path=path,
         policies=kube.policies,
+        ingress=ingress,
+    )
+
+
+def ingress_view(kube: Snapshot, answers: Mapping[Any, Any] | None, prev: IngressView | None = None) -> IngressView:
+    """The ingress path's rows from a snapshot and the hosts' DNS answers (`prev`: the last
+    view, whose unchanged parts are reused)."""
+    topo = kube.topology
+    return build_view(
+        kube.ingress,
+        answers,
+        nodes=len(topo.nodes),
+        region=region_of(n.zone for n in topo.nodes),
+        events=topo.service_events,
+        prev=prev,
     )
 
 
@@ -159,6 +179,7 @@ class Publisher:
         agents: Any = None,
         routes: Callable[[], Any] | None = None,
         path: Callable[[], Any] | None = None,
+        hosts: Any = None,
         findings: bool = True,
         interval: float = 0.25,
         findings_min: float = 1.0,
@@ -176,6 +197,9 @@ class Publisher:
             path = snat.path
         self.path = path
         self._path_view: PathView | None = None
+        self.hosts = hosts  # probes.ingress.resolve.HostResolver: answers(), version
+        self._ingress_in: tuple[Any, ...] = ()
+        self._ingress_view: IngressView | None = None
         self.findings = findings
         self.interval = interval
         self.findings_min = findings_min
@@ -263,7 +287,8 @@ class Publisher:
         routes = self._route_view(kube)
         path = self._path_of()
         agents = self._agents_view(prev.agents if prev is not None else None)
-        self._judge(kube, dns, egress, snat, routes, path)
+        ingress = self._ingress_of(kube)
+        self._judge(kube, dns, egress, snat, routes, path, ingress)
         if (
             prev is not None
             and not prev.error
@@ -274,6 +299,7 @@ class Publisher:
             and routes is prev.routes
             and path is prev.path
             and agents is prev.agents
+            and ingress is prev.ingress
             and self._findings is prev.findings
         ):
             self.costs.append((time.perf_counter() - t0) * 1000)
@@ -288,6 +314,7 @@ class Publisher:
             routes=routes,
             path=path,
             agents=agents,
+            ingress=ingress,
             findings=self._findings,
             findings_at=self._findings_at,
             cost_ms=(time.perf_counter() - t0) * 1000,
@@ -318,6 +345,7 @@ class Publisher:
                     routes=prev.routes,
                     path=prev.path,
                     agents=prev.agents,
+                    ingress=prev.ingress,
                     findings=prev.findings,
                     findings_at=prev.findings_at,
                     error=msg,
@@ -339,6 +367,18 @@ class Publisher:
         self._routes_in = (data, topo)
         self._routes_view = RouteView(data=data, by_node=by_node)
         return self._routes_view
+
+    def _ingress_of(self, kube: Snapshot) -> IngressView:
+        """The ingress rows; the previous view while its inputs are the same objects."""
+        answers = self.hosts.answers() if self.hosts is not None else None
+        topo = kube.topology
+        inputs = (kube.ingress, answers, topo.nodes, topo.service_events)
+        old = self._ingress_in
+        if self._ingress_view is not None and all(a is b for a, b in zip(inputs, old)) and len(old) == 4:
+            return self._ingress_view
+        self._ingress_in = inputs
+        self._ingress_view = ingress_view(kube, answers, self._ingress_view)
+        return self._ingress_view
 
     def _path_of(self) -> PathView | None:
         """The path source's data in a view; the previous view while the data is the same object."""
@@ -384,6 +424,7 @@ class Publisher:
         snat: Any,
         routes: RouteView | None,
         path: PathView | None = None,
+        ingress: IngressView | None = None,
     ) -> None:
         """Run the rules when an input moved (at most every `findings_min` s), or every
         `findings_every` s for their time-based marks. Never before the nodes are listed."""
@@ -398,6 +439,7 @@ class Publisher:
             getattr(snat, "version", None),
             routes.data if routes else None,
             path.data if path else None,
+            ingress,
         )
         now = self.clock()
         age = now - self._findings_t
@@ -415,6 +457,7 @@ class Publisher:
             dns.plan if dns else None,
             egress.plan if egress else None,
             path.data if path else None,
+            ingress,
         )
         found = self.judge(obs)
         stale = kube.stale_since()

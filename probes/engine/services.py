@@ -48,10 +48,15 @@ class Services:
     snat: Any
     cleanups: list[Callable[[], None]] = field(default_factory=list)  # run once the services stopped
     agents: Any = None  # probes.agent.reader.AgentReader, or None when agents.enabled is off
+    hosts: Any = None  # probes.ingress.resolve.HostResolver: what the ingress hosts resolve to
 
     @property
     def sources(self) -> list[Any]:
-        return [self.dns, self.snat, self.egress] + ([self.agents] if self.agents is not None else [])
+        return (
+            [self.dns, self.snat, self.egress]
+            + ([self.agents] if self.agents is not None else [])
+            + ([self.hosts] if self.hosts is not None else [])
+        )
 
     def observations(self, snap: Snapshot, now: float | None = None) -> Observations:
         """Everything the rules need, joined from the store and every service's history."""
@@ -111,6 +116,7 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
     from probes.dns.service import DnsService, DnsSettings
     from probes.egress.service import EgressService, EgressSettings
     from probes.engine.reach import for_topology
+    from probes.ingress.resolve import HostResolver
 
     ends = endpoints or Endpoints()
     dns_settings = DnsSettings.from_config(cfg.dns)
@@ -137,16 +143,18 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
             coredns=lambda: coredns_pods(store),
         )
     # poll: how soon a service notices a new topology (a version compare, cheap)
+    dns = DnsService(
+        store,
+        dns_settings,
+        vantage_map=ends.dns_map,
+        poll=0.1,
+        history=dns_history,
+        agents=reader,
+        reach=for_topology,
+    )
     return Services(
-        dns=DnsService(
-            store,
-            dns_settings,
-            vantage_map=ends.dns_map,
-            poll=0.1,
-            history=dns_history,
-            agents=reader,
-            reach=for_topology,
-        ),
+        dns=dns,
+        hosts=HostResolver(store, dns, interval=max(15.0, 3 * dns_settings.interval), timeout=dns_settings.timeout),
         egress=EgressService(
             store,
             egress_settings,

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from probes.ingress import model as im
+from probes.ingress.model import IngressData
 from probes.kube.model import NodeInfo, PodState, ServiceInfo, SourceState, SourceStatus, Topology
 from probes.kube.policymodel import PolicyInputs, label_sets
 from probes.kube.topology import build_topology
@@ -34,7 +36,8 @@ DNS_POD_LABELS = "dns_pod_labels"  # the CoreDNS pods as the policies see them (
 POLICY_PODS = "policy_pods"  # "<ns>\x00<label selector>" -> the PodLabels of a few pods it selects
 APIS = "apis"  # group/version -> served (True) or not (False), for the API groups that may be absent
 POLICY_COLLECTIONS = frozenset((NETPOLS, CALICO_NPS, CALICO_GNPS, NAMESPACES, DNS_POD_LABELS, POLICY_PODS, APIS))
-COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS, *sorted(POLICY_COLLECTIONS))
+COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS, *sorted(POLICY_COLLECTIONS), *im.COLLECTIONS)
+INGRESS = frozenset(im.COLLECTIONS)  # the ingress path's: a change there leaves the topology as it is
 STATUS_LOG = 512  # status changes kept for `status_log` (check reads what happened during its run)
 
 
@@ -47,6 +50,7 @@ class Snapshot:
     target: str  # "context @ server", or "" before a connection is set up
     taken: float  # monotonic
     policies: PolicyInputs = PolicyInputs()  # what the NetworkPolicy evaluation reads
+    ingress: IngressData = IngressData()  # the ingress path's records (probes.ingress)
 
     def status(self, source: str) -> SourceStatus | None:
         for s in self.statuses:
@@ -75,6 +79,12 @@ class Store:
         self._policy_version = 0  # moves with POLICY_COLLECTIONS
         self._policies: tuple[tuple[int, frozenset[str], str], PolicyInputs] | None = None
         self._topology: tuple[int, Topology] | None = None
+        self._ingress_version = 0  # moves with the ingress path's collections only
+        self._ingress: tuple[int, IngressData] | None = None
+        # per ingress collection: its version and its sorted values (the same tuple while unchanged)
+        self._coll_version: dict[str, int] = dict.fromkeys(INGRESS, 0)
+        self._coll_values: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        self._pods_both: tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]] | None = None
         self._snapshot: Snapshot | None = None
         self._build_lock = threading.Lock()
         self._cluster = ""
@@ -88,18 +98,25 @@ class Store:
         self._version += 1
         if collection in POLICY_COLLECTIONS:
             self._policy_version += 1
+        elif collection in INGRESS:
+            self._ingress_version += 1
+            self._coll_version[collection] += 1
         elif data:
             self._data_version += 1
         self.changed.set()
 
     def replace(self, collection: str, items: Mapping[str, Any]) -> None:
-        """Swap a whole collection after a (re)list, and mark it synced."""
+        """Swap a whole collection after a (re)list, and mark it synced. None items are left out."""
         with self._lock:
-            self._data[collection] = dict(items)
+            self._data[collection] = {k: v for k, v in items.items() if v is not None}
             self._synced.add(collection)
             self._bump(collection=collection)
 
     def upsert(self, collection: str, key: str, item: Any) -> None:
+        """File `item` under `key`; None deletes the key."""
+        if item is None:
+            self.delete(collection, key)
+            return
         with self._lock:
             if self._data[collection].get(key) == item:
                 return
@@ -169,6 +186,7 @@ class Store:
                 target = self._target
                 kept = self._topology
                 policies = self._policy_inputs(synced)
+                ingress = self._ingress_locked()
                 if kept is not None and kept[0] == data_version:  # only statuses moved: same topology
                     snap = Snapshot(
                         version=version,
@@ -178,6 +196,7 @@ class Store:
                         target=target,
                         taken=self._clock(),
                         policies=policies,
+                        ingress=ingress,
                     )
                     self._snapshot = snap
                     return snap
@@ -207,6 +226,7 @@ class Store:
                 target=target,
                 taken=self._clock(),
                 policies=policies,
+                ingress=ingress,
             )
             with self._lock:
                 if self._snapshot is None or self._snapshot.version < version:
@@ -252,6 +272,53 @@ class Store:
         self._policies = (key, out)
         return out
 
+    def _ingress_locked(self) -> IngressData:
+        """The ingress path's records, rebuilt only when one of its collections changed
+        (sorting 1,000 ingresses is cheap; doing it on every topology change is not needed)."""
+        kept = self._ingress
+        if kept is not None and kept[0] == self._ingress_version:
+            return kept[1]
+        d = self._data
+
+        def vals(coll: str) -> tuple[Any, ...]:
+            """The collection's records by key; the same tuple as last time when it did not
+            change (the view's builder skips what is the same object)."""
+            v = self._coll_version[coll]
+            kept = self._coll_values.get(coll)
+            if kept is not None and kept[0] == v:
+                return kept[1]
+            items = d[coll]
+            out = tuple(items[k] for k in sorted(items))
+            self._coll_values[coll] = (v, out)
+            return out
+
+        data = IngressData(
+            classes=vals(im.INGRESS_CLASSES),
+            ingresses=vals(im.INGRESSES),
+            services=vals(im.LB_SERVICES),
+            slices=vals(im.ENDPOINT_SLICES),
+            pods=self._pods_locked(vals(im.CONTROLLER_PODS), vals(im.AGIC_PODS)),
+            certificates=vals(im.CERTIFICATES),
+            requests=vals(im.CERT_REQUESTS),
+            orders=vals(im.ORDERS),
+            challenges=vals(im.CHALLENGES),
+            gateways=vals(im.GATEWAYS),
+            routes=vals(im.HTTP_ROUTES),
+            absent=tuple(sorted(d[im.ABSENT].items())),
+            synced=frozenset(c for c in self._synced if c in INGRESS),
+        )
+        self._ingress = (self._ingress_version, data)
+        return data
+
+    def _pods_locked(self, nginx: tuple[Any, ...], agic: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Both controller-pod collections in one tuple, the same one while neither changed."""
+        kept = self._pods_both
+        if kept is not None and kept[0] is nginx and kept[1] is agic:
+            return kept[2]
+        both = nginx + agic
+        self._pods_both = (nginx, agic, both)
+        return both
+
 
 ORDER = {
     SourceState.UNAUTHORIZED: 0,
@@ -267,13 +334,15 @@ ORDER = {
 
 def worst_status(statuses: tuple[SourceStatus, ...]) -> SourceStatus | None:
     """The status an operator must see first: errors before stale data before progress
-    before live (a relist over stale data ranks as stale; a live one with a note before a plain one)."""
+    before live (a relist over stale data ranks as stale; a live one with a note before a plain one;
+    then the topology's kinds before the optional ingress path's)."""
 
-    def rank(s: SourceStatus) -> tuple[int, int]:
+    def rank(s: SourceStatus) -> tuple[int, int, int]:
         order = ORDER[s.state]
         if s.stale_since is not None:
             order = min(order, ORDER[SourceState.STALE])
-        return order, 0 if s.detail else 1
+        # at the same rank the topology's kinds before the ingress path's (optional) ones
+        return order, 0 if s.detail else 1, 1 if s.source.startswith("ingress/") else 0
 
     return min(statuses, key=rank, default=None)
 

@@ -1,6 +1,8 @@
 """The resource kinds the topology needs, where to list them and how to file their objects.
 
-Nodes; kube-system DNS pods by label; services. Each object from a list or a watch is
+Nodes; kube-system DNS pods by label; services (LoadBalancer ones also into the
+ingress path's collection). A route may file None under a key: that key leaves the
+collection. Each object from a list or a watch is
 checked for the little the store relies on (an object with a `metadata` object naming
 it) before it is parsed: a malformed one is skipped and said, never fatal to its list.
 """
@@ -22,6 +24,8 @@ from probes.engine.store import (
     NODES,
     SERVICES,
 )
+from probes.ingress.model import LB_SERVICES
+from probes.ingress.parse import is_load_balancer, parse_lb_service
 from probes.kube.policyparse import parse_calico_policy, parse_kube_policy, parse_namespace, parse_pod_labels
 from probes.kube.topology import parse_node, parse_pod, parse_service
 
@@ -42,7 +46,14 @@ class WatchedKind:
     required: bool = True
     # an API group that may be absent (CRDs): discovered first; absent is a state, not an error
     group_version: str = ""
-    resource: str = ""  # the RBAC resource when it differs from `name` ("networkpolicies.crd.projectcalico.org")
+    # the RBAC resource when it differs from `name` ("networkpolicies.crd.projectcalico.org"),
+    # or the plural name `discovery` lists ("certificates")
+    resource: str = ""
+    source: str = "kubernetes"  # the status source's prefix: "kubernetes/<name>"
+    # optional (the ingress path's kinds): not served (404, or a CRD discovery does not list)
+    # is a state, not an error; a 403 is said but never fatal (the topology does not depend on it)
+    optional: bool = False
+    discovery: str = ""  # "/apis/<group>/<version>" that must list `resource` before a list is tried
 
     @property
     def singular(self) -> str:
@@ -97,7 +108,11 @@ def _route_pod(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
 
 
 def _route_service(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    return [(SERVICES, object_key(obj), parse_service(obj))]
+    """Every service for the topology; a LoadBalancer one also with what Azure reads of it
+    (None for the others: a service that stops being a LoadBalancer leaves that collection)."""
+    key = object_key(obj)
+    lb = parse_lb_service(obj) if is_load_balancer(obj) else None
+    return [(SERVICES, key, parse_service(obj)), (LB_SERVICES, key, lb)]
 
 
 KINDS: tuple[WatchedKind, ...] = (
@@ -110,7 +125,9 @@ KINDS: tuple[WatchedKind, ...] = (
         (COREDNS, NODELOCAL, DNS_POD_LABELS),
         "pods in namespace kube-system",
     ),
-    WatchedKind("services", "/api/v1/services", "", _route_service, (SERVICES,), "services at the cluster scope"),
+    WatchedKind(
+        "services", "/api/v1/services", "", _route_service, (SERVICES, LB_SERVICES), "services at the cluster scope"
+    ),
 )
 
 
@@ -173,4 +190,6 @@ POLICY_KINDS = (
 )
 KINDS = (*KINDS, *POLICY_KINDS)
 POLICY_PODS_SOURCE = "kubernetes/policy-pods"  # the status of probes.kube.policypods
-OPTIONAL_SOURCES = frozenset([*(f"kubernetes/{k.name}" for k in KINDS if not k.required), POLICY_PODS_SOURCE])
+OPTIONAL_SOURCES = frozenset(
+    [*(f"{k.source}/{k.name}" for k in KINDS if not k.required or k.optional), POLICY_PODS_SOURCE]
+)

@@ -27,6 +27,7 @@ import orjson
 
 from probes.config import KubeConfig
 from probes.engine.store import APIS, SERVICE_EVENTS, Store
+from probes.ingress.model import ABSENT
 from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError, KubeConnectError, set_read_timeout
 from probes.kube.credentials import CredentialError
@@ -281,6 +282,13 @@ def _watch_error(obj: Any, path: str) -> Exception:
     return Malformed(f"watch {path}: an ERROR event without a Status: {brief}")
 
 
+class NotServed(Exception):
+    """An optional kind the API server does not serve (404, or its CRD not in discovery)."""
+
+
+ABSENT_RETRY = 60.0  # s between discovery checks of a kind that is not served
+
+
 class Reflector:
     def __init__(
         self,
@@ -315,7 +323,7 @@ class Reflector:
 
     @property
     def source(self) -> str:
-        return f"{SOURCE}/{self.kind.name}"
+        return f"{self.kind.source}/{self.kind.name}"
 
     def _status(
         self,
@@ -527,6 +535,42 @@ class Reflector:
                 return self.backoff.to_cap()  # permissions change slowly: no storm of refusals
         return self.backoff.next()
 
+    def _served(self) -> None:
+        """An optional kind whose API group is discovered: raise NotServed when discovery
+        does not list its resource (a CRD not installed)."""
+        kind = self.kind
+        if not kind.discovery:
+            return
+        try:
+            resp = kubeconnect.get(self.api, kind.discovery, timeout=(CONNECT_TIMEOUT, self.cfg.request_timeout))
+            doc = orjson.loads(resp.data)
+            resp.release_conn()
+        except HttpError as e:
+            if e.status == 404:
+                raise NotServed(f"{kind.discovery} is not served: the CRDs are not installed") from None
+            raise
+        except orjson.JSONDecodeError:
+            raise Malformed(f"discovery {kind.discovery}: not JSON") from None
+        names = (
+            {r.get("name") for r in (doc.get("resources") or []) if isinstance(r, dict)}
+            if isinstance(doc, dict)
+            else set()
+        )
+        if kind.resource not in names:
+            raise NotServed(f"{kind.discovery} does not list {kind.resource}: its CRD is not installed")
+
+    def _absent(self, why: str) -> None:
+        """Not served: the kind's collections are empty and say so; the status is live (it is
+        a fact about the cluster, not a failure: no detail, so the status line never ranks
+        it before the others) and names it."""
+        for coll in self.kind.collections:
+            self.store.replace(coll, {})
+        self.store.upsert(ABSENT, self.kind.name, why)
+        self.listed = True
+        self.fresh = self.clock()
+        self.live = False
+        self._status(SourceState.LIVE, f"{self.kind.name}: not served ({why})")
+
     def run(self) -> None:
         rv = ""
         verb = "list"
@@ -536,10 +580,27 @@ class Reflector:
                 if not rv and self.kind.group_version and not self.discover():
                     self.stop.wait(ABSENT_RECHECK)
                     continue
+                if not rv and self.kind.optional:
+                    verb = "discover"
+                    try:
+                        self._served()
+                    except NotServed as e:
+                        self._absent(str(e))
+                        self.stop.wait(ABSENT_RETRY)
+                        continue
                 if not rv:
                     verb = "list"
                     self._status(SourceState.SYNCING, f"listing {self.kind.name}" + (" again" if self.listed else ""))
-                    rv = self.list()
+                    try:
+                        rv = self.list()
+                    except HttpError as e:
+                        if not (self.kind.optional and e.status == 404):
+                            raise
+                        self._absent(f"{self.kind.path} is not served (404)")
+                        self.stop.wait(ABSENT_RETRY)
+                        continue
+                    if self.kind.optional:
+                        self.store.delete(ABSENT, self.kind.name)
                     fresh_rv = True
                     self.read_pending_events()
                 verb = "watch"
@@ -575,6 +636,7 @@ class Reflector:
                     )
                 else:
                     state, message, detail, fatal = classify(e, self.kind, self.target, verb)
+                    fatal = fatal and not self.kind.optional  # the topology does not depend on it
                 note = self.ignored_note() if isinstance(e, Malformed) else ""
                 self._status(state, message, detail + (f" · {note}" if note else ""), self.clock() + delay, fatal)
                 self.stop.wait(delay)

@@ -16,6 +16,7 @@ import orjson
 
 from probes.config import KubeConfig
 from probes.engine.store import Store
+from probes.ingress.kinds import INGRESS_KINDS
 from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError, KubeConnectError
 from probes.kube.kinds import DNS_POD_SELECTOR, KINDS, OPTIONAL_SOURCES, WatchedKind
@@ -33,9 +34,11 @@ VERSION_TIMEOUT = 4.0  # seconds for /version's answer: the first sign of a serv
 class KubeSource:
     """Connects, then runs one reflector per kind until stop()."""
 
-    def __init__(self, store: Store, cfg: KubeConfig | None = None) -> None:
+    def __init__(self, store: Store, cfg: KubeConfig | None = None, *, ingress: bool = True) -> None:
         self.store = store
         self.cfg = cfg or KubeConfig()
+        # the topology's kinds, then the ingress path's (optional: probes.ingress.kinds)
+        self.kinds: tuple[WatchedKind, ...] = KINDS + (INGRESS_KINDS if ingress else ())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kube-source", daemon=True)
         self.reflectors: list[Reflector] = []
@@ -90,7 +93,7 @@ class KubeSource:
             if self._stop.wait(delay):
                 return
         self._status(SourceState.LIVE, f"connected to {target.server}")
-        for kind in KINDS:
+        for kind in self.kinds:
             r = Reflector(kind, self.api, self.store, self._stop, target.server, self.cfg)
             self.reflectors.append(r)
             r.thread.start()
@@ -155,7 +158,12 @@ class KubeSource:
         while time.monotonic() < deadline:
             snap = self.store.snapshot()
             refused = {s.source for s in snap.statuses if s.state is SourceState.FORBIDDEN}
-            want = {c for k in KINDS if k.required or f"{SOURCE}/{k.name}" not in refused for c in k.collections}
+            want = {
+                c
+                for k in KINDS
+                if (k.required and not k.optional) or f"{k.source}/{k.name}" not in refused
+                for c in k.collections
+            }
             if want <= snap.synced:
                 return True
             self.store.changed.wait(0.05)

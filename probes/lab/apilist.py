@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from .apirequest import ApiError, ApiRequest
-from .store import API_VERSIONS, KINDS, Entry
+from .store import KINDS, Entry, api_version
 
 __all__ = ["ListReads"]
 
@@ -101,7 +101,7 @@ class ListReads(ApiRequest):
                 b'{"kind":"',
                 KINDS[resource].encode(),
                 b'List","apiVersion":"',
-                API_VERSIONS.get(resource, "v1").encode(),
+                api_version(resource).encode(),
                 b'","metadata":',
                 orjson.dumps(md),
                 b',"items":[',

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from .apirequest import ApiError, ApiRequest, status_body, truthy
-from .store import KINDS, Entry
+from .store import KINDS, Entry, api_version
 
 __all__ = ["MAX_WATCH_SECONDS", "WatchStream"]
 
@@ -54,6 +54,7 @@ class WatchStream(ApiRequest):
         bookmarks = truthy(self.q1("allowWatchBookmarks"))
         table = self._want_table()
         kind = KINDS[resource]
+        gv = api_version(resource).encode()
 
         def wanted(e: Entry | None) -> bool:
             return e is not None and (ns is None or e.namespace == ns) and self._match(e, lsel, fsel)
@@ -122,7 +123,7 @@ class WatchStream(ApiRequest):
                     break
                 if bookmarks and now >= next_bm:
                     self._chunk(
-                        b'{"type":"BOOKMARK","object":{"kind":"' + kind.encode() + b'","apiVersion":"v1",'
+                        b'{"type":"BOOKMARK","object":{"kind":"' + kind.encode() + b'","apiVersion":"' + gv + b'",'
                         b'"metadata":{"resourceVersion":"' + str(cursor).encode() + b'"}}}\n'
                     )
                     next_bm = now + lab.bookmark_interval

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from . import ingresslab
 from . import objects as O
 from .policyspec import DEFAULT as POLICY_DEFAULT
 from .policyspec import PolicyLabSpec
@@ -147,6 +148,7 @@ class ClusterState:
                 self._put_pod(p)
             self._init_services()
             self._init_policies()
+            ingresslab.build(self)  # the ingress path (scenario `ingress:`), after the services
             self.store.floor = self.store.rv
             self.store.recording = True
 

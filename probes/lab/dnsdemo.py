@@ -37,15 +37,23 @@ from probes.dns.resolvers import LOCALDNS_IPS
 from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
 from probes.lab.dnsserver import DnsResponder, responder_for
 from probes.lab.dnsspec import DnsLabSpec
+from probes.lab.ingresslab import dns_answers
 from probes.lab.scenario import ScenarioError
 
 MAX_NODES = 50
 
 
 def spec_of(scenario: Any) -> DnsLabSpec:
-    """The scenario's parsed ``dns:`` section, or the all-answer default."""
+    """The scenario's parsed ``dns:`` section, or the all-answer default, with the records
+    of the ingress hosts (``ingress:``: the controller's IP, another one, or none)."""
     spec = getattr(scenario, "extra", {}).get("dns")
-    return spec if isinstance(spec, DnsLabSpec) else DnsLabSpec()
+    spec = spec if isinstance(spec, DnsLabSpec) else DnsLabSpec()
+    names, nx = dns_answers(scenario)
+    if names or nx:
+        spec = dataclasses.replace(
+            spec, external_names={**names, **spec.external_names}, nxdomain_names=spec.nxdomain_names | nx
+        )
+    return spec
 
 
 def resolve_node(scenario: Any, ref: str, section: str = "dns") -> str:

@@ -82,12 +82,15 @@ class Zone:
     cluster: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CLUSTER))
     external: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_EXTERNAL))
     synthesize_external: bool = True
+    nxdomain: frozenset[str] = frozenset()  # external names with no record (an ingress host without its DNS record)
 
     def lookup(self, name: dns.name.Name) -> tuple[bool, str | None]:
         """(is_cluster_name, address or None)."""
         text = name.to_text(omit_final_dot=True).lower()
         if name.is_subdomain(CLUSTER_DOMAIN):
             return True, self.cluster.get(text)
+        if text in self.nxdomain:
+            return False, None
         ip = self.external.get(text)
         if ip is None and self.synthesize_external:
             h = hashlib.sha256(text.encode()).digest()
@@ -96,7 +99,11 @@ class Zone:
 
 
 def _zone_from(spec: DnsLabSpec) -> Zone:
-    return Zone({**DEFAULT_CLUSTER, **spec.cluster_names}, {**DEFAULT_EXTERNAL, **spec.external_names})
+    return Zone(
+        {**DEFAULT_CLUSTER, **spec.cluster_names},
+        {**DEFAULT_EXTERNAL, **spec.external_names},
+        nxdomain=frozenset(spec.nxdomain_names),
+    )
 
 
 @dataclass(frozen=True, slots=True)

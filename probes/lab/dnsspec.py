@@ -194,6 +194,7 @@ class DnsLabSpec:
     cluster_names: Mapping[str, str] = field(default_factory=dict)
     external_names: Mapping[str, str] = field(default_factory=dict)
     seed: int = 0
+    nxdomain_names: frozenset[str] = frozenset()  # external names answered NXDOMAIN (ingress hosts without a record)
 
     def timeline_for(self, kind: str, *, node: str | None = None, pod: str | None = None) -> DnsTimeline:
         """The timeline of one responder. `kind` is nodelocal, localdns, kube-dns, coredns

@@ -20,19 +20,48 @@ __all__ = [
     "RESOURCES",
     "GROUP_RESOURCES",
     "API_VERSIONS",
+    "GROUP_VERSION",
+    "CRD_GROUPS",
     "Entry",
     "LabStore",
     "WatchEvent",
+    "api_version",
 ]
 
-RESOURCES = ("nodes", "namespaces", "pods", "services", "events")  # core/v1, in /api/v1's discovery
-# resources of API groups: store id -> (group, version, plural); Calico's share a plural with Kubernetes'
+# resource -> "group/version" of the resources served under /apis (the ingress path's)
+GROUP_VERSION = {
+    "endpointslices": "discovery.k8s.io/v1",
+    "ingressclasses": "networking.k8s.io/v1",
+    "ingresses": "networking.k8s.io/v1",
+    "certificates": "cert-manager.io/v1",
+    "certificaterequests": "cert-manager.io/v1",
+    "orders": "acme.cert-manager.io/v1",
+    "challenges": "acme.cert-manager.io/v1",
+    "gateways": "gateway.networking.k8s.io/v1",
+    "httproutes": "gateway.networking.k8s.io/v1",
+}
+# the groups a scenario installs as CRDs (ingress.crds): absent unless it says so
+CRD_GROUPS = {
+    "cert-manager": ("cert-manager.io/v1", "acme.cert-manager.io/v1"),
+    "gateway-api": ("gateway.networking.k8s.io/v1",),
+}
+# core/v1 and the ingress path's resources
+RESOURCES = ("nodes", "namespaces", "pods", "services", "events", *GROUP_VERSION)
+# resources of the groups the lab reads (NetworkPolicies): store id -> (group, version, plural);
+# Calico's share a plural with Kubernetes'
 GROUP_RESOURCES = {
     "networkpolicies": ("networking.k8s.io", "v1", "networkpolicies"),
     "calico.networkpolicies": ("crd.projectcalico.org", "v1", "networkpolicies"),
     "calico.globalnetworkpolicies": ("crd.projectcalico.org", "v1", "globalnetworkpolicies"),
 }
-NAMESPACED = {"pods", "services", "events", "networkpolicies", "calico.networkpolicies"}
+NAMESPACED = {
+    "pods",
+    "services",
+    "events",
+    "networkpolicies",
+    "calico.networkpolicies",
+    *(r for r in GROUP_VERSION if r != "ingressclasses"),
+}
 KINDS = {
     "nodes": "Node",
     "namespaces": "Namespace",
@@ -42,9 +71,22 @@ KINDS = {
     "networkpolicies": "NetworkPolicy",
     "calico.networkpolicies": "NetworkPolicy",
     "calico.globalnetworkpolicies": "GlobalNetworkPolicy",
+    "endpointslices": "EndpointSlice",
+    "ingressclasses": "IngressClass",
+    "ingresses": "Ingress",
+    "certificates": "Certificate",
+    "certificaterequests": "CertificateRequest",
+    "orders": "Order",
+    "challenges": "Challenge",
+    "gateways": "Gateway",
+    "httproutes": "HTTPRoute",
 }
-API_VERSIONS = {r: f"{g}/{v}" for r, (g, v, _) in GROUP_RESOURCES.items()}  # the rest: "v1"
+API_VERSIONS = {r: f"{g}/{v}" for r, (g, v, _) in GROUP_RESOURCES.items()}  # the rest: api_version
 _ALL = (*RESOURCES, *GROUP_RESOURCES)
+
+
+def api_version(resource: str) -> str:
+    return GROUP_VERSION.get(resource) or API_VERSIONS.get(resource, "v1")
 
 
 class Entry:

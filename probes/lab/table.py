@@ -292,6 +292,60 @@ def _name_age_cells(o: dict[str, Any], now: float) -> list[Any]:
     return [o["metadata"]["name"], _age(o, now)]
 
 
+def _ingress_cells(o: dict[str, Any], now: float) -> list[Any]:
+    sp = o.get("spec", {})
+    hosts = [r.get("host") for r in sp.get("rules", []) if r.get("host")]
+    ing = (o.get("status", {}).get("loadBalancer") or {}).get("ingress") or []
+    addr = ",".join(x for x in (i.get("ip") or i.get("hostname") for i in ing) if x)
+    ports = "80, 443" if sp.get("tls") else "80"
+    return [
+        o["metadata"]["name"],
+        sp.get("ingressClassName") or "<none>",
+        ",".join(hosts) or "*",
+        addr,
+        ports,
+        _age(o, now),
+    ]
+
+
+def _cert_cells(o: dict[str, Any], now: float) -> list[Any]:
+    conds = o.get("status", {}).get("conditions") or []
+    ready: dict[str, Any] = next((c for c in conds if c.get("type") == "Ready"), {})
+    ref = o.get("spec", {}).get("issuerRef") or {}
+    return [
+        o["metadata"]["name"],
+        ready.get("status", ""),
+        o.get("spec", {}).get("secretName", ""),
+        ref.get("name", ""),
+        ready.get("message", ""),
+        _age(o, now),
+    ]
+
+
+def _named_cells(o: dict[str, Any], now: float) -> list[Any]:
+    return [o["metadata"]["name"], _age(o, now)]
+
+
+COLUMNS["ingresses"] = [
+    _col("Name", fmt="name", desc=_NAME),
+    _col("Class", desc="The name of the IngressClass resource that should be used for ingress."),
+    _col("Hosts", desc="Hosts that incoming requests are matched against before the HTTPIngressPath is matched."),
+    _col("Address", desc="Address is a list containing ingress points for the load-balancer."),
+    _col("Ports", desc="Ports of TLS configurations that open"),
+    _col("Age", desc=_AGE),
+]
+COLUMNS["certificates"] = [
+    _col("Name", fmt="name", desc=_NAME),
+    _col("Ready"),
+    _col("Secret"),
+    _col("Issuer", priority=1),
+    _col("Status", priority=1),
+    _col("Age", typ="date", desc=_AGE),
+]
+for _r in ("endpointslices", "ingressclasses", "certificaterequests", "orders", "challenges", "gateways", "httproutes"):
+    COLUMNS[_r] = [_col("Name", fmt="name", desc=_NAME), _col("Age", desc=_AGE)]
+
+
 CELLS = {
     "networkpolicies": _netpol_cells,
     "calico.networkpolicies": _name_age_cells,
@@ -301,8 +355,10 @@ CELLS = {
     "services": _svc_cells,
     "events": _event_cells,
     "namespaces": _ns_cells,
+    "ingresses": _ingress_cells,
+    "certificates": _cert_cells,
 }
 
 
 def row_cells(resource: str, obj: dict[str, Any], now: float) -> list[Any]:
-    return CELLS[resource](obj, now)
+    return CELLS.get(resource, _named_cells)(obj, now)

@@ -34,7 +34,10 @@ EXPECTED = {  # scenario -> (FAULTS id, severity)
     "f19": ("F19", "warning"),
     "f20": ("F20", "critical"),
     "f21": ("F21", "warning"),
+    "f22": ("F22", "critical"),
+    "f23": ("F23", "critical"),
     "f24": ("F24", "critical"),
+    "f24-probe": ("F24", "critical"),
     "f25": ("F25", "critical"),
     "f26": ("F26", "critical"),
     "f27": ("F27", "critical"),
@@ -58,6 +61,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         "overlay",
         "udr-firewall",
         "http-proxy",
+        "ingress",
     ]  # the 50-node one first
 
     def one(name: str) -> dict:
@@ -97,6 +101,30 @@ def test_healthy_names_nothing_above_info(results):
     assert routes["state"] == "ok" and routes["route_count"] == 5
     assert {n["state"] for n in routes["nodes"]} == {"present"} and len(routes["nodes"]) == 5
     assert routes["subnet"]["prefix"] == "10.224.0.0/16" and routes["subnet"]["ip_configurations"] == 5
+
+
+def test_healthy_ingress_names_nothing_above_info(results):
+    doc = results["ingress"]
+    assert doc["_rc"] == 0, doc["findings"]
+    assert all(f["severity"] == "info" for f in doc["findings"])
+    assert not {"F22", "F23", "F24"} & {f["fault"] for f in results["healthy"]["findings"]}
+
+
+def test_ingress_findings_name_what_is_wrong(results):
+    f22 = {f["subject"]: f for f in results["f22"]["findings"] if f["fault"] == "F22"}
+    assert set(f22) == {"host/shop.contoso.com", "host/www.contoso.com"}
+    assert "20.31.99.7" in f22["host/www.contoso.com"]["evidence"]["answers"]
+    f23 = {f["rule"] for f in results["f23"]["findings"] if f["fault"] == "F23"}
+    assert f23 == {"certificate-expired", "certificate-expiring", "certificate-not-ready", "acme-challenge-stuck"}
+    f24 = {f["rule"]: f["subject"] for f in results["f24-probe"]["findings"] if f["fault"] == "F24"}
+    assert f24 == {
+        "lb-probe-path": "service/ingress-nginx/ingress-nginx-controller",
+        "lb-probe-no-local-endpoint": "service/default/api",
+    }
+    # the ingress rules only where staged
+    for name in ("healthy", "f12", "f24", "udr-firewall"):
+        assert not {"F22", "F23"} & {f["fault"] for f in results[name]["findings"]}, name
+        assert not {f["rule"] for f in results[name]["findings"]} & {"lb-probe-path", "lb-probe-no-local-endpoint"}
 
 
 def test_healthy_udr_firewall_names_nothing_above_info(results):

@@ -118,3 +118,30 @@ def test_networkpolicy_created_through_the_lab_is_listed_and_watched(make_lab, k
     assert srv.state.store.get("networkpolicies", "default/deny-egress") is not None  # the store watches read
     kubectl(kc, "delete", "networkpolicy", "deny-egress", "-n", "default")
     assert srv.state.store.get("networkpolicies", "default/deny-egress") is None
+
+
+def test_get_ingress_and_certificates(make_lab, kubectl):
+    """The ingress path's groups: kubectl discovers them and prints the server's tables."""
+    srv, kc = make_lab("f23")
+    out = kubectl(kc, "get", "ingress,certificates", "-A").stdout
+    ing = [line.split() for line in out.splitlines() if "ingress.networking.k8s.io/" in line]
+    assert {r[1] for r in ing} == {f"ingress.networking.k8s.io/{n}" for n in ("api", "portal", "shop", "www")}
+    www = next(r for r in ing if r[1].endswith("/www"))
+    assert www[2:6] == ["nginx", "www.contoso.com", "20.31.150.10", "80,"]
+    certs = {line.split()[1]: line.split()[2] for line in out.splitlines() if "certificate.cert-manager.io/" in line}
+    assert certs == {
+        "certificate.cert-manager.io/api-tls": "True",
+        "certificate.cert-manager.io/portal-tls": "True",
+        "certificate.cert-manager.io/shop-tls": "False",
+        "certificate.cert-manager.io/www-tls": "False",
+    }
+    data = json.loads(kubectl(kc, "get", "challenges", "-n", "shop", "-o", "json").stdout)
+    assert [c["spec"]["dnsName"] for c in data["items"]] == ["shop.contoso.com"]
+    assert data["items"][0]["apiVersion"] == "acme.cert-manager.io/v1"
+
+
+def test_without_cert_manager_its_kinds_do_not_exist(make_lab, kubectl):
+    srv, kc = make_lab("healthy")
+    assert "No resources found" in kubectl(kc, "get", "ingress", "-A").stderr
+    p = kubectl(kc, "get", "certificates", "-A", check=False)
+    assert p.returncode != 0 and 'the server doesn\'t have a resource type "certificates"' in p.stderr

@@ -18,6 +18,7 @@ import yaml
 from ..azurespec import build_azure_section
 from ..dnsspec import parse_dns_section
 from ..egressspec import parse_egress_section
+from ..ingressspec import build_ingress_section
 from ..networkspec import build_network_section
 from ..policyspec import build_policy_section
 from ..routespec import build_routes_section
@@ -342,6 +343,7 @@ SECTIONS: dict[str, Callable[[Any, str], Any]] = {
     "routes": build_routes_section,
     "network": build_network_section,
     "policies": build_policy_section,
+    "ingress": build_ingress_section,
 }
 
 

@@ -17,6 +17,7 @@ import msgspec
 from ..azurespec import AzureDoc
 from ..dnsspec import DnsDoc
 from ..egressspec import EgressDoc
+from ..ingressspec import IngressDoc
 from ..networkspec import NetworkDoc
 from ..policyspec import PolicyDoc
 from ..routespec import RoutesDoc
@@ -233,7 +234,7 @@ TimelineItem = Union[EVENT_DOCS]  # type: ignore[valid-type]  # noqa: UP007 - bu
 
 # --------------------------------------------------------------------------- the file
 
-SECTION_NAMES = ("dns", "egress", "azure", "routes", "network", "policies")
+SECTION_NAMES = ("dns", "egress", "azure", "routes", "network", "policies", "ingress")
 
 
 class ScenarioDoc(Doc, kw_only=True):
@@ -257,6 +258,7 @@ class ScenarioDoc(Doc, kw_only=True):
     routes: RoutesDoc | UnsetType = UNSET
     network: NetworkDoc | UnsetType = UNSET
     policies: PolicyDoc | UnsetType = UNSET
+    ingress: IngressDoc | UnsetType = UNSET
 
 
 def decode(data: Any, source: str) -> ScenarioDoc:

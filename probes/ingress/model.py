@@ -1,0 +1,267 @@
+"""Immutable records of the ingress path, as parsed from the API server's JSON.
+
+Frozen dataclasses of plain values (tuples, not lists): the store compares a watch
+event's record with the one it holds and skips an unchanged one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# the collections' names in probes.engine.store
+INGRESS_CLASSES = "ingress_classes"
+INGRESSES = "ingresses"
+LB_SERVICES = "lb_services"
+ENDPOINT_SLICES = "endpoint_slices"
+CONTROLLER_PODS = "controller_pods"
+AGIC_PODS = "agic_pods"
+CERTIFICATES = "certificates"
+CERT_REQUESTS = "certificate_requests"
+ORDERS = "orders"
+CHALLENGES = "challenges"
+GATEWAYS = "gateways"
+HTTP_ROUTES = "http_routes"
+ABSENT = "ingress_absent"  # kind name -> why it is not served (a CRD not installed)
+COLLECTIONS = (
+    INGRESS_CLASSES,
+    INGRESSES,
+    LB_SERVICES,
+    ENDPOINT_SLICES,
+    CONTROLLER_PODS,
+    AGIC_PODS,
+    CERTIFICATES,
+    CERT_REQUESTS,
+    ORDERS,
+    CHALLENGES,
+    GATEWAYS,
+    HTTP_ROUTES,
+    ABSENT,
+)
+
+# controller families, as the pane names them
+NGINX = "ingress-nginx"
+APP_ROUTING = "app-routing"
+AGIC = "agic"
+GATEWAY = "gateway"
+
+
+@dataclass(frozen=True, slots=True)
+class IngressClassInfo:
+    name: str
+    controller: str  # spec.controller: "k8s.io/ingress-nginx", "webapprouting.kubernetes.azure.com/nginx", …
+    default: bool = False  # ingressclass.kubernetes.io/is-default-class
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    service: str  # "ns/name"
+    port: str  # number or name
+
+
+@dataclass(frozen=True, slots=True)
+class IngressRule:
+    host: str  # "" = every host
+    path: str
+    backend: Backend | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngressInfo:
+    namespace: str
+    name: str
+    class_name: str  # spec.ingressClassName, else the kubernetes.io/ingress.class annotation, else ""
+    rules: tuple[IngressRule, ...]
+    tls: tuple[tuple[str, tuple[str, ...]], ...]  # (secretName, hosts)
+    lb: tuple[str, ...]  # status.loadBalancer.ingress: what the controller published
+    issuer: str = ""  # cert-manager.io/cluster-issuer or /issuer annotation
+    default_backend: Backend | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for r in self.rules:
+            if r.host:
+                seen.setdefault(r.host)
+        for _, hosts in self.tls:
+            for h in hosts:
+                seen.setdefault(h)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class PortInfo:
+    port: int
+    protocol: str
+    node_port: int = 0
+    app_protocol: str = ""
+    name: str = ""
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LbService:
+    """A Service of type LoadBalancer, with what the Azure cloud provider reads."""
+
+    namespace: str
+    name: str
+    cluster_ip: str
+    external: tuple[str, ...]  # status.loadBalancer.ingress ips / hostnames
+    ports: tuple[PortInfo, ...]
+    selector: tuple[tuple[str, str], ...]
+    annotations: tuple[tuple[str, str], ...]  # every annotation, sorted (the detail shows the Azure ones)
+    external_traffic_policy: str = "Cluster"
+    health_check_node_port: int = 0
+    source_ranges: tuple[str, ...] = ()  # spec.loadBalancerSourceRanges
+    load_balancer_ip: str = ""  # spec.loadBalancerIP (deprecated, still read by AKS)
+    lb_class: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def pending(self) -> bool:
+        return not self.external
+
+    def annotation(self, name: str) -> str:
+        for k, v in self.annotations:
+            if k == name:
+                return v
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSliceInfo:
+    namespace: str
+    name: str
+    service: str  # "ns/name" from kubernetes.io/service-name
+    endpoints: tuple[tuple[bool, str], ...]  # (ready, nodeName)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerPod:
+    namespace: str
+    name: str
+    family: str  # NGINX, APP_ROUTING, AGIC
+    node: str
+    ready: bool
+    phase: str
+    labels: tuple[tuple[str, str], ...] = ()
+    restarts: int = 0
+
+    def matches(self, selector: tuple[tuple[str, str], ...]) -> bool:
+        have = dict(self.labels)
+        return bool(selector) and all(have.get(k) == v for k, v in selector)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    namespace: str
+    name: str
+    secret: str
+    dns_names: tuple[str, ...]
+    issuer: str  # "ClusterIssuer/letsencrypt-prod"
+    ready: bool | None  # None: no Ready condition yet
+    reason: str
+    message: str
+    not_after: float  # epoch seconds, 0.0 unknown
+    renewal: float = 0.0
+    ready_since: float = 0.0  # the Ready condition's lastTransitionTime
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRequestInfo:
+    namespace: str
+    name: str
+    certificate: str  # cert-manager.io/certificate-name
+    ready: bool | None
+    reason: str
+    approved: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderInfo:
+    namespace: str
+    name: str
+    state: str  # pending, ready, valid, invalid, errored, …
+    reason: str
+    dns_names: tuple[str, ...]
+    certificate: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeInfo:
+    namespace: str
+    name: str
+    type: str  # DNS-01 / HTTP-01
+    dns_name: str
+    state: str  # "" (new), pending, valid, invalid, errored
+    reason: str
+    presented: bool
+    processing: bool
+    created: float  # epoch seconds
+    order: str = ""  # the owning Order's name
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayInfo:
+    namespace: str
+    name: str
+    class_name: str
+    addresses: tuple[str, ...]
+    listeners: tuple[tuple[str, str, int, str], ...]  # (name, hostname, port, protocol)
+    programmed: bool | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPRouteInfo:
+    namespace: str
+    name: str
+    hostnames: tuple[str, ...]
+    parents: tuple[str, ...]  # "ns/gateway"
+    backends: tuple[Backend, ...]
+    accepted: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngressData:
+    """Every ingress-path record at one moment, sorted; `absent` names the kinds the API
+    server does not serve (a CRD not installed), with why: a state, never an error."""
+
+    classes: tuple[IngressClassInfo, ...] = ()
+    ingresses: tuple[IngressInfo, ...] = ()
+    services: tuple[LbService, ...] = ()
+    slices: tuple[EndpointSliceInfo, ...] = ()
+    pods: tuple[ControllerPod, ...] = ()
+    certificates: tuple[CertificateInfo, ...] = ()
+    requests: tuple[CertificateRequestInfo, ...] = ()
+    orders: tuple[OrderInfo, ...] = ()
+    challenges: tuple[ChallengeInfo, ...] = ()
+    gateways: tuple[GatewayInfo, ...] = ()
+    routes: tuple[HTTPRouteInfo, ...] = ()
+    absent: tuple[tuple[str, str], ...] = ()  # (kind, why)
+    synced: frozenset[str] = field(default_factory=frozenset)  # collections listed at least once
+
+    def is_absent(self, kind: str) -> bool:
+        return any(k == kind for k, _ in self.absent)
+
+
+@dataclass(frozen=True, slots=True)
+class HostAnswer:
+    """What one resolver, asked from one vantage, answered for an ingress host."""
+
+    vantage: str
+    resolver: str  # the resolver's key ("kube-dns", …) and address
+    host: str
+    outcome: str  # "ok", "nxdomain", "nodata", "servfail", "timeout", "error"
+    addresses: tuple[str, ...] = ()
+    at: float = 0.0  # wall clock
+    error: str = ""

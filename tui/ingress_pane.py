@@ -1,0 +1,416 @@
+"""The Ingress tab: the ingress path from the frame (``Frame.ingress``, an IngressView).
+
+Section 1, one row per host grouped under its IngressClass (or Gateway class) and
+controller: the group row says the controller's load balancer IP and its pods ready;
+a host row what the host resolves to (✓ the LB's IP, ✗ elsewhere or NXDOMAIN), the HTTPS
+column (a probe's result, `—` until one exists), TLS from cert-manager (days left,
+expired, not Ready, a pending challenge) and its backends' ready endpoints. Section 2,
+one row per LoadBalancer service: its IP (or <pending> with the cloud provider's event)
+and what Azure makes of its annotations. Enter opens the detail with the objects' fields.
+
+Tables are diffed by row key: a frame whose IngressView is the previous one costs
+nothing; otherwise only changed cells are updated, unless the rows themselves changed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from probes.engine.frame import Frame
+from probes.ingress.view import ClassGroup, HostRow, IngressView, LbRow
+from tui import ingress_text as it
+from tui.columns import SCROLLBAR, Flex, elide_middle, elide_text, fit
+from tui.ingress_detail import IngressDetailScreen
+
+HOST_COLUMNS = (
+    ("host", "host", 24),
+    ("dns", "resolves to", 16),
+    ("https", "https", 5),
+    ("tls", "tls", 12),
+    ("ready", "ready", 5),
+)
+LB_COLUMNS = (("svc", "service", 22), ("ip", "IP", 15), ("azure", "what Azure does", 24), ("ready", "ready", 5))
+HOST = Flex(16, 48)
+SVC = Flex(14, 30)
+AZURE_LOW = 16
+
+
+def _cut(t: Text, width: int) -> Text:
+    """A summary cut at its end (its first words matter most)."""
+    t.truncate(width, overflow="ellipsis")
+    return t
+
+
+def _host_sig(r: HostRow, now: float) -> tuple[Any, ...]:
+    """What a host row's cells show (days and minutes at their shown precision)."""
+    t = r.tls
+    tls = None
+    if t is not None:
+        ch = t.challenge
+        tls = (
+            t.certificate,
+            t.secret,
+            t.ready,
+            t.reason,
+            int((t.not_after - now) // 86400) if t.not_after else None,
+            t.not_after <= now if t.not_after else None,
+            (ch.type, ch.state, int((now - ch.created) // 60)) if ch is not None else None,
+        )
+    first = r.answers[0].outcome if r.answers else ""
+    return (r.host, r.dns, r.resolved, first, tls, r.backends)
+
+
+def _names(r: HostRow, kind: str, rest: str) -> bool:
+    """Whether host row `r` is what a finding's subject (kind/rest) is about."""
+    if kind == "host":
+        return r.host == rest
+    t = r.tls
+    if kind == "certificate":
+        return t is not None and t.certificate == rest
+    if kind == "challenge":
+        ch = t.challenge if t is not None else None
+        return ch is not None and f"{ch.namespace}/{ch.name}" == rest
+    return False
+
+
+def _matches(needle: str, *texts: str) -> bool:
+    n = needle.lower()
+    return not n or any(n in t.lower() for t in texts)
+
+
+class IngressTable(DataTable):
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Details", tooltip="the objects' fields behind the row"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+
+class IngressPane(Vertical):
+    PANE_TITLE = "Ingress"
+    FILTER_WHAT = "hosts and services"
+    DEFAULT_CSS = """
+    IngressPane { height: 1fr; }
+    IngressPane > .ingress-line { height: 1; padding: 0 1; }
+    IngressPane > #ingress-hosts { height: 3fr; }
+    IngressPane > #ingress-lbs { height: 2fr; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.view: IngressView | None = None
+        self.filter = ""
+        self._shown: dict[str, dict[str, tuple[str, ...]]] = {"ingress-hosts": {}, "ingress-lbs": {}}
+        self._rows: dict[str, dict[str, Any]] = {"ingress-hosts": {}, "ingress-lbs": {}}
+        self.widths: dict[str, dict[str, int]] = {
+            "ingress-hosts": {k: w for k, _, w in HOST_COLUMNS},
+            "ingress-lbs": {k: w for k, _, w in LB_COLUMNS},
+        }
+        self._kube_note = ""
+        # row key -> (what its cells show, the cells, their plain texts): a row whose inputs
+        # did not change keeps its cells (building Rich Text for 1,000 rows is the cost)
+        self._cells: dict[str, tuple[Any, int, Any, list[Text], tuple[str, ...]]] = {}
+        self._minute = 0
+        self._fitted: dict[str, tuple[int, int, list[str]]] = {}
+        self._counted: tuple[Any, int, tuple[int, int]] = (None, -1, (0, 0))  # (view, minute, counts)
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            Text("ingress: waiting for the cluster…", style="dim"), id="ingress-status", classes="ingress-line"
+        )
+        hosts = IngressTable(cursor_type="row", id="ingress-hosts")
+        for key, label, width in HOST_COLUMNS:
+            hosts.add_column(label, key=key, width=width)
+        yield hosts
+        yield Static(Text("LoadBalancer services", style="bold"), id="ingress-lb-title", classes="ingress-line")
+        lbs = IngressTable(cursor_type="row", id="ingress-lbs")
+        for key, label, width in LB_COLUMNS:
+            lbs.add_column(label, key=key, width=width)
+        yield lbs
+
+    def focus(self, scroll_visible: bool = True) -> IngressPane:
+        self.query_one("#ingress-hosts", IngressTable).focus(scroll_visible)
+        return self
+
+    def now(self) -> float:
+        clock = getattr(self.app, "wall_clock", time.time)
+        return float(clock())
+
+    # --- frames ------------------------------------------------------------------------
+    def tick(self, frame: Frame | None = None) -> None:
+        if frame is None or not self.is_mounted:
+            return
+        note = self._statuses(frame)
+        view = frame.ingress
+        if view is self.view and note == self._kube_note:
+            return
+        self._kube_note = note
+        self.view = view
+        self.redraw()
+
+    def _statuses(self, frame: Frame) -> str:
+        """The ingress kinds' states worth a word: forbidden, erroring, still listing."""
+        bad = [s for s in frame.kube.statuses if s.source.startswith("ingress/") and s.state.value not in ("live",)]
+        if not bad:
+            return ""
+        s = bad[0]
+        more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+        return f"{s.source}: {s.state.value} {s.message}{more}"
+
+    def on_resize(self) -> None:
+        self._fitted.clear()
+        self.redraw(force=True)
+
+    def set_filter(self, needle: str) -> None:
+        if needle != self.filter:
+            self.filter = needle
+            self._fitted.clear()
+            self.redraw(force=True)
+
+    def _cached(self, key: str, obj: Any, sig: Any, make: Any) -> tuple[list[Text], tuple[str, ...]]:
+        """The row's cells: kept while it is the same object within the same minute (the
+        publisher keeps unchanged rows), or while what its cells show is the same."""
+        kept = self._cells.get(key)
+        minute = self._minute
+        if kept is not None and kept[0] is obj and kept[1] == minute:
+            return kept[3], kept[4]
+        shown = sig(obj) if callable(sig) else sig
+        if kept is not None and kept[2] == shown:
+            self._cells[key] = (obj, minute, shown, kept[3], kept[4])
+            return kept[3], kept[4]
+        cells = make()
+        plain = tuple(c.plain for c in cells)
+        self._cells[key] = (obj, minute, shown, cells, plain)
+        return cells, plain
+
+    def redraw(self, force: bool = False) -> None:
+        view = self.view
+        if view is None:
+            return
+        now = self.now()
+        self._minute = int(now // 60)
+        needle = self.filter.strip()
+        hosts: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
+        for g in view.groups:
+            rows = (
+                [r for r in g.hosts if _matches(needle, r.host, g.class_name, *r.resolved, *r.expected)]
+                if needle
+                else g.hosts
+            )
+            if not rows and needle and not _matches(needle, g.class_name):
+                continue
+            key = f"g|{g.class_name}"
+            gsig = (g.class_name, g.family, g.controller, g.lb_ips, g.service, g.pods_ready, g.pods_total)
+            cells, plain = self._cached(key, g, gsig, lambda g=g: self._group_cells(g))
+            hosts[key] = (cells, g, plain)
+            prefix = f"h|{g.class_name}|"
+            for r in rows:
+                key = prefix + r.host + "|" + r.source
+                cells, plain = self._cached(key, r, lambda r: _host_sig(r, now), lambda r=r: self._host_cells(r, now))
+                hosts[key] = (cells, r, plain)
+        lbs: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
+        for lb in view.lbs:
+            s = lb.service
+            if not needle or _matches(needle, s.key, *s.external):
+                cells, plain = self._cached(f"lb|{s.key}", lb, lb, lambda lb=lb: self._lb_cells(lb))
+                lbs[s.key] = (cells, lb, plain)
+        self._sync("ingress-hosts", hosts, force)
+        self._sync("ingress-lbs", lbs, force)
+        self._status(view, now)
+
+    def _status(self, view: IngressView, now: float) -> None:
+        if self._counted[0] is view and self._counted[1] == self._minute:
+            bad_dns, bad_tls = self._counted[2]
+        else:
+            bad_dns = sum(1 for r in view.host_rows() if r.dns in ("elsewhere", "nxdomain"))
+            bad_tls = sum(
+                1 for r in view.host_rows() if r.tls is not None and it.tls_words(r.tls, now)[1] in (it.BAD, it.WARN)
+            )
+            self._counted = (view, self._minute, (bad_dns, bad_tls))
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"{view.hosts} host{'s' if view.hosts != 1 else ''}", style="bold")
+        t.append(f" · {len(view.groups)} class{'es' if len(view.groups) != 1 else ''}", style="dim")
+        t.append(" · DNS ", style="dim")
+        t.append(f"{bad_dns} ✗", style=it.BAD if bad_dns else "dim")
+        t.append(" · TLS ", style="dim")
+        t.append(f"{bad_tls} ▲", style=it.WARN if bad_tls else "dim")
+        kinds = {k for k, _ in view.absent}
+        if {"certificates", "challenges"} & kinds:
+            t.append(" · no cert-manager", style="dim")
+        if {"gateways", "httproutes"} & kinds:
+            t.append(" · no Gateway API", style="dim")
+        if self._kube_note:
+            t.append(f" · {self._kube_note}", style=it.WARN)
+        if self.filter.strip():
+            t.append(f"  filter “{self.filter.strip()}”", style="magenta")
+        self.query_one("#ingress-status", Static).update(t, layout=False)
+        pending = sum(1 for lb in view.lbs if lb.service.pending)
+        title = Text.assemble(
+            ("LoadBalancer services ", "bold"),
+            (f"{len(view.lbs)}", "bold"),
+            (f" · {pending} pending" if pending else "", it.WARN),
+            no_wrap=True,
+        )
+        self.query_one("#ingress-lb-title", Static).update(title, layout=False)
+
+    # --- cells -------------------------------------------------------------------------
+    def _group_cells(self, g: ClassGroup) -> list[Text]:
+        w = self.widths["ingress-hosts"]
+        return [
+            elide_text(it.group_label(g), w["host"]),
+            elide_text(it.group_lb(g), w["dns"] + w["https"] + w["tls"] + 6),
+            Text(""),
+            Text(""),
+            it.group_pods(g),
+        ]
+
+    def _host_cells(self, r: HostRow, now: float) -> list[Text]:
+        w = self.widths["ingress-hosts"]
+        return [
+            Text("  " + elide_middle(r.host, w["host"] - 2), no_wrap=True),
+            elide_text(it.dns_cell(r), w["dns"]),
+            it.HTTPS_CELL,
+            elide_text(it.tls_cell(r, now), w["tls"]),
+            it.backends_cell(r),
+        ]
+
+    def _lb_cells(self, lb: LbRow) -> list[Text]:
+        w = self.widths["ingress-lbs"]
+        return [
+            Text(elide_middle(lb.service.key, w["svc"]), no_wrap=True),
+            elide_text(it.lb_ip_cell(lb), w["ip"]),
+            it.lb_summary(lb).copy()
+            if it.lb_summary(lb).cell_len <= w["azure"]
+            else _cut(it.lb_summary(lb), w["azure"]),
+            it.lb_ready_cell(lb),
+        ]
+
+    # --- tables ------------------------------------------------------------------------
+    def _fit(self, table_id: str, rows: dict[str, tuple[list[Text], Any, tuple[str, ...]]]) -> bool:
+        total = self.size.width - SCROLLBAR
+        if total <= 0:
+            return False
+        keys = rows.keys()
+        last = self._fitted.get(table_id)
+        if last is not None and last[0] == total and last[1] == len(rows) and list(keys) == last[2]:
+            return False  # the same rows in the same width: the same widths
+        self._fitted[table_id] = (total, len(rows), list(keys))
+        if table_id == "ingress-hosts":
+            need = {
+                "host": max(
+                    (
+                        len(o.host) + 2 if isinstance(o, HostRow) else it.group_label(o).cell_len
+                        for _, o, _ in rows.values()
+                    ),
+                    default=HOST.low,
+                )
+            }
+            widths = fit(total, [(k, w) for k, _, w in HOST_COLUMNS], {"host": HOST}, need)
+        else:
+            need = {"svc": max((len(o.service.key) for _, o, _ in rows.values()), default=SVC.low)}
+            cols = [(k, AZURE_LOW if k == "azure" else w) for k, _, w in LB_COLUMNS]
+            widths = fit(total, cols, {"svc": SVC}, need)
+            used = sum(v + 2 for k, v in widths.items() if k != "azure")
+            widths["azure"] = max(total - used - 2, AZURE_LOW)
+        if widths == self.widths[table_id]:
+            return False
+        self.widths[table_id] = widths
+        for col in self.query_one(f"#{table_id}", IngressTable).columns.values():
+            col.width = widths[str(col.key.value)]
+            col.auto_width = False
+        return True
+
+    def _sync(self, table_id: str, rows: dict[str, tuple[list[Text], Any, tuple[str, ...]]], force: bool) -> None:
+        table = self.query_one(f"#{table_id}", IngressTable)
+        if self._fit(table_id, rows):
+            force = True
+            # cells depend on the widths: build them again
+            self._cells.clear()
+            now = self.now()
+            remade: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
+            for k, (_, o, _) in rows.items():
+                cells = (
+                    self._host_cells(o, now)
+                    if isinstance(o, HostRow)
+                    else self._group_cells(o)
+                    if isinstance(o, ClassGroup)
+                    else self._lb_cells(o)
+                )
+                remade[k] = (cells, o, tuple(c.plain for c in cells))
+            rows = remade
+        wanted = {k: plain for k, (_, _, plain) in rows.items()}
+        shown = self._shown[table_id]
+        keys = list(columns.key.value for columns in table.columns.values())
+        if force or list(wanted) != list(shown):
+            cursor = self._cursor_key(table)
+            table.clear()
+            for k, (cells, _, _) in rows.items():
+                table.add_row(*cells, key=k)
+            if cursor in wanted:
+                table.move_cursor(row=list(wanted).index(cursor), animate=False)
+        else:
+            for k, plain in wanted.items():
+                old = shown.get(k)
+                if old == plain:
+                    continue
+                cells = rows[k][0]
+                for i, col in enumerate(keys):
+                    if old is None or old[i] != plain[i]:
+                        table.update_cell(k, col, cells[i])
+        self._shown[table_id] = wanted
+        self._rows[table_id] = {k: o for k, (_, o, _) in rows.items()}
+
+    @staticmethod
+    def _cursor_key(table: DataTable) -> str | None:
+        if not table.row_count:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+        except Exception:  # noqa: BLE001 - an empty or shrinking table
+            return None
+
+    def selected(self, table_id: str) -> Any:
+        table = self.query_one(f"#{table_id}", IngressTable)
+        key = self._cursor_key(table)
+        return self._rows[table_id].get(key) if key is not None else None
+
+    def select_key(self, evidence: Any) -> bool:
+        """Put the cursor on the row a finding's evidence names (`subject`: host/…,
+        service/…, certificate/…, challenge/…)."""
+        subject = dict(getattr(evidence, "fields", ())).get("subject", "")
+        kind, _, rest = subject.partition("/")
+        if self.filter:
+            self.filter = ""
+        self.redraw(force=True)
+        if kind == "service":
+            table_id, keys = "ingress-lbs", [k for k in self._rows["ingress-lbs"] if k == rest]
+        else:
+            table_id = "ingress-hosts"
+            keys = [k for k, o in self._rows[table_id].items() if isinstance(o, HostRow) and _names(o, kind, rest)]
+        if not keys:
+            return False
+        table = self.query_one(f"#{table_id}", IngressTable)
+        table.move_cursor(row=list(self._rows[table_id]).index(keys[0]), animate=False)
+        table.focus()
+        return True
+
+    def empty_words(self) -> str:
+        if self.view is None:
+            return ""
+        if not self.view.hosts and not self.view.lbs:
+            return "No Ingress, HTTPRoute or LoadBalancer service in the cluster."
+        return ""
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        table_id = event.data_table.id or ""
+        obj = self.selected(table_id)
+        if obj is not None and self.view is not None:
+            self.app.push_screen(IngressDetailScreen(obj, self.view, self.now()))

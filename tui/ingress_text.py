@@ -1,0 +1,136 @@
+"""The Ingress tab's cells and words, from the frame's IngressView: pure functions from
+rows to Rich Text (every external string as plain text, never markup)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from probes.ingress import azurelb
+from probes.ingress.view import (
+    DNS_ELSEWHERE,
+    DNS_FAILING,
+    DNS_NO_LB,
+    DNS_NXDOMAIN,
+    DNS_OK,
+    ClassGroup,
+    HostRow,
+    LbRow,
+    TlsState,
+)
+
+OK, WARN, BAD, DIM = "green", "yellow", "bold red", "dim"
+DAY = 86400.0
+EXPIRY_WARN_DAYS = 14.0
+FAMILY = {"ingress-nginx": "ingress-nginx", "app-routing": "app routing", "agic": "AGIC", "gateway": "Gateway API"}
+
+
+def group_label(g: ClassGroup) -> Text:
+    fam = FAMILY.get(g.family, g.controller or "unknown controller")
+    return Text.assemble(("▾ ", DIM), (g.class_name, "bold"), (f" · {fam}", DIM), no_wrap=True)
+
+
+def group_lb(g: ClassGroup) -> Text:
+    if not g.lb_ips:
+        return Text("LB <pending>" if g.service else "no LB found", style=WARN, no_wrap=True)
+    return Text(f"LB {', '.join(g.lb_ips)}", style="bold", no_wrap=True)
+
+
+def group_pods(g: ClassGroup) -> Text:
+    if g.family == "gateway":
+        return Text("", no_wrap=True)
+    if not g.pods_total:
+        return Text("0 pods", style=WARN if g.family in ("ingress-nginx", "app-routing") else DIM, no_wrap=True)
+    style = OK if g.pods_ready == g.pods_total else WARN if g.pods_ready else BAD
+    return Text(f"{g.pods_ready}/{g.pods_total}", style=style, no_wrap=True)
+
+
+def dns_cell(r: HostRow) -> Text:
+    ips = ", ".join(r.resolved)
+    if r.dns == DNS_OK:
+        return Text(f"✓ {ips}", style=OK, no_wrap=True)
+    if r.dns == DNS_ELSEWHERE:
+        return Text(f"✗ {ips}", style=BAD, no_wrap=True)
+    if r.dns == DNS_NXDOMAIN:
+        return Text("✗ NXDOMAIN", style=BAD, no_wrap=True)
+    if r.dns == DNS_FAILING:
+        outcome = next((a.outcome for a in r.answers), "?")
+        return Text(f"◌ {outcome}", style=WARN, no_wrap=True)
+    if r.dns == DNS_NO_LB:
+        return Text(f"? {ips}" if ips else "? no LB", style=WARN, no_wrap=True)
+    return Text("· not asked", style=DIM, no_wrap=True)
+
+
+def tls_words(t: TlsState | None, now: float) -> tuple[str, str]:
+    """(short text, style) of a host's TLS state."""
+    if t is None:
+        return "no TLS", DIM
+    if not t.certificate:
+        if t.challenge is not None:
+            return f"⌛ {(t.challenge.type or 'ACME').replace('-', '')}", WARN
+        return ("? no cert" if t.secret else "? none"), DIM
+    if t.not_after and t.not_after <= now:
+        return "✗ expired", BAD
+    if t.ready is False:
+        if t.challenge is not None:
+            age = (now - t.challenge.created) / 60 if t.challenge.created else 0
+            return f"⌛ {(t.challenge.type or 'ACME').replace('-', '')} {age:.0f}m", WARN
+        return f"✗ {t.reason or 'not ready'}", BAD
+    if t.not_after:
+        days = (t.not_after - now) / DAY
+        return f"{'▲' if days < EXPIRY_WARN_DAYS else '✓'} {days:.0f}d", WARN if days < EXPIRY_WARN_DAYS else OK
+    return ("✓ ready", OK) if t.ready else ("◌ pending", WARN)
+
+
+def tls_cell(r: HostRow, now: float) -> Text:
+    words, style = tls_words(r.tls, now)
+    return Text(words, style=style, no_wrap=True)
+
+
+def backends_cell(r: HostRow) -> Text:
+    if not r.backends:
+        return Text("—", style=DIM, no_wrap=True)
+    ready = sum(b[1] for b in r.backends)
+    total = sum(b[2] for b in r.backends)
+    style = OK if ready and ready == total else WARN if ready else BAD
+    return Text(f"{ready}/{total}", style=style, no_wrap=True)
+
+
+HTTPS_CELL = Text("—", style=DIM, no_wrap=True)  # the HTTPS probe's column: no result yet
+
+
+def lb_ip_cell(lb: LbRow) -> Text:
+    if lb.service.pending:
+        return Text("<pending>", style=WARN, no_wrap=True)
+    return Text(", ".join(lb.service.external), no_wrap=True)
+
+
+def lb_summary(lb: LbRow) -> Text:
+    """What Azure does for the service, in a few words; a pending one's event instead."""
+    svc = lb.service
+    if svc.pending and lb.events:
+        return Text(lb.events[0], style=WARN, no_wrap=True)
+    parts: list[str] = []
+    if svc.annotation(azurelb.INTERNAL).lower() == "true":
+        subnet = svc.annotation(azurelb.INTERNAL_SUBNET)
+        parts.append(f"internal{' ' + subnet if subnet else ''}")
+    else:
+        parts.append("public")
+    if svc.source_ranges:
+        parts.append(f"NSG {len(svc.source_ranges)} range{'s' if len(svc.source_ranges) != 1 else ''}")
+    for p in lb.probes[:1]:
+        parts.append(f"probe {p.protocol.upper()}" + (f" {p.path}" if p.path else ""))
+    if svc.annotation(azurelb.PLS_CREATE).lower() == "true":
+        parts.append("PLS")
+    label = svc.annotation(azurelb.DNS_LABEL)
+    if label:
+        parts.append(f"dns {label}")
+    if svc.external_traffic_policy == "Local":
+        parts.append("ETP Local")
+    return Text(" · ".join(parts), no_wrap=True)
+
+
+def lb_ready_cell(lb: LbRow) -> Text:
+    if not lb.sliced:
+        return Text("?", style=DIM, no_wrap=True)
+    style = OK if lb.ready and lb.ready == lb.total else WARN if lb.ready else BAD
+    return Text(f"{lb.ready}/{lb.total}", style=style, no_wrap=True)
