@@ -31,6 +31,9 @@ EGRESS_HEALTH = {
     EgressOutcome.UNREACHABLE: Health.FAILING,
     EgressOutcome.DNS_FAILURE: Health.FAILING,
     EgressOutcome.LOCAL_ERROR: Health.FAILING,
+    EgressOutcome.PROXY_REFUSED: Health.FAILING,
+    EgressOutcome.PROXY_TIMEOUT: Health.FAILING,
+    EgressOutcome.PROXY_UNREACHABLE: Health.FAILING,
 }
 
 
@@ -68,6 +71,7 @@ def test_down_is_the_sets_the_rules_used():
         {o for o in EgressOutcome if o.down}
         == LOST
         == {EgressOutcome.TIMEOUT, EgressOutcome.UNREACHABLE, EgressOutcome.REFUSED}
+        | {EgressOutcome.PROXY_REFUSED, EgressOutcome.PROXY_TIMEOUT, EgressOutcome.PROXY_UNREACHABLE}
     )
 
 
@@ -104,7 +108,8 @@ def test_rule_helpers_unchanged(loss, successes):  # type: ignore[no-untyped-def
         for attempts in (1, 2, 10):
             st = stats(value, attempts=attempts, successes=min(successes, attempts), loss=loss)
             lost = attempts - min(successes, attempts)
-            old = value in ("timeout", "unreachable", "refused") and loss >= 50 and lost >= min(2, attempts)
+            down = ("timeout", "unreachable", "refused", "proxy-refused", "proxy-timeout", "proxy-unreachable")
+            old = value in down and loss >= 50 and lost >= min(2, attempts)
             assert _egress_failing(st) == old, (value, attempts)
 
 
