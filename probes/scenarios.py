@@ -38,6 +38,8 @@ BUILTIN: dict[str, str] = {
     "azure-cni": "flat Azure CNI: pods take VNet IPs, one pending internal LoadBalancer",
     "udr-firewall": "healthy behind a hub firewall, custom VNet DNS over a Connected peering",
     "upgrade": "healthy, mid node-image upgrade: a surge node joins, an old one drains and leaves",
+    "mixed-os": "overlay, a Linux system pool and a Windows user pool: Windows nodes run no agent, not failing",
+    "vmas": "legacy availability-set cluster: standalone VMs, no scale set (SNAT joined by IP)",
 }
 
 
