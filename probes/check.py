@@ -378,6 +378,11 @@ def _agents_json(frame: Frame | None, services: Any, topo: Topology) -> dict[str
     rows = []
     for n in topo.nodes:
         a = st.get(n.name)
+        if a is None and n.os == "windows":  # the DaemonSet selects Linux nodes: not a failure
+            rows.append(
+                {"node": n.name, "agent": None, "read_age_s": None, "error": None, "not_probed": "Windows node"}
+            )
+            continue
         if a is None:
             rows.append({"node": n.name, "agent": None, "read_age_s": None, "error": "no agent on this node"})
             continue

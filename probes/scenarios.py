@@ -46,6 +46,8 @@ BUILTIN: dict[str, str] = {
     "udr-firewall": "healthy behind a hub firewall, custom VNet DNS over a Connected peering",
     "http-proxy": "healthy: egress through an HTTP proxy that tunnels, noProxy names go direct",
     "upgrade": "healthy, mid node-image upgrade: a surge node joins, an old one drains and leaves",
+    "mixed-os": "overlay, a Linux system pool and a Windows user pool: Windows nodes run no agent, not failing",
+    "vmas": "legacy availability-set cluster: standalone VMs, no scale set (SNAT joined by IP)",
 }
 
 

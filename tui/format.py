@@ -360,14 +360,17 @@ def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple
     return rows
 
 
-def agent_note(agents: Any, node: str | None, now: float | None = None, prefix: str = "agent ") -> Text:
+def agent_note(agents: Any, node: str | None, now: float | None = None, prefix: str = "agent ", os: str = "") -> Text:
     """One node's agent as the views show it: when it was last read (stale ones in amber),
-    its last error, or that the node has none. `agents`: a probes.agent.reader.AgentReader."""
+    its last error, or that the node has none (a Windows node: none by design, grey).
+    `agents`: a probes.agent.reader.AgentReader."""
     if agents is None:
         return Text.assemble((prefix, DIM), ("not read (agents.enabled = false)", DIM))
     if node is None:
         return Text("")
     st = agents.statuses().get(node)
+    if st is None and os == "windows":
+        return Text.assemble((prefix, DIM), ("not probed: Windows node (the agent runs on Linux nodes)", DIM))
     if st is None:
         if not agents.discovered:
             return Text.assemble((prefix, DIM), ("looking for agents…", DIM))

@@ -134,7 +134,7 @@ class TopologyTree(Tree[object]):
             lines.append(dns)
         lines.append(fmt.node_meta_line(node))
         if self.agents is not None:
-            lines.append(fmt.agent_note(self.agents, node.name, prefix="agent "))
+            lines.append(fmt.agent_note(self.agents, node.name, prefix="agent ", os=node.os))
         kids = list(tnode.children)
         for i, line in enumerate(lines):
             if i < len(kids):

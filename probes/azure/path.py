@@ -18,6 +18,7 @@ from probes.azure.nsg import Flow, Nsg, NsgPath, NsgVerdict, TagSpace, compile_n
 from probes.azure.routes import Route, parse_route_table
 
 _VMSS = re.compile(r"/virtualMachineScaleSets/([^/]+)", re.I)
+_VM = re.compile(r"/providers/Microsoft\.Compute/virtualMachines/([^/]+)$", re.I)
 AZURE_DNS = "168.63.129.16"
 
 
@@ -316,6 +317,16 @@ def steps(
     out: list[Step] = []
     nsgs = verdict(path, source, provider_id, flow)
     names = {"nic": "NIC NSG", "subnet": "subnet NSG"}
+    vm = _VM.search(provider_id or "")
+    if vm and not vmss_of(provider_id) and any(n != "*" for n, _ in path.nic_nsgs):
+        # NIC NSGs are joined by the VMSS name in the NIC's id; an availability-set VM's NIC is its own
+        out.append(
+            Step(
+                "NIC NSG",
+                f"not joined: {vm.group(1)} is an availability-set VM; only scale sets' NIC NSGs are read",
+                "unknown",
+            )
+        )
     for v in nsgs.steps:
         out.append(Step(names.get(v.level, v.level), v.describe(), v.access.lower()))
     if nsgs.access == "Deny":

@@ -83,6 +83,8 @@ def rule_nodelocal(obs: Observations) -> Iterable[Finding]:
         for n in topo.nodes:
             if n.name in nodes_with_dns_evidence or n.localdns:
                 continue
+            if n.os == "windows":  # node-local-dns is a Linux DaemonSet: none is expected there
+                continue
             pod = topo.nodelocal.get(n.name)
             if pod is not None and pod.ready:
                 continue

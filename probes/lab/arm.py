@@ -413,9 +413,15 @@ class LabArmServer:
         if nics:
             vm = f"/subscriptions/{self.subscription}/resourceGroups/{self.node_rg}/providers/Microsoft.Compute/virtualMachineScaleSets"
             pools = sorted({b.pool for b in self.backends()})
+            net = f"/subscriptions/{self.subscription}/resourceGroups/{self.node_rg}/providers/Microsoft.Network"
             props["networkInterfaces"] = [
                 {"id": f"{vm}/{v}/virtualMachines/0/networkInterfaces/{v}"}
-                for v in (f"aks-{p}-{self.scenario.vmss_id(p)}-vmss" for p in pools)
+                for v in (self.scenario.scale_set(p) for p in pools)
+                if v
+            ] + [  # an availability set's VMs have NICs of their own: aks-<pool>-<id>-nic-<n>
+                {"id": f"{net}/networkInterfaces/{b.name.rsplit('-', 1)[0]}-nic-{b.name.rsplit('-', 1)[1]}"}
+                for b in self.backends()
+                if any(p.name == b.pool and p.vmas for p in self.scenario.pools)
             ]
         if subnet:
             props["subnets"] = [{"id": self.subnet_id}]

@@ -214,6 +214,8 @@ class ClusterState:
 
     def _add_daemon_pods(self, n: NodeState, created: float, put: bool = False) -> None:
         c = self.scenario.cluster
+        if self.pools[n.pool].windows:
+            return  # the kube-system DaemonSets select Linux nodes (Windows runs kube-proxy as a host process)
         apps = ["kube-proxy" if c.network_dataplane == "azure" else "cilium"]
         if c.node_local_dns:
             apps.append("node-local-dns")
@@ -244,8 +246,10 @@ class ClusterState:
             for n in self.nodes.values()
             if self.pools[n.pool].mode == "System" and not n.cordoned and n.ready == "True" and n.name != avoid
         ]
-        if not cands:
-            cands = [n for n in self.nodes.values() if not n.cordoned and n.name != avoid]
+        if not cands:  # Linux images: never a Windows node
+            cands = [
+                n for n in self.nodes.values() if not n.cordoned and n.name != avoid and not self.pools[n.pool].windows
+            ]
         if not cands:
             return None
         off = [a for a, _ in DEPLOYMENTS].index(app)

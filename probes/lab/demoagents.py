@@ -69,7 +69,8 @@ def farm_request(lab: Any, dns: Any, egress: Any, max_agents: int = MAX_AGENTS) 
     """What the farm needs, from the lab's scenario and state and the app's settings."""
     c = lab.scenario.cluster
     with lab.state.lock:
-        nodes = sorted(lab.state.nodes)
+        # the agent DaemonSet selects kubernetes.io/os: linux: no agent on a Windows node
+        nodes = sorted(n for n, s in lab.state.nodes.items() if not lab.scenario.pool(s.pool).windows)
         coredns = sorted((p.name, p.ready) for p in lab.state.pods.values() if p.app == "coredns")
     return {
         "scenario": getattr(lab, "scenario_arg", None) or lab.scenario.name,

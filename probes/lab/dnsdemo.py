@@ -191,7 +191,8 @@ class DnsDemo:
             return []
         shared = self._shared(topology)
         out = [Vantage(LOCAL_VANTAGE, None, dict(shared), confine=True)]
-        for node in sorted(topology.nodes, key=lambda n: n.name)[: self.max_nodes]:
+        # node vantages stand for agents, which run on Linux nodes only (the DaemonSet's nodeSelector)
+        for node in sorted((n for n in topology.nodes if n.os != "windows"), key=lambda n: n.name)[: self.max_nodes]:
             over = dict(shared)
             if topology.dns_service_ip and f"kube-dns/{node.name}" in self.responders:
                 over[topology.dns_service_ip] = self.responders[f"kube-dns/{node.name}"].address

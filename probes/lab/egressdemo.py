@@ -249,6 +249,7 @@ class EgressDemo:
             return [EgressVantage(LOCAL_VANTAGE, confine=True)]  # no names resolved yet
         dial = self.dial_map()
         out = [EgressVantage(LOCAL_VANTAGE, None, self.dns_for(None), dial, confine=True)]
-        for node in sorted(topology.nodes, key=lambda n: n.name)[: self.max_nodes]:
+        # node vantages stand for agents, which run on Linux nodes only (the DaemonSet's nodeSelector)
+        for node in sorted((n for n in topology.nodes if n.os != "windows"), key=lambda n: n.name)[: self.max_nodes]:
             out.append(EgressVantage(node_vantage(node.name), node.name, self.dns_for(node.name), dial, confine=True))
         return out

@@ -127,6 +127,10 @@ NODE_IMAGES: list[dict[str, Any]] = [_image(n, s) for n, s in _IMAGES_RAW]
 
 
 def _kernel(os_sku: str) -> tuple[str, str]:
+    if os_sku == "Windows2022":  # a real AKS Windows node's (node.kubernetes.io/windows-build 10.0.20348)
+        return "10.0.20348.2655", "Windows Server 2022 Datacenter"
+    if os_sku == "Windows2019":
+        return "10.0.17763.6189", "Windows Server 2019 Datacenter"
     if os_sku == "AzureLinux":
         return "5.15.173.1-1.cm2", "CBL-Mariner/Linux"
     return "5.15.0-1079-azure", "Ubuntu 22.04.5 LTS"
@@ -191,8 +195,14 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
         labels["kubernetes.azure.com/network-subscription"] = ""
     if c.network_dataplane == "cilium":
         labels["kubernetes.azure.com/ebpf-dataplane"] = "cilium"
-    if c.local_dns:
+    if c.local_dns and not pool.windows:
         labels["kubernetes.azure.com/localdns-state"] = "enabled"
+    os_name = "windows" if pool.windows else "linux"
+    labels["kubernetes.io/os"] = labels["beta.kubernetes.io/os"] = os_name
+    if pool.windows:
+        labels["node.kubernetes.io/windows-build"] = kernel.rsplit(".", 1)[0]
+    if pool.vmas:
+        labels["kubernetes.azure.com/nodepool-type"] = "AvailabilitySet"
     created = ts(n.created)
     hb = ts(cs.now())
     cond_t = ts(n.ready_since)
@@ -262,12 +272,12 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
             }
         )
     conditions.append(ready)
+    compute = f"azure:///subscriptions/{c.subscription_id}/resourceGroups/{c.node_resource_group.lower()}/providers/Microsoft.Compute"
     spec: dict[str, Any] = {
-        "providerID": (
-            f"azure:///subscriptions/{c.subscription_id}/resourceGroups/{c.node_resource_group.lower()}"
-            f"/providers/Microsoft.Compute/virtualMachineScaleSets/aks-{n.pool}-{cs.scenario.vmss_id(n.pool)}-vmss"
-            f"/virtualMachines/{n.instance}"
-        )
+        # an availability-set VM is a standalone VM; a VMSS instance is the scale set's Nth
+        "providerID": f"{compute}/virtualMachines/{n.name}"
+        if pool.vmas
+        else f"{compute}/virtualMachineScaleSets/{cs.scenario.scale_set(n.pool)}/virtualMachines/{n.instance}"
     }
     if n.pod_cidr and c.network_plugin != "azure-overlay":  # overlay nodes carry none: the range is the cluster's
         spec["podCIDR"] = n.pod_cidr
@@ -332,13 +342,13 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
                 "bootID": make_uid("boot", n.name, str(n.created)),
                 "kernelVersion": kernel,
                 "osImage": os_image,
-                "containerRuntimeVersion": "containerd://1.7.25-1",
+                "containerRuntimeVersion": "containerd://1.7.17+azure" if pool.windows else "containerd://1.7.25-1",
                 "kubeletVersion": kubelet,
                 "kubeProxyVersion": kubelet,
-                "operatingSystem": "linux",
+                "operatingSystem": os_name,
                 "architecture": "amd64",
             },
-            "images": NODE_IMAGES,
+            "images": [] if pool.windows else NODE_IMAGES,
         },
     }
 

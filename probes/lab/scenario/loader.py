@@ -184,10 +184,11 @@ def _pool(d: PoolDoc, w: _Where) -> PoolSpec:
         vm_size=w.text(d.vm_size, "vmSize", r"Standard_\w+"),
         zones=tuple(str(z) for z in d.zones),
         max_pods=d.max_pods,
-        os_sku=w.choice(d.os_sku, "osSku", ("Ubuntu", "AzureLinux")),
+        os_sku=w.choice(d.os_sku, "osSku", ("Ubuntu", "AzureLinux", "Windows2019", "Windows2022")),
         kubelet_version=(
             None if d.kubelet_version is UNSET else w.text(d.kubelet_version, "kubeletVersion", r"\d+\.\d+\.\d+")
         ),
+        vm_type=w.choice(d.type, "type", ("VirtualMachineScaleSets", "AvailabilitySet")),
     )
 
 
@@ -374,6 +375,14 @@ def parse_scenario(data: Any, source: str = "<scenario>", name: str | None = Non
         seen.add(p.name)
     if not any(p.mode == "System" for p in pools):
         raise ScenarioError(f"{source}: pools: AKS needs at least one pool with mode: System")
+    for i, p in enumerate(pools):
+        if p.windows and (p.mode == "System" or len(p.name) > 6 or p.vmas or cluster.network_plugin == "kubenet"):
+            raise ScenarioError(
+                f"{source}: pools[{i}]: a Windows pool is a User pool of a VMSS, named in at most 6 characters, "
+                "on Azure CNI (AKS's rules)"
+            )
+        if p.vmas and len(pools) > 1:
+            raise ScenarioError(f"{source}: pools[{i}]: an AvailabilitySet cluster has exactly one pool")
     overrides = tuple(_node_override(o, _Where(source, f"nodes[{i}]")) for i, o in enumerate(doc.nodes))
     coredns = _coredns(doc.coredns, _Where(source, "coredns"))
     services = tuple(_service(s, _Where(source, f"services[{i}]"), cluster) for i, s in enumerate(doc.services))

@@ -75,6 +75,15 @@ class PoolSpec:
     max_pods: int
     os_sku: str
     kubelet_version: str | None
+    vm_type: str = "VirtualMachineScaleSets"  # or AvailabilitySet
+
+    @property
+    def windows(self) -> bool:
+        return self.os_sku.startswith("Windows")
+
+    @property
+    def vmas(self) -> bool:
+        return self.vm_type == "AvailabilitySet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +219,25 @@ class Scenario:
         return f"{int.from_bytes(h[:8], 'big') % 100_000_000:08d}"
 
     def node_name(self, pool: str, instance: int) -> str:
-        return f"aks-{pool}-{self.vmss_id(pool)}-vmss{base36(instance, 6)}"
+        """AKS's computer names: ``aks-<pool>-<id>-vmss<base36>`` (Linux VMSS),
+        ``aks<pool><base36>`` (Windows VMSS: 15 characters at most),
+        ``aks-<pool>-<id>-<n>`` (an availability-set VM)."""
+        prefix, vmas = self._name_prefix(self.pool(pool))
+        return prefix + (str(instance) if vmas else base36(instance, 6))
+
+    def _name_prefix(self, p: PoolSpec) -> tuple[str, bool]:
+        if p.vmas:
+            return f"aks-{p.name}-{self.vmss_id(p.name)}-", True
+        if p.windows:
+            return f"aks{p.name}", False
+        return f"aks-{p.name}-{self.vmss_id(p.name)}-vmss", False
+
+    def scale_set(self, pool: str) -> str:
+        """The pool's VMSS name ("" for an availability set)."""
+        p = self.pool(pool)
+        if p.vmas:
+            return ""
+        return f"aks{pool}" if p.windows else f"aks-{pool}-{self.vmss_id(pool)}-vmss"
 
     def ip_stride(self, pool: str) -> int:
         """Addresses a node takes from the subnet: 1, or maxPods+1 with flat Azure CNI."""
@@ -232,9 +259,8 @@ class Scenario:
             )
         i = 0
         for p in self.pools:
-            vid = self.vmss_id(p.name)
             stride = self.ip_stride(p.name)
-            prefix = f"aks-{p.name}-{vid}-vmss"
+            prefix, vmas = self._name_prefix(p)  # once per pool: 5,000 nodes in well under a second
             for n in range(p.count):
                 if ip + stride - 1 > last_ip:
                     raise ScenarioError(
@@ -244,7 +270,7 @@ class Scenario:
                 zone = f"{c.location}-{p.zones[n % len(p.zones)]}" if p.zones else "0"
                 out.append(
                     NodeSpec(
-                        name=prefix + base36(n, 6),
+                        name=prefix + (str(n) if vmas else base36(n, 6)),
                         pool=p.name,
                         instance=n,
                         ip=ntoa(ip),

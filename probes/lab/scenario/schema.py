@@ -118,7 +118,20 @@ class PoolDoc(Doc, rename="camel", kw_only=True):
         list[int | str], M("a list of zones from 1, 2, 3", description="nodes spread round-robin; [] = non-zonal")
     ] = []
     max_pods: Annotated[int, count(10, 250)] = 110
-    os_sku: Annotated[str, one_of(("Ubuntu", "AzureLinux"))] = "Ubuntu"
+    os_sku: Annotated[
+        str,
+        one_of(
+            ("Ubuntu", "AzureLinux", "Windows2019", "Windows2022"),
+            "Windows pools: mode User, names of at most 6 characters, Azure CNI; no agent runs there",
+        ),
+    ] = "Ubuntu"
+    type: Annotated[
+        str,
+        one_of(
+            ("VirtualMachineScaleSets", "AvailabilitySet"),
+            "AvailabilitySet: a legacy single-pool cluster of standalone VMs (providerID .../virtualMachines/<name>)",
+        ),
+    ] = "VirtualMachineScaleSets"
     kubelet_version: Annotated[Text, M("a string", description="this pool lags the control plane")] | UnsetType = UNSET
 
 
