@@ -166,7 +166,10 @@ def parse_cert(der: bytes) -> tuple[x509.Certificate, CertSummary]:
     """A certificate from the wire and its summary, parsed once per distinct certificate
     (1,000 hosts behind one ingress send a handful of certificates between them). Raises
     ValueError for bytes that are not a certificate."""
-    c = x509.load_der_x509_certificate(der)
+    try:
+        c = x509.load_der_x509_certificate(der)
+    except x509.InvalidVersion as e:  # not a ValueError in cryptography: a damaged version field
+        raise ValueError(f"not a certificate: {e}") from None
     summary = CertSummary(
         subject_cn=_cn(c.subject),
         sans=_sans(c),
