@@ -20,7 +20,8 @@ from probes.egress.result import EgressResult
 from probes.engine.frame import ProbeView
 from probes.engine.history import Stats
 from probes.record import redact
-from probes.record.codec import CS, DNS, EGRESS, RAW_MAX, key_text, plan_row
+from probes.record.codec import DNS, EGRESS, RAW_MAX, key_text, plan_row
+from probes.record.codec import _lat as _lat  # the codec's latency units (10 µs), one definition
 
 _FREE_TEXT = ("error", "raw")
 
@@ -58,10 +59,6 @@ def live_row(st: Stats) -> list[Any]:
         lastv,
         st.version,
     ]
-
-
-def _lat(x: float | None) -> int | None:
-    return None if x is None else round(x * CS)
 
 
 class ProbeRows:
