@@ -43,6 +43,11 @@ BIN = Path(PY).parent / "aksnet-top"
 COLLECT = r"""
 import json, sys, time
 t_start = time.perf_counter()
+try:  # what the `aksnet-top` entry point does first (an older checkout has no such module)
+    from probes.memtune import tune_malloc
+    tune_malloc()
+except ImportError:
+    pass
 from probes.config import KubeConfig
 from probes.kube.source import KubeSource
 from probes.engine.store import Store
