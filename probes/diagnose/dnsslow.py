@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterable
 
@@ -88,10 +89,12 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
         slow: dict[str, tuple[float, float | None, float | None, int]] = {}
         slow_abs = 0  # vantages slow against the threshold alone (for "slow everywhere")
         for vantage, lat in views.items():
+            top = lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)]  # p95 of a sorted list
+            if top < min(SLOW_MS, RELATIVE_FLOOR_MS):
+                continue  # under the lowest limit there can be: slow by neither test (most rows)
             base = median_without(pool, lat)
             limit = SLOW_MS if base is None else min(SLOW_MS, max(RELATIVE * base, RELATIVE_FLOOR_MS))
             bad = len(lat) - bisect_left(lat, limit)
-            top = p95(lat)
             # slower than the others too: when every node sees slow answers (a loaded
             # cluster, or the probing host itself busy) this node is not the place
             n_others = len(pool) - len(lat)

@@ -66,7 +66,11 @@ _NEGLIGIBLE = 1e-17  # a term this small against the sum changes no double
 
 def beyond_noise(bad: int, n: int, healthy_rate: float, alpha: float = ALPHA, min_samples: int = MIN_SAMPLES) -> bool:
     """`bad` of `n` is more than a healthy rate explains (and there are enough samples)."""
-    return n >= min_samples and bad > 0 and binom_sf(bad, n, healthy_rate) < alpha
+    if n < min_samples or bad <= n * healthy_rate:
+        # at or under the mean the tail P(X >= bad) is at least 1/2 (a binomial's median is
+        # at least floor(n p)): never beyond noise, and the common case on a healthy cluster
+        return False
+    return binom_sf(bad, n, healthy_rate) < alpha
 
 
 def median(values: Iterable[float]) -> float | None:
