@@ -86,7 +86,7 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
         # own (stats.*_without), never a list per vantage (that was O(V²) per frame)
         views = {v: sorted(o) for v, o in raw.items()}
         pool = sorted(x for o in views.values() for x in o)
-        slow: dict[str, tuple[float, float | None, float | None, int]] = {}
+        slow: dict[str, tuple[float, float | None, float, int]] = {}
         slow_abs = 0  # vantages slow against the threshold alone (for "slow everywhere")
         for vantage, lat in views.items():
             top = lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)]  # p95 of a sorted list
@@ -100,9 +100,9 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
             n_others = len(pool) - len(lat)
             theirs = at_least_without(pool, lat, limit) / n_others if n_others else 0.0
             rate = max(HEALTHY_SLOW, min(theirs, 0.99))
-            if top is not None and top >= limit and beyond_noise(bad, len(lat), HEALTHY_SLOW):
+            if top >= limit and beyond_noise(bad, len(lat), HEALTHY_SLOW):
                 slow_abs += 1
-            if top is not None and top >= limit and beyond_noise(bad, len(lat), rate):
+            if top >= limit and beyond_noise(bad, len(lat), rate):
                 slow[vantage] = (limit, median(lat), top, len(lat))
         if not slow and slow_abs < 2:
             continue
