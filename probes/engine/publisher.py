@@ -7,7 +7,9 @@ Work per frame is proportional to what changed: the store's snapshot is rebuilt 
 a store change, a history is read from the previous frame's version on
 (`History.snapshot(since)`), route comparison runs when the route data or the topology
 changed, and the rules run when an input changed (at most every `findings_min` seconds),
-or every `findings_every` seconds for their time-based marks (a node is "new" for 10 min).
+or every `findings_every` seconds for their time-based marks (a node is "new" for 10 min);
+on a big cluster, where one run of the rules costs tens of ms, they run no more often than
+keeps them under `JUDGE_SHARE` of a core (still at least every `findings_every` seconds).
 A part that did not change is the previous frame's object itself.
 """
 
@@ -32,6 +34,8 @@ from probes.kube.model import NetworkPlugin
 from probes.kube.topology import build_topology
 
 FindingsFn = Callable[[Observations], list[Any]]
+# the rules take at most this share of one core: a run that cost 20 ms waits 2 s for the next
+JUDGE_SHARE = 0.01
 
 
 def observations_of(
@@ -204,6 +208,7 @@ class Publisher:
         self.interval = interval
         self.findings_min = findings_min
         self.findings_every = findings_every
+        self._judge_cpu = 0.0  # CPU seconds of the last rules run (this thread's)
         self.clock = clock
         self.wall_clock = wall_clock
         self.judge = judge
@@ -445,8 +450,12 @@ class Publisher:
         age = now - self._findings_t
         if inputs == self._findings_in and age < self.findings_every:
             return
-        if inputs != self._findings_in and self._findings is not None and age < self.findings_min:
+        # the rules' own share of a core stays under JUDGE_SHARE: at 5,000 nodes and 51
+        # vantages a run costs tens of ms and the inputs move with every probe answer
+        spacing = min(self.findings_every, max(self.findings_min, self._judge_cpu / JUDGE_SHARE))
+        if inputs != self._findings_in and self._findings is not None and age < spacing:
             return
+        cpu0 = time.thread_time()
         obs = observations_of(
             kube,
             dns.stats if dns else None,
@@ -468,6 +477,7 @@ class Publisher:
         self._findings_at = obs.now
         self._findings_in = inputs
         self._findings_t = now
+        self._judge_cpu = time.thread_time() - cpu0
         self.judged += 1
 
     # --- the cadence ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ frame with an error instead of an exception."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -245,3 +246,35 @@ def test_allocator_calls_are_safe_here():
         assert isinstance(allocator.trim(), bool)
     else:
         assert allocator.limit_arenas(2) is False and allocator.trim() is False
+
+
+def test_costly_rules_are_spaced_to_their_share_of_a_core():
+    """A run of the rules that costs 20 ms of CPU is followed by the next one no sooner
+    than 20 ms / JUDGE_SHARE later (2 s), however often the inputs move; never later than
+    findings_every."""
+    from probes.engine import publisher as pubmod
+
+    calls: list[float] = []
+    clock = Clock()
+
+    def costly(obs):  # type: ignore[no-untyped-def]
+        calls.append(clock.t)
+        end = time.thread_time() + 0.02
+        while time.thread_time() < end:  # bounded: 20 ms of this thread's CPU
+            pass
+        return []
+
+    plan = small_plan()
+    src = FakeSource(plan, SpyHistory())
+    fill(plan, src.history, rounds=3, bad=None)
+    pub = Publisher(make_store(), dns=src, judge=costly, clock=clock, wall_clock=lambda: 1795172400.0)
+    pub.step()
+    for i in range(40):  # an input moves every 0.25 s for 10 s
+        res = result(plan, "local", "kube-dns", plan.names[0], i=100 + i)
+        src.history.add(res.key, res)
+        clock.t += 0.25
+        pub.step()
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    floor = 0.02 / pubmod.JUDGE_SHARE
+    assert gaps and all(floor <= g <= pub.findings_every + 0.25 for g in gaps), gaps
+    assert len(calls) <= 1 + 10 / floor
