@@ -164,6 +164,11 @@ class Store:
     def version(self) -> int:
         return self._version
 
+    def statuses(self) -> tuple[SourceStatus, ...]:
+        """Every source's status, by source, without building a snapshot."""
+        with self._lock:
+            return tuple(sorted(self._statuses.values(), key=lambda s: s.source))
+
     def synced(self) -> frozenset[str]:
         """Collections whose first list completed, without building a snapshot."""
         with self._lock:

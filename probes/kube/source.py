@@ -28,6 +28,7 @@ __all__ = ["KubeSource", "KINDS", "Reflector", "WatchedKind", "SOURCE", "DNS_POD
 
 HEARTBEAT = 1.0  # s between the heartbeat's GET /version
 SILENT_AFTER = 3.0  # s without an answer (and the ping timed out or failed) before the data is shown stale: within 4 s
+FIRST_LIST_WAIT = 5.0  # s the optional kinds wait for the topology's first lists at most
 VERSION_TIMEOUT = 4.0  # seconds for /version's answer: the first sign of a server that never answers
 
 
@@ -93,13 +94,28 @@ class KubeSource:
             if self._stop.wait(delay):
                 return
         self._status(SourceState.LIVE, f"connected to {target.server}")
-        for kind in self.kinds:
+        # the topology's kinds list first, alone: the optional ones (NetworkPolicies, the
+        # ingress path) start once those lists are in, so a 5,000-node first list does not
+        # share the GIL with sixteen discovery calls and lists nobody is waiting for yet
+        first = [k for k in self.kinds if k.required and not k.optional]
+        for kind in (*first, *(k for k in self.kinds if k not in first)):
             r = Reflector(kind, self.api, self.store, self._stop, target.server, self.cfg)
             self.reflectors.append(r)
             r.thread.start()
+            if len(self.reflectors) == len(first):
+                deadline = time.monotonic() + FIRST_LIST_WAIT
+                while not self._first_in() and time.monotonic() < deadline:
+                    if self._stop.wait(0.02):
+                        return
         self.policy_pods = PolicyPods(self.api, self.store, self._stop, self.cfg)
         self.policy_pods.thread.start()
         self._heartbeat(target.server)
+
+    def _first_in(self) -> bool:
+        """Every reflector started so far has listed, or has its answer (refused, an error)."""
+        states = {st.source: st.state for st in self.store.statuses()}
+        pending = (None, SourceState.CONNECTING, SourceState.SYNCING)
+        return all(r.listed or states.get(r.source) not in pending for r in self.reflectors)
 
     def _heartbeat(self, server: str) -> None:
         """A GET /version every HEARTBEAT s: a watch only notices a frozen or blackholed API
@@ -156,15 +172,16 @@ class KubeSource:
         """Block until every kind has completed its first list (or timeout). For check and benchmarks."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            snap = self.store.snapshot()
-            refused = {s.source for s in snap.statuses if s.state is SourceState.FORBIDDEN}
+            # the store's statuses and synced set, not a snapshot: that would rebuild the
+            # topology every 50 ms while the nodes' pages arrive, on the lists' own CPU
+            refused = {s.source for s in self.store.statuses() if s.state is SourceState.FORBIDDEN}
             want = {
                 c
                 for k in KINDS
                 if (k.required and not k.optional) or f"{k.source}/{k.name}" not in refused
                 for c in k.collections
             }
-            if want <= snap.synced:
+            if want <= self.store.synced():
                 return True
             self.store.changed.wait(0.05)
             self.store.changed.clear()
@@ -178,13 +195,13 @@ class KubeSource:
         deadline = time.monotonic() + timeout
         want = {f"{SOURCE}/{k.name}" for k in KINDS}
         while True:
-            snap = self.store.snapshot()
-            fatal = next((s for s in snap.statuses if s.fatal and s.source.startswith(SOURCE)), None)
+            statuses = self.store.statuses()  # not a snapshot (see wait_synced)
+            fatal = next((s for s in statuses if s.fatal and s.source.startswith(SOURCE)), None)
             if fatal is not None:
                 return False, fatal
             live = {
                 s.source
-                for s in snap.statuses
+                for s in statuses
                 if s.state is SourceState.LIVE or (s.state is SourceState.FORBIDDEN and s.source in OPTIONAL_SOURCES)
             }
             if want <= live:

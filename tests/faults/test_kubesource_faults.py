@@ -230,3 +230,17 @@ def test_events_keep_a_kind_live_and_arrive(api, start):
     t.join(2)
     assert seen and all(s is SourceState.LIVE for s in seen)
     assert api.count("watch", "nodes") >= 3  # it was renewed meanwhile, without a flicker
+
+
+def test_optional_kinds_wait_for_the_topologys_first_lists(api, start):
+    """A slow first nodes list (5,000 nodes) is not shared with the NetworkPolicy and ingress
+    kinds' discovery and lists: they start once the topology's kinds have listed."""
+    api.list_delay["nodes"] = 1.0
+    t0 = time.monotonic()
+    src, store = start()
+    assert wait_for(lambda: all_live(store), 8)
+    with api.cond:
+        first_nodes = min(t for t, v, k in api.requests if (v, k) == ("list", "nodes"))
+        optional = [t for t, v, k in api.requests if k in ("networkpolicies", "namespaces", "other") and t >= t0]
+    assert optional, "the optional kinds never asked"
+    assert min(optional) >= first_nodes + 1.0  # not before the nodes list was answered

@@ -85,6 +85,7 @@ class FaultApi:
         self.mode = "ok"
         self.retry_after = 2
         self.bad_items: list[Any] = []
+        self.list_delay: dict[str, float] = {}  # kind -> seconds a list answer is held (a big first list)
         self.requests: list[tuple[float, str, str]] = []
         self.stopping = threading.Event()
         self._epoch = 0  # bumped by a restart: open watches end
@@ -300,6 +301,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         if verb == "list":
+            if f.list_delay.get(kind):
+                f.stopping.wait(f.list_delay[kind])
             with f.cond:
                 items = list(f.state[kind].values()) + (list(f.bad_items) if kind == "nodes" else [])
                 rv = f.rv
