@@ -21,6 +21,7 @@ from probes.engine.frame import Frame
 from tui.columns import SCROLLBAR, Flex, elide_middle, fit
 from tui.finding_detail import FindingDetailScreen
 from tui.probe_text import short_vantage
+from tui.steadytable import SteadyTable
 
 STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 MARK = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "·"}
@@ -57,7 +58,7 @@ def matches(f: Finding, needle: str) -> bool:
     return any(n in s.lower() for s in (f.fault or "", f.subject, short_subject(f.subject), f.cause, f.rule))
 
 
-class FindingsTable(DataTable):
+class FindingsTable(SteadyTable):
     BINDINGS = [
         Binding("enter", "select_cursor", "Details", tooltip="evidence, next step, jump to the evidence row"),
         Binding("i", "toggle_info", "Show info findings"),

@@ -28,6 +28,7 @@ from probes.ingress.view import ClassGroup, HostRow, IngressView, LbRow
 from tui import ingress_text as it
 from tui.columns import SCROLLBAR, Flex, elide_middle, elide_text, fit
 from tui.ingress_detail import IngressDetailScreen
+from tui.steadytable import SteadyTable
 
 HOST_COLUMNS = (
     ("host", "host", 24),
@@ -85,7 +86,7 @@ def _matches(needle: str, *texts: str) -> bool:
     return not n or any(n in t.lower() for t in texts)
 
 
-class IngressTable(DataTable):
+class IngressTable(SteadyTable):
     BINDINGS = [
         Binding("enter", "select_cursor", "Details", tooltip="the objects' fields behind the row"),
         Binding("j", "cursor_down", "Down", show=False),

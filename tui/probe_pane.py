@@ -27,6 +27,7 @@ from probes.engine.history import Stats
 from tui.columns import SCROLLBAR, Flex, elide_middle, fit
 from tui.format import BAD, DIM, OK, WARN
 from tui.probe_text import short_vantage
+from tui.steadytable import SteadyTable
 
 
 class SortText(Text):
@@ -61,7 +62,7 @@ def shown(widget: Any) -> bool:
     return True
 
 
-class ProbeTable(DataTable):
+class ProbeTable(SteadyTable):
     """The pane's table: `p` toggles problems only; scrolling draws rows that missed values."""
 
     def action_toggle_problems(self) -> None:

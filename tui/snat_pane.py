@@ -23,13 +23,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from probes.azure.service import AzureState, SnatReport
 from probes.azure.snat import NodeSnat, SnatTable
 from probes.engine.frame import Frame
 from tui.probe_pane import shown
 from tui.probe_text import short_vantage
+from tui.steadytable import SteadyTable
 
 OK, WARN, BAD, DIM = "green", "yellow", "bold red", "dim"
 STATE_STYLE = {"ok": OK, "warn": WARN, "critical": BAD, "unknown": DIM}
@@ -230,7 +231,7 @@ def findings_text(rep: SnatReport, limit: int = 2) -> Text:
     return t
 
 
-class SnatTableWidget(DataTable):
+class SnatTableWidget(SteadyTable):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),

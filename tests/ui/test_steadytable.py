@@ -1,0 +1,83 @@
+"""SteadyTable keeps its rendered cells across a tab switch, and draws exactly what a
+DataTable draws: the focused cursor after coming back, a new theme's colours."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import ContentSwitcher
+
+from tui.steadytable import SteadyTable
+
+
+class Two(App[None]):
+    def compose(self) -> ComposeResult:
+        with ContentSwitcher(initial="a"):
+            yield SteadyTable(id="a")
+            yield SteadyTable(id="b")
+
+    def on_mount(self) -> None:
+        for tid in ("a", "b"):
+            t = self.query_one(f"#{tid}", SteadyTable)
+            for c in range(6):
+                t.add_column(f"c{c}", width=9, key=f"c{c}")
+            for r in range(40):
+                t.add_row(*[Text(f"{tid}{r}.{c}", style="green" if c % 2 else "bold") for c in range(6)], key=str(r))
+        self.query_one("#a", SteadyTable).focus()
+
+    def show(self, tid: str) -> None:
+        self.query_one(ContentSwitcher).current = tid
+        self.query_one(f"#{tid}", SteadyTable).focus()
+
+
+def counting(table: SteadyTable) -> list[int]:
+    calls = [0]
+    render = table._render_cell
+
+    def counted(*a, **kw):  # type: ignore[no-untyped-def]
+        calls[0] += 1
+        return render(*a, **kw)
+
+    table._render_cell = counted  # type: ignore[method-assign]
+    return calls
+
+
+async def test_a_switch_back_renders_no_cell_again_and_draws_the_same() -> None:
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        before = app.export_screenshot()
+        a = app.query_one("#a", SteadyTable)
+        calls = counting(a)
+        for _ in range(3):
+            app.show("b")
+            await pilot.pause()
+            app.show("a")
+            await pilot.pause()
+        assert calls[0] == 0  # every cell on screen came from the cache
+        assert app.export_screenshot() == before  # the focused cursor, the tint: as drawn first
+
+
+async def test_a_changed_cell_and_a_new_theme_are_drawn() -> None:
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        app.show("b")
+        await pilot.pause()
+        a.update_cell("0", "c0", Text("changed"))
+        app.show("a")
+        await pilot.pause()
+        assert "changed" in app.export_screenshot()
+        calls = counting(a)
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        assert calls[0] > 0  # restyled: drawn again
+        light = app.export_screenshot()
+    fresh = Two()
+    async with fresh.run_test(size=(60, 16)) as pilot:
+        fresh.theme = app.theme
+        await pilot.pause()
+        fresh.query_one("#a", SteadyTable).update_cell("0", "c0", Text("changed"))
+        await pilot.pause()
+        assert fresh.export_screenshot() == light  # the same as a table that only knew that theme

