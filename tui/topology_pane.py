@@ -85,6 +85,8 @@ class TopologyTree(Tree[object]):
         self._budget = LOAD_CHUNK  # nodes this pass may still add, across pools
         self._load_timer: Any = None
         self._before_filter: tuple[set[str], set[str]] | None = None  # (expanded, loaded) pools
+        self._style_keys: set[tuple[Any, ...]] = set()  # styles the rendered lines were drawn in
+        self._last_size: Any = None
 
     # --- Tree's costs at 25,000 lines ------------------------------------------------
     def notify_style_update(self) -> None:
@@ -93,14 +95,31 @@ class TopologyTree(Tree[object]):
         nodes loaded. Styles change how lines look, not which lines exist or how wide
         their labels are: drop only the rendered lines."""
         super(Tree, self).notify_style_update()
+        # the rendered lines are keyed by the pseudo-class state (focus) they were drawn
+        # in: a state drawn before under the same theme and classes needs no new lines
+        # (tui.steadytable does the same for the tables)
+        try:
+            key = (self.get_pseudo_class_state(), self.app.theme, self.rich_style, frozenset(self.classes))
+        except Exception:  # noqa: BLE001 - not mounted yet
+            key = None
+        if key is not None and key in self._style_keys:
+            self.refresh()
+            return
+        if key is not None:
+            self._style_keys.add(key)
         self._clear_rendered()
 
     def _on_resize(self, event: events.Resize) -> None:
         """Tree drops its line list on every resize, and a tab being shown is resized from
-        nothing: keep the list (a size changes no line), drop the rendered lines only."""
+        nothing: keep the list (a size changes no line); the rendered lines are keyed by
+        width, so only a new size draws them again."""
         event.prevent_default()
         self._line_cache.grow(event.size.height)
-        self._clear_rendered()
+        if event.size != self._last_size:
+            self._last_size = event.size
+            self._clear_rendered()
+        else:
+            self.refresh()
 
     def _clear_rendered(self) -> None:
         self._line_cache.clear()

@@ -81,3 +81,58 @@ async def test_a_changed_cell_and_a_new_theme_are_drawn() -> None:
         fresh.query_one("#a", SteadyTable).update_cell("0", "c0", Text("changed"))
         await pilot.pause()
         assert fresh.export_screenshot() == light  # the same as a table that only knew that theme
+
+
+class TreeAndTable(App[None]):
+    def compose(self) -> ComposeResult:
+        from tui.topology_pane import TopologyTree
+
+        with ContentSwitcher(initial="tree"):
+            yield TopologyTree(id="tree")
+            yield SteadyTable(id="b")
+
+    def on_mount(self) -> None:
+        from tui.topology_pane import TopologyTree
+
+        tree = self.query_one(TopologyTree)
+        tree.root.expand()
+        for p in range(3):
+            pool = tree.root.add(f"pool{p}", expand=True)
+            for n in range(10):
+                pool.add_leaf(f"node{p}-{n}")
+        tree.focus()
+        b = self.query_one("#b", SteadyTable)
+        b.add_column("c", width=9)
+        b.add_row("x")
+
+
+async def test_the_topology_tree_keeps_its_lines_across_a_switch() -> None:
+    from tui.topology_pane import TopologyTree
+
+    app = TreeAndTable()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        before = app.export_screenshot()
+        tree = app.query_one(TopologyTree)
+        drawn = [0]  # Tree reads the guides' style only when it draws a line anew
+        styles = tree.get_component_styles
+
+        def spy(*names):  # type: ignore[no-untyped-def]
+            if names == ("tree--guides",):
+                drawn[0] += 1
+            return styles(*names)
+
+        tree.get_component_styles = spy  # type: ignore[method-assign]
+        sw = app.query_one(ContentSwitcher)
+        for _ in range(3):
+            sw.current = "b"
+            app.query_one("#b", SteadyTable).focus()
+            await pilot.pause()
+            sw.current = "tree"
+            tree.focus()
+            await pilot.pause()
+        assert drawn[0] == 0  # every line on screen came from the cache
+        assert app.export_screenshot() == before  # and looks as first drawn
+        await pilot.resize_terminal(70, 16)  # a new width draws them again
+        await pilot.pause()
+        assert drawn[0] > 0
