@@ -27,6 +27,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .httpbase import ServerThread
+
 BEHAVIOURS = ("tunnel", "forbidden", "auth", "hang")
 UPSTREAM_TIMEOUT = 2.0
 HANG_MAX = 300.0  # a hung connection is let go after this long even if the proxy runs on
@@ -156,8 +158,7 @@ class LabConnectProxy:
         self.connections = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._server: _ProxyServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread()
         self._bound = 0
 
     @property
@@ -165,26 +166,16 @@ class LabConnectProxy:
         return self._bound or self._want
 
     def start(self) -> LabConnectProxy:
-        if self._server is None:
+        if not self._serving.serving:
             self._stop.clear()
-            self._server = _ProxyServer((self.host, self._want), self)
-            self._bound = int(self._server.server_address[1])
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name=f"lab-proxy-{self.behaviour}"
-            )
-            self._thread.daemon = True
-            self._thread.start()
+            srv = _ProxyServer((self.host, self._want), self)
+            self._bound = int(srv.server_address[1])
+            self._serving.serve(srv, f"lab-proxy-{self.behaviour}", poll_interval=0.2)
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        srv, self._server = self._server, None
-        if srv is not None:
-            srv.shutdown()
-            srv.server_close()
-        if self._thread is not None:
-            self._thread.join(2.0)
-            self._thread = None
+        self._stop.set()  # hung relays end: the server does not wait for them (block_on_close)
+        self._serving.shutdown()
 
     def __enter__(self) -> LabConnectProxy:
         return self.start()

@@ -8,12 +8,13 @@ JSON (``{"ip": …}``) with ``?format=json``. Stdlib only.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
+
+from .httpbase import ServerThread
 
 
 class _EchoHandler(BaseHTTPRequestHandler):
@@ -49,8 +50,7 @@ class LabEcho:
         self.answer = answer
         self.host = host
         self.requests = 0
-        self._server: _EchoServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread()
         self.port = 0
 
     @property
@@ -58,23 +58,14 @@ class LabEcho:
         return f"http://{self.host}:{self.port}/"
 
     def start(self) -> LabEcho:
-        if self._server is None:
-            self._server = _EchoServer((self.host, 0), self)
-            self.port = int(self._server.server_address[1])
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="lab-echo", daemon=True
-            )
-            self._thread.start()
+        if not self._serving.serving:
+            srv = _EchoServer((self.host, 0), self)
+            self.port = int(srv.server_address[1])
+            self._serving.serve(srv, "lab-echo", poll_interval=0.2)
         return self
 
     def stop(self) -> None:
-        srv, self._server = self._server, None
-        if srv is not None:
-            srv.shutdown()
-            srv.server_close()
-        if self._thread is not None:
-            self._thread.join(2.0)
-            self._thread = None
+        self._serving.shutdown()
 
     def __enter__(self) -> LabEcho:
         return self.start()

@@ -11,6 +11,7 @@ HTML page, without a status line for a request line it could not parse.
 from __future__ import annotations
 
 import socket
+import socketserver
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -170,17 +171,19 @@ class LabHandler(BaseHTTPRequestHandler):
 
 
 class ServerThread:
-    """Start/stop of a :class:`LabHTTPServer` in a background thread, joined at stop."""
+    """Start/stop of one of the lab's servers (a :class:`LabHTTPServer`, or any
+    socketserver: the echo endpoint, the CONNECT proxy) in a background thread, joined at
+    stop."""
 
     def __init__(self) -> None:
-        self._httpd: LabHTTPServer | None = None
+        self._httpd: socketserver.TCPServer | None = None
         self._thread: threading.Thread | None = None
 
-    def serve(self, httpd: LabHTTPServer, name: str) -> None:
+    def serve(self, httpd: socketserver.TCPServer, name: str, poll_interval: float = 0.1) -> None:
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": poll_interval},
             name=f"{name}:{httpd.server_address[1]}",
             daemon=True,
         )
@@ -192,7 +195,7 @@ class ServerThread:
 
     @property
     def bound_port(self) -> int | None:
-        return self._httpd.server_address[1] if self._httpd is not None else None
+        return int(self._httpd.server_address[1]) if self._httpd is not None else None
 
     def shutdown(self) -> None:
         """Close the listener and every open connection, join the handler threads."""
@@ -200,8 +203,9 @@ class ServerThread:
         if httpd is None:
             return
         httpd.shutdown()
-        httpd.close_all_connections()
-        httpd.server_close()  # joins handler threads (block_on_close)
+        if isinstance(httpd, LabHTTPServer):
+            httpd.close_all_connections()
+        httpd.server_close()  # joins handler threads (unless the server says not to: block_on_close)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
