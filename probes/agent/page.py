@@ -36,6 +36,16 @@ def _num(x: float) -> float:
     return float(x) if math.isfinite(x) else 0.0
 
 
+def _slot(index: dict[str, int], items: list[str], key: str) -> int:
+    """The position of `key` in `items` (the page's tables of names, targets and texts),
+    appended when it is new."""
+    i = index.get(key)
+    if i is None:
+        i = index[key] = len(items)
+        items.append(key)
+    return i
+
+
 def encode(agent: Any, since: int = 0) -> bytes:
     """The agent's results with seq > `since`, as JSON bytes (see probes.agent.wire)."""
     s = agent.settings
@@ -48,11 +58,7 @@ def encode(agent: Any, since: int = 0) -> bytes:
     t_of: dict[str, int] = {"": 0}
 
     def text(v: str) -> int:
-        i = t_of.get(v)
-        if i is None:
-            i = t_of[v] = len(texts)
-            texts.append(v)
-        return i
+        return _slot(t_of, texts, v)
 
     raws = agent.raw_since(since)
     resolvers: list[Resolver] = list(planned)
@@ -68,10 +74,7 @@ def encode(agent: Any, since: int = 0) -> bytes:
                 ri = r_index[r.resolver] = len(resolvers)
                 known = agent.resolver(r.resolver) if hasattr(agent, "resolver") else None
                 resolvers.append(known or Resolver(r.resolver, ResolverKind.CUSTOM, r.address))
-            ni = n_index.get(r.qname)
-            if ni is None:
-                ni = n_index[r.qname] = len(names)
-                names.append(r.qname)
+            ni = _slot(n_index, names, r.qname)
             dns.append(
                 [
                     seq,
@@ -90,10 +93,7 @@ def encode(agent: Any, since: int = 0) -> bytes:
                 ]
             )
         else:
-            ti = t_index.get(r.target)
-            if ti is None:
-                ti = t_index[r.target] = len(targets)
-                targets.append(r.target)
+            ti = _slot(t_index, targets, r.target)
             egress.append(
                 [
                     seq,
