@@ -16,6 +16,9 @@ Both are safe to skip here:
   were drawn in, so a focus change only needs the per-state component styles recomputed.
   Only a restyle the table has not been drawn in before (a new theme, new classes, a new
   pseudo-class state) clears the caches as DataTable does.
+
+What the caches hold is what the current rows look like, in the states drawn: renders of
+earlier versions of the rows (they can never be used again) are dropped at the next draw.
 """
 
 from __future__ import annotations
@@ -32,6 +35,18 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         self._style_keys: set[tuple[Any, ...]] = set()
         self._last_size: Any = None
+        self._drawn_count = -1  # the update count the caches hold renders of
+
+    def render_lines(self, crop: Any) -> Any:
+        # every cached render carries the update count it was drawn at, so one from an
+        # earlier count can never be used again: drop them rather than keep up to 10,000
+        # dead cells a table (DataTable only cleared them on the restyles skipped here)
+        if self._update_count != self._drawn_count:
+            self._drawn_count = self._update_count
+            self._row_render_cache.clear()
+            self._cell_render_cache.clear()
+            self._line_cache.clear()
+        return super().render_lines(crop)
 
     def _on_resize(self, event: events.Resize) -> None:
         if event.size == self._last_size:

@@ -136,3 +136,19 @@ async def test_the_topology_tree_keeps_its_lines_across_a_switch() -> None:
         await pilot.resize_terminal(70, 16)  # a new width draws them again
         await pilot.pause()
         assert drawn[0] > 0
+
+
+async def test_renders_of_earlier_rows_are_not_kept() -> None:
+    """Each change makes every cached render unusable (they carry the update count): the
+    cache holds one screenful of the current rows, not thousands of dead cells."""
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        for i in range(60):
+            a.update_cell(str(i % 10), "c1", Text(f"v{i}"))
+            a.refresh()
+            await pilot.pause()
+        on_screen = 16 * 6  # at most every visible cell once, in the focused state
+        assert 0 < len(a._cell_render_cache) <= on_screen
+        assert "v59" in app.export_screenshot()
