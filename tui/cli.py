@@ -495,5 +495,6 @@ def console_main() -> None:
     os._exit(rc)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m tui.cli`, as the benchmarks run it: the same setting first
+    tune_malloc()
     sys.exit(main())
