@@ -63,6 +63,7 @@ def observations_of(
         path=path,
         policies=kube.policies,
         ingress=ingress,
+        gateways=kube.gateways,
     )
 
 
