@@ -48,6 +48,8 @@ BUILTIN: dict[str, str] = {
     "upgrade": "healthy, mid node-image upgrade: a surge node joins, an old one drains and leaves",
     "mixed-os": "overlay, a Linux system pool and a Windows user pool: Windows nodes run no agent, not failing",
     "vmas": "legacy availability-set cluster: standalone VMs, no scale set (SNAT joined by IP)",
+    "egress-gateway": "healthy: a static egress gateway pool, two gateway configurations, annotated pods",
+    "sgc-unprovisioned": "a static gateway configuration never provisioned; pods annotated for one their namespace lacks",
 }
 
 

@@ -22,6 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from probes.azure.egressid import gateway_summary
 from probes.azure.path import PathData
 from probes.egress.probe import EgressKey
 from probes.egress.service import EgressPlan
@@ -216,6 +217,12 @@ class EgressPane(ProbePane):
             self._ident = (data, data.egress_identity().short())
         return self._ident[1]
 
+    def gateways(self) -> str:
+        """'2 static gateways 20.65.41.84/30, …': the pods that leave through a static egress
+        gateway do not leave with the nodes' IP; "" where the CRD is absent."""
+        frame = self.frame
+        return gateway_summary(frame.kube.gateways) if frame is not None else ""
+
     def _update_status(self, plan: EgressPlan) -> None:
         err = plan.error or self.error
         if err:
@@ -241,6 +248,9 @@ class EgressPane(ProbePane):
             ident = self.identity()
             if ident:
                 line.append(f"{ident} · ", style=DIM)
+            gw = self.gateways()
+            if gw:
+                line.append(f"{gw} · ", style=DIM)
             line.append(
                 f"{len(plan.vantages)} vantages · {plan.jobs} checks/{plan.interval:g}s · "
                 f"{'/'.join(modes) or plan.mode} · ms",

@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from probes.azure.egressid import gateway_lines
 from probes.engine.frame import Frame
 from probes.engine.store import Snapshot
 from tui import format as fmt
@@ -77,6 +78,9 @@ class NodeDetailScreen(ModalScreen[None]):
         table.add_column(style="dim", no_wrap=True)
         table.add_column()
         rows = fmt.node_details(node, snap.topology, self._wall())
+        gateway = gateway_lines(snap.gateways, node.name, node.pool)
+        if gateway:  # a Text: the configurations' names are never read as markup
+            rows.append(("egress gateway", Text("\n".join(gateway))))
         self.plain_rows = {key: value.plain for key, value in rows}
         for name, value in rows:
             table.add_row(name, value)

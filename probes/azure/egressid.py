@@ -7,6 +7,10 @@ that next hop); a NAT gateway on the subnet SNATs to its public IPs and prefixes
 load balancer's outbound rule SNATs to its frontends' public IPs (or prefixes). A route to
 None leaves no way out.
 
+Pods annotated for a static egress gateway are the exception: they leave through the
+gateway node pool with their StaticGatewayConfiguration's `status.egressIpPrefix`, whatever
+their node's way out is (`gateway_lines`, `gateway_summary`).
+
 Pure: plain data in, plain data out (the reads are in probes.azure.pathread).
 """
 
@@ -15,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from probes.kube.gatewaymodel import GatewayConfig, GatewayData
 
 NAT_TYPES = ("managedNATGateway", "userAssignedNATGateway")
 
@@ -179,10 +185,54 @@ def identity(
     return EgressIdentity("LB", (), "via the load balancer's outbound rule, public IP unknown", known=False)
 
 
+def _prefix_words(c: GatewayConfig | None, namespace: str) -> str:
+    if c is None:
+        return f"no such configuration in {namespace}"
+    if not c.egress_prefix:
+        return "not provisioned (no egress IP prefix)"
+    return ", ".join(c.egress_ips) + ("" if c.provision_public_ips else " (private)")
+
+
+def gateway_lines(data: GatewayData | None, node: str, pool: str = "") -> tuple[str, ...]:
+    """What a node's detail says about the static egress gateway: per configuration, how
+    many of the node's pods leave through it and with which IPs ('3 pods leave through
+    static gateway shop/sgc-a: 20.1.2.0/30'); on a gateway pool's node, which configurations
+    it carries. () when the CRD is absent or nothing concerns the node."""
+    if data is None or data.state != "present":
+        return ()
+    out: list[str] = []
+    for (ns, name), n in sorted(data.pods_on(node).items()):
+        c = data.config(ns, name)
+        out.append(
+            f"{n} pod{'s' if n != 1 else ''} leave{'' if n != 1 else 's'} through static gateway {ns}/{name}: "
+            + _prefix_words(c, ns)
+        )
+    if pool:
+        carried = [c for c in data.configs if c.nodepool == pool]
+        if carried:
+            out.append(
+                "gateway node for "
+                + ", ".join(f"{c.namespace}/{c.name} ({_prefix_words(c, c.namespace)})" for c in carried)
+            )
+    return tuple(out)
+
+
+def gateway_summary(data: GatewayData | None) -> str:
+    """'2 static gateways 20.65.41.84/30, 20.65.41.88/31' for the egress header ('' when the
+    CRD is absent or there is none); an unprovisioned one is named."""
+    if data is None or data.state != "present" or not data.configs:
+        return ""
+    n = len(data.configs)
+    parts = [", ".join(c.egress_ips) if c.egress_prefix else f"{c.name} not provisioned" for c in data.configs]
+    return f"{n} static gateway{'s' if n != 1 else ''} " + ", ".join(parts)
+
+
 __all__ = [
     "EgressIdentity",
     "Firewall",
     "PublicIp",
+    "gateway_lines",
+    "gateway_summary",
     "identity",
     "nat_ip_ids",
     "outbound_ip_ids",

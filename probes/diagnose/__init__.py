@@ -1,7 +1,7 @@
 """Observations -> findings: every rule of every domain, most severe first.
 
 One module per domain (nodes, dns, replicas, dnsslow, nodedns, dnspolicy, egress, snat, routes, services,
-ingress, path); what they share is in
+ingress, path, gateway); what they share is in
 `probes.diagnose.model`. Pure: plain data in, plain data out, no I/O.
 """
 
@@ -22,6 +22,7 @@ from probes.diagnose.dns import (
 from probes.diagnose.dnspolicy import rule_netpol_dns
 from probes.diagnose.dnsslow import rule_dns_5s_delays, rule_slow_resolver
 from probes.diagnose.egress import rule_egress
+from probes.diagnose.gateway import rule_gateway_missing, rule_gateway_pool, rule_gateway_unprovisioned
 from probes.diagnose.ingress import rule_certificates, rule_host_dns, rule_lb_probe
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
 from probes.diagnose.nodedns import rule_localdns_down, rule_upstream_one_node
@@ -61,6 +62,9 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_peering,
     rule_firewall,
     rule_proxy,
+    rule_gateway_missing,
+    rule_gateway_unprovisioned,
+    rule_gateway_pool,
 )
 
 
@@ -84,6 +88,7 @@ def observe(
     path: Any = None,
     policies: Any = None,
     ingress: Any = None,
+    gateways: Any = None,
 ) -> Observations:
     return Observations(
         topology=topology,
@@ -95,6 +100,7 @@ def observe(
         path=path,
         policies=policies,
         ingress=ingress,
+        gateways=gateways,
         now=time.time() if now is None else now,
         not_probed=tuple(not_probed),
     )

@@ -75,6 +75,7 @@ class Observations:
     path: Any = None  # probes.azure.path.PathData: NSGs, the subnet's route table, VNet DNS servers, peerings
     policies: Any = None  # probes.kube.policymodel.PolicyInputs: NetworkPolicies, namespaces, pods' labels
     ingress: Any = None  # probes.ingress.view.IngressView: hosts with their answers, LoadBalancer services
+    gateways: Any = None  # probes.kube.gatewaymodel.GatewayData: StaticGatewayConfigurations, annotated pods
 
 
 def is_cluster_name(name: str) -> bool:

@@ -67,6 +67,7 @@ def observations_of(
         path=path,
         policies=kube.policies,
         ingress=ingress,
+        gateways=kube.gateways,
     )
 
 

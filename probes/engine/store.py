@@ -17,6 +17,7 @@ from typing import Any
 
 from probes.ingress import model as im
 from probes.ingress.model import IngressData
+from probes.kube.gatewaymodel import GATEWAY_CONFIGS, GATEWAY_PODS, SGC_GROUP_VERSION, GatewayData
 from probes.kube.model import NodeInfo, PodState, ServiceInfo, SourceState, SourceStatus, Topology
 from probes.kube.policymodel import PolicyInputs, label_sets
 from probes.kube.topology import build_topology
@@ -36,7 +37,18 @@ DNS_POD_LABELS = "dns_pod_labels"  # the CoreDNS pods as the policies see them (
 POLICY_PODS = "policy_pods"  # "<ns>\x00<label selector>" -> the PodLabels of a few pods it selects
 APIS = "apis"  # group/version -> served (True) or not (False), for the API groups that may be absent
 POLICY_COLLECTIONS = frozenset((NETPOLS, CALICO_NPS, CALICO_GNPS, NAMESPACES, DNS_POD_LABELS, POLICY_PODS, APIS))
-COLLECTIONS = (NODES, COREDNS, NODELOCAL, SERVICES, SERVICE_EVENTS, *sorted(POLICY_COLLECTIONS), *im.COLLECTIONS)
+# the static egress gateway's (probes.kube.gatewaymodel): never part of the topology either
+GATEWAY_COLLECTIONS = frozenset((GATEWAY_CONFIGS, GATEWAY_PODS))
+COLLECTIONS = (
+    NODES,
+    COREDNS,
+    NODELOCAL,
+    SERVICES,
+    SERVICE_EVENTS,
+    *sorted(POLICY_COLLECTIONS),
+    *im.COLLECTIONS,
+    *sorted(GATEWAY_COLLECTIONS),
+)
 INGRESS = frozenset(im.COLLECTIONS)  # the ingress path's: a change there leaves the topology as it is
 STATUS_LOG = 512  # status changes kept for `status_log` (check reads what happened during its run)
 
@@ -51,6 +63,7 @@ class Snapshot:
     taken: float  # monotonic
     policies: PolicyInputs = PolicyInputs()  # what the NetworkPolicy evaluation reads
     ingress: IngressData = IngressData()  # the ingress path's records (probes.ingress)
+    gateways: GatewayData = GatewayData()  # the static egress gateway (probes.kube.gatewaymodel)
 
     def status(self, source: str) -> SourceStatus | None:
         for s in self.statuses:
@@ -85,6 +98,8 @@ class Store:
         self._coll_version: dict[str, int] = dict.fromkeys(INGRESS, 0)
         self._coll_values: dict[str, tuple[int, tuple[Any, ...]]] = {}
         self._pods_both: tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]] | None = None
+        self._gateway_version = 0  # moves with GATEWAY_COLLECTIONS
+        self._gateways: tuple[tuple[Any, ...], GatewayData] | None = None
         self._snapshot: Snapshot | None = None
         self._build_lock = threading.Lock()
         self._cluster = ""
@@ -98,6 +113,8 @@ class Store:
         self._version += 1
         if collection in POLICY_COLLECTIONS:
             self._policy_version += 1
+        elif collection in GATEWAY_COLLECTIONS:
+            self._gateway_version += 1
         elif collection in INGRESS:
             self._ingress_version += 1
             self._coll_version[collection] += 1
@@ -192,6 +209,7 @@ class Store:
                 kept = self._topology
                 policies = self._policy_inputs(synced)
                 ingress = self._ingress_locked()
+                gateways = self._gateways_locked(synced)
                 if kept is not None and kept[0] == data_version:  # only statuses moved: same topology
                     snap = Snapshot(
                         version=version,
@@ -202,6 +220,7 @@ class Store:
                         taken=self._clock(),
                         policies=policies,
                         ingress=ingress,
+                        gateways=gateways,
                     )
                     self._snapshot = snap
                     return snap
@@ -232,6 +251,7 @@ class Store:
                 taken=self._clock(),
                 policies=policies,
                 ingress=ingress,
+                gateways=gateways,
             )
             with self._lock:
                 if self._snapshot is None or self._snapshot.version < version:
@@ -275,6 +295,37 @@ class Store:
             calico=calico,
         )
         self._policies = (key, out)
+        return out
+
+    def _gateways_locked(self, synced: frozenset[str]) -> GatewayData:
+        """The static egress gateway's records, rebuilt only when its collections, the CRD's
+        discovery or its kinds' permission moved. Called under the lock."""
+        served = self._data[APIS].get(SGC_GROUP_VERSION)
+        forbidden = any(
+            s.state is SourceState.FORBIDDEN and s.source == "kubernetes/staticgatewayconfigurations"
+            for s in self._statuses.values()
+        )
+        if served is False:
+            state = "absent"
+        elif forbidden:
+            state = "forbidden"
+        elif served and GATEWAY_CONFIGS in synced:
+            state = "present"
+        else:
+            state = "unknown"
+        pods_read = state == "present" and GATEWAY_PODS in synced
+        key = (self._gateway_version, state, pods_read)
+        kept = self._gateways
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        d = self._data
+        out = GatewayData(
+            state=state,
+            configs=tuple(d[GATEWAY_CONFIGS][k] for k in sorted(d[GATEWAY_CONFIGS])) if state == "present" else (),
+            pods=tuple(d[GATEWAY_PODS][k] for k in sorted(d[GATEWAY_PODS])) if pods_read else (),
+            pods_read=pods_read,
+        )
+        self._gateways = (key, out)
         return out
 
     def _ingress_locked(self) -> IngressData:

@@ -26,6 +26,8 @@ from probes.engine.store import (
 )
 from probes.ingress.model import LB_SERVICES
 from probes.ingress.parse import is_load_balancer, parse_lb_service
+from probes.kube.gatewaymodel import GATEWAY_CONFIGS, GATEWAY_PODS, SGC_GROUP_VERSION, SGC_PLURAL
+from probes.kube.gatewayparse import gateway_of, parse_gateway_config, parse_gateway_pod
 from probes.kube.policyparse import parse_calico_policy, parse_kube_policy, parse_namespace, parse_pod_labels
 from probes.kube.topology import parse_node, parse_pod, parse_service
 
@@ -54,6 +56,10 @@ class WatchedKind:
     # is a state, not an error; a 403 is said but never fatal (the topology does not depend on it)
     optional: bool = False
     discovery: str = ""  # "/apis/<group>/<version>" that must list `resource` before a list is tried
+    # the plural `group_version` must serve before this kind is read, when it is not the
+    # kind's own (the pods annotated for a static egress gateway: read only where its CRD is)
+    served_by: str = ""
+    without: str = ""  # what a 403 costs, for a kind that is not required ("" : the NetworkPolicy evaluation)
 
     @property
     def singular(self) -> str:
@@ -188,7 +194,53 @@ POLICY_KINDS = (
         resource="globalnetworkpolicies.crd.projectcalico.org",
     ),
 )
-KINDS = (*KINDS, *POLICY_KINDS)
+
+
+def _route_gateway_config(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    return [(GATEWAY_CONFIGS, object_key(obj), parse_gateway_config(obj))]
+
+
+def _route_gateway_pod(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """Only the annotated pods are kept (a few fields each); a pod that ends leaves."""
+    if not gateway_of(obj):
+        return []
+    return [(GATEWAY_PODS, object_key(obj), parse_gateway_pod(obj))]
+
+
+_GATEWAY_WITHOUT = "without it, the static egress gateway is not judged"
+# The static egress gateway (AKS): its configurations where the CRD is served (discovered,
+# never assumed: absent is a state), and the pods annotated for one. Pods cannot be selected
+# by annotation, so the pods are watched at the cluster scope, but only where the CRD is
+# served (a cluster that never enabled the feature pays nothing) and only annotated pods
+# are kept. RBAC: get, list, watch on staticgatewayconfigurations and pods.
+GATEWAY_KINDS = (
+    WatchedKind(
+        "staticgatewayconfigurations",
+        f"/apis/{SGC_GROUP_VERSION}/{SGC_PLURAL}",
+        "",
+        _route_gateway_config,
+        (GATEWAY_CONFIGS,),
+        "staticgatewayconfigurations at the cluster scope",
+        required=False,
+        group_version=SGC_GROUP_VERSION,
+        resource=f"{SGC_PLURAL}.egressgateway.kubernetes.azure.com",
+        without=_GATEWAY_WITHOUT,
+    ),
+    WatchedKind(
+        "gateway-pods",
+        "/api/v1/pods",
+        "",
+        _route_gateway_pod,
+        (GATEWAY_PODS,),
+        "pods at the cluster scope",
+        required=False,
+        group_version=SGC_GROUP_VERSION,
+        resource="pods",
+        served_by=SGC_PLURAL,
+        without=_GATEWAY_WITHOUT,
+    ),
+)
+KINDS = (*KINDS, *POLICY_KINDS, *GATEWAY_KINDS)
 POLICY_PODS_SOURCE = "kubernetes/policy-pods"  # the status of probes.kube.policypods
 OPTIONAL_SOURCES = frozenset(
     [*(f"{k.source}/{k.name}" for k in KINDS if not k.required or k.optional), POLICY_PODS_SOURCE]

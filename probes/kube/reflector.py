@@ -137,7 +137,11 @@ def classify(
                 SourceState.FORBIDDEN,
                 f"forbidden: cannot {verb} {kind.verb_scope}",
                 f"{exc.message} — grant get/list/watch on {kind.rbac}; check with `kubectl auth can-i {verb} {kind.rbac}`"
-                + ("" if kind.required else " (without it, NetworkPolicies are not evaluated: F21)"),
+                + (
+                    ""
+                    if kind.required
+                    else f" ({kind.without or 'without it, NetworkPolicies are not evaluated: F21'})"
+                ),
                 kind.required,
             )
         if exc.status == 429:
@@ -645,7 +649,7 @@ class Reflector:
         """Whether the kind's API group serves it (GET /apis/<group>/<version>): a group that
         is not there (no CRDs) is a state, said in the status with empty data, not an error."""
         gv = self.kind.group_version
-        plural = self.kind.path.rsplit("/", 1)[-1]
+        plural = self.kind.served_by or self.kind.path.rsplit("/", 1)[-1]
         try:
             resp = kubeconnect.get(self.api, f"/apis/{gv}", timeout=(CONNECT_TIMEOUT, self.cfg.request_timeout))
             doc = orjson.loads(resp.data)
@@ -660,7 +664,10 @@ class Reflector:
         served = any(isinstance(r, dict) and r.get("name") == plural for r in resources or ())
         self.store.upsert(APIS, gv, served)
         if not served:
-            self.absent(f"{plural} not served: no {gv} API (CRDs not installed)")
+            if self.kind.served_by:
+                self.absent(f"{self.kind.name} not read: no {plural} in {gv} (CRDs not installed)")
+            else:
+                self.absent(f"{plural} not served: no {gv} API (CRDs not installed)")
         return served
 
     def absent(self, message: str) -> None:

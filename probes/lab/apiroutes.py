@@ -152,8 +152,11 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
         out: dict[str, dict[str, str]] = {}
         spec = self.lab.scenario.extra.get("policies")
         calico = bool(getattr(spec, "calico_crds", False))
+        sgc = "egress_gateway" in self.lab.scenario.extra  # the section installs the CRD
         for rid, (group, version, plural) in GROUP_RESOURCES.items():
-            if group == "crd.projectcalico.org" and not calico:
+            if (group == "crd.projectcalico.org" and not calico) or (
+                group == "egressgateway.kubernetes.azure.com" and not sgc
+            ):
                 continue
             out.setdefault(f"{group}/{version}", {})[plural] = rid
         return out
@@ -169,6 +172,7 @@ class ApiHandler(ListReads, WatchStream, PodProxy, Writes):
                     "kind": KINDS[rid],
                     "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
                     **({"shortNames": ["netpol"]} if rid == "networkpolicies" else {}),
+                    **({"shortNames": ["sgc"]} if rid == "staticgatewayconfigurations" else {}),
                 }
             )
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": res}

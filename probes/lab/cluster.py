@@ -19,6 +19,7 @@ from typing import Any
 
 from . import ingresslab
 from . import objects as O
+from .gatewayspec import ANNOTATION, GatewayLabSpec
 from .policyspec import DEFAULT as POLICY_DEFAULT
 from .policyspec import PolicyLabSpec
 from .records import AgentState, EventState, LabAgentPod, LabPod, NodeState, ServiceState
@@ -148,6 +149,7 @@ class ClusterState:
                 self._put_pod(p)
             self._init_services()
             self._init_policies()
+            self._init_gateway()
             ingresslab.build(self)  # the ingress path (scenario `ingress:`), after the services
             self.store.floor = self.store.rv
             self.store.recording = True
@@ -183,6 +185,48 @@ class ClusterState:
             md.setdefault("creationTimestamp", O.ts(self.created + 200))
             md.setdefault("generation", 1)
             self.store.put(resource, o)
+
+    def _init_gateway(self) -> None:
+        """The scenario's ``egressGateway:``: StaticGatewayConfigurations as written, and pods
+        annotated for one, on the User pools' nodes (the gateway pool takes no workload)."""
+        spec: GatewayLabSpec | None = self.scenario.extra.get("egress_gateway")
+        if spec is None:
+            return
+        nodes = sorted(
+            (n for n in self.nodes.values() if self.pools[n.pool].mode == "User"), key=lambda n: n.name
+        ) or sorted((n for n in self.nodes.values() if self.pools[n.pool].mode != "Gateway"), key=lambda n: n.name)
+        namespaces = {c["metadata"]["namespace"] for c in spec.configurations} | {p.namespace for p in spec.pods}
+        for ns in sorted(namespaces):
+            if self.store.get("namespaces", ns) is None:
+                self.store.put("namespaces", O.namespace_object(self, ns, self.created + 60))
+        for obj in spec.configurations:
+            o = copy.deepcopy(obj)
+            md = o["metadata"]
+            md.setdefault("uid", O.make_uid(self.scenario.cluster.name, "sgc", md["namespace"], md["name"]))
+            md.setdefault("creationTimestamp", O.ts(self.created + 200))
+            md.setdefault("generation", 1)
+            self.store.put("staticgatewayconfigurations", o)
+        k = 0
+        for pods in spec.pods:
+            for _ in range(pods.replicas):
+                if not nodes:
+                    break
+                n = nodes[k % len(nodes)]
+                k += 1
+                name = f"{pods.name}-{self._rand(10)}-{self._rand(5)}"
+                self.store.put(
+                    "pods",
+                    O.app_pod_object(
+                        self,
+                        pods.namespace,
+                        name,
+                        {"app": pods.name},
+                        n,
+                        self._alloc_pod_ip(n),
+                        self.created + 300,
+                        {ANNOTATION: pods.gateway},
+                    ),
+                )
 
     # ------------------------------------------------------------------ helpers
     def now(self) -> float:

@@ -197,6 +197,8 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
         labels["kubernetes.azure.com/ebpf-dataplane"] = "cilium"
     if c.local_dns and not pool.windows:
         labels["kubernetes.azure.com/localdns-state"] = "enabled"
+    if pool.mode == "Gateway":  # what kube-egress-gateway's daemons select
+        labels["kubeegressgateway.azure.com/mode"] = "true"
     os_name = "windows" if pool.windows else "linux"
     labels["kubernetes.io/os"] = labels["beta.kubernetes.io/os"] = os_name
     if pool.windows:
@@ -292,6 +294,8 @@ def node_object(cs: ClusterView, n: NodeState) -> dict[str, Any]:
         taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule", "timeAdded": cond_t})
     elif n.ready == "Unknown":
         taints.append({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": cond_t})
+    if pool.mode == "Gateway":  # kept for the gateway's traffic (kube-egress-gateway's taint)
+        taints.append({"key": "kubeegressgateway.azure.com/mode", "value": "true", "effect": "NoSchedule"})
     if pool.mode == "System" and cs.scenario.extra.get("_critical_addons_only"):
         taints.append({"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"})
     if taints:
@@ -645,9 +649,17 @@ def namespace_object(cs: ClusterView, name: str, created: float) -> dict[str, An
 
 
 def app_pod_object(
-    cs: ClusterView, namespace: str, name: str, labels: dict[str, str], node: NodeState, ip: str, created: float
+    cs: ClusterView,
+    namespace: str,
+    name: str,
+    labels: dict[str, str],
+    node: NodeState,
+    ip: str,
+    created: float,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An application pod of a scenario's ``policies.namespaces`` (what NetworkPolicies select)."""
+    """An application pod of a scenario's ``policies.namespaces`` (what NetworkPolicies select)
+    or ``egressGateway.pods`` (annotated for a static gateway)."""
     return {
         "kind": "Pod",
         "apiVersion": "v1",
@@ -657,6 +669,7 @@ def app_pod_object(
             "uid": make_uid(cs.scenario.cluster.name, "pod", namespace, name),
             "creationTimestamp": ts(created),
             "labels": dict(labels),
+            **({"annotations": dict(annotations)} if annotations else {}),
         },
         "spec": {
             "containers": [

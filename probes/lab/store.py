@@ -53,6 +53,8 @@ GROUP_RESOURCES = {
     "networkpolicies": ("networking.k8s.io", "v1", "networkpolicies"),
     "calico.networkpolicies": ("crd.projectcalico.org", "v1", "networkpolicies"),
     "calico.globalnetworkpolicies": ("crd.projectcalico.org", "v1", "globalnetworkpolicies"),
+    # AKS's static egress gateway, when the scenario has an egressGateway section
+    "staticgatewayconfigurations": ("egressgateway.kubernetes.azure.com", "v1alpha1", "staticgatewayconfigurations"),
 }
 NAMESPACED = {
     "pods",
@@ -60,6 +62,7 @@ NAMESPACED = {
     "events",
     "networkpolicies",
     "calico.networkpolicies",
+    "staticgatewayconfigurations",
     *(r for r in GROUP_VERSION if r != "ingressclasses"),
 }
 KINDS = {
@@ -71,6 +74,7 @@ KINDS = {
     "networkpolicies": "NetworkPolicy",
     "calico.networkpolicies": "NetworkPolicy",
     "calico.globalnetworkpolicies": "GlobalNetworkPolicy",
+    "staticgatewayconfigurations": "StaticGatewayConfiguration",
     "endpointslices": "EndpointSlice",
     "ingressclasses": "IngressClass",
     "ingresses": "Ingress",

@@ -342,7 +342,16 @@ COLUMNS["certificates"] = [
     _col("Status", priority=1),
     _col("Age", typ="date", desc=_AGE),
 ]
-for _r in ("endpointslices", "ingressclasses", "certificaterequests", "orders", "challenges", "gateways", "httproutes"):
+for _r in (
+    "endpointslices",
+    "ingressclasses",
+    "certificaterequests",
+    "orders",
+    "challenges",
+    "gateways",
+    "httproutes",
+    "staticgatewayconfigurations",  # its CRD has no printer columns: Name and Age
+):
     COLUMNS[_r] = [_col("Name", fmt="name", desc=_NAME), _col("Age", desc=_AGE)]
 
 
@@ -350,6 +359,7 @@ CELLS = {
     "networkpolicies": _netpol_cells,
     "calico.networkpolicies": _name_age_cells,
     "calico.globalnetworkpolicies": _name_age_cells,
+    "staticgatewayconfigurations": _name_age_cells,
     "nodes": _node_cells,
     "pods": _pod_cells,
     "services": _svc_cells,

@@ -62,7 +62,7 @@ ARM_CALLS = {
 
 def wanted(finding: Any, topology: Any = None) -> list[tuple[str, str]]:
     """(kind, name) of what `finding` stands on: Kubernetes kinds `node`, `pod`
-    (namespace/name), `service` (namespace/name); ARM kinds from `ARM_CALLS` with a
+    (namespace/name), `service` (namespace/name), `staticgatewayconfiguration` (namespace/name); ARM kinds from `ARM_CALLS` with a
     name ("" = every one the Azure source read of that kind)."""
     kind, _, rest = str(finding.subject).partition("/")
     out: list[tuple[str, str]] = []
@@ -72,6 +72,8 @@ def wanted(finding: Any, topology: Any = None) -> list[tuple[str, str]]:
             out.append(("pod", p))
     elif kind == "service" and rest:
         out.append(("service", rest))
+    elif kind == "gateway" and rest:  # a StaticGatewayConfiguration (namespace/name)
+        out.append(("staticgatewayconfiguration", rest))
     elif kind == "resolver":
         if rest.startswith("nodelocal"):
             out += [("pod", p) for p in _dns_pods(topology, nodelocal=True)][:3]
@@ -113,6 +115,11 @@ def kube_path(kind: str, name: str) -> str | None:
         return f"/api/v1/namespaces/{quote(ns, safe='')}/pods/{quote(n, safe='')}"
     if kind == "service":
         return f"/api/v1/namespaces/{quote(ns, safe='')}/services/{quote(n, safe='')}"
+    if kind == "staticgatewayconfiguration":
+        return (
+            f"/apis/egressgateway.kubernetes.azure.com/v1alpha1/namespaces/{quote(ns, safe='')}"
+            f"/staticgatewayconfigurations/{quote(n, safe='')}"
+        )
     return None
 
 

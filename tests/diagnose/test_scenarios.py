@@ -62,6 +62,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         "udr-firewall",
         "http-proxy",
         "ingress",
+        "egress-gateway",
+        "sgc-unprovisioned",
     ]  # the 50-node one first
 
     def one(name: str) -> dict:
@@ -235,3 +237,31 @@ def test_f21_names_namespace_policy_protocols_and_target(results):
     assert results["f21-calico"]["_rc"] == 1
     for name in ("healthy", "overlay", "udr-firewall", "f4", "f20"):
         assert "F21" not in {f["fault"] for f in results[name]["findings"]}, name
+
+
+GATEWAY_RULES = {"sgc-missing", "sgc-not-provisioned", "sgc-pool-not-ready"}
+
+
+def test_static_egress_gateway_findings(results):
+    """The unprovisioned configuration and the pods annotated for one their namespace lacks,
+    within 2 cycles, each naming the place and the next step; the healthy gateway raises
+    nothing above info, and no scenario without the CRD raises a gateway rule."""
+    doc = results["sgc-unprovisioned"]
+    got = {f["rule"]: f for f in doc["findings"] if f["rule"] in GATEWAY_RULES}
+    assert set(got) == {"sgc-missing", "sgc-not-provisioned"}, doc["findings"]
+    unprov = got["sgc-not-provisioned"]
+    assert (unprov["subject"], unprov["severity"]) == ("gateway/payments/sgc-payments", "critical")
+    assert unprov["evidence"]["gateway_nodepool"] == "gwpool" and "gwpool" in unprov["cause"]
+    assert "`kubectl describe staticgatewayconfiguration -n payments sgc-payments`" in unprov["next_step"]
+    missing = got["sgc-missing"]
+    assert missing["subject"] == "gateway/batch/sgc-shop" and missing["evidence"]["found_in"] == "shop"
+    assert (
+        missing["cause"].startswith("2 pods in batch")
+        and "kubectl get staticgatewayconfigurations -A" in (missing["next_step"])
+    )
+    assert doc["_rc"] == 2
+    healthy = results["egress-gateway"]
+    assert healthy["_rc"] == 0, healthy["findings"]
+    assert all(f["severity"] == "info" for f in healthy["findings"])
+    for name in ("healthy", "overlay", "ingress", "f21", "egress-gateway"):
+        assert not GATEWAY_RULES & {f["rule"] for f in results[name]["findings"]}, name

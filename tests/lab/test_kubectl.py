@@ -145,3 +145,32 @@ def test_without_cert_manager_its_kinds_do_not_exist(make_lab, kubectl):
     assert "No resources found" in kubectl(kc, "get", "ingress", "-A").stderr
     p = kubectl(kc, "get", "certificates", "-A", check=False)
     assert p.returncode != 0 and 'the server doesn\'t have a resource type "certificates"' in p.stderr
+
+
+def test_get_staticgatewayconfigurations(make_lab, kubectl):
+    """The static egress gateway's CRD is served only where the scenario installs it; kubectl
+    finds it by discovery, lists it across namespaces and by its short name."""
+    srv, kc = make_lab("egress-gateway")
+    out = kubectl(kc, "get", "staticgatewayconfigurations", "-A").stdout.splitlines()
+    assert out[0].split()[:2] == ["NAMESPACE", "NAME"]
+    assert sorted(line.split()[:2] for line in out[1:]) == [["payments", "sgc-payments"], ["shop", "sgc-shop"]]
+    doc = json.loads(kubectl(kc, "get", "sgc", "sgc-shop", "-n", "shop", "-o", "json").stdout)
+    assert doc["apiVersion"] == "egressgateway.kubernetes.azure.com/v1alpha1"
+    assert doc["kind"] == "StaticGatewayConfiguration"
+    assert doc["spec"]["gatewayNodepoolName"] == "gwpool" and doc["status"]["egressIpPrefix"] == "20.65.41.84/30"
+    pods = json.loads(kubectl(kc, "get", "pods", "-n", "shop", "-o", "json").stdout)["items"]
+    notes = [
+        p["metadata"].get("annotations", {}).get("kubernetes.azure.com/static-gateway-configuration") for p in pods
+    ]
+    assert notes == ["sgc-shop"] * 3
+    nodes = json.loads(kubectl(kc, "get", "nodes", "-l", "kubernetes.azure.com/mode=gateway", "-o", "json").stdout)
+    gw = nodes["items"]
+    assert len(gw) == 2 and all(n["metadata"]["labels"]["kubernetes.azure.com/agentpool"] == "gwpool" for n in gw)
+    assert all(
+        {"key": "kubeegressgateway.azure.com/mode", "value": "true", "effect": "NoSchedule"} in n["spec"]["taints"]
+        for n in gw
+    )
+    assert all(p["spec"]["nodeName"] not in {n["metadata"]["name"] for n in gw} for p in pods)
+    srv, kc = make_lab("healthy")  # no egressGateway section: the CRD is not there
+    r = kubectl(kc, "get", "staticgatewayconfigurations", "-A", check=False)
+    assert r.returncode != 0 and "the server doesn't have a resource type" in r.stderr

@@ -81,7 +81,7 @@ def error_of(over: dict) -> str:
         ),
         (
             {1: "x"},
-            "x.yaml: 1: unknown top-level key (allowed: azure, cluster, coredns, description, dns, egress, ingress, name, network, "
+            "x.yaml: 1: unknown top-level key (allowed: azure, cluster, coredns, description, dns, egress, egressGateway, ingress, name, network, "
             "nodes, policies, pools, routes, services, timeline)",
         ),
         # ranges

@@ -14,7 +14,7 @@ import orjson
 from probes.diagnose.model import Finding, Severity
 from probes.kube.model import PodState
 from probes.record import bundle, redact
-from probes.record.evidence import EvidenceFetcher, wanted
+from probes.record.evidence import EvidenceFetcher, kube_path, wanted
 from probes.record.reader import Recording
 
 REAL = Path("/work/shared/real/arm")
@@ -128,6 +128,14 @@ def test_a_finding_on_a_resolver_names_its_pods_and_service():
     assert wanted(f, Topo()) == [("service", "kube-system/kube-dns"), ("pod", "kube-system/coredns-1")]
     g = Finding("nodelocal-down", "F4", Severity.CRITICAL, "node/n1", "down", {})
     assert wanted(g, Topo()) == [("node", "n1"), ("pod", "kube-system/node-local-dns-abc")]
+
+
+def test_a_gateway_finding_names_its_static_gateway_configuration():
+    f = Finding("sgc-not-provisioned", None, Severity.CRITICAL, "gateway/payments/sgc-p", "no prefix", {})
+    assert wanted(f) == [("staticgatewayconfiguration", "payments/sgc-p")]
+    assert kube_path("staticgatewayconfiguration", "payments/sgc-p") == (
+        "/apis/egressgateway.kubernetes.azure.com/v1alpha1/namespaces/payments/staticgatewayconfigurations/sgc-p"
+    )
 
 
 def test_raw_bodies_lose_tokens_certificates_and_keys():

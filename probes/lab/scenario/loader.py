@@ -18,6 +18,7 @@ import yaml
 from ..azurespec import build_azure_section
 from ..dnsspec import parse_dns_section
 from ..egressspec import parse_egress_section
+from ..gatewayspec import build_gateway_section
 from ..ingressspec import build_ingress_section
 from ..networkspec import build_network_section
 from ..policyspec import build_policy_section
@@ -179,7 +180,7 @@ def _pool(d: PoolDoc, w: _Where) -> PoolSpec:
     return PoolSpec(
         # AKS: lowercase letters and digits, starting with a letter, 1-12 chars
         name=w.text(d.name, "name", r"[a-z][a-z0-9]{0,11}"),
-        mode=w.choice(d.mode, "mode", ("System", "User")),
+        mode=w.choice(d.mode, "mode", ("System", "User", "Gateway")),
         count=d.count,
         vm_size=w.text(d.vm_size, "vmSize", r"Standard_\w+"),
         zones=tuple(str(z) for z in d.zones),
@@ -345,6 +346,7 @@ SECTIONS: dict[str, Callable[[Any, str], Any]] = {
     "network": build_network_section,
     "policies": build_policy_section,
     "ingress": build_ingress_section,
+    "egress_gateway": build_gateway_section,
 }
 
 

@@ -17,6 +17,7 @@ import msgspec
 from ..azurespec import AzureDoc
 from ..dnsspec import DnsDoc
 from ..egressspec import EgressDoc
+from ..gatewayspec import EgressGatewayDoc
 from ..ingressspec import IngressDoc
 from ..networkspec import NetworkDoc
 from ..policyspec import PolicyDoc
@@ -109,7 +110,9 @@ class ClusterDoc(Doc, rename="camel", kw_only=True):
 
 class PoolDoc(Doc, rename="camel", kw_only=True):
     name: Annotated[Text, M("a string", description="[a-z][a-z0-9]{0,11}, unique")]
-    mode: Annotated[str, one_of(("System", "User"))] = "User"
+    mode: Annotated[
+        str, one_of(("System", "User", "Gateway"), "Gateway: a static egress gateway pool (egressGateway)")
+    ] = "User"
     count: Annotated[int, count(what="a non-negative integer")]
     vm_size: Annotated[
         Text, M("a string", description="capacity from a small table; unknown sizes: vCPUs from the name")
@@ -247,7 +250,7 @@ TimelineItem = Union[EVENT_DOCS]  # type: ignore[valid-type]  # noqa: UP007 - bu
 
 # --------------------------------------------------------------------------- the file
 
-SECTION_NAMES = ("dns", "egress", "azure", "routes", "network", "policies", "ingress")
+SECTION_NAMES = ("dns", "egress", "azure", "routes", "network", "policies", "ingress", "egressGateway")
 
 
 class ScenarioDoc(Doc, kw_only=True):
@@ -272,6 +275,7 @@ class ScenarioDoc(Doc, kw_only=True):
     network: NetworkDoc | UnsetType = UNSET
     policies: PolicyDoc | UnsetType = UNSET
     ingress: IngressDoc | UnsetType = UNSET
+    egress_gateway: EgressGatewayDoc | UnsetType = msgspec.field(default=UNSET, name="egressGateway")
 
 
 def decode(data: Any, source: str) -> ScenarioDoc:
