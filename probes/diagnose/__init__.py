@@ -22,7 +22,7 @@ from probes.diagnose.dns import (
 from probes.diagnose.dnspolicy import rule_netpol_dns
 from probes.diagnose.dnsslow import rule_dns_5s_delays, rule_slow_resolver
 from probes.diagnose.egress import rule_egress
-from probes.diagnose.ingress import rule_certificates, rule_host_dns, rule_lb_probe
+from probes.diagnose.ingress import rule_certificates, rule_host_dns, rule_lb_probe, rule_served_certificates
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
 from probes.diagnose.nodedns import rule_localdns_down, rule_upstream_one_node
 from probes.diagnose.nodes import rule_nodes
@@ -52,6 +52,7 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_lb_pending,
     rule_host_dns,
     rule_certificates,
+    rule_served_certificates,
     rule_lb_probe,
     rule_egress,
     rule_snat,
@@ -84,6 +85,7 @@ def observe(
     path: Any = None,
     policies: Any = None,
     ingress: Any = None,
+    https: Mapping[Any, Stats] | None = None,
 ) -> Observations:
     return Observations(
         topology=topology,
@@ -95,6 +97,7 @@ def observe(
         path=path,
         policies=policies,
         ingress=ingress,
+        https=dict(https or {}),
         now=time.time() if now is None else now,
         not_probed=tuple(not_probed),
     )

@@ -75,6 +75,7 @@ class Observations:
     path: Any = None  # probes.azure.path.PathData: NSGs, the subnet's route table, VNet DNS servers, peerings
     policies: Any = None  # probes.kube.policymodel.PolicyInputs: NetworkPolicies, namespaces, pods' labels
     ingress: Any = None  # probes.ingress.view.IngressView: hosts with their answers, LoadBalancer services
+    https: Mapping[Any, Stats] = field(default_factory=dict)  # TlsKey(vantage, host, address, port) -> Stats
 
 
 def is_cluster_name(name: str) -> bool:
