@@ -54,7 +54,12 @@ def ingress_json(view: Any, https: Mapping[Any, Stats] | None, plan: Any = None)
                     "resolved": list(row.resolved),
                     "dns": row.dns,
                     "answers": [
-                        {"vantage": a.vantage, "resolver": a.resolver, "outcome": a.outcome, "addresses": list(a.addresses)}
+                        {
+                            "vantage": a.vantage,
+                            "resolver": a.resolver,
+                            "outcome": a.outcome,
+                            "addresses": list(a.addresses),
+                        }
                         for a in row.answers
                     ],
                     "tls": None
