@@ -49,18 +49,35 @@ def targets(view: Any, vantage: str = LOCAL_VANTAGE) -> list[tuple[str, str, int
     return out
 
 
+_INDEX: tuple[Any, dict[str, list[tuple[TlsKey, Stats]]]] = (None, {})  # (stats, host -> rows): the last one
+
+
+def by_host(stats: Mapping[Any, Stats]) -> dict[str, list[tuple[TlsKey, Stats]]]:
+    """The probe rows by host; the last mapping's index is kept (the pane and the rules ask
+    for every host of the same frame's mapping: one pass, not one per host)."""
+    global _INDEX
+    memo = _INDEX
+    if memo[0] is stats:
+        return memo[1]
+    index: dict[str, list[tuple[TlsKey, Stats]]] = {}
+    for k, st in stats.items():
+        if isinstance(k, TlsKey) and st.attempts:
+            index.setdefault(k.host, []).append((k, st))
+    _INDEX = (stats, index)
+    return index
+
+
 def results_for(stats: Mapping[Any, Stats] | None, row: Any) -> list[tuple[TlsKey, Stats]]:
     """A host row's probe rows, what clients get first (resolved addresses), then the
     load balancer's; rows never probed yet are left out."""
     if not stats:
         return []
-    order = {a: i for i, a in enumerate(addresses_of(row))}
     host = row.host.lower().rstrip(".")
-    got = [
-        (k, st)
-        for k, st in stats.items()
-        if isinstance(k, TlsKey) and k.host == host and k.address in order and st.attempts
-    ]
+    mine = by_host(stats).get(host)
+    if not mine:
+        return []
+    order = {a: i for i, a in enumerate(addresses_of(row))}
+    got = [(k, st) for k, st in mine if k.address in order]
     got.sort(key=lambda kv: (order[kv[0].address], kv[0].vantage))
     return got
 
@@ -121,6 +138,7 @@ def rows_text(rows: Iterable[tuple[TlsKey, Stats]]) -> str:
 __all__ = [
     "HTTPS_PORT",
     "addresses_of",
+    "by_host",
     "is_fake",
     "issuer_of",
     "outcome",

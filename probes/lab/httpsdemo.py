@@ -61,8 +61,11 @@ def specs_of(scenario: Any) -> tuple[list[TlsHostSpec], dict[str, str]]:
             if h.class_name != c.class_name or not h.tls:
                 continue
             kind = served_kind(h)
-            if kind != "fake":  # unknown to the listener: it serves its Fake Certificate
-                specs.append(TlsHostSpec(h.host, kind, LOOPBACK, endpoint=c.class_name))
+            if kind == "fake":  # unknown to the listener: it serves its Fake Certificate
+                continue
+            # what the Certificate says is what its secret holds, unless `served:` says otherwise
+            days = h.certificate.not_after / DAY if h.certificate is not None and not h.served else 0.0
+            specs.append(TlsHostSpec(h.host, kind, LOOPBACK, endpoint=c.class_name, days=days))
     for h in spec.hosts:
         if h.dns not in ("lb", "nxdomain") and h.dns not in ips and h.dns not in stands_for.values():
             anchor = f"nothing-at.{h.dns}.lab.invalid"
