@@ -144,7 +144,7 @@ def test_the_https_probe_joins_the_ingress_findings(results):
     assert len(ok["hosts"]) == 4 and ok["https"]["enabled"] and ok["https"]["probed"] == 4
     for h in ok["hosts"]:
         assert [x["outcome"] for x in h["https"]] == ["valid"], h
-        assert h["https"][0]["issuer"] == "aksnet-top lab issuing CA" and h["https"][0]["days_left"] > 80
+        assert h["https"][0]["issuer"] == "aksnet-top lab issuing CA" and h["https"][0]["days_left"] > 40
     f23 = {f["subject"]: f for f in results["f23"]["findings"] if f["fault"] == "F23"}
     served = f23["host/checkout.contoso.com"]
     assert served["severity"] == "critical" and "checkout/checkout-tls is Ready until" in served["cause"]
