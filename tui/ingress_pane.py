@@ -134,6 +134,8 @@ class IngressPane(Vertical):
         super().__init__(**kwargs)
         self.view: IngressView | None = None
         self.https: ProbeView | None = None  # the HTTPS probe's rows (TlsKey -> Stats)
+        # (HTTPS view, id(host row) -> (row, its stats)): rows are kept alive by the entry
+        self._served_memo: tuple[Any, dict[int, tuple[HostRow, Stats | None]]] = (None, {})
         self.filter = ""
         self._shown: dict[str, dict[str, tuple[str, ...]]] = {"ingress-hosts": {}, "ingress-lbs": {}}
         self._rows: dict[str, dict[str, Any]] = {"ingress-hosts": {}, "ingress-lbs": {}}
@@ -189,9 +191,19 @@ class IngressPane(Vertical):
         self.redraw()
 
     def served(self, r: HostRow) -> Stats | None:
-        """The host's HTTPS row a client here gets first (its resolved address), if probed."""
-        got = results_for(self.https.stats if self.https is not None else None, r)
-        return got[0][1] if got else None
+        """The host's HTTPS row a client here gets first (its resolved address), if probed;
+        kept per row object while the HTTPS view is the same (a redraw asks twice per row)."""
+        https = self.https
+        memo = self._served_memo
+        if memo[0] is not https:
+            memo = self._served_memo = (https, {})
+        hit = memo[1].get(id(r))
+        if hit is not None and hit[0] is r:
+            return hit[1]
+        got = results_for(https.stats if https is not None else None, r)
+        st = got[0][1] if got else None
+        memo[1][id(r)] = (r, st)
+        return st
 
     def _statuses(self, frame: Frame) -> str:
         """The ingress kinds' states worth a word: forbidden, erroring, still listing."""
