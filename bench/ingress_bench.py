@@ -12,7 +12,9 @@ list-to-pane: from the source's start to the tab showing every host's row (lists
 kind, the store's snapshot, the publisher's IngressView, the pane's table). Target ≤ 1 s.
 
 frame: then, for `--seconds`, the hosts' DNS answers change (100 hosts every 0.25 s, as a
-resolver round would) and the publisher hands the pane new views; per frame the pane's
+resolver round would), as many HTTPS results arrive (a handshake round at the probe's
+concurrency; every other round a certificate from another issuer, expiring or expired)
+and the publisher hands the pane new views; per frame the pane's
 tick (diff + update_cell) plus the tables' render_lines until the next tick. Target p95
 and max ≤ 50 ms. Last line: key=value.
 """
@@ -36,9 +38,10 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from probes.config import KubeConfig  # noqa: E402
-from probes.engine.history import percentile  # noqa: E402
+from probes.engine.history import History, percentile  # noqa: E402
 from probes.engine.store import Store  # noqa: E402
 from probes.ingress.model import HostAnswer  # noqa: E402
+from probes.ingress.tlsresult import CertSummary, TlsOutcome, TlsResult  # noqa: E402
 from probes.kube.source import KubeSource  # noqa: E402
 from tui.app import AksnetTopApp  # noqa: E402
 from tui.ingress_pane import IngressPane, IngressTable  # noqa: E402
@@ -60,6 +63,25 @@ class Hosts:
     def set(self, answers: dict[tuple[str, str], HostAnswer]) -> None:
         self._answers = MappingProxyType(answers)
         self.version += 1
+
+
+class Https:
+    """What the publisher reads of an HttpsService: plan(), history, error."""
+
+    def __init__(self) -> None:
+        self.history = History(maxlen=60)
+        self.error = ""
+
+    def plan(self) -> None:
+        return None
+
+
+def served(host: str, outcome: TlsOutcome, days: float, issuer: str) -> TlsResult:
+    now = time.time()
+    leaf = CertSummary(
+        host, (host,), issuer, f"CN={issuer}", now - 30 * 86400, now + days * 86400, False, False, "01", "ab" * 32
+    )
+    return TlsResult("local", host, LB_IP, 443, outcome, 3.0, 0.5, (leaf,), "TLSv1.3", "", None, "", "", now)
 
 
 def scenario(hosts: int, services: int, path: Path) -> None:
@@ -115,7 +137,8 @@ async def run(kubeconfig: Path, hosts: int, seconds: float) -> dict[str, float]:
         orig_start()
 
     source.start = start  # type: ignore[method-assign]
-    app = AksnetTopApp(store, [source], panes=[pane], hosts=fake)
+    https = Https()
+    app = AksnetTopApp(store, [source], panes=[pane], hosts=fake, https=https)
     ticks: list[float] = []
     cpu: list[float] = []  # the same ticks in this thread's CPU time: what the machine's other load does not inflate
     renders: list[float] = []
@@ -181,6 +204,14 @@ async def run(kubeconfig: Path, hosts: int, seconds: float) -> dict[str, float]:
                 h = names[i % len(names)]
                 ip = LB_IP if (i // len(names)) % 2 == 0 else "20.31.99.7"  # every other round: elsewhere
                 answers[("local", h)] = HostAnswer("local", "kube-dns 10.0.0.10", h, "ok", (ip,), time.time())
+                odd = (i // len(names)) % 2
+                r = served(
+                    h,
+                    TlsOutcome.VALID if not odd else (TlsOutcome.EXPIRING, TlsOutcome.EXPIRED)[i % 2],
+                    80.0 if not odd else (5.0, -2.0)[i % 2],
+                    "R11" if not odd else "E6",
+                )
+                https.history.add(r.key, r)
                 i += 1
             fake.set(dict(answers))
             await asyncio.sleep(0.25)

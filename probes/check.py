@@ -26,6 +26,8 @@ from probes.engine.history import judge
 from probes.engine.publisher import Publisher, not_probed
 from probes.engine.store import Store
 from probes.exitcodes import ExitCode
+from probes.ingress.report import ingress_json
+from probes.ingress.tlsresult import TlsKey
 from probes.kube.kinds import OPTIONAL_SOURCES
 from probes.kube.model import NetworkPlugin, SourceState, SourceStatus, Topology
 
@@ -163,10 +165,35 @@ def _settled(services: Any, cycles: int) -> bool:
     hosts = getattr(services, "hosts", None)
     if hosts is not None and not hosts.settled():
         return False  # the ingress hosts not yet asked about (F22)
+    https = getattr(services, "https", None)
+    if https is not None and not _https_settled(https, 1):
+        return False  # a host's HTTPS endpoint not yet probed (F23's served certificate)
     # lazy: the Azure source (logging, orjson) loads when check runs, not with `import probes.check`
     from probes.azure.service import AzureState
 
     return services.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING)
+
+
+def _https_settled(https: Any, cycles: int) -> bool:
+    """The HTTPS plan covers the hosts as they resolve now, and each row ran `cycles` times
+    (check waits for one: a served certificate does not change from one handshake to the
+    next, and an endpoint that never answers would hold every cycle for the whole timeout)."""
+    # lazy: the HTTPS service's planning loads with it
+    from probes.ingress.httpsservice import plan_targets
+
+    plan = https.plan()
+    if plan.error:
+        return True  # said in the report; nothing will be probed
+    wanted, _ = plan_targets(https.hosts(), https.dial_map, https.confine)
+    if {(t.host, t.address, t.port) for t in wanted} != {(t.host, t.address, t.port) for t in plan.targets}:
+        return False  # answers came in since the plan was made: the next replan probes them
+    stats = https.history.snapshot()
+    for vp in plan.vantages:
+        for t in vp.targets:
+            st = stats.get(TlsKey(vp.vantage.name, t.host, t.address, t.port))
+            if st is None or st.attempts < cycles:
+                return False
+    return True
 
 
 BACK_TO_BACK = 1.0  # s between a check's probe cycles unless --interval says otherwise
@@ -208,6 +235,7 @@ def run(
             # the timeouts stay as configured: a shorter one would call slow answers lost
             dns=dataclasses.replace(cfg.dns, interval=interval),
             egress=dataclasses.replace(cfg.egress, interval=interval),
+            https=dataclasses.replace(cfg.https, interval=max(interval, 1.0)),
         )
     endpoints = None
     launching: Any = None
@@ -272,7 +300,9 @@ def run(
         t_live = clock()
         say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing for {cycles} cycles")
         t_probe = clock()
-        deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout) + 2.0
+        # an endpoint that never answers holds each of its HTTPS cycles for the whole timeout
+        https_wait = cfg.https.timeout + 2.0 if services.https is not None else 0.0
+        deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout, https_wait) + 2.0
         agents = services.agents
         while clock() < deadline and not _settled(services, cycles):
             if agents is not None and agents.discovered:
@@ -289,6 +319,7 @@ def run(
             snat=services.snat,
             agents=services.agents,
             hosts=services.hosts,
+            https=services.https,
         ).step()
         if recorder is not None:  # the flight recorder (probes.record): this run's frame
             if hasattr(recorder, "evidence"):
@@ -439,6 +470,11 @@ def _report(
             "egress": _egress_json(dict(frame.egress.stats)) if frame and frame.egress else [],
             "snat": _snat_json(frame.snat) if frame and frame.snat is not None else {},
             "routes": _routes_json(frame, topo),
+            "ingress": ingress_json(
+                frame.ingress if frame is not None else None,
+                frame.https.stats if frame is not None and frame.https is not None else None,
+                frame.https.plan if frame is not None and frame.https is not None else None,
+            ),
             "agents": _agents_json(frame, services, topo),
             "not_probed": [
                 {"vantage": v, "subject": subject, "why": why}

@@ -56,6 +56,8 @@ AzureRefresh = Annotated[float, _span(15, 3600, "a number of seconds from 15 to 
 PortNumber = Annotated[int, _span(1, 65535, "a port from 1 to 65535")]
 Budget = Annotated[float, _span(0.1, 100, "a number of requests per second from 0.1 to 100")]
 AgentTimeout = Annotated[float, _span(0.1, 60, "a number of seconds from 0.1 to 60")]
+HttpsInterval = Annotated[float, _span(1, 3600, "a number of seconds from 1 to 3600")]
+Concurrency = Annotated[int, _span(1, 256, "an integer from 1 to 256")]
 RecordMb = Annotated[float, _span(1, 1_000_000, "a number of MB from 1 to 1000000")]
 RecordDays = Annotated[float, _span(0.01, 3650, "a number of days from 0.01 to 3650")]
 
@@ -107,6 +109,17 @@ class EgressConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpsConfig:
+    enabled: bool = True  # TCP + TLS handshake to each ingress host (SNI = the host) from here
+    interval: HttpsInterval = 30.0  # seconds between handshakes with one (host, address)
+    timeout: ProbeTimeout = 3.0  # seconds for TCP + TLS together
+    http: bool = False  # also HEAD / after the handshake (a request to the customer's app: off by default)
+    http_timeout: ProbeTimeout = 2.0  # seconds HEAD / may take
+    concurrency: Concurrency = 32  # handshakes in flight at once
+    ca_bundle: str = ""  # PEM file of CAs to trust instead of the system's ("" = the system store)
+
+
+@dataclass(frozen=True, slots=True)
 class AzureConfig:
     enabled: bool = True  # false: no Azure call at all; the SNAT pane says so
     subscription: str = ""  # "" = from the nodes' providerID
@@ -147,6 +160,7 @@ class Config:
     demo: DemoConfig = field(default_factory=DemoConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     egress: EgressConfig = field(default_factory=EgressConfig)
+    https: HttpsConfig = field(default_factory=HttpsConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
     agents: AgentsConfig = field(default_factory=AgentsConfig)
     record: RecordConfig = field(default_factory=RecordConfig)

@@ -140,13 +140,18 @@ class Launch:
                 dns_map=LocalDnsMap(self.local),
                 egress_map=LocalEgressMap(self.local),
                 extra_targets=tuple(str(t) for t in doc.get("extra_targets") or ()),
+                # the ingress hosts' HTTPS endpoints: the lab's loopback listeners (always a
+                # map, even empty: the probe then dials nothing beyond loopback)
+                https_dial=_https_dial(doc.get("https")),
+                https_ca=str((doc.get("https") or {}).get("ca") or ""),
             )
             demo = Demo(
                 kubeconfig,
                 endpoints,
                 scenario=str(doc.get("scenario") or ""),
                 nodes=int(doc.get("nodes") or 0),
-                notes=tuple(str(n) for n in doc.get("notes") or ()),
+                notes=tuple(str(n) for n in doc.get("notes") or ())
+                + tuple(str(e) for e in [(doc.get("https") or {}).get("error")] if e),
                 _launch=self,
             )
             if agents:
@@ -286,6 +291,18 @@ class _Lines:
         if not isinstance(doc, dict):
             raise DemoError(f"{what} answered something unexpected: {line[:120]!r}")
         return doc
+
+
+def _https_dial(doc: Any) -> dict[str, tuple[str, int]]:
+    """The lab's {"<ip>:443": [loopback, port]} as the HTTPS probe's dial map."""
+    dial = (doc or {}).get("dial") if isinstance(doc, dict) else None
+    out: dict[str, tuple[str, int]] = {}
+    for k, v in (dial or {}).items():
+        try:
+            out[str(k)] = _pair(v)
+        except (TypeError, ValueError):
+            continue
+    return out
 
 
 def _pair(v: Any) -> tuple[str, int]:

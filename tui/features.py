@@ -44,6 +44,7 @@ def build_all(cfg: Config, store: Store, endpoints: Any | None, kube: KubeConfig
         "snat": services.snat,
         "agents": services.agents,
         "hosts": services.hosts,
+        "https": services.https,
     }
     return Feature(sources=services.sources, panes=panes, cleanups=[services.stop], feeds=feeds)
 

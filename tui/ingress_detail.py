@@ -4,6 +4,7 @@ backends; or a LoadBalancer Service with its Azure annotations and what Azure do
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from probes.ingress import azurelb
+from probes.engine.history import Stats
+from probes.ingress import azurelb, served
+from probes.ingress.served import results_for
+from probes.ingress.tlsresult import TlsResult
 from probes.ingress.view import ClassGroup, HostRow, IngressView, LbRow
 from tui import ingress_text as it
 
@@ -26,7 +30,48 @@ def _date(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "—"
 
 
-def host_rows(r: HostRow, view: IngressView, now: float) -> Rows:
+def https_rows(r: HostRow, https: Mapping[Any, Stats] | None) -> Rows:
+    """What the HTTPS probe was served at each address, with the chain as sent (every
+    certificate field is the server's: plain Text, never markup)."""
+    if r.tls is None:
+        return [("https", Text("not probed: the host has no TLS entry", style="dim"))]
+    got = results_for(https, r)
+    if not got:
+        return [("https", Text("no result yet (probed from here every https.interval s)", style="dim"))]
+    rows: Rows = []
+    for k, st in got:
+        words, style = it.https_words(st)
+        res = st.last if isinstance(st.last, TlsResult) else None
+        head = Text(f"{k.vantage} → {k.address}:{k.port}: ")
+        head.append(served.verdict(res) if res is not None else words, style=f"bold {style}")
+        if res is not None:
+            if res.outcome.handshake:
+                head.append(f"  ({res.tls_version or 'TLS'}, handshake {res.latency_ms:.1f} ms)", style="dim")
+        rows.append(("https", head))
+        if res is None:
+            continue
+        if res.error:
+            rows.append(("", Text(res.error)))
+        if res.via:
+            rows.append(("", Text(f"dialled {res.via}", style="dim")))
+        for i, c in enumerate(res.chain):
+            line = Text(f"{c.subject_cn or '(no CN)'}", style="bold" if i == 0 else "")
+            line.append(f" ← {c.issuer_cn or c.issuer or '?'}", style="dim")
+            line.append(f"  until {c.not_after_text}")
+            if c.self_signed:
+                line.append("  self-signed", style=it.WARN)
+            rows.append(("leaf" if i == 0 else "chain", line))
+            if i == 0 and c.sans:
+                more = f" +{len(c.sans) - 6}" if len(c.sans) > 6 else ""
+                rows.append(("SANs", Text(", ".join(c.sans[:6]) + more)))
+        if res.http_status is not None:
+            rows.append(("HEAD /", Text(str(res.http_status))))
+        elif res.http_error:
+            rows.append(("HEAD /", Text(res.http_error, style=it.WARN)))
+    return rows
+
+
+def host_rows(r: HostRow, view: IngressView, now: float, https: Mapping[Any, Stats] | None = None) -> Rows:
     rows: Rows = [("host", Text(r.host, style="bold")), ("from", Text(r.source))]
     kind, _, key = r.source.partition(" ")
     ns, _, name = key.partition("/")
@@ -56,7 +101,7 @@ def host_rows(r: HostRow, view: IngressView, now: float) -> Rows:
             said += f" ({a.error})"
         age = f"  {max(0.0, now - a.at):.0f} s ago" if a.at else ""
         rows.append(("resolves to", Text.assemble(f"{a.vantage} via {a.resolver}: ", (said, "bold"), (age, "dim"))))
-    rows.append(("https", Text("not probed: no HTTPS result in this build", style="dim")))
+    rows.extend(https_rows(r, https))
     t = r.tls
     if t is None:
         rows.append(("tls", Text("no TLS entry for this host", style="dim")))
@@ -155,11 +200,11 @@ class IngressDetailScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Back")]
 
-    def __init__(self, obj: Any, view: IngressView, now: float) -> None:
+    def __init__(self, obj: Any, view: IngressView, now: float, https: Mapping[Any, Stats] | None = None) -> None:
         super().__init__()
         self.obj = obj
         if isinstance(obj, HostRow):
-            self.rows, self.title_text = host_rows(obj, view, now), obj.host
+            self.rows, self.title_text = host_rows(obj, view, now, https), obj.host
         elif isinstance(obj, ClassGroup):
             self.rows, self.title_text = group_rows(obj, view), f"class {obj.class_name}"
         else:

@@ -3,7 +3,9 @@
 Section 1, one row per host grouped under its IngressClass (or Gateway class) and
 controller: the group row says the controller's load balancer IP and its pods ready;
 a host row what the host resolves to (✓ the LB's IP, ✗ elsewhere or NXDOMAIN), the HTTPS
-column (a probe's result, `—` until one exists), TLS from cert-manager (days left,
+column (what the HTTPS probe was served from here at the first address a client gets:
+✓/▲ days left, ✗ expired, wrong host, untrusted, refused, timeout; HEAD /'s status when
+asked for; the issuer when the width allows; `—` until a result exists), TLS from cert-manager (days left,
 expired, not Ready, a pending challenge) and its backends' ready endpoints. Section 2,
 one row per LoadBalancer service: its IP (or <pending> with the cloud provider's event)
 and what Azure makes of its annotations. Enter opens the detail with the objects' fields.
@@ -23,7 +25,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from probes.engine.frame import Frame
+from probes.engine.frame import Frame, ProbeView
+from probes.engine.history import Stats
+from probes.ingress.served import results_for
 from probes.ingress.view import ClassGroup, HostRow, IngressView, LbRow
 from tui import ingress_text as it
 from tui.columns import SCROLLBAR, Flex, elide_middle, elide_text, fit
@@ -33,12 +37,13 @@ from tui.steadytable import SteadyTable
 HOST_COLUMNS = (
     ("host", "host", 24),
     ("dns", "resolves to", 16),
-    ("https", "https", 5),
+    ("https", "https", 12),
     ("tls", "tls", 12),
     ("ready", "ready", 5),
 )
 LB_COLUMNS = (("svc", "service", 22), ("ip", "IP", 15), ("azure", "what Azure does", 24), ("ready", "ready", 5))
 HOST = Flex(16, 48)
+HTTPS = Flex(12, 40)  # gets what the host column leaves: the issuer is worth less than the name
 SVC = Flex(14, 30)
 AZURE_LOW = 16
 
@@ -66,6 +71,28 @@ def _host_sig(r: HostRow, now: float) -> tuple[Any, ...]:
         )
     first = r.answers[0].outcome if r.answers else ""
     return (r.host, r.dns, r.resolved, first, tls, r.backends)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same object, or tuples of the same objects (a host row with its HTTPS stats)."""
+    if a is b:
+        return True
+    return type(a) is tuple and type(b) is tuple and len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+def _https_sig(st: Stats | None) -> tuple[Any, ...]:
+    if st is None:
+        return ()
+    r = st.last
+    days = getattr(r, "days_left", None)
+    leaf = getattr(r, "leaf", None)
+    return (
+        st.last_outcome,
+        None if days is None else int(days),
+        getattr(r, "http_status", None),
+        bool(getattr(r, "http_error", "")),
+        leaf.sha256 if leaf is not None else "",
+    )
 
 
 def _names(r: HostRow, kind: str, rest: str) -> bool:
@@ -107,6 +134,9 @@ class IngressPane(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.view: IngressView | None = None
+        self.https: ProbeView | None = None  # the HTTPS probe's rows (TlsKey -> Stats)
+        # (HTTPS view, id(host row) -> (row, its stats)): rows are kept alive by the entry
+        self._served_memo: tuple[Any, dict[int, tuple[HostRow, Stats | None]]] = (None, {})
         self.filter = ""
         self._shown: dict[str, dict[str, tuple[str, ...]]] = {"ingress-hosts": {}, "ingress-lbs": {}}
         self._rows: dict[str, dict[str, Any]] = {"ingress-hosts": {}, "ingress-lbs": {}}
@@ -119,8 +149,11 @@ class IngressPane(Vertical):
         # did not change keeps its cells (building Rich Text for 1,000 rows is the cost)
         self._cells: dict[str, tuple[Any, int, Any, list[Text], tuple[str, ...]]] = {}
         self._minute = 0
-        self._fitted: dict[str, tuple[int, int, list[str]]] = {}
-        self._counted: tuple[Any, int, tuple[int, int]] = (None, -1, (0, 0))  # (view, minute, counts)
+        self._fitted: dict[str, tuple[tuple[int, int], int, list[str]]] = {}
+        self._https_need = HTTPS.low  # the widest HTTPS cell uncut (verdict, HEAD status, issuer)
+        self._https_len: dict[str, tuple[Any, int]] = {}  # row key -> (its stats, its HTTPS cell's width)
+        # (view, minute, counts, https view)
+        self._counted: tuple[Any, int, tuple[int, int, int], Any] = (None, -1, (0, 0, 0), None)
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -150,11 +183,28 @@ class IngressPane(Vertical):
             return
         note = self._statuses(frame)
         view = frame.ingress
-        if view is self.view and note == self._kube_note:
+        https = frame.https
+        if view is self.view and https is self.https and note == self._kube_note:
             return
         self._kube_note = note
         self.view = view
+        self.https = https
         self.redraw()
+
+    def served(self, r: HostRow) -> Stats | None:
+        """The host's HTTPS row a client here gets first (its resolved address), if probed;
+        kept per row object while the HTTPS view is the same (a redraw asks twice per row)."""
+        https = self.https
+        memo = self._served_memo
+        if memo[0] is not https:
+            memo = self._served_memo = (https, {})
+        hit = memo[1].get(id(r))
+        if hit is not None and hit[0] is r:
+            return hit[1]
+        got = results_for(https.stats if https is not None else None, r)
+        st = got[0][1] if got else None
+        memo[1][id(r)] = (r, st)
+        return st
 
     def _statuses(self, frame: Frame) -> str:
         """The ingress kinds' states worth a word: forbidden, erroring, still listing."""
@@ -180,7 +230,7 @@ class IngressPane(Vertical):
         publisher keeps unchanged rows), or while what its cells show is the same."""
         kept = self._cells.get(key)
         minute = self._minute
-        if kept is not None and kept[0] is obj and kept[1] == minute:
+        if kept is not None and kept[1] == minute and _same(kept[0], obj):
             return kept[3], kept[4]
         shown = sig(obj) if callable(sig) else sig
         if kept is not None and kept[2] == shown:
@@ -199,6 +249,7 @@ class IngressPane(Vertical):
         self._minute = int(now // 60)
         needle = self.filter.strip()
         hosts: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
+        https_need = HTTPS.low
         for g in view.groups:
             rows = (
                 [r for r in g.hosts if _matches(needle, r.host, g.class_name, *r.resolved, *r.expected)]
@@ -214,7 +265,17 @@ class IngressPane(Vertical):
             prefix = f"h|{g.class_name}|"
             for r in rows:
                 key = prefix + r.host + "|" + r.source
-                cells, plain = self._cached(key, r, lambda r: _host_sig(r, now), lambda r=r: self._host_cells(r, now))
+                st = self.served(r)
+                kept_len = self._https_len.get(key)
+                if kept_len is None or kept_len[0] is not st:
+                    kept_len = self._https_len[key] = (st, it.https_cell(st).cell_len)
+                https_need = max(https_need, kept_len[1])
+                cells, plain = self._cached(
+                    key,
+                    (r, st),
+                    lambda o: (*_host_sig(o[0], now), _https_sig(o[1])),
+                    lambda r=r, st=st: self._host_cells(r, now, st),
+                )
                 hosts[key] = (cells, r, plain)
         lbs: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
         for lb in view.lbs:
@@ -222,19 +283,21 @@ class IngressPane(Vertical):
             if not needle or _matches(needle, s.key, *s.external):
                 cells, plain = self._cached(f"lb|{s.key}", lb, lb, lambda lb=lb: self._lb_cells(lb))
                 lbs[s.key] = (cells, lb, plain)
+        self._https_need = https_need
         self._sync("ingress-hosts", hosts, force)
         self._sync("ingress-lbs", lbs, force)
         self._status(view, now)
 
     def _status(self, view: IngressView, now: float) -> None:
-        if self._counted[0] is view and self._counted[1] == self._minute:
-            bad_dns, bad_tls = self._counted[2]
+        if self._counted[0] is view and self._counted[1] == self._minute and self._counted[3] is self.https:
+            bad_dns, bad_tls, bad_https = self._counted[2]
         else:
             bad_dns = sum(1 for r in view.host_rows() if r.dns in ("elsewhere", "nxdomain"))
             bad_tls = sum(
                 1 for r in view.host_rows() if r.tls is not None and it.tls_words(r.tls, now)[1] in (it.BAD, it.WARN)
             )
-            self._counted = (view, self._minute, (bad_dns, bad_tls))
+            bad_https = sum(1 for r in view.host_rows() if it.https_words(self.served(r))[1] in (it.BAD, it.WARN))
+            self._counted = (view, self._minute, (bad_dns, bad_tls, bad_https), self.https)
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f"{view.hosts} host{'s' if view.hosts != 1 else ''}", style="bold")
         t.append(f" · {len(view.groups)} class{'es' if len(view.groups) != 1 else ''}", style="dim")
@@ -242,6 +305,9 @@ class IngressPane(Vertical):
         t.append(f"{bad_dns} ✗", style=it.BAD if bad_dns else "dim")
         t.append(" · TLS ", style="dim")
         t.append(f"{bad_tls} ▲", style=it.WARN if bad_tls else "dim")
+        if self.https is not None:
+            t.append(" · HTTPS ", style="dim")
+            t.append(f"{bad_https} ✗", style=it.BAD if bad_https else "dim")
         kinds = {k for k, _ in view.absent}
         if {"certificates", "challenges"} & kinds:
             t.append(" · no cert-manager", style="dim")
@@ -272,12 +338,12 @@ class IngressPane(Vertical):
             it.group_pods(g),
         ]
 
-    def _host_cells(self, r: HostRow, now: float) -> list[Text]:
+    def _host_cells(self, r: HostRow, now: float, st: Stats | None = None) -> list[Text]:
         w = self.widths["ingress-hosts"]
         return [
             Text("  " + elide_middle(r.host, w["host"] - 2), no_wrap=True),
             elide_text(it.dns_cell(r), w["dns"]),
-            it.HTTPS_CELL,
+            _cut(it.https_cell(st, w["https"]), w["https"]) if st is not None else it.HTTPS_CELL,
             elide_text(it.tls_cell(r, now), w["tls"]),
             it.backends_cell(r),
         ]
@@ -300,9 +366,10 @@ class IngressPane(Vertical):
             return False
         keys = rows.keys()
         last = self._fitted.get(table_id)
-        if last is not None and last[0] == total and last[1] == len(rows) and list(keys) == last[2]:
+        total_key = (total, self._https_need) if table_id == "ingress-hosts" else (total, 0)
+        if last is not None and last[0] == total_key and last[1] == len(rows) and list(keys) == last[2]:
             return False  # the same rows in the same width: the same widths
-        self._fitted[table_id] = (total, len(rows), list(keys))
+        self._fitted[table_id] = (total_key, len(rows), list(keys))
         if table_id == "ingress-hosts":
             need = {
                 "host": max(
@@ -311,9 +378,11 @@ class IngressPane(Vertical):
                         for _, o, _ in rows.values()
                     ),
                     default=HOST.low,
-                )
+                ),
             }
             widths = fit(total, [(k, w) for k, _, w in HOST_COLUMNS], {"host": HOST}, need)
+            spare = total - sum(v + 2 for v in widths.values())
+            widths["https"] = max(HTTPS.low, min(HTTPS.cap, self._https_need, widths["https"] + max(spare, 0)))
         else:
             need = {"svc": max((len(o.service.key) for _, o, _ in rows.values()), default=SVC.low)}
             cols = [(k, AZURE_LOW if k == "azure" else w) for k, _, w in LB_COLUMNS]
@@ -338,7 +407,7 @@ class IngressPane(Vertical):
             remade: dict[str, tuple[list[Text], Any, tuple[str, ...]]] = {}
             for k, (_, o, _) in rows.items():
                 cells = (
-                    self._host_cells(o, now)
+                    self._host_cells(o, now, self.served(o))
                     if isinstance(o, HostRow)
                     else self._group_cells(o)
                     if isinstance(o, ClassGroup)
@@ -414,4 +483,5 @@ class IngressPane(Vertical):
         table_id = event.data_table.id or ""
         obj = self.selected(table_id)
         if obj is not None and self.view is not None:
-            self.app.push_screen(IngressDetailScreen(obj, self.view, self.now()))
+            https = self.https.stats if self.https is not None else None
+            self.app.push_screen(IngressDetailScreen(obj, self.view, self.now(), https))

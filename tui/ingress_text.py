@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from probes.ingress import azurelb
+from probes.engine.history import Stats
+from probes.ingress import azurelb, served
+from probes.ingress.tlsresult import TlsOutcome, TlsResult
 from probes.ingress.view import (
     DNS_ELSEWHERE,
     DNS_FAILING,
@@ -96,6 +98,56 @@ def backends_cell(r: HostRow) -> Text:
 
 
 HTTPS_CELL = Text("—", style=DIM, no_wrap=True)  # the HTTPS probe's column: no result yet
+
+_HTTPS_WORDS = {
+    TlsOutcome.EXPIRED: "✗ expired",
+    TlsOutcome.NOT_YET_VALID: "✗ not yet",
+    TlsOutcome.WRONG_HOST: "✗ wrong host",
+    TlsOutcome.UNTRUSTED: "✗ untrusted",
+    TlsOutcome.TLS_ERROR: "✗ not TLS",
+    TlsOutcome.REFUSED: "✗ refused",
+    TlsOutcome.TIMEOUT: "✗ timeout",
+    TlsOutcome.UNREACHABLE: "✗ unreachable",
+    TlsOutcome.LOCAL_ERROR: "? local error",
+}
+
+
+def https_words(st: Stats | None) -> tuple[str, str]:
+    """(short verdict, style) of a host's HTTPS row: ✓ 89d / ▲ 5d / ✗ expired / …"""
+    if st is None or not st.attempts:
+        return "—", DIM
+    o = served.outcome(st)
+    r = st.last if isinstance(st.last, TlsResult) else None
+    days = r.days_left if r is not None else None
+    if o is TlsOutcome.VALID:
+        return (f"✓ {days:.0f}d" if days is not None else "✓ valid"), OK
+    if o is TlsOutcome.EXPIRING:
+        return (f"▲ {days:.0f}d" if days is not None else "▲ expiring"), WARN
+    if o is TlsOutcome.UNTRUSTED and served.is_fake(r):
+        return "✗ fake cert", BAD
+    if o is None:
+        return f"? {st.last_outcome or 'error'}", WARN
+    return _HTTPS_WORDS.get(o, f"✗ {o.value}"), (WARN if o is TlsOutcome.LOCAL_ERROR else BAD)
+
+
+def https_cell(st: Stats | None, width: int = 0) -> Text:
+    """The verdict, HEAD /'s status when asked for, then the leaf's issuer (dim; an
+    external string, as plain text) when it fits in `width` whole (0: always)."""
+    words, style = https_words(st)
+    t = Text(words, style=style, no_wrap=True, overflow="ellipsis")
+    r = st.last if st is not None and isinstance(st.last, TlsResult) else None
+    if r is None:
+        return t
+    if r.http_status is not None:
+        code = r.http_status
+        t.append(f" {code}", style=OK if code < 400 else WARN if code < 500 else BAD)
+    elif r.http_error:
+        t.append(" HEAD ✗", style=WARN)
+    issuer = served.issuer_of(r) if not served.is_fake(r) else ""
+    if issuer and r.outcome.handshake and (not width or t.cell_len + 3 + len(issuer) <= width):
+        t.append(" · ", style=DIM)
+        t.append(issuer, style=DIM)
+    return t
 
 
 def lb_ip_cell(lb: LbRow) -> Text:

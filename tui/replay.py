@@ -17,6 +17,7 @@ from tui.app import AksnetTopApp
 from tui.dns_pane import DnsPane
 from tui.egress_pane import EgressPane
 from tui.findings_pane import FindingsPane
+from tui.ingress_pane import IngressPane
 from tui.snat_pane import SnatPane
 from tui.timeline import Timeline
 
@@ -85,7 +86,7 @@ def build(rec: Recording, *, at: float | None = None, speed: float = 1.0) -> Rep
     return ReplayApp(
         rec,
         replay,
-        panes=[DnsPane(), SnatPane(), EgressPane(), FindingsPane()],
+        panes=[DnsPane(), SnatPane(), EgressPane(), FindingsPane(), IngressPane()],
         banner=f"replay: {name} (read-only)",
     )
 

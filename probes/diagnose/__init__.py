@@ -23,7 +23,7 @@ from probes.diagnose.dnspolicy import rule_netpol_dns
 from probes.diagnose.dnsslow import rule_dns_5s_delays, rule_slow_resolver
 from probes.diagnose.egress import rule_egress
 from probes.diagnose.gateway import rule_gateway_missing, rule_gateway_pool, rule_gateway_unprovisioned
-from probes.diagnose.ingress import rule_certificates, rule_host_dns, rule_lb_probe
+from probes.diagnose.ingress import rule_certificates, rule_host_dns, rule_lb_probe, rule_served_certificates
 from probes.diagnose.model import Finding, Observations, Severity, node_phase
 from probes.diagnose.nodedns import rule_localdns_down, rule_upstream_one_node
 from probes.diagnose.nodes import rule_nodes
@@ -53,6 +53,7 @@ RULES: tuple[Callable[[Observations], Iterable[Finding]], ...] = (
     rule_lb_pending,
     rule_host_dns,
     rule_certificates,
+    rule_served_certificates,
     rule_lb_probe,
     rule_egress,
     rule_snat,
@@ -89,6 +90,7 @@ def observe(
     policies: Any = None,
     ingress: Any = None,
     gateways: Any = None,
+    https: Mapping[Any, Stats] | None = None,
 ) -> Observations:
     return Observations(
         topology=topology,
@@ -101,6 +103,7 @@ def observe(
         policies=policies,
         ingress=ingress,
         gateways=gateways,
+        https=dict(https or {}),
         now=time.time() if now is None else now,
         not_probed=tuple(not_probed),
     )

@@ -2,18 +2,25 @@
 load balancer health probes that cannot pass (F24's service part). Pure.
 
 They read `obs.ingress` (probes.ingress.view.IngressView): the API objects and what the
-hosts resolve to from the vantages this process asks from.
+hosts resolve to from the vantages this process asks from; and `obs.https`, the HTTPS
+probe's rows (TlsKey -> Stats): the certificate a client here is actually served (F23),
+and whether the endpoint answers at all (evidence for F22 and F24, never a finding of its
+own: a jumpbox may simply not reach an internal load balancer).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from probes.diagnose.model import Finding, Observations, Severity
 from probes.ingress.azurelb import PROBE_PATH
 from probes.ingress.model import NGINX
-from probes.ingress.view import DNS_ELSEWHERE, DNS_NXDOMAIN
+from probes.ingress.served import is_fake, outcome, results_for, rows_text, summary
+from probes.ingress.tlsresult import TlsOutcome, TlsResult
+from probes.ingress.view import DNS_ELSEWHERE, DNS_NXDOMAIN, HostRow
 
 EXPIRY_WARN_DAYS = 14.0
 CHALLENGE_STUCK_S = 600.0  # an ACME challenge still pending after 10 minutes is stuck
@@ -46,13 +53,17 @@ def rule_host_dns(obs: Observations) -> Iterable[Finding]:
             cause = (
                 f"{row.host} resolves to {', '.join(row.resolved) or '?'}, not to its controller's load balancer {lb}"
             )
+        ev = {"class": row.class_name, "source": row.source, "expected": lb, "answers": said}
+        served = results_for(obs.https, row)
+        if served:  # what a client here gets at each address (the resolved one first), and the LB itself
+            ev["https_from_here"] = rows_text(served)
         yield Finding(
             "ingress-host-dns",
             "F22",
             Severity.CRITICAL,
             f"host/{row.host}",
             cause,
-            {"class": row.class_name, "source": row.source, "expected": lb, "answers": said},
+            ev,
             f"the zone's A record for {row.host} must be {lb}: external-dns's logs "
             "(`kubectl -n external-dns logs deploy/external-dns`), its ownership TXT records and its permissions on the zone",
         )
@@ -66,6 +77,12 @@ def rule_certificates(obs: Observations) -> Iterable[Finding]:
         return
     now = obs.now
     data = view.data
+    served_by_cert: dict[str, list[tuple[str, Any, TlsResult]]] = {}
+    for row in view.host_rows():
+        if row.tls is not None and row.tls.certificate:
+            for k, st in results_for(obs.https, row)[:1]:
+                if isinstance(st.last, TlsResult) and st.last.outcome.handshake:
+                    served_by_cert.setdefault(row.tls.certificate, []).append((row.host, k, st.last))
     for c in data.certificates:
         subject = f"certificate/{c.namespace}/{c.name}"
         ev = {
@@ -79,6 +96,9 @@ def rule_certificates(obs: Observations) -> Iterable[Finding]:
         describe = (
             f"`kubectl -n {c.namespace} describe certificate {c.name}` and its CertificateRequest, Order, Challenge"
         )
+        served = served_by_cert.get(f"{c.namespace}/{c.name}", [])
+        if served:  # what the endpoints actually hand a client (may differ: another secret, the default cert)
+            ev["served"] = "; ".join(f"{h} @ {k.address}: {summary(r)}" for h, k, r in served[:3])
         if c.not_after and c.not_after <= now:
             days = (now - c.not_after) / DAY
             yield Finding(
@@ -155,6 +175,17 @@ def rule_lb_probe(obs: Observations) -> Iterable[Finding]:
     view = obs.ingress
     if view is None:
         return
+    for f in _lb_probe(obs):
+        svc_key = f.subject.removeprefix("service/")
+        hosts = [r for g in view.groups if g.service == svc_key for r in g.hosts]
+        lb = next((x for x in view.lbs if x.service.key == svc_key), None)
+        down = down_from_here(obs, lb.service.external if lb is not None else (), hosts) if hosts else ""
+        yield dataclasses.replace(f, evidence={**f.evidence, "https_from_here": down}) if down else f
+
+
+def _lb_probe(obs: Observations) -> Iterable[Finding]:
+    view = obs.ingress
+    assert view is not None
     for lb in view.lbs:
         svc = lb.service
         if svc.pending:
@@ -211,3 +242,137 @@ def rule_lb_probe(obs: Observations) -> Iterable[Finding]:
             f"`kubectl -n {svc.namespace} annotate service {svc.name} {PROBE_PATH}=/healthz` "
             "(the controller answers 200 on /healthz), or the Helm value controller.service.annotations",
         )
+
+
+# --- the certificate actually served (the HTTPS probe) ------------------------------------
+SERVED_RULES = {
+    TlsOutcome.EXPIRED: ("served-certificate-expired", Severity.CRITICAL),
+    TlsOutcome.NOT_YET_VALID: ("served-certificate-not-yet-valid", Severity.CRITICAL),
+    TlsOutcome.WRONG_HOST: ("served-certificate-wrong-host", Severity.CRITICAL),
+    TlsOutcome.UNTRUSTED: ("served-certificate-untrusted", Severity.CRITICAL),
+    TlsOutcome.EXPIRING: ("served-certificate-expiring", Severity.WARNING),
+}
+
+
+def cert_manager_state(row: HostRow, now: float) -> str:
+    """What cert-manager's Certificate for the host says, judged as rule_certificates
+    judges it: 'expired', 'not-ready', 'expiring', 'ok', or '' when none covers the host."""
+    t = row.tls
+    if t is None or not t.certificate:
+        return ""
+    if t.not_after and t.not_after <= now:
+        return "expired"
+    if t.ready is False:
+        return "not-ready"
+    if t.not_after and t.not_after - now < EXPIRY_WARN_DAYS * DAY:
+        return "expiring"
+    return "ok"
+
+
+def _covered(o: TlsOutcome, r: TlsResult, cm: str) -> bool:
+    """The Certificate's own F23 finding says the same thing (it carries the served
+    certificate as evidence): an expired one served expired, an expiring one expiring, a
+    not-Ready one whose secret holds nothing yet (the controller's Fake Certificate)."""
+    return (
+        (o is TlsOutcome.EXPIRED and cm == "expired")
+        or (o is TlsOutcome.EXPIRING and cm == "expiring")
+        or (o is TlsOutcome.UNTRUSTED and cm == "not-ready" and is_fake(r))
+    )
+
+
+def _cm_words(row: HostRow, cm: str) -> str:
+    t = row.tls
+    assert t is not None
+    when = f" ({_date(t.not_after)})" if t.not_after else ""
+    return {
+        "ok": f"is Ready until {_date(t.not_after)}" if t.not_after else "is Ready",
+        "expired": f"expired{when}",
+        "expiring": f"expires soon{when}",
+        "not-ready": f"is not Ready ({t.reason or '?'})",
+    }.get(cm, cm)
+
+
+def _served_cause(host: str, r: TlsResult) -> str:
+    o, leaf, days = r.outcome, r.leaf, r.days_left
+    if o is TlsOutcome.EXPIRED and leaf is not None and days is not None:
+        return f"{host} serves a certificate that expired {-days:.0f} days ago ({leaf.not_after_text})"
+    if o is TlsOutcome.EXPIRING and leaf is not None and days is not None:
+        return f"{host} serves a certificate that expires in {days:.1f} days ({leaf.not_after_text})"
+    if o is TlsOutcome.NOT_YET_VALID and leaf is not None:
+        return f"{host} serves a certificate not valid before {leaf.not_before_text}"
+    if o is TlsOutcome.WRONG_HOST:
+        return f"{host} serves a certificate for other names: {r.error or '?'}"
+    return f"{host} serves an untrusted certificate: {r.error or '?'}"
+
+
+def rule_served_certificates(obs: Observations) -> Iterable[Finding]:
+    """F23 (served part): the certificate a client here actually gets for a host — expired,
+    expiring within 14 days, for other names, untrusted — from the HTTPS probe. When the
+    host's cert-manager Certificate already says the same, its finding carries this as
+    evidence instead; when they disagree, the finding says what cert-manager says."""
+    view = obs.ingress
+    if view is None or not obs.https:
+        return
+    for row in view.host_rows():
+        if row.tls is None:
+            continue
+        bad = [
+            (k, st.last)
+            for k, st in results_for(obs.https, row)
+            if isinstance(st.last, TlsResult) and (o := outcome(st)) is not None and o in SERVED_RULES
+        ]
+        if not bad:
+            continue
+        k, r = bad[0]  # what a client gets first (a resolved address before the load balancer's)
+        rule, severity = SERVED_RULES[r.outcome]
+        cm = cert_manager_state(row, obs.now)
+        if _covered(r.outcome, r, cm):
+            continue
+        cause = _served_cause(row.host, r)
+        t = row.tls
+        if cm:
+            cause += f"; cert-manager's Certificate {t.certificate} {_cm_words(row, cm)}"
+            if cm == "ok":
+                cause += ": the controller serves another certificate than that Certificate's secret"
+        leaf = r.leaf
+        ev: dict[str, Any] = {
+            "served": summary(r),
+            "address": f"{k.address}:{k.port}",
+            "source": row.source,
+            "certificate": t.certificate or "none (no cert-manager Certificate for this host)",
+            "secret": t.secret,
+        }
+        if leaf is not None:
+            ev["subject"] = leaf.subject_cn
+            ev["sans"] = ", ".join(leaf.sans[:5])
+            ev["issuer"] = leaf.issuer
+            ev["not_after"] = leaf.not_after_text
+        if r.error:
+            ev["error"] = r.error
+        ns = row.source.partition(" ")[2].partition("/")[0]
+        yield Finding(
+            rule,
+            "F23",
+            severity,
+            f"host/{row.host}",
+            cause,
+            ev,
+            f"`openssl s_client -connect {k.address}:{k.port} -servername {row.host} -showcerts` shows the chain served; "
+            f"the Ingress's spec.tls secretName and that secret in {ns or 'its namespace'} "
+            "(`kubectl get secret … -o jsonpath='{.data.tls\\.crt}' | base64 -d | openssl x509 -noout -subject -dates`)",
+        )
+
+
+def down_from_here(obs: Observations, addresses: Iterable[str], hosts: Iterable[HostRow]) -> str:
+    """'host @ addr: timeout; …' for hosts whose HTTPS endpoint at one of `addresses` did not
+    answer from here (refused, timeout, unreachable): F22/F24 evidence."""
+    want = set(addresses)
+    out = []
+    for row in hosts:
+        for k, st in results_for(obs.https, row):
+            o = outcome(st)
+            if k.address in want and o is not None and o.down:
+                out.append(f"{row.host} @ {k.address}:{k.port}: {o.value}")
+    if len(out) > 3:
+        return "; ".join(out[:3]) + f"; +{len(out) - 3} more"
+    return "; ".join(out)

@@ -76,6 +76,7 @@ class Observations:
     policies: Any = None  # probes.kube.policymodel.PolicyInputs: NetworkPolicies, namespaces, pods' labels
     ingress: Any = None  # probes.ingress.view.IngressView: hosts with their answers, LoadBalancer services
     gateways: Any = None  # probes.kube.gatewaymodel.GatewayData: StaticGatewayConfigurations, annotated pods
+    https: Mapping[Any, Stats] = field(default_factory=dict)  # TlsKey(vantage, host, address, port) -> Stats
 
 
 def is_cluster_name(name: str) -> bool:

@@ -83,6 +83,7 @@ class Frame:
     path: PathView | None = None
     agents: AgentsView | None = None
     ingress: Any = None  # probes.ingress.view.IngressView: hosts by class, LoadBalancer services
+    https: ProbeView | None = None  # the HTTPS probe of the ingress hosts (TlsKey -> Stats)
     findings: tuple[Any, ...] | None = None  # probes.diagnose.Finding, most severe first; None: not judged yet
     findings_at: float = 0.0  # wall clock of the judgement
     error: str = ""  # the publisher's own failure, for the status line

@@ -49,6 +49,7 @@ def observations_of(
     egress_plan: Any = None,
     path: Any = None,
     ingress: Any = None,
+    https: Mapping[Any, Stats] | None = None,
 ) -> Observations:
     """What the rules see, joined from one moment's parts (the app's frames and `check`).
     The plans say which rows their vantage cannot reach (never probed). `ingress`: the
@@ -68,6 +69,7 @@ def observations_of(
         policies=kube.policies,
         ingress=ingress,
         gateways=kube.gateways,
+        https=https,
     )
 
 
@@ -185,6 +187,7 @@ class Publisher:
         routes: Callable[[], Any] | None = None,
         path: Callable[[], Any] | None = None,
         hosts: Any = None,
+        https: Any = None,
         findings: bool = True,
         interval: float = 0.25,
         findings_min: float = 1.0,
@@ -216,8 +219,9 @@ class Publisher:
         self._feeds = {
             "dns": _ProbeFeed(dns) if dns is not None else None,
             "egress": _ProbeFeed(egress) if egress is not None else None,
+            "https": _ProbeFeed(https) if https is not None else None,
         }
-        self._watch: dict[str, frozenset[Hashable]] = {"dns": frozenset(), "egress": frozenset()}
+        self._watch: dict[str, frozenset[Hashable]] = {"dns": frozenset(), "egress": frozenset(), "https": frozenset()}
         self._watch_lock = threading.Lock()
         self._follows: dict[tuple[str, Hashable], int] = {}
         self._seq = 0
@@ -282,6 +286,7 @@ class Publisher:
             watch = dict(self._watch)
         dns = self._feeds["dns"].step(watch["dns"]) if self._feeds["dns"] is not None else None
         egress = self._feeds["egress"].step(watch["egress"]) if self._feeds["egress"] is not None else None
+        https = self._feeds["https"].step(watch["https"]) if self._feeds["https"] is not None else None
         snat = self.snat.report() if self.snat is not None else None
         table = getattr(snat, "table", None)
         if table is not None and table is not self._snat_table:
@@ -294,7 +299,7 @@ class Publisher:
         path = self._path_of()
         agents = self._agents_view(prev.agents if prev is not None else None)
         ingress = self._ingress_of(kube)
-        self._judge(kube, dns, egress, snat, routes, path, ingress)
+        self._judge(kube, dns, egress, snat, routes, path, ingress, https)
         if (
             prev is not None
             and not prev.error
@@ -306,6 +311,7 @@ class Publisher:
             and path is prev.path
             and agents is prev.agents
             and ingress is prev.ingress
+            and https is prev.https
             and self._findings is prev.findings
         ):
             self.costs.append((time.perf_counter() - t0) * 1000)
@@ -321,6 +327,7 @@ class Publisher:
             path=path,
             agents=agents,
             ingress=ingress,
+            https=https,
             findings=self._findings,
             findings_at=self._findings_at,
             cost_ms=(time.perf_counter() - t0) * 1000,
@@ -352,6 +359,7 @@ class Publisher:
                     path=prev.path,
                     agents=prev.agents,
                     ingress=prev.ingress,
+                    https=prev.https,
                     findings=prev.findings,
                     findings_at=prev.findings_at,
                     error=msg,
@@ -431,6 +439,7 @@ class Publisher:
         routes: RouteView | None,
         path: PathView | None = None,
         ingress: IngressView | None = None,
+        https: ProbeView | None = None,
     ) -> None:
         """Run the rules when an input moved (at most every `findings_min` s), or every
         `findings_every` s for their time-based marks. Never before the nodes are listed."""
@@ -446,6 +455,7 @@ class Publisher:
             routes.data if routes else None,
             path.data if path else None,
             ingress,
+            https.version if https else None,
         )
         now = self.clock()
         age = now - self._findings_t
@@ -468,6 +478,7 @@ class Publisher:
             egress.plan if egress else None,
             path.data if path else None,
             ingress,
+            https.stats if https else None,
         )
         found = self.judge(obs)
         stale = kube.stale_since()

@@ -35,6 +35,10 @@ class Endpoints:
     dns_map: Any = None  # VantageMap of the DNS probes' vantages; None = the host's own resolvers
     egress_map: Any = None  # VantageMap of the egress probes' vantages
     extra_targets: tuple[str, ...] = ()  # egress targets to check beside egress.targets
+    # the HTTPS probe's "addr:port" -> (address, port) actually dialled (None: dial what the
+    # hosts resolve to); when set, nothing beyond loopback is ever dialled
+    https_dial: Any = None
+    https_ca: str = ""  # PEM file of the CAs the HTTPS probe trusts instead of https.ca_bundle
 
 
 class ServiceError(Exception):
@@ -49,6 +53,7 @@ class Services:
     cleanups: list[Callable[[], None]] = field(default_factory=list)  # run once the services stopped
     agents: Any = None  # probes.agent.reader.AgentReader, or None when agents.enabled is off
     hosts: Any = None  # probes.ingress.resolve.HostResolver: what the ingress hosts resolve to
+    https: Any = None  # probes.ingress.httpsservice.HttpsService, or None when https.enabled is off
 
     @property
     def sources(self) -> list[Any]:
@@ -56,6 +61,7 @@ class Services:
             [self.dns, self.snat, self.egress]
             + ([self.agents] if self.agents is not None else [])
             + ([self.hosts] if self.hosts is not None else [])
+            + ([self.https] if self.https is not None else [])
         )
 
     def observations(self, snap: Snapshot, now: float | None = None) -> Observations:
@@ -70,6 +76,7 @@ class Services:
             now,
             self.dns.plan(),
             self.egress.plan(),
+            https=self.https.history.snapshot() if self.https is not None else None,
         )
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -107,6 +114,31 @@ def coredns_pods(store: Store) -> tuple[Any, ...] | None:
     return tuple(CorednsPod(p.name, p.ip, p.node) for p in snap.topology.coredns if p.ip)
 
 
+class HttpsRows:
+    """The HTTPS probe's rows, (host, address, 443), from the store's ingress records and
+    the hosts' answers here (probes.ingress.served.targets); the last rows while both are
+    the same objects (the service asks every second)."""
+
+    def __init__(self, store: Store, hosts: Any) -> None:
+        self.store = store
+        self.hosts = hosts
+        self._in: tuple[Any, Any] = (None, None)
+        self._rows: list[tuple[str, str, int]] = []
+
+    def __call__(self) -> list[tuple[str, str, int]]:
+        # lazy: the view's join and the targets load with the HTTPS service
+        from probes.ingress.served import targets
+        from probes.ingress.view import build_view
+
+        data = self.store.snapshot().ingress
+        answers = self.hosts.answers() if self.hosts is not None else None
+        if self._in[0] is data and self._in[1] is answers:
+            return self._rows
+        self._rows = targets(build_view(data, answers))
+        self._in = (data, answers)
+        return self._rows
+
+
 def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: KubeConfig | None = None) -> Services:
     """Every service (none starts here). `kube`: how to reach the API server; the
     per-node agents are read through it. `endpoints`: see :class:`Endpoints`."""
@@ -116,6 +148,7 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
     from probes.dns.service import DnsService, DnsSettings
     from probes.egress.service import EgressService, EgressSettings
     from probes.engine.reach import for_topology
+    from probes.ingress.httpsservice import HttpsService, HttpsSettings
     from probes.ingress.resolve import HostResolver
 
     ends = endpoints or Endpoints()
@@ -152,9 +185,22 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
         agents=reader,
         reach=for_topology,
     )
+    hosts = HostResolver(store, dns, interval=max(15.0, 3 * dns_settings.interval), timeout=dns_settings.timeout)
+    https = None
+    if cfg.https.enabled:
+        https = HttpsService(
+            HttpsRows(store, hosts),
+            HttpsSettings.from_config(cfg.https, ca_bundle=ends.https_ca or None),
+            store=store,
+            refresh=1.0,  # the hosts' answers move without the store: re-read them every second (cached)
+            poll=0.1,
+            dial_map=ends.https_dial,
+            confine=ends.https_dial is not None,
+        )
     return Services(
         dns=dns,
-        hosts=HostResolver(store, dns, interval=max(15.0, 3 * dns_settings.interval), timeout=dns_settings.timeout),
+        hosts=hosts,
+        https=https,
         egress=EgressService(
             store,
             egress_settings,

@@ -35,9 +35,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from probes.ingress.tlsresult import EXPIRING_DAYS, CertSummary, TlsOutcome
-
-INGRESS_FAKE_CN = "Kubernetes Ingress Controller Fake Certificate"  # ingress-nginx's default
+from probes.ingress.tlsresult import EXPIRING_DAYS, INGRESS_FAKE_CN, CertSummary, TlsOutcome
 
 # --- trusted CAs -------------------------------------------------------------------------
 

@@ -62,6 +62,20 @@ class HttpsSettings:
     jitter: float = 0.1
     history: int = DEFAULT_HISTORY
 
+    @staticmethod
+    def from_config(https: object, ca_bundle: str | None = None) -> HttpsSettings:
+        """From a validated probes.config.HttpsConfig; `ca_bundle` (the demo's lab root)
+        replaces the configured one."""
+        h: Any = https
+        return HttpsSettings(
+            interval=h.interval,
+            timeout=h.timeout,
+            http=h.http,
+            http_timeout=h.http_timeout,
+            ca_bundle=ca_bundle or h.ca_bundle or None,
+            concurrency=h.concurrency,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TlsTarget:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from probes.engine.health import Health
 
+INGRESS_FAKE_CN = "Kubernetes Ingress Controller Fake Certificate"  # ingress-nginx's default
 EXPIRING_DAYS = 14.0  # a certificate with fewer days left is "expiring" (F23)
 
 
@@ -153,4 +154,4 @@ class TlsResult:
         return leaf.days_left(self.timestamp) if leaf is not None else None
 
 
-__all__ = ["EXPIRING_DAYS", "CertSummary", "TlsKey", "TlsOutcome", "TlsResult"]
+__all__ = ["EXPIRING_DAYS", "INGRESS_FAKE_CN", "CertSummary", "TlsKey", "TlsOutcome", "TlsResult"]

@@ -31,6 +31,8 @@ from typing import Annotated, Any
 from .schemabase import UNSET, Doc, M, ScenarioError, UnsetType, parse_duration, show
 
 FAMILIES = ("ingress-nginx", "app-routing", "agic")
+ENDPOINTS = ("tls", "refused", "hang", "plaintext", "garbage")  # a controller's 443 (probes/lab/tlshosts.py)
+SERVED = ("valid", "expiring", "expired", "wrong-host", "self-signed", "fake")  # fake: the controller's default
 CRDS = ("cert-manager", "gateway-api")
 Str = Annotated[str | int | float, M("a string")]
 StrMap = Annotated[dict[str, Annotated[str | int | float | bool, M("a string")]], M("a mapping of strings")]
@@ -49,6 +51,7 @@ class ControllerSpec:
     annotations: dict[str, str] = field(default_factory=dict)
     app_protocol: bool = True
     external_traffic_policy: str = "Cluster"
+    https: str = "tls"  # what its load balancer's 443 does from outside: tls | refused | hang | plaintext | garbage
 
 
 UP_TO_DATE = "Certificate is up to date and has not expired"
@@ -84,6 +87,7 @@ class HostSpec:
     issuer: str = "letsencrypt-prod"
     certificate: CertSpec | None = CertSpec()
     challenge: ChallengeSpec | None = None
+    served: str = ""  # the certificate its controller serves ("" = what the Certificate says)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,14 @@ class ControllerDoc(Doc, rename="camel", kw_only=True):
     external_traffic_policy: Annotated[str, M("Cluster or Local", extra_json_schema={"enum": ["Cluster", "Local"]})] = (
         "Cluster"
     )
+    https: Annotated[
+        str,
+        M(
+            "one of " + ", ".join(ENDPOINTS),
+            extra_json_schema={"enum": list(ENDPOINTS)},
+            description="what the load balancer's port 443 does for the HTTPS probe",
+        ),
+    ] = "tls"
 
 
 class CertDoc(Doc, rename="camel", kw_only=True):
@@ -172,6 +184,17 @@ class HostDoc(Doc, rename="camel", kw_only=True):
     issuer: Str = "letsencrypt-prod"
     certificate: CertDoc | UnsetType = UNSET
     challenge: ChallengeDoc | UnsetType = UNSET
+    served: (
+        Annotated[
+            str,
+            M(
+                "one of " + ", ".join(SERVED),
+                extra_json_schema={"enum": list(SERVED)},
+                description="the certificate the controller serves (default: what the Certificate says)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class LbPortDoc(Doc, rename="camel", kw_only=True):
@@ -233,6 +256,12 @@ def _ip(file: str, v: Any, path: str, allow: tuple[str, ...] = ("pending",)) -> 
         ) from None
 
 
+def _one_of(file: str, path: str, v: str, allowed: tuple[str, ...]) -> str:
+    if v not in allowed:
+        raise _err(file, path, f"expected one of {', '.join(allowed)}, got {show(v)}")
+    return v
+
+
 def _dur(file: str, v: Any, path: str) -> float:
     s = str(v).strip()
     neg = s.startswith("-")
@@ -271,6 +300,7 @@ def build_ingress_section(doc: IngressDoc, file: str) -> IngressLabSpec:
                 },
                 app_protocol=c.app_protocol,
                 external_traffic_policy=c.external_traffic_policy,
+                https=_one_of(file, f"{path}.https", c.https, ENDPOINTS),
             )
         )
     names = {c.class_name for c in controllers}
@@ -322,6 +352,7 @@ def build_ingress_section(doc: IngressDoc, file: str) -> IngressLabSpec:
                 issuer=str(h.issuer),
                 certificate=cert,
                 challenge=ch,
+                served="" if h.served is UNSET else _one_of(file, f"{path}.served", h.served, SERVED),
             )
         )
     services = []

@@ -167,7 +167,8 @@ def demo_main() -> int:
     cluster state, and prints one JSON line::
 
         {"kubeconfig": PATH, "arm": {"url": URL, "token": T}, "scenario": NAME, "nodes": N,
-         "notes": [...], "extra_targets": ["host:port", …]}
+         "notes": [...], "extra_targets": ["host:port", …],
+         "https": {"ca": PATH, "dial": {"<ingress ip>:443": [loopback, port]}}}
 
     or ``{"error": "…", "usage": true|false}`` (exit 4 for a bad scenario, else 3). Then
     it starts the agent farm (its own process) and prints a second line,
@@ -210,6 +211,15 @@ def demo_main() -> int:
 
         arm = LabArmServer.for_cluster(srv.state, srv.scenario).start()
         stops.append(arm.stop)
+        # lazy: the ingress controllers' TLS endpoints (cryptography) only for the demo
+        from .httpsdemo import HttpsDemo
+
+        https_demo = HttpsDemo(srv.scenario)
+        try:
+            https = https_demo.start()
+        except Exception as e:  # noqa: BLE001 - the cluster serves on; the HTTPS probe dials nothing
+            https = {"ca": "", "dial": {}, "error": f"the lab's HTTPS endpoints did not start: {e}"[:200]}
+        stops.append(https_demo.stop)
         # the cluster first: the app opens on it while the agent farm starts
         say(
             {
@@ -219,6 +229,7 @@ def demo_main() -> int:
                 "nodes": len(srv.state.nodes),
                 "notes": list(srv.scenario.notes),
                 "extra_targets": EgressDemo(srv.scenario).extra_targets(),
+                "https": https or {"ca": "", "dial": {}},
             }
         )
         try:

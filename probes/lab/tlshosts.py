@@ -61,6 +61,7 @@ class TlsHostSpec:
     # ingress controller); an endpoint kind gets a listener per (ip, kind, endpoint)
     endpoint: str = ""
     status: int = 200  # what HEAD / answers; 0: never answers (a stuck backend)
+    days: float = 0.0  # days from now to notAfter (negative: past); 0 = the kind's own (90, 5, -2)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -121,6 +122,9 @@ class _Certs:
             start, end = now - 92 * day, now - 2 * day
         elif spec.kind == "wrong-host":
             sans = [f"other-{h}"]
+        if spec.days:  # as a Certificate's notAfter says (its 90 days of life end then)
+            end = now + dt.timedelta(days=spec.days)
+            start = min(end - 90 * day, now - dt.timedelta(hours=1))
         cert, key = self.issuing.issue(sans[0], sans=sans, not_before=start, not_after=end, key=self.key)
         return self._write(cert, key, self.issuing.pem)
 

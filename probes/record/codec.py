@@ -7,11 +7,13 @@ channels are small on purpose, so a frame's change is a few rows:
   the synced collections and the target;  ``pods``: CoreDNS, NodeLocal DNS, services;
 - ``n\\t<node>``: one node's record (a node added, changed, or — value None — removed);
 - ``dns.plan`` / ``egress.plan``: a probe service's plan and error line;
-- ``d\\t<key>`` / ``e\\t<key>``: one DNS / egress row's stats (a positional list of integers;
+- ``d\\t<key>`` / ``e\\t<key>`` / ``h\\t<key>``: one DNS / egress / HTTPS row's stats (a positional list of integers;
   in a delta, a patch carrying only the probe results since the row's previous value);
 - ``snat``: the SNAT report without its nodes, and ``s\\t<ip>``: one node's SNAT row (in a
   delta, only the minutes since its previous value); ``routes``: ARM's routes;
 - ``agents`` and ``a\\t<node>``: the agent reader's header and one node's agent;
+- ``ingress`` and ``ingress.answers``: the ingress path's objects and the hosts' answers
+  (probes/record/ingresschan.py); ``https.plan``: the HTTPS probe's plan;
 - ``findings``: the rules' verdict; ``error``: the publisher's own failure.
 
 `Differ` (writer side) says which channels a frame changed; `apply` puts a delta on a state
@@ -46,12 +48,15 @@ from probes.egress.service import EgressPlan
 from probes.engine.frame import EMPTY, AgentsView, Frame, ProbeView, RouteView
 from probes.engine.history import Stats
 from probes.engine.store import Snapshot
+from probes.ingress.httpsservice import HttpsPlan
+from probes.ingress.tlsresult import TlsKey, TlsResult
 from probes.kube.model import NetworkPlugin, NodeInfo, PodState, ServiceInfo, SourceStatus, Topology
 from probes.kube.topology import build_pools
-from probes.record import redact
+from probes.record import ingresschan, redact
 
-NODE, DNS, EGRESS, AGENT, SNAT_NODE = "n\t", "d\t", "e\t", "a\t", "s\t"
-_ROWS = (DNS, EGRESS)
+NODE, DNS, EGRESS, AGENT, SNAT_NODE, HTTPS = "n\t", "d\t", "e\t", "a\t", "s\t", "h\t"
+_ROWS = (DNS, EGRESS, HTTPS)
+_CLASSES: tuple[type, ...] = (DnsResult, EgressResult, TlsResult)  # a row's last result: its class's index
 RAW_MAX = 400  # characters of a row's last raw answer kept
 
 
@@ -170,7 +175,7 @@ def stats_row(st: Stats, key: Any = None, epoch: float = 0.0) -> list[Any]:
     the fields its key already holds; `epoch` is what times are counted from."""
     last = st.last
     cls = type(last)
-    if cls is DnsResult or cls is EgressResult:
+    if cls in _CLASSES:
         body = redact.scrub(_b(last))
         if "raw" in body:
             body["raw"] = body["raw"][:RAW_MAX]
@@ -178,7 +183,7 @@ def stats_row(st: Stats, key: Any = None, epoch: float = 0.0) -> list[Any]:
             body["latency_ms"] = round(body["latency_ms"], 2)
         tmpl = _template(cls, st, key)
         lastv: Any = {k: v for k, v in body.items() if k not in tmpl or tmpl[k] != v}
-        lastv[""] = 0 if cls is DnsResult else 1  # the class
+        lastv[""] = _CLASSES.index(cls)  # the class
     else:
         lastv = None
     return [
@@ -254,7 +259,8 @@ def decode_stats(v: list[Any], key: Any = None, epoch: float = 0.0) -> Stats:
     ts = v[10] / 1000.0 + epoch
     if v[13] is not None:
         body = dict(v[13])
-        cls = DnsResult if body.pop("", 0) == 0 else EgressResult
+        code = body.pop("", 0)
+        cls = _CLASSES[code] if isinstance(code, int) and 0 <= code < len(_CLASSES) else DnsResult
         proto = Stats(0, 0, 0, None, None, None, 0.0, v[7], "", "", ts, None, recent, 0)
         try:
             last = msgspec.convert({**_template(cls, proto, key), **body}, cls)
@@ -473,9 +479,13 @@ class Differ:
         for name, prefix, view, old in (
             ("dns", DNS, f.dns, p.dns if p else None),
             ("egress", EGRESS, f.egress, p.egress if p else None),
+            ("https", HTTPS, f.https, p.https if p else None),
         ):
             if view is not None and view is not old:
                 self._probe(ch, t, name, prefix, view, old)
+        if p is None or f.ingress is not p.ingress:
+            for name, value in ingresschan.channels(f.ingress, p.ingress if p else None):
+                self._put(ch, name, value)
         if f.snat is not None and (p is None or f.snat is not p.snat):
             old_state = (self.state.get("snat") or {}).get("state")
             self._snat(ch, f.snat)
@@ -650,7 +660,8 @@ class Thawer:
         self._seq = 0
         self._cache: dict[str, tuple[Any, Any]] = {}  # channel -> (value it was decoded from, object)
         self._prev: Frame | None = None
-        self._probe_version = {"dns": 0, "egress": 0}
+        self._probe_version = {"dns": 0, "egress": 0, "https": 0}
+        self._ingress_memo: list[Any] = []
         self._agents_seq = 0
         self._groups: dict[str, list[str]] = {}
 
@@ -678,6 +689,8 @@ class Thawer:
         kube = self._kube(state, p)
         dns = self._probe(state, "dns", DNS, DnsPlan, ProbeKey, p.dns if p else None)
         egress = self._probe(state, "egress", EGRESS, EgressPlan, EgressKey, p.egress if p else None)
+        https = self._probe(state, "https", HTTPS, HttpsPlan, TlsKey, p.https if p else None)
+        ingress = ingresschan.thaw(state, self._get, kube.topology, p.ingress if p else None, self._ingress_memo)
         snat = self._snat(state)
         data = self._get(state, "routes", lambda v: _typed(v, RouteData))
         routes = p.routes if p is not None and p.routes is not None and p.routes.data is data else None
@@ -690,11 +703,16 @@ class Thawer:
         frow = state.get("findings")
         findings = self._get(state, "findings", lambda v: tuple(_finding(x) for x in v["list"]))
         error = state.get("error") or ""
-        parts = (kube, dns, egress, snat, routes, agents, findings)
+        parts = (kube, dns, egress, snat, routes, agents, findings, https, ingress)
         if (
             p is not None
             and error == p.error
-            and all(a is b for a, b in zip(parts, (p.kube, p.dns, p.egress, p.snat, p.routes, p.agents, p.findings)))
+            and all(
+                a is b
+                for a, b in zip(
+                    parts, (p.kube, p.dns, p.egress, p.snat, p.routes, p.agents, p.findings, p.https, p.ingress)
+                )
+            )
         ):
             return p  # nothing moved (by identity: comparing the parts would decode every row)
         self._seq += 1
@@ -706,6 +724,8 @@ class Thawer:
             snat=snat,
             routes=routes,
             agents=agents,
+            ingress=ingress,
+            https=https,
             findings=findings,
             findings_at=frow["at"] if frow else at,
             error=error,

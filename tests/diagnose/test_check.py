@@ -42,7 +42,10 @@ def test_healthy_demo_exits_0_with_the_documented_json(tmp_path):
     assert doc["interval_s"] == 1.0 and doc["cycles"] == 2  # the default: cycles back to back
     assert set(doc) >= {"generated_at", "target", "cycles", "interval_s", "errors", "findings", "observations"}
     obs = doc["observations"]
-    assert set(obs) == {"topology", "dns", "egress", "snat", "routes", "agents", "not_probed"}
+    assert set(obs) == {"topology", "dns", "egress", "snat", "routes", "agents", "ingress", "not_probed"}
+    # no Ingress in `healthy`: nothing to probe over HTTPS, the LoadBalancer services still listed
+    assert obs["ingress"]["hosts"] == [] and obs["ingress"]["https"]["probed"] == 0
+    assert [lb["service"] for lb in obs["ingress"]["load_balancers"]] == ["default/web"]
     # the demo's `local` (the laptop) cannot reach NodeLocal's link-local address: listed, never probed
     assert {"vantage": "local", "subject": "resolver/nodelocal"}.items() <= next(
         (x for x in obs["not_probed"] if x["subject"] == "resolver/nodelocal"), {}

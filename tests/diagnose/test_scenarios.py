@@ -117,7 +117,13 @@ def test_ingress_findings_name_what_is_wrong(results):
     assert set(f22) == {"host/shop.contoso.com", "host/www.contoso.com"}
     assert "20.31.99.7" in f22["host/www.contoso.com"]["evidence"]["answers"]
     f23 = {f["rule"] for f in results["f23"]["findings"] if f["fault"] == "F23"}
-    assert f23 == {"certificate-expired", "certificate-expiring", "certificate-not-ready", "acme-challenge-stuck"}
+    assert f23 == {
+        "certificate-expired",
+        "certificate-expiring",
+        "certificate-not-ready",
+        "acme-challenge-stuck",
+        "served-certificate-expired",  # checkout: its Certificate is Ready, the controller serves an expired one
+    }
     f24 = {f["rule"]: f["subject"] for f in results["f24-probe"]["findings"] if f["fault"] == "F24"}
     assert f24 == {
         "lb-probe-path": "service/ingress-nginx/ingress-nginx-controller",
@@ -127,6 +133,36 @@ def test_ingress_findings_name_what_is_wrong(results):
     for name in ("healthy", "f12", "f24", "udr-firewall"):
         assert not {"F22", "F23"} & {f["fault"] for f in results[name]["findings"]}, name
         assert not {f["rule"] for f in results[name]["findings"]} & {"lb-probe-path", "lb-probe-no-local-endpoint"}
+
+
+def _https(doc: dict, host: str) -> list[dict]:
+    return next(h["https"] for h in doc["observations"]["ingress"]["hosts"] if h["host"] == host)
+
+
+def test_the_https_probe_joins_the_ingress_findings(results):
+    """What the hosts' endpoints served, from the HTTPS probe against the lab's TLS
+    listeners: in observations.ingress and in F22/F23/F24's words and evidence."""
+    ok = results["ingress"]["observations"]["ingress"]
+    assert len(ok["hosts"]) == 4 and ok["https"]["enabled"] and ok["https"]["probed"] == 4
+    for h in ok["hosts"]:
+        assert [x["outcome"] for x in h["https"]] == ["valid"], h
+        assert h["https"][0]["issuer"] == "aksnet-top lab issuing CA" and h["https"][0]["days_left"] > 40
+    f23 = {f["subject"]: f for f in results["f23"]["findings"] if f["fault"] == "F23"}
+    served = f23["host/checkout.contoso.com"]
+    assert served["severity"] == "critical" and "checkout/checkout-tls is Ready until" in served["cause"]
+    assert "expired 2 d ago" in served["evidence"]["served"]
+    # where cert-manager says the same, its finding carries what is served
+    assert "expired 2 d ago" in f23["certificate/www/www-tls"]["evidence"]["served"]
+    assert "expiring in 5.0 d" in f23["certificate/api/api-tls"]["evidence"]["served"]
+    assert "Fake Certificate" in f23["certificate/shop/shop-tls"]["evidence"]["served"]
+    assert [x["outcome"] for x in _https(results["f23"], "portal.contoso.com")] == ["valid"]
+    # F22: the address clients get times out, the controller's own serves the host
+    www = next(f for f in results["f22"]["findings"] if f["subject"] == "host/www.contoso.com")
+    assert www["evidence"]["https_from_here"].startswith("20.31.99.7:443: timeout; 20.31.150.10:443: valid")
+    assert [x["address"] for x in _https(results["f22"], "www.contoso.com")] == ["20.31.99.7", "20.31.150.10"]
+    # F24: the controller's load balancer forwards nothing: the handshakes time out
+    path = next(f for f in results["f24-probe"]["findings"] if f["rule"] == "lb-probe-path")
+    assert "shop.contoso.com @ 20.31.150.10:443: timeout" in path["evidence"]["https_from_here"]
 
 
 def test_healthy_udr_firewall_names_nothing_above_info(results):

@@ -57,14 +57,14 @@ def test_listed_then_watched(run):
     assert wait_for(
         lambda: (
             settled(store)
-            and len(store.snapshot().ingress.ingresses) == 4
+            and len(store.snapshot().ingress.ingresses) == 5
             and len(store.snapshot().ingress.services) == 3
         ),
         15,
     )
     data = store.snapshot().ingress
-    assert {i.key for i in data.ingresses} == {"api/api", "portal/portal", "shop/shop", "www/www"}
-    assert len(data.certificates) == 4 and len(data.challenges) == 1 and len(data.pods) == 4
+    assert {i.key for i in data.ingresses} == {"api/api", "checkout/checkout", "portal/portal", "shop/shop", "www/www"}
+    assert len(data.certificates) == 5 and len(data.challenges) == 1 and len(data.pods) == 4
     assert {s.key for s in data.services} == {
         "default/web",
         "ingress-nginx/ingress-nginx-controller",
@@ -73,7 +73,7 @@ def test_listed_then_watched(run):
     assert {k for k, _ in data.absent} == {"gateways", "httproutes"}
     # a deletion arrives by the watch
     srv.state.store.delete("ingresses", "www/www")
-    assert wait_for(lambda: len(store.snapshot().ingress.ingresses) == 3, 10)
+    assert wait_for(lambda: len(store.snapshot().ingress.ingresses) == 4, 10)
     # the topology did not move for it
     assert store.snapshot().topology is store.snapshot().topology
 

@@ -125,12 +125,15 @@ def test_get_ingress_and_certificates(make_lab, kubectl):
     srv, kc = make_lab("f23")
     out = kubectl(kc, "get", "ingress,certificates", "-A").stdout
     ing = [line.split() for line in out.splitlines() if "ingress.networking.k8s.io/" in line]
-    assert {r[1] for r in ing} == {f"ingress.networking.k8s.io/{n}" for n in ("api", "portal", "shop", "www")}
+    assert {r[1] for r in ing} == {
+        f"ingress.networking.k8s.io/{n}" for n in ("api", "checkout", "portal", "shop", "www")
+    }
     www = next(r for r in ing if r[1].endswith("/www"))
     assert www[2:6] == ["nginx", "www.contoso.com", "20.31.150.10", "80,"]
     certs = {line.split()[1]: line.split()[2] for line in out.splitlines() if "certificate.cert-manager.io/" in line}
     assert certs == {
         "certificate.cert-manager.io/api-tls": "True",
+        "certificate.cert-manager.io/checkout-tls": "True",
         "certificate.cert-manager.io/portal-tls": "True",
         "certificate.cert-manager.io/shop-tls": "False",
         "certificate.cert-manager.io/www-tls": "False",

@@ -96,7 +96,7 @@ def _one_line_error(p: Path, env: dict | None = None, flags: dict | None = None)
         (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
         (b"kube = 3\n", "[kube] must be a table of keys"),
         (b"[kube.extra]\nx = 1\n", "unknown key kube.extra (known in [kube]: context, kubeconfig, page_size"),
-        (b"top = 1\n", "unknown section [top] (known: agents, azure, demo, dns, egress, kube, record, ui)"),
+        (b"top = 1\n", "unknown section [top] (known: agents, azure, demo, dns, egress, https, kube, record, ui)"),
         (b"[kube]\ncontext = 5\n", "kube.context must be a string, got 5"),
         (b"[kube]\npage_size = 2.0\n", "kube.page_size must be an integer, got 2.0"),
         (b"[dns]\nazure_dns = 1\n", "dns.azure_dns must be true or false, got 1"),
