@@ -168,18 +168,21 @@ def parse_cert(der: bytes) -> tuple[x509.Certificate, CertSummary]:
         c = x509.load_der_x509_certificate(der)
     except x509.InvalidVersion as e:  # not a ValueError in cryptography: a damaged version field
         raise ValueError(f"not a certificate: {e}") from None
-    summary = CertSummary(
-        subject_cn=_cn(c.subject),
-        sans=_sans(c),
-        issuer_cn=_cn(c.issuer),
-        issuer=c.issuer.rfc4514_string(),
-        not_before=c.not_valid_before_utc.timestamp(),
-        not_after=c.not_valid_after_utc.timestamp(),
-        self_signed=_self_signed(c),
-        is_ca=_is_ca(c),
-        serial=format(c.serial_number, "x"),
-        sha256=hashlib.sha256(der).hexdigest(),
-    )
+    try:  # cryptography parses the names lazily: a damaged one raises here, as TypeError too
+        summary = CertSummary(
+            subject_cn=_cn(c.subject),
+            sans=_sans(c),
+            issuer_cn=_cn(c.issuer),
+            issuer=c.issuer.rfc4514_string(),
+            not_before=c.not_valid_before_utc.timestamp(),
+            not_after=c.not_valid_after_utc.timestamp(),
+            self_signed=_self_signed(c),
+            is_ca=_is_ca(c),
+            serial=format(c.serial_number, "x"),
+            sha256=hashlib.sha256(der).hexdigest(),
+        )
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"not a certificate: {e}") from None
     return c, summary
 
 

@@ -64,3 +64,12 @@ def test_arbitrary_rows_are_kept_or_left_out(rows):
 @given(sans=st.lists(st.text(max_size=30), max_size=5), host=st.text(max_size=30))
 def test_host_matching_never_raises(sans, host):
     assert host_matches(sans, host) in (True, False)
+
+
+def test_a_damaged_name_is_an_outcome_not_a_typeerror(tmp_path_factory):
+    """Found by the fuzzer: one flipped bit in the issuer makes cryptography raise TypeError
+    ("oid must be X500_UNIQUE_IDENTIFIER for BitString type") when the name is read."""
+    b = bytearray(_LEAF)
+    b[108] ^= 1
+    o, why, _ = classify([bytes(b)], "a.fuzz.test", _cas(tmp_path_factory), NOW.timestamp())
+    assert o is TlsOutcome.TLS_ERROR and "could not be read" in why
