@@ -64,8 +64,13 @@ def key_text(key: Hashable) -> str:
 
 
 # --- kube --------------------------------------------------------------------------------
-def kube_head(snap: Snapshot, now_mono: float) -> dict[str, Any]:
+def kube_head(snap: Snapshot, now_mono: float, now_wall: float | None = None) -> dict[str, Any]:
+    """The topology's header and the sources' statuses. A status's monotonic times become
+    an age (``retry_in``) or, for the moment its data went stale, a wall-clock time
+    (``stale_at``, from `now_wall`): the header's "stale 14s" then reads the same in a
+    viewer's process and at a replay's cursor."""
     t = snap.topology
+    wall = time.time() if now_wall is None else now_wall
     return redact.scrub(
         {
             "cluster": t.cluster,
@@ -84,6 +89,8 @@ def kube_head(snap: Snapshot, now_mono: float) -> dict[str, Any]:
                     "message": s.message,
                     "detail": s.detail,
                     "retry_in": None if s.retry_at is None else round(s.retry_at - now_mono, 1),
+                    "stale_at": None if s.stale_since is None else round(wall - (now_mono - s.stale_since), 1),
+                    "fatal": s.fatal,
                 }
                 for s in snap.statuses
             ],
@@ -469,7 +476,7 @@ class Differ:
         p = self._prev
         now_mono = self.mono()
         if p is None or f.kube is not p.kube:
-            self._kube(ch, f, p, now_mono)
+            self._kube(ch, t, f, p, now_mono)
         for name, prefix, view, old in (
             ("dns", DNS, f.dns, p.dns if p else None),
             ("egress", EGRESS, f.egress, p.egress if p else None),
@@ -491,8 +498,8 @@ class Differ:
         self._prev = f
         return ch
 
-    def _kube(self, ch: Change, f: Frame, p: Frame | None, now_mono: float) -> None:
-        head = kube_head(f.kube, now_mono)
+    def _kube(self, ch: Change, t: float, f: Frame, p: Frame | None, now_mono: float) -> None:
+        head = kube_head(f.kube, now_mono, t)
         old_head = self.state.get("kube")
         # statuses carry ages that move every frame: compare without them
         if old_head is None or {**head, "statuses": _st(head), "version": 0} != {
@@ -603,7 +610,12 @@ class Differ:
 
 
 def _st(head: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    return [(s["source"], s["state"], s["message"], s["detail"]) for s in head["statuses"]]
+    """The statuses without their times (which jitter by a rounding): whether the data is
+    stale is in, so its going stale is a change."""
+    return [
+        (s["source"], s["state"], s["message"], s["detail"], s.get("stale_at") is None, s.get("fatal", False))
+        for s in head["statuses"]
+    ]
 
 
 # --- the reader's side: channels back into a frame ----------------------------------------
@@ -675,7 +687,7 @@ class Thawer:
                     g = groups[ch[:2]] = []
                 g.append(ch)
         self._groups = groups
-        kube = self._kube(state, p)
+        kube = self._kube(state, p, at)
         dns = self._probe(state, "dns", DNS, DnsPlan, ProbeKey, p.dns if p else None)
         egress = self._probe(state, "egress", EGRESS, EgressPlan, EgressKey, p.egress if p else None)
         snat = self._snat(state)
@@ -713,7 +725,7 @@ class Thawer:
         self._prev = frame
         return frame
 
-    def _kube(self, state: Mapping[str, Any], p: Frame | None) -> Snapshot:
+    def _kube(self, state: Mapping[str, Any], p: Frame | None, at: float) -> Snapshot:
         head = state.get("kube")
         pods = state.get("pods")
         nodes = self._groups.get(NODE, [])
@@ -757,6 +769,9 @@ class Thawer:
                         "message": s["message"],
                         "detail": s["detail"],
                         "retry_at": None if s.get("retry_in") is None else now + s["retry_in"],
+                        # the wall-clock moment, as long before `at` on this process's clock
+                        "stale_since": None if s.get("stale_at") is None else now - max(0.0, at - s["stale_at"]),
+                        "fatal": bool(s.get("fatal", False)),
                     },
                     SourceStatus,
                 )
