@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 import time
 from array import array
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -310,6 +311,9 @@ def _num(x: float) -> Any:
     return i if i == x else round(x, 3)
 
 
+_NAN = math.nan
+
+
 def _unnum(x: Any) -> float:
     return math.nan if x is None else float(x)
 
@@ -384,7 +388,7 @@ def snat_node(ip: str, v: list[Any]) -> NodeSnat:
         v[5],
         v[6],
         array("d", v[S_TIMES]),
-        array("d", [_unnum(x) for x in v[S_SERIES]]),
+        array("d", [_NAN if x is None else x for x in v[S_SERIES]]),  # _unnum, inline: 1,000 rows a seek
         v[7],
     )
 
@@ -422,6 +426,76 @@ def apply(state: dict[str, Any], channels: Mapping[Any, Any], names: Mapping[int
             state[name] = unpatch_snat(state.get(name), value)
         else:
             state[name] = value
+
+
+# --- rows left undecoded (replay) ----------------------------------------------------------
+# A seek in a recording reads a keyframe's 14,000 channels and the batches after it, but a
+# frame needs few of the probe rows decoded (a pane reads those on screen) and no patch
+# resolved until then. The reader keeps such a row's bytes (`msgspec.Raw`) or, for a value
+# from a batch, a `Pending` (its bytes and the value it may patch); `resolve` decodes either.
+LAZY_KINDS = frozenset({DNS, EGRESS, SNAT_NODE, NODE, AGENT})
+_raw_dec = msgspec.msgpack.Decoder()
+_resolving = threading.Lock()
+
+
+class Pending:
+    """A row from a batch, not decoded yet: its bytes and, as it may be a patch, the value
+    it patches (itself a row, a `Raw` or a `Pending`). Decoded once, when first read."""
+
+    __slots__ = ("raw", "prev", "kind", "depth", "_v")
+    MAX_DEPTH = 8  # patches left unresolved on one row before the oldest are resolved
+
+    def __init__(self, raw: msgspec.Raw, prev: Any, kind: str) -> None:
+        self.raw: msgspec.Raw | None = raw
+        self.kind = kind
+        self._v: Any = None
+        depth: int = prev.depth + 1 if type(prev) is Pending and prev.raw is not None else 1
+        if depth > self.MAX_DEPTH:  # a long play that never reads this row: keep the chain short
+            prev.value()
+            depth = 1
+        self.prev: Any = prev
+        self.depth: int = depth
+
+    def value(self) -> Any:
+        if self.raw is None:
+            return self._v
+        with _resolving:  # replay's thread seeks while a pane reads rows on the UI thread
+            return self._resolve()
+
+    def _resolve(self) -> Any:
+        if self.raw is None:
+            return self._v
+        chain = [self]  # the unresolved patches down to a decoded value (no recursion)
+        while type(chain[-1].prev) is Pending and chain[-1].prev.raw is not None:
+            chain.append(chain[-1].prev)
+        base = chain[-1].prev
+        old = base._v if type(base) is Pending else resolve(base)
+        for p in reversed(chain):
+            assert p.raw is not None
+            v = _raw_dec.decode(p.raw)
+            if isinstance(v, list):
+                if p.kind == SNAT_NODE:
+                    v = unpatch_snat(old, v) if len(v) > S_KEEP and v[S_KEEP] else v
+                elif p.kind in _ROWS and len(v) > KEEP and v[KEEP]:
+                    v = unpatch_row(old, v)
+            p._v, p.raw, p.prev = v, None, None
+            old = v
+        return self._v
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self.value() == resolve(other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def resolve(v: Any) -> Any:
+    """A channel's value, decoded (a `Raw` or `Pending` the reader left; anything else as it is)."""
+    t = type(v)
+    if t is Pending:
+        return v.value()
+    if t is msgspec.Raw:
+        return _raw_dec.decode(v)
+    return v
 
 
 def findings_row(findings: tuple[Any, ...] | None, at: float) -> dict[str, Any] | None:
@@ -737,7 +811,7 @@ class Thawer:
             if hit[0] == sig:  # the same values read again (a seek): the same snapshot
                 self._cache["\tkube"] = (sig, hit[1])
                 return hit[1]
-        infos = [self._get(state, n, lambda v: _typed(v, NodeInfo)) for n in nodes]
+        infos = [self._get(state, n, lambda v: _typed(resolve(v), NodeInfo)) for n in nodes]
         infos = sorted((i for i in infos if i is not None), key=lambda n: (n.pool, n.name))
         h = head or {}
         pd = pods or {}
@@ -831,7 +905,7 @@ class Thawer:
         if hit is not None and (hit[0] is value or hit[0] == value):
             st: Stats = hit[1]
             return st
-        st = decode_stats(value, key, self.epoch)
+        st = decode_stats(resolve(value), key, self.epoch)
         self._cache[name] = (value, st)
         return st
 
@@ -849,7 +923,7 @@ class Thawer:
         cut = len(SNAT_NODE)
 
         def node(name: str) -> NodeSnat:
-            return self._get(state, name, lambda v: snat_node(name[cut:], v))
+            return self._get(state, name, lambda v: snat_node(name[cut:], resolve(v)))
 
         nodes = [node(n) for n in names]
         rep = decode_snat(head, nodes)
@@ -863,7 +937,7 @@ class Thawer:
         now = time.monotonic()
         by_node: dict[str, Any] = {}
         for ch in self._groups.get(AGENT, ()):
-            a = self._get(state, ch, lambda v: _agent(v, now))
+            a = self._get(state, ch, lambda v: _agent(resolve(v), now))
             if a is not None:
                 by_node[a.node] = a
         if old is not None:

@@ -1,20 +1,31 @@
 """A recording, read: the state (every channel) and the frame at any moment, the findings'
 start and end, and the marks the timeline shows. Opening reads only the index of times;
-a seek decodes the keyframe at or before the moment and the batches after it (at most
-the writer's `keyframe_rows` channels); a step forward applies only the frames in between."""
+a seek reads the keyframe at or before the moment and the batches after it (at most
+the writer's `keyframe_rows` channels); a step forward applies only the frames in between.
+
+A seek decodes only what a frame needs: the probe rows and SNAT nodes' rows (most of a
+keyframe's bytes) stay msgpack bytes (`msgspec.Raw`) and a batch's rows are `Pending`
+(`probes.record.codec`) until a pane reads them; a patch is resolved then."""
 
 from __future__ import annotations
 
 import bisect
 import sqlite3
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from probes.engine.frame import Frame
-from probes.record.codec import Thawer, apply
+from probes.record.codec import LAZY_KINDS, Pending, Thawer, resolve
 from probes.record.schema import FORMAT, OLD_FORMATS, unpack
 
+_kf_dec = msgspec.msgpack.Decoder(dict[int, msgspec.Raw])  # a keyframe: channel id -> its bytes
+_dl_dec = msgspec.msgpack.Decoder(list[tuple[float, dict[int, msgspec.Raw]]])  # a batch's frames
+_dec = msgspec.msgpack.Decoder()
+_NIL = msgspec.Raw(b"\xc0")  # msgpack's nil: the channel is gone
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -59,6 +70,7 @@ class Recording:
             self._kf = self._db.execute("SELECT t, upto, rowid FROM keyframes ORDER BY t, rowid").fetchall()
             self._dl = self._db.execute("SELECT t0, t1, rowid FROM deltas ORDER BY rowid").fetchall()
             self._names: dict[int, str] = dict(self._db.execute("SELECT id, name FROM channels").fetchall())
+            self._lazy = {i for i, n in self._names.items() if n[:2] in LAZY_KINDS}  # rows left undecoded
             self.findings = [
                 FindingSpan(*r)
                 for r in self._db.execute(
@@ -91,7 +103,11 @@ class Recording:
 
     # --- state at a moment ---------------------------------------------------------------
     def state_at(self, t: float) -> dict[str, Any]:
-        """Every channel's value at `t` (the object is the reader's own: do not keep it)."""
+        """Every channel's value at `t`, decoded (a dict of the caller's own)."""
+        return {name: resolve(v) for name, v in self._state_at(t).items()}
+
+    def _state_at(self, t: float) -> dict[str, Any]:
+        """Every channel's value at `t`, rows left as `Raw`/`Pending` (the reader's own dict)."""
         k = bisect.bisect_right(self._kf_t, t) - 1
         kf_next = self._after(self._kf[k][1]) if k >= 0 else 0  # the first batch after keyframe k
         # step forward from the state held unless the keyframe is less work
@@ -109,7 +125,7 @@ class Recording:
         while bi <= last:
             frames = self._frames[bi]
             while fi < len(frames) and frames[fi][0] <= t:
-                apply(state, frames[fi][1], self._names)
+                self._apply(state, frames[fi][1])
                 fi += 1
             if fi < len(frames):
                 break
@@ -126,11 +142,30 @@ class Recording:
             return {}
         if self._kf_cache is not None and self._kf_cache[0] == k:
             return self._kf_cache[1]
-        names = self._names
-        kf = unpack(self._blob("keyframes", self._kf[k][2]))
-        state = {names[i]: v for i, v in kf.items() if i in names}
+        names, lazy = self._names, self._lazy
+        kf = _kf_dec.decode(zlib.decompress(self._blob("keyframes", self._kf[k][2])))
+        state: dict[str, Any] = {}
+        for i, raw in kf.items():
+            name = names.get(i)
+            if name is not None:
+                state[name] = raw if i in lazy else _dec.decode(raw)
         self._kf_cache = (k, state)
         return state
+
+    def _apply(self, state: dict[str, Any], channels: dict[int, msgspec.Raw]) -> None:
+        """One frame's changes, as `probes.record.codec.apply` puts them, rows left `Pending`
+        (only rows are ever patches)."""
+        names, lazy = self._names, self._lazy
+        for cid, raw in channels.items():
+            name = names.get(cid)
+            if name is None:
+                continue
+            if raw == _NIL:
+                state.pop(name, None)
+            elif cid in lazy:
+                state[name] = Pending(raw, state.get(name), name[:2])
+            else:
+                state[name] = _dec.decode(raw)
 
     def _after(self, upto: int) -> int:
         """The index of the first batch written after delta row `upto`."""
@@ -148,7 +183,7 @@ class Recording:
             for rowid, blob in rows:
                 i = index.get(rowid)
                 if i is not None:
-                    self._frames[i] = unpack(blob)
+                    self._frames[i] = _dl_dec.decode(zlib.decompress(blob))
         for i in [i for i in self._frames if i < first - 2 or i > last]:
             del self._frames[i]
 
@@ -164,7 +199,7 @@ class Recording:
 
     def frame_at(self, t: float) -> Frame:
         """The frame the app showed at `t` (as the panes render it)."""
-        return self.thawer.frame(self.state_at(t), t)
+        return self.thawer.frame(self._state_at(t), t)
 
     def _blob(self, table: str, rowid: int) -> bytes:
         row = self._db.execute(f"SELECT blob FROM {table} WHERE rowid = ?", (rowid,)).fetchone()  # noqa: S608
