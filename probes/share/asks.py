@@ -47,7 +47,7 @@ class Asks:
             return f"the engine does not know {action!r}"
         fn = self._target(action)
         if fn is None:
-            return "SNAT: this engine reads nothing from Azure (no Azure source): nothing to refresh"
+            return "SNAT: nothing to refresh: no Azure source here (a replay, or [azure] enabled = false)"
         now = self.clock()
         with self._lock:
             last = self._last.get(action)

@@ -148,3 +148,20 @@ async def test_the_viewers_r_key_refreshes_the_owners_snat_and_shows_its_answer(
         if sock is not None:
             sock.close()
         host.close()
+
+
+def test_the_gate_lets_one_refresh_through_per_gap_and_says_when_the_next_can_go() -> None:
+    now = [1000.0]
+
+    class Pub:
+        snat = CountingSnat()
+
+    asks = Asks(Pub(), gap=15.0, clock=lambda: now[0])
+    assert asks.answer(SNAT_REFRESH) == "SNAT: asking Azure Monitor now"
+    now[0] += 4.2
+    assert asks.answer(SNAT_REFRESH) == "SNAT: a refresh was asked 4 s ago (one every 15 s); again in 11 s"
+    now[0] += 10.9  # 15.1 s after the first
+    assert asks.answer(SNAT_REFRESH) == "SNAT: asking Azure Monitor now"
+    assert Pub.snat.refreshes == 2 and asks.done == {SNAT_REFRESH: 2}
+    assert "no Azure source" in Asks(object()).answer(SNAT_REFRESH)  # a replay: nothing to ask
+    assert "does not know" in asks.answer("agents.restart")
