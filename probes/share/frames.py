@@ -126,7 +126,14 @@ class LiveFrames:
             else:
                 rest[name] = value
         if rest:
-            apply(self.base, rest)
+            try:
+                apply(self.base, rest)
+            except (TypeError, IndexError, KeyError):  # a row this version cannot read: kept as it came
+                for name, value in rest.items():
+                    if value is None:
+                        self.base.pop(name, None)
+                    else:
+                        self.base[name] = value
 
     def _details(self, kind: str) -> Mapping[Hashable, tuple[Any, ...]]:
         raw = self.base.get(DETAILS + kind)
