@@ -738,7 +738,7 @@ class Thawer:
         self._prev: Frame | None = None
         self._probe_version = {"dns": 0, "egress": 0}
         self._agents_seq = 0
-        self._groups: dict[str, list[str]] = {}
+        self._groups: Mapping[str, list[str]] = {}
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
         v = state.get(name)
@@ -751,15 +751,19 @@ class Thawer:
         self._cache[name] = (v, obj)
         return obj
 
-    def frame(self, state: Mapping[str, Any], at: float) -> Frame:
+    def frame(self, state: Mapping[str, Any], at: float, groups: Mapping[str, list[str]] | None = None) -> Frame:
+        """The frame of `state`; `groups`: its channels by kind ("n\t", "d\t", …) in the
+        state's order, when the caller keeps them (else read from the state)."""
         p = self._prev
-        groups: dict[str, list[str]] = {}  # "n\t", "d\t", … -> the state's channels of that kind
-        for ch in state:
-            if ch[1:2] == "\t":
-                g = groups.get(ch[:2])
-                if g is None:
-                    g = groups[ch[:2]] = []
-                g.append(ch)
+        if groups is None:
+            found: dict[str, list[str]] = {}  # "n\t", "d\t", … -> the state's channels of that kind
+            for ch in state:
+                if ch[1:2] == "\t":
+                    g = found.get(ch[:2])
+                    if g is None:
+                        g = found[ch[:2]] = []
+                    g.append(ch)
+            groups = found
         self._groups = groups
         kube = self._kube(state, p, at)
         dns = self._probe(state, "dns", DNS, DnsPlan, ProbeKey, p.dns if p else None)
