@@ -32,6 +32,7 @@ from probes.engine.frame import Frame
 from probes.engine.publisher import Publisher, empty_snapshot
 from probes.engine.store import Snapshot, Store, worst_status
 from probes.kube.model import SourceState
+from probes.share.asks import SNAT_REFRESH, Asks
 from tui import format as fmt
 from tui.keybar import KeyBar
 from tui.marks import node_marks
@@ -54,6 +55,14 @@ class Pane(Protocol):
 
 class FrameReady(Message):
     """The publisher left a new frame in the app's inbox."""
+
+
+class EngineSaid(Message):
+    """The engine's answer to a key that asked it to act (any thread may post it)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class ClusterCommands(Provider):
@@ -189,6 +198,9 @@ class AksnetTopApp(App[None]):
             interval=refresh_interval,
             wall_clock=wall_clock,
         )
+        # what keys ask the engine to do: the owner's gate (its viewers' asks go through the
+        # same one), or, in a viewer, the owner's over the socket
+        self.asks = self.publisher if callable(getattr(self.publisher, "ask", None)) else Asks(self.publisher)
         self.frame: Frame | None = None  # the latest frame shown
         self._inbox: Frame | None = None
         self._posted = False
@@ -231,6 +243,9 @@ class AksnetTopApp(App[None]):
         through = getattr(self.share, "follow_through", None)
         if through is not None:  # the viewers' detail screens follow rows through our publisher
             through(self.publisher)
+        asks_through = getattr(self.share, "asks_through", None)
+        if asks_through is not None:  # the viewers' keys are asked of our engine, through our gate
+            asks_through(self.asks)
         self.publisher.start(deliver)
         self.query_one(TopologyTree).focus()
 
@@ -356,10 +371,16 @@ class AksnetTopApp(App[None]):
         self.publisher.unfollow(kind, key)
 
     def refresh_snat(self) -> None:
-        """Ask the SNAT service for Azure Monitor now (the SNAT pane's `r`)."""
-        fn = getattr(self.publisher.snat, "refresh_now", None)
-        if fn is not None:
-            fn()
+        """Ask the engine for Azure Monitor now (the SNAT pane's `r`): at most one refresh
+        every few seconds whoever asks; the answer in a notification, the same words on
+        every screen."""
+        self.ask(SNAT_REFRESH)
+
+    def ask(self, action: str) -> None:
+        self.asks.ask(action, lambda text: self.post_message(EngineSaid(text)))
+
+    def on_engine_said(self, msg: EngineSaid) -> None:
+        self.notify(msg.text, timeout=4)
 
     def _pick_status(self, snap: Snapshot):  # type: ignore[no-untyped-def]
         return worst_status(snap.statuses)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 import time
 from array import array
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -69,8 +70,13 @@ def key_text(key: Hashable) -> str:
 
 
 # --- kube --------------------------------------------------------------------------------
-def kube_head(snap: Snapshot, now_mono: float) -> dict[str, Any]:
+def kube_head(snap: Snapshot, now_mono: float, now_wall: float | None = None) -> dict[str, Any]:
+    """The topology's header and the sources' statuses. A status's monotonic times become
+    an age (``retry_in``) or, for the moment its data went stale, a wall-clock time
+    (``stale_at``, from `now_wall`): the header's "stale 14s" then reads the same in a
+    viewer's process and at a replay's cursor."""
     t = snap.topology
+    wall = time.time() if now_wall is None else now_wall
     return redact.scrub(
         {
             "cluster": t.cluster,
@@ -89,6 +95,8 @@ def kube_head(snap: Snapshot, now_mono: float) -> dict[str, Any]:
                     "message": s.message,
                     "detail": s.detail,
                     "retry_in": None if s.retry_at is None else round(s.retry_at - now_mono, 1),
+                    "stale_at": None if s.stale_since is None else round(wall - (now_mono - s.stale_since), 1),
+                    "fatal": s.fatal,
                 }
                 for s in snap.statuses
             ],
@@ -309,6 +317,9 @@ def _num(x: float) -> Any:
     return i if i == x else round(x, 3)
 
 
+_NAN = math.nan
+
+
 def _unnum(x: Any) -> float:
     return math.nan if x is None else float(x)
 
@@ -383,7 +394,7 @@ def snat_node(ip: str, v: list[Any]) -> NodeSnat:
         v[5],
         v[6],
         array("d", v[S_TIMES]),
-        array("d", [_unnum(x) for x in v[S_SERIES]]),
+        array("d", [_NAN if x is None else x for x in v[S_SERIES]]),  # _unnum, inline: 1,000 rows a seek
         v[7],
     )
 
@@ -421,6 +432,76 @@ def apply(state: dict[str, Any], channels: Mapping[Any, Any], names: Mapping[int
             state[name] = unpatch_snat(state.get(name), value)
         else:
             state[name] = value
+
+
+# --- rows left undecoded (replay) ----------------------------------------------------------
+# A seek in a recording reads a keyframe's 14,000 channels and the batches after it, but a
+# frame needs few of the probe rows decoded (a pane reads those on screen) and no patch
+# resolved until then. The reader keeps such a row's bytes (`msgspec.Raw`) or, for a value
+# from a batch, a `Pending` (its bytes and the value it may patch); `resolve` decodes either.
+LAZY_KINDS = frozenset({DNS, EGRESS, SNAT_NODE, NODE, AGENT})
+_raw_dec = msgspec.msgpack.Decoder()
+_resolving = threading.Lock()
+
+
+class Pending:
+    """A row from a batch, not decoded yet: its bytes and, as it may be a patch, the value
+    it patches (itself a row, a `Raw` or a `Pending`). Decoded once, when first read."""
+
+    __slots__ = ("raw", "prev", "kind", "depth", "_v")
+    MAX_DEPTH = 8  # patches left unresolved on one row before the oldest are resolved
+
+    def __init__(self, raw: msgspec.Raw, prev: Any, kind: str) -> None:
+        self.raw: msgspec.Raw | None = raw
+        self.kind = kind
+        self._v: Any = None
+        depth: int = prev.depth + 1 if type(prev) is Pending and prev.raw is not None else 1
+        if depth > self.MAX_DEPTH:  # a long play that never reads this row: keep the chain short
+            prev.value()
+            depth = 1
+        self.prev: Any = prev
+        self.depth: int = depth
+
+    def value(self) -> Any:
+        if self.raw is None:
+            return self._v
+        with _resolving:  # replay's thread seeks while a pane reads rows on the UI thread
+            return self._resolve()
+
+    def _resolve(self) -> Any:
+        if self.raw is None:
+            return self._v
+        chain = [self]  # the unresolved patches down to a decoded value (no recursion)
+        while type(chain[-1].prev) is Pending and chain[-1].prev.raw is not None:
+            chain.append(chain[-1].prev)
+        base = chain[-1].prev
+        old = base._v if type(base) is Pending else resolve(base)
+        for p in reversed(chain):
+            assert p.raw is not None
+            v = _raw_dec.decode(p.raw)
+            if isinstance(v, list):
+                if p.kind == SNAT_NODE:
+                    v = unpatch_snat(old, v) if len(v) > S_KEEP and v[S_KEEP] else v
+                elif p.kind in _ROWS and len(v) > KEEP and v[KEEP]:
+                    v = unpatch_row(old, v)
+            p._v, p.raw, p.prev = v, None, None
+            old = v
+        return self._v
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self.value() == resolve(other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def resolve(v: Any) -> Any:
+    """A channel's value, decoded (a `Raw` or `Pending` the reader left; anything else as it is)."""
+    t = type(v)
+    if t is Pending:
+        return v.value()
+    if t is msgspec.Raw:
+        return _raw_dec.decode(v)
+    return v
 
 
 def findings_row(findings: tuple[Any, ...] | None, at: float) -> dict[str, Any] | None:
@@ -475,7 +556,7 @@ class Differ:
         p = self._prev
         now_mono = self.mono()
         if p is None or f.kube is not p.kube:
-            self._kube(ch, f, p, now_mono)
+            self._kube(ch, t, f, p, now_mono)
         for name, prefix, view, old in (
             ("dns", DNS, f.dns, p.dns if p else None),
             ("egress", EGRESS, f.egress, p.egress if p else None),
@@ -501,8 +582,8 @@ class Differ:
         self._prev = f
         return ch
 
-    def _kube(self, ch: Change, f: Frame, p: Frame | None, now_mono: float) -> None:
-        head = kube_head(f.kube, now_mono)
+    def _kube(self, ch: Change, t: float, f: Frame, p: Frame | None, now_mono: float) -> None:
+        head = kube_head(f.kube, now_mono, t)
         old_head = self.state.get("kube")
         # statuses carry ages that move every frame: compare without them
         if old_head is None or {**head, "statuses": _st(head), "version": 0} != {
@@ -613,7 +694,12 @@ class Differ:
 
 
 def _st(head: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    return [(s["source"], s["state"], s["message"], s["detail"]) for s in head["statuses"]]
+    """The statuses without their times (which jitter by a rounding): whether the data is
+    stale is in, so its going stale is a change."""
+    return [
+        (s["source"], s["state"], s["message"], s["detail"], s.get("stale_at") is None, s.get("fatal", False))
+        for s in head["statuses"]
+    ]
 
 
 # --- the reader's side: channels back into a frame ----------------------------------------
@@ -663,7 +749,7 @@ class Thawer:
         self._probe_version = {"dns": 0, "egress": 0, "https": 0}
         self._ingress_memo: list[Any] = []
         self._agents_seq = 0
-        self._groups: dict[str, list[str]] = {}
+        self._groups: Mapping[str, list[str]] = {}
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
         v = state.get(name)
@@ -676,17 +762,21 @@ class Thawer:
         self._cache[name] = (v, obj)
         return obj
 
-    def frame(self, state: Mapping[str, Any], at: float) -> Frame:
+    def frame(self, state: Mapping[str, Any], at: float, groups: Mapping[str, list[str]] | None = None) -> Frame:
+        """The frame of `state`; `groups`: its channels by kind ("n\t", "d\t", …) in the
+        state's order, when the caller keeps them (else read from the state)."""
         p = self._prev
-        groups: dict[str, list[str]] = {}  # "n\t", "d\t", … -> the state's channels of that kind
-        for ch in state:
-            if ch[1:2] == "\t":
-                g = groups.get(ch[:2])
-                if g is None:
-                    g = groups[ch[:2]] = []
-                g.append(ch)
+        if groups is None:
+            found: dict[str, list[str]] = {}  # "n\t", "d\t", … -> the state's channels of that kind
+            for ch in state:
+                if ch[1:2] == "\t":
+                    g = found.get(ch[:2])
+                    if g is None:
+                        g = found[ch[:2]] = []
+                    g.append(ch)
+            groups = found
         self._groups = groups
-        kube = self._kube(state, p)
+        kube = self._kube(state, p, at)
         dns = self._probe(state, "dns", DNS, DnsPlan, ProbeKey, p.dns if p else None)
         egress = self._probe(state, "egress", EGRESS, EgressPlan, EgressKey, p.egress if p else None)
         https = self._probe(state, "https", HTTPS, HttpsPlan, TlsKey, p.https if p else None)
@@ -733,7 +823,7 @@ class Thawer:
         self._prev = frame
         return frame
 
-    def _kube(self, state: Mapping[str, Any], p: Frame | None) -> Snapshot:
+    def _kube(self, state: Mapping[str, Any], p: Frame | None, at: float) -> Snapshot:
         head = state.get("kube")
         pods = state.get("pods")
         nodes = self._groups.get(NODE, [])
@@ -745,7 +835,7 @@ class Thawer:
             if hit[0] == sig:  # the same values read again (a seek): the same snapshot
                 self._cache["\tkube"] = (sig, hit[1])
                 return hit[1]
-        infos = [self._get(state, n, lambda v: _typed(v, NodeInfo)) for n in nodes]
+        infos = [self._get(state, n, lambda v: _typed(resolve(v), NodeInfo)) for n in nodes]
         infos = sorted((i for i in infos if i is not None), key=lambda n: (n.pool, n.name))
         h = head or {}
         pd = pods or {}
@@ -777,6 +867,9 @@ class Thawer:
                         "message": s["message"],
                         "detail": s["detail"],
                         "retry_at": None if s.get("retry_in") is None else now + s["retry_in"],
+                        # the wall-clock moment, as long before `at` on this process's clock
+                        "stale_since": None if s.get("stale_at") is None else now - max(0.0, at - s["stale_at"]),
+                        "fatal": bool(s.get("fatal", False)),
                     },
                     SourceStatus,
                 )
@@ -836,7 +929,7 @@ class Thawer:
         if hit is not None and (hit[0] is value or hit[0] == value):
             st: Stats = hit[1]
             return st
-        st = decode_stats(value, key, self.epoch)
+        st = decode_stats(resolve(value), key, self.epoch)
         self._cache[name] = (value, st)
         return st
 
@@ -854,7 +947,7 @@ class Thawer:
         cut = len(SNAT_NODE)
 
         def node(name: str) -> NodeSnat:
-            return self._get(state, name, lambda v: snat_node(name[cut:], v))
+            return self._get(state, name, lambda v: snat_node(name[cut:], resolve(v)))
 
         nodes = [node(n) for n in names]
         rep = decode_snat(head, nodes)
@@ -868,7 +961,7 @@ class Thawer:
         now = time.monotonic()
         by_node: dict[str, Any] = {}
         for ch in self._groups.get(AGENT, ()):
-            a = self._get(state, ch, lambda v: _agent(v, now))
+            a = self._get(state, ch, lambda v: _agent(resolve(v), now))
             if a is not None:
                 by_node[a.node] = a
         if old is not None:

@@ -1,20 +1,32 @@
 """A recording, read: the state (every channel) and the frame at any moment, the findings'
 start and end, and the marks the timeline shows. Opening reads only the index of times;
-a seek decodes the keyframe at or before the moment and the batches after it (at most
-the writer's `keyframe_rows` channels); a step forward applies only the frames in between."""
+a seek reads the keyframe at or before the moment and the batches after it (at most
+the writer's `keyframe_rows` channels); a step forward applies only the frames in between.
+
+A seek decodes only what a frame needs: the probe rows and SNAT nodes' rows (most of a
+keyframe's bytes) stay msgpack bytes (`msgspec.Raw`) and a batch's rows are `Pending`
+(`probes.record.codec`) until a pane reads them; a patch is resolved then."""
 
 from __future__ import annotations
 
 import bisect
 import sqlite3
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from probes.engine.frame import Frame
-from probes.record.codec import Thawer, apply
+from probes.record.codec import LAZY_KINDS, Pending, Thawer, resolve
 from probes.record.schema import FORMAT, OLD_FORMATS, unpack
 
+_kf_dec = msgspec.msgpack.Decoder(dict[int, msgspec.Raw])  # a keyframe: channel id -> its bytes
+_dl_dec = msgspec.msgpack.Decoder(list[tuple[float, dict[int, msgspec.Raw]]])  # a batch's frames
+_dec = msgspec.msgpack.Decoder()
+_NIL = msgspec.Raw(b"\xc0")  # msgpack's nil: the channel is gone
+_GONE = object()
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -59,6 +71,8 @@ class Recording:
             self._kf = self._db.execute("SELECT t, upto, rowid FROM keyframes ORDER BY t, rowid").fetchall()
             self._dl = self._db.execute("SELECT t0, t1, rowid FROM deltas ORDER BY rowid").fetchall()
             self._names: dict[int, str] = dict(self._db.execute("SELECT id, name FROM channels").fetchall())
+            # channel id -> (name, kind ("n\t", "d\t", …; "" for a named channel), left undecoded?)
+            self._info = {i: (n, n[:2] if n[1:2] == "\t" else "", n[:2] in LAZY_KINDS) for i, n in self._names.items()}
             self.findings = [
                 FindingSpan(*r)
                 for r in self._db.execute(
@@ -83,7 +97,8 @@ class Recording:
         self._at_t = float("-inf")  # the time the state stands at
         self._loaded = False
         self._frames: dict[int, list[Any]] = {}  # batch index -> its frames (the last few decoded)
-        self._kf_cache: tuple[int, dict[str, Any]] | None = None
+        self._kf_cache: tuple[int, dict[str, Any], dict[str, list[str]]] | None = None
+        self._groups: dict[str, list[str]] = {}  # the state's channels by kind, as the Thawer groups them
         self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0))
 
     def close(self) -> None:
@@ -91,13 +106,19 @@ class Recording:
 
     # --- state at a moment ---------------------------------------------------------------
     def state_at(self, t: float) -> dict[str, Any]:
-        """Every channel's value at `t` (the object is the reader's own: do not keep it)."""
+        """Every channel's value at `t`, decoded (a dict of the caller's own)."""
+        return {name: resolve(v) for name, v in self._state_at(t).items()}
+
+    def _state_at(self, t: float) -> dict[str, Any]:
+        """Every channel's value at `t`, rows left as `Raw`/`Pending` (the reader's own dict)."""
         k = bisect.bisect_right(self._kf_t, t) - 1
         kf_next = self._after(self._kf[k][1]) if k >= 0 else 0  # the first batch after keyframe k
         # step forward from the state held unless the keyframe is less work
         if not self._loaded or t < self._at_t or (k > self._at_kf and kf_next > self._pos[0]):
             self._loaded = True
-            self._state = dict(self._keyframe(k))
+            kf_state, kf_groups = self._keyframe(k)
+            self._state = dict(kf_state)
+            self._groups = {kind: list(g) for kind, g in kf_groups.items()}
             self._at_kf = k
             self._pos = (kf_next, 0)
             self._at_t = self._kf_t[k] if k >= 0 else float("-inf")
@@ -109,7 +130,7 @@ class Recording:
         while bi <= last:
             frames = self._frames[bi]
             while fi < len(frames) and frames[fi][0] <= t:
-                apply(state, frames[fi][1], self._names)
+                self._apply(state, frames[fi][1])
                 fi += 1
             if fi < len(frames):
                 break
@@ -118,19 +139,54 @@ class Recording:
         self._at_t = t
         return state
 
-    def _keyframe(self, k: int) -> dict[str, Any]:
+    def _keyframe(self, k: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """Keyframe k's state by channel name; the last one read is kept (a step back, or a
         seek near the last one, starts from it again without decoding it). Its values are
         never changed in place: a delta puts new values in a copy of the dict."""
         if k < 0:
-            return {}
+            return {}, {}
         if self._kf_cache is not None and self._kf_cache[0] == k:
-            return self._kf_cache[1]
-        names = self._names
-        kf = unpack(self._blob("keyframes", self._kf[k][2]))
-        state = {names[i]: v for i, v in kf.items() if i in names}
-        self._kf_cache = (k, state)
-        return state
+            return self._kf_cache[1], self._kf_cache[2]
+        info = self._info
+        kf = _kf_dec.decode(zlib.decompress(self._blob("keyframes", self._kf[k][2])))
+        state: dict[str, Any] = {}
+        groups: dict[str, list[str]] = {}
+        for i, raw in kf.items():
+            inf = info.get(i)
+            if inf is None:
+                continue
+            name, kind, lazy = inf
+            state[name] = raw if lazy else _dec.decode(raw)
+            if kind:
+                g = groups.get(kind)
+                if g is None:
+                    g = groups[kind] = []
+                g.append(name)
+        self._kf_cache = (k, state, groups)
+        return state, groups
+
+    def _apply(self, state: dict[str, Any], channels: dict[int, msgspec.Raw]) -> None:
+        """One frame's changes, as `probes.record.codec.apply` puts them, rows left `Pending`
+        (only rows are ever patches); the groups follow the channels that come and go."""
+        info, groups = self._info, self._groups
+        for cid, raw in channels.items():
+            inf = info.get(cid)
+            if inf is None:
+                continue
+            name, kind, lazy = inf
+            if raw == _NIL:
+                if state.pop(name, _GONE) is not _GONE and kind:
+                    groups[kind].remove(name)
+                continue
+            prev = state.get(name, _GONE)
+            if prev is _GONE:
+                prev = None
+                if kind:
+                    g = groups.get(kind)
+                    if g is None:
+                        g = groups[kind] = []
+                    g.append(name)
+            state[name] = Pending(raw, prev, kind) if lazy else _dec.decode(raw)
 
     def _after(self, upto: int) -> int:
         """The index of the first batch written after delta row `upto`."""
@@ -148,7 +204,7 @@ class Recording:
             for rowid, blob in rows:
                 i = index.get(rowid)
                 if i is not None:
-                    self._frames[i] = unpack(blob)
+                    self._frames[i] = _dl_dec.decode(zlib.decompress(blob))
         for i in [i for i in self._frames if i < first - 2 or i > last]:
             del self._frames[i]
 
@@ -164,7 +220,8 @@ class Recording:
 
     def frame_at(self, t: float) -> Frame:
         """The frame the app showed at `t` (as the panes render it)."""
-        return self.thawer.frame(self.state_at(t), t)
+        state = self._state_at(t)
+        return self.thawer.frame(state, t, self._groups)
 
     def _blob(self, table: str, rowid: int) -> bytes:
         row = self._db.execute(f"SELECT blob FROM {table} WHERE rowid = ?", (rowid,)).fetchone()  # noqa: S608

@@ -22,7 +22,7 @@ from probes.dns.result import DnsResult, ProbeKey
 from probes.egress.result import EgressKey, EgressResult
 from probes.engine.frame import EMPTY, Frame, ProbeView
 from probes.engine.history import Stats
-from probes.record.codec import DNS, EGRESS, Thawer, decode_stats
+from probes.record.codec import DNS, EGRESS, KEEP, Thawer, apply, decode_stats, unpatch_row
 from probes.share.host import DETAILS
 
 
@@ -48,6 +48,8 @@ class _Rows:
     def put(self, chan: str, value: Any) -> None:
         if value is None:
             self.raw.pop(chan, None)
+        elif isinstance(value, list) and len(value) > KEEP and value[KEEP]:
+            self.raw[chan] = unpatch_row(self.raw.get(chan), value)  # a patch on the row held
         else:
             self.raw[chan] = value
         self.dirty.add(chan)
@@ -112,15 +114,26 @@ class LiveFrames:
         self.apply(state)
 
     def apply(self, channels: Mapping[str, Any]) -> None:
+        """One message's channels: probe rows to their rows, the rest onto the state as the
+        recorder's reader applies a delta (`probes.record.codec.apply`: a SNAT node's row
+        that carries only its new minutes is resolved against the row held)."""
         rows = self._rows
+        rest = {}
         for name, value in channels.items():
             r = rows.get(name[:2])
             if r is not None:
                 r.put(name, value)
-            elif value is None:
-                self.base.pop(name, None)
             else:
-                self.base[name] = value
+                rest[name] = value
+        if rest:
+            try:
+                apply(self.base, rest)
+            except (TypeError, IndexError, KeyError):  # a row this version cannot read: kept as it came
+                for name, value in rest.items():
+                    if value is None:
+                        self.base.pop(name, None)
+                    else:
+                        self.base[name] = value
 
     def _details(self, kind: str) -> Mapping[Hashable, tuple[Any, ...]]:
         raw = self.base.get(DETAILS + kind)

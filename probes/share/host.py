@@ -164,6 +164,7 @@ class Host:
         self._last: Frame | None = None
         self._last_path: Any = None
         self.follower: Any = None  # the publisher: follow/unfollow for the viewers' detail screens
+        self.asks: Any = None  # probes.share.asks.Asks: what the viewers' keys ask the engine to do
         self._sent_details: dict[str, Any] = {"dns": None, "egress": None}
         self.messages = 0  # deltas and keyframes encoded (benchmarks)
         self.refused = 0  # connections from another user
@@ -265,7 +266,23 @@ class Host:
         """Where the viewers' detail screens' follow requests go (the app's publisher)."""
         self.follower = publisher
 
+    def asks_through(self, asks: Any) -> None:
+        """Where the viewers' asks go (the owner's `probes.share.asks.Asks`: the same gate
+        as the owner's own keys)."""
+        self.asks = asks
+
+    def _ask(self, v: _Viewer, msg: dict[str, Any]) -> None:
+        what, rid = msg.get("what"), msg.get("id")
+        if not isinstance(what, str) or not isinstance(rid, int) or len(what) > 64:
+            return
+        asks = self.asks
+        text = "this engine takes no asks from viewers" if asks is None else asks.answer(what)
+        v.push(wire.encode({"k": "said", "id": rid, "what": what, "text": text}), force=True)
+
     def _request(self, v: _Viewer, msg: dict[str, Any]) -> None:
+        if msg.get("k") == "ask":
+            self._ask(v, msg)
+            return
         k, kind = msg.get("k"), msg.get("kind")
         if k not in ("follow", "unfollow") or kind not in KEY_TYPES or not isinstance(msg.get("key"), list):
             return

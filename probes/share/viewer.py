@@ -32,7 +32,7 @@ class ViewerError(Exception):
 
 
 class ViewerPublisher:
-    snat = None  # the SNAT pane's refresh is the owner's
+    snat = None  # no source here: the SNAT pane's refresh is asked of the owner (`ask`)
 
     def __init__(
         self,
@@ -72,6 +72,9 @@ class ViewerPublisher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.first_wait = first_wait
+        self._asked: dict[int, Callable[[str], None]] = {}  # ask id -> who hears the answer
+        self._ask_lock = threading.Lock()
+        self._ask_id = 0
 
     # --- messages ------------------------------------------------------------------------
     def _apply(self, msg: dict[str, Any]) -> bool:
@@ -89,6 +92,15 @@ class ViewerPublisher:
         if k == "n":
             self.screens = int(msg.get("n") or 0)
             return True
+        if k == "said":
+            with self._ask_lock:
+                reply = self._asked.pop(msg.get("id"), None)  # type: ignore[arg-type]
+            if reply is not None:
+                try:
+                    reply(str(msg.get("text") or ""))
+                except Exception:  # noqa: BLE001 - a closing app; the view goes on
+                    pass
+            return False
         if k == "bye":
             at = time.strftime("%H:%M:%S", time.localtime(float(msg.get("at") or self.wall_clock())))
             self.gone = f"the owner (pid {self.owner_pid}) exited at {at}: this view is frozen there; q quits"
@@ -203,6 +215,24 @@ class ViewerPublisher:
 
     def unfollow(self, kind: str, key: Hashable) -> None:
         self._ask("unfollow", kind, key)
+
+    def ask(self, action: str, reply: Callable[[str], None]) -> None:
+        """A key that asks the engine to act (`probes.share.asks`): the owner does it (or
+        says why not) and `reply` hears its answer, on the viewer's thread."""
+        if self.gone:
+            reply(f"not asked: {self.gone}")
+            return
+        with self._ask_lock:
+            self._ask_id += 1
+            rid = self._ask_id
+            self._asked[rid] = reply
+        try:
+            with self._send_lock:
+                wire.send(self.sock, {"k": "ask", "what": action, "id": rid})
+        except OSError as e:
+            with self._ask_lock:
+                self._asked.pop(rid, None)
+            reply(f"not asked: the engine's owner did not take it ({e})")
 
     def _ask(self, what: str, kind: str, key: Hashable) -> None:
         if self.gone:

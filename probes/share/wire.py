@@ -6,10 +6,16 @@ Owner to viewer (a dict with ``k``):
 - ``key``:   the whole state, channel -> value (`probes.record.codec`), and ``n``;
 - ``d``:     one frame's changes, channel -> value (None: gone), applied to the state;
 - ``n``:     how many screens show this engine (the owner's and the viewers');
-- ``bye``:   the owner is exiting, ``why``.
+- ``bye``:   the owner is exiting, ``why``;
+- ``said``:  the answer to this viewer's ``ask``: ``{"id", "what", "text"}`` (one line).
 
-A message is encoded once and the same bytes go to every viewer. Nothing goes the other
-way: a viewer asks nothing of the engine.
+A message is encoded once and the same bytes go to every viewer (``said`` to the one
+that asked). Viewer to owner:
+
+- ``follow`` / ``unfollow``: ``{"kind": "dns"|"egress", "key": [...]}``, a detail
+  screen's row;
+- ``ask``: ``{"what": "snat.refresh", "id": n}``, a key that asks the engine to act
+  (`probes.share.asks`: rate-limited whoever asks).
 """
 
 from __future__ import annotations

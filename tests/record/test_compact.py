@@ -280,3 +280,57 @@ def test_the_bundle_of_a_recording_opens_from_its_keyframe(tmp_path):
     assert T0 < cut._kf_t[0] <= T0 + 50 and len(cut._dl) < len(full._dl)
     assert min(cut._dl_t0) > cut._kf_t[0] - 1.0  # only the batches after the keyframe
     assert cut.state_at(cut.end) == end_state
+
+
+def _snat_rows(rep: SnatReport | None) -> list[tuple[object, ...]]:
+    assert rep is not None and rep.table is not None
+    return [
+        (n.ip, n.used if n.used == n.used else None, list(n.times), [x if x == x else None for x in n.used_series])
+        for n in rep.table.nodes
+    ]
+
+
+def test_a_seeks_frame_is_the_frame_of_the_whole_state(tmp_path):
+    """Replay leaves rows undecoded until read (bytes, or patches on the previous value):
+    a frame read that way is the frame of the state decoded whole, at any moment, forwards
+    (one keyframe, so a row's unresolved patches grow past `Pending.MAX_DEPTH`) and back."""
+    frames = _frames(6, 150)
+    times = [T0 - 1800 + 60 * j for j in range(30)]
+    used = {f"10.1.0.{i}": [float(i * 10 + x % 5) for x in range(30)] for i in range(6)}
+    with_snat = []
+    for i, (t, f) in enumerate(frames):
+        if i % 20 == 0:  # a SNAT minute every 5 s: the rows travel as patches
+            times = times[1:] + [times[-1] + 60]
+            for v in used.values():
+                v.append(v[-1] + 3 if i % 40 else math.nan)
+                del v[0]
+        rows = {
+            k: list(v) for k, v in used.items() if not (k == "10.1.0.5" and 200 <= i < 400)
+        }  # a node goes, comes back
+        with_snat.append((t, dataclasses.replace(f, snat=_snat(list(times), rows))))
+    clock = [T0]
+    rec = Recorder(tmp_path / "r.aksrec", clock=lambda: clock[0], stats_every=3.0, keyframe_rows=10**6)
+    for t, f in with_snat:
+        clock[0] = t
+        rec._q.put((t, f))
+    rec.close(30)
+    r = Recording(tmp_path / "r.aksrec")
+    assert len(r._kf) <= 2  # the first and the last: patches pile up between
+    rng = random.Random(3)
+    moments = [T0 + s for s in range(0, 150, 2)] + [T0 + rng.uniform(0, 150) for _ in range(12)]
+    deep = 0
+    for t in moments:
+        lazy = r.frame_at(t)
+        deep = max(deep, max((v.depth for v in r._state.values() if type(v) is codec.Pending), default=0))
+        groups: dict[str, list[str]] = {}  # the reader's groups are the state's channels by kind, in order
+        for ch in r._state:
+            if ch[1:2] == "\t":
+                groups.setdefault(ch[:2], []).append(ch)
+        assert {k: g for k, g in r._groups.items() if g} == groups
+        whole = codec.Thawer(epoch=r.thawer.epoch).frame(r.state_at(t), t)
+        assert lazy.dns is not None and whole.dns is not None
+        assert dict(lazy.dns.stats) == dict(whole.dns.stats), t - T0
+        assert lazy.kube.topology.nodes == whole.kube.topology.nodes
+        assert _snat_rows(lazy.snat) == _snat_rows(whole.snat), t - T0
+        assert lazy.findings == whole.findings
+    assert deep == codec.Pending.MAX_DEPTH, "no row's patches piled up: the test reads nothing deep"

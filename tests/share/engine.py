@@ -21,6 +21,7 @@ from probes.engine.store import Store
 from probes.kube.source import KubeSource
 from probes.lab.arm import LabArmServer
 from probes.lab.serve import start_embedded
+from probes.share.asks import Asks
 from probes.share.host import Host
 from probes.share.place import Place, try_own
 
@@ -70,11 +71,13 @@ class Owner:
             findings_min=0.2,
             findings_every=1.0,
         )
+        self.asks = Asks(self.pub)  # the owner's keys and its viewers' go through one gate, as in the app
         self.host: Host | None = None
         if place is not None:
             owned = try_own(place)
             assert owned is not None, "the place is owned already"
             self.host = Host(owned, banner=f"test: {scenario}", target=self.kubeconfig)
+            self.host.asks_through(self.asks)
         self.frames: list[Frame] = []
 
     def start(self) -> Owner:

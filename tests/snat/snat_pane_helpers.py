@@ -25,16 +25,17 @@ def node_name(i: int) -> str:
     return f"aks-{pool}-12345678-vmss{k:06d}"
 
 
-def samples(n: int, hot: int | None = 1, points: int = 30) -> bytes:
-    """`n` nodes at 10.224.x.y, 30 minutes; node `hot` ramps into exhaustion with failures."""
+def samples(n: int, hot: int | None = 1, points: int = 30, start: int = 0) -> bytes:
+    """`n` nodes at 10.224.x.y, 30 minutes from 10:00 + `start` minutes; node `hot` ramps
+    into exhaustion with failures."""
     alloc = 1024 if n <= 50 else 512 if n <= 100 else 32
-    ts = [f"2026-11-20T10:{m:02d}:00Z" for m in range(points)]
+    ts = [f"2026-11-20T{10 + (start + m) // 60:02d}:{(start + m) % 60:02d}:00Z" for m in range(points)]
     a, u, c = [], [], []
     for i in range(n):
         ip = f"10.224.{i // 250}.{4 + i % 250}"
         md = [{"name": {"value": "backendipaddress"}, "value": ip}]
         base = (30 + (i * 37) % 50) * alloc / 1024
-        used = [min(alloc, base + (alloc * m / 20 if i == hot else (m % 7))) for m in range(points)]
+        used = [min(alloc, base + (alloc * m / 20 if i == hot else ((start + m) % 7))) for m in range(points)]
         a.append({"metadatavalues": md, "data": [{"timeStamp": t, "average": alloc, "maximum": alloc} for t in ts]})
         u.append(
             {
@@ -64,9 +65,9 @@ def nodes(n: int) -> list[tuple[str, str, str]]:
     return [(node_name(i), f"10.224.{i // 250}.{4 + i % 250}", "nodepool1" if i < 3 else "userpool") for i in range(n)]
 
 
-def live_report(n: int = 5, hot: int | None = 1, version: int = 1) -> SnatReport:
+def live_report(n: int = 5, hot: int | None = 1, version: int = 1, start: int = 0) -> SnatReport:
     alloc = allocation(n, 1)
-    table = join(parse_metrics(samples(n, hot)), nodes(n), alloc.expected)
+    table = join(parse_metrics(samples(n, hot, start=start)), nodes(n), alloc.expected)
     return SnatReport(
         version=version,
         state=AzureState.LIVE,
