@@ -48,7 +48,7 @@ def complete(svc: EgressService, vantages: int, rounds: int = 2) -> bool:
     return all(s is not None and s.attempts >= rounds for s in sts)
 
 
-def test_one_node_times_out_others_open_unknown_name_is_dns_failure():
+def test_one_node_times_out_others_open_unknown_name_is_nxdomain():
     lab, kubeconfig = start_embedded("egress-one-node")
     store = Store()
     source = KubeSource(store, KubeConfig(kubeconfig=kubeconfig))
@@ -76,7 +76,7 @@ def test_one_node_times_out_others_open_unknown_name_is_dns_failure():
                 mode = st.last.mode
                 assert mode in (EgressMode.SYN, EgressMode.CONNECT) and (mode is EgressMode.SYN or st.last.fallback)
                 if t.host == "nothing.example":
-                    assert st.last_outcome == "dns-failure" and "NXDOMAIN" in st.last_error
+                    assert st.last_outcome == "dns-nxdomain" and "NXDOMAIN" in st.last_error
                 elif t.source == "apiserver":  # the lab's API server itself, on loopback
                     assert st.last_outcome == "open"
                 elif vp.vantage.name == node_vantage(bad):
