@@ -120,8 +120,9 @@ def rule_upstream_one_node(obs: Observations) -> Iterable[Finding]:
 
     def external(node: str) -> tuple[int, int, int, int, dict[str, int], str]:
         """(DNS attempts, failed, egress attempts, failed at name resolution, failed per
-        kind, a last bad outcome: a DNS probe's, else an egress check's) over the resolvers of `node` that answer cluster names
-        (one that fails those too is down, another rule's fault)."""
+        kind, a last bad outcome: a DNS probe's, else an egress check's) over the resolvers
+        of `node` that answer cluster names (one that fails those too is down, another
+        rule's fault)."""
         n = bad = 0
         kinds: dict[str, int] = {}
         last = ""
