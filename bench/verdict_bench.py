@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/verdict_bench.py [--runs N] [--cycles 1,2] [--scenarios f1,f15,healthy]
 
-For every scenario `fN` (and the healthy ones: `healthy`, `overlay`, `udr-firewall`) and
+For every scenario `fN` and its variants `fN-<what>` (and the healthy ones: `healthy`,
+`overlay`, `udr-firewall`) and
 every cycle count asked (default 1 and 2), it runs ``aksnet-top check --demo --scenario X
 --interval 1 --cycles C --output json --no-record`` as a subprocess, `--runs` times, one
 at a time (the lab, its agent farm and the check share the machine: two at once measure
@@ -11,7 +12,7 @@ each other). Loopback only: the demo's lab serves everything on 127.0.0.1.
 Per scenario it reports:
 
 * ``verdict``: the first cycle count from which every run named the expected FAULTS id
-  (``fN`` -> ``FN``) and every larger count asked did too ("—" when none did);
+  (``fN`` and ``fN-<what>`` -> ``FN``) and every larger count asked did too ("—" when none did);
 * ``named``: runs naming the expected id, per cycle count (``2/3 3/3``);
 * ``false``: findings above info whose id is not the expected one, over all runs (on the
   healthy scenarios every finding above info is false);
@@ -39,16 +40,20 @@ HEALTHY = ("healthy", "overlay", "udr-firewall")
 CODE = "import sys; from tui.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
+def _fault_number(stem: str) -> int | None:
+    """fN and fN-<what> -> N; anything else None."""
+    head = stem.split("-", 1)[0]
+    return int(head[1:]) if head[:1] == "f" and head[1:].isdigit() else None
+
+
 def builtin_faults() -> list[str]:
-    names = sorted(
-        (p.stem for p in (ROOT / "probes" / "lab" / "scenarios").glob("f*.yaml") if p.stem[1:].isdigit()),
-        key=lambda s: int(s[1:]),
-    )
-    return names
+    stems = (p.stem for p in (ROOT / "probes" / "lab" / "scenarios").glob("f*.yaml"))
+    return sorted((s for s in stems if _fault_number(s) is not None), key=lambda s: (_fault_number(s), s))
 
 
 def expected(scenario: str) -> str | None:
-    return None if scenario in HEALTHY else "F" + scenario[1:]
+    n = _fault_number(scenario)
+    return None if scenario in HEALTHY or n is None else f"F{n}"
 
 
 def run_check(scenario: str, cycles: int, home: str, timeout: float = 120.0) -> tuple[float, dict | None, str]:

@@ -17,8 +17,11 @@ Outcomes: **open** (handshake time in ms, monotonic clock, first SYN → SYN-ACK
 **refused** (RST, or ICMP port unreachable: a kernel turns both into ECONNREFUSED, so
 both modes agree), **timeout** (no answer: dropped by an NSG, a firewall, an exhausted SNAT
 pool or a silent blackhole on the way), **unreachable** (ICMP unreachable other than port,
-EHOSTUNREACH, ENETUNREACH, local blackhole/prohibit routes, a local firewall), **dns-failure**
-and **local-error** (this host: no free local port, out of descriptors).
+EHOSTUNREACH, ENETUNREACH, local blackhole/prohibit routes, a local firewall), the name
+not resolving — **dns-timeout** (no answer before the deadline), **dns-servfail** (the
+resolver answered SERVFAIL), **dns-nxdomain** (the name does not exist for it),
+**dns-failure** (anything else: no A/AAAA record, REFUSED, no resolver) — and
+**local-error** (this host: no free local port, out of descriptors).
 
 Both modes retransmit the SYN once after 1 s, as the kernel's connect does, so one lost
 packet does not read as "dropped".
@@ -59,26 +62,58 @@ Resolve = Callable[[str], Awaitable[Sequence[str]]]
 
 
 class DnsFailure(Exception):
-    """A resolve function's way to say why a name did not resolve (user's language)."""
+    """A resolve function's way to say why a name did not resolve (user's language), and
+    which kind of failure it was (one of probes.egress.result.DNS_FAILED)."""
+
+    def __init__(self, message: str, kind: EgressOutcome = EgressOutcome.DNS_FAILURE) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
-def _dns_reason(e: BaseException, name: str) -> str:
+def _rcodes(e: BaseException) -> set[int]:
+    """The rcodes of the answers a dnspython NoNameservers collected (its `errors`: one
+    (server, tcp, port, error, response) per failed try)."""
+    out: set[int] = set()
+    for err in getattr(e, "kwargs", {}).get("errors") or ():
+        response = err[4] if isinstance(err, tuple) and len(err) > 4 else None
+        if response is not None and hasattr(response, "rcode"):
+            out.add(int(response.rcode()))
+    return out
+
+
+def dns_failure(e: BaseException, name: str) -> tuple[EgressOutcome, str]:
+    """Which kind of name-resolution failure `e` is, from dnspython's exception and the
+    rcodes the servers answered (never from what a lab meant), and why in words:
+    dns-nxdomain (the name does not exist for this resolver), dns-servfail (it answered
+    SERVFAIL: its upstream failed), dns-timeout (no answer before the deadline), or
+    dns-failure (no A/AAAA record, REFUSED, no resolver configured, anything else)."""
     # lazy: dnspython (~25 ms) loads on the first resolve, not with the module (check and the lab import it)
+    import dns.rcode
     import dns.resolver
 
     if isinstance(e, DnsFailure):
-        return str(e)
+        return e.kind, str(e)
     if isinstance(e, dns.resolver.NXDOMAIN):
-        return f"{name}: name does not exist (NXDOMAIN)"
+        return EgressOutcome.DNS_NXDOMAIN, f"{name}: name does not exist (NXDOMAIN)"
     if isinstance(e, dns.resolver.NoAnswer):
-        return f"{name}: no A or AAAA record"
+        return EgressOutcome.DNS_FAILURE, f"{name}: no A or AAAA record"
     if isinstance(e, dns.resolver.NoNameservers):
-        return f"{name}: every DNS server failed (SERVFAIL or refused)"
+        rcodes = _rcodes(e)
+        if dns.rcode.SERVFAIL in rcodes:
+            return EgressOutcome.DNS_SERVFAIL, f"{name}: the DNS server answered SERVFAIL (its upstream failed)"
+        if rcodes:
+            words = ", ".join(sorted(dns.rcode.to_text(dns.rcode.Rcode.make(r)) for r in rcodes))
+            return EgressOutcome.DNS_FAILURE, f"{name}: the DNS server answered {words}"
+        return EgressOutcome.DNS_FAILURE, f"{name}: every DNS server failed (no usable answer)"
     if isinstance(e, (dns.resolver.LifetimeTimeout, TimeoutError)):
-        return f"{name}: no DNS answer before the deadline"
+        return EgressOutcome.DNS_TIMEOUT, f"{name}: no DNS answer before the deadline"
     if isinstance(e, dns.resolver.NoResolverConfiguration):
-        return "no DNS servers configured on this host (/etc/resolv.conf)"
-    return f"{name}: {type(e).__name__}: {e}"[:200]
+        return EgressOutcome.DNS_FAILURE, "no DNS servers configured on this host (/etc/resolv.conf)"
+    return EgressOutcome.DNS_FAILURE, f"{name}: {type(e).__name__}: {e}"[:200]
+
+
+def _dns_reason(e: BaseException, name: str) -> str:
+    return dns_failure(e, name)[1]
 
 
 def _dnspython_resolver(nameservers: Sequence[str] | None, port: int, timeout: float) -> Resolve:
@@ -139,7 +174,7 @@ def static_resolver(table: Mapping[str, str | Sequence[str]]) -> Resolve:
     async def resolve(name: str) -> list[str]:
         got = norm.get(name.lower().rstrip("."))
         if not got:
-            raise DnsFailure(f"{name}: name does not exist (NXDOMAIN)")
+            raise DnsFailure(f"{name}: name does not exist (NXDOMAIN)", EgressOutcome.DNS_NXDOMAIN)
         return got
 
     return resolve
@@ -326,9 +361,8 @@ class EgressProbe:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - every resolver failure is an outcome
-                return result(
-                    EgressOutcome.DNS_FAILURE, (time.monotonic() - d0) * 1000.0, error=f"DNS: {_dns_reason(e, t.host)}"
-                )
+                kind, why = dns_failure(e, t.host)
+                return result(kind, (time.monotonic() - d0) * 1000.0, error=f"DNS: {why}")
             address = addrs[0]
         # the lab's DNAT: 'addr:port' (one port of a host) wins over 'addr' (every port)
         port = self._dial_map.get(_hostport(address, t.port), self._dial_map.get(address, t.port))

@@ -21,6 +21,11 @@ class EgressOutcome(str, Enum):
     REFUSED = "refused"
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
+    # the name did not resolve: the resolver was silent until the deadline, answered
+    # SERVFAIL, answered NXDOMAIN, or anything else (no A/AAAA record, REFUSED, no resolver)
+    DNS_TIMEOUT = "dns-timeout"
+    DNS_SERVFAIL = "dns-servfail"
+    DNS_NXDOMAIN = "dns-nxdomain"
     DNS_FAILURE = "dns-failure"
     LOCAL_ERROR = "local-error"
     # through the cluster's HTTP proxy (probes.egress.proxy): CONNECT answered non-2xx,
@@ -40,6 +45,11 @@ class EgressOutcome(str, Enum):
         return self in LOST
 
     @property
+    def dns(self) -> bool:
+        """The check ended at name resolution (no address to dial)."""
+        return self in DNS_FAILED
+
+    @property
     def proxy(self) -> bool:
         """The proxy said no, hung or could not be reached (the F27 proxy rule's outcomes)."""
         return self in PROXY_FAILED
@@ -53,6 +63,9 @@ class EgressMode(str, Enum):
 
 # what did not complete a handshake because of the network (History counts it as loss)
 PROXY_FAILED = frozenset({EgressOutcome.PROXY_REFUSED, EgressOutcome.PROXY_TIMEOUT, EgressOutcome.PROXY_UNREACHABLE})
+DNS_FAILED = frozenset(
+    {EgressOutcome.DNS_TIMEOUT, EgressOutcome.DNS_SERVFAIL, EgressOutcome.DNS_NXDOMAIN, EgressOutcome.DNS_FAILURE}
+)
 LOST = frozenset({EgressOutcome.REFUSED, EgressOutcome.TIMEOUT, EgressOutcome.UNREACHABLE}) | PROXY_FAILED
 
 

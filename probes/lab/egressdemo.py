@@ -12,8 +12,10 @@ way (probes/lab/tcptargets.py):
   with all three behaviours on it, and the DNAT says which port goes where.
 
 The targets listen on ephemeral ports; :meth:`EgressDemo.dial_map` is the DNAT the probe
-applies after resolving ('addr:port' for one port, 'addr' for any). A name the lab does not
-know gets NXDOMAIN, so nothing is ever dialled beyond loopback; the vantages are
+applies after resolving ('addr:port' for one port, 'addr' for any). A name whose rule is a
+DNS failure gets it from that view's responder, as a node's resolver would give it:
+``nxdomain`` an NXDOMAIN answer, ``servfail`` a SERVFAIL answer, ``dns-timeout`` no answer
+at all. A name the lab does not know gets NXDOMAIN, so nothing is ever dialled beyond loopback; the vantages are
 ``confine``-d on top (probes/egress/service.py). This module is the one place that reads the
 scenario's ``egress:`` section: the probes see DNS answers and packets only.
 
@@ -39,7 +41,8 @@ from probes.kube.model import LOCAL_VANTAGE, Topology, node_vantage
 from probes.lab.connectproxy import LabConnectProxy
 from probes.lab.dnsdemo import resolve_node
 from probes.lab.dnsserver import DnsResponder, Zone
-from probes.lab.egressspec import EgressLabSpec, PortRule
+from probes.lab.dnsspec import ANSWER, Behaviour, DnsFaultMode
+from probes.lab.egressspec import DNS_TIMEOUT, SERVFAIL, EgressLabSpec, PortRule
 from probes.lab.networkspec import NetworkLabSpec
 from probes.lab.tcptargets import DROP_HOST, OPEN_HOST, REFUSED_HOST, LoopbackTargets
 
@@ -47,6 +50,8 @@ MAX_NODES = 50
 FIRST_MIXED = 5  # 127.0.0.5: the first host whose behaviour depends on the port
 MAX_MIXED = 200
 _UNIFORM = {"open": OPEN_HOST, "refused": REFUSED_HOST, "drop": DROP_HOST}
+# the DNS failures a view's responder gives per name (nxdomain: the name is left out of its zone)
+_DNS_MODES = {SERVFAIL: DnsFaultMode.SERVFAIL, DNS_TIMEOUT: DnsFaultMode.DROP}
 PROXY_NET = "127.0.1."  # the lab's proxies: 127.0.1.1, .2 (httpProxy and httpsProxy when they differ)
 # what AKS adds to the injected NO_PROXY whatever httpProxyConfig.noProxy says
 AKS_NO_PROXY = ("localhost", "127.0.0.1", "168.63.129.16", "169.254.169.254", "konnectivity", ".svc", ".cluster.local")
@@ -58,6 +63,16 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def view_behaviour(view: dict[str, PortRule]) -> Behaviour:
+    """A view's responder: SERVFAIL or silence for the names whose rule says so, an answer
+    from its zone for the rest (the names were validated: letters, digits, '-' and '.', so
+    each pattern matches only itself)."""
+    rules = tuple(
+        (name, Behaviour(mode=_DNS_MODES[r.default])) for name, r in sorted(view.items()) if r.default in _DNS_MODES
+    )
+    return Behaviour(by_name=rules) if rules else ANSWER
 
 
 def spec_of(scenario: Any) -> EgressLabSpec:
@@ -128,11 +143,11 @@ class EgressDemo:
             for node, view in self.views.items():
                 zone = Zone(
                     cluster={},
-                    external={**{n: self.hosts[r] for n, r in view.items() if not r.nxdomain}, **proxy_names},
+                    external={**{n: self.hosts[r] for n, r in view.items() if not r.dns}, **proxy_names},
                     synthesize_external=False,
                 )
                 self.responders[node] = DnsResponder(
-                    zone=zone, host=self._dns_host, name=f"egress-dns:{node or 'default'}"
+                    view_behaviour(view), zone=zone, host=self._dns_host, name=f"egress-dns:{node or 'default'}"
                 ).start()
         except BaseException:
             self.stop()
@@ -160,7 +175,7 @@ class EgressDemo:
         if _is_ip(host):
             return (host, port) if ipaddress.ip_address(host).is_loopback else None
         rule = self.views[None].get(host.lower().rstrip("."))
-        if rule is None or rule.nxdomain or rule not in self.hosts:
+        if rule is None or rule.dns or rule not in self.hosts:
             return None
         addr = self.hosts[rule]
         return addr, self._dial.get(f"{addr}:{port}", self._dial.get(addr, port))
@@ -176,12 +191,10 @@ class EgressDemo:
     def _assign(self) -> list[PortRule]:
         """Which loopback address behaves like each rule (self.hosts); the per-port rules, in
         the order their hosts were given. No sockets: the lab's ARM endpoint asks it too."""
-        mixed = sorted(
-            {r for v in self.views.values() for r in v.values() if not r.nxdomain and not r.uniform}, key=repr
-        )
+        mixed = sorted({r for v in self.views.values() for r in v.values() if not r.dns and not r.uniform}, key=repr)
         if len(mixed) > MAX_MIXED:
             raise ValueError(f"egress: {len(mixed)} different per-port rules; the lab has room for {MAX_MIXED}")
-        for rule in {r for v in self.views.values() for r in v.values() if r.uniform and not r.nxdomain}:
+        for rule in {r for v in self.views.values() for r in v.values() if r.uniform and not r.dns}:
             self.hosts[rule] = _UNIFORM[rule.default]
         for i, rule in enumerate(mixed):
             self.hosts[rule] = f"127.0.0.{FIRST_MIXED + i}"
@@ -189,10 +202,10 @@ class EgressDemo:
 
     def addresses(self) -> dict[str, str]:
         """name -> the address the default view's DNS answers (what an NSG rule written for the
-        name would hold); names with NXDOMAIN are left out."""
+        name would hold); names that do not resolve are left out."""
         if not self.hosts:
             self._assign()
-        return {n.lower(): self.hosts[r] for n, r in self.views[None].items() if not r.nxdomain}
+        return {n.lower(): self.hosts[r] for n, r in self.views[None].items() if not r.dns}
 
     def stop(self, timeout: float = 2.0) -> None:
         self._started = False

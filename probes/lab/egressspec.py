@@ -12,7 +12,9 @@ Format (every key optional)::
       names:                          # every node's view
         mcr.microsoft.com: {443: drop}        # F8: port 443 dropped, other ports open
         example.org: refused                  # every port answers RST
-        gone.example.com: nxdomain            # no DNS answer: a dns-failure
+        gone.example.com: nxdomain            # the name does not exist: dns-nxdomain
+        broken.example.com: servfail          # the node's resolver answers SERVFAIL: dns-servfail
+        slow.example.com: dns-timeout         # the node's resolver never answers: dns-timeout
         "*": open                             # every other name the lab knows (default)
       nodes:                          # per node: 'pool/N' (VMSS instance N), an index, or a name
         nodepool1/1:
@@ -21,16 +23,20 @@ Format (every key optional)::
         userpool/0: refused                   # shorthand for {"*": refused}
 
 A *rule* (the value of a name) is a behaviour for every port — ``open`` (SYN-ACK),
-``refused`` (RST), ``drop`` (no answer: timeout) or ``nxdomain`` (the lab's DNS has no
-answer for the name from that view) — or a mapping ``{PORT: behaviour, ..., default:
-behaviour}`` (ports 1-65535; ``default`` is ``open`` unless given; ``nxdomain`` has no
-port). The lab knows AKS's required endpoint names (probes.egress.targets.AKS_REQUIRED) and every
+``refused`` (RST), ``drop`` (the name resolves, then no answer to the SYN: timeout) — or
+a DNS failure for the name from that view, before any SYN: ``nxdomain`` (the lab's DNS
+answers NXDOMAIN), ``servfail`` (it answers SERVFAIL) or ``dns-timeout`` (it never
+answers) — or a mapping ``{PORT: behaviour, ..., default: behaviour}`` (ports 1-65535;
+``default`` is ``open`` unless given; a DNS failure has no port). The lab knows AKS's required endpoint names (probes.egress.targets.AKS_REQUIRED) and every
 name listed here; any other name gets NXDOMAIN. Precedence for a node: its own name
 rule, its ``"*"``, the global name rule, the global ``"*"``.
 
 Any unknown key or bad value raises ``ValueError`` naming the key path, e.g.
 ``x.yaml: egress.names.mcr.microsoft.com.443: unknown behaviour 'explode'; expected
 open, refused or drop``.
+
+The DNS failures are answered by the view's own DNS responder (probes/lab/egressdemo.py),
+so the probe tells them apart from what comes back on the wire.
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ from .schemabase import Doc, M, convert
 
 BEHAVIOURS = ("open", "refused", "drop")
 NXDOMAIN = "nxdomain"
+SERVFAIL = "servfail"
+DNS_TIMEOUT = "dns-timeout"
+DNS_KINDS = (NXDOMAIN, SERVFAIL, DNS_TIMEOUT)  # the name fails to resolve: no port, no SYN
 EVERY = "*"
 
 
@@ -50,7 +59,7 @@ EVERY = "*"
 class PortRule:
     """What a name's host does with a SYN, per port."""
 
-    default: str = "open"  # open | refused | drop | nxdomain (no port rules then)
+    default: str = "open"  # open | refused | drop | nxdomain | servfail | dns-timeout (no port rules then)
     ports: tuple[tuple[int, str], ...] = ()  # (port, behaviour), sorted, differing from default
 
     def at(self, port: int) -> str:
@@ -62,6 +71,11 @@ class PortRule:
     @property
     def nxdomain(self) -> bool:
         return self.default == NXDOMAIN
+
+    @property
+    def dns(self) -> bool:
+        """The name does not resolve from this view (nxdomain, servfail, dns-timeout)."""
+        return self.default in DNS_KINDS
 
     @property
     def uniform(self) -> bool:
@@ -77,7 +91,7 @@ class EgressLabSpec:
     nodes: Mapping[str, Mapping[str, PortRule]] = field(default_factory=dict)  # node -> name/"*" -> rule
 
     def known(self, defaults: Iterable[str] = ()) -> list[str]:
-        """Names the lab's DNS answers (unless a rule says nxdomain), sorted."""
+        """Names the lab's DNS knows (answered unless a rule says a DNS failure), sorted."""
         out = {n for n in defaults}
         out |= {n for n in self.names if n != EVERY}
         for rules in self.nodes.values():
@@ -104,8 +118,13 @@ class EgressLabSpec:
 Rule = Annotated[
     str | dict[str | int, Any],
     M(
-        error="must be a behaviour (open, refused, drop, nxdomain) or a mapping of port: behaviour, e.g. {{443: drop}}",
-        description="open | refused | drop | nxdomain, or {PORT: behaviour, ..., default: behaviour}",
+        error=(
+            "must be a behaviour (open, refused, drop, nxdomain, servfail, dns-timeout) "
+            "or a mapping of port: behaviour, e.g. {{443: drop}}"
+        ),
+        description=(
+            "open | refused | drop | nxdomain | servfail | dns-timeout, or {PORT: behaviour, ..., default: behaviour}"
+        ),
     ),
 ]
 
@@ -135,8 +154,8 @@ def _err(where: str, path: str, msg: str) -> ValueError:
     return ValueError(f"{where}: {path}: {msg}")
 
 
-def _behaviour(value: Any, where: str, path: str, *, allow_nxdomain: bool) -> str:
-    allowed = BEHAVIOURS + ((NXDOMAIN,) if allow_nxdomain else ())
+def _behaviour(value: Any, where: str, path: str, *, allow_dns: bool) -> str:
+    allowed = BEHAVIOURS + (DNS_KINDS if allow_dns else ())
     if not isinstance(value, str) or value.strip().lower() not in allowed:
         listed = ", ".join(allowed[:-1]) + " or " + allowed[-1]
         raise _err(where, path, f"unknown behaviour {value!r}; expected {listed}")
@@ -145,19 +164,20 @@ def _behaviour(value: Any, where: str, path: str, *, allow_nxdomain: bool) -> st
 
 def _rule(value: Any, where: str, path: str) -> PortRule:
     if isinstance(value, str):
-        return PortRule(_behaviour(value, where, path, allow_nxdomain=True))
+        return PortRule(_behaviour(value, where, path, allow_dns=True))
     if not isinstance(value, Mapping) or not value:
         raise _err(
             where,
             path,
-            "must be a behaviour (open, refused, drop, nxdomain) or a mapping of port: behaviour, e.g. {443: drop}",
+            "must be a behaviour (open, refused, drop, nxdomain, servfail, dns-timeout) "
+            "or a mapping of port: behaviour, e.g. {443: drop}",
         )
     default = "open"
     ports: dict[int, str] = {}
     for k, v in value.items():
         kpath = f"{path}.{k}"
         if k == "default":
-            default = _behaviour(v, where, kpath, allow_nxdomain=False)
+            default = _behaviour(v, where, kpath, allow_dns=False)
             continue
         if isinstance(k, bool) or not isinstance(k, int):
             if isinstance(k, str) and k.isdigit():
@@ -166,7 +186,7 @@ def _rule(value: Any, where: str, path: str) -> PortRule:
                 raise _err(where, kpath, "must be a port number from 1 to 65535 or 'default'")
         if not 1 <= k <= 65535:
             raise _err(where, kpath, "must be a port number from 1 to 65535 or 'default'")
-        ports[k] = _behaviour(v, where, kpath, allow_nxdomain=False)
+        ports[k] = _behaviour(v, where, kpath, allow_dns=False)
     return PortRule(default, tuple(sorted((p, b) for p, b in ports.items() if b != default)))
 
 
@@ -204,6 +224,7 @@ def parse_egress_section(data: Any, where: str) -> EgressLabSpec:
     nodes = {}
     for ref, rules in doc.nodes.items():
         if isinstance(rules, str):  # shorthand: `nodepool1/1: drop` = every name from that node
-            rules = {EVERY: rules}
+            nodes[str(ref)] = {EVERY: _rule(rules, where, f"egress.nodes.{ref}")}
+            continue
         nodes[str(ref)] = _rules(rules, where, f"egress.nodes.{ref}")
     return EgressLabSpec(names, nodes)

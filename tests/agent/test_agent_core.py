@@ -109,7 +109,7 @@ async def test_egress_outcomes_through_the_lab_dns_and_dnat(responder, targets):
         "open.example:443": EOutcome.OPEN,
         "refused.example:443": EOutcome.REFUSED,
         "drop.example:443": EOutcome.TIMEOUT,
-        "missing.example:443": EOutcome.DNS_FAILURE,
+        "missing.example:443": EOutcome.DNS_NXDOMAIN,
         "far.example:443": EOutcome.DNS_FAILURE,
         f"{OPEN_HOST}:8443": EOutcome.OPEN,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -261,6 +262,96 @@ def test_f17_not_when_the_nodes_dns_is_down():
         if k.vantage == f"node/{bad}":
             dns[k] = failed(2, "timeout")
     assert not found(Observations(topo, dns, NOW, egress=egress_rows(topo, bad)), "F17")
+
+
+@pytest.mark.parametrize(
+    "dns_outcome, egress_outcome, words, cause, step",
+    [
+        ("timeout", "dns-timeout", "no answer (timeout)", "no answer (timeout)", "dig @168.63.129.16"),
+        ("servfail", "dns-servfail", "SERVFAIL", "answers with errors", "forwards external names to"),
+        ("nxdomain", "dns-nxdomain", "NXDOMAIN", "private DNS zone", "private-dns link"),
+    ],
+)
+def test_f17_names_the_kind_and_a_next_step_for_it(dns_outcome, egress_outcome, words, cause, step):
+    topo = topology()
+    bad = topo.nodes[2].name
+    dns = {k: rows([0.5] * 4) for k in healthy_dns(topo)}
+    row = rows([0.5] * 4, "nxdomain") if dns_outcome == "nxdomain" else failed(4, dns_outcome)
+    dns[ProbeKey(f"node/{bad}", "nodelocal", EXTERNAL)] = row
+    eg = {
+        k: (dataclasses.replace(v, last_outcome=egress_outcome) if k.vantage == f"node/{bad}" else v)
+        for k, v in egress_rows(topo, bad, 4).items()
+    }
+    f = found(Observations(topo, dns, NOW, egress=eg), "F17")
+    assert [(x.subject, x.severity) for x in f] == [(f"node/{bad}", Severity.CRITICAL)]
+    assert f[0].evidence["failure"] == words and f[0].evidence["egress_name_failures"] == "12/12 checks"
+    assert cause in f[0].cause and step in f[0].next_step
+    # the other kinds' words are not borrowed
+    others = {"no answer (timeout)", "SERVFAIL", "NXDOMAIN"} - {words}
+    assert not any(o in f[0].cause for o in others)
+    # the egress checks alone say it (the node's DNS probes of external names answer)
+    dns[ProbeKey(f"node/{bad}", "nodelocal", EXTERNAL)] = rows([0.5] * 4)
+    f = found(Observations(topo, dns, NOW, egress=eg), "F17")
+    assert f and f[0].evidence["failure"] == words and f[0].evidence["external_dns_failed"] == "0/8"
+    # ... and nothing when that node's checks resolve
+    assert not found(Observations(topo, dns, NOW, egress=egress_rows(topo, None, 4)), "F17")
+
+
+def test_f17_egress_alone_needs_enough_checks_and_most_failing():
+    topo = topology()
+    bad = topo.nodes[2].name
+    dns = {k: rows([0.5] * 4) for k in healthy_dns(topo)}
+    targets = ("mcr.microsoft.com:443", "login.microsoftonline.com:443", "management.azure.com:443")
+
+    def eg(bad_rows: dict[str, Stats]):  # type: ignore[no-untyped-def]
+        out = egress_rows(topo, None, 4)
+        for t, row in bad_rows.items():
+            out[EgressKey(f"node/{bad}", t)] = row
+        return out
+
+    one = dataclasses.replace(failed(1, "dns-servfail"), loss_pct=0.0)
+    ok = dataclasses.replace(rows([3.0] * 4), last_outcome="open")
+    # two failed checks: too few to say anything (MIN_SAMPLES)
+    assert not found(Observations(topo, dns, NOW, egress=eg({targets[0]: one, targets[1]: one})), "F17")
+    # three of three: beyond noise, F17 with the kind
+    f = found(Observations(topo, dns, NOW, egress=eg(dict.fromkeys(targets, one))), "F17")
+    assert f and f[0].evidence["failure"] == "SERVFAIL"
+    # one target failing (4 of 12 checks): under half, not the node's resolver
+    many = dataclasses.replace(failed(4, "dns-servfail"), loss_pct=0.0)
+    assert not found(Observations(topo, dns, NOW, egress=eg({targets[0]: many, targets[1]: ok})), "F17")
+
+
+def test_f17_nxdomain_counts_only_for_names_other_nodes_resolve():
+    """NXDOMAIN is an answer: it counts against node X only when other nodes resolve the
+    same name; a name that exists nowhere is no fault of X's."""
+    topo = topology()
+    bad = topo.nodes[2].name
+    dns = {k: rows([0.5] * 4) for k in healthy_dns(topo)}
+    dns[ProbeKey(f"node/{bad}", "nodelocal", EXTERNAL)] = rows([0.5] * 4, "nxdomain")
+    dns[ProbeKey(f"node/{bad}", "kube-dns", EXTERNAL)] = rows([0.5] * 4, "nxdomain")
+    f = found(Observations(topo, dns, NOW), "F17")
+    assert f and f[0].evidence["failure"] == "NXDOMAIN" and f[0].evidence["external_dns_failed"] == "8/8"
+    for k in list(dns):
+        if k.name == EXTERNAL:
+            dns[k] = rows([0.5] * 4, "nxdomain")
+    assert not found(Observations(topo, dns, NOW), "F17")
+
+
+def test_f17_not_when_the_nodes_cache_is_down_for_cluster_names():
+    """NodeLocal down on X (F4) fails X's egress name resolution too, while kube-dns still
+    answers cluster names from X: that is F4's finding, not an upstream one."""
+    topo = topology()
+    bad = topo.nodes[2].name
+    dns = {k: rows([0.5] * 4) for k in healthy_dns(topo)}
+    for name in (CLUSTER, EXTERNAL):
+        dns[ProbeKey(f"node/{bad}", "nodelocal", name)] = failed(4, "timeout")
+    eg = egress_rows(topo, bad, 4)
+    eg = {
+        k: (dataclasses.replace(v, last_outcome="dns-timeout") if k.vantage == f"node/{bad}" else v)
+        for k, v in eg.items()
+    }
+    assert not found(Observations(topo, dns, NOW, egress=eg), "F17")
+    assert found(Observations(topo, dns, NOW, egress=eg), "F4")
 
 
 # --- F18 -------------------------------------------------------------------------------

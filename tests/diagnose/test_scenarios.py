@@ -30,6 +30,8 @@ EXPECTED = {  # scenario -> (FAULTS id, severity)
     "f15": ("F15", "warning"),
     "f16": ("F16", "warning"),
     "f17": ("F17", "critical"),
+    "f17-servfail": ("F17", "critical"),
+    "f17-nxdomain": ("F17", "critical"),
     "f18": ("F18", "critical"),
     "f19": ("F19", "warning"),
     "f20": ("F20", "critical"),
@@ -251,13 +253,38 @@ def test_overlay_names_nothing_above_info(results):
     assert doc["_rc"] == 0 and all(f["severity"] == "info" for f in doc["findings"]), doc["findings"]
 
 
-@pytest.mark.parametrize("scenario", ["f14", "f15", "f16", "f17", "f18", "f20"])
+@pytest.mark.parametrize("scenario", ["f14", "f15", "f16", "f17", "f17-servfail", "f17-nxdomain", "f18", "f20"])
 def test_partial_faults_name_their_place(results, scenario):
     """F14–F20 name a node or a pod, never only "the cluster"."""
     fault = EXPECTED[scenario][0]
     subjects = [f["subject"] for f in results[scenario]["findings"] if f["fault"] == fault]
     assert subjects and all(s.startswith(("node/", "pod/kube-system/coredns-")) for s in subjects), subjects
     assert all(f["next_step"] for f in results[scenario]["findings"] if f["fault"] == fault)
+
+
+@pytest.mark.parametrize(
+    "scenario, kind, words",
+    [
+        ("f17", "no answer (timeout)", "no answer (timeout)"),
+        ("f17-servfail", "SERVFAIL", "SERVFAIL"),
+        ("f17-nxdomain", "NXDOMAIN", "NXDOMAIN"),
+    ],
+)
+def test_f17_names_the_kind_of_dns_failure(results, scenario, kind, words):
+    """userpool/1's upstream (and the name resolution of its egress checks) fails with a
+    different kind in each scenario: F17 names userpool/1 and the kind the probes read, and
+    the egress rows from that node carry it; nothing else is raised above info."""
+    doc = results[scenario]
+    (f,) = [f for f in doc["findings"] if f["fault"] == "F17"]
+    assert f["subject"].startswith("node/aks-userpool-") and f["subject"].endswith("vmss000001")
+    assert f["evidence"]["failure"] == kind and words in f["cause"], f
+    assert [x["fault"] for x in doc["findings"] if x["severity"] != "info"] == ["F17"]
+    want = {"no answer (timeout)": "dns-timeout", "SERVFAIL": "dns-servfail", "NXDOMAIN": "dns-nxdomain"}[kind]
+    bad = f["subject"]  # node/<name>, as the egress rows' vantage
+    outcomes = {r["last_outcome"] for r in doc["observations"]["egress"] if r["vantage"] == bad}
+    assert want in outcomes and not {o for o in outcomes if o.startswith("dns-")} - {want}, outcomes
+    elsewhere = {r["last_outcome"] for r in doc["observations"]["egress"] if r["vantage"] != bad}
+    assert not {o for o in elsewhere if o.startswith("dns-")}, elsewhere
 
 
 def test_f21_names_namespace_policy_protocols_and_target(results):

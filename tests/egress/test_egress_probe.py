@@ -97,26 +97,65 @@ async def test_connect_mode_closes_with_reset(lab):
 
 async def test_dns_failure_via_resolver_function(mode, requires):
     r = await _one(mode, "nowhere.example:443", resolve=static_resolver({}))
-    assert r.outcome is EgressOutcome.DNS_FAILURE
+    assert r.outcome is EgressOutcome.DNS_NXDOMAIN and r.outcome.dns
     assert "NXDOMAIN" in r.error and r.address == ""
     assert not r.lost and not r.success
 
 
 @pytest.mark.parametrize(
-    "behaviour, words",
+    "behaviour, kind, words",
     [
-        (Behaviour(mode=DnsMode.NXDOMAIN), "NXDOMAIN"),
-        (Behaviour(mode=DnsMode.SERVFAIL), "every DNS server failed"),
-        (Behaviour(mode=DnsMode.DROP), "no DNS answer"),
+        (Behaviour(mode=DnsMode.NXDOMAIN), EgressOutcome.DNS_NXDOMAIN, "NXDOMAIN"),
+        (Behaviour(mode=DnsMode.SERVFAIL), EgressOutcome.DNS_SERVFAIL, "SERVFAIL"),
+        (Behaviour(mode=DnsMode.DROP), EgressOutcome.DNS_TIMEOUT, "no DNS answer"),
+        (Behaviour(mode=DnsMode.REFUSED), EgressOutcome.DNS_FAILURE, "REFUSED"),
     ],
 )
-async def test_dns_failure_from_a_lab_dns_server(behaviour, words):
+async def test_dns_failure_kinds_from_a_lab_dns_server(behaviour, kind, words):
+    """The kind comes from what the server put on the wire (dnspython's exception and the
+    answer's rcode): NXDOMAIN, SERVFAIL, silence, and REFUSED as 'anything else'."""
     with DnsResponder(behaviour) as dns:
         r = await _one(
             "connect", "mcr.microsoft.com:443", resolve=resolver_at(*dns.address, timeout=0.5), dns_timeout=0.8
         )
-    assert r.outcome is EgressOutcome.DNS_FAILURE, r
+        assert dns.queries >= 1  # asked for real
+    assert r.outcome is kind, r
+    assert r.outcome.dns and not r.lost and r.address == ""
     assert words in r.error
+
+
+async def test_dns_kinds_per_name_from_one_server(lab):
+    """One server, three names, three kinds (the lab's per-node view in the demo): the
+    probe tells them apart per check, and the name that resolves is dialled."""
+    zone = Zone(cluster={}, external={"ok.example": lab.open.host}, synthesize_external=False)
+    beh = Behaviour(
+        by_name=(
+            ("slow.example", Behaviour(mode=DnsMode.DROP)),
+            ("broken.example", Behaviour(mode=DnsMode.SERVFAIL)),
+        )
+    )
+    with DnsResponder(beh, zone=zone) as dns:
+        p = EgressProbe(mode="connect", timeout=0.5, resolve=resolver_at(*dns.address, timeout=0.5), dns_timeout=0.8)
+        try:
+            rs = await p.probe_all(
+                ["slow.example:443", "broken.example:443", "gone.example:443", f"ok.example:{lab.open.port}"]
+            )
+        finally:
+            await p.close()
+    got = {r.target: r.outcome for r in rs}
+    assert got == {
+        "slow.example:443": EgressOutcome.DNS_TIMEOUT,
+        "broken.example:443": EgressOutcome.DNS_SERVFAIL,
+        "gone.example:443": EgressOutcome.DNS_NXDOMAIN,
+        f"ok.example:{lab.open.port}": EgressOutcome.OPEN,  # resolved, then dialled
+    }
+
+
+def test_every_dns_kind_fails_the_check_and_is_no_loss():
+    for o in EgressOutcome:
+        assert o.dns == o.value.startswith("dns-")
+        if o.dns:
+            assert not o.down and o.health.name == "FAILING"
 
 
 async def test_name_resolved_by_lab_dns_then_dialled_through_the_port_map(lab, mode):
@@ -149,7 +188,7 @@ async def test_name_resolved_by_lab_dns_then_dialled_through_the_port_map(lab, m
     assert got["management.azure.com:443"].via == lab.open.text
     assert got["management.azure.com:443"].port == 443
     assert got["login.microsoftonline.com:443"].outcome is EgressOutcome.REFUSED
-    assert got["unknown.example:443"].outcome is EgressOutcome.DNS_FAILURE
+    assert got["unknown.example:443"].outcome is EgressOutcome.DNS_NXDOMAIN
 
 
 async def test_fallback_when_raw_sockets_are_refused(lab):

@@ -52,7 +52,7 @@ def result(
     return EgressResult(
         vantage,
         target,
-        "" if outcome is EgressOutcome.DNS_FAILURE else "203.0.113.10",
+        "" if outcome.dns else "203.0.113.10",
         int(port),
         mode,
         outcome,

@@ -132,6 +132,42 @@ async def test_fallback_to_connect_is_said_in_the_pane():
         assert all(r.endswith("conn*") for r in pane.plain_rows() if r.startswith(" ●"))
 
 
+async def test_rows_name_the_kind_of_dns_failure():
+    """A check that ended at name resolution says how: no answer, SERVFAIL or NXDOMAIN
+    (and the plain dns-fail for anything else), in the row and in its history."""
+    plan = small_plan(nodes=1)
+    src = FakeSource(plan)
+    fill(plan, src.history, bad=None)
+    vantage = plan.vantages[-1].vantage.name
+    kinds = {
+        "mcr.microsoft.com:443": (EgressOutcome.DNS_TIMEOUT, "dns-tmout"),
+        "management.azure.com:443": (EgressOutcome.DNS_SERVFAIL, "dns-srvfl"),
+        "login.microsoftonline.com:443": (EgressOutcome.DNS_NXDOMAIN, "dns-nxdom"),
+        "packages.aks.azure.com:443": (EgressOutcome.DNS_FAILURE, "dns-fail"),
+    }
+    targets = {t.text for t in plan.targets}
+    assert set(kinds) <= targets
+    for target, (outcome, _) in kinds.items():
+        res = result(vantage, target, outcome, i=30, error=f"DNS: {target}: {outcome.value}")
+        src.history.add(res.key, res)
+    app, pane = app_with(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        rows = pane.plain_rows()
+        start = next(i for i, r in enumerate(rows) if not r.startswith(" ") and "nodepool1/0" in r)
+        mine = rows[start + 1 : start + 1 + len(targets)]
+        for target, (_, label) in kinds.items():
+            row = next(r for r in mine if target.split(":")[0][:20] in r)
+            assert row.startswith(" ✖") and f" {label} " in f"{row} ", row
+        table = pane.query_one(EgressTable)
+        table.move_cursor(row=table.get_row_index(f"r|{vantage}|mcr.microsoft.com:443"))
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, EgressDetailScreen)
+        assert "last outcome: dns-timeout" in app.screen.plain
+
+
 async def test_enter_shows_history_from_every_vantage_escaped():
     plan = small_plan(nodes=2)
     src = FakeSource(plan)

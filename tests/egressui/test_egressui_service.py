@@ -14,7 +14,7 @@ import pytest
 
 from probes.config import KubeConfig
 from probes.dns.service import wait_for
-from probes.egress.probe import EgressKey, EgressMode, EgressProbe
+from probes.egress.probe import EgressKey, EgressMode, EgressProbe, resolver_at
 from probes.egress.service import EgressService, EgressSettings, EgressVantage, build_plan, server_of
 from probes.engine.store import Store
 from probes.kube.model import LOCAL_VANTAGE, node_vantage
@@ -48,7 +48,7 @@ def complete(svc: EgressService, vantages: int, rounds: int = 2) -> bool:
     return all(s is not None and s.attempts >= rounds for s in sts)
 
 
-def test_one_node_times_out_others_open_unknown_name_is_dns_failure():
+def test_one_node_times_out_others_open_unknown_name_is_nxdomain():
     lab, kubeconfig = start_embedded("egress-one-node")
     store = Store()
     source = KubeSource(store, KubeConfig(kubeconfig=kubeconfig))
@@ -76,7 +76,7 @@ def test_one_node_times_out_others_open_unknown_name_is_dns_failure():
                 mode = st.last.mode
                 assert mode in (EgressMode.SYN, EgressMode.CONNECT) and (mode is EgressMode.SYN or st.last.fallback)
                 if t.host == "nothing.example":
-                    assert st.last_outcome == "dns-failure" and "NXDOMAIN" in st.last_error
+                    assert st.last_outcome == "dns-nxdomain" and "NXDOMAIN" in st.last_error
                 elif t.source == "apiserver":  # the lab's API server itself, on loopback
                     assert st.last_outcome == "open"
                 elif vp.vantage.name == node_vantage(bad):
@@ -150,6 +150,50 @@ def test_demo_views_per_node_and_known_names():
     assert "mcr.microsoft.com" in demo.names and "gone.example.com" in demo.names
 
 
+def test_demo_answers_each_dns_kind_per_node_and_the_probe_tells_them_apart():
+    """Per-node DNS failure kinds for the egress names: each node's view has its own lab
+    responder, which answers NXDOMAIN, SERVFAIL or nothing for the names its rule says;
+    the probe, asking that responder for real, ends each check with the matching kind.
+    Other names and other nodes resolve and connect."""
+    import asyncio
+
+    sc = parse_scenario(
+        {
+            **_doc(),
+            "egress": {
+                "nodes": {
+                    "nodepool1/0": {"mcr.microsoft.com": "dns-timeout"},
+                    "nodepool1/1": "servfail",
+                    "userpool/0": {"*": "nxdomain", "login.microsoftonline.com": "open"},
+                }
+            },
+        },
+        "x.yaml",
+    )
+    n0, n1, u0 = (sc.node_name("nodepool1", 0), sc.node_name("nodepool1", 1), sc.node_name("userpool", 0))
+    targets = ["mcr.microsoft.com:443", "login.microsoftonline.com:443"]
+
+    async def run(dns: tuple[str, int] | None, dial: dict[str, int]) -> dict[str, str]:
+        assert dns is not None
+        probe = EgressProbe(
+            mode="connect", timeout=0.5, dns_timeout=0.6, resolve=resolver_at(*dns, timeout=0.6), dial_map=dial
+        )
+        try:
+            return {r.target: r.outcome.value for r in await probe.probe_all(targets)}
+        finally:
+            await probe.close()
+
+    with EgressDemo(sc) as demo:
+        dial = demo.dial_map()
+        got = {node: asyncio.run(run(demo.dns_for(node), dial)) for node in (None, n0, n1, u0)}
+        asked = {node: demo.responders[node].queries for node in (n0, n1, u0)}
+    assert got[None] == {t: "open" for t in targets}
+    assert got[n0] == {"mcr.microsoft.com:443": "dns-timeout", "login.microsoftonline.com:443": "open"}
+    assert got[n1] == {t: "dns-servfail" for t in targets}
+    assert got[u0] == {"mcr.microsoft.com:443": "dns-nxdomain", "login.microsoftonline.com:443": "open"}
+    assert all(n >= 2 for n in asked.values()), asked  # every kind came from a real answer (or silence)
+
+
 def test_dial_map_port_rule_wins_over_host_rule():
     import asyncio
 
@@ -203,6 +247,15 @@ def _doc() -> dict:
         (
             {"names": {"mcr.microsoft.com": {70000: "drop"}}},
             "egress.names.mcr.microsoft.com.70000: must be a port number",
+        ),
+        (
+            {"names": {"mcr.microsoft.com": {443: "servfail"}}},
+            "egress.names.mcr.microsoft.com.443: unknown behaviour 'servfail'; expected open, refused or drop",
+        ),
+        (
+            {"nodes": {"nodepool1/1": "dns_timeout"}},
+            "egress.nodes.nodepool1/1: unknown behaviour 'dns_timeout'; expected open, refused, drop, nxdomain, "
+            "servfail or dns-timeout",
         ),
         ({"names": {"bad..name": "drop"}}, "egress.names.bad..name:"),
         ({"names": {"kubernetes.default.svc.cluster.local": "drop"}}, "cluster names are not egress targets"),
