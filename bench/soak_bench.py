@@ -49,15 +49,7 @@ def main() -> int:
     kube = dataclasses.replace(cfg.kube, kubeconfig=lab.kubeconfig, context="")
     source = KubeSource(store, kube)
     services = build(cfg, store, lab.endpoints, kube)
-    publisher = Publisher(
-        store,
-        dns=services.dns,
-        egress=services.egress,
-        snat=services.snat,
-        agents=services.agents,
-        hosts=services.hosts,
-        interval=cfg.ui.refresh_interval,
-    )
+    publisher = Publisher.of(store, services, interval=cfg.ui.refresh_interval)
     # (rule, fault, subject, severity) -> [first seen, last seen, frames, text]
     seen: dict[tuple[str, str, str, str], list[Any]] = {}
     frames = [0]

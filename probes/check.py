@@ -312,15 +312,7 @@ def run(
                 break  # refused or rejected mid-run: the verdict cannot get better
             time.sleep(0.05)
         # the report renders one frame, built by the same publisher the app's panes read
-        frame = Publisher(
-            store,
-            dns=services.dns,
-            egress=services.egress,
-            snat=services.snat,
-            agents=services.agents,
-            hosts=services.hosts,
-            https=services.https,
-        ).step()
+        frame = Publisher.of(store, services).step()
         if recorder is not None:  # the flight recorder (probes.record): this run's frame
             if hasattr(recorder, "evidence"):
                 # lazy: the evidence fetcher only for a recorded run

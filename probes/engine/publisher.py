@@ -176,6 +176,21 @@ class Publisher:
     """Builds frames. `step()` builds one on the calling thread (tests, the first frame);
     `start(on_frame)` runs the cadence on a thread of its own until `stop()`."""
 
+    @classmethod
+    def of(cls, store: Store, services: Any, **kwargs: Any) -> Publisher:
+        """A publisher over every feed of `services` (probes.engine.services.build), as
+        `check` and the benchmarks run it; `kwargs` as for the constructor."""
+        return cls(
+            store,
+            dns=getattr(services, "dns", None),
+            egress=getattr(services, "egress", None),
+            snat=getattr(services, "snat", None),
+            agents=getattr(services, "agents", None),
+            hosts=getattr(services, "hosts", None),
+            https=getattr(services, "https", None),
+            **kwargs,
+        )
+
     def __init__(
         self,
         store: Store,

@@ -160,31 +160,48 @@ class ClusterState:
         nodes = sorted(
             (n for n in self.nodes.values() if self.pools[n.pool].mode == "User"), key=lambda n: n.name
         ) or sorted(self.nodes.values(), key=lambda n: n.name)
-        k = 0
+        placed = [0]
         for ns in spec.namespaces:
             obj = O.namespace_object(self, ns.name, self.created + 60)
             obj["metadata"]["labels"].update(dict(ns.labels))
             self.store.put("namespaces", obj)
             for pods in ns.pods:
-                for _ in range(pods.replicas):
-                    if not nodes:
-                        break
-                    n = nodes[k % len(nodes)]
-                    k += 1
-                    name = f"{pods.name}-{self._rand(10)}-{self._rand(5)}"
-                    self.store.put(
-                        "pods",
-                        O.app_pod_object(
-                            self, ns.name, name, dict(pods.labels), n, self._alloc_pod_ip(n), self.created + 300
-                        ),
-                    )
+                self._place_pods(nodes, placed, ns.name, pods.name, pods.replicas, dict(pods.labels))
         for resource, obj in spec.objects:
-            o = copy.deepcopy(obj)
-            md = o["metadata"]
-            md.setdefault("uid", O.make_uid(self.scenario.cluster.name, resource, md.get("namespace", ""), md["name"]))
-            md.setdefault("creationTimestamp", O.ts(self.created + 200))
-            md.setdefault("generation", 1)
-            self.store.put(resource, o)
+            self._put_written(resource, obj)
+
+    def _put_written(self, resource: str, obj: dict[str, Any], uid_kind: str = "") -> None:
+        """An object as the scenario wrote it, with the metadata the API server adds."""
+        o = copy.deepcopy(obj)
+        md = o["metadata"]
+        md.setdefault(
+            "uid", O.make_uid(self.scenario.cluster.name, uid_kind or resource, md.get("namespace", ""), md["name"])
+        )
+        md.setdefault("creationTimestamp", O.ts(self.created + 200))
+        md.setdefault("generation", 1)
+        self.store.put(resource, o)
+
+    def _place_pods(
+        self,
+        nodes: list[NodeState],
+        placed: list[int],
+        namespace: str,
+        app: str,
+        replicas: int,
+        labels: dict[str, str],
+        annotations: dict[str, str] | None = None,
+    ) -> None:
+        """`replicas` pods of `app`, round-robin over `nodes` (`placed` counts across calls)."""
+        for _ in range(replicas):
+            if not nodes:
+                return
+            n = nodes[placed[0] % len(nodes)]
+            placed[0] += 1
+            name = f"{app}-{self._rand(10)}-{self._rand(5)}"
+            pod = O.app_pod_object(
+                self, namespace, name, labels, n, self._alloc_pod_ip(n), self.created + 300, annotations
+            )
+            self.store.put("pods", pod)
 
     def _init_gateway(self) -> None:
         """The scenario's ``egressGateway:``: StaticGatewayConfigurations as written, and pods
@@ -200,33 +217,12 @@ class ClusterState:
             if self.store.get("namespaces", ns) is None:
                 self.store.put("namespaces", O.namespace_object(self, ns, self.created + 60))
         for obj in spec.configurations:
-            o = copy.deepcopy(obj)
-            md = o["metadata"]
-            md.setdefault("uid", O.make_uid(self.scenario.cluster.name, "sgc", md["namespace"], md["name"]))
-            md.setdefault("creationTimestamp", O.ts(self.created + 200))
-            md.setdefault("generation", 1)
-            self.store.put("staticgatewayconfigurations", o)
-        k = 0
+            self._put_written("staticgatewayconfigurations", obj, uid_kind="sgc")
+        placed = [0]
         for pods in spec.pods:
-            for _ in range(pods.replicas):
-                if not nodes:
-                    break
-                n = nodes[k % len(nodes)]
-                k += 1
-                name = f"{pods.name}-{self._rand(10)}-{self._rand(5)}"
-                self.store.put(
-                    "pods",
-                    O.app_pod_object(
-                        self,
-                        pods.namespace,
-                        name,
-                        {"app": pods.name},
-                        n,
-                        self._alloc_pod_ip(n),
-                        self.created + 300,
-                        {ANNOTATION: pods.gateway},
-                    ),
-                )
+            self._place_pods(
+                nodes, placed, pods.namespace, pods.name, pods.replicas, {"app": pods.name}, {ANNOTATION: pods.gateway}
+            )
 
     # ------------------------------------------------------------------ helpers
     def now(self) -> float:
