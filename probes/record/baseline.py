@@ -9,7 +9,7 @@ baseline already had does not decide, a new critical one does."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -100,8 +100,11 @@ def compare(before: Mapping[str, Any], after: Mapping[str, Any]) -> Diff:
     if tb.get("server_version") != ta.get("server_version"):
         d.lines.append(f"API server {tb.get('server_version')} → {ta.get('server_version')}")
     _routes(d, ob.get("routes", {}), oa.get("routes", {}), set(nb) & set(na), set(left) | set(joined))
-    _probes(d, ob.get("dns", []), oa.get("dns", []), ("vantage", "resolver", "name", "type"), "DNS")
-    _probes(d, ob.get("egress", []), oa.get("egress", []), ("vantage", "target"), "egress")
+    # a replaced node's own probes (drained, deleted or just joined while the run probed)
+    # are said by "nodes replaced": their latency and loss then describe the upgrade itself
+    gone = {f"node/{n}" for n in (*left, *joined)}
+    _probes(d, ob.get("dns", []), oa.get("dns", []), ("vantage", "resolver", "name", "type"), "DNS", gone)
+    _probes(d, ob.get("egress", []), oa.get("egress", []), ("vantage", "target"), "egress", gone)
     sb, sa = ob.get("snat", {}).get("allocation"), oa.get("snat", {}).get("allocation")
     if sb and sa:
         for k in ("tier", "ports_per_node", "ports_during_surge", "outbound_ips", "idle_timeout_min"):
@@ -138,12 +141,20 @@ def _routes(d: Diff, rb: Mapping[str, Any], ra: Mapping[str, Any], both: set[str
 
 
 def _probes(
-    d: Diff, before: list[Mapping[str, Any]], after: list[Mapping[str, Any]], keys: tuple[str, ...], what: str
+    d: Diff,
+    before: list[Mapping[str, Any]],
+    after: list[Mapping[str, Any]],
+    keys: tuple[str, ...],
+    what: str,
+    replaced: Collection[str] = (),
 ) -> None:
-    """Rows present both times: a worse outcome, latency or loss beyond the thresholds."""
+    """Rows present both times: a worse outcome, latency or loss beyond the thresholds.
+    Rows from a `replaced` node's vantage are left out."""
     b, a = _by(before, *keys), _by(after, *keys)
     for k in sorted(set(b) & set(a), key=str):
         x, y = b[k], a[k]
+        if x.get("vantage") in replaced:
+            continue
         label = f"{what} {' '.join(str(v) for v in k if v)}"
         if x.get("health") != y.get("health"):
             d.lines.append(f"{label}: {x.get('health')} → {y.get('health')} ({y.get('last_outcome')})")

@@ -90,6 +90,32 @@ def test_compare_reports_latency_loss_egress_and_new_findings():
     assert d.new_findings == [crit]
 
 
+def test_a_replaced_nodes_own_probes_are_said_by_the_replacement():
+    """The node that left during the upgrade answered slowly while it was drained: that is
+    the upgrade, already said as "nodes replaced", not a resolver's latency change."""
+
+    def rep(nodes: list[str], p50: dict[str, float]) -> dict:
+        return {
+            "findings": [],
+            "observations": {
+                "topology": {"node_list": [{"name": n, "pool": "p"} for n in nodes], "pools": []},
+                "dns": [
+                    {"vantage": v, "resolver": "kube-dns", "name": "n", "type": "A", "health": "good", "p50_ms": ms}
+                    for v, ms in p50.items()
+                ],
+                "egress": [],
+                "routes": {},
+            },
+        }
+
+    before = rep(["a", "b"], {"node/a": 1.0, "node/b": 1.0})
+    after = rep(["b", "c"], {"node/a": 35.0, "node/b": 40.0})
+    assert baseline.compare(before, after).lines == [
+        "pool p: nodes replaced: a → c",
+        "DNS node/b kube-dns n A: p50 1.0 → 40.0 ms",  # a node that stayed still counts
+    ]
+
+
 def test_a_bad_baseline_is_a_usage_error(tmp_path, capsys):
     bad = tmp_path / "b.json"
     bad.write_text("{}")
