@@ -87,30 +87,34 @@ def probes(svc: LbService) -> tuple[Probe, ...]:
     return tuple(out)
 
 
-def _port_probe(svc: LbService, p: PortInfo) -> Probe:
-    proto, why = "", ""
-    for key, label in (
-        (port_probe_protocol(p.port), f"port_{p.port}_health-probe_protocol"),
-        (PROBE_PROTOCOL, "azure-load-balancer-health-probe-protocol"),
-    ):
+def _first_annotation(svc: LbService, *keys: tuple[str, str]) -> tuple[str, str]:
+    """(value, label) of the first (annotation, label) set on the service: the per-port
+    annotation before the service-wide one, as the cloud provider reads them; ("", "")."""
+    for key, label in keys:
         v = svc.annotation(key)
         if v:
-            proto, why = v, label
-            break
+            return v, label
+    return "", ""
+
+
+def _port_probe(svc: LbService, p: PortInfo) -> Probe:
+    proto, why = _first_annotation(
+        svc,
+        (port_probe_protocol(p.port), f"port_{p.port}_health-probe_protocol"),
+        (PROBE_PROTOCOL, "azure-load-balancer-health-probe-protocol"),
+    )
     if not proto and p.app_protocol:
         proto, why = p.app_protocol, f"appProtocol: {p.app_protocol} on port {p.port}"
     norm = proto.strip().lower()
     if norm not in ("http", "https"):
         return Probe(p.port, "Tcp", p.node_port, "", why or "default (no protocol set)")
-    path, path_why = "/", "default path /"
-    for key, label in (
+    path, path_why = _first_annotation(
+        svc,
         (port_probe_path(p.port), f"port_{p.port}_health-probe_request-path"),
         (PROBE_PATH, "azure-load-balancer-health-probe-request-path"),
-    ):
-        v = svc.annotation(key)
-        if v:
-            path, path_why = v, label
-            break
+    )
+    if not path:
+        path, path_why = "/", "default path /"
     return Probe(p.port, "Http" if norm == "http" else "Https", p.node_port, path, f"{why}; {path_why}")
 
 
