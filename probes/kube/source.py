@@ -28,6 +28,7 @@ __all__ = ["KubeSource", "KINDS", "Reflector", "WatchedKind", "SOURCE", "DNS_POD
 
 HEARTBEAT = 1.0  # s between the heartbeat's GET /version
 SILENT_AFTER = 3.0  # s without an answer (and the ping timed out or failed) before the data is shown stale: within 4 s
+FATAL_SETTLE = 0.5  # s the other kinds get to answer once one is refused (wait_live)
 FIRST_LIST_WAIT = 5.0  # s the optional kinds wait for the topology's first lists at most
 VERSION_TIMEOUT = 4.0  # seconds for /version's answer: the first sign of a server that never answers
 
@@ -198,7 +199,15 @@ class KubeSource:
             statuses = self.store.statuses()  # not a snapshot (see wait_synced)
             fatal = next((s for s in statuses if s.fatal and s.source.startswith(SOURCE)), None)
             if fatal is not None:
-                return False, fatal
+                # the topology's kinds are asked at once: let the others' answers land (a
+                # 403 on pods can beat the one on nodes) so the verdict names the first in
+                # order, whichever came back first, not a race
+                settle = min(time.monotonic() + FATAL_SETTLE, deadline)
+                while time.monotonic() < settle and not self._first_in():
+                    self.store.changed.wait(0.02)
+                    self.store.changed.clear()
+                statuses = self.store.statuses()
+                return False, next(s for s in statuses if s.fatal and s.source.startswith(SOURCE))
             live = {
                 s.source
                 for s in statuses
