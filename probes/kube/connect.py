@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from isal import igzip, isal_zlib
 
 from probes.kube.credentials import CredentialError
 from probes.kube.kubeconfig import (
@@ -131,6 +132,31 @@ def get(
 
 
 GET_HEADERS = {"Accept": ACCEPT_JSON, "Accept-Encoding": "gzip"}
+
+
+# what ISA-L raises for a damaged (IsalError) or cut (EOFError) stream, or a bad header
+_INFLATE_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, cast("type[BaseException]", isal_zlib.error))
+
+
+class BadBody(ValueError):
+    """A body that cannot be read as its headers say (a corrupt or truncated gzip stream)."""
+
+
+def read_body(resp: Any) -> bytes:
+    """The whole body of a response opened with stream=True, gzip inflated by ISA-L.
+
+    A 5,000-node list is 4.7 MB of gzip that inflates to 64 MB: ISA-L does that about four
+    times faster than zlib (which urllib3 would use), and the GIL is released meanwhile."""
+    raw = resp.read(decode_content=False)
+    encoding = str(resp.headers.get("Content-Encoding") or "").strip().lower()
+    if encoding in ("", "identity"):
+        return bytes(raw)
+    if encoding not in ("gzip", "x-gzip"):
+        raise BadBody(f"Content-Encoding {encoding!r} was not asked for")
+    try:
+        return bytes(igzip.decompress(raw))
+    except _INFLATE_ERRORS as e:
+        raise BadBody(f"its gzip body does not inflate ({e})") from None
 
 
 def _http_error(status: int, reason: str, body: bytes, retry_after: str | None) -> HttpError:

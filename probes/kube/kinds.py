@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from probes.engine.store import (
     CALICO_GNPS,
@@ -28,10 +28,20 @@ from probes.ingress.model import LB_SERVICES
 from probes.ingress.parse import is_load_balancer, parse_lb_service
 from probes.kube.gatewaymodel import GATEWAY_CONFIGS, GATEWAY_PODS, SGC_GROUP_VERSION, SGC_PLURAL
 from probes.kube.gatewayparse import gateway_of, parse_gateway_config, parse_gateway_pod
+from probes.kube.nodepage import decode_node_page
 from probes.kube.policyparse import parse_calico_policy, parse_kube_policy, parse_namespace, parse_pod_labels
 from probes.kube.topology import parse_node, parse_pod, parse_service
 
 DNS_POD_SELECTOR = "k8s-app in (kube-dns,node-local-dns)"
+
+
+class DecodedPage(NamedTuple):
+    """A list page a kind's own decoder read straight into records."""
+
+    records: list[tuple[str, str, Any]]  # (collection, key, record), as a route gives them
+    objects: int  # objects on the page
+    resource_version: str
+    cont: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,9 @@ class WatchedKind:
     # kind's own (the pods annotated for a static egress gateway: read only where its CRD is)
     served_by: str = ""
     without: str = ""  # what a 403 costs, for a kind that is not required ("" : the NetworkPolicy evaluation)
+    # a typed decoder for a whole list page (None: the page is read the general way, object
+    # by object through `route`); it declines (None) any page it cannot read exactly
+    decode_page: Callable[[bytes], DecodedPage | None] | None = None
 
     @property
     def singular(self) -> str:
@@ -102,6 +115,15 @@ def _route_node(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return [(NODES, object_key(obj), parse_node(obj))]
 
 
+def _node_page(body: bytes) -> DecodedPage | None:
+    page = decode_node_page(body)
+    if page is None:
+        return None
+    return DecodedPage(
+        [(NODES, name, info) for name, info in page.nodes], len(page.nodes), page.resource_version, page.cont
+    )
+
+
 def _route_pod(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
     app = _labels(obj).get("k8s-app")
     coll = COREDNS if app == "kube-dns" else NODELOCAL if app == "node-local-dns" else None
@@ -122,7 +144,9 @@ def _route_service(obj: dict[str, Any]) -> list[tuple[str, str, Any]]:
 
 
 KINDS: tuple[WatchedKind, ...] = (
-    WatchedKind("nodes", "/api/v1/nodes", "", _route_node, (NODES,), "nodes at the cluster scope"),
+    WatchedKind(
+        "nodes", "/api/v1/nodes", "", _route_node, (NODES,), "nodes at the cluster scope", decode_page=_node_page
+    ),
     WatchedKind(
         "pods",
         "/api/v1/namespaces/kube-system/pods",

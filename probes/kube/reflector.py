@@ -388,9 +388,12 @@ class Reflector:
             self.kind.path,
             self._query(limit=str(self.cfg.page_size), **{"continue": cont}),
             timeout=(CONNECT_TIMEOUT, self.cfg.request_timeout),
+            stream=True,
         )
         try:
-            return resp.data
+            return kubeconnect.read_body(resp)
+        except kubeconnect.BadBody as e:
+            raise Malformed(f"list {self.kind.path}: {e}") from None
         finally:
             resp.release_conn()
 
@@ -421,23 +424,32 @@ class Reflector:
             early = peek_continue(body)
             ahead = _Prefetch(self._fetch, early, f"kube-{self.kind.name}-page") if early else None
             try:
-                try:
-                    doc = loads_list(body, trim_images=self.kind.name == "nodes")
-                except orjson.JSONDecodeError as e:
-                    raise Malformed(f"list {self.kind.path}: {e}") from None
-                if not isinstance(doc, dict) or not isinstance(doc.get("items") or [], list):
-                    raise Malformed(f"list {self.kind.path}: not a List object")
-                del body
-                for obj in doc.get("items") or []:
-                    routed = self._file(obj, f"{self.kind.singular}[{seen}]")
-                    seen += 1
-                    for coll, key, rec in routed or ():
+                page = self.kind.decode_page(body) if self.kind.decode_page is not None else None
+                if page is not None:  # the kind's typed decoder read the page whole
+                    del body
+                    for coll, key, rec in page.records:
                         items[coll][key] = rec
-                meta = doc.get("metadata")
-                meta = meta if isinstance(meta, dict) else {}
-                rv = str(meta.get("resourceVersion") or rv)
-                cont = str(meta.get("continue") or "")
-                del doc
+                    seen += page.objects
+                    rv, cont = page.resource_version or rv, page.cont
+                    del page
+                else:  # object by object: a malformed one is counted and named
+                    try:
+                        doc = loads_list(body, trim_images=self.kind.name == "nodes")
+                    except orjson.JSONDecodeError as e:
+                        raise Malformed(f"list {self.kind.path}: {e}") from None
+                    if not isinstance(doc, dict) or not isinstance(doc.get("items") or [], list):
+                        raise Malformed(f"list {self.kind.path}: not a List object")
+                    del body
+                    for obj in doc.get("items") or []:
+                        routed = self._file(obj, f"{self.kind.singular}[{seen}]")
+                        seen += 1
+                        for coll, key, rec in routed or ():
+                            items[coll][key] = rec
+                    meta = doc.get("metadata")
+                    meta = meta if isinstance(meta, dict) else {}
+                    rv = str(meta.get("resourceVersion") or rv)
+                    cont = str(meta.get("continue") or "")
+                    del doc
             except BaseException:
                 if ahead is not None:
                     ahead.cancel()

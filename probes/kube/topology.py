@@ -88,8 +88,8 @@ def _list(value: Any) -> list[Any]:
 def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
     """One v1 Node as JSON -> NodeInfo. Missing fields become empty values, never errors.
 
-    Runs once per node of every list (5,000 on the first topology of a large cluster):
-    written for speed, one pass over each part of the object."""
+    Runs once per node of every watch event and of a list page that the typed page decoder
+    (probes.kube.nodepage) declined: written for speed, one pass over each part."""
     meta = obj.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     spec = obj.get("spec")
@@ -130,29 +130,63 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
         if isinstance(raw_taints, list) and raw_taints
         else ()
     )
-    provider_id = str(spec.get("providerID") or "")
-    vmss, instance = parse_provider_id(provider_id)
-    cordoned = bool(spec.get("unschedulable"))
     node_info = status.get("nodeInfo")
     node_info = node_info if isinstance(node_info, dict) else {}
-    get = labels.get
-    return NodeInfo(
+    return node_record(
         name=str(meta.get("name") or ""),
+        labels=labels,
         internal_ip=ip,
         pod_cidrs=cidrs,
-        pool=_first(labels, LABEL_POOL) or "(no pool)",
-        ready=ready,
-        ready_reason=ready_reason,
-        cordoned=cordoned,
-        network_unavailable=net_unavail,
-        network_reason=net_reason,
+        ready=(ready, ready_reason),
+        network_unavailable=(net_unavail, net_reason),
+        taints=taints,
+        provider_id=str(spec.get("providerID") or ""),
+        cordoned=bool(spec.get("unschedulable")),
+        created=parse_time(meta.get("creationTimestamp")),
         kubelet_version=str(node_info.get("kubeletVersion") or ""),
+        os_image=str(node_info.get("osImage") or ""),
+        reported_os=str(node_info.get("operatingSystem") or ""),
+    )
+
+
+def node_record(
+    *,
+    name: str,
+    labels: Mapping[str, Any],
+    internal_ip: str,
+    pod_cidrs: tuple[str, ...],
+    ready: tuple[bool | None, str],
+    network_unavailable: tuple[bool | None, str],
+    taints: tuple[str, ...],
+    provider_id: str,
+    cordoned: bool,
+    created: float,
+    kubelet_version: str,
+    os_image: str,
+    reported_os: str,
+) -> NodeInfo:
+    """The NodeInfo of a node's extracted fields: what its labels, taints and provider id
+    mean. One place for both readers of a Node (parse_node's dict, the page decoder's
+    typed struct), so the two cannot drift."""
+    vmss, instance = parse_provider_id(provider_id)
+    get = labels.get
+    return NodeInfo(
+        name=name,
+        internal_ip=internal_ip,
+        pod_cidrs=pod_cidrs,
+        pool=_first(labels, LABEL_POOL) or "(no pool)",
+        ready=ready[0],
+        ready_reason=ready[1],
+        cordoned=cordoned,
+        network_unavailable=network_unavailable[0],
+        network_reason=network_unavailable[1],
+        kubelet_version=kubelet_version,
         zone=_first(labels, LABEL_ZONE),
         provider_id=provider_id,
         vmss=vmss,
         instance_id=instance,
-        created=parse_time(meta.get("creationTimestamp")),
-        os_image=str(node_info.get("osImage") or ""),
+        created=created,
+        os_image=os_image,
         instance_type=_first(labels, LABEL_INSTANCE_TYPE),
         mode=str(get(LABEL_MODE, "")),
         overlay=get(LABEL_OVERLAY) == "true" or get(LABEL_PODNETWORK) == "overlay",
@@ -162,12 +196,30 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
         draining=cordoned
         and any(t.startswith("ToBeDeletedByClusterAutoscaler") or "drain" in t.lower() for t in taints),
         resource_group=str(get(LABEL_CLUSTER, "")),
-        os=_first(labels, LABEL_OS) or str(node_info.get("operatingSystem") or ""),
+        os=_first(labels, LABEL_OS) or reported_os,
         network_resource_group=str(get(LABEL_NET_RG) or ""),
         network_name=str(get(LABEL_NET_NAME) or ""),
         network_subnet=str(get(LABEL_NET_SUBNET) or ""),
         network_subscription=str(get(LABEL_NET_SUB) or ""),
     )
+
+
+NODE_LABELS: tuple[str, ...] = (
+    *LABEL_POOL,
+    LABEL_CLUSTER,
+    LABEL_MODE,
+    *LABEL_ZONE,
+    *LABEL_INSTANCE_TYPE,
+    LABEL_OVERLAY,
+    LABEL_PODNETWORK,
+    LABEL_DATAPLANE,
+    LABEL_LOCALDNS,
+    *LABEL_OS,
+    LABEL_NET_RG,
+    LABEL_NET_NAME,
+    LABEL_NET_SUBNET,
+    LABEL_NET_SUB,
+)  # every label node_record reads
 
 
 def parse_pod(obj: Mapping[str, Any]) -> PodState:

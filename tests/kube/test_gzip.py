@@ -18,6 +18,8 @@ import yaml
 from probes.config import KubeConfig
 from probes.engine.store import NODES, Store
 from probes.kube import connect
+from probes.kube.model import SourceState
+from probes.kube.reflector import Malformed, classify
 from probes.kube.source import KINDS, Reflector
 
 
@@ -36,6 +38,7 @@ def node(name: str, rv: int) -> dict[str, Any]:
 class _Gzip(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     accept_encoding: ClassVar[list[str]] = []
+    corrupt: ClassVar[bool] = False  # send a list whose gzip stream is cut short and damaged
 
     def do_GET(self) -> None:
         type(self).accept_encoding.append(self.headers.get("Accept-Encoding", ""))
@@ -54,6 +57,8 @@ class _Gzip(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         if wants:
             body = gzip.compress(body)
+            if type(self).corrupt:
+                body = body[:10] + bytes(b ^ 0x5A for b in body[10:40])
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -90,6 +95,7 @@ def gzip_server(tmp_path: Path) -> Iterator[str]:
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     _Gzip.accept_encoding = []
+    _Gzip.corrupt = False
     url = f"http://127.0.0.1:{srv.server_address[1]}"
     kc = tmp_path / "kc"
     kc.write_text(
@@ -137,6 +143,24 @@ def test_reflector_lists_and_watches_through_gzip(gzip_server):
         assert store.snapshot().topology.node("aks-pool1-9-vmss000009") is not None
         assert all(e == "gzip" for e in _Gzip.accept_encoding) and len(_Gzip.accept_encoding) == 2
         assert NODES in store.synced()
+    finally:
+        stop.set()
+        api.close()
+
+
+def test_a_list_whose_gzip_does_not_inflate_is_a_malformed_answer(gzip_server):
+    """A proxy that damages the compressed body: the kind says a malformed answer (not an
+    unreachable server, not a traceback) and its earlier data stays."""
+    _Gzip.corrupt = True
+    api, _ = connect.load(gzip_server, "", env={})
+    store, stop = Store(), threading.Event()
+    nodes = next(k for k in KINDS if k.name == "nodes")
+    r = Reflector(nodes, api, store, stop, "gz", KubeConfig(kubeconfig=gzip_server))
+    try:
+        with pytest.raises(Malformed, match="gzip body does not inflate"):
+            r.list()
+        state, message, _detail, fatal = classify(Malformed("x"), nodes, "gz")
+        assert state is SourceState.ERROR and message.startswith("malformed answer for nodes") and not fatal
     finally:
         stop.set()
         api.close()
