@@ -19,6 +19,13 @@ Both are safe to skip here:
 
 What the caches hold is what the current rows look like, in the states drawn: renders of
 earlier versions of the rows (they can never be used again) are dropped at the next draw.
+
+One more cache, by content: DataTable keys every rendered cell by the table's update
+count, so one `update_cell` (a probe row's latency, a clock) re-renders every cell on
+screen at the next draw, and a tab whose rows moved while it was hidden re-renders all of
+them when shown. Here a cell's rendering is also kept under its place and state with the
+value it was drawn from: while the value is the same object (or an equal string) the
+rendering is reused, so a draw costs the cells that changed.
 """
 
 from __future__ import annotations
@@ -36,6 +43,54 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
         self._style_keys: set[tuple[Any, ...]] = set()
         self._last_size: Any = None
         self._drawn_count = -1  # the update count the caches hold renders of
+        # (row, column, index, style, cursor state, width) -> (value drawn, its lines): the
+        # cells drawn at the current update count, and those of the draw before it
+        self._by_value: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._by_value_before: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+    def _cell_value(self, row_index: int, column_index: int) -> Any:
+        column_key = self._column_locations.get_key(column_index)
+        if row_index == -1:
+            return self.columns[column_key].label
+        row_key = self._row_locations.get_key(row_index)
+        if column_index == -1:
+            return self.rows[row_key].label
+        return self._data[row_key][column_key]
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Any,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> Any:
+        try:
+            value = self._cell_value(row_index, column_index)
+        except (KeyError, IndexError):  # DataTable knows what to draw for a cell it lacks
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._header_row_key if row_index == -1 else self._row_locations.get_key(row_index)
+        key = (
+            row_key,
+            self._column_locations.get_key(column_index),
+            row_index,  # the click meta carries the index
+            column_index,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self.show_cursor,
+            self._pseudo_class_state,
+            width,
+        )
+        hit = self._by_value.get(key) or self._by_value_before.get(key)
+        if hit is not None and (hit[0] is value or (type(value) is str and hit[0] == value)):
+            self._by_value[key] = hit
+            return hit[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._by_value[key] = (value, lines)
+        return lines
 
     def render_lines(self, crop: Any) -> Any:
         # every cached render carries the update count it was drawn at, so one from an
@@ -46,6 +101,8 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
             self._row_render_cache.clear()
             self._cell_render_cache.clear()
             self._line_cache.clear()
+            # cells not drawn in the last two counts are off screen or gone
+            self._by_value_before, self._by_value = self._by_value, {}
         return super().render_lines(crop)
 
     def _on_resize(self, event: events.Resize) -> None:
@@ -68,4 +125,6 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
             self.refresh()
             return
         self._style_keys.add(key)
+        self._by_value.clear()  # a new look: every cell is drawn again
+        self._by_value_before.clear()
         super().notify_style_update()
