@@ -10,7 +10,7 @@ only on the lines on screen (`refresh_visible`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,13 +165,32 @@ class TopologyTree(Tree[object]):
             extra.remove()
 
     def _inputs(self, node: NodeInfo, topo: Topology) -> tuple[Any, ...]:
-        agent = self.agents.statuses().get(node.name) if self.agents is not None else None
-        marks = self.marks.get(node.name) if self.marks is not None else None
-        return (node, self._node_route(node, topo), topo.nodelocal.get(node.name), agent, marks)
+        """What a node's row is drawn from: it is drawn again when one of these moved."""
+        return self._inputs_of(topo)(node)
 
     @staticmethod
     def _same(a: tuple[Any, ...] | None, b: tuple[Any, ...]) -> bool:
-        return a is not None and all(x is y or x == y for x, y in zip(a, b))
+        return a == b  # tuples compare item by item, identity first, in C
+
+    def _inputs_of(self, topo: Topology) -> Callable[[NodeInfo], tuple[Any, ...]]:
+        """`_inputs` with its lookups bound once: `show` asks it of every loaded node (5,000
+        after expand-all), on every frame whose topology, routes or findings moved."""
+        route = self.routes.get
+        nodelocal = topo.nodelocal.get
+        agents = self.agents.statuses().get if self.agents is not None else None
+        marks = self.marks.get if self.marks is not None else None
+
+        def inputs(node: NodeInfo) -> tuple[Any, ...]:
+            name = node.name
+            return (
+                node,
+                route(name),
+                nodelocal(name),
+                agents(name) if agents is not None else None,
+                marks(name) if marks is not None else None,
+            )
+
+        return inputs
 
     def _sync_pool_nodes(
         self,
@@ -197,6 +216,8 @@ class TopologyTree(Tree[object]):
             self._last_label.pop(tn.id, None)
             tn.remove()
         previous: TreeNode[object] | None = None
+        inputs_of = self._inputs_of(topo)
+        drawn_from = self._drawn_from
         for node in members:  # members are sorted by name
             tn = have.get(node.name)
             if tn is None:
@@ -220,12 +241,12 @@ class TopologyTree(Tree[object]):
                 if adding_only:  # a later pass of the same topology: drawn when it was added
                     previous = tn
                     continue
-                inputs = self._inputs(node, topo)
-                if self._same(self._drawn_from.get(node.name), inputs):
+                inputs = inputs_of(node)
+                if drawn_from.get(node.name) == inputs:
                     previous = tn
                     continue
                 self._set_label(tn, self._label(node, topo))
-            self._drawn_from[node.name] = self._inputs(node, topo)
+            drawn_from[node.name] = inputs_of(node)
             if node.name in self._lines_made:
                 self._node_lines(tn, node, topo)
             previous = tn
