@@ -14,7 +14,11 @@ pane's first display sizes its table): wall time until the app is idle again, an
 (`time.thread_time`, which leaves out waiting for the GIL behind the demo's lab, agents
 and probes, all in this process, and for a CPU on a loaded machine). `ui_busy_*` is the
 same split for the heartbeat: the UI thread's own CPU time between two beats, i.e. how
-long our code held the loop, where `stall_*` also counts waiting for the GIL and a CPU. Target: stall ≤ 50 ms and tab switch ≤ 50 ms.
+long our code held the loop, where `stall_*` also counts waiting for the GIL and a CPU.
+`tab_harness_*`: the same `pilot.pause()` + wait for animations with the tab already
+shown (nothing to switch), measured between the switches: the test pilot's own cost (it
+walks the screen and waits on every widget), which a person at a terminal never pays;
+`tab_switch_net_*` takes it off. Target: stall ≤ 50 ms and tab switch (net) ≤ 50 ms.
 `expand_all_*`, `filter_*`, `esc_clear_*`: the longest the UI thread is held (its CPU;
 and wall) in the 3 s after `e`, a `/` filter and Esc at 5,000 nodes (target ≤ 100 ms to
 the next frame). Prints key=value lines.
@@ -218,12 +222,15 @@ async def run(seconds: float, nodes: int, scenario: str) -> dict[str, Any]:
                 first.append(await switch(1))
             switches: list[float] = []
             cpu: list[float] = []
+            harness: list[float] = []  # the same pause and wait with no switch: the pilot's own cost
             for tab in (2, 1, 3, 1, 4, 1, 5, 1) * 2:
                 if tab > len(app.panes) + 1:
                     continue
                 wall, ui = await switch(tab)
                 switches.append(wall)
                 cpu.append(ui)
+                await pilot.pause(0.3)
+                harness.append((await switch(tab))[1])  # the tab already shown: nothing to do
                 await pilot.pause(0.3)
             app.show_frame = drawing  # type: ignore[method-assign]  # frames are drawn again
             out.update(
@@ -234,6 +241,10 @@ async def run(seconds: float, nodes: int, scenario: str) -> dict[str, Any]:
                     "tab_switch_p50_ms": round(pct(switches, 50), 1),
                     "tab_switch_ui_cpu_max_ms": round(max(cpu), 1),
                     "tab_switch_ui_cpu_p50_ms": round(pct(cpu, 50), 1),
+                    "tab_harness_ui_cpu_p50_ms": round(pct(harness, 50), 1),
+                    # the switch's own cost: what the pilot's pause and wait cost without one
+                    # is measured in the same run, between the switches, and taken off
+                    "tab_switch_net_ui_cpu_p50_ms": round(pct(cpu, 50) - pct(harness, 50), 1),
                 }
             )
     finally:
@@ -249,7 +260,7 @@ def main() -> int:
     ap.add_argument("--scenario", default="healthy")
     a = ap.parse_args()
     out = asyncio.run(run(a.seconds, a.nodes, a.scenario))
-    ok = out["stall_max_ms"] <= 50 and out["tab_switch_ui_cpu_p50_ms"] <= 50
+    ok = out["stall_max_ms"] <= 50 and out["tab_switch_net_ui_cpu_p50_ms"] <= 50
     for k, v in {**out, "target_ms": 50, "pass": ok}.items():
         print(f"{k}={v}")
     return 0 if ok else 1
