@@ -99,6 +99,35 @@ class _Series:
         self.cached: Stats | None = None
 
 
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _text_fields(cls: type) -> tuple[str, ...]:
+    names = _TEXT_FIELDS.get(cls)
+    if names is None:
+        names = _TEXT_FIELDS[cls] = tuple(
+            f.name for f in dataclasses.fields(cls) if f.type in ("str", str) and f.name != "raw"
+        )
+    return names
+
+
+def _lean(result: Any, prev: Any) -> Any:
+    """`result` as a key's history keeps it: without its raw answer text (kept once per
+    key, see `add`), and with each text field that equals the previous result's pointing
+    at that result's string. An agent's results are decoded afresh from every read, so
+    without this each of the 300 results a key holds carries its own copies of the same
+    resolver, address, name and rcode strings (about 400 bytes a result)."""
+    changes: dict[str, Any] = {"raw": ""} if getattr(result, "raw", "") else {}
+    if prev is not None and type(prev) is type(result):
+        for name in _text_fields(type(result)):
+            value = getattr(result, name)
+            if value:
+                was = getattr(prev, name)
+                if value is not was and value == was:
+                    changes[name] = was
+    return dataclasses.replace(result, **changes) if changes else result
+
+
 class History:
     def __init__(self, maxlen: int = 300, spark: int = 60) -> None:
         self._maxlen = maxlen
@@ -118,12 +147,12 @@ class History:
         text is a few hundred bytes; with it, full histories of 50 agent nodes cost about
         30 MB more."""
         raw = getattr(result, "raw", "")
-        if raw and dataclasses.is_dataclass(result) and not isinstance(result, type):
-            result = dataclasses.replace(result, raw="")
         with self._lock:
             s = self._series.get(key)
             if s is None:
                 s = self._series[key] = _Series(self._maxlen)
+            if dataclasses.is_dataclass(result) and not isinstance(result, type):
+                result = _lean(result, s.items[-1] if s.items else None)
             s.items.append(result)
             s.count += 1
             self._version += 1

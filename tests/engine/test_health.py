@@ -144,3 +144,45 @@ def test_history_keeps_one_raw_answer_per_key():
     assert [r.latency_ms for r in h.results("k")] == [1.0, 2.0, 3.0, 4.0]
     st = h.stats("k")
     assert st is not None and st.last_raw == ";; ANSWER 2"
+
+
+def test_history_results_share_the_text_their_key_repeats():
+    """An agent's results are decoded afresh from each read: the history keeps one copy of
+    the resolver, address, name and rcode text per key, not one per result; what differs
+    (a new error, another rcode) is kept as it came, and the values are unchanged."""
+    from probes.dns.result import DnsOutcome, DnsResult
+    from probes.engine.history import History
+
+    h = History(maxlen=10)
+
+    def fresh(text: str) -> str:
+        return "".join(list(text))  # an equal string that is another object, as a decode gives
+
+    def res(i: int, rcode: str = "NOERROR", error: str = "") -> DnsResult:
+        return DnsResult(
+            fresh("aks-pool-vmss000001"),
+            fresh("nodelocal"),
+            fresh("169.254.20.10"),
+            fresh("169.254.20.10:53"),
+            fresh("kubernetes.default.svc.cluster.local."),
+            "A",
+            DnsOutcome.OK if not error else DnsOutcome.SERVFAIL,
+            1.0 + i,
+            rcode=fresh(rcode),
+            error=fresh(error),
+            raw=fresh(f";; ANSWER {i}"),
+        )
+
+    made = [res(0), res(1), res(2, rcode="SERVFAIL", error="server failure"), res(3)]
+    for r in made:
+        h.add("k", r)
+    kept = h.results("k")
+    assert [(r.vantage, r.resolver, r.address, r.target, r.qname, r.rcode, r.error, r.latency_ms) for r in kept] == [
+        (r.vantage, r.resolver, r.address, r.target, r.qname, r.rcode, r.error, r.latency_ms) for r in made
+    ]
+    first = kept[0]
+    for r in kept[1:]:
+        assert r.vantage is first.vantage and r.qname is first.qname and r.target is first.target
+    assert kept[1].rcode is first.rcode and kept[2].rcode is not first.rcode  # SERVFAIL kept as it came
+    assert kept[3].rcode is not kept[2].rcode and kept[3].rcode == "NOERROR"
+    assert all(r.raw == "" for r in kept)
