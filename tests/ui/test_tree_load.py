@@ -113,7 +113,21 @@ async def test_a_pool_open_before_the_filter_is_open_and_whole_after_it():
         for ch in "vmss00001":
             await pilot.press(ch)
         await settle(pilot, lambda: len(tree._items["userpool"]) == 10)
+        # BIG - 10 nodes left at once (in one pass): the pool shows the matches in order,
+        # and the tree knows no node it no longer holds
+        shown = [kid.data.name for kid in tree._pool_items["userpool"].children]
+        assert shown == sorted(tree._items["userpool"]) and all("vmss00001" in n for n in shown)
+        assert set(tree._tree_nodes) == {n.id for n in walk(tree.root)}
         await pilot.press("escape")
         await pilot.pause()
         assert tree._pool_items["userpool"].is_expanded
         await settle(pilot, lambda: len(tree._items["userpool"]) == BIG)
+        shown = [kid.data.name for kid in tree._pool_items["userpool"].children]
+        assert shown == sorted(shown) and len(shown) == BIG
+        assert set(tree._tree_nodes) == {n.id for n in walk(tree.root)}
+
+
+def walk(node):  # type: ignore[no-untyped-def]
+    yield node
+    for kid in node.children:
+        yield from walk(kid)
