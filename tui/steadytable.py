@@ -37,16 +37,19 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 
+# cells kept by value: a few screenfuls in each focus/cursor state a table is drawn in
+BY_VALUE_BOUND = 4096
+
+
 class SteadyTable(DataTable):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._style_keys: set[tuple[Any, ...]] = set()
         self._last_size: Any = None
         self._drawn_count = -1  # the update count the caches hold renders of
-        # (row, column, index, style, cursor state, width) -> (value drawn, its lines): the
-        # cells drawn at the current update count, and those of the draw before it
+        # (row, column, index, style, cursor state, width) -> (value drawn, its lines): a
+        # changed value replaces its cell's entry; rows gone leave theirs until the bound
         self._by_value: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-        self._by_value_before: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
     def _cell_value(self, row_index: int, column_index: int) -> Any:
         column_key = self._column_locations.get_key(column_index)
@@ -84,11 +87,12 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
             self._pseudo_class_state,
             width,
         )
-        hit = self._by_value.get(key) or self._by_value_before.get(key)
+        hit = self._by_value.get(key)
         if hit is not None and (hit[0] is value or (type(value) is str and hit[0] == value)):
-            self._by_value[key] = hit
             return hit[1]
         lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        if len(self._by_value) >= BY_VALUE_BOUND:
+            self._by_value.clear()  # rows long gone, states long left: start again
         self._by_value[key] = (value, lines)
         return lines
 
@@ -101,8 +105,6 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
             self._row_render_cache.clear()
             self._cell_render_cache.clear()
             self._line_cache.clear()
-            # cells not drawn in the last two counts are off screen or gone
-            self._by_value_before, self._by_value = self._by_value, {}
         return super().render_lines(crop)
 
     def _on_resize(self, event: events.Resize) -> None:
@@ -126,5 +128,4 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
             return
         self._style_keys.add(key)
         self._by_value.clear()  # a new look: every cell is drawn again
-        self._by_value_before.clear()
         super().notify_style_update()
