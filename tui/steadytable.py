@@ -19,6 +19,13 @@ Both are safe to skip here:
 
 What the caches hold is what the current rows look like, in the states drawn: renders of
 earlier versions of the rows (they can never be used again) are dropped at the next draw.
+
+A changed cell (`update_cell`) costs its row, not the table: DataTable bumps the update
+count every cache key carries, so one new cell re-renders every cell on screen and marks
+the whole table dirty. Here, while every row is one line high, the cell's row alone is
+dropped from the caches (at the next draw) and only its line is marked dirty; a row off
+screen marks nothing. New rows' cells are not measured either while every column has a
+fixed width (DataTable measures each new cell for columns that fit their content).
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from __future__ import annotations
 from typing import Any
 
 from textual import events
+from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 
 class SteadyTable(DataTable):  # type: ignore[type-arg]
@@ -36,6 +45,7 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
         self._style_keys: set[tuple[Any, ...]] = set()
         self._last_size: Any = None
         self._drawn_count = -1  # the update count the caches hold renders of
+        self._stale: set[RowKey] = set()  # rows with a cell changed since the last draw
 
     def render_lines(self, crop: Any) -> Any:
         # every cached render carries the update count it was drawn at, so one from an
@@ -43,10 +53,62 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
         # dead cells a table (DataTable only cleared them on the restyles skipped here)
         if self._update_count != self._drawn_count:
             self._drawn_count = self._update_count
+            self._stale.clear()
             self._row_render_cache.clear()
             self._cell_render_cache.clear()
             self._line_cache.clear()
+            self._row_renderable_cache.clear()
+        elif self._stale:
+            self._drop_stale()
         return super().render_lines(crop)
+
+    def _drop_stale(self) -> None:
+        """Forget the renders of the rows whose cells changed (their keys carry the row key,
+        its index or, one line a row, its line)."""
+        stale = self._stale
+        self._stale = set()
+        index = {self._row_locations.get(k) for k in stale} - {None}
+        header = self.header_height if self.show_header else 0
+        lines = {i + header for i in index if i is not None}
+        for cache, part, dead in (
+            (self._cell_render_cache, 0, stale),
+            (self._row_render_cache, 0, stale),
+            (self._line_cache, 0, lines),
+            (self._row_renderable_cache, 1, index),
+        ):
+            for key in [k for k in cache.keys() if k[part] in dead]:
+                cache.discard(key)
+
+    def update_cell(
+        self, row_key: RowKey | str, column_key: ColumnKey | str, value: Any, *, update_width: bool = False
+    ) -> None:
+        rk = RowKey(row_key) if isinstance(row_key, str) else row_key
+        ck = ColumnKey(column_key) if isinstance(column_key, str) else column_key
+        index = self._row_locations.get(rk)
+        if update_width or index is None or ck not in self._column_locations or not self._one_line_rows():
+            super().update_cell(rk, ck, value, update_width=update_width)  # DataTable's way (or its error)
+            return
+        self._data[rk][ck] = value
+        if rk in self._stale:
+            return  # its line is already marked
+        self._stale.add(rk)
+        y = index + (self.header_height if self.show_header else 0)
+        width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
+        region = Region(0, y, max(self.size.width, width), 1)
+        if self.window_region.overlaps(region):
+            self.refresh(region.translate(-self.scroll_offset))
+
+    def _one_line_rows(self) -> bool:
+        """Every row is one line high (a row's line is header + its index); the offsets are
+        DataTable's own, cached per update count."""
+        return len(self._y_offsets) == self.row_count
+
+    def _update_dimensions(self, new_rows: Any) -> None:
+        if all(not c.auto_width for c in self.columns.values()) and not any(
+            self.rows[k].auto_height or self.rows[k].label is not None for k in new_rows if k in self.rows
+        ):
+            new_rows = ()  # nothing to measure: every column's width is fixed, every row's height
+        super()._update_dimensions(new_rows)
 
     def _on_resize(self, event: events.Resize) -> None:
         if event.size == self._last_size:

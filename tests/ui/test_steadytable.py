@@ -152,3 +152,81 @@ async def test_renders_of_earlier_rows_are_not_kept() -> None:
         on_screen = 16 * 6  # at most every visible cell once, in the focused state
         assert 0 < len(a._cell_render_cache) <= on_screen
         assert "v59" in app.export_screenshot()
+
+
+async def test_a_changed_cell_renders_its_row_alone() -> None:
+    """update_cell drops its row's renders only: the other rows on screen come from the
+    cache, and what is drawn is what a table built with the new value draws."""
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        calls = counting(a)
+        a.update_cell("3", "c2", Text("three"))
+        a.update_cell("3", "c4", Text("four"))
+        await pilot.pause()
+        assert calls[0] == 6  # row 3's six cells, no other
+        shot = app.export_screenshot()
+        assert "three" in shot and "four" in shot and "a2.2" in shot and "a4.2" in shot
+    fresh = Two()
+    async with fresh.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        b = fresh.query_one("#a", SteadyTable)
+        b.update_cell("3", "c2", Text("three"), update_width=True)  # DataTable's own way
+        b.update_cell("3", "c4", Text("four"), update_width=True)
+        await pilot.pause()
+        assert fresh.export_screenshot() == shot
+
+
+async def test_a_changed_cell_off_screen_is_drawn_when_scrolled_to() -> None:
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        calls = counting(a)
+        a.update_cell("35", "c1", Text("far"))
+        await pilot.pause()
+        assert calls[0] == 0  # not on screen: nothing to draw
+        assert a.get_cell("35", "c1").plain == "far"
+        a.move_cursor(row=35, animate=False)
+        await pilot.pause()
+        assert "far" in app.export_screenshot()
+        a.move_cursor(row=0, animate=False)
+        await pilot.pause()
+        a.update_cell("35", "c1", Text("again"))  # its old line is cached: dropped at the draw
+        a.move_cursor(row=35, animate=False)
+        await pilot.pause()
+        shot = app.export_screenshot()
+        assert "again" in shot and "far" not in shot
+
+
+async def test_update_cell_of_a_missing_row_is_datatables_error() -> None:
+    from textual.widgets.data_table import CellDoesNotExist
+
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        for row, col in (("nope", "c1"), ("1", "nope")):
+            try:
+                a.update_cell(row, col, "x")
+            except CellDoesNotExist:
+                continue
+            raise AssertionError(f"update_cell({row!r}, {col!r}) did not fail")
+
+
+async def test_a_taller_row_takes_datatables_way() -> None:
+    """With a row two lines high a row's line is not header + index: the table is
+    invalidated whole, as DataTable does, and draws the new value."""
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        a.add_row(*[Text(f"tall{c}\nline2") for c in range(6)], key="tall", height=2)
+        a.move_cursor(row=0, animate=False)
+        await pilot.pause()
+        before = a._update_count
+        a.update_cell("2", "c0", Text("moved"))
+        assert a._update_count == before + 1
+        await pilot.pause()
+        assert "moved" in app.export_screenshot()
