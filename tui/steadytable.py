@@ -30,6 +30,7 @@ fixed width (DataTable measures each new cell for columns that fit their content
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from textual import events
@@ -89,6 +90,21 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
             super().update_cell(rk, ck, value, update_width=update_width)  # DataTable's way (or its error)
             return
         self._data[rk][ck] = value
+        self._mark(rk, index)
+
+    def update_row(self, row_key: str, cells: Sequence[Any]) -> None:
+        """Every cell of a row, in column order: update_cell's way, the row marked once."""
+        rk = RowKey(row_key)
+        index = self._row_locations.get(rk)
+        if index is None or not self._one_line_rows():
+            for col, value in zip(self.ordered_columns, cells):
+                self.update_cell(rk, col.key, value)
+            return
+        self._data[rk].update(zip((c.key for c in self.ordered_columns), cells))
+        self._mark(rk, index)
+
+    def _mark(self, rk: RowKey, index: int) -> None:
+        """Row `rk` (at `index`) changed: its renders go at the next draw, its line is dirty."""
         if rk in self._stale:
             return  # its line is already marked
         self._stale.add(rk)
@@ -97,6 +113,16 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
         region = Region(0, y, max(self.size.width, width), 1)
         if self.window_region.overlaps(region):
             self.refresh(region.translate(-self.scroll_offset))
+
+    def replace_rows(self, rows: Mapping[str, Sequence[Any]]) -> None:
+        """New cells for the rows the table has, in its order (the same keys): one update
+        for the whole table, not one per cell and no clear() and add_row() per row."""
+        keys = [c.key for c in self.ordered_columns]
+        data = self._data
+        for k, cells in rows.items():
+            data[RowKey(k)] = dict(zip(keys, cells))
+        self._update_count += 1
+        self.refresh()
 
     def _one_line_rows(self) -> bool:
         """Every row is one line high (a row's line is header + its index); the offsets are
