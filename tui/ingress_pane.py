@@ -23,6 +23,7 @@ takes the whole view again (`redraw`).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
@@ -279,7 +280,7 @@ class IngressPane(Vertical):
                 st = self.served(r)
                 kept_len = self._https_len.get(key)
                 if kept_len is None or kept_len[0] is not st:
-                    kept_len = self._https_len[key] = (st, it.https_cell(st).cell_len)
+                    kept_len = self._https_len[key] = (st, it.https_width(st))
                 https_need = max(https_need, kept_len[1])
                 cells, plain = self._cached(
                     key,
@@ -342,8 +343,6 @@ class IngressPane(Vertical):
         if view is None or prev_view is None or not self._facts:
             return False
         now = self.now()
-        if int(now // 60) != self._minute:
-            return False  # days left, challenge ages: every row's TLS cell may move
         if len(view.groups) != len(prev_view.groups):
             return False
         changed: dict[str, HostRow] = {}
@@ -376,6 +375,7 @@ class IngressPane(Vertical):
                         changed[key] = facts[key][0]
         if not self._patch_hosts(changed, groups, now):
             return False
+        self._minute = int(now // 60)
         if view.lbs is not prev_view.lbs:
             self._sync("ingress-lbs", self._lb_rows(view, self.filter.strip()), False)
         self._status(view, now)
@@ -393,11 +393,18 @@ class IngressPane(Vertical):
         d, t, h = self._counts
         seen = self._widths_seen
         updates: list[tuple[str, list[LazyCell], Any, Any]] = []
-        for key, r in changed.items():
+        minute = int(now // 60)
+        todo: Iterable[tuple[str, HostRow | None]] = changed.items()
+        if minute != self._minute:
+            # days left and challenge ages move with the clock: every row is looked at, the
+            # ones that did not change with the HTTPS stats they had
+            self._minute = minute
+            todo = [*changed.items(), *((k, None) for k in facts if k not in changed)]
+        for key, got in todo:
             was = facts.get(key)
             if was is None:
                 return False
-            st = self.served(r)
+            r, st = (got, self.served(got)) if got is not None else (was[0], was[1])
             bad = self._bad(r, st, now)
             d, t, h = d + bad[0] - was[2][0], t + bad[1] - was[2][1], h + bad[2] - was[2][2]
             facts[key] = (r, st, bad)
@@ -408,7 +415,7 @@ class IngressPane(Vertical):
                 continue
             kept_len = self._https_len.get(key)
             if kept_len is None or kept_len[0] is not st:
-                width = it.https_cell(st).cell_len
+                width = it.https_width(st)
                 if kept_len is not None:
                     seen[kept_len[1]] -= 1
                 seen[width] = seen.get(width, 0) + 1
@@ -422,14 +429,18 @@ class IngressPane(Vertical):
             rows[key] = r
             updates.append((key, cells, plain, shown.get(key)))
         self._counts = (d, t, h)
+        table = self.query_one(f"#{table_id}", IngressTable)
         need = max([HTTPS.low, *(w for w, n in seen.items() if n > 0)])
         if need != self._https_need:
             self._https_need = need
-            return False  # the HTTPS column's width may move: fit again
-        table = self.query_one(f"#{table_id}", IngressTable)
-        for key, cells, sig, old in updates:
+            if self._fit(table_id, rows):  # the HTTPS column's width moved: new cells for all
+                table.replace_rows(self._remake(table_id, rows))
+                for key, _, sig, _ in updates:
+                    shown[key] = sig
+                return True
+        table.update_rows({key: cells for key, cells, sig, old in updates if old != sig})
+        for key, _, sig, old in updates:
             if old != sig:
-                table.update_row(key, cells)
                 shown[key] = sig
         return True
 
@@ -497,7 +508,9 @@ class IngressPane(Vertical):
         ]
 
     # --- tables ------------------------------------------------------------------------
-    def _fit(self, table_id: str, rows: dict[str, tuple[list[LazyCell], Any, Any]]) -> bool:
+    def _fit(self, table_id: str, rows: dict[str, Any]) -> bool:
+        """Fit the columns to the width and to `rows` (key -> the row's object); True when
+        the widths moved (every cell must be made again)."""
         total = self.size.width - SCROLLBAR
         if total <= 0:
             return False
@@ -510,10 +523,7 @@ class IngressPane(Vertical):
         if table_id == "ingress-hosts":
             need = {
                 "host": max(
-                    (
-                        len(o.host) + 2 if isinstance(o, HostRow) else it.group_label(o).cell_len
-                        for _, o, _ in rows.values()
-                    ),
+                    (len(o.host) + 2 if isinstance(o, HostRow) else it.group_label(o).cell_len for o in rows.values()),
                     default=HOST.low,
                 ),
             }
@@ -521,7 +531,7 @@ class IngressPane(Vertical):
             spare = total - sum(v + 2 for v in widths.values())
             widths["https"] = max(HTTPS.low, min(HTTPS.cap, self._https_need, widths["https"] + max(spare, 0)))
         else:
-            need = {"svc": max((len(o.service.key) for _, o, _ in rows.values()), default=SVC.low)}
+            need = {"svc": max((len(o.service.key) for o in rows.values()), default=SVC.low)}
             cols = [(k, AZURE_LOW if k == "azure" else w) for k, _, w in LB_COLUMNS]
             widths = fit(total, cols, {"svc": SVC}, need)
             used = sum(v + 2 for k, v in widths.items() if k != "azure")
@@ -534,25 +544,38 @@ class IngressPane(Vertical):
             col.auto_width = False
         return True
 
+    def _remake(self, table_id: str, rows: dict[str, Any]) -> dict[str, list[LazyCell]]:
+        """New cells for every row (key -> its object) after the widths moved; the cache
+        keeps them for the rows' inputs it holds."""
+        now = self.now()
+        width = len(self.widths[table_id])
+        out: dict[str, list[LazyCell]] = {}
+        for k, o in rows.items():
+            make = (
+                (lambda o=o: self._host_cells(o, now, self.served(o)))
+                if isinstance(o, HostRow)
+                else (lambda o=o: self._group_cells(o))
+                if isinstance(o, ClassGroup)
+                else (lambda o=o: self._lb_cells(o))
+            )
+            cells = out[k] = LazyRow(make).lazy(width)
+            key = k if table_id == "ingress-hosts" else f"lb|{k}"
+            kept = self._cells.get(key)
+            if kept is not None:
+                self._cells[key] = (kept[0], kept[1], kept[2], cells)
+        # the table's other rows (filtered out) were made at the old widths: forget them
+        mine = ("lb|",) if table_id == "ingress-lbs" else ("h|", "g|")
+        kept_keys = {k if table_id == "ingress-hosts" else f"lb|{k}" for k in rows}
+        for key in [key for key in self._cells if key.startswith(mine) and key not in kept_keys]:
+            del self._cells[key]
+        return out
+
     def _sync(self, table_id: str, rows: dict[str, tuple[list[LazyCell], Any, Any]], force: bool) -> None:
         table = self.query_one(f"#{table_id}", IngressTable)
-        if self._fit(table_id, rows):
-            force = True
-            # cells depend on the widths: build them again
-            self._cells.clear()
-            now = self.now()
-            remade: dict[str, tuple[list[LazyCell], Any, Any]] = {}
-            width = len(self.widths[table_id])
-            for k, (_, o, sig) in rows.items():
-                make = (
-                    (lambda o=o: self._host_cells(o, now, self.served(o)))
-                    if isinstance(o, HostRow)
-                    else (lambda o=o: self._group_cells(o))
-                    if isinstance(o, ClassGroup)
-                    else (lambda o=o: self._lb_cells(o))
-                )
-                remade[k] = (LazyRow(make).lazy(width), o, sig)
-            rows = remade
+        if self._fit(table_id, {k: o for k, (_, o, _) in rows.items()}):
+            force = True  # cells depend on the widths: make them again
+            remade = self._remake(table_id, {k: o for k, (_, o, _) in rows.items()})
+            rows = {k: (remade[k], o, sig) for k, (_, o, sig) in rows.items()}
         wanted = {k: sig for k, (_, _, sig) in rows.items()}
         shown = self._shown[table_id]
         if list(wanted) != list(shown):

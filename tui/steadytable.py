@@ -37,7 +37,7 @@ from textual import events
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 
 class SteadyTable(DataTable):  # type: ignore[type-arg]
@@ -94,24 +94,40 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
 
     def update_row(self, row_key: str, cells: Sequence[Any]) -> None:
         """Every cell of a row, in column order: update_cell's way, the row marked once."""
-        rk = RowKey(row_key)
-        index = self._row_locations.get(rk)
-        if index is None or not self._one_line_rows():
-            for col, value in zip(self.ordered_columns, cells):
-                self.update_cell(rk, col.key, value)
-            return
-        self._data[rk].update(zip((c.key for c in self.ordered_columns), cells))
-        self._mark(rk, index)
+        self.update_rows({row_key: cells})
 
-    def _mark(self, rk: RowKey, index: int) -> None:
+    def update_rows(self, rows: Mapping[str, Sequence[Any]]) -> None:
+        """Every cell of each row (key -> its cells in column order), each row marked once;
+        the window is measured once for them all."""
+        if not rows:
+            return
+        keys = [c.key for c in self.ordered_columns]
+        if not self._one_line_rows():
+            for k, cells in rows.items():
+                for col, value in zip(keys, cells):
+                    self.update_cell(k, col, value)
+            return
+        window = self.window_region
+        width = max(self.size.width, self._row_width())
+        for k, cells in rows.items():
+            rk = RowKey(k)
+            index = self._row_locations.get(rk)
+            if index is None:
+                raise CellDoesNotExist(f"No row with key={k!r}.")
+            self._data[rk].update(zip(keys, cells))
+            self._mark(rk, index, window, width)
+
+    def _row_width(self) -> int:
+        return sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
+
+    def _mark(self, rk: RowKey, index: int, window: Region | None = None, width: int = 0) -> None:
         """Row `rk` (at `index`) changed: its renders go at the next draw, its line is dirty."""
         if rk in self._stale:
             return  # its line is already marked
         self._stale.add(rk)
         y = index + (self.header_height if self.show_header else 0)
-        width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
-        region = Region(0, y, max(self.size.width, width), 1)
-        if self.window_region.overlaps(region):
+        region = Region(0, y, width or max(self.size.width, self._row_width()), 1)
+        if (window or self.window_region).overlaps(region):
             self.refresh(region.translate(-self.scroll_offset))
 
     def replace_rows(self, rows: Mapping[str, Sequence[Any]]) -> None:
@@ -120,7 +136,10 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
         keys = [c.key for c in self.ordered_columns]
         data = self._data
         for k, cells in rows.items():
-            data[RowKey(k)] = dict(zip(keys, cells))
+            rk = RowKey(k)
+            if rk not in data:
+                raise CellDoesNotExist(f"No row with key={k!r}.")
+            data[rk] = dict(zip(keys, cells))
         self._update_count += 1
         self.refresh()
 
