@@ -581,8 +581,7 @@ class IngressPane(Vertical):
         if list(wanted) != list(shown):
             cursor = self._cursor_key(table)
             table.clear()
-            for k, (cells, _, _) in rows.items():
-                table.add_row(*cells, key=k)
+            table.add_rows_keyed({k: cells for k, (cells, _, _) in rows.items()})
             if cursor in wanted:
                 table.move_cursor(row=list(wanted).index(cursor), animate=False)
         elif force:

@@ -31,13 +31,14 @@ fixed width (DataTable measures each new cell for columns that fit their content
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import zip_longest
 from typing import Any
 
 from textual import events
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, DuplicateKey, Row, RowKey
 
 
 class SteadyTable(DataTable):  # type: ignore[type-arg]
@@ -116,6 +117,34 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
                 raise CellDoesNotExist(f"No row with key={k!r}.")
             self._data[rk].update(zip(keys, cells))
             self._mark(rk, index, window, width)
+
+    def add_rows_keyed(self, rows: Mapping[str, Sequence[Any]]) -> None:
+        """Rows one line high at the bottom (key -> its cells in column order), as add_row
+        adds them, with the cursor checked and the table invalidated once for them all
+        (add_row sets the cursor, a reactive, once per row: most of a 1,000-row fill)."""
+        columns = self.ordered_columns
+        keys = [c.key for c in columns]
+        start = self.row_count
+        for k, cells in rows.items():
+            rk = RowKey(k)
+            if rk in self._row_locations:
+                raise DuplicateKey(f"The row key {rk!r} already exists.")
+            if len(cells) > len(columns):
+                raise ValueError("More values provided than there are columns.")
+        for i, (k, cells) in enumerate(rows.items()):
+            rk = RowKey(k)
+            self._row_locations[rk] = start + i
+            self._data[rk] = {c: v for c, v in zip_longest(keys, cells)}
+            self.rows[rk] = Row(rk, 1, None, False)
+            self._new_rows.add(rk)
+        if not rows:
+            return
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        if start == 0 and columns and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()  # a cell to highlight where there was none (add_row's event)
+        self._update_count += 1
+        self.check_idle()
 
     def _row_width(self) -> int:
         return sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width

@@ -230,3 +230,60 @@ async def test_a_taller_row_takes_datatables_way() -> None:
         assert a._update_count == before + 1
         await pilot.pause()
         assert "moved" in app.export_screenshot()
+
+
+class Filled(App[None]):
+    """One table filled row by row (add_row) or at once (add_rows_keyed)."""
+
+    def __init__(self, at_once: bool) -> None:
+        super().__init__()
+        self.at_once = at_once
+        self.highlighted: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        yield SteadyTable(id="a", cursor_type="row")
+
+    def on_mount(self) -> None:
+        t = self.query_one(SteadyTable)
+        for c in range(4):
+            t.add_column(f"c{c}", width=8, key=f"c{c}")
+        rows = {str(r): [Text(f"r{r}.{c}", style="green" if r % 3 else "bold") for c in range(4)] for r in range(50)}
+        if self.at_once:
+            t.add_rows_keyed(rows)
+        else:
+            for k, cells in rows.items():
+                t.add_row(*cells, key=k)
+        t.focus()
+
+    def on_data_table_row_highlighted(self, event: SteadyTable.RowHighlighted) -> None:
+        self.highlighted.append(event.cursor_row)
+
+
+async def test_rows_added_at_once_draw_and_move_as_rows_added_one_by_one() -> None:
+    shots = []
+    for at_once in (False, True):
+        app = Filled(at_once)
+        async with app.run_test(size=(50, 12)) as pilot:
+            await pilot.pause()
+            t = app.query_one(SteadyTable)
+            assert t.row_count == 50 and t.get_row("49")[3].plain == "r49.3"
+            await pilot.press("down", "down", "pagedown")
+            await pilot.pause()
+            shots.append((app.export_screenshot(), t.cursor_row, t.virtual_size, app.highlighted))
+    assert shots[0] == shots[1]
+    assert shots[1][1] > 2 and shots[1][3][-1] == shots[1][1]  # it moved, and said so
+
+
+async def test_rows_added_at_once_refuse_a_key_twice() -> None:
+    from textual.widgets.data_table import DuplicateKey
+
+    app = Filled(True)
+    async with app.run_test(size=(50, 12)) as pilot:
+        await pilot.pause()
+        t = app.query_one(SteadyTable)
+        try:
+            t.add_rows_keyed({"new": ["x"], "3": ["y"]})
+        except DuplicateKey:
+            assert t.row_count == 50 and "new" not in {k.value for k in t.rows}  # nothing added
+            return
+        raise AssertionError("a key the table has was added again")
