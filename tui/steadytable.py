@@ -108,15 +108,26 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
                 for col, value in zip(keys, cells):
                     self.update_cell(k, col, value)
             return
-        window = self.window_region
-        width = max(self.size.width, self._row_width())
-        for k, cells in rows.items():
+        located = []
+        for k in rows:
             rk = RowKey(k)
             index = self._row_locations.get(rk)
             if index is None:
                 raise CellDoesNotExist(f"No row with key={k!r}.")
-            self._data[rk].update(zip(keys, cells))
-            self._mark(rk, index, window, width)
+            located.append((rk, index))
+        data = self._data
+        for (rk, _), cells in zip(located, rows.values()):
+            data[rk].update(zip(keys, cells))
+        if len(located) > max(8, self.size.height):
+            # more rows than a screenful: one invalidation costs less than marking each
+            self._update_count += 1
+            self.refresh()
+            return
+        window = self.window_region
+        width = max(self.size.width, self._row_width())
+        header = self.header_height if self.show_header else 0
+        for rk, index in located:
+            self._mark(rk, index, window, width, header)
 
     def add_rows_keyed(self, rows: Mapping[str, Sequence[Any]]) -> None:
         """Rows one line high at the bottom (key -> its cells in column order), as add_row
@@ -149,12 +160,16 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
     def _row_width(self) -> int:
         return sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
 
-    def _mark(self, rk: RowKey, index: int, window: Region | None = None, width: int = 0) -> None:
+    def _mark(
+        self, rk: RowKey, index: int, window: Region | None = None, width: int = 0, header: int | None = None
+    ) -> None:
         """Row `rk` (at `index`) changed: its renders go at the next draw, its line is dirty."""
         if rk in self._stale:
             return  # its line is already marked
         self._stale.add(rk)
-        y = index + (self.header_height if self.show_header else 0)
+        if header is None:
+            header = self.header_height if self.show_header else 0
+        y = index + header
         region = Region(0, y, width or max(self.size.width, self._row_width()), 1)
         if (window or self.window_region).overlaps(region):
             self.refresh(region.translate(-self.scroll_offset))

@@ -287,3 +287,30 @@ async def test_rows_added_at_once_refuse_a_key_twice() -> None:
             assert t.row_count == 50 and "new" not in {k.value for k in t.rows}  # nothing added
             return
         raise AssertionError("a key the table has was added again")
+
+
+async def test_many_rows_updated_at_once_draw_their_new_cells() -> None:
+    """More rows than a screenful: one invalidation for the table, and what is drawn is
+    what the table draws with those values set one cell at a time, DataTable's way."""
+    new = {str(r): [Text(f"n{r}.{c}") for c in range(6)] for r in range(0, 40, 2)}
+    shots = []
+    for at_once in (True, False):
+        app = Two()
+        async with app.run_test(size=(60, 16)) as pilot:
+            await pilot.pause()
+            a = app.query_one("#a", SteadyTable)
+            if at_once:
+                before = a._update_count
+                a.update_rows(new)
+                assert a._update_count == before + 1
+            else:
+                for k, cells in new.items():
+                    for c, v in enumerate(cells):
+                        a.update_cell(k, f"c{c}", v, update_width=True)
+            await pilot.pause()
+            a.move_cursor(row=38, animate=False)
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            assert a.get_row("38")[5].plain == "n38.5"
+    assert shots[0] == shots[1]
+    assert "n36.1" in shots[0].replace("&#160;", " ")
