@@ -62,10 +62,19 @@ def _cut(t: Text, width: int) -> Text:
     return t
 
 
-def _host_sig(r: HostRow, now: float) -> tuple[Any, ...]:
+_UNSET: Any = object()
+
+
+def _tls_of(r: HostRow, now: float) -> tuple[str, str] | None:
+    return it.tls_words(r.tls, now) if r.tls is not None else None
+
+
+def _host_sig(r: HostRow, now: float, tls: Any = _UNSET) -> tuple[Any, ...]:
     """What a host row's cells show (the TLS words as shown: days, minutes, rounded);
-    equal signatures, equal cells (the diff compares these, not the cells' text)."""
-    tls = it.tls_words(r.tls, now) if r.tls is not None else None
+    equal signatures, equal cells (the diff compares these, not the cells' text).
+    `tls`: the row's TLS words when the caller has them."""
+    if tls is _UNSET:
+        tls = _tls_of(r, now)
     first = r.answers[0].outcome if r.answers else ""
     return (r.host, r.dns, r.resolved, first, tls, r.backends)
 
@@ -86,14 +95,14 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is tuple and type(b) is tuple and len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
-def _https_sig(st: Stats | None) -> tuple[Any, ...]:
+def _https_sig(st: Stats | None, words: tuple[str, str] | None = None) -> tuple[Any, ...]:
     """What the HTTPS cell shows: the verdict as worded, HEAD's status, the leaf (its issuer)."""
     if st is None:
         return ()
     r = st.last
     leaf = getattr(r, "leaf", None)
     return (
-        it.https_words(st),
+        words or it.https_words(st),
         getattr(r, "outcome", None),
         getattr(r, "http_status", None),
         bool(getattr(r, "http_error", "")),
@@ -310,12 +319,17 @@ class IngressPane(Vertical):
                 lbs[s.key] = (cells, lb, plain)
         return lbs
 
-    def _bad(self, r: HostRow, st: Stats | None, now: float) -> tuple[int, int, int]:
-        """A host row's part of the status line's counts: DNS ✗, TLS ▲, HTTPS ✗."""
+    def _bad(
+        self, r: HostRow, st: Stats | None, now: float, tls: Any = _UNSET, words: tuple[str, str] | None = None
+    ) -> tuple[int, int, int]:
+        """A host row's part of the status line's counts: DNS ✗, TLS ▲, HTTPS ✗ (`tls`,
+        `words`: its TLS and HTTPS words when the caller has them)."""
+        if tls is _UNSET:
+            tls = _tls_of(r, now)
         return (
             int(r.dns in ("elsewhere", "nxdomain")),
-            int(r.tls is not None and it.tls_words(r.tls, now)[1] in (it.BAD, it.WARN)),
-            int(it.https_words(st)[1] in (it.BAD, it.WARN)),
+            int(tls is not None and tls[1] in (it.BAD, it.WARN)),
+            int((words or it.https_words(st))[1] in (it.BAD, it.WARN)),
         )
 
     def _count_all(self, view: IngressView, now: float) -> None:
@@ -405,7 +419,8 @@ class IngressPane(Vertical):
             if was is None:
                 return False
             r, st = (got, self.served(got)) if got is not None else (was[0], was[1])
-            bad = self._bad(r, st, now)
+            tls, words = _tls_of(r, now), it.https_words(st)  # once a row: the counts, the width, the diff
+            bad = self._bad(r, st, now, tls, words)
             d, t, h = d + bad[0] - was[2][0], t + bad[1] - was[2][1], h + bad[2] - was[2][2]
             facts[key] = (r, st, bad)
             on = key in shown
@@ -415,7 +430,7 @@ class IngressPane(Vertical):
                 continue
             kept_len = self._https_len.get(key)
             if kept_len is None or kept_len[0] is not st:
-                width = it.https_width(st)
+                width = it.https_width(st, words)
                 if kept_len is not None:
                     seen[kept_len[1]] -= 1
                 seen[width] = seen.get(width, 0) + 1
@@ -423,7 +438,7 @@ class IngressPane(Vertical):
             cells, plain = self._cached(
                 key,
                 (r, st),
-                lambda o: (*_host_sig(o[0], now), _https_sig(o[1])),
+                lambda o, tls=tls, words=words: (*_host_sig(o[0], now, tls), _https_sig(o[1], words)),
                 lambda r=r, st=st: self._host_cells(r, now, st),
             )
             rows[key] = r

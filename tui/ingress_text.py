@@ -152,9 +152,10 @@ def https_cell(st: Stats | None, width: int = 0) -> Text:
     return t
 
 
-def https_width(st: Stats | None) -> int:
-    """https_cell(st)'s width in cells (width 0: everything), without building its Text."""
-    words, _ = https_words(st)
+def https_width(st: Stats | None, said: tuple[str, str] | None = None) -> int:
+    """https_cell(st)'s width in cells (width 0: everything), without building its Text
+    (`said`: https_words(st) when the caller has it)."""
+    words, _ = said or https_words(st)
     n = cell_len(words)
     r = st.last if st is not None and isinstance(st.last, TlsResult) else None
     if r is None:

@@ -118,8 +118,9 @@ class SteadyTable(DataTable):  # type: ignore[type-arg]
         data = self._data
         for (rk, _), cells in zip(located, rows.values()):
             data[rk].update(zip(keys, cells))
-        if len(located) > max(8, self.size.height):
-            # more rows than a screenful: one invalidation costs less than marking each
+        if len(located) > max(8, self.row_count // 2):
+            # most of the table: one invalidation costs less than marking each row (rows
+            # off screen cost nothing to mark: a few hundred of a thousand are marked)
             self._update_count += 1
             self.refresh()
             return
