@@ -290,9 +290,9 @@ async def test_rows_added_at_once_refuse_a_key_twice() -> None:
 
 
 async def test_many_rows_updated_at_once_draw_their_new_cells() -> None:
-    """More rows than a screenful: one invalidation for the table, and what is drawn is
-    what the table draws with those values set one cell at a time, DataTable's way."""
-    new = {str(r): [Text(f"n{r}.{c}") for c in range(6)] for r in range(0, 40, 2)}
+    """Most of the table: one invalidation for the table, and what is drawn is what the
+    table draws with those values set one cell at a time, DataTable's way."""
+    new = {str(r): [Text(f"n{r}.{c}") for c in range(6)] for r in range(0, 40) if r % 4}
     shots = []
     for at_once in (True, False):
         app = Two()
@@ -313,4 +313,4 @@ async def test_many_rows_updated_at_once_draw_their_new_cells() -> None:
             shots.append(app.export_screenshot())
             assert a.get_row("38")[5].plain == "n38.5"
     assert shots[0] == shots[1]
-    assert "n36.1" in shots[0].replace("&#160;", " ")
+    assert "n37.1" in shots[0].replace("&#160;", " ")
