@@ -3,6 +3,8 @@ rows to Rich Text (every external string as plain text, never markup)."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.control import strip_control_codes
 from rich.text import Text
 
 from probes.engine.history import Stats
@@ -148,6 +150,24 @@ def https_cell(st: Stats | None, width: int = 0) -> Text:
         t.append(" · ", style=DIM)
         t.append(issuer, style=DIM)
     return t
+
+
+def https_width(st: Stats | None, said: tuple[str, str] | None = None) -> int:
+    """https_cell(st)'s width in cells (width 0: everything), without building its Text
+    (`said`: https_words(st) when the caller has it)."""
+    words, _ = said or https_words(st)
+    n = cell_len(words)
+    r = st.last if st is not None and isinstance(st.last, TlsResult) else None
+    if r is None:
+        return n
+    if r.http_status is not None:
+        n += 1 + len(str(r.http_status))
+    elif r.http_error:
+        n += cell_len(" HEAD ✗")
+    issuer = served.issuer_of(r) if not served.is_fake(r) else ""
+    if issuer and r.outcome.handshake:
+        n += 3 + cell_len(strip_control_codes(issuer))  # as Text.append keeps it
+    return n
 
 
 def lb_ip_cell(lb: LbRow) -> Text:

@@ -102,6 +102,7 @@ def build_viewer_app(viewer: Any, *, panes: list[Any] | None = None, **kw: Any) 
     from tui.dns_pane import DnsPane
     from tui.egress_pane import EgressPane
     from tui.findings_pane import FindingsPane
+    from tui.ingress_pane import IngressPane
     from tui.snat_pane import SnatPane
 
     banner = f"attached to pid {viewer.owner_pid}"
@@ -110,7 +111,7 @@ def build_viewer_app(viewer: Any, *, panes: list[Any] | None = None, **kw: Any) 
     return AksnetTopApp(
         Store(),
         (),
-        panes=panes if panes is not None else [DnsPane(), SnatPane(), EgressPane(), FindingsPane()],
+        panes=panes if panes is not None else [DnsPane(), SnatPane(), EgressPane(), FindingsPane(), IngressPane()],
         publisher=viewer,
         share=viewer,
         refresh_interval=viewer.interval,

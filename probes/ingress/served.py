@@ -49,21 +49,39 @@ def targets(view: Any, vantage: str = LOCAL_VANTAGE) -> list[tuple[str, str, int
     return out
 
 
-_INDEX: tuple[Any, dict[str, list[tuple[TlsKey, Stats]]]] = (None, {})  # (stats, host -> rows): the last one
+# (stats, its keys, host -> its keys): the last mapping's; the keys move far less often than
+# the stats (a frame's mapping is new whenever a result came in, its keys the same)
+_INDEX: tuple[Any, Any, dict[str, list[TlsKey]]] = (None, None, {})
 
 
 def by_host(stats: Mapping[Any, Stats]) -> dict[str, list[tuple[TlsKey, Stats]]]:
-    """The probe rows by host; the last mapping's index is kept (the pane and the rules ask
-    for every host of the same frame's mapping: one pass, not one per host)."""
+    """The probe rows by host (rows never probed left out)."""
+    out: dict[str, list[tuple[TlsKey, Stats]]] = {}
+    for host, keys in _keys_by_host(stats).items():
+        got = [(k, stats[k]) for k in keys if stats[k].attempts]
+        if got:
+            out[host] = got
+    return out
+
+
+def _keys_by_host(stats: Mapping[Any, Stats]) -> dict[str, list[TlsKey]]:
+    """The HTTPS keys by host; the last index is kept while the keys are the same (the pane
+    and the rules ask for every host of each frame's mapping: one pass over the keys when
+    they change, not one per frame, nor per host)."""
     global _INDEX
     memo = _INDEX
     if memo[0] is stats:
-        return memo[1]
-    index: dict[str, list[tuple[TlsKey, Stats]]] = {}
-    for k, st in stats.items():
-        if isinstance(k, TlsKey) and st.attempts:
-            index.setdefault(k.host, []).append((k, st))
-    _INDEX = (stats, index)
+        return memo[2]
+    keys = stats.keys()
+    old = memo[1]
+    if old is not None and len(old) == len(stats) and old == keys:
+        _INDEX = (stats, old, memo[2])
+        return memo[2]
+    index: dict[str, list[TlsKey]] = {}
+    for k in keys:
+        if isinstance(k, TlsKey):
+            index.setdefault(k.host, []).append(k)
+    _INDEX = (stats, frozenset(keys), index)
     return index
 
 
@@ -73,11 +91,11 @@ def results_for(stats: Mapping[Any, Stats] | None, row: Any) -> list[tuple[TlsKe
     if not stats:
         return []
     host = row.host.lower().rstrip(".")
-    mine = by_host(stats).get(host)
+    mine = _keys_by_host(stats).get(host)
     if not mine:
         return []
     order = {a: i for i, a in enumerate(addresses_of(row))}
-    got = [(k, st) for k, st in mine if k.address in order]
+    got = [(k, stats[k]) for k in mine if k.address in order and stats[k].attempts]
     got.sort(key=lambda kv: (order[kv[0].address], kv[0].vantage))
     return got
 

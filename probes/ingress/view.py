@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from probes.ingress.azurelb import Effect, Probe, effects, probes
 from probes.ingress.model import (
@@ -163,6 +163,7 @@ def _matches(host: str, name: str) -> bool:
     return host == name
 
 
+_T = TypeVar("_T")
 OBJECTS = ("classes", "ingresses", "slices", "pods", "certificates", "challenges", "gateways", "routes")
 LB_OBJECTS = ("services", "slices", "pods")
 
@@ -176,6 +177,17 @@ def _answered(r: HostRow, by_host: Mapping[str, list[HostAnswer]]) -> HostRow:
     if got == r.answers:
         return r
     return dataclasses.replace(r, answers=got, dns=_answer_state(r.expected, got))
+
+
+def _reanswered(g: ClassGroup, by_host: Mapping[str, list[HostAnswer]]) -> ClassGroup:
+    """The group with its hosts' new answers; the same group when no host's moved."""
+    hosts = tuple(_answered(r, by_host) for r in g.hosts)
+    return g if all(a is b for a, b in zip(hosts, g.hosts)) else dataclasses.replace(g, hosts=hosts)
+
+
+def _kept(new: _T, old: _T | None) -> _T:
+    """`old` when it equals `new` (the same rows stay the same objects), else `new`."""
+    return old if old is not None and old == new else new
 
 
 def build_view(
@@ -198,7 +210,7 @@ def build_view(
         by_host.setdefault(a.host, []).append(a)
     inputs = (nodes, region, dict(events or {}))
     if prev is not None and prev.inputs == inputs and _same(data, prev.data, OBJECTS + LB_OBJECTS):
-        groups = tuple(dataclasses.replace(g, hosts=tuple(_answered(r, by_host) for r in g.hosts)) for g in prev.groups)
+        groups = tuple(_reanswered(g, by_host) for g in prev.groups)
         return IngressView(groups, prev.lbs, data.absent, prev.hosts, data, inputs)
     # endpoints per service
     eps: dict[str, list[tuple[bool, str]]] = {}
@@ -303,6 +315,11 @@ def build_view(
                     backends=backends,
                 )
             )
+    # what did not change stays the previous view's object (the pane redraws by identity):
+    # a row, a group, a LoadBalancer row equal to the one built last is that one
+    old_rows = {(r.class_name, r.host, r.source): r for r in prev.host_rows()} if prev is not None else {}
+    old_groups = {g.class_name: g for g in prev.groups} if prev is not None else {}
+    old_lbs = {lb.service.key: lb for lb in prev.lbs} if prev is not None else {}
     built: list[ClassGroup] = []
     for cls in sorted(rows_by_class, key=lambda c: (c.startswith("gateway:"), c)):
         if cls.startswith("gateway:"):
@@ -313,42 +330,43 @@ def build_view(
             fam = CONTROLLERS.get(controller, "")
             svc = family_svc.get(fam)
         pods = pods_by_family.get(fam, []) if fam != GATEWAY else []
-        hosts = tuple(sorted(rows_by_class[cls], key=lambda r: (r.host, r.source)))
+        hosts = tuple(
+            _kept(r, old_rows.get((r.class_name, r.host, r.source)))
+            for r in sorted(rows_by_class[cls], key=lambda r: (r.host, r.source))
+        )
         lb_ips = svc.external if svc is not None and svc.external else tuple(ingress_lb.get(cls, ()))
         if fam == GATEWAY:
             lb_ips = tuple(dict.fromkeys(ip for r in hosts for ip in r.expected))
-        built.append(
-            ClassGroup(
-                class_name=cls,
-                controller=controller,
-                family=fam,
-                service=svc.key if svc is not None else "",
-                lb_ips=lb_ips,
-                pods_ready=sum(1 for p in pods if p.ready),
-                pods_total=len(pods),
-                hosts=hosts,
-            )
+        group = ClassGroup(
+            class_name=cls,
+            controller=controller,
+            family=fam,
+            service=svc.key if svc is not None else "",
+            lb_ips=lb_ips,
+            pods_ready=sum(1 for p in pods if p.ready),
+            pods_total=len(pods),
+            hosts=hosts,
         )
+        built.append(_kept(group, old_groups.get(cls)))
     lbs: list[LbRow] = []
     if prev is not None and prev.inputs == inputs and _same(data, prev.data, LB_OBJECTS):
         lbs = list(prev.lbs)
     for lb in data.services if not lbs else ():
         e = eps.get(lb.key)
         ready_nodes = len({n for r, n in e or () if r and n})
-        lbs.append(
-            LbRow(
-                service=lb,
-                effects=effects(lb, region),
-                probes=probes(lb),
-                events=tuple((events or {}).get(lb.key, ())),
-                ready=sum(1 for r, _ in e or () if r),
-                total=len(e or ()),
-                ready_nodes=ready_nodes,
-                nodes=nodes,
-                controller=svc_family.get(lb.key, ""),
-                sliced=e is not None,
-            )
+        row = LbRow(
+            service=lb,
+            effects=effects(lb, region),
+            probes=probes(lb),
+            events=tuple((events or {}).get(lb.key, ())),
+            ready=sum(1 for r, _ in e or () if r),
+            total=len(e or ()),
+            ready_nodes=ready_nodes,
+            nodes=nodes,
+            controller=svc_family.get(lb.key, ""),
+            sliced=e is not None,
         )
+        lbs.append(_kept(row, old_lbs.get(lb.key)))
     return IngressView(
         groups=tuple(built),
         lbs=tuple(lbs),

@@ -147,3 +147,32 @@ def test_a_view_built_on_the_previous_one_is_the_view_built_afresh():
     # another node count is another input: built afresh
     other = build_view(data, then, nodes=6, region="westeurope", prev=prev)
     assert other.lbs is not prev.lbs and other.lbs[0].nodes == 6
+
+
+def test_a_rebuilt_view_keeps_the_rows_that_did_not_change():
+    """A slice of one backend moved: the view is built afresh (its inputs are not the
+    same objects), yet every row, group and LoadBalancer row that reads the same is the
+    previous view's object, so the pane looks at the one row that changed."""
+    import dataclasses
+
+    store, _ = store_of("ingress")
+    data = store.snapshot().ingress
+    prev = build_view(data, None, nodes=5, region="westeurope")
+    shop = next(s for s in data.slices if s.service == "shop/shop")
+    down = dataclasses.replace(shop, endpoints=tuple((False, n) for _, n in shop.endpoints))
+    moved = dataclasses.replace(data, slices=tuple(down if s is shop else s for s in data.slices))
+    view = build_view(moved, None, nodes=5, region="westeurope", prev=prev)
+    assert view == build_view(moved, None, nodes=5, region="westeurope")  # what a fresh build says
+    old = {(r.class_name, r.host): r for r in prev.host_rows()}
+    for r in view.host_rows():
+        if r.host == "shop.contoso.com":
+            assert r is not old[(r.class_name, r.host)] and r.backends == (("shop/shop", 0, 2),)
+        else:
+            assert r is old[(r.class_name, r.host)]
+    groups = {g.class_name: g for g in prev.groups}
+    assert [g is groups[g.class_name] for g in view.groups] == [g.class_name != "nginx" for g in view.groups]
+    lbs = {lb.service.key: lb for lb in prev.lbs}
+    assert all(lb is lbs[lb.service.key] for lb in view.lbs if lb.service.key != "shop/shop")
+    # only answers moved, and for no host: the same groups
+    again = build_view(moved, None, nodes=5, region="westeurope", prev=view)
+    assert again.groups is not view.groups and all(a is b for a, b in zip(again.groups, view.groups))

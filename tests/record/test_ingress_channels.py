@@ -79,7 +79,7 @@ def test_the_replay_app_shows_the_ingress_tab(tmp_path):
             await pilot.pause(0.4)
             pane = app.query_one(IngressPane)
             assert pane.display and pane.view is not None and pane.view.hosts == 5
-            shown = pane._shown["ingress-hosts"]
+            shown = pane.row_texts("ingress-hosts")
             cells = {k.split("|")[2]: v for k, v in shown.items() if k.startswith("h|")}
             assert cells["www.contoso.com"][2].startswith("✗ expired")
             assert cells["api.contoso.com"][2].startswith("✓ 89d")

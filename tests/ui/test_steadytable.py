@@ -152,3 +152,165 @@ async def test_renders_of_earlier_rows_are_not_kept() -> None:
         on_screen = 16 * 6  # at most every visible cell once, in the focused state
         assert 0 < len(a._cell_render_cache) <= on_screen
         assert "v59" in app.export_screenshot()
+
+
+async def test_a_changed_cell_renders_its_row_alone() -> None:
+    """update_cell drops its row's renders only: the other rows on screen come from the
+    cache, and what is drawn is what a table built with the new value draws."""
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        calls = counting(a)
+        a.update_cell("3", "c2", Text("three"))
+        a.update_cell("3", "c4", Text("four"))
+        await pilot.pause()
+        assert calls[0] == 6  # row 3's six cells, no other
+        shot = app.export_screenshot()
+        assert "three" in shot and "four" in shot and "a2.2" in shot and "a4.2" in shot
+    fresh = Two()
+    async with fresh.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        b = fresh.query_one("#a", SteadyTable)
+        b.update_cell("3", "c2", Text("three"), update_width=True)  # DataTable's own way
+        b.update_cell("3", "c4", Text("four"), update_width=True)
+        await pilot.pause()
+        assert fresh.export_screenshot() == shot
+
+
+async def test_a_changed_cell_off_screen_is_drawn_when_scrolled_to() -> None:
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        calls = counting(a)
+        a.update_cell("35", "c1", Text("far"))
+        await pilot.pause()
+        assert calls[0] == 0  # not on screen: nothing to draw
+        assert a.get_cell("35", "c1").plain == "far"
+        a.move_cursor(row=35, animate=False)
+        await pilot.pause()
+        assert "far" in app.export_screenshot()
+        a.move_cursor(row=0, animate=False)
+        await pilot.pause()
+        a.update_cell("35", "c1", Text("again"))  # its old line is cached: dropped at the draw
+        a.move_cursor(row=35, animate=False)
+        await pilot.pause()
+        shot = app.export_screenshot()
+        assert "again" in shot and "far" not in shot
+
+
+async def test_update_cell_of_a_missing_row_is_datatables_error() -> None:
+    from textual.widgets.data_table import CellDoesNotExist
+
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        for row, col in (("nope", "c1"), ("1", "nope")):
+            try:
+                a.update_cell(row, col, "x")
+            except CellDoesNotExist:
+                continue
+            raise AssertionError(f"update_cell({row!r}, {col!r}) did not fail")
+
+
+async def test_a_taller_row_takes_datatables_way() -> None:
+    """With a row two lines high a row's line is not header + index: the table is
+    invalidated whole, as DataTable does, and draws the new value."""
+    app = Two()
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.pause()
+        a = app.query_one("#a", SteadyTable)
+        a.add_row(*[Text(f"tall{c}\nline2") for c in range(6)], key="tall", height=2)
+        a.move_cursor(row=0, animate=False)
+        await pilot.pause()
+        before = a._update_count
+        a.update_cell("2", "c0", Text("moved"))
+        assert a._update_count == before + 1
+        await pilot.pause()
+        assert "moved" in app.export_screenshot()
+
+
+class Filled(App[None]):
+    """One table filled row by row (add_row) or at once (add_rows_keyed)."""
+
+    def __init__(self, at_once: bool) -> None:
+        super().__init__()
+        self.at_once = at_once
+        self.highlighted: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        yield SteadyTable(id="a", cursor_type="row")
+
+    def on_mount(self) -> None:
+        t = self.query_one(SteadyTable)
+        for c in range(4):
+            t.add_column(f"c{c}", width=8, key=f"c{c}")
+        rows = {str(r): [Text(f"r{r}.{c}", style="green" if r % 3 else "bold") for c in range(4)] for r in range(50)}
+        if self.at_once:
+            t.add_rows_keyed(rows)
+        else:
+            for k, cells in rows.items():
+                t.add_row(*cells, key=k)
+        t.focus()
+
+    def on_data_table_row_highlighted(self, event: SteadyTable.RowHighlighted) -> None:
+        self.highlighted.append(event.cursor_row)
+
+
+async def test_rows_added_at_once_draw_and_move_as_rows_added_one_by_one() -> None:
+    shots = []
+    for at_once in (False, True):
+        app = Filled(at_once)
+        async with app.run_test(size=(50, 12)) as pilot:
+            await pilot.pause()
+            t = app.query_one(SteadyTable)
+            assert t.row_count == 50 and t.get_row("49")[3].plain == "r49.3"
+            await pilot.press("down", "down", "pagedown")
+            await pilot.pause()
+            shots.append((app.export_screenshot(), t.cursor_row, t.virtual_size, app.highlighted))
+    assert shots[0] == shots[1]
+    assert shots[1][1] > 2 and shots[1][3][-1] == shots[1][1]  # it moved, and said so
+
+
+async def test_rows_added_at_once_refuse_a_key_twice() -> None:
+    from textual.widgets.data_table import DuplicateKey
+
+    app = Filled(True)
+    async with app.run_test(size=(50, 12)) as pilot:
+        await pilot.pause()
+        t = app.query_one(SteadyTable)
+        try:
+            t.add_rows_keyed({"new": ["x"], "3": ["y"]})
+        except DuplicateKey:
+            assert t.row_count == 50 and "new" not in {k.value for k in t.rows}  # nothing added
+            return
+        raise AssertionError("a key the table has was added again")
+
+
+async def test_many_rows_updated_at_once_draw_their_new_cells() -> None:
+    """Most of the table: one invalidation for the table, and what is drawn is what the
+    table draws with those values set one cell at a time, DataTable's way."""
+    new = {str(r): [Text(f"n{r}.{c}") for c in range(6)] for r in range(0, 40) if r % 4}
+    shots = []
+    for at_once in (True, False):
+        app = Two()
+        async with app.run_test(size=(60, 16)) as pilot:
+            await pilot.pause()
+            a = app.query_one("#a", SteadyTable)
+            if at_once:
+                before = a._update_count
+                a.update_rows(new)
+                assert a._update_count == before + 1
+            else:
+                for k, cells in new.items():
+                    for c, v in enumerate(cells):
+                        a.update_cell(k, f"c{c}", v, update_width=True)
+            await pilot.pause()
+            a.move_cursor(row=38, animate=False)
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            assert a.get_row("38")[5].plain == "n38.5"
+    assert shots[0] == shots[1]
+    assert "n37.1" in shots[0].replace("&#160;", " ")
