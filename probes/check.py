@@ -30,6 +30,7 @@ from probes.ingress.report import ingress_json
 from probes.ingress.tlsresult import TlsKey
 from probes.kube.kinds import OPTIONAL_SOURCES
 from probes.kube.model import NetworkPlugin, SourceState, SourceStatus, Topology
+from probes.phases import Phases
 
 SCHEMA = "aksnet-top/check/v1"
 KUBE_SOURCE = "kubernetes"  # the status source of the API server and its kinds ("kubernetes/nodes", …)
@@ -145,6 +146,13 @@ def _dns_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
 
 def _settled(services: Any, cycles: int) -> bool:
     """Every planned probe has run `cycles` times and the SNAT source has had its say."""
+    return not _waiting_for(services, cycles)
+
+
+def _waiting_for(services: Any, cycles: int, probes_only: bool = False) -> str:
+    """What the run still waits for, in words ("" once settled): the first planned probe
+    row without `cycles` results, then the agents, the ingress hosts, HTTPS and ARM.
+    `probes_only`: the DNS and egress rows alone (a cycle's results in)."""
     plan = services.dns.plan()
     want: list[Any] = [  # rows their vantage cannot reach are never probed: not waited for
         ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
@@ -155,23 +163,29 @@ def _settled(services: Any, cycles: int) -> bool:
     ]
     eplan = services.egress.plan()
     ewant: list[Any] = [EgressKey(vp.vantage.name, t.text) for vp in eplan.vantages for t in vp.targets if t.reachable]
-    for keys, hist in ((want, services.dns.history), (ewant, services.egress.history)):
+    for what, keys, hist in (("DNS", want, services.dns.history), ("egress", ewant, services.egress.history)):
         stats = hist.snapshot()
-        if any((st := stats.get(k)) is None or st.attempts < cycles for k in keys):
-            return False  # a probe (an agent's too) has not run its cycles, or not been read
+        for k in keys:
+            if (st := stats.get(k)) is None or st.attempts < cycles:
+                # a probe (an agent's too) has not run its cycles, or not been read
+                return f"{what} {' '.join(map(str, k))}: {0 if st is None else st.attempts}/{cycles} results"
+    if probes_only:
+        return ""
     agents = getattr(services, "agents", None)
     if agents is not None and not agents.read_once():
-        return False
+        return "the agents' first reads"
     hosts = getattr(services, "hosts", None)
     if hosts is not None and not hosts.settled():
-        return False  # the ingress hosts not yet asked about (F22)
+        return "the ingress hosts' DNS answers"  # (F22)
     https = getattr(services, "https", None)
     if https is not None and not _https_settled(https, 1):
-        return False  # a host's HTTPS endpoint not yet probed (F23's served certificate)
+        return "the HTTPS endpoints' first probes"  # (F23's served certificate)
     # lazy: the Azure source (logging, orjson) loads when check runs, not with `import probes.check`
     from probes.azure.service import AzureState
 
-    return services.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING)
+    if services.snat.report().state in (AzureState.WAITING, AzureState.CONNECTING):
+        return "ARM and Azure Monitor"
+    return ""
 
 
 def _https_settled(https: Any, cycles: int) -> bool:
@@ -211,9 +225,13 @@ def run(
     clock: Callable[[], float] = time.monotonic,
     log: Callable[[str], None] | None = None,
     recorder: Any = None,
+    phases: Phases | None = None,
 ) -> CheckResult:
-    """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble."""
+    """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble.
+    `phases`: where the run's moments are marked (the --debug log's "check phase" lines)."""
     say = log or (lambda _m: None)
+    mark = (phases or Phases()).mark
+    mark("check starts")
     t0 = clock()
     running = None  # the demo, when `demo`
     kube = cfg.kube
@@ -251,13 +269,16 @@ def run(
             egress=cfg.egress,
             echo_url=cfg.agents.echo_url,
         )
+        mark("lab process launched")
     # lazy: the engine's services and the Kubernetes source load when check runs (after the
     # demo's lab process was started: it starts while these import), not on `import probes.check`
     from probes.engine import services as servicesmod
     from probes.kube.source import KubeSource
 
+    mark("engine imported")
     if demo:
         running = launching.ready(agents=False)
+        mark("lab ready (API server, ARM)")
         kube = dataclasses.replace(kube, kubeconfig=running.kubeconfig, context="")
         endpoints = running.endpoints
 
@@ -271,11 +292,14 @@ def run(
         if running is not None:
             running.stop()
         raise
+    mark("services built")
     longest = max(cfg.dns.interval, cfg.egress.interval)
     try:
         if running is not None and not (running.agents_ready() and not running.agents_error):
             # the probes' `local` vantage and every agent come from the farm: no farm, no check
             raise demomod.DemoError(running.agents_error or "the demo's agents did not start")
+        if running is not None:
+            mark("lab's agent farm ready")
         for s in services.sources:
             if s is services.agents:
                 # agents started with this run (the demo's) finish their cycles about now;
@@ -283,6 +307,7 @@ def run(
                 s.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.1)
             else:
                 s.start()
+        mark("probes started")
         # every kind listed and watched: refused, no such name, 401 and 403 end the run at
         # once (fatal statuses), a silent server after the wait
         live, fatal = source.wait_live(max(5.0, kube.request_timeout * 2))
@@ -298,13 +323,17 @@ def run(
                 Exit.COULD_NOT_RUN, [], _report(snap, None, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN)
             )
         t_live = clock()
+        mark("kube lists live")
         say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing for {cycles} cycles")
         t_probe = clock()
         # an endpoint that never answers holds each of its HTTPS cycles for the whole timeout
         https_wait = cfg.https.timeout + 2.0 if services.https is not None else 0.0
         deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout, https_wait) + 2.0
         agents = services.agents
+        progress = _Progress(services, cycles, mark) if phases is not None and phases.enabled else None
         while clock() < deadline and not _settled(services, cycles):
+            if progress is not None:
+                progress.step()
             if agents is not None and agents.discovered:
                 # every agent read at the budget, after its probes ran `cycles` times
                 deadline = max(deadline, t_probe + cycles * longest + 2 * agents.period() + cfg.agents.timeout + 2.0)
@@ -312,7 +341,9 @@ def run(
                 break  # refused or rejected mid-run: the verdict cannot get better
             time.sleep(0.05)
         # the report renders one frame, built by the same publisher the app's panes read
+        mark("settled" if _settled(services, cycles) else "deadline passed")
         frame = Publisher.of(store, services).step()
+        mark("verdict's frame built")
         if recorder is not None:  # the flight recorder (probes.record): this run's frame
             if hasattr(recorder, "evidence"):
                 # lazy: the evidence fetcher only for a recorded run
@@ -336,9 +367,43 @@ def run(
         # the verdict is in: a source still inside a call (the Azure source mid-way through a
         # metrics answer, at 1,000 nodes ~2 s) ends on its own, its thread is a daemon
         services.stop(STOP_WAIT)
+        mark("services stopped")
         source.stop(STOP_WAIT)
+        mark("kube source stopped")
         if running is not None:
             running.stop(wait=False)  # the lab ends itself on EOF; the verdict need not wait
+
+
+class _Progress:
+    """The --debug log's marks while a run waits: each vantage's first result, each
+    cycle's results in, the agents read, and every change of what is waited for."""
+
+    def __init__(self, services: Any, cycles: int, mark: Callable[[str], None]) -> None:
+        self.services = services
+        self.cycles = cycles
+        self.mark = mark
+        self.cycle = 0
+        self.waiting = ""
+
+    def step(self) -> None:
+        s = self.services
+        for what, hist in (("DNS", s.dns.history), ("egress", s.egress.history)):
+            for k in hist.keys():
+                self.mark(f"first {what} result from {'an agent' if k.vantage.startswith('node/') else k.vantage}")
+        while self.cycle < self.cycles and not _waiting_for(s, self.cycle + 1, probes_only=True):
+            self.cycle += 1
+            self.mark(f"cycle {self.cycle}'s probe rows in")
+        if s.agents is not None and s.agents.read_once():
+            self.mark("every agent read once")
+        # lazy: the Azure source's states, loaded with it by now
+        from probes.azure.service import AzureState
+
+        if s.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING):
+            self.mark("ARM and Azure Monitor in")
+        waiting = _waiting_for(s, self.cycles)
+        if waiting and waiting.split(":")[0] != self.waiting.split(":")[0]:
+            self.mark(f"waiting for {waiting}")
+        self.waiting = waiting
 
 
 def _egress_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:

@@ -207,6 +207,11 @@ def run_check(argv: list[str]) -> int:
     except LogSetupError as e:
         _err(str(e))
         return EXIT_FAILED
+    # lazy: the run's moments for the --debug log, with the logging
+    from probes.phases import Phases
+
+    phases = Phases()
+    phases.mark("logging set up")
     if not 1 <= ns.cycles <= 100:
         _err("--cycles must be from 1 to 100")
         return EXIT_USAGE
@@ -244,7 +249,7 @@ def run_check(argv: list[str]) -> int:
         return failed
     recorder = recorder_for(cfg, "check", ns.no_record, cfg.kube.context)
     try:
-        result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval, recorder=recorder)
+        result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval, recorder=recorder, phases=phases)
     except DemoError as e:  # unknown scenario, bad file (4); the lab process failed (3): one line
         _err(f"check could not run: {e}")
         return EXIT_USAGE if e.usage else EXIT_FAILED
@@ -254,6 +259,7 @@ def run_check(argv: list[str]) -> int:
     finally:
         if recorder is not None:
             recorder.close()
+            phases.mark("flight recording closed")
     diff = apply_baseline(before, result)
     try:
         if ns.output == "json":
@@ -267,6 +273,7 @@ def run_check(argv: list[str]) -> int:
         if failed is not None:
             return failed
         sys.stdout.flush()
+        phases.mark("report written")
     except BrokenPipeError:  # `aksnet-top check | head`: the reader left; the verdict stands
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
