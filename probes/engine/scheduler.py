@@ -152,6 +152,26 @@ class Scheduler:
         if task is not None:
             task.cancel()
 
+    async def run_round(self, keys: Iterable[Hashable] | None = None, parallel: int = 0) -> None:
+        """Run every job (or those of `keys`) once now, beside its cadence (which it
+        keeps), each under its deadline and the shared concurrency limit, its result to
+        the sink; returns when all have delivered. `parallel`: at most that many of them
+        at once (0: the shared limit only), so a round does not measure its own queueing
+        as latency. A job's own tick may run alongside: both results count."""
+        if not self._running:
+            return
+        jobs = list(self._jobs.values()) if keys is None else [j for k in keys if (j := self._jobs.get(k)) is not None]
+        if parallel <= 0:
+            await asyncio.gather(*(self._run_once(job) for job in jobs))
+            return
+        gate = asyncio.Semaphore(parallel)
+
+        async def one(job: Job) -> None:
+            async with gate:
+                await self._run_once(job)
+
+        await asyncio.gather(*(one(job) for job in jobs))
+
     # --- the loop ----------------------------------------------------------------------
     def _spawn(self, key: Hashable) -> None:
         self._tasks[key] = asyncio.get_running_loop().create_task(self._loop(key), name=f"job:{key!r}")
