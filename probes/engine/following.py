@@ -17,6 +17,7 @@ from typing import Any
 
 from probes.engine.history import History
 from probes.engine.scheduler import BackgroundLoop, Job, Scheduler
+from probes.kube.model import node_vantage
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,13 @@ class FollowingService:
             pass
         bg.close(timeout / 2)
 
+    def run_round(self) -> None:
+        """Run every job once now, beside its cadence (`check`'s next cycle as soon as the
+        last one's results are in); returns at once, the results land in the history."""
+        bg, sched = self._bg, self._scheduler
+        if bg is not None and sched is not None:
+            bg.call(sched.run_round())
+
     async def _halt(self) -> None:
         """Close what the subclass holds on the loop (after the scheduler stopped)."""
 
@@ -128,6 +136,12 @@ class FollowingService:
         assert self._scheduler is not None
         self._scheduler.set_jobs(jobs)
         remote = {vp.vantage.name for vp in plan.vantages if vp.vantage.agent}
+        # and every agent the reader knows now: one read's results are replayed before its
+        # status says what the agent probes, and a plan made in between must not drop them
+        # (check reads each agent once: they would not come again)
+        statuses = getattr(self.agents, "statuses", None)
+        if statuses is not None:
+            remote |= {node_vantage(node) for node in statuses()}
         self.history.retain((j.key for j in jobs), also=lambda k: getattr(k, "vantage", None) in remote)
         with self._lock:
             self._plan = plan
