@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from probes.agent.rounds import MAX_ROUNDS, ROUND_WAIT
 from probes.azure.routes import routes_json
 from probes.config import Config
 from probes.diagnose import Finding, Severity, node_phase
@@ -149,27 +150,42 @@ def _settled(services: Any, cycles: int) -> bool:
     return not _waiting_for(services, cycles)
 
 
-def _waiting_for(services: Any, cycles: int, probes_only: bool = False) -> str:
+def _local_rows(services: Any) -> int:
+    """The DNS and egress rows this process probes itself (not an agent's)."""
+    dplan, eplan = services.dns.plan(), services.egress.plan()
+    dns = sum(len(vp.resolvers) * len(dplan.names) for vp in dplan.vantages if not vp.vantage.agent)
+    return dns + sum(len(vp.targets) for vp in eplan.vantages if not vp.vantage.agent)
+
+
+def _waiting_for(services: Any, cycles: int, probes_only: bool = False, local_only: bool = False) -> str:
     """What the run still waits for, in words ("" once settled): the first planned probe
     row without `cycles` results, then the agents, the ingress hosts, HTTPS and ARM.
-    `probes_only`: the DNS and egress rows alone (a cycle's results in)."""
+    `probes_only`: the DNS and egress rows alone (a cycle's results in); `local_only`:
+    only the rows this process probes (not the agents')."""
     plan = services.dns.plan()
     want: list[Any] = [  # rows their vantage cannot reach are never probed: not waited for
         ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
         for vp in plan.vantages
+        if not (local_only and vp.vantage.agent)
         for r in vp.resolvers
         if r.reachable
         for n in plan.names
     ]
     eplan = services.egress.plan()
-    ewant: list[Any] = [EgressKey(vp.vantage.name, t.text) for vp in eplan.vantages for t in vp.targets if t.reachable]
+    ewant: list[Any] = [
+        EgressKey(vp.vantage.name, t.text)
+        for vp in eplan.vantages
+        if not (local_only and vp.vantage.agent)
+        for t in vp.targets
+        if t.reachable
+    ]
     for what, keys, hist in (("DNS", want, services.dns.history), ("egress", ewant, services.egress.history)):
         stats = hist.snapshot()
         for k in keys:
             if (st := stats.get(k)) is None or st.attempts < cycles:
                 # a probe (an agent's too) has not run its cycles, or not been read
                 return f"{what} {' '.join(map(str, k))}: {0 if st is None else st.attempts}/{cycles} results"
-    if probes_only:
+    if probes_only or local_only:
         return ""
     agents = getattr(services, "agents", None)
     if agents is not None and not agents.read_once():
@@ -226,20 +242,33 @@ def run(
     log: Callable[[str], None] | None = None,
     recorder: Any = None,
     phases: Phases | None = None,
+    launching: Any = None,
 ) -> CheckResult:
     """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble.
-    `phases`: where the run's moments are marked (the --debug log's "check phase" lines)."""
+    `phases`: where the run's moments are marked (the --debug log's "check phase" lines).
+    `launching`: the demo's lab, already started by probes.demo.launch_for (the command
+    line starts it before it imports this module); else `demo` starts it here. Its agents
+    probe at the configured cadence, as a cluster's DaemonSet does, not at the check's:
+    the check's reads ask them for its cycles (probes.agent.rounds)."""
     say = log or (lambda _m: None)
     mark = (phases or Phases()).mark
     mark("check starts")
     t0 = clock()
     running = None  # the demo, when `demo`
     kube = cfg.kube
+    if demo and launching is None:
+        # lazy: the demo (its lab process, the agent farm) only for `check --demo`
+        from probes import demo as demomod
+
+        launching = demomod.launch_for(cfg)  # the configured cadence: before the check's below
+        mark("lab process launched")
     # a check reads every agent once, in one bounded burst: its own budget
     cfg = dataclasses.replace(cfg, agents=dataclasses.replace(cfg.agents, budget=cfg.agents.check_budget))
+    back_to_back = interval is None
     if interval is None:
         # a post-upgrade gate answers in seconds: cycles back to back, not at the app's
-        # cadence (two egress cycles at 10 s made the default check take 12 s)
+        # cadence (two egress cycles at 10 s made the default check take 12 s): each next
+        # cycle starts when the last one's results are in (the cadence only as a fallback)
         interval = BACK_TO_BACK
     # a gate reads the SNAT metrics' last CHECK_WINDOW minutes, not the app's chart window:
     # a third of the answer to generate and parse at 1,000 nodes, and enough points for
@@ -256,20 +285,10 @@ def run(
             https=dataclasses.replace(cfg.https, interval=max(interval, 1.0)),
         )
     endpoints = None
-    launching: Any = None
     if demo:
-        # lazy: the demo (its lab process, the agent farm) only for `check --demo`
+        # lazy: the demo's error type, loaded with its launch
         from probes import demo as demomod
 
-        # the cluster first; its agent farm starts while we list and build the services
-        launching = demomod.launch(
-            cfg.demo.scenario,
-            nodes=cfg.demo.nodes or None,
-            dns=cfg.dns,
-            egress=cfg.egress,
-            echo_url=cfg.agents.echo_url,
-        )
-        mark("lab process launched")
     # lazy: the engine's services and the Kubernetes source load when check runs (after the
     # demo's lab process was started: it starts while these import), not on `import probes.check`
     from probes.engine import services as servicesmod
@@ -292,21 +311,28 @@ def run(
         if running is not None:
             running.stop()
         raise
+    if services.agents is not None:
+        # each agent's first read asks it to probe every row `cycles` times at once (the
+        # CoreDNS pods it is handed in that read included) and answers when they are in:
+        # no waiting for its cadence, one read per agent (probes.agent.rounds)
+        services.agents.settings = dataclasses.replace(services.agents.settings, rounds=min(cycles, MAX_ROUNDS))
     mark("services built")
     longest = max(cfg.dns.interval, cfg.egress.interval)
     try:
+        for s in services.sources:
+            if s is not services.agents:
+                # ARM's reads and the SDK's imports need no agent: under way while the demo's
+                # farm starts (the `local` probes begin when its maps fill)
+                s.start()
         if running is not None and not (running.agents_ready() and not running.agents_error):
             # the probes' `local` vantage and every agent come from the farm: no farm, no check
             raise demomod.DemoError(running.agents_error or "the demo's agents did not start")
         if running is not None:
             mark("lab's agent farm ready")
-        for s in services.sources:
-            if s is services.agents:
-                # agents started with this run (the demo's) finish their cycles about now;
-                # long-running ones hold many already: either way, one round of reads
-                s.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.1)
-            else:
-                s.start()
+        if services.agents is not None:
+            # each agent's first read asks for the check's cycles (rounds); an agent that
+            # does not know them is read again once its cadence ran them
+            services.agents.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.1)
         mark("probes started")
         # every kind listed and watched: refused, no such name, 401 and 403 end the run at
         # once (fatal statuses), a silent server after the wait
@@ -331,12 +357,23 @@ def run(
         deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout, https_wait) + 2.0
         agents = services.agents
         progress = _Progress(services, cycles, mark) if phases is not None and phases.enabled else None
+        local_cycle = 1  # the cycle of this process's own probes under way (the first: their first run)
         while clock() < deadline and not _settled(services, cycles):
             if progress is not None:
                 progress.step()
+            if (
+                back_to_back
+                and local_cycle < cycles
+                and _local_rows(services)
+                and not _waiting_for(services, local_cycle, local_only=True)
+            ):
+                local_cycle += 1  # every row has its results: the next cycle now, not at the cadence
+                services.dns.run_round()
+                services.egress.run_round()
             if agents is not None and agents.discovered:
                 # every agent read at the budget, after its probes ran `cycles` times
-                deadline = max(deadline, t_probe + cycles * longest + 2 * agents.period() + cfg.agents.timeout + 2.0)
+                read = cfg.agents.timeout + ROUND_WAIT  # a read that asks for rounds is held for them
+                deadline = max(deadline, t_probe + cycles * longest + 2 * agents.period() + read + 2.0)
             if any(st.fatal for st in store.snapshot().statuses):
                 break  # refused or rejected mid-run: the verdict cannot get better
             time.sleep(0.05)
