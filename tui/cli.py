@@ -233,11 +233,6 @@ def run_check(argv: list[str]) -> int:
     except configmod.ConfigError as e:
         _err(str(e))
         return EXIT_USAGE
-    if cfg.azure.enabled:
-        # lazy: the Azure SDK's imports start now, in a thread: the verdict waits for ARM
-        from probes.azure.warm import in_background
-
-        in_background()
     launching = None
     if ns.demo:
         # lazy: the demo only for `check --demo`

@@ -2,8 +2,8 @@
 
 The network client alone is ~0.6 s of imports (1-4 s on a busy host). The SNAT source
 imports them in its own thread as it starts (while the nodes are listed); `check`, whose
-verdict waits for ARM, starts them in a daemon thread as its first act, beside the
-demo's lab process and its own imports, so the source finds them loaded. Light: the
+verdict waits for ARM, starts them in a daemon thread once its own modules are loaded,
+while it waits for the demo's lab and the lists, so the source finds them loaded. Light: the
 standard library only until the thread runs.
 """
 
