@@ -150,45 +150,57 @@ def _settled(services: Any, cycles: int) -> bool:
     return not _waiting_for(services, cycles)
 
 
-def _local_rows(services: Any) -> int:
-    """The DNS and egress rows this process probes itself (not an agent's; rows it cannot
-    reach are listed, never probed: not counted)."""
+def _next_cycle(services: Any, cycles: int) -> tuple[list[Any], list[Any]]:
+    """The DNS and egress rows this process probes itself (not an agent's) whose last
+    cycle's result is in and that need another: 1 <= results < `cycles`."""
+    out: tuple[list[Any], list[Any]] = ([], [])
     dplan, eplan = services.dns.plan(), services.egress.plan()
-    dns = sum(
-        sum(1 for r in vp.resolvers if r.reachable) * len(dplan.names) for vp in dplan.vantages if not vp.vantage.agent
+    rows: tuple[list[Any], list[Any]] = (
+        [
+            ProbeKey(vp.vantage.name, r.key, n, dplan.qtype)
+            for vp in dplan.vantages
+            if not vp.vantage.agent
+            for r in vp.resolvers
+            if r.reachable
+            for n in dplan.names
+        ],
+        [
+            EgressKey(vp.vantage.name, t.text)
+            for vp in eplan.vantages
+            if not vp.vantage.agent
+            for t in vp.targets
+            if t.reachable
+        ],
     )
-    return dns + sum(1 for vp in eplan.vantages if not vp.vantage.agent for t in vp.targets if t.reachable)
+    for keys, hist, due in zip(rows, (services.dns.history, services.egress.history), out, strict=True):
+        for k in keys:
+            st = hist.stats(k)
+            if st is not None and 1 <= st.attempts < cycles:
+                due.append(k)
+    return out
 
 
-def _waiting_for(services: Any, cycles: int, probes_only: bool = False, local_only: bool = False) -> str:
+def _waiting_for(services: Any, cycles: int, probes_only: bool = False) -> str:
     """What the run still waits for, in words ("" once settled): the first planned probe
     row without `cycles` results, then the agents, the ingress hosts, HTTPS and ARM.
-    `probes_only`: the DNS and egress rows alone (a cycle's results in); `local_only`:
-    only the rows this process probes (not the agents')."""
+    `probes_only`: the DNS and egress rows alone (a cycle's results in)."""
     plan = services.dns.plan()
     want: list[Any] = [  # rows their vantage cannot reach are never probed: not waited for
         ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
         for vp in plan.vantages
-        if not (local_only and vp.vantage.agent)
         for r in vp.resolvers
         if r.reachable
         for n in plan.names
     ]
     eplan = services.egress.plan()
-    ewant: list[Any] = [
-        EgressKey(vp.vantage.name, t.text)
-        for vp in eplan.vantages
-        if not (local_only and vp.vantage.agent)
-        for t in vp.targets
-        if t.reachable
-    ]
+    ewant: list[Any] = [EgressKey(vp.vantage.name, t.text) for vp in eplan.vantages for t in vp.targets if t.reachable]
     for what, keys, hist in (("DNS", want, services.dns.history), ("egress", ewant, services.egress.history)):
         stats = hist.snapshot()
         for k in keys:
             if (st := stats.get(k)) is None or st.attempts < cycles:
                 # a probe (an agent's too) has not run its cycles, or not been read
                 return f"{what} {' '.join(map(str, k))}: {0 if st is None else st.attempts}/{cycles} results"
-    if probes_only or local_only:
+    if probes_only:
         return ""
     agents = getattr(services, "agents", None)
     if agents is not None and not agents.read_once():
@@ -366,19 +378,15 @@ def run(
         deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout, https_wait) + 2.0
         agents = services.agents
         progress = _Progress(services, cycles, mark) if phases is not None and phases.enabled else None
-        local_cycle = 1  # the cycle of this process's own probes under way (the first: their first run)
         while clock() < deadline and not _settled(services, cycles):
             if progress is not None:
                 progress.step()
-            if (
-                back_to_back
-                and local_cycle < cycles
-                and _local_rows(services)
-                and not _waiting_for(services, local_cycle, local_only=True)
-            ):
-                local_cycle += 1  # every row has its results: the next cycle now, not at the cadence
-                services.dns.run_round()
-                services.egress.run_round()
+            if back_to_back:
+                # a row whose last result is in gets its next cycle now, not at the cadence
+                # (one under way is left to finish: the services run only idle rows)
+                dns_due, egress_due = _next_cycle(services, cycles)
+                services.dns.run_now(dns_due)
+                services.egress.run_now(egress_due)
             if agents is not None and agents.discovered:
                 # every agent read at the budget, after its probes ran `cycles` times
                 read = cfg.agents.timeout + ROUND_WAIT  # a read that asks for rounds is held for them

@@ -90,12 +90,14 @@ class FollowingService:
             pass
         bg.close(timeout / 2)
 
-    def run_round(self) -> None:
-        """Run every job once now, beside its cadence (`check`'s next cycle as soon as the
-        last one's results are in); returns at once, the results land in the history."""
+    def run_now(self, keys: Iterable[Any]) -> None:
+        """Run these jobs once now, beside their cadence, unless a run of theirs is under
+        way (`check`: a row's next cycle as soon as its last result is in); returns at
+        once, the results land in the history."""
         bg, sched = self._bg, self._scheduler
-        if bg is not None and sched is not None:
-            bg.call(sched.run_round())
+        keys = list(keys)
+        if bg is not None and sched is not None and keys:
+            bg.call(sched.run_round(keys, idle=True))
 
     async def _halt(self) -> None:
         """Close what the subclass holds on the loop (after the scheduler stopped)."""

@@ -49,3 +49,33 @@ async def test_a_stopped_scheduler_runs_no_round():
     sched.set_jobs([Job("a", lambda: asyncio.sleep(0, result="a"), interval=60.0)])
     await sched.run_round()
     assert done == []
+
+
+async def test_an_idle_round_leaves_a_job_under_way_alone():
+    release = asyncio.Event()
+    done: list[object] = []
+
+    async def slow() -> str:
+        await release.wait()
+        return "slow"
+
+    async def quick() -> str:
+        return "quick"
+
+    sched = Scheduler(lambda k, r: done.append(r))
+    sched.set_jobs([Job("slow", slow, interval=60.0, deadline=10.0, jitter=0.0), Job("quick", quick, interval=60.0)])
+    await sched.start()
+    try:
+        async with asyncio.timeout(5.0):
+            while done != ["quick"]:  # the quick tick is in, the slow one under way
+                await asyncio.sleep(0.01)
+            await sched.run_round(["slow", "quick"], idle=True)
+        assert done == ["quick", "quick"]  # the slow job was not started a second time
+        release.set()
+        async with asyncio.timeout(5.0):
+            while done.count("slow") < 1:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert done.count("slow") == 1
+    finally:
+        assert await sched.stop(1.0)
