@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from probes.agent.rounds import MAX_ROUNDS, ROUND_WAIT
 from probes.azure.routes import routes_json
 from probes.config import Config
 from probes.diagnose import Finding, Severity, node_phase
@@ -30,6 +31,7 @@ from probes.ingress.report import ingress_json
 from probes.ingress.tlsresult import TlsKey
 from probes.kube.kinds import OPTIONAL_SOURCES
 from probes.kube.model import NetworkPlugin, SourceState, SourceStatus, Topology
+from probes.phases import Phases
 
 SCHEMA = "aksnet-top/check/v1"
 KUBE_SOURCE = "kubernetes"  # the status source of the API server and its kinds ("kubernetes/nodes", …)
@@ -145,6 +147,43 @@ def _dns_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:
 
 def _settled(services: Any, cycles: int) -> bool:
     """Every planned probe has run `cycles` times and the SNAT source has had its say."""
+    return not _waiting_for(services, cycles)
+
+
+def _next_cycle(services: Any, cycles: int) -> tuple[list[Any], list[Any]]:
+    """The DNS and egress rows this process probes itself (not an agent's) whose last
+    cycle's result is in and that need another: 1 <= results < `cycles`."""
+    out: tuple[list[Any], list[Any]] = ([], [])
+    dplan, eplan = services.dns.plan(), services.egress.plan()
+    rows: tuple[list[Any], list[Any]] = (
+        [
+            ProbeKey(vp.vantage.name, r.key, n, dplan.qtype)
+            for vp in dplan.vantages
+            if not vp.vantage.agent
+            for r in vp.resolvers
+            if r.reachable
+            for n in dplan.names
+        ],
+        [
+            EgressKey(vp.vantage.name, t.text)
+            for vp in eplan.vantages
+            if not vp.vantage.agent
+            for t in vp.targets
+            if t.reachable
+        ],
+    )
+    for keys, hist, due in zip(rows, (services.dns.history, services.egress.history), out, strict=True):
+        for k in keys:
+            st = hist.stats(k)
+            if st is not None and 1 <= st.attempts < cycles:
+                due.append(k)
+    return out
+
+
+def _waiting_for(services: Any, cycles: int, probes_only: bool = False) -> str:
+    """What the run still waits for, in words ("" once settled): the first planned probe
+    row without `cycles` results, then the agents, the ingress hosts, HTTPS and ARM.
+    `probes_only`: the DNS and egress rows alone (a cycle's results in)."""
     plan = services.dns.plan()
     want: list[Any] = [  # rows their vantage cannot reach are never probed: not waited for
         ProbeKey(vp.vantage.name, r.key, n, plan.qtype)
@@ -155,23 +194,29 @@ def _settled(services: Any, cycles: int) -> bool:
     ]
     eplan = services.egress.plan()
     ewant: list[Any] = [EgressKey(vp.vantage.name, t.text) for vp in eplan.vantages for t in vp.targets if t.reachable]
-    for keys, hist in ((want, services.dns.history), (ewant, services.egress.history)):
+    for what, keys, hist in (("DNS", want, services.dns.history), ("egress", ewant, services.egress.history)):
         stats = hist.snapshot()
-        if any((st := stats.get(k)) is None or st.attempts < cycles for k in keys):
-            return False  # a probe (an agent's too) has not run its cycles, or not been read
+        for k in keys:
+            if (st := stats.get(k)) is None or st.attempts < cycles:
+                # a probe (an agent's too) has not run its cycles, or not been read
+                return f"{what} {' '.join(map(str, k))}: {0 if st is None else st.attempts}/{cycles} results"
+    if probes_only:
+        return ""
     agents = getattr(services, "agents", None)
     if agents is not None and not agents.read_once():
-        return False
+        return "the agents' first reads"
     hosts = getattr(services, "hosts", None)
     if hosts is not None and not hosts.settled():
-        return False  # the ingress hosts not yet asked about (F22)
+        return "the ingress hosts' DNS answers"  # (F22)
     https = getattr(services, "https", None)
     if https is not None and not _https_settled(https, 1):
-        return False  # a host's HTTPS endpoint not yet probed (F23's served certificate)
+        return "the HTTPS endpoints' first probes"  # (F23's served certificate)
     # lazy: the Azure source (logging, orjson) loads when check runs, not with `import probes.check`
     from probes.azure.service import AzureState
 
-    return services.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING)
+    if services.snat.report().state in (AzureState.WAITING, AzureState.CONNECTING):
+        return "ARM and Azure Monitor"
+    return ""
 
 
 def _https_settled(https: Any, cycles: int) -> bool:
@@ -211,17 +256,34 @@ def run(
     clock: Callable[[], float] = time.monotonic,
     log: Callable[[str], None] | None = None,
     recorder: Any = None,
+    phases: Phases | None = None,
+    launching: Any = None,
 ) -> CheckResult:
-    """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble."""
+    """Run sources and probes for `cycles` probe intervals; never raises for cluster trouble.
+    `phases`: where the run's moments are marked (the --debug log's "check phase" lines).
+    `launching`: the demo's lab, already started by probes.demo.launch_for (the command
+    line starts it before it imports this module); else `demo` starts it here. Its agents
+    probe at the configured cadence, as a cluster's DaemonSet does, not at the check's:
+    the check's reads ask them for its cycles (probes.agent.rounds)."""
     say = log or (lambda _m: None)
+    mark = (phases or Phases()).mark
+    mark("check starts")
     t0 = clock()
     running = None  # the demo, when `demo`
     kube = cfg.kube
+    if demo and launching is None:
+        # lazy: the demo (its lab process, the agent farm) only for `check --demo`
+        from probes import demo as demomod
+
+        launching = demomod.launch_for(cfg)  # the configured cadence: before the check's below
+        mark("lab process launched")
     # a check reads every agent once, in one bounded burst: its own budget
     cfg = dataclasses.replace(cfg, agents=dataclasses.replace(cfg.agents, budget=cfg.agents.check_budget))
+    back_to_back = interval is None
     if interval is None:
         # a post-upgrade gate answers in seconds: cycles back to back, not at the app's
-        # cadence (two egress cycles at 10 s made the default check take 12 s)
+        # cadence (two egress cycles at 10 s made the default check take 12 s): each next
+        # cycle starts when the last one's results are in (the cadence only as a fallback)
         interval = BACK_TO_BACK
     # a gate reads the SNAT metrics' last CHECK_WINDOW minutes, not the app's chart window:
     # a third of the answer to generate and parse at 1,000 nodes, and enough points for
@@ -238,26 +300,25 @@ def run(
             https=dataclasses.replace(cfg.https, interval=max(interval, 1.0)),
         )
     endpoints = None
-    launching: Any = None
     if demo:
-        # lazy: the demo (its lab process, the agent farm) only for `check --demo`
+        # lazy: the demo's error type, loaded with its launch
         from probes import demo as demomod
 
-        # the cluster first; its agent farm starts while we list and build the services
-        launching = demomod.launch(
-            cfg.demo.scenario,
-            nodes=cfg.demo.nodes or None,
-            dns=cfg.dns,
-            egress=cfg.egress,
-            echo_url=cfg.agents.echo_url,
-        )
     # lazy: the engine's services and the Kubernetes source load when check runs (after the
     # demo's lab process was started: it starts while these import), not on `import probes.check`
     from probes.engine import services as servicesmod
     from probes.kube.source import KubeSource
 
+    mark("engine imported")
+    if cfg.azure.enabled:
+        # lazy: the Azure SDK's imports (~0.6 s) run in a thread while this one waits for the
+        # demo's lab and the lists (the verdict waits for ARM; the source would import them later)
+        from probes.azure.warm import in_background
+
+        in_background()
     if demo:
         running = launching.ready(agents=False)
+        mark("lab ready (API server, ARM)")
         kube = dataclasses.replace(kube, kubeconfig=running.kubeconfig, context="")
         endpoints = running.endpoints
 
@@ -271,18 +332,29 @@ def run(
         if running is not None:
             running.stop()
         raise
+    if services.agents is not None:
+        # each agent's first read asks it to probe every row `cycles` times at once (the
+        # CoreDNS pods it is handed in that read included) and answers when they are in:
+        # no waiting for its cadence, one read per agent (probes.agent.rounds)
+        services.agents.settings = dataclasses.replace(services.agents.settings, rounds=min(cycles, MAX_ROUNDS))
+    mark("services built")
     longest = max(cfg.dns.interval, cfg.egress.interval)
     try:
+        for s in services.sources:
+            if s is not services.agents:
+                # ARM's reads and the SDK's imports need no agent: under way while the demo's
+                # farm starts (the `local` probes begin when its maps fill)
+                s.start()
         if running is not None and not (running.agents_ready() and not running.agents_error):
             # the probes' `local` vantage and every agent come from the farm: no farm, no check
             raise demomod.DemoError(running.agents_error or "the demo's agents did not start")
-        for s in services.sources:
-            if s is services.agents:
-                # agents started with this run (the demo's) finish their cycles about now;
-                # long-running ones hold many already: either way, one round of reads
-                s.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.1)
-            else:
-                s.start()
+        if running is not None:
+            mark("lab's agent farm ready")
+        if services.agents is not None:
+            # each agent's first read asks for the check's cycles (rounds); an agent that
+            # does not know them is read again once its cadence ran them
+            services.agents.start(reads_from=clock() + (cycles - 1) * longest * 1.1 + 0.1)
+        mark("probes started")
         # every kind listed and watched: refused, no such name, 401 and 403 end the run at
         # once (fatal statuses), a silent server after the wait
         live, fatal = source.wait_live(max(5.0, kube.request_timeout * 2))
@@ -298,21 +370,34 @@ def run(
                 Exit.COULD_NOT_RUN, [], _report(snap, None, None, [], errors, cycles, longest, Exit.COULD_NOT_RUN)
             )
         t_live = clock()
+        mark("kube lists live")
         say(f"listed {len(snap.topology.nodes)} nodes in {clock() - t0:.2f}s; probing for {cycles} cycles")
         t_probe = clock()
         # an endpoint that never answers holds each of its HTTPS cycles for the whole timeout
         https_wait = cfg.https.timeout + 2.0 if services.https is not None else 0.0
         deadline = clock() + cycles * longest + max(cfg.dns.timeout, cfg.egress.timeout, https_wait) + 2.0
         agents = services.agents
+        progress = _Progress(services, cycles, mark) if phases is not None and phases.enabled else None
         while clock() < deadline and not _settled(services, cycles):
+            if progress is not None:
+                progress.step()
+            if back_to_back:
+                # a row whose last result is in gets its next cycle now, not at the cadence
+                # (one under way is left to finish: the services run only idle rows)
+                dns_due, egress_due = _next_cycle(services, cycles)
+                services.dns.run_now(dns_due)
+                services.egress.run_now(egress_due)
             if agents is not None and agents.discovered:
                 # every agent read at the budget, after its probes ran `cycles` times
-                deadline = max(deadline, t_probe + cycles * longest + 2 * agents.period() + cfg.agents.timeout + 2.0)
+                read = cfg.agents.timeout + ROUND_WAIT  # a read that asks for rounds is held for them
+                deadline = max(deadline, t_probe + cycles * longest + 2 * agents.period() + read + 2.0)
             if any(st.fatal for st in store.snapshot().statuses):
                 break  # refused or rejected mid-run: the verdict cannot get better
             time.sleep(0.05)
         # the report renders one frame, built by the same publisher the app's panes read
+        mark("settled" if _settled(services, cycles) else "deadline passed")
         frame = Publisher.of(store, services).step()
+        mark("verdict's frame built")
         if recorder is not None:  # the flight recorder (probes.record): this run's frame
             if hasattr(recorder, "evidence"):
                 # lazy: the evidence fetcher only for a recorded run
@@ -336,9 +421,43 @@ def run(
         # the verdict is in: a source still inside a call (the Azure source mid-way through a
         # metrics answer, at 1,000 nodes ~2 s) ends on its own, its thread is a daemon
         services.stop(STOP_WAIT)
+        mark("services stopped")
         source.stop(STOP_WAIT)
+        mark("kube source stopped")
         if running is not None:
             running.stop(wait=False)  # the lab ends itself on EOF; the verdict need not wait
+
+
+class _Progress:
+    """The --debug log's marks while a run waits: each vantage's first result, each
+    cycle's results in, the agents read, and every change of what is waited for."""
+
+    def __init__(self, services: Any, cycles: int, mark: Callable[[str], None]) -> None:
+        self.services = services
+        self.cycles = cycles
+        self.mark = mark
+        self.cycle = 0
+        self.waiting = ""
+
+    def step(self) -> None:
+        s = self.services
+        for what, hist in (("DNS", s.dns.history), ("egress", s.egress.history)):
+            for k in hist.keys():
+                self.mark(f"first {what} result from {'an agent' if k.vantage.startswith('node/') else k.vantage}")
+        while self.cycle < self.cycles and not _waiting_for(s, self.cycle + 1, probes_only=True):
+            self.cycle += 1
+            self.mark(f"cycle {self.cycle}'s probe rows in")
+        if s.agents is not None and s.agents.read_once():
+            self.mark("every agent read once")
+        # lazy: the Azure source's states, loaded with it by now
+        from probes.azure.service import AzureState
+
+        if s.snat.report().state not in (AzureState.WAITING, AzureState.CONNECTING):
+            self.mark("ARM and Azure Monitor in")
+        waiting = _waiting_for(s, self.cycles)
+        if waiting and waiting.split(":")[0] != self.waiting.split(":")[0]:
+            self.mark(f"waiting for {waiting}")
+        self.waiting = waiting
 
 
 def _egress_json(stats: dict[Any, Any]) -> list[dict[str, Any]]:

@@ -29,10 +29,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from probes.engine.services import Endpoints
 from probes.kube.model import LOCAL_VANTAGE
+
+if TYPE_CHECKING:
+    from probes.engine.services import Endpoints
 
 READY_TIMEOUT = 60.0  # 5,000 nodes on a busy 2-core machine take a few seconds
 STOP_TIMEOUT = 3.0
@@ -130,6 +132,10 @@ class Launch:
                 raise DemoError(str(doc["error"]), usage=bool(doc.get("usage")))
             if "kubeconfig" not in doc:
                 raise DemoError(f"the demo cluster answered something unexpected: {str(doc)[:120]}")
+            # lazy: the engine's settings record, once the lab answers (`launch` is the first
+            # thing `check --demo` does: the engine imports while the lab starts)
+            from probes.engine.services import Endpoints
+
             kubeconfig = str(doc["kubeconfig"])
             self.kubeconfig_dir = os.path.dirname(kubeconfig)
             arm = doc.get("arm") or {}
@@ -241,6 +247,14 @@ def launch(scenario: str, nodes: int | None = None, dns: Any = None, egress: Any
     except OSError:
         pass  # it died at once: ready() says why
     return Launch(proc)
+
+
+def launch_for(cfg: Any) -> Launch:
+    """launch() for a probes.config.Config: its demo section, and the probes' cadence the
+    agents follow (the configured one, as a cluster's DaemonSet runs it)."""
+    return launch(
+        cfg.demo.scenario, nodes=cfg.demo.nodes or None, dns=cfg.dns, egress=cfg.egress, echo_url=cfg.agents.echo_url
+    )
 
 
 def start(
@@ -355,4 +369,4 @@ class LocalEgressMap:
         return [EgressVantage(LOCAL_VANTAGE, None, self.local.egress_dns, dict(self.local.dial), confine=True)]
 
 
-__all__ = ["Demo", "DemoError", "Endpoints", "Launch", "launch", "serve_lab", "start"]
+__all__ = ["Demo", "DemoError", "Launch", "launch", "launch_for", "serve_lab", "start"]

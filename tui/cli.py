@@ -166,6 +166,13 @@ def check_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="aksnet-top check",
         description="One headless run: list the cluster, probe for N cycles, print findings.",
+        epilog="Timing: the run lists the cluster, probes DNS and egress from here, reads every per-node "
+        "agent once through the API server and reads ARM (SNAT metrics, NSGs, routes) meanwhile. By default "
+        "each next cycle starts as soon as the last one's results are in (--interval N: N s apart). Each "
+        "agent's one read asks it to probe its rows --cycles times at once and is answered within 2 s; the "
+        "reads go out at --agent-budget per second (50 agents at 20/s: ~2.5 s). A target that does not answer "
+        "holds its row for its timeout (dns.timeout, egress.timeout, https.timeout), and a recorded run with "
+        "findings waits up to 3 s for their evidence. --debug logs when each phase ended.",
     )
     p.add_argument("--demo", action="store_true", help="check the embedded demo cluster")
     p.add_argument("--scenario", metavar="S", help="demo scenario (built-in name or file)")
@@ -178,8 +185,8 @@ def check_parser() -> argparse.ArgumentParser:
         "--interval",
         type=float,
         metavar="SECONDS",
-        help="seconds between probe cycles (default 1: cycles back to back; "
-        "the app's cadence is dns.interval / egress.interval)",
+        help="seconds between probe cycles (default: back to back, each cycle as soon as the last one's "
+        "results are in, at most 1 s apart; the app's cadence is dns.interval / egress.interval)",
     )
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.add_argument(
@@ -207,6 +214,11 @@ def run_check(argv: list[str]) -> int:
     except LogSetupError as e:
         _err(str(e))
         return EXIT_FAILED
+    # lazy: the run's moments for the --debug log, with the logging
+    from probes.phases import Phases
+
+    phases = Phases()
+    phases.mark("logging set up")
     if not 1 <= ns.cycles <= 100:
         _err("--cycles must be from 1 to 100")
         return EXIT_USAGE
@@ -221,6 +233,25 @@ def run_check(argv: list[str]) -> int:
     except configmod.ConfigError as e:
         _err(str(e))
         return EXIT_USAGE
+    launching = None
+    if ns.demo:
+        # lazy: the demo only for `check --demo`
+        from probes.demo import DemoError, launch_for
+
+        try:  # the lab first: its process starts while this one imports the engine
+            launching = launch_for(cfg)
+        except DemoError as e:
+            _err(f"check could not run: {e}")
+            return EXIT_FAILED
+        phases.mark("lab process launched")
+    try:
+        return _run_check(ns, cfg, launching, phases)
+    finally:
+        if launching is not None:
+            launching.stop(wait=False)  # the lab ends itself on EOF (a no-op once check stopped it)
+
+
+def _run_check(ns: argparse.Namespace, cfg: configmod.Config, launching: Any, phases: Any) -> int:
     # lazy: each sub-command loads its own modules: `import tui.cli` stays at probes.config
     from probes import check
 
@@ -233,7 +264,7 @@ def run_check(argv: list[str]) -> int:
         except KubeConnectError as e:
             _err(str(e))
             return int(check.Exit.COULD_NOT_RUN)
-    # lazy: the demo only for `check --demo`
+    # lazy: the demo's error (its module is loaded by now for --demo, light otherwise)
     from probes.demo import DemoError
 
     # lazy: the recorder's command-line side only when check runs
@@ -244,7 +275,15 @@ def run_check(argv: list[str]) -> int:
         return failed
     recorder = recorder_for(cfg, "check", ns.no_record, cfg.kube.context)
     try:
-        result = check.run(cfg, demo=ns.demo, cycles=ns.cycles, interval=ns.interval, recorder=recorder)
+        result = check.run(
+            cfg,
+            demo=ns.demo,
+            cycles=ns.cycles,
+            interval=ns.interval,
+            recorder=recorder,
+            phases=phases,
+            launching=launching,
+        )
     except DemoError as e:  # unknown scenario, bad file (4); the lab process failed (3): one line
         _err(f"check could not run: {e}")
         return EXIT_USAGE if e.usage else EXIT_FAILED
@@ -254,6 +293,7 @@ def run_check(argv: list[str]) -> int:
     finally:
         if recorder is not None:
             recorder.close()
+            phases.mark("flight recording closed")
     diff = apply_baseline(before, result)
     try:
         if ns.output == "json":
@@ -267,6 +307,7 @@ def run_check(argv: list[str]) -> int:
         if failed is not None:
             return failed
         sys.stdout.flush()
+        phases.mark("report written")
     except BrokenPipeError:  # `aksnet-top check | head`: the reader left; the verdict stands
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

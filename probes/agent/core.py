@@ -15,6 +15,13 @@ through :func:`probes.dns.service.build_plan` (so keys are the app's: ``nodeloca
 ``localdns-1``/``-2``, ``kube-dns``, ``custom/<addr>``), targets through
 :func:`probes.egress.service.build_plan` (AKS's required endpoints, the API server, extras).
 
+Rounds on request (:mod:`probes.agent.rounds`): a reader that cannot wait for the
+cadence (`check`) asks that every job have run K times (at most MAX_ROUNDS); the jobs
+short of it run now, one round after the other (:meth:`Agent.probe_now`): none on a
+long-running agent, the CoreDNS pods just handed over twice. Granted at most once per
+:meth:`Agent.round_gap` (the slowest job's interval, the pods' stretched one included),
+so whoever asks, every job runs at most ``1 + MAX_ROUNDS`` times per its own interval.
+
 CoreDNS pods (``coredns/<pod>``): an agent has no API access, so the app's reader hands it
 the pods with each read (:mod:`probes.agent.hint`) and :meth:`Agent.set_coredns` adds one
 job per (pod, name) from then on. Their cost is bounded whatever the replica count: at
@@ -39,6 +46,7 @@ from typing import Any, NamedTuple
 
 from probes.agent.echo import check_echo_url, fetch_echo
 from probes.agent.hint import CorednsPod
+from probes.agent.rounds import MAX_ROUNDS
 from probes.dns.probe import DnsProbe, DnsResult, dns_jobs
 from probes.dns.resolvers import DEFAULT_NAMES, Resolver, ResolverKind, validate_names, with_override
 from probes.dns.service import DnsSettings, Vantage
@@ -64,6 +72,9 @@ MAX_ERRORS = 20
 POD_QUERIES = 6
 # a pod list not given again for an hour is dropped: its IPs may belong to other pods by then
 HINT_TTL = 3600.0
+# jobs of a requested round running at once (one after the other): a burst would time its own
+# queueing (a busy node, the demo's farm of 50 agents on one loop) as DNS latency (F14)
+ROUND_PARALLEL = 1
 TRANSITION_QUIET = 60.0  # s: at most one "ok -> timeout" log line per key per minute
 
 
@@ -356,6 +367,10 @@ class Agent:
         self.echo_at = 0.0  # wall time of that answer (or of the last failure)
         self.echo_error = ""
         self._echo_task: asyncio.Task[None] | None = None
+        self._rounds: asyncio.Task[None] | None = None  # the requested rounds running now
+        self._rounds_at = -float("inf")  # monotonic time the last requested rounds were granted
+        self.rounds_granted = 0  # requests for rounds that started rounds (tests, /metrics)
+        self.recorded: dict[Hashable, int] = {}  # results recorded per job key (rounds top these up)
 
     # --- lifecycle -----------------------------------------------------------------------
     @property
@@ -466,6 +481,46 @@ class Agent:
         self._expire_later()
         return True
 
+    # --- rounds on request -------------------------------------------------------------
+    def round_gap(self) -> float:
+        """Seconds between two granted requests for rounds: the slowest job's interval."""
+        s = self.settings
+        return max(s.dns_interval, s.egress_interval, self.pod_interval if self.pods else 0.0)
+
+    def short_of(self, rounds: int) -> list[Hashable]:
+        """The jobs that have recorded fewer than `rounds` results."""
+        sched = self._scheduler
+        keys = sched.keys() if sched is not None else []
+        return [k for k in keys if self.recorded.get(k, 0) < rounds]
+
+    def probe_now(self, rounds: int) -> asyncio.Task[None] | None:
+        """Bring every job to `rounds` results (at most MAX_ROUNDS): the jobs short of it
+        run now, one round after the other. Returns the task to wait on: the rounds
+        already running if any; None when no job is short, the last grant was less than
+        :meth:`round_gap` ago (the cadence's results are as fresh), or the agent is not
+        running. Call on the agent's loop."""
+        sched = self._scheduler
+        n = min(rounds, MAX_ROUNDS)
+        if sched is None or n < 1:
+            return None
+        if self._rounds is not None and not self._rounds.done():
+            return self._rounds
+        now = time.monotonic()
+        if not self.short_of(n) or now - self._rounds_at < self.round_gap():
+            return None
+        self._rounds_at = now
+        self.rounds_granted += 1
+
+        async def run() -> None:
+            while self._scheduler is sched and (short := self.short_of(n)):  # stopped meanwhile: done
+                before = {k: self.recorded.get(k, 0) for k in short}
+                await sched.run_round(short, parallel=ROUND_PARALLEL)
+                if all(self.recorded.get(k, 0) == before[k] for k in short):
+                    return  # no job recorded anything (each failed inside): not again
+
+        self._rounds = asyncio.get_running_loop().create_task(run(), name="agent-rounds")
+        return self._rounds
+
     def _expire_later(self) -> None:
         """The list was given (again) now; one timer per agent drops it HINT_TTL s after the last time."""
         self._pods_at = time.monotonic()
@@ -492,14 +547,15 @@ class Agent:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        task, self._echo_task = self._echo_task, None
-        if task is not None:
-            task.cancel()
-            try:
-                async with asyncio.timeout(timeout):
-                    await task
-            except (asyncio.CancelledError, TimeoutError):
-                pass
+        for task in (self._echo_task, self._rounds):
+            if task is not None:
+                task.cancel()
+                try:
+                    async with asyncio.timeout(timeout):
+                        await task
+                except (asyncio.CancelledError, TimeoutError):
+                    pass
+        self._echo_task = self._rounds = None
         ok = True
         if sched is not None:
             ok = await sched.stop(timeout)
@@ -603,6 +659,7 @@ class Agent:
             self._error(f"{_key_text(key)}: unexpected result {type(result).__name__}")
             return
         self.seq += 1
+        self.recorded[key] = self.recorded.get(key, 0) + 1
         if result.raw:
             self._raw[key] = (self.seq, result.raw[:RAW_CAP])
             result = replace(result, raw="")

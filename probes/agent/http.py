@@ -2,6 +2,10 @@
 
     GET /v1/results?since=N   the feed after seq N, JSON (probes.agent.wire), gzip if asked;
         &coredns=pod@ip@node,…  the CoreDNS pods to probe from now on (probes.agent.hint)
+        &rounds=K               first run every job K times (1..3) now, the pods just told
+                                included, and answer when they are in (at most
+                                probes.agent.rounds.ROUND_WAIT s): `check`'s one read
+                                per agent; granted once per the agent's slowest interval
     GET /metrics              Prometheus text exposition 0.0.4, by prometheus_client
     GET /healthz              200 "ok"
 
@@ -53,6 +57,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from probes.agent import page
 from probes.agent.hint import PARAM as HINT_PARAM
 from probes.agent.hint import CorednsPod, parse_hint
+from probes.agent.rounds import PARAM as ROUNDS_PARAM
+from probes.agent.rounds import ROUND_WAIT, parse_rounds
 from probes.engine.history import percentile
 
 log = logging.getLogger("probes.agent.http")
@@ -243,6 +249,14 @@ def _coredns(query: str) -> tuple[CorednsPod, ...] | None:
         raise BadRequest(400, f"{HINT_PARAM} given more than once")
     try:
         return parse_hint(values[0])
+    except ValueError as e:
+        raise BadRequest(400, str(e)) from None
+
+
+def _rounds(query: str) -> int:
+    """The rounds the reader asks for before the answer (0: none, the default)."""
+    try:
+        return parse_rounds([v for k, v in parse_qsl(query, keep_blank_values=True) if k == ROUNDS_PARAM])
     except ValueError as e:
         raise BadRequest(400, str(e)) from None
 
@@ -441,6 +455,7 @@ class AgentServer:
         self._answering += bounded
         try:
             try:
+                await self._prepare(method, target)
                 status, body, ctype = self._route(method, target)
             except BadRequest as e:
                 status, body, ctype = e.code, (str(e) + "\n").encode(), "text/plain"
@@ -454,6 +469,21 @@ class AgentServer:
         finally:
             self._answering -= bounded
 
+    async def _prepare(self, method: str, target: str) -> None:
+        """A read's side effects before its answer: the CoreDNS pods it hands over, then
+        the rounds it asks for (waited for at most ROUND_WAIT s; they finish regardless)."""
+        u = urlsplit(target)
+        if method != "GET" or u.path != "/v1/results":
+            return
+        _since(u.query)  # a bad query is refused before anything is done for it
+        pods = _coredns(u.query)
+        rounds = _rounds(u.query)
+        if pods is not None and hasattr(self.agent, "set_coredns"):
+            self.agent.set_coredns(pods)
+        task = self.agent.probe_now(rounds) if rounds and hasattr(self.agent, "probe_now") else None
+        if task is not None:
+            await asyncio.wait({task}, timeout=ROUND_WAIT)
+
     def _route(self, method: str, target: str) -> tuple[int, bytes, str]:
         u = urlsplit(target)
         path = u.path
@@ -466,9 +496,6 @@ class AgentServer:
         if path == "/metrics":
             return 200, self.metrics.text(), METRICS_TYPE
         since = _since(u.query)
-        pods = _coredns(u.query)
-        if pods is not None and hasattr(self.agent, "set_coredns"):
-            self.agent.set_coredns(pods)
         return 200, page.encode(self.agent, since), page.CONTENT_TYPE
 
     async def _send(

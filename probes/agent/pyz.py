@@ -52,6 +52,7 @@ AGENT_MODULES = (
     "probes.agent.http",
     "probes.agent.main",
     "probes.agent.page",
+    "probes.agent.rounds",
     "probes.dns",
     "probes.dns.probe",
     "probes.dns.resolvers",

@@ -13,8 +13,10 @@ requests per second from us, however many agents there are or however they misbe
 Each read also hands the agent the CoreDNS pods it should probe besides the kube-dns
 ClusterIP (``&coredns=…``, :mod:`probes.agent.hint`; the agent has no API access to list
 them), taken from the app's own watch of kube-system. An agent never read yet is read
-once as soon as the pods are known, even while `check` holds the other reads back, so its
-per-pod probes run during the check's cycles.
+once as soon as the pods are known, even while `check` holds the other reads back; with
+``rounds`` set (`check`: its cycles) that read also asks the agent to probe every row that
+many times at once and answers when they are in (:mod:`probes.agent.rounds`), so one
+read per agent carries every row's cycles, the pods' included.
 
 A goldpinger-style mesh costs O(n²) probes and n watchers; this costs n agents each
 probing a fixed handful of targets, and `budget` proxy GETs per second in total.
@@ -36,6 +38,8 @@ import orjson
 
 from probes.agent.hint import PARAM as HINT_PARAM
 from probes.agent.hint import CorednsPod, choose, format_hint
+from probes.agent.rounds import MAX_ROUNDS, ROUND_WAIT
+from probes.agent.rounds import PARAM as ROUNDS_PARAM
 from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError
 from probes.kube.model import node_vantage
@@ -57,6 +61,7 @@ class ReaderSettings:
     timeout: float = 3.0  # seconds one request may take
     discover_every: float = 30.0  # seconds between pod listings
     concurrency: int = 4  # requests in flight (a hanging agent holds one slot, not the loop)
+    rounds: int = 0  # rounds of every probe each read asks the agent for first (check: its cycles)
 
     @staticmethod
     def from_config(agents: Any) -> ReaderSettings:
@@ -301,13 +306,14 @@ class AgentReader:
                 self._api.retries = False
         return self._api
 
-    def _get(self, path: str, query: list[tuple[str, str]]) -> bytes:
+    def _get(self, path: str, query: list[tuple[str, str]], hold: float = 0.0) -> bytes:
+        """GET within the budget; `hold`: seconds the agent may keep the answer back (rounds)."""
         api = self._client()
         if not self._wait_slot():
             raise _Stopping()
         self.requests += 1
         self.sent.append(time.monotonic())
-        resp = kubeconnect.get(api, path, query, timeout=self.settings.timeout)
+        resp = kubeconnect.get(api, path, query, timeout=self.settings.timeout + hold)
         try:
             return resp.data
         finally:
@@ -367,8 +373,13 @@ class AgentReader:
                 mine = choose(pods, pod.node)
                 query.append((HINT_PARAM, format_hint(mine)))
                 told = {f"coredns/{p.name}": p.node for p in mine}
+            hold = 0.0
+            if s.rounds > 0:
+                query.append((ROUNDS_PARAM, str(min(s.rounds, MAX_ROUNDS))))
+                hold = ROUND_WAIT
+            asked = time.monotonic()
             try:
-                body = self._get(path, query)
+                body = self._get(path, query, hold)
                 report = decode(body, node_vantage(pod.node))
             except _Stopping:
                 return
@@ -383,6 +394,13 @@ class AgentReader:
             # since=0 and sends everything it holds (all new to us)
             since = report.since
             fresh_dns, fresh_egress = report.dns, report.egress
+            log.debug(
+                "agent read %s: %d results in %.3f s (since %d)",
+                pod.name,
+                len(fresh_dns) + len(fresh_egress),
+                time.monotonic() - asked,
+                since,
+            )
             if self.dns_history is not None and fresh_dns:
                 _replay(self.dns_history, fresh_dns)
             if self.egress_history is not None and fresh_egress:

@@ -52,6 +52,7 @@ from probes.azure.snat import (
     parse_metrics,
 )
 from probes.azure.target import LB_NAME, AzureCallError, AzureTarget, grant, need
+from probes.azure.warm import import_sdk
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,7 @@ class AzureSnatService:
         next_fetch = 0.0
         seen_nodes: tuple[Any, ...] = ()
         seen_topo: Any = None
-        _warm_sdk()  # while the nodes are being listed: the first cycle then starts with its calls
+        import_sdk()  # while the nodes are being listed: the first cycle then starts with its calls
         while not self._stop.is_set():
             try:
                 topo = self.store.snapshot().topology
@@ -790,19 +791,6 @@ class AzureSnatService:
                 "updated": self.clock(),
             }
         self._publish(target=t, allocation=alloc, table=table, findings=findings, cluster=(), **kw)
-
-
-def _warm_sdk() -> None:
-    """Import the Azure SDK's clients in the source's thread before it needs them: the
-    network client alone is ~1 s of imports (3-4 s on a busy host), which used to start
-    only once the nodes were listed and so came on top of the listing in every `check`."""
-    try:
-        # lazy: the Azure SDK loads in the source's thread, never at start
-        import azure.mgmt.containerservice
-        import azure.mgmt.monitor
-        import azure.mgmt.network  # noqa: F401
-    except ImportError:
-        pass  # said by _ensure_clients, with what to install
 
 
 __all__ = ["AzureSnatService", "AzureSettings", "AzureState", "AzureTarget", "SnatReport", "identify"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from probes.engine.history import History
 from probes.engine.scheduler import BackgroundLoop, Job, Scheduler
+from probes.kube.model import node_vantage
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,15 @@ class FollowingService:
             pass
         bg.close(timeout / 2)
 
+    def run_now(self, keys: Iterable[Any]) -> None:
+        """Run these jobs once now, beside their cadence, unless a run of theirs is under
+        way (`check`: a row's next cycle as soon as its last result is in); returns at
+        once, the results land in the history."""
+        bg, sched = self._bg, self._scheduler
+        keys = list(keys)
+        if bg is not None and sched is not None and keys:
+            bg.call(sched.run_round(keys, idle=True))
+
     async def _halt(self) -> None:
         """Close what the subclass holds on the loop (after the scheduler stopped)."""
 
@@ -128,6 +138,12 @@ class FollowingService:
         assert self._scheduler is not None
         self._scheduler.set_jobs(jobs)
         remote = {vp.vantage.name for vp in plan.vantages if vp.vantage.agent}
+        # and every agent the reader knows now: one read's results are replayed before its
+        # status says what the agent probes, and a plan made in between must not drop them
+        # (check reads each agent once: they would not come again)
+        statuses = getattr(self.agents, "statuses", None)
+        if statuses is not None:
+            remote |= {node_vantage(node) for node in statuses()}
         self.history.retain((j.key for j in jobs), also=lambda k: getattr(k, "vantage", None) in remote)
         with self._lock:
             self._plan = plan

@@ -88,6 +88,7 @@ class Scheduler:
         self._tasks: dict[Hashable, asyncio.Task[None]] = {}
         self._sem: asyncio.Semaphore | None = None
         self._running = False
+        self._busy: set[Hashable] = set()  # keys with a run under way (a tick's or a round's)
         self.stats = SchedulerStats()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -152,6 +153,29 @@ class Scheduler:
         if task is not None:
             task.cancel()
 
+    async def run_round(self, keys: Iterable[Hashable] | None = None, parallel: int = 0, idle: bool = False) -> None:
+        """Run every job (or those of `keys`) once now, beside its cadence (which it
+        keeps), each under its deadline and the shared concurrency limit, its result to
+        the sink; returns when all have delivered. `parallel`: at most that many of them
+        at once (0: the shared limit only), so a round does not measure its own queueing
+        as latency. A job's own tick may run alongside (both results count); `idle`: not
+        the jobs with a run under way."""
+        if not self._running:
+            return
+        jobs = list(self._jobs.values()) if keys is None else [j for k in keys if (j := self._jobs.get(k)) is not None]
+        if idle:
+            jobs = [j for j in jobs if j.key not in self._busy]
+        if parallel <= 0:
+            await asyncio.gather(*(self._run_once(job) for job in jobs))
+            return
+        gate = asyncio.Semaphore(parallel)
+
+        async def one(job: Job) -> None:
+            async with gate:
+                await self._run_once(job)
+
+        await asyncio.gather(*(one(job) for job in jobs))
+
     # --- the loop ----------------------------------------------------------------------
     def _spawn(self, key: Hashable) -> None:
         self._tasks[key] = asyncio.get_running_loop().create_task(self._loop(key), name=f"job:{key!r}")
@@ -192,6 +216,7 @@ class Scheduler:
         async with self._sem:
             started = self._clock()
             self.stats.running += 1
+            self._busy.add(job.key)
             try:
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
                 # that lands as the job finishes, and stop() would then wait in vain
@@ -216,6 +241,7 @@ class Scheduler:
                 )
             finally:
                 self.stats.running -= 1
+                self._busy.discard(job.key)
         self.stats.runs += 1
         self.stats.per_key_runs[job.key] = self.stats.per_key_runs.get(job.key, 0) + 1
         try:

@@ -247,6 +247,48 @@ def test_the_reader_hands_each_agent_the_coredns_pods_early(lab, agents) -> None
             reader.stop()
 
 
+def test_checks_one_read_per_agent_carries_every_rows_cycles(lab, agents) -> None:
+    """`check` (rounds=2) does not wait for the agents' cadence: the read that hands over
+    the pods asks for 2 rounds and is answered with them, so one read per agent leaves
+    every row, each pod's included, with its 2 results (the agents' cadence is 30 s)."""
+    srv, kube = lab
+    srv.proxy_timeout = 5.0  # the agent holds the read for its rounds (a real API server waits as long)
+    n1, n2 = nodes_of(srv)[:2]
+    pods = (CorednsPod("coredns-aaa-11111", "10.244.0.7", n1), CorednsPod("coredns-aaa-22222", "10.244.1.9", n2))
+    with (
+        DnsResponder(host="127.0.0.1", name="ok") as ok,
+        DnsResponder(Behaviour(DnsFaultMode.DROP), host="127.0.0.1", name="drop") as bad,
+    ):
+        over = {f"coredns/{pods[0].name}": ok.address, f"coredns/{pods[1].name}": bad.address}
+        srv.set_agent_pods(
+            {n: LabAgentPod(endpoint=agents.add(n, ok.address, interval=30.0, pods=over)) for n in (n1, n2)}
+        )
+        hist = History()
+        reader = AgentReader(
+            kube,
+            ReaderSettings(budget=20.0, timeout=2.0, discover_every=30.0, rounds=2),
+            dns_history=hist,
+            egress_history=History(),
+            coredns=lambda: pods,
+        )
+        reader.start(reads_from=time.monotonic() + 60.0)  # check's hold: the hand-over reads only
+        try:
+            assert wait_for(reader.read_once, 10)
+            assert reader.requests == 3  # the listing and one read per agent
+            keys = [
+                ProbeKey(node_vantage(n), r, NAME, "A")
+                for n in (n1, n2)
+                for r in ("kube-dns", *(f"coredns/{p.name}" for p in pods))
+            ]
+            assert all((st := hist.stats(k)) is not None and st.attempts >= 2 for k in keys), {
+                k: getattr(hist.stats(k), "attempts", 0) for k in keys
+            }
+            assert [hist.stats(k).loss_pct for k in keys] == [0.0, 0.0, 100.0] * 2  # the dropping pod, from both
+            assert all(not st.error for st in reader.statuses().values())
+        finally:
+            reader.stop()
+
+
 class _Garbage(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         body = b"<html>not an agent</html>"

@@ -186,6 +186,15 @@ def test_every_help_documents_the_exit_codes(tmp_path, args):
     assert "Exit codes: 0 healthy" in text and "3 could not run, 4 usage or configuration error" in text, text
 
 
+def test_check_help_says_what_its_time_goes_to(tmp_path):
+    out = run(["check", "--help"], tmp_path)
+    text = " ".join(out.stdout.split())
+    assert out.returncode == 0 and "Timing:" in text
+    # every knob that moves a check's wall time is named there
+    for knob in ("--interval", "--cycles", "--agent-budget", "dns.timeout", "egress.timeout", "--debug"):
+        assert knob in text.split("Timing:", 1)[1], knob
+
+
 def test_version_comes_from_the_package_metadata(tmp_path):
     from importlib.metadata import version
 
