@@ -296,9 +296,13 @@ def plan_row(view: ProbeView) -> dict[str, Any]:
     return {"plan": redact.scrub(_b(view.plan)), "error": redact.text(view.error)}
 
 
-def agent_row(a: AgentStatus, now_mono: float) -> dict[str, Any]:
+def agent_row(a: AgentStatus, now_mono: float, t: float, epoch: float = 0.0) -> dict[str, Any]:
+    """An agent's record at frame time `t` (wall clock); its monotonic `read_at` becomes
+    the wall-clock moment of the read in ms from `epoch` (``read_t``): an age would be
+    right only at the moment it was written, and a replay shows the row at any later one."""
     row = redact.scrub(_sparse(a))
-    row["read_at"] = None if a.read_at is None else round(now_mono - a.read_at, 2)  # an age
+    row.pop("read_at", None)
+    row["read_t"] = None if a.read_at is None else _ms(t - (now_mono - a.read_at), epoch)
     return row
 
 
@@ -575,7 +579,7 @@ class Differ:
         if f.routes is not None and (p is None or p.routes is None or f.routes.data is not p.routes.data):
             self._put(ch, "routes", redact.scrub(_b(f.routes.data)))
         if f.agents is not None and (p is None or f.agents is not p.agents):
-            self._agents(ch, f.agents, p.agents if p else None, now_mono)
+            self._agents(ch, t, f.agents, p.agents if p else None, now_mono)
         if p is None or f.findings is not p.findings:
             self._findings(ch, f)
         self._put(ch, "error", redact.text(f.error) or None)
@@ -662,7 +666,7 @@ class Differ:
                 self.state[name] = row
                 ch.channels[name] = patch_snat(old, row)
 
-    def _agents(self, ch: Change, v: AgentsView, old: AgentsView | None, now_mono: float) -> None:
+    def _agents(self, ch: Change, t: float, v: AgentsView, old: AgentsView | None, now_mono: float) -> None:
         self._put(ch, "agents", {"discovered": v.discovered, "error": redact.text(v.error), "stale": v.stale})
         changed = (
             v.changed
@@ -671,7 +675,7 @@ class Differ:
         )
         for node in changed:
             a = v.by_node.get(node)
-            self._put(ch, AGENT + node, None if a is None else agent_row(a, now_mono))
+            self._put(ch, AGENT + node, None if a is None else agent_row(a, now_mono, t, self.epoch))
 
     def _findings(self, ch: Change, f: Frame) -> None:
         row = findings_row(f.findings, f.findings_at)
@@ -736,15 +740,24 @@ class RowStats(Mapping[Hashable, Stats]):
 
 class Thawer:
     """Builds frames from channel states. Parts whose channels did not move are the
-    previous frame's objects, so the panes' identity checks skip them as in the app."""
+    previous frame's objects, so the panes' identity checks skip them as in the app.
 
-    def __init__(self, epoch: float = 0.0) -> None:
+    The frame's monotonic times (a source's `stale_since`, an agent's `read_at`) are on
+    the clock its viewer reads: this process's `time.monotonic()` for a live viewer, or,
+    with `replay_clock`, the recording's own time — a replay's panes then measure ages
+    against the cursor (`probes.record.replay.ReplayPublisher.clock`), and a paused
+    replay's "stale 14s" stays 14 s."""
+
+    def __init__(self, epoch: float = 0.0, *, replay_clock: bool = False) -> None:
         self.epoch = epoch  # what the rows' times are counted from (the recording's)
+        self.replay_clock = replay_clock
         self._keys: dict[str, Any] = {}  # channel -> its probe key
         self._channel: dict[Hashable, str] = {}  # probe key -> its channel
         self._raw: dict[str, dict[Hashable, Any]] = {}  # "dns"/"egress" -> the last view's rows, undecoded
         self._seq = 0
-        self._cache: dict[str, tuple[Any, Any]] = {}  # channel -> (value it was decoded from, object)
+        # channel -> (value it was decoded from, that value resolved, object): a value read
+        # again after a seek (new bytes, or a patch) is the same object when it resolves equal
+        self._cache: dict[str, tuple[Any, ...]] = {}
         self._prev: Frame | None = None
         self._probe_version = {"dns": 0, "egress": 0, "https": 0}
         self._ingress_memo: list[Any] = []
@@ -752,15 +765,23 @@ class Thawer:
         self._groups: Mapping[str, list[str]] = {}
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
+        """Channel `name`'s object, decoded by `decode` from its value (resolved): the same
+        object while the value is, or resolves equal (each side decoded once)."""
         v = state.get(name)
         hit = self._cache.get(name)
-        if hit is not None and (hit[0] is v or (v is not None and hit[0] == v)):
-            if hit[0] is not v:  # an equal value (a seek decoded it again): the same object
-                self._cache[name] = (v, hit[1])
-            return hit[1]
-        obj = None if v is None else decode(v)
-        self._cache[name] = (v, obj)
+        if hit is not None and hit[0] is v:
+            return hit[2]
+        r = resolve(v)
+        if hit is not None and r is not None and (hit[1] is r or hit[1] == r):
+            self._cache[name] = (v, hit[1], hit[2])  # a seek read it again: the same object
+            return hit[2]
+        obj = None if r is None else decode(r)
+        self._cache[name] = (v, r, obj)
         return obj
+
+    def _now(self, at: float) -> float:
+        """The viewer's clock at frame time `at` (see the class)."""
+        return at if self.replay_clock else time.monotonic()
 
     def frame(self, state: Mapping[str, Any], at: float, groups: Mapping[str, list[str]] | None = None) -> Frame:
         """The frame of `state`; `groups`: its channels by kind ("n\t", "d\t", …) in the
@@ -789,7 +810,7 @@ class Thawer:
             if not data.error and kube.topology.plugin is NetworkPlugin.KUBENET:
                 by_node = MappingProxyType(dict(compare(data, kube.topology.nodes).by_node))
             routes = RouteView(data=data, by_node=by_node)
-        agents = self._agents(state, p.agents if p else None)
+        agents = self._agents(state, at, p.agents if p else None)
         frow = state.get("findings")
         findings = self._get(state, "findings", lambda v: tuple(_finding(x) for x in v["list"]))
         error = state.get("error") or ""
@@ -827,16 +848,23 @@ class Thawer:
         head = state.get("kube")
         pods = state.get("pods")
         nodes = self._groups.get(NODE, [])
-        sig = (head, pods, tuple(state[n] for n in nodes))
-        hit = self._cache.get("\tkube")
-        if hit is not None and p is not None and len(hit[0][2]) == len(sig[2]):
-            if hit[0][0] is head and hit[0][1] is pods and all(a is b for a, b in zip(hit[0][2], sig[2])):
+        values = [state[n] for n in nodes]
+        hit = self._cache.get("\tkube")  # ((head, pods, node values, node objects), snapshot)
+        if hit is not None and p is not None and len(hit[0][2]) == len(values):
+            if hit[0][0] is head and hit[0][1] is pods and all(a is b for a, b in zip(hit[0][2], values)):
                 return p.kube
-            if hit[0] == sig:  # the same values read again (a seek): the same snapshot
-                self._cache["\tkube"] = (sig, hit[1])
-                return hit[1]
-        infos = [self._get(state, n, lambda v: _typed(resolve(v), NodeInfo)) for n in nodes]
-        infos = sorted((i for i in infos if i is not None), key=lambda n: (n.pool, n.name))
+        objs = [self._get(state, n, lambda v: _typed(v, NodeInfo)) for n in nodes]
+        if (
+            hit is not None
+            and len(hit[0][3]) == len(objs)
+            and all(a is b for a, b in zip(hit[0][3], objs))
+            and hit[0][0] == head
+            and hit[0][1] == pods
+        ):  # the same values read again (a seek): the same snapshot
+            self._cache["\tkube"] = ((head, pods, values, objs), hit[1])
+            kube: Snapshot = hit[1]
+            return kube
+        infos = sorted((i for i in objs if i is not None), key=lambda n: (n.pool, n.name))
         h = head or {}
         pd = pods or {}
         nodelocal = {k: x for k, v in (pd.get("nodelocal") or {}).items() if (x := _typed(v, PodState)) is not None}
@@ -855,7 +883,7 @@ class Thawer:
             server_version=h.get("server_version", ""),
             service_events={k: tuple(v) for k, v in (pd.get("events") or {}).items()},
         )
-        now = time.monotonic()
+        now = self._now(at)
         statuses = tuple(
             x
             for s in h.get("statuses", ())
@@ -884,7 +912,7 @@ class Thawer:
             target=h.get("target", ""),
             taken=now,
         )
-        self._cache["\tkube"] = (sig, snap)
+        self._cache["\tkube"] = ((head, pods, values, objs), snap)
         return snap
 
     def _probe(
@@ -926,11 +954,16 @@ class Thawer:
     def stats(self, name: str, key: Any, value: Any) -> Stats:
         """Channel `name`'s row `value` as Stats: the same object while the value is."""
         hit = self._cache.get(name)
-        if hit is not None and (hit[0] is value or hit[0] == value):
-            st: Stats = hit[1]
+        if hit is not None and hit[0] is value:
+            st: Stats = hit[2]
             return st
-        st = decode_stats(resolve(value), key, self.epoch)
-        self._cache[name] = (value, st)
+        r = resolve(value)
+        if hit is not None and (hit[1] is r or hit[1] == r):
+            self._cache[name] = (value, hit[1], hit[2])
+            st = hit[2]
+            return st
+        st = decode_stats(r, key, self.epoch)
+        self._cache[name] = (value, r, st)
         return st
 
     def _snat(self, state: Mapping[str, Any]) -> SnatReport | None:
@@ -947,21 +980,22 @@ class Thawer:
         cut = len(SNAT_NODE)
 
         def node(name: str) -> NodeSnat:
-            return self._get(state, name, lambda v: snat_node(name[cut:], resolve(v)))
+            return self._get(state, name, lambda v: snat_node(name[cut:], v))
 
         nodes = [node(n) for n in names]
         rep = decode_snat(head, nodes)
         self._cache["\tsnat"] = (sig, rep)
         return rep
 
-    def _agents(self, state: Mapping[str, Any], old: AgentsView | None) -> AgentsView | None:
+    def _agents(self, state: Mapping[str, Any], at: float, old: AgentsView | None) -> AgentsView | None:
         head = state.get("agents")
         if head is None:
             return None
-        now = time.monotonic()
+        now = self._now(at)
+        epoch = self.epoch
         by_node: dict[str, Any] = {}
         for ch in self._groups.get(AGENT, ()):
-            a = self._get(state, ch, lambda v: _agent(resolve(v), now))
+            a = self._get(state, ch, lambda v: _agent(v, now, at, epoch))
             if a is not None:
                 by_node[a.node] = a
         if old is not None:
@@ -990,9 +1024,13 @@ class Thawer:
         )
 
 
-def _agent(v: Mapping[str, Any], now: float) -> AgentStatus | None:
+def _agent(v: Mapping[str, Any], now: float, at: float, epoch: float) -> AgentStatus | None:
+    """An agent's row at frame time `at`, its read moment on the clock that reads `now` then."""
     v = dict(v)
-    age = v.get("read_at")
+    read_t = v.pop("read_t", None)
+    age = v.get("read_at")  # a recording written before read_t: the row's age when it was written
+    if read_t is not None:
+        age = max(0.0, at - (epoch + read_t / 1000.0))
     v["read_at"] = None if age is None else now - age
     return _typed(v, AgentStatus)
 

@@ -99,7 +99,9 @@ class Recording:
         self._frames: dict[int, list[Any]] = {}  # batch index -> its frames (the last few decoded)
         self._kf_cache: tuple[int, dict[str, Any], dict[str, list[str]]] | None = None
         self._groups: dict[str, list[str]] = {}  # the state's channels by kind, as the Thawer groups them
-        self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0))
+        # the frames' monotonic times are on the recording's clock: a replay's ages are the
+        # cursor's (`probes.record.replay.ReplayPublisher.clock`)
+        self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0), replay_clock=True)
 
     def close(self) -> None:
         self._db.close()
