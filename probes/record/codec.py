@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from array import array
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -40,7 +40,7 @@ import msgspec
 from probes.agent.reader import AgentStatus
 from probes.azure.routes import RouteData, compare
 from probes.azure.service import SnatReport
-from probes.azure.snat import ClusterMetric, NodeSnat, SnatTable
+from probes.azure.snat import ClusterMetric, NodeSnat, SnatTable, pressure_key
 from probes.diagnose.model import Finding, Severity
 from probes.dns.result import DnsResult, ProbeKey
 from probes.dns.service import DnsPlan
@@ -261,34 +261,60 @@ def stats_signature(st: Stats) -> tuple[Any, ...]:
     return (st.last_outcome, st.attempts - st.successes, round(st.loss_pct), st.last_error)
 
 
+_BASES: dict[tuple[type, Any], dict[str, Any]] = {}  # (class, key) -> its defaults and the key's fields
+
+
+def _base(cls: type, key: Any) -> dict[str, Any]:
+    """What `_template` takes from the class and the key alone (the same for every row of
+    a key: a replay decodes thousands of rows a seek)."""
+    b = _BASES.get((cls, key))
+    if b is None:
+        if len(_BASES) > 100_000:  # keys of many recordings: start again
+            _BASES.clear()
+        b = dict(_defaults(cls))
+        if key is not None and hasattr(key, "_asdict"):
+            for k, v in key._asdict().items():
+                b[_KEY_FIELDS.get(k, k)] = v
+        _BASES[(cls, key)] = b
+    return b
+
+
 def decode_stats(v: list[Any], key: Any = None, epoch: float = 0.0) -> Stats:
     last: Any = None
-    recent = tuple(_unlat(x) for x in v[TAIL])
+    recent = tuple([None if x is None else x / CS for x in v[TAIL]])  # _unlat, inline
     ts = v[10] / 1000.0 + epoch
     if v[13] is not None:
         body = dict(v[13])
         code = body.pop("", 0)
         cls = _CLASSES[code] if isinstance(code, int) and 0 <= code < len(_CLASSES) else DnsResult
-        proto = Stats(0, 0, 0, None, None, None, 0.0, v[7], "", "", ts, None, recent, 0)
         try:
-            last = msgspec.convert({**_template(cls, proto, key), **body}, cls)
+            base = _base(cls, key)
+        except TypeError:  # a key that cannot be hashed
+            base = _template(cls, Stats(0, 0, 0, None, None, None, 0.0, "", "", "", 0.0, None, (), 0), key)
+        # _template's, for this row: the outcome, the time and the last latency
+        tmpl = {**base, "outcome": v[7], "timestamp": ts}
+        if recent and recent[-1] is not None:
+            tmpl["latency_ms"] = round(recent[-1], 2)
+        tmpl.update(body)
+        try:
+            last = msgspec.convert(tmpl, cls)
         except msgspec.ValidationError:
             last = None
     return Stats(
-        count=v[0],
-        attempts=v[1],
-        successes=v[2],
-        p50=_unlat(v[3]),
-        p95=_unlat(v[4]),
-        p99=_unlat(v[5]),
-        loss_pct=v[6] / 100.0,
-        last_outcome=v[7],
-        last_error=v[8],
-        last_raw=v[9],
-        last_ts=ts,
-        last=last,
-        recent=recent,
-        version=v[14],
+        v[0],  # count
+        v[1],  # attempts
+        v[2],  # successes
+        None if v[3] is None else v[3] / CS,  # p50
+        None if v[4] is None else v[4] / CS,  # p95
+        None if v[5] is None else v[5] / CS,  # p99
+        v[6] / 100.0,  # loss_pct
+        v[7],  # last_outcome
+        v[8],  # last_error
+        v[9],  # last_raw
+        ts,  # last_ts
+        last,
+        recent,
+        v[14],  # version
     )
 
 
@@ -403,18 +429,17 @@ def snat_node(ip: str, v: list[Any]) -> NodeSnat:
     )
 
 
-def decode_snat(head: Mapping[str, Any], rows: list[NodeSnat]) -> SnatReport | None:
-    """The report from its head and its nodes' rows, the nodes most pressed first."""
-    nodes = sorted(rows, key=lambda n: n.pressure)
+def decode_snat(head: Mapping[str, Any], rows: Sequence[NodeSnat], ordered: bool = False) -> SnatReport | None:
+    """The report from its head and its nodes' rows, the nodes most pressed first (`ordered`:
+    they are already)."""
+    nodes: Sequence[NodeSnat] = rows if ordered else tuple(sorted(rows, key=lambda n: n.pressure))
     h = dict(head)
     t = h.pop("table", None)
     cluster = h.pop("cluster", None) or []
     rep = _typed(h, SnatReport)
     if rep is None:
         return None
-    table = (
-        None if t is None else SnatTable(tuple(nodes), tuple(t["unmatched"]), tuple(t["silent"]), t["start"], t["end"])
-    )
+    table = None if t is None else SnatTable(nodes, tuple(t["unmatched"]), tuple(t["silent"]), t["start"], t["end"])
     metrics = tuple(
         ClusterMetric(c["name"], c["unit"], c["latest"], array("d", [_unnum(x) for x in c["series"]])) for c in cluster
     )
@@ -738,6 +763,68 @@ class RowStats(Mapping[Hashable, Stats]):
         return key in self._rows
 
 
+class _SnatFields(msgspec.Struct, array_like=True):
+    """A SNAT node's row's leading fields (what its pressure reads), its series skipped."""
+
+    node: Any
+    pool: Any
+    allocated: Any
+    used: Any
+    used_avg: Any
+    failed: Any
+
+
+_snat_fields = msgspec.msgpack.Decoder(_SnatFields)
+
+
+def _snat_key(ip: str, v: Any) -> tuple[Any, ...]:
+    """The pressure of a SNAT node's row as the state holds it (decoded, `Raw` or `Pending`),
+    from its last value's leading fields: a patch writes them whole, so no patch is resolved."""
+    t = type(v)
+    if t is Pending:
+        raw = v.raw
+        v = v._v if raw is None else raw
+        t = type(v)
+    if t is msgspec.Raw:
+        f = _snat_fields.decode(v)
+        return pressure_key(ip, f.node, f.allocated, f.used, f.failed)
+    return pressure_key(ip, v[0], v[2], v[3], v[5])
+
+
+class SnatNodes(Sequence[NodeSnat]):
+    """A replayed SNAT table's nodes, most pressed first, each decoded when first read: a
+    seek orders the rows by their leading fields and decodes none until the SNAT pane
+    (or anything else) reads them; a row that did not move is the previous frame's."""
+
+    __slots__ = ("_rows", "_thawer")
+
+    def __init__(self, rows: list[tuple[str, Any]], thawer: Thawer) -> None:
+        self._rows = rows  # (channel, value), most pressed first
+        self._thawer = thawer
+
+    def _node(self, row: tuple[str, Any]) -> NodeSnat:
+        name, value = row
+        node: NodeSnat = self._thawer.decoded(name, value, lambda v: snat_node(name[len(SNAT_NODE) :], v))
+        return node
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return tuple(self._node(r) for r in self._rows[i])
+        return self._node(self._rows[i])
+
+    def __iter__(self) -> Iterator[NodeSnat]:
+        for r in self._rows:
+            yield self._node(r)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class Thawer:
     """Builds frames from channel states. Parts whose channels did not move are the
     previous frame's objects, so the panes' identity checks skip them as in the app.
@@ -767,7 +854,10 @@ class Thawer:
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
         """Channel `name`'s object, decoded by `decode` from its value (resolved): the same
         object while the value is, or resolves equal (each side decoded once)."""
-        v = state.get(name)
+        return self.decoded(name, state.get(name), decode)
+
+    def decoded(self, name: str, v: Any, decode: Callable[[Any], Any]) -> Any:
+        """Channel `name`'s object for value `v` (see `_get`)."""
         hit = self._cache.get(name)
         if hit is not None and hit[0] is v:
             return hit[2]
@@ -978,12 +1068,10 @@ class Thawer:
                 old: SnatReport | None = hit[1]
                 return old
         cut = len(SNAT_NODE)
-
-        def node(name: str) -> NodeSnat:
-            return self._get(state, name, lambda v: snat_node(name[cut:], v))
-
-        nodes = [node(n) for n in names]
-        rep = decode_snat(head, nodes)
+        keyed = sorted(
+            ((_snat_key(n[cut:], v), n, v) for n, v in zip(names, sig[1])), key=lambda r: r[0]
+        )  # stable: ties in the state's order, as the report's own sort
+        rep = decode_snat(head, SnatNodes([(n, v) for _, n, v in keyed], self), ordered=True)
         self._cache["\tsnat"] = (sig, rep)
         return rep
 
@@ -991,18 +1079,19 @@ class Thawer:
         head = state.get("agents")
         if head is None:
             return None
-        now = self._now(at)
-        epoch = self.epoch
-        by_node: dict[str, Any] = {}
-        for ch in self._groups.get(AGENT, ()):
-            a = self._get(state, ch, lambda v: _agent(v, now, at, epoch))
-            if a is not None:
-                by_node[a.node] = a
+        cut = len(AGENT)
+        rows = {ch[cut:]: state[ch] for ch in self._groups.get(AGENT, ())}  # node -> its row, undecoded
+        by_node = AgentRows(rows, self, self._now(at), at)
         if old is not None:
-            changed = frozenset(
-                [k for k, v in by_node.items() if old.by_node.get(k) is not v]
-                + [k for k in old.by_node if k not in by_node]
-            )
+            before = old.by_node
+            if isinstance(before, AgentRows):  # the rows whose values moved
+                was = before.rows
+                changed = frozenset(
+                    [k for k, v in rows.items() if was.get(k) is not v] + [k for k in was if k not in rows]
+                )
+            else:
+                changed = frozenset([k for k in rows if k not in before] + [k for k in before if k not in rows])
+                changed |= frozenset(k for k in rows if k in before and by_node[k] is not before[k])
             if not changed and (head["discovered"], head["error"], head["stale"]) == (
                 old.discovered,
                 old.error,
@@ -1013,7 +1102,7 @@ class Thawer:
             changed = frozenset(by_node)
         self._agents_seq += 1
         return AgentsView(
-            by_node=MappingProxyType(by_node),
+            by_node=by_node,
             discovered=head["discovered"],
             error=head["error"],
             stale=head["stale"],
@@ -1022,6 +1111,37 @@ class Thawer:
             since=old.seq if old is not None else -1,
             changed=changed,
         )
+
+
+class AgentRows(Mapping[str, AgentStatus]):
+    """A replayed agents view's statuses by node, each decoded when first read (the tree and
+    the probe panes read the agents of the lines on screen); a row that did not move is the
+    previous frame's object. Its monotonic times are on the clock that read `now` at `at`."""
+
+    __slots__ = ("rows", "_thawer", "_now", "_at")
+
+    def __init__(self, rows: dict[str, Any], thawer: Thawer, now: float, at: float) -> None:
+        self.rows = rows  # node -> its channel's value
+        self._thawer = thawer
+        self._now = now
+        self._at = at
+
+    def __getitem__(self, node: str) -> AgentStatus:
+        v = self.rows[node]
+        now, at, epoch = self._now, self._at, self._thawer.epoch
+        a = self._thawer.decoded(AGENT + node, v, lambda r: _agent(r, now, at, epoch))
+        if a is None:  # a row this version cannot read: say so on the node's line
+            a = AgentStatus(node=node, pod="", error="unreadable in the recording")
+        return a
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self.rows
 
 
 def _agent(v: Mapping[str, Any], now: float, at: float, epoch: float) -> AgentStatus | None:
