@@ -1012,19 +1012,21 @@ class Thawer:
         if prow is None:
             return None
         plan = self._get(state, name + ".plan", lambda v: _typed(v["plan"], plan_t))
-        rows: dict[Hashable, Any] = {}  # key -> its channel's value
         names = self._channel  # key -> its channel, kept across frames
+        keys = self._keys
+        group = self._groups.get(prefix, ())
+        for ch in [ch for ch in group if ch not in keys]:  # channels not seen before
+            k = keys[ch] = key_t(*json.loads(ch[len(prefix) :]))
+            names[k] = ch
+        # comprehensions, not a loop: this runs over every row (11,000 at 1,000 nodes) a frame
+        rows: dict[Hashable, Any] = {keys[ch]: state[ch] for ch in group}  # key -> its channel's value
         old_rows = self._raw.get(name)
-        changed = []
-        for ch in self._groups.get(prefix, ()):
-            k = self._keys.get(ch)
-            if k is None:
-                k = self._keys[ch] = key_t(*json.loads(ch[len(prefix) :]))
-                names[k] = ch
-            v = rows[k] = state[ch]
-            if old_rows is None or old_rows.get(k) is not v:
-                changed.append(k)
-        gone = old is not None and old_rows is not None and any(k not in rows for k in old_rows)
+        if old_rows is None:
+            changed = list(rows)
+        else:
+            was = old_rows.get
+            changed = [k for k, v in rows.items() if was(k) is not v]
+        gone = old is not None and old_rows is not None and not rows.keys() >= old_rows.keys()
         error = prow.get("error", "")
         if old is not None and not changed and not gone and old.plan is plan and old.error == error:
             return old
