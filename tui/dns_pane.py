@@ -209,7 +209,7 @@ class DnsPane(ProbePane):
         head = Text.assemble((BULLET[h] + " ", STYLE[h]), (short_vantage(v), "bold"))
         note = Text(self._vantage_note.get(v, ""), style=DIM)
         if v in self._agent_nodes:
-            note = Text(*fmt.agent_brief(self.agents, self._agent_nodes[v]))
+            note = Text(*fmt.agent_brief(self.agents, self._agent_nodes[v], fmt.now_of(self)))
         return [head, note, Text(""), Text(""), Text(""), summary, Text("")]
 
     # --- status, actions -----------------------------------------------------------------

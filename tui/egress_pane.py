@@ -193,7 +193,7 @@ class EgressPane(ProbePane):
         head = Text.assemble((BULLET[h] + " ", STYLE[h]), (short_vantage(v), "bold"))
         note = self._vantage_note.get(v, "")
         if v in self._agent_nodes:
-            words, style = fmt.agent_brief(self.agents, self._agent_nodes[v])
+            words, style = fmt.agent_brief(self.agents, self._agent_nodes[v], fmt.now_of(self))
             head.append("  " + words, style=style)
         elif note:
             head.append("  " + note, style=DIM)

@@ -360,6 +360,16 @@ def node_details(node: NodeInfo, topo: Topology, now_epoch: float) -> list[tuple
     return rows
 
 
+def now_of(widget: Any) -> float:
+    """The monotonic clock a widget's ages are measured on: its app's (`AksnetTopApp.clock`:
+    the replay's cursor in a replay, so a paused replay's ages stand still)."""
+    try:
+        clock = widget.app.clock
+    except Exception:  # not mounted in an app (a test's bare widget)
+        return time.monotonic()
+    return float(clock())
+
+
 def agent_note(agents: Any, node: str | None, now: float | None = None, prefix: str = "agent ", os: str = "") -> Text:
     """One node's agent as the views show it: when it was last read (stale ones in amber),
     its last error, or that the node has none (a Windows node: none by design, grey).

@@ -43,12 +43,13 @@ def node_marks(findings: Iterable[Finding] | None) -> dict[str, tuple[Mark, ...]
     }
 
 
-def agent_mark(agents: Any, node: str) -> Mark | None:
-    """The node's agent, when it was found and has gone stale or cannot be read."""
+def agent_mark(agents: Any, node: str, now: float | None = None) -> Mark | None:
+    """The node's agent, when it was found and has gone stale or cannot be read (at `now`,
+    monotonic: the app's clock)."""
     st = agents.statuses().get(node) if agents is not None else None
     if st is None:
         return None
-    a = st.age()
+    a = st.age(now)
     if st.error and (a is None or a > agents.stale_after()):
         return ("agent✖", BAD)
     if a is not None and a > agents.stale_after():
@@ -56,8 +57,10 @@ def agent_mark(agents: Any, node: str) -> Mark | None:
     return None
 
 
-def with_agent(marks: Mapping[str, tuple[Mark, ...]], agents: Any, node: str) -> tuple[Mark, ...]:
-    """The node's marks from the findings, plus its agent's."""
+def with_agent(
+    marks: Mapping[str, tuple[Mark, ...]], agents: Any, node: str, now: float | None = None
+) -> tuple[Mark, ...]:
+    """The node's marks from the findings, plus its agent's (at `now`)."""
     mine = marks.get(node, ())
-    agent = agent_mark(agents, node)
+    agent = agent_mark(agents, node, now)
     return mine + ((agent,) if agent else ())

@@ -37,6 +37,10 @@ class ReplayApp(AksnetTopApp):
     ]
 
     def __init__(self, rec: Recording, replay: ReplayPublisher, **kw: Any) -> None:
+        # every age on screen is measured on the replay's clock (the cursor), not the wall's:
+        # paused, "read 12s ago" stays 12 s
+        kw.setdefault("clock", replay.clock)
+        kw.setdefault("wall_clock", replay.clock)
         super().__init__(Store(), (), publisher=replay, **kw)  # type: ignore[arg-type]
         self.rec = rec
         self.replay = replay
@@ -86,7 +90,7 @@ def build(rec: Recording, *, at: float | None = None, speed: float = 1.0) -> Rep
     return ReplayApp(
         rec,
         replay,
-        panes=[DnsPane(), SnatPane(), EgressPane(), FindingsPane(), IngressPane()],
+        panes=[DnsPane(), SnatPane(clock=replay.clock), EgressPane(), FindingsPane(), IngressPane()],
         banner=f"replay: {name} (read-only)",
     )
 

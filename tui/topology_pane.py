@@ -162,7 +162,7 @@ class TopologyTree(Tree[object]):
         return self.routes.get(node.name)
 
     def _label(self, node: NodeInfo, topo: Topology) -> Text:
-        marks = None if self.marks is None else with_agent(self.marks, self.agents, node.name)
+        marks = None if self.marks is None else with_agent(self.marks, self.agents, node.name, fmt.now_of(self))
         return fmt.node_label(node, topo, self._node_route(node, topo), marks)
 
     def _set_label(self, node: TreeNode[object], label: Text) -> None:
@@ -177,7 +177,7 @@ class TopologyTree(Tree[object]):
             lines.append(dns)
         lines.append(fmt.node_meta_line(node))
         if self.agents is not None:
-            lines.append(fmt.agent_note(self.agents, node.name, prefix="agent ", os=node.os))
+            lines.append(fmt.agent_note(self.agents, node.name, fmt.now_of(self), prefix="agent ", os=node.os))
         kids = list(tnode.children)
         for i, line in enumerate(lines):
             if i < len(kids):

@@ -480,18 +480,23 @@ class NodeSnat:
     @property
     def pressure(self) -> tuple[Any, ...]:
         """Sort key, most pressed first: exhausted, then by %, then failures, then name."""
-        pct = self.pct
-        return (
-            -(1 if self.failed > 0 else 0),
-            -(pct if pct is not None else -1.0),
-            -self.failed,
-            self.node or "~" + self.ip,
-        )
+        return pressure_key(self.ip, self.node, self.allocated, self.used, self.failed)
+
+
+def pressure_key(ip: str, node: str, allocated: int | None, used: float | None, failed: float) -> tuple[Any, ...]:
+    """`NodeSnat.pressure` from the fields it reads (a replay sorts rows it has not decoded)."""
+    pct = None if used is None or not allocated else 100.0 * used / allocated
+    return (
+        -(1 if failed > 0 else 0),
+        -(pct if pct is not None else -1.0),
+        -failed,
+        node or "~" + ip,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class SnatTable:
-    nodes: tuple[NodeSnat, ...]  # sorted by pressure
+    nodes: Sequence[NodeSnat]  # sorted by pressure (a tuple; in a replay, rows decoded when read)
     unmatched: tuple[str, ...]  # backend IPs without a node
     silent: tuple[str, ...]  # node names without a series (no outbound traffic yet, or top too small)
     start: float = 0.0

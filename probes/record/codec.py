@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from array import array
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -40,7 +40,7 @@ import msgspec
 from probes.agent.reader import AgentStatus
 from probes.azure.routes import RouteData, compare
 from probes.azure.service import SnatReport
-from probes.azure.snat import ClusterMetric, NodeSnat, SnatTable
+from probes.azure.snat import ClusterMetric, NodeSnat, SnatTable, pressure_key
 from probes.diagnose.model import Finding, Severity
 from probes.dns.result import DnsResult, ProbeKey
 from probes.dns.service import DnsPlan
@@ -261,34 +261,60 @@ def stats_signature(st: Stats) -> tuple[Any, ...]:
     return (st.last_outcome, st.attempts - st.successes, round(st.loss_pct), st.last_error)
 
 
+_BASES: dict[tuple[type, Any], dict[str, Any]] = {}  # (class, key) -> its defaults and the key's fields
+
+
+def _base(cls: type, key: Any) -> dict[str, Any]:
+    """What `_template` takes from the class and the key alone (the same for every row of
+    a key: a replay decodes thousands of rows a seek)."""
+    b = _BASES.get((cls, key))
+    if b is None:
+        if len(_BASES) > 100_000:  # keys of many recordings: start again
+            _BASES.clear()
+        b = dict(_defaults(cls))
+        if key is not None and hasattr(key, "_asdict"):
+            for k, v in key._asdict().items():
+                b[_KEY_FIELDS.get(k, k)] = v
+        _BASES[(cls, key)] = b
+    return b
+
+
 def decode_stats(v: list[Any], key: Any = None, epoch: float = 0.0) -> Stats:
     last: Any = None
-    recent = tuple(_unlat(x) for x in v[TAIL])
+    recent = tuple([None if x is None else x / CS for x in v[TAIL]])  # _unlat, inline
     ts = v[10] / 1000.0 + epoch
     if v[13] is not None:
         body = dict(v[13])
         code = body.pop("", 0)
         cls = _CLASSES[code] if isinstance(code, int) and 0 <= code < len(_CLASSES) else DnsResult
-        proto = Stats(0, 0, 0, None, None, None, 0.0, v[7], "", "", ts, None, recent, 0)
         try:
-            last = msgspec.convert({**_template(cls, proto, key), **body}, cls)
+            base = _base(cls, key)
+        except TypeError:  # a key that cannot be hashed
+            base = _template(cls, Stats(0, 0, 0, None, None, None, 0.0, "", "", "", 0.0, None, (), 0), key)
+        # _template's, for this row: the outcome, the time and the last latency
+        tmpl = {**base, "outcome": v[7], "timestamp": ts}
+        if recent and recent[-1] is not None:
+            tmpl["latency_ms"] = round(recent[-1], 2)
+        tmpl.update(body)
+        try:
+            last = msgspec.convert(tmpl, cls)
         except msgspec.ValidationError:
             last = None
     return Stats(
-        count=v[0],
-        attempts=v[1],
-        successes=v[2],
-        p50=_unlat(v[3]),
-        p95=_unlat(v[4]),
-        p99=_unlat(v[5]),
-        loss_pct=v[6] / 100.0,
-        last_outcome=v[7],
-        last_error=v[8],
-        last_raw=v[9],
-        last_ts=ts,
-        last=last,
-        recent=recent,
-        version=v[14],
+        v[0],  # count
+        v[1],  # attempts
+        v[2],  # successes
+        None if v[3] is None else v[3] / CS,  # p50
+        None if v[4] is None else v[4] / CS,  # p95
+        None if v[5] is None else v[5] / CS,  # p99
+        v[6] / 100.0,  # loss_pct
+        v[7],  # last_outcome
+        v[8],  # last_error
+        v[9],  # last_raw
+        ts,  # last_ts
+        last,
+        recent,
+        v[14],  # version
     )
 
 
@@ -296,9 +322,13 @@ def plan_row(view: ProbeView) -> dict[str, Any]:
     return {"plan": redact.scrub(_b(view.plan)), "error": redact.text(view.error)}
 
 
-def agent_row(a: AgentStatus, now_mono: float) -> dict[str, Any]:
+def agent_row(a: AgentStatus, now_mono: float, t: float, epoch: float = 0.0) -> dict[str, Any]:
+    """An agent's record at frame time `t` (wall clock); its monotonic `read_at` becomes
+    the wall-clock moment of the read in ms from `epoch` (``read_t``): an age would be
+    right only at the moment it was written, and a replay shows the row at any later one."""
     row = redact.scrub(_sparse(a))
-    row["read_at"] = None if a.read_at is None else round(now_mono - a.read_at, 2)  # an age
+    row.pop("read_at", None)
+    row["read_t"] = None if a.read_at is None else _ms(t - (now_mono - a.read_at), epoch)
     return row
 
 
@@ -399,18 +429,17 @@ def snat_node(ip: str, v: list[Any]) -> NodeSnat:
     )
 
 
-def decode_snat(head: Mapping[str, Any], rows: list[NodeSnat]) -> SnatReport | None:
-    """The report from its head and its nodes' rows, the nodes most pressed first."""
-    nodes = sorted(rows, key=lambda n: n.pressure)
+def decode_snat(head: Mapping[str, Any], rows: Sequence[NodeSnat], ordered: bool = False) -> SnatReport | None:
+    """The report from its head and its nodes' rows, the nodes most pressed first (`ordered`:
+    they are already)."""
+    nodes: Sequence[NodeSnat] = rows if ordered else tuple(sorted(rows, key=lambda n: n.pressure))
     h = dict(head)
     t = h.pop("table", None)
     cluster = h.pop("cluster", None) or []
     rep = _typed(h, SnatReport)
     if rep is None:
         return None
-    table = (
-        None if t is None else SnatTable(tuple(nodes), tuple(t["unmatched"]), tuple(t["silent"]), t["start"], t["end"])
-    )
+    table = None if t is None else SnatTable(nodes, tuple(t["unmatched"]), tuple(t["silent"]), t["start"], t["end"])
     metrics = tuple(
         ClusterMetric(c["name"], c["unit"], c["latest"], array("d", [_unnum(x) for x in c["series"]])) for c in cluster
     )
@@ -575,7 +604,7 @@ class Differ:
         if f.routes is not None and (p is None or p.routes is None or f.routes.data is not p.routes.data):
             self._put(ch, "routes", redact.scrub(_b(f.routes.data)))
         if f.agents is not None and (p is None or f.agents is not p.agents):
-            self._agents(ch, f.agents, p.agents if p else None, now_mono)
+            self._agents(ch, t, f.agents, p.agents if p else None, now_mono)
         if p is None or f.findings is not p.findings:
             self._findings(ch, f)
         self._put(ch, "error", redact.text(f.error) or None)
@@ -662,7 +691,7 @@ class Differ:
                 self.state[name] = row
                 ch.channels[name] = patch_snat(old, row)
 
-    def _agents(self, ch: Change, v: AgentsView, old: AgentsView | None, now_mono: float) -> None:
+    def _agents(self, ch: Change, t: float, v: AgentsView, old: AgentsView | None, now_mono: float) -> None:
         self._put(ch, "agents", {"discovered": v.discovered, "error": redact.text(v.error), "stale": v.stale})
         changed = (
             v.changed
@@ -671,7 +700,7 @@ class Differ:
         )
         for node in changed:
             a = v.by_node.get(node)
-            self._put(ch, AGENT + node, None if a is None else agent_row(a, now_mono))
+            self._put(ch, AGENT + node, None if a is None else agent_row(a, now_mono, t, self.epoch))
 
     def _findings(self, ch: Change, f: Frame) -> None:
         row = findings_row(f.findings, f.findings_at)
@@ -734,17 +763,88 @@ class RowStats(Mapping[Hashable, Stats]):
         return key in self._rows
 
 
+class _SnatFields(msgspec.Struct, array_like=True):
+    """A SNAT node's row's leading fields (what its pressure reads), its series skipped."""
+
+    node: Any
+    pool: Any
+    allocated: Any
+    used: Any
+    used_avg: Any
+    failed: Any
+
+
+_snat_fields = msgspec.msgpack.Decoder(_SnatFields)
+
+
+def _snat_key(ip: str, v: Any) -> tuple[Any, ...]:
+    """The pressure of a SNAT node's row as the state holds it (decoded, `Raw` or `Pending`),
+    from its last value's leading fields: a patch writes them whole, so no patch is resolved."""
+    t = type(v)
+    if t is Pending:
+        raw = v.raw
+        v = v._v if raw is None else raw
+        t = type(v)
+    if t is msgspec.Raw:
+        f = _snat_fields.decode(v)
+        return pressure_key(ip, f.node, f.allocated, f.used, f.failed)
+    return pressure_key(ip, v[0], v[2], v[3], v[5])
+
+
+class SnatNodes(Sequence[NodeSnat]):
+    """A replayed SNAT table's nodes, most pressed first, each decoded when first read: a
+    seek orders the rows by their leading fields and decodes none until the SNAT pane
+    (or anything else) reads them; a row that did not move is the previous frame's."""
+
+    __slots__ = ("_rows", "_thawer")
+
+    def __init__(self, rows: list[tuple[str, Any]], thawer: Thawer) -> None:
+        self._rows = rows  # (channel, value), most pressed first
+        self._thawer = thawer
+
+    def _node(self, row: tuple[str, Any]) -> NodeSnat:
+        name, value = row
+        node: NodeSnat = self._thawer.decoded(name, value, lambda v: snat_node(name[len(SNAT_NODE) :], v))
+        return node
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return tuple(self._node(r) for r in self._rows[i])
+        return self._node(self._rows[i])
+
+    def __iter__(self) -> Iterator[NodeSnat]:
+        for r in self._rows:
+            yield self._node(r)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class Thawer:
     """Builds frames from channel states. Parts whose channels did not move are the
-    previous frame's objects, so the panes' identity checks skip them as in the app."""
+    previous frame's objects, so the panes' identity checks skip them as in the app.
 
-    def __init__(self, epoch: float = 0.0) -> None:
+    The frame's monotonic times (a source's `stale_since`, an agent's `read_at`) are on
+    the clock its viewer reads: this process's `time.monotonic()` for a live viewer, or,
+    with `replay_clock`, the recording's own time — a replay's panes then measure ages
+    against the cursor (`probes.record.replay.ReplayPublisher.clock`), and a paused
+    replay's "stale 14s" stays 14 s."""
+
+    def __init__(self, epoch: float = 0.0, *, replay_clock: bool = False) -> None:
         self.epoch = epoch  # what the rows' times are counted from (the recording's)
+        self.replay_clock = replay_clock
         self._keys: dict[str, Any] = {}  # channel -> its probe key
         self._channel: dict[Hashable, str] = {}  # probe key -> its channel
         self._raw: dict[str, dict[Hashable, Any]] = {}  # "dns"/"egress" -> the last view's rows, undecoded
         self._seq = 0
-        self._cache: dict[str, tuple[Any, Any]] = {}  # channel -> (value it was decoded from, object)
+        # channel -> (value it was decoded from, that value resolved, object): a value read
+        # again after a seek (new bytes, or a patch) is the same object when it resolves equal
+        self._cache: dict[str, tuple[Any, ...]] = {}
         self._prev: Frame | None = None
         self._probe_version = {"dns": 0, "egress": 0, "https": 0}
         self._ingress_memo: list[Any] = []
@@ -752,15 +852,26 @@ class Thawer:
         self._groups: Mapping[str, list[str]] = {}
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
-        v = state.get(name)
+        """Channel `name`'s object, decoded by `decode` from its value (resolved): the same
+        object while the value is, or resolves equal (each side decoded once)."""
+        return self.decoded(name, state.get(name), decode)
+
+    def decoded(self, name: str, v: Any, decode: Callable[[Any], Any]) -> Any:
+        """Channel `name`'s object for value `v` (see `_get`)."""
         hit = self._cache.get(name)
-        if hit is not None and (hit[0] is v or (v is not None and hit[0] == v)):
-            if hit[0] is not v:  # an equal value (a seek decoded it again): the same object
-                self._cache[name] = (v, hit[1])
-            return hit[1]
-        obj = None if v is None else decode(v)
-        self._cache[name] = (v, obj)
+        if hit is not None and hit[0] is v:
+            return hit[2]
+        r = resolve(v)
+        if hit is not None and r is not None and (hit[1] is r or hit[1] == r):
+            self._cache[name] = (v, hit[1], hit[2])  # a seek read it again: the same object
+            return hit[2]
+        obj = None if r is None else decode(r)
+        self._cache[name] = (v, r, obj)
         return obj
+
+    def _now(self, at: float) -> float:
+        """The viewer's clock at frame time `at` (see the class)."""
+        return at if self.replay_clock else time.monotonic()
 
     def frame(self, state: Mapping[str, Any], at: float, groups: Mapping[str, list[str]] | None = None) -> Frame:
         """The frame of `state`; `groups`: its channels by kind ("n\t", "d\t", …) in the
@@ -789,7 +900,7 @@ class Thawer:
             if not data.error and kube.topology.plugin is NetworkPlugin.KUBENET:
                 by_node = MappingProxyType(dict(compare(data, kube.topology.nodes).by_node))
             routes = RouteView(data=data, by_node=by_node)
-        agents = self._agents(state, p.agents if p else None)
+        agents = self._agents(state, at, p.agents if p else None)
         frow = state.get("findings")
         findings = self._get(state, "findings", lambda v: tuple(_finding(x) for x in v["list"]))
         error = state.get("error") or ""
@@ -827,16 +938,23 @@ class Thawer:
         head = state.get("kube")
         pods = state.get("pods")
         nodes = self._groups.get(NODE, [])
-        sig = (head, pods, tuple(state[n] for n in nodes))
-        hit = self._cache.get("\tkube")
-        if hit is not None and p is not None and len(hit[0][2]) == len(sig[2]):
-            if hit[0][0] is head and hit[0][1] is pods and all(a is b for a, b in zip(hit[0][2], sig[2])):
+        values = [state[n] for n in nodes]
+        hit = self._cache.get("\tkube")  # ((head, pods, node values, node objects), snapshot)
+        if hit is not None and p is not None and len(hit[0][2]) == len(values):
+            if hit[0][0] is head and hit[0][1] is pods and all(a is b for a, b in zip(hit[0][2], values)):
                 return p.kube
-            if hit[0] == sig:  # the same values read again (a seek): the same snapshot
-                self._cache["\tkube"] = (sig, hit[1])
-                return hit[1]
-        infos = [self._get(state, n, lambda v: _typed(resolve(v), NodeInfo)) for n in nodes]
-        infos = sorted((i for i in infos if i is not None), key=lambda n: (n.pool, n.name))
+        objs = [self._get(state, n, lambda v: _typed(v, NodeInfo)) for n in nodes]
+        if (
+            hit is not None
+            and len(hit[0][3]) == len(objs)
+            and all(a is b for a, b in zip(hit[0][3], objs))
+            and hit[0][0] == head
+            and hit[0][1] == pods
+        ):  # the same values read again (a seek): the same snapshot
+            self._cache["\tkube"] = ((head, pods, values, objs), hit[1])
+            kube: Snapshot = hit[1]
+            return kube
+        infos = sorted((i for i in objs if i is not None), key=lambda n: (n.pool, n.name))
         h = head or {}
         pd = pods or {}
         nodelocal = {k: x for k, v in (pd.get("nodelocal") or {}).items() if (x := _typed(v, PodState)) is not None}
@@ -855,7 +973,7 @@ class Thawer:
             server_version=h.get("server_version", ""),
             service_events={k: tuple(v) for k, v in (pd.get("events") or {}).items()},
         )
-        now = time.monotonic()
+        now = self._now(at)
         statuses = tuple(
             x
             for s in h.get("statuses", ())
@@ -884,7 +1002,7 @@ class Thawer:
             target=h.get("target", ""),
             taken=now,
         )
-        self._cache["\tkube"] = (sig, snap)
+        self._cache["\tkube"] = ((head, pods, values, objs), snap)
         return snap
 
     def _probe(
@@ -894,19 +1012,21 @@ class Thawer:
         if prow is None:
             return None
         plan = self._get(state, name + ".plan", lambda v: _typed(v["plan"], plan_t))
-        rows: dict[Hashable, Any] = {}  # key -> its channel's value
         names = self._channel  # key -> its channel, kept across frames
+        keys = self._keys
+        group = self._groups.get(prefix, ())
+        for ch in [ch for ch in group if ch not in keys]:  # channels not seen before
+            k = keys[ch] = key_t(*json.loads(ch[len(prefix) :]))
+            names[k] = ch
+        # comprehensions, not a loop: this runs over every row (11,000 at 1,000 nodes) a frame
+        rows: dict[Hashable, Any] = {keys[ch]: state[ch] for ch in group}  # key -> its channel's value
         old_rows = self._raw.get(name)
-        changed = []
-        for ch in self._groups.get(prefix, ()):
-            k = self._keys.get(ch)
-            if k is None:
-                k = self._keys[ch] = key_t(*json.loads(ch[len(prefix) :]))
-                names[k] = ch
-            v = rows[k] = state[ch]
-            if old_rows is None or old_rows.get(k) is not v:
-                changed.append(k)
-        gone = old is not None and old_rows is not None and any(k not in rows for k in old_rows)
+        if old_rows is None:
+            changed = list(rows)
+        else:
+            was = old_rows.get
+            changed = [k for k, v in rows.items() if was(k) is not v]
+        gone = old is not None and old_rows is not None and not rows.keys() >= old_rows.keys()
         error = prow.get("error", "")
         if old is not None and not changed and not gone and old.plan is plan and old.error == error:
             return old
@@ -926,11 +1046,16 @@ class Thawer:
     def stats(self, name: str, key: Any, value: Any) -> Stats:
         """Channel `name`'s row `value` as Stats: the same object while the value is."""
         hit = self._cache.get(name)
-        if hit is not None and (hit[0] is value or hit[0] == value):
-            st: Stats = hit[1]
+        if hit is not None and hit[0] is value:
+            st: Stats = hit[2]
             return st
-        st = decode_stats(resolve(value), key, self.epoch)
-        self._cache[name] = (value, st)
+        r = resolve(value)
+        if hit is not None and (hit[1] is r or hit[1] == r):
+            self._cache[name] = (value, hit[1], hit[2])
+            st = hit[2]
+            return st
+        st = decode_stats(r, key, self.epoch)
+        self._cache[name] = (value, r, st)
         return st
 
     def _snat(self, state: Mapping[str, Any]) -> SnatReport | None:
@@ -945,30 +1070,30 @@ class Thawer:
                 old: SnatReport | None = hit[1]
                 return old
         cut = len(SNAT_NODE)
-
-        def node(name: str) -> NodeSnat:
-            return self._get(state, name, lambda v: snat_node(name[cut:], resolve(v)))
-
-        nodes = [node(n) for n in names]
-        rep = decode_snat(head, nodes)
+        keyed = sorted(
+            ((_snat_key(n[cut:], v), n, v) for n, v in zip(names, sig[1])), key=lambda r: r[0]
+        )  # stable: ties in the state's order, as the report's own sort
+        rep = decode_snat(head, SnatNodes([(n, v) for _, n, v in keyed], self), ordered=True)
         self._cache["\tsnat"] = (sig, rep)
         return rep
 
-    def _agents(self, state: Mapping[str, Any], old: AgentsView | None) -> AgentsView | None:
+    def _agents(self, state: Mapping[str, Any], at: float, old: AgentsView | None) -> AgentsView | None:
         head = state.get("agents")
         if head is None:
             return None
-        now = time.monotonic()
-        by_node: dict[str, Any] = {}
-        for ch in self._groups.get(AGENT, ()):
-            a = self._get(state, ch, lambda v: _agent(resolve(v), now))
-            if a is not None:
-                by_node[a.node] = a
+        cut = len(AGENT)
+        rows = {ch[cut:]: state[ch] for ch in self._groups.get(AGENT, ())}  # node -> its row, undecoded
+        by_node = AgentRows(rows, self, self._now(at), at)
         if old is not None:
-            changed = frozenset(
-                [k for k, v in by_node.items() if old.by_node.get(k) is not v]
-                + [k for k in old.by_node if k not in by_node]
-            )
+            before = old.by_node
+            if isinstance(before, AgentRows):  # the rows whose values moved
+                was = before.rows
+                changed = frozenset(
+                    [k for k, v in rows.items() if was.get(k) is not v] + [k for k in was if k not in rows]
+                )
+            else:
+                changed = frozenset([k for k in rows if k not in before] + [k for k in before if k not in rows])
+                changed |= frozenset(k for k in rows if k in before and by_node[k] is not before[k])
             if not changed and (head["discovered"], head["error"], head["stale"]) == (
                 old.discovered,
                 old.error,
@@ -979,7 +1104,7 @@ class Thawer:
             changed = frozenset(by_node)
         self._agents_seq += 1
         return AgentsView(
-            by_node=MappingProxyType(by_node),
+            by_node=by_node,
             discovered=head["discovered"],
             error=head["error"],
             stale=head["stale"],
@@ -990,9 +1115,44 @@ class Thawer:
         )
 
 
-def _agent(v: Mapping[str, Any], now: float) -> AgentStatus | None:
+class AgentRows(Mapping[str, AgentStatus]):
+    """A replayed agents view's statuses by node, each decoded when first read (the tree and
+    the probe panes read the agents of the lines on screen); a row that did not move is the
+    previous frame's object. Its monotonic times are on the clock that read `now` at `at`."""
+
+    __slots__ = ("rows", "_thawer", "_now", "_at")
+
+    def __init__(self, rows: dict[str, Any], thawer: Thawer, now: float, at: float) -> None:
+        self.rows = rows  # node -> its channel's value
+        self._thawer = thawer
+        self._now = now
+        self._at = at
+
+    def __getitem__(self, node: str) -> AgentStatus:
+        v = self.rows[node]
+        now, at, epoch = self._now, self._at, self._thawer.epoch
+        a = self._thawer.decoded(AGENT + node, v, lambda r: _agent(r, now, at, epoch))
+        if a is None:  # a row this version cannot read: say so on the node's line
+            a = AgentStatus(node=node, pod="", error="unreadable in the recording")
+        return a
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self.rows
+
+
+def _agent(v: Mapping[str, Any], now: float, at: float, epoch: float) -> AgentStatus | None:
+    """An agent's row at frame time `at`, its read moment on the clock that reads `now` then."""
     v = dict(v)
-    age = v.get("read_at")
+    read_t = v.pop("read_t", None)
+    age = v.get("read_at")  # a recording written before read_t: the row's age when it was written
+    if read_t is not None:
+        age = max(0.0, at - (epoch + read_t / 1000.0))
     v["read_at"] = None if age is None else now - age
     return _typed(v, AgentStatus)
 

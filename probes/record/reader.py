@@ -10,8 +10,12 @@ keyframe's bytes) stay msgpack bytes (`msgspec.Raw`) and a batch's rows are `Pen
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import sqlite3
 import zlib
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,22 @@ _dec = msgspec.msgpack.Decoder()
 _NIL = msgspec.Raw(b"\xc0")  # msgpack's nil: the channel is gone
 _GONE = object()
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
+KEYFRAMES_KEPT = 3  # decoded keyframes kept (about 2 MB each at 1,000 nodes)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic GC held off while a seek builds a state: it allocates some 100,000
+    objects, none of them garbage in a cycle, and each burst of allocations otherwise sets
+    off collections that walk the whole heap (a third of a seek's time). Allocations since
+    are counted as usual: the next collection after the seek sees them once."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class RecordingError(Exception):
@@ -97,9 +117,13 @@ class Recording:
         self._at_t = float("-inf")  # the time the state stands at
         self._loaded = False
         self._frames: dict[int, list[Any]] = {}  # batch index -> its frames (the last few decoded)
-        self._kf_cache: tuple[int, dict[str, Any], dict[str, list[str]]] | None = None
+        # the last keyframes read (index -> state, groups): a step back, or a seek near one
+        # read lately, starts from it again without decoding it
+        self._kf_cache: OrderedDict[int, tuple[dict[str, Any], dict[str, list[str]]]] = OrderedDict()
         self._groups: dict[str, list[str]] = {}  # the state's channels by kind, as the Thawer groups them
-        self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0))
+        # the frames' monotonic times are on the recording's clock: a replay's ages are the
+        # cursor's (`probes.record.replay.ReplayPublisher.clock`)
+        self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0), replay_clock=True)
 
     def close(self) -> None:
         self._db.close()
@@ -140,13 +164,15 @@ class Recording:
         return state
 
     def _keyframe(self, k: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
-        """Keyframe k's state by channel name; the last one read is kept (a step back, or a
-        seek near the last one, starts from it again without decoding it). Its values are
-        never changed in place: a delta puts new values in a copy of the dict."""
+        """Keyframe k's state by channel name; the last `KEYFRAMES_KEPT` read are kept (a
+        step back, or a seek near one read lately, starts from it again without decoding
+        it). Its values are never changed in place: a delta puts new values in a copy."""
         if k < 0:
             return {}, {}
-        if self._kf_cache is not None and self._kf_cache[0] == k:
-            return self._kf_cache[1], self._kf_cache[2]
+        hit = self._kf_cache.get(k)
+        if hit is not None:
+            self._kf_cache.move_to_end(k)
+            return hit
         info = self._info
         kf = _kf_dec.decode(zlib.decompress(self._blob("keyframes", self._kf[k][2])))
         state: dict[str, Any] = {}
@@ -162,7 +188,9 @@ class Recording:
                 if g is None:
                     g = groups[kind] = []
                 g.append(name)
-        self._kf_cache = (k, state, groups)
+        self._kf_cache[k] = (state, groups)
+        while len(self._kf_cache) > KEYFRAMES_KEPT:
+            self._kf_cache.popitem(last=False)
         return state, groups
 
     def _apply(self, state: dict[str, Any], channels: dict[int, msgspec.Raw]) -> None:
@@ -220,8 +248,9 @@ class Recording:
 
     def frame_at(self, t: float) -> Frame:
         """The frame the app showed at `t` (as the panes render it)."""
-        state = self._state_at(t)
-        return self.thawer.frame(state, t, self._groups)
+        with _collector_paused():
+            state = self._state_at(t)
+            return self.thawer.frame(state, t, self._groups)
 
     def _blob(self, table: str, rowid: int) -> bytes:
         row = self._db.execute(f"SELECT blob FROM {table} WHERE rowid = ?", (rowid,)).fetchone()  # noqa: S608

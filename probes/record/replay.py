@@ -66,6 +66,12 @@ class ReplayPublisher:
         pass
 
     # --- the cursor ----------------------------------------------------------------------
+    def clock(self) -> float:
+        """The replay's clock, for every age the panes show: the cursor, on the recording's
+        clock (the frames' monotonic times are on it too: `Recording.thawer`). It stands
+        still while the replay is paused, so a "read 12s ago" does too."""
+        return self.cursor
+
     def seek(self, t: float) -> Frame:
         with self._lock:
             self.cursor = min(max(t, self.rec.start), self.rec.end)

@@ -1,0 +1,146 @@
+"""Seeking in a recording: wherever the cursor comes from (a step forward, a jump back to
+an older keyframe, one kept from earlier, the first or last instant, past the end), the
+frame is the one a replay read from the start shows at that moment; the parts a seek
+leaves undecoded (SNAT nodes, agents) read as the decoded ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+from probes.agent.reader import AgentStatus
+from probes.engine.frame import AgentsView, Frame
+from probes.record import codec
+from probes.record.reader import Recording
+from probes.record.replay import ReplayPublisher
+from probes.record.writer import Recorder
+from tests.record.test_compact import T0, _frames, _snat
+
+SECONDS = 120
+
+
+def _record(path: Path) -> None:
+    """A small cluster's 120 s with its SNAT minutes (a new point every 5 s, a node that
+    goes and comes back) and its agents (one read every frame, round robin)."""
+    frames = _frames(8, SECONDS)
+    times = [T0 - 1800 + 60 * j for j in range(30)]
+    used = {f"10.1.0.{i}": [float((i * 37 + x * 11) % 700) for x in range(30)] for i in range(8)}
+    agents = {f"aks-a-{i}": AgentStatus(f"aks-a-{i}", f"agent-{i}") for i in range(8)}
+    out = []
+    for i, (t, f) in enumerate(frames):
+        if i % 20 == 0:
+            times = times[1:] + [times[-1] + 60]
+            for k, v in used.items():
+                v.append(v[-1] + 5 if i % 60 else math.nan)
+                del v[0]
+                if k == "10.1.0.3" and i % 80 == 0:
+                    v[-1] = 1000.0  # the most pressed now and then: the order moves
+        rows = {k: list(v) for k, v in used.items() if not (k == "10.1.0.6" and 150 <= i < 300)}
+        name = f"aks-a-{i % 8}"
+        a = agents[name]
+        agents[name] = dataclasses.replace(a, read_at=1000.0 + t - T0, seq=a.seq + 1, results=a.results + 3)
+        view = AgentsView(
+            by_node=dict(agents),
+            discovered=True,
+            error="",
+            stale=30.0,
+            version=1,
+            seq=i + 1,
+            since=i,
+            changed=frozenset({name}),
+        )
+        out.append((t, dataclasses.replace(f, snat=_snat(list(times), rows), agents=view)))
+    clock = [T0]
+    rec = Recorder(path, clock=lambda: clock[0], stats_every=5.0, keyframe_rows=120)
+    rec.differ.mono = lambda: 1000.0 + (clock[0] - T0)
+    for t, f in out:
+        clock[0] = t
+        rec._q.put((t, f))
+    rec.close(30)
+
+
+def _plain(n: Any) -> tuple[Any, ...]:
+    """A SNAT node as plain values (NaN, which equals nothing, as None)."""
+    return (
+        n.ip,
+        n.node,
+        n.used if n.used == n.used else None,
+        list(n.times),
+        [x if x == x else None for x in n.used_series],
+    )
+
+
+def _content(frame: Frame) -> dict[str, Any]:
+    """What the panes read of a frame, as plain values."""
+    snat = frame.snat
+    assert snat is not None and snat.table is not None and frame.agents is not None and frame.dns is not None
+    return {
+        "nodes": frame.topology.nodes,
+        "statuses": [(s.source, s.state, s.stale_since) for s in frame.kube.statuses],
+        "dns": dict(frame.dns.stats),
+        "snat": [_plain(n) for n in snat.table.nodes],
+        "snat_head": (snat.version, snat.updated, snat.table.start, snat.table.end),
+        "agents": {k: (a.read_at, a.seq, a.results) for k, a in frame.agents.by_node.items()},
+        "findings": frame.findings,
+    }
+
+
+def test_a_seek_lands_on_the_frame_a_replay_from_the_start_shows(tmp_path):
+    _record(tmp_path / "r.aksrec")
+    start = Recording(tmp_path / "r.aksrec")
+    assert len(start._kf) >= 4, "several keyframes: seeks start from different ones"
+    moments = [start.start] + [T0 + x * 0.25 for x in range(1, SECONDS * 4, 7)] + [start.end]
+    reference = {t: _content(start.frame_at(t)) for t in moments}  # forwards only, from the start
+    rec = Recording(tmp_path / "r.aksrec")
+    rng = random.Random(7)
+    order = moments[:]
+    rng.shuffle(order)
+    # at random, then backwards, then stepping forwards from where the last seek left off
+    for t in order + sorted(moments, reverse=True) + sorted(moments):
+        assert _content(rec.frame_at(t)) == reference[t], t - T0
+    # the first instant, the last, and past either end through the replay's cursor
+    replay = ReplayPublisher(rec)
+    assert _content(replay.seek(rec.start - 100)) == reference[start.start] and replay.cursor == rec.start
+    assert _content(replay.seek(rec.end + 100)) == reference[start.end] and replay.cursor == rec.end
+    assert _content(replay.step(10.0)) == reference[start.end] and replay.cursor == rec.end
+    assert _content(replay.step(-1e9)) == reference[start.start] and replay.cursor == rec.start
+
+
+def test_the_parts_a_seek_leaves_undecoded_read_as_the_decoded_ones(tmp_path):
+    _record(tmp_path / "r.aksrec")
+    rec = Recording(tmp_path / "r.aksrec")
+    rng = random.Random(3)
+    prev = None
+    for t in [T0 + rng.uniform(0, SECONDS) for _ in range(20)]:
+        frame = rec.frame_at(t)
+        whole = rec.state_at(t)  # every channel decoded
+        # SNAT: the nodes, most pressed first, as a report built from the decoded rows
+        rows = [
+            codec.snat_node(n[len(codec.SNAT_NODE) :], v) for n, v in whole.items() if n.startswith(codec.SNAT_NODE)
+        ]
+        want = sorted(rows, key=lambda n: n.pressure)
+        assert frame.snat is not None and frame.snat.table is not None
+        nodes = frame.snat.table.nodes
+        assert isinstance(nodes, codec.SnatNodes) and len(nodes) == len(want)
+        assert [n.ip for n in nodes] == [n.ip for n in want]
+        assert [_plain(n) for n in nodes] == [_plain(n) for n in want]
+        assert [_plain(n) for n in nodes[:3]] == [_plain(n) for n in want[:3]] and _plain(nodes[-1]) == _plain(want[-1])
+        assert nodes[1] is nodes[1], "a row is decoded once"
+        # agents: each as decoded from its row, on the recording's clock
+        agents = frame.agents
+        assert agents is not None
+        assert sorted(agents.by_node) == sorted(n[2:] for n in whole if n.startswith(codec.AGENT))
+        for node, a in agents.by_node.items():
+            row = whole[codec.AGENT + node]
+            assert a.seq == row.get("seq", 0)
+            if row["read_t"] is None:  # not read yet
+                assert a.read_at is None
+            else:
+                assert a.read_at is not None and abs(a.read_at - (rec.thawer.epoch + row["read_t"] / 1000.0)) < 1e-6
+        if prev is not None and agents.since == prev.agents.seq:
+            moved = {k for k in agents.by_node if prev.agents.by_node.get(k) != agents.by_node[k]}
+            assert moved <= agents.changed
+        prev = frame
