@@ -188,16 +188,9 @@ class TopologyTree(Tree[object]):
             self._last_label.pop(extra.id, None)
             extra.remove()
 
-    def _inputs(self, node: NodeInfo, topo: Topology) -> tuple[Any, ...]:
-        """What a node's row is drawn from: it is drawn again when one of these moved."""
-        return self._inputs_of(topo)(node)
-
-    @staticmethod
-    def _same(a: tuple[Any, ...] | None, b: tuple[Any, ...]) -> bool:
-        return a == b  # tuples compare item by item, identity first, in C
-
     def _inputs_of(self, topo: Topology) -> Callable[[NodeInfo], tuple[Any, ...]]:
-        """`_inputs` with its lookups bound once: `show` asks it of every loaded node (5,000
+        """What a node's row is drawn from (it is drawn again when one of these moved; tuples
+        compare item by item, identity first, in C), with the lookups bound once: `show` asks it of every loaded node (5,000
         after expand-all), on every frame whose topology, routes or findings moved."""
         route = self.routes.get
         nodelocal = topo.nodelocal.get
@@ -377,13 +370,14 @@ class TopologyTree(Tree[object]):
         ):
             return False
         self.agents = agents
+        inputs_of = self._inputs_of(topo)
         for name in agents.changed:
             node = topo.node(name)
             tn = self._items.get(node.pool, {}).get(name) if node is not None else None
             if node is None or tn is None:
                 continue
-            inputs = self._inputs(node, topo)
-            if not self._same(self._drawn_from.get(name), inputs):
+            inputs = inputs_of(node)
+            if self._drawn_from.get(name) != inputs:
                 self._drawn_from[name] = inputs
                 self._set_label(tn, self._label(node, topo))  # its agent mark
                 if name in self._lines_made:
