@@ -33,7 +33,8 @@ from probes.kube.connect import HttpError, KubeConnectError, set_read_timeout
 from probes.kube.credentials import CredentialError
 from probes.kube.kinds import WatchedKind, object_key, object_problem
 from probes.kube.model import SourceState, SourceStatus
-from probes.kube.rawjson import loads_list, peek_continue
+from probes.kube.paging import PageStream
+from probes.kube.rawjson import loads_list
 
 SOURCE = "kubernetes"
 CONNECT_TIMEOUT = 3.0  # seconds to open a TCP (and TLS) connection to the API server
@@ -221,37 +222,6 @@ def short_net_error(exc: BaseException) -> str:
     return text[:300]
 
 
-class _Prefetch:
-    """One page fetched on its own thread while the current page is decoded.
-
-    A bare thread rather than concurrent.futures: that package costs a few milliseconds
-    to import before the first list, for one call at a time."""
-
-    def __init__(self, fetch: Callable[[str], bytes], cont: str, name: str) -> None:
-        self._fetch, self._cont = fetch, cont
-        self._body: bytes | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._body = self._fetch(self._cont)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller in result()
-            self._error = e
-
-    def result(self) -> bytes:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._body is not None
-        return self._body
-
-    def cancel(self) -> None:
-        """Not wanted after all: let the request finish (its connection goes back to the pool)."""
-        self._thread.join()
-
-
 def _iter_lines(resp: Any, stop: threading.Event) -> Iterator[bytes]:
     """Complete lines of a chunked watch stream; a partial last line is dropped, not parsed."""
     buf = b""
@@ -382,7 +352,8 @@ class Reflector:
             q.append(("labelSelector", self.kind.selector))
         return q
 
-    def _fetch(self, cont: str) -> bytes:
+    def _fetch(self, cont: str) -> tuple[bytes, str]:
+        """One page as sent: (raw body, content coding); probes.kube.paging inflates it."""
         resp = kubeconnect.get(
             self.api,
             self.kind.path,
@@ -391,9 +362,7 @@ class Reflector:
             stream=True,
         )
         try:
-            return kubeconnect.read_body(resp)
-        except kubeconnect.BadBody as e:
-            raise Malformed(f"list {self.kind.path}: {e}") from None
+            return kubeconnect.read_raw(resp)
         finally:
             resp.release_conn()
 
@@ -412,18 +381,21 @@ class Reflector:
         """Full paged list; replaces the kind's collections (deletions included). Returns
         the list resourceVersion.
 
-        While one page is decoded the next is already being fetched (its continue token is
-        read from the raw head of the body), so the network and the decoding overlap.
+        While one page is inflated and decoded here, the next ones are already being
+        fetched (probes.kube.paging), so the network and the decoding overlap.
         """
         items: dict[str, dict[str, Any]] = {c: {} for c in self.kind.collections}
         self.ignored, self._ignored_examples = 0, []
         rv = ""
         seen = 0
-        body = self._fetch("")
-        for _ in range(100_000):  # bounded: 100k pages is far beyond any cluster
-            early = peek_continue(body)
-            ahead = _Prefetch(self._fetch, early, f"kube-{self.kind.name}-page") if early else None
-            try:
+        pages = PageStream(self._fetch, f"kube-{self.kind.name}-page")
+        try:
+            cont = ""
+            for _ in range(100_000):  # bounded: 100k pages is far beyond any cluster
+                try:
+                    body = pages.get(cont)
+                except kubeconnect.BadBody as e:
+                    raise Malformed(f"list {self.kind.path}: {e}") from None
                 page = self.kind.decode_page(body) if self.kind.decode_page is not None else None
                 if page is not None:  # the kind's typed decoder read the page whole
                     del body
@@ -450,20 +422,10 @@ class Reflector:
                     rv = str(meta.get("resourceVersion") or rv)
                     cont = str(meta.get("continue") or "")
                     del doc
-            except BaseException:
-                if ahead is not None:
-                    ahead.cancel()
-                raise
-            if not cont:
-                if ahead is not None:
-                    ahead.cancel()
-                break
-            if ahead is not None and early == cont:
-                body = ahead.result()
-            else:  # the head was misread: fetch the right page
-                if ahead is not None:
-                    ahead.cancel()
-                body = self._fetch(cont)  # noqa: F841 - decoded at the top of the next round
+                if not cont:
+                    break
+        finally:
+            pages.close()
         for coll, recs in items.items():
             self.store.replace(coll, recs)
         self.lists += 1

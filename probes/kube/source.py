@@ -95,10 +95,12 @@ class KubeSource:
             if self._stop.wait(delay):
                 return
         self._status(SourceState.LIVE, f"connected to {target.server}")
-        # the topology's kinds list first, alone: the optional ones (NetworkPolicies, the
-        # ingress path) start once those lists are in, so a 5,000-node first list does not
-        # share the GIL with sixteen discovery calls and lists nobody is waiting for yet
-        first = [k for k in self.kinds if k.required and not k.optional]
+        # the kinds `check` and the topology wait for (KINDS: nodes, DNS pods, services, and
+        # the small policy and gateway lists, which go out while the server prepares the
+        # first page of nodes) list first; the ingress path's start once those lists are
+        # in, so a 5,000-node first list does not share the GIL with a dozen discovery calls
+        # and lists nobody is waiting for yet
+        first = [k for k in self.kinds if k in KINDS]
         for kind in (*first, *(k for k in self.kinds if k not in first)):
             r = Reflector(kind, self.api, self.store, self._stop, target.server, self.cfg)
             self.reflectors.append(r)

@@ -87,6 +87,7 @@ class FaultApi:
         self.bad_items: list[Any] = []
         self.list_delay: dict[str, float] = {}  # kind -> seconds a list answer is held (a big first list)
         self.requests: list[tuple[float, str, str]] = []
+        self.paths: list[tuple[float, str]] = []  # (when, path) of every GET, for what "other" hides
         self.stopping = threading.Event()
         self._epoch = 0  # bumped by a restart: open watches end
         self._load(nodes, rv)
@@ -260,6 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
         verb = "watch" if q.get("watch") in ("1", "true") else ("list" if kind in PATHS.values() else "get")
         with f.cond:
             f.requests.append((time.monotonic(), verb, kind))
+            f.paths.append((time.monotonic(), parts.path))
             mode = f.mode
         if mode in ("freeze", "blackhole"):
             if not self._hold():
