@@ -64,7 +64,8 @@ ok = src.wait_synced(120)
 topo = store.snapshot().topology
 t1 = time.perf_counter()
 src.stop()
-print(json.dumps({"ok": ok, "collect_s": t1 - t0, "import_s": t0 - t_start, "nodes": len(topo.nodes), "pools": len(topo.pools)}))
+import probes
+print(json.dumps({"ok": ok, "collect_s": t1 - t0, "import_s": t0 - t_start, "nodes": len(topo.nodes), "pools": len(topo.pools), "src": probes.__path__[0]}))
 """
 
 
@@ -83,10 +84,12 @@ with open(sys.argv[1], "w") as f:
 """
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Run cmd; return (wall seconds, peak RSS MB of the command itself, stdout)."""
+def run_measured(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float, str]:
+    """Run cmd (in `cwd`); return (wall seconds, peak RSS MB of the command itself, stdout)."""
     with tempfile.NamedTemporaryFile("r", suffix=".json") as rep:
-        proc = subprocess.run([PY, "-c", LAUNCHER, rep.name, *cmd], capture_output=True, env=env)
+        proc = subprocess.run([PY, "-c", LAUNCHER, rep.name, *cmd], capture_output=True, env=env, cwd=cwd)
         doc = json.load(open(rep.name))
     if doc["rc"] != 0 or proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed: {proc.stderr.decode()[-500:]}")
@@ -197,10 +200,12 @@ def main() -> None:
             # private cache (the tree is left alone), warmed by one unmeasured run.
             ours_env = dict(os.environ, PYTHONPATH=str(args.root), PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
             ours_env.pop("PYTHONDONTWRITEBYTECODE", None)
-            run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], ours_env)
+            # `python -c` puts its working directory first on sys.path, ahead of PYTHONPATH: each
+            # checkout's collection runs from that checkout, or every run would import this one
+            run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], ours_env, args.root)
             other_env = dict(ours_env, PYTHONPATH=str(args.compare), PYTHONPYCACHEPREFIX=str(tmp / "pycache-compare"))
             if args.compare:
-                run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env)
+                run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env, args.compare)
             walls: dict[str, list[float]] = {}
             rss: dict[str, list[float]] = {}
             collect: dict[str, list[float]] = {}
@@ -219,8 +224,10 @@ def main() -> None:
                 rss.setdefault(key, []).append(peak)
 
             def ours_run(mode: str) -> None:
-                wall, peak, out = run_measured([PY, "-c", COLLECT, str(kubeconfig), mode], ours_env)
+                wall, peak, out = run_measured([PY, "-c", COLLECT, str(kubeconfig), mode], ours_env, args.root)
                 doc = json.loads(out.strip().splitlines()[-1])
+                if Path(doc["src"]).resolve() != (args.root / "probes").resolve():
+                    raise SystemExit(f"the collection imported {doc['src']}, not {args.root}")
                 if not doc["ok"] or doc["nodes"] != args.nodes:
                     raise SystemExit(f"aksnet-top collected {doc}")
                 collect.setdefault(mode, []).append(doc["collect_s"])
@@ -233,7 +240,10 @@ def main() -> None:
                 ours_run("cold")
                 ratios["process"].append(walls["aksnet_cold_process"][-1] / walls["kubectl_get_nodes"][-1])
                 if args.compare:  # the other checkout, right after, against the same kubectl run
-                    wall, _, _out = run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env)
+                    wall, _, _out = run_measured([PY, "-c", COLLECT, str(kubeconfig), "cold"], other_env, args.compare)
+                    src = json.loads(_out.strip().splitlines()[-1])["src"]
+                    if Path(src).resolve() != (args.compare / "probes").resolve():
+                        raise SystemExit(f"the --compare collection imported {src}, not {args.compare}")
                     walls.setdefault("compare_cold_process", []).append(wall)
                     ratios.setdefault("compare_process", []).append(wall / walls["kubectl_get_nodes"][-1])
                 ours_run("warm")
