@@ -11,7 +11,7 @@ its Internet traffic then leaves through the gateway node pool with the configur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 ANNOTATION = "kubernetes.azure.com/static-gateway-configuration"
 SGC_GROUP_VERSION = "egressgateway.kubernetes.azure.com/v1alpha1"
@@ -20,8 +20,7 @@ GATEWAY_CONFIGS = "gateway_configs"  # "ns/name" -> GatewayConfig
 GATEWAY_PODS = "gateway_pods"  # "ns/name" -> GatewayPod (only the annotated pods are kept)
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
+class GatewayConfig(msgspec.Struct, frozen=True):
     """A StaticGatewayConfiguration: where its gateway runs and the IPs it leaves with."""
 
     namespace: str
@@ -55,8 +54,7 @@ class GatewayConfig:
         return tuple(p.strip() for p in self.egress_prefix.split(",") if p.strip())
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayPod:
+class GatewayPod(msgspec.Struct, frozen=True):
     """A pod annotated for a StaticGatewayConfiguration: only what the rules and views need."""
 
     namespace: str
@@ -66,8 +64,7 @@ class GatewayPod:
     phase: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayData:
+class GatewayData(msgspec.Struct, frozen=True):
     """The static egress gateway, at one moment.
 
     `state`: "absent" (the CRD is not served: the feature is off, nothing to judge),

@@ -10,27 +10,25 @@ snapshot; `probes.diagnose.netpol` evaluates it. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+import msgspec
 
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable, comparable
 
 
-@dataclass(frozen=True, slots=True)
-class Selector:
+class Selector(msgspec.Struct, frozen=True):
     """A Kubernetes LabelSelector: matchLabels AND matchExpressions; empty selects all."""
 
     match_labels: Labels = ()
     expressions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (key, In|NotIn|Exists|DoesNotExist, values)
 
 
-@dataclass(frozen=True, slots=True)
-class IpBlock:
+class IpBlock(msgspec.Struct, frozen=True):
     cidr: str
     excepts: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Peer:
+class Peer(msgspec.Struct, frozen=True):
     """One `to` entry: podSelector and/or namespaceSelector, or an ipBlock."""
 
     pod_selector: Selector | None = None
@@ -38,8 +36,7 @@ class Peer:
     ip_block: IpBlock | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Port:
+class Port(msgspec.Struct, frozen=True):
     """One `ports` entry. `port` None: every port of the protocol; a str: a named port."""
 
     protocol: str = "TCP"
@@ -47,14 +44,12 @@ class Port:
     end_port: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class EgressRule:
+class EgressRule(msgspec.Struct, frozen=True):
     ports: tuple[Port, ...] = ()  # empty: every port and protocol
     to: tuple[Peer, ...] = ()  # empty: every destination
 
 
-@dataclass(frozen=True, slots=True)
-class KubePolicy:
+class KubePolicy(msgspec.Struct, frozen=True):
     namespace: str
     name: str
     pod_selector: Selector
@@ -63,8 +58,7 @@ class KubePolicy:
     problem: str = ""  # why it cannot be evaluated ("" when it can)
 
 
-@dataclass(frozen=True, slots=True)
-class CalicoEntity:
+class CalicoEntity(msgspec.Struct, frozen=True):
     """A Calico rule's source or destination (crd.projectcalico.org/v1 EntityRule)."""
 
     nets: tuple[str, ...] = ()
@@ -82,18 +76,16 @@ class CalicoEntity:
         return self == CalicoEntity()
 
 
-@dataclass(frozen=True, slots=True)
-class CalicoRule:
+class CalicoRule(msgspec.Struct, frozen=True):
     action: str  # Allow | Deny | Pass | Log
     protocol: str = ""  # "" any; TCP, UDP, ICMP… or a number as text
     not_protocol: str = ""
-    source: CalicoEntity = field(default_factory=CalicoEntity)
-    destination: CalicoEntity = field(default_factory=CalicoEntity)
+    source: CalicoEntity = msgspec.field(default_factory=CalicoEntity)
+    destination: CalicoEntity = msgspec.field(default_factory=CalicoEntity)
     ip_version: int = 0  # 0: both
 
 
-@dataclass(frozen=True, slots=True)
-class CalicoPolicy:
+class CalicoPolicy(msgspec.Struct, frozen=True):
     kind: str  # NetworkPolicy | GlobalNetworkPolicy
     namespace: str  # "" for a GlobalNetworkPolicy
     name: str
@@ -111,8 +103,7 @@ class CalicoPolicy:
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
 
 
-@dataclass(frozen=True, slots=True)
-class PodLabels:
+class PodLabels(msgspec.Struct, frozen=True):
     """A pod as the policies see it: where it is, its labels; IP and named ports for the
     kube-dns pods (the destinations), empty for the others."""
 
@@ -125,8 +116,7 @@ class PodLabels:
     ports: tuple[tuple[str, str, int], ...] = ()  # (name, protocol, containerPort) of named ports
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyInputs:
+class PolicyInputs(msgspec.Struct, frozen=True):
     """What the NetworkPolicy evaluation reads, at one moment."""
 
     kube_policies: tuple[KubePolicy, ...] = ()

@@ -7,9 +7,10 @@ wrong shape: a policy it cannot read carries a `problem` instead, so the evaluat
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 from probes.kube.policymodel import (
     CalicoEntity,
@@ -204,10 +205,10 @@ def parse_calico_policy(obj: Mapping[str, Any], kind: str) -> CalicoPolicy:
     try:
         rules = tuple(_calico_rule(r, f"spec.egress[{i}]") for i, r in enumerate(_list(raw_egress, "spec.egress")))
     except _Bad as e:
-        return dataclasses.replace(base, problem=str(e))
+        return msgspec.structs.replace(base, problem=str(e))
     if spec.get("serviceAccountSelector"):
-        return dataclasses.replace(base, egress=rules, problem="serviceAccountSelector is not evaluated")
-    return dataclasses.replace(base, egress=rules)
+        return msgspec.structs.replace(base, egress=rules, problem="serviceAccountSelector is not evaluated")
+    return msgspec.structs.replace(base, egress=rules)
 
 
 def parse_namespace(obj: Mapping[str, Any]) -> Labels:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgspec
+
 from probes.diagnose import Observations, Severity, diagnose
 from probes.kube.gatewaymodel import GatewayConfig, GatewayData, GatewayPod
 from probes.kube.gatewayparse import parse_gateway_config, parse_gateway_pod
@@ -46,7 +48,7 @@ def test_pods_annotated_for_a_configuration_their_namespace_lacks():
     assert f.evidence["pods"] == "web-0, web-1, web-2" and f.evidence["found_in"] == "shop"
     assert "create sgc-a in batch" in f.next_step
     # not before the pods were read
-    assert found(dataclasses.replace(g, pods_read=False, pods=())) == []
+    assert found(msgspec.structs.replace(g, pods_read=False, pods=())) == []
 
 
 def test_unprovisioned_configuration_names_it_and_its_pool():

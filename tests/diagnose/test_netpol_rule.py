@@ -5,9 +5,10 @@ and says "cannot evaluate" (info) rather than guess."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
+
+import msgspec
 
 from probes.diagnose import Severity, diagnose, observe
 from probes.kube.model import PodState
@@ -79,10 +80,10 @@ def test_no_pods_selected_no_finding() -> None:
 
 def test_waits_for_complete_inputs() -> None:
     inp = inputs([knp("default-deny", ONLY_PODS)])
-    assert f21(dataclasses.replace(inp, kube_synced=False)) == []
-    assert f21(dataclasses.replace(inp, calico="unknown")) == []
+    assert f21(msgspec.structs.replace(inp, kube_synced=False)) == []
+    assert f21(msgspec.structs.replace(inp, calico="unknown")) == []
     assert f21(PolicyInputs()) == []
-    forbidden = f21(dataclasses.replace(inp, calico="forbidden"))
+    forbidden = f21(msgspec.structs.replace(inp, calico="forbidden"))
     assert len(forbidden) == 1 and "403" in forbidden[0].evidence["calico"]
 
 
@@ -126,4 +127,4 @@ def test_cannot_evaluate_is_info() -> None:
 def test_hostnetwork_and_finished_pods_are_not_judged() -> None:
     inp = inputs([knp("deny", DENY_EGRESS)], pods=())
     pods = [PodLabels("shop", "h", APP, host_network=True), PodLabels("shop", "d", APP, running=False)]
-    assert f21(dataclasses.replace(inp, label_sets=label_sets(pods))) == []
+    assert f21(msgspec.structs.replace(inp, label_sets=label_sets(pods))) == []

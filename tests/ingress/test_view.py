@@ -4,6 +4,8 @@ LoadBalancer services with what Azure makes of their annotations."""
 
 from __future__ import annotations
 
+import msgspec
+
 from probes.engine.publisher import ingress_view
 from probes.ingress import azurelb
 from probes.ingress.model import LbService, PortInfo
@@ -153,14 +155,13 @@ def test_a_rebuilt_view_keeps_the_rows_that_did_not_change():
     """A slice of one backend moved: the view is built afresh (its inputs are not the
     same objects), yet every row, group and LoadBalancer row that reads the same is the
     previous view's object, so the pane looks at the one row that changed."""
-    import dataclasses
 
     store, _ = store_of("ingress")
     data = store.snapshot().ingress
     prev = build_view(data, None, nodes=5, region="westeurope")
     shop = next(s for s in data.slices if s.service == "shop/shop")
-    down = dataclasses.replace(shop, endpoints=tuple((False, n) for _, n in shop.endpoints))
-    moved = dataclasses.replace(data, slices=tuple(down if s is shop else s for s in data.slices))
+    down = msgspec.structs.replace(shop, endpoints=tuple((False, n) for _, n in shop.endpoints))
+    moved = msgspec.structs.replace(data, slices=tuple(down if s is shop else s for s in data.slices))
     view = build_view(moved, None, nodes=5, region="westeurope", prev=prev)
     assert view == build_view(moved, None, nodes=5, region="westeurope")  # what a fresh build says
     old = {(r.class_name, r.host): r for r in prev.host_rows()}
