@@ -8,7 +8,9 @@ same server, times (median of --repeat runs) and measures peak RSS of:
   - aksnet-top's collection, in a fresh process: from KubeSource.start() to a complete
     Topology (nodes, DNS pods, services listed and parsed). "warm": the HTTP client and
     YAML are already imported (as in the app, where that import overlaps start-up);
-    "cold": the clock also runs through that import. And the whole process (cold).
+    "cold": the clock also runs through that import. And the whole process (cold), which
+    starts and ends as the `aksnet-top` command does (tui.cli.console_main: probes.memtune
+    first; a flush and os._exit last, no interpreter teardown).
 then the time from launching `aksnet-top --demo` in an 80×24 tmux pane to its first frame
 and to the first node on screen (skip it with --no-tui). The last line prints every figure
 as key=value.
@@ -66,6 +68,11 @@ t1 = time.perf_counter()
 src.stop()
 import probes
 print(json.dumps({"ok": ok, "collect_s": t1 - t0, "import_s": t0 - t_start, "nodes": len(topo.nodes), "pools": len(topo.pools), "src": probes.__path__[0]}))
+# and what it does last (tui.cli.console_main): flush, then leave without tearing the
+# interpreter down (its final collections walk every object: 40-150 ms here)
+sys.stdout.flush()
+import os
+os._exit(0)
 """
 
 
