@@ -1,7 +1,10 @@
 """Immutable records of the ingress path, as parsed from the API server's JSON.
 
-Frozen records (msgspec Structs: made in microseconds at import, where a frozen dataclass costs about a millisecond) of plain values (tuples, not lists): the store compares a watch
-event's record with the one it holds and skips an unchanged one.
+Frozen msgspec Structs of plain values (tuples, not lists): the store compares a watch
+event's record with the one it holds and skips an unchanged one. Structs, not frozen
+dataclasses: a Struct class is made in microseconds at import, a frozen dataclass in about
+a millisecond, and this path loads before the first request (probes.kube.model stays
+dataclasses: the agent's zipapp, which has no msgspec, builds a Topology).
 """
 
 from __future__ import annotations

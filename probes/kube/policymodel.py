@@ -2,7 +2,7 @@
 
 Kubernetes NetworkPolicies (networking.k8s.io/v1), Calico NetworkPolicies and
 GlobalNetworkPolicies (crd.projectcalico.org/v1), namespaces with their labels, and the
-pods' label sets, each a frozen dataclass parsed from raw JSON by
+pods' label sets, each a frozen msgspec Struct parsed from raw JSON by
 `probes.kube.policyparse`. `PolicyInputs` is all of it at one moment, in the store's
 snapshot; `probes.diagnose.netpol` evaluates it. Pure: no I/O.
 """
