@@ -25,11 +25,14 @@ Every string that could carry a credential goes through `probes.record.redact`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
+import operator
 import threading
 import time
 from array import array
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -466,16 +469,29 @@ def apply(state: dict[str, Any], channels: Mapping[Any, Any], names: Mapping[int
 # --- rows left undecoded (replay) ----------------------------------------------------------
 # A seek in a recording reads a keyframe's 14,000 channels and the batches after it, but a
 # frame needs few of the probe rows decoded (a pane reads those on screen) and no patch
-# resolved until then. The reader keeps such a row's bytes (`msgspec.Raw`) or, for a value
-# from a batch, a `Pending` (its bytes and the value it may patch); `resolve` decodes either.
-LAZY_KINDS = frozenset({DNS, EGRESS, SNAT_NODE, NODE, AGENT})
+# resolved until then. The reader keeps such a row's bytes (`msgspec.Raw`), or for a value
+# from a batch a `Pending` (its bytes and the value it may patch, one frame at a time) or a
+# stretch's row (the frames a seek applies at once, `Stretch`); `resolve` decodes any.
+LAZY_KINDS = frozenset({DNS, EGRESS, HTTPS, SNAT_NODE, NODE, AGENT})
 _raw_dec = msgspec.msgpack.Decoder()
 _resolving = threading.Lock()
+NIL = msgspec.Raw(b"\xc0")  # msgpack's nil: in a batch, the channel is gone
+
+
+def _unpatched(kind: str, old: Any, v: Any) -> Any:
+    """Value `v` (decoded) of a channel of `kind`, its patch (if it is one) put on `old`."""
+    if isinstance(v, list):
+        if kind == SNAT_NODE:
+            return unpatch_snat(old, v) if len(v) > S_KEEP and v[S_KEEP] else v
+        if kind in _ROWS and len(v) > KEEP and v[KEEP]:
+            return unpatch_row(old, v)
+    return v
 
 
 class Pending:
     """A row from a batch, not decoded yet: its bytes and, as it may be a patch, the value
-    it patches (itself a row, a `Raw` or a `Pending`). Decoded once, when first read."""
+    it patches (itself a row, a `Raw`, a stretch's row or a `Pending`). Decoded once, when
+    first read."""
 
     __slots__ = ("raw", "prev", "kind", "depth", "_v")
     MAX_DEPTH = 8  # patches left unresolved on one row before the oldest are resolved
@@ -507,12 +523,7 @@ class Pending:
         old = base._v if type(base) is Pending else resolve(base)
         for p in reversed(chain):
             assert p.raw is not None
-            v = _raw_dec.decode(p.raw)
-            if isinstance(v, list):
-                if p.kind == SNAT_NODE:
-                    v = unpatch_snat(old, v) if len(v) > S_KEEP and v[S_KEEP] else v
-                elif p.kind in _ROWS and len(v) > KEEP and v[KEEP]:
-                    v = unpatch_row(old, v)
+            v = _unpatched(p.kind, old, _raw_dec.decode(p.raw))
             p._v, p.raw, p.prev = v, None, None
             old = v
         return self._v
@@ -523,14 +534,76 @@ class Pending:
     __hash__ = None  # type: ignore[assignment]
 
 
+class Stretch:
+    """The frames a seek applied at once (`probes.record.reader`): a channel they changed
+    is left in the state as a plain tuple (its last bytes, its value before the stretch,
+    the stretch, its id) — thousands made in one call, no line of Python each — and folded
+    from every value the stretch gave it, in order, when read (`resolve`). The frames are
+    never changed: a row read after the reader moved on still folds from these."""
+
+    __slots__ = ("frames", "kinds", "_runs")
+
+    def __init__(self, frames: list[dict[int, msgspec.Raw]], kinds: Mapping[int, str]) -> None:
+        self.frames = frames
+        self.kinds = kinds  # channel id -> its kind ("" for a named channel)
+        self._runs: dict[int, list[msgspec.Raw]] | None = None
+
+    def values(self, cid: int, last: msgspec.Raw) -> list[msgspec.Raw]:
+        """Channel `cid`'s values in the stretch, in order (`last`: its final one). The
+        channels written more than once are listed on the first call, once."""
+        runs = self._runs
+        if runs is None:
+            seen: Counter[int] = Counter()
+            for f in self.frames:
+                seen.update(f.keys())
+            again = {c for c, n in seen.items() if n > 1}
+            runs = {c: [] for c in again}
+            for f in self.frames:
+                if not again.isdisjoint(f):
+                    for c in f:
+                        if c in again:
+                            runs[c].append(f[c])
+            self._runs = runs
+        return runs.get(cid) or [last]
+
+    def fold(self, row: tuple[Any, ...]) -> Any:
+        """A stretch's row (last bytes, value before, stretch, id), decoded."""
+        last, prev, _, cid = row
+        kind = self.kinds.get(cid, "")
+        old = resolve(prev)
+        for raw in self.values(cid, last):
+            old = None if raw == NIL else _unpatched(kind, old, _raw_dec.decode(raw))
+        return old
+
+
 def resolve(v: Any) -> Any:
-    """A channel's value, decoded (a `Raw` or `Pending` the reader left; anything else as it is)."""
+    """A channel's value, decoded (a `Raw`, `Pending` or stretch's row the reader left;
+    anything else as it is)."""
     t = type(v)
     if t is Pending:
         return v.value()
     if t is msgspec.Raw:
         return _raw_dec.decode(v)
+    if t is tuple and len(v) == 4 and type(v[2]) is Stretch:
+        return v[2].fold(v)
     return v
+
+
+_WHOLE = frozenset({NODE, AGENT})  # kinds a batch writes whole (never a patch)
+
+
+def raw_of(v: Any) -> msgspec.Raw | None:
+    """The bytes that are the whole of a channel's value as the reader leaves it (a
+    keyframe's `Raw`; a batch's node or agent row, not decoded yet), else None: equal
+    bytes, an equal value — a seek that reads the same row again compares bytes."""
+    t = type(v)
+    if t is msgspec.Raw:
+        return v
+    if t is tuple and len(v) == 4 and type(v[2]) is Stretch and v[2].kinds.get(v[3]) in _WHOLE:
+        return v[0]
+    if t is Pending and v.kind in _WHOLE:
+        return v.raw
+    return None
 
 
 def findings_row(findings: tuple[Any, ...] | None, at: float) -> dict[str, Any] | None:
@@ -785,6 +858,9 @@ def _snat_key(ip: str, v: Any) -> tuple[Any, ...]:
         raw = v.raw
         v = v._v if raw is None else raw
         t = type(v)
+    elif t is tuple:  # a stretch's row: its last bytes
+        v = v[0]
+        t = type(v)
     if t is msgspec.Raw:
         f = _snat_fields.decode(v)
         return pressure_key(ip, f.node, f.allocated, f.used, f.failed)
@@ -840,7 +916,8 @@ class Thawer:
         self.replay_clock = replay_clock
         self._keys: dict[str, Any] = {}  # channel -> its probe key
         self._channel: dict[Hashable, str] = {}  # probe key -> its channel
-        self._raw: dict[str, dict[Hashable, Any]] = {}  # "dns"/"egress" -> the last view's rows, undecoded
+        # "dns"/"egress"/"https" -> the last view's (channels, keys, values undecoded, key -> value)
+        self._raw: dict[str, tuple[list[str], list[Any], list[Any], dict[Hashable, Any]]] = {}
         self._seq = 0
         # channel -> (value it was decoded from, that value resolved, object): a value read
         # again after a seek (new bytes, or a patch) is the same object when it resolves equal
@@ -859,8 +936,13 @@ class Thawer:
     def decoded(self, name: str, v: Any, decode: Callable[[Any], Any]) -> Any:
         """Channel `name`'s object for value `v` (see `_get`)."""
         hit = self._cache.get(name)
-        if hit is not None and hit[0] is v:
-            return hit[2]
+        if hit is not None:
+            if hit[0] is v:
+                return hit[2]
+            raw = raw_of(v)
+            if raw is not None and raw == raw_of(hit[0]):  # the same bytes read again (a seek)
+                self._cache[name] = (v, hit[1], hit[2])
+                return hit[2]
         r = resolve(v)
         if hit is not None and r is not None and (hit[1] is r or hit[1] == r):
             self._cache[name] = (v, hit[1], hit[2])  # a seek read it again: the same object
@@ -1014,23 +1096,31 @@ class Thawer:
         plan = self._get(state, name + ".plan", lambda v: _typed(v["plan"], plan_t))
         names = self._channel  # key -> its channel, kept across frames
         keys = self._keys
-        group = self._groups.get(prefix, ())
-        for ch in [ch for ch in group if ch not in keys]:  # channels not seen before
-            k = keys[ch] = key_t(*json.loads(ch[len(prefix) :]))
-            names[k] = ch
-        # comprehensions, not a loop: this runs over every row (11,000 at 1,000 nodes) a frame
-        rows: dict[Hashable, Any] = {keys[ch]: state[ch] for ch in group}  # key -> its channel's value
-        old_rows = self._raw.get(name)
-        if old_rows is None:
-            changed = list(rows)
+        group = self._groups.get(prefix, [])
+        # C loops (map, zip, compress), not a line of Python per row: this runs over every
+        # row (11,000 at 1,000 nodes) a frame
+        values = list(map(state.__getitem__, group))  # the rows' values, undecoded
+        memo = self._raw.get(name)  # the last view's (channels, keys, values, rows)
+        if memo is not None and memo[0] == group:  # the same rows: compared in place
+            ks = memo[1]
+            changed = list(itertools.compress(ks, map(operator.is_not, memo[2], values)))
+            gone = False
         else:
-            was = old_rows.get
-            changed = [k for k, v in rows.items() if was(k) is not v]
-        gone = old is not None and old_rows is not None and not rows.keys() >= old_rows.keys()
+            for ch in [ch for ch in group if ch not in keys]:  # channels not seen before
+                k = keys[ch] = key_t(*json.loads(ch[len(prefix) :]))
+                names[k] = ch
+            ks = list(map(keys.__getitem__, group))
+            if memo is None:
+                changed = ks
+            else:
+                was = memo[3].get
+                changed = [k for k, v in zip(ks, values) if was(k) is not v]
+            gone = old is not None and memo is not None and not set(ks) >= memo[3].keys()
         error = prow.get("error", "")
         if old is not None and not changed and not gone and old.plan is plan and old.error == error:
             return old
-        self._raw[name] = rows
+        rows: dict[Hashable, Any] = dict(zip(ks, values))  # key -> its channel's value
+        self._raw[name] = (list(group), ks, values, rows)
         version = self._probe_version[name] + 1
         self._probe_version[name] = version
         since = old.version if old is not None and not gone else -1
@@ -1046,9 +1136,15 @@ class Thawer:
     def stats(self, name: str, key: Any, value: Any) -> Stats:
         """Channel `name`'s row `value` as Stats: the same object while the value is."""
         hit = self._cache.get(name)
-        if hit is not None and hit[0] is value:
-            st: Stats = hit[2]
-            return st
+        if hit is not None:
+            if hit[0] is value:
+                st: Stats = hit[2]
+                return st
+            raw = raw_of(value)
+            if raw is not None and raw == raw_of(hit[0]):  # the same bytes read again (a seek)
+                self._cache[name] = (value, hit[1], hit[2])
+                st = hit[2]
+                return st
         r = resolve(value)
         if hit is not None and (hit[1] is r or hit[1] == r):
             self._cache[name] = (value, hit[1], hit[2])
@@ -1063,7 +1159,7 @@ class Thawer:
         if head is None:
             return None
         names = self._groups.get(SNAT_NODE, [])
-        sig = (head, tuple(state[n] for n in names))
+        sig = (head, tuple(map(state.__getitem__, names)))
         hit = self._cache.get("\tsnat")
         if hit is not None and hit[0][0] is head and len(hit[0][1]) == len(sig[1]):
             if all(a is b for a, b in zip(hit[0][1], sig[1])):
