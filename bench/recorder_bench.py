@@ -31,8 +31,12 @@ from probes.agent.reader import AgentStatus
 from probes.azure.service import AzureState, SnatReport
 from probes.azure.snat import NodeSnat, SnatTable
 from probes.diagnose.model import Finding, Severity
+from probes.dns.resolvers import Resolver, ResolverKind
 from probes.dns.result import DnsOutcome, DnsResult, ProbeKey
+from probes.dns.service import DnsPlan, Vantage, VantagePlan
 from probes.egress.result import EgressKey, EgressMode, EgressOutcome, EgressResult
+from probes.egress.service import EgressPlan, EgressVantage, EgressVantagePlan
+from probes.egress.targets import Target
 from probes.engine.frame import AgentsView, Frame, ProbeView
 from probes.engine.history import Stats
 from probes.engine.store import Snapshot
@@ -43,6 +47,7 @@ from probes.record.schema import unpack
 from probes.record.writer import Recorder
 
 FPS = 4
+OTHER_TARGETS = ("login.microsoftonline.com:443", "management.azure.com:443", "a:443", "b:443")
 
 
 def _node(i: int) -> NodeInfo:
@@ -78,13 +83,7 @@ class World:
         self.eg_keys = [
             EgressKey(f"node/{n}", t)
             for n in self.nodes
-            for t in (
-                "mcr.microsoft.com:443",
-                "login.microsoftonline.com:443",
-                "management.azure.com:443",
-                "a:443",
-                "b:443",
-            )
+            for t in ("mcr.microsoft.com:443",) + OTHER_TARGETS
         ]
         self.dns: dict[object, Stats] = {}
         self.eg: dict[object, Stats] = {}
@@ -97,6 +96,20 @@ class World:
         self.used: dict[str, list[float]] = {}
         self.seq = 0
         self.aseq = 0
+        # the probe services' plans (every node a vantage): what a replayed probe pane lays out
+        resolvers = (
+            Resolver("nodelocal", ResolverKind.NODELOCAL, "169.254.20.10"),
+            Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10"),
+            Resolver("coredns/coredns-1", ResolverKind.COREDNS, "10.244.0.5"),
+        )
+        names = ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
+        self.dns_plan = DnsPlan(
+            1, tuple(VantagePlan(Vantage(f"node/{n}", n, agent=True), resolvers) for n in self.nodes), names
+        )
+        targets = tuple(Target(t.rsplit(":", 1)[0], 443) for t in ("mcr.microsoft.com:443",) + OTHER_TARGETS)
+        self.egress_plan = EgressPlan(
+            1, tuple(EgressVantagePlan(EgressVantage(f"node/{n}", n), targets) for n in self.nodes), targets
+        )
 
     def _snap(self) -> Snapshot:
         self.version += 1
@@ -176,7 +189,6 @@ class World:
     def step(self, t: float) -> Frame:
         self.seq += 1
         i = self.seq
-        prev = self.frame
         # DNS rows every 5 s, egress every 10 s: at 4 frames a second, a 1/20 and a 1/40 of them per frame
         dch = self.dns_keys[(i % (5 * FPS)) :: 5 * FPS]
         ech = self.eg_keys[(i % (10 * FPS)) :: 10 * FPS]
@@ -205,13 +217,13 @@ class World:
             changed.append(name)
         self.aseq += 1
         dv = ProbeView(
-            plan=prev.dns.plan if prev and prev.dns else None,
+            plan=self.dns_plan,
             stats=MappingProxyType(dict(self.dns)),
             changed=frozenset(dch),
             since=i - 1,
             version=i,
         )
-        ev = ProbeView(plan=None, stats=MappingProxyType(dict(self.eg)), changed=frozenset(ech), since=i - 1, version=i)
+        ev = ProbeView(plan=self.egress_plan, stats=MappingProxyType(dict(self.eg)), changed=frozenset(ech), since=i - 1, version=i)
         av = AgentsView(
             by_node=MappingProxyType(dict(self.agents)),
             discovered=True,
