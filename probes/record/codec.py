@@ -536,21 +536,40 @@ class Pending:
 
 class Stretch:
     """The frames a seek applied at once (`probes.record.reader`): a channel they changed
-    is left in the state as a plain tuple (its last bytes, its value before the stretch,
-    the stretch, its id) — thousands made in one call, no line of Python each — and folded
-    from every value the stretch gave it, in order, when read (`resolve`). The frames are
-    never changed: a row read after the reader moved on still folds from these."""
+    is left in the state as its last bytes — a `Raw`, which the garbage collector never
+    walks, put there by C loops (dict.update, zip) without a line of Python per channel —
+    and folded, when read, from its value before the stretch and every value the stretch
+    gave it, in order (`thaw`). A frame keeps the stretch it was built on: a row read
+    after the reader moved on still folds from these frames, which never change.
 
-    __slots__ = ("frames", "kinds", "_runs")
+    A row the reader patches again before it is read (a step forward) refers to it as
+    ``(stretch, channel id)`` (`resolve`)."""
 
-    def __init__(self, frames: list[dict[int, msgspec.Raw]], kinds: Mapping[int, str]) -> None:
+    __slots__ = ("frames", "kinds", "ids", "last", "before", "_runs")
+
+    def __init__(
+        self,
+        frames: list[dict[int, msgspec.Raw]],
+        kinds: Mapping[int, str],
+        ids: Mapping[str, int],
+        last: dict[int, msgspec.Raw],
+        before: dict[int, Any],
+    ) -> None:
         self.frames = frames
         self.kinds = kinds  # channel id -> its kind ("" for a named channel)
+        self.ids = ids  # channel name -> its id
+        self.last = last  # channel id -> its last value in the stretch (what the state holds)
+        self.before = before  # channel id -> its value before the stretch
         self._runs: dict[int, list[msgspec.Raw]] | None = None
 
-    def values(self, cid: int, last: msgspec.Raw) -> list[msgspec.Raw]:
-        """Channel `cid`'s values in the stretch, in order (`last`: its final one). The
-        channels written more than once are listed on the first call, once."""
+    def owns(self, name: str, v: Any) -> int | None:
+        """The id of channel `name` when `v` is the value the stretch left it (else None)."""
+        cid = self.ids.get(name)
+        return cid if cid is not None and self.last.get(cid) is v else None
+
+    def values(self, cid: int) -> list[msgspec.Raw]:
+        """Channel `cid`'s values in the stretch, in order. The channels written more than
+        once are listed on the first call, once."""
         runs = self._runs
         if runs is None:
             seen: Counter[int] = Counter()
@@ -564,43 +583,52 @@ class Stretch:
                         if c in again:
                             runs[c].append(f[c])
             self._runs = runs
-        return runs.get(cid) or [last]
+        return runs.get(cid) or [self.last[cid]]
 
-    def fold(self, row: tuple[Any, ...]) -> Any:
-        """A stretch's row (last bytes, value before, stretch, id), decoded."""
-        last, prev, _, cid = row
+    def fold(self, cid: int) -> Any:
+        """Channel `cid`'s value at the end of the stretch, decoded."""
         kind = self.kinds.get(cid, "")
-        old = resolve(prev)
-        for raw in self.values(cid, last):
+        old = resolve(self.before.get(cid))
+        for raw in self.values(cid):
             old = None if raw == NIL else _unpatched(kind, old, _raw_dec.decode(raw))
         return old
 
 
 def resolve(v: Any) -> Any:
-    """A channel's value, decoded (a `Raw`, `Pending` or stretch's row the reader left;
-    anything else as it is)."""
+    """A channel's value, decoded (a `Raw`, `Pending` or a stretch's (stretch, id) the
+    reader left; anything else as it is). A `Raw` is read whole: one a stretch left goes
+    through `thaw`, which knows the stretch."""
     t = type(v)
     if t is Pending:
         return v.value()
     if t is msgspec.Raw:
         return _raw_dec.decode(v)
-    if t is tuple and len(v) == 4 and type(v[2]) is Stretch:
-        return v[2].fold(v)
+    if t is tuple and len(v) == 2 and type(v[0]) is Stretch:
+        return v[0].fold(v[1])
     return v
+
+
+def thaw(name: str, v: Any, stretch: Stretch | None) -> Any:
+    """Channel `name`'s value `v` as a state built on `stretch` holds it, decoded."""
+    if stretch is not None and type(v) is msgspec.Raw:
+        cid = stretch.owns(name, v)
+        if cid is not None:
+            return stretch.fold(cid)
+    return resolve(v)
 
 
 _WHOLE = frozenset({NODE, AGENT})  # kinds a batch writes whole (never a patch)
 
 
-def raw_of(v: Any) -> msgspec.Raw | None:
-    """The bytes that are the whole of a channel's value as the reader leaves it (a
-    keyframe's `Raw`; a batch's node or agent row, not decoded yet), else None: equal
+def raw_of(name: str, v: Any, stretch: Stretch | None) -> msgspec.Raw | None:
+    """The bytes that are the whole of channel `name`'s value `v` as the reader leaves it
+    (a keyframe's `Raw`; a batch's node or agent row, not decoded yet), else None: equal
     bytes, an equal value — a seek that reads the same row again compares bytes."""
     t = type(v)
     if t is msgspec.Raw:
+        if stretch is not None and name[:2] not in _WHOLE and stretch.owns(name, v) is not None:
+            return None  # a batch's: maybe a patch
         return v
-    if t is tuple and len(v) == 4 and type(v[2]) is Stretch and v[2].kinds.get(v[3]) in _WHOLE:
-        return v[0]
     if t is Pending and v.kind in _WHOLE:
         return v.raw
     return None
@@ -816,15 +844,22 @@ class RowStats(Mapping[Hashable, Stats]):
     """A replayed probe view's rows, each decoded when first read: a seek decodes only the
     rows a pane on screen reads, and a row that did not move is the previous frame's Stats."""
 
-    __slots__ = ("_rows", "_names", "_thawer")
+    __slots__ = ("_rows", "_names", "_thawer", "_stretch")
 
-    def __init__(self, rows: Mapping[Hashable, Any], names: Mapping[Hashable, str], thawer: Thawer) -> None:
+    def __init__(
+        self,
+        rows: Mapping[Hashable, Any],
+        names: Mapping[Hashable, str],
+        thawer: Thawer,
+        stretch: Stretch | None = None,
+    ) -> None:
         self._rows = rows
         self._names = names
         self._thawer = thawer
+        self._stretch = stretch  # the one the state was built on (`Stretch`)
 
     def __getitem__(self, key: Hashable) -> Stats:
-        return self._thawer.stats(self._names[key], key, self._rows[key])
+        return self._thawer.stats(self._names[key], key, self._rows[key], self._stretch)
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._rows)
@@ -858,9 +893,6 @@ def _snat_key(ip: str, v: Any) -> tuple[Any, ...]:
         raw = v.raw
         v = v._v if raw is None else raw
         t = type(v)
-    elif t is tuple:  # a stretch's row: its last bytes
-        v = v[0]
-        t = type(v)
     if t is msgspec.Raw:
         f = _snat_fields.decode(v)
         return pressure_key(ip, f.node, f.allocated, f.used, f.failed)
@@ -872,15 +904,18 @@ class SnatNodes(Sequence[NodeSnat]):
     seek orders the rows by their leading fields and decodes none until the SNAT pane
     (or anything else) reads them; a row that did not move is the previous frame's."""
 
-    __slots__ = ("_rows", "_thawer")
+    __slots__ = ("_rows", "_thawer", "_stretch")
 
-    def __init__(self, rows: list[tuple[str, Any]], thawer: Thawer) -> None:
+    def __init__(self, rows: list[tuple[str, Any]], thawer: Thawer, stretch: Stretch | None = None) -> None:
         self._rows = rows  # (channel, value), most pressed first
         self._thawer = thawer
+        self._stretch = stretch  # the one the state was built on (`Stretch`)
 
     def _node(self, row: tuple[str, Any]) -> NodeSnat:
         name, value = row
-        node: NodeSnat = self._thawer.decoded(name, value, lambda v: snat_node(name[len(SNAT_NODE) :], v))
+        node: NodeSnat = self._thawer.decoded(
+            name, value, lambda v: snat_node(name[len(SNAT_NODE) :], v), self._stretch
+        )
         return node
 
     def __len__(self) -> int:
@@ -927,38 +962,47 @@ class Thawer:
         self._ingress_memo: list[Any] = []
         self._agents_seq = 0
         self._groups: Mapping[str, list[str]] = {}
+        self._stretch: Stretch | None = None  # the one the state of the frame being built is on
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
         """Channel `name`'s object, decoded by `decode` from its value (resolved): the same
         object while the value is, or resolves equal (each side decoded once)."""
-        return self.decoded(name, state.get(name), decode)
+        return self.decoded(name, state.get(name), decode, self._stretch)
 
-    def decoded(self, name: str, v: Any, decode: Callable[[Any], Any]) -> Any:
-        """Channel `name`'s object for value `v` (see `_get`)."""
+    def decoded(self, name: str, v: Any, decode: Callable[[Any], Any], stretch: Stretch | None = None) -> Any:
+        """Channel `name`'s object for value `v` of a state built on `stretch` (see `_get`)."""
         hit = self._cache.get(name)
+        raw = raw_of(name, v, stretch)
         if hit is not None:
             if hit[0] is v:
                 return hit[2]
-            raw = raw_of(v)
-            if raw is not None and raw == raw_of(hit[0]):  # the same bytes read again (a seek)
-                self._cache[name] = (v, hit[1], hit[2])
+            if raw is not None and raw == hit[3]:  # the same bytes read again (a seek)
+                self._cache[name] = (v, hit[1], hit[2], raw)
                 return hit[2]
-        r = resolve(v)
+        r = thaw(name, v, stretch)
         if hit is not None and r is not None and (hit[1] is r or hit[1] == r):
-            self._cache[name] = (v, hit[1], hit[2])  # a seek read it again: the same object
+            self._cache[name] = (v, hit[1], hit[2], raw)  # a seek read it again: the same object
             return hit[2]
         obj = None if r is None else decode(r)
-        self._cache[name] = (v, r, obj)
+        self._cache[name] = (v, r, obj, raw)
         return obj
 
     def _now(self, at: float) -> float:
         """The viewer's clock at frame time `at` (see the class)."""
         return at if self.replay_clock else time.monotonic()
 
-    def frame(self, state: Mapping[str, Any], at: float, groups: Mapping[str, list[str]] | None = None) -> Frame:
+    def frame(
+        self,
+        state: Mapping[str, Any],
+        at: float,
+        groups: Mapping[str, list[str]] | None = None,
+        stretch: Stretch | None = None,
+    ) -> Frame:
         """The frame of `state`; `groups`: its channels by kind ("n\t", "d\t", …) in the
-        state's order, when the caller keeps them (else read from the state)."""
+        state's order, when the caller keeps them (else read from the state); `stretch`: the
+        one the state was built on, if any (its rows are its last bytes: `Stretch`)."""
         p = self._prev
+        self._stretch = stretch
         if groups is None:
             found: dict[str, list[str]] = {}  # "n\t", "d\t", … -> the state's channels of that kind
             for ch in state:
@@ -1025,6 +1069,12 @@ class Thawer:
         if hit is not None and p is not None and len(hit[0][2]) == len(values):
             if hit[0][0] is head and hit[0][1] is pods and all(a is b for a, b in zip(hit[0][2], values)):
                 return p.kube
+            # the same rows read again (a seek): a node's row is whole in any form, so the
+            # lists compare their bytes (C), decoding none; a Pending compares its value
+            if hit[0][0] == head and hit[0][1] == pods and values == hit[0][2]:
+                self._cache["\tkube"] = ((head, pods, values, hit[0][3]), hit[1])
+                same: Snapshot = hit[1]
+                return same
         objs = [self._get(state, n, lambda v: _typed(v, NodeInfo)) for n in nodes]
         if (
             hit is not None
@@ -1106,9 +1156,11 @@ class Thawer:
             changed = list(itertools.compress(ks, map(operator.is_not, memo[2], values)))
             gone = False
         else:
-            for ch in [ch for ch in group if ch not in keys]:  # channels not seen before
-                k = keys[ch] = key_t(*json.loads(ch[len(prefix) :]))
-                names[k] = ch
+            new = [ch for ch in group if ch not in keys]  # channels not seen before
+            if new:  # their keys, parsed in one call (11,000 at a recording's first full frame)
+                for ch, k in zip(new, json.loads("[" + ",".join([ch[len(prefix) :] for ch in new]) + "]")):
+                    keys[ch] = key_t(*k)
+                    names[keys[ch]] = ch
             ks = list(map(keys.__getitem__, group))
             if memo is None:
                 changed = ks
@@ -1126,32 +1178,33 @@ class Thawer:
         since = old.version if old is not None and not gone else -1
         return ProbeView(
             plan=plan,
-            stats=RowStats(rows, names, self),
+            stats=RowStats(rows, names, self, self._stretch),
             changed=frozenset(changed if since != -1 else rows),
             since=since,
             version=version,
             error=error,
         )
 
-    def stats(self, name: str, key: Any, value: Any) -> Stats:
-        """Channel `name`'s row `value` as Stats: the same object while the value is."""
+    def stats(self, name: str, key: Any, value: Any, stretch: Stretch | None = None) -> Stats:
+        """Channel `name`'s row `value` (of a state built on `stretch`) as Stats: the same
+        object while the value is."""
         hit = self._cache.get(name)
+        raw = raw_of(name, value, stretch)
         if hit is not None:
             if hit[0] is value:
                 st: Stats = hit[2]
                 return st
-            raw = raw_of(value)
-            if raw is not None and raw == raw_of(hit[0]):  # the same bytes read again (a seek)
-                self._cache[name] = (value, hit[1], hit[2])
+            if raw is not None and raw == hit[3]:  # the same bytes read again (a seek)
+                self._cache[name] = (value, hit[1], hit[2], raw)
                 st = hit[2]
                 return st
-        r = resolve(value)
+        r = thaw(name, value, stretch)
         if hit is not None and (hit[1] is r or hit[1] == r):
-            self._cache[name] = (value, hit[1], hit[2])
+            self._cache[name] = (value, hit[1], hit[2], raw)
             st = hit[2]
             return st
         st = decode_stats(r, key, self.epoch)
-        self._cache[name] = (value, r, st)
+        self._cache[name] = (value, r, st, raw)
         return st
 
     def _snat(self, state: Mapping[str, Any]) -> SnatReport | None:
@@ -1169,7 +1222,7 @@ class Thawer:
         keyed = sorted(
             ((_snat_key(n[cut:], v), n, v) for n, v in zip(names, sig[1])), key=lambda r: r[0]
         )  # stable: ties in the state's order, as the report's own sort
-        rep = decode_snat(head, SnatNodes([(n, v) for _, n, v in keyed], self), ordered=True)
+        rep = decode_snat(head, SnatNodes([(n, v) for _, n, v in keyed], self, self._stretch), ordered=True)
         self._cache["\tsnat"] = (sig, rep)
         return rep
 
@@ -1179,7 +1232,7 @@ class Thawer:
             return None
         cut = len(AGENT)
         rows = {ch[cut:]: state[ch] for ch in self._groups.get(AGENT, ())}  # node -> its row, undecoded
-        by_node = AgentRows(rows, self, self._now(at), at)
+        by_node = AgentRows(rows, self, self._now(at), at, self._stretch)
         if old is not None:
             before = old.by_node
             if isinstance(before, AgentRows):  # the rows whose values moved
@@ -1216,18 +1269,21 @@ class AgentRows(Mapping[str, AgentStatus]):
     the probe panes read the agents of the lines on screen); a row that did not move is the
     previous frame's object. Its monotonic times are on the clock that read `now` at `at`."""
 
-    __slots__ = ("rows", "_thawer", "_now", "_at")
+    __slots__ = ("rows", "_thawer", "_now", "_at", "_stretch")
 
-    def __init__(self, rows: dict[str, Any], thawer: Thawer, now: float, at: float) -> None:
+    def __init__(
+        self, rows: dict[str, Any], thawer: Thawer, now: float, at: float, stretch: Stretch | None = None
+    ) -> None:
         self.rows = rows  # node -> its channel's value
         self._thawer = thawer
         self._now = now
         self._at = at
+        self._stretch = stretch  # the one the state was built on (`Stretch`)
 
     def __getitem__(self, node: str) -> AgentStatus:
         v = self.rows[node]
         now, at, epoch = self._now, self._at, self._thawer.epoch
-        a = self._thawer.decoded(AGENT + node, v, lambda r: _agent(r, now, at, epoch))
+        a = self._thawer.decoded(AGENT + node, v, lambda r: _agent(r, now, at, epoch), self._stretch)
         if a is None:  # a row this version cannot read: say so on the node's line
             a = AgentStatus(node=node, pod="", error="unreadable in the recording")
         return a

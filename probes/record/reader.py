@@ -24,7 +24,7 @@ import msgspec
 from isal import isal_zlib
 
 from probes.engine.frame import Frame
-from probes.record.codec import LAZY_KINDS, NIL, Pending, Stretch, Thawer, resolve
+from probes.record.codec import LAZY_KINDS, NIL, Pending, Stretch, Thawer, thaw
 from probes.record.schema import FORMAT, OLD_FORMATS, unpack
 
 _kf_dec = msgspec.msgpack.Decoder(dict[int, msgspec.Raw])  # a keyframe: channel id -> its bytes
@@ -126,6 +126,7 @@ class Recording:
         # read lately, starts from it again without decoding it
         self._kf_cache: OrderedDict[int, tuple[dict[str, Any], dict[str, list[str]]]] = OrderedDict()
         self._groups: dict[str, list[str]] = {}  # the state's channels by kind, as the Thawer groups them
+        self._stretch: Stretch | None = None  # the frames the state applied at once, if any
         # the frames' monotonic times are on the recording's clock: a replay's ages are the
         # cursor's (`probes.record.replay.ReplayPublisher.clock`)
         self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0), replay_clock=True)
@@ -136,10 +137,12 @@ class Recording:
     # --- state at a moment ---------------------------------------------------------------
     def state_at(self, t: float) -> dict[str, Any]:
         """Every channel's value at `t`, decoded (a dict of the caller's own)."""
-        return {name: resolve(v) for name, v in self._state_at(t).items()}
+        state = self._state_at(t)
+        return {name: thaw(name, v, self._stretch) for name, v in state.items()}
 
     def _state_at(self, t: float) -> dict[str, Any]:
-        """Every channel's value at `t`, rows left as `Raw`/`Pending`/a stretch's (the reader's own dict)."""
+        """Every channel's value at `t`, rows left as `Raw` (a keyframe's, or the last bytes
+        of a stretch's: `self._stretch`) or `Pending` (the reader's own dict)."""
         k = bisect.bisect_right(self._kf_t, t) - 1
         kf_next = self._after(self._kf[k][1]) if k >= 0 else 0  # the first batch after keyframe k
         # step forward from the state held unless the keyframe is less work
@@ -152,6 +155,7 @@ class Recording:
             self._at_kf = k
             self._pos = (kf_next, 0)
             self._at_t = self._kf_t[k] if k >= 0 else float("-inf")
+            self._stretch = None
         last = bisect.bisect_right(self._dl_t0, t) - 1  # the last batch that starts by `t`
         bi, fi = self._pos
         if bi <= last:
@@ -170,7 +174,7 @@ class Recording:
         if fresh and len(todo) > 1:
             # on a keyframe's values (bytes): the frames at once, each row left to fold
             # from them when read (a row of a stretch never patches another stretch's)
-            self._stretch(state, todo)
+            self._stretch = self._apply_all(state, todo)
         else:
             for ch in todo:
                 self._apply(state, ch)
@@ -210,7 +214,7 @@ class Recording:
     def _apply(self, state: dict[str, Any], channels: dict[int, msgspec.Raw]) -> None:
         """One frame's changes, as `probes.record.codec.apply` puts them, rows left `Pending`
         (only rows are ever patches); the groups follow the channels that come and go."""
-        info, groups = self._info, self._groups
+        info, groups, stretch = self._info, self._groups, self._stretch
         for cid, raw in channels.items():
             inf = info.get(cid)
             if inf is None:
@@ -228,13 +232,15 @@ class Recording:
                     if g is None:
                         g = groups[kind] = []
                     g.append(name)
+            elif stretch is not None and type(prev) is msgspec.Raw and stretch.last.get(cid) is prev:
+                prev = (stretch, cid)  # the stretch's last bytes: folded from the stretch
             state[name] = Pending(raw, prev, kind) if lazy else _dec.decode(raw)
 
-    def _stretch(self, state: dict[str, Any], frames: list[dict[int, msgspec.Raw]]) -> None:
+    def _apply_all(self, state: dict[str, Any], frames: list[dict[int, msgspec.Raw]]) -> Stretch:
         """Frames' changes at once, the state then as `_apply` leaves it frame by frame:
-        the last value of each channel (C loops: dict.update, zip), a row as a stretch's
-        (`probes.record.codec.Stretch`: its last bytes and its value before, folded when
-        read); the channels that come or go are put in order, as one at a time would."""
+        the last value of each channel (C loops: dict.update, zip), a row as its last
+        bytes, folded from the stretch when read (`probes.record.codec.Stretch`, returned);
+        the channels that come or go are put in order, as one at a time would."""
         last: dict[int, msgspec.Raw] = {}
         for ch in frames:
             last.update(ch)
@@ -244,7 +250,7 @@ class Recording:
             last = {c: v for c, v in last.items() if c in names}
             frames = [{c: v for c, v in ch.items() if c in names} for ch in frames]
             chans = list(map(names.get, last))
-        before = list(map(state.get, chans))  # the values the stretch's first patches patch
+        before = dict(zip(last, map(state.get, chans)))  # the values the stretch's first patches patch
         # channels gone or new in the stretch: their places, frame by frame, in order
         moving = {cid for ch in frames if NIL in ch.values() for cid, raw in ch.items() if raw == NIL}
         new = set(chans) - state.keys()
@@ -265,14 +271,14 @@ class Recording:
                         state[name] = None  # its value follows
                         if kind:
                             groups.setdefault(kind, []).append(name)
-        stretch = Stretch(frames, self._kinds)
-        state.update(zip(chans, zip(last.values(), before, itertools.repeat(stretch), last.keys())))
+        state.update(zip(chans, last.values()))
         for cid in moving:
             if last[cid] == NIL:  # gone at the end: not put back
                 state.pop(names[cid], None)
         for cid in self._eager & last.keys():  # the few named channels: decoded now
             if last[cid] != NIL:
                 state[names[cid]] = _dec.decode(last[cid])
+        return Stretch(frames, self._kinds, self._ids, last, before)
 
     def _after(self, upto: int) -> int:
         """The index of the first batch written after delta row `upto`."""
@@ -308,7 +314,7 @@ class Recording:
         """The frame the app showed at `t` (as the panes render it)."""
         with _collector_paused():
             state = self._state_at(t)
-            return self.thawer.frame(state, t, self._groups)
+            return self.thawer.frame(state, t, self._groups, self._stretch)
 
     def _blob(self, table: str, rowid: int) -> bytes:
         row = self._db.execute(f"SELECT blob FROM {table} WHERE rowid = ?", (rowid,)).fetchone()  # noqa: S608

@@ -207,7 +207,8 @@ def _nan(v: Any) -> Any:
 def test_a_seek_is_the_state_a_step_by_step_replay_reaches(tmp_path):
     """Random seeks (a keyframe and the batches after it applied at once, each row folded
     from its values when read) against one replay stepping every frame from the start
-    (one frame's rows at a time): the same channels, values and order, the same frame."""
+    (one frame's rows at a time): the same channels, values and order, the same frame;
+    then stepping on from a seek (rows patched again on top of the stretch's)."""
     times = _busy(tmp_path / "r.aksrec")
     steps = Recording(tmp_path / "r.aksrec")
     assert len(steps._kf) >= 8, "keyframes every 400 channels"
@@ -218,23 +219,34 @@ def test_a_seek_is_the_state_a_step_by_step_replay_reaches(tmp_path):
     rng = random.Random(17)
     cursors = sorted(rng.sample(times, 40) + [t + 0.1 for t in rng.sample(times, 10)] + [steps._kf_t[3]])
     reference = {}
+    every = {}
     for t in sorted(set(times) | set(cursors)):  # every frame, in order
         frame = steps.frame_at(t)
+        every[t] = _nan(steps.state_at(t))
         if t in cursors:
             state = steps._state
             reference[t] = (list(state), _nan(steps.state_at(t)), {k: list(g) for k, g in steps._groups.items() if g})
             reference[t] += (_content(frame),)
-    assert not any(type(v) is tuple for v in steps._state.values()), "the reference stepped frame by frame"
+    assert steps._stretch is None, "the reference stepped frame by frame"
     seeker = Recording(tmp_path / "r.aksrec")
     folded = 0
     order = cursors[:]
     rng.shuffle(order)
     for t in order + cursors[::-1]:  # at random, then backwards: each seek starts from a keyframe
         frame = seeker.frame_at(t)
-        folded += sum(type(v) is tuple for v in seeker._state.values())
+        stretch = seeker._stretch
+        folded += 0 if stretch is None else sum(stretch.owns(n, v) is not None for n, v in seeker._state.items())
         names, whole, groups, content = reference[t]
         assert list(seeker._state) == names, t - T0
         assert _nan(seeker.state_at(t)) == whole, t - T0
         assert {k: list(g) for k, g in seeker._groups.items() if g} == groups, t - T0
         assert _content(frame) == content, t - T0
     assert folded > 1000, "the seeks applied their batches at once (rows folded when read)"
+    stepped = 0
+    for t in cursors[::-1][:12]:  # a seek back, then frame by frame for 3 s: the stretch's rows patched again
+        seeker.frame_at(t)
+        stepped += seeker._stretch is not None
+        for u in [x for x in times if t < x <= t + 3]:
+            seeker.frame_at(u)
+            assert _nan(seeker.state_at(u)) == every[u], u - T0
+    assert stepped >= 8
