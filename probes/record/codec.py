@@ -473,6 +473,14 @@ def apply(state: dict[str, Any], channels: Mapping[Any, Any], names: Mapping[int
 # from a batch a `Pending` (its bytes and the value it may patch, one frame at a time) or a
 # stretch's row (the frames a seek applies at once, `Stretch`); `resolve` decodes any.
 LAZY_KINDS = frozenset({DNS, EGRESS, HTTPS, SNAT_NODE, NODE, AGENT})
+
+
+def left_undecoded(name: str) -> bool:
+    """Whether replay leaves channel `name` undecoded until read: the rows, and the probe
+    plans (a plan of 1,000 vantages: 400 KB, 5 ms to decode, a seek compares its bytes)."""
+    return name[:2] in LAZY_KINDS or name.endswith(".plan")
+
+
 _raw_dec = msgspec.msgpack.Decoder()
 _resolving = threading.Lock()
 NIL = msgspec.Raw(b"\xc0")  # msgpack's nil: in a batch, the channel is gone
@@ -545,7 +553,8 @@ class Stretch:
     A row the reader patches again before it is read (a step forward) refers to it as
     ``(stretch, channel id)`` (`resolve`)."""
 
-    __slots__ = ("frames", "kinds", "ids", "last", "before", "_runs")
+    __slots__ = ("frames", "kinds", "ids", "last", "before", "_runs", "_asked")
+    LISTED_AFTER = 16  # rows folded one by one before every channel's values are listed
 
     def __init__(
         self,
@@ -561,6 +570,7 @@ class Stretch:
         self.last = last  # channel id -> its last value in the stretch (what the state holds)
         self.before = before  # channel id -> its value before the stretch
         self._runs: dict[int, list[msgspec.Raw]] | None = None
+        self._asked = 0
 
     def owns(self, name: str, v: Any) -> int | None:
         """The id of channel `name` when `v` is the value the stretch left it (else None)."""
@@ -568,9 +578,13 @@ class Stretch:
         return cid if cid is not None and self.last.get(cid) is v else None
 
     def values(self, cid: int) -> list[msgspec.Raw]:
-        """Channel `cid`'s values in the stretch, in order. The channels written more than
-        once are listed on the first call, once."""
+        """Channel `cid`'s values in the stretch, in order: looked up frame by frame for the
+        first few rows read (a seek's changed node), then every channel written more than
+        once listed, once (a pane reading its rows)."""
         runs = self._runs
+        if runs is None and self._asked < self.LISTED_AFTER:
+            self._asked += 1
+            return [f[cid] for f in self.frames if cid in f]
         if runs is None:
             seen: Counter[int] = Counter()
             for f in self.frames:
@@ -617,7 +631,8 @@ def thaw(name: str, v: Any, stretch: Stretch | None) -> Any:
     return resolve(v)
 
 
-_WHOLE = frozenset({NODE, AGENT})  # kinds a batch writes whole (never a patch)
+_PATCHED = frozenset({DNS, EGRESS, HTTPS, SNAT_NODE})  # kinds a batch may write as a patch
+_WHOLE = frozenset({NODE, AGENT})  # lazy kinds a batch writes whole
 
 
 def raw_of(name: str, v: Any, stretch: Stretch | None) -> msgspec.Raw | None:
@@ -626,7 +641,7 @@ def raw_of(name: str, v: Any, stretch: Stretch | None) -> msgspec.Raw | None:
     bytes, an equal value — a seek that reads the same row again compares bytes."""
     t = type(v)
     if t is msgspec.Raw:
-        if stretch is not None and name[:2] not in _WHOLE and stretch.owns(name, v) is not None:
+        if stretch is not None and name[:2] in _PATCHED and stretch.owns(name, v) is not None:
             return None  # a batch's: maybe a patch
         return v
     if t is Pending and v.kind in _WHOLE:
@@ -1075,7 +1090,12 @@ class Thawer:
                 self._cache["\tkube"] = ((head, pods, values, hit[0][3]), hit[1])
                 same: Snapshot = hit[1]
                 return same
-        objs = [self._get(state, n, lambda v: _typed(v, NodeInfo)) for n in nodes]
+        get, node = self._get, lambda v: _typed(v, NodeInfo)
+        if hit is not None and len(hit[0][2]) == len(values):  # the rows whose bytes moved decoded
+            eq = map(operator.eq, values, hit[0][2])
+            objs = [o if e else get(state, n, node) for n, o, e in zip(nodes, hit[0][3], eq)]
+        else:
+            objs = [get(state, n, node) for n in nodes]
         if (
             hit is not None
             and len(hit[0][3]) == len(objs)
@@ -1140,10 +1160,10 @@ class Thawer:
     def _probe(
         self, state: Mapping[str, Any], name: str, prefix: str, plan_t: type, key_t: Any, old: ProbeView | None
     ) -> ProbeView | None:
-        prow = state.get(name + ".plan")
-        if prow is None:
+        if state.get(name + ".plan") is None:
             return None
-        plan = self._get(state, name + ".plan", lambda v: _typed(v["plan"], plan_t))
+        # (plan, error): a recording's plan is its bytes until read (a seek compares them)
+        plan, error = self._get(state, name + ".plan", lambda v: (_typed(v["plan"], plan_t), v.get("error", "")))
         names = self._channel  # key -> its channel, kept across frames
         keys = self._keys
         group = self._groups.get(prefix, [])
@@ -1168,7 +1188,6 @@ class Thawer:
                 was = memo[3].get
                 changed = [k for k, v in zip(ks, values) if was(k) is not v]
             gone = old is not None and memo is not None and not set(ks) >= memo[3].keys()
-        error = prow.get("error", "")
         if old is not None and not changed and not gone and old.plan is plan and old.error == error:
             return old
         rows: dict[Hashable, Any] = dict(zip(ks, values))  # key -> its channel's value

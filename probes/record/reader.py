@@ -24,7 +24,7 @@ import msgspec
 from isal import isal_zlib
 
 from probes.engine.frame import Frame
-from probes.record.codec import LAZY_KINDS, NIL, Pending, Stretch, Thawer, thaw
+from probes.record.codec import NIL, Pending, Stretch, Thawer, left_undecoded, thaw
 from probes.record.schema import FORMAT, OLD_FORMATS, unpack
 
 _kf_dec = msgspec.msgpack.Decoder(dict[int, msgspec.Raw])  # a keyframe: channel id -> its bytes
@@ -94,10 +94,10 @@ class Recording:
             self._names: dict[int, str] = dict(self._db.execute("SELECT id, name FROM channels").fetchall())
             self._ids = {n: i for i, n in self._names.items()}
             # channel id -> (name, kind ("n\t", "d\t", …; "" for a named channel), left undecoded?)
-            self._info = {i: (n, n[:2] if n[1:2] == "\t" else "", n[:2] in LAZY_KINDS) for i, n in self._names.items()}
+            self._info = {i: (n, n[:2] if n[1:2] == "\t" else "", left_undecoded(n)) for i, n in self._names.items()}
             self._kinds = {i: kind for i, (_, kind, _) in self._info.items()}
             self._kind_of = self._kinds.__getitem__
-            self._eager = frozenset(i for i, (_, _, lazy) in self._info.items() if not lazy)  # decoded when read
+            self._eager = frozenset(i for i, (_, _, lazy) in self._info.items() if not lazy)  # decoded at once
             self.findings = [
                 FindingSpan(*r)
                 for r in self._db.execute(
