@@ -33,7 +33,7 @@ import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -1176,11 +1176,7 @@ class Thawer:
             changed = list(itertools.compress(ks, map(operator.is_not, memo[2], values)))
             gone = False
         else:
-            new = [ch for ch in group if ch not in keys]  # channels not seen before
-            if new:  # their keys, parsed in one call (11,000 at a recording's first full frame)
-                for ch, k in zip(new, json.loads("[" + ",".join([ch[len(prefix) :] for ch in new]) + "]")):
-                    keys[ch] = key_t(*k)
-                    names[keys[ch]] = ch
+            self._learn(prefix, key_t, [ch for ch in group if ch not in keys])  # channels not seen before
             ks = list(map(keys.__getitem__, group))
             if memo is None:
                 changed = ks
@@ -1203,6 +1199,21 @@ class Thawer:
             version=version,
             error=error,
         )
+
+    def _learn(self, prefix: str, key_t: Any, channels: list[str]) -> None:
+        """The probe keys of `channels` (all of kind `prefix`), parsed in one call."""
+        if channels:
+            keys, names = self._keys, self._channel
+            for ch, k in zip(channels, json.loads("[" + ",".join([ch[len(prefix) :] for ch in channels]) + "]")):
+                key = keys[ch] = key_t(*k)
+                names[key] = ch
+
+    def know(self, channels: Iterable[str]) -> None:
+        """Parse the probe keys of a recording's channels ahead (a replay opening: its first
+        seek to a full frame would parse 11,000 at 1,000 nodes)."""
+        chans = [ch for ch in channels if ch not in self._keys]
+        for prefix, key_t in ((DNS, ProbeKey), (EGRESS, EgressKey), (HTTPS, TlsKey)):
+            self._learn(prefix, key_t, [ch for ch in chans if ch.startswith(prefix)])
 
     def stats(self, name: str, key: Any, value: Any, stretch: Stretch | None = None) -> Stats:
         """Channel `name`'s row `value` (of a state built on `stretch`) as Stats: the same

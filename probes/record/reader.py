@@ -130,6 +130,8 @@ class Recording:
         # the frames' monotonic times are on the recording's clock: a replay's ages are the
         # cursor's (`probes.record.replay.ReplayPublisher.clock`)
         self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0), replay_clock=True)
+        with contextlib.suppress(ValueError, TypeError):  # a name that is no key: read when shown, as before
+            self.thawer.know(self._names.values())
 
     def close(self) -> None:
         self._db.close()
