@@ -10,6 +10,7 @@ without a recorder; bytes per hour are the file's size scaled to one hour. Then 
 recording is opened and seeked.
 
     PYTHONPATH=$PWD .venv/bin/python bench/recorder_bench.py [--minutes 10] [--nodes 1000] [--keep FILE]
+    PYTHONPATH=$PWD .venv/bin/python bench/recorder_bench.py --replay FILE   (replay's figures alone)
 """
 
 from __future__ import annotations
@@ -274,8 +275,12 @@ def main() -> None:
     ap.add_argument(
         "--keep", help="copy the recording replay's figures were taken on here (for bench/replay_app_bench.py)"
     )
+    ap.add_argument("--replay", help="only replay's figures, on this recording (one --keep wrote)")
     ns = ap.parse_args()
     FPS = ns.fps
+    if ns.replay:
+        replay(Path(ns.replay))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         base_cpu, _ = run(ns.minutes, ns.nodes, None) if not ns.no_base else (0.0, 0.0)
         p = Path(tmp) / "r.aksrec"

@@ -3,9 +3,11 @@ start and end, and the marks the timeline shows. Opening reads only the index of
 a seek reads the keyframe at or before the moment and the batches after it (at most
 the writer's `keyframe_rows` channels); a step forward applies only the frames in between.
 
-A seek decodes only what a frame needs: the probe rows and SNAT nodes' rows (most of a
-keyframe's bytes) stay msgpack bytes (`msgspec.Raw`) and a batch's rows are `Pending`
-(`probes.record.codec`) until a pane reads them; a patch is resolved then."""
+A seek decodes only what a frame needs: the rows and the probe plans (most of a
+keyframe's bytes) stay msgpack bytes (`msgspec.Raw`) until a pane reads them. A seek
+applies the batches after its keyframe at once (`probes.record.codec.Stretch`: the last
+bytes of each channel, a patch folded from the stretch when read); a step forward applies
+a frame at a time, a batch's row as `Pending` (a patch resolved when read)."""
 
 from __future__ import annotations
 
