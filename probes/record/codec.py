@@ -32,7 +32,7 @@ import operator
 import threading
 import time
 from array import array
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -586,16 +586,10 @@ class Stretch:
             self._asked += 1
             return [f[cid] for f in self.frames if cid in f]
         if runs is None:
-            seen: Counter[int] = Counter()
+            runs = defaultdict(list)
             for f in self.frames:
-                seen.update(f.keys())
-            again = {c for c, n in seen.items() if n > 1}
-            runs = {c: [] for c in again}
-            for f in self.frames:
-                if not again.isdisjoint(f):
-                    for c in f:
-                        if c in again:
-                            runs[c].append(f[c])
+                for c, raw in f.items():
+                    runs[c].append(raw)
             self._runs = runs
         return runs.get(cid) or [self.last[cid]]
 
@@ -635,15 +629,19 @@ _PATCHED = frozenset({DNS, EGRESS, HTTPS, SNAT_NODE})  # kinds a batch may write
 _WHOLE = frozenset({NODE, AGENT})  # lazy kinds a batch writes whole
 
 
-def raw_of(name: str, v: Any, stretch: Stretch | None) -> msgspec.Raw | None:
+def _owned(name: str, v: Any, stretch: Stretch | None) -> int | None:
+    """The channel id when `v` is the last bytes `stretch` left channel `name` (else None)."""
+    return stretch.owns(name, v) if stretch is not None and type(v) is msgspec.Raw else None
+
+
+def raw_of(name: str, v: Any, owned: int | None) -> msgspec.Raw | None:
     """The bytes that are the whole of channel `name`'s value `v` as the reader leaves it
     (a keyframe's `Raw`; a batch's node or agent row, not decoded yet), else None: equal
-    bytes, an equal value — a seek that reads the same row again compares bytes."""
+    bytes, an equal value — a seek that reads the same row again compares bytes. `owned`:
+    `v` is a stretch's (`_owned`), maybe a patch."""
     t = type(v)
     if t is msgspec.Raw:
-        if stretch is not None and name[:2] in _PATCHED and stretch.owns(name, v) is not None:
-            return None  # a batch's: maybe a patch
-        return v
+        return None if owned is not None and name[:2] in _PATCHED else v
     if t is Pending and v.kind in _WHOLE:
         return v.raw
     return None
@@ -987,14 +985,14 @@ class Thawer:
     def decoded(self, name: str, v: Any, decode: Callable[[Any], Any], stretch: Stretch | None = None) -> Any:
         """Channel `name`'s object for value `v` of a state built on `stretch` (see `_get`)."""
         hit = self._cache.get(name)
-        raw = raw_of(name, v, stretch)
-        if hit is not None:
-            if hit[0] is v:
-                return hit[2]
-            if raw is not None and raw == hit[3]:  # the same bytes read again (a seek)
-                self._cache[name] = (v, hit[1], hit[2], raw)
-                return hit[2]
-        r = thaw(name, v, stretch)
+        if hit is not None and hit[0] is v:
+            return hit[2]
+        cid = _owned(name, v, stretch)
+        raw = raw_of(name, v, cid)
+        if hit is not None and raw is not None and raw == hit[3]:  # the same bytes read again (a seek)
+            self._cache[name] = (v, hit[1], hit[2], raw)
+            return hit[2]
+        r = resolve(v) if cid is None or stretch is None else stretch.fold(cid)
         if hit is not None and r is not None and (hit[1] is r or hit[1] == r):
             self._cache[name] = (v, hit[1], hit[2], raw)  # a seek read it again: the same object
             return hit[2]
@@ -1219,16 +1217,16 @@ class Thawer:
         """Channel `name`'s row `value` (of a state built on `stretch`) as Stats: the same
         object while the value is."""
         hit = self._cache.get(name)
-        raw = raw_of(name, value, stretch)
-        if hit is not None:
-            if hit[0] is value:
-                st: Stats = hit[2]
-                return st
-            if raw is not None and raw == hit[3]:  # the same bytes read again (a seek)
-                self._cache[name] = (value, hit[1], hit[2], raw)
-                st = hit[2]
-                return st
-        r = thaw(name, value, stretch)
+        if hit is not None and hit[0] is value:
+            st: Stats = hit[2]
+            return st
+        cid = _owned(name, value, stretch)
+        raw = raw_of(name, value, cid)
+        if hit is not None and raw is not None and raw == hit[3]:  # the same bytes read again (a seek)
+            self._cache[name] = (value, hit[1], hit[2], raw)
+            st = hit[2]
+            return st
+        r = resolve(value) if cid is None or stretch is None else stretch.fold(cid)
         if hit is not None and (hit[1] is r or hit[1] == r):
             self._cache[name] = (value, hit[1], hit[2], raw)
             st = hit[2]
