@@ -10,6 +10,7 @@ without a recorder; bytes per hour are the file's size scaled to one hour. Then 
 recording is opened and seeked.
 
     PYTHONPATH=$PWD .venv/bin/python bench/recorder_bench.py [--minutes 10] [--nodes 1000] [--keep FILE]
+    PYTHONPATH=$PWD .venv/bin/python bench/recorder_bench.py --replay FILE   (replay's figures alone)
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ from probes.agent.reader import AgentStatus
 from probes.azure.service import AzureState, SnatReport
 from probes.azure.snat import NodeSnat, SnatTable
 from probes.diagnose.model import Finding, Severity
+from probes.dns.resolvers import Resolver, ResolverKind
 from probes.dns.result import DnsOutcome, DnsResult, ProbeKey
+from probes.dns.service import DnsPlan, Vantage, VantagePlan
 from probes.egress.result import EgressKey, EgressMode, EgressOutcome, EgressResult
+from probes.egress.service import EgressPlan, EgressVantage, EgressVantagePlan
+from probes.egress.targets import Target
 from probes.engine.frame import AgentsView, Frame, ProbeView
 from probes.engine.history import Stats
 from probes.engine.store import Snapshot
@@ -43,6 +48,7 @@ from probes.record.schema import unpack
 from probes.record.writer import Recorder
 
 FPS = 4
+OTHER_TARGETS = ("login.microsoftonline.com:443", "management.azure.com:443", "a:443", "b:443")
 
 
 def _node(i: int) -> NodeInfo:
@@ -78,13 +84,7 @@ class World:
         self.eg_keys = [
             EgressKey(f"node/{n}", t)
             for n in self.nodes
-            for t in (
-                "mcr.microsoft.com:443",
-                "login.microsoftonline.com:443",
-                "management.azure.com:443",
-                "a:443",
-                "b:443",
-            )
+            for t in ("mcr.microsoft.com:443",) + OTHER_TARGETS
         ]
         self.dns: dict[object, Stats] = {}
         self.eg: dict[object, Stats] = {}
@@ -97,6 +97,20 @@ class World:
         self.used: dict[str, list[float]] = {}
         self.seq = 0
         self.aseq = 0
+        # the probe services' plans (every node a vantage): what a replayed probe pane lays out
+        resolvers = (
+            Resolver("nodelocal", ResolverKind.NODELOCAL, "169.254.20.10"),
+            Resolver("kube-dns", ResolverKind.KUBE_DNS, "10.0.0.10"),
+            Resolver("coredns/coredns-1", ResolverKind.COREDNS, "10.244.0.5"),
+        )
+        names = ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
+        self.dns_plan = DnsPlan(
+            1, tuple(VantagePlan(Vantage(f"node/{n}", n, agent=True), resolvers) for n in self.nodes), names
+        )
+        targets = tuple(Target(t.rsplit(":", 1)[0], 443) for t in ("mcr.microsoft.com:443",) + OTHER_TARGETS)
+        self.egress_plan = EgressPlan(
+            1, tuple(EgressVantagePlan(EgressVantage(f"node/{n}", n), targets) for n in self.nodes), targets
+        )
 
     def _snap(self) -> Snapshot:
         self.version += 1
@@ -176,7 +190,6 @@ class World:
     def step(self, t: float) -> Frame:
         self.seq += 1
         i = self.seq
-        prev = self.frame
         # DNS rows every 5 s, egress every 10 s: at 4 frames a second, a 1/20 and a 1/40 of them per frame
         dch = self.dns_keys[(i % (5 * FPS)) :: 5 * FPS]
         ech = self.eg_keys[(i % (10 * FPS)) :: 10 * FPS]
@@ -205,13 +218,13 @@ class World:
             changed.append(name)
         self.aseq += 1
         dv = ProbeView(
-            plan=prev.dns.plan if prev and prev.dns else None,
+            plan=self.dns_plan,
             stats=MappingProxyType(dict(self.dns)),
             changed=frozenset(dch),
             since=i - 1,
             version=i,
         )
-        ev = ProbeView(plan=None, stats=MappingProxyType(dict(self.eg)), changed=frozenset(ech), since=i - 1, version=i)
+        ev = ProbeView(plan=self.egress_plan, stats=MappingProxyType(dict(self.eg)), changed=frozenset(ech), since=i - 1, version=i)
         av = AgentsView(
             by_node=MappingProxyType(dict(self.agents)),
             discovered=True,
@@ -262,8 +275,12 @@ def main() -> None:
     ap.add_argument(
         "--keep", help="copy the recording replay's figures were taken on here (for bench/replay_app_bench.py)"
     )
+    ap.add_argument("--replay", help="only replay's figures, on this recording (one --keep wrote)")
     ns = ap.parse_args()
     FPS = ns.fps
+    if ns.replay:
+        replay(Path(ns.replay))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         base_cpu, _ = run(ns.minutes, ns.nodes, None) if not ns.no_base else (0.0, 0.0)
         p = Path(tmp) / "r.aksrec"

@@ -102,7 +102,8 @@ class ProbePane(Vertical):
         self._cells: dict[str, list[Any]] = {}  # row key -> last cell signatures, for diffing
         self._raw: dict[str, tuple] = {}  # row key -> last stats signature
         self._stats: dict[Any, Stats] = {}
-        self._dirty: dict[str, tuple[Any, Stats]] = {}  # off-screen rows with newer stats
+        # off-screen rows with newer stats: a probe row's (info, stats), a vantage row's (vantage, None)
+        self._dirty: dict[str, tuple[Any, Stats | None]] = {}
         self._health: dict[str, dict[Any, Health]] = {}  # vantage -> key -> health
         self._vantage_order: dict[str, int] = {}
         self._vantage_note: dict[str, str] = {}
@@ -246,11 +247,12 @@ class ProbePane(Vertical):
                 info = self._rows.get(key)
                 if info is not None:
                     self._dirty[self._row_key(info.key)] = (info, st)
-            self.flush_visible()
             if self._agent_nodes and (agents_moved or self.ticks % 8 == 0):
                 touched |= set(self._agent_nodes)  # "agent 12s ago" moves on
+            # a vantage's header too waits until on screen (a seek at 1,000 nodes touches all)
             for v in set(self._vantage_order) if structural else touched:
-                self._put(self._vantage_key(v), self._vantage_cells(v))
+                self._dirty[self._vantage_key(v)] = (v, None)
+            self.flush_visible()
             self._update_status(self._plan)
 
     # --- rows ----------------------------------------------------------------------------
@@ -455,7 +457,10 @@ class ProbePane(Vertical):
             keys = [r.key.value for r in rows if r.key.value in self._dirty]
         for rk in keys:
             info, st = self._dirty.pop(rk)
-            self._put(rk, lambda i=info, s=st: self._row_cells(i, s), self._raw_sig(st))
+            if st is None:  # a vantage's header
+                self._put(rk, self._vantage_cells(info))
+            else:
+                self._put(rk, lambda i=info, s=st: self._row_cells(i, s), self._raw_sig(st))
 
     def _put(self, row_key: str, cells: Any, raw: tuple | None = None) -> None:
         """update_cell for what changed in a shown row. `raw`, when given, is a cheap

@@ -25,12 +25,15 @@ Every string that could carry a credential goes through `probes.record.redact`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
+import operator
 import threading
 import time
 from array import array
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -466,16 +469,37 @@ def apply(state: dict[str, Any], channels: Mapping[Any, Any], names: Mapping[int
 # --- rows left undecoded (replay) ----------------------------------------------------------
 # A seek in a recording reads a keyframe's 14,000 channels and the batches after it, but a
 # frame needs few of the probe rows decoded (a pane reads those on screen) and no patch
-# resolved until then. The reader keeps such a row's bytes (`msgspec.Raw`) or, for a value
-# from a batch, a `Pending` (its bytes and the value it may patch); `resolve` decodes either.
-LAZY_KINDS = frozenset({DNS, EGRESS, SNAT_NODE, NODE, AGENT})
+# resolved until then. The reader keeps such a row's bytes (`msgspec.Raw`), or for a value
+# from a batch a `Pending` (its bytes and the value it may patch, one frame at a time) or a
+# stretch's row (the frames a seek applies at once, `Stretch`); `resolve` decodes any.
+LAZY_KINDS = frozenset({DNS, EGRESS, HTTPS, SNAT_NODE, NODE, AGENT})
+
+
+def left_undecoded(name: str) -> bool:
+    """Whether replay leaves channel `name` undecoded until read: the rows, and the probe
+    plans (a plan of 1,000 vantages: 400 KB, 5 ms to decode, a seek compares its bytes)."""
+    return name[:2] in LAZY_KINDS or name.endswith(".plan")
+
+
 _raw_dec = msgspec.msgpack.Decoder()
 _resolving = threading.Lock()
+NIL = msgspec.Raw(b"\xc0")  # msgpack's nil: in a batch, the channel is gone
+
+
+def _unpatched(kind: str, old: Any, v: Any) -> Any:
+    """Value `v` (decoded) of a channel of `kind`, its patch (if it is one) put on `old`."""
+    if isinstance(v, list):
+        if kind == SNAT_NODE:
+            return unpatch_snat(old, v) if len(v) > S_KEEP and v[S_KEEP] else v
+        if kind in _ROWS and len(v) > KEEP and v[KEEP]:
+            return unpatch_row(old, v)
+    return v
 
 
 class Pending:
     """A row from a batch, not decoded yet: its bytes and, as it may be a patch, the value
-    it patches (itself a row, a `Raw` or a `Pending`). Decoded once, when first read."""
+    it patches (itself a row, a `Raw`, a stretch's row or a `Pending`). Decoded once, when
+    first read."""
 
     __slots__ = ("raw", "prev", "kind", "depth", "_v")
     MAX_DEPTH = 8  # patches left unresolved on one row before the oldest are resolved
@@ -507,12 +531,7 @@ class Pending:
         old = base._v if type(base) is Pending else resolve(base)
         for p in reversed(chain):
             assert p.raw is not None
-            v = _raw_dec.decode(p.raw)
-            if isinstance(v, list):
-                if p.kind == SNAT_NODE:
-                    v = unpatch_snat(old, v) if len(v) > S_KEEP and v[S_KEEP] else v
-                elif p.kind in _ROWS and len(v) > KEEP and v[KEEP]:
-                    v = unpatch_row(old, v)
+            v = _unpatched(p.kind, old, _raw_dec.decode(p.raw))
             p._v, p.raw, p.prev = v, None, None
             old = v
         return self._v
@@ -523,14 +542,109 @@ class Pending:
     __hash__ = None  # type: ignore[assignment]
 
 
+class Stretch:
+    """The frames a seek applied at once (`probes.record.reader`): a channel they changed
+    is left in the state as its last bytes — a `Raw`, which the garbage collector never
+    walks, put there by C loops (dict.update, zip) without a line of Python per channel —
+    and folded, when read, from its value before the stretch and every value the stretch
+    gave it, in order (`thaw`). A frame keeps the stretch it was built on: a row read
+    after the reader moved on still folds from these frames, which never change.
+
+    A row the reader patches again before it is read (a step forward) refers to it as
+    ``(stretch, channel id)`` (`resolve`)."""
+
+    __slots__ = ("frames", "kinds", "ids", "last", "before", "_runs", "_asked")
+    LISTED_AFTER = 16  # rows folded one by one before every channel's values are listed
+
+    def __init__(
+        self,
+        frames: list[dict[int, msgspec.Raw]],
+        kinds: Mapping[int, str],
+        ids: Mapping[str, int],
+        last: dict[int, msgspec.Raw],
+        before: dict[int, Any],
+    ) -> None:
+        self.frames = frames
+        self.kinds = kinds  # channel id -> its kind ("" for a named channel)
+        self.ids = ids  # channel name -> its id
+        self.last = last  # channel id -> its last value in the stretch (what the state holds)
+        self.before = before  # channel id -> its value before the stretch
+        self._runs: dict[int, list[msgspec.Raw]] | None = None
+        self._asked = 0
+
+    def owns(self, name: str, v: Any) -> int | None:
+        """The id of channel `name` when `v` is the value the stretch left it (else None)."""
+        cid = self.ids.get(name)
+        return cid if cid is not None and self.last.get(cid) is v else None
+
+    def values(self, cid: int) -> list[msgspec.Raw]:
+        """Channel `cid`'s values in the stretch, in order: looked up frame by frame for the
+        first few rows read (a seek's changed node), then every channel written more than
+        once listed, once (a pane reading its rows)."""
+        runs = self._runs
+        if runs is None and self._asked < self.LISTED_AFTER:
+            self._asked += 1
+            return [f[cid] for f in self.frames if cid in f]
+        if runs is None:
+            runs = defaultdict(list)
+            for f in self.frames:
+                for c, raw in f.items():
+                    runs[c].append(raw)
+            self._runs = runs
+        return runs.get(cid) or [self.last[cid]]
+
+    def fold(self, cid: int) -> Any:
+        """Channel `cid`'s value at the end of the stretch, decoded."""
+        kind = self.kinds.get(cid, "")
+        old = resolve(self.before.get(cid))
+        for raw in self.values(cid):
+            old = None if raw == NIL else _unpatched(kind, old, _raw_dec.decode(raw))
+        return old
+
+
 def resolve(v: Any) -> Any:
-    """A channel's value, decoded (a `Raw` or `Pending` the reader left; anything else as it is)."""
+    """A channel's value, decoded (a `Raw`, `Pending` or a stretch's (stretch, id) the
+    reader left; anything else as it is). A `Raw` is read whole: one a stretch left goes
+    through `thaw`, which knows the stretch."""
     t = type(v)
     if t is Pending:
         return v.value()
     if t is msgspec.Raw:
         return _raw_dec.decode(v)
+    if t is tuple and len(v) == 2 and type(v[0]) is Stretch:
+        return v[0].fold(v[1])
     return v
+
+
+def thaw(name: str, v: Any, stretch: Stretch | None) -> Any:
+    """Channel `name`'s value `v` as a state built on `stretch` holds it, decoded."""
+    if stretch is not None and type(v) is msgspec.Raw:
+        cid = stretch.owns(name, v)
+        if cid is not None:
+            return stretch.fold(cid)
+    return resolve(v)
+
+
+_PATCHED = frozenset({DNS, EGRESS, HTTPS, SNAT_NODE})  # kinds a batch may write as a patch
+_WHOLE = frozenset({NODE, AGENT})  # lazy kinds a batch writes whole
+
+
+def _owned(name: str, v: Any, stretch: Stretch | None) -> int | None:
+    """The channel id when `v` is the last bytes `stretch` left channel `name` (else None)."""
+    return stretch.owns(name, v) if stretch is not None and type(v) is msgspec.Raw else None
+
+
+def raw_of(name: str, v: Any, owned: int | None) -> msgspec.Raw | None:
+    """The bytes that are the whole of channel `name`'s value `v` as the reader leaves it
+    (a keyframe's `Raw`; a batch's node or agent row, not decoded yet), else None: equal
+    bytes, an equal value — a seek that reads the same row again compares bytes. `owned`:
+    `v` is a stretch's (`_owned`), maybe a patch."""
+    t = type(v)
+    if t is msgspec.Raw:
+        return None if owned is not None and name[:2] in _PATCHED else v
+    if t is Pending and v.kind in _WHOLE:
+        return v.raw
+    return None
 
 
 def findings_row(findings: tuple[Any, ...] | None, at: float) -> dict[str, Any] | None:
@@ -743,15 +857,22 @@ class RowStats(Mapping[Hashable, Stats]):
     """A replayed probe view's rows, each decoded when first read: a seek decodes only the
     rows a pane on screen reads, and a row that did not move is the previous frame's Stats."""
 
-    __slots__ = ("_rows", "_names", "_thawer")
+    __slots__ = ("_rows", "_names", "_thawer", "_stretch")
 
-    def __init__(self, rows: Mapping[Hashable, Any], names: Mapping[Hashable, str], thawer: Thawer) -> None:
+    def __init__(
+        self,
+        rows: Mapping[Hashable, Any],
+        names: Mapping[Hashable, str],
+        thawer: Thawer,
+        stretch: Stretch | None = None,
+    ) -> None:
         self._rows = rows
         self._names = names
         self._thawer = thawer
+        self._stretch = stretch  # the one the state was built on (`Stretch`)
 
     def __getitem__(self, key: Hashable) -> Stats:
-        return self._thawer.stats(self._names[key], key, self._rows[key])
+        return self._thawer.stats(self._names[key], key, self._rows[key], self._stretch)
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._rows)
@@ -796,15 +917,18 @@ class SnatNodes(Sequence[NodeSnat]):
     seek orders the rows by their leading fields and decodes none until the SNAT pane
     (or anything else) reads them; a row that did not move is the previous frame's."""
 
-    __slots__ = ("_rows", "_thawer")
+    __slots__ = ("_rows", "_thawer", "_stretch")
 
-    def __init__(self, rows: list[tuple[str, Any]], thawer: Thawer) -> None:
+    def __init__(self, rows: list[tuple[str, Any]], thawer: Thawer, stretch: Stretch | None = None) -> None:
         self._rows = rows  # (channel, value), most pressed first
         self._thawer = thawer
+        self._stretch = stretch  # the one the state was built on (`Stretch`)
 
     def _node(self, row: tuple[str, Any]) -> NodeSnat:
         name, value = row
-        node: NodeSnat = self._thawer.decoded(name, value, lambda v: snat_node(name[len(SNAT_NODE) :], v))
+        node: NodeSnat = self._thawer.decoded(
+            name, value, lambda v: snat_node(name[len(SNAT_NODE) :], v), self._stretch
+        )
         return node
 
     def __len__(self) -> int:
@@ -840,7 +964,8 @@ class Thawer:
         self.replay_clock = replay_clock
         self._keys: dict[str, Any] = {}  # channel -> its probe key
         self._channel: dict[Hashable, str] = {}  # probe key -> its channel
-        self._raw: dict[str, dict[Hashable, Any]] = {}  # "dns"/"egress" -> the last view's rows, undecoded
+        # "dns"/"egress"/"https" -> the last view's (channels, keys, values undecoded, key -> value)
+        self._raw: dict[str, tuple[list[str], list[Any], list[Any], dict[Hashable, Any]]] = {}
         self._seq = 0
         # channel -> (value it was decoded from, that value resolved, object): a value read
         # again after a seek (new bytes, or a patch) is the same object when it resolves equal
@@ -850,33 +975,47 @@ class Thawer:
         self._ingress_memo: list[Any] = []
         self._agents_seq = 0
         self._groups: Mapping[str, list[str]] = {}
+        self._stretch: Stretch | None = None  # the one the state of the frame being built is on
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
         """Channel `name`'s object, decoded by `decode` from its value (resolved): the same
         object while the value is, or resolves equal (each side decoded once)."""
-        return self.decoded(name, state.get(name), decode)
+        return self.decoded(name, state.get(name), decode, self._stretch)
 
-    def decoded(self, name: str, v: Any, decode: Callable[[Any], Any]) -> Any:
-        """Channel `name`'s object for value `v` (see `_get`)."""
+    def decoded(self, name: str, v: Any, decode: Callable[[Any], Any], stretch: Stretch | None = None) -> Any:
+        """Channel `name`'s object for value `v` of a state built on `stretch` (see `_get`)."""
         hit = self._cache.get(name)
         if hit is not None and hit[0] is v:
             return hit[2]
-        r = resolve(v)
+        cid = _owned(name, v, stretch)
+        raw = raw_of(name, v, cid)
+        if hit is not None and raw is not None and raw == hit[3]:  # the same bytes read again (a seek)
+            self._cache[name] = (v, hit[1], hit[2], raw)
+            return hit[2]
+        r = resolve(v) if cid is None or stretch is None else stretch.fold(cid)
         if hit is not None and r is not None and (hit[1] is r or hit[1] == r):
-            self._cache[name] = (v, hit[1], hit[2])  # a seek read it again: the same object
+            self._cache[name] = (v, hit[1], hit[2], raw)  # a seek read it again: the same object
             return hit[2]
         obj = None if r is None else decode(r)
-        self._cache[name] = (v, r, obj)
+        self._cache[name] = (v, r, obj, raw)
         return obj
 
     def _now(self, at: float) -> float:
         """The viewer's clock at frame time `at` (see the class)."""
         return at if self.replay_clock else time.monotonic()
 
-    def frame(self, state: Mapping[str, Any], at: float, groups: Mapping[str, list[str]] | None = None) -> Frame:
+    def frame(
+        self,
+        state: Mapping[str, Any],
+        at: float,
+        groups: Mapping[str, list[str]] | None = None,
+        stretch: Stretch | None = None,
+    ) -> Frame:
         """The frame of `state`; `groups`: its channels by kind ("n\t", "d\t", …) in the
-        state's order, when the caller keeps them (else read from the state)."""
+        state's order, when the caller keeps them (else read from the state); `stretch`: the
+        one the state was built on, if any (its rows are its last bytes: `Stretch`)."""
         p = self._prev
+        self._stretch = stretch
         if groups is None:
             found: dict[str, list[str]] = {}  # "n\t", "d\t", … -> the state's channels of that kind
             for ch in state:
@@ -943,7 +1082,18 @@ class Thawer:
         if hit is not None and p is not None and len(hit[0][2]) == len(values):
             if hit[0][0] is head and hit[0][1] is pods and all(a is b for a, b in zip(hit[0][2], values)):
                 return p.kube
-        objs = [self._get(state, n, lambda v: _typed(v, NodeInfo)) for n in nodes]
+            # the same rows read again (a seek): a node's row is whole in any form, so the
+            # lists compare their bytes (C), decoding none; a Pending compares its value
+            if hit[0][0] == head and hit[0][1] == pods and values == hit[0][2]:
+                self._cache["\tkube"] = ((head, pods, values, hit[0][3]), hit[1])
+                same: Snapshot = hit[1]
+                return same
+        get, node = self._get, lambda v: _typed(v, NodeInfo)
+        if hit is not None and len(hit[0][2]) == len(values):  # the rows whose bytes moved decoded
+            eq = map(operator.eq, values, hit[0][2])
+            objs = [o if e else get(state, n, node) for n, o, e in zip(nodes, hit[0][3], eq)]
+        else:
+            objs = [get(state, n, node) for n in nodes]
         if (
             hit is not None
             and len(hit[0][3]) == len(objs)
@@ -1008,54 +1158,81 @@ class Thawer:
     def _probe(
         self, state: Mapping[str, Any], name: str, prefix: str, plan_t: type, key_t: Any, old: ProbeView | None
     ) -> ProbeView | None:
-        prow = state.get(name + ".plan")
-        if prow is None:
+        if state.get(name + ".plan") is None:
             return None
-        plan = self._get(state, name + ".plan", lambda v: _typed(v["plan"], plan_t))
+        # (plan, error): a recording's plan is its bytes until read (a seek compares them)
+        plan, error = self._get(state, name + ".plan", lambda v: (_typed(v["plan"], plan_t), v.get("error", "")))
         names = self._channel  # key -> its channel, kept across frames
         keys = self._keys
-        group = self._groups.get(prefix, ())
-        for ch in [ch for ch in group if ch not in keys]:  # channels not seen before
-            k = keys[ch] = key_t(*json.loads(ch[len(prefix) :]))
-            names[k] = ch
-        # comprehensions, not a loop: this runs over every row (11,000 at 1,000 nodes) a frame
-        rows: dict[Hashable, Any] = {keys[ch]: state[ch] for ch in group}  # key -> its channel's value
-        old_rows = self._raw.get(name)
-        if old_rows is None:
-            changed = list(rows)
+        group = self._groups.get(prefix, [])
+        # C loops (map, zip, compress), not a line of Python per row: this runs over every
+        # row (11,000 at 1,000 nodes) a frame
+        values = list(map(state.__getitem__, group))  # the rows' values, undecoded
+        memo = self._raw.get(name)  # the last view's (channels, keys, values, rows)
+        if memo is not None and memo[0] == group:  # the same rows: compared in place
+            ks = memo[1]
+            changed = list(itertools.compress(ks, map(operator.is_not, memo[2], values)))
+            gone = False
         else:
-            was = old_rows.get
-            changed = [k for k, v in rows.items() if was(k) is not v]
-        gone = old is not None and old_rows is not None and not rows.keys() >= old_rows.keys()
-        error = prow.get("error", "")
+            self._learn(prefix, key_t, [ch for ch in group if ch not in keys])  # channels not seen before
+            ks = list(map(keys.__getitem__, group))
+            if memo is None:
+                changed = ks
+            else:
+                was = memo[3].get
+                changed = [k for k, v in zip(ks, values) if was(k) is not v]
+            gone = old is not None and memo is not None and not set(ks) >= memo[3].keys()
         if old is not None and not changed and not gone and old.plan is plan and old.error == error:
             return old
-        self._raw[name] = rows
+        rows: dict[Hashable, Any] = dict(zip(ks, values))  # key -> its channel's value
+        self._raw[name] = (list(group), ks, values, rows)
         version = self._probe_version[name] + 1
         self._probe_version[name] = version
         since = old.version if old is not None and not gone else -1
         return ProbeView(
             plan=plan,
-            stats=RowStats(rows, names, self),
+            stats=RowStats(rows, names, self, self._stretch),
             changed=frozenset(changed if since != -1 else rows),
             since=since,
             version=version,
             error=error,
         )
 
-    def stats(self, name: str, key: Any, value: Any) -> Stats:
-        """Channel `name`'s row `value` as Stats: the same object while the value is."""
+    def _learn(self, prefix: str, key_t: Any, channels: list[str]) -> None:
+        """The probe keys of `channels` (all of kind `prefix`), parsed in one call."""
+        if channels:
+            keys, names = self._keys, self._channel
+            for ch, k in zip(channels, json.loads("[" + ",".join([ch[len(prefix) :] for ch in channels]) + "]")):
+                key = keys[ch] = key_t(*k)
+                names[key] = ch
+
+    def know(self, channels: Iterable[str]) -> None:
+        """Parse the probe keys of a recording's channels ahead (a replay opening: its first
+        seek to a full frame would parse 11,000 at 1,000 nodes)."""
+        chans = [ch for ch in channels if ch not in self._keys]
+        for prefix, key_t in ((DNS, ProbeKey), (EGRESS, EgressKey), (HTTPS, TlsKey)):
+            self._learn(prefix, key_t, [ch for ch in chans if ch.startswith(prefix)])
+
+    def stats(self, name: str, key: Any, value: Any, stretch: Stretch | None = None) -> Stats:
+        """Channel `name`'s row `value` (of a state built on `stretch`) as Stats: the same
+        object while the value is."""
         hit = self._cache.get(name)
         if hit is not None and hit[0] is value:
             st: Stats = hit[2]
             return st
-        r = resolve(value)
+        cid = _owned(name, value, stretch)
+        raw = raw_of(name, value, cid)
+        if hit is not None and raw is not None and raw == hit[3]:  # the same bytes read again (a seek)
+            self._cache[name] = (value, hit[1], hit[2], raw)
+            st = hit[2]
+            return st
+        r = resolve(value) if cid is None or stretch is None else stretch.fold(cid)
         if hit is not None and (hit[1] is r or hit[1] == r):
-            self._cache[name] = (value, hit[1], hit[2])
+            self._cache[name] = (value, hit[1], hit[2], raw)
             st = hit[2]
             return st
         st = decode_stats(r, key, self.epoch)
-        self._cache[name] = (value, r, st)
+        self._cache[name] = (value, r, st, raw)
         return st
 
     def _snat(self, state: Mapping[str, Any]) -> SnatReport | None:
@@ -1063,7 +1240,7 @@ class Thawer:
         if head is None:
             return None
         names = self._groups.get(SNAT_NODE, [])
-        sig = (head, tuple(state[n] for n in names))
+        sig = (head, tuple(map(state.__getitem__, names)))
         hit = self._cache.get("\tsnat")
         if hit is not None and hit[0][0] is head and len(hit[0][1]) == len(sig[1]):
             if all(a is b for a, b in zip(hit[0][1], sig[1])):
@@ -1073,7 +1250,7 @@ class Thawer:
         keyed = sorted(
             ((_snat_key(n[cut:], v), n, v) for n, v in zip(names, sig[1])), key=lambda r: r[0]
         )  # stable: ties in the state's order, as the report's own sort
-        rep = decode_snat(head, SnatNodes([(n, v) for _, n, v in keyed], self), ordered=True)
+        rep = decode_snat(head, SnatNodes([(n, v) for _, n, v in keyed], self, self._stretch), ordered=True)
         self._cache["\tsnat"] = (sig, rep)
         return rep
 
@@ -1083,7 +1260,7 @@ class Thawer:
             return None
         cut = len(AGENT)
         rows = {ch[cut:]: state[ch] for ch in self._groups.get(AGENT, ())}  # node -> its row, undecoded
-        by_node = AgentRows(rows, self, self._now(at), at)
+        by_node = AgentRows(rows, self, self._now(at), at, self._stretch)
         if old is not None:
             before = old.by_node
             if isinstance(before, AgentRows):  # the rows whose values moved
@@ -1120,18 +1297,21 @@ class AgentRows(Mapping[str, AgentStatus]):
     the probe panes read the agents of the lines on screen); a row that did not move is the
     previous frame's object. Its monotonic times are on the clock that read `now` at `at`."""
 
-    __slots__ = ("rows", "_thawer", "_now", "_at")
+    __slots__ = ("rows", "_thawer", "_now", "_at", "_stretch")
 
-    def __init__(self, rows: dict[str, Any], thawer: Thawer, now: float, at: float) -> None:
+    def __init__(
+        self, rows: dict[str, Any], thawer: Thawer, now: float, at: float, stretch: Stretch | None = None
+    ) -> None:
         self.rows = rows  # node -> its channel's value
         self._thawer = thawer
         self._now = now
         self._at = at
+        self._stretch = stretch  # the one the state was built on (`Stretch`)
 
     def __getitem__(self, node: str) -> AgentStatus:
         v = self.rows[node]
         now, at, epoch = self._now, self._at, self._thawer.epoch
-        a = self._thawer.decoded(AGENT + node, v, lambda r: _agent(r, now, at, epoch))
+        a = self._thawer.decoded(AGENT + node, v, lambda r: _agent(r, now, at, epoch), self._stretch)
         if a is None:  # a row this version cannot read: say so on the node's line
             a = AgentStatus(node=node, pod="", error="unreadable in the recording")
         return a

@@ -3,17 +3,19 @@ start and end, and the marks the timeline shows. Opening reads only the index of
 a seek reads the keyframe at or before the moment and the batches after it (at most
 the writer's `keyframe_rows` channels); a step forward applies only the frames in between.
 
-A seek decodes only what a frame needs: the probe rows and SNAT nodes' rows (most of a
-keyframe's bytes) stay msgpack bytes (`msgspec.Raw`) and a batch's rows are `Pending`
-(`probes.record.codec`) until a pane reads them; a patch is resolved then."""
+A seek decodes only what a frame needs: the rows and the probe plans (most of a
+keyframe's bytes) stay msgpack bytes (`msgspec.Raw`) until a pane reads them. A seek
+applies the batches after its keyframe at once (`probes.record.codec.Stretch`: the last
+bytes of each channel, a patch folded from the stretch when read); a step forward applies
+a frame at a time, a batch's row as `Pending` (a patch resolved when read)."""
 
 from __future__ import annotations
 
 import bisect
 import contextlib
 import gc
+import itertools
 import sqlite3
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,15 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from isal import isal_zlib
 
 from probes.engine.frame import Frame
-from probes.record.codec import LAZY_KINDS, Pending, Thawer, resolve
+from probes.record.codec import NIL, Pending, Stretch, Thawer, left_undecoded, thaw
 from probes.record.schema import FORMAT, OLD_FORMATS, unpack
 
 _kf_dec = msgspec.msgpack.Decoder(dict[int, msgspec.Raw])  # a keyframe: channel id -> its bytes
 _dl_dec = msgspec.msgpack.Decoder(list[tuple[float, dict[int, msgspec.Raw]]])  # a batch's frames
 _dec = msgspec.msgpack.Decoder()
-_NIL = msgspec.Raw(b"\xc0")  # msgpack's nil: the channel is gone
+_inflate = isal_zlib.decompress  # zlib's format, inflated by ISA-L (a keyframe: 2 MB, 10 ms -> 6)
 _GONE = object()
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 KEYFRAMES_KEPT = 3  # decoded keyframes kept (about 2 MB each at 1,000 nodes)
@@ -91,8 +94,12 @@ class Recording:
             self._kf = self._db.execute("SELECT t, upto, rowid FROM keyframes ORDER BY t, rowid").fetchall()
             self._dl = self._db.execute("SELECT t0, t1, rowid FROM deltas ORDER BY rowid").fetchall()
             self._names: dict[int, str] = dict(self._db.execute("SELECT id, name FROM channels").fetchall())
+            self._ids = {n: i for i, n in self._names.items()}
             # channel id -> (name, kind ("n\t", "d\t", …; "" for a named channel), left undecoded?)
-            self._info = {i: (n, n[:2] if n[1:2] == "\t" else "", n[:2] in LAZY_KINDS) for i, n in self._names.items()}
+            self._info = {i: (n, n[:2] if n[1:2] == "\t" else "", left_undecoded(n)) for i, n in self._names.items()}
+            self._kinds = {i: kind for i, (_, kind, _) in self._info.items()}
+            self._kind_of = self._kinds.__getitem__
+            self._eager = frozenset(i for i, (_, _, lazy) in self._info.items() if not lazy)  # decoded at once
             self.findings = [
                 FindingSpan(*r)
                 for r in self._db.execute(
@@ -121,9 +128,12 @@ class Recording:
         # read lately, starts from it again without decoding it
         self._kf_cache: OrderedDict[int, tuple[dict[str, Any], dict[str, list[str]]]] = OrderedDict()
         self._groups: dict[str, list[str]] = {}  # the state's channels by kind, as the Thawer groups them
+        self._stretch: Stretch | None = None  # the frames the state applied at once, if any
         # the frames' monotonic times are on the recording's clock: a replay's ages are the
         # cursor's (`probes.record.replay.ReplayPublisher.clock`)
         self.thawer = Thawer(epoch=float(self.meta.get("epoch") or 0.0), replay_clock=True)
+        with contextlib.suppress(ValueError, TypeError):  # a name that is no key: read when shown, as before
+            self.thawer.know(self._names.values())
 
     def close(self) -> None:
         self._db.close()
@@ -131,14 +141,17 @@ class Recording:
     # --- state at a moment ---------------------------------------------------------------
     def state_at(self, t: float) -> dict[str, Any]:
         """Every channel's value at `t`, decoded (a dict of the caller's own)."""
-        return {name: resolve(v) for name, v in self._state_at(t).items()}
+        state = self._state_at(t)
+        return {name: thaw(name, v, self._stretch) for name, v in state.items()}
 
     def _state_at(self, t: float) -> dict[str, Any]:
-        """Every channel's value at `t`, rows left as `Raw`/`Pending` (the reader's own dict)."""
+        """Every channel's value at `t`, rows left as `Raw` (a keyframe's, or the last bytes
+        of a stretch's: `self._stretch`) or `Pending` (the reader's own dict)."""
         k = bisect.bisect_right(self._kf_t, t) - 1
         kf_next = self._after(self._kf[k][1]) if k >= 0 else 0  # the first batch after keyframe k
         # step forward from the state held unless the keyframe is less work
-        if not self._loaded or t < self._at_t or (k > self._at_kf and kf_next > self._pos[0]):
+        fresh = not self._loaded or t < self._at_t or (k > self._at_kf and kf_next > self._pos[0])
+        if fresh:
             self._loaded = True
             kf_state, kf_groups = self._keyframe(k)
             self._state = dict(kf_state)
@@ -146,19 +159,29 @@ class Recording:
             self._at_kf = k
             self._pos = (kf_next, 0)
             self._at_t = self._kf_t[k] if k >= 0 else float("-inf")
+            self._stretch = None
         last = bisect.bisect_right(self._dl_t0, t) - 1  # the last batch that starts by `t`
         bi, fi = self._pos
         if bi <= last:
             self._load(bi, last)
-        state = self._state
+        todo: list[dict[int, msgspec.Raw]] = []  # the frames' channels up to `t`, in order
         while bi <= last:
             frames = self._frames[bi]
+            start = fi
             while fi < len(frames) and frames[fi][0] <= t:
-                self._apply(state, frames[fi][1])
                 fi += 1
+            todo += [ch for _, ch in frames[start:fi]]
             if fi < len(frames):
                 break
             bi, fi = bi + 1, 0
+        state = self._state
+        if fresh and len(todo) > 1:
+            # on a keyframe's values (bytes): the frames at once, each row left to fold
+            # from them when read (a row of a stretch never patches another stretch's)
+            self._stretch = self._apply_all(state, todo)
+        else:
+            for ch in todo:
+                self._apply(state, ch)
         self._pos = (bi, fi)
         self._at_t = t
         return state
@@ -173,21 +196,20 @@ class Recording:
         if hit is not None:
             self._kf_cache.move_to_end(k)
             return hit
-        info = self._info
-        kf = _kf_dec.decode(zlib.decompress(self._blob("keyframes", self._kf[k][2])))
-        state: dict[str, Any] = {}
-        groups: dict[str, list[str]] = {}
-        for i, raw in kf.items():
-            inf = info.get(i)
-            if inf is None:
-                continue
-            name, kind, lazy = inf
-            state[name] = raw if lazy else _dec.decode(raw)
-            if kind:
-                g = groups.get(kind)
-                if g is None:
-                    g = groups[kind] = []
-                g.append(name)
+        kf = _kf_dec.decode(_inflate(self._blob("keyframes", self._kf[k][2])))
+        names = self._names
+        # by name, in the keyframe's order, without a line of Python per channel (14,000)
+        state: dict[Any, Any] = dict(zip(map(names.get, kf), kf.values()))
+        state.pop(None, None)  # a channel the file does not name: skipped
+        for cid in self._eager & kf.keys():  # the few named channels: decoded now
+            state[names[cid]] = _dec.decode(kf[cid])
+        # the channels by kind, each in the keyframe's order (a stable sort by kind)
+        of_kind = self._kind_of
+        groups = {
+            kind: list(map(names.__getitem__, cids))
+            for kind, cids in itertools.groupby(sorted(kf, key=of_kind), key=of_kind)
+            if kind
+        }
         self._kf_cache[k] = (state, groups)
         while len(self._kf_cache) > KEYFRAMES_KEPT:
             self._kf_cache.popitem(last=False)
@@ -196,13 +218,13 @@ class Recording:
     def _apply(self, state: dict[str, Any], channels: dict[int, msgspec.Raw]) -> None:
         """One frame's changes, as `probes.record.codec.apply` puts them, rows left `Pending`
         (only rows are ever patches); the groups follow the channels that come and go."""
-        info, groups = self._info, self._groups
+        info, groups, stretch = self._info, self._groups, self._stretch
         for cid, raw in channels.items():
             inf = info.get(cid)
             if inf is None:
                 continue
             name, kind, lazy = inf
-            if raw == _NIL:
+            if raw == NIL:
                 if state.pop(name, _GONE) is not _GONE and kind:
                     groups[kind].remove(name)
                 continue
@@ -214,7 +236,53 @@ class Recording:
                     if g is None:
                         g = groups[kind] = []
                     g.append(name)
+            elif stretch is not None and type(prev) is msgspec.Raw and stretch.last.get(cid) is prev:
+                prev = (stretch, cid)  # the stretch's last bytes: folded from the stretch
             state[name] = Pending(raw, prev, kind) if lazy else _dec.decode(raw)
+
+    def _apply_all(self, state: dict[str, Any], frames: list[dict[int, msgspec.Raw]]) -> Stretch:
+        """Frames' changes at once, the state then as `_apply` leaves it frame by frame:
+        the last value of each channel (C loops: dict.update, zip), a row as its last
+        bytes, folded from the stretch when read (`probes.record.codec.Stretch`, returned);
+        the channels that come or go are put in order, as one at a time would."""
+        last: dict[int, msgspec.Raw] = {}
+        for ch in frames:
+            last.update(ch)
+        names = self._names
+        chans: list[Any] = list(map(names.get, last))
+        if None in chans:  # channels the file does not name: skipped
+            last = {c: v for c, v in last.items() if c in names}
+            frames = [{c: v for c, v in ch.items() if c in names} for ch in frames]
+            chans = list(map(names.get, last))
+        before = dict(zip(last, map(state.get, chans)))  # the values the stretch's first patches patch
+        # channels gone or new in the stretch: their places, frame by frame, in order
+        moving = {cid for ch in frames if NIL in ch.values() for cid, raw in ch.items() if raw == NIL}
+        new = set(chans) - state.keys()
+        if new:
+            ids = self._ids
+            moving |= {ids[n] for n in new}
+        if moving:
+            info, groups = self._info, self._groups
+            for ch in frames:
+                if moving.isdisjoint(ch):
+                    continue
+                for cid in [c for c in ch if c in moving]:
+                    name, kind, _ = info[cid]
+                    if ch[cid] == NIL:
+                        if state.pop(name, _GONE) is not _GONE and kind:
+                            groups[kind].remove(name)
+                    elif name not in state:
+                        state[name] = None  # its value follows
+                        if kind:
+                            groups.setdefault(kind, []).append(name)
+        state.update(zip(chans, last.values()))
+        for cid in moving:
+            if last[cid] == NIL:  # gone at the end: not put back
+                state.pop(names[cid], None)
+        for cid in self._eager & last.keys():  # the few named channels: decoded now
+            if last[cid] != NIL:
+                state[names[cid]] = _dec.decode(last[cid])
+        return Stretch(frames, self._kinds, self._ids, last, before)
 
     def _after(self, upto: int) -> int:
         """The index of the first batch written after delta row `upto`."""
@@ -232,7 +300,7 @@ class Recording:
             for rowid, blob in rows:
                 i = index.get(rowid)
                 if i is not None:
-                    self._frames[i] = _dl_dec.decode(zlib.decompress(blob))
+                    self._frames[i] = _dl_dec.decode(_inflate(blob))
         for i in [i for i in self._frames if i < first - 2 or i > last]:
             del self._frames[i]
 
@@ -250,7 +318,7 @@ class Recording:
         """The frame the app showed at `t` (as the panes render it)."""
         with _collector_paused():
             state = self._state_at(t)
-            return self.thawer.frame(state, t, self._groups)
+            return self.thawer.frame(state, t, self._groups, self._stretch)
 
     def _blob(self, table: str, rowid: int) -> bytes:
         row = self._db.execute(f"SELECT blob FROM {table} WHERE rowid = ?", (rowid,)).fetchone()  # noqa: S608

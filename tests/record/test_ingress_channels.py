@@ -87,3 +87,29 @@ def test_the_replay_app_shows_the_ingress_tab(tmp_path):
             assert cells["portal.contoso.com"][2] == "—"  # not probed in this recording
 
     asyncio.run(go())
+
+
+def test_an_https_row_written_as_a_patch_reads_back_whole(tmp_path):
+    """A row's later results travel as a patch on its previous row; a moment between the
+    keyframes reads the row whole (its earlier results and its last one)."""
+    store, _ = store_of("f23", clock=lambda: T0)
+    results = [served("api.contoso.com", LB, "valid", days=80.0, at=T0)]
+    https = FakeHttps(results)
+    pub = Publisher(store, hosts=FakeHosts(ANSWERS["f23"]), https=https, findings=False)
+    path = tmp_path / "run.sqlite"
+    now = [T0]
+    rec = Recorder(path, command="test", keyframe_every=600.0, stats_every=0.0, clock=lambda: now[0])
+    try:
+        for i in range(4):
+            if i:
+                https.history.add(results[0].key, served("api.contoso.com", LB, "valid", days=80.0 - i, at=T0 + i))
+            now[0] = T0 + 2 * i
+            rec.offer(pub.step())
+            time.sleep(1.1)  # a batch each
+    finally:
+        rec.close()
+    recording = Recording(path)
+    frame = recording.frame_at(T0 + 4.5)  # the first keyframe and the batches after it
+    rows = {k.host: st for k, st in frame.https.stats.items()}
+    api = rows["api.contoso.com"]
+    assert api.attempts == 3 and len(api.recent) == 3 and round(api.last.days_left) == 78

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from probes.engine.frame import AgentsView, Frame
 from probes.record import codec
 from probes.record.reader import Recording
 from probes.record.replay import ReplayPublisher
+from probes.record.schema import unpack
 from probes.record.writer import Recorder
 from tests.record.test_compact import T0, _frames, _snat
 
@@ -144,3 +146,107 @@ def test_the_parts_a_seek_leaves_undecoded_read_as_the_decoded_ones(tmp_path):
             moved = {k for k in agents.by_node if prev.agents.by_node.get(k) != agents.by_node[k]}
             assert moved <= agents.changed
         prev = frame
+
+
+def _busy(path: Path, seconds: int = 60) -> list[float]:
+    """A recording whose every batch changes many channels: 24 nodes' DNS rows written at
+    every probe (a row patched twice in one batch), SNAT minutes each 2 s, agents read
+    every frame, nodes (with their agents and SNAT rows) leaving and coming back; a
+    keyframe every 400 channels. Returns the frames' times."""
+    frames = _frames(24, seconds)
+    times = [T0 - 1800 + 60 * j for j in range(30)]
+    used = {f"10.1.0.{i}": [float((i * 37 + x * 11) % 700) for x in range(30)] for i in range(24)}
+    agents = {f"aks-a-{i}": AgentStatus(f"aks-a-{i}", f"agent-{i}") for i in range(24)}
+    out = []
+    for i, (t, f) in enumerate(frames):
+        if i % 8 == 0:
+            times = times[1:] + [times[-1] + 60]
+            for v in used.values():
+                v.append(v[-1] + (i % 17) if i % 24 else math.nan)
+                del v[0]
+        gone = {(i // 10 + j) % 24 for j in range(3)} if (i // 10) % 3 == 0 else set()  # 3 nodes away now and then
+        rows = {k: list(v) for k, v in used.items() if int(k.rsplit(".", 1)[1]) not in gone}
+        for j in range(3):
+            name = f"aks-a-{(i * 3 + j) % 24}"
+            a = agents[name]
+            agents[name] = dataclasses.replace(a, read_at=1000.0 + t - T0, seq=a.seq + 1, results=a.results + 3)
+        nodes = tuple(n for n in f.kube.topology.nodes if int(n.name.rsplit("-", 1)[1]) not in gone)
+        kube = dataclasses.replace(f.kube, topology=dataclasses.replace(f.kube.topology, nodes=nodes))
+        view = AgentsView(
+            by_node={k: a for k, a in agents.items() if int(k.rsplit("-", 1)[1]) not in gone},
+            discovered=True,
+            error="",
+            stale=30.0,
+            version=1,
+            seq=i + 1,
+            since=-1,
+            changed=frozenset(),
+        )
+        out.append((t, dataclasses.replace(f, kube=kube, snat=_snat(list(times), rows), agents=view)))
+    clock = [T0]
+    rec = Recorder(path, clock=lambda: clock[0], stats_every=0.0, keyframe_rows=400)
+    rec.differ.mono = lambda: 1000.0 + (clock[0] - T0)
+    for t, f in out:
+        clock[0] = t
+        rec._q.put((t, f))
+    rec.close(30)
+    return [t for t, _ in out]
+
+
+def _nan(v: Any) -> Any:
+    """`v` with NaN (which equals nothing) as a string."""
+    if isinstance(v, float) and v != v:
+        return "nan"
+    if isinstance(v, dict):
+        return {k: _nan(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_nan(x) for x in v]
+    return v
+
+
+def test_a_seek_is_the_state_a_step_by_step_replay_reaches(tmp_path):
+    """Random seeks (a keyframe and the batches after it applied at once, each row folded
+    from its values when read) against one replay stepping every frame from the start
+    (one frame's rows at a time): the same channels, values and order, the same frame;
+    then stepping on from a seek (rows patched again on top of the stretch's)."""
+    times = _busy(tmp_path / "r.aksrec")
+    steps = Recording(tmp_path / "r.aksrec")
+    assert len(steps._kf) >= 8, "keyframes every 400 channels"
+    db = sqlite3.connect(tmp_path / "r.aksrec")
+    per_batch = [sum(len(ch) for _, ch in unpack(b)) for (b,) in db.execute("SELECT blob FROM deltas")]
+    db.close()
+    assert sorted(per_batch)[len(per_batch) // 2] >= 60, "a batch changes many channels"
+    rng = random.Random(17)
+    cursors = sorted(rng.sample(times, 40) + [t + 0.1 for t in rng.sample(times, 10)] + [steps._kf_t[3]])
+    reference = {}
+    every = {}
+    for t in sorted(set(times) | set(cursors)):  # every frame, in order
+        frame = steps.frame_at(t)
+        every[t] = _nan(steps.state_at(t))
+        if t in cursors:
+            state = steps._state
+            reference[t] = (list(state), _nan(steps.state_at(t)), {k: list(g) for k, g in steps._groups.items() if g})
+            reference[t] += (_content(frame),)
+    assert steps._stretch is None, "the reference stepped frame by frame"
+    seeker = Recording(tmp_path / "r.aksrec")
+    folded = 0
+    order = cursors[:]
+    rng.shuffle(order)
+    for t in order + cursors[::-1]:  # at random, then backwards: each seek starts from a keyframe
+        frame = seeker.frame_at(t)
+        stretch = seeker._stretch
+        folded += 0 if stretch is None else sum(stretch.owns(n, v) is not None for n, v in seeker._state.items())
+        names, whole, groups, content = reference[t]
+        assert list(seeker._state) == names, t - T0
+        assert _nan(seeker.state_at(t)) == whole, t - T0
+        assert {k: list(g) for k, g in seeker._groups.items() if g} == groups, t - T0
+        assert _content(frame) == content, t - T0
+    assert folded > 1000, "the seeks applied their batches at once (rows folded when read)"
+    stepped = 0
+    for t in cursors[::-1][:12]:  # a seek back, then frame by frame for 3 s: the stretch's rows patched again
+        seeker.frame_at(t)
+        stepped += seeker._stretch is not None
+        for u in [x for x in times if t < x <= t + 3]:
+            seeker.frame_at(u)
+            assert _nan(seeker.state_at(u)) == every[u], u - T0
+    assert stepped >= 8
