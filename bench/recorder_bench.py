@@ -82,9 +82,7 @@ class World:
             for q in ("kubernetes.default.svc.cluster.local", "mcr.microsoft.com")
         ]
         self.eg_keys = [
-            EgressKey(f"node/{n}", t)
-            for n in self.nodes
-            for t in ("mcr.microsoft.com:443",) + OTHER_TARGETS
+            EgressKey(f"node/{n}", t) for n in self.nodes for t in ("mcr.microsoft.com:443",) + OTHER_TARGETS
         ]
         self.dns: dict[object, Stats] = {}
         self.eg: dict[object, Stats] = {}
@@ -224,7 +222,9 @@ class World:
             since=i - 1,
             version=i,
         )
-        ev = ProbeView(plan=self.egress_plan, stats=MappingProxyType(dict(self.eg)), changed=frozenset(ech), since=i - 1, version=i)
+        ev = ProbeView(
+            plan=self.egress_plan, stats=MappingProxyType(dict(self.eg)), changed=frozenset(ech), since=i - 1, version=i
+        )
         av = AgentsView(
             by_node=MappingProxyType(dict(self.agents)),
             discovered=True,
