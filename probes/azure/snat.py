@@ -256,7 +256,10 @@ class Series:
 
 
 def _columns(s: Series) -> dict[str, array[float]]:
-    """Every column of a series (the times as "t"), decoding lazy ones."""
+    """Every column of a series (the times as "t"), decoding lazy ones. Read-only: a series
+    built from a raw answer or by a merge has every column already, and hands its own."""
+    if isinstance(s._data, _Absent) and "t" in s._cols:
+        return s._cols
     keys = set(s._cols)
     if s._data and not isinstance(s._data, _Absent):
         keys |= s._data[0].keys() | s._data[-1].keys()
