@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, NoReturn
@@ -385,22 +386,33 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
         _fail(f"agent answer: since ({since}) is beyond seq ({seq})")
     if oldest > seq + 1:
         _fail(f"agent answer: oldest ({oldest}) is beyond seq ({seq}) + 1")
+    # every text a result holds is interned: the same resolver, address, name and rcode
+    # strings from one read to the next, so the history keeps each result without copying
+    # it to share them (probes.engine.history._lean; an agent's read carries ~40 results)
+    intern = sys.intern
+    vantage = intern(vantage)
     resolvers = tuple(
-        Resolver(r.key, r.kind, r.address, r.port, (r.target.host, r.target.port) if r.target is not None else None)
+        Resolver(
+            intern(r.key),
+            r.kind,
+            intern(r.address),
+            r.port,
+            (r.target.host, r.target.port) if r.target is not None else None,
+        )
         for r in page.resolvers
     )
-    names = page.names
+    names = [intern(n) for n in page.names]
     targets: list[Target] = []
     for i, t in enumerate(page.targets):
         try:
             targets.append(parse_target(t))
         except ValueError as e:
             _fail(f"agent answer: targets[{i}]: {e}")
-    texts = page.texts
+    texts = [intern(t) for t in page.texts]
     if not texts or texts[0] != "":
         _fail("agent answer: texts[0] should be the empty text")
-    dialled = [_hostport(*r.dest) for r in resolvers]
-    qtype = page.qtype
+    dialled = [intern(_hostport(*r.dest)) for r in resolvers]
+    qtype = intern(page.qtype)
 
     dns: list[DnsResult] = []
     for i, d in enumerate(page.dns):
@@ -422,7 +434,7 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
                 answers=d.answers,
                 tc_seen=bool(d.flags & TC_SEEN),
                 via_tcp=bool(d.flags & VIA_TCP),
-                rcode=d.rcode,
+                rcode=intern(d.rcode),
                 error=texts[_index(d.error, texts, w + " error")],
                 raw=texts[_index(d.raw, texts, w + " raw")],
                 timestamp=d.timestamp,
@@ -439,8 +451,8 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
         egress.append(
             EgressResult(
                 vantage=vantage,
-                target=tgt.text,
-                address=eg.address,
+                target=intern(tgt.text),
+                address=intern(eg.address),
                 port=tgt.port,
                 mode=eg.mode,
                 outcome=eg.outcome,
@@ -448,9 +460,9 @@ def _decode(data: bytes, vantage: str) -> AgentReport:
                 error=texts[_index(eg.error, texts, w + " error")],
                 timestamp=eg.timestamp,
                 fallback=texts[_index(eg.fallback, texts, w + " fallback")],
-                via=eg.via,
+                via=intern(eg.via),
                 raw=texts[_index(eg.raw, texts, w + " raw")],
-                proxy=eg.proxy,
+                proxy=intern(eg.proxy),
                 status=eg.status,
             )
         )

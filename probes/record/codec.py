@@ -371,7 +371,13 @@ def snat_head(r: SnatReport) -> dict[str, Any]:
     return head
 
 
-def snat_row(n: NodeSnat) -> list[Any]:
+def snat_row(n: NodeSnat, times: dict[int, list[int]] | None = None) -> list[Any]:
+    """`times`: a memo for one table, whose nodes share their times column (by identity)."""
+    ts = times.get(id(n.times)) if times is not None else None  # the table holds every node: ids stay
+    if ts is None:
+        ts = [round(t) for t in n.times]
+        if times is not None:
+            times[id(n.times)] = ts
     return [
         n.node,
         n.pool,
@@ -382,7 +388,7 @@ def snat_row(n: NodeSnat) -> list[Any]:
         n.failed_last,
         n.expected,
         0,
-        [round(t) for t in n.times],
+        ts,
         [_num(x) for x in n.used_series],
     ]
 
@@ -685,6 +691,7 @@ class Differ:
         self._prev: Frame | None = None
         self._sig: dict[str, tuple[float, tuple[Any, ...]]] = {}
         self._open: dict[str, Any] = {}
+        self._chans: dict[tuple[str, Hashable], str] = {}  # (prefix, row key) -> its channel's name
 
     def _put(self, ch: Change, name: str, value: Any) -> None:
         if value is None:
@@ -778,11 +785,16 @@ class Differ:
             keys = [k for k, st in view.stats.items() if old.stats.get(k) is not st]
         else:
             keys = view.stats.keys()
+        chans = self._chans
         for k in keys:
             st = view.stats.get(k)
             if st is None:
                 continue
-            chan = prefix + key_text(k)
+            chan = chans.get((prefix, k))
+            if chan is None:  # a JSON dump per row key once, not per changed row per frame
+                if len(chans) > 100_000:  # rows come and go over a long run: start again
+                    chans.clear()
+                chan = chans[(prefix, k)] = prefix + key_text(k)
             sig = stats_signature(st)
             seen = self._sig.get(chan)
             if seen is not None and seen[1] == sig and t - seen[0] < self.stats_every:
@@ -795,7 +807,8 @@ class Differ:
 
     def _snat(self, ch: Change, rep: SnatReport) -> None:
         self._put(ch, "snat", snat_head(rep))
-        rows = {SNAT_NODE + n.ip: snat_row(n) for n in (rep.table.nodes if rep.table is not None else ())}
+        times: dict[int, list[int]] = {}
+        rows = {SNAT_NODE + n.ip: snat_row(n, times) for n in (rep.table.nodes if rep.table is not None else ())}
         for name in self._snat_nodes - rows.keys():
             self._put(ch, name, None)
         self._snat_nodes = set(rows)

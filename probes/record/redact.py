@@ -14,12 +14,14 @@ _QUERY = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-_HINTS = ("@", "?", "&", "earer", "asic", "eyJ")
+_HINTS = ("@", "?", "&", "earer", "asic", "eyJ")  # what `text` looks for first, spelled out there
 
 
 def text(s: str) -> str:
     """`s` without credentials."""
-    if not any(h in s for h in _HINTS):
+    # each hint inline, not `any(h in s for h in _HINTS)`: the recorder redacts every
+    # string of every row it writes, and the generator cost 4x these six tests
+    if not ("@" in s or "?" in s or "&" in s or "earer" in s or "asic" in s or "eyJ" in s):
         return s
     s = _USERINFO.sub(r"\1***@", s)
     s = _QUERY.sub(r"\1***", s)

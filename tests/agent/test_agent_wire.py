@@ -165,6 +165,30 @@ def test_decode_stamps_the_readers_vantage_not_the_agents_claim():
     assert {r.key.vantage for r in rep.dns} == {"node/the-real-node"}
 
 
+def test_two_reads_share_their_texts_and_the_history_keeps_the_results_as_they_are():
+    """Each read decodes the agent's answer afresh; its texts are the same string objects
+    from one read to the next, so History keeps an agent's result itself (no copy made to
+    share them with the previous result: the reader replays ~190 results a second)."""
+    from probes.engine.history import History
+
+    agent, _ = _fed()
+    body = encode(agent, 0)
+    first, second = decode(bytes(body), "node/" + NODE), decode(bytes(body), "node/" + NODE)
+    text_fields = ("vantage", "resolver", "address", "target", "qname", "qtype", "rcode", "error")
+    for a, b in zip(first.dns, second.dns, strict=True):
+        assert a == b and all(getattr(a, f) is getattr(b, f) for f in text_fields)
+    for a, b in zip(first.egress, second.egress, strict=True):
+        assert all(getattr(a, f) is getattr(b, f) for f in ("vantage", "target", "address", "error", "via", "proxy"))
+    h = History()
+    for r in first.dns:
+        h.add(r.key, r)
+    kept = [r for r in second.dns if not r.raw]  # a raw answer is stripped (kept once per key)
+    assert kept
+    for r in kept:
+        h.add(r.key, r)
+        assert h.results(r.key)[-1] is r
+
+
 def test_cursor_missed_results_and_restart():
     agent, sent = _fed(feed=4)
     n = len(sent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import dns.message
@@ -117,3 +118,49 @@ def test_history_concurrent_reader_and_writer():
         stop.set()
         t.join(5)
     assert not errors and sum(h.stats(k).count for k in h.keys()) == 20_000
+
+
+def _from_scratch(window, spark):
+    """The window's figures computed the plain way (what History kept incrementally)."""
+    lat = sorted(r.latency_ms for r in window if r.success and r.latency_ms == r.latency_ms)
+    lost = sum(1 for r in window if not r.success and r.lost)
+    recent = tuple(r.latency_ms if r.success else None for r in window[-spark:])
+
+    def pct(p):
+        return lat[min(max(1, math.ceil(p / 100 * len(lat))), len(lat)) - 1] if lat else None
+
+    return len(lat), pct(50), pct(95), pct(99), 100.0 * lost / len(window), recent
+
+
+nan_or_float = st.one_of(st.floats(min_value=0.0, max_value=10_000.0, allow_nan=False), st.just(math.nan))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rs=st.lists(
+        st.builds(
+            lambda o, lat: DnsResult("local", "r", "1.2.3.4", "1.2.3.4:53", "n", "A", o, lat), outcomes, nan_or_float
+        ),
+        min_size=1,
+        max_size=120,
+    ),
+    maxlen=st.integers(1, 40),
+    spark=st.integers(1, 60),
+    read_every=st.integers(1, 7),
+)
+def test_history_running_summary_matches_the_window(rs, maxlen, spark, read_every):
+    """The summary kept on every append (evictions included, NaN latencies, a sparkline
+    longer or shorter than the window) equals the window's figures computed from scratch,
+    whenever it is read."""
+    h = History(maxlen=maxlen, spark=spark)
+    for i, r in enumerate(rs, start=1):
+        h.add("k", r)
+        if i % read_every == 0 or i == len(rs):
+            s = h.stats("k")
+            window = rs[max(0, i - maxlen) : i]
+            want = _from_scratch(window, spark)
+            got = (s.successes, s.p50, s.p95, s.p99, s.loss_pct, s.recent)
+            assert got[:5] == want[:5]
+            assert len(got[5]) == len(want[5])
+            assert all(a == b or (a != a and b != b) for a, b in zip(got[5], want[5]))  # NaN == NaN here
+            assert s.attempts == len(window) and s.count == i and s.last == window[-1]

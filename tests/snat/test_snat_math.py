@@ -190,3 +190,40 @@ def test_merge_series_replaces_revised_minutes_and_ages_out():
     assert list(merged["10.0.0.5"].maximum) == [2.0]  # no new points: kept, minute 0 aged out
     assert list(merged["10.0.0.6"].maximum) == [7.0]  # a new backend comes in as it is
     assert len(old[0].maximum) == 6  # the kept window itself is not changed
+
+
+def test_merge_series_shares_one_times_column_and_keeps_each_series_values():
+    """Backends answered with the same minutes share one merged times column (one array for
+    thousands of series, not one each); their values stay their own, and a backend whose
+    minutes differ gets its own column."""
+    old = parse_metrics(_answer({f"10.0.0.{i}": [(m, float(i * 100 + m)) for m in range(0, 6)] for i in range(4, 8)}))
+    new = parse_metrics(
+        _answer(
+            {
+                **{f"10.0.0.{i}": [(m, float(i * 1000 + m)) for m in range(4, 7)] for i in range(4, 7)},
+                "10.0.0.7": [(5, 1.0), (6, 2.0)],  # one minute fewer: its own times
+            }
+        )
+    )
+    merged = {s.dims["backendipaddress"]: s for s in merge_series(old, new, since=old[0].times[0])}
+    a, b, c, d = (merged[f"10.0.0.{i}"] for i in range(4, 8))
+    assert a.times is b.times is c.times and d.times is not a.times
+    assert len(a.times) == 7 and len(d.times) == 7 and list(d.times) == list(a.times)
+    assert list(a.maximum) == [400.0, 401.0, 402.0, 403.0, 4004.0, 4005.0, 4006.0]
+    assert list(b.maximum) == [500.0, 501.0, 502.0, 503.0, 5004.0, 5005.0, 5006.0]
+    assert list(d.maximum) == [700.0, 701.0, 702.0, 703.0, 704.0, 1.0, 2.0]
+    again = merge_series(list(merged.values()), new, since=old[0].times[1])  # a merge of merged series
+    assert len({id(s.times) for s in again if s.dims["backendipaddress"] != "10.0.0.7"}) == 1
+
+
+def test_snat_rows_of_one_table_match_with_the_times_memo():
+    """The recorder writes a table's rows with one times list per shared column: each row
+    is what it is without the memo."""
+    from probes.record.codec import snat_row
+
+    pts = {f"10.1.0.{k}": [(float(k), float(k + m)) for m in range(5)] for k in range(1, 40)}
+    t = join(parse_metrics(payload(pts)), [(f"node{k}", f"10.1.0.{k}", "p") for k in range(1, 40)])
+    memo: dict[int, list[int]] = {}
+    rows = [snat_row(n, memo) for n in t.nodes]
+    assert rows == [snat_row(n) for n in t.nodes]
+    assert len({id(r[9]) for r in rows}) == len({id(n.times) for n in t.nodes}) < len(rows)
