@@ -24,13 +24,29 @@ from tests.record.test_compact import T0, _frames, _snat
 SECONDS = 120
 
 
+def _write(path: Path, out: list[tuple[float, Any]], stats_every: float, keyframe_rows: int) -> None:
+    """Record the frames `out` at their times, on a clock the test holds."""
+    clock = [T0]
+    rec = Recorder(path, clock=lambda: clock[0], stats_every=stats_every, keyframe_rows=keyframe_rows)
+    rec.differ.mono = lambda: 1000.0 + (clock[0] - T0)
+    for t, f in out:
+        clock[0] = t
+        rec._q.put((t, f))
+    rec.close(30)
+
+
+def _start(nodes: int, seconds: int) -> tuple[Any, list[float], dict[str, list[float]], dict[str, AgentStatus]]:
+    """A recording's frames, its SNAT minutes (the last 30), each node's used ports and its agent."""
+    times = [T0 - 1800 + 60 * j for j in range(30)]
+    used = {f"10.1.0.{i}": [float((i * 37 + x * 11) % 700) for x in range(30)] for i in range(nodes)}
+    agents = {f"aks-a-{i}": AgentStatus(f"aks-a-{i}", f"agent-{i}") for i in range(nodes)}
+    return _frames(nodes, seconds), times, used, agents
+
+
 def _record(path: Path) -> None:
     """A small cluster's 120 s with its SNAT minutes (a new point every 5 s, a node that
     goes and comes back) and its agents (one read every frame, round robin)."""
-    frames = _frames(8, SECONDS)
-    times = [T0 - 1800 + 60 * j for j in range(30)]
-    used = {f"10.1.0.{i}": [float((i * 37 + x * 11) % 700) for x in range(30)] for i in range(8)}
-    agents = {f"aks-a-{i}": AgentStatus(f"aks-a-{i}", f"agent-{i}") for i in range(8)}
+    frames, times, used, agents = _start(8, SECONDS)
     out = []
     for i, (t, f) in enumerate(frames):
         if i % 20 == 0:
@@ -55,13 +71,7 @@ def _record(path: Path) -> None:
             changed=frozenset({name}),
         )
         out.append((t, dataclasses.replace(f, snat=_snat(list(times), rows), agents=view)))
-    clock = [T0]
-    rec = Recorder(path, clock=lambda: clock[0], stats_every=5.0, keyframe_rows=120)
-    rec.differ.mono = lambda: 1000.0 + (clock[0] - T0)
-    for t, f in out:
-        clock[0] = t
-        rec._q.put((t, f))
-    rec.close(30)
+    _write(path, out, stats_every=5.0, keyframe_rows=120)
 
 
 def _plain(n: Any) -> tuple[Any, ...]:
@@ -153,10 +163,7 @@ def _busy(path: Path, seconds: int = 60) -> list[float]:
     every probe (a row patched twice in one batch), SNAT minutes each 2 s, agents read
     every frame, nodes (with their agents and SNAT rows) leaving and coming back; a
     keyframe every 400 channels. Returns the frames' times."""
-    frames = _frames(24, seconds)
-    times = [T0 - 1800 + 60 * j for j in range(30)]
-    used = {f"10.1.0.{i}": [float((i * 37 + x * 11) % 700) for x in range(30)] for i in range(24)}
-    agents = {f"aks-a-{i}": AgentStatus(f"aks-a-{i}", f"agent-{i}") for i in range(24)}
+    frames, times, used, agents = _start(24, seconds)
     out = []
     for i, (t, f) in enumerate(frames):
         if i % 8 == 0:
@@ -183,13 +190,7 @@ def _busy(path: Path, seconds: int = 60) -> list[float]:
             changed=frozenset(),
         )
         out.append((t, dataclasses.replace(f, kube=kube, snat=_snat(list(times), rows), agents=view)))
-    clock = [T0]
-    rec = Recorder(path, clock=lambda: clock[0], stats_every=0.0, keyframe_rows=400)
-    rec.differ.mono = lambda: 1000.0 + (clock[0] - T0)
-    for t, f in out:
-        clock[0] = t
-        rec._q.put((t, f))
-    rec.close(30)
+    _write(path, out, stats_every=0.0, keyframe_rows=400)
     return [t for t, _ in out]
 
 
