@@ -179,11 +179,6 @@ def inflate_head(raw: bytes, encoding: str, size: int = 64 * 1024) -> bytes:
         return b""
 
 
-def read_body(resp: Any) -> bytes:
-    """The whole body of a response opened with stream=True, gzip inflated by ISA-L."""
-    return inflate(*read_raw(resp))
-
-
 def _http_error(status: int, reason: str, body: bytes, retry_after: str | None) -> HttpError:
     message = ""
     try:
