@@ -4,7 +4,9 @@ rebuilt, and what it shows is what a pane given only the last frame shows."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
@@ -153,16 +155,26 @@ async def test_a_changed_row_and_only_it_is_updated() -> None:
     assert mine == await shown_fresh(view, None)
 
 
-async def test_a_new_https_result_updates_its_host_alone() -> None:
+@contextlib.asynccontextmanager
+async def served_pane(
+    answered: int, size: tuple[int, int]
+) -> AsyncIterator[tuple[Any, IngressPane, list[HostRow], IngressView, Https]]:
+    """An Ingress pane at `size` showing N hosts, the first `answered` with a HTTPS answer:
+    (pilot, pane, rows, view, https)."""
     rows = [row(i) for i in range(N)]
     https = Https()
-    first = https.add(*(served(r.host, LB, days=60, at=T0) for r in rows[:20]))
+    first = https.add(*(served(r.host, LB, days=60, at=T0) for r in rows[:answered]))
     app = One()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         pane = app.query_one(IngressPane)
         view = view_of(rows)
         pane.tick(frame(view, first))
         await pilot.pause()
+        yield pilot, pane, rows, view, https
+
+
+async def test_a_new_https_result_updates_its_host_alone() -> None:
+    async with served_pane(20, (80, 24)) as (pilot, pane, rows, view, https):
         spy = Spy(pane)
         then = https.add(served(rows[3].host, LB, "expired", days=-2, at=T0))
         pane.tick(frame(view, then))
@@ -236,15 +248,7 @@ async def test_a_new_minute_moves_the_days_left_without_rebuilding() -> None:
 
 
 async def test_a_wider_https_cell_fits_the_column_again() -> None:
-    rows = [row(i) for i in range(N)]
-    https = Https()
-    first = https.add(*(served(r.host, LB, days=60, at=T0) for r in rows[:5]))
-    app = One()
-    async with app.run_test(size=(120, 24)) as pilot:
-        pane = app.query_one(IngressPane)
-        view = view_of(rows)
-        pane.tick(frame(view, first))
-        await pilot.pause()
+    async with served_pane(5, (120, 24)) as (pilot, pane, rows, view, https):
         before = pane.widths["ingress-hosts"]["https"]
         spy = Spy(pane)
         wide = https.add(served(rows[1].host, LB, "expired", days=-2, at=T0, issuer="A Much Longer Issuer CA"))
