@@ -7,12 +7,14 @@ servers play agents that hang or answer garbage (remote ends, never our own code
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -189,10 +191,10 @@ def test_dns_plan_shows_agent_vantages_and_does_not_probe_them(lab, agents) -> N
             reader.stop()
 
 
-def test_the_reader_hands_each_agent_the_coredns_pods_early(lab, agents) -> None:
-    """The agents learn the CoreDNS pods with the reader's first read — even while check
-    holds the other reads back — probe each, and the rows come back per node and pod."""
-    srv, kube = lab
+@contextlib.contextmanager
+def two_coredns_pods(srv: Any, agents: Any, interval: float) -> Iterator[tuple[tuple[CorednsPod, ...], str, str]]:
+    """The first two nodes' agents (probing every `interval` s), told to reach two CoreDNS
+    pods: the first answers, the second drops every query. Yields (pods, node 1, node 2)."""
     n1, n2 = nodes_of(srv)[:2]
     pods = (CorednsPod("coredns-aaa-11111", "10.244.0.7", n1), CorednsPod("coredns-aaa-22222", "10.244.1.9", n2))
     with (
@@ -201,8 +203,16 @@ def test_the_reader_hands_each_agent_the_coredns_pods_early(lab, agents) -> None
     ):
         over = {f"coredns/{pods[0].name}": ok.address, f"coredns/{pods[1].name}": bad.address}
         srv.set_agent_pods(
-            {n: LabAgentPod(endpoint=agents.add(n, ok.address, interval=0.2, pods=over)) for n in (n1, n2)}
+            {n: LabAgentPod(endpoint=agents.add(n, ok.address, interval=interval, pods=over)) for n in (n1, n2)}
         )
+        yield pods, n1, n2
+
+
+def test_the_reader_hands_each_agent_the_coredns_pods_early(lab, agents) -> None:
+    """The agents learn the CoreDNS pods with the reader's first read — even while check
+    holds the other reads back — probe each, and the rows come back per node and pod."""
+    srv, kube = lab
+    with two_coredns_pods(srv, agents, interval=0.2) as (pods, n1, n2):
         known: list[tuple[CorednsPod, ...] | None] = [None]  # not listed yet: no early read
         hist = History()
         reader = AgentReader(
@@ -253,16 +263,7 @@ def test_checks_one_read_per_agent_carries_every_rows_cycles(lab, agents) -> Non
     every row, each pod's included, with its 2 results (the agents' cadence is 30 s)."""
     srv, kube = lab
     srv.proxy_timeout = 5.0  # the agent holds the read for its rounds (a real API server waits as long)
-    n1, n2 = nodes_of(srv)[:2]
-    pods = (CorednsPod("coredns-aaa-11111", "10.244.0.7", n1), CorednsPod("coredns-aaa-22222", "10.244.1.9", n2))
-    with (
-        DnsResponder(host="127.0.0.1", name="ok") as ok,
-        DnsResponder(Behaviour(DnsFaultMode.DROP), host="127.0.0.1", name="drop") as bad,
-    ):
-        over = {f"coredns/{pods[0].name}": ok.address, f"coredns/{pods[1].name}": bad.address}
-        srv.set_agent_pods(
-            {n: LabAgentPod(endpoint=agents.add(n, ok.address, interval=30.0, pods=over)) for n in (n1, n2)}
-        )
+    with two_coredns_pods(srv, agents, interval=30.0) as (pods, n1, n2):
         hist = History()
         reader = AgentReader(
             kube,
