@@ -227,3 +227,80 @@ def test_snat_rows_of_one_table_match_with_the_times_memo():
     rows = [snat_row(n, memo) for n in t.nodes]
     assert rows == [snat_row(n) for n in t.nodes]
     assert len({id(r[9]) for r in rows}) == len({id(n.times) for n in t.nodes}) < len(rows)
+
+
+_VALUE = st.one_of(st.none(), st.floats(0, 5000, allow_nan=False), st.integers(0, 5000))
+
+
+@st.composite
+def _answers(draw: st.DrawFn) -> bytes:
+    """A Metrics - List body of several metrics whose series have any number of points,
+    each point carrying any of the aggregations or none (a minute still aggregating)."""
+    metrics = []
+    for name, aggs in (("UsedSnatPorts", ("average", "maximum")), ("SnatConnectionCount", ("total",))):
+        series = []
+        for i in range(draw(st.integers(0, 9))):
+            n = draw(st.integers(0, 6))
+            data = []
+            for m in range(n):
+                p: dict[str, object] = {"timeStamp": f"2026-12-01T10:{m:02d}:00Z"}
+                for a in aggs:
+                    v = draw(_VALUE)
+                    if v is not None:
+                        p[a] = v
+                data.append(p)
+            md = [{"name": {"value": "BackendIPAddress"}, "value": f"10.0.0.{i}"}]
+            if name == "SnatConnectionCount":
+                md.append({"name": {"value": "ConnectionState"}, "value": draw(st.sampled_from(["Failed", "ok"]))})
+            series.append({"metadatavalues": md, "data": data})
+        metrics.append({"name": {"value": name}, "timeseries": series})
+    return orjson.dumps({"value": metrics})
+
+
+def _plain(col) -> list[object]:  # type: ignore[no-untyped-def]
+    return ["nan" if v != v else v for v in col]
+
+
+@settings(max_examples=120, deadline=None)
+@given(_answers(), st.integers(1, 4))
+def test_the_chunked_parse_and_the_join_read_as_the_points_say(body, chunk):
+    """The raw answer, its arrays decoded a chunk at a time (a chunk as small as 1 series,
+    so that chunks end mid-metric), gives each series the columns the decoded points give;
+    and the join's failed count, latest failed minute and chart read what a walk over the
+    points reads (the join finds them from sums and trailing gaps, not point by point)."""
+    from unittest import mock
+
+    import probes.azure.snat as snat
+
+    with mock.patch.object(snat, "_CHUNK", chunk):
+        fast = parse_metrics(body)
+    slow = parse_metrics(orjson.loads(body))  # a decoded document: the points themselves
+    assert [(s.metric, s.dims) for s in fast] == [(s.metric, s.dims) for s in slow]
+    for f, s in zip(fast, slow, strict=True):
+        assert _plain(f.times) == _plain(s.times)
+        for agg in ("average", "maximum", "total"):
+            assert _plain(f._col(agg)) == _plain(s._col(agg)), agg
+    table = join(fast, [(f"n{i}", f"10.0.0.{i}", "p") for i in range(9)])
+    doc = orjson.loads(body)
+    for row in table.nodes:
+        failed = [
+            [p.get("total") for p in ts["data"]]
+            for m in doc["value"]
+            if m["name"]["value"] == "SnatConnectionCount"
+            for ts in m["timeseries"]
+            if ts["metadatavalues"][0]["value"] == row.ip and ts["metadatavalues"][1]["value"] == "Failed"
+        ]
+        assert row.failed == sum(v for vs in failed for v in vs if v is not None)
+        if len(failed) == 1:  # (two failed series of one IP add their latest minutes)
+            present = [v for v in failed[0] if v is not None]
+            assert row.failed_last == (present[-1] if present else 0.0)
+        used = [
+            ts["data"]
+            for m in doc["value"]
+            if m["name"]["value"] == "UsedSnatPorts"
+            for ts in m["timeseries"]
+            if ts["metadatavalues"][0]["value"] == row.ip
+        ]
+        if used:
+            chart = [p.get("maximum", p.get("average")) for p in used[-1]]
+            assert _plain(row.used_series) == _plain([float("nan") if v is None else v for v in chart])
