@@ -250,7 +250,7 @@ def test_allocator_calls_are_safe_here():
 
 def test_costly_rules_are_spaced_to_their_share_of_a_core():
     """A run of the rules that costs 20 ms of CPU is followed by the next one no sooner
-    than 20 ms / JUDGE_SHARE later (2 s), however often the inputs move; never later than
+    than 20 ms / JUDGE_SHARE later (4 s), however often the inputs move; never later than
     findings_every."""
     from probes.engine import publisher as pubmod
 
