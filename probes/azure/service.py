@@ -37,6 +37,7 @@ from probes.azure.credchain import summarize
 from probes.azure.discover import NAT_TYPES, hints_of, read_cluster, read_load_balancer, read_nat_gateway
 from probes.azure.path import PathData
 from probes.azure.pathread import STEPS, PathReader
+from probes.azure.rawlist import list_raw
 from probes.azure.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
 from probes.azure.snat import (
     Allocation,
@@ -563,9 +564,11 @@ class AzureSnatService:
                 self._routes_step = ()
             else:
                 self._next_routes = self.clock() + ROUTES_REFRESH
-                tables = self._call(
-                    "routetables", scope, lambda **kw: [x.as_dict() for x in net.route_tables.list(rg, **kw)]
-                )
+                # lazy: the Azure SDK (~0.4 s) loads in the source's thread, never at start
+                from azure.mgmt.network.operations._operations import build_route_tables_list_request
+
+                req = build_route_tables_list_request(rg, t.subscription)
+                tables = self._call("routetables", scope, list_raw, net, req)
                 names: list[str] = []
                 routes: list[Any] = []
                 subnet_ids: list[str] = []
