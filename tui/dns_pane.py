@@ -22,7 +22,7 @@ from textual.widgets import Static
 
 from probes.dns.probe import ProbeKey
 from probes.dns.resolvers import Resolver
-from probes.dns.service import DnsPlan
+from probes.dns.service import EMPTY_PLAN, DnsPlan
 from probes.engine.health import Health
 from probes.engine.history import Stats
 from probes.engine.reach import short_why
@@ -116,6 +116,7 @@ class DnsPane(ProbePane):
     PALETTE_SCOPE = "dns"
     KEY = ProbeKey
     FEED = "dns"
+    NO_PLAN = EMPTY_PLAN
 
     def compose(self) -> ComposeResult:
         yield Static(Text("DNS: waiting for the cluster's resolvers…", style=DIM), id="dns-status")

@@ -84,6 +84,7 @@ class ProbePane(Vertical):
     PALETTE_SCOPE = ""  # the palette's prefix for this pane's rows ("dns", "egress")
     KEY: Any = tuple  # the history key type (a NamedTuple)
     FEED = ""  # the frame's part this pane shows: "dns" or "egress"
+    NO_PLAN: Any = None  # the plan a view without one (a recording's plan recorded as none) reads as
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -208,9 +209,10 @@ class ProbePane(Vertical):
         self.agents = frame.agents
         if view is self._view and not (self._agent_nodes and (agents_moved or self.ticks % 8 == 0)):
             return
-        structural = view.plan is not self._plan
+        plan = view.plan if view.plan is not None else self.NO_PLAN
+        structural = plan is not self._plan
         if structural:
-            self._take_plan(view.plan)
+            self._take_plan(plan)
             for info in self._rows.values():  # never probed: their health is known now
                 if self._why_not(info):
                     self._health.setdefault(info.key.vantage, {})[info.key] = Health.UNREACHABLE

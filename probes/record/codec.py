@@ -1174,7 +1174,10 @@ class Thawer:
         if state.get(name + ".plan") is None:
             return None
         # (plan, error): a recording's plan is its bytes until read (a seek compares them)
-        plan, error = self._get(state, name + ".plan", lambda v: (_typed(v["plan"], plan_t), v.get("error", "")))
+        try:
+            plan, error = self._get(state, name + ".plan", lambda v: _plan_of(v, plan_t, name))
+        except msgspec.DecodeError:  # bytes that are no msgpack at all
+            plan, error = _unreadable_plan(plan_t, name), ""
         names = self._channel  # key -> its channel, kept across frames
         keys = self._keys
         group = self._groups.get(prefix, [])
@@ -1303,6 +1306,38 @@ class Thawer:
             since=old.seq if old is not None else -1,
             changed=changed,
         )
+
+
+_PLAN_WORDS = {"dns": "DNS", "egress": "egress", "https": "HTTPS"}
+_UNREADABLE: dict[tuple[type, str], Any] = {}
+
+
+def _unreadable_plan(plan_t: type, name: str) -> Any:
+    """An empty plan of `plan_t` whose error says the recording's plan cannot be read: the
+    pane shows that line and no rows (the same object every frame: nothing to re-lay)."""
+    plan = _UNREADABLE.get((plan_t, name))
+    if plan is None:
+        what = _PLAN_WORDS.get(name, name)
+        error = f"the recording's {what} probe plan cannot be read: its rows are not shown"
+        plan = _UNREADABLE[(plan_t, name)] = msgspec.convert(
+            {"version": 0, "vantages": [], "names": [], "targets": [], "error": error}, plan_t
+        )
+    return plan
+
+
+def _plan_of(v: Any, plan_t: type, name: str) -> tuple[Any, str]:
+    """A plan channel's value as (plan, error line); a plan recorded as none stays None,
+    one that does not read as `plan_t` is `_unreadable_plan`."""
+    if not isinstance(v, Mapping) or "plan" not in v:
+        return _unreadable_plan(plan_t, name), ""
+    error = v.get("error") or ""
+    if not isinstance(error, str):
+        error = ""
+    raw = v.get("plan")
+    if raw is None:
+        return None, error
+    plan = _typed(raw, plan_t)
+    return (_unreadable_plan(plan_t, name) if plan is None else plan), error
 
 
 class AgentRows(Mapping[str, AgentStatus]):
