@@ -20,11 +20,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from probes.dns.probe import ProbeKey
+from probes.dns.probe import DnsOutcome, ProbeKey
 from probes.dns.resolvers import Resolver
 from probes.dns.service import EMPTY_PLAN, DnsPlan
 from probes.engine.health import Health
-from probes.engine.history import Stats
+from probes.engine.history import Brief, Stats
 from probes.engine.reach import short_why
 from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
@@ -117,6 +117,7 @@ class DnsPane(ProbePane):
     KEY = ProbeKey
     FEED = "dns"
     NO_PLAN = EMPTY_PLAN
+    OUTCOMES = DnsOutcome  # its health is `dns_health`: a replay judges its rows from their bytes
 
     def compose(self) -> ComposeResult:
         yield Static(Text("DNS: waiting for the cluster's resolvers…", style=DIM), id="dns-status")
@@ -127,7 +128,7 @@ class DnsPane(ProbePane):
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
-    def _health_of(self, info: DnsPaneRow, st: Stats | None) -> Health:
+    def _health_of(self, info: DnsPaneRow, st: Stats | Brief | None) -> Health:
         return dns_health(st, reachable(info.resolver))
 
     def _raw_sig(self, st: Stats) -> tuple:

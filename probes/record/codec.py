@@ -35,8 +35,9 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -50,7 +51,8 @@ from probes.dns.service import DnsPlan
 from probes.egress.result import EgressKey, EgressResult
 from probes.egress.service import EgressPlan
 from probes.engine.frame import EMPTY, AgentsView, Frame, ProbeView, RouteView
-from probes.engine.history import Stats
+from probes.engine.health import Health
+from probes.engine.history import Brief, Stats, judge
 from probes.engine.store import Snapshot
 from probes.ingress.httpsservice import HttpsPlan
 from probes.ingress.tlsresult import TlsKey, TlsResult
@@ -559,8 +561,12 @@ class Stretch:
     A row the reader patches again before it is read (a step forward) refers to it as
     ``(stretch, channel id)`` (`resolve`)."""
 
-    __slots__ = ("frames", "kinds", "ids", "last", "before", "_runs", "_asked")
+    __slots__ = ("frames", "kinds", "ids", "last", "before", "_runs", "_asked", "_list_after")
     LISTED_AFTER = 16  # rows folded one by one before every channel's values are listed
+    # listing a value costs some 20 lookups of a row in a frame; 4: a pane reading every row
+    # lists them soon (after 200 rows of a 100 s stretch at 1,000 nodes), one drawing a
+    # screenful never does
+    LIST_COST = 4
 
     def __init__(
         self,
@@ -577,6 +583,7 @@ class Stretch:
         self.before = before  # channel id -> its value before the stretch
         self._runs: dict[int, list[msgspec.Raw]] | None = None
         self._asked = 0
+        self._list_after = self.LISTED_AFTER
 
     def owns(self, name: str, v: Any) -> int | None:
         """The id of channel `name` when `v` is the value the stretch left it (else None)."""
@@ -585,11 +592,16 @@ class Stretch:
 
     def values(self, cid: int) -> list[msgspec.Raw]:
         """Channel `cid`'s values in the stretch, in order: looked up frame by frame for the
-        first few rows read (a seek's changed node), then every channel written more than
-        once listed, once (a pane reading its rows)."""
+        first rows read (a seek's changed node, the rows a pane draws), then, when more are
+        read than listing them all costs (a row's lookups cost one step per frame, listing
+        one per value: `LISTED_AFTER`, or the values per frame times `LIST_COST` if more),
+        every channel written listed, once (a pane reading all its rows)."""
         runs = self._runs
-        if runs is None and self._asked < self.LISTED_AFTER:
+        if runs is None and self._asked < self._list_after:
             self._asked += 1
+            if self._asked == self.LISTED_AFTER:  # the values per frame: what listing costs in rows
+                frames = self.frames
+                self._list_after = max(self.LISTED_AFTER, self.LIST_COST * sum(map(len, frames)) // len(frames))
             return [f[cid] for f in self.frames if cid in f]
         if runs is None:
             runs = defaultdict(list)
@@ -866,11 +878,48 @@ def _typed(value: Any, typ: type, default: Any = None) -> Any:
         return default
 
 
+# --- a row's health, read from its bytes ----------------------------------------------------
+# `judge` reads a row's attempts, successes and last outcome, which every row holds whole
+# (a patch too), and its last result's second client outcome (DNS: `no_edns`), which is
+# there only when it is not "": a row whose last result does not name one judges from its
+# leading fields. A patch's last result may be SAME (the previous row's): it names none when
+# no bytes the state stands on do (`PROFILE_MARK`).
+PROFILE_MARK = b"no_edns"  # the one field of a last result that names a second client's outcome
+
+
+class _LastBrief(msgspec.Struct, gc=False):
+    no_edns: Literal[""] | None = None  # one that names an outcome does not read here: decoded
+
+
+class _RowBrief(msgspec.Struct, array_like=True, gc=False):
+    """A probe row's leading fields and its last result's second client outcome (`stats_row`)."""
+
+    count: Any
+    attempts: Any
+    successes: Any
+    p50: Any
+    p95: Any
+    p99: Any
+    loss: Any
+    last_outcome: Any
+    last_error: msgspec.Raw
+    last_raw: msgspec.Raw
+    last_ts: Any
+    keep: msgspec.Raw  # 0 in a whole row (no list: nothing here for the cyclic GC to walk)
+    tail: msgspec.Raw
+    last: _LastBrief | int | None = None
+
+
+_brief_dec = msgspec.msgpack.Decoder(_RowBrief)
+_briefs_dec = msgspec.msgpack.Decoder(list[_RowBrief])  # rows' bytes joined as one array
+
+
 class RowStats(Mapping[Hashable, Stats]):
     """A replayed probe view's rows, each decoded when first read: a seek decodes only the
-    rows a pane on screen reads, and a row that did not move is the previous frame's Stats."""
+    rows a pane on screen reads, and a row that did not move is the previous frame's Stats.
+    `briefs` gives what a row's health reads of every row without decoding them."""
 
-    __slots__ = ("_rows", "_names", "_thawer", "_stretch")
+    __slots__ = ("_rows", "_names", "_thawer", "_stretch", "_plain")
 
     def __init__(
         self,
@@ -878,14 +927,29 @@ class RowStats(Mapping[Hashable, Stats]):
         names: Mapping[Hashable, str],
         thawer: Thawer,
         stretch: Stretch | None = None,
+        plain: Callable[[], bool] | None = None,
     ) -> None:
         self._rows = rows
         self._names = names
         self._thawer = thawer
         self._stretch = stretch  # the one the state was built on (`Stretch`)
+        self._plain = plain  # True: no row of the state carries a second client's outcome (`Thawer.briefs`)
 
     def __getitem__(self, key: Hashable) -> Stats:
         return self._thawer.stats(self._names[key], key, self._rows[key], self._stretch)
+
+    def healths(self, keys: Sequence[Hashable], kind: type[Enum]) -> list[Health]:
+        """`judge(self.get(key), kind)` for each of `keys`, read from the rows' bytes: a
+        seek's pane judges its thousands of rows decoding none."""
+        rows, names = self._rows, self._names
+        return self._thawer.healths(
+            list(map(names.get, keys)),
+            keys,
+            list(map(rows.get, keys)),
+            kind,
+            self._stretch,
+            self._plain,
+        )
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._rows)
@@ -989,6 +1053,7 @@ class Thawer:
         self._agents_seq = 0
         self._groups: Mapping[str, list[str]] = {}
         self._stretch: Stretch | None = None  # the one the state of the frame being built is on
+        self._plain: Callable[[], bool] | None = None  # and whether its bytes name no second client (`briefs`)
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
         """Channel `name`'s object, decoded by `decode` from its value (resolved): the same
@@ -1023,12 +1088,16 @@ class Thawer:
         at: float,
         groups: Mapping[str, list[str]] | None = None,
         stretch: Stretch | None = None,
+        plain: Callable[[], bool] | None = None,
     ) -> Frame:
         """The frame of `state`; `groups`: its channels by kind ("n\t", "d\t", …) in the
         state's order, when the caller keeps them (else read from the state); `stretch`: the
-        one the state was built on, if any (its rows are its last bytes: `Stretch`)."""
+        one the state was built on, if any (its rows are its last bytes: `Stretch`); `plain`:
+        says, when asked, that no bytes the state stands on name a second client's outcome
+        (`PROFILE_MARK`: a patch's "the previous one's" then names none either)."""
         p = self._prev
         self._stretch = stretch
+        self._plain = plain
         if groups is None:
             found: dict[str, list[str]] = {}  # "n\t", "d\t", … -> the state's channels of that kind
             for ch in state:
@@ -1207,7 +1276,7 @@ class Thawer:
         since = old.version if old is not None and not gone else -1
         return ProbeView(
             plan=plan,
-            stats=RowStats(rows, names, self, self._stretch),
+            stats=RowStats(rows, names, self, self._stretch, self._plain),
             changed=frozenset(changed if since != -1 else rows),
             since=since,
             version=version,
@@ -1250,6 +1319,73 @@ class Thawer:
         st = decode_stats(r, key, self.epoch)
         self._cache[name] = (value, r, st, raw)
         return st
+
+    def healths(
+        self,
+        names: Sequence[Any],
+        keys: Sequence[Any],
+        values: list[Any],
+        kind: type[Enum],
+        stretch: Stretch | None = None,
+        plain: Callable[[], bool] | None = None,
+    ) -> list[Health]:
+        """Each row's `judge(stats, kind)` (channel `names[i]`, key `keys[i]`, value
+        `values[i]` of a state built on `stretch`; None: no row) from its leading fields; a row whose last
+        result names a second client's outcome, or whose patch says "the previous one's"
+        when `plain` cannot say that names none (`PROFILE_MARK`), is decoded (`stats`)."""
+        memo: dict[tuple[Any, Any, Any], Health] = {}  # (attempts, successes, outcome) -> health
+        errors = (msgspec.DecodeError, msgspec.ValidationError)
+        same_plain = plain is not None and plain()
+        if values and list(map(type, values)).count(msgspec.Raw) == len(values):
+            # a seek's rows are bytes: decoded in one call, as one array
+            try:
+                rows = _briefs_dec.decode(b"\xdd" + len(values).to_bytes(4, "big") + b"".join(values))
+            except errors:  # a row that names a second client's outcome (or does not read): one by one
+                rows = None
+            if rows is not None and (same_plain or all(type(b.last) is not int for b in rows)):
+                leads = [(b.attempts, b.successes, b.last_outcome) for b in rows]
+                out = list(map(memo.get, leads))
+                if None in out:
+                    for i, first in enumerate(leads):
+                        if out[i] is None:
+                            h = memo.get(first)
+                            if h is None:
+                                h = memo[first] = judge(Brief(*first), kind)
+                            out[i] = h
+                return out  # type: ignore[return-value]
+        out2: list[Health] = []
+        add = out2.append
+        dec = _brief_dec.decode
+        for name, key, v in zip(names, keys, values):
+            t = type(v)
+            if t is Pending:
+                v = v.raw if v.raw is not None else v._v
+                t = type(v)
+            lead: tuple[Any, Any, Any] | None = None
+            if t is msgspec.Raw:
+                try:
+                    b = dec(v)
+                except errors:
+                    b = None
+                # a patch's SAME ("the previous row's last result") names none when no
+                # bytes the state stands on do
+                if b is not None and (type(b.last) is not int or (same_plain and bytes(b.keep) != b"\x00")):
+                    lead = (b.attempts, b.successes, b.last_outcome)
+            elif t is list and len(v) > LAST:
+                last = v[LAST]
+                if last is None or (type(last) is dict and not last.get("no_edns")):
+                    lead = (v[1], v[2], v[7])
+            elif v is None:  # no row
+                add(judge(None, kind))
+                continue
+            if lead is None:  # the row decoded
+                add(judge(self.stats(name, key, values[len(out2)], stretch), kind))
+                continue
+            h = memo.get(lead)
+            if h is None:
+                h = memo[lead] = judge(Brief(*lead), kind)
+            add(h)
+        return out2
 
     def _snat(self, state: Mapping[str, Any]) -> SnatReport | None:
         head = state.get("snat")
