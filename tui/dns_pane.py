@@ -119,6 +119,10 @@ class DnsPane(ProbePane):
     NO_PLAN = EMPTY_PLAN
     OUTCOMES = DnsOutcome  # its health is `dns_health`: a replay judges its rows from their bytes
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._plan_memo: tuple[DnsPlan, tuple[str, ...]] | None = None
+
     def compose(self) -> ComposeResult:
         yield Static(Text("DNS: waiting for the cluster's resolvers…", style=DIM), id="dns-status")
         table = DnsTable(cursor_type="row", zebra_stripes=False, id="dns-table")
@@ -215,6 +219,18 @@ class DnsPane(ProbePane):
         return [head, note, Text(""), Text(""), Text(""), summary, Text("")]
 
     # --- status, actions -----------------------------------------------------------------
+    def _plan_words(self, plan: DnsPlan) -> tuple[str, ...]:
+        """The status line's words on the plan (the same while the plan is)."""
+        memo = self._plan_memo
+        if memo is None or memo[0] is not plan:
+            words = [f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms"]
+            if plan.agents:
+                words.append(f" · {plan.agents} by agents")
+            if plan.unreachable:
+                words.append(f" · {plan.unreachable} not reachable here")
+            memo = self._plan_memo = (plan, tuple(words))
+        return memo[1]
+
     def _update_status(self, plan: DnsPlan) -> None:
         err = plan.error or self.error
         if err:
@@ -222,25 +238,18 @@ class DnsPane(ProbePane):
         elif not plan.vantages:
             line = Text("DNS: waiting for the cluster's resolvers…", style=DIM)
         else:
-            failing = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.FAILING)
-            degraded = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.DEGRADED)
+            tally = self.tally()
+            failing, degraded = tally[Health.FAILING], tally[Health.DEGRADED]
             # by importance, as a short row cuts from the right: the view, the verdict, the plan
             line = Text.assemble(("DNS ", "bold"), *self.view_words(), no_wrap=True, overflow="ellipsis")
             if failing:
                 line.append(f"{failing} failing · ", style=BAD)
             if degraded:
                 line.append(f"{degraded} degraded · ", style=WARN)
-            if (
-                not failing
-                and not degraded
-                and any(h is not Health.UNREACHABLE for hs in self._health.values() for h in hs.values())
-            ):
+            if not failing and not degraded and tally.total() > tally[Health.UNREACHABLE]:
                 line.append("all answering · ", style=OK)
-            line.append(f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", style=DIM)
-            if plan.agents:
-                line.append(f" · {plan.agents} by agents", style=DIM)
-            if plan.unreachable:
-                line.append(f" · {plan.unreachable} not reachable here", style=DIM)
+            for words in self._plan_words(plan):
+                line.append(words, style=DIM)
         if line != self._status:
             self._status = line
             self.query_one("#dns-status", Static).update(line, layout=False)  # one fixed row

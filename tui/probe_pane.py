@@ -30,6 +30,7 @@ from tui.probe_text import short_vantage
 from tui.steadytable import SteadyTable
 
 LATEST = object()  # a dirty row's stats: the latest view's, read when it is drawn
+_NOT = object()
 
 
 class SortText(Text):
@@ -118,6 +119,7 @@ class ProbePane(Vertical):
         self._stale: set[Any] = set()  # rows to draw from the latest view once on screen (lazy)
         self._flat: dict[Any, Health] = {}  # key -> health, as in `_health`
         self._unreach: set[Any] = set()  # the plan's rows whose vantage cannot reach their far end
+        self._tally: Counter[Health] | None = None  # `tally`
         # off-screen rows with newer stats: a probe row's (info, stats or LATEST: the latest
         # view's, read when drawn), a vantage row's (vantage, None)
         self._dirty: dict[str, tuple[Any, Any]] = {}
@@ -234,6 +236,7 @@ class ProbePane(Vertical):
             for k in self._unreach:  # never probed: their health is known now
                 self._health.setdefault(k.vantage, {})[k] = Health.UNREACHABLE
             self._flat = {k: h for hs in self._health.values() for k, h in hs.items()}
+            self._tally = None
             self._stale.clear()
             self._relayout()
         self.error = view.error
@@ -261,9 +264,11 @@ class ProbePane(Vertical):
         self._seen_version = view.version
         self._view = view
         rows = self._rows
-        if lazy:  # the rows that can move (an unreachable one is grey whatever it holds)
-            unreach = self._unreach
-            keys = [k for k in keys if k in rows and k not in unreach]
+        if lazy and len(keys) * 2 >= len(stats):  # a seek: every row judged, in the view's order
+            keys = list(stats)
+            touched = self._judged(keys, healths(None, self.OUTCOMES))
+        elif lazy:
+            keys = [k for k in keys if k in rows]
             touched = self._judged(keys, healths(keys, self.OUTCOMES))
         else:
             keys = [k for k in keys if k in rows and k in stats]
@@ -301,14 +306,25 @@ class ProbePane(Vertical):
         return self._moved(moved)
 
     def _judged(self, keys: list[Hashable], healths: list[Health]) -> set[str]:
-        """`_judge` from the rows' healths (a view's `healths`: none decoded)."""
-        flat = self._flat
-        return self._moved([(k, h) for k, h in zip(keys, healths) if flat.get(k) is not h])
+        """`_judge` from the rows' healths (a view's `healths`: none decoded); a row the
+        plan does not have, or whose vantage cannot reach it (grey whatever it holds), is
+        left as it is."""
+        flat, rows, unreach = self._flat, self._rows, self._unreach
+        moved = [(k, h) for k, h in zip(keys, healths) if flat.get(k, _NOT) is not h]
+        return self._moved([(k, h) for k, h in moved if k in rows and k not in unreach])
+
+    def tally(self) -> Counter[Health]:
+        """How many rows have each health (counted again only after one moved)."""
+        if self._tally is None:
+            self._tally = Counter(self._flat.values())
+        return self._tally
 
     def _moved(self, moved: list[tuple[Any, Health]]) -> set[str]:
         """Rows' new healths; the vantages they are in."""
         flat, health = self._flat, self._health
         touched: set[str] = set()
+        if moved:
+            self._tally = None
         for key, h in moved:
             flat[key] = h
             v = key.vantage

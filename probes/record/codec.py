@@ -938,18 +938,17 @@ class RowStats(Mapping[Hashable, Stats]):
     def __getitem__(self, key: Hashable) -> Stats:
         return self._thawer.stats(self._names[key], key, self._rows[key], self._stretch)
 
-    def healths(self, keys: Sequence[Hashable], kind: type[Enum]) -> list[Health]:
-        """`judge(self.get(key), kind)` for each of `keys`, read from the rows' bytes: a
-        seek's pane judges its thousands of rows decoding none."""
-        rows, names = self._rows, self._names
-        return self._thawer.healths(
-            list(map(names.get, keys)),
-            keys,
-            list(map(rows.get, keys)),
-            kind,
-            self._stretch,
-            self._plain,
-        )
+    def healths(self, keys: Sequence[Hashable] | None, kind: type[Enum]) -> list[Health]:
+        """`judge(self.get(key), kind)` for each of `keys` (None: every row, in the order
+        the view iterates them), read from the rows' bytes: a seek's pane judges its
+        thousands of rows decoding none."""
+        rows = self._rows
+        if keys is None:
+            keys = list(rows)
+            values = list(rows.values())
+        else:
+            values = list(map(rows.get, keys))
+        return self._thawer.healths(self._names.get, keys, values, kind, self._stretch, self._plain)
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._rows)
@@ -1322,14 +1321,14 @@ class Thawer:
 
     def healths(
         self,
-        names: Sequence[Any],
+        name_of: Callable[[Any], str | None],
         keys: Sequence[Any],
         values: list[Any],
         kind: type[Enum],
         stretch: Stretch | None = None,
         plain: Callable[[], bool] | None = None,
     ) -> list[Health]:
-        """Each row's `judge(stats, kind)` (channel `names[i]`, key `keys[i]`, value
+        """Each row's `judge(stats, kind)` (key `keys[i]`, its channel `name_of(key)`, value
         `values[i]` of a state built on `stretch`; None: no row) from its leading fields; a row whose last
         result names a second client's outcome, or whose patch says "the previous one's"
         when `plain` cannot say that names none (`PROFILE_MARK`), is decoded (`stats`)."""
@@ -1356,7 +1355,7 @@ class Thawer:
         out2: list[Health] = []
         add = out2.append
         dec = _brief_dec.decode
-        for name, key, v in zip(names, keys, values):
+        for key, v in zip(keys, values):
             t = type(v)
             if t is Pending:
                 v = v.raw if v.raw is not None else v._v
@@ -1379,7 +1378,8 @@ class Thawer:
                 add(judge(None, kind))
                 continue
             if lead is None:  # the row decoded
-                add(judge(self.stats(name, key, values[len(out2)], stretch), kind))
+                name = name_of(key)
+                add(judge(None if name is None else self.stats(name, key, values[len(out2)], stretch), kind))
                 continue
             h = memo.get(lead)
             if h is None:
