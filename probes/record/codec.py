@@ -509,13 +509,16 @@ class Pending:
     it patches (itself a row, a `Raw`, a stretch's row or a `Pending`). Decoded once, when
     first read."""
 
-    __slots__ = ("raw", "prev", "kind", "depth", "_v")
+    __slots__ = ("raw", "prev", "kind", "depth", "_v", "whole")
     MAX_DEPTH = 8  # patches left unresolved on one row before the oldest are resolved
 
     def __init__(self, raw: msgspec.Raw, prev: Any, kind: str) -> None:
         self.raw: msgspec.Raw | None = raw
         self.kind = kind
         self._v: Any = None
+        # a row of a kind written whole: its bytes, kept once decoded (a copy: not the batch's
+        # buffer), so a seek that reads the same row again compares bytes (`raw_of`, `__eq__`)
+        self.whole: msgspec.Raw | None = None
         depth: int = prev.depth + 1 if type(prev) is Pending and prev.raw is not None else 1
         if depth > self.MAX_DEPTH:  # a long play that never reads this row: keep the chain short
             prev.value()
@@ -540,11 +543,20 @@ class Pending:
         for p in reversed(chain):
             assert p.raw is not None
             v = _unpatched(p.kind, old, _raw_dec.decode(p.raw))
+            if p.kind in _WHOLE:
+                p.whole = p.raw.copy()
             p._v, p.raw, p.prev = v, None, None
             old = v
         return self._v
 
     def __eq__(self, other: object) -> bool:
+        raw = self.raw if self.raw is not None else self.whole
+        if raw is not None and self.kind in _WHOLE:  # its bytes are its whole value
+            o = other
+            if type(other) is Pending and other.kind in _WHOLE:
+                o = other.raw if other.raw is not None else other.whole
+            if type(o) is msgspec.Raw and o == raw:  # the same bytes: the same value (a seek's node rows)
+                return True
         return bool(self.value() == resolve(other))
 
     __hash__ = None  # type: ignore[assignment]
@@ -644,7 +656,7 @@ def thaw(name: str, v: Any, stretch: Stretch | None) -> Any:
 
 
 _PATCHED = frozenset({DNS, EGRESS, HTTPS, SNAT_NODE})  # kinds a batch may write as a patch
-_WHOLE = frozenset({NODE, AGENT})  # lazy kinds a batch writes whole
+_WHOLE = frozenset({NODE, AGENT, ""})  # lazy kinds a batch writes whole ("": a named channel, a plan)
 
 
 def _owned(name: str, v: Any, stretch: Stretch | None) -> int | None:
@@ -654,14 +666,14 @@ def _owned(name: str, v: Any, stretch: Stretch | None) -> int | None:
 
 def raw_of(name: str, v: Any, owned: int | None) -> msgspec.Raw | None:
     """The bytes that are the whole of channel `name`'s value `v` as the reader leaves it
-    (a keyframe's `Raw`; a batch's node or agent row, not decoded yet), else None: equal
+    (a keyframe's `Raw`; a batch's node or agent row or plan, not decoded yet), else None: equal
     bytes, an equal value — a seek that reads the same row again compares bytes. `owned`:
     `v` is a stretch's (`_owned`), maybe a patch."""
     t = type(v)
     if t is msgspec.Raw:
         return None if owned is not None and name[:2] in _PATCHED else v
     if t is Pending and v.kind in _WHOLE:
-        return v.raw
+        return v.raw if v.raw is not None else v.whole
     return None
 
 
