@@ -114,7 +114,7 @@ class ProbePane(Vertical):
         self._shown: set[str] = set()  # row keys in the table
         self._cells: dict[str, list[Any]] = {}  # row key -> last cell signatures, for diffing
         self._raw: dict[str, tuple] = {}  # row key -> last stats signature
-        self._stats: dict[Any, Stats] = {}  # the rows' stats taken (not kept for a view of briefs)
+        self._stats: dict[Any, Stats] = {}  # the rows' stats taken (not kept for a view judged from its bytes)
         self._lazy = False  # the view's rows decode when read: judged from their bytes, read when drawn
         self._stale: set[Any] = set()  # rows to draw from the latest view once on screen (lazy)
         self._flat: dict[Any, Health] = {}  # key -> health, as in `_health`

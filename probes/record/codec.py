@@ -929,7 +929,7 @@ _briefs_dec = msgspec.msgpack.Decoder(list[_RowBrief])  # rows' bytes joined as 
 class RowStats(Mapping[Hashable, Stats]):
     """A replayed probe view's rows, each decoded when first read: a seek decodes only the
     rows a pane on screen reads, and a row that did not move is the previous frame's Stats.
-    `briefs` gives what a row's health reads of every row without decoding them."""
+    `healths` judges every row from its bytes, decoding none."""
 
     __slots__ = ("_rows", "_names", "_thawer", "_stretch", "_plain")
 
@@ -945,7 +945,7 @@ class RowStats(Mapping[Hashable, Stats]):
         self._names = names
         self._thawer = thawer
         self._stretch = stretch  # the one the state was built on (`Stretch`)
-        self._plain = plain  # True: no row of the state carries a second client's outcome (`Thawer.briefs`)
+        self._plain = plain  # True: no row of the state names a second client's outcome (`Thawer.healths`)
 
     def __getitem__(self, key: Hashable) -> Stats:
         return self._thawer.stats(self._names[key], key, self._rows[key], self._stretch)
@@ -1064,7 +1064,7 @@ class Thawer:
         self._agents_seq = 0
         self._groups: Mapping[str, list[str]] = {}
         self._stretch: Stretch | None = None  # the one the state of the frame being built is on
-        self._plain: Callable[[], bool] | None = None  # and whether its bytes name no second client (`briefs`)
+        self._plain: Callable[[], bool] | None = None  # and whether its bytes name no second client (`healths`)
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
         """Channel `name`'s object, decoded by `decode` from its value (resolved): the same

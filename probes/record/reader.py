@@ -132,7 +132,7 @@ class Recording:
         # near one read lately, starts from it again without decoding it
         self._kf_cache: OrderedDict[int, tuple[dict[str, Any], dict[str, list[str]], bytes]] = OrderedDict()
         # whether a keyframe's / a batch's bytes name a second client's outcome (PROFILE_MARK):
-        # a pane judging rows from their bytes asks (`Thawer.briefs`)
+        # a pane judging rows from their bytes asks (`Thawer.healths`)
         self._kf_marked: dict[int, bool] = {}
         # keyframes' layouts: their channel ids in order -> (their names, the groups by kind)
         self._layouts: OrderedDict[tuple[int, ...], tuple[list[Any], dict[str, list[str]]]] = OrderedDict()
