@@ -20,11 +20,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from probes.dns.probe import ProbeKey
+from probes.dns.probe import DnsOutcome, ProbeKey
 from probes.dns.resolvers import Resolver
-from probes.dns.service import DnsPlan
+from probes.dns.service import EMPTY_PLAN, DnsPlan
 from probes.engine.health import Health
-from probes.engine.history import Stats
+from probes.engine.history import Brief, Stats
 from probes.engine.reach import short_why
 from probes.kube.model import LOCAL_VANTAGE
 from tui import format as fmt
@@ -116,6 +116,12 @@ class DnsPane(ProbePane):
     PALETTE_SCOPE = "dns"
     KEY = ProbeKey
     FEED = "dns"
+    NO_PLAN = EMPTY_PLAN
+    OUTCOMES = DnsOutcome  # its health is `dns_health`: a replay judges its rows from their bytes
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._plan_memo: tuple[DnsPlan, tuple[str, ...]] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text("DNS: waiting for the cluster's resolvers…", style=DIM), id="dns-status")
@@ -126,7 +132,7 @@ class DnsPane(ProbePane):
         yield table
 
     # --- what the rows say ---------------------------------------------------------------
-    def _health_of(self, info: DnsPaneRow, st: Stats | None) -> Health:
+    def _health_of(self, info: DnsPaneRow, st: Stats | Brief | None) -> Health:
         return dns_health(st, reachable(info.resolver))
 
     def _raw_sig(self, st: Stats) -> tuple:
@@ -213,6 +219,18 @@ class DnsPane(ProbePane):
         return [head, note, Text(""), Text(""), Text(""), summary, Text("")]
 
     # --- status, actions -----------------------------------------------------------------
+    def _plan_words(self, plan: DnsPlan) -> tuple[str, ...]:
+        """The status line's words on the plan (the same while the plan is)."""
+        memo = self._plan_memo
+        if memo is None or memo[0] is not plan:
+            words = [f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms"]
+            if plan.agents:
+                words.append(f" · {plan.agents} by agents")
+            if plan.unreachable:
+                words.append(f" · {plan.unreachable} not reachable here")
+            memo = self._plan_memo = (plan, tuple(words))
+        return memo[1]
+
     def _update_status(self, plan: DnsPlan) -> None:
         err = plan.error or self.error
         if err:
@@ -220,25 +238,18 @@ class DnsPane(ProbePane):
         elif not plan.vantages:
             line = Text("DNS: waiting for the cluster's resolvers…", style=DIM)
         else:
-            failing = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.FAILING)
-            degraded = sum(1 for hs in self._health.values() for h in hs.values() if h is Health.DEGRADED)
+            tally = self.tally()
+            failing, degraded = tally[Health.FAILING], tally[Health.DEGRADED]
             # by importance, as a short row cuts from the right: the view, the verdict, the plan
             line = Text.assemble(("DNS ", "bold"), *self.view_words(), no_wrap=True, overflow="ellipsis")
             if failing:
                 line.append(f"{failing} failing · ", style=BAD)
             if degraded:
                 line.append(f"{degraded} degraded · ", style=WARN)
-            if (
-                not failing
-                and not degraded
-                and any(h is not Health.UNREACHABLE for hs in self._health.values() for h in hs.values())
-            ):
+            if not failing and not degraded and tally.total() > tally[Health.UNREACHABLE]:
                 line.append("all answering · ", style=OK)
-            line.append(f"{len(plan.vantages)} vantages · {plan.jobs} probes every {plan.interval:g}s · ms", style=DIM)
-            if plan.agents:
-                line.append(f" · {plan.agents} by agents", style=DIM)
-            if plan.unreachable:
-                line.append(f" · {plan.unreachable} not reachable here", style=DIM)
+            for words in self._plan_words(plan):
+                line.append(words, style=DIM)
         if line != self._status:
             self._status = line
             self.query_one("#dns-status", Static).update(line, layout=False)  # one fixed row

@@ -25,7 +25,7 @@ from textual.widgets import Static
 from probes.azure.egressid import gateway_summary
 from probes.azure.path import PathData
 from probes.egress.probe import EgressKey
-from probes.egress.service import EgressPlan
+from probes.egress.service import EMPTY_PLAN, EgressPlan
 from probes.egress.targets import Target
 from probes.engine.health import Health
 from probes.engine.history import Stats
@@ -94,6 +94,7 @@ class EgressPane(ProbePane):
     PALETTE_SCOPE = "egress"
     KEY = EgressKey
     FEED = "egress"
+    NO_PLAN = EMPTY_PLAN
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

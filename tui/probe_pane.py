@@ -14,7 +14,7 @@ A pane subclass sets ``COLUMNS``, ``KEY`` (the history's key type: ``ProbeKey`` 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from rich.text import Text
@@ -23,11 +23,14 @@ from textual.widgets import DataTable, Static
 
 from probes.engine.frame import AgentsView, Frame, ProbeView
 from probes.engine.health import Health
-from probes.engine.history import Stats
+from probes.engine.history import Brief, Stats
 from tui.columns import SCROLLBAR, Flex, elide_middle, fit
 from tui.format import BAD, DIM, OK, WARN
 from tui.probe_text import short_vantage
 from tui.steadytable import SteadyTable
+
+LATEST = object()  # a dirty row's stats: the latest view's, read when it is drawn
+_NOT = object()
 
 
 class SortText(Text):
@@ -76,6 +79,11 @@ class ProbeTable(SteadyTable):
         if isinstance(pane, ProbePane):
             pane.flush_visible()  # rows scrolled into view get the values they missed
 
+    def on_resize(self) -> None:
+        pane = self.parent
+        if isinstance(pane, ProbePane):
+            pane.flush_visible()  # rows a taller table shows get the values they missed
+
 
 class ProbePane(Vertical):
     COLUMNS: tuple[tuple[str, str, int], ...] = ()
@@ -84,6 +92,11 @@ class ProbePane(Vertical):
     PALETTE_SCOPE = ""  # the palette's prefix for this pane's rows ("dns", "egress")
     KEY: Any = tuple  # the history key type (a NamedTuple)
     FEED = ""  # the frame's part this pane shows: "dns" or "egress"
+    NO_PLAN: Any = None  # the plan a view without one (a recording's plan recorded as none) reads as
+    # the outcomes a row's health is judged with (`judge`), from a view that judges its rows
+    # without decoding them (a replay's `healths`); None: every changed row decoded (a pane
+    # whose `_on_result` reads every new result)
+    OUTCOMES: Any = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -101,9 +114,15 @@ class ProbePane(Vertical):
         self._shown: set[str] = set()  # row keys in the table
         self._cells: dict[str, list[Any]] = {}  # row key -> last cell signatures, for diffing
         self._raw: dict[str, tuple] = {}  # row key -> last stats signature
-        self._stats: dict[Any, Stats] = {}
-        # off-screen rows with newer stats: a probe row's (info, stats), a vantage row's (vantage, None)
-        self._dirty: dict[str, tuple[Any, Stats | None]] = {}
+        self._stats: dict[Any, Stats] = {}  # the rows' stats taken (not kept for a view judged from its bytes)
+        self._lazy = False  # the view's rows decode when read: judged from their bytes, read when drawn
+        self._stale: set[Any] = set()  # rows to draw from the latest view once on screen (lazy)
+        self._flat: dict[Any, Health] = {}  # key -> health, as in `_health`
+        self._unreach: set[Any] = set()  # the plan's rows whose vantage cannot reach their far end
+        self._tally: Counter[Health] | None = None  # `tally`
+        # off-screen rows with newer stats: a probe row's (info, stats or LATEST: the latest
+        # view's, read when drawn), a vantage row's (vantage, None)
+        self._dirty: dict[str, tuple[Any, Any]] = {}
         self._health: dict[str, dict[Any, Health]] = {}  # vantage -> key -> health
         self._vantage_order: dict[str, int] = {}
         self._vantage_note: dict[str, str] = {}
@@ -140,7 +159,7 @@ class ProbePane(Vertical):
     def _raw_sig(self, st: Stats) -> tuple:
         raise NotImplementedError
 
-    def _health_of(self, info: Any, st: Stats | None) -> Health:
+    def _health_of(self, info: Any, st: Stats | Brief | None) -> Health:
         raise NotImplementedError
 
     def _on_result(self, info: Any, st: Stats) -> None:
@@ -185,6 +204,7 @@ class ProbePane(Vertical):
         self._cells.clear()
         self._raw.clear()
         self._dirty.clear()
+        self._stale.clear()  # the rows are added again (`_sync_rows`)
         return True
 
     def fit_text(self, col: str, text: str) -> str:
@@ -208,45 +228,60 @@ class ProbePane(Vertical):
         self.agents = frame.agents
         if view is self._view and not (self._agent_nodes and (agents_moved or self.ticks % 8 == 0)):
             return
-        structural = view.plan is not self._plan
+        plan = view.plan if view.plan is not None else self.NO_PLAN
+        structural = plan is not self._plan
         if structural:
-            self._take_plan(view.plan)
-            for info in self._rows.values():  # never probed: their health is known now
-                if self._why_not(info):
-                    self._health.setdefault(info.key.vantage, {})[info.key] = Health.UNREACHABLE
+            self._take_plan(plan)
+            self._unreach = {k for k, info in self._rows.items() if self._why_not(info)}
+            for k in self._unreach:  # never probed: their health is known now
+                self._health.setdefault(k.vantage, {})[k] = Health.UNREACHABLE
+            self._flat = {k: h for hs in self._health.values() for k, h in hs.items()}
+            self._tally = None
+            self._stale.clear()
             self._relayout()
         self.error = view.error
-        changed: dict[Hashable, Stats]
-        if structural:
-            changed = dict(view.stats)
+        stats = view.stats
+        # a replay's rows (decoded when read) judged from their bytes: a seek decodes only
+        # the rows drawn, not the thousands it moved
+        healths: Any = getattr(stats, "healths", None) if self.OUTCOMES is not None else None
+        lazy = healths is not None
+        everything = structural or lazy != self._lazy
+        if lazy != self._lazy:
+            self._lazy = lazy
+            self._stats.clear()
+        keys: list[Hashable]
+        if everything:
+            keys = list(stats)
         elif view.version == self._seen_version:
-            changed = {}
+            keys = []
         elif view.since == self._seen_version:
-            changed = {k: view.stats[k] for k in view.changed}
+            keys = list(view.changed)
+        elif lazy:  # frames went by unseen (a hidden tab): every row judged again, from its bytes
+            keys = list(stats)
         else:  # frames went by unseen (a hidden tab): what differs from what we drew
             mine = self._stats
-            changed = {k: st for k, st in view.stats.items() if mine.get(k) is not st}
+            keys = [k for k, st in stats.items() if mine.get(k) is not st]
         self._seen_version = view.version
         self._view = view
-        touched: set[str] = set()
-        for key, st in changed.items():
-            info = self._rows.get(key)
-            if info is None:
-                continue
-            self._stats[info.key] = st
-            self._on_result(info, st)
-            h = self._health_of(info, st)
-            vh = self._health.setdefault(info.key.vantage, {})
-            if vh.get(info.key) != h:
-                vh[info.key] = h
-                touched.add(info.key.vantage)
+        rows = self._rows
+        if lazy and len(keys) * 2 >= len(stats):  # a seek: every row judged, in the view's order
+            keys = list(stats)
+            touched = self._judged(keys, healths(None, self.OUTCOMES))
+        elif lazy:
+            keys = [k for k in keys if k in rows]
+            touched = self._judged(keys, healths(keys, self.OUTCOMES))
+        else:
+            keys = [k for k in keys if k in rows and k in stats]
+            touched = self._judge(keys, stats)
         with self.app.batch_update():
             if structural or (self.problems_only and touched):
                 self._sync_rows()
-            for key, st in changed.items():
-                info = self._rows.get(key)
-                if info is not None:
-                    self._dirty[self._row_key(info.key)] = (info, st)
+            if lazy:  # drawn from the latest view when on screen (a frozenset's keys: not hashed again)
+                self._stale.update(keys if everything or not isinstance(view.changed, frozenset) else view.changed)
+            else:
+                dirty, row_key, mine = self._dirty, self._row_key, self._stats
+                for key in keys:
+                    dirty[row_key(key)] = (rows[key], mine[key])
             if self._agent_nodes and (agents_moved or self.ticks % 8 == 0):
                 touched |= set(self._agent_nodes)  # "agent 12s ago" moves on
             # a vantage's header too waits until on screen (a seek at 1,000 nodes touches all)
@@ -254,6 +289,58 @@ class ProbePane(Vertical):
                 self._dirty[self._vantage_key(v)] = (v, None)
             self.flush_visible()
             self._update_status(self._plan)
+
+    def _judge(self, keys: list[Hashable], stats: Mapping[Hashable, Stats]) -> set[str]:
+        """Take the stats of `keys` (planned rows): each row's health; the vantages whose
+        rows' healths moved."""
+        rows, mine = self._rows, self._stats
+        moved: list[tuple[Any, Health]] = []
+        flat = self._flat
+        for key in keys:
+            info = rows[key]
+            st = mine[key] = stats[key]
+            self._on_result(info, st)
+            h = self._health_of(info, st)
+            if flat.get(key) is not h:
+                moved.append((key, h))
+        return self._moved(moved)
+
+    def _judged(self, keys: list[Hashable], healths: list[Health]) -> set[str]:
+        """`_judge` from the rows' healths (a view's `healths`: none decoded); a row the
+        plan does not have, or whose vantage cannot reach it (grey whatever it holds), is
+        left as it is."""
+        flat, rows, unreach = self._flat, self._rows, self._unreach
+        moved = [(k, h) for k, h in zip(keys, healths) if flat.get(k, _NOT) is not h]
+        return self._moved([(k, h) for k, h in moved if k in rows and k not in unreach])
+
+    def tally(self) -> Counter[Health]:
+        """How many rows have each health (counted again only after one moved)."""
+        if self._tally is None:
+            self._tally = Counter(self._flat.values())
+        return self._tally
+
+    def _moved(self, moved: list[tuple[Any, Health]]) -> set[str]:
+        """Rows' new healths; the vantages they are in."""
+        flat, health = self._flat, self._health
+        touched: set[str] = set()
+        if moved:
+            self._tally = None
+        for key, h in moved:
+            flat[key] = h
+            v = key.vantage
+            vh = health.get(v)
+            if vh is None:
+                vh = health[v] = {}
+            vh[key] = h
+            touched.add(v)
+        return touched
+
+    def _stats_of(self, key: Hashable) -> Stats | None:
+        """A row's stats now: the latest view's, read (decoded) now when it decodes rows when read."""
+        if self._lazy:
+            view = self._view
+            return view.stats.get(key) if view is not None else None
+        return self._stats.get(key)
 
     # --- rows ----------------------------------------------------------------------------
     @staticmethod
@@ -393,6 +480,9 @@ class ProbePane(Vertical):
                 continue
             if isinstance(what, str):
                 cells = self._vantage_cells(what)
+            elif self._lazy:  # drawn when on screen (flush_visible), decoded then
+                cells = self._row_cells(what, None)
+                self._stale.add(what.key)
             else:
                 cells = self._row_cells(what, self._stats.get(what.key))
             cells[0] = cell(cells[0], order)
@@ -405,6 +495,8 @@ class ProbePane(Vertical):
         if cursor_key is not None and cursor_key in self._shown:
             table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
         self._show_empty()
+        if added and self._lazy:
+            self.flush_visible()
 
     def select_key(self, key: Any) -> bool:
         """Put the cursor on a row (a finding's evidence), clearing a filter or problems-only
@@ -446,21 +538,37 @@ class ProbePane(Vertical):
         """Redraw the rows on screen whose stats moved; off-screen rows wait until they
         scroll into view. At 1,000 results/s nearly every row changes every tick, but only
         a screenful is ever drawn: this keeps a tick's cost to what can be seen."""
-        if not self._dirty:
+        dirty, stale = self._dirty, self._stale
+        if not dirty and not stale:
             return
         table = self.table
         if everything:
-            keys = list(self._dirty)
+            keys = list(dirty) + [rk for k in stale if (rk := self._row_key(k)) in self._shown and rk not in dirty]
         else:
             first = max(0, int(table.scroll_y))
             rows = table.ordered_rows[first : first + max(1, table.size.height)]
-            keys = [r.key.value for r in rows if r.key.value in self._dirty]
+            keys = [r.key.value for r in rows]
         for rk in keys:
-            info, st = self._dirty.pop(rk)
+            entry = dirty.pop(rk, None)
+            if entry is None:
+                key = self._key_of(rk) if stale else None
+                if key is None or key not in stale:
+                    continue
+                stale.discard(key)
+                entry = (self._rows.get(key), LATEST)
+                if entry[0] is None:
+                    continue
+            info, st = entry
             if st is None:  # a vantage's header
                 self._put(rk, self._vantage_cells(info))
-            else:
-                self._put(rk, lambda i=info, s=st: self._row_cells(i, s), self._raw_sig(st))
+                continue
+            if st is LATEST:
+                st = self._stats_of(info.key)
+                if st is None:  # no stats (any more): drawn as not probed yet
+                    self._raw.pop(rk, None)
+                    self._put(rk, self._row_cells(info, None))
+                    continue
+            self._put(rk, lambda i=info, s=st: self._row_cells(i, s), self._raw_sig(st))
 
     def _put(self, row_key: str, cells: Any, raw: tuple | None = None) -> None:
         """update_cell for what changed in a shown row. `raw`, when given, is a cheap

@@ -13,7 +13,7 @@ from rich.text import Text
 from probes.dns.probe import DnsOutcome
 from probes.egress.result import EgressOutcome
 from probes.engine.health import Health
-from probes.engine.history import Stats, judge
+from probes.engine.history import Brief, Stats, judge
 from tui.format import BAD, DIM, OK, WARN
 
 STYLE = {Health.GOOD: OK, Health.DEGRADED: WARN, Health.FAILING: BAD, Health.PENDING: DIM, Health.UNREACHABLE: DIM}
@@ -56,7 +56,7 @@ MODE_LABEL = {"syn": "syn", "connect": "conn", "proxy": "proxy"}
 NO_EDNS_SHORT = {"truncated-tcp-ok": "512:tc", "truncated-tcp-failed": "512:tc✖"}
 
 
-def dns_health(st: Stats | None, reachable: bool = True) -> Health:
+def dns_health(st: Stats | Brief | None, reachable: bool = True) -> Health:
     return judge(st, DnsOutcome, reachable=reachable)
 
 

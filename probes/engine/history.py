@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from probes.engine.health import Health
 
@@ -64,19 +64,30 @@ def outcome_of(st: Stats, kind: type[Enum]) -> Any:
     return kind._value2member_map_.get(st.last_outcome)
 
 
-def judge(st: Stats | None, kind: type[Enum], *, reachable: bool = True) -> Health:
+class Brief(NamedTuple):
+    """What `judge` reads of a row (a replay judges rows from their bytes:
+    `probes.record.codec.RowStats.healths`)."""
+
+    attempts: int
+    successes: int
+    last_outcome: str
+    profile: Any = None  # the last result's `profile_outcome` (a second client's), or None
+
+
+def judge(st: Stats | Brief | None, kind: type[Enum], *, reachable: bool = True) -> Health:
     """A row's health, the one judgement every view and the rules share: the last
     outcome decides failing (or degraded); an earlier miss in the window degrades a good
-    row. `reachable` False: the plan says this vantage cannot reach the far end."""
+    row. `reachable` False: the plan says this vantage cannot reach the far end. `st` may
+    be a row's `Brief` (the same verdict)."""
     if not reachable:
         return Health.UNREACHABLE
     if st is None or not st.attempts:
         return Health.PENDING
-    out = outcome_of(st, kind)
+    out: Any = kind._value2member_map_.get(st.last_outcome)
     h = out.health if out is not None else Health.FAILING
     # a second client profile's outcome, where the result carries one (DNS: what a
     # no-EDNS 512-byte client got when it was truncated): the row is the worse of both
-    other = getattr(st.last, "profile_outcome", None)
+    other = st.profile if isinstance(st, Brief) else getattr(st.last, "profile_outcome", None)
     if other is not None and other.health.rank < h.rank:
         h = other.health
     if h is Health.GOOD and st.successes < st.attempts:

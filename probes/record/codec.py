@@ -35,8 +35,9 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -50,7 +51,8 @@ from probes.dns.service import DnsPlan
 from probes.egress.result import EgressKey, EgressResult
 from probes.egress.service import EgressPlan
 from probes.engine.frame import EMPTY, AgentsView, Frame, ProbeView, RouteView
-from probes.engine.history import Stats
+from probes.engine.health import Health
+from probes.engine.history import Brief, Stats, judge
 from probes.engine.store import Snapshot
 from probes.ingress.httpsservice import HttpsPlan
 from probes.ingress.tlsresult import TlsKey, TlsResult
@@ -507,13 +509,16 @@ class Pending:
     it patches (itself a row, a `Raw`, a stretch's row or a `Pending`). Decoded once, when
     first read."""
 
-    __slots__ = ("raw", "prev", "kind", "depth", "_v")
+    __slots__ = ("raw", "prev", "kind", "depth", "_v", "whole")
     MAX_DEPTH = 8  # patches left unresolved on one row before the oldest are resolved
 
     def __init__(self, raw: msgspec.Raw, prev: Any, kind: str) -> None:
         self.raw: msgspec.Raw | None = raw
         self.kind = kind
         self._v: Any = None
+        # a row of a kind written whole: its bytes, kept once decoded (a copy: not the batch's
+        # buffer), so a seek that reads the same row again compares bytes (`raw_of`, `__eq__`)
+        self.whole: msgspec.Raw | None = None
         depth: int = prev.depth + 1 if type(prev) is Pending and prev.raw is not None else 1
         if depth > self.MAX_DEPTH:  # a long play that never reads this row: keep the chain short
             prev.value()
@@ -538,11 +543,20 @@ class Pending:
         for p in reversed(chain):
             assert p.raw is not None
             v = _unpatched(p.kind, old, _raw_dec.decode(p.raw))
+            if p.kind in _WHOLE:
+                p.whole = p.raw.copy()
             p._v, p.raw, p.prev = v, None, None
             old = v
         return self._v
 
     def __eq__(self, other: object) -> bool:
+        raw = self.raw if self.raw is not None else self.whole
+        if raw is not None and self.kind in _WHOLE:  # its bytes are its whole value
+            o = other
+            if type(other) is Pending and other.kind in _WHOLE:
+                o = other.raw if other.raw is not None else other.whole
+            if type(o) is msgspec.Raw and o == raw:  # the same bytes: the same value (a seek's node rows)
+                return True
         return bool(self.value() == resolve(other))
 
     __hash__ = None  # type: ignore[assignment]
@@ -559,8 +573,12 @@ class Stretch:
     A row the reader patches again before it is read (a step forward) refers to it as
     ``(stretch, channel id)`` (`resolve`)."""
 
-    __slots__ = ("frames", "kinds", "ids", "last", "before", "_runs", "_asked")
+    __slots__ = ("frames", "kinds", "ids", "last", "before", "_runs", "_asked", "_list_after")
     LISTED_AFTER = 16  # rows folded one by one before every channel's values are listed
+    # listing a value costs some 20 lookups of a row in a frame; 4: a pane reading every row
+    # lists them soon (after 200 rows of a 100 s stretch at 1,000 nodes), one drawing a
+    # screenful never does
+    LIST_COST = 4
 
     def __init__(
         self,
@@ -577,6 +595,7 @@ class Stretch:
         self.before = before  # channel id -> its value before the stretch
         self._runs: dict[int, list[msgspec.Raw]] | None = None
         self._asked = 0
+        self._list_after = self.LISTED_AFTER
 
     def owns(self, name: str, v: Any) -> int | None:
         """The id of channel `name` when `v` is the value the stretch left it (else None)."""
@@ -585,11 +604,16 @@ class Stretch:
 
     def values(self, cid: int) -> list[msgspec.Raw]:
         """Channel `cid`'s values in the stretch, in order: looked up frame by frame for the
-        first few rows read (a seek's changed node), then every channel written more than
-        once listed, once (a pane reading its rows)."""
+        first rows read (a seek's changed node, the rows a pane draws), then, when more are
+        read than listing them all costs (a row's lookups cost one step per frame, listing
+        one per value: `LISTED_AFTER`, or the values per frame times `LIST_COST` if more),
+        every channel written listed, once (a pane reading all its rows)."""
         runs = self._runs
-        if runs is None and self._asked < self.LISTED_AFTER:
+        if runs is None and self._asked < self._list_after:
             self._asked += 1
+            if self._asked == self.LISTED_AFTER:  # the values per frame: what listing costs in rows
+                frames = self.frames
+                self._list_after = max(self.LISTED_AFTER, self.LIST_COST * sum(map(len, frames)) // len(frames))
             return [f[cid] for f in self.frames if cid in f]
         if runs is None:
             runs = defaultdict(list)
@@ -632,7 +656,7 @@ def thaw(name: str, v: Any, stretch: Stretch | None) -> Any:
 
 
 _PATCHED = frozenset({DNS, EGRESS, HTTPS, SNAT_NODE})  # kinds a batch may write as a patch
-_WHOLE = frozenset({NODE, AGENT})  # lazy kinds a batch writes whole
+_WHOLE = frozenset({NODE, AGENT, ""})  # lazy kinds a batch writes whole ("": a named channel, a plan)
 
 
 def _owned(name: str, v: Any, stretch: Stretch | None) -> int | None:
@@ -642,14 +666,14 @@ def _owned(name: str, v: Any, stretch: Stretch | None) -> int | None:
 
 def raw_of(name: str, v: Any, owned: int | None) -> msgspec.Raw | None:
     """The bytes that are the whole of channel `name`'s value `v` as the reader leaves it
-    (a keyframe's `Raw`; a batch's node or agent row, not decoded yet), else None: equal
+    (a keyframe's `Raw`; a batch's node or agent row or plan, not decoded yet), else None: equal
     bytes, an equal value — a seek that reads the same row again compares bytes. `owned`:
     `v` is a stretch's (`_owned`), maybe a patch."""
     t = type(v)
     if t is msgspec.Raw:
         return None if owned is not None and name[:2] in _PATCHED else v
     if t is Pending and v.kind in _WHOLE:
-        return v.raw
+        return v.raw if v.raw is not None else v.whole
     return None
 
 
@@ -866,11 +890,48 @@ def _typed(value: Any, typ: type, default: Any = None) -> Any:
         return default
 
 
+# --- a row's health, read from its bytes ----------------------------------------------------
+# `judge` reads a row's attempts, successes and last outcome, which every row holds whole
+# (a patch too), and its last result's second client outcome (DNS: `no_edns`), which is
+# there only when it is not "": a row whose last result does not name one judges from its
+# leading fields. A patch's last result may be SAME (the previous row's): it names none when
+# no bytes the state stands on do (`PROFILE_MARK`).
+PROFILE_MARK = b"no_edns"  # the one field of a last result that names a second client's outcome
+
+
+class _LastBrief(msgspec.Struct, gc=False):
+    no_edns: Literal[""] | None = None  # one that names an outcome does not read here: decoded
+
+
+class _RowBrief(msgspec.Struct, array_like=True, gc=False):
+    """A probe row's leading fields and its last result's second client outcome (`stats_row`)."""
+
+    count: Any
+    attempts: Any
+    successes: Any
+    p50: Any
+    p95: Any
+    p99: Any
+    loss: Any
+    last_outcome: Any
+    last_error: msgspec.Raw
+    last_raw: msgspec.Raw
+    last_ts: Any
+    keep: msgspec.Raw  # 0 in a whole row (no list: nothing here for the cyclic GC to walk)
+    tail: msgspec.Raw
+    last: _LastBrief | int | None = None
+
+
+_brief_dec = msgspec.msgpack.Decoder(_RowBrief)
+_briefs_dec = msgspec.msgpack.Decoder(list[_RowBrief])  # rows' bytes joined as one array
+
+
 class RowStats(Mapping[Hashable, Stats]):
     """A replayed probe view's rows, each decoded when first read: a seek decodes only the
-    rows a pane on screen reads, and a row that did not move is the previous frame's Stats."""
+    rows a pane on screen reads, and a row that did not move is the previous frame's Stats.
+    `healths` judges every row from its bytes, decoding none."""
 
-    __slots__ = ("_rows", "_names", "_thawer", "_stretch")
+    __slots__ = ("_rows", "_names", "_thawer", "_stretch", "_plain")
 
     def __init__(
         self,
@@ -878,14 +939,28 @@ class RowStats(Mapping[Hashable, Stats]):
         names: Mapping[Hashable, str],
         thawer: Thawer,
         stretch: Stretch | None = None,
+        plain: Callable[[], bool] | None = None,
     ) -> None:
         self._rows = rows
         self._names = names
         self._thawer = thawer
         self._stretch = stretch  # the one the state was built on (`Stretch`)
+        self._plain = plain  # True: no row of the state names a second client's outcome (`Thawer.healths`)
 
     def __getitem__(self, key: Hashable) -> Stats:
         return self._thawer.stats(self._names[key], key, self._rows[key], self._stretch)
+
+    def healths(self, keys: Sequence[Hashable] | None, kind: type[Enum]) -> list[Health]:
+        """`judge(self.get(key), kind)` for each of `keys` (None: every row, in the order
+        the view iterates them), read from the rows' bytes: a seek's pane judges its
+        thousands of rows decoding none."""
+        rows = self._rows
+        if keys is None:
+            keys = list(rows)
+            values = list(rows.values())
+        else:
+            values = list(map(rows.get, keys))
+        return self._thawer.healths(self._names.get, keys, values, kind, self._stretch, self._plain)
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._rows)
@@ -989,6 +1064,7 @@ class Thawer:
         self._agents_seq = 0
         self._groups: Mapping[str, list[str]] = {}
         self._stretch: Stretch | None = None  # the one the state of the frame being built is on
+        self._plain: Callable[[], bool] | None = None  # and whether its bytes name no second client (`healths`)
 
     def _get(self, state: Mapping[str, Any], name: str, decode: Callable[[Any], Any]) -> Any:
         """Channel `name`'s object, decoded by `decode` from its value (resolved): the same
@@ -1023,12 +1099,16 @@ class Thawer:
         at: float,
         groups: Mapping[str, list[str]] | None = None,
         stretch: Stretch | None = None,
+        plain: Callable[[], bool] | None = None,
     ) -> Frame:
         """The frame of `state`; `groups`: its channels by kind ("n\t", "d\t", …) in the
         state's order, when the caller keeps them (else read from the state); `stretch`: the
-        one the state was built on, if any (its rows are its last bytes: `Stretch`)."""
+        one the state was built on, if any (its rows are its last bytes: `Stretch`); `plain`:
+        says, when asked, that no bytes the state stands on name a second client's outcome
+        (`PROFILE_MARK`: a patch's "the previous one's" then names none either)."""
         p = self._prev
         self._stretch = stretch
+        self._plain = plain
         if groups is None:
             found: dict[str, list[str]] = {}  # "n\t", "d\t", … -> the state's channels of that kind
             for ch in state:
@@ -1174,7 +1254,10 @@ class Thawer:
         if state.get(name + ".plan") is None:
             return None
         # (plan, error): a recording's plan is its bytes until read (a seek compares them)
-        plan, error = self._get(state, name + ".plan", lambda v: (_typed(v["plan"], plan_t), v.get("error", "")))
+        try:
+            plan, error = self._get(state, name + ".plan", lambda v: _plan_of(v, plan_t, name))
+        except msgspec.DecodeError:  # bytes that are no msgpack at all
+            plan, error = _unreadable_plan(plan_t, name), ""
         names = self._channel  # key -> its channel, kept across frames
         keys = self._keys
         group = self._groups.get(prefix, [])
@@ -1204,7 +1287,7 @@ class Thawer:
         since = old.version if old is not None and not gone else -1
         return ProbeView(
             plan=plan,
-            stats=RowStats(rows, names, self, self._stretch),
+            stats=RowStats(rows, names, self, self._stretch, self._plain),
             changed=frozenset(changed if since != -1 else rows),
             since=since,
             version=version,
@@ -1247,6 +1330,74 @@ class Thawer:
         st = decode_stats(r, key, self.epoch)
         self._cache[name] = (value, r, st, raw)
         return st
+
+    def healths(
+        self,
+        name_of: Callable[[Any], str | None],
+        keys: Sequence[Any],
+        values: list[Any],
+        kind: type[Enum],
+        stretch: Stretch | None = None,
+        plain: Callable[[], bool] | None = None,
+    ) -> list[Health]:
+        """Each row's `judge(stats, kind)` (key `keys[i]`, its channel `name_of(key)`, value
+        `values[i]` of a state built on `stretch`; None: no row) from its leading fields; a row whose last
+        result names a second client's outcome, or whose patch says "the previous one's"
+        when `plain` cannot say that names none (`PROFILE_MARK`), is decoded (`stats`)."""
+        memo: dict[tuple[Any, Any, Any], Health] = {}  # (attempts, successes, outcome) -> health
+        errors = (msgspec.DecodeError, msgspec.ValidationError)
+        same_plain = plain is not None and plain()
+        if values and list(map(type, values)).count(msgspec.Raw) == len(values):
+            # a seek's rows are bytes: decoded in one call, as one array
+            try:
+                rows = _briefs_dec.decode(b"\xdd" + len(values).to_bytes(4, "big") + b"".join(values))
+            except errors:  # a row that names a second client's outcome (or does not read): one by one
+                rows = None
+            if rows is not None and (same_plain or all(type(b.last) is not int for b in rows)):
+                leads = [(b.attempts, b.successes, b.last_outcome) for b in rows]
+                out = list(map(memo.get, leads))
+                if None in out:
+                    for i, first in enumerate(leads):
+                        if out[i] is None:
+                            h = memo.get(first)
+                            if h is None:
+                                h = memo[first] = judge(Brief(*first), kind)
+                            out[i] = h
+                return out  # type: ignore[return-value]
+        out2: list[Health] = []
+        add = out2.append
+        dec = _brief_dec.decode
+        for key, v in zip(keys, values):
+            t = type(v)
+            if t is Pending:
+                v = v.raw if v.raw is not None else v._v
+                t = type(v)
+            lead: tuple[Any, Any, Any] | None = None
+            if t is msgspec.Raw:
+                try:
+                    b = dec(v)
+                except errors:
+                    b = None
+                # a patch's SAME ("the previous row's last result") names none when no
+                # bytes the state stands on do
+                if b is not None and (type(b.last) is not int or (same_plain and bytes(b.keep) != b"\x00")):
+                    lead = (b.attempts, b.successes, b.last_outcome)
+            elif t is list and len(v) > LAST:
+                last = v[LAST]
+                if last is None or (type(last) is dict and not last.get("no_edns")):
+                    lead = (v[1], v[2], v[7])
+            elif v is None:  # no row
+                add(judge(None, kind))
+                continue
+            if lead is None:  # the row decoded
+                name = name_of(key)
+                add(judge(None if name is None else self.stats(name, key, values[len(out2)], stretch), kind))
+                continue
+            h = memo.get(lead)
+            if h is None:
+                h = memo[lead] = judge(Brief(*lead), kind)
+            add(h)
+        return out2
 
     def _snat(self, state: Mapping[str, Any]) -> SnatReport | None:
         head = state.get("snat")
@@ -1303,6 +1454,38 @@ class Thawer:
             since=old.seq if old is not None else -1,
             changed=changed,
         )
+
+
+_PLAN_WORDS = {"dns": "DNS", "egress": "egress", "https": "HTTPS"}
+_UNREADABLE: dict[tuple[type, str], Any] = {}
+
+
+def _unreadable_plan(plan_t: type, name: str) -> Any:
+    """An empty plan of `plan_t` whose error says the recording's plan cannot be read: the
+    pane shows that line and no rows (the same object every frame: nothing to re-lay)."""
+    plan = _UNREADABLE.get((plan_t, name))
+    if plan is None:
+        what = _PLAN_WORDS.get(name, name)
+        error = f"the recording's {what} probe plan cannot be read: its rows are not shown"
+        plan = _UNREADABLE[(plan_t, name)] = msgspec.convert(
+            {"version": 0, "vantages": [], "names": [], "targets": [], "error": error}, plan_t
+        )
+    return plan
+
+
+def _plan_of(v: Any, plan_t: type, name: str) -> tuple[Any, str]:
+    """A plan channel's value as (plan, error line); a plan recorded as none stays None,
+    one that does not read as `plan_t` is `_unreadable_plan`."""
+    if not isinstance(v, Mapping) or "plan" not in v:
+        return _unreadable_plan(plan_t, name), ""
+    error = v.get("error") or ""
+    if not isinstance(error, str):
+        error = ""
+    raw = v.get("plan")
+    if raw is None:
+        return None, error
+    plan = _typed(raw, plan_t)
+    return (_unreadable_plan(plan_t, name) if plan is None else plan), error
 
 
 class AgentRows(Mapping[str, AgentStatus]):

@@ -17,7 +17,7 @@ import gc
 import itertools
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import msgspec
 from isal import isal_zlib
 
 from probes.engine.frame import Frame
-from probes.record.codec import NIL, Pending, Stretch, Thawer, left_undecoded, thaw
+from probes.record.codec import NIL, PROFILE_MARK, Pending, Stretch, Thawer, left_undecoded, thaw
 from probes.record.schema import FORMAT, OLD_FORMATS, unpack
 
 _kf_dec = msgspec.msgpack.Decoder(dict[int, msgspec.Raw])  # a keyframe: channel id -> its bytes
@@ -51,6 +51,10 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def _never() -> bool:
+    return False
 
 
 class RecordingError(Exception):
@@ -124,9 +128,17 @@ class Recording:
         self._at_t = float("-inf")  # the time the state stands at
         self._loaded = False
         self._frames: dict[int, list[Any]] = {}  # batch index -> its frames (the last few decoded)
-        # the last keyframes read (index -> state, groups): a step back, or a seek near one
-        # read lately, starts from it again without decoding it
-        self._kf_cache: OrderedDict[int, tuple[dict[str, Any], dict[str, list[str]]]] = OrderedDict()
+        # the last keyframes read (index -> state, groups, its bytes): a step back, or a seek
+        # near one read lately, starts from it again without decoding it
+        self._kf_cache: OrderedDict[int, tuple[dict[str, Any], dict[str, list[str]], bytes]] = OrderedDict()
+        # whether a keyframe's / a batch's bytes name a second client's outcome (PROFILE_MARK):
+        # a pane judging rows from their bytes asks (`Thawer.healths`)
+        self._kf_marked: dict[int, bool] = {}
+        # keyframes' layouts: their channel ids in order -> (their names, the groups by kind)
+        self._layouts: OrderedDict[tuple[int, ...], tuple[list[Any], dict[str, list[str]]]] = OrderedDict()
+        self._batch_marked: dict[int, bool] = {}
+        self._kf_bytes: bytes | None = None  # the bytes of the keyframe the state is built on
+        self._marked = False  # a batch the state applied names one
         self._groups: dict[str, list[str]] = {}  # the state's channels by kind, as the Thawer groups them
         self._stretch: Stretch | None = None  # the frames the state applied at once, if any
         # the frames' monotonic times are on the recording's clock: a replay's ages are the
@@ -153,24 +165,27 @@ class Recording:
         fresh = not self._loaded or t < self._at_t or (k > self._at_kf and kf_next > self._pos[0])
         if fresh:
             self._loaded = True
-            kf_state, kf_groups = self._keyframe(k)
+            kf_state, kf_groups, self._kf_bytes = self._keyframe(k)
             self._state = dict(kf_state)
             self._groups = {kind: list(g) for kind, g in kf_groups.items()}
             self._at_kf = k
             self._pos = (kf_next, 0)
             self._at_t = self._kf_t[k] if k >= 0 else float("-inf")
             self._stretch = None
+            self._marked = False
         last = bisect.bisect_right(self._dl_t0, t) - 1  # the last batch that starts by `t`
         bi, fi = self._pos
         if bi <= last:
             self._load(bi, last)
         todo: list[dict[int, msgspec.Raw]] = []  # the frames' channels up to `t`, in order
+        marked = self._marked
         while bi <= last:
             frames = self._frames[bi]
             start = fi
             while fi < len(frames) and frames[fi][0] <= t:
                 fi += 1
             todo += [ch for _, ch in frames[start:fi]]
+            marked = marked or (fi > start and self._batch_marked[bi])
             if fi < len(frames):
                 break
             bi, fi = bi + 1, 0
@@ -184,36 +199,64 @@ class Recording:
                 self._apply(state, ch)
         self._pos = (bi, fi)
         self._at_t = t
+        self._marked = marked
         return state
 
-    def _keyframe(self, k: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
-        """Keyframe k's state by channel name; the last `KEYFRAMES_KEPT` read are kept (a
-        step back, or a seek near one read lately, starts from it again without decoding
-        it). Its values are never changed in place: a delta puts new values in a copy."""
+    def _plain(self) -> Callable[[], bool]:
+        """For the frame of the state now: says, when asked, that none of the bytes the state
+        stands on (its keyframe's, its batches') name a second client's outcome."""
+        if self._marked:
+            return _never
+        k, data, memo = self._at_kf, self._kf_bytes, self._kf_marked
+
+        def plain() -> bool:
+            hit = memo.get(k)
+            if hit is None:
+                hit = memo[k] = data is not None and PROFILE_MARK in data
+            return not hit
+
+        return plain
+
+    def _keyframe(self, k: int) -> tuple[dict[str, Any], dict[str, list[str]], bytes | None]:
+        """Keyframe k's state by channel name, and its bytes; the last `KEYFRAMES_KEPT` read
+        are kept (a step back, or a seek near one read lately, starts from it again without
+        decoding it). Its values are never changed in place: a delta puts new values in a copy."""
         if k < 0:
-            return {}, {}
+            return {}, {}, None
         hit = self._kf_cache.get(k)
         if hit is not None:
             self._kf_cache.move_to_end(k)
             return hit
-        kf = _kf_dec.decode(_inflate(self._blob("keyframes", self._kf[k][2])))
+        data = _inflate(self._blob("keyframes", self._kf[k][2]))
+        kf = _kf_dec.decode(data)  # its values (Raw) are views of `data`
         names = self._names
+        # its channels' names and their groups by kind: most keyframes have the channels of
+        # the one before, in its order (the same layout, 3 ms less)
+        ids = tuple(kf)
+        layout = self._layouts.get(ids)
+        if layout is None:
+            # the channels by kind, each in the keyframe's order (a stable sort by kind)
+            of_kind = self._kind_of
+            groups = {
+                kind: list(map(names.__getitem__, cids))
+                for kind, cids in itertools.groupby(sorted(kf, key=of_kind), key=of_kind)
+                if kind
+            }
+            layout = self._layouts[ids] = (list(map(names.get, kf)), groups)
+            while len(self._layouts) > KEYFRAMES_KEPT:
+                self._layouts.popitem(last=False)
+        else:
+            self._layouts.move_to_end(ids)
+        chans, groups = layout  # never changed in place (`_state_at` copies the groups)
         # by name, in the keyframe's order, without a line of Python per channel (14,000)
-        state: dict[Any, Any] = dict(zip(map(names.get, kf), kf.values()))
+        state: dict[Any, Any] = dict(zip(chans, kf.values()))
         state.pop(None, None)  # a channel the file does not name: skipped
         for cid in self._eager & kf.keys():  # the few named channels: decoded now
             state[names[cid]] = _dec.decode(kf[cid])
-        # the channels by kind, each in the keyframe's order (a stable sort by kind)
-        of_kind = self._kind_of
-        groups = {
-            kind: list(map(names.__getitem__, cids))
-            for kind, cids in itertools.groupby(sorted(kf, key=of_kind), key=of_kind)
-            if kind
-        }
-        self._kf_cache[k] = (state, groups)
+        self._kf_cache[k] = (state, groups, data)
         while len(self._kf_cache) > KEYFRAMES_KEPT:
             self._kf_cache.popitem(last=False)
-        return state, groups
+        return state, groups, data
 
     def _apply(self, state: dict[str, Any], channels: dict[int, msgspec.Raw]) -> None:
         """One frame's changes, as `probes.record.codec.apply` puts them, rows left `Pending`
@@ -297,10 +340,14 @@ class Recording:
                 (self._dl_row[want[0]], self._dl_row[want[-1]]),
             ).fetchall()
             index = {r: i for i, r in zip(want, (self._dl_row[i] for i in want))}
+            marked = self._batch_marked
             for rowid, blob in rows:
                 i = index.get(rowid)
                 if i is not None:
-                    self._frames[i] = _dl_dec.decode(_inflate(blob))
+                    data = _inflate(blob)
+                    self._frames[i] = _dl_dec.decode(data)
+                    if i not in marked:
+                        marked[i] = PROFILE_MARK in data  # 15 KB: 10 µs
         for i in [i for i in self._frames if i < first - 2 or i > last]:
             del self._frames[i]
 
@@ -318,7 +365,7 @@ class Recording:
         """The frame the app showed at `t` (as the panes render it)."""
         with _collector_paused():
             state = self._state_at(t)
-            return self.thawer.frame(state, t, self._groups, self._stretch)
+            return self.thawer.frame(state, t, self._groups, self._stretch, self._plain())
 
     def _blob(self, table: str, rowid: int) -> bytes:
         row = self._db.execute(f"SELECT blob FROM {table} WHERE rowid = ?", (rowid,)).fetchone()  # noqa: S608

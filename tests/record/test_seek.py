@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from probes.agent.reader import AgentStatus
+from probes.dns.result import DnsOutcome
 from probes.engine.frame import AgentsView, Frame
+from probes.engine.history import judge
 from probes.record import codec
 from probes.record.reader import Recording
 from probes.record.replay import ReplayPublisher
@@ -241,6 +243,10 @@ def test_a_seek_is_the_state_a_step_by_step_replay_reaches(tmp_path):
         assert list(seeker._state) == names, t - T0
         assert _nan(seeker.state_at(t)) == whole, t - T0
         assert {k: list(g) for k, g in seeker._groups.items() if g} == groups, t - T0
+        # every row's health read from its bytes (a DNS pane's), as its decoded stats say
+        rows = frame.dns.stats if frame.dns is not None else {}
+        assert isinstance(rows, codec.RowStats)
+        assert rows.healths(None, DnsOutcome) == [judge(rows[k], DnsOutcome) for k in rows], t - T0
         assert _content(frame) == content, t - T0
     assert folded > 1000, "the seeks applied their batches at once (rows folded when read)"
     stepped = 0
