@@ -37,7 +37,7 @@ from probes.azure.credchain import summarize
 from probes.azure.discover import NAT_TYPES, hints_of, read_cluster, read_load_balancer, read_nat_gateway
 from probes.azure.path import PathData
 from probes.azure.pathread import STEPS, PathReader
-from probes.azure.rawlist import list_raw
+from probes.azure.rawread import list_raw, send
 from probes.azure.routes import RouteData, parse_route_table, parse_subnet, split_subnet_id
 from probes.azure.snat import (
     Allocation,
@@ -671,19 +671,8 @@ class AzureSnatService:
         # stream=True: the pipeline's ContentDecodePolicy would otherwise parse the whole
         # body with the standard json module first (a 30 MB answer at 5,000 nodes: ~0.35 s
         # with the GIL held and a transient tree of objects the allocator keeps)
-        resp = self._call("metrics", resource, mon._send_request, req, stream=True)
-        body = resp.read()
-        if resp.status_code != 200:
-            code, msg = _error_body(resp.text())
-            kind = {401: "unauthorized", 403: "forbidden", 404: "not-found", 429: "throttled"}.get(
-                resp.status_code, "server" if resp.status_code >= 500 else "http"
-            )
-            err = AzureCallError(
-                kind, msg or f"HTTP {resp.status_code}", resp.status_code, code, _retry_after(resp.headers), resource
-            )
-            if kind == "forbidden":
-                err.need, err.call = need("metrics", resource), "metrics"
-            raise err
+        # a non-2xx answer is classified by _call as every other ARM call's (_classify)
+        body = self._call("metrics", resource, send, mon, req, stream=True).content
         try:
             return parse_metrics(body)
         except MetricsError as e:

@@ -1,4 +1,4 @@
-"""probes.azure.rawlist: an ARM list read as JSON through a real azure-mgmt-network
+"""probes.azure.rawread: an ARM list read as JSON through a real azure-mgmt-network
 client's pipeline, against a loopback ARM serving real shapes (tests/support/fixture_arm)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from probes.azure import rawlist
+from probes.azure import rawread
 from probes.azure.cloud import PlaceholderCredential
 from probes.azure.routes import parse_route_table
 from probes.azure.service import _classify
@@ -50,7 +50,7 @@ def test_pages_are_followed_and_items_read_as_the_sdk_reads_them():
         arm.bodies[LIST.lower()] = {"value": [a], "nextLink": f"{arm.url}{LIST}/page2?api-version=2024-07-01"}
         arm.bodies[f"{LIST}/page2".lower()] = {"value": [b]}
         net = client(arm)
-        raw = rawlist.list_raw(net, first_page(), **HTTP)
+        raw = rawread.list_raw(net, first_page(), **HTTP)
         via_models = [x.as_dict() for x in net.route_tables.list(RG, **HTTP)]
     assert [t["name"] for t in raw] == [a["name"], b["name"]] == [t["name"] for t in via_models]
     assert [parse_route_table(t) for t in raw] == [parse_route_table(t) for t in via_models]
@@ -65,7 +65,7 @@ def test_an_error_answer_is_the_sdk_error_the_service_classifies():
     with FixtureArm() as arm:
         arm.forbidden[LIST.lower()] = "Microsoft.Network/routeTables/read"
         with pytest.raises(Exception) as e:
-            rawlist.list_raw(client(arm), first_page(), **HTTP)
+            rawread.list_raw(client(arm), first_page(), **HTTP)
     err = _classify(e.value, LIST)
     assert (err.kind, err.status, err.code) == ("forbidden", 403, "AuthorizationFailed")
     assert "Microsoft.Network/routeTables/read" in err.message
@@ -76,7 +76,7 @@ def test_a_body_that_is_not_an_arm_list_is_malformed(body):
     with FixtureArm() as arm:
         arm.bodies[LIST.lower()] = body
         with pytest.raises(Exception) as e:
-            rawlist.list_raw(client(arm), first_page(), **HTTP)
+            rawread.list_raw(client(arm), first_page(), **HTTP)
     err = _classify(e.value, LIST)
     assert err.kind == "malformed"
 
@@ -84,7 +84,7 @@ def test_a_body_that_is_not_an_arm_list_is_malformed(body):
 def test_a_next_link_loop_ends():
     with FixtureArm() as arm:
         arm.bodies[LIST.lower()] = {"value": [], "nextLink": f"{arm.url}{LIST}?api-version=2024-07-01"}
-        with mock.patch.object(rawlist, "MAX_PAGES", 3), pytest.raises(Exception) as e:
-            rawlist.list_raw(client(arm), first_page(), **HTTP)
+        with mock.patch.object(rawread, "MAX_PAGES", 3), pytest.raises(Exception) as e:
+            rawread.list_raw(client(arm), first_page(), **HTTP)
         asked = [p for p in arm.requests if p == LIST.lower()]
     assert _classify(e.value, LIST).kind == "malformed" and len(asked) == 3
