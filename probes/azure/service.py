@@ -65,8 +65,8 @@ PATH_REFRESH = 600.0  # NSGs, VNet (DNS servers, peerings), the subnet's route t
 DEFERRED = ("publicips",)
 ROUTES_NODES_CHANGED = 30.0  # ... or this long after nodes came or went (cloud-provider-azure writes routes then)
 MAX_RETRY_AFTER = 600.0
-FULL_EVERY = 900.0  # seconds between whole-window metrics reads; refreshes between read the last minutes
-INCREMENT_MINUTES = 5  # those last minutes: Azure Monitor revises its newest 2-3 minutes for a while
+FULL_EVERY = 3600.0  # seconds between whole-window metrics reads; refreshes between read the last minutes
+REVISE_MINUTES = 3  # Azure Monitor revises its newest 2-3 minutes for a while: each refresh reads them again
 # ARM reads whose last answer is kept for the evidence bundle (not the metrics: large, and no evidence)
 RAW_KEPT = frozenset({"lb", "cluster", "subnet", "nsgs", "nsg", "vnets", "vnet", "routetables", "routetable"})
 _PROVIDER_SUB = re.compile(r"/subscriptions/([^/]+)/resourceGroups/", re.I)
@@ -250,6 +250,7 @@ class AzureSnatService:
         self._next_discovery = 0.0
         self._series: list[Any] = []
         self._full_at, self._full_nodes, self._full_lb = 0.0, -1, ""  # the last whole-window read
+        self._read_at = 0.0  # when the last metrics read (whole or not) that succeeded was asked
         self._cluster_series: list[Any] = []
         self._failures = 0
         self.calls = 0
@@ -690,20 +691,24 @@ class AzureSnatService:
                     f"rule: outbound SNAT does not go through it",
                 )
             now = self.clock()
-            # after a whole window, a refresh asks only for its last minutes and merges them
-            # in: at 5,000 nodes the 30-minute answer is ~30 MB to parse every minute, the
-            # last minutes' a tenth of it. The whole window again every FULL_EVERY seconds,
-            # when the node count changed (new backends deserve their history) or the
-            # load balancer did.
+            # after a whole window, a refresh asks only for the minutes since the last read
+            # that succeeded, plus the ones Azure Monitor may have revised since, and merges
+            # them in: at 5,000 nodes the 30-minute answer is ~30 MB to parse, a minute's
+            # refresh (4 minutes) an eighth of it. After failed refreshes (throttled, 5xx)
+            # the next read spans the whole gap, so the chart and the failed count have no
+            # hole. The whole window again every FULL_EVERY seconds (a late revision older
+            # than REVISE_MINUTES heals then), when the node count changed (new backends
+            # deserve their history) or the load balancer did.
+            minutes = REVISE_MINUTES + max(1, round((now - self._read_at) / 60))
             whole = (
                 not self._series
                 or now - self._full_at >= FULL_EVERY
                 or n != self._full_nodes
                 or t.lb_id != self._full_lb
-                or self.settings.window_minutes <= INCREMENT_MINUTES
+                or minutes >= self.settings.window_minutes
             )
-            minutes = 0 if whole else INCREMENT_MINUTES
             if whole:
+                minutes = 0
                 # the last series go before this window's are read: the shown table does not
                 # need them, and old and new together were the memory peak of every refresh
                 self._series = []
@@ -723,6 +728,7 @@ class AzureSnatService:
                 max(3 * n, 10),
                 minutes,
             )
+            self._read_at = now
             if whole:
                 self._series = ports + conns
                 self._full_at, self._full_nodes, self._full_lb = now, n, t.lb_id
