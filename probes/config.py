@@ -73,7 +73,7 @@ class KubeConfig:
 
 @dataclass(frozen=True, slots=True)
 class UiConfig:
-    refresh_interval: RefreshInterval = 0.25  # seconds between checks for a new snapshot
+    refresh_interval: RefreshInterval = 0.5  # seconds between snapshots (frames): 2 a second
     theme: str = "textual-dark"
 
 
