@@ -158,7 +158,7 @@ class AksnetTopApp(App[None]):
         hosts: object = None,
         https: object = None,
         publisher: Publisher | None = None,
-        refresh_interval: float = 0.5,
+        refresh_interval: float = 0.25,  # `aksnet-top` passes [ui] refresh_interval (0.5)
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         banner: str = "",

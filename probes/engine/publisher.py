@@ -208,7 +208,7 @@ class Publisher:
         hosts: Any = None,
         https: Any = None,
         findings: bool = True,
-        interval: float = 0.5,
+        interval: float = 0.25,
         findings_min: float = 1.0,
         findings_every: float = 5.0,
         clock: Callable[[], float] = time.monotonic,

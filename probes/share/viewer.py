@@ -38,7 +38,7 @@ class ViewerPublisher:
         self,
         sock: socket.socket,
         *,
-        interval: float = 0.5,
+        interval: float = 0.25,
         hello_timeout: float = 5.0,
         first_wait: float = 3.0,
         wall_clock: Callable[[], float] = time.time,
