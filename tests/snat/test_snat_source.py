@@ -283,3 +283,34 @@ def test_a_refresh_after_failed_ones_reads_the_whole_gap():
             assert len(r.table.nodes[0].times) == 30
         finally:
             svc.stop(3.0)
+
+
+def test_a_costly_refresh_spaces_the_next_ones(monkeypatch):
+    """A refresh's own CPU keeps its share of a core under REFRESH_SHARE: when it costs more
+    than that share of refresh_seconds, the next one comes later (at most PACED_MAX), and
+    the report says how far apart they are. With the real share, a small cluster's refresh
+    stays at refresh_seconds (test_steady_state_calls_per_minute)."""
+    import probes.azure.service as service_mod
+    from tui.snat_pane import header
+
+    monkeypatch.setattr(service_mod, "REFRESH_SHARE", 1e-9)  # any refresh costs more than that
+    now = [T0]
+    with start_lab("snat-exhaustion", clock=lambda: now[0]) as arm:
+        svc = service(arm, lab_store(arm.scenario), clock=lambda: now[0])
+        svc.start()
+        try:
+            first = wait(svc, lambda r: r.table is not None)
+            assert first.paced == 0.0  # the whole first read does not pace: its cost is not a refresh's
+            now[0] = T0 + 60
+            r = wait(svc, lambda r: r.updated == T0 + 60 and r.paced == service_mod.PACED_MAX)
+            assert "every ~5 min" in header(r, lambda: T0 + 61, width=200).plain
+            metrics = arm.requests.count(resource="metrics")
+            for minute in (2, 3, 4, 5):
+                now[0] = T0 + 60 * minute + 30
+                time.sleep(0.15)
+                assert arm.requests.count(resource="metrics") == metrics, minute  # not before 5 min
+            now[0] = T0 + 60 + service_mod.PACED_MAX
+            wait(svc, lambda r: r.updated == T0 + 60 + service_mod.PACED_MAX)
+            assert arm.requests.count(resource="metrics") == metrics + 2
+        finally:
+            svc.stop(3.0)
