@@ -4,6 +4,7 @@ discovery, metrics, call budget and every error state. Frozen clocks, loopback o
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -210,34 +211,40 @@ def _span_minutes(q: dict[str, str]) -> float:
     ).total_seconds() / 60
 
 
-def test_refreshes_read_the_last_minutes_and_keep_the_window():
-    """After a whole window, a refresh asks for the minute since the last read plus the 3
-    Azure Monitor may still revise, and merges them in: the chart keeps its 30 points and
-    the newest value is the lab's. Within the hour, with the same nodes, it never reads
-    the whole window again."""
+@contextmanager
+def _exhaustion():  # type: ignore[no-untyped-def]
+    """(lab, started service, its clock, its first report) on the snat-exhaustion lab at T0."""
     now = [T0]
     with start_lab("snat-exhaustion", clock=lambda: now[0]) as arm:
         svc = service(arm, lab_store(arm.scenario), clock=lambda: now[0])
         svc.start()
         try:
-            first = wait(svc, lambda r: r.table is not None)
-            hot0 = first.table.nodes[0]
-            spans = []
-            for minute in range(1, 17):
-                before = len(arm.requests)
-                now[0] = T0 + 60 * minute
-                r = wait(svc, lambda r, m=minute: r.updated == T0 + 60 * m)
-                q = [x.query for x in arm.requests.records()[before:] if x.resource == "metrics"]
-                assert len(q) == 2
-                spans.append(_span_minutes(q[0]))
-                hot = r.table.nodes[0]
-                assert hot.node == hot0.node and len(hot.used_series) == 30 and len(hot.times) == 30
-                assert hot.times[-1] == hot0.times[-1] + 60 * minute  # the window moved with the clock
-                assert list(hot.times) == sorted(set(hot.times))  # no minute twice after the merge
-                assert hot.used == hot.allocated == 1024 and hot.failed > 0
-            assert spans == [4.0] * 16
+            yield arm, svc, now, wait(svc, lambda r: r.table is not None)
         finally:
             svc.stop(3.0)
+
+
+def test_refreshes_read_the_last_minutes_and_keep_the_window():
+    """After a whole window, a refresh asks for the minute since the last read plus the 3
+    Azure Monitor may still revise, and merges them in: the chart keeps its 30 points and
+    the newest value is the lab's. Within the hour, with the same nodes, it never reads
+    the whole window again."""
+    with _exhaustion() as (arm, svc, now, first):
+        hot0 = first.table.nodes[0]
+        spans = []
+        for minute in range(1, 17):
+            before = len(arm.requests)
+            now[0] = T0 + 60 * minute
+            r = wait(svc, lambda r, m=minute: r.updated == T0 + 60 * m)
+            q = [x.query for x in arm.requests.records()[before:] if x.resource == "metrics"]
+            assert len(q) == 2
+            spans.append(_span_minutes(q[0]))
+            hot = r.table.nodes[0]
+            assert hot.node == hot0.node and len(hot.used_series) == 30 and len(hot.times) == 30
+            assert hot.times[-1] == hot0.times[-1] + 60 * minute  # the window moved with the clock
+            assert list(hot.times) == sorted(set(hot.times))  # no minute twice after the merge
+            assert hot.used == hot.allocated == 1024 and hot.failed > 0
+        assert spans == [4.0] * 16
 
 
 def test_a_refresh_after_failed_ones_reads_the_whole_gap():
@@ -245,44 +252,37 @@ def test_a_refresh_after_failed_ones_reads_the_whole_gap():
     minute since the last good one (plus the 3 it may revise), so the chart has no hole and
     the failed SNAT connections of those minutes count. A gap as long as the window reads
     the whole window."""
-    now = [T0]
-    with start_lab("snat-exhaustion", clock=lambda: now[0]) as arm:
-        svc = service(arm, lab_store(arm.scenario), clock=lambda: now[0])
-        svc.start()
-        try:
-            first = wait(svc, lambda r: r.table is not None)
-            hot0 = first.table.nodes[0]
-            arm.faults.add(r"/metrics$", status=500)
-            for minute in range(1, 11):
-                failed = arm.requests.count(status=500)
-                now[0] = T0 + 60 * minute
-                r = wait(svc, lambda r, f=failed: arm.requests.count(status=500) > f and r.state is AzureState.ERROR)
-                assert r.updated == T0  # nothing read since
-            arm.faults.clear()
-            before = len(arm.requests)
-            now[0] = T0 + 60 * 11
-            r = wait(svc, lambda r: r.state is AzureState.LIVE and r.updated == T0 + 60 * 11)
-            q = [x.query for x in arm.requests.records()[before:] if x.resource == "metrics" and x.status == 200]
-            assert [_span_minutes(x) for x in q] == [14.0, 14.0]  # 11 minutes since the last good read + 3
-            hot = r.table.nodes[0]
-            assert hot.node == hot0.node and len(hot.times) == 30
-            assert all(b - a == 60 for a, b in zip(hot.times, hot.times[1:], strict=False))  # no hole
-            assert hot.times[-1] == hot0.times[-1] + 60 * 11
-            assert hot.failed >= hot0.failed  # the gap's minutes are counted, not skipped
-            # a gap as long as the window: the whole window again
-            arm.faults.add(r"/metrics$", status=500)
+    with _exhaustion() as (arm, svc, now, first):
+        hot0 = first.table.nodes[0]
+        arm.faults.add(r"/metrics$", status=500)
+        for minute in range(1, 11):
             failed = arm.requests.count(status=500)
-            now[0] = T0 + 60 * 12
-            wait(svc, lambda r: arm.requests.count(status=500) > failed and r.state is AzureState.ERROR)
-            arm.faults.clear()
-            before = len(arm.requests)
-            now[0] = T0 + 60 * 41
-            r = wait(svc, lambda r: r.state is AzureState.LIVE and r.updated == T0 + 60 * 41)
-            q = [x.query for x in arm.requests.records()[before:] if x.resource == "metrics" and x.status == 200]
-            assert [_span_minutes(x) for x in q] == [30.0, 30.0]
-            assert len(r.table.nodes[0].times) == 30
-        finally:
-            svc.stop(3.0)
+            now[0] = T0 + 60 * minute
+            r = wait(svc, lambda r, f=failed: arm.requests.count(status=500) > f and r.state is AzureState.ERROR)
+            assert r.updated == T0  # nothing read since
+        arm.faults.clear()
+        before = len(arm.requests)
+        now[0] = T0 + 60 * 11
+        r = wait(svc, lambda r: r.state is AzureState.LIVE and r.updated == T0 + 60 * 11)
+        q = [x.query for x in arm.requests.records()[before:] if x.resource == "metrics" and x.status == 200]
+        assert [_span_minutes(x) for x in q] == [14.0, 14.0]  # 11 minutes since the last good read + 3
+        hot = r.table.nodes[0]
+        assert hot.node == hot0.node and len(hot.times) == 30
+        assert all(b - a == 60 for a, b in zip(hot.times, hot.times[1:], strict=False))  # no hole
+        assert hot.times[-1] == hot0.times[-1] + 60 * 11
+        assert hot.failed >= hot0.failed  # the gap's minutes are counted, not skipped
+        # a gap as long as the window: the whole window again
+        arm.faults.add(r"/metrics$", status=500)
+        failed = arm.requests.count(status=500)
+        now[0] = T0 + 60 * 12
+        wait(svc, lambda r: arm.requests.count(status=500) > failed and r.state is AzureState.ERROR)
+        arm.faults.clear()
+        before = len(arm.requests)
+        now[0] = T0 + 60 * 41
+        r = wait(svc, lambda r: r.state is AzureState.LIVE and r.updated == T0 + 60 * 41)
+        q = [x.query for x in arm.requests.records()[before:] if x.resource == "metrics" and x.status == 200]
+        assert [_span_minutes(x) for x in q] == [30.0, 30.0]
+        assert len(r.table.nodes[0].times) == 30
 
 
 def test_a_costly_refresh_spaces_the_next_ones(monkeypatch):
@@ -294,23 +294,16 @@ def test_a_costly_refresh_spaces_the_next_ones(monkeypatch):
     from tui.snat_pane import header
 
     monkeypatch.setattr(service_mod, "REFRESH_SHARE", 1e-9)  # any refresh costs more than that
-    now = [T0]
-    with start_lab("snat-exhaustion", clock=lambda: now[0]) as arm:
-        svc = service(arm, lab_store(arm.scenario), clock=lambda: now[0])
-        svc.start()
-        try:
-            first = wait(svc, lambda r: r.table is not None)
-            assert first.paced == 0.0  # the whole first read does not pace: its cost is not a refresh's
-            now[0] = T0 + 60
-            r = wait(svc, lambda r: r.updated == T0 + 60 and r.paced == service_mod.PACED_MAX)
-            assert "every ~5 min" in header(r, lambda: T0 + 61, width=200).plain
-            metrics = arm.requests.count(resource="metrics")
-            for minute in (2, 3, 4, 5):
-                now[0] = T0 + 60 * minute + 30
-                time.sleep(0.15)
-                assert arm.requests.count(resource="metrics") == metrics, minute  # not before 5 min
-            now[0] = T0 + 60 + service_mod.PACED_MAX
-            wait(svc, lambda r: r.updated == T0 + 60 + service_mod.PACED_MAX)
-            assert arm.requests.count(resource="metrics") == metrics + 2
-        finally:
-            svc.stop(3.0)
+    with _exhaustion() as (arm, svc, now, first):
+        assert first.paced == 0.0  # the whole first read does not pace: its cost is not a refresh's
+        now[0] = T0 + 60
+        r = wait(svc, lambda r: r.updated == T0 + 60 and r.paced == service_mod.PACED_MAX)
+        assert "every ~5 min" in header(r, lambda: T0 + 61, width=200).plain
+        metrics = arm.requests.count(resource="metrics")
+        for minute in (2, 3, 4, 5):
+            now[0] = T0 + 60 * minute + 30
+            time.sleep(0.15)
+            assert arm.requests.count(resource="metrics") == metrics, minute  # not before 5 min
+        now[0] = T0 + 60 + service_mod.PACED_MAX
+        wait(svc, lambda r: r.updated == T0 + 60 + service_mod.PACED_MAX)
+        assert arm.requests.count(resource="metrics") == metrics + 2
