@@ -175,15 +175,10 @@ def header(rep: SnatReport, clock: Callable[[], float], width: int = 78) -> Text
         items.append((7 if risky else 5, f"tier drop at +{n} node{'s' if n != 1 else ''}", WARN if risky else DIM))
     if rep.updated:
         age = max(clock() - rep.updated, 0)
-        # a refresh's CPU spaces them at scale (probes.azure.service.REFRESH_SHARE): say how far
-        every = (
-            f", every ~{rep.paced / 60:.0f} min"
-            if rep.paced >= 90
-            else f", every {rep.paced:.0f}s"
-            if rep.paced
-            else ""
-        )
-        items.append((2, f"{age:.0f}s ago{every}", DIM))
+        ago = f"{age:.0f}s ago"
+        if rep.paced:  # a refresh's CPU spaces them at scale (probes.azure.service.REFRESH_SHARE)
+            ago += f", every ~{rep.paced / 60:.0f} min" if rep.paced >= 90 else f", every {rep.paced:.0f}s"
+        items.append((2, ago, DIM))
     keep = list(items)
     while len(keep) > 1 and sum(len(x) for _, x, _ in keep) + 3 * (len(keep) - 1) > width:
         keep.remove(min(keep, key=lambda it: it[0]))

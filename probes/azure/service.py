@@ -364,7 +364,6 @@ class AzureSnatService:
 
     def _cycle(self, sub: str, rg: str, nodes: Any) -> float:
         """One refresh: discovery when due, then metrics. Returns seconds until the next one."""
-        s = self.settings
         if self._report.state in (AzureState.WAITING, AzureState.NO_CREDENTIAL) and self._report.table is None:
             self._publish(
                 state=AzureState.CONNECTING, message="reading the cluster's outbound setup from Azure…", detail=""
@@ -389,12 +388,12 @@ class AzureSnatService:
         except AzureCallError as e:
             return self._failed(e)
         self._failures = 0
-        return s.refresh_seconds + self._paced()
+        return self._spacing()
 
-    def _paced(self) -> float:
-        """Seconds the next refresh comes later than refresh_seconds (REFRESH_SHARE)."""
-        s = self.settings
-        return max(0.0, min(PACED_MAX, self._refresh_cpu / REFRESH_SHARE) - s.refresh_seconds)
+    def _spacing(self) -> float:
+        """Seconds to the next refresh: refresh_seconds, or longer when the last refresh's
+        CPU would take more than REFRESH_SHARE of a core (at most PACED_MAX)."""
+        return max(self.settings.refresh_seconds, min(PACED_MAX, self._refresh_cpu / REFRESH_SHARE))
 
     def _failed(self, e: AzureCallError) -> float:
         s = self.settings
@@ -751,10 +750,10 @@ class AzureSnatService:
             self._rejoin(nodes, fresh=True)
             if not whole:  # what a refresh costs from now on (a whole read costs more, and is rare)
                 self._refresh_cpu = time.thread_time() - cpu0
-                extra = self._paced()
-                every = self.settings.refresh_seconds + extra if extra else 0.0
-                if every != self._report.paced:
-                    self._publish(paced=every)
+                every = self._spacing()
+                paced = every if every > self.settings.refresh_seconds else 0.0
+                if paced != self._report.paced:
+                    self._publish(paced=paced)
             return
         # NAT gateway / firewall: cluster level only
         cluster: tuple[ClusterMetric, ...] = ()

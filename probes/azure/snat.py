@@ -168,7 +168,7 @@ def allocation(
 def _floats(values: Iterable[Any]) -> array[float]:
     """A column of doubles; a point without the value (or with one that is not a number:
     a malformed point is skipped, not fatal) reads as NaN."""
-    vals = list(values)
+    vals = values if type(values) is list else list(values)  # a column built for this call is not copied
     try:
         return array("d", vals)  # every point carries a number
     except TypeError:
