@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from probes.engine.nudge import Nudges
 from probes.kube.model import LOCAL_VANTAGE
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class _Local:
 
     def __init__(self) -> None:
         self.version = 0
+        self.nudges = Nudges()  # fired when `version` bumps: the services re-plan at once
         self.dns: dict[str, tuple[str, int]] | None = None  # None: not yet
         self.egress_dns: tuple[str, int] | None = None
         self.dial: dict[str, int] = {}
@@ -104,6 +106,7 @@ class _Local:
         else:
             self.error = str(doc.get("agents_error") or doc.get("error") or "the demo's agents did not start")
         self.version += 1
+        self.nudges.fire()
         self._done.set()
 
     def wait(self, timeout: float) -> bool:
@@ -338,6 +341,10 @@ class LocalDnsMap:
     def version(self) -> int:
         return self.local.version
 
+    @property
+    def nudges(self) -> Nudges:
+        return self.local.nudges
+
     def vantages(self, topology: Any) -> list[Any]:
         # pure: the farm's format, expanded for the topology's CoreDNS pods
         # lazy: the probe engine (asyncio, dnspython) and the farm's module load when the demo runs
@@ -359,6 +366,10 @@ class LocalEgressMap:
     @property
     def version(self) -> int:
         return self.local.version
+
+    @property
+    def nudges(self) -> Nudges:
+        return self.local.nudges
 
     def vantages(self, topology: Any) -> list[Any]:
         # lazy: the egress probe engine (asyncio) loads when the demo runs

@@ -40,6 +40,7 @@ from probes.agent.hint import PARAM as HINT_PARAM
 from probes.agent.hint import CorednsPod, choose, format_hint
 from probes.agent.rounds import MAX_ROUNDS, ROUND_WAIT
 from probes.agent.rounds import PARAM as ROUNDS_PARAM
+from probes.engine.nudge import Nudges
 from probes.kube import connect as kubeconnect
 from probes.kube.connect import HttpError
 from probes.kube.model import node_vantage
@@ -173,6 +174,7 @@ class AgentReader:
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self.version = 0  # bumps when agents come or go, or change what they probe
+        self.nudges = Nudges()  # fired when `version` bumps
         self.discovered = False  # one listing done (the views can tell "no agents" from "not yet")
         self.error = ""  # discovery's failure, shown by views
         self.requests = 0  # API requests made (discovery + reads)
@@ -213,6 +215,7 @@ class AgentReader:
 
     def stop(self, timeout: float = 3.0) -> None:
         self._stop.set()
+        self._slots.release()  # the loop may be waiting for a slot: it wakes and sees the stop
         t, self._thread = self._thread, None
         if t is not None:
             t.join(timeout)
@@ -253,9 +256,12 @@ class AgentReader:
             if pod is None:
                 self._stop.wait(min(1.0, max(0.05, next_listing - now)))
                 continue
-            while not self._slots.acquire(timeout=0.2):
+            # a slot frees when a read ends (the budget spaces them 0.2 s apart); stop() frees one too
+            while not self._slots.acquire(timeout=2.0):
                 if self._stop.is_set():
                     return
+            if self._stop.is_set():
+                return
             with self._lock:
                 self._inflight.add(pod.name)
                 self._attempt[pod.name] = time.monotonic()
@@ -354,6 +360,7 @@ class AgentReader:
             self._done &= set(self._pods)
             if {(p.name, p.node) for p in pods} != before:
                 self.version += 1
+                self.nudges.fire()
             self.discovered = True
 
     def _read(self, pod: AgentPod) -> None:
@@ -427,6 +434,7 @@ class AgentReader:
                 )
                 if (new.resolvers, new.targets) != (cur.resolvers, cur.targets):
                     self.version += 1
+                    self.nudges.fire()
                 self._status[pod.node] = new
         finally:
             with self._lock:

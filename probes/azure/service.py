@@ -54,6 +54,7 @@ from probes.azure.snat import (
 )
 from probes.azure.target import LB_NAME, AzureCallError, AzureTarget, grant, need
 from probes.azure.warm import import_sdk
+from probes.engine.nudge import LOOK_GAP, listen_all
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,8 @@ class AzureSnatService:
             window_minutes=self.settings.window_minutes,
         )
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # `r`: fetch now
+        self._nudged = threading.Event()  # the store moved, or `r`, or stop: the loop looks now
         self._thread: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
         self._credential: Any = None
@@ -301,6 +303,7 @@ class AzureSnatService:
         t, self._thread = self._thread, None
         self._stop.set()
         self._wake.set()
+        self._nudged.set()
         if t is not None:
             t.join(timeout)
             if t.is_alive():  # still inside an SDK call: it ends on its own; do not pull its clients away
@@ -319,20 +322,34 @@ class AzureSnatService:
                 pass
 
     def refresh_now(self) -> None:
-        """Fetch at the next poll instead of waiting for the refresh interval (a key in the pane)."""
+        """Fetch now instead of waiting for the refresh interval (a key in the pane)."""
         self._wake.set()
+        self._nudged.set()
 
     # --- the loop ------------------------------------------------------------------------
     def _run(self) -> None:
+        unlisten = listen_all((self.store,), self._nudged.set)
+        try:
+            self._follow()
+        finally:
+            for u in unlisten:
+                u()
+
+    def _follow(self) -> None:
         next_fetch = 0.0
         seen_nodes: tuple[Any, ...] = ()
         seen_topo: Any = None
+        gap = min(LOOK_GAP, self.poll)
         import_sdk()  # while the nodes are being listed: the first cycle then starts with its calls
         while not self._stop.is_set():
+            self._nudged.clear()  # before the store is read: a change after this ends the wait below
+            looked = time.monotonic()
+            fetching = False  # the nodes name a scope: next_fetch is when the loop must look
             try:
                 topo = self.store.snapshot().topology
                 nodes = topo.nodes
                 sub, rg = identify(nodes, self.settings)
+                fetching = bool(sub and rg)
                 if not sub or not rg:
                     self._publish(
                         state=AzureState.WAITING,
@@ -358,7 +375,13 @@ class AzureSnatService:
                 log.debug("azure source: cycle failed", exc_info=True)  # the pane shows the error
                 self._publish(state=AzureState.ERROR, message=f"SNAT source failed: {type(e).__name__}: {e}"[:300])
                 next_fetch = self.clock() + self.settings.refresh_seconds
-            self._wake.wait(self.poll) if not self._wake.is_set() else None
+            # asleep until the store moves, `r` or stop, the next fetch, or `poll` at most
+            due = min(self.poll, next_fetch - self.clock()) if fetching else self.poll
+            if self._nudged.wait(max(0.0, due)):
+                # a burst of store writes (a relist, a rollout) looks at most once per gap
+                rest = gap - (time.monotonic() - looked)
+                if rest > 0 and not self._wake.is_set():
+                    self._stop.wait(rest)
             if self._stop.is_set():
                 break
 

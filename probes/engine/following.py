@@ -5,6 +5,9 @@ A subclass gives its loop a name, its concurrency, ``_replan()`` (build a plan, 
 :meth:`FollowingService._commit` with it and its jobs) and ``_with_error(plan, text)``
 (the same plan carrying an error line for the views); ``_halt()`` closes whatever else it
 holds on the loop at stop.
+
+The loop sleeps until a source nudges it (:mod:`probes.engine.nudge`) and looks every
+`poll` seconds besides, for a source that cannot nudge.
 """
 
 from __future__ import annotations
@@ -16,10 +19,44 @@ from collections.abc import Iterable
 from typing import Any
 
 from probes.engine.history import History
+from probes.engine.nudge import LOOK_GAP, listen_all
 from probes.engine.scheduler import BackgroundLoop, Job, Scheduler
 from probes.kube.model import node_vantage
 
 log = logging.getLogger(__name__)
+
+
+class LoopWake:
+    """A nudge into an asyncio loop from any thread, at most one hand-off in flight.
+
+    `arm()` before reading the sources' versions; a nudge after it ends the next `wait`.
+    Nudges while disarmed cost a flag check: a burst of store writes (a relist) makes one
+    loop wake-up, not thousands."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+        self._armed = False
+
+    def __call__(self) -> None:
+        if self._armed:
+            self._armed = False
+            try:
+                self._loop.call_soon_threadsafe(self._event.set)
+            except RuntimeError:  # the loop closed under us: nobody waits any more
+                pass
+
+    def arm(self) -> None:
+        self._event.clear()
+        self._armed = True
+
+    async def wait(self, timeout: float) -> bool:
+        """True when nudged, False when `timeout` passed first."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
 
 class FollowingService:
@@ -35,7 +72,7 @@ class FollowingService:
         *,
         vantage_map: Any = None,
         history: History | None = None,
-        poll: float = 0.5,
+        poll: float = 0.5,  # seconds between looks when no source nudges (probes.engine.nudge)
         agents: Any = None,
     ) -> None:
         self.store = store  # a probes.engine.store.Store (version, snapshot())
@@ -106,24 +143,38 @@ class FollowingService:
     async def _run(self) -> None:
         assert self._scheduler is not None
         await self._scheduler.start()
+        loop = asyncio.get_running_loop()
+        wake = LoopWake(loop)
+        unlisten = listen_all((self.store, self.vantage_map, self.agents), wake)
+        gap = min(LOOK_GAP, self.poll)
         seen: tuple[int, int, int] | None = None
-        while True:
-            try:
-                key = (
-                    getattr(self.store, "version", 0),
-                    getattr(self.vantage_map, "version", 0),
-                    getattr(self.agents, "version", 0),
-                )
-                if key != seen:
-                    seen = key
-                    self._replan()
-                self._error = ""
-            except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
-                self._error = f"{self.what} could not follow the cluster: {type(e).__name__}: {e}"[:300]
-                log.debug("%s service: replan failed", self.name, exc_info=True)  # the pane shows it
-                with self._lock:
-                    self._plan = self._with_error(self._plan, self._error)
-            await asyncio.sleep(self.poll)
+        try:
+            while True:
+                wake.arm()  # before the versions are read: a move after this ends the wait below
+                looked = loop.time()
+                try:
+                    key = (
+                        getattr(self.store, "version", 0),
+                        getattr(self.vantage_map, "version", 0),
+                        getattr(self.agents, "version", 0),
+                    )
+                    if key != seen:
+                        seen = key
+                        self._replan()
+                    self._error = ""
+                except Exception as e:  # noqa: BLE001 - shown in the pane, the loop goes on
+                    self._error = f"{self.what} could not follow the cluster: {type(e).__name__}: {e}"[:300]
+                    log.debug("%s service: replan failed", self.name, exc_info=True)  # the pane shows it
+                    with self._lock:
+                        self._plan = self._with_error(self._plan, self._error)
+                if await wake.wait(self.poll):
+                    # a burst of writes (a relist, a rollout) looks at most once per gap
+                    rest = gap - (loop.time() - looked)
+                    if rest > 0:
+                        await asyncio.sleep(rest)
+        finally:
+            for u in unlisten:
+                u()
 
     def _replan(self) -> None:
         raise NotImplementedError

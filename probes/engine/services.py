@@ -175,12 +175,13 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
             egress_history=egress_history,
             coredns=lambda: coredns_pods(store),
         )
-    # poll: how soon a service notices a new topology (a version compare, cheap)
+    # the store, the agents and the demo's maps nudge the services when they move
+    # (probes.engine.nudge); poll: the longest a service goes without a look besides
     dns = DnsService(
         store,
         dns_settings,
         vantage_map=ends.dns_map,
-        poll=0.1,
+        poll=1.0,
         history=dns_history,
         agents=reader,
         reach=for_topology,
@@ -193,7 +194,7 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
             HttpsSettings.from_config(cfg.https, ca_bundle=ends.https_ca or None),
             store=store,
             refresh=1.0,  # the hosts' answers move without the store: re-read them every second (cached)
-            poll=0.1,
+            poll=1.0,
             dial_map=ends.https_dial,
             confine=ends.https_dial is not None,
         )
@@ -205,11 +206,11 @@ def build(cfg: Config, store: Store, endpoints: Endpoints | None = None, kube: K
             store,
             egress_settings,
             vantage_map=ends.egress_map,
-            poll=0.1,
+            poll=1.0,
             history=egress_history,
             agents=reader,
             reach=for_topology,
         ),
-        snat=AzureSnatService(store, azure_settings, poll=0.1),
+        snat=AzureSnatService(store, azure_settings, poll=1.0),
         agents=reader,
     )

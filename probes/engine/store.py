@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from probes.engine.nudge import Nudges
 from probes.ingress import model as im
 from probes.ingress.model import IngressData
 from probes.kube.gatewaymodel import GATEWAY_CONFIGS, GATEWAY_PODS, SGC_GROUP_VERSION, GatewayData
@@ -107,6 +108,7 @@ class Store:
         self._target = ""
         self._log: deque[tuple[float, SourceStatus]] = deque(maxlen=STATUS_LOG)
         self.changed = threading.Event()  # set on every change; views may wait on it
+        self.nudges = Nudges()  # fired on every change (under the lock): followers wake on it
 
     # --- writes (sources) -------------------------------------------------------------
     def _bump(self, data: bool = True, collection: str = "") -> None:
@@ -121,6 +123,7 @@ class Store:
         elif data:
             self._data_version += 1
         self.changed.set()
+        self.nudges.fire()
 
     def replace(self, collection: str, items: Mapping[str, Any]) -> None:
         """Swap a whole collection after a (re)list, and mark it synced. None items are left out."""

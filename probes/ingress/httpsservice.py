@@ -180,11 +180,13 @@ def plan_targets(
 
 class _Follow:
     """What the following loop polls: the store's version, and a tick every `refresh` s
-    (the hosts may change with what the store does not hold, e.g. DNS answers)."""
+    (the hosts may change with what the store does not hold, e.g. DNS answers); the
+    store's nudges wake the loop at once."""
 
     def __init__(self, store: object, refresh: float) -> None:
         self.store = store
         self.refresh = max(refresh, 0.1)
+        self.nudges = getattr(store, "nudges", None)
 
     @property
     def version(self) -> int:
