@@ -457,9 +457,10 @@ def _with_node(r: Any, told: dict[str, str]) -> Any:
 
 
 def _replay(history: Any, results: Iterable[Any]) -> None:
+    """Into the history; the results were decoded for it alone, so it may trim them in place."""
     add_many = getattr(history, "add_many", None)
     if add_many is not None:
-        add_many((r.key, r) for r in results)
+        add_many(((r.key, r) for r in results), owned=True)
     else:
         for r in results:
             history.add(r.key, r)

@@ -146,6 +146,29 @@ def test_history_keeps_one_raw_answer_per_key():
     assert st is not None and st.last_raw == ";; ANSWER 2"
 
 
+def test_history_trims_owned_results_in_place_and_copies_the_others():
+    """An agent's read hands its freshly decoded results over (`owned`): the history keeps
+    those very objects, trimmed of their raw text; a result someone else may hold (the
+    app's own probes) is copied, and the caller's object keeps its text."""
+    from probes.dns.result import DnsOutcome, DnsResult
+    from probes.engine.history import History
+
+    def res(i: int) -> DnsResult:
+        return DnsResult(
+            "local", "kube-dns", "10.0.0.10", "10.0.0.10:53", "a.", "A", DnsOutcome.OK, 1.0 + i, raw=f";; {i}"
+        )
+
+    h = History(maxlen=5)
+    mine, theirs = res(0), res(1)
+    h.add_many([("k", mine)], owned=True)
+    h.add("k", theirs)
+    kept = h.results("k")
+    assert kept[0] is mine and mine.raw == ""
+    assert kept[1] is not theirs and kept[1].raw == "" and theirs.raw == ";; 1"
+    st = h.stats("k")
+    assert st is not None and st.last_raw == ";; 1"
+
+
 def test_history_results_share_the_text_their_key_repeats():
     """An agent's results are decoded afresh from each read: the history keeps one copy of
     the resolver, address, name and rcode text per key, not one per result; what differs
