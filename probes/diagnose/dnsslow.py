@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Iterable
+from typing import Any, cast
 
 from probes.diagnose.model import Finding, Observations, Severity, _node_of, is_cluster_name, node_phase
 from probes.diagnose.replicas import split
@@ -53,13 +54,15 @@ def _samples(obs: Observations) -> dict[str, dict[str, list[float]]]:
     for key, st in obs.dns.items():
         if not _node_of(key.vantage) or not _resolver_kind(key.resolver) or not is_cluster_name(key.name):
             continue
-        lat = [v for v in st.recent if v is not None]
+        recent = st.recent
+        # most rows lost nothing: their latencies as they are
+        lat = [v for v in recent if v is not None] if None in recent else cast("tuple[float, ...]", recent)
         if lat:
             out.setdefault(key.resolver, {}).setdefault(key.vantage, []).extend(lat)
     return out
 
 
-def _cache_median(samples: dict[str, dict[str, list[float]]], views: dict[str, list[float]]) -> float | None:
+def _cache_median(samples: dict[str, dict[str, list[float]]], views: dict[str, Any]) -> float | None:
     """The median answer of the node-local caches (NodeLocal DNS, LocalDNS) from these vantages."""
     return median(
         x
@@ -84,13 +87,19 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
     for res, raw in sorted(samples.items()):
         # "the others" of each vantage: order statistics over the pooled samples minus its
         # own (stats.*_without), never a list per vantage (that was O(V²) per frame)
-        views = {v: sorted(o) for v, o in raw.items()}
-        pool = sorted(x for o in views.values() for x in o)
+        # a vantage can be slow only with answers at or over the lowest limit there can be:
+        # on a healthy resolver none is, and nothing is sorted or pooled (the rule runs
+        # every few seconds over every node's samples)
+        floor = min(SLOW_MS, RELATIVE_FLOOR_MS)
+        hot = {v: sorted(o) for v, o in raw.items() if max(o) >= floor}
+        if not hot:
+            continue
+        pool = sorted(x for o in raw.values() for x in o)
         slow: dict[str, tuple[float, float | None, float, int]] = {}
         slow_abs = 0  # vantages slow against the threshold alone (for "slow everywhere")
-        for vantage, lat in views.items():
+        for vantage, lat in hot.items():
             top = lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)]  # p95 of a sorted list
-            if top < min(SLOW_MS, RELATIVE_FLOOR_MS):
+            if top < floor:
                 continue  # under the lowest limit there can be: slow by neither test (most rows)
             base = median_without(pool, lat)
             limit = SLOW_MS if base is None else min(SLOW_MS, max(RELATIVE * base, RELATIVE_FLOOR_MS))
@@ -109,7 +118,7 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
         everyone = pool
         mid = median(everyone)
         shared = res == "kube-dns" or res.startswith("coredns/")
-        if slow_abs >= 2 and slow_abs >= EVERYWHERE * len(views):
+        if slow_abs >= 2 and slow_abs >= EVERYWHERE * len(raw):
             # every node's own cache slow, or a shared resolver slow in its tail only, is
             # load, not one resolver: said only when the median answer itself is slow ...
             if not shared or mid is None or mid < SLOW_MS:
@@ -118,7 +127,7 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
             # NodeLocal/LocalDNS answer as slowly from those nodes, the nodes (or the host
             # probing for them) are slow, not CoreDNS; a cache answers from memory, so a slow
             # CoreDNS shows in it only on a miss (30 s TTL) and leaves its median alone
-            base = _cache_median(samples, views)
+            base = _cache_median(samples, raw)
             if base is not None and mid < RELATIVE * base:
                 continue
             yield Finding(
@@ -126,7 +135,7 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
                 "F14",
                 Severity.WARNING,
                 f"resolver/{res}",
-                f"{res} is slow from {slow_abs} of {len(views)} nodes: p95 {_ms(p95(everyone))}",
+                f"{res} is slow from {slow_abs} of {len(raw)} nodes: p95 {_ms(p95(everyone))}",
                 {"p50": _ms(median(everyone)), "p95": _ms(p95(everyone)), "answers": len(everyone)},
                 _next(res),
             )
@@ -135,7 +144,7 @@ def rule_slow_resolver(obs: Observations) -> Iterable[Finding]:
             node = _node_of(vantage) or vantage
             info = topo.node(node)
             phase = node_phase(info, obs.now) if info is not None else ""
-            own = views[vantage]
+            own = hot[vantage]
             yield Finding(
                 "dns-slow",
                 "F14",
