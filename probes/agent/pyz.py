@@ -68,6 +68,7 @@ AGENT_MODULES = (
     "probes.engine.following",
     "probes.engine.health",
     "probes.engine.history",
+    "probes.engine.nudge",
     "probes.engine.scheduler",
     "probes.kube",
     "probes.kube.model",
