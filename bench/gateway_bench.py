@@ -28,6 +28,7 @@ import time
 import orjson
 
 from probes.config import KubeConfig
+from probes.engine.nudge import moves
 from probes.engine.store import Store
 from probes.kube.gatewaymodel import ANNOTATION
 from probes.kube.kinds import GATEWAY_KINDS, object_problem
@@ -80,9 +81,10 @@ def lab_run(nodes: int) -> dict[str, float]:
             t0 = time.perf_counter()
             src.start()
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and not store.snapshot().gateways.pods_read:
-                store.changed.wait(0.05)
-                store.changed.clear()
+            with moves(store) as moved:
+                while time.monotonic() < deadline and not store.snapshot().gateways.pods_read:
+                    moved.wait(0.05)
+                    moved.clear()
             took = time.perf_counter() - t0
             g = store.snapshot().gateways
             src.stop()

@@ -302,7 +302,6 @@ class AzureSnatService:
     def stop(self, timeout: float = 3.0) -> None:
         t, self._thread = self._thread, None
         self._stop.set()
-        self._wake.set()
         self._nudged.set()
         if t is not None:
             t.join(timeout)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +58,16 @@ def listen_all(sources: Iterable[object], fn: Callable[[], None]) -> list[Unlist
         if isinstance(nudges, Nudges):
             out.append(nudges.listen(fn))
     return out
+
+
+@contextmanager
+def moves(source: object) -> Iterator[threading.Event]:
+    """An Event set whenever `source` moves, for a thread that waits on it a while
+    (`moved.wait(t)`, then `moved.clear()`); it stops listening at the block's end."""
+    moved = threading.Event()
+    unlisten = listen_all((source,), moved.set)
+    try:
+        yield moved
+    finally:
+        for u in unlisten:
+            u()

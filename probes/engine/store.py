@@ -107,7 +107,6 @@ class Store:
         self._server_version = ""
         self._target = ""
         self._log: deque[tuple[float, SourceStatus]] = deque(maxlen=STATUS_LOG)
-        self.changed = threading.Event()  # set on every change; views may wait on it
         self.nudges = Nudges()  # fired on every change (under the lock): followers wake on it
 
     # --- writes (sources) -------------------------------------------------------------
@@ -122,7 +121,6 @@ class Store:
             self._coll_version[collection] += 1
         elif data:
             self._data_version += 1
-        self.changed.set()
         self.nudges.fire()
 
     def replace(self, collection: str, items: Mapping[str, Any]) -> None:

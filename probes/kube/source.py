@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from probes.config import KubeConfig
+from probes.engine.nudge import moves
 from probes.engine.store import Store
 from probes.ingress.kinds import INGRESS_KINDS
 from probes.kube import connect as kubeconnect
@@ -174,20 +175,21 @@ class KubeSource:
     def wait_synced(self, timeout: float) -> bool:
         """Block until every kind has completed its first list (or timeout). For check and benchmarks."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            # the store's statuses and synced set, not a snapshot: that would rebuild the
-            # topology every 50 ms while the nodes' pages arrive, on the lists' own CPU
-            refused = {s.source for s in self.store.statuses() if s.state is SourceState.FORBIDDEN}
-            want = {
-                c
-                for k in KINDS
-                if (k.required and not k.optional) or f"{k.source}/{k.name}" not in refused
-                for c in k.collections
-            }
-            if want <= self.store.synced():
-                return True
-            self.store.changed.wait(0.05)
-            self.store.changed.clear()
+        with moves(self.store) as moved:
+            while time.monotonic() < deadline:
+                # the store's statuses and synced set, not a snapshot: that would rebuild the
+                # topology every 50 ms while the nodes' pages arrive, on the lists' own CPU
+                refused = {s.source for s in self.store.statuses() if s.state is SourceState.FORBIDDEN}
+                want = {
+                    c
+                    for k in KINDS
+                    if (k.required and not k.optional) or f"{k.source}/{k.name}" not in refused
+                    for c in k.collections
+                }
+                if want <= self.store.synced():
+                    return True
+                moved.wait(0.05)
+                moved.clear()
         return False
 
     def wait_live(self, timeout: float) -> tuple[bool, SourceStatus | None]:
@@ -197,28 +199,30 @@ class KubeSource:
         (403): the run goes on without it, and says so."""
         deadline = time.monotonic() + timeout
         want = {f"{SOURCE}/{k.name}" for k in KINDS}
-        while True:
-            statuses = self.store.statuses()  # not a snapshot (see wait_synced)
-            fatal = next((s for s in statuses if s.fatal and s.source.startswith(SOURCE)), None)
-            if fatal is not None:
-                # the topology's kinds are asked at once: let the others' answers land (a
-                # 403 on pods can beat the one on nodes) so the verdict names the first in
-                # order, whichever came back first, not a race
-                settle = min(time.monotonic() + FATAL_SETTLE, deadline)
-                while time.monotonic() < settle and not self._first_in():
-                    self.store.changed.wait(0.02)
-                    self.store.changed.clear()
-                statuses = self.store.statuses()
-                return False, next(s for s in statuses if s.fatal and s.source.startswith(SOURCE))
-            live = {
-                s.source
-                for s in statuses
-                if s.state is SourceState.LIVE or (s.state is SourceState.FORBIDDEN and s.source in OPTIONAL_SOURCES)
-            }
-            if want <= live:
-                return True, None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False, None
-            self.store.changed.wait(min(0.05, left))
-            self.store.changed.clear()
+        with moves(self.store) as moved:
+            while True:
+                statuses = self.store.statuses()  # not a snapshot (see wait_synced)
+                fatal = next((s for s in statuses if s.fatal and s.source.startswith(SOURCE)), None)
+                if fatal is not None:
+                    # the topology's kinds are asked at once: let the others' answers land (a
+                    # 403 on pods can beat the one on nodes) so the verdict names the first in
+                    # order, whichever came back first, not a race
+                    settle = min(time.monotonic() + FATAL_SETTLE, deadline)
+                    while time.monotonic() < settle and not self._first_in():
+                        moved.wait(0.02)
+                        moved.clear()
+                    statuses = self.store.statuses()
+                    return False, next(s for s in statuses if s.fatal and s.source.startswith(SOURCE))
+                live = {
+                    s.source
+                    for s in statuses
+                    if s.state is SourceState.LIVE
+                    or (s.state is SourceState.FORBIDDEN and s.source in OPTIONAL_SOURCES)
+                }
+                if want <= live:
+                    return True, None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False, None
+                moved.wait(min(0.05, left))
+                moved.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +14,7 @@ from probes.kube.connect import KubeConnectError, load
 from probes.kube.model import NetworkPlugin, SourceState
 from probes.kube.source import KubeSource
 from probes.lab.apiserver import LabApiServer
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
+from tests.support.wait import wait_for
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from probes.engine.nudge import Nudges, listen_all
 from probes.engine.store import NODES, Store
 from probes.lab.scenario import load_scenario
 from tests.snat.snat_helpers import lab_store, service, start_lab
+from tests.support.wait import wait_for
 
 
 class _Watched:
@@ -47,15 +48,6 @@ class _Recording(FollowingService):
 
     def _with_error(self, plan: Any, error: str) -> Any:
         return plan
-
-
-def _until(pred: Any, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return pred()
 
 
 def test_fire_calls_each_listener_until_it_unlistens_and_a_failing_one_does_not_stop_the_rest():
@@ -103,16 +95,16 @@ def test_a_store_change_replans_at_once_and_a_quiet_store_is_not_looked_at():
     svc.poll = 60.0  # past the clamp: only a nudge can make it look again within the test
     svc.start()
     try:
-        assert _until(lambda: svc.planned, 2.0)
+        assert wait_for(lambda: svc.planned, 2.0)
         time.sleep(1.0)
         assert watched.looks == 1  # a 0.1 s poll would have made ten more
         watched.inner.upsert(NODES, "aks-nodepool1-1-vmss000000", {"name": "n"})
-        assert _until(lambda: svc.planned[-1][1] == watched.inner.version, 5.0)
+        assert wait_for(lambda: svc.planned[-1][1] == watched.inner.version, 5.0)
         # a burst of writes (a relist) looks a few times, not once per write
         before = watched.looks
         for i in range(2000):
             watched.inner.upsert(NODES, f"n{i}", {"name": i})
-        assert _until(lambda: svc.planned[-1][1] == watched.inner.version, 2.0)
+        assert wait_for(lambda: svc.planned[-1][1] == watched.inner.version, 2.0)
         assert watched.looks - before < 40
     finally:
         svc.stop()
@@ -128,12 +120,12 @@ def test_the_snat_source_starts_when_the_nodes_arrive_not_at_its_next_poll():
         svc.start()
         try:
             # its first look found no nodes (a report published), then it sleeps
-            assert _until(lambda: svc.report().version > 0, 10.0)
+            assert wait_for(lambda: svc.report().version > 0, 10.0)
             assert svc.report().state == AzureState.WAITING
             time.sleep(0.3)
             assert len(arm.requests) == 0
             store.replace(NODES, {n.name: n for n in full.snapshot().topology.nodes})
-            assert _until(lambda: len(arm.requests) > 0, 10.0)
+            assert wait_for(lambda: len(arm.requests) > 0, 10.0)
         finally:
             svc.stop()
     finally:

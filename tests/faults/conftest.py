@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,6 @@ from tests.support.faultapi import FaultApi
 
 # Calico's kinds find no CRDs on the fault server: they are absent (live, empty, idle) there
 KIND_NAMES = [k.name for k in KINDS if not k.group_version]
-
-
-def wait_for(cond: Callable[[], Any], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return bool(cond())
 
 
 def kind_status(store: Store, kind: str) -> SourceStatus | None:

@@ -12,7 +12,8 @@ from probes.engine.store import worst_status
 from probes.kube.model import SourceState
 from probes.kube.reflector import WATCH_GRACE
 from probes.kube.source import VERSION_TIMEOUT
-from tests.faults.conftest import KIND_NAMES, all_live, kind_status, wait_for
+from tests.faults.conftest import KIND_NAMES, all_live, kind_status
+from tests.support.wait import wait_for
 
 DEFAULT_DEADLINE = 10 + WATCH_GRACE  # kube.watch_timeout's default + the grace: the documented silence limit
 

@@ -4,7 +4,6 @@ and a 403 on one of them is said but never fatal."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -15,15 +14,7 @@ from probes.ingress.kinds import INGRESS_KINDS
 from probes.kube.model import SourceState
 from probes.kube.source import KubeSource
 from probes.lab.apiserver import LabApiServer
-
-
-def wait_for(cond: Callable[[], object], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return bool(cond())
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
